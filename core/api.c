@@ -1,0 +1,192 @@
+/*
+ * api.c - fills the pt_api table. The order of members is the ABI: see
+ * sdk/include/portico/api.h. Functions whose subsystem has not landed yet
+ * answer PT_ENOSYS (documented per function in the header and in
+ * sdk/README.md), so a plugin can test for them at run time.
+ */
+#include <stdio.h>
+
+#include "api_table.h"
+#include "conf_tree.h"
+#include "http/exchange.h"
+#include "hub.h"
+#include "log.h"
+#include "metrics.h"
+#include "plugin.h"
+#include "worker.h"
+
+const char *pt_strerror_impl(int err)
+{
+	switch (err) {
+	case PT_OK: return "success";
+	case PT_EINVAL: return "invalid argument";
+	case PT_ENOMEM: return "out of memory";
+	case PT_ENOENT: return "not found";
+	case PT_EEXIST: return "already registered";
+	case PT_ESTATE: return "not allowed in the current state";
+	case PT_ENOSYS: return "not provided by this portico build";
+	case PT_ETIMEDOUT: return "timed out";
+	case PT_EIO: return "input/output error";
+	case PT_ELIMIT: return "limit reached";
+	case PT_ETYPE: return "wrong type";
+	default: return "unknown error";
+	}
+}
+
+static const char *api_version(void)
+{
+	return PACKAGE_VERSION;
+}
+
+static void api_vlog(pt_plugin_ctx *ctx, int level, const char *fmt, va_list ap)
+{
+	log_vmsg(level, ctx ? ctx->name : "plugin", fmt, ap);
+}
+
+static void api_log(pt_plugin_ctx *ctx, int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	api_vlog(ctx, level, fmt, ap);
+	va_end(ap);
+}
+
+static void ctx_set_data(pt_plugin_ctx *ctx, void *data) { ctx->data = data; }
+static void *ctx_get_data(pt_plugin_ctx *ctx) { return ctx->data; }
+
+static int handler_register(pt_plugin_ctx *ctx, const char *name, pt_handler_fn fn, void *ud)
+{
+	return registry_handler_add(ctx, name, fn, ud);
+}
+
+static int filter_register(pt_plugin_ctx *ctx, const char *name, int phase, pt_filter_fn fn,
+                           void *ud)
+{
+	return registry_filter_add(ctx, name, phase, fn, ud);
+}
+
+static unsigned api_worker_count(void) { return worker_count(); }
+
+static void worker_set_data(pt_plugin_ctx *ctx, pt_worker *w, void *data)
+{
+	if (ctx->worker_data && w->id < worker_count())
+		ctx->worker_data[w->id] = data;
+}
+
+static void *worker_get_data(pt_plugin_ctx *ctx, pt_worker *w)
+{
+	return ctx->worker_data && w->id < worker_count() ? ctx->worker_data[w->id] : NULL;
+}
+
+static pt_metric *metric_counter(pt_plugin_ctx *ctx, const char *name, const char *help)
+{
+	(void)ctx;
+	return metric_new(METRIC_COUNTER, name, help);
+}
+
+static pt_metric *metric_gauge(pt_plugin_ctx *ctx, const char *name, const char *help)
+{
+	(void)ctx;
+	return metric_new(METRIC_GAUGE, name, help);
+}
+
+/* The Lua runtime and the upstream pools come with their own issues. */
+static int lua_module_register(pt_plugin_ctx *ctx, const char *name, pt_lua_open_fn open)
+{
+	(void)ctx; (void)name; (void)open;
+	return PT_ENOSYS;
+}
+
+static pt_wait *lua_wait(struct lua_State *L) { (void)L; return NULL; }
+static int lua_yield_(struct lua_State *L) { (void)L; return PT_ENOSYS; }
+
+static int lua_wake(pt_wait *w, pt_lua_push_fn push, void *ud)
+{
+	(void)w; (void)push; (void)ud;
+	return PT_ENOSYS;
+}
+
+static int upstream_request(pt_worker *w, const struct pt_upstream_req *req,
+                            pt_upstream_fn fn, void *ud)
+{
+	(void)w; (void)req; (void)fn; (void)ud;
+	return PT_ENOSYS;
+}
+
+static const struct pt_api table = {
+	.size = sizeof(struct pt_api),
+	.abi_major = PT_ABI_MAJOR,
+	.abi_minor = PT_ABI_MINOR,
+	.version = api_version,
+	.strerror = pt_strerror_impl,
+	.log = api_log,
+	.vlog = api_vlog,
+	.ctx_set_data = ctx_set_data,
+	.ctx_get_data = ctx_get_data,
+	.conf_type = conf_type,
+	.conf_get = conf_get,
+	.conf_len = conf_len,
+	.conf_at = conf_at,
+	.conf_key_at = conf_key_at,
+	.conf_str = conf_str,
+	.conf_num = conf_num,
+	.conf_int = conf_int,
+	.conf_bool = conf_bool,
+	.conf_where = conf_where,
+	.handler_register = handler_register,
+	.filter_register = filter_register,
+	.exchange_method = xapi_method,
+	.exchange_method_name = xapi_method_name,
+	.exchange_path = xapi_path,
+	.exchange_query = xapi_query,
+	.exchange_host = xapi_host,
+	.exchange_query_arg = xapi_query_arg,
+	.exchange_header = xapi_header,
+	.exchange_header_count = xapi_header_count,
+	.exchange_header_at = xapi_header_at,
+	.exchange_param = xapi_param,
+	.exchange_remote_addr = xapi_remote_addr,
+	.exchange_request_id = xapi_request_id,
+	.exchange_body = xapi_body,
+	.exchange_body_read = xapi_body_read,
+	.exchange_status_set = xapi_status_set,
+	.exchange_header_add = xapi_header_add,
+	.exchange_header_set = xapi_header_set,
+	.exchange_respond = xapi_respond,
+	.exchange_write = xapi_write,
+	.exchange_trailer_add = xapi_trailer_add,
+	.exchange_finish = xapi_finish,
+	.exchange_ref = xapi_ref,
+	.exchange_unref = xapi_unref,
+	.exchange_aborted = xapi_aborted,
+	.exchange_alloc = xapi_alloc,
+	.exchange_worker = xapi_worker,
+	.exchange_resume = xapi_resume,
+	.worker_id = worker_index,
+	.worker_count = api_worker_count,
+	.worker_set_data = worker_set_data,
+	.worker_get_data = worker_get_data,
+	.timer_new = timer_new,
+	.timer_start = timer_start,
+	.timer_stop = timer_stop,
+	.timer_free = timer_free,
+	.post = worker_post,
+	.hub_publish = hub_publish,
+	.hub_subscribe = hub_subscribe,
+	.hub_unsubscribe = hub_unsubscribe,
+	.metric_counter = metric_counter,
+	.metric_gauge = metric_gauge,
+	.metric_add = metric_add,
+	.metric_set = metric_set,
+	.lua_module_register = lua_module_register,
+	.lua_wait = lua_wait,
+	.lua_yield = lua_yield_,
+	.lua_wake = lua_wake,
+	.upstream_request = upstream_request,
+};
+
+const struct pt_api *api_table(void)
+{
+	return &table;
+}

@@ -1,0 +1,89 @@
+/*
+ * conf.h - the daemon's config: evaluated from Lua, validated in C.
+ *
+ * conf/portico.conf is Lua evaluated in an environment that holds only the
+ * directives below; every top-level assignment and directive call records its
+ * line, so a mistake is reported as `file:line: what is wrong`.
+ */
+#ifndef PT_CONF_H
+#define PT_CONF_H
+
+#include <stdint.h>
+#include "conf_tree.h"
+
+#define CONF_MAX_CERTS 16
+
+struct tls_cert_conf {
+	const char *cert, *key;
+};
+
+struct listen_conf {
+	const char *address;
+	int port;
+	int backlog;
+	int http2;                 /* h2c prior knowledge / ALPN h2 offered */
+	unsigned ncerts;           /* 0: cleartext */
+	struct tls_cert_conf certs[CONF_MAX_CERTS];
+	const char *file;
+	int line;
+};
+
+struct plugin_conf {
+	const char *name;
+	const pt_conf *opts;       /* without the core's own keys */
+	int enabled, optional;
+	int line;
+};
+
+struct route_conf {
+	unsigned methods;          /* enum pt_method bits */
+	const char *host;          /* NULL: any */
+	const char *path;
+	const char *handler;
+	const pt_conf *opts;       /* the whole route table */
+	int line;
+};
+
+/* Limits and timeouts of the HTTP engine (see doc/config.md for defaults). */
+struct http_conf {
+	size_t max_request_line;
+	size_t max_header_size;
+	unsigned max_headers;
+	uint64_t max_body_size;
+	double header_timeout, body_timeout, idle_timeout, write_timeout;
+	unsigned h2_max_concurrent_streams;
+	size_t h2_max_header_list_size;
+};
+
+struct config {
+	struct arena arena;        /* owns every string and node below */
+	const char *file;
+	int workers;
+	const char *plugins_dir;
+	const char *pid_file;
+	int log_level;
+	const char *log_file;
+	double shutdown_timeout;
+	struct http_conf http;
+	struct listen_conf *listeners;
+	unsigned nlisteners;
+	struct plugin_conf *plugins;
+	unsigned nplugins;
+	struct route_conf *routes;
+	unsigned nroutes;
+	const char **route_scripts;
+	unsigned nroute_scripts;
+	const pt_conf *root;       /* the whole file as a tree */
+};
+
+/*
+ * Evaluates and validates FILE. Returns a config (owned by the caller, free
+ * with config_free) or NULL with ERR holding one `file:line: message` line
+ * per problem found.
+ */
+struct config *config_load(const char *file, char *err, size_t errlen);
+void config_free(struct config *cfg);
+/* The plugin block named NAME, or NULL. */
+const struct plugin_conf *config_plugin(const struct config *cfg, const char *name);
+
+#endif

@@ -1,0 +1,35 @@
+/*
+ * gen.h - a generation: one config with its compiled routes.
+ *
+ * A reload builds a new generation beside the running one and swaps it in
+ * only when it is complete. Workers hold a reference to the current one and
+ * every exchange holds one to the generation it started with, so the old
+ * generation is freed when its last exchange ends.
+ */
+#ifndef PT_GEN_H
+#define PT_GEN_H
+
+#include <stdatomic.h>
+#include "conf.h"
+#include "plugin.h"
+#include "router.h"
+
+struct route_entry {
+	const struct route_conf *conf;
+	const struct handler_reg *handler;
+};
+
+struct gen {
+	atomic_uint refs;
+	unsigned id;
+	struct config *cfg;           /* owned */
+	struct router *router;        /* owned; read-only once built */
+	struct route_entry *routes;   /* [cfg->nroutes] */
+};
+
+/* Takes ownership of CFG (also on failure). NULL with ERR as file:line lines. */
+struct gen *gen_build(struct config *cfg, char *err, size_t errlen);
+void gen_ref(struct gen *g);
+void gen_unref(struct gen *g);
+
+#endif

@@ -1,0 +1,556 @@
+/*
+ * exchange.c - the request/response object shared by both HTTP versions,
+ * and the pt_api functions that read and answer it. See exchange.h.
+ */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+
+#include "exchange.h"
+#include "conf_tree.h"
+#include "gen.h"
+#include "log.h"
+#include "api_table.h"
+#include "worker.h"
+
+#define X_POOL_BLOCK 2048
+
+pt_exchange *exchange_new(pt_worker *w, const struct xops *ops, void *tp, pt_str_t remote)
+{
+	pt_exchange *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return NULL;
+	arena_init(&x->pool, X_POOL_BLOCK);
+	x->refs = 1;
+	x->w = w;
+	x->gen = w->gen;
+	gen_ref(x->gen);
+	x->ops = ops;
+	x->tp = tp;
+	x->remote = remote;
+	x->status = 200;
+	x->minor_version = 1;
+	x->body_limit = x->gen->cfg->http.max_body_size;
+	w->req_seq++;
+	return x;
+}
+
+static void exchange_free(pt_exchange *x)
+{
+	gen_unref(x->gen);
+	if (x->out)
+		evbuffer_free(x->out);
+	free(x->body);
+	arena_close(&x->pool);
+	free(x);
+}
+
+void xapi_ref(pt_exchange *x)
+{
+	x->refs++;
+}
+
+void xapi_unref(pt_exchange *x)
+{
+	if (--x->refs == 0)
+		exchange_free(x);
+}
+
+void exchange_detach(pt_exchange *x, int aborted)
+{
+	x->transport_gone = 1;
+	if (aborted)
+		x->aborted = 1;
+	xapi_unref(x);
+}
+
+const char *http_reason(int status)
+{
+	switch (status) {
+	case 100: return "Continue";
+	case 101: return "Switching Protocols";
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 206: return "Partial Content";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 303: return "See Other";
+	case 304: return "Not Modified";
+	case 307: return "Temporary Redirect";
+	case 308: return "Permanent Redirect";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 411: return "Length Required";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 415: return "Unsupported Media Type";
+	case 417: return "Expectation Failed";
+	case 422: return "Unprocessable Content";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
+	default: return status < 200 ? "Informational" : status < 300 ? "OK" :
+	                status < 400 ? "Redirect" : status < 500 ? "Client Error" : "Server Error";
+	}
+}
+
+/* ---- response building -------------------------------------------------- */
+
+static int answered(const pt_exchange *x)
+{
+	return x->state >= X_STREAMING;
+}
+
+static struct xhdr *hdr_push(pt_exchange *x, struct xhdr **arr, unsigned *n, unsigned *cap)
+{
+	if (*n == *cap) {
+		unsigned ncap = *cap ? *cap * 2 : 8;
+		struct xhdr *a = arena_alloc(&x->pool, ncap * sizeof(*a));
+
+		if (!a)
+			return NULL;
+		if (*n)
+			memcpy(a, *arr, *n * sizeof(*a));
+		*arr = a;
+		*cap = ncap;
+	}
+	return &(*arr)[(*n)++];
+}
+
+/* Header names and values may not carry CR, LF or NUL (response splitting). */
+static int hdr_ok(pt_str_t name, pt_str_t value)
+{
+	if (!name.len)
+		return 0;
+	for (size_t i = 0; i < name.len; i++) {
+		unsigned char ch = (unsigned char)name.ptr[i];
+
+		if (ch <= ' ' || ch >= 0x7f || ch == ':')
+			return 0;
+	}
+	for (size_t i = 0; i < value.len; i++)
+		if (value.ptr[i] == '\r' || value.ptr[i] == '\n' || value.ptr[i] == '\0')
+			return 0;
+	return 1;
+}
+
+static int add_hdr(pt_exchange *x, struct xhdr **arr, unsigned *n, unsigned *cap,
+                   pt_str_t name, pt_str_t value)
+{
+	struct xhdr *h;
+	char *lname;
+
+	if (!hdr_ok(name, value))
+		return PT_EINVAL;
+	h = hdr_push(x, arr, n, cap);
+	lname = arena_alloc(&x->pool, name.len + value.len + 2);
+	if (!h || !lname)
+		return PT_ENOMEM;
+	for (size_t i = 0; i < name.len; i++)
+		lname[i] = (char)tolower((unsigned char)name.ptr[i]);
+	lname[name.len] = '\0';
+	memcpy(lname + name.len + 1, value.ptr, value.len);
+	lname[name.len + 1 + value.len] = '\0';
+	h->name = (pt_str_t){ lname, name.len };
+	h->value = (pt_str_t){ lname + name.len + 1, value.len };
+	return 0;
+}
+
+int xapi_status_set(pt_exchange *x, int status)
+{
+	if (answered(x))
+		return PT_ESTATE;
+	if (status < 200 || status > 999)
+		return PT_EINVAL;
+	x->status = status;
+	return 0;
+}
+
+int xapi_header_add(pt_exchange *x, pt_str_t name, pt_str_t value)
+{
+	if (answered(x))
+		return PT_ESTATE;
+	return add_hdr(x, &x->rhdrs, &x->nrhdrs, &x->caprhdrs, name, value);
+}
+
+int xapi_header_set(pt_exchange *x, pt_str_t name, pt_str_t value)
+{
+	unsigned j = 0;
+
+	if (answered(x))
+		return PT_ESTATE;
+	for (unsigned i = 0; i < x->nrhdrs; i++)
+		if (!(x->rhdrs[i].name.len == name.len &&
+		      strncasecmp(x->rhdrs[i].name.ptr, name.ptr, name.len) == 0))
+			x->rhdrs[j++] = x->rhdrs[i];
+	x->nrhdrs = j;
+	return add_hdr(x, &x->rhdrs, &x->nrhdrs, &x->caprhdrs, name, value);
+}
+
+int xapi_trailer_add(pt_exchange *x, pt_str_t name, pt_str_t value)
+{
+	if (x->state == X_DONE)
+		return PT_ESTATE;
+	return add_hdr(x, &x->trailers, &x->ntrailers, &x->captrailers, name, value);
+}
+
+static struct evbuffer *out_buf(pt_exchange *x)
+{
+	if (!x->out)
+		x->out = evbuffer_new();
+	return x->out;
+}
+
+int xapi_respond(pt_exchange *x, int status, pt_str_t body)
+{
+	if (answered(x))
+		return PT_ESTATE;
+	if (status < 200 || status > 999)
+		return PT_EINVAL;
+	x->status = status;
+	if (!out_buf(x))
+		return PT_ENOMEM;
+	if (body.len && evbuffer_add(x->out, body.ptr, body.len) != 0)
+		return PT_ENOMEM;
+	x->state = X_DONE;
+	if (!x->transport_gone)
+		x->ops->send_head(x, 1);
+	return 0;
+}
+
+int xapi_write(pt_exchange *x, const void *data, size_t len)
+{
+	if (x->state == X_DONE)
+		return PT_ESTATE;
+	if (x->aborted)
+		return PT_EIO;
+	if (!out_buf(x))
+		return PT_ENOMEM;
+	if (len && evbuffer_add(x->out, data, len) != 0)
+		return PT_ENOMEM;
+	if (x->state != X_STREAMING) {
+		x->state = X_STREAMING;
+		if (!x->transport_gone)
+			x->ops->send_head(x, 0);
+	} else if (len && !x->transport_gone) {
+		x->ops->send_body(x);
+	}
+	return 0;
+}
+
+int xapi_finish(pt_exchange *x)
+{
+	if (x->state == X_DONE)
+		return PT_ESTATE;
+	if (x->state != X_STREAMING)
+		return xapi_respond(x, x->status, (pt_str_t){ NULL, 0 });
+	x->state = X_DONE;
+	if (!x->transport_gone)
+		x->ops->send_end(x);
+	return 0;
+}
+
+void exchange_error(pt_exchange *x, int status, const char *message)
+{
+	char body[256];
+	int n;
+
+	if (answered(x))
+		return;
+	n = snprintf(body, sizeof(body), "{\"error\":{\"status\":%d,\"message\":\"%s\"}}\n",
+	             status, message);
+	xapi_header_set(x, PT_STR("content-type"), PT_STR("application/json"));
+	xapi_respond(x, status, (pt_str_t){ body, n > 0 ? (size_t)n : 0 });
+}
+
+/* ---- request flow -------------------------------------------------------- */
+
+static void run_handler(pt_exchange *x);
+
+static void answer_options(pt_exchange *x, unsigned allowed)
+{
+	char allow[128];
+	size_t n = router_allow_header(allowed, allow, sizeof(allow));
+
+	xapi_header_set(x, PT_STR("allow"), (pt_str_t){ allow, n });
+	xapi_respond(x, 204, (pt_str_t){ NULL, 0 });
+}
+
+int exchange_head_done(pt_exchange *x, uint64_t content_length, int has_body)
+{
+	unsigned allowed = 0;
+	int is_options_star = x->path.len == 1 && x->path.ptr[0] == '*';
+
+	x->head_only = x->method == PT_METHOD_HEAD;
+	if (is_options_star) {
+		if (x->method == PT_METHOD_OPTIONS)
+			answer_options(x, PT_METHOD_ANY & ~(PT_METHOD_CONNECT | PT_METHOD_TRACE));
+		else
+			exchange_error(x, 400, "'*' is only a target for OPTIONS");
+		return 1;
+	}
+	x->route = router_match(x->gen->router, x->method, x->host, x->path, &x->params, &allowed);
+	if (!x->route) {
+		if (x->method == PT_METHOD_OPTIONS && allowed) {
+			answer_options(x, allowed);
+		} else if (allowed) {
+			char allow[128];
+			size_t n = router_allow_header(allowed, allow, sizeof(allow));
+
+			xapi_header_set(x, PT_STR("allow"), (pt_str_t){ allow, n });
+			exchange_error(x, 405, "method not allowed");
+		} else {
+			exchange_error(x, 404, "not found");
+		}
+		return 1;
+	}
+	if (has_body && content_length > x->body_limit) {
+		exchange_error(x, 413, "request body too large");
+		x->close_after = 1;
+		return 1;
+	}
+	if (conf_bool(x->route->conf->opts, "stream_body", &x->body_streamed) == 0 &&
+	    x->body_streamed)
+		run_handler(x);   /* the body follows through exchange_body_read */
+	return 0;
+}
+
+int exchange_body_data(pt_exchange *x, const char *data, size_t len)
+{
+	if (x->body_fn) {
+		x->body_fn(x, data, len, 0, x->body_ud);
+		return 0;
+	}
+	if (!x->body_streamed && x->state != X_READING)
+		return 0;  /* answered early: the transport discards the rest */
+	if (len > x->body_limit - x->body_len) {
+		exchange_error(x, 413, "request body too large");
+		x->close_after = 1;
+		return PT_ELIMIT;
+	}
+	if (x->body_len + len > x->body_cap) {
+		size_t cap = x->body_cap ? x->body_cap : 1024;
+		char *b;
+
+		while (cap < x->body_len + len)
+			cap *= 2;
+		if (cap > x->body_limit)
+			cap = (size_t)x->body_limit;
+		b = realloc(x->body, cap);
+		if (!b) {
+			exchange_error(x, 500, "out of memory");
+			return PT_ENOMEM;
+		}
+		x->body = b;
+		x->body_cap = cap;
+	}
+	memcpy(x->body + x->body_len, data, len);
+	x->body_len += len;
+	return 0;
+}
+
+/* Calls the route's handler; answers 500 when it fails or forgets to answer. */
+static void run_handler(pt_exchange *x)
+{
+	const struct route_entry *re = x->route;
+	int rc;
+
+	x->state = X_HANDLING;
+	xapi_ref(x);   /* the handler may drop the last other reference */
+	rc = re->handler->fn(x, re->conf->opts, re->handler->ud);
+	if (rc < 0 && !answered(x)) {
+		log_error(re->handler->owner ? re->handler->owner->name : "core",
+		          "handler '%s' failed on %.*s %.*s: %s", re->handler->name,
+		          (int)x->method_name.len, x->method_name.ptr, (int)x->path.len, x->path.ptr,
+		          pt_strerror_impl(rc));
+		exchange_error(x, 500, "internal error");
+	} else if (x->state == X_HANDLING && x->refs <= 2 && !x->transport_gone) {
+		/* nobody holds it to answer later: the handler forgot to answer */
+		log_error("core", "handler '%s' returned without answering %.*s and holds no "
+		          "reference", re->handler->name, (int)x->path.len, x->path.ptr);
+		exchange_error(x, 500, "internal error");
+	}
+	xapi_unref(x);
+}
+
+void exchange_body_end(pt_exchange *x)
+{
+	x->body_complete = 1;
+	if (x->body_fn) {
+		x->body_fn(x, NULL, 0, 1, x->body_ud);
+		return;
+	}
+	if (x->state == X_READING && x->route && !x->body_streamed)
+		run_handler(x);
+}
+
+/* ---- request accessors --------------------------------------------------- */
+
+unsigned xapi_method(pt_exchange *x) { return x->method; }
+pt_str_t xapi_method_name(pt_exchange *x) { return x->method_name; }
+pt_str_t xapi_path(pt_exchange *x) { return x->path; }
+pt_str_t xapi_query(pt_exchange *x) { return x->query; }
+pt_str_t xapi_host(pt_exchange *x) { return x->host; }
+pt_str_t xapi_remote_addr(pt_exchange *x) { return x->remote; }
+int xapi_aborted(pt_exchange *x) { return x->aborted; }
+void *xapi_alloc(pt_exchange *x, size_t size) { return arena_alloc(&x->pool, size); }
+pt_worker *xapi_worker(pt_exchange *x) { return x->w; }
+unsigned xapi_header_count(pt_exchange *x) { return x->nhdrs; }
+
+pt_str_t xapi_request_id(pt_exchange *x)
+{
+	if (!x->id_len) {
+		int n = snprintf(x->id, sizeof(x->id), "%x-%" PRIx64, x->w->id, x->w->req_seq);
+
+		x->id_len = n > 0 ? (size_t)n : 0;
+	}
+	return (pt_str_t){ x->id, x->id_len };
+}
+
+int xapi_header(pt_exchange *x, pt_str_t name, unsigned idx, pt_str_t *out)
+{
+	for (unsigned i = 0; i < x->nhdrs; i++) {
+		const struct xhdr *h = &x->hdrs[i];
+
+		if (h->name.len == name.len && strncasecmp(h->name.ptr, name.ptr, name.len) == 0 &&
+		    idx-- == 0) {
+			*out = h->value;
+			return 0;
+		}
+	}
+	return PT_ENOENT;
+}
+
+int xapi_header_at(pt_exchange *x, unsigned i, pt_str_t *name, pt_str_t *value)
+{
+	if (i >= x->nhdrs)
+		return PT_ENOENT;
+	*name = x->hdrs[i].name;
+	*value = x->hdrs[i].value;
+	return 0;
+}
+
+int xapi_param(pt_exchange *x, pt_str_t name, pt_str_t *out)
+{
+	for (unsigned i = 0; i < x->params.n; i++) {
+		const struct router_param *p = &x->params.p[i];
+
+		if (p->name.len == name.len && memcmp(p->name.ptr, name.ptr, name.len) == 0) {
+			*out = p->value;
+			return 0;
+		}
+	}
+	return PT_ENOENT;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Decodes %XX and '+' of S into the pool; NULL when out of memory. */
+static char *form_decode(pt_exchange *x, const char *s, size_t len, size_t *outlen)
+{
+	char *d = arena_alloc(&x->pool, len + 1);
+	size_t j = 0;
+
+	if (!d)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		int hi, lo;
+
+		if (s[i] == '+') {
+			d[j++] = ' ';
+		} else if (s[i] == '%' && i + 2 < len && (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
+		           (lo = hexval((unsigned char)s[i + 2])) >= 0) {
+			d[j++] = (char)(hi * 16 + lo);
+			i += 2;
+		} else {
+			d[j++] = s[i];
+		}
+	}
+	d[j] = '\0';
+	*outlen = j;
+	return d;
+}
+
+int xapi_query_arg(pt_exchange *x, pt_str_t name, unsigned idx, pt_str_t *out)
+{
+	const char *p = x->query.ptr, *end = p + x->query.len;
+
+	while (p && p < end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		const char *stop = amp ? amp : end;
+		const char *eq = memchr(p, '=', (size_t)(stop - p));
+		const char *kend = eq ? eq : stop;
+		size_t klen;
+		char *k = form_decode(x, p, (size_t)(kend - p), &klen);
+
+		if (!k)
+			return PT_ENOMEM;
+		if (klen == name.len && memcmp(k, name.ptr, klen) == 0 && idx-- == 0) {
+			size_t vlen = 0;
+			char *v = eq ? form_decode(x, eq + 1, (size_t)(stop - eq - 1), &vlen) : (char *)"";
+
+			if (!v)
+				return PT_ENOMEM;
+			*out = (pt_str_t){ v, vlen };
+			return 0;
+		}
+		p = amp ? amp + 1 : NULL;
+	}
+	return PT_ENOENT;
+}
+
+int xapi_body(pt_exchange *x, pt_str_t *out)
+{
+	if (!x->body_complete || x->body_fn)
+		return PT_ESTATE;
+	*out = (pt_str_t){ x->body ? x->body : "", x->body_len };
+	return 0;
+}
+
+int xapi_body_read(pt_exchange *x, pt_body_fn fn, void *ud)
+{
+	if (x->body_complete) {
+		/* already buffered: hand it over in one piece */
+		fn(x, x->body ? x->body : "", x->body_len, 1, ud);
+		return 0;
+	}
+	x->body_fn = fn;
+	x->body_ud = ud;
+	if (x->body_len)
+		fn(x, x->body, x->body_len, 0, ud);
+	x->body_len = 0;
+	if (!x->transport_gone && x->ops->want_body)
+		x->ops->want_body(x);
+	return 0;
+}
+
+int xapi_resume(pt_exchange *x)
+{
+	/* filters that wait come with the filter chain (Lua runtime issue) */
+	(void)x;
+	return PT_ENOSYS;
+}

@@ -1,0 +1,146 @@
+/*
+ * exchange.h - one request and its response, the same for HTTP/1.1 and
+ * HTTP/2. Transports (h1_conn.c, h2_conn.c) fill in the request and carry
+ * the response; handlers and plugins see only the pt_exchange API.
+ *
+ * Life: the transport creates it when a request head is complete
+ * (exchange_new, holding one reference), sets the request fields, calls
+ * exchange_head_done, feeds body bytes with exchange_body_data and ends
+ * them with exchange_body_end (which runs the handler unless the route
+ * streams its body). A handler may answer at once or later. When the
+ * response is complete the transport gets xops->send_head/send_end; once
+ * the bytes are out (or the client is gone) it calls exchange_detach, which
+ * drops its reference. Everything allocated for the exchange lives in
+ * x->pool and goes with the last reference.
+ */
+#ifndef PT_HTTP_EXCHANGE_H
+#define PT_HTTP_EXCHANGE_H
+
+#include "portico/portico.h"
+#include "arena.h"
+#include "router.h"
+
+struct evbuffer;
+struct gen;
+struct route_entry;
+
+struct xhdr {
+	pt_str_t name;      /* lower-case */
+	pt_str_t value;
+};
+
+/* What a transport does for its exchanges (called on the worker thread). */
+struct xops {
+	/*
+	 * Send the status line/HEADERS. FINAL: the response body is complete
+	 * in x->out (send it with a content-length, then end the stream, with
+	 * x->trailers if any). Not FINAL: streaming starts; more comes through
+	 * send_body and send_end.
+	 */
+	void (*send_head)(pt_exchange *x, int final);
+	/* Streaming: x->out has more bytes. */
+	void (*send_body)(pt_exchange *x);
+	/* Streaming: the body is over; x->trailers may hold trailers. */
+	void (*send_end)(pt_exchange *x);
+	/* Streamed request bodies: the handler is ready for more (flow control). */
+	void (*want_body)(pt_exchange *x);
+};
+
+enum x_state {
+	X_READING = 0,      /* request body still arriving */
+	X_HANDLING = 1,     /* handler called, no answer yet */
+	X_STREAMING = 2,    /* headers sent, body streaming */
+	X_DONE = 3,         /* response complete (handed to the transport) */
+};
+
+struct pt_exchange {
+	struct arena pool;
+	unsigned refs;
+	int state;
+	int aborted;                     /* the client went away */
+	int transport_gone;              /* exchange_detach was called */
+	pt_worker *w;
+	struct gen *gen;                 /* one reference */
+	const struct xops *ops;
+	void *tp;                        /* the transport's per-exchange data */
+	pt_str_t remote;                 /* borrowed from the connection */
+
+	/* request */
+	unsigned method;                 /* enum pt_method; 0 for extension methods */
+	pt_str_t method_name, target, path, query, host;
+	struct xhdr *hdrs;
+	unsigned nhdrs;
+	int minor_version;               /* 1.x minor; 20 for HTTP/2 */
+	const struct route_entry *route;
+	struct router_params params;
+	char *body;                      /* buffered request body (pool or malloc) */
+	size_t body_len, body_cap;
+	uint64_t body_limit;
+	int body_complete;
+	int body_streamed;
+	pt_body_fn body_fn;
+	void *body_ud;
+	char id[24];
+	size_t id_len;
+
+	/* response */
+	int status;
+	struct xhdr *rhdrs;
+	unsigned nrhdrs, caprhdrs;
+	struct xhdr *trailers;
+	unsigned ntrailers, captrailers;
+	struct evbuffer *out;            /* response body bytes not yet taken */
+	int head_only;                   /* HEAD: send no body */
+	int close_after;                 /* the transport should close after this */
+};
+
+/* A new exchange on W (one reference, held by the transport). */
+pt_exchange *exchange_new(pt_worker *w, const struct xops *ops, void *tp, pt_str_t remote);
+/*
+ * The request head is set: match the route. Returns 0 when the body should
+ * be read (or there is none), or 1 when the exchange already answered
+ * (404/405/OPTIONS, 413 by content length): the transport may skip the body.
+ */
+int exchange_head_done(pt_exchange *x, uint64_t content_length, int has_body);
+/* Body bytes from the client. 0, or PT_ELIMIT once past the body limit
+ * (the exchange has answered 413). */
+int exchange_body_data(pt_exchange *x, const char *data, size_t len);
+/* The body is over: runs the handler (buffered routes). */
+void exchange_body_end(pt_exchange *x);
+/* The transport is finished with X (bytes out, or the client gone). */
+void exchange_detach(pt_exchange *x, int aborted);
+/* Answer with a small JSON error body {"error": ...} unless already answering. */
+void exchange_error(pt_exchange *x, int status, const char *message);
+/* The reason phrase for STATUS ("Not Found"). */
+const char *http_reason(int status);
+
+/* The pt_api exchange functions (installed in the table by api.c). */
+unsigned xapi_method(pt_exchange *x);
+pt_str_t xapi_method_name(pt_exchange *x);
+pt_str_t xapi_path(pt_exchange *x);
+pt_str_t xapi_query(pt_exchange *x);
+pt_str_t xapi_host(pt_exchange *x);
+int xapi_query_arg(pt_exchange *x, pt_str_t name, unsigned idx, pt_str_t *out);
+int xapi_header(pt_exchange *x, pt_str_t name, unsigned idx, pt_str_t *out);
+unsigned xapi_header_count(pt_exchange *x);
+int xapi_header_at(pt_exchange *x, unsigned i, pt_str_t *name, pt_str_t *value);
+int xapi_param(pt_exchange *x, pt_str_t name, pt_str_t *out);
+pt_str_t xapi_remote_addr(pt_exchange *x);
+pt_str_t xapi_request_id(pt_exchange *x);
+int xapi_body(pt_exchange *x, pt_str_t *out);
+int xapi_body_read(pt_exchange *x, pt_body_fn fn, void *ud);
+int xapi_status_set(pt_exchange *x, int status);
+int xapi_header_add(pt_exchange *x, pt_str_t name, pt_str_t value);
+int xapi_header_set(pt_exchange *x, pt_str_t name, pt_str_t value);
+int xapi_respond(pt_exchange *x, int status, pt_str_t body);
+int xapi_write(pt_exchange *x, const void *data, size_t len);
+int xapi_trailer_add(pt_exchange *x, pt_str_t name, pt_str_t value);
+int xapi_finish(pt_exchange *x);
+void xapi_ref(pt_exchange *x);
+void xapi_unref(pt_exchange *x);
+int xapi_aborted(pt_exchange *x);
+void *xapi_alloc(pt_exchange *x, size_t size);
+pt_worker *xapi_worker(pt_exchange *x);
+int xapi_resume(pt_exchange *x);
+
+#endif

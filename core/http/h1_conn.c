@@ -1,0 +1,628 @@
+/*
+ * h1_conn.c - HTTP/1.1 connections: keep-alive, pipelining (one exchange at
+ * a time, so responses leave in request order), Content-Length and chunked
+ * bodies both ways, Expect: 100-continue, HEAD, and the timeouts that close
+ * slow clients: header (whole head), body (whole buffered body), idle
+ * (between keep-alive requests) and write (no progress sending).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "conf.h"
+#include "conn.h"
+#include "exchange.h"
+#include "gen.h"
+#include "h1_parser.h"
+#include "log.h"
+#include "worker.h"
+
+enum h1_state {
+	S_HEAD = 0,        /* waiting for (the rest of) a request head */
+	S_BODY = 1,        /* reading the request body */
+	S_WAIT = 2,        /* the exchange is being answered */
+	S_CLOSING = 3,     /* flushing the last bytes, then close */
+};
+
+enum h1_timer { T_NONE = 0, T_IDLE, T_HEADER, T_BODY };
+
+struct h1_conn {
+	struct conn *c;
+	struct http_conf hc;           /* a copy: the generation may go first */
+	struct h1_limits lim;
+	struct h1_header *hdrs;        /* [hc.max_headers] parse scratch */
+	pt_exchange *x;                /* the current exchange */
+	int state;
+	int keepalive;
+	int draining;
+	int peer_eof;
+	int resp_chunked;              /* streaming response framing */
+	int resp_close;                /* close once the response is out */
+	int body_kind;
+	uint64_t body_left;
+	struct h1_chunked ch;
+	struct event *tmr;
+	int tmr_kind;
+	int busy;                      /* inside process(): no recursion, no free */
+	int dead;                      /* closed while busy: free on the way out */
+};
+
+static void process(struct h1_conn *h);
+static void h1_close(struct h1_conn *h);
+
+/* ---- timers -------------------------------------------------------------- */
+
+static void timer_set(struct h1_conn *h, int kind, double secs)
+{
+	struct timeval tv = { (time_t)secs, (suseconds_t)((secs - (time_t)secs) * 1e6) };
+
+	if (h->tmr_kind == kind)
+		return;   /* deadlines are not pushed back by each byte */
+	h->tmr_kind = kind;
+	if (kind == T_NONE)
+		event_del(h->tmr);
+	else
+		event_add(h->tmr, &tv);
+}
+
+static void send_simple(struct h1_conn *h, int status, const char *msg);
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct h1_conn *h = arg;
+	int kind = h->tmr_kind;
+
+	(void)fd;
+	(void)what;
+	h->tmr_kind = T_NONE;
+	if (kind == T_IDLE) {
+		h1_close(h);
+	} else {
+		log_info("http", "%s: %s timeout: closing", h->c->remote,
+		         kind == T_HEADER ? "header" : "body");
+		if (h->x) {
+			exchange_detach(h->x, 1);
+			h->x = NULL;
+		}
+		send_simple(h, 408, kind == T_HEADER ? "request header timeout" : "request body timeout");
+	}
+}
+
+/* ---- writing ------------------------------------------------------------- */
+
+static __thread time_t date_at;
+static __thread char date_line[48];
+
+static const char *http_date_line(void)
+{
+	time_t now = time(NULL);
+
+	if (now != date_at) {
+		struct tm tm;
+
+		gmtime_r(&now, &tm);
+		strftime(date_line, sizeof(date_line), "date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+		date_at = now;
+	}
+	return date_line;
+}
+
+/* A response the connection itself makes (parse errors, timeouts): then close. */
+static void send_simple(struct h1_conn *h, int status, const char *msg)
+{
+	struct evbuffer *out = bufferevent_get_output(h->c->bev);
+	char body[192];
+	int n = snprintf(body, sizeof(body), "{\"error\":{\"status\":%d,\"message\":\"%s\"}}\n",
+	                 status, msg);
+
+	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n%sserver: portico\r\ncontent-type: "
+	                    "application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n",
+	                    status, http_reason(status), http_date_line(), n);
+	evbuffer_add(out, body, (size_t)n);
+	h->state = S_CLOSING;
+	h->keepalive = 0;
+	timer_set(h, T_NONE, 0);
+	bufferevent_disable(h->c->bev, EV_READ);
+}
+
+static int no_body_status(int status)
+{
+	return status < 200 || status == 204 || status == 304;
+}
+
+/* Writes the status line and headers; LEN < 0: streaming (chunked / close). */
+static void write_head(struct h1_conn *h, pt_exchange *x, int64_t len)
+{
+	struct evbuffer *out = bufferevent_get_output(h->c->bev);
+	char buf[8192];
+	size_t off = 0;
+	int n;
+
+	if (x->close_after || h->draining || h->peer_eof)
+		h->keepalive = 0;
+	n = snprintf(buf, sizeof(buf), "HTTP/1.%d %d %s\r\n%sserver: portico\r\n",
+	             x->minor_version, x->status, http_reason(x->status), http_date_line());
+	off = (size_t)n;
+	for (unsigned i = 0; i < x->nrhdrs; i++) {
+		const struct xhdr *rh = &x->rhdrs[i];
+		size_t need = rh->name.len + rh->value.len + 4;
+
+		/* the framing headers are the transport's */
+		if ((rh->name.len == 14 && !memcmp(rh->name.ptr, "content-length", 14)) ||
+		    (rh->name.len == 17 && !memcmp(rh->name.ptr, "transfer-encoding", 17)) ||
+		    (rh->name.len == 10 && !memcmp(rh->name.ptr, "connection", 10)))
+			continue;
+		if (off + need > sizeof(buf) - 128) {
+			evbuffer_add(out, buf, off);
+			off = 0;
+		}
+		if (need > sizeof(buf) - 128) {
+			evbuffer_add_printf(out, "%.*s: %.*s\r\n", (int)rh->name.len, rh->name.ptr,
+			                    (int)rh->value.len, rh->value.ptr);
+			continue;
+		}
+		memcpy(buf + off, rh->name.ptr, rh->name.len);
+		off += rh->name.len;
+		buf[off++] = ':';
+		buf[off++] = ' ';
+		memcpy(buf + off, rh->value.ptr, rh->value.len);
+		off += rh->value.len;
+		buf[off++] = '\r';
+		buf[off++] = '\n';
+	}
+	h->resp_chunked = 0;
+	if (no_body_status(x->status)) {
+		/* no framing header at all */
+	} else if (len >= 0) {
+		off += (size_t)snprintf(buf + off, sizeof(buf) - off, "content-length: %" PRId64 "\r\n", len);
+	} else if (x->minor_version >= 1) {
+		memcpy(buf + off, "transfer-encoding: chunked\r\n", 28);
+		off += 28;
+		h->resp_chunked = 1;
+	} else {
+		h->keepalive = 0;   /* HTTP/1.0 streaming: the close ends the body */
+	}
+	if (!h->keepalive) {
+		memcpy(buf + off, "connection: close\r\n", 19);
+		off += 19;
+	} else if (x->minor_version == 0) {
+		memcpy(buf + off, "connection: keep-alive\r\n", 24);
+		off += 24;
+	}
+	buf[off++] = '\r';
+	buf[off++] = '\n';
+	evbuffer_add(out, buf, off);
+}
+
+static void trailers_out(struct h1_conn *h, pt_exchange *x)
+{
+	struct evbuffer *out = bufferevent_get_output(h->c->bev);
+
+	evbuffer_add(out, "0\r\n", 3);
+	for (unsigned i = 0; i < x->ntrailers; i++)
+		evbuffer_add_printf(out, "%.*s: %.*s\r\n", (int)x->trailers[i].name.len,
+		                    x->trailers[i].name.ptr, (int)x->trailers[i].value.len,
+		                    x->trailers[i].value.ptr);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+/* The response is complete in the output buffer: on to the next request. */
+static void response_done(struct h1_conn *h)
+{
+	pt_exchange *x = h->x;
+
+	h->x = NULL;
+	if (x)
+		exchange_detach(x, 0);
+	if (!h->keepalive || h->state == S_BODY) {
+		/* a body we did not read (early answer) means we cannot find the next request */
+		h->state = S_CLOSING;
+		bufferevent_disable(h->c->bev, EV_READ);
+		if (evbuffer_get_length(bufferevent_get_output(h->c->bev)) == 0)
+			h1_close(h);
+		return;
+	}
+	h->state = S_HEAD;
+	if (!h->busy)
+		process(h);   /* an async answer: look at pipelined requests now */
+}
+
+static void x_send_head(pt_exchange *x, int final)
+{
+	struct h1_conn *h = x->tp;
+	struct evbuffer *out = bufferevent_get_output(h->c->bev);
+	size_t len = x->out ? evbuffer_get_length(x->out) : 0;
+
+	if (!final) {
+		write_head(h, x, -1);
+		if (x->head_only || no_body_status(x->status))
+			evbuffer_drain(x->out, len);
+		else if (len)
+			x->ops->send_body(x);
+		return;
+	}
+	write_head(h, x, no_body_status(x->status) ? -1 : (int64_t)len);
+	if (x->head_only || no_body_status(x->status)) {
+		if (len)
+			evbuffer_drain(x->out, len);
+	} else if (len) {
+		evbuffer_add_buffer(out, x->out);
+	}
+	/* a response that came before the body was read: discard the rest of it */
+	if (h->state == S_BODY && !x->close_after)
+		return;   /* process() keeps reading and finishes in S_BODY */
+	response_done(h);
+}
+
+static void x_send_body(pt_exchange *x)
+{
+	struct h1_conn *h = x->tp;
+	struct evbuffer *out = bufferevent_get_output(h->c->bev);
+	size_t len = evbuffer_get_length(x->out);
+
+	if (!len)
+		return;
+	if (x->head_only || no_body_status(x->status)) {
+		evbuffer_drain(x->out, len);
+		return;
+	}
+	if (h->resp_chunked)
+		evbuffer_add_printf(out, "%zx\r\n", len);
+	evbuffer_add_buffer(out, x->out);
+	if (h->resp_chunked)
+		evbuffer_add(out, "\r\n", 2);
+}
+
+static void x_send_end(pt_exchange *x)
+{
+	struct h1_conn *h = x->tp;
+
+	x_send_body(x);
+	if (h->resp_chunked && !x->head_only)
+		trailers_out(h, x);
+	if (h->state == S_BODY && !x->close_after)
+		return;
+	response_done(h);
+}
+
+static void x_want_body(pt_exchange *x)
+{
+	(void)x;
+}
+
+static const struct xops h1_xops = { x_send_head, x_send_body, x_send_end, x_want_body };
+
+/* ---- reading ------------------------------------------------------------- */
+
+/* Copies the head into the exchange pool so the input buffer can be drained. */
+static int build_exchange(struct h1_conn *h, const char *head, size_t hlen,
+                          const struct h1_request *req)
+{
+	pt_exchange *x = exchange_new(h->c->w, &h1_xops, h, (pt_str_t){ h->c->remote,
+	                                                                h->c->remote_len });
+	char *copy;
+
+#define REBASE(s) ((pt_str_t){ (s).ptr && (s).ptr >= head && (s).ptr < head + hlen ? \
+                               copy + ((s).ptr - head) : (s).ptr, (s).len })
+	if (!x)
+		return -1;
+	copy = arena_alloc(&x->pool, hlen);
+	x->hdrs = arena_alloc(&x->pool, (req->num_headers + 1) * sizeof(*x->hdrs));
+	if (!copy || !x->hdrs) {
+		exchange_detach(x, 1);
+		return -1;
+	}
+	memcpy(copy, head, hlen);
+	x->method = req->method_id;
+	x->method_name = REBASE(req->method);
+	x->target = REBASE(req->target);
+	x->path = REBASE(req->path);
+	x->query = REBASE(req->query);
+	x->host = REBASE(req->host);
+	x->minor_version = req->minor_version;
+	x->nhdrs = req->num_headers;
+	for (unsigned i = 0; i < req->num_headers; i++) {
+		char *n = copy + (req->headers[i].name - head);
+
+		for (size_t j = 0; j < req->headers[i].name_len; j++)
+			if (n[j] >= 'A' && n[j] <= 'Z')
+				n[j] = (char)(n[j] | 0x20);
+		x->hdrs[i].name = (pt_str_t){ n, req->headers[i].name_len };
+		x->hdrs[i].value = (pt_str_t){ copy + (req->headers[i].value - head),
+		                               req->headers[i].value_len };
+	}
+#undef REBASE
+	h->x = x;
+	return 0;
+}
+
+/*
+ * Parses the next request head, if all of it is buffered, and starts its
+ * exchange. Returns 1 when a request was taken (the caller looks again: a
+ * synchronous answer leaves the connection back in S_HEAD with pipelined
+ * requests, or none and the idle timer still to arm), 0 when more bytes are
+ * needed, -1 when the connection is answered and closing.
+ */
+static int read_head(struct h1_conn *h)
+{
+	struct evbuffer *in = bufferevent_get_input(h->c->bev);
+	size_t avail = evbuffer_get_length(in), want;
+	struct h1_request req;
+	const char *why = NULL, *data;
+	int rc, status = 400, answered;
+
+	if (avail == 0) {
+		if (h->draining) {
+			h1_close(h);
+			return -1;
+		}
+		timer_set(h, T_IDLE, h->hc.idle_timeout);
+		return 0;
+	}
+	if (h->tmr_kind == T_IDLE)
+		timer_set(h, T_NONE, 0);
+	timer_set(h, T_HEADER, h->hc.header_timeout);
+	want = h->lim.max_request_line + h->lim.max_header_bytes + 8;
+	if (want > avail)
+		want = avail;
+	data = (const char *)evbuffer_pullup(in, (ssize_t)want);
+	memset(&req, 0, sizeof(req));
+	req.headers = h->hdrs;
+	req.num_headers = h->hc.max_headers;
+	rc = h1_parse_request(data, want, &req, &h->lim, &status, &why);
+	if (rc == H1_INCOMPLETE) {
+		if (want >= h->lim.max_request_line + h->lim.max_header_bytes + 8) {
+			status = 431;
+			why = "request head too large";
+		} else {
+			return 0;
+		}
+	}
+	if (rc < 0) {
+		log_info("http", "%s: %d: %s", h->c->remote, status, why ? why : "bad request");
+		send_simple(h, status, why ? why : "bad request");
+		return -1;
+	}
+	timer_set(h, T_NONE, 0);
+	if (build_exchange(h, data, (size_t)rc, &req) != 0) {
+		send_simple(h, 500, "out of memory");
+		return -1;
+	}
+	evbuffer_drain(in, (size_t)rc);
+	h->keepalive = !(req.flags & H1_F_CLOSE) && !h->draining;
+	h->body_kind = req.body;
+	h->body_left = req.content_length;
+	if (req.body == H1_BODY_CHUNKED)
+		h1_chunked_init(&h->ch, 8192);
+	if (req.body == H1_BODY_LENGTH && req.content_length == 0)
+		h->body_kind = H1_BODY_NONE;
+	h->state = h->body_kind == H1_BODY_NONE ? S_WAIT : S_BODY;
+	answered = exchange_head_done(h->x, req.content_length, h->body_kind != H1_BODY_NONE);
+	if (answered && h->body_kind != H1_BODY_NONE)
+		return 1;   /* the early answer is out (or closing); the body is discarded */
+	if (!answered && h->body_kind != H1_BODY_NONE && (req.flags & H1_F_EXPECT_100))
+		evbuffer_add(bufferevent_get_output(h->c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	if (h->body_kind == H1_BODY_NONE && h->x && h->x->state == X_READING)
+		exchange_body_end(h->x);
+	return 1;
+}
+
+/* Feeds body bytes; returns 1 when the body is complete, 0 for more, -1 on error. */
+static int read_body(struct h1_conn *h)
+{
+	struct evbuffer *in = bufferevent_get_input(h->c->bev);
+
+	timer_set(h, T_BODY, h->hc.body_timeout);
+	while (evbuffer_get_length(in) > 0) {
+		struct evbuffer_iovec v;
+		size_t used;
+
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		if (h->body_kind == H1_BODY_LENGTH) {
+			used = v.iov_len < h->body_left ? v.iov_len : (size_t)h->body_left;
+			if (h->x && exchange_body_data(h->x, v.iov_base, used) == PT_ELIMIT)
+				return -1;
+			h->body_left -= used;
+			evbuffer_drain(in, used);
+			if (h->body_left == 0)
+				return 1;
+		} else {
+			const char *d;
+			size_t dlen;
+			ssize_t n = h1_chunked_decode(&h->ch, v.iov_base, v.iov_len, &d, &dlen);
+
+			if (n < 0) {
+				log_info("http", "%s: 400: bad chunked body", h->c->remote);
+				return -2;
+			}
+			if (dlen && h->x && exchange_body_data(h->x, d, dlen) == PT_ELIMIT)
+				return -1;
+			evbuffer_drain(in, (size_t)n);
+			if (h->ch.done)
+				return 1;
+			if (n == 0 && dlen == 0) {
+				/* the decoder needs bytes that span segments */
+				size_t have = evbuffer_get_length(in);
+
+				if (have <= v.iov_len)
+					break;
+				evbuffer_pullup(in, (ssize_t)(have < 16384 ? have : 16384));
+			}
+		}
+	}
+	return 0;
+}
+
+static void process_loop(struct h1_conn *h);
+
+static void process(struct h1_conn *h)
+{
+	h->busy++;
+	process_loop(h);
+	if (--h->busy == 0 && h->dead) {
+		h->dead = 0;
+		h1_close(h);
+	}
+}
+
+static void process_loop(struct h1_conn *h)
+{
+	for (;;) {
+		if (h->dead)
+			return;
+		int rc;
+
+		switch (h->state) {
+		case S_HEAD:
+			if (read_head(h) <= 0)
+				return;
+			break;
+		case S_BODY:
+			rc = read_body(h);
+			if (rc == 0)
+				return;
+			timer_set(h, T_NONE, 0);
+			if (rc == -2) {
+				if (h->x) {
+					exchange_detach(h->x, 1);
+					h->x = NULL;
+				}
+				send_simple(h, 400, "bad chunked body");
+				return;
+			}
+			if (rc == -1) {
+				/* 413 was answered by the exchange; its response closes */
+				h->keepalive = 0;
+				if (h->x && h->x->state == X_DONE)
+					h->state = S_WAIT, response_done(h);
+				return;
+			}
+			h->state = S_WAIT;
+			if (h->x && h->x->state == X_READING) {
+				exchange_body_end(h->x);
+			} else if (h->x && h->x->state == X_DONE) {
+				/* answered before the body ended: now finish that response */
+				response_done(h);
+				return;
+			} else if (h->x) {
+				exchange_body_end(h->x);   /* streamed bodies: the last call */
+			}
+			break;
+		case S_WAIT:
+		case S_CLOSING:
+		default:
+			return;
+		}
+	}
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	process(arg);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+	struct h1_conn *h = arg;
+
+	(void)bev;
+	if (h->state == S_CLOSING)
+		h1_close(h);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct h1_conn *h = arg;
+
+	(void)bev;
+	if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING) && h->state == S_WAIT && h->x) {
+		/* half-close after the request: answer, then close */
+		h->peer_eof = 1;
+		h->keepalive = 0;
+		bufferevent_disable(h->c->bev, EV_READ);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT)
+		log_info("http", "%s: write timeout: closing", h->c->remote);
+	h1_close(h);
+}
+
+/* ---- life ---------------------------------------------------------------- */
+
+static void h1_close(struct h1_conn *h)
+{
+	struct conn *c = h->c;
+
+	if (h->busy) {
+		h->dead = 1;
+		return;
+	}
+	if (h->x) {
+		exchange_detach(h->x, 1);
+		h->x = NULL;
+	}
+	event_free(h->tmr);
+	free(h->hdrs);
+	free(h);
+	conn_free(c);
+}
+
+static void h1_drain(struct conn *c)
+{
+	struct h1_conn *h = c->impl;
+
+	h->draining = 1;
+	if (h->state == S_HEAD && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+		h1_close(h);
+	/* otherwise the current response carries connection: close */
+}
+
+static void h1_abort(struct conn *c)
+{
+	h1_close(c->impl);
+}
+
+static const struct conn_ops h1_ops = { h1_drain, h1_abort };
+
+int h1_conn_start(struct conn *c)
+{
+	struct h1_conn *h = calloc(1, sizeof(*h));
+	struct timeval wt;
+
+	if (!h)
+		return -1;
+	h->c = c;
+	h->hc = c->w->gen->cfg->http;
+	h->lim.max_request_line = h->hc.max_request_line;
+	h->lim.max_header_bytes = h->hc.max_header_size;
+	h->lim.max_headers = h->hc.max_headers;
+	h->hdrs = malloc(h->hc.max_headers * sizeof(*h->hdrs));
+	h->tmr = evtimer_new(c->w->base, timer_cb, h);
+	if (!h->hdrs || !h->tmr) {
+		if (h->tmr)
+			event_free(h->tmr);
+		free(h->hdrs);
+		free(h);
+		return -1;
+	}
+	c->impl = h;
+	c->ops = &h1_ops;
+	wt.tv_sec = (time_t)h->hc.write_timeout;
+	wt.tv_usec = (suseconds_t)((h->hc.write_timeout - (time_t)h->hc.write_timeout) * 1e6);
+	bufferevent_set_timeouts(c->bev, NULL, &wt);
+	/* stop reading while a response is pending and the head limit is buffered */
+	bufferevent_setwatermark(c->bev, EV_READ, 0,
+	                         h->lim.max_request_line + h->lim.max_header_bytes + 65536);
+	bufferevent_setcb(c->bev, on_read, on_write, on_event, h);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	process(h);
+	return 0;
+}

@@ -1,0 +1,1032 @@
+/*
+ * h2_conn.c - HTTP/2 connections (h2c prior knowledge, and h2 after ALPN)
+ * on top of nghttp2's callback API.
+ *
+ * Every stream carries one exchange. Its per-stream state lives in the
+ * exchange's pool, so a stream costs no malloc of its own; the exchange may
+ * outlive the stream (an async handler holding a reference), but once the
+ * stream closes we call exchange_detach and never touch the exchange again.
+ *
+ * Output: nghttp2_session_send writes frames straight into the bufferevent's
+ * output buffer; DATA frames use NO_COPY so large bodies move from x->out to
+ * the socket buffer by chain, without a copy. Sending happens once per event
+ * (read, write, or a deferred "run" event for answers that come later), never
+ * per frame, and stops while the output holds more than OUT_HIGH bytes.
+ *
+ * Timeouts: idle (no stream open), body (some request still arriving; a
+ * stream that stalls gets 408) and write (no progress sending: close).
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <nghttp2/nghttp2.h>
+
+#include "conf.h"
+#include "conn.h"
+#include "exchange.h"
+#include "gen.h"
+#include "h1_parser.h"
+#include "log.h"
+#include "worker.h"
+
+#define H2_STREAM_WINDOW (1u << 20)     /* per-stream receive window we offer */
+#define H2_CONN_WINDOW (16u << 20)      /* connection receive window */
+#define OUT_HIGH (64 * 1024)            /* stop producing frames above this */
+#define OUT_LOW (16 * 1024)             /* the write callback fires below this */
+#define SMALL_DATA 4096                 /* DATA payloads up to this are copied */
+#define GOAWAY_DELAY_MS 1000            /* shutdown notice -> final GOAWAY */
+#define DISCARD_MAX (2u << 20)          /* request bytes we read and drop after
+                                           an early answer before a reset */
+
+enum h2_timer { T_UNSET = -1, T_NONE = 0, T_IDLE = 1, T_BODY = 2 };
+
+struct h2_conn;
+
+/* One request stream; allocated from its exchange's pool. */
+struct h2_stream {
+	struct h2_stream *prev, *next;  /* the connection's open streams */
+	struct h2_conn *h;
+	pt_exchange *x;                 /* one reference until stream close */
+	int32_t id;
+	size_t hdr_bytes;               /* HPACK-decoded size, as RFC 9113 counts it */
+	unsigned caphdrs;               /* capacity of x->hdrs */
+	pt_str_t method, path, authority;
+	uint64_t clen;                  /* content-length, when has_clen */
+	uint64_t received;              /* DATA bytes of the request so far */
+	unsigned char has_clen;
+	unsigned char reading;          /* the request has not ended */
+	unsigned char too_big;          /* header list over the limit: 431 */
+	unsigned char head_done;        /* exchange_head_done was called */
+	unsigned char discard;          /* drop further DATA (answered early) */
+	unsigned char resp_started;     /* send_head was called */
+	unsigned char ended;            /* the whole response body is in x->out */
+	unsigned char no_body;          /* HEADERS carried END_STREAM */
+	unsigned char resp_done;        /* END_STREAM went out */
+	unsigned char reset;            /* we reset it after the response */
+	char status[4];
+	char clen_str[24];
+	char date[32];
+};
+
+struct h2_conn {
+	struct conn *c;
+	nghttp2_session *ng;
+	struct http_conf hc;            /* a copy: the generation may go first */
+	struct h2_stream *streams;
+	unsigned nstreams, nreading;
+	struct event *run_ev;           /* deferred: read what is buffered, send */
+	struct event *goaway_ev;        /* draining: the final GOAWAY */
+	struct timeval idle_tv, body_tv, write_tv;
+	int tmr_kind;
+	int busy;                       /* inside nghttp2: no send, no free */
+	int dead;                       /* closed while busy */
+	int run_pending;
+	int need_read;
+	int draining;
+	int closing;                    /* flush the output, then close */
+	int read_paused;                /* output over OUT_HIGH */
+};
+
+static void h2_close(struct h2_conn *h);
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static struct timeval tv_of(double secs)
+{
+	struct timeval tv = { (time_t)secs, (suseconds_t)((secs - (time_t)secs) * 1e6) };
+
+	return tv;
+}
+
+static int str_is(const uint8_t *p, size_t len, const char *lit, size_t litlen)
+{
+	return len == litlen && memcmp(p, lit, litlen) == 0;
+}
+
+#define IS(p, len, lit) str_is((const uint8_t *)(p), (len), (lit), sizeof(lit) - 1)
+
+static int no_body_status(int status)
+{
+	return status < 200 || status == 204 || status == 304;
+}
+
+static __thread time_t date_at;
+static __thread char date_buf[32];
+
+/* Copies the current IMF-fixdate into DST (at least 32 bytes); its length. */
+static size_t http_date(char *dst)
+{
+	time_t now = time(NULL);
+	static __thread size_t date_len;
+
+	if (now != date_at) {
+		struct tm tm;
+
+		gmtime_r(&now, &tm);
+		date_len = strftime(date_buf, sizeof(date_buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		date_at = now;
+	}
+	memcpy(dst, date_buf, date_len + 1);
+	return date_len;
+}
+
+/* Schedules a send from outside nghttp2's callbacks (async answers). */
+static void h2_kick(struct h2_conn *h)
+{
+	if (h->busy || h->run_pending)
+		return;   /* inside an event that ends with a send anyway */
+	h->run_pending = 1;
+	event_active(h->run_ev, EV_TIMEOUT, 1);
+}
+
+/* Picks the read timeout for the current state; the write timeout stays. */
+static void h2_timers(struct h2_conn *h)
+{
+	int kind = h->nstreams == 0 ? T_IDLE : h->nreading ? T_BODY : T_NONE;
+
+	if (kind == h->tmr_kind || h->closing)
+		return;
+	h->tmr_kind = kind;
+	bufferevent_set_timeouts(h->c->bev,
+	                         kind == T_IDLE ? &h->idle_tv : kind == T_BODY ? &h->body_tv : NULL,
+	                         &h->write_tv);
+}
+
+static void stream_read_done(struct h2_conn *h, struct h2_stream *s)
+{
+	if (!s->reading)
+		return;
+	s->reading = 0;
+	h->nreading--;
+	h2_timers(h);
+}
+
+/* ---- the response: xops -------------------------------------------------- */
+
+static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
+                         uint32_t *flags, nghttp2_data_source *src, void *ud);
+
+static void nv_set(nghttp2_nv *nv, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+	nv->name = (uint8_t *)name;
+	nv->namelen = nlen;
+	nv->value = (uint8_t *)value;
+	nv->valuelen = vlen;
+	/* both live in the exchange pool (or are static) until the stream closes */
+	nv->flags = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+}
+
+#define NV_LIT(nv, name, value, vlen) nv_set((nv), name, sizeof(name) - 1, (value), (vlen))
+
+/* Framing and connection-specific headers are the transport's business. */
+static int skip_rhdr(pt_str_t n)
+{
+	switch (n.len) {
+	case 7:
+		return IS(n.ptr, n.len, "upgrade");
+	case 10:
+		return IS(n.ptr, n.len, "connection") || IS(n.ptr, n.len, "keep-alive");
+	case 14:
+		return IS(n.ptr, n.len, "content-length");
+	case 16:
+		return IS(n.ptr, n.len, "proxy-connection");
+	case 17:
+		return IS(n.ptr, n.len, "transfer-encoding");
+	default:
+		return 0;
+	}
+}
+
+static void x_send_head(pt_exchange *x, int final)
+{
+	struct h2_stream *s = x->tp;
+	struct h2_conn *h = s->h;
+	size_t len = x->out ? evbuffer_get_length(x->out) : 0;
+	int nobody = x->head_only || no_body_status(x->status);
+	nghttp2_nv stack[32], *nv = stack;
+	size_t cap = (size_t)x->nrhdrs + 4, n = 0;
+	int has_server = 0, has_date = 0, rv;
+	unsigned st;
+	nghttp2_data_provider prd;
+
+	if (cap > sizeof(stack) / sizeof(stack[0]) &&
+	    !(nv = arena_alloc(&x->pool, cap * sizeof(*nv)))) {
+		nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
+		h2_kick(h);
+		return;
+	}
+	st = (unsigned)x->status % 1000;   /* the exchange keeps it in 200..999 */
+	s->status[0] = (char)('0' + st / 100);
+	s->status[1] = (char)('0' + st / 10 % 10);
+	s->status[2] = (char)('0' + st % 10);
+	NV_LIT(&nv[n++], ":status", s->status, 3);
+	for (unsigned i = 0; i < x->nrhdrs; i++) {
+		const struct xhdr *rh = &x->rhdrs[i];
+
+		if (skip_rhdr(rh->name))
+			continue;
+		if (IS(rh->name.ptr, rh->name.len, "server"))
+			has_server = 1;
+		else if (IS(rh->name.ptr, rh->name.len, "date"))
+			has_date = 1;
+		nv_set(&nv[n++], rh->name.ptr, rh->name.len, rh->value.ptr, rh->value.len);
+	}
+	if (!has_server)
+		NV_LIT(&nv[n++], "server", "portico", 7);
+	if (!has_date)
+		NV_LIT(&nv[n++], "date", s->date, http_date(s->date));
+	if (final && !no_body_status(x->status)) {
+		/* HEAD too: the length GET would have sent */
+		int k = snprintf(s->clen_str, sizeof(s->clen_str), "%zu", len);
+
+		NV_LIT(&nv[n++], "content-length", s->clen_str, (size_t)k);
+	}
+	s->resp_started = 1;
+	if (final)
+		s->ended = 1;
+	if (nobody || (final && len == 0 && x->ntrailers == 0)) {
+		s->no_body = 1;
+		if (len)
+			evbuffer_drain(x->out, len);
+		rv = nghttp2_submit_response(h->ng, s->id, nv, n, NULL);
+	} else {
+		prd.source.ptr = s;
+		prd.read_callback = read_body;
+		rv = nghttp2_submit_response(h->ng, s->id, nv, n, &prd);
+	}
+	if (rv != 0)
+		log_debug("h2", "%s: stream %d: cannot submit the response: %s", h->c->remote, s->id,
+		          nghttp2_strerror(rv));
+	h2_kick(h);
+}
+
+static void x_send_body(pt_exchange *x)
+{
+	struct h2_stream *s = x->tp;
+
+	if (s->no_body) {
+		if (x->out)
+			evbuffer_drain(x->out, evbuffer_get_length(x->out));
+		return;
+	}
+	nghttp2_session_resume_data(s->h->ng, s->id);   /* fails harmlessly if not deferred */
+	h2_kick(s->h);
+}
+
+static void x_send_end(pt_exchange *x)
+{
+	struct h2_stream *s = x->tp;
+
+	s->ended = 1;
+	x_send_body(x);
+}
+
+static void x_want_body(pt_exchange *x)
+{
+	(void)x;   /* bodies are consumed as they come; the window reopens by itself */
+}
+
+static const struct xops h2_xops = { x_send_head, x_send_body, x_send_end, x_want_body };
+
+/* Queues x->trailers after the last DATA frame; 0 when queued. */
+static int submit_trailers(struct h2_conn *h, struct h2_stream *s)
+{
+	pt_exchange *x = s->x;
+	nghttp2_nv stack[16], *nv = stack;
+
+	if (x->ntrailers > sizeof(stack) / sizeof(stack[0]) &&
+	    !(nv = arena_alloc(&x->pool, x->ntrailers * sizeof(*nv))))
+		return -1;
+	for (unsigned i = 0; i < x->ntrailers; i++)
+		nv_set(&nv[i], x->trailers[i].name.ptr, x->trailers[i].name.len,
+		       x->trailers[i].value.ptr, x->trailers[i].value.len);
+	return nghttp2_submit_trailer(h->ng, s->id, nv, x->ntrailers) == 0 ? 0 : -1;
+}
+
+/*
+ * The data source of a response: says how much of x->out the next DATA frame
+ * carries (on_send_data moves the bytes), or DEFERRED until the handler
+ * writes more.
+ */
+static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
+                         uint32_t *flags, nghttp2_data_source *src, void *ud)
+{
+	struct h2_stream *s = src->ptr;
+	pt_exchange *x = s->x;
+	size_t avail = x->out ? evbuffer_get_length(x->out) : 0;
+	size_t n = avail < length ? avail : length;
+
+	(void)ng;
+	(void)id;
+	(void)buf;
+	if (n == avail && s->ended) {
+		*flags |= NGHTTP2_DATA_FLAG_EOF;
+		if (x->ntrailers && submit_trailers(ud, s) == 0)
+			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+	} else if (n == 0) {
+		return NGHTTP2_ERR_DEFERRED;
+	}
+	*flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+	return (ssize_t)n;
+}
+
+/* ---- nghttp2 callbacks: output ------------------------------------------- */
+
+static ssize_t on_send(nghttp2_session *ng, const uint8_t *data, size_t len, int flags, void *ud)
+{
+	struct h2_conn *h = ud;
+	struct evbuffer *out = bufferevent_get_output(h->c->bev);
+
+	(void)ng;
+	(void)flags;
+	if (evbuffer_get_length(out) >= OUT_HIGH)
+		return NGHTTP2_ERR_WOULDBLOCK;
+	if (evbuffer_add(out, data, len) != 0)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	return (ssize_t)len;
+}
+
+static int on_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *framehd,
+                        size_t length, nghttp2_data_source *src, void *ud)
+{
+	struct h2_conn *h = ud;
+	struct h2_stream *s = src->ptr;
+	struct evbuffer *out = bufferevent_get_output(h->c->bev);
+
+	(void)ng;
+	(void)frame;   /* no padding: we set no select_padding callback */
+	if (evbuffer_get_length(out) >= OUT_HIGH)
+		return NGHTTP2_ERR_WOULDBLOCK;
+	if (length <= SMALL_DATA) {
+		/* small frames: one contiguous copy beats a chain per frame */
+		struct evbuffer_iovec v;
+
+		if (evbuffer_reserve_space(out, (ev_ssize_t)(9 + length), &v, 1) < 1)
+			return NGHTTP2_ERR_CALLBACK_FAILURE;
+		memcpy(v.iov_base, framehd, 9);
+		if (length && evbuffer_remove(s->x->out, (char *)v.iov_base + 9, length) != (int)length)
+			return NGHTTP2_ERR_CALLBACK_FAILURE;
+		v.iov_len = 9 + length;
+		if (evbuffer_commit_space(out, &v, 1) != 0)
+			return NGHTTP2_ERR_CALLBACK_FAILURE;
+		return 0;
+	}
+	if (evbuffer_add(out, framehd, 9) != 0 ||
+	    evbuffer_remove_buffer(s->x->out, out, length) != (int)length)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	return 0;
+}
+
+/*
+ * The response is complete but the request body is still coming (an early
+ * 404, 413...). Small rests are read and dropped, because some clients
+ * (curl) report a reset stream as an error even after a full response;
+ * past DISCARD_MAX the stream is reset with NO_ERROR (RFC 9113 8.1).
+ */
+static void maybe_stop_upload(nghttp2_session *ng, struct h2_stream *s)
+{
+	uint64_t expect = s->has_clen && s->clen > s->received ? s->clen : s->received;
+
+	if (!s->reading || !s->resp_done || s->reset || expect <= DISCARD_MAX)
+		return;
+	s->reset = 1;
+	nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
+}
+
+static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
+{
+	struct h2_stream *s;
+
+	(void)ud;
+	if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
+	    !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+		return 0;
+	s = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
+	if (!s)
+		return 0;
+	s->resp_done = 1;
+	maybe_stop_upload(ng, s);
+	return 0;
+}
+
+/* ---- nghttp2 callbacks: input -------------------------------------------- */
+
+static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
+{
+	struct h2_conn *h = ud;
+	struct conn *c = h->c;
+	struct h2_stream *s;
+	pt_exchange *x;
+	char *remote;
+
+	if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0;   /* trailers of a known stream */
+	x = exchange_new(c->w, &h2_xops, NULL, (pt_str_t){ c->remote, c->remote_len });
+	if (!x)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	s = arena_calloc(&x->pool, sizeof(*s));
+	/* the exchange may outlive the connection: own a copy of the address */
+	remote = arena_strndup(&x->pool, c->remote, c->remote_len);
+	if (!s || !remote) {
+		exchange_detach(x, 1);
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	}
+	x->remote = (pt_str_t){ remote, c->remote_len };
+	x->tp = s;
+	x->minor_version = 20;
+	s->x = x;
+	s->h = h;
+	s->id = frame->hd.stream_id;
+	s->reading = 1;
+	s->next = h->streams;
+	if (h->streams)
+		h->streams->prev = s;
+	h->streams = s;
+	h->nstreams++;
+	h->nreading++;
+	nghttp2_session_set_stream_user_data(ng, s->id, s);
+	h2_timers(h);
+	return 0;
+}
+
+static struct xhdr *hdr_push(struct h2_stream *s)
+{
+	pt_exchange *x = s->x;
+
+	if (x->nhdrs == s->caphdrs) {
+		unsigned ncap = s->caphdrs ? s->caphdrs * 2 : 16;
+		struct xhdr *a = arena_alloc(&x->pool, ncap * sizeof(*a));
+
+		if (!a)
+			return NULL;
+		if (x->nhdrs)
+			memcpy(a, x->hdrs, x->nhdrs * sizeof(*a));
+		x->hdrs = a;
+		s->caphdrs = ncap;
+	}
+	return &x->hdrs[x->nhdrs++];
+}
+
+static uint64_t parse_u64(const uint8_t *p, size_t len)
+{
+	uint64_t v = 0;
+
+	/* nghttp2 already checked the digits and that copies agree */
+	for (size_t i = 0; i < len && v < UINT64_MAX / 10; i++)
+		v = v * 10 + (uint64_t)(p[i] - '0');
+	return v;
+}
+
+/*
+ * Copies one request header field into the exchange pool. nghttp2 has
+ * validated it (lower-case names, no connection-specific fields, pseudo
+ * headers first and known); we enforce the size limits.
+ */
+static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                     void *ud)
+{
+	struct h2_conn *h = ud;
+	struct h2_stream *s;
+	pt_exchange *x;
+	struct xhdr *hd;
+	char *p;
+
+	(void)flags;
+	if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0;   /* request trailers are not kept */
+	s = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
+	if (!s || s->too_big)
+		return 0;
+	x = s->x;
+	s->hdr_bytes += namelen + valuelen + 32;
+	if (s->hdr_bytes > h->hc.h2_max_header_list_size ||
+	    (name[0] != ':' && x->nhdrs >= h->hc.max_headers)) {
+		s->too_big = 1;   /* answered with 431 once the block is decoded */
+		return 0;
+	}
+	if (name[0] == ':') {
+		pt_str_t *dst = IS(name, namelen, ":method") ? &s->method :
+		                IS(name, namelen, ":path") ? &s->path :
+		                IS(name, namelen, ":authority") ? &s->authority : NULL;
+
+		if (!dst)
+			return 0;   /* :scheme: nghttp2 checked it is there */
+		if (!(p = arena_strndup(&x->pool, (const char *)value, valuelen)))
+			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+		*dst = (pt_str_t){ p, valuelen };
+		return 0;
+	}
+	hd = hdr_push(s);
+	p = arena_alloc(&x->pool, namelen + valuelen + 2);
+	if (!hd || !p)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	memcpy(p, name, namelen + 1);
+	memcpy(p + namelen + 1, value, valuelen + 1);
+	hd->name = (pt_str_t){ p, namelen };
+	hd->value = (pt_str_t){ p + namelen + 1, valuelen };
+	if (IS(name, namelen, "content-length")) {
+		s->clen = parse_u64(value, valuelen);
+		s->has_clen = 1;
+	}
+	return 0;
+}
+
+/* HTTP/2 may split cookies into crumbs; handlers get one "cookie" header. */
+static void join_cookies(struct h2_stream *s)
+{
+	pt_exchange *x = s->x;
+	unsigned first = 0, count = 0, j;
+	size_t total = 0, off = 0;
+	char *v;
+
+	for (unsigned i = 0; i < x->nhdrs; i++)
+		if (IS(x->hdrs[i].name.ptr, x->hdrs[i].name.len, "cookie")) {
+			if (!count++)
+				first = i;
+			total += x->hdrs[i].value.len + 2;
+		}
+	if (count < 2 || !(v = arena_alloc(&x->pool, total)))
+		return;
+	for (unsigned i = first; i < x->nhdrs; i++)
+		if (IS(x->hdrs[i].name.ptr, x->hdrs[i].name.len, "cookie")) {
+			if (off) {
+				v[off++] = ';';
+				v[off++] = ' ';
+			}
+			memcpy(v + off, x->hdrs[i].value.ptr, x->hdrs[i].value.len);
+			off += x->hdrs[i].value.len;
+		}
+	v[off] = '\0';
+	x->hdrs[first].value = (pt_str_t){ v, off };
+	for (unsigned i = j = first + 1; i < x->nhdrs; i++)
+		if (!IS(x->hdrs[i].name.ptr, x->hdrs[i].name.len, "cookie"))
+			x->hdrs[j++] = x->hdrs[i];
+	x->nhdrs = j;
+}
+
+/* The request head is complete: fill the exchange and hand it over. */
+static void request_head(struct h2_conn *h, struct h2_stream *s, int end_stream)
+{
+	pt_exchange *x = s->x;
+	const struct xhdr *host = NULL;
+	const char *q;
+
+	if (end_stream)
+		stream_read_done(h, s);
+	x->method_name = s->method;
+	x->method = h1_method_id(s->method);
+	x->target = s->path;
+	q = s->path.len ? memchr(s->path.ptr, '?', s->path.len) : NULL;
+	x->path = (pt_str_t){ s->path.ptr, q ? (size_t)(q - s->path.ptr) : s->path.len };
+	x->query = q ? (pt_str_t){ q + 1, s->path.len - (size_t)(q + 1 - s->path.ptr) }
+	             : (pt_str_t){ "", 0 };
+	if (s->too_big) {
+		log_info("h2", "%s: stream %d: 431: header list over %zu bytes or %u fields",
+		         h->c->remote, s->id, h->hc.h2_max_header_list_size, h->hc.max_headers);
+		s->discard = 1;
+		exchange_error(x, 431, "request header fields too large");
+		return;
+	}
+	if (x->method == PT_METHOD_CONNECT) {
+		s->discard = 1;
+		nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_PROTOCOL_ERROR);
+		return;
+	}
+	join_cookies(s);
+	for (unsigned i = 0; i < x->nhdrs; i++)
+		if (IS(x->hdrs[i].name.ptr, x->hdrs[i].name.len, "host")) {
+			host = &x->hdrs[i];
+			break;
+		}
+	if (s->authority.len) {
+		x->host = s->authority;
+		if (!host) {
+			/* handlers written for HTTP/1.1 look for a host header */
+			struct xhdr *hd = hdr_push(s);
+
+			if (hd) {
+				hd->name = PT_STR("host");
+				hd->value = s->authority;
+			}
+		}
+	} else if (host) {
+		x->host = host->value;
+	}
+	s->head_done = 1;
+	if (exchange_head_done(x, s->clen, !end_stream))
+		s->discard = 1;   /* answered (404, 405, 413...): the body is dropped */
+	else if (end_stream)
+		exchange_body_end(x);
+}
+
+static void request_end(struct h2_conn *h, struct h2_stream *s)
+{
+	if (!s->reading)
+		return;
+	stream_read_done(h, s);
+	if (s->head_done && !s->discard)
+		exchange_body_end(s->x);
+}
+
+static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
+{
+	struct h2_conn *h = ud;
+	struct h2_stream *s;
+	int end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+
+	switch (frame->hd.type) {
+	case NGHTTP2_HEADERS:
+		if (!(s = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id)))
+			return 0;
+		if (frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+			request_head(h, s, end);
+		else if (end)
+			request_end(h, s);   /* trailers */
+		break;
+	case NGHTTP2_DATA:
+		if (end && (s = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id)))
+			request_end(h, s);
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data,
+                         size_t len, void *ud)
+{
+	struct h2_stream *s = nghttp2_session_get_stream_user_data(ng, id);
+
+	(void)flags;
+	(void)ud;
+	if (!s)
+		return 0;
+	s->received += len;
+	if (s->discard || !s->head_done) {
+		maybe_stop_upload(ng, s);
+		return 0;
+	}
+	if (exchange_body_data(s->x, (const char *)data, len) != 0)
+		s->discard = 1;   /* 413 (or 500) answered: the rest goes nowhere */
+	return 0;
+}
+
+static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code, void *ud)
+{
+	struct h2_conn *h = ud;
+	struct h2_stream *s = nghttp2_session_get_stream_user_data(ng, id);
+
+	if (!s)
+		return 0;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		h->streams = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	h->nstreams--;
+	if (s->reading) {
+		s->reading = 0;
+		h->nreading--;
+	}
+	nghttp2_session_set_stream_user_data(ng, id, NULL);
+	/* S lives in the exchange's pool: this may free it */
+	exchange_detach(s->x, !s->resp_done || error_code != NGHTTP2_NO_ERROR);
+	h2_timers(h);
+	return 0;
+}
+
+static nghttp2_session_callbacks *callbacks;
+static nghttp2_option *options;
+static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
+
+/* The callback table and options, shared read-only by every session. */
+static void setup(void)
+{
+	nghttp2_session_callbacks *cb;
+
+	if (nghttp2_session_callbacks_new(&cb) != 0)
+		return;
+	nghttp2_session_callbacks_set_send_callback(cb, on_send);
+	nghttp2_session_callbacks_set_send_data_callback(cb, on_send_data);
+	nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+	nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+	nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+	if (nghttp2_option_new(&options) == 0)
+		/* no RFC 7540 priority tree of closed streams to keep */
+		nghttp2_option_set_no_closed_streams(options, 1);
+	callbacks = cb;
+}
+
+/* ---- the connection ------------------------------------------------------ */
+
+/* Stop reading; close once the output buffer is empty. */
+static void h2_start_closing(struct h2_conn *h)
+{
+	struct bufferevent *bev = h->c->bev;
+
+	if (h->closing)
+		return;
+	h->closing = 1;
+	bufferevent_disable(bev, EV_READ);
+	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	bufferevent_set_timeouts(bev, NULL, &h->write_tv);
+}
+
+/* Feeds buffered input to nghttp2. */
+static void h2_recv(struct h2_conn *h)
+{
+	struct evbuffer *in = bufferevent_get_input(h->c->bev);
+	size_t n;
+	ssize_t rv = 0;
+
+	if (h->closing) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	h->busy++;
+	while ((n = evbuffer_get_contiguous_space(in)) > 0) {
+		const uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)n);
+
+		rv = nghttp2_session_mem_recv(h->ng, p, n);
+		if (rv < 0)
+			break;
+		evbuffer_drain(in, n);
+		if (h->dead)
+			break;
+	}
+	h->busy--;
+	if (rv < 0) {
+		/* protocol errors are answered by nghttp2 itself (GOAWAY); these are not */
+		log_info("h2", "%s: closing: %s", h->c->remote, nghttp2_strerror((int)rv));
+		evbuffer_drain(in, evbuffer_get_length(in));
+		if (rv != NGHTTP2_ERR_BAD_CLIENT_MAGIC)
+			nghttp2_session_terminate_session(h->ng, NGHTTP2_PROTOCOL_ERROR);
+		h2_start_closing(h);
+	}
+}
+
+/*
+ * Sends what nghttp2 has queued and decides whether the connection is over.
+ * Called at the end of every event; returns 1 when H was freed.
+ */
+static int h2_after(struct h2_conn *h)
+{
+	struct bufferevent *bev = h->c->bev;
+	struct evbuffer *out = bufferevent_get_output(bev);
+	int rv;
+
+	if (h->dead) {
+		h->dead = 0;
+		h2_close(h);
+		return 1;
+	}
+	h->busy++;
+	rv = nghttp2_session_send(h->ng);
+	h->busy--;
+	if (rv != 0 || h->dead) {
+		if (rv != 0)
+			log_info("h2", "%s: closing: %s", h->c->remote, nghttp2_strerror(rv));
+		h->dead = 0;
+		h2_close(h);
+		return 1;
+	}
+	if (!nghttp2_session_want_read(h->ng) && !nghttp2_session_want_write(h->ng))
+		h2_start_closing(h);
+	if (h->closing) {
+		if (evbuffer_get_length(out) == 0) {
+			h2_close(h);
+			return 1;
+		}
+		return 0;
+	}
+	if (!h->read_paused && evbuffer_get_length(out) >= OUT_HIGH) {
+		/* the client does not read: take no new requests until it does */
+		h->read_paused = 1;
+		bufferevent_disable(bev, EV_READ);
+	}
+	return 0;
+}
+
+static void run_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct h2_conn *h = arg;
+
+	(void)fd;
+	(void)what;
+	h->run_pending = 0;
+	if (h->need_read) {
+		h->need_read = 0;
+		h2_recv(h);
+	}
+	h2_after(h);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	struct h2_conn *h = arg;
+
+	(void)bev;
+	h->need_read = 0;
+	h2_recv(h);
+	h2_after(h);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+	struct h2_conn *h = arg;
+
+	if (h->busy)
+		return;
+	if (h->read_paused && !h->closing) {
+		h->read_paused = 0;
+		bufferevent_enable(bev, EV_READ);
+	}
+	h2_after(h);
+}
+
+/* Requests that stopped arriving: 408 (or a reset when already answering). */
+static void body_timeout(struct h2_conn *h)
+{
+	struct h2_stream *s, *next;
+
+	h->busy++;
+	for (s = h->streams; s; s = next) {
+		next = s->next;
+		if (!s->reading)
+			continue;
+		log_info("h2", "%s: stream %d: body timeout", h->c->remote, s->id);
+		if (!s->resp_started) {
+			s->discard = 1;
+			exchange_error(s->x, 408, "request body timeout");
+		} else {
+			nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
+		}
+	}
+	h->busy--;
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct h2_conn *h = arg;
+
+	if (h->busy) {
+		h->dead = 1;   /* h2_after closes on the way out */
+		return;
+	}
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && !h->closing) {
+		if (h->tmr_kind == T_BODY) {
+			body_timeout(h);
+			h->tmr_kind = T_UNSET;   /* re-arm */
+			h2_timers(h);
+			if (!h->read_paused)
+				bufferevent_enable(bev, EV_READ);
+		} else {
+			log_debug("h2", "%s: idle timeout", h->c->remote);
+			nghttp2_session_terminate_session(h->ng, NGHTTP2_NO_ERROR);
+		}
+		h2_after(h);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT)
+		log_info("h2", "%s: write timeout: closing", h->c->remote);
+	else if (what & BEV_EVENT_ERROR)
+		log_debug("h2", "%s: connection error", h->c->remote);
+	h2_close(h);
+}
+
+static void goaway_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct h2_conn *h = arg;
+
+	(void)fd;
+	(void)what;
+	nghttp2_submit_goaway(h->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->ng),
+	                      NGHTTP2_NO_ERROR, NULL, 0);
+	h2_after(h);
+}
+
+/*
+ * Graceful stop: a shutdown notice at once, the real GOAWAY (naming the last
+ * stream we took) a moment later so requests already in flight are not
+ * lost; open streams finish, then the connection closes. An idle connection
+ * gets the GOAWAY at once and may be freed before this returns.
+ */
+static void h2_drain(struct conn *c)
+{
+	struct h2_conn *h = c->impl;
+	struct timeval tv = { GOAWAY_DELAY_MS / 1000, (GOAWAY_DELAY_MS % 1000) * 1000 };
+
+	if (h->draining || h->closing)
+		return;
+	h->draining = 1;
+	if (h->nstreams == 0) {
+		nghttp2_submit_goaway(h->ng, NGHTTP2_FLAG_NONE,
+		                      nghttp2_session_get_last_proc_stream_id(h->ng), NGHTTP2_NO_ERROR,
+		                      NULL, 0);
+	} else {
+		nghttp2_submit_shutdown_notice(h->ng);
+		h->goaway_ev = evtimer_new(bufferevent_get_base(c->bev), goaway_cb, h);
+		if (h->goaway_ev)
+			evtimer_add(h->goaway_ev, &tv);
+	}
+	if (h->busy)
+		h2_kick(h);
+	else
+		h2_after(h);
+}
+
+static void h2_abort(struct conn *c)
+{
+	h2_close(c->impl);
+}
+
+static const struct conn_ops h2_ops = { h2_drain, h2_abort };
+
+/* Frees the session, detaches the exchanges of open streams, frees C. */
+static void h2_close(struct h2_conn *h)
+{
+	struct conn *c = h->c;
+	struct h2_stream *s, *next;
+
+	if (h->busy) {
+		h->dead = 1;
+		return;
+	}
+	/* first: queued frames point into the exchanges' pools */
+	nghttp2_session_del(h->ng);
+	for (s = h->streams; s; s = next) {
+		next = s->next;
+		exchange_detach(s->x, 1);
+	}
+	event_free(h->run_ev);
+	if (h->goaway_ev)
+		event_free(h->goaway_ev);
+	free(h);
+	c->impl = NULL;
+	conn_free(c);
+}
+
+/*
+ * Takes over C for HTTP/2. Bytes already in its input (the client preface)
+ * are fed to nghttp2 from the loop, not from here. Returns 0, or a negative
+ * PT_E* with C untouched (the caller frees it).
+ */
+int h2_conn_start(struct conn *c)
+{
+	const struct http_conf *hc = &c->w->gen->cfg->http;
+	struct h2_conn *h;
+	nghttp2_settings_entry iv[3];
+
+	pthread_once(&setup_once, setup);
+	if (!callbacks || !(h = calloc(1, sizeof(*h))))
+		return PT_ENOMEM;
+	h->c = c;
+	h->hc = *hc;
+	h->idle_tv = tv_of(hc->idle_timeout);
+	h->body_tv = tv_of(hc->body_timeout);
+	h->write_tv = tv_of(hc->write_timeout);
+	h->tmr_kind = T_UNSET;
+	h->run_ev = event_new(bufferevent_get_base(c->bev), -1, 0, run_cb, h);
+	if (!h->run_ev || nghttp2_session_server_new2(&h->ng, callbacks, h, options) != 0) {
+		if (h->run_ev)
+			event_free(h->run_ev);
+		free(h);
+		return PT_ENOMEM;
+	}
+	iv[0] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
+	                                  hc->h2_max_concurrent_streams };
+	iv[1] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_STREAM_WINDOW };
+	iv[2] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
+	                                  hc->h2_max_header_list_size > UINT32_MAX ? UINT32_MAX :
+	                                  (uint32_t)hc->h2_max_header_list_size };
+	if (nghttp2_submit_settings(h->ng, NGHTTP2_FLAG_NONE, iv, 3) != 0 ||
+	    nghttp2_session_set_local_window_size(h->ng, NGHTTP2_FLAG_NONE, 0,
+	                                          (int32_t)H2_CONN_WINDOW) != 0) {
+		nghttp2_session_del(h->ng);
+		event_free(h->run_ev);
+		free(h);
+		return PT_ENOMEM;
+	}
+	c->impl = h;
+	c->ops = &h2_ops;
+	bufferevent_setcb(c->bev, on_read, on_write, on_event, h);
+	bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
+	h2_timers(h);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	h->need_read = 1;   /* the preface may be buffered already */
+	h2_kick(h);
+	return 0;
+}

@@ -1,0 +1,305 @@
+/*
+ * main.c - the portico daemon: options, start-up, signals, reload, stop.
+ *
+ * The main thread owns config (re)loading, signals and the worker
+ * lifecycle; it never serves a request.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "conf.h"
+#include "gen.h"
+#include "handlers.h"
+#include "http/tls.h"
+#include "log.h"
+#include "metrics.h"
+#include "plugin.h"
+#include "worker.h"
+
+#define ERRLEN 8192
+
+static struct config *running_cfg;   /* the active generation's config (borrowed) */
+static const char *conf_path = "conf/portico.conf";
+static struct listener_info *listeners;
+static unsigned nlisteners;
+static int stopping;
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: portico [-c FILE] [-t] [-s reload|stop] [-v]\n"
+	           "  -c FILE   config file (default conf/portico.conf)\n"
+	           "  -t        check the config, plugins and routes, then exit 0 or 1\n"
+	           "  -s SIG    signal the running instance (its pid_file): reload or stop\n"
+	           "  -v        print the version and exit\n");
+}
+
+static int write_pid_file(const char *path)
+{
+	FILE *f;
+
+	if (!path)
+		return 0;
+	f = fopen(path, "w");
+	if (!f) {
+		log_error("core", "pid_file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	fprintf(f, "%ld\n", (long)getpid());
+	fclose(f);
+	return 0;
+}
+
+static int signal_running(const char *sig)
+{
+	char err[ERRLEN];
+	struct config *cfg = config_load(conf_path, err, sizeof(err));
+	int signo = !strcmp(sig, "reload") ? SIGHUP : !strcmp(sig, "stop") ? SIGTERM : 0;
+	FILE *f;
+	long pid = 0;
+
+	if (!signo) {
+		fprintf(stderr, "portico: -s takes reload or stop, not '%s'\n", sig);
+		config_free(cfg);
+		return 2;
+	}
+	if (!cfg) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (!cfg->pid_file) {
+		fprintf(stderr, "portico: %s sets no pid_file: cannot find the running instance\n",
+		        conf_path);
+		config_free(cfg);
+		return 1;
+	}
+	f = fopen(cfg->pid_file, "r");
+	if (!f || fscanf(f, "%ld", &pid) != 1 || pid <= 1) {
+		fprintf(stderr, "portico: cannot read a pid from %s: %s\n", cfg->pid_file,
+		        f ? "no number in it" : strerror(errno));
+		if (f)
+			fclose(f);
+		config_free(cfg);
+		return 1;
+	}
+	fclose(f);
+	config_free(cfg);
+	if (kill((pid_t)pid, signo) != 0) {
+		fprintf(stderr, "portico: cannot signal pid %ld: %s\n", pid, strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+/* Config -> generation; prints every problem. NULL on failure. */
+static struct gen *build(const char *path, int first, char *err, size_t errlen)
+{
+	struct config *cfg = config_load(path, err, errlen);
+
+	if (!cfg)
+		return NULL;
+	if (first) {
+		char lerr[256];
+
+		workers_set_count((unsigned)cfg->workers);
+		if (log_open(cfg->log_file, cfg->log_level, lerr, sizeof(lerr)) != 0) {
+			snprintf(err, errlen, "%s: %s", path, lerr);
+			config_free(cfg);
+			return NULL;
+		}
+		if (plugins_load_all(cfg, err, errlen) != 0) {
+			config_free(cfg);
+			return NULL;
+		}
+	} else if (plugins_reload(cfg, err, errlen) != 0) {
+		config_free(cfg);
+		return NULL;
+	}
+	return gen_build(cfg, err, errlen);
+}
+
+static void warn_restart_only(const struct config *old, const struct config *nw)
+{
+	int same = old->nlisteners == nw->nlisteners;
+
+	for (unsigned i = 0; same && i < nw->nlisteners; i++)
+		same = old->listeners[i].port == nw->listeners[i].port &&
+		       !strcmp(old->listeners[i].address, nw->listeners[i].address) &&
+		       old->listeners[i].ncerts == nw->listeners[i].ncerts;
+	if (!same)
+		log_warn("core", "reload: listener changes take effect at the next restart");
+	if (old->workers != nw->workers)
+		log_warn("core", "reload: 'workers' changes take effect at the next restart");
+	if (strcmp(old->plugins_dir, nw->plugins_dir) != 0)
+		log_warn("core", "reload: 'plugins_dir' changes take effect at the next restart");
+}
+
+static void reload(void)
+{
+	static char err[ERRLEN];
+	struct gen *g;
+
+	log_info("core", "reload: reading %s", conf_path);
+	g = build(conf_path, 0, err, sizeof(err));
+	if (!g) {
+		log_error("core", "reload refused, the running config stays:\n%s", err);
+		return;
+	}
+	warn_restart_only(running_cfg, g->cfg);
+	log_set_level(g->cfg->log_level);
+	running_cfg = g->cfg;
+	workers_set_gen(g);
+	gen_unref(g);   /* the workers hold it now */
+	log_info("core", "reload: generation %u is live", g->id);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct event_base *base = arg;
+
+	(void)what;
+	if (sig == SIGHUP) {
+		reload();
+		return;
+	}
+	if (stopping)
+		return;
+	stopping = 1;
+	log_info("core", "%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	event_base_loopbreak(base);
+}
+
+static int make_listeners(const struct config *cfg, char *err, size_t errlen)
+{
+	listeners = calloc(cfg->nlisteners + 1, sizeof(*listeners));
+	if (!listeners) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (unsigned i = 0; i < cfg->nlisteners; i++) {
+		const struct listen_conf *l = &cfg->listeners[i];
+		struct listener_info *li = &listeners[i];
+
+		snprintf(li->address, sizeof(li->address), "%s", l->address);
+		li->port = l->port;
+		li->backlog = l->backlog;
+		li->http2 = l->http2;
+		if (l->ncerts) {
+			char why[512];
+
+			li->ssl = tls_ctx_new(l, why, sizeof(why));
+			if (!li->ssl) {
+				snprintf(err, errlen, "%s:%d: %s", cfg->file, l->line, why);
+				return -1;
+			}
+		}
+		nlisteners++;
+	}
+	return 0;
+}
+
+static void free_listeners(void)
+{
+	for (unsigned i = 0; i < nlisteners; i++)
+		tls_ctx_free(listeners[i].ssl);
+	free(listeners);
+	listeners = NULL;
+	nlisteners = 0;
+}
+
+int main(int argc, char **argv)
+{
+	static char err[ERRLEN];
+	int opt, test = 0, rc = 0;
+	const char *sig = NULL;
+	struct event_base *base;
+	struct event *sigs[3];
+	struct gen *g;
+	double grace;
+	char *pid_path;
+
+	while ((opt = getopt(argc, argv, "c:ts:vh")) != -1) {
+		switch (opt) {
+		case 'c': conf_path = optarg; break;
+		case 't': test = 1; break;
+		case 's': sig = optarg; break;
+		case 'v': printf("portico %s (plugin ABI %d.%d)\n", PACKAGE_VERSION, PT_ABI_MAJOR,
+		                 PT_ABI_MINOR); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (sig)
+		return signal_running(sig);
+
+	signal(SIGPIPE, SIG_IGN);
+	if (handlers_register_builtin() != 0) {
+		fprintf(stderr, "portico: cannot register the built-in handlers\n");
+		return 1;
+	}
+	g = build(conf_path, 1, err, sizeof(err));
+	if (!g) {
+		log_error("core", "cannot start:\n%s", err);
+		plugins_unload_all();
+		if (test)
+			fprintf(stdout, "%s: test failed\n", conf_path);
+		return 1;
+	}
+	if (test) {
+		printf("%s: syntax is ok, %u plugin(s), %u route(s)\n", conf_path, plugins_count(),
+		       g->cfg->nroutes);
+		gen_unref(g);
+		plugins_unload_all();
+		return 0;
+	}
+	running_cfg = g->cfg;
+	if (make_listeners(g->cfg, err, sizeof(err)) != 0 ||
+	    workers_start((unsigned)g->cfg->workers, listeners, nlisteners, g, err, sizeof(err)) != 0) {
+		log_error("core", "cannot start: %s", err);
+		return 1;   /* nothing to drain: exit at once */
+	}
+	if (write_pid_file(g->cfg->pid_file) != 0)
+		rc = 1;
+	base = event_base_new();
+	sigs[0] = evsignal_new(base, SIGHUP, on_signal, base);
+	sigs[1] = evsignal_new(base, SIGTERM, on_signal, base);
+	sigs[2] = evsignal_new(base, SIGINT, on_signal, base);
+	for (int i = 0; i < 3; i++)
+		evsignal_add(sigs[i], NULL);
+	for (unsigned i = 0; i < nlisteners; i++)
+		log_info("core", "listening on %s:%d%s", listeners[i].address, listeners[i].port,
+		         listeners[i].ssl ? " (TLS)" : "");
+	log_info("core", "portico %s started: %d worker(s), pid %ld", PACKAGE_VERSION,
+	         g->cfg->workers, (long)getpid());
+	gen_unref(g);   /* the workers hold it */
+	if (rc == 0)
+		event_base_dispatch(base);
+
+	grace = running_cfg->shutdown_timeout;
+	pid_path = running_cfg->pid_file ? strdup(running_cfg->pid_file) : NULL;
+	log_info("core", "draining connections (up to %gs)", grace);
+	workers_stop(grace);
+	for (int i = 0; i < 3; i++)
+		event_free(sigs[i]);
+	event_base_free(base);
+	if (pid_path)
+		unlink(pid_path);
+	free(pid_path);
+	plugins_unload_all();
+	free_listeners();
+	metrics_free_all();
+	log_info("core", "stopped");
+	return rc;
+}

@@ -1,0 +1,254 @@
+/* Config evaluation and validation: every mistake reported with file:line. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "conf.h"
+
+static char path[] = "/tmp/portico-test-conf-XXXXXX";
+
+static struct config *load(const char *text, char *err, size_t errlen)
+{
+	int fd = mkstemp(path);
+	struct config *cfg;
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	cfg = config_load(path, err, errlen);
+	unlink(path);
+	strcpy(path, "/tmp/portico-test-conf-XXXXXX");
+	return cfg;
+}
+
+/* Asserts loading fails and the error contains ":LINE: " and NEEDLE. */
+static void expect_error(const char *text, int line, const char *needle)
+{
+	char err[4096], at[32];
+	struct config *cfg = load(text, err, sizeof(err));
+
+	assert_null(cfg);
+	snprintf(at, sizeof(at), ":%d: ", line);
+	if (!strstr(err, at) || !strstr(err, needle))
+		fail_msg("expected line %d and '%s' in: %s", line, needle, err);
+}
+
+static void test_conf_accepts_full_example(void **state)
+{
+	char err[4096];
+	struct config *cfg = load(
+		"workers = 2\n"
+		"plugins_dir = \"/tmp\"\n"
+		"pid_file = \"/tmp/p.pid\"\n"
+		"log = { level = \"debug\" }\n"
+		"listen { address = \"127.0.0.1\", port = 8080 }\n"
+		"listen { address = \"::1\", port = 8081, http2 = false }\n"
+		"plugin \"graphql\" { schema = \"s.graphql\", optional = true }\n"
+		"plugin \"rest\"\n"
+		"route { method = \"GET\", path = \"/health\", handler = \"static\", body = \"ok\" }\n"
+		"route { method = { \"GET\", \"POST\" }, path = \"/x/:id\", handler = \"h\" }\n"
+		"http = { max_body_size = 4096, idle_timeout = 5, h2 = { max_concurrent_streams = 10 } }\n",
+		err, sizeof(err));
+
+	(void)state;
+	if (!cfg)
+		fail_msg("%s", err);
+	assert_int_equal(cfg->workers, 2);
+	assert_string_equal(cfg->plugins_dir, "/tmp");
+	assert_int_equal(cfg->log_level, PT_LOG_DEBUG);
+	assert_int_equal(cfg->nlisteners, 2);
+	assert_int_equal(cfg->listeners[1].port, 8081);
+	assert_int_equal(cfg->listeners[1].http2, 0);
+	assert_int_equal(cfg->nplugins, 2);
+	assert_true(cfg->plugins[0].optional);
+	assert_null(conf_get(cfg->plugins[0].opts, "optional"));
+	assert_non_null(conf_get(cfg->plugins[0].opts, "schema"));
+	assert_int_equal(cfg->nroutes, 2);
+	assert_int_equal(cfg->routes[1].methods, PT_METHOD_GET | PT_METHOD_POST);
+	assert_int_equal(cfg->http.max_body_size, 4096);
+	assert_int_equal(cfg->http.h2_max_concurrent_streams, 10);
+	assert_int_equal(cfg->http.max_headers, 100);   /* default */
+	config_free(cfg);
+}
+
+static void test_conf_reports_unknown_key_with_line(void **state)
+{
+	(void)state;
+	expect_error("listen { port = 1 }\n\nwokers = 2\n", 3, "did you mean 'workers'");
+}
+
+static void test_conf_reports_wrong_type_with_line(void **state)
+{
+	(void)state;
+	expect_error("listen { port = 1 }\nworkers = \"two\"\n", 2, "'workers' must be a number");
+}
+
+static void test_conf_reports_out_of_range(void **state)
+{
+	(void)state;
+	expect_error("listen { port = 70000 }\n", 1, "'port' must be between");
+}
+
+static void test_conf_reports_unknown_listen_key(void **state)
+{
+	(void)state;
+	expect_error("\nlisten { port = 1, adress = \"x\" }\n", 2, "did you mean 'address'");
+}
+
+static void test_conf_reports_nested_unknown_key(void **state)
+{
+	(void)state;
+	expect_error("listen { port = 1 }\nhttp = { h2 = { max_streams = 3 } }\n", 2,
+	             "'max_streams' is not a known setting");
+}
+
+static void test_conf_reports_lua_syntax_error(void **state)
+{
+	(void)state;
+	expect_error("listen { port = 1 }\nworkers = = 2\n", 2, "unexpected symbol");
+}
+
+static void test_conf_has_empty_environment(void **state)
+{
+	(void)state;
+	expect_error("listen { port = 1 }\nx = os.getenv('HOME')\n", 2, "os");
+}
+
+static void test_conf_requires_a_listener(void **state)
+{
+	char err[1024];
+
+	(void)state;
+	assert_null(load("workers = 1\n", err, sizeof(err)));
+	assert_non_null(strstr(err, "no listener"));
+}
+
+static void test_conf_rejects_bad_log_level(void **state)
+{
+	(void)state;
+	expect_error("listen { port = 1 }\nlog = { level = \"loud\" }\n", 2, "log.level");
+}
+
+static void test_conf_rejects_route_without_handler(void **state)
+{
+	(void)state;
+	expect_error("listen { port = 1 }\nroute { path = \"/x\" }\n", 2, "'handler'");
+}
+
+static void test_conf_rejects_bad_method(void **state)
+{
+	(void)state;
+	expect_error("listen { port = 1 }\nroute { method = \"FETCH\", path = \"/x\", handler = \"h\" }\n",
+	             2, "'method'");
+}
+
+static void test_conf_rejects_duplicate_listener(void **state)
+{
+	(void)state;
+	expect_error("listen { port = 1 }\nlisten { port = 1 }\n", 2, "already declared at line 1");
+}
+
+static void test_conf_rejects_duplicate_plugin(void **state)
+{
+	(void)state;
+	expect_error("listen { port = 1 }\nplugin \"a\" {}\nplugin \"a\" {}\n", 3, "configured twice");
+}
+
+static void test_conf_stops_runaway_loop(void **state)
+{
+	(void)state;
+	expect_error("listen { port = 1 }\nwhile true do end\n", 2, "too long");
+}
+
+static void test_conf_rejects_function_values(void **state)
+{
+	(void)state;
+	expect_error("listen { port = 1 }\nlog = { level = function() end }\n", 2, "function");
+}
+
+static void test_conf_missing_file_is_an_error(void **state)
+{
+	char err[1024];
+
+	(void)state;
+	assert_null(config_load("/nonexistent/portico.conf", err, sizeof(err)));
+	assert_non_null(strstr(err, "/nonexistent/portico.conf"));
+}
+
+static void test_conf_settings_can_be_reused(void **state)
+{
+	char err[1024];
+	struct config *cfg = load("base = 8000\nlisten { port = base + 1 }\n", err, sizeof(err));
+
+	(void)state;
+	/* 'base' is not a setting: reported, but reading it back worked */
+	assert_null(cfg);
+	assert_non_null(strstr(err, "'base' is not a known setting"));
+}
+
+static void test_conf_tree_reads_types(void **state)
+{
+	char err[1024];
+	struct config *cfg = load(
+		"listen { port = 1 }\n"
+		"plugin \"p\" { n = 3, f = 1.5, s = \"x\", b = true, list = { \"a\", \"b\" }, t = { k = 1 } }\n",
+		err, sizeof(err));
+	const pt_conf *o;
+	pt_str_t s;
+	int64_t i;
+	double d;
+	int b;
+
+	(void)state;
+	if (!cfg)
+		fail_msg("%s", err);
+	o = cfg->plugins[0].opts;
+	assert_int_equal(conf_int(o, "n", &i), 0);
+	assert_int_equal(i, 3);
+	assert_int_equal(conf_int(o, "f", &i), PT_ETYPE);
+	assert_int_equal(conf_num(o, "f", &d), 0);
+	assert_true(d == 1.5);
+	assert_int_equal(conf_str(o, "s", &s), 0);
+	assert_int_equal(s.len, 1);
+	assert_int_equal(conf_bool(o, "b", &b), 0);
+	assert_true(b);
+	assert_int_equal(conf_len(conf_get(o, "list")), 2);
+	assert_int_equal(conf_str(conf_at(conf_get(o, "list"), 1), NULL, &s), 0);
+	assert_string_equal(s.ptr, "b");
+	assert_int_equal(conf_int(o, "t.k", &i), 0);
+	assert_int_equal(conf_str(o, "missing", &s), PT_ENOENT);
+	config_free(cfg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_conf_accepts_full_example),
+		cmocka_unit_test(test_conf_reports_unknown_key_with_line),
+		cmocka_unit_test(test_conf_reports_wrong_type_with_line),
+		cmocka_unit_test(test_conf_reports_out_of_range),
+		cmocka_unit_test(test_conf_reports_unknown_listen_key),
+		cmocka_unit_test(test_conf_reports_nested_unknown_key),
+		cmocka_unit_test(test_conf_reports_lua_syntax_error),
+		cmocka_unit_test(test_conf_has_empty_environment),
+		cmocka_unit_test(test_conf_requires_a_listener),
+		cmocka_unit_test(test_conf_rejects_bad_log_level),
+		cmocka_unit_test(test_conf_rejects_route_without_handler),
+		cmocka_unit_test(test_conf_rejects_bad_method),
+		cmocka_unit_test(test_conf_rejects_duplicate_listener),
+		cmocka_unit_test(test_conf_rejects_duplicate_plugin),
+		cmocka_unit_test(test_conf_stops_runaway_loop),
+		cmocka_unit_test(test_conf_rejects_function_values),
+		cmocka_unit_test(test_conf_missing_file_is_an_error),
+		cmocka_unit_test(test_conf_settings_can_be_reused),
+		cmocka_unit_test(test_conf_tree_reads_types),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
