@@ -32,6 +32,10 @@ enum h1_state {
 
 enum h1_timer { T_NONE = 0, T_IDLE, T_HEADER, T_BODY };
 
+/* Answers queued for a client that does not read them: above this, no new
+ * request is taken until the output is written out (pipelining bound). */
+#define OUT_HIGH (256 * 1024)
+
 struct h1_conn {
 	struct conn *c;
 	struct http_conf hc;           /* a copy: the generation may go first */
@@ -42,6 +46,8 @@ struct h1_conn {
 	int keepalive;
 	int draining;
 	int peer_eof;
+	int expect_100;                /* the client waits for 100 Continue */
+	int out_paused;                /* OUT_HIGH reached: resume once written */
 	int resp_chunked;              /* streaming response framing */
 	int resp_close;                /* close once the response is out */
 	int body_kind;
@@ -55,6 +61,7 @@ struct h1_conn {
 
 static void process(struct h1_conn *h);
 static void h1_close(struct h1_conn *h);
+static void finish(struct h1_conn *h);
 
 /* ---- timers -------------------------------------------------------------- */
 
@@ -72,6 +79,7 @@ static void timer_set(struct h1_conn *h, int kind, double secs)
 }
 
 static void send_simple(struct h1_conn *h, int status, const char *msg);
+static void response_done(struct h1_conn *h);
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -82,7 +90,16 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	h->tmr_kind = T_NONE;
 	if (kind == T_IDLE) {
-		h1_close(h);
+		/* idle means nothing to do: a long answer still going out is not */
+		if (evbuffer_get_length(bufferevent_get_output(h->c->bev)) > 0)
+			timer_set(h, T_IDLE, h->hc.idle_timeout);
+		else
+			h1_close(h);
+	} else if (kind == T_BODY && h->x && h->x->state == X_DONE) {
+		/* answered early and the rest of the body stalls: no second answer */
+		log_info("http", "%s: body timeout after the response: closing", h->c->remote);
+		h->keepalive = 0;
+		response_done(h);
 	} else {
 		log_info("http", "%s: %s timeout: closing", h->c->remote,
 		         kind == T_HEADER ? "header" : "body");
@@ -144,7 +161,13 @@ static void write_head(struct h1_conn *h, pt_exchange *x, int64_t len)
 	size_t off = 0;
 	int n;
 
-	if (x->close_after || h->draining || h->peer_eof)
+	/* answering before a body the client holds back for 100 Continue: the
+	 * client may send it or not, so nothing after it can be framed */
+	if (x->close_after || h->draining || (h->state == S_BODY && h->expect_100))
+		h->keepalive = 0;
+	/* the peer half-closed: this is the last answer unless more requests
+	 * it pipelined before that are still buffered */
+	if (h->peer_eof && evbuffer_get_length(bufferevent_get_input(h->c->bev)) == 0)
 		h->keepalive = 0;
 	n = snprintf(buf, sizeof(buf), "HTTP/1.%d %d %s\r\n%sserver: portico\r\n",
 	             x->minor_version, x->status, http_reason(x->status), http_date_line());
@@ -254,8 +277,9 @@ static void x_send_head(pt_exchange *x, int final)
 	} else if (len) {
 		evbuffer_add_buffer(out, x->out);
 	}
-	/* a response that came before the body was read: discard the rest of it */
-	if (h->state == S_BODY && !x->close_after)
+	/* a response that came before the body was read: discard the rest of it,
+	 * unless the client waits for 100 Continue (then close, see write_head) */
+	if (h->state == S_BODY && !x->close_after && !h->expect_100)
 		return;   /* process() keeps reading and finishes in S_BODY */
 	response_done(h);
 }
@@ -286,7 +310,7 @@ static void x_send_end(pt_exchange *x)
 	x_send_body(x);
 	if (h->resp_chunked && !x->head_only)
 		trailers_out(h, x);
-	if (h->state == S_BODY && !x->close_after)
+	if (h->state == S_BODY && !x->close_after && !h->expect_100)
 		return;
 	response_done(h);
 }
@@ -358,8 +382,8 @@ static int read_head(struct h1_conn *h)
 	int rc, status = 400, answered;
 
 	if (avail == 0) {
-		if (h->draining) {
-			h1_close(h);
+		if (h->draining || h->peer_eof) {
+			finish(h);
 			return -1;
 		}
 		timer_set(h, T_IDLE, h->hc.idle_timeout);
@@ -380,6 +404,9 @@ static int read_head(struct h1_conn *h)
 		if (want >= h->lim.max_request_line + h->lim.max_header_bytes + 8) {
 			status = 431;
 			why = "request head too large";
+		} else if (h->peer_eof) {
+			finish(h);   /* the rest of this head will never come */
+			return -1;
 		} else {
 			return 0;
 		}
@@ -403,11 +430,14 @@ static int read_head(struct h1_conn *h)
 	if (req.body == H1_BODY_LENGTH && req.content_length == 0)
 		h->body_kind = H1_BODY_NONE;
 	h->state = h->body_kind == H1_BODY_NONE ? S_WAIT : S_BODY;
+	h->expect_100 = h->body_kind != H1_BODY_NONE && (req.flags & H1_F_EXPECT_100);
 	answered = exchange_head_done(h->x, req.content_length, h->body_kind != H1_BODY_NONE);
 	if (answered && h->body_kind != H1_BODY_NONE)
 		return 1;   /* the early answer is out (or closing); the body is discarded */
-	if (!answered && h->body_kind != H1_BODY_NONE && (req.flags & H1_F_EXPECT_100))
+	if (!answered && h->expect_100) {
 		evbuffer_add(bufferevent_get_output(h->c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+		h->expect_100 = 0;
+	}
 	if (h->body_kind == H1_BODY_NONE && h->x && h->x->state == X_READING)
 		exchange_body_end(h->x);
 	return 1;
@@ -481,6 +511,12 @@ static void process_loop(struct h1_conn *h)
 
 		switch (h->state) {
 		case S_HEAD:
+			if (evbuffer_get_length(bufferevent_get_output(h->c->bev)) >= OUT_HIGH) {
+				/* input stops at the read watermark; the write timeout
+				 * covers a client that never reads */
+				h->out_paused = 1;
+				return;
+			}
 			if (read_head(h) <= 0)
 				return;
 			break;
@@ -508,9 +544,10 @@ static void process_loop(struct h1_conn *h)
 			if (h->x && h->x->state == X_READING) {
 				exchange_body_end(h->x);
 			} else if (h->x && h->x->state == X_DONE) {
-				/* answered before the body ended: now finish that response */
+				/* answered before the body ended: now finish that response,
+				 * then look at what follows (pipelined, or the idle timer) */
 				response_done(h);
-				return;
+				break;
 			} else if (h->x) {
 				exchange_body_end(h->x);   /* streamed bodies: the last call */
 			}
@@ -534,8 +571,12 @@ static void on_write(struct bufferevent *bev, void *arg)
 	struct h1_conn *h = arg;
 
 	(void)bev;
-	if (h->state == S_CLOSING)
+	if (h->state == S_CLOSING) {
 		h1_close(h);
+	} else if (h->out_paused) {
+		h->out_paused = 0;
+		process(h);
+	}
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
@@ -543,11 +584,15 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	struct h1_conn *h = arg;
 
 	(void)bev;
-	if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING) && h->state == S_WAIT && h->x) {
-		/* half-close after the request: answer, then close */
+	if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING)) {
+		/* half-close: answer what was asked before it, then close */
 		h->peer_eof = 1;
-		h->keepalive = 0;
 		bufferevent_disable(h->c->bev, EV_READ);
+		if (h->state == S_WAIT && h->x)
+			return;   /* the answer is coming; write_head marks it the last */
+		if (h->state == S_HEAD && h->out_paused)
+			return;   /* pipelined requests wait for on_write */
+		finish(h);    /* flush what is answered already */
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT)
@@ -556,6 +601,21 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 }
 
 /* ---- life ---------------------------------------------------------------- */
+
+/* No more requests on this connection: close once the output is written. */
+static void finish(struct h1_conn *h)
+{
+	if (h->x) {
+		exchange_detach(h->x, h->x->state != X_DONE);
+		h->x = NULL;
+	}
+	timer_set(h, T_NONE, 0);
+	h->state = S_CLOSING;
+	h->keepalive = 0;
+	bufferevent_disable(h->c->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(h->c->bev)) == 0)
+		h1_close(h);
+}
 
 static void h1_close(struct h1_conn *h)
 {
@@ -581,7 +641,7 @@ static void h1_drain(struct conn *c)
 
 	h->draining = 1;
 	if (h->state == S_HEAD && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
-		h1_close(h);
+		finish(h);   /* idle, or its last answer still going out */
 	/* otherwise the current response carries connection: close */
 }
 

@@ -117,24 +117,23 @@ static int no_body_status(int status)
 	return status < 200 || status == 204 || status == 304;
 }
 
-static __thread time_t date_at;
-static __thread char date_buf[32];
-
 /* Copies the current IMF-fixdate into DST (at least 32 bytes); its length. */
 static size_t http_date(char *dst)
 {
+	static __thread time_t at;
+	static __thread char buf[32];
+	static __thread size_t len;
 	time_t now = time(NULL);
-	static __thread size_t date_len;
 
-	if (now != date_at) {
+	if (now != at) {
 		struct tm tm;
 
 		gmtime_r(&now, &tm);
-		date_len = strftime(date_buf, sizeof(date_buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-		date_at = now;
+		len = strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		at = now;
 	}
-	memcpy(dst, date_buf, date_len + 1);
-	return date_len;
+	memcpy(dst, buf, len + 1);
+	return len;
 }
 
 /* Schedules a send from outside nghttp2's callbacks (async answers). */
