@@ -11,6 +11,7 @@
 #include "http/exchange.h"
 #include "hub.h"
 #include "log.h"
+#include "lua/lua_rt.h"
 #include "metrics.h"
 #include "plugin.h"
 #include "worker.h"
@@ -91,22 +92,13 @@ static pt_metric *metric_gauge(pt_plugin_ctx *ctx, const char *name, const char 
 	return metric_new(METRIC_GAUGE, name, help);
 }
 
-/* The Lua runtime and the upstream pools come with their own issues. */
 static int lua_module_register(pt_plugin_ctx *ctx, const char *name, pt_lua_open_fn open)
 {
-	(void)ctx; (void)name; (void)open;
-	return PT_ENOSYS;
+	(void)ctx;
+	return lua_module_add(name, open);
 }
 
-static pt_wait *lua_wait(struct lua_State *L) { (void)L; return NULL; }
-static int lua_yield_(struct lua_State *L) { (void)L; return PT_ENOSYS; }
-
-static int lua_wake(pt_wait *w, pt_lua_push_fn push, void *ud)
-{
-	(void)w; (void)push; (void)ud;
-	return PT_ENOSYS;
-}
-
+/* The upstream pools come with the gateway issue. */
 static int upstream_request(pt_worker *w, const struct pt_upstream_req *req,
                             pt_upstream_fn fn, void *ud)
 {
@@ -180,9 +172,9 @@ static const struct pt_api table = {
 	.metric_add = metric_add,
 	.metric_set = metric_set,
 	.lua_module_register = lua_module_register,
-	.lua_wait = lua_wait,
-	.lua_yield = lua_yield_,
-	.lua_wake = lua_wake,
+	.lua_wait = lua_wait_begin,
+	.lua_yield = lua_wait_yield,
+	.lua_wake = lua_wait_wake,
 	.upstream_request = upstream_request,
 };
 

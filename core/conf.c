@@ -310,6 +310,7 @@ struct build {
 	struct errbuf *e;
 	const char *file;
 	int line;
+	int skip_functions;   /* route options may hold functions: leave them out */
 };
 
 static int keycmp(const void *x, const void *y)
@@ -346,6 +347,12 @@ static pt_conf *to_tree(lua_State *L, int idx, struct build *b, int depth, const
 		return c->u.s.ptr ? c : NULL;
 	case LUA_TTABLE:
 		break;
+	case LUA_TFUNCTION:
+		if (b->skip_functions) {
+			c->type = PT_CONF_NIL;
+			return c;
+		}
+		/* fall through */
 	default:
 		errf(b->e, b->file, b->line, "%s: a %s cannot be a config value", where,
 		     luaL_typename(L, idx));
@@ -443,7 +450,18 @@ static const struct spec http_spec[] = {
 	{ NULL, 0, 0, 0, 0, NULL },
 };
 
+static const struct spec lua_spec[] = {
+	{ "max_instructions", PT_CONF_NUMBER, S_INT, 0, 1e12, NULL },
+	{ "max_memory", PT_CONF_NUMBER, S_INT, 1 << 20, 1e12, NULL },
+	{ "path", PT_CONF_TABLE, S_ANY_KEYS, 0, 0, NULL },
+	{ "shared_dict_size", PT_CONF_NUMBER, S_INT, 4096, 1e12, NULL },
+	{ "json_max_size", PT_CONF_NUMBER, S_INT, 1024, 1e10, NULL },
+	{ "json_max_depth", PT_CONF_NUMBER, S_INT, 1, 10000, NULL },
+	{ NULL, 0, 0, 0, 0, NULL },
+};
+
 static const struct spec top_spec[] = {
+	{ "lua", PT_CONF_TABLE, 0, 0, 0, lua_spec },
 	{ "workers", PT_CONF_NUMBER, S_INT, 1, 1024, NULL },
 	{ "plugins_dir", PT_CONF_STRING, 0, 0, 0, NULL },
 	{ "pid_file", PT_CONF_STRING, 0, 0, 0, NULL },
@@ -583,6 +601,30 @@ static void read_http(struct http_conf *h, const pt_conf *c)
 	h->write_timeout = num_or(c, "write_timeout", 30);
 	h->h2_max_concurrent_streams = (unsigned)num_or(c, "h2.max_concurrent_streams", 128);
 	h->h2_max_header_list_size = (size_t)num_or(c, "h2.max_header_list_size", 65536);
+}
+
+static void read_lua(struct errbuf *e, struct config *cfg, const pt_conf *c)
+{
+	const pt_conf *path = conf_get(c, "path");
+	struct lua_conf *l = &cfg->lua;
+
+	l->max_instructions = (uint64_t)num_or(c, "max_instructions", 10000000);
+	l->max_memory = (size_t)num_or(c, "max_memory", 64 << 20);
+	l->shared_dict_size = (size_t)num_or(c, "shared_dict_size", 16 << 20);
+	l->json_max_size = (size_t)num_or(c, "json_max_size", 8 << 20);
+	l->json_max_depth = (int)num_or(c, "json_max_depth", 64);
+	l->npath = (unsigned)conf_len(path);
+	l->path = arena_calloc(&cfg->arena, (l->npath + 1) * sizeof(char *));
+	for (unsigned i = 0; l->path && i < l->npath; i++) {
+		pt_str_t s;
+
+		if (conf_str(conf_at(path, i), NULL, &s) != 0) {
+			errf(e, path->file, path->line, "lua.path must be a list of folders");
+			l->npath = 0;
+			return;
+		}
+		l->path[i] = s.ptr;
+	}
 }
 
 static int file_readable(const char *path)
@@ -858,6 +900,19 @@ static void read_settings(lua_State *L, struct config *cfg, struct build *b)
 		cfg->log_level = PT_LOG_INFO;
 	}
 	read_http(&cfg->http, conf_get(root, "http"));
+	read_lua(b->e, cfg, conf_get(root, "lua"));
+}
+
+const pt_conf *conf_from_lua(struct lua_State *L, int idx, struct arena *a, const char *file,
+                             int line, char *err, size_t errlen)
+{
+	struct errbuf e = { err, errlen, 0, 0 };
+	struct build b = { a, &e, file, line, 1 };
+	const pt_conf *c;
+
+	err[0] = '\0';
+	c = to_tree(L, idx, &b, 1, "options");
+	return e.count ? NULL : c;
 }
 
 struct config *config_load(const char *file, char *err, size_t errlen)
@@ -886,6 +941,7 @@ struct config *config_load(const char *file, char *err, size_t errlen)
 	b.e = &e;
 	b.file = cfg->file;
 	b.line = 0;
+	b.skip_functions = 0;
 	if (eval_file(L, file, &e) == 0) {
 		lua_getfield(L, LUA_REGISTRYINDEX, K_SETTINGS);
 		lua_getfield(L, LUA_REGISTRYINDEX, K_LINES);

@@ -55,6 +55,17 @@ struct http_conf {
 	size_t h2_max_header_list_size;
 };
 
+/* The Lua runtime's limits (see doc/config.md). */
+struct lua_conf {
+	uint64_t max_instructions;  /* per request */
+	size_t max_memory;          /* per state (one per worker) */
+	const char **path;          /* folders `require` searches */
+	unsigned npath;
+	size_t shared_dict_size;
+	size_t json_max_size;
+	int json_max_depth;
+};
+
 struct config {
 	struct arena arena;        /* owns every string and node below */
 	const char *file;
@@ -65,6 +76,7 @@ struct config {
 	const char *log_file;
 	double shutdown_timeout;
 	struct http_conf http;
+	struct lua_conf lua;
 	struct listen_conf *listeners;
 	unsigned nlisteners;
 	struct plugin_conf *plugins;
@@ -83,6 +95,15 @@ struct config {
  */
 struct config *config_load(const char *file, char *err, size_t errlen);
 void config_free(struct config *cfg);
+/*
+ * Copies the Lua value at IDX into a pt_conf tree allocated from A (functions
+ * are left out as nil nodes). NULL with ERR on values a config cannot hold.
+ * [-0, +0, m]
+ */
+struct lua_State;
+const pt_conf *conf_from_lua(struct lua_State *L, int idx, struct arena *a, const char *file,
+                             int line, char *err, size_t errlen);
+
 /* The plugin block named NAME, or NULL. */
 const struct plugin_conf *config_plugin(const struct config *cfg, const char *name);
 

@@ -14,9 +14,15 @@
 #include "plugin.h"
 #include "router.h"
 
+struct filter_ref;
+struct lua_gen;
+
 struct route_entry {
 	const struct route_conf *conf;
 	const struct handler_reg *handler;
+	int lua_fn;                   /* a Lua route function's index, 0 otherwise */
+	struct filter_ref *filters;   /* access filters: `use` globals, then the route's */
+	unsigned nfilters;
 };
 
 struct gen {
@@ -24,7 +30,9 @@ struct gen {
 	unsigned id;
 	struct config *cfg;           /* owned */
 	struct router *router;        /* owned; read-only once built */
-	struct route_entry *routes;   /* [cfg->nroutes] */
+	struct route_entry *routes;   /* config routes, then script routes */
+	unsigned nroutes;
+	struct lua_gen *lua;          /* owned: the route scripts' side */
 };
 
 /* Takes ownership of CFG (also on failure). NULL with ERR as file:line lines. */

@@ -12,6 +12,7 @@
 #include "conf_tree.h"
 #include "handlers.h"
 #include "http/exchange.h"
+#include "lua/lua_rt.h"
 #include "plugin.h"
 
 static int static_handler(pt_exchange *x, const pt_conf *opts, void *ud)
@@ -37,5 +38,7 @@ static int static_handler(pt_exchange *x, const pt_conf *opts, void *ud)
 
 int handlers_register_builtin(void)
 {
-	return registry_handler_add(NULL, "static", static_handler, NULL);
+	int rc = registry_handler_add(NULL, "static", static_handler, NULL);
+
+	return rc ? rc : registry_handler_add(NULL, "lua", lua_handler, NULL);
 }

@@ -21,6 +21,7 @@
 #include "handlers.h"
 #include "http/tls.h"
 #include "log.h"
+#include "lua/lua_rt.h"
 #include "metrics.h"
 #include "plugin.h"
 #include "worker.h"
@@ -111,6 +112,11 @@ static struct gen *build(const char *path, int first, char *err, size_t errlen)
 
 		workers_set_count((unsigned)cfg->workers);
 		if (log_open(cfg->log_file, cfg->log_level, lerr, sizeof(lerr)) != 0) {
+			snprintf(err, errlen, "%s: %s", path, lerr);
+			config_free(cfg);
+			return NULL;
+		}
+		if (lua_rt_init(cfg, lerr, sizeof(lerr)) != 0) {
 			snprintf(err, errlen, "%s: %s", path, lerr);
 			config_free(cfg);
 			return NULL;
@@ -253,8 +259,11 @@ int main(int argc, char **argv)
 	if (!g) {
 		log_error("core", "cannot start:\n%s", err);
 		plugins_unload_all();
-		if (test)
+		if (test) {
+			/* -t speaks to the person at the terminal, whatever log.file says */
+			fprintf(stderr, "%s\n", err);
 			fprintf(stdout, "%s: test failed\n", conf_path);
+		}
 		return 1;
 	}
 	if (test) {
@@ -262,6 +271,7 @@ int main(int argc, char **argv)
 		       g->cfg->nroutes);
 		gen_unref(g);
 		plugins_unload_all();
+		lua_rt_shutdown();
 		return 0;
 	}
 	running_cfg = g->cfg;
@@ -300,6 +310,7 @@ int main(int argc, char **argv)
 	plugins_unload_all();
 	free_listeners();
 	metrics_free_all();
+	lua_rt_shutdown();
 	log_info("core", "stopped");
 	return rc;
 }

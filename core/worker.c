@@ -25,6 +25,8 @@
 #include "gen.h"
 #include "http/conn.h"
 #include "log.h"
+#include "lua/lua_rt.h"
+#include "upstream/http_client.h"
 #include "plugin.h"
 #include "worker.h"
 
@@ -322,11 +324,21 @@ struct gen_swap {
 	struct gen *gen;
 };
 
+/* Loads the route scripts of G on W now, not on the first request. */
+static void warm_lua(pt_worker *w, struct gen *g)
+{
+	char err[1024];
+
+	if (g->lua && g->lua->nscripts && !lua_gen_state(g->lua, w, err, sizeof(err)))
+		log_error("lua", "worker %u: %s", w->id, err);
+}
+
 static void swap_task(void *ud)
 {
 	struct gen_swap *s = ud;
 	struct gen *old = s->w->gen;
 
+	warm_lua(s->w, s->gen);
 	s->w->gen = s->gen;     /* new exchanges take this one */
 	free(s);
 	gen_unref(old);         /* exchanges in flight keep theirs */
@@ -354,10 +366,15 @@ static void *worker_main(void *arg)
 	pt_worker *w = arg;
 
 	plugins_worker_start(w);
+	warm_lua(w, w->gen);
 	event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
 	while (w->conns)
 		conn_abort(w->conns);
 	plugins_worker_stop(w);
+	if (w->http_client) {
+		http_client_free(w->http_client);
+		w->http_client = NULL;
+	}
 	return NULL;
 }
 

@@ -13,6 +13,7 @@ struct event_base;
 struct event;
 struct gen;
 struct conn;
+struct http_client;
 typedef struct ssl_ctx_st SSL_CTX;
 
 /* A listening socket as every worker binds it (fixed at start). */
@@ -42,6 +43,7 @@ struct pt_worker {
 	int draining;
 	struct event *grace_ev;
 	uint64_t req_seq;          /* for request ids */
+	struct http_client *http_client;  /* outbound HTTP pools, made on first use */
 	int started;
 };
 

@@ -12,6 +12,7 @@
 #include <event2/buffer.h>
 
 #include "exchange.h"
+#include "chain.h"
 #include "conf_tree.h"
 #include "gen.h"
 #include "log.h"
@@ -33,7 +34,9 @@ pt_exchange *exchange_new(pt_worker *w, const struct xops *ops, void *tp, pt_str
 	gen_ref(x->gen);
 	x->ops = ops;
 	x->tp = tp;
-	x->remote = remote;
+	/* copied: an async exchange may outlive its connection */
+	x->remote.ptr = arena_strndup(&x->pool, remote.ptr ? remote.ptr : "", remote.len);
+	x->remote.len = x->remote.ptr ? remote.len : 0;
 	x->status = 200;
 	x->minor_version = 1;
 	x->body_limit = x->gen->cfg->http.max_body_size;
@@ -41,8 +44,23 @@ pt_exchange *exchange_new(pt_worker *w, const struct xops *ops, void *tp, pt_str
 	return x;
 }
 
+int exchange_on_free(pt_exchange *x, void (*fn)(void *ud), void *ud)
+{
+	struct x_cleanup *c = arena_alloc(&x->pool, sizeof(*c));
+
+	if (!c)
+		return PT_ENOMEM;
+	c->fn = fn;
+	c->ud = ud;
+	c->next = x->cleanups;
+	x->cleanups = c;
+	return 0;
+}
+
 static void exchange_free(pt_exchange *x)
 {
+	for (struct x_cleanup *c = x->cleanups; c; c = c->next)
+		c->fn(c->ud);
 	gen_unref(x->gen);
 	if (x->out)
 		evbuffer_free(x->out);
@@ -283,7 +301,6 @@ void exchange_error(pt_exchange *x, int status, const char *message)
 
 /* ---- request flow -------------------------------------------------------- */
 
-static void run_handler(pt_exchange *x);
 
 static void answer_options(pt_exchange *x, unsigned allowed)
 {
@@ -323,13 +340,15 @@ int exchange_head_done(pt_exchange *x, uint64_t content_length, int has_body)
 		return 1;
 	}
 	if (has_body && content_length > x->body_limit) {
-		exchange_error(x, 413, "request body too large");
+		/* before answering: the transport frames the reply by it, and may
+		 * release X while sending */
 		x->close_after = 1;
+		exchange_error(x, 413, "request body too large");
 		return 1;
 	}
 	if (conf_bool(x->route->conf->opts, "stream_body", &x->body_streamed) == 0 &&
 	    x->body_streamed)
-		run_handler(x);   /* the body follows through exchange_body_read */
+		chain_start(x);   /* the body follows through exchange_body_read */
 	return 0;
 }
 
@@ -342,8 +361,8 @@ int exchange_body_data(pt_exchange *x, const char *data, size_t len)
 	if (!x->body_streamed && x->state != X_READING)
 		return 0;  /* answered early: the transport discards the rest */
 	if (len > x->body_limit - x->body_len) {
+		x->close_after = 1;   /* first: see exchange_head_done */
 		exchange_error(x, 413, "request body too large");
-		x->close_after = 1;
 		return PT_ELIMIT;
 	}
 	if (x->body_len + len > x->body_cap) {
@@ -367,30 +386,6 @@ int exchange_body_data(pt_exchange *x, const char *data, size_t len)
 	return 0;
 }
 
-/* Calls the route's handler; answers 500 when it fails or forgets to answer. */
-static void run_handler(pt_exchange *x)
-{
-	const struct route_entry *re = x->route;
-	int rc;
-
-	x->state = X_HANDLING;
-	xapi_ref(x);   /* the handler may drop the last other reference */
-	rc = re->handler->fn(x, re->conf->opts, re->handler->ud);
-	if (rc < 0 && !answered(x)) {
-		log_error(re->handler->owner ? re->handler->owner->name : "core",
-		          "handler '%s' failed on %.*s %.*s: %s", re->handler->name,
-		          (int)x->method_name.len, x->method_name.ptr, (int)x->path.len, x->path.ptr,
-		          pt_strerror_impl(rc));
-		exchange_error(x, 500, "internal error");
-	} else if (x->state == X_HANDLING && x->refs <= 2 && !x->transport_gone) {
-		/* nobody holds it to answer later: the handler forgot to answer */
-		log_error("core", "handler '%s' returned without answering %.*s and holds no "
-		          "reference", re->handler->name, (int)x->path.len, x->path.ptr);
-		exchange_error(x, 500, "internal error");
-	}
-	xapi_unref(x);
-}
-
 void exchange_body_end(pt_exchange *x)
 {
 	x->body_complete = 1;
@@ -399,7 +394,7 @@ void exchange_body_end(pt_exchange *x)
 		return;
 	}
 	if (x->state == X_READING && x->route && !x->body_streamed)
-		run_handler(x);
+		chain_start(x);
 }
 
 /* ---- request accessors --------------------------------------------------- */
@@ -550,7 +545,5 @@ int xapi_body_read(pt_exchange *x, pt_body_fn fn, void *ud)
 
 int xapi_resume(pt_exchange *x)
 {
-	/* filters that wait come with the filter chain (Lua runtime issue) */
-	(void)x;
-	return PT_ENOSYS;
+	return chain_resume(x);
 }

@@ -92,7 +92,23 @@ struct pt_exchange {
 	struct evbuffer *out;            /* response body bytes not yet taken */
 	int head_only;                   /* HEAD: send no body */
 	int close_after;                 /* the transport should close after this */
+
+	/* the filter chain (chain.c) */
+	unsigned fpos;                   /* next filter to run */
+	int chain_busy;                  /* inside chain step(): results are picked up there */
+	int chain_result;                /* a filter's result that arrived while busy, or -1 */
+	void *lua;                       /* the Lua runtime's per-exchange data */
+	struct x_cleanup *cleanups;      /* run when the exchange is freed */
 };
+
+struct x_cleanup {
+	struct x_cleanup *next;
+	void (*fn)(void *ud);
+	void *ud;
+};
+
+/* FN(UD) runs when X is freed (last reference gone), last registered first. */
+int exchange_on_free(pt_exchange *x, void (*fn)(void *ud), void *ud);
 
 /* A new exchange on W (one reference, held by the transport). */
 pt_exchange *exchange_new(pt_worker *w, const struct xops *ops, void *tp, pt_str_t remote);

@@ -1,0 +1,733 @@
+/*
+ * lua_exchange.c - running a request in Lua: the coroutine, the `req` and
+ * `res` objects, turning return values into a response, the instruction
+ * budget, errors (a 500 that says nothing internal; the traceback goes to
+ * the log), and waits (sleep, http.request, plugin functions) that yield the
+ * coroutine and resume it on the event.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "chain.h"
+#include "conf_tree.h"
+#include "gen.h"
+#include "http/exchange.h"
+#include "log.h"
+#include "lua_json.h"
+#include "lua_priv.h"
+#include "worker.h"
+
+#define HOOK_EVERY 1000       /* instructions between budget checks */
+#define REQ_MT "portico.req"
+#define RES_MT "portico.res"
+
+/*
+ * The Lua side of one exchange (x->lua): the `req` and `res` objects that
+ * its filters and handler share, so a filter can leave req.consumer for the
+ * handler. Lives in the exchange pool; cleared when the exchange is freed.
+ */
+struct lx {
+	pt_exchange *x;             /* NULL once the exchange is gone */
+	lua_State *L;
+	int req_ref, res_ref;       /* registry references to the userdata */
+};
+
+/* One running handler or filter coroutine; lives in the exchange pool. */
+struct lreq {
+	struct lx *lx;
+	pt_exchange *x;             /* one reference while the coroutine runs */
+	lua_State *L;               /* the worker's state */
+	lua_State *co;
+	int co_ref;
+	uint64_t count, budget;
+	int waiting;                /* yielded through lua_wait_begin */
+	int filter;                 /* a filter: its result decides what comes next */
+	int done;
+};
+
+/* The userdata behind `req` and `res`. */
+struct lreq_ud {
+	struct lx *lx;
+};
+
+/* The request whose coroutine runs now (hooks and waits run inside it). */
+static struct lreq *current(lua_State *L)
+{
+	return lstate_of(L)->running;
+}
+
+static pt_exchange *live_x(lua_State *L, const char *mt)
+{
+	struct lreq_ud *u = luaL_checkudata(L, 1, mt);
+
+	if (!u->lx || !u->lx->x)
+		luaL_error(L, "this %s belongs to a request that has ended", mt + 8);
+	return u->lx->x;
+}
+
+/* ---- req ------------------------------------------------------------------ */
+
+static void push_str(lua_State *L, pt_str_t s)
+{
+	lua_pushlstring(L, s.ptr ? s.ptr : "", s.len);
+}
+
+/* Case-insensitive header lookup: headers["Content-Type"]. [-0, +1, -] */
+static int headers_index(lua_State *L)
+{
+	size_t n;
+	const char *k = luaL_checklstring(L, 2, &n);
+	char low[256];
+
+	if (n >= sizeof(low))
+		return lua_pushnil(L), 1;
+	for (size_t i = 0; i < n; i++)
+		low[i] = (char)(k[i] >= 'A' && k[i] <= 'Z' ? k[i] | 0x20 : k[i]);
+	lua_pushlstring(L, low, n);
+	lua_rawget(L, 1);
+	return 1;
+}
+
+static void push_headers(lua_State *L, pt_exchange *x)
+{
+	lua_createtable(L, 0, (int)x->nhdrs);
+	for (unsigned i = 0; i < x->nhdrs; i++) {
+		const struct xhdr *h = &x->hdrs[i];
+
+		push_str(L, h->name);
+		if (lua_rawget(L, -2) == LUA_TSTRING) {
+			/* repeated header: values joined with ", " (RFC 9110 5.3) */
+			push_str(L, (pt_str_t){ ", ", 2 });
+			push_str(L, h->value);
+			lua_concat(L, 3);
+		} else {
+			lua_pop(L, 1);
+			push_str(L, h->value);
+		}
+		push_str(L, h->name);
+		lua_insert(L, -2);
+		lua_rawset(L, -3);
+	}
+	if (luaL_newmetatable(L, "portico.headers")) {
+		lua_pushcfunction(L, headers_index);
+		lua_setfield(L, -2, "__index");
+	}
+	lua_setmetatable(L, -2);
+}
+
+static int hexv(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static void push_decoded(lua_State *L, const char *s, size_t n)
+{
+	luaL_Buffer b;
+
+	luaL_buffinit(L, &b);
+	for (size_t i = 0; i < n; i++) {
+		int hi, lo;
+
+		if (s[i] == '+')
+			luaL_addchar(&b, ' ');
+		else if (s[i] == '%' && i + 2 < n && (hi = hexv((unsigned char)s[i + 1])) >= 0 &&
+		         (lo = hexv((unsigned char)s[i + 2])) >= 0) {
+			luaL_addchar(&b, (char)(hi * 16 + lo));
+			i += 2;
+		} else {
+			luaL_addchar(&b, s[i]);
+		}
+	}
+	luaL_pushresult(&b);
+}
+
+/* query: name -> value (the first when repeated; all of them in query_all). */
+static void push_query(lua_State *L, pt_exchange *x, int all)
+{
+	const char *p = x->query.ptr, *end = p + x->query.len;
+
+	lua_newtable(L);
+	while (p && p < end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p)), *stop = amp ? amp : end;
+		const char *eq = memchr(p, '=', (size_t)(stop - p));
+
+		if (stop > p) {
+			push_decoded(L, p, (size_t)((eq ? eq : stop) - p));
+			if (eq)
+				push_decoded(L, eq + 1, (size_t)(stop - eq - 1));
+			else
+				lua_pushliteral(L, "");
+			if (all) {
+				lua_pushvalue(L, -2);
+				if (lua_rawget(L, -4) != LUA_TTABLE) {
+					lua_pop(L, 1);
+					lua_newtable(L);
+					lua_pushvalue(L, -3);
+					lua_pushvalue(L, -2);
+					lua_rawset(L, -6);
+				}
+				lua_insert(L, -2);
+				lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+				lua_pop(L, 2);
+			} else {
+				lua_pushvalue(L, -2);
+				if (lua_rawget(L, -4) == LUA_TNIL) {
+					lua_pop(L, 1);
+					lua_rawset(L, -3);
+				} else {
+					lua_pop(L, 3);
+				}
+			}
+		}
+		p = amp ? amp + 1 : NULL;
+	}
+}
+
+static int req_json(lua_State *L)
+{
+	pt_exchange *x = live_x(L, REQ_MT);
+	char err[256];
+
+	if (!x->body_len) {
+		lua_pushnil(L);
+		lua_pushliteral(L, "json.decode: empty body");
+		return 2;
+	}
+	if (lua_json_push(L, x->body, x->body_len, err, sizeof(err)) != 0) {
+		lua_pushnil(L);
+		lua_pushstring(L, err);
+		return 2;
+	}
+	return 1;
+}
+
+static int req_header(lua_State *L)
+{
+	pt_exchange *x = live_x(L, REQ_MT);
+	size_t n;
+	const char *name = luaL_checklstring(L, 2, &n);
+	pt_str_t v;
+
+	if (xapi_header(x, (pt_str_t){ name, n }, 0, &v) != 0)
+		return lua_pushnil(L), 1;
+	push_str(L, v);
+	return 1;
+}
+
+/* req.<field>: computed on first use, then cached in the user value. */
+static int req_index(lua_State *L)
+{
+	pt_exchange *x = live_x(L, REQ_MT);
+	const char *k = luaL_checkstring(L, 2);
+
+	lua_getiuservalue(L, 1, 1);
+	lua_pushvalue(L, 2);
+	if (lua_rawget(L, -2) != LUA_TNIL)
+		return 1;
+	lua_pop(L, 1);
+	if (!strcmp(k, "method"))
+		push_str(L, x->method_name);
+	else if (!strcmp(k, "path"))
+		push_str(L, x->path);
+	else if (!strcmp(k, "host"))
+		push_str(L, x->host);
+	else if (!strcmp(k, "query_string"))
+		push_str(L, x->query);
+	else if (!strcmp(k, "remote_addr"))
+		push_str(L, x->remote);
+	else if (!strcmp(k, "id"))
+		push_str(L, xapi_request_id(x));
+	else if (!strcmp(k, "body"))
+		push_str(L, (pt_str_t){ x->body, x->body_len });
+	else if (!strcmp(k, "params")) {
+		lua_createtable(L, 0, (int)x->params.n);
+		for (unsigned i = 0; i < x->params.n; i++) {
+			push_str(L, x->params.p[i].name);
+			push_str(L, x->params.p[i].value);
+			lua_rawset(L, -3);
+		}
+	} else if (!strcmp(k, "query"))
+		push_query(L, x, 0);
+	else if (!strcmp(k, "query_all"))
+		push_query(L, x, 1);
+	else if (!strcmp(k, "headers"))
+		push_headers(L, x);
+	else if (!strcmp(k, "json"))
+		lua_pushcfunction(L, req_json);
+	else if (!strcmp(k, "header"))
+		lua_pushcfunction(L, req_header);
+	else if (!strcmp(k, "consumer") || !strcmp(k, "ctx"))
+		lua_newtable(L);   /* filled by auth filters; handlers read it */
+	else
+		return lua_pushnil(L), 1;
+	lua_pushvalue(L, 2);
+	lua_pushvalue(L, -2);
+	lua_rawset(L, -4);
+	return 1;
+}
+
+static int req_newindex(lua_State *L)
+{
+	live_x(L, REQ_MT);
+	luaL_checkstring(L, 2);
+	/* handlers and filters may pass data along: req.ctx / req.consumer / own keys */
+	lua_getiuservalue(L, 1, 1);
+	lua_pushvalue(L, 2);
+	lua_pushvalue(L, 3);
+	lua_rawset(L, -3);
+	return 0;
+}
+
+/* ---- res ------------------------------------------------------------------ */
+
+static int res_status(lua_State *L)
+{
+	pt_exchange *x = live_x(L, RES_MT);
+	lua_Integer st = luaL_checkinteger(L, 2);
+
+	if (st < 200 || st > 999)
+		return luaL_argerror(L, 2, "a status is 200..999");
+	if (xapi_status_set(x, (int)st) != 0)
+		return luaL_error(L, "res:status: the response has started");
+	lua_settop(L, 1);
+	return 1;
+}
+
+static int res_header(lua_State *L)
+{
+	pt_exchange *x = live_x(L, RES_MT);
+	size_t nl, vl;
+	const char *n = luaL_checklstring(L, 2, &nl), *v = luaL_checklstring(L, 3, &vl);
+	int rc = xapi_header_set(x, (pt_str_t){ n, nl }, (pt_str_t){ v, vl });
+
+	if (rc == PT_EINVAL)
+		return luaL_error(L, "res:header: invalid header name or value");
+	if (rc != 0)
+		return luaL_error(L, "res:header: the response has started");
+	lua_settop(L, 1);
+	return 1;
+}
+
+static int res_write(lua_State *L)
+{
+	pt_exchange *x = live_x(L, RES_MT);
+	size_t n;
+	const char *s = luaL_checklstring(L, 2, &n);
+
+	if (xapi_write(x, s, n) != 0)
+		return luaL_error(L, "res:write: the response has ended");
+	lua_settop(L, 1);
+	return 1;
+}
+
+static int res_finish(lua_State *L)
+{
+	pt_exchange *x = live_x(L, RES_MT);
+
+	if (x->state != X_DONE)
+		xapi_finish(x);
+	return 0;
+}
+
+static int res_trailer(lua_State *L)
+{
+	pt_exchange *x = live_x(L, RES_MT);
+	size_t nl, vl;
+	const char *n = luaL_checklstring(L, 2, &nl), *v = luaL_checklstring(L, 3, &vl);
+
+	if (xapi_trailer_add(x, (pt_str_t){ n, nl }, (pt_str_t){ v, vl }) != 0)
+		return luaL_error(L, "res:trailer: invalid trailer or the response has ended");
+	lua_settop(L, 1);
+	return 1;
+}
+
+static void open_metatables(lua_State *L)
+{
+	static const luaL_Reg res_methods[] = {
+		{ "status", res_status }, { "header", res_header }, { "write", res_write },
+		{ "finish", res_finish }, { "trailer", res_trailer }, { NULL, NULL },
+	};
+
+	if (luaL_newmetatable(L, REQ_MT)) {
+		lua_pushcfunction(L, req_index);
+		lua_setfield(L, -2, "__index");
+		lua_pushcfunction(L, req_newindex);
+		lua_setfield(L, -2, "__newindex");
+		lua_pushliteral(L, "portico.req");
+		lua_setfield(L, -2, "__metatable");
+	}
+	lua_pop(L, 1);
+	if (luaL_newmetatable(L, RES_MT)) {
+		luaL_newlib(L, res_methods);
+		lua_setfield(L, -2, "__index");
+		lua_pushliteral(L, "portico.res");
+		lua_setfield(L, -2, "__metatable");
+	}
+	lua_pop(L, 1);
+}
+
+static int push_obj(lua_State *L, struct lx *lx, const char *mt)
+{
+	struct lreq_ud *u = lua_newuserdatauv(L, sizeof(*u), 1);
+
+	u->lx = lx;
+	lua_newtable(L);
+	lua_setiuservalue(L, -2, 1);
+	luaL_setmetatable(L, mt);
+	return luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+/* The exchange is being freed: its req/res now refuse to be used. */
+static void lx_free(void *ud)
+{
+	struct lx *lx = ud;
+
+	lx->x = NULL;
+	luaL_unref(lx->L, LUA_REGISTRYINDEX, lx->req_ref);
+	luaL_unref(lx->L, LUA_REGISTRYINDEX, lx->res_ref);
+}
+
+/* X's Lua objects in L, made on first use. NULL when out of memory. */
+static struct lx *lx_get(pt_exchange *x, lua_State *L)
+{
+	struct lx *lx = x->lua;
+
+	if (lx)
+		return lx;
+	lx = xapi_alloc(x, sizeof(*lx));
+	if (!lx || exchange_on_free(x, lx_free, lx) != 0)
+		return NULL;
+	lx->x = x;
+	lx->L = L;
+	open_metatables(L);
+	lx->req_ref = push_obj(L, lx, REQ_MT);
+	lx->res_ref = push_obj(L, lx, RES_MT);
+	x->lua = lx;
+	return lx;
+}
+
+/* ---- running -------------------------------------------------------------- */
+
+static void budget_hook(lua_State *co, lua_Debug *ar)
+{
+	struct lreq *r = current(co);
+
+	(void)ar;
+	if (!r)
+		return;
+	r->count += HOOK_EVERY;
+	if (r->budget && r->count > r->budget)
+		luaL_error(co, "instruction budget exceeded (%I instructions; lua.max_instructions)",
+		           (lua_Integer)r->budget);
+}
+
+static int has_resp_header(pt_exchange *x, const char *lname)
+{
+	size_t n = strlen(lname);
+
+	for (unsigned i = 0; i < x->nrhdrs; i++)
+		if (x->rhdrs[i].name.len == n && !memcmp(x->rhdrs[i].name.ptr, lname, n))
+			return 1;
+	return 0;
+}
+
+/* Pushes a pt_conf value as Lua (filter options). [-0, +1, m] */
+static void push_conf(lua_State *L, const pt_conf *c)
+{
+	const pt_conf *v;
+	const char *k;
+
+	switch (conf_type(c)) {
+	case PT_CONF_BOOL: lua_pushboolean(L, c->u.b); return;
+	case PT_CONF_NUMBER:
+		if (c->u.n == (double)(lua_Integer)c->u.n)
+			lua_pushinteger(L, (lua_Integer)c->u.n);
+		else
+			lua_pushnumber(L, c->u.n);
+		return;
+	case PT_CONF_STRING: lua_pushlstring(L, c->u.s.ptr, c->u.s.len); return;
+	case PT_CONF_TABLE: break;
+	default: lua_pushnil(L); return;
+	}
+	lua_createtable(L, (int)conf_len(c), (int)c->u.t.nkeys);
+	for (size_t i = 0; i < conf_len(c); i++) {
+		push_conf(L, conf_at(c, i));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	for (size_t i = 0; (k = conf_key_at(c, i, &v)) != NULL; i++) {
+		push_conf(L, v);
+		lua_setfield(L, -2, k);
+	}
+}
+
+/* Turns the values a handler (or answering filter) returned into a response. */
+static void respond_from(struct lreq *r, int nres)
+{
+	lua_State *co = r->co;
+	pt_exchange *x = r->x;
+	int base = lua_gettop(co) - nres + 1, bi = base, last = base + nres - 1;
+	lua_Integer status = 200;
+	char err[256];
+
+	if (x->state == X_DONE || x->transport_gone)
+		return;
+	if (x->state == X_STREAMING) {
+		xapi_finish(x);   /* res:write without res:finish */
+		return;
+	}
+	if (nres == 0 || lua_isnil(co, base)) {
+		xapi_respond(x, x->status != 200 ? x->status : 204, (pt_str_t){ NULL, 0 });
+		return;
+	}
+	if (lua_type(co, base) == LUA_TNUMBER) {
+		if (!lua_isinteger(co, base) || (status = lua_tointeger(co, base)) < 200 ||
+		    status > 999) {
+			log_error("lua", "%.*s: the handler returned status %s", (int)x->path.len,
+			          x->path.ptr, lua_tostring(co, base));
+			exchange_error(x, 500, "internal error");
+			return;
+		}
+		bi = base + 1;
+	}
+	if (bi + 1 <= last && lua_istable(co, bi + 1)) {
+		lua_pushnil(co);
+		while (lua_next(co, bi + 1)) {
+			size_t nl, vl;
+			const char *n, *v;
+
+			if (lua_type(co, -2) == LUA_TSTRING &&
+			    (lua_type(co, -1) == LUA_TSTRING || lua_type(co, -1) == LUA_TNUMBER)) {
+				lua_pushvalue(co, -1);   /* tolstring on a copy: lua_next needs the key */
+				n = lua_tolstring(co, -3, &nl);
+				v = lua_tolstring(co, -1, &vl);
+				if (xapi_header_set(x, (pt_str_t){ n, nl }, (pt_str_t){ v, vl }) != 0)
+					log_warn("lua", "%.*s: invalid response header '%s' left out",
+					         (int)x->path.len, x->path.ptr, n);
+				lua_pop(co, 1);
+			}
+			lua_pop(co, 1);
+		}
+	}
+	if (bi > last || lua_isnil(co, bi)) {
+		xapi_respond(x, (int)status, (pt_str_t){ NULL, 0 });
+	} else if (lua_type(co, bi) == LUA_TSTRING || lua_type(co, bi) == LUA_TNUMBER) {
+		size_t n;
+		const char *s = lua_tolstring(co, bi, &n);
+
+		if (!has_resp_header(x, "content-type"))
+			xapi_header_set(x, PT_STR("content-type"), PT_STR("text/plain; charset=utf-8"));
+		xapi_respond(x, (int)status, (pt_str_t){ s, n });
+	} else if (lua_istable(co, bi)) {
+		size_t n;
+		char *json = lua_json_encode_value(co, bi, &n, err, sizeof(err));
+
+		if (!json) {
+			log_error("lua", "%.*s: cannot encode the returned table: %s", (int)x->path.len,
+			          x->path.ptr, err);
+			exchange_error(x, 500, "internal error");
+			return;
+		}
+		if (!has_resp_header(x, "content-type"))
+			xapi_header_set(x, PT_STR("content-type"), PT_STR("application/json"));
+		xapi_respond(x, (int)status, (pt_str_t){ json, n });
+		free(json);
+	} else {
+		log_error("lua", "%.*s: the handler returned a %s as the body", (int)x->path.len,
+		          x->path.ptr, luaL_typename(co, bi));
+		exchange_error(x, 500, "internal error");
+	}
+}
+
+static void lreq_end(struct lreq *r)
+{
+	r->done = 1;
+	lua_settop(r->co, 0);
+	luaL_unref(r->L, LUA_REGISTRYINDEX, r->co_ref);
+	xapi_unref(r->x);
+}
+
+/* Resumes R's coroutine with NARGS values on its stack. */
+static void resume(struct lreq *r, int nargs)
+{
+	lua_State *co = r->co;
+	pt_exchange *x = r->x;
+	int nres = 0, st, result = PT_FILTER_NEXT;
+	struct lstate *ls = lstate_of(r->L);
+	struct lreq *prev = ls->running;
+
+	r->waiting = 0;
+	ls->running = r;
+	st = lua_resume(co, r->L, nargs, &nres);
+	ls->running = prev;
+	if (st == LUA_YIELD) {
+		if (r->waiting)
+			return;   /* a Portico wait: its event resumes the coroutine */
+		lua_pop(co, nres);
+		lua_pushliteral(co, "coroutine.yield() outside a coroutine of the handler's own: "
+		                "only Portico functions (sleep, http.request, ...) may wait here");
+		st = LUA_ERRRUN;
+	}
+	if (st == LUA_OK) {
+		if (!r->filter || (nres > 0 && !lua_isnil(co, -nres))) {
+			respond_from(r, nres);
+			result = PT_FILTER_DONE;
+		}
+	} else {
+		/* the log gets the traceback, the client a 500 that says nothing internal */
+		pt_str_t id = xapi_request_id(x);
+
+		luaL_traceback(r->L, co, lua_tostring(co, -1), 0);
+		log_error("lua", "%s %.*s %.*s (request %.*s): %s", r->filter ? "filter on" : "handler of",
+		          (int)x->method_name.len, x->method_name.ptr, (int)x->path.len, x->path.ptr,
+		          (int)id.len, id.ptr, lua_tostring(r->L, -1));
+		lua_pop(r->L, 1);
+		if (x->state == X_STREAMING) {
+			x->close_after = 1;   /* cut the stream: the client sees it failed */
+			xapi_finish(x);
+		} else {
+			exchange_error(x, 500, "internal error");
+		}
+		result = PT_FILTER_DONE;
+	}
+	if (r->filter)
+		chain_filter_done(x, result);
+	lreq_end(r);
+}
+
+/* Runs the function on top of L as a coroutine for X: handler (req, res) or
+ * filter (req, res, opts). Pops the function. */
+static int start(pt_exchange *x, lua_State *L, int filter, const pt_conf *opts)
+{
+	struct lreq *r = xapi_alloc(x, sizeof(*r));
+	struct lx *lx = lx_get(x, L);
+	lua_State *co;
+
+	if (!r || !lx) {
+		lua_pop(L, 1);
+		return PT_ENOMEM;
+	}
+	memset(r, 0, sizeof(*r));
+	r->lx = lx;
+	r->x = x;
+	r->L = L;
+	r->filter = filter;
+	r->budget = lstate_of(L)->set->max_instructions;
+	co = lua_newthread(L);
+	r->co = co;
+	lua_insert(L, -2);
+	lua_xmove(L, co, 1);                          /* the function */
+	r->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);   /* keeps the thread alive */
+	lua_sethook(co, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
+	xapi_ref(x);
+	lua_rawgeti(co, LUA_REGISTRYINDEX, lx->req_ref);
+	lua_rawgeti(co, LUA_REGISTRYINDEX, lx->res_ref);
+	if (filter)
+		push_conf(co, opts);
+	resume(r, filter ? 3 : 2);
+	return 0;
+}
+
+static lua_State *state_for(pt_exchange *x)
+{
+	char err[1024];
+	lua_State *L = lua_gen_state(x->gen->lua, x->w, err, sizeof(err));
+
+	if (!L)
+		log_error("lua", "worker %u: cannot load the route scripts: %s", x->w->id, err);
+	return L;
+}
+
+int lua_handler(pt_exchange *x, const pt_conf *opts, void *ud)
+{
+	lua_State *L;
+
+	(void)opts;
+	(void)ud;
+	if (!x->route || x->route->lua_fn <= 0 || !(L = state_for(x)))
+		return PT_ESTATE;
+	lua_getfield(L, LUA_REGISTRYINDEX, LUA_K_FNS);
+	lua_rawgeti(L, -1, x->route->lua_fn);
+	lua_remove(L, -2);
+	if (!lua_isfunction(L, -1)) {
+		lua_pop(L, 1);
+		return PT_ESTATE;
+	}
+	return start(x, L, 0, NULL);
+}
+
+int lua_filter_run(pt_exchange *x, const char *name, const pt_conf *opts)
+{
+	lua_State *L = state_for(x);
+
+	if (!L)
+		return PT_ESTATE;
+	if (!lua_push_filter(L, name)) {
+		lua_pop(L, 1);
+		return PT_ENOENT;
+	}
+	return start(x, L, 1, opts) == 0 ? PT_FILTER_WAIT : PT_ENOMEM;
+}
+
+/* ---- waits: sleep, http.request, plugin functions ---------------------- */
+
+struct pt_wait {
+	struct lreq *r;
+};
+
+pt_wait *lua_wait_begin(lua_State *L)
+{
+	pt_wait *w = lua_wait_begin_safe(L);
+
+	if (!w)
+		luaL_error(L, "this function waits, so it can only run in a request handler or "
+		           "filter, not inside a coroutine the handler created");
+	return w;
+}
+
+pt_wait *lua_wait_begin_safe(lua_State *L)
+{
+	struct lreq *r = current(L);
+	pt_wait *w;
+
+	if (!r || r->done || r->co != L || !(w = xapi_alloc(r->x, sizeof(*w))))
+		return NULL;
+	w->r = r;
+	r->waiting = 1;
+	xapi_ref(r->x);
+	return w;
+}
+
+void lua_wait_cancel(pt_wait *w)
+{
+	w->r->waiting = 0;
+	xapi_unref(w->r->x);
+}
+
+int lua_wait_yield(lua_State *L)
+{
+	return lua_yield(L, 0);
+}
+
+int lua_wait_wake(pt_wait *w, pt_lua_push_fn push, void *ud)
+{
+	struct lreq *r = w->r;
+	pt_exchange *x = r->x;
+	int n = 0;
+
+	if (r->done) {
+		xapi_unref(x);
+		return PT_ESTATE;
+	}
+	if (push)
+		n = push(r->co, ud);
+	resume(r, n);
+	xapi_unref(x);
+	return 0;
+}

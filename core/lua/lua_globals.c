@@ -1,0 +1,306 @@
+/*
+ * lua_globals.c - what route scripts get besides the route API: json,
+ * shared, http.request, sleep, log. The waiting ones (sleep, http.request)
+ * suspend the request's coroutine through lua_wait_begin and resume it from
+ * the worker's loop, so a waiting request never blocks the worker.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "http/exchange.h"
+#include "log.h"
+#include "lua_json.h"
+#include "lua_priv.h"
+#include "shared_dict.h"
+#include "upstream/http_client.h"
+#include "worker.h"
+
+#define MAX_SLEEP 86400.0
+
+static struct shared_dict *shared;   /* one for the process: every worker sees it */
+
+int lua_rt_init(const struct config *cfg, char *err, size_t errlen)
+{
+	lua_json_set_limits(cfg->lua.json_max_size, cfg->lua.json_max_depth);
+	if (!shared) {
+		shared = shared_dict_new(cfg->lua.shared_dict_size, 0);
+		if (!shared) {
+			snprintf(err, errlen, "cannot allocate the shared dictionary");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void lua_rt_shutdown(void)
+{
+	shared_dict_free(shared);
+	shared = NULL;
+	lua_modules_clear();
+}
+
+/* ---- sleep ------------------------------------------------------------- */
+
+struct sleeper {
+	pt_wait *wait;
+	struct event *ev;
+};
+
+static void sleep_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct sleeper *s = arg;
+
+	(void)fd;
+	(void)what;
+	event_free(s->ev);
+	lua_wait_wake(s->wait, NULL, NULL);
+	free(s);
+}
+
+/* sleep(seconds): yields the request for that long. [-1, +0, e] */
+static int l_sleep(lua_State *L)
+{
+	double secs = luaL_checknumber(L, 1);
+	struct lstate *ls = lstate_of(L);
+	struct timeval tv;
+	struct sleeper *s;
+
+	if (!(secs >= 0) || secs > MAX_SLEEP)
+		return luaL_argerror(L, 1, "seconds must be between 0 and 86400");
+	if (!ls->w)
+		return luaL_error(L, "sleep() cannot run while the scripts load");
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return luaL_error(L, "out of memory");
+	s->ev = evtimer_new(ls->w->base, sleep_done, s);
+	tv.tv_sec = (time_t)secs;
+	tv.tv_usec = (suseconds_t)((secs - floor(secs)) * 1e6);
+	if (!s->ev) {
+		free(s);
+		return luaL_error(L, "sleep: cannot make a timer");
+	}
+	/* may raise (not in a request): then nothing is armed yet */
+	s->wait = lua_wait_begin_safe(L);
+	if (!s->wait) {
+		event_free(s->ev);
+		free(s);
+		return luaL_error(L, "sleep() waits, so it can only run in a request handler or "
+		                  "filter, not inside a coroutine the handler created");
+	}
+	evtimer_add(s->ev, &tv);
+	return lua_wait_yield(L);
+}
+
+/* ---- http.request ------------------------------------------------------ */
+
+struct http_wait {
+	pt_wait *wait;
+	const struct http_client_res *res;
+};
+
+static int push_response(lua_State *L, void *ud)
+{
+	const struct http_client_res *res = ((struct http_wait *)ud)->res;
+
+	if (res->status < 0) {
+		lua_pushnil(L);
+		lua_pushstring(L, res->error ? res->error : "request failed");
+		return 2;
+	}
+	lua_createtable(L, 0, 4);
+	lua_pushinteger(L, res->status);
+	lua_setfield(L, -2, "status");
+	lua_pushlstring(L, res->body.ptr ? res->body.ptr : "", res->body.len);
+	lua_setfield(L, -2, "body");
+	lua_createtable(L, 0, (int)res->num_headers);
+	for (unsigned i = 0; i < res->num_headers; i++) {
+		const pt_str_t *n = &res->headers[2 * i], *v = &res->headers[2 * i + 1];
+
+		lua_pushlstring(L, n->ptr, n->len);
+		if (lua_rawget(L, -2) == LUA_TSTRING) {
+			lua_pushliteral(L, ", ");
+			lua_pushlstring(L, v->ptr, v->len);
+			lua_concat(L, 3);
+		} else {
+			lua_pop(L, 1);
+			lua_pushlstring(L, v->ptr, v->len);
+		}
+		lua_pushlstring(L, n->ptr, n->len);
+		lua_insert(L, -2);
+		lua_rawset(L, -3);
+	}
+	lua_setfield(L, -2, "headers");
+	lua_pushinteger(L, res->http_version);
+	lua_setfield(L, -2, "version");
+	return 1;
+}
+
+static void http_done(const struct http_client_res *res, void *ud)
+{
+	struct http_wait *hw = ud;
+
+	hw->res = res;
+	lua_wait_wake(hw->wait, push_response, hw);
+	free(hw);
+}
+
+static struct http_client *worker_client(pt_worker *w)
+{
+	if (!w->http_client) {
+		struct http_client_opts o = { .size = sizeof(o) };
+
+		w->http_client = http_client_new(w->base, &o);
+	}
+	return w->http_client;
+}
+
+static pt_str_t field_str(lua_State *L, int t, const char *k, const char *dflt)
+{
+	pt_str_t s = { dflt, dflt ? strlen(dflt) : 0 };
+
+	if (lua_getfield(L, t, k) == LUA_TSTRING)
+		s.ptr = lua_tolstring(L, -1, &s.len);   /* stays alive: the table holds it */
+	else if (!lua_isnil(L, -1))
+		luaL_error(L, "http.request: '%s' must be a string", k);
+	lua_pop(L, 1);
+	return s;
+}
+
+/*
+ * http.request{ method = "GET", url = "http://...", headers = {...},
+ *               body = "...", timeout = 5, h2 = false }
+ * -> { status, headers, body, version } or nil, message. Yields.
+ */
+static int l_http_request(lua_State *L)
+{
+	struct lstate *ls = lstate_of(L);
+	struct http_client_req req = { 0 };
+	struct http_wait *hw;
+	pt_str_t *hdrs = NULL;
+	unsigned nh = 0;
+	struct http_client *c;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	if (!ls->w)
+		return luaL_error(L, "http.request() cannot run while the scripts load");
+	req.method = field_str(L, 1, "method", "GET");
+	req.url = field_str(L, 1, "url", NULL);
+	req.body = field_str(L, 1, "body", NULL);
+	if (!req.url.ptr)
+		return luaL_error(L, "http.request: 'url' is required");
+	lua_getfield(L, 1, "timeout");
+	req.timeout = lua_isnil(L, -1) ? 30 : luaL_checknumber(L, -1);
+	lua_pop(L, 1);
+	if (!(req.timeout > 0) || req.timeout > 3600)
+		return luaL_error(L, "http.request: 'timeout' must be between 0 and 3600 seconds");
+	req.connect_timeout = req.timeout < 5 ? req.timeout : 5;
+	lua_getfield(L, 1, "h2");
+	req.h2 = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	lua_getfield(L, 1, "insecure");
+	req.insecure = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	if (lua_getfield(L, 1, "headers") == LUA_TTABLE) {
+		unsigned cap = 16;
+
+		hdrs = lua_newuserdatauv(L, cap * 2 * sizeof(*hdrs), 0);   /* freed by the GC */
+		lua_pushnil(L);
+		while (lua_next(L, -3)) {
+			if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1))
+				return luaL_error(L, "http.request: headers are name = value strings");
+			if (nh == cap)
+				return luaL_error(L, "http.request: at most %u headers", cap);
+			lua_pushvalue(L, -2);
+			lua_insert(L, -2);
+			hdrs[2 * nh].ptr = lua_tolstring(L, -2, &hdrs[2 * nh].len);
+			hdrs[2 * nh + 1].ptr = lua_tolstring(L, -1, &hdrs[2 * nh + 1].len);
+			/* keep both strings referenced by the headers table itself */
+			lua_pop(L, 2);
+			nh++;
+		}
+	}
+	req.headers = hdrs;
+	req.num_headers = nh;
+	c = worker_client(ls->w);
+	hw = calloc(1, sizeof(*hw));
+	if (!c || !hw) {
+		free(hw);
+		return luaL_error(L, "http.request: out of memory");
+	}
+	hw->wait = lua_wait_begin_safe(L);
+	if (!hw->wait) {
+		free(hw);
+		return luaL_error(L, "http.request() waits, so it can only run in a request handler "
+		                  "or filter, not inside a coroutine the handler created");
+	}
+	/* the client copies everything and never calls back from inside this call */
+	if (!http_client_request(c, &req, http_done, hw)) {
+		lua_wait_cancel(hw->wait);
+		free(hw);
+		lua_pushnil(L);
+		lua_pushliteral(L, "http.request: out of memory");
+		return 2;
+	}
+	return lua_wait_yield(L);
+}
+
+/* ---- log ---------------------------------------------------------------- */
+
+static int l_log(lua_State *L)
+{
+	int level = (int)lua_tointeger(L, lua_upvalueindex(1));
+	int n = lua_gettop(L);
+	luaL_Buffer b;
+	lua_Debug ar;
+	char where[300] = "lua";
+
+	luaL_buffinit(L, &b);
+	for (int i = 1; i <= n; i++) {
+		luaL_tolstring(L, i, NULL);
+		luaL_addvalue(&b);
+		if (i < n)
+			luaL_addchar(&b, ' ');
+	}
+	luaL_pushresult(&b);
+	if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar))
+		snprintf(where, sizeof(where), "%s:%d", ar.short_src, ar.currentline);
+	log_msg(level, where, "%s", lua_tostring(L, -1));
+	return 0;
+}
+
+int lua_builtin_module(lua_State *L, const char *name)
+{
+	if (!strcmp(name, "json")) {
+		lua_getglobal(L, "json");
+		return 1;
+	}
+	return 0;
+}
+
+void lua_open_globals(lua_State *L)
+{
+	static const char *const levels[] = { "error", "warn", "info", "debug" };
+
+	luaL_requiref(L, "json", lua_json_open, 1);
+	lua_pop(L, 1);
+	lua_shared_open(L, shared);
+	lua_setglobal(L, "shared");
+	lua_newtable(L);
+	lua_pushcfunction(L, l_http_request);
+	lua_setfield(L, -2, "request");
+	lua_setglobal(L, "http");
+	lua_register(L, "sleep", l_sleep);
+	lua_newtable(L);
+	for (int i = 0; i < 4; i++) {
+		lua_pushinteger(L, i);
+		lua_pushcclosure(L, l_log, 1);
+		lua_setfield(L, -2, levels[i]);
+	}
+	lua_setglobal(L, "log");
+}

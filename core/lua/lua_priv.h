@@ -1,0 +1,40 @@
+/* lua_priv.h - what the Lua runtime's files share, not for the rest of the core. */
+#ifndef PT_LUA_PRIV_H
+#define PT_LUA_PRIV_H
+
+#include <lua.h>
+#include "lua_rt.h"
+
+#define LUA_K_FNS "pt.fns"    /* registry: route index -> function */
+
+/* Per state: its limits and memory accounting; in the state's extra space. */
+struct lreq;
+
+struct lstate {
+	lua_State *L;
+	size_t used, limit;
+	int over;                   /* an allocation was refused */
+	const struct lua_settings *set;
+	struct lua_gen *lg;
+	pt_worker *w;               /* NULL for the template state */
+	struct lreq *running;       /* the request coroutine being resumed now, if any */
+};
+
+static inline struct lstate *lstate_of(lua_State *L)
+{
+	return *(struct lstate **)lua_getextraspace(L);
+}
+
+void lua_state_close(lua_State *L);
+int lua_push_filter(lua_State *L, const char *name);
+/* Globals every state gets: json, shared, http, sleep, log. */
+void lua_open_globals(lua_State *L);
+/* Pushes built-in module NAME ("json") and returns 1, or 0. */
+int lua_builtin_module(lua_State *L, const char *name);
+
+/* lua_wait_begin without raising: NULL outside a request coroutine. */
+pt_wait *lua_wait_begin_safe(lua_State *L);
+/* Undoes a wait that never yielded. */
+void lua_wait_cancel(pt_wait *w);
+
+#endif

@@ -1,0 +1,86 @@
+/*
+ * lua_rt.h - the Lua runtime: route scripts, one state per worker and
+ * generation, one coroutine per request.
+ *
+ * At generation build (main thread) the route scripts run once in a
+ * "template" state: that validates them (file:line errors refuse the
+ * generation) and collects the routes, filters and `use` lists into C. Each
+ * worker then runs the same scripts in its own state for that generation,
+ * which holds the route functions by index. A request runs its handler in a
+ * new coroutine of its worker's state; functions that wait (sleep,
+ * http.request, plugin calls) yield it and resume on the event.
+ */
+#ifndef PT_LUA_RT_H
+#define PT_LUA_RT_H
+
+#include "portico/portico.h"
+#include "arena.h"
+#include "conf.h"
+
+struct gen;
+struct lua_State;
+
+struct lua_settings {
+	uint64_t max_instructions;     /* per request (coroutine), 0: unlimited */
+	size_t max_memory;             /* per state */
+	const char **path;             /* folders `require` searches */
+	unsigned npath;
+};
+
+/* A route a script declared: either a Lua function (fn >= 1) or a named handler. */
+struct lua_route {
+	unsigned methods;
+	const char *host, *path;
+	int fn;                        /* index in the state's route function table, 0: none */
+	const char *handler;           /* a registered handler name when fn == 0 */
+	const pt_conf *opts;           /* the options table, functions left out */
+	const char *file;
+	int line;
+};
+
+/* A `use("name", opts)` from a script: a filter applied to every route. */
+struct lua_use {
+	const char *name;
+	const pt_conf *opts;
+};
+
+struct lua_gen {
+	struct arena arena;
+	struct lua_settings set;
+	const char **scripts;          /* files, in load order */
+	unsigned nscripts;
+	struct lua_route *routes;
+	unsigned nroutes;
+	struct lua_use *uses;
+	unsigned nuses;
+	const char **filters;          /* names of filters the scripts defined */
+	unsigned nfilters;
+	struct lua_State **states;     /* [worker count], made on each worker's thread */
+	unsigned nstates;
+};
+
+/* Builds the Lua side of a generation from CFG (main thread). NULL with ERR. */
+struct lua_gen *lua_gen_new(const struct config *cfg, char *err, size_t errlen);
+void lua_gen_free(struct lua_gen *lg);
+/* W's state for LG, made on first use (worker thread). NULL with ERR. */
+struct lua_State *lua_gen_state(struct lua_gen *lg, pt_worker *w, char *err, size_t errlen);
+
+/* The handler behind every route whose handler is a Lua function ("lua"). */
+int lua_handler(pt_exchange *x, const pt_conf *opts, void *ud);
+/* Runs the Lua filter NAME of X's generation; PT_FILTER_* or negative. */
+int lua_filter_run(pt_exchange *x, const char *name, const pt_conf *opts);
+
+/* Plugin modules (pt_api.lua_module_register), kept for every state. */
+int lua_module_add(const char *name, pt_lua_open_fn open);
+void lua_modules_clear(void);
+
+/* pt_api waits. */
+pt_wait *lua_wait_begin(struct lua_State *L);
+int lua_wait_yield(struct lua_State *L);
+int lua_wait_wake(pt_wait *w, pt_lua_push_fn push, void *ud);
+
+/* Process-wide pieces set up once at start. */
+int lua_rt_init(const struct config *cfg, char *err, size_t errlen);
+void lua_rt_shutdown(void);
+
+#endif

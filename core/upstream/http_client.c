@@ -1,0 +1,1586 @@
+/*
+ * http_client.c - the outbound HTTP client of one worker. See http_client.h.
+ *
+ * Shape: a client owns pools keyed by "scheme://host:port" (plus "|i" for
+ * unverified TLS, so an insecure connection never serves a verified request).
+ * A pool holds a LIFO of idle HTTP/1.1 connections and at most one HTTP/2
+ * connection that new h2 requests multiplex onto.
+ *
+ * A call owns its copied request, a deadline timer and the response it
+ * collects. Every answer goes through call_deliver(), which unlinks the call
+ * from everything before running the user's callback and frees it after, so
+ * the callback may start or cancel other calls. Bufferevents are made with
+ * BEV_OPT_DEFER_CALLBACKS and errors found while starting a call are reported
+ * from a zero timer, so no callback ever runs inside http_client_request().
+ *
+ * HTTP/2 callbacks from nghttp2 never call user code: finished streams are
+ * queued on the connection's done list and delivered after nghttp2 returns
+ * (h2_work), which also flushes frames and closes a dead connection.
+ *
+ * Writes can raise SIGPIPE on a peer that closed: the process must ignore
+ * SIGPIPE (the worker does).
+ */
+#include "http_client.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/util.h>
+#include <nghttp2/nghttp2.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "h1_response.h"
+
+#define DEF_MAX_IDLE 64
+#define DEF_IDLE_TIMEOUT 60.0
+#define DEF_MAX_RESPONSE (8u << 20)
+#define DEF_MAX_HEADER (64u << 10)
+#define DEF_CONNECT_TIMEOUT 5.0
+#define DEF_TIMEOUT 30.0
+#define MAX_RESP_HEADERS 256
+#define MAX_CHUNK_TRAILER 16384
+
+struct conn;
+struct pool;
+
+TAILQ_HEAD(call_list, http_client_call);
+TAILQ_HEAD(conn_list, conn);
+
+struct http_client {
+	struct event_base *base;
+	struct evdns_base *dns;
+	SSL_CTX *tls;
+	int own_tls;
+	unsigned max_idle;
+	double idle_timeout;
+	size_t max_body;
+	size_t max_header;
+	struct pool *pools;
+	struct call_list calls;		/* every live call */
+	struct conn_list conns;		/* every connection */
+};
+
+struct pool {
+	struct pool *next;
+	char *key;
+	struct conn_list idle;		/* LIFO: head is the most recent */
+	unsigned nidle;
+	struct conn *h2;		/* the connection h2 requests go to */
+	int no_h2;			/* ALPN answered http/1.1 */
+};
+
+struct conn {
+	struct http_client *client;
+	struct pool *pool;
+	struct bufferevent *bev;
+	struct event *timer;		/* connect timeout, then idle timeout */
+	TAILQ_ENTRY(conn) all;
+	TAILQ_ENTRY(conn) idle_link;
+	int tls;
+	int connected;
+	int idle;
+	int reused;			/* served a request before */
+	/* HTTP/1.1 */
+	struct http_client_call *call;
+	/* HTTP/2 */
+	int is_h2;
+	int dead;
+	nghttp2_session *ng;
+	struct event *work;		/* h2_work, made active when needed */
+	struct call_list waiting;	/* queued until connected */
+	struct call_list active;	/* streams open */
+	struct call_list done;		/* answered, not yet delivered */
+};
+
+struct http_client_call {
+	struct http_client *client;
+	http_client_cb cb;
+	void *ud;
+	TAILQ_ENTRY(http_client_call) link;	/* in client->calls */
+	TAILQ_ENTRY(http_client_call) qlink;	/* in one of a conn's lists */
+	struct call_list *q;			/* that list, or NULL */
+	struct event *timer;		/* deadline, or a deferred error */
+	int pending_status;		/* deferred error to report from timer */
+	const char *pending_error;
+	int starting;			/* inside http_client_request */
+
+	/* the request, copied */
+	int https;
+	char *host;			/* without brackets */
+	unsigned port;
+	char *authority;		/* host[:port] as for Host / :authority */
+	char *path;
+	char *key;
+	char *method;
+	pt_str_t *hdrs;			/* name,value; names lower-case */
+	unsigned nhdrs;
+	char *body;
+	size_t body_len;
+	size_t body_off;		/* h2 data provider position */
+	double connect_timeout;
+	int h2;
+	int insecure;
+	int head;
+	int idempotent;
+	int has_host;
+	int req_close;
+
+	/* progress */
+	struct conn *conn;
+	int32_t stream_id;
+	int retried;
+	int got_bytes;
+	size_t req_len;
+	int reused;
+
+	/* response */
+	int head_done;
+	int status;
+	int version;
+	enum h1_resp_body framing;
+	unsigned resp_flags;
+	uint64_t remaining;
+	struct h1_resp_chunked chunk;
+	pt_str_t *rh;
+	unsigned nrh, caprh;
+	size_t rh_bytes;
+	struct evbuffer *body_buf;
+	int h2_state;			/* 0: before final headers; 1: after */
+	int h2_interim;
+	int result;			/* h2: status to deliver from the done list */
+	const char *result_error;
+};
+
+static void conn_read_cb(struct bufferevent *bev, void *arg);
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
+static void call_timer_cb(evutil_socket_t fd, short what, void *arg);
+static void h1_start(struct http_client_call *call);
+static void h2_start(struct http_client_call *call);
+static void h2_work_cb(evutil_socket_t fd, short what, void *arg);
+static void h2_kick(struct conn *conn);
+static void conn_free(struct conn *conn);
+
+/* ---------------------------------------------------------------- helpers */
+
+static struct timeval tv_of(double secs)
+{
+	struct timeval tv;
+
+	if (secs < 0)
+		secs = 0;
+	tv.tv_sec = (time_t)secs;
+	tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
+	return tv;
+}
+
+/* A NUL-terminated copy of P/N, or NULL when out of memory. */
+static char *dupn(const char *p, size_t n)
+{
+	char *s = malloc(n + 1);
+
+	if (s) {
+		if (n)
+			memcpy(s, p, n);
+		s[n] = '\0';
+	}
+	return s;
+}
+
+static int tchar(unsigned char c)
+{
+	return isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static int ieq_lit(const char *s, size_t n, const char *lit)
+{
+	return strlen(lit) == n && strncasecmp(s, lit, n) == 0;
+}
+
+/* ---------------------------------------------------------------- calls */
+
+/* Append a response header pair to CALL (copied, name lower-cased). */
+static int resp_header_add(struct http_client_call *call, const char *n, size_t nl,
+                           const char *v, size_t vl)
+{
+	char *s;
+	size_t i;
+
+	if (call->nrh == call->caprh) {
+		unsigned cap = call->caprh ? call->caprh * 2 : 16;
+		pt_str_t *rh = realloc(call->rh, (size_t)cap * 2 * sizeof(*rh));
+
+		if (!rh)
+			return PT_ENOMEM;
+		call->rh = rh;
+		call->caprh = cap;
+	}
+	s = malloc(nl + vl + 2);
+	if (!s)
+		return PT_ENOMEM;
+	for (i = 0; i < nl; i++)
+		s[i] = (char)tolower((unsigned char)n[i]);
+	s[nl] = '\0';
+	if (vl)
+		memcpy(s + nl + 1, v, vl);
+	s[nl + 1 + vl] = '\0';
+	call->rh[call->nrh * 2] = (pt_str_t){ s, nl };
+	call->rh[call->nrh * 2 + 1] = (pt_str_t){ s + nl + 1, vl };
+	call->nrh++;
+	call->rh_bytes += nl + vl + 4;
+	return 0;
+}
+
+static void resp_headers_clear(struct http_client_call *call)
+{
+	unsigned i;
+
+	for (i = 0; i < call->nrh; i++)
+		free((char *)call->rh[i * 2].ptr);
+	call->nrh = 0;
+	call->rh_bytes = 0;
+}
+
+/* Free CALL and everything it owns; it must be unlinked already. */
+static void call_free(struct http_client_call *call)
+{
+	unsigned i;
+
+	if (call->timer)
+		event_free(call->timer);
+	resp_headers_clear(call);
+	free(call->rh);
+	if (call->body_buf)
+		evbuffer_free(call->body_buf);
+	for (i = 0; i < call->nhdrs; i++) {
+		free((char *)call->hdrs[i * 2].ptr);
+		free((char *)call->hdrs[i * 2 + 1].ptr);
+	}
+	free(call->hdrs);
+	free(call->host);
+	free(call->authority);
+	free(call->path);
+	free(call->key);
+	free(call->method);
+	free(call->body);
+	free(call);
+}
+
+/* Unlink CALL from its connection (left open) and the connection's lists. */
+static void call_unbind(struct http_client_call *call)
+{
+	struct conn *conn = call->conn;
+
+	if (call->q) {
+		TAILQ_REMOVE(call->q, call, qlink);
+		call->q = NULL;
+	}
+	if (conn) {
+		if (!conn->is_h2 && conn->call == call)
+			conn->call = NULL;
+		if (conn->is_h2 && conn->ng && call->stream_id > 0)
+			nghttp2_session_set_stream_user_data(conn->ng, call->stream_id, NULL);
+		call->conn = NULL;
+	}
+}
+
+/* Unlink CALL from everything: client, timer, connection. */
+static void call_detach(struct http_client_call *call)
+{
+	call_unbind(call);
+	if (call->client) {
+		TAILQ_REMOVE(&call->client->calls, call, link);
+		call->client = NULL;
+	}
+	if (call->timer)
+		event_del(call->timer);
+}
+
+/* Report the deferred error STATUS for CALL from its timer, on the loop. */
+static void call_fail_later(struct http_client_call *call, int status, const char *err)
+{
+	static const struct timeval zero = { 0, 0 };
+
+	call_unbind(call);
+	call->pending_status = status;
+	call->pending_error = err;
+	evtimer_add(call->timer, &zero);
+}
+
+/*
+ * Answer CALL with STATUS (an HTTP status or a negative PT_E*) and free it.
+ * The call is unlinked first, so the callback may use the client freely.
+ */
+static void call_deliver(struct http_client_call *call, int status, const char *err)
+{
+	struct http_client_res res;
+
+	if (call->starting) {
+		call_fail_later(call, status, err);
+		return;
+	}
+	call_detach(call);
+	memset(&res, 0, sizeof(res));
+	res.status = status;
+	res.error = status < 0 ? (err ? err : "request failed") : NULL;
+	if (status >= 0) {
+		res.headers = call->rh;
+		res.num_headers = call->nrh;
+		res.http_version = call->version;
+		if (call->body_buf && evbuffer_get_length(call->body_buf)) {
+			res.body.len = evbuffer_get_length(call->body_buf);
+			res.body.ptr = (const char *)evbuffer_pullup(call->body_buf, -1);
+		}
+	}
+	res.reused = call->reused;
+	call->cb(&res, call->ud);
+	call_free(call);
+}
+
+/* Drop CALL's connection state without answering: h1 closes, h2 resets. */
+static void call_abandon(struct http_client_call *call)
+{
+	struct conn *conn = call->conn;
+
+	if (!conn)
+		return;
+	if (!conn->is_h2) {
+		call_unbind(call);
+		conn_free(conn);
+		return;
+	}
+	if (call->stream_id > 0 && conn->ng && call->q == &conn->active) {
+		nghttp2_submit_rst_stream(conn->ng, NGHTTP2_FLAG_NONE, call->stream_id,
+		                          NGHTTP2_CANCEL);
+		h2_kick(conn);
+	}
+	call_unbind(call);
+}
+
+static void call_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_client_call *call = arg;
+
+	(void)fd;
+	(void)what;
+	if (call->pending_status) {
+		call_deliver(call, call->pending_status, call->pending_error);
+		return;
+	}
+	call_abandon(call);
+	call_deliver(call, PT_ETIMEDOUT, "request timed out");
+}
+
+/* ---------------------------------------------------------------- URL and request */
+
+/* Parse URL into CALL's scheme, host, port, authority and path. */
+static int url_parse(struct http_client_call *call, pt_str_t url)
+{
+	const char *p = url.ptr, *end = url.ptr + url.len, *hs, *he, *a;
+	size_t i;
+	unsigned long port;
+	char buf[16];
+
+	if (!p)
+		return PT_EINVAL;
+	for (i = 0; i < url.len; i++)
+		if ((unsigned char)p[i] <= 0x20 || (unsigned char)p[i] == 0x7f)
+			return PT_EINVAL;
+	if (url.len >= 7 && strncasecmp(p, "http://", 7) == 0) {
+		p += 7;
+		call->port = 80;
+	} else if (url.len >= 8 && strncasecmp(p, "https://", 8) == 0) {
+		p += 8;
+		call->https = 1;
+		call->port = 443;
+	} else {
+		return PT_EINVAL;
+	}
+	a = p;
+	while (p < end && *p != '/' && *p != '?' && *p != '#')
+		p++;
+	/* authority a..p: host [":" port]; no userinfo */
+	if (memchr(a, '@', (size_t)(p - a)))
+		return PT_EINVAL;
+	if (a < p && *a == '[') {
+		hs = a + 1;
+		he = memchr(hs, ']', (size_t)(p - hs));
+		if (!he || he == hs)
+			return PT_EINVAL;
+		for (const char *q = hs; q < he; q++)
+			if (!isxdigit((unsigned char)*q) && *q != ':' && *q != '.')
+				return PT_EINVAL;
+		a = he + 1;
+	} else {
+		hs = a;
+		he = a;
+		while (he < p && *he != ':')
+			he++;
+		if (he == hs)
+			return PT_EINVAL;
+		for (const char *q = hs; q < he; q++)
+			if (!isalnum((unsigned char)*q) && *q != '.' && *q != '-' && *q != '_')
+				return PT_EINVAL;
+		a = he;
+	}
+	if (a < p) {
+		if (*a != ':' || p - a < 2 || p - a > 6)
+			return PT_EINVAL;
+		port = 0;
+		for (const char *q = a + 1; q < p; q++) {
+			if (!isdigit((unsigned char)*q))
+				return PT_EINVAL;
+			port = port * 10 + (unsigned long)(*q - '0');
+		}
+		if (port == 0 || port > 65535)
+			return PT_EINVAL;
+		call->port = (unsigned)port;
+	}
+	call->host = dupn(hs, (size_t)(he - hs));
+	/* the path: up to a fragment, "/" when empty */
+	{
+		const char *ps = p, *pe = memchr(p, '#', (size_t)(end - p));
+
+		if (!pe)
+			pe = end;
+		if (ps == pe || *ps == '?') {
+			size_t n = (size_t)(pe - ps);
+
+			call->path = malloc(n + 2);
+			if (call->path) {
+				call->path[0] = '/';
+				memcpy(call->path + 1, ps, n);
+				call->path[n + 1] = '\0';
+			}
+		} else {
+			call->path = dupn(ps, (size_t)(pe - ps));
+		}
+	}
+	{
+		int dflt = call->port == (call->https ? 443u : 80u);
+		int v6 = memchr(hs, ':', (size_t)(he - hs)) != NULL;
+		size_t n = (size_t)(he - hs) + 16;
+
+		call->authority = malloc(n);
+		call->key = malloc(n + 16);
+		if (call->authority && call->key) {
+			snprintf(buf, sizeof(buf), ":%u", call->port);
+			snprintf(call->authority, n, "%s%.*s%s%s", v6 ? "[" : "",
+			         (int)(he - hs), hs, v6 ? "]" : "", dflt ? "" : buf);
+			snprintf(call->key, n + 16, "%s://%s%.*s%s:%u%s",
+			         call->https ? "https" : "http", v6 ? "[" : "",
+			         (int)(he - hs), hs, v6 ? "]" : "", call->port,
+			         call->https && call->insecure ? "|i" : "");
+			for (char *q = call->key; *q; q++)
+				*q = (char)tolower((unsigned char)*q);
+		}
+	}
+	if (!call->host || !call->path || !call->authority || !call->key)
+		return PT_ENOMEM;
+	return 0;
+}
+
+/* Copy REQ's method, headers and body into CALL, validating them. */
+static int req_copy(struct http_client_call *call, const struct http_client_req *req)
+{
+	pt_str_t m = req->method.len ? req->method : PT_STR("GET");
+	size_t i;
+	unsigned j;
+
+	for (i = 0; i < m.len; i++)
+		if (!tchar((unsigned char)m.ptr[i]))
+			return PT_EINVAL;
+	if (!(call->method = dupn(m.ptr, m.len)))
+		return PT_ENOMEM;
+	call->head = strcmp(call->method, "HEAD") == 0;
+	call->idempotent = call->head || !strcmp(call->method, "GET") ||
+	                   !strcmp(call->method, "PUT") || !strcmp(call->method, "DELETE") ||
+	                   !strcmp(call->method, "OPTIONS") || !strcmp(call->method, "TRACE");
+	if (req->num_headers) {
+		if (!req->headers)
+			return PT_EINVAL;
+		call->hdrs = calloc((size_t)req->num_headers * 2, sizeof(pt_str_t));
+		if (!call->hdrs)
+			return PT_ENOMEM;
+	}
+	for (j = 0; j < req->num_headers; j++) {
+		pt_str_t n = req->headers[j * 2], v = req->headers[j * 2 + 1];
+		char *ns, *vs;
+
+		if (n.len == 0 || (!n.ptr && n.len) || (!v.ptr && v.len))
+			return PT_EINVAL;
+		for (i = 0; i < n.len; i++)
+			if (!tchar((unsigned char)n.ptr[i]))
+				return PT_EINVAL;
+		for (i = 0; i < v.len; i++)
+			if (v.ptr[i] == '\r' || v.ptr[i] == '\n' || v.ptr[i] == '\0')
+				return PT_EINVAL;
+		ns = dupn(n.ptr, n.len);
+		vs = dupn(v.ptr ? v.ptr : "", v.len);
+		if (!ns || !vs) {
+			free(ns);
+			free(vs);
+			return PT_ENOMEM;
+		}
+		for (i = 0; i < n.len; i++)
+			ns[i] = (char)tolower((unsigned char)ns[i]);
+		call->hdrs[call->nhdrs * 2] = (pt_str_t){ ns, n.len };
+		call->hdrs[call->nhdrs * 2 + 1] = (pt_str_t){ vs, v.len };
+		call->nhdrs++;
+		if (!strcmp(ns, "host"))
+			call->has_host = 1;
+		if (!strcmp(ns, "connection") && strstr(vs, "close"))
+			call->req_close = 1;
+	}
+	if (req->body.len) {
+		if (!req->body.ptr)
+			return PT_EINVAL;
+		if (!(call->body = dupn(req->body.ptr, req->body.len)))
+			return PT_ENOMEM;
+		call->body_len = req->body.len;
+	}
+	return 0;
+}
+
+/* Headers we frame ourselves: the caller's copies are dropped. */
+static int framing_header(pt_str_t n)
+{
+	return ieq_lit(n.ptr, n.len, "content-length") ||
+	       ieq_lit(n.ptr, n.len, "transfer-encoding");
+}
+
+/* ---------------------------------------------------------------- pools and connections */
+
+static struct pool *pool_get(struct http_client *c, const char *key)
+{
+	struct pool *p;
+
+	for (p = c->pools; p; p = p->next)
+		if (!strcmp(p->key, key))
+			return p;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->key = strdup(key);
+	if (!p->key) {
+		free(p);
+		return NULL;
+	}
+	TAILQ_INIT(&p->idle);
+	p->next = c->pools;
+	c->pools = p;
+	return p;
+}
+
+/* Close CONN; a call it serves must have been detached (h1) or moved (h2). */
+static void conn_free(struct conn *conn)
+{
+	struct pool *p = conn->pool;
+
+	if (conn->idle) {
+		TAILQ_REMOVE(&p->idle, conn, idle_link);
+		p->nidle--;
+		conn->idle = 0;
+	}
+	if (p && p->h2 == conn)
+		p->h2 = NULL;
+	if (conn->call)
+		conn->call->conn = NULL;
+	TAILQ_REMOVE(&conn->client->conns, conn, all);
+	if (conn->timer)
+		event_free(conn->timer);
+	if (conn->work)
+		event_free(conn->work);
+	if (conn->ng)
+		nghttp2_session_del(conn->ng);
+	if (conn->bev)
+		bufferevent_free(conn->bev);
+	free(conn);
+}
+
+/* Open a connection for CALL's pool P (TLS when https, ALPN h2 when H2). */
+static struct conn *conn_open(struct http_client *c, struct pool *p,
+                              struct http_client_call *call, int h2)
+{
+	struct conn *conn = calloc(1, sizeof(*conn));
+	int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+	struct timeval tv = tv_of(call->connect_timeout);
+
+	if (!conn)
+		return NULL;
+	conn->client = c;
+	conn->pool = p;
+	TAILQ_INIT(&conn->waiting);
+	TAILQ_INIT(&conn->active);
+	TAILQ_INIT(&conn->done);
+	TAILQ_INSERT_TAIL(&c->conns, conn, all);
+	conn->timer = evtimer_new(c->base, conn_timer_cb, conn);
+	if (!conn->timer)
+		goto fail;
+	if (call->https) {
+		SSL *ssl = SSL_new(c->tls);
+		unsigned char ip[16];
+		int is_ip;
+
+		if (!ssl)
+			goto fail;
+		is_ip = evutil_inet_pton(AF_INET, call->host, ip) == 1 ||
+		        evutil_inet_pton(AF_INET6, call->host, ip) == 1;
+		if (!is_ip)
+			SSL_set_tlsext_host_name(ssl, call->host);
+		if (call->insecure) {
+			SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
+		} else {
+			X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+
+			SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+			X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+			if (is_ip ? !X509_VERIFY_PARAM_set1_ip_asc(vp, call->host)
+			          : !X509_VERIFY_PARAM_set1_host(vp, call->host, 0)) {
+				SSL_free(ssl);
+				goto fail;
+			}
+		}
+		if (h2)
+			SSL_set_alpn_protos(ssl, (const unsigned char *)"\x02h2\x08http/1.1", 12);
+		conn->bev = bufferevent_openssl_socket_new(c->base, -1, ssl,
+		                                           BUFFEREVENT_SSL_CONNECTING, opts);
+		if (!conn->bev) {
+			SSL_free(ssl);
+			goto fail;
+		}
+		bufferevent_openssl_set_allow_dirty_shutdown(conn->bev, 1);
+		conn->tls = 1;
+	} else {
+		conn->bev = bufferevent_socket_new(c->base, -1, opts);
+		if (!conn->bev)
+			goto fail;
+	}
+	bufferevent_setcb(conn->bev, conn_read_cb, NULL, conn_event_cb, conn);
+	bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
+	evtimer_add(conn->timer, &tv);
+	if (bufferevent_socket_connect_hostname(conn->bev, c->dns, AF_UNSPEC, call->host,
+	                                        (int)call->port) < 0)
+		goto fail;
+	return conn;
+fail:
+	conn_free(conn);
+	return NULL;
+}
+
+/* Park CONN in its pool after a clean response, or close it if the pool is full. */
+static void conn_idle(struct conn *conn)
+{
+	struct pool *p = conn->pool;
+	struct timeval tv = tv_of(conn->client->idle_timeout);
+
+	if (p->nidle >= conn->client->max_idle) {
+		conn_free(conn);
+		return;
+	}
+	conn->idle = 1;
+	conn->reused = 1;
+	TAILQ_INSERT_HEAD(&p->idle, conn, idle_link);
+	p->nidle++;
+	evtimer_add(conn->timer, &tv);
+}
+
+/* A static message for a connection that failed with WHAT before/after connecting. */
+static const char *conn_error(struct conn *conn, short what)
+{
+	if (!conn->connected) {
+		if (bufferevent_socket_get_dns_error(conn->bev))
+			return "DNS lookup failed";
+		if (conn->tls) {
+			SSL *ssl = bufferevent_openssl_get_ssl(conn->bev);
+
+			if (ssl && SSL_get_verify_result(ssl) != X509_V_OK)
+				return "TLS certificate verification failed";
+			if (bufferevent_get_openssl_error(conn->bev))
+				return "TLS handshake failed";
+		}
+		return "connect failed";
+	}
+	if (what & BEV_EVENT_EOF)
+		return "connection closed by upstream";
+	return "connection reset";
+}
+
+/* ---------------------------------------------------------------- HTTP/1.1 */
+
+/* Write CALL's request to CONN and bind them. */
+static void h1_send(struct conn *conn, struct http_client_call *call)
+{
+	struct evbuffer *out = bufferevent_get_output(conn->bev);
+	size_t before = evbuffer_get_length(out);
+	unsigned i;
+
+	conn->call = call;
+	call->conn = conn;
+	call->reused = conn->reused;
+	call->got_bytes = 0;
+	call->head_done = 0;
+	evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n", call->method, call->path);
+	if (!call->has_host)
+		evbuffer_add_printf(out, "host: %s\r\n", call->authority);
+	for (i = 0; i < call->nhdrs; i++) {
+		pt_str_t n = call->hdrs[i * 2], v = call->hdrs[i * 2 + 1];
+
+		if (framing_header(n))
+			continue;
+		evbuffer_add(out, n.ptr, n.len);
+		evbuffer_add(out, ": ", 2);
+		evbuffer_add(out, v.ptr, v.len);
+		evbuffer_add(out, "\r\n", 2);
+	}
+	if (call->body_len || !strcmp(call->method, "POST") || !strcmp(call->method, "PUT") ||
+	    !strcmp(call->method, "PATCH"))
+		evbuffer_add_printf(out, "content-length: %zu\r\n", call->body_len);
+	evbuffer_add(out, "\r\n", 2);
+	if (call->body_len)
+		evbuffer_add(out, call->body, call->body_len);
+	call->req_len = evbuffer_get_length(out) - before;
+}
+
+/* The response to CONN's call is complete: park or close CONN, then answer. */
+static void h1_complete(struct conn *conn)
+{
+	struct http_client_call *call = conn->call;
+	int reusable = call->framing != H1_RESP_BODY_CLOSE &&
+	               !(call->resp_flags & H1_RESP_F_CLOSE) && !call->req_close &&
+	               evbuffer_get_length(bufferevent_get_input(conn->bev)) == 0;
+
+	call_unbind(call);
+	if (reusable)
+		conn_idle(conn);
+	else
+		conn_free(conn);
+	call_deliver(call, call->status, NULL);
+}
+
+/* CONN's call failed: close CONN and answer, or retry once on a fresh one. */
+static void h1_fail(struct conn *conn, int status, const char *err)
+{
+	struct http_client_call *call = conn->call;
+	int written = evbuffer_get_length(bufferevent_get_output(conn->bev)) < call->req_len;
+
+	call_unbind(call);
+	conn_free(conn);
+	if (status == PT_EIO && call->reused && !call->got_bytes && !call->retried &&
+	    (call->idempotent || !written)) {
+		/* the server closed an idle connection just as we used it */
+		call->retried = 1;
+		h1_start(call);
+		return;
+	}
+	call_deliver(call, status, err);
+}
+
+/* Move up to N bytes of IN into CALL's body; PT_ELIMIT past the limit. */
+static int h1_take(struct http_client_call *call, struct evbuffer *in, size_t n)
+{
+	struct http_client *c = call->conn->client;
+
+	if (evbuffer_get_length(call->body_buf) + n > c->max_body)
+		return PT_ELIMIT;
+	evbuffer_remove_buffer(in, call->body_buf, n);
+	return 0;
+}
+
+/* Parse the response head in IN. Returns 1 when parsed, 0 for more, <0 failed. */
+static int h1_head(struct conn *conn, struct evbuffer *in)
+{
+	struct http_client_call *call = conn->call;
+	struct http_client *c = conn->client;
+	struct h1_resp_header hv[MAX_RESP_HEADERS];
+	struct h1_resp r;
+	const char *why = NULL;
+	size_t n, m;
+	const char *p;
+	int rc;
+	unsigned i;
+
+	for (;;) {
+		n = evbuffer_get_length(in);
+		if (n == 0)
+			return 0;
+		m = n < c->max_header ? n : c->max_header;
+		p = (const char *)evbuffer_pullup(in, (ssize_t)m);
+		memset(&r, 0, sizeof(r));
+		r.headers = hv;
+		r.num_headers = MAX_RESP_HEADERS;
+		rc = h1_resp_parse(p, m, &r, call->head ? H1_RESP_HEAD : 0, c->max_header, &why);
+		if (rc == H1_RESP_INCOMPLETE)
+			return 0;
+		if (rc < 0) {
+			if (why && (!strcmp(why, "response head too large") ||
+			            !strcmp(why, "too many headers"))) {
+				h1_fail(conn, PT_ELIMIT, "response head too large");
+				return -1;
+			}
+			h1_fail(conn, PT_EIO, "malformed response from upstream");
+			return -1;
+		}
+		if (r.status == 101) {
+			h1_fail(conn, PT_EIO, "unexpected protocol switch");
+			return -1;
+		}
+		if (r.status < 200) {
+			/* 1xx interim: skip it, the final head follows */
+			evbuffer_drain(in, (size_t)rc);
+			continue;
+		}
+		break;
+	}
+	for (i = 0; i < r.num_headers; i++) {
+		if (resp_header_add(call, hv[i].name, hv[i].name_len, hv[i].value,
+		                    hv[i].value_len) < 0) {
+			h1_fail(conn, PT_ENOMEM, "out of memory");
+			return -1;
+		}
+	}
+	call->status = r.status;
+	call->version = r.minor_version ? 11 : 10;
+	call->framing = r.body;
+	call->resp_flags = r.flags;
+	call->remaining = r.content_length;
+	call->head_done = 1;
+	evbuffer_drain(in, (size_t)rc);
+	if (r.body == H1_RESP_BODY_LENGTH && r.content_length > c->max_body) {
+		h1_fail(conn, PT_ELIMIT, "response body too large");
+		return -1;
+	}
+	if (r.body == H1_RESP_BODY_CHUNKED)
+		h1_resp_chunked_init(&call->chunk, MAX_CHUNK_TRAILER);
+	return 1;
+}
+
+/* Consume what IN holds of CONN's response; answer when it is complete. */
+static void h1_read(struct conn *conn, struct evbuffer *in)
+{
+	struct http_client_call *call = conn->call;
+
+	if (evbuffer_get_length(in))
+		call->got_bytes = 1;
+	if (!call->head_done) {
+		int rc = h1_head(conn, in);
+
+		if (rc <= 0)
+			return;
+	}
+	switch (call->framing) {
+	case H1_RESP_BODY_NONE:
+		break;
+	case H1_RESP_BODY_LENGTH: {
+		size_t n = evbuffer_get_length(in);
+
+		if ((uint64_t)n > call->remaining)
+			n = (size_t)call->remaining;
+		if (h1_take(call, in, n) < 0) {
+			h1_fail(conn, PT_ELIMIT, "response body too large");
+			return;
+		}
+		call->remaining -= n;
+		if (call->remaining)
+			return;
+		break;
+	}
+	case H1_RESP_BODY_CHUNKED:
+		while (!call->chunk.done) {
+			size_t n = evbuffer_get_length(in), dl;
+			const char *p = (const char *)evbuffer_pullup(in, (ssize_t)n), *d;
+			ssize_t r;
+
+			if (n == 0)
+				return;
+			r = h1_resp_chunked_decode(&call->chunk, p, n, &d, &dl);
+			if (r < 0) {
+				h1_fail(conn, PT_EIO, "malformed chunked body from upstream");
+				return;
+			}
+			if (evbuffer_get_length(call->body_buf) + dl > conn->client->max_body) {
+				h1_fail(conn, PT_ELIMIT, "response body too large");
+				return;
+			}
+			if (dl)
+				evbuffer_add(call->body_buf, d, dl);
+			evbuffer_drain(in, (size_t)r);
+			if (r == 0 && dl == 0)
+				return;
+		}
+		break;
+	case H1_RESP_BODY_CLOSE:
+		if (h1_take(call, in, evbuffer_get_length(in)) < 0)
+			h1_fail(conn, PT_ELIMIT, "response body too large");
+		return;	/* complete at EOF */
+	}
+	h1_complete(conn);
+}
+
+/* Start CALL on an idle pooled connection or a new one. */
+static void h1_start(struct http_client_call *call)
+{
+	struct http_client *c = call->client;
+	struct pool *p = pool_get(c, call->key);
+	struct conn *conn;
+
+	if (!p) {
+		call_fail_later(call, PT_ENOMEM, "out of memory");
+		return;
+	}
+	resp_headers_clear(call);
+	evbuffer_drain(call->body_buf, evbuffer_get_length(call->body_buf));
+	conn = call->retried ? NULL : TAILQ_FIRST(&p->idle);
+	if (conn) {
+		TAILQ_REMOVE(&p->idle, conn, idle_link);
+		p->nidle--;
+		conn->idle = 0;
+		event_del(conn->timer);
+	} else {
+		conn = conn_open(c, p, call, 0);
+		if (!conn) {
+			call_fail_later(call, PT_EIO, "cannot open a connection");
+			return;
+		}
+	}
+	h1_send(conn, call);
+}
+
+/* ---------------------------------------------------------------- HTTP/2 */
+
+/* Make H2_WORK run soon on CONN's loop. */
+static void h2_kick(struct conn *conn)
+{
+	if (conn->work)
+		event_active(conn->work, EV_TIMEOUT, 0);
+}
+
+/* Mark CONN unusable: no new streams; h2_work closes it. */
+static void h2_dead(struct conn *conn)
+{
+	conn->dead = 1;
+	if (conn->pool && conn->pool->h2 == conn)
+		conn->pool->h2 = NULL;
+	h2_kick(conn);
+}
+
+/* Queue CALL's answer STATUS on CONN's done list (delivered by h2_work). */
+static void h2_finish(struct conn *conn, struct http_client_call *call, int status,
+                      const char *err)
+{
+	if (conn->ng && call->stream_id > 0)
+		nghttp2_session_set_stream_user_data(conn->ng, call->stream_id, NULL);
+	if (call->q)
+		TAILQ_REMOVE(call->q, call, qlink);
+	TAILQ_INSERT_TAIL(&conn->done, call, qlink);
+	call->q = &conn->done;
+	call->result = status;
+	call->result_error = err;
+	h2_kick(conn);
+}
+
+static ssize_t h2_send_cb(nghttp2_session *s, const uint8_t *data, size_t len, int flags,
+                          void *ud)
+{
+	struct conn *conn = ud;
+
+	(void)s;
+	(void)flags;
+	if (evbuffer_add(bufferevent_get_output(conn->bev), data, len) < 0)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	return (ssize_t)len;
+}
+
+static int h2_header_cb(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
+                        size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                        void *ud)
+{
+	struct conn *conn = ud;
+	struct http_client_call *call;
+
+	(void)flags;
+	if (f->hd.type != NGHTTP2_HEADERS)
+		return 0;
+	call = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+	if (!call || call->h2_state != 0)
+		return 0;	/* gone, or trailers */
+	if (namelen == 7 && !memcmp(name, ":status", 7)) {
+		int st = 0;
+		size_t i;
+
+		for (i = 0; i < valuelen && i < 3; i++)
+			st = st * 10 + (value[i] - '0');
+		if (st >= 100 && st < 200) {
+			call->h2_interim = 1;
+			return 0;
+		}
+		call->status = st;
+		return 0;
+	}
+	if (call->h2_interim || (namelen && name[0] == ':'))
+		return 0;
+	if (call->rh_bytes + namelen + valuelen > conn->client->max_header) {
+		nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_CANCEL);
+		h2_finish(conn, call, PT_ELIMIT, "response head too large");
+		return 0;
+	}
+	if (resp_header_add(call, (const char *)name, namelen, (const char *)value, valuelen) < 0)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	return 0;
+}
+
+static int h2_frame_recv_cb(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+	struct conn *conn = ud;
+	struct http_client_call *call;
+
+	if (f->hd.type == NGHTTP2_GOAWAY) {
+		/* streams above last_stream_id are closed by nghttp2 (REFUSED) */
+		if (conn->pool && conn->pool->h2 == conn)
+			conn->pool->h2 = NULL;
+		return 0;
+	}
+	if (f->hd.type != NGHTTP2_HEADERS)
+		return 0;
+	call = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+	if (!call || call->h2_state != 0)
+		return 0;
+	if (call->h2_interim) {
+		call->h2_interim = 0;
+		return 0;
+	}
+	call->h2_state = 1;
+	return 0;
+}
+
+static int h2_data_cb(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
+                      size_t len, void *ud)
+{
+	struct conn *conn = ud;
+	struct http_client_call *call = nghttp2_session_get_stream_user_data(s, id);
+
+	(void)flags;
+	if (!call)
+		return 0;
+	if (evbuffer_get_length(call->body_buf) + len > conn->client->max_body) {
+		nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+		h2_finish(conn, call, PT_ELIMIT, "response body too large");
+		return 0;
+	}
+	if (evbuffer_add(call->body_buf, data, len) < 0)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	return 0;
+}
+
+static int h2_close_cb(nghttp2_session *s, int32_t id, uint32_t error_code, void *ud)
+{
+	struct conn *conn = ud;
+	struct http_client_call *call = nghttp2_session_get_stream_user_data(s, id);
+
+	if (!call)
+		return 0;
+	if (error_code != NGHTTP2_NO_ERROR)
+		h2_finish(conn, call, PT_EIO, "stream reset by upstream");
+	else if (call->h2_state == 0 || call->status < 200)
+		h2_finish(conn, call, PT_EIO, "no response from upstream");
+	else
+		h2_finish(conn, call, call->status, NULL);
+	return 0;
+}
+
+static ssize_t h2_body_read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
+                               uint32_t *data_flags, nghttp2_data_source *src, void *ud)
+{
+	struct http_client_call *call = nghttp2_session_get_stream_user_data(s, id);
+	size_t n;
+
+	(void)src;
+	(void)ud;
+	if (!call)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	n = call->body_len - call->body_off;
+	if (n > len)
+		n = len;
+	memcpy(buf, call->body + call->body_off, n);
+	call->body_off += n;
+	if (call->body_off == call->body_len)
+		*data_flags |= NGHTTP2_DATA_FLAG_EOF;
+	return (ssize_t)n;
+}
+
+/* Submit CALL as a stream on CONN's session. */
+static int h2_submit(struct conn *conn, struct http_client_call *call)
+{
+	nghttp2_nv *nv;
+	nghttp2_data_provider prd;
+	size_t n = 0;
+	unsigned i;
+	char clen[24];
+	int32_t id;
+
+#define NV(nm, nl, vl_, vlen) \
+	(nv[n++] = (nghttp2_nv){ (uint8_t *)(nm), (uint8_t *)(vl_), (nl), (vlen), NGHTTP2_NV_FLAG_NONE })
+	nv = calloc((size_t)call->nhdrs + 6, sizeof(*nv));
+	if (!nv)
+		return PT_ENOMEM;
+	NV(":method", 7, call->method, strlen(call->method));
+	NV(":scheme", 7, call->https ? "https" : "http", call->https ? 5u : 4u);
+	NV(":authority", 10, call->authority, strlen(call->authority));
+	NV(":path", 5, call->path, strlen(call->path));
+	for (i = 0; i < call->nhdrs; i++) {
+		pt_str_t nm = call->hdrs[i * 2], v = call->hdrs[i * 2 + 1];
+
+		if (framing_header(nm) || !strcmp(nm.ptr, "connection") ||
+		    !strcmp(nm.ptr, "keep-alive") || !strcmp(nm.ptr, "proxy-connection") ||
+		    !strcmp(nm.ptr, "upgrade") || !strcmp(nm.ptr, "host") ||
+		    (!strcmp(nm.ptr, "te") && strcmp(v.ptr, "trailers")))
+			continue;
+		NV(nm.ptr, nm.len, v.ptr, v.len);
+	}
+	if (call->body_len || !strcmp(call->method, "POST") || !strcmp(call->method, "PUT") ||
+	    !strcmp(call->method, "PATCH")) {
+		snprintf(clen, sizeof(clen), "%zu", call->body_len);
+		NV("content-length", 14, clen, strlen(clen));
+	}
+#undef NV
+	prd.source.ptr = NULL;
+	prd.read_callback = h2_body_read_cb;
+	call->body_off = 0;
+	call->h2_state = 0;
+	call->h2_interim = 0;
+	call->status = 0;
+	call->version = 20;
+	id = nghttp2_submit_request(conn->ng, NULL, nv, n, call->body_len ? &prd : NULL, call);
+	free(nv);
+	if (id < 0)
+		return PT_EIO;
+	call->stream_id = id;
+	call->conn = conn;
+	call->reused = conn->reused;
+	conn->reused = 1;
+	TAILQ_INSERT_TAIL(&conn->active, call, qlink);
+	call->q = &conn->active;
+	event_del(conn->timer);
+	h2_kick(conn);
+	return 0;
+}
+
+/* CONN is connected and speaks h2: make the session, submit the waiting calls. */
+static int h2_session_start(struct conn *conn)
+{
+	nghttp2_session_callbacks *cbs;
+	nghttp2_settings_entry iv[] = {
+		{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 100 },
+		{ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
+	};
+	int rv;
+
+	if (nghttp2_session_callbacks_new(&cbs) != 0)
+		return PT_ENOMEM;
+	nghttp2_session_callbacks_set_send_callback(cbs, h2_send_cb);
+	nghttp2_session_callbacks_set_on_header_callback(cbs, h2_header_cb);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, h2_frame_recv_cb);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, h2_data_cb);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, h2_close_cb);
+	rv = nghttp2_session_client_new(&conn->ng, cbs, conn);
+	nghttp2_session_callbacks_del(cbs);
+	if (rv != 0)
+		return PT_ENOMEM;
+	if (nghttp2_submit_settings(conn->ng, NGHTTP2_FLAG_NONE, iv, 2) != 0)
+		return PT_EIO;
+	h2_kick(conn);
+	return 0;
+}
+
+/* Close CONN and answer every call still on it with STATUS. */
+static void h2_close(struct conn *conn, int status, const char *err)
+{
+	struct call_list todo;
+	struct http_client_call *call;
+
+	/* answered streams keep their answer; the rest fail with STATUS. Calls
+	   sit on TODO with q set, so a callback may cancel one still queued. */
+	TAILQ_INIT(&todo);
+	while ((call = TAILQ_FIRST(&conn->done)) || (call = TAILQ_FIRST(&conn->active)) ||
+	       (call = TAILQ_FIRST(&conn->waiting))) {
+		if (call->q != &conn->done) {
+			call->result = status;
+			call->result_error = err;
+		}
+		TAILQ_REMOVE(call->q, call, qlink);
+		TAILQ_INSERT_TAIL(&todo, call, qlink);
+		call->q = &todo;
+		call->conn = NULL;
+	}
+	conn_free(conn);
+	while ((call = TAILQ_FIRST(&todo))) {
+		TAILQ_REMOVE(&todo, call, qlink);
+		call->q = NULL;
+		call_deliver(call, call->result, call->result_error);
+	}
+}
+
+/* Flush frames, deliver finished streams, close CONN when it is over. */
+static void h2_work(struct conn *conn)
+{
+	struct http_client_call *call;
+
+	if (conn->ng && !conn->dead && nghttp2_session_send(conn->ng) != 0)
+		h2_dead(conn);
+	while ((call = TAILQ_FIRST(&conn->done))) {
+		TAILQ_REMOVE(&conn->done, call, qlink);
+		call->q = NULL;
+		call->conn = NULL;
+		call_deliver(call, call->result, call->result_error);
+	}
+	if (!conn->connected)
+		return;
+	if (conn->dead || !conn->ng ||
+	    (!nghttp2_session_want_read(conn->ng) && !nghttp2_session_want_write(conn->ng))) {
+		h2_close(conn, PT_EIO, "HTTP/2 connection closed");
+		return;
+	}
+	if (TAILQ_EMPTY(&conn->active) && TAILQ_EMPTY(&conn->waiting) &&
+	    !evtimer_pending(conn->timer, NULL)) {
+		struct timeval tv = tv_of(conn->client->idle_timeout);
+
+		evtimer_add(conn->timer, &tv);
+	}
+}
+
+static void h2_work_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	h2_work(arg);
+}
+
+/* Feed what IN holds to CONN's session. */
+static void h2_read(struct conn *conn, struct evbuffer *in)
+{
+	size_t n = evbuffer_get_length(in);
+
+	if (n && conn->ng && !conn->dead) {
+		ssize_t rv = nghttp2_session_mem_recv(conn->ng, evbuffer_pullup(in, -1), n);
+
+		if (rv < 0)
+			h2_dead(conn);
+	}
+	evbuffer_drain(in, n);
+	h2_work(conn);
+}
+
+/* CONN connected (after TLS): start h2, or fall back to 1.1 if ALPN says so. */
+static void h2_connected(struct conn *conn)
+{
+	struct http_client_call *call;
+	const unsigned char *alpn = NULL;
+	unsigned alpn_len = 0;
+
+	if (conn->tls)
+		SSL_get0_alpn_selected(bufferevent_openssl_get_ssl(conn->bev), &alpn, &alpn_len);
+	if (conn->tls && !(alpn_len == 2 && !memcmp(alpn, "h2", 2))) {
+		struct call_list todo;
+
+		conn->pool->no_h2 = 1;
+		if (conn->pool->h2 == conn)
+			conn->pool->h2 = NULL;
+		conn->is_h2 = 0;
+		event_free(conn->work);
+		conn->work = NULL;
+		TAILQ_INIT(&todo);
+		TAILQ_CONCAT(&todo, &conn->waiting, qlink);
+		TAILQ_FOREACH(call, &todo, qlink) {
+			call->q = &todo;
+			call->conn = NULL;
+		}
+		call = TAILQ_FIRST(&todo);
+		if (!call) {
+			conn_idle(conn);
+			return;
+		}
+		TAILQ_REMOVE(&todo, call, qlink);
+		call->q = NULL;
+		h1_send(conn, call);
+		while ((call = TAILQ_FIRST(&todo))) {
+			TAILQ_REMOVE(&todo, call, qlink);
+			call->q = NULL;
+			call->conn = NULL;
+			h1_start(call);
+		}
+		return;
+	}
+	if (h2_session_start(conn) < 0) {
+		h2_close(conn, PT_EIO, "cannot start HTTP/2");
+		return;
+	}
+	while ((call = TAILQ_FIRST(&conn->waiting))) {
+		TAILQ_REMOVE(&conn->waiting, call, qlink);
+		call->q = NULL;
+		if (h2_submit(conn, call) < 0)
+			h2_finish(conn, call, PT_EIO, "cannot submit HTTP/2 request");
+	}
+}
+
+/* Start CALL on its pool's h2 connection, opening one if needed. */
+static void h2_start(struct http_client_call *call)
+{
+	struct http_client *c = call->client;
+	struct pool *p = pool_get(c, call->key);
+	struct conn *conn;
+
+	if (!p) {
+		call_fail_later(call, PT_ENOMEM, "out of memory");
+		return;
+	}
+	if (p->no_h2) {
+		h1_start(call);
+		return;
+	}
+	conn = p->h2;
+	if (!conn) {
+		conn = conn_open(c, p, call, 1);
+		if (!conn) {
+			call_fail_later(call, PT_EIO, "cannot open a connection");
+			return;
+		}
+		conn->is_h2 = 1;
+		conn->work = event_new(c->base, -1, 0, h2_work_cb, conn);
+		if (!conn->work) {
+			conn_free(conn);
+			call_fail_later(call, PT_ENOMEM, "out of memory");
+			return;
+		}
+		p->h2 = conn;
+	}
+	if (!conn->connected) {
+		TAILQ_INSERT_TAIL(&conn->waiting, call, qlink);
+		call->q = &conn->waiting;
+		call->conn = conn;
+		return;
+	}
+	if (h2_submit(conn, call) < 0) {
+		h2_dead(conn);
+		call_fail_later(call, PT_EIO, "cannot submit HTTP/2 request");
+	}
+}
+
+/* ---------------------------------------------------------------- connection events */
+
+static void conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *conn = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	if (conn->is_h2) {
+		h2_read(conn, in);
+		return;
+	}
+	if (!conn->call) {
+		/* bytes on an idle connection: the server is confused; drop it */
+		conn_free(conn);
+		return;
+	}
+	h1_read(conn, in);
+}
+
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *conn = arg;
+	struct http_client_call *call = conn->call;
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		conn->connected = 1;
+		event_del(conn->timer);
+		if (conn->is_h2)
+			h2_connected(conn);
+		return;
+	}
+	if (conn->is_h2) {
+		h2_close(conn, PT_EIO, conn_error(conn, what));
+		return;
+	}
+	if (!call) {
+		conn_free(conn);	/* idle connection closed by the server */
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) && call->head_done && call->framing == H1_RESP_BODY_CLOSE) {
+		h1_complete(conn);
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) && call->head_done)
+		h1_fail(conn, PT_EIO, "connection closed before the response was complete");
+	else
+		h1_fail(conn, PT_EIO, conn_error(conn, what));
+}
+
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *conn = arg;
+
+	(void)fd;
+	(void)what;
+	if (!conn->connected) {
+		if (conn->is_h2)
+			h2_close(conn, PT_ETIMEDOUT, "connect timed out");
+		else if (conn->call)
+			h1_fail(conn, PT_ETIMEDOUT, "connect timed out");
+		else
+			conn_free(conn);
+		return;
+	}
+	if (conn->is_h2) {
+		if (TAILQ_EMPTY(&conn->active) && TAILQ_EMPTY(&conn->waiting))
+			h2_close(conn, PT_EIO, "idle");
+		return;
+	}
+	if (conn->idle)
+		conn_free(conn);	/* idle too long */
+}
+
+/* ---------------------------------------------------------------- public API */
+
+struct http_client *http_client_new(struct event_base *base, const struct http_client_opts *o)
+{
+	struct http_client *c;
+	struct http_client_opts d;
+
+	if (!base)
+		return NULL;
+	memset(&d, 0, sizeof(d));
+	if (o)
+		memcpy(&d, o, o->size && o->size < sizeof(d) ? o->size : sizeof(d));
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->base = base;
+	c->max_idle = d.max_idle_per_host ? d.max_idle_per_host : DEF_MAX_IDLE;
+	c->idle_timeout = d.idle_timeout > 0 ? d.idle_timeout : DEF_IDLE_TIMEOUT;
+	c->max_body = d.max_response_bytes ? d.max_response_bytes : DEF_MAX_RESPONSE;
+	c->max_header = d.max_header_bytes ? d.max_header_bytes : DEF_MAX_HEADER;
+	TAILQ_INIT(&c->calls);
+	TAILQ_INIT(&c->conns);
+	if (d.tls) {
+		c->tls = d.tls;
+	} else {
+		c->tls = SSL_CTX_new(TLS_client_method());
+		if (!c->tls)
+			goto fail;
+		c->own_tls = 1;
+		SSL_CTX_set_min_proto_version(c->tls, TLS1_2_VERSION);
+		SSL_CTX_set_verify(c->tls, SSL_VERIFY_PEER, NULL);
+		if (SSL_CTX_set_default_verify_paths(c->tls) != 1)
+			goto fail;
+	}
+	/* nameserver sockets only while lookups run, so the loop can exit */
+	c->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	                                  EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (!c->dns) {
+		/* no usable resolv.conf: literals and /etc/hosts still work */
+		c->dns = evdns_base_new(base, 0);
+		if (!c->dns)
+			goto fail;
+		evdns_base_load_hosts(c->dns, NULL);
+	}
+	return c;
+fail:
+	if (c->own_tls && c->tls)
+		SSL_CTX_free(c->tls);
+	free(c);
+	return NULL;
+}
+
+void http_client_free(struct http_client *c)
+{
+	struct http_client_call *call;
+	struct conn *conn;
+	struct pool *p;
+
+	if (!c)
+		return;
+	while ((call = TAILQ_FIRST(&c->calls))) {
+		call_detach(call);
+		call_free(call);
+	}
+	while ((conn = TAILQ_FIRST(&c->conns)))
+		conn_free(conn);
+	while ((p = c->pools)) {
+		c->pools = p->next;
+		free(p->key);
+		free(p);
+	}
+	evdns_base_free(c->dns, 0);
+	if (c->own_tls)
+		SSL_CTX_free(c->tls);
+	free(c);
+}
+
+struct http_client_call *http_client_request(struct http_client *c,
+                                             const struct http_client_req *req,
+                                             http_client_cb cb, void *ud)
+{
+	struct http_client_call *call;
+	struct timeval tv;
+	int rc;
+
+	if (!c || !req || !cb)
+		return NULL;
+	call = calloc(1, sizeof(*call));
+	if (!call)
+		return NULL;
+	call->cb = cb;
+	call->ud = ud;
+	call->timer = evtimer_new(c->base, call_timer_cb, call);
+	call->body_buf = evbuffer_new();
+	if (!call->timer || !call->body_buf) {
+		call_free(call);
+		return NULL;
+	}
+	call->client = c;
+	TAILQ_INSERT_TAIL(&c->calls, call, link);
+	call->connect_timeout = req->connect_timeout > 0 ? req->connect_timeout : DEF_CONNECT_TIMEOUT;
+	call->h2 = req->h2;
+	call->insecure = req->insecure;
+	call->starting = 1;
+	rc = req_copy(call, req);
+	if (rc == 0)
+		rc = url_parse(call, req->url);
+	if (rc == PT_ENOMEM) {
+		call_detach(call);
+		call_free(call);
+		return NULL;
+	}
+	if (rc < 0) {
+		call_fail_later(call, PT_EINVAL, "invalid URL, method or header");
+		call->starting = 0;
+		return call;
+	}
+	tv = tv_of(req->timeout > 0 ? req->timeout : DEF_TIMEOUT);
+	evtimer_add(call->timer, &tv);
+	if (call->h2)
+		h2_start(call);
+	else
+		h1_start(call);
+	call->starting = 0;
+	return call;
+}
+
+void http_client_cancel(struct http_client_call *call)
+{
+	if (!call)
+		return;
+	call_abandon(call);
+	call_detach(call);
+	call_free(call);
+}

@@ -1,0 +1,107 @@
+/*
+ * http_client.h - the outbound HTTP client of one worker: HTTP/1.1 with
+ * per-host keep-alive pools, HTTPS, and HTTP/2 (h2c prior knowledge or ALPN).
+ *
+ * Everything runs on one event_base's thread; nothing here locks or blocks.
+ * Host names are resolved with evdns on the same base. Every request has a
+ * deadline (default 30 s) and a connect timeout (default 5 s).
+ *
+ * Independent of the core: it takes an event_base; the core makes one client
+ * per worker on w->base and backs pt_api.upstream_request with it.
+ */
+#ifndef PORTICO_HTTP_CLIENT_H
+#define PORTICO_HTTP_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include "portico/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct event_base;
+struct http_client;
+struct http_client_call;
+
+struct http_client_opts {
+	uint32_t size;			/* sizeof(struct http_client_opts) */
+	unsigned max_idle_per_host;	/* idle keep-alive connections kept; 0: 64 */
+	double idle_timeout;		/* seconds an idle connection is kept; 0: 60 */
+	size_t max_response_bytes;	/* body limit; 0: 8 MiB; over -> PT_ELIMIT */
+	size_t max_header_bytes;	/* response head limit; 0: 64 KiB */
+	SSL_CTX *tls;			/* borrowed, must outlive the client; NULL:
+					   the client makes one with the system CAs */
+};
+
+struct http_client_req {
+	pt_str_t method;		/* e.g. "GET"; empty: GET */
+	pt_str_t url;			/* http[s]://host[:port][/path][?query]; host may
+					   be a name, an IPv4 or a [IPv6] literal */
+	const pt_str_t *headers;	/* name, value, name, value, ... */
+	unsigned num_headers;		/* pairs */
+	pt_str_t body;
+	double connect_timeout;		/* seconds; 0: 5 (TCP connect + TLS handshake) */
+	double timeout;			/* seconds for the whole request; 0: 30 */
+	int h2;				/* 1: HTTP/2 (h2c prior knowledge for http://,
+					   ALPN for https://, 1.1 if the server says so) */
+	int insecure;			/* 1: skip TLS certificate/name verification */
+};
+
+struct http_client_res {
+	int status;			/* HTTP status, or a negative PT_E*:
+					   PT_ETIMEDOUT, PT_EIO (refused, reset, TLS,
+					   DNS, malformed response), PT_ELIMIT (too
+					   large), PT_EINVAL (bad URL, method or header) */
+	const char *error;		/* static message when status < 0, else NULL */
+	const pt_str_t *headers;	/* name, value pairs; names lower-case */
+	unsigned num_headers;		/* pairs */
+	pt_str_t body;
+	int http_version;		/* 10, 11 or 20; 0 on error */
+	int reused;			/* the connection came from the pool */
+};
+
+/* RES and everything it points to are borrowed for the callback only. */
+typedef void (*http_client_cb)(const struct http_client_res *res, void *ud);
+
+/*
+ * A client on BASE (borrowed, must outlive the client). O may be NULL for the
+ * defaults. Returns NULL when out of memory or when the default SSL_CTX or the
+ * DNS resolver cannot be made.
+ */
+struct http_client *http_client_new(struct event_base *base, const struct http_client_opts *o);
+
+/*
+ * Close every connection and cancel every call in flight: their callbacks are
+ * never called (as with http_client_cancel), so the owner must drop whatever
+ * it waits on. C may be NULL. Must not be called from inside a callback.
+ */
+void http_client_free(struct http_client *c);
+
+/*
+ * Start REQ; everything it points to is copied, so it may be freed on return.
+ * CB runs exactly once, later, on the base's thread (never from inside this
+ * call), with the response or an error -- an invalid URL, method or header
+ * (CR, LF or NUL) is answered through CB with PT_EINVAL -- unless the call is
+ * cancelled. Returns the call handle, valid until CB runs or the call is
+ * cancelled; NULL (and CB is never called) only when C, REQ or CB is NULL or
+ * memory runs out.
+ */
+struct http_client_call *http_client_request(struct http_client *c,
+                                             const struct http_client_req *req,
+                                             http_client_cb cb, void *ud);
+
+/*
+ * Cancel CALL: its callback is never called. An HTTP/1.1 connection it used is
+ * closed, never reused; an HTTP/2 stream is reset and the connection kept.
+ * CALL must be live (not yet answered); it is freed.
+ */
+void http_client_cancel(struct http_client_call *call);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
