@@ -55,6 +55,7 @@ struct h1_conn {
 	struct h1_chunked ch;
 	struct event *tmr;
 	int tmr_kind;
+	struct evbuffer *stage;        /* response bytes not yet handed to the socket */
 	int busy;                      /* inside process(): no recursion, no free */
 	int dead;                      /* closed while busy: free on the way out */
 };
@@ -62,6 +63,31 @@ struct h1_conn {
 static void process(struct h1_conn *h);
 static void h1_close(struct h1_conn *h);
 static void finish(struct h1_conn *h);
+
+/*
+ * Hands the staged response bytes to the socket. On cleartext with nothing
+ * queued, they are written at once (one writev), which spares the
+ * bufferevent's EPOLLOUT round trip per response; what the kernel does not
+ * take goes to the bufferevent. Pipelined answers are staged and flushed
+ * together when process() returns.
+ */
+static void flush(struct h1_conn *h)
+{
+	struct evbuffer *out = bufferevent_get_output(h->c->bev);
+
+	if (evbuffer_get_length(h->stage) == 0)
+		return;
+	if (!h->c->tls && evbuffer_get_length(out) == 0)
+		evbuffer_write(h->stage, bufferevent_getfd(h->c->bev));
+	if (evbuffer_get_length(h->stage))
+		evbuffer_add_buffer(out, h->stage);
+}
+
+static size_t out_len(struct h1_conn *h)
+{
+	return evbuffer_get_length(h->stage) +
+	       evbuffer_get_length(bufferevent_get_output(h->c->bev));
+}
 
 /* ---- timers -------------------------------------------------------------- */
 
@@ -91,7 +117,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	h->tmr_kind = T_NONE;
 	if (kind == T_IDLE) {
 		/* idle means nothing to do: a long answer still going out is not */
-		if (evbuffer_get_length(bufferevent_get_output(h->c->bev)) > 0)
+		if (out_len(h) > 0)
 			timer_set(h, T_IDLE, h->hc.idle_timeout);
 		else
 			h1_close(h);
@@ -133,7 +159,7 @@ static const char *http_date_line(void)
 /* A response the connection itself makes (parse errors, timeouts): then close. */
 static void send_simple(struct h1_conn *h, int status, const char *msg)
 {
-	struct evbuffer *out = bufferevent_get_output(h->c->bev);
+	struct evbuffer *out = h->stage;
 	char body[192];
 	int n = snprintf(body, sizeof(body), "{\"error\":{\"status\":%d,\"message\":\"%s\"}}\n",
 	                 status, msg);
@@ -146,6 +172,11 @@ static void send_simple(struct h1_conn *h, int status, const char *msg)
 	h->keepalive = 0;
 	timer_set(h, T_NONE, 0);
 	bufferevent_disable(h->c->bev, EV_READ);
+	if (!h->busy) {
+		flush(h);
+		if (out_len(h) == 0)
+			h1_close(h);
+	}
 }
 
 static int no_body_status(int status)
@@ -156,7 +187,7 @@ static int no_body_status(int status)
 /* Writes the status line and headers; LEN < 0: streaming (chunked / close). */
 static void write_head(struct h1_conn *h, pt_exchange *x, int64_t len)
 {
-	struct evbuffer *out = bufferevent_get_output(h->c->bev);
+	struct evbuffer *out = h->stage;
 	char buf[8192];
 	size_t off = 0;
 	int n;
@@ -225,7 +256,7 @@ static void write_head(struct h1_conn *h, pt_exchange *x, int64_t len)
 
 static void trailers_out(struct h1_conn *h, pt_exchange *x)
 {
-	struct evbuffer *out = bufferevent_get_output(h->c->bev);
+	struct evbuffer *out = h->stage;
 
 	evbuffer_add(out, "0\r\n", 3);
 	for (unsigned i = 0; i < x->ntrailers; i++)
@@ -240,6 +271,8 @@ static void response_done(struct h1_conn *h)
 {
 	pt_exchange *x = h->x;
 
+	if (!h->busy)
+		flush(h);   /* an async answer: nothing else will flush it */
 	h->x = NULL;
 	if (x)
 		exchange_detach(x, 0);
@@ -247,7 +280,7 @@ static void response_done(struct h1_conn *h)
 		/* a body we did not read (early answer) means we cannot find the next request */
 		h->state = S_CLOSING;
 		bufferevent_disable(h->c->bev, EV_READ);
-		if (evbuffer_get_length(bufferevent_get_output(h->c->bev)) == 0)
+		if (out_len(h) == 0)
 			h1_close(h);
 		return;
 	}
@@ -259,7 +292,7 @@ static void response_done(struct h1_conn *h)
 static void x_send_head(pt_exchange *x, int final)
 {
 	struct h1_conn *h = x->tp;
-	struct evbuffer *out = bufferevent_get_output(h->c->bev);
+	struct evbuffer *out = h->stage;
 	size_t len = x->out ? evbuffer_get_length(x->out) : 0;
 
 	if (!final) {
@@ -268,6 +301,8 @@ static void x_send_head(pt_exchange *x, int final)
 			evbuffer_drain(x->out, len);
 		else if (len)
 			x->ops->send_body(x);
+		if (!h->busy)
+			flush(h);
 		return;
 	}
 	write_head(h, x, no_body_status(x->status) ? -1 : (int64_t)len);
@@ -279,15 +314,18 @@ static void x_send_head(pt_exchange *x, int final)
 	}
 	/* a response that came before the body was read: discard the rest of it,
 	 * unless the client waits for 100 Continue (then close, see write_head) */
-	if (h->state == S_BODY && !x->close_after && !h->expect_100)
+	if (h->state == S_BODY && !x->close_after && !h->expect_100) {
+		if (!h->busy)
+			flush(h);
 		return;   /* process() keeps reading and finishes in S_BODY */
+	}
 	response_done(h);
 }
 
 static void x_send_body(pt_exchange *x)
 {
 	struct h1_conn *h = x->tp;
-	struct evbuffer *out = bufferevent_get_output(h->c->bev);
+	struct evbuffer *out = h->stage;
 	size_t len = evbuffer_get_length(x->out);
 
 	if (!len)
@@ -301,6 +339,8 @@ static void x_send_body(pt_exchange *x)
 	evbuffer_add_buffer(out, x->out);
 	if (h->resp_chunked)
 		evbuffer_add(out, "\r\n", 2);
+	if (!h->busy)
+		flush(h);
 }
 
 static void x_send_end(pt_exchange *x)
@@ -435,7 +475,10 @@ static int read_head(struct h1_conn *h)
 	if (answered && h->body_kind != H1_BODY_NONE)
 		return 1;   /* the early answer is out (or closing); the body is discarded */
 	if (!answered && h->expect_100) {
-		evbuffer_add(bufferevent_get_output(h->c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+		{
+		evbuffer_add(h->stage, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+		flush(h);   /* the client waits for it before it sends the body */
+	}
 		h->expect_100 = 0;
 	}
 	if (h->body_kind == H1_BODY_NONE && h->x && h->x->state == X_READING)
@@ -496,9 +539,23 @@ static void process(struct h1_conn *h)
 {
 	h->busy++;
 	process_loop(h);
-	if (--h->busy == 0 && h->dead) {
-		h->dead = 0;
-		h1_close(h);
+	while (h->busy == 1 && h->out_paused && !h->dead) {
+		/* paused for output: if the socket took it all, no write event
+		 * will come to resume us, so go on here */
+		flush(h);
+		if (out_len(h) >= OUT_HIGH)
+			break;
+		h->out_paused = 0;
+		process_loop(h);
+	}
+	if (--h->busy == 0) {
+		flush(h);
+		if (!h->dead && h->state == S_CLOSING && out_len(h) == 0)
+			h->dead = 1;
+		if (h->dead) {
+			h->dead = 0;
+			h1_close(h);
+		}
 	}
 }
 
@@ -511,7 +568,7 @@ static void process_loop(struct h1_conn *h)
 
 		switch (h->state) {
 		case S_HEAD:
-			if (evbuffer_get_length(bufferevent_get_output(h->c->bev)) >= OUT_HIGH) {
+			if (out_len(h) >= OUT_HIGH) {
 				/* input stops at the read watermark; the write timeout
 				 * covers a client that never reads */
 				h->out_paused = 1;
@@ -605,6 +662,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 /* No more requests on this connection: close once the output is written. */
 static void finish(struct h1_conn *h)
 {
+	flush(h);
 	if (h->x) {
 		exchange_detach(h->x, h->x->state != X_DONE);
 		h->x = NULL;
@@ -613,7 +671,7 @@ static void finish(struct h1_conn *h)
 	h->state = S_CLOSING;
 	h->keepalive = 0;
 	bufferevent_disable(h->c->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(h->c->bev)) == 0)
+	if (out_len(h) == 0)
 		h1_close(h);
 }
 
@@ -630,6 +688,8 @@ static void h1_close(struct h1_conn *h)
 		h->x = NULL;
 	}
 	event_free(h->tmr);
+	if (h->stage)
+		evbuffer_free(h->stage);
 	free(h->hdrs);
 	free(h);
 	conn_free(c);
@@ -666,9 +726,12 @@ int h1_conn_start(struct conn *c)
 	h->lim.max_headers = h->hc.max_headers;
 	h->hdrs = malloc(h->hc.max_headers * sizeof(*h->hdrs));
 	h->tmr = evtimer_new(c->w->base, timer_cb, h);
-	if (!h->hdrs || !h->tmr) {
+	h->stage = evbuffer_new();
+	if (!h->hdrs || !h->tmr || !h->stage) {
 		if (h->tmr)
 			event_free(h->tmr);
+		if (h->stage)
+			evbuffer_free(h->stage);
 		free(h->hdrs);
 		free(h);
 		return -1;
