@@ -5,7 +5,9 @@
  * slow clients: header (whole head), body (whole buffered body), idle
  * (between keep-alive requests) and write (no progress sending).
  */
+#include <errno.h>
 #include <inttypes.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +58,11 @@ struct h1_conn {
 	struct event *tmr;
 	int tmr_kind;
 	struct evbuffer *stage;        /* response bytes not yet handed to the socket */
+	struct event *rev;             /* cleartext: our own read event (see raw_read) */
+	struct evbuffer *own_in;
+	struct evbuffer *in;           /* request bytes: our own on cleartext, else the bev's */
+	int rev_on, read_stopped;
+	size_t in_high;                /* stop reading past this much unparsed input */
 	int busy;                      /* inside process(): no recursion, no free */
 	int dead;                      /* closed while busy: free on the way out */
 };
@@ -81,6 +88,27 @@ static void flush(struct h1_conn *h)
 		evbuffer_write(h->stage, bufferevent_getfd(h->c->bev));
 	if (evbuffer_get_length(h->stage))
 		evbuffer_add_buffer(out, h->stage);
+}
+
+/* No more reading on this connection. */
+static void read_stop(struct h1_conn *h)
+{
+	h->read_stopped = 1;
+	if (h->rev && h->rev_on) {
+		event_del(h->rev);
+		h->rev_on = 0;
+	}
+	bufferevent_disable(h->c->bev, EV_READ);
+}
+
+/* Cleartext reads: watch the socket again once the input has room. */
+static void read_resume(struct h1_conn *h)
+{
+	if (h->rev && !h->rev_on && !h->read_stopped &&
+	    evbuffer_get_length(h->in) < h->in_high) {
+		event_add(h->rev, NULL);
+		h->rev_on = 1;
+	}
 }
 
 static size_t out_len(struct h1_conn *h)
@@ -171,7 +199,7 @@ static void send_simple(struct h1_conn *h, int status, const char *msg)
 	h->state = S_CLOSING;
 	h->keepalive = 0;
 	timer_set(h, T_NONE, 0);
-	bufferevent_disable(h->c->bev, EV_READ);
+	read_stop(h);
 	if (!h->busy) {
 		flush(h);
 		if (out_len(h) == 0)
@@ -198,7 +226,7 @@ static void write_head(struct h1_conn *h, pt_exchange *x, int64_t len)
 		h->keepalive = 0;
 	/* the peer half-closed: this is the last answer unless more requests
 	 * it pipelined before that are still buffered */
-	if (h->peer_eof && evbuffer_get_length(bufferevent_get_input(h->c->bev)) == 0)
+	if (h->peer_eof && evbuffer_get_length(h->in) == 0)
 		h->keepalive = 0;
 	n = snprintf(buf, sizeof(buf), "HTTP/1.%d %d %s\r\n%sserver: portico\r\n",
 	             x->minor_version, x->status, http_reason(x->status), http_date_line());
@@ -279,7 +307,7 @@ static void response_done(struct h1_conn *h)
 	if (!h->keepalive || h->state == S_BODY) {
 		/* a body we did not read (early answer) means we cannot find the next request */
 		h->state = S_CLOSING;
-		bufferevent_disable(h->c->bev, EV_READ);
+		read_stop(h);
 		if (out_len(h) == 0)
 			h1_close(h);
 		return;
@@ -415,7 +443,7 @@ static int build_exchange(struct h1_conn *h, const char *head, size_t hlen,
  */
 static int read_head(struct h1_conn *h)
 {
-	struct evbuffer *in = bufferevent_get_input(h->c->bev);
+	struct evbuffer *in = h->in;
 	size_t avail = evbuffer_get_length(in), want;
 	struct h1_request req;
 	const char *why = NULL, *data;
@@ -489,7 +517,7 @@ static int read_head(struct h1_conn *h)
 /* Feeds body bytes; returns 1 when the body is complete, 0 for more, -1 on error. */
 static int read_body(struct h1_conn *h)
 {
-	struct evbuffer *in = bufferevent_get_input(h->c->bev);
+	struct evbuffer *in = h->in;
 
 	timer_set(h, T_BODY, h->hc.body_timeout);
 	while (evbuffer_get_length(in) > 0) {
@@ -550,6 +578,7 @@ static void process(struct h1_conn *h)
 	}
 	if (--h->busy == 0) {
 		flush(h);
+		read_resume(h);
 		if (!h->dead && h->state == S_CLOSING && out_len(h) == 0)
 			h->dead = 1;
 		if (h->dead) {
@@ -617,6 +646,41 @@ static void process_loop(struct h1_conn *h)
 	}
 }
 
+static void on_event(struct bufferevent *bev, short what, void *arg);
+
+/*
+ * Cleartext connections read with one recv() into the input evbuffer:
+ * bufferevent's own read asks the kernel how much is readable (an ioctl)
+ * before every read, one syscall per request more than needed.
+ */
+static void raw_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct h1_conn *h = arg;
+	struct evbuffer *in = h->in;
+	struct evbuffer_iovec v;
+	ssize_t n;
+
+	(void)what;
+	if (evbuffer_get_length(in) >= h->in_high) {
+		/* the head limit is buffered and not consumed: wait for process() */
+		event_del(h->rev);
+		h->rev_on = 0;
+		return;
+	}
+	if (evbuffer_reserve_space(in, 16384, &v, 1) < 1)
+		return;
+	n = recv(fd, v.iov_base, v.iov_len, 0);
+	if (n <= 0) {
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return;
+		on_event(h->c->bev, BEV_EVENT_READING | (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), h);
+		return;
+	}
+	v.iov_len = (size_t)n;
+	evbuffer_commit_space(in, &v, 1);
+	process(h);
+}
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
 	(void)bev;
@@ -644,7 +708,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING)) {
 		/* half-close: answer what was asked before it, then close */
 		h->peer_eof = 1;
-		bufferevent_disable(h->c->bev, EV_READ);
+		read_stop(h);
 		if (h->state == S_WAIT && h->x)
 			return;   /* the answer is coming; write_head marks it the last */
 		if (h->state == S_HEAD && h->out_paused)
@@ -670,7 +734,7 @@ static void finish(struct h1_conn *h)
 	timer_set(h, T_NONE, 0);
 	h->state = S_CLOSING;
 	h->keepalive = 0;
-	bufferevent_disable(h->c->bev, EV_READ);
+	read_stop(h);
 	if (out_len(h) == 0)
 		h1_close(h);
 }
@@ -688,6 +752,10 @@ static void h1_close(struct h1_conn *h)
 		h->x = NULL;
 	}
 	event_free(h->tmr);
+	if (h->rev)
+		event_free(h->rev);
+	if (h->own_in)
+		evbuffer_free(h->own_in);
 	if (h->stage)
 		evbuffer_free(h->stage);
 	free(h->hdrs);
@@ -700,7 +768,7 @@ static void h1_drain(struct conn *c)
 	struct h1_conn *h = c->impl;
 
 	h->draining = 1;
-	if (h->state == S_HEAD && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+	if (h->state == S_HEAD && evbuffer_get_length(h->in) == 0)
 		finish(h);   /* idle, or its last answer still going out */
 	/* otherwise the current response carries connection: close */
 }
@@ -745,7 +813,20 @@ int h1_conn_start(struct conn *c)
 	bufferevent_setwatermark(c->bev, EV_READ, 0,
 	                         h->lim.max_request_line + h->lim.max_header_bytes + 65536);
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, h);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	h->in_high = h->lim.max_request_line + h->lim.max_header_bytes + 65536;
+	h->in = bufferevent_get_input(c->bev);
+	if (!c->tls && (h->rev = event_new(c->w->base, bufferevent_getfd(c->bev), EV_READ | EV_PERSIST,
+	                                   raw_read, h)) != NULL && (h->own_in = evbuffer_new())) {
+		bufferevent_disable(c->bev, EV_READ);
+		/* what protocol detection already read */
+		evbuffer_add_buffer(h->own_in, h->in);
+		h->in = h->own_in;
+		bufferevent_enable(c->bev, EV_WRITE);
+		event_add(h->rev, NULL);
+		h->rev_on = 1;
+	} else {
+		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	}
 	process(h);
 	return 0;
 }
