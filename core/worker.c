@@ -24,6 +24,7 @@
 
 #include "gen.h"
 #include "http/conn.h"
+#include "http/exchange.h"
 #include "log.h"
 #include "lua/lua_rt.h"
 #include "upstream/http_client.h"
@@ -375,6 +376,7 @@ static void *worker_main(void *arg)
 		http_client_free(w->http_client);
 		w->http_client = NULL;
 	}
+	exchange_cache_free(w);
 	return NULL;
 }
 

@@ -21,13 +21,25 @@
 
 #define X_POOL_BLOCK 2048
 
+/*
+ * Each worker keeps a few freed exchanges, with their pool's first block
+ * and output buffer, so a request allocates nothing in the common case.
+ */
+#define X_CACHE_MAX 64
+
 pt_exchange *exchange_new(pt_worker *w, const struct xops *ops, void *tp, pt_str_t remote)
 {
-	pt_exchange *x = calloc(1, sizeof(*x));
+	pt_exchange *x = w->x_cache;
 
-	if (!x)
-		return NULL;
-	arena_init(&x->pool, X_POOL_BLOCK);
+	if (x) {
+		w->x_cache = x->tp;   /* the cache links through tp */
+		w->nx_cache--;
+	} else {
+		x = calloc(1, sizeof(*x));
+		if (!x)
+			return NULL;
+		arena_init(&x->pool, X_POOL_BLOCK);
+	}
 	x->refs = 1;
 	x->w = w;
 	x->gen = w->gen;
@@ -62,11 +74,41 @@ static void exchange_free(pt_exchange *x)
 	for (struct x_cleanup *c = x->cleanups; c; c = c->next)
 		c->fn(c->ud);
 	gen_unref(x->gen);
+	free(x->body);
+	if (x->w->nx_cache < X_CACHE_MAX) {
+		pt_worker *w = x->w;
+		struct arena pool = x->pool;
+		struct evbuffer *out = x->out;
+
+		arena_reset(&pool);
+		if (out)
+			evbuffer_drain(out, evbuffer_get_length(out));
+		memset(x, 0, sizeof(*x));
+		x->pool = pool;
+		x->out = out;
+		x->tp = w->x_cache;
+		w->x_cache = x;
+		w->nx_cache++;
+		return;
+	}
 	if (x->out)
 		evbuffer_free(x->out);
-	free(x->body);
 	arena_close(&x->pool);
 	free(x);
+}
+
+void exchange_cache_free(pt_worker *w)
+{
+	while (w->x_cache) {
+		pt_exchange *x = w->x_cache;
+
+		w->x_cache = x->tp;
+		if (x->out)
+			evbuffer_free(x->out);
+		arena_close(&x->pool);
+		free(x);
+	}
+	w->nx_cache = 0;
 }
 
 void xapi_ref(pt_exchange *x)

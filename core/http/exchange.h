@@ -107,6 +107,9 @@ struct x_cleanup {
 	void *ud;
 };
 
+/* Frees W's cache of exchanges (worker thread, at its end). */
+void exchange_cache_free(pt_worker *w);
+
 /* FN(UD) runs when X is freed (last reference gone), last registered first. */
 int exchange_on_free(pt_exchange *x, void (*fn)(void *ud), void *ud);
 

@@ -212,6 +212,30 @@ static int no_body_status(int status)
 	return status < 200 || status == 204 || status == 304;
 }
 
+/* Copies NUL-terminated S to DST; returns its length (no NUL written). */
+static size_t put_str(char *dst, const char *s)
+{
+	size_t n = strlen(s);
+
+	memcpy(dst, s, n);
+	return n;
+}
+
+/* Writes V in decimal to DST; returns the digit count. */
+static size_t put_u64(char *dst, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (size_t i = 0; i < n; i++)
+		dst[i] = tmp[n - 1 - i];
+	return n;
+}
+
 /* Writes the status line and headers; LEN < 0: streaming (chunked / close). */
 static void write_head(struct h1_conn *h, pt_exchange *x, int64_t len)
 {
@@ -228,9 +252,21 @@ static void write_head(struct h1_conn *h, pt_exchange *x, int64_t len)
 	 * it pipelined before that are still buffered */
 	if (h->peer_eof && evbuffer_get_length(h->in) == 0)
 		h->keepalive = 0;
-	n = snprintf(buf, sizeof(buf), "HTTP/1.%d %d %s\r\n%sserver: portico\r\n",
-	             x->minor_version, x->status, http_reason(x->status), http_date_line());
-	off = (size_t)n;
+	/* by hand: snprintf was the largest user-space cost per response */
+	memcpy(buf, "HTTP/1.1 ", 9);
+	buf[7] = (char)('0' + (x->minor_version ? 1 : 0));
+	buf[9] = (char)('0' + x->status / 100 % 10);
+	buf[10] = (char)('0' + x->status / 10 % 10);
+	buf[11] = (char)('0' + x->status % 10);
+	buf[12] = ' ';
+	off = 13;
+	off += put_str(buf + off, http_reason(x->status));
+	buf[off++] = '\r';
+	buf[off++] = '\n';
+	off += put_str(buf + off, http_date_line());
+	memcpy(buf + off, "server: portico\r\n", 17);
+	off += 17;
+	(void)n;
 	for (unsigned i = 0; i < x->nrhdrs; i++) {
 		const struct xhdr *rh = &x->rhdrs[i];
 		size_t need = rh->name.len + rh->value.len + 4;
@@ -262,7 +298,11 @@ static void write_head(struct h1_conn *h, pt_exchange *x, int64_t len)
 	if (no_body_status(x->status)) {
 		/* no framing header at all */
 	} else if (len >= 0) {
-		off += (size_t)snprintf(buf + off, sizeof(buf) - off, "content-length: %" PRId64 "\r\n", len);
+		memcpy(buf + off, "content-length: ", 16);
+		off += 16;
+		off += put_u64(buf + off, (uint64_t)len);
+		buf[off++] = '\r';
+		buf[off++] = '\n';
 	} else if (x->minor_version >= 1) {
 		memcpy(buf + off, "transfer-encoding: chunked\r\n", 28);
 		off += 28;
