@@ -47,6 +47,7 @@ struct lreq {
 	int waiting;                /* yielded through lua_wait_begin */
 	int filter;                 /* a filter: its result decides what comes next */
 	int done;
+	int reusable;               /* finished cleanly: its thread can serve again */
 };
 
 /* The userdata behind `req` and `res`. */
@@ -227,11 +228,13 @@ static int req_index(lua_State *L)
 	pt_exchange *x = live_x(L, REQ_MT);
 	const char *k = luaL_checkstring(L, 2);
 
-	lua_getiuservalue(L, 1, 1);
-	lua_pushvalue(L, 2);
-	if (lua_rawget(L, -2) != LUA_TNIL)
-		return 1;
-	lua_pop(L, 1);
+	/* tables made once are kept in the user value, made on first need */
+	if (lua_getiuservalue(L, 1, 1) == LUA_TTABLE) {
+		lua_pushvalue(L, 2);
+		if (lua_rawget(L, -2) != LUA_TNIL)
+			return 1;
+	}
+	lua_pop(L, 1);   /* stack: ud, key, uservalue-or-nil */
 	if (!strcmp(k, "method"))
 		push_str(L, x->method_name);
 	else if (!strcmp(k, "path"))
@@ -267,9 +270,17 @@ static int req_index(lua_State *L)
 		lua_newtable(L);   /* filled by auth filters; handlers read it */
 	else
 		return lua_pushnil(L), 1;
-	lua_pushvalue(L, 2);
-	lua_pushvalue(L, -2);
-	lua_rawset(L, -4);
+	if (lua_istable(L, -1)) {
+		if (!lua_istable(L, 3)) {
+			lua_newtable(L);
+			lua_pushvalue(L, -1);
+			lua_setiuservalue(L, 1, 1);
+			lua_replace(L, 3);
+		}
+		lua_pushvalue(L, 2);
+		lua_pushvalue(L, -2);
+		lua_rawset(L, 3);
+	}
 	return 1;
 }
 
@@ -278,7 +289,12 @@ static int req_newindex(lua_State *L)
 	live_x(L, REQ_MT);
 	luaL_checkstring(L, 2);
 	/* handlers and filters may pass data along: req.ctx / req.consumer / own keys */
-	lua_getiuservalue(L, 1, 1);
+	if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		lua_newtable(L);
+		lua_pushvalue(L, -1);
+		lua_setiuservalue(L, 1, 1);
+	}
 	lua_pushvalue(L, 2);
 	lua_pushvalue(L, 3);
 	lua_rawset(L, -3);
@@ -348,7 +364,7 @@ static int res_trailer(lua_State *L)
 	return 1;
 }
 
-static void open_metatables(lua_State *L)
+void lua_exchange_open(lua_State *L)
 {
 	static const luaL_Reg res_methods[] = {
 		{ "status", res_status }, { "header", res_header }, { "write", res_write },
@@ -378,8 +394,6 @@ static int push_obj(lua_State *L, struct lx *lx, const char *mt)
 	struct lreq_ud *u = lua_newuserdatauv(L, sizeof(*u), 1);
 
 	u->lx = lx;
-	lua_newtable(L);
-	lua_setiuservalue(L, -2, 1);
 	luaL_setmetatable(L, mt);
 	return luaL_ref(L, LUA_REGISTRYINDEX);
 }
@@ -406,7 +420,6 @@ static struct lx *lx_get(pt_exchange *x, lua_State *L)
 		return NULL;
 	lx->x = x;
 	lx->L = L;
-	open_metatables(L);
 	lx->req_ref = push_obj(L, lx, REQ_MT);
 	lx->res_ref = push_obj(L, lx, RES_MT);
 	x->lua = lx;
@@ -545,11 +558,23 @@ static void respond_from(struct lreq *r, int nres)
 	}
 }
 
+/*
+ * Coroutines that finished cleanly are kept (LSTATE_IDLE of them per state)
+ * and serve the next request: creating a thread and its stack was the
+ * largest Lua cost of a small handler. A thread that raised is dropped.
+ */
 static void lreq_end(struct lreq *r)
 {
+	struct lstate *ls = lstate_of(r->L);
+
 	r->done = 1;
 	lua_settop(r->co, 0);
-	luaL_unref(r->L, LUA_REGISTRYINDEX, r->co_ref);
+	if (r->reusable && lua_status(r->co) == LUA_OK && ls->nidle < LSTATE_IDLE) {
+		ls->idle[ls->nidle].co = r->co;
+		ls->idle[ls->nidle++].ref = r->co_ref;
+	} else {
+		luaL_unref(r->L, LUA_REGISTRYINDEX, r->co_ref);
+	}
 	xapi_unref(r->x);
 }
 
@@ -575,6 +600,7 @@ static void resume(struct lreq *r, int nargs)
 		st = LUA_ERRRUN;
 	}
 	if (st == LUA_OK) {
+		r->reusable = 1;
 		if (!r->filter || (nres > 0 && !lua_isnil(co, -nres))) {
 			respond_from(r, nres);
 			result = PT_FILTER_DONE;
@@ -607,6 +633,7 @@ static int start(pt_exchange *x, lua_State *L, int filter, const pt_conf *opts)
 {
 	struct lreq *r = xapi_alloc(x, sizeof(*r));
 	struct lx *lx = lx_get(x, L);
+	struct lstate *ls = lstate_of(L);
 	lua_State *co;
 
 	if (!r || !lx) {
@@ -619,12 +646,19 @@ static int start(pt_exchange *x, lua_State *L, int filter, const pt_conf *opts)
 	r->L = L;
 	r->filter = filter;
 	r->budget = lstate_of(L)->set->max_instructions;
-	co = lua_newthread(L);
+	if (ls->nidle) {
+		ls->nidle--;
+		co = ls->idle[ls->nidle].co;
+		r->co_ref = ls->idle[ls->nidle].ref;
+		lua_xmove(L, co, 1);                      /* the function */
+	} else {
+		co = lua_newthread(L);
+		lua_insert(L, -2);
+		lua_xmove(L, co, 1);                      /* the function */
+		r->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);   /* keeps the thread alive */
+		lua_sethook(co, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
+	}
 	r->co = co;
-	lua_insert(L, -2);
-	lua_xmove(L, co, 1);                          /* the function */
-	r->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);   /* keeps the thread alive */
-	lua_sethook(co, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
 	xapi_ref(x);
 	lua_rawgeti(co, LUA_REGISTRYINDEX, lx->req_ref);
 	lua_rawgeti(co, LUA_REGISTRYINDEX, lx->res_ref);

@@ -408,11 +408,160 @@ static char *encode(lua_State *L, int idx, const struct enc_opts *o,
 	return b.data;
 }
 
+/*
+ * A fast path for what handlers return most: plain tables (no metatable)
+ * of ASCII strings, integers, booleans, json.null and such tables. It writes
+ * the text directly instead of building a jansson tree; anything else
+ * (floats, non-ASCII text, marker metatables, deep nesting) returns -1 and
+ * the jansson encoder handles the whole value, so the output rules stay the
+ * ones above.
+ */
+struct fbuf {
+	char *p;
+	size_t len, cap;
+};
+
+static int fput(struct fbuf *b, const char *s, size_t n)
+{
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 256;
+		char *p;
+
+		while (cap < b->len + n)
+			cap *= 2;
+		if (!(p = realloc(b->p, cap)))
+			return -1;
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	return 0;
+}
+
+static int fast_str(struct fbuf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t start = 0;
+
+	if (fput(b, "\"", 1))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char esc[6] = { '\\', 'u', '0', '0', 0, 0 };
+
+		if (c >= 0x80)
+			return -1;   /* UTF-8 checks: the full encoder */
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		if (fput(b, s + start, i - start))
+			return -1;
+		if (c == '"' || c == '\\') {
+			esc[1] = (char)c;
+			if (fput(b, esc, 2))
+				return -1;
+		} else {
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			if (fput(b, esc, 6))
+				return -1;
+		}
+		start = i + 1;
+	}
+	if (fput(b, s + start, n - start) || fput(b, "\"", 1))
+		return -1;
+	return 0;
+}
+
+static int fast_value(lua_State *L, int idx, struct fbuf *b, int depth)
+{
+	char num[32];
+	size_t n;
+	const char *s;
+
+	switch (lua_type(L, idx)) {
+	case LUA_TNIL:
+		return fput(b, "null", 4);
+	case LUA_TBOOLEAN:
+		return lua_toboolean(L, idx) ? fput(b, "true", 4) : fput(b, "false", 5);
+	case LUA_TNUMBER:
+		if (!lua_isinteger(L, idx))
+			return -1;
+		n = (size_t)snprintf(num, sizeof(num), LUA_INTEGER_FMT, lua_tointeger(L, idx));
+		return fput(b, num, n);
+	case LUA_TSTRING:
+		s = lua_tolstring(L, idx, &n);
+		return fast_str(b, s, n);
+	case LUA_TLIGHTUSERDATA:
+		return lua_touserdata(L, idx) == NULL_SENTINEL ? fput(b, "null", 4) : -1;
+	case LUA_TTABLE:
+		break;
+	default:
+		return -1;
+	}
+	if (depth > 16 || lua_getmetatable(L, idx) || !lua_checkstack(L, 4))
+		return -1;   /* (lua_getmetatable pushed nothing when it returned 0) */
+	idx = lua_absindex(L, idx);
+	lua_Unsigned len = lua_rawlen(L, idx), keys = 0;
+	int is_array = len > 0;
+
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		keys++;
+		if (lua_type(L, -2) != LUA_TSTRING)
+			is_array &= lua_isinteger(L, -2);
+		else
+			is_array = 0;
+		lua_pop(L, 1);
+	}
+	if (is_array && keys == len) {
+		if (fput(b, "[", 1))
+			return -1;
+		for (lua_Unsigned i = 1; i <= len; i++) {
+			int rc;
+
+			lua_rawgeti(L, idx, (lua_Integer)i);
+			rc = (i > 1 && fput(b, ",", 1)) || fast_value(L, -1, b, depth + 1);
+			lua_pop(L, 1);
+			if (rc)
+				return -1;
+		}
+		return fput(b, "]", 1);
+	}
+	if (fput(b, "{", 1))
+		return -1;
+	keys = 0;
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		if (lua_type(L, -2) != LUA_TSTRING) {
+			lua_pop(L, 2);
+			return -1;   /* mixed keys: the full encoder says why */
+		}
+		s = lua_tolstring(L, -2, &n);
+		if ((keys++ && fput(b, ",", 1)) || fast_str(b, s, n) || fput(b, ":", 1) ||
+		    fast_value(L, -1, b, depth + 1)) {
+			lua_pop(L, 2);
+			return -1;
+		}
+		lua_pop(L, 1);
+	}
+	return fput(b, "}", 1);
+}
+
 char *lua_json_encode_value(lua_State *L, int idx, size_t *len, char *err,
                             size_t errlen)
 {
 	struct enc_opts o = { limit_depth(), 0, 0 };
+	struct fbuf b = { NULL, 0, 0 };
+	int top = lua_gettop(L);
 
+	idx = lua_absindex(L, idx);
+	if (fast_value(L, idx, &b, 0) == 0 && fput(&b, "", 1) == 0) {
+		*len = b.len - 1;
+		return b.p;
+	}
+	free(b.p);
+	lua_settop(L, top);
 	return encode(L, idx, &o, len, err, errlen);
 }
 

@@ -10,6 +10,8 @@
 /* Per state: its limits and memory accounting; in the state's extra space. */
 struct lreq;
 
+#define LSTATE_IDLE 64
+
 struct lstate {
 	lua_State *L;
 	size_t used, limit;
@@ -18,6 +20,8 @@ struct lstate {
 	struct lua_gen *lg;
 	pt_worker *w;               /* NULL for the template state */
 	struct lreq *running;       /* the request coroutine being resumed now, if any */
+	struct { lua_State *co; int ref; } idle[LSTATE_IDLE];   /* reusable coroutines */
+	unsigned nidle;
 };
 
 static inline struct lstate *lstate_of(lua_State *L)
@@ -32,6 +36,8 @@ void lua_open_globals(lua_State *L);
 /* Pushes built-in module NAME ("json") and returns 1, or 0. */
 int lua_builtin_module(lua_State *L, const char *name);
 
+/* The req/res metatables, once per state. */
+void lua_exchange_open(lua_State *L);
 /* lua_wait_begin without raising: NULL outside a request coroutine. */
 pt_wait *lua_wait_begin_safe(lua_State *L);
 /* Undoes a wait that never yielded. */

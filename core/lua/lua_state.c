@@ -412,6 +412,7 @@ static lua_State *state_new(struct lua_gen *lg, pt_worker *w, char *err, size_t 
 	open_sandbox(L);
 	open_route_api(L);
 	lua_open_globals(L);
+	lua_exchange_open(L);
 	lua_sethook(L, load_hook, LUA_MASKCOUNT, LOAD_MAX_INSTRUCTIONS);
 	for (unsigned i = 0; i < lg->nscripts; i++) {
 		lua_pushcfunction(L, traceback);

@@ -1,0 +1,117 @@
+#!/usr/bin/python3
+"""GET /v1/users/:id returning small JSON built in Lua: Portico against
+Debian's nginx with libnginx-mod-http-lua (content_by_lua_block), one worker
+each, HTTP/1.1 with wrk. Same method as http_bench.py (CPU pinning, three
+alternating rounds, medians, server CPU us per request).
+
+    tests/bench/lua_bench.py [--duration 5] [--rounds 3] [--conns 50]
+
+nginx builds the JSON with string concatenation (Debian's nginx Lua module
+ships no cjson); Portico returns a Lua table that its json encoder
+(jansson) serialises, so Portico does strictly more work per request.
+"""
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from http_bench import PORTICO, Server, free_port, measure  # noqa: E402
+
+MODS = "/usr/lib/nginx/modules"
+
+
+def run_wrk(port, conns, duration, path):
+    out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{duration}s",
+                          "--latency", f"http://127.0.0.1:{port}{path}"],
+                         capture_output=True, text=True, timeout=duration + 30).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    reqs = int(re.search(r"(\d+) requests in", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    p99_ms = float(p99.group(1)) * {"us": 1e-3, "ms": 1, "s": 1e3}[p99.group(2)]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rps, p99_ms, reqs, int(errors.group(1)) if errors else 0
+
+
+def portico(work):
+    port = free_port()
+    os.makedirs(f"{work}/routes", exist_ok=True)
+    with open(f"{work}/routes/users.lua", "w") as f:
+        f.write('route.get("/v1/users/:id", function(req)\n'
+                '  return { id = tonumber(req.params.id), name = "ada" }\nend)\n')
+    with open(f"{work}/portico.conf", "w") as f:
+        f.write(f'workers = 1\nplugins_dir = "{work}"\nlog = {{ level = "warn" }}\n'
+                f'listen {{ address = "127.0.0.1", port = {port} }}\nroutes "{work}/routes"\n')
+    return Server("portico", [PORTICO, "-c", f"{work}/portico.conf"], port, port)
+
+
+def nginx(work):
+    port = free_port()
+    with open(f"{work}/nginx.conf", "w") as f:
+        f.write(f"""load_module {MODS}/ndk_http_module.so;
+load_module {MODS}/ngx_http_lua_module.so;
+daemon off; master_process off; worker_processes 1;
+error_log {work}/nginx-error.log warn; pid {work}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off; keepalive_requests 1000000;
+  client_body_temp_path {work}; proxy_temp_path {work}; fastcgi_temp_path {work};
+  uwsgi_temp_path {work}; scgi_temp_path {work};
+  server {{
+    listen 127.0.0.1:{port};
+    location ~ ^/v1/users/(?<uid>[^/]+)$ {{
+      content_by_lua_block {{
+        local id = tonumber(ngx.var.uid)
+        ngx.header["content-type"] = "application/json"
+        ngx.print('{{"id":' .. tostring(id) .. ',"name":"ada"}}')
+      }}
+    }}
+  }}
+}}
+""")
+    return Server("nginx+lua", ["nginx", "-p", work, "-c", f"{work}/nginx.conf"], port, port)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--duration", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--conns", type=int, default=50)
+    a = ap.parse_args()
+    if not os.path.exists(f"{MODS}/ngx_http_lua_module.so"):
+        sys.exit("lua_bench: apt-get install libnginx-mod-http-lua")
+    work = tempfile.mkdtemp(prefix="portico-luabench-")
+    servers = [portico(work), nginx(work)]
+    res = {s.name: [] for s in servers}
+    try:
+        for _ in range(a.rounds):
+            for s in servers:
+                s.start()
+                try:
+                    res[s.name].append(measure(s, lambda: run_wrk(s.port, a.conns, a.duration,
+                                                                  "/v1/users/42")))
+                finally:
+                    s.stop()
+        print(f"{'server':<10} {'req/s':>10} {'p99 ms':>8} {'cpu us/req':>10} {'errors':>6}")
+        med = {}
+        for s in servers:
+            med[s.name] = {k: statistics.median(r[k] for r in res[s.name]) for k in res[s.name][0]}
+            m = med[s.name]
+            print(f"{s.name:<10} {m['rps']:>10.0f} {m['p99']:>8.2f} {m['us_req']:>10.2f} "
+                  f"{m['errors']:>6.0f}")
+        p, n = med["portico"], med["nginx+lua"]
+        print(f"ratio portico/nginx+lua: req/s {p['rps'] / n['rps']:.2f}, p99 "
+              f"{p['p99'] / n['p99']:.2f} (lower is better), cpu/req "
+              f"{p['us_req'] / n['us_req']:.2f} (lower is better)")
+    finally:
+        for s in servers:
+            s.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
