@@ -172,10 +172,11 @@ static const struct pt_api table = {
 	.metric_add = metric_add,
 	.metric_set = metric_set,
 	.lua_module_register = lua_module_register,
-	.lua_wait = lua_wait_begin,
-	.lua_yield = lua_wait_yield,
-	.lua_wake = lua_wait_wake,
+	.lua_wait_begin = lua_wait_begin,
+	.lua_wait_yield = lua_wait_yield,
+	.lua_wait_wake = lua_wait_wake,
 	.upstream_request = upstream_request,
+	.lua_worker = lua_worker_of,
 };
 
 const struct pt_api *api_table(void)

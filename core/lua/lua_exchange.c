@@ -765,3 +765,8 @@ int lua_wait_wake(pt_wait *w, pt_lua_push_fn push, void *ud)
 	xapi_unref(x);
 	return 0;
 }
+
+pt_worker *lua_worker_of(lua_State *L)
+{
+	return lstate_of(L)->w;
+}

@@ -78,6 +78,7 @@ void lua_modules_clear(void);
 pt_wait *lua_wait_begin(struct lua_State *L);
 int lua_wait_yield(struct lua_State *L);
 int lua_wait_wake(pt_wait *w, pt_lua_push_fn push, void *ud);
+pt_worker *lua_worker_of(struct lua_State *L);
 
 /* Process-wide pieces set up once at start. */
 int lua_rt_init(const struct config *cfg, char *err, size_t errlen);

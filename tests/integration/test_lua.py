@@ -351,3 +351,24 @@ def test_reload_under_load_drops_nothing(portico, tmp_path):
     assert "Socket errors" not in out, out
     assert int(re.search(r"(\d+) requests in", out).group(1)) > 100
     assert d.log().count("is live") >= 5
+
+
+def test_plugin_lua_module_waits_without_blocking(portico, tmp_path):
+    from test_daemon import fixture_plugins
+    plugins = fixture_plugins(tmp_path, "luamod")
+    d = scripts(tmp_path, p='''
+local luamod = require("luamod")
+route.get("/later", function(req) return { v = luamod.later(300, tonumber(req.query.v)) } end)
+route.get("/now", function() return "now" end)
+''')
+    dd = portico(f'routes "{d}"', plugins_dir=plugins)
+    out = {}
+    t = threading.Thread(target=lambda: out.update(r=requests.get(dd.url + "/later?v=7",
+                                                                  timeout=5).json()))
+    t0 = time.monotonic()
+    t.start()
+    time.sleep(0.05)
+    assert requests.get(dd.url + "/now", timeout=5).text == "now"
+    assert time.monotonic() - t0 < 0.25
+    t.join()
+    assert out["r"] == {"v": 7}

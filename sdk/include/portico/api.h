@@ -253,11 +253,13 @@ struct pt_api {
 
 	int (*lua_module_register)(pt_plugin_ctx *ctx, const char *name, pt_lua_open_fn open);
 	/* Inside a C function called from a request coroutine: suspend it.
-	 * Usage: `pt_wait *w = api->lua_wait(L); start I/O; return api->lua_yield(L);`
-	 * and later, on the worker's thread, `api->lua_wake(w, push, ud)`. */
-	pt_wait *(*lua_wait)(struct lua_State *L);
-	int (*lua_yield)(struct lua_State *L);
-	int (*lua_wake)(pt_wait *w, pt_lua_push_fn push, void *ud);
+	 * Usage: `pt_wait *w = api->lua_wait_begin(L); start I/O;
+	 * return api->lua_wait_yield(L);` and later, on the worker's thread,
+	 * `api->lua_wait_wake(w, push, ud)`. (Not named lua_yield & co: those
+	 * are macros in lua.h.) */
+	pt_wait *(*lua_wait_begin)(struct lua_State *L);
+	int (*lua_wait_yield)(struct lua_State *L);
+	int (*lua_wait_wake)(pt_wait *w, pt_lua_push_fn push, void *ud);
 
 	/* ---- 1.0: upstreams ------------------------------------------------ */
 
@@ -265,6 +267,13 @@ struct pt_api {
 	 * FN is called exactly once on W's thread, unless this returns non-zero. */
 	int (*upstream_request)(pt_worker *w, const struct pt_upstream_req *req,
 	                        pt_upstream_fn fn, void *ud);
+
+	/* ---- 1.0: Lua, continued -------------------------------------------- */
+
+	/* The worker whose state L (or a coroutine of it) belongs to, for
+	 * timers and upstream calls started from a Lua function; NULL while
+	 * scripts load on the main thread. */
+	pt_worker *(*lua_worker)(struct lua_State *L);
 };
 
 /* Whether the running core's table has MEMBER. */
