@@ -372,3 +372,16 @@ route.get("/now", function() return "now" end)
     assert time.monotonic() - t0 < 0.25
     t.join()
     assert out["r"] == {"v": 7}
+
+
+def test_graceful_stop_finishes_sleeping_request(portico, tmp_path):
+    d = lua_daemon(portico, tmp_path, s='route.get("/sleep", function() sleep(1); return "done" end)')
+    out = {}
+    t = threading.Thread(target=lambda: out.update(r=requests.get(d.url + "/sleep", timeout=10)))
+    t.start()
+    time.sleep(0.3)
+    d.signal(signal.SIGTERM)
+    t.join()
+    assert out["r"].status_code == 200 and out["r"].text == "done"
+    assert out["r"].headers.get("connection") == "close"
+    assert d.proc.wait(10) == 0
