@@ -22,6 +22,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "lua_alloc.h"
 
 #define CONF_MAX_DEPTH 16
 #define CONF_MAX_INSTRUCTIONS 10000000
@@ -175,29 +176,6 @@ static void count_hook(lua_State *L, lua_Debug *ar)
 	lua_getinfo(L, "Sl", ar);
 	luaL_error(L, "%s:%d: config takes too long to evaluate (more than %d instructions)",
 	           ar->short_src, ar->currentline, CONF_MAX_INSTRUCTIONS);
-}
-
-struct lim_alloc {
-	size_t used;
-};
-
-static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-	struct lim_alloc *la = ud;
-
-	if (!ptr)
-		osize = 0;
-	if (nsize == 0) {
-		la->used -= osize;
-		free(ptr);
-		return NULL;
-	}
-	if (nsize > osize && la->used + (nsize - osize) > CONF_MAX_MEMORY)
-		return NULL;
-	ptr = realloc(ptr, nsize);
-	if (ptr)
-		la->used += nsize - osize;
-	return ptr;
 }
 
 /*
@@ -918,7 +896,7 @@ const pt_conf *conf_from_lua(struct lua_State *L, int idx, struct arena *a, cons
 struct config *config_load(const char *file, char *err, size_t errlen)
 {
 	struct errbuf e = { err, errlen, 0, 0 };
-	struct lim_alloc la = { 0 };
+	struct lua_mem mem = { 0, CONF_MAX_MEMORY, 0 };
 	struct config *cfg;
 	struct build b;
 	lua_State *L;
@@ -931,7 +909,7 @@ struct config *config_load(const char *file, char *err, size_t errlen)
 	}
 	arena_init(&cfg->arena, 16384);
 	cfg->file = arena_strdup(&cfg->arena, file);
-	L = lua_newstate(limited_alloc, &la);
+	L = lua_newstate(lua_mem_alloc, &mem);
 	if (!L || !cfg->file) {
 		snprintf(err, errlen, "%s: out of memory", file);
 		config_free(cfg);

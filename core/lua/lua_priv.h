@@ -3,6 +3,7 @@
 #define PT_LUA_PRIV_H
 
 #include <lua.h>
+#include "lua_alloc.h"
 #include "lua_rt.h"
 
 #define LUA_K_FNS "pt.fns"    /* registry: route index -> function */
@@ -14,8 +15,7 @@ struct lreq;
 
 struct lstate {
 	lua_State *L;
-	size_t used, limit;
-	int over;                   /* an allocation was refused */
+	struct lua_mem mem;         /* the state's memory limit and use */
 	const struct lua_settings *set;
 	struct lua_gen *lg;
 	pt_worker *w;               /* NULL for the template state */

@@ -17,6 +17,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "lua_alloc.h"
 #include "lua_priv.h"
 #include "lua_rt.h"
 #include "worker.h"
@@ -64,29 +65,6 @@ void lua_modules_clear(void)
 	free(modules);
 	modules = NULL;
 	nmodules = 0;
-}
-
-/* ---- memory limit ------------------------------------------------------- */
-
-static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-	struct lstate *ls = ud;
-
-	if (!ptr)
-		osize = 0;
-	if (nsize == 0) {
-		ls->used -= osize;
-		free(ptr);
-		return NULL;
-	}
-	if (nsize > osize && ls->limit && ls->used + (nsize - osize) > ls->limit) {
-		ls->over = 1;
-		return NULL;   /* Lua raises "not enough memory" in the running code */
-	}
-	ptr = realloc(ptr, nsize);
-	if (ptr)
-		ls->used = ls->used - osize + nsize;
-	return ptr;
 }
 
 /* ---- the sandbox -------------------------------------------------------- */
@@ -397,11 +375,11 @@ static lua_State *state_new(struct lua_gen *lg, pt_worker *w, char *err, size_t 
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	ls->limit = lg->set.max_memory;
+	ls->mem.limit = lg->set.max_memory;
 	ls->set = &lg->set;
 	ls->lg = lg;
 	ls->w = w;
-	L = lua_newstate(limited_alloc, ls);
+	L = lua_newstate(lua_mem_alloc, &ls->mem);
 	if (!L) {
 		free(ls);
 		snprintf(err, errlen, "cannot create a Lua state");

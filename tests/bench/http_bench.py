@@ -82,9 +82,9 @@ class Server:
                 self.proc.wait()
 
 
-def run_wrk(port, conns, duration):
+def run_wrk(port, conns, duration, path="/hello"):
     out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{duration}s",
-                          "--latency", f"http://127.0.0.1:{port}/hello"],
+                          "--latency", f"http://127.0.0.1:{port}{path}"],
                          capture_output=True, text=True, timeout=duration + 30).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     reqs = int(re.search(r"(\d+) requests in", out).group(1))

@@ -12,29 +12,15 @@ ships no cjson); Portico returns a Lua table that its json encoder
 """
 import argparse
 import os
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from http_bench import PORTICO, Server, free_port, measure  # noqa: E402
+from http_bench import PORTICO, Server, free_port, measure, run_wrk  # noqa: E402
 
 MODS = "/usr/lib/nginx/modules"
-
-
-def run_wrk(port, conns, duration, path):
-    out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{duration}s",
-                          "--latency", f"http://127.0.0.1:{port}{path}"],
-                         capture_output=True, text=True, timeout=duration + 30).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    reqs = int(re.search(r"(\d+) requests in", out).group(1))
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    p99_ms = float(p99.group(1)) * {"us": 1e-3, "ms": 1, "s": 1e3}[p99.group(2)]
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return rps, p99_ms, reqs, int(errors.group(1)) if errors else 0
 
 
 def portico(work):
