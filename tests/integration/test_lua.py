@@ -385,3 +385,18 @@ def test_graceful_stop_finishes_sleeping_request(portico, tmp_path):
     assert out["r"].status_code == 200 and out["r"].text == "done"
     assert out["r"].headers.get("connection") == "close"
     assert d.proc.wait(10) == 0
+
+
+def test_outbound_h2_request_to_itself(portico, tmp_path):
+    d = scripts(tmp_path, h='''
+route.get("/target", function(req) return { via = req.headers["x-via"] } end)
+route.get("/call", function(req)
+  local res, err = http.request{ url = "http://127.0.0.1:" .. req.query.port .. "/target",
+                                 headers = { ["x-via"] = "h2" }, h2 = true, timeout = 5 }
+  if not res then return 502, { error = err } end
+  return { status = res.status, version = res.version, body = json.decode(res.body) }
+end)
+''')
+    dd = portico(f'routes "{d}"', workers=2)
+    r = requests.get(dd.url + "/call?port=%d" % dd.port, timeout=10).json()
+    assert r == {"status": 200, "version": 20, "body": {"via": "h2"}}
