@@ -1,8 +1,7 @@
 /*
  * api.c - fills the pt_api table. The order of members is the ABI: see
- * sdk/include/portico/api.h. Functions whose subsystem has not landed yet
- * answer PT_ENOSYS (documented per function in the header and in
- * sdk/README.md), so a plugin can test for them at run time.
+ * sdk/include/portico/api.h; each function's state is documented there and
+ * in sdk/README.md.
  */
 #include <stdio.h>
 
@@ -14,6 +13,7 @@
 #include "lua/lua_rt.h"
 #include "metrics.h"
 #include "plugin.h"
+#include "upstream/outbound.h"
 #include "worker.h"
 
 const char *pt_strerror_impl(int err)
@@ -98,14 +98,6 @@ static int lua_module_register(pt_plugin_ctx *ctx, const char *name, pt_lua_open
 	return lua_module_add(name, open);
 }
 
-/* The upstream pools come with the gateway issue. */
-static int upstream_request(pt_worker *w, const struct pt_upstream_req *req,
-                            pt_upstream_fn fn, void *ud)
-{
-	(void)w; (void)req; (void)fn; (void)ud;
-	return PT_ENOSYS;
-}
-
 static const struct pt_api table = {
 	.size = sizeof(struct pt_api),
 	.abi_major = PT_ABI_MAJOR,
@@ -175,7 +167,7 @@ static const struct pt_api table = {
 	.lua_wait_begin = lua_wait_begin,
 	.lua_wait_yield = lua_wait_yield,
 	.lua_wait_wake = lua_wait_wake,
-	.upstream_request = upstream_request,
+	.upstream_request = upstream_request_api,
 	.lua_worker = lua_worker_of,
 };
 

@@ -18,7 +18,7 @@
 #include "lua_json.h"
 #include "lua_priv.h"
 #include "shared_dict.h"
-#include "upstream/http_client.h"
+#include "upstream/outbound.h"
 #include "worker.h"
 
 #define MAX_SLEEP 86400.0
@@ -150,16 +150,6 @@ static void http_done(const struct http_client_res *res, void *ud)
 	free(hw);
 }
 
-static struct http_client *worker_client(pt_worker *w)
-{
-	if (!w->http_client) {
-		struct http_client_opts o = { .size = sizeof(o) };
-
-		w->http_client = http_client_new(w->base, &o);
-	}
-	return w->http_client;
-}
-
 static pt_str_t field_str(lua_State *L, int t, const char *k, const char *dflt)
 {
 	pt_str_t s = { dflt, dflt ? strlen(dflt) : 0 };
@@ -227,7 +217,7 @@ static int l_http_request(lua_State *L)
 	}
 	req.headers = hdrs;
 	req.num_headers = nh;
-	c = worker_client(ls->w);
+	c = worker_http_client(ls->w);
 	hw = calloc(1, sizeof(*hw));
 	if (!c || !hw) {
 		free(hw);

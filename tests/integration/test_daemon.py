@@ -216,3 +216,35 @@ def test_workers_all_serve(portico):
     for _ in range(20):
         with requests.get(d.url + "/v", timeout=5, headers={"Connection": "close"}) as r:
             assert r.text == "one"
+
+
+def test_plugin_outbound_request_through_the_abi(portico, tmp_path):
+    import http.server
+    import threading
+
+    class H(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            body = b"from upstream " + self.path.encode()
+            self.send_response(203)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        plugins = fixture_plugins(tmp_path, "good")
+        d = portico('route { path = "/f", handler = "good.fetch" }', plugins_dir=plugins)
+        up = "http://127.0.0.1:%d/x" % srv.server_address[1]
+        r = requests.get(d.url + "/f", params={"url": up}, timeout=5)
+        assert (r.status_code, r.text) == (203, "from upstream /x")
+        r = requests.get(d.url + "/f", params={"url": "http://127.0.0.1:1/"}, timeout=5)
+        assert r.status_code == 502
+    finally:
+        srv.shutdown()
+        srv.server_close()

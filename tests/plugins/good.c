@@ -1,4 +1,5 @@
 /* A well-formed fixture plugin: registers a handler and counts lifecycle calls. */
+#include <string.h>
 #include <portico/portico.h>
 
 static const struct pt_api *api;
@@ -11,6 +12,41 @@ static int hello(pt_exchange *x, const pt_conf *opts, void *ud)
 	return api->exchange_respond(x, 200, PT_STR("good plugin\n"));
 }
 
+/* good.fetch?url=...: answers with what an outbound request got. */
+static void fetched(const struct pt_upstream_res *res, void *ud)
+{
+	pt_exchange *x = ud;
+
+	if (res->status < 0)
+		api->exchange_respond(x, 502, PT_STR("upstream failed\n"));
+	else
+		api->exchange_respond(x, res->status, res->body);
+	api->exchange_unref(x);
+}
+
+static int fetch(pt_exchange *x, const pt_conf *opts, void *ud)
+{
+	struct pt_upstream_req req = { .size = sizeof(req), .method = PT_STR("GET"),
+	                               .timeout_ms = 2000 };
+	pt_str_t url;
+	char *u;
+	int rc;
+
+	(void)opts;
+	(void)ud;
+	if (api->exchange_query_arg(x, PT_STR("url"), 0, &url) != 0)
+		return api->exchange_respond(x, 400, PT_STR("url?\n"));
+	u = api->exchange_alloc(x, url.len + 1);
+	memcpy(u, url.ptr, url.len);
+	u[url.len] = '\0';
+	req.url = u;
+	api->exchange_ref(x);
+	rc = api->upstream_request(api->exchange_worker(x), &req, fetched, x);
+	if (rc != 0)
+		api->exchange_unref(x);
+	return rc;
+}
+
 static int load(pt_plugin_ctx *ctx, const struct pt_api *a, const pt_conf *conf)
 {
 	pt_str_t greeting;
@@ -18,6 +54,8 @@ static int load(pt_plugin_ctx *ctx, const struct pt_api *a, const pt_conf *conf)
 	api = a;
 	if (a->conf_str(conf, "greeting", &greeting) == 0)
 		a->log(ctx, PT_LOG_INFO, "greeting option: %.*s", (int)greeting.len, greeting.ptr);
+	if (a->handler_register(ctx, "good.fetch", fetch, NULL) != 0)
+		return PT_EINVAL;
 	return a->handler_register(ctx, "good.hello", hello, NULL);
 }
 

@@ -263,8 +263,11 @@ struct pt_api {
 
 	/* ---- 1.0: upstreams ------------------------------------------------ */
 
-	/* An HTTP request on W's loop through a named upstream pool (or a URL).
-	 * FN is called exactly once on W's thread, unless this returns non-zero. */
+	/* An HTTP request on W's loop to REQ->url (http:// or https://, HTTP/1.1
+	 * keep-alive pools per worker, timeout always on: REQ->timeout_ms or 30 s).
+	 * Named upstream pools (REQ->upstream) answer PT_ENOENT until the
+	 * gateway's upstreams exist. FN is called exactly once, later, on W's
+	 * thread, unless this returns non-zero. */
 	int (*upstream_request)(pt_worker *w, const struct pt_upstream_req *req,
 	                        pt_upstream_fn fn, void *ud);
 

@@ -1,0 +1,15 @@
+/* outbound.h - the worker's outbound client and pt_api.upstream_request. */
+#ifndef PT_OUTBOUND_H
+#define PT_OUTBOUND_H
+
+#include "portico/portico.h"
+#include "http_client.h"
+
+/* W's client, made on first use (W's thread only). NULL when out of memory. */
+struct http_client *worker_http_client(pt_worker *w);
+/* pt_api.upstream_request: URL requests now; named upstreams answer PT_ENOENT
+ * until the gateway's upstream pools exist. FN runs once, later, on W. */
+int upstream_request_api(pt_worker *w, const struct pt_upstream_req *req, pt_upstream_fn fn,
+                         void *ud);
+
+#endif
