@@ -896,7 +896,7 @@ const pt_conf *conf_from_lua(struct lua_State *L, int idx, struct arena *a, cons
 struct config *config_load(const char *file, char *err, size_t errlen)
 {
 	struct errbuf e = { err, errlen, 0, 0 };
-	struct lua_mem mem = { 0, CONF_MAX_MEMORY, 0 };
+	struct lua_mem mem = { .limit = CONF_MAX_MEMORY };
 	struct config *cfg;
 	struct build b;
 	lua_State *L;
@@ -930,6 +930,7 @@ struct config *config_load(const char *file, char *err, size_t errlen)
 		lua_pop(L, 1);
 	}
 	lua_close(L);
+	lua_mem_release(&mem);
 	if (e.count) {
 		if (e.count > 20 && e.len + 40 < e.cap)
 			snprintf(err + e.len, e.cap - e.len, "\n%s: (%d more errors)", file, e.count - 20);

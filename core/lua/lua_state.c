@@ -415,6 +415,7 @@ void lua_state_close(lua_State *L)
 		return;
 	ls = lstate_of(L);
 	lua_close(L);
+	lua_mem_release(&ls->mem);
 	free(ls);
 }
 
