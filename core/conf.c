@@ -160,11 +160,14 @@ static int dir_plugin_opts(lua_State *L)
 	return 0;
 }
 
+/* plugin "name" { ... } and upstream "name" { ... }: the kind is upvalue 1. */
 static int dir_plugin(lua_State *L)
 {
+	const char *kind = lua_tostring(L, lua_upvalueindex(1));
+
 	if (lua_type(L, 1) != LUA_TSTRING)
-		return luaL_error(L, "plugin expects a name: plugin \"graphql\" { ... }");
-	record(L, "plugin", caller_line(L), 1, 0);
+		return luaL_error(L, "%s expects a name: %s \"name\" { ... }", kind, kind);
+	record(L, kind, caller_line(L), 1, 0);
 	lua_getfield(L, LUA_REGISTRYINDEX, K_DIRECTIVES);
 	lua_rawgeti(L, -1, luaL_len(L, -1));
 	lua_pushcclosure(L, dir_plugin_opts, 1);
@@ -262,8 +265,12 @@ static int eval_file(lua_State *L, const char *file, struct errbuf *e)
 	}
 	lua_pushcfunction(L, dir_routes);
 	lua_setfield(L, -2, "routes");
-	lua_pushcfunction(L, dir_plugin);
+	lua_pushliteral(L, "plugin");
+	lua_pushcclosure(L, dir_plugin, 1);
 	lua_setfield(L, -2, "plugin");
+	lua_pushliteral(L, "upstream");
+	lua_pushcclosure(L, dir_plugin, 1);
+	lua_setfield(L, -2, "upstream");
 	lua_pushcclosure(L, env_index, 1);
 	lua_setfield(L, -2, "__index");
 	lua_pushcfunction(L, env_newindex);
@@ -686,6 +693,84 @@ static void read_route(struct errbuf *e, struct route_conf *r, const pt_conf *c)
 		     "(GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, ANY)");
 }
 
+static const struct spec up_timeout_spec[] = {
+	{ "connect", PT_CONF_NUMBER, 0, 0.001, 600, NULL },
+	{ "read", PT_CONF_NUMBER, 0, 0.001, 3600, NULL },
+	{ NULL, 0, 0, 0, 0, NULL },
+};
+
+static const struct spec up_spec[] = {
+	{ "servers", PT_CONF_TABLE, S_REQUIRED | S_ANY_KEYS, 0, 0, NULL },
+	{ "balance", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "timeout", PT_CONF_TABLE, 0, 0, 0, up_timeout_spec },
+	{ "retries", PT_CONF_NUMBER, S_INT, 0, 10, NULL },
+	{ "max_fails", PT_CONF_NUMBER, S_INT, 1, 1000, NULL },
+	{ "fail_timeout", PT_CONF_NUMBER, 0, 0.001, 3600, NULL },
+	{ NULL, 0, 0, 0, 0, NULL },
+};
+
+/* upstream "name" { servers = { "127.0.0.1:9001", ... }, ... } */
+static void read_upstream(struct errbuf *e, struct config *cfg, const char *name, int line,
+                          const pt_conf *v)
+{
+	struct upstream_conf *u = &cfg->upstreams[cfg->nupstreams];
+	const pt_conf *servers = conf_get(v, "servers");
+	const char *bal;
+
+	if (!v || v->type != PT_CONF_TABLE) {
+		errf(e, cfg->file, line, "upstream \"%s\" needs a table: upstream \"%s\" { servers = "
+		     "{ \"127.0.0.1:9001\" } }", name, name);
+		return;
+	}
+	check(e, v, up_spec, "upstream: ");
+	if (config_upstream(cfg, name)) {
+		errf(e, cfg->file, line, "upstream \"%s\" is declared twice", name);
+		return;
+	}
+	u->name = arena_strdup(&cfg->arena, name);
+	u->line = line;
+	u->nservers = (unsigned)conf_len(servers);
+	u->servers = arena_calloc(&cfg->arena, (u->nservers + 1) * sizeof(char *));
+	if (!u->nservers)
+		errf(e, cfg->file, line, "upstream \"%s\": 'servers' must list at least one "
+		     "\"host:port\"", name);
+	for (unsigned i = 0; u->servers && i < u->nservers; i++) {
+		pt_str_t s;
+		const char *colon;
+
+		if (conf_str(conf_at(servers, i), NULL, &s) != 0 || !(colon = strrchr(s.ptr, ':')) ||
+		    colon == s.ptr || atoi(colon + 1) <= 0 || atoi(colon + 1) > 65535 ||
+		    strpbrk(s.ptr, "/ ")) {
+			errf(e, cfg->file, line, "upstream \"%s\": servers are \"host:port\" strings",
+			     name);
+			return;
+		}
+		u->servers[i] = s.ptr;
+	}
+	bal = str_or(v, "balance", "round_robin");
+	if (!strcmp(bal, "round_robin"))
+		u->least_conn = 0;
+	else if (!strcmp(bal, "least_conn"))
+		u->least_conn = 1;
+	else
+		errf(e, cfg->file, line, "upstream \"%s\": balance is \"round_robin\" or "
+		     "\"least_conn\", not \"%s\"", name, bal);
+	u->connect_timeout = num_or(v, "timeout.connect", 1);
+	u->read_timeout = num_or(v, "timeout.read", 30);
+	u->retries = (unsigned)num_or(v, "retries", 1);
+	u->max_fails = (unsigned)num_or(v, "max_fails", 3);
+	u->fail_timeout = num_or(v, "fail_timeout", 10);
+	cfg->nupstreams++;
+}
+
+const struct upstream_conf *config_upstream(const struct config *cfg, const char *name)
+{
+	for (unsigned i = 0; i < cfg->nupstreams; i++)
+		if (!strcmp(cfg->upstreams[i].name, name))
+			return &cfg->upstreams[i];
+	return NULL;
+}
+
 static int plugin_name_ok(const char *s)
 {
 	if (!*s || strlen(s) > 63)
@@ -739,8 +824,10 @@ static void read_directives(lua_State *L, struct config *cfg, struct build *b)
 	cfg->listeners = arena_calloc(&cfg->arena, (n + 1) * sizeof(*cfg->listeners));
 	cfg->plugins = arena_calloc(&cfg->arena, (n + 1) * sizeof(*cfg->plugins));
 	cfg->routes = arena_calloc(&cfg->arena, (n + 1) * sizeof(*cfg->routes));
+	cfg->upstreams = arena_calloc(&cfg->arena, (n + 1) * sizeof(*cfg->upstreams));
 	cfg->route_scripts = arena_calloc(&cfg->arena, (n + 1) * sizeof(char *));
-	if (!cfg->listeners || !cfg->plugins || !cfg->routes || !cfg->route_scripts) {
+	if (!cfg->listeners || !cfg->plugins || !cfg->routes || !cfg->route_scripts ||
+	    !cfg->upstreams) {
 		errf(e, cfg->file, 0, "out of memory");
 		return;
 	}
@@ -808,6 +895,8 @@ static void read_directives(lua_State *L, struct config *cfg, struct build *b)
 				np++;
 				cfg->nplugins = np;
 			}
+		} else if (!strcmp(kind, "upstream")) {
+			read_upstream(e, cfg, lua_tostring(L, -1), b->line, v);
 		}
 		lua_pop(L, 5);
 	}

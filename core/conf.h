@@ -44,6 +44,19 @@ struct route_conf {
 	int line;
 };
 
+/* A named group of upstream servers (`upstream "name" { ... }`). */
+struct upstream_conf {
+	const char *name;
+	const char **servers;       /* "host:port" */
+	unsigned nservers;
+	int least_conn;             /* else round robin */
+	double connect_timeout, read_timeout;
+	unsigned retries;           /* extra tries, idempotent methods only */
+	unsigned max_fails;         /* consecutive failures before ejection */
+	double fail_timeout;        /* seconds a server stays ejected */
+	int line;
+};
+
 /* Limits and timeouts of the HTTP engine (see doc/config.md for defaults). */
 struct http_conf {
 	size_t max_request_line;
@@ -83,6 +96,8 @@ struct config {
 	unsigned nplugins;
 	struct route_conf *routes;
 	unsigned nroutes;
+	struct upstream_conf *upstreams;
+	unsigned nupstreams;
 	const char **route_scripts;
 	unsigned nroute_scripts;
 	const pt_conf *root;       /* the whole file as a tree */
@@ -103,6 +118,9 @@ void config_free(struct config *cfg);
 struct lua_State;
 const pt_conf *conf_from_lua(struct lua_State *L, int idx, struct arena *a, const char *file,
                              int line, char *err, size_t errlen);
+
+/* The upstream named NAME, or NULL. */
+const struct upstream_conf *config_upstream(const struct config *cfg, const char *name);
 
 /* The plugin block named NAME, or NULL. */
 const struct plugin_conf *config_plugin(const struct config *cfg, const char *name);

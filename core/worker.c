@@ -28,6 +28,7 @@
 #include "log.h"
 #include "lua/lua_rt.h"
 #include "upstream/http_client.h"
+#include "upstream/pool.h"
 #include "plugin.h"
 #include "worker.h"
 
@@ -377,6 +378,7 @@ static void *worker_main(void *arg)
 		w->http_client = NULL;
 	}
 	exchange_cache_free(w);
+	upstream_worker_free(w);
 	return NULL;
 }
 

@@ -71,6 +71,7 @@ struct pt_exchange {
 	struct xhdr *hdrs;
 	unsigned nhdrs;
 	int minor_version;               /* 1.x minor; 20 for HTTP/2 */
+	int tls;                         /* it came over TLS */
 	const struct route_entry *route;
 	struct router_params params;
 	char *body;                      /* buffered request body (pool or malloc) */

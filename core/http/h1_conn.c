@@ -458,6 +458,7 @@ static int build_exchange(struct h1_conn *h, const char *head, size_t hlen,
 	x->query = REBASE(req->query);
 	x->host = REBASE(req->host);
 	x->minor_version = req->minor_version;
+	x->tls = h->c->tls;
 	x->nhdrs = req->num_headers;
 	for (unsigned i = 0; i < req->num_headers; i++) {
 		char *n = copy + (req->headers[i].name - head);

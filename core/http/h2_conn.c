@@ -440,6 +440,7 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
 	x->remote = (pt_str_t){ remote, c->remote_len };
 	x->tp = s;
 	x->minor_version = 20;
+	x->tls = c->tls;
 	s->x = x;
 	s->h = h;
 	s->id = frame->hd.stream_id;

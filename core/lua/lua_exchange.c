@@ -70,6 +70,11 @@ static pt_exchange *live_x(lua_State *L, const char *mt)
 	return u->lx->x;
 }
 
+pt_exchange *lua_req_exchange(lua_State *L)
+{
+	return live_x(L, REQ_MT);
+}
+
 /* ---- req ------------------------------------------------------------------ */
 
 static void push_str(lua_State *L, pt_str_t s)

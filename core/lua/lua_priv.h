@@ -36,6 +36,11 @@ void lua_open_globals(lua_State *L);
 /* Pushes built-in module NAME ("json") and returns 1, or 0. */
 int lua_builtin_module(lua_State *L, const char *name);
 
+/* The exchange of the `req` at stack index 1 (raises if it has ended). */
+pt_exchange *lua_req_exchange(lua_State *L);
+/* upstream() and proxy() (lua_proxy.c). */
+void lua_proxy_open(lua_State *L);
+
 /* The req/res metatables, once per state. */
 void lua_exchange_open(lua_State *L);
 /* lua_wait_begin without raising: NULL outside a request coroutine. */

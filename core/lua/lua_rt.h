@@ -46,6 +46,7 @@ struct lua_use {
 
 struct lua_gen {
 	struct arena arena;
+	const struct config *cfg;      /* borrowed: the generation's config */
 	struct lua_settings set;
 	const char **scripts;          /* files, in load order */
 	unsigned nscripts;

@@ -391,6 +391,7 @@ static lua_State *state_new(struct lua_gen *lg, pt_worker *w, char *err, size_t 
 	open_route_api(L);
 	lua_open_globals(L);
 	lua_exchange_open(L);
+	lua_proxy_open(L);
 	lua_sethook(L, load_hook, LUA_MASKCOUNT, LOAD_MAX_INSTRUCTIONS);
 	for (unsigned i = 0; i < lg->nscripts; i++) {
 		lua_pushcfunction(L, traceback);
@@ -555,6 +556,7 @@ struct lua_gen *lua_gen_new(const struct config *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	arena_init(&lg->arena, 8192);
+	lg->cfg = cfg;
 	lg->set.max_instructions = cfg->lua.max_instructions;
 	lg->set.max_memory = cfg->lua.max_memory;
 	lg->set.npath = cfg->lua.npath;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "outbound.h"
+#include "pool.h"
 #include "worker.h"
 
 struct http_client *worker_http_client(pt_worker *w)
@@ -38,6 +39,12 @@ static void done(const struct http_client_res *r, void *ud)
 	free(c);
 }
 
+static void named_done(const struct http_client_res *r, const char *server, void *ud)
+{
+	(void)server;
+	done(r, ud);
+}
+
 int upstream_request_api(pt_worker *w, const struct pt_upstream_req *req, pt_upstream_fn fn,
                          void *ud)
 {
@@ -47,8 +54,22 @@ int upstream_request_api(pt_worker *w, const struct pt_upstream_req *req, pt_ups
 
 	if (!w || !req || !fn || req->size < sizeof(*req))
 		return PT_EINVAL;
-	if (req->upstream || !req->url)
-		return PT_ENOENT;   /* named upstream pools come with the gateway */
+	if (req->upstream) {
+		struct upstream_req ur = { req->method, req->path, req->headers, req->num_headers,
+		                           req->body, req->timeout_ms / 1000.0 };
+		int rc;
+
+		if (!(c = malloc(sizeof(*c))))
+			return PT_ENOMEM;
+		c->fn = fn;
+		c->ud = ud;
+		rc = upstream_send(w, req->upstream, &ur, named_done, c);
+		if (rc != 0)
+			free(c);
+		return rc;
+	}
+	if (!req->url)
+		return PT_EINVAL;
 	if (!(client = worker_http_client(w)) || !(c = malloc(sizeof(*c))))
 		return PT_ENOMEM;
 	c->fn = fn;

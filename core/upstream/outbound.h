@@ -7,8 +7,8 @@
 
 /* W's client, made on first use (W's thread only). NULL when out of memory. */
 struct http_client *worker_http_client(pt_worker *w);
-/* pt_api.upstream_request: URL requests now; named upstreams answer PT_ENOENT
- * until the gateway's upstream pools exist. FN runs once, later, on W. */
+/* pt_api.upstream_request: to a named upstream (PT_ENOENT when the config
+ * declares none of that name) or to a URL. FN runs once, later, on W. */
 int upstream_request_api(pt_worker *w, const struct pt_upstream_req *req, pt_upstream_fn fn,
                          void *ud);
 

@@ -263,11 +263,12 @@ struct pt_api {
 
 	/* ---- 1.0: upstreams ------------------------------------------------ */
 
-	/* An HTTP request on W's loop to REQ->url (http:// or https://, HTTP/1.1
-	 * keep-alive pools per worker, timeout always on: REQ->timeout_ms or 30 s).
-	 * Named upstream pools (REQ->upstream) answer PT_ENOENT until the
-	 * gateway's upstreams exist. FN is called exactly once, later, on W's
-	 * thread, unless this returns non-zero. */
+	/* An HTTP request on W's loop: through the named upstream REQ->upstream
+	 * (balancing, passive health, retries for idempotent methods; PT_ENOENT
+	 * when the config declares no such upstream), or to REQ->url (http:// or
+	 * https://). Keep-alive pools per worker; a timeout is always on
+	 * (REQ->timeout_ms, else the upstream's read timeout or 30 s). FN is
+	 * called exactly once, later, on W's thread, unless this returns non-zero. */
 	int (*upstream_request)(pt_worker *w, const struct pt_upstream_req *req,
 	                        pt_upstream_fn fn, void *ud);
 

@@ -1,0 +1,38 @@
+/*
+ * pool.h - named upstreams: choosing a server (round robin or least
+ * connections), passive health (a server failing max_fails times in a row is
+ * left out for fail_timeout seconds), bounded retries for idempotent
+ * methods, and timeouts always on. Requests go through the worker's
+ * keep-alive client; state is per worker, so nothing here takes a lock.
+ */
+#ifndef PT_UPSTREAM_POOL_H
+#define PT_UPSTREAM_POOL_H
+
+#include "portico/portico.h"
+#include "conf.h"
+#include "http_client.h"
+
+/* RES is borrowed for the call; SERVER names the server that answered (or
+ * the last one tried), NULL when none could be tried. */
+typedef void (*upstream_cb)(const struct http_client_res *res, const char *server, void *ud);
+
+struct upstream_req {
+	pt_str_t method;
+	pt_str_t path;               /* with query, starting with '/' */
+	const pt_str_t *headers;     /* name, value pairs */
+	unsigned num_headers;
+	pt_str_t body;
+	double timeout;              /* 0: the upstream's read timeout */
+};
+
+/*
+ * Sends REQ to upstream NAME of W's current generation. Everything is
+ * copied. CB runs exactly once, later, on W's thread. PT_ENOENT when no
+ * upstream has that name, PT_ENOMEM.
+ */
+int upstream_send(pt_worker *w, const char *name, const struct upstream_req *req,
+                  upstream_cb cb, void *ud);
+/* Frees W's per-server state (worker thread, at its end). */
+void upstream_worker_free(pt_worker *w);
+
+#endif
