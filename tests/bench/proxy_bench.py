@@ -1,0 +1,105 @@
+#!/usr/bin/python3
+"""One proxy hop: Portico proxy() against nginx proxy_pass with upstream
+keepalive, to the same upstream (an nginx answering a fixed 13-byte body),
+one worker each, wrk -t1 -c50 on HTTP/1.1. The proxy under test is pinned
+to CPU 0; wrk and the upstream share CPU 1. Same method as http_bench.py.
+
+    tests/bench/proxy_bench.py [--duration 5] [--rounds 3] [--conns 50]
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from http_bench import PORTICO, Server, free_port, measure, run_wrk, wait_port  # noqa: E402
+
+
+def upstream(work):
+    port = free_port()
+    conf = f"{work}/up.conf"
+    with open(conf, "w") as f:
+        f.write(f"""daemon off; master_process off; worker_processes 1;
+error_log {work}/up-error.log warn; pid {work}/up.pid;
+events {{ worker_connections 4096; }}
+http {{ access_log off; keepalive_requests 1000000; client_body_temp_path {work};
+  proxy_temp_path {work}; fastcgi_temp_path {work}; uwsgi_temp_path {work}; scgi_temp_path {work};
+  server {{ listen 127.0.0.1:{port}; location / {{ return 200 "Hello, World!"; }} }} }}
+""")
+    p = subprocess.Popen(["taskset", "-c", "1", "nginx", "-p", work, "-c", conf],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port)
+    return p, port
+
+
+def portico(work, up):
+    port = free_port()
+    os.makedirs(f"{work}/routes", exist_ok=True)
+    with open(f"{work}/routes/p.lua", "w") as f:
+        f.write('route.any("/*rest", proxy(upstream "up"))\n')
+    with open(f"{work}/portico.conf", "w") as f:
+        f.write(f'workers = 1\nplugins_dir = "{work}"\nlog = {{ level = "warn" }}\n'
+                f'listen {{ address = "127.0.0.1", port = {port} }}\n'
+                f'upstream "up" {{ servers = {{ "127.0.0.1:{up}" }} }}\nroutes "{work}/routes"\n')
+    return Server("portico", [PORTICO, "-c", f"{work}/portico.conf"], port, port)
+
+
+def nginx(work, up):
+    port = free_port()
+    with open(f"{work}/px.conf", "w") as f:
+        f.write(f"""daemon off; master_process off; worker_processes 1;
+error_log {work}/px-error.log warn; pid {work}/px.pid;
+events {{ worker_connections 4096; }}
+http {{ access_log off; keepalive_requests 1000000; client_body_temp_path {work};
+  proxy_temp_path {work}; fastcgi_temp_path {work}; uwsgi_temp_path {work}; scgi_temp_path {work};
+  upstream up {{ server 127.0.0.1:{up}; keepalive 128; }}
+  server {{ listen 127.0.0.1:{port};
+    location / {{ proxy_pass http://up; proxy_http_version 1.1;
+                 proxy_set_header Connection ""; }} }} }}
+""")
+    return Server("nginx", ["nginx", "-p", work, "-c", f"{work}/px.conf"], port, port)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--duration", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--conns", type=int, default=50)
+    a = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="portico-proxybench-")
+    up, up_port = upstream(work)
+    servers = [portico(work, up_port), nginx(work, up_port)]
+    res = {s.name: [] for s in servers}
+    try:
+        for _ in range(a.rounds):
+            for s in servers:
+                s.start()
+                try:
+                    res[s.name].append(measure(s, lambda: run_wrk(s.port, a.conns, a.duration,
+                                                                  "/hello")))
+                finally:
+                    s.stop()
+        print(f"{'proxy':<8} {'req/s':>10} {'p99 ms':>8} {'cpu us/req':>10} {'errors':>6}")
+        med = {}
+        for s in servers:
+            med[s.name] = {k: statistics.median(r[k] for r in res[s.name]) for k in res[s.name][0]}
+            m = med[s.name]
+            print(f"{s.name:<8} {m['rps']:>10.0f} {m['p99']:>8.2f} {m['us_req']:>10.2f} "
+                  f"{m['errors']:>6.0f}")
+        p, n = med["portico"], med["nginx"]
+        print(f"ratio portico/nginx: req/s {p['rps'] / n['rps']:.2f}, p99 "
+              f"{p['p99'] / n['p99']:.2f} (lower is better), cpu/req "
+              f"{p['us_req'] / n['us_req']:.2f} (lower is better)")
+    finally:
+        for s in servers:
+            s.stop()
+        up.terminate()
+        up.wait(10)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
