@@ -116,8 +116,32 @@ def measure(server, fn):
     return {"rps": rps, "p99": p99, "us_req": used / max(reqs, 1), "errors": errors}
 
 
+def compare_wrk(servers, rounds, conns, duration, path):
+    """Runs wrk against SERVERS (portico first, the peer second) alternately,
+    ROUNDS times; prints medians and the ratio portico/peer."""
+    res = {s.name: [] for s in servers}
+    for _ in range(rounds):
+        for s in servers:
+            s.start()
+            try:
+                res[s.name].append(measure(s, lambda: run_wrk(s.port, conns, duration, path)))
+            finally:
+                s.stop()
+    print(f"{'server':<10} {'req/s':>10} {'p99 ms':>8} {'cpu us/req':>10} {'errors':>6}")
+    med = {}
+    for s in servers:
+        med[s.name] = {k: statistics.median(r[k] for r in res[s.name]) for k in res[s.name][0]}
+        m = med[s.name]
+        print(f"{s.name:<10} {m['rps']:>10.0f} {m['p99']:>8.2f} {m['us_req']:>10.2f} "
+              f"{m['errors']:>6.0f}")
+    p, n = med[servers[0].name], med[servers[1].name]
+    print(f"ratio {servers[0].name}/{servers[1].name}: req/s {p['rps'] / n['rps']:.2f}, p99 "
+          f"{p['p99'] / n['p99']:.2f} (lower is better), cpu/req "
+          f"{p['us_req'] / n['us_req']:.2f} (lower is better)")
+
+
 def portico_server(work):
-    port, h2port = free_port(), None
+    port = free_port()
     conf = os.path.join(work, "portico.conf")
     with open(conf, "w") as f:
         f.write(f'workers = 1\nplugins_dir = "{work}"\nlog = {{ level = "warn" }}\n'

@@ -13,12 +13,11 @@ ships no cjson); Portico returns a Lua table that its json encoder
 import argparse
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from http_bench import PORTICO, Server, free_port, measure, run_wrk  # noqa: E402
+from http_bench import PORTICO, Server, compare_wrk, free_port  # noqa: E402
 
 MODS = "/usr/lib/nginx/modules"
 
@@ -72,27 +71,8 @@ def main():
         sys.exit("lua_bench: apt-get install libnginx-mod-http-lua")
     work = tempfile.mkdtemp(prefix="portico-luabench-")
     servers = [portico(work), nginx(work)]
-    res = {s.name: [] for s in servers}
     try:
-        for _ in range(a.rounds):
-            for s in servers:
-                s.start()
-                try:
-                    res[s.name].append(measure(s, lambda: run_wrk(s.port, a.conns, a.duration,
-                                                                  "/v1/users/42")))
-                finally:
-                    s.stop()
-        print(f"{'server':<10} {'req/s':>10} {'p99 ms':>8} {'cpu us/req':>10} {'errors':>6}")
-        med = {}
-        for s in servers:
-            med[s.name] = {k: statistics.median(r[k] for r in res[s.name]) for k in res[s.name][0]}
-            m = med[s.name]
-            print(f"{s.name:<10} {m['rps']:>10.0f} {m['p99']:>8.2f} {m['us_req']:>10.2f} "
-                  f"{m['errors']:>6.0f}")
-        p, n = med["portico"], med["nginx+lua"]
-        print(f"ratio portico/nginx+lua: req/s {p['rps'] / n['rps']:.2f}, p99 "
-              f"{p['p99'] / n['p99']:.2f} (lower is better), cpu/req "
-              f"{p['us_req'] / n['us_req']:.2f} (lower is better)")
+        compare_wrk(servers, a.rounds, a.conns, a.duration, "/v1/users/42")
     finally:
         for s in servers:
             s.stop()

@@ -9,13 +9,12 @@ to CPU 0; wrk and the upstream share CPU 1. Same method as http_bench.py.
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from http_bench import PORTICO, Server, free_port, measure, run_wrk, wait_port  # noqa: E402
+from http_bench import PORTICO, Server, compare_wrk, free_port, wait_port  # noqa: E402
 
 
 def upstream(work):
@@ -72,27 +71,8 @@ def main():
     work = tempfile.mkdtemp(prefix="portico-proxybench-")
     up, up_port = upstream(work)
     servers = [portico(work, up_port), nginx(work, up_port)]
-    res = {s.name: [] for s in servers}
     try:
-        for _ in range(a.rounds):
-            for s in servers:
-                s.start()
-                try:
-                    res[s.name].append(measure(s, lambda: run_wrk(s.port, a.conns, a.duration,
-                                                                  "/hello")))
-                finally:
-                    s.stop()
-        print(f"{'proxy':<8} {'req/s':>10} {'p99 ms':>8} {'cpu us/req':>10} {'errors':>6}")
-        med = {}
-        for s in servers:
-            med[s.name] = {k: statistics.median(r[k] for r in res[s.name]) for k in res[s.name][0]}
-            m = med[s.name]
-            print(f"{s.name:<8} {m['rps']:>10.0f} {m['p99']:>8.2f} {m['us_req']:>10.2f} "
-                  f"{m['errors']:>6.0f}")
-        p, n = med["portico"], med["nginx"]
-        print(f"ratio portico/nginx: req/s {p['rps'] / n['rps']:.2f}, p99 "
-              f"{p['p99'] / n['p99']:.2f} (lower is better), cpu/req "
-              f"{p['us_req'] / n['us_req']:.2f} (lower is better)")
+        compare_wrk(servers, a.rounds, a.conns, a.duration, "/hello")
     finally:
         for s in servers:
             s.stop()
