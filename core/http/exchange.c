@@ -506,29 +506,35 @@ static int hexval(int c)
 	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* Decodes %XX and '+' of S into the pool; NULL when out of memory. */
-static char *form_decode(pt_exchange *x, const char *s, size_t len, size_t *outlen)
+size_t form_decode_into(const char *s, size_t len, char *out)
 {
-	char *d = arena_alloc(&x->pool, len + 1);
 	size_t j = 0;
 
-	if (!d)
-		return NULL;
 	for (size_t i = 0; i < len; i++) {
 		int hi, lo;
 
 		if (s[i] == '+') {
-			d[j++] = ' ';
+			out[j++] = ' ';
 		} else if (s[i] == '%' && i + 2 < len && (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
 		           (lo = hexval((unsigned char)s[i + 2])) >= 0) {
-			d[j++] = (char)(hi * 16 + lo);
+			out[j++] = (char)(hi * 16 + lo);
 			i += 2;
 		} else {
-			d[j++] = s[i];
+			out[j++] = s[i];
 		}
 	}
-	d[j] = '\0';
-	*outlen = j;
+	return j;
+}
+
+/* Decodes S into the pool, NUL-terminated; NULL when out of memory. */
+static char *form_decode(pt_exchange *x, const char *s, size_t len, size_t *outlen)
+{
+	char *d = arena_alloc(&x->pool, len + 1);
+
+	if (!d)
+		return NULL;
+	*outlen = form_decode_into(s, len, d);
+	d[*outlen] = '\0';
 	return d;
 }
 

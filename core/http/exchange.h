@@ -131,6 +131,9 @@ void exchange_body_end(pt_exchange *x);
 void exchange_detach(pt_exchange *x, int aborted);
 /* Answer with a small JSON error body {"error": ...} unless already answering. */
 void exchange_error(pt_exchange *x, int status, const char *message);
+/* Decodes %XX and '+' of S[0..LEN) into OUT (at least LEN bytes, not
+ * NUL-terminated); returns the decoded length. */
+size_t form_decode_into(const char *s, size_t len, char *out);
 /* The reason phrase for STATUS ("Not Found"). */
 const char *http_reason(int status);
 

@@ -125,33 +125,12 @@ static void push_headers(lua_State *L, pt_exchange *x)
 	lua_setmetatable(L, -2);
 }
 
-static int hexv(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20;
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 static void push_decoded(lua_State *L, const char *s, size_t n)
 {
 	luaL_Buffer b;
+	char *out = luaL_buffinitsize(L, &b, n);
 
-	luaL_buffinit(L, &b);
-	for (size_t i = 0; i < n; i++) {
-		int hi, lo;
-
-		if (s[i] == '+')
-			luaL_addchar(&b, ' ');
-		else if (s[i] == '%' && i + 2 < n && (hi = hexv((unsigned char)s[i + 1])) >= 0 &&
-		         (lo = hexv((unsigned char)s[i + 2])) >= 0) {
-			luaL_addchar(&b, (char)(hi * 16 + lo));
-			i += 2;
-		} else {
-			luaL_addchar(&b, s[i]);
-		}
-	}
-	luaL_pushresult(&b);
+	luaL_pushresultsize(&b, form_decode_into(s, n, out));
 }
 
 /* query: name -> value (the first when repeated; all of them in query_all). */
