@@ -169,6 +169,8 @@ static const struct pt_api table = {
 	.lua_wait_wake = lua_wait_wake,
 	.upstream_request = upstream_request_api,
 	.lua_worker = lua_worker_of,
+	.exchange_consumer_set = xapi_consumer_set,
+	.exchange_consumer = xapi_consumer,
 };
 
 const struct pt_api *api_table(void)

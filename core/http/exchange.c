@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 
 #include <event2/buffer.h>
@@ -20,6 +21,14 @@
 #include "worker.h"
 
 #define X_POOL_BLOCK 2048
+
+uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 /*
  * Each worker keeps a few freed exchanges, with their pool's first block
@@ -290,6 +299,7 @@ int xapi_respond(pt_exchange *x, int status, pt_str_t body)
 		return PT_ENOMEM;
 	if (body.len && evbuffer_add(x->out, body.ptr, body.len) != 0)
 		return PT_ENOMEM;
+	x->bytes_out = x->head_only ? 0 : body.len;
 	x->state = X_DONE;
 	if (!x->transport_gone)
 		x->ops->send_head(x, 1);
@@ -306,6 +316,7 @@ int xapi_write(pt_exchange *x, const void *data, size_t len)
 		return PT_ENOMEM;
 	if (len && evbuffer_add(x->out, data, len) != 0)
 		return PT_ENOMEM;
+	x->bytes_out += len;
 	if (x->state != X_STREAMING) {
 		x->state = X_STREAMING;
 		if (!x->transport_gone)
@@ -359,6 +370,7 @@ int exchange_head_done(pt_exchange *x, uint64_t content_length, int has_body)
 	int is_options_star = x->path.len == 1 && x->path.ptr[0] == '*';
 
 	x->head_only = x->method == PT_METHOD_HEAD;
+	x->start_us = mono_us();
 	if (is_options_star) {
 		if (x->method == PT_METHOD_OPTIONS)
 			answer_options(x, PT_METHOD_ANY & ~(PT_METHOD_CONNECT | PT_METHOD_TRACE));
@@ -451,6 +463,18 @@ int xapi_aborted(pt_exchange *x) { return x->aborted; }
 void *xapi_alloc(pt_exchange *x, size_t size) { return arena_alloc(&x->pool, size); }
 pt_worker *xapi_worker(pt_exchange *x) { return x->w; }
 unsigned xapi_header_count(pt_exchange *x) { return x->nhdrs; }
+
+int xapi_consumer_set(pt_exchange *x, pt_str_t name)
+{
+	char *p = arena_strndup(&x->pool, name.ptr, name.len);
+
+	if (!p)
+		return PT_ENOMEM;
+	x->consumer = (pt_str_t){ p, name.len };
+	return 0;
+}
+
+pt_str_t xapi_consumer(pt_exchange *x) { return x->consumer; }
 
 pt_str_t xapi_request_id(pt_exchange *x)
 {

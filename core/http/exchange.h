@@ -83,6 +83,12 @@ struct pt_exchange {
 	void *body_ud;
 	char id[24];
 	size_t id_len;
+	pt_str_t consumer;               /* who authenticated (auth filters), pool copy */
+	uint64_t start_us;               /* monotonic, when the head was complete */
+
+	/* what the access log reports of the handler's upstream call */
+	pt_str_t upstream_addr;          /* "ip:port" of the last attempt, pool copy */
+	uint64_t upstream_us;            /* time spent waiting on upstreams */
 
 	/* response */
 	int status;
@@ -93,6 +99,7 @@ struct pt_exchange {
 	struct evbuffer *out;            /* response body bytes not yet taken */
 	int head_only;                   /* HEAD: send no body */
 	int close_after;                 /* the transport should close after this */
+	uint64_t bytes_out;              /* response body bytes handed to the transport */
 
 	/* the filter chain (chain.c) */
 	unsigned fpos;                   /* next filter to run */
@@ -134,6 +141,8 @@ void exchange_error(pt_exchange *x, int status, const char *message);
 /* Decodes %XX and '+' of S[0..LEN) into OUT (at least LEN bytes, not
  * NUL-terminated); returns the decoded length. */
 size_t form_decode_into(const char *s, size_t len, char *out);
+/* Microseconds on the monotonic clock. */
+uint64_t mono_us(void);
 /* The reason phrase for STATUS ("Not Found"). */
 const char *http_reason(int status);
 
@@ -165,5 +174,7 @@ int xapi_aborted(pt_exchange *x);
 void *xapi_alloc(pt_exchange *x, size_t size);
 pt_worker *xapi_worker(pt_exchange *x);
 int xapi_resume(pt_exchange *x);
+int xapi_consumer_set(pt_exchange *x, pt_str_t name);
+pt_str_t xapi_consumer(pt_exchange *x);
 
 #endif

@@ -278,6 +278,13 @@ struct pt_api {
 	 * timers and upstream calls started from a Lua function; NULL while
 	 * scripts load on the main thread. */
 	pt_worker *(*lua_worker)(struct lua_State *L);
+
+	/* ---- 1.1: the authenticated consumer --------------------------------- */
+
+	/* Auth filters name who made the request (copied); handlers, Lua
+	 * (`req.consumer`) and the access log see it. */
+	int (*exchange_consumer_set)(pt_exchange *x, pt_str_t name);
+	pt_str_t (*exchange_consumer)(pt_exchange *x);
 };
 
 /* Whether the running core's table has MEMBER. */

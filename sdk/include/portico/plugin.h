@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 #define PT_ABI_MAJOR 1
-#define PT_ABI_MINOR 0
+#define PT_ABI_MINOR 1
 
 #if defined(__GNUC__)
 #define PT_EXPORT __attribute__((visibility("default")))
