@@ -23,11 +23,16 @@
 #include "http_client.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -82,7 +87,14 @@ struct pool {
 struct conn {
 	struct http_client *client;
 	struct pool *pool;
-	struct bufferevent *bev;
+	struct bufferevent *bev;	/* TLS; cleartext only while connecting */
+	evutil_socket_t fd;		/* cleartext once connected, else -1 */
+	struct event *rev, *wev;	/* cleartext: our own read and write events */
+	struct evbuffer *in, *out;	/* the bufferevent's (TLS), or our own */
+	int wev_on;
+	int write_failed;		/* a write failed: the read side reports it */
+	size_t last_read;		/* bytes the last recv() got: sizes the next one */
+	char peer[64];			/* "ip:port" once connected, else "" */
 	struct event *timer;		/* connect timeout, then idle timeout */
 	TAILQ_ENTRY(conn) all;
 	TAILQ_ENTRY(conn) idle_link;
@@ -170,6 +182,16 @@ static void h2_start(struct http_client_call *call);
 static void h2_work_cb(evutil_socket_t fd, short what, void *arg);
 static void h2_kick(struct conn *conn);
 static void conn_free(struct conn *conn);
+static void conn_input(struct conn *conn);
+static void conn_lost(struct conn *conn, short what);
+static void conn_send(struct conn *conn);
+static int conn_raw_start(struct conn *conn);
+static void h1_read(struct conn *conn, struct evbuffer *in);
+static void h1_complete(struct conn *conn);
+static void h1_fail(struct conn *conn, int status, const char *err);
+static void h2_read(struct conn *conn, struct evbuffer *in);
+static void h2_close(struct conn *conn, int status, const char *err);
+static const char *conn_error(struct conn *conn, short what);
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -182,6 +204,26 @@ static struct timeval tv_of(double secs)
 	tv.tv_sec = (time_t)secs;
 	tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
 	return tv;
+}
+
+/* Formats SS as "ip:port" ("[v6]:port") into BUF. */
+static void peer_name(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+
+		inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+		snprintf(buf, len, "%s:%u", ip, (unsigned)ntohs(a->sin_port));
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+
+		inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+		snprintf(buf, len, "[%s]:%u", ip, (unsigned)ntohs(a->sin6_port));
+	} else {
+		buf[0] = '\0';
+	}
 }
 
 /* A NUL-terminated copy of P/N, or NULL when out of memory. */
@@ -603,8 +645,18 @@ static void conn_free(struct conn *conn)
 		event_free(conn->work);
 	if (conn->ng)
 		nghttp2_session_del(conn->ng);
+	if (conn->rev)
+		event_free(conn->rev);
+	if (conn->wev)
+		event_free(conn->wev);
+	if (conn->fd >= 0)
+		evutil_closesocket(conn->fd);
 	if (conn->bev)
 		bufferevent_free(conn->bev);
+	if (!conn->tls && conn->in)
+		evbuffer_free(conn->in);
+	if (!conn->tls && conn->out)
+		evbuffer_free(conn->out);
 	free(conn);
 }
 
@@ -620,6 +672,7 @@ static struct conn *conn_open(struct http_client *c, struct pool *p,
 		return NULL;
 	conn->client = c;
 	conn->pool = p;
+	conn->fd = -1;
 	TAILQ_INIT(&conn->waiting);
 	TAILQ_INIT(&conn->active);
 	TAILQ_INIT(&conn->done);
@@ -661,9 +714,14 @@ static struct conn *conn_open(struct http_client *c, struct pool *p,
 		}
 		bufferevent_openssl_set_allow_dirty_shutdown(conn->bev, 1);
 		conn->tls = 1;
+		conn->in = bufferevent_get_input(conn->bev);
+		conn->out = bufferevent_get_output(conn->bev);
 	} else {
+		/* the bufferevent only connects (names through evdns), then
+		 * conn_raw_start takes the socket from it */
 		conn->bev = bufferevent_socket_new(c->base, -1, opts);
-		if (!conn->bev)
+		conn->out = evbuffer_new();
+		if (!conn->bev || !conn->out)
 			goto fail;
 	}
 	bufferevent_setcb(conn->bev, conn_read_cb, NULL, conn_event_cb, conn);
@@ -716,12 +774,126 @@ static const char *conn_error(struct conn *conn, short what)
 	return "connection reset";
 }
 
+/* ---------------------------------------------------------------- cleartext I/O */
+
+/*
+ * Cleartext connections do their own I/O once connected, as the server
+ * side does (h1_conn.c): one recv() per read event into CONN->in, and
+ * writes straight from CONN->out with writev as soon as there is something
+ * to send, arming EPOLLOUT only while the kernel takes less than that. A
+ * bufferevent asks the kernel how much is readable before every read
+ * (ioctl FIONREAD) and waits for EPOLLOUT before every write. TLS keeps
+ * its bufferevent_openssl.
+ */
+
+/* Writes what CONN->out holds; a failure is reported by the read side. */
+static void raw_write(struct conn *conn)
+{
+	size_t len = evbuffer_get_length(conn->out);
+
+	if (len && !conn->write_failed) {
+		int n = evbuffer_write(conn->out, conn->fd);
+
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			/* the response may still be readable (an early answer):
+			 * the read side finds out what happened */
+			conn->write_failed = 1;
+			event_active(conn->rev, EV_READ, 0);
+		}
+		len = evbuffer_get_length(conn->out);
+	}
+	if (len && !conn->write_failed && !conn->wev_on) {
+		event_add(conn->wev, NULL);
+		conn->wev_on = 1;
+	} else if ((!len || conn->write_failed) && conn->wev_on) {
+		event_del(conn->wev);
+		conn->wev_on = 0;
+	}
+}
+
+/* CONN->out has new bytes: send them now unless EPOLLOUT is awaited. */
+static void conn_send(struct conn *conn)
+{
+	if (conn->fd < 0 || conn->wev_on)
+		return;	/* TLS (its bufferevent writes), still connecting, or waiting */
+	raw_write(conn);
+}
+
+static void raw_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	raw_write(arg);
+}
+
+static void raw_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *conn = arg;
+	struct evbuffer_iovec v;
+	ssize_t n;
+
+	(void)what;
+	/* bulk bodies get bigger reads once a read fills the smaller buffer */
+	if (evbuffer_reserve_space(conn->in, conn->last_read >= 16384 ? 65536 : 16384, &v, 1) < 1) {
+		conn_lost(conn, BEV_EVENT_ERROR);
+		return;
+	}
+	n = recv(fd, v.iov_base, v.iov_len, 0);
+	if (n > 0) {
+		v.iov_len = (size_t)n;
+		evbuffer_commit_space(conn->in, &v, 1);
+		conn->last_read = (size_t)n;
+		conn_input(conn);
+		return;
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+		if (conn->write_failed)
+			conn_lost(conn, BEV_EVENT_WRITING | BEV_EVENT_ERROR);
+		else if (evbuffer_get_length(conn->in))
+			conn_input(conn);	/* woken to go on with what is buffered */
+		return;
+	}
+	conn_lost(conn, BEV_EVENT_READING | (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR));
+}
+
+/*
+ * The bufferevent connected CONN's socket: take the socket from it. Bytes
+ * it may have read already move to our input; what the call queued in
+ * CONN->out goes now. Returns 0, or -1 (the bufferevent still owns the
+ * socket; conn_free closes it).
+ */
+static int conn_raw_start(struct conn *conn)
+{
+	struct bufferevent *bev = conn->bev;
+	struct event_base *base = conn->client->base;
+	evutil_socket_t fd = bufferevent_getfd(bev);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int one = 1;
+
+	if (fd < 0 || !(conn->in = evbuffer_new()) ||
+	    !(conn->rev = event_new(base, fd, EV_READ | EV_PERSIST, raw_read_cb, conn)) ||
+	    !(conn->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, raw_write_cb, conn)))
+		return -1;
+	evbuffer_add_buffer(conn->in, bufferevent_get_input(bev));
+	bufferevent_setfd(bev, -1);	/* it no longer closes FD */
+	bufferevent_free(bev);
+	conn->bev = NULL;
+	conn->fd = fd;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+		peer_name(&ss, conn->peer, sizeof(conn->peer));
+	event_add(conn->rev, NULL);
+	raw_write(conn);
+	return 0;
+}
+
 /* ---------------------------------------------------------------- HTTP/1.1 */
 
 /* Write CALL's request to CONN and bind them. */
 static void h1_send(struct conn *conn, struct http_client_call *call)
 {
-	struct evbuffer *out = bufferevent_get_output(conn->bev);
+	struct evbuffer *out = conn->out;
 	size_t before = evbuffer_get_length(out);
 	unsigned i;
 
@@ -758,7 +930,7 @@ static void h1_complete(struct conn *conn)
 	struct http_client_call *call = conn->call;
 	int reusable = call->framing != H1_RESP_BODY_CLOSE &&
 	               !(call->resp_flags & H1_RESP_F_CLOSE) && !call->req_close &&
-	               evbuffer_get_length(bufferevent_get_input(conn->bev)) == 0;
+	               evbuffer_get_length(conn->in) == 0;
 
 	call_unbind(call);
 	if (reusable)
@@ -772,7 +944,7 @@ static void h1_complete(struct conn *conn)
 static void h1_fail(struct conn *conn, int status, const char *err)
 {
 	struct http_client_call *call = conn->call;
-	int written = evbuffer_get_length(bufferevent_get_output(conn->bev)) < call->req_len;
+	int written = evbuffer_get_length(conn->out) < call->req_len;
 
 	call_unbind(call);
 	conn_free(conn);
@@ -954,6 +1126,7 @@ static void h1_start(struct http_client_call *call)
 		}
 	}
 	h1_send(conn, call);
+	conn_send(conn);
 }
 
 /* ---------------------------------------------------------------- HTTP/2 */
@@ -996,7 +1169,7 @@ static ssize_t h2_send_cb(nghttp2_session *s, const uint8_t *data, size_t len, i
 
 	(void)s;
 	(void)flags;
-	if (evbuffer_add(bufferevent_get_output(conn->bev), data, len) < 0)
+	if (evbuffer_add(conn->out, data, len) < 0)
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	return (ssize_t)len;
 }
@@ -1237,6 +1410,7 @@ static void h2_work(struct conn *conn)
 
 	if (conn->ng && !conn->dead && nghttp2_session_send(conn->ng) != 0)
 		h2_dead(conn);
+	conn_send(conn);
 	while ((call = TAILQ_FIRST(&conn->done))) {
 		TAILQ_REMOVE(&conn->done, call, qlink);
 		call->q = NULL;
@@ -1377,13 +1551,11 @@ static void h2_start(struct http_client_call *call)
 
 /* ---------------------------------------------------------------- connection events */
 
-static void conn_read_cb(struct bufferevent *bev, void *arg)
+/* What CONN's input holds is for its call(s). */
+static void conn_input(struct conn *conn)
 {
-	struct conn *conn = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-
 	if (conn->is_h2) {
-		h2_read(conn, in);
+		h2_read(conn, conn->in);
 		return;
 	}
 	if (!conn->call) {
@@ -1391,22 +1563,14 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 		conn_free(conn);
 		return;
 	}
-	h1_read(conn, in);
+	h1_read(conn, conn->in);
 }
 
-static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+/* CONN ended with WHAT (BEV_EVENT_EOF, _ERROR, ...): fail or complete its call(s). */
+static void conn_lost(struct conn *conn, short what)
 {
-	struct conn *conn = arg;
 	struct http_client_call *call = conn->call;
 
-	(void)bev;
-	if (what & BEV_EVENT_CONNECTED) {
-		conn->connected = 1;
-		event_del(conn->timer);
-		if (conn->is_h2)
-			h2_connected(conn);
-		return;
-	}
 	if (conn->is_h2) {
 		h2_close(conn, PT_EIO, conn_error(conn, what));
 		return;
@@ -1423,6 +1587,38 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		h1_fail(conn, PT_EIO, "connection closed before the response was complete");
 	else
 		h1_fail(conn, PT_EIO, conn_error(conn, what));
+}
+
+static void conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	conn_input(arg);
+}
+
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *conn = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		conn->connected = 1;
+		event_del(conn->timer);
+		if (!conn->tls && conn_raw_start(conn) < 0) {
+			conn_lost(conn, BEV_EVENT_ERROR);
+			return;
+		}
+		if (conn->tls) {
+			struct sockaddr_storage ss;
+			socklen_t sl = sizeof(ss);
+
+			if (getpeername(bufferevent_getfd(conn->bev), (struct sockaddr *)&ss, &sl) == 0)
+				peer_name(&ss, conn->peer, sizeof(conn->peer));
+		}
+		if (conn->is_h2)
+			h2_connected(conn);
+		return;
+	}
+	conn_lost(conn, what);
 }
 
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
