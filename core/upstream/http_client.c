@@ -24,6 +24,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@
 #include <netinet/tcp.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -171,10 +173,30 @@ struct http_client_call {
 	int h2_interim;
 	int result;			/* h2: status to deliver from the done list */
 	const char *result_error;
+
+	/* streaming (HTTP/1.1) */
+	const struct http_client_stream *st;
+	double idle;			/* the longest silence, seconds */
+	uint64_t last_us;		/* the last progress either way */
+	int body_more;			/* body_write may add more */
+	int body_chunked;		/* the request body goes chunked */
+	int64_t body_length;		/* for Content-Length, or -1 */
+	struct evbuffer *replay;	/* the body so far, for a resend, while it
+					   fits REPLAY_MAX; NULL once it did not */
+	int replay_lost;		/* body bytes were given that cannot be resent */
+	int paused;			/* the receiver asked for no more for now */
+	int drain_armed;		/* tell st->drain when the queue gets low */
+	int64_t resp_clen;
+	char peer[64];
 };
+
+/* Body bytes a streaming call keeps to send again on a fresh connection when
+ * a pooled one turns out closed: past this the request cannot be resent. */
+#define REPLAY_MAX (64u << 10)
 
 static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
+static void conn_write_cb(struct bufferevent *bev, void *arg);
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void call_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void h1_start(struct http_client_call *call);
@@ -194,6 +216,14 @@ static void h2_close(struct conn *conn, int status, const char *err);
 static const char *conn_error(struct conn *conn, short what);
 
 /* ---------------------------------------------------------------- helpers */
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 static struct timeval tv_of(double secs)
 {
@@ -304,6 +334,8 @@ static void call_free(struct http_client_call *call)
 	free(call->rh);
 	if (call->body_buf)
 		evbuffer_free(call->body_buf);
+	if (call->replay)
+		evbuffer_free(call->replay);
 	for (i = 0; i < call->nhdrs; i++) {
 		free((char *)call->hdrs[i * 2].ptr);
 		free((char *)call->hdrs[i * 2 + 1].ptr);
@@ -328,6 +360,8 @@ static void call_unbind(struct http_client_call *call)
 		call->q = NULL;
 	}
 	if (conn) {
+		if (conn->peer[0] && !call->peer[0])
+			memcpy(call->peer, conn->peer, sizeof(call->peer));
 		if (!conn->is_h2 && conn->call == call)
 			conn->call = NULL;
 		if (conn->is_h2 && conn->ng && call->stream_id > 0)
@@ -375,7 +409,11 @@ static void call_deliver(struct http_client_call *call, int status, const char *
 	memset(&res, 0, sizeof(res));
 	res.status = status;
 	res.error = status < 0 ? (err ? err : "request failed") : NULL;
-	if (status >= 0) {
+	res.content_length = -1;
+	if (status >= 0 && call->st) {
+		res.http_version = call->version;	/* head and body went to st */
+		res.content_length = call->resp_clen;
+	} else if (status >= 0) {
 		res.headers = call->rh;
 		res.num_headers = call->nrh;
 		res.http_version = call->version;
@@ -383,8 +421,10 @@ static void call_deliver(struct http_client_call *call, int status, const char *
 			res.body.len = evbuffer_get_length(call->body_buf);
 			res.body.ptr = (const char *)evbuffer_pullup(call->body_buf, -1);
 		}
+		res.content_length = (int64_t)res.body.len;
 	}
 	res.reused = call->reused;
+	res.peer = call->peer[0] ? call->peer : NULL;
 	call->cb(&res, call->ud);
 	call_free(call);
 }
@@ -418,6 +458,22 @@ static void call_timer_cb(evutil_socket_t fd, short what, void *arg)
 	if (call->pending_status) {
 		call_deliver(call, call->pending_status, call->pending_error);
 		return;
+	}
+	if (call->st) {
+		/* streaming: a silence timeout, not a deadline. Waiting on our own
+		 * caller (paused, or no request bytes to send) is not the server's */
+		uint64_t now = now_us(), idle = (uint64_t)(call->idle * 1e6);
+		int ours = call->paused || (call->body_more &&
+		           (!call->conn || evbuffer_get_length(call->conn->out) == 0));
+		struct timeval tv;
+
+		if (ours || now - call->last_us < idle) {
+			tv = tv_of(ours ? call->idle : (double)(idle - (now - call->last_us)) / 1e6);
+			if (ours)
+				call->last_us = now;
+			evtimer_add(call->timer, &tv);
+			return;
+		}
 	}
 	call_abandon(call);
 	call_deliver(call, PT_ETIMEDOUT, "request timed out");
@@ -584,9 +640,14 @@ static int req_copy(struct http_client_call *call, const struct http_client_req 
 		if (!strcmp(ns, "connection") && strstr(vs, "close"))
 			call->req_close = 1;
 	}
-	if (req->body.len) {
-		if (!req->body.ptr)
-			return PT_EINVAL;
+	if (req->body.len && !req->body.ptr)
+		return PT_EINVAL;
+	if (req->stream && req->body.len <= REPLAY_MAX) {
+		/* kept for a resend, and sent from there */
+		if (!(call->replay = evbuffer_new()) ||
+		    evbuffer_add(call->replay, req->body.ptr, req->body.len) != 0)
+			return PT_ENOMEM;
+	} else if (req->body.len) {
 		if (!(call->body = dupn(req->body.ptr, req->body.len)))
 			return PT_ENOMEM;
 		call->body_len = req->body.len;
@@ -724,7 +785,10 @@ static struct conn *conn_open(struct http_client *c, struct pool *p,
 		if (!conn->bev || !conn->out)
 			goto fail;
 	}
-	bufferevent_setcb(conn->bev, conn_read_cb, NULL, conn_event_cb, conn);
+	bufferevent_setcb(conn->bev, conn_read_cb, conn->tls ? conn_write_cb : NULL,
+	                  conn_event_cb, conn);
+	if (conn->tls)
+		bufferevent_setwatermark(conn->bev, EV_WRITE, HTTP_CLIENT_OUT_LOW, 0);
 	bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
 	evtimer_add(conn->timer, &tv);
 	if (bufferevent_socket_connect_hostname(conn->bev, c->dns, AF_UNSPEC, call->host,
@@ -794,6 +858,8 @@ static void raw_write(struct conn *conn)
 	if (len && !conn->write_failed) {
 		int n = evbuffer_write(conn->out, conn->fd);
 
+		if (n > 0 && conn->call && conn->call->st)
+			conn->call->last_us = now_us();
 		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 			/* the response may still be readable (an early answer):
 			 * the read side finds out what happened */
@@ -819,11 +885,35 @@ static void conn_send(struct conn *conn)
 	raw_write(conn);
 }
 
+/* After a write event: a streaming call waiting for room hears of it. */
+static void conn_drained(struct conn *conn)
+{
+	struct http_client_call *call = conn->is_h2 ? NULL : conn->call;
+
+	if (call && call->drain_armed && evbuffer_get_length(conn->out) < HTTP_CLIENT_OUT_LOW) {
+		call->drain_armed = 0;
+		if (call->st->drain)
+			call->st->drain(call->ud);
+	}
+}
+
 static void raw_write_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	raw_write(arg);
+	conn_drained(arg);
+}
+
+/* TLS: the bufferevent's output fell under its low-water mark. */
+static void conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *conn = arg;
+
+	(void)bev;
+	if (conn->call && conn->call->st)
+		conn->call->last_us = now_us();
+	conn_drained(conn);
 }
 
 static void raw_read_cb(evutil_socket_t fd, short what, void *arg)
@@ -902,6 +992,7 @@ static void h1_send(struct conn *conn, struct http_client_call *call)
 	call->reused = conn->reused;
 	call->got_bytes = 0;
 	call->head_done = 0;
+	call->peer[0] = '\0';
 	evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n", call->method, call->path);
 	if (!call->has_host)
 		evbuffer_add_printf(out, "host: %s\r\n", call->authority);
@@ -915,22 +1006,44 @@ static void h1_send(struct conn *conn, struct http_client_call *call)
 		evbuffer_add(out, v.ptr, v.len);
 		evbuffer_add(out, "\r\n", 2);
 	}
-	if (call->body_len || !strcmp(call->method, "POST") || !strcmp(call->method, "PUT") ||
-	    !strcmp(call->method, "PATCH"))
-		evbuffer_add_printf(out, "content-length: %zu\r\n", call->body_len);
-	evbuffer_add(out, "\r\n", 2);
-	if (call->body_len)
-		evbuffer_add(out, call->body, call->body_len);
+	{
+		size_t kept = call->replay ? evbuffer_get_length(call->replay) : 0;
+		size_t have = call->body_len + kept;
+
+		call->body_chunked = 0;
+		if (call->body_more && call->body_length < 0) {
+			evbuffer_add(out, "transfer-encoding: chunked\r\n", 28);
+			call->body_chunked = 1;
+		} else if (call->body_more) {
+			evbuffer_add_printf(out, "content-length: %" PRId64 "\r\n", call->body_length);
+		} else if (have || !strcmp(call->method, "POST") || !strcmp(call->method, "PUT") ||
+		           !strcmp(call->method, "PATCH")) {
+			evbuffer_add_printf(out, "content-length: %zu\r\n", have);
+		}
+		evbuffer_add(out, "\r\n", 2);
+		if (have && call->body_chunked)
+			evbuffer_add_printf(out, "%zx\r\n", have);
+		if (call->body_len)
+			evbuffer_add(out, call->body, call->body_len);
+		if (kept)
+			evbuffer_add(out, evbuffer_pullup(call->replay, -1), kept);
+		if (have && call->body_chunked)
+			evbuffer_add(out, "\r\n", 2);
+	}
 	call->req_len = evbuffer_get_length(out) - before;
+	call->last_us = now_us();
 }
 
 /* The response to CONN's call is complete: park or close CONN, then answer. */
 static void h1_complete(struct conn *conn)
 {
 	struct http_client_call *call = conn->call;
+	/* a request still going out (an early answer) leaves the connection
+	 * in the middle of a message */
 	int reusable = call->framing != H1_RESP_BODY_CLOSE &&
 	               !(call->resp_flags & H1_RESP_F_CLOSE) && !call->req_close &&
-	               evbuffer_get_length(conn->in) == 0;
+	               evbuffer_get_length(conn->in) == 0 && !call->body_more &&
+	               evbuffer_get_length(conn->out) == 0;
 
 	call_unbind(call);
 	if (reusable)
@@ -949,7 +1062,7 @@ static void h1_fail(struct conn *conn, int status, const char *err)
 	call_unbind(call);
 	conn_free(conn);
 	if (status == PT_EIO && call->reused && !call->got_bytes && !call->retried &&
-	    (call->idempotent || !written)) {
+	    (call->idempotent || !written) && !call->replay_lost) {
 		/* the server closed an idle connection just as we used it */
 		call->retried = 1;
 		h1_start(call);
@@ -966,6 +1079,149 @@ static int h1_take(struct http_client_call *call, struct evbuffer *in, size_t n)
 	if (evbuffer_get_length(call->body_buf) + n > c->max_body)
 		return PT_ELIMIT;
 	evbuffer_remove_buffer(in, call->body_buf, n);
+	return 0;
+}
+
+/* The receiver of a streaming call said stop: close, and answer PT_EIO. */
+static void h1_stream_stop(struct conn *conn)
+{
+	struct http_client_call *call = conn->call;
+
+	call_unbind(call);
+	conn_free(conn);
+	call_deliver(call, PT_EIO, "cancelled by the receiver");
+}
+
+/*
+ * A streaming call's head R (RC bytes of IN) is parsed: hand it over with
+ * the header views into IN, then drop it. 1, or -1 when the call is over.
+ */
+static int h1_stream_head(struct conn *conn, struct evbuffer *in, const struct h1_resp *r,
+                          int rc)
+{
+	struct http_client_call *call = conn->call;
+	pt_str_t hs[2 * MAX_RESP_HEADERS];
+	struct http_client_res res;
+	unsigned i;
+
+	for (i = 0; i < r->num_headers; i++) {
+		hs[2 * i] = (pt_str_t){ r->headers[i].name, r->headers[i].name_len };
+		hs[2 * i + 1] = (pt_str_t){ r->headers[i].value, r->headers[i].value_len };
+	}
+	call->status = r->status;
+	call->version = r->minor_version ? 11 : 10;
+	call->framing = r->body;
+	call->resp_flags = r->flags;
+	call->remaining = r->content_length;
+	call->head_done = 1;
+	call->resp_clen = r->body == H1_RESP_BODY_LENGTH ? (int64_t)r->content_length : -1;
+	if (call->head && r->body == H1_RESP_BODY_NONE) {
+		/* HEAD: the length a GET would have had */
+		const struct h1_resp_header *cl = h1_resp_header_find(r, "content-length", 14);
+		int64_t v = 0;
+
+		for (i = 0; cl && i < cl->value_len && cl->value[i] >= '0' && cl->value[i] <= '9' &&
+		     v < ((int64_t)1 << 56); i++)
+			v = v * 10 + (cl->value[i] - '0');
+		if (cl && cl->value_len && i == cl->value_len)
+			call->resp_clen = v;
+	}
+	if (r->body == H1_RESP_BODY_CHUNKED)
+		h1_resp_chunked_init(&call->chunk, MAX_CHUNK_TRAILER);
+	memset(&res, 0, sizeof(res));
+	res.status = r->status;
+	res.headers = hs;
+	res.num_headers = r->num_headers;
+	res.http_version = call->version;
+	res.reused = call->reused;
+	res.content_length = call->resp_clen;
+	res.peer = call->peer[0] ? call->peer : NULL;
+	if (call->st->head(&res, call->ud) < 0) {
+		h1_stream_stop(conn);
+		return -1;
+	}
+	evbuffer_drain(in, (size_t)rc);
+	return 1;
+}
+
+/* Hands the N bytes at the front of IN to the receiver; -1 when it stopped. */
+static int h1_stream_give(struct conn *conn, struct evbuffer *in, size_t n, int last)
+{
+	struct http_client_call *call = conn->call;
+	size_t before = evbuffer_get_length(in), taken;
+	int rc = call->st->body(in, n, last, call->ud);
+
+	taken = before - evbuffer_get_length(in);
+	if (taken < n)
+		evbuffer_drain(in, n - taken);	/* whatever it left is not the next message */
+	if (rc < 0) {
+		h1_stream_stop(conn);
+		return -1;
+	}
+	return 0;
+}
+
+/* A streaming call's body: 1 when complete, 0 for more (or paused), -1 over. */
+static int h1_stream_body(struct conn *conn, struct evbuffer *in)
+{
+	struct http_client_call *call = conn->call;
+
+	switch (call->framing) {
+	case H1_RESP_BODY_NONE:
+		return 1;
+	case H1_RESP_BODY_LENGTH:
+		while (call->remaining) {
+			size_t n = evbuffer_get_length(in);
+
+			if (!n || call->paused)
+				return 0;
+			if ((uint64_t)n > call->remaining)
+				n = (size_t)call->remaining;
+			call->remaining -= n;
+			if (h1_stream_give(conn, in, n, call->remaining == 0) < 0)
+				return -1;
+		}
+		return 1;
+	case H1_RESP_BODY_CHUNKED:
+		while (!call->chunk.done) {
+			struct evbuffer_iovec v;
+			const char *d;
+			size_t dl, pre;
+			ssize_t r;
+
+			if (call->paused || evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+				return 0;
+			r = h1_resp_chunked_decode(&call->chunk, v.iov_base, v.iov_len, &d, &dl);
+			if (r < 0) {
+				h1_fail(conn, PT_EIO, "malformed chunked body from upstream");
+				return -1;
+			}
+			if (dl) {
+				/* the data go on by reference; only the framing is dropped */
+				pre = (size_t)(d - (const char *)v.iov_base);
+				evbuffer_drain(in, pre);
+				if (h1_stream_give(conn, in, dl, 0) < 0)
+					return -1;
+				evbuffer_drain(in, (size_t)r - pre - dl);
+			} else {
+				evbuffer_drain(in, (size_t)r);
+			}
+			if (r == 0 && dl == 0) {
+				/* the decoder needs bytes that span segments */
+				size_t have = evbuffer_get_length(in);
+
+				if (have <= v.iov_len)
+					return 0;
+				evbuffer_pullup(in, (ssize_t)(have < 16384 ? have : 16384));
+			}
+		}
+		return 1;
+	case H1_RESP_BODY_CLOSE:
+		if (!call->paused && evbuffer_get_length(in) &&
+		    h1_stream_give(conn, in, evbuffer_get_length(in), 0) < 0)
+			return -1;
+		return 0;	/* complete at EOF */
+	}
 	return 0;
 }
 
@@ -1014,6 +1270,8 @@ static int h1_head(struct conn *conn, struct evbuffer *in)
 		}
 		break;
 	}
+	if (call->st)
+		return h1_stream_head(conn, in, &r, rc);
 	for (i = 0; i < r.num_headers; i++) {
 		if (resp_header_add(call, hv[i].name, hv[i].name_len, hv[i].value,
 		                    hv[i].value_len) < 0) {
@@ -1028,7 +1286,7 @@ static int h1_head(struct conn *conn, struct evbuffer *in)
 	call->remaining = r.content_length;
 	call->head_done = 1;
 	evbuffer_drain(in, (size_t)rc);
-	if (r.body == H1_RESP_BODY_LENGTH && r.content_length > c->max_body) {
+	if (r.body == H1_RESP_BODY_LENGTH && r.content_length > c->max_body && !call->st) {
 		h1_fail(conn, PT_ELIMIT, "response body too large");
 		return -1;
 	}
@@ -1042,13 +1300,26 @@ static void h1_read(struct conn *conn, struct evbuffer *in)
 {
 	struct http_client_call *call = conn->call;
 
-	if (evbuffer_get_length(in))
+	if (evbuffer_get_length(in)) {
+		if (!call->got_bytes && conn->peer[0])
+			memcpy(call->peer, conn->peer, sizeof(call->peer));
 		call->got_bytes = 1;
+	}
+	if (call->st) {
+		if (call->paused && call->head_done)
+			return;
+		call->last_us = now_us();
+	}
 	if (!call->head_done) {
 		int rc = h1_head(conn, in);
 
 		if (rc <= 0)
 			return;
+	}
+	if (call->st) {
+		if (h1_stream_body(conn, in) == 1)
+			h1_complete(conn);
+		return;
 	}
 	switch (call->framing) {
 	case H1_RESP_BODY_NONE:
@@ -1747,6 +2018,10 @@ struct http_client_call *http_client_request(struct http_client *c,
 	TAILQ_INSERT_TAIL(&c->calls, call, link);
 	call->connect_timeout = req->connect_timeout > 0 ? req->connect_timeout : DEF_CONNECT_TIMEOUT;
 	call->h2 = req->h2;
+	call->st = req->stream;
+	call->body_more = req->stream && req->body_more;
+	call->body_length = call->body_more ? req->body_length : -1;
+	call->resp_clen = -1;
 	call->insecure = req->insecure;
 	call->starting = 1;
 	rc = req_copy(call, req);
@@ -1757,12 +2032,16 @@ struct http_client_call *http_client_request(struct http_client *c,
 		call_free(call);
 		return NULL;
 	}
+	if (rc == 0 && call->st && call->h2)
+		rc = PT_EINVAL;		/* streaming is HTTP/1.1 only */
 	if (rc < 0) {
 		call_fail_later(call, PT_EINVAL, "invalid URL, method or header");
 		call->starting = 0;
 		return call;
 	}
-	tv = tv_of(req->timeout > 0 ? req->timeout : DEF_TIMEOUT);
+	call->idle = req->timeout > 0 ? req->timeout : DEF_TIMEOUT;
+	call->last_us = now_us();
+	tv = tv_of(call->idle);
 	evtimer_add(call->timer, &tv);
 	if (call->h2)
 		h2_start(call);
@@ -1779,4 +2058,105 @@ void http_client_cancel(struct http_client_call *call)
 	call_abandon(call);
 	call_detach(call);
 	call_free(call);
+}
+
+/* Appends LEN in hex and CRLF to DST (a chunk-size line); its length. */
+static size_t chunk_line(char *dst, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	char tmp[16];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = hex[len & 15];
+		len >>= 4;
+	} while (len);
+	for (i = 0; i < n; i++)
+		dst[i] = tmp[n - 1 - i];
+	dst[n] = '\r';
+	dst[n + 1] = '\n';
+	return n + 2;
+}
+
+ssize_t http_client_body_write(struct http_client_call *call, const void *data, size_t len)
+{
+	struct conn *conn;
+	size_t queued;
+
+	if (!call || !call->body_more)
+		return PT_ESTATE;
+	if (len && !call->replay_lost) {
+		if (call->replay && evbuffer_get_length(call->replay) + len <= REPLAY_MAX) {
+			evbuffer_add(call->replay, data, len);
+		} else {
+			call->replay_lost = 1;
+			if (call->replay)
+				evbuffer_free(call->replay);
+			call->replay = NULL;
+		}
+	}
+	conn = call->conn;
+	if (!conn || conn->is_h2)
+		return 0;	/* failing: the answer is on its way */
+	if (len) {
+		if (call->body_chunked) {
+			char line[24];
+
+			evbuffer_add(conn->out, line, chunk_line(line, len));
+		}
+		evbuffer_add(conn->out, data, len);
+		if (call->body_chunked)
+			evbuffer_add(conn->out, "\r\n", 2);
+		conn_send(conn);
+	}
+	queued = evbuffer_get_length(conn->out);
+	if (queued >= HTTP_CLIENT_OUT_HIGH)
+		call->drain_armed = 1;
+	return (ssize_t)queued;
+}
+
+int http_client_body_end(struct http_client_call *call)
+{
+	struct conn *conn;
+
+	if (!call || !call->body_more)
+		return PT_ESTATE;
+	call->body_more = 0;
+	conn = call->conn;
+	if (conn && !conn->is_h2 && call->body_chunked) {
+		evbuffer_add(conn->out, "0\r\n\r\n", 5);
+		conn_send(conn);
+	}
+	return 0;
+}
+
+void http_client_pause(struct http_client_call *call, int paused)
+{
+	struct conn *conn;
+
+	if (!call || !call->st || call->paused == !!paused)
+		return;
+	call->paused = !!paused;
+	conn = call->conn;
+	if (!paused)
+		call->last_us = now_us();
+	if (!conn || conn->is_h2 || !conn->connected)
+		return;
+	if (conn->rev) {
+		if (paused) {
+			event_del(conn->rev);
+		} else {
+			event_add(conn->rev, NULL);
+			if (evbuffer_get_length(conn->in))
+				event_active(conn->rev, EV_READ, 0);	/* go on from the loop */
+		}
+	} else if (conn->bev) {
+		if (paused) {
+			bufferevent_disable(conn->bev, EV_READ);
+		} else {
+			bufferevent_enable(conn->bev, EV_READ);
+			if (evbuffer_get_length(conn->in))
+				bufferevent_trigger(conn->bev, EV_READ, BEV_OPT_DEFER_CALLBACKS);
+		}
+	}
 }

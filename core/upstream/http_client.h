@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <openssl/ssl.h>
 
@@ -24,6 +25,7 @@ extern "C" {
 #endif
 
 struct event_base;
+struct evbuffer;
 struct http_client;
 struct http_client_call;
 
@@ -37,6 +39,38 @@ struct http_client_opts {
 					   the client makes one with the system CAs */
 };
 
+struct http_client_res;
+
+/*
+ * Streaming calls (HTTP/1.1 only): the response comes through these
+ * callbacks as it arrives, and the request body may follow the call
+ * (http_client_body_write/_end). Callbacks run on the loop, never inside a
+ * call into the client; they must not cancel the call (return < 0 instead).
+ */
+struct http_client_stream {
+	/*
+	 * The final response head. RES is borrowed for the callback: status,
+	 * headers (names as the server sent them), content_length, version,
+	 * peer; no body. Return 0 to go on, < 0 to stop: the call then ends
+	 * through its callback with PT_EIO.
+	 */
+	int (*head)(const struct http_client_res *res, void *ud);
+	/*
+	 * N body bytes are at the front of BUF: take them all (move them with
+	 * evbuffer_remove_buffer, or drain them). LAST: they end the body.
+	 * Returns as head does.
+	 */
+	int (*body)(struct evbuffer *buf, size_t n, int last, void *ud);
+	/* The request bytes queued fell under HTTP_CLIENT_OUT_LOW after
+	 * http_client_body_write returned HTTP_CLIENT_OUT_HIGH or more. */
+	void (*drain)(void *ud);
+};
+
+/* Request bytes queued toward a server: pause the source above HIGH, and
+ * stream->drain says when the queue is back under LOW. */
+#define HTTP_CLIENT_OUT_HIGH (256u << 10)
+#define HTTP_CLIENT_OUT_LOW (64u << 10)
+
 struct http_client_req {
 	pt_str_t method;		/* e.g. "GET"; empty: GET */
 	pt_str_t url;			/* http[s]://host[:port][/path][?query]; host may
@@ -49,6 +83,16 @@ struct http_client_req {
 	int h2;				/* 1: HTTP/2 (h2c prior knowledge for http://,
 					   ALPN for https://, 1.1 if the server says so) */
 	int insecure;			/* 1: skip TLS certificate/name verification */
+	/* streaming (HTTP/1.1; with h2 the call fails with PT_EINVAL) */
+	const struct http_client_stream *stream;	/* borrowed for the call's life;
+					   NULL: buffered both ways. With a stream,
+					   TIMEOUT is the longest silence while sending
+					   or waiting for the server, not a deadline */
+	int body_more;			/* stream: the body goes on after BODY through
+					   http_client_body_write, until _body_end */
+	int64_t body_length;		/* with body_more: the whole body's length
+					   (BODY included) for Content-Length, or -1:
+					   chunked */
 };
 
 struct http_client_res {
@@ -62,6 +106,10 @@ struct http_client_res {
 	pt_str_t body;
 	int http_version;		/* 10, 11 or 20; 0 on error */
 	int reused;			/* the connection came from the pool */
+	int64_t content_length;		/* the response's Content-Length (also for
+					   HEAD), -1 when it has none */
+	const char *peer;		/* "ip:port" of the server, NULL before
+					   a connection was made */
 };
 
 /* RES and everything it points to are borrowed for the callback only. */
@@ -93,6 +141,20 @@ void http_client_free(struct http_client *c);
 struct http_client_call *http_client_request(struct http_client *c,
                                              const struct http_client_req *req,
                                              http_client_cb cb, void *ud);
+
+/*
+ * Streaming calls with body_more: queue LEN bytes of the request body
+ * (copied). Returns the bytes now queued toward the server (pause the
+ * source at HTTP_CLIENT_OUT_HIGH or more; stream->drain says when to go
+ * on), or PT_ESTATE once the body was ended. Bytes given while the call
+ * has no connection (it is failing) are dropped.
+ */
+ssize_t http_client_body_write(struct http_client_call *call, const void *data, size_t len);
+/* The request body is complete (the last chunk goes for chunked bodies). */
+int http_client_body_end(struct http_client_call *call);
+/* Streaming calls: stop (PAUSED) or go on reading the response. While
+ * paused, the silence timeout does not run. Never calls back at once. */
+void http_client_pause(struct http_client_call *call, int paused);
 
 /*
  * Cancel CALL: its callback is never called. An HTTP/1.1 connection it used is
