@@ -60,6 +60,8 @@ pt_exchange *exchange_new(pt_worker *w, const struct xops *ops, void *tp, pt_str
 	x->remote.len = x->remote.ptr ? remote.len : 0;
 	x->status = 200;
 	x->minor_version = 1;
+	x->req_length = -1;
+	x->resp_length = -1;
 	x->body_limit = x->gen->cfg->http.max_body_size;
 	w->req_seq++;
 	return x;
@@ -131,12 +133,70 @@ void xapi_unref(pt_exchange *x)
 		exchange_free(x);
 }
 
+/* Runs the stop callback, once. */
+static void stop_handler(pt_exchange *x)
+{
+	void (*fn)(void *) = x->stop_fn;
+
+	if (fn) {
+		x->stop_fn = NULL;
+		fn(x->stop_ud);
+	}
+}
+
 void exchange_detach(pt_exchange *x, int aborted)
 {
 	x->transport_gone = 1;
 	if (aborted)
 		x->aborted = 1;
+	x->drain_fn = NULL;
+	stop_handler(x);
 	xapi_unref(x);
+}
+
+void exchange_on_stop(pt_exchange *x, void (*fn)(void *ud), void *ud)
+{
+	x->stop_fn = fn;
+	x->stop_ud = ud;
+}
+
+void exchange_body_pause(pt_exchange *x)
+{
+	x->body_paused = 1;
+}
+
+void exchange_body_resume(pt_exchange *x)
+{
+	if (!x->body_paused)
+		return;
+	x->body_paused = 0;
+	if (!x->transport_gone && x->ops->want_body)
+		x->ops->want_body(x);
+}
+
+size_t exchange_out_pending(pt_exchange *x)
+{
+	size_t n = x->out ? evbuffer_get_length(x->out) : 0;
+
+	if (!x->transport_gone && x->ops->out_pending)
+		n += x->ops->out_pending(x);
+	return n;
+}
+
+void exchange_on_drain(pt_exchange *x, void (*fn)(void *ud), void *ud)
+{
+	x->drain_fn = fn;
+	x->drain_ud = ud;
+}
+
+void exchange_drained(pt_exchange *x)
+{
+	void (*fn)(void *) = x->drain_fn;
+
+	if (fn && exchange_out_pending(x) < X_OUT_LOW) {
+		x->drain_fn = NULL;
+		fn(x->drain_ud);
+	}
 }
 
 const char *http_reason(int status)
@@ -327,6 +387,53 @@ int xapi_write(pt_exchange *x, const void *data, size_t len)
 	return 0;
 }
 
+int exchange_respond_buffer(pt_exchange *x, int status, struct evbuffer *src, size_t n)
+{
+	if (answered(x))
+		return PT_ESTATE;
+	if (!out_buf(x))
+		return PT_ENOMEM;
+	if (n && evbuffer_remove_buffer(src, x->out, n) != (int)n)
+		return PT_ENOMEM;
+	x->status = status;
+	x->bytes_out = x->head_only ? 0 : n;
+	x->state = X_DONE;
+	if (!x->transport_gone)
+		x->ops->send_head(x, 1);
+	return 0;
+}
+
+int exchange_write_buffer(pt_exchange *x, struct evbuffer *src, size_t n)
+{
+	if (x->state == X_DONE)
+		return PT_ESTATE;
+	if (x->aborted)
+		return PT_EIO;
+	if (!out_buf(x))
+		return PT_ENOMEM;
+	if (n && evbuffer_remove_buffer(src, x->out, n) != (int)n)
+		return PT_ENOMEM;
+	x->bytes_out += n;
+	if (x->state != X_STREAMING) {
+		x->state = X_STREAMING;
+		if (!x->transport_gone)
+			x->ops->send_head(x, 0);
+	} else if (n && !x->transport_gone) {
+		x->ops->send_body(x);
+	}
+	return 0;
+}
+
+void exchange_abort(pt_exchange *x)
+{
+	if (x->state == X_DONE)
+		return;
+	x->state = X_DONE;
+	x->close_after = 1;
+	if (!x->transport_gone)
+		x->ops->send_abort(x);
+}
+
 int xapi_finish(pt_exchange *x)
 {
 	if (x->state == X_DONE)
@@ -370,6 +477,7 @@ int exchange_head_done(pt_exchange *x, uint64_t content_length, int has_body)
 	int is_options_star = x->path.len == 1 && x->path.ptr[0] == '*';
 
 	x->head_only = x->method == PT_METHOD_HEAD;
+	x->has_body = has_body;
 	x->start_us = mono_us();
 	if (is_options_star) {
 		if (x->method == PT_METHOD_OPTIONS)
@@ -392,6 +500,13 @@ int exchange_head_done(pt_exchange *x, uint64_t content_length, int has_body)
 			exchange_error(x, 404, "not found");
 		}
 		return 1;
+	}
+	{
+		double limit;
+
+		/* a route may set its own limit (a proxy taking uploads) */
+		if (conf_num(x->route->conf->opts, "max_body_size", &limit) == 0 && limit >= 0)
+			x->body_limit = (uint64_t)limit;
 	}
 	if (has_body && content_length > x->body_limit) {
 		/* before answering: the transport frames the reply by it, and may
@@ -417,6 +532,7 @@ int exchange_body_data(pt_exchange *x, const char *data, size_t len)
 	if (len > x->body_limit - x->body_len) {
 		x->close_after = 1;   /* first: see exchange_head_done */
 		exchange_error(x, 413, "request body too large");
+		stop_handler(x);
 		return PT_ELIMIT;
 	}
 	if (x->body_len + len > x->body_cap) {

@@ -44,7 +44,18 @@ struct xops {
 	void (*send_end)(pt_exchange *x);
 	/* Streamed request bodies: the handler is ready for more (flow control). */
 	void (*want_body)(pt_exchange *x);
+	/* Response bytes the transport holds that the client has not taken
+	 * (beyond x->out); NULL: none are held. */
+	size_t (*out_pending)(pt_exchange *x);
+	/* Cut a streaming response: the client must see it incomplete
+	 * (HTTP/1.1: close without the last chunk; HTTP/2: RST_STREAM). */
+	void (*send_abort)(pt_exchange *x);
 };
+
+/* Response bytes pending toward a client above which a producer should
+ * wait (exchange_on_drain), and the level at which it is told to go on. */
+#define X_OUT_HIGH (256u << 10)
+#define X_OUT_LOW (64u << 10)
 
 enum x_state {
 	X_READING = 0,      /* request body still arriving */
@@ -81,6 +92,10 @@ struct pt_exchange {
 	int body_streamed;
 	pt_body_fn body_fn;
 	void *body_ud;
+	int has_body;                    /* the request has a body (set by head_done) */
+	int64_t req_length;              /* its length when the client said, else -1
+	                                    (chunked, or h2 without content-length) */
+	int body_paused;                 /* exchange_body_pause: no more body for now */
 	char id[24];
 	size_t id_len;
 	pt_str_t consumer;               /* who authenticated (auth filters), pool copy */
@@ -100,6 +115,12 @@ struct pt_exchange {
 	int head_only;                   /* HEAD: send no body */
 	int close_after;                 /* the transport should close after this */
 	uint64_t bytes_out;              /* response body bytes handed to the transport */
+	int64_t resp_length;             /* a streaming response's length when known
+	                                    (Content-Length framing), else -1 */
+	void (*drain_fn)(void *ud);      /* exchange_on_drain, one shot */
+	void *drain_ud;
+	void (*stop_fn)(void *ud);       /* exchange_on_stop, one shot */
+	void *stop_ud;
 
 	/* the filter chain (chain.c) */
 	unsigned fpos;                   /* next filter to run */
@@ -136,6 +157,34 @@ int exchange_body_data(pt_exchange *x, const char *data, size_t len);
 void exchange_body_end(pt_exchange *x);
 /* The transport is finished with X (bytes out, or the client gone). */
 void exchange_detach(pt_exchange *x, int aborted);
+/*
+ * Streaming both ways (the proxy; core-internal, not in the plugin ABI).
+ *
+ * Request body flow control: a pt_body_fn that cannot take more for now
+ * calls exchange_body_pause; the transport then stops handing over body
+ * bytes (HTTP/1.1 stops reading past its input limit, HTTP/2 withholds
+ * WINDOW_UPDATE) until exchange_body_resume.
+ *
+ * Response backpressure: after writing, a producer compares
+ * exchange_out_pending with X_OUT_HIGH and, above it, waits for
+ * exchange_on_drain's callback (run once the transport's output is under
+ * X_OUT_LOW; it must not write or free anything synchronously).
+ */
+void exchange_body_pause(pt_exchange *x);
+void exchange_body_resume(pt_exchange *x);
+size_t exchange_out_pending(pt_exchange *x);
+void exchange_on_drain(pt_exchange *x, void (*fn)(void *ud), void *ud);
+/* Transports: X's output fell under X_OUT_LOW. */
+void exchange_drained(pt_exchange *x);
+/* FN(UD) runs once when the transport lets go of X before the handler
+ * cleared it (exchange_on_stop(x, NULL, NULL)): the client is gone, or the
+ * exchange answered by itself. It may not free X's last reference. */
+void exchange_on_stop(pt_exchange *x, void (*fn)(void *ud), void *ud);
+/* Like pt_api's write and respond, taking N bytes from SRC without a copy. */
+int exchange_write_buffer(pt_exchange *x, struct evbuffer *src, size_t n);
+int exchange_respond_buffer(pt_exchange *x, int status, struct evbuffer *src, size_t n);
+/* Ends a streaming response as failed (see xops.send_abort). */
+void exchange_abort(pt_exchange *x);
 /* Answer with a small JSON error body {"error": ...} unless already answering. */
 void exchange_error(pt_exchange *x, int status, const char *message);
 /* Decodes %XX and '+' of S[0..LEN) into OUT (at least LEN bytes, not

@@ -57,6 +57,7 @@ struct h1_conn {
 	struct h1_chunked ch;
 	struct event *tmr;
 	int tmr_kind;
+	struct event *kick;            /* deferred process(): a streamed body resumes */
 	struct evbuffer *stage;        /* response bytes not yet handed to the socket */
 	struct event *rev;             /* cleartext: our own read event (see raw_read) */
 	struct evbuffer *own_in;
@@ -69,6 +70,7 @@ struct h1_conn {
 
 static void process(struct h1_conn *h);
 static void h1_close(struct h1_conn *h);
+static void kick_cb(evutil_socket_t fd, short what, void *arg);
 static void finish(struct h1_conn *h);
 
 /*
@@ -88,6 +90,8 @@ static void flush(struct h1_conn *h)
 		evbuffer_write(h->stage, bufferevent_getfd(h->c->bev));
 	if (evbuffer_get_length(h->stage))
 		evbuffer_add_buffer(out, h->stage);
+	if (h->x && h->x->drain_fn)
+		exchange_drained(h->x);   /* a producer waiting for room (the proxy) */
 }
 
 /* No more reading on this connection. */
@@ -364,7 +368,8 @@ static void x_send_head(pt_exchange *x, int final)
 	size_t len = x->out ? evbuffer_get_length(x->out) : 0;
 
 	if (!final) {
-		write_head(h, x, -1);
+		/* a known length (a proxied Content-Length) streams without chunks */
+		write_head(h, x, x->resp_length);
 		if (x->head_only || no_body_status(x->status))
 			evbuffer_drain(x->out, len);
 		else if (len)
@@ -373,7 +378,8 @@ static void x_send_head(pt_exchange *x, int final)
 			flush(h);
 		return;
 	}
-	write_head(h, x, no_body_status(x->status) ? -1 : (int64_t)len);
+	write_head(h, x, no_body_status(x->status) ? -1 :
+	           x->head_only && x->resp_length >= 0 ? x->resp_length : (int64_t)len);
 	if (x->head_only || no_body_status(x->status)) {
 		if (len)
 			evbuffer_drain(x->out, len);
@@ -423,12 +429,38 @@ static void x_send_end(pt_exchange *x)
 	response_done(h);
 }
 
+/* The handler takes body bytes again: go on reading from the loop. */
 static void x_want_body(pt_exchange *x)
 {
-	(void)x;
+	struct h1_conn *h = x->tp;
+
+	if (h->state != S_BODY || x != h->x)
+		return;
+	if (!h->kick)
+		h->kick = event_new(h->c->w->base, -1, 0, kick_cb, h);
+	if (h->kick)
+		event_active(h->kick, EV_TIMEOUT, 0);
 }
 
-static const struct xops h1_xops = { x_send_head, x_send_body, x_send_end, x_want_body };
+static size_t x_out_pending(pt_exchange *x)
+{
+	return out_len(x->tp);
+}
+
+/* Cut the response: what is written goes out, no last chunk, then close. */
+static void x_send_abort(pt_exchange *x)
+{
+	struct h1_conn *h = x->tp;
+
+	if (x->out && evbuffer_get_length(x->out) && !x->head_only)
+		x_send_body(x);
+	h->keepalive = 0;
+	log_info("http", "%s: response cut: closing the connection", h->c->remote);
+	response_done(h);
+}
+
+static const struct xops h1_xops = { x_send_head, x_send_body, x_send_end, x_want_body,
+                                     x_out_pending, x_send_abort };
 
 /* ---- reading ------------------------------------------------------------- */
 
@@ -540,6 +572,8 @@ static int read_head(struct h1_conn *h)
 		h->body_kind = H1_BODY_NONE;
 	h->state = h->body_kind == H1_BODY_NONE ? S_WAIT : S_BODY;
 	h->expect_100 = h->body_kind != H1_BODY_NONE && (req.flags & H1_F_EXPECT_100);
+	h->x->req_length = h->body_kind == H1_BODY_LENGTH ? (int64_t)req.content_length :
+	                   h->body_kind == H1_BODY_NONE ? 0 : -1;
 	answered = exchange_head_done(h->x, req.content_length, h->body_kind != H1_BODY_NONE);
 	if (answered && h->body_kind != H1_BODY_NONE)
 		return 1;   /* the early answer is out (or closing); the body is discarded */
@@ -559,11 +593,23 @@ static int read_head(struct h1_conn *h)
 static int read_body(struct h1_conn *h)
 {
 	struct evbuffer *in = h->in;
+	int streamed = h->x && h->x->body_fn;
 
+	if (streamed && h->x->body_paused) {
+		/* the handler waits for room (the proxy's upstream): its own
+		 * timeouts run meanwhile, the input stops at its limit */
+		timer_set(h, T_NONE, 0);
+		return 0;
+	}
+	if (streamed && evbuffer_get_length(in))
+		h->tmr_kind = T_NONE;   /* a streamed body's timeout counts from its last progress */
 	timer_set(h, T_BODY, h->hc.body_timeout);
 	while (evbuffer_get_length(in) > 0) {
 		struct evbuffer_iovec v;
 		size_t used;
+
+		if (streamed && h->x->body_paused)
+			return 0;
 
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			break;
@@ -722,6 +768,13 @@ static void raw_read(evutil_socket_t fd, short what, void *arg)
 	process(h);
 }
 
+static void kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	process(arg);
+}
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
 	(void)bev;
@@ -733,6 +786,8 @@ static void on_write(struct bufferevent *bev, void *arg)
 	struct h1_conn *h = arg;
 
 	(void)bev;
+	if (h->x && h->x->drain_fn)
+		exchange_drained(h->x);
 	if (h->state == S_CLOSING) {
 		h1_close(h);
 	} else if (h->out_paused) {
@@ -793,6 +848,8 @@ static void h1_close(struct h1_conn *h)
 		h->x = NULL;
 	}
 	event_free(h->tmr);
+	if (h->kick)
+		event_free(h->kick);
 	if (h->rev)
 		event_free(h->rev);
 	if (h->own_in)

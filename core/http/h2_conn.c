@@ -60,6 +60,8 @@ struct h2_stream {
 	pt_str_t method, path, authority;
 	uint64_t clen;                  /* content-length, when has_clen */
 	uint64_t received;              /* DATA bytes of the request so far */
+	size_t unconsumed;              /* DATA taken while the handler paused the body:
+	                                   their WINDOW_UPDATE waits for want_body */
 	unsigned char has_clen;
 	unsigned char reading;          /* the request has not ended */
 	unsigned char too_big;          /* header list over the limit: 431 */
@@ -241,9 +243,12 @@ static void x_send_head(pt_exchange *x, int final)
 		NV_LIT(&nv[n++], "server", "portico", 7);
 	if (!has_date)
 		NV_LIT(&nv[n++], "date", s->date, http_date(s->date));
-	if (final && !no_body_status(x->status)) {
-		/* HEAD too: the length GET would have sent */
-		int k = snprintf(s->clen_str, sizeof(s->clen_str), "%zu", len);
+	if ((final || x->resp_length >= 0) && !no_body_status(x->status)) {
+		/* HEAD too: the length GET would have sent; a streaming response
+		 * whose length is known (proxied) says it as well */
+		int k = snprintf(s->clen_str, sizeof(s->clen_str), "%" PRId64,
+		                 !final || (x->head_only && x->resp_length >= 0) ?
+		                 x->resp_length : (int64_t)len);
 
 		NV_LIT(&nv[n++], "content-length", s->clen_str, (size_t)k);
 	}
@@ -287,12 +292,32 @@ static void x_send_end(pt_exchange *x)
 	x_send_body(x);
 }
 
+/* The handler takes body bytes again: reopen the window they held. */
 static void x_want_body(pt_exchange *x)
 {
-	(void)x;   /* bodies are consumed as they come; the window reopens by itself */
+	struct h2_stream *s = x->tp;
+
+	if (!s->unconsumed)
+		return;
+	nghttp2_session_consume(s->h->ng, s->id, s->unconsumed);
+	s->unconsumed = 0;
+	h2_kick(s->h);   /* the WINDOW_UPDATE */
 }
 
-static const struct xops h2_xops = { x_send_head, x_send_body, x_send_end, x_want_body };
+/* Cut the response: the client sees the stream reset. */
+static void x_send_abort(pt_exchange *x)
+{
+	struct h2_stream *s = x->tp;
+
+	if (x->out)
+		evbuffer_drain(x->out, evbuffer_get_length(x->out));
+	log_info("h2", "%s: stream %d: response cut: resetting it", s->h->c->remote, s->id);
+	nghttp2_submit_rst_stream(s->h->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
+	h2_kick(s->h);
+}
+
+static const struct xops h2_xops = { x_send_head, x_send_body, x_send_end, x_want_body,
+                                     NULL, x_send_abort };
 
 /* Queues x->trailers after the last DATA frame; 0 when queued. */
 static int submit_trailers(struct h2_conn *h, struct h2_stream *s)
@@ -375,11 +400,12 @@ static int on_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t
 		v.iov_len = 9 + length;
 		if (evbuffer_commit_space(out, &v, 1) != 0)
 			return NGHTTP2_ERR_CALLBACK_FAILURE;
-		return 0;
-	}
-	if (evbuffer_add(out, framehd, 9) != 0 ||
-	    evbuffer_remove_buffer(s->x->out, out, length) != (int)length)
+	} else if (evbuffer_add(out, framehd, 9) != 0 ||
+	           evbuffer_remove_buffer(s->x->out, out, length) != (int)length) {
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	}
+	if (s->x->drain_fn)
+		exchange_drained(s->x);   /* a producer waiting for room (the proxy) */
 	return 0;
 }
 
@@ -621,6 +647,7 @@ static void request_head(struct h2_conn *h, struct h2_stream *s, int end_stream)
 		x->host = host->value;
 	}
 	s->head_done = 1;
+	x->req_length = end_stream ? 0 : s->has_clen ? (int64_t)s->clen : -1;
 	if (exchange_head_done(x, s->clen, !end_stream))
 		s->discard = 1;   /* answered (404, 405, 413...): the body is dropped */
 	else if (end_stream)
@@ -668,15 +695,24 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
 
 	(void)flags;
 	(void)ud;
-	if (!s)
+	/* window updates are ours (no_auto_window_update): a body the handler
+	 * paused keeps its window closed until want_body */
+	if (!s) {
+		nghttp2_session_consume(ng, id, len);
 		return 0;
+	}
 	s->received += len;
 	if (s->discard || !s->head_done) {
+		nghttp2_session_consume(ng, id, len);
 		maybe_stop_upload(ng, s);
 		return 0;
 	}
 	if (exchange_body_data(s->x, (const char *)data, len) != 0)
 		s->discard = 1;   /* 413 (or 500) answered: the rest goes nowhere */
+	if (s->x->body_paused && !s->discard)
+		s->unconsumed += len;
+	else
+		nghttp2_session_consume(ng, id, len);
 	return 0;
 }
 
@@ -698,6 +734,8 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code,
 		s->reading = 0;
 		h->nreading--;
 	}
+	if (s->unconsumed)
+		nghttp2_session_consume_connection(ng, s->unconsumed);
 	nghttp2_session_set_stream_user_data(ng, id, NULL);
 	/* S lives in the exchange's pool: this may free it */
 	exchange_detach(s->x, !s->resp_done || error_code != NGHTTP2_NO_ERROR);
@@ -724,9 +762,12 @@ static void setup(void)
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
-	if (nghttp2_option_new(&options) == 0)
+	if (nghttp2_option_new(&options) == 0) {
 		/* no RFC 7540 priority tree of closed streams to keep */
 		nghttp2_option_set_no_closed_streams(options, 1);
+		/* flow control for streamed request bodies: see on_data_chunk */
+		nghttp2_option_set_no_auto_window_update(options, 1);
+	}
 	callbacks = cb;
 }
 
