@@ -6,6 +6,8 @@
  *
  * "static" answers a fixed response from the route's options: the way to
  * serve health checks, robots.txt or a maintenance reply with no plugin.
+ * "proxy" forwards to a named upstream (upstream/proxy.c); route scripts
+ * get it from proxy(upstream, opts).
  */
 #include <string.h>
 
@@ -14,6 +16,7 @@
 #include "http/exchange.h"
 #include "lua/lua_rt.h"
 #include "plugin.h"
+#include "upstream/proxy.h"
 
 static int static_handler(pt_exchange *x, const pt_conf *opts, void *ud)
 {
@@ -40,5 +43,7 @@ int handlers_register_builtin(void)
 {
 	int rc = registry_handler_add(NULL, "static", static_handler, NULL);
 
+	if (!rc)
+		rc = registry_handler_add(NULL, "proxy", proxy_handler, NULL);
 	return rc ? rc : registry_handler_add(NULL, "lua", lua_handler, NULL);
 }

@@ -750,6 +750,11 @@ int lua_wait_wake(pt_wait *w, pt_lua_push_fn push, void *ud)
 	return 0;
 }
 
+pt_exchange *lua_wait_exchange(pt_wait *w)
+{
+	return w && !w->r->done ? w->r->x : NULL;
+}
+
 pt_worker *lua_worker_of(lua_State *L)
 {
 	return lstate_of(L)->w;

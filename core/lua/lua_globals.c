@@ -102,6 +102,7 @@ static int l_sleep(lua_State *L)
 struct http_wait {
 	pt_wait *wait;
 	const struct http_client_res *res;
+	uint64_t t0;
 };
 
 static int push_response(lua_State *L, void *ud)
@@ -144,7 +145,19 @@ static int push_response(lua_State *L, void *ud)
 static void http_done(const struct http_client_res *res, void *ud)
 {
 	struct http_wait *hw = ud;
+	pt_exchange *x = lua_wait_exchange(hw->wait);
 
+	if (x) {
+		/* the access log's upstream facts */
+		size_t n = res->peer ? strlen(res->peer) : 0;
+		char *a = n ? xapi_alloc(x, n + 1) : NULL;
+
+		x->upstream_us += mono_us() - hw->t0;
+		if (a) {
+			memcpy(a, res->peer, n + 1);
+			x->upstream_addr = (pt_str_t){ a, n };
+		}
+	}
 	hw->res = res;
 	lua_wait_wake(hw->wait, push_response, hw);
 	free(hw);
@@ -224,6 +237,7 @@ static int l_http_request(lua_State *L)
 		return luaL_error(L, "http.request: out of memory");
 	}
 	hw->wait = lua_wait_begin_safe(L);
+	hw->t0 = mono_us();
 	if (!hw->wait) {
 		free(hw);
 		return luaL_error(L, "http.request() waits, so it can only run in a request handler "

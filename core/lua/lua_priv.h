@@ -40,11 +40,18 @@ int lua_builtin_module(lua_State *L, const char *name);
 pt_exchange *lua_req_exchange(lua_State *L);
 /* upstream() and proxy() (lua_proxy.c). */
 void lua_proxy_open(lua_State *L);
+/* When the value at FN is a handler proxy() made, pushes the options of a
+ * "proxy" route (the route's OPTS table, if any, the proxy's options,
+ * upstream = name, stream_body unless buffer_body) and returns 1; else
+ * returns 0 and pushes nothing. [-0, +(0|1), m] */
+int lua_proxy_route_opts(lua_State *L, int fn, int opts);
 
 /* The req/res metatables, once per state. */
 void lua_exchange_open(lua_State *L);
 /* lua_wait_begin without raising: NULL outside a request coroutine. */
 pt_wait *lua_wait_begin_safe(lua_State *L);
+/* The exchange a pending wait belongs to, or NULL. */
+pt_exchange *lua_wait_exchange(pt_wait *w);
 /* Undoes a wait that never yielded. */
 void lua_wait_cancel(pt_wait *w);
 

@@ -7,9 +7,9 @@
  *   local users = upstream "users"
  *   route.get("/v1/users/:id", proxy(users, { strip_prefix = "/v1" }))
  *
- * Bodies are buffered both ways here (the request body up to
- * http.max_body_size, the response up to the client's 8 MiB); streaming
- * them comes with the gateway.
+ * The work is upstream/proxy.c's. A route whose handler is just proxy(...)
+ * never enters Lua: lua_proxy_route_opts lets the route collector turn it
+ * into the "proxy" handler with streamed request bodies.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,23 +21,7 @@
 #include "http/exchange.h"
 #include "log.h"
 #include "lua_priv.h"
-#include "upstream/pool.h"
-#include "worker.h"
-
-#define MAX_FWD_HEADERS 128
-
-static const char *const hop_by_hop[] = {
-	"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-	"upgrade", "content-length", "host", NULL,
-};
-
-static int is_hop(pt_str_t n)
-{
-	for (int i = 0; hop_by_hop[i]; i++)
-		if (n.len == strlen(hop_by_hop[i]) && !memcmp(n.ptr, hop_by_hop[i], n.len))
-			return 1;
-	return 0;
-}
+#include "upstream/proxy.h"
 
 static void check_upstream(lua_State *L, const char *name)
 {
@@ -58,197 +42,96 @@ static int l_upstream(lua_State *L)
 	return 1;
 }
 
-struct pwait {
-	pt_wait *wait;
-	const struct http_client_res *res;
-	const char *upstream;
-	char server[128];
-};
-
-static int push_answer(lua_State *L, void *ud)
+static void proxied(pt_exchange *x, void *ud)
 {
-	struct pwait *p = ud;
-	const struct http_client_res *res = p->res;
-	char body[512];
-
-	if (res->status < 0) {
-		int st = res->status == PT_ETIMEDOUT ? 504 : res->status == PT_EIO &&
-		         res->error && strstr(res->error, "no upstream server") ? 503 : 502;
-		int n = snprintf(body, sizeof(body), "{\"error\":{\"status\":%d,\"message\":\"%s\","
-		                 "\"upstream\":\"%s\"}}\n", st, st == 504 ? "upstream timed out" :
-		                 st == 503 ? "no upstream server is available" :
-		                 "upstream failed", p->upstream);
-
-		lua_pushinteger(L, st);
-		lua_pushlstring(L, body, (size_t)n);
-		lua_createtable(L, 0, 1);
-		lua_pushliteral(L, "application/json");
-		lua_setfield(L, -2, "content-type");
-		return 3;
-	}
-	lua_pushinteger(L, res->status);
-	lua_pushlstring(L, res->body.ptr ? res->body.ptr : "", res->body.len);
-	lua_createtable(L, 0, (int)res->num_headers);
-	for (unsigned i = 0; i < res->num_headers; i++) {
-		const pt_str_t *n = &res->headers[2 * i], *v = &res->headers[2 * i + 1];
-
-		if (is_hop(*n))
-			continue;
-		lua_pushlstring(L, n->ptr, n->len);
-		lua_pushlstring(L, v->ptr, v->len);
-		lua_rawset(L, -3);
-	}
-	return 3;
+	(void)x;
+	lua_wait_wake(ud, NULL, NULL);   /* the proxy answered: the handler returns nothing */
 }
 
-static void proxied(const struct http_client_res *res, const char *server, void *ud)
-{
-	struct pwait *p = ud;
-
-	p->res = res;
-	snprintf(p->server, sizeof(p->server), "%s", server ? server : "-");
-	if (res->status < 0)
-		log_warn("upstream", "%s (%s): %s", p->upstream, p->server,
-		         res->error ? res->error : "failed");
-	lua_wait_wake(p->wait, push_answer, p);
-	free(p);
-}
-
-/* Appends header NAME: VALUE (both copied into X's pool). */
-static int add(pt_exchange *x, pt_str_t *h, unsigned *n, pt_str_t name, const char *val,
-               size_t vlen)
-{
-	char *v = xapi_alloc(x, vlen + 1);
-
-	if (!v || *n >= MAX_FWD_HEADERS)
-		return -1;
-	memcpy(v, val, vlen);
-	h[2 * *n] = name;
-	h[2 * *n + 1] = (pt_str_t){ v, vlen };
-	(*n)++;
-	return 0;
-}
-
-/* The handler proxy() returns: (req, res) -> status, body, headers. Yields. */
-static int proxy_handler(lua_State *L)
+/*
+ * The handler proxy() returns: (req, res). Answers the request itself
+ * (upstream/proxy.c streams both bodies) and returns nothing once done, so
+ * a Lua function calling it should `return` it. Yields.
+ */
+static int proxy_handler_lua(lua_State *L)
 {
 	pt_exchange *x = lua_req_exchange(L);
-	const char *name = lua_tostring(L, lua_upvalueindex(1));
-	struct upstream_req ur = { 0 };
-	pt_str_t *h = xapi_alloc(x, 2 * MAX_FWD_HEADERS * sizeof(pt_str_t));
-	unsigned n = 0;
-	pt_str_t path = x->path, xff = { NULL, 0 }, v;
-	const char *colon;
-	char *full, tp[64];
-	struct pwait *p;
+	struct proxy_conf pc = { 0 };
+	pt_str_t *h = NULL;
+	pt_wait *wait;
 	int rc;
 
-	if (!h)
-		return luaL_error(L, "proxy: out of memory");
-	/* strip_prefix: "/v1" turns /v1/users into /users */
-	if (lua_getfield(L, lua_upvalueindex(2), "strip_prefix") == LUA_TSTRING) {
-		size_t pl;
-		const char *pre = lua_tolstring(L, -1, &pl);
-
-		if (path.len >= pl && !memcmp(path.ptr, pre, pl)) {
-			path.ptr += pl;
-			path.len -= pl;
-		}
-	}
+	pc.upstream = lua_tostring(L, lua_upvalueindex(1));
+	if (lua_getfield(L, lua_upvalueindex(2), "strip_prefix") == LUA_TSTRING)
+		pc.strip_prefix.ptr = lua_tolstring(L, -1, &pc.strip_prefix.len);
+	lua_pop(L, 1);   /* the opts table (an upvalue) keeps the string alive */
+	if (lua_getfield(L, lua_upvalueindex(2), "timeout") == LUA_TNUMBER)
+		pc.timeout = lua_tonumber(L, -1);
 	lua_pop(L, 1);
-	full = xapi_alloc(x, path.len + x->query.len + 3);
-	if (!full)
-		return luaL_error(L, "proxy: out of memory");
-	ur.path.ptr = full;
-	if (!path.len || path.ptr[0] != '/')
-		full[ur.path.len++] = '/';
-	memcpy(full + ur.path.len, path.ptr, path.len);
-	ur.path.len += path.len;
-	if (x->query.len) {
-		full[ur.path.len++] = '?';
-		memcpy(full + ur.path.len, x->query.ptr, x->query.len);
-		ur.path.len += x->query.len;
-	}
-	for (unsigned i = 0; i < x->nhdrs && n < MAX_FWD_HEADERS - 8; i++) {
-		if (is_hop(x->hdrs[i].name))
-			continue;
-		if (x->hdrs[i].name.len == 15 && !memcmp(x->hdrs[i].name.ptr, "x-forwarded-for", 15)) {
-			xff = x->hdrs[i].value;
-			continue;
-		}
-		h[2 * n] = x->hdrs[i].name;
-		h[2 * n + 1] = x->hdrs[i].value;
-		n++;
-	}
-	/* X-Forwarded-For: what came, then the client's address without its port */
-	colon = memrchr(x->remote.ptr, ':', x->remote.len);
-	{
-		size_t iplen = colon ? (size_t)(colon - x->remote.ptr) : x->remote.len;
-		char *buf = xapi_alloc(x, xff.len + iplen + 3);
-		size_t off = 0;
-
-		if (!buf)
-			return luaL_error(L, "proxy: out of memory");
-		if (xff.len) {
-			memcpy(buf, xff.ptr, xff.len);
-			off = xff.len;
-			memcpy(buf + off, ", ", 2);
-			off += 2;
-		}
-		memcpy(buf + off, x->remote.ptr, iplen);
-		add(x, h, &n, PT_STR("x-forwarded-for"), buf, off + iplen);
-	}
-	add(x, h, &n, PT_STR("x-forwarded-proto"), x->tls ? "https" : "http", x->tls ? 5 : 4);
-	add(x, h, &n, PT_STR("x-forwarded-host"), x->host.ptr ? x->host.ptr : "", x->host.len);
-	v = xapi_request_id(x);
-	add(x, h, &n, PT_STR("x-request-id"), v.ptr, v.len);
-	if (xapi_header(x, PT_STR("traceparent"), 0, &v) != 0) {
-		/* start a W3C trace for the hop when the client sent none */
-		unsigned long long a = (unsigned long long)random() << 31 ^ (unsigned long long)random();
-		unsigned long long b = (unsigned long long)random() << 31 ^ (unsigned long long)random();
-		unsigned long long c = (unsigned long long)random() << 31 ^ (unsigned long long)random();
-		int len = snprintf(tp, sizeof(tp), "00-%016llx%016llx-%016llx-01", a, b, c | 1);
-
-		add(x, h, &n, PT_STR("traceparent"), tp, (size_t)len);
-	}
-	/* opts.headers: set or add */
 	if (lua_getfield(L, lua_upvalueindex(2), "headers") == LUA_TTABLE) {
+		unsigned n = 0;
+
+		lua_pushnil(L);
+		while (lua_next(L, -2)) {
+			n++;
+			lua_pop(L, 1);
+		}
+		if (n && !(h = xapi_alloc(x, 2 * n * sizeof(*h))))
+			return luaL_error(L, "proxy: out of memory");
 		lua_pushnil(L);
 		while (lua_next(L, -2)) {
 			if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
-				size_t kl, vl;
-				const char *k = lua_tolstring(L, -2, &kl), *val = lua_tolstring(L, -1, &vl);
-				char *kc = xapi_alloc(x, kl + 1);
-
-				if (kc) {
-					memcpy(kc, k, kl);
-					add(x, h, &n, (pt_str_t){ kc, kl }, val, vl);
-				}
+				h[2 * pc.nheaders].ptr = lua_tolstring(L, -2, &h[2 * pc.nheaders].len);
+				h[2 * pc.nheaders + 1].ptr = lua_tolstring(L, -1,
+				                                           &h[2 * pc.nheaders + 1].len);
+				pc.nheaders++;
 			}
 			lua_pop(L, 1);
 		}
+		pc.headers = h;   /* proxy_start copies what it keeps */
 	}
 	lua_pop(L, 1);
-	ur.method = x->method_name;
-	ur.headers = h;
-	ur.num_headers = n;
-	ur.body = (pt_str_t){ x->body, x->body_len };
-	lua_getfield(L, lua_upvalueindex(2), "timeout");
-	ur.timeout = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : 0;
-	lua_pop(L, 1);
-	p = calloc(1, sizeof(*p));
-	if (!p)
-		return luaL_error(L, "proxy: out of memory");
-	p->upstream = name;   /* the upvalue outlives the call: the closure is the running function */
-	p->wait = lua_wait_begin(L);
-	rc = upstream_send(x->w, name, &ur, proxied, p);
+	wait = lua_wait_begin(L);
+	rc = proxy_start(x, &pc, proxied, wait);
 	if (rc != 0) {
-		lua_wait_cancel(p->wait);
-		free(p);
-		return luaL_error(L, "proxy: upstream '%s': %s", name, rc == PT_ENOENT ?
+		lua_wait_cancel(wait);
+		return luaL_error(L, "proxy: upstream '%s': %s", pc.upstream, rc == PT_ENOENT ?
 		                  "not declared in this generation" : "out of memory");
 	}
 	return lua_wait_yield(L);
+}
+
+int lua_proxy_route_opts(lua_State *L, int fn, int opts)
+{
+	fn = lua_absindex(L, fn);
+	opts = lua_absindex(L, opts);
+	if (lua_tocfunction(L, fn) != proxy_handler_lua)
+		return 0;
+	lua_newtable(L);
+	if (lua_istable(L, opts)) {
+		lua_pushnil(L);
+		while (lua_next(L, opts)) {
+			lua_pushvalue(L, -2);
+			lua_insert(L, -2);
+			lua_rawset(L, -4);
+		}
+	}
+	lua_getupvalue(L, fn, 2);
+	lua_pushnil(L);
+	while (lua_next(L, -2)) {
+		lua_pushvalue(L, -2);
+		lua_insert(L, -2);
+		lua_rawset(L, -5);
+	}
+	lua_pop(L, 1);
+	lua_getupvalue(L, fn, 1);
+	lua_setfield(L, -2, "upstream");
+	if (lua_getfield(L, -1, "buffer_body") != LUA_TBOOLEAN || !lua_toboolean(L, -1)) {
+		lua_pushboolean(L, 1);   /* bodies go as they arrive */
+		lua_setfield(L, -3, "stream_body");
+	}
+	lua_pop(L, 1);
+	return 1;
 }
 
 /* proxy(upstream [, opts]) -> a route handler. */
@@ -264,7 +147,7 @@ static int l_proxy(lua_State *L)
 		luaL_checktype(L, 2, LUA_TTABLE);
 		lua_settop(L, 2);
 	}
-	lua_pushcclosure(L, proxy_handler, 2);
+	lua_pushcclosure(L, proxy_handler_lua, 2);
 	return 1;
 }
 

@@ -502,6 +502,14 @@ static int collect_routes(struct lua_gen *lg, lua_State *L, char *err, size_t er
 		lua_getfield(L, -6, "file");
 		r->file = arena_strdup(&lg->arena, lua_isstring(L, -1) ? lua_tostring(L, -1) : "?");
 		lua_getfield(L, -7, "opts");
+		lua_getfield(L, -8, "fn");
+		if (!r->handler && lua_proxy_route_opts(L, -1, -2)) {
+			/* just proxy(...): the "proxy" handler, no Lua per request */
+			r->handler = "proxy";
+			r->fn = 0;
+			lua_replace(L, -3);   /* its options stand for the route's */
+		}
+		lua_pop(L, 1);
 		r->opts = lua_istable(L, -1) ? conf_from_lua(L, -1, &lg->arena, r->file, r->line, why,
 		                                              sizeof(why)) : conf_empty();
 		if (!r->opts) {

@@ -138,27 +138,36 @@ static void finish(struct call *c, const struct http_client_res *res)
 	free(c);
 }
 
+/* An attempt on SERVER of U ended: answered (OK) or failed with ERROR. */
+static void srv_result(pt_worker *w, const struct upstream_conf *u, const char *server, int ok,
+                       const char *error)
+{
+	/* the server list may have moved (realloc): find it again */
+	struct srv *s = srv_get(uw_of(w), u->name, server);
+	double now = now_s();
+
+	if (s && s->active)
+		s->active--;
+	if (ok) {
+		if (s)
+			s->fails = 0;
+		return;
+	}
+	if (s && ++s->fails >= u->max_fails && s->ejected_until <= now) {
+		s->ejected_until = now + u->fail_timeout;
+		log_warn("upstream", "%s: server %s left out for %gs after %u failures (last: %s)",
+		         u->name, server, u->fail_timeout, s->fails, error ? error : "error");
+	}
+}
+
 static void done(const struct http_client_res *res, void *ud)
 {
 	struct call *c = ud;
-	struct srv *s = c->cur;
-	double now = now_s();
 
-	/* the server list may have moved (realloc): find it again */
-	s = srv_get(uw_of(c->w), c->u->name, c->cur_name);
-	if (s && s->active)
-		s->active--;
+	srv_result(c->w, c->u, c->cur_name, res->status >= 0, res->error);
 	if (res->status >= 0) {
-		if (s)
-			s->fails = 0;
 		finish(c, res);
 		return;
-	}
-	if (s && ++s->fails >= c->u->max_fails && s->ejected_until <= now) {
-		s->ejected_until = now + c->u->fail_timeout;
-		log_warn("upstream", "%s: server %s left out for %gs after %u failures (last: %s)",
-		         c->u->name, c->cur_name, c->u->fail_timeout, s->fails,
-		         res->error ? res->error : "error");
 	}
 	c->last_status = res->status;
 	c->last_error = res->error;
@@ -288,4 +297,33 @@ int upstream_send(pt_worker *w, const char *name, const struct upstream_req *req
 	c->ud = ud;
 	attempt(c);
 	return 0;
+}
+
+int upstream_idempotent(pt_str_t method)
+{
+	return idempotent(method);
+}
+
+int upstream_try_next(pt_worker *w, struct upstream_try *t)
+{
+	struct up_worker *uw = uw_of(w);
+	struct call c = { .u = t->u, .tried = t->tried };
+	int i = uw ? choose(&c, uw, now_s()) : -1;
+	struct srv *s;
+
+	if (i < 0)
+		return PT_EIO;
+	t->attempts++;
+	if (i < 64)
+		t->tried |= 1ull << i;
+	t->server = t->u->servers[i];
+	if ((s = srv_get(uw, t->u->name, t->server)))
+		s->active++;
+	return 0;
+}
+
+void upstream_try_done(pt_worker *w, struct upstream_try *t, int ok, const char *error)
+{
+	if (t->server)
+		srv_result(w, t->u, t->server, ok, error);
 }

@@ -32,6 +32,24 @@ struct upstream_req {
  */
 int upstream_send(pt_worker *w, const char *name, const struct upstream_req *req,
                   upstream_cb cb, void *ud);
+/*
+ * For callers that run their own attempts (the streaming proxy, proxy.c)
+ * with the same choice, health and least-connections accounting.
+ */
+struct upstream_try {
+	const struct upstream_conf *u;   /* set by the caller; the generation keeps it */
+	uint64_t tried;                  /* bit per server index tried (first 64) */
+	unsigned attempts;
+	const char *server;              /* the current attempt's "host:port" (U's) */
+};
+/* Picks the next server for T (not tried yet, not left out) and counts it
+ * busy: 0, or PT_EIO when none is left. */
+int upstream_try_next(pt_worker *w, struct upstream_try *t);
+/* The attempt on t->server ended: answered (OK) or failed with ERROR. */
+void upstream_try_done(pt_worker *w, struct upstream_try *t, int ok, const char *error);
+/* GET, HEAD, PUT, DELETE, OPTIONS: what an upstream may be asked twice. */
+int upstream_idempotent(pt_str_t method);
+
 /* Frees W's per-server state (worker thread, at its end). */
 void upstream_worker_free(pt_worker *w);
 

@@ -1,0 +1,625 @@
+/*
+ * proxy.c - forwarding an exchange to a named upstream; see proxy.h.
+ *
+ * Request body, by what the client announced:
+ *   none                 the request goes at once;
+ *   already buffered     (a Lua handler's request) sent from x->body;
+ *   Content-Length up to KEEP_MAX
+ *                        collected, then sent in one write with the head;
+ *   larger or chunked    streamed: the request goes at once and each piece
+ *                        of body follows as it arrives. Above
+ *                        HTTP_CLIENT_OUT_HIGH queued toward the upstream
+ *                        the client's body is paused (exchange_body_pause)
+ *                        until the client's drain callback.
+ * Response: the head is copied into the exchange, the body moves from the
+ * upstream's input buffer to the exchange without a copy. A body that is
+ * complete with its head goes out as one response with Content-Length;
+ * otherwise it streams (Content-Length kept when the upstream gave one), and
+ * the upstream is not read while the client's output is above X_OUT_HIGH.
+ *
+ * Retries (another server, idempotent methods, upstream `retries`) happen
+ * only before the upstream's head came, and only while every body byte sent
+ * so far is still kept (KEEP_MAX); past that a failure is answered. An
+ * upstream failing after its head is a cut response for the client and a
+ * log line.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "conf_tree.h"
+#include "gen.h"
+#include "http/exchange.h"
+#include "http_client.h"
+#include "log.h"
+#include "outbound.h"
+#include "pool.h"
+#include "proxy.h"
+#include "worker.h"
+
+#define MAX_FWD_HEADERS 128
+#define KEEP_MAX (64u << 10)   /* body bytes kept for a resend (and small bodies) */
+
+enum { B_NONE, B_BUFFERED, B_SMALL, B_STREAM };
+
+struct proxy {
+	pt_exchange *x;                  /* one reference until finish_now */
+	const char *upstream;
+	struct upstream_try t;
+	struct http_client_call *call;   /* the attempt in flight */
+	struct http_client_req hr;       /* method and headers; url per attempt */
+	pt_str_t path;                   /* forwarded path and query */
+	int mode;                        /* B_* */
+	struct evbuffer *kept;           /* body so far while <= KEEP_MAX */
+	int kept_lost;
+	int body_done;                   /* the client's body is all in */
+	uint64_t body_seen;
+	int head_seen;                   /* the upstream's head came */
+	unsigned nrhdrs_before;          /* x's response headers before the upstream's */
+	int status;
+	int started;                     /* the response went to the transport */
+	uint64_t t0;
+	int last_status;                 /* the last attempt's failure */
+	int inside;                      /* in proxy_start or a body callback: the
+	                                    done callback must wait for the loop */
+	proxy_done_fn done;
+	void *done_ud;
+	int finished;
+};
+
+static const char *const hop_by_hop[] = {
+	"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
+	"upgrade", "content-length", "host", "expect", NULL,
+};
+
+static int is_hop(pt_str_t n)
+{
+	for (int i = 0; hop_by_hop[i]; i++)
+		if (n.len == strlen(hop_by_hop[i]) && !strncasecmp(n.ptr, hop_by_hop[i], n.len))
+			return 1;
+	return 0;
+}
+
+/* The transport writes its own Server and Date. */
+static int is_resp_skipped(pt_str_t n)
+{
+	return is_hop(n) || (n.len == 6 && !strncasecmp(n.ptr, "server", 6)) ||
+	       (n.len == 4 && !strncasecmp(n.ptr, "date", 4));
+}
+
+/* A per-thread xorshift: trace ids need no lock and no crypto. */
+static uint64_t rand64(void)
+{
+	static __thread uint64_t s;
+
+	if (!s) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		s = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&s;
+		s |= 1;
+	}
+	s ^= s << 13;
+	s ^= s >> 7;
+	s ^= s << 17;
+	return s;
+}
+
+/* ---- finishing ------------------------------------------------------------ */
+
+static void discard_body(pt_exchange *x, const char *data, size_t len, int last, void *ud)
+{
+	(void)x, (void)data, (void)len, (void)last, (void)ud;
+}
+
+static void body_in(pt_exchange *x, const char *data, size_t len, int last, void *ud);
+
+static void finish_now(struct proxy *p)
+{
+	pt_exchange *x = p->x;
+
+	if (p->done)
+		p->done(x, p->done_ud);
+	xapi_unref(x);
+}
+
+static void finish_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	finish_now(arg);
+}
+
+/* The proxy is done with X. LATER: called from inside the transport, so the
+ * done callback and the last unref wait for the loop. */
+static void finish(struct proxy *p, int later)
+{
+	pt_exchange *x = p->x;
+	struct timeval zero = { 0, 0 };
+
+	if (p->finished)
+		return;
+	p->finished = 1;
+	exchange_on_stop(x, NULL, NULL);
+	exchange_on_drain(x, NULL, NULL);
+	if (x->body_fn == body_in)
+		x->body_fn = discard_body;   /* the transport reads and drops the rest */
+	exchange_body_resume(x);
+	if (p->t0)
+		x->upstream_us += mono_us() - p->t0;
+	if (p->kept)
+		evbuffer_free(p->kept);
+	p->kept = NULL;
+	if ((later || p->inside) && event_base_once(x->w->base, -1, EV_TIMEOUT, finish_cb, p, &zero) == 0)
+		return;
+	finish_now(p);
+}
+
+static void set_addr(struct proxy *p, const char *addr)
+{
+	pt_exchange *x = p->x;
+	size_t n = addr ? strlen(addr) : 0;
+	char *c;
+
+	if (!n || (x->upstream_addr.len == n && !memcmp(x->upstream_addr.ptr, addr, n)))
+		return;
+	if ((c = xapi_alloc(x, n + 1))) {
+		memcpy(c, addr, n + 1);
+		x->upstream_addr = (pt_str_t){ c, n };
+	}
+}
+
+/* Answers a failure before the upstream's head: 502, 503 or 504 in JSON. */
+static void answer_error(struct proxy *p, int status, const char *error)
+{
+	pt_exchange *x = p->x;
+	int st = status == PT_ETIMEDOUT ? 504 : status == PT_ENOENT ? 503 : 502;
+	char body[512];
+	int n;
+
+	if (x->state >= X_STREAMING || x->transport_gone)
+		return;
+	x->nrhdrs = p->nrhdrs_before;   /* nothing of an upstream head that came */
+	x->resp_length = -1;
+	n = snprintf(body, sizeof(body), "{\"error\":{\"status\":%d,\"message\":\"%s\","
+	             "\"upstream\":\"%s\"}}\n", st, st == 504 ? "upstream timed out" :
+	             st == 503 ? "no upstream server is available" : "upstream failed",
+	             p->upstream);
+	(void)error;
+	xapi_header_set(x, PT_STR("content-type"), PT_STR("application/json"));
+	xapi_respond(x, st, (pt_str_t){ body, n > 0 ? (size_t)n : 0 });
+}
+
+/* ---- attempts ------------------------------------------------------------- */
+
+static const struct http_client_stream stream_ops;
+static void call_done(const struct http_client_res *res, void *ud);
+
+/* Every body byte the upstream was given can be given again. */
+static int can_resend(const struct proxy *p)
+{
+	return p->mode != B_STREAM || !p->kept_lost;
+}
+
+/* Starts the next attempt; 0, or the failure was answered (and finished). */
+static int attempt(struct proxy *p)
+{
+	pt_exchange *x = p->x;
+	struct http_client *client = worker_http_client(x->w);
+	size_t slen, ulen;
+	char *url;
+
+	if (upstream_try_next(x->w, &p->t) != 0 || !client) {
+		if (p->t.attempts == 0)
+			log_warn("upstream", "%s: no server is available", p->upstream);
+		/* nothing left to try: the last failure says what happened */
+		answer_error(p, p->t.attempts ? p->last_status : PT_ENOENT, NULL);
+		finish(p, 0);
+		return -1;
+	}
+	slen = strlen(p->t.server);
+	ulen = 7 + slen + p->path.len;
+	if (!(url = xapi_alloc(x, ulen))) {
+		answer_error(p, PT_ENOMEM, NULL);
+		finish(p, 0);
+		return -1;
+	}
+	memcpy(url, "http://", 7);
+	memcpy(url + 7, p->t.server, slen);
+	memcpy(url + 7 + slen, p->path.ptr, p->path.len);
+	p->hr.url = (pt_str_t){ url, ulen };
+	p->hr.body = (pt_str_t){ NULL, 0 };
+	p->hr.body_more = 0;
+	p->hr.body_length = -1;
+	switch (p->mode) {
+	case B_BUFFERED:
+		p->hr.body = (pt_str_t){ x->body, x->body_len };
+		break;
+	case B_SMALL:
+	case B_STREAM:
+		if (p->kept && evbuffer_get_length(p->kept))
+			p->hr.body = (pt_str_t){ (const char *)evbuffer_pullup(p->kept, -1),
+			                         evbuffer_get_length(p->kept) };
+		p->hr.body_more = p->mode == B_STREAM && !p->body_done;
+		p->hr.body_length = x->req_length;
+		break;
+	default:
+		break;
+	}
+	set_addr(p, p->t.server);
+	if (!p->t0)
+		p->t0 = mono_us();
+	p->call = http_client_request(client, &p->hr, call_done, p);
+	if (!p->call) {
+		upstream_try_done(x->w, &p->t, 1, NULL);
+		answer_error(p, PT_ENOMEM, NULL);
+		finish(p, 0);
+		return -1;
+	}
+	/* a body paused for the last attempt goes on into this one */
+	exchange_body_resume(x);
+	return 0;
+}
+
+/* ---- the upstream's answer ------------------------------------------------ */
+
+static int up_head(const struct http_client_res *res, void *ud)
+{
+	struct proxy *p = ud;
+	pt_exchange *x = p->x;
+
+	if (x->transport_gone || x->state >= X_STREAMING)
+		return -1;
+	p->head_seen = 1;
+	p->status = res->status;
+	set_addr(p, res->peer);
+	for (unsigned i = 0; i < res->num_headers; i++) {
+		pt_str_t n = res->headers[2 * i], v = res->headers[2 * i + 1];
+
+		if (!is_resp_skipped(n) && xapi_header_add(x, n, v) != 0)
+			log_warn("upstream", "%s: response header '%.*s' left out", p->upstream,
+			         (int)n.len, n.ptr);
+	}
+	if (xapi_status_set(x, res->status) != 0)
+		return -1;
+	x->resp_length = res->content_length;
+	return 0;
+}
+
+static void client_drained(void *ud)
+{
+	struct proxy *p = ud;
+
+	if (p->call)
+		http_client_pause(p->call, 0);
+}
+
+static int up_body(struct evbuffer *buf, size_t n, int last, void *ud)
+{
+	struct proxy *p = ud;
+	pt_exchange *x = p->x;
+
+	if (x->transport_gone || x->aborted)
+		return -1;
+	if (!p->started && last) {
+		/* all of it came with the head: one response with its length. The
+		 * transport may let go of X at once: that is no stop, the call
+		 * ends right after this */
+		p->started = 1;
+		exchange_on_stop(x, NULL, NULL);
+		return exchange_respond_buffer(x, p->status, buf, n) == 0 ? 0 : -1;
+	}
+	p->started = 1;
+	if (exchange_write_buffer(x, buf, n) != 0)
+		return -1;
+	if (exchange_out_pending(x) >= X_OUT_HIGH) {
+		/* the client reads slower than the upstream sends */
+		http_client_pause(p->call, 1);
+		exchange_on_drain(x, client_drained, p);
+	}
+	return 0;
+}
+
+static void up_drain(void *ud)
+{
+	struct proxy *p = ud;
+
+	exchange_body_resume(p->x);
+}
+
+static const struct http_client_stream stream_ops = { up_head, up_body, up_drain };
+
+static void call_done(const struct http_client_res *res, void *ud)
+{
+	struct proxy *p = ud;
+	pt_exchange *x = p->x;
+	const struct upstream_conf *u = p->t.u;
+
+	p->call = NULL;
+	set_addr(p, res->peer);
+	if (res->status >= 0) {
+		upstream_try_done(x->w, &p->t, 1, NULL);
+		if (!x->transport_gone && x->state < X_DONE) {
+			if (!p->started)
+				xapi_respond(x, p->status, (pt_str_t){ NULL, 0 });
+			else
+				xapi_finish(x);
+		}
+		finish(p, 0);
+		return;
+	}
+	upstream_try_done(x->w, &p->t, 0, res->error);
+	if (p->started) {
+		log_warn("upstream", "%s (%s): %s after %llu response bytes: the response is cut",
+		         p->upstream, p->t.server, res->error ? res->error : "failed",
+		         (unsigned long long)x->bytes_out);
+		exchange_abort(x);
+		finish(p, 0);
+		return;
+	}
+	log_warn("upstream", "%s (%s): %s", p->upstream, p->t.server,
+	         res->error ? res->error : "failed");
+	p->last_status = res->status;
+	if (!p->head_seen && !x->transport_gone && p->t.attempts <= u->retries &&
+	    upstream_idempotent(x->method_name) && can_resend(p)) {
+		log_info("upstream", "%s: %s failed (%s), retrying on another server", u->name,
+		         p->t.server, res->error ? res->error : "error");
+		attempt(p);
+		return;
+	}
+	answer_error(p, res->status, res->error);
+	finish(p, 0);
+}
+
+/* ---- the client's body ---------------------------------------------------- */
+
+static void body_take(pt_exchange *x, struct proxy *p, const char *data, size_t len, int last);
+
+static void body_in(pt_exchange *x, const char *data, size_t len, int last, void *ud)
+{
+	struct proxy *p = ud;
+
+	p->inside++;
+	body_take(x, p, data, len, last);
+	p->inside--;
+}
+
+static void body_take(pt_exchange *x, struct proxy *p, const char *data, size_t len, int last)
+{
+	if (len) {
+		p->body_seen += len;
+		if (p->body_seen > x->body_limit) {
+			/* a chunked body past the limit (a Content-Length one was
+			 * refused before it started) */
+			log_info("upstream", "%s: request body over %llu bytes: 413", p->upstream,
+			         (unsigned long long)x->body_limit);
+			if (p->call)
+				http_client_cancel(p->call);
+			p->call = NULL;
+			upstream_try_done(x->w, &p->t, 1, NULL);
+			finish(p, 1);
+			x->close_after = 1;
+			if (x->state >= X_STREAMING)
+				exchange_abort(x);
+			else
+				exchange_error(x, 413, "request body too large");
+			return;
+		}
+		if (!p->kept_lost) {
+			if (!p->kept)
+				p->kept = evbuffer_new();
+			if (p->kept && evbuffer_get_length(p->kept) + len <= KEEP_MAX) {
+				evbuffer_add(p->kept, data, len);
+			} else {
+				p->kept_lost = 1;   /* a failure from now on is answered, not retried */
+				if (p->kept)
+					evbuffer_free(p->kept);
+				p->kept = NULL;
+			}
+		}
+		if (p->mode == B_STREAM && p->call &&
+		    http_client_body_write(p->call, data, len) >= (ssize_t)HTTP_CLIENT_OUT_HIGH)
+			exchange_body_pause(x);   /* up_drain resumes it */
+	}
+	if (!last)
+		return;
+	p->body_done = 1;
+	if (p->mode == B_STREAM && p->call)
+		http_client_body_end(p->call);
+	else if (p->mode == B_SMALL && !p->call && !p->head_seen)
+		attempt(p);
+}
+
+/* The transport let go of X (the client went away), or X answered by itself. */
+static void on_stop(void *ud)
+{
+	struct proxy *p = ud;
+
+	if (p->call) {
+		log_info("upstream", "%s (%s): the client went away: upstream call dropped",
+		         p->upstream, p->t.server);
+		http_client_cancel(p->call);
+		p->call = NULL;
+		upstream_try_done(p->x->w, &p->t, 1, NULL);
+	}
+	finish(p, 1);
+}
+
+/* ---- the request ---------------------------------------------------------- */
+
+/* Appends header NAME: VALUE to H (VAL copied into X's pool). */
+static void add(pt_exchange *x, pt_str_t *h, unsigned *n, pt_str_t name, const char *val,
+                size_t vlen)
+{
+	char *v;
+
+	if (*n >= MAX_FWD_HEADERS || !(v = xapi_alloc(x, vlen + 1)))
+		return;
+	memcpy(v, val, vlen);
+	h[2 * *n] = name;
+	h[2 * *n + 1] = (pt_str_t){ v, vlen };
+	(*n)++;
+}
+
+/* The forwarded request's path and headers, in X's pool. */
+static int build_request(struct proxy *p, const struct proxy_conf *pc)
+{
+	pt_exchange *x = p->x;
+	pt_str_t *h = xapi_alloc(x, 2 * MAX_FWD_HEADERS * sizeof(pt_str_t));
+	pt_str_t path = x->path, xff = { NULL, 0 }, v;
+	unsigned n = 0;
+	const char *colon;
+	char *full;
+	size_t iplen, off = 0;
+	char *buf;
+
+	if (!h)
+		return PT_ENOMEM;
+	if (pc->strip_prefix.len && path.len >= pc->strip_prefix.len &&
+	    !memcmp(path.ptr, pc->strip_prefix.ptr, pc->strip_prefix.len)) {
+		path.ptr += pc->strip_prefix.len;
+		path.len -= pc->strip_prefix.len;
+	}
+	if (!(full = xapi_alloc(x, path.len + x->query.len + 3)))
+		return PT_ENOMEM;
+	p->path = (pt_str_t){ full, 0 };
+	if (!path.len || path.ptr[0] != '/')
+		full[p->path.len++] = '/';
+	memcpy(full + p->path.len, path.ptr, path.len);
+	p->path.len += path.len;
+	if (x->query.len) {
+		full[p->path.len++] = '?';
+		memcpy(full + p->path.len, x->query.ptr, x->query.len);
+		p->path.len += x->query.len;
+	}
+	for (unsigned i = 0; i < x->nhdrs && n < MAX_FWD_HEADERS - 8; i++) {
+		if (is_hop(x->hdrs[i].name))
+			continue;
+		if (x->hdrs[i].name.len == 15 && !memcmp(x->hdrs[i].name.ptr, "x-forwarded-for", 15)) {
+			xff = x->hdrs[i].value;
+			continue;
+		}
+		h[2 * n] = x->hdrs[i].name;
+		h[2 * n + 1] = x->hdrs[i].value;
+		n++;
+	}
+	/* X-Forwarded-For: what came, then the client's address without its port */
+	colon = x->remote.len ? memrchr(x->remote.ptr, ':', x->remote.len) : NULL;
+	iplen = colon ? (size_t)(colon - x->remote.ptr) : x->remote.len;
+	if (!(buf = xapi_alloc(x, xff.len + iplen + 3)))
+		return PT_ENOMEM;
+	if (xff.len) {
+		memcpy(buf, xff.ptr, xff.len);
+		off = xff.len;
+		memcpy(buf + off, ", ", 2);
+		off += 2;
+	}
+	memcpy(buf + off, x->remote.ptr, iplen);
+	h[2 * n] = PT_STR("x-forwarded-for");
+	h[2 * n + 1] = (pt_str_t){ buf, off + iplen };
+	n++;
+	h[2 * n] = PT_STR("x-forwarded-proto");
+	h[2 * n + 1] = x->tls ? PT_STR("https") : PT_STR("http");
+	n++;
+	if (x->host.len) {
+		h[2 * n] = PT_STR("x-forwarded-host");
+		h[2 * n + 1] = x->host;
+		n++;
+	}
+	v = xapi_request_id(x);
+	add(x, h, &n, PT_STR("x-request-id"), v.ptr, v.len);
+	if (xapi_header(x, PT_STR("traceparent"), 0, &v) != 0) {
+		/* start a W3C trace for the hop when the client sent none */
+		char tp[64];
+		int len = snprintf(tp, sizeof(tp), "00-%016llx%016llx-%016llx-01",
+		                   (unsigned long long)rand64(), (unsigned long long)rand64(),
+		                   (unsigned long long)(rand64() | 1));
+
+		add(x, h, &n, PT_STR("traceparent"), tp, (size_t)len);
+	}
+	for (unsigned i = 0; i < pc->nheaders && n < MAX_FWD_HEADERS; i++) {
+		pt_str_t nm = pc->headers[2 * i], val = pc->headers[2 * i + 1];
+		char *c = xapi_alloc(x, nm.len + 1);
+
+		if (!c)
+			return PT_ENOMEM;
+		memcpy(c, nm.ptr, nm.len);
+		add(x, h, &n, (pt_str_t){ c, nm.len }, val.ptr, val.len);
+	}
+	p->hr.method = x->method_name;
+	p->hr.headers = h;
+	p->hr.num_headers = n;
+	return 0;
+}
+
+int proxy_start(pt_exchange *x, const struct proxy_conf *pc, proxy_done_fn done, void *ud)
+{
+	const struct upstream_conf *u = config_upstream(x->gen->cfg, pc->upstream);
+	struct proxy *p;
+
+	if (!u)
+		return PT_ENOENT;
+	if (!(p = xapi_alloc(x, sizeof(*p))))
+		return PT_ENOMEM;
+	memset(p, 0, sizeof(*p));
+	p->x = x;
+	p->upstream = u->name;
+	p->t.u = u;
+	p->done = done;
+	p->done_ud = ud;
+	p->nrhdrs_before = x->nrhdrs;
+	if (build_request(p, pc) != 0)
+		return PT_ENOMEM;
+	p->hr.connect_timeout = u->connect_timeout;
+	p->hr.timeout = pc->timeout > 0 ? pc->timeout : u->read_timeout;
+	p->hr.stream = &stream_ops;
+	if (x->body_complete)
+		p->mode = B_BUFFERED;
+	else if (!x->has_body)
+		p->mode = B_NONE;
+	else if (x->req_length >= 0 && (uint64_t)x->req_length <= KEEP_MAX)
+		p->mode = B_SMALL;
+	else
+		p->mode = B_STREAM;
+	xapi_ref(x);
+	exchange_on_stop(x, on_stop, p);
+	p->inside = 1;
+	if ((p->mode == B_SMALL || attempt(p) == 0) && (p->mode == B_SMALL || p->mode == B_STREAM))
+		xapi_body_read(x, body_in, p);   /* may hand over what is buffered at once */
+	p->inside = 0;
+	return 0;
+}
+
+int proxy_handler(pt_exchange *x, const pt_conf *opts, void *ud)
+{
+	struct proxy_conf pc = { 0 };
+	const pt_conf *hdrs = conf_get(opts, "headers"), *v;
+	pt_str_t up, *h = NULL;
+	const char *k;
+	size_t nh = hdrs ? hdrs->u.t.nkeys : 0;
+
+	(void)ud;
+	if (conf_str(opts, "upstream", &up) != 0)
+		return PT_EINVAL;
+	pc.upstream = up.ptr;
+	conf_str(opts, "strip_prefix", &pc.strip_prefix);
+	conf_num(opts, "timeout", &pc.timeout);
+	if (nh && conf_type(hdrs) == PT_CONF_TABLE && (h = xapi_alloc(x, 2 * nh * sizeof(*h)))) {
+		for (size_t i = 0; (k = conf_key_at(hdrs, i, &v)) != NULL; i++) {
+			pt_str_t val;
+
+			if (conf_str(v, NULL, &val) != 0)
+				continue;
+			h[2 * pc.nheaders] = (pt_str_t){ k, strlen(k) };
+			h[2 * pc.nheaders + 1] = val;
+			pc.nheaders++;
+		}
+		pc.headers = h;
+	}
+	return proxy_start(x, &pc, NULL, NULL);
+}
