@@ -445,7 +445,25 @@ static const struct spec lua_spec[] = {
 	{ NULL, 0, 0, 0, 0, NULL },
 };
 
+static const struct spec access_log_spec[] = {
+	{ "file", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "format", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "enabled", PT_CONF_BOOL, 0, 0, 0, NULL },
+	{ NULL, 0, 0, 0, 0, NULL },
+};
+
+static const struct spec openapi_spec[] = {
+	{ "path", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "title", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "version", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "description", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "servers", PT_CONF_TABLE, S_ANY_KEYS, 0, 0, NULL },
+	{ NULL, 0, 0, 0, 0, NULL },
+};
+
 static const struct spec top_spec[] = {
+	{ "access_log", PT_CONF_TABLE, 0, 0, 0, access_log_spec },
+	{ "openapi", PT_CONF_TABLE, 0, 0, 0, openapi_spec },
 	{ "lua", PT_CONF_TABLE, 0, 0, 0, lua_spec },
 	{ "workers", PT_CONF_NUMBER, S_INT, 1, 1024, NULL },
 	{ "plugins_dir", PT_CONF_STRING, 0, 0, 0, NULL },
@@ -572,6 +590,13 @@ static const char *str_or(const pt_conf *c, const char *key, const char *dflt)
 	pt_str_t s;
 
 	return conf_str(c, key, &s) == 0 ? s.ptr : dflt;
+}
+
+static int bool_or(const pt_conf *c, const char *key, int dflt)
+{
+	int v;
+
+	return conf_bool(c, key, &v) == 0 ? v : dflt;
 }
 
 static void read_http(struct http_conf *h, const pt_conf *c)
@@ -955,6 +980,11 @@ static void read_settings(lua_State *L, struct config *cfg, struct build *b)
 	cfg->plugins_dir = str_or(root, "plugins_dir", PT_PLUGIN_DIR);
 	cfg->pid_file = str_or(root, "pid_file", NULL);
 	cfg->log_file = str_or(root, "log.file", NULL);
+	if (conf_get(root, "access_log") && bool_or(root, "access_log.enabled", 1)) {
+		cfg->access_log = 1;
+		cfg->access_log_file = str_or(root, "access_log.file", NULL);
+		cfg->access_log_format = str_or(root, "access_log.format", "text");
+	}
 	cfg->shutdown_timeout = num_or(root, "shutdown_timeout", 10);
 	cfg->log_level = PT_LOG_INFO;
 	const char *lvl = str_or(root, "log.level", NULL);

@@ -87,6 +87,8 @@ struct config {
 	const char *pid_file;
 	int log_level;
 	const char *log_file;
+	int access_log;             /* an access_log table is there and enabled */
+	const char *access_log_file, *access_log_format;
 	double shutdown_timeout;
 	struct http_conf http;
 	struct lua_conf lua;
