@@ -116,6 +116,27 @@ struct pt_rate {
 	double retry_after;    /* seconds until a refused request would pass */
 };
 
+/* A Redis reply (pt_api.redis_eval), borrowed for the callback. */
+enum pt_redis_type {
+	PT_REDIS_FAILED = -1,  /* no reply: see the err string (timeout, not connected, ...) */
+	PT_REDIS_NIL = 0,
+	PT_REDIS_INT = 1,
+	PT_REDIS_STRING = 2,
+	PT_REDIS_STATUS = 3,
+	PT_REDIS_ERROR = 4,    /* Redis answered with an error: str holds it */
+	PT_REDIS_ARRAY = 5,
+};
+
+struct pt_redis_reply {
+	int type;
+	long long integer;
+	const char *str;
+	size_t len;
+	size_t nelem;
+	const struct pt_redis_reply *elem;
+};
+typedef void (*pt_redis_fn)(const struct pt_redis_reply *r, const char *err, void *ud);
+
 /* Streamed request body: DATA/LEN borrowed for the call; LAST on the final call. */
 typedef void (*pt_body_fn)(pt_exchange *x, const char *data, size_t len, int last, void *ud);
 
@@ -336,6 +357,17 @@ struct pt_api {
 	 * 0, or PT_EINVAL / PT_ENOMEM. */
 	int (*rate_take)(pt_str_t key, double limit, double period, double burst, double cost,
 	                 struct pt_rate *out);
+
+	/* ---- 1.1: Redis (the config's `redis = { ... }`) -------------------- */
+
+	/* 1 when the config names a Redis server. */
+	int (*redis_configured)(void);
+	/* EVAL of SCRIPT (static storage: its SHA1 is cached, EVALSHA is sent)
+	 * with NKEYS of the ARGC arguments as keys, on W's connection. FN runs
+	 * exactly once, later, on W's thread; the command timeout is always on.
+	 * PT_ENOENT when no Redis is configured. */
+	int (*redis_eval)(pt_worker *w, const char *script, int nkeys, int argc,
+	                  const char *const *argv, const size_t *argvlen, pt_redis_fn fn, void *ud);
 };
 
 /* Whether the running core's table has MEMBER. */
