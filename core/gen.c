@@ -6,6 +6,7 @@
 
 #include "gen.h"
 #include "access_log.h"
+#include "openapi.h"
 #include "conf_tree.h"
 #include "chain.h"
 #include "log.h"
@@ -195,6 +196,30 @@ static int add_route(struct gen *g, struct route_entry *re, int lua_fn, const ch
 	return 0;
 }
 
+/* The route serving the OpenAPI document, and the document itself. */
+static void add_openapi_route(struct gen *g, char *err, size_t errlen, size_t *off)
+{
+	const pt_conf *oc = conf_get(g->cfg->root, "openapi");
+	struct route_conf *rc = arena_calloc(&g->cfg->arena, sizeof(*rc));
+	pt_str_t path = PT_STR("/openapi.json");
+
+	if (!rc) {
+		add_err(err, errlen, off, "%s: out of memory", g->cfg->file);
+		return;
+	}
+	conf_str(oc, "path", &path);
+	rc->methods = PT_METHOD_GET | PT_METHOD_HEAD;
+	rc->path = path.ptr;
+	rc->handler = "openapi";
+	rc->opts = oc;
+	rc->line = oc->line;
+	g->routes[g->nroutes].conf = rc;
+	if (add_route(g, &g->routes[g->nroutes++], 0, g->cfg->file, err, errlen, off) != 0)
+		return;
+	if (!(g->openapi = openapi_build(g)))
+		add_err(err, errlen, off, "%s: out of memory", g->cfg->file);
+}
+
 struct gen *gen_build(struct config *cfg, char *err, size_t errlen)
 {
 	struct gen *g = calloc(1, sizeof(*g));
@@ -223,7 +248,7 @@ struct gen *gen_build(struct config *cfg, char *err, size_t errlen)
 	if (!g->lua)
 		goto fail;
 	nlua = g->lua->nroutes;
-	g->routes = calloc(cfg->nroutes + nlua + 1, sizeof(*g->routes));
+	g->routes = calloc(cfg->nroutes + nlua + 2, sizeof(*g->routes));
 	if (!g->routes) {
 		snprintf(err, errlen, "%s: out of memory", cfg->file);
 		goto fail;
@@ -248,6 +273,8 @@ struct gen *gen_build(struct config *cfg, char *err, size_t errlen)
 		add_route(g, &g->routes[g->nroutes++], lr->handler ? 0 : lr->fn, lr->file, err, errlen,
 		          &off);
 	}
+	if (!off && conf_get(cfg->root, "openapi"))
+		add_openapi_route(g, err, errlen, &off);
 	if (off)
 		goto fail;
 	atomic_init(&g->refs, 1);
@@ -259,6 +286,7 @@ fail:
 		free(g->routes);
 		release_filters(g);
 		access_log_close(g->alog);
+		free(g->openapi);
 		lua_gen_free(g->lua);
 		free(g);
 	}
@@ -280,6 +308,7 @@ void gen_unref(struct gen *g)
 	free(g->routes);
 	release_filters(g);
 	access_log_close(g->alog);
+	free(g->openapi);
 	lua_gen_free(g->lua);
 	config_free(g->cfg);
 	free(g);

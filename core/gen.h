@@ -44,6 +44,7 @@ struct gen {
 	unsigned nroutes;
 	struct lua_gen *lua;          /* owned: the route scripts' side */
 	struct access_log *alog;      /* owned, NULL when off */
+	char *openapi;                /* owned: the OpenAPI document, NULL when off */
 	struct compiled_filter *compiled;   /* owned: filter states, one per distinct use */
 	unsigned ncompiled, capcompiled;
 };

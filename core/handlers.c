@@ -13,6 +13,7 @@
 #include "handlers.h"
 #include "http/exchange.h"
 #include "lua/lua_rt.h"
+#include "openapi.h"
 #include "plugin.h"
 
 static int static_handler(pt_exchange *x, const pt_conf *opts, void *ud)
@@ -40,5 +41,7 @@ int handlers_register_builtin(void)
 {
 	int rc = registry_handler_add(NULL, "static", static_handler, NULL);
 
-	return rc ? rc : registry_handler_add(NULL, "lua", lua_handler, NULL);
+	if (!rc)
+		rc = registry_handler_add(NULL, "lua", lua_handler, NULL);
+	return rc ? rc : openapi_register();
 }
