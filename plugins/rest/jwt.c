@@ -50,7 +50,7 @@ static const struct alg algs[] = {
 
 struct key {
 	char *kid;			/* owned, or NULL */
-	enum family fam;		/* fixed by the key material, not a token */
+	enum family fam;		/* by key material, never a token */
 	const struct alg *only;		/* pinned by a JWK "alg", or NULL */
 	unsigned char *secret;		/* FAM_HMAC, owned, wiped on free */
 	size_t secret_len;
@@ -355,7 +355,7 @@ int jwt_keyset_add_pem(struct jwt_keyset *ks, const char *kid,
 
 /* ---- JWKS ---- */
 
-/* A public key from OSSL_PARAMs built by FILL, for key type NAME. */
+/* A public key of type NAME from the parameters in BLD, checked sound. */
 static EVP_PKEY *pkey_fromdata(const char *name, OSSL_PARAM_BLD *bld)
 {
 	OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
@@ -734,10 +734,10 @@ static int header_check(json_t *hdr, const struct jwt_rules *r,
 	*alg = alg_find(name);
 	if (!*alg)
 		return because(why, JWT_EALG, "unsupported algorithm");
-	for (i = 0; i < r->nalgs; i++)
+	for (i = 0; r->algs && i < r->nalgs; i++)
 		if (r->algs[i] && !strcmp(r->algs[i], name))
 			break;
-	if (r->nalgs && i == r->nalgs)
+	if (r->algs && r->nalgs && i == r->nalgs)
 		return because(why, JWT_EALG, "algorithm not allowed");
 	if (jkid && !json_is_string(jkid))
 		return because(why, JWT_EMALFORMED, "malformed token");
@@ -915,7 +915,7 @@ static int claims_check(json_t *p, const struct jwt_rules *r,
 	if (r->iss && (!json_is_string(iss) ||
 		       strcmp(json_string_value(iss), r->iss)))
 		return because(why, JWT_EISS, "issuer mismatch");
-	if (r->naud && !aud_ok(json_object_get(p, "aud"), r))
+	if (r->aud && r->naud && !aud_ok(json_object_get(p, "aud"), r))
 		return because(why, JWT_EAUD, "audience mismatch");
 	return 0;
 }

@@ -81,16 +81,21 @@ int jwt_keyset_load_jwks_file(struct jwt_keyset *ks, const char *path,
 
 size_t jwt_keyset_count(const struct jwt_keyset *ks);
 
+/* What a token must satisfy besides its signature. Zeroed = defaults. */
 struct jwt_rules {
-	const char *const *algs;	/* allowed "alg" values; NULL = any */
-	size_t nalgs;			/* the candidate key allows */
-	const char *iss;		/* required "iss", or NULL */
-	const char *const *aud;		/* "aud" (string or array) must */
-	size_t naud;			/* name one of these, if naud > 0 */
-	long leeway;			/* seconds of clock skew for exp/nbf/iat */
-	int require_exp;		/* reject tokens without "exp" */
-	long long now;			/* unix time; 0 = time(NULL) */
-	size_t max_len;			/* token length cap; 0 = 8192 */
+	/* allowed "alg" values; NULL or 0 = any the candidate key allows */
+	const char *const *algs;
+	size_t nalgs;
+	/* required "iss", or NULL */
+	const char *iss;
+	/* "aud" (a string or an array) must name one of these; NULL or 0 =
+	 * no audience required */
+	const char *const *aud;
+	size_t naud;
+	long leeway;		/* seconds of clock skew for exp, nbf, iat */
+	int require_exp;	/* reject tokens without "exp" */
+	long long now;		/* unix time; 0 = time(NULL) */
+	size_t max_len;		/* token length cap; 0 = 8192 */
 };
 
 /*
