@@ -8,6 +8,7 @@
 #include "chain.h"
 #include "log.h"
 #include "lua/lua_rt.h"
+#include "upstream/state.h"
 
 static atomic_uint next_id = 1;
 
@@ -126,6 +127,9 @@ struct gen *gen_build(struct config *cfg, char *err, size_t errlen)
 		goto fail;
 	}
 	g->cfg = cfg;
+	g->upstreams = upstream_states_new(cfg, err, errlen);
+	if (!g->upstreams)
+		goto fail;
 	g->lua = lua_gen_new(cfg, err, errlen);
 	if (!g->lua)
 		goto fail;
@@ -165,6 +169,7 @@ fail:
 		router_free(g->router);
 		free(g->routes);
 		lua_gen_free(g->lua);
+		upstream_states_free(g->upstreams);
 		free(g);
 	}
 	config_free(cfg);
@@ -184,6 +189,7 @@ void gen_unref(struct gen *g)
 	router_free(g->router);
 	free(g->routes);
 	lua_gen_free(g->lua);
+	upstream_states_free(g->upstreams);
 	config_free(g->cfg);
 	free(g);
 }

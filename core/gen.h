@@ -16,6 +16,7 @@
 
 struct filter_ref;
 struct lua_gen;
+struct upstream_states;
 
 struct route_entry {
 	const struct route_conf *conf;
@@ -33,6 +34,7 @@ struct gen {
 	struct route_entry *routes;   /* config routes, then script routes */
 	unsigned nroutes;
 	struct lua_gen *lua;          /* owned: the route scripts' side */
+	struct upstream_states *upstreams;  /* owned: health, retry budget (upstream/state.h) */
 };
 
 /* Takes ownership of CFG (also on failure). NULL with ERR as file:line lines. */
