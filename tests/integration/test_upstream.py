@@ -1,0 +1,181 @@
+"""Upstreams, the gateway part: active health checks shared by the workers,
+hash balancing, the retry budget, the send timeout, HTTP/2 to the servers
+(h2c with prior knowledge, h2 over TLS) and the config errors of each key.
+Real upstream servers on loopback, started by the tests."""
+import http.server
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+
+from conftest import BIN, free_port, wait_port
+
+
+class Upstream:
+    """An HTTP/1.1 server that says who it is, with a /health whose status
+    the test sets. Counts proxied hits and health probes apart."""
+
+    def __init__(self, name):
+        self.name, self.hits, self.probes, self.health_status = name, 0, 0, 200
+        self.probe_agents = set()
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def handle_any(self):
+                n = int(self.headers.get("content-length") or 0)
+                if n:
+                    self.rfile.read(n)
+                if self.path == "/health":
+                    outer.probes += 1
+                    outer.probe_agents.add(self.headers.get("user-agent"))
+                    status, body = outer.health_status, b"health\n"
+                else:
+                    outer.hits += 1
+                    status = 200
+                    body = json.dumps({"server": outer.name, "path": self.path}).encode()
+                self.send_response(status)
+                self.send_header("x-upstream", outer.name)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = handle_any
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+@pytest.fixture
+def upstreams():
+    made = []
+
+    def make(name):
+        u = Upstream(name)
+        made.append(u)
+        return u
+    yield make
+    for u in made:
+        u.close()
+
+
+def dead_ports(n):
+    """N distinct loopback ports nothing listens on."""
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def gateway(portico, tmp_path, servers, extra="", workers=1, body=""):
+    routes = tmp_path / "routes"
+    routes.mkdir(exist_ok=True)
+    (routes / "gw.lua").write_text('''
+route.any("/api/*rest", proxy(upstream "users", { strip_prefix = "/api" }))
+''')
+    srv = ", ".join('"127.0.0.1:%d"' % p for p in servers)
+    return portico(f'upstream "users" {{ servers = {{ {srv} }}, timeout = {{ connect = 1, '
+                   f'read = 3 }} {extra} }}\n{body}\nroutes "{routes}"', workers=workers)
+
+
+def who(d, path="/api/x", **kw):
+    r = requests.get(d.url + path, timeout=5, **kw)
+    assert r.status_code == 200, r.text
+    return r.headers["x-upstream"]
+
+
+HEALTH = 'health = { path = "/health", interval = 0.2, timeout = 0.5, healthy = 2, unhealthy = 2 }'
+
+
+# ---- active health ----------------------------------------------------------
+
+def test_active_health_ejects_a_failing_server_and_returns_it(portico, tmp_path, upstreams):
+    a, b = upstreams("a"), upstreams("b")
+    b.health_status = 500
+    t0 = time.monotonic()
+    d = gateway(portico, tmp_path, [a.port, b.port], ", " + HEALTH, workers=2)
+    # no client traffic: the probes alone take b out, within a few intervals
+    assert d.wait_log(f"users: server 127.0.0.1:{b.port} is down: 2 health checks failed "
+                      "in a row (last: /health status 500)", timeout=3), d.log()
+    assert time.monotonic() - t0 < 2.5
+    assert a.hits == 0 and b.hits == 0
+    # every worker leaves it out (new connections land on either worker)
+    seen = [who(d, headers={"connection": "close"}) for _ in range(12)]
+    assert seen == ["a"] * 12
+    assert f"127.0.0.1:{a.port} is down" not in d.log()
+    b.health_status = 200
+    assert d.wait_log(f"users: server 127.0.0.1:{b.port} is up again: 2 health checks "
+                      "passed in a row", timeout=3), d.log()
+    seen = [who(d, headers={"connection": "close"}) for _ in range(12)]
+    assert "a" in seen and "b" in seen
+
+
+def test_health_probes_run_once_per_interval_not_per_worker(portico, tmp_path, upstreams):
+    a = upstreams("a")
+    d = gateway(portico, tmp_path, [a.port], ", " + HEALTH, workers=2)
+    assert wait_for(lambda: a.probes >= 1, 3)
+    before = a.probes
+    time.sleep(1.0)
+    n = a.probes - before
+    # interval 0.2 s: about 5 probes a second from one checker (10 if per worker)
+    assert 3 <= n <= 7, n
+    assert a.probe_agents == {"portico-health-check"}
+
+
+def test_all_servers_down_by_health_is_a_quick_503(portico, tmp_path, upstreams):
+    a = upstreams("a")
+    a.health_status = 503
+    d = gateway(portico, tmp_path, [a.port], ", " + HEALTH)
+    assert d.wait_log("is down", timeout=3)
+    t0 = time.monotonic()
+    r = requests.get(d.url + "/api/x", timeout=5)
+    assert r.status_code == 503 and time.monotonic() - t0 < 0.5
+    assert r.json()["error"]["message"] == "no upstream server is available"
+    assert a.hits == 0
+
+
+def test_health_state_survives_reload_and_old_probes_stop(portico, tmp_path, upstreams):
+    import signal
+    a, b = upstreams("a"), upstreams("b")
+    b.health_status = 500
+    d = gateway(portico, tmp_path, [a.port, b.port], ", " + HEALTH)
+    assert d.wait_log("is down", timeout=3)
+    d.signal(signal.SIGHUP)
+    assert d.wait_log("is live", timeout=5)
+    # the new generation starts from the old verdict: b stays out at once
+    assert [who(d) for _ in range(6)] == ["a"] * 6
+    assert d.log().count("is down") == 1
+    # one checker after the reload, not two
+    before = b.probes
+    time.sleep(1.0)
+    assert b.probes - before <= 7
+
+
+def wait_for(cond, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return False
