@@ -363,6 +363,7 @@ static void attempt(struct call *c, int i)
 	hr.body = c->req.body;
 	hr.connect_timeout = u->connect_timeout;
 	hr.timeout = c->req.timeout > 0 ? c->req.timeout : u->read_timeout;
+	hr.send_timeout = u->send_timeout;
 	hr.h2 = u->protocol == UP_PROTO_H2C || u->protocol == UP_PROTO_H2;
 	hr.insecure = tls && !u->tls_verify;
 	if (!http_client_request(client, &hr, done, c)) {

@@ -179,3 +179,110 @@ def wait_for(cond, timeout):
             return True
         time.sleep(0.02)
     return False
+
+
+# ---- hash balancing ---------------------------------------------------------
+
+def test_hash_header_keeps_a_key_on_one_server_and_spreads_keys(portico, tmp_path, upstreams):
+    a, b = upstreams("a"), upstreams("b")
+    d = gateway(portico, tmp_path, [a.port, b.port], ', balance = "hash(header:X-User)"')
+    assert len({who(d, headers={"x-user": "alice"}) for _ in range(8)}) == 1
+    keys = ["user%d" % i for i in range(40)]
+    first = {k: who(d, headers={"X-User": k}) for k in keys}
+    again = {k: who(d, headers={"x-user": k}) for k in keys}
+    assert first == again
+    n_a = list(first.values()).count("a")
+    assert 8 <= n_a <= 32, first          # both servers get a fair share of keys
+    # no key: round robin
+    assert {who(d) for _ in range(4)} == {"a", "b"}
+
+
+def test_hash_moves_only_the_keys_of_a_server_that_goes_down(portico, tmp_path, upstreams):
+    a, b = upstreams("a"), upstreams("b")
+    d = gateway(portico, tmp_path, [a.port, b.port],
+                ', balance = "hash(query:user)", ' + HEALTH)
+    keys = ["k%d" % i for i in range(30)]
+    before = {k: who(d, "/api/x?user=" + k) for k in keys}
+    assert set(before.values()) == {"a", "b"}
+    b.health_status = 500
+    assert d.wait_log(f"127.0.0.1:{b.port} is down", timeout=3)
+    during = {k: who(d, "/api/x?user=" + k) for k in keys}
+    assert set(during.values()) == {"a"}   # b's keys moved, a's stayed
+    b.health_status = 200
+    assert d.wait_log("is up again", timeout=3)
+    assert {k: who(d, "/api/x?user=" + k) for k in keys} == before
+
+
+def test_hash_ip_sends_one_client_to_one_server(portico, tmp_path, upstreams):
+    a, b = upstreams("a"), upstreams("b")
+    d = gateway(portico, tmp_path, [a.port, b.port], ', balance = "hash(ip)"')
+    # a client's own X-Forwarded-For does not steer it: the proxy appends the address
+    seen = {who(d, headers={"x-forwarded-for": "10.0.0.%d" % i}) for i in range(8)}
+    assert len(seen) == 1
+
+
+# ---- retries: the budget ----------------------------------------------------
+
+def retries_for(portico, tmp_path, budget, n=20):
+    d = gateway(portico, tmp_path, dead_ports(2),
+                f", retries = 1, max_fails = 1000, {budget}")
+    for _ in range(n):
+        r = requests.get(d.url + "/api/x", timeout=5)
+        assert r.status_code == 502
+    d.stop()
+    log = d.log()
+    os.remove(d.log_path)   # the next daemon of the test appends to the same file
+    return log.count("retrying on"), log
+
+
+def test_retry_budget_caps_retries_across_requests(portico, tmp_path):
+    # without a cap worth the name every failed GET is retried once
+    n, _ = retries_for(portico, tmp_path, "retry_budget = 1, retry_budget_min = 0")
+    assert n == 20
+    # 20% of requests (and no per-second floor): about 4 of 20
+    n, log = retries_for(portico, tmp_path, "retry_budget = 0.2, retry_budget_min = 0")
+    assert 1 <= n <= 5, n
+    assert "users: retry budget spent (0/s + 20% of requests over 10s)" in log
+
+
+def test_retry_budget_floor_allows_a_few_retries_per_second(portico, tmp_path):
+    n, _ = retries_for(portico, tmp_path, "retry_budget = 0, retry_budget_min = 0.3")
+    assert n == 3   # 0.3/s over the 10 s window
+
+
+# ---- timeouts: send -----------------------------------------------------------
+
+def test_send_timeout_ends_a_stalled_upload(portico, tmp_path):
+    lsock = socket.socket()
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+    held = []
+    stop = threading.Event()
+
+    def accept_and_never_read():
+        lsock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(lsock.accept()[0])
+            except OSError:
+                continue
+    t = threading.Thread(target=accept_and_never_read, daemon=True)
+    t.start()
+    try:
+        d = gateway(portico, tmp_path, [lsock.getsockname()[1]], ", retries = 0",
+                    body="http = { max_body_size = 33554432 }")
+        cfg = d.text.replace("read = 3 }", "read = 20, send = 0.5 }")
+        d.stop()
+        d.write(cfg)
+        d.start()
+        t0 = time.monotonic()
+        r = requests.post(d.url + "/api/upload", data=b"x" * (16 << 20), timeout=30)
+        assert r.status_code == 504 and time.monotonic() - t0 < 5
+        assert d.wait_log("send timed out", timeout=2)
+    finally:
+        stop.set()
+        t.join()
+        for c in held:
+            c.close()
+        lsock.close()
