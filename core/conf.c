@@ -768,51 +768,53 @@ static int hash_name_ok(const char *s)
 static void read_balance(struct errbuf *e, struct config *cfg, struct upstream_conf *u,
                          const char *bal)
 {
-	static const char *const kinds[] = { "round_robin", "least_conn", "hash(ip)",
-	                                     "hash(header:", "hash(query:", NULL };
+	static const char *const plain[] = { "round_robin", "least_conn", NULL };
+	static const char *const kinds[] = { "ip", "header", "query", NULL };
 	size_t n = strlen(bal);
-	const char *hint;
+	char hint[200] = "";
 
-	if (!strcmp(bal, "round_robin")) {
-		u->balance = UP_BALANCE_ROUND_ROBIN;
+	if (!strcmp(bal, "round_robin") || !strcmp(bal, "least_conn")) {
+		u->balance = bal[0] == 'r' ? UP_BALANCE_ROUND_ROBIN : UP_BALANCE_LEAST_CONN;
 		return;
 	}
-	if (!strcmp(bal, "least_conn")) {
-		u->balance = UP_BALANCE_LEAST_CONN;
-		return;
-	}
-	if (!strcmp(bal, "hash(ip)")) {
-		u->balance = UP_BALANCE_HASH;
-		u->hash_by = UP_HASH_IP;
-		return;
-	}
-	if (n > 13 && !strncmp(bal, "hash(header:", 12) && bal[n - 1] == ')') {
-		char *name = arena_strndup(&cfg->arena, bal + 12, n - 13);
+	if (n > 6 && !strncmp(bal, "hash(", 5) && bal[n - 1] == ')') {
+		const char *in = bal + 5, *colon = memchr(in, ':', n - 6);
+		char kind[32], *name = colon ? arena_strndup(&cfg->arena, colon + 1,
+		                                             (size_t)(bal + n - 1 - colon - 1)) : NULL;
+		size_t kl = colon ? (size_t)(colon - in) : n - 6;
+		const char *k;
 
-		if (name && hash_name_ok(name)) {
-			for (char *p = name; *p; p++)
-				*p = (char)tolower((unsigned char)*p);
+		snprintf(kind, sizeof(kind), "%.*s", (int)(kl < sizeof(kind) ? kl : 0), in);
+		if (!strcmp(kind, "ip") && !colon) {
 			u->balance = UP_BALANCE_HASH;
-			u->hash_by = UP_HASH_HEADER;
+			u->hash_by = UP_HASH_IP;
+			return;
+		}
+		if ((!strcmp(kind, "header") || !strcmp(kind, "query")) && name && hash_name_ok(name)) {
+			if (kind[0] == 'h')
+				for (char *p = name; *p; p++)
+					*p = (char)tolower((unsigned char)*p);
+			u->balance = UP_BALANCE_HASH;
+			u->hash_by = kind[0] == 'h' ? UP_HASH_HEADER : UP_HASH_QUERY;
 			u->hash_name = name;
 			return;
 		}
-	}
-	if (n > 12 && !strncmp(bal, "hash(query:", 11) && bal[n - 1] == ')') {
-		char *name = arena_strndup(&cfg->arena, bal + 11, n - 12);
+		k = !strcmp(kind, "ip") || !strcmp(kind, "header") || !strcmp(kind, "query") ? kind :
+		    closest(kind, kinds);
+		if (k && !strcmp(k, "ip"))
+			snprintf(hint, sizeof(hint), " (did you mean \"hash(ip)\"?)");
+		else if (k)
+			snprintf(hint, sizeof(hint), " (did you mean \"hash(%s:%.64s)\"?)", k,
+			         name && hash_name_ok(name) ? name : "NAME");
+	} else {
+		const char *k = closest(bal, plain);
 
-		if (name && hash_name_ok(name)) {
-			u->balance = UP_BALANCE_HASH;
-			u->hash_by = UP_HASH_QUERY;
-			u->hash_name = name;
-			return;
-		}
+		if (k)
+			snprintf(hint, sizeof(hint), " (did you mean \"%s\"?)", k);
 	}
-	hint = closest(bal, kinds);
 	errf(e, cfg->file, u->line, "upstream \"%s\": balance is \"round_robin\", \"least_conn\", "
-	     "\"hash(ip)\", \"hash(header:NAME)\" or \"hash(query:NAME)\", not \"%s\"%s%s%s",
-	     u->name, bal, hint ? " (did you mean \"" : "", hint ? hint : "",
-	     hint ? (hint[strlen(hint) - 1] == ':' ? "NAME)\"?)" : "\"?)") : "");
+	     "\"hash(ip)\", \"hash(header:NAME)\" or \"hash(query:NAME)\", not \"%s\"%s",
+	     u->name, bal, hint);
 }
 
 /* health = { path, interval, timeout, healthy, unhealthy, status = { lo, hi }, host } */

@@ -286,3 +286,129 @@ def test_send_timeout_ends_a_stalled_upload(portico, tmp_path):
         for c in held:
             c.close()
         lsock.close()
+
+
+# ---- HTTP/2 to the servers ------------------------------------------------------
+
+needs_nghttpd = pytest.mark.skipif(shutil.which("nghttpd") is None,
+                                   reason="nghttpd (nghttp2-server) not installed")
+
+
+@pytest.fixture
+def nghttpd(tmp_path):
+    """Factory: nghttpd(*tls_args) -> port of an HTTP/2-only server of tmp_path/www."""
+    procs = []
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "hello.txt").write_text("hello over h2\n")
+    (www / "health").write_text("ok\n")
+
+    def start(*tls):
+        port = free_port()
+        args = ["nghttpd", "-a", "127.0.0.1", "-d", str(www), str(port)]
+        args += list(tls) if tls else ["--no-tls"]
+        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(p)
+        assert wait_port(port, proc=p), "nghttpd did not start"
+        return port
+    yield start
+    for p in procs:
+        p.terminate()
+        p.wait(10)
+
+
+@needs_nghttpd
+def test_h2c_upstream_proxies_status_and_body(portico, tmp_path, nghttpd):
+    port = nghttpd()
+    d = gateway(portico, tmp_path, [port],
+                ', protocol = "h2c", health = { path = "/health", interval = 0.2 }')
+    r = requests.get(d.url + "/api/hello.txt", timeout=5)
+    assert r.status_code == 200 and r.text == "hello over h2\n"
+    r = requests.get(d.url + "/api/missing", timeout=5)
+    assert r.status_code == 404
+    # the probes speak h2 too (nghttpd answers nothing else): the server stays up
+    time.sleep(0.6)
+    assert "is down" not in d.log()
+    assert requests.get(d.url + "/api/hello.txt", timeout=5).status_code == 200
+
+
+@needs_nghttpd
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not found")
+def test_h2_tls_upstream_trusts_its_ca(portico, tmp_path, nghttpd):
+    cert, key = str(tmp_path / "up.crt"), str(tmp_path / "up.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
+                    "/CN=upstream", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True, timeout=30)
+    port = nghttpd(key, cert)
+    d = gateway(portico, tmp_path, [port], f', protocol = "h2", tls = {{ ca = "{cert}" }}')
+    r = requests.get(d.url + "/api/hello.txt", timeout=5)
+    assert r.status_code == 200 and r.text == "hello over h2\n"
+    # the system CAs do not know this certificate: verification is really on
+    d.stop()
+    d.write(d.text.replace(f'tls = {{ ca = "{cert}" }}', ""))
+    d.start()
+    r = requests.get(d.url + "/api/hello.txt", timeout=5)
+    assert r.status_code == 502
+    assert d.wait_log("TLS certificate verification failed", timeout=2)
+
+
+# ---- config errors --------------------------------------------------------------
+
+BAD = [
+    ('balance = "round-robin"', 'not "round-robin" (did you mean "round_robin"?)'),
+    ('balance = "hash(heder:X-User)"', '(did you mean "hash(header:X-User)"?)'),
+    ('balance = "hash(cookie:sid)"', 'balance is "round_robin", "least_conn", "hash(ip)", '
+                                    '"hash(header:NAME)" or "hash(query:NAME)"'),
+    ('health = { path = "/h", interval = 0 }', "health.'interval' must be between 0.05"),
+    ('health = { pathh = "/h" }', "health.'pathh' is not a known setting (did you mean 'path'?)"),
+    ('health = { status = { 500, 200 } }', "health.status is { lowest, highest }"),
+    ('health = { path = "health" }', "health.path must start with '/'"),
+    ('health = { unhealthy = 1.5 }', "health.'unhealthy' must be a whole number"),
+    ('protocol = "h3"', 'not "h3" (did you mean "h2"?)'),
+    ('tls = { verify = false }', "'tls' needs protocol = \"https\" or \"h2\""),
+    ('protocol = "h2", tls = { sni = "api" }', "tls.sni is not supported"),
+    ('protocol = "https", tls = { ca = "/nonexistent/ca.pem" }', "tls.ca: cannot read"),
+    ('timeout = { send = 0 }', "timeout.'send' must be between 0.001"),
+    ('retry_budget = 1.5', "'retry_budget' must be between 0 and 1"),
+]
+
+
+def test_config_errors_name_file_line_and_fix(portico, tmp_path):
+    body = "\n".join('upstream "u%d" { servers = { "127.0.0.1:9" }, %s }' % (i, kv)
+                     for i, (kv, _) in enumerate(BAD))
+    d = portico(body, start=False)
+    first = d.text.splitlines().index(body.splitlines()[0]) + 1
+    out = subprocess.run([BIN, "-t", "-c", d.conf_path], capture_output=True, text=True,
+                         timeout=20)
+    assert out.returncode == 1
+    for i, (kv, needle) in enumerate(BAD):
+        line = f'{d.conf_path}:{first + i}: upstream "u{i}": '
+        hits = [ln for ln in out.stderr.splitlines() if ln.startswith(line) and needle in ln]
+        assert hits, f"{kv!r}: want {line}...{needle} in:\n{out.stderr}"
+
+
+def test_config_accepts_every_new_key(portico, tmp_path):
+    d = portico('upstream "u" { servers = { "127.0.0.1:9", "127.0.0.1:10" }, '
+                'balance = "hash(header:X-User)", timeout = { connect = 1, read = 5, send = 5 }, '
+                'retries = 2, retry_budget = 0.2, retry_budget_min = 3, protocol = "h2c", '
+                'health = { path = "/health", interval = 2, timeout = 1, healthy = 2, '
+                'unhealthy = 2, status = { 200, 399 }, host = "users.internal" } }\n'
+                'upstream "v" { servers = { "127.0.0.1:9" }, protocol = "https", '
+                'tls = { verify = false }, balance = "hash(query:k)" }\n'
+                'upstream "w" { servers = { "127.0.0.1:9" }, balance = "hash(ip)", '
+                'health = { status = { 204 } } }', start=False)
+    out = subprocess.run([BIN, "-t", "-c", d.conf_path], capture_output=True, text=True,
+                         timeout=20)
+    assert out.returncode == 0, out.stderr
+
+
+def test_unusable_ca_file_is_a_config_error(portico, tmp_path):
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a certificate\n")
+    d = portico(f'upstream "u" {{ servers = {{ "127.0.0.1:9" }}, protocol = "h2", '
+                f'tls = {{ ca = "{bad}" }} }}', start=False)
+    out = subprocess.run([BIN, "-t", "-c", d.conf_path], capture_output=True, text=True,
+                         timeout=20)
+    assert out.returncode == 1
+    assert re.search(r':\d+: upstream "u": tls.ca: cannot load .*bad.pem', out.stderr), out.stderr
