@@ -401,7 +401,7 @@ int upstream_send(pt_worker *w, const char *name, const struct upstream_req *req
 		free(p);
 		return PT_ENOMEM;
 	}
-#define COPY(dst, src) do { memcpy(p + off, (src).ptr, (src).len); \
+#define COPY(dst, src) do { if ((src).len) memcpy(p + off, (src).ptr, (src).len); \
 	(dst) = (pt_str_t){ p + off, (src).len }; off += (src).len; } while (0)
 	c->req = *req;
 	COPY(c->req.method, req->method);
