@@ -34,7 +34,7 @@ struct up_worker {
 	struct srv *srv;
 	unsigned nsrv, cap;
 	unsigned rr;                 /* round-robin cursor, shared by the upstreams */
-	struct tls_client *tls;
+	struct tls_client **tls;     /* each allocated alone: calls point at them */
 	unsigned ntls;
 	int prune_queued;
 };
@@ -101,6 +101,7 @@ static void tls_client_close(struct tls_client *t)
 {
 	http_client_free(t->client);
 	SSL_CTX_free(t->ctx);
+	free(t);
 }
 
 void upstream_worker_free(pt_worker *w)
@@ -109,7 +110,7 @@ void upstream_worker_free(pt_worker *w)
 
 	if (uw) {
 		for (unsigned i = 0; i < uw->ntls; i++)
-			tls_client_close(&uw->tls[i]);
+			tls_client_close(uw->tls[i]);
 		free(uw->tls);
 		free(uw->srv);
 		free(uw);
@@ -132,8 +133,8 @@ static void prune_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	uw->prune_queued = 0;
 	for (unsigned i = 0; i < uw->ntls; i++) {
-		if (uw->tls[i].calls == 0 && uw->tls[i].gen_id != w->gen->id)
-			tls_client_close(&uw->tls[i]);
+		if (uw->tls[i]->calls == 0 && uw->tls[i]->gen_id != w->gen->id)
+			tls_client_close(uw->tls[i]);
 		else
 			uw->tls[j++] = uw->tls[i];
 	}
@@ -144,15 +145,15 @@ static void prune_cb(evutil_socket_t fd, short what, void *arg)
 static struct http_client *client_for(struct call *c, struct up_worker *uw)
 {
 	SSL_CTX *ctx = c->st ? c->st->tls : NULL;
-	struct tls_client *t, *grown;
+	struct tls_client *t, **grown;
 	struct timeval zero = { 0, 0 };
 
 	c->tc = NULL;
 	if (!ctx)
 		return worker_http_client(c->w);
 	for (unsigned i = 0; i < uw->ntls; i++)
-		if (uw->tls[i].ctx == ctx) {
-			c->tc = &uw->tls[i];
+		if (uw->tls[i]->ctx == ctx) {
+			c->tc = uw->tls[i];
 			c->tc->gen_id = c->gen->id;
 			return c->tc->client;
 		}
@@ -160,16 +161,19 @@ static struct http_client *client_for(struct call *c, struct up_worker *uw)
 	if (!grown)
 		return NULL;
 	uw->tls = grown;
-	t = &uw->tls[uw->ntls];
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
 	t->client = http_client_new(c->w->base, &(struct http_client_opts){
 		.size = sizeof(struct http_client_opts), .tls = ctx });
-	if (!t->client)
+	if (!t->client) {
+		free(t);
 		return NULL;
+	}
 	SSL_CTX_up_ref(ctx);
 	t->ctx = ctx;
-	t->calls = 0;
 	t->gen_id = c->gen->id;
-	uw->ntls++;
+	uw->tls[uw->ntls++] = t;
 	c->tc = t;
 	/* a new CA client usually means a reload: drop the old generation's */
 	if (uw->ntls > 1 && !uw->prune_queued &&
