@@ -127,11 +127,11 @@ struct gen *gen_build(struct config *cfg, char *err, size_t errlen)
 		goto fail;
 	}
 	g->cfg = cfg;
-	g->upstreams = upstream_states_new(cfg, err, errlen);
-	if (!g->upstreams)
-		goto fail;
 	g->lua = lua_gen_new(cfg, err, errlen);
 	if (!g->lua)
+		goto fail;
+	g->upstreams = upstream_states_new(cfg, err, errlen);
+	if (!g->upstreams)
 		goto fail;
 	nlua = g->lua->nroutes;
 	g->routes = calloc(cfg->nroutes + nlua + 1, sizeof(*g->routes));

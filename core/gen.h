@@ -33,8 +33,8 @@ struct gen {
 	struct router *router;        /* owned; read-only once built */
 	struct route_entry *routes;   /* config routes, then script routes */
 	unsigned nroutes;
-	struct lua_gen *lua;          /* owned: the route scripts' side */
 	struct upstream_states *upstreams;  /* owned: health, retry budget (upstream/state.h) */
+	struct lua_gen *lua;          /* owned: the route scripts' side */
 };
 
 /* Takes ownership of CFG (also on failure). NULL with ERR as file:line lines. */
