@@ -11,6 +11,7 @@
 #include "chain.h"
 #include "log.h"
 #include "lua/lua_rt.h"
+#include "upstream/state.h"
 
 static atomic_uint next_id = 1;
 
@@ -247,6 +248,9 @@ struct gen *gen_build(struct config *cfg, char *err, size_t errlen)
 	g->lua = lua_gen_new(cfg, err, errlen);
 	if (!g->lua)
 		goto fail;
+	g->upstreams = upstream_states_new(cfg, err, errlen);
+	if (!g->upstreams)
+		goto fail;
 	nlua = g->lua->nroutes;
 	g->routes = calloc(cfg->nroutes + nlua + 2, sizeof(*g->routes));
 	if (!g->routes) {
@@ -288,6 +292,7 @@ fail:
 		access_log_close(g->alog);
 		free(g->openapi);
 		lua_gen_free(g->lua);
+		upstream_states_free(g->upstreams);
 		free(g);
 	}
 	config_free(cfg);
@@ -310,6 +315,7 @@ void gen_unref(struct gen *g)
 	access_log_close(g->alog);
 	free(g->openapi);
 	lua_gen_free(g->lua);
+	upstream_states_free(g->upstreams);
 	config_free(g->cfg);
 	free(g);
 }

@@ -17,6 +17,7 @@
 struct access_log;
 struct filter_ref;
 struct lua_gen;
+struct upstream_states;
 
 struct route_entry {
 	const struct route_conf *conf;
@@ -42,6 +43,7 @@ struct gen {
 	struct router *router;        /* owned; read-only once built */
 	struct route_entry *routes;   /* config routes, then script routes */
 	unsigned nroutes;
+	struct upstream_states *upstreams;  /* owned: health, retry budget (upstream/state.h) */
 	struct lua_gen *lua;          /* owned: the route scripts' side */
 	struct access_log *alog;      /* owned, NULL when off */
 	char *openapi;                /* owned: the OpenAPI document, NULL when off */

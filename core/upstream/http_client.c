@@ -90,6 +90,7 @@ struct conn {
 	int connected;
 	int idle;
 	int reused;			/* served a request before */
+	double send_timeout;		/* write progress timeout once connected */
 	/* HTTP/1.1 */
 	struct http_client_call *call;
 	/* HTTP/2 */
@@ -128,6 +129,7 @@ struct http_client_call {
 	size_t body_len;
 	size_t body_off;		/* h2 data provider position */
 	double connect_timeout;
+	double send_timeout;
 	int h2;
 	int insecure;
 	int head;
@@ -620,6 +622,7 @@ static struct conn *conn_open(struct http_client *c, struct pool *p,
 		return NULL;
 	conn->client = c;
 	conn->pool = p;
+	conn->send_timeout = call->send_timeout;
 	TAILQ_INIT(&conn->waiting);
 	TAILQ_INIT(&conn->active);
 	TAILQ_INIT(&conn->done);
@@ -716,6 +719,14 @@ static const char *conn_error(struct conn *conn, short what)
 	return "connection reset";
 }
 
+/* Arm CONN's write-progress timeout (libevent runs it only while output waits). */
+static void conn_send_timeout(struct conn *conn)
+{
+	struct timeval tv = tv_of(conn->send_timeout);
+
+	bufferevent_set_timeouts(conn->bev, NULL, conn->send_timeout > 0 ? &tv : NULL);
+}
+
 /* ---------------------------------------------------------------- HTTP/1.1 */
 
 /* Write CALL's request to CONN and bind them. */
@@ -729,6 +740,9 @@ static void h1_send(struct conn *conn, struct http_client_call *call)
 	call->conn = conn;
 	call->reused = conn->reused;
 	call->got_bytes = 0;
+	conn->send_timeout = call->send_timeout;
+	if (conn->connected)
+		conn_send_timeout(conn);
 	call->head_done = 0;
 	evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n", call->method, call->path);
 	if (!call->has_host)
@@ -1403,8 +1417,18 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		conn->connected = 1;
 		event_del(conn->timer);
+		conn_send_timeout(conn);
 		if (conn->is_h2)
 			h2_connected(conn);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		if (conn->is_h2)
+			h2_close(conn, PT_ETIMEDOUT, "send timed out");
+		else if (call)
+			h1_fail(conn, PT_ETIMEDOUT, "send timed out");
+		else
+			conn_free(conn);
 		return;
 	}
 	if (conn->is_h2) {
@@ -1550,6 +1574,7 @@ struct http_client_call *http_client_request(struct http_client *c,
 	call->client = c;
 	TAILQ_INSERT_TAIL(&c->calls, call, link);
 	call->connect_timeout = req->connect_timeout > 0 ? req->connect_timeout : DEF_CONNECT_TIMEOUT;
+	call->send_timeout = req->send_timeout;
 	call->h2 = req->h2;
 	call->insecure = req->insecure;
 	call->starting = 1;

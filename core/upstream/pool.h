@@ -1,9 +1,13 @@
 /*
- * pool.h - named upstreams: choosing a server (round robin or least
- * connections), passive health (a server failing max_fails times in a row is
- * left out for fail_timeout seconds), bounded retries for idempotent
- * methods, and timeouts always on. Requests go through the worker's
- * keep-alive client; state is per worker, so nothing here takes a lock.
+ * pool.h - named upstreams: choosing a server (round robin, least
+ * connections, or rendezvous hashing on a header, query parameter or the
+ * client address), passive health (a server failing max_fails times in a row
+ * is left out for fail_timeout seconds, per worker), active health (the
+ * generation's checker, upstream/health.c, marks servers down for every
+ * worker), bounded retries for idempotent methods within the upstream's
+ * retry budget, timeouts always on, and HTTP/1.1, HTTPS, h2c or h2 to the
+ * servers. Requests go through the worker's client; per-worker state takes
+ * no lock and the shared state is read with relaxed atomic loads.
  */
 #ifndef PT_UPSTREAM_POOL_H
 #define PT_UPSTREAM_POOL_H
@@ -27,12 +31,14 @@ struct upstream_req {
 
 /*
  * Sends REQ to upstream NAME of W's current generation. Everything is
- * copied. CB runs exactly once, later, on W's thread. PT_ENOENT when no
- * upstream has that name, PT_ENOMEM.
+ * copied. CB runs exactly once, later, on W's thread; when no server is
+ * eligible (every one down or left out) it gets PT_EIO with "no upstream
+ * server is available" at once. PT_ENOENT when no upstream has that name,
+ * PT_ENOMEM.
  */
 int upstream_send(pt_worker *w, const char *name, const struct upstream_req *req,
                   upstream_cb cb, void *ud);
-/* Frees W's per-server state (worker thread, at its end). */
+/* Frees W's per-server state and clients (worker thread, at its end). */
 void upstream_worker_free(pt_worker *w);
 
 #endif
