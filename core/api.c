@@ -4,6 +4,7 @@
  * in sdk/README.md.
  */
 #include <stdio.h>
+#include <time.h>
 
 #include "api_table.h"
 #include "conf_tree.h"
@@ -13,6 +14,7 @@
 #include "lua/lua_rt.h"
 #include "metrics.h"
 #include "plugin.h"
+#include "shared_dict.h"
 #include "upstream/outbound.h"
 #include "worker.h"
 
@@ -65,6 +67,28 @@ static int filter_register(pt_plugin_ctx *ctx, const char *name, int phase, pt_f
                            void *ud)
 {
 	return registry_filter_add(ctx, name, phase, fn, ud);
+}
+
+static int filter_define(pt_plugin_ctx *ctx, const struct pt_filter_def *def, void *ud)
+{
+	return registry_filter_define(ctx, def, ud);
+}
+
+static int rate_take(pt_str_t key, double limit, double period, double burst, double cost,
+                     struct pt_rate *out)
+{
+	struct shared_rate r;
+	struct timespec ts;
+	int rc;
+
+	if (!(limit > 0) || !(period > 0) || !out)
+		return PT_EINVAL;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	rc = shared_dict_rate(lua_rt_shared(), key.ptr, key.len, period / limit, burst, cost,
+	                      (double)ts.tv_sec + ts.tv_nsec / 1e9, &r);
+	if (rc == 0)
+		*out = (struct pt_rate){ r.allowed, r.remaining, r.reset, r.retry_after };
+	return rc;
 }
 
 static unsigned api_worker_count(void) { return worker_count(); }
@@ -171,6 +195,8 @@ static const struct pt_api table = {
 	.lua_worker = lua_worker_of,
 	.exchange_consumer_set = xapi_consumer_set,
 	.exchange_consumer = xapi_consumer,
+	.filter_define = filter_define,
+	.rate_take = rate_take,
 };
 
 const struct pt_api *api_table(void)

@@ -40,8 +40,15 @@ static void step(pt_exchange *x)
 		const struct filter_ref *f = &re->filters[x->fpos++];
 		int rc;
 
+		if (x->preflight && !(f->c && (f->c->def.flags & PT_FILTER_PREFLIGHT)))
+			continue;
 		x->chain_result = -1;
-		rc = f->c ? f->c->fn(x, f->opts, f->c->ud) : lua_filter_run(x, f->name, f->opts);
+		if (!f->c)
+			rc = lua_filter_run(x, f->name, f->opts);
+		else if (f->c->fn)
+			rc = f->c->fn(x, f->opts, f->c->ud);
+		else
+			rc = f->c->def.run(x, f->state, f->c->ud);
 		if (rc == PT_FILTER_WAIT) {
 			if (x->chain_result < 0)
 				goto out;          /* it will call back */
@@ -56,8 +63,12 @@ static void step(pt_exchange *x)
 			exchange_error(x, 500, "internal error");   /* DONE without an answer, or an error */
 		goto out;
 	}
-	if (x->state == X_HANDLING && !x->transport_gone)
-		run_handler(x);
+	if (x->state == X_HANDLING && !x->transport_gone) {
+		if (x->preflight)   /* no preflight filter answered: a plain empty answer */
+			xapi_respond(x, 204, (pt_str_t){ NULL, 0 });
+		else
+			run_handler(x);
+	}
 out:
 	x->chain_busy--;
 }

@@ -13,6 +13,7 @@ struct filter_ref {
 	const char *name;
 	const struct filter_reg *c;    /* a C filter, or NULL for a Lua filter */
 	const pt_conf *opts;
+	void *state;                    /* compiled options (pt_filter_def), else opts */
 };
 
 /* Runs X's filters from the first, then its handler. */

@@ -445,7 +445,25 @@ static const struct spec lua_spec[] = {
 	{ NULL, 0, 0, 0, 0, NULL },
 };
 
+static const struct spec access_log_spec[] = {
+	{ "file", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "format", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "enabled", PT_CONF_BOOL, 0, 0, 0, NULL },
+	{ NULL, 0, 0, 0, 0, NULL },
+};
+
+static const struct spec openapi_spec[] = {
+	{ "path", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "title", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "version", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "description", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "servers", PT_CONF_TABLE, S_ANY_KEYS, 0, 0, NULL },
+	{ NULL, 0, 0, 0, 0, NULL },
+};
+
 static const struct spec top_spec[] = {
+	{ "access_log", PT_CONF_TABLE, 0, 0, 0, access_log_spec },
+	{ "openapi", PT_CONF_TABLE, 0, 0, 0, openapi_spec },
 	{ "lua", PT_CONF_TABLE, 0, 0, 0, lua_spec },
 	{ "workers", PT_CONF_NUMBER, S_INT, 1, 1024, NULL },
 	{ "plugins_dir", PT_CONF_STRING, 0, 0, 0, NULL },
@@ -574,6 +592,13 @@ static const char *str_or(const pt_conf *c, const char *key, const char *dflt)
 	return conf_str(c, key, &s) == 0 ? s.ptr : dflt;
 }
 
+static int bool_or(const pt_conf *c, const char *key, int dflt)
+{
+	int v;
+
+	return conf_bool(c, key, &v) == 0 ? v : dflt;
+}
+
 static void read_http(struct http_conf *h, const pt_conf *c)
 {
 	h->max_request_line = (size_t)num_or(c, "max_request_line", 8192);
@@ -696,6 +721,25 @@ static void read_route(struct errbuf *e, struct route_conf *r, const pt_conf *c)
 static const struct spec up_timeout_spec[] = {
 	{ "connect", PT_CONF_NUMBER, 0, 0.001, 600, NULL },
 	{ "read", PT_CONF_NUMBER, 0, 0.001, 3600, NULL },
+	{ "send", PT_CONF_NUMBER, 0, 0.001, 3600, NULL },
+	{ NULL, 0, 0, 0, 0, NULL },
+};
+
+static const struct spec up_health_spec[] = {
+	{ "path", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "interval", PT_CONF_NUMBER, 0, 0.05, 3600, NULL },
+	{ "timeout", PT_CONF_NUMBER, 0, 0.001, 600, NULL },
+	{ "healthy", PT_CONF_NUMBER, S_INT, 1, 100, NULL },
+	{ "unhealthy", PT_CONF_NUMBER, S_INT, 1, 100, NULL },
+	{ "status", PT_CONF_TABLE, S_ANY_KEYS, 0, 0, NULL },   /* checked by read_health */
+	{ "host", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ NULL, 0, 0, 0, 0, NULL },
+};
+
+static const struct spec up_tls_spec[] = {
+	{ "verify", PT_CONF_BOOL, 0, 0, 0, NULL },
+	{ "ca", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "sni", PT_CONF_STRING, 0, 0, 0, NULL },   /* refused by read_upstream_tls */
 	{ NULL, 0, 0, 0, 0, NULL },
 };
 
@@ -704,10 +748,179 @@ static const struct spec up_spec[] = {
 	{ "balance", PT_CONF_STRING, 0, 0, 0, NULL },
 	{ "timeout", PT_CONF_TABLE, 0, 0, 0, up_timeout_spec },
 	{ "retries", PT_CONF_NUMBER, S_INT, 0, 10, NULL },
+	{ "retry_budget", PT_CONF_NUMBER, 0, 0, 1, NULL },
+	{ "retry_budget_min", PT_CONF_NUMBER, 0, 0, 10000, NULL },
 	{ "max_fails", PT_CONF_NUMBER, S_INT, 1, 1000, NULL },
 	{ "fail_timeout", PT_CONF_NUMBER, 0, 0.001, 3600, NULL },
+	{ "health", PT_CONF_TABLE, 0, 0, 0, up_health_spec },
+	{ "protocol", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "tls", PT_CONF_TABLE, 0, 0, 0, up_tls_spec },
 	{ NULL, 0, 0, 0, 0, NULL },
 };
+
+/* The closest of NAMES to S for "did you mean", or NULL. */
+static const char *closest(const char *s, const char *const *names)
+{
+	const char *best = NULL;
+	size_t bestd = 4;
+
+	for (; *names; names++) {
+		size_t d = distance(s, *names);
+
+		if (d < bestd) {
+			bestd = d;
+			best = *names;
+		}
+	}
+	return best;
+}
+
+/* A header or query parameter name for hash(...): token characters only. */
+static int hash_name_ok(const char *s)
+{
+	if (!*s || strlen(s) > 128)
+		return 0;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("!#$%&'*+-.^_`|~", *s))
+			return 0;
+	return 1;
+}
+
+/*
+ * balance = "round_robin" | "least_conn" | "hash(ip)" | "hash(header:NAME)" |
+ * "hash(query:NAME)". Header names are kept lower-case (requests carry them so).
+ */
+static void read_balance(struct errbuf *e, struct config *cfg, struct upstream_conf *u,
+                         const char *bal)
+{
+	static const char *const plain[] = { "round_robin", "least_conn", NULL };
+	static const char *const kinds[] = { "ip", "header", "query", NULL };
+	size_t n = strlen(bal);
+	char hint[200] = "";
+
+	if (!strcmp(bal, "round_robin") || !strcmp(bal, "least_conn")) {
+		u->balance = bal[0] == 'r' ? UP_BALANCE_ROUND_ROBIN : UP_BALANCE_LEAST_CONN;
+		return;
+	}
+	if (n > 6 && !strncmp(bal, "hash(", 5) && bal[n - 1] == ')') {
+		const char *in = bal + 5, *colon = memchr(in, ':', n - 6);
+		char kind[32], *name = colon ? arena_strndup(&cfg->arena, colon + 1,
+		                                             (size_t)(bal + n - 1 - colon - 1)) : NULL;
+		size_t kl = colon ? (size_t)(colon - in) : n - 6;
+		const char *k;
+
+		snprintf(kind, sizeof(kind), "%.*s", (int)(kl < sizeof(kind) ? kl : 0), in);
+		if (!strcmp(kind, "ip") && !colon) {
+			u->balance = UP_BALANCE_HASH;
+			u->hash_by = UP_HASH_IP;
+			return;
+		}
+		if ((!strcmp(kind, "header") || !strcmp(kind, "query")) && name && hash_name_ok(name)) {
+			if (kind[0] == 'h')
+				for (char *p = name; *p; p++)
+					*p = (char)tolower((unsigned char)*p);
+			u->balance = UP_BALANCE_HASH;
+			u->hash_by = kind[0] == 'h' ? UP_HASH_HEADER : UP_HASH_QUERY;
+			u->hash_name = name;
+			return;
+		}
+		k = !strcmp(kind, "ip") || !strcmp(kind, "header") || !strcmp(kind, "query") ? kind :
+		    closest(kind, kinds);
+		if (k && !strcmp(k, "ip"))
+			snprintf(hint, sizeof(hint), " (did you mean \"hash(ip)\"?)");
+		else if (k)
+			snprintf(hint, sizeof(hint), " (did you mean \"hash(%s:%.64s)\"?)", k,
+			         name && hash_name_ok(name) ? name : "NAME");
+	} else {
+		const char *k = closest(bal, plain);
+
+		if (k)
+			snprintf(hint, sizeof(hint), " (did you mean \"%s\"?)", k);
+	}
+	errf(e, cfg->file, u->line, "upstream \"%s\": balance is \"round_robin\", \"least_conn\", "
+	     "\"hash(ip)\", \"hash(header:NAME)\" or \"hash(query:NAME)\", not \"%s\"%s",
+	     u->name, bal, hint);
+}
+
+/* health = { path, interval, timeout, healthy, unhealthy, status = { lo, hi }, host } */
+static void read_health(struct errbuf *e, struct config *cfg, struct upstream_conf *u,
+                        const pt_conf *h)
+{
+	struct upstream_health_conf *hc = &u->health;
+	const pt_conf *st = conf_get(h, "status");
+	double lo, hi;
+
+	hc->enabled = 1;
+	hc->path = str_or(h, "path", "/");
+	hc->host = str_or(h, "host", NULL);
+	hc->interval = num_or(h, "interval", 2);
+	hc->timeout = num_or(h, "timeout", 1);
+	hc->healthy = (unsigned)num_or(h, "healthy", 2);
+	hc->unhealthy = (unsigned)num_or(h, "unhealthy", 2);
+	hc->status_min = 200;
+	hc->status_max = 399;
+	if (hc->path[0] != '/' || strpbrk(hc->path, " \r\n"))
+		errf(e, cfg->file, u->line, "upstream \"%s\": health.path must start with '/' and "
+		     "hold no space, not \"%s\"", u->name, hc->path);
+	if (hc->host && (!*hc->host || strpbrk(hc->host, " \r\n/")))
+		errf(e, cfg->file, u->line, "upstream \"%s\": health.host must be a host name "
+		     "(optionally with :port), not \"%s\"", u->name, hc->host);
+	if (!st)
+		return;
+	if (conf_len(st) < 1 || conf_len(st) > 2 || st->u.t.nkeys ||
+	    conf_num(conf_at(st, 0), NULL, &lo) != 0 ||
+	    conf_num(conf_at(st, conf_len(st) - 1), NULL, &hi) != 0 ||
+	    lo != floor(lo) || hi != floor(hi) || lo < 100 || hi > 599 || lo > hi) {
+		errf(e, cfg->file, u->line, "upstream \"%s\": health.status is { lowest, highest } "
+		     "of the statuses that mean healthy (100-599), e.g. { 200, 399 }, or { 200 }",
+		     u->name);
+		return;
+	}
+	hc->status_min = (int)lo;
+	hc->status_max = (int)hi;
+}
+
+/* protocol = "http" | "https" | "h2c" | "h2", and tls = { verify, ca }. */
+static void read_protocol(struct errbuf *e, struct config *cfg, struct upstream_conf *u,
+                          const pt_conf *v)
+{
+	static const char *const names[] = { "http", "https", "h2c", "h2", NULL };
+	const char *p = str_or(v, "protocol", "http"), *hint;
+	const pt_conf *tls = conf_get(v, "tls");
+	int i;
+
+	for (i = 0; names[i] && strcmp(names[i], p); i++)
+		;
+	if (!names[i]) {
+		hint = closest(p, names);
+		errf(e, cfg->file, u->line, "upstream \"%s\": protocol is \"http\", \"https\", "
+		     "\"h2c\" (HTTP/2, prior knowledge) or \"h2\" (HTTP/2 over TLS), not \"%s\"%s%s%s",
+		     u->name, p, hint ? " (did you mean \"" : "", hint ? hint : "", hint ? "\"?)" : "");
+		return;
+	}
+	u->protocol = (enum upstream_protocol)i;
+	u->tls_verify = 1;
+	if (!tls)
+		return;
+	if (u->protocol != UP_PROTO_HTTPS && u->protocol != UP_PROTO_H2) {
+		errf(e, cfg->file, u->line, "upstream \"%s\": 'tls' needs protocol = \"https\" or "
+		     "\"h2\" (it is \"%s\")", u->name, p);
+		return;
+	}
+	if (conf_get(tls, "sni"))
+		errf(e, cfg->file, u->line, "upstream \"%s\": tls.sni is not supported: name the "
+		     "servers by host name (\"api.internal:443\"); SNI and the certificate check "
+		     "use it", u->name);
+	if (conf_bool(tls, "verify", &u->tls_verify) != 0)
+		u->tls_verify = 1;
+	u->tls_ca = str_or(tls, "ca", NULL);
+	if (u->tls_ca && !file_readable(u->tls_ca))
+		errf(e, cfg->file, u->line, "upstream \"%s\": tls.ca: cannot read %s: %s", u->name,
+		     u->tls_ca, strerror(errno));
+	if (u->tls_ca && !u->tls_verify)
+		errf(e, cfg->file, u->line, "upstream \"%s\": tls.ca is pointless with "
+		     "verify = false", u->name);
+}
 
 /* upstream "name" { servers = { "127.0.0.1:9001", ... }, ... } */
 static void read_upstream(struct errbuf *e, struct config *cfg, const char *name, int line,
@@ -715,14 +928,15 @@ static void read_upstream(struct errbuf *e, struct config *cfg, const char *name
 {
 	struct upstream_conf *u = &cfg->upstreams[cfg->nupstreams];
 	const pt_conf *servers = conf_get(v, "servers");
-	const char *bal;
+	char ctx[96];
 
 	if (!v || v->type != PT_CONF_TABLE) {
 		errf(e, cfg->file, line, "upstream \"%s\" needs a table: upstream \"%s\" { servers = "
 		     "{ \"127.0.0.1:9001\" } }", name, name);
 		return;
 	}
-	check(e, v, up_spec, "upstream: ");
+	snprintf(ctx, sizeof(ctx), "upstream \"%.64s\": ", name);
+	check(e, v, up_spec, ctx);
 	if (config_upstream(cfg, name)) {
 		errf(e, cfg->file, line, "upstream \"%s\" is declared twice", name);
 		return;
@@ -746,20 +960,23 @@ static void read_upstream(struct errbuf *e, struct config *cfg, const char *name
 			return;
 		}
 		u->servers[i] = s.ptr;
+		for (unsigned j = 0; j < i; j++)
+			if (!strcmp(u->servers[j], s.ptr))
+				errf(e, cfg->file, line, "upstream \"%s\": server %s is listed twice",
+				     name, s.ptr);
 	}
-	bal = str_or(v, "balance", "round_robin");
-	if (!strcmp(bal, "round_robin"))
-		u->least_conn = 0;
-	else if (!strcmp(bal, "least_conn"))
-		u->least_conn = 1;
-	else
-		errf(e, cfg->file, line, "upstream \"%s\": balance is \"round_robin\" or "
-		     "\"least_conn\", not \"%s\"", name, bal);
+	read_balance(e, cfg, u, str_or(v, "balance", "round_robin"));
 	u->connect_timeout = num_or(v, "timeout.connect", 1);
 	u->read_timeout = num_or(v, "timeout.read", 30);
+	u->send_timeout = num_or(v, "timeout.send", 30);
 	u->retries = (unsigned)num_or(v, "retries", 1);
+	u->retry_budget = num_or(v, "retry_budget", 0.2);
+	u->retry_budget_min = num_or(v, "retry_budget_min", 3);
 	u->max_fails = (unsigned)num_or(v, "max_fails", 3);
 	u->fail_timeout = num_or(v, "fail_timeout", 10);
+	if (conf_type(conf_get(v, "health")) == PT_CONF_TABLE)
+		read_health(e, cfg, u, conf_get(v, "health"));
+	read_protocol(e, cfg, u, v);
 	cfg->nupstreams++;
 }
 
@@ -955,6 +1172,11 @@ static void read_settings(lua_State *L, struct config *cfg, struct build *b)
 	cfg->plugins_dir = str_or(root, "plugins_dir", PT_PLUGIN_DIR);
 	cfg->pid_file = str_or(root, "pid_file", NULL);
 	cfg->log_file = str_or(root, "log.file", NULL);
+	if (conf_get(root, "access_log") && bool_or(root, "access_log.enabled", 1)) {
+		cfg->access_log = 1;
+		cfg->access_log_file = str_or(root, "access_log.file", NULL);
+		cfg->access_log_format = str_or(root, "access_log.format", "text");
+	}
 	cfg->shutdown_timeout = num_or(root, "shutdown_timeout", 10);
 	cfg->log_level = PT_LOG_INFO;
 	const char *lvl = str_or(root, "log.level", NULL);

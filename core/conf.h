@@ -44,16 +44,58 @@ struct route_conf {
 	int line;
 };
 
+/* How an upstream picks a server for a request. */
+enum upstream_balance {
+	UP_BALANCE_ROUND_ROBIN = 0,
+	UP_BALANCE_LEAST_CONN = 1,
+	UP_BALANCE_HASH = 2,        /* rendezvous hashing on hash_by/hash_name */
+};
+
+/* What `balance = "hash(...)"` hashes. */
+enum upstream_hash_by {
+	UP_HASH_IP = 0,             /* the client address */
+	UP_HASH_HEADER = 1,         /* a request header, hash_name */
+	UP_HASH_QUERY = 2,          /* a query parameter, hash_name */
+};
+
+/* How requests reach the servers. */
+enum upstream_protocol {
+	UP_PROTO_HTTP = 0,          /* HTTP/1.1, cleartext */
+	UP_PROTO_HTTPS = 1,         /* HTTP/1.1 over TLS */
+	UP_PROTO_H2C = 2,           /* HTTP/2 with prior knowledge, cleartext */
+	UP_PROTO_H2 = 3,            /* HTTP/2 over TLS (ALPN) */
+};
+
+/* Active health checks (`health = { ... }`); enabled is 0 without the table. */
+struct upstream_health_conf {
+	int enabled;
+	const char *path;           /* "/" when not given */
+	const char *host;           /* Host header; NULL: the server's host:port */
+	double interval, timeout;   /* seconds */
+	unsigned healthy;           /* successes in a row that bring a server back */
+	unsigned unhealthy;         /* failures in a row that take it down */
+	int status_min, status_max; /* a success answers within [min, max] */
+};
+
 /* A named group of upstream servers (`upstream "name" { ... }`). */
 struct upstream_conf {
 	const char *name;
 	const char **servers;       /* "host:port" */
 	unsigned nservers;
-	int least_conn;             /* else round robin */
+	enum upstream_balance balance;
+	enum upstream_hash_by hash_by;
+	const char *hash_name;      /* header (lower-case) or query parameter name */
 	double connect_timeout, read_timeout;
+	double send_timeout;        /* no progress writing the request */
 	unsigned retries;           /* extra tries, idempotent methods only */
+	double retry_budget;        /* retries may be this share of requests (10 s) */
+	double retry_budget_min;    /* ... plus this many per second */
 	unsigned max_fails;         /* consecutive failures before ejection */
 	double fail_timeout;        /* seconds a server stays ejected */
+	enum upstream_protocol protocol;
+	int tls_verify;             /* check the certificate (https, h2) */
+	const char *tls_ca;         /* CA file; NULL: the system's */
+	struct upstream_health_conf health;
 	int line;
 };
 
@@ -87,6 +129,8 @@ struct config {
 	const char *pid_file;
 	int log_level;
 	const char *log_file;
+	int access_log;             /* an access_log table is there and enabled */
+	const char *access_log_file, *access_log_format;
 	double shutdown_timeout;
 	struct http_conf http;
 	struct lua_conf lua;

@@ -5,9 +5,13 @@
 #include <string.h>
 
 #include "gen.h"
+#include "access_log.h"
+#include "openapi.h"
+#include "conf_tree.h"
 #include "chain.h"
 #include "log.h"
 #include "lua/lua_rt.h"
+#include "upstream/state.h"
 
 static atomic_uint next_id = 1;
 
@@ -39,13 +43,65 @@ static int lua_filter_exists(const struct lua_gen *lg, const char *name)
 	return 0;
 }
 
+/* The state for C filter C used with OPTS: compiled once per generation and
+ * use, so a global `use` shared by every route is compiled once. */
+static int compile_filter(struct gen *g, struct filter_ref *f, const char *file, int line,
+                          char *err, size_t errlen, size_t *off)
+{
+	const struct filter_reg *c = f->c;
+	char why[256] = "";
+	void *state = NULL;
+
+	if (!c || !c->def.run)
+		return 0;
+	for (unsigned i = 0; i < g->ncompiled; i++) {
+		if (g->compiled[i].c == c && g->compiled[i].opts == f->opts) {
+			f->state = g->compiled[i].state;
+			return 0;
+		}
+	}
+	if (g->ncompiled == g->capcompiled) {
+		unsigned cap = g->capcompiled ? g->capcompiled * 2 : 8;
+		struct compiled_filter *n = realloc(g->compiled, cap * sizeof(*n));
+
+		if (!n) {
+			add_err(err, errlen, off, "%s: out of memory", file);
+			return -1;
+		}
+		g->compiled = n;
+		g->capcompiled = cap;
+	}
+	if (c->def.compile) {
+		if (c->def.compile(f->opts, &state, why, sizeof(why), c->ud) != 0) {
+			add_err(err, errlen, off, "%s:%d: filter '%s': %s", file, line, c->name,
+			        why[0] ? why : "bad options");
+			return -1;
+		}
+	} else {
+		state = (void *)f->opts;
+	}
+	g->compiled[g->ncompiled++] = (struct compiled_filter){ c, f->opts, state };
+	f->state = state;
+	return 0;
+}
+
+static void release_filters(struct gen *g)
+{
+	for (unsigned i = 0; i < g->ncompiled; i++)
+		if (g->compiled[i].c->def.compile && g->compiled[i].c->def.release)
+			g->compiled[i].c->def.release(g->compiled[i].state, g->compiled[i].c->ud);
+	free(g->compiled);
+	g->compiled = NULL;
+	g->ncompiled = 0;
+}
+
 /*
  * The access filters of one route: every `use` in order, then each route
  * option whose key names a filter (C filters in registration order before
  * Lua filters in definition order), with that option's value as its options.
  */
-static int resolve_filters(struct gen *g, struct route_entry *re, char *err, size_t errlen,
-                           size_t *off)
+static int resolve_filters(struct gen *g, struct route_entry *re, const char *file, char *err,
+                           size_t errlen, size_t *off)
 {
 	const struct lua_gen *lg = g->lua;
 	const pt_conf *opts = re->conf->opts, *v;
@@ -81,6 +137,28 @@ static int resolve_filters(struct gen *g, struct route_entry *re, char *err, siz
 			re->nfilters++;
 		}
 	}
+	for (unsigned i = 0; i < re->nfilters; i++) {
+		const struct filter_reg *c = re->filters[i].c;
+
+		if (compile_filter(g, &re->filters[i], file, re->conf->line, err, errlen, off) != 0)
+			return -1;
+		if (c && (c->def.flags & PT_FILTER_PREFLIGHT))
+			re->preflight = 1;
+	}
+	return 0;
+}
+
+/* The route option `body_limit` (bytes) into *OUT; 0 when absent. */
+static int route_body_limit(const struct route_conf *rc, uint64_t *out)
+{
+	const pt_conf *v = conf_get(rc->opts, "body_limit");
+
+	*out = 0;
+	if (!v)
+		return 0;
+	if (v->type != PT_CONF_NUMBER || v->u.n < 0 || v->u.n > 9007199254740992.0)
+		return -1;
+	*out = v->u.n < 1 ? 1 : (uint64_t)v->u.n;   /* 0 would mean "the default" */
 	return 0;
 }
 
@@ -105,13 +183,42 @@ static int add_route(struct gen *g, struct route_entry *re, int lua_fn, const ch
 		        file, rc->line, rc->path, rc->handler, names[0] ? names : "none");
 		return -1;
 	}
-	if (resolve_filters(g, re, err, errlen, off) != 0)
+	if (resolve_filters(g, re, file, err, errlen, off) != 0)
 		return -1;
+	if (route_body_limit(rc, &re->body_limit) != 0) {
+		add_err(err, errlen, off, "%s:%d: route %s: body_limit must be a number of bytes "
+		        "from 0 to 2^53", file, rc->line, rc->path);
+		return -1;
+	}
 	if (router_add(g->router, rc->methods, rc->host, rc->path, re, why, sizeof(why)) != 0) {
 		add_err(err, errlen, off, "%s:%d: route %s: %s", file, rc->line, rc->path, why);
 		return -1;
 	}
 	return 0;
+}
+
+/* The route serving the OpenAPI document, and the document itself. */
+static void add_openapi_route(struct gen *g, char *err, size_t errlen, size_t *off)
+{
+	const pt_conf *oc = conf_get(g->cfg->root, "openapi");
+	struct route_conf *rc = arena_calloc(&g->cfg->arena, sizeof(*rc));
+	pt_str_t path = PT_STR("/openapi.json");
+
+	if (!rc) {
+		add_err(err, errlen, off, "%s: out of memory", g->cfg->file);
+		return;
+	}
+	conf_str(oc, "path", &path);
+	rc->methods = PT_METHOD_GET | PT_METHOD_HEAD;
+	rc->path = path.ptr;
+	rc->handler = "openapi";
+	rc->opts = oc;
+	rc->line = oc->line;
+	g->routes[g->nroutes].conf = rc;
+	if (add_route(g, &g->routes[g->nroutes++], 0, g->cfg->file, err, errlen, off) != 0)
+		return;
+	if (!(g->openapi = openapi_build(g)))
+		add_err(err, errlen, off, "%s: out of memory", g->cfg->file);
 }
 
 struct gen *gen_build(struct config *cfg, char *err, size_t errlen)
@@ -126,11 +233,26 @@ struct gen *gen_build(struct config *cfg, char *err, size_t errlen)
 		goto fail;
 	}
 	g->cfg = cfg;
+	if (cfg->access_log) {
+		char why[512];
+
+		g->alog = access_log_open(cfg->access_log_file, cfg->access_log_format, why,
+		                          sizeof(why));
+		if (!g->alog) {
+			const pt_conf *c = conf_get(cfg->root, "access_log");
+
+			snprintf(err, errlen, "%s:%d: %s", cfg->file, c ? c->line : 0, why);
+			goto fail;
+		}
+	}
 	g->lua = lua_gen_new(cfg, err, errlen);
 	if (!g->lua)
 		goto fail;
+	g->upstreams = upstream_states_new(cfg, err, errlen);
+	if (!g->upstreams)
+		goto fail;
 	nlua = g->lua->nroutes;
-	g->routes = calloc(cfg->nroutes + nlua + 1, sizeof(*g->routes));
+	g->routes = calloc(cfg->nroutes + nlua + 2, sizeof(*g->routes));
 	if (!g->routes) {
 		snprintf(err, errlen, "%s: out of memory", cfg->file);
 		goto fail;
@@ -155,6 +277,8 @@ struct gen *gen_build(struct config *cfg, char *err, size_t errlen)
 		add_route(g, &g->routes[g->nroutes++], lr->handler ? 0 : lr->fn, lr->file, err, errlen,
 		          &off);
 	}
+	if (!off && conf_get(cfg->root, "openapi"))
+		add_openapi_route(g, err, errlen, &off);
 	if (off)
 		goto fail;
 	atomic_init(&g->refs, 1);
@@ -164,7 +288,11 @@ fail:
 	if (g) {
 		router_free(g->router);
 		free(g->routes);
+		release_filters(g);
+		access_log_close(g->alog);
+		free(g->openapi);
 		lua_gen_free(g->lua);
+		upstream_states_free(g->upstreams);
 		free(g);
 	}
 	config_free(cfg);
@@ -183,7 +311,11 @@ void gen_unref(struct gen *g)
 	log_debug("core", "generation %u released", g->id);
 	router_free(g->router);
 	free(g->routes);
+	release_filters(g);
+	access_log_close(g->alog);
+	free(g->openapi);
 	lua_gen_free(g->lua);
+	upstream_states_free(g->upstreams);
 	config_free(g->cfg);
 	free(g);
 }

@@ -14,8 +14,10 @@
 #include "plugin.h"
 #include "router.h"
 
+struct access_log;
 struct filter_ref;
 struct lua_gen;
+struct upstream_states;
 
 struct route_entry {
 	const struct route_conf *conf;
@@ -23,6 +25,15 @@ struct route_entry {
 	int lua_fn;                   /* a Lua route function's index, 0 otherwise */
 	struct filter_ref *filters;   /* access filters: `use` globals, then the route's */
 	unsigned nfilters;
+	int preflight;                /* a filter answers CORS preflights (PT_FILTER_PREFLIGHT) */
+	uint64_t body_limit;          /* the route's `body_limit`, 0: http.max_body_size */
+};
+
+/* One compiled filter use, released with the generation. */
+struct compiled_filter {
+	const struct filter_reg *c;
+	const pt_conf *opts;
+	void *state;
 };
 
 struct gen {
@@ -32,7 +43,12 @@ struct gen {
 	struct router *router;        /* owned; read-only once built */
 	struct route_entry *routes;   /* config routes, then script routes */
 	unsigned nroutes;
+	struct upstream_states *upstreams;  /* owned: health, retry budget (upstream/state.h) */
 	struct lua_gen *lua;          /* owned: the route scripts' side */
+	struct access_log *alog;      /* owned, NULL when off */
+	char *openapi;                /* owned: the OpenAPI document, NULL when off */
+	struct compiled_filter *compiled;   /* owned: filter states, one per distinct use */
+	unsigned ncompiled, capcompiled;
 };
 
 /* Takes ownership of CFG (also on failure). NULL with ERR as file:line lines. */

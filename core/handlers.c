@@ -15,6 +15,7 @@
 #include "handlers.h"
 #include "http/exchange.h"
 #include "lua/lua_rt.h"
+#include "openapi.h"
 #include "plugin.h"
 #include "upstream/proxy.h"
 
@@ -45,5 +46,7 @@ int handlers_register_builtin(void)
 
 	if (!rc)
 		rc = registry_handler_add(NULL, "proxy", proxy_handler, NULL);
-	return rc ? rc : registry_handler_add(NULL, "lua", lua_handler, NULL);
+	if (!rc)
+		rc = registry_handler_add(NULL, "lua", lua_handler, NULL);
+	return rc ? rc : openapi_register();
 }

@@ -24,6 +24,7 @@
 #include "lua/lua_rt.h"
 #include "metrics.h"
 #include "plugin.h"
+#include "upstream/health.h"
 #include "worker.h"
 
 #define ERRLEN 8192
@@ -148,7 +149,7 @@ static void warn_restart_only(const struct config *old, const struct config *nw)
 		log_warn("core", "reload: 'plugins_dir' changes take effect at the next restart");
 }
 
-static void reload(void)
+static void reload(struct event_base *base)
 {
 	static char err[ERRLEN];
 	struct gen *g;
@@ -163,6 +164,7 @@ static void reload(void)
 	log_set_level(g->cfg->log_level);
 	running_cfg = g->cfg;
 	workers_set_gen(g);
+	health_start(base, g);   /* and stops the previous generation's checks */
 	gen_unref(g);   /* the workers hold it now */
 	log_info("core", "reload: generation %u is live", g->id);
 }
@@ -173,7 +175,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (sig == SIGHUP) {
-		reload();
+		reload(base);
 		return;
 	}
 	if (stopping)
@@ -293,9 +295,11 @@ int main(int argc, char **argv)
 		         listeners[i].ssl ? " (TLS)" : "");
 	log_info("core", "portico %s started: %d worker(s), pid %ld", PACKAGE_VERSION,
 	         g->cfg->workers, (long)getpid());
+	health_start(base, g);
 	gen_unref(g);   /* the workers hold it */
 	if (rc == 0)
 		event_base_dispatch(base);
+	health_stop();
 
 	grace = running_cfg->shutdown_timeout;
 	pid_path = running_cfg->pid_file ? strdup(running_cfg->pid_file) : NULL;

@@ -323,10 +323,12 @@ int registry_handler_add(struct pt_plugin_ctx *owner, const char *name, pt_handl
 	return 0;
 }
 
-int registry_filter_add(struct pt_plugin_ctx *owner, const char *name, int phase,
-                        pt_filter_fn fn, void *ud)
+/* Adds a filter with FN or DEF (the other NULL). */
+static int filter_add(struct pt_plugin_ctx *owner, const char *name, int phase,
+                      pt_filter_fn fn, const struct pt_filter_def *def, void *ud)
 {
-	if (!name || !*name || !fn || phase < PT_PHASE_ACCESS || phase > PT_PHASE_LOG)
+	if (!name || !*name || (!fn && !(def && def->run)) || phase < PT_PHASE_ACCESS ||
+	    phase > PT_PHASE_LOG)
 		return PT_EINVAL;
 	if (registry_filter(name))
 		return PT_EEXIST;
@@ -344,10 +346,28 @@ int registry_filter_add(struct pt_plugin_ctx *owner, const char *name, int phase
 		return PT_ENOMEM;
 	filters[nfilters].phase = phase;
 	filters[nfilters].fn = fn;
+	memset(&filters[nfilters].def, 0, sizeof(filters[nfilters].def));
+	if (def)   /* a plugin built against a smaller struct: copy what it has */
+		memcpy(&filters[nfilters].def, def, def->size < sizeof(*def) ? def->size : sizeof(*def));
+	filters[nfilters].def.name = filters[nfilters].name;
 	filters[nfilters].ud = ud;
 	filters[nfilters].owner = owner;
 	nfilters++;
 	return 0;
+}
+
+int registry_filter_add(struct pt_plugin_ctx *owner, const char *name, int phase,
+                        pt_filter_fn fn, void *ud)
+{
+	return filter_add(owner, name, phase, fn, NULL, ud);
+}
+
+int registry_filter_define(struct pt_plugin_ctx *owner, const struct pt_filter_def *def,
+                           void *ud)
+{
+	if (!def || def->size < offsetof(struct pt_filter_def, run) + sizeof(def->run))
+		return PT_EINVAL;
+	return filter_add(owner, def->name, def->phase, NULL, def, ud);
 }
 
 const struct handler_reg *registry_handler(const char *name)

@@ -29,7 +29,8 @@ struct handler_reg {
 struct filter_reg {
 	const char *name;
 	int phase;
-	pt_filter_fn fn;
+	pt_filter_fn fn;                /* registered with filter_register */
+	struct pt_filter_def def;       /* or defined with filter_define (def.run) */
 	void *ud;
 	struct pt_plugin_ctx *owner;
 };
@@ -63,6 +64,8 @@ unsigned plugins_count(void);
 
 /* The registries, filled during load callbacks (main thread only). */
 int registry_handler_add(struct pt_plugin_ctx *owner, const char *name, pt_handler_fn fn, void *ud);
+int registry_filter_define(struct pt_plugin_ctx *owner, const struct pt_filter_def *def,
+                           void *ud);
 int registry_filter_add(struct pt_plugin_ctx *owner, const char *name, int phase,
                         pt_filter_fn fn, void *ud);
 const struct handler_reg *registry_handler(const char *name);

@@ -494,6 +494,53 @@ int shared_dict_incr(struct shared_dict *d, const char *key, size_t klen,
 	return 0;
 }
 
+int shared_dict_rate(struct shared_dict *d, const char *key, size_t klen, double interval,
+                     double burst, double cost, double now, struct shared_rate *out)
+{
+	struct shared_value v = { SHARED_NUMBER, 0, NULL, 0 };
+	double tat, next, cap = burst * interval;
+	struct entry *e;
+	struct shard *s;
+	uint64_t h;
+
+	if (!key_ok(key, klen) || !(interval > 0) || !(burst >= 1) || !(cost >= 0))
+		return PT_EINVAL;
+	h = hash_key(d->seed, key, klen);
+	s = shard_of(d, h);
+	pthread_mutex_lock(&s->lock);
+	e = lookup(s, h, key, klen, now, 1);
+	if (e && e->type != SHARED_NUMBER) {
+		pthread_mutex_unlock(&s->lock);
+		return PT_ETYPE;
+	}
+	tat = e && e->num > now ? e->num : now;
+	next = tat + cost * interval;
+	out->allowed = next - now <= cap + 1e-9;
+	if (out->allowed) {
+		/* the entry lives until the bucket is full again */
+		if (e) {
+			e->num = next;
+			e->expires = next + 1;
+			if (!s->next_expiry || e->expires < s->next_expiry)
+				s->next_expiry = e->expires;
+		} else {
+			v.num = next;
+			if (!(e = entry_new(h, key, klen, &v, next + 1))) {
+				pthread_mutex_unlock(&s->lock);
+				return PT_ENOMEM;
+			}
+			insert(s, e, now);
+		}
+		tat = next;
+	}
+	pthread_mutex_unlock(&s->lock);
+	out->remaining = (cap - (tat - now)) / interval;
+	out->remaining = out->remaining < 0 ? 0 : (double)(long long)(out->remaining + 1e-9);
+	out->reset = tat - now;
+	out->retry_after = out->allowed ? 0 : next - now - cap;
+	return 0;
+}
+
 int shared_dict_delete(struct shared_dict *d, const char *key, size_t klen,
                        double now)
 {

@@ -108,6 +108,24 @@ int shared_dict_incr(struct shared_dict *d, const char *key, size_t klen,
                      double by, double init, double ttl, double now,
                      double *out);
 
+/* The outcome of shared_dict_rate. */
+struct shared_rate {
+	int allowed;
+	double remaining;      /* whole requests left in the bucket */
+	double reset;          /* seconds until the bucket is full again */
+	double retry_after;    /* seconds until this request would pass (when refused) */
+};
+
+/*
+ * A token bucket of BURST tokens refilled by one every INTERVAL seconds, as
+ * GCRA: KEY holds one number, the time the bucket is full again, so a take
+ * is a single atomic update under the shard lock. Takes COST tokens when
+ * they are there (OUT->allowed), else takes nothing. Returns 0, PT_EINVAL,
+ * PT_ETYPE (KEY holds something else) or PT_ENOMEM.
+ */
+int shared_dict_rate(struct shared_dict *d, const char *key, size_t klen, double interval,
+                     double burst, double cost, double now, struct shared_rate *out);
+
 /* Remove KEY. Returns 0, or PT_ENOENT when it was absent or expired. */
 int shared_dict_delete(struct shared_dict *d, const char *key, size_t klen,
                        double now);

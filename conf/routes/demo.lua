@@ -49,3 +49,15 @@ end)
 route.get("/v1/private", function(req)
   return { hello = req.consumer.name }
 end, { demo_key = "secret" })
+
+-- The gateway: the users service behind a JWT and a rate limit. `group`
+-- prefixes every route it declares, so /api/users/... is proxied to the
+-- services as /users/... (strip_prefix), balanced over both.
+local users = upstream "users"
+group("/api", function()
+  route.any("/users/*rest", proxy(users, { strip_prefix = "/api", timeout = 5 }),
+            { jwt = true, rate = { limit = 10, period = 1, key = "consumer" },
+              summary = "The users service, through the gateway" })
+  route.get("/whoami", function(req) return { consumer = req.consumer } end,
+            { auth = { "jwt", "key-auth", "basic" }, summary = "Who the gateway says you are" })
+end)

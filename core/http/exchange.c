@@ -16,6 +16,8 @@
 #include "chain.h"
 #include "conf_tree.h"
 #include "gen.h"
+#include "h1_parser.h"
+#include "access_log.h"
 #include "log.h"
 #include "api_table.h"
 #include "worker.h"
@@ -151,6 +153,8 @@ void exchange_detach(pt_exchange *x, int aborted)
 		x->aborted = 1;
 	x->drain_fn = NULL;
 	stop_handler(x);
+	if (x->gen->alog && x->start_us)
+		access_log_write(x->gen->alog, x);
 	xapi_unref(x);
 }
 
@@ -471,6 +475,31 @@ static void answer_options(pt_exchange *x, unsigned allowed)
 	xapi_respond(x, 204, (pt_str_t){ NULL, 0 });
 }
 
+/*
+ * A CORS preflight (OPTIONS with Origin and Access-Control-Request-Method)
+ * at a path with no OPTIONS route: route it as the method it asks about when
+ * that route has a filter that answers preflights. 1 when X is routed.
+ */
+static int route_preflight(pt_exchange *x)
+{
+	pt_str_t origin, want;
+	const struct route_entry *re;
+	unsigned m, allowed = 0;
+
+	if (xapi_header(x, PT_STR("origin"), 0, &origin) != 0 ||
+	    xapi_header(x, PT_STR("access-control-request-method"), 0, &want) != 0)
+		return 0;
+	m = h1_method_id(want);
+	if (m == PT_METHOD_UNKNOWN || m == PT_METHOD_OPTIONS)
+		return 0;
+	re = router_match(x->gen->router, m, x->host, x->path, &x->params, &allowed);
+	if (!re || !re->preflight)
+		return 0;
+	x->route = re;
+	x->preflight = 1;
+	return 1;
+}
+
 int exchange_head_done(pt_exchange *x, uint64_t content_length, int has_body)
 {
 	unsigned allowed = 0;
@@ -487,7 +516,7 @@ int exchange_head_done(pt_exchange *x, uint64_t content_length, int has_body)
 		return 1;
 	}
 	x->route = router_match(x->gen->router, x->method, x->host, x->path, &x->params, &allowed);
-	if (!x->route) {
+	if (!x->route && !(x->method == PT_METHOD_OPTIONS && allowed && route_preflight(x))) {
 		if (x->method == PT_METHOD_OPTIONS && allowed) {
 			answer_options(x, allowed);
 		} else if (allowed) {
@@ -501,13 +530,8 @@ int exchange_head_done(pt_exchange *x, uint64_t content_length, int has_body)
 		}
 		return 1;
 	}
-	{
-		double limit;
-
-		/* a route may set its own limit (a proxy taking uploads) */
-		if (conf_num(x->route->conf->opts, "max_body_size", &limit) == 0 && limit >= 0)
-			x->body_limit = (uint64_t)limit;
-	}
+	if (x->route->body_limit)
+		x->body_limit = x->route->body_limit;
 	if (has_body && content_length > x->body_limit) {
 		/* before answering: the transport frames the reply by it, and may
 		 * release X while sending */

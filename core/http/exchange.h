@@ -114,6 +114,7 @@ struct pt_exchange {
 	struct evbuffer *out;            /* response body bytes not yet taken */
 	int head_only;                   /* HEAD: send no body */
 	int close_after;                 /* the transport should close after this */
+	int preflight;                   /* a CORS preflight routed as the method it asks about */
 	uint64_t bytes_out;              /* response body bytes handed to the transport */
 	int64_t resp_length;             /* a streaming response's length when known
 	                                    (Content-Length framing), else -1 */

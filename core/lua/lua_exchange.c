@@ -206,6 +206,21 @@ static int req_header(lua_State *L)
 	return 1;
 }
 
+/* req:set_consumer(name): what a Lua auth filter calls once it knows who
+ * made the request; handlers and the access log see it. */
+static int req_set_consumer(lua_State *L)
+{
+	pt_exchange *x = live_x(L, REQ_MT);
+	size_t n;
+	const char *name = luaL_checklstring(L, 2, &n);
+
+	if (n == 0 || n > 256)
+		return luaL_argerror(L, 2, "a consumer name is 1 to 256 bytes");
+	if (xapi_consumer_set(x, (pt_str_t){ name, n }) != 0)
+		return luaL_error(L, "out of memory");
+	return 0;
+}
+
 /* req.<field>: computed on first use, then cached in the user value. */
 static int req_index(lua_State *L)
 {
@@ -250,8 +265,18 @@ static int req_index(lua_State *L)
 		lua_pushcfunction(L, req_json);
 	else if (!strcmp(k, "header"))
 		lua_pushcfunction(L, req_header);
-	else if (!strcmp(k, "consumer") || !strcmp(k, "ctx"))
-		lua_newtable(L);   /* filled by auth filters; handlers read it */
+	else if (!strcmp(k, "consumer"))   /* not cached: a filter may set it later */
+	{
+		if (x->consumer.len)
+			push_str(L, x->consumer);
+		else
+			lua_pushnil(L);
+		return 1;
+	}
+	else if (!strcmp(k, "set_consumer"))
+		lua_pushcfunction(L, req_set_consumer);
+	else if (!strcmp(k, "ctx"))
+		lua_newtable(L);   /* per-request scratch shared by filters and handler */
 	else
 		return lua_pushnil(L), 1;
 	if (lua_istable(L, -1)) {
@@ -270,8 +295,27 @@ static int req_index(lua_State *L)
 
 static int req_newindex(lua_State *L)
 {
-	live_x(L, REQ_MT);
-	luaL_checkstring(L, 2);
+	pt_exchange *x = live_x(L, REQ_MT);
+	const char *k = luaL_checkstring(L, 2);
+
+	/* req.consumer = "name" (or a table with a name): the exchange's
+	 * consumer, which C filters, handlers and the access log see too */
+	if (!strcmp(k, "consumer")) {
+		size_t n = 0;
+		const char *name = NULL;
+
+		if (lua_type(L, 3) == LUA_TSTRING) {
+			name = lua_tolstring(L, 3, &n);
+		} else if (lua_type(L, 3) == LUA_TTABLE) {
+			lua_getfield(L, 3, "name");
+			name = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
+			lua_pop(L, 1);   /* the table keeps the string alive */
+		}
+		if (name && n <= 256 && xapi_consumer_set(x, (pt_str_t){ name, n }) != 0)
+			return luaL_error(L, "out of memory");
+		if (lua_type(L, 3) != LUA_TTABLE)
+			return 0;
+	}
 	/* handlers and filters may pass data along: req.ctx / req.consumer / own keys */
 	if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE) {
 		lua_pop(L, 1);

@@ -38,6 +38,11 @@ int lua_rt_init(const struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+struct shared_dict *lua_rt_shared(void)
+{
+	return shared;
+}
+
 void lua_rt_shutdown(void)
 {
 	shared_dict_free(shared);

@@ -83,6 +83,8 @@ pt_worker *lua_worker_of(struct lua_State *L);
 
 /* Process-wide pieces set up once at start. */
 int lua_rt_init(const struct config *cfg, char *err, size_t errlen);
+/* The process-wide shared dictionary (after lua_rt_init). */
+struct shared_dict *lua_rt_shared(void);
 void lua_rt_shutdown(void);
 
 #endif

@@ -104,6 +104,7 @@ struct conn {
 	int connected;
 	int idle;
 	int reused;			/* served a request before */
+	double send_timeout;		/* write progress timeout once connected */
 	/* HTTP/1.1 */
 	struct http_client_call *call;
 	/* HTTP/2 */
@@ -142,6 +143,7 @@ struct http_client_call {
 	size_t body_len;
 	size_t body_off;		/* h2 data provider position */
 	double connect_timeout;
+	double send_timeout;
 	int h2;
 	int insecure;
 	int head;
@@ -734,6 +736,7 @@ static struct conn *conn_open(struct http_client *c, struct pool *p,
 	conn->client = c;
 	conn->pool = p;
 	conn->fd = -1;
+	conn->send_timeout = call->send_timeout;
 	TAILQ_INIT(&conn->waiting);
 	TAILQ_INIT(&conn->active);
 	TAILQ_INIT(&conn->done);
@@ -869,7 +872,10 @@ static void raw_write(struct conn *conn)
 		len = evbuffer_get_length(conn->out);
 	}
 	if (len && !conn->write_failed && !conn->wev_on) {
-		event_add(conn->wev, NULL);
+		/* the send timeout runs while the kernel takes nothing more */
+		struct timeval tv = tv_of(conn->send_timeout);
+
+		event_add(conn->wev, conn->send_timeout > 0 ? &tv : NULL);
 		conn->wev_on = 1;
 	} else if ((!len || conn->write_failed) && conn->wev_on) {
 		event_del(conn->wev);
@@ -900,7 +906,10 @@ static void conn_drained(struct conn *conn)
 static void raw_write_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
-	(void)what;
+	if (what & EV_TIMEOUT) {
+		conn_lost(arg, BEV_EVENT_WRITING | BEV_EVENT_TIMEOUT);
+		return;
+	}
 	raw_write(arg);
 	conn_drained(arg);
 }
@@ -978,6 +987,18 @@ static int conn_raw_start(struct conn *conn)
 	return 0;
 }
 
+/*
+ * Arm CONN's write-progress timeout. A bufferevent (TLS) runs it only while
+ * output waits; cleartext puts it on the write event, armed only then too.
+ */
+static void conn_send_timeout(struct conn *conn)
+{
+	struct timeval tv = tv_of(conn->send_timeout);
+
+	if (conn->bev)
+		bufferevent_set_timeouts(conn->bev, NULL, conn->send_timeout > 0 ? &tv : NULL);
+}
+
 /* ---------------------------------------------------------------- HTTP/1.1 */
 
 /* Write CALL's request to CONN and bind them. */
@@ -991,6 +1012,9 @@ static void h1_send(struct conn *conn, struct http_client_call *call)
 	call->conn = conn;
 	call->reused = conn->reused;
 	call->got_bytes = 0;
+	conn->send_timeout = call->send_timeout;
+	if (conn->connected)
+		conn_send_timeout(conn);
 	call->head_done = 0;
 	call->peer[0] = '\0';
 	evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n", call->method, call->path);
@@ -1842,6 +1866,15 @@ static void conn_lost(struct conn *conn, short what)
 {
 	struct http_client_call *call = conn->call;
 
+	if (what & BEV_EVENT_TIMEOUT) {
+		if (conn->is_h2)
+			h2_close(conn, PT_ETIMEDOUT, "send timed out");
+		else if (call)
+			h1_fail(conn, PT_ETIMEDOUT, "send timed out");
+		else
+			conn_free(conn);
+		return;
+	}
 	if (conn->is_h2) {
 		h2_close(conn, PT_EIO, conn_error(conn, what));
 		return;
@@ -1878,6 +1911,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 			conn_lost(conn, BEV_EVENT_ERROR);
 			return;
 		}
+		conn_send_timeout(conn);
 		if (conn->tls) {
 			struct sockaddr_storage ss;
 			socklen_t sl = sizeof(ss);
@@ -2017,6 +2051,7 @@ struct http_client_call *http_client_request(struct http_client *c,
 	call->client = c;
 	TAILQ_INSERT_TAIL(&c->calls, call, link);
 	call->connect_timeout = req->connect_timeout > 0 ? req->connect_timeout : DEF_CONNECT_TIMEOUT;
+	call->send_timeout = req->send_timeout;
 	call->h2 = req->h2;
 	call->st = req->stream;
 	call->body_more = req->stream && req->body_more;

@@ -83,6 +83,8 @@ struct http_client_req {
 	int h2;				/* 1: HTTP/2 (h2c prior knowledge for http://,
 					   ALPN for https://, 1.1 if the server says so) */
 	int insecure;			/* 1: skip TLS certificate/name verification */
+	double send_timeout;		/* seconds without progress writing the request
+					   once connected (PT_ETIMEDOUT); 0: none */
 	/* streaming (HTTP/1.1; with h2 the call fails with PT_EINVAL) */
 	const struct http_client_stream *stream;	/* borrowed for the call's life;
 					   NULL: buffered both ways. With a stream,

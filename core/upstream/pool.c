@@ -6,10 +6,12 @@
 
 #include <event2/event.h>
 
+#include "balance.h"
 #include "gen.h"
 #include "log.h"
 #include "outbound.h"
 #include "pool.h"
+#include "state.h"
 #include "worker.h"
 
 /* One server's health and load as this worker sees it. */
@@ -20,23 +22,38 @@ struct srv {
 	double ejected_until;
 };
 
+/* A client for the upstreams that trust their own CA (one per SSL_CTX). */
+struct tls_client {
+	SSL_CTX *ctx;                /* one reference, ours */
+	struct http_client *client;
+	unsigned calls;              /* in flight */
+	unsigned gen_id;             /* the newest generation that used it */
+};
+
 struct up_worker {
 	struct srv *srv;
 	unsigned nsrv, cap;
 	unsigned rr;                 /* round-robin cursor, shared by the upstreams */
+	struct tls_client **tls;     /* each allocated alone: calls point at them */
+	unsigned ntls;
+	int prune_queued;
 };
 
 struct call {
 	pt_worker *w;
-	struct gen *gen;             /* keeps U alive during the call */
+	struct gen *gen;             /* keeps U and ST alive during the call */
 	const struct upstream_conf *u;
+	struct upstream_state *st;   /* U's shared state; NULL if the gen has none */
 	struct upstream_req req;     /* copies */
 	pt_str_t *headers;
 	char *buf;
 	unsigned attempts;
 	uint64_t tried;              /* bit per server index (first 64) */
+	uint64_t key_hash;           /* hash balancing: the request's key */
+	int has_key;
 	struct srv *cur;
 	const char *cur_name;
+	struct tls_client *tc;       /* the client of this attempt, if not the worker's */
 	upstream_cb cb;
 	void *ud;
 	int last_status;             /* the last attempt's failure */
@@ -80,15 +97,89 @@ static struct srv *srv_get(struct up_worker *uw, const char *up, const char *ser
 	return &uw->srv[uw->nsrv++];
 }
 
+static void tls_client_close(struct tls_client *t)
+{
+	http_client_free(t->client);
+	SSL_CTX_free(t->ctx);
+	free(t);
+}
+
 void upstream_worker_free(pt_worker *w)
 {
 	struct up_worker *uw = w->upstreams;
 
 	if (uw) {
+		for (unsigned i = 0; i < uw->ntls; i++)
+			tls_client_close(uw->tls[i]);
+		free(uw->tls);
 		free(uw->srv);
 		free(uw);
 		w->upstreams = NULL;
 	}
+}
+
+/* Closes the CA clients no call and no current upstream uses. Runs from the
+ * loop, never inside a client's callback (freeing that client there would
+ * pull it from under its caller). */
+static void prune_cb(evutil_socket_t fd, short what, void *arg)
+{
+	pt_worker *w = arg;
+	struct up_worker *uw = w->upstreams;
+	unsigned j = 0;
+
+	(void)fd;
+	(void)what;
+	if (!uw)
+		return;
+	uw->prune_queued = 0;
+	for (unsigned i = 0; i < uw->ntls; i++) {
+		if (uw->tls[i]->calls == 0 && uw->tls[i]->gen_id != w->gen->id)
+			tls_client_close(uw->tls[i]);
+		else
+			uw->tls[j++] = uw->tls[i];
+	}
+	uw->ntls = j;
+}
+
+/* The client for C's upstream: the worker's, or one trusting the upstream's CA. */
+static struct http_client *client_for(struct call *c, struct up_worker *uw)
+{
+	SSL_CTX *ctx = c->st ? c->st->tls : NULL;
+	struct tls_client *t, **grown;
+	struct timeval zero = { 0, 0 };
+
+	c->tc = NULL;
+	if (!ctx)
+		return worker_http_client(c->w);
+	for (unsigned i = 0; i < uw->ntls; i++)
+		if (uw->tls[i]->ctx == ctx) {
+			c->tc = uw->tls[i];
+			c->tc->gen_id = c->gen->id;
+			return c->tc->client;
+		}
+	grown = realloc(uw->tls, (uw->ntls + 1) * sizeof(*grown));
+	if (!grown)
+		return NULL;
+	uw->tls = grown;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->client = http_client_new(c->w->base, &(struct http_client_opts){
+		.size = sizeof(struct http_client_opts), .tls = ctx });
+	if (!t->client) {
+		free(t);
+		return NULL;
+	}
+	SSL_CTX_up_ref(ctx);
+	t->ctx = ctx;
+	t->gen_id = c->gen->id;
+	uw->tls[uw->ntls++] = t;
+	c->tc = t;
+	/* a new CA client usually means a reload: drop the old generation's */
+	if (uw->ntls > 1 && !uw->prune_queued &&
+	    event_base_once(c->w->base, -1, EV_TIMEOUT, prune_cb, c->w, &zero) == 0)
+		uw->prune_queued = 1;
+	return t->client;
 }
 
 static int idempotent(pt_str_t m)
@@ -101,33 +192,49 @@ static int idempotent(pt_str_t m)
 	return 0;
 }
 
-/* Picks a server not tried yet and not ejected; -1 when none is left. */
+/*
+ * Picks a server not tried yet, not down by the active checks and not left
+ * out by this worker's passive ones; -1 when none is left. With a hash key
+ * the highest rendezvous score wins, so a retry or an ejection moves the
+ * request to the key's next server.
+ */
 static int choose(struct call *c, struct up_worker *uw, double now)
 {
 	const struct upstream_conf *u = c->u;
 	int best = -1;
 	unsigned best_active = ~0u;
+	uint64_t best_score = 0;
 
 	for (unsigned k = 0; k < u->nservers; k++) {
 		unsigned i = (uw->rr + k) % u->nservers;
-		struct srv *s = srv_get(uw, u->name, u->servers[i]);
+		struct srv *s;
 
-		if (!s || (i < 64 && (c->tried & (1ull << i))) || s->ejected_until > now)
+		if ((i < 64 && (c->tried & (1ull << i))) || (c->st && upstream_server_down(c->st, i)))
 			continue;
-		if (!u->least_conn) {
+		s = srv_get(uw, u->name, u->servers[i]);
+		if (!s || s->ejected_until > now)
+			continue;
+		if (c->has_key) {
+			uint64_t score = balance_score(c->key_hash, c->st->servers[i].hash);
+
+			if (best < 0 || score > best_score) {
+				best_score = score;
+				best = (int)i;
+			}
+		} else if (u->balance != UP_BALANCE_LEAST_CONN) {
 			best = (int)i;
 			break;
-		}
-		if (s->active < best_active) {
+		} else if (s->active < best_active) {
 			best_active = s->active;
 			best = (int)i;
 		}
 	}
-	uw->rr++;
+	if (!c->has_key)
+		uw->rr++;
 	return best;
 }
 
-static void attempt(struct call *c);
+static void attempt(struct call *c, int i);
 
 static void finish(struct call *c, const struct http_client_res *res)
 {
@@ -138,14 +245,27 @@ static void finish(struct call *c, const struct http_client_res *res)
 	free(c);
 }
 
-/* An attempt on SERVER of U ended: answered (OK) or failed with ERROR. */
-static void srv_result(pt_worker *w, const struct upstream_conf *u, const char *server, int ok,
-                       const char *error)
+/* Logs that the budget stopped a retry, at most once a second per upstream. */
+static void budget_spent(struct call *c, uint32_t sec)
 {
-	/* the server list may have moved (realloc): find it again */
-	struct srv *s = srv_get(uw_of(w), u->name, server);
-	double now = now_s();
+	unsigned last = atomic_load_explicit(&c->st->budget_logged, memory_order_relaxed);
 
+	if (last != sec && atomic_compare_exchange_strong_explicit(&c->st->budget_logged, &last,
+	                   sec, memory_order_relaxed, memory_order_relaxed))
+		log_warn("upstream", "%s: retry budget spent (%g/s + %g%% of requests over %ds): "
+		         "%s failed and is not retried", c->u->name, c->u->retry_budget_min,
+		         c->u->retry_budget * 100, UPSTREAM_BUDGET_SLOTS, c->cur_name);
+}
+
+/* C's attempt on c->cur_name ended: answered (OK) or failed with ERROR. */
+static void attempt_ended(struct call *c, int ok, const char *error, double now)
+{
+	struct srv *s;
+
+	if (c->tc && c->tc->calls)
+		c->tc->calls--;
+	/* the server list may have moved (realloc): find it again */
+	s = srv_get(uw_of(c->w), c->u->name, c->cur_name);
 	if (s && s->active)
 		s->active--;
 	if (ok) {
@@ -153,31 +273,40 @@ static void srv_result(pt_worker *w, const struct upstream_conf *u, const char *
 			s->fails = 0;
 		return;
 	}
-	if (s && ++s->fails >= u->max_fails && s->ejected_until <= now) {
-		s->ejected_until = now + u->fail_timeout;
+	if (s && ++s->fails >= c->u->max_fails && s->ejected_until <= now) {
+		s->ejected_until = now + c->u->fail_timeout;
 		log_warn("upstream", "%s: server %s left out for %gs after %u failures (last: %s)",
-		         u->name, server, u->fail_timeout, s->fails, error ? error : "error");
+		         c->u->name, c->cur_name, c->u->fail_timeout, s->fails,
+		         error ? error : "error");
 	}
 }
 
 static void done(const struct http_client_res *res, void *ud)
 {
 	struct call *c = ud;
+	double now = now_s();
+	int next;
 
-	srv_result(c->w, c->u, c->cur_name, res->status >= 0, res->error);
+	attempt_ended(c, res->status >= 0, res->error, now);
 	if (res->status >= 0) {
 		finish(c, res);
 		return;
 	}
 	c->last_status = res->status;
 	c->last_error = res->error;
-	if (c->attempts <= c->u->retries && idempotent(c->req.method)) {
-		log_info("upstream", "%s: %s failed (%s), retrying on another server", c->u->name,
-		         c->cur_name, res->error ? res->error : "error");
-		attempt(c);
+	if (c->attempts > c->u->retries || !idempotent(c->req.method) || !c->w->upstreams ||
+	    (next = choose(c, c->w->upstreams, now)) < 0) {
+		finish(c, res);
 		return;
 	}
-	finish(c, res);
+	if (c->st && !upstream_budget_retry(c->st, (uint32_t)now)) {
+		budget_spent(c, (uint32_t)now);
+		finish(c, res);
+		return;
+	}
+	log_info("upstream", "%s: %s failed (%s), retrying on %s", c->u->name, c->cur_name,
+	         res->error ? res->error : "error", c->u->servers[next]);
+	attempt(c, next);
 }
 
 struct late {
@@ -215,42 +344,62 @@ static void fail_later(struct call *c, int status, const char *error)
 	log_error("upstream", "%s: cannot schedule a failure: the call is dropped", c->u->name);
 }
 
-static void attempt(struct call *c)
+/*
+ * Counts C's attempt on server I (from choose) and fills HR's url (into
+ * URL, LEN bytes), timeouts and protocol for it. Returns the client to send
+ * it with, or NULL when out of memory (nothing counted).
+ */
+static struct http_client *attempt_prepare(struct call *c, int i, struct http_client_req *hr,
+                                           char *url, size_t len)
 {
+	const struct upstream_conf *u = c->u;
 	struct up_worker *uw = uw_of(c->w);
-	struct http_client *client = worker_http_client(c->w);
-	struct http_client_req hr = { 0 };
-	char url[4096];
-	int i = uw ? choose(c, uw, now_s()) : -1;
+	struct http_client *client = uw ? client_for(c, uw) : NULL;
+	int tls = u->protocol == UP_PROTO_HTTPS || u->protocol == UP_PROTO_H2;
 	int n;
 
-	if (i < 0 || !client) {
-		/* nothing left to try: the last failure says what happened */
-		if (c->attempts)
-			fail_later(c, c->last_status, c->last_error);
-		else
-			fail_later(c, PT_EIO, "no upstream server is available");
-		return;
-	}
+	if (!client)
+		return NULL;
 	c->attempts++;
 	if (i < 64)
 		c->tried |= 1ull << i;
-	c->cur_name = c->u->servers[i];
-	c->cur = srv_get(uw, c->u->name, c->cur_name);
+	c->cur_name = u->servers[i];
+	c->cur = srv_get(uw, u->name, c->cur_name);
 	if (c->cur)
 		c->cur->active++;
-	n = snprintf(url, sizeof(url), "http://%s%.*s", c->cur_name, (int)c->req.path.len,
-	             c->req.path.ptr);
+	if (c->tc)
+		c->tc->calls++;
+	n = snprintf(url, len, "%s://%s%.*s", tls ? "https" : "http", c->cur_name,
+	             (int)c->req.path.len, c->req.path.ptr);
+	hr->url = (pt_str_t){ url, n > 0 && (size_t)n < len ? (size_t)n : 0 };
+	hr->connect_timeout = u->connect_timeout;
+	hr->timeout = c->req.timeout > 0 ? c->req.timeout : u->read_timeout;
+	hr->send_timeout = u->send_timeout;
+	hr->h2 = u->protocol == UP_PROTO_H2C || u->protocol == UP_PROTO_H2;
+	hr->insecure = tls && !u->tls_verify;
+	return client;
+}
+
+/* Sends C to server I (from choose). */
+static void attempt(struct call *c, int i)
+{
+	struct http_client_req hr = { 0 };
+	char url[4096];
+	struct http_client *client = attempt_prepare(c, i, &hr, url, sizeof(url));
+
+	if (!client) {
+		fail_later(c, PT_ENOMEM, "out of memory");
+		return;
+	}
 	hr.method = c->req.method;
-	hr.url = (pt_str_t){ url, n > 0 && (size_t)n < sizeof(url) ? (size_t)n : 0 };
 	hr.headers = c->headers;
 	hr.num_headers = c->req.num_headers;
 	hr.body = c->req.body;
-	hr.connect_timeout = c->u->connect_timeout;
-	hr.timeout = c->req.timeout > 0 ? c->req.timeout : c->u->read_timeout;
 	if (!http_client_request(client, &hr, done, c)) {
 		if (c->cur && c->cur->active)
 			c->cur->active--;
+		if (c->tc && c->tc->calls)
+			c->tc->calls--;
 		fail_later(c, PT_ENOMEM, "out of memory");
 	}
 }
@@ -259,9 +408,12 @@ int upstream_send(pt_worker *w, const char *name, const struct upstream_req *req
                   upstream_cb cb, void *ud)
 {
 	const struct upstream_conf *u = config_upstream(w->gen->cfg, name);
+	struct up_worker *uw;
 	struct call *c;
 	size_t need = req->method.len + req->path.len + req->body.len, off = 0;
+	double now = now_s();
 	char *p;
+	int first;
 
 	if (!u)
 		return PT_ENOENT;
@@ -278,7 +430,7 @@ int upstream_send(pt_worker *w, const char *name, const struct upstream_req *req
 		free(p);
 		return PT_ENOMEM;
 	}
-#define COPY(dst, src) do { memcpy(p + off, (src).ptr, (src).len); \
+#define COPY(dst, src) do { if ((src).len) memcpy(p + off, (src).ptr, (src).len); \
 	(dst) = (pt_str_t){ p + off, (src).len }; off += (src).len; } while (0)
 	c->req = *req;
 	COPY(c->req.method, req->method);
@@ -293,37 +445,116 @@ int upstream_send(pt_worker *w, const char *name, const struct upstream_req *req
 	c->gen = w->gen;
 	gen_ref(c->gen);
 	c->u = u;
+	c->st = upstream_state_of(c->gen->upstreams, u);
 	c->cb = cb;
 	c->ud = ud;
-	attempt(c);
+	if (c->st) {
+		pt_str_t key;
+
+		upstream_budget_request(c->st, (uint32_t)now);
+		if (u->balance == UP_BALANCE_HASH &&
+		    balance_key(u, c->headers, req->num_headers, c->req.path, &key) == 0) {
+			c->key_hash = balance_hash(key.ptr, key.len);
+			c->has_key = 1;
+		}
+	}
+	uw = uw_of(w);
+	first = uw ? choose(c, uw, now) : -1;
+	if (first < 0)
+		fail_later(c, uw ? PT_EIO : PT_ENOMEM, uw ? "no upstream server is available" :
+		           "out of memory");
+	else
+		attempt(c, first);
 	return 0;
+}
+
+/* ---- attempts run by the caller (the streaming proxy) ---------------------- */
+
+struct upstream_try {
+	struct call c;               /* the choice and accounting state; no callback */
+	char url[4096];
+};
+
+struct upstream_try *upstream_try_start(pt_worker *w, struct gen *g, const char *name,
+                                        const pt_str_t *headers, unsigned nh, pt_str_t path)
+{
+	const struct upstream_conf *u = config_upstream(g->cfg, name);
+	struct upstream_try *t;
+	double now = now_s();
+
+	if (!u || !(t = calloc(1, sizeof(*t))))
+		return NULL;
+	t->c.w = w;
+	t->c.gen = g;
+	gen_ref(g);
+	t->c.u = u;
+	t->c.req.path = path;    /* borrowed: used only while the caller runs */
+	t->c.st = upstream_state_of(g->upstreams, u);
+	if (t->c.st) {
+		pt_str_t key;
+
+		upstream_budget_request(t->c.st, (uint32_t)now);
+		if (u->balance == UP_BALANCE_HASH &&
+		    balance_key(u, headers, nh, path, &key) == 0) {
+			t->c.key_hash = balance_hash(key.ptr, key.len);
+			t->c.has_key = 1;
+		}
+	}
+	return t;
+}
+
+struct http_client *upstream_try_next(struct upstream_try *t, struct http_client_req *hr,
+                                      int *why)
+{
+	struct call *c = &t->c;
+	struct up_worker *uw = uw_of(c->w);
+	double now = now_s();
+	int i = uw ? choose(c, uw, now) : -1;
+	struct http_client *client;
+
+	*why = PT_EIO;
+	if (i < 0)
+		return NULL;
+	if (c->attempts && c->st && !upstream_budget_retry(c->st, (uint32_t)now)) {
+		budget_spent(c, (uint32_t)now);
+		*why = PT_ELIMIT;
+		return NULL;
+	}
+	if (!(client = attempt_prepare(c, i, hr, t->url, sizeof(t->url))))
+		*why = PT_ENOMEM;
+	return client;
+}
+
+void upstream_try_done(struct upstream_try *t, int ok, const char *error)
+{
+	if (t->c.cur_name)
+		attempt_ended(&t->c, ok, error, now_s());
+}
+
+const char *upstream_try_server(const struct upstream_try *t)
+{
+	return t->c.cur_name;
+}
+
+unsigned upstream_try_attempts(const struct upstream_try *t)
+{
+	return t->c.attempts;
+}
+
+const struct upstream_conf *upstream_try_conf(const struct upstream_try *t)
+{
+	return t->c.u;
+}
+
+void upstream_try_end(struct upstream_try *t)
+{
+	if (t) {
+		gen_unref(t->c.gen);
+		free(t);
+	}
 }
 
 int upstream_idempotent(pt_str_t method)
 {
 	return idempotent(method);
-}
-
-int upstream_try_next(pt_worker *w, struct upstream_try *t)
-{
-	struct up_worker *uw = uw_of(w);
-	struct call c = { .u = t->u, .tried = t->tried };
-	int i = uw ? choose(&c, uw, now_s()) : -1;
-	struct srv *s;
-
-	if (i < 0)
-		return PT_EIO;
-	t->attempts++;
-	if (i < 64)
-		t->tried |= 1ull << i;
-	t->server = t->u->servers[i];
-	if ((s = srv_get(uw, t->u->name, t->server)))
-		s->active++;
-	return 0;
-}
-
-void upstream_try_done(pt_worker *w, struct upstream_try *t, int ok, const char *error)
-{
-	if (t->server)
-		srv_result(w, t->u, t->server, ok, error);
 }

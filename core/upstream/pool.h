@@ -1,9 +1,13 @@
 /*
- * pool.h - named upstreams: choosing a server (round robin or least
- * connections), passive health (a server failing max_fails times in a row is
- * left out for fail_timeout seconds), bounded retries for idempotent
- * methods, and timeouts always on. Requests go through the worker's
- * keep-alive client; state is per worker, so nothing here takes a lock.
+ * pool.h - named upstreams: choosing a server (round robin, least
+ * connections, or rendezvous hashing on a header, query parameter or the
+ * client address), passive health (a server failing max_fails times in a row
+ * is left out for fail_timeout seconds, per worker), active health (the
+ * generation's checker, upstream/health.c, marks servers down for every
+ * worker), bounded retries for idempotent methods within the upstream's
+ * retry budget, timeouts always on, and HTTP/1.1, HTTPS, h2c or h2 to the
+ * servers. Requests go through the worker's client; per-worker state takes
+ * no lock and the shared state is read with relaxed atomic loads.
  */
 #ifndef PT_UPSTREAM_POOL_H
 #define PT_UPSTREAM_POOL_H
@@ -27,30 +31,46 @@ struct upstream_req {
 
 /*
  * Sends REQ to upstream NAME of W's current generation. Everything is
- * copied. CB runs exactly once, later, on W's thread. PT_ENOENT when no
- * upstream has that name, PT_ENOMEM.
+ * copied. CB runs exactly once, later, on W's thread; when no server is
+ * eligible (every one down or left out) it gets PT_EIO with "no upstream
+ * server is available" at once. PT_ENOENT when no upstream has that name,
+ * PT_ENOMEM.
  */
 int upstream_send(pt_worker *w, const char *name, const struct upstream_req *req,
                   upstream_cb cb, void *ud);
 /*
- * For callers that run their own attempts (the streaming proxy, proxy.c)
- * with the same choice, health and least-connections accounting.
+ * Attempts run by the caller (the streaming proxy, proxy.c), with the same
+ * choice (balancing, active and passive health), retry budget, per-server
+ * accounting and clients as upstream_send.
+ *
+ * upstream_try_start: for upstream NAME of generation G (referenced until
+ * upstream_try_end), the request's HEADERS and PATH (for hash balancing;
+ * PATH is kept, borrowed, until the end). NULL when G declares no such
+ * upstream or memory runs out.
+ * upstream_try_next: picks the next server (a later call is a retry and
+ * spends the retry budget), counts it busy, fills HR's url, timeouts and
+ * protocol (the caller sets the rest), and returns the client to send HR
+ * with; NULL with *WHY = PT_EIO (no server left), PT_ELIMIT (retry budget
+ * spent) or PT_ENOMEM. The url lives in T until the next call.
+ * upstream_try_done: the attempt on the current server ended, answered
+ * (OK) or failed with ERROR (passive health).
  */
-struct upstream_try {
-	const struct upstream_conf *u;   /* set by the caller; the generation keeps it */
-	uint64_t tried;                  /* bit per server index tried (first 64) */
-	unsigned attempts;
-	const char *server;              /* the current attempt's "host:port" (U's) */
-};
-/* Picks the next server for T (not tried yet, not left out) and counts it
- * busy: 0, or PT_EIO when none is left. */
-int upstream_try_next(pt_worker *w, struct upstream_try *t);
-/* The attempt on t->server ended: answered (OK) or failed with ERROR. */
-void upstream_try_done(pt_worker *w, struct upstream_try *t, int ok, const char *error);
+struct upstream_try;
+struct gen;
+struct upstream_try *upstream_try_start(pt_worker *w, struct gen *g, const char *name,
+                                        const pt_str_t *headers, unsigned nh, pt_str_t path);
+struct http_client *upstream_try_next(struct upstream_try *t, struct http_client_req *hr,
+                                      int *why);
+void upstream_try_done(struct upstream_try *t, int ok, const char *error);
+/* The current attempt's "host:port" (the config's string), or NULL. */
+const char *upstream_try_server(const struct upstream_try *t);
+unsigned upstream_try_attempts(const struct upstream_try *t);
+const struct upstream_conf *upstream_try_conf(const struct upstream_try *t);
+void upstream_try_end(struct upstream_try *t);
 /* GET, HEAD, PUT, DELETE, OPTIONS: what an upstream may be asked twice. */
 int upstream_idempotent(pt_str_t method);
 
-/* Frees W's per-server state (worker thread, at its end). */
+/* Frees W's per-server state and clients (worker thread, at its end). */
 void upstream_worker_free(pt_worker *w);
 
 #endif

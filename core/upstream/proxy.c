@@ -17,11 +17,15 @@
  * otherwise it streams (Content-Length kept when the upstream gave one), and
  * the upstream is not read while the client's output is above X_OUT_HIGH.
  *
- * Retries (another server, idempotent methods, upstream `retries`) happen
- * only before the upstream's head came, and only while every body byte sent
- * so far is still kept (KEEP_MAX); past that a failure is answered. An
- * upstream failing after its head is a cut response for the client and a
- * log line.
+ * Retries (another server, idempotent methods, upstream `retries` within
+ * the retry budget) happen only before the upstream's head came, and only
+ * while every body byte sent so far is still kept (KEEP_MAX); past that a
+ * failure is answered. An upstream failing after its head is a cut response
+ * for the client and a log line.
+ *
+ * Upstreams spoken to over h2/h2c are not streamed yet (the client streams
+ * HTTP/1.1 only): the request body is collected (up to the route's limit)
+ * and the response buffered (up to the client's 8 MiB), as before.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,12 +49,15 @@
 #define MAX_FWD_HEADERS 128
 #define KEEP_MAX (64u << 10)   /* body bytes kept for a resend (and small bodies) */
 
-enum { B_NONE, B_BUFFERED, B_SMALL, B_STREAM };
+enum { B_NONE, B_BUFFERED, B_SMALL, B_STREAM, B_COLLECT };
 
 struct proxy {
 	pt_exchange *x;                  /* one reference until finish_now */
 	const char *upstream;
-	struct upstream_try t;
+	const struct upstream_conf *u;
+	struct upstream_try *t;          /* server choice and accounting (pool.c) */
+	int h2;                          /* h2/h2c upstream: buffered calls (see above) */
+	double timeout;                  /* the route's, or 0 */
 	struct http_client_call *call;   /* the attempt in flight */
 	struct http_client_req hr;       /* method and headers; url per attempt */
 	pt_str_t path;                   /* forwarded path and query */
@@ -63,8 +70,9 @@ struct proxy {
 	unsigned nrhdrs_before;          /* x's response headers before the upstream's */
 	int status;
 	int started;                     /* the response went to the transport */
-	uint64_t t0;
+	uint64_t t0, us_before;
 	int last_status;                 /* the last attempt's failure */
+	const char *retry_error;         /* why the next attempt is a retry */
 	int inside;                      /* in proxy_start or a body callback: the
 	                                    done callback must wait for the loop */
 	proxy_done_fn done;
@@ -118,6 +126,7 @@ static void discard_body(pt_exchange *x, const char *data, size_t len, int last,
 }
 
 static void body_in(pt_exchange *x, const char *data, size_t len, int last, void *ud);
+static void note_time(struct proxy *p);
 
 static void finish_now(struct proxy *p)
 {
@@ -150,14 +159,31 @@ static void finish(struct proxy *p, int later)
 	if (x->body_fn == body_in)
 		x->body_fn = discard_body;   /* the transport reads and drops the rest */
 	exchange_body_resume(x);
-	if (p->t0)
-		x->upstream_us += mono_us() - p->t0;
+	note_time(p);
+	if (p->t) {
+		if (p->call) {
+			/* the transport let go while the upstream still talked */
+			http_client_cancel(p->call);
+			p->call = NULL;
+			upstream_try_done(p->t, 1, NULL);
+		}
+		upstream_try_end(p->t);
+		p->t = NULL;
+	}
 	if (p->kept)
 		evbuffer_free(p->kept);
 	p->kept = NULL;
 	if ((later || p->inside) && event_base_once(x->w->base, -1, EV_TIMEOUT, finish_cb, p, &zero) == 0)
 		return;
 	finish_now(p);
+}
+
+/* The access log's upstream time: from the first attempt until now. */
+static void note_time(struct proxy *p)
+{
+	if (p->t0) {
+		p->x->upstream_us = p->us_before + (mono_us() - p->t0);
+	}
 }
 
 static void set_addr(struct proxy *p, const char *addr)
@@ -184,6 +210,7 @@ static void answer_error(struct proxy *p, int status, const char *error)
 
 	if (x->state >= X_STREAMING || x->transport_gone)
 		return;
+	note_time(p);
 	x->nrhdrs = p->nrhdrs_before;   /* nothing of an upstream head that came */
 	x->resp_length = -1;
 	n = snprintf(body, sizeof(body), "{\"error\":{\"status\":%d,\"message\":\"%s\","
@@ -203,36 +230,34 @@ static void call_done(const struct http_client_res *res, void *ud);
 /* Every body byte the upstream was given can be given again. */
 static int can_resend(const struct proxy *p)
 {
-	return p->mode != B_STREAM || !p->kept_lost;
+	return (p->mode != B_STREAM && p->mode != B_COLLECT) || !p->kept_lost;
 }
 
 /* Starts the next attempt; 0, or the failure was answered (and finished). */
 static int attempt(struct proxy *p)
 {
 	pt_exchange *x = p->x;
-	struct http_client *client = worker_http_client(x->w);
-	size_t slen, ulen;
-	char *url;
+	struct http_client *client;
+	const char *prev = upstream_try_server(p->t);
+	int why;
 
-	if (upstream_try_next(x->w, &p->t) != 0 || !client) {
-		if (p->t.attempts == 0)
+	p->hr.stream = p->h2 ? NULL : &stream_ops;
+	client = upstream_try_next(p->t, &p->hr, &why);
+	if (client && p->retry_error)
+		log_info("upstream", "%s: %s failed (%s), retrying on %s", p->upstream, prev,
+		         p->retry_error, upstream_try_server(p->t));
+	p->retry_error = NULL;
+	if (!client) {
+		if (upstream_try_attempts(p->t) == 0)
 			log_warn("upstream", "%s: no server is available", p->upstream);
-		/* nothing left to try: the last failure says what happened */
-		answer_error(p, p->t.attempts ? p->last_status : PT_ENOENT, NULL);
+		/* nothing (more) to try: the last failure says what happened */
+		answer_error(p, upstream_try_attempts(p->t) > 0 ? p->last_status :
+		             why == PT_EIO ? PT_ENOENT : why, NULL);
 		finish(p, 0);
 		return -1;
 	}
-	slen = strlen(p->t.server);
-	ulen = 7 + slen + p->path.len;
-	if (!(url = xapi_alloc(x, ulen))) {
-		answer_error(p, PT_ENOMEM, NULL);
-		finish(p, 0);
-		return -1;
-	}
-	memcpy(url, "http://", 7);
-	memcpy(url + 7, p->t.server, slen);
-	memcpy(url + 7 + slen, p->path.ptr, p->path.len);
-	p->hr.url = (pt_str_t){ url, ulen };
+	if (p->timeout > 0)
+		p->hr.timeout = p->timeout;
 	p->hr.body = (pt_str_t){ NULL, 0 };
 	p->hr.body_more = 0;
 	p->hr.body_length = -1;
@@ -242,6 +267,7 @@ static int attempt(struct proxy *p)
 		break;
 	case B_SMALL:
 	case B_STREAM:
+	case B_COLLECT:
 		if (p->kept && evbuffer_get_length(p->kept))
 			p->hr.body = (pt_str_t){ (const char *)evbuffer_pullup(p->kept, -1),
 			                         evbuffer_get_length(p->kept) };
@@ -251,12 +277,14 @@ static int attempt(struct proxy *p)
 	default:
 		break;
 	}
-	set_addr(p, p->t.server);
-	if (!p->t0)
+	set_addr(p, upstream_try_server(p->t));
+	if (!p->t0) {
 		p->t0 = mono_us();
+		p->us_before = x->upstream_us;
+	}
 	p->call = http_client_request(client, &p->hr, call_done, p);
 	if (!p->call) {
-		upstream_try_done(x->w, &p->t, 1, NULL);
+		upstream_try_done(p->t, 1, NULL);
 		answer_error(p, PT_ENOMEM, NULL);
 		finish(p, 0);
 		return -1;
@@ -278,6 +306,7 @@ static int up_head(const struct http_client_res *res, void *ud)
 	p->head_seen = 1;
 	p->status = res->status;
 	set_addr(p, res->peer);
+	note_time(p);
 	for (unsigned i = 0; i < res->num_headers; i++) {
 		pt_str_t n = res->headers[2 * i], v = res->headers[2 * i + 1];
 
@@ -312,6 +341,7 @@ static int up_body(struct evbuffer *buf, size_t n, int last, void *ud)
 		 * ends right after this */
 		p->started = 1;
 		exchange_on_stop(x, NULL, NULL);
+		note_time(p);
 		return exchange_respond_buffer(x, p->status, buf, n) == 0 ? 0 : -1;
 	}
 	p->started = 1;
@@ -334,18 +364,40 @@ static void up_drain(void *ud)
 
 static const struct http_client_stream stream_ops = { up_head, up_body, up_drain };
 
+/* A buffered call's answer (h2 upstreams): relay it in one piece. */
+static void relay_buffered(struct proxy *p, const struct http_client_res *res)
+{
+	pt_exchange *x = p->x;
+
+	p->head_seen = 1;
+	for (unsigned i = 0; i < res->num_headers; i++) {
+		pt_str_t n = res->headers[2 * i], v = res->headers[2 * i + 1];
+
+		if (!is_resp_skipped(n))
+			xapi_header_add(x, n, v);
+	}
+	if (x->head_only && res->content_length >= 0)
+		x->resp_length = res->content_length;
+	exchange_on_stop(x, NULL, NULL);
+	xapi_respond(x, res->status, res->body);
+}
+
 static void call_done(const struct http_client_res *res, void *ud)
 {
 	struct proxy *p = ud;
 	pt_exchange *x = p->x;
-	const struct upstream_conf *u = p->t.u;
+	const struct upstream_conf *u = p->u;
+	const char *server = upstream_try_server(p->t);
 
 	p->call = NULL;
 	set_addr(p, res->peer);
+	note_time(p);
 	if (res->status >= 0) {
-		upstream_try_done(x->w, &p->t, 1, NULL);
+		upstream_try_done(p->t, 1, NULL);
 		if (!x->transport_gone && x->state < X_DONE) {
-			if (!p->started)
+			if (p->h2)
+				relay_buffered(p, res);
+			else if (!p->started)
 				xapi_respond(x, p->status, (pt_str_t){ NULL, 0 });
 			else
 				xapi_finish(x);
@@ -353,22 +405,20 @@ static void call_done(const struct http_client_res *res, void *ud)
 		finish(p, 0);
 		return;
 	}
-	upstream_try_done(x->w, &p->t, 0, res->error);
+	upstream_try_done(p->t, 0, res->error);
 	if (p->started) {
 		log_warn("upstream", "%s (%s): %s after %llu response bytes: the response is cut",
-		         p->upstream, p->t.server, res->error ? res->error : "failed",
+		         p->upstream, server, res->error ? res->error : "failed",
 		         (unsigned long long)x->bytes_out);
 		exchange_abort(x);
 		finish(p, 0);
 		return;
 	}
-	log_warn("upstream", "%s (%s): %s", p->upstream, p->t.server,
-	         res->error ? res->error : "failed");
+	log_warn("upstream", "%s (%s): %s", p->upstream, server, res->error ? res->error : "failed");
 	p->last_status = res->status;
-	if (!p->head_seen && !x->transport_gone && p->t.attempts <= u->retries &&
+	if (!p->head_seen && !x->transport_gone && upstream_try_attempts(p->t) <= u->retries &&
 	    upstream_idempotent(x->method_name) && can_resend(p)) {
-		log_info("upstream", "%s: %s failed (%s), retrying on another server", u->name,
-		         p->t.server, res->error ? res->error : "error");
+		p->retry_error = res->error ? res->error : "error";
 		attempt(p);
 		return;
 	}
@@ -398,11 +448,7 @@ static void body_take(pt_exchange *x, struct proxy *p, const char *data, size_t 
 			 * refused before it started) */
 			log_info("upstream", "%s: request body over %llu bytes: 413", p->upstream,
 			         (unsigned long long)x->body_limit);
-			if (p->call)
-				http_client_cancel(p->call);
-			p->call = NULL;
-			upstream_try_done(x->w, &p->t, 1, NULL);
-			finish(p, 1);
+			finish(p, 1);   /* drops the upstream call */
 			x->close_after = 1;
 			if (x->state >= X_STREAMING)
 				exchange_abort(x);
@@ -413,7 +459,8 @@ static void body_take(pt_exchange *x, struct proxy *p, const char *data, size_t 
 		if (!p->kept_lost) {
 			if (!p->kept)
 				p->kept = evbuffer_new();
-			if (p->kept && evbuffer_get_length(p->kept) + len <= KEEP_MAX) {
+			if (p->kept && (p->mode == B_COLLECT ||
+			                evbuffer_get_length(p->kept) + len <= KEEP_MAX)) {
 				evbuffer_add(p->kept, data, len);
 			} else {
 				p->kept_lost = 1;   /* a failure from now on is answered, not retried */
@@ -431,7 +478,7 @@ static void body_take(pt_exchange *x, struct proxy *p, const char *data, size_t 
 	p->body_done = 1;
 	if (p->mode == B_STREAM && p->call)
 		http_client_body_end(p->call);
-	else if (p->mode == B_SMALL && !p->call && !p->head_seen)
+	else if ((p->mode == B_SMALL || p->mode == B_COLLECT) && !p->call && !p->head_seen)
 		attempt(p);
 }
 
@@ -440,14 +487,10 @@ static void on_stop(void *ud)
 {
 	struct proxy *p = ud;
 
-	if (p->call) {
+	if (p->call)
 		log_info("upstream", "%s (%s): the client went away: upstream call dropped",
-		         p->upstream, p->t.server);
-		http_client_cancel(p->call);
-		p->call = NULL;
-		upstream_try_done(p->x->w, &p->t, 1, NULL);
-	}
-	finish(p, 1);
+		         p->upstream, upstream_try_server(p->t));
+	finish(p, 1);   /* drops the upstream call */
 }
 
 /* ---- the request ---------------------------------------------------------- */
@@ -568,20 +611,24 @@ int proxy_start(pt_exchange *x, const struct proxy_conf *pc, proxy_done_fn done,
 		return PT_ENOMEM;
 	memset(p, 0, sizeof(*p));
 	p->x = x;
+	p->u = u;
 	p->upstream = u->name;
-	p->t.u = u;
 	p->done = done;
 	p->done_ud = ud;
 	p->nrhdrs_before = x->nrhdrs;
+	p->timeout = pc->timeout;
+	p->h2 = u->protocol == UP_PROTO_H2C || u->protocol == UP_PROTO_H2;
 	if (build_request(p, pc) != 0)
 		return PT_ENOMEM;
-	p->hr.connect_timeout = u->connect_timeout;
-	p->hr.timeout = pc->timeout > 0 ? pc->timeout : u->read_timeout;
-	p->hr.stream = &stream_ops;
+	if (!(p->t = upstream_try_start(x->w, x->gen, pc->upstream, p->hr.headers,
+	                                p->hr.num_headers, p->path)))
+		return PT_ENOMEM;
 	if (x->body_complete)
 		p->mode = B_BUFFERED;
 	else if (!x->has_body)
 		p->mode = B_NONE;
+	else if (p->h2)
+		p->mode = B_COLLECT;
 	else if (x->req_length >= 0 && (uint64_t)x->req_length <= KEEP_MAX)
 		p->mode = B_SMALL;
 	else
@@ -589,8 +636,11 @@ int proxy_start(pt_exchange *x, const struct proxy_conf *pc, proxy_done_fn done,
 	xapi_ref(x);
 	exchange_on_stop(x, on_stop, p);
 	p->inside = 1;
-	if ((p->mode == B_SMALL || attempt(p) == 0) && (p->mode == B_SMALL || p->mode == B_STREAM))
+	if (p->mode == B_SMALL || p->mode == B_COLLECT) {
+		xapi_body_read(x, body_in, p);   /* attempts once the body is in */
+	} else if (attempt(p) == 0 && p->mode == B_STREAM) {
 		xapi_body_read(x, body_in, p);   /* may hand over what is buffered at once */
+	}
 	p->inside = 0;
 	return 0;
 }

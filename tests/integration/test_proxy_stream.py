@@ -206,7 +206,7 @@ def gateway(portico, tmp_path, port, opts="", max_body=4 << 30, read=3):
     routes.mkdir(exist_ok=True)
     (routes / "gw.lua").write_text(f'''
 local up = upstream "up"
-route.any("/*rest", proxy(up, {{ {opts} }}), {{ max_body_size = {max_body} }})
+route.any("/*rest", proxy(up, {{ {opts} }}), {{ body_limit = {max_body} }})
 ''')
     return portico(f'upstream "up" {{ servers = {{ "127.0.0.1:{port}" }}, '
                    f'timeout = {{ connect = 1, read = {read} }}, retries = 1 }}\n'

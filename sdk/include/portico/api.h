@@ -80,6 +80,63 @@ enum pt_filter_result {
 /* OPTS are the options given where the filter is used (`use("cors", {...})`). */
 typedef int (*pt_filter_fn)(pt_exchange *x, const pt_conf *opts, void *ud);
 
+/*
+ * A filter whose options are checked and prepared once, when a generation
+ * is built, instead of on every request (pt_api.filter_define).
+ */
+struct pt_filter_def {
+	uint32_t size;               /* sizeof(struct pt_filter_def) */
+	const char *name;
+	int phase;                   /* PT_PHASE_ACCESS (the only phase run so far) */
+	unsigned flags;              /* PT_FILTER_* below */
+	/*
+	 * Main thread, at generation build, once per place the filter is used
+	 * (a `use` shared by many routes is compiled once): check OPTS and make
+	 * *STATE. Return 0, or a negative PT_E* with ERR set; the core adds the
+	 * file and line and refuses the generation. NULL: STATE is OPTS.
+	 */
+	int (*compile)(const pt_conf *opts, void **state, char *err, size_t errlen, void *ud);
+	/* When the generation is freed (any thread). May be NULL. */
+	void (*release)(void *state, void *ud);
+	/* Per exchange: like pt_filter_fn, with the compiled state. */
+	int (*run)(pt_exchange *x, void *state, void *ud);
+};
+
+/* pt_filter_def.flags: run for CORS preflight requests too. An OPTIONS
+ * request with Origin and Access-Control-Request-Method that no route
+ * answers as OPTIONS is routed as the method it asks about, and then only
+ * filters with this flag run (auth filters must not see preflights). */
+#define PT_FILTER_PREFLIGHT 1u
+
+/* The outcome of pt_api.rate_take. */
+struct pt_rate {
+	int allowed;
+	double remaining;      /* whole requests left */
+	double reset;          /* seconds until the bucket is full again */
+	double retry_after;    /* seconds until a refused request would pass */
+};
+
+/* A Redis reply (pt_api.redis_eval), borrowed for the callback. */
+enum pt_redis_type {
+	PT_REDIS_FAILED = -1,  /* no reply: see the err string (timeout, not connected, ...) */
+	PT_REDIS_NIL = 0,
+	PT_REDIS_INT = 1,
+	PT_REDIS_STRING = 2,
+	PT_REDIS_STATUS = 3,
+	PT_REDIS_ERROR = 4,    /* Redis answered with an error: str holds it */
+	PT_REDIS_ARRAY = 5,
+};
+
+struct pt_redis_reply {
+	int type;
+	long long integer;
+	const char *str;
+	size_t len;
+	size_t nelem;
+	const struct pt_redis_reply *elem;
+};
+typedef void (*pt_redis_fn)(const struct pt_redis_reply *r, const char *err, void *ud);
+
 /* Streamed request body: DATA/LEN borrowed for the call; LAST on the final call. */
 typedef void (*pt_body_fn)(pt_exchange *x, const char *data, size_t len, int last, void *ud);
 
@@ -285,6 +342,32 @@ struct pt_api {
 	 * (`req.consumer`) and the access log see it. */
 	int (*exchange_consumer_set)(pt_exchange *x, pt_str_t name);
 	pt_str_t (*exchange_consumer)(pt_exchange *x);
+
+	/* ---- 1.1: filters with compiled options ----------------------------- */
+
+	/* Like filter_register, with options compiled per generation. DEF is
+	 * copied. Call from load. */
+	int (*filter_define)(pt_plugin_ctx *ctx, const struct pt_filter_def *def, void *ud);
+
+	/* ---- 1.1: rate limiting ------------------------------------------- */
+
+	/* A token bucket shared by every worker (in the shared dictionary):
+	 * LIMIT requests per PERIOD seconds, up to BURST at once, keyed by KEY.
+	 * Takes COST tokens if they are there. Thread-safe, never blocks on I/O.
+	 * 0, or PT_EINVAL / PT_ENOMEM. */
+	int (*rate_take)(pt_str_t key, double limit, double period, double burst, double cost,
+	                 struct pt_rate *out);
+
+	/* ---- 1.1: Redis (the config's `redis = { ... }`) -------------------- */
+
+	/* 1 when the config names a Redis server. */
+	int (*redis_configured)(void);
+	/* EVAL of SCRIPT (static storage: its SHA1 is cached, EVALSHA is sent)
+	 * with NKEYS of the ARGC arguments as keys, on W's connection. FN runs
+	 * exactly once, later, on W's thread; the command timeout is always on.
+	 * PT_ENOENT when no Redis is configured. */
+	int (*redis_eval)(pt_worker *w, const char *script, int nkeys, int argc,
+	                  const char *const *argv, const size_t *argvlen, pt_redis_fn fn, void *ud);
 };
 
 /* Whether the running core's table has MEMBER. */
