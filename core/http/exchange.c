@@ -619,9 +619,27 @@ pt_str_t xapi_consumer(pt_exchange *x) { return x->consumer; }
 pt_str_t xapi_request_id(pt_exchange *x)
 {
 	if (!x->id_len) {
-		int n = snprintf(x->id, sizeof(x->id), "%x-%" PRIx64, x->w->id, x->w->req_seq);
+		/* "%x-%" PRIx64 by hand: the proxy asks for it on every request */
+		static const char hex[] = "0123456789abcdef";
+		char tmp[24];
+		size_t n = 0, k = 0;
+		uint64_t v = x->w->id;
 
-		x->id_len = n > 0 ? (size_t)n : 0;
+		do {
+			tmp[k++] = hex[v & 15];
+			v >>= 4;
+		} while (v);
+		while (k)
+			x->id[n++] = tmp[--k];
+		x->id[n++] = '-';
+		v = x->w->req_seq;
+		do {
+			tmp[k++] = hex[v & 15];
+			v >>= 4;
+		} while (v);
+		while (k)
+			x->id[n++] = tmp[--k];
+		x->id_len = n;
 	}
 	return (pt_str_t){ x->id, x->id_len };
 }

@@ -63,6 +63,7 @@ struct h1_conn {
 	struct evbuffer *own_in;
 	struct evbuffer *in;           /* request bytes: our own on cleartext, else the bev's */
 	int rev_on, read_stopped;
+	int bulk;                      /* reads fill 16 KiB: read into the evbuffer */
 	size_t in_high;                /* stop reading past this much unparsed input */
 	int busy;                      /* inside process(): no recursion, no free */
 	int dead;                      /* closed while busy: free on the way out */
@@ -740,6 +741,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg);
  * bufferevent's own read asks the kernel how much is readable (an ioctl)
  * before every read, one syscall per request more than needed.
  */
+static __thread char scratch[16384];
+
 static void raw_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct h1_conn *h = arg;
@@ -754,18 +757,36 @@ static void raw_read(evutil_socket_t fd, short what, void *arg)
 		h->rev_on = 0;
 		return;
 	}
-	if (evbuffer_reserve_space(in, 16384, &v, 1) < 1)
-		return;
-	n = recv(fd, v.iov_base, v.iov_len, 0);
-	if (n <= 0) {
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+	if (!h->bulk) {
+		/*
+		 * Requests: recv into a scratch buffer and copy what came into a
+		 * chain of its size. Reserving 16 KiB in the evbuffer costs a
+		 * large malloc and free per request; a small chain comes from
+		 * malloc's thread cache. A read that fills the scratch (a large
+		 * body) switches to reading into the evbuffer itself.
+		 */
+		n = recv(fd, scratch, sizeof(scratch), 0);
+		if (n > 0) {
+			h->bulk = (size_t)n == sizeof(scratch);
+			if (evbuffer_add(in, scratch, (size_t)n) == 0)
+				process(h);
 			return;
-		on_event(h->c->bev, BEV_EVENT_READING | (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), h);
-		return;
+		}
+	} else {
+		if (evbuffer_reserve_space(in, 16384, &v, 1) < 1)
+			return;
+		n = recv(fd, v.iov_base, v.iov_len, 0);
+		if (n > 0) {
+			v.iov_len = (size_t)n;
+			evbuffer_commit_space(in, &v, 1);
+			h->bulk = n >= 8192;
+			process(h);
+			return;
+		}
 	}
-	v.iov_len = (size_t)n;
-	evbuffer_commit_space(in, &v, 1);
-	process(h);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	on_event(h->c->bev, BEV_EVENT_READING | (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), h);
 }
 
 static void kick_cb(evutil_socket_t fd, short what, void *arg)

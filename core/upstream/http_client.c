@@ -75,7 +75,13 @@ struct http_client {
 	struct pool *pools;
 	struct call_list calls;		/* every live call */
 	struct conn_list conns;		/* every connection */
+	struct http_client_call *cache;	/* finished calls kept for reuse */
+	unsigned ncache;
 };
+
+/* Calls kept for reuse, with their timer, body buffer and string block: a
+ * proxied request then allocates almost nothing here. */
+#define CALL_CACHE 64
 
 struct pool {
 	struct pool *next;
@@ -96,6 +102,7 @@ struct conn {
 	int wev_on;
 	int write_failed;		/* a write failed: the read side reports it */
 	size_t last_read;		/* bytes the last recv() got: sizes the next one */
+	uint64_t idle_since;		/* now_us() when it was last parked */
 	char peer[64];			/* "ip:port" once connected, else "" */
 	struct event *timer;		/* connect timeout, then idle timeout */
 	TAILQ_ENTRY(conn) all;
@@ -119,6 +126,10 @@ struct conn {
 
 struct http_client_call {
 	struct http_client *client;
+	struct http_client *owner;	/* never cleared: where a finished call is cached */
+	struct http_client_call *next_free;
+	char *blk;			/* one block for the copied strings below */
+	size_t blk_len, blk_cap;
 	http_client_cb cb;
 	void *ud;
 	TAILQ_ENTRY(http_client_call) link;	/* in client->calls */
@@ -206,6 +217,7 @@ static void h2_start(struct http_client_call *call);
 static void h2_work_cb(evutil_socket_t fd, short what, void *arg);
 static void h2_kick(struct conn *conn);
 static void conn_free(struct conn *conn);
+static size_t chunk_line(char *dst, size_t len);
 static void conn_input(struct conn *conn);
 static void conn_lost(struct conn *conn, short what);
 static void conn_send(struct conn *conn);
@@ -219,11 +231,13 @@ static const char *conn_error(struct conn *conn, short what);
 
 /* ---------------------------------------------------------------- helpers */
 
+/* A coarse monotonic clock (a few ms): enough for the silence timeouts of
+ * streaming calls, and cheaper than the precise one per read and write. */
 static uint64_t now_us(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
@@ -271,9 +285,66 @@ static char *dupn(const char *p, size_t n)
 	return s;
 }
 
+/* N bytes of CALL's string block (sized by http_client_request), 8-aligned. */
+static char *blk_alloc(struct http_client_call *call, size_t n)
+{
+	size_t off = (call->blk_len + 7) & ~(size_t)7;
+	char *p;
+
+	if (off + n > call->blk_cap)
+		return NULL;
+	p = call->blk + off;
+	call->blk_len = off + n;
+	return p;
+}
+
+/* A NUL-terminated copy of P/N in CALL's block. */
+static char *blk_dup(struct http_client_call *call, const char *p, size_t n)
+{
+	char *s = blk_alloc(call, n + 1);
+
+	if (s) {
+		if (n)
+			memcpy(s, p, n);
+		s[n] = '\0';
+	}
+	return s;
+}
+
+/* Writes V in decimal to DST; the digit count. */
+static size_t put_u64(char *dst, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (i = 0; i < n; i++)
+		dst[i] = tmp[n - 1 - i];
+	return n;
+}
+
+/* RFC 9110 token characters, as a table: this runs for every header byte. */
+static const unsigned char tchar_tab[256] = {
+	['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1,
+	['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
+	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+	['8'] = 1, ['9'] = 1,
+	['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
+	['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
+	['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+	['y'] = 1, ['z'] = 1,
+	['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
+	['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
+	['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+	['Y'] = 1, ['Z'] = 1,
+};
+
 static int tchar(unsigned char c)
 {
-	return isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+	return tchar_tab[c];
 }
 
 static int ieq_lit(const char *s, size_t n, const char *lit)
@@ -325,30 +396,44 @@ static void resp_headers_clear(struct http_client_call *call)
 	call->rh_bytes = 0;
 }
 
-/* Free CALL and everything it owns; it must be unlinked already. */
+/* Free CALL and everything it owns (or keep it for reuse); it must be
+ * unlinked already. */
 static void call_free(struct http_client_call *call)
 {
-	unsigned i;
+	struct http_client *c = call->owner;
 
+	resp_headers_clear(call);
+	free(call->body);
+	if (call->replay)
+		evbuffer_free(call->replay);
+	if (c && c->ncache < CALL_CACHE && call->timer && call->body_buf) {
+		struct event *timer = call->timer;
+		struct evbuffer *bb = call->body_buf;
+		char *blk = call->blk;
+		size_t cap = call->blk_cap;
+		pt_str_t *rh = call->rh;
+		unsigned caprh = call->caprh;
+
+		evbuffer_drain(bb, evbuffer_get_length(bb));
+		memset(call, 0, sizeof(*call));
+		call->timer = timer;
+		call->body_buf = bb;
+		call->blk = blk;
+		call->blk_cap = cap;
+		call->rh = rh;
+		call->caprh = caprh;
+		call->owner = c;
+		call->next_free = c->cache;
+		c->cache = call;
+		c->ncache++;
+		return;
+	}
 	if (call->timer)
 		event_free(call->timer);
-	resp_headers_clear(call);
 	free(call->rh);
 	if (call->body_buf)
 		evbuffer_free(call->body_buf);
-	if (call->replay)
-		evbuffer_free(call->replay);
-	for (i = 0; i < call->nhdrs; i++) {
-		free((char *)call->hdrs[i * 2].ptr);
-		free((char *)call->hdrs[i * 2 + 1].ptr);
-	}
-	free(call->hdrs);
-	free(call->host);
-	free(call->authority);
-	free(call->path);
-	free(call->key);
-	free(call->method);
-	free(call->body);
+	free(call->blk);
 	free(call);
 }
 
@@ -546,7 +631,7 @@ static int url_parse(struct http_client_call *call, pt_str_t url)
 			return PT_EINVAL;
 		call->port = (unsigned)port;
 	}
-	call->host = dupn(hs, (size_t)(he - hs));
+	call->host = blk_dup(call, hs, (size_t)(he - hs));
 	/* the path: up to a fragment, "/" when empty */
 	{
 		const char *ps = p, *pe = memchr(p, '#', (size_t)(end - p));
@@ -556,33 +641,57 @@ static int url_parse(struct http_client_call *call, pt_str_t url)
 		if (ps == pe || *ps == '?') {
 			size_t n = (size_t)(pe - ps);
 
-			call->path = malloc(n + 2);
+			call->path = blk_alloc(call, n + 2);
 			if (call->path) {
 				call->path[0] = '/';
 				memcpy(call->path + 1, ps, n);
 				call->path[n + 1] = '\0';
 			}
 		} else {
-			call->path = dupn(ps, (size_t)(pe - ps));
+			call->path = blk_dup(call, ps, (size_t)(pe - ps));
 		}
 	}
 	{
+		/* by hand: snprintf showed in the per-request profile */
 		int dflt = call->port == (call->https ? 443u : 80u);
 		int v6 = memchr(hs, ':', (size_t)(he - hs)) != NULL;
-		size_t n = (size_t)(he - hs) + 16;
+		size_t hl = (size_t)(he - hs), pl = put_u64(buf, call->port), o = 0;
+		char *q;
 
-		call->authority = malloc(n);
-		call->key = malloc(n + 16);
+		call->authority = blk_alloc(call, hl + pl + 4);
+		call->key = blk_alloc(call, hl + pl + 16);
 		if (call->authority && call->key) {
-			snprintf(buf, sizeof(buf), ":%u", call->port);
-			snprintf(call->authority, n, "%s%.*s%s%s", v6 ? "[" : "",
-			         (int)(he - hs), hs, v6 ? "]" : "", dflt ? "" : buf);
-			snprintf(call->key, n + 16, "%s://%s%.*s%s:%u%s",
-			         call->https ? "https" : "http", v6 ? "[" : "",
-			         (int)(he - hs), hs, v6 ? "]" : "", call->port,
-			         call->https && call->insecure ? "|i" : "");
-			for (char *q = call->key; *q; q++)
-				*q = (char)tolower((unsigned char)*q);
+			q = call->authority;
+			if (v6)
+				q[o++] = '[';
+			memcpy(q + o, hs, hl);
+			o += hl;
+			if (v6)
+				q[o++] = ']';
+			if (!dflt) {
+				q[o++] = ':';
+				memcpy(q + o, buf, pl);
+				o += pl;
+			}
+			q[o] = '\0';
+			q = call->key;
+			o = 0;
+			memcpy(q, call->https ? "https://" : "http://", call->https ? 8 : 7);
+			o = call->https ? 8 : 7;
+			if (v6)
+				q[o++] = '[';
+			for (size_t k = 0; k < hl; k++)
+				q[o++] = (char)tolower((unsigned char)hs[k]);
+			if (v6)
+				q[o++] = ']';
+			q[o++] = ':';
+			memcpy(q + o, buf, pl);
+			o += pl;
+			if (call->https && call->insecure) {
+				q[o++] = '|';
+				q[o++] = 'i';
+			}
+			q[o] = '\0';
 		}
 	}
 	if (!call->host || !call->path || !call->authority || !call->key)
@@ -600,16 +709,17 @@ static int req_copy(struct http_client_call *call, const struct http_client_req 
 	for (i = 0; i < m.len; i++)
 		if (!tchar((unsigned char)m.ptr[i]))
 			return PT_EINVAL;
-	if (!(call->method = dupn(m.ptr, m.len)))
+	if (!(call->method = blk_dup(call, m.ptr, m.len)))
 		return PT_ENOMEM;
-	call->head = strcmp(call->method, "HEAD") == 0;
-	call->idempotent = call->head || !strcmp(call->method, "GET") ||
+	call->head = m.len == 4 && !memcmp(m.ptr, "HEAD", 4);
+	call->idempotent = call->head || (m.len == 3 && !memcmp(m.ptr, "GET", 3)) ||
 	                   !strcmp(call->method, "PUT") || !strcmp(call->method, "DELETE") ||
 	                   !strcmp(call->method, "OPTIONS") || !strcmp(call->method, "TRACE");
 	if (req->num_headers) {
 		if (!req->headers)
 			return PT_EINVAL;
-		call->hdrs = calloc((size_t)req->num_headers * 2, sizeof(pt_str_t));
+		call->hdrs = (pt_str_t *)blk_alloc(call, (size_t)req->num_headers * 2 *
+		                                           sizeof(pt_str_t));
 		if (!call->hdrs)
 			return PT_ENOMEM;
 	}
@@ -619,35 +729,37 @@ static int req_copy(struct http_client_call *call, const struct http_client_req 
 
 		if (n.len == 0 || (!n.ptr && n.len) || (!v.ptr && v.len))
 			return PT_EINVAL;
-		for (i = 0; i < n.len; i++)
-			if (!tchar((unsigned char)n.ptr[i]))
-				return PT_EINVAL;
 		for (i = 0; i < v.len; i++)
-			if (v.ptr[i] == '\r' || v.ptr[i] == '\n' || v.ptr[i] == '\0')
+			if ((unsigned char)v.ptr[i] <= '\r' &&
+			    (v.ptr[i] == '\r' || v.ptr[i] == '\n' || v.ptr[i] == '\0'))
 				return PT_EINVAL;
-		ns = dupn(n.ptr, n.len);
-		vs = dupn(v.ptr ? v.ptr : "", v.len);
-		if (!ns || !vs) {
-			free(ns);
-			free(vs);
+		ns = blk_alloc(call, n.len + 1);
+		vs = blk_dup(call, v.ptr ? v.ptr : "", v.len);
+		if (!ns || !vs)
 			return PT_ENOMEM;
+		/* checked and lower-cased in one pass */
+		for (i = 0; i < n.len; i++) {
+			unsigned char ch = (unsigned char)n.ptr[i];
+
+			if (!tchar(ch))
+				return PT_EINVAL;
+			ns[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch | 0x20 : ch);
 		}
-		for (i = 0; i < n.len; i++)
-			ns[i] = (char)tolower((unsigned char)ns[i]);
+		ns[n.len] = '\0';
 		call->hdrs[call->nhdrs * 2] = (pt_str_t){ ns, n.len };
 		call->hdrs[call->nhdrs * 2 + 1] = (pt_str_t){ vs, v.len };
 		call->nhdrs++;
-		if (!strcmp(ns, "host"))
+		if (n.len == 4 && !strcmp(ns, "host"))
 			call->has_host = 1;
-		if (!strcmp(ns, "connection") && strstr(vs, "close"))
+		if (n.len == 10 && !strcmp(ns, "connection") && strstr(vs, "close"))
 			call->req_close = 1;
 	}
 	if (req->body.len && !req->body.ptr)
 		return PT_EINVAL;
 	if (req->stream && req->body.len <= REPLAY_MAX) {
-		/* kept for a resend, and sent from there */
-		if (!(call->replay = evbuffer_new()) ||
-		    evbuffer_add(call->replay, req->body.ptr, req->body.len) != 0)
+		/* kept for a resend, and sent from there (made when needed) */
+		if (req->body.len && (!(call->replay = evbuffer_new()) ||
+		    evbuffer_add(call->replay, req->body.ptr, req->body.len) != 0))
 			return PT_ENOMEM;
 	} else if (req->body.len) {
 		if (!(call->body = dupn(req->body.ptr, req->body.len)))
@@ -817,7 +929,11 @@ static void conn_idle(struct conn *conn)
 	conn->reused = 1;
 	TAILQ_INSERT_HEAD(&p->idle, conn, idle_link);
 	p->nidle++;
-	evtimer_add(conn->timer, &tv);
+	/* the idle timer stays armed while the connection serves calls and
+	 * checks when it fires: no timer heap work per request */
+	conn->idle_since = now_us();
+	if (!evtimer_pending(conn->timer, NULL))
+		evtimer_add(conn->timer, &tv);
 }
 
 /* A static message for a connection that failed with WHAT before/after connecting. */
@@ -925,6 +1041,8 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 	conn_drained(conn);
 }
 
+static __thread char scratch[16384];
+
 static void raw_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *conn = arg;
@@ -932,18 +1050,39 @@ static void raw_read_cb(evutil_socket_t fd, short what, void *arg)
 	ssize_t n;
 
 	(void)what;
-	/* bulk bodies get bigger reads once a read fills the smaller buffer */
-	if (evbuffer_reserve_space(conn->in, conn->last_read >= 16384 ? 65536 : 16384, &v, 1) < 1) {
-		conn_lost(conn, BEV_EVENT_ERROR);
-		return;
-	}
-	n = recv(fd, v.iov_base, v.iov_len, 0);
-	if (n > 0) {
-		v.iov_len = (size_t)n;
-		evbuffer_commit_space(conn->in, &v, 1);
-		conn->last_read = (size_t)n;
-		conn_input(conn);
-		return;
+	if (conn->last_read < sizeof(scratch)) {
+		/*
+		 * Small answers: recv into a scratch buffer and copy what came
+		 * into a chain of its size. Reserving 16 KiB in the evbuffer
+		 * costs a large malloc and free per response; a small chain
+		 * comes from malloc's thread cache.
+		 */
+		n = recv(fd, scratch, sizeof(scratch), 0);
+		if (n > 0) {
+			conn->last_read = (size_t)n;
+			if (evbuffer_add(conn->in, scratch, (size_t)n) != 0) {
+				conn_lost(conn, BEV_EVENT_ERROR);
+				return;
+			}
+			conn_input(conn);
+			return;
+		}
+	} else {
+		/* bulk bodies: read into the evbuffer itself, 64 KiB at a time,
+		 * so the bytes move on to the client without a copy */
+		if (evbuffer_reserve_space(conn->in, 65536, &v, 1) < 1) {
+			conn_lost(conn, BEV_EVENT_ERROR);
+			return;
+		}
+		n = recv(fd, v.iov_base, v.iov_len, 0);
+		if (n > 0) {
+			v.iov_len = (size_t)n;
+			evbuffer_commit_space(conn->in, &v, 1);
+			/* stay in bulk mode while reads stay large */
+			conn->last_read = (size_t)n >= 8192 ? sizeof(scratch) : (size_t)n;
+			conn_input(conn);
+			return;
+		}
 	}
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
 		if (conn->write_failed)
@@ -1001,11 +1140,52 @@ static void conn_send_timeout(struct conn *conn)
 
 /* ---------------------------------------------------------------- HTTP/1.1 */
 
-/* Write CALL's request to CONN and bind them. */
+/* A request head built on the stack, spilling into an evbuffer when long. */
+struct hbuf {
+	char b[4096];
+	size_t n;
+	struct evbuffer *out;
+};
+
+static void hb_put(struct hbuf *h, const void *p, size_t n)
+{
+	if (h->n + n > sizeof(h->b)) {
+		evbuffer_add(h->out, h->b, h->n);
+		h->n = 0;
+		if (n > sizeof(h->b)) {
+			evbuffer_add(h->out, p, n);
+			return;
+		}
+	}
+	memcpy(h->b + h->n, p, n);
+	h->n += n;
+}
+
+static void hb_str(struct hbuf *h, const char *s)
+{
+	hb_put(h, s, strlen(s));
+}
+
+static void hb_u64(struct hbuf *h, uint64_t v)
+{
+	char d[24];
+
+	hb_put(h, d, put_u64(d, v));
+}
+
+/*
+ * Write CALL's request to CONN and bind them. The head is built by hand (the
+ * printf family was the largest user-space cost here); a head with no body
+ * on an idle connected socket goes out with one send(), without an
+ * evbuffer chain.
+ */
 static void h1_send(struct conn *conn, struct http_client_call *call)
 {
 	struct evbuffer *out = conn->out;
 	size_t before = evbuffer_get_length(out);
+	size_t kept = call->replay ? evbuffer_get_length(call->replay) : 0;
+	size_t have = call->body_len + kept, sent = 0;
+	struct hbuf h;
 	unsigned i;
 
 	conn->call = call;
@@ -1017,44 +1197,65 @@ static void h1_send(struct conn *conn, struct http_client_call *call)
 		conn_send_timeout(conn);
 	call->head_done = 0;
 	call->peer[0] = '\0';
-	evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n", call->method, call->path);
-	if (!call->has_host)
-		evbuffer_add_printf(out, "host: %s\r\n", call->authority);
+	h.n = 0;
+	h.out = out;
+	hb_str(&h, call->method);
+	hb_put(&h, " ", 1);
+	hb_str(&h, call->path);
+	hb_put(&h, " HTTP/1.1\r\n", 11);
+	if (!call->has_host) {
+		hb_put(&h, "host: ", 6);
+		hb_str(&h, call->authority);
+		hb_put(&h, "\r\n", 2);
+	}
 	for (i = 0; i < call->nhdrs; i++) {
 		pt_str_t n = call->hdrs[i * 2], v = call->hdrs[i * 2 + 1];
 
 		if (framing_header(n))
 			continue;
-		evbuffer_add(out, n.ptr, n.len);
-		evbuffer_add(out, ": ", 2);
-		evbuffer_add(out, v.ptr, v.len);
-		evbuffer_add(out, "\r\n", 2);
+		hb_put(&h, n.ptr, n.len);
+		hb_put(&h, ": ", 2);
+		hb_put(&h, v.ptr, v.len);
+		hb_put(&h, "\r\n", 2);
 	}
-	{
-		size_t kept = call->replay ? evbuffer_get_length(call->replay) : 0;
-		size_t have = call->body_len + kept;
+	call->body_chunked = 0;
+	if (call->body_more && call->body_length < 0) {
+		hb_put(&h, "transfer-encoding: chunked\r\n", 28);
+		call->body_chunked = 1;
+	} else if (call->body_more) {
+		hb_put(&h, "content-length: ", 16);
+		hb_u64(&h, (uint64_t)call->body_length);
+		hb_put(&h, "\r\n", 2);
+	} else if (have || !strcmp(call->method, "POST") || !strcmp(call->method, "PUT") ||
+	           !strcmp(call->method, "PATCH")) {
+		hb_put(&h, "content-length: ", 16);
+		hb_u64(&h, have);
+		hb_put(&h, "\r\n", 2);
+	}
+	hb_put(&h, "\r\n", 2);
+	if (!have && conn->fd >= 0 && !conn->wev_on && !conn->write_failed &&
+	    evbuffer_get_length(out) == 0) {
+		ssize_t w = send(conn->fd, h.b, h.n, MSG_NOSIGNAL);
 
-		call->body_chunked = 0;
-		if (call->body_more && call->body_length < 0) {
-			evbuffer_add(out, "transfer-encoding: chunked\r\n", 28);
-			call->body_chunked = 1;
-		} else if (call->body_more) {
-			evbuffer_add_printf(out, "content-length: %" PRId64 "\r\n", call->body_length);
-		} else if (have || !strcmp(call->method, "POST") || !strcmp(call->method, "PUT") ||
-		           !strcmp(call->method, "PATCH")) {
-			evbuffer_add_printf(out, "content-length: %zu\r\n", have);
+		/* a failure is found again by raw_write, from the evbuffer */
+		sent = w > 0 ? (size_t)w : 0;
+	}
+	if (h.n > sent)
+		evbuffer_add(out, h.b + sent, h.n - sent);
+	if (have) {
+		if (call->body_chunked) {
+			char line[24];
+
+			evbuffer_add(out, line, chunk_line(line, have));
 		}
-		evbuffer_add(out, "\r\n", 2);
-		if (have && call->body_chunked)
-			evbuffer_add_printf(out, "%zx\r\n", have);
 		if (call->body_len)
 			evbuffer_add(out, call->body, call->body_len);
 		if (kept)
 			evbuffer_add(out, evbuffer_pullup(call->replay, -1), kept);
-		if (have && call->body_chunked)
+		if (call->body_chunked)
 			evbuffer_add(out, "\r\n", 2);
 	}
-	call->req_len = evbuffer_get_length(out) - before;
+	call->req_len = evbuffer_get_length(out) + sent - before;
 	call->last_us = now_us();
 }
 
@@ -1411,8 +1612,7 @@ static void h1_start(struct http_client_call *call)
 	if (conn) {
 		TAILQ_REMOVE(&p->idle, conn, idle_link);
 		p->nidle--;
-		conn->idle = 0;
-		event_del(conn->timer);
+		conn->idle = 0;	/* its idle timer, if it fires, finds it busy */
 	} else {
 		conn = conn_open(c, p, call, 0);
 		if (!conn) {
@@ -1946,8 +2146,17 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 			h2_close(conn, PT_EIO, "idle");
 		return;
 	}
-	if (conn->idle)
-		conn_free(conn);	/* idle too long */
+	if (conn->idle) {
+		uint64_t idle = (uint64_t)(conn->client->idle_timeout * 1e6), now = now_us();
+
+		if (now - conn->idle_since + 5000 >= idle) {
+			conn_free(conn);	/* idle too long */
+		} else {
+			struct timeval tv = tv_of((double)(idle - (now - conn->idle_since)) / 1e6);
+
+			evtimer_add(conn->timer, &tv);
+		}
+	}
 }
 
 /* ---------------------------------------------------------------- public API */
@@ -2012,6 +2221,12 @@ void http_client_free(struct http_client *c)
 		return;
 	while ((call = TAILQ_FIRST(&c->calls))) {
 		call_detach(call);
+		call->owner = NULL;	/* not into the cache: it goes too */
+		call_free(call);
+	}
+	while ((call = c->cache)) {
+		c->cache = call->next_free;
+		call->owner = NULL;
 		call_free(call);
 	}
 	while ((conn = TAILQ_FIRST(&c->conns)))
@@ -2037,17 +2252,44 @@ struct http_client_call *http_client_request(struct http_client *c,
 
 	if (!c || !req || !cb)
 		return NULL;
-	call = calloc(1, sizeof(*call));
-	if (!call)
-		return NULL;
+	if ((call = c->cache)) {
+		c->cache = call->next_free;
+		c->ncache--;
+		call->next_free = NULL;
+	} else {
+		if (!(call = calloc(1, sizeof(*call))))
+			return NULL;
+		call->owner = c;
+		call->timer = evtimer_new(c->base, call_timer_cb, call);
+		call->body_buf = evbuffer_new();
+		if (!call->timer || !call->body_buf) {
+			call->owner = NULL;
+			call_free(call);
+			return NULL;
+		}
+	}
+	{
+		/* every copied string in one block: method, URL parts, headers */
+		size_t need = req->method.len + 8 + 4 * req->url.len + 96 +
+		              (size_t)req->num_headers * (2 * sizeof(pt_str_t) + 16);
+
+		for (unsigned j = 0; req->headers && j < req->num_headers * 2; j++)
+			need += req->headers[j].len;
+		if (need > call->blk_cap) {
+			char *b = malloc(need);
+
+			if (!b) {
+				call_free(call);
+				return NULL;
+			}
+			free(call->blk);
+			call->blk = b;
+			call->blk_cap = need;
+		}
+		call->blk_len = 0;
+	}
 	call->cb = cb;
 	call->ud = ud;
-	call->timer = evtimer_new(c->base, call_timer_cb, call);
-	call->body_buf = evbuffer_new();
-	if (!call->timer || !call->body_buf) {
-		call_free(call);
-		return NULL;
-	}
 	call->client = c;
 	TAILQ_INSERT_TAIL(&c->calls, call, link);
 	call->connect_timeout = req->connect_timeout > 0 ? req->connect_timeout : DEF_CONNECT_TIMEOUT;
@@ -2121,6 +2363,8 @@ ssize_t http_client_body_write(struct http_client_call *call, const void *data, 
 	if (!call || !call->body_more)
 		return PT_ESTATE;
 	if (len && !call->replay_lost) {
+		if (!call->replay && !call->body)
+			call->replay = evbuffer_new();
 		if (call->replay && evbuffer_get_length(call->replay) + len <= REPLAY_MAX) {
 			evbuffer_add(call->replay, data, len);
 		} else {

@@ -1,4 +1,5 @@
 /* pool.c - named upstreams; see pool.h. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,11 +79,25 @@ static struct up_worker *uw_of(pt_worker *w)
 static struct srv *srv_get(struct up_worker *uw, const char *up, const char *server)
 {
 	char key[192];
+	size_t ul = strlen(up), sl = strlen(server);
 
-	snprintf(key, sizeof(key), "%s|%s", up, server);
-	for (unsigned i = 0; i < uw->nsrv; i++)
-		if (!strcmp(uw->srv[i].key, key))
-			return &uw->srv[i];
+	if (ul + 1 + sl < sizeof(key)) {
+		/* compared in place: this runs a few times per request */
+		for (unsigned i = 0; i < uw->nsrv; i++) {
+			const char *k = uw->srv[i].key;
+
+			if (!memcmp(k, up, ul) && k[ul] == '|' && !memcmp(k + ul + 1, server, sl + 1))
+				return &uw->srv[i];
+		}
+		memcpy(key, up, ul);
+		key[ul] = '|';
+		memcpy(key + ul + 1, server, sl + 1);
+	} else {
+		snprintf(key, sizeof(key), "%s|%s", up, server);
+		for (unsigned i = 0; i < uw->nsrv; i++)
+			if (!strcmp(uw->srv[i].key, key))
+				return &uw->srv[i];
+	}
 	if (uw->nsrv == uw->cap) {
 		unsigned cap = uw->cap ? uw->cap * 2 : 16;
 		struct srv *s = realloc(uw->srv, cap * sizeof(*s));
@@ -369,8 +384,17 @@ static struct http_client *attempt_prepare(struct call *c, int i, struct http_cl
 		c->cur->active++;
 	if (c->tc)
 		c->tc->calls++;
-	n = snprintf(url, len, "%s://%s%.*s", tls ? "https" : "http", c->cur_name,
-	             (int)c->req.path.len, c->req.path.ptr);
+	{
+		size_t sl = strlen(c->cur_name), off = tls ? 8 : 7;
+
+		n = (int)(off + sl + c->req.path.len);
+		if ((size_t)n < len) {
+			memcpy(url, tls ? "https://" : "http://", off);
+			memcpy(url + off, c->cur_name, sl);
+			if (c->req.path.len)
+				memcpy(url + off + sl, c->req.path.ptr, c->req.path.len);
+		}
+	}
 	hr->url = (pt_str_t){ url, n > 0 && (size_t)n < len ? (size_t)n : 0 };
 	hr->connect_timeout = u->connect_timeout;
 	hr->timeout = c->req.timeout > 0 ? c->req.timeout : u->read_timeout;
@@ -472,7 +496,9 @@ int upstream_send(pt_worker *w, const char *name, const struct upstream_req *req
 
 struct upstream_try {
 	struct call c;               /* the choice and accounting state; no callback */
-	char url[4096];
+	char *big;                   /* a URL longer than SMALL (malloc) */
+	size_t big_cap;
+	char small[384];             /* small enough that T comes from malloc's cache */
 };
 
 struct upstream_try *upstream_try_start(pt_worker *w, struct gen *g, const char *name,
@@ -482,8 +508,9 @@ struct upstream_try *upstream_try_start(pt_worker *w, struct gen *g, const char 
 	struct upstream_try *t;
 	double now = now_s();
 
-	if (!u || !(t = calloc(1, sizeof(*t))))
+	if (!u || !(t = malloc(sizeof(*t))))
 		return NULL;
+	memset(t, 0, offsetof(struct upstream_try, small));   /* not the url buffer */
 	t->c.w = w;
 	t->c.gen = g;
 	gen_ref(g);
@@ -520,8 +547,25 @@ struct http_client *upstream_try_next(struct upstream_try *t, struct http_client
 		*why = PT_ELIMIT;
 		return NULL;
 	}
-	if (!(client = attempt_prepare(c, i, hr, t->url, sizeof(t->url))))
-		*why = PT_ENOMEM;
+	{
+		size_t need = 9 + strlen(c->u->servers[i]) + c->req.path.len;
+		char *url = t->small;
+
+		if (need > sizeof(t->small)) {
+			if (need > t->big_cap) {
+				free(t->big);
+				t->big_cap = 0;
+				if (!(t->big = malloc(need))) {
+					*why = PT_ENOMEM;
+					return NULL;
+				}
+				t->big_cap = need;
+			}
+			url = t->big;
+		}
+		if (!(client = attempt_prepare(c, i, hr, url, need)))
+			*why = PT_ENOMEM;
+	}
 	return client;
 }
 
@@ -550,6 +594,7 @@ void upstream_try_end(struct upstream_try *t)
 {
 	if (t) {
 		gen_unref(t->c.gen);
+		free(t->big);
 		free(t);
 	}
 }

@@ -80,17 +80,23 @@ struct proxy {
 	int finished;
 };
 
-static const char *const hop_by_hop[] = {
-	"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-	"upgrade", "content-length", "host", "expect", NULL,
-};
-
+/* Names a proxy does not pass on (hop-by-hop, or framed by each side). By
+ * length first: this runs for every header both ways. */
 static int is_hop(pt_str_t n)
 {
-	for (int i = 0; hop_by_hop[i]; i++)
-		if (n.len == strlen(hop_by_hop[i]) && !strncasecmp(n.ptr, hop_by_hop[i], n.len))
-			return 1;
-	return 0;
+#define IS(lit) (n.len == sizeof(lit) - 1 && !strncasecmp(n.ptr, lit, sizeof(lit) - 1))
+	switch (n.len) {
+	case 2: return IS("te");
+	case 4: return IS("host");
+	case 6: return IS("expect");
+	case 7: return IS("trailer") || IS("upgrade");
+	case 10: return IS("connection") || IS("keep-alive");
+	case 14: return IS("content-length");
+	case 16: return IS("proxy-connection");
+	case 17: return IS("transfer-encoding");
+	default: return 0;
+	}
+#undef IS
 }
 
 /* The transport writes its own Server and Date. */
@@ -116,6 +122,15 @@ static uint64_t rand64(void)
 	s ^= s >> 7;
 	s ^= s << 17;
 	return s;
+}
+
+/* 16 lower-case hex digits of V at DST. */
+static void hex64(char *dst, uint64_t v)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (int i = 15; i >= 0; i--, v >>= 4)
+		dst[i] = hex[v & 15];
 }
 
 /* ---- finishing ------------------------------------------------------------ */
@@ -496,12 +511,12 @@ static void on_stop(void *ud)
 /* ---- the request ---------------------------------------------------------- */
 
 /* Appends header NAME: VALUE to H (VAL copied into X's pool). */
-static void add(pt_exchange *x, pt_str_t *h, unsigned *n, pt_str_t name, const char *val,
-                size_t vlen)
+static void add(pt_exchange *x, pt_str_t *h, unsigned *n, unsigned cap, pt_str_t name,
+                const char *val, size_t vlen)
 {
 	char *v;
 
-	if (*n >= MAX_FWD_HEADERS || !(v = xapi_alloc(x, vlen + 1)))
+	if (*n >= cap || !(v = xapi_alloc(x, vlen + 1)))
 		return;
 	memcpy(v, val, vlen);
 	h[2 * *n] = name;
@@ -513,7 +528,8 @@ static void add(pt_exchange *x, pt_str_t *h, unsigned *n, pt_str_t name, const c
 static int build_request(struct proxy *p, const struct proxy_conf *pc)
 {
 	pt_exchange *x = p->x;
-	pt_str_t *h = xapi_alloc(x, 2 * MAX_FWD_HEADERS * sizeof(pt_str_t));
+	unsigned cap = x->nhdrs + 8 + pc->nheaders;
+	pt_str_t *h;
 	pt_str_t path = x->path, xff = { NULL, 0 }, v;
 	unsigned n = 0;
 	const char *colon;
@@ -521,7 +537,9 @@ static int build_request(struct proxy *p, const struct proxy_conf *pc)
 	size_t iplen, off = 0;
 	char *buf;
 
-	if (!h)
+	if (cap > MAX_FWD_HEADERS)
+		cap = MAX_FWD_HEADERS;
+	if (!(h = xapi_alloc(x, 2 * cap * sizeof(pt_str_t))))
 		return PT_ENOMEM;
 	if (pc->strip_prefix.len && path.len >= pc->strip_prefix.len &&
 	    !memcmp(path.ptr, pc->strip_prefix.ptr, pc->strip_prefix.len)) {
@@ -540,7 +558,7 @@ static int build_request(struct proxy *p, const struct proxy_conf *pc)
 		memcpy(full + p->path.len, x->query.ptr, x->query.len);
 		p->path.len += x->query.len;
 	}
-	for (unsigned i = 0; i < x->nhdrs && n < MAX_FWD_HEADERS - 8; i++) {
+	for (unsigned i = 0; i < x->nhdrs && n + 8 < cap; i++) {
 		if (is_hop(x->hdrs[i].name))
 			continue;
 		if (x->hdrs[i].name.len == 15 && !memcmp(x->hdrs[i].name.ptr, "x-forwarded-for", 15)) {
@@ -575,24 +593,27 @@ static int build_request(struct proxy *p, const struct proxy_conf *pc)
 		n++;
 	}
 	v = xapi_request_id(x);
-	add(x, h, &n, PT_STR("x-request-id"), v.ptr, v.len);
+	add(x, h, &n, cap, PT_STR("x-request-id"), v.ptr, v.len);
 	if (xapi_header(x, PT_STR("traceparent"), 0, &v) != 0) {
 		/* start a W3C trace for the hop when the client sent none */
-		char tp[64];
-		int len = snprintf(tp, sizeof(tp), "00-%016llx%016llx-%016llx-01",
-		                   (unsigned long long)rand64(), (unsigned long long)rand64(),
-		                   (unsigned long long)(rand64() | 1));
+		char tp[56];
 
-		add(x, h, &n, PT_STR("traceparent"), tp, (size_t)len);
+		memcpy(tp, "00-", 3);
+		hex64(tp + 3, rand64());
+		hex64(tp + 19, rand64());
+		tp[35] = '-';
+		hex64(tp + 36, rand64() | 1);
+		memcpy(tp + 52, "-01", 3);
+		add(x, h, &n, cap, PT_STR("traceparent"), tp, 55);
 	}
-	for (unsigned i = 0; i < pc->nheaders && n < MAX_FWD_HEADERS; i++) {
+	for (unsigned i = 0; i < pc->nheaders && n < cap; i++) {
 		pt_str_t nm = pc->headers[2 * i], val = pc->headers[2 * i + 1];
 		char *c = xapi_alloc(x, nm.len + 1);
 
 		if (!c)
 			return PT_ENOMEM;
 		memcpy(c, nm.ptr, nm.len);
-		add(x, h, &n, (pt_str_t){ c, nm.len }, val.ptr, val.len);
+		add(x, h, &n, cap, (pt_str_t){ c, nm.len }, val.ptr, val.len);
 	}
 	p->hr.method = x->method_name;
 	p->hr.headers = h;
