@@ -531,9 +531,6 @@ static int read_head(struct h1_conn *h)
 		timer_set(h, T_IDLE, h->hc.idle_timeout);
 		return 0;
 	}
-	if (h->tmr_kind == T_IDLE)
-		timer_set(h, T_NONE, 0);
-	timer_set(h, T_HEADER, h->hc.header_timeout);
 	want = h->lim.max_request_line + h->lim.max_header_bytes + 8;
 	if (want > avail)
 		want = avail;
@@ -550,6 +547,11 @@ static int read_head(struct h1_conn *h)
 			finish(h);   /* the rest of this head will never come */
 			return -1;
 		} else {
+			/* the header timeout runs only for heads that come in pieces:
+			 * a whole head (the usual case) costs no timer work */
+			if (h->tmr_kind == T_IDLE)
+				timer_set(h, T_NONE, 0);
+			timer_set(h, T_HEADER, h->hc.header_timeout);
 			return 0;
 		}
 	}

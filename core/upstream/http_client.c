@@ -148,8 +148,10 @@ struct http_client_call {
 	char *path;
 	char *key;
 	char *method;
-	pt_str_t *hdrs;			/* name,value; names lower-case */
+	pt_str_t *hdrs;			/* name,value; names lower-case (h2 calls) */
 	unsigned nhdrs;
+	char *hblock;			/* HTTP/1.1 calls: the headers in wire form */
+	size_t hblock_len;
 	char *body;
 	size_t body_len;
 	size_t body_off;		/* h2 data provider position */
@@ -699,6 +701,65 @@ static int url_parse(struct http_client_call *call, pt_str_t url)
 	return 0;
 }
 
+static int req_copy_body(struct http_client_call *call, const struct http_client_req *req);
+
+/*
+ * HTTP/1.1 only: REQ's headers go straight into their wire form
+ * ("name: value\r\n", names lower-cased, framing headers left out) while
+ * they are checked, so h1_send copies one block. Then the body.
+ */
+static int req_copy_h1(struct http_client_call *call, const struct http_client_req *req)
+{
+	size_t cap = 0, o = 0, i;
+	unsigned j;
+	char *b;
+
+	for (j = 0; j < req->num_headers; j++)
+		cap += req->headers[j * 2].len + req->headers[j * 2 + 1].len + 4;
+	if (!(b = blk_alloc(call, cap + 1)))
+		return PT_ENOMEM;
+	for (j = 0; j < req->num_headers; j++) {
+		pt_str_t n = req->headers[j * 2], v = req->headers[j * 2 + 1];
+		size_t start = o, vstart;
+
+		if (n.len == 0 || (!n.ptr && n.len) || (!v.ptr && v.len))
+			return PT_EINVAL;
+		for (i = 0; i < n.len; i++) {
+			unsigned char ch = (unsigned char)n.ptr[i];
+
+			if (!tchar(ch))
+				return PT_EINVAL;
+			b[o++] = (char)(ch >= 'A' && ch <= 'Z' ? ch | 0x20 : ch);
+		}
+		b[o++] = ':';
+		b[o++] = ' ';
+		vstart = o;
+		for (i = 0; i < v.len; i++) {
+			unsigned char ch = (unsigned char)v.ptr[i];
+
+			if (ch <= '\r' && (ch == '\r' || ch == '\n' || ch == '\0'))
+				return PT_EINVAL;
+			b[o++] = (char)ch;
+		}
+		b[o++] = '\r';
+		b[o++] = '\n';
+		if ((n.len == 14 && !memcmp(b + start, "content-length", 14)) ||
+		    (n.len == 17 && !memcmp(b + start, "transfer-encoding", 17))) {
+			o = start;	/* we frame the body ourselves */
+			continue;
+		}
+		if (n.len == 4 && !memcmp(b + start, "host", 4))
+			call->has_host = 1;
+		if (n.len == 10 && !memcmp(b + start, "connection", 10) &&
+		    memmem(b + vstart, v.len, "close", 5))
+			call->req_close = 1;
+	}
+	b[o] = '\0';
+	call->hblock = b;
+	call->hblock_len = o;
+	return req_copy_body(call, req);
+}
+
 /* Copy REQ's method, headers and body into CALL, validating them. */
 static int req_copy(struct http_client_call *call, const struct http_client_req *req)
 {
@@ -715,9 +776,11 @@ static int req_copy(struct http_client_call *call, const struct http_client_req 
 	call->idempotent = call->head || (m.len == 3 && !memcmp(m.ptr, "GET", 3)) ||
 	                   !strcmp(call->method, "PUT") || !strcmp(call->method, "DELETE") ||
 	                   !strcmp(call->method, "OPTIONS") || !strcmp(call->method, "TRACE");
+	if (req->num_headers && !req->headers)
+		return PT_EINVAL;
+	if (!call->h2)
+		return req_copy_h1(call, req);
 	if (req->num_headers) {
-		if (!req->headers)
-			return PT_EINVAL;
 		call->hdrs = (pt_str_t *)blk_alloc(call, (size_t)req->num_headers * 2 *
 		                                           sizeof(pt_str_t));
 		if (!call->hdrs)
@@ -754,6 +817,12 @@ static int req_copy(struct http_client_call *call, const struct http_client_req 
 		if (n.len == 10 && !strcmp(ns, "connection") && strstr(vs, "close"))
 			call->req_close = 1;
 	}
+	return req_copy_body(call, req);
+}
+
+/* Copy REQ's body into CALL. */
+static int req_copy_body(struct http_client_call *call, const struct http_client_req *req)
+{
 	if (req->body.len && !req->body.ptr)
 		return PT_EINVAL;
 	if (req->stream && req->body.len <= REPLAY_MAX) {
@@ -1208,6 +1277,8 @@ static void h1_send(struct conn *conn, struct http_client_call *call)
 		hb_str(&h, call->authority);
 		hb_put(&h, "\r\n", 2);
 	}
+	if (call->hblock)
+		hb_put(&h, call->hblock, call->hblock_len);
 	for (i = 0; i < call->nhdrs; i++) {
 		pt_str_t n = call->hdrs[i * 2], v = call->hdrs[i * 2 + 1];
 

@@ -82,9 +82,17 @@ struct proxy {
 
 /* Names a proxy does not pass on (hop-by-hop, or framed by each side). By
  * length first: this runs for every header both ways. */
+static int ieq(const char *s, const char *lower, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((s[i] >= 'A' && s[i] <= 'Z' ? s[i] | 0x20 : s[i]) != lower[i])
+			return 0;
+	return 1;
+}
+
 static int is_hop(pt_str_t n)
 {
-#define IS(lit) (n.len == sizeof(lit) - 1 && !strncasecmp(n.ptr, lit, sizeof(lit) - 1))
+#define IS(lit) (n.len == sizeof(lit) - 1 && ieq(n.ptr, lit, sizeof(lit) - 1))
 	switch (n.len) {
 	case 2: return IS("te");
 	case 4: return IS("host");
@@ -102,8 +110,8 @@ static int is_hop(pt_str_t n)
 /* The transport writes its own Server and Date. */
 static int is_resp_skipped(pt_str_t n)
 {
-	return is_hop(n) || (n.len == 6 && !strncasecmp(n.ptr, "server", 6)) ||
-	       (n.len == 4 && !strncasecmp(n.ptr, "date", 4));
+	return is_hop(n) || (n.len == 6 && ieq(n.ptr, "server", 6)) ||
+	       (n.len == 4 && ieq(n.ptr, "date", 4));
 }
 
 /* A per-thread xorshift: trace ids need no lock and no crypto. */
