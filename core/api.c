@@ -16,6 +16,7 @@
 #include "plugin.h"
 #include "shared_dict.h"
 #include "upstream/outbound.h"
+#include "upstream/redis_api.h"
 #include "worker.h"
 
 const char *pt_strerror_impl(int err)
@@ -197,6 +198,8 @@ static const struct pt_api table = {
 	.exchange_consumer = xapi_consumer,
 	.filter_define = filter_define,
 	.rate_take = rate_take,
+	.redis_configured = redis_api_configured,
+	.redis_eval = redis_api_eval,
 };
 
 const struct pt_api *api_table(void)

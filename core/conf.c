@@ -461,7 +461,18 @@ static const struct spec openapi_spec[] = {
 	{ NULL, 0, 0, 0, 0, NULL },
 };
 
+static const struct spec redis_spec[] = {
+	{ "host", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "port", PT_CONF_NUMBER, S_INT, 1, 65535, NULL },
+	{ "password", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "db", PT_CONF_NUMBER, S_INT, 0, 1 << 20, NULL },
+	{ "timeout", PT_CONF_NUMBER, 0, 0.001, 60, NULL },
+	{ "connect_timeout", PT_CONF_NUMBER, 0, 0.001, 60, NULL },
+	{ NULL, 0, 0, 0, 0, NULL },
+};
+
 static const struct spec top_spec[] = {
+	{ "redis", PT_CONF_TABLE, 0, 0, 0, redis_spec },
 	{ "access_log", PT_CONF_TABLE, 0, 0, 0, access_log_spec },
 	{ "openapi", PT_CONF_TABLE, 0, 0, 0, openapi_spec },
 	{ "lua", PT_CONF_TABLE, 0, 0, 0, lua_spec },
@@ -1172,6 +1183,14 @@ static void read_settings(lua_State *L, struct config *cfg, struct build *b)
 	cfg->plugins_dir = str_or(root, "plugins_dir", PT_PLUGIN_DIR);
 	cfg->pid_file = str_or(root, "pid_file", NULL);
 	cfg->log_file = str_or(root, "log.file", NULL);
+	if (conf_get(root, "redis")) {
+		cfg->redis.host = str_or(root, "redis.host", "127.0.0.1");
+		cfg->redis.port = (int)num_or(root, "redis.port", 6379);
+		cfg->redis.password = str_or(root, "redis.password", NULL);
+		cfg->redis.db = (int)num_or(root, "redis.db", 0);
+		cfg->redis.timeout = num_or(root, "redis.timeout", 1);
+		cfg->redis.connect_timeout = num_or(root, "redis.connect_timeout", 1);
+	}
 	if (conf_get(root, "access_log") && bool_or(root, "access_log.enabled", 1)) {
 		cfg->access_log = 1;
 		cfg->access_log_file = str_or(root, "access_log.file", NULL);

@@ -121,6 +121,15 @@ struct lua_conf {
 	int json_max_depth;
 };
 
+/* The Redis server plugins share (`redis = { ... }`); host NULL when none. */
+struct redis_conf {
+	const char *host;
+	int port;
+	const char *password;
+	int db;
+	double timeout, connect_timeout;
+};
+
 struct config {
 	struct arena arena;        /* owns every string and node below */
 	const char *file;
@@ -134,6 +143,7 @@ struct config {
 	double shutdown_timeout;
 	struct http_conf http;
 	struct lua_conf lua;
+	struct redis_conf redis;
 	struct listen_conf *listeners;
 	unsigned nlisteners;
 	struct plugin_conf *plugins;

@@ -7,6 +7,7 @@
 #include "gen.h"
 #include "access_log.h"
 #include "openapi.h"
+#include "upstream/redis_api.h"
 #include "conf_tree.h"
 #include "chain.h"
 #include "log.h"
@@ -233,6 +234,7 @@ struct gen *gen_build(struct config *cfg, char *err, size_t errlen)
 		goto fail;
 	}
 	g->cfg = cfg;
+	redis_api_building(cfg);   /* filters compile against this config's redis */
 	if (cfg->access_log) {
 		char why[512];
 

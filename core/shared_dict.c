@@ -11,6 +11,7 @@
 #include <lua.h>
 
 #include "shared_dict.h"
+#include "hash.h"
 
 #define MAX_SHARDS 64
 #define MIN_SHARD_KEYS 16
@@ -48,18 +49,7 @@ struct shared_dict {
  * choosing keys that collide in every process. */
 static uint64_t hash_key(uint64_t seed, const char *key, size_t klen)
 {
-	uint64_t h = 0xcbf29ce484222325ULL ^ seed;
-
-	for (size_t i = 0; i < klen; i++) {
-		h ^= (unsigned char)key[i];
-		h *= 0x100000001b3ULL;
-	}
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ULL;
-	h ^= h >> 33;
-	return h;
+	return hash_fmix64(hash_fnv1a(seed, key, klen));
 }
 
 static uint64_t make_seed(void *salt)

@@ -29,6 +29,7 @@
 #include "lua/lua_rt.h"
 #include "upstream/http_client.h"
 #include "upstream/pool.h"
+#include "upstream/redis_api.h"
 #include "plugin.h"
 #include "worker.h"
 
@@ -379,6 +380,7 @@ static void *worker_main(void *arg)
 	}
 	exchange_cache_free(w);
 	upstream_worker_free(w);
+	redis_worker_free(w);
 	return NULL;
 }
 

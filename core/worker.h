@@ -45,6 +45,7 @@ struct pt_worker {
 	uint64_t req_seq;          /* for request ids */
 	struct http_client *http_client;  /* outbound HTTP pools, made on first use */
 	void *upstreams;           /* per-server health and load (upstream/pool.c) */
+	void *redis;               /* the config's Redis client (upstream/redis_api.c) */
 	pt_exchange *x_cache;      /* freed exchanges kept for reuse (exchange.c) */
 	unsigned nx_cache;
 	int started;

@@ -30,9 +30,19 @@ enum h1_state {
 	S_BODY = 1,        /* reading the request body */
 	S_WAIT = 2,        /* the exchange is being answered */
 	S_CLOSING = 3,     /* flushing the last bytes, then close */
+	S_LINGER = 4,      /* written and half-closed: discarding what the client still sends */
 };
 
-enum h1_timer { T_NONE = 0, T_IDLE, T_HEADER, T_BODY };
+enum h1_timer { T_NONE = 0, T_IDLE, T_HEADER, T_BODY, T_LINGER };
+
+/*
+ * Lingering close: closing a socket with unread bytes makes the kernel send
+ * RST, and a client still uploading (a 413 answered early) may then lose our
+ * answer. So after an early answer the connection half-closes and discards
+ * what arrives for a while, as nginx does (lingering_close).
+ */
+#define LINGER_SECS 2.0
+#define LINGER_MAX_BYTES (8u << 20)
 
 /* Answers queued for a client that does not read them: above this, no new
  * request is taken until the output is written out (pipelining bound). */
@@ -65,6 +75,8 @@ struct h1_conn {
 	int rev_on, read_stopped;
 	int bulk;                      /* reads fill 16 KiB: read into the evbuffer */
 	size_t in_high;                /* stop reading past this much unparsed input */
+	int linger;                    /* answered before the body ended: linger at close */
+	size_t linger_left;            /* bytes still to discard while lingering */
 	int busy;                      /* inside process(): no recursion, no free */
 	int dead;                      /* closed while busy: free on the way out */
 };
@@ -140,6 +152,25 @@ static void timer_set(struct h1_conn *h, int kind, double secs)
 static void send_simple(struct h1_conn *h, int status, const char *msg);
 static void response_done(struct h1_conn *h);
 
+/* The output is written and nothing more will be: close, or linger first
+ * when the client may still be sending a body we did not read. */
+static void close_written(struct h1_conn *h)
+{
+	if (!h->linger || !h->rev || h->peer_eof || h->busy) {
+		h1_close(h);
+		return;
+	}
+	shutdown(event_get_fd(h->rev), SHUT_WR);
+	h->state = S_LINGER;
+	h->linger_left = LINGER_MAX_BYTES;
+	h->tmr_kind = T_NONE;
+	timer_set(h, T_LINGER, LINGER_SECS);
+	if (!h->rev_on) {
+		event_add(h->rev, NULL);
+		h->rev_on = 1;
+	}
+}
+
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct h1_conn *h = arg;
@@ -148,7 +179,9 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	h->tmr_kind = T_NONE;
-	if (kind == T_IDLE) {
+	if (kind == T_LINGER) {
+		h1_close(h);
+	} else if (kind == T_IDLE) {
 		/* idle means nothing to do: a long answer still going out is not */
 		if (out_len(h) > 0)
 			timer_set(h, T_IDLE, h->hc.idle_timeout);
@@ -201,6 +234,8 @@ static void send_simple(struct h1_conn *h, int status, const char *msg)
 	                    "application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n",
 	                    status, http_reason(status), http_date_line(), n);
 	evbuffer_add(out, body, (size_t)n);
+	if (h->state == S_BODY)
+		h->linger = 1;
 	h->state = S_CLOSING;
 	h->keepalive = 0;
 	timer_set(h, T_NONE, 0);
@@ -208,7 +243,7 @@ static void send_simple(struct h1_conn *h, int status, const char *msg)
 	if (!h->busy) {
 		flush(h);
 		if (out_len(h) == 0)
-			h1_close(h);
+			close_written(h);
 	}
 }
 
@@ -253,6 +288,8 @@ static void write_head(struct h1_conn *h, pt_exchange *x, int64_t len)
 	 * client may send it or not, so nothing after it can be framed */
 	if (x->close_after || h->draining || (h->state == S_BODY && h->expect_100))
 		h->keepalive = 0;
+	if (!h->keepalive && h->state == S_BODY)
+		h->linger = 1;
 	/* the peer half-closed: this is the last answer unless more requests
 	 * it pipelined before that are still buffered */
 	if (h->peer_eof && evbuffer_get_length(h->in) == 0)
@@ -753,6 +790,19 @@ static void raw_read(evutil_socket_t fd, short what, void *arg)
 	ssize_t n;
 
 	(void)what;
+	if (h->state == S_LINGER) {
+		char junk[16384];
+
+		n = recv(fd, junk, sizeof(junk), 0);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return;
+		if (n > 0 && (size_t)n < h->linger_left) {
+			h->linger_left -= (size_t)n;
+			return;
+		}
+		h1_close(h);   /* EOF, an error, or enough discarded */
+		return;
+	}
 	if (evbuffer_get_length(in) >= h->in_high) {
 		/* the head limit is buffered and not consumed: wait for process() */
 		event_del(h->rev);
@@ -812,7 +862,7 @@ static void on_write(struct bufferevent *bev, void *arg)
 	if (h->x && h->x->drain_fn)
 		exchange_drained(h->x);
 	if (h->state == S_CLOSING) {
-		h1_close(h);
+		close_written(h);
 	} else if (h->out_paused) {
 		h->out_paused = 0;
 		process(h);
@@ -855,7 +905,7 @@ static void finish(struct h1_conn *h)
 	h->keepalive = 0;
 	read_stop(h);
 	if (out_len(h) == 0)
-		h1_close(h);
+		close_written(h);
 }
 
 static void h1_close(struct h1_conn *h)

@@ -3,34 +3,18 @@
 #include <strings.h>
 
 #include "balance.h"
-
-static uint64_t fmix64(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ULL;
-	h ^= h >> 33;
-	return h;
-}
+#include "hash.h"
 
 uint64_t balance_hash(const void *p, size_t n)
 {
-	const unsigned char *s = p;
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= s[i];
-		h *= 0x100000001b3ULL;
-	}
-	return fmix64(h ^ n);
+	return hash_fmix64(hash_fnv1a(0, p, n) ^ n);
 }
 
 uint64_t balance_score(uint64_t key, uint64_t server)
 {
 	/* both inputs are mixed already; mixing them together once more keeps
 	   one key's scores on different servers independent */
-	return fmix64(key ^ (server * 0x9e3779b97f4a7c15ULL));
+	return hash_fmix64(key ^ (server * 0x9e3779b97f4a7c15ULL));
 }
 
 static pt_str_t trim(const char *p, const char *end)

@@ -66,13 +66,15 @@ def main():
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--conns", type=int, default=50)
+    ap.add_argument("--pipeline", type=int, default=1,
+                    help="requests per write (wrk pipelining); 1: none")
     a = ap.parse_args()
     if not os.path.exists(f"{MODS}/ngx_http_lua_module.so"):
         sys.exit("lua_bench: apt-get install libnginx-mod-http-lua")
     work = tempfile.mkdtemp(prefix="portico-luabench-")
     servers = [portico(work), nginx(work)]
     try:
-        compare_wrk(servers, a.rounds, a.conns, a.duration, "/v1/users/42")
+        compare_wrk(servers, a.rounds, a.conns, a.duration, "/v1/users/42", a.pipeline)
     finally:
         for s in servers:
             s.stop()

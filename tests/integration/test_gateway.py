@@ -421,3 +421,61 @@ def test_openapi_valid_against_the_3_1_schema(portico, tmp_path, keys):
     path.write_text(get(d, "/openapi.json").text)
     out = subprocess.run([cli, str(path)], capture_output=True, text=True, timeout=60)
     assert '"valid": true' in out.stdout, out.stdout + out.stderr
+
+
+# ---- rate limiting through Redis ---------------------------------------------------------
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A redis-server of our own on a free loopback port, stopped by its PID."""
+    exe = shutil.which("redis-server") or "/usr/bin/redis-server"
+    if not os.path.exists(exe):
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    from conftest import free_port, wait_port
+    port = free_port()
+    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(tmp_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert wait_port(port, proc=proc), "redis-server did not start"
+    yield {"port": port, "proc": proc}
+    if proc.poll() is None:
+        proc.terminate()
+        proc.wait(10)
+
+
+def redis_routes(limit):
+    return ('route.get("/r", function() return "ok" end, '
+            f'{{ rate = {{ limit = {limit}, period = 3600, scope = "redis", name = "shared" }} }})\n')
+
+
+def test_rate_limit_in_redis_shared_by_two_instances(portico, tmp_path, keys, redis_server):
+    extra = f'redis = {{ host = "127.0.0.1", port = {redis_server["port"]}, timeout = 1 }}'
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = gateway(portico, tmp_path / "a", keys, extra=extra, routes=redis_routes(60), workers=2)
+    b = gateway(portico, tmp_path / "b", keys, extra=extra, routes=redis_routes(60), workers=2)
+
+    def hit(i):
+        d = a if i % 2 else b
+        return requests.get(d.url + "/r", timeout=10)
+
+    with concurrent.futures.ThreadPoolExecutor(16) as ex:
+        rs = list(ex.map(hit, range(200)))
+    codes = [r.status_code for r in rs]
+    assert codes.count(200) == 60 and codes.count(429) == 140
+    refused = next(r for r in rs if r.status_code == 429)
+    assert refused.headers["ratelimit-limit"] == "60" and int(refused.headers["retry-after"]) >= 1
+
+
+def test_rate_limit_redis_down_lets_requests_through(portico, tmp_path, keys, redis_server):
+    extra = f'redis = {{ host = "127.0.0.1", port = {redis_server["port"]}, timeout = 0.3 }}'
+    d = gateway(portico, tmp_path, keys, extra=extra, routes=redis_routes(1))
+    assert get(d, "/r").status_code == 200
+    assert get(d, "/r").status_code == 429
+    redis_server["proc"].terminate()
+    redis_server["proc"].wait(10)
+    t0 = time.monotonic()
+    r = get(d, "/r")
+    assert r.status_code == 200 and "ratelimit-limit" not in r.headers
+    assert time.monotonic() - t0 < 2
+    assert d.wait_log("rate: Redis did not answer")
