@@ -118,8 +118,9 @@ class StreamUpstream:
     GET /slowhead?s=S    sleeps S seconds before the head
     """
 
-    def __init__(self):
+    def __init__(self, tls=None):
         self.sent = 0          # response body bytes written, all connections
+        self.tls = tls         # an ssl.SSLContext: serve HTTPS
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -141,6 +142,12 @@ class StreamUpstream:
                   % (status, ctype.encode(), len(body)) + body)
 
     def serve(self, c):
+        if self.tls:
+            try:
+                c = self.tls.wrap_socket(c, server_side=True)
+            except OSError:
+                c.close()
+                return
         f = c.makefile("rb", buffering=1 << 20)
         try:
             while True:
@@ -407,3 +414,36 @@ def test_small_post_is_retried_on_another_server(portico, tmp_path, upstream):
     for _ in range(2):
         r = requests.put(d.url + "/count", data=b"a" * 1000, timeout=10)
         assert r.status_code == 200 and r.json()["bytes"] == 1000
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not found")
+def test_https_upstream_streams_both_ways(portico, tmp_path):
+    import json
+    import ssl
+    cert, key = str(tmp_path / "up.crt"), str(tmp_path / "up.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
+                    "/CN=upstream", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True, timeout=30)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    u = StreamUpstream(tls=ctx)
+    try:
+        routes = tmp_path / "routes"
+        routes.mkdir(exist_ok=True)
+        (routes / "gw.lua").write_text('route.any("/*rest", proxy(upstream "up"), '
+                                       '{ body_limit = 1073741824 })\n')
+        d = portico(f'upstream "up" {{ servers = {{ "127.0.0.1:{u.port}" }}, '
+                    f'protocol = "https", tls = {{ ca = "{cert}" }} }}\nroutes "{routes}"')
+        rss = RSS(d.proc.pid)
+        size = 64 << 20
+        status, body = raw_upload(d.port, size, True)
+        assert status.startswith(b"HTTP/1.1 200"), status + body
+        got = json.loads(body)
+        assert got["bytes"] == size and got["sha256"] == pattern_sha(size)
+        r = requests.get(d.url + f"/download?n={size}", timeout=60)
+        assert r.status_code == 200 and len(r.content) == size
+        assert hashlib.sha256(r.content).hexdigest() == pattern_sha(size)
+        assert rss.done() < RSS_LIMIT
+    finally:
+        u.close()
