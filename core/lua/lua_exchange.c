@@ -643,8 +643,9 @@ static void resume(struct lreq *r, int nargs)
 		          (int)id.len, id.ptr, lua_tostring(r->L, -1));
 		lua_pop(r->L, 1);
 		if (x->state == X_STREAMING) {
-			x->close_after = 1;   /* cut the stream: the client sees it failed */
-			xapi_finish(x);
+			/* cut the stream so the client sees it failed: a finish would
+			 * send the last chunk (or END_STREAM) of a complete answer */
+			exchange_abort(x);
 		} else {
 			exchange_error(x, 500, "internal error");
 		}
