@@ -170,13 +170,13 @@ class StreamUpstream:
                     c.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\n" +
                               (b"transfer-encoding: chunked\r\n\r\n" if chunked else
                                b"content-length: %d\r\n\r\n" % size))
-                    left = size
+                    left = size if method != "HEAD" else 0
                     while left:
                         b = BLOCK[:min(left, len(BLOCK))]
                         c.sendall(b"%x\r\n%s\r\n" % (len(b), b) if chunked else b)
                         self.sent += len(b)
                         left -= len(b)
-                    if chunked:
+                    if chunked and method != "HEAD":
                         c.sendall(b"0\r\n\r\n")
                 elif path.startswith("/die"):
                     size = int(q.get("n", str(10 << 20)))
@@ -300,6 +300,14 @@ def test_chunked_download_is_relayed_chunked(portico, tmp_path, upstream):
     r = requests.get(d.url + f"/download?n={size}&chunked=1", timeout=30)
     assert r.status_code == 200 and r.headers.get("transfer-encoding") == "chunked"
     assert len(r.content) == size and hashlib.sha256(r.content).hexdigest() == pattern_sha(size)
+
+
+def test_head_keeps_the_upstream_length(portico, tmp_path, upstream):
+    d = gateway(portico, tmp_path, upstream.port)
+    for _ in range(2):      # twice: the pooled connection stays in step
+        r = requests.head(d.url + "/download?n=12345", timeout=10)
+        assert r.status_code == 200 and r.headers["content-length"] == "12345"
+        assert r.content == b""
 
 
 def test_slow_reader_holds_the_upstream_back(portico, tmp_path, upstream):
