@@ -60,7 +60,22 @@ static int token_char(unsigned char c)
 /* Field content: SP, HTAB, VCHAR, obs-text; never CR, LF, NUL or DEL. */
 static int field_char(unsigned char c)
 {
-	return c == '\t' || (c >= 0x20 && c != 0x7f);
+	/* 1 for HTAB, SP..'~' and obs-text: a table, this runs per value byte */
+	static const unsigned char t[256] = {
+		['\t'] = 1,
+#define R16(b) [b] = 1, [b + 1] = 1, [b + 2] = 1, [b + 3] = 1, [b + 4] = 1, [b + 5] = 1, \
+	[b + 6] = 1, [b + 7] = 1, [b + 8] = 1, [b + 9] = 1, [b + 10] = 1, [b + 11] = 1, \
+	[b + 12] = 1, [b + 13] = 1, [b + 14] = 1, [b + 15] = 1
+		R16(0x20), R16(0x30), R16(0x40), R16(0x50), R16(0x60),
+		[0x70] = 1, [0x71] = 1, [0x72] = 1, [0x73] = 1, [0x74] = 1, [0x75] = 1, [0x76] = 1,
+		[0x77] = 1, [0x78] = 1, [0x79] = 1, [0x7a] = 1, [0x7b] = 1, [0x7c] = 1, [0x7d] = 1,
+		[0x7e] = 1,
+		R16(0x80), R16(0x90), R16(0xa0), R16(0xb0), R16(0xc0), R16(0xd0), R16(0xe0),
+		R16(0xf0),
+#undef R16
+	};
+
+	return t[c];
 }
 
 static int fail(const char **why, const char *reason)

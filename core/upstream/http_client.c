@@ -344,6 +344,9 @@ static const unsigned char tchar_tab[256] = {
 	['Y'] = 1, ['Z'] = 1,
 };
 
+/* Bytes a header value may not hold: CR, LF, NUL. */
+static const unsigned char vbad_tab[256] = { ['\0'] = 1, ['\n'] = 1, ['\r'] = 1 };
+
 static int tchar(unsigned char c)
 {
 	return tchar_tab[c];
@@ -724,22 +727,25 @@ static int req_copy_h1(struct http_client_call *call, const struct http_client_r
 
 		if (n.len == 0 || (!n.ptr && n.len) || (!v.ptr && v.len))
 			return PT_EINVAL;
-		for (i = 0; i < n.len; i++) {
-			unsigned char ch = (unsigned char)n.ptr[i];
+		{
+			/* table-driven: a bad byte anywhere shows in BAD at the end */
+			unsigned bad = 0;
 
-			if (!tchar(ch))
-				return PT_EINVAL;
-			b[o++] = (char)(ch >= 'A' && ch <= 'Z' ? ch | 0x20 : ch);
-		}
-		b[o++] = ':';
-		b[o++] = ' ';
-		vstart = o;
-		for (i = 0; i < v.len; i++) {
-			unsigned char ch = (unsigned char)v.ptr[i];
+			for (i = 0; i < n.len; i++) {
+				unsigned char ch = (unsigned char)n.ptr[i];
 
-			if (ch <= '\r' && (ch == '\r' || ch == '\n' || ch == '\0'))
+				bad |= !tchar_tab[ch];
+				b[o++] = (char)(ch | (((unsigned)ch - 'A' < 26u) << 5));
+			}
+			b[o++] = ':';
+			b[o++] = ' ';
+			vstart = o;
+			memcpy(b + o, v.ptr, v.len);
+			for (i = 0; i < v.len; i++)
+				bad |= vbad_tab[(unsigned char)v.ptr[i]];
+			o += v.len;
+			if (bad)
 				return PT_EINVAL;
-			b[o++] = (char)ch;
 		}
 		b[o++] = '\r';
 		b[o++] = '\n';

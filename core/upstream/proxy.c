@@ -674,31 +674,77 @@ int proxy_start(pt_exchange *x, const struct proxy_conf *pc, proxy_done_fn done,
 	return 0;
 }
 
-int proxy_handler(pt_exchange *x, const pt_conf *opts, void *ud)
-{
-	struct proxy_conf pc = { 0 };
-	const pt_conf *hdrs = conf_get(opts, "headers"), *v;
-	pt_str_t up, *h = NULL;
-	const char *k;
-	size_t nh = hdrs ? hdrs->u.t.nkeys : 0;
+/*
+ * The parsed options of the proxy routes a worker served lately, by
+ * (options, generation): parsing them was several lookups per request. An
+ * entry's strings point into the generation's config; the key's generation
+ * id keeps a later generation's options (perhaps at the same address) apart.
+ * Routes with more added headers than an entry holds are parsed each time.
+ */
+#define OPTS_CACHE 8
+#define OPTS_HEADERS 16
 
-	(void)ud;
+struct opts_entry {
+	const pt_conf *opts;
+	unsigned gen_id;
+	struct proxy_conf pc;
+	pt_str_t headers[2 * OPTS_HEADERS];
+};
+
+static __thread struct opts_entry opts_cache[OPTS_CACHE];
+
+/* Parses OPTS into PC; added headers go to H (CAP pairs). */
+static int opts_parse(const pt_conf *opts, struct proxy_conf *pc, pt_str_t *h, size_t cap)
+{
+	const pt_conf *hdrs = conf_get(opts, "headers"), *v;
+	pt_str_t up;
+	const char *k;
+
+	memset(pc, 0, sizeof(*pc));
 	if (conf_str(opts, "upstream", &up) != 0)
 		return PT_EINVAL;
-	pc.upstream = up.ptr;
-	conf_str(opts, "strip_prefix", &pc.strip_prefix);
-	conf_num(opts, "timeout", &pc.timeout);
-	if (nh && conf_type(hdrs) == PT_CONF_TABLE && (h = xapi_alloc(x, 2 * nh * sizeof(*h)))) {
-		for (size_t i = 0; (k = conf_key_at(hdrs, i, &v)) != NULL; i++) {
-			pt_str_t val;
+	pc->upstream = up.ptr;
+	conf_str(opts, "strip_prefix", &pc->strip_prefix);
+	conf_num(opts, "timeout", &pc->timeout);
+	for (size_t i = 0; hdrs && (k = conf_key_at(hdrs, i, &v)) != NULL; i++) {
+		pt_str_t val;
 
-			if (conf_str(v, NULL, &val) != 0)
-				continue;
-			h[2 * pc.nheaders] = (pt_str_t){ k, strlen(k) };
-			h[2 * pc.nheaders + 1] = val;
-			pc.nheaders++;
-		}
-		pc.headers = h;
+		if (conf_str(v, NULL, &val) != 0 || pc->nheaders >= cap)
+			continue;
+		h[2 * pc->nheaders] = (pt_str_t){ k, strlen(k) };
+		h[2 * pc->nheaders + 1] = val;
+		pc->nheaders++;
 	}
-	return proxy_start(x, &pc, NULL, NULL);
+	pc->headers = h;
+	return 0;
+}
+
+int proxy_handler(pt_exchange *x, const pt_conf *opts, void *ud)
+{
+	struct opts_entry *e = &opts_cache[((uintptr_t)opts >> 4) % OPTS_CACHE];
+	const pt_conf *hdrs;
+	size_t nh;
+	int rc;
+
+	(void)ud;
+	if (e->opts == opts && e->gen_id == x->gen->id)
+		return proxy_start(x, &e->pc, NULL, NULL);
+	hdrs = conf_get(opts, "headers");
+	nh = hdrs && conf_type(hdrs) == PT_CONF_TABLE ? hdrs->u.t.nkeys : 0;
+	if (nh > OPTS_HEADERS) {
+		struct proxy_conf pc;
+		pt_str_t *h = xapi_alloc(x, 2 * nh * sizeof(*h));
+
+		if (!h)
+			return PT_ENOMEM;
+		if ((rc = opts_parse(opts, &pc, h, nh)) != 0)
+			return rc;
+		return proxy_start(x, &pc, NULL, NULL);
+	}
+	e->opts = NULL;
+	if ((rc = opts_parse(opts, &e->pc, e->headers, OPTS_HEADERS)) != 0)
+		return rc;
+	e->opts = opts;
+	e->gen_id = x->gen->id;
+	return proxy_start(x, &e->pc, NULL, NULL);
 }

@@ -455,3 +455,20 @@ def test_https_upstream_streams_both_ways(portico, tmp_path):
         assert rss.done() < RSS_LIMIT
     finally:
         u.close()
+
+
+def test_reload_changes_a_proxy_route(portico, tmp_path, upstream):
+    # the proxy keeps parsed route options per generation: a reload must show
+    import signal
+    d = gateway(portico, tmp_path, upstream.port, opts='strip_prefix = "/a"')
+    assert requests.post(d.url + "/a/count", data=b"xy", timeout=10).json()["bytes"] == 2
+    (tmp_path / "routes" / "gw.lua").write_text(
+        'route.any("/*rest", proxy(upstream "up", { strip_prefix = "/b" }))\n')
+    d.signal(signal.SIGHUP)
+    assert d.wait_log("is live")
+    deadline = time.monotonic() + 5
+    while (requests.post(d.url + "/b/count", data=b"xyz", timeout=10).status_code != 200 and
+           time.monotonic() < deadline):
+        time.sleep(0.05)
+    assert requests.post(d.url + "/b/count", data=b"xyz", timeout=10).json()["bytes"] == 3
+    assert requests.post(d.url + "/a/count", data=b"xy", timeout=10).status_code == 404
