@@ -1401,14 +1401,14 @@ static void run(struct gql_exec *e)
 
 /* ---- start ---------------------------------------------------------------------- */
 
-static void start_p(struct gql_exec *e, void *ud)
+/* The values table: ctx (argument 2), the root value, the resolvers. */
+static int start_tramp(lua_State *L)
 {
-	lua_State *L = e->L;
+	struct gql_exec *e = lua_touserdata(L, 1);
 
-	(void)ud;
 	lua_createtable(L, 64, 0);
-	if (e->req.ctx_index)
-		lua_pushvalue(L, e->req.ctx_index);
+	if (lua_istable(L, 2))
+		lua_pushvalue(L, 2);
 	else
 		lua_newtable(L);
 	lua_rawseti(L, -2, V_CTX);
@@ -1418,6 +1418,27 @@ static void start_p(struct gql_exec *e, void *ud)
 	lua_rawseti(L, -2, V_RESOLVERS);
 	e->nvals = V_RESOLVERS;
 	e->vref = luaL_ref(L, LUA_REGISTRYINDEX);
+	return 0;
+}
+
+static int start_values(struct gql_exec *e)
+{
+	lua_State *L = e->L;
+	int top = lua_gettop(L);
+
+	if (!lua_checkstack(L, 8))
+		return -1;
+	lua_pushcfunction(L, start_tramp);
+	lua_pushlightuserdata(L, e);
+	if (e->req.ctx_index)
+		lua_pushvalue(L, e->req.ctx_index);
+	else
+		lua_pushnil(L);
+	if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+		lua_settop(L, top);
+		return -1;
+	}
+	return 0;
 }
 
 int gql_exec_start(const struct gql_exec_req *req)
@@ -1462,7 +1483,8 @@ int gql_exec_start(const struct gql_exec_req *req)
 		finish(e);
 		return 0;
 	}
-	if (prot(e, start_p, NULL) != 0) {
+	if (start_values(e) != 0) {
+		e->fatal = 1;
 		finish(e);
 		return 0;
 	}
