@@ -82,9 +82,10 @@ class Server:
                 self.proc.wait()
 
 
-def run_wrk(port, conns, duration, path="/hello"):
+def run_wrk(port, conns, duration, path="/hello", script=None):
+    extra = ["-s", script] if script else []
     out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{duration}s",
-                          "--latency", f"http://127.0.0.1:{port}{path}"],
+                          "--latency"] + extra + [f"http://127.0.0.1:{port}{path}"],
                          capture_output=True, text=True, timeout=duration + 30).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     reqs = int(re.search(r"(\d+) requests in", out).group(1))
@@ -116,7 +117,7 @@ def measure(server, fn):
     return {"rps": rps, "p99": p99, "us_req": used / max(reqs, 1), "errors": errors}
 
 
-def compare_wrk(servers, rounds, conns, duration, path):
+def compare_wrk(servers, rounds, conns, duration, path, script=None):
     """Runs wrk against SERVERS (portico first, the peer second) alternately,
     ROUNDS times; prints medians and the ratio portico/peer."""
     res = {s.name: [] for s in servers}
@@ -124,7 +125,8 @@ def compare_wrk(servers, rounds, conns, duration, path):
         for s in servers:
             s.start()
             try:
-                res[s.name].append(measure(s, lambda: run_wrk(s.port, conns, duration, path)))
+                res[s.name].append(measure(s, lambda: run_wrk(s.port, conns, duration, path,
+                                                              script)))
             finally:
                 s.stop()
     print(f"{'server':<10} {'req/s':>10} {'p99 ms':>8} {'cpu us/req':>10} {'errors':>6}")

@@ -314,19 +314,26 @@ def test_graphiql_page_when_enabled(portico, tmp_path):
     ("fragment_cycle", "{ user(id: \"u1\") { ...A } } fragment A on User { friends { ...B } } "
                        "fragment B on User { friends { ...A } }"),
     ("huge", "{ " + "floaty " * 100000 + "}"),
-    ("over_body_limit", "{ " + "floaty " * 300000 + "}"),
+    ("over_body_limit", "{ " + "floaty " * 160000 + "}"),
     ("wide_fragments", "{ users(first: 4) { ...F0 } } " + " ".join(
         "fragment F%d on User { friends { ...F%d ...F%d } }" % (i, i + 1, i + 1) for i in range(40))
         + " fragment F40 on User { id }"),
 ], ids=lambda v: v if len(v) < 20 else "doc")
 def test_hostile_documents_are_answered_quickly(corpus, name, query):
     t = time.monotonic()
-    r = post(corpus, query)
+    try:
+        r = post(corpus, query)
+    except requests.ConnectionError:
+        # past the body limit the core may answer 413 and close while the
+        # client is still sending: a reset is an acceptable answer too
+        assert name == "over_body_limit"
+        r = None
     took = time.monotonic() - t
     assert took < 2.0, (name, took)
-    assert r.status_code in (200, 400, 413), r.status_code
-    if r.status_code != 413:
-        assert "errors" in r.json()
+    if r is not None:
+        assert r.status_code in (200, 400, 413), r.status_code
+        if r.status_code != 413:
+            assert "errors" in r.json()
     # and the server still answers
     assert post(corpus, "{ floaty }").json() == {"data": {"floaty": 2.5}}
 
