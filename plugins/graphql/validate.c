@@ -48,6 +48,9 @@
 #define MAX_MESSAGE 16384u
 #define DEFAULT_LIST_SIZE 10u
 
+/* Whether rule GQL_RULE_<R> runs (and we are past the usage walk). */
+#define ON(v, r) ((v)->mode == WALK_RULES && ((v)->rules & GQL_RULE_##r))
+
 enum walk_mode {
 	WALK_USAGES = 1,		/* record variable usages only */
 	WALK_RULES = 2,
@@ -150,6 +153,13 @@ struct conflicts {
 	unsigned n, cap;
 };
 
+/* Non-repeatable directives already met at one location. */
+struct dseen {
+	struct smap m;
+	const struct gql_directive **first;
+	unsigned n, cap;
+};
+
 struct vctx {
 	const struct gql_schema *s;
 	const struct gql_doc *doc;
@@ -157,6 +167,7 @@ struct vctx {
 	jmp_buf bail;
 	unsigned max_depth, max_aliases, max_complexity, max_errors;
 	bool introspection;
+	unsigned rules;			/* enum gql_rule bits */
 
 	struct gql_verror *errs;
 	unsigned n_errs, cap_errs;
@@ -169,6 +180,12 @@ struct vctx {
 	unsigned stamp;
 
 	struct smap op_names, frag_names;
+	struct smap doc_dirs;		/* directive definitions: name -> def */
+	struct smap doc_types;		/* type definitions: name -> def */
+	struct dseen schema_seen;	/* rule 19 on schema { } and extensions */
+	struct smap type_seen_idx;	/* rule 19 per type name */
+	struct dseen **type_seen;
+	unsigned n_type_seen, cap_type_seen;
 	const struct gql_definition *op; /* operation being checked */
 
 	/* NoFragmentCycles */
@@ -186,7 +203,7 @@ struct vctx {
 
 /* ---- memory, strings, errors ---- */
 
-static void *valloc(struct vctx *v, size_t n)
+static void *vcalloc(struct vctx *v, size_t n)
 {
 	void *p = arena_calloc(v->a, n ? n : 1);
 
@@ -207,7 +224,7 @@ static void *grow(struct vctx *v, void *arr, unsigned n, unsigned *cap,
 	nc = *cap ? *cap * 2 : 4;
 	if (nc < *cap)
 		longjmp(v->bail, 1);
-	na = valloc(v, (size_t)nc * size);
+	na = vcalloc(v, (size_t)nc * size);
 	if (n)
 		memcpy(na, arr, (size_t)n * size);
 	*cap = nc;
@@ -218,17 +235,23 @@ static void *grow(struct vctx *v, void *arr, unsigned n, unsigned *cap,
 	((arr) = grow((v), (arr), (n), &(cap), sizeof(*(arr))), &(arr)[(n)++])
 
 static char *vfmt(struct vctx *v, const char *f, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+static char *vfmt(struct vctx *v, const char *f, va_list ap)
 {
 	va_list aq;
+	char probe[1];
 	int n;
 	char *s;
 
+	if (!f)
+		f = "";	/* never; quiets gcc 12's -Wformat-truncation under UBSan */
 	va_copy(aq, ap);
-	n = vsnprintf(NULL, 0, f, aq);
+	n = vsnprintf(probe, sizeof(probe), f, aq);
 	va_end(aq);
 	if (n < 0)
 		n = 0;
-	s = valloc(v, (size_t)n + 1);
+	s = vcalloc(v, (size_t)n + 1);
 	vsnprintf(s, (size_t)n + 1, f, ap);
 	return s;
 }
@@ -274,7 +297,7 @@ static void err_at(struct vctx *v, unsigned line, unsigned column,
 static void err_at(struct vctx *v, unsigned line, unsigned column,
                    const char *f, ...)
 {
-	struct gql_vloc *l = valloc(v, sizeof(*l));
+	struct gql_vloc *l = vcalloc(v, sizeof(*l));
 	va_list ap;
 	char *msg;
 
@@ -293,7 +316,7 @@ static void err_at2(struct vctx *v, unsigned l1, unsigned c1, unsigned l2,
 static void err_at2(struct vctx *v, unsigned l1, unsigned c1, unsigned l2,
                     unsigned c2, const char *f, ...)
 {
-	struct gql_vloc *l = valloc(v, 2 * sizeof(*l));
+	struct gql_vloc *l = vcalloc(v, 2 * sizeof(*l));
 	va_list ap;
 	char *msg;
 
@@ -328,7 +351,7 @@ static const char *print_type(struct vctx *v, const struct gql_type *t)
 static const char *tref_str(struct vctx *v, const struct gql_tref *t)
 {
 	size_t n = gql_tref_print(t, NULL, 0);
-	char *s = valloc(v, n + 1);
+	char *s = vcalloc(v, n + 1);
 
 	gql_tref_print(t, s, n + 1);
 	return s;
@@ -376,8 +399,8 @@ static void smap_put(struct vctx *v, struct smap *m, const char *key,
 		struct smap old = *m;
 
 		m->cap = m->cap ? m->cap * 2 : 16;
-		m->keys = valloc(v, m->cap * sizeof(*m->keys));
-		m->vals = valloc(v, m->cap * sizeof(*m->vals));
+		m->keys = vcalloc(v, m->cap * sizeof(*m->keys));
+		m->vals = vcalloc(v, m->cap * sizeof(*m->vals));
 		m->n = 0;
 		for (unsigned k = 0; k < old.cap; k++)
 			if (old.keys[k])
@@ -416,8 +439,8 @@ static void pmap_put(struct vctx *v, struct pmap *m, const void *key,
 		struct pmap old = *m;
 
 		m->cap = m->cap ? m->cap * 2 : 64;
-		m->keys = valloc(v, m->cap * sizeof(*m->keys));
-		m->vals = valloc(v, m->cap * sizeof(*m->vals));
+		m->keys = vcalloc(v, m->cap * sizeof(*m->keys));
+		m->vals = vcalloc(v, m->cap * sizeof(*m->vals));
 		m->n = 0;
 		for (unsigned k = 0; k < old.cap; k++)
 			if (old.keys[k])
@@ -454,8 +477,8 @@ static void pairs_put(struct vctx *v, struct pairset *p, uint64_t key,
 		struct pairset old = *p;
 
 		p->cap = p->cap ? p->cap * 2 : 64;
-		p->keys = valloc(v, p->cap * sizeof(*p->keys));
-		p->vals = valloc(v, p->cap);
+		p->keys = vcalloc(v, p->cap * sizeof(*p->keys));
+		p->vals = vcalloc(v, p->cap);
 		p->n = 0;
 		for (unsigned k = 0; k < old.cap; k++)
 			if (old.keys[k])
@@ -479,7 +502,7 @@ static void pairs_put(struct vctx *v, struct pairset *p, uint64_t key,
 static unsigned *first_index(struct vctx *v, const char *const *names,
                              unsigned n)
 {
-	unsigned *first = valloc(v, (size_t)n * sizeof(*first));
+	unsigned *first = vcalloc(v, (size_t)n * sizeof(*first));
 	struct smap m = { 0 };
 
 	for (unsigned i = 0; i < n; i++) {
@@ -534,7 +557,7 @@ static int natural_compare(const char *a, const char *b)
 static char *lower(struct vctx *v, const char *s)
 {
 	size_t n = strlen(s);
-	char *l = valloc(v, n + 1);
+	char *l = vcalloc(v, n + 1);
 
 	for (size_t i = 0; i < n; i++)
 		l[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] + 32) : s[i];
@@ -608,10 +631,10 @@ static const char **suggest(struct vctx *v, const char *input,
 {
 	size_t len = strlen(input);
 	unsigned threshold = (unsigned)(len * 4 / 10) + 1;
-	unsigned *rows = valloc(v, 3 * (len + 1) * sizeof(*rows));
+	unsigned *rows = vcalloc(v, 3 * (len + 1) * sizeof(*rows));
 	const char *in_lower = lower(v, input);
-	const char **out = valloc(v, (size_t)n * sizeof(*out) + 1);
-	long *dist = valloc(v, (size_t)n * sizeof(*dist) + 1);
+	const char **out = vcalloc(v, (size_t)n * sizeof(*out) + 1);
+	long *dist = vcalloc(v, (size_t)n * sizeof(*dist) + 1);
 	unsigned k = 0;
 
 	for (unsigned i = 0; i < n; i++) {
@@ -717,7 +740,7 @@ static const struct gql_tref *tref_from_ast(struct vctx *v,
 	} else if (!(of = tref_from_ast(v, t->of))) {
 		return NULL;
 	}
-	r = valloc(v, sizeof(*r));
+	r = vcalloc(v, sizeof(*r));
 	r->kind = t->kind;
 	r->named = (struct gql_stype *)n;
 	r->of = of;
@@ -1024,7 +1047,7 @@ static const struct fmap *fields_of(struct vctx *v, const struct gql_stype *pare
 
 	if (fm)
 		return fm;
-	fm = valloc(v, sizeof(*fm));
+	fm = vcalloc(v, sizeof(*fm));
 	fm_collect(v, parent, ss, fm);
 	pmap_put(v, &v->fmaps, ss, fm);
 	spend(v, ss->n_items);
@@ -1100,8 +1123,8 @@ static bool value_equal(struct vctx *v, const struct gql_value *a,
 
 		if (a->n_fields != b->n_fields)
 			return false;
-		fa = valloc(v, a->n_fields * sizeof(*fa));
-		fb = valloc(v, b->n_fields * sizeof(*fb));
+		fa = vcalloc(v, a->n_fields * sizeof(*fa));
+		fb = vcalloc(v, b->n_fields * sizeof(*fb));
 		memcpy(fa, a->fields, a->n_fields * sizeof(*fa));
 		memcpy(fb, b->fields, b->n_fields * sizeof(*fb));
 		qsort(fa, a->n_fields, sizeof(*fa), field_cmp);
@@ -1237,7 +1260,7 @@ static void find_conflict(struct vctx *v, struct conflicts *out,
 		memset(c, 0, sizeof(*c));
 		c->r.name = name;
 		c->r.n_subs = sub.n;
-		c->r.subs = valloc(v, sub.n * sizeof(*c->r.subs));
+		c->r.subs = vcalloc(v, sub.n * sizeof(*c->r.subs));
 		*PUSH(v, c->f1.v, c->f1.n, c->f1.cap) = a->node;
 		*PUSH(v, c->f2.v, c->f2.n, c->f2.cap) = b->node;
 		for (unsigned i = 0; i < sub.n; i++) {
@@ -1353,7 +1376,7 @@ static void sb_add(struct vctx *v, struct sbuf *b, const char *s)
 			nc = MAX_MESSAGE;
 		if (b->n + 1 >= nc)
 			return;
-		np = valloc(v, nc);
+		np = vcalloc(v, nc);
 		if (b->n)
 			memcpy(np, b->p, b->n);
 		b->p = np;
@@ -1398,7 +1421,7 @@ static void rule_overlapping(struct vctx *v, const struct gql_stype *parent,
 	for (unsigned i = 0; i < out.n; i++) {
 		const struct conflict *c = &out.v[i];
 		struct sbuf b = { 0 };
-		struct gql_vloc *l = valloc(v, (c->f1.n + c->f2.n) * sizeof(*l));
+		struct gql_vloc *l = vcalloc(v, (c->f1.n + c->f2.n) * sizeof(*l));
 		unsigned n = 0;
 
 		sb_add(v, &b, "Fields \"");
@@ -1431,7 +1454,7 @@ static void rule_overlapping(struct vctx *v, const struct gql_stype *parent,
 static const char *enum_suggestion(struct vctx *v, const struct gql_stype *e,
                                    const char *s)
 {
-	const char **names = valloc(v, (e->n_values + 1) * sizeof(*names));
+	const char **names = vcalloc(v, (e->n_values + 1) * sizeof(*names));
 	const char **sug;
 	unsigned n;
 
@@ -1530,6 +1553,7 @@ static void walk_value(struct vctx *v, const struct gql_value *val,
 {
 	bool rules = v->mode == WALK_RULES;
 
+	vct = vct && ON(v, VALUES_OF_CORRECT_TYPE);
 	switch (val->kind) {
 	case GQL_VALUE_VARIABLE:
 		if (v->mode == WALK_USAGES) {
@@ -1542,7 +1566,8 @@ static void walk_value(struct vctx *v, const struct gql_value *val,
 		}
 		return;
 	case GQL_VALUE_NULL:
-		if (rules && vct && type && type->kind == GQL_TYPE_NON_NULL)
+		if (rules && vct && type && type->kind == GQL_TYPE_NON_NULL &&
+		    ON(v, VALUES_OF_CORRECT_TYPE))
 			err_at(v, val->line, val->column, "Expected value of type "
 			       "\"%s\", found null.", tref_str(v, type));
 		return;
@@ -1564,7 +1589,7 @@ static void walk_value(struct vctx *v, const struct gql_value *val,
 	case GQL_VALUE_OBJECT: {
 		const struct gql_stype *t = gql_tref_named(type);
 		bool in_obj = t && t->kind == GQL_INPUT_OBJECT;
-		const char **names = valloc(v, (val->n_fields + 1) * sizeof(*names));
+		const char **names = vcalloc(v, (val->n_fields + 1) * sizeof(*names));
 		unsigned *first;
 		struct smap present = { 0 };
 
@@ -1596,7 +1621,7 @@ static void walk_value(struct vctx *v, const struct gql_value *val,
 			                            fd->type : NULL;
 
 			if (rules && vct && in_obj && !ft) {
-				const char **opts = valloc(v, (t->n_input_fields + 1) *
+				const char **opts = vcalloc(v, (t->n_input_fields + 1) *
 				                           sizeof(*opts));
 
 				for (unsigned k = 0; k < t->n_input_fields; k++)
@@ -1607,7 +1632,7 @@ static void walk_value(struct vctx *v, const struct gql_value *val,
 				                t->n_input_fields));
 			}
 			/* 26 UniqueInputFieldNames */
-			if (rules && first[i] != i) {
+			if (rules && first[i] != i && ON(v, UNIQUE_INPUT_FIELD_NAMES)) {
 				const struct gql_argument *f0 = val->fields[first[i]];
 
 				err_at2(v, f0->name.line, f0->name.column, of->name.line,
@@ -1634,10 +1659,10 @@ static void unique_args(struct vctx *v, struct gql_argument *const *args,
 	const char **names;
 	unsigned *first, *count;
 
-	if (n < 2)
+	if (n < 2 || !ON(v, UNIQUE_ARGUMENT_NAMES))
 		return;
-	names = valloc(v, n * sizeof(*names));
-	count = valloc(v, n * sizeof(*count));
+	names = vcalloc(v, n * sizeof(*names));
+	count = vcalloc(v, n * sizeof(*count));
 	for (unsigned i = 0; i < n; i++)
 		names[i] = args[i]->name.value;
 	first = first_index(v, names, n);
@@ -1649,7 +1674,7 @@ static void unique_args(struct vctx *v, struct gql_argument *const *args,
 
 		if (first[i] != i || count[i] < 2)
 			continue;
-		l = valloc(v, count[i] * sizeof(*l));
+		l = vcalloc(v, count[i] * sizeof(*l));
 		for (unsigned j = i; j < n; j++)
 			if (first[j] == i) {
 				l[k].line = args[j]->name.line;
@@ -1660,30 +1685,79 @@ static void unique_args(struct vctx *v, struct gql_argument *const *args,
 	}
 }
 
-/* 19 UniqueDirectivesPerLocation */
+/*
+ * A directive as rules 18, 19, 20 and 23 see it: a definition in the
+ * document itself wins over the schema's (graphql-js reads both).
+ */
+struct dview {
+	bool known, repeatable;
+	unsigned locations;
+	const struct gql_definition *ast;	/* the document's definition */
+	const struct gql_directive_def *dd;	/* the schema's */
+};
+
+static unsigned ast_locations(const struct gql_definition *d)
+{
+	unsigned bits = 0;
+
+	for (unsigned i = 0; i < d->n_locations; i++)
+		for (unsigned b = 1; b <= GQL_LOC_INPUT_FIELD_DEFINITION; b <<= 1)
+			if (strcmp(gql_dloc_name(b), d->locations[i]->value) == 0)
+				bits |= b;
+	return bits;
+}
+
+static struct dview directive_view(const struct vctx *v, const char *name)
+{
+	struct dview w = { 0 };
+	long k = smap_get(&v->doc_dirs, name);
+
+	w.dd = gql_schema_directive(v->s, name);
+	if (k >= 0) {
+		w.ast = v->doc->defs[k];
+		w.known = true;
+		w.locations = ast_locations(w.ast);
+		w.repeatable = w.ast->repeatable;
+	} else if (w.dd) {
+		w.known = true;
+		w.locations = w.dd->locations;
+		w.repeatable = w.dd->repeatable;
+	}
+	return w;
+}
+
+/* 19 UniqueDirectivesPerLocation; SEEN is shared by a type's extensions */
+static void unique_directives_in(struct vctx *v, struct gql_directive *const *dirs,
+                                 unsigned n, struct dseen *seen)
+{
+	if (!ON(v, UNIQUE_DIRECTIVES_PER_LOCATION))
+		return;
+	for (unsigned i = 0; i < n; i++) {
+		const struct gql_directive *d = dirs[i];
+		struct dview w = directive_view(v, d->name.value);
+		long k;
+
+		if (!w.known || w.repeatable)
+			continue;
+		k = smap_get(&seen->m, d->name.value);
+		if (k >= 0) {
+			err_at2(v, seen->first[k]->line, seen->first[k]->column, d->line,
+			        d->column, "The directive \"@%s\" can only be used once "
+			        "at this location.", d->name.value);
+		} else {
+			smap_put(v, &seen->m, d->name.value, seen->n);
+			*PUSH(v, seen->first, seen->n, seen->cap) = d;
+		}
+	}
+}
+
 static void unique_directives(struct vctx *v, struct gql_directive *const *dirs,
                               unsigned n)
 {
-	const char **names;
-	unsigned *first;
+	struct dseen seen = { 0 };
 
-	if (n < 2)
-		return;
-	names = valloc(v, n * sizeof(*names));
-	for (unsigned i = 0; i < n; i++)
-		names[i] = dirs[i]->name.value;
-	first = first_index(v, names, n);
-	for (unsigned i = 0; i < n; i++) {
-		const struct gql_directive_def *dd;
-
-		if (first[i] == i)
-			continue;
-		dd = gql_schema_directive(v->s, names[i]);
-		if (dd && !dd->repeatable)
-			err_at2(v, dirs[first[i]]->line, dirs[first[i]]->column,
-			        dirs[i]->line, dirs[i]->column, "The directive \"@%s\" "
-			        "can only be used once at this location.", names[i]);
-	}
+	if (n > 1)
+		unique_directives_in(v, dirs, n, &seen);
 }
 
 static void walk_directives(struct vctx *v, struct gql_directive *const *dirs,
@@ -1695,28 +1769,36 @@ static void walk_directives(struct vctx *v, struct gql_directive *const *dirs,
 		const struct gql_directive *d = dirs[i];
 		const struct gql_directive_def *dd =
 			gql_schema_directive(v->s, d->name.value);
+		struct dview w = directive_view(v, d->name.value);
+		unsigned nw = !w.known ? 0 : w.ast ? w.ast->n_args : w.dd->n_args;
 
 		if (rules) {
 			/* 18 KnownDirectives */
-			if (!dd)
+			if (!ON(v, KNOWN_DIRECTIVES))
+				;
+			else if (!w.known)
 				err_at(v, d->line, d->column, "Unknown directive \"@%s\".",
 				       d->name.value);
-			else if (!(dd->locations & loc))
+			else if (!(w.locations & loc))
 				err_at(v, d->line, d->column, "Directive \"@%s\" may not "
 				       "be used on %s.", d->name.value, gql_dloc_name(loc));
 			/* 20 KnownArgumentNames (directives) */
-			for (unsigned k = 0; dd && k < d->n_args; k++) {
+			for (unsigned k = 0; w.known && k < d->n_args &&
+			     ON(v, KNOWN_ARGUMENT_NAMES); k++) {
 				const struct gql_argument *a = d->args[k];
-				const char **opts;
+				const char **opts = vcalloc(v, (nw + 1) * sizeof(*opts));
+				unsigned j;
 
-				if (find_input(dd->args, dd->n_args, a->name.value))
+				for (j = 0; j < nw; j++)
+					opts[j] = w.ast ? w.ast->args[j]->name.value :
+					          w.dd->args[j].name;
+				for (j = 0; j < nw && strcmp(opts[j], a->name.value); j++)
+					;
+				if (j < nw)
 					continue;
-				opts = valloc(v, (dd->n_args + 1) * sizeof(*opts));
-				for (unsigned j = 0; j < dd->n_args; j++)
-					opts[j] = dd->args[j].name;
 				err_at(v, a->line, a->column, "Unknown argument \"%s\" on "
 				       "directive \"@%s\".%s", a->name.value, d->name.value,
-				       dym_list(v, a->name.value, opts, dd->n_args));
+				       dym_list(v, a->name.value, opts, nw));
 			}
 			unique_args(v, d->args, d->n_args);
 		}
@@ -1729,42 +1811,187 @@ static void walk_directives(struct vctx *v, struct gql_directive *const *dirs,
 			           ad && ad->default_value, true);
 		}
 		/* 23 ProvidedRequiredArguments (directives), on leaving */
-		for (unsigned j = 0; rules && dd && j < dd->n_args; j++) {
+		if (!rules || !ON(v, PROVIDED_REQUIRED_ARGUMENTS))
+			continue;
+		for (unsigned j = 0; j < nw; j++) {
+			const char *an, *ts;
 			unsigned k;
 
-			if (!required(&dd->args[j]))
-				continue;
+			if (w.ast) {
+				const struct gql_input_value_definition *ad = w.ast->args[j];
+
+				if (ad->type->kind != GQL_TYPE_NON_NULL || ad->default_value)
+					continue;
+				an = ad->name.value;
+				ts = print_type(v, ad->type);
+			} else {
+				if (!required(&w.dd->args[j]))
+					continue;
+				an = w.dd->args[j].name;
+				ts = tref_str(v, w.dd->args[j].type);
+			}
 			for (k = 0; k < d->n_args; k++)
-				if (strcmp(d->args[k]->name.value, dd->args[j].name) == 0)
+				if (strcmp(d->args[k]->name.value, an) == 0)
 					break;
 			if (k == d->n_args)
 				err_at(v, d->line, d->column, "Directive \"@%s\" argument "
 				       "\"%s\" of type \"%s\" is required, but it was not "
-				       "provided.", d->name.value, dd->args[j].name,
-				       tref_str(v, dd->args[j].type));
+				       "provided.", d->name.value, an, ts);
 		}
 	}
 }
 
-/* 5 KnownTypeNames over every named type of T */
-static void known_type_names(struct vctx *v, const struct gql_type *t)
+static const char *const standard_types[] = {
+	"String", "Int", "Float", "Boolean", "ID", "__Schema", "__Type",
+	"__TypeKind", "__Field", "__InputValue", "__EnumValue", "__Directive",
+	"__DirectiveLocation",
+};
+
+#define N_STANDARD (sizeof(standard_types) / sizeof(standard_types[0]))
+
+/*
+ * 5 KnownTypeNames over every named type of T. The document's own type
+ * definitions count as known; within a type system definition (SDL) so do
+ * the standard types.
+ */
+static void known_type_names(struct vctx *v, const struct gql_type *t, bool sdl)
 {
 	const struct gql_schema *s = v->s;
 	const char **opts;
 	unsigned n = 0;
 
-	if (v->mode != WALK_RULES)
+	if (!ON(v, KNOWN_TYPE_NAMES))
 		return;
 	if (t->kind != GQL_TYPE_NAMED)
-		return known_type_names(v, t->of);
-	if (lookup_type(v, t->name.value))
+		return known_type_names(v, t->of, sdl);
+	if (lookup_type(v, t->name.value) ||
+	    smap_get(&v->doc_types, t->name.value) >= 0)
 		return;
-	opts = valloc(v, (s->n_types + 1) * sizeof(*opts));
+	for (unsigned i = 0; sdl && i < N_STANDARD; i++)
+		if (strcmp(standard_types[i], t->name.value) == 0)
+			return;
+	opts = vcalloc(v, (s->n_types + N_STANDARD + v->doc->n_defs + 1) *
+	               sizeof(*opts));
+	for (unsigned i = 0; sdl && i < N_STANDARD; i++)
+		opts[n++] = standard_types[i];
 	for (unsigned i = 0; i < s->n_types; i++)
 		if (gql_schema_type_visible(s, s->types[i]))
 			opts[n++] = s->types[i]->name;
+	for (unsigned i = 0; i < v->doc->n_defs; i++) {
+		const struct gql_definition *d = v->doc->defs[i];
+
+		if (d->kind >= GQL_DEF_SCALAR && d->kind <= GQL_DEF_INPUT_OBJECT &&
+		    !d->extension)
+			opts[n++] = d->name.value;
+	}
 	err_at(v, t->line, t->column, "Unknown type \"%s\".%s", t->name.value,
 	       dym_list(v, t->name.value, opts, n));
+}
+
+/* ---- type system definitions in an executable document ---- */
+
+static void sdl_input_values(struct vctx *v,
+                             struct gql_input_value_definition *const *ivs,
+                             unsigned n, unsigned loc)
+{
+	for (unsigned i = 0; i < n; i++) {
+		const struct gql_input_value_definition *iv = ivs[i];
+
+		unique_directives(v, iv->directives, iv->n_directives);
+		known_type_names(v, iv->type, true);
+		/* TypeInfo knows no type here: only rule 26 can fire */
+		if (iv->default_value)
+			walk_value(v, iv->default_value, NULL, false, true);
+		walk_directives(v, iv->directives, iv->n_directives, loc);
+	}
+}
+
+static struct dseen *type_seen(struct vctx *v, const char *name)
+{
+	long k = smap_get(&v->type_seen_idx, name);
+	struct dseen **slot;
+
+	if (k >= 0)
+		return v->type_seen[k];
+	smap_put(v, &v->type_seen_idx, name, v->n_type_seen);
+	slot = PUSH(v, v->type_seen, v->n_type_seen, v->cap_type_seen);
+	*slot = vcalloc(v, sizeof(**slot));
+	return *slot;
+}
+
+static unsigned sdl_loc(enum gql_def_kind k)
+{
+	switch (k) {
+	case GQL_DEF_SCHEMA: return GQL_LOC_SCHEMA;
+	case GQL_DEF_SCALAR: return GQL_LOC_SCALAR;
+	case GQL_DEF_OBJECT: return GQL_LOC_OBJECT;
+	case GQL_DEF_INTERFACE: return GQL_LOC_INTERFACE;
+	case GQL_DEF_UNION: return GQL_LOC_UNION;
+	case GQL_DEF_ENUM: return GQL_LOC_ENUM;
+	default: return GQL_LOC_INPUT_OBJECT;
+	}
+}
+
+/*
+ * graphql-js's rules also visit type system definitions (which
+ * ExecutableDefinitions rejects): directives, type names, argument names
+ * and values there are checked as anywhere else, in AST order.
+ */
+static void walk_sdl(struct vctx *v, const struct gql_definition *d)
+{
+	if (d->kind == GQL_DEF_DIRECTIVE) {
+		sdl_input_values(v, d->args, d->n_args, GQL_LOC_ARGUMENT_DEFINITION);
+		return;
+	}
+	unique_directives_in(v, d->directives, d->n_directives,
+	                     d->kind == GQL_DEF_SCHEMA ? &v->schema_seen :
+	                     type_seen(v, d->name.value));
+	switch (d->kind) {
+	case GQL_DEF_SCHEMA:
+		walk_directives(v, d->directives, d->n_directives, GQL_LOC_SCHEMA);
+		for (unsigned i = 0; i < d->n_root_ops; i++)
+			known_type_names(v, d->root_ops[i]->type, true);
+		break;
+	case GQL_DEF_OBJECT:
+	case GQL_DEF_INTERFACE:
+		for (unsigned i = 0; i < d->n_interfaces; i++)
+			known_type_names(v, d->interfaces[i], true);
+		walk_directives(v, d->directives, d->n_directives, sdl_loc(d->kind));
+		for (unsigned i = 0; i < d->n_fields; i++) {
+			const struct gql_field_definition *f = d->fields[i];
+
+			unique_directives(v, f->directives, f->n_directives);
+			sdl_input_values(v, f->args, f->n_args,
+			                 GQL_LOC_ARGUMENT_DEFINITION);
+			known_type_names(v, f->type, true);
+			walk_directives(v, f->directives, f->n_directives,
+			                GQL_LOC_FIELD_DEFINITION);
+		}
+		break;
+	case GQL_DEF_UNION:
+		walk_directives(v, d->directives, d->n_directives, GQL_LOC_UNION);
+		for (unsigned i = 0; i < d->n_types; i++)
+			known_type_names(v, d->types[i], true);
+		break;
+	case GQL_DEF_ENUM:
+		walk_directives(v, d->directives, d->n_directives, GQL_LOC_ENUM);
+		for (unsigned i = 0; i < d->n_values; i++) {
+			unique_directives(v, d->values[i]->directives,
+			                  d->values[i]->n_directives);
+			walk_directives(v, d->values[i]->directives,
+			                d->values[i]->n_directives, GQL_LOC_ENUM_VALUE);
+		}
+		break;
+	case GQL_DEF_INPUT_OBJECT:
+		walk_directives(v, d->directives, d->n_directives,
+		                GQL_LOC_INPUT_OBJECT);
+		sdl_input_values(v, d->input_fields, d->n_input_fields,
+		                 GQL_LOC_INPUT_FIELD_DEFINITION);
+		break;
+	default:
+		walk_directives(v, d->directives, d->n_directives, sdl_loc(d->kind));
+		break;
+	}
 }
 
 /* ---- selections ---- */
@@ -1798,8 +2025,8 @@ static const char *field_suggestion(struct vctx *v, const struct gql_stype *pare
 
 		for (unsigned i = 0; i < parent->n_possible; i++)
 			cap += 1 + parent->possible[i]->n_interfaces;
-		types = valloc(v, cap * sizeof(*types));
-		count = valloc(v, cap * sizeof(*count));
+		types = vcalloc(v, cap * sizeof(*types));
+		count = vcalloc(v, cap * sizeof(*count));
 		for (unsigned i = 0; i < parent->n_possible; i++) {
 			const struct gql_stype *p = parent->possible[i];
 
@@ -1836,14 +2063,14 @@ static const char *field_suggestion(struct vctx *v, const struct gql_stype *pare
 			count[j] = c;
 		}
 		if (n) {
-			names = valloc(v, n * sizeof(*names));
+			names = vcalloc(v, n * sizeof(*names));
 			for (unsigned i = 0; i < n; i++)
 				names[i] = types[i]->name;
 			return did_you_mean(v, "to use an inline fragment on", names, n);
 		}
 	}
 	if (parent->kind == GQL_OBJECT || parent->kind == GQL_INTERFACE) {
-		names = valloc(v, (parent->n_fields + 1) * sizeof(*names));
+		names = vcalloc(v, (parent->n_fields + 1) * sizeof(*names));
 		for (unsigned i = 0; i < parent->n_fields; i++)
 			names[i] = parent->fields[i].name;
 		return dym_list(v, name, names, parent->n_fields);
@@ -1860,7 +2087,9 @@ static void walk_field(struct vctx *v, const struct gql_selection *sel,
 
 	if (rules) {
 		/* 8 ScalarLeafs */
-		if (type && is_leaf(gql_tref_named(type))) {
+		if (!ON(v, SCALAR_LEAFS))
+			;
+		else if (type && is_leaf(gql_tref_named(type))) {
 			if (sel->selection_set)
 				err_at(v, sel->selection_set->line,
 				       sel->selection_set->column, "Field \"%s\" must not "
@@ -1873,7 +2102,7 @@ static void walk_field(struct vctx *v, const struct gql_selection *sel,
 			       sel->name.value);
 		}
 		/* 9 FieldsOnCorrectType */
-		if (parent && !fd)
+		if (parent && !fd && ON(v, FIELDS_ON_CORRECT_TYPE))
 			err_at(v, sel->line, sel->column, "Cannot query field \"%s\" on "
 			       "type \"%s\".%s", sel->name.value, parent->name,
 			       field_suggestion(v, parent, sel->name.value));
@@ -1891,8 +2120,8 @@ static void walk_field(struct vctx *v, const struct gql_selection *sel,
 			find_input(fd->args, fd->n_args, a->name.value) : NULL;
 
 		/* 20 KnownArgumentNames */
-		if (rules && !ad && fd && parent) {
-			const char **opts = valloc(v, (fd->n_args + 1) * sizeof(*opts));
+		if (rules && !ad && fd && parent && ON(v, KNOWN_ARGUMENT_NAMES)) {
+			const char **opts = vcalloc(v, (fd->n_args + 1) * sizeof(*opts));
 
 			for (unsigned j = 0; j < fd->n_args; j++)
 				opts[j] = fd->args[j].name;
@@ -1907,7 +2136,8 @@ static void walk_field(struct vctx *v, const struct gql_selection *sel,
 	if (sel->selection_set)
 		walk_selection_set(v, sel->selection_set, gql_tref_named(type));
 	/* 23 ProvidedRequiredArguments, on leaving */
-	for (unsigned j = 0; rules && fd && j < fd->n_args; j++) {
+	for (unsigned j = 0; rules && fd && j < fd->n_args &&
+	     ON(v, PROVIDED_REQUIRED_ARGUMENTS); j++) {
 		unsigned k;
 
 		if (!required(&fd->args[j]))
@@ -1930,13 +2160,14 @@ static void walk_spread(struct vctx *v, const struct gql_selection *sel,
 		const struct gql_stype *ft = NULL;
 
 		/* 11 KnownFragmentNames */
-		if (k < 0)
+		if (k < 0 && ON(v, KNOWN_FRAGMENT_NAMES))
 			err_at(v, sel->name.line, sel->name.column, "Unknown fragment "
 			       "\"%s\".", sel->name.value);
-		else
+		else if (k >= 0)
 			ft = lookup_type(v, v->defs[k].def->type_condition->name.value);
 		/* 13 PossibleFragmentSpreads */
-		if (is_composite(ft) && parent && !types_overlap(ft, parent))
+		if (is_composite(ft) && parent && !types_overlap(ft, parent) &&
+		    ON(v, POSSIBLE_FRAGMENT_SPREADS))
 			err_at(v, sel->line, sel->column, "Fragment \"%s\" cannot be "
 			       "spread here as objects of type \"%s\" can never be of "
 			       "type \"%s\".", sel->name.value, parent->name, ft->name);
@@ -1956,18 +2187,20 @@ static void walk_inline(struct vctx *v, const struct gql_selection *sel,
 
 	if (v->mode == WALK_RULES) {
 		/* 6 FragmentsOnCompositeTypes */
-		if (tc && raw && !is_composite(raw))
+		if (tc && raw && !is_composite(raw) &&
+		    ON(v, FRAGMENTS_ON_COMPOSITE_TYPES))
 			err_at(v, tc->line, tc->column, "Fragment cannot condition on "
 			       "non composite type \"%s\".", tc->name.value);
 		/* 13 PossibleFragmentSpreads */
-		if (is_composite(ft) && parent && !types_overlap(ft, parent))
+		if (is_composite(ft) && parent && !types_overlap(ft, parent) &&
+		    ON(v, POSSIBLE_FRAGMENT_SPREADS))
 			err_at(v, sel->line, sel->column, "Fragment cannot be spread "
 			       "here as objects of type \"%s\" can never be of type "
 			       "\"%s\".", parent->name, ft->name);
 		unique_directives(v, sel->directives, sel->n_directives);
 	}
 	if (tc)
-		known_type_names(v, tc);
+		known_type_names(v, tc, false);
 	walk_directives(v, sel->directives, sel->n_directives,
 	                GQL_LOC_INLINE_FRAGMENT);
 	walk_selection_set(v, sel->selection_set, ft);
@@ -1979,7 +2212,7 @@ static void walk_selection_set(struct vctx *v, const struct gql_selection_set *s
 {
 	const struct gql_stype *parent = is_composite(type) ? type : NULL;
 
-	if (v->mode == WALK_RULES)
+	if (ON(v, OVERLAPPING_FIELDS_CAN_BE_MERGED))
 		rule_overlapping(v, parent, ss);
 	for (unsigned i = 0; i < ss->n_items; i++) {
 		const struct gql_selection *sel = ss->items[i];
@@ -2023,7 +2256,7 @@ static void detect_cycles(struct vctx *v, unsigned di, unsigned depth)
 				detect_cycles(v, (unsigned)k, depth + 1);
 		} else {
 			unsigned from = at - 1, n = v->n_path - from;
-			struct gql_vloc *l = valloc(v, n * sizeof(*l));
+			struct gql_vloc *l = vcalloc(v, n * sizeof(*l));
 			struct sbuf via = { 0 };
 
 			for (unsigned j = 0; j < n; j++) {
@@ -2043,4 +2276,650 @@ static void detect_cycles(struct vctx *v, unsigned di, unsigned depth)
 		v->n_path--;
 	}
 	d->path_pos = 0;
+}
+
+/* ---- SingleFieldSubscriptions (4) ---- */
+
+static bool directive_if(const struct gql_selection *sel, const char *name,
+                         bool *value)
+{
+	for (unsigned i = 0; i < sel->n_directives; i++) {
+		const struct gql_directive *d = sel->directives[i];
+
+		if (strcmp(d->name.value, name) != 0)
+			continue;
+		for (unsigned k = 0; k < d->n_args; k++)
+			if (strcmp(d->args[k]->name.value, "if") == 0 &&
+			    d->args[k]->value->kind == GQL_VALUE_BOOLEAN) {
+				*value = d->args[k]->value->boolean;
+				return true;
+			}
+	}
+	return false;
+}
+
+/* shouldIncludeNode with no variable values (a variable: included) */
+static bool included(const struct gql_selection *sel)
+{
+	bool b;
+
+	if (directive_if(sel, "skip", &b) && b)
+		return false;
+	if (directive_if(sel, "include", &b) && !b)
+		return false;
+	return true;
+}
+
+static bool condition_matches(struct vctx *v, const struct gql_type *tc,
+                              const struct gql_stype *type)
+{
+	const struct gql_stype *t;
+
+	if (!tc)
+		return true;
+	t = lookup_type(v, tc->name.value);
+	if (!t)
+		return false;
+	if (t == type)
+		return true;
+	return is_abstract(t) && is_sub_type(t, type);
+}
+
+/* execution's collectFields on the subscription root */
+static void sub_collect(struct vctx *v, const struct gql_stype *type,
+                        const struct gql_selection_set *ss, struct fmap *fm,
+                        unsigned stamp, unsigned depth)
+{
+	for (unsigned i = 0; i < ss->n_items; i++) {
+		const struct gql_selection *sel = ss->items[i];
+		long k;
+
+		if (!included(sel))
+			continue;
+		if (sel->kind == GQL_SEL_FIELD) {
+			struct fgroup *g = fm_group(v, fm, sel->alias.value ?
+			                            sel->alias.value : sel->name.value);
+			struct fent *e = PUSH(v, g->e, g->n, g->cap);
+
+			e->node = sel;
+		} else if (sel->kind == GQL_SEL_INLINE_FRAGMENT) {
+			if (condition_matches(v, sel->type_condition, type))
+				sub_collect(v, type, sel->selection_set, fm, stamp, depth);
+		} else {
+			k = frag_index(v, sel->name.value);
+			if (k < 0 || v->defs[k].stamp == stamp)
+				continue;
+			v->defs[k].stamp = stamp;
+			if (condition_matches(v, v->defs[k].def->type_condition, type) &&
+			    nest_ok(v, depth))
+				sub_collect(v, type, v->defs[k].def->selection_set, fm,
+				            stamp, depth + 1);
+		}
+	}
+}
+
+static void single_field_subscription(struct vctx *v,
+                                      const struct gql_definition *op)
+{
+	struct fmap fm = { 0 };
+	const char *name = op->name.value;
+
+	sub_collect(v, v->s->subscription, op->selection_set, &fm, ++v->stamp, 0);
+	if (fm.n_g > 1) {
+		unsigned n = 0, k = 0;
+		struct gql_vloc *l;
+
+		for (unsigned g = 1; g < fm.n_g; g++)
+			n += fm.g[g].n;
+		l = vcalloc(v, n * sizeof(*l));
+		for (unsigned g = 1; g < fm.n_g; g++)
+			for (unsigned i = 0; i < fm.g[g].n; i++, k++) {
+				l[k].line = fm.g[g].e[i].node->line;
+				l[k].column = fm.g[g].e[i].node->column;
+			}
+		report(v, name ? fmt(v, "Subscription \"%s\" must select only one "
+		                     "top level field.", name) :
+		       "Anonymous Subscription must select only one top level "
+		       "field.", n, l);
+	}
+	for (unsigned g = 0; g < fm.n_g; g++) {
+		struct gql_vloc *l;
+
+		if (strncmp(fm.g[g].e[0].node->name.value, "__", 2) != 0)
+			continue;
+		l = vcalloc(v, fm.g[g].n * sizeof(*l));
+		for (unsigned i = 0; i < fm.g[g].n; i++) {
+			l[i].line = fm.g[g].e[i].node->line;
+			l[i].column = fm.g[g].e[i].node->column;
+		}
+		report(v, name ? fmt(v, "Subscription \"%s\" must not select an "
+		                     "introspection top level field.", name) :
+		       "Anonymous Subscription must not select an introspection "
+		       "top level field.", fm.g[g].n, l);
+	}
+}
+
+/* ---- operations and fragments ---- */
+
+/* 15 UniqueVariableNames */
+static void unique_variable_names(struct vctx *v, const struct gql_definition *op)
+{
+	unsigned n = op->n_variables, *first, *count;
+	const char **names;
+
+	if (n < 2 || !ON(v, UNIQUE_VARIABLE_NAMES))
+		return;
+	names = vcalloc(v, n * sizeof(*names));
+	count = vcalloc(v, n * sizeof(*count));
+	for (unsigned i = 0; i < n; i++)
+		names[i] = op->variables[i]->name.value;
+	first = first_index(v, names, n);
+	for (unsigned i = 0; i < n; i++)
+		count[first[i]]++;
+	for (unsigned i = 0; i < n; i++) {
+		struct gql_vloc *l;
+		unsigned k = 0;
+
+		if (first[i] != i || count[i] < 2)
+			continue;
+		l = vcalloc(v, count[i] * sizeof(*l));
+		for (unsigned j = i; j < n; j++)
+			if (first[j] == i) {
+				l[k].line = op->variables[j]->name.line;
+				l[k++].column = op->variables[j]->name.column;
+			}
+		report(v, fmt(v, "There can be only one variable named \"$%s\".",
+		              names[i]), k, l);
+	}
+}
+
+static void walk_variable_definition(struct vctx *v,
+                                     const struct gql_variable_definition *vd)
+{
+	const struct gql_tref *t = tref_from_ast(v, vd->type);
+
+	if (v->mode == WALK_RULES) {
+		/* 7 VariablesAreInputTypes */
+		if (t && !gql_is_input_type(t) && ON(v, VARIABLES_ARE_INPUT_TYPES))
+			err_at(v, vd->type->line, vd->type->column, "Variable \"$%s\" "
+			       "cannot be non-input type \"%s\".", vd->name.value,
+			       print_type(v, vd->type));
+		unique_directives(v, vd->directives, vd->n_directives);
+	}
+	known_type_names(v, vd->type, false);
+	if (vd->default_value)
+		walk_value(v, vd->default_value, t && gql_is_input_type(t) ? t : NULL,
+		           false, true);
+	walk_directives(v, vd->directives, vd->n_directives,
+	                GQL_LOC_VARIABLE_DEFINITION);
+}
+
+/* VariablesInAllowedPosition's allowedVariableUsage */
+static bool usage_allowed(const struct gql_tref *var_type,
+                          const struct gql_value *var_default,
+                          const struct gql_tref *loc_type, bool loc_default)
+{
+	if (loc_type->kind == GQL_TYPE_NON_NULL &&
+	    var_type->kind != GQL_TYPE_NON_NULL) {
+		if (!(var_default && var_default->kind != GQL_VALUE_NULL) &&
+		    !loc_default)
+			return false;
+		return tref_subtype(var_type, loc_type->of);
+	}
+	return tref_subtype(var_type, loc_type);
+}
+
+/* 16, 17 and 24, on leaving operation D */
+static void operation_leave(struct vctx *v, struct defn *d)
+{
+	const struct gql_definition *op = d->def;
+	const char *name = op->name.value;
+	struct smap defined = { 0 }, used = { 0 };
+	unsigned nr, *refs = referenced(v, d, &nr);
+
+	for (unsigned i = 0; i < op->n_variables; i++)
+		smap_put(v, &defined, op->variables[i]->name.value, i);
+	for (unsigned r = 0; r <= nr; r++) {
+		const struct defn *src = r ? &v->defs[refs[r - 1]] : d;
+
+		for (unsigned i = 0; i < src->n_usages; i++) {
+			const struct gql_value *u = src->usages[i].node;
+
+			smap_put(v, &used, u->str, 1);
+			if (smap_get(&defined, u->str) >= 0 ||
+			    !ON(v, NO_UNDEFINED_VARIABLES))
+				continue;
+			if (name)
+				err_at2(v, u->line, u->column, op->line, op->column,
+				        "Variable \"$%s\" is not defined by operation "
+				        "\"%s\".", u->str, name);
+			else
+				err_at2(v, u->line, u->column, op->line, op->column,
+				        "Variable \"$%s\" is not defined.", u->str);
+		}
+	}
+	for (unsigned i = 0; i < op->n_variables; i++) {
+		const struct gql_variable_definition *vd = op->variables[i];
+
+		if (smap_get(&used, vd->name.value) >= 0 ||
+		    !ON(v, NO_UNUSED_VARIABLES))
+			continue;
+		if (name)
+			err_at(v, vd->line, vd->column, "Variable \"$%s\" is never used "
+			       "in operation \"%s\".", vd->name.value, name);
+		else
+			err_at(v, vd->line, vd->column, "Variable \"$%s\" is never "
+			       "used.", vd->name.value);
+	}
+	for (unsigned r = 0; r <= nr; r++) {
+		const struct defn *src = r ? &v->defs[refs[r - 1]] : d;
+
+		for (unsigned i = 0; i < src->n_usages; i++) {
+			const struct usage *u = &src->usages[i];
+			long k = smap_get(&defined, u->node->str);
+			const struct gql_variable_definition *vd;
+			const struct gql_tref *vt;
+
+			if (k < 0 || !u->type || !ON(v, VARIABLES_IN_ALLOWED_POSITION))
+				continue;
+			vd = op->variables[k];
+			vt = tref_from_ast(v, vd->type);
+			if (vt && !usage_allowed(vt, vd->default_value, u->type,
+			                         u->has_default))
+				err_at2(v, vd->line, vd->column, u->node->line,
+				        u->node->column, "Variable \"$%s\" of type \"%s\" "
+				        "used in position expecting type \"%s\".",
+				        u->node->str, tref_str(v, vt), tref_str(v, u->type));
+		}
+	}
+}
+
+static void walk_operation(struct vctx *v, unsigned di)
+{
+	struct defn *d = &v->defs[di];
+	const struct gql_definition *op = d->def;
+	const struct gql_stype *root = root_type(v, op->operation);
+
+	v->op = op;
+	if (v->mode == WALK_RULES) {
+		/* 2 UniqueOperationNames */
+		if (op->name.value && ON(v, UNIQUE_OPERATION_NAMES)) {
+			long k = smap_get(&v->op_names, op->name.value);
+
+			if (k >= 0)
+				err_at2(v, v->defs[k].def->name.line,
+				        v->defs[k].def->name.column, op->name.line,
+				        op->name.column, "There can be only one operation "
+				        "named \"%s\".", op->name.value);
+			else
+				smap_put(v, &v->op_names, op->name.value, di);
+		}
+		/* 3 LoneAnonymousOperation */
+		if (!op->name.value && v->n_ops > 1 &&
+		    ON(v, LONE_ANONYMOUS_OPERATION))
+			err_at(v, op->line, op->column, "This anonymous operation must "
+			       "be the only defined operation.");
+		/* 4 SingleFieldSubscriptions */
+		if (op->operation == GQL_OP_SUBSCRIPTION && v->s->subscription &&
+		    ON(v, SINGLE_FIELD_SUBSCRIPTIONS))
+			single_field_subscription(v, op);
+		unique_variable_names(v, op);
+		unique_directives(v, op->directives, op->n_directives);
+	}
+	for (unsigned i = 0; i < op->n_variables; i++)
+		walk_variable_definition(v, op->variables[i]);
+	walk_directives(v, op->directives, op->n_directives, op_loc(op->operation));
+	walk_selection_set(v, op->selection_set,
+	                   root && root->kind == GQL_OBJECT ? root : NULL);
+	if (v->mode == WALK_RULES)
+		operation_leave(v, d);
+}
+
+static void walk_fragment(struct vctx *v, unsigned di)
+{
+	const struct gql_definition *f = v->defs[di].def;
+	const struct gql_type *tc = f->type_condition;
+	const struct gql_stype *raw = lookup_type(v, tc->name.value);
+
+	v->op = NULL;
+	if (v->mode == WALK_RULES) {
+		long k;
+
+		/* 6 FragmentsOnCompositeTypes */
+		if (raw && !is_composite(raw) && ON(v, FRAGMENTS_ON_COMPOSITE_TYPES))
+			err_at(v, tc->line, tc->column, "Fragment \"%s\" cannot condition "
+			       "on non composite type \"%s\".", f->name.value,
+			       tc->name.value);
+		/* 10 UniqueFragmentNames */
+		k = smap_get(&v->frag_names, f->name.value);
+		if (!ON(v, UNIQUE_FRAGMENT_NAMES))
+			;
+		else if (k >= 0)
+			err_at2(v, v->defs[k].def->name.line, v->defs[k].def->name.column,
+			        f->name.line, f->name.column, "There can be only one "
+			        "fragment named \"%s\".", f->name.value);
+		else
+			smap_put(v, &v->frag_names, f->name.value, di);
+		/* 14 NoFragmentCycles */
+		if (ON(v, NO_FRAGMENT_CYCLES))
+			detect_cycles(v, di, 0);
+		unique_directives(v, f->directives, f->n_directives);
+	}
+	known_type_names(v, tc, false);
+	walk_directives(v, f->directives, f->n_directives,
+	                GQL_LOC_FRAGMENT_DEFINITION);
+	walk_selection_set(v, f->selection_set,
+	                   raw && raw->kind != GQL_INPUT_OBJECT ? raw : NULL);
+}
+
+/* 1 ExecutableDefinitions */
+static void executable_definitions(struct vctx *v)
+{
+	for (unsigned i = 0; i < v->doc->n_defs; i++) {
+		const struct gql_definition *d = v->doc->defs[i];
+
+		if (d->kind == GQL_DEF_OPERATION || d->kind == GQL_DEF_FRAGMENT)
+			continue;
+		if (d->kind == GQL_DEF_SCHEMA)
+			err_at(v, d->line, d->column, "The schema definition is not "
+			       "executable.");
+		else
+			err_at(v, d->line, d->column, "The \"%s\" definition is not "
+			       "executable.", d->name.value);
+	}
+}
+
+/* 12 NoUnusedFragments, on leaving the document */
+static void no_unused_fragments(struct vctx *v)
+{
+	unsigned char *used = vcalloc(v, v->doc->n_defs);
+
+	for (unsigned i = 0; i < v->doc->n_defs; i++) {
+		unsigned nr, *refs;
+
+		if (v->defs[i].def->kind != GQL_DEF_OPERATION)
+			continue;
+		refs = referenced(v, &v->defs[i], &nr);
+		for (unsigned k = 0; k < nr; k++)
+			used[refs[k]] = 1;
+	}
+	for (unsigned i = 0; i < v->doc->n_defs; i++) {
+		const struct gql_definition *f = v->defs[i].def;
+
+		if (f->kind == GQL_DEF_FRAGMENT && !used[frag_index(v, f->name.value)])
+			err_at(v, f->line, f->column, "Fragment \"%s\" is never used.",
+			       f->name.value);
+	}
+}
+
+/* ---- limits ---- */
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+	return a + b < a ? UINT64_MAX : a + b;
+}
+
+static uint64_t sat_mul(uint64_t a, uint64_t b)
+{
+	return a && b > UINT64_MAX / a ? UINT64_MAX : a * b;
+}
+
+static uint64_t int_value(const struct gql_value *val, uint64_t dflt)
+{
+	long long n;
+
+	if (!val || val->kind != GQL_VALUE_INT)
+		return dflt;
+	n = strtoll(val->str, NULL, 10);
+	return n < 0 ? 0 : (uint64_t)n;
+}
+
+/* How many items a list field is expected to return. */
+static uint64_t list_size(const struct vctx *v, const struct gql_selection *sel)
+{
+	for (unsigned i = 0; i < sel->n_args; i++) {
+		const struct gql_argument *a = sel->args[i];
+
+		if (strcmp(a->name.value, "first") != 0 &&
+		    strcmp(a->name.value, "limit") != 0)
+			continue;
+		if (a->value->kind == GQL_VALUE_VARIABLE) {
+			for (unsigned k = 0; v->op && k < v->op->n_variables; k++)
+				if (strcmp(v->op->variables[k]->name.value,
+				           a->value->str) == 0)
+					return int_value(v->op->variables[k]->default_value,
+					                 DEFAULT_LIST_SIZE);
+			return DEFAULT_LIST_SIZE;
+		}
+		return int_value(a->value, DEFAULT_LIST_SIZE);
+	}
+	return DEFAULT_LIST_SIZE;
+}
+
+static void cost_merge(struct cost *out, const struct cost *c)
+{
+	if (c->depth > out->depth) {
+		out->depth = c->depth;
+		out->deepest = c->deepest;
+	}
+	out->aliases = sat_add(out->aliases, c->aliases);
+	out->cost = sat_add(out->cost, c->cost);
+}
+
+static void sel_cost(struct vctx *v, const struct gql_selection_set *ss,
+                     const struct gql_stype *type, bool intro, unsigned nest,
+                     struct cost *out);
+
+static const struct cost *frag_cost(struct vctx *v, long k, bool intro,
+                                    unsigned nest)
+{
+	static const struct cost zero;
+	struct defn *d = &v->defs[k];
+	struct cost c;
+
+	if (d->cost_state[intro] == 2)
+		return &d->cost[intro];
+	if (d->cost_state[intro] == 1 || !nest_ok(v, nest))
+		return &zero;	/* a cycle, reported by NoFragmentCycles */
+	d->cost_state[intro] = 1;
+	sel_cost(v, d->def->selection_set,
+	         lookup_type(v, d->def->type_condition->name.value), intro,
+	         nest + 1, &c);
+	d->cost[intro] = c;
+	d->cost_state[intro] = 2;
+	return &d->cost[intro];
+}
+
+/* Depth, aliases and cost of SS; INTRO: under __schema / __type. */
+static void sel_cost(struct vctx *v, const struct gql_selection_set *ss,
+                     const struct gql_stype *type, bool intro, unsigned nest,
+                     struct cost *out)
+{
+	const struct gql_stype *parent = is_composite(type) ? type : NULL;
+
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < ss->n_items; i++) {
+		const struct gql_selection *sel = ss->items[i];
+		struct cost c = { 0 };
+
+		if (sel->kind == GQL_SEL_FIELD) {
+			const struct gql_field *fd = field_def(v, parent, sel->name.value);
+			bool in = intro || is_introspection_field(v, fd, parent);
+			struct cost sub = { 0 };
+			uint64_t mult = 1;
+
+			if (sel->selection_set)
+				sel_cost(v, sel->selection_set,
+				         fd ? gql_tref_named(fd->type) : NULL, in, nest,
+				         &sub);
+			if (!in && fd && nullable(fd->type)->kind == GQL_TYPE_LIST)
+				mult = list_size(v, sel);
+			c.depth = sub.depth + 1;
+			c.deepest = sub.deepest ? sub.deepest : sel;
+			c.aliases = sat_add(sel->alias.value ? 1 : 0, sub.aliases);
+			c.cost = sat_add(1, sat_mul(mult, sub.cost));
+			cost_merge(out, &c);
+		} else if (sel->kind == GQL_SEL_INLINE_FRAGMENT) {
+			const struct gql_stype *t = sel->type_condition ?
+				lookup_type(v, sel->type_condition->name.value) : type;
+
+			sel_cost(v, sel->selection_set, t, intro, nest, &c);
+			cost_merge(out, &c);
+		} else {
+			long k = frag_index(v, sel->name.value);
+
+			if (k >= 0)
+				cost_merge(out, frag_cost(v, k, intro, nest));
+		}
+	}
+}
+
+static void check_limits(struct vctx *v)
+{
+	for (unsigned i = 0; i < v->doc->n_defs; i++) {
+		const struct gql_definition *op = v->defs[i].def;
+		const struct gql_stype *root;
+		struct cost c;
+
+		if (op->kind != GQL_DEF_OPERATION)
+			continue;
+		v->op = op;
+		root = root_type(v, op->operation);
+		sel_cost(v, op->selection_set, root, false, 0, &c);
+		if (c.depth > v->max_depth)
+			err_at(v, c.deepest->line, c.deepest->column, "Operation is too "
+			       "deep: depth %u exceeds max_depth %u.", c.depth,
+			       v->max_depth);
+		if (c.aliases > v->max_aliases)
+			err_at(v, op->line, op->column, "Operation uses too many "
+			       "aliases: %llu exceeds max_aliases %u.",
+			       (unsigned long long)c.aliases, v->max_aliases);
+		if (c.cost > v->max_complexity)
+			err_at(v, op->line, op->column, "Operation is too complex: "
+			       "complexity %llu exceeds max_complexity %u.",
+			       (unsigned long long)c.cost, v->max_complexity);
+	}
+	v->op = NULL;
+}
+
+/* ---- entry ---- */
+
+static const char *const rule_names[] = {
+	"ExecutableDefinitions", "UniqueOperationNames", "LoneAnonymousOperation",
+	"SingleFieldSubscriptions", "KnownTypeNames", "FragmentsOnCompositeTypes",
+	"VariablesAreInputTypes", "ScalarLeafs", "FieldsOnCorrectType",
+	"UniqueFragmentNames", "KnownFragmentNames", "NoUnusedFragments",
+	"PossibleFragmentSpreads", "NoFragmentCycles", "UniqueVariableNames",
+	"NoUndefinedVariables", "NoUnusedVariables", "KnownDirectives",
+	"UniqueDirectivesPerLocation", "KnownArgumentNames", "UniqueArgumentNames",
+	"ValuesOfCorrectType", "ProvidedRequiredArguments",
+	"VariablesInAllowedPosition", "OverlappingFieldsCanBeMerged",
+	"UniqueInputFieldNames",
+};
+
+unsigned gql_rule_bit(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n > 4 && strcmp(name + n - 4, "Rule") == 0)
+		n -= 4;
+	for (unsigned i = 0; i < sizeof(rule_names) / sizeof(rule_names[0]); i++)
+		if (strlen(rule_names[i]) == n && strncmp(rule_names[i], name, n) == 0)
+			return 1u << i;
+	return 0;
+}
+
+static void walk_definition(struct vctx *v, unsigned i)
+{
+	v->cur = &v->defs[i];
+	if (v->defs[i].def->kind == GQL_DEF_OPERATION)
+		walk_operation(v, i);
+	else if (v->defs[i].def->kind == GQL_DEF_FRAGMENT)
+		walk_fragment(v, i);
+	else if (v->mode == WALK_RULES)
+		walk_sdl(v, v->defs[i].def);
+}
+
+static void run(struct vctx *v)
+{
+	const struct gql_doc *doc = v->doc;
+	const struct gql_definition *first_frag = NULL;
+
+	v->defs = vcalloc(v, (doc->n_defs + 1) * sizeof(*v->defs));
+	for (unsigned i = 0; i < doc->n_defs; i++) {
+		v->defs[i].def = doc->defs[i];
+		if (doc->defs[i]->kind == GQL_DEF_OPERATION)
+			v->n_ops++;
+		if (doc->defs[i]->kind == GQL_DEF_DIRECTIVE)
+			smap_put(v, &v->doc_dirs, doc->defs[i]->name.value, i);
+		if (doc->defs[i]->kind >= GQL_DEF_SCALAR &&
+		    doc->defs[i]->kind <= GQL_DEF_INPUT_OBJECT &&
+		    !doc->defs[i]->extension)
+			smap_put(v, &v->doc_types, doc->defs[i]->name.value, i);
+		if (doc->defs[i]->kind == GQL_DEF_FRAGMENT) {
+			smap_put(v, &v->frag_by_name, doc->defs[i]->name.value, i);
+			if (!first_frag)
+				first_frag = doc->defs[i];
+		}
+	}
+	v->mode = WALK_USAGES;
+	for (unsigned i = 0; i < doc->n_defs; i++)
+		walk_definition(v, i);
+	check_limits(v);
+	v->mode = WALK_RULES;
+	if (ON(v, EXECUTABLE_DEFINITIONS))
+		executable_definitions(v);
+	for (unsigned i = 0; i < doc->n_defs; i++)
+		walk_definition(v, i);
+	if (ON(v, NO_UNUSED_FRAGMENTS))
+		no_unused_fragments(v);
+	if (v->frag_too_deep && first_frag)
+		err_at(v, first_frag->line, first_frag->column, "Fragment spreads are "
+		       "nested more than %u deep; only %u levels were checked.",
+		       MAX_FRAG_NEST, MAX_FRAG_NEST);
+}
+
+static unsigned limit_or(unsigned value, unsigned dflt)
+{
+	return value ? value : dflt;
+}
+
+int gql_validate(const struct gql_schema *s, const struct gql_doc *doc,
+                 const struct gql_vlimits *lim, struct arena *a,
+                 struct gql_verror **errs, unsigned *n_errs)
+{
+	struct gql_vlimits none = { 0 };
+	struct vctx *v;
+
+	*errs = NULL;
+	*n_errs = 0;
+	if (!s || !doc || !a)
+		return PT_EINVAL;
+	if (!lim)
+		lim = &none;
+	v = arena_calloc(a, sizeof(*v));
+	if (!v)
+		return PT_ENOMEM;
+	v->s = s;
+	v->doc = doc;
+	v->a = a;
+	v->max_depth = limit_or(lim->max_depth, GQL_DEFAULT_MAX_QUERY_DEPTH);
+	v->max_aliases = limit_or(lim->max_aliases, GQL_DEFAULT_MAX_ALIASES);
+	v->max_complexity = limit_or(lim->max_complexity,
+	                             GQL_DEFAULT_MAX_COMPLEXITY);
+	v->max_errors = limit_or(lim->max_errors, GQL_DEFAULT_MAX_ERRORS);
+	v->introspection = lim->introspection != GQL_INTROSPECTION_OFF;
+	v->rules = lim->rules ? lim->rules & GQL_RULE_ALL : GQL_RULE_ALL;
+	switch (setjmp(v->bail)) {
+	case 0:
+		run(v);
+		break;
+	case 1:
+		return PT_ENOMEM;
+	default:
+		break;		/* the error cap was reached */
+	}
+	*errs = v->errs;
+	*n_errs = v->n_errs;
+	return (int)v->n_errs;
 }
