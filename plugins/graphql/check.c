@@ -3,10 +3,10 @@
  * validation rules with the configured limits and the introspection switch
  * (validate.c, by the schema and validator's author), as a JSON errors array.
  *
- * Built with GQLP_HAVE_VALIDATE once the vendored validate.c provides
- * gql_validate; until then only the introspection switch is checked here
- * (the parser still bounds size, tokens and nesting, and the executor is
- * safe on documents that did not validate).
+ * The plugin is built with GQLP_HAVE_VALIDATE. Without it (a build without
+ * validate.c) the fallback below still enforces max_depth, max_aliases,
+ * fragment cycles and the introspection switch; the executor is safe on
+ * documents that did not validate.
  */
 #include <stdio.h>
 #include <string.h>
