@@ -947,7 +947,7 @@ static void fill_type(struct builder *b, struct gql_stype *t)
 	struct tinfo *ti = &b->ti[t->index];
 	struct dseen seen = { .n = 0 };
 	struct applied ap = { 0 };
-	struct seg *sg;
+	struct seg *sg = NULL;
 	unsigned ns = segments(b, ti, &sg);
 
 	for (unsigned i = 0; i < ns; i++)

@@ -197,6 +197,7 @@ struct vctx {
 	/* OverlappingFieldsCanBeMerged */
 	struct pmap fmaps;
 	struct pairset pairs;
+	const struct conflicts *top_out;	/* the list rule 25 reports */
 	unsigned long spent;
 	bool exhausted, exhausted_reported;
 };
@@ -1123,6 +1124,8 @@ static bool value_equal(struct vctx *v, const struct gql_value *a,
 
 		if (a->n_fields != b->n_fields)
 			return false;
+		if (a->n_fields == 0)
+			return true;
 		fa = vcalloc(v, a->n_fields * sizeof(*fa));
 		fb = vcalloc(v, b->n_fields * sizeof(*fb));
 		memcpy(fa, a->fields, a->n_fields * sizeof(*fa));
@@ -1273,16 +1276,131 @@ static void find_conflict(struct vctx *v, struct conflicts *out,
 	}
 }
 
+/* Two leaf fields that compare alike with any field, and never conflict. */
+static bool same_leaf(struct vctx *v, const struct fent *a, const struct fent *b)
+{
+	return !a->node->selection_set && !b->node->selection_set &&
+	       a->parent == b->parent &&
+	       strcmp(a->node->name.value, b->node->name.value) == 0 &&
+	       same_arguments(v, a->node, b->node);
+}
+
+/* Whether OUT (the rule's own list) already holds more than can be reported. */
+static bool out_full(const struct vctx *v, const struct conflicts *out)
+{
+	return out == v->top_out && out->n > v->max_errors;
+}
+
+/*
+ * collectConflictsWithin: every pair of fields sharing a response name.
+ * Hostile documents repeat a leaf field verbatim (`name name ...` ten
+ * thousand times): such copies fall in one class, the classes are compared
+ * once, and a pair of fields only costs work when its classes conflict, at
+ * which point it yields an error (and errors are capped). The conflicts
+ * come out as graphql-js's pair order has them.
+ */
 static void collect_within(struct vctx *v, struct conflicts *out,
                            const struct fmap *fm)
 {
-	for (unsigned g = 0; g < fm->n_g && !v->exhausted; g++) {
+	for (unsigned g = 0; g < fm->n_g && !v->exhausted && !out_full(v, out); g++) {
 		const struct fgroup *gr = &fm->g[g];
+		unsigned n = gr->n, n_cls = 0, *cls, *rep, *first, *next, *cur, *pos;
+		unsigned char *verdict;	/* per class pair: 0 unknown, 1 none, 2 conflict */
+		struct conflict *res;	/* per class pair, when 2 */
 
-		for (unsigned i = 0; i + 1 < gr->n && !v->exhausted; i++)
-			for (unsigned j = i + 1; j < gr->n && !v->exhausted; j++)
-				find_conflict(v, out, false, gr->name, &gr->e[i],
-				              &gr->e[j], 0);
+		if (n < 2)
+			continue;
+		cls = vcalloc(v, n * sizeof(*cls));
+		rep = vcalloc(v, n * sizeof(*rep));
+		for (unsigned i = 0; i < n; i++) {
+			unsigned k = n_cls;
+
+			for (unsigned c = 0; c < n_cls && c < 16; c++)
+				if (same_leaf(v, &gr->e[rep[c]], &gr->e[i])) {
+					k = c;
+					break;
+				}
+			if (k == n_cls)
+				rep[n_cls++] = i;
+			cls[i] = k;
+		}
+		if (n_cls == n || n_cls > 64) {
+			/* no copies (or too many kinds): graphql-js's plain loop */
+			for (unsigned i = 0; i + 1 < n && !v->exhausted; i++)
+				for (unsigned j = i + 1; j < n && !v->exhausted &&
+				     !out_full(v, out); j++)
+					find_conflict(v, out, false, gr->name, &gr->e[i],
+					              &gr->e[j], 0);
+			continue;
+		}
+		if (n_cls == 1)
+			continue;	/* all copies of one leaf */
+		/* members of each class in order, as linked lists */
+		first = vcalloc(v, n_cls * sizeof(*first));
+		next = vcalloc(v, n * sizeof(*next));
+		for (unsigned i = n; i-- > 0;) {
+			next[i] = first[cls[i]];
+			first[cls[i]] = i + 1;
+		}
+		verdict = vcalloc(v, (size_t)n_cls * n_cls);
+		res = vcalloc(v, (size_t)n_cls * n_cls * sizeof(*res));
+		cur = vcalloc(v, n_cls * sizeof(*cur));
+		pos = vcalloc(v, n_cls * sizeof(*pos));
+		memcpy(pos, first, n_cls * sizeof(*pos));
+		for (unsigned i = 0; i + 1 < n && !v->exhausted && !out_full(v, out); i++) {
+			unsigned ci = cls[i];
+
+			memset(cur, 0, n_cls * sizeof(*cur));
+			/* the first member after I of every conflicting class */
+			for (unsigned c = 0; c < n_cls && !v->exhausted; c++) {
+				size_t pc = (size_t)ci * n_cls + c;
+
+				while (pos[c] && pos[c] - 1 <= i)
+					pos[c] = next[pos[c] - 1];
+				if (c == ci || !pos[c])
+					continue;
+				if (!verdict[pc]) {
+					struct conflicts one = { 0 };
+
+					find_conflict(v, &one, false, gr->name, &gr->e[rep[ci]],
+					              &gr->e[rep[c]], 0);
+					verdict[pc] = one.n ? 2 : 1;
+					if (one.n)
+						res[pc] = one.v[0];
+				}
+				if (verdict[pc] == 2)
+					cur[c] = pos[c];
+			}
+			/* merge them by index: J ascending, as graphql-js's loop */
+			for (;;) {
+				unsigned best = 0, bc = 0;
+				struct conflict *cf;
+				const struct conflict *proto;
+
+				for (unsigned c = 0; c < n_cls; c++)
+					if (cur[c] && (!best || cur[c] < best)) {
+						best = cur[c];
+						bc = c;
+					}
+				if (!best || out_full(v, out))
+					break;
+				cur[bc] = next[best - 1];
+				proto = &res[(size_t)ci * n_cls + bc];
+				cf = PUSH(v, out->v, out->n, out->cap);
+				memset(cf, 0, sizeof(*cf));
+				cf->r = proto->r;
+				if (gr->e[i].node->selection_set &&
+				    gr->e[best - 1].node->selection_set) {
+					/* two singletons: the prototype is this very pair */
+					cf->f1 = proto->f1;
+					cf->f2 = proto->f2;
+				} else {
+					*PUSH(v, cf->f1.v, cf->f1.n, cf->f1.cap) = gr->e[i].node;
+					*PUSH(v, cf->f2.v, cf->f2.n, cf->f2.cap) =
+						gr->e[best - 1].node;
+				}
+			}
+		}
 	}
 }
 
@@ -1297,7 +1415,8 @@ static void collect_between(struct vctx *v, struct conflicts *out, bool excl,
 		const struct fgroup *g2 = fm_find(m2, g1->name);
 
 		for (unsigned i = 0; g2 && i < g1->n && !v->exhausted; i++)
-			for (unsigned j = 0; j < g2->n && !v->exhausted; j++)
+			for (unsigned j = 0; j < g2->n && !v->exhausted &&
+			     !out_full(v, out); j++)
 				find_conflict(v, out, excl, g1->name, &g1->e[i],
 				              &g2->e[j], depth);
 	}
@@ -1411,6 +1530,7 @@ static void rule_overlapping(struct vctx *v, const struct gql_stype *parent,
 
 	if (v->exhausted)
 		return;
+	v->top_out = &out;
 	fm = fields_of(v, parent, ss);
 	collect_within(v, &out, fm);
 	for (unsigned i = 0; i < fm->n_frags && !v->exhausted; i++) {
@@ -1774,12 +1894,10 @@ static void walk_directives(struct vctx *v, struct gql_directive *const *dirs,
 
 		if (rules) {
 			/* 18 KnownDirectives */
-			if (!ON(v, KNOWN_DIRECTIVES))
-				;
-			else if (!w.known)
+			if (ON(v, KNOWN_DIRECTIVES) && !w.known)
 				err_at(v, d->line, d->column, "Unknown directive \"@%s\".",
 				       d->name.value);
-			else if (!(w.locations & loc))
+			else if (ON(v, KNOWN_DIRECTIVES) && !(w.locations & loc))
 				err_at(v, d->line, d->column, "Directive \"@%s\" may not "
 				       "be used on %s.", d->name.value, gql_dloc_name(loc));
 			/* 20 KnownArgumentNames (directives) */
@@ -2012,6 +2130,55 @@ static int type_order(const struct gql_stype *a, unsigned ca,
 	return natural_compare(a->name, b->name);
 }
 
+/*
+ * Sort TYPES (with their COUNTs) by type_order the way V8's
+ * Array.prototype.sort does for fewer than 64 elements (one natural run,
+ * then binary insertion): type_order is not a consistent order, so only
+ * the same algorithm gives graphql-js's result.
+ */
+static void v8_sort(const struct gql_stype **types, unsigned *count, unsigned n)
+{
+	unsigned run = 2;
+
+	if (n < 2)
+		return;
+	if (type_order(types[1], count[1], types[0], count[0]) < 0) {
+		while (run < n && type_order(types[run], count[run], types[run - 1],
+		                             count[run - 1]) < 0)
+			run++;
+		for (unsigned i = 0, j = run - 1; i < j; i++, j--) {
+			const struct gql_stype *t = types[i];
+			unsigned c = count[i];
+
+			types[i] = types[j];
+			count[i] = count[j];
+			types[j] = t;
+			count[j] = c;
+		}
+	} else {
+		while (run < n && type_order(types[run], count[run], types[run - 1],
+		                             count[run - 1]) >= 0)
+			run++;
+	}
+	for (unsigned start = run; start < n; start++) {
+		const struct gql_stype *pivot = types[start];
+		unsigned pc = count[start], left = 0, right = start;
+
+		while (left < right) {
+			unsigned mid = left + ((right - left) >> 1);
+
+			if (type_order(pivot, pc, types[mid], count[mid]) < 0)
+				right = mid;
+			else
+				left = mid + 1;
+		}
+		memmove(types + left + 1, types + left, (start - left) * sizeof(*types));
+		memmove(count + left + 1, count + left, (start - left) * sizeof(*count));
+		types[left] = pivot;
+		count[left] = pc;
+	}
+}
+
 /* FieldsOnCorrectType's suggestions for NAME on PARENT. */
 static const char *field_suggestion(struct vctx *v, const struct gql_stype *parent,
                                     const char *name)
@@ -2049,19 +2216,7 @@ static const char *field_suggestion(struct vctx *v, const struct gql_stype *pare
 				count[j]++;
 			}
 		}
-		/* stable insertion sort with graphql-js's comparator */
-		for (unsigned i = 1; i < n; i++) {
-			const struct gql_stype *t = types[i];
-			unsigned c = count[i], j = i;
-
-			while (j > 0 && type_order(types[j - 1], count[j - 1], t, c) > 0) {
-				types[j] = types[j - 1];
-				count[j] = count[j - 1];
-				j--;
-			}
-			types[j] = t;
-			count[j] = c;
-		}
+		v8_sort(types, count, n);
 		if (n) {
 			names = vcalloc(v, n * sizeof(*names));
 			for (unsigned i = 0; i < n; i++)
@@ -2087,15 +2242,15 @@ static void walk_field(struct vctx *v, const struct gql_selection *sel,
 
 	if (rules) {
 		/* 8 ScalarLeafs */
-		if (!ON(v, SCALAR_LEAFS))
-			;
-		else if (type && is_leaf(gql_tref_named(type))) {
+		if (!ON(v, SCALAR_LEAFS) || !type) {
+			/* nothing to check */
+		} else if (is_leaf(gql_tref_named(type))) {
 			if (sel->selection_set)
 				err_at(v, sel->selection_set->line,
 				       sel->selection_set->column, "Field \"%s\" must not "
 				       "have a selection since type \"%s\" has no "
 				       "subfields.", sel->name.value, tref_str(v, type));
-		} else if (type && !sel->selection_set) {
+		} else if (!sel->selection_set) {
 			err_at(v, sel->line, sel->column, "Field \"%s\" of type \"%s\" "
 			       "must have a selection of subfields. Did you mean "
 			       "\"%s { ... }\"?", sel->name.value, tref_str(v, type),
@@ -2592,13 +2747,11 @@ static void walk_fragment(struct vctx *v, unsigned di)
 			       tc->name.value);
 		/* 10 UniqueFragmentNames */
 		k = smap_get(&v->frag_names, f->name.value);
-		if (!ON(v, UNIQUE_FRAGMENT_NAMES))
-			;
-		else if (k >= 0)
+		if (k >= 0 && ON(v, UNIQUE_FRAGMENT_NAMES))
 			err_at2(v, v->defs[k].def->name.line, v->defs[k].def->name.column,
 			        f->name.line, f->name.column, "There can be only one "
 			        "fragment named \"%s\".", f->name.value);
-		else
+		else if (k < 0)
 			smap_put(v, &v->frag_names, f->name.value, di);
 		/* 14 NoFragmentCycles */
 		if (ON(v, NO_FRAGMENT_CYCLES))
@@ -2776,6 +2929,9 @@ static void sel_cost(struct vctx *v, const struct gql_selection_set *ss,
 
 static void check_limits(struct vctx *v)
 {
+	if (v->max_depth == GQL_VLIMIT_NONE && v->max_aliases == GQL_VLIMIT_NONE &&
+	    v->max_complexity == GQL_VLIMIT_NONE)
+		return;
 	for (unsigned i = 0; i < v->doc->n_defs; i++) {
 		const struct gql_definition *op = v->defs[i].def;
 		const struct gql_stype *root;
@@ -2786,15 +2942,16 @@ static void check_limits(struct vctx *v)
 		v->op = op;
 		root = root_type(v, op->operation);
 		sel_cost(v, op->selection_set, root, false, 0, &c);
-		if (c.depth > v->max_depth)
+		if (v->max_depth != GQL_VLIMIT_NONE && c.depth > v->max_depth)
 			err_at(v, c.deepest->line, c.deepest->column, "Operation is too "
 			       "deep: depth %u exceeds max_depth %u.", c.depth,
 			       v->max_depth);
-		if (c.aliases > v->max_aliases)
+		if (v->max_aliases != GQL_VLIMIT_NONE && c.aliases > v->max_aliases)
 			err_at(v, op->line, op->column, "Operation uses too many "
 			       "aliases: %llu exceeds max_aliases %u.",
 			       (unsigned long long)c.aliases, v->max_aliases);
-		if (c.cost > v->max_complexity)
+		if (v->max_complexity != GQL_VLIMIT_NONE &&
+		    c.cost > v->max_complexity)
 			err_at(v, op->line, op->column, "Operation is too complex: "
 			       "complexity %llu exceeds max_complexity %u.",
 			       (unsigned long long)c.cost, v->max_complexity);
