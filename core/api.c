@@ -200,6 +200,8 @@ static const struct pt_api table = {
 	.rate_take = rate_take,
 	.redis_configured = redis_api_configured,
 	.redis_eval = redis_api_eval,
+	.exchange_lua = lua_exchange_state,
+	.lua_task_resume = lua_task_resume,
 };
 
 const struct pt_api *api_table(void)

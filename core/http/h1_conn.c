@@ -156,7 +156,9 @@ static void response_done(struct h1_conn *h);
  * when the client may still be sending a body we did not read. */
 static void close_written(struct h1_conn *h)
 {
-	if (!h->linger || !h->rev || h->peer_eof || h->busy) {
+	if (h->busy)
+		return;   /* process() calls again on its way out (S_CLOSING) */
+	if (!h->linger || !h->rev || h->peer_eof) {
 		h1_close(h);
 		return;
 	}
@@ -388,10 +390,12 @@ static void response_done(struct h1_conn *h)
 		exchange_detach(x, 0);
 	if (!h->keepalive || h->state == S_BODY) {
 		/* a body we did not read (early answer) means we cannot find the next request */
+		if (h->state == S_BODY)
+			h->linger = 1;
 		h->state = S_CLOSING;
 		read_stop(h);
 		if (out_len(h) == 0)
-			h1_close(h);
+			close_written(h);
 		return;
 	}
 	h->state = S_HEAD;
@@ -706,11 +710,11 @@ static void process(struct h1_conn *h)
 	if (--h->busy == 0) {
 		flush(h);
 		read_resume(h);
-		if (!h->dead && h->state == S_CLOSING && out_len(h) == 0)
-			h->dead = 1;
 		if (h->dead) {
 			h->dead = 0;
 			h1_close(h);
+		} else if (h->state == S_CLOSING && out_len(h) == 0) {
+			close_written(h);
 		}
 	}
 }

@@ -48,6 +48,9 @@ struct lreq {
 	int filter;                 /* a filter: its result decides what comes next */
 	int done;
 	int reusable;               /* finished cleanly: its thread can serve again */
+	pt_lua_task_fn task_done;   /* a plugin's task (lua_task_resume): its callback */
+	void *task_ud;
+	int task_async;             /* the task waited: its end goes to task_done */
 };
 
 /* The userdata behind `req` and `res`. */
@@ -606,6 +609,8 @@ static void lreq_end(struct lreq *r)
 	xapi_unref(r->x);
 }
 
+static int task_run(struct lreq *r, int nargs, int *nres_out);
+
 /* Resumes R's coroutine with NARGS values on its stack. */
 static void resume(struct lreq *r, int nargs)
 {
@@ -790,7 +795,10 @@ int lua_wait_wake(pt_wait *w, pt_lua_push_fn push, void *ud)
 	}
 	if (push)
 		n = push(r->co, ud);
-	resume(r, n);
+	if (r->task_done)
+		task_run(r, n, NULL);
+	else
+		resume(r, n);
 	xapi_unref(x);
 	return 0;
 }
@@ -798,6 +806,76 @@ int lua_wait_wake(pt_wait *w, pt_lua_push_fn push, void *ud)
 pt_exchange *lua_wait_exchange(pt_wait *w)
 {
 	return w && !w->r->done ? w->r->x : NULL;
+}
+
+/* ---- tasks: Lua that C handlers run (pt_api.lua_task_resume) ------------ */
+
+lua_State *lua_exchange_state(pt_exchange *x);
+
+/*
+ * Resumes a task's coroutine. When it ends: the status, with *NRES_OUT set
+ * on the first (synchronous) run, or task_done called once it has waited.
+ * LUA_YIELD while it waits on a Portico event.
+ */
+static int task_run(struct lreq *r, int nargs, int *nres_out)
+{
+	struct lstate *ls = lstate_of(r->L);
+	struct lreq *prev = ls->running;
+	int nres = 0, st;
+
+	r->waiting = 0;
+	ls->running = r;
+	st = lua_resume(r->co, r->L, nargs, &nres);
+	ls->running = prev;
+	if (st == LUA_YIELD) {
+		if (r->waiting) {
+			r->task_async = 1;
+			return LUA_YIELD;
+		}
+		lua_pop(r->co, nres);
+		lua_pushliteral(r->co, "coroutine.yield() outside a coroutine of the resolver's own: "
+		                "only Portico functions (sleep, http.request, ...) may wait here");
+		st = LUA_ERRRUN;
+		nres = 1;
+	} else if (st != LUA_OK) {
+		nres = 1;
+	}
+	r->done = 1;
+	if (r->task_async)
+		r->task_done(r->co, st, nres, r->task_ud);
+	else if (nres_out)
+		*nres_out = nres;
+	return st;
+}
+
+int lua_task_resume(pt_exchange *x, lua_State *co, int nargs, int *nres, pt_lua_task_fn done,
+                    void *ud)
+{
+	struct lreq *r = xapi_alloc(x, sizeof(*r));
+	lua_State *L = lua_exchange_state(x);
+
+	if (!r || !L || !done || lstate_of(co)->L != L) {
+		lua_settop(co, 0);
+		lua_pushstring(co, !done || !L ? "lua_task_resume: no callback or no Lua state, or "
+		               "a coroutine of another state" : "out of memory");
+		*nres = 1;
+		return LUA_ERRMEM;
+	}
+	memset(r, 0, sizeof(*r));
+	r->x = x;
+	r->L = L;
+	r->co = co;
+	r->budget = lstate_of(L)->set->max_instructions;
+	r->task_done = done;
+	r->task_ud = ud;
+	if (lua_gethook(co) != budget_hook)
+		lua_sethook(co, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
+	return task_run(r, nargs, nres);
+}
+
+lua_State *lua_exchange_state(pt_exchange *x)
+{
+	return x->w && x->gen && x->gen->lua && x->gen->lua->nscripts ? state_for(x) : NULL;
 }
 
 pt_worker *lua_worker_of(lua_State *L)

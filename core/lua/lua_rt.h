@@ -80,6 +80,10 @@ pt_wait *lua_wait_begin(struct lua_State *L);
 int lua_wait_yield(struct lua_State *L);
 int lua_wait_wake(pt_wait *w, pt_lua_push_fn push, void *ud);
 pt_worker *lua_worker_of(struct lua_State *L);
+/* pt_api 1.2: Lua for C handlers. */
+struct lua_State *lua_exchange_state(pt_exchange *x);
+int lua_task_resume(pt_exchange *x, struct lua_State *co, int nargs, int *nres,
+                    pt_lua_task_fn done, void *ud);
 
 /* Process-wide pieces set up once at start. */
 int lua_rt_init(const struct config *cfg, char *err, size_t errlen);

@@ -187,5 +187,13 @@ bool gql_is_input_type(const struct gql_tref *t);
 bool gql_is_output_type(const struct gql_tref *t);
 /* Writes a reference as GraphQL text ("[User!]!"); returns the length. */
 size_t gql_tref_print(const struct gql_tref *t, char *buf, size_t cap);
+/*
+ * Whether T is in the schema's type map as graphql-js builds it: every type
+ * but a standard scalar (Int, Float, ID) that no field, argument or input
+ * field of the SDL refers to. Such a scalar is unknown to graphql-js: a
+ * variable of that type is an "Unknown type" error and __schema.types and
+ * __type(name:) leave it out. (Added by the validator's author.)
+ */
+bool gql_schema_type_visible(const struct gql_schema *s, const struct gql_stype *t);
 
 #endif

@@ -92,16 +92,18 @@ request = function() return req end
 """
 
 
-def run_wrk(port, conns, duration, path="/hello", pipeline=1):
+def run_wrk(port, conns, duration, path="/hello", pipeline=1, script=None):
     """wrk on CPU 1. PIPELINE > 1 sends that many requests per write (HTTP/1.1
     pipelining), so the load generator stops being the bottleneck and the
     servers' own cost per request shows; wrk's latency is then per batch."""
     argv = ["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency"]
-    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as tmp:
         if pipeline > 1:
-            script.write(PIPELINE_LUA % (pipeline, path))
-            script.flush()
-            argv += ["-s", script.name]
+            tmp.write(PIPELINE_LUA % (pipeline, path))
+            tmp.flush()
+            script = tmp.name
+        if script:   # a wrk Lua script of the caller's (e.g. a POST body)
+            argv += ["-s", script]
         out = subprocess.run(argv + [f"http://127.0.0.1:{port}{path}"],
                              capture_output=True, text=True, timeout=duration + 30).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -134,7 +136,7 @@ def measure(server, fn):
     return {"rps": rps, "p99": p99, "us_req": used / max(reqs, 1), "errors": errors}
 
 
-def compare_wrk(servers, rounds, conns, duration, path, pipeline=1):
+def compare_wrk(servers, rounds, conns, duration, path, pipeline=1, script=None):
     """Runs wrk against SERVERS (portico first, the peer second) alternately,
     ROUNDS times; prints medians and the ratio portico/peer."""
     res = {s.name: [] for s in servers}
@@ -143,7 +145,7 @@ def compare_wrk(servers, rounds, conns, duration, path, pipeline=1):
             s.start()
             try:
                 res[s.name].append(measure(s, lambda: run_wrk(s.port, conns, duration, path,
-                                                                   pipeline)))
+                                                                   pipeline, script)))
             finally:
                 s.stop()
     print(f"{'server':<10} {'req/s':>10} {'p99 ms':>8} {'cpu us/req':>10} {'errors':>6}")

@@ -169,6 +169,10 @@ typedef void (*pt_upstream_fn)(const struct pt_upstream_res *res, void *ud);
 /* Pushes the values a resumed Lua coroutine receives; returns their count. */
 typedef int (*pt_lua_push_fn)(struct lua_State *L, void *ud);
 typedef int (*pt_lua_open_fn)(struct lua_State *L);
+/* A task coroutine ended after it waited (pt_api.lua_task_resume): STATUS is
+ * LUA_OK with NRES results on CO's stack, or an error status with the
+ * message on top. */
+typedef void (*pt_lua_task_fn)(struct lua_State *co, int status, int nres, void *ud);
 
 struct pt_api {
 	uint32_t size;                 /* sizeof(struct pt_api) in the running core */
@@ -368,6 +372,27 @@ struct pt_api {
 	 * PT_ENOENT when no Redis is configured. */
 	int (*redis_eval)(pt_worker *w, const char *script, int nkeys, int argc,
 	                  const char *const *argv, const size_t *argvlen, pt_redis_fn fn, void *ud);
+
+	/* ---- 1.2: Lua run by handlers written in C ------------------------- */
+
+	/* The Lua state of X's generation on X's worker (the one its route
+	 * scripts ran in, made on first use), or NULL when the scripts cannot
+	 * load there (logged). Borrowed: valid while X lives. */
+	struct lua_State *(*exchange_lua)(pt_exchange *x);
+	/*
+	 * Resume CO, a coroutine of exchange_lua(X) with a function and NARGS
+	 * arguments (or a waiting task's wake values) on its stack, as a task of
+	 * X: the instruction budget applies and Portico waits (sleep,
+	 * http.request, lua_wait_*) may suspend it, as in a route handler.
+	 * Returns LUA_OK (results on CO's stack, their count in *NRES) or an
+	 * error status (the message on top) when CO ended without waiting;
+	 * LUA_YIELD when it waits: DONE(CO, status, nres, UD) is then called
+	 * exactly once, later, on X's worker, when CO ends (X is kept alive
+	 * until then). A coroutine.yield() that is not a Portico wait is an
+	 * error. CO stays the caller's: the core keeps no reference to it.
+	 */
+	int (*lua_task_resume)(pt_exchange *x, struct lua_State *co, int nargs, int *nres,
+	                       pt_lua_task_fn done, void *ud);
 };
 
 /* Whether the running core's table has MEMBER. */

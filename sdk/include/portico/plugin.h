@@ -11,6 +11,10 @@
  *   1.0  first stable table: log, config, handlers, filters, exchange,
  *        timers, cross-thread post, hub, metrics, Lua modules and waits,
  *        upstream requests.
+ *   1.1  the authenticated consumer, filters with compiled options, rate
+ *        limiting, Redis.
+ *   1.2  exchange_lua and lua_task_resume: C handlers run Lua (GraphQL
+ *        resolvers) that may wait.
  */
 #ifndef PORTICO_PLUGIN_H
 #define PORTICO_PLUGIN_H
@@ -22,7 +26,7 @@ extern "C" {
 #endif
 
 #define PT_ABI_MAJOR 1
-#define PT_ABI_MINOR 1
+#define PT_ABI_MINOR 2
 
 #if defined(__GNUC__)
 #define PT_EXPORT __attribute__((visibility("default")))

@@ -1,0 +1,226 @@
+/* exec_priv.h - what the executor's files share (exec, coerce, intro, jbuf). */
+#ifndef PORTICO_GQL_EXEC_PRIV_H
+#define PORTICO_GQL_EXEC_PRIV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <lua.h>
+
+#include "arena.h"
+#include "exec.h"
+
+/* ---- output buffer ------------------------------------------------------ */
+
+struct jbuf {
+	char *p;
+	size_t n, cap;
+	int oom;
+};
+
+void jb_put(struct jbuf *b, const char *s, size_t n);
+void jb_putc(struct jbuf *b, char c);
+/* S[0..N) as a JSON string, quotes included; invalid UTF-8 becomes U+FFFD. */
+void jb_str(struct jbuf *b, const char *s, size_t n);
+void jb_cstr(struct jbuf *b, const char *s);
+void jb_fmt(struct jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A JSON number for D (integers without a fraction; NaN/inf: null). */
+void jb_num(struct jbuf *b, double d);
+/* The Lua value at IDX as JSON (custom scalars, error extensions); 0 or -1. */
+int jb_lua(struct jbuf *b, lua_State *L, int idx, int depth);
+
+/* ---- coerced input values ----------------------------------------------- */
+
+enum gv_kind {
+	GV_NULL = 0, GV_INT, GV_FLOAT, GV_STRING, GV_BOOL, GV_ENUM, GV_LIST, GV_OBJECT,
+};
+
+struct gv {
+	enum gv_kind kind;
+	int64_t i;
+	double f;
+	bool b;
+	const char *s;          /* STRING, ENUM */
+	size_t len;
+	struct gv **items;      /* LIST */
+	const char **keys;      /* OBJECT */
+	unsigned n;             /* LIST, OBJECT */
+};
+
+/* A variable's coerced value (absent ones are left out). */
+struct gvar {
+	const char *name;
+	struct gv *value;
+};
+
+struct gvars {
+	struct gvar *v;
+	unsigned n;
+};
+
+/*
+ * Coerces the operation's variables from VARS (a JSON object or NULL).
+ * 0, or -1 with the first graphql-js message in *MSG (arena text) and the
+ * variable definition's position in *LINE and *COL.
+ */
+int gql_coerce_variables(struct arena *a, const struct gql_schema *s,
+                         const struct gql_definition *op, json_t *vars, struct gvars *out,
+                         const char **msg, unsigned *line, unsigned *col);
+/*
+ * The argument values of a field or directive: DEFS[0..N) against the AST
+ * arguments ARGS[0..NA). 0, or -1 with a graphql-js message in *MSG.
+ * *OUT is an OBJECT gv (argument name -> value).
+ */
+int gql_coerce_args(struct arena *a, const struct gql_input_value *defs, unsigned n,
+                    struct gql_argument *const *args, unsigned na, const struct gvars *vars,
+                    struct gv **out, const char **msg);
+/* A literal of TYPE (validated) to a value; NULL when it cannot coerce. */
+struct gv *gql_value_from_ast(struct arena *a, const struct gql_value *v,
+                              const struct gql_tref *type, const struct gvars *vars);
+const struct gv *gvars_get(const struct gvars *vars, const char *name);
+/* Pushes V as Lua (objects and lists as tables, null as json.null's nil). */
+void gv_push(lua_State *L, const struct gv *v);
+/* The argument NAME of an OBJECT gv, or NULL. */
+const struct gv *gv_field(const struct gv *obj, const char *name);
+
+/* ---- collected fields and plans ---------------------------------------- */
+
+enum { META_NONE = 0, META_TYPENAME, META_SCHEMA, META_TYPE };
+
+struct plan;
+
+struct subplan {
+	const struct gql_stype *type;
+	struct plan *plan;
+};
+
+/* One response key of an object's selection: its merged field nodes. */
+struct cfield {
+	const char *key;
+	const struct gql_selection **nodes;
+	unsigned n_nodes, cap_nodes;
+	const struct gql_field *def;
+	int meta;
+	const struct gql_stype *parent;
+	/* arguments, coerced once per request */
+	int args_state;         /* 0: not yet, 1: ok, -1: error */
+	struct gv *args;
+	const char *args_err;
+	int args_ref;           /* index of the Lua args table in the values table */
+	/* the resolver: index of the function in the values table, 0: default */
+	int resolver;
+	int batch;
+	int resolver_looked;
+	struct subplan *subs;
+	unsigned n_subs;
+	/* batched parents of the current level */
+	struct bentry *bq;
+	unsigned n_bq, cap_bq;
+	struct cfield *bnext;   /* list of fields with batched parents */
+	int bqueued;
+};
+
+struct plan {
+	const struct gql_stype *type;
+	struct cfield *f;
+	unsigned n;
+};
+
+/* ---- the result tree ------------------------------------------------------ */
+
+enum { RN_NULL = 0, RN_RAW, RN_OBJ, RN_LIST };
+
+struct rnode {
+	uint8_t kind;
+	uint8_t shape;          /* RN_OBJ or RN_LIST as made, kept when nulled (paths) */
+	uint8_t nonnull;        /* its place requires a value */
+	struct rnode *parent;   /* NULL for the root */
+	unsigned idx;           /* field index or list index in the parent */
+	union {
+		struct { const char *s; size_t n; } raw;
+		struct { const struct plan *plan; struct rnode **v; } obj;
+		struct { struct rnode **v; unsigned n; } list;
+	} u;
+};
+
+/* ---- the execution -------------------------------------------------------- */
+
+struct gerr {
+	const char *msg;
+	const struct cfield *cf;        /* field errors: its nodes' locations */
+	unsigned line, col;             /* request errors with one location */
+	struct rnode *at;               /* path: the slot that failed */
+	const char *ext;                /* extensions as JSON text, or NULL */
+	struct gerr *next;
+};
+
+struct bentry {
+	struct rnode *slot;
+	int vidx;
+};
+
+struct otask {
+	struct rnode *obj;
+	unsigned f0, f1;        /* the plan's fields to run (mutations: one at a time) */
+	int vidx;               /* the parent value in the values table */
+	const struct plan *plan;
+};
+
+struct tasks {
+	struct otask *t;
+	unsigned n, cap;
+};
+
+struct gql_exec {
+	struct gql_exec_req req;
+	struct arena arena;
+	const struct gql_schema *s;
+	const struct gql_definition *op;
+	struct gvars vars;
+	struct {
+		const char *name;
+		const struct gql_definition *def;
+	} *frags;
+	unsigned nfrag_slots;
+	lua_State *L;
+	int vref;               /* registry ref of the values table */
+	int nvals;
+	int resolvers_ref;      /* registry ref of graphql.resolvers' table, or LUA_NOREF */
+	struct rnode *root;
+	struct plan *root_plan;
+	unsigned root_next;     /* mutations: the next top-level field to run */
+	struct tasks cur, next;
+	struct cfield *batched;
+	unsigned pending;       /* resolver tasks that wait */
+	int running;            /* inside run(): a wake must not re-enter */
+	int finished;
+	int fatal;              /* out of memory: answer an error */
+	struct gerr *errs, **errs_tail;
+	unsigned nerrs;
+	struct {
+		lua_State *co;
+		int ref;
+	} pool[16];
+	unsigned npool;
+	struct jbuf out;
+	struct gql_result result;
+};
+
+/* The collected fields of SEL sets for object type T (memoized by the caller). */
+struct plan *gql_plan_build(struct gql_exec *e, const struct gql_stype *t,
+                            const struct gql_selection_set *const *sets, unsigned nsets);
+struct plan *gql_subplan(struct gql_exec *e, struct cfield *cf, const struct gql_stype *t);
+void gql_field_error(struct gql_exec *e, const struct cfield *cf, struct rnode *at,
+                     const char *msg, const char *ext);
+/* Marks AT null and propagates to the nearest nullable place. */
+void gql_null_out(struct gql_exec *e, struct rnode *at);
+struct rnode *gql_rnode(struct gql_exec *e, struct rnode *parent, unsigned idx, bool nonnull);
+/* Introspection: completes meta-field CF (__schema / __type) into AT. */
+void gql_intro_field(struct gql_exec *e, struct cfield *cf, struct rnode *at);
+int gql_coerce_field_args(struct gql_exec *e, struct cfield *cf);
+/* The schema type for an AST type reference, or NULL (unknown name). */
+const struct gql_tref *gqlx_tref_from_ast(struct arena *a, const struct gql_schema *s,
+                                          const struct gql_type *t);
+char *gql_fmt(struct arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

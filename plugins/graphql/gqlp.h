@@ -1,0 +1,87 @@
+/*
+ * gqlp.h - the graphql plugin's shared parts: its options (a refcounted
+ * struct gqlp_conf that a reload replaces while requests in flight keep
+ * theirs), the per-worker document cache, the Lua module and the HTTP
+ * handler.
+ */
+#ifndef PORTICO_GQLP_H
+#define PORTICO_GQLP_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <portico/portico.h>
+
+#include "arena.h"
+#include "ast.h"
+#include "parser.h"
+#include "schema.h"
+
+struct lua_State;
+struct jbuf;
+
+extern const struct pt_api *gqlp_api;
+extern pt_plugin_ctx *gqlp_ctx;
+
+struct gqlp_conf {
+	atomic_uint refs;
+	unsigned id;                    /* changes with every reload: cache key */
+	struct gql_schema *schema;
+	struct gql_limits limits;       /* parser: max_bytes, max_tokens */
+	unsigned max_depth, max_complexity, max_aliases;
+	bool introspection, graphiql;
+	char *path;                     /* where GraphiQL posts; "/graphql" */
+};
+
+/* The current options with a reference (drop it with gqlp_conf_unref), or NULL. */
+struct gqlp_conf *gqlp_conf_get(void);
+void gqlp_conf_unref(struct gqlp_conf *c);
+
+/*
+ * A parsed and checked document, cached per worker by query text. ERRORS is
+ * NULL for a document that may run, else the JSON array of its syntax or
+ * validation errors. Refcounted: a request holds it until it has answered.
+ */
+struct gqlp_doc {
+	unsigned refs;
+	uint64_t hash;
+	char *text;
+	size_t len;
+	unsigned conf_id;
+	struct arena arena;
+	struct gql_doc *doc;
+	char *errors;
+	size_t errors_len;
+	unsigned long used;             /* LRU clock */
+};
+
+struct gqlp_worker {
+	struct gqlp_doc *docs[64];
+	unsigned long clock;
+	struct lua_State *fallback;     /* for routes without scripts (no resolvers) */
+};
+
+/* The document for TEXT, parsed and checked under C, from W's cache. NULL:
+ * out of memory. The caller drops it with gqlp_doc_unref. */
+struct gqlp_doc *gqlp_doc_get(struct gqlp_worker *w, struct gqlp_conf *c, const char *text,
+                              size_t len);
+void gqlp_doc_unref(struct gqlp_doc *d);
+void gqlp_docs_clear(struct gqlp_worker *w);
+
+/*
+ * Validation of DOC under C's rules and limits (validate.c, and the
+ * introspection switch). 0, or the number of errors with their JSON array
+ * in OUT ("[{message, locations}, ...]").
+ */
+int gqlp_check(const struct gqlp_conf *c, struct arena *a, const struct gql_doc *doc,
+               struct jbuf *out);
+
+int gqlp_lua_open(struct lua_State *L);
+/* Pushes the graphql.context function and returns 1, or 0. */
+int gqlp_lua_push_context_fn(struct lua_State *L);
+
+/* The "graphql" handler (http.c). */
+int gqlp_handler(pt_exchange *x, const pt_conf *opts, void *ud);
+
+#endif

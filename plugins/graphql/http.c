@@ -1,0 +1,468 @@
+/*
+ * http.c - GraphQL over HTTP (the GraphQL-over-HTTP draft): the "graphql"
+ * handler.
+ *
+ *  - POST with Content-Type application/json: {query, variables,
+ *    operationName, extensions}; GET with the same names as query
+ *    arguments (variables and extensions JSON-encoded), queries only: a
+ *    mutation by GET is 405 with Allow: POST.
+ *  - The answer is application/graphql-response+json unless the Accept
+ *    header prefers application/json. With graphql-response+json: 200 when
+ *    the response has data (even with field errors), 400 for a document
+ *    that does not parse or validate, or variables that do not coerce. With
+ *    application/json: 200 for every GraphQL response. Requests that are
+ *    not GraphQL requests (no query, not JSON, wrong types) are 400, an
+ *    unknown content type 415, an Accept we cannot serve 406.
+ *  - Subscriptions are answered with an error: they are for the WebSocket
+ *    plugin (README.md has the plan).
+ *  - GET with Accept: text/html serves GraphiQL when `graphiql = true`.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <lua.h>
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "exec.h"
+#include "exec_priv.h"
+#include "gqlp.h"
+
+#define CT_GQL "application/graphql-response+json; charset=utf-8"
+#define CT_JSON "application/json; charset=utf-8"
+
+enum media { M_GQL = 0, M_JSON = 1, M_HTML = 2, M_NONE = 3 };
+
+struct greq {
+	pt_exchange *x;
+	struct gqlp_conf *conf;
+	struct gqlp_doc *doc;
+	json_t *body;           /* the parsed POST body, or GET's variables */
+	json_t *vars;           /* borrowed from body */
+	char *opname;
+	int media;
+	lua_State *L;
+	int ctx_ref;            /* registry: the ctx table */
+	int co_ref;             /* registry: the context hook's coroutine */
+};
+
+static const struct pt_api *api(void)
+{
+	return gqlp_api;
+}
+
+static void greq_free(struct greq *r)
+{
+	if (r->L) {
+		luaL_unref(r->L, LUA_REGISTRYINDEX, r->ctx_ref);
+		luaL_unref(r->L, LUA_REGISTRYINDEX, r->co_ref);
+	}
+	json_decref(r->body);
+	gqlp_doc_unref(r->doc);
+	gqlp_conf_unref(r->conf);
+	free(r->opname);
+	api()->exchange_unref(r->x);
+	free(r);
+}
+
+static int respond(pt_exchange *x, int media, int status, const char *body, size_t len)
+{
+	api()->exchange_header_set(x, PT_STR("content-type"),
+	                           media == M_JSON ? PT_STR(CT_JSON) : PT_STR(CT_GQL));
+	return api()->exchange_respond(x, status, (pt_str_t){ body, len });
+}
+
+/* A request that is not a GraphQL request, or an error before execution. */
+static int respond_error(pt_exchange *x, int media, int status, const char *msg)
+{
+	struct jbuf b = { 0 };
+	int rc;
+
+	jb_put(&b, "{\"errors\":[{\"message\":", 22);
+	jb_cstr(&b, msg);
+	jb_put(&b, "}]}", 3);
+	rc = b.oom ? PT_ENOMEM : respond(x, media, status, b.p, b.n);
+	free(b.p);
+	return rc;
+}
+
+/* The media type to answer with, from Accept (first acceptable one wins). */
+static int negotiate(pt_exchange *x)
+{
+	pt_str_t v;
+	const char *p, *end;
+	int any = 0;
+
+	if (api()->exchange_header(x, PT_STR("accept"), 0, &v) != 0 || v.len == 0)
+		return M_GQL;
+	p = v.ptr;
+	end = v.ptr + v.len;
+	while (p < end) {
+		const char *c = memchr(p, ',', (size_t)(end - p)), *stop = c ? c : end;
+		const char *semi = memchr(p, ';', (size_t)(stop - p)), *te = semi ? semi : stop;
+		size_t n;
+
+		while (p < te && (*p == ' ' || *p == '\t'))
+			p++;
+		while (te > p && (te[-1] == ' ' || te[-1] == '\t'))
+			te--;
+		n = (size_t)(te - p);
+		/* q=0 means "not this one" */
+		if (!(semi && memmem(semi, (size_t)(stop - semi), "q=0", 3) &&
+		      !memmem(semi, (size_t)(stop - semi), "q=0.", 4))) {
+			if (n == 33 && !strncasecmp(p, "application/graphql-response+json", n))
+				return M_GQL;
+			if (n == 16 && !strncasecmp(p, "application/json", n))
+				return M_JSON;
+			if (n == 9 && !strncasecmp(p, "text/html", n))
+				return M_HTML;
+			if ((n == 3 && !strncmp(p, "*/*", 3)) ||
+			    (n == 13 && !strncasecmp(p, "application/*", n)))
+				any = 1;
+		}
+		p = stop + 1;
+	}
+	return any ? M_GQL : M_NONE;
+}
+
+static const char graphiql_page[] =
+	"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+	"<title>GraphiQL - Portico</title>\n"
+	"<link rel=\"stylesheet\" href=\"https://unpkg.com/graphiql@3/graphiql.min.css\">\n"
+	"<style>body{margin:0;height:100vh}#graphiql{height:100vh}</style></head>\n"
+	"<body><div id=\"graphiql\">Loading GraphiQL...</div>\n"
+	"<script crossorigin src=\"https://unpkg.com/react@18/umd/react.production.min.js\"></script>\n"
+	"<script crossorigin src=\"https://unpkg.com/react-dom@18/umd/react-dom.production.min.js\"></script>\n"
+	"<script crossorigin src=\"https://unpkg.com/graphiql@3/graphiql.min.js\"></script>\n"
+	"<script>const fetcher = GraphiQL.createFetcher({ url: %s });\n"
+	"ReactDOM.createRoot(document.getElementById('graphiql'))"
+	".render(React.createElement(GraphiQL, { fetcher }));</script>\n"
+	"</body></html>\n";
+
+static int serve_graphiql(pt_exchange *x, const struct gqlp_conf *c)
+{
+	struct jbuf path = { 0 }, page = { 0 };
+	int rc;
+
+	jb_cstr(&path, c->path);
+	/* a JSON string is a JavaScript string; "</" must not close the script */
+	for (size_t i = 0; i + 1 < path.n; i++)
+		if (path.p[i] == '<')
+			path.p[i] = ' ';
+	{
+		const char *mark = strstr(graphiql_page, "%s");
+
+		jb_put(&page, graphiql_page, (size_t)(mark - graphiql_page));
+		jb_put(&page, path.p, path.n);
+		jb_put(&page, mark + 2, strlen(mark + 2));
+	}
+	api()->exchange_header_set(x, PT_STR("content-type"), PT_STR("text/html; charset=utf-8"));
+	rc = page.oom ? PT_ENOMEM : api()->exchange_respond(x, 200, (pt_str_t){ page.p, page.n });
+	free(path.p);
+	free(page.p);
+	return rc;
+}
+
+/* ---- after execution ---------------------------------------------------- */
+
+static void exec_done(struct gql_exec *e, const struct gql_result *res, void *ud)
+{
+	struct greq *r = ud;
+	int status = 200;
+
+	if (res->internal)
+		status = 500;
+	else if (!res->has_data && r->media != M_JSON)
+		status = 400;
+	if (!api()->exchange_aborted(r->x))
+		respond(r->x, r->media, status, res->json, res->len);
+	gql_exec_free(e);
+	greq_free(r);
+}
+
+static void start_exec(struct greq *r)
+{
+	struct gql_exec_req q = {
+		.schema = r->conf->schema,
+		.doc = r->doc->doc,
+		.operation_name = r->opname,
+		.variables = r->vars,
+		.L = r->L,
+		.x = r->x,
+		.api = api(),
+		.done = exec_done,
+		.ud = r,
+	};
+	int top = lua_gettop(r->L);
+
+	lua_rawgeti(r->L, LUA_REGISTRYINDEX, r->ctx_ref);
+	q.ctx_index = lua_gettop(r->L);
+	if (gql_exec_start(&q) != 0) {
+		lua_settop(r->L, top);
+		respond_error(r->x, r->media, 500, "Internal server error.");
+		greq_free(r);
+		return;
+	}
+	lua_settop(r->L, top);
+}
+
+/* The context hook ended: a table it returned replaces ctx. */
+static void context_done(lua_State *co, int status, int nres, void *ud)
+{
+	struct greq *r = ud;
+
+	if (status != LUA_OK) {
+		api()->log(gqlp_ctx, PT_LOG_ERROR, "graphql.context: %s",
+		           lua_tostring(co, -1) ? lua_tostring(co, -1) : "error");
+		lua_settop(co, 0);
+		respond_error(r->x, r->media, 500, "Internal server error.");
+		greq_free(r);
+		return;
+	}
+	if (nres > 0 && lua_istable(co, -nres)) {
+		lua_pushvalue(co, -nres);
+		lua_rawseti(co, LUA_REGISTRYINDEX, r->ctx_ref);
+	}
+	lua_settop(co, 0);
+	start_exec(r);
+}
+
+/* ctx: consumer, headers (lower-case names), request_id, remote_addr. */
+static void push_ctx(lua_State *L, pt_exchange *x)
+{
+	unsigned n = api()->exchange_header_count(x);
+	pt_str_t s, name, value;
+
+	lua_createtable(L, 0, 4);
+	s = api()->exchange_consumer(x);
+	if (s.len) {
+		lua_pushlstring(L, s.ptr, s.len);
+		lua_setfield(L, -2, "consumer");
+	}
+	lua_createtable(L, 0, (int)n);
+	for (unsigned i = 0; i < n; i++) {
+		if (api()->exchange_header_at(x, i, &name, &value) != 0)
+			continue;
+		lua_pushlstring(L, name.ptr, name.len);
+		if (lua_rawget(L, -2) == LUA_TSTRING) {   /* repeated: joined with ", " */
+			lua_pushliteral(L, ", ");
+			lua_pushlstring(L, value.ptr, value.len);
+			lua_concat(L, 3);
+		} else {
+			lua_pop(L, 1);
+			lua_pushlstring(L, value.ptr, value.len);
+		}
+		lua_pushlstring(L, name.ptr, name.len);
+		lua_insert(L, -2);
+		lua_rawset(L, -3);
+	}
+	lua_setfield(L, -2, "headers");
+	s = api()->exchange_request_id(x);
+	lua_pushlstring(L, s.ptr ? s.ptr : "", s.len);
+	lua_setfield(L, -2, "request_id");
+	s = api()->exchange_remote_addr(x);
+	lua_pushlstring(L, s.ptr ? s.ptr : "", s.len);
+	lua_setfield(L, -2, "remote_addr");
+}
+
+static int ctx_p(lua_State *L)
+{
+	push_ctx(L, lua_touserdata(L, 1));
+	return 1;
+}
+
+/* Builds ctx, runs the context hook (which may wait), then executes. */
+static void prepare_and_run(struct greq *r)
+{
+	lua_State *L = r->L;
+	lua_State *co;
+	int st, nres = 0;
+
+	lua_pushcfunction(L, ctx_p);
+	lua_pushlightuserdata(L, r->x);
+	if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+		lua_pop(L, 1);
+		respond_error(r->x, r->media, 500, "Internal server error.");
+		greq_free(r);
+		return;
+	}
+	r->ctx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	if (!gqlp_lua_push_context_fn(L)) {
+		start_exec(r);
+		return;
+	}
+	co = lua_newthread(L);
+	r->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	lua_xmove(L, co, 1);
+	lua_rawgeti(co, LUA_REGISTRYINDEX, r->ctx_ref);
+	st = api()->lua_task_resume(r->x, co, 1, &nres, context_done, r);
+	if (st != LUA_YIELD)
+		context_done(co, st, nres, r);
+}
+
+/* ---- the request ------------------------------------------------------------ */
+
+static int bad_request(struct greq *r, int status, const char *msg)
+{
+	respond_error(r->x, r->media, status, msg);
+	greq_free(r);
+	return 0;
+}
+
+/* Reads {query, variables, operationName, extensions} from a JSON object. */
+static const char *read_params(struct greq *r, json_t *o, const char **query, size_t *qlen)
+{
+	json_t *q = json_object_get(o, "query"), *v = json_object_get(o, "variables");
+	json_t *op = json_object_get(o, "operationName"), *ext = json_object_get(o, "extensions");
+
+	if (!q || json_is_null(q))
+		return "Must provide query string.";
+	if (!json_is_string(q))
+		return "The \"query\" parameter must be a string.";
+	if (v && !json_is_null(v) && !json_is_object(v))
+		return "The \"variables\" parameter must be an object.";
+	if (op && !json_is_null(op) && !json_is_string(op))
+		return "The \"operationName\" parameter must be a string.";
+	if (ext && !json_is_null(ext) && !json_is_object(ext))
+		return "The \"extensions\" parameter must be an object.";
+	*query = json_string_value(q);
+	*qlen = json_string_length(q);
+	r->vars = v && json_is_object(v) ? v : NULL;
+	if (op && json_is_string(op) && !(r->opname = strdup(json_string_value(op))))
+		return "out of memory";
+	return NULL;
+}
+
+static json_t *get_json_arg(pt_exchange *x, const char *name, const char **why)
+{
+	pt_str_t v;
+	json_error_t je;
+	json_t *j;
+
+	if (api()->exchange_query_arg(x, (pt_str_t){ name, strlen(name) }, 0, &v) != 0 || !v.len)
+		return NULL;
+	j = json_loadb(v.ptr, v.len, JSON_DECODE_ANY, &je);
+	if (!j || (!json_is_object(j) && !json_is_null(j))) {
+		json_decref(j);
+		*why = !strcmp(name, "variables") ? "The \"variables\" parameter must be a JSON object." :
+		       "The \"extensions\" parameter must be a JSON object.";
+	}
+	return j;
+}
+
+int gqlp_handler(pt_exchange *x, const pt_conf *opts, void *ud)
+{
+	struct gqlp_worker *gw = api()->worker_get_data(gqlp_ctx, api()->exchange_worker(x));
+	unsigned method = api()->exchange_method(x);
+	struct greq *r;
+	const char *query = NULL, *why = NULL, *msg = NULL;
+	size_t qlen = 0;
+	const struct gql_definition *op;
+	pt_str_t v;
+
+	(void)opts;
+	(void)ud;
+	if (!(r = calloc(1, sizeof(*r))))
+		return PT_ENOMEM;
+	r->x = x;
+	r->ctx_ref = r->co_ref = LUA_NOREF;
+	api()->exchange_ref(x);
+	r->media = negotiate(x);
+	if (!(r->conf = gqlp_conf_get()) || !r->conf->schema)
+		return bad_request(r, 503, "No GraphQL schema is configured.");
+	if (method != PT_METHOD_GET && method != PT_METHOD_POST) {
+		api()->exchange_header_set(x, PT_STR("allow"), PT_STR("GET, POST"));
+		return bad_request(r, 405, "GraphQL only supports GET and POST requests.");
+	}
+	if (r->media == M_HTML) {
+		if (method == PT_METHOD_GET && r->conf->graphiql &&
+		    api()->exchange_query_arg(x, PT_STR("query"), 0, &v) != 0) {
+			serve_graphiql(x, r->conf);
+			greq_free(r);
+			return 0;
+		}
+		r->media = M_GQL;
+		if (api()->exchange_header(x, PT_STR("accept"), 0, &v) == 0 &&
+		    !memmem(v.ptr, v.len, "*/*", 3) && !memmem(v.ptr, v.len, "json", 4))
+			r->media = M_NONE;
+	}
+	if (r->media == M_NONE) {
+		r->media = M_JSON;
+		return bad_request(r, 406, "Accept application/graphql-response+json or "
+		                   "application/json.");
+	}
+	if (method == PT_METHOD_POST) {
+		json_error_t je;
+		pt_str_t body;
+
+		if (api()->exchange_header(x, PT_STR("content-type"), 0, &v) != 0 ||
+		    !(v.len >= 16 && !strncasecmp(v.ptr, "application/json", 16) &&
+		      (v.len == 16 || v.ptr[16] == ';' || v.ptr[16] == ' ')))
+			return bad_request(r, 415, "POST requests need Content-Type: application/json.");
+		if (api()->exchange_body(x, &body) != 0 || !body.len)
+			return bad_request(r, 400, "POST body missing: send a JSON object with a query.");
+		if (!(r->body = json_loadb(body.ptr, body.len, 0, &je)) || !json_is_object(r->body))
+			return bad_request(r, 400, "POST body is not a JSON object.");
+		if ((why = read_params(r, r->body, &query, &qlen)))
+			return bad_request(r, 400, why);
+	} else {
+		if (api()->exchange_query_arg(x, PT_STR("query"), 0, &v) != 0)
+			return bad_request(r, 400, "Must provide query string.");
+		query = v.ptr;
+		qlen = v.len;
+		r->body = get_json_arg(x, "variables", &why);
+		if (why)
+			return bad_request(r, 400, why);
+		r->vars = json_is_object(r->body) ? r->body : NULL;
+		{
+			json_t *ext = get_json_arg(x, "extensions", &why);
+
+			json_decref(ext);
+			if (why)
+				return bad_request(r, 400, why);
+		}
+		if (api()->exchange_query_arg(x, PT_STR("operationName"), 0, &v) == 0 && v.len &&
+		    !(r->opname = strndup(v.ptr, v.len)))
+			return bad_request(r, 500, "out of memory");
+	}
+	if (qlen > r->conf->limits.max_bytes)
+		return bad_request(r, r->media == M_JSON ? 200 : 400,
+		                   "The query is larger than max_bytes.");
+	if (!(r->doc = gqlp_doc_get(gw, r->conf, query, qlen)))
+		return bad_request(r, 500, "Internal server error.");
+	if (r->doc->errors) {
+		struct jbuf b = { 0 };
+
+		jb_put(&b, "{\"errors\":", 10);
+		jb_put(&b, r->doc->errors, r->doc->errors_len);
+		jb_putc(&b, '}');
+		if (!b.oom)
+			respond(x, r->media, r->media == M_JSON ? 200 : 400, b.p, b.n);
+		free(b.p);
+		greq_free(r);
+		return 0;
+	}
+	op = gql_exec_operation(r->doc->doc, r->opname, &msg);
+	if (op && method == PT_METHOD_GET && op->operation != GQL_OP_QUERY) {
+		api()->exchange_header_set(x, PT_STR("allow"), PT_STR("POST"));
+		return bad_request(r, 405, op->operation == GQL_OP_MUTATION ?
+		                   "Can only perform a mutation operation from a POST request." :
+		                   "Can only perform a subscription operation from a POST request.");
+	}
+	if (op && op->operation == GQL_OP_SUBSCRIPTION)
+		return bad_request(r, r->media == M_JSON ? 200 : 400,
+		                   "Subscriptions are delivered over WebSocket (the websocket "
+		                   "plugin), not as an HTTP response.");
+	r->L = api()->exchange_lua(x);
+	if (!r->L && gw) {
+		if (!gw->fallback && (gw->fallback = luaL_newstate()))
+			luaL_openlibs(gw->fallback);
+		r->L = gw->fallback;
+	}
+	if (!r->L)
+		return bad_request(r, 500, "Internal server error.");
+	prepare_and_run(r);
+	return 0;
+}
