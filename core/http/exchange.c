@@ -352,6 +352,30 @@ static struct evbuffer *out_buf(pt_exchange *x)
 	return x->out;
 }
 
+/* The whole body (LEN bytes) is in x->out: the answer is complete. */
+static int answer_out(pt_exchange *x, size_t len)
+{
+	x->bytes_out = x->head_only ? 0 : len;
+	x->state = X_DONE;
+	if (!x->transport_gone)
+		x->ops->send_head(x, 1);
+	return 0;
+}
+
+/* LEN more streamed bytes are in x->out: the first ones send the head. */
+static int stream_out(pt_exchange *x, size_t len)
+{
+	x->bytes_out += len;
+	if (x->state != X_STREAMING) {
+		x->state = X_STREAMING;
+		if (!x->transport_gone)
+			x->ops->send_head(x, 0);
+	} else if (len && !x->transport_gone) {
+		x->ops->send_body(x);
+	}
+	return 0;
+}
+
 int xapi_respond(pt_exchange *x, int status, pt_str_t body)
 {
 	if (answered(x))
@@ -363,11 +387,7 @@ int xapi_respond(pt_exchange *x, int status, pt_str_t body)
 		return PT_ENOMEM;
 	if (body.len && evbuffer_add(x->out, body.ptr, body.len) != 0)
 		return PT_ENOMEM;
-	x->bytes_out = x->head_only ? 0 : body.len;
-	x->state = X_DONE;
-	if (!x->transport_gone)
-		x->ops->send_head(x, 1);
-	return 0;
+	return answer_out(x, body.len);
 }
 
 int xapi_write(pt_exchange *x, const void *data, size_t len)
@@ -380,15 +400,7 @@ int xapi_write(pt_exchange *x, const void *data, size_t len)
 		return PT_ENOMEM;
 	if (len && evbuffer_add(x->out, data, len) != 0)
 		return PT_ENOMEM;
-	x->bytes_out += len;
-	if (x->state != X_STREAMING) {
-		x->state = X_STREAMING;
-		if (!x->transport_gone)
-			x->ops->send_head(x, 0);
-	} else if (len && !x->transport_gone) {
-		x->ops->send_body(x);
-	}
-	return 0;
+	return stream_out(x, len);
 }
 
 int exchange_respond_buffer(pt_exchange *x, int status, struct evbuffer *src, size_t n)
@@ -400,11 +412,7 @@ int exchange_respond_buffer(pt_exchange *x, int status, struct evbuffer *src, si
 	if (n && evbuffer_remove_buffer(src, x->out, n) != (int)n)
 		return PT_ENOMEM;
 	x->status = status;
-	x->bytes_out = x->head_only ? 0 : n;
-	x->state = X_DONE;
-	if (!x->transport_gone)
-		x->ops->send_head(x, 1);
-	return 0;
+	return answer_out(x, n);
 }
 
 int exchange_write_buffer(pt_exchange *x, struct evbuffer *src, size_t n)
@@ -417,15 +425,7 @@ int exchange_write_buffer(pt_exchange *x, struct evbuffer *src, size_t n)
 		return PT_ENOMEM;
 	if (n && evbuffer_remove_buffer(src, x->out, n) != (int)n)
 		return PT_ENOMEM;
-	x->bytes_out += n;
-	if (x->state != X_STREAMING) {
-		x->state = X_STREAMING;
-		if (!x->transport_gone)
-			x->ops->send_head(x, 0);
-	} else if (n && !x->transport_gone) {
-		x->ops->send_body(x);
-	}
-	return 0;
+	return stream_out(x, n);
 }
 
 void exchange_abort(pt_exchange *x)

@@ -1058,7 +1058,7 @@ static void print_tref(const struct gql_tref *t, char *buf, size_t cap)
 	gql_tref_print(t, buf, cap);
 }
 
-static bool equal_tref(const struct gql_tref *a, const struct gql_tref *b)
+bool gql_tref_equal(const struct gql_tref *a, const struct gql_tref *b)
 {
 	for (; a && b; a = a->of, b = b->of) {
 		if (a->kind != b->kind)
@@ -1077,17 +1077,16 @@ static bool implements(const struct gql_stype *t, const struct gql_stype *iface)
 	return false;
 }
 
-/* isTypeSubTypeOf: SUB may stand where SUPER is expected (covariant). */
-static bool subtype(const struct gql_tref *sub, const struct gql_tref *super)
+bool gql_tref_subtype(const struct gql_tref *sub, const struct gql_tref *super)
 {
-	if (equal_tref(sub, super))
+	if (gql_tref_equal(sub, super))
 		return true;
 	if (super->kind == GQL_TYPE_NON_NULL)
-		return sub->kind == GQL_TYPE_NON_NULL && subtype(sub->of, super->of);
+		return sub->kind == GQL_TYPE_NON_NULL && gql_tref_subtype(sub->of, super->of);
 	if (sub->kind == GQL_TYPE_NON_NULL)
-		return subtype(sub->of, super);
+		return gql_tref_subtype(sub->of, super);
 	if (super->kind == GQL_TYPE_LIST)
-		return sub->kind == GQL_TYPE_LIST && subtype(sub->of, super->of);
+		return sub->kind == GQL_TYPE_LIST && gql_tref_subtype(sub->of, super->of);
 	if (sub->kind == GQL_TYPE_LIST)
 		return false;
 	if (super->named->kind == GQL_UNION)
@@ -1183,7 +1182,7 @@ static void check_implements(struct builder *b, struct gql_stype *t,
 		}
 		fd = ti->mnode[f->index];
 		ffile = ti->mfile[f->index];
-		if (f->type && ifd->type && !subtype(f->type, ifd->type)) {
+		if (f->type && ifd->type && !gql_tref_subtype(f->type, ifd->type)) {
 			print_tref(ifd->type, s1, sizeof(s1));
 			print_tref(f->type, s2, sizeof(s2));
 			err(b, ffile, fd->type->line, fd->type->column, "Interface field "
@@ -1202,7 +1201,7 @@ static void check_implements(struct builder *b, struct gql_stype *t,
 				    t->name, f->name);
 				continue;
 			}
-			if (ia->type && ta->type && !equal_tref(ia->type, ta->type)) {
+			if (ia->type && ta->type && !gql_tref_equal(ia->type, ta->type)) {
 				const struct gql_input_value_definition *ad =
 					fd->args[ta - f->args];
 

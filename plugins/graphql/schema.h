@@ -185,6 +185,11 @@ struct gql_stype *gql_tref_named(const struct gql_tref *t);
 /* Input types: scalars, enums, input objects (and lists / non-null of them). */
 bool gql_is_input_type(const struct gql_tref *t);
 bool gql_is_output_type(const struct gql_tref *t);
+/* The same type reference (same wrappers, same named type). */
+bool gql_tref_equal(const struct gql_tref *a, const struct gql_tref *b);
+/* isTypeSubTypeOf: SUB may stand where SUPER is expected (covariant:
+ * non-null for nullable, an implementation or member for an abstract type). */
+bool gql_tref_subtype(const struct gql_tref *sub, const struct gql_tref *super);
 /* Writes a reference as GraphQL text ("[User!]!"); returns the length. */
 size_t gql_tref_print(const struct gql_tref *t, char *buf, size_t cap);
 /*

@@ -764,35 +764,6 @@ static bool is_sub_type(const struct gql_stype *abs, const struct gql_stype *sub
 	return false;
 }
 
-static bool tref_equal(const struct gql_tref *a, const struct gql_tref *b)
-{
-	for (; a && b; a = a->of, b = b->of) {
-		if (a->kind != b->kind)
-			return false;
-		if (a->kind == GQL_TYPE_NAMED)
-			return a->named == b->named;
-	}
-	return false;
-}
-
-/* isTypeSubTypeOf */
-static bool tref_subtype(const struct gql_tref *sub, const struct gql_tref *super)
-{
-	if (tref_equal(sub, super))
-		return true;
-	if (super->kind == GQL_TYPE_NON_NULL)
-		return sub->kind == GQL_TYPE_NON_NULL && tref_subtype(sub->of, super->of);
-	if (sub->kind == GQL_TYPE_NON_NULL)
-		return tref_subtype(sub->of, super);
-	if (super->kind == GQL_TYPE_LIST)
-		return sub->kind == GQL_TYPE_LIST && tref_subtype(sub->of, super->of);
-	if (sub->kind == GQL_TYPE_LIST)
-		return false;
-	return is_abstract(super->named) &&
-	       (sub->named->kind == GQL_INTERFACE || sub->named->kind == GQL_OBJECT) &&
-	       is_sub_type(super->named, sub->named);
-}
-
 /* doTypesOverlap */
 static bool types_overlap(const struct gql_stype *a, const struct gql_stype *b)
 {
@@ -2619,9 +2590,9 @@ static bool usage_allowed(const struct gql_tref *var_type,
 		if (!(var_default && var_default->kind != GQL_VALUE_NULL) &&
 		    !loc_default)
 			return false;
-		return tref_subtype(var_type, loc_type->of);
+		return gql_tref_subtype(var_type, loc_type->of);
 	}
-	return tref_subtype(var_type, loc_type);
+	return gql_tref_subtype(var_type, loc_type);
 }
 
 /* 16, 17 and 24, on leaving operation D */
