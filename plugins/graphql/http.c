@@ -195,17 +195,18 @@ static void start_exec(struct greq *r)
 		.done = exec_done,
 		.ud = r,
 	};
-	int top = lua_gettop(r->L);
+	lua_State *L = r->L;    /* R may be freed (exec_done) before gql_exec_start returns */
+	int top = lua_gettop(L);
 
-	lua_rawgeti(r->L, LUA_REGISTRYINDEX, r->ctx_ref);
-	q.ctx_index = lua_gettop(r->L);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, r->ctx_ref);
+	q.ctx_index = lua_gettop(L);
 	if (gql_exec_start(&q) != 0) {
-		lua_settop(r->L, top);
+		lua_settop(L, top);
 		respond_error(r->x, r->media, 500, "Internal server error.");
 		greq_free(r);
 		return;
 	}
-	lua_settop(r->L, top);
+	lua_settop(L, top);
 }
 
 /* The context hook ended: a table it returned replaces ctx. */
