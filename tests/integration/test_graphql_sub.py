@@ -32,11 +32,13 @@ type Post implements Node {
 type Mutation {
   addPost(author: String!, title: String!): Post!
   publishRaw(channel: String!, text: String!): Int!
+  burst(author: String!, n: Int!): Int!
 }
 type Subscription {
   postAdded(author: String!): Post!
   everything: Post
   broken: Post
+  failing: Post
 }
 """
 
@@ -56,6 +58,13 @@ graphql.resolvers {
       return post
     end,
     publishRaw = function(_, a) return graphql.publish(a.channel, a.text) end,
+    burst = function(_, a)
+      for i = 1, a.n do
+        graphql.publish("posts." .. a.author, { id = tostring(i), title = "b" .. i,
+                                                author = a.author })
+      end
+      return a.n
+    end,
   },
   Post = {
     author = function(p) return { id = p.author, name = string.upper(p.author) } end,
@@ -72,6 +81,7 @@ graphql.resolvers {
     end,
     everything = function() return { channel = "posts.all" } end,
     broken = function() return 42 end,
+    failing = function() error({ message = "not allowed", extensions = { code = "NO" } }) end,
   },
 }
 route.post("/graphql", "graphql")
@@ -235,6 +245,29 @@ def test_bad_events_and_bad_channels_are_errors(portico, tmp_path):
                       headers={"accept": "text/event-stream"}, timeout=5)
     assert r.status_code == 500 and "channel" in r.json()["errors"][0]["message"]
     assert "returned number" in d.log()
+
+
+def test_a_slow_subscriber_drops_the_oldest_events_and_says_so(portico, tmp_path):
+    d = daemon(portico, tmp_path)
+    st = Stream(d, "subscription { postAdded(author: \"hal\") { title author { slowName } } }")
+    gql(d, 'mutation { burst(author: "hal", n: 100) }')
+    events = [st.event() for _ in range(66)]
+    assert all(name == "next" for name, _ in events)
+    assert events[0][1]["data"]["postAdded"]["title"] == "b1"
+    assert "35 event(s) were dropped" in events[1][1]["errors"][0]["message"]
+    assert [e[1]["data"]["postAdded"]["title"] for e in events[2:]] == \
+        ["b%d" % i for i in range(37, 101)]
+
+
+def test_a_failing_source_resolver_is_a_request_error(portico, tmp_path):
+    d = daemon(portico, tmp_path)
+    r = requests.post(d.url + "/graphql", json={"query": "subscription { failing { id } }"},
+                      headers={"accept": "text/event-stream"}, timeout=5)
+    assert r.status_code == 400
+    err = r.json()["errors"][0]
+    assert err["message"] == "not allowed" and err["extensions"] == {"code": "NO"}
+    assert err["path"] == ["failing"]
+    assert "data" not in r.json()
 
 
 def test_invalid_subscriptions_answer_400_before_any_stream(portico, tmp_path):
