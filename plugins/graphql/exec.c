@@ -33,6 +33,7 @@
 #define V_CTX 1
 #define V_ROOT 2
 #define V_RESOLVERS 3
+#define V_EVENT 4          /* GQL_EXEC_EVENT: the event (the root field's value) */
 
 static void run(struct gql_exec *e);
 
@@ -966,6 +967,23 @@ static void error_of(struct gql_exec *e, lua_State *co, const char **msg, const 
 		*msg = "resolver failed";
 }
 
+/*
+ * Completes the value at IDX on L as CF's value in SLOT; in SOURCE mode the
+ * root field's value is kept as it is instead (the subscription's source).
+ */
+static void complete_field(struct gql_exec *e, struct cfield *cf, lua_State *L, int idx,
+                           struct rnode *slot)
+{
+	if (e->req.mode == GQL_EXEC_SOURCE && slot->parent == e->root) {
+		lua_pushvalue(L, idx);
+		if (e->result.source_ref != LUA_NOREF)
+			luaL_unref(L, LUA_REGISTRYINDEX, e->result.source_ref);
+		e->result.source_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+		return;
+	}
+	complete(e, cf, cf->def->type, L, idx, slot, 0);
+}
+
 /* A resolver ended: STATUS and NRES results on CO. Runs protected. */
 static void resolved(struct gql_exec *e, struct pcall *pc, int status, int nres)
 {
@@ -997,7 +1015,7 @@ static void resolved(struct gql_exec *e, struct pcall *pc, int status, int nres)
 	lua_xmove(co, L, 1);
 	co_give(e, co);
 	if (!pc->bq) {
-		complete(e, cf, cf->def->type, L, -1, pc->slot, 0);
+		complete_field(e, cf, L, -1, pc->slot);
 	} else if (lua_type(L, -1) != LUA_TTABLE) {
 		const char *msg = gql_fmt(&e->arena, "the batch resolver of %s.%s returned a %s, not a "
 		                          "list of %u values", cf->parent->name, cf->def->name,
@@ -1012,7 +1030,7 @@ static void resolved(struct gql_exec *e, struct pcall *pc, int status, int nres)
 			if (dead(pc->bq[i].slot->parent))
 				continue;
 			lua_rawgeti(L, -1, (lua_Integer)i + 1);
-			complete(e, cf, cf->def->type, L, -1, pc->bq[i].slot, 0);
+			complete_field(e, cf, L, -1, pc->bq[i].slot);
 			lua_pop(L, 1);
 		}
 	}
@@ -1117,6 +1135,12 @@ static void run_object(struct gql_exec *e, const struct otask *t)
 			gql_intro_field(e, cf, slot);
 			continue;
 		}
+		if (e->req.mode == GQL_EXEC_EVENT && t->obj == e->root) {
+			push_stored(e, L, V_EVENT);
+			complete(e, cf, cf->def->type, L, -1, slot, 0);
+			lua_pop(L, 1);
+			continue;
+		}
 		if (!cf->resolver_looked)
 			find_resolver(e, cf);
 		if (gql_coerce_field_args(e, cf) < 0) {
@@ -1155,7 +1179,7 @@ static void run_object(struct gql_exec *e, const struct otask *t)
 			call(e, cf, slot, t->vidx, NULL, 0);
 			continue;
 		}
-		complete(e, cf, cf->def->type, L, -1, slot, 0);
+		complete_field(e, cf, L, -1, slot);
 		lua_pop(L, 1);
 	}
 }
@@ -1341,14 +1365,14 @@ static void finish(struct gql_exec *e)
 		jb_putc(b, '{');
 		if (e->errs)
 			write_errors(e, b);
-		if (e->root) {
+		if (e->root && e->req.mode != GQL_EXEC_SOURCE) {
 			if (e->errs)
 				jb_putc(b, ',');
 			jb_put(b, "\"data\":", 7);
 			write_node(b, e->root);
 		}
 		jb_putc(b, '}');
-		e->result.has_data = e->root != NULL;
+		e->result.has_data = e->root != NULL && e->req.mode != GQL_EXEC_SOURCE;
 		if (b->oom) {
 			b->oom = 0;
 			b->n = 0;
@@ -1416,7 +1440,9 @@ static int start_tramp(lua_State *L)
 	lua_rawseti(L, -2, V_ROOT);
 	lua_getfield(L, LUA_REGISTRYINDEX, K_RESOLVERS);
 	lua_rawseti(L, -2, V_RESOLVERS);
-	e->nvals = V_RESOLVERS;
+	lua_pushvalue(L, 3);                          /* the event, or nil */
+	lua_rawseti(L, -2, V_EVENT);
+	e->nvals = V_EVENT;
 	e->vref = luaL_ref(L, LUA_REGISTRYINDEX);
 	return 0;
 }
@@ -1434,7 +1460,11 @@ static int start_values(struct gql_exec *e)
 		lua_pushvalue(L, e->req.ctx_index);
 	else
 		lua_pushnil(L);
-	if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+	if (e->req.mode == GQL_EXEC_EVENT && e->req.event_index)
+		lua_pushvalue(L, e->req.event_index);
+	else
+		lua_pushnil(L);
+	if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
 		lua_settop(L, top);
 		return -1;
 	}
@@ -1454,10 +1484,13 @@ int gql_exec_start(const struct gql_exec_req *req)
 	e->s = req->schema;
 	e->L = req->L;
 	e->vref = LUA_NOREF;
+	e->result.source_ref = LUA_NOREF;
 	e->errs_tail = &e->errs;
 	arena_init(&e->arena, 16384);
 	if (req->ctx_index)
 		e->req.ctx_index = lua_absindex(req->L, req->ctx_index);
+	if (req->event_index)
+		e->req.event_index = lua_absindex(req->L, req->event_index);
 	e->op = gql_exec_operation(req->doc, req->operation_name, &msg);
 	if (!e->op) {
 		request_error(e, msg ? msg : gql_fmt(&e->arena, "Unknown operation named \"%s\".",
@@ -1515,6 +1548,8 @@ void gql_exec_free(struct gql_exec *e)
 		return;
 	if (e->vref != LUA_NOREF && e->L)
 		luaL_unref(e->L, LUA_REGISTRYINDEX, e->vref);
+	if (e->result.source_ref != LUA_NOREF && e->L)
+		luaL_unref(e->L, LUA_REGISTRYINDEX, e->result.source_ref);
 	free(e->out.p);
 	arena_close(&e->arena);
 	free(e);

@@ -33,6 +33,23 @@ struct gql_result {
 	size_t len;
 	int has_data;           /* 0: a request error (no "data" entry): HTTP 4xx */
 	int internal;           /* the server failed (out of memory): HTTP 500 */
+	int source_ref;         /* GQL_EXEC_SOURCE: registry ref in L of the value the
+	                           root field's resolver returned, valid until
+	                           gql_exec_free; LUA_NOREF with errors in json */
+};
+
+/*
+ * What an execution does. SOURCE and EVENT are the two halves of a
+ * subscription (specification 6.2.3): SOURCE runs the root field's resolver
+ * only and hands back what it returned (a hub channel, for the caller to
+ * subscribe to) without completing it; EVENT executes the selection set
+ * once with the value at event_index as the root field's value (its
+ * resolver is not called), nested resolvers running as usual.
+ */
+enum gql_exec_mode {
+	GQL_EXEC_NORMAL = 0,
+	GQL_EXEC_SOURCE = 1,
+	GQL_EXEC_EVENT = 2,
 };
 
 typedef void (*gql_exec_done_fn)(struct gql_exec *e, const struct gql_result *r, void *ud);
@@ -47,6 +64,9 @@ struct gql_exec_req {
 	const struct pt_api *api;
 	int ctx_index;                          /* stack index in L of the ctx table, 0: none */
 	unsigned max_errors;                    /* 0: 100 */
+	int mode;                               /* enum gql_exec_mode */
+	int event_index;                        /* GQL_EXEC_EVENT: stack index in L of the
+	                                           event, read by gql_exec_start */
 	gql_exec_done_fn done;                  /* called once, maybe before start returns */
 	void *ud;
 };

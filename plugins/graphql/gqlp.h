@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
 #include <portico/portico.h>
 
 #include "arena.h"
@@ -32,6 +33,10 @@ struct gqlp_conf {
 	unsigned max_depth, max_complexity, max_aliases;
 	bool introspection, graphiql;
 	char *path;                     /* where GraphiQL posts; "/graphql" */
+	/* subscriptions over SSE (sub.c) */
+	double sse_heartbeat;           /* seconds between ":" comments; 0: none */
+	double max_duration;            /* seconds a stream may last; 0: no limit */
+	unsigned max_events;            /* events a stream may carry; 0: no limit */
 };
 
 /* The current options with a reference (drop it with gqlp_conf_unref), or NULL. */
@@ -56,10 +61,13 @@ struct gqlp_doc {
 	unsigned long used;             /* LRU clock */
 };
 
+struct gqlp_sub;
+
 struct gqlp_worker {
 	struct gqlp_doc *docs[64];
 	unsigned long clock;
 	struct lua_State *fallback;     /* for routes without scripts (no resolvers) */
+	struct gqlp_sub *subs;          /* the worker's open subscriptions (sub.c) */
 };
 
 /* The document for TEXT, parsed and checked under C, from W's cache. NULL:
@@ -83,5 +91,39 @@ int gqlp_lua_push_context_fn(struct lua_State *L);
 
 /* The "graphql" handler (http.c). */
 int gqlp_handler(pt_exchange *x, const pt_conf *opts, void *ud);
+
+/* Media types an answer can take (http.c negotiates). */
+enum gqlp_media { GQLP_M_GQL = 0, GQLP_M_JSON = 1, GQLP_M_HTML = 2, GQLP_M_NONE = 3,
+                  GQLP_M_SSE = 4 };
+
+/* One GraphQL request over HTTP, ready to execute (http.c builds it). */
+struct gqlp_req {
+	pt_exchange *x;                 /* one reference */
+	struct gqlp_conf *conf;         /* one reference: the options it started with */
+	struct gqlp_doc *doc;           /* one reference */
+	json_t *body;                   /* the parsed POST body, or GET's variables */
+	json_t *vars;                   /* borrowed from body */
+	char *opname;
+	int media;                      /* enum gqlp_media */
+	int subscription;               /* a subscription operation (over SSE) */
+	struct lua_State *L;            /* the exchange's state (or the worker's fallback) */
+	int ctx_ref;                    /* registry: the ctx table */
+	int co_ref;                     /* registry: the context hook's coroutine */
+};
+
+/* Frees R and drops the references it holds (the exchange's last). */
+void gqlp_req_free(struct gqlp_req *r);
+/* Answers {"errors":[{"message": MSG}]} with STATUS in R's media type. */
+int gqlp_respond_error(struct gqlp_req *r, int status, const char *msg);
+/* Answers BODY (a GraphQL response) with STATUS in R's media type. */
+int gqlp_respond(struct gqlp_req *r, int status, const char *body, size_t len);
+
+/*
+ * Runs the subscription R asks for and streams its events as Server-Sent
+ * Events (sub.c). Takes R: it is freed when the stream ends.
+ */
+void gqlp_sub_start(struct gqlp_req *r);
+/* The worker stops: ends W's open subscriptions (no more writes). */
+void gqlp_subs_stop(struct gqlp_worker *w);
 
 #endif

@@ -7,6 +7,7 @@
  *     path = "/graphql", introspection = true, graphiql = false,
  *     max_depth = 15, max_complexity = 1000, max_aliases = 30,
  *     max_tokens = 20000, max_bytes = 262144,
+ *     sse_heartbeat = 15, max_duration = 3600, max_events = 0,  -- subscriptions
  *   }
  *
  * Routes name the handler: route.post("/graphql", "graphql", { jwt = true }).
@@ -173,11 +174,32 @@ static int read_bool(const pt_conf *conf, const char *key, bool def, bool *out)
 	return 0;
 }
 
+/* A number of seconds from 0 to MAX (0: off). */
+static int read_secs(const pt_conf *conf, const char *key, double def, double max, double *out)
+{
+	double v;
+	int rc = gqlp_api->conf_num(conf, key, &v);
+
+	if (rc == PT_ENOENT) {
+		*out = def;
+		return 0;
+	}
+	if (rc != 0 || !(v >= 0 && v <= max)) {
+		char why[128];
+
+		snprintf(why, sizeof(why), " must be a number of seconds from 0 (off) to %g", max);
+		return bad(gqlp_api->conf_get(conf, key), key, why);
+	}
+	*out = v;
+	return 0;
+}
+
 static struct gqlp_conf *conf_read(const pt_conf *conf)
 {
 	static const char *const known[] = { "schema", "path", "introspection", "graphiql",
 	                                     "max_depth", "max_complexity", "max_aliases",
-	                                     "max_tokens", "max_bytes", NULL };
+	                                     "max_tokens", "max_bytes", "sse_heartbeat",
+	                                     "max_duration", "max_events", NULL };
 	struct gqlp_conf *c = calloc(1, sizeof(*c));
 	const pt_conf *sc, *v;
 	const char *k;
@@ -215,6 +237,20 @@ static struct gqlp_conf *conf_read(const pt_conf *conf)
 	    read_uint(conf, "max_tokens", 20000, 10000000, &tokens) ||
 	    read_uint(conf, "max_bytes", 262144, 64u << 20, &bytes))
 		goto fail;
+	if (read_secs(conf, "sse_heartbeat", 15, 3600, &c->sse_heartbeat) ||
+	    read_secs(conf, "max_duration", 3600, 30 * 86400, &c->max_duration))
+		goto fail;
+	{
+		int64_t ev = 0;
+		int rc = gqlp_api->conf_int(conf, "max_events", &ev);
+
+		if ((rc != 0 && rc != PT_ENOENT) || ev < 0 || ev > 100000000) {
+			bad(gqlp_api->conf_get(conf, "max_events"), "max_events",
+			    " must be an integer from 0 (no limit) to 100000000");
+			goto fail;
+		}
+		c->max_events = (unsigned)ev;
+	}
 	c->limits.max_tokens = tokens;
 	c->limits.max_bytes = bytes;
 	if (!(sc = gqlp_api->conf_get(conf, "schema"))) {
@@ -293,6 +329,7 @@ static void worker_stop(pt_plugin_ctx *ctx, pt_worker *w)
 
 	if (!gw)
 		return;
+	gqlp_subs_stop(gw);
 	gqlp_docs_clear(gw);
 	if (gw->fallback)
 		lua_close(gw->fallback);

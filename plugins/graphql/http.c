@@ -13,8 +13,10 @@
  *    application/json: 200 for every GraphQL response. Requests that are
  *    not GraphQL requests (no query, not JSON, wrong types) are 400, an
  *    unknown content type 415, an Accept we cannot serve 406.
- *  - Subscriptions are answered with an error: they are for the WebSocket
- *    plugin (README.md has the plan).
+ *  - With Accept: text/event-stream (GraphQL over SSE, "distinct
+ *    connections"): a subscription (POST, or GET for EventSource) streams
+ *    its events (sub.c); a query or mutation is one "next" event and
+ *    "complete". A subscription without it is answered with an error.
  *  - GET with Accept: text/html serves GraphiQL when `graphiql = true`.
  */
 #include <stdio.h>
@@ -32,28 +34,14 @@
 
 #define CT_GQL "application/graphql-response+json; charset=utf-8"
 #define CT_JSON "application/json; charset=utf-8"
-
-enum media { M_GQL = 0, M_JSON = 1, M_HTML = 2, M_NONE = 3 };
-
-struct greq {
-	pt_exchange *x;
-	struct gqlp_conf *conf;
-	struct gqlp_doc *doc;
-	json_t *body;           /* the parsed POST body, or GET's variables */
-	json_t *vars;           /* borrowed from body */
-	char *opname;
-	int media;
-	lua_State *L;
-	int ctx_ref;            /* registry: the ctx table */
-	int co_ref;             /* registry: the context hook's coroutine */
-};
+#define CT_SSE "text/event-stream; charset=utf-8"
 
 static const struct pt_api *api(void)
 {
 	return gqlp_api;
 }
 
-static void greq_free(struct greq *r)
+void gqlp_req_free(struct gqlp_req *r)
 {
 	if (r->L) {
 		luaL_unref(r->L, LUA_REGISTRYINDEX, r->ctx_ref);
@@ -67,12 +55,20 @@ static void greq_free(struct greq *r)
 	free(r);
 }
 
+/* An SSE request's answer before any stream (request errors) is
+ * graphql-response+json, as for a request that accepts it. */
 static int respond(pt_exchange *x, int media, int status, const char *body, size_t len)
 {
 	api()->exchange_header_set(x, PT_STR("content-type"),
-	                           media == M_JSON ? PT_STR(CT_JSON) : PT_STR(CT_GQL));
+	                           media == GQLP_M_JSON ? PT_STR(CT_JSON) : PT_STR(CT_GQL));
 	return api()->exchange_respond(x, status, (pt_str_t){ body, len });
 }
+
+int gqlp_respond(struct gqlp_req *r, int status, const char *body, size_t len)
+{
+	return respond(r->x, r->media, status, body, len);
+}
+
 
 /* A request that is not a GraphQL request, or an error before execution. */
 static int respond_error(pt_exchange *x, int media, int status, const char *msg)
@@ -88,6 +84,11 @@ static int respond_error(pt_exchange *x, int media, int status, const char *msg)
 	return rc;
 }
 
+int gqlp_respond_error(struct gqlp_req *r, int status, const char *msg)
+{
+	return respond_error(r->x, r->media, status, msg);
+}
+
 /* The media type to answer with, from Accept (first acceptable one wins). */
 static int negotiate(pt_exchange *x)
 {
@@ -96,7 +97,7 @@ static int negotiate(pt_exchange *x)
 	int any = 0;
 
 	if (api()->exchange_header(x, PT_STR("accept"), 0, &v) != 0 || v.len == 0)
-		return M_GQL;
+		return GQLP_M_GQL;
 	p = v.ptr;
 	end = v.ptr + v.len;
 	while (p < end) {
@@ -113,18 +114,20 @@ static int negotiate(pt_exchange *x)
 		if (!(semi && memmem(semi, (size_t)(stop - semi), "q=0", 3) &&
 		      !memmem(semi, (size_t)(stop - semi), "q=0.", 4))) {
 			if (n == 33 && !strncasecmp(p, "application/graphql-response+json", n))
-				return M_GQL;
+				return GQLP_M_GQL;
 			if (n == 16 && !strncasecmp(p, "application/json", n))
-				return M_JSON;
+				return GQLP_M_JSON;
 			if (n == 9 && !strncasecmp(p, "text/html", n))
-				return M_HTML;
+				return GQLP_M_HTML;
+			if (n == 17 && !strncasecmp(p, "text/event-stream", n))
+				return GQLP_M_SSE;
 			if ((n == 3 && !strncmp(p, "*/*", 3)) ||
 			    (n == 13 && !strncasecmp(p, "application/*", n)))
 				any = 1;
 		}
 		p = stop + 1;
 	}
-	return any ? M_GQL : M_NONE;
+	return any ? GQLP_M_GQL : GQLP_M_NONE;
 }
 
 static const char graphiql_page[] =
@@ -169,20 +172,37 @@ static int serve_graphiql(pt_exchange *x, const struct gqlp_conf *c)
 
 static void exec_done(struct gql_exec *e, const struct gql_result *res, void *ud)
 {
-	struct greq *r = ud;
+	struct gqlp_req *r = ud;
 	int status = 200;
 
 	if (res->internal)
 		status = 500;
-	else if (!res->has_data && r->media != M_JSON)
+	else if (!res->has_data && r->media != GQLP_M_JSON)
 		status = 400;
-	if (!api()->exchange_aborted(r->x))
+	if (api()->exchange_aborted(r->x)) {
+		/* nobody to answer */
+	} else if (r->media == GQLP_M_SSE && status == 200) {
+		/* a query or mutation over SSE: one "next", then "complete" */
+		struct jbuf b = { 0 };
+
+		jb_put(&b, "event: next\ndata: ", 18);
+		jb_put(&b, res->json, res->len);
+		jb_put(&b, "\n\nevent: complete\ndata:\n\n", 25);
+		api()->exchange_header_set(r->x, PT_STR("content-type"), PT_STR(CT_SSE));
+		api()->exchange_header_set(r->x, PT_STR("cache-control"), PT_STR("no-cache"));
+		if (!b.oom)
+			api()->exchange_respond(r->x, 200, (pt_str_t){ b.p, b.n });
+		else
+			respond(r->x, r->media, 500, "{\"errors\":[{\"message\":\"out of memory\"}]}", 41);
+		free(b.p);
+	} else {
 		respond(r->x, r->media, status, res->json, res->len);
+	}
 	gql_exec_free(e);
-	greq_free(r);
+	gqlp_req_free(r);
 }
 
-static void start_exec(struct greq *r)
+static void start_exec(struct gqlp_req *r)
 {
 	struct gql_exec_req q = {
 		.schema = r->conf->schema,
@@ -195,30 +215,36 @@ static void start_exec(struct greq *r)
 		.done = exec_done,
 		.ud = r,
 	};
-	int top = lua_gettop(r->L);
+	lua_State *L = r->L;    /* R may be freed (exec_done) before gql_exec_start returns */
+	int top;
 
-	lua_rawgeti(r->L, LUA_REGISTRYINDEX, r->ctx_ref);
-	q.ctx_index = lua_gettop(r->L);
-	if (gql_exec_start(&q) != 0) {
-		lua_settop(r->L, top);
-		respond_error(r->x, r->media, 500, "Internal server error.");
-		greq_free(r);
+	if (r->subscription) {
+		gqlp_sub_start(r);
 		return;
 	}
-	lua_settop(r->L, top);
+	top = lua_gettop(L);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, r->ctx_ref);
+	q.ctx_index = lua_gettop(L);
+	if (gql_exec_start(&q) != 0) {
+		lua_settop(L, top);
+		respond_error(r->x, r->media, 500, "Internal server error.");
+		gqlp_req_free(r);
+		return;
+	}
+	lua_settop(L, top);
 }
 
 /* The context hook ended: a table it returned replaces ctx. */
 static void context_done(lua_State *co, int status, int nres, void *ud)
 {
-	struct greq *r = ud;
+	struct gqlp_req *r = ud;
 
 	if (status != LUA_OK) {
 		api()->log(gqlp_ctx, PT_LOG_ERROR, "graphql.context: %s",
 		           lua_tostring(co, -1) ? lua_tostring(co, -1) : "error");
 		lua_settop(co, 0);
 		respond_error(r->x, r->media, 500, "Internal server error.");
-		greq_free(r);
+		gqlp_req_free(r);
 		return;
 	}
 	if (nres > 0 && lua_istable(co, -nres)) {
@@ -274,7 +300,7 @@ static int ctx_p(lua_State *L)
 }
 
 /* Builds ctx, runs the context hook (which may wait), then executes. */
-static void prepare_and_run(struct greq *r)
+static void prepare_and_run(struct gqlp_req *r)
 {
 	lua_State *L = r->L;
 	lua_State *co;
@@ -285,7 +311,7 @@ static void prepare_and_run(struct greq *r)
 	if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
 		lua_pop(L, 1);
 		respond_error(r->x, r->media, 500, "Internal server error.");
-		greq_free(r);
+		gqlp_req_free(r);
 		return;
 	}
 	r->ctx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -304,15 +330,15 @@ static void prepare_and_run(struct greq *r)
 
 /* ---- the request ------------------------------------------------------------ */
 
-static int bad_request(struct greq *r, int status, const char *msg)
+static int bad_request(struct gqlp_req *r, int status, const char *msg)
 {
 	respond_error(r->x, r->media, status, msg);
-	greq_free(r);
+	gqlp_req_free(r);
 	return 0;
 }
 
 /* Reads {query, variables, operationName, extensions} from a JSON object. */
-static const char *read_params(struct greq *r, json_t *o, const char **query, size_t *qlen)
+static const char *read_params(struct gqlp_req *r, json_t *o, const char **query, size_t *qlen)
 {
 	json_t *q = json_object_get(o, "query"), *v = json_object_get(o, "variables");
 	json_t *op = json_object_get(o, "operationName"), *ext = json_object_get(o, "extensions");
@@ -356,7 +382,7 @@ int gqlp_handler(pt_exchange *x, const pt_conf *opts, void *ud)
 {
 	struct gqlp_worker *gw = api()->worker_get_data(gqlp_ctx, api()->exchange_worker(x));
 	unsigned method = api()->exchange_method(x);
-	struct greq *r;
+	struct gqlp_req *r;
 	const char *query = NULL, *why = NULL, *msg = NULL;
 	size_t qlen = 0;
 	const struct gql_definition *op;
@@ -376,22 +402,22 @@ int gqlp_handler(pt_exchange *x, const pt_conf *opts, void *ud)
 		api()->exchange_header_set(x, PT_STR("allow"), PT_STR("GET, POST"));
 		return bad_request(r, 405, "GraphQL only supports GET and POST requests.");
 	}
-	if (r->media == M_HTML) {
+	if (r->media == GQLP_M_HTML) {
 		if (method == PT_METHOD_GET && r->conf->graphiql &&
 		    api()->exchange_query_arg(x, PT_STR("query"), 0, &v) != 0) {
 			serve_graphiql(x, r->conf);
-			greq_free(r);
+			gqlp_req_free(r);
 			return 0;
 		}
-		r->media = M_GQL;
+		r->media = GQLP_M_GQL;
 		if (api()->exchange_header(x, PT_STR("accept"), 0, &v) == 0 &&
 		    !memmem(v.ptr, v.len, "*/*", 3) && !memmem(v.ptr, v.len, "json", 4))
-			r->media = M_NONE;
+			r->media = GQLP_M_NONE;
 	}
-	if (r->media == M_NONE) {
-		r->media = M_JSON;
-		return bad_request(r, 406, "Accept application/graphql-response+json or "
-		                   "application/json.");
+	if (r->media == GQLP_M_NONE) {
+		r->media = GQLP_M_JSON;
+		return bad_request(r, 406, "Accept application/graphql-response+json, "
+		                   "application/json or text/event-stream.");
 	}
 	if (method == PT_METHOD_POST) {
 		json_error_t je;
@@ -428,7 +454,7 @@ int gqlp_handler(pt_exchange *x, const pt_conf *opts, void *ud)
 			return bad_request(r, 500, "out of memory");
 	}
 	if (qlen > r->conf->limits.max_bytes)
-		return bad_request(r, r->media == M_JSON ? 200 : 400,
+		return bad_request(r, r->media == GQLP_M_JSON ? 200 : 400,
 		                   "The query is larger than max_bytes.");
 	if (!(r->doc = gqlp_doc_get(gw, r->conf, query, qlen)))
 		return bad_request(r, 500, "Internal server error.");
@@ -439,22 +465,25 @@ int gqlp_handler(pt_exchange *x, const pt_conf *opts, void *ud)
 		jb_put(&b, r->doc->errors, r->doc->errors_len);
 		jb_putc(&b, '}');
 		if (!b.oom)
-			respond(x, r->media, r->media == M_JSON ? 200 : 400, b.p, b.n);
+			respond(x, r->media, r->media == GQLP_M_JSON ? 200 : 400, b.p, b.n);
 		free(b.p);
-		greq_free(r);
+		gqlp_req_free(r);
 		return 0;
 	}
 	op = gql_exec_operation(r->doc->doc, r->opname, &msg);
-	if (op && method == PT_METHOD_GET && op->operation != GQL_OP_QUERY) {
+	if (op && method == PT_METHOD_GET && op->operation != GQL_OP_QUERY &&
+	    !(op->operation == GQL_OP_SUBSCRIPTION && r->media == GQLP_M_SSE)) {
 		api()->exchange_header_set(x, PT_STR("allow"), PT_STR("POST"));
 		return bad_request(r, 405, op->operation == GQL_OP_MUTATION ?
 		                   "Can only perform a mutation operation from a POST request." :
 		                   "Can only perform a subscription operation from a POST request.");
 	}
-	if (op && op->operation == GQL_OP_SUBSCRIPTION)
-		return bad_request(r, r->media == M_JSON ? 200 : 400,
-		                   "Subscriptions are delivered over WebSocket (the websocket "
-		                   "plugin), not as an HTTP response.");
+	if (op && op->operation == GQL_OP_SUBSCRIPTION && r->media != GQLP_M_SSE)
+		return bad_request(r, r->media == GQLP_M_JSON ? 200 : 400,
+		                   "Subscriptions are streamed: send Accept: text/event-stream "
+		                   "(Server-Sent Events), or use WebSocket when the websocket "
+		                   "plugin is installed.");
+	r->subscription = op && op->operation == GQL_OP_SUBSCRIPTION;
 	r->L = api()->exchange_lua(x);
 	if (!r->L && gw) {
 		if (!gw->fallback && (gw->fallback = luaL_newstate()))

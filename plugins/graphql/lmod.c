@@ -9,17 +9,20 @@
  *     Node  = { __resolveType = function(value, ctx, typename) return "User" end },
  *   }
  *   graphql.context(function(ctx) ctx.user = ... end)   -- per request, may wait
+ *   local n = graphql.publish("posts.ada", post)  -- to subscriptions (hub)
  *
  * The tables live in the registry of the state that ran the scripts
  * (K_RESOLVERS, K_CONTEXT), where the executor finds them. Type and field
  * names are checked against the plugin's schema when one is loaded: a typo
  * refuses the scripts with file:line.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include <lua.h>
 #include <lauxlib.h>
 
+#include "exec_priv.h"
 #include "gqlp.h"
 
 #define K_RESOLVERS "graphql.resolvers"
@@ -154,11 +157,43 @@ static int l_context(lua_State *L)
 	return 0;
 }
 
+/*
+ * graphql.publish(channel, value) -> subscribers: VALUE as JSON text on the
+ * hub's CHANNEL (a string is taken as JSON text already, e.g. from
+ * json.encode). Returns how many subscriptions (of any plugin) took it.
+ */
+static int l_publish(lua_State *L)
+{
+	size_t clen;
+	const char *ch = luaL_checklstring(L, 1, &clen);
+	struct jbuf b = { 0 };
+	pt_str_t msg;
+	int n;
+
+	luaL_checkany(L, 2);
+	if (lua_type(L, 2) == LUA_TSTRING) {
+		msg.ptr = lua_tolstring(L, 2, &msg.len);
+	} else {
+		if (jb_lua(&b, L, 2, 0) != 0 || b.oom) {
+			free(b.p);
+			return luaL_error(L, "graphql.publish: the value cannot be JSON (a function, "
+			                  "a cycle, or too deep)");
+		}
+		msg = (pt_str_t){ b.p, b.n };
+	}
+	n = gqlp_api->hub_publish((pt_str_t){ ch, clen }, msg);
+	free(b.p);
+	if (n < 0)
+		return luaL_error(L, "graphql.publish: %s", gqlp_api->strerror(n));
+	lua_pushinteger(L, n);
+	return 1;
+}
+
 int gqlp_lua_open(lua_State *L)
 {
 	static const luaL_Reg fns[] = {
 		{ "resolvers", l_resolvers }, { "batch", l_batch }, { "context", l_context },
-		{ NULL, NULL },
+		{ "publish", l_publish }, { NULL, NULL },
 	};
 
 	if (luaL_newmetatable(L, K_BATCH_MT)) {
