@@ -27,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
 #include <lua.h>
 #include <lauxlib.h>
 
@@ -145,70 +144,28 @@ static int put_error(struct gqlp_sub *s, const char *msg)
 	return rc;
 }
 
-/* Pushes J as a Lua value: objects and arrays as tables, null as json.null.
- * [-0, +1, m] */
-static void push_json(lua_State *L, json_t *j, int null_idx, int depth)
-{
-	const char *k;
-	json_t *v;
-	size_t i;
-
-	if (!lua_checkstack(L, 4) || depth > 200) {
-		lua_pushnil(L);
-		return;
-	}
-	switch (json_typeof(j)) {
-	case JSON_OBJECT:
-		lua_createtable(L, 0, (int)json_object_size(j));
-		json_object_foreach(j, k, v) {
-			push_json(L, v, null_idx, depth + 1);
-			lua_setfield(L, -2, k);
-		}
-		break;
-	case JSON_ARRAY:
-		lua_createtable(L, (int)json_array_size(j), 0);
-		json_array_foreach(j, i, v) {
-			push_json(L, v, null_idx, depth + 1);
-			lua_rawseti(L, -2, (lua_Integer)i + 1);
-		}
-		break;
-	case JSON_STRING:
-		lua_pushlstring(L, json_string_value(j), json_string_length(j));
-		break;
-	case JSON_INTEGER:
-		lua_pushinteger(L, (lua_Integer)json_integer_value(j));
-		break;
-	case JSON_REAL:
-		lua_pushnumber(L, json_real_value(j));
-		break;
-	case JSON_TRUE:
-	case JSON_FALSE:
-		lua_pushboolean(L, json_is_true(j));
-		break;
-	default:
-		lua_pushvalue(L, null_idx);
-		break;
-	}
-}
-
 struct push_args {
-	json_t *j;
+	const char *p;
+	size_t n;
 };
 
-/* Protected: [json.null (or a light userdata)], then the event. */
-static int push_event_p(lua_State *L)
+/* Protected: the event decoded by the core's json.decode (so its size and
+ * depth limits and its null apply), or an error saying why it is not JSON.
+ * [-1, +1, e] */
+static int decode_event_p(lua_State *L)
 {
 	struct push_args *a = lua_touserdata(L, 1);
 
 	lua_pop(L, 1);
-	if (lua_getglobal(L, "json") != LUA_TTABLE || lua_getfield(L, -1, "null") == LUA_TNIL) {
-		lua_settop(L, 0);
-		lua_pushlightuserdata(L, NULL);
-	} else {
-		lua_remove(L, -2);
-	}
-	push_json(L, a->j, 1, 0);
-	return 2;
+	if (lua_getglobal(L, "json") != LUA_TTABLE || lua_getfield(L, -1, "decode") != LUA_TFUNCTION)
+		return luaL_error(L, "the json module is missing");
+	lua_pushlstring(L, a->p, a->n);
+	lua_call(L, 1, 2);
+	if (lua_isnil(L, -2))
+		return luaL_error(L, "%s", lua_tostring(L, -1));
+	lua_pop(L, 1);
+	lua_remove(L, -2);
+	return 1;
 }
 
 static void pump(struct gqlp_sub *s);
@@ -241,8 +198,7 @@ static int run_event(struct gqlp_sub *s, const char *msg, size_t n)
 {
 	struct gqlp_req *r = s->r;
 	lua_State *L = r->L;
-	struct push_args pa;
-	json_error_t je;
+	struct push_args pa = { msg, n };
 	int top = lua_gettop(L), rc = 0;
 	struct gql_exec_req q = {
 		.schema = r->conf->schema,
@@ -257,22 +213,18 @@ static int run_event(struct gqlp_sub *s, const char *msg, size_t n)
 		.ud = s,
 	};
 
-	if (!(pa.j = json_loadb(msg, n, JSON_DECODE_ANY, &je))) {
-		char why[256];
-
-		snprintf(why, sizeof(why), "An event on %s is not JSON: %s", s->channel, je.text);
-		return put_error(s, why);
-	}
 	lua_rawgeti(L, LUA_REGISTRYINDEX, r->ctx_ref);
 	q.ctx_index = lua_gettop(L);
-	lua_pushcfunction(L, push_event_p);
+	lua_pushcfunction(L, decode_event_p);
 	lua_pushlightuserdata(L, &pa);
-	if (lua_pcall(L, 1, 2, 0) != LUA_OK) {
-		json_decref(pa.j);
+	if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+		char why[256];
+
+		snprintf(why, sizeof(why), "An event on %s is not JSON: %s", s->channel,
+		         lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
 		lua_settop(L, top);
-		return put_error(s, "Internal server error.");
+		return put_error(s, why);
 	}
-	json_decref(pa.j);
 	q.event_index = lua_gettop(L);
 	s->busy = 1;
 	if (gql_exec_start(&q) != 0) {
