@@ -65,8 +65,25 @@ static int proxy_handler_lua(lua_State *L)
 	if (lua_getfield(L, lua_upvalueindex(2), "strip_prefix") == LUA_TSTRING)
 		pc.strip_prefix.ptr = lua_tolstring(L, -1, &pc.strip_prefix.len);
 	lua_pop(L, 1);   /* the opts table (an upvalue) keeps the string alive */
+	if (lua_getfield(L, lua_upvalueindex(2), "prefix") == LUA_TSTRING)
+		pc.prefix.ptr = lua_tolstring(L, -1, &pc.prefix.len);
+	lua_pop(L, 1);
 	if (lua_getfield(L, lua_upvalueindex(2), "timeout") == LUA_TNUMBER)
 		pc.timeout = lua_tonumber(L, -1);
+	lua_pop(L, 1);
+	if (lua_getfield(L, lua_upvalueindex(2), "remove_headers") == LUA_TTABLE) {
+		for (lua_Integer i = 1; pc.nremove < PROXY_MAX_REMOVE; i++) {
+			pt_str_t *r = &pc.remove[pc.nremove];
+
+			if (lua_rawgeti(L, -1, i) != LUA_TSTRING) {
+				lua_pop(L, 1);
+				break;
+			}
+			r->ptr = lua_tolstring(L, -1, &r->len);   /* the opts table keeps it alive */
+			pc.nremove++;
+			lua_pop(L, 1);
+		}
+	}
 	lua_pop(L, 1);
 	if (lua_getfield(L, lua_upvalueindex(2), "headers") == LUA_TTABLE) {
 		unsigned n = 0;

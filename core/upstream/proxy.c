@@ -532,6 +532,15 @@ static void add(pt_exchange *x, pt_str_t *h, unsigned *n, unsigned cap, pt_str_t
 	(*n)++;
 }
 
+/* Whether NAME (lower-case) is in the route's remove_headers. */
+static int removed(const struct proxy_conf *pc, pt_str_t name)
+{
+	for (unsigned i = 0; i < pc->nremove; i++)
+		if (pc->remove[i].len == name.len && ieq(pc->remove[i].ptr, name.ptr, name.len))
+			return 1;
+	return 0;
+}
+
 /* The forwarded request's path and headers, in X's pool. */
 static int build_request(struct proxy *p, const struct proxy_conf *pc)
 {
@@ -554,10 +563,18 @@ static int build_request(struct proxy *p, const struct proxy_conf *pc)
 		path.ptr += pc->strip_prefix.len;
 		path.len -= pc->strip_prefix.len;
 	}
-	if (!(full = xapi_alloc(x, path.len + x->query.len + 3)))
+	if (!(full = xapi_alloc(x, pc->prefix.len + path.len + x->query.len + 3)))
 		return PT_ENOMEM;
 	p->path = (pt_str_t){ full, 0 };
-	if (!path.len || path.ptr[0] != '/')
+	if (pc->prefix.len) {
+		memcpy(full, pc->prefix.ptr, pc->prefix.len);
+		p->path.len = pc->prefix.len;
+		if (full[p->path.len - 1] == '/' && path.len && path.ptr[0] == '/')
+			p->path.len--;   /* "/v2/" + "/users": one slash */
+	}
+	if (!p->path.len && (!path.len || path.ptr[0] != '/'))
+		full[p->path.len++] = '/';
+	else if (p->path.len && full[p->path.len - 1] != '/' && path.len && path.ptr[0] != '/')
 		full[p->path.len++] = '/';
 	memcpy(full + p->path.len, path.ptr, path.len);
 	p->path.len += path.len;
@@ -567,7 +584,7 @@ static int build_request(struct proxy *p, const struct proxy_conf *pc)
 		p->path.len += x->query.len;
 	}
 	for (unsigned i = 0; i < x->nhdrs && n + 8 < cap; i++) {
-		if (is_hop(x->hdrs[i].name))
+		if (is_hop(x->hdrs[i].name) || removed(pc, x->hdrs[i].name))
 			continue;
 		if (x->hdrs[i].name.len == 15 && !memcmp(x->hdrs[i].name.ptr, "x-forwarded-for", 15)) {
 			xff = x->hdrs[i].value;
@@ -696,7 +713,7 @@ static __thread struct opts_entry opts_cache[OPTS_CACHE];
 /* Parses OPTS into PC; added headers go to H (CAP pairs). */
 static int opts_parse(const pt_conf *opts, struct proxy_conf *pc, pt_str_t *h, size_t cap)
 {
-	const pt_conf *hdrs = conf_get(opts, "headers"), *v;
+	const pt_conf *hdrs = conf_get(opts, "headers"), *v, *rm;
 	pt_str_t up;
 	const char *k;
 
@@ -705,6 +722,11 @@ static int opts_parse(const pt_conf *opts, struct proxy_conf *pc, pt_str_t *h, s
 		return PT_EINVAL;
 	pc->upstream = up.ptr;
 	conf_str(opts, "strip_prefix", &pc->strip_prefix);
+	conf_str(opts, "prefix", &pc->prefix);
+	rm = conf_get(opts, "remove_headers");
+	for (size_t i = 0; i < conf_len(rm) && pc->nremove < PROXY_MAX_REMOVE; i++)
+		if (conf_str(conf_at(rm, i), NULL, &pc->remove[pc->nremove]) == 0)
+			pc->nremove++;
 	conf_num(opts, "timeout", &pc->timeout);
 	for (size_t i = 0; hdrs && (k = conf_key_at(hdrs, i, &v)) != NULL; i++) {
 		pt_str_t val;

@@ -10,12 +10,17 @@
 
 #include "portico/portico.h"
 
+#define PROXY_MAX_REMOVE 16
+
 struct proxy_conf {
 	const char *upstream;            /* a name the generation's config declares */
 	pt_str_t strip_prefix;           /* "/v1" forwards /v1/users as /users */
+	pt_str_t prefix;                 /* then prepended: "/v2" forwards /users as /v2/users */
 	double timeout;                  /* longest upstream silence; 0: its read timeout */
 	const pt_str_t *headers;         /* name, value pairs added to the request */
 	unsigned nheaders;
+	pt_str_t remove[PROXY_MAX_REMOVE];   /* request headers not forwarded (lower-case) */
+	unsigned nremove;
 };
 
 /* Runs once the proxy is finished with X (answered, cut, or the client went
@@ -32,7 +37,8 @@ typedef void (*proxy_done_fn)(pt_exchange *x, void *ud);
 int proxy_start(pt_exchange *x, const struct proxy_conf *pc, proxy_done_fn done, void *ud);
 
 /* The "proxy" route handler. Route options: upstream (required),
- * strip_prefix, timeout, headers = { name = value }. */
+ * strip_prefix, prefix, timeout, headers = { name = value },
+ * remove_headers = { name, ... }. */
 int proxy_handler(pt_exchange *x, const pt_conf *opts, void *ud);
 
 #endif

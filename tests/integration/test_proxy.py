@@ -102,6 +102,30 @@ def test_proxies_with_forwarded_headers_and_body(portico, tmp_path, upstreams):
     assert h["x-request-id"] and h["traceparent"].startswith("00-")
 
 
+@pytest.mark.parametrize("via_lua", [False, True])
+def test_prefix_rewrite_and_removed_headers(portico, tmp_path, upstreams, via_lua):
+    """strip_prefix then prefix rewrites /api/users/7 to /v2/users/7; remove_headers
+    keeps the client's cookie from the service; both for a pure proxy route (no
+    Lua) and for a Lua function that calls the proxy."""
+    a = upstreams("a")
+    opts = ('{ strip_prefix = "/api", prefix = "/v2", remove_headers = { "Cookie", "x-debug" }, '
+            'headers = { ["x-gateway"] = "portico" } }')
+    routes = tmp_path / "routes"
+    routes.mkdir(exist_ok=True)
+    handler = (f'function(req, res) return fwd(req, res) end' if via_lua else "fwd")
+    (routes / "gw.lua").write_text(f'local fwd = proxy(upstream "users", {opts})\n'
+                                   f'route.any("/api/*rest", {handler})\n')
+    d = portico(f'upstream "users" {{ servers = {{ "127.0.0.1:{a.port}" }} }}\n'
+                f'routes "{routes}"')
+    r = requests.get(d.url + "/api/users/7?q=1", timeout=5,
+                     headers={"cookie": "session=secret", "x-debug": "1", "x-keep": "yes"})
+    got = r.json()
+    assert r.status_code == 200 and got["path"] == "/v2/users/7?q=1"
+    h = got["headers"]
+    assert "cookie" not in h and "x-debug" not in h
+    assert h["x-keep"] == "yes" and h["x-gateway"] == "portico"
+
+
 def test_round_robin_spreads(portico, tmp_path, upstreams):
     a, b = upstreams("a"), upstreams("b")
     d = gateway(portico, tmp_path, [a.port, b.port])
