@@ -507,7 +507,8 @@ int exchange_head_done(pt_exchange *x, uint64_t content_length, int has_body)
 
 	x->head_only = x->method == PT_METHOD_HEAD;
 	x->has_body = has_body;
-	x->start_us = mono_us();
+	if (x->gen->alog)   /* only the access log reads it: no clock read otherwise */
+		x->start_us = mono_us();
 	if (is_options_star) {
 		if (x->method == PT_METHOD_OPTIONS)
 			answer_options(x, PT_METHOD_ANY & ~(PT_METHOD_CONNECT | PT_METHOD_TRACE));

@@ -99,7 +99,7 @@ struct pt_exchange {
 	char id[24];
 	size_t id_len;
 	pt_str_t consumer;               /* who authenticated (auth filters), pool copy */
-	uint64_t start_us;               /* monotonic, when the head was complete */
+	uint64_t start_us;               /* monotonic, when the head was complete (access log on) */
 
 	/* what the access log reports of the handler's upstream call */
 	pt_str_t upstream_addr;          /* "ip:port" of the last attempt, pool copy */
