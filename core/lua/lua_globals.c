@@ -13,6 +13,7 @@
 #include <lua.h>
 #include <lauxlib.h>
 
+#include "gen.h"
 #include "http/exchange.h"
 #include "log.h"
 #include "lua_json.h"
@@ -157,7 +158,8 @@ static void http_done(const struct http_client_res *res, void *ud)
 		size_t n = res->peer ? strlen(res->peer) : 0;
 		char *a = n ? xapi_alloc(x, n + 1) : NULL;
 
-		x->upstream_us += mono_us() - hw->t0;
+		if (hw->t0)
+			x->upstream_us += mono_us() - hw->t0;
 		if (a) {
 			memcpy(a, res->peer, n + 1);
 			x->upstream_addr = (pt_str_t){ a, n };
@@ -242,11 +244,16 @@ static int l_http_request(lua_State *L)
 		return luaL_error(L, "http.request: out of memory");
 	}
 	hw->wait = lua_wait_begin_safe(L);
-	hw->t0 = mono_us();
 	if (!hw->wait) {
 		free(hw);
 		return luaL_error(L, "http.request() waits, so it can only run in a request handler "
 		                  "or filter, not inside a coroutine the handler created");
+	}
+	{
+		pt_exchange *wx = lua_wait_exchange(hw->wait);
+
+		if (wx && wx->gen->alog)   /* only the access log reads the time */
+			hw->t0 = mono_us();
 	}
 	/* the client copies everything and never calls back from inside this call */
 	if (!http_client_request(c, &req, http_done, hw)) {

@@ -301,7 +301,7 @@ static int attempt(struct proxy *p)
 		break;
 	}
 	set_addr(p, upstream_try_server(p->t));
-	if (!p->t0) {
+	if (!p->t0 && x->gen->alog) {   /* only the access log reads it */
 		p->t0 = mono_us();
 		p->us_before = x->upstream_us;
 	}
