@@ -128,33 +128,63 @@ def run_h2load(port, conns, streams, duration):
     return rps, p99_ms, done, done - ok
 
 
-def measure(server, fn):
+def cpu_busy():
+    """Busy and total jiffies of CPU 0 and CPU 1, from /proc/stat."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            name, *vals = line.split()
+            if name in ("cpu0", "cpu1"):
+                v = [int(x) for x in vals]
+                out[name] = (sum(v) - v[3] - v[4], sum(v))   # minus idle, iowait
+    return out
+
+
+def measure(server, fn, side_pids=()):
+    """Runs FN (a load generator) against SERVER. With SIDE_PIDS (processes
+    the load side needs, e.g. the upstream a proxy talks to) it also reports
+    their CPU per request and how busy each CPU was: when CPU 1 (the load
+    side) is saturated, req/s no longer tells the servers apart."""
     pids = server.pids()
-    before = cpu_us(pids)
+    before, side_before, busy_before = cpu_us(pids), cpu_us(side_pids), cpu_busy()
     rps, p99, reqs, errors = fn()
     used = cpu_us(pids) - before
-    return {"rps": rps, "p99": p99, "us_req": used / max(reqs, 1), "errors": errors}
+    m = {"rps": rps, "p99": p99, "us_req": used / max(reqs, 1), "errors": errors}
+    if side_pids:
+        busy = cpu_busy()
+        m["side_us_req"] = (cpu_us(side_pids) - side_before) / max(reqs, 1)
+        for c in ("cpu0", "cpu1"):
+            b0, t0 = busy_before[c]
+            b1, t1 = busy[c]
+            m[c] = 100.0 * (b1 - b0) / max(t1 - t0, 1)
+    return m
 
 
-def compare_wrk(servers, rounds, conns, duration, path, pipeline=1, script=None):
+def compare_wrk(servers, rounds, conns, duration, path, pipeline=1, script=None,
+                side_pids=()):
     """Runs wrk against SERVERS (portico first, the peer second) alternately,
-    ROUNDS times; prints medians and the ratio portico/peer."""
+    ROUNDS times; prints medians and the ratio portico/peer. SIDE_PIDS: see
+    measure()."""
     res = {s.name: [] for s in servers}
     for _ in range(rounds):
         for s in servers:
             s.start()
             try:
                 res[s.name].append(measure(s, lambda: run_wrk(s.port, conns, duration, path,
-                                                                   pipeline, script)))
+                                                                   pipeline, script),
+                                           side_pids))
             finally:
                 s.stop()
-    print(f"{'server':<10} {'req/s':>10} {'p99 ms':>8} {'cpu us/req':>10} {'errors':>6}")
+    print(f"{'server':<10} {'req/s':>10} {'p99 ms':>8} {'cpu us/req':>10} {'errors':>6}"
+          + (f" {'side us/req':>12} {'cpu0 %':>6} {'cpu1 %':>6}" if side_pids else ""))
     med = {}
     for s in servers:
         med[s.name] = {k: statistics.median(r[k] for r in res[s.name]) for k in res[s.name][0]}
         m = med[s.name]
         print(f"{s.name:<10} {m['rps']:>10.0f} {m['p99']:>8.2f} {m['us_req']:>10.2f} "
-              f"{m['errors']:>6.0f}")
+              f"{m['errors']:>6.0f}"
+              + (f" {m['side_us_req']:>12.2f} {m['cpu0']:>6.1f} {m['cpu1']:>6.1f}"
+                 if side_pids else ""))
     p, n = med[servers[0].name], med[servers[1].name]
     print(f"ratio {servers[0].name}/{servers[1].name}: req/s {p['rps'] / n['rps']:.2f}, p99 "
           f"{p['p99'] / n['p99']:.2f} (lower is better), cpu/req "

@@ -72,7 +72,10 @@ def main():
     up, up_port = upstream(work)
     servers = [portico(work, up_port), nginx(work, up_port)]
     try:
-        compare_wrk(servers, a.rounds, a.conns, a.duration, "/hello")
+        compare_wrk(servers, a.rounds, a.conns, a.duration, "/hello", side_pids=[up.pid])
+        print("side us/req: the upstream's CPU per request; cpu0/cpu1 %: how busy the proxy's\n"
+              "CPU and the load side's CPU (wrk + upstream) were. With cpu1 near 100% the\n"
+              "load side caps req/s for any proxy; cpu us/req then tells the proxies apart.")
     finally:
         for s in servers:
             s.stop()
