@@ -191,6 +191,11 @@ static int add_route(struct gen *g, struct route_entry *re, int lua_fn, const ch
 		        "from 0 to 2^53", file, rc->line, rc->path);
 		return -1;
 	}
+	if (conf_get(rc->opts, "stream_body") && conf_bool(rc->opts, "stream_body", &re->stream_body)) {
+		add_err(err, errlen, off, "%s:%d: route %s: stream_body must be true or false",
+		        file, rc->line, rc->path);
+		return -1;
+	}
 	if (router_add(g->router, rc->methods, rc->host, rc->path, re, why, sizeof(why)) != 0) {
 		add_err(err, errlen, off, "%s:%d: route %s: %s", file, rc->line, rc->path, why);
 		return -1;

@@ -27,6 +27,7 @@ struct route_entry {
 	unsigned nfilters;
 	int preflight;                /* a filter answers CORS preflights (PT_FILTER_PREFLIGHT) */
 	uint64_t body_limit;          /* the route's `body_limit`, 0: http.max_body_size */
+	int stream_body;              /* the route's `stream_body`: the handler reads as it comes */
 };
 
 /* One compiled filter use, released with the generation. */

@@ -540,8 +540,8 @@ int exchange_head_done(pt_exchange *x, uint64_t content_length, int has_body)
 		exchange_error(x, 413, "request body too large");
 		return 1;
 	}
-	if (conf_bool(x->route->conf->opts, "stream_body", &x->body_streamed) == 0 &&
-	    x->body_streamed)
+	x->body_streamed = x->route->stream_body;   /* read once, when the generation was built */
+	if (x->body_streamed)
 		chain_start(x);   /* the body follows through exchange_body_read */
 	return 0;
 }

@@ -54,6 +54,14 @@ def test_check_reports_wrong_key_with_line(portico):
     assert f"portico.conf:{line}: 'wokers' is not a known setting (did you mean 'workers'?)" in out.stderr
 
 
+def test_check_reports_stream_body_not_a_boolean(portico):
+    d = portico('route { path = "/x", handler = "static", body = "x", stream_body = "yes" }',
+                start=False)
+    out = run_t(d.conf_path)
+    assert out.returncode == 1
+    assert "route /x: stream_body must be true or false" in out.stderr
+
+
 def test_check_reports_unknown_handler(portico):
     d = portico('route { path = "/x", handler = "nope" }', start=False)
     out = run_t(d.conf_path)
