@@ -7,7 +7,7 @@
  * connection that new h2 requests multiplex onto.
  *
  * A call owns its copied request, a deadline timer and the response it
- * collects. Every answer goes through call_deliver(), which unlinks the call
+ * collects. Every answer goes through hc_call_deliver(), which unlinks the call
  * from everything before running the user's callback and frees it after, so
  * the callback may start or cancel other calls. Bufferevents are made with
  * BEV_OPT_DEFER_CALLBACKS and errors found while starting a call are reported
@@ -211,24 +211,24 @@ struct http_client_call {
 
 static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
-static void conn_write_cb(struct bufferevent *bev, void *arg);
+static void hc_conn_write_cb(struct bufferevent *bev, void *arg);
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void call_timer_cb(evutil_socket_t fd, short what, void *arg);
-static void h1_start(struct http_client_call *call);
-static void h2_start(struct http_client_call *call);
+static void hc_h1_start(struct http_client_call *call);
+static void hc_h2_start(struct http_client_call *call);
 static void h2_work_cb(evutil_socket_t fd, short what, void *arg);
-static void h2_kick(struct conn *conn);
-static void conn_free(struct conn *conn);
-static size_t chunk_line(char *dst, size_t len);
-static void conn_input(struct conn *conn);
-static void conn_lost(struct conn *conn, short what);
-static void conn_send(struct conn *conn);
-static int conn_raw_start(struct conn *conn);
-static void h1_read(struct conn *conn, struct evbuffer *in);
-static void h1_complete(struct conn *conn);
-static void h1_fail(struct conn *conn, int status, const char *err);
-static void h2_read(struct conn *conn, struct evbuffer *in);
-static void h2_close(struct conn *conn, int status, const char *err);
+static void hc_h2_kick(struct conn *conn);
+static void hc_conn_free(struct conn *conn);
+static size_t hc_chunk_line(char *dst, size_t len);
+static void hc_conn_input(struct conn *conn);
+static void hc_conn_lost(struct conn *conn, short what);
+static void hc_conn_send(struct conn *conn);
+static int hc_conn_raw_start(struct conn *conn);
+static void hc_h1_read(struct conn *conn, struct evbuffer *in);
+static void hc_h1_complete(struct conn *conn);
+static void hc_h1_fail(struct conn *conn, int status, const char *err);
+static void hc_h2_read(struct conn *conn, struct evbuffer *in);
+static void hc_h2_close(struct conn *conn, int status, const char *err);
 static const char *conn_error(struct conn *conn, short what);
 
 /* ---------------------------------------------------------------- helpers */
@@ -255,7 +255,7 @@ static struct timeval tv_of(double secs)
 }
 
 /* Formats SS as "ip:port" ("[v6]:port") into BUF. */
-static void peer_name(const struct sockaddr_storage *ss, char *buf, size_t len)
+static void hc_peer_name(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
 	char ip[INET6_ADDRSTRLEN];
 
@@ -314,7 +314,7 @@ static char *blk_dup(struct http_client_call *call, const char *p, size_t n)
 }
 
 /* Writes V in decimal to DST; the digit count. */
-static size_t put_u64(char *dst, uint64_t v)
+static size_t hc_put_u64(char *dst, uint64_t v)
 {
 	char tmp[20];
 	size_t n = 0, i;
@@ -360,8 +360,8 @@ static int ieq_lit(const char *s, size_t n, const char *lit)
 /* ---------------------------------------------------------------- calls */
 
 /* Append a response header pair to CALL (copied, name lower-cased). */
-static int resp_header_add(struct http_client_call *call, const char *n, size_t nl,
-                           const char *v, size_t vl)
+static int hc_resp_header_add(struct http_client_call *call, const char *n, size_t nl,
+                              const char *v, size_t vl)
 {
 	char *s;
 	size_t i;
@@ -391,7 +391,7 @@ static int resp_header_add(struct http_client_call *call, const char *n, size_t 
 	return 0;
 }
 
-static void resp_headers_clear(struct http_client_call *call)
+static void hc_resp_headers_clear(struct http_client_call *call)
 {
 	unsigned i;
 
@@ -407,7 +407,7 @@ static void call_free(struct http_client_call *call)
 {
 	struct http_client *c = call->owner;
 
-	resp_headers_clear(call);
+	hc_resp_headers_clear(call);
 	free(call->body);
 	if (call->replay)
 		evbuffer_free(call->replay);
@@ -443,7 +443,7 @@ static void call_free(struct http_client_call *call)
 }
 
 /* Unlink CALL from its connection (left open) and the connection's lists. */
-static void call_unbind(struct http_client_call *call)
+static void hc_call_unbind(struct http_client_call *call)
 {
 	struct conn *conn = call->conn;
 
@@ -465,7 +465,7 @@ static void call_unbind(struct http_client_call *call)
 /* Unlink CALL from everything: client, timer, connection. */
 static void call_detach(struct http_client_call *call)
 {
-	call_unbind(call);
+	hc_call_unbind(call);
 	if (call->client) {
 		TAILQ_REMOVE(&call->client->calls, call, link);
 		call->client = NULL;
@@ -475,11 +475,11 @@ static void call_detach(struct http_client_call *call)
 }
 
 /* Report the deferred error STATUS for CALL from its timer, on the loop. */
-static void call_fail_later(struct http_client_call *call, int status, const char *err)
+static void hc_call_fail_later(struct http_client_call *call, int status, const char *err)
 {
 	static const struct timeval zero = { 0, 0 };
 
-	call_unbind(call);
+	hc_call_unbind(call);
 	call->pending_status = status;
 	call->pending_error = err;
 	evtimer_add(call->timer, &zero);
@@ -489,12 +489,12 @@ static void call_fail_later(struct http_client_call *call, int status, const cha
  * Answer CALL with STATUS (an HTTP status or a negative PT_E*) and free it.
  * The call is unlinked first, so the callback may use the client freely.
  */
-static void call_deliver(struct http_client_call *call, int status, const char *err)
+static void hc_call_deliver(struct http_client_call *call, int status, const char *err)
 {
 	struct http_client_res res;
 
 	if (call->starting) {
-		call_fail_later(call, status, err);
+		hc_call_fail_later(call, status, err);
 		return;
 	}
 	call_detach(call);
@@ -529,16 +529,16 @@ static void call_abandon(struct http_client_call *call)
 	if (!conn)
 		return;
 	if (!conn->is_h2) {
-		call_unbind(call);
-		conn_free(conn);
+		hc_call_unbind(call);
+		hc_conn_free(conn);
 		return;
 	}
 	if (call->stream_id > 0 && conn->ng && call->q == &conn->active) {
 		nghttp2_submit_rst_stream(conn->ng, NGHTTP2_FLAG_NONE, call->stream_id,
 		                          NGHTTP2_CANCEL);
-		h2_kick(conn);
+		hc_h2_kick(conn);
 	}
-	call_unbind(call);
+	hc_call_unbind(call);
 }
 
 static void call_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -548,7 +548,7 @@ static void call_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (call->pending_status) {
-		call_deliver(call, call->pending_status, call->pending_error);
+		hc_call_deliver(call, call->pending_status, call->pending_error);
 		return;
 	}
 	if (call->st) {
@@ -568,13 +568,13 @@ static void call_timer_cb(evutil_socket_t fd, short what, void *arg)
 		}
 	}
 	call_abandon(call);
-	call_deliver(call, PT_ETIMEDOUT, "request timed out");
+	hc_call_deliver(call, PT_ETIMEDOUT, "request timed out");
 }
 
 /* ---------------------------------------------------------------- URL and request */
 
 /* Parse URL into CALL's scheme, host, port, authority and path. */
-static int url_parse(struct http_client_call *call, pt_str_t url)
+static int hc_url_parse(struct http_client_call *call, pt_str_t url)
 {
 	const char *p = url.ptr, *end = url.ptr + url.len, *hs, *he, *a;
 	size_t i;
@@ -660,7 +660,7 @@ static int url_parse(struct http_client_call *call, pt_str_t url)
 		/* by hand: snprintf showed in the per-request profile */
 		int dflt = call->port == (call->https ? 443u : 80u);
 		int v6 = memchr(hs, ':', (size_t)(he - hs)) != NULL;
-		size_t hl = (size_t)(he - hs), pl = put_u64(buf, call->port), o = 0;
+		size_t hl = (size_t)(he - hs), pl = hc_put_u64(buf, call->port), o = 0;
 		char *q;
 
 		call->authority = blk_alloc(call, hl + pl + 4);
@@ -709,7 +709,7 @@ static int req_copy_body(struct http_client_call *call, const struct http_client
 /*
  * HTTP/1.1 only: REQ's headers go straight into their wire form
  * ("name: value\r\n", names lower-cased, framing headers left out) while
- * they are checked, so h1_send copies one block. Then the body.
+ * they are checked, so hc_h1_send copies one block. Then the body.
  */
 static int req_copy_h1(struct http_client_call *call, const struct http_client_req *req)
 {
@@ -767,7 +767,7 @@ static int req_copy_h1(struct http_client_call *call, const struct http_client_r
 }
 
 /* Copy REQ's method, headers and body into CALL, validating them. */
-static int req_copy(struct http_client_call *call, const struct http_client_req *req)
+static int hc_req_copy(struct http_client_call *call, const struct http_client_req *req)
 {
 	pt_str_t m = req->method.len ? req->method : PT_STR("GET");
 	size_t i;
@@ -845,7 +845,7 @@ static int req_copy_body(struct http_client_call *call, const struct http_client
 }
 
 /* Headers we frame ourselves: the caller's copies are dropped. */
-static int framing_header(pt_str_t n)
+static int hc_framing_header(pt_str_t n)
 {
 	return ieq_lit(n.ptr, n.len, "content-length") ||
 	       ieq_lit(n.ptr, n.len, "transfer-encoding");
@@ -853,7 +853,7 @@ static int framing_header(pt_str_t n)
 
 /* ---------------------------------------------------------------- pools and connections */
 
-static struct pool *pool_get(struct http_client *c, const char *key)
+static struct pool *hc_pool_get(struct http_client *c, const char *key)
 {
 	struct pool *p;
 
@@ -875,7 +875,7 @@ static struct pool *pool_get(struct http_client *c, const char *key)
 }
 
 /* Close CONN; a call it serves must have been detached (h1) or moved (h2). */
-static void conn_free(struct conn *conn)
+static void hc_conn_free(struct conn *conn)
 {
 	struct pool *p = conn->pool;
 
@@ -911,8 +911,8 @@ static void conn_free(struct conn *conn)
 }
 
 /* Open a connection for CALL's pool P (TLS when https, ALPN h2 when H2). */
-static struct conn *conn_open(struct http_client *c, struct pool *p,
-                              struct http_client_call *call, int h2)
+static struct conn *hc_conn_open(struct http_client *c, struct pool *p,
+                                 struct http_client_call *call, int h2)
 {
 	struct conn *conn = calloc(1, sizeof(*conn));
 	int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
@@ -969,13 +969,13 @@ static struct conn *conn_open(struct http_client *c, struct pool *p,
 		conn->out = bufferevent_get_output(conn->bev);
 	} else {
 		/* the bufferevent only connects (names through evdns), then
-		 * conn_raw_start takes the socket from it */
+		 * hc_conn_raw_start takes the socket from it */
 		conn->bev = bufferevent_socket_new(c->base, -1, opts);
 		conn->out = evbuffer_new();
 		if (!conn->bev || !conn->out)
 			goto fail;
 	}
-	bufferevent_setcb(conn->bev, conn_read_cb, conn->tls ? conn_write_cb : NULL,
+	bufferevent_setcb(conn->bev, conn_read_cb, conn->tls ? hc_conn_write_cb : NULL,
 	                  conn_event_cb, conn);
 	if (conn->tls)
 		bufferevent_setwatermark(conn->bev, EV_WRITE, HTTP_CLIENT_OUT_LOW, 0);
@@ -986,18 +986,18 @@ static struct conn *conn_open(struct http_client *c, struct pool *p,
 		goto fail;
 	return conn;
 fail:
-	conn_free(conn);
+	hc_conn_free(conn);
 	return NULL;
 }
 
 /* Park CONN in its pool after a clean response, or close it if the pool is full. */
-static void conn_idle(struct conn *conn)
+static void hc_conn_idle(struct conn *conn)
 {
 	struct pool *p = conn->pool;
 	struct timeval tv = tv_of(conn->client->idle_timeout);
 
 	if (p->nidle >= conn->client->max_idle) {
-		conn_free(conn);
+		hc_conn_free(conn);
 		return;
 	}
 	conn->idle = 1;
@@ -1075,7 +1075,7 @@ static void raw_write(struct conn *conn)
 }
 
 /* CONN->out has new bytes: send them now unless EPOLLOUT is awaited. */
-static void conn_send(struct conn *conn)
+static void hc_conn_send(struct conn *conn)
 {
 	if (conn->fd < 0 || conn->wev_on)
 		return;	/* TLS (its bufferevent writes), still connecting, or waiting */
@@ -1098,7 +1098,7 @@ static void raw_write_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	if (what & EV_TIMEOUT) {
-		conn_lost(arg, BEV_EVENT_WRITING | BEV_EVENT_TIMEOUT);
+		hc_conn_lost(arg, BEV_EVENT_WRITING | BEV_EVENT_TIMEOUT);
 		return;
 	}
 	raw_write(arg);
@@ -1106,7 +1106,7 @@ static void raw_write_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* TLS: the bufferevent's output fell under its low-water mark. */
-static void conn_write_cb(struct bufferevent *bev, void *arg)
+static void hc_conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *conn = arg;
 
@@ -1136,17 +1136,17 @@ static void raw_read_cb(evutil_socket_t fd, short what, void *arg)
 		if (n > 0) {
 			conn->last_read = (size_t)n;
 			if (evbuffer_add(conn->in, scratch, (size_t)n) != 0) {
-				conn_lost(conn, BEV_EVENT_ERROR);
+				hc_conn_lost(conn, BEV_EVENT_ERROR);
 				return;
 			}
-			conn_input(conn);
+			hc_conn_input(conn);
 			return;
 		}
 	} else {
 		/* bulk bodies: read into the evbuffer itself, 64 KiB at a time,
 		 * so the bytes move on to the client without a copy */
 		if (evbuffer_reserve_space(conn->in, 65536, &v, 1) < 1) {
-			conn_lost(conn, BEV_EVENT_ERROR);
+			hc_conn_lost(conn, BEV_EVENT_ERROR);
 			return;
 		}
 		n = recv(fd, v.iov_base, v.iov_len, 0);
@@ -1155,27 +1155,27 @@ static void raw_read_cb(evutil_socket_t fd, short what, void *arg)
 			evbuffer_commit_space(conn->in, &v, 1);
 			/* stay in bulk mode while reads stay large */
 			conn->last_read = (size_t)n >= 8192 ? sizeof(scratch) : (size_t)n;
-			conn_input(conn);
+			hc_conn_input(conn);
 			return;
 		}
 	}
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
 		if (conn->write_failed)
-			conn_lost(conn, BEV_EVENT_WRITING | BEV_EVENT_ERROR);
+			hc_conn_lost(conn, BEV_EVENT_WRITING | BEV_EVENT_ERROR);
 		else if (evbuffer_get_length(conn->in))
-			conn_input(conn);	/* woken to go on with what is buffered */
+			hc_conn_input(conn);	/* woken to go on with what is buffered */
 		return;
 	}
-	conn_lost(conn, BEV_EVENT_READING | (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR));
+	hc_conn_lost(conn, BEV_EVENT_READING | (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR));
 }
 
 /*
  * The bufferevent connected CONN's socket: take the socket from it. Bytes
  * it may have read already move to our input; what the call queued in
  * CONN->out goes now. Returns 0, or -1 (the bufferevent still owns the
- * socket; conn_free closes it).
+ * socket; hc_conn_free closes it).
  */
-static int conn_raw_start(struct conn *conn)
+static int hc_conn_raw_start(struct conn *conn)
 {
 	struct bufferevent *bev = conn->bev;
 	struct event_base *base = conn->client->base;
@@ -1195,7 +1195,7 @@ static int conn_raw_start(struct conn *conn)
 	conn->fd = fd;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
-		peer_name(&ss, conn->peer, sizeof(conn->peer));
+		hc_peer_name(&ss, conn->peer, sizeof(conn->peer));
 	event_add(conn->rev, NULL);
 	raw_write(conn);
 	return 0;
@@ -1205,7 +1205,7 @@ static int conn_raw_start(struct conn *conn)
  * Arm CONN's write-progress timeout. A bufferevent (TLS) runs it only while
  * output waits; cleartext puts it on the write event, armed only then too.
  */
-static void conn_send_timeout(struct conn *conn)
+static void hc_conn_send_timeout(struct conn *conn)
 {
 	struct timeval tv = tv_of(conn->send_timeout);
 
@@ -1245,7 +1245,7 @@ static void hb_u64(struct hbuf *h, uint64_t v)
 {
 	char d[24];
 
-	hb_put(h, d, put_u64(d, v));
+	hb_put(h, d, hc_put_u64(d, v));
 }
 
 /*
@@ -1254,7 +1254,7 @@ static void hb_u64(struct hbuf *h, uint64_t v)
  * on an idle connected socket goes out with one send(), without an
  * evbuffer chain.
  */
-static void h1_send(struct conn *conn, struct http_client_call *call)
+static void hc_h1_send(struct conn *conn, struct http_client_call *call)
 {
 	struct evbuffer *out = conn->out;
 	size_t before = evbuffer_get_length(out);
@@ -1269,7 +1269,7 @@ static void h1_send(struct conn *conn, struct http_client_call *call)
 	call->got_bytes = 0;
 	conn->send_timeout = call->send_timeout;
 	if (conn->connected)
-		conn_send_timeout(conn);
+		hc_conn_send_timeout(conn);
 	call->head_done = 0;
 	call->peer[0] = '\0';
 	h.n = 0;
@@ -1288,7 +1288,7 @@ static void h1_send(struct conn *conn, struct http_client_call *call)
 	for (i = 0; i < call->nhdrs; i++) {
 		pt_str_t n = call->hdrs[i * 2], v = call->hdrs[i * 2 + 1];
 
-		if (framing_header(n))
+		if (hc_framing_header(n))
 			continue;
 		hb_put(&h, n.ptr, n.len);
 		hb_put(&h, ": ", 2);
@@ -1323,7 +1323,7 @@ static void h1_send(struct conn *conn, struct http_client_call *call)
 		if (call->body_chunked) {
 			char line[24];
 
-			evbuffer_add(out, line, chunk_line(line, have));
+			evbuffer_add(out, line, hc_chunk_line(line, have));
 		}
 		if (call->body_len)
 			evbuffer_add(out, call->body, call->body_len);
@@ -1337,7 +1337,7 @@ static void h1_send(struct conn *conn, struct http_client_call *call)
 }
 
 /* The response to CONN's call is complete: park or close CONN, then answer. */
-static void h1_complete(struct conn *conn)
+static void hc_h1_complete(struct conn *conn)
 {
 	struct http_client_call *call = conn->call;
 	/* a request still going out (an early answer) leaves the connection
@@ -1347,30 +1347,30 @@ static void h1_complete(struct conn *conn)
 	               evbuffer_get_length(conn->in) == 0 && !call->body_more &&
 	               evbuffer_get_length(conn->out) == 0;
 
-	call_unbind(call);
+	hc_call_unbind(call);
 	if (reusable)
-		conn_idle(conn);
+		hc_conn_idle(conn);
 	else
-		conn_free(conn);
-	call_deliver(call, call->status, NULL);
+		hc_conn_free(conn);
+	hc_call_deliver(call, call->status, NULL);
 }
 
 /* CONN's call failed: close CONN and answer, or retry once on a fresh one. */
-static void h1_fail(struct conn *conn, int status, const char *err)
+static void hc_h1_fail(struct conn *conn, int status, const char *err)
 {
 	struct http_client_call *call = conn->call;
 	int written = evbuffer_get_length(conn->out) < call->req_len;
 
-	call_unbind(call);
-	conn_free(conn);
+	hc_call_unbind(call);
+	hc_conn_free(conn);
 	if (status == PT_EIO && call->reused && !call->got_bytes && !call->retried &&
 	    (call->idempotent || !written) && !call->replay_lost) {
 		/* the server closed an idle connection just as we used it */
 		call->retried = 1;
-		h1_start(call);
+		hc_h1_start(call);
 		return;
 	}
-	call_deliver(call, status, err);
+	hc_call_deliver(call, status, err);
 }
 
 /* Move up to N bytes of IN into CALL's body; PT_ELIMIT past the limit. */
@@ -1389,9 +1389,9 @@ static void h1_stream_stop(struct conn *conn)
 {
 	struct http_client_call *call = conn->call;
 
-	call_unbind(call);
-	conn_free(conn);
-	call_deliver(call, PT_EIO, "cancelled by the receiver");
+	hc_call_unbind(call);
+	hc_conn_free(conn);
+	hc_call_deliver(call, PT_EIO, "cancelled by the receiver");
 }
 
 /*
@@ -1495,7 +1495,7 @@ static int h1_stream_body(struct conn *conn, struct evbuffer *in)
 				return 0;
 			r = h1_resp_chunked_decode(&call->chunk, v.iov_base, v.iov_len, &d, &dl);
 			if (r < 0) {
-				h1_fail(conn, PT_EIO, "malformed chunked body from upstream");
+				hc_h1_fail(conn, PT_EIO, "malformed chunked body from upstream");
 				return -1;
 			}
 			if (dl) {
@@ -1555,14 +1555,14 @@ static int h1_head(struct conn *conn, struct evbuffer *in)
 		if (rc < 0) {
 			if (why && (!strcmp(why, "response head too large") ||
 			            !strcmp(why, "too many headers"))) {
-				h1_fail(conn, PT_ELIMIT, "response head too large");
+				hc_h1_fail(conn, PT_ELIMIT, "response head too large");
 				return -1;
 			}
-			h1_fail(conn, PT_EIO, "malformed response from upstream");
+			hc_h1_fail(conn, PT_EIO, "malformed response from upstream");
 			return -1;
 		}
 		if (r.status == 101) {
-			h1_fail(conn, PT_EIO, "unexpected protocol switch");
+			hc_h1_fail(conn, PT_EIO, "unexpected protocol switch");
 			return -1;
 		}
 		if (r.status < 200) {
@@ -1575,9 +1575,9 @@ static int h1_head(struct conn *conn, struct evbuffer *in)
 	if (call->st)
 		return h1_stream_head(conn, in, &r, rc);
 	for (i = 0; i < r.num_headers; i++) {
-		if (resp_header_add(call, hv[i].name, hv[i].name_len, hv[i].value,
-		                    hv[i].value_len) < 0) {
-			h1_fail(conn, PT_ENOMEM, "out of memory");
+		if (hc_resp_header_add(call, hv[i].name, hv[i].name_len, hv[i].value,
+		                       hv[i].value_len) < 0) {
+			hc_h1_fail(conn, PT_ENOMEM, "out of memory");
 			return -1;
 		}
 	}
@@ -1589,7 +1589,7 @@ static int h1_head(struct conn *conn, struct evbuffer *in)
 	call->head_done = 1;
 	evbuffer_drain(in, (size_t)rc);
 	if (r.body == H1_RESP_BODY_LENGTH && r.content_length > c->max_body && !call->st) {
-		h1_fail(conn, PT_ELIMIT, "response body too large");
+		hc_h1_fail(conn, PT_ELIMIT, "response body too large");
 		return -1;
 	}
 	if (r.body == H1_RESP_BODY_CHUNKED)
@@ -1598,7 +1598,7 @@ static int h1_head(struct conn *conn, struct evbuffer *in)
 }
 
 /* Consume what IN holds of CONN's response; answer when it is complete. */
-static void h1_read(struct conn *conn, struct evbuffer *in)
+static void hc_h1_read(struct conn *conn, struct evbuffer *in)
 {
 	struct http_client_call *call = conn->call;
 
@@ -1620,7 +1620,7 @@ static void h1_read(struct conn *conn, struct evbuffer *in)
 	}
 	if (call->st) {
 		if (h1_stream_body(conn, in) == 1)
-			h1_complete(conn);
+			hc_h1_complete(conn);
 		return;
 	}
 	switch (call->framing) {
@@ -1632,7 +1632,7 @@ static void h1_read(struct conn *conn, struct evbuffer *in)
 		if ((uint64_t)n > call->remaining)
 			n = (size_t)call->remaining;
 		if (h1_take(call, in, n) < 0) {
-			h1_fail(conn, PT_ELIMIT, "response body too large");
+			hc_h1_fail(conn, PT_ELIMIT, "response body too large");
 			return;
 		}
 		call->remaining -= n;
@@ -1650,11 +1650,11 @@ static void h1_read(struct conn *conn, struct evbuffer *in)
 				return;
 			r = h1_resp_chunked_decode(&call->chunk, p, n, &d, &dl);
 			if (r < 0) {
-				h1_fail(conn, PT_EIO, "malformed chunked body from upstream");
+				hc_h1_fail(conn, PT_EIO, "malformed chunked body from upstream");
 				return;
 			}
 			if (evbuffer_get_length(call->body_buf) + dl > conn->client->max_body) {
-				h1_fail(conn, PT_ELIMIT, "response body too large");
+				hc_h1_fail(conn, PT_ELIMIT, "response body too large");
 				return;
 			}
 			if (dl)
@@ -1666,24 +1666,24 @@ static void h1_read(struct conn *conn, struct evbuffer *in)
 		break;
 	case H1_RESP_BODY_CLOSE:
 		if (h1_take(call, in, evbuffer_get_length(in)) < 0)
-			h1_fail(conn, PT_ELIMIT, "response body too large");
+			hc_h1_fail(conn, PT_ELIMIT, "response body too large");
 		return;	/* complete at EOF */
 	}
-	h1_complete(conn);
+	hc_h1_complete(conn);
 }
 
 /* Start CALL on an idle pooled connection or a new one. */
-static void h1_start(struct http_client_call *call)
+static void hc_h1_start(struct http_client_call *call)
 {
 	struct http_client *c = call->client;
-	struct pool *p = pool_get(c, call->key);
+	struct pool *p = hc_pool_get(c, call->key);
 	struct conn *conn;
 
 	if (!p) {
-		call_fail_later(call, PT_ENOMEM, "out of memory");
+		hc_call_fail_later(call, PT_ENOMEM, "out of memory");
 		return;
 	}
-	resp_headers_clear(call);
+	hc_resp_headers_clear(call);
 	evbuffer_drain(call->body_buf, evbuffer_get_length(call->body_buf));
 	conn = call->retried ? NULL : TAILQ_FIRST(&p->idle);
 	if (conn) {
@@ -1691,20 +1691,20 @@ static void h1_start(struct http_client_call *call)
 		p->nidle--;
 		conn->idle = 0;	/* its idle timer, if it fires, finds it busy */
 	} else {
-		conn = conn_open(c, p, call, 0);
+		conn = hc_conn_open(c, p, call, 0);
 		if (!conn) {
-			call_fail_later(call, PT_EIO, "cannot open a connection");
+			hc_call_fail_later(call, PT_EIO, "cannot open a connection");
 			return;
 		}
 	}
-	h1_send(conn, call);
-	conn_send(conn);
+	hc_h1_send(conn, call);
+	hc_conn_send(conn);
 }
 
 /* ---------------------------------------------------------------- HTTP/2 */
 
 /* Make H2_WORK run soon on CONN's loop. */
-static void h2_kick(struct conn *conn)
+static void hc_h2_kick(struct conn *conn)
 {
 	if (conn->work)
 		event_active(conn->work, EV_TIMEOUT, 0);
@@ -1716,7 +1716,7 @@ static void h2_dead(struct conn *conn)
 	conn->dead = 1;
 	if (conn->pool && conn->pool->h2 == conn)
 		conn->pool->h2 = NULL;
-	h2_kick(conn);
+	hc_h2_kick(conn);
 }
 
 /* Queue CALL's answer STATUS on CONN's done list (delivered by h2_work). */
@@ -1731,7 +1731,7 @@ static void h2_finish(struct conn *conn, struct http_client_call *call, int stat
 	call->q = &conn->done;
 	call->result = status;
 	call->result_error = err;
-	h2_kick(conn);
+	hc_h2_kick(conn);
 }
 
 static ssize_t h2_send_cb(nghttp2_session *s, const uint8_t *data, size_t len, int flags,
@@ -1779,7 +1779,7 @@ static int h2_header_cb(nghttp2_session *s, const nghttp2_frame *f, const uint8_
 		h2_finish(conn, call, PT_ELIMIT, "response head too large");
 		return 0;
 	}
-	if (resp_header_add(call, (const char *)name, namelen, (const char *)value, valuelen) < 0)
+	if (hc_resp_header_add(call, (const char *)name, namelen, (const char *)value, valuelen) < 0)
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	return 0;
 }
@@ -1885,7 +1885,7 @@ static int h2_submit(struct conn *conn, struct http_client_call *call)
 	for (i = 0; i < call->nhdrs; i++) {
 		pt_str_t nm = call->hdrs[i * 2], v = call->hdrs[i * 2 + 1];
 
-		if (framing_header(nm) || !strcmp(nm.ptr, "connection") ||
+		if (hc_framing_header(nm) || !strcmp(nm.ptr, "connection") ||
 		    !strcmp(nm.ptr, "keep-alive") || !strcmp(nm.ptr, "proxy-connection") ||
 		    !strcmp(nm.ptr, "upgrade") || !strcmp(nm.ptr, "host") ||
 		    (!strcmp(nm.ptr, "te") && strcmp(v.ptr, "trailers")))
@@ -1916,7 +1916,7 @@ static int h2_submit(struct conn *conn, struct http_client_call *call)
 	TAILQ_INSERT_TAIL(&conn->active, call, qlink);
 	call->q = &conn->active;
 	event_del(conn->timer);
-	h2_kick(conn);
+	hc_h2_kick(conn);
 	return 0;
 }
 
@@ -1943,12 +1943,12 @@ static int h2_session_start(struct conn *conn)
 		return PT_ENOMEM;
 	if (nghttp2_submit_settings(conn->ng, NGHTTP2_FLAG_NONE, iv, 2) != 0)
 		return PT_EIO;
-	h2_kick(conn);
+	hc_h2_kick(conn);
 	return 0;
 }
 
 /* Close CONN and answer every call still on it with STATUS. */
-static void h2_close(struct conn *conn, int status, const char *err)
+static void hc_h2_close(struct conn *conn, int status, const char *err)
 {
 	struct call_list todo;
 	struct http_client_call *call;
@@ -1967,11 +1967,11 @@ static void h2_close(struct conn *conn, int status, const char *err)
 		call->q = &todo;
 		call->conn = NULL;
 	}
-	conn_free(conn);
+	hc_conn_free(conn);
 	while ((call = TAILQ_FIRST(&todo))) {
 		TAILQ_REMOVE(&todo, call, qlink);
 		call->q = NULL;
-		call_deliver(call, call->result, call->result_error);
+		hc_call_deliver(call, call->result, call->result_error);
 	}
 }
 
@@ -1982,18 +1982,18 @@ static void h2_work(struct conn *conn)
 
 	if (conn->ng && !conn->dead && nghttp2_session_send(conn->ng) != 0)
 		h2_dead(conn);
-	conn_send(conn);
+	hc_conn_send(conn);
 	while ((call = TAILQ_FIRST(&conn->done))) {
 		TAILQ_REMOVE(&conn->done, call, qlink);
 		call->q = NULL;
 		call->conn = NULL;
-		call_deliver(call, call->result, call->result_error);
+		hc_call_deliver(call, call->result, call->result_error);
 	}
 	if (!conn->connected)
 		return;
 	if (conn->dead || !conn->ng ||
 	    (!nghttp2_session_want_read(conn->ng) && !nghttp2_session_want_write(conn->ng))) {
-		h2_close(conn, PT_EIO, "HTTP/2 connection closed");
+		hc_h2_close(conn, PT_EIO, "HTTP/2 connection closed");
 		return;
 	}
 	if (TAILQ_EMPTY(&conn->active) && TAILQ_EMPTY(&conn->waiting) &&
@@ -2012,7 +2012,7 @@ static void h2_work_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Feed what IN holds to CONN's session. */
-static void h2_read(struct conn *conn, struct evbuffer *in)
+static void hc_h2_read(struct conn *conn, struct evbuffer *in)
 {
 	size_t n = evbuffer_get_length(in);
 
@@ -2027,7 +2027,7 @@ static void h2_read(struct conn *conn, struct evbuffer *in)
 }
 
 /* CONN connected (after TLS): start h2, or fall back to 1.1 if ALPN says so. */
-static void h2_connected(struct conn *conn)
+static void hc_h2_connected(struct conn *conn)
 {
 	struct http_client_call *call;
 	const unsigned char *alpn = NULL;
@@ -2052,22 +2052,22 @@ static void h2_connected(struct conn *conn)
 		}
 		call = TAILQ_FIRST(&todo);
 		if (!call) {
-			conn_idle(conn);
+			hc_conn_idle(conn);
 			return;
 		}
 		TAILQ_REMOVE(&todo, call, qlink);
 		call->q = NULL;
-		h1_send(conn, call);
+		hc_h1_send(conn, call);
 		while ((call = TAILQ_FIRST(&todo))) {
 			TAILQ_REMOVE(&todo, call, qlink);
 			call->q = NULL;
 			call->conn = NULL;
-			h1_start(call);
+			hc_h1_start(call);
 		}
 		return;
 	}
 	if (h2_session_start(conn) < 0) {
-		h2_close(conn, PT_EIO, "cannot start HTTP/2");
+		hc_h2_close(conn, PT_EIO, "cannot start HTTP/2");
 		return;
 	}
 	while ((call = TAILQ_FIRST(&conn->waiting))) {
@@ -2079,32 +2079,32 @@ static void h2_connected(struct conn *conn)
 }
 
 /* Start CALL on its pool's h2 connection, opening one if needed. */
-static void h2_start(struct http_client_call *call)
+static void hc_h2_start(struct http_client_call *call)
 {
 	struct http_client *c = call->client;
-	struct pool *p = pool_get(c, call->key);
+	struct pool *p = hc_pool_get(c, call->key);
 	struct conn *conn;
 
 	if (!p) {
-		call_fail_later(call, PT_ENOMEM, "out of memory");
+		hc_call_fail_later(call, PT_ENOMEM, "out of memory");
 		return;
 	}
 	if (p->no_h2) {
-		h1_start(call);
+		hc_h1_start(call);
 		return;
 	}
 	conn = p->h2;
 	if (!conn) {
-		conn = conn_open(c, p, call, 1);
+		conn = hc_conn_open(c, p, call, 1);
 		if (!conn) {
-			call_fail_later(call, PT_EIO, "cannot open a connection");
+			hc_call_fail_later(call, PT_EIO, "cannot open a connection");
 			return;
 		}
 		conn->is_h2 = 1;
 		conn->work = event_new(c->base, -1, 0, h2_work_cb, conn);
 		if (!conn->work) {
-			conn_free(conn);
-			call_fail_later(call, PT_ENOMEM, "out of memory");
+			hc_conn_free(conn);
+			hc_call_fail_later(call, PT_ENOMEM, "out of memory");
 			return;
 		}
 		p->h2 = conn;
@@ -2117,63 +2117,63 @@ static void h2_start(struct http_client_call *call)
 	}
 	if (h2_submit(conn, call) < 0) {
 		h2_dead(conn);
-		call_fail_later(call, PT_EIO, "cannot submit HTTP/2 request");
+		hc_call_fail_later(call, PT_EIO, "cannot submit HTTP/2 request");
 	}
 }
 
 /* ---------------------------------------------------------------- connection events */
 
 /* What CONN's input holds is for its call(s). */
-static void conn_input(struct conn *conn)
+static void hc_conn_input(struct conn *conn)
 {
 	if (conn->is_h2) {
-		h2_read(conn, conn->in);
+		hc_h2_read(conn, conn->in);
 		return;
 	}
 	if (!conn->call) {
 		/* bytes on an idle connection: the server is confused; drop it */
-		conn_free(conn);
+		hc_conn_free(conn);
 		return;
 	}
-	h1_read(conn, conn->in);
+	hc_h1_read(conn, conn->in);
 }
 
 /* CONN ended with WHAT (BEV_EVENT_EOF, _ERROR, ...): fail or complete its call(s). */
-static void conn_lost(struct conn *conn, short what)
+static void hc_conn_lost(struct conn *conn, short what)
 {
 	struct http_client_call *call = conn->call;
 
 	if (what & BEV_EVENT_TIMEOUT) {
 		if (conn->is_h2)
-			h2_close(conn, PT_ETIMEDOUT, "send timed out");
+			hc_h2_close(conn, PT_ETIMEDOUT, "send timed out");
 		else if (call)
-			h1_fail(conn, PT_ETIMEDOUT, "send timed out");
+			hc_h1_fail(conn, PT_ETIMEDOUT, "send timed out");
 		else
-			conn_free(conn);
+			hc_conn_free(conn);
 		return;
 	}
 	if (conn->is_h2) {
-		h2_close(conn, PT_EIO, conn_error(conn, what));
+		hc_h2_close(conn, PT_EIO, conn_error(conn, what));
 		return;
 	}
 	if (!call) {
-		conn_free(conn);	/* idle connection closed by the server */
+		hc_conn_free(conn);	/* idle connection closed by the server */
 		return;
 	}
 	if ((what & BEV_EVENT_EOF) && call->head_done && call->framing == H1_RESP_BODY_CLOSE) {
-		h1_complete(conn);
+		hc_h1_complete(conn);
 		return;
 	}
 	if ((what & BEV_EVENT_EOF) && call->head_done)
-		h1_fail(conn, PT_EIO, "connection closed before the response was complete");
+		hc_h1_fail(conn, PT_EIO, "connection closed before the response was complete");
 	else
-		h1_fail(conn, PT_EIO, conn_error(conn, what));
+		hc_h1_fail(conn, PT_EIO, conn_error(conn, what));
 }
 
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	(void)bev;
-	conn_input(arg);
+	hc_conn_input(arg);
 }
 
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -2184,23 +2184,23 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		conn->connected = 1;
 		event_del(conn->timer);
-		if (!conn->tls && conn_raw_start(conn) < 0) {
-			conn_lost(conn, BEV_EVENT_ERROR);
+		if (!conn->tls && hc_conn_raw_start(conn) < 0) {
+			hc_conn_lost(conn, BEV_EVENT_ERROR);
 			return;
 		}
-		conn_send_timeout(conn);
+		hc_conn_send_timeout(conn);
 		if (conn->tls) {
 			struct sockaddr_storage ss;
 			socklen_t sl = sizeof(ss);
 
 			if (getpeername(bufferevent_getfd(conn->bev), (struct sockaddr *)&ss, &sl) == 0)
-				peer_name(&ss, conn->peer, sizeof(conn->peer));
+				hc_peer_name(&ss, conn->peer, sizeof(conn->peer));
 		}
 		if (conn->is_h2)
-			h2_connected(conn);
+			hc_h2_connected(conn);
 		return;
 	}
-	conn_lost(conn, what);
+	hc_conn_lost(conn, what);
 }
 
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -2211,23 +2211,23 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (!conn->connected) {
 		if (conn->is_h2)
-			h2_close(conn, PT_ETIMEDOUT, "connect timed out");
+			hc_h2_close(conn, PT_ETIMEDOUT, "connect timed out");
 		else if (conn->call)
-			h1_fail(conn, PT_ETIMEDOUT, "connect timed out");
+			hc_h1_fail(conn, PT_ETIMEDOUT, "connect timed out");
 		else
-			conn_free(conn);
+			hc_conn_free(conn);
 		return;
 	}
 	if (conn->is_h2) {
 		if (TAILQ_EMPTY(&conn->active) && TAILQ_EMPTY(&conn->waiting))
-			h2_close(conn, PT_EIO, "idle");
+			hc_h2_close(conn, PT_EIO, "idle");
 		return;
 	}
 	if (conn->idle) {
 		uint64_t idle = (uint64_t)(conn->client->idle_timeout * 1e6), now = now_us();
 
 		if (now - conn->idle_since + 5000 >= idle) {
-			conn_free(conn);	/* idle too long */
+			hc_conn_free(conn);	/* idle too long */
 		} else {
 			struct timeval tv = tv_of((double)(idle - (now - conn->idle_since)) / 1e6);
 
@@ -2307,7 +2307,7 @@ void http_client_free(struct http_client *c)
 		call_free(call);
 	}
 	while ((conn = TAILQ_FIRST(&c->conns)))
-		conn_free(conn);
+		hc_conn_free(conn);
 	while ((p = c->pools)) {
 		c->pools = p->next;
 		free(p->key);
@@ -2378,9 +2378,9 @@ struct http_client_call *http_client_request(struct http_client *c,
 	call->resp_clen = -1;
 	call->insecure = req->insecure;
 	call->starting = 1;
-	rc = req_copy(call, req);
+	rc = hc_req_copy(call, req);
 	if (rc == 0)
-		rc = url_parse(call, req->url);
+		rc = hc_url_parse(call, req->url);
 	if (rc == PT_ENOMEM) {
 		call_detach(call);
 		call_free(call);
@@ -2389,7 +2389,7 @@ struct http_client_call *http_client_request(struct http_client *c,
 	if (rc == 0 && call->st && call->h2)
 		rc = PT_EINVAL;		/* streaming is HTTP/1.1 only */
 	if (rc < 0) {
-		call_fail_later(call, PT_EINVAL, "invalid URL, method or header");
+		hc_call_fail_later(call, PT_EINVAL, "invalid URL, method or header");
 		call->starting = 0;
 		return call;
 	}
@@ -2398,9 +2398,9 @@ struct http_client_call *http_client_request(struct http_client *c,
 	tv = tv_of(call->idle);
 	evtimer_add(call->timer, &tv);
 	if (call->h2)
-		h2_start(call);
+		hc_h2_start(call);
 	else
-		h1_start(call);
+		hc_h1_start(call);
 	call->starting = 0;
 	return call;
 }
@@ -2415,7 +2415,7 @@ void http_client_cancel(struct http_client_call *call)
 }
 
 /* Appends LEN in hex and CRLF to DST (a chunk-size line); its length. */
-static size_t chunk_line(char *dst, size_t len)
+static size_t hc_chunk_line(char *dst, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
 	char tmp[16];
@@ -2458,12 +2458,12 @@ ssize_t http_client_body_write(struct http_client_call *call, const void *data, 
 		if (call->body_chunked) {
 			char line[24];
 
-			evbuffer_add(conn->out, line, chunk_line(line, len));
+			evbuffer_add(conn->out, line, hc_chunk_line(line, len));
 		}
 		evbuffer_add(conn->out, data, len);
 		if (call->body_chunked)
 			evbuffer_add(conn->out, "\r\n", 2);
-		conn_send(conn);
+		hc_conn_send(conn);
 	}
 	queued = evbuffer_get_length(conn->out);
 	if (queued >= HTTP_CLIENT_OUT_HIGH)
@@ -2481,7 +2481,7 @@ int http_client_body_end(struct http_client_call *call)
 	conn = call->conn;
 	if (conn && !conn->is_h2 && call->body_chunked) {
 		evbuffer_add(conn->out, "0\r\n\r\n", 5);
-		conn_send(conn);
+		hc_conn_send(conn);
 	}
 	return 0;
 }
