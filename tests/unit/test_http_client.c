@@ -1,5 +1,5 @@
 /*
- * test_http_client.c - unit tests for core/upstream/http_client.c.
+ * test_http_client.c - unit tests for core/upstream/http_client*.c.
  *
  * An event_base runs in the test; a scripted HTTP/1.1 server runs on a
  * pthread with blocking sockets (one thread per connection) and behaves by
