@@ -1,4 +1,7 @@
-/* exec_priv.h - what the executor's files share (exec, coerce, intro, jbuf). */
+/*
+ * exec_priv.h - what the executor's files share (exec, exec_plan, exec_resolve,
+ * exec_complete, exec_response, coerce, intro, jbuf).
+ */
 #ifndef PORTICO_GQL_EXEC_PRIV_H
 #define PORTICO_GQL_EXEC_PRIV_H
 
@@ -222,5 +225,52 @@ int gql_coerce_field_args(struct gql_exec *e, struct cfield *cf);
 const struct gql_tref *gqlx_tref_from_ast(struct arena *a, const struct gql_schema *s,
                                           const struct gql_type *t);
 char *gql_fmt(struct arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- between the executor's own files ------------------------------------ */
+
+/* The values table: what start_tramp (exec.c) puts in its first slots. */
+#define V_CTX 1
+#define V_ROOT 2
+#define V_RESOLVERS 3
+#define V_EVENT 4          /* GQL_EXEC_EVENT: the event (the root field's value) */
+
+/* The path of a result node, for errors and info.path: segments in order. */
+struct pseg {
+	const char *key;
+	unsigned idx;
+};
+
+/* exec.c: scheduling */
+int gqlx_grow(struct arena *a, void **arr, unsigned *cap, unsigned n, size_t size);
+void gqlx_tasks_push(struct gql_exec *e, struct tasks *ts, struct rnode *obj, int vidx,
+                     const struct plan *p, unsigned f0, unsigned f1);
+int gqlx_dead(const struct rnode *n);
+/* Runs FN(E, UD) under lua_pcall on E's state. */
+int gqlx_prot(struct gql_exec *e, void (*fn)(struct gql_exec *, void *), void *ud);
+void gqlx_run(struct gql_exec *e);
+
+/* exec_plan.c */
+int gqlx_index_fragments(struct gql_exec *e);
+
+/* exec_resolve.c: the values table, resolvers, coroutines */
+void gqlx_push_values(struct gql_exec *e, lua_State *L);
+int gqlx_store_value(struct gql_exec *e, lua_State *L);
+void gqlx_push_stored(struct gql_exec *e, lua_State *L, int idx);
+void gqlx_find_resolver(struct gql_exec *e, struct cfield *cf);
+unsigned gqlx_path_of(const struct rnode *at, struct pseg *out, unsigned cap);
+const char *gqlx_op_name(const struct gql_definition *op);
+void gqlx_complete_field(struct gql_exec *e, struct cfield *cf, lua_State *L, int idx,
+                         struct rnode *slot);
+void gqlx_call(struct gql_exec *e, struct cfield *cf, struct rnode *slot, int parent_vidx,
+               struct bentry *bq, unsigned n_bq);
+
+/* exec_complete.c */
+void gqlx_set_jbuf(struct gql_exec *e, struct rnode *slot, struct jbuf *b);
+void gqlx_complete(struct gql_exec *e, struct cfield *cf, const struct gql_tref *t,
+                   lua_State *L, int idx, struct rnode *slot, int depth);
+
+/* exec_response.c */
+void gqlx_request_error(struct gql_exec *e, const char *msg, unsigned line, unsigned col);
+void gqlx_finish(struct gql_exec *e);
 
 #endif

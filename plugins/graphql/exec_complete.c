@@ -1,0 +1,374 @@
+/*
+ * exec_complete.c - completing values (specification 6.4.3 CompleteValue):
+ * a resolver's Lua value into the result tree as its field's type says:
+ * leaves as JSON (graphql-js's messages when they cannot be), abstract
+ * types resolved, lists item by item, objects queued for the next level.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "exec_priv.h"
+
+/* ---- completing values ----------------------------------------------------- */
+
+/* A short text for a Lua value in messages (graphql-js inspect). */
+static const char *inspect_lua(struct gql_exec *e, lua_State *L, int idx)
+{
+	switch (lua_type(L, idx)) {
+	case LUA_TNIL: return "null";
+	case LUA_TBOOLEAN: return lua_toboolean(L, idx) ? "true" : "false";
+	case LUA_TNUMBER: {
+		struct jbuf b = { 0 };
+		char *s;
+
+		if (lua_isinteger(L, idx))
+			jb_fmt(&b, "%lld", (long long)lua_tointeger(L, idx));
+		else if (isnan(lua_tonumber(L, idx)))
+			jb_put(&b, "NaN", 3);
+		else if (isinf(lua_tonumber(L, idx)))
+			jb_put(&b, lua_tonumber(L, idx) > 0 ? "Infinity" : "-Infinity",
+			       lua_tonumber(L, idx) > 0 ? 8 : 9);
+		else
+			jb_num(&b, lua_tonumber(L, idx));
+		s = arena_strndup(&e->arena, b.p ? b.p : "", b.n);
+		free(b.p);
+		return s ? s : "?";
+	}
+	case LUA_TSTRING: {
+		struct jbuf b = { 0 };
+		size_t n;
+		const char *v = lua_tolstring(L, idx, &n);
+		char *s;
+
+		jb_str(&b, v, n);
+		s = arena_strndup(&e->arena, b.p ? b.p : "", b.n);
+		free(b.p);
+		return s ? s : "?";
+	}
+	case LUA_TTABLE: return lua_rawlen(L, idx) ? "[...]" : "{ ... }";
+	case LUA_TFUNCTION: return "[function]";
+	default: return luaL_typename(L, idx);
+	}
+}
+
+static int is_null(lua_State *L, int idx)
+{
+	/* json.null is a light userdata: null like nil */
+	return lua_isnil(L, idx) || lua_type(L, idx) == LUA_TLIGHTUSERDATA;
+}
+
+static void set_raw(struct gql_exec *e, struct rnode *slot, const char *s, size_t n, int copy)
+{
+	slot->kind = RN_RAW;
+	slot->u.raw.s = copy ? arena_strndup(&e->arena, s, n) : s;
+	slot->u.raw.n = n;
+	if (!slot->u.raw.s)
+		e->fatal = 1;
+}
+
+void gqlx_set_jbuf(struct gql_exec *e, struct rnode *slot, struct jbuf *b)
+{
+	if (b->oom)
+		e->fatal = 1;
+	else
+		set_raw(e, slot, b->p, b->n, 1);
+	free(b->p);
+}
+
+static void leaf_error(struct gql_exec *e, const struct cfield *cf, struct rnode *slot,
+                       const char *msg)
+{
+	gql_field_error(e, cf, slot, msg, NULL);
+	gql_null_out(e, slot);
+}
+
+/* Parses a whole string as a number, as JavaScript's Number(s). */
+static int str_number(const char *s, size_t n, double *d)
+{
+	char *end;
+
+	if (!n)
+		return 0;
+	*d = strtod(s, &end);
+	while (end < s + n && (*end == ' ' || *end == '\t' || *end == '\n'))
+		end++;
+	return end == s + n;
+}
+
+static void complete_leaf(struct gql_exec *e, const struct cfield *cf, const struct gql_stype *t,
+                          lua_State *L, int idx, struct rnode *slot)
+{
+	struct jbuf b = { 0 };
+	int ty = lua_type(L, idx);
+	const char *n = t->name;
+
+	if (t->kind == GQL_ENUM) {
+		if (ty == LUA_TSTRING) {
+			const char *s = lua_tostring(L, idx);
+
+			for (unsigned i = 0; i < t->n_values; i++) {
+				if (!strcmp(t->values[i].name, s)) {
+					jb_cstr(&b, t->values[i].name);
+					gqlx_set_jbuf(e, slot, &b);
+					return;
+				}
+			}
+		}
+		leaf_error(e, cf, slot, gql_fmt(&e->arena, "Enum \"%s\" cannot represent value: %s", n,
+		                                inspect_lua(e, L, idx)));
+		return;
+	}
+	if (!strcmp(n, "Int") || !strcmp(n, "Float")) {
+		int is_int = n[0] == 'I';
+		double d = 0;
+
+		if (ty == LUA_TNUMBER) {
+			if (lua_isinteger(L, idx)) {
+				lua_Integer i = lua_tointeger(L, idx);
+
+				if (is_int && (i < -2147483648LL || i > 2147483647LL))
+					goto range;
+				jb_fmt(&b, "%lld", (long long)i);
+				gqlx_set_jbuf(e, slot, &b);
+				return;
+			}
+			d = lua_tonumber(L, idx);
+		} else if (ty == LUA_TBOOLEAN) {
+			d = lua_toboolean(L, idx);
+		} else if (ty == LUA_TSTRING) {
+			size_t sl;
+			const char *s = lua_tolstring(L, idx, &sl);
+
+			if (!str_number(s, sl, &d))
+				goto bad;
+		} else {
+			goto bad;
+		}
+		if (!isfinite(d))
+			goto bad;
+		if (is_int) {
+			if (d != floor(d))
+				goto bad;
+			if (d < -2147483648.0 || d > 2147483647.0)
+				goto range;
+		}
+		jb_num(&b, d);
+		gqlx_set_jbuf(e, slot, &b);
+		return;
+bad:
+		leaf_error(e, cf, slot, gql_fmt(&e->arena, is_int ?
+		           "Int cannot represent non-integer value: %s" :
+		           "Float cannot represent non numeric value: %s", inspect_lua(e, L, idx)));
+		return;
+range:
+		leaf_error(e, cf, slot, gql_fmt(&e->arena, "Int cannot represent non 32-bit signed "
+		           "integer value: %s", inspect_lua(e, L, idx)));
+		return;
+	}
+	if (!strcmp(n, "String") || !strcmp(n, "ID")) {
+		int id = n[0] == 'I';
+
+		if (ty == LUA_TSTRING) {
+			size_t sl;
+			const char *s = lua_tolstring(L, idx, &sl);
+
+			jb_str(&b, s, sl);
+		} else if (ty == LUA_TNUMBER && lua_isinteger(L, idx)) {
+			jb_fmt(&b, "\"%lld\"", (long long)lua_tointeger(L, idx));
+		} else if (ty == LUA_TNUMBER && (!id || lua_tonumber(L, idx) ==
+		                                 floor(lua_tonumber(L, idx))) &&
+		           isfinite(lua_tonumber(L, idx))) {
+			jb_putc(&b, '"');
+			jb_num(&b, lua_tonumber(L, idx));
+			jb_putc(&b, '"');
+		} else if (ty == LUA_TBOOLEAN && !id) {
+			jb_cstr(&b, lua_toboolean(L, idx) ? "true" : "false");
+		} else {
+			leaf_error(e, cf, slot, gql_fmt(&e->arena, "%s cannot represent value: %s", n,
+			                                inspect_lua(e, L, idx)));
+			return;
+		}
+		gqlx_set_jbuf(e, slot, &b);
+		return;
+	}
+	if (!strcmp(n, "Boolean")) {
+		if (ty == LUA_TBOOLEAN)
+			set_raw(e, slot, lua_toboolean(L, idx) ? "true" : "false",
+			        lua_toboolean(L, idx) ? 4 : 5, 0);
+		else if (ty == LUA_TNUMBER && isfinite(lua_tonumber(L, idx)))
+			set_raw(e, slot, lua_tonumber(L, idx) != 0 ? "true" : "false",
+			        lua_tonumber(L, idx) != 0 ? 4 : 5, 0);
+		else
+			leaf_error(e, cf, slot, gql_fmt(&e->arena, "Boolean cannot represent a non "
+			           "boolean value: %s", inspect_lua(e, L, idx)));
+		return;
+	}
+	/* a custom scalar: the value as JSON */
+	if (jb_lua(&b, L, idx, 0) != 0) {
+		free(b.p);
+		leaf_error(e, cf, slot, gql_fmt(&e->arena, "Expected a value of type \"%s\" but "
+		           "received: %s", n, inspect_lua(e, L, idx)));
+		return;
+	}
+	gqlx_set_jbuf(e, slot, &b);
+}
+
+/* The object type an abstract type's value resolves to, or NULL (error set). */
+static const struct gql_stype *resolve_type(struct gql_exec *e, const struct cfield *cf,
+                                            const struct gql_stype *abs, lua_State *L, int idx,
+                                            struct rnode *slot)
+{
+	const struct gql_stype *t;
+	const char *name = NULL;
+
+	if (lua_type(L, idx) == LUA_TTABLE) {
+		lua_pushliteral(L, "__typename");
+		if (lua_rawget(L, idx) == LUA_TSTRING)
+			name = arena_strdup(&e->arena, lua_tostring(L, -1));
+		lua_pop(L, 1);
+	}
+	if (!name) {
+		gqlx_push_stored(e, L, V_RESOLVERS);
+		if (lua_istable(L, -1)) {
+			lua_pushstring(L, abs->name);
+			if (lua_rawget(L, -2) == LUA_TTABLE) {
+				lua_pushliteral(L, "__resolveType");
+				if (lua_rawget(L, -2) == LUA_TFUNCTION) {
+					lua_pushvalue(L, idx);
+					gqlx_push_stored(e, L, V_CTX);
+					lua_pushstring(L, abs->name);
+					if (lua_pcall(L, 3, 1, 0) != LUA_OK) {
+						const char *m = lua_tostring(L, -1);
+
+						gql_field_error(e, cf, slot, gql_fmt(&e->arena, "%s",
+						                m ? m : "__resolveType failed"), NULL);
+						lua_pop(L, 3);
+						gql_null_out(e, slot);
+						return NULL;
+					}
+					if (lua_type(L, -1) == LUA_TSTRING)
+						name = arena_strdup(&e->arena, lua_tostring(L, -1));
+				}
+				lua_pop(L, 1);
+			}
+			lua_pop(L, 1);
+		}
+		lua_pop(L, 1);
+	}
+	if (!name) {
+		gql_field_error(e, cf, slot, gql_fmt(&e->arena, "Abstract type \"%s\" must resolve to "
+		                "an Object type at runtime for field \"%s.%s\". Either the \"%s\" type "
+		                "should provide a \"resolveType\" function or each possible type should "
+		                "provide an \"isTypeOf\" function.", abs->name, cf->parent->name,
+		                cf->def->name, abs->name), NULL);
+		gql_null_out(e, slot);
+		return NULL;
+	}
+	t = gql_schema_type(e->s, name);
+	if (!t) {
+		gql_field_error(e, cf, slot, gql_fmt(&e->arena, "Abstract type \"%s\" was resolved to "
+		                "a type \"%s\" that does not exist inside the schema.", abs->name,
+		                name), NULL);
+	} else if (t->kind != GQL_OBJECT) {
+		gql_field_error(e, cf, slot, gql_fmt(&e->arena, "Abstract type \"%s\" was resolved to "
+		                "a non-object type \"%s\".", abs->name, name), NULL);
+		t = NULL;
+	} else if (!gql_is_possible(abs, t)) {
+		gql_field_error(e, cf, slot, gql_fmt(&e->arena, "Runtime Object type \"%s\" is not a "
+		                "possible type for \"%s\".", name, abs->name), NULL);
+		t = NULL;
+	}
+	if (!t)
+		gql_null_out(e, slot);
+	return t;
+}
+
+/* Completes the Lua value at IDX of L as type T into SLOT (6.4.3 CompleteValue). */
+void gqlx_complete(struct gql_exec *e, struct cfield *cf, const struct gql_tref *t,
+                   lua_State *L, int idx, struct rnode *slot, int depth)
+{
+	const struct gql_stype *nt;
+
+	idx = lua_absindex(L, idx);
+	if (!slot || e->fatal)
+		return;
+	if (t->kind == GQL_TYPE_NON_NULL) {
+		if (is_null(L, idx)) {
+			gql_field_error(e, cf, slot, gql_fmt(&e->arena, "Cannot return null for "
+			                "non-nullable field %s.%s.", cf->parent->name, cf->def->name),
+			                NULL);
+			gql_null_out(e, slot);
+			return;
+		}
+		t = t->of;
+	}
+	if (is_null(L, idx)) {
+		slot->kind = RN_NULL;
+		return;
+	}
+	if (t->kind == GQL_TYPE_LIST) {
+		size_t n;
+		const struct gql_tref *of = t->of;
+
+		if (lua_type(L, idx) != LUA_TTABLE || depth > 64) {
+			gql_field_error(e, cf, slot, gql_fmt(&e->arena, "Expected Iterable, but did not "
+			                "find one for field \"%s.%s\".", cf->parent->name, cf->def->name),
+			                NULL);
+			gql_null_out(e, slot);
+			return;
+		}
+		n = lua_rawlen(L, idx);
+		slot->kind = slot->shape = RN_LIST;
+		slot->u.list.n = (unsigned)n;
+		if (!(slot->u.list.v = arena_alloc(&e->arena, (n + 1) * sizeof(struct rnode *)))) {
+			e->fatal = 1;
+			return;
+		}
+		if (!lua_checkstack(L, 4)) {
+			e->fatal = 1;
+			return;
+		}
+		for (size_t i = 0; i < n && slot->kind == RN_LIST; i++) {
+			struct rnode *item = gql_rnode(e, slot, (unsigned)i,
+			                               of->kind == GQL_TYPE_NON_NULL);
+
+			slot->u.list.v[i] = item;
+			lua_rawgeti(L, idx, (lua_Integer)i + 1);
+			gqlx_complete(e, cf, of, L, -1, item, depth + 1);
+			lua_pop(L, 1);
+		}
+		return;
+	}
+	nt = t->named;
+	if (nt->kind == GQL_SCALAR || nt->kind == GQL_ENUM) {
+		complete_leaf(e, cf, nt, L, idx, slot);
+		return;
+	}
+	if (nt->kind == GQL_INTERFACE || nt->kind == GQL_UNION) {
+		if (!(nt = resolve_type(e, cf, nt, L, idx, slot)))
+			return;
+	}
+	if (nt->kind != GQL_OBJECT) {
+		leaf_error(e, cf, slot, "the schema names an input type as a field's type");
+		return;
+	}
+	{
+		const struct plan *p = gql_subplan(e, cf, nt);
+		int vidx;
+
+		if (!p)
+			return;
+		slot->kind = slot->shape = RN_OBJ;
+		slot->u.obj.plan = p;
+		if (!(slot->u.obj.v = arena_calloc(&e->arena, (p->n + 1) * sizeof(struct rnode *)))) {
+			e->fatal = 1;
+			return;
+		}
+		lua_pushvalue(L, idx);
+		vidx = gqlx_store_value(e, L);
+		gqlx_tasks_push(e, &e->next, slot, vidx, p, 0, p->n);
+	}
+}

@@ -1,0 +1,340 @@
+/*
+ * exec_resolve.c - calling resolvers: the values table that keeps the
+ * execution's Lua values, finding a field's resolver, the coroutine pool,
+ * the info table, and a call from its start to the completion of what it
+ * returned (or of its error).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "exec_priv.h"
+
+#define K_BATCH_MT "graphql.batch"
+
+/* ---- Lua: the values table, resolvers, coroutines ------------------------ */
+
+/* Pushes the values table. [-0, +1, -] */
+void gqlx_push_values(struct gql_exec *e, lua_State *L)
+{
+	lua_rawgeti(L, LUA_REGISTRYINDEX, e->vref);
+}
+
+/* Stores the value at the top of L in the values table; pops it. */
+int gqlx_store_value(struct gql_exec *e, lua_State *L)
+{
+	gqlx_push_values(e, L);
+	lua_insert(L, -2);
+	lua_rawseti(L, -2, ++e->nvals);
+	lua_pop(L, 1);
+	return e->nvals;
+}
+
+void gqlx_push_stored(struct gql_exec *e, lua_State *L, int idx)
+{
+	gqlx_push_values(e, L);
+	lua_rawgeti(L, -1, idx);
+	lua_remove(L, -2);
+}
+
+void gqlx_find_resolver(struct gql_exec *e, struct cfield *cf)
+{
+	lua_State *L = e->L;
+	int top = lua_gettop(L);
+
+	cf->resolver_looked = 1;
+	gqlx_push_stored(e, L, V_RESOLVERS);
+	if (!lua_istable(L, -1))
+		goto out;
+	lua_pushstring(L, cf->parent->name);
+	if (lua_rawget(L, -2) != LUA_TTABLE)
+		goto out;
+	lua_pushstring(L, cf->def->name);
+	switch (lua_rawget(L, -2)) {
+	case LUA_TFUNCTION:
+		cf->resolver = gqlx_store_value(e, L);
+		break;
+	case LUA_TTABLE:   /* graphql.batch(fn) */
+		if (lua_getmetatable(L, -1)) {
+			luaL_getmetatable(L, K_BATCH_MT);
+			if (lua_rawequal(L, -1, -2) && lua_rawgeti(L, -3, 1) == LUA_TFUNCTION) {
+				cf->resolver = gqlx_store_value(e, L);
+				cf->batch = 1;
+			}
+		}
+		break;
+	default:
+		break;
+	}
+out:
+	lua_settop(L, top);
+}
+
+static lua_State *co_take(struct gql_exec *e)
+{
+	lua_State *co;
+
+	if (e->npool) {
+		e->npool--;
+		return e->pool[e->npool].co;
+	}
+	co = lua_newthread(e->L);
+	gqlx_store_value(e, e->L);   /* the values table keeps it alive */
+	return co;
+}
+
+static void co_give(struct gql_exec *e, lua_State *co)
+{
+	lua_settop(co, 0);
+	if (e->npool < sizeof(e->pool) / sizeof(e->pool[0]))
+		e->pool[e->npool++].co = co;
+}
+
+/* The path of AT, for errors and info.path: segments in order. */
+unsigned gqlx_path_of(const struct rnode *at, struct pseg *out, unsigned cap)
+{
+	struct pseg tmp[256];
+	unsigned n = 0, k = 0;
+
+	for (const struct rnode *r = at; r && r->parent && n < 256; r = r->parent) {
+		const struct rnode *p = r->parent;
+
+		if (p->shape == RN_OBJ)
+			tmp[n++] = (struct pseg){ p->u.obj.plan->f[r->idx].key, 0 };
+		else
+			tmp[n++] = (struct pseg){ NULL, r->idx };
+	}
+	while (n && k < cap)
+		out[k++] = tmp[--n];
+	return k;
+}
+
+const char *gqlx_op_name(const struct gql_definition *op)
+{
+	return op->operation == GQL_OP_MUTATION ? "mutation" :
+	       op->operation == GQL_OP_SUBSCRIPTION ? "subscription" : "query";
+}
+
+/* The resolver's info table on CO. [-0, +1, m] */
+static void push_info(struct gql_exec *e, lua_State *co, const struct cfield *cf,
+                      const struct rnode *slot)
+{
+	struct pseg segs[256];
+	unsigned n = gqlx_path_of(slot, segs, 256);
+	char tbuf[256];
+
+	lua_createtable(co, 0, 7);
+	lua_pushstring(co, cf->def->name);
+	lua_setfield(co, -2, "fieldName");
+	lua_pushstring(co, cf->parent->name);
+	lua_setfield(co, -2, "parentType");
+	gql_tref_print(cf->def->type, tbuf, sizeof(tbuf));
+	lua_pushstring(co, tbuf);
+	lua_setfield(co, -2, "returnType");
+	lua_createtable(co, (int)n, 0);
+	for (unsigned i = 0; i < n; i++) {
+		if (segs[i].key)
+			lua_pushstring(co, segs[i].key);
+		else
+			lua_pushinteger(co, segs[i].idx);
+		lua_rawseti(co, -2, i + 1);
+	}
+	lua_setfield(co, -2, "path");
+	lua_pushstring(co, gqlx_op_name(e->op));
+	lua_setfield(co, -2, "operation");
+	if (e->op->name.value) {
+		lua_pushstring(co, e->op->name.value);
+		lua_setfield(co, -2, "operationName");
+	}
+	gqlx_push_stored(e, co, V_CTX);
+	lua_setfield(co, -2, "context");
+}
+
+/* ---- calling resolvers -------------------------------------------------------- */
+
+/* A resolver call that waits: what to complete when it ends. */
+struct pcall {
+	struct gql_exec *e;
+	struct cfield *cf;
+	lua_State *co;
+	struct rnode *slot;         /* one parent */
+	struct bentry *bq;          /* batched parents */
+	unsigned n_bq;
+};
+
+/* A resolver's error value (on top of CO) as a message and extensions. */
+static void error_of(struct gql_exec *e, lua_State *co, const char **msg, const char **ext)
+{
+	*msg = NULL;
+	*ext = NULL;
+	if (lua_type(co, -1) == LUA_TTABLE) {
+		lua_getfield(co, -1, "message");
+		if (lua_type(co, -1) == LUA_TSTRING)
+			*msg = arena_strdup(&e->arena, lua_tostring(co, -1));
+		lua_pop(co, 1);
+		if (lua_getfield(co, -1, "extensions") == LUA_TTABLE) {
+			struct jbuf b = { 0 };
+
+			if (jb_lua(&b, co, -1, 0) == 0 && !b.oom)
+				*ext = arena_strndup(&e->arena, b.p, b.n);
+			free(b.p);
+		}
+		lua_pop(co, 1);
+	} else if (lua_type(co, -1) == LUA_TSTRING) {
+		const char *m = lua_tostring(co, -1), *p = m;
+
+		/* "file.lua:12: message": the client gets the message only */
+		while (*p && *p != ':' && *p != '\n')
+			p++;
+		if (*p == ':' && p[1] >= '0' && p[1] <= '9') {
+			const char *q = p + 1;
+
+			while (*q >= '0' && *q <= '9')
+				q++;
+			if (q[0] == ':' && q[1] == ' ')
+				m = q + 2;
+		}
+		*msg = arena_strdup(&e->arena, m);
+	}
+	if (!*msg)
+		*msg = "resolver failed";
+}
+
+/*
+ * Completes the value at IDX on L as CF's value in SLOT; in SOURCE mode the
+ * root field's value is kept as it is instead (the subscription's source).
+ */
+void gqlx_complete_field(struct gql_exec *e, struct cfield *cf, lua_State *L, int idx,
+                         struct rnode *slot)
+{
+	if (e->req.mode == GQL_EXEC_SOURCE && slot->parent == e->root) {
+		lua_pushvalue(L, idx);
+		if (e->result.source_ref != LUA_NOREF)
+			luaL_unref(L, LUA_REGISTRYINDEX, e->result.source_ref);
+		e->result.source_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+		return;
+	}
+	gqlx_complete(e, cf, cf->def->type, L, idx, slot, 0);
+}
+
+/* A resolver ended: STATUS and NRES results on CO. Runs protected. */
+static void resolved(struct gql_exec *e, struct pcall *pc, int status, int nres)
+{
+	lua_State *co = pc->co, *L = e->L;
+	struct cfield *cf = pc->cf;
+
+	if (status != LUA_OK) {
+		const char *msg, *ext;
+
+		error_of(e, co, &msg, &ext);
+		if (pc->bq) {
+			for (unsigned i = 0; i < pc->n_bq; i++) {
+				if (gqlx_dead(pc->bq[i].slot->parent))
+					continue;
+				gql_field_error(e, cf, pc->bq[i].slot, msg, ext);
+				gql_null_out(e, pc->bq[i].slot);
+			}
+		} else {
+			gql_field_error(e, cf, pc->slot, msg, ext);
+			gql_null_out(e, pc->slot);
+		}
+		lua_settop(co, 0);   /* a coroutine that raised is dead: not given back */
+		return;
+	}
+	if (nres > 0)
+		lua_settop(co, lua_gettop(co) - nres + 1);
+	else
+		lua_pushnil(co);
+	lua_xmove(co, L, 1);
+	co_give(e, co);
+	if (!pc->bq) {
+		gqlx_complete_field(e, cf, L, -1, pc->slot);
+	} else if (lua_type(L, -1) != LUA_TTABLE) {
+		const char *msg = gql_fmt(&e->arena, "the batch resolver of %s.%s returned a %s, not a "
+		                          "list of %u values", cf->parent->name, cf->def->name,
+		                          luaL_typename(L, -1), pc->n_bq);
+
+		for (unsigned i = 0; i < pc->n_bq; i++) {
+			gql_field_error(e, cf, pc->bq[i].slot, msg, NULL);
+			gql_null_out(e, pc->bq[i].slot);
+		}
+	} else {
+		for (unsigned i = 0; i < pc->n_bq; i++) {
+			if (gqlx_dead(pc->bq[i].slot->parent))
+				continue;
+			lua_rawgeti(L, -1, (lua_Integer)i + 1);
+			gqlx_complete_field(e, cf, L, -1, pc->bq[i].slot);
+			lua_pop(L, 1);
+		}
+	}
+	lua_pop(L, 1);
+}
+
+struct done_args {
+	struct pcall *pc;
+	int status, nres;
+};
+
+static void resolved_p(struct gql_exec *e, void *ud)
+{
+	struct done_args *d = ud;
+
+	resolved(e, d->pc, d->status, d->nres);
+}
+
+/* A waiting resolver ended (called by the core, on the worker). */
+static void task_done(lua_State *co, int status, int nres, void *ud)
+{
+	struct pcall *pc = ud;
+	struct gql_exec *e = pc->e;
+	struct done_args d = { pc, status, nres };
+
+	(void)co;
+	e->pending--;
+	if (!e->finished)
+		gqlx_prot(e, resolved_p, &d);
+	gqlx_run(e);
+}
+
+/*
+ * Calls the function on top of L with (parent, args, ctx, info) in a
+ * coroutine: PARENT is a value index, or the parents table on L under the
+ * function for a batch. Pops the function (and the parents table).
+ */
+void gqlx_call(struct gql_exec *e, struct cfield *cf, struct rnode *slot, int parent_vidx,
+               struct bentry *bq, unsigned n_bq)
+{
+	lua_State *L = e->L, *co = co_take(e);
+	struct pcall *pc = arena_calloc(&e->arena, sizeof(*pc));
+	int st, nres = 0;
+
+	if (!pc || !co) {
+		e->fatal = 1;
+		lua_pop(L, bq ? 2 : 1);
+		return;
+	}
+	*pc = (struct pcall){ e, cf, co, slot, bq, n_bq };
+	if (bq) {
+		lua_xmove(L, co, 2);   /* function, parents */
+	} else {
+		lua_xmove(L, co, 1);
+		gqlx_push_stored(e, co, parent_vidx);
+	}
+	if (cf->args_ref == 0) {
+		gv_push(co, cf->args);
+		lua_pushvalue(co, -1);
+		lua_xmove(co, L, 1);
+		cf->args_ref = gqlx_store_value(e, L);
+	} else {
+		gqlx_push_stored(e, co, cf->args_ref);
+	}
+	gqlx_push_stored(e, co, V_CTX);
+	push_info(e, co, cf, bq ? bq[0].slot : slot);
+	st = e->req.api->lua_task_resume(e->req.x, co, 4, &nres, task_done, pc);
+	if (st == LUA_YIELD) {
+		e->pending++;
+		return;
+	}
+	resolved(e, pc, st, nres);
+}
