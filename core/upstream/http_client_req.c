@@ -8,6 +8,7 @@
 #include "http_client_priv.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -88,6 +89,44 @@ static const unsigned char tchar_tab[256] = {
 
 /* Bytes a header value may not hold: CR, LF, NUL. */
 static const unsigned char vbad_tab[256] = { ['\0'] = 1, ['\n'] = 1, ['\r'] = 1 };
+
+/* Non-zero when V/N holds CR, LF or NUL. Eight bytes at a time while none is
+ * below 0x0e (HTAB is, and borrows can flag a good word: the table decides
+ * for that word). */
+static unsigned value_bad(const char *v, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	unsigned bad = 0;
+	size_t i = 0;
+
+	for (; n - i >= 8; i += 8) {
+		uint64_t x;
+
+		memcpy(&x, v + i, 8);
+		if (((x - 0x0e * ones) & ~x & highs) == 0)
+			continue;
+		for (size_t k = i; k < i + 8; k++)
+			bad |= vbad_tab[(unsigned char)v[k]];
+	}
+	for (; i < n; i++)
+		bad |= vbad_tab[(unsigned char)v[i]];
+	return bad;
+}
+
+/* Copies the header name N (LEN bytes) lower-cased to DST; non-zero when a
+ * byte is not a token character. */
+static unsigned name_lower(char *restrict dst, const char *restrict n, size_t len)
+{
+	unsigned bad = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)n[i];
+
+		bad |= !tchar_tab[ch];
+		dst[i] = (char)(ch | (((unsigned)ch - 'A' < 26u) << 5));
+	}
+	return bad;
+}
 
 static int tchar(unsigned char c)
 {
@@ -241,7 +280,7 @@ static int req_copy_body(struct http_client_call *call, const struct http_client
  */
 static int req_copy_h1(struct http_client_call *call, const struct http_client_req *req)
 {
-	size_t cap = 0, o = 0, i;
+	size_t cap = 0, o = 0;
 	unsigned j;
 	char *b;
 
@@ -259,18 +298,13 @@ static int req_copy_h1(struct http_client_call *call, const struct http_client_r
 			/* table-driven: a bad byte anywhere shows in BAD at the end */
 			unsigned bad = 0;
 
-			for (i = 0; i < n.len; i++) {
-				unsigned char ch = (unsigned char)n.ptr[i];
-
-				bad |= !tchar_tab[ch];
-				b[o++] = (char)(ch | (((unsigned)ch - 'A' < 26u) << 5));
-			}
+			bad |= name_lower(b + o, n.ptr, n.len);
+			o += n.len;
 			b[o++] = ':';
 			b[o++] = ' ';
 			vstart = o;
 			memcpy(b + o, v.ptr, v.len);
-			for (i = 0; i < v.len; i++)
-				bad |= vbad_tab[(unsigned char)v.ptr[i]];
+			bad |= value_bad(v.ptr, v.len);
 			o += v.len;
 			if (bad)
 				return PT_EINVAL;

@@ -584,6 +584,38 @@ static void test_hc_invalid_requests(void **st)
 	assert_int_equal(atomic_load(&srv_conns), 0);
 }
 
+/* CR, LF or NUL anywhere in a value is refused: the check goes eight bytes
+ * at a time, so put the byte in every place of a word and in the tail. */
+static void test_hc_bad_value_byte_anywhere(void **st)
+{
+	static const char bad[3] = { '\r', '\n', '\0' };
+	char v[21];
+
+	(void)st;
+	for (unsigned b = 0; b < 3; b++) {
+		for (unsigned pos = 0; pos < sizeof(v); pos++) {
+			struct result r;
+			struct http_client_req req = { 0 };
+			pt_str_t hdr[2] = { PT_STR("x-a"), { v, sizeof(v) } };
+
+			memset(v, 'a', sizeof(v));
+			v[3] = '\t';	/* allowed, and below the word check's bound */
+			v[pos] = bad[b];
+			memset(&r, 0, sizeof(r));
+			req.url = (pt_str_t){ url("/"), strlen(url("/")) };
+			req.headers = hdr;
+			req.num_headers = 1;
+			pending++;
+			in_request = 1;
+			assert_non_null(http_client_request(client, &req, on_res, &r));
+			in_request = 0;
+			run(5);
+			assert_int_equal(r.status, PT_EINVAL);
+		}
+	}
+	assert_int_equal(atomic_load(&srv_conns), 0);
+}
+
 static void test_hc_request_headers_sent(void **st)
 {
 	struct result r;
@@ -916,6 +948,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hc_too_large, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hc_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hc_invalid_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hc_bad_value_byte_anywhere, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hc_request_headers_sent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hc_retry_on_stale_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hc_idle_close_detected, setup, teardown),
