@@ -113,19 +113,33 @@ static unsigned value_bad(const char *v, size_t n)
 	return bad;
 }
 
+/* Token characters lower-cased, 0 for every other byte: one load a byte. */
+static const unsigned char name_tab[256] = {
+	['!'] = '!', ['#'] = '#', ['$'] = '$', ['%'] = '%', ['&'] = '&', ['\''] = '\'',
+	['*'] = '*', ['+'] = '+', ['-'] = '-', ['.'] = '.', ['^'] = '^', ['_'] = '_',
+	['`'] = '`', ['|'] = '|', ['~'] = '~',
+	['0'] = '0', ['1'] = '1', ['2'] = '2', ['3'] = '3', ['4'] = '4', ['5'] = '5',
+	['6'] = '6', ['7'] = '7', ['8'] = '8', ['9'] = '9',
+#define L(c) [c] = c, [c - 'a' + 'A'] = c
+	L('a'), L('b'), L('c'), L('d'), L('e'), L('f'), L('g'), L('h'), L('i'), L('j'),
+	L('k'), L('l'), L('m'), L('n'), L('o'), L('p'), L('q'), L('r'), L('s'), L('t'),
+	L('u'), L('v'), L('w'), L('x'), L('y'), L('z'),
+#undef L
+};
+
 /* Copies the header name N (LEN bytes) lower-cased to DST; non-zero when a
  * byte is not a token character. */
 static unsigned name_lower(char *restrict dst, const char *restrict n, size_t len)
 {
-	unsigned bad = 0;
+	unsigned char all = 0xff;
 
 	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)n[i];
+		unsigned char c = name_tab[(unsigned char)n[i]];
 
-		bad |= !tchar_tab[ch];
-		dst[i] = (char)(ch | (((unsigned)ch - 'A' < 26u) << 5));
+		all &= c ? 0xff : 0;
+		dst[i] = (char)c;
 	}
-	return bad;
+	return all == 0;
 }
 
 static int tchar(unsigned char c)

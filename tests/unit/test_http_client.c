@@ -585,7 +585,8 @@ static void test_hc_invalid_requests(void **st)
 }
 
 /* CR, LF or NUL anywhere in a value is refused: the check goes eight bytes
- * at a time, so put the byte in every place of a word and in the tail. */
+ * at a time, so put the byte in every place of a word and in the tail. And a
+ * name that is not a token. */
 static void test_hc_bad_value_byte_anywhere(void **st)
 {
 	static const char bad[3] = { '\r', '\n', '\0' };
@@ -612,6 +613,25 @@ static void test_hc_bad_value_byte_anywhere(void **st)
 			run(5);
 			assert_int_equal(r.status, PT_EINVAL);
 		}
+	}
+	/* and a name with a byte that is not a token character */
+	static const char *const names[] = { "x a", "x:y", "X-Caf\xc3\xa9", "a\tb", "x/y" };
+
+	for (unsigned k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+		struct result r;
+		struct http_client_req req = { 0 };
+		pt_str_t hdr[2] = { { names[k], strlen(names[k]) }, PT_STR("v") };
+
+		memset(&r, 0, sizeof(r));
+		req.url = (pt_str_t){ url("/"), strlen(url("/")) };
+		req.headers = hdr;
+		req.num_headers = 1;
+		pending++;
+		in_request = 1;
+		assert_non_null(http_client_request(client, &req, on_res, &r));
+		in_request = 0;
+		run(5);
+		assert_int_equal(r.status, PT_EINVAL);
 	}
 	assert_int_equal(atomic_load(&srv_conns), 0);
 }
