@@ -9,6 +9,8 @@
 
 #include <string.h>
 
+#include "swar.h"
+
 #define C_TOKEN 0x01	/* tchar */
 #define C_FIELD 0x02	/* field-vchar, SP, HTAB (obs-text included) */
 #define C_TARGET 0x04	/* visible ASCII, 0x21-0x7e */
@@ -37,8 +39,6 @@ static const unsigned char h1_class[256] = {
 #define H1_MAX_LEADING_CRLF 8	/* empty lines skipped before a request line */
 #define H1_MAX_CHUNK_EXT 4096	/* bytes of extensions on one chunk-size line */
 
-#define ONES 0x0101010101010101ull
-#define HIGHS 0x8080808080808080ull
 
 /* Case-insensitive compare of S/LEN against the lowercase literal L/LLEN. */
 static int h1_ieq(const unsigned char *s, size_t len, const char *l, size_t llen)
@@ -69,16 +69,7 @@ static int h1_ows(unsigned char c)
 /* First index >= P in B/LEN whose byte is not field content (SP/HTAB/VCHAR/obs-text). */
 static size_t h1_scan_field(const unsigned char *b, size_t p, size_t len)
 {
-	while (len - p >= 8) {
-		uint64_t x, d;
-
-		memcpy(&x, b + p, 8);
-		d = x ^ (0x7f * ONES);
-		/* any byte < 0x20, or any byte == 0x7f: let the exact loop decide */
-		if ((((x - 0x20 * ONES) & ~x) | ((d - ONES) & ~d)) & HIGHS)
-			break;
-		p += 8;
-	}
+	p = swar_skip_text((const char *)b, p, len);
 	while (p < len && (h1_class[b[p]] & C_FIELD))
 		p++;
 	return p;
@@ -92,7 +83,7 @@ static size_t h1_scan_target(const unsigned char *b, size_t p, size_t len)
 
 		memcpy(&x, b + p, 8);
 		/* any byte < 0x21, or any byte > 0x7e */
-		if ((((x - 0x21 * ONES) & ~x) | ((x + 0x01 * ONES) | x)) & HIGHS)
+		if ((((x - 0x21 * SWAR_ONES) & ~x) | ((x + 0x01 * SWAR_ONES) | x)) & SWAR_HIGHS)
 			break;
 		p += 8;
 	}

@@ -10,8 +10,9 @@
  */
 #include "h1_response.h"
 
-#include <stdint.h>
 #include <string.h>
+
+#include "swar.h"
 
 #define MAX_CHUNK_LINE 4096	/* bytes of a chunk-size line with extensions */
 
@@ -79,22 +80,10 @@ static int field_char(unsigned char c)
 	return t[c];
 }
 
-/* First index in S[P..END) whose byte is not field content, or END. Eight
- * bytes at a time while none is below 0x20 or is 0x7f (borrows can flag a
- * good word: the exact loop decides), as the request parser does. */
+/* First index in S[P..END) whose byte is not field content, or END. */
 static size_t scan_field(const char *s, size_t p, size_t end)
 {
-	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-
-	while (end - p >= 8) {
-		uint64_t x, d;
-
-		memcpy(&x, s + p, 8);
-		d = x ^ (0x7f * ones);
-		if ((((x - 0x20 * ones) & ~x) | ((d - ones) & ~d)) & highs)
-			break;
-		p += 8;
-	}
+	p = swar_skip_text(s, p, end);
 	while (p < end && field_char((unsigned char)s[p]))
 		p++;
 	return p;

@@ -8,12 +8,13 @@
 #include "http_client_priv.h"
 
 #include <ctype.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include <event2/buffer.h>
+
+#include "swar.h"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -90,25 +91,13 @@ static const unsigned char tchar_tab[256] = {
 /* Bytes a header value may not hold: CR, LF, NUL. */
 static const unsigned char vbad_tab[256] = { ['\0'] = 1, ['\n'] = 1, ['\r'] = 1 };
 
-/* Non-zero when V/N holds CR, LF or NUL. Eight bytes at a time while none is
- * below 0x0e (HTAB is, and borrows can flag a good word: the table decides
- * for that word). */
+/* Non-zero when V/N holds CR, LF or NUL (HTAB, 0x09, is below the word
+ * check's bound: the table decides from the first word that might hold one). */
 static unsigned value_bad(const char *v, size_t n)
 {
-	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
 	unsigned bad = 0;
-	size_t i = 0;
 
-	for (; n - i >= 8; i += 8) {
-		uint64_t x;
-
-		memcpy(&x, v + i, 8);
-		if (((x - 0x0e * ones) & ~x & highs) == 0)
-			continue;
-		for (size_t k = i; k < i + 8; k++)
-			bad |= vbad_tab[(unsigned char)v[k]];
-	}
-	for (; i < n; i++)
+	for (size_t i = swar_skip_below(v, 0, n, 0x0e); i < n; i++)
 		bad |= vbad_tab[(unsigned char)v[i]];
 	return bad;
 }
