@@ -118,13 +118,32 @@ static void read_stop(struct h1_conn *h)
 	bufferevent_disable(h->c->bev, EV_READ);
 }
 
-/* Cleartext reads: watch the socket again once the input has room. */
+/*
+ * Reads wait while the input holds in_high bytes not parsed yet (pipelined
+ * requests behind a running exchange, a paused upload), and go on once it
+ * has room. Cleartext: our own read event. TLS: the bufferevent's reading
+ * is disabled. Not a read watermark: with one, libevent 2.1.11 and later
+ * call the read callback again and again while the input stays above it
+ * (libevent issue #891: a busy worker), and a TLS bufferevent stops there
+ * in the middle of a record, whose rest waits in OpenSSL for more bytes to
+ * arrive. Disabled from our read callback, it has taken whole records.
+ */
 static void read_resume(struct h1_conn *h)
 {
-	if (h->rev && !h->rev_on && !h->read_stopped &&
-	    evbuffer_get_length(h->in) < h->in_high) {
-		event_add(h->rev, NULL);
-		h->rev_on = 1;
+	struct bufferevent *bev = h->c->bev;
+	int room = evbuffer_get_length(h->in) < h->in_high;
+
+	if (h->read_stopped) {
+		/* closing or lingering */
+	} else if (h->rev) {
+		if (!h->rev_on && room) {
+			event_add(h->rev, NULL);
+			h->rev_on = 1;
+		}
+	} else if (room && !(bufferevent_get_enabled(bev) & EV_READ)) {
+		bufferevent_enable(bev, EV_READ);
+	} else if (!room && (bufferevent_get_enabled(bev) & EV_READ)) {
+		bufferevent_disable(bev, EV_READ);
 	}
 }
 
@@ -984,10 +1003,9 @@ int h1_conn_start(struct conn *c)
 	wt.tv_sec = (time_t)h->hc.write_timeout;
 	wt.tv_usec = (suseconds_t)((h->hc.write_timeout - (time_t)h->hc.write_timeout) * 1e6);
 	bufferevent_set_timeouts(c->bev, NULL, &wt);
-	/* stop reading while a response is pending and the head limit is buffered */
-	bufferevent_setwatermark(c->bev, EV_READ, 0,
-	                         h->lim.max_request_line + h->lim.max_header_bytes + 65536);
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, h);
+	/* stop reading while a response is pending and the head limit is
+	 * buffered (see read_resume) */
 	h->in_high = h->lim.max_request_line + h->lim.max_header_bytes + 65536;
 	h->in = bufferevent_get_input(c->bev);
 	if (!c->tls && (h->rev = event_new(c->w->base, bufferevent_getfd(c->bev), EV_READ | EV_PERSIST,

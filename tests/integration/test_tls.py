@@ -243,3 +243,36 @@ def test_tls_request_after_handshake_is_timed_out(d):
         except (ConnectionResetError, ssl.SSLError):
             pass
         assert time.monotonic() - t0 < 3.5
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_pipelined_input_past_the_limit_while_answering_does_not_spin(portico, certs, tmp_path):
+    # a TLS client pipelines more than the input limit behind a request that
+    # waits: reading stops without the worker spinning (libevent 2.1.11+ calls
+    # the read callback in a loop while a bufferevent's input stays above its
+    # high watermark), and every request is answered once it may go on
+    rdir = tmp_path / "routes"
+    rdir.mkdir()
+    (rdir / "wait.lua").write_text('route.get("/wait", function() sleep(1.5); return "waited" end)')
+    d = tls_daemon(portico, one_cert(certs["a"]), body=ROUTES + f'routes "{rdir}"\n')
+    n = 4000   # ~140 KiB of requests: past the ~104 KiB input limit
+    with tls_connect(d.port, "a.test", alpn=["http/1.1"]) as s:
+        s.settimeout(10)
+        s.sendall(b"GET /wait HTTP/1.1\r\nHost: a.test\r\n\r\n" +
+                  b"GET /hello HTTP/1.1\r\nHost: a.test\r\n\r\n" * n)
+        time.sleep(0.3)
+        before = cpu_seconds(d.proc.pid)
+        time.sleep(0.8)
+        used = cpu_seconds(d.proc.pid) - before
+        assert used < 0.3, "the daemon used %.2f s of CPU while waiting" % used
+        data = b""
+        while data.count(b"hello tls") < n:
+            b = s.recv(1 << 20)
+            assert b, "closed after %d answers" % data.count(b"hello tls")
+            data += b
+        assert data.startswith(b"HTTP/1.1 200") and b"waited" in data[:400]
