@@ -202,6 +202,7 @@ static const struct pt_api table = {
 	.redis_eval = redis_api_eval,
 	.exchange_lua = lua_exchange_state,
 	.lua_task_resume = lua_task_resume,
+	.exchange_on_abort = xapi_on_abort,
 };
 
 const struct pt_api *api_table(void)

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 
 #include "exchange.h"
 #include "chain.h"
@@ -84,6 +85,9 @@ int exchange_on_free(pt_exchange *x, void (*fn)(void *ud), void *ud)
 
 static void exchange_free(pt_exchange *x)
 {
+	if (x->abort_ev)
+		event_free(x->abort_ev);   /* a call still due goes with it */
+	x->abort_ev = NULL;
 	for (struct x_cleanup *c = x->cleanups; c; c = c->next)
 		c->fn(c->ud);
 	gen_unref(x->gen);
@@ -146,12 +150,46 @@ static void stop_handler(pt_exchange *x)
 	}
 }
 
+/* The client-gone callback, from the loop (see xapi_on_abort). FN may
+ * drop the last reference: nothing of X is touched after it. */
+static void abort_cb(evutil_socket_t fd, short what, void *arg)
+{
+	pt_exchange *x = arg;
+	void (*fn)(void *) = x->abort_fn;
+
+	(void)fd;
+	(void)what;
+	x->abort_fn = NULL;
+	if (fn)
+		fn(x->abort_ud);
+}
+
+int xapi_on_abort(pt_exchange *x, pt_task_fn fn, void *ud)
+{
+	if (!fn) {
+		x->abort_fn = NULL;
+		x->abort_ud = NULL;
+		return 0;
+	}
+	if (x->transport_gone)
+		return PT_ESTATE;
+	if (!x->abort_ev && !(x->abort_ev = event_new(x->w->base, -1, 0, abort_cb, x)))
+		return PT_ENOMEM;
+	x->abort_fn = fn;
+	x->abort_ud = ud;
+	return 0;
+}
+
 void exchange_detach(pt_exchange *x, int aborted)
 {
 	x->transport_gone = 1;
 	if (aborted)
 		x->aborted = 1;
 	x->drain_fn = NULL;
+	/* later, from the loop: the transport is in the middle of something,
+	 * and so may be the handler (a write that failed) */
+	if (aborted && x->state != X_DONE && x->abort_fn)
+		event_active(x->abort_ev, EV_TIMEOUT, 1);
 	stop_handler(x);
 	if (x->gen->alog && x->start_us)
 		access_log_write(x->gen->alog, x);

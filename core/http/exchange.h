@@ -20,6 +20,7 @@
 #include "arena.h"
 #include "router.h"
 
+struct event;
 struct evbuffer;
 struct gen;
 struct route_entry;
@@ -122,6 +123,9 @@ struct pt_exchange {
 	void *drain_ud;
 	void (*stop_fn)(void *ud);       /* exchange_on_stop, one shot */
 	void *stop_ud;
+	void (*abort_fn)(void *ud);      /* xapi_on_abort, one shot */
+	void *abort_ud;
+	struct event *abort_ev;          /* runs abort_fn from the loop; freed with X */
 
 	/* the filter chain (chain.c) */
 	unsigned fpos;                   /* next filter to run */
@@ -221,6 +225,7 @@ int xapi_finish(pt_exchange *x);
 void xapi_ref(pt_exchange *x);
 void xapi_unref(pt_exchange *x);
 int xapi_aborted(pt_exchange *x);
+int xapi_on_abort(pt_exchange *x, pt_task_fn fn, void *ud);
 void *xapi_alloc(pt_exchange *x, size_t size);
 pt_worker *xapi_worker(pt_exchange *x);
 int xapi_resume(pt_exchange *x);

@@ -3,7 +3,9 @@
  * a time, so responses leave in request order), Content-Length and chunked
  * bodies both ways, Expect: 100-continue, HEAD, and the timeouts that close
  * slow clients: header (whole head), body (whole buffered body), idle
- * (between keep-alive requests) and write (no progress sending).
+ * (between keep-alive requests) and write (no progress sending). A client
+ * that closes while its answer is in progress aborts the exchange at once
+ * (see client_gone).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -70,6 +72,8 @@ struct h1_conn {
 	struct event *kick;            /* deferred process(): a streamed body resumes */
 	struct evbuffer *stage;        /* response bytes not yet handed to the socket */
 	struct event *rev;             /* cleartext: our own read event (see raw_read) */
+	struct event *cev;             /* the client's FIN or RST alone (see close_watch) */
+	int cev_on;
 	struct evbuffer *own_in;
 	struct evbuffer *in;           /* request bytes: our own on cleartext, else the bev's */
 	int rev_on, read_stopped;
@@ -107,6 +111,8 @@ static void flush(struct h1_conn *h)
 		exchange_drained(h->x);   /* a producer waiting for room (the proxy) */
 }
 
+static void close_watch(struct h1_conn *h);
+
 /* No more reading on this connection. */
 static void read_stop(struct h1_conn *h)
 {
@@ -116,16 +122,37 @@ static void read_stop(struct h1_conn *h)
 		h->rev_on = 0;
 	}
 	bufferevent_disable(h->c->bev, EV_READ);
+	close_watch(h);
 }
 
-/* Cleartext reads: watch the socket again once the input has room. */
+/*
+ * Reads wait while the input holds in_high bytes not parsed yet (pipelined
+ * requests behind a running exchange, a paused upload), and go on once it
+ * has room. Cleartext: our own read event. TLS: the bufferevent's reading
+ * is disabled. Not a read watermark: with one, libevent 2.1.11 and later
+ * call the read callback again and again while the input stays above it
+ * (libevent issue #891: a busy worker), and a TLS bufferevent stops there
+ * in the middle of a record, whose rest waits in OpenSSL for more bytes to
+ * arrive. Disabled from our read callback, it has taken whole records.
+ */
 static void read_resume(struct h1_conn *h)
 {
-	if (h->rev && !h->rev_on && !h->read_stopped &&
-	    evbuffer_get_length(h->in) < h->in_high) {
-		event_add(h->rev, NULL);
-		h->rev_on = 1;
+	struct bufferevent *bev = h->c->bev;
+	int room = evbuffer_get_length(h->in) < h->in_high;
+
+	if (h->read_stopped) {
+		/* closing or lingering */
+	} else if (h->rev) {
+		if (!h->rev_on && room) {
+			event_add(h->rev, NULL);
+			h->rev_on = 1;
+		}
+	} else if (room && !(bufferevent_get_enabled(bev) & EV_READ)) {
+		bufferevent_enable(bev, EV_READ);
+	} else if (!room && (bufferevent_get_enabled(bev) & EV_READ)) {
+		bufferevent_disable(bev, EV_READ);
 	}
+	close_watch(h);
 }
 
 static size_t out_len(struct h1_conn *h)
@@ -779,6 +806,71 @@ static void process_loop(struct h1_conn *h)
 
 static void on_event(struct bufferevent *bev, short what, void *arg);
 
+/* An exchange runs that has not handed over its whole answer. */
+static int in_flight(const struct h1_conn *h)
+{
+	return h->x && (h->state == S_WAIT || h->state == S_BODY) && h->x->state != X_DONE;
+}
+
+/*
+ * The client left while its answer was in progress (EOF, or an error on
+ * the socket). As nginx does (proxy_ignore_client_abort off), that ends the
+ * exchange at once, aborted, and the connection with it: a stream (SSE, a
+ * proxied download) or a waiting handler would otherwise hold on until a
+ * write fails. The price: a client that half-closes after its request and
+ * still waits for the answer does not get it (browsers and curl never do).
+ */
+static void client_gone(struct h1_conn *h)
+{
+	log_debug("http", "%s: the client closed the connection before its answer was complete",
+	          h->c->remote);
+	h1_close(h);
+}
+
+static void close_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct h1_conn *h = arg;
+
+	(void)fd;
+	(void)what;
+	if (in_flight(h)) {
+		client_gone(h);
+		return;
+	}
+	event_del(h->cev);
+	h->cev_on = 0;
+}
+
+/*
+ * While reads wait for room (the input holds in_high bytes a running
+ * exchange does not let us parse yet: pipelined requests, a paused upload),
+ * the socket is still watched for the client's FIN or RST alone (EV_CLOSED:
+ * EPOLLRDHUP), so a client that leaves is noticed without reading more of
+ * what it sent. Called wherever reading stops or resumes. Without EV_CLOSED
+ * in the backend, such a client is noticed at the next write.
+ */
+static void close_watch(struct h1_conn *h)
+{
+	struct event_base *base = h->c->w->base;
+	int want = !h->read_stopped && in_flight(h) && evbuffer_get_length(h->in) >= h->in_high;
+
+	if (want && !h->cev) {
+		if (!(event_base_get_features(base) & EV_FEATURE_EARLY_CLOSE))
+			return;
+		h->cev = event_new(base, bufferevent_getfd(h->c->bev), EV_CLOSED | EV_PERSIST,
+		                   close_cb, h);
+		if (!h->cev)
+			return;
+	}
+	if (want && !h->cev_on) {
+		event_add(h->cev, NULL);
+		h->cev_on = 1;
+	} else if (!want && h->cev_on) {
+		event_del(h->cev);
+		h->cev_on = 0;
+	}
+}
+
 /*
  * Cleartext connections read with one recv() into the input evbuffer:
  * bufferevent's own read asks the kernel how much is readable (an ioctl)
@@ -811,6 +903,7 @@ static void raw_read(evutil_socket_t fd, short what, void *arg)
 		/* the head limit is buffered and not consumed: wait for process() */
 		event_del(h->rev);
 		h->rev_on = 0;
+		close_watch(h);
 		return;
 	}
 	if (!h->bulk) {
@@ -879,11 +972,13 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 
 	(void)bev;
 	if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING)) {
-		/* half-close: answer what was asked before it, then close */
+		/* EOF between requests: answer what was asked before it, then close */
 		h->peer_eof = 1;
 		read_stop(h);
-		if (h->state == S_WAIT && h->x)
-			return;   /* the answer is coming; write_head marks it the last */
+		if (h->state == S_WAIT && in_flight(h)) {
+			client_gone(h);
+			return;
+		}
 		if (h->state == S_HEAD && h->out_paused)
 			return;   /* pipelined requests wait for on_write */
 		finish(h);    /* flush what is answered already */
@@ -929,6 +1024,8 @@ static void h1_close(struct h1_conn *h)
 		event_free(h->kick);
 	if (h->rev)
 		event_free(h->rev);
+	if (h->cev)
+		event_free(h->cev);
 	if (h->own_in)
 		evbuffer_free(h->own_in);
 	if (h->stage)
@@ -984,10 +1081,9 @@ int h1_conn_start(struct conn *c)
 	wt.tv_sec = (time_t)h->hc.write_timeout;
 	wt.tv_usec = (suseconds_t)((h->hc.write_timeout - (time_t)h->hc.write_timeout) * 1e6);
 	bufferevent_set_timeouts(c->bev, NULL, &wt);
-	/* stop reading while a response is pending and the head limit is buffered */
-	bufferevent_setwatermark(c->bev, EV_READ, 0,
-	                         h->lim.max_request_line + h->lim.max_header_bytes + 65536);
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, h);
+	/* stop reading while a response is pending and the head limit is
+	 * buffered (see read_resume) */
 	h->in_high = h->lim.max_request_line + h->lim.max_header_bytes + 65536;
 	h->in = bufferevent_get_input(c->bev);
 	if (!c->tls && (h->rev = event_new(c->w->base, bufferevent_getfd(c->bev), EV_READ | EV_PERSIST,

@@ -15,8 +15,8 @@
  * the running one. Past that the oldest waiting event is dropped, and the
  * client gets a "next" with an error saying how many were lost before the
  * next event. A ":" comment line every sse_heartbeat seconds keeps proxies
- * from timing the stream out, and is how a client that left is noticed
- * (HTTP/1.1 sees a closed socket only when it writes).
+ * from timing the stream out. A client that leaves ends the subscription
+ * at once (exchange_on_abort); a failed write ends it too.
  *
  * The stream ends with "event: complete" after max_events events or
  * max_duration seconds; silently when the client leaves; and when the
@@ -78,6 +78,7 @@ static void sub_free(struct gqlp_sub *s)
 	api()->log(gqlp_ctx, PT_LOG_DEBUG, "subscription to %s ended after %lu event(s)",
 	           s->channel ? s->channel : "(none)", s->sent);
 	free(s->channel);
+	api()->exchange_on_abort(s->r->x, NULL, NULL);   /* S goes: no call back */
 	gqlp_req_free(s->r);
 	free(s);
 }
@@ -310,6 +311,12 @@ static void on_end(void *ud)
 	sub_close(ud, 1);
 }
 
+/* The client left (from the loop): unsubscribe now, not at the next write. */
+static void on_abort(void *ud)
+{
+	sub_close(ud, 0);
+}
+
 static uint64_t ms_of(double secs)
 {
 	return secs < 0.001 ? 1 : (uint64_t)(secs * 1000.0 + 0.5);
@@ -403,6 +410,8 @@ void gqlp_sub_start(struct gqlp_req *r)
 		return;
 	}
 	s->r = r;
+	/* PT_ESTATE: the client is gone already, which source_done sees */
+	api()->exchange_on_abort(r->x, on_abort, s);
 	s->gw = api()->worker_get_data(gqlp_ctx, api()->exchange_worker(r->x));
 	if (s->gw) {
 		s->next = s->gw->subs;

@@ -314,6 +314,47 @@ def test_disconnect_unsubscribes(portico, tmp_path):
     assert ":\n\n" in st2.text
 
 
+def wait_ended(d, channel, t0, timeout=3):
+    """Seconds from T0 until the log says the subscription to CHANNEL ended."""
+    assert d.wait_log("subscription to %s ended" % channel, timeout=timeout), \
+        "the subscription to %s did not end" % channel
+    return time.monotonic() - t0
+
+
+@pytest.mark.parametrize("how", ["close", "half-close"])
+def test_http1_client_leaving_ends_the_subscription_at_once(portico, tmp_path, how):
+    # a 60 s heartbeat and nothing published: only the client leaving can end it
+    d = daemon(portico, tmp_path, plugin_opts=", sse_heartbeat = 60")
+    st = Stream(d, SUB, {"a": "hal"})
+    assert st.status == 200
+    deadline = time.monotonic() + 5
+    while "subscription to posts.hal started" not in d.log() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    t0 = time.monotonic()
+    if how == "half-close":
+        st.s.shutdown(socket.SHUT_WR)   # an EOF is leaving, as in nginx
+    else:
+        st.close()
+    assert wait_ended(d, "posts.hal", t0) < 1.0
+    assert subscribers(d, "posts.hal") == 0
+    st.close()
+
+
+def test_http2_client_leaving_ends_the_subscription_at_once(portico, tmp_path):
+    d = daemon(portico, tmp_path, plugin_opts=", sse_heartbeat = 60")
+    body = json.dumps({"query": SUB, "variables": {"a": "ida"}})
+    p = subprocess.Popen(["curl", "-sS", "-N", "--http2-prior-knowledge", "--max-time", "20",
+                          "-H", "accept: text/event-stream", "-H",
+                          "content-type: application/json", "-d", body, d.url + "/graphql"],
+                         stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().startswith(":")   # the stream is open
+    t0 = time.monotonic()
+    p.terminate()
+    p.wait(5)
+    assert wait_ended(d, "posts.ida", t0) < 1.0
+    assert subscribers(d, "posts.ida") == 0
+
+
 def test_max_events_and_max_duration_complete_the_stream(portico, tmp_path):
     d = daemon(portico, tmp_path, plugin_opts=", max_events = 2, max_duration = 1")
     st = Stream(d, SUB, {"a": "eve"})

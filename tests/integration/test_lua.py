@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -99,6 +100,99 @@ def test_streaming_is_chunked(portico, tmp_path):
     r = requests.get(d.url + "/stream", timeout=5)
     assert r.headers.get("transfer-encoding") == "chunked"
     assert r.text == "".join(f"line {i}\n" for i in range(1, 6))
+
+
+SLOW_STREAM = r'''
+route.get("/slow", function(req, res)
+  res:header("content-type", "text/plain")
+  res:write("first\n")
+  sleep(3)
+  res:write("second\n")
+end)
+'''
+
+
+def access_lines(log):
+    return [json.loads(ln) for ln in log.read_text().splitlines()] if log.exists() else []
+
+
+def wait_access(log, path, timeout):
+    """The access log line for PATH once it is written, or None."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for ln in access_lines(log):
+            if ln["path"] == path:
+                return ln
+        time.sleep(0.02)
+    return None
+
+
+def open_slow_stream(port, extra=b""):
+    """A raw HTTP/1.1 request for /slow, read until its first line arrived."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n" + extra)
+    got = b""
+    while b"first" not in got:
+        b = s.recv(4096)
+        assert b, got
+        got += b
+    return s
+
+
+@pytest.mark.parametrize("how", ["close", "half-close", "close-after-pipelining",
+                                 "close-past-the-input-limit"])
+def test_client_leaving_mid_stream_is_noticed_at_once(portico, tmp_path, how):
+    # the handler writes again only after 3 s: the exchange must end (499 in
+    # the access log) when the client goes, not when that write fails
+    log = tmp_path / "access.log"
+    d = lua_daemon(portico, tmp_path, extra=f'access_log = {{ file = "{log}", format = "json" }}',
+                   slow=SLOW_STREAM)
+    pipelined = b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n" * {
+        "close-after-pipelining": 1,
+        # more than the input limit (~104 KiB): reading stops, the FIN is
+        # still seen (EV_CLOSED). Not much more: what the daemon's socket
+        # buffer cannot take holds the FIN back in the client's kernel
+        "close-past-the-input-limit": 3500}.get(how, 0)
+    s = open_slow_stream(d.port, pipelined)
+    t0 = time.monotonic()
+    if how == "half-close":
+        s.shutdown(socket.SHUT_WR)   # EOF aborts too (as nginx): see doc/architecture.md
+    else:
+        s.close()
+    line = wait_access(log, "/slow", 2)
+    assert line is not None, "the exchange did not end when the client left"
+    assert line["status"] == 499
+    assert time.monotonic() - t0 < 1.5
+    assert d.wait_log("the client closed the connection before its answer was complete")
+    if how == "half-close":
+        s.settimeout(2)
+        assert s.recv(4096) == b""   # the connection is closed, the stream not ended
+        s.close()
+    time.sleep(0.2)
+    assert len(access_lines(log)) == 1   # the pipelined request never ran
+    assert requests.get(d.url + "/slow", timeout=10, stream=True).status_code == 200
+
+
+def test_answer_complete_before_the_client_left_is_logged_normally(portico, tmp_path):
+    log = tmp_path / "access.log"
+    d = lua_daemon(portico, tmp_path, extra=f'access_log = {{ file = "{log}", format = "json" }}',
+                   basic=BASIC)
+    # request and close at once: the answer is made before the EOF is read
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+    s.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.close()
+    line = wait_access(log, "/stream", 3)
+    assert line is not None and line["status"] == 200
+    # a stream read to its end, then closed
+    with socket.create_connection(("127.0.0.1", d.port), timeout=5) as s:
+        s.sendall(b"GET /stream?2 HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = b""
+        while not got.endswith(b"0\r\n\r\n"):
+            b = s.recv(4096)
+            assert b, got
+            got += b
+    time.sleep(0.3)
+    assert [ln["status"] for ln in access_lines(log)] == [200, 200]
 
 
 def test_same_routes_over_h2c(portico, tmp_path):

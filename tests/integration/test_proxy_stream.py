@@ -116,11 +116,15 @@ class StreamUpstream:
     GET /die?n=N         promises N bytes, sends 1 MiB, closes
     GET /garbage         not HTTP
     GET /slowhead?s=S    sleeps S seconds before the head
+    GET /trickle         a chunked head and one chunk, then silence until the
+                         connection closes (when: trickle_closed_at)
     """
 
     def __init__(self, tls=None):
         self.sent = 0          # response body bytes written, all connections
         self.tls = tls         # an ssl.SSLContext: serve HTTPS
+        self.trickle_closed = threading.Event()
+        self.trickle_closed_at = None
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -185,6 +189,18 @@ class StreamUpstream:
                     return
                 elif path.startswith("/garbage"):
                     c.sendall(b"this is not http\r\n\r\n")
+                    return
+                elif path.startswith("/trickle"):
+                    c.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n"
+                              b"transfer-encoding: chunked\r\n\r\n6\r\nfirst\n\r\n")
+                    c.settimeout(20)
+                    try:
+                        while c.recv(4096):
+                            pass
+                    except OSError:
+                        pass
+                    self.trickle_closed_at = time.monotonic()
+                    self.trickle_closed.set()
                     return
                 elif path.startswith("/slowhead"):
                     time.sleep(float(q.get("s", "3")))
@@ -372,6 +388,24 @@ def test_upstream_dying_mid_body_cuts_the_response(portico, tmp_path, upstream):
     assert head.startswith(b"HTTP/1.1 200") and b"content-length: 10485760" in head.lower()
     assert 0 < len(body) < 10485760
     assert d.wait_log("the response is cut")
+
+
+def test_client_leaving_mid_body_drops_the_upstream_call_at_once(portico, tmp_path, upstream):
+    # the upstream says nothing after its first chunk: the client closing is
+    # the only thing that can end the call before the 10 s read timeout
+    d = gateway(portico, tmp_path, upstream.port, read=10)
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+    s.sendall(b"GET /trickle HTTP/1.1\r\nhost: x\r\n\r\n")
+    got = b""
+    while b"first" not in got:
+        b = s.recv(4096)
+        assert b, got
+        got += b
+    t0 = time.monotonic()
+    s.close()
+    assert upstream.trickle_closed.wait(5), "the upstream connection stayed open"
+    assert upstream.trickle_closed_at - t0 < 1.0
+    assert d.wait_log("the client went away: upstream call dropped")
 
 
 def test_upstream_dying_mid_body_resets_the_h2_stream(portico, tmp_path, upstream):

@@ -3,6 +3,7 @@ clients that do not speak TLS or never finish the handshake.
 
 Certificates are self-signed, made once per session with the openssl CLI.
 """
+import json
 import os
 import shutil
 import socket
@@ -243,3 +244,87 @@ def test_tls_request_after_handshake_is_timed_out(d):
         except (ConnectionResetError, ssl.SSLError):
             pass
         assert time.monotonic() - t0 < 3.5
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_pipelined_input_past_the_limit_while_answering_does_not_spin(portico, certs, tmp_path):
+    # a TLS client pipelines more than the input limit behind a request that
+    # waits: reading stops without the worker spinning (libevent 2.1.11+ calls
+    # the read callback in a loop while a bufferevent's input stays above its
+    # high watermark), and every request is answered once it may go on
+    rdir = tmp_path / "routes"
+    rdir.mkdir()
+    (rdir / "wait.lua").write_text('route.get("/wait", function() sleep(1.5); return "waited" end)')
+    d = tls_daemon(portico, one_cert(certs["a"]), body=ROUTES + f'routes "{rdir}"\n')
+    n = 4000   # ~140 KiB of requests: past the ~104 KiB input limit
+    with tls_connect(d.port, "a.test", alpn=["http/1.1"]) as s:
+        s.settimeout(10)
+        s.sendall(b"GET /wait HTTP/1.1\r\nHost: a.test\r\n\r\n" +
+                  b"GET /hello HTTP/1.1\r\nHost: a.test\r\n\r\n" * n)
+        time.sleep(0.3)
+        before = cpu_seconds(d.proc.pid)
+        time.sleep(0.8)
+        used = cpu_seconds(d.proc.pid) - before
+        assert used < 0.3, "the daemon used %.2f s of CPU while waiting" % used
+        data = b""
+        while data.count(b"hello tls") < n:
+            b = s.recv(1 << 20)
+            assert b, "closed after %d answers" % data.count(b"hello tls")
+            data += b
+        assert data.startswith(b"HTTP/1.1 200") and b"waited" in data[:400]
+
+
+SLOW_STREAM = r'''
+route.get("/slow", function(req, res)
+  res:write("first\n")
+  sleep(3)
+  res:write("second\n")
+end)
+'''
+
+
+@pytest.mark.parametrize("pipelined", [0, 3300], ids=["close_notify", "fin-past-the-input-limit"])
+def test_client_leaving_a_stream_over_tls_is_noticed_at_once(portico, certs, tmp_path,
+                                                            pipelined):
+    # TLS reads go through the bufferevent, not our own recv(): its EOF (and,
+    # past the input limit, the FIN alone) must end the exchange just the same.
+    # 3300 requests: past the limit, not past what the socket buffer takes
+    rdir = tmp_path / "routes"
+    rdir.mkdir()
+    (rdir / "slow.lua").write_text(SLOW_STREAM)
+    log = tmp_path / "access.log"
+    d = tls_daemon(portico, one_cert(certs["a"]), body=ROUTES + f'routes "{rdir}"\n'
+                   f'access_log = {{ file = "{log}", format = "json" }}\n')
+    s = tls_connect(d.port, "a.test", alpn=["http/1.1"])
+    s.sendall(b"GET /slow HTTP/1.1\r\nHost: a.test\r\n\r\n" * (1 + pipelined))
+    got = b""
+    while b"first" not in got:
+        b = s.recv(4096)
+        assert b, got
+        got += b
+    t0 = time.monotonic()
+    if pipelined:
+        # past the input limit the daemon reads nothing more: the FIN alone
+        s.shutdown(socket.SHUT_WR)
+    else:
+        # a clean TLS EOF (close_notify; a FIN without it is an error to
+        # OpenSSL 3, which already ended the connection)
+        s.settimeout(0.5)
+        try:
+            s = s.unwrap()
+        except (OSError, ssl.SSLError):
+            pass
+    line = None
+    while line is None and time.monotonic() - t0 < 2:
+        if log.exists() and log.read_text():
+            line = json.loads(log.read_text().splitlines()[0])
+        time.sleep(0.02)
+    assert line is not None, "the exchange did not end when the client left"
+    assert line["path"] == "/slow" and line["status"] == 499
+    assert time.monotonic() - t0 < 1.5
+    s.close()

@@ -393,6 +393,21 @@ struct pt_api {
 	 */
 	int (*lua_task_resume)(pt_exchange *x, struct lua_State *co, int nargs, int *nres,
 	                       pt_lua_task_fn done, void *ud);
+
+	/* ---- 1.3: the client leaving ---------------------------------------- */
+
+	/*
+	 * FN(UD) runs once, later, on X's worker, when the client goes away
+	 * before X's answer is complete (HTTP/1.1: the connection closes or
+	 * fails; HTTP/2: RST_STREAM or the connection's end), so a handler that
+	 * waits or streams (a subscription) stops at once instead of at its
+	 * next write. exchange_aborted is 1 from then on. One callback per
+	 * exchange: a second call replaces it; FN NULL removes it, and a call
+	 * already due is then dropped: remove it before UD is freed. FN may end
+	 * the response and drop the handler's reference. 0; PT_ESTATE when the
+	 * connection has let go of X already (aborted, or answered).
+	 */
+	int (*exchange_on_abort)(pt_exchange *x, pt_task_fn fn, void *ud);
 };
 
 /* Whether the running core's table has MEMBER. */

@@ -15,6 +15,7 @@
  *        limiting, Redis.
  *   1.2  exchange_lua and lua_task_resume: C handlers run Lua (GraphQL
  *        resolvers) that may wait.
+ *   1.3  exchange_on_abort: a handler hears at once that its client left.
  */
 #ifndef PORTICO_PLUGIN_H
 #define PORTICO_PLUGIN_H
@@ -26,7 +27,7 @@ extern "C" {
 #endif
 
 #define PT_ABI_MAJOR 1
-#define PT_ABI_MINOR 2
+#define PT_ABI_MINOR 3
 
 #if defined(__GNUC__)
 #define PT_EXPORT __attribute__((visibility("default")))
