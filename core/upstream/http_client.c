@@ -111,6 +111,8 @@ static void call_free(struct http_client_call *call)
 	free(call->body);
 	if (call->replay)
 		evbuffer_free(call->replay);
+	if (call->h2_body)
+		evbuffer_free(call->h2_body);
 	if (c && c->ncache < CALL_CACHE && call->timer && call->body_buf) {
 		struct event *timer = call->timer;
 		struct evbuffer *bb = call->body_buf;
@@ -233,7 +235,7 @@ static void call_abandon(struct http_client_call *call)
 		hc_conn_free(conn);
 		return;
 	}
-	if (call->stream_id > 0 && conn->ng && call->q == &conn->active) {
+	if (call->stream_id > 0 && conn->ng && call->q == &conn->active && !call->h2_closed) {
 		nghttp2_submit_rst_stream(conn->ng, NGHTTP2_FLAG_NONE, call->stream_id,
 		                          NGHTTP2_CANCEL);
 		hc_h2_kick(conn);
@@ -255,8 +257,8 @@ static void call_timer_cb(evutil_socket_t fd, short what, void *arg)
 		/* streaming: a silence timeout, not a deadline. Waiting on our own
 		 * caller (paused, or no request bytes to send) is not the server's */
 		uint64_t now = now_us(), idle = (uint64_t)(call->idle * 1e6);
-		int ours = call->paused || (call->body_more &&
-		           (!call->conn || evbuffer_get_length(call->conn->out) == 0));
+		int ours = call->paused || (call->body_more && (!call->conn ||
+		           evbuffer_get_length(call->h2_body ? call->h2_body : call->conn->out) == 0));
 		struct timeval tv;
 
 		if (ours || now - call->last_us < idle) {
@@ -476,7 +478,7 @@ void hc_conn_lost(struct conn *conn, short what)
 
 	if (what & BEV_EVENT_TIMEOUT) {
 		if (conn->is_h2)
-			hc_h2_close(conn, PT_ETIMEDOUT, "send timed out");
+			hc_h2_close(conn, PT_ETIMEDOUT, "send timed out", NULL);
 		else if (call)
 			hc_h1_fail(conn, PT_ETIMEDOUT, "send timed out");
 		else
@@ -484,7 +486,8 @@ void hc_conn_lost(struct conn *conn, short what)
 		return;
 	}
 	if (conn->is_h2) {
-		hc_h2_close(conn, PT_EIO, conn_error(conn, what));
+		hc_h2_close(conn, PT_EIO, conn_error(conn, what), (what & BEV_EVENT_EOF) ?
+		            "connection closed before the response was complete" : NULL);
 		return;
 	}
 	if (!call) {
@@ -542,7 +545,7 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (!conn->connected) {
 		if (conn->is_h2)
-			hc_h2_close(conn, PT_ETIMEDOUT, "connect timed out");
+			hc_h2_close(conn, PT_ETIMEDOUT, "connect timed out", NULL);
 		else if (conn->call)
 			hc_h1_fail(conn, PT_ETIMEDOUT, "connect timed out");
 		else
@@ -551,7 +554,7 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (conn->is_h2) {
 		if (TAILQ_EMPTY(&conn->active) && TAILQ_EMPTY(&conn->waiting))
-			hc_h2_close(conn, PT_EIO, "idle");
+			hc_h2_close(conn, PT_EIO, "idle", NULL);
 		return;
 	}
 	if (conn->idle) {
@@ -717,8 +720,6 @@ struct http_client_call *http_client_request(struct http_client *c,
 		call_free(call);
 		return NULL;
 	}
-	if (rc == 0 && call->st && call->h2)
-		rc = PT_EINVAL;		/* streaming is HTTP/1.1 only */
 	if (rc < 0) {
 		hc_call_fail_later(call, PT_EINVAL, "invalid URL, method or header");
 		call->starting = 0;
@@ -770,6 +771,8 @@ ssize_t http_client_body_write(struct http_client_call *call, const void *data, 
 
 	if (!call || !call->body_more)
 		return PT_ESTATE;
+	if (call->h2_body)
+		return hc_h2_body_write(call, data, len);	/* its stream's own queue */
 	if (len && !call->replay_lost) {
 		if (!call->replay && !call->body)
 			call->replay = evbuffer_new();
@@ -809,6 +812,10 @@ int http_client_body_end(struct http_client_call *call)
 	if (!call || !call->body_more)
 		return PT_ESTATE;
 	call->body_more = 0;
+	if (call->h2_body) {
+		hc_h2_body_end(call);
+		return 0;
+	}
 	conn = call->conn;
 	if (conn && !conn->is_h2 && call->body_chunked) {
 		evbuffer_add(conn->out, "0\r\n\r\n", 5);
@@ -827,7 +834,12 @@ void http_client_pause(struct http_client_call *call, int paused)
 	conn = call->conn;
 	if (!paused)
 		call->last_us = now_us();
-	if (!conn || conn->is_h2 || !conn->connected)
+	if (conn && conn->is_h2) {
+		if (!paused)
+			hc_h2_resume(call);	/* h2_work hands over what waits */
+		return;
+	}
+	if (!conn || !conn->connected)
 		return;
 	if (conn->rev) {
 		if (paused) {

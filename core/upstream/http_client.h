@@ -42,10 +42,12 @@ struct http_client_opts {
 struct http_client_res;
 
 /*
- * Streaming calls (HTTP/1.1 only): the response comes through these
+ * Streaming calls (HTTP/1.1 and HTTP/2): the response comes through these
  * callbacks as it arrives, and the request body may follow the call
  * (http_client_body_write/_end). Callbacks run on the loop, never inside a
  * call into the client; they must not cancel the call (return < 0 instead).
+ * On HTTP/2 the stream's flow control holds the server back: a paused call
+ * keeps at most its stream window (1 MiB) of response.
  */
 struct http_client_stream {
 	/*
@@ -62,7 +64,8 @@ struct http_client_stream {
 	 */
 	int (*body)(struct evbuffer *buf, size_t n, int last, void *ud);
 	/* The request bytes queued fell under HTTP_CLIENT_OUT_LOW after
-	 * http_client_body_write returned HTTP_CLIENT_OUT_HIGH or more. */
+	 * http_client_body_write returned HTTP_CLIENT_OUT_HIGH or more
+	 * (HTTP/2: the stream's bytes not yet framed). */
 	void (*drain)(void *ud);
 };
 
@@ -85,7 +88,7 @@ struct http_client_req {
 	int insecure;			/* 1: skip TLS certificate/name verification */
 	double send_timeout;		/* seconds without progress writing the request
 					   once connected (PT_ETIMEDOUT); 0: none */
-	/* streaming (HTTP/1.1; with h2 the call fails with PT_EINVAL) */
+	/* streaming, HTTP/1.1 or HTTP/2 */
 	const struct http_client_stream *stream;	/* borrowed for the call's life;
 					   NULL: buffered both ways. With a stream,
 					   TIMEOUT is the longest silence while sending

@@ -86,11 +86,14 @@ void hc_conn_send(struct conn *conn)
 	raw_write(conn);
 }
 
-/* After a write event: a streaming call waiting for room hears of it. */
+/* After a write event: a streaming call (or an h2 session) waiting for room
+ * hears of it. */
 static void conn_drained(struct conn *conn)
 {
 	struct http_client_call *call = conn->is_h2 ? NULL : conn->call;
 
+	if (conn->is_h2 && conn->blocked && evbuffer_get_length(conn->out) < HTTP_CLIENT_OUT_LOW)
+		hc_h2_kick(conn);	/* nghttp2 has more to send */
 	if (call && call->drain_armed && evbuffer_get_length(conn->out) < HTTP_CLIENT_OUT_LOW) {
 		call->drain_armed = 0;
 		if (call->st->drain)

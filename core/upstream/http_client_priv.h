@@ -76,6 +76,8 @@ struct conn {
 	/* HTTP/2 */
 	int is_h2;
 	int dead;
+	int blocked;			/* nghttp2 was told WOULDBLOCK (out was full):
+					   h2_work goes on once out drains */
 	nghttp2_session *ng;
 	struct event *work;		/* h2_work, made active when needed */
 	struct call_list waiting;	/* queued until connected */
@@ -148,7 +150,7 @@ struct http_client_call {
 	int result;			/* h2: status to deliver from the done list */
 	const char *result_error;
 
-	/* streaming (HTTP/1.1) */
+	/* streaming */
 	const struct http_client_stream *st;
 	double idle;			/* the longest silence, seconds */
 	uint64_t last_us;		/* the last progress either way */
@@ -162,6 +164,14 @@ struct http_client_call {
 	int drain_armed;		/* tell st->drain when the queue gets low */
 	int64_t resp_clen;
 	char peer[64];
+
+	/* streaming over HTTP/2: body_buf holds the response bytes the
+	   receiver has not taken yet */
+	struct evbuffer *h2_body;	/* request bytes nghttp2 has not taken yet */
+	int h2_due;			/* h2_work has something to hand over */
+	int h2_drain_due;		/* h2_work tells st->drain */
+	int h2_eos;			/* the response is complete (END_STREAM) */
+	int h2_closed;			/* nghttp2 closed the stream */
 };
 
 /* Body bytes a streaming call keeps to send again on a fresh connection when
@@ -261,9 +271,17 @@ void hc_h2_start(struct http_client_call *call);
 void hc_h2_kick(struct conn *conn);
 /* Feed what IN holds to CONN's session. */
 void hc_h2_read(struct conn *conn, struct evbuffer *in);
-/* Close CONN and answer every call still on it with STATUS. */
-void hc_h2_close(struct conn *conn, int status, const char *err);
+/* Close CONN and answer every call still on it with STATUS and ERR (MID,
+ * when not NULL, for streaming calls whose head came). */
+void hc_h2_close(struct conn *conn, int status, const char *err, const char *mid);
 /* CONN connected (after TLS): start h2, or fall back to 1.1 if ALPN says so. */
 void hc_h2_connected(struct conn *conn);
+/* Streaming CALL on h2: LEN more request body bytes (copied); the bytes queued
+ * for its stream, as http_client_body_write returns them. */
+ssize_t hc_h2_body_write(struct http_client_call *call, const void *data, size_t len);
+/* Streaming CALL on h2: its request body is complete. */
+void hc_h2_body_end(struct http_client_call *call);
+/* Streaming CALL on h2: the receiver takes the response again. */
+void hc_h2_resume(struct http_client_call *call);
 
 #endif

@@ -23,9 +23,9 @@
  * failure is answered. An upstream failing after its head is a cut response
  * for the client and a log line.
  *
- * Upstreams spoken to over h2/h2c are not streamed yet (the client streams
- * HTTP/1.1 only): the request body is collected (up to the route's limit)
- * and the response buffered (up to the client's 8 MiB), as before.
+ * All of this holds for h2/h2c upstreams too: the client streams HTTP/2
+ * calls the same way, with the stream's flow control holding the upstream
+ * back (see http_client_h2.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,14 +49,13 @@
 #define MAX_FWD_HEADERS 128
 #define KEEP_MAX (64u << 10)   /* body bytes kept for a resend (and small bodies) */
 
-enum { B_NONE, B_BUFFERED, B_SMALL, B_STREAM, B_COLLECT };
+enum { B_NONE, B_BUFFERED, B_SMALL, B_STREAM };
 
 struct proxy {
 	pt_exchange *x;                  /* one reference until finish_now */
 	const char *upstream;
 	const struct upstream_conf *u;
 	struct upstream_try *t;          /* server choice and accounting (pool.c) */
-	int h2;                          /* h2/h2c upstream: buffered calls (see above) */
 	double timeout;                  /* the route's, or 0 */
 	struct http_client_call *call;   /* the attempt in flight */
 	struct http_client_req hr;       /* method and headers; url per attempt */
@@ -253,7 +252,7 @@ static void call_done(const struct http_client_res *res, void *ud);
 /* Every body byte the upstream was given can be given again. */
 static int can_resend(const struct proxy *p)
 {
-	return (p->mode != B_STREAM && p->mode != B_COLLECT) || !p->kept_lost;
+	return p->mode != B_STREAM || !p->kept_lost;
 }
 
 /* Starts the next attempt; 0, or the failure was answered (and finished). */
@@ -264,7 +263,7 @@ static int attempt(struct proxy *p)
 	const char *prev = upstream_try_server(p->t);
 	int why;
 
-	p->hr.stream = p->h2 ? NULL : &stream_ops;
+	p->hr.stream = &stream_ops;
 	client = upstream_try_next(p->t, &p->hr, &why);
 	if (client && p->retry_error)
 		log_info("upstream", "%s: %s failed (%s), retrying on %s", p->upstream, prev,
@@ -290,7 +289,6 @@ static int attempt(struct proxy *p)
 		break;
 	case B_SMALL:
 	case B_STREAM:
-	case B_COLLECT:
 		if (p->kept && evbuffer_get_length(p->kept))
 			p->hr.body = (pt_str_t){ (const char *)evbuffer_pullup(p->kept, -1),
 			                         evbuffer_get_length(p->kept) };
@@ -387,24 +385,6 @@ static void up_drain(void *ud)
 
 static const struct http_client_stream stream_ops = { up_head, up_body, up_drain };
 
-/* A buffered call's answer (h2 upstreams): relay it in one piece. */
-static void relay_buffered(struct proxy *p, const struct http_client_res *res)
-{
-	pt_exchange *x = p->x;
-
-	p->head_seen = 1;
-	for (unsigned i = 0; i < res->num_headers; i++) {
-		pt_str_t n = res->headers[2 * i], v = res->headers[2 * i + 1];
-
-		if (!is_resp_skipped(n))
-			xapi_header_add(x, n, v);
-	}
-	if (x->head_only && res->content_length >= 0)
-		x->resp_length = res->content_length;
-	exchange_on_stop(x, NULL, NULL);
-	xapi_respond(x, res->status, res->body);
-}
-
 static void call_done(const struct http_client_res *res, void *ud)
 {
 	struct proxy *p = ud;
@@ -418,9 +398,7 @@ static void call_done(const struct http_client_res *res, void *ud)
 	if (res->status >= 0) {
 		upstream_try_done(p->t, 1, NULL);
 		if (!x->transport_gone && x->state < X_DONE) {
-			if (p->h2)
-				relay_buffered(p, res);
-			else if (!p->started)
+			if (!p->started)
 				xapi_respond(x, p->status, (pt_str_t){ NULL, 0 });
 			else
 				xapi_finish(x);
@@ -482,8 +460,7 @@ static void body_take(pt_exchange *x, struct proxy *p, const char *data, size_t 
 		if (!p->kept_lost) {
 			if (!p->kept)
 				p->kept = evbuffer_new();
-			if (p->kept && (p->mode == B_COLLECT ||
-			                evbuffer_get_length(p->kept) + len <= KEEP_MAX)) {
+			if (p->kept && evbuffer_get_length(p->kept) + len <= KEEP_MAX) {
 				evbuffer_add(p->kept, data, len);
 			} else {
 				p->kept_lost = 1;   /* a failure from now on is answered, not retried */
@@ -501,7 +478,7 @@ static void body_take(pt_exchange *x, struct proxy *p, const char *data, size_t 
 	p->body_done = 1;
 	if (p->mode == B_STREAM && p->call)
 		http_client_body_end(p->call);
-	else if ((p->mode == B_SMALL || p->mode == B_COLLECT) && !p->call && !p->head_seen)
+	else if (p->mode == B_SMALL && !p->call && !p->head_seen)
 		attempt(p);
 }
 
@@ -663,7 +640,6 @@ int proxy_start(pt_exchange *x, const struct proxy_conf *pc, proxy_done_fn done,
 	p->done_ud = ud;
 	p->nrhdrs_before = x->nrhdrs;
 	p->timeout = pc->timeout;
-	p->h2 = u->protocol == UP_PROTO_H2C || u->protocol == UP_PROTO_H2;
 	if (build_request(p, pc) != 0)
 		return PT_ENOMEM;
 	if (!(p->t = upstream_try_start(x->w, x->gen, pc->upstream, p->hr.headers,
@@ -673,8 +649,6 @@ int proxy_start(pt_exchange *x, const struct proxy_conf *pc, proxy_done_fn done,
 		p->mode = B_BUFFERED;
 	else if (!x->has_body)
 		p->mode = B_NONE;
-	else if (p->h2)
-		p->mode = B_COLLECT;
 	else if (x->req_length >= 0 && (uint64_t)x->req_length <= KEEP_MAX)
 		p->mode = B_SMALL;
 	else
@@ -682,7 +656,7 @@ int proxy_start(pt_exchange *x, const struct proxy_conf *pc, proxy_done_fn done,
 	xapi_ref(x);
 	exchange_on_stop(x, on_stop, p);
 	p->inside = 1;
-	if (p->mode == B_SMALL || p->mode == B_COLLECT) {
+	if (p->mode == B_SMALL) {
 		xapi_body_read(x, body_in, p);   /* attempts once the body is in */
 	} else if (attempt(p) == 0 && p->mode == B_STREAM) {
 		xapi_body_read(x, body_in, p);   /* may hand over what is buffered at once */

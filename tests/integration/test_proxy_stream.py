@@ -1,7 +1,9 @@
 """proxy() streams bodies both ways with bounded memory: large uploads
 (Content-Length and chunked, HTTP/1.1 and h2) and downloads go through as
 they arrive, a slow client holds the upstream back instead of filling the
-daemon's memory, and upstream failures are answered (502/504) or cut.
+daemon's memory, and upstream failures are answered (502/504) or cut --
+for HTTP/1.1 upstreams and, at the end, for h2c ones (an upstream written
+with the h2 library, which sends only as the windows portico gives allow).
 
 Sizes: uploads and downloads default to 256 MiB so the default run stays
 quick on a shared machine; PORTICO_BIG=1 runs the 1 GiB upload (and a
@@ -26,6 +28,7 @@ RSS_LIMIT = 200 << 20
 if "ASAN_OPTIONS" in os.environ:
     RSS_LIMIT += 512 << 20    # AddressSanitizer keeps freed memory in quarantine
 BLOCK = hashlib.sha256(b"portico").digest() * 32768   # 1 MiB, not all one byte
+BLOCK2 = memoryview(BLOCK * 2)                         # any 1 MiB window of the pattern
 
 
 def pattern_sha(size):
@@ -506,3 +509,450 @@ def test_reload_changes_a_proxy_route(portico, tmp_path, upstream):
         time.sleep(0.05)
     assert requests.post(d.url + "/b/count", data=b"xyz", timeout=10).json()["bytes"] == 3
     assert requests.post(d.url + "/a/count", data=b"xy", timeout=10).status_code == 404
+
+
+# ---- h2c upstreams ----------------------------------------------------------------
+#
+# The same contract when the upstream speaks HTTP/2: the client streams the
+# call both ways, and flow control (the stream's window, reopened only as the
+# client takes bytes) holds an upstream back from a paused response.
+
+
+class H2Upstream:
+    """An h2c (prior knowledge) upstream: the h2 state machine on a raw socket,
+    one thread per connection, sending only as the peer's windows allow.
+
+    POST /count          answers {"bytes": n, "sha256": hex} of the body,
+                         acknowledging bytes as it reads them
+    GET /download?n=N    N pattern bytes with content-length
+    GET /rst?n=N         promises N bytes, sends 1 MiB, resets the stream
+    GET /die?n=N         promises N bytes, sends 1 MiB, closes the connection
+    """
+
+    def __init__(self):
+        import h2.config
+        import h2.connection
+        import h2.events
+        import h2.settings
+        self.h2 = h2
+        self.sent = 0          # response body bytes framed, all connections
+        self.received = 0      # request body bytes read, all connections
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.closing = False
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while not self.closing:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, c):
+        import select
+        h2 = self.h2
+        cfg = h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
+        conn = h2.connection.H2Connection(config=cfg)
+        conn.local_settings = h2.settings.Settings(client=False, initial_values={
+            h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 4 << 20})
+        conn.initiate_connection()
+        conn.increment_flow_control_window(16 << 20)
+        streams = {}     # id -> {"path", "hash", "n", "left", "limit", "then"}
+        c.settimeout(30)
+        try:
+            c.sendall(conn.data_to_send())
+            while True:
+                busy = self.pump(conn, streams, c)
+                out = conn.data_to_send()
+                if out:
+                    c.sendall(out)
+                if busy is None:
+                    return            # /die: the connection goes away
+                r, _, _ = select.select([c], [], [], 0 if busy else 5)
+                if not r:
+                    if busy:
+                        continue
+                    return
+                data = c.recv(1 << 20)
+                if not data:
+                    return
+                for ev in conn.receive_data(data):
+                    self.event(conn, streams, ev)
+        except (OSError, h2.exceptions.ProtocolError, ValueError):
+            pass
+        finally:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+    def event(self, conn, streams, ev):
+        h2 = self.h2
+        if isinstance(ev, h2.events.RequestReceived):
+            hdrs = dict(ev.headers)
+            path = hdrs[":path"]
+            q = dict(kv.split("=") for kv in path.partition("?")[2].split("&") if kv)
+            st = {"path": path, "hash": hashlib.sha256(), "n": 0, "left": 0, "off": 0,
+                  "limit": None, "then": None}
+            streams[ev.stream_id] = st
+            if path.startswith("/count"):
+                return              # answered when its body ended
+            size = int(q.get("n", str(10 << 20)))
+            if path.startswith("/download"):
+                st["left"] = size if hdrs[":method"] != "HEAD" else 0
+            elif path.startswith("/rst") or path.startswith("/die"):
+                st["left"], st["limit"] = size, 1 << 20
+                st["then"] = "rst" if path.startswith("/rst") else "die"
+            else:
+                conn.send_headers(ev.stream_id, [(":status", "404"), ("content-length", "0")],
+                                  end_stream=True)
+                return
+            conn.send_headers(ev.stream_id, [(":status", "200"),
+                                             ("content-type", "application/octet-stream"),
+                                             ("content-length", str(size))],
+                              end_stream=size == 0 or hdrs[":method"] == "HEAD")
+        elif isinstance(ev, h2.events.DataReceived):
+            st = streams.get(ev.stream_id)
+            if st is not None:
+                st["hash"].update(ev.data)
+                st["n"] += len(ev.data)
+                self.received += len(ev.data)
+            conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+        elif isinstance(ev, h2.events.StreamEnded):
+            st = streams.get(ev.stream_id)
+            if st is not None and st["path"].startswith("/count"):
+                body = b'{"bytes": %d, "sha256": "%s"}' % (st["n"], st["hash"].hexdigest().encode())
+                conn.send_headers(ev.stream_id, [(":status", "200"),
+                                                 ("content-type", "application/json"),
+                                                 ("content-length", str(len(body)))])
+                conn.send_data(ev.stream_id, body, end_stream=True)
+                del streams[ev.stream_id]
+        elif isinstance(ev, h2.events.StreamReset):
+            streams.pop(ev.stream_id, None)
+
+    def pump(self, conn, streams, c):
+        """Frames what the windows allow (up to 1 MiB a round); True when it
+        sent something, None when a /die stream closes the connection."""
+        busy = False
+        for sid, st in list(streams.items()):
+            budget = 1 << 20
+            while st["left"] and budget > 0:
+                try:
+                    window = conn.local_flow_control_window(sid)
+                except self.h2.exceptions.StreamClosedError:
+                    st["left"] = 0
+                    break
+                n = min(window, conn.max_outbound_frame_size, st["left"], budget)
+                if st["limit"] is not None:
+                    n = min(n, st["limit"])
+                if n <= 0:
+                    break
+                off = st["off"] % len(BLOCK)
+                conn.send_data(sid, BLOCK2[off:off + n], end_stream=n == st["left"])
+                st["off"] += n
+                self.sent += n
+                st["left"] -= n
+                budget -= n
+                busy = True
+                if st["limit"] is not None:
+                    st["limit"] -= n
+                    if st["limit"] == 0:
+                        if st["then"] == "die":
+                            c.sendall(conn.data_to_send())
+                            time.sleep(0.2)
+                            return None
+                        conn.reset_stream(sid, error_code=2)    # INTERNAL_ERROR
+                        st["left"] = 0
+                        break
+            if not st["left"] and not st["path"].startswith("/count"):
+                streams.pop(sid, None)
+        return busy
+
+    def close(self):
+        self.closing = True
+        self.sock.close()
+
+
+@pytest.fixture
+def h2up():
+    pytest.importorskip("h2")
+    u = H2Upstream()
+    yield u
+    u.close()
+
+
+def h2_gateway(portico, tmp_path, port, opts="", max_body=4 << 30, read=3):
+    routes = tmp_path / "routes"
+    routes.mkdir(exist_ok=True)
+    (routes / "gw.lua").write_text(f'''
+local up = upstream "up"
+route.any("/*rest", proxy(up, {{ {opts} }}), {{ body_limit = {max_body} }})
+''')
+    return portico(f'upstream "up" {{ servers = {{ "127.0.0.1:{port}" }}, protocol = "h2c", '
+                   f'timeout = {{ connect = 1, read = {read} }}, retries = 1 }}\n'
+                   f'routes "{routes}"')
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_h2c_large_upload_streams_with_bounded_memory(portico, tmp_path, h2up, chunked):
+    import json
+    d = h2_gateway(portico, tmp_path, h2up.port)
+    rss = RSS(d.proc.pid)
+    t0 = time.monotonic()
+    status, body = raw_upload(d.port, UPLOAD, chunked)
+    took = time.monotonic() - t0
+    peak = rss.done()
+    assert status.startswith(b"HTTP/1.1 200"), status + body
+    got = json.loads(body)
+    assert got["bytes"] == UPLOAD
+    assert got["sha256"] == pattern_sha(UPLOAD)
+    assert peak < RSS_LIMIT, f"daemon RSS peaked at {peak >> 20} MiB for a {UPLOAD >> 20} MiB body"
+    assert took < 120
+
+
+def test_h2c_large_download_streams_with_bounded_memory(portico, tmp_path, h2up):
+    d = h2_gateway(portico, tmp_path, h2up.port)
+    rss = RSS(d.proc.pid)
+    h, n = hashlib.sha256(), 0
+    with requests.get(d.url + f"/download?n={DOWNLOAD}", stream=True, timeout=60) as r:
+        assert r.status_code == 200
+        assert r.headers["content-length"] == str(DOWNLOAD)   # kept, not re-chunked
+        for b in r.iter_content(1 << 20):
+            h.update(b)
+            n += len(b)
+    peak = rss.done()
+    assert n == DOWNLOAD and h.hexdigest() == pattern_sha(DOWNLOAD)
+    assert peak < RSS_LIMIT, f"daemon RSS peaked at {peak >> 20} MiB"
+
+
+def test_h2c_small_answers_and_head_keep_their_length(portico, tmp_path, h2up):
+    d = h2_gateway(portico, tmp_path, h2up.port)
+    for _ in range(2):      # twice: the second rides the same h2 connection
+        r = requests.get(d.url + "/download?n=12345", timeout=10)
+        assert r.status_code == 200 and r.headers["content-length"] == "12345"
+        assert r.content == BLOCK[:12345]
+        r = requests.head(d.url + "/download?n=12345", timeout=10)
+        assert r.status_code == 200 and r.headers["content-length"] == "12345"
+        assert r.content == b""
+        r = requests.post(d.url + "/count", data=b"x" * 1000, timeout=10)
+        assert r.status_code == 200 and r.json()["bytes"] == 1000
+    assert requests.get(d.url + "/nothing", timeout=10).status_code == 404
+
+
+def test_h2c_buffered_body_goes_in_one_piece(portico, tmp_path, h2up):
+    # buffer_body: the whole body is in memory before the call, and goes to
+    # the stream as it is (4 MiB: past what is kept for a resend)
+    d = h2_gateway(portico, tmp_path, h2up.port, opts="buffer_body = true")
+    body = bytes(BLOCK[:1 << 20]) * 4
+    for _ in range(2):
+        r = requests.post(d.url + "/count", data=body, timeout=30)
+        assert r.status_code == 200
+        assert r.json() == {"bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+
+
+def test_h2c_slow_reader_holds_the_upstream_back(portico, tmp_path, h2up):
+    d = h2_gateway(portico, tmp_path, h2up.port)
+    rss = RSS(d.proc.pid)
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+    s.sendall(f"GET /download?n={DOWNLOAD} HTTP/1.1\r\nhost: x\r\n\r\n".encode())
+    got = 0
+    for _ in range(20):               # ~2 s reading about 1 MiB
+        got += len(s.recv(64 << 10))
+        time.sleep(0.1)
+    peak = rss.done()
+    sent = h2up.sent
+    s.close()
+    assert got > 0
+    # the stream's window (1 MiB) plus what the daemon and the sockets hold,
+    # not the body: flow control stopped the upstream
+    assert sent < 16 << 20, f"upstream could send {sent >> 20} MiB to a client that read {got >> 10} KiB"
+    assert peak < 100 << 20
+
+
+def test_h2c_slow_reader_resumes_to_the_end(portico, tmp_path, h2up):
+    # paused and resumed many times over: every byte arrives, in order
+    d = h2_gateway(portico, tmp_path, h2up.port)
+    size = 24 << 20
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=20)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+    s.sendall(f"GET /download?n={size} HTTP/1.1\r\nhost: x\r\n\r\n".encode())
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"HTTP/1.1 200")
+    _, _, headers = read_head_rest(f)
+    assert headers["content-length"] == str(size)
+    h, n = hashlib.sha256(), 0
+    while n < size:
+        b = f.read(min(size - n, 256 << 10))
+        if not b:
+            break
+        h.update(b)
+        n += len(b)
+        if n < 4 << 20:
+            time.sleep(0.02)           # slow at first: the call pauses
+    s.close()
+    assert n == size and h.hexdigest() == pattern_sha(size)
+
+
+def test_h2c_upstream_reset_mid_body_cuts_the_response(portico, tmp_path, h2up):
+    d = h2_gateway(portico, tmp_path, h2up.port)
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+    s.sendall(b"GET /rst?n=10485760 HTTP/1.1\r\nhost: x\r\n\r\n")
+    data = b""
+    while True:
+        b = s.recv(1 << 20)
+        if not b:
+            break              # the daemon closed: the client knows it is cut
+        data += b
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"content-length: 10485760" in head.lower()
+    assert 0 < len(body) < 10485760
+    assert d.wait_log("stream reset by upstream after")
+    assert d.wait_log("the response is cut")
+    # the connection to the upstream lives on for the next request
+    r = requests.get(d.url + "/download?n=1000", timeout=10)
+    assert r.status_code == 200 and r.content == BLOCK[:1000]
+
+
+def test_h2c_upstream_dying_mid_body_cuts_the_response(portico, tmp_path, h2up):
+    d = h2_gateway(portico, tmp_path, h2up.port)
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+    s.sendall(b"GET /die?n=10485760 HTTP/1.1\r\nhost: x\r\n\r\n")
+    data = b""
+    while True:
+        b = s.recv(1 << 20)
+        if not b:
+            break
+        data += b
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"content-length: 10485760" in head.lower()
+    assert 0 < len(body) < 10485760
+    assert d.wait_log("the response is cut")
+    # a fresh connection serves the next request
+    r = requests.get(d.url + "/download?n=1000", timeout=10)
+    assert r.status_code == 200 and r.content == BLOCK[:1000]
+
+
+def test_h2c_upstream_dying_mid_body_resets_the_h2_stream(portico, tmp_path, h2up):
+    curl = shutil.which("curl")
+    if not curl:
+        pytest.skip("curl is not installed")
+    d = h2_gateway(portico, tmp_path, h2up.port)
+    out = subprocess.run([curl, "-sS", "--http2-prior-knowledge", "-o", "/dev/null",
+                          d.url + "/die?n=10485760"], capture_output=True, timeout=30)
+    assert out.returncode != 0      # curl reports the reset stream
+
+
+def test_h2c_upload_from_an_h2_client(portico, tmp_path, h2up):
+    # HTTP/2 on both sides: with a length, and from a pipe without one
+    curl = shutil.which("curl")
+    if not curl:
+        pytest.skip("curl is not installed")
+    import json
+    d = h2_gateway(portico, tmp_path, h2up.port)
+    size = 64 << 20
+    path = tmp_path / "body.bin"
+    with open(path, "wb") as f:
+        for _ in range(size // len(BLOCK)):
+            f.write(BLOCK)
+    rss = RSS(d.proc.pid)
+    out = subprocess.run([curl, "-sS", "--http2-prior-knowledge", "-X", "POST", "-T", str(path),
+                          d.url + "/count"], capture_output=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert got["bytes"] == size and got["sha256"] == pattern_sha(size)
+    with open(path, "rb") as f:
+        out = subprocess.run([curl, "-sS", "--http2-prior-knowledge", "-X", "POST", "-T", "-",
+                              d.url + "/count"], stdin=f, capture_output=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert got["bytes"] == size and got["sha256"] == pattern_sha(size)
+    assert rss.done() < RSS_LIMIT
+
+
+def test_h2c_upstream_not_reading_is_504_or_cut_in_time(portico, tmp_path):
+    # an h2c server that takes the request head and then reads nothing: the
+    # upload stalls once its windows are full, and the silence timeout ends it
+    import h2.config
+    import h2.connection
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(4)
+    port = lsock.getsockname()[1]
+    held = []
+
+    def serve():
+        try:
+            c, _ = lsock.accept()
+        except OSError:
+            return
+        held.append(c)
+        conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=False))
+        conn.initiate_connection()
+        c.sendall(conn.data_to_send())
+        c.settimeout(5)
+        try:
+            conn.receive_data(c.recv(65536))    # preface, settings, the head
+            c.sendall(conn.data_to_send())
+        except Exception:
+            pass
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    d = h2_gateway(portico, tmp_path, port, opts="timeout = 1")
+    t0 = time.monotonic()
+    try:
+        status, _ = raw_upload(d.port, 64 << 20, False)
+    except OSError:
+        status = None      # the daemon gave up while we were still sending
+    took = time.monotonic() - t0
+    assert status is None or status.startswith(b"HTTP/1.1 504"), status
+    assert took < 10
+    assert d.wait_log("request timed out")
+    t.join(5)
+    for c in held:
+        c.close()
+    lsock.close()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not found")
+def test_h2_upstream_answering_http11_streams_both_ways(portico, tmp_path):
+    # protocol "h2" to a server whose ALPN does not say h2: the streamed call
+    # goes on as HTTP/1.1, with the body queued while TLS was connecting
+    import json
+    import ssl
+    cert, key = str(tmp_path / "up.crt"), str(tmp_path / "up.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
+                    "/CN=upstream", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True, timeout=30)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    ctx.set_alpn_protocols(["http/1.1"])
+    u = StreamUpstream(tls=ctx)
+    try:
+        routes = tmp_path / "routes"
+        routes.mkdir(exist_ok=True)
+        (routes / "gw.lua").write_text('route.any("/*rest", proxy(upstream "up"), '
+                                       '{ body_limit = 1073741824 })\n')
+        d = portico(f'upstream "up" {{ servers = {{ "127.0.0.1:{u.port}" }}, '
+                    f'protocol = "h2", tls = {{ ca = "{cert}" }} }}\nroutes "{routes}"')
+        rss = RSS(d.proc.pid)
+        size = 64 << 20
+        for chunked in (True, False):
+            status, body = raw_upload(d.port, size, chunked)
+            assert status.startswith(b"HTTP/1.1 200"), status + body
+            got = json.loads(body)
+            assert got["bytes"] == size and got["sha256"] == pattern_sha(size)
+        r = requests.get(d.url + f"/download?n={size}", timeout=60)
+        assert r.status_code == 200 and len(r.content) == size
+        assert hashlib.sha256(r.content).hexdigest() == pattern_sha(size)
+        assert rss.done() < RSS_LIMIT
+    finally:
+        u.close()

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "http_client.h"
@@ -842,6 +843,243 @@ static void test_hc_h2c_prior_knowledge(void **st)
 	reap(pid);
 }
 
+/* ---------------------------------------------------------------- h2 streaming */
+
+#define BIG_LEN (8u << 20)	/* tmpdir/big.bin, for streamed h2 downloads */
+
+static pid_t h2c_pid;
+static int h2c_port;
+
+/* An nghttpd on tmpdir, h2c; 0, or -1 (skip) when it is not installed. */
+static int h2c_start(void)
+{
+	char ports[16], *argv[8];
+
+	if (!have("nghttpd"))
+		return -1;
+	h2c_port = free_port();
+	snprintf(ports, sizeof(ports), "%d", h2c_port);
+	argv[0] = "nghttpd";
+	argv[1] = "--no-tls";
+	argv[2] = "-d";
+	argv[3] = tmpdir;
+	argv[4] = ports;
+	argv[5] = NULL;
+	h2c_pid = spawn(argv);
+	if (wait_port(h2c_port, 5) < 0) {
+		reap(h2c_pid);
+		fail_msg("nghttpd did not start");
+	}
+	return 0;
+}
+
+/* What a streaming call saw. */
+struct sres {
+	struct result r;		/* the final callback */
+	struct http_client_call *call;
+	int heads, status;
+	int64_t clen;
+	int version;
+	size_t got, calls_paused;	/* body bytes; body callbacks while paused */
+	int last_seen, paused, pause_at_first, stop_at_head;
+	size_t small_len;
+	char small[64];			/* the first bytes of the body */
+};
+
+static int s_head(const struct http_client_res *res, void *ud)
+{
+	struct sres *s = ud;
+
+	assert_false(in_request);
+	s->heads++;
+	s->status = res->status;
+	s->clen = res->content_length;
+	s->version = res->http_version;
+	return s->stop_at_head ? -1 : 0;
+}
+
+static int s_body(struct evbuffer *buf, size_t n, int last, void *ud)
+{
+	struct sres *s = ud;
+
+	assert_false(in_request);
+	if (s->paused)
+		s->calls_paused++;
+	if (s->small_len < sizeof(s->small) - 1) {
+		size_t k = n < sizeof(s->small) - 1 - s->small_len ? n :
+		           sizeof(s->small) - 1 - s->small_len;
+
+		evbuffer_copyout(buf, s->small + s->small_len, k);
+		s->small_len += k;
+	}
+	evbuffer_drain(buf, n);
+	s->got += n;
+	s->last_seen |= last;
+	if (s->pause_at_first && !s->paused && s->got < BIG_LEN) {
+		s->pause_at_first = 0;
+		s->paused = 1;
+		http_client_pause(s->call, 1);
+	}
+	return 0;
+}
+
+static void s_drain(void *ud)
+{
+	(void)ud;
+}
+
+static const struct http_client_stream s_ops = { s_head, s_body, s_drain };
+
+static struct http_client_call *start_stream(const char *method, const char *path, int more,
+                                             struct sres *s)
+{
+	struct http_client_req req = { 0 };
+	char u[128];
+
+	memset(s, 0, sizeof(*s));
+	snprintf(u, sizeof(u), "http://127.0.0.1:%d%s", h2c_port, path);
+	req.method = (pt_str_t){ method, strlen(method) };
+	req.url = (pt_str_t){ u, strlen(u) };
+	req.h2 = 1;
+	req.timeout = 5;
+	req.stream = &s_ops;
+	req.body_more = more;
+	req.body_length = -1;
+	pending++;
+	in_request = 1;
+	s->call = http_client_request(client, &req, on_res, &s->r);
+	in_request = 0;
+	assert_non_null(s->call);
+	return s->call;
+}
+
+static void test_hc_h2_stream_download_pauses_and_resumes(void **st)
+{
+	static struct sres s;
+	size_t got;
+
+	(void)st;
+	if (h2c_start() < 0)
+		skip();
+	start_stream("GET", "/big.bin", 0, &s);
+	s.pause_at_first = 1;
+	run_for(0.5);
+	/* the head, then the first DATA, then nothing while paused */
+	assert_int_equal(s.heads, 1);
+	assert_int_equal(s.status, 200);
+	assert_int_equal(s.version, 20);
+	assert_int_equal(s.clen, BIG_LEN);
+	assert_true(s.paused);
+	assert_int_equal(s.calls_paused, 0);
+	assert_int_equal(s.r.called, 0);
+	got = s.got;
+	assert_true(got > 0 && got < BIG_LEN);
+	s.paused = 0;
+	http_client_pause(s.call, 0);
+	assert_int_equal(s.got, got);	/* never calls back at once */
+	run(5);
+	assert_int_equal(s.r.called, 1);
+	assert_int_equal(s.r.status, 200);
+	assert_int_equal(s.r.version, 20);
+	assert_int_equal(s.got, BIG_LEN);
+	assert_true(s.last_seen);
+	reap(h2c_pid);
+}
+
+static void test_hc_h2_stream_upload_in_pieces(void **st)
+{
+	static struct sres s;
+	static char piece[100000];
+	ssize_t q;
+	int i;
+
+	(void)st;
+	if (h2c_start() < 0)
+		skip();
+	memset(piece, 'u', sizeof(piece));
+	start_stream("POST", "/index.html", 1, &s);
+	q = http_client_body_write(s.call, piece, sizeof(piece));	/* before connecting */
+	assert_int_equal(q, sizeof(piece));
+	for (i = 0; i < 3 && !s.r.called; i++) {
+		run_for(0.05);		/* the stream waits for more (DEFERRED) */
+		if (s.r.called)
+			break;
+		q = http_client_body_write(s.call, piece, sizeof(piece));
+		assert_true(q >= 0 && q <= (ssize_t)sizeof(piece));
+	}
+	if (!s.r.called)
+		assert_int_equal(http_client_body_end(s.call), 0);
+	run(5);
+	assert_int_equal(s.r.called, 1);
+	assert_int_equal(s.r.status, 200);
+	assert_int_equal(s.status, 200);
+	assert_string_equal(s.small, "h2 body\n");
+	reap(h2c_pid);
+}
+
+static void test_hc_h2_stream_receiver_stop_resets_only_the_stream(void **st)
+{
+	static struct sres s1, s2;
+
+	(void)st;
+	if (h2c_start() < 0)
+		skip();
+	start_stream("GET", "/big.bin", 0, &s1);
+	s1.stop_at_head = 1;
+	run(5);
+	assert_int_equal(s1.r.status, PT_EIO);
+	assert_string_equal(s1.r.error, "cancelled by the receiver");
+	assert_int_equal(s1.got, 0);
+	/* the connection goes on: the next stream rides it */
+	start_stream("GET", "/index.html", 0, &s2);
+	run(5);
+	assert_int_equal(s2.r.status, 200);
+	assert_int_equal(s2.r.reused, 1);
+	assert_string_equal(s2.small, "h2 body\n");
+	reap(h2c_pid);
+}
+
+static void test_hc_h2_stream_cancel_while_paused(void **st)
+{
+	static struct sres s1, s2;
+
+	(void)st;
+	if (h2c_start() < 0)
+		skip();
+	start_stream("GET", "/big.bin", 0, &s1);
+	s1.pause_at_first = 1;
+	run_for(0.3);
+	assert_true(s1.paused);
+	http_client_cancel(s1.call);
+	pending--;
+	run_for(0.1);
+	assert_int_equal(s1.r.called, 0);
+	start_stream("GET", "/big.bin", 0, &s2);
+	run(5);
+	assert_int_equal(s2.r.status, 200);
+	assert_int_equal(s2.r.reused, 1);
+	assert_int_equal(s2.got, BIG_LEN);
+	reap(h2c_pid);
+}
+
+static void test_hc_h2_stream_server_gone_mid_body(void **st)
+{
+	static struct sres s;
+
+	(void)st;
+	if (h2c_start() < 0)
+		skip();
+	start_stream("GET", "/big.bin", 0, &s);
+	s.pause_at_first = 1;
+	run_for(0.3);
+	assert_true(s.paused && s.got < BIG_LEN);
+	reap(h2c_pid);		/* the server goes away with the body half sent */
+	run(5);
+	assert_int_equal(s.r.called, 1);
+	assert_int_equal(s.r.status, PT_EIO);
+	assert_true(s.got < BIG_LEN);
+}
+
 static void test_hc_h2_over_tls_alpn(void **st)
 {
 	char ports[16], *argv[8];
@@ -958,6 +1196,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hc_free_with_calls_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hc_h2c_prior_knowledge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hc_h2_over_tls_alpn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hc_h2_stream_download_pauses_and_resumes, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_hc_h2_stream_upload_in_pieces, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hc_h2_stream_receiver_stop_resets_only_the_stream,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hc_h2_stream_cancel_while_paused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hc_h2_stream_server_gone_mid_body, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hc_tls_verification, setup, teardown),
 	};
 	pthread_t th;
@@ -979,6 +1224,11 @@ int main(void)
 	snprintf(path, sizeof(path), "%s/index.html", tmpdir);
 	f = fopen(path, "w");
 	fputs("h2 body\n", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/big.bin", tmpdir);
+	f = fopen(path, "w");
+	for (unsigned i = 0; i < BIG_LEN / 8; i++)
+		fwrite("01234567", 1, 8, f);
 	fclose(f);
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
 	snprintf(path, sizeof(path), "rm -rf %s", tmpdir);
