@@ -759,6 +759,7 @@ static const struct spec up_spec[] = {
 	{ "balance", PT_CONF_STRING, 0, 0, 0, NULL },
 	{ "timeout", PT_CONF_TABLE, 0, 0, 0, up_timeout_spec },
 	{ "retries", PT_CONF_NUMBER, S_INT, 0, 10, NULL },
+	{ "keepalive", PT_CONF_NUMBER, S_INT, 1, 65536, NULL },
 	{ "retry_budget", PT_CONF_NUMBER, 0, 0, 1, NULL },
 	{ "retry_budget_min", PT_CONF_NUMBER, 0, 0, 10000, NULL },
 	{ "max_fails", PT_CONF_NUMBER, S_INT, 1, 1000, NULL },
@@ -981,6 +982,7 @@ static void read_upstream(struct errbuf *e, struct config *cfg, const char *name
 	u->read_timeout = num_or(v, "timeout.read", 30);
 	u->send_timeout = num_or(v, "timeout.send", 30);
 	u->retries = (unsigned)num_or(v, "retries", 1);
+	u->keepalive = (unsigned)num_or(v, "keepalive", 256);
 	u->retry_budget = num_or(v, "retry_budget", 0.2);
 	u->retry_budget_min = num_or(v, "retry_budget_min", 3);
 	u->max_fails = (unsigned)num_or(v, "max_fails", 3);

@@ -88,6 +88,7 @@ struct upstream_conf {
 	double connect_timeout, read_timeout;
 	double send_timeout;        /* no progress writing the request */
 	unsigned retries;           /* extra tries, idempotent methods only */
+	unsigned keepalive;         /* idle connections kept per server and worker */
 	double retry_budget;        /* retries may be this share of requests (10 s) */
 	double retry_budget_min;    /* ... plus this many per second */
 	unsigned max_fails;         /* consecutive failures before ejection */

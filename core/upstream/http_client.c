@@ -418,7 +418,7 @@ void hc_conn_idle(struct conn *conn)
 	struct pool *p = conn->pool;
 	struct timeval tv = tv_of(conn->client->idle_timeout);
 
-	if (p->nidle >= conn->client->max_idle) {
+	if (p->nidle >= (p->max_idle ? p->max_idle : conn->client->max_idle)) {
 		hc_conn_free(conn);
 		return;
 	}
@@ -711,6 +711,7 @@ struct http_client_call *http_client_request(struct http_client *c,
 	call->body_length = call->body_more ? req->body_length : -1;
 	call->resp_clen = -1;
 	call->insecure = req->insecure;
+	call->max_idle = req->max_idle;
 	call->starting = 1;
 	rc = hc_req_copy(call, req);
 	if (rc == 0)

@@ -98,6 +98,8 @@ struct http_client_req {
 	int64_t body_length;		/* with body_more: the whole body's length
 					   (BODY included) for Content-Length, or -1:
 					   chunked */
+	unsigned max_idle;		/* idle keep-alive connections the server's pool
+					   keeps from now on; 0: max_idle_per_host */
 };
 
 struct http_client_res {

@@ -486,6 +486,8 @@ void hc_h1_start(struct http_client_call *call)
 		hc_call_fail_later(call, PT_ENOMEM, "out of memory");
 		return;
 	}
+	if (call->max_idle)
+		p->max_idle = call->max_idle;
 	hc_resp_headers_clear(call);
 	evbuffer_drain(call->body_buf, evbuffer_get_length(call->body_buf));
 	conn = call->retried ? NULL : TAILQ_FIRST(&p->idle);

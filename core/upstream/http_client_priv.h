@@ -47,6 +47,7 @@ struct pool {
 	char *key;
 	struct conn_list idle;		/* LIFO: head is the most recent */
 	unsigned nidle;
+	unsigned max_idle;		/* the last call's max_idle; 0: the client's */
 	struct conn *h2;		/* the connection h2 requests go to */
 	int no_h2;			/* ALPN answered http/1.1 */
 };
@@ -120,6 +121,7 @@ struct http_client_call {
 	double send_timeout;
 	int h2;
 	int insecure;
+	unsigned max_idle;
 	int head;
 	int idempotent;
 	int has_host;

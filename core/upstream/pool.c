@@ -403,6 +403,7 @@ static struct http_client *attempt_prepare(struct call *c, int i, struct http_cl
 	hr->send_timeout = u->send_timeout;
 	hr->h2 = u->protocol == UP_PROTO_H2C || u->protocol == UP_PROTO_H2;
 	hr->insecure = tls && !u->tls_verify;
+	hr->max_idle = u->keepalive;
 	return client;
 }
 

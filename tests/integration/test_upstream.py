@@ -108,6 +108,73 @@ def who(d, path="/api/x", **kw):
 HEALTH = 'health = { path = "/health", interval = 0.2, timeout = 0.5, healthy = 2, unhealthy = 2 }'
 
 
+# ---- keep-alive pool ---------------------------------------------------------
+
+class CountingUpstream:
+    """An HTTP/1.1 keep-alive server that answers after DELAY seconds and
+    counts the connections it accepted."""
+
+    def __init__(self, delay):
+        self.accepted = 0
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                time.sleep(delay)
+                self.send_response(200)
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *a):
+                pass
+
+        class S(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 128
+
+            def process_request(self, request, client_address):
+                outer.accepted += 1
+                super().process_request(request, client_address)
+
+        self.srv = S(("127.0.0.1", 0), H)
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def rounds_of_concurrent_gets(d, rounds, n):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def get(_):
+        return requests.get(d.url + "/api/x", timeout=10).status_code
+    with ThreadPoolExecutor(n) as ex:
+        for _ in range(rounds):
+            got = list(ex.map(get, range(n)))
+            assert got == [200] * n, got
+
+
+@pytest.mark.parametrize("keepalive, n, lo, hi", [(None, 80, 80, 80), (4, 16, 48, 80)])
+def test_keepalive_pool_keeps_what_it_is_sized_for(portico, tmp_path, keepalive, n, lo, hi):
+    """N requests in flight, 5 times. The default pool (256) keeps all 80
+    connections for the next round (the client's old cap of 64 closed 16 a
+    round); a pool of 4 closes 12 of 16 each time and the next round opens
+    12 again: the churn a pool smaller than the load costs."""
+    up = CountingUpstream(0.3)
+    try:
+        extra = f", keepalive = {keepalive}" if keepalive else ""
+        d = gateway(portico, tmp_path, [up.port], extra=extra)
+        rounds_of_concurrent_gets(d, 5, n)
+        assert lo <= up.accepted <= hi, up.accepted
+    finally:
+        up.close()
+
+
 # ---- active health ----------------------------------------------------------
 
 def test_active_health_ejects_a_failing_server_and_returns_it(portico, tmp_path, upstreams):
@@ -371,6 +438,7 @@ BAD = [
     ('protocol = "https", tls = { ca = "/nonexistent/ca.pem" }', "tls.ca: cannot read"),
     ('timeout = { send = 0 }', "timeout.'send' must be between 0.001"),
     ('retry_budget = 1.5', "'retry_budget' must be between 0 and 1"),
+    ('keepalive = 0', "'keepalive' must be between 1 and 65536"),
 ]
 
 
@@ -392,6 +460,7 @@ def test_config_accepts_every_new_key(portico, tmp_path):
     d = portico('upstream "u" { servers = { "127.0.0.1:9", "127.0.0.1:10" }, '
                 'balance = "hash(header:X-User)", timeout = { connect = 1, read = 5, send = 5 }, '
                 'retries = 2, retry_budget = 0.2, retry_budget_min = 3, protocol = "h2c", '
+                'keepalive = 32, '
                 'health = { path = "/health", interval = 2, timeout = 1, healthy = 2, '
                 'unhealthy = 2, status = { 200, 399 }, host = "users.internal" } }\n'
                 'upstream "v" { servers = { "127.0.0.1:9" }, protocol = "https", '
