@@ -28,6 +28,7 @@
 #include "log.h"
 #include "lua/lua_rt.h"
 #include "upstream/http_client.h"
+#include "upstream/outbound.h"
 #include "upstream/pool.h"
 #include "upstream/redis_api.h"
 #include "plugin.h"
@@ -370,6 +371,11 @@ static void *worker_main(void *arg)
 
 	plugins_worker_start(w);
 	warm_lua(w, w->gen);
+	/* the outbound client now, not at the first proxied request: its TLS
+	 * context reads openssl.cnf and the system CA bundle, ~30 ms during
+	 * which the loop would answer nobody */
+	if (!worker_http_client(w))
+		log_warn("worker", "outbound HTTP client: out of memory or no TLS context");
 	event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
 	while (w->conns)
 		conn_abort(w->conns);
