@@ -4,11 +4,14 @@
  */
 #include <ctype.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <strings.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -66,7 +69,7 @@ pt_exchange *exchange_new(pt_worker *w, const struct xops *ops, void *tp, pt_str
 	x->req_length = -1;
 	x->resp_length = -1;
 	x->body_limit = x->gen->cfg->http.max_body_size;
-	w->req_seq++;
+	x->seq = ++w->req_seq;
 	return x;
 }
 
@@ -655,29 +658,74 @@ int xapi_consumer_set(pt_exchange *x, pt_str_t name)
 
 pt_str_t xapi_consumer(pt_exchange *x) { return x->consumer; }
 
+/* 48 random bits drawn once per process: ids of two instances, or of one
+ * before and after a restart, do not meet. */
+static uint64_t run_id;
+static pthread_once_t run_id_once = PTHREAD_ONCE_INIT;
+
+static void run_id_init(void)
+{
+	uint64_t v = 0;
+
+	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v)) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		v = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)ts.tv_sec ^
+		    ((uint64_t)getpid() << 32);
+	}
+	run_id = v & 0xffffffffffffull;
+}
+
+/* Lower-case hex of V at DST, at least WIDTH digits; returns the length. */
+static size_t put_hex(char *dst, uint64_t v, size_t width)
+{
+	static const char hex[] = "0123456789abcdef";
+	char tmp[16];
+	size_t k = 0, n = 0;
+
+	do {
+		tmp[k++] = hex[v & 15];
+		v >>= 4;
+	} while (v || k < width);
+	while (k)
+		dst[n++] = tmp[--k];
+	return n;
+}
+
+/* A client's X-Request-Id worth keeping: 1 to 40 visible ASCII bytes. */
+static int id_ok(pt_str_t v)
+{
+	if (v.len == 0 || v.len > 40)
+		return 0;
+	for (size_t i = 0; i < v.len; i++)
+		if ((unsigned char)v.ptr[i] < 0x21 || (unsigned char)v.ptr[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+/*
+ * The client's X-Request-Id when it sent a usable one, so a trace keeps one id
+ * across tiers; otherwise "RRRRRRRRRRRR-W-S": the process's random prefix,
+ * the worker, and the exchange's place in the worker's count, in hex.
+ */
 pt_str_t xapi_request_id(pt_exchange *x)
 {
 	if (!x->id_len) {
-		/* "%x-%" PRIx64 by hand: the proxy asks for it on every request */
-		static const char hex[] = "0123456789abcdef";
-		char tmp[24];
-		size_t n = 0, k = 0;
-		uint64_t v = x->w->id;
+		pt_str_t v;
+		size_t n;
 
-		do {
-			tmp[k++] = hex[v & 15];
-			v >>= 4;
-		} while (v);
-		while (k)
-			x->id[n++] = tmp[--k];
+		if (xapi_header(x, PT_STR("x-request-id"), 0, &v) == 0 && id_ok(v)) {
+			memcpy(x->id, v.ptr, v.len);
+			x->id_len = v.len;
+			return (pt_str_t){ x->id, x->id_len };
+		}
+		pthread_once(&run_id_once, run_id_init);
+		n = put_hex(x->id, run_id, 12);
 		x->id[n++] = '-';
-		v = x->w->req_seq;
-		do {
-			tmp[k++] = hex[v & 15];
-			v >>= 4;
-		} while (v);
-		while (k)
-			x->id[n++] = tmp[--k];
+		n += put_hex(x->id + n, x->w->id, 1);
+		x->id[n++] = '-';
+		n += put_hex(x->id + n, x->seq, 1);
 		x->id_len = n;
 	}
 	return (pt_str_t){ x->id, x->id_len };

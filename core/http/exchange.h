@@ -97,7 +97,8 @@ struct pt_exchange {
 	int64_t req_length;              /* its length when the client said, else -1
 	                                    (chunked, or h2 without content-length) */
 	int body_paused;                 /* exchange_body_pause: no more body for now */
-	char id[24];
+	uint64_t seq;                    /* the worker's count of exchanges, this one's */
+	char id[48];                     /* the request id, made on first ask */
 	size_t id_len;
 	pt_str_t consumer;               /* who authenticated (auth filters), pool copy */
 	uint64_t start_us;               /* monotonic, when the head was complete (access log on) */

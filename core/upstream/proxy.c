@@ -567,6 +567,9 @@ static int build_request(struct proxy *p, const struct proxy_conf *pc)
 			xff = x->hdrs[i].value;
 			continue;
 		}
+		if (x->hdrs[i].name.len == 12 && !memcmp(x->hdrs[i].name.ptr, "x-request-id", 12))
+			continue;   /* goes on once below: the request id, which is the
+			               client's when it sent a usable one */
 		h[2 * n] = x->hdrs[i].name;
 		h[2 * n + 1] = x->hdrs[i].value;
 		n++;

@@ -3,6 +3,7 @@ timeouts, forwarded headers, clear JSON errors. Real upstream servers on
 loopback, started by the tests."""
 import http.server
 import json
+import re
 import socket
 import threading
 import time
@@ -29,7 +30,8 @@ class Upstream:
                     time.sleep(outer.delay)
                 body = json.dumps({"server": outer.name, "path": self.path,
                                    "method": self.command, "body": body_in.decode(),
-                                   "headers": {k.lower(): v for k, v in self.headers.items()}
+                                   "headers": {k.lower(): v for k, v in self.headers.items()},
+                                   "request_ids": self.headers.get_all("x-request-id") or []
                                    }).encode()
                 self.send_response(outer.status)
                 self.send_header("content-type", "application/json")
@@ -74,7 +76,7 @@ def dead_port():
 
 
 def gateway(portico, tmp_path, servers, extra="", route_opts="{ strip_prefix = \"/api\" }",
-            workers=1):
+            workers=1, body=""):
     routes = tmp_path / "routes"
     routes.mkdir(exist_ok=True)
     (routes / "gw.lua").write_text(f'''
@@ -84,7 +86,7 @@ route.any("/api/*rest", proxy(users, {route_opts}))
     srv = ", ".join('"127.0.0.1:%d"' % p for p in servers)
     return portico(f'upstream "users" {{ servers = {{ {srv} }}, timeout = {{ connect = 1, '
                    f'read = 2 }}, retries = 1, max_fails = 2, fail_timeout = 1 {extra} }}\n'
-                   f'routes "{routes}"', workers=workers)
+                   f'{body}\nroutes "{routes}"', workers=workers)
 
 
 def test_proxies_with_forwarded_headers_and_body(portico, tmp_path, upstreams):
@@ -100,6 +102,33 @@ def test_proxies_with_forwarded_headers_and_body(portico, tmp_path, upstreams):
     assert h["x-forwarded-for"] == "10.1.2.3, 127.0.0.1"
     assert h["x-forwarded-proto"] == "http" and h["x-forwarded-host"].startswith("127.0.0.1")
     assert h["x-request-id"] and h["traceparent"].startswith("00-")
+
+
+def test_request_id_is_the_clients_or_unique(portico, tmp_path, upstreams):
+    """A usable X-Request-Id of the client goes on once, unchanged, and is the
+    one the access log writes; without one (or with a bad one) the proxy makes
+    one, different for every request and for every start of the daemon."""
+    a = upstreams("a")
+    log = tmp_path / "access.log"
+    ids = set()
+    for _ in range(2):
+        d = gateway(portico, tmp_path, [a.port],
+                    body=f'access_log = {{ file = "{log}", format = "json" }}')
+        got = requests.get(d.url + "/api/x", headers={"X-Request-Id": "trace-42"}, timeout=5).json()
+        assert got["request_ids"] == ["trace-42"]
+        for bad in ("x" * 41, "a b"):
+            got = requests.get(d.url + "/api/x", headers={"X-Request-Id": bad}, timeout=5).json()
+            assert len(got["request_ids"]) == 1 and got["request_ids"][0] != bad
+            ids.add(got["request_ids"][0])
+        for _ in range(3):
+            got = requests.get(d.url + "/api/x", timeout=5).json()
+            assert len(got["request_ids"]) == 1
+            assert re.fullmatch(r"[0-9a-f]{12}-[0-9a-f]+-[0-9a-f]+", got["request_ids"][0])
+            ids.add(got["request_ids"][0])
+        d.stop()
+    assert len(ids) == 10   # 5 per start, none repeated, none shared between starts
+    lines = [json.loads(ln) for ln in log.read_text().splitlines()]
+    assert "trace-42" in [ln["request_id"] for ln in lines]
 
 
 @pytest.mark.parametrize("via_lua", [False, True])
