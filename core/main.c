@@ -277,6 +277,18 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	running_cfg = g->cfg;
+	/* signals are caught before the first connection is: a SIGHUP right
+	 * after the port opens must reload, not end the process (its default) */
+	base = event_base_new();
+	if (!base) {
+		log_error("core", "cannot start: out of memory");
+		return 1;
+	}
+	sigs[0] = evsignal_new(base, SIGHUP, on_signal, base);
+	sigs[1] = evsignal_new(base, SIGTERM, on_signal, base);
+	sigs[2] = evsignal_new(base, SIGINT, on_signal, base);
+	for (int i = 0; i < 3; i++)
+		evsignal_add(sigs[i], NULL);
 	if (make_listeners(g->cfg, err, sizeof(err)) != 0 ||
 	    workers_start((unsigned)g->cfg->workers, listeners, nlisteners, g, err, sizeof(err)) != 0) {
 		log_error("core", "cannot start: %s", err);
@@ -284,12 +296,6 @@ int main(int argc, char **argv)
 	}
 	if (write_pid_file(g->cfg->pid_file) != 0)
 		rc = 1;
-	base = event_base_new();
-	sigs[0] = evsignal_new(base, SIGHUP, on_signal, base);
-	sigs[1] = evsignal_new(base, SIGTERM, on_signal, base);
-	sigs[2] = evsignal_new(base, SIGINT, on_signal, base);
-	for (int i = 0; i < 3; i++)
-		evsignal_add(sigs[i], NULL);
 	for (unsigned i = 0; i < nlisteners; i++)
 		log_info("core", "listening on %s:%d%s", listeners[i].address, listeners[i].port,
 		         listeners[i].ssl ? " (TLS)" : "");
