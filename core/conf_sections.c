@@ -1,0 +1,438 @@
+/*
+ * conf_sections.c - the config read into struct config (see conf.c for how
+ * the file is evaluated): the top-level settings (workers, log, http, lua,
+ * redis, access_log, openapi, ...) and the listen, routes, route and plugin
+ * directives, each table checked against its schema first. The upstream
+ * blocks are conf_upstream.c's.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lua.h>
+
+#include "conf.h"
+#include "conf_priv.h"
+#include "log.h"
+
+/* ---- schemas ------------------------------------------------------------ */
+
+static const struct spec log_spec[] = {
+	{ "level", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "file", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ NULL, 0, 0, 0, 0, NULL },
+};
+
+static const struct spec h2_spec[] = {
+	{ "max_concurrent_streams", PT_CONF_NUMBER, S_INT, 1, 65536, NULL },
+	{ "max_header_list_size", PT_CONF_NUMBER, S_INT, 1024, 16 << 20, NULL },
+	{ NULL, 0, 0, 0, 0, NULL },
+};
+
+static const struct spec http_spec[] = {
+	{ "max_request_line", PT_CONF_NUMBER, S_INT, 64, 1 << 20, NULL },
+	{ "max_header_size", PT_CONF_NUMBER, S_INT, 256, 16 << 20, NULL },
+	{ "max_headers", PT_CONF_NUMBER, S_INT, 1, 10000, NULL },
+	{ "max_body_size", PT_CONF_NUMBER, S_INT, 0, 1e15, NULL },
+	{ "header_timeout", PT_CONF_NUMBER, 0, 0.001, 3600, NULL },
+	{ "body_timeout", PT_CONF_NUMBER, 0, 0.001, 3600, NULL },
+	{ "idle_timeout", PT_CONF_NUMBER, 0, 0.001, 86400, NULL },
+	{ "write_timeout", PT_CONF_NUMBER, 0, 0.001, 3600, NULL },
+	{ "h2", PT_CONF_TABLE, 0, 0, 0, h2_spec },
+	{ NULL, 0, 0, 0, 0, NULL },
+};
+
+static const struct spec lua_spec[] = {
+	{ "max_instructions", PT_CONF_NUMBER, S_INT, 0, 1e12, NULL },
+	{ "max_memory", PT_CONF_NUMBER, S_INT, 1 << 20, 1e12, NULL },
+	{ "path", PT_CONF_TABLE, S_ANY_KEYS, 0, 0, NULL },
+	{ "shared_dict_size", PT_CONF_NUMBER, S_INT, 4096, 1e12, NULL },
+	{ "json_max_size", PT_CONF_NUMBER, S_INT, 1024, 1e10, NULL },
+	{ "json_max_depth", PT_CONF_NUMBER, S_INT, 1, 10000, NULL },
+	{ NULL, 0, 0, 0, 0, NULL },
+};
+
+static const struct spec access_log_spec[] = {
+	{ "file", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "format", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "enabled", PT_CONF_BOOL, 0, 0, 0, NULL },
+	{ NULL, 0, 0, 0, 0, NULL },
+};
+
+static const struct spec openapi_spec[] = {
+	{ "path", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "title", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "version", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "description", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "servers", PT_CONF_TABLE, S_ANY_KEYS, 0, 0, NULL },
+	{ NULL, 0, 0, 0, 0, NULL },
+};
+
+static const struct spec redis_spec[] = {
+	{ "host", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "port", PT_CONF_NUMBER, S_INT, 1, 65535, NULL },
+	{ "password", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "db", PT_CONF_NUMBER, S_INT, 0, 1 << 20, NULL },
+	{ "timeout", PT_CONF_NUMBER, 0, 0.001, 60, NULL },
+	{ "connect_timeout", PT_CONF_NUMBER, 0, 0.001, 60, NULL },
+	{ NULL, 0, 0, 0, 0, NULL },
+};
+
+static const struct spec top_spec[] = {
+	{ "redis", PT_CONF_TABLE, 0, 0, 0, redis_spec },
+	{ "access_log", PT_CONF_TABLE, 0, 0, 0, access_log_spec },
+	{ "openapi", PT_CONF_TABLE, 0, 0, 0, openapi_spec },
+	{ "lua", PT_CONF_TABLE, 0, 0, 0, lua_spec },
+	{ "workers", PT_CONF_NUMBER, S_INT, 1, 1024, NULL },
+	{ "plugins_dir", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "pid_file", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "log", PT_CONF_TABLE, 0, 0, 0, log_spec },
+	{ "shutdown_timeout", PT_CONF_NUMBER, 0, 0, 3600, NULL },
+	{ "http", PT_CONF_TABLE, 0, 0, 0, http_spec },
+	{ NULL, 0, 0, 0, 0, NULL },
+};
+
+static const struct spec cert_spec[] = {
+	{ "cert", PT_CONF_STRING, S_REQUIRED, 0, 0, NULL },
+	{ "key", PT_CONF_STRING, S_REQUIRED, 0, 0, NULL },
+	{ NULL, 0, 0, 0, 0, NULL },
+};
+
+static const struct spec listen_spec[] = {
+	{ "address", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "port", PT_CONF_NUMBER, S_INT | S_REQUIRED, 1, 65535, NULL },
+	{ "backlog", PT_CONF_NUMBER, S_INT, 1, 65535, NULL },
+	{ "http2", PT_CONF_BOOL, 0, 0, 0, NULL },
+	{ "tls", PT_CONF_TABLE, S_ANY_KEYS, 0, 0, NULL },  /* checked by read_tls */
+	{ NULL, 0, 0, 0, 0, NULL },
+};
+
+/* ---- reading the validated tree into struct config ---------------------- */
+
+static void read_http(struct http_conf *h, const pt_conf *c)
+{
+	h->max_request_line = (size_t)num_or(c, "max_request_line", 8192);
+	h->max_header_size = (size_t)num_or(c, "max_header_size", 32768);
+	h->max_headers = (unsigned)num_or(c, "max_headers", 100);
+	h->max_body_size = (uint64_t)num_or(c, "max_body_size", 1 << 20);
+	h->header_timeout = num_or(c, "header_timeout", 10);
+	h->body_timeout = num_or(c, "body_timeout", 30);
+	h->idle_timeout = num_or(c, "idle_timeout", 60);
+	h->write_timeout = num_or(c, "write_timeout", 30);
+	h->h2_max_concurrent_streams = (unsigned)num_or(c, "h2.max_concurrent_streams", 128);
+	h->h2_max_header_list_size = (size_t)num_or(c, "h2.max_header_list_size", 65536);
+}
+
+static void read_lua(struct errbuf *e, struct config *cfg, const pt_conf *c)
+{
+	const pt_conf *path = conf_get(c, "path");
+	struct lua_conf *l = &cfg->lua;
+
+	l->max_instructions = (uint64_t)num_or(c, "max_instructions", 10000000);
+	l->max_memory = (size_t)num_or(c, "max_memory", 64 << 20);
+	l->shared_dict_size = (size_t)num_or(c, "shared_dict_size", 16 << 20);
+	l->json_max_size = (size_t)num_or(c, "json_max_size", 8 << 20);
+	l->json_max_depth = (int)num_or(c, "json_max_depth", 64);
+	l->npath = (unsigned)conf_len(path);
+	l->path = arena_calloc(&cfg->arena, (l->npath + 1) * sizeof(char *));
+	for (unsigned i = 0; l->path && i < l->npath; i++) {
+		pt_str_t s;
+
+		if (conf_str(conf_at(path, i), NULL, &s) != 0) {
+			conf_errf(e, path->file, path->line, "lua.path must be a list of folders");
+			l->npath = 0;
+			return;
+		}
+		l->path[i] = s.ptr;
+	}
+}
+
+static void read_tls(struct errbuf *e, struct listen_conf *l, const pt_conf *tls)
+{
+	size_t n = conf_len(tls), single = n == 0;
+
+	if (single)  /* tls = { cert = ..., key = ... } */
+		n = 1;
+	if (n > CONF_MAX_CERTS) {
+		conf_errf(e, l->file, l->line, "listen.tls: at most %d certificates", CONF_MAX_CERTS);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const pt_conf *c = single ? tls : conf_at(tls, i);
+
+		if (conf_type(c) != PT_CONF_TABLE) {
+			conf_errf(e, l->file, l->line, "listen.tls[%zu] must be { cert = ..., key = ... }", i + 1);
+			return;
+		}
+		conf_check(e, c, cert_spec, "listen.tls: ");
+		l->certs[i].cert = str_or(c, "cert", NULL);
+		l->certs[i].key = str_or(c, "key", NULL);
+	}
+	l->ncerts = (unsigned)n;
+}
+
+static unsigned method_bit(const char *m)
+{
+	static const char *const names[] = { "GET", "HEAD", "POST", "PUT", "DELETE",
+	                                     "PATCH", "OPTIONS", "CONNECT", "TRACE" };
+	char up[16];
+	size_t i;
+
+	for (i = 0; m[i] && i < sizeof(up) - 1; i++)
+		up[i] = (char)toupper((unsigned char)m[i]);
+	up[i] = '\0';
+	if (strcmp(up, "ANY") == 0 || strcmp(up, "*") == 0)
+		return PT_METHOD_ANY;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(up, names[i]) == 0)
+			return 1u << i;
+	return 0;
+}
+
+static void read_route(struct errbuf *e, struct route_conf *r, const pt_conf *c)
+{
+	const pt_conf *m = conf_get(c, "method");
+	pt_str_t s;
+
+	r->line = c->line;
+	r->opts = c;
+	r->path = str_or(c, "path", NULL);
+	r->host = str_or(c, "host", NULL);
+	r->handler = str_or(c, "handler", NULL);
+	if (!r->path || r->path[0] != '/')
+		conf_errf(e, c->file, c->line, "route: 'path' must be a string starting with '/'");
+	if (!r->handler)
+		conf_errf(e, c->file, c->line, "route: 'handler' must name a handler (e.g. \"static\")");
+	if (!m) {
+		r->methods = PT_METHOD_ANY;
+	} else if (conf_str(m, NULL, &s) == 0) {
+		r->methods = method_bit(s.ptr);
+	} else {
+		for (size_t i = 0; i < conf_len(m); i++) {
+			unsigned bit = conf_str(conf_at(m, i), NULL, &s) == 0 ? method_bit(s.ptr) : 0;
+
+			if (!bit) {
+				r->methods = 0;
+				break;
+			}
+			r->methods |= bit;
+		}
+	}
+	if (!r->methods)
+		conf_errf(e, c->file, c->line, "route: 'method' must be a method name or a list of them "
+		          "(GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, ANY)");
+}
+
+static int plugin_name_ok(const char *s)
+{
+	if (!*s || strlen(s) > 63)
+		return 0;
+	for (; *s; s++)
+		if (!islower((unsigned char)*s) && !isdigit((unsigned char)*s) && *s != '_' && *s != '-')
+			return 0;
+	return 1;
+}
+
+/* Strips the core's keys (enabled, optional) from a plugin's options. */
+static const pt_conf *plugin_opts(struct arena *a, const pt_conf *c, struct plugin_conf *p,
+                                  struct errbuf *e)
+{
+	pt_conf *copy;
+	size_t j = 0;
+	p->enabled = 1;
+	p->optional = 0;
+	if (!c)
+		return conf_empty();
+	if (conf_get(c, "enabled") && conf_bool(c, "enabled", &p->enabled) != 0)
+		conf_errf(e, c->file, c->line, "plugin \"%s\": 'enabled' must be a boolean", p->name);
+	if (conf_get(c, "optional") && conf_bool(c, "optional", &p->optional) != 0)
+		conf_errf(e, c->file, c->line, "plugin \"%s\": 'optional' must be a boolean", p->name);
+	copy = arena_alloc(a, sizeof(*copy));
+	if (!copy)
+		return conf_empty();
+	*copy = *c;
+	copy->u.t.keys = arena_calloc(a, (c->u.t.nkeys + 1) * sizeof(char *));
+	copy->u.t.vals = arena_calloc(a, (c->u.t.nkeys + 1) * sizeof(pt_conf *));
+	if (!copy->u.t.keys || !copy->u.t.vals)
+		return conf_empty();
+	for (size_t i = 0; i < c->u.t.nkeys; i++) {
+		if (!strcmp(c->u.t.keys[i], "enabled") || !strcmp(c->u.t.keys[i], "optional"))
+			continue;
+		copy->u.t.keys[j] = c->u.t.keys[i];
+		copy->u.t.vals[j++] = c->u.t.vals[i];
+	}
+	copy->u.t.nkeys = j;
+	return copy;
+}
+
+/* Reads the directive list at the top of the stack into CFG. [-0, +0, m] */
+void conf_read_directives(lua_State *L, struct config *cfg, struct build *b)
+{
+	int idx = lua_gettop(L);
+	size_t n = lua_rawlen(L, idx);
+	struct errbuf *e = b->e;
+	unsigned nl = 0, np = 0, nr = 0, ns = 0;
+
+	cfg->listeners = arena_calloc(&cfg->arena, (n + 1) * sizeof(*cfg->listeners));
+	cfg->plugins = arena_calloc(&cfg->arena, (n + 1) * sizeof(*cfg->plugins));
+	cfg->routes = arena_calloc(&cfg->arena, (n + 1) * sizeof(*cfg->routes));
+	cfg->upstreams = arena_calloc(&cfg->arena, (n + 1) * sizeof(*cfg->upstreams));
+	cfg->route_scripts = arena_calloc(&cfg->arena, (n + 1) * sizeof(char *));
+	if (!cfg->listeners || !cfg->plugins || !cfg->routes || !cfg->route_scripts ||
+	    !cfg->upstreams) {
+		conf_errf(e, cfg->file, 0, "out of memory");
+		return;
+	}
+	for (size_t i = 1; i <= n; i++) {
+		const char *kind;
+		const pt_conf *v = NULL;
+
+		lua_rawgeti(L, idx, (lua_Integer)i);
+		lua_getfield(L, -1, "kind");
+		kind = lua_tostring(L, -1);
+		lua_getfield(L, -2, "line");
+		b->line = (int)lua_tointeger(L, -1);
+		lua_getfield(L, -3, "value");
+		if (!lua_isnil(L, -1))
+			v = conf_to_tree(L, -1, b, 1, kind);
+		lua_getfield(L, -4, "name");
+
+		if (!strcmp(kind, "listen") && v) {
+			struct listen_conf *l = &cfg->listeners[nl++];
+
+			conf_check(e, v, listen_spec, "listen: ");
+			l->file = cfg->file;
+			l->line = b->line;
+			l->address = str_or(v, "address", "127.0.0.1");
+			l->port = (int)num_or(v, "port", 0);
+			l->backlog = (int)num_or(v, "backlog", 511);
+			l->http2 = 1;
+			conf_bool(v, "http2", &l->http2);
+			if (conf_get(v, "tls"))
+				read_tls(e, l, conf_get(v, "tls"));
+			for (unsigned j = 0; j < l->ncerts; j++) {
+				if (l->certs[j].cert && !file_readable(l->certs[j].cert))
+					conf_errf(e, cfg->file, l->line, "listen.tls: cannot read certificate %s: %s",
+					          l->certs[j].cert, strerror(errno));
+				if (l->certs[j].key && !file_readable(l->certs[j].key))
+					conf_errf(e, cfg->file, l->line, "listen.tls: cannot read key %s: %s",
+					          l->certs[j].key, strerror(errno));
+			}
+			for (unsigned j = 0; j + 1 < nl; j++)
+				if (cfg->listeners[j].port == l->port &&
+				    !strcmp(cfg->listeners[j].address, l->address))
+					conf_errf(e, cfg->file, l->line, "listen: %s:%d is already declared at line %d",
+					          l->address, l->port, cfg->listeners[j].line);
+		} else if (!strcmp(kind, "routes") && v) {
+			cfg->route_scripts[ns++] = v->u.s.ptr;
+			if (access(v->u.s.ptr, R_OK) != 0)
+				conf_errf(e, cfg->file, b->line, "routes: cannot read %s: %s", v->u.s.ptr,
+				          strerror(errno));
+		} else if (!strcmp(kind, "route") && v) {
+			read_route(e, &cfg->routes[nr++], v);
+		} else if (!strcmp(kind, "plugin")) {
+			struct plugin_conf *p = &cfg->plugins[np];
+
+			p->name = arena_strdup(&cfg->arena, lua_tostring(L, -1));
+			p->line = b->line;
+			if (v && v->type != PT_CONF_TABLE)
+				v = NULL;
+			if (!plugin_name_ok(p->name)) {
+				conf_errf(e, cfg->file, b->line, "plugin \"%s\": names are lower-case letters, "
+				          "digits, '_' and '-'", p->name);
+			} else if (config_plugin(cfg, p->name)) {
+				conf_errf(e, cfg->file, b->line, "plugin \"%s\" is configured twice", p->name);
+			} else {
+				p->opts = plugin_opts(&cfg->arena, v, p, e);
+				np++;
+				cfg->nplugins = np;
+			}
+		} else if (!strcmp(kind, "upstream")) {
+			conf_read_upstream(e, cfg, lua_tostring(L, -1), b->line, v);
+		}
+		lua_pop(L, 5);
+	}
+	cfg->nlisteners = nl;
+	cfg->nplugins = np;
+	cfg->nroutes = nr;
+	cfg->nroute_scripts = ns;
+	if (nl == 0)
+		conf_errf(e, cfg->file, 0, "no listener: add listen { address = \"127.0.0.1\", port = 8080 }");
+}
+
+/* Reads the top-level settings at the top of the stack (settings table). */
+void conf_read_settings(lua_State *L, struct config *cfg, struct build *b)
+{
+	int settings = lua_gettop(L) - 1, lines = lua_gettop(L);
+	pt_conf *root = arena_calloc(&cfg->arena, sizeof(*root));
+	size_t nkeys = 0, i = 0;
+	long ncpu;
+
+	if (!root)
+		return;
+	lua_pushnil(L);
+	while (lua_next(L, settings)) {
+		nkeys++;
+		lua_pop(L, 1);
+	}
+	root->type = PT_CONF_TABLE;
+	root->file = cfg->file;
+	root->u.t.nkeys = nkeys;
+	root->u.t.keys = arena_calloc(&cfg->arena, (nkeys + 1) * sizeof(char *));
+	root->u.t.vals = arena_calloc(&cfg->arena, (nkeys + 1) * sizeof(pt_conf *));
+	if (!root->u.t.keys || !root->u.t.vals)
+		return;
+	lua_pushnil(L);
+	while (lua_next(L, settings)) {
+		lua_pop(L, 1);
+		root->u.t.keys[i++] = arena_strdup(&cfg->arena, lua_tostring(L, -1));
+	}
+	qsort(root->u.t.keys, nkeys, sizeof(char *), conf_keycmp);
+	for (i = 0; i < nkeys; i++) {
+		lua_getfield(L, lines, root->u.t.keys[i]);
+		b->line = (int)lua_tointeger(L, -1);
+		lua_getfield(L, settings, root->u.t.keys[i]);
+		root->u.t.vals[i] = conf_to_tree(L, -1, b, 1, root->u.t.keys[i]);
+		lua_pop(L, 2);
+		if (!root->u.t.vals[i]) {
+			root->u.t.nkeys = i;
+			return;
+		}
+	}
+	cfg->root = root;
+	conf_check(b->e, root, top_spec, "");
+
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	cfg->workers = (int)num_or(root, "workers", ncpu > 0 ? (double)ncpu : 1);
+	cfg->plugins_dir = str_or(root, "plugins_dir", PT_PLUGIN_DIR);
+	cfg->pid_file = str_or(root, "pid_file", NULL);
+	cfg->log_file = str_or(root, "log.file", NULL);
+	if (conf_get(root, "redis")) {
+		cfg->redis.host = str_or(root, "redis.host", "127.0.0.1");
+		cfg->redis.port = (int)num_or(root, "redis.port", 6379);
+		cfg->redis.password = str_or(root, "redis.password", NULL);
+		cfg->redis.db = (int)num_or(root, "redis.db", 0);
+		cfg->redis.timeout = num_or(root, "redis.timeout", 1);
+		cfg->redis.connect_timeout = num_or(root, "redis.connect_timeout", 1);
+	}
+	if (conf_get(root, "access_log") && bool_or(root, "access_log.enabled", 1)) {
+		cfg->access_log = 1;
+		cfg->access_log_file = str_or(root, "access_log.file", NULL);
+		cfg->access_log_format = str_or(root, "access_log.format", "text");
+	}
+	cfg->shutdown_timeout = num_or(root, "shutdown_timeout", 10);
+	cfg->log_level = PT_LOG_INFO;
+	const char *lvl = str_or(root, "log.level", NULL);
+
+	if (lvl && (cfg->log_level = log_level_parse(lvl)) < 0) {
+		const pt_conf *lc = conf_get(root, "log.level");
+
+		conf_errf(b->e, cfg->file, lc ? lc->line : 0,
+		          "log.level must be \"error\", \"warn\", \"info\" or \"debug\", not \"%s\"", lvl);
+		cfg->log_level = PT_LOG_INFO;
+	}
+	read_http(&cfg->http, conf_get(root, "http"));
+	read_lua(b->e, cfg, conf_get(root, "lua"));
+}
