@@ -6,11 +6,13 @@
  * (between keep-alive requests) and write (no progress sending). A client
  * that closes while its answer is in progress aborts the exchange at once
  * (see client_gone).
+ *
+ * This file is the reading side: the socket (cleartext with its own recv),
+ * request heads and bodies, the states, timers, lingering and closing.
+ * What goes out is h1_conn_write.c's; h1_conn_priv.h holds what both share.
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <sys/socket.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -23,19 +25,10 @@
 #include "conn.h"
 #include "exchange.h"
 #include "gen.h"
+#include "h1_conn_priv.h"
 #include "h1_parser.h"
 #include "log.h"
 #include "worker.h"
-
-enum h1_state {
-	S_HEAD = 0,        /* waiting for (the rest of) a request head */
-	S_BODY = 1,        /* reading the request body */
-	S_WAIT = 2,        /* the exchange is being answered */
-	S_CLOSING = 3,     /* flushing the last bytes, then close */
-	S_LINGER = 4,      /* written and half-closed: discarding what the client still sends */
-};
-
-enum h1_timer { T_NONE = 0, T_IDLE, T_HEADER, T_BODY, T_LINGER };
 
 /*
  * Lingering close: closing a socket with unread bytes makes the kernel send
@@ -50,71 +43,13 @@ enum h1_timer { T_NONE = 0, T_IDLE, T_HEADER, T_BODY, T_LINGER };
  * request is taken until the output is written out (pipelining bound). */
 #define OUT_HIGH (256 * 1024)
 
-struct h1_conn {
-	struct conn *c;
-	struct http_conf hc;           /* a copy: the generation may go first */
-	struct h1_limits lim;
-	struct h1_header *hdrs;        /* [hc.max_headers] parse scratch */
-	pt_exchange *x;                /* the current exchange */
-	int state;
-	int keepalive;
-	int draining;
-	int peer_eof;
-	int expect_100;                /* the client waits for 100 Continue */
-	int out_paused;                /* OUT_HIGH reached: resume once written */
-	int resp_chunked;              /* streaming response framing */
-	int resp_close;                /* close once the response is out */
-	int body_kind;
-	uint64_t body_left;
-	struct h1_chunked ch;
-	struct event *tmr;
-	int tmr_kind;
-	struct event *kick;            /* deferred process(): a streamed body resumes */
-	struct evbuffer *stage;        /* response bytes not yet handed to the socket */
-	struct event *rev;             /* cleartext: our own read event (see raw_read) */
-	struct event *cev;             /* the client's FIN or RST alone (see close_watch) */
-	int cev_on;
-	struct evbuffer *own_in;
-	struct evbuffer *in;           /* request bytes: our own on cleartext, else the bev's */
-	int rev_on, read_stopped;
-	int bulk;                      /* reads fill 16 KiB: read into the evbuffer */
-	size_t in_high;                /* stop reading past this much unparsed input */
-	int linger;                    /* answered before the body ended: linger at close */
-	size_t linger_left;            /* bytes still to discard while lingering */
-	int busy;                      /* inside process(): no recursion, no free */
-	int dead;                      /* closed while busy: free on the way out */
-};
-
-static void process(struct h1_conn *h);
 static void h1_close(struct h1_conn *h);
-static void kick_cb(evutil_socket_t fd, short what, void *arg);
 static void finish(struct h1_conn *h);
-
-/*
- * Hands the staged response bytes to the socket. On cleartext with nothing
- * queued, they are written at once (one writev), which spares the
- * bufferevent's EPOLLOUT round trip per response; what the kernel does not
- * take goes to the bufferevent. Pipelined answers are staged and flushed
- * together when process() returns.
- */
-static void flush(struct h1_conn *h)
-{
-	struct evbuffer *out = bufferevent_get_output(h->c->bev);
-
-	if (evbuffer_get_length(h->stage) == 0)
-		return;
-	if (!h->c->tls && evbuffer_get_length(out) == 0)
-		evbuffer_write(h->stage, bufferevent_getfd(h->c->bev));
-	if (evbuffer_get_length(h->stage))
-		evbuffer_add_buffer(out, h->stage);
-	if (h->x && h->x->drain_fn)
-		exchange_drained(h->x);   /* a producer waiting for room (the proxy) */
-}
 
 static void close_watch(struct h1_conn *h);
 
 /* No more reading on this connection. */
-static void read_stop(struct h1_conn *h)
+void h1c_read_stop(struct h1_conn *h)
 {
 	h->read_stopped = 1;
 	if (h->rev && h->rev_on) {
@@ -155,15 +90,9 @@ static void read_resume(struct h1_conn *h)
 	close_watch(h);
 }
 
-static size_t out_len(struct h1_conn *h)
-{
-	return evbuffer_get_length(h->stage) +
-	       evbuffer_get_length(bufferevent_get_output(h->c->bev));
-}
-
 /* ---- timers -------------------------------------------------------------- */
 
-static void timer_set(struct h1_conn *h, int kind, double secs)
+void h1c_timer_set(struct h1_conn *h, int kind, double secs)
 {
 	struct timeval tv = { (time_t)secs, (suseconds_t)((secs - (time_t)secs) * 1e6) };
 
@@ -176,15 +105,12 @@ static void timer_set(struct h1_conn *h, int kind, double secs)
 		event_add(h->tmr, &tv);
 }
 
-static void send_simple(struct h1_conn *h, int status, const char *msg);
-static void response_done(struct h1_conn *h);
-
 /* The output is written and nothing more will be: close, or linger first
  * when the client may still be sending a body we did not read. */
-static void close_written(struct h1_conn *h)
+void h1c_close_written(struct h1_conn *h)
 {
 	if (h->busy)
-		return;   /* process() calls again on its way out (S_CLOSING) */
+		return;   /* h1c_process() calls again on its way out (S_CLOSING) */
 	if (!h->linger || !h->rev || h->peer_eof) {
 		h1_close(h);
 		return;
@@ -193,7 +119,7 @@ static void close_written(struct h1_conn *h)
 	h->state = S_LINGER;
 	h->linger_left = LINGER_MAX_BYTES;
 	h->tmr_kind = T_NONE;
-	timer_set(h, T_LINGER, LINGER_SECS);
+	h1c_timer_set(h, T_LINGER, LINGER_SECS);
 	if (!h->rev_on) {
 		event_add(h->rev, NULL);
 		h->rev_on = 1;
@@ -212,15 +138,15 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		h1_close(h);
 	} else if (kind == T_IDLE) {
 		/* idle means nothing to do: a long answer still going out is not */
-		if (out_len(h) > 0)
-			timer_set(h, T_IDLE, h->hc.idle_timeout);
+		if (h1c_out_len(h) > 0)
+			h1c_timer_set(h, T_IDLE, h->hc.idle_timeout);
 		else
 			h1_close(h);
 	} else if (kind == T_BODY && h->x && h->x->state == X_DONE) {
 		/* answered early and the rest of the body stalls: no second answer */
 		log_info("http", "%s: body timeout after the response: closing", h->c->remote);
 		h->keepalive = 0;
-		response_done(h);
+		h1c_response_done(h);
 	} else {
 		log_info("http", "%s: %s timeout: closing", h->c->remote,
 		         kind == T_HEADER ? "header" : "body");
@@ -228,353 +154,11 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 			exchange_detach(h->x, 1);
 			h->x = NULL;
 		}
-		send_simple(h, 408, kind == T_HEADER ? "request header timeout" : "request body timeout");
+		h1c_send_simple(h, 408, kind == T_HEADER ? "request header timeout" : "request body timeout");
 	}
 }
-
-/* ---- writing ------------------------------------------------------------- */
-
-static __thread time_t date_at;
-static __thread char date_line[48];
-
-static const char *http_date_line(void)
-{
-	time_t now = time(NULL);
-
-	if (now != date_at) {
-		struct tm tm;
-
-		gmtime_r(&now, &tm);
-		strftime(date_line, sizeof(date_line), "date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
-		date_at = now;
-	}
-	return date_line;
-}
-
-/* A response the connection itself makes (parse errors, timeouts): then close. */
-static void send_simple(struct h1_conn *h, int status, const char *msg)
-{
-	struct evbuffer *out = h->stage;
-	char body[192];
-	int n = snprintf(body, sizeof(body), "{\"error\":{\"status\":%d,\"message\":\"%s\"}}\n",
-	                 status, msg);
-
-	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n%sserver: portico\r\ncontent-type: "
-	                    "application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n",
-	                    status, http_reason(status), http_date_line(), n);
-	evbuffer_add(out, body, (size_t)n);
-	if (h->state == S_BODY)
-		h->linger = 1;
-	h->state = S_CLOSING;
-	h->keepalive = 0;
-	timer_set(h, T_NONE, 0);
-	read_stop(h);
-	if (!h->busy) {
-		flush(h);
-		if (out_len(h) == 0)
-			close_written(h);
-	}
-}
-
-static int no_body_status(int status)
-{
-	return status < 200 || status == 204 || status == 304;
-}
-
-/* Copies NUL-terminated S to DST; returns its length (no NUL written). */
-static size_t put_str(char *dst, const char *s)
-{
-	size_t n = strlen(s);
-
-	memcpy(dst, s, n);
-	return n;
-}
-
-/* Writes V in decimal to DST; returns the digit count. */
-static size_t put_u64(char *dst, uint64_t v)
-{
-	char tmp[20];
-	size_t n = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	for (size_t i = 0; i < n; i++)
-		dst[i] = tmp[n - 1 - i];
-	return n;
-}
-
-/* Writes the status line and headers; LEN < 0: streaming (chunked / close). */
-static void write_head(struct h1_conn *h, pt_exchange *x, int64_t len)
-{
-	struct evbuffer *out = h->stage;
-	char buf[8192];
-	size_t off = 0;
-	int n;
-
-	/* answering before a body the client holds back for 100 Continue: the
-	 * client may send it or not, so nothing after it can be framed */
-	if (x->close_after || h->draining || (h->state == S_BODY && h->expect_100))
-		h->keepalive = 0;
-	if (!h->keepalive && h->state == S_BODY)
-		h->linger = 1;
-	/* the peer half-closed: this is the last answer unless more requests
-	 * it pipelined before that are still buffered */
-	if (h->peer_eof && evbuffer_get_length(h->in) == 0)
-		h->keepalive = 0;
-	/* by hand: snprintf was the largest user-space cost per response */
-	memcpy(buf, "HTTP/1.1 ", 9);
-	buf[7] = (char)('0' + (x->minor_version ? 1 : 0));
-	buf[9] = (char)('0' + x->status / 100 % 10);
-	buf[10] = (char)('0' + x->status / 10 % 10);
-	buf[11] = (char)('0' + x->status % 10);
-	buf[12] = ' ';
-	off = 13;
-	off += put_str(buf + off, http_reason(x->status));
-	buf[off++] = '\r';
-	buf[off++] = '\n';
-	off += put_str(buf + off, http_date_line());
-	memcpy(buf + off, "server: portico\r\n", 17);
-	off += 17;
-	(void)n;
-	for (unsigned i = 0; i < x->nrhdrs; i++) {
-		const struct xhdr *rh = &x->rhdrs[i];
-		size_t need = rh->name.len + rh->value.len + 4;
-
-		/* the framing headers are the transport's */
-		if ((rh->name.len == 14 && !memcmp(rh->name.ptr, "content-length", 14)) ||
-		    (rh->name.len == 17 && !memcmp(rh->name.ptr, "transfer-encoding", 17)) ||
-		    (rh->name.len == 10 && !memcmp(rh->name.ptr, "connection", 10)))
-			continue;
-		if (off + need > sizeof(buf) - 128) {
-			evbuffer_add(out, buf, off);
-			off = 0;
-		}
-		if (need > sizeof(buf) - 128) {
-			evbuffer_add_printf(out, "%.*s: %.*s\r\n", (int)rh->name.len, rh->name.ptr,
-			                    (int)rh->value.len, rh->value.ptr);
-			continue;
-		}
-		memcpy(buf + off, rh->name.ptr, rh->name.len);
-		off += rh->name.len;
-		buf[off++] = ':';
-		buf[off++] = ' ';
-		memcpy(buf + off, rh->value.ptr, rh->value.len);
-		off += rh->value.len;
-		buf[off++] = '\r';
-		buf[off++] = '\n';
-	}
-	h->resp_chunked = 0;
-	if (no_body_status(x->status)) {
-		/* no framing header at all */
-	} else if (len >= 0) {
-		memcpy(buf + off, "content-length: ", 16);
-		off += 16;
-		off += put_u64(buf + off, (uint64_t)len);
-		buf[off++] = '\r';
-		buf[off++] = '\n';
-	} else if (x->minor_version >= 1) {
-		memcpy(buf + off, "transfer-encoding: chunked\r\n", 28);
-		off += 28;
-		h->resp_chunked = 1;
-	} else {
-		h->keepalive = 0;   /* HTTP/1.0 streaming: the close ends the body */
-	}
-	if (!h->keepalive) {
-		memcpy(buf + off, "connection: close\r\n", 19);
-		off += 19;
-	} else if (x->minor_version == 0) {
-		memcpy(buf + off, "connection: keep-alive\r\n", 24);
-		off += 24;
-	}
-	buf[off++] = '\r';
-	buf[off++] = '\n';
-	evbuffer_add(out, buf, off);
-}
-
-static void trailers_out(struct h1_conn *h, pt_exchange *x)
-{
-	struct evbuffer *out = h->stage;
-
-	evbuffer_add(out, "0\r\n", 3);
-	for (unsigned i = 0; i < x->ntrailers; i++)
-		evbuffer_add_printf(out, "%.*s: %.*s\r\n", (int)x->trailers[i].name.len,
-		                    x->trailers[i].name.ptr, (int)x->trailers[i].value.len,
-		                    x->trailers[i].value.ptr);
-	evbuffer_add(out, "\r\n", 2);
-}
-
-/* The response is complete in the output buffer: on to the next request. */
-static void response_done(struct h1_conn *h)
-{
-	pt_exchange *x = h->x;
-
-	if (!h->busy)
-		flush(h);   /* an async answer: nothing else will flush it */
-	h->x = NULL;
-	if (x)
-		exchange_detach(x, 0);
-	if (!h->keepalive || h->state == S_BODY) {
-		/* a body we did not read (early answer) means we cannot find the next request */
-		if (h->state == S_BODY)
-			h->linger = 1;
-		h->state = S_CLOSING;
-		read_stop(h);
-		if (out_len(h) == 0)
-			close_written(h);
-		return;
-	}
-	h->state = S_HEAD;
-	if (!h->busy)
-		process(h);   /* an async answer: look at pipelined requests now */
-}
-
-static void x_send_head(pt_exchange *x, int final)
-{
-	struct h1_conn *h = x->tp;
-	struct evbuffer *out = h->stage;
-	size_t len = x->out ? evbuffer_get_length(x->out) : 0;
-
-	if (!final) {
-		/* a known length (a proxied Content-Length) streams without chunks */
-		write_head(h, x, x->resp_length);
-		if (x->head_only || no_body_status(x->status))
-			evbuffer_drain(x->out, len);
-		else if (len)
-			x->ops->send_body(x);
-		if (!h->busy)
-			flush(h);
-		return;
-	}
-	write_head(h, x, no_body_status(x->status) ? -1 :
-	           x->head_only && x->resp_length >= 0 ? x->resp_length : (int64_t)len);
-	if (x->head_only || no_body_status(x->status)) {
-		if (len)
-			evbuffer_drain(x->out, len);
-	} else if (len) {
-		evbuffer_add_buffer(out, x->out);
-	}
-	/* a response that came before the body was read: discard the rest of it,
-	 * unless the client waits for 100 Continue (then close, see write_head) */
-	if (h->state == S_BODY && !x->close_after && !h->expect_100) {
-		if (!h->busy)
-			flush(h);
-		return;   /* process() keeps reading and finishes in S_BODY */
-	}
-	response_done(h);
-}
-
-static void x_send_body(pt_exchange *x)
-{
-	struct h1_conn *h = x->tp;
-	struct evbuffer *out = h->stage;
-	size_t len = evbuffer_get_length(x->out);
-
-	if (!len)
-		return;
-	if (x->head_only || no_body_status(x->status)) {
-		evbuffer_drain(x->out, len);
-		return;
-	}
-	if (h->resp_chunked)
-		evbuffer_add_printf(out, "%zx\r\n", len);
-	evbuffer_add_buffer(out, x->out);
-	if (h->resp_chunked)
-		evbuffer_add(out, "\r\n", 2);
-	if (!h->busy)
-		flush(h);
-}
-
-static void x_send_end(pt_exchange *x)
-{
-	struct h1_conn *h = x->tp;
-
-	x_send_body(x);
-	if (h->resp_chunked && !x->head_only)
-		trailers_out(h, x);
-	if (h->state == S_BODY && !x->close_after && !h->expect_100)
-		return;
-	response_done(h);
-}
-
-/* The handler takes body bytes again: go on reading from the loop. */
-static void x_want_body(pt_exchange *x)
-{
-	struct h1_conn *h = x->tp;
-
-	if (h->state != S_BODY || x != h->x)
-		return;
-	if (!h->kick)
-		h->kick = event_new(h->c->w->base, -1, 0, kick_cb, h);
-	if (h->kick)
-		event_active(h->kick, EV_TIMEOUT, 0);
-}
-
-static size_t x_out_pending(pt_exchange *x)
-{
-	return out_len(x->tp);
-}
-
-/* Cut the response: what is written goes out, no last chunk, then close. */
-static void x_send_abort(pt_exchange *x)
-{
-	struct h1_conn *h = x->tp;
-
-	if (x->out && evbuffer_get_length(x->out) && !x->head_only)
-		x_send_body(x);
-	h->keepalive = 0;
-	log_info("http", "%s: response cut: closing the connection", h->c->remote);
-	response_done(h);
-}
-
-static const struct xops h1_xops = { x_send_head, x_send_body, x_send_end, x_want_body,
-                                     x_out_pending, x_send_abort };
 
 /* ---- reading ------------------------------------------------------------- */
-
-/* Copies the head into the exchange pool so the input buffer can be drained. */
-static int build_exchange(struct h1_conn *h, const char *head, size_t hlen,
-                          const struct h1_request *req)
-{
-	pt_exchange *x = exchange_new(h->c->w, &h1_xops, h, (pt_str_t){ h->c->remote,
-	                                                                h->c->remote_len });
-	char *copy;
-
-#define REBASE(s) ((pt_str_t){ (s).ptr && (s).ptr >= head && (s).ptr < head + hlen ? \
-                               copy + ((s).ptr - head) : (s).ptr, (s).len })
-	if (!x)
-		return -1;
-	copy = arena_alloc(&x->pool, hlen);
-	x->hdrs = arena_alloc(&x->pool, (req->num_headers + 1) * sizeof(*x->hdrs));
-	if (!copy || !x->hdrs) {
-		exchange_detach(x, 1);
-		return -1;
-	}
-	memcpy(copy, head, hlen);
-	x->method = req->method_id;
-	x->method_name = REBASE(req->method);
-	x->target = REBASE(req->target);
-	x->path = REBASE(req->path);
-	x->query = REBASE(req->query);
-	x->host = REBASE(req->host);
-	x->minor_version = req->minor_version;
-	x->tls = h->c->tls;
-	x->nhdrs = req->num_headers;
-	for (unsigned i = 0; i < req->num_headers; i++) {
-		char *n = copy + (req->headers[i].name - head);
-
-		for (size_t j = 0; j < req->headers[i].name_len; j++)
-			if (n[j] >= 'A' && n[j] <= 'Z')
-				n[j] = (char)(n[j] | 0x20);
-		x->hdrs[i].name = (pt_str_t){ n, req->headers[i].name_len };
-		x->hdrs[i].value = (pt_str_t){ copy + (req->headers[i].value - head),
-		                               req->headers[i].value_len };
-	}
-#undef REBASE
-	h->x = x;
-	return 0;
-}
 
 /*
  * Parses the next request head, if all of it is buffered, and starts its
@@ -596,7 +180,7 @@ static int read_head(struct h1_conn *h)
 			finish(h);
 			return -1;
 		}
-		timer_set(h, T_IDLE, h->hc.idle_timeout);
+		h1c_timer_set(h, T_IDLE, h->hc.idle_timeout);
 		return 0;
 	}
 	want = h->lim.max_request_line + h->lim.max_header_bytes + 8;
@@ -618,19 +202,19 @@ static int read_head(struct h1_conn *h)
 			/* the header timeout runs only for heads that come in pieces:
 			 * a whole head (the usual case) costs no timer work */
 			if (h->tmr_kind == T_IDLE)
-				timer_set(h, T_NONE, 0);
-			timer_set(h, T_HEADER, h->hc.header_timeout);
+				h1c_timer_set(h, T_NONE, 0);
+			h1c_timer_set(h, T_HEADER, h->hc.header_timeout);
 			return 0;
 		}
 	}
 	if (rc < 0) {
 		log_info("http", "%s: %d: %s", h->c->remote, status, why ? why : "bad request");
-		send_simple(h, status, why ? why : "bad request");
+		h1c_send_simple(h, status, why ? why : "bad request");
 		return -1;
 	}
-	timer_set(h, T_NONE, 0);
-	if (build_exchange(h, data, (size_t)rc, &req) != 0) {
-		send_simple(h, 500, "out of memory");
+	h1c_timer_set(h, T_NONE, 0);
+	if (h1c_build_exchange(h, data, (size_t)rc, &req) != 0) {
+		h1c_send_simple(h, 500, "out of memory");
 		return -1;
 	}
 	evbuffer_drain(in, (size_t)rc);
@@ -651,7 +235,7 @@ static int read_head(struct h1_conn *h)
 	if (!answered && h->expect_100) {
 		{
 		evbuffer_add(h->stage, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-		flush(h);   /* the client waits for it before it sends the body */
+		h1c_flush(h);   /* the client waits for it before it sends the body */
 	}
 		h->expect_100 = 0;
 	}
@@ -669,12 +253,12 @@ static int read_body(struct h1_conn *h)
 	if (streamed && h->x->body_paused) {
 		/* the handler waits for room (the proxy's upstream): its own
 		 * timeouts run meanwhile, the input stops at its limit */
-		timer_set(h, T_NONE, 0);
+		h1c_timer_set(h, T_NONE, 0);
 		return 0;
 	}
 	if (streamed && evbuffer_get_length(in))
 		h->tmr_kind = T_NONE;   /* a streamed body's timeout counts from its last progress */
-	timer_set(h, T_BODY, h->hc.body_timeout);
+	h1c_timer_set(h, T_BODY, h->hc.body_timeout);
 	while (evbuffer_get_length(in) > 0) {
 		struct evbuffer_iovec v;
 		size_t used;
@@ -721,27 +305,27 @@ static int read_body(struct h1_conn *h)
 
 static void process_loop(struct h1_conn *h);
 
-static void process(struct h1_conn *h)
+void h1c_process(struct h1_conn *h)
 {
 	h->busy++;
 	process_loop(h);
 	while (h->busy == 1 && h->out_paused && !h->dead) {
 		/* paused for output: if the socket took it all, no write event
 		 * will come to resume us, so go on here */
-		flush(h);
-		if (out_len(h) >= OUT_HIGH)
+		h1c_flush(h);
+		if (h1c_out_len(h) >= OUT_HIGH)
 			break;
 		h->out_paused = 0;
 		process_loop(h);
 	}
 	if (--h->busy == 0) {
-		flush(h);
+		h1c_flush(h);
 		read_resume(h);
 		if (h->dead) {
 			h->dead = 0;
 			h1_close(h);
-		} else if (h->state == S_CLOSING && out_len(h) == 0) {
-			close_written(h);
+		} else if (h->state == S_CLOSING && h1c_out_len(h) == 0) {
+			h1c_close_written(h);
 		}
 	}
 }
@@ -755,7 +339,7 @@ static void process_loop(struct h1_conn *h)
 
 		switch (h->state) {
 		case S_HEAD:
-			if (out_len(h) >= OUT_HIGH) {
+			if (h1c_out_len(h) >= OUT_HIGH) {
 				/* input stops at the read watermark; the write timeout
 				 * covers a client that never reads */
 				h->out_paused = 1;
@@ -768,20 +352,20 @@ static void process_loop(struct h1_conn *h)
 			rc = read_body(h);
 			if (rc == 0)
 				return;
-			timer_set(h, T_NONE, 0);
+			h1c_timer_set(h, T_NONE, 0);
 			if (rc == -2) {
 				if (h->x) {
 					exchange_detach(h->x, 1);
 					h->x = NULL;
 				}
-				send_simple(h, 400, "bad chunked body");
+				h1c_send_simple(h, 400, "bad chunked body");
 				return;
 			}
 			if (rc == -1) {
 				/* 413 was answered by the exchange; its response closes */
 				h->keepalive = 0;
 				if (h->x && h->x->state == X_DONE)
-					h->state = S_WAIT, response_done(h);
+					h->state = S_WAIT, h1c_response_done(h);
 				return;
 			}
 			h->state = S_WAIT;
@@ -790,7 +374,7 @@ static void process_loop(struct h1_conn *h)
 			} else if (h->x && h->x->state == X_DONE) {
 				/* answered before the body ended: now finish that response,
 				 * then look at what follows (pipelined, or the idle timer) */
-				response_done(h);
+				h1c_response_done(h);
 				break;
 			} else if (h->x) {
 				exchange_body_end(h->x);   /* streamed bodies: the last call */
@@ -900,7 +484,7 @@ static void raw_read(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (evbuffer_get_length(in) >= h->in_high) {
-		/* the head limit is buffered and not consumed: wait for process() */
+		/* the head limit is buffered and not consumed: wait for h1c_process() */
 		event_del(h->rev);
 		h->rev_on = 0;
 		close_watch(h);
@@ -918,7 +502,7 @@ static void raw_read(evutil_socket_t fd, short what, void *arg)
 		if (n > 0) {
 			h->bulk = (size_t)n == sizeof(scratch);
 			if (evbuffer_add(in, scratch, (size_t)n) == 0)
-				process(h);
+				h1c_process(h);
 			return;
 		}
 	} else {
@@ -929,7 +513,7 @@ static void raw_read(evutil_socket_t fd, short what, void *arg)
 			v.iov_len = (size_t)n;
 			evbuffer_commit_space(in, &v, 1);
 			h->bulk = n >= 8192;
-			process(h);
+			h1c_process(h);
 			return;
 		}
 	}
@@ -938,17 +522,10 @@ static void raw_read(evutil_socket_t fd, short what, void *arg)
 	on_event(h->c->bev, BEV_EVENT_READING | (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), h);
 }
 
-static void kick_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	process(arg);
-}
-
 static void on_read(struct bufferevent *bev, void *arg)
 {
 	(void)bev;
-	process(arg);
+	h1c_process(arg);
 }
 
 static void on_write(struct bufferevent *bev, void *arg)
@@ -959,10 +536,10 @@ static void on_write(struct bufferevent *bev, void *arg)
 	if (h->x && h->x->drain_fn)
 		exchange_drained(h->x);
 	if (h->state == S_CLOSING) {
-		close_written(h);
+		h1c_close_written(h);
 	} else if (h->out_paused) {
 		h->out_paused = 0;
-		process(h);
+		h1c_process(h);
 	}
 }
 
@@ -974,7 +551,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING)) {
 		/* EOF between requests: answer what was asked before it, then close */
 		h->peer_eof = 1;
-		read_stop(h);
+		h1c_read_stop(h);
 		if (h->state == S_WAIT && in_flight(h)) {
 			client_gone(h);
 			return;
@@ -994,17 +571,17 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 /* No more requests on this connection: close once the output is written. */
 static void finish(struct h1_conn *h)
 {
-	flush(h);
+	h1c_flush(h);
 	if (h->x) {
 		exchange_detach(h->x, h->x->state != X_DONE);
 		h->x = NULL;
 	}
-	timer_set(h, T_NONE, 0);
+	h1c_timer_set(h, T_NONE, 0);
 	h->state = S_CLOSING;
 	h->keepalive = 0;
-	read_stop(h);
-	if (out_len(h) == 0)
-		close_written(h);
+	h1c_read_stop(h);
+	if (h1c_out_len(h) == 0)
+		h1c_close_written(h);
 }
 
 static void h1_close(struct h1_conn *h)
@@ -1098,6 +675,6 @@ int h1_conn_start(struct conn *c)
 	} else {
 		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	}
-	process(h);
+	h1c_process(h);
 	return 0;
 }
