@@ -369,7 +369,8 @@ static int res_write(lua_State *L)
 	const char *s = luaL_checklstring(L, 2, &n);
 
 	if (xapi_write(x, s, n) != 0)
-		return luaL_error(L, "res:write: the response has ended");
+		return luaL_error(L, xapi_aborted(x) ? "res:write: the client went away"
+		                                     : "res:write: the response has ended");
 	lua_settop(L, 1);
 	return 1;
 }
@@ -638,6 +639,20 @@ static void resume(struct lreq *r, int nargs)
 			respond_from(r, nres);
 			result = PT_FILTER_DONE;
 		}
+	} else if (xapi_aborted(x)) {
+		/* the client left and a write said so: how a streaming handler
+		 * ends, not a script error (no traceback, not at error level) */
+		pt_str_t id = xapi_request_id(x);
+
+		log_info("lua", "%s %.*s %.*s (request %.*s) stopped: %s",
+		         r->filter ? "filter on" : "handler of", (int)x->method_name.len,
+		         x->method_name.ptr, (int)x->path.len, x->path.ptr, (int)id.len, id.ptr,
+		         lua_tostring(co, -1) ? lua_tostring(co, -1) : "an error object");
+		if (x->state == X_STREAMING)
+			exchange_abort(x);
+		else
+			exchange_error(x, 500, "internal error");
+		result = PT_FILTER_DONE;
 	} else {
 		/* the log gets the traceback, the client a 500 that says nothing internal */
 		pt_str_t id = xapi_request_id(x);

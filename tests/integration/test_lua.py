@@ -173,6 +173,19 @@ def test_client_leaving_mid_stream_is_noticed_at_once(portico, tmp_path, how):
     assert requests.get(d.url + "/slow", timeout=10, stream=True).status_code == 200
 
 
+def test_handler_stopped_by_a_client_that_left_is_not_a_script_error(portico, tmp_path):
+    """The handler's next write after the client left ends it: one info line
+    naming the script line, no traceback, nothing at error level."""
+    d = lua_daemon(portico, tmp_path, slow=SLOW_STREAM)
+    open_slow_stream(d.port).close()
+    assert d.wait_log("stopped: ", 6)
+    log = d.log()
+    line = next(ln for ln in log.splitlines() if "stopped: " in ln)
+    assert "[info]" in line and "handler of GET /slow" in line
+    assert "slow.lua:6: res:write: the client went away" in line, line
+    assert "stack traceback" not in log and "[error]" not in log
+
+
 def test_answer_complete_before_the_client_left_is_logged_normally(portico, tmp_path):
     log = tmp_path / "access.log"
     d = lua_daemon(portico, tmp_path, extra=f'access_log = {{ file = "{log}", format = "json" }}',
