@@ -111,7 +111,33 @@ def read_body(f, headers, sink):
             f.readline()
 
 
-class StreamUpstream:
+class LoopbackServer:
+    """A listening socket on 127.0.0.1 with a thread per connection that
+    runs self.serve(conn)."""
+
+    def listen(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.closing = False
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while not self.closing:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def close(self):
+        self.closing = True
+        self.sock.close()
+
+
+class StreamUpstream(LoopbackServer):
     """An HTTP/1.1 upstream on a raw socket, one thread per connection.
 
     POST /count          answers {"bytes": n, "sha256": hex} of the body
@@ -128,21 +154,7 @@ class StreamUpstream:
         self.tls = tls         # an ssl.SSLContext: serve HTTPS
         self.trickle_closed = threading.Event()
         self.trickle_closed_at = None
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.closing = False
-        threading.Thread(target=self.accept, daemon=True).start()
-
-    def accept(self):
-        while not self.closing:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+        self.listen()
 
     def answer(self, c, status, body, ctype="application/json"):
         c.sendall(b"HTTP/1.1 %d X\r\ncontent-type: %s\r\ncontent-length: %d\r\n\r\n"
@@ -217,10 +229,6 @@ class StreamUpstream:
                 c.close()
             except OSError:
                 pass
-
-    def close(self):
-        self.closing = True
-        self.sock.close()
 
 
 @pytest.fixture
@@ -541,7 +549,7 @@ def test_reload_changes_a_proxy_route(portico, tmp_path, upstream):
 # client takes bytes) holds an upstream back from a paused response.
 
 
-class H2Upstream:
+class H2Upstream(LoopbackServer):
     """An h2c (prior knowledge) upstream: the h2 state machine on a raw socket,
     one thread per connection, sending only as the peer's windows allow.
 
@@ -560,21 +568,7 @@ class H2Upstream:
         self.h2 = h2
         self.sent = 0          # response body bytes framed, all connections
         self.received = 0      # request body bytes read, all connections
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.closing = False
-        threading.Thread(target=self.accept, daemon=True).start()
-
-    def accept(self):
-        while not self.closing:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+        self.listen()
 
     def serve(self, c):
         import select
@@ -695,10 +689,6 @@ class H2Upstream:
             if not st["left"] and not st["path"].startswith("/count"):
                 streams.pop(sid, None)
         return busy
-
-    def close(self):
-        self.closing = True
-        self.sock.close()
 
 
 @pytest.fixture
