@@ -10,7 +10,8 @@
  *
  * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined
  *   -Icore -Iplugins/graphql tests/fuzz/fuzz_graphql.c plugins/graphql/lexer.c
- *   plugins/graphql/parser.c plugins/graphql/printer.c core/arena.c
+ *   plugins/graphql/parser.c plugins/graphql/parser_sdl.c
+ *   plugins/graphql/printer.c core/arena.c
  */
 #include <stdint.h>
 #include <stdio.h>

@@ -1,0 +1,115 @@
+/*
+ * h2_conn_priv.h - what the two files of an HTTP/2 server connection
+ * share: h2_conn.c (the connection, its events and timers, the request
+ * side) and h2_conn_write.c (responses, the frames going out, the send that
+ * ends every event). What one calls in the other keeps its h2_ name, or is
+ * named h2c_* where the name alone was generic (on_send, on_write, ...);
+ * like every core symbol they are hidden from plugins. Nothing else
+ * includes this.
+ */
+#ifndef PT_HTTP_H2_CONN_PRIV_H
+#define PT_HTTP_H2_CONN_PRIV_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/time.h>
+#include <sys/types.h>
+
+#include <nghttp2/nghttp2.h>
+
+#include "conf.h"
+#include "exchange.h"
+
+struct bufferevent;
+struct conn;
+struct event;
+struct h2_conn;
+
+/* One request stream; allocated from its exchange's pool. */
+struct h2_stream {
+	struct h2_stream *prev, *next;  /* the connection's open streams */
+	struct h2_conn *h;
+	pt_exchange *x;                 /* one reference until stream close */
+	int32_t id;
+	size_t hdr_bytes;               /* HPACK-decoded size, as RFC 9113 counts it */
+	unsigned caphdrs;               /* capacity of x->hdrs */
+	pt_str_t method, path, authority;
+	uint64_t clen;                  /* content-length, when has_clen */
+	uint64_t received;              /* DATA bytes of the request so far */
+	size_t unconsumed;              /* DATA taken while the handler paused the body:
+	                                   their WINDOW_UPDATE waits for want_body */
+	unsigned char has_clen;
+	unsigned char reading;          /* the request has not ended */
+	unsigned char too_big;          /* header list over the limit: 431 */
+	unsigned char head_done;        /* exchange_head_done was called */
+	unsigned char discard;          /* drop further DATA (answered early) */
+	unsigned char resp_started;     /* send_head was called */
+	unsigned char ended;            /* the whole response body is in x->out */
+	unsigned char no_body;          /* HEADERS carried END_STREAM */
+	unsigned char resp_done;        /* END_STREAM went out */
+	unsigned char reset;            /* we reset it after the response */
+	char status[4];
+	char clen_str[24];
+	char date[32];
+};
+
+struct h2_conn {
+	struct conn *c;
+	nghttp2_session *ng;
+	struct http_conf hc;            /* a copy: the generation may go first */
+	struct h2_stream *streams;
+	unsigned nstreams, nreading;
+	struct event *run_ev;           /* deferred: read what is buffered, send */
+	struct event *goaway_ev;        /* draining: the final GOAWAY */
+	struct timeval idle_tv, body_tv, write_tv;
+	int tmr_kind;
+	int busy;                       /* inside nghttp2: no send, no free */
+	int dead;                       /* closed while busy */
+	int run_pending;
+	int need_read;
+	int draining;
+	int closing;                    /* flush the output, then close */
+	int read_paused;                /* output over OUT_HIGH */
+};
+
+/* Header names and other byte strings against a literal. */
+static inline int str_is(const uint8_t *p, size_t len, const char *lit, size_t litlen)
+{
+	return len == litlen && memcmp(p, lit, litlen) == 0;
+}
+
+#define IS(p, len, lit) str_is((const uint8_t *)(p), (len), (lit), sizeof(lit) - 1)
+
+/* ---- h2_conn.c: the connection, its events and timers, the request side */
+
+/* Schedules a send from outside nghttp2's callbacks (async answers). */
+void h2_kick(struct h2_conn *h);
+/* Picks the read timeout for the current state; the write timeout stays. */
+void h2_timers(struct h2_conn *h);
+/* Frees the session, detaches the exchanges of open streams, frees the conn;
+ * inside nghttp2 (h->busy) it only marks H dead. */
+void h2_close(struct h2_conn *h);
+
+/* ---- h2_conn_write.c: responses, the frames going out, the send */
+
+/* The exchange ops of a stream: its response goes out through these. */
+extern const struct xops h2_xops;
+/* nghttp2's output callbacks (the table is set up in h2_conn.c). */
+ssize_t h2c_on_send(nghttp2_session *ng, const uint8_t *data, size_t len, int flags, void *ud);
+int h2c_on_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *framehd,
+                     size_t length, nghttp2_data_source *src, void *ud);
+int h2c_on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *ud);
+/* The response went out while the request body still comes: past
+ * DISCARD_MAX, the stream is reset with NO_ERROR. */
+void h2c_maybe_stop_upload(nghttp2_session *ng, struct h2_stream *s);
+/* Stop reading; close once the output buffer is empty. */
+void h2_start_closing(struct h2_conn *h);
+/* Sends what nghttp2 has queued and decides whether the connection is over.
+ * Called at the end of every event; returns 1 when H was freed. */
+int h2_after(struct h2_conn *h);
+/* The bufferevent's write callback: reading resumes once the client reads
+ * again, then what is queued is sent. */
+void h2c_on_write(struct bufferevent *bev, void *arg);
+
+#endif
