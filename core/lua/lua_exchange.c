@@ -51,6 +51,8 @@ struct lreq {
 	pt_lua_task_fn task_done;   /* a plugin's task (lua_task_resume): its callback */
 	void *task_ud;
 	int task_async;             /* the task waited: its end goes to task_done */
+	int abort_set;              /* handler_abandoned is the exchange's abort callback */
+	int abandoned;              /* the client left during a wait: never resumed */
 };
 
 /* The userdata behind `req` and `res`. */
@@ -595,11 +597,17 @@ static void respond_from(struct lreq *r, int nres)
  * and serve the next request: creating a thread and its stack was the
  * largest Lua cost of a small handler. A thread that raised is dropped.
  */
+static void handler_abandoned(void *ud);
+
 static void lreq_end(struct lreq *r)
 {
 	struct lstate *ls = lstate_of(r->L);
 
 	r->done = 1;
+	if (r->abort_set && r->x->abort_fn == handler_abandoned) {
+		xapi_on_abort(r->x, NULL, NULL);
+		r->abort_set = 0;
+	}
 	lua_settop(r->co, 0);
 	if (r->reusable && lua_status(r->co) == LUA_OK && ls->nidle < LSTATE_IDLE) {
 		ls->idle[ls->nidle].co = r->co;
@@ -774,6 +782,40 @@ pt_wait *lua_wait_begin(lua_State *L)
 	return w;
 }
 
+/*
+ * The client left while a route handler waited (sleep, http.request, a
+ * plugin's wait): the handler ends now instead of running on when the wait
+ * is over only to find at its next write that nobody reads. What it waits
+ * for still holds its own reference and ends as it would (its timer, its
+ * call's timeout); lua_wait_wake then lets the coroutine go, unresumed.
+ */
+static void handler_abandoned(void *ud)
+{
+	struct lreq *r = ud;
+	pt_exchange *x = r->x;
+	pt_str_t id;
+
+	r->abort_set = 0;
+	if (r->done || !r->waiting)
+		return;
+	id = xapi_request_id(x);
+	log_info("lua", "handler of %.*s %.*s (request %.*s) stopped while it waited: "
+	         "the client went away", (int)x->method_name.len, x->method_name.ptr,
+	         (int)x->path.len, x->path.ptr, (int)id.len, id.ptr);
+	r->done = 1;
+	r->abandoned = 1;
+	xapi_unref(x);   /* the handler's reference; the wait keeps its own */
+}
+
+/* An abandoned coroutine is dropped (not reused) once its wait is over. */
+static void wait_over(struct lreq *r)
+{
+	if (r->abandoned) {
+		r->abandoned = 0;
+		luaL_unref(r->L, LUA_REGISTRYINDEX, r->co_ref);
+	}
+}
+
 pt_wait *lua_wait_begin_safe(lua_State *L)
 {
 	struct lreq *r = current(L);
@@ -784,13 +826,22 @@ pt_wait *lua_wait_begin_safe(lua_State *L)
 	w->r = r;
 	r->waiting = 1;
 	xapi_ref(r->x);
+	/* route handlers only: a filter's end drives the chain, a task's its
+	 * plugin, and both are answered by whoever started them */
+	if (!r->filter && !r->task_done && !r->abort_set &&
+	    xapi_on_abort(r->x, handler_abandoned, r) == 0)
+		r->abort_set = 1;
 	return w;
 }
 
 void lua_wait_cancel(pt_wait *w)
 {
-	w->r->waiting = 0;
-	xapi_unref(w->r->x);
+	struct lreq *r = w->r;
+	pt_exchange *x = r->x;
+
+	r->waiting = 0;
+	wait_over(r);
+	xapi_unref(x);
 }
 
 int lua_wait_yield(lua_State *L)
@@ -805,6 +856,7 @@ int lua_wait_wake(pt_wait *w, pt_lua_push_fn push, void *ud)
 	int n = 0;
 
 	if (r->done) {
+		wait_over(r);
 		xapi_unref(x);
 		return PT_ESTATE;
 	}

@@ -173,17 +173,23 @@ def test_client_leaving_mid_stream_is_noticed_at_once(portico, tmp_path, how):
     assert requests.get(d.url + "/slow", timeout=10, stream=True).status_code == 200
 
 
-def test_handler_stopped_by_a_client_that_left_is_not_a_script_error(portico, tmp_path):
-    """The handler's next write after the client left ends it: one info line
-    naming the script line, no traceback, nothing at error level."""
+def test_handler_waiting_when_its_client_left_stops_at_once(portico, tmp_path):
+    """The client leaves while the handler sleeps: the handler ends then, in
+    one info line, and is never resumed (no write, no script error when the
+    sleep is over); the worker serves the next request as before."""
     d = lua_daemon(portico, tmp_path, slow=SLOW_STREAM)
-    open_slow_stream(d.port).close()
-    assert d.wait_log("stopped: ", 6)
-    log = d.log()
-    line = next(ln for ln in log.splitlines() if "stopped: " in ln)
+    s = open_slow_stream(d.port)
+    t0 = time.monotonic()
+    s.close()
+    assert d.wait_log("stopped while it waited: the client went away", 2)
+    assert time.monotonic() - t0 < 1.5
+    line = next(ln for ln in d.log().splitlines() if "stopped while it waited" in ln)
     assert "[info]" in line and "handler of GET /slow" in line
-    assert "slow.lua:6: res:write: the client went away" in line, line
-    assert "stack traceback" not in log and "[error]" not in log
+    time.sleep(3.2)   # the sleep is over: the coroutine is let go, not resumed
+    log = d.log()
+    assert "res:write" not in log and "stack traceback" not in log and "[error]" not in log
+    r = requests.get(d.url + "/slow", timeout=10)
+    assert r.status_code == 200 and r.text == "first\nsecond\n"
 
 
 def test_answer_complete_before_the_client_left_is_logged_normally(portico, tmp_path):
