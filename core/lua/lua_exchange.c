@@ -52,6 +52,7 @@ struct lreq {
 	void *task_ud;
 	int task_async;             /* the task waited: its end goes to task_done */
 	int abort_set;              /* handler_abandoned is the exchange's abort callback */
+	struct pt_wait *wait;       /* the wait it is in, or NULL */
 	int abandoned;              /* the client left during a wait: never resumed */
 };
 
@@ -770,6 +771,8 @@ int lua_filter_run(pt_exchange *x, const char *name, const pt_conf *opts)
 
 struct pt_wait {
 	struct lreq *r;
+	void (*abandon)(void *ud);  /* lua_wait_on_abandon */
+	void *abandon_ud;
 };
 
 pt_wait *lua_wait_begin(lua_State *L)
@@ -793,6 +796,8 @@ static void handler_abandoned(void *ud)
 {
 	struct lreq *r = ud;
 	pt_exchange *x = r->x;
+	pt_wait *w = r->wait;
+	void (*end_wait)(void *) = w ? w->abandon : NULL;
 	pt_str_t id;
 
 	r->abort_set = 0;
@@ -805,6 +810,11 @@ static void handler_abandoned(void *ud)
 	r->done = 1;
 	r->abandoned = 1;
 	xapi_unref(x);   /* the handler's reference; the wait keeps its own */
+	if (end_wait) {
+		/* last: ending the wait may drop X, and R with its pool */
+		w->abandon = NULL;
+		end_wait(w->abandon_ud);
+	}
 }
 
 /* An abandoned coroutine is dropped (not reused) once its wait is over. */
@@ -824,7 +834,9 @@ pt_wait *lua_wait_begin_safe(lua_State *L)
 	if (!r || r->done || r->co != L || !(w = xapi_alloc(r->x, sizeof(*w))))
 		return NULL;
 	w->r = r;
+	w->abandon = NULL;
 	r->waiting = 1;
+	r->wait = w;
 	xapi_ref(r->x);
 	/* route handlers only: a filter's end drives the chain, a task's its
 	 * plugin, and both are answered by whoever started them */
@@ -840,8 +852,15 @@ void lua_wait_cancel(pt_wait *w)
 	pt_exchange *x = r->x;
 
 	r->waiting = 0;
+	r->wait = NULL;
 	wait_over(r);
 	xapi_unref(x);
+}
+
+void lua_wait_on_abandon(pt_wait *w, void (*fn)(void *ud), void *ud)
+{
+	w->abandon = fn;
+	w->abandon_ud = ud;
 }
 
 int lua_wait_yield(lua_State *L)
@@ -855,6 +874,7 @@ int lua_wait_wake(pt_wait *w, pt_lua_push_fn push, void *ud)
 	pt_exchange *x = r->x;
 	int n = 0;
 
+	r->wait = NULL;
 	if (r->done) {
 		wait_over(r);
 		xapi_unref(x);

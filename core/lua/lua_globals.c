@@ -69,6 +69,12 @@ static void sleep_done(evutil_socket_t fd, short what, void *arg)
 	free(s);
 }
 
+/* The handler was abandoned (its client left): the timer goes now. */
+static void sleep_abandoned(void *ud)
+{
+	sleep_done(-1, 0, ud);
+}
+
 /* sleep(seconds): yields the request for that long. [-1, +0, e] */
 static int l_sleep(lua_State *L)
 {
@@ -100,6 +106,7 @@ static int l_sleep(lua_State *L)
 		                  "filter, not inside a coroutine the handler created");
 	}
 	evtimer_add(s->ev, &tv);
+	lua_wait_on_abandon(s->wait, sleep_abandoned, s);
 	return lua_wait_yield(L);
 }
 
@@ -109,6 +116,7 @@ struct http_wait {
 	pt_wait *wait;
 	const struct http_client_res *res;
 	uint64_t t0;
+	struct http_client_call *call;
 };
 
 static int push_response(lua_State *L, void *ud)
@@ -167,6 +175,17 @@ static void http_done(const struct http_client_res *res, void *ud)
 	}
 	hw->res = res;
 	lua_wait_wake(hw->wait, push_response, hw);
+	free(hw);
+}
+
+/* The handler was abandoned (its client left): the call goes now (an
+ * HTTP/1.1 connection it used is closed, an h2 stream reset). */
+static void http_abandoned(void *ud)
+{
+	struct http_wait *hw = ud;
+
+	http_client_cancel(hw->call);
+	lua_wait_wake(hw->wait, NULL, NULL);
 	free(hw);
 }
 
@@ -256,13 +275,14 @@ static int l_http_request(lua_State *L)
 			hw->t0 = mono_us();
 	}
 	/* the client copies everything and never calls back from inside this call */
-	if (!http_client_request(c, &req, http_done, hw)) {
+	if (!(hw->call = http_client_request(c, &req, http_done, hw))) {
 		lua_wait_cancel(hw->wait);
 		free(hw);
 		lua_pushnil(L);
 		lua_pushliteral(L, "http.request: out of memory");
 		return 2;
 	}
+	lua_wait_on_abandon(hw->wait, http_abandoned, hw);
 	return lua_wait_yield(L);
 }
 

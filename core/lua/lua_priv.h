@@ -54,5 +54,9 @@ pt_wait *lua_wait_begin_safe(lua_State *L);
 pt_exchange *lua_wait_exchange(pt_wait *w);
 /* Undoes a wait that never yielded. */
 void lua_wait_cancel(pt_wait *w);
+/* FN(UD) ends W early when its handler is abandoned (the client left): it
+ * must stop what W waits for and then call lua_wait_wake (which finds the
+ * handler done and lets it go). Core waits only: sleep, http.request. */
+void lua_wait_on_abandon(pt_wait *w, void (*fn)(void *ud), void *ud);
 
 #endif

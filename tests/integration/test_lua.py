@@ -192,6 +192,35 @@ def test_handler_waiting_when_its_client_left_stops_at_once(portico, tmp_path):
     assert r.status_code == 200 and r.text == "first\nsecond\n"
 
 
+def test_handler_abandoned_in_http_request_drops_the_call(portico, tmp_path):
+    """The client leaves while the handler waits on http.request to an upstream
+    that never answers: the call is dropped then (the upstream sees its
+    connection close), not at its 10 s timeout."""
+    up = socket.socket()
+    up.bind(("127.0.0.1", 0))
+    up.listen(4)
+    port = up.getsockname()[1]
+    d = lua_daemon(portico, tmp_path, far=f'''
+route.get("/slow", function(req, res)
+  res:write("first\\n")
+  local r, err = http.request{{ url = "http://127.0.0.1:{port}/never", timeout = 10 }}
+  res:write(r and r.body or err)
+end)
+''')
+    s = open_slow_stream(d.port)
+    up.settimeout(5)
+    conn, _ = up.accept()
+    conn.settimeout(5)
+    assert b"GET /never" in conn.recv(4096)
+    t0 = time.monotonic()
+    s.close()
+    assert conn.recv(4096) == b""        # the daemon closed the upstream connection
+    assert time.monotonic() - t0 < 1.5
+    assert d.wait_log("stopped while it waited: the client went away", 2)
+    conn.close()
+    up.close()
+
+
 def test_answer_complete_before_the_client_left_is_logged_normally(portico, tmp_path):
     log = tmp_path / "access.log"
     d = lua_daemon(portico, tmp_path, extra=f'access_log = {{ file = "{log}", format = "json" }}',
