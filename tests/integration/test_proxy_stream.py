@@ -492,9 +492,8 @@ def test_small_post_is_retried_on_another_server(portico, tmp_path, upstream):
         assert r.status_code == 200 and r.json()["bytes"] == 1000
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not found")
-def test_https_upstream_streams_both_ways(portico, tmp_path):
-    import json
+def tls_upstream_context(tmp_path):
+    """A self-signed certificate for 127.0.0.1 and a server context with it."""
     import ssl
     cert, key = str(tmp_path / "up.crt"), str(tmp_path / "up.key")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
@@ -503,6 +502,13 @@ def test_https_upstream_streams_both_ways(portico, tmp_path):
                     "-keyout", key, "-out", cert], check=True, capture_output=True, timeout=30)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
+    return cert, ctx
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not found")
+def test_https_upstream_streams_both_ways(portico, tmp_path):
+    import json
+    cert, ctx = tls_upstream_context(tmp_path)
     u = StreamUpstream(tls=ctx)
     try:
         routes = tmp_path / "routes"
@@ -813,14 +819,7 @@ def test_h2_upstream_answering_http11_streams_both_ways(portico, tmp_path):
     # protocol "h2" to a server whose ALPN does not say h2: the streamed call
     # goes on as HTTP/1.1, with the body queued while TLS was connecting
     import json
-    import ssl
-    cert, key = str(tmp_path / "up.crt"), str(tmp_path / "up.key")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
-                    "/CN=upstream", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", key, "-out", cert], check=True, capture_output=True, timeout=30)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
+    cert, ctx = tls_upstream_context(tmp_path)
     ctx.set_alpn_protocols(["http/1.1"])
     u = StreamUpstream(tls=ctx)
     try:
