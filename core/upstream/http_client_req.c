@@ -120,15 +120,15 @@ static const unsigned char name_tab[256] = {
  * byte is not a token character. */
 static unsigned name_lower(char *restrict dst, const char *restrict n, size_t len)
 {
-	unsigned char all = 0xff;
+	unsigned bad = 0;
 
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = name_tab[(unsigned char)n[i]];
 
-		all &= c ? 0xff : 0;
+		bad |= !c;
 		dst[i] = (char)c;
 	}
-	return all == 0;
+	return bad;
 }
 
 static int tchar(unsigned char c)
