@@ -490,14 +490,14 @@ again:
  * when not NULL, for streaming calls whose head came). */
 void hc_h2_close(struct conn *conn, int status, const char *err, const char *mid)
 {
-	struct call_list todo;
+	struct call_list ended;
 	struct http_client_call *call;
 
 	/* answered streams keep their answer, and complete streaming ones
 	   (held by a paused receiver) are handed over; the rest fail with
-	   STATUS. Calls sit on TODO with q set, so a callback may cancel one
+	   STATUS. Calls sit on ENDED with q set, so a callback may cancel one
 	   still queued. */
-	TAILQ_INIT(&todo);
+	TAILQ_INIT(&ended);
 	while ((call = TAILQ_FIRST(&conn->done)) || (call = TAILQ_FIRST(&conn->active)) ||
 	       (call = TAILQ_FIRST(&conn->waiting))) {
 		if (call->q == &conn->active && call->st && call->h2_eos &&
@@ -509,13 +509,13 @@ void hc_h2_close(struct conn *conn, int status, const char *err, const char *mid
 			call->result_error = mid && call->st && call->h2_state == 1 ? mid : err;
 		}
 		TAILQ_REMOVE(call->q, call, qlink);
-		TAILQ_INSERT_TAIL(&todo, call, qlink);
-		call->q = &todo;
+		TAILQ_INSERT_TAIL(&ended, call, qlink);
+		call->q = &ended;
 		call->conn = NULL;
 	}
 	hc_conn_free(conn);
-	while ((call = TAILQ_FIRST(&todo))) {
-		TAILQ_REMOVE(&todo, call, qlink);
+	while ((call = TAILQ_FIRST(&ended))) {
+		TAILQ_REMOVE(&ended, call, qlink);
 		call->q = NULL;
 		if (call->st && call->result >= 0)
 			h2_stream_give(NULL, call, 1);	/* answers it */
@@ -608,7 +608,7 @@ void hc_h2_connected(struct conn *conn)
 	if (conn->tls)
 		SSL_get0_alpn_selected(bufferevent_openssl_get_ssl(conn->bev), &alpn, &alpn_len);
 	if (conn->tls && !(alpn_len == 2 && !memcmp(alpn, "h2", 2))) {
-		struct call_list todo;
+		struct call_list queued;
 
 		conn->pool->no_h2 = 1;
 		if (conn->pool->h2 == conn)
@@ -616,23 +616,23 @@ void hc_h2_connected(struct conn *conn)
 		conn->is_h2 = 0;
 		event_free(conn->work);
 		conn->work = NULL;
-		TAILQ_INIT(&todo);
-		TAILQ_CONCAT(&todo, &conn->waiting, qlink);
-		TAILQ_FOREACH(call, &todo, qlink) {
-			call->q = &todo;
+		TAILQ_INIT(&queued);
+		TAILQ_CONCAT(&queued, &conn->waiting, qlink);
+		TAILQ_FOREACH(call, &queued, qlink) {
+			call->q = &queued;
 			call->conn = NULL;
 		}
-		call = TAILQ_FIRST(&todo);
+		call = TAILQ_FIRST(&queued);
 		if (!call) {
 			hc_conn_idle(conn);
 			return;
 		}
-		TAILQ_REMOVE(&todo, call, qlink);
+		TAILQ_REMOVE(&queued, call, qlink);
 		call->q = NULL;
 		h2_to_h1(call);
 		hc_h1_send(conn, call);
-		while ((call = TAILQ_FIRST(&todo))) {
-			TAILQ_REMOVE(&todo, call, qlink);
+		while ((call = TAILQ_FIRST(&queued))) {
+			TAILQ_REMOVE(&queued, call, qlink);
 			call->q = NULL;
 			call->conn = NULL;
 			h2_to_h1(call);
