@@ -476,6 +476,24 @@ static void budget_hook(lua_State *co, lua_Debug *ar)
 		           (lua_Integer)r->budget);
 }
 
+void lua_budget_charge(lua_State *L, uint64_t steps)
+{
+	struct lstate *ls = lstate_of(L);
+	struct lreq *r = ls->running;
+
+	if (!r) {
+		ls->free_steps += steps;
+		if (ls->free_steps > LUA_FREE_MAX_STEPS)
+			luaL_error(L, "script takes too long (more than %I steps outside a request)",
+			           (lua_Integer)LUA_FREE_MAX_STEPS);
+		return;
+	}
+	r->count += steps;
+	if (r->budget && r->count > r->budget)
+		luaL_error(L, "instruction budget exceeded (%I instructions; lua.max_instructions)",
+		           (lua_Integer)r->budget);
+}
+
 static int has_resp_header(pt_exchange *x, const char *lname)
 {
 	size_t n = strlen(lname);

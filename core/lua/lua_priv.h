@@ -2,6 +2,8 @@
 #ifndef PT_LUA_PRIV_H
 #define PT_LUA_PRIV_H
 
+#include <stdint.h>
+
 #include <lua.h>
 #include "lua_alloc.h"
 #include "lua_rt.h"
@@ -12,6 +14,7 @@
 struct lreq;
 
 #define LSTATE_IDLE 64
+#define LUA_FREE_MAX_STEPS 100000000ull  /* as the load limit on instructions */
 
 struct lstate {
 	lua_State *L;
@@ -22,6 +25,7 @@ struct lstate {
 	struct lreq *running;       /* the request coroutine being resumed now, if any */
 	struct { lua_State *co; int ref; } idle[LSTATE_IDLE];   /* reusable coroutines */
 	unsigned nidle;
+	uint64_t free_steps;        /* C steps charged outside a request (loading) */
 };
 
 static inline struct lstate *lstate_of(lua_State *L)
@@ -30,6 +34,13 @@ static inline struct lstate *lstate_of(lua_State *L)
 }
 
 void lua_state_close(lua_State *L);
+/*
+ * Counts STEPS of work a C function does for a script (a pattern match)
+ * against the running request's instruction budget, as the count hook
+ * counts instructions; outside a request, against the load limit. When the
+ * budget is spent it raises the budget error and does not return.
+ */
+void lua_budget_charge(lua_State *L, uint64_t steps);
 int lua_push_filter(lua_State *L, const char *name);
 /* Globals every state gets: json, shared, http, sleep, log. */
 void lua_open_globals(lua_State *L);
