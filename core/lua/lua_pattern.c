@@ -308,7 +308,6 @@ static const char *match_here(struct mstate *m, const char *s, const char *p)
 	if (m->depth == 0)
 		luaL_error(m->L, "pattern too complex");
 	m->depth--;
-	charge(m, 1);
 	while (p < m->pe) {
 		const char *ep, *e;
 		int q;

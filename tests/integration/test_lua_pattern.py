@@ -1,12 +1,14 @@
 """Pattern matching (string.find/match/gmatch/gsub) in route scripts counts
 against the request's instruction budget: a pattern that backtracks for ever
 ends its request with 500 instead of stalling the worker."""
+import subprocess
 import time
 import urllib.parse
 
 import requests
 
-from test_lua import lua_daemon
+from conftest import BIN
+from test_lua import lua_daemon, scripts
 
 HOSTILE = r'''
 local s = ("a"):rep(3000)
@@ -103,3 +105,25 @@ def test_ordinary_patterns_still_work(portico, tmp_path):
     assert r.text == "5|3|key|3|one+two+three|heLLo|A.B.C.|\"xxx\"", r.text
     r = requests.get(d.url + "/q?" + urllib.parse.urlencode({"p": "a+$", "n": "10"}), timeout=5)
     assert r.text == "1"
+
+
+def test_pattern_at_script_load_is_bounded(portico, tmp_path):
+    # outside a request the steps count against the load limit
+    routes = scripts(tmp_path, top='local x = ("a"):rep(3000):find(".-.-.-.-b")\n')
+    d = portico(f'routes "{routes}"', start=False)
+    t0 = time.monotonic()
+    out = subprocess.run([BIN, "-t", "-c", d.conf_path], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode != 0
+    assert "script takes too long" in out.stdout + out.stderr
+    assert time.monotonic() - t0 < 15
+
+
+def test_config_file_has_no_string_functions(portico, tmp_path):
+    # portico.conf is evaluated with no string library and no string
+    # metatable: a pattern there is an error at once, not a hang
+    d = portico('x = ("a"):rep(3000):find(".-.-.-.-b")', start=False)
+    out = subprocess.run([BIN, "-t", "-c", d.conf_path], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode != 0
+    assert "attempt to index a string value" in out.stdout + out.stderr
