@@ -343,6 +343,7 @@ static const char *match_here(struct mstate *m, const char *s, const char *p)
 				if (p >= m->pe || *p != '[')
 					luaL_error(m->L, "missing '[' after '%%f' in pattern");
 				ep = item_end(m, p);
+				charge(m, (unsigned)((ep - p) / 8));   /* the set, twice */
 				before = s == m->s0 ? 0 : uchar(s[-1]);
 				here = s < m->se ? uchar(*s) : 0;
 				if (set_has(p, ep - 1, before) || !set_has(p, ep - 1, here)) {
