@@ -4,10 +4,11 @@
  *
  * Lua's own matcher runs in C where the instruction hook never fires, so a
  * backtracking pattern (`.-.-.-.-b` on 3000 bytes) keeps a worker busy for
- * hours. This one is a backtracking matcher with the same semantics that
- * counts one step per item tried and per subject byte it looks at, and
- * hands the count to a charge function (lua_budget_charge: the request's
- * instruction budget) every CHARGE_EVERY steps. The charge function may
+ * about an hour. This one is a backtracking matcher with the same semantics
+ * that counts one step per pattern item taken up and per test of an item
+ * against a subject byte, and hands the count to a charge function
+ * (lua_budget_charge: the request's instruction budget) every CHARGE_EVERY
+ * steps and when the call ends; a NULL charge function counts nothing. The charge function may
  * raise: nothing here owns memory (the match state is on the C stack, gsub
  * builds into a luaL_Buffer, gmatch's state is a userdata), so a longjmp
  * out of any point leaks nothing.
@@ -57,8 +58,10 @@ struct mstate {
 
 static void charge(struct mstate *m, unsigned n)
 {
+	if (!m->charge)
+		return;
 	m->steps += n;
-	if (m->steps >= CHARGE_EVERY && m->charge) {
+	if (m->steps >= CHARGE_EVERY) {
 		unsigned n_ = m->steps;
 
 		m->steps = 0;
