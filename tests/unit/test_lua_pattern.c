@@ -345,7 +345,7 @@ static void test_pattern_matches_stock_lua_on_generated_cases(void **state)
 	static const char *const repls[] = { "'%0.'", "'%1%2'", "'%'", "tbl", "fn", "bad", "'%%x'" };
 	char p[64], s[32];
 
-	for (int i = 0; i < 6000; i++) {
+	for (int i = 0; i < 20000; i++) {
 		size_t pl = gen_pattern(p, sizeof(p)), sl = gen_subject(s, sizeof(s));
 		const char *init = inits[rnd(5)];
 
