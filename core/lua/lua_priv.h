@@ -6,6 +6,7 @@
 
 #include <lua.h>
 #include "lua_alloc.h"
+#include "lua_pattern.h"
 #include "lua_rt.h"
 
 #define LUA_K_FNS "pt.fns"    /* registry: route index -> function */

@@ -97,6 +97,7 @@ static void open_sandbox(lua_State *L)
 	luaL_requiref(L, "string", luaopen_string, 1);
 	lua_pushnil(L);
 	lua_setfield(L, -2, "dump");
+	lua_pattern_open(L, lua_budget_charge);   /* find/match/gmatch/gsub count their steps */
 	lua_pop(L, 1);
 	luaL_requiref(L, "table", luaopen_table, 1);
 	lua_pop(L, 1);
