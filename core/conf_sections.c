@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <lua.h>
@@ -326,10 +327,17 @@ void conf_read_directives(lua_State *L, struct config *cfg, struct build *b)
 					conf_errf(e, cfg->file, l->line, "listen: %s:%d is already declared at line %d",
 					          l->address, l->port, cfg->listeners[j].line);
 		} else if (!strcmp(kind, "routes") && v) {
+			struct stat st;
+
 			cfg->route_scripts[ns++] = v->u.s.ptr;
-			if (access(v->u.s.ptr, R_OK) != 0)
+			/* a file is one script, a folder its *.lua; anything else (a
+			 * fifo, a device) would load nothing, silently */
+			if (access(v->u.s.ptr, R_OK) != 0 || stat(v->u.s.ptr, &st) != 0)
 				conf_errf(e, cfg->file, b->line, "routes: cannot read %s: %s", v->u.s.ptr,
 				          strerror(errno));
+			else if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+				conf_errf(e, cfg->file, b->line, "routes: %s is neither a file nor a folder "
+				          "of *.lua scripts", v->u.s.ptr);
 		} else if (!strcmp(kind, "route") && v) {
 			read_route(e, &cfg->routes[nr++], v);
 		} else if (!strcmp(kind, "plugin")) {

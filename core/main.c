@@ -269,8 +269,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (test) {
-		printf("%s: syntax is ok, %u plugin(s), %u route(s)\n", conf_path, plugins_count(),
-		       g->cfg->nroutes);
+		/* every route the generation serves: the config's (and openapi's)
+		 * and those the route scripts declared */
+		unsigned nlua = g->lua ? g->lua->nroutes : 0, nscripts = g->lua ? g->lua->nscripts : 0;
+
+		printf("%s: syntax is ok, %u plugin(s), %u route(s): %u in the config, %u from %u "
+		       "route script(s)\n", conf_path, plugins_count(), g->nroutes, g->nroutes - nlua,
+		       nlua, nscripts);
 		gen_unref(g);
 		plugins_unload_all();
 		lua_rt_shutdown();
