@@ -157,7 +157,7 @@ static void reload(struct event_base *base)
 	log_info("core", "reload: reading %s", conf_path);
 	g = build(conf_path, 0, err, sizeof(err));
 	if (!g) {
-		log_error("core", "reload refused, the running config stays:\n%s", err);
+		log_error("core", "reload refused, the running config stays: %s", err);
 		return;
 	}
 	warn_restart_only(running_cfg, g->cfg);
@@ -259,7 +259,7 @@ int main(int argc, char **argv)
 	}
 	g = build(conf_path, 1, err, sizeof(err));
 	if (!g) {
-		log_error("core", "cannot start:\n%s", err);
+		log_error("core", "cannot start: %s", err);
 		plugins_unload_all();
 		if (test) {
 			/* -t speaks to the person at the terminal, whatever log.file says */
