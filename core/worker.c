@@ -287,6 +287,7 @@ static void grace_cb(evutil_socket_t fd, short what, void *arg)
 	if (w->nconns)
 		log_warn("worker", "worker %u: grace period over, closing %u connection(s)", w->id,
 		         w->nconns);
+	w->cutting = 1;   /* the access log then tells these from clients that left */
 	while (w->conns)
 		conn_abort(w->conns);
 	event_base_loopbreak(w->base);
@@ -377,6 +378,7 @@ static void *worker_main(void *arg)
 	if (!worker_http_client(w))
 		log_warn("worker", "outbound HTTP client: out of memory or no TLS context");
 	event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	w->cutting = 1;
 	while (w->conns)
 		conn_abort(w->conns);
 	plugins_worker_stop(w);

@@ -193,6 +193,7 @@ def test_watchdog_timeout_must_be_zero_or_a_second(portico):
 def test_request_cut_at_shutdown_is_logged_as_503(portico, tmp_path):
     app = tmp_path / "app.lua"
     app.write_text('route.get("/slow", function() sleep(5) return "late" end)\n'
+                   'route.get("/stream", function(req, res) res:write("a") sleep(5) end)\n'
                    'route.get("/fast", function() return "ok" end)\n')
     alog = tmp_path / "access.log"
     d = portico(f'shutdown_timeout = 0.5\naccess_log = {{ file = "{alog}", '
@@ -200,15 +201,18 @@ def test_request_cut_at_shutdown_is_logged_as_503(portico, tmp_path):
     assert requests.get(d.url + "/fast", timeout=5).text == "ok"
     results = []
     t = get_in_thread(d.url + "/slow", results, timeout=10)
+    t2 = get_in_thread(d.url + "/stream", results, timeout=10)
     time.sleep(0.5)
     t0 = time.monotonic()
     d.signal(signal.SIGTERM)
     assert d.proc.wait(10) == 0
     assert time.monotonic() - t0 < 4
     t.join(10)
+    t2.join(10)
     lines = alog.read_text().splitlines()
     assert "GET /fast 200" in lines
     assert "GET /slow 503" in lines, lines
+    assert "GET /stream 200" in lines, lines   # the status its client already got
 
 
 def test_client_that_leaves_is_still_499(portico, tmp_path):
