@@ -91,6 +91,7 @@ static const struct spec top_spec[] = {
 	{ "pid_file", PT_CONF_STRING, 0, 0, 0, NULL },
 	{ "log", PT_CONF_TABLE, 0, 0, 0, log_spec },
 	{ "shutdown_timeout", PT_CONF_NUMBER, 0, 0, 3600, NULL },
+	{ "watchdog_timeout", PT_CONF_NUMBER, 0, 0, 3600, NULL },
 	{ "http", PT_CONF_TABLE, 0, 0, 0, http_spec },
 	{ NULL, 0, 0, 0, 0, NULL },
 };
@@ -431,6 +432,15 @@ void conf_read_settings(lua_State *L, struct config *cfg, struct build *b)
 		cfg->access_log_format = str_or(root, "access_log.format", "text");
 	}
 	cfg->shutdown_timeout = num_or(root, "shutdown_timeout", 10);
+	cfg->watchdog_timeout = num_or(root, "watchdog_timeout", 10);
+	if (cfg->watchdog_timeout > 0 && cfg->watchdog_timeout < 1) {
+		/* the loops beat four times a second: below a second, a busy but
+		 * healthy worker would be called stuck */
+		const pt_conf *wc = conf_get(root, "watchdog_timeout");
+
+		conf_errf(b->e, cfg->file, wc ? wc->line : 0, "watchdog_timeout must be 0 (off) or at "
+		          "least 1 second, not %g", cfg->watchdog_timeout);
+	}
 	cfg->log_level = PT_LOG_INFO;
 	const char *lvl = str_or(root, "log.level", NULL);
 

@@ -25,6 +25,7 @@
 #include "metrics.h"
 #include "plugin.h"
 #include "upstream/health.h"
+#include "watchdog.h"
 #include "worker.h"
 
 #define ERRLEN 8192
@@ -169,6 +170,15 @@ static void reload(struct event_base *base)
 	log_info("core", "reload: generation %u is live", g->id);
 }
 
+/* Twice a second: is every worker's loop still coming back? */
+static void on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	watchdog_check(running_cfg->watchdog_timeout, watchdog_now_ms());
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct event_base *base = arg;
@@ -229,7 +239,8 @@ int main(int argc, char **argv)
 	int opt, test = 0, rc = 0;
 	const char *sig = NULL;
 	struct event_base *base;
-	struct event *sigs[3];
+	struct event *sigs[3], *wd;
+	struct timeval wd_every = { 0, 500000 };
 	struct gen *g;
 	double grace;
 	char *pid_path;
@@ -308,9 +319,16 @@ int main(int argc, char **argv)
 	         g->cfg->workers, (long)getpid());
 	health_start(base, g);
 	gen_unref(g);   /* the workers hold it */
+	/* the main thread is the watchdog: it never runs a request, so it is
+	 * free while a worker is stuck (a reload it runs only delays a check) */
+	wd = event_new(base, -1, EV_PERSIST, on_watchdog, NULL);
+	if (!wd || event_add(wd, &wd_every) != 0)
+		log_warn("core", "cannot start the watchdog timer: stuck workers go unnoticed");
 	if (rc == 0)
 		event_base_dispatch(base);
 	health_stop();
+	if (wd)
+		event_free(wd);
 
 	grace = running_cfg->shutdown_timeout;
 	pid_path = running_cfg->pid_file ? strdup(running_cfg->pid_file) : NULL;

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "lua_json.h"
 #include "lua_priv.h"
+#include "watchdog.h"
 #include "worker.h"
 
 #define HOOK_EVERY 1000       /* instructions between budget checks */
@@ -890,6 +891,7 @@ int lua_wait_wake(pt_wait *w, pt_lua_push_fn push, void *ud)
 {
 	struct lreq *r = w->r;
 	pt_exchange *x = r->x;
+	pt_exchange *was;
 	int n = 0;
 
 	r->wait = NULL;
@@ -900,10 +902,12 @@ int lua_wait_wake(pt_wait *w, pt_lua_push_fn push, void *ud)
 	}
 	if (push)
 		n = push(r->co, ud);
+	was = watchdog_enter(x->w, x);   /* the watchdog names X if this never returns */
 	if (r->task_done)
 		task_run(r, n, NULL);
 	else
 		resume(r, n);
+	watchdog_leave(x->w, was);
 	xapi_unref(x);
 	return 0;
 }
