@@ -29,6 +29,8 @@ struct slot {
 	_Atomic uint64_t beat_ms;    /* the loop's last heartbeat */
 	pthread_mutex_t mu;
 	pt_exchange *x;              /* under mu: the exchange whose code runs now, or NULL */
+	char lua_at[320];            /* under mu: "file:line" the Lua hook saw x run, or "" */
+	atomic_int want_line;        /* the loop is late: the Lua hook should fill lua_at */
 	/* the main thread's alone */
 	int stuck;
 	uint64_t stuck_beat;         /* the heartbeat the stall began after */
@@ -75,8 +77,28 @@ void watchdog_free(void)
 
 void watchdog_beat(unsigned worker)
 {
-	if (worker < nslots)
+	if (worker < nslots) {
 		atomic_store_explicit(&slots[worker].beat_ms, watchdog_now_ms(), memory_order_relaxed);
+		atomic_store_explicit(&slots[worker].want_line, 0, memory_order_relaxed);
+	}
+}
+
+int watchdog_wants_line(pt_worker *w)
+{
+	return w && w->id < nslots &&
+	       atomic_load_explicit(&slots[w->id].want_line, memory_order_relaxed);
+}
+
+void watchdog_lua_line(pt_worker *w, const char *src, int line)
+{
+	struct slot *s;
+
+	if (!w || w->id >= nslots)
+		return;
+	s = &slots[w->id];
+	pthread_mutex_lock(&s->mu);
+	snprintf(s->lua_at, sizeof(s->lua_at), "%s:%d", src ? src : "?", line);
+	pthread_mutex_unlock(&s->mu);
 }
 
 static void set_running(pt_worker *w, pt_exchange *x)
@@ -85,6 +107,7 @@ static void set_running(pt_worker *w, pt_exchange *x)
 
 	pthread_mutex_lock(&s->mu);
 	s->x = x;
+	s->lua_at[0] = '\0';
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -120,14 +143,15 @@ static void describe(const struct slot *s, char *buf, size_t len)
 	}
 	re = x->route;
 	h = re ? re->handler : NULL;
-	snprintf(buf, len, "%.*s %.*s%s, route %s at %s:%d, handler %s%s%s%s%.*s",
+	snprintf(buf, len, "%.*s %.*s%s, route %s at %s:%d, handler %s%s%s%s%.*s%s%s",
 	         (int)x->method_name.len, x->method_name.ptr,
 	         x->path.len > PATH_SHOWN ? PATH_SHOWN : (int)x->path.len, x->path.ptr,
 	         x->path.len > PATH_SHOWN ? "..." : "",
 	         re && re->conf->path ? re->conf->path : "?", re && re->file ? re->file : "?",
 	         re ? re->conf->line : 0, h ? h->name : "?",
 	         h && h->owner ? " of plugin " : "", h && h->owner ? h->owner->name : "",
-	         x->id_len ? ", request " : "", (int)x->id_len, x->id);
+	         x->id_len ? ", request " : "", (int)x->id_len, x->id,
+	         s->lua_at[0] ? ", Lua running at " : "", s->lua_at);
 }
 
 unsigned watchdog_check(double timeout, uint64_t now_ms)
@@ -146,6 +170,9 @@ unsigned watchdog_check(double timeout, uint64_t now_ms)
 			         (double)(beat - s->stuck_beat) / 1000.0);
 		}
 		if (!limit || now_ms < beat || now_ms - beat <= limit) {
+			/* late already: by the timeout, Lua code will have said its line */
+			if (limit && now_ms > beat && now_ms - beat > limit / 2)
+				atomic_store_explicit(&s->want_line, 1, memory_order_relaxed);
 			nstuck += s->stuck;
 			continue;
 		}

@@ -33,6 +33,15 @@ void watchdog_beat(unsigned worker);
  */
 pt_exchange *watchdog_enter(pt_worker *w, pt_exchange *x);
 void watchdog_leave(pt_worker *w, pt_exchange *prev);
+/*
+ * Worker thread, from the Lua instruction hook: nonzero when W's loop is
+ * late and the watchdog would like the Lua line it runs, which
+ * watchdog_lua_line then records (SRC is copied). A script looping in Lua
+ * is named by its line; one stuck in C never reaches the hook, and the
+ * message names the route's line only.
+ */
+int watchdog_wants_line(pt_worker *w);
+void watchdog_lua_line(pt_worker *w, const char *src, int line);
 
 /* Milliseconds on the monotonic clock, the heartbeats' time. */
 uint64_t watchdog_now_ms(void);

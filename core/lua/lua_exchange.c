@@ -468,9 +468,11 @@ static void budget_hook(lua_State *co, lua_Debug *ar)
 {
 	struct lreq *r = current(co);
 
-	(void)ar;
 	if (!r)
 		return;
+	if (r->x && watchdog_wants_line(r->x->w) && lua_getinfo(co, "Sl", ar))
+		watchdog_lua_line(r->x->w, ar->source[0] == '@' ? ar->source + 1 : ar->short_src,
+		                  ar->currentline);
 	r->count += HOOK_EVERY;
 	if (r->budget && r->count > r->budget)
 		luaL_error(co, "instruction budget exceeded (%I instructions; lua.max_instructions)",

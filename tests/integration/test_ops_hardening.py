@@ -135,10 +135,30 @@ def test_watchdog_names_a_worker_stuck_in_a_lua_route(portico, tmp_path):
     assert "[error]" in line and "worker 0" in line
     assert "GET /stuck/7" in line and "route /stuck/:n" in line
     assert f"{app}:2" in line and "handler lua" in line, line
+    assert "Lua running at" not in line   # stuck in C: the hook never ran
     # the daemon serves again, and is not reported again
     assert requests.get(d.url + "/nothing", timeout=5).status_code == 404
     time.sleep(1.5)
     assert len([l for l in d.log().splitlines() if "stuck for" in l]) == 1
+
+
+def test_watchdog_names_the_lua_line_of_a_script_looping_in_lua(portico, tmp_path):
+    app = tmp_path / "app.lua"
+    app.write_text('route.get("/loop", function()\n'
+                   '  local t = os.time()\n'
+                   '  while os.time() - t < 3 do end\n'     # bounded: 2 to 3 s
+                   '  return "looped"\n'
+                   'end)\n')
+    d = stuck_daemon(portico, tmp_path, f'lua = {{ max_instructions = 0 }}\nroutes "{app}"')
+    results = []
+    t = get_in_thread(d.url + "/loop", results)
+    assert d.wait_log("stuck for", timeout=6), d.log()
+    t.join(15)
+    assert results and results[0].text == "looped", results
+    line = [l for l in d.log().splitlines() if "stuck for" in l][0]
+    assert f"route /loop at {app}:1" in line and "handler lua" in line, line
+    assert line.endswith(f"Lua running at {app}:3"), line
+    assert d.wait_log("recovered", timeout=4)
 
 
 def test_watchdog_names_a_c_handler_and_its_config_line(portico, tmp_path):

@@ -134,6 +134,40 @@ static void test_watchdog_names_the_exchange_and_its_route(void **state)
 	free(y);
 }
 
+static void test_watchdog_asks_lua_for_its_line_when_late(void **state)
+{
+	pt_worker w = { .id = 0 };
+	struct route_conf rc = { .path = "/loop", .line = 1 };
+	struct handler_reg h = { .name = "lua" };
+	struct route_entry re = { .conf = &rc, .file = "conf/app.lua", .handler = &h };
+	pt_exchange *x = calloc(1, sizeof(*x)), *y = calloc(1, sizeof(*y));
+	uint64_t now = watchdog_now_ms();
+
+	(void)state;
+	x->route = &re;
+	x->method_name = (pt_str_t)PT_STR("GET");
+	x->path = (pt_str_t)PT_STR("/loop");
+	*y = *x;
+	watchdog_enter(&w, y);
+	assert_false(watchdog_wants_line(&w));
+	assert_int_equal(watchdog_check(2, now + 500), 0);
+	assert_false(watchdog_wants_line(&w));         /* not late yet */
+	assert_int_equal(watchdog_check(2, now + 1200), 0);
+	assert_true(watchdog_wants_line(&w));          /* past half the timeout */
+	watchdog_lua_line(&w, "conf/other.lua", 9);
+	watchdog_enter(&w, x);                         /* a line belongs to its exchange */
+	watchdog_lua_line(&w, "conf/app.lua", 3);
+	assert_int_equal(watchdog_check(2, now + 2500), 2);   /* worker 1 too: no beats */
+	assert_non_null(strstr(log_text(), "handler lua, Lua running at conf/app.lua:3\n"));
+	assert_null(strstr(log_text(), "other.lua"));
+	usleep(5000);
+	watchdog_beat(0);
+	assert_false(watchdog_wants_line(&w));         /* back: no more asking */
+	watchdog_leave(&w, NULL);
+	free(x);
+	free(y);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -141,6 +175,8 @@ int main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_watchdog_off_checks_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_watchdog_names_the_exchange_and_its_route, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_watchdog_asks_lua_for_its_line_when_late, setup,
 		                                teardown),
 	};
 
