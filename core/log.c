@@ -16,6 +16,8 @@ static const char *level_names[] = { "error", "warn", "info", "debug" };
 
 /* The longest message kept; past it the line is cut (and still ends). */
 #define LOG_MAX 8192
+/* The longest speaker's name kept (the header before it is under 40 bytes). */
+#define WHO_MAX 200
 
 int log_open(const char *file, int level, char *err, size_t errlen)
 {
@@ -92,7 +94,7 @@ static size_t one_line(char *out, size_t cap, const char *s, size_t n)
 
 void log_vmsg(int level, const char *who, const char *fmt, va_list ap)
 {
-	char msg[LOG_MAX], line[LOG_MAX + 128];
+	char msg[LOG_MAX], line[LOG_MAX + 256];
 	struct timeval tv;
 	struct tm tm;
 	size_t n;
@@ -111,7 +113,7 @@ void log_vmsg(int level, const char *who, const char *fmt, va_list ap)
 	             level_names[level]);
 	n += r > 0 ? (size_t)r : 0;
 	who = who ? who : "core";
-	n += one_line(line + n, 64, who, strlen(who));
+	n += one_line(line + n, WHO_MAX, who, strlen(who));   /* a script's file:line, a plugin */
 	line[n++] = ':';
 	line[n++] = ' ';
 	r = vsnprintf(msg, sizeof(msg), fmt, ap);

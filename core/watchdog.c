@@ -135,6 +135,7 @@ static void describe(const struct slot *s, char *buf, size_t len)
 	const pt_exchange *x = s->x;
 	const struct route_entry *re;
 	const struct handler_reg *h;
+	size_t id_len;
 
 	if (!x) {
 		snprintf(buf, len, "outside any request (a timer, a plugin's task or the loop "
@@ -143,6 +144,8 @@ static void describe(const struct slot *s, char *buf, size_t len)
 	}
 	re = x->route;
 	h = re ? re->handler : NULL;
+	/* the id is made on first ask, maybe by the late code right now */
+	id_len = x->id_len < sizeof(x->id) ? x->id_len : 0;
 	snprintf(buf, len, "%.*s %.*s%s, route %s at %s:%d, handler %s%s%s%s%.*s%s%s",
 	         (int)x->method_name.len, x->method_name.ptr,
 	         x->path.len > PATH_SHOWN ? PATH_SHOWN : (int)x->path.len, x->path.ptr,
@@ -150,7 +153,7 @@ static void describe(const struct slot *s, char *buf, size_t len)
 	         re && re->conf->path ? re->conf->path : "?", re && re->file ? re->file : "?",
 	         re ? re->conf->line : 0, h ? h->name : "?",
 	         h && h->owner ? " of plugin " : "", h && h->owner ? h->owner->name : "",
-	         x->id_len ? ", request " : "", (int)x->id_len, x->id,
+	         id_len ? ", request " : "", (int)id_len, x->id,
 	         s->lua_at[0] ? ", Lua running at " : "", s->lua_at);
 }
 
