@@ -14,6 +14,7 @@
 #include "access_log.h"
 #include "http/exchange.h"
 #include "log.h"
+#include "worker.h"
 
 enum field {
 	F_LITERAL, F_TIME, F_TIME_LOCAL, F_REMOTE, F_METHOD, F_PATH, F_QUERY, F_TARGET,
@@ -231,6 +232,23 @@ static void put_time(struct line *l, int local)
 	put(l, b, n);
 }
 
+/*
+ * The status an exchange is logged with. One that ended before its answer
+ * was complete is 499 when the client left (nginx's code), but 503 when the
+ * server cut it at the end of shutdown_timeout: the server, not the client,
+ * ended it, and 503 (the service is going away) is what the client would
+ * have got had it been answered. A stream whose head was already sent
+ * keeps the status the client saw; its short $bytes tell it was cut.
+ */
+static int logged_status(pt_exchange *x)
+{
+	if (!x->aborted || x->state >= X_DONE)
+		return x->status;
+	if (!x->w || !x->w->cutting)
+		return 499;
+	return x->state == X_STREAMING ? x->status : 503;
+}
+
 /* Field F of X: strings escaped and, in JSON, quoted; absent ones are "-"
  * in text and null in JSON. */
 static void put_field(struct line *l, pt_exchange *x, enum field f, int json, uint64_t now)
@@ -249,7 +267,7 @@ static void put_field(struct line *l, pt_exchange *x, enum field f, int json, ui
 			put(l, "\"", 1);
 		return;
 	case F_STATUS:
-		putf(l, "%d", x->aborted && x->state < X_DONE ? 499 : x->status);
+		putf(l, "%d", logged_status(x));
 		return;
 	case F_BYTES:
 		putf(l, "%" PRIu64, x->bytes_out);

@@ -6,6 +6,7 @@
 #include "log.h"
 #include "lua/lua_rt.h"
 #include "plugin.h"
+#include "watchdog.h"
 
 /* Calls the route's handler; answers 500 when it fails or forgets to answer. */
 static void run_handler(pt_exchange *x)
@@ -34,6 +35,7 @@ static void run_handler(pt_exchange *x)
 static void step(pt_exchange *x)
 {
 	const struct route_entry *re = x->route;
+	pt_exchange *was = watchdog_enter(x->w, x);   /* filters and handler: X's code */
 
 	x->chain_busy++;
 	while (x->fpos < re->nfilters) {
@@ -71,6 +73,7 @@ static void step(pt_exchange *x)
 	}
 out:
 	x->chain_busy--;
+	watchdog_leave(x->w, was);
 }
 
 void chain_start(pt_exchange *x)

@@ -142,6 +142,7 @@ struct config {
 	int access_log;             /* an access_log table is there and enabled */
 	const char *access_log_file, *access_log_format;
 	double shutdown_timeout;
+	double watchdog_timeout;    /* seconds a worker's loop may stay away; 0: no watchdog */
 	struct http_conf http;
 	struct lua_conf lua;
 	struct redis_conf redis;

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <lua.h>
@@ -90,6 +91,7 @@ static const struct spec top_spec[] = {
 	{ "pid_file", PT_CONF_STRING, 0, 0, 0, NULL },
 	{ "log", PT_CONF_TABLE, 0, 0, 0, log_spec },
 	{ "shutdown_timeout", PT_CONF_NUMBER, 0, 0, 3600, NULL },
+	{ "watchdog_timeout", PT_CONF_NUMBER, 0, 0, 3600, NULL },
 	{ "http", PT_CONF_TABLE, 0, 0, 0, http_spec },
 	{ NULL, 0, 0, 0, 0, NULL },
 };
@@ -326,10 +328,17 @@ void conf_read_directives(lua_State *L, struct config *cfg, struct build *b)
 					conf_errf(e, cfg->file, l->line, "listen: %s:%d is already declared at line %d",
 					          l->address, l->port, cfg->listeners[j].line);
 		} else if (!strcmp(kind, "routes") && v) {
+			struct stat st;
+
 			cfg->route_scripts[ns++] = v->u.s.ptr;
-			if (access(v->u.s.ptr, R_OK) != 0)
+			/* a file is one script, a folder its *.lua; anything else (a
+			 * fifo, a device) would load nothing, silently */
+			if (access(v->u.s.ptr, R_OK) != 0 || stat(v->u.s.ptr, &st) != 0)
 				conf_errf(e, cfg->file, b->line, "routes: cannot read %s: %s", v->u.s.ptr,
 				          strerror(errno));
+			else if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+				conf_errf(e, cfg->file, b->line, "routes: %s is neither a file nor a folder "
+				          "of *.lua scripts", v->u.s.ptr);
 		} else if (!strcmp(kind, "route") && v) {
 			read_route(e, &cfg->routes[nr++], v);
 		} else if (!strcmp(kind, "plugin")) {
@@ -423,6 +432,15 @@ void conf_read_settings(lua_State *L, struct config *cfg, struct build *b)
 		cfg->access_log_format = str_or(root, "access_log.format", "text");
 	}
 	cfg->shutdown_timeout = num_or(root, "shutdown_timeout", 10);
+	cfg->watchdog_timeout = num_or(root, "watchdog_timeout", 10);
+	if (cfg->watchdog_timeout > 0 && cfg->watchdog_timeout < 1) {
+		/* the loops beat four times a second: below a second, a busy but
+		 * healthy worker would be called stuck */
+		const pt_conf *wc = conf_get(root, "watchdog_timeout");
+
+		conf_errf(b->e, cfg->file, wc ? wc->line : 0, "watchdog_timeout must be 0 (off) or at "
+		          "least 1 second, not %g", cfg->watchdog_timeout);
+	}
 	cfg->log_level = PT_LOG_INFO;
 	const char *lvl = str_or(root, "log.level", NULL);
 

@@ -172,6 +172,7 @@ static int add_route(struct gen *g, struct route_entry *re, int lua_fn, const ch
 	char why[256], names[512];
 
 	re->lua_fn = lua_fn;
+	re->file = file;
 	re->handler = registry_handler(lua_fn ? "lua" : rc->handler);
 	if (!lua_fn && !strcmp(rc->handler, "lua")) {
 		add_err(err, errlen, off, "%s:%d: route %s: the 'lua' handler is for route scripts",

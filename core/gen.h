@@ -21,6 +21,7 @@ struct upstream_states;
 
 struct route_entry {
 	const struct route_conf *conf;
+	const char *file;             /* where it was declared (the config or a script), for messages */
 	const struct handler_reg *handler;
 	int lua_fn;                   /* a Lua route function's index, 0 otherwise */
 	struct filter_ref *filters;   /* access filters: `use` globals, then the route's */

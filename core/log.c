@@ -14,6 +14,11 @@ static atomic_int log_fd = 2;
 static atomic_int cur_level = PT_LOG_INFO;
 static const char *level_names[] = { "error", "warn", "info", "debug" };
 
+/* The longest message kept; past it the line is cut (and still ends). */
+#define LOG_MAX 8192
+/* The longest speaker's name kept (the header before it is under 40 bytes). */
+#define WHO_MAX 200
+
 int log_open(const char *file, int level, char *err, size_t errlen)
 {
 	int fd = 2, old;
@@ -50,9 +55,46 @@ int log_level_parse(const char *name)
 	return -1;
 }
 
+/*
+ * Copies S[0..N) to OUT (room for CAP bytes) so that it stays on one line:
+ * newline, carriage return and tab become \n, \r, \t, other control bytes
+ * \xHH (a Lua traceback, a client's bytes in a message). A trailing newline
+ * is dropped: it ends the event, it is not part of it. Returns the length.
+ */
+static size_t one_line(char *out, size_t cap, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	while (n && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+		n--;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char esc[4];
+		size_t k = 0;
+
+		if (c == '\n' || c == '\r' || c == '\t') {
+			esc[k++] = '\\';
+			esc[k++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+		} else if (c < 0x20 || c == 0x7f) {
+			esc[k++] = '\\';
+			esc[k++] = 'x';
+			esc[k++] = hex[c >> 4];
+			esc[k++] = hex[c & 15];
+		} else {
+			esc[k++] = (char)c;
+		}
+		if (o + k > cap)
+			break;   /* cut between escapes, never inside one */
+		memcpy(out + o, esc, k);
+		o += k;
+	}
+	return o;
+}
+
 void log_vmsg(int level, const char *who, const char *fmt, va_list ap)
 {
-	char line[2048];
+	char msg[LOG_MAX], line[LOG_MAX + 256];
 	struct timeval tv;
 	struct tm tm;
 	size_t n;
@@ -67,15 +109,20 @@ void log_vmsg(int level, const char *who, const char *fmt, va_list ap)
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
 	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	r = snprintf(line + n, sizeof(line) - n, ".%03ldZ [%s] %s: ", (long)tv.tv_usec / 1000,
-	             level_names[level], who ? who : "core");
+	r = snprintf(line + n, sizeof(line) - n, ".%03ldZ [%s] ", (long)tv.tv_usec / 1000,
+	             level_names[level]);
 	n += r > 0 ? (size_t)r : 0;
-	r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+	who = who ? who : "core";
+	n += one_line(line + n, WHO_MAX, who, strlen(who));   /* a script's file:line, a plugin */
+	line[n++] = ':';
+	line[n++] = ' ';
+	r = vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (r < 0)
 		r = 0;
-	n += (size_t)r;
-	if (n > sizeof(line) - 2)
-		n = sizeof(line) - 2;  /* truncated: still one whole line */
+	/* one event, one line: whatever the message holds, log shippers and
+	 * grep see it whole */
+	n += one_line(line + n, sizeof(line) - n - 1, msg,
+	              (size_t)r < sizeof(msg) ? (size_t)r : sizeof(msg) - 1);
 	line[n++] = '\n';
 	/* one write per line: lines from several threads never interleave */
 	if (write(atomic_load(&log_fd), line, n) < 0) {

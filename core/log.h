@@ -1,6 +1,9 @@
 /*
  * log.h - the error log: one line per event, with time, level and the
  * subsystem or plugin that speaks. Thread-safe (one write(2) per line).
+ * The writer keeps each event on its line whatever the message holds: a
+ * newline, return or tab is written as \n, \r, \t and another control
+ * byte as \xHH (a Lua traceback, a refused reload's list of errors).
  */
 #ifndef PT_LOG_H
 #define PT_LOG_H

@@ -25,6 +25,7 @@
 #include "metrics.h"
 #include "plugin.h"
 #include "upstream/health.h"
+#include "watchdog.h"
 #include "worker.h"
 
 #define ERRLEN 8192
@@ -157,7 +158,7 @@ static void reload(struct event_base *base)
 	log_info("core", "reload: reading %s", conf_path);
 	g = build(conf_path, 0, err, sizeof(err));
 	if (!g) {
-		log_error("core", "reload refused, the running config stays:\n%s", err);
+		log_error("core", "reload refused, the running config stays: %s", err);
 		return;
 	}
 	warn_restart_only(running_cfg, g->cfg);
@@ -167,6 +168,15 @@ static void reload(struct event_base *base)
 	health_start(base, g);   /* and stops the previous generation's checks */
 	gen_unref(g);   /* the workers hold it now */
 	log_info("core", "reload: generation %u is live", g->id);
+}
+
+/* Twice a second: is every worker's loop still coming back? */
+static void on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	watchdog_check(running_cfg->watchdog_timeout, watchdog_now_ms());
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -229,7 +239,8 @@ int main(int argc, char **argv)
 	int opt, test = 0, rc = 0;
 	const char *sig = NULL;
 	struct event_base *base;
-	struct event *sigs[3];
+	struct event *sigs[3], *wd;
+	struct timeval wd_every = { 0, 500000 };
 	struct gen *g;
 	double grace;
 	char *pid_path;
@@ -259,7 +270,7 @@ int main(int argc, char **argv)
 	}
 	g = build(conf_path, 1, err, sizeof(err));
 	if (!g) {
-		log_error("core", "cannot start:\n%s", err);
+		log_error("core", "cannot start: %s", err);
 		plugins_unload_all();
 		if (test) {
 			/* -t speaks to the person at the terminal, whatever log.file says */
@@ -269,8 +280,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (test) {
-		printf("%s: syntax is ok, %u plugin(s), %u route(s)\n", conf_path, plugins_count(),
-		       g->cfg->nroutes);
+		/* every route the generation serves: the config's (and openapi's)
+		 * and those the route scripts declared */
+		unsigned nlua = g->lua ? g->lua->nroutes : 0, nscripts = g->lua ? g->lua->nscripts : 0;
+
+		printf("%s: syntax is ok, %u plugin(s), %u route(s): %u in the config, %u from %u "
+		       "route script(s)\n", conf_path, plugins_count(), g->nroutes, g->nroutes - nlua,
+		       nlua, nscripts);
 		gen_unref(g);
 		plugins_unload_all();
 		lua_rt_shutdown();
@@ -303,9 +319,16 @@ int main(int argc, char **argv)
 	         g->cfg->workers, (long)getpid());
 	health_start(base, g);
 	gen_unref(g);   /* the workers hold it */
+	/* the main thread is the watchdog: it never runs a request, so it is
+	 * free while a worker is stuck (a reload it runs only delays a check) */
+	wd = event_new(base, -1, EV_PERSIST, on_watchdog, NULL);
+	if (!wd || event_add(wd, &wd_every) != 0)
+		log_warn("core", "cannot start the watchdog timer: stuck workers go unnoticed");
 	if (rc == 0)
 		event_base_dispatch(base);
 	health_stop();
+	if (wd)
+		event_free(wd);
 
 	grace = running_cfg->shutdown_timeout;
 	pid_path = running_cfg->pid_file ? strdup(running_cfg->pid_file) : NULL;

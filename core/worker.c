@@ -32,6 +32,7 @@
 #include "upstream/pool.h"
 #include "upstream/redis_api.h"
 #include "plugin.h"
+#include "watchdog.h"
 #include "worker.h"
 
 struct task {
@@ -287,6 +288,7 @@ static void grace_cb(evutil_socket_t fd, short what, void *arg)
 	if (w->nconns)
 		log_warn("worker", "worker %u: grace period over, closing %u connection(s)", w->id,
 		         w->nconns);
+	w->cutting = 1;   /* the access log then tells these from clients that left */
 	while (w->conns)
 		conn_abort(w->conns);
 	event_base_loopbreak(w->base);
@@ -365,10 +367,27 @@ void workers_set_gen(struct gen *gen)
 	}
 }
 
-static void *worker_main(void *arg)
+/* The loop is alive: tell the watchdog, four times a second. */
+#define BEAT_MS 250
+
+static void beat_cb(evutil_socket_t fd, short what, void *arg)
 {
 	pt_worker *w = arg;
 
+	(void)fd;
+	(void)what;
+	watchdog_beat(w->id);
+}
+
+static void *worker_main(void *arg)
+{
+	pt_worker *w = arg;
+	struct timeval every = { 0, BEAT_MS * 1000 };
+	struct event *beat = event_new(w->base, -1, EV_PERSIST, beat_cb, w);
+
+	if (!beat || event_add(beat, &every) != 0)
+		log_error("worker", "worker %u: no heartbeat timer: the watchdog will call it stuck",
+		          w->id);
 	plugins_worker_start(w);
 	warm_lua(w, w->gen);
 	/* the outbound client now, not at the first proxied request: its TLS
@@ -376,7 +395,11 @@ static void *worker_main(void *arg)
 	 * which the loop would answer nobody */
 	if (!worker_http_client(w))
 		log_warn("worker", "outbound HTTP client: out of memory or no TLS context");
+	watchdog_beat(w->id);   /* starting took what it took: the loop begins now */
 	event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	if (beat)
+		event_free(beat);
+	w->cutting = 1;
 	while (w->conns)
 		conn_abort(w->conns);
 	plugins_worker_stop(w);
@@ -397,7 +420,7 @@ int workers_start(unsigned n, const struct listener_info *ls, unsigned nls, stru
 	unsigned i, j;
 
 	workers = calloc(n, sizeof(*workers));
-	if (!workers) {
+	if (!workers || watchdog_init(n) != 0) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -498,4 +521,5 @@ void workers_stop(double grace)
 	free(workers);
 	workers = NULL;
 	nworkers = 0;
+	watchdog_free();
 }

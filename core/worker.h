@@ -41,6 +41,7 @@ struct pt_worker {
 	struct conn *conns;        /* every open connection (intrusive list) */
 	unsigned nconns;
 	int draining;
+	int cutting;               /* the grace period is over: what ends now, the server ends */
 	struct event *grace_ev;
 	uint64_t req_seq;          /* for request ids */
 	struct http_client *http_client;  /* outbound HTTP pools, made on first use */

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "lua_json.h"
 #include "lua_priv.h"
+#include "watchdog.h"
 #include "worker.h"
 
 #define HOOK_EVERY 1000       /* instructions between budget checks */
@@ -467,9 +468,11 @@ static void budget_hook(lua_State *co, lua_Debug *ar)
 {
 	struct lreq *r = current(co);
 
-	(void)ar;
 	if (!r)
 		return;
+	if (r->x && watchdog_wants_line(r->x->w) && lua_getinfo(co, "Sl", ar))
+		watchdog_lua_line(r->x->w, ar->source[0] == '@' ? ar->source + 1 : ar->short_src,
+		                  ar->currentline);
 	r->count += HOOK_EVERY;
 	if (r->budget && r->count > r->budget)
 		luaL_error(co, "instruction budget exceeded (%I instructions; lua.max_instructions)",
@@ -890,6 +893,7 @@ int lua_wait_wake(pt_wait *w, pt_lua_push_fn push, void *ud)
 {
 	struct lreq *r = w->r;
 	pt_exchange *x = r->x;
+	pt_exchange *was;
 	int n = 0;
 
 	r->wait = NULL;
@@ -900,10 +904,12 @@ int lua_wait_wake(pt_wait *w, pt_lua_push_fn push, void *ud)
 	}
 	if (push)
 		n = push(r->co, ud);
+	was = watchdog_enter(x->w, x);   /* the watchdog names X if this never returns */
 	if (r->task_done)
 		task_run(r, n, NULL);
 	else
 		resume(r, n);
+	watchdog_leave(x->w, was);
 	xapi_unref(x);
 	return 0;
 }

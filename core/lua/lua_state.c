@@ -437,13 +437,13 @@ static int collect_scripts(struct lua_gen *lg, const struct config *cfg, char *e
 			return -1;
 		}
 		if (!S_ISDIR(st.st_mode)) {
-			n = -1;
+			n = -1;   /* one file: the loop below runs once, for j = -1 */
 			ents = NULL;
 		} else if ((n = scandir(p, &ents, NULL, alphasort)) < 0) {
 			snprintf(err, errlen, "routes %s: %s", p, strerror(errno));
 			return -1;
 		}
-		for (int j = n < 0 ? -1 : 0; j < n; j++) {
+		for (int j = n < 0 ? -1 : 0; j < (n < 0 ? 0 : n); j++) {
 			const char *file = p;
 			char buf[4096];
 

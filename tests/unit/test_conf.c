@@ -181,6 +181,56 @@ static void test_conf_missing_file_is_an_error(void **state)
 	assert_non_null(strstr(err, "/nonexistent/portico.conf"));
 }
 
+static void test_conf_watchdog_timeout_defaults_to_ten_seconds(void **state)
+{
+	char err[1024];
+	struct config *cfg = load("listen { port = 1 }\n", err, sizeof(err));
+
+	(void)state;
+	if (!cfg)
+		fail_msg("%s", err);
+	assert_true(cfg->watchdog_timeout == 10);
+	config_free(cfg);
+	cfg = load("listen { port = 1 }\nwatchdog_timeout = 0\n", err, sizeof(err));
+	if (!cfg)
+		fail_msg("%s", err);
+	assert_true(cfg->watchdog_timeout == 0);   /* off */
+	config_free(cfg);
+	cfg = load("listen { port = 1 }\nwatchdog_timeout = 2.5\n", err, sizeof(err));
+	if (!cfg)
+		fail_msg("%s", err);
+	assert_true(cfg->watchdog_timeout == 2.5);
+	config_free(cfg);
+}
+
+static void test_conf_rejects_watchdog_timeout_under_a_second(void **state)
+{
+	(void)state;
+	expect_error("listen { port = 1 }\nwatchdog_timeout = 0.25\n", 2,
+	             "watchdog_timeout must be 0 (off) or at least 1 second");
+	expect_error("listen { port = 1 }\n\nwatchdog_timeout = -1\n", 3, "must be between 0");
+	expect_error("listen { port = 1 }\nwatchdog_timeout = \"10s\"\n", 2, "must be a number");
+	expect_error("listen { port = 1 }\nwatchdog_timeout = 1e9\n", 2, "must be between 0");
+}
+
+static void test_conf_routes_must_be_a_file_or_a_folder(void **state)
+{
+	char err[1024];
+	struct config *cfg;
+
+	(void)state;
+	expect_error("listen { port = 1 }\nroutes \"/nonexistent/app.lua\"\n", 2,
+	             "routes: cannot read /nonexistent/app.lua");
+	expect_error("listen { port = 1 }\nroutes \"/dev/null\"\n", 2,
+	             "routes: /dev/null is neither a file nor a folder");
+	cfg = load("listen { port = 1 }\nroutes \"" TEST_SRCDIR "/conf\"\n"
+	           "routes \"" TEST_SRCDIR "/tests/unit/test_conf.c\"\n", err, sizeof(err));
+	if (!cfg)
+		fail_msg("%s", err);
+	assert_int_equal(cfg->nroute_scripts, 2);
+	config_free(cfg);
+}
+
 static void test_conf_settings_can_be_reused(void **state)
 {
 	char err[1024];
@@ -247,6 +297,9 @@ int main(void)
 		cmocka_unit_test(test_conf_rejects_function_values),
 		cmocka_unit_test(test_conf_missing_file_is_an_error),
 		cmocka_unit_test(test_conf_settings_can_be_reused),
+		cmocka_unit_test(test_conf_watchdog_timeout_defaults_to_ten_seconds),
+		cmocka_unit_test(test_conf_rejects_watchdog_timeout_under_a_second),
+		cmocka_unit_test(test_conf_routes_must_be_a_file_or_a_folder),
 		cmocka_unit_test(test_conf_tree_reads_types),
 	};
 
