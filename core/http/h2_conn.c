@@ -405,8 +405,9 @@ static void setup(void)
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
 	if (nghttp2_option_new(&options) == 0) {
-		/* no RFC 7540 priority tree of closed streams to keep */
-		nghttp2_option_set_no_closed_streams(options, 1);
+		/* closed streams are kept (nghttp2's default), so frames on them
+		 * get STREAM_CLOSED (RFC 9113 5.1); nghttp2 bounds them by our
+		 * SETTINGS_MAX_CONCURRENT_STREAMS less the open ones */
 		/* flow control for streamed request bodies: see on_data_chunk */
 		nghttp2_option_set_no_auto_window_update(options, 1);
 	}
