@@ -240,6 +240,42 @@ static void join_cookies(struct h2_stream *s)
 	x->nhdrs = j;
 }
 
+static int same_host(pt_str_t a, pt_str_t b)
+{
+	if (a.len != b.len)
+		return 0;
+	for (size_t i = 0; i < a.len; i++) {
+		unsigned char ca = (unsigned char)a.ptr[i], cb = (unsigned char)b.ptr[i];
+
+		if ((unsigned)(ca - 'A') < 26u)
+			ca += 'a' - 'A';
+		if ((unsigned)(cb - 'A') < 26u)
+			cb += 'a' - 'A';
+		if (ca != cb)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Sets *HOST to the host header (NULL when none; nghttp2 refuses a second
+ * one) and says whether it differs from :authority: RFC 9113 8.3.1 calls
+ * such a request malformed, and a front proxy and the handler could each
+ * take a different one. Host names compare without case.
+ */
+static int host_conflict(struct h2_stream *s, const struct xhdr **host)
+{
+	pt_exchange *x = s->x;
+
+	*host = NULL;
+	for (unsigned i = 0; i < x->nhdrs; i++)
+		if (IS(x->hdrs[i].name.ptr, x->hdrs[i].name.len, "host")) {
+			*host = &x->hdrs[i];
+			break;
+		}
+	return *host && s->authority.len && !same_host(s->authority, (*host)->value);
+}
+
 /* The request head is complete: fill the exchange and hand it over. */
 static void request_head(struct h2_conn *h, struct h2_stream *s, int end_stream)
 {
@@ -269,11 +305,13 @@ static void request_head(struct h2_conn *h, struct h2_stream *s, int end_stream)
 		return;
 	}
 	join_cookies(s);
-	for (unsigned i = 0; i < x->nhdrs; i++)
-		if (IS(x->hdrs[i].name.ptr, x->hdrs[i].name.len, "host")) {
-			host = &x->hdrs[i];
-			break;
-		}
+	if (host_conflict(s, &host)) {
+		log_info("h2", "%s: stream %d: 400: host header differs from :authority",
+		         h->c->remote, s->id);
+		s->discard = 1;
+		exchange_error(x, 400, "host header differs from :authority");
+		return;
+	}
 	if (s->authority.len) {
 		x->host = s->authority;
 		if (!host) {
