@@ -5,7 +5,9 @@ stack) on a blocking socket with a timeout, so it sees exactly what the
 server sends, and what h2's state machine would refuse to send is sent
 anyway. Each test stops by itself within a few seconds.
 """
+import os
 import socket
+import threading
 import time
 
 import pytest
@@ -13,12 +15,13 @@ import pytest
 hyperframe = pytest.importorskip("hyperframe")
 hpack = pytest.importorskip("hpack")
 from hyperframe.frame import (  # noqa: E402
-    DataFrame, Frame, GoAwayFrame, HeadersFrame,
-    RstStreamFrame, SettingsFrame)
+    ContinuationFrame, DataFrame, Frame, GoAwayFrame, HeadersFrame, PingFrame,
+    RstStreamFrame, SettingsFrame, WindowUpdateFrame)
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 NO_ERROR, PROTOCOL_ERROR, CANCEL, STREAM_CLOSED = 0x0, 0x1, 0x8, 0x5
+INITIAL_WINDOW_SIZE = SettingsFrame.INITIAL_WINDOW_SIZE
 
 ROUTES = '''
 http = { max_body_size = 100000, idle_timeout = 30,
@@ -236,3 +239,235 @@ def test_host_equal_to_authority_or_alone_is_fine(d):
     assert response(c, 5) == ("200", b"Hello, World!")
     c.send(c.headers(7))
     assert response(c, 7) == ("200", b"Hello, World!")
+
+
+# ---- per-stream deadlines ---------------------------------------------------
+
+DRIP = '''
+route.get("/drip", function(req, res)
+  res:header("content-type", "text/plain")
+  res:write("first")
+  sleep(30)
+  res:write("second")
+end)
+'''
+
+
+def deadline_daemon(portico, tmp_path, http):
+    routes = tmp_path / "routes"
+    routes.mkdir(exist_ok=True)
+    (routes / "drip.lua").write_text(DRIP)
+    alog = tmp_path / "access.log"
+    d = portico(f'''
+http = {{ {http}, h2 = {{ max_concurrent_streams = 16 }} }}
+access_log = {{ file = "{alog}", format = "$method $path $status" }}
+routes "{routes}"
+route {{ method = "GET", path = "/hello", handler = "static", body = "Hello, World!" }}
+route {{ method = "POST", path = "/hello", handler = "static", body = "posted" }}
+''')
+    d.alog = alog
+    return d
+
+
+def alog_lines(d):
+    return d.alog.read_text().splitlines() if os.path.exists(d.alog) else []
+
+
+def test_zero_window_streams_are_reset_after_the_write_timeout(portico, tmp_path):
+    d = deadline_daemon(portico, tmp_path, "write_timeout = 1, idle_timeout = 1.5")
+    c = Raw(d.port, settings={INITIAL_WINDOW_SIZE: 0})
+    sids = [1, 3, 5, 7]
+    t0 = time.monotonic()
+    c.send(c.headers(1), c.headers(3), c.headers(5, path="/drip"), c.headers(7, path="/drip"))
+    for sid in sids:
+        assert c.wait(rst(sid, CANCEL), timeout=5), c.frames
+    took = time.monotonic() - t0
+    assert 0.8 < took < 4, took
+    assert not c.of(1, DataFrame) and not c.of(5, DataFrame)   # never a window
+    # the exchanges ended: the handler sleeping in /drip was let go (499)
+    deadline = time.monotonic() + 3
+    while len(alog_lines(d)) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = alog_lines(d)
+    assert sorted(lines) == ["GET /drip 499", "GET /drip 499", "GET /hello 200",
+                             "GET /hello 200"], lines
+    # nothing live: the connection goes after the idle timeout
+    assert c.wait(goaway(NO_ERROR), timeout=4), c.frames
+    c.drain(2)
+    assert c.closed
+
+
+def test_window_granted_in_time_lets_the_response_through(portico, tmp_path):
+    d = deadline_daemon(portico, tmp_path, "write_timeout = 1")
+    c = Raw(d.port, settings={INITIAL_WINDOW_SIZE: 0})
+    c.send(c.headers(1))
+    assert c.wait(lambda f: isinstance(f, HeadersFrame) and f.stream_id == 1)
+    time.sleep(0.6)
+    c.send(WindowUpdateFrame(1, window_increment=5))
+    assert c.wait(lambda f: isinstance(f, DataFrame) and f.stream_id == 1)
+    time.sleep(0.6)    # progress: a new second for the rest
+    c.send(WindowUpdateFrame(1, window_increment=100))
+    assert response(c, 1) == ("200", b"Hello, World!")
+    assert not c.of(1, RstStreamFrame)
+
+
+def test_pings_do_not_keep_a_slow_body_alive(portico, tmp_path):
+    d = deadline_daemon(portico, tmp_path, "body_timeout = 1")
+    c = Raw(d.port)
+    c.send(c.headers(1, "POST", end=False, extra=[("content-length", "100")]))
+    t0 = time.monotonic()
+    done = None
+    for i in range(40):                # a byte and a PING every 0.1 s, for 4 s at most
+        try:
+            c.send(DataFrame(1, b"x"), PingFrame(0, opaque_data=b"%08d" % i))
+        except OSError:
+            break
+        done = c.wait(lambda f: f.stream_id == 1 and (
+            isinstance(f, RstStreamFrame) or
+            (isinstance(f, HeadersFrame) and f.fields.get(":status") == "408")), timeout=0.1)
+        if done:
+            break
+    took = time.monotonic() - t0
+    assert done is not None, c.frames[-5:]
+    assert 0.8 < took < 3, took
+    assert "body timeout" in d.log()
+
+
+def test_pings_do_not_keep_a_stalled_body_alive(portico, tmp_path):
+    # the body stops; the client only pings: the stream still times out
+    d = deadline_daemon(portico, tmp_path, "body_timeout = 1")
+    c = Raw(d.port)
+    c.send(c.headers(1, "POST", end=False, extra=[("content-length", "100")]),
+           DataFrame(1, b"abc"))
+    done = None
+    for i in range(30):
+        c.send(PingFrame(0, opaque_data=b"%08d" % i))
+        done = c.wait(lambda f: f.stream_id == 1 and isinstance(f, (RstStreamFrame, HeadersFrame)),
+                      timeout=0.1)
+        if done:
+            break
+    assert done is not None, c.frames[-5:]
+    assert isinstance(done, RstStreamFrame) or done.fields[":status"] == "408"
+
+
+def test_pings_do_not_keep_an_idle_connection(portico, tmp_path):
+    d = deadline_daemon(portico, tmp_path, "idle_timeout = 0.8")
+    c = Raw(d.port)
+    c.send(c.headers(1))
+    assert response(c, 1)[0] == "200"
+    got = None
+    for i in range(30):
+        try:
+            c.send(PingFrame(0, opaque_data=b"%08d" % i))
+        except OSError:
+            break
+        got = c.wait(goaway(NO_ERROR), timeout=0.1)
+        if got or c.closed:
+            break
+    assert got is not None, c.frames[-5:]
+
+
+def test_slow_continuation_gets_the_header_timeout(portico, tmp_path):
+    # a header block in pieces, a piece every 0.25 s (fewer CONTINUATION
+    # frames than nghttp2's own limit): the header timeout ends it
+    d = deadline_daemon(portico, tmp_path, "header_timeout = 1")
+    c = Raw(d.port)
+    block = c.enc.encode([(":method", "GET"), (":path", "/hello"), (":scheme", "http"),
+                          (":authority", "127.0.0.1"), ("x-a", "1" * 50)])
+    # settle the SETTINGS exchange first: its ACK must not cut the block
+    assert c.wait(lambda f: isinstance(f, SettingsFrame) and "ACK" not in f.flags)
+    t0 = time.monotonic()
+    c.send(HeadersFrame(1, block[:10]))
+    for i in range(6):
+        if c.wait(lambda f: isinstance(f, (GoAwayFrame, RstStreamFrame)), timeout=0.25) or c.closed:
+            break
+        try:
+            c.send(ContinuationFrame(1, block[10 + 2 * i:12 + 2 * i]))
+        except OSError:
+            break
+    c.wait(lambda f: isinstance(f, GoAwayFrame), timeout=0.3)
+    took = time.monotonic() - t0
+    assert c.closed or c.of(0, GoAwayFrame), (took, c.frames)
+    assert took < 1.8, took
+    assert "header timeout" in d.log(), (took, c.frames)
+
+
+def test_refused_head_whose_body_stalls_is_reset_later(portico, tmp_path):
+    # answered at its head (400) while its body never comes: the body
+    # deadline resets the stream; the connection stays usable
+    d = deadline_daemon(portico, tmp_path, "body_timeout = 0.5")
+    c = Raw(d.port)
+    c.send(c.headers(1, "POST", end=False, authority="a.example", extra=[("host", "b.example")]))
+    assert c.wait(lambda f: isinstance(f, HeadersFrame) and f.stream_id == 1).fields[":status"] == "400"
+    assert c.wait(rst(1, CANCEL), timeout=3), c.frames
+    c.send(c.headers(3))
+    assert response(c, 3) == ("200", b"Hello, World!")
+    assert "header timeout" not in d.log()
+
+
+BIG = '''
+route.get("/big", function() return string.rep("x", 100000) end)
+'''
+
+
+def test_closed_connection_window_resets_the_stream(portico, tmp_path):
+    # the stream's window is large, the connection's (65535, never updated)
+    # runs out mid-response: the stream is reset after the write timeout
+    routes = tmp_path / "routes"
+    routes.mkdir()
+    (routes / "big.lua").write_text(BIG)
+    d = portico(f'http = {{ write_timeout = 1 }}\nroutes "{routes}"')
+    c = Raw(d.port, settings={INITIAL_WINDOW_SIZE: 1 << 20})
+    c.send(c.headers(1, path="/big"))
+    t0 = time.monotonic()
+    assert c.wait(rst(1, CANCEL), timeout=5), c.frames[-3:]
+    assert 0.8 < time.monotonic() - t0 < 4
+    assert sum(len(f.data) for f in c.of(1, DataFrame)) == 65535
+
+
+class Trickle:
+    """An HTTP/1.1 upstream that sends a head and one chunk, then waits
+    until the connection closes (closed: an Event)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.closed = threading.Event()
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        try:
+            c, _ = self.sock.accept()
+        except OSError:
+            return
+        c.settimeout(20)
+        try:
+            while b"\r\n\r\n" not in c.recv(65536):
+                pass
+            c.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n"
+                      b"transfer-encoding: chunked\r\n\r\n6\r\nfirst\n\r\n")
+            while c.recv(4096):
+                pass
+        except OSError:
+            pass
+        c.close()
+        self.closed.set()
+
+
+def test_zero_window_drops_the_upstream_call(portico, tmp_path):
+    up = Trickle()
+    routes = tmp_path / "routes"
+    routes.mkdir()
+    (routes / "gw.lua").write_text('local up = upstream "up"\nroute.get("/*rest", proxy(up))\n')
+    d = portico(f'http = {{ write_timeout = 1 }}\n'
+                f'upstream "up" {{ servers = {{ "127.0.0.1:{up.port}" }}, '
+                f'timeout = {{ connect = 1, read = 20 }} }}\nroutes "{routes}"')
+    c = Raw(d.port, settings={INITIAL_WINDOW_SIZE: 0})
+    c.send(c.headers(1, path="/trickle"))
+    t0 = time.monotonic()
+    assert c.wait(rst(1, CANCEL), timeout=5), c.frames[-3:]
+    assert up.closed.wait(3), "the upstream call was not dropped"
+    assert time.monotonic() - t0 < 4
+    up.sock.close()
