@@ -11,6 +11,11 @@
  * the socket buffer by chain, without a copy. Sending happens once per event
  * (read, write, or a deferred "run" event for answers that come later), never
  * per frame, and stops while the output holds more than OUT_HIGH bytes.
+ *
+ * A response with bytes waiting has a send deadline, pushed back by each of
+ * its DATA frames; when it passes with the stream's or the connection's
+ * flow-control window at zero, the stream is reset (h2_conn.c's timer
+ * calls h2c_send_expired).
  */
 #include <inttypes.h>
 #include <stdio.h>
