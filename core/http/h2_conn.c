@@ -7,8 +7,17 @@
  * outlive the stream (an async handler holding a reference), but once the
  * stream closes we call exchange_detach and never touch the exchange again.
  *
- * Timeouts: idle (no stream open), body (some request still arriving; a
- * stream that stalls gets 408) and write (no progress sending: close).
+ * Timeouts are deadlines kept per stream, so no frame of another stream (a
+ * PING every few seconds) pushes them back: the header block must be whole
+ * within header_timeout (else the connection goes: nothing else may come
+ * before its end), the request body within body_timeout of the head (408,
+ * or a reset when already answering; a streamed body counts from its last
+ * DATA, and not while the handler paused it), and a response with bytes to
+ * send may wait on a closed flow-control window for write_timeout, then
+ * the stream is reset and its exchange aborted. With no stream open the
+ * connection goes after idle_timeout, whatever frames come meanwhile. One
+ * timer per connection fires at the earliest deadline. The bufferevent's
+ * write timeout stays: no progress writing to the socket closes.
  *
  * This file is the connection and the request side: the session's receive
  * callbacks (streams opening, request heads and bodies, flow control,
@@ -41,8 +50,6 @@
 #define OUT_LOW (16 * 1024)             /* the write callback fires below this */
 #define GOAWAY_DELAY_MS 1000            /* shutdown notice -> final GOAWAY */
 
-enum h2_timer { T_UNSET = -1, T_NONE = 0, T_IDLE = 1, T_BODY = 2 };
-
 /* ---- small helpers ------------------------------------------------------- */
 
 static struct timeval tv_of(double secs)
@@ -50,6 +57,11 @@ static struct timeval tv_of(double secs)
 	struct timeval tv = { (time_t)secs, (suseconds_t)((secs - (time_t)secs) * 1e6) };
 
 	return tv;
+}
+
+static uint64_t us_of(double secs)
+{
+	return secs > 0 ? (uint64_t)(secs * 1e6) : 0;
 }
 
 /* Schedules a send from outside nghttp2's callbacks (async answers). */
@@ -61,26 +73,45 @@ void h2_kick(struct h2_conn *h)
 	event_active(h->run_ev, EV_TIMEOUT, 1);
 }
 
-/* Picks the read timeout for the current state; the write timeout stays. */
-void h2_timers(struct h2_conn *h)
+/* Arms the timer for AT unless it fires sooner already; 0 does nothing. */
+void h2_deadline(struct h2_conn *h, uint64_t at)
 {
-	int kind = h->nstreams == 0 ? T_IDLE : h->nreading ? T_BODY : T_NONE;
+	uint64_t now;
+	struct timeval tv;
 
-	if (kind == h->tmr_kind || h->closing)
+	if (!at || (h->tmr_at && h->tmr_at <= at) || h->closing)
 		return;
-	h->tmr_kind = kind;
-	bufferevent_set_timeouts(h->c->bev,
-	                         kind == T_IDLE ? &h->idle_tv : kind == T_BODY ? &h->body_tv : NULL,
-	                         &h->write_tv);
+	now = mono_us();
+	tv.tv_sec = at > now ? (time_t)((at - now) / 1000000u) : 0;
+	tv.tv_usec = at > now ? (suseconds_t)((at - now) % 1000000u) : 0;
+	if (evtimer_add(h->tmr, &tv) == 0)
+		h->tmr_at = at;
 }
 
-static void stream_read_done(struct h2_conn *h, struct h2_stream *s)
+/* The idle deadline runs while no stream is open. */
+static void idle_update(struct h2_conn *h)
 {
-	if (!s->reading)
-		return;
+	if (h->nstreams) {
+		h->idle_by = 0;
+	} else if (!h->idle_by) {
+		h->idle_by = mono_us() + h->idle_us;
+		h2_deadline(h, h->idle_by);
+	}
+}
+
+static void stream_read_done(struct h2_stream *s)
+{
 	s->reading = 0;
-	h->nreading--;
-	h2_timers(h);
+	s->read_by = 0;
+}
+
+/* A request body deadline from now (a head, a streamed body's progress). */
+static void body_deadline(struct h2_conn *h, struct h2_stream *s)
+{
+	if (!s->reading || s->x->body_paused)
+		return;
+	s->read_by = mono_us() + h->body_us;
+	h2_deadline(h, s->read_by);
 }
 
 /* ---- nghttp2 callbacks: input -------------------------------------------- */
@@ -113,14 +144,15 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
 	s->h = h;
 	s->id = frame->hd.stream_id;
 	s->reading = 1;
+	s->read_by = mono_us() + h->header_us;   /* the whole header block */
 	s->next = h->streams;
 	if (h->streams)
 		h->streams->prev = s;
 	h->streams = s;
 	h->nstreams++;
-	h->nreading++;
 	nghttp2_session_set_stream_user_data(ng, s->id, s);
-	h2_timers(h);
+	idle_update(h);
+	h2_deadline(h, s->read_by);
 	return 0;
 }
 
@@ -240,6 +272,42 @@ static void join_cookies(struct h2_stream *s)
 	x->nhdrs = j;
 }
 
+static int same_host(pt_str_t a, pt_str_t b)
+{
+	if (a.len != b.len)
+		return 0;
+	for (size_t i = 0; i < a.len; i++) {
+		unsigned char ca = (unsigned char)a.ptr[i], cb = (unsigned char)b.ptr[i];
+
+		if ((unsigned)(ca - 'A') < 26u)
+			ca += 'a' - 'A';
+		if ((unsigned)(cb - 'A') < 26u)
+			cb += 'a' - 'A';
+		if (ca != cb)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Sets *HOST to the host header (NULL when none; nghttp2 refuses a second
+ * one) and says whether it differs from :authority: RFC 9113 8.3.1 calls
+ * such a request malformed, and a front proxy and the handler could each
+ * take a different one. Host names compare without case.
+ */
+static int host_conflict(struct h2_stream *s, const struct xhdr **host)
+{
+	pt_exchange *x = s->x;
+
+	*host = NULL;
+	for (unsigned i = 0; i < x->nhdrs; i++)
+		if (IS(x->hdrs[i].name.ptr, x->hdrs[i].name.len, "host")) {
+			*host = &x->hdrs[i];
+			break;
+		}
+	return *host && s->authority.len && !same_host(s->authority, (*host)->value);
+}
+
 /* The request head is complete: fill the exchange and hand it over. */
 static void request_head(struct h2_conn *h, struct h2_stream *s, int end_stream)
 {
@@ -247,8 +315,11 @@ static void request_head(struct h2_conn *h, struct h2_stream *s, int end_stream)
 	const struct xhdr *host = NULL;
 	const char *q;
 
+	s->head_recv = 1;
 	if (end_stream)
-		stream_read_done(h, s);
+		stream_read_done(s);
+	else
+		body_deadline(h, s);
 	x->method_name = s->method;
 	x->method = h1_method_id(s->method);
 	x->target = s->path;
@@ -269,11 +340,13 @@ static void request_head(struct h2_conn *h, struct h2_stream *s, int end_stream)
 		return;
 	}
 	join_cookies(s);
-	for (unsigned i = 0; i < x->nhdrs; i++)
-		if (IS(x->hdrs[i].name.ptr, x->hdrs[i].name.len, "host")) {
-			host = &x->hdrs[i];
-			break;
-		}
+	if (host_conflict(s, &host)) {
+		log_info("h2", "%s: stream %d: 400: host header differs from :authority",
+		         h->c->remote, s->id);
+		s->discard = 1;
+		exchange_error(x, 400, "host header differs from :authority");
+		return;
+	}
 	if (s->authority.len) {
 		x->host = s->authority;
 		if (!host) {
@@ -300,7 +373,7 @@ static void request_end(struct h2_conn *h, struct h2_stream *s)
 {
 	if (!s->reading)
 		return;
-	stream_read_done(h, s);
+	stream_read_done(s);
 	if (s->head_done && !s->discard)
 		exchange_body_end(s->x);
 }
@@ -351,10 +424,14 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
 	}
 	if (exchange_body_data(s->x, (const char *)data, len) != 0)
 		s->discard = 1;   /* 413 (or 500) answered: the rest goes nowhere */
-	if (s->x->body_paused && !s->discard)
+	if (s->x->body_paused && !s->discard) {
 		s->unconsumed += len;
-	else
+		s->read_by = 0;   /* the handler's own timeouts run meanwhile */
+	} else {
 		nghttp2_session_consume(ng, id, len);
+		if (s->x->body_fn && !s->discard)
+			body_deadline(s->h, s);   /* streamed: from its last progress */
+	}
 	return 0;
 }
 
@@ -372,16 +449,12 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code,
 	if (s->next)
 		s->next->prev = s->prev;
 	h->nstreams--;
-	if (s->reading) {
-		s->reading = 0;
-		h->nreading--;
-	}
 	if (s->unconsumed)
 		nghttp2_session_consume_connection(ng, s->unconsumed);
 	nghttp2_session_set_stream_user_data(ng, id, NULL);
 	/* S lives in the exchange's pool: this may free it */
 	exchange_detach(s->x, !s->resp_done || error_code != NGHTTP2_NO_ERROR);
-	h2_timers(h);
+	idle_update(h);
 	return 0;
 }
 
@@ -405,8 +478,9 @@ static void setup(void)
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
 	if (nghttp2_option_new(&options) == 0) {
-		/* no RFC 7540 priority tree of closed streams to keep */
-		nghttp2_option_set_no_closed_streams(options, 1);
+		/* closed streams are kept (nghttp2's default), so frames on them
+		 * get STREAM_CLOSED (RFC 9113 5.1); nghttp2 bounds them by our
+		 * SETTINGS_MAX_CONCURRENT_STREAMS less the open ones */
 		/* flow control for streamed request bodies: see on_data_chunk */
 		nghttp2_option_set_no_auto_window_update(options, 1);
 	}
@@ -472,25 +546,66 @@ static void on_read(struct bufferevent *bev, void *arg)
 	h2_after(h);
 }
 
-/* Requests that stopped arriving: 408 (or a reset when already answering). */
-static void body_timeout(struct h2_conn *h)
+/*
+ * S's request did not arrive in time. A header block cut short leaves the
+ * connection unusable (nothing else may come before its end): it goes. A
+ * body gets 408, or a reset when the stream is answered already.
+ */
+static void read_expired(struct h2_conn *h, struct h2_stream *s, uint64_t now)
 {
-	struct h2_stream *s, *next;
+	s->read_by = 0;
+	if (!s->head_recv) {
+		log_info("h2", "%s: stream %d: header timeout: closing", h->c->remote, s->id);
+		nghttp2_session_terminate_session(h->ng, NGHTTP2_NO_ERROR);
+		return;
+	}
+	log_info("h2", "%s: stream %d: body timeout", h->c->remote, s->id);
+	if (!s->resp_started) {
+		s->discard = 1;
+		exchange_error(s->x, 408, "request body timeout");
+		s->read_by = now + h->body_us;   /* still arriving then: reset */
+	} else if (!s->reset) {
+		s->reset = 1;
+		nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
+	}
+}
 
+/* The earliest deadline came: acts on every one that passed, re-arms. */
+static void tmr_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct h2_conn *h = arg;
+	struct h2_stream *s;
+	uint64_t now = mono_us(), next = 0;
+
+	(void)fd;
+	(void)what;
+	h->tmr_at = 0;
+	if (h->closing)
+		return;
+	if (!h->nstreams && h->idle_by && now >= h->idle_by) {
+		log_debug("h2", "%s: idle timeout", h->c->remote);
+		h->idle_by = 0;
+		nghttp2_session_terminate_session(h->ng, NGHTTP2_NO_ERROR);
+		h2_after(h);
+		return;
+	}
 	h->busy++;
-	for (s = h->streams; s; s = next) {
-		next = s->next;
-		if (!s->reading)
-			continue;
-		log_info("h2", "%s: stream %d: body timeout", h->c->remote, s->id);
-		if (!s->resp_started) {
-			s->discard = 1;
-			exchange_error(s->x, 408, "request body timeout");
-		} else {
-			nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
-		}
+	for (s = h->streams; s; s = s->next) {
+		if (s->read_by && now >= s->read_by)
+			read_expired(h, s, now);
+		if (s->send_by && now >= s->send_by)
+			h2c_send_expired(h, s, now);
 	}
 	h->busy--;
+	next = h->nstreams ? 0 : h->idle_by;
+	for (s = h->streams; s; s = s->next) {
+		if (s->read_by && (!next || s->read_by < next))
+			next = s->read_by;
+		if (s->send_by && (!next || s->send_by < next))
+			next = s->send_by;
+	}
+	h2_deadline(h, next);
+	h2_after(h);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
@@ -499,20 +614,6 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 
 	if (h->busy) {
 		h->dead = 1;   /* h2_after closes on the way out */
-		return;
-	}
-	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && !h->closing) {
-		if (h->tmr_kind == T_BODY) {
-			body_timeout(h);
-			h->tmr_kind = T_UNSET;   /* re-arm */
-			h2_timers(h);
-			if (!h->read_paused)
-				bufferevent_enable(bev, EV_READ);
-		} else {
-			log_debug("h2", "%s: idle timeout", h->c->remote);
-			nghttp2_session_terminate_session(h->ng, NGHTTP2_NO_ERROR);
-		}
-		h2_after(h);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT)
@@ -587,6 +688,7 @@ void h2_close(struct h2_conn *h)
 		exchange_detach(s->x, 1);
 	}
 	event_free(h->run_ev);
+	event_free(h->tmr);
 	if (h->goaway_ev)
 		event_free(h->goaway_ev);
 	free(h);
@@ -610,14 +712,19 @@ int h2_conn_start(struct conn *c)
 		return PT_ENOMEM;
 	h->c = c;
 	h->hc = *hc;
-	h->idle_tv = tv_of(hc->idle_timeout);
-	h->body_tv = tv_of(hc->body_timeout);
+	h->header_us = us_of(hc->header_timeout);
+	h->body_us = us_of(hc->body_timeout);
+	h->idle_us = us_of(hc->idle_timeout);
+	h->write_us = us_of(hc->write_timeout);
 	h->write_tv = tv_of(hc->write_timeout);
-	h->tmr_kind = T_UNSET;
 	h->run_ev = event_new(bufferevent_get_base(c->bev), -1, 0, run_cb, h);
-	if (!h->run_ev || nghttp2_session_server_new2(&h->ng, callbacks, h, options) != 0) {
+	h->tmr = evtimer_new(bufferevent_get_base(c->bev), tmr_cb, h);
+	if (!h->run_ev || !h->tmr ||
+	    nghttp2_session_server_new2(&h->ng, callbacks, h, options) != 0) {
 		if (h->run_ev)
 			event_free(h->run_ev);
+		if (h->tmr)
+			event_free(h->tmr);
 		free(h);
 		return PT_ENOMEM;
 	}
@@ -632,6 +739,7 @@ int h2_conn_start(struct conn *c)
 	                                          (int32_t)H2_CONN_WINDOW) != 0) {
 		nghttp2_session_del(h->ng);
 		event_free(h->run_ev);
+		event_free(h->tmr);
 		free(h);
 		return PT_ENOMEM;
 	}
@@ -639,7 +747,8 @@ int h2_conn_start(struct conn *c)
 	c->ops = &h2_ops;
 	bufferevent_setcb(c->bev, on_read, h2c_on_write, on_event, h);
 	bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
-	h2_timers(h);
+	bufferevent_set_timeouts(c->bev, NULL, &h->write_tv);
+	idle_update(h);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	h->need_read = 1;   /* the preface may be buffered already */
 	h2_kick(h);

@@ -37,18 +37,23 @@ struct h2_stream {
 	pt_str_t method, path, authority;
 	uint64_t clen;                  /* content-length, when has_clen */
 	uint64_t received;              /* DATA bytes of the request so far */
+	uint64_t read_by;               /* mono_us deadline of the request head or
+	                                   body; 0: none (ended, or paused) */
+	uint64_t send_by;               /* mono_us deadline for progress of a
+	                                   response that has bytes to send; 0: none */
 	size_t unconsumed;              /* DATA taken while the handler paused the body:
 	                                   their WINDOW_UPDATE waits for want_body */
 	unsigned char has_clen;
 	unsigned char reading;          /* the request has not ended */
 	unsigned char too_big;          /* header list over the limit: 431 */
+	unsigned char head_recv;        /* the request's header block is whole */
 	unsigned char head_done;        /* exchange_head_done was called */
 	unsigned char discard;          /* drop further DATA (answered early) */
 	unsigned char resp_started;     /* send_head was called */
 	unsigned char ended;            /* the whole response body is in x->out */
 	unsigned char no_body;          /* HEADERS carried END_STREAM */
 	unsigned char resp_done;        /* END_STREAM went out */
-	unsigned char reset;            /* we reset it after the response */
+	unsigned char reset;            /* we reset it (upload after the response, a deadline) */
 	char status[4];
 	char clen_str[24];
 	char date[32];
@@ -59,11 +64,14 @@ struct h2_conn {
 	nghttp2_session *ng;
 	struct http_conf hc;            /* a copy: the generation may go first */
 	struct h2_stream *streams;
-	unsigned nstreams, nreading;
+	unsigned nstreams;
 	struct event *run_ev;           /* deferred: read what is buffered, send */
 	struct event *goaway_ev;        /* draining: the final GOAWAY */
-	struct timeval idle_tv, body_tv, write_tv;
-	int tmr_kind;
+	struct event *tmr;              /* the earliest deadline (see h2_deadline) */
+	uint64_t tmr_at;                /* when TMR fires, mono_us; 0: not armed */
+	uint64_t idle_by;               /* no stream open: close at this mono_us */
+	uint64_t header_us, body_us, idle_us, write_us;
+	struct timeval write_tv;
 	int busy;                       /* inside nghttp2: no send, no free */
 	int dead;                       /* closed while busy */
 	int run_pending;
@@ -85,8 +93,10 @@ static inline int str_is(const uint8_t *p, size_t len, const char *lit, size_t l
 
 /* Schedules a send from outside nghttp2's callbacks (async answers). */
 void h2_kick(struct h2_conn *h);
-/* Picks the read timeout for the current state; the write timeout stays. */
-void h2_timers(struct h2_conn *h);
+/* Arms the connection's timer for AT (a mono_us deadline of the connection
+ * or of a stream) unless it fires sooner already; 0 does nothing. Deadlines
+ * that move later need no call: the timer looks again when it fires. */
+void h2_deadline(struct h2_conn *h, uint64_t at);
 /* Frees the session, detaches the exchanges of open streams, frees the conn;
  * inside nghttp2 (h->busy) it only marks H dead. */
 void h2_close(struct h2_conn *h);
@@ -100,6 +110,13 @@ ssize_t h2c_on_send(nghttp2_session *ng, const uint8_t *data, size_t len, int fl
 int h2c_on_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *framehd,
                      size_t length, nghttp2_data_source *src, void *ud);
 int h2c_on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *ud);
+/* Starts S's send deadline when its response has bytes waiting to go out,
+ * clears it when nothing waits; a deadline already running is kept. */
+void h2c_send_deadline(struct h2_stream *s);
+/* The send deadline of S passed: a reset when the flow-control window is what
+ * holds its response back (the socket's own stall is the write timeout's);
+ * else a new deadline. */
+void h2c_send_expired(struct h2_conn *h, struct h2_stream *s, uint64_t now);
 /* The response went out while the request body still comes: past
  * DISCARD_MAX, the stream is reset with NO_ERROR. */
 void h2c_maybe_stop_upload(nghttp2_session *ng, struct h2_stream *s);

@@ -11,6 +11,11 @@
  * the socket buffer by chain, without a copy. Sending happens once per event
  * (read, write, or a deferred "run" event for answers that come later), never
  * per frame, and stops while the output holds more than OUT_HIGH bytes.
+ *
+ * A response with bytes waiting has a send deadline, pushed back by each of
+ * its DATA frames; when it passes with the stream's or the connection's
+ * flow-control window at zero, the stream is reset (h2_conn.c's timer
+ * calls h2c_send_expired).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -157,6 +162,7 @@ static void x_send_head(pt_exchange *x, int final)
 	if (rv != 0)
 		log_debug("h2", "%s: stream %d: cannot submit the response: %s", h->c->remote, s->id,
 		          nghttp2_strerror(rv));
+	h2c_send_deadline(s);
 	h2_kick(h);
 }
 
@@ -170,6 +176,7 @@ static void x_send_body(pt_exchange *x)
 		return;
 	}
 	nghttp2_session_resume_data(s->h->ng, s->id);   /* fails harmlessly if not deferred */
+	h2c_send_deadline(s);
 	h2_kick(s->h);
 }
 
@@ -181,11 +188,16 @@ static void x_send_end(pt_exchange *x)
 	x_send_body(x);
 }
 
-/* The handler takes body bytes again: reopen the window they held. */
+/* The handler takes body bytes again: reopen the window they held, and
+ * the body deadline runs again. */
 static void x_want_body(pt_exchange *x)
 {
 	struct h2_stream *s = x->tp;
 
+	if (s->reading && !x->body_paused) {
+		s->read_by = mono_us() + s->h->body_us;
+		h2_deadline(s->h, s->read_by);
+	}
 	if (!s->unconsumed)
 		return;
 	nghttp2_session_consume(s->h->ng, s->id, s->unconsumed);
@@ -293,9 +305,49 @@ int h2c_on_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *f
 	           evbuffer_remove_buffer(s->x->out, out, length) != (int)length) {
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	}
+	s->send_by = 0;   /* progress: a new deadline if more waits */
+	h2c_send_deadline(s);
 	if (s->x->drain_fn)
 		exchange_drained(s->x);   /* a producer waiting for room (the proxy) */
 	return 0;
+}
+
+/* Response bytes (or the end of the stream) wait to go out. */
+static int send_pending(const struct h2_stream *s)
+{
+	const pt_exchange *x = s->x;
+
+	return s->resp_started && !s->resp_done && !s->no_body &&
+	       (s->ended || (x->out && evbuffer_get_length(x->out) > 0));
+}
+
+void h2c_send_deadline(struct h2_stream *s)
+{
+	if (!send_pending(s)) {
+		s->send_by = 0;
+	} else if (!s->send_by) {
+		s->send_by = mono_us() + s->h->write_us;
+		h2_deadline(s->h, s->send_by);
+	}
+}
+
+void h2c_send_expired(struct h2_conn *h, struct h2_stream *s, uint64_t now)
+{
+	int32_t sw, cw;
+
+	s->send_by = 0;
+	if (!send_pending(s) || s->reset)
+		return;
+	sw = nghttp2_session_get_stream_remote_window_size(h->ng, s->id);
+	cw = nghttp2_session_get_remote_window_size(h->ng);
+	if (sw > 0 && cw > 0) {
+		s->send_by = now + h->write_us;
+		return;
+	}
+	log_info("h2", "%s: stream %d: no flow-control window for the response within the "
+	         "write timeout: resetting it", h->c->remote, s->id);
+	s->reset = 1;
+	nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
 }
 
 /*
@@ -326,6 +378,7 @@ int h2c_on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
 	if (!s)
 		return 0;
 	s->resp_done = 1;
+	s->send_by = 0;
 	h2c_maybe_stop_upload(ng, s);
 	return 0;
 }
