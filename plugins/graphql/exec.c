@@ -36,12 +36,12 @@
 
 /* ---- small helpers -------------------------------------------------------- */
 
-const struct gql_tref *gqlx_tref_from_ast(struct arena *a, const struct gql_schema *s,
+const struct gql_tref *gqlx_tref_from_ast(struct gql_arena *a, const struct gql_schema *s,
                                           const struct gql_type *t)
 {
 	struct gql_tref *r;
 
-	if (!t || !(r = arena_calloc(a, sizeof(*r))))
+	if (!t || !(r = gql_arena_calloc(a, sizeof(*r))))
 		return NULL;
 	r->kind = t->kind;
 	if (t->kind == GQL_TYPE_NAMED)
@@ -49,7 +49,7 @@ const struct gql_tref *gqlx_tref_from_ast(struct arena *a, const struct gql_sche
 	return (r->of = gqlx_tref_from_ast(a, s, t->of)) ? r : NULL;
 }
 
-int gqlx_grow(struct arena *a, void **arr, unsigned *cap, unsigned n, size_t size)
+int gqlx_grow(struct gql_arena *a, void **arr, unsigned *cap, unsigned n, size_t size)
 {
 	void *more;
 	unsigned nc;
@@ -57,7 +57,7 @@ int gqlx_grow(struct arena *a, void **arr, unsigned *cap, unsigned n, size_t siz
 	if (n < *cap)
 		return 0;
 	nc = *cap ? *cap * 2 : 8;
-	if (!(more = arena_alloc(a, (size_t)nc * size)))
+	if (!(more = gql_arena_alloc(a, (size_t)nc * size)))
 		return -1;
 	if (n)
 		memcpy(more, *arr, (size_t)n * size);
@@ -78,7 +78,7 @@ void gqlx_tasks_push(struct gql_exec *e, struct tasks *ts, struct rnode *obj, in
 
 struct rnode *gql_rnode(struct gql_exec *e, struct rnode *parent, unsigned idx, bool nonnull)
 {
-	struct rnode *n = arena_alloc(&e->arena, sizeof(*n));
+	struct rnode *n = gql_arena_alloc(&e->arena, sizeof(*n));
 
 	if (!n) {
 		e->fatal = 1;
@@ -201,7 +201,7 @@ static void run_batches(struct gql_exec *e)
 		e->batched = cf->bnext;
 		cf->bqueued = 0;
 		/* parents whose object was nulled meanwhile are left out */
-		bq = arena_alloc(&e->arena, (cf->n_bq + 1) * sizeof(*bq));
+		bq = gql_arena_alloc(&e->arena, (cf->n_bq + 1) * sizeof(*bq));
 		if (!bq) {
 			e->fatal = 1;
 			return;
@@ -373,7 +373,7 @@ int gql_exec_start(const struct gql_exec_req *req)
 	e->vref = LUA_NOREF;
 	e->result.source_ref = LUA_NOREF;
 	e->errs_tail = &e->errs;
-	arena_init(&e->arena, 16384);
+	gql_arena_init(&e->arena, 16384);
 	if (req->ctx_index)
 		e->req.ctx_index = lua_absindex(req->L, req->ctx_index);
 	if (req->event_index)
@@ -415,7 +415,7 @@ int gql_exec_start(const struct gql_exec_req *req)
 	}
 	e->root = gql_rnode(e, NULL, 0, false);
 	if (!e->root_plan || !e->root ||
-	    !(e->root->u.obj.v = arena_calloc(&e->arena, (e->root_plan->n + 1) *
+	    !(e->root->u.obj.v = gql_arena_calloc(&e->arena, (e->root_plan->n + 1) *
 	                                      sizeof(struct rnode *)))) {
 		e->fatal = 1;
 		gqlx_finish(e);
@@ -438,6 +438,6 @@ void gql_exec_free(struct gql_exec *e)
 	if (e->result.source_ref != LUA_NOREF && e->L)
 		luaL_unref(e->L, LUA_REGISTRYINDEX, e->result.source_ref);
 	free(e->out.p);
-	arena_close(&e->arena);
+	gql_arena_close(&e->arena);
 	free(e);
 }

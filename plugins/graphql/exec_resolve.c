@@ -171,13 +171,13 @@ static void error_of(struct gql_exec *e, lua_State *co, const char **msg, const 
 	if (lua_type(co, -1) == LUA_TTABLE) {
 		lua_getfield(co, -1, "message");
 		if (lua_type(co, -1) == LUA_TSTRING)
-			*msg = arena_strdup(&e->arena, lua_tostring(co, -1));
+			*msg = gql_arena_strdup(&e->arena, lua_tostring(co, -1));
 		lua_pop(co, 1);
 		if (lua_getfield(co, -1, "extensions") == LUA_TTABLE) {
 			struct jbuf b = { 0 };
 
 			if (jb_lua(&b, co, -1, 0) == 0 && !b.oom)
-				*ext = arena_strndup(&e->arena, b.p, b.n);
+				*ext = gql_arena_strndup(&e->arena, b.p, b.n);
 			free(b.p);
 		}
 		lua_pop(co, 1);
@@ -195,7 +195,7 @@ static void error_of(struct gql_exec *e, lua_State *co, const char **msg, const 
 			if (q[0] == ':' && q[1] == ' ')
 				m = q + 2;
 		}
-		*msg = arena_strdup(&e->arena, m);
+		*msg = gql_arena_strdup(&e->arena, m);
 	}
 	if (!*msg)
 		*msg = "resolver failed";
@@ -306,7 +306,7 @@ void gqlx_call(struct gql_exec *e, struct cfield *cf, struct rnode *slot, int pa
                struct bentry *bq, unsigned n_bq)
 {
 	lua_State *L = e->L, *co = co_take(e);
-	struct pcall *pc = arena_calloc(&e->arena, sizeof(*pc));
+	struct pcall *pc = gql_arena_calloc(&e->arena, sizeof(*pc));
 	int st, nres = 0;
 
 	if (!pc || !co) {

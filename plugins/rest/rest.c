@@ -348,7 +348,7 @@ static void unload(pt_plugin_ctx *ctx)
 static const struct pt_plugin desc = {
 	PT_PLUGIN_HEAD,
 	.name = "rest",
-	.version = PACKAGE_VERSION,
+	.version = PT_REST_VERSION,
 	.load = load,
 	.worker_stop = worker_stop,
 	.unload = unload,
