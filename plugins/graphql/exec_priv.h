@@ -157,9 +157,14 @@ struct gerr {
 	struct gerr *next;
 };
 
+/* A batched parent: the slot of one alias (CF) and the parent value; PI is
+ * the parent's index in the batch call's parents list (aliases of one
+ * field share a call and their parents). */
 struct bentry {
 	struct rnode *slot;
 	int vidx;
+	struct cfield *cf;
+	unsigned pi;
 };
 
 struct otask {
@@ -262,7 +267,7 @@ const char *gqlx_op_name(const struct gql_definition *op);
 void gqlx_complete_field(struct gql_exec *e, struct cfield *cf, lua_State *L, int idx,
                          struct rnode *slot);
 void gqlx_call(struct gql_exec *e, struct cfield *cf, struct rnode *slot, int parent_vidx,
-               struct bentry *bq, unsigned n_bq);
+               struct bentry *bq, unsigned n_bq, unsigned n_parents);
 
 /* exec_complete.c */
 void gqlx_set_jbuf(struct gql_exec *e, struct rnode *slot, struct jbuf *b);

@@ -159,8 +159,9 @@ struct pcall {
 	struct cfield *cf;
 	lua_State *co;
 	struct rnode *slot;         /* one parent */
-	struct bentry *bq;          /* batched parents */
+	struct bentry *bq;          /* batched slots, of one alias or several */
 	unsigned n_bq;
+	unsigned n_parents;         /* the values the batch resolver must return */
 };
 
 /* A resolver's error value (on top of CO) as a message and extensions. */
@@ -232,7 +233,7 @@ static void resolved(struct gql_exec *e, struct pcall *pc, int status, int nres)
 			for (unsigned i = 0; i < pc->n_bq; i++) {
 				if (gqlx_dead(pc->bq[i].slot->parent))
 					continue;
-				gql_field_error(e, cf, pc->bq[i].slot, msg, ext);
+				gql_field_error(e, pc->bq[i].cf, pc->bq[i].slot, msg, ext);
 				gql_null_out(e, pc->bq[i].slot);
 			}
 		} else {
@@ -253,18 +254,20 @@ static void resolved(struct gql_exec *e, struct pcall *pc, int status, int nres)
 	} else if (lua_type(L, -1) != LUA_TTABLE) {
 		const char *msg = gql_fmt(&e->arena, "the batch resolver of %s.%s returned a %s, not a "
 		                          "list of %u values", cf->parent->name, cf->def->name,
-		                          luaL_typename(L, -1), pc->n_bq);
+		                          luaL_typename(L, -1), pc->n_parents);
 
 		for (unsigned i = 0; i < pc->n_bq; i++) {
-			gql_field_error(e, cf, pc->bq[i].slot, msg, NULL);
+			if (gqlx_dead(pc->bq[i].slot->parent))
+				continue;
+			gql_field_error(e, pc->bq[i].cf, pc->bq[i].slot, msg, NULL);
 			gql_null_out(e, pc->bq[i].slot);
 		}
 	} else {
 		for (unsigned i = 0; i < pc->n_bq; i++) {
 			if (gqlx_dead(pc->bq[i].slot->parent))
 				continue;
-			lua_rawgeti(L, -1, (lua_Integer)i + 1);
-			gqlx_complete_field(e, cf, L, -1, pc->bq[i].slot);
+			lua_rawgeti(L, -1, (lua_Integer)pc->bq[i].pi + 1);
+			gqlx_complete_field(e, pc->bq[i].cf, L, -1, pc->bq[i].slot);
 			lua_pop(L, 1);
 		}
 	}
@@ -303,7 +306,7 @@ static void task_done(lua_State *co, int status, int nres, void *ud)
  * function for a batch. Pops the function (and the parents table).
  */
 void gqlx_call(struct gql_exec *e, struct cfield *cf, struct rnode *slot, int parent_vidx,
-               struct bentry *bq, unsigned n_bq)
+               struct bentry *bq, unsigned n_bq, unsigned n_parents)
 {
 	lua_State *L = e->L, *co = co_take(e);
 	struct pcall *pc = gql_arena_calloc(&e->arena, sizeof(*pc));
@@ -314,7 +317,7 @@ void gqlx_call(struct gql_exec *e, struct cfield *cf, struct rnode *slot, int pa
 		lua_pop(L, bq ? 2 : 1);
 		return;
 	}
-	*pc = (struct pcall){ e, cf, co, slot, bq, n_bq };
+	*pc = (struct pcall){ e, cf, co, slot, bq, n_bq, n_parents };
 	if (bq) {
 		lua_xmove(L, co, 2);   /* function, parents */
 	} else {
