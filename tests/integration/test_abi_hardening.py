@@ -82,3 +82,28 @@ def test_plugin_upstream_call_for_an_exchange_fills_the_access_log(portico, tmp_
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_named_upstream_call_for_an_exchange_names_the_server(portico, tmp_path):
+    srv = upstream_server()
+    log = tmp_path / "access.log"
+    try:
+        plugins = fixture_plugins(tmp_path, "good")
+        port = srv.server_address[1]
+        d = portico(f'access_log = {{ file = "{log}", format = "json" }}\n'
+                    f'upstream "users" {{ servers = {{ "127.0.0.1:{port}" }} }}\n'
+                    'route { path = "/fx", handler = "good.fetch_x" }\n',
+                    plugins_dir=plugins)
+        r = requests.get(d.url + "/fx", params={"upstream": "users"}, timeout=5)
+        assert (r.status_code, r.text) == (203, "from upstream /x")
+        # no such upstream: refused at once, nothing logged as upstream
+        r = requests.get(d.url + "/fx", params={"upstream": "nope"}, timeout=5)
+        assert r.status_code == 500
+        lines = log_lines(str(log), 2)
+        assert len(lines) == 2, lines
+        assert lines[0]["upstream_addr"] == "127.0.0.1:%d" % port
+        assert lines[0]["upstream_latency_ms"] >= 15
+        assert lines[1]["upstream_addr"] is None
+    finally:
+        srv.shutdown()
+        srv.server_close()

@@ -36,12 +36,18 @@ static int fetch(pt_exchange *x, const pt_conf *opts, void *ud)
 	int rc;
 
 	(void)opts;
-	if (api->exchange_query_arg(x, PT_STR("url"), 0, &url) != 0)
+	if (api->exchange_query_arg(x, PT_STR("upstream"), 0, &url) == 0) {
+		req.path = PT_STR("/x");   /* ?upstream=NAME: a named upstream */
+	} else if (api->exchange_query_arg(x, PT_STR("url"), 0, &url) != 0) {
 		return api->exchange_respond(x, 400, PT_STR("url?\n"));
+	}
 	u = api->exchange_alloc(x, url.len + 1);
 	memcpy(u, url.ptr, url.len);
 	u[url.len] = '\0';
-	req.url = u;
+	if (req.path.len)
+		req.upstream = u;
+	else
+		req.url = u;
 	api->exchange_ref(x);
 	if (ud)
 		rc = api->exchange_upstream_request(x, &req, fetched, x);
