@@ -112,10 +112,10 @@ PIN(exchange_on_abort, 608);
 /* ---- 1.4 ---- */
 PIN(exchange_upstream_request, 616);
 
+#if defined(__x86_64__) && defined(__LP64__)
 /* Where the table of each minor ends: sizeof(struct pt_api) in that core. */
 static const uint32_t table_end[] = { 544, 592, 608, 616, 624 };
 
-#if defined(__x86_64__) && defined(__LP64__)
 _Static_assert(sizeof(table_end) / sizeof(table_end[0]) == PT_ABI_MINOR + 1,
                "a new minor needs its table end (and its members' offsets) here");
 _Static_assert(sizeof(struct pt_api) == 624,

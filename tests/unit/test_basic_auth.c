@@ -63,6 +63,8 @@ static void test_basic_unknown_user_costs_one_hash_of_the_same_kind(void **state
 	assert_true(passwd_hash_supported(dummy));
 	assert_memory_equal(dummy, bob, 7);
 	assert_string_not_equal(dummy, bob);
+	/* crypt really computes it (an error would return at once) */
+	assert_int_equal(__real_passwd_verify("bob-pw", 6, dummy), 0);
 
 	assert_ptr_equal(check(cs, 3, dummy, "bob:bob-pw"), &cs[0]);
 	assert_int_equal(calls, 1);
@@ -97,6 +99,7 @@ static void test_basic_dummy_keeps_sha_crypt_rounds(void **state)
 	assert_memory_equal(d6, "$6$portico.$", 12);
 	assert_int_equal(strlen(d6), strlen("$6$portico.$") + 86);
 	assert_int_equal(__real_passwd_verify("pw", 2, d5), 0);
+	assert_int_equal(__real_passwd_verify("pw", 2, d6), 0);
 	assert_null(passwd_dummy_like("plain-text"));
 	assert_null(passwd_dummy_like("$1$abc$def"));
 	free(d5);
