@@ -59,6 +59,17 @@ static void api_log(pt_plugin_ctx *ctx, int level, const char *fmt, ...)
 static void ctx_set_data(pt_plugin_ctx *ctx, void *data) { ctx->data = data; }
 static void *ctx_get_data(pt_plugin_ctx *ctx) { return ctx->data; }
 
+/* Only the access phase runs (gen.c builds access chains only): the other
+ * phases are declared in the ABI but not served, and say so. */
+static int phase_check(int phase)
+{
+	if (phase == PT_PHASE_ACCESS)
+		return 0;
+	if (phase >= PT_PHASE_HEADER && phase <= PT_PHASE_LOG)
+		return PT_ENOSYS;
+	return PT_EINVAL;
+}
+
 static int handler_register(pt_plugin_ctx *ctx, const char *name, pt_handler_fn fn, void *ud)
 {
 	return registry_handler_add(ctx, name, fn, ud);
@@ -67,12 +78,19 @@ static int handler_register(pt_plugin_ctx *ctx, const char *name, pt_handler_fn 
 static int filter_register(pt_plugin_ctx *ctx, const char *name, int phase, pt_filter_fn fn,
                            void *ud)
 {
-	return registry_filter_add(ctx, name, phase, fn, ud);
+	int rc = phase_check(phase);
+
+	return rc ? rc : registry_filter_add(ctx, name, phase, fn, ud);
 }
 
 static int filter_define(pt_plugin_ctx *ctx, const struct pt_filter_def *def, void *ud)
 {
-	return registry_filter_define(ctx, def, ud);
+	int rc;
+
+	if (!def)
+		return PT_EINVAL;
+	rc = phase_check(def->phase);
+	return rc ? rc : registry_filter_define(ctx, def, ud);
 }
 
 static int rate_take(pt_str_t key, double limit, double period, double burst, double cost,
@@ -105,16 +123,23 @@ static void *worker_get_data(pt_plugin_ctx *ctx, pt_worker *w)
 	return ctx->worker_data && w->id < worker_count() ? ctx->worker_data[w->id] : NULL;
 }
 
+/* No /metrics listener exists yet, so a registered metric would never be
+ * read: NULL, the pointer form of PT_ENOSYS (api.h). metric_add and
+ * metric_set ignore NULL. The registry (metrics.c) waits for the listener. */
 static pt_metric *metric_counter(pt_plugin_ctx *ctx, const char *name, const char *help)
 {
 	(void)ctx;
-	return metric_new(METRIC_COUNTER, name, help);
+	(void)name;
+	(void)help;
+	return NULL;
 }
 
 static pt_metric *metric_gauge(pt_plugin_ctx *ctx, const char *name, const char *help)
 {
 	(void)ctx;
-	return metric_new(METRIC_GAUGE, name, help);
+	(void)name;
+	(void)help;
+	return NULL;
 }
 
 static int lua_module_register(pt_plugin_ctx *ctx, const char *name, pt_lua_open_fn open)
@@ -203,6 +228,7 @@ static const struct pt_api table = {
 	.exchange_lua = lua_exchange_state,
 	.lua_task_resume = lua_task_resume,
 	.exchange_on_abort = xapi_on_abort,
+	.exchange_upstream_request = upstream_request_for,
 };
 
 const struct pt_api *api_table(void)

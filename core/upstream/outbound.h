@@ -11,5 +11,10 @@ struct http_client *worker_http_client(pt_worker *w);
  * declares none of that name) or to a URL. FN runs once, later, on W. */
 int upstream_request_api(pt_worker *w, const struct pt_upstream_req *req, pt_upstream_fn fn,
                          void *ud);
+/* pt_api.exchange_upstream_request: the same, on X's worker, for X: the
+ * access log's upstream fields report the call; X is referenced until FN
+ * has run. */
+int upstream_request_for(pt_exchange *x, const struct pt_upstream_req *req, pt_upstream_fn fn,
+                         void *ud);
 
 #endif

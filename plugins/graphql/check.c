@@ -17,7 +17,7 @@
 #ifdef GQLP_HAVE_VALIDATE
 #include "validate.h"
 
-int gqlp_check(const struct gqlp_conf *c, struct arena *a, const struct gql_doc *doc,
+int gqlp_check(const struct gqlp_conf *c, struct gql_arena *a, const struct gql_doc *doc,
                struct jbuf *out)
 {
 	struct gql_vlimits lim = {
@@ -139,11 +139,11 @@ static unsigned set_depth(struct dwalk *w, const struct gql_selection_set *set, 
 	return max;
 }
 
-int gqlp_check(const struct gqlp_conf *c, struct arena *a, const struct gql_doc *doc,
+int gqlp_check(const struct gqlp_conf *c, struct gql_arena *a, const struct gql_doc *doc,
                struct jbuf *out)
 {
 	int n = 0;
-	struct dwalk w = { doc, arena_calloc(a, (doc->n_defs + 1) * sizeof(unsigned)), out, &n, 0 };
+	struct dwalk w = { doc, gql_arena_calloc(a, (doc->n_defs + 1) * sizeof(unsigned)), out, &n, 0 };
 
 	if (!w.memo)
 		return -1;

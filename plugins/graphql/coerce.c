@@ -14,7 +14,7 @@
 #include "exec_priv.h"
 #include "printer.h"
 
-char *gql_fmt(struct arena *a, const char *fmt, ...)
+char *gql_fmt(struct gql_arena *a, const char *fmt, ...)
 {
 	va_list ap;
 	char tmp[1024];
@@ -25,24 +25,24 @@ char *gql_fmt(struct arena *a, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return NULL;
-	return arena_strndup(a, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+	return gql_arena_strndup(a, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
-static struct gv *gv_new(struct arena *a, enum gv_kind k)
+static struct gv *gv_new(struct gql_arena *a, enum gv_kind k)
 {
-	struct gv *v = arena_calloc(a, sizeof(*v));
+	struct gv *v = gql_arena_calloc(a, sizeof(*v));
 
 	if (v)
 		v->kind = k;
 	return v;
 }
 
-static const char *tref_text(struct arena *a, const struct gql_tref *t)
+static const char *tref_text(struct gql_arena *a, const struct gql_tref *t)
 {
 	char buf[256];
 
 	gql_tref_print(t, buf, sizeof(buf));
-	return arena_strdup(a, buf);
+	return gql_arena_strdup(a, buf);
 }
 
 const struct gv *gvars_get(const struct gvars *vars, const char *name)
@@ -120,7 +120,7 @@ static void inspect(struct jbuf *b, json_t *v, int depth)
 }
 
 /* graphql-js prints object keys without quotes: write them so. */
-static char *inspect_text(struct arena *a, json_t *v)
+static char *inspect_text(struct gql_arena *a, json_t *v)
 {
 	struct jbuf b = { 0 };
 	char *s;
@@ -131,7 +131,7 @@ static char *inspect_text(struct arena *a, json_t *v)
 		return "?";
 	}
 	/* unquote object keys: `{ "a": 1 }` -> `{ a: 1 }` (keys never hold `": `) */
-	s = arena_strndup(a, b.p ? b.p : "", b.n);
+	s = gql_arena_strndup(a, b.p ? b.p : "", b.n);
 	free(b.p);
 	if (s && json_is_object(v)) {
 		char *w = s, *r = s;
@@ -172,13 +172,13 @@ static char *inspect_text(struct arena *a, json_t *v)
 /* ---- JSON input (variables) --------------------------------------------- */
 
 struct cerr {
-	struct arena *a;
+	struct gql_arena *a;
 	const char *msg;        /* the first error */
 	json_t *bad;            /* the value that failed */
 	char path[256];         /* ".field[0]" */
 };
 
-static struct gv *json_untyped(struct arena *a, json_t *j, int depth)
+static struct gv *json_untyped(struct gql_arena *a, json_t *j, int depth)
 {
 	struct gv *v;
 	size_t i = 0;
@@ -204,7 +204,7 @@ static struct gv *json_untyped(struct arena *a, json_t *j, int depth)
 		return v;
 	case JSON_STRING:
 		if ((v = gv_new(a, GV_STRING))) {
-			v->s = arena_strndup(a, json_string_value(j), json_string_length(j));
+			v->s = gql_arena_strndup(a, json_string_value(j), json_string_length(j));
 			v->len = json_string_length(j);
 		}
 		return v;
@@ -212,7 +212,7 @@ static struct gv *json_untyped(struct arena *a, json_t *j, int depth)
 		if (!(v = gv_new(a, GV_LIST)))
 			return NULL;
 		v->n = (unsigned)json_array_size(j);
-		v->items = arena_calloc(a, (v->n + 1) * sizeof(*v->items));
+		v->items = gql_arena_calloc(a, (v->n + 1) * sizeof(*v->items));
 		for (i = 0; i < v->n; i++)
 			if (!(v->items[i] = json_untyped(a, json_array_get(j, i), depth + 1)))
 				return NULL;
@@ -220,10 +220,10 @@ static struct gv *json_untyped(struct arena *a, json_t *j, int depth)
 	case JSON_OBJECT:
 		if (!(v = gv_new(a, GV_OBJECT)))
 			return NULL;
-		v->items = arena_calloc(a, (json_object_size(j) + 1) * sizeof(*v->items));
-		v->keys = arena_calloc(a, (json_object_size(j) + 1) * sizeof(*v->keys));
+		v->items = gql_arena_calloc(a, (json_object_size(j) + 1) * sizeof(*v->items));
+		v->keys = gql_arena_calloc(a, (json_object_size(j) + 1) * sizeof(*v->keys));
 		json_object_foreach(j, k, e) {
-			v->keys[v->n] = arena_strdup(a, k);
+			v->keys[v->n] = gql_arena_strdup(a, k);
 			if (!(v->items[v->n++] = json_untyped(a, e, depth + 1)))
 				return NULL;
 		}
@@ -259,7 +259,7 @@ static int is_int32(double d)
 
 static struct gv *scalar_json(struct cerr *c, json_t *j, const struct gql_stype *t)
 {
-	struct arena *a = c->a;
+	struct gql_arena *a = c->a;
 	const char *n = t->name;
 	struct gv *v;
 
@@ -297,7 +297,7 @@ static struct gv *scalar_json(struct cerr *c, json_t *j, const struct gql_stype 
 
 		if (json_is_string(j)) {
 			if ((v = gv_new(a, GV_STRING))) {
-				v->s = arena_strndup(a, json_string_value(j), json_string_length(j));
+				v->s = gql_arena_strndup(a, json_string_value(j), json_string_length(j));
 				v->len = json_string_length(j);
 			}
 			return v;
@@ -337,7 +337,7 @@ static struct gv *scalar_json(struct cerr *c, json_t *j, const struct gql_stype 
 
 static struct gv *coerce_json(struct cerr *c, json_t *j, const struct gql_tref *t, int depth)
 {
-	struct arena *a = c->a;
+	struct gql_arena *a = c->a;
 	const struct gql_stype *nt;
 	struct gv *v;
 	size_t save;
@@ -358,7 +358,7 @@ static struct gv *coerce_json(struct cerr *c, json_t *j, const struct gql_tref *
 
 			if (!item || !(v = gv_new(a, GV_LIST)))
 				return NULL;
-			v->items = arena_alloc(a, sizeof(*v->items));
+			v->items = gql_arena_alloc(a, sizeof(*v->items));
 			v->items[0] = item;
 			v->n = 1;
 			return v;
@@ -366,7 +366,7 @@ static struct gv *coerce_json(struct cerr *c, json_t *j, const struct gql_tref *
 		if (!(v = gv_new(a, GV_LIST)))
 			return NULL;
 		v->n = (unsigned)json_array_size(j);
-		v->items = arena_calloc(a, (v->n + 1) * sizeof(*v->items));
+		v->items = gql_arena_calloc(a, (v->n + 1) * sizeof(*v->items));
 		for (unsigned i = 0; i < v->n; i++) {
 			path_push(c->path, sizeof(c->path), &save, NULL, (long)i);
 			v->items[i] = coerce_json(c, json_array_get(j, i), t->of, depth + 1);
@@ -385,8 +385,8 @@ static struct gv *coerce_json(struct cerr *c, json_t *j, const struct gql_tref *
 			return fail(c, j, gql_fmt(a, "Expected type \"%s\" to be an object.", nt->name));
 		if (!(v = gv_new(a, GV_OBJECT)))
 			return NULL;
-		v->keys = arena_calloc(a, (nt->n_input_fields + 1) * sizeof(*v->keys));
-		v->items = arena_calloc(a, (nt->n_input_fields + 1) * sizeof(*v->items));
+		v->keys = gql_arena_calloc(a, (nt->n_input_fields + 1) * sizeof(*v->keys));
+		v->items = gql_arena_calloc(a, (nt->n_input_fields + 1) * sizeof(*v->items));
 		for (unsigned i = 0; i < nt->n_input_fields; i++) {
 			const struct gql_input_value *f = &nt->input_fields[i];
 			json_t *fv = json_object_get(j, f->name);
@@ -443,13 +443,13 @@ static struct gv *coerce_json(struct cerr *c, json_t *j, const struct gql_tref *
 	return fail(c, j, gql_fmt(a, "\"%s\" is not an input type.", nt->name));
 }
 
-int gql_coerce_variables(struct arena *a, const struct gql_schema *s,
+int gql_coerce_variables(struct gql_arena *a, const struct gql_schema *s,
                          const struct gql_definition *op, json_t *vars, struct gvars *out,
                          const char **msg, unsigned *line, unsigned *col)
 {
 	(void)s;
 	out->n = 0;
-	out->v = arena_calloc(a, (op->n_variables + 1) * sizeof(*out->v));
+	out->v = gql_arena_calloc(a, (op->n_variables + 1) * sizeof(*out->v));
 	if (!out->v)
 		return *msg = "out of memory", -1;
 	for (unsigned i = 0; i < op->n_variables; i++) {
@@ -515,7 +515,7 @@ static int missing_var(const struct gql_value *v, const struct gvars *vars)
 	return v->kind == GQL_VALUE_VARIABLE && !gvars_get(vars, v->str);
 }
 
-static struct gv *untyped_ast(struct arena *a, const struct gql_value *l, const struct gvars *vars,
+static struct gv *untyped_ast(struct gql_arena *a, const struct gql_value *l, const struct gvars *vars,
                               int depth)
 {
 	struct gv *v;
@@ -552,7 +552,7 @@ static struct gv *untyped_ast(struct arena *a, const struct gql_value *l, const 
 	case GQL_VALUE_LIST:
 		if (!(v = gv_new(a, GV_LIST)))
 			return NULL;
-		v->items = arena_calloc(a, (l->n_items + 1) * sizeof(*v->items));
+		v->items = gql_arena_calloc(a, (l->n_items + 1) * sizeof(*v->items));
 		for (unsigned i = 0; i < l->n_items; i++)
 			if (!(v->items[v->n++] = untyped_ast(a, l->items[i], vars, depth + 1)))
 				return NULL;
@@ -560,8 +560,8 @@ static struct gv *untyped_ast(struct arena *a, const struct gql_value *l, const 
 	case GQL_VALUE_OBJECT:
 		if (!(v = gv_new(a, GV_OBJECT)))
 			return NULL;
-		v->items = arena_calloc(a, (l->n_fields + 1) * sizeof(*v->items));
-		v->keys = arena_calloc(a, (l->n_fields + 1) * sizeof(*v->keys));
+		v->items = gql_arena_calloc(a, (l->n_fields + 1) * sizeof(*v->items));
+		v->keys = gql_arena_calloc(a, (l->n_fields + 1) * sizeof(*v->keys));
 		for (unsigned i = 0; i < l->n_fields; i++) {
 			v->keys[v->n] = l->fields[i]->name.value;
 			if (!(v->items[v->n++] = untyped_ast(a, l->fields[i]->value, vars, depth + 1)))
@@ -572,7 +572,7 @@ static struct gv *untyped_ast(struct arena *a, const struct gql_value *l, const 
 	return NULL;
 }
 
-static struct gv *from_ast(struct arena *a, const struct gql_value *l, const struct gql_tref *t,
+static struct gv *from_ast(struct gql_arena *a, const struct gql_value *l, const struct gql_tref *t,
                            const struct gvars *vars, int depth)
 {
 	const struct gql_stype *nt;
@@ -600,14 +600,14 @@ static struct gv *from_ast(struct arena *a, const struct gql_value *l, const str
 
 			if (!item || !(v = gv_new(a, GV_LIST)))
 				return NULL;
-			v->items = arena_alloc(a, sizeof(*v->items));
+			v->items = gql_arena_alloc(a, sizeof(*v->items));
 			v->items[0] = item;
 			v->n = 1;
 			return v;
 		}
 		if (!(v = gv_new(a, GV_LIST)))
 			return NULL;
-		v->items = arena_calloc(a, (l->n_items + 1) * sizeof(*v->items));
+		v->items = gql_arena_calloc(a, (l->n_items + 1) * sizeof(*v->items));
 		for (unsigned i = 0; i < l->n_items; i++) {
 			if (missing_var(l->items[i], vars)) {
 				if (t->of->kind == GQL_TYPE_NON_NULL)
@@ -625,8 +625,8 @@ static struct gv *from_ast(struct arena *a, const struct gql_value *l, const str
 	case GQL_INPUT_OBJECT:
 		if (l->kind != GQL_VALUE_OBJECT || !(v = gv_new(a, GV_OBJECT)))
 			return NULL;
-		v->keys = arena_calloc(a, (nt->n_input_fields + 1) * sizeof(*v->keys));
-		v->items = arena_calloc(a, (nt->n_input_fields + 1) * sizeof(*v->items));
+		v->keys = gql_arena_calloc(a, (nt->n_input_fields + 1) * sizeof(*v->keys));
+		v->items = gql_arena_calloc(a, (nt->n_input_fields + 1) * sizeof(*v->items));
 		for (unsigned i = 0; i < nt->n_input_fields; i++) {
 			const struct gql_input_value *f = &nt->input_fields[i];
 			const struct gql_value *fl = NULL;
@@ -703,21 +703,21 @@ static struct gv *from_ast(struct arena *a, const struct gql_value *l, const str
 	}
 }
 
-struct gv *gql_value_from_ast(struct arena *a, const struct gql_value *v,
+struct gv *gql_value_from_ast(struct gql_arena *a, const struct gql_value *v,
                               const struct gql_tref *type, const struct gvars *vars)
 {
 	return from_ast(a, v, type, vars, 0);
 }
 
-int gql_coerce_args(struct arena *a, const struct gql_input_value *defs, unsigned n,
+int gql_coerce_args(struct gql_arena *a, const struct gql_input_value *defs, unsigned n,
                     struct gql_argument *const *args, unsigned na, const struct gvars *vars,
                     struct gv **out, const char **msg)
 {
 	struct gv *o = gv_new(a, GV_OBJECT);
 	char tbuf[256];
 
-	if (!o || !(o->keys = arena_calloc(a, (n + 1) * sizeof(*o->keys))) ||
-	    !(o->items = arena_calloc(a, (n + 1) * sizeof(*o->items))))
+	if (!o || !(o->keys = gql_arena_calloc(a, (n + 1) * sizeof(*o->keys))) ||
+	    !(o->items = gql_arena_calloc(a, (n + 1) * sizeof(*o->items))))
 		return *msg = "out of memory", -1;
 	*out = o;
 	for (unsigned i = 0; i < n; i++) {

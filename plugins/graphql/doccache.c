@@ -27,7 +27,7 @@ void gqlp_doc_unref(struct gqlp_doc *d)
 {
 	if (!d || --d->refs)
 		return;
-	arena_close(&d->arena);
+	gql_arena_close(&d->arena);
 	free(d->text);
 	free(d);
 }
@@ -60,7 +60,7 @@ static int prepare(struct gqlp_doc *d, struct gqlp_conf *c)
 		free(b.p);
 		return -1;
 	}
-	d->errors = arena_strndup(&d->arena, b.p, b.n);
+	d->errors = gql_arena_strndup(&d->arena, b.p, b.n);
 	d->errors_len = b.n;
 	free(b.p);
 	return d->errors ? 0 : -1;
@@ -98,7 +98,7 @@ struct gqlp_doc *gqlp_doc_get(struct gqlp_worker *w, struct gqlp_conf *c, const 
 	d->hash = h;
 	d->conf_id = c->id;
 	d->refs = 1;
-	arena_init(&d->arena, 8192);
+	gql_arena_init(&d->arena, 8192);
 	if (prepare(d, c) != 0) {
 		gqlp_doc_unref(d);
 		return NULL;

@@ -36,12 +36,12 @@
 
 /* ---- small helpers -------------------------------------------------------- */
 
-const struct gql_tref *gqlx_tref_from_ast(struct arena *a, const struct gql_schema *s,
+const struct gql_tref *gqlx_tref_from_ast(struct gql_arena *a, const struct gql_schema *s,
                                           const struct gql_type *t)
 {
 	struct gql_tref *r;
 
-	if (!t || !(r = arena_calloc(a, sizeof(*r))))
+	if (!t || !(r = gql_arena_calloc(a, sizeof(*r))))
 		return NULL;
 	r->kind = t->kind;
 	if (t->kind == GQL_TYPE_NAMED)
@@ -49,7 +49,7 @@ const struct gql_tref *gqlx_tref_from_ast(struct arena *a, const struct gql_sche
 	return (r->of = gqlx_tref_from_ast(a, s, t->of)) ? r : NULL;
 }
 
-int gqlx_grow(struct arena *a, void **arr, unsigned *cap, unsigned n, size_t size)
+int gqlx_grow(struct gql_arena *a, void **arr, unsigned *cap, unsigned n, size_t size)
 {
 	void *more;
 	unsigned nc;
@@ -57,7 +57,7 @@ int gqlx_grow(struct arena *a, void **arr, unsigned *cap, unsigned n, size_t siz
 	if (n < *cap)
 		return 0;
 	nc = *cap ? *cap * 2 : 8;
-	if (!(more = arena_alloc(a, (size_t)nc * size)))
+	if (!(more = gql_arena_alloc(a, (size_t)nc * size)))
 		return -1;
 	if (n)
 		memcpy(more, *arr, (size_t)n * size);
@@ -78,7 +78,7 @@ void gqlx_tasks_push(struct gql_exec *e, struct tasks *ts, struct rnode *obj, in
 
 struct rnode *gql_rnode(struct gql_exec *e, struct rnode *parent, unsigned idx, bool nonnull)
 {
-	struct rnode *n = arena_alloc(&e->arena, sizeof(*n));
+	struct rnode *n = gql_arena_alloc(&e->arena, sizeof(*n));
 
 	if (!n) {
 		e->fatal = 1;
@@ -158,7 +158,7 @@ static void run_object(struct gql_exec *e, const struct otask *t)
 				e->fatal = 1;
 				return;
 			}
-			cf->bq[cf->n_bq++] = (struct bentry){ slot, t->vidx };
+			cf->bq[cf->n_bq++] = (struct bentry){ slot, t->vidx, cf, 0 };
 			if (!cf->bqueued) {
 				cf->bqueued = 1;
 				cf->bnext = e->batched;
@@ -168,7 +168,7 @@ static void run_object(struct gql_exec *e, const struct otask *t)
 		}
 		if (cf->resolver) {
 			gqlx_push_stored(e, L, cf->resolver);
-			gqlx_call(e, cf, slot, t->vidx, NULL, 0);
+			gqlx_call(e, cf, slot, t->vidx, NULL, 0, 0);
 			continue;
 		}
 		/* the default resolver: parent[fieldName], a method when a function */
@@ -181,7 +181,7 @@ static void run_object(struct gql_exec *e, const struct otask *t)
 		}
 		lua_remove(L, -2);
 		if (lua_type(L, -1) == LUA_TFUNCTION) {
-			gqlx_call(e, cf, slot, t->vidx, NULL, 0);
+			gqlx_call(e, cf, slot, t->vidx, NULL, 0, 0);
 			continue;
 		}
 		gqlx_complete_field(e, cf, L, -1, slot);
@@ -189,38 +189,130 @@ static void run_object(struct gql_exec *e, const struct otask *t)
 	}
 }
 
+/* Whether two coerced argument values are the same. */
+static int gv_equal(const struct gv *a, const struct gv *b)
+{
+	if (!a || !b)
+		return a == b;
+	if (a->kind != b->kind)
+		return 0;
+	switch (a->kind) {
+	case GV_NULL:
+		return 1;
+	case GV_INT:
+		return a->i == b->i;
+	case GV_FLOAT:
+		return a->f == b->f;
+	case GV_BOOL:
+		return a->b == b->b;
+	case GV_STRING:
+	case GV_ENUM:
+		return a->len == b->len && !memcmp(a->s, b->s, a->len);
+	case GV_LIST:
+	case GV_OBJECT:
+		if (a->n != b->n)
+			return 0;
+		for (unsigned i = 0; i < a->n; i++)
+			if ((a->kind == GV_OBJECT && strcmp(a->keys[i], b->keys[i])) ||
+			    !gv_equal(a->items[i], b->items[i]))
+				return 0;
+		return 1;
+	}
+	return 0;
+}
+
+/* CF and G are aliases of one field that one batch call can serve. */
+static int same_batch(const struct cfield *cf, const struct cfield *g)
+{
+	return g->def == cf->def && g->parent == cf->parent && g->args_state == 1 &&
+	       cf->args_state == 1 && gv_equal(g->args, cf->args);
+}
+
+/* Where VIDX is in PARENTS[0..NP): looked for from FROM on first (aliases
+ * queue the same parents in the same order), then before it; NP if absent. */
+static unsigned parent_index(const int *parents, unsigned np, unsigned from, int vidx)
+{
+	for (unsigned k = from; k < np; k++)
+		if (parents[k] == vidx)
+			return k;
+	for (unsigned k = 0; k < from && k < np; k++)
+		if (parents[k] == vidx)
+			return k;
+	return np;
+}
+
+/*
+ * Moves the live queued parents of CF into BQ (from *N on), giving each the
+ * index of its parent in PARENTS (value indexes, *NP so far): a parent
+ * already there (the same object, queued by another alias) is shared.
+ */
+static void take_parents(struct cfield *cf, struct bentry *bq, unsigned *n, int *parents,
+                         unsigned *np)
+{
+	unsigned cur = 0;
+
+	for (unsigned i = 0; i < cf->n_bq; i++) {
+		struct bentry b = cf->bq[i];
+
+		if (gqlx_dead(b.slot->parent))
+			continue;   /* its object was nulled meanwhile */
+		b.pi = parent_index(parents, *np, cur, b.vidx);
+		if (b.pi == *np)
+			parents[(*np)++] = b.vidx;
+		cur = b.pi + 1;
+		bq[(*n)++] = b;
+	}
+	cf->n_bq = 0;
+	cf->bqueued = 0;
+}
+
+/*
+ * Calls each batched field of the level once with every parent: aliases of
+ * one field with the same arguments (`a: user(id: 1) b: user(id: 1)`)
+ * share the call, and the values go to every alias.
+ */
 static void run_batches(struct gql_exec *e)
 {
 	lua_State *L = e->L;
 
 	while (e->batched && !e->fatal) {
-		struct cfield *cf = e->batched;
+		struct cfield *cf = e->batched, **pp;
 		struct bentry *bq;
-		unsigned n = 0;
+		unsigned n = 0, np = 0, total = cf->n_bq;
+		int *parents;
 
 		e->batched = cf->bnext;
-		cf->bqueued = 0;
-		/* parents whose object was nulled meanwhile are left out */
-		bq = arena_alloc(&e->arena, (cf->n_bq + 1) * sizeof(*bq));
-		if (!bq) {
+		for (struct cfield *g = e->batched; g; g = g->bnext)
+			if (same_batch(cf, g))
+				total += g->n_bq;
+		bq = gql_arena_alloc(&e->arena, (total + 1) * sizeof(*bq));
+		parents = gql_arena_alloc(&e->arena, (total + 1) * sizeof(*parents));
+		if (!bq || !parents) {
 			e->fatal = 1;
 			return;
 		}
-		for (unsigned i = 0; i < cf->n_bq; i++)
-			if (!gqlx_dead(cf->bq[i].slot->parent))
-				bq[n++] = cf->bq[i];
-		cf->n_bq = 0;
+		take_parents(cf, bq, &n, parents, &np);
+		for (pp = &e->batched; *pp;) {
+			struct cfield *g = *pp;
+
+			if (same_batch(cf, g)) {
+				*pp = g->bnext;
+				take_parents(g, bq, &n, parents, &np);
+			} else {
+				pp = &g->bnext;
+			}
+		}
 		if (!n)
 			continue;
 		gqlx_push_stored(e, L, cf->resolver);
-		lua_createtable(L, (int)n, 0);
+		lua_createtable(L, (int)np, 0);
 		gqlx_push_values(e, L);
-		for (unsigned i = 0; i < n; i++) {
-			lua_rawgeti(L, -1, bq[i].vidx);
+		for (unsigned i = 0; i < np; i++) {
+			lua_rawgeti(L, -1, parents[i]);
 			lua_rawseti(L, -3, (lua_Integer)i + 1);
 		}
 		lua_pop(L, 1);
-		gqlx_call(e, cf, NULL, 0, bq, n);
+		gqlx_call(e, cf, NULL, 0, bq, n, np);
 	}
 }
 
@@ -373,7 +465,7 @@ int gql_exec_start(const struct gql_exec_req *req)
 	e->vref = LUA_NOREF;
 	e->result.source_ref = LUA_NOREF;
 	e->errs_tail = &e->errs;
-	arena_init(&e->arena, 16384);
+	gql_arena_init(&e->arena, 16384);
 	if (req->ctx_index)
 		e->req.ctx_index = lua_absindex(req->L, req->ctx_index);
 	if (req->event_index)
@@ -415,7 +507,7 @@ int gql_exec_start(const struct gql_exec_req *req)
 	}
 	e->root = gql_rnode(e, NULL, 0, false);
 	if (!e->root_plan || !e->root ||
-	    !(e->root->u.obj.v = arena_calloc(&e->arena, (e->root_plan->n + 1) *
+	    !(e->root->u.obj.v = gql_arena_calloc(&e->arena, (e->root_plan->n + 1) *
 	                                      sizeof(struct rnode *)))) {
 		e->fatal = 1;
 		gqlx_finish(e);
@@ -438,6 +530,6 @@ void gql_exec_free(struct gql_exec *e)
 	if (e->result.source_ref != LUA_NOREF && e->L)
 		luaL_unref(e->L, LUA_REGISTRYINDEX, e->result.source_ref);
 	free(e->out.p);
-	arena_close(&e->arena);
+	gql_arena_close(&e->arena);
 	free(e);
 }

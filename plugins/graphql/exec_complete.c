@@ -33,7 +33,7 @@ static const char *inspect_lua(struct gql_exec *e, lua_State *L, int idx)
 			       lua_tonumber(L, idx) > 0 ? 8 : 9);
 		else
 			jb_num(&b, lua_tonumber(L, idx));
-		s = arena_strndup(&e->arena, b.p ? b.p : "", b.n);
+		s = gql_arena_strndup(&e->arena, b.p ? b.p : "", b.n);
 		free(b.p);
 		return s ? s : "?";
 	}
@@ -44,7 +44,7 @@ static const char *inspect_lua(struct gql_exec *e, lua_State *L, int idx)
 		char *s;
 
 		jb_str(&b, v, n);
-		s = arena_strndup(&e->arena, b.p ? b.p : "", b.n);
+		s = gql_arena_strndup(&e->arena, b.p ? b.p : "", b.n);
 		free(b.p);
 		return s ? s : "?";
 	}
@@ -63,7 +63,7 @@ static int is_null(lua_State *L, int idx)
 static void set_raw(struct gql_exec *e, struct rnode *slot, const char *s, size_t n, int copy)
 {
 	slot->kind = RN_RAW;
-	slot->u.raw.s = copy ? arena_strndup(&e->arena, s, n) : s;
+	slot->u.raw.s = copy ? gql_arena_strndup(&e->arena, s, n) : s;
 	slot->u.raw.n = n;
 	if (!slot->u.raw.s)
 		e->fatal = 1;
@@ -227,7 +227,7 @@ static const struct gql_stype *resolve_type(struct gql_exec *e, const struct cfi
 	if (lua_type(L, idx) == LUA_TTABLE) {
 		lua_pushliteral(L, "__typename");
 		if (lua_rawget(L, idx) == LUA_TSTRING)
-			name = arena_strdup(&e->arena, lua_tostring(L, -1));
+			name = gql_arena_strdup(&e->arena, lua_tostring(L, -1));
 		lua_pop(L, 1);
 	}
 	if (!name) {
@@ -250,7 +250,7 @@ static const struct gql_stype *resolve_type(struct gql_exec *e, const struct cfi
 						return NULL;
 					}
 					if (lua_type(L, -1) == LUA_TSTRING)
-						name = arena_strdup(&e->arena, lua_tostring(L, -1));
+						name = gql_arena_strdup(&e->arena, lua_tostring(L, -1));
 				}
 				lua_pop(L, 1);
 			}
@@ -323,7 +323,7 @@ void gqlx_complete(struct gql_exec *e, struct cfield *cf, const struct gql_tref 
 		n = lua_rawlen(L, idx);
 		slot->kind = slot->shape = RN_LIST;
 		slot->u.list.n = (unsigned)n;
-		if (!(slot->u.list.v = arena_alloc(&e->arena, (n + 1) * sizeof(struct rnode *)))) {
+		if (!(slot->u.list.v = gql_arena_alloc(&e->arena, (n + 1) * sizeof(struct rnode *)))) {
 			e->fatal = 1;
 			return;
 		}
@@ -363,7 +363,7 @@ void gqlx_complete(struct gql_exec *e, struct cfield *cf, const struct gql_tref 
 			return;
 		slot->kind = slot->shape = RN_OBJ;
 		slot->u.obj.plan = p;
-		if (!(slot->u.obj.v = arena_calloc(&e->arena, (p->n + 1) * sizeof(struct rnode *)))) {
+		if (!(slot->u.obj.v = gql_arena_calloc(&e->arena, (p->n + 1) * sizeof(struct rnode *)))) {
 			e->fatal = 1;
 			return;
 		}

@@ -54,7 +54,7 @@ int gqlx_index_fragments(struct gql_exec *e)
 	while (slots < n * 2)
 		slots *= 2;
 	e->nfrag_slots = slots;
-	if (!(e->frags = arena_calloc(&e->arena, slots * sizeof(*e->frags))))
+	if (!(e->frags = gql_arena_calloc(&e->arena, slots * sizeof(*e->frags))))
 		return -1;
 	for (unsigned i = 0; i < e->req.doc->n_defs; i++) {
 		const struct gql_definition *d = e->req.doc->defs[i];
@@ -216,7 +216,7 @@ static void collect(struct gql_exec *e, struct pbuild *pb, const struct gql_styp
 struct plan *gql_plan_build(struct gql_exec *e, const struct gql_stype *t,
                             const struct gql_selection_set *const *sets, unsigned nsets)
 {
-	struct plan *p = arena_calloc(&e->arena, sizeof(*p));
+	struct plan *p = gql_arena_calloc(&e->arena, sizeof(*p));
 	struct pbuild pb = { p, 0 };
 	struct visited vis = { 0 };
 
@@ -240,14 +240,14 @@ struct plan *gql_subplan(struct gql_exec *e, struct cfield *cf, const struct gql
 	for (unsigned i = 0; i < cf->n_subs; i++)
 		if (cf->subs[i].type == t)
 			return cf->subs[i].plan;
-	if (!(sets = arena_alloc(&e->arena, (cf->n_nodes + 1) * sizeof(*sets))))
+	if (!(sets = gql_arena_alloc(&e->arena, (cf->n_nodes + 1) * sizeof(*sets))))
 		return e->fatal = 1, NULL;
 	for (unsigned i = 0; i < cf->n_nodes; i++)
 		if (cf->nodes[i]->selection_set)
 			sets[n++] = cf->nodes[i]->selection_set;
 	if (!(p = gql_plan_build(e, t, sets, n)))
 		return NULL;
-	if (!(more = arena_alloc(&e->arena, (cf->n_subs + 1) * sizeof(*more))))
+	if (!(more = gql_arena_alloc(&e->arena, (cf->n_subs + 1) * sizeof(*more))))
 		return e->fatal = 1, NULL;
 	if (cf->n_subs)
 		memcpy(more, cf->subs, cf->n_subs * sizeof(*more));

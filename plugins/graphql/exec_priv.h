@@ -10,7 +10,7 @@
 
 #include <lua.h>
 
-#include "arena.h"
+#include "gql_arena.h"
 #include "exec.h"
 
 /* ---- output buffer ------------------------------------------------------ */
@@ -66,7 +66,7 @@ struct gvars {
  * 0, or -1 with the first graphql-js message in *MSG (arena text) and the
  * variable definition's position in *LINE and *COL.
  */
-int gql_coerce_variables(struct arena *a, const struct gql_schema *s,
+int gql_coerce_variables(struct gql_arena *a, const struct gql_schema *s,
                          const struct gql_definition *op, json_t *vars, struct gvars *out,
                          const char **msg, unsigned *line, unsigned *col);
 /*
@@ -74,11 +74,11 @@ int gql_coerce_variables(struct arena *a, const struct gql_schema *s,
  * arguments ARGS[0..NA). 0, or -1 with a graphql-js message in *MSG.
  * *OUT is an OBJECT gv (argument name -> value).
  */
-int gql_coerce_args(struct arena *a, const struct gql_input_value *defs, unsigned n,
+int gql_coerce_args(struct gql_arena *a, const struct gql_input_value *defs, unsigned n,
                     struct gql_argument *const *args, unsigned na, const struct gvars *vars,
                     struct gv **out, const char **msg);
 /* A literal of TYPE (validated) to a value; NULL when it cannot coerce. */
-struct gv *gql_value_from_ast(struct arena *a, const struct gql_value *v,
+struct gv *gql_value_from_ast(struct gql_arena *a, const struct gql_value *v,
                               const struct gql_tref *type, const struct gvars *vars);
 const struct gv *gvars_get(const struct gvars *vars, const char *name);
 /* Pushes V as Lua (objects and lists as tables, null as json.null's nil). */
@@ -157,9 +157,14 @@ struct gerr {
 	struct gerr *next;
 };
 
+/* A batched parent: the slot of one alias (CF) and the parent value; PI is
+ * the parent's index in the batch call's parents list (aliases of one
+ * field share a call and their parents). */
 struct bentry {
 	struct rnode *slot;
 	int vidx;
+	struct cfield *cf;
+	unsigned pi;
 };
 
 struct otask {
@@ -176,7 +181,7 @@ struct tasks {
 
 struct gql_exec {
 	struct gql_exec_req req;
-	struct arena arena;
+	struct gql_arena arena;
 	const struct gql_schema *s;
 	const struct gql_definition *op;
 	struct gvars vars;
@@ -222,9 +227,9 @@ struct rnode *gql_rnode(struct gql_exec *e, struct rnode *parent, unsigned idx, 
 void gql_intro_field(struct gql_exec *e, struct cfield *cf, struct rnode *at);
 int gql_coerce_field_args(struct gql_exec *e, struct cfield *cf);
 /* The schema type for an AST type reference, or NULL (unknown name). */
-const struct gql_tref *gqlx_tref_from_ast(struct arena *a, const struct gql_schema *s,
+const struct gql_tref *gqlx_tref_from_ast(struct gql_arena *a, const struct gql_schema *s,
                                           const struct gql_type *t);
-char *gql_fmt(struct arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *gql_fmt(struct gql_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- between the executor's own files ------------------------------------ */
 
@@ -241,7 +246,7 @@ struct pseg {
 };
 
 /* exec.c: scheduling */
-int gqlx_grow(struct arena *a, void **arr, unsigned *cap, unsigned n, size_t size);
+int gqlx_grow(struct gql_arena *a, void **arr, unsigned *cap, unsigned n, size_t size);
 void gqlx_tasks_push(struct gql_exec *e, struct tasks *ts, struct rnode *obj, int vidx,
                      const struct plan *p, unsigned f0, unsigned f1);
 int gqlx_dead(const struct rnode *n);
@@ -262,7 +267,7 @@ const char *gqlx_op_name(const struct gql_definition *op);
 void gqlx_complete_field(struct gql_exec *e, struct cfield *cf, lua_State *L, int idx,
                          struct rnode *slot);
 void gqlx_call(struct gql_exec *e, struct cfield *cf, struct rnode *slot, int parent_vidx,
-               struct bentry *bq, unsigned n_bq);
+               struct bentry *bq, unsigned n_bq, unsigned n_parents);
 
 /* exec_complete.c */
 void gqlx_set_jbuf(struct gql_exec *e, struct rnode *slot, struct jbuf *b);

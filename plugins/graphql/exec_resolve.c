@@ -159,8 +159,9 @@ struct pcall {
 	struct cfield *cf;
 	lua_State *co;
 	struct rnode *slot;         /* one parent */
-	struct bentry *bq;          /* batched parents */
+	struct bentry *bq;          /* batched slots, of one alias or several */
 	unsigned n_bq;
+	unsigned n_parents;         /* the values the batch resolver must return */
 };
 
 /* A resolver's error value (on top of CO) as a message and extensions. */
@@ -171,13 +172,13 @@ static void error_of(struct gql_exec *e, lua_State *co, const char **msg, const 
 	if (lua_type(co, -1) == LUA_TTABLE) {
 		lua_getfield(co, -1, "message");
 		if (lua_type(co, -1) == LUA_TSTRING)
-			*msg = arena_strdup(&e->arena, lua_tostring(co, -1));
+			*msg = gql_arena_strdup(&e->arena, lua_tostring(co, -1));
 		lua_pop(co, 1);
 		if (lua_getfield(co, -1, "extensions") == LUA_TTABLE) {
 			struct jbuf b = { 0 };
 
 			if (jb_lua(&b, co, -1, 0) == 0 && !b.oom)
-				*ext = arena_strndup(&e->arena, b.p, b.n);
+				*ext = gql_arena_strndup(&e->arena, b.p, b.n);
 			free(b.p);
 		}
 		lua_pop(co, 1);
@@ -195,7 +196,7 @@ static void error_of(struct gql_exec *e, lua_State *co, const char **msg, const 
 			if (q[0] == ':' && q[1] == ' ')
 				m = q + 2;
 		}
-		*msg = arena_strdup(&e->arena, m);
+		*msg = gql_arena_strdup(&e->arena, m);
 	}
 	if (!*msg)
 		*msg = "resolver failed";
@@ -232,7 +233,7 @@ static void resolved(struct gql_exec *e, struct pcall *pc, int status, int nres)
 			for (unsigned i = 0; i < pc->n_bq; i++) {
 				if (gqlx_dead(pc->bq[i].slot->parent))
 					continue;
-				gql_field_error(e, cf, pc->bq[i].slot, msg, ext);
+				gql_field_error(e, pc->bq[i].cf, pc->bq[i].slot, msg, ext);
 				gql_null_out(e, pc->bq[i].slot);
 			}
 		} else {
@@ -253,18 +254,20 @@ static void resolved(struct gql_exec *e, struct pcall *pc, int status, int nres)
 	} else if (lua_type(L, -1) != LUA_TTABLE) {
 		const char *msg = gql_fmt(&e->arena, "the batch resolver of %s.%s returned a %s, not a "
 		                          "list of %u values", cf->parent->name, cf->def->name,
-		                          luaL_typename(L, -1), pc->n_bq);
+		                          luaL_typename(L, -1), pc->n_parents);
 
 		for (unsigned i = 0; i < pc->n_bq; i++) {
-			gql_field_error(e, cf, pc->bq[i].slot, msg, NULL);
+			if (gqlx_dead(pc->bq[i].slot->parent))
+				continue;
+			gql_field_error(e, pc->bq[i].cf, pc->bq[i].slot, msg, NULL);
 			gql_null_out(e, pc->bq[i].slot);
 		}
 	} else {
 		for (unsigned i = 0; i < pc->n_bq; i++) {
 			if (gqlx_dead(pc->bq[i].slot->parent))
 				continue;
-			lua_rawgeti(L, -1, (lua_Integer)i + 1);
-			gqlx_complete_field(e, cf, L, -1, pc->bq[i].slot);
+			lua_rawgeti(L, -1, (lua_Integer)pc->bq[i].pi + 1);
+			gqlx_complete_field(e, pc->bq[i].cf, L, -1, pc->bq[i].slot);
 			lua_pop(L, 1);
 		}
 	}
@@ -303,10 +306,10 @@ static void task_done(lua_State *co, int status, int nres, void *ud)
  * function for a batch. Pops the function (and the parents table).
  */
 void gqlx_call(struct gql_exec *e, struct cfield *cf, struct rnode *slot, int parent_vidx,
-               struct bentry *bq, unsigned n_bq)
+               struct bentry *bq, unsigned n_bq, unsigned n_parents)
 {
 	lua_State *L = e->L, *co = co_take(e);
-	struct pcall *pc = arena_calloc(&e->arena, sizeof(*pc));
+	struct pcall *pc = gql_arena_calloc(&e->arena, sizeof(*pc));
 	int st, nres = 0;
 
 	if (!pc || !co) {
@@ -314,7 +317,7 @@ void gqlx_call(struct gql_exec *e, struct cfield *cf, struct rnode *slot, int pa
 		lua_pop(L, bq ? 2 : 1);
 		return;
 	}
-	*pc = (struct pcall){ e, cf, co, slot, bq, n_bq };
+	*pc = (struct pcall){ e, cf, co, slot, bq, n_bq, n_parents };
 	if (bq) {
 		lua_xmove(L, co, 2);   /* function, parents */
 	} else {

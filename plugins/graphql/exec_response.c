@@ -22,7 +22,7 @@ static void add_error(struct gql_exec *e, struct gerr *g)
 void gql_field_error(struct gql_exec *e, const struct cfield *cf, struct rnode *at,
                      const char *msg, const char *ext)
 {
-	struct gerr *g = arena_calloc(&e->arena, sizeof(*g));
+	struct gerr *g = gql_arena_calloc(&e->arena, sizeof(*g));
 
 	if (!g) {
 		e->fatal = 1;
@@ -37,7 +37,7 @@ void gql_field_error(struct gql_exec *e, const struct cfield *cf, struct rnode *
 
 void gqlx_request_error(struct gql_exec *e, const char *msg, unsigned line, unsigned col)
 {
-	struct gerr *g = arena_calloc(&e->arena, sizeof(*g));
+	struct gerr *g = gql_arena_calloc(&e->arena, sizeof(*g));
 
 	if (!g) {
 		e->fatal = 1;

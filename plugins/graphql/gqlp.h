@@ -14,7 +14,7 @@
 #include <jansson.h>
 #include <portico/portico.h>
 
-#include "arena.h"
+#include "gql_arena.h"
 #include "ast.h"
 #include "parser.h"
 #include "schema.h"
@@ -54,7 +54,7 @@ struct gqlp_doc {
 	char *text;
 	size_t len;
 	unsigned conf_id;
-	struct arena arena;
+	struct gql_arena arena;
 	struct gql_doc *doc;
 	char *errors;
 	size_t errors_len;
@@ -82,7 +82,7 @@ void gqlp_docs_clear(struct gqlp_worker *w);
  * introspection switch). 0, or the number of errors with their JSON array
  * in OUT ("[{message, locations}, ...]").
  */
-int gqlp_check(const struct gqlp_conf *c, struct arena *a, const struct gql_doc *doc,
+int gqlp_check(const struct gqlp_conf *c, struct gql_arena *a, const struct gql_doc *doc,
                struct jbuf *out);
 
 int gqlp_lua_open(struct lua_State *L);

@@ -26,7 +26,7 @@ static struct ival *list_new(struct gql_exec *e, struct ival *out, unsigned n)
 {
 	out->kind = IV_LIST;
 	out->n = 0;
-	if (!(out->items = arena_calloc(&e->arena, (n + 1) * sizeof(*out->items))))
+	if (!(out->items = gql_arena_calloc(&e->arena, (n + 1) * sizeof(*out->items))))
 		e->fatal = 1;
 	return out->items;
 }
@@ -295,7 +295,7 @@ static void complete_c(struct gql_exec *e, struct cfield *cf, const struct gql_t
 		}
 		slot->kind = slot->shape = RN_LIST;
 		slot->u.list.n = v->n;
-		if (!(slot->u.list.v = arena_alloc(&e->arena, (v->n + 1) * sizeof(struct rnode *)))) {
+		if (!(slot->u.list.v = gql_arena_alloc(&e->arena, (v->n + 1) * sizeof(struct rnode *)))) {
 			e->fatal = 1;
 			return;
 		}
@@ -318,7 +318,7 @@ static void complete_c(struct gql_exec *e, struct cfield *cf, const struct gql_t
 			e->fatal = 1;
 		} else {
 			slot->kind = RN_RAW;
-			slot->u.raw.s = arena_strndup(&e->arena, b.p, b.n);
+			slot->u.raw.s = gql_arena_strndup(&e->arena, b.p, b.n);
 			slot->u.raw.n = b.n;
 		}
 		free(b.p);
@@ -331,7 +331,7 @@ static void complete_c(struct gql_exec *e, struct cfield *cf, const struct gql_t
 			return;
 		slot->kind = slot->shape = RN_OBJ;
 		slot->u.obj.plan = p;
-		if (!(slot->u.obj.v = arena_calloc(&e->arena, (p->n + 1) * sizeof(struct rnode *)))) {
+		if (!(slot->u.obj.v = gql_arena_calloc(&e->arena, (p->n + 1) * sizeof(struct rnode *)))) {
 			e->fatal = 1;
 			return;
 		}

@@ -8,7 +8,7 @@
 
 #include "lexer.h"
 
-void gql_lexer_init(struct gql_lexer *lx, struct arena *a, const char *src,
+void gql_lexer_init(struct gql_lexer *lx, struct gql_arena *a, const char *src,
                     size_t len)
 {
 	lx->src = src;
@@ -510,7 +510,7 @@ static int read_string(struct gql_lexer *lx, struct gql_token *t,
 		if (s[extent] == '\\' && extent + 1 < lx->len)
 			extent++;
 	}
-	buf = arena_alloc(lx->arena, extent - pos + 1);
+	buf = gql_arena_alloc(lx->arena, extent - pos + 1);
 	if (!buf)
 		return fail(lx, err, start, "Out of memory.");
 
@@ -616,7 +616,7 @@ static int read_block_string(struct gql_lexer *lx, struct gql_token *t,
 	for (extent = pos; extent < lx->len && !is_triple_quote(lx, extent);)
 		extent += s[extent] == '\\' && is_triple_quote(lx, extent + 1) ?
 		          4 : 1;
-	buf = arena_alloc(lx->arena, extent - pos + 1);
+	buf = gql_arena_alloc(lx->arena, extent - pos + 1);
 	if (!buf)
 		return fail(lx, err, start, "Out of memory.");
 

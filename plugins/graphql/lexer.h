@@ -13,7 +13,7 @@
 
 #include <stddef.h>
 
-#include "arena.h"
+#include "gql_arena.h"
 
 enum gql_tok {
 	GQL_TOK_EOF = 0,
@@ -66,11 +66,11 @@ struct gql_lexer {
 	size_t line_start;		/* byte offset where that line starts */
 	size_t col_off;			/* column cache: col is the column of */
 	unsigned col;			/* byte offset col_off on this line */
-	struct arena *arena;		/* decoded strings go here */
+	struct gql_arena *arena;		/* decoded strings go here */
 };
 
 /* Start lexing SRC[0..LEN); string values are allocated from A. */
-void gql_lexer_init(struct gql_lexer *lx, struct arena *a, const char *src,
+void gql_lexer_init(struct gql_lexer *lx, struct gql_arena *a, const char *src,
                     size_t len);
 
 /*

@@ -74,7 +74,7 @@ _Noreturn void gqlr_unexpected(struct parser *p, const struct gql_token *t)
 
 void *gqlr_alloc(struct parser *p, size_t size)
 {
-	void *m = arena_calloc(p->a, size);
+	void *m = gql_arena_calloc(p->a, size);
 
 	if (!m)
 		fail_oom(p);
@@ -83,7 +83,7 @@ void *gqlr_alloc(struct parser *p, size_t size)
 
 static char *dup_text(struct parser *p, const char *s, size_t len)
 {
-	char *d = arena_strndup(p->a, s, len);
+	char *d = gql_arena_strndup(p->a, s, len);
 
 	if (!d)
 		fail_oom(p);
@@ -595,7 +595,7 @@ static void *run(struct parser *p, enum goal goal)
 	return r;
 }
 
-static bool init(struct parser *p, struct arena *a, const char *src,
+static bool init(struct parser *p, struct gql_arena *a, const char *src,
                  size_t len, const struct gql_limits *lim,
                  enum gql_accept accept, struct gql_error *err)
 {
@@ -619,7 +619,7 @@ static bool init(struct parser *p, struct arena *a, const char *src,
 	return true;
 }
 
-struct gql_doc *gql_parse_as(struct arena *a, const char *src, size_t len,
+struct gql_doc *gql_parse_as(struct gql_arena *a, const char *src, size_t len,
                              const struct gql_limits *lim,
                              enum gql_accept accept, struct gql_error *err)
 {
@@ -630,13 +630,13 @@ struct gql_doc *gql_parse_as(struct arena *a, const char *src, size_t len,
 	return run(&p, GOAL_DOCUMENT);
 }
 
-struct gql_doc *gql_parse(struct arena *a, const char *src, size_t len,
+struct gql_doc *gql_parse(struct gql_arena *a, const char *src, size_t len,
                           const struct gql_limits *lim, struct gql_error *err)
 {
 	return gql_parse_as(a, src, len, lim, GQL_ACCEPT_ANY, err);
 }
 
-struct gql_value *gql_parse_value(struct arena *a, const char *src, size_t len,
+struct gql_value *gql_parse_value(struct gql_arena *a, const char *src, size_t len,
                                   const struct gql_limits *lim, bool is_const,
                                   struct gql_error *err)
 {
@@ -647,7 +647,7 @@ struct gql_value *gql_parse_value(struct arena *a, const char *src, size_t len,
 	return run(&p, is_const ? GOAL_CONST_VALUE : GOAL_VALUE);
 }
 
-struct gql_type *gql_parse_type(struct arena *a, const char *src, size_t len,
+struct gql_type *gql_parse_type(struct gql_arena *a, const char *src, size_t len,
                                 const struct gql_limits *lim,
                                 struct gql_error *err)
 {

@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "arena.h"
+#include "gql_arena.h"
 #include "ast.h"
 #include "lexer.h"
 
@@ -49,7 +49,7 @@ enum gql_accept {
  * hold partial allocations, released with A. Same as gql_parse_as(...,
  * GQL_ACCEPT_ANY, ...).
  */
-struct gql_doc *gql_parse(struct arena *a, const char *src, size_t len,
+struct gql_doc *gql_parse(struct gql_arena *a, const char *src, size_t len,
                           const struct gql_limits *lim, struct gql_error *err);
 
 /*
@@ -59,7 +59,7 @@ struct gql_doc *gql_parse(struct arena *a, const char *src, size_t len,
  * ExecutableDefinitions validation error instead, parse with GQL_ACCEPT_ANY
  * and let the validator reject the definition.
  */
-struct gql_doc *gql_parse_as(struct arena *a, const char *src, size_t len,
+struct gql_doc *gql_parse_as(struct gql_arena *a, const char *src, size_t len,
                              const struct gql_limits *lim,
                              enum gql_accept accept, struct gql_error *err);
 
@@ -67,12 +67,12 @@ struct gql_doc *gql_parse_as(struct arena *a, const char *src, size_t len,
  * One value literal filling SRC[0..LEN), e.g. a default value or a variable
  * given inline; IS_CONST rejects variables. Ownership as gql_parse.
  */
-struct gql_value *gql_parse_value(struct arena *a, const char *src, size_t len,
+struct gql_value *gql_parse_value(struct gql_arena *a, const char *src, size_t len,
                                   const struct gql_limits *lim, bool is_const,
                                   struct gql_error *err);
 
 /* One type reference filling SRC[0..LEN), e.g. "[String!]!". */
-struct gql_type *gql_parse_type(struct arena *a, const char *src, size_t len,
+struct gql_type *gql_parse_type(struct gql_arena *a, const char *src, size_t len,
                                 const struct gql_limits *lim,
                                 struct gql_error *err);
 

@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "arena.h"
+#include "gql_arena.h"
 #include "ast.h"
 #include "lexer.h"
 #include "parser.h"
@@ -23,7 +23,7 @@ struct parser {
 	struct gql_token tok;		/* current token */
 	struct gql_token ahead;		/* the one after, if have_ahead */
 	bool have_ahead;
-	struct arena *a;
+	struct gql_arena *a;
 	struct gql_error *err;
 	jmp_buf fail;
 	enum gql_accept accept;

@@ -673,12 +673,12 @@ static void print_definition(struct out *o, const struct gql_definition *d,
 }
 
 /* Move the buffer into the arena: the caller's memory, freed with A. */
-static char *finish(struct arena *a, struct out *o, size_t *len)
+static char *finish(struct gql_arena *a, struct out *o, size_t *len)
 {
 	char *r = NULL;
 
 	if (!o->oom) {
-		r = arena_strndup(a, o->buf ? o->buf : "", o->len);
+		r = gql_arena_strndup(a, o->buf ? o->buf : "", o->len);
 		if (r && len)
 			*len = o->len;
 	}
@@ -686,7 +686,7 @@ static char *finish(struct arena *a, struct out *o, size_t *len)
 	return r;
 }
 
-char *gql_print(struct arena *a, const struct gql_doc *doc, size_t *len)
+char *gql_print(struct gql_arena *a, const struct gql_doc *doc, size_t *len)
 {
 	struct out o = { 0 };
 
@@ -698,7 +698,7 @@ char *gql_print(struct arena *a, const struct gql_doc *doc, size_t *len)
 	return finish(a, &o, len);
 }
 
-char *gql_print_value(struct arena *a, const struct gql_value *v, size_t *len)
+char *gql_print_value(struct gql_arena *a, const struct gql_value *v, size_t *len)
 {
 	struct out o = { 0 };
 
@@ -706,7 +706,7 @@ char *gql_print_value(struct arena *a, const struct gql_value *v, size_t *len)
 	return finish(a, &o, len);
 }
 
-char *gql_print_type(struct arena *a, const struct gql_type *t, size_t *len)
+char *gql_print_type(struct gql_arena *a, const struct gql_type *t, size_t *len)
 {
 	struct out o = { 0 };
 

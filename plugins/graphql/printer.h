@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#include "arena.h"
+#include "gql_arena.h"
 #include "ast.h"
 
 /*
@@ -20,10 +20,10 @@
  * NUL-terminated and allocated from A; its length in *LEN if LEN is not
  * NULL. NULL when out of memory.
  */
-char *gql_print(struct arena *a, const struct gql_doc *doc, size_t *len);
+char *gql_print(struct gql_arena *a, const struct gql_doc *doc, size_t *len);
 
 /* One value or type reference, e.g. for error messages ("[1, 2]", "Int!"). */
-char *gql_print_value(struct arena *a, const struct gql_value *v, size_t *len);
-char *gql_print_type(struct arena *a, const struct gql_type *t, size_t *len);
+char *gql_print_value(struct gql_arena *a, const struct gql_value *v, size_t *len);
+char *gql_print_type(struct gql_arena *a, const struct gql_type *t, size_t *len);
 
 #endif

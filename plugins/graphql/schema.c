@@ -147,7 +147,7 @@ static void add_type(struct builder *b, const struct gql_definition *d,
 		         "There can be only one type named \"%s\".", d->name.value);
 		return;
 	}
-	t = arena_calloc(b->a, sizeof(*t));
+	t = gql_arena_calloc(b->a, sizeof(*t));
 	if (!t)
 		{ gqls_oom(b); return; }
 	t->kind = def_kind(d->kind);
@@ -183,7 +183,7 @@ static void add_directive(struct builder *b, const struct gql_definition *d,
 	} else {
 		i = s->n_directives++;
 	}
-	dd = arena_calloc(b->a, sizeof(*dd));
+	dd = gql_arena_calloc(b->a, sizeof(*dd));
 	if (!dd)
 		{ gqls_oom(b); return; }
 	dd->name = d->name.value;
@@ -218,7 +218,7 @@ static void add_extension(struct builder *b, const struct gql_definition *d,
 		return;
 	}
 	ti = &b->ti[t->index];
-	e = arena_calloc(&b->tmp, sizeof(*e));
+	e = gql_arena_calloc(&b->tmp, sizeof(*e));
 	if (!e)
 		{ gqls_oom(b); return; }
 	e->def = d;
@@ -254,7 +254,7 @@ static void fill_possible(struct builder *b)
 			if (it->kind != GQL_INTERFACE)
 				continue;
 			if (it->n_possible) {
-				it->possible = arena_calloc(b->a, it->n_possible *
+				it->possible = gql_arena_calloc(b->a, it->n_possible *
 				                            sizeof(*it->possible));
 				if (!it->possible)
 					gqls_oom(b);
@@ -288,7 +288,7 @@ static void mark_args(unsigned char *used, const struct gql_input_value *v,
 static void fill_hidden(struct builder *b)
 {
 	struct gql_schema *s = b->s;
-	unsigned char *used = arena_calloc(b->a, s->n_types);
+	unsigned char *used = gql_arena_calloc(b->a, s->n_types);
 
 	if (!used) {
 		gqls_oom(b);
@@ -405,7 +405,7 @@ static void collect(struct builder *b, struct gql_doc **docs)
 				add_extension(b, d, f);
 				continue;
 			}
-			e = arena_calloc(&b->tmp, sizeof(*e));
+			e = gql_arena_calloc(&b->tmp, sizeof(*e));
 			if (!e)
 				{ gqls_oom(b); return; }
 			e->def = d;
@@ -431,7 +431,7 @@ struct gql_schema *gql_schema_build(const char *const *sources, const char *cons
 	b.errs = errs;
 	b.max_errs = max_errs;
 	b.schema_ext_tail = &b.schema_exts;
-	arena_init(&b.tmp, 16384);
+	gql_arena_init(&b.tmp, 16384);
 	s = calloc(1, sizeof(*s));
 	if (!s || n > 0xfffffffeu) {
 		free(s);
@@ -439,11 +439,11 @@ struct gql_schema *gql_schema_build(const char *const *sources, const char *cons
 		gqls_oom(&b);
 		goto out;
 	}
-	arena_init(&s->arena, 65536);
+	gql_arena_init(&s->arena, 65536);
 	b.s = s;
 	b.a = &s->arena;
-	docs = arena_calloc(&b.tmp, b.n_files * sizeof(*docs));
-	b.ix = arena_calloc(b.a, sizeof(*b.ix));
+	docs = gql_arena_calloc(&b.tmp, b.n_files * sizeof(*docs));
+	b.ix = gql_arena_calloc(b.a, sizeof(*b.ix));
 	if (!docs || !b.ix) {
 		gqls_oom(&b);
 		goto out;
@@ -453,10 +453,10 @@ struct gql_schema *gql_schema_build(const char *const *sources, const char *cons
 		goto out;
 	for (unsigned f = 0; f < b.n_files; f++)
 		cap += docs[f]->n_defs;
-	s->types = arena_calloc(b.a, cap * sizeof(*s->types));
-	s->directives = arena_calloc(b.a, cap * sizeof(*s->directives));
-	b.ti = arena_calloc(&b.tmp, cap * sizeof(*b.ti));
-	b.di = arena_calloc(&b.tmp, cap * sizeof(*b.di));
+	s->types = gql_arena_calloc(b.a, cap * sizeof(*s->types));
+	s->directives = gql_arena_calloc(b.a, cap * sizeof(*s->directives));
+	b.ti = gql_arena_calloc(&b.tmp, cap * sizeof(*b.ti));
+	b.di = gql_arena_calloc(&b.tmp, cap * sizeof(*b.di));
 	if (!s->types || !s->directives || !b.ti || !b.di ||
 	    gqls_htab_init(&b.ix->types, b.a, cap) < 0 ||
 	    gqls_htab_init(&b.ix->dirs, b.a, cap) < 0) {
@@ -479,7 +479,7 @@ struct gql_schema *gql_schema_build(const char *const *sources, const char *cons
 	fill_hidden(&b);
 	fill_meta(&b);
 out:
-	arena_close(&b.tmp);
+	gql_arena_close(&b.tmp);
 	if (n_errs)
 		*n_errs = b.n_errs;
 	if (b.failed) {

@@ -22,7 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "arena.h"
+#include "gql_arena.h"
 #include "ast.h"
 
 enum gql_kind {
@@ -136,7 +136,7 @@ struct gql_directive_def {
 };
 
 struct gql_schema {
-	struct arena arena;             /* owns everything below */
+	struct gql_arena arena;             /* owns everything below */
 	const char *description;
 	struct gql_stype **types;       /* every named type, built-ins first */
 	unsigned n_types;

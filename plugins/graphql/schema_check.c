@@ -351,10 +351,10 @@ static void check_input_cycles(struct builder *b)
 	struct gql_schema *s = b->s;
 	struct cycle_walk w = { .b = b };
 
-	w.visited = arena_calloc(&b->tmp, s->n_types);
-	w.on_path = arena_calloc(&b->tmp, s->n_types * sizeof(int));
-	w.path = arena_calloc(&b->tmp, (s->n_types + 1) * sizeof(*w.path));
-	w.path_type = arena_calloc(&b->tmp, (s->n_types + 1) * sizeof(unsigned));
+	w.visited = gql_arena_calloc(&b->tmp, s->n_types);
+	w.on_path = gql_arena_calloc(&b->tmp, s->n_types * sizeof(int));
+	w.path = gql_arena_calloc(&b->tmp, (s->n_types + 1) * sizeof(*w.path));
+	w.path_type = gql_arena_calloc(&b->tmp, (s->n_types + 1) * sizeof(unsigned));
 	if (!w.visited || !w.on_path || !w.path || !w.path_type)
 		{ gqls_oom(b); return; }
 	for (unsigned i = 0; i < s->n_types; i++)

@@ -29,7 +29,7 @@ static const struct gql_tref *resolve(struct builder *b, unsigned file,
 	} else if (!(of = resolve(b, file, n->of))) {
 		return NULL;
 	}
-	r = arena_calloc(b->a, sizeof(*r));
+	r = gql_arena_calloc(b->a, sizeof(*r));
 	if (!r) {
 		gqls_oom(b);
 		return NULL;
@@ -190,7 +190,7 @@ static struct gql_input_value *fill_args(struct builder *b, unsigned file,
 
 	if (!n)
 		return NULL;
-	iv = arena_calloc(b->a, n * sizeof(*iv));
+	iv = gql_arena_calloc(b->a, n * sizeof(*iv));
 	if (!iv) {
 		gqls_oom(b);
 		return NULL;
@@ -214,7 +214,7 @@ static unsigned segments(struct builder *b, const struct tinfo *ti,
 
 	for (struct ext *e = ti->exts; e; e = e->next)
 		n++;
-	sg = arena_alloc(&b->tmp, n * sizeof(*sg));
+	sg = gql_arena_alloc(&b->tmp, n * sizeof(*sg));
 	if (!sg) {
 		gqls_oom(b);
 		return 0;
@@ -246,8 +246,8 @@ static bool alloc_members(struct builder *b, struct tinfo *ti, unsigned n)
 {
 	if (!n)
 		return true;
-	ti->mnode = arena_calloc(&b->tmp, n * sizeof(*ti->mnode));
-	ti->mfile = arena_calloc(&b->tmp, n * sizeof(*ti->mfile));
+	ti->mnode = gql_arena_calloc(&b->tmp, n * sizeof(*ti->mnode));
+	ti->mfile = gql_arena_calloc(&b->tmp, n * sizeof(*ti->mfile));
 	if (ti->mnode && ti->mfile)
 		return true;
 	gqls_oom(b);
@@ -265,7 +265,7 @@ static void fill_fields(struct builder *b, struct gql_stype *t,
 		n += sg[i].def->n_fields;
 	if (!n || !alloc_members(b, ti, n))
 		return;
-	mem = arena_calloc(b->a, FIELD_HEAD + n * sizeof(*t->fields));
+	mem = gql_arena_calloc(b->a, FIELD_HEAD + n * sizeof(*t->fields));
 	if (!mem)
 		{ gqls_oom(b); return; }
 	t->fields = (struct gql_field *)(mem + FIELD_HEAD);
@@ -276,7 +276,7 @@ static void fill_fields(struct builder *b, struct gql_stype *t,
 			cap *= 2;
 		fh = (struct field_head *)mem;
 		fh->mask = cap - 1;
-		fh->slots = arena_calloc(b->a, cap * sizeof(*fh->slots));
+		fh->slots = gql_arena_calloc(b->a, cap * sizeof(*fh->slots));
 		if (!fh->slots)
 			{ gqls_oom(b); return; }
 	}
@@ -331,7 +331,7 @@ static void fill_fields(struct builder *b, struct gql_stype *t,
 /* Names already used among the N first strings of a member list. */
 static struct htab *name_set(struct builder *b, unsigned n)
 {
-	struct htab *h = arena_calloc(&b->tmp, sizeof(*h));
+	struct htab *h = gql_arena_calloc(&b->tmp, sizeof(*h));
 
 	if (!h || gqls_htab_init(h, &b->tmp, n) < 0) {
 		gqls_oom(b);
@@ -351,7 +351,7 @@ static void fill_input_fields(struct builder *b, struct gql_stype *t,
 		n += sg[i].def->n_input_fields;
 	if (!n || !alloc_members(b, ti, n) || !(seen = name_set(b, n)))
 		return;
-	t->input_fields = arena_calloc(b->a, n * sizeof(*t->input_fields));
+	t->input_fields = gql_arena_calloc(b->a, n * sizeof(*t->input_fields));
 	if (!t->input_fields)
 		{ gqls_oom(b); return; }
 	for (unsigned i = 0; i < ns; i++) {
@@ -384,7 +384,7 @@ static void fill_values(struct builder *b, struct gql_stype *t,
 		n += sg[i].def->n_values;
 	if (!n || !alloc_members(b, ti, n) || !(seen = name_set(b, n)))
 		return;
-	t->values = arena_calloc(b->a, n * sizeof(*t->values));
+	t->values = gql_arena_calloc(b->a, n * sizeof(*t->values));
 	if (!t->values)
 		{ gqls_oom(b); return; }
 	for (unsigned i = 0; i < ns; i++) {
@@ -425,9 +425,9 @@ static void fill_refs(struct builder *b, struct gql_stype *t,
 		n += is_union ? sg[i].def->n_types : sg[i].def->n_interfaces;
 	if (!n)
 		return;
-	out = arena_calloc(b->a, n * sizeof(*out));
-	ti->rnode = arena_calloc(&b->tmp, n * sizeof(*ti->rnode));
-	ti->rfile = arena_calloc(&b->tmp, n * sizeof(*ti->rfile));
+	out = gql_arena_calloc(b->a, n * sizeof(*out));
+	ti->rnode = gql_arena_calloc(&b->tmp, n * sizeof(*ti->rnode));
+	ti->rfile = gql_arena_calloc(&b->tmp, n * sizeof(*ti->rfile));
 	if (!out || !ti->rnode || !ti->rfile)
 		{ gqls_oom(b); return; }
 	for (unsigned i = 0; i < ns; i++) {

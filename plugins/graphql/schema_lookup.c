@@ -23,15 +23,15 @@ uint32_t gqls_hash_str(const char *s)
 	return h;
 }
 
-int gqls_htab_init(struct htab *h, struct arena *a, unsigned n)
+int gqls_htab_init(struct htab *h, struct gql_arena *a, unsigned n)
 {
 	uint32_t cap = 16;
 
 	while (cap < 2 * (uint64_t)n + 2)
 		cap *= 2;
 	h->mask = cap - 1;
-	h->keys = arena_calloc(a, cap * sizeof(*h->keys));
-	h->vals = arena_calloc(a, cap * sizeof(*h->vals));
+	h->keys = gql_arena_calloc(a, cap * sizeof(*h->keys));
+	h->vals = gql_arena_calloc(a, cap * sizeof(*h->vals));
 	return h->keys && h->vals ? 0 : -1;
 }
 
@@ -200,6 +200,6 @@ void gql_schema_free(struct gql_schema *s)
 {
 	if (!s)
 		return;
-	arena_close(&s->arena);
+	gql_arena_close(&s->arena);
 	free(s);
 }

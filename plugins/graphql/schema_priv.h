@@ -43,7 +43,7 @@ struct sindex {
 };
 
 uint32_t gqls_hash_str(const char *s);
-int gqls_htab_init(struct htab *h, struct arena *a, unsigned n);
+int gqls_htab_init(struct htab *h, struct gql_arena *a, unsigned n);
 void *gqls_htab_get(const struct htab *h, const char *key);
 void gqls_htab_put(struct htab *h, const char *key, void *val);
 
@@ -75,8 +75,8 @@ struct dinfo {
 
 struct builder {
 	struct gql_schema *s;
-	struct arena *a;		/* the schema's */
-	struct arena tmp;		/* freed when building ends */
+	struct gql_arena *a;		/* the schema's */
+	struct gql_arena tmp;		/* freed when building ends */
 	struct sindex *ix;
 	const char *const *names;
 	unsigned n_files;		/* file 0 is the built-ins */

@@ -411,7 +411,7 @@ static unsigned limit_or(unsigned value, unsigned dflt)
 }
 
 int gql_validate(const struct gql_schema *s, const struct gql_doc *doc,
-                 const struct gql_vlimits *lim, struct arena *a,
+                 const struct gql_vlimits *lim, struct gql_arena *a,
                  struct gql_verror **errs, unsigned *n_errs)
 {
 	struct gql_vlimits none = { 0 };
@@ -423,7 +423,7 @@ int gql_validate(const struct gql_schema *s, const struct gql_doc *doc,
 		return PT_EINVAL;
 	if (!lim)
 		lim = &none;
-	v = arena_calloc(a, sizeof(*v));
+	v = gql_arena_calloc(a, sizeof(*v));
 	if (!v)
 		return PT_ENOMEM;
 	v->s = s;

@@ -18,7 +18,7 @@
 
 #include <stdbool.h>
 
-#include "arena.h"
+#include "gql_arena.h"
 #include "ast.h"
 #include "schema.h"
 
@@ -118,7 +118,7 @@ struct gql_verror {
  * is valid), or PT_ENOMEM (-2) with *N_ERRS = 0.
  */
 int gql_validate(const struct gql_schema *s, const struct gql_doc *doc,
-                 const struct gql_vlimits *lim, struct arena *a,
+                 const struct gql_vlimits *lim, struct gql_arena *a,
                  struct gql_verror **errs, unsigned *n_errs);
 
 #endif

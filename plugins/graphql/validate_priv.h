@@ -112,7 +112,7 @@ struct dseen {
 struct vctx {
 	const struct gql_schema *s;
 	const struct gql_doc *doc;
-	struct arena *a;
+	struct gql_arena *a;
 	jmp_buf bail;
 	unsigned max_depth, max_aliases, max_complexity, max_errors;
 	bool introspection;

@@ -15,7 +15,7 @@
 
 void *gqlv_vcalloc(struct vctx *v, size_t n)
 {
-	void *p = arena_calloc(v->a, n ? n : 1);
+	void *p = gql_arena_calloc(v->a, n ? n : 1);
 
 	if (!p)
 		longjmp(v->bail, 1);

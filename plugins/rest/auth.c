@@ -11,15 +11,15 @@
  * answers 401 with a WWW-Authenticate challenge and a log line saying why.
  * Every comparison of a secret is constant-time.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
-#include <openssl/evp.h>
-
 #include "rest.h"
+#include "basic.h"
 #include "jwt.h"
 #include "passwd.h"
 
@@ -58,6 +58,22 @@ static void auth_release(void *state, void *ud)
 	free(s);
 }
 
+#define REALM_MAX 200
+
+/* A realm goes between quotes in a header: no quote, backslash or control
+ * byte, and short enough to be a label, not a payload. */
+static int realm_ok(const char *r)
+{
+	size_t n = strlen(r);
+
+	if (n == 0 || n > REALM_MAX)
+		return 0;
+	for (; *r; r++)
+		if ((unsigned char)*r < 0x20 || *r == 0x7f || *r == '"' || *r == '\\')
+			return 0;
+	return 1;
+}
+
 /* Options of one method used on its own: `true` or a table of overrides. */
 static int read_overrides(struct auth_state *s, const pt_conf *o, char *err, size_t errlen)
 {
@@ -81,9 +97,14 @@ static int read_overrides(struct auth_state *s, const pt_conf *o, char *err, siz
 			if (!(s->aud = rest_str_list(v, "aud", &s->naud, err, errlen)))
 				return -1;
 			continue;
-		} else if (!strcmp(k, "realm") && s->order[0] == M_BASIC)
-			s->realm = rest_strdup_conf(v);
-		else {
+		} else if (!strcmp(k, "realm") && s->order[0] == M_BASIC) {
+			if (!(s->realm = rest_strdup_conf(v)) || !realm_ok(s->realm)) {
+				snprintf(err, errlen, "realm must be a string of 1 to %d printable "
+				         "characters without '\"' or '\\' (it is sent quoted in "
+				         "WWW-Authenticate)", REALM_MAX);
+				return -1;
+			}
+		} else {
 			snprintf(err, errlen, "unknown option '%s'", k);
 			return -1;
 		}
@@ -255,45 +276,14 @@ static int try_jwt(pt_exchange *x, const struct auth_state *s, const char **why)
 	return 1;
 }
 
-/* ---- basic: a per-worker cache of recent successes --------------------------
- * bcrypt costs tens of milliseconds on purpose; a client sending the same
- * credentials on every request must not make the worker pay that each time.
- * The cache holds SHA-256(user, password, stored hash) of successes for a
- * minute, so a changed password or hash in a reload never hits. */
-
-#define BCACHE_SLOTS 256
-#define BCACHE_TTL 60
-
-struct bcache {
-	unsigned char digest[BCACHE_SLOTS][32];
-	time_t until[BCACHE_SLOTS];
-};
-
-static void bdigest(const char *user, size_t ulen, const char *pw, size_t plen,
-                    const char *hash, unsigned char out[32])
-{
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	unsigned n = 32;
-
-	memset(out, 0, 32);
-	if (!c)
-		return;
-	EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-	EVP_DigestUpdate(c, user, ulen);
-	EVP_DigestUpdate(c, "", 1);
-	EVP_DigestUpdate(c, pw, plen);
-	EVP_DigestUpdate(c, "", 1);
-	EVP_DigestUpdate(c, hash, strlen(hash));
-	EVP_DigestFinal_ex(c, out, &n);
-	EVP_MD_CTX_free(c);
-}
+/* ---- basic (the checks are in basic.c) ------------------------------------ */
 
 static struct bcache *bcache_of(pt_exchange *x)
 {
 	pt_worker *w = rest_api->exchange_worker(x);
 	struct bcache *b = rest_api->worker_get_data(rest_ctx, w);
 
-	if (!b && (b = calloc(1, sizeof(*b))))
+	if (!b && (b = basic_cache_new()))
 		rest_api->worker_set_data(rest_ctx, w, b);
 	return b;
 }
@@ -304,98 +294,85 @@ void rest_auth_worker_stop(pt_worker *w)
 	rest_api->worker_set_data(rest_ctx, w, NULL);
 }
 
-/* Standard base64 (padded) of "user:password" into OUT (768 bytes). */
-static int decode_basic(const char *in, size_t len, unsigned char *out, size_t *outlen)
-{
-	size_t pad = 0;
-	int n;
-
-	if (len == 0 || len % 4 || len > 1000)
-		return -1;
-	while (pad < 2 && in[len - 1 - pad] == '=')
-		pad++;
-	n = EVP_DecodeBlock(out, (const unsigned char *)in, (int)len);
-	if (n < 0 || (size_t)n < pad)
-		return -1;
-	*outlen = (size_t)n - pad;   /* EVP_DecodeBlock counts padding as zero bytes */
-	out[*outlen] = '\0';
-	return 0;
-}
-
 static int try_basic(pt_exchange *x, const struct auth_state *s, const char **why)
 {
-	unsigned char dec[768], dg[32];
-	const struct consumer *c = NULL;
-	struct bcache *b;
-	size_t dlen, ulen;
-	const char *colon;
-	time_t now = time(NULL);
+	unsigned char dec[768];
+	const struct consumer *c;
+	size_t dlen;
 	pt_str_t h;
 
 	if (rest_api->exchange_header(x, PT_STR("authorization"), 0, &h) != 0 || h.len < 6 ||
 	    strncasecmp(h.ptr, "Basic ", 6) != 0)
 		return 0;
 	*why = "malformed basic credentials";
-	if (decode_basic(h.ptr + 6, h.len - 6, dec, &dlen) != 0 ||
-	    !(colon = memchr(dec, ':', dlen)))
+	if (basic_decode(h.ptr + 6, h.len - 6, dec, &dlen) != 0 || !memchr(dec, ':', dlen))
 		return -1;
 	*why = "wrong user or password";
-	ulen = (size_t)(colon - (char *)dec);
-	for (size_t i = 0; i < s->rc->nconsumers; i++)
-		if (s->rc->consumers[i].password && strlen(s->rc->consumers[i].name) == ulen &&
-		    !memcmp(s->rc->consumers[i].name, dec, ulen))
-			c = &s->rc->consumers[i];
+	c = basic_check(s->rc->consumers, s->rc->nconsumers, s->rc->basic_dummy,
+	                (const char *)dec, dlen, bcache_of(x), time(NULL));
 	if (!c)
 		return -1;
-	bdigest((const char *)dec, dlen, "", 0, c->password, dg);
-	b = bcache_of(x);
-	if (b) {
-		unsigned slot = dg[0];
-
-		if (b->until[slot] > now && ct_equal(b->digest[slot], 32, dg, 32))
-			goto known;
-	}
-	if (passwd_verify(colon + 1, dlen - ulen - 1, c->password) != 1)
-		return -1;
-	if (b) {
-		memcpy(b->digest[dg[0]], dg, 32);
-		b->until[dg[0]] = now + BCACHE_TTL;
-	}
-known:
 	rest_api->exchange_consumer_set(x, (pt_str_t){ c->name, strlen(c->name) });
 	return 1;
 }
 
 /* ---- the filter ------------------------------------------------------------ */
 
+/*
+ * Adds one WWW-Authenticate value. snprintf returns the length the value
+ * WOULD have: a longer one is formatted again into exchange memory, never
+ * sent from past the end of the stack buffer.
+ */
+static void add_challenge(pt_exchange *x, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void add_challenge(pt_exchange *x, const char *fmt, ...)
+{
+	char stack[256], *hdr = stack;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(stack, sizeof(stack), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(stack)) {
+		if (!(hdr = rest_api->exchange_alloc(x, (size_t)n + 1)))
+			return;
+		va_start(ap, fmt);
+		n = vsnprintf(hdr, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+	}
+	rest_api->exchange_header_add(x, PT_STR("www-authenticate"), (pt_str_t){ hdr, (size_t)n });
+}
+
 static int challenge(pt_exchange *x, const struct auth_state *s, enum method failed,
                      const char *why)
 {
-	char hdr[256];
 	pt_str_t m = rest_api->exchange_method_name(x), p = rest_api->exchange_path(x),
 	         ra = rest_api->exchange_remote_addr(x);
-	int n;
 
 	for (unsigned i = 0; i < s->n; i++) {
 		switch (s->order[i]) {
 		case M_JWT:
 			if (failed == M_JWT)
-				n = snprintf(hdr, sizeof(hdr), "Bearer realm=\"portico\", error=\"invalid_token\""
-				             ", error_description=\"%s\"", why);
+				add_challenge(x, "Bearer realm=\"portico\", error=\"invalid_token\""
+				              ", error_description=\"%s\"", why);
 			else
-				n = snprintf(hdr, sizeof(hdr), "Bearer realm=\"portico\"");
+				add_challenge(x, "Bearer realm=\"portico\"");
 			break;
 		case M_BASIC:
-			n = snprintf(hdr, sizeof(hdr), "Basic realm=\"%s\", charset=\"UTF-8\"",
-			             s->realm ? s->realm : "portico");
+			add_challenge(x, "Basic realm=\"%s\", charset=\"UTF-8\"",
+			              s->realm ? s->realm : "portico");
 			break;
 		default:
-			n = snprintf(hdr, sizeof(hdr), "ApiKey header=\"%s\"",
-			             s->key_header ? s->key_header : s->rc->key_header);
+			add_challenge(x, "ApiKey header=\"%s\"",
+			              s->key_header ? s->key_header : s->rc->key_header);
 			break;
 		}
-		rest_api->exchange_header_add(x, PT_STR("www-authenticate"),
-		                              (pt_str_t){ hdr, (size_t)n });
 	}
 	rest_api->log(rest_ctx, PT_LOG_INFO, "401 %.*s %.*s from %.*s: %s", (int)m.len, m.ptr,
 	              (int)p.len, p.ptr, (int)ra.len, ra.ptr, why);

@@ -69,6 +69,31 @@ int passwd_hash_supported(const char *hash)
 	return 0;  /* DES, $1$, plain text, ...: never verified */
 }
 
+char *passwd_dummy_like(const char *hash)
+{
+	size_t set, want;
+	char *d;
+
+	if (!passwd_hash_supported(hash))
+		return NULL;
+	if (hash[1] == '2') {
+		set = 7;                      /* "$2b$NN$": kind and cost */
+		want = BCRYPT_LEN - set;      /* salt and hash, all '.' (a canonical salt) */
+	} else {
+		/* "$6$" and "rounds=N$" if there: kind and cost; a fixed salt */
+		set = !strncmp(hash + 3, "rounds=", 7) ? (size_t)(strchr(hash + 10, '$') - hash) + 1 : 3;
+		want = 8 + 1 + (hash[1] == '5' ? 43 : 86);
+	}
+	if (!(d = malloc(set + want + 1)))
+		return NULL;
+	memcpy(d, hash, set);
+	memset(d + set, '.', want);
+	if (hash[1] != '2')
+		memcpy(d + set, "portico.$", 9);  /* salt "portico." */
+	d[set + want] = '\0';
+	return d;
+}
+
 int ct_equal(const void *a, size_t alen, const void *b, size_t blen)
 {
 	if (alen != blen)

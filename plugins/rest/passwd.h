@@ -33,6 +33,15 @@ int passwd_verify(const char *password, size_t plen, const char *hash);
 int passwd_hash_supported(const char *hash);
 
 /*
+ * A fixed hash of the same kind and cost as HASH (a supported one) that no
+ * password is meant to match: unknown users are checked against it, so
+ * that they cost as much as a wrong password (no user enumeration by
+ * timing). Malloc'd (the caller frees), or NULL when HASH is unsupported
+ * or memory runs out.
+ */
+char *passwd_dummy_like(const char *hash);
+
+/*
  * 1 when A[0..ALEN) equals B[0..BLEN), else 0. The time taken does not
  * depend on where the bytes differ; it may reveal whether the lengths do.
  */

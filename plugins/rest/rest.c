@@ -99,6 +99,7 @@ static void conf_free(struct rest_conf *rc)
 		free(rc->consumers[i].password);
 	}
 	free(rc->consumers);
+	free(rc->basic_dummy);
 	jwt_keyset_free(rc->keys);
 	rest_str_list_free(rc->algs, rc->nalgs);
 	rest_str_list_free(rc->aud, rc->naud);
@@ -175,6 +176,9 @@ static int read_consumers(struct rest_conf *rc, const pt_conf *list)
 				return bad(k, "password must be a bcrypt ($2b$), SHA-256-crypt ($5$) or "
 				           "SHA-512-crypt ($6$) hash, never plain text: consumer ",
 				           cs->name);
+			/* unknown users are checked against a hash of this kind and cost */
+			if (!rc->basic_dummy && !(rc->basic_dummy = passwd_dummy_like(cs->password)))
+				return PT_ENOMEM;
 		}
 	}
 	return 0;
@@ -348,7 +352,7 @@ static void unload(pt_plugin_ctx *ctx)
 static const struct pt_plugin desc = {
 	PT_PLUGIN_HEAD,
 	.name = "rest",
-	.version = PACKAGE_VERSION,
+	.version = PT_REST_VERSION,
 	.load = load,
 	.worker_stop = worker_stop,
 	.unload = unload,

@@ -31,6 +31,7 @@ struct rest_conf {
 	atomic_uint refs;
 	struct consumer *consumers;
 	size_t nconsumers;
+	char *basic_dummy;           /* passwd_dummy_like(the first password), or NULL */
 	/* jwt */
 	struct jwt_keyset *keys;     /* NULL when no key is configured */
 	char **algs;

@@ -11,7 +11,7 @@
  * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined
  *   -Icore -Iplugins/graphql tests/fuzz/fuzz_graphql.c plugins/graphql/lexer.c
  *   plugins/graphql/parser.c plugins/graphql/parser_sdl.c
- *   plugins/graphql/printer.c core/arena.c
+ *   plugins/graphql/printer.c plugins/graphql/gql_arena.c
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const struct gql_limits again = { .max_bytes = SIZE_MAX,
 	                                  .max_tokens = UINT32_MAX };
 	const char *src = (const char *)data;
-	struct arena a;
+	struct gql_arena a;
 	struct gql_error err;
 	struct gql_doc *doc, *doc2;
 	struct gql_value *v;
@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *text, *text2;
 	size_t len, len2;
 
-	arena_init(&a, 0);
+	gql_arena_init(&a, 0);
 	doc = gql_parse(&a, src, size, NULL, &err);
 	if (doc) {
 		text = gql_print(&a, doc, &len);
@@ -84,6 +84,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(gql_parse_type(&a, text, len, NULL, &err) != NULL,
 		      "printed type does not parse", text);
 	}
-	arena_close(&a);
+	gql_arena_close(&a);
 	return 0;
 }

@@ -479,3 +479,42 @@ def test_rate_limit_redis_down_lets_requests_through(portico, tmp_path, keys, re
     assert r.status_code == 200 and "ratelimit-limit" not in r.headers
     assert time.monotonic() - t0 < 2
     assert d.wait_log("rate: Redis did not answer")
+
+
+# ---- issue 11: challenges never carry stack bytes ---------------------------------
+
+def test_basic_realm_longer_than_the_challenge_buffer(portico, tmp_path, keys):
+    # the stack buffer is 256 bytes: a key header name past it used to send
+    # whatever followed the buffer; now the value is whole and exact
+    long_header = "x-" + "k" * 300
+    realm = "R" * 200
+    routes = ROUTES + (f'route.get("/realm", who, {{ basic = {{ realm = "{realm}" }} }})\n'
+                       f'route.get("/longkey", who, {{ ["key-auth"] = {{ header = "{long_header}" }} }})\n')
+    d = gateway(portico, tmp_path, keys, routes=routes)
+    r = get(d, "/realm")
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == f'Basic realm="{realm}", charset="UTF-8"'
+    r = get(d, "/longkey")
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == f'ApiKey header="{long_header}"'
+    r = get(d, "/longkey", headers={long_header: "alice-key-0001"})
+    assert r.status_code == 200 and r.json() == {"consumer": "alice"}
+
+
+@pytest.mark.parametrize("realm, why", [
+    ("R" * 300, "realm must be a string of 1 to 200"),
+    ('ops\\" , evil=\\"1', "without '\"'"),
+    ("", "realm must be a string of 1 to 200"),
+])
+def test_basic_realm_that_cannot_be_quoted_is_refused(portico, tmp_path, keys, realm, why):
+    routes = ('local function who(req) return { consumer = req.consumer } end\n'
+              f'route.get("/realm", who, {{ basic = {{ realm = "{realm}" }} }})\n')
+    rdir = tmp_path / "routes"
+    rdir.mkdir(exist_ok=True)
+    (rdir / "gw.lua").write_text(routes)
+    d = portico(f'plugin "rest" {{ consumers = {{ {{ name = "a", keys = {{ "a-key-0001" }} }} }} }}\n'
+                f'routes "{rdir}"\n', plugins_dir=PLUGINS, start=False)
+    d.start(expect_ok=False)
+    assert d.proc.wait(10) != 0
+    log = d.log()
+    assert why in log and "gw.lua:2" in log, log

@@ -420,3 +420,105 @@ def test_differential_corpus_against_graphql_js(corpus):
         with open(os.path.join(str(corpus.dir), "diffs.json"), "w") as f:
             json.dump(diffs, f, indent=1)
     assert not diffs, "\n".join("%s:\n portico  %s\n graphqljs %s" % d for d in diffs)
+
+
+# ---- issue 11: one batch call per field and level, whatever the aliases ----------------
+
+ALIAS_SCHEMA = """
+type Query { user(id: Int!): User  users(ids: [Int!]!): [User!]!  fail(id: Int!): User }
+type User { id: Int! name: String! friend(tag: String): User }
+"""
+
+ALIAS_ROUTES = """
+local graphql = require "graphql"
+BATCH_CALLS = {}
+local function note(field, parents, args)
+  BATCH_CALLS[#BATCH_CALLS + 1] = { field = field, parents = #parents, args = args }
+end
+graphql.resolvers {
+  Query = {
+    user = graphql.batch(function(parents, args)
+      note("user", parents, { id = args.id })
+      local out = {}
+      for i = 1, #parents do out[i] = { id = args.id, name = "user" .. args.id } end
+      return out
+    end),
+    fail = graphql.batch(function(parents, args)
+      note("fail", parents, { id = args.id })
+      error("no such user")
+    end),
+    users = function(_, a)
+      local t = {} for i, id in ipairs(a.ids) do t[i] = { id = id, name = "user" .. id } end
+      return t
+    end,
+  },
+  User = {
+    friend = graphql.batch(function(parents, args)
+      note("friend", parents, { tag = args.tag })
+      local out = {}
+      for i, p in ipairs(parents) do
+        out[i] = { id = p.id + 100, name = (args.tag or "f") .. (p.id + 100) }
+      end
+      return out
+    end),
+  },
+}
+route.post("/graphql", "graphql")
+route.get("/calls", function()
+  local c = BATCH_CALLS
+  BATCH_CALLS = {}
+  return { calls = c }
+end)
+"""
+
+
+@pytest.fixture
+def aliases(portico, tmp_path):
+    (tmp_path / "schema.graphql").write_text(ALIAS_SCHEMA)
+    rdir = tmp_path / "routes"
+    rdir.mkdir()
+    (rdir / "aliases.lua").write_text(ALIAS_ROUTES)
+    return portico(f'plugin "graphql" {{ schema = "{tmp_path}/schema.graphql" }}\nroutes "{rdir}"',
+                   plugins_dir=PLUGINS)
+
+
+def batch_calls(d):
+    return requests.get(d.url + "/calls", timeout=5).json()["calls"]
+
+
+def test_aliases_of_one_batched_field_make_one_call(aliases):
+    batch_calls(aliases)
+    j = post(aliases, "{ a: user(id: 1) { name } b: user(id: 1) { name id } }").json()
+    assert j == {"data": {"a": {"name": "user1"}, "b": {"name": "user1", "id": 1}}}
+    assert batch_calls(aliases) == [{"field": "user", "parents": 1, "args": {"id": 1}}]
+
+
+def test_aliases_fan_out_at_a_nested_level(aliases):
+    batch_calls(aliases)
+    j = post(aliases, "{ users(ids: [1, 2, 3]) { x: friend { id } y: friend { name } friend { id } } }").json()
+    assert "errors" not in j, j
+    assert j["data"]["users"][2] == {"x": {"id": 103}, "y": {"name": "f103"}, "friend": {"id": 103}}
+    assert batch_calls(aliases) == [{"field": "friend", "parents": 3, "args": {}}]
+
+
+def test_aliases_with_other_arguments_stay_separate_calls(aliases):
+    batch_calls(aliases)
+    j = post(aliases, '{ a: user(id: 1) { name } b: user(id: 2) { name } '
+             'users(ids: [1]) { p: friend(tag: "p") { name } q: friend(tag: "q") { name } '
+             'r: friend(tag: "p") { id } } }').json()
+    assert j["data"] == {"a": {"name": "user1"}, "b": {"name": "user2"},
+                         "users": [{"p": {"name": "p101"}, "q": {"name": "q101"}, "r": {"id": 101}}]}
+    calls = batch_calls(aliases)
+    assert sorted((c["field"], json.dumps(c["args"], sort_keys=True)) for c in calls) == [
+        ("friend", '{"tag": "p"}'), ("friend", '{"tag": "q"}'),
+        ("user", '{"id": 1}'), ("user", '{"id": 2}')]
+    assert all(c["parents"] == 1 for c in calls)
+
+
+def test_aliased_batch_error_reaches_every_alias(aliases):
+    batch_calls(aliases)
+    j = post(aliases, "{ a: fail(id: 1) { name } b: fail(id: 1) { id } }").json()
+    assert j["data"] == {"a": None, "b": None}
+    assert sorted(e["path"][0] for e in j["errors"]) == ["a", "b"]
+    assert all(e["message"] == "no such user" for e in j["errors"])
+    assert batch_calls(aliases) == [{"field": "fail", "parents": 1, "args": {"id": 1}}]

@@ -24,6 +24,9 @@ static void fetched(const struct pt_upstream_res *res, void *ud)
 	api->exchange_unref(x);
 }
 
+/* good.fetch (UD NULL) calls upstream_request, the 1.0 call no exchange owns;
+ * good.fetch_x (UD non-NULL) calls exchange_upstream_request (1.4), which the
+ * access log reports. */
 static int fetch(pt_exchange *x, const pt_conf *opts, void *ud)
 {
 	struct pt_upstream_req req = { .size = sizeof(req), .method = PT_STR("GET"),
@@ -33,15 +36,23 @@ static int fetch(pt_exchange *x, const pt_conf *opts, void *ud)
 	int rc;
 
 	(void)opts;
-	(void)ud;
-	if (api->exchange_query_arg(x, PT_STR("url"), 0, &url) != 0)
+	if (api->exchange_query_arg(x, PT_STR("upstream"), 0, &url) == 0) {
+		req.path = PT_STR("/x");   /* ?upstream=NAME: a named upstream */
+	} else if (api->exchange_query_arg(x, PT_STR("url"), 0, &url) != 0) {
 		return api->exchange_respond(x, 400, PT_STR("url?\n"));
+	}
 	u = api->exchange_alloc(x, url.len + 1);
 	memcpy(u, url.ptr, url.len);
 	u[url.len] = '\0';
-	req.url = u;
+	if (req.path.len)
+		req.upstream = u;
+	else
+		req.url = u;
 	api->exchange_ref(x);
-	rc = api->upstream_request(api->exchange_worker(x), &req, fetched, x);
+	if (ud)
+		rc = api->exchange_upstream_request(x, &req, fetched, x);
+	else
+		rc = api->upstream_request(api->exchange_worker(x), &req, fetched, x);
 	if (rc != 0)
 		api->exchange_unref(x);
 	return rc;
@@ -54,7 +65,8 @@ static int load(pt_plugin_ctx *ctx, const struct pt_api *a, const pt_conf *conf)
 	api = a;
 	if (a->conf_str(conf, "greeting", &greeting) == 0)
 		a->log(ctx, PT_LOG_INFO, "greeting option: %.*s", (int)greeting.len, greeting.ptr);
-	if (a->handler_register(ctx, "good.fetch", fetch, NULL) != 0)
+	if (a->handler_register(ctx, "good.fetch", fetch, NULL) != 0 ||
+	    a->handler_register(ctx, "good.fetch_x", fetch, (void *)a) != 0)
 		return PT_EINVAL;
 	return a->handler_register(ctx, "good.hello", hello, NULL);
 }

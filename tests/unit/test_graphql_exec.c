@@ -131,13 +131,13 @@ static int teardown(void **state)
 
 static struct out run(const char *query, const char *vars)
 {
-	struct arena a;
+	struct gql_arena a;
 	struct gql_error err;
 	struct out o = { 0 };
 	json_t *v = vars ? json_loads(vars, 0, NULL) : NULL;
 	struct gql_doc *doc;
 
-	arena_init(&a, 4096);
+	gql_arena_init(&a, 4096);
 	doc = gql_parse(&a, query, strlen(query), NULL, &err);
 	assert_non_null(doc);
 	struct gql_exec_req req = { .schema = schema, .doc = doc, .variables = v, .L = L,
@@ -145,7 +145,7 @@ static struct out run(const char *query, const char *vars)
 	assert_int_equal(gql_exec_start(&req), 0);
 	assert_non_null(o.json);
 	json_decref(v);
-	arena_close(&a);
+	gql_arena_close(&a);
 	return o;
 }
 

@@ -73,7 +73,7 @@ static char *validate_text(const char *src, const struct gql_vlimits *lim,
                            unsigned *count)
 {
 	static char out[65536];
-	struct arena a;
+	struct gql_arena a;
 	struct gql_error perr;
 	struct gql_doc *doc;
 	struct gql_verror *errs;
@@ -81,7 +81,7 @@ static char *validate_text(const char *src, const struct gql_vlimits *lim,
 	size_t at = 0;
 	int r;
 
-	arena_init(&a, 0);
+	gql_arena_init(&a, 0);
 	doc = gql_parse(&a, src, strlen(src), NULL, &perr);
 	if (!doc)
 		fail_msg("syntax error %u:%u %s", perr.line, perr.column, perr.message);
@@ -99,7 +99,7 @@ static char *validate_text(const char *src, const struct gql_vlimits *lim,
 	}
 	if (count)
 		*count = n;
-	arena_close(&a);
+	gql_arena_close(&a);
 	return out;
 }
 

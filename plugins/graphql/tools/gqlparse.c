@@ -25,7 +25,7 @@ static enum gql_accept accept = GQL_ACCEPT_ANY;
 static char goal = 'd';
 
 /* Parse SRC; the printed text (from A) or NULL with *ERR filled. */
-static char *run(struct arena *a, const char *src, size_t len, size_t *out_len,
+static char *run(struct gql_arena *a, const char *src, size_t len, size_t *out_len,
                  struct gql_error *err)
 {
 	switch (goal) {
@@ -88,14 +88,14 @@ static int batch(void)
 	size_t len;
 
 	while (scanf("%zu", &len) == 1) {
-		struct arena a;
+		struct gql_arena a;
 		struct gql_error err;
 		char *src = malloc(len ? len : 1), *out;
 		size_t out_len = 0;
 
 		if (getchar() != '\n' || !src || fread(src, 1, len, stdin) != len)
 			return 2;
-		arena_init(&a, 0);
+		gql_arena_init(&a, 0);
 		out = run(&a, src, len, &out_len, &err);
 		if (out) {
 			printf("{\"ok\":true,\"print\":");
@@ -107,7 +107,7 @@ static int batch(void)
 		}
 		printf("}\n");
 		fflush(stdout);
-		arena_close(&a);
+		gql_arena_close(&a);
 		free(src);
 	}
 	return 0;
@@ -117,7 +117,7 @@ int main(int argc, char **argv)
 {
 	bool is_batch = false;
 	const char *path = NULL;
-	struct arena a;
+	struct gql_arena a;
 	struct gql_error err;
 	char *src, *out;
 	size_t len, out_len = 0;
@@ -145,7 +145,7 @@ int main(int argc, char **argv)
 	src = read_all(f, &len);
 	if (!src)
 		return 2;
-	arena_init(&a, 0);
+	gql_arena_init(&a, 0);
 	out = run(&a, src, len, &out_len, &err);
 	if (out) {
 		fwrite(out, 1, out_len, stdout);
@@ -153,7 +153,7 @@ int main(int argc, char **argv)
 	} else {
 		fprintf(stderr, "%u:%u: %s\n", err.line, err.column, err.message);
 	}
-	arena_close(&a);
+	gql_arena_close(&a);
 	free(src);
 	return out ? 0 : 1;
 }

@@ -90,14 +90,14 @@ static unsigned parse_rules(const char *list)
 static void run_query(const struct gql_schema *s, const char *src, size_t len,
                       const struct gql_vlimits *lim)
 {
-	struct arena a;
+	struct gql_arena a;
 	struct gql_error perr;
 	struct gql_doc *doc;
 	struct gql_verror *errs;
 	unsigned n;
 	int r;
 
-	arena_init(&a, 0);
+	gql_arena_init(&a, 0);
 	doc = gql_parse(&a, src, len, NULL, &perr);
 	if (!doc) {
 		struct gql_vloc l = { perr.line, perr.column };
@@ -105,13 +105,13 @@ static void run_query(const struct gql_schema *s, const char *src, size_t len,
 		fputs("{\"syntax\":", stdout);
 		put_error(perr.message, 1, &l);
 		puts("}");
-		arena_close(&a);
+		gql_arena_close(&a);
 		return;
 	}
 	r = gql_validate(s, doc, lim, &a, &errs, &n);
 	if (r < 0) {
 		puts("{\"failure\":\"out of memory\"}");
-		arena_close(&a);
+		gql_arena_close(&a);
 		return;
 	}
 	fputs("{\"errors\":[", stdout);
@@ -120,7 +120,7 @@ static void run_query(const struct gql_schema *s, const char *src, size_t len,
 		put_error(errs[i].message, errs[i].n_locs, errs[i].locs);
 	}
 	puts("]}");
-	arena_close(&a);
+	gql_arena_close(&a);
 }
 
 static char *read_all(FILE *f, size_t *len)

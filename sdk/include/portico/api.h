@@ -18,6 +18,10 @@
  * thread-safe ways in from elsewhere.
  *
  * Errors: functions return 0 or a negative PT_E* code; api->strerror names it.
+ * PT_ENOSYS means "declared, not served by this core yet": a member whose
+ * work the core does not do (filter phases other than access, metrics
+ * before the /metrics listener exists) says so instead of pretending to
+ * succeed; members returning a pointer return NULL then.
  * Strings: pt_str_t values returned by the core are borrowed; their lifetime is
  * stated per function (usually "until the exchange ends").
  */
@@ -62,12 +66,15 @@ enum pt_conf_type {
  */
 typedef int (*pt_handler_fn)(pt_exchange *x, const pt_conf *route_opts, void *ud);
 
-/* Filter phases, in the order an exchange runs them. */
+/* Filter phases, in the order an exchange would run them. Only the access
+ * phase runs in this core: registering a filter for another phase returns
+ * PT_ENOSYS (headers an access filter sets stay on every answer, and the
+ * access log is the core's). */
 enum pt_phase {
 	PT_PHASE_ACCESS = 1,   /* before the handler: auth, rate limit, IP lists */
-	PT_PHASE_HEADER = 2,   /* response headers, before they are sent */
-	PT_PHASE_BODY = 3,     /* each response body chunk */
-	PT_PHASE_LOG = 4,      /* after the response is sent */
+	PT_PHASE_HEADER = 2,   /* not run yet: PT_ENOSYS */
+	PT_PHASE_BODY = 3,     /* not run yet: PT_ENOSYS */
+	PT_PHASE_LOG = 4,      /* not run yet: PT_ENOSYS */
 };
 
 /* What a filter returns (or a negative PT_E*: 500). */
@@ -87,7 +94,7 @@ typedef int (*pt_filter_fn)(pt_exchange *x, const pt_conf *opts, void *ud);
 struct pt_filter_def {
 	uint32_t size;               /* sizeof(struct pt_filter_def) */
 	const char *name;
-	int phase;                   /* PT_PHASE_ACCESS (the only phase run so far) */
+	int phase;                   /* PT_PHASE_ACCESS (others: PT_ENOSYS) */
 	unsigned flags;              /* PT_FILTER_* below */
 	/*
 	 * Main thread, at generation build, once per place the filter is used
@@ -216,7 +223,9 @@ struct pt_api {
 
 	/* ---- 1.0: handlers and filters --------------------------------------
 	 * Names are global across plugins ("proxy", "graphql", "hello.text").
-	 * Call from load. UD is the plugin's, passed back on each call. */
+	 * Call from load. UD is the plugin's, passed back on each call.
+	 * filter_register: PT_ENOSYS for PT_PHASE_HEADER, _BODY and _LOG (not
+	 * run by this core), PT_EINVAL for a phase that does not exist. */
 
 	int (*handler_register)(pt_plugin_ctx *ctx, const char *name, pt_handler_fn fn, void *ud);
 	int (*filter_register)(pt_plugin_ctx *ctx, const char *name, int phase, pt_filter_fn fn, void *ud);
@@ -259,6 +268,8 @@ struct pt_api {
 	/* Stream: the first write sends the headers (chunked on HTTP/1.1, DATA
 	 * frames on HTTP/2); DATA is copied. finish ends the body. */
 	int (*exchange_write)(pt_exchange *x, const void *data, size_t len);
+	/* Trailers go out after a streamed body (chunked HTTP/1.1, HTTP/2);
+	 * HTTP/1.1 sends none after a whole exchange_respond body. */
 	int (*exchange_trailer_add)(pt_exchange *x, pt_str_t name, pt_str_t value);
 	int (*exchange_finish)(pt_exchange *x);
 
@@ -299,10 +310,14 @@ struct pt_api {
 	pt_sub *(*hub_subscribe)(pt_worker *w, pt_str_t channel, pt_hub_fn fn, void *ud);
 	void (*hub_unsubscribe)(pt_sub *s);
 
-	/* ---- 1.0: metrics (Prometheus text on the admin listener) ---------- */
+	/* ---- 1.0: metrics (Prometheus text on the admin listener) ----------
+	 * NOT SERVED YET: this core has no /metrics listener, so nothing would
+	 * ever read a value. metric_counter and metric_gauge return NULL (the
+	 * pointer form of PT_ENOSYS); metric_add and metric_set accept NULL and
+	 * do nothing. A plugin keeps the NULL and calls on: once a core serves
+	 * metrics, the same calls count. */
 
-	/* A counter or gauge named NAME (with optional constant LABELS text,
-	 * e.g. `plugin="rest"`). Same name twice: the same metric. */
+	/* A counter or gauge named NAME. Same name twice: the same metric. */
 	pt_metric *(*metric_counter)(pt_plugin_ctx *ctx, const char *name, const char *help);
 	pt_metric *(*metric_gauge)(pt_plugin_ctx *ctx, const char *name, const char *help);
 	void (*metric_add)(pt_metric *m, double v);          /* thread-safe */
@@ -329,7 +344,9 @@ struct pt_api {
 	 * when the config declares no such upstream), or to REQ->url (http:// or
 	 * https://). Keep-alive pools per worker; a timeout is always on
 	 * (REQ->timeout_ms, else the upstream's read timeout or 30 s). FN is
-	 * called exactly once, later, on W's thread, unless this returns non-zero. */
+	 * called exactly once, later, on W's thread, unless this returns non-zero.
+	 * The call belongs to no exchange: the access log does not see it (use
+	 * exchange_upstream_request, 1.4, when a request is being answered). */
 	int (*upstream_request)(pt_worker *w, const struct pt_upstream_req *req,
 	                        pt_upstream_fn fn, void *ud);
 
@@ -350,7 +367,8 @@ struct pt_api {
 	/* ---- 1.1: filters with compiled options ----------------------------- */
 
 	/* Like filter_register, with options compiled per generation. DEF is
-	 * copied. Call from load. */
+	 * copied. Call from load. PT_ENOSYS when DEF->phase is not
+	 * PT_PHASE_ACCESS (see enum pt_phase). */
 	int (*filter_define)(pt_plugin_ctx *ctx, const struct pt_filter_def *def, void *ud);
 
 	/* ---- 1.1: rate limiting ------------------------------------------- */
@@ -408,6 +426,20 @@ struct pt_api {
 	 * connection has let go of X already (aborted, or answered).
 	 */
 	int (*exchange_on_abort)(pt_exchange *x, pt_task_fn fn, void *ud);
+
+	/* ---- 1.4: upstream calls made for an exchange ----------------------- */
+
+	/*
+	 * upstream_request on X's worker, made on X's behalf: the access log's
+	 * upstream fields report it ($upstream_addr: the server of the last
+	 * call that reached one; $upstream_latency_ms: the time spent waiting,
+	 * summed over X's calls), filled before FN runs. X is kept alive until
+	 * FN has returned, so FN may still answer or unref X. Everything else
+	 * (REQ, FN, the returns) is as for upstream_request; PT_EINVAL when X
+	 * is NULL. Call on X's worker.
+	 */
+	int (*exchange_upstream_request)(pt_exchange *x, const struct pt_upstream_req *req,
+	                                 pt_upstream_fn fn, void *ud);
 };
 
 /* Whether the running core's table has MEMBER. */

@@ -16,6 +16,10 @@
  *   1.2  exchange_lua and lua_task_resume: C handlers run Lua (GraphQL
  *        resolvers) that may wait.
  *   1.3  exchange_on_abort: a handler hears at once that its client left.
+ *   1.4  exchange_upstream_request: an upstream call the access log reports.
+ *        Members the core does not serve now say so: filter_register and
+ *        filter_define return PT_ENOSYS for the header, body and log phases,
+ *        metric_counter and metric_gauge return NULL (no /metrics yet).
  */
 #ifndef PORTICO_PLUGIN_H
 #define PORTICO_PLUGIN_H
@@ -27,7 +31,7 @@ extern "C" {
 #endif
 
 #define PT_ABI_MAJOR 1
-#define PT_ABI_MINOR 3
+#define PT_ABI_MINOR 4
 
 #if defined(__GNUC__)
 #define PT_EXPORT __attribute__((visibility("default")))

@@ -1,0 +1,86 @@
+/* gql_arena.c - bump allocator; see gql_arena.h. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gql_arena.h"
+
+struct gql_arena_block {
+	struct gql_arena_block *next;
+	size_t size, used;
+	_Alignas(16) unsigned char data[];
+};
+
+void gql_arena_init(struct gql_arena *a, size_t block_size)
+{
+	a->head = NULL;
+	a->block_size = block_size ? block_size : 4096;
+}
+
+void gql_arena_close(struct gql_arena *a)
+{
+	struct gql_arena_block *b = a->head, *next;
+
+	for (; b; b = next) {
+		next = b->next;
+		free(b);
+	}
+	a->head = NULL;
+}
+
+void *gql_arena_alloc(struct gql_arena *a, size_t size)
+{
+	struct gql_arena_block *b = a->head;
+	size_t need = (size + 15) & ~(size_t)15;
+
+	if (need < size)
+		return NULL;
+	if (!b || b->size - b->used < need) {
+		size_t bs = a->block_size;
+
+		if (need > bs / 2)
+			bs = need;  /* large: a block of its own */
+		if (bs > SIZE_MAX - sizeof(*b))
+			return NULL;
+		b = malloc(sizeof(*b) + bs);
+		if (!b)
+			return NULL;
+		b->size = bs;
+		b->used = 0;
+		if (a->head && need == bs && a->head->size - a->head->used > 0) {
+			/* keep the partly used block at the head for small allocations */
+			b->next = a->head->next;
+			a->head->next = b;
+		} else {
+			b->next = a->head;
+			a->head = b;
+		}
+	}
+	b->used += need;
+	return b->data + b->used - need;
+}
+
+void *gql_arena_calloc(struct gql_arena *a, size_t size)
+{
+	void *p = gql_arena_alloc(a, size);
+
+	if (p)
+		memset(p, 0, size);
+	return p;
+}
+
+char *gql_arena_strndup(struct gql_arena *a, const char *s, size_t len)
+{
+	char *p = gql_arena_alloc(a, len + 1);
+
+	if (p) {
+		memcpy(p, s, len);
+		p[len] = '\0';
+	}
+	return p;
+}
+
+char *gql_arena_strdup(struct gql_arena *a, const char *s)
+{
+	return gql_arena_strndup(a, s, strlen(s));
+}
