@@ -13,19 +13,19 @@
 
 #define C_TOKEN 0x01	/* tchar */
 #define C_FIELD 0x02	/* field-vchar, SP, HTAB (obs-text included) */
-#define C_TARGET 0x04	/* visible ASCII, 0x21-0x7e */
+#define C_TARGET 0x04	/* visible ASCII but # " < > \\ ^ ` { | } (RFC 3986) */
 #define C_HEX 0x08
 #define C_HOST 0x10	/* unreserved / sub-delims / ':' / '[' / ']' / '%' */
 
 static const unsigned char h1_class[256] = {
 	 0,  0,  0,  0,  0,  0,  0,  0,  0,  2,  0,  0,  0,  0,  0,  0,
 	 0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-	 2, 23,  6,  7, 23, 23, 23, 23, 22, 22, 23, 23, 22, 23, 23,  6,
-	31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 22, 22,  6, 22,  6,  6,
+	 2, 23,  2,  3, 23, 23, 23, 23, 22, 22, 23, 23, 22, 23, 23,  6,
+	31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 22, 22,  2, 22,  2,  6,
 	 6, 31, 31, 31, 31, 31, 31, 23, 23, 23, 23, 23, 23, 23, 23, 23,
-	23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 22,  6, 22,  7, 23,
-	 7, 31, 31, 31, 31, 31, 31, 23, 23, 23, 23, 23, 23, 23, 23, 23,
-	23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23,  6,  7,  6, 23,  0,
+	23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 22,  2, 22,  3, 23,
+	 3, 31, 31, 31, 31, 31, 31, 23, 23, 23, 23, 23, 23, 23, 23, 23,
+	23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23,  2,  3,  2, 23,  0,
 	 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
 	 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
 	 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
@@ -75,18 +75,13 @@ static size_t h1_scan_field(const unsigned char *b, size_t p, size_t len)
 	return p;
 }
 
-/* First index >= P in B/LEN whose byte is not visible ASCII (0x21-0x7e). */
+/*
+ * First index >= P in B/LEN whose byte cannot be in a request-target: outside
+ * 0x21-0x7e, or one of the characters RFC 3986 leaves out of URIs ('#' starts
+ * a fragment, which is never sent; " < > \\ ^ ` { | } must be percent-encoded).
+ */
 static size_t h1_scan_target(const unsigned char *b, size_t p, size_t len)
 {
-	while (len - p >= 8) {
-		uint64_t x;
-
-		memcpy(&x, b + p, 8);
-		/* any byte < 0x21, or any byte > 0x7e */
-		if ((((x - 0x21 * SWAR_ONES) & ~x) | ((x + 0x01 * SWAR_ONES) | x)) & SWAR_HIGHS)
-			break;
-		p += 8;
-	}
 	while (p < len && (h1_class[b[p]] & C_TARGET))
 		p++;
 	return p;

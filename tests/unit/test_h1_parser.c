@@ -235,12 +235,45 @@ static void test_h1_rejects_bad_request_target(void **state)
 	REJECT("GET /foo\r\nHost: h\r\n\r\n", 400);		/* HTTP/0.9 */
 }
 
-static void test_h1_accepts_odd_but_visible_target_chars(void **state)
+static void test_h1_accepts_odd_but_allowed_target_chars(void **state)
 {
 	(void)state;
-	ACCEPT("POST /user:pass123@www.example.com:8080/site/index.php?action=login%20++~!@#$%^&*()"
-	       "_+:<>?,./;'[]{}`~\\\"|&prev=index#form HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n");
+	ACCEPT("POST /user:pass123@www.example.com:8080/site/index.php?action=login%20++~!@$%25&*()"
+	       "_+:?,./;'[]~&prev=index HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n");
 	ACCEPT("GET /path-%0D-uri HTTP/1.1\r\nHost: h\r\n\r\n");
+	/* the excluded characters percent-encoded: %23 %22 %3C %3E %5C %5E %60 %7B %7C %7D */
+	ACCEPT("GET /a%23b%22c%3Cd%3Ee%5Cf%5Eg%60h%7Bi%7Cj%7Dk?q=%7B%7D HTTP/1.1\r\nHost: h\r\n\r\n");
+}
+
+/* RFC 3986 / RFC 9112 3.2: '#' (a fragment is never sent) and the characters
+ * outside the URI grammar are refused in every form and position. */
+static void test_h1_rejects_target_chars_outside_uri_grammar(void **state)
+{
+	static const char bad[] = "#\"<>\\^`{|}";
+	static const char *const forms[] = {
+		"GET /a%cb HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET /a?q=%c HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET http://h/a%c HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET /%c HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa%cbbbbbbbbbbbbbbbbbbb HTTP/1.1\r\nHost: h\r\n\r\n",
+	};
+	char req[256];
+	size_t i, f;
+	struct px x;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) - 1; i++) {
+		for (f = 0; f < sizeof(forms) / sizeof(forms[0]); f++) {
+			snprintf(req, sizeof(req), forms[f], bad[i]);
+			if (parse(&x, req) != H1_ERROR || x.status != 400)
+				fail_msg("'%c' accepted in \"%s\"", bad[i], req);
+			/* the same answer before the rest of the line has come */
+			if (parse_n(&x, req, (size_t)(strchr(req, ' ') - req) + 1 +
+			            (size_t)(strchr(strchr(req, ' ') + 1, ' ') - strchr(req, ' ') - 1))
+			    != H1_ERROR)
+				fail_msg("'%c' not refused early in \"%s\"", bad[i], req);
+		}
+	}
 }
 
 static void test_h1_absolute_form_extracts_path_and_authority(void **state)
@@ -963,7 +996,8 @@ int main(void)
 		cmocka_unit_test(test_h1_accepts_extension_method_token),
 		cmocka_unit_test(test_h1_rejects_invalid_method),
 		cmocka_unit_test(test_h1_rejects_bad_request_target),
-		cmocka_unit_test(test_h1_accepts_odd_but_visible_target_chars),
+		cmocka_unit_test(test_h1_accepts_odd_but_allowed_target_chars),
+		cmocka_unit_test(test_h1_rejects_target_chars_outside_uri_grammar),
 		cmocka_unit_test(test_h1_absolute_form_extracts_path_and_authority),
 		cmocka_unit_test(test_h1_asterisk_form_only_for_options),
 		cmocka_unit_test(test_h1_connect_needs_authority_form),
