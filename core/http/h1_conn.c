@@ -190,7 +190,9 @@ static int read_head(struct h1_conn *h)
 	memset(&req, 0, sizeof(req));
 	req.headers = h->hdrs;
 	req.num_headers = h->hc.max_headers;
-	rc = h1_parse_request(data, want, &req, &h->lim, &status, &why);
+	rc = h1_parse_request_more(data, want, &req, &h->lim, &h->pg, &status, &why);
+	if (rc != H1_INCOMPLETE)
+		memset(&h->pg, 0, sizeof(h->pg));   /* the next head starts afresh */
 	if (rc == H1_INCOMPLETE) {
 		if (want >= h->lim.max_request_line + h->lim.max_header_bytes + 8) {
 			status = 431;

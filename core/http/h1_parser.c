@@ -362,9 +362,10 @@ static int h1_line_incomplete(const unsigned char *b, size_t line, size_t len,
 	return H1_INCOMPLETE;
 }
 
-/* See h1_parser.h. */
-int h1_parse_request(const char *buf, size_t len, struct h1_request *req,
-                     const struct h1_limits *lim, int *status, const char **why)
+/* h1_parse_request; also sets *LINE_END past the request line once it is read. */
+static int h1_parse(const char *buf, size_t len, struct h1_request *req,
+                    const struct h1_limits *lim, int *status, const char **why,
+                    size_t *line_end)
 {
 	const unsigned char *b = (const unsigned char *)buf;
 	struct h1_limits defaults;
@@ -438,6 +439,7 @@ int h1_parse_request(const char *buf, size_t len, struct h1_request *req,
 		FAIL(400, err);
 
 	/* header section */
+	*line_end = p;
 	memset(&s, 0, sizeof(s));
 	req->body = H1_BODY_NONE;
 	req->content_length = 0;
@@ -588,6 +590,86 @@ incomplete:
 	if (len - hs >= lim->max_header_bytes)
 		FAIL(431, "header section too large");
 	return H1_INCOMPLETE;
+}
+
+/* See h1_parser.h. */
+int h1_parse_request(const char *buf, size_t len, struct h1_request *req,
+                     const struct h1_limits *lim, int *status, const char **why)
+{
+	size_t line_end = 0;
+
+	return h1_parse(buf, len, req, lim, status, why, &line_end);
+}
+
+/*
+ * Whether the bytes B[FROM..LEN) of a partial head can be left for later:
+ * nothing among them ends the head or the request line, and none of them can
+ * belong to a valid one (those are answered by a whole parse at once).
+ * LINE_END is 0 while the request line is not yet known complete.
+ */
+static int h1_can_wait(const unsigned char *b, size_t from, size_t len, size_t line_end)
+{
+	size_t i;
+
+	if (!line_end) {
+		/* the request line: tokens, the target, the version, SP; its LF
+		 * (or that of an empty line before it) is parsed at once */
+		for (i = from; i < len; i++)
+			if (!(h1_class[b[i]] & (C_TOKEN | C_TARGET)) && b[i] != ' ' &&
+			    (b[i] != '\r' || (i + 1 < len && b[i + 1] != '\n')))
+				return 0;
+		return 1;
+	}
+	if (from < line_end)
+		from = line_end;
+	for (i = from; i < len; i++) {
+		unsigned char c = b[i];
+
+		if (h1_class[c] & C_FIELD)
+			continue;
+		if (c == '\r' && (i + 1 == len || b[i + 1] == '\n'))
+			continue;
+		/* an LF after CR ends a field line; after CRLF, the head */
+		if (c == '\n' && i > 0 && b[i - 1] == '\r' &&
+		    !(i >= line_end + 2 && b[i - 2] == '\n') && i != line_end + 1)
+			continue;
+		return 0;
+	}
+	return 1;
+}
+
+/* See h1_parser.h. */
+int h1_parse_request_more(const char *buf, size_t len, struct h1_request *req,
+                          const struct h1_limits *lim, struct h1_progress *pg,
+                          int *status, const char **why)
+{
+	struct h1_limits defaults;
+	size_t from, line_limit, head_limit;
+	int rc;
+
+	if (!lim) {
+		h1_limits_default(&defaults);
+		lim = &defaults;
+	}
+	if (pg->full_at && len > pg->scanned && len < 2 * pg->full_at) {
+		/* 3 bytes back: a CR or LF seen last time gets its neighbours */
+		from = pg->scanned > 3 ? pg->scanned - 3 : 0;
+		pg->work += len - from;
+		/* the limits are checked by a whole parse the first time they pass */
+		line_limit = 2 * H1_MAX_LEADING_CRLF + lim->max_request_line + 2;
+		head_limit = pg->line_end + lim->max_header_bytes;
+		if (h1_can_wait((const unsigned char *)buf, from, len, pg->line_end) &&
+		    (pg->line_end || !(pg->full_at < line_limit && line_limit <= len)) &&
+		    (!pg->line_end || !(pg->full_at < head_limit && head_limit <= len))) {
+			pg->scanned = len;
+			return H1_INCOMPLETE;
+		}
+	}
+	pg->work += len;
+	rc = h1_parse(buf, len, req, lim, status, why, &pg->line_end);
+	pg->full_at = len;
+	pg->scanned = len;
+	return rc;
 }
 
 /* Chunked decoder states; 0 is the start of a chunk-size line. */

@@ -81,6 +81,31 @@ struct h1_request {
 int h1_parse_request(const char *buf, size_t len, struct h1_request *req,
                      const struct h1_limits *lim, int *status, const char **why);
 
+/*
+ * Where h1_parse_request_more left a head that is still coming. Zero it for
+ * each new request (the first byte of BUF moves on).
+ */
+struct h1_progress {
+	size_t scanned;		/* bytes of BUF already looked at */
+	size_t full_at;		/* LEN at the last whole parse; 0: none yet */
+	size_t line_end;	/* offset past the request line's CRLF, once known */
+	uint64_t work;		/* bytes examined in all (whole parses count LEN) */
+};
+
+/*
+ * Like h1_parse_request, for a head that arrives in pieces: BUF/LEN is still
+ * the whole buffer from the start of the request, and PG carries over what the
+ * calls before learnt, so a head fed N bytes at a time costs time linear in
+ * its length, not quadratic. Only the new bytes are looked at until the head
+ * is complete or one of them cannot belong to a valid head; then (and at a
+ * limit, and each time LEN has doubled) the whole head is parsed. Returns the
+ * same as h1_parse_request, though an error in a partial head may be answered
+ * only once its line or the head ends.
+ */
+int h1_parse_request_more(const char *buf, size_t len, struct h1_request *req,
+                          const struct h1_limits *lim, struct h1_progress *pg,
+                          int *status, const char **why);
+
 /* The enum pt_method bit for a (case-sensitive) method name, or 0. */
 unsigned h1_method_id(pt_str_t method);
 

@@ -93,6 +93,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	req2.num_headers = req.num_headers;
 	rc2 = h1_parse_request(buf, split, &req2, &lim, &st2, NULL);
 
+	/* the same bytes a few at a time through the resumable entry: the same
+	 * head, or the same error (which may wait for its line or the head's end) */
+	{
+		struct h1_progress pg;
+		struct h1_request req3;
+		size_t step = 1 + data[0] % 7, at = 0;
+		int rc3 = H1_INCOMPLETE, st3 = 0;
+
+		memset(&pg, 0, sizeof(pg));
+		while (rc3 == H1_INCOMPLETE && at < len) {
+			at = at + step < len ? at + step : len;
+			memset(&req3, 0, sizeof(req3));
+			req3.headers = hdr2;
+			req3.num_headers = req.num_headers;
+			rc3 = h1_parse_request_more(buf, at, &req3, &lim, &pg, &st3, NULL);
+		}
+		if (rc == H1_ERROR)
+			CHECK(rc3 == H1_ERROR || rc3 == H1_INCOMPLETE);
+		else
+			CHECK(rc3 == rc);
+		CHECK(pg.work <= 16 * (uint64_t)len + 64);
+	}
+
 	if (rc == H1_ERROR) {
 		CHECK(why != NULL);
 		CHECK(st == 400 || st == 414 || st == 417 || st == 431 || st == 501 || st == 505);

@@ -159,6 +159,121 @@ static void test_h1_returns_incomplete_for_every_prefix(void **state)
 	assert_int_equal(x.req.flags, H1_F_EXPECT_100);
 }
 
+/* Feed R/LEN to h1_parse_request_more one byte more per call, from 1 byte on,
+ * until it stops answering H1_INCOMPLETE; returns that answer and the work. */
+static int dribble(struct px *x, const char *r, size_t len, const struct h1_limits *lim,
+                   size_t *at, uint64_t *work)
+{
+	struct h1_progress pg;
+	size_t i;
+	int rc = H1_INCOMPLETE;
+
+	memset(&pg, 0, sizeof(pg));
+	for (i = 1; i <= len && rc == H1_INCOMPLETE; i++) {
+		memset(x, 0, sizeof(*x));
+		x->req.headers = x->hdr;
+		x->req.num_headers = MAXH;
+		rc = h1_parse_request_more(r, i, &x->req, lim, &pg, &x->status, &x->why);
+	}
+	*at = i - 1;
+	*work = pg.work;
+	return rc;
+}
+
+/* A 40 KiB head sent one byte at a time costs work linear in its size. */
+static void test_h1_partial_head_resumes_in_linear_work(void **state)
+{
+	static char r[48 * 1024];
+	struct h1_limits lim;
+	struct px x;
+	size_t n, at, i;
+	uint64_t work;
+
+	(void)state;
+	h1_limits_default(&lim);
+	lim.max_header_bytes = 64 * 1024;
+	n = (size_t)sprintf(r, "GET /p HTTP/1.1\r\nHost: h\r\n");
+	for (i = 0; i < 62; i++) {
+		n += (size_t)sprintf(r + n, "X-F%02zu: ", i);
+		memset(r + n, 'a' + (int)(i % 26), 670);
+		n += 670;
+		n += (size_t)sprintf(r + n, "\r\n");
+	}
+	n += (size_t)sprintf(r + n, "\r\n");
+	assert_true(n > 40 * 1024);
+	assert_int_equal(dribble(&x, r, n, &lim, &at, &work), (int)n);
+	assert_int_equal(at, n);
+	assert_int_equal(x.req.num_headers, 63);
+	assert_int_equal(x.req.headers[62].value_len, 670);
+	assert_int_equal(x.req.headers[62].value[0], 'a' + 61 % 26);
+	if (work > 8 * (uint64_t)n)
+		fail_msg("%llu bytes examined for a %zu-byte head", (unsigned long long)work, n);
+}
+
+/* Errors in a dribbled head are still found, and no later than the head's end. */
+static void test_h1_partial_head_still_finds_errors(void **state)
+{
+	static const struct { const char *r; int status; } cases[] = {
+		{ "GET /p HTTP/1.1\r\nHost: h\r\nX-A: a\001b\r\n\r\n", 400 },
+		{ "GET /p HTTP/1.1\r\nHost: h\r\nX-A : b\r\n\r\n", 400 },
+		{ "GET /p HTTP/1.1\r\nHost: h\r\nX-A: b\nX: c\r\n\r\n", 400 },
+		{ "GET /p HTTP/1.1\r\nHost: h\r\nX-A: b\rX: c\r\n\r\n", 400 },
+		{ "GET /p HTTP/1.1\r\nHost: h\r\n X: c\r\n\r\n", 400 },
+		{ "GET /a<b HTTP/1.1\r\nHost: h\r\n\r\n", 400 },
+		{ "GET /a#b HTTP/1.1\r\nHost: h\r\n\r\n", 400 },
+		{ "GET /p HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n"
+		  "Transfer-Encoding: chunked\r\n\r\n", 400 },
+		{ "GET /p HTTP/2.0\r\nHost: h\r\n\r\n", 505 },
+		{ "\r\n\r\nGET /p HTTP/1.1\r\nHost: h\r\n\r\n", 0 },
+	};
+	struct px x, whole;
+	size_t i, at, n;
+	uint64_t work;
+	int rc;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		n = strlen(cases[i].r);
+		rc = dribble(&x, cases[i].r, n, NULL, &at, &work);
+		parse(&whole, cases[i].r);
+		assert_int_equal(rc, whole.rc);
+		if (cases[i].status) {
+			assert_int_equal(rc, H1_ERROR);
+			assert_int_equal(x.status, cases[i].status);
+			assert_int_equal(x.status, whole.status);
+		} else {
+			assert_int_equal(rc, (int)n);
+		}
+	}
+}
+
+/* A head over the limits fed in pieces is refused by the time the limit is
+ * passed, so the connection never buffers more than the limits. */
+static void test_h1_partial_head_hits_limits_in_time(void **state)
+{
+	static char r[80 * 1024];
+	struct h1_limits lim;
+	struct px x;
+	size_t n, at;
+	uint64_t work;
+
+	(void)state;
+	h1_limits_default(&lim);
+	/* a request line without an end: 414 once it passes the limit */
+	memcpy(r, "GET /", 5);
+	memset(r + 5, 'a', sizeof(r) - 5);
+	assert_int_equal(dribble(&x, r, sizeof(r), &lim, &at, &work), H1_ERROR);
+	assert_int_equal(x.status, 414);
+	assert_true(at <= lim.max_request_line + 2 * 8 + 3);	/* 8 empty lines may lead */
+	/* header fields without an end: 431 once the section passes the limit */
+	n = (size_t)sprintf(r, "GET / HTTP/1.1\r\nHost: h\r\nX: ");
+	memset(r + n, 'b', sizeof(r) - n);
+	assert_int_equal(dribble(&x, r, sizeof(r), &lim, &at, &work), H1_ERROR);
+	assert_int_equal(x.status, 431);
+	assert_true(at <= 16 + lim.max_header_bytes + 2);
+	assert_true(work <= 8 * (uint64_t)at);
+}
+
 static void test_h1_pipelined_pair_consumes_only_first(void **state)
 {
 	static const char r[] = "GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n";
@@ -990,6 +1105,9 @@ int main(void)
 		cmocka_unit_test(test_h1_parses_chunked_request),
 		cmocka_unit_test(test_h1_trims_header_value_ows),
 		cmocka_unit_test(test_h1_returns_incomplete_for_every_prefix),
+		cmocka_unit_test(test_h1_partial_head_resumes_in_linear_work),
+		cmocka_unit_test(test_h1_partial_head_still_finds_errors),
+		cmocka_unit_test(test_h1_partial_head_hits_limits_in_time),
 		cmocka_unit_test(test_h1_pipelined_pair_consumes_only_first),
 		cmocka_unit_test(test_h1_skips_bounded_leading_empty_lines),
 		cmocka_unit_test(test_h1_method_ids),
