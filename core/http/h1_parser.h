@@ -1,6 +1,7 @@
 /*
- * h1_parser.h - strict, zero-copy HTTP/1.1 request-head parser and streaming
- * chunked-body decoder.
+ * h1_parser.h - strict, zero-copy HTTP/1.1 request-head parser. Its chunked
+ * body decoder (h1_chunked.h) and field-line scanner (h1_lex.h) are shared
+ * with the response parser (h1_response.h).
  *
  * Nothing here allocates. Every pt_str_t and h1_header filled in is a borrowed
  * view into the caller's buffer, valid while that buffer is unchanged (the one
@@ -19,20 +20,13 @@
 #include <sys/types.h>
 
 #include "portico/types.h"
+#include "h1_chunked.h"
+#include "h1_lex.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define H1_INCOMPLETE (-1)	/* more bytes are needed */
-#define H1_ERROR (-2)		/* malformed; see *status and *why */
-
-struct h1_header {
-	const char *name;
-	size_t name_len;
-	const char *value;	/* leading/trailing SP and HTAB trimmed */
-	size_t value_len;
-};
 
 struct h1_limits {
 	size_t max_request_line;	/* bytes before CRLF; default 8192, over -> 414 */
@@ -115,29 +109,6 @@ int h1_token_char(int c);
 /* First header named LNAME (LEN bytes, lowercase), case-insensitive, or NULL. */
 const struct h1_header *h1_header_find(const struct h1_request *req,
                                        const char *lname, size_t len);
-
-/* Streaming chunked decoder; state owned by the caller. */
-struct h1_chunked {
-	uint64_t remaining;	/* chunk-size being read, then data left */
-	size_t max_trailer;	/* trailer section budget; 0 = no trailer fields */
-	size_t count;		/* bytes of the current size line or trailer */
-	unsigned state;
-	unsigned digits;
-	int done;		/* last chunk and trailer section consumed */
-};
-
-/* Reset C; MAX_TRAILER_BYTES bounds the trailer section (0 forbids fields). */
-void h1_chunked_init(struct h1_chunked *c, size_t max_trailer_bytes);
-
-/*
- * Decode from BUF/LEN. Returns the bytes consumed (>= 0) and sets *DATA and
- * *DATA_LEN to a slice of BUF holding body bytes (possibly empty); call again
- * with the unconsumed rest. Once c->done is set, nothing more is consumed:
- * bytes after the final CRLF belong to the next request. Returns H1_ERROR on
- * malformed framing, and keeps returning it.
- */
-ssize_t h1_chunked_decode(struct h1_chunked *c, const char *buf, size_t len,
-                          const char **data, size_t *data_len);
 
 #ifdef __cplusplus
 }

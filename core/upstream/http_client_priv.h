@@ -142,7 +142,7 @@ struct http_client_call {
 	enum h1_resp_body framing;
 	unsigned resp_flags;
 	uint64_t remaining;
-	struct h1_resp_chunked chunk;
+	struct h1_chunked chunk;
 	pt_str_t *rh;
 	unsigned nrh, caprh;
 	size_t rh_bytes;

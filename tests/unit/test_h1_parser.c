@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "h1_parser.h"
+#include "h1_chunk_ext_cases.h"
 
 #define MAXH 64
 
@@ -1043,6 +1044,13 @@ static void test_h1_chunked_validates_extensions(void **state)
 	assert_int_equal(h1_chunked_decode(&c, big, sizeof(big), &d, &dl), H1_ERROR);
 }
 
+/* The chunk-ext table both directions run (h1_chunk_ext_cases.h). */
+static void test_h1_chunk_ext_rules_are_the_same_both_ways(void **state)
+{
+	(void)state;
+	chunk_ext_check_all();
+}
+
 static void test_h1_chunked_requires_crlf_after_data(void **state)
 {
 	(void)state;
@@ -1099,6 +1107,7 @@ static void test_h1_chunked_error_is_sticky(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_h1_chunk_ext_rules_are_the_same_both_ways),
 		cmocka_unit_test(test_h1_parses_simple_get),
 		cmocka_unit_test(test_h1_splits_path_and_query),
 		cmocka_unit_test(test_h1_parses_post_with_content_length),

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "h1_response.h"
+#include "h1_chunk_ext_cases.h"
 
 #define MAXH 32
 
@@ -40,15 +41,15 @@ static int parse(struct rx *x, const char *s)
 static ssize_t dechunk(const char *s, size_t len, size_t step, char *out, size_t *outn,
                        int *done)
 {
-	struct h1_resp_chunked c;
+	struct h1_chunked c;
 	size_t off = 0, end = step < len ? step : len;
 
-	h1_resp_chunked_init(&c, 1024);
+	h1_chunked_init(&c, 1024);
 	*outn = 0;
 	while (!c.done) {
 		const char *d;
 		size_t dl;
-		ssize_t r = h1_resp_chunked_decode(&c, s + off, end - off, &d, &dl);
+		ssize_t r = h1_chunked_decode(&c, s + off, end - off, &d, &dl);
 
 		if (r < 0)
 			return r;
@@ -397,34 +398,45 @@ static void test_h1r_chunked_rejects_bad_sizes(void **st)
 
 static void test_h1r_chunked_trailer_limit(void **st)
 {
-	struct h1_resp_chunked c;
+	struct h1_chunked c;
 	const char *s = "0\r\nX-Long: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
 	const char *d;
 	size_t dl;
 
 	(void)st;
-	h1_resp_chunked_init(&c, 8);
-	assert_int_equal(h1_resp_chunked_decode(&c, s, strlen(s), &d, &dl), H1_RESP_ERROR);
+	h1_chunked_init(&c, 8);
+	assert_int_equal(h1_chunked_decode(&c, s, strlen(s), &d, &dl), H1_RESP_ERROR);
 	/* the error is sticky */
-	assert_int_equal(h1_resp_chunked_decode(&c, "0\r\n\r\n", 5, &d, &dl), H1_RESP_ERROR);
+	assert_int_equal(h1_chunked_decode(&c, "0\r\n\r\n", 5, &d, &dl), H1_RESP_ERROR);
+}
+
+/* The chunk-ext table both directions run (h1_chunk_ext_cases.h). */
+static void test_h1r_chunk_ext_rules_are_the_same_both_ways(void **state)
+{
+	(void)state;
+	chunk_ext_check_all();
 }
 
 static void test_h1r_chunked_large_size(void **st)
 {
-	struct h1_resp_chunked c;
+	struct h1_chunked c;
 	const char *d;
 	size_t dl;
 
 	(void)st;
-	h1_resp_chunked_init(&c, 0);
-	assert_int_equal(h1_resp_chunked_decode(&c, "ffffffffffffffff\r\nab", 20, &d, &dl), 20);
+	/* the request side's bound: 16 digits, below 2^63 */
+	h1_chunked_init(&c, 0);
+	assert_int_equal(h1_chunked_decode(&c, "7fffffffffffffff\r\nab", 20, &d, &dl), 20);
 	assert_int_equal(dl, 2);
-	assert_int_equal(c.remaining, UINT64_MAX - 2);
+	assert_true(c.remaining == 0x7fffffffffffffffull - 2);
+	h1_chunked_init(&c, 0);
+	assert_int_equal(h1_chunked_decode(&c, "8000000000000000\r\n", 18, &d, &dl), H1_ERROR);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_h1r_chunk_ext_rules_are_the_same_both_ways),
 		cmocka_unit_test(test_h1r_content_length),
 		cmocka_unit_test(test_h1r_chunked_head),
 		cmocka_unit_test(test_h1r_close_delimited),
