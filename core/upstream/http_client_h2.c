@@ -269,6 +269,25 @@ static ssize_t h2_body_read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, siz
 	return (ssize_t)n;
 }
 
+/* Queues CALL's request trailers on stream ID (from its data source, at its
+ * end, as nghttp2 asks); 0, or -1 and the stream ends without them. */
+static int h2_submit_trailers(nghttp2_session *s, int32_t id, struct http_client_call *call)
+{
+	nghttp2_nv *nv = calloc(call->ntrailers, sizeof(*nv));
+	int rc;
+
+	if (!nv)
+		return -1;
+	for (unsigned i = 0; i < call->ntrailers; i++)
+		nv[i] = (nghttp2_nv){ (uint8_t *)call->trailers[2 * i].ptr,
+		                      (uint8_t *)call->trailers[2 * i + 1].ptr,
+		                      call->trailers[2 * i].len, call->trailers[2 * i + 1].len,
+		                      NGHTTP2_NV_FLAG_NONE };
+	rc = nghttp2_submit_trailer(s, id, nv, call->ntrailers);
+	free(nv);
+	return rc == 0 ? 0 : -1;
+}
+
 /*
  * The data source of a streaming call: how much of its queue the next DATA
  * frame carries (h2_send_data_cb moves the bytes), DEFERRED while the queue
@@ -290,8 +309,11 @@ static ssize_t h2_stream_read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, s
 	if (have == 0 && call->body_more)
 		return NGHTTP2_ERR_DEFERRED;
 	n = have < len ? have : len;
-	if (n == have && !call->body_more)
+	if (n == have && !call->body_more) {
 		*data_flags |= NGHTTP2_DATA_FLAG_EOF;
+		if (call->ntrailers && h2_submit_trailers(s, id, call) == 0)
+			*data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;	/* they end it */
+	}
 	*data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
 	return (ssize_t)n;
 }

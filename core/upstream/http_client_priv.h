@@ -159,6 +159,9 @@ struct http_client_call {
 	int body_more;			/* body_write may add more */
 	int body_chunked;		/* the request body goes chunked */
 	int64_t body_length;		/* for Content-Length, or -1 */
+	pt_str_t *trailers;		/* http_client_body_trailers: name,value pairs
+					   (names lower-case) in one malloc'd block */
+	unsigned ntrailers;
 	struct evbuffer *replay;	/* the body so far, for a resend, while it
 					   fits REPLAY_MAX; NULL once it did not */
 	int replay_lost;		/* body bytes were given that cannot be resent */

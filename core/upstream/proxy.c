@@ -476,6 +476,10 @@ static void body_take(pt_exchange *x, struct proxy *p, const char *data, size_t 
 	if (!last)
 		return;
 	p->body_done = 1;
+	if (p->mode == B_STREAM && p->call && x->nreq_trailers)
+		/* struct xhdr is a name,value pair of pt_str_t: the client's list as is */
+		http_client_body_trailers(p->call, (const pt_str_t *)x->req_trailers,
+		                          x->nreq_trailers);
 	if (p->mode == B_STREAM && p->call)
 		http_client_body_end(p->call);
 	else if (p->mode == B_SMALL && !p->call && !p->head_seen)

@@ -1090,6 +1090,69 @@ static void test_h1_chunked_bounds_and_checks_trailers(void **state)
 	DECHUNK_FAILS("0\r\nX-A: 1\n\r\n", 64);
 }
 
+/*
+ * keep_trailer: decode BODY arriving STEP bytes at a time into a buffer that
+ * keeps what was not consumed (as h1_conn's input does). Returns the bytes
+ * consumed in all when done (-1 on error, -2 when it never ended) and copies
+ * the trailer section into TR.
+ */
+static int dechunk_keep(const char *body, size_t len, size_t step, size_t budget,
+                        char *tr, size_t *trn)
+{
+	struct h1_chunked c;
+	size_t off = 0, avail = 0;
+
+	h1_chunked_init(&c, budget);
+	c.keep_trailer = 1;
+	*trn = 0;
+	while (!c.done) {
+		const char *d;
+		size_t dl;
+		ssize_t r;
+
+		avail = avail + step < len ? avail + step : len;
+		r = h1_chunked_decode(&c, body + off, avail - off, &d, &dl);
+		if (r < 0)
+			return -1;
+		off += (size_t)r;
+		if (c.done)
+			break;
+		if (avail == len && r == 0 && dl == 0)
+			return -2;
+	}
+	memcpy(tr, c.trailer, c.trailer_len);
+	*trn = c.trailer_len;
+	return (int)off;
+}
+
+static void test_h1_chunked_keeps_the_trailer_section_whole(void **state)
+{
+	static const char b[] = "5\r\nhello\r\n0\r\nX-A: 1\r\nX-B:  two \r\n\r\nGET /next";
+	static const char none[] = "2\r\nhi\r\n0\r\n\r\nGET";
+	char tr[128];
+	size_t trn, step;
+
+	(void)state;
+	for (step = 1; step <= sizeof(b) - 1; step++) {
+		assert_int_equal(dechunk_keep(b, sizeof(b) - 1, step, 64, tr, &trn),
+		                 (int)(sizeof(b) - 1 - 9));
+		assert_int_equal(trn, 20);
+		assert_memory_equal(tr, "X-A: 1\r\nX-B:  two \r\n", 20);
+	}
+	for (step = 1; step <= sizeof(none) - 1; step++) {
+		assert_int_equal(dechunk_keep(none, sizeof(none) - 1, step, 64, tr, &trn),
+		                 (int)(sizeof(none) - 1 - 3));
+		assert_int_equal(trn, 0);
+	}
+	/* the budget and the field syntax hold as without keep_trailer */
+	assert_int_equal(dechunk_keep(b, sizeof(b) - 1, 3, 19, tr, &trn), -1);
+#define KEEP(lit) dechunk_keep(lit, sizeof(lit) - 1, 1, 64, tr, &trn)
+	assert_int_equal(KEEP("0\r\nX A: 1\r\n\r\n"), -1);
+	assert_int_equal(KEEP("0\r\nX-A: 1\n\r\n"), -1);
+	assert_int_equal(KEEP("0\r\nX-A: 1\r\n"), -2);
+#undef KEEP
+}
+
 static void test_h1_chunked_error_is_sticky(void **state)
 {
 	struct h1_chunked c;
@@ -1172,6 +1235,7 @@ int main(void)
 		cmocka_unit_test(test_h1_chunked_requires_crlf_after_data),
 		cmocka_unit_test(test_h1_chunked_rejects_bare_lf_and_cr),
 		cmocka_unit_test(test_h1_chunked_bounds_and_checks_trailers),
+		cmocka_unit_test(test_h1_chunked_keeps_the_trailer_section_whole),
 		cmocka_unit_test(test_h1_chunked_error_is_sticky),
 	};
 
