@@ -1,6 +1,6 @@
 /*
- * h1_parser.c - strict, zero-copy HTTP/1.1 request-head parser and chunked
- * body decoder. See h1_parser.h for the contracts.
+ * h1_parser.c - strict, zero-copy HTTP/1.1 request-head parser. See
+ * h1_parser.h for the contracts.
  *
  * One pass over the bytes, the character classes and field-line scanner of
  * h1_lex.c (shared with the response parser), no allocation.
@@ -9,9 +9,7 @@
 
 #include <string.h>
 
-
 #define H1_MAX_LEADING_CRLF 8	/* empty lines skipped before a request line */
-
 
 #define IEQ H1_IEQ
 
@@ -24,7 +22,7 @@ static int h1_ows(unsigned char c)
 /*
  * First index >= P in B/LEN whose byte cannot be in a request-target: outside
  * 0x21-0x7e, or one of the characters RFC 3986 leaves out of URIs ('#' starts
- * a fragment, which is never sent; " < > \\ ^ ` { | } must be percent-encoded).
+ * a fragment, which is never sent; " < > \ ^ ` { | } must be percent-encoded).
  */
 static size_t h1_scan_target(const unsigned char *b, size_t p, size_t len)
 {

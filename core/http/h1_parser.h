@@ -27,7 +27,6 @@
 extern "C" {
 #endif
 
-
 struct h1_limits {
 	size_t max_request_line;	/* bytes before CRLF; default 8192, over -> 414 */
 	size_t max_header_bytes;	/* header section incl. final CRLF; 32768 -> 431 */

@@ -145,8 +145,10 @@ int h1_resp_parse(const char *buf, size_t len, struct h1_resp *res, unsigned in_
 		struct h1_header f;
 		ssize_t e = h1_field_line(l, 0, n + 2, &f, why);
 
-		if (e < 0)
-			return H1_RESP_ERROR;	/* the line is whole: never INCOMPLETE */
+		if (e == H1_ERROR)
+			return H1_RESP_ERROR;
+		if (e < 0)	/* cannot be: the line is whole */
+			return fail(why, "bad header line");
 		if (nh >= cap)
 			return fail(why, "too many headers");
 		out.headers[nh].name = f.name;

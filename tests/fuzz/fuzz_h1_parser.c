@@ -19,15 +19,17 @@ static int inside(const char *buf, size_t len, const char *p, size_t n)
 	return n == 0 || (p >= buf && p + n <= buf + len);
 }
 
-/* Decode BUF/LEN fed in two pieces split at SPLIT; body into OUT (capped). */
+/* Decode BUF/LEN fed in two pieces split at SPLIT; body into OUT (capped).
+ * KEEP: hold the trailer section (keep_trailer) and check the view of it. */
 static ssize_t dechunk(const char *buf, size_t len, size_t split, char *out, size_t cap,
-                       size_t *outn, int *done)
+                       size_t *outn, int *done, int keep)
 {
 	struct h1_chunked c;
 	size_t off = 0, end = split;
 	int stalls = 0;
 
 	h1_chunked_init(&c, 256);
+	c.keep_trailer = keep;
 	*outn = 0;
 	*done = 0;
 	while (!c.done) {
@@ -52,6 +54,14 @@ static ssize_t dechunk(const char *buf, size_t len, size_t split, char *out, siz
 			end = len;
 	}
 	*done = c.done;
+	if (keep && c.done) {
+		/* the section, then the final CRLF, ends what was consumed */
+		CHECK(off >= 2 + c.trailer_len);
+		CHECK(c.trailer == buf + off - 2 - c.trailer_len);
+		CHECK(buf[off - 2] == '\r' && buf[off - 1] == '\n');
+		CHECK(c.trailer_len == 0 || (c.trailer[c.trailer_len - 1] == '\n' &&
+		                             c.trailer_len <= 256));
+	}
 	return (ssize_t)off;
 }
 
@@ -146,8 +156,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			int ad, bd;
 			ssize_t ra, rb;
 
-			ra = dechunk(body, blen, blen, a, sizeof(a), &an, &ad);
-			rb = dechunk(body, blen, split % (blen + 1), b, sizeof(b), &bn, &bd);
+			ra = dechunk(body, blen, blen, a, sizeof(a), &an, &ad, 0);
+			rb = dechunk(body, blen, split % (blen + 1), b, sizeof(b), &bn, &bd,
+			             data[1] & 4);
 			/* a failed body fails in pieces too; a complete one decodes
 			   to the same bytes and ends at the same offset */
 			if (ra < 0)
