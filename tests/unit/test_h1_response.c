@@ -380,6 +380,25 @@ static void test_h1r_chunked_trailers_skipped(void **st)
 	assert_int_equal(n, 3);
 }
 
+/* Trailer fields of a response follow the request side's rules: a token,
+ * a colon, field content, CRLF (the old decoder took any field bytes). */
+static void test_h1r_chunked_trailer_fields_are_checked_like_requests(void **st)
+{
+	static const char *const bad[] = {
+		"0\r\nX-Sum 1\r\n\r\n", "0\r\nX-Sum : 1\r\n\r\n", "0\r\nX(S): 1\r\n\r\n",
+		"0\r\nX: 1\r\n\tfold\r\n\r\n", "0\r\nX: 1\n\r\n",
+	};
+	char out[16];
+	size_t n, i;
+	int done;
+
+	(void)st;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (dechunk(bad[i], strlen(bad[i]), strlen(bad[i]), out, &n, &done) != H1_ERROR)
+			fail_msg("trailer case %zu accepted", i);
+	assert_int_equal(dechunk("0\r\nX: \r\n\r\n", 9, 9, out, &n, &done), 9);
+}
+
 static void test_h1r_chunked_rejects_bad_sizes(void **st)
 {
 	static const char *bad[] = {
@@ -463,6 +482,7 @@ int main(void)
 		cmocka_unit_test(test_h1r_header_find),
 		cmocka_unit_test(test_h1r_chunked_decode),
 		cmocka_unit_test(test_h1r_chunked_trailers_skipped),
+		cmocka_unit_test(test_h1r_chunked_trailer_fields_are_checked_like_requests),
 		cmocka_unit_test(test_h1r_chunked_rejects_bad_sizes),
 		cmocka_unit_test(test_h1r_chunked_trailer_limit),
 		cmocka_unit_test(test_h1r_chunked_large_size),
