@@ -655,6 +655,8 @@ void http_client_free(struct http_client *c)
 	free(c);
 }
 
+static int trailers_copy(struct http_client_call *call, const pt_str_t *pairs, unsigned n);
+
 struct http_client_call *http_client_request(struct http_client *c,
                                              const struct http_client_req *req,
                                              http_client_cb cb, void *ud)
@@ -718,6 +720,8 @@ struct http_client_call *http_client_request(struct http_client *c,
 	rc = hc_req_copy(call, req);
 	if (rc == 0)
 		rc = hc_url_parse(call, req->url);
+	if (rc == 0 && req->num_trailers && !call->body_more)
+		rc = trailers_copy(call, req->trailers, req->num_trailers);
 	if (rc == PT_ENOMEM) {
 		call_detach(call);
 		call_free(call);
@@ -808,15 +812,13 @@ ssize_t http_client_body_write(struct http_client_call *call, const void *data, 
 	return (ssize_t)queued;
 }
 
-int http_client_body_trailers(struct http_client_call *call, const pt_str_t *pairs,
-                              unsigned n)
+/* Keeps N trailer PAIRS on CALL (replacing any): see http_client_body_trailers. */
+static int trailers_copy(struct http_client_call *call, const pt_str_t *pairs, unsigned n)
 {
 	size_t need = (size_t)n * 2 * sizeof(pt_str_t);
 	pt_str_t *t;
 	char *w;
 
-	if (!call || !call->body_more)
-		return PT_ESTATE;
 	for (unsigned i = 0; i < n; i++) {
 		pt_str_t nm = pairs[2 * i], v = pairs[2 * i + 1];
 
@@ -854,6 +856,14 @@ int http_client_body_trailers(struct http_client_call *call, const pt_str_t *pai
 	call->trailers = t;
 	call->ntrailers = n;
 	return 0;
+}
+
+int http_client_body_trailers(struct http_client_call *call, const pt_str_t *pairs,
+                              unsigned n)
+{
+	if (!call || !call->body_more)
+		return PT_ESTATE;
+	return trailers_copy(call, pairs, n);
 }
 
 int http_client_body_end(struct http_client_call *call)

@@ -100,6 +100,12 @@ struct http_client_req {
 					   chunked */
 	unsigned max_idle;		/* idle keep-alive connections the server's pool
 					   keeps from now on; 0: max_idle_per_host */
+	const pt_str_t *trailers;	/* without body_more: trailer fields sent
+					   after BODY (name, value pairs; copied);
+					   HTTP/2 only, an HTTP/1.1 body goes with a
+					   Content-Length and they are dropped. With
+					   body_more: http_client_body_trailers */
+	unsigned num_trailers;		/* pairs */
 };
 
 struct http_client_res {
@@ -164,8 +170,7 @@ int http_client_body_end(struct http_client_call *call);
  * fields to send after the body, N name/value PAIRS (copied; names are
  * lower-cased). HTTP/2 sends them as a HEADERS frame that ends the stream;
  * HTTP/1.1 in the last chunk of a chunked body (a body with a
- * Content-Length has no room for them: they are dropped). A resend on
- * another connection after a failure may go without them. Returns 0,
+ * Content-Length has no room for them: they are dropped). Returns 0,
  * PT_ESTATE once the body was ended, PT_EINVAL for a name that is not a
  * token or a value with CR, LF or NUL (nothing is kept), or PT_ENOMEM.
  */

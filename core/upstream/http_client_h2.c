@@ -249,26 +249,6 @@ static int h2_close_cb(nghttp2_session *s, int32_t id, uint32_t error_code, void
 	return 0;
 }
 
-static ssize_t h2_body_read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
-                               uint32_t *data_flags, nghttp2_data_source *src, void *ud)
-{
-	struct http_client_call *call = nghttp2_session_get_stream_user_data(s, id);
-	size_t n;
-
-	(void)src;
-	(void)ud;
-	if (!call)
-		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-	n = call->body_len - call->body_off;
-	if (n > len)
-		n = len;
-	memcpy(buf, call->body + call->body_off, n);
-	call->body_off += n;
-	if (call->body_off == call->body_len)
-		*data_flags |= NGHTTP2_DATA_FLAG_EOF;
-	return (ssize_t)n;
-}
-
 /* Queues CALL's request trailers on stream ID (from its data source, at its
  * end, as nghttp2 asks); 0, or -1 and the stream ends without them. */
 static int h2_submit_trailers(nghttp2_session *s, int32_t id, struct http_client_call *call)
@@ -286,6 +266,29 @@ static int h2_submit_trailers(nghttp2_session *s, int32_t id, struct http_client
 	rc = nghttp2_submit_trailer(s, id, nv, call->ntrailers);
 	free(nv);
 	return rc == 0 ? 0 : -1;
+}
+
+static ssize_t h2_body_read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
+                               uint32_t *data_flags, nghttp2_data_source *src, void *ud)
+{
+	struct http_client_call *call = nghttp2_session_get_stream_user_data(s, id);
+	size_t n;
+
+	(void)src;
+	(void)ud;
+	if (!call)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	n = call->body_len - call->body_off;
+	if (n > len)
+		n = len;
+	memcpy(buf, call->body + call->body_off, n);
+	call->body_off += n;
+	if (call->body_off == call->body_len) {
+		*data_flags |= NGHTTP2_DATA_FLAG_EOF;
+		if (call->ntrailers && h2_submit_trailers(s, id, call) == 0)
+			*data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;	/* they end it */
+	}
+	return (ssize_t)n;
 }
 
 /*
@@ -330,8 +333,8 @@ static int h2_submit(struct conn *conn, struct http_client_call *call)
 	/* a streaming call's body: what is queued, and maybe more to come */
 	int64_t blen = call->h2_body ? (call->body_more ? call->body_length :
 	               (int64_t)evbuffer_get_length(call->h2_body)) : (int64_t)call->body_len;
-	int has_body = call->h2_body ? call->body_more || evbuffer_get_length(call->h2_body) :
-	               call->body_len != 0;
+	int has_body = call->ntrailers || (call->h2_body ? call->body_more ||
+	               evbuffer_get_length(call->h2_body) : call->body_len != 0);
 
 #define NV(nm, nl, vl_, vlen) \
 	(nv[n++] = (nghttp2_nv){ (uint8_t *)(nm), (uint8_t *)(vl_), (nl), (vlen), NGHTTP2_NV_FLAG_NONE })

@@ -298,6 +298,10 @@ static int attempt(struct proxy *p)
 	default:
 		break;
 	}
+	/* a body already whole (buffered, or a resend) takes the client's
+	 * trailers with it; a streamed one hands them over at its end */
+	p->hr.trailers = (const pt_str_t *)x->req_trailers;
+	p->hr.num_trailers = p->hr.body_more ? 0 : x->nreq_trailers;
 	set_addr(p, upstream_try_server(p->t));
 	if (!p->t0 && x->gen->alog) {   /* only the access log reads it */
 		p->t0 = mono_us();

@@ -179,13 +179,13 @@ def test_trailers_are_bounded_by_the_header_limits(portico, tmp_path):
 
 # ---- trailers through the proxy --------------------------------------------
 
-def proxy_daemon(portico, tmp_path, port, protocol):
+def proxy_daemon(portico, tmp_path, port, protocol, opts=""):
     routes = tmp_path / "routes"
     routes.mkdir(exist_ok=True)
     (routes / "gw.lua").write_text('''
 local up = upstream "up"
-route.any("/*rest", proxy(up, {}))
-''')
+route.any("/*rest", proxy(up, { %s }))
+''' % opts)
     return portico(f'upstream "up" {{ servers = {{ "127.0.0.1:{port}" }}, protocol = "{protocol}", '
                    f'timeout = {{ connect = 1, read = 3 }}, retries = 0 }}\nroutes "{routes}"')
 
@@ -317,5 +317,21 @@ def test_proxy_sends_request_trailers_in_the_last_chunk_upstream(portico, tmp_pa
         j = json_body(resp)
         assert j["chunked"] is True
         assert j["tail"] == "x-checksum: abc\r\n\r\n"
+    finally:
+        up.close()
+
+
+def test_buffered_proxy_delivers_request_trailers_to_an_h2c_upstream(portico, tmp_path):
+    pytest.importorskip("h2")
+    up = H2TrailerUpstream()
+    try:
+        d = proxy_daemon(portico, tmp_path, up.port, "h2c", "buffer_body = true")
+        for chunks in ([b"abc", b"def"], []):      # an empty body too
+            req = chunked_post("/up", chunks, [b"X-Checksum: 1", b"Te: trailers"])
+            resp = raw_request(d.port, req)
+            assert status_of(resp) == 200, resp[:300]
+            j = json_body(resp)
+            assert j["n"] == sum(len(c) for c in chunks)
+            assert j["trailers"] == {"x-checksum": "1"}
     finally:
         up.close()
