@@ -571,6 +571,8 @@ int h1_parse_request_more(const char *buf, size_t len, struct h1_request *req,
 		h1_limits_default(&defaults);
 		lim = &defaults;
 	}
+	if (pg->full_at && len == pg->scanned)
+		return H1_INCOMPLETE;	/* nothing new since the last INCOMPLETE */
 	if (pg->full_at && len > pg->scanned && len < 2 * pg->full_at) {
 		/* 3 bytes back: a CR or LF seen last time gets its neighbours */
 		from = pg->scanned > 3 ? pg->scanned - 3 : 0;

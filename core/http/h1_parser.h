@@ -76,7 +76,8 @@ int h1_parse_request(const char *buf, size_t len, struct h1_request *req,
 
 /*
  * Where h1_parse_request_more left a head that is still coming. Zero it for
- * each new request (the first byte of BUF moves on).
+ * each new request (the first byte of BUF moves on), that is after any
+ * answer but H1_INCOMPLETE.
  */
 struct h1_progress {
 	size_t scanned;		/* bytes of BUF already looked at */

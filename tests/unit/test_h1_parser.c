@@ -211,6 +211,29 @@ static void test_h1_partial_head_resumes_in_linear_work(void **state)
 		fail_msg("%llu bytes examined for a %zu-byte head", (unsigned long long)work, n);
 }
 
+/* Asked again with no new byte (a write event, a timer), nothing is parsed. */
+static void test_h1_partial_head_asked_again_costs_nothing(void **state)
+{
+	static const char r[] = "GET /p HTTP/1.1\r\nHost: h\r\nX-A: 1234567890\r\n";
+	struct h1_progress pg;
+	struct px x;
+	uint64_t w;
+	int i;
+
+	(void)state;
+	memset(&pg, 0, sizeof(pg));
+	memset(&x, 0, sizeof(x));
+	x.req.headers = x.hdr;
+	x.req.num_headers = MAXH;
+	assert_int_equal(h1_parse_request_more(r, sizeof(r) - 1, &x.req, NULL, &pg, &x.status,
+	                                       &x.why), H1_INCOMPLETE);
+	w = pg.work;
+	for (i = 0; i < 1000; i++)
+		assert_int_equal(h1_parse_request_more(r, sizeof(r) - 1, &x.req, NULL, &pg,
+		                                       &x.status, &x.why), H1_INCOMPLETE);
+	assert_true(pg.work == w);
+}
+
 /* Errors in a dribbled head are still found, and no later than the head's end. */
 static void test_h1_partial_head_still_finds_errors(void **state)
 {
@@ -1178,6 +1201,7 @@ int main(void)
 		cmocka_unit_test(test_h1_trims_header_value_ows),
 		cmocka_unit_test(test_h1_returns_incomplete_for_every_prefix),
 		cmocka_unit_test(test_h1_partial_head_resumes_in_linear_work),
+		cmocka_unit_test(test_h1_partial_head_asked_again_costs_nothing),
 		cmocka_unit_test(test_h1_partial_head_still_finds_errors),
 		cmocka_unit_test(test_h1_partial_head_hits_limits_in_time),
 		cmocka_unit_test(test_h1_pipelined_pair_consumes_only_first),
