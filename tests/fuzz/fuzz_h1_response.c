@@ -1,5 +1,6 @@
 /*
- * fuzz_h1_response.c - libFuzzer target for core/upstream/h1_response.c.
+ * fuzz_h1_response.c - libFuzzer target for core/http/h1_response.c and the
+ * shared chunked decoder (core/http/h1_chunked.c).
  *
  * Input: byte 0 picks a split point and the HEAD flag, byte 1 the header
  * limit; the rest is the wire. Checks, beyond memory safety: a prefix never

@@ -1,5 +1,6 @@
 /*
- * test_h1_parser.c - unit tests for core/http/h1_parser.c.
+ * test_h1_parser.c - unit tests for core/http/h1_parser.c, h1_lex.c and
+ * h1_chunked.c (the request side of the HTTP/1 codec).
  */
 #include <setjmp.h>
 #include <stdarg.h>

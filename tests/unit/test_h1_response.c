@@ -1,5 +1,6 @@
 /*
- * test_h1_response.c - unit tests for core/upstream/h1_response.c.
+ * test_h1_response.c - unit tests for core/http/h1_response.c and, through
+ * it, the chunked decoder both directions share (core/http/h1_chunked.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
