@@ -386,6 +386,39 @@ int xapi_trailer_add(pt_exchange *x, pt_str_t name, pt_str_t value)
 	return add_hdr(x, &x->trailers, &x->ntrailers, &x->captrailers, name, value);
 }
 
+/*
+ * Whether NAME may not come in a trailer section (RFC 9110 6.5.1): fields of
+ * message framing, routing, request modifiers (controls and conditionals),
+ * authentication, content processing, and the connection itself. A
+ * recipient must not merge them with the header section; we drop them.
+ */
+int exchange_trailer_forbidden(pt_str_t name)
+{
+	static const char *const names[] = {
+		"age", "authorization", "cache-control", "connection", "content-encoding",
+		"content-length", "content-range", "content-type", "cookie", "date",
+		"expect", "expires", "host", "if-match", "if-modified-since",
+		"if-none-match", "if-range", "if-unmodified-since", "keep-alive",
+		"location", "max-forwards", "pragma", "proxy-authenticate",
+		"proxy-authorization", "proxy-connection", "range", "retry-after",
+		"set-cookie", "te", "trailer", "transfer-encoding", "upgrade", "vary",
+		"www-authenticate",
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strlen(names[i]) == name.len && !strncasecmp(names[i], name.ptr, name.len))
+			return 1;
+	return name.len > 0 && name.ptr[0] == ':';
+}
+
+/* See exchange.h. */
+int exchange_req_trailer_add(pt_exchange *x, pt_str_t name, pt_str_t value)
+{
+	if (exchange_trailer_forbidden(name))
+		return 1;
+	return add_hdr(x, &x->req_trailers, &x->nreq_trailers, &x->capreq_trailers, name, value);
+}
+
 static struct evbuffer *out_buf(pt_exchange *x)
 {
 	if (!x->out)

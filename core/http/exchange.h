@@ -29,6 +29,8 @@ struct xhdr {
 	pt_str_t name;      /* lower-case */
 	pt_str_t value;
 };
+/* An array of xhdr is read as name,value pt_str_t pairs (proxy.c). */
+_Static_assert(sizeof(struct xhdr) == 2 * sizeof(pt_str_t), "xhdr is a pair of pt_str_t");
 
 /* What a transport does for its exchanges (called on the worker thread). */
 struct xops {
@@ -82,6 +84,10 @@ struct pt_exchange {
 	pt_str_t method_name, target, path, query, host;
 	struct xhdr *hdrs;
 	unsigned nhdrs;
+	struct xhdr *req_trailers;       /* the request's trailer fields (names lower-case),
+	                                    set before the body ends; see
+	                                    exchange_req_trailer_add */
+	unsigned nreq_trailers, capreq_trailers;
 	int minor_version;               /* 1.x minor; 20 for HTTP/2 */
 	int tls;                         /* it came over TLS */
 	const struct route_entry *route;
@@ -159,6 +165,17 @@ int exchange_head_done(pt_exchange *x, uint64_t content_length, int has_body);
 /* Body bytes from the client. 0, or PT_ELIMIT once past the body limit
  * (the exchange has answered 413). */
 int exchange_body_data(pt_exchange *x, const char *data, size_t len);
+/*
+ * A trailer field of the request (transports, before exchange_body_end).
+ * NAME and VALUE are copied into the pool, the name lower-cased. Returns 0,
+ * 1 when the field was dropped because it may not be a trailer (see
+ * exchange_trailer_forbidden), PT_EINVAL for CR, LF or NUL, or PT_ENOMEM.
+ */
+int exchange_req_trailer_add(pt_exchange *x, pt_str_t name, pt_str_t value);
+/* Non-zero for a field RFC 9110 6.5.1 keeps out of trailer sections (framing,
+ * routing, controls, conditionals, authentication, content processing, the
+ * connection) or a pseudo-header; NAME in any case. */
+int exchange_trailer_forbidden(pt_str_t name);
 /* The body is over: runs the handler (buffered routes). */
 void exchange_body_end(pt_exchange *x);
 /* The transport is finished with X (bytes out, or the client gone). */

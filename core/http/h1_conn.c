@@ -190,7 +190,9 @@ static int read_head(struct h1_conn *h)
 	memset(&req, 0, sizeof(req));
 	req.headers = h->hdrs;
 	req.num_headers = h->hc.max_headers;
-	rc = h1_parse_request(data, want, &req, &h->lim, &status, &why);
+	rc = h1_parse_request_more(data, want, &req, &h->lim, &h->pg, &status, &why);
+	if (rc != H1_INCOMPLETE)
+		memset(&h->pg, 0, sizeof(h->pg));   /* the next head starts afresh */
 	if (rc == H1_INCOMPLETE) {
 		if (want >= h->lim.max_request_line + h->lim.max_header_bytes + 8) {
 			status = 431;
@@ -221,8 +223,11 @@ static int read_head(struct h1_conn *h)
 	h->keepalive = !(req.flags & H1_F_CLOSE) && !h->draining;
 	h->body_kind = req.body;
 	h->body_left = req.content_length;
-	if (req.body == H1_BODY_CHUNKED)
-		h1_chunked_init(&h->ch, 8192);
+	if (req.body == H1_BODY_CHUNKED) {
+		/* trailer fields are kept, within the header section's limits */
+		h1_chunked_init(&h->ch, h->lim.max_header_bytes);
+		h->ch.keep_trailer = 1;
+	}
 	if (req.body == H1_BODY_LENGTH && req.content_length == 0)
 		h->body_kind = H1_BODY_NONE;
 	h->state = h->body_kind == H1_BODY_NONE ? S_WAIT : S_BODY;
@@ -242,6 +247,35 @@ static int read_head(struct h1_conn *h)
 	if (h->body_kind == H1_BODY_NONE && h->x && h->x->state == X_READING)
 		exchange_body_end(h->x);
 	return 1;
+}
+
+/*
+ * Hands the trailer section of a chunked body (h->ch.trailer, checked by the
+ * decoder) to the exchange, field by field, through the scanner header
+ * fields go through; fields that may not be trailers are dropped. Returns 0,
+ * or -1 for a section the header limits refuse.
+ */
+static int take_trailers(struct h1_conn *h)
+{
+	const char *t = h->ch.trailer, *why = "bad trailer field";
+	size_t p = 0, len = h->ch.trailer_len;
+	unsigned n = 0;
+
+	while (p < len) {
+		struct h1_header f;
+		ssize_t e = h1_field_line(t, p, len, &f, &why);
+
+		if (e < 0 || ++n > h->lim.max_headers) {
+			log_info("http", "%s: 400: %s", h->c->remote,
+			         e < 0 ? why : "too many trailer fields");
+			return -1;
+		}
+		p = (size_t)e;
+		if (h->x && exchange_req_trailer_add(h->x, (pt_str_t){ f.name, f.name_len },
+		                                     (pt_str_t){ f.value, f.value_len }) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* Feeds body bytes; returns 1 when the body is complete, 0 for more, -1 on error. */
@@ -287,16 +321,20 @@ static int read_body(struct h1_conn *h)
 			}
 			if (dlen && h->x && exchange_body_data(h->x, d, dlen) == PT_ELIMIT)
 				return -1;
+			if (h->ch.done && take_trailers(h) < 0)
+				return -2;   /* before the drain: the section is in the buffer */
 			evbuffer_drain(in, (size_t)n);
 			if (h->ch.done)
 				return 1;
 			if (n == 0 && dlen == 0) {
-				/* the decoder needs bytes that span segments */
+				/* the decoder needs bytes that span segments: up to a
+				 * whole trailer section, which it takes in one piece */
 				size_t have = evbuffer_get_length(in);
+				size_t most = 16384 + h->ch.max_trailer;
 
 				if (have <= v.iov_len)
 					break;
-				evbuffer_pullup(in, (ssize_t)(have < 16384 ? have : 16384));
+				evbuffer_pullup(in, (ssize_t)(have < most ? have : most));
 			}
 		}
 	}

@@ -34,6 +34,7 @@ struct h1_conn {
 	struct http_conf hc;           /* a copy: the generation may go first */
 	struct h1_limits lim;
 	struct h1_header *hdrs;        /* [hc.max_headers] parse scratch */
+	struct h1_progress pg;         /* how far the head in h->in was looked at */
 	pt_exchange *x;                /* the current exchange */
 	int state;
 	int keepalive;

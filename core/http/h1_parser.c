@@ -1,64 +1,17 @@
 /*
- * h1_parser.c - strict, zero-copy HTTP/1.1 request-head parser and chunked
- * body decoder. See h1_parser.h for the contracts.
+ * h1_parser.c - strict, zero-copy HTTP/1.1 request-head parser. See
+ * h1_parser.h for the contracts.
  *
- * One pass over the bytes, table-driven character classes, a word-at-a-time
- * fast path for request-targets and field values, no allocation.
+ * One pass over the bytes, the character classes and field-line scanner of
+ * h1_lex.c (shared with the response parser), no allocation.
  */
 #include "h1_parser.h"
 
 #include <string.h>
 
-#include "swar.h"
-
-#define C_TOKEN 0x01	/* tchar */
-#define C_FIELD 0x02	/* field-vchar, SP, HTAB (obs-text included) */
-#define C_TARGET 0x04	/* visible ASCII, 0x21-0x7e */
-#define C_HEX 0x08
-#define C_HOST 0x10	/* unreserved / sub-delims / ':' / '[' / ']' / '%' */
-
-static const unsigned char h1_class[256] = {
-	 0,  0,  0,  0,  0,  0,  0,  0,  0,  2,  0,  0,  0,  0,  0,  0,
-	 0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-	 2, 23,  6,  7, 23, 23, 23, 23, 22, 22, 23, 23, 22, 23, 23,  6,
-	31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 22, 22,  6, 22,  6,  6,
-	 6, 31, 31, 31, 31, 31, 31, 23, 23, 23, 23, 23, 23, 23, 23, 23,
-	23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 22,  6, 22,  7, 23,
-	 7, 31, 31, 31, 31, 31, 31, 23, 23, 23, 23, 23, 23, 23, 23, 23,
-	23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23,  6,  7,  6, 23,  0,
-	 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
-	 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
-	 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
-	 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
-	 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
-	 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
-	 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
-	 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
-};
-
 #define H1_MAX_LEADING_CRLF 8	/* empty lines skipped before a request line */
-#define H1_MAX_CHUNK_EXT 4096	/* bytes of extensions on one chunk-size line */
 
-
-/* Case-insensitive compare of S/LEN against the lowercase literal L/LLEN. */
-static int h1_ieq(const unsigned char *s, size_t len, const char *l, size_t llen)
-{
-	size_t i;
-
-	if (len != llen)
-		return 0;
-	for (i = 0; i < len; i++) {
-		unsigned char c = s[i];
-
-		if (c >= 'A' && c <= 'Z')
-			c |= 0x20;
-		if (c != (unsigned char)l[i])
-			return 0;
-	}
-	return 1;
-}
-
-#define IEQ(s, n, lit) h1_ieq((s), (n), lit, sizeof(lit) - 1)
+#define IEQ H1_IEQ
 
 /* SP or HTAB. */
 static int h1_ows(unsigned char c)
@@ -66,28 +19,14 @@ static int h1_ows(unsigned char c)
 	return c == ' ' || c == '\t';
 }
 
-/* First index >= P in B/LEN whose byte is not field content (SP/HTAB/VCHAR/obs-text). */
-static size_t h1_scan_field(const unsigned char *b, size_t p, size_t len)
-{
-	p = swar_skip_text((const char *)b, p, len);
-	while (p < len && (h1_class[b[p]] & C_FIELD))
-		p++;
-	return p;
-}
-
-/* First index >= P in B/LEN whose byte is not visible ASCII (0x21-0x7e). */
+/*
+ * First index >= P in B/LEN whose byte cannot be in a request-target: outside
+ * 0x21-0x7e, or one of the characters RFC 3986 leaves out of URIs ('#' starts
+ * a fragment, which is never sent; " < > \ ^ ` { | } must be percent-encoded).
+ */
 static size_t h1_scan_target(const unsigned char *b, size_t p, size_t len)
 {
-	while (len - p >= 8) {
-		uint64_t x;
-
-		memcpy(&x, b + p, 8);
-		/* any byte < 0x21, or any byte > 0x7e */
-		if ((((x - 0x21 * SWAR_ONES) & ~x) | ((x + 0x01 * SWAR_ONES) | x)) & SWAR_HIGHS)
-			break;
-		p += 8;
-	}
-	while (p < len && (h1_class[b[p]] & C_TARGET))
+	while (p < len && (h1_class[b[p]] & H1_C_TARGET))
 		p++;
 	return p;
 }
@@ -103,7 +42,7 @@ void h1_limits_default(struct h1_limits *lim)
 /* Non-zero when C is a tchar. */
 int h1_token_char(int c)
 {
-	return c >= 0 && c < 256 && (h1_class[c] & C_TOKEN);
+	return c >= 0 && c < 256 && (h1_class[c] & H1_C_TOKEN);
 }
 
 /* Method bit for the registered methods (case-sensitive), else PT_METHOD_UNKNOWN. */
@@ -225,7 +164,7 @@ static int h1_te_value(struct h1_scan *s, const unsigned char *v, size_t n)
 		while (i < n && h1_ows(v[i]))
 			i++;
 		start = i;
-		while (i < n && (h1_class[v[i]] & C_TOKEN))
+		while (i < n && (h1_class[v[i]] & H1_C_TOKEN))
 			i++;
 		if (i == start || s->te_chunked)
 			return -1;
@@ -236,7 +175,7 @@ static int h1_te_value(struct h1_scan *s, const unsigned char *v, size_t n)
 			/* parameters: no coding we implement takes any */
 			s->te_unsupported = 1;
 			for (; i < n && v[i] != ','; i++)
-				if (!(h1_class[v[i]] & C_TOKEN) && !h1_ows(v[i]) &&
+				if (!(h1_class[v[i]] & H1_C_TOKEN) && !h1_ows(v[i]) &&
 				    v[i] != ';' && v[i] != '=')
 					return -1;
 		}
@@ -325,7 +264,7 @@ static const char *h1_target(struct h1_request *req, const unsigned char *t, siz
 	}
 	if (req->method_id == PT_METHOD_CONNECT) {
 		for (i = 0; i < n; i++)
-			if (!(h1_class[t[i]] & C_HOST))
+			if (!(h1_class[t[i]] & H1_C_HOST))
 				return "invalid authority-form target";
 		req->path = (pt_str_t){ (const char *)t, n };
 		return NULL;
@@ -337,7 +276,7 @@ static const char *h1_target(struct h1_request *req, const unsigned char *t, siz
 	else
 		return "invalid request-target";
 	for (i = a; i < n && t[i] != '/' && t[i] != '?'; i++)
-		if (!(h1_class[t[i]] & C_HOST))
+		if (!(h1_class[t[i]] & H1_C_HOST))
 			return "invalid authority in absolute-form target";
 	if (i == a)
 		return "empty authority in absolute-form target";
@@ -367,14 +306,17 @@ static int h1_line_incomplete(const unsigned char *b, size_t line, size_t len,
 	return H1_INCOMPLETE;
 }
 
-/* See h1_parser.h. */
-int h1_parse_request(const char *buf, size_t len, struct h1_request *req,
-                     const struct h1_limits *lim, int *status, const char **why)
+/* h1_parse_request; also sets *LINE_END past the request line once it is read. */
+static int h1_parse(const char *buf, size_t len, struct h1_request *req,
+                    const struct h1_limits *lim, int *status, const char **why,
+                    size_t *line_end)
 {
 	const unsigned char *b = (const unsigned char *)buf;
 	struct h1_limits defaults;
 	struct h1_scan s;
-	size_t p = 0, line, tstart, hs, ns, ne, vs, ve;
+	struct h1_header f;
+	size_t p = 0, line, tstart, hs;
+	ssize_t fl;
 	unsigned n = 0, maxh;
 	int minor = 1, absolute = 0, rc;
 	const char *err;
@@ -399,7 +341,7 @@ int h1_parse_request(const char *buf, size_t len, struct h1_request *req,
 	line = p;
 
 	/* method SP */
-	while (p < len && (h1_class[b[p]] & C_TOKEN))
+	while (p < len && (h1_class[b[p]] & H1_C_TOKEN))
 		p++;
 	if (p >= len)
 		return h1_line_incomplete(b, line, len, lim, status, why);
@@ -443,6 +385,7 @@ int h1_parse_request(const char *buf, size_t len, struct h1_request *req,
 		FAIL(400, err);
 
 	/* header section */
+	*line_end = p;
 	memset(&s, 0, sizeof(s));
 	req->body = H1_BODY_NONE;
 	req->content_length = 0;
@@ -462,50 +405,24 @@ int h1_parse_request(const char *buf, size_t len, struct h1_request *req,
 		}
 		if (b[p] == '\n')
 			FAIL(400, "bare LF in header section");
-		if (h1_ows(b[p]))
-			FAIL(400, "obs-fold or whitespace before header name");
-
-		ns = p;
-		while (p < len && (h1_class[b[p]] & C_TOKEN))
-			p++;
-		if (p >= len)
+		fl = h1_field_line(buf, p, len, &f, why);
+		if (fl == H1_INCOMPLETE)
 			goto incomplete;
-		if (b[p] != ':') {
-			if (h1_ows(b[p]))
-				FAIL(400, "whitespace between header name and colon");
-			FAIL(400, "invalid character in header name");
+		if (fl < 0) {
+			if (status)
+				*status = 400;
+			return H1_ERROR;
 		}
-		if (p == ns)
-			FAIL(400, "empty header name");
-		ne = p++;
-		while (p < len && h1_ows(b[p]))
-			p++;
-		vs = p;
-		p = h1_scan_field(b, p, len);
-		if (p >= len)
-			goto incomplete;
-		if (b[p] != '\r') {
-			if (b[p] == '\n')
-				FAIL(400, "bare LF in header section");
-			FAIL(400, "invalid character in header value");
-		}
-		if (p + 1 >= len)
-			goto incomplete;
-		if (b[p + 1] != '\n')
-			FAIL(400, "bare CR in header value");
-		ve = p;
-		while (ve > vs && h1_ows(b[ve - 1]))
-			ve--;
-		p += 2;
+		p = (size_t)fl;
 		if (p - hs > lim->max_header_bytes)
 			FAIL(431, "header section too large");
 		if (n >= maxh)
 			FAIL(431, "too many header fields");
-		req->headers[n] = (struct h1_header){ buf + ns, ne - ns, buf + vs, ve - vs };
-		n++;
+		req->headers[n++] = f;
 		{
-			const unsigned char *nm = b + ns, *v = b + vs;
-			size_t nl = ne - ns, vl = ve - vs;
+			const unsigned char *nm = (const unsigned char *)f.name;
+			const unsigned char *v = (const unsigned char *)f.value;
+			size_t nl = f.name_len, vl = f.value_len;
 
 			switch (nl) {
 			case 4:
@@ -515,7 +432,7 @@ int h1_parse_request(const char *buf, size_t len, struct h1_request *req,
 					FAIL(400, "more than one Host header");
 				s.host_seen = 1;
 				for (size_t i = 0; i < vl; i++)
-					if (!(h1_class[v[i]] & C_HOST))
+					if (!(h1_class[v[i]] & H1_C_HOST))
 						FAIL(400, "invalid Host header");
 				if (!absolute)
 					req->host = (pt_str_t){ (const char *)v, vl };
@@ -595,217 +512,84 @@ incomplete:
 	return H1_INCOMPLETE;
 }
 
-/* Chunked decoder states; 0 is the start of a chunk-size line. */
-enum {
-	CS_SIZE0 = 0,	/* first hex digit */
-	CS_SIZE,	/* more hex digits, ';' or CR */
-	CS_EXT_NAME0,	/* after ';' */
-	CS_EXT_NAME,
-	CS_EXT_VAL0,	/* after '=' */
-	CS_EXT_VAL,	/* token value */
-	CS_EXT_QS,	/* inside quoted-string */
-	CS_EXT_QS_ESC,	/* after backslash */
-	CS_EXT_QS_END,	/* after closing quote */
-	CS_SIZE_LF,
-	CS_DATA,
-	CS_DATA_CR,
-	CS_DATA_LF,
-	CS_TR_START,	/* start of a trailer line, or the final CRLF */
-	CS_TR_NAME,
-	CS_TR_VALUE,
-	CS_TR_LF,
-	CS_END_LF,
-	CS_DONE,
-	CS_ERROR,
-};
-
-/* Reset C for a new body. */
-void h1_chunked_init(struct h1_chunked *c, size_t max_trailer_bytes)
+/* See h1_parser.h. */
+int h1_parse_request(const char *buf, size_t len, struct h1_request *req,
+                     const struct h1_limits *lim, int *status, const char **why)
 {
-	memset(c, 0, sizeof(*c));
-	c->max_trailer = max_trailer_bytes;
+	size_t line_end = 0;
+
+	return h1_parse(buf, len, req, lim, status, why, &line_end);
 }
 
-/* Value of the hex digit CH (already checked by the C_HEX class). */
-static unsigned h1_hexval(unsigned char ch)
+/*
+ * Whether the bytes B[FROM..LEN) of a partial head can be left for later:
+ * nothing among them ends the head or the request line, and none of them can
+ * belong to a valid one (those are answered by a whole parse at once).
+ * LINE_END is 0 while the request line is not yet known complete.
+ */
+static int h1_can_wait(const unsigned char *b, size_t from, size_t len, size_t line_end)
 {
-	if (ch <= '9')
-		return ch - '0';
-	return (ch | 0x20) - 'a' + 10;
+	size_t i;
+
+	if (!line_end) {
+		/* the request line: tokens, the target, the version, SP; its LF
+		 * (or that of an empty line before it) is parsed at once */
+		for (i = from; i < len; i++)
+			if (!(h1_class[b[i]] & (H1_C_TOKEN | H1_C_TARGET)) && b[i] != ' ' &&
+			    (b[i] != '\r' || (i + 1 < len && b[i + 1] != '\n')))
+				return 0;
+		return 1;
+	}
+	if (from < line_end)
+		from = line_end;
+	for (i = from; i < len; i++) {
+		unsigned char c = b[i];
+
+		if (h1_class[c] & H1_C_FIELD)
+			continue;
+		if (c == '\r' && (i + 1 == len || b[i + 1] == '\n'))
+			continue;
+		/* an LF after CR ends a field line; after CRLF, the head */
+		if (c == '\n' && i > 0 && b[i - 1] == '\r' &&
+		    !(i >= line_end + 2 && b[i - 2] == '\n') && i != line_end + 1)
+			continue;
+		return 0;
+	}
+	return 1;
 }
 
 /* See h1_parser.h. */
-ssize_t h1_chunked_decode(struct h1_chunked *c, const char *buf, size_t len,
-                          const char **data, size_t *data_len)
+int h1_parse_request_more(const char *buf, size_t len, struct h1_request *req,
+                          const struct h1_limits *lim, struct h1_progress *pg,
+                          int *status, const char **why)
 {
-	const unsigned char *b = (const unsigned char *)buf;
-	size_t p = 0, n;
-	int have = 0;
+	struct h1_limits defaults;
+	size_t from, line_limit, head_limit;
+	int rc;
 
-	*data = buf;
-	*data_len = 0;
-	if (c->state == CS_ERROR)
-		return H1_ERROR;
-	while (p < len) {
-		unsigned char ch = b[p];
-		unsigned cls = h1_class[ch];
-
-		switch (c->state) {
-		case CS_SIZE0:
-			if (!(cls & C_HEX))
-				goto bad;
-			c->remaining = h1_hexval(ch);
-			c->digits = 1;
-			c->count = 0;
-			c->state = CS_SIZE;
-			break;
-		case CS_SIZE:
-			if (cls & C_HEX) {
-				/* 16 digits at most, and the size stays below 2^63 */
-				if (c->digits >= 16 || (c->remaining >> 59) != 0)
-					goto bad;
-				c->remaining = (c->remaining << 4) | h1_hexval(ch);
-				c->digits++;
-			} else if (ch == ';') {
-				c->state = CS_EXT_NAME0;
-			} else if (ch == '\r') {
-				c->state = CS_SIZE_LF;
-			} else {
-				goto bad;
-			}
-			break;
-		case CS_EXT_NAME0:
-			if (!(cls & C_TOKEN))
-				goto bad;
-			c->state = CS_EXT_NAME;
-			break;
-		case CS_EXT_NAME:
-			if (ch == '=')
-				c->state = CS_EXT_VAL0;
-			else if (ch == ';')
-				c->state = CS_EXT_NAME0;
-			else if (ch == '\r')
-				c->state = CS_SIZE_LF;
-			else if (!(cls & C_TOKEN))
-				goto bad;
-			break;
-		case CS_EXT_VAL0:
-			if (ch == '"')
-				c->state = CS_EXT_QS;
-			else if (cls & C_TOKEN)
-				c->state = CS_EXT_VAL;
-			else
-				goto bad;
-			break;
-		case CS_EXT_VAL:
-			if (ch == ';')
-				c->state = CS_EXT_NAME0;
-			else if (ch == '\r')
-				c->state = CS_SIZE_LF;
-			else if (!(cls & C_TOKEN))
-				goto bad;
-			break;
-		case CS_EXT_QS:
-			if (ch == '"')
-				c->state = CS_EXT_QS_END;
-			else if (ch == '\\')
-				c->state = CS_EXT_QS_ESC;
-			else if (!(cls & C_FIELD))
-				goto bad;
-			break;
-		case CS_EXT_QS_ESC:
-			if (!(cls & C_FIELD))
-				goto bad;
-			c->state = CS_EXT_QS;
-			break;
-		case CS_EXT_QS_END:
-			if (ch == ';')
-				c->state = CS_EXT_NAME0;
-			else if (ch == '\r')
-				c->state = CS_SIZE_LF;
-			else
-				goto bad;
-			break;
-		case CS_SIZE_LF:
-			if (ch != '\n')
-				goto bad;
-			c->count = 0;
-			c->state = c->remaining ? CS_DATA : CS_TR_START;
-			break;
-		case CS_DATA:
-			if (have)
-				return (ssize_t)p;	/* one slice per call */
-			n = len - p;
-			if (n > c->remaining)
-				n = (size_t)c->remaining;
-			*data = buf + p;
-			*data_len = n;
-			have = 1;
-			c->remaining -= n;
-			if (c->remaining == 0)
-				c->state = CS_DATA_CR;
-			p += n;
-			continue;
-		case CS_DATA_CR:
-			if (ch != '\r')
-				goto bad;
-			c->state = CS_DATA_LF;
-			break;
-		case CS_DATA_LF:
-			if (ch != '\n')
-				goto bad;
-			c->state = CS_SIZE0;
-			break;
-		case CS_TR_START:
-			if (ch == '\r') {
-				c->state = CS_END_LF;
-				break;
-			}
-			if (!(cls & C_TOKEN))
-				goto bad;
-			c->state = CS_TR_NAME;
-			break;
-		case CS_TR_NAME:
-			if (ch == ':')
-				c->state = CS_TR_VALUE;
-			else if (!(cls & C_TOKEN))
-				goto bad;
-			break;
-		case CS_TR_VALUE:
-			if (ch == '\r')
-				c->state = CS_TR_LF;
-			else if (!(cls & C_FIELD))
-				goto bad;
-			break;
-		case CS_TR_LF:
-			if (ch != '\n')
-				goto bad;
-			c->state = CS_TR_START;
-			break;
-		case CS_END_LF:
-			if (ch != '\n')
-				goto bad;
-			c->state = CS_DONE;
-			c->done = 1;
-			return (ssize_t)(p + 1);
-		case CS_DONE:
-			return (ssize_t)p;
-		default:
-			goto bad;
-		}
-		/* bound extensions and trailers; both states count their own bytes */
-		if (c->state >= CS_EXT_NAME0 && c->state <= CS_EXT_QS_END &&
-		    ++c->count > H1_MAX_CHUNK_EXT)
-			goto bad;
-		if (c->state >= CS_TR_NAME && c->state <= CS_TR_LF &&
-		    ++c->count > c->max_trailer)
-			goto bad;
-		if (c->state == CS_TR_START && c->count && ++c->count > c->max_trailer)
-			goto bad;
-		p++;
+	if (!lim) {
+		h1_limits_default(&defaults);
+		lim = &defaults;
 	}
-	return (ssize_t)p;
-bad:
-	c->state = CS_ERROR;
-	return H1_ERROR;
+	if (pg->full_at && len == pg->scanned)
+		return H1_INCOMPLETE;	/* nothing new since the last INCOMPLETE */
+	if (pg->full_at && len > pg->scanned && len < 2 * pg->full_at) {
+		/* 3 bytes back: a CR or LF seen last time gets its neighbours */
+		from = pg->scanned > 3 ? pg->scanned - 3 : 0;
+		pg->work += len - from;
+		/* the limits are checked by a whole parse the first time they pass */
+		line_limit = 2 * H1_MAX_LEADING_CRLF + lim->max_request_line + 2;
+		head_limit = pg->line_end + lim->max_header_bytes;
+		if (h1_can_wait((const unsigned char *)buf, from, len, pg->line_end) &&
+		    (pg->line_end || !(pg->full_at < line_limit && line_limit <= len)) &&
+		    (!pg->line_end || !(pg->full_at < head_limit && head_limit <= len))) {
+			pg->scanned = len;
+			return H1_INCOMPLETE;
+		}
+	}
+	pg->work += len;
+	rc = h1_parse(buf, len, req, lim, status, why, &pg->line_end);
+	pg->full_at = len;
+	pg->scanned = len;
+	return rc;
 }

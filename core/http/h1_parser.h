@@ -1,6 +1,7 @@
 /*
- * h1_parser.h - strict, zero-copy HTTP/1.1 request-head parser and streaming
- * chunked-body decoder.
+ * h1_parser.h - strict, zero-copy HTTP/1.1 request-head parser. Its chunked
+ * body decoder (h1_chunked.h) and field-line scanner (h1_lex.h) are shared
+ * with the response parser (h1_response.h).
  *
  * Nothing here allocates. Every pt_str_t and h1_header filled in is a borrowed
  * view into the caller's buffer, valid while that buffer is unchanged (the one
@@ -19,20 +20,12 @@
 #include <sys/types.h>
 
 #include "portico/types.h"
+#include "h1_chunked.h"
+#include "h1_lex.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define H1_INCOMPLETE (-1)	/* more bytes are needed */
-#define H1_ERROR (-2)		/* malformed; see *status and *why */
-
-struct h1_header {
-	const char *name;
-	size_t name_len;
-	const char *value;	/* leading/trailing SP and HTAB trimmed */
-	size_t value_len;
-};
 
 struct h1_limits {
 	size_t max_request_line;	/* bytes before CRLF; default 8192, over -> 414 */
@@ -81,6 +74,32 @@ struct h1_request {
 int h1_parse_request(const char *buf, size_t len, struct h1_request *req,
                      const struct h1_limits *lim, int *status, const char **why);
 
+/*
+ * Where h1_parse_request_more left a head that is still coming. Zero it for
+ * each new request (the first byte of BUF moves on), that is after any
+ * answer but H1_INCOMPLETE.
+ */
+struct h1_progress {
+	size_t scanned;		/* bytes of BUF already looked at */
+	size_t full_at;		/* LEN at the last whole parse; 0: none yet */
+	size_t line_end;	/* offset past the request line's CRLF, once known */
+	uint64_t work;		/* bytes examined in all (whole parses count LEN) */
+};
+
+/*
+ * Like h1_parse_request, for a head that arrives in pieces: BUF/LEN is still
+ * the whole buffer from the start of the request, and PG carries over what the
+ * calls before learnt, so a head fed N bytes at a time costs time linear in
+ * its length, not quadratic. Only the new bytes are looked at until the head
+ * is complete or one of them cannot belong to a valid head; then (and at a
+ * limit, and each time LEN has doubled) the whole head is parsed. Returns the
+ * same as h1_parse_request, though an error in a partial head may be answered
+ * only once its line or the head ends.
+ */
+int h1_parse_request_more(const char *buf, size_t len, struct h1_request *req,
+                          const struct h1_limits *lim, struct h1_progress *pg,
+                          int *status, const char **why);
+
 /* The enum pt_method bit for a (case-sensitive) method name, or 0. */
 unsigned h1_method_id(pt_str_t method);
 
@@ -90,29 +109,6 @@ int h1_token_char(int c);
 /* First header named LNAME (LEN bytes, lowercase), case-insensitive, or NULL. */
 const struct h1_header *h1_header_find(const struct h1_request *req,
                                        const char *lname, size_t len);
-
-/* Streaming chunked decoder; state owned by the caller. */
-struct h1_chunked {
-	uint64_t remaining;	/* chunk-size being read, then data left */
-	size_t max_trailer;	/* trailer section budget; 0 = no trailer fields */
-	size_t count;		/* bytes of the current size line or trailer */
-	unsigned state;
-	unsigned digits;
-	int done;		/* last chunk and trailer section consumed */
-};
-
-/* Reset C; MAX_TRAILER_BYTES bounds the trailer section (0 forbids fields). */
-void h1_chunked_init(struct h1_chunked *c, size_t max_trailer_bytes);
-
-/*
- * Decode from BUF/LEN. Returns the bytes consumed (>= 0) and sets *DATA and
- * *DATA_LEN to a slice of BUF holding body bytes (possibly empty); call again
- * with the unconsumed rest. Once c->done is set, nothing more is consumed:
- * bytes after the final CRLF belong to the next request. Returns H1_ERROR on
- * malformed framing, and keeps returning it.
- */
-ssize_t h1_chunked_decode(struct h1_chunked *c, const char *buf, size_t len,
-                          const char **data, size_t *data_len);
 
 #ifdef __cplusplus
 }

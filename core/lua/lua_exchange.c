@@ -132,6 +132,36 @@ static void push_headers(lua_State *L, pt_exchange *x)
 	lua_setmetatable(L, -2);
 }
 
+/* req.trailers: the request's trailer fields as req.headers has its header
+ * fields (lower-case names, repeats joined with ", ", any-case lookup);
+ * empty until the body has been read, so never cached. [-0, +1, m] */
+static int push_trailers(lua_State *L, pt_exchange *x)
+{
+	lua_createtable(L, 0, (int)x->nreq_trailers);
+	for (unsigned i = 0; i < x->nreq_trailers; i++) {
+		const struct xhdr *h = &x->req_trailers[i];
+
+		push_str(L, h->name);
+		if (lua_rawget(L, -2) == LUA_TSTRING) {
+			push_str(L, (pt_str_t){ ", ", 2 });
+			push_str(L, h->value);
+			lua_concat(L, 3);
+		} else {
+			lua_pop(L, 1);
+			push_str(L, h->value);
+		}
+		push_str(L, h->name);
+		lua_insert(L, -2);
+		lua_rawset(L, -3);
+	}
+	if (luaL_newmetatable(L, "portico.headers")) {
+		lua_pushcfunction(L, headers_index);
+		lua_setfield(L, -2, "__index");
+	}
+	lua_setmetatable(L, -2);
+	return 1;
+}
+
 static void push_decoded(lua_State *L, const char *s, size_t n)
 {
 	luaL_Buffer b;
@@ -266,6 +296,8 @@ static int req_index(lua_State *L)
 		push_query(L, x, 0);
 	else if (!strcmp(k, "query_all"))
 		push_query(L, x, 1);
+	else if (!strcmp(k, "trailers"))
+		return push_trailers(L, x);
 	else if (!strcmp(k, "headers"))
 		push_headers(L, x);
 	else if (!strcmp(k, "json"))

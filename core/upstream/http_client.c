@@ -29,6 +29,7 @@
  *   http_client_h2.c   HTTP/2 on nghttp2: sessions, streams, the done list.
  */
 #include "http_client_priv.h"
+#include "h1_parser.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -109,6 +110,7 @@ static void call_free(struct http_client_call *call)
 
 	hc_resp_headers_clear(call);
 	free(call->body);
+	free(call->trailers);
 	if (call->replay)
 		evbuffer_free(call->replay);
 	if (call->h2_body)
@@ -653,6 +655,8 @@ void http_client_free(struct http_client *c)
 	free(c);
 }
 
+static int trailers_copy(struct http_client_call *call, const pt_str_t *pairs, unsigned n);
+
 struct http_client_call *http_client_request(struct http_client *c,
                                              const struct http_client_req *req,
                                              http_client_cb cb, void *ud)
@@ -716,6 +720,8 @@ struct http_client_call *http_client_request(struct http_client *c,
 	rc = hc_req_copy(call, req);
 	if (rc == 0)
 		rc = hc_url_parse(call, req->url);
+	if (rc == 0 && req->num_trailers && !call->body_more)
+		rc = trailers_copy(call, req->trailers, req->num_trailers);
 	if (rc == PT_ENOMEM) {
 		call_detach(call);
 		call_free(call);
@@ -806,6 +812,60 @@ ssize_t http_client_body_write(struct http_client_call *call, const void *data, 
 	return (ssize_t)queued;
 }
 
+/* Keeps N trailer PAIRS on CALL (replacing any): see http_client_body_trailers. */
+static int trailers_copy(struct http_client_call *call, const pt_str_t *pairs, unsigned n)
+{
+	size_t need = (size_t)n * 2 * sizeof(pt_str_t);
+	pt_str_t *t;
+	char *w;
+
+	for (unsigned i = 0; i < n; i++) {
+		pt_str_t nm = pairs[2 * i], v = pairs[2 * i + 1];
+
+		if (nm.len == 0)
+			return PT_EINVAL;
+		for (size_t j = 0; j < nm.len; j++)
+			if (!h1_token_char((unsigned char)nm.ptr[j]))
+				return PT_EINVAL;
+		for (size_t j = 0; j < v.len; j++)
+			if (v.ptr[j] == '\r' || v.ptr[j] == '\n' || v.ptr[j] == '\0')
+				return PT_EINVAL;
+		need += nm.len + v.len + 2;
+	}
+	free(call->trailers);
+	call->trailers = NULL;
+	call->ntrailers = 0;
+	if (n == 0)
+		return 0;
+	if (!(t = malloc(need)))
+		return PT_ENOMEM;
+	w = (char *)(t + 2 * n);
+	for (unsigned i = 0; i < n; i++) {
+		pt_str_t nm = pairs[2 * i], v = pairs[2 * i + 1];
+
+		for (size_t j = 0; j < nm.len; j++)
+			w[j] = (char)tolower((unsigned char)nm.ptr[j]);
+		w[nm.len] = '\0';
+		t[2 * i] = (pt_str_t){ w, nm.len };
+		w += nm.len + 1;
+		memcpy(w, v.ptr, v.len);
+		w[v.len] = '\0';
+		t[2 * i + 1] = (pt_str_t){ w, v.len };
+		w += v.len + 1;
+	}
+	call->trailers = t;
+	call->ntrailers = n;
+	return 0;
+}
+
+int http_client_body_trailers(struct http_client_call *call, const pt_str_t *pairs,
+                              unsigned n)
+{
+	if (!call || !call->body_more)
+		return PT_ESTATE;
+	return trailers_copy(call, pairs, n);
+}
+
 int http_client_body_end(struct http_client_call *call)
 {
 	struct conn *conn;
@@ -819,7 +879,11 @@ int http_client_body_end(struct http_client_call *call)
 	}
 	conn = call->conn;
 	if (conn && !conn->is_h2 && call->body_chunked) {
-		evbuffer_add(conn->out, "0\r\n\r\n", 5);
+		evbuffer_add(conn->out, "0\r\n", 3);
+		for (unsigned i = 0; i < call->ntrailers; i++)
+			evbuffer_add_printf(conn->out, "%s: %s\r\n", call->trailers[2 * i].ptr,
+			                    call->trailers[2 * i + 1].ptr);
+		evbuffer_add(conn->out, "\r\n", 2);
 		hc_conn_send(conn);
 	}
 	return 0;

@@ -100,6 +100,12 @@ struct http_client_req {
 					   chunked */
 	unsigned max_idle;		/* idle keep-alive connections the server's pool
 					   keeps from now on; 0: max_idle_per_host */
+	const pt_str_t *trailers;	/* without body_more: trailer fields sent
+					   after BODY (name, value pairs; copied);
+					   HTTP/2 only, an HTTP/1.1 body goes with a
+					   Content-Length and they are dropped. With
+					   body_more: http_client_body_trailers */
+	unsigned num_trailers;		/* pairs */
 };
 
 struct http_client_res {
@@ -159,6 +165,17 @@ struct http_client_call *http_client_request(struct http_client *c,
 ssize_t http_client_body_write(struct http_client_call *call, const void *data, size_t len);
 /* The request body is complete (the last chunk goes for chunked bodies). */
 int http_client_body_end(struct http_client_call *call);
+/*
+ * Streaming calls with body_more, before http_client_body_end: trailer
+ * fields to send after the body, N name/value PAIRS (copied; names are
+ * lower-cased). HTTP/2 sends them as a HEADERS frame that ends the stream;
+ * HTTP/1.1 in the last chunk of a chunked body (a body with a
+ * Content-Length has no room for them: they are dropped). Returns 0,
+ * PT_ESTATE once the body was ended, PT_EINVAL for a name that is not a
+ * token or a value with CR, LF or NUL (nothing is kept), or PT_ENOMEM.
+ */
+int http_client_body_trailers(struct http_client_call *call, const pt_str_t *pairs,
+                              unsigned n);
 /* Streaming calls: stop (PAUSED) or go on reading the response. While
  * paused, the silence timeout does not run. Never calls back at once. */
 void http_client_pause(struct http_client_call *call, int paused);

@@ -232,7 +232,7 @@ static int h1_stream_head(struct conn *conn, struct evbuffer *in, const struct h
 			call->resp_clen = v;
 	}
 	if (r->body == H1_RESP_BODY_CHUNKED)
-		h1_resp_chunked_init(&call->chunk, MAX_CHUNK_TRAILER);
+		h1_chunked_init(&call->chunk, MAX_CHUNK_TRAILER);
 	memset(&res, 0, sizeof(res));
 	res.status = r->status;
 	res.headers = hs;
@@ -296,7 +296,7 @@ static int h1_stream_body(struct conn *conn, struct evbuffer *in)
 
 			if (call->paused || evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 				return 0;
-			r = h1_resp_chunked_decode(&call->chunk, v.iov_base, v.iov_len, &d, &dl);
+			r = h1_chunked_decode(&call->chunk, v.iov_base, v.iov_len, &d, &dl);
 			if (r < 0) {
 				hc_h1_fail(conn, PT_EIO, "malformed chunked body from upstream");
 				return -1;
@@ -396,7 +396,7 @@ static int h1_head(struct conn *conn, struct evbuffer *in)
 		return -1;
 	}
 	if (r.body == H1_RESP_BODY_CHUNKED)
-		h1_resp_chunked_init(&call->chunk, MAX_CHUNK_TRAILER);
+		h1_chunked_init(&call->chunk, MAX_CHUNK_TRAILER);
 	return 1;
 }
 
@@ -451,7 +451,7 @@ void hc_h1_read(struct conn *conn, struct evbuffer *in)
 
 			if (n == 0)
 				return;
-			r = h1_resp_chunked_decode(&call->chunk, p, n, &d, &dl);
+			r = h1_chunked_decode(&call->chunk, p, n, &d, &dl);
 			if (r < 0) {
 				hc_h1_fail(conn, PT_EIO, "malformed chunked body from upstream");
 				return;

@@ -249,6 +249,25 @@ static int h2_close_cb(nghttp2_session *s, int32_t id, uint32_t error_code, void
 	return 0;
 }
 
+/* Queues CALL's request trailers on stream ID (from its data source, at its
+ * end, as nghttp2 asks); 0, or -1 and the stream ends without them. */
+static int h2_submit_trailers(nghttp2_session *s, int32_t id, struct http_client_call *call)
+{
+	nghttp2_nv *nv = calloc(call->ntrailers, sizeof(*nv));
+	int rc;
+
+	if (!nv)
+		return -1;
+	for (unsigned i = 0; i < call->ntrailers; i++)
+		nv[i] = (nghttp2_nv){ (uint8_t *)call->trailers[2 * i].ptr,
+		                      (uint8_t *)call->trailers[2 * i + 1].ptr,
+		                      call->trailers[2 * i].len, call->trailers[2 * i + 1].len,
+		                      NGHTTP2_NV_FLAG_NONE };
+	rc = nghttp2_submit_trailer(s, id, nv, call->ntrailers);
+	free(nv);
+	return rc == 0 ? 0 : -1;
+}
+
 static ssize_t h2_body_read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
                                uint32_t *data_flags, nghttp2_data_source *src, void *ud)
 {
@@ -264,8 +283,11 @@ static ssize_t h2_body_read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, siz
 		n = len;
 	memcpy(buf, call->body + call->body_off, n);
 	call->body_off += n;
-	if (call->body_off == call->body_len)
+	if (call->body_off == call->body_len) {
 		*data_flags |= NGHTTP2_DATA_FLAG_EOF;
+		if (call->ntrailers && h2_submit_trailers(s, id, call) == 0)
+			*data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;	/* they end it */
+	}
 	return (ssize_t)n;
 }
 
@@ -290,8 +312,11 @@ static ssize_t h2_stream_read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, s
 	if (have == 0 && call->body_more)
 		return NGHTTP2_ERR_DEFERRED;
 	n = have < len ? have : len;
-	if (n == have && !call->body_more)
+	if (n == have && !call->body_more) {
 		*data_flags |= NGHTTP2_DATA_FLAG_EOF;
+		if (call->ntrailers && h2_submit_trailers(s, id, call) == 0)
+			*data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;	/* they end it */
+	}
 	*data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
 	return (ssize_t)n;
 }
@@ -308,8 +333,8 @@ static int h2_submit(struct conn *conn, struct http_client_call *call)
 	/* a streaming call's body: what is queued, and maybe more to come */
 	int64_t blen = call->h2_body ? (call->body_more ? call->body_length :
 	               (int64_t)evbuffer_get_length(call->h2_body)) : (int64_t)call->body_len;
-	int has_body = call->h2_body ? call->body_more || evbuffer_get_length(call->h2_body) :
-	               call->body_len != 0;
+	int has_body = call->ntrailers || (call->h2_body ? call->body_more ||
+	               evbuffer_get_length(call->h2_body) : call->body_len != 0);
 
 #define NV(nm, nl, vl_, vlen) \
 	(nv[n++] = (nghttp2_nv){ (uint8_t *)(nm), (uint8_t *)(vl_), (nl), (vlen), NGHTTP2_NV_FLAG_NONE })

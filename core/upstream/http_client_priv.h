@@ -142,7 +142,7 @@ struct http_client_call {
 	enum h1_resp_body framing;
 	unsigned resp_flags;
 	uint64_t remaining;
-	struct h1_resp_chunked chunk;
+	struct h1_chunked chunk;
 	pt_str_t *rh;
 	unsigned nrh, caprh;
 	size_t rh_bytes;
@@ -159,6 +159,9 @@ struct http_client_call {
 	int body_more;			/* body_write may add more */
 	int body_chunked;		/* the request body goes chunked */
 	int64_t body_length;		/* for Content-Length, or -1 */
+	pt_str_t *trailers;		/* http_client_body_trailers: name,value pairs
+					   (names lower-case) in one malloc'd block */
+	unsigned ntrailers;
 	struct evbuffer *replay;	/* the body so far, for a resend, while it
 					   fits REPLAY_MAX; NULL once it did not */
 	int replay_lost;		/* body bytes were given that cannot be resent */

@@ -298,6 +298,10 @@ static int attempt(struct proxy *p)
 	default:
 		break;
 	}
+	/* a body already whole (buffered, or a resend) takes the client's
+	 * trailers with it; a streamed one hands them over at its end */
+	p->hr.trailers = (const pt_str_t *)x->req_trailers;
+	p->hr.num_trailers = p->hr.body_more ? 0 : x->nreq_trailers;
 	set_addr(p, upstream_try_server(p->t));
 	if (!p->t0 && x->gen->alog) {   /* only the access log reads it */
 		p->t0 = mono_us();
@@ -476,6 +480,10 @@ static void body_take(pt_exchange *x, struct proxy *p, const char *data, size_t 
 	if (!last)
 		return;
 	p->body_done = 1;
+	if (p->mode == B_STREAM && p->call && x->nreq_trailers)
+		/* struct xhdr is a name,value pair of pt_str_t: the client's list as is */
+		http_client_body_trailers(p->call, (const pt_str_t *)x->req_trailers,
+		                          x->nreq_trailers);
 	if (p->mode == B_STREAM && p->call)
 		http_client_body_end(p->call);
 	else if (p->mode == B_SMALL && !p->call && !p->head_seen)

@@ -19,15 +19,17 @@ static int inside(const char *buf, size_t len, const char *p, size_t n)
 	return n == 0 || (p >= buf && p + n <= buf + len);
 }
 
-/* Decode BUF/LEN fed in two pieces split at SPLIT; body into OUT (capped). */
+/* Decode BUF/LEN fed in two pieces split at SPLIT; body into OUT (capped).
+ * KEEP: hold the trailer section (keep_trailer) and check the view of it. */
 static ssize_t dechunk(const char *buf, size_t len, size_t split, char *out, size_t cap,
-                       size_t *outn, int *done)
+                       size_t *outn, int *done, int keep)
 {
 	struct h1_chunked c;
 	size_t off = 0, end = split;
 	int stalls = 0;
 
 	h1_chunked_init(&c, 256);
+	c.keep_trailer = keep;
 	*outn = 0;
 	*done = 0;
 	while (!c.done) {
@@ -52,6 +54,14 @@ static ssize_t dechunk(const char *buf, size_t len, size_t split, char *out, siz
 			end = len;
 	}
 	*done = c.done;
+	if (keep && c.done) {
+		/* the section, then the final CRLF, ends what was consumed */
+		CHECK(off >= 2 + c.trailer_len);
+		CHECK(c.trailer == buf + off - 2 - c.trailer_len);
+		CHECK(buf[off - 2] == '\r' && buf[off - 1] == '\n');
+		CHECK(c.trailer_len == 0 || (c.trailer[c.trailer_len - 1] == '\n' &&
+		                             c.trailer_len <= 256));
+	}
 	return (ssize_t)off;
 }
 
@@ -93,6 +103,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	req2.num_headers = req.num_headers;
 	rc2 = h1_parse_request(buf, split, &req2, &lim, &st2, NULL);
 
+	/* the same bytes a few at a time through the resumable entry: the same
+	 * head, or the same error (which may wait for its line or the head's end) */
+	{
+		struct h1_progress pg;
+		struct h1_request req3;
+		size_t step = 1 + data[0] % 7, at = 0;
+		int rc3 = H1_INCOMPLETE, st3 = 0;
+
+		memset(&pg, 0, sizeof(pg));
+		while (rc3 == H1_INCOMPLETE && at < len) {
+			at = at + step < len ? at + step : len;
+			memset(&req3, 0, sizeof(req3));
+			req3.headers = hdr2;
+			req3.num_headers = req.num_headers;
+			rc3 = h1_parse_request_more(buf, at, &req3, &lim, &pg, &st3, NULL);
+		}
+		if (rc == H1_ERROR)
+			CHECK(rc3 == H1_ERROR || rc3 == H1_INCOMPLETE);
+		else
+			CHECK(rc3 == rc);
+		CHECK(pg.work <= 16 * (uint64_t)len + 64);
+	}
+
 	if (rc == H1_ERROR) {
 		CHECK(why != NULL);
 		CHECK(st == 400 || st == 414 || st == 417 || st == 431 || st == 501 || st == 505);
@@ -123,8 +156,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			int ad, bd;
 			ssize_t ra, rb;
 
-			ra = dechunk(body, blen, blen, a, sizeof(a), &an, &ad);
-			rb = dechunk(body, blen, split % (blen + 1), b, sizeof(b), &bn, &bd);
+			ra = dechunk(body, blen, blen, a, sizeof(a), &an, &ad, 0);
+			rb = dechunk(body, blen, split % (blen + 1), b, sizeof(b), &bn, &bd,
+			             data[1] & 4);
 			/* a failed body fails in pieces too; a complete one decodes
 			   to the same bytes and ends at the same offset */
 			if (ra < 0)

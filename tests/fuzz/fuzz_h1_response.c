@@ -1,5 +1,6 @@
 /*
- * fuzz_h1_response.c - libFuzzer target for core/upstream/h1_response.c.
+ * fuzz_h1_response.c - libFuzzer target for core/http/h1_response.c and the
+ * shared chunked decoder (core/http/h1_chunked.c).
  *
  * Input: byte 0 picks a split point and the HEAD flag, byte 1 the header
  * limit; the rest is the wire. Checks, beyond memory safety: a prefix never
@@ -24,16 +25,16 @@ static int inside(const char *buf, size_t len, const char *p, size_t n)
 static ssize_t dechunk(const char *buf, size_t len, size_t step, char *out, size_t cap,
                        size_t *outn, int *done)
 {
-	struct h1_resp_chunked c;
+	struct h1_chunked c;
 	size_t off = 0, end = step < len ? step : len;
 
-	h1_resp_chunked_init(&c, 256);
+	h1_chunked_init(&c, 256);
 	*outn = 0;
 	*done = 0;
 	while (!c.done) {
 		const char *d;
 		size_t dl;
-		ssize_t r = h1_resp_chunked_decode(&c, buf + off, end - off, &d, &dl);
+		ssize_t r = h1_chunked_decode(&c, buf + off, end - off, &d, &dl);
 
 		if (r < 0)
 			return r;

@@ -1,5 +1,6 @@
 /*
- * test_h1_parser.c - unit tests for core/http/h1_parser.c.
+ * test_h1_parser.c - unit tests for core/http/h1_parser.c, h1_lex.c and
+ * h1_chunked.c (the request side of the HTTP/1 codec).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include <cmocka.h>
 
 #include "h1_parser.h"
+#include "h1_chunk_ext_cases.h"
 
 #define MAXH 64
 
@@ -159,6 +161,144 @@ static void test_h1_returns_incomplete_for_every_prefix(void **state)
 	assert_int_equal(x.req.flags, H1_F_EXPECT_100);
 }
 
+/* Feed R/LEN to h1_parse_request_more one byte more per call, from 1 byte on,
+ * until it stops answering H1_INCOMPLETE; returns that answer and the work. */
+static int dribble(struct px *x, const char *r, size_t len, const struct h1_limits *lim,
+                   size_t *at, uint64_t *work)
+{
+	struct h1_progress pg;
+	size_t i;
+	int rc = H1_INCOMPLETE;
+
+	memset(&pg, 0, sizeof(pg));
+	for (i = 1; i <= len && rc == H1_INCOMPLETE; i++) {
+		memset(x, 0, sizeof(*x));
+		x->req.headers = x->hdr;
+		x->req.num_headers = MAXH;
+		rc = h1_parse_request_more(r, i, &x->req, lim, &pg, &x->status, &x->why);
+	}
+	*at = i - 1;
+	*work = pg.work;
+	return rc;
+}
+
+/* A 40 KiB head sent one byte at a time costs work linear in its size. */
+static void test_h1_partial_head_resumes_in_linear_work(void **state)
+{
+	static char r[48 * 1024];
+	struct h1_limits lim;
+	struct px x;
+	size_t n, at, i;
+	uint64_t work;
+
+	(void)state;
+	h1_limits_default(&lim);
+	lim.max_header_bytes = 64 * 1024;
+	n = (size_t)sprintf(r, "GET /p HTTP/1.1\r\nHost: h\r\n");
+	for (i = 0; i < 62; i++) {
+		n += (size_t)sprintf(r + n, "X-F%02zu: ", i);
+		memset(r + n, 'a' + (int)(i % 26), 670);
+		n += 670;
+		n += (size_t)sprintf(r + n, "\r\n");
+	}
+	n += (size_t)sprintf(r + n, "\r\n");
+	assert_true(n > 40 * 1024);
+	assert_int_equal(dribble(&x, r, n, &lim, &at, &work), (int)n);
+	assert_int_equal(at, n);
+	assert_int_equal(x.req.num_headers, 63);
+	assert_int_equal(x.req.headers[62].value_len, 670);
+	assert_int_equal(x.req.headers[62].value[0], 'a' + 61 % 26);
+	if (work > 8 * (uint64_t)n)
+		fail_msg("%llu bytes examined for a %zu-byte head", (unsigned long long)work, n);
+}
+
+/* Asked again with no new byte (a write event, a timer), nothing is parsed. */
+static void test_h1_partial_head_asked_again_costs_nothing(void **state)
+{
+	static const char r[] = "GET /p HTTP/1.1\r\nHost: h\r\nX-A: 1234567890\r\n";
+	struct h1_progress pg;
+	struct px x;
+	uint64_t w;
+	int i;
+
+	(void)state;
+	memset(&pg, 0, sizeof(pg));
+	memset(&x, 0, sizeof(x));
+	x.req.headers = x.hdr;
+	x.req.num_headers = MAXH;
+	assert_int_equal(h1_parse_request_more(r, sizeof(r) - 1, &x.req, NULL, &pg, &x.status,
+	                                       &x.why), H1_INCOMPLETE);
+	w = pg.work;
+	for (i = 0; i < 1000; i++)
+		assert_int_equal(h1_parse_request_more(r, sizeof(r) - 1, &x.req, NULL, &pg,
+		                                       &x.status, &x.why), H1_INCOMPLETE);
+	assert_true(pg.work == w);
+}
+
+/* Errors in a dribbled head are still found, and no later than the head's end. */
+static void test_h1_partial_head_still_finds_errors(void **state)
+{
+	static const struct { const char *r; int status; } cases[] = {
+		{ "GET /p HTTP/1.1\r\nHost: h\r\nX-A: a\001b\r\n\r\n", 400 },
+		{ "GET /p HTTP/1.1\r\nHost: h\r\nX-A : b\r\n\r\n", 400 },
+		{ "GET /p HTTP/1.1\r\nHost: h\r\nX-A: b\nX: c\r\n\r\n", 400 },
+		{ "GET /p HTTP/1.1\r\nHost: h\r\nX-A: b\rX: c\r\n\r\n", 400 },
+		{ "GET /p HTTP/1.1\r\nHost: h\r\n X: c\r\n\r\n", 400 },
+		{ "GET /a<b HTTP/1.1\r\nHost: h\r\n\r\n", 400 },
+		{ "GET /a#b HTTP/1.1\r\nHost: h\r\n\r\n", 400 },
+		{ "GET /p HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n"
+		  "Transfer-Encoding: chunked\r\n\r\n", 400 },
+		{ "GET /p HTTP/2.0\r\nHost: h\r\n\r\n", 505 },
+		{ "\r\n\r\nGET /p HTTP/1.1\r\nHost: h\r\n\r\n", 0 },
+	};
+	struct px x, whole;
+	size_t i, at, n;
+	uint64_t work;
+	int rc;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		n = strlen(cases[i].r);
+		rc = dribble(&x, cases[i].r, n, NULL, &at, &work);
+		parse(&whole, cases[i].r);
+		assert_int_equal(rc, whole.rc);
+		if (cases[i].status) {
+			assert_int_equal(rc, H1_ERROR);
+			assert_int_equal(x.status, cases[i].status);
+			assert_int_equal(x.status, whole.status);
+		} else {
+			assert_int_equal(rc, (int)n);
+		}
+	}
+}
+
+/* A head over the limits fed in pieces is refused by the time the limit is
+ * passed, so the connection never buffers more than the limits. */
+static void test_h1_partial_head_hits_limits_in_time(void **state)
+{
+	static char r[80 * 1024];
+	struct h1_limits lim;
+	struct px x;
+	size_t n, at;
+	uint64_t work;
+
+	(void)state;
+	h1_limits_default(&lim);
+	/* a request line without an end: 414 once it passes the limit */
+	memcpy(r, "GET /", 5);
+	memset(r + 5, 'a', sizeof(r) - 5);
+	assert_int_equal(dribble(&x, r, sizeof(r), &lim, &at, &work), H1_ERROR);
+	assert_int_equal(x.status, 414);
+	assert_true(at <= lim.max_request_line + 2 * 8 + 3);	/* 8 empty lines may lead */
+	/* header fields without an end: 431 once the section passes the limit */
+	n = (size_t)sprintf(r, "GET / HTTP/1.1\r\nHost: h\r\nX: ");
+	memset(r + n, 'b', sizeof(r) - n);
+	assert_int_equal(dribble(&x, r, sizeof(r), &lim, &at, &work), H1_ERROR);
+	assert_int_equal(x.status, 431);
+	assert_true(at <= 16 + lim.max_header_bytes + 2);
+	assert_true(work <= 8 * (uint64_t)at);
+}
+
 static void test_h1_pipelined_pair_consumes_only_first(void **state)
 {
 	static const char r[] = "GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n";
@@ -235,12 +375,45 @@ static void test_h1_rejects_bad_request_target(void **state)
 	REJECT("GET /foo\r\nHost: h\r\n\r\n", 400);		/* HTTP/0.9 */
 }
 
-static void test_h1_accepts_odd_but_visible_target_chars(void **state)
+static void test_h1_accepts_odd_but_allowed_target_chars(void **state)
 {
 	(void)state;
-	ACCEPT("POST /user:pass123@www.example.com:8080/site/index.php?action=login%20++~!@#$%^&*()"
-	       "_+:<>?,./;'[]{}`~\\\"|&prev=index#form HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n");
+	ACCEPT("POST /user:pass123@www.example.com:8080/site/index.php?action=login%20++~!@$%25&*()"
+	       "_+:?,./;'[]~&prev=index HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n");
 	ACCEPT("GET /path-%0D-uri HTTP/1.1\r\nHost: h\r\n\r\n");
+	/* the excluded characters percent-encoded: %23 %22 %3C %3E %5C %5E %60 %7B %7C %7D */
+	ACCEPT("GET /a%23b%22c%3Cd%3Ee%5Cf%5Eg%60h%7Bi%7Cj%7Dk?q=%7B%7D HTTP/1.1\r\nHost: h\r\n\r\n");
+}
+
+/* RFC 3986 / RFC 9112 3.2: '#' (a fragment is never sent) and the characters
+ * outside the URI grammar are refused in every form and position. */
+static void test_h1_rejects_target_chars_outside_uri_grammar(void **state)
+{
+	static const char bad[] = "#\"<>\\^`{|}";
+	static const char *const forms[] = {
+		"GET /a%cb HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET /a?q=%c HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET http://h/a%c HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET /%c HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa%cbbbbbbbbbbbbbbbbbbb HTTP/1.1\r\nHost: h\r\n\r\n",
+	};
+	char req[256];
+	size_t i, f;
+	struct px x;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) - 1; i++) {
+		for (f = 0; f < sizeof(forms) / sizeof(forms[0]); f++) {
+			snprintf(req, sizeof(req), forms[f], bad[i]);
+			if (parse(&x, req) != H1_ERROR || x.status != 400)
+				fail_msg("'%c' accepted in \"%s\"", bad[i], req);
+			/* the same answer before the rest of the line has come */
+			if (parse_n(&x, req, (size_t)(strchr(req, ' ') - req) + 1 +
+			            (size_t)(strchr(strchr(req, ' ') + 1, ' ') - strchr(req, ' ') - 1))
+			    != H1_ERROR)
+				fail_msg("'%c' not refused early in \"%s\"", bad[i], req);
+		}
+	}
 }
 
 static void test_h1_absolute_form_extracts_path_and_authority(void **state)
@@ -895,6 +1068,13 @@ static void test_h1_chunked_validates_extensions(void **state)
 	assert_int_equal(h1_chunked_decode(&c, big, sizeof(big), &d, &dl), H1_ERROR);
 }
 
+/* The chunk-ext table both directions run (h1_chunk_ext_cases.h). */
+static void test_h1_chunk_ext_rules_are_the_same_both_ways(void **state)
+{
+	(void)state;
+	chunk_ext_check_all();
+}
+
 static void test_h1_chunked_requires_crlf_after_data(void **state)
 {
 	(void)state;
@@ -934,6 +1114,69 @@ static void test_h1_chunked_bounds_and_checks_trailers(void **state)
 	DECHUNK_FAILS("0\r\nX-A: 1\n\r\n", 64);
 }
 
+/*
+ * keep_trailer: decode BODY arriving STEP bytes at a time into a buffer that
+ * keeps what was not consumed (as h1_conn's input does). Returns the bytes
+ * consumed in all when done (-1 on error, -2 when it never ended) and copies
+ * the trailer section into TR.
+ */
+static int dechunk_keep(const char *body, size_t len, size_t step, size_t budget,
+                        char *tr, size_t *trn)
+{
+	struct h1_chunked c;
+	size_t off = 0, avail = 0;
+
+	h1_chunked_init(&c, budget);
+	c.keep_trailer = 1;
+	*trn = 0;
+	while (!c.done) {
+		const char *d;
+		size_t dl;
+		ssize_t r;
+
+		avail = avail + step < len ? avail + step : len;
+		r = h1_chunked_decode(&c, body + off, avail - off, &d, &dl);
+		if (r < 0)
+			return -1;
+		off += (size_t)r;
+		if (c.done)
+			break;
+		if (avail == len && r == 0 && dl == 0)
+			return -2;
+	}
+	memcpy(tr, c.trailer, c.trailer_len);
+	*trn = c.trailer_len;
+	return (int)off;
+}
+
+static void test_h1_chunked_keeps_the_trailer_section_whole(void **state)
+{
+	static const char b[] = "5\r\nhello\r\n0\r\nX-A: 1\r\nX-B:  two \r\n\r\nGET /next";
+	static const char none[] = "2\r\nhi\r\n0\r\n\r\nGET";
+	char tr[128];
+	size_t trn, step;
+
+	(void)state;
+	for (step = 1; step <= sizeof(b) - 1; step++) {
+		assert_int_equal(dechunk_keep(b, sizeof(b) - 1, step, 64, tr, &trn),
+		                 (int)(sizeof(b) - 1 - 9));
+		assert_int_equal(trn, 20);
+		assert_memory_equal(tr, "X-A: 1\r\nX-B:  two \r\n", 20);
+	}
+	for (step = 1; step <= sizeof(none) - 1; step++) {
+		assert_int_equal(dechunk_keep(none, sizeof(none) - 1, step, 64, tr, &trn),
+		                 (int)(sizeof(none) - 1 - 3));
+		assert_int_equal(trn, 0);
+	}
+	/* the budget and the field syntax hold as without keep_trailer */
+	assert_int_equal(dechunk_keep(b, sizeof(b) - 1, 3, 19, tr, &trn), -1);
+#define KEEP(lit) dechunk_keep(lit, sizeof(lit) - 1, 1, 64, tr, &trn)
+	assert_int_equal(KEEP("0\r\nX A: 1\r\n\r\n"), -1);
+	assert_int_equal(KEEP("0\r\nX-A: 1\n\r\n"), -1);
+	assert_int_equal(KEEP("0\r\nX-A: 1\r\n"), -2);
+#undef KEEP
+}
+
 static void test_h1_chunked_error_is_sticky(void **state)
 {
 	struct h1_chunked c;
@@ -951,19 +1194,25 @@ static void test_h1_chunked_error_is_sticky(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_h1_chunk_ext_rules_are_the_same_both_ways),
 		cmocka_unit_test(test_h1_parses_simple_get),
 		cmocka_unit_test(test_h1_splits_path_and_query),
 		cmocka_unit_test(test_h1_parses_post_with_content_length),
 		cmocka_unit_test(test_h1_parses_chunked_request),
 		cmocka_unit_test(test_h1_trims_header_value_ows),
 		cmocka_unit_test(test_h1_returns_incomplete_for_every_prefix),
+		cmocka_unit_test(test_h1_partial_head_resumes_in_linear_work),
+		cmocka_unit_test(test_h1_partial_head_asked_again_costs_nothing),
+		cmocka_unit_test(test_h1_partial_head_still_finds_errors),
+		cmocka_unit_test(test_h1_partial_head_hits_limits_in_time),
 		cmocka_unit_test(test_h1_pipelined_pair_consumes_only_first),
 		cmocka_unit_test(test_h1_skips_bounded_leading_empty_lines),
 		cmocka_unit_test(test_h1_method_ids),
 		cmocka_unit_test(test_h1_accepts_extension_method_token),
 		cmocka_unit_test(test_h1_rejects_invalid_method),
 		cmocka_unit_test(test_h1_rejects_bad_request_target),
-		cmocka_unit_test(test_h1_accepts_odd_but_visible_target_chars),
+		cmocka_unit_test(test_h1_accepts_odd_but_allowed_target_chars),
+		cmocka_unit_test(test_h1_rejects_target_chars_outside_uri_grammar),
 		cmocka_unit_test(test_h1_absolute_form_extracts_path_and_authority),
 		cmocka_unit_test(test_h1_asterisk_form_only_for_options),
 		cmocka_unit_test(test_h1_connect_needs_authority_form),
@@ -1011,6 +1260,7 @@ int main(void)
 		cmocka_unit_test(test_h1_chunked_requires_crlf_after_data),
 		cmocka_unit_test(test_h1_chunked_rejects_bare_lf_and_cr),
 		cmocka_unit_test(test_h1_chunked_bounds_and_checks_trailers),
+		cmocka_unit_test(test_h1_chunked_keeps_the_trailer_section_whole),
 		cmocka_unit_test(test_h1_chunked_error_is_sticky),
 	};
 

@@ -1,5 +1,6 @@
 /*
- * test_h1_response.c - unit tests for core/upstream/h1_response.c.
+ * test_h1_response.c - unit tests for core/http/h1_response.c and, through
+ * it, the chunked decoder both directions share (core/http/h1_chunked.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include <cmocka.h>
 
 #include "h1_response.h"
+#include "h1_chunk_ext_cases.h"
 
 #define MAXH 32
 
@@ -40,15 +42,15 @@ static int parse(struct rx *x, const char *s)
 static ssize_t dechunk(const char *s, size_t len, size_t step, char *out, size_t *outn,
                        int *done)
 {
-	struct h1_resp_chunked c;
+	struct h1_chunked c;
 	size_t off = 0, end = step < len ? step : len;
 
-	h1_resp_chunked_init(&c, 1024);
+	h1_chunked_init(&c, 1024);
 	*outn = 0;
 	while (!c.done) {
 		const char *d;
 		size_t dl;
-		ssize_t r = h1_resp_chunked_decode(&c, s + off, end - off, &d, &dl);
+		ssize_t r = h1_chunked_decode(&c, s + off, end - off, &d, &dl);
 
 		if (r < 0)
 			return r;
@@ -379,6 +381,25 @@ static void test_h1r_chunked_trailers_skipped(void **st)
 	assert_int_equal(n, 3);
 }
 
+/* Trailer fields of a response follow the request side's rules: a token,
+ * a colon, field content, CRLF (the old decoder took any field bytes). */
+static void test_h1r_chunked_trailer_fields_are_checked_like_requests(void **st)
+{
+	static const char *const bad[] = {
+		"0\r\nX-Sum 1\r\n\r\n", "0\r\nX-Sum : 1\r\n\r\n", "0\r\nX(S): 1\r\n\r\n",
+		"0\r\nX: 1\r\n\tfold\r\n\r\n", "0\r\nX: 1\n\r\n",
+	};
+	char out[16];
+	size_t n, i;
+	int done;
+
+	(void)st;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (dechunk(bad[i], strlen(bad[i]), strlen(bad[i]), out, &n, &done) != H1_ERROR)
+			fail_msg("trailer case %zu accepted", i);
+	assert_int_equal(dechunk("0\r\nX: \r\n\r\n", 9, 9, out, &n, &done), 9);
+}
+
 static void test_h1r_chunked_rejects_bad_sizes(void **st)
 {
 	static const char *bad[] = {
@@ -397,34 +418,45 @@ static void test_h1r_chunked_rejects_bad_sizes(void **st)
 
 static void test_h1r_chunked_trailer_limit(void **st)
 {
-	struct h1_resp_chunked c;
+	struct h1_chunked c;
 	const char *s = "0\r\nX-Long: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
 	const char *d;
 	size_t dl;
 
 	(void)st;
-	h1_resp_chunked_init(&c, 8);
-	assert_int_equal(h1_resp_chunked_decode(&c, s, strlen(s), &d, &dl), H1_RESP_ERROR);
+	h1_chunked_init(&c, 8);
+	assert_int_equal(h1_chunked_decode(&c, s, strlen(s), &d, &dl), H1_RESP_ERROR);
 	/* the error is sticky */
-	assert_int_equal(h1_resp_chunked_decode(&c, "0\r\n\r\n", 5, &d, &dl), H1_RESP_ERROR);
+	assert_int_equal(h1_chunked_decode(&c, "0\r\n\r\n", 5, &d, &dl), H1_RESP_ERROR);
+}
+
+/* The chunk-ext table both directions run (h1_chunk_ext_cases.h). */
+static void test_h1r_chunk_ext_rules_are_the_same_both_ways(void **state)
+{
+	(void)state;
+	chunk_ext_check_all();
 }
 
 static void test_h1r_chunked_large_size(void **st)
 {
-	struct h1_resp_chunked c;
+	struct h1_chunked c;
 	const char *d;
 	size_t dl;
 
 	(void)st;
-	h1_resp_chunked_init(&c, 0);
-	assert_int_equal(h1_resp_chunked_decode(&c, "ffffffffffffffff\r\nab", 20, &d, &dl), 20);
+	/* the request side's bound: 16 digits, below 2^63 */
+	h1_chunked_init(&c, 0);
+	assert_int_equal(h1_chunked_decode(&c, "7fffffffffffffff\r\nab", 20, &d, &dl), 20);
 	assert_int_equal(dl, 2);
-	assert_int_equal(c.remaining, UINT64_MAX - 2);
+	assert_true(c.remaining == 0x7fffffffffffffffull - 2);
+	h1_chunked_init(&c, 0);
+	assert_int_equal(h1_chunked_decode(&c, "8000000000000000\r\n", 18, &d, &dl), H1_ERROR);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_h1r_chunk_ext_rules_are_the_same_both_ways),
 		cmocka_unit_test(test_h1r_content_length),
 		cmocka_unit_test(test_h1r_chunked_head),
 		cmocka_unit_test(test_h1r_close_delimited),
@@ -451,6 +483,7 @@ int main(void)
 		cmocka_unit_test(test_h1r_header_find),
 		cmocka_unit_test(test_h1r_chunked_decode),
 		cmocka_unit_test(test_h1r_chunked_trailers_skipped),
+		cmocka_unit_test(test_h1r_chunked_trailer_fields_are_checked_like_requests),
 		cmocka_unit_test(test_h1r_chunked_rejects_bad_sizes),
 		cmocka_unit_test(test_h1r_chunked_trailer_limit),
 		cmocka_unit_test(test_h1r_chunked_large_size),

@@ -1,6 +1,7 @@
 /*
- * h1_response.h - strict, zero-copy HTTP/1.x response-head parser and
- * streaming chunked-body decoder, for the outbound client (http_client.c).
+ * h1_response.h - strict, zero-copy HTTP/1.x response-head parser for the
+ * outbound client (http_client.c). Chunked bodies go through h1_chunked.h,
+ * the decoder request bodies use.
  *
  * Nothing here allocates. Every view filled in points into the caller's
  * buffer and is valid while that buffer is unchanged.
@@ -19,6 +20,7 @@
 #include <sys/types.h>
 
 #include "portico/types.h"
+#include "h1_chunked.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -39,7 +41,7 @@ struct h1_resp_header {
 enum h1_resp_body {
 	H1_RESP_BODY_NONE = 0,		/* HEAD, 1xx, 204, 304 */
 	H1_RESP_BODY_LENGTH = 1,	/* content_length bytes follow (may be 0) */
-	H1_RESP_BODY_CHUNKED = 2,	/* run h1_resp_chunked_decode on what follows */
+	H1_RESP_BODY_CHUNKED = 2,	/* run h1_chunked_decode on what follows */
 	H1_RESP_BODY_CLOSE = 3,		/* everything until the peer closes */
 };
 
@@ -76,30 +78,6 @@ int h1_resp_parse(const char *buf, size_t len, struct h1_resp *res, unsigned in_
 /* First header named LNAME (lowercase, LEN bytes), case-insensitive, or NULL. */
 const struct h1_resp_header *h1_resp_header_find(const struct h1_resp *res,
                                                  const char *lname, size_t len);
-
-/* Streaming chunked decoder; the state is owned by the caller. */
-struct h1_resp_chunked {
-	uint64_t remaining;	/* chunk-size being read, then data left */
-	size_t max_trailer;	/* trailer section budget (fields are skipped) */
-	size_t count;		/* bytes of the current size line or trailer */
-	unsigned state;
-	unsigned digits;
-	int done;		/* last chunk and trailer section consumed */
-};
-
-/* Reset C; MAX_TRAILER_BYTES bounds the (skipped) trailer section. */
-void h1_resp_chunked_init(struct h1_resp_chunked *c, size_t max_trailer_bytes);
-
-/*
- * Decode from BUF/LEN. Returns the bytes consumed (>= 0) and sets *DATA and
- * *DATA_LEN to a slice of BUF holding body bytes (possibly empty); call again
- * with the unconsumed rest. All of BUF is consumed unless a data slice ends
- * early or the body is done. Once c->done is set nothing more is consumed:
- * bytes after the final CRLF belong to the next response. Returns
- * H1_RESP_ERROR on malformed framing, and keeps returning it.
- */
-ssize_t h1_resp_chunked_decode(struct h1_resp_chunked *c, const char *buf, size_t len,
-                               const char **data, size_t *data_len);
 
 #ifdef __cplusplus
 }
