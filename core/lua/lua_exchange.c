@@ -56,7 +56,8 @@ struct lreq {
 	int abandoned;              /* the client left during a wait: never resumed */
 };
 
-/* The userdata behind `req` and `res`. */
+/* The userdata behind `req` and `res`: LX is cleared when the exchange is
+ * freed (lx_free), since the userdata may outlive it in a script's variable. */
 struct lreq_ud {
 	struct lx *lx;
 };
@@ -72,7 +73,8 @@ static pt_exchange *live_x(lua_State *L, const char *mt)
 	struct lreq_ud *u = luaL_checkudata(L, 1, mt);
 
 	if (!u->lx || !u->lx->x)
-		luaL_error(L, "this %s belongs to a request that has ended", mt + 8);
+		luaL_error(L, "%s used after the request has ended (a req or res is only valid "
+		           "during its own request)", mt + 8);
 	return u->lx->x;
 }
 
@@ -433,12 +435,29 @@ static int push_obj(lua_State *L, struct lx *lx, const char *mt)
 	return luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-/* The exchange is being freed: its req/res now refuse to be used. */
+/* Points the userdata at REF away from LX (its pool is being freed). */
+static void ud_detach(lua_State *L, int ref)
+{
+	struct lreq_ud *u;
+
+	lua_rawgeti(L, LUA_REGISTRYINDEX, ref);   /* never allocates */
+	if ((u = lua_touserdata(L, -1)) != NULL)
+		u->lx = NULL;
+	lua_pop(L, 1);
+}
+
+/*
+ * The exchange is being freed, and LX with its pool: the req/res a script
+ * may still hold now refuse to be used ("the request has ended") instead of
+ * reading memory the pool's next owner writes.
+ */
 static void lx_free(void *ud)
 {
 	struct lx *lx = ud;
 
 	lx->x = NULL;
+	ud_detach(lx->L, lx->req_ref);
+	ud_detach(lx->L, lx->res_ref);
 	luaL_unref(lx->L, LUA_REGISTRYINDEX, lx->req_ref);
 	luaL_unref(lx->L, LUA_REGISTRYINDEX, lx->res_ref);
 }
