@@ -169,7 +169,30 @@ end)
     alive(d)
 
 
-GQL_SCHEMA = "type Query { save: String  use: String  spin: String  ok: String }\n"
+def test_a_requests_own_coroutine_cannot_be_resumed_by_another(portico, tmp_path):
+    d = daemon(portico, tmp_path, r'''
+local kept
+route.get("/wait", function() kept = coroutine.running(); sleep(0.5); return "woke" end)
+route.get("/poke", function()
+  local a = { pcall(coroutine.resume, kept) }
+  local b = { pcall(coroutine.close, kept) }
+  return { resume = tostring(a[2]), close = tostring(b[2]) }
+end)
+''')
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault(
+        "w", requests.get(d.url + "/wait", timeout=5)))
+    t.start()
+    time.sleep(0.2)
+    r = requests.get(d.url + "/poke", timeout=5).json()
+    assert "Portico's" in r["resume"] and "Portico's" in r["close"], r
+    t.join()
+    assert out["w"].text == "woke"
+    alive(d)
+
+
+GQL_SCHEMA = ("interface Node { id: ID }\ntype U implements Node { id: ID }\n"
+              "type Query { save: String  use: String  spin: String  ok: String  node: Node }\n")
 GQL_ROUTES = r'''
 local graphql = require "graphql"
 local kept = {}
@@ -189,7 +212,12 @@ graphql.resolvers {
     end,
     spin = function() while true do pcall(function() while true do end end) end end,
     ok = function() return "ok" end,
+    node = function() return { id = "1" } end,
   },
+  -- called by the executor directly, outside any coroutine
+  Node = { __resolveType = function()
+    while true do pcall(function() while true do end end) end
+  end },
 }
 route.post("/graphql", "graphql")
 '''
@@ -220,6 +248,11 @@ def test_graphql_context_args_and_info_kept_past_their_request(portico, tmp_path
     r = gql(d, "{ spin }")
     assert time.monotonic() - t0 < 8
     assert r.json()["data"] in (None, {"spin": None}) and r.json()["errors"]
+    assert gql(d, "{ ok }").json() == {"data": {"ok": "ok"}}
+    t0 = time.monotonic()
+    r = gql(d, "{ node { id } }")
+    assert time.monotonic() - t0 < 8
+    assert r.json()["errors"]
     assert gql(d, "{ ok }").json() == {"data": {"ok": "ok"}}
     alive(d)
 
