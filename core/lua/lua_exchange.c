@@ -471,7 +471,8 @@ static void lx_free(void *ud)
 	luaL_unref(lx->L, LUA_REGISTRYINDEX, lx->res_ref);
 }
 
-/* X's Lua objects in L, made on first use. NULL when out of memory. */
+/* X's Lua objects in L, made on first use. NULL when out of memory; raises
+ * when Lua is (call it in a protected call). */
 static struct lx *lx_get(pt_exchange *x, lua_State *L)
 {
 	struct lx *lx = x->lua;
@@ -483,6 +484,7 @@ static struct lx *lx_get(pt_exchange *x, lua_State *L)
 		return NULL;
 	lx->x = x;
 	lx->L = L;
+	lx->req_ref = lx->res_ref = LUA_NOREF;   /* push_obj may raise (start_p) */
 	lx->req_ref = push_obj(L, lx, REQ_MT);
 	lx->res_ref = push_obj(L, lx, RES_MT);
 	x->lua = lx;
@@ -795,75 +797,98 @@ static void lreq_end(struct lreq *r)
 
 static int task_run(struct lreq *r, int nargs, int *nres_out);
 
-/* Resumes R's coroutine with NARGS values on its stack. */
-static void resume(struct lreq *r, int nargs)
+struct protect {
+	void (*fn)(void *);
+	void *ud;
+};
+
+static int protect_p(lua_State *L)
 {
+	struct protect *p = lua_touserdata(L, 1);
+
+	p->fn(p->ud);
+	return 0;
+}
+
+/*
+ * Runs FN(UD), which uses L or its coroutines, in a protected call on L: 0,
+ * or -1 when it raised. At the memory limit any allocation raises, and
+ * outside a protected call that aborts the process; an error on a
+ * coroutine that is not running is thrown again on the main thread (Lua
+ * resets that coroutine first).
+ */
+static int protect(lua_State *L, void (*fn)(void *), void *ud)
+{
+	struct protect p = { fn, ud };
+	int top = lua_gettop(L);
+
+	if (!lua_checkstack(L, 2))
+		return -1;
+	lua_pushcfunction(L, protect_p);
+	lua_pushlightuserdata(L, &p);
+	if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+		lua_settop(L, top);
+		return -1;
+	}
+	return 0;
+}
+
+/* How a run ended, for resume_end. */
+struct run_end {
+	struct lreq *r;
+	int st, nres;
+	const char *msg;       /* the error (with its traceback when TRACED) */
+	int traced;
+	int result;            /* PT_FILTER_* */
+};
+
+static void log_failure(struct lreq *r, const char *msg)
+{
+	pt_exchange *x = r->x;
+	pt_str_t id = xapi_request_id(x);
+
+	log_error("lua", "%s %.*s %.*s (request %.*s): %s", r->filter ? "filter on" : "handler of",
+	          (int)x->method_name.len, x->method_name.ptr, (int)x->path.len, x->path.ptr,
+	          (int)id.len, id.ptr, msg);
+}
+
+/* The response (or error) after R's run ended; runs under protect(). */
+static void resume_end(void *ud)
+{
+	struct run_end *e = ud;
+	struct lreq *r = e->r;
 	lua_State *co = r->co;
 	pt_exchange *x = r->x;
-	int nres = 0, st, result = PT_FILTER_NEXT, traced = 1;
-	struct lstate *ls = lstate_of(r->L);
-	struct lreq *prev = ls->running;
 
-	r->waiting = 0;
-	ls->running = r;
-	st = lua_resume(co, r->L, nargs, &nres);
-	ls->running = prev;
-	if (st == LUA_YIELD) {
-		if (r->waiting)
-			return;   /* a Portico wait: its event resumes the coroutine */
-		lua_pop(co, nres);
-		if (r->b.killed)   /* the count hook yielded: the budget is spent */
-			lua_pushstring(co, r->b.why);
-		else
-			lua_pushliteral(co, "coroutine.yield() outside a coroutine of the handler's own: "
-			                "only Portico functions (sleep, http.request, ...) may wait here");
-		st = LUA_ERRRUN;
-		traced = 0;   /* its stack is still there for the traceback */
-	} else if (r->b.killed) {
-		/* never a normal end; and the budget's error, not what a catcher
-		 * may have made of it (the traced one if it is there) */
-		const char *m = lua_tostring(co, -1);
-
-		if (st == LUA_OK || !m || strncmp(m, r->b.why, strlen(r->b.why)) != 0) {
-			lua_pushstring(co, r->b.why);
-			traced = 0;
-		}
-		st = LUA_ERRRUN;
-	}
-	if (st == LUA_OK) {
+	if (e->st == LUA_OK) {
 		r->reusable = 1;
-		if (!r->filter || (nres > 0 && !lua_isnil(co, -nres))) {
-			respond_from(r, nres);
-			result = PT_FILTER_DONE;
+		if (!r->filter || (e->nres > 0 && !lua_isnil(co, -e->nres))) {
+			respond_from(r, e->nres);
+			e->result = PT_FILTER_DONE;
 		}
 	} else if (xapi_aborted(x)) {
 		/* the client left and a write said so: how a streaming handler
 		 * ends, not a script error (no traceback, not at error level) */
 		pt_str_t id = xapi_request_id(x);
-		const char *msg = lua_tostring(co, -1) ? lua_tostring(co, -1) : "an error object";
 
 		log_info("lua", "%s %.*s %.*s (request %.*s) stopped: %.*s",
 		         r->filter ? "filter on" : "handler of", (int)x->method_name.len,
 		         x->method_name.ptr, (int)x->path.len, x->path.ptr, (int)id.len, id.ptr,
-		         (int)strcspn(msg, "\n"), msg);
+		         (int)strcspn(e->msg, "\n"), e->msg);
 		if (x->state == X_STREAMING)
 			exchange_abort(x);
 		else
 			exchange_error(x, 500, "internal error");
-		result = PT_FILTER_DONE;
+		e->result = PT_FILTER_DONE;
 	} else {
 		/* the log gets the traceback, the client a 500 that says nothing internal */
-		pt_str_t id = xapi_request_id(x);
-
-		if (traced)   /* body_traceback made it as the error unwound */
-			lua_pushstring(r->L, lua_tostring(co, -1) ? lua_tostring(co, -1) :
-			               "an error object (not a string)");
-		else
-			luaL_traceback(r->L, co, lua_tostring(co, -1), 0);
-		log_error("lua", "%s %.*s %.*s (request %.*s): %s", r->filter ? "filter on" : "handler of",
-		          (int)x->method_name.len, x->method_name.ptr, (int)x->path.len, x->path.ptr,
-		          (int)id.len, id.ptr, lua_tostring(r->L, -1));
-		lua_pop(r->L, 1);
+		if (e->traced) {   /* body_traceback made it as the error unwound */
+			log_failure(r, e->msg);
+		} else {
+			luaL_traceback(r->L, co, e->msg, 0);
+			log_failure(r, lua_tostring(r->L, -1));
+			lua_pop(r->L, 1);
+		}
 		if (x->state == X_STREAMING) {
 			/* cut the stream so the client sees it failed: a finish would
 			 * send the last chunk (or END_STREAM) of a complete answer */
@@ -871,11 +896,105 @@ static void resume(struct lreq *r, int nargs)
 		} else {
 			exchange_error(x, 500, "internal error");
 		}
-		result = PT_FILTER_DONE;
+		e->result = PT_FILTER_DONE;
+	}
+}
+
+/* Resumes R's coroutine with NARGS values on its stack. */
+static void resume(struct lreq *r, int nargs)
+{
+	lua_State *co = r->co;
+	pt_exchange *x = r->x;
+	struct run_end e = { r, 0, 0, NULL, 1, PT_FILTER_NEXT };
+	struct lstate *ls = lstate_of(r->L);
+	struct lreq *prev = ls->running;
+
+	r->waiting = 0;
+	ls->running = r;
+	e.st = lua_resume(co, r->L, nargs, &e.nres);
+	ls->running = prev;
+	if (e.st == LUA_YIELD) {
+		if (r->waiting)
+			return;   /* a Portico wait: its event resumes the coroutine */
+		e.msg = r->b.killed ? r->b.why   /* the count hook yielded: the budget is spent */
+		        : "coroutine.yield() outside a coroutine of the handler's own: only "
+		          "Portico functions (sleep, http.request, ...) may wait here";
+		e.st = LUA_ERRRUN;
+		e.traced = 0;   /* its stack is still there for the traceback */
+	} else if (r->b.killed) {
+		/* never a normal end; and the budget's error, not what a catcher
+		 * may have made of it (the traced one if it is there) */
+		const char *m = lua_type(co, -1) == LUA_TSTRING ? lua_tostring(co, -1) : NULL;
+
+		e.msg = m;
+		if (e.st == LUA_OK || !m || strncmp(m, r->b.why, strlen(r->b.why)) != 0) {
+			e.msg = r->b.why;
+			e.traced = 0;
+		}
+		e.st = LUA_ERRRUN;
+	} else if (e.st != LUA_OK) {
+		e.msg = lua_type(co, -1) == LUA_TSTRING ? lua_tostring(co, -1)   /* never converts */
+		        : "an error object (not a string)";
+	}
+	if (protect(r->L, resume_end, &e) != 0) {
+		/* no memory left to answer from the script's values (or to log) */
+		log_failure(r, "not enough memory to answer (lua.max_memory)");
+		r->reusable = 0;
+		if (x->state == X_STREAMING)
+			exchange_abort(x);
+		else if (x->state != X_DONE && !x->transport_gone)
+			exchange_error(x, 500, "internal error");
+		e.result = PT_FILTER_DONE;
 	}
 	if (r->filter)
-		chain_filter_done(x, result);
+		chain_filter_done(x, e.result);
 	lreq_end(r);
+}
+
+struct start_args {
+	pt_exchange *x;
+	struct lreq *r;
+	const pt_conf *opts;
+	int fresh;             /* the coroutine was made here, not taken from the idle list */
+};
+
+/*
+ * start's Lua half, in a protected call (every step may allocate): (fn, ud)
+ * -> R's coroutine holding body_request, fn, req, res[, opts].
+ */
+static int start_p(lua_State *L)
+{
+	struct start_args *a = lua_touserdata(L, 2);
+	struct lreq *r = a->r;
+	struct lstate *ls = lstate_of(L);
+	struct lx *lx = lx_get(a->x, L);
+	lua_State *co;
+
+	if (!lx)
+		return luaL_error(L, "out of memory");
+	r->lx = lx;
+	if (ls->nidle) {
+		ls->nidle--;
+		co = ls->idle[ls->nidle].co;
+		r->co_ref = ls->idle[ls->nidle].ref;
+	} else {
+		co = lua_newthread(L);
+		r->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);   /* keeps the thread alive */
+		a->fresh = 1;
+		lua_sethook(co, lua_budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
+		thread_own(L, co);
+	}
+	r->co = co;
+	if (!lua_checkstack(co, 8))
+		return luaL_error(L, "out of memory");
+	lua_pushcfunction(co, body_request);
+	lua_pushvalue(L, 1);
+	lua_xmove(L, co, 1);                          /* the function */
+	lua_rawgeti(co, LUA_REGISTRYINDEX, lx->req_ref);
+	lua_rawgeti(co, LUA_REGISTRYINDEX, lx->res_ref);
+	if (r->filter)
+		push_conf(co, a->opts);   /* an error here is thrown again on L */
+	return 0;
 }
 
 /* Runs the function on top of L as a coroutine for X: handler (req, res) or
@@ -883,39 +1002,38 @@ static void resume(struct lreq *r, int nargs)
 static int start(pt_exchange *x, lua_State *L, int filter, const pt_conf *opts)
 {
 	struct lreq *r = xapi_alloc(x, sizeof(*r));
-	struct lx *lx = lx_get(x, L);
 	struct lstate *ls = lstate_of(L);
-	lua_State *co;
+	struct start_args a = { x, r, opts, 0 };
 
-	if (!r || !lx) {
+	if (!r || !lua_checkstack(L, 3)) {
 		lua_pop(L, 1);
 		return PT_ENOMEM;
 	}
 	memset(r, 0, sizeof(*r));
-	r->lx = lx;
 	r->x = x;
 	r->L = L;
 	r->filter = filter;
 	r->b.limit = ls->set->max_instructions;
 	outside_reset(ls);
-	if (ls->nidle) {
-		ls->nidle--;
-		co = ls->idle[ls->nidle].co;
-		r->co_ref = ls->idle[ls->nidle].ref;
-	} else {
-		co = lua_newthread(L);
-		thread_own(L, co);
-		r->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);   /* keeps the thread alive */
-		lua_sethook(co, lua_budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
+	lua_pushcfunction(L, start_p);
+	lua_insert(L, -2);
+	lua_pushlightuserdata(L, &a);
+	if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+		/* at the memory limit: this request fails, the worker goes on */
+		log_failure(r, lua_tostring(L, -1) ? lua_tostring(L, -1) : "cannot start");
+		lua_pop(L, 1);
+		if (r->co) {
+			lua_settop(r->co, 0);
+			if (a.fresh || ls->nidle >= LSTATE_IDLE || lua_status(r->co) != LUA_OK) {
+				luaL_unref(L, LUA_REGISTRYINDEX, r->co_ref);
+			} else {
+				ls->idle[ls->nidle].co = r->co;
+				ls->idle[ls->nidle++].ref = r->co_ref;
+			}
+		}
+		return PT_ENOMEM;
 	}
-	lua_pushcfunction(co, body_request);
-	lua_xmove(L, co, 1);                          /* the function */
-	r->co = co;
 	xapi_ref(x);
-	lua_rawgeti(co, LUA_REGISTRYINDEX, lx->req_ref);
-	lua_rawgeti(co, LUA_REGISTRYINDEX, lx->res_ref);
-	if (filter)
-		push_conf(co, opts);
 	resume(r, filter ? 4 : 3);   /* the function and its arguments, to body_request */
 	return 0;
 }
@@ -1159,6 +1277,23 @@ lua_State *lua_exchange_state(pt_exchange *x);
  * on the first (synchronous) run, or task_done called once it has waited.
  * LUA_YIELD while it waits on a Portico event.
  */
+/* A task's error as its one result, under protect(): R's thread ended for
+ * good (the plugin may reuse it: it must not continue a yield). */
+static void task_error(void *ud)
+{
+	struct lreq *r = ud;
+
+	if (r->b.killed)
+		lua_pushstring(r->co, r->b.why);
+	else if (lua_status(r->co) == LUA_YIELD)
+		lua_pushliteral(r->co, "coroutine.yield() outside a coroutine of the resolver's own: "
+		                "only Portico functions (sleep, http.request, ...) may wait here");
+	lua_xmove(r->co, r->L, 1);   /* kept aside while the thread closes */
+	co_close(r);
+	lua_settop(r->co, 0);
+	lua_xmove(r->L, r->co, 1);
+}
+
 static int task_run(struct lreq *r, int nargs, int *nres_out)
 {
 	struct lstate *ls = lstate_of(r->L);
@@ -1175,21 +1310,14 @@ static int task_run(struct lreq *r, int nargs, int *nres_out)
 			return LUA_YIELD;
 		}
 		lua_pop(r->co, nres);
-		if (!r->b.killed)
-			lua_pushliteral(r->co, "coroutine.yield() outside a coroutine of the resolver's "
-			                "own: only Portico functions (sleep, http.request, ...) may wait "
-			                "here");
 		st = LUA_ERRRUN;
 	}
 	if (st != LUA_OK) {
-		if (r->b.killed)
-			lua_pushstring(r->co, r->b.why);
-		/* end it for good (the plugin may reuse the thread: it must not
-		 * continue a yield), the error kept aside meanwhile as its result */
-		lua_xmove(r->co, r->L, 1);
-		co_close(r);
-		lua_settop(r->co, 0);
-		lua_xmove(r->L, r->co, 1);
+		if (protect(r->L, task_error, r) != 0) {
+			co_close(r);
+			lua_settop(r->co, 0);
+			lua_pushnil(r->co);   /* no memory for a message */
+		}
 		nres = 1;
 	}
 	r->done = 1;

@@ -498,3 +498,32 @@ def test_numeric_header_values_arrive_intact_under_gc_pressure(portico, tmp_path
     assert Echo.seen, r.text
     assert {k: v for k, v in Echo.seen[0].items() if k.startswith("x-n")} == want
     alive(d)
+
+
+def test_memory_held_across_a_wait_fails_others_without_killing_the_worker(portico, tmp_path):
+    d = daemon(portico, tmp_path, r'''
+route.get("/hold", function()
+  local hog = false
+  pcall(function() while true do hog = { hog } end end)
+  sleep(0.6)
+  return hog and "held" or "?"
+end)
+route.get("/json", function(req) return { a = { 1, 2, 3 }, q = req.query } end)
+filter("f", function(req, res, opts) req.consumer = opts end)
+route.get("/filtered", function(req) return { x = req.consumer } end, { f = "v" })
+''', extra="lua = { max_instructions = 100000000, max_memory = 2097152 }")
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault(
+        "hold", requests.get(d.url + "/hold", timeout=10)))
+    t.start()
+    time.sleep(0.3)
+    # while the state is full: new requests (a new coroutine, req/res, filter
+    # options) fail with a 500 or get through, but the worker lives
+    for p in ("/json?a=1", "/filtered", "/ok", "/json?b=2"):
+        r = requests.get(d.url + p, timeout=5)
+        assert r.status_code in (200, 500), (p, r.status_code)
+    t.join()
+    assert out["hold"].status_code in (200, 500)
+    assert d.proc.poll() is None
+    alive(d)
+    assert requests.get(d.url + "/filtered", timeout=5).json() == {"x": "v"}
