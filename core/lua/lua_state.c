@@ -457,7 +457,7 @@ static int load_file_chunk(lua_State *L, const char *path)
 	char *buf;
 	long n;
 	int rc;
-	char name[4096];
+	char name[4096 + 2];   /* "@" and a path of up to 4095 bytes */
 
 	if (!f)
 		return luaL_error(L, "cannot open %s: %s", path, strerror(errno));
@@ -481,11 +481,48 @@ static int load_file_chunk(lua_State *L, const char *path)
 	return 0;
 }
 
-/* load_file_chunk as a Lua function: (path) -> chunk. [-1, +1, e] */
-static int l_load_file(lua_State *L)
+/* Script I of the state's generation as a chunk: (i) -> chunk. [-1, +1, e] */
+static int l_load_script(lua_State *L)
 {
-	load_file_chunk(L, luaL_checkstring(L, 1));
+	struct lua_gen *lg = lstate_of(L)->lg;
+	unsigned i = (unsigned)luaL_checkinteger(L, 1);
+	char name[4096];
+
+	snprintf(name, sizeof(name), "@%s", lg->scripts[i]);
+	if (luaL_loadbufferx(L, lg->texts[i], lg->text_lens[i], name, "t") != LUA_OK)
+		return lua_error(L);
 	return 1;
+}
+
+/* Reads every script of LG into its arena (at most 16 MiB each). */
+static int read_scripts(struct lua_gen *lg, char *err, size_t errlen)
+{
+	lg->texts = arena_calloc(&lg->arena, (lg->nscripts + 1) * sizeof(char *));
+	lg->text_lens = arena_calloc(&lg->arena, (lg->nscripts + 1) * sizeof(size_t));
+	if (!lg->texts || !lg->text_lens) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (unsigned i = 0; i < lg->nscripts; i++) {
+		FILE *f = fopen(lg->scripts[i], "rb");
+		long n = -1;
+		char *buf = NULL;
+
+		if (f && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n <= (16 << 20) &&
+		    fseek(f, 0, SEEK_SET) == 0 && (buf = arena_alloc(&lg->arena, (size_t)n + 1)) &&
+		    fread(buf, 1, (size_t)n, f) == (size_t)n) {
+			fclose(f);
+			lg->texts[i] = buf;
+			lg->text_lens[i] = (size_t)n;
+			continue;
+		}
+		snprintf(err, errlen, "routes %s: %s", lg->scripts[i],
+		         !f ? strerror(errno) : n > (16 << 20) ? "larger than 16 MiB" : "cannot read it");
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	return 0;
 }
 
 /* require(name): cache, built-in and plugin modules, then lua.path files. */
@@ -713,8 +750,8 @@ static lua_State *state_new(struct lua_gen *lg, pt_worker *w, char *err, size_t 
 	lua_sethook(L, lua_budget_hook, LUA_MASKCOUNT, LUA_HOOK_EVERY);
 	for (unsigned i = 0; i < lg->nscripts; i++) {
 		lua_pushcfunction(L, traceback);
-		lua_pushcfunction(L, l_load_file);
-		lua_pushstring(L, lg->scripts[i]);
+		lua_pushcfunction(L, l_load_script);
+		lua_pushinteger(L, i);
 		if (lua_pcall(L, 1, 1, -3) != LUA_OK || lua_pcall(L, 0, 0, -2) != LUA_OK) {
 			snprintf(err, errlen, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
 			lua_state_close(L);
@@ -894,7 +931,7 @@ struct lua_gen *lua_gen_new(const struct config *cfg, char *err, size_t errlen)
 		lg->set.path[i] = arena_strdup(&lg->arena, cfg->lua.path[i]);
 	lg->nstates = worker_count() ? worker_count() : 1;
 	lg->states = arena_calloc(&lg->arena, lg->nstates * sizeof(lua_State *));
-	if (collect_scripts(lg, cfg, err, errlen) != 0)
+	if (collect_scripts(lg, cfg, err, errlen) != 0 || read_scripts(lg, err, errlen) != 0)
 		goto fail;
 	if (lg->nscripts == 0)
 		return lg;
