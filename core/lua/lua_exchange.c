@@ -244,7 +244,7 @@ static int req_index(lua_State *L)
 		if (lua_rawget(L, -2) != LUA_TNIL)
 			return 1;
 	}
-	lua_pop(L, 1);   /* stack: ud, key, uservalue-or-nil */
+	lua_settop(L, 3);   /* ud, key, the user value or nil (not the rawget's nil) */
 	if (!strcmp(k, "method"))
 		push_str(L, x->method_name);
 	else if (!strcmp(k, "path"))

@@ -527,3 +527,14 @@ route.get("/filtered", function(req) return { x = req.consumer } end, { f = "v" 
     assert d.proc.poll() is None
     alive(d)
     assert requests.get(d.url + "/filtered", timeout=5).json() == {"x": "v"}
+
+
+def test_req_ctx_set_in_a_filter_reaches_the_handler(portico, tmp_path):
+    d = daemon(portico, tmp_path, r'''
+filter("f", function(req, res, opts) req.ctx.x = opts; req.mine = { n = 1 } end)
+route.get("/filtered", function(req)
+  return { x = req.ctx.x, n = req.mine and req.mine.n, same = req.ctx == req.ctx }
+end, { f = "v" })
+''')
+    assert requests.get(d.url + "/filtered", timeout=5).json() == {"x": "v", "n": 1, "same": True}
+    alive(d)
