@@ -7,6 +7,7 @@
 #define CLASS_MAX (16 * LUA_MEM_CLASSES)
 #define KEEP_PER_CLASS 4096
 
+#if !defined(__SANITIZE_ADDRESS__)
 /* The size class of N bytes (1..CLASS_MAX), 0-based. */
 static unsigned cls(size_t n)
 {
@@ -42,6 +43,36 @@ static void put(struct lua_mem *m, void *p, size_t n)
 	m->nfree[c]++;
 }
 
+#endif
+
+#if defined(__SANITIZE_ADDRESS__)
+/*
+ * Under AddressSanitizer every block goes back to malloc: a block kept on a
+ * free list and handed to the next object would hide a use after free (a
+ * pointer into a string the collector took) from the sanitizer.
+ */
+void *lua_mem_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+	struct lua_mem *m = ud;
+	void *np;
+
+	if (!ptr)
+		osize = 0;
+	if (nsize == 0) {
+		m->used -= osize;
+		free(ptr);
+		return NULL;
+	}
+	if (nsize > osize && m->limit && m->used + (nsize - osize) > m->limit) {
+		m->over = 1;
+		return NULL;
+	}
+	if (!(np = realloc(ptr, nsize)))
+		return NULL;
+	m->used = m->used - osize + nsize;
+	return np;
+}
+#else
 void *lua_mem_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
 	struct lua_mem *m = ud;
@@ -77,6 +108,7 @@ void *lua_mem_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	m->used = m->used - osize + nsize;
 	return np;
 }
+#endif
 
 void lua_mem_release(struct lua_mem *m)
 {

@@ -22,7 +22,7 @@
 #include "watchdog.h"
 #include "worker.h"
 
-#define HOOK_EVERY 1000       /* instructions between budget checks */
+#define HOOK_EVERY LUA_HOOK_EVERY   /* instructions between budget checks */
 #define REQ_MT "portico.req"
 #define RES_MT "portico.res"
 
@@ -44,7 +44,7 @@ struct lreq {
 	lua_State *L;               /* the worker's state */
 	lua_State *co;
 	int co_ref;
-	uint64_t count, budget;
+	struct lbudget b;
 	int waiting;                /* yielded through lua_wait_begin */
 	int filter;                 /* a filter: its result decides what comes next */
 	int done;
@@ -55,9 +55,11 @@ struct lreq {
 	int abort_set;              /* handler_abandoned is the exchange's abort callback */
 	struct pt_wait *wait;       /* the wait it is in, or NULL */
 	int abandoned;              /* the client left during a wait: never resumed */
+	int wake_n;                 /* values the wait's end pushed, or -1: no memory */
 };
 
-/* The userdata behind `req` and `res`. */
+/* The userdata behind `req` and `res`: LX is cleared when the exchange is
+ * freed (lx_free), since the userdata may outlive it in a script's variable. */
 struct lreq_ud {
 	struct lx *lx;
 };
@@ -73,7 +75,8 @@ static pt_exchange *live_x(lua_State *L, const char *mt)
 	struct lreq_ud *u = luaL_checkudata(L, 1, mt);
 
 	if (!u->lx || !u->lx->x)
-		luaL_error(L, "this %s belongs to a request that has ended", mt + 8);
+		luaL_error(L, "%s used after the request has ended (a req or res is only valid "
+		           "during its own request)", mt + 8);
 	return u->lx->x;
 }
 
@@ -128,6 +131,8 @@ static void push_headers(lua_State *L, pt_exchange *x)
 	if (luaL_newmetatable(L, "portico.headers")) {
 		lua_pushcfunction(L, headers_index);
 		lua_setfield(L, -2, "__index");
+		lua_pushliteral(L, "portico.headers");   /* no script may change it (a __gc) */
+		lua_setfield(L, -2, "__metatable");
 	}
 	lua_setmetatable(L, -2);
 }
@@ -270,7 +275,7 @@ static int req_index(lua_State *L)
 		if (lua_rawget(L, -2) != LUA_TNIL)
 			return 1;
 	}
-	lua_pop(L, 1);   /* stack: ud, key, uservalue-or-nil */
+	lua_settop(L, 3);   /* ud, key, the user value or nil (not the rawget's nil) */
 	if (!strcmp(k, "method"))
 		push_str(L, x->method_name);
 	else if (!strcmp(k, "path"))
@@ -448,6 +453,12 @@ void lua_exchange_open(lua_State *L)
 		lua_setfield(L, -2, "__metatable");
 	}
 	lua_pop(L, 1);
+	lua_newtable(L);   /* LUA_K_THREADS: weak keys */
+	lua_createtable(L, 0, 1);
+	lua_pushliteral(L, "k");
+	lua_setfield(L, -2, "__mode");
+	lua_setmetatable(L, -2);
+	lua_setfield(L, LUA_REGISTRYINDEX, LUA_K_THREADS);
 	if (luaL_newmetatable(L, RES_MT)) {
 		luaL_newlib(L, res_methods);
 		lua_setfield(L, -2, "__index");
@@ -466,17 +477,35 @@ static int push_obj(lua_State *L, struct lx *lx, const char *mt)
 	return luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-/* The exchange is being freed: its req/res now refuse to be used. */
+/* Points the userdata at REF away from LX (its pool is being freed). */
+static void ud_detach(lua_State *L, int ref)
+{
+	struct lreq_ud *u;
+
+	lua_rawgeti(L, LUA_REGISTRYINDEX, ref);   /* never allocates */
+	if ((u = lua_touserdata(L, -1)) != NULL)
+		u->lx = NULL;
+	lua_pop(L, 1);
+}
+
+/*
+ * The exchange is being freed, and LX with its pool: the req/res a script
+ * may still hold now refuse to be used ("the request has ended") instead of
+ * reading memory the pool's next owner writes.
+ */
 static void lx_free(void *ud)
 {
 	struct lx *lx = ud;
 
 	lx->x = NULL;
+	ud_detach(lx->L, lx->req_ref);
+	ud_detach(lx->L, lx->res_ref);
 	luaL_unref(lx->L, LUA_REGISTRYINDEX, lx->req_ref);
 	luaL_unref(lx->L, LUA_REGISTRYINDEX, lx->res_ref);
 }
 
-/* X's Lua objects in L, made on first use. NULL when out of memory. */
+/* X's Lua objects in L, made on first use. NULL when out of memory; raises
+ * when Lua is (call it in a protected call). */
 static struct lx *lx_get(pt_exchange *x, lua_State *L)
 {
 	struct lx *lx = x->lua;
@@ -488,6 +517,7 @@ static struct lx *lx_get(pt_exchange *x, lua_State *L)
 		return NULL;
 	lx->x = x;
 	lx->L = L;
+	lx->req_ref = lx->res_ref = LUA_NOREF;   /* push_obj may raise (start_p) */
 	lx->req_ref = push_obj(L, lx, REQ_MT);
 	lx->res_ref = push_obj(L, lx, RES_MT);
 	x->lua = lx;
@@ -496,37 +526,148 @@ static struct lx *lx_get(pt_exchange *x, lua_State *L)
 
 /* ---- running -------------------------------------------------------------- */
 
-static void budget_hook(lua_State *co, lua_Debug *ar)
+/* The budget that counts now: the running request's, else the state's. */
+static struct lbudget *budget_of(lua_State *L)
 {
-	struct lreq *r = current(co);
+	struct lstate *ls = lstate_of(L);
 
-	if (!r)
-		return;
-	if (r->x && watchdog_wants_line(r->x->w) && lua_getinfo(co, "Sl", ar))
+	return ls->running ? &ls->running->b : &ls->outside;
+}
+
+/* Marks B spent, with a message naming the script line AR (or the Lua
+ * function that called the running C function) stands at. */
+static void budget_kill(lua_State *L, struct lbudget *b, lua_Debug *ar)
+{
+	struct lstate *ls = lstate_of(L);
+	lua_Debug here;
+	char where[96] = "";   /* the message's head, cut if it must be */
+
+	if (!ar && lua_getstack(L, 1, &here))
+		ar = &here;
+	if (ar && lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
+		snprintf(where, sizeof(where), "%s:%d: ", ar->short_src, ar->currentline);
+	b->killed = 1;
+	if (ls->running || ls->frozen)
+		snprintf(b->why, sizeof(b->why), "%sinstruction budget exceeded (%llu instructions; "
+		         "lua.max_instructions)", where, (unsigned long long)b->limit);
+	else
+		snprintf(b->why, sizeof(b->why), "%sscript takes too long to load (more than %llu "
+		         "instructions)", where, (unsigned long long)b->limit);
+}
+
+static int budget_raise(lua_State *L, struct lbudget *b)
+{
+	lua_pushstring(L, b->why);
+	return lua_error(L);
+}
+
+void lua_budget_hook(lua_State *L, lua_Debug *ar)
+{
+	struct lbudget *b = budget_of(L);
+	struct lreq *r = lstate_of(L)->running;
+
+	if (r && r->x && watchdog_wants_line(r->x->w) && lua_getinfo(L, "Sl", ar))
 		watchdog_lua_line(r->x->w, ar->source[0] == '@' ? ar->source + 1 : ar->short_src,
 		                  ar->currentline);
-	r->count += HOOK_EVERY;
-	if (r->budget && r->count > r->budget)
-		luaL_error(co, "instruction budget exceeded (%I instructions; lua.max_instructions)",
-		           (lua_Integer)r->budget);
+	if (!b->killed) {
+		b->count += HOOK_EVERY;
+		if (!b->limit || b->count <= b->limit)
+			return;
+		budget_kill(L, b, ar);
+	}
+	/* a yield no pcall sees: the resumer finds the budget spent and ends
+	 * the coroutine; where it cannot yield (a C function's callback, an
+	 * error handler, a finalizer of a closed variable) raise, again at
+	 * every later hook call until the catcher gives up */
+	if (lua_isyieldable(L)) {
+		lua_yield(L, 0);
+		return;
+	}
+	budget_raise(L, b);
 }
 
 void lua_budget_charge(lua_State *L, uint64_t steps)
 {
-	struct lstate *ls = lstate_of(L);
-	struct lreq *r = ls->running;
+	struct lbudget *b = budget_of(L);
 
-	if (!r) {
-		ls->free_steps += steps;
-		if (ls->free_steps > LUA_FREE_MAX_STEPS)
-			luaL_error(L, "script takes too long (more than %I steps outside a request)",
-			           (lua_Integer)LUA_FREE_MAX_STEPS);
-		return;
+	if (!b->killed) {
+		b->count += steps;
+		if (!b->limit || b->count <= b->limit)
+			return;
+		budget_kill(L, b, NULL);
 	}
-	r->count += steps;
-	if (r->budget && r->count > r->budget)
-		luaL_error(L, "instruction budget exceeded (%I instructions; lua.max_instructions)",
-		           (lua_Integer)r->budget);
+	budget_raise(L, b);
+}
+
+void lua_budget_check(lua_State *L)
+{
+	struct lbudget *b = budget_of(L);
+
+	if (b->killed)
+		budget_raise(L, b);
+}
+
+const char *lua_budget_killed(lua_State *L)
+{
+	struct lbudget *b = budget_of(L);
+
+	return b->killed ? b->why : NULL;
+}
+
+/* A fresh outside budget when C code enters Lua for a request: a plugin's
+ * direct call that spent it earlier fails only until then. */
+static void outside_reset(struct lstate *ls)
+{
+	if (ls->frozen && (ls->outside.count || ls->outside.killed)) {
+		ls->outside.count = 0;
+		ls->outside.killed = 0;
+	}
+}
+
+/*
+ * The base of every coroutine Portico runs (handler, filter, plugin task):
+ * calls the function at 1 with the rest as arguments in a protected call,
+ * then raises its error again. An error the count hook raises leaves the
+ * hooks of its thread off (Lua restores them only where a protected call
+ * catches it), so it must never reach lua_resume directly: the thread's
+ * __close handlers, or its next use, would run without a budget. A
+ * request's body adds the traceback (for the log) as the error unwinds.
+ */
+static int body_end(lua_State *L, int status, lua_KContext traced)
+{
+	if (status != LUA_OK && status != LUA_YIELD)
+		return lua_error(L);
+	return lua_gettop(L) - (int)traced;
+}
+
+static int body_traceback(lua_State *L)
+{
+	if (lua_type(L, 1) == LUA_TSTRING)
+		luaL_traceback(L, L, lua_tostring(L, 1), 1);
+	return 1;
+}
+
+static int body_request(lua_State *L)
+{
+	lua_pushcfunction(L, body_traceback);
+	lua_insert(L, 1);
+	return body_end(L, lua_pcallk(L, lua_gettop(L) - 2, LUA_MULTRET, 1, 1, body_end), 1);
+}
+
+static int body_task(lua_State *L)
+{
+	return body_end(L, lua_pcallk(L, lua_gettop(L) - 1, LUA_MULTRET, 0, 0, body_end), 0);
+}
+
+/* Marks CO as Portico's: the sandbox's coroutine.resume/close refuse it. */
+static void thread_own(lua_State *L, lua_State *co)
+{
+	lua_getfield(L, LUA_REGISTRYINDEX, LUA_K_THREADS);
+	lua_pushthread(co);
+	lua_xmove(co, L, 1);
+	lua_pushboolean(L, 1);
+	lua_rawset(L, -3);
+	lua_pop(L, 1);
 }
 
 static int has_resp_header(pt_exchange *x, const char *lname)
@@ -653,6 +794,23 @@ static void respond_from(struct lreq *r, int nres)
  */
 static void handler_abandoned(void *ud);
 
+/*
+ * Closes the pending to-be-closed variables of R's coroutine, which raised
+ * or was stopped (budget) in a yield: their __close handlers run under R's
+ * budget (once spent, each ends at its first hook call) and may not wait.
+ * Its stack is gone after this: log its traceback first.
+ */
+static void co_close(struct lreq *r)
+{
+	struct lstate *ls = lstate_of(r->L);
+	struct lreq *prev = ls->running;
+
+	r->done = 1;   /* lua_wait_begin_safe refuses */
+	ls->running = r;
+	lua_resetthread(r->co);
+	ls->running = prev;
+}
+
 static void lreq_end(struct lreq *r)
 {
 	struct lstate *ls = lstate_of(r->L);
@@ -662,6 +820,8 @@ static void lreq_end(struct lreq *r)
 		xapi_on_abort(r->x, NULL, NULL);
 		r->abort_set = 0;
 	}
+	if (!r->reusable)
+		co_close(r);
 	lua_settop(r->co, 0);
 	if (r->reusable && lua_status(r->co) == LUA_OK && ls->nidle < LSTATE_IDLE) {
 		ls->idle[ls->nidle].co = r->co;
@@ -674,56 +834,98 @@ static void lreq_end(struct lreq *r)
 
 static int task_run(struct lreq *r, int nargs, int *nres_out);
 
-/* Resumes R's coroutine with NARGS values on its stack. */
-static void resume(struct lreq *r, int nargs)
+struct protect {
+	void (*fn)(void *);
+	void *ud;
+};
+
+static int protect_p(lua_State *L)
 {
+	struct protect *p = lua_touserdata(L, 1);
+
+	p->fn(p->ud);
+	return 0;
+}
+
+/*
+ * Runs FN(UD), which uses L or its coroutines, in a protected call on L: 0,
+ * or -1 when it raised. At the memory limit any allocation raises, and
+ * outside a protected call that aborts the process; an error on a
+ * coroutine that is not running is thrown again on the main thread (Lua
+ * resets that coroutine first).
+ */
+static int protect(lua_State *L, void (*fn)(void *), void *ud)
+{
+	struct protect p = { fn, ud };
+	int top = lua_gettop(L);
+
+	if (!lua_checkstack(L, 2))
+		return -1;
+	lua_pushcfunction(L, protect_p);
+	lua_pushlightuserdata(L, &p);
+	if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+		lua_settop(L, top);
+		return -1;
+	}
+	return 0;
+}
+
+/* How a run ended, for resume_end. */
+struct run_end {
+	struct lreq *r;
+	int st, nres;
+	const char *msg;       /* the error (with its traceback when TRACED) */
+	int traced;
+	int result;            /* PT_FILTER_* */
+};
+
+static void log_failure(struct lreq *r, const char *msg)
+{
+	pt_exchange *x = r->x;
+	pt_str_t id = xapi_request_id(x);
+
+	log_error("lua", "%s %.*s %.*s (request %.*s): %s", r->filter ? "filter on" : "handler of",
+	          (int)x->method_name.len, x->method_name.ptr, (int)x->path.len, x->path.ptr,
+	          (int)id.len, id.ptr, msg);
+}
+
+/* The response (or error) after R's run ended; runs under protect(). */
+static void resume_end(void *ud)
+{
+	struct run_end *e = ud;
+	struct lreq *r = e->r;
 	lua_State *co = r->co;
 	pt_exchange *x = r->x;
-	int nres = 0, st, result = PT_FILTER_NEXT;
-	struct lstate *ls = lstate_of(r->L);
-	struct lreq *prev = ls->running;
 
-	r->waiting = 0;
-	ls->running = r;
-	st = lua_resume(co, r->L, nargs, &nres);
-	ls->running = prev;
-	if (st == LUA_YIELD) {
-		if (r->waiting)
-			return;   /* a Portico wait: its event resumes the coroutine */
-		lua_pop(co, nres);
-		lua_pushliteral(co, "coroutine.yield() outside a coroutine of the handler's own: "
-		                "only Portico functions (sleep, http.request, ...) may wait here");
-		st = LUA_ERRRUN;
-	}
-	if (st == LUA_OK) {
+	if (e->st == LUA_OK) {
 		r->reusable = 1;
-		if (!r->filter || (nres > 0 && !lua_isnil(co, -nres))) {
-			respond_from(r, nres);
-			result = PT_FILTER_DONE;
+		if (!r->filter || (e->nres > 0 && !lua_isnil(co, -e->nres))) {
+			respond_from(r, e->nres);
+			e->result = PT_FILTER_DONE;
 		}
 	} else if (xapi_aborted(x)) {
 		/* the client left and a write said so: how a streaming handler
 		 * ends, not a script error (no traceback, not at error level) */
 		pt_str_t id = xapi_request_id(x);
 
-		log_info("lua", "%s %.*s %.*s (request %.*s) stopped: %s",
+		log_info("lua", "%s %.*s %.*s (request %.*s) stopped: %.*s",
 		         r->filter ? "filter on" : "handler of", (int)x->method_name.len,
 		         x->method_name.ptr, (int)x->path.len, x->path.ptr, (int)id.len, id.ptr,
-		         lua_tostring(co, -1) ? lua_tostring(co, -1) : "an error object");
+		         (int)strcspn(e->msg, "\n"), e->msg);
 		if (x->state == X_STREAMING)
 			exchange_abort(x);
 		else
 			exchange_error(x, 500, "internal error");
-		result = PT_FILTER_DONE;
+		e->result = PT_FILTER_DONE;
 	} else {
 		/* the log gets the traceback, the client a 500 that says nothing internal */
-		pt_str_t id = xapi_request_id(x);
-
-		luaL_traceback(r->L, co, lua_tostring(co, -1), 0);
-		log_error("lua", "%s %.*s %.*s (request %.*s): %s", r->filter ? "filter on" : "handler of",
-		          (int)x->method_name.len, x->method_name.ptr, (int)x->path.len, x->path.ptr,
-		          (int)id.len, id.ptr, lua_tostring(r->L, -1));
-		lua_pop(r->L, 1);
+		if (e->traced) {   /* body_traceback made it as the error unwound */
+			log_failure(r, e->msg);
+		} else {
+			luaL_traceback(r->L, co, e->msg, 0);
+			log_failure(r, lua_tostring(r->L, -1));
+			lua_pop(r->L, 1);
+		}
 		if (x->state == X_STREAMING) {
 			/* cut the stream so the client sees it failed: a finish would
 			 * send the last chunk (or END_STREAM) of a complete answer */
@@ -731,11 +933,105 @@ static void resume(struct lreq *r, int nargs)
 		} else {
 			exchange_error(x, 500, "internal error");
 		}
-		result = PT_FILTER_DONE;
+		e->result = PT_FILTER_DONE;
+	}
+}
+
+/* Resumes R's coroutine with NARGS values on its stack. */
+static void resume(struct lreq *r, int nargs)
+{
+	lua_State *co = r->co;
+	pt_exchange *x = r->x;
+	struct run_end e = { r, 0, 0, NULL, 1, PT_FILTER_NEXT };
+	struct lstate *ls = lstate_of(r->L);
+	struct lreq *prev = ls->running;
+
+	r->waiting = 0;
+	ls->running = r;
+	e.st = lua_resume(co, r->L, nargs, &e.nres);
+	ls->running = prev;
+	if (e.st == LUA_YIELD) {
+		if (r->waiting)
+			return;   /* a Portico wait: its event resumes the coroutine */
+		e.msg = r->b.killed ? r->b.why   /* the count hook yielded: the budget is spent */
+		        : "coroutine.yield() outside a coroutine of the handler's own: only "
+		          "Portico functions (sleep, http.request, ...) may wait here";
+		e.st = LUA_ERRRUN;
+		e.traced = 0;   /* its stack is still there for the traceback */
+	} else if (r->b.killed) {
+		/* never a normal end; and the budget's error, not what a catcher
+		 * may have made of it (the traced one if it is there) */
+		const char *m = lua_type(co, -1) == LUA_TSTRING ? lua_tostring(co, -1) : NULL;
+
+		e.msg = m;
+		if (e.st == LUA_OK || !m || strncmp(m, r->b.why, strlen(r->b.why)) != 0) {
+			e.msg = r->b.why;
+			e.traced = 0;
+		}
+		e.st = LUA_ERRRUN;
+	} else if (e.st != LUA_OK) {
+		e.msg = lua_type(co, -1) == LUA_TSTRING ? lua_tostring(co, -1)   /* never converts */
+		        : "an error object (not a string)";
+	}
+	if (protect(r->L, resume_end, &e) != 0) {
+		/* no memory left to answer from the script's values (or to log) */
+		log_failure(r, "not enough memory to answer (lua.max_memory)");
+		r->reusable = 0;
+		if (x->state == X_STREAMING)
+			exchange_abort(x);
+		else if (x->state != X_DONE && !x->transport_gone)
+			exchange_error(x, 500, "internal error");
+		e.result = PT_FILTER_DONE;
 	}
 	if (r->filter)
-		chain_filter_done(x, result);
+		chain_filter_done(x, e.result);
 	lreq_end(r);
+}
+
+struct start_args {
+	pt_exchange *x;
+	struct lreq *r;
+	const pt_conf *opts;
+	int fresh;             /* the coroutine was made here, not taken from the idle list */
+};
+
+/*
+ * start's Lua half, in a protected call (every step may allocate): (fn, ud)
+ * -> R's coroutine holding body_request, fn, req, res[, opts].
+ */
+static int start_p(lua_State *L)
+{
+	struct start_args *a = lua_touserdata(L, 2);
+	struct lreq *r = a->r;
+	struct lstate *ls = lstate_of(L);
+	struct lx *lx = lx_get(a->x, L);
+	lua_State *co;
+
+	if (!lx)
+		return luaL_error(L, "out of memory");
+	r->lx = lx;
+	if (ls->nidle) {
+		ls->nidle--;
+		co = ls->idle[ls->nidle].co;
+		r->co_ref = ls->idle[ls->nidle].ref;
+	} else {
+		co = lua_newthread(L);
+		r->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);   /* keeps the thread alive */
+		a->fresh = 1;
+		lua_sethook(co, lua_budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
+		thread_own(L, co);
+	}
+	r->co = co;
+	if (!lua_checkstack(co, 8))
+		return luaL_error(L, "out of memory");
+	lua_pushcfunction(co, body_request);
+	lua_pushvalue(L, 1);
+	lua_xmove(L, co, 1);                          /* the function */
+	lua_rawgeti(co, LUA_REGISTRYINDEX, lx->req_ref);
+	lua_rawgeti(co, LUA_REGISTRYINDEX, lx->res_ref);
+	if (r->filter)
+		push_conf(co, a->opts);   /* an error here is thrown again on L */
+	return 0;
 }
 
 /* Runs the function on top of L as a coroutine for X: handler (req, res) or
@@ -743,39 +1039,39 @@ static void resume(struct lreq *r, int nargs)
 static int start(pt_exchange *x, lua_State *L, int filter, const pt_conf *opts)
 {
 	struct lreq *r = xapi_alloc(x, sizeof(*r));
-	struct lx *lx = lx_get(x, L);
 	struct lstate *ls = lstate_of(L);
-	lua_State *co;
+	struct start_args a = { x, r, opts, 0 };
 
-	if (!r || !lx) {
+	if (!r || !lua_checkstack(L, 3)) {
 		lua_pop(L, 1);
 		return PT_ENOMEM;
 	}
 	memset(r, 0, sizeof(*r));
-	r->lx = lx;
 	r->x = x;
 	r->L = L;
 	r->filter = filter;
-	r->budget = lstate_of(L)->set->max_instructions;
-	if (ls->nidle) {
-		ls->nidle--;
-		co = ls->idle[ls->nidle].co;
-		r->co_ref = ls->idle[ls->nidle].ref;
-		lua_xmove(L, co, 1);                      /* the function */
-	} else {
-		co = lua_newthread(L);
-		lua_insert(L, -2);
-		lua_xmove(L, co, 1);                      /* the function */
-		r->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);   /* keeps the thread alive */
-		lua_sethook(co, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
+	r->b.limit = ls->set->max_instructions;
+	outside_reset(ls);
+	lua_pushcfunction(L, start_p);
+	lua_insert(L, -2);
+	lua_pushlightuserdata(L, &a);
+	if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+		/* at the memory limit: this request fails, the worker goes on */
+		log_failure(r, lua_tostring(L, -1) ? lua_tostring(L, -1) : "cannot start");
+		lua_pop(L, 1);
+		if (r->co) {
+			lua_settop(r->co, 0);
+			if (a.fresh || ls->nidle >= LSTATE_IDLE || lua_status(r->co) != LUA_OK) {
+				luaL_unref(L, LUA_REGISTRYINDEX, r->co_ref);
+			} else {
+				ls->idle[ls->nidle].co = r->co;
+				ls->idle[ls->nidle++].ref = r->co_ref;
+			}
+		}
+		return PT_ENOMEM;
 	}
-	r->co = co;
 	xapi_ref(x);
-	lua_rawgeti(co, LUA_REGISTRYINDEX, lx->req_ref);
-	lua_rawgeti(co, LUA_REGISTRYINDEX, lx->res_ref);
-	if (filter)
-		push_conf(co, opts);
-	resume(r, filter ? 3 : 2);
+	resume(r, filter ? 4 : 3);   /* the function and its arguments, to body_request */
 	return 0;
 }
 
@@ -884,7 +1180,10 @@ pt_wait *lua_wait_begin_safe(lua_State *L)
 	struct lreq *r = current(L);
 	pt_wait *w;
 
-	if (!r || r->done || r->co != L || !(w = xapi_alloc(r->x, sizeof(*w))))
+	/* not yieldable (a callback of table.sort, gsub, __close...): the
+	 * yield would fail after the wait was armed */
+	if (!r || r->done || r->co != L || !lua_isyieldable(L) ||
+	    !(w = xapi_alloc(r->x, sizeof(*w))))
 		return NULL;
 	w->r = r;
 	w->abandon = NULL;
@@ -916,9 +1215,64 @@ void lua_wait_on_abandon(pt_wait *w, void (*fn)(void *ud), void *ud)
 	w->abandon_ud = ud;
 }
 
+/* Where a waiting C function goes on: returns what the wake pushed, or
+ * raises when that failed for memory. */
+static int wait_resumed(lua_State *L, int status, lua_KContext ctx)
+{
+	struct lreq *r = current(L);
+
+	(void)status;
+	(void)ctx;
+	if (r && r->wake_n < 0)
+		return luaL_error(L, "not enough memory for the result of a wait");
+	return r ? r->wake_n : 0;
+}
+
 int lua_wait_yield(lua_State *L)
 {
-	return lua_yield(L, 0);
+	return lua_yieldk(L, 0, 0, wait_resumed);
+}
+
+struct wake_push {
+	pt_lua_push_fn push;
+	void *ud;
+};
+
+static int wake_push_p(lua_State *L)
+{
+	struct wake_push *p = lua_touserdata(L, 1);
+
+	lua_pop(L, 1);
+	return p->push(L, p->ud);
+}
+
+/*
+ * Puts what PUSH makes on R's coroutine: made on the state's main thread in
+ * a protected call (at the memory limit an allocation fails, and this runs
+ * from the event loop, where nothing would catch it), then moved. The count,
+ * or -1 when it failed.
+ */
+static int wake_values(struct lreq *r, pt_lua_push_fn push, void *ud)
+{
+	struct wake_push p = { push, ud };
+	lua_State *L = r->L;
+	int top = lua_gettop(L), n;
+
+	if (!lua_checkstack(L, 4))
+		return -1;
+	lua_pushcfunction(L, wake_push_p);
+	lua_pushlightuserdata(L, &p);
+	if (lua_pcall(L, 1, LUA_MULTRET, 0) != LUA_OK) {
+		lua_settop(L, top);
+		return -1;
+	}
+	n = lua_gettop(L) - top;
+	if (!lua_checkstack(r->co, n + 1)) {
+		lua_settop(L, top);
+		return -1;
+	}
+	lua_xmove(L, r->co, n);
+	return n;
 }
 
 int lua_wait_wake(pt_wait *w, pt_lua_push_fn push, void *ud)
@@ -935,7 +1289,10 @@ int lua_wait_wake(pt_wait *w, pt_lua_push_fn push, void *ud)
 		return PT_ESTATE;
 	}
 	if (push)
-		n = push(r->co, ud);
+		n = wake_values(r, push, ud);
+	r->wake_n = n;
+	if (n < 0)
+		n = 0;
 	was = watchdog_enter(x->w, x);   /* the watchdog names X if this never returns */
 	if (r->task_done)
 		task_run(r, n, NULL);
@@ -960,6 +1317,23 @@ lua_State *lua_exchange_state(pt_exchange *x);
  * on the first (synchronous) run, or task_done called once it has waited.
  * LUA_YIELD while it waits on a Portico event.
  */
+/* A task's error as its one result, under protect(): R's thread ended for
+ * good (the plugin may reuse it: it must not continue a yield). */
+static void task_error(void *ud)
+{
+	struct lreq *r = ud;
+
+	if (r->b.killed)
+		lua_pushstring(r->co, r->b.why);
+	else if (lua_status(r->co) == LUA_YIELD)
+		lua_pushliteral(r->co, "coroutine.yield() outside a coroutine of the resolver's own: "
+		                "only Portico functions (sleep, http.request, ...) may wait here");
+	lua_xmove(r->co, r->L, 1);   /* kept aside while the thread closes */
+	co_close(r);
+	lua_settop(r->co, 0);
+	lua_xmove(r->L, r->co, 1);
+}
+
 static int task_run(struct lreq *r, int nargs, int *nres_out)
 {
 	struct lstate *ls = lstate_of(r->L);
@@ -976,11 +1350,14 @@ static int task_run(struct lreq *r, int nargs, int *nres_out)
 			return LUA_YIELD;
 		}
 		lua_pop(r->co, nres);
-		lua_pushliteral(r->co, "coroutine.yield() outside a coroutine of the resolver's own: "
-		                "only Portico functions (sleep, http.request, ...) may wait here");
 		st = LUA_ERRRUN;
-		nres = 1;
-	} else if (st != LUA_OK) {
+	}
+	if (st != LUA_OK) {
+		if (protect(r->L, task_error, r) != 0) {
+			co_close(r);
+			lua_settop(r->co, 0);
+			lua_pushnil(r->co);   /* no memory for a message */
+		}
 		nres = 1;
 	}
 	r->done = 1;
@@ -1008,11 +1385,20 @@ int lua_task_resume(pt_exchange *x, lua_State *co, int nargs, int *nres, pt_lua_
 	r->x = x;
 	r->L = L;
 	r->co = co;
-	r->budget = lstate_of(L)->set->max_instructions;
+	r->b.limit = lstate_of(L)->set->max_instructions;
+	outside_reset(lstate_of(L));
 	r->task_done = done;
 	r->task_ud = ud;
-	if (lua_gethook(co) != budget_hook)
-		lua_sethook(co, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
+	if (lua_gethook(co) != lua_budget_hook) {
+		lua_sethook(co, lua_budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
+		thread_own(L, co);
+	}
+	if (lua_status(co) == LUA_OK && lua_gettop(co) == nargs + 1) {
+		/* a start, not a continuation: through body_task */
+		lua_pushcfunction(co, body_task);
+		lua_insert(co, 1);
+		nargs++;
+	}
 	return task_run(r, nargs, nres);
 }
 

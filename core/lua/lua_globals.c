@@ -239,18 +239,25 @@ static int l_http_request(lua_State *L)
 		unsigned cap = 16;
 
 		hdrs = lua_newuserdatauv(L, cap * 2 * sizeof(*hdrs), 0);   /* freed by the GC */
+		/* the strings made from number values: only this table holds them
+		 * until the client has copied them (the headers table holds the
+		 * numbers), and the collector may run at each conversion */
+		lua_createtable(L, (int)cap, 0);
 		lua_pushnil(L);
-		while (lua_next(L, -3)) {
+		while (lua_next(L, -4)) {
 			if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1))
 				return luaL_error(L, "http.request: headers are name = value strings");
 			if (nh == cap)
 				return luaL_error(L, "http.request: at most %u headers", cap);
-			lua_pushvalue(L, -2);
-			lua_insert(L, -2);
-			hdrs[2 * nh].ptr = lua_tolstring(L, -2, &hdrs[2 * nh].len);
-			hdrs[2 * nh + 1].ptr = lua_tolstring(L, -1, &hdrs[2 * nh + 1].len);
-			/* keep both strings referenced by the headers table itself */
-			lua_pop(L, 2);
+			hdrs[2 * nh].ptr = lua_tolstring(L, -2, &hdrs[2 * nh].len);   /* a string key */
+			if (lua_type(L, -1) == LUA_TSTRING) {
+				hdrs[2 * nh + 1].ptr = lua_tolstring(L, -1, &hdrs[2 * nh + 1].len);
+			} else {
+				lua_pushvalue(L, -1);   /* converted in place: a copy, kept */
+				hdrs[2 * nh + 1].ptr = lua_tolstring(L, -1, &hdrs[2 * nh + 1].len);
+				lua_rawseti(L, -4, (lua_Integer)nh + 1);
+			}
+			lua_pop(L, 1);
 			nh++;
 		}
 	}

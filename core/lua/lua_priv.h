@@ -10,12 +10,26 @@
 #include "lua_rt.h"
 
 #define LUA_K_FNS "pt.fns"    /* registry: route index -> function */
+#define LUA_K_THREADS "pt.threads"   /* registry: Portico's coroutines -> true (weak) */
 
 /* Per state: its limits and memory accounting; in the state's extra space. */
 struct lreq;
 
 #define LSTATE_IDLE 64
-#define LUA_FREE_MAX_STEPS 100000000ull  /* as the load limit on instructions */
+#define LUA_FREE_MAX_STEPS 100000000ull  /* the load limit on instructions and C steps */
+
+/*
+ * An instruction budget: a request's (each handler, filter or plugin task
+ * run has one) or, outside any request, the state's (while the scripts
+ * load, then for Lua a plugin calls directly). Once spent it is killed for
+ * good: every later hook call, pcall, coroutine resume and C charge raises
+ * WHY again, so nothing a script does catches it.
+ */
+struct lbudget {
+	uint64_t count, limit;      /* limit 0: none */
+	int killed;
+	char why[224];              /* "file:line: instruction budget exceeded ..." */
+};
 
 struct lstate {
 	lua_State *L;
@@ -26,7 +40,8 @@ struct lstate {
 	struct lreq *running;       /* the request coroutine being resumed now, if any */
 	struct { lua_State *co; int ref; } idle[LSTATE_IDLE];   /* reusable coroutines */
 	unsigned nidle;
-	uint64_t free_steps;        /* C steps charged outside a request (loading) */
+	struct lbudget outside;     /* the budget when no request runs */
+	int frozen;                 /* the scripts have loaded: globals are read-only */
 };
 
 static inline struct lstate *lstate_of(lua_State *L)
@@ -42,6 +57,15 @@ void lua_state_close(lua_State *L);
  * budget is spent it raises the budget error and does not return.
  */
 void lua_budget_charge(lua_State *L, uint64_t steps);
+/* The count hook every thread of a state runs (each HOOK_EVERY
+ * instructions): charges the running budget; once it is spent, yields the
+ * request's coroutine when it can (its resumer ends it) and raises otherwise. */
+void lua_budget_hook(lua_State *L, lua_Debug *ar);
+#define LUA_HOOK_EVERY 1000
+/* Raises the running budget's error again if it is spent. [-0, +0, v] */
+void lua_budget_check(lua_State *L);
+/* The running budget's error when it is spent, else NULL. */
+const char *lua_budget_killed(lua_State *L);
 int lua_push_filter(lua_State *L, const char *name);
 /* Globals every state gets: json, shared, http, sleep, log. */
 void lua_open_globals(lua_State *L);

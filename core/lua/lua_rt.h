@@ -49,6 +49,9 @@ struct lua_gen {
 	const struct config *cfg;      /* borrowed: the generation's config */
 	struct lua_settings set;
 	const char **scripts;          /* files, in load order */
+	const char **texts;            /* their contents, read once when the generation
+	                                * is built: every state runs what was checked */
+	size_t *text_lens;
 	unsigned nscripts;
 	struct lua_route *routes;
 	unsigned nroutes;

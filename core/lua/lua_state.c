@@ -18,11 +18,13 @@
 #include "conf.h"
 #include "log.h"
 #include "lua_alloc.h"
+#include "lua_json.h"
 #include "lua_priv.h"
 #include "lua_rt.h"
 #include "worker.h"
 
-#define LOAD_MAX_INSTRUCTIONS 100000000  /* running the scripts themselves */
+#define LOAD_MAX_INSTRUCTIONS LUA_FREE_MAX_STEPS  /* running the scripts themselves */
+#define GC_STEPS_PER_KB 256   /* budget a full collection costs per KiB of heap */
 
 static const char K_ROUTES[] = "pt.routes";    /* [{methods, host, path, fn|handler, opts, line, file}] */
 static const char K_FILTERS[] = "pt.filters";  /* name -> function */
@@ -82,7 +84,325 @@ static int safe_load(lua_State *L)
 	if (n >= 4)
 		lua_pushvalue(L, 4);
 	lua_call(L, n >= 4 ? 4 : 3, 2);
+	lua_budget_check(L);   /* a reader function's errors end as nil, msg */
 	return 2;
+}
+
+/*
+ * Everything that catches errors re-raises a spent budget (lua_budget_*):
+ * pcall, xpcall, coroutine.resume/wrap/close and load's reader. A loop of
+ * them then ends like any other loop.
+ */
+
+/* pcall's end and continuation (after a yield): the protected call's STATUS. */
+static int pcall_end(lua_State *L, int status, lua_KContext base)
+{
+	lua_budget_check(L);
+	if (status != LUA_OK && status != LUA_YIELD) {
+		lua_pushboolean(L, 0);
+		lua_pushvalue(L, -2);
+		return 2;   /* false, error */
+	}
+	return lua_gettop(L) - (int)base;   /* true, results */
+}
+
+/* pcall(f, ...) [-?, +?, -] */
+static int l_pcall(lua_State *L)
+{
+	int st;
+
+	luaL_checkany(L, 1);
+	lua_pushboolean(L, 1);
+	lua_insert(L, 1);
+	st = lua_pcallk(L, lua_gettop(L) - 2, LUA_MULTRET, 0, 0, pcall_end);
+	return pcall_end(L, st, 0);
+}
+
+/*
+ * xpcall's message handler around the script's (upvalue 1), which is not
+ * run once the budget is spent: the count hook's error calls it with the
+ * hooks off, where a loop in it would never end.
+ */
+static int xpcall_handler(lua_State *L)
+{
+	if (lua_budget_killed(L))
+		return 1;   /* the error as it is */
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, 1);
+	return 1;
+}
+
+/* xpcall(f, msgh, ...) [-?, +?, -] */
+static int l_xpcall(lua_State *L)
+{
+	int n = lua_gettop(L), st;
+
+	luaL_checktype(L, 2, LUA_TFUNCTION);
+	lua_pushvalue(L, 2);
+	lua_pushcclosure(L, xpcall_handler, 1);
+	lua_replace(L, 2);
+	lua_pushboolean(L, 1);
+	lua_pushvalue(L, 1);
+	lua_rotate(L, 3, 2);   /* f, msgh, true, f, args... */
+	st = lua_pcallk(L, n - 2, LUA_MULTRET, 2, 2, pcall_end);
+	return pcall_end(L, st, 2);
+}
+
+/* After the budget ran out inside the coroutine at IDX: close it (its
+ * __close handlers end at their first hook call) and raise. */
+static void co_killed(lua_State *L, int idx)
+{
+	lua_State *co = lua_tothread(L, idx);
+
+	if (!lua_budget_killed(L))
+		return;
+	if (co && co != L && lua_status(co) != LUA_OK)   /* suspended, or dead by error */
+		lua_resetthread(co);
+	lua_budget_check(L);
+}
+
+/*
+ * coroutine.resume and coroutine.close: Lua's (upvalue 1), then co_killed.
+ * Portico's own coroutines (a request's, a plugin task's, which a script
+ * can get from coroutine.running()) are refused: they belong to their
+ * request's waits, maybe another request's.
+ */
+static int l_co_guarded(lua_State *L)
+{
+	int n = lua_gettop(L);
+
+	luaL_checktype(L, 1, LUA_TTHREAD);   /* kept at 1 while the call runs */
+	lua_getfield(L, LUA_REGISTRYINDEX, LUA_K_THREADS);
+	lua_pushvalue(L, 1);
+	if (lua_rawget(L, -2) != LUA_TNIL)
+		return luaL_error(L, "this coroutine is Portico's (a request's or a plugin task's): "
+		                  "only coroutines the script created can be resumed or closed");
+	lua_pop(L, 2);
+	lua_pushvalue(L, lua_upvalueindex(1));
+	for (int i = 1; i <= n; i++)
+		lua_pushvalue(L, i);
+	lua_call(L, n, LUA_MULTRET);
+	co_killed(L, 1);
+	return lua_gettop(L) - n;
+}
+
+/* The function coroutine.wrap returns: Lua's (upvalue 1), then co_killed. */
+static int l_wrapped(lua_State *L)
+{
+	int n = lua_gettop(L);
+
+	lua_getupvalue(L, lua_upvalueindex(1), 1);   /* its coroutine */
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_rotate(L, 1, 2);
+	lua_call(L, n, LUA_MULTRET);
+	co_killed(L, 1);
+	return lua_gettop(L) - 1;
+}
+
+/*
+ * The base of a coroutine a script creates: its function (upvalue 1) in a
+ * protected call, its error raised again. As for Portico's own coroutines
+ * (body_request in lua_exchange.c): an error the count hook raises must
+ * not reach lua_resume directly, or the thread keeps its hooks off.
+ */
+static int co_body_end(lua_State *L, int status, lua_KContext ctx)
+{
+	(void)ctx;
+	if (status != LUA_OK && status != LUA_YIELD)
+		return lua_error(L);
+	return lua_gettop(L);
+}
+
+static int co_body(lua_State *L)
+{
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	return co_body_end(L, lua_pcallk(L, lua_gettop(L) - 1, LUA_MULTRET, 0, 0, co_body_end), 0);
+}
+
+/* coroutine.create(f) and coroutine.wrap(f): Lua's (upvalue 1) on co_body. */
+static int l_co_make(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TFUNCTION);
+	lua_settop(L, 1);
+	lua_pushcclosure(L, co_body, 1);
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, 1, 1);
+	return 1;
+}
+
+static int l_wrap(lua_State *L)
+{
+	l_co_make(L);
+	lua_pushcclosure(L, l_wrapped, 1);
+	return 1;
+}
+
+/*
+ * setmetatable(t, mt), refusing a metatable with a __gc field (even false:
+ * the object is marked for finalization then, and a function put there
+ * later would run). Lua runs finalizers with hooks off, so a finalizer
+ * would escape the instruction budget. The metatables C code sets on what
+ * scripts get are protected (__metatable), so none can gain a __gc either.
+ */
+static int l_setmetatable(lua_State *L)
+{
+	int t = lua_type(L, 2);
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
+	if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
+		return luaL_error(L, "cannot change a protected metatable");
+	if (t == LUA_TTABLE) {
+		lua_pushliteral(L, "__gc");
+		if (lua_rawget(L, 2) != LUA_TNIL)
+			return luaL_error(L, "setmetatable: a metatable with a __gc field is refused "
+			                  "(finalizers would run outside the instruction budget)");
+		lua_pop(L, 1);
+	}
+	lua_settop(L, 2);
+	lua_setmetatable(L, 1);
+	return 1;
+}
+
+/* rawset(t, k, v), except into _G once the scripts have loaded. */
+static int l_rawset(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	luaL_checkany(L, 2);
+	luaL_checkany(L, 3);
+	if (lstate_of(L)->frozen) {
+		lua_pushglobaltable(L);
+		if (lua_rawequal(L, 1, -1))
+			return luaL_error(L, "rawset: the globals are read-only while requests run");
+		lua_pop(L, 1);
+	}
+	lua_settop(L, 3);
+	lua_rawset(L, 1);
+	return 1;
+}
+
+/*
+ * collectgarbage(opt): the collector is the worker's, shared by every
+ * request, so only what cannot change it for the others: "count",
+ * "isrunning", and "collect"/"step", which cost budget by the heap's size.
+ */
+static int l_collectgarbage(lua_State *L)
+{
+	const char *opt = luaL_optstring(L, 1, "collect");
+	uint64_t kb = (uint64_t)lua_gc(L, LUA_GCCOUNT, 0);
+
+	if (!strcmp(opt, "count")) {
+		lua_pushnumber(L, (lua_Number)kb + (lua_Number)lua_gc(L, LUA_GCCOUNTB, 0) / 1024);
+	} else if (!strcmp(opt, "isrunning")) {
+		lua_pushboolean(L, lua_gc(L, LUA_GCISRUNNING, 0));
+	} else if (!strcmp(opt, "collect")) {
+		lua_budget_charge(L, (kb + 1) * GC_STEPS_PER_KB);
+		lua_gc(L, LUA_GCCOLLECT, 0);
+		lua_pushinteger(L, 0);
+	} else if (!strcmp(opt, "step")) {
+		lua_budget_charge(L, (kb + 1) * GC_STEPS_PER_KB / 8);
+		lua_pushboolean(L, lua_gc(L, LUA_GCSTEP, 0));
+	} else {
+		return luaL_error(L, "collectgarbage(\"%s\") is not available to route scripts: the "
+		                  "collector is shared by all requests of the worker (\"count\", "
+		                  "\"isrunning\", \"step\" and \"collect\" are)", opt);
+	}
+	return 1;
+}
+
+/* Sets __metatable on the registry metatable NAME (made if missing), so
+ * getmetatable() on the objects that carry it gives them no access. */
+static void protect_mt(lua_State *L, const char *name)
+{
+	luaL_newmetatable(L, name);
+	lua_pushstring(L, name);
+	lua_setfield(L, -2, "__metatable");
+	lua_pop(L, 1);
+}
+
+/* Replaces FIELD of the table on top with FN, Lua's as its upvalue. */
+static void wrap_field(lua_State *L, const char *field, lua_CFunction fn)
+{
+	lua_getfield(L, -1, field);
+	lua_pushcclosure(L, fn, 1);
+	lua_setfield(L, -2, field);
+}
+
+static void open_guards(lua_State *L)
+{
+	lua_pushglobaltable(L);
+	lua_pushcfunction(L, l_pcall);
+	lua_setfield(L, -2, "pcall");
+	lua_pushcfunction(L, l_xpcall);
+	lua_setfield(L, -2, "xpcall");
+	lua_pushcfunction(L, l_setmetatable);
+	lua_setfield(L, -2, "setmetatable");
+	lua_pushcfunction(L, l_rawset);
+	lua_setfield(L, -2, "rawset");
+	lua_pushcfunction(L, l_collectgarbage);
+	lua_setfield(L, -2, "collectgarbage");
+	lua_getfield(L, -1, "coroutine");
+	wrap_field(L, "resume", l_co_guarded);
+	wrap_field(L, "close", l_co_guarded);
+	wrap_field(L, "create", l_co_make);
+	wrap_field(L, "wrap", l_wrap);
+	lua_pop(L, 2);
+	/* the string metatable: shared by every string of the state */
+	lua_pushliteral(L, "");
+	if (lua_getmetatable(L, -1)) {
+		lua_pushliteral(L, "string");
+		lua_setfield(L, -2, "__metatable");
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+}
+
+/* __newindex of _G once the scripts have loaded. [-3, +0, e] */
+static int global_set(lua_State *L)
+{
+	const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "?";
+
+	return luaL_error(L, "assignment to global '%s' while a request runs: globals are "
+	                  "read-only once the scripts have loaded (use a local, or req.ctx for "
+	                  "what a request's filters and handler share)", k);
+}
+
+/*
+ * After the scripts have loaded: the globals move to a table _G reads fall
+ * through to (__index), _G itself stays empty, and any assignment to it
+ * raises with the script's line. Requests of a worker run interleaved in
+ * one state, so a global one of them sets would be seen by the others.
+ */
+static void globals_freeze(lua_State *L)
+{
+	lua_pushglobaltable(L);
+	lua_newtable(L);   /* the globals, behind _G */
+	lua_pushnil(L);
+	while (lua_next(L, -3)) {
+		lua_pushvalue(L, -2);
+		lua_insert(L, -2);
+		lua_rawset(L, -4);
+	}
+	lua_pushnil(L);
+	while (lua_next(L, -2)) {   /* clearing fields while traversing is allowed */
+		lua_pop(L, 1);
+		lua_pushvalue(L, -1);
+		lua_pushnil(L);
+		lua_rawset(L, -5);
+	}
+	lua_createtable(L, 0, 3);
+	lua_insert(L, -2);
+	lua_setfield(L, -2, "__index");
+	lua_pushcfunction(L, global_set);
+	lua_setfield(L, -2, "__newindex");
+	lua_pushliteral(L, "the globals");
+	lua_setfield(L, -2, "__metatable");
+	lua_setmetatable(L, -2);
+	lua_pop(L, 1);
+	lstate_of(L)->frozen = 1;
 }
 
 static int lstate_require(lua_State *L);
@@ -127,6 +447,7 @@ static void open_sandbox(lua_State *L)
 	lua_setglobal(L, "require");
 	lua_newtable(L);
 	lua_setfield(L, LUA_REGISTRYINDEX, K_LOADED);
+	open_guards(L);
 }
 
 /* ---- require ------------------------------------------------------------ */
@@ -137,7 +458,7 @@ static int load_file_chunk(lua_State *L, const char *path)
 	char *buf;
 	long n;
 	int rc;
-	char name[4096];
+	char name[4096 + 2];   /* "@" and a path of up to 4095 bytes */
 
 	if (!f)
 		return luaL_error(L, "cannot open %s: %s", path, strerror(errno));
@@ -161,11 +482,48 @@ static int load_file_chunk(lua_State *L, const char *path)
 	return 0;
 }
 
-/* load_file_chunk as a Lua function: (path) -> chunk. [-1, +1, e] */
-static int l_load_file(lua_State *L)
+/* Script I of the state's generation as a chunk: (i) -> chunk. [-1, +1, e] */
+static int l_load_script(lua_State *L)
 {
-	load_file_chunk(L, luaL_checkstring(L, 1));
+	struct lua_gen *lg = lstate_of(L)->lg;
+	unsigned i = (unsigned)luaL_checkinteger(L, 1);
+	char name[4096];
+
+	snprintf(name, sizeof(name), "@%s", lg->scripts[i]);
+	if (luaL_loadbufferx(L, lg->texts[i], lg->text_lens[i], name, "t") != LUA_OK)
+		return lua_error(L);
 	return 1;
+}
+
+/* Reads every script of LG into its arena (at most 16 MiB each). */
+static int read_scripts(struct lua_gen *lg, char *err, size_t errlen)
+{
+	lg->texts = arena_calloc(&lg->arena, (lg->nscripts + 1) * sizeof(char *));
+	lg->text_lens = arena_calloc(&lg->arena, (lg->nscripts + 1) * sizeof(size_t));
+	if (!lg->texts || !lg->text_lens) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (unsigned i = 0; i < lg->nscripts; i++) {
+		FILE *f = fopen(lg->scripts[i], "rb");
+		long n = -1;
+		char *buf = NULL;
+
+		if (f && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n <= (16 << 20) &&
+		    fseek(f, 0, SEEK_SET) == 0 && (buf = arena_alloc(&lg->arena, (size_t)n + 1)) &&
+		    fread(buf, 1, (size_t)n, f) == (size_t)n) {
+			fclose(f);
+			lg->texts[i] = buf;
+			lg->text_lens[i] = (size_t)n;
+			continue;
+		}
+		snprintf(err, errlen, "routes %s: %s", lg->scripts[i],
+		         !f ? strerror(errno) : n > (16 << 20) ? "larger than 16 MiB" : "cannot read it");
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	return 0;
 }
 
 /* require(name): cache, built-in and plugin modules, then lua.path files. */
@@ -350,13 +708,6 @@ static void open_route_api(lua_State *L)
 
 /* ---- states ------------------------------------------------------------- */
 
-static void load_hook(lua_State *L, lua_Debug *ar)
-{
-	lua_getinfo(L, "Sl", ar);
-	luaL_error(L, "%s:%d: script takes too long to load (more than %d instructions)",
-	           ar->short_src, ar->currentline, LOAD_MAX_INSTRUCTIONS);
-}
-
 static int traceback(lua_State *L)
 {
 	luaL_traceback(L, L, lua_tostring(L, 1), 1);
@@ -393,11 +744,15 @@ static lua_State *state_new(struct lua_gen *lg, pt_worker *w, char *err, size_t 
 	lua_open_globals(L);
 	lua_exchange_open(L);
 	lua_proxy_open(L);
-	lua_sethook(L, load_hook, LUA_MASKCOUNT, LOAD_MAX_INSTRUCTIONS);
+	protect_mt(L, LUA_JSON_ARRAY_MT);
+	protect_mt(L, LUA_JSON_OBJECT_MT);
+	/* every thread made from here on inherits the hook */
+	ls->outside.limit = LOAD_MAX_INSTRUCTIONS;
+	lua_sethook(L, lua_budget_hook, LUA_MASKCOUNT, LUA_HOOK_EVERY);
 	for (unsigned i = 0; i < lg->nscripts; i++) {
 		lua_pushcfunction(L, traceback);
-		lua_pushcfunction(L, l_load_file);
-		lua_pushstring(L, lg->scripts[i]);
+		lua_pushcfunction(L, l_load_script);
+		lua_pushinteger(L, i);
 		if (lua_pcall(L, 1, 1, -3) != LUA_OK || lua_pcall(L, 0, 0, -2) != LUA_OK) {
 			snprintf(err, errlen, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
 			lua_state_close(L);
@@ -405,7 +760,10 @@ static lua_State *state_new(struct lua_gen *lg, pt_worker *w, char *err, size_t 
 		}
 		lua_pop(L, 1);
 	}
-	lua_sethook(L, NULL, 0, 0);
+	/* Lua a plugin calls outside any request (a GraphQL __resolveType)
+	 * gets a request's budget, renewed when a request next starts */
+	ls->outside = (struct lbudget){ .limit = lg->set.max_instructions };
+	globals_freeze(L);
 	return L;
 }
 
@@ -574,7 +932,7 @@ struct lua_gen *lua_gen_new(const struct config *cfg, char *err, size_t errlen)
 		lg->set.path[i] = arena_strdup(&lg->arena, cfg->lua.path[i]);
 	lg->nstates = worker_count() ? worker_count() : 1;
 	lg->states = arena_calloc(&lg->arena, lg->nstates * sizeof(lua_State *));
-	if (collect_scripts(lg, cfg, err, errlen) != 0)
+	if (collect_scripts(lg, cfg, err, errlen) != 0 || read_scripts(lg, err, errlen) != 0)
 		goto fail;
 	if (lg->nscripts == 0)
 		return lg;

@@ -199,6 +199,9 @@ int gqlp_lua_open(lua_State *L)
 	if (luaL_newmetatable(L, K_BATCH_MT)) {
 		lua_pushliteral(L, "graphql.batch");
 		lua_setfield(L, -2, "__name");
+		/* no script may change it (a __gc would run outside any budget) */
+		lua_pushliteral(L, "graphql.batch");
+		lua_setfield(L, -2, "__metatable");
 	}
 	lua_pop(L, 1);
 	luaL_newlib(L, fns);
