@@ -185,6 +185,30 @@ static uint64_t parse_u64(const uint8_t *p, size_t len)
 }
 
 /*
+ * One field of the request's trailer section (nghttp2 has checked it as it
+ * checks header fields and refused pseudo-headers). Kept on the exchange
+ * within the header section's limits, counted apart from the head; fields
+ * that may not be trailers are dropped. Past a limit the stream is reset:
+ * its head was answered or handed on already, so no 431 can go out.
+ */
+static int on_trailer(struct h2_conn *h, struct h2_stream *s, const uint8_t *name,
+                      size_t namelen, const uint8_t *value, size_t valuelen)
+{
+	pt_exchange *x = s->x;
+
+	s->trl_bytes += namelen + valuelen + 32;
+	if (s->trl_bytes > h->hc.h2_max_header_list_size || x->nreq_trailers >= h->hc.max_headers) {
+		log_info("h2", "%s: stream %d: request trailers over %zu bytes or %u fields: reset",
+		         h->c->remote, s->id, h->hc.h2_max_header_list_size, h->hc.max_headers);
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	}
+	if (exchange_req_trailer_add(x, (pt_str_t){ (const char *)name, namelen },
+	                             (pt_str_t){ (const char *)value, valuelen }) < 0)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	return 0;
+}
+
+/*
  * Copies one request header field into the exchange pool. nghttp2 has
  * validated it (lower-case names, no connection-specific fields, pseudo
  * headers first and known); we enforce the size limits.
@@ -200,12 +224,14 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
 	char *p;
 
 	(void)flags;
-	if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
-		return 0;   /* request trailers are not kept */
+	if (frame->hd.type != NGHTTP2_HEADERS)
+		return 0;
 	s = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
 	if (!s || s->too_big)
 		return 0;
 	x = s->x;
+	if (frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return on_trailer(h, s, name, namelen, value, valuelen);
 	s->hdr_bytes += namelen + valuelen + 32;
 	if (s->hdr_bytes > h->hc.h2_max_header_list_size ||
 	    (name[0] != ':' && x->nhdrs >= h->hc.max_headers)) {

@@ -43,6 +43,8 @@ struct h2_stream {
 	                                   response that has bytes to send; 0: none */
 	size_t unconsumed;              /* DATA taken while the handler paused the body:
 	                                   their WINDOW_UPDATE waits for want_body */
+	size_t trl_bytes;               /* the trailer section so far, as nghttp2
+	                                   counts a header list */
 	unsigned char has_clen;
 	unsigned char reading;          /* the request has not ended */
 	unsigned char too_big;          /* header list over the limit: 431 */
