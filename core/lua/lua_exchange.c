@@ -108,15 +108,19 @@ static int headers_index(lua_State *L)
 	return 1;
 }
 
-static void push_headers(lua_State *L, pt_exchange *x)
+/*
+ * A table of N fields F (lower-case names; repeats joined with ", ", RFC
+ * 9110 5.3) with any-case lookup: req.headers and req.trailers. Its
+ * metatable is protected, so no script can give it a __gc. [-0, +1, m]
+ */
+static void push_fields(lua_State *L, const struct xhdr *f, unsigned n)
 {
-	lua_createtable(L, 0, (int)x->nhdrs);
-	for (unsigned i = 0; i < x->nhdrs; i++) {
-		const struct xhdr *h = &x->hdrs[i];
+	lua_createtable(L, 0, (int)n);
+	for (unsigned i = 0; i < n; i++) {
+		const struct xhdr *h = &f[i];
 
 		push_str(L, h->name);
 		if (lua_rawget(L, -2) == LUA_TSTRING) {
-			/* repeated header: values joined with ", " (RFC 9110 5.3) */
 			push_str(L, (pt_str_t){ ", ", 2 });
 			push_str(L, h->value);
 			lua_concat(L, 3);
@@ -131,40 +135,10 @@ static void push_headers(lua_State *L, pt_exchange *x)
 	if (luaL_newmetatable(L, "portico.headers")) {
 		lua_pushcfunction(L, headers_index);
 		lua_setfield(L, -2, "__index");
-		lua_pushliteral(L, "portico.headers");   /* no script may change it (a __gc) */
+		lua_pushliteral(L, "portico.headers");
 		lua_setfield(L, -2, "__metatable");
 	}
 	lua_setmetatable(L, -2);
-}
-
-/* req.trailers: the request's trailer fields as req.headers has its header
- * fields (lower-case names, repeats joined with ", ", any-case lookup);
- * empty until the body has been read, so never cached. [-0, +1, m] */
-static int push_trailers(lua_State *L, pt_exchange *x)
-{
-	lua_createtable(L, 0, (int)x->nreq_trailers);
-	for (unsigned i = 0; i < x->nreq_trailers; i++) {
-		const struct xhdr *h = &x->req_trailers[i];
-
-		push_str(L, h->name);
-		if (lua_rawget(L, -2) == LUA_TSTRING) {
-			push_str(L, (pt_str_t){ ", ", 2 });
-			push_str(L, h->value);
-			lua_concat(L, 3);
-		} else {
-			lua_pop(L, 1);
-			push_str(L, h->value);
-		}
-		push_str(L, h->name);
-		lua_insert(L, -2);
-		lua_rawset(L, -3);
-	}
-	if (luaL_newmetatable(L, "portico.headers")) {
-		lua_pushcfunction(L, headers_index);
-		lua_setfield(L, -2, "__index");
-	}
-	lua_setmetatable(L, -2);
-	return 1;
 }
 
 static void push_decoded(lua_State *L, const char *s, size_t n)
@@ -302,9 +276,9 @@ static int req_index(lua_State *L)
 	else if (!strcmp(k, "query_all"))
 		push_query(L, x, 1);
 	else if (!strcmp(k, "trailers"))
-		return push_trailers(L, x);
+		return push_fields(L, x->req_trailers, x->nreq_trailers), 1;   /* never cached */
 	else if (!strcmp(k, "headers"))
-		push_headers(L, x);
+		push_fields(L, x->hdrs, x->nhdrs);
 	else if (!strcmp(k, "json"))
 		lua_pushcfunction(L, req_json);
 	else if (!strcmp(k, "header"))

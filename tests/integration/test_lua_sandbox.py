@@ -361,6 +361,9 @@ GC_WAYS = {
     "later": "local mt = {} setmetatable({}, mt) mt.__gc = function() while true do end end "
              "setmetatable({}, mt)",
     "headers_mt": "getmetatable(req.headers).__gc = function() while true do end end",
+    # the same metatable made first for req.trailers
+    "trailers_mt": "getmetatable(req.trailers).__gc = function() while true do end end "
+                   "local h = req.headers",
     "json_mt": "getmetatable(json.decode('[1]')).__gc = function() while true do end end "
                "json.decode('[2]')",
     "json_array_mt": "getmetatable(json.array({})).__gc = function() while true do end end "
