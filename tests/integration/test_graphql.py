@@ -431,9 +431,9 @@ type User { id: Int! name: String! friend(tag: String): User }
 
 ALIAS_ROUTES = """
 local graphql = require "graphql"
-BATCH_CALLS = {}
+local calls = {}   -- per worker (workers = 1 here); globals are read-only in requests
 local function note(field, parents, args)
-  BATCH_CALLS[#BATCH_CALLS + 1] = { field = field, parents = #parents, args = args }
+  calls[#calls + 1] = { field = field, parents = #parents, args = args }
 end
 graphql.resolvers {
   Query = {
@@ -465,8 +465,8 @@ graphql.resolvers {
 }
 route.post("/graphql", "graphql")
 route.get("/calls", function()
-  local c = BATCH_CALLS
-  BATCH_CALLS = {}
+  local c = calls
+  calls = {}
   return { calls = c }
 end)
 """
