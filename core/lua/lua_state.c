@@ -27,7 +27,8 @@
 #define GC_STEPS_PER_KB 256   /* budget a full collection costs per KiB of heap */
 
 static const char K_ROUTES[] = "pt.routes";    /* [{methods, host, path, fn|handler, opts, line, file}] */
-static const char K_FILTERS[] = "pt.filters";  /* name -> function */
+static const char K_FILTERS[] = "pt.filters";
+static const char K_LIBS[] = "pt.libs";        /* name -> true: the library globals */  /* name -> function */
 static const char K_FNAMES[] = "pt.fnames";    /* [name] in definition order */
 static const char K_USES[] = "pt.uses";        /* [{name, opts}] */
 static const char K_PREFIX[] = "pt.prefix";    /* group() prefix while running */
@@ -267,17 +268,24 @@ static int l_setmetatable(lua_State *L)
 	return 1;
 }
 
-/* rawset(t, k, v), except into _G once the scripts have loaded. */
+static int global_set(lua_State *L);
+static int library_set(lua_State *L);
+
+/* rawset(t, k, v), except into _G or a library once the scripts have loaded. */
 static int l_rawset(lua_State *L)
 {
 	luaL_checktype(L, 1, LUA_TTABLE);
 	luaL_checkany(L, 2);
 	luaL_checkany(L, 3);
-	if (lstate_of(L)->frozen) {
-		lua_pushglobaltable(L);
-		if (lua_rawequal(L, 1, -1))
-			return luaL_error(L, "rawset: the globals are read-only while requests run");
-		lua_pop(L, 1);
+	if (lstate_of(L)->frozen && lua_getmetatable(L, 1)) {
+		lua_CFunction set;
+
+		lua_getfield(L, -1, "__newindex");
+		set = lua_tocfunction(L, -1);
+		if (set == global_set || set == library_set)
+			return luaL_error(L, "rawset: the globals and the libraries are read-only while "
+			                  "requests run");
+		lua_pop(L, 2);
 	}
 	lua_settop(L, 3);
 	lua_rawset(L, 1);
@@ -370,18 +378,82 @@ static int global_set(lua_State *L)
 	                  "what a request's filters and handler share)", k);
 }
 
+/* __newindex of a library table (string, table, json, ...) once the
+ * scripts have loaded. [-3, +0, e] */
+static int library_set(lua_State *L)
+{
+	int t = lua_type(L, 2);
+	const char *k = t == LUA_TSTRING || t == LUA_TNUMBER ? lua_tostring(L, 2) : "?";
+
+	return luaL_error(L, "assignment to '%s.%s' while a request runs: the libraries are "
+	                  "read-only once the scripts have loaded", lua_tostring(L, lua_upvalueindex(1)),
+	                  k);
+}
+
+/* Notes which globals are libraries (tables the runtime put there before
+ * any script ran): globals_freeze makes them read-only. */
+static void libraries_note(lua_State *L)
+{
+	lua_newtable(L);
+	lua_pushglobaltable(L);
+	lua_pushnil(L);
+	while (lua_next(L, -2)) {
+		if (lua_type(L, -1) == LUA_TTABLE && lua_type(L, -2) == LUA_TSTRING &&
+		    strcmp(lua_tostring(L, -2), "_G")) {
+			lua_pushvalue(L, -2);
+			lua_pushboolean(L, 1);
+			lua_rawset(L, -6);
+		}
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+	lua_setfield(L, LUA_REGISTRYINDEX, K_LIBS);
+}
+
+/*
+ * The library table on top is replaced by an empty one that reads through
+ * to it and refuses assignments (what the scripts added while loading, such
+ * as a string.trim, stays readable). `pairs` on it sees nothing. The string
+ * metatable's __index keeps the real table: s:find() costs nothing more.
+ * NAME is at index KEY. [-1, +1, m]
+ */
+static void library_freeze(lua_State *L, int key)
+{
+	lua_newtable(L);
+	lua_createtable(L, 0, 3);
+	lua_rotate(L, -3, -1);
+	lua_setfield(L, -2, "__index");
+	lua_pushvalue(L, key);
+	lua_pushcclosure(L, library_set, 1);
+	lua_setfield(L, -2, "__newindex");
+	lua_pushvalue(L, key);
+	lua_setfield(L, -2, "__metatable");
+	lua_setmetatable(L, -2);
+}
+
 /*
  * After the scripts have loaded: the globals move to a table _G reads fall
  * through to (__index), _G itself stays empty, and any assignment to it
- * raises with the script's line. Requests of a worker run interleaved in
- * one state, so a global one of them sets would be seen by the others.
+ * raises with the script's line; the libraries become read-only. Requests
+ * of a worker run interleaved in one state, so a global one of them sets
+ * (or a library function it replaces) would be seen by the others.
  */
 static void globals_freeze(lua_State *L)
 {
+	lua_getfield(L, LUA_REGISTRYINDEX, K_LIBS);
 	lua_pushglobaltable(L);
 	lua_newtable(L);   /* the globals, behind _G */
 	lua_pushnil(L);
-	while (lua_next(L, -3)) {
+	while (lua_next(L, -3)) {   /* libs, G, hidden, key, value */
+		if (lua_type(L, -1) == LUA_TTABLE) {
+			int lib;
+
+			lua_pushvalue(L, -2);
+			lib = lua_rawget(L, -6) == LUA_TBOOLEAN;
+			lua_pop(L, 1);
+			if (lib)
+				library_freeze(L, lua_gettop(L) - 1);
+		}
 		lua_pushvalue(L, -2);
 		lua_insert(L, -2);
 		lua_rawset(L, -4);
@@ -401,7 +473,7 @@ static void globals_freeze(lua_State *L)
 	lua_pushliteral(L, "the globals");
 	lua_setfield(L, -2, "__metatable");
 	lua_setmetatable(L, -2);
-	lua_pop(L, 1);
+	lua_pop(L, 2);
 	lstate_of(L)->frozen = 1;
 }
 
@@ -746,6 +818,7 @@ static lua_State *state_new(struct lua_gen *lg, pt_worker *w, char *err, size_t 
 	lua_proxy_open(L);
 	protect_mt(L, LUA_JSON_ARRAY_MT);
 	protect_mt(L, LUA_JSON_OBJECT_MT);
+	libraries_note(L);
 	/* every thread made from here on inherits the hook */
 	ls->outside.limit = LOAD_MAX_INSTRUCTIONS;
 	lua_sethook(L, lua_budget_hook, LUA_MASKCOUNT, LUA_HOOK_EVERY);

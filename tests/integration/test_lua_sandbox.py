@@ -436,6 +436,40 @@ route.get("/after", function() return { config = type(config), x = tostring(x), 
     alive(d)
 
 
+LIB_WRITES = {
+    "new_field": "string.x = 1",
+    "replace_fn": "string.format = function() return 'pwned' end",
+    "rawset": "rawset(string, 'format', function() return 'pwned' end)",
+    "json": "json.encode = function() return 'pwned' end",
+    "table_insert": "table.insert(math, 1)",
+    "metatable": "setmetatable(string, nil)",
+    "coroutine": "coroutine.resume = nil",
+}
+
+
+def test_libraries_are_read_only_at_request_time(portico, tmp_path):
+    # a library function one request replaced would run in every other one
+    d = daemon(portico, tmp_path, r'''
+function string.trim(s) return (s:gsub("^%%s+", ""):gsub("%%s+$", "")) end  -- fine while loading
+local writes = { %s }
+route.get("/w/:k", function(req)
+  local ok, err = pcall(writes[req.params.k])
+  return { ok = ok, err = tostring(err) }
+end)
+route.get("/use", function()
+  return { fmt = string.format("%%d", 5), enc = json.encode({ 1 }), trim = ("  hi "):trim(),
+           trim2 = string.trim(" x "), co = coroutine.wrap(function() return 7 end)() }
+end)
+''' % ", ".join("%s = function() %s end" % (k, v) for k, v in LIB_WRITES.items()))
+    for k in LIB_WRITES:
+        r = requests.get(d.url + "/w/" + k, timeout=5).json()
+        assert r["ok"] is False, (k, r)
+        assert "read-only" in r["err"] or "protected" in r["err"], (k, r)
+    assert requests.get(d.url + "/use", timeout=5).json() == {
+        "fmt": "5", "enc": "[1]", "trim": "hi", "trim2": "x", "co": 7}
+    alive(d)
+
+
 def test_collectgarbage_is_limited_to_harmless_options(portico, tmp_path):
     d = daemon(portico, tmp_path, r'''
 route.get("/cg", function(req)
