@@ -258,8 +258,11 @@ static void on_message(pt_worker *w, pt_str_t channel, pt_str_t message, void *u
 	}
 	free(b[0].p);
 	free(b[1].p);
-	/* into the replay buffer: a message over its byte bound is not kept */
+	/* into the replay buffer. A message over its byte bound is not kept,
+	 * and neither is anything older: the buffer stays gapless above its floor */
 	if (!c->cap || m->len > c->max_bytes) {
+		while (c->n)
+			msg_drop_oldest(c);
 		c->floor = m->id;
 		free(m);
 		return;

@@ -13,6 +13,7 @@
  * built yet.
  */
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,21 @@ static void registry_clear(void)
 
 /* ---- the `sse` Lua module ------------------------------------------------------ */
 
+/* Raises "file:line: sse.endpoint: ..." at the script's call (level 2:
+ * check's caller is the module's endpoint). [-0, +0, v] */
+static int fail(lua_State *L, const char *fmt, ...)
+{
+	va_list ap;
+
+	luaL_where(L, 2);
+	lua_pushliteral(L, "sse.endpoint: ");
+	va_start(ap, fmt);
+	lua_pushvfstring(L, fmt, ap);
+	va_end(ap);
+	lua_concat(L, 3);
+	return lua_error(L);
+}
+
 /* check(path, opts): raises on bad options, notes the channels. [-2, +0, e] */
 static int l_check(lua_State *L)
 {
@@ -178,16 +194,16 @@ static int l_check(lua_State *L)
 	unsigned n;
 
 	if (path[0] != '/')
-		return luaL_error(L, "sse.endpoint: a path starts with '/', not \"%s\"", path);
+		return fail(L, "a path starts with '/', not \"%s\"", path);
 	if (!lua_istable(L, 2))
-		return luaL_error(L, "sse.endpoint: the options (argument 2) must be a table with "
+		return fail(L, "the options (argument 2) must be a table with "
 		                  "channels = { ... }, not %s", luaL_typename(L, 2));
 	if (lua_getfield(L, 2, "channels") != LUA_TTABLE)
-		return luaL_error(L, "sse.endpoint: channels must be a list of 1 to %d channel "
+		return fail(L, "channels must be a list of 1 to %d channel "
 		                  "names", WSP_MAX_CHANNELS);
 	n = (unsigned)lua_rawlen(L, -1);
 	if (n == 0 || n > WSP_MAX_CHANNELS)
-		return luaL_error(L, "sse.endpoint: channels must be a list of 1 to %d channel "
+		return fail(L, "channels must be a list of 1 to %d channel "
 		                  "names, not %d", WSP_MAX_CHANNELS, (int)n);
 	memset(&o, 0, sizeof(o));
 	for (unsigned i = 0; i < n; i++) {
@@ -195,11 +211,11 @@ static int l_check(lua_State *L)
 		const char *s;
 
 		if (lua_rawgeti(L, -1, (lua_Integer)i + 1) != LUA_TSTRING)
-			return luaL_error(L, "sse.endpoint: channels[%d] must be a string, not %s",
+			return fail(L, "channels[%d] must be a string, not %s",
 			                  (int)i + 1, luaL_typename(L, -1));
 		s = lua_tolstring(L, -1, &len);
 		if (!wsp_channel_ok(s, len))
-			return luaL_error(L, "sse.endpoint: channels[%d] must be 1 to %d bytes without "
+			return fail(L, "channels[%d] must be 1 to %d bytes without "
 			                  "control characters", (int)i + 1, WSP_MAX_CHANNEL);
 		o.channels[i] = (pt_str_t){ s, len };   /* the channels table holds it */
 		lua_pop(L, 1);
@@ -213,7 +229,7 @@ static int l_check(lua_State *L)
 
 		v = lua_tointegerx(L, -1, &ok);
 		if (!ok || v < 0 || v > WSP_MAX_REPLAY)
-			return luaL_error(L, "sse.endpoint: replay must be a whole number of messages "
+			return fail(L, "replay must be a whole number of messages "
 			                  "from 0 to %d", WSP_MAX_REPLAY);
 		o.replay = (unsigned)v;
 	}
@@ -223,7 +239,7 @@ static int l_check(lua_State *L)
 
 		v = lua_tointegerx(L, -1, &ok);
 		if (!ok || v < 0 || (size_t)v > WSP_MAX_REPLAY_BYTES)
-			return luaL_error(L, "sse.endpoint: replay_bytes must be a whole number from 0 "
+			return fail(L, "replay_bytes must be a whole number from 0 "
 			                  "to %I", (lua_Integer)WSP_MAX_REPLAY_BYTES);
 		o.replay_bytes = (size_t)v;
 	}
@@ -232,12 +248,12 @@ static int l_check(lua_State *L)
 		lua_Number v = lua_tonumberx(L, -1, &ok);
 
 		if (!ok || !(v == 0 || (v >= 0.01 && v <= WSP_MAX_HEARTBEAT)))
-			return luaL_error(L, "sse.endpoint: heartbeat must be 0 (none) or from 0.01 to "
+			return fail(L, "heartbeat must be 0 (none) or from 0.01 to "
 			                  "%d seconds", (int)WSP_MAX_HEARTBEAT);
 	}
 	for (unsigned i = 0; i < n; i++)
 		if (wsp_registry_add(o.channels[i], o.replay, o.replay_bytes) != 0)
-			return luaL_error(L, "sse.endpoint: out of memory");
+			return fail(L, "out of memory");
 	return 0;
 }
 
