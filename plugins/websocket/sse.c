@@ -479,7 +479,6 @@ int wsp_sse_handle(pt_exchange *x, const pt_conf *opts, void *ud)
 		return PT_ENOMEM;
 	s->ww = ww;
 	s->x = x;
-	s->multi = o.nchannels > 1;
 	s->path = api()->exchange_path(x);   /* lives as long as X */
 	for (unsigned i = 0; i < o.nchannels; i++) {
 		struct chan *c = chan_get(ww, o.channels[i], o.replay, o.replay_bytes);
@@ -502,6 +501,7 @@ int wsp_sse_handle(pt_exchange *x, const pt_conf *opts, void *ud)
 		c->ntaps++;
 		s->ntaps++;
 	}
+	s->multi = s->ntaps > 1;   /* a channel named twice counts once */
 	api()->exchange_ref(x);
 	s->next = ww->streams;
 	if (s->next)

@@ -67,6 +67,11 @@ int wsp_opts_read(const pt_conf *opts, struct wsp_opts *o, char *err, size_t err
 			         "bytes without control characters", i + 1, WSP_MAX_CHANNEL);
 			return -1;
 		}
+		if (s.len >= 2 && s.ptr[s.len - 2] == '.' && s.ptr[s.len - 1] == '*') {
+			snprintf(err, errlen, "channels[%zu] is a pattern (name.*); an endpoint names "
+			         "channels exactly", i + 1);
+			return -1;
+		}
 		o->channels[o->nchannels++] = s;
 	}
 	if ((rc = a->conf_num(opts, "replay", &d)) == 0) {
@@ -217,6 +222,9 @@ static int l_check(lua_State *L)
 		if (!wsp_channel_ok(s, len))
 			return fail(L, "channels[%d] must be 1 to %d bytes without "
 			                  "control characters", (int)i + 1, WSP_MAX_CHANNEL);
+		if (len >= 2 && s[len - 2] == '.' && s[len - 1] == '*')
+			return fail(L, "channels[%d]: \"%s\" is a pattern; an endpoint names "
+			            "channels exactly", (int)i + 1, s);
 		o.channels[i] = (pt_str_t){ s, len };   /* the channels table holds it */
 		lua_pop(L, 1);
 	}

@@ -199,6 +199,27 @@ def test_raw_framing_bytes(portico, tmp_path):
     assert re.search(r"id: (\d+)\ndata: a\ndata: b\n\n", out), out
 
 
+def test_channel_named_twice_is_one_channel(portico, tmp_path):
+    d = daemon(portico, tmp_path, workers=1,
+               routes=ROUTES + 'sse.endpoint("/twice", { channels = { "a", "a" } })\n')
+    st = Stream(d, "/twice")
+    publish(d, "a", "once")
+    ev = st.event()
+    assert ev["data"] == "once" and "event" not in ev
+    st.no_event(0.2)
+    st.close()
+
+
+def test_handwritten_route_with_bad_options_is_a_500(portico, tmp_path):
+    d = daemon(portico, tmp_path, workers=1,
+               routes=ROUTES + 'route.get("/hand", "sse", { channels = { "x.*" } })\n'
+                               'route.get("/none", "sse")\n')
+    assert requests.get(d.url + "/hand", timeout=5).status_code == 500
+    assert d.wait_log("sse endpoint /hand: channels[1] is a pattern")
+    assert requests.get(d.url + "/none", timeout=5).status_code == 500
+    assert d.wait_log("sse endpoint /none: channels must be a list")
+
+
 def test_ids_increase_and_multi_channel_names_events(portico, tmp_path):
     d = daemon(portico, tmp_path, workers=1)
     st = Stream(d, "/multi")
@@ -403,6 +424,7 @@ def test_many_clients_receive_one_publish(portico, tmp_path):
     ("{ channels = { 'a' }, heartbeat = -1 }", "heartbeat must be"),
     ("{ channels = { 'a' }, heartbeat = 'x' }", "heartbeat must be"),
     ("nil", "the options (argument 2) must be a table"),
+    ("{ channels = { 'orders.*' } }", 'channels[1]: "orders.*" is a pattern'),
 ])
 def test_bad_endpoint_options_refuse_the_scripts(portico, tmp_path, opts, why):
     rdir = tmp_path / "routes"
@@ -433,3 +455,44 @@ def test_route_line_is_the_scripts(portico, tmp_path):
         pytest.skip("the jwt filter takes unknown options")
     out = d.proc.stdout.read().decode() + d.log()
     assert "10dup.lua:2" in out, out
+
+
+def test_endpoint_added_by_reload(portico, tmp_path):
+    """A channel first named on a reload: its buffer starts on each worker
+    with the first request there; a resume from before that gets a reset,
+    never a silent gap; streams opened before the reload keep going."""
+    import signal
+    d = daemon(portico, tmp_path)
+    old = Stream(d, "/events")
+    publish(d, "late", "before the endpoint")   # nobody buffers "late" yet
+    (tmp_path / "routes" / "10sse.lua").write_text(
+        ROUTES + 'sse.endpoint("/late", { channels = { "late" }, heartbeat = 0 })\n')
+    d.signal(signal.SIGHUP)
+    assert d.wait_log("is live")
+    deadline = time.monotonic() + 5
+    while requests.get(d.url + "/late", timeout=0.5, stream=True).status_code != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    sts = streams_on(d, "/late")
+    first = publish(d, "late", "after")
+    assert first == 2
+    ids = set()
+    for st in sts:
+        ev = st.event()
+        assert ev["data"] == "after"
+        ids.add(int(ev["id"]))
+        st.close()
+    (the_id,) = ids
+    # from before the buffer started: a reset, then what it has
+    s = Stream(d, "/late", {"Last-Event-ID": str(the_id - 2)})
+    assert s.event() == {"event": "reset", "data": "late"}
+    assert s.event()["data"] == "after"
+    s.close()
+    # from its first message: exact
+    publish(d, "late", "next")
+    s = Stream(d, "/late", {"Last-Event-ID": str(the_id)})
+    assert s.event()["data"] == "next"
+    s.close()
+    publish(d, "orders", "old stream lives")
+    assert old.event()["data"] == "old stream lives"
+    old.close()
