@@ -496,3 +496,18 @@ def test_endpoint_added_by_reload(portico, tmp_path):
     publish(d, "orders", "old stream lives")
     assert old.event()["data"] == "old stream lives"
     old.close()
+
+
+def test_shutdown_with_open_streams(portico, tmp_path):
+    d = daemon(portico, tmp_path)
+    sts = streams_on(d, "/events")
+    publish(d, "orders", "last")
+    for st in sts:
+        assert st.event()["data"] == "last"
+    assert d.stop(timeout=15) == 0
+    assert "ended (the worker stops)" in d.log()
+    for st in sts:
+        with pytest.raises((EOFError, OSError)):
+            for _ in range(10):
+                st.event(timeout=2)
+        st.close()
