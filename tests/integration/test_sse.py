@@ -62,8 +62,9 @@ class Stream:
 
     def __init__(self, d, path, headers=None):
         self.s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
-        h = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-        self.s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+        headers = {"Host": "x", **(headers or {})}
+        h = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        self.s.sendall(f"GET {path} HTTP/1.1\r\nAccept: text/event-stream\r\n"
                        f"{h}\r\n".encode())
         self.buf = b""
         while b"\r\n\r\n" not in self.buf:
@@ -511,3 +512,45 @@ def test_shutdown_with_open_streams(portico, tmp_path):
             for _ in range(10):
                 st.event(timeout=2)
         st.close()
+
+
+def test_http2_stream_and_reset(portico, tmp_path):
+    """Over HTTP/2 (h2c): the same events; a client that goes (curl
+    killed: the connection ends) frees its stream at once."""
+    if not shutil.which("curl"):
+        pytest.skip("no curl")
+    d = daemon(portico, tmp_path, workers=1)
+    p = subprocess.Popen(["curl", "-sN", "--http2-prior-knowledge", "--max-time", "10",
+                          "-H", "Last-Event-ID: 0", d.url + "/events"],
+                         stdout=subprocess.PIPE)
+    assert d.wait_log("sse stream on /events started")
+    publish(d, "orders", "over\nh2")
+    deadline = time.monotonic() + 5
+    out = b""
+    os.set_blocking(p.stdout.fileno(), False)
+    while b"data: h2\n\n" not in out and time.monotonic() < deadline:
+        out += p.stdout.read() or b""
+        time.sleep(0.05)
+    assert re.search(rb"id: \d+\ndata: over\ndata: h2\n\n", out), out
+    p.kill()
+    p.wait()
+    assert d.wait_log("ended (the client left)")
+    assert "0 stream(s) left on worker 0" in d.log()
+
+
+def test_group_prefix_and_host_apply(portico, tmp_path):
+    d = daemon(portico, tmp_path, workers=1, routes=ROUTES + r'''
+group("/g", function() sse.endpoint("/ev", { channels = { "grp" } }) end)
+sse.endpoint("/hosted", { channels = { "grp" }, host = "a.test" })
+''')
+    st = Stream(d, "/g/ev")
+    assert st.status == 200
+    assert requests.get(d.url + "/ev", timeout=5).status_code == 404
+    assert requests.get(d.url + "/hosted", timeout=5).status_code == 404
+    hs = Stream(d, "/hosted", {"Host": "a.test"})
+    assert hs.status == 200
+    publish(d, "grp", "grouped")
+    assert st.event()["data"] == "grouped"
+    assert hs.event()["data"] == "grouped"
+    st.close()
+    hs.close()
