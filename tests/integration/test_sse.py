@@ -554,3 +554,37 @@ sse.endpoint("/hosted", { channels = { "grp" }, host = "a.test" })
     assert hs.event()["data"] == "grouped"
     st.close()
     hs.close()
+
+
+def test_multi_channel_resume_in_id_order(portico, tmp_path):
+    d = daemon(portico, tmp_path)
+    st = Stream(d, "/multi")
+    for m in ("a1", "b1", "a2", "b2"):
+        publish(d, m[0], m)
+    evs = [st.event() for _ in range(4)]
+    st.close()
+    assert [e["data"] for e in evs] == ["a1", "b1", "a2", "b2"]
+    for _ in range(4):   # whichever worker answers
+        s = Stream(d, "/multi", {"Last-Event-ID": evs[0]["id"]})
+        got = [s.event() for _ in range(3)]
+        assert [(e["event"], e["data"], e["id"]) for e in got] == \
+            [(e["event"], e["data"], e["id"]) for e in evs[1:]]
+        s.no_event(0.1)
+        s.close()
+
+
+def test_replay_zero_keeps_nothing(portico, tmp_path):
+    d = daemon(portico, tmp_path, workers=1, routes=ROUTES +
+               'sse.endpoint("/live", { channels = { "live" }, replay = 0 })\n')
+    st = Stream(d, "/live")
+    publish(d, "live", "l1")
+    publish(d, "live", "l2")
+    ids = [st.event()["id"] for _ in range(2)]
+    st.close()
+    s = Stream(d, "/live", {"Last-Event-ID": ids[1]})   # up to date: nothing lost
+    s.no_event(0.2)
+    s.close()
+    s = Stream(d, "/live", {"Last-Event-ID": ids[0]})   # l2 is gone: say so
+    assert s.event() == {"event": "reset", "data": "live"}
+    s.no_event(0.2)
+    s.close()
