@@ -229,6 +229,7 @@ static const struct pt_api table = {
 	.lua_task_resume = lua_task_resume,
 	.exchange_on_abort = xapi_on_abort,
 	.exchange_upstream_request = upstream_request_for,
+	.hub_message_id = hub_message_id,
 };
 
 const struct pt_api *api_table(void)

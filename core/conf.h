@@ -145,6 +145,7 @@ struct config {
 	double watchdog_timeout;    /* seconds a worker's loop may stay away; 0: no watchdog */
 	struct http_conf http;
 	struct lua_conf lua;
+	size_t hub_max_message;    /* hub.publish from Lua: bytes */
 	struct redis_conf redis;
 	struct listen_conf *listeners;
 	unsigned nlisteners;

@@ -81,7 +81,13 @@ static const struct spec redis_spec[] = {
 	{ NULL, 0, 0, 0, 0, NULL },
 };
 
+static const struct spec hub_spec[] = {
+	{ "max_message", PT_CONF_NUMBER, S_INT, 1, 64 << 20, NULL },
+	{ NULL, 0, 0, 0, 0, NULL },
+};
+
 static const struct spec top_spec[] = {
+	{ "hub", PT_CONF_TABLE, 0, 0, 0, hub_spec },
 	{ "redis", PT_CONF_TABLE, 0, 0, 0, redis_spec },
 	{ "access_log", PT_CONF_TABLE, 0, 0, 0, access_log_spec },
 	{ "openapi", PT_CONF_TABLE, 0, 0, 0, openapi_spec },
@@ -453,4 +459,5 @@ void conf_read_settings(lua_State *L, struct config *cfg, struct build *b)
 	}
 	read_http(&cfg->http, conf_get(root, "http"));
 	read_lua(b->e, cfg, conf_get(root, "lua"));
+	cfg->hub_max_message = (size_t)num_or(root, "hub.max_message", 65536);
 }

@@ -3,6 +3,10 @@
  * publishing is not on the request hot path. Each delivery is a task posted
  * to the subscriber's worker carrying a reference-counted copy of the
  * message, so one publish copies the message once.
+ *
+ * Every message gets an id when it is published (hub_message_id), one
+ * counter for all channels: ids increase in publish order and agree on
+ * every worker, which is what lets an SSE client resume on another worker.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -14,6 +18,7 @@
 
 struct msg {
 	atomic_uint refs;
+	uint64_t id;          /* hub_message_id() while it is delivered */
 	size_t clen, mlen;
 	char data[];          /* channel, NUL, message, NUL */
 };
@@ -37,6 +42,8 @@ struct delivery {
 
 static pthread_mutex_t hub_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct pt_sub *subs;
+static uint64_t last_id;                      /* under hub_mu */
+static _Thread_local uint64_t delivering;     /* the id deliver() is handing out */
 
 static void msg_unref(struct msg *m)
 {
@@ -56,12 +63,26 @@ static void deliver(void *ud)
 {
 	struct delivery *d = ud;
 
+	delivering = d->msg->id;
 	if (atomic_load(&d->sub->live))
 		d->sub->fn(d->sub->w, (pt_str_t){ d->msg->data, d->msg->clen },
 		           (pt_str_t){ d->msg->data + d->msg->clen + 1, d->msg->mlen }, d->sub->ud);
+	delivering = 0;
 	msg_unref(d->msg);
 	sub_unref(d->sub);
 	free(d);
+}
+
+uint64_t hub_message_id(void)
+{
+	uint64_t id = delivering;
+
+	if (!id) {
+		pthread_mutex_lock(&hub_mu);
+		id = last_id;
+		pthread_mutex_unlock(&hub_mu);
+	}
+	return id;
 }
 
 static int matches(const struct pt_sub *s, pt_str_t ch)
@@ -90,6 +111,9 @@ int hub_publish(pt_str_t channel, pt_str_t message)
 		memcpy(m->data + channel.len + 1, message.ptr, message.len);
 	m->data[channel.len + 1 + message.len] = '\0';
 	pthread_mutex_lock(&hub_mu);
+	/* taken under the lock that orders the posts: every worker's queue sees
+	 * the messages in id order */
+	m->id = ++last_id;
 	for (struct pt_sub *s = subs; s; s = s->next) {
 		struct delivery *d;
 

@@ -1,10 +1,11 @@
 /*
  * lua_globals.c - what route scripts get besides the route API: json,
- * shared, http.request, sleep, log. The waiting ones (sleep, http.request)
+ * shared, http.request, sleep, hub.publish, log. The waiting ones (sleep, http.request)
  * suspend the request's coroutine through lua_wait_begin and resume it from
  * the worker's loop, so a waiting request never blocks the worker.
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,8 @@
 
 #include "gen.h"
 #include "http/exchange.h"
+#include "api_table.h"
+#include "hub.h"
 #include "log.h"
 #include "lua_json.h"
 #include "lua_priv.h"
@@ -23,12 +26,15 @@
 #include "worker.h"
 
 #define MAX_SLEEP 86400.0
+#define HUB_MAX_CHANNEL 256
 
 static struct shared_dict *shared;   /* one for the process: every worker sees it */
+static atomic_size_t hub_max_message = 65536;   /* hub.max_message; set on (re)load */
 
 int lua_rt_init(const struct config *cfg, char *err, size_t errlen)
 {
 	lua_json_set_limits(cfg->lua.json_max_size, cfg->lua.json_max_depth);
+	atomic_store(&hub_max_message, cfg->hub_max_message);
 	if (!shared) {
 		shared = shared_dict_new(cfg->lua.shared_dict_size, 0);
 		if (!shared) {
@@ -293,6 +299,61 @@ static int l_http_request(lua_State *L)
 	return lua_wait_yield(L);
 }
 
+/* ---- hub ---------------------------------------------------------------- */
+
+/*
+ * hub.publish(channel, message) -> n: MESSAGE on the hub's CHANNEL, for
+ * every subscriber on every worker (SSE endpoints, GraphQL subscriptions,
+ * plugins). A string goes as it is; a table, number or boolean as its JSON
+ * text. N is how many subscriptions took it (each SSE endpoint's channel
+ * counts once per worker that serves it, whatever its number of clients).
+ * Bad arguments raise an error that says which and why.  [-2, +1, e]
+ */
+static int l_hub_publish(lua_State *L)
+{
+	size_t clen, max = atomic_load(&hub_max_message);
+	const char *ch;
+	char *owned = NULL, err[256];
+	pt_str_t msg;
+	int t = lua_type(L, 2), n;
+
+	if (lua_type(L, 1) != LUA_TSTRING)
+		return luaL_error(L, "hub.publish: the channel (argument 1) must be a string, not %s",
+		                  luaL_typename(L, 1));
+	ch = lua_tolstring(L, 1, &clen);
+	if (clen == 0 || clen > HUB_MAX_CHANNEL)
+		return luaL_error(L, "hub.publish: a channel name is 1 to %d bytes, not %d",
+		                  HUB_MAX_CHANNEL, (int)clen);
+	for (size_t i = 0; i < clen; i++)
+		if ((unsigned char)ch[i] < 0x20 || ch[i] == 0x7f)
+			return luaL_error(L, "hub.publish: the channel name has a control character "
+			                  "at byte %d", (int)i + 1);
+	if (t == LUA_TSTRING) {
+		msg.ptr = lua_tolstring(L, 2, &msg.len);
+	} else if (t == LUA_TTABLE || t == LUA_TNUMBER || t == LUA_TBOOLEAN) {
+		if (!(owned = lua_json_encode_value(L, 2, &msg.len, err, sizeof(err))))
+			return luaL_error(L, "hub.publish: the message cannot be JSON: %s", err);
+		msg.ptr = owned;
+	} else {
+		return luaL_error(L, "hub.publish: the message (argument 2) must be a string, or a "
+		                  "table, number or boolean (sent as JSON), not %s",
+		                  luaL_typename(L, 2));
+	}
+	if (msg.len > max) {
+		size_t len = msg.len;
+
+		free(owned);
+		return luaL_error(L, "hub.publish: the message is %I bytes, over hub.max_message "
+		                  "(%I)", (lua_Integer)len, (lua_Integer)max);
+	}
+	n = hub_publish((pt_str_t){ ch, clen }, msg);
+	free(owned);
+	if (n < 0)
+		return luaL_error(L, "hub.publish: %s", pt_strerror_impl(n));
+	lua_pushinteger(L, n);
+	return 1;
+}
+
 /* ---- log ---------------------------------------------------------------- */
 
 static int l_log(lua_State *L)
@@ -339,6 +400,10 @@ void lua_open_globals(lua_State *L)
 	lua_setfield(L, -2, "request");
 	lua_setglobal(L, "http");
 	lua_register(L, "sleep", l_sleep);
+	lua_newtable(L);
+	lua_pushcfunction(L, l_hub_publish);
+	lua_setfield(L, -2, "publish");
+	lua_setglobal(L, "hub");
 	lua_newtable(L);
 	for (int i = 0; i < 4; i++) {
 		lua_pushinteger(L, i);

@@ -694,11 +694,16 @@ static int route_add(lua_State *L)
 		else
 			lua_pop(L, 1);
 	}
-	if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar)) {
+	/* the script's line: past C functions and plugin modules' own chunks
+	 * ("=name", e.g. sse.endpoint calling route.get) */
+	for (int level = 1; lua_getstack(L, level, &ar) && lua_getinfo(L, "Sl", &ar); level++) {
+		if (level < 8 && (ar.what[0] == 'C' || ar.source[0] == '='))
+			continue;
 		lua_pushinteger(L, ar.currentline);
 		lua_setfield(L, -2, "line");
 		lua_pushstring(L, ar.source[0] == '@' ? ar.source + 1 : ar.short_src);
 		lua_setfield(L, -2, "file");
+		break;
 	}
 	lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
 	return 0;

@@ -111,14 +111,16 @@ PIN(lua_task_resume, 600);
 PIN(exchange_on_abort, 608);
 /* ---- 1.4 ---- */
 PIN(exchange_upstream_request, 616);
+/* ---- 1.5 ---- */
+PIN(hub_message_id, 624);
 
 #if defined(__x86_64__) && defined(__LP64__)
 /* Where the table of each minor ends: sizeof(struct pt_api) in that core. */
-static const uint32_t table_end[] = { 544, 592, 608, 616, 624 };
+static const uint32_t table_end[] = { 544, 592, 608, 616, 624, 632 };
 
 _Static_assert(sizeof(table_end) / sizeof(table_end[0]) == PT_ABI_MINOR + 1,
                "a new minor needs its table end (and its members' offsets) here");
-_Static_assert(sizeof(struct pt_api) == 624,
+_Static_assert(sizeof(struct pt_api) == 632,
                "pt_api grew: pin the new members and the new end above");
 /* The other structs that cross the boundary keep their layout too. */
 _Static_assert(sizeof(pt_str_t) == 16 && offsetof(pt_str_t, len) == 8, "pt_str_t");

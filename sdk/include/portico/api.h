@@ -440,6 +440,20 @@ struct pt_api {
 	 */
 	int (*exchange_upstream_request)(pt_exchange *x, const struct pt_upstream_req *req,
 	                                 pt_upstream_fn fn, void *ud);
+
+	/* ---- 1.5: hub message ids -------------------------------------------- */
+
+	/*
+	 * Inside a pt_hub_fn: the id of the message being delivered. The hub
+	 * numbers every message when it is published, 1, 2, 3, ... over all
+	 * channels, so ids increase in publish order on each channel (with gaps)
+	 * and every worker sees the same id for the same message. They restart
+	 * at 1 with the process. Outside a delivery: the id of the last message
+	 * published so far (0 before the first); read right after hub_subscribe,
+	 * every message with a greater id reaches the new subscription.
+	 * Thread-safe.
+	 */
+	uint64_t (*hub_message_id)(void);
 };
 
 /* Whether the running core's table has MEMBER. */

@@ -20,6 +20,7 @@
  *        Members the core does not serve now say so: filter_register and
  *        filter_define return PT_ENOSYS for the header, body and log phases,
  *        metric_counter and metric_gauge return NULL (no /metrics yet).
+ *   1.5  hub_message_id: the id the hub gave the message being delivered.
  */
 #ifndef PORTICO_PLUGIN_H
 #define PORTICO_PLUGIN_H
@@ -31,7 +32,7 @@ extern "C" {
 #endif
 
 #define PT_ABI_MAJOR 1
-#define PT_ABI_MINOR 4
+#define PT_ABI_MINOR 5
 
 #if defined(__GNUC__)
 #define PT_EXPORT __attribute__((visibility("default")))
