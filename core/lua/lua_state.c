@@ -438,6 +438,8 @@ static void library_freeze(lua_State *L, int key)
  * of a worker run interleaved in one state, so a global one of them sets
  * (or a library function it replaces) would be seen by the others.
  */
+static void set_lazy_modules(lua_State *L);
+
 static void globals_freeze(lua_State *L)
 {
 	lua_getfield(L, LUA_REGISTRYINDEX, K_LIBS);
@@ -458,6 +460,7 @@ static void globals_freeze(lua_State *L)
 		lua_insert(L, -2);
 		lua_rawset(L, -4);
 	}
+	set_lazy_modules(L);   /* behind the globals, as while loading */
 	lua_pushnil(L);
 	while (lua_next(L, -2)) {   /* clearing fields while traversing is allowed */
 		lua_pop(L, 1);
@@ -478,6 +481,34 @@ static void globals_freeze(lua_State *L)
 }
 
 static int lstate_require(lua_State *L);
+
+/*
+ * __index behind the globals: a plugin's Lua module by its own name
+ * (`sse.endpoint(...)`, `graphql.resolvers{...}`), opened on first use as
+ * require would (the same table). A global of that name wins. [-0, +1, e]
+ */
+static int lazy_module(lua_State *L)
+{
+	const char *name = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
+
+	for (unsigned i = 0; name && i < nmodules; i++)
+		if (!strcmp(modules[i].name, name)) {
+			lua_pushcfunction(L, lstate_require);
+			lua_pushvalue(L, 2);
+			lua_call(L, 1, 1);
+			return 1;
+		}
+	return 0;
+}
+
+/* Gives the table on top a metatable whose __index is lazy_module. */
+static void set_lazy_modules(lua_State *L)
+{
+	lua_createtable(L, 0, 1);
+	lua_pushcfunction(L, lazy_module);
+	lua_setfield(L, -2, "__index");
+	lua_setmetatable(L, -2);
+}
 
 static void open_sandbox(lua_State *L)
 {
@@ -520,6 +551,9 @@ static void open_sandbox(lua_State *L)
 	lua_newtable(L);
 	lua_setfield(L, LUA_REGISTRYINDEX, K_LOADED);
 	open_guards(L);
+	lua_pushglobaltable(L);
+	set_lazy_modules(L);
+	lua_pop(L, 1);
 }
 
 /* ---- require ------------------------------------------------------------ */

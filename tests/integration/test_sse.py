@@ -588,3 +588,31 @@ def test_replay_zero_keeps_nothing(portico, tmp_path):
     assert s.event() == {"event": "reset", "data": "live"}
     s.no_event(0.2)
     s.close()
+
+
+def test_plugin_modules_are_globals_by_their_name(portico, tmp_path):
+    # the issue writes sse.endpoint(...) with no require: a plugin's module is
+    # there under its own name, the same table require gives; a script's own
+    # global of that name wins
+    d = daemon(portico, tmp_path, routes=r"""
+sse.endpoint("/bare", { channels = { "bare" }, heartbeat = 0 })
+local same = (sse == require "sse")
+route.get("/same", function() return { same = same, runtime = (sse == require "sse") } end)
+route.post("/pub/:ch", function(req) return { n = hub.publish(req.params.ch, req.body or "") } end)
+""", workers=1)
+    assert requests.get(d.url + "/same", timeout=5).json() == {"same": True, "runtime": True}
+    s = Stream(d, "/bare")
+    try:
+        assert s.status == 200
+        assert publish(d, "bare", "hi") >= 1
+        assert s.event()["data"] == "hi"
+    finally:
+        s.close()
+
+
+def test_a_global_named_like_a_plugin_module_wins(portico, tmp_path):
+    d = daemon(portico, tmp_path, routes=r"""
+sse = { mine = true }
+route.get("/which", function() return { mine = sse.mine == true } end)
+""", workers=1)
+    assert requests.get(d.url + "/which", timeout=5).json() == {"mine": True}
