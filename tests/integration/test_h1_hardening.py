@@ -190,15 +190,10 @@ route.any("/*rest", proxy(up, { %s }))
                    f'timeout = {{ connect = 1, read = 3 }}, retries = 0 }}\nroutes "{routes}"')
 
 
-class H2TrailerUpstream:
-    """An h2c upstream that answers each request with the JSON of its body
-    length and the trailer fields it received."""
+class OneShotUpstream:
+    """A loopback listener whose thread serves one connection (serve(c))."""
 
     def __init__(self):
-        import h2.config
-        import h2.connection
-        import h2.events
-        self.h2 = h2
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
@@ -212,6 +207,24 @@ class H2TrailerUpstream:
             c, _ = self.sock.accept()
         except OSError:
             return
+        self.serve(c)
+
+    def close(self):
+        self.sock.close()
+
+
+class H2TrailerUpstream(OneShotUpstream):
+    """An h2c upstream that answers each request with the JSON of its body
+    length and the trailer fields it received."""
+
+    def __init__(self):
+        import h2.config
+        import h2.connection
+        import h2.events
+        self.h2 = h2
+        super().__init__()
+
+    def serve(self, c):
         h2 = self.h2
         conn = h2.connection.H2Connection(config=h2.config.H2Configuration(
             client_side=False, header_encoding="utf-8"))
@@ -245,28 +258,12 @@ class H2TrailerUpstream:
         finally:
             c.close()
 
-    def close(self):
-        self.sock.close()
 
-
-class H1TrailerUpstream:
+class H1TrailerUpstream(OneShotUpstream):
     """An HTTP/1.1 upstream that reads one chunked request and answers with
     the raw bytes after its last chunk (the trailer section)."""
 
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.sock.settimeout(10)
-        self.port = self.sock.getsockname()[1]
-        self.t = threading.Thread(target=self.run, daemon=True)
-        self.t.start()
-
-    def run(self):
-        try:
-            c, _ = self.sock.accept()
-        except OSError:
-            return
+    def serve(self, c):
         c.settimeout(10)
         buf = b""
         try:
@@ -286,9 +283,6 @@ class H1TrailerUpstream:
             pass
         finally:
             c.close()
-
-    def close(self):
-        self.sock.close()
 
 
 def test_proxy_delivers_request_trailers_to_an_h2c_upstream(portico, tmp_path):
