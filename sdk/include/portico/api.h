@@ -181,6 +181,45 @@ typedef int (*pt_lua_open_fn)(struct lua_State *L);
  * message on top. */
 typedef void (*pt_lua_task_fn)(struct lua_State *co, int status, int nres, void *ud);
 
+/* ---- 1.6: WebSocket (pt_api.ws_accept and friends) ------------------------ */
+
+typedef struct pt_ws pt_ws;           /* one WebSocket connection, after its upgrade */
+
+/* pt_ws_opts.on_full: what a send does when the client's queue is full. */
+enum pt_ws_full {
+	PT_WS_FULL_CLOSE = 0,          /* close the connection with 1008 (logged) */
+	PT_WS_FULL_DROP_OLDEST = 1,    /* drop queued whole messages, oldest first */
+};
+
+/* How a connection is accepted; zero fields take the defaults. */
+struct pt_ws_opts {
+	uint32_t size;                 /* sizeof(struct pt_ws_opts) */
+	const pt_str_t *subprotocols;  /* the server's, in its order of preference */
+	unsigned nsubprotocols;        /* 0: the client's offers are ignored, no header */
+	int require_subprotocol;       /* refuse (400) a client that offers none of them */
+	size_t max_message;            /* bytes of one incoming message; 0: 1 MiB */
+	double ping_interval;          /* seconds between pings; 0: 30; < 0: none */
+	double ping_timeout;           /* silent this long after a ping: closed; 0: 10 */
+	size_t queue_max;              /* bytes queued toward a slow client; 0: 1 MiB */
+	int on_full;                   /* enum pt_ws_full */
+	int no_deflate;                /* 1: never accept permessage-deflate */
+};
+
+/*
+ * What the core tells the owner of a connection, on its worker's thread.
+ * on_message: one whole message (reassembled, inflated; text is valid
+ * UTF-8), DATA borrowed for the call. on_close: the last call, once, for
+ * any end (the client's close frame with CODE and REASON, 1006 for a
+ * connection lost, the code the core closed with after a protocol error, a
+ * ping timeout, a full queue, ws_close, or the worker stopping: 1001); WS
+ * is freed when it returns.
+ */
+struct pt_ws_ops {
+	uint32_t size;                 /* sizeof(struct pt_ws_ops) */
+	void (*on_message)(pt_ws *ws, const char *data, size_t len, int binary, void *ud);
+	void (*on_close)(pt_ws *ws, unsigned code, pt_str_t reason, void *ud);
+};
+
 struct pt_api {
 	uint32_t size;                 /* sizeof(struct pt_api) in the running core */
 	uint16_t abi_major, abi_minor; /* the running core's ABI */
@@ -454,6 +493,61 @@ struct pt_api {
 	 * Thread-safe.
 	 */
 	uint64_t (*hub_message_id)(void);
+
+	/* ---- 1.6: WebSocket ------------------------------------------------- */
+
+	/*
+	 * From a handler (or after its filters, when it answers later): check X
+	 * as a WebSocket opening handshake (RFC 6455 4.2.1: GET over HTTP/1.1,
+	 * Upgrade: websocket, Connection: upgrade, a Sec-WebSocket-Key of 16
+	 * bytes, Sec-WebSocket-Version 13), choose a subprotocol (the first of
+	 * O's that the client offers) and permessage-deflate (RFC 7692), then
+	 * answer 101 with the headers added to X so far and take the connection
+	 * over. X's answer is complete then (the access log says 101); the
+	 * returned connection lives on X's worker until ops->on_close. A request
+	 * that is no handshake is answered by this call: 426 with
+	 * `Sec-WebSocket-Version: 13` for another version or a plain GET, 400
+	 * for a missing or bad key, a body, or a required subprotocol missing;
+	 * NULL is returned then, with *ERR (when ERR is not NULL) PT_EINVAL.
+	 * HTTP/2 requests (RFC 8441) are not served: 426 as well.
+	 */
+	pt_ws *(*ws_accept)(pt_exchange *x, const struct pt_ws_opts *o,
+	                    const struct pt_ws_ops *ops, void *ud, int *err);
+	/*
+	 * Queue a message (DATA copied; BINARY 0: text, which must be valid
+	 * UTF-8: PT_EINVAL otherwise). 0; PT_ESTATE once the connection is
+	 * closing; PT_ELIMIT when the queue is full and on_full is
+	 * PT_WS_FULL_CLOSE (the connection is closing with 1008 then: on_close
+	 * follows, later). With PT_WS_FULL_DROP_OLDEST a full queue drops older
+	 * messages not yet started and returns 0.
+	 */
+	int (*ws_send)(pt_ws *ws, const void *data, size_t len, int binary);
+	/* Start the closing handshake with CODE (1000, 3000-4999, ...; 0: 1000)
+	 * and REASON (<= 123 bytes, UTF-8). on_close follows, later. 0;
+	 * PT_EINVAL for a code that may not be sent; PT_ESTATE when closing. */
+	int (*ws_close)(pt_ws *ws, unsigned code, pt_str_t reason);
+	/* Stop (1) or resume (0) handing messages to on_message: a handler that
+	 * waits keeps its connection's messages in order. While paused the core
+	 * reads no more from the client beyond max_message (TCP pushes back). */
+	void (*ws_pause)(pt_ws *ws, int paused);
+	/* The subprotocol chosen ("" for none), borrowed for WS's life. */
+	pt_str_t (*ws_subprotocol)(pt_ws *ws);
+	/* A number for logs, unique in the process; the worker; the client
+	 * "ip:port"; the request id of its upgrade. */
+	uint64_t (*ws_id)(pt_ws *ws);
+	pt_worker *(*ws_worker)(pt_ws *ws);
+	pt_str_t (*ws_remote_addr)(pt_ws *ws);
+	pt_str_t (*ws_request_id)(pt_ws *ws);
+	/* Bytes queued toward the client, not yet written to the socket. */
+	size_t (*ws_queued)(pt_ws *ws);
+	/* The Lua state of the generation WS's upgrade ran in, on its worker
+	 * (the one exchange_lua gave for it), or NULL. Valid while WS lives. */
+	struct lua_State *(*ws_lua)(pt_ws *ws);
+	/* lua_task_resume for a connection: the same contract, with no request
+	 * in progress (a fresh budget per call; Portico waits may suspend CO;
+	 * DONE runs on WS's worker even when WS has closed meanwhile). */
+	int (*ws_lua_task_resume)(pt_ws *ws, struct lua_State *co, int nargs, int *nres,
+	                          pt_lua_task_fn done, void *ud);
 };
 
 /* Whether the running core's table has MEMBER. */

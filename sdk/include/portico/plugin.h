@@ -32,7 +32,7 @@ extern "C" {
 #endif
 
 #define PT_ABI_MAJOR 1
-#define PT_ABI_MINOR 5
+#define PT_ABI_MINOR 6
 
 #if defined(__GNUC__)
 #define PT_EXPORT __attribute__((visibility("default")))
