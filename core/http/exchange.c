@@ -454,8 +454,8 @@ int xapi_respond(pt_exchange *x, int status, pt_str_t body)
 {
 	if (answered(x))
 		return PT_ESTATE;
-	if (status < 200 || status > 999)
-		return PT_EINVAL;
+	if ((status < 200 && !(status == 101 && x->upgrade)) || status > 999)
+		return PT_EINVAL;   /* 101 only through ws_accept */
 	x->status = status;
 	if (!out_buf(x))
 		return PT_ENOMEM;
