@@ -337,7 +337,14 @@ static void op_start(struct conn *c, struct gqlp_wsm *m)
 		return;
 	}
 	if (!(def = gql_exec_operation(r->doc->doc, r->opname, &msg))) {
-		op_error(o, msg ? msg : "No operation to run.");
+		char why[300];
+
+		if (!msg) {   /* as the executor words it */
+			snprintf(why, sizeof(why), "Unknown operation named \"%.200s\".",
+			         r->opname ? r->opname : "");
+			msg = why;
+		}
+		op_error(o, msg);
 		gqlp_req_free(r);
 		return;
 	}

@@ -592,14 +592,19 @@ def test_ws_hostile_burst_never_crashes(portico, tmp_path):
         if i % 3 == 0:   # and a deep query if still open
             await send(ws, {"id": "d", "type": "subscribe",
                             "payload": {"query": "{" * 3000 + "}" * 3000}})
-        return await closed_with(ws, timeout=5)
+        try:   # answers (an error message for a document too deep) or a close
+            return await closed_with(ws, timeout=2)
+        except asyncio.TimeoutError:
+            await ws.close()
+            return "open"
 
     async def go():
         res = await asyncio.gather(*(one(m, i) for i, m in enumerate(bad * 2)),
                                    return_exceptions=True)
         for r in res:
             assert not isinstance(r, Exception), r
-            assert r[0] in (4400, 4401, 4429, 1000, 1007), r
+            assert r == "open" or r[0] in (4400, 4401, 4429), r
+        assert res.count("open") <= 2, res   # only the deep document that parses as JSON
         ws = await connect(d)
         await init(ws)
         assert (await operation(ws, "ok", "{ hello }"))[0]["payload"] == \

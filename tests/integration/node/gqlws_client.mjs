@@ -27,7 +27,7 @@ const client = createClient({
   url,
   webSocketImpl: WebSocket,
   connectionParams: { token: 'good', user: 'ada' },
-  lazy: true,
+  lazy: false,
   retryAttempts: 0,
   on: { connected: () => out({ connected: true }) },
 });
@@ -60,7 +60,7 @@ try {
           finish(0);
         }
       },
-      error: (e) => { out({ error: String(e && (e.message || e.reason || e.code || e)) }); finish(1); },
+      error: (e) => { out({ error: JSON.stringify(e) || String(e) }); finish(1); },
       complete: () => { out({ complete: true }); },
     },
   );
