@@ -496,6 +496,15 @@ static void on_init(struct conn *c, json_t *payload)
 		lua_pushvalue(L, -2);
 		lua_setfield(L, -2, "connection_params");
 	}
+	if (lua_isnil(L, -4) && lua_isnil(L, -3)) {
+		/* no hook (the scripts set none, or there are no scripts and L is
+		 * the worker's fallback state): acknowledge without a task */
+		free(text);
+		lua_settop(L, top);
+		c->acked = 1;
+		send_msg(c, "connection_ack", NULL, 0, NULL, 0);
+		return;
+	}
 	co = lua_newthread(L);
 	c->init_co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	lua_xmove(L, co, 5);

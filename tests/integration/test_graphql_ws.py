@@ -614,6 +614,69 @@ def test_ws_hostile_burst_never_crashes(portico, tmp_path):
     assert d.proc.poll() is None
 
 
+def test_ws_closing_while_lua_waits(portico, tmp_path):
+    """The client leaves while the init hook, a query's resolver and a
+    subscription's source resolver wait: they end later with nobody to
+    tell, and free everything."""
+    d = daemon(portico, tmp_path)
+
+    async def go():
+        for _ in range(3):
+            ws = await connect(d)
+            await send(ws, {"type": "connection_init",
+                            "payload": {"token": "good", "slow": True}})
+            ws.transport.abort()
+            ws = await connect(d)
+            await init(ws)
+            await send(ws, {"id": "q", "type": "subscribe", "payload": {"query": "{ slow }"}})
+            await send(ws, {"id": "s", "type": "subscribe", "payload": {
+                "query": 'subscription { postAdded(author: "gone") { id } }'}})
+            await ws.close()
+        await asyncio.sleep(0.6)   # every wait is over
+        ws = await connect(d)
+        await init(ws)
+        assert (await operation(ws, "ok", "{ hello }"))[0]["payload"] == \
+            {"data": {"hello": "hi"}}
+        await ws.close()
+    run(go())
+    wait_subscribers(d, "posts.gone", 0)
+    assert d.proc.poll() is None
+
+
+def test_ws_without_scripts_or_hook(portico, tmp_path):
+    """No route scripts: no hook, the default resolvers, the worker's own state."""
+    (tmp_path / "schema.graphql").write_text(SCHEMA)
+    d = portico(f'plugin "graphql" {{ schema = "{tmp_path}/schema.graphql" }}\n'
+                'route { method = "GET", path = "/graphql", handler = "graphql" }\n',
+                plugins_dir=PLUGINS)
+
+    async def go():
+        ws = await connect(d)
+        await send(ws, {"type": "connection_init"})
+        assert await recv(ws) == {"type": "connection_ack"}
+        got = await operation(ws, "1", "{ hello __typename }")
+        assert got[0]["payload"] == {"data": {"hello": None, "__typename": "Query"}}
+        await ws.close()
+    run(go())
+
+
+def test_ws_shutdown_with_open_subscriptions(portico, tmp_path):
+    d = daemon(portico, tmp_path)
+
+    async def go():
+        ws = await connect(d)
+        await init(ws)
+        await send(ws, {"id": "s", "type": "subscribe", "payload": {
+            "query": 'subscription { postAdded(author: "end") { id } }'}})
+        await asyncio.get_running_loop().run_in_executor(None, wait_subscribed, d, "posts.end")
+        rc = await asyncio.get_running_loop().run_in_executor(None, d.stop)
+        code, _ = await closed_with(ws)
+        return rc, code
+    rc, code = run(go())
+    assert rc == 0, d.log()[-2000:]
+    assert code in (1001, 1006)
+
+
 # ---- the npm graphql-ws client -----------------------------------------------------------
 
 
