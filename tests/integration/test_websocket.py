@@ -132,7 +132,7 @@ def daemon(portico, tmp_path, routes=ROUTES, workers=1, extra="", **kw):
     body = f'''shutdown_timeout = 1
 lua = {{ max_instructions = 2000000 }}
 plugin "websocket" {{}}
-plugin "rest" {{ jwt = {{ secret = "{SECRET}" }} }}
+plugin "rest" {{ jwt = {{ secret = "{SECRET}", query = "access_token" }} }}
 routes "{rdir}"
 {extra}
 '''
@@ -439,6 +439,14 @@ def test_jwt_on_the_upgrade(d):
                                       extra_headers={"Authorization": f"Bearer {tok}"}) as ws:
             await ws.send("who")
             assert await ws.recv() == "you are alice"
+        # browsers cannot set Authorization on a WebSocket: jwt.query
+        async with websockets.connect(f"ws://127.0.0.1:{d.port}/ws/orders?access_token={tok}") as ws:
+            await ws.send("who")
+            assert await ws.recv() == "you are alice"
+        with pytest.raises(websockets.exceptions.InvalidStatusCode) as e:
+            async with websockets.connect(f"ws://127.0.0.1:{d.port}/ws/orders?access_token=x.y.z"):
+                pass
+        assert e.value.status_code == 401
     run(go())
 
 
