@@ -22,6 +22,7 @@ import requests
 from conftest import BUILDDIR
 
 websockets = pytest.importorskip("websockets", reason="python3-websockets is not installed")
+import websockets.exceptions  # noqa: E402  (10.4 loads it lazily)
 
 PLUGINS = os.path.join(BUILDDIR, "plugins", ".libs")
 
