@@ -211,6 +211,7 @@ static int make_listeners(const struct config *cfg, char *err, size_t errlen)
 		li->port = l->port;
 		li->backlog = l->backlog;
 		li->http2 = l->http2;
+		snprintf(li->only, sizeof(li->only), "%s", l->only ? l->only : "");
 		if (l->ncerts) {
 			char why[512];
 

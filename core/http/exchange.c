@@ -24,6 +24,7 @@
 #include "access_log.h"
 #include "log.h"
 #include "api_table.h"
+#include "plugin.h"
 #include "worker.h"
 
 #define X_POOL_BLOCK 2048
@@ -591,6 +592,12 @@ int exchange_head_done(pt_exchange *x, uint64_t content_length, int has_body)
 		return 1;
 	}
 	x->route = router_match(x->gen->router, x->method, x->host, x->path, &x->params, &allowed);
+	if (x->route && x->only && (!x->route->handler || !x->route->handler->owner ||
+	                            strcmp(x->route->handler->owner->name, x->only) != 0)) {
+		/* a plugin's own listener serves that plugin's routes alone */
+		x->route = NULL;
+		allowed = 0;
+	}
 	if (!x->route && !(x->method == PT_METHOD_OPTIONS && allowed && route_preflight(x))) {
 		if (x->method == PT_METHOD_OPTIONS && allowed) {
 			answer_options(x, allowed);

@@ -22,6 +22,7 @@ import requests
 from conftest import BUILDDIR
 
 websockets = pytest.importorskip("websockets", reason="python3-websockets is not installed")
+import websockets.exceptions  # noqa: E402  (10.4 loads it lazily)
 
 PLUGINS = os.path.join(BUILDDIR, "plugins", ".libs")
 
@@ -132,7 +133,7 @@ def daemon(portico, tmp_path, routes=ROUTES, workers=1, extra="", **kw):
     body = f'''shutdown_timeout = 1
 lua = {{ max_instructions = 2000000 }}
 plugin "websocket" {{}}
-plugin "rest" {{ jwt = {{ secret = "{SECRET}" }} }}
+plugin "rest" {{ jwt = {{ secret = "{SECRET}", query = "access_token" }} }}
 routes "{rdir}"
 {extra}
 '''
@@ -439,6 +440,14 @@ def test_jwt_on_the_upgrade(d):
                                       extra_headers={"Authorization": f"Bearer {tok}"}) as ws:
             await ws.send("who")
             assert await ws.recv() == "you are alice"
+        # browsers cannot set Authorization on a WebSocket: jwt.query
+        async with websockets.connect(f"ws://127.0.0.1:{d.port}/ws/orders?access_token={tok}") as ws:
+            await ws.send("who")
+            assert await ws.recv() == "you are alice"
+        with pytest.raises(websockets.exceptions.InvalidStatusCode) as e:
+            async with websockets.connect(f"ws://127.0.0.1:{d.port}/ws/orders?access_token=x.y.z"):
+                pass
+        assert e.value.status_code == 401
     run(go())
 
 
@@ -739,3 +748,45 @@ def test_wss(portico, tmp_path):
             await ws.send(big)
             assert await ws.recv() == big
     run(go())
+
+
+# ---- the plugin's own listener --------------------------------------------------------------
+
+
+def test_own_listener_serves_only_the_plugins_routes(portico, tmp_path):
+    from conftest import free_port, wait_port
+    own = free_port()
+    rdir = tmp_path / "routes"
+    rdir.mkdir(exist_ok=True)
+    (rdir / "10ws.lua").write_text(ROUTES + '\nsse.endpoint("/events", { channels = { "news" } })\n')
+    d = portico(f'''shutdown_timeout = 1
+plugin "websocket" {{ listen = {{ address = "127.0.0.1", port = {own} }} }}
+plugin "rest" {{ jwt = {{ secret = "{SECRET}" }} }}
+routes "{rdir}"
+''', plugins_dir=PLUGINS)
+    assert wait_port(own)
+
+    async def go():
+        async with websockets.connect(f"ws://127.0.0.1:{own}/ws/echo") as ws:
+            await ws.send("direct")
+            assert await ws.recv() == "direct"
+    run(go())
+    # the gateway's own routes are not on it
+    assert requests.post(f"http://127.0.0.1:{own}/pub/news", data="x", timeout=5).status_code == 404
+    assert requests.get(f"http://127.0.0.1:{own}/use-kept", timeout=5).status_code == 404
+    # SSE endpoints are the plugin's too
+    r = requests.get(f"http://127.0.0.1:{own}/events", stream=True, timeout=5)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    r.close()
+    # and the main listener still has everything
+    assert requests.post(f"{d.url}/pub/news", data="x", timeout=5).status_code == 200
+
+
+def test_own_listener_bad_config(portico, tmp_path):
+    d = daemon(portico, tmp_path, start=False)
+    d.text = d.text.replace('plugin "websocket" {}', 'plugin "websocket" { listen = 8090 }')
+    d.write(d.text)
+    d.start(expect_ok=False)
+    d.proc.wait(10)
+    out = d.proc.stdout.read().decode() + d.log()
+    assert d.proc.returncode != 0 and "listen must be" in out, out
