@@ -74,7 +74,7 @@ end)
 """
 
 
-def daemon(portico, tmp_path, ws_opts="", extra=""):
+def daemon(portico, tmp_path, ws_opts="", extra="", workers=1):
     rdir = tmp_path / "routes"
     rdir.mkdir(exist_ok=True)
     (tmp_path / "schema.graphql").write_text(SCHEMA)
@@ -85,7 +85,7 @@ def daemon(portico, tmp_path, ws_opts="", extra=""):
 plugin "graphql" {{ {ws} schema = "{tmp_path}/schema.graphql" }}
 routes "{rdir}"
 '''
-    return portico(body, plugins_dir=PLUGINS)
+    return portico(body, plugins_dir=PLUGINS, workers=workers)
 
 
 def ws_url(d):
@@ -465,6 +465,25 @@ def test_ws_closing_frees_every_subscription(portico, tmp_path):
     run(go())
     wait_subscribers(d, "posts.bo", 0)
     assert d.wait_log("5 operation(s) cancelled") or d.wait_log("operation(s) cancelled")
+
+
+def test_ws_publish_reaches_every_worker(portico, tmp_path):
+    d = daemon(portico, tmp_path, workers=2)
+
+    async def go():
+        conns = [await connect(d) for _ in range(6)]
+        for i, ws in enumerate(conns):
+            await init(ws)
+            await send(ws, {"id": f"w{i}", "type": "subscribe", "payload": {
+                "query": 'subscription { postAdded(author: "all") { title } }'}})
+        await asyncio.get_running_loop().run_in_executor(None, wait_subscribed, d,
+                                                         "posts.all", 6)
+        assert publish(d, "posts.all", {"id": "1", "title": "everyone", "author": "all"}) == 6
+        for i, ws in enumerate(conns):
+            assert await recv(ws) == {"id": f"w{i}", "type": "next", "payload": {
+                "data": {"postAdded": {"title": "everyone"}}}}
+            await ws.close()
+    run(go())
 
 
 def test_ws_subscription_source_error(portico, tmp_path):
