@@ -397,16 +397,18 @@ static void ops_cancel(struct conn *c)
 /* The task run for connection_init: on_init, then graphql.context. */
 static const char init_chunk[] =
 	"local on_init, context, payload, ctx = ...\n"
+	"local ack\n"
 	"if on_init then\n"
-	"  local ok, why = on_init(payload, ctx)\n"
-	"  if not ok then return false, why end\n"
+	"  local ok, extra = on_init(payload, ctx)\n"
+	"  if not ok then return false, extra end\n"
 	"  if type(ok) == 'table' then ctx = ok end\n"
+	"  ack = extra\n"
 	"end\n"
 	"if context then\n"
 	"  local r = context(ctx)\n"
 	"  if type(r) == 'table' then ctx = r end\n"
 	"end\n"
-	"return true, ctx\n";
+	"return true, ctx, ack\n";
 
 static void init_done(lua_State *co, int status, int nres, void *ud)
 {
@@ -428,12 +430,23 @@ static void init_done(lua_State *co, int status, int nres, void *ud)
 			api()->log(gqlp_ctx, PT_LOG_INFO, "graphql-ws %s: graphql.on_init refused: %s",
 			           c->tag, why);
 	} else {
+		struct jbuf ack = { 0 };
+
 		if (lua_istable(co, -nres + 1)) {
 			lua_pushvalue(co, -nres + 1);
 			lua_rawseti(co, LUA_REGISTRYINDEX, c->ctx_ref);
 		}
+		/* a table as the hook's second result: the ack's payload */
+		if (nres >= 3 && lua_istable(co, -nres + 2) &&
+		    (jb_lua(&ack, co, -nres + 2, 0) != 0 || ack.oom || ack.n < 2 || ack.p[0] != '{')) {
+			api()->log(gqlp_ctx, PT_LOG_ERROR, "graphql-ws %s: graphql.on_init: the "
+			           "connection_ack payload must be a table with string keys that "
+			           "JSON can hold; sent without it", c->tag);
+			ack.n = 0;
+		}
 		c->acked = 1;
-		send_msg(c, "connection_ack", NULL, 0, NULL, 0);
+		send_msg(c, "connection_ack", NULL, 0, ack.n ? ack.p : NULL, ack.n);
+		free(ack.p);
 	}
 	lua_settop(co, 0);
 	if (c->L && c->init_co_ref != LUA_NOREF)

@@ -63,6 +63,8 @@ graphql.on_init(function(payload, ctx)
   if payload and payload.boom then error("the hook broke") end
   if not payload or payload.token ~= "good" then return false, "bad token" end
   if payload.as_table then return { user = "table:" .. payload.user } end
+  if payload.ack == "table" then return true, { server = "portico", n = 1 } end
+  if payload.ack == "list" then return true, { 1, 2 } end
   ctx.user = payload.user
   return true
 end)
@@ -268,6 +270,22 @@ def test_ws_init_hook_context(portico, tmp_path):
     run(go())
 
 
+def test_ws_init_ack_payload(portico, tmp_path):
+    d = daemon(portico, tmp_path)
+
+    async def go(ack):
+        ws = await connect(d)
+        await send(ws, {"type": "connection_init", "payload": {"token": "good", "ack": ack}})
+        m = await recv(ws)
+        await ws.close()
+        return m
+    assert run(go("table")) == {"type": "connection_ack",
+                                "payload": {"server": "portico", "n": 1}}
+    # not an object: acknowledged without it, and logged
+    assert run(go("list")) == {"type": "connection_ack"}
+    assert d.wait_log("the connection_ack payload must be a table")
+
+
 def test_ws_init_refused_4403(portico, tmp_path):
     d = daemon(portico, tmp_path)
 
@@ -306,7 +324,7 @@ def test_ws_init_timeout_4408(portico, tmp_path):
     assert d.wait_log("closing with 4408")
 
 
-def test_ws_init_timeout_default_is_3s_and_init_stops_it(portico, tmp_path):
+def test_ws_init_stops_the_init_timeout(portico, tmp_path):
     d = daemon(portico, tmp_path, ws_opts="connection_init_wait_timeout = 0.5")
 
     async def go():
