@@ -162,7 +162,9 @@ static int l_context(lua_State *L)
 
 /*
  * graphql.on_init(fn): fn(payload, ctx) runs for a WebSocket client's
- * connection_init (ws.c) and may wait; nil removes it.
+ * connection_init (ws.c) and may wait; it returns true or a ctx table
+ * (and maybe the ack's payload), or false/nil [, why] to refuse. nil
+ * removes it.
  */
 static int l_on_init(lua_State *L)
 {

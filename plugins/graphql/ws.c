@@ -14,7 +14,8 @@
  * `ws.connection_init_wait_timeout`). connection_init runs graphql.on_init
  * (payload, ctx) and graphql.context(ctx) as one Lua task on the
  * connection (both may wait): true acknowledges, a table becomes the
- * connection's ctx, false or nil closes with 4403, an error with 4500. Each
+ * connection's ctx (a second result, a table, is connection_ack's payload),
+ * false or nil closes with 4403, an error with 4500. Each
  * subscribe is one operation (struct op) keyed by its id: queries and
  * mutations run the executor once (next, complete); subscriptions run
  * sub.c with this file as their sink, so a hub message reaches them exactly
