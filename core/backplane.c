@@ -123,8 +123,8 @@ void backplane_forward(pt_str_t channel, pt_str_t message)
 	struct item *it, *old = NULL;
 	int wake = 0;
 
-	if (!atomic_load_explicit(&on, memory_order_relaxed))
-		return;
+	if (!atomic_load_explicit(&on, memory_order_acquire))
+		return;			/* off: the common case, without a lock */
 	if (!backplane_channel_ok(channel) || message.len > atomic_load(&max_message)) {
 		/* the other instances would refuse it: it stays local */
 		if (m_rejected)
@@ -444,13 +444,13 @@ static void on_sub_link(struct bp_link *l, int up, const char *why, void *ud)
 	if (up) {
 		const char *argv[2] = { "PSUBSCRIBE", bp->pattern };
 
-		if (redisAsyncCommandArgv(bp_link_ac(l), on_sub_reply, bp, 2, argv, NULL) == REDIS_OK) {
-			bp->sub_pending = 1;
-			bp->sub_since = now_ms();
-		} else {
-			bp_link_fail(l, "cannot queue PSUBSCRIBE");
-			return;
-		}
+		/* this may run inside hiredis' connect callback, where the context
+		 * must not be freed: if queueing fails (no memory), the tick's
+		 * confirmation timeout drops the link */
+		if (redisAsyncCommandArgv(bp_link_ac(l), on_sub_reply, bp, 2, argv, NULL) != REDIS_OK)
+			log_debug(WHO, "backplane: cannot queue PSUBSCRIBE");
+		bp->sub_pending = 1;
+		bp->sub_since = now_ms();
 	}
 	state_update(bp, why);
 }
@@ -621,6 +621,7 @@ static int bp_start(const struct config *cfg, char *err, size_t errlen)
 
 	if (!bp)
 		return -1;
+	/* made before ON is set, which publishers read with acquire */
 	m_dropped = metric_new(METRIC_COUNTER, "portico_hub_backplane_dropped_total",
 	                       "Hub messages dropped before reaching Redis, the backplane's "
 	                       "queue being full");

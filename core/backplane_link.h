@@ -21,7 +21,9 @@ struct bp_link;
  * UP 1: the link is ready (after AUTH/SELECT). UP 0: an attempt failed or a
  * ready connection was lost, WHY says how (borrowed for the call); the next
  * attempt is already scheduled. Called from the loop (and from
- * bp_link_fail), never from bp_link_free; must not free the link.
+ * bp_link_fail), never from bp_link_free; must not free the link. With UP 1
+ * it may run inside hiredis' connect callback: it may queue commands there,
+ * not call bp_link_fail.
  */
 typedef void (*bp_link_fn)(struct bp_link *l, int up, const char *why, void *ud);
 
@@ -35,7 +37,8 @@ void bp_link_start(struct bp_link *l);
 struct redisAsyncContext *bp_link_ac(const struct bp_link *l);
 /* Drops the connection the owner finds broken (a reply overdue): FN is
  * called with UP 0 and WHY before this returns; then back off and retry.
- * Nothing when L is not up. May be called from a command callback. */
+ * Nothing when L is not up. From a timer or a command callback, not from
+ * FN. */
 void bp_link_fail(struct bp_link *l, const char *why);
 /* Closes and frees L (NULL is fine); FN is not called. Not from inside a
  * callback of L's context. */
