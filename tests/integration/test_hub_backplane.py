@@ -34,6 +34,10 @@ sse.endpoint("/events", { channels = { "orders" }, heartbeat = 0 })
 route.post("/pub/:ch", function(req)
   return { n = hub.publish(req.params.ch, req.body or "") }
 end)
+route.post("/burst/:n", function(req)
+  for i = 1, tonumber(req.params.n) do hub.publish("orders", "b" .. i .. (req.body or "")) end
+  return "ok"
+end)
 """
 
 LOST = "backplane: lost Redis"
@@ -165,6 +169,20 @@ def test_many_messages_keep_their_order(redis, instances):
     sb.close()
 
 
+def test_a_burst_crosses_whole_and_in_order(redis, instances):
+    a, b = instances(redis.port, workers=1, hub=", backplane_queue = 100000")
+    sb = Stream(b, "/events")
+    n = 5000
+    r = requests.post(f"{a.url}/burst/{n}", data=b"-" + b"p" * 200, timeout=30)
+    assert r.status_code == 200, r.text
+    got = [ev for ev in datas(sb, n, timeout=10)]
+    assert got == [f"b{i}-" + "p" * 200 for i in range(1, n + 1)]
+    sb.no_event(0.3)
+    sb.close()
+    for d in (a, b):
+        assert "[warn] hub:" not in d.log(), d.log()
+
+
 def test_redis_down_then_back(redis, instances):
     a, b = instances(redis.port)
     sa, sb = Stream(a, "/events"), Stream(b, "/events")
@@ -226,6 +244,17 @@ def test_redis_down_then_back(redis, instances):
         assert d.stop() == 0
         assert time.monotonic() - t0 < 5
         assert "hub: backplane: stopped" in d.log()
+
+
+def test_outage_queue_is_bounded_and_keeps_the_newest(redis, instances):
+    a, b = instances(redis.port, workers=1, hub=", backplane_queue = 5")
+    redis.kill()
+    assert a.wait_log(LOST, 5), a.log()
+    for i in range(20):
+        publish(a, "orders", f"q{i}")
+    redis.start()
+    assert a.wait_log("is back: delivery across instances resumed; 15 message(s) published "
+                      "meanwhile were dropped, the queue being full", 10), a.log()
 
 
 def test_redis_absent_at_start(tmp_path, instances):
