@@ -3,7 +3,7 @@
  * backplane. See backplane_link.h.
  *
  * States: CONNECTING (evdns lookup unless the host is an IP literal, TCP
- * connect, AUTH, SELECT, all under the connect timeout) -> UP; any failure
+ * connect, AUTH, SELECT, PING, all under the connect timeout) -> UP; any failure
  * -> BACKOFF -> CONNECTING again when the backoff timer fires. The context's
  * data points to the link while the link owns it; it is set to NULL before
  * the link lets it go, so that hiredis' teardown callbacks (every pending
@@ -124,11 +124,11 @@ static void on_handshake(redisAsyncContext *ac, void *r, void *priv)
 	if (!l)
 		return;
 	if (!reply) {
-		link_down(l, ac->c.err ? ac->c.errstr : "closed during AUTH/SELECT", 0);
+		link_down(l, ac->c.err ? ac->c.errstr : "closed during AUTH/SELECT/PING", 0);
 		return;
 	}
 	if (reply->type == REDIS_REPLY_ERROR) {
-		snprintf(why, sizeof(why), "AUTH/SELECT refused: %.120s", reply->str);
+		snprintf(why, sizeof(why), "AUTH/SELECT/PING refused: %.120s", reply->str);
 		link_down(l, why, 1);
 		return;
 	}
@@ -162,8 +162,14 @@ static void on_connect(const redisAsyncContext *cac, int status)
 		if (redisAsyncCommandArgv(l->ac, on_handshake, NULL, 2, argv, NULL) == REDIS_OK)
 			l->hs_left++;
 	}
-	if (!l->password && !l->db)
-		link_up(l);
+	/* a TCP connect proves only that the kernel accepted it (a frozen Redis
+	 * still does): up when Redis answers */
+	{
+		const char *argv[1] = { "PING" };
+
+		if (redisAsyncCommandArgv(l->ac, on_handshake, NULL, 1, argv, NULL) == REDIS_OK)
+			l->hs_left++;
+	}
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)

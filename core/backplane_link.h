@@ -1,7 +1,7 @@
 /*
  * backplane_link.h - one hiredis asynchronous connection of the hub's Redis
- * backplane that keeps itself up: resolve (evdns), connect, AUTH and SELECT
- * under one connect timeout; on a failure or a loss, back off (100 ms
+ * backplane that keeps itself up: resolve (evdns), connect, AUTH, SELECT,
+ * PING under one connect timeout; on a failure or a loss, back off (100 ms
  * doubling to 5 s) and connect again, by itself, until freed.
  *
  * Everything runs on the base's thread. The owner issues commands on the
@@ -18,7 +18,7 @@ struct redisAsyncContext;
 struct bp_link;
 
 /*
- * UP 1: the link is ready (after AUTH/SELECT). UP 0: an attempt failed or a
+ * UP 1: the link is ready (Redis answered AUTH, SELECT and PING). UP 0: an attempt failed or a
  * ready connection was lost, WHY says how (borrowed for the call); the next
  * attempt is already scheduled. Called from the loop (and from
  * bp_link_fail), never from bp_link_free; must not free the link. With UP 1

@@ -93,7 +93,8 @@ def instances(tmp_path):
     its own folder (own config and log); stopped at the end."""
     started = []
 
-    def make(redis_port, names=("a", "b"), workers=2, hub="", routes=ROUTES, wait=True):
+    def make(redis_port, names=("a", "b"), workers=2, hub="", routes=ROUTES, wait=True,
+             redis_opts=""):
         rdir = tmp_path / "routes"
         rdir.mkdir(exist_ok=True)
         (rdir / "10bp.lua").write_text(routes)
@@ -103,7 +104,7 @@ def instances(tmp_path):
             wd.mkdir(exist_ok=True)
             body = (f'shutdown_timeout = 1\nplugin "websocket" {{}}\nroutes "{rdir}"\n'
                     f'redis = {{ host = "127.0.0.1", port = {redis_port}, timeout = 0.25, '
-                    f'connect_timeout = 0.5 }}\n'
+                    f'connect_timeout = 0.5{redis_opts} }}\n'
                     f'hub = {{ backplane = "redis"{hub} }}\n')
             d = Daemon(str(wd), body, plugins_dir=PLUGINS, workers=workers)
             started.append(d)
@@ -255,6 +256,66 @@ def test_outage_queue_is_bounded_and_keeps_the_newest(redis, instances):
     redis.start()
     assert a.wait_log("is back: delivery across instances resumed; 15 message(s) published "
                       "meanwhile were dropped, the queue being full", 10), a.log()
+
+
+def test_redis_frozen_then_thawed(redis, instances):
+    """SIGSTOP: the connections stay open but nothing answers. The PUBLISH
+    timeout and the heartbeat find it; local delivery never waits."""
+    a, b = instances(redis.port, workers=1)
+    sa, sb = Stream(a, "/events"), Stream(b, "/events")
+    redis.proc.send_signal(signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        for i in range(10):
+            publish(a, "orders", f"frozen{i}")
+        assert time.monotonic() - t0 < 2          # hub.publish does not wait for Redis
+        assert datas(sa, 10) == [f"frozen{i}" for i in range(10)]
+        assert a.wait_log(LOST, 5), a.log()
+        assert "no reply to PUBLISH" in a.log() or "no heartbeat" in a.log()
+        assert b.wait_log(LOST, 8), b.log()       # B only listens: its heartbeat finds it
+        time.sleep(2)
+        for d in (a, b):
+            assert d.log().count("[warn] hub:") == 1, d.log()
+    finally:
+        redis.proc.send_signal(signal.SIGCONT)
+    for d in (a, b):
+        assert d.wait_log(BACK, 10), d.log()
+    deadline = time.monotonic() + 10
+    got = False
+    while not got and time.monotonic() < deadline:
+        tag = "thawed-" + uuid.uuid4().hex[:8]
+        publish(a, "orders", tag)
+        try:
+            while not got:
+                got = sb.event(0.5)["data"] == tag
+        except (TimeoutError, socket.timeout):
+            pass
+    assert got, b.log()
+    sa.close()
+    sb.close()
+
+
+def test_wrong_password_is_said_once(redis, instances):
+    redis.command("CONFIG", "SET", "requirepass", "right")
+    a, = instances(redis.port, names=("a",), workers=1, wait=False,
+                   redis_opts=', password = "wrong"')
+    assert a.wait_log("backplane: cannot reach Redis", 5), a.log()
+    assert "AUTH/SELECT/PING refused" in a.log()
+    time.sleep(1)
+    assert a.log().count("[warn] hub:") == 1
+    sa = Stream(a, "/events")
+    publish(a, "orders", "local")
+    assert datas(sa, 1) == ["local"]
+    sa.close()
+
+
+def test_password_and_db(redis, instances):
+    redis.command("CONFIG", "SET", "requirepass", "s3cret")
+    a, b = instances(redis.port, workers=1, redis_opts=', password = "s3cret", db = 3')
+    sb = Stream(b, "/events")
+    publish(a, "orders", "authenticated")
+    assert datas(sb, 1) == ["authenticated"]
+    sb.close()
 
 
 def test_redis_absent_at_start(tmp_path, instances):
