@@ -57,7 +57,7 @@ struct item {
 };
 
 struct backplane {
-	char key[640];			/* the settings, to compare on reload */
+	char *key;			/* the settings as text, to compare on reload */
 	char host[256];
 	int port;
 	char *prefix, *pattern, *ping;	/* prefix, prefix escaped + "*", prefix + PING_CHANNEL */
@@ -69,7 +69,9 @@ struct backplane {
 	struct item *head, *tail;
 	size_t n, bytes;
 	uint64_t dropped;		/* queue overflows, ever */
-	int wake_pending;		/* the eventfd was written and not yet read */
+	int wake_pending;		/* publishers need not write the eventfd: it was
+					   written and not read yet, or the thread
+					   drains when the backplane is up again */
 
 	/* the thread's */
 	pthread_t thread;
@@ -524,6 +526,7 @@ static void bp_free(struct backplane *bp)
 		bp->head = it->next;
 		free(it);
 	}
+	free(bp->key);
 	free(bp->prefix);
 	free(bp->pattern);
 	free(bp->ping);
@@ -531,13 +534,18 @@ static void bp_free(struct backplane *bp)
 	free(bp);
 }
 
-static void settings_key(const struct config *cfg, char *buf, size_t cap)
+/* The settings the backplane is made of, as one malloc'd string (or NULL). */
+static char *settings_key(const struct config *cfg)
 {
 	const struct redis_conf *rc = &cfg->redis;
+	char *key;
 
-	snprintf(buf, cap, "%s|%d|%s|%d|%.3f|%.3f|%s|%u|%zu", rc->host, rc->port,
-	         rc->password ? rc->password : "", rc->db, rc->timeout, rc->connect_timeout,
-	         cfg->hub_prefix, cfg->hub_backplane_queue, cfg->hub_backplane_queue_bytes);
+	if (asprintf(&key, "%s|%d|%s|%d|%.3f|%.3f|%s|%u|%zu", rc->host, rc->port,
+	             rc->password ? rc->password : "", rc->db, rc->timeout, rc->connect_timeout,
+	             cfg->hub_prefix, cfg->hub_backplane_queue,
+	             cfg->hub_backplane_queue_bytes) < 0)
+		return NULL;
+	return key;
 }
 
 /* PSUBSCRIBE takes a glob: the prefix's own *?[]\ must match themselves. */
@@ -573,7 +581,7 @@ static struct backplane *bp_new(const struct config *cfg, char *err, size_t errl
 		return NULL;
 	}
 	bp->efd = -1;
-	settings_key(cfg, bp->key, sizeof(bp->key));
+	bp->key = settings_key(cfg);
 	snprintf(bp->host, sizeof(bp->host), "%s", rc->host);
 	bp->port = rc->port;
 	bp->prefix = strdup(cfg->hub_prefix);
@@ -587,7 +595,7 @@ static struct backplane *bp_new(const struct config *cfg, char *err, size_t errl
 	bp->hb_timeout_ms = bp->stall_ms + 2000;
 	bp->queue_max = cfg->hub_backplane_queue;
 	bp->queue_bytes_max = cfg->hub_backplane_queue_bytes;
-	if (!bp->prefix || !bp->pattern || !bp->ping) {
+	if (!bp->key || !bp->prefix || !bp->pattern || !bp->ping) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -683,7 +691,7 @@ void backplane_stop(void)
 
 int backplane_apply(const struct config *cfg, char *err, size_t errlen)
 {
-	char key[sizeof(((struct backplane *)0)->key)];
+	char *key;
 	int same;
 
 	atomic_store(&max_message, cfg->hub_max_message);
@@ -692,10 +700,11 @@ int backplane_apply(const struct config *cfg, char *err, size_t errlen)
 		return 0;
 	}
 	hub_instance_id();		/* drawn now, not on the first message */
-	settings_key(cfg, key, sizeof(key));
+	key = settings_key(cfg);
 	pthread_mutex_lock(&bp_mu);
-	same = active && !strcmp(active->key, key);
+	same = key && active && !strcmp(active->key, key);
 	pthread_mutex_unlock(&bp_mu);
+	free(key);
 	if (same)
 		return 0;
 	backplane_stop();
