@@ -31,6 +31,9 @@ pytestmark = [
 
 ROUTES = r"""
 sse.endpoint("/events", { channels = { "orders" }, heartbeat = 0 })
+if websocket and websocket.endpoint then
+  websocket.endpoint("/ws/orders", { channels = { "orders" } })
+end
 route.post("/pub/:ch", function(req)
   return { n = hub.publish(req.params.ch, req.body or "") }
 end)
@@ -158,6 +161,29 @@ def test_messages_cross_instances_exactly_once(redis, instances):
     for d in (a, b):
         log = d.log()
         assert log.count(CONNECTED) == 1 and LOST not in log, log
+
+
+def test_websocket_clients_of_both_instances(redis, instances):
+    websockets = pytest.importorskip("websockets")
+    import asyncio
+    a, b = instances(redis.port)
+
+    async def go():
+        ca = [await websockets.connect(f"ws://127.0.0.1:{a.port}/ws/orders") for _ in range(6)]
+        cb = [await websockets.connect(f"ws://127.0.0.1:{b.port}/ws/orders") for _ in range(6)]
+        await asyncio.sleep(0.2)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, publish, a, "orders", "ws from a")
+        await loop.run_in_executor(None, publish, b, "orders", "ws from b")
+        for c in ca + cb:
+            got = [await asyncio.wait_for(c.recv(), 5) for _ in range(2)]
+            assert got == ["ws from a", "ws from b"]
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(c.recv(), 0.2)   # no echo duplicate
+        for c in ca + cb:
+            await c.close()
+
+    asyncio.run(asyncio.wait_for(go(), 60))
 
 
 def test_many_messages_keep_their_order(redis, instances):
