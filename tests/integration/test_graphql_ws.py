@@ -714,6 +714,54 @@ def test_ws_shutdown_with_open_subscriptions(portico, tmp_path):
     assert code in (1001, 1006)
 
 
+def test_ws_subscription_across_instances_through_redis(tmp_path):
+    """hub = { backplane = "redis" }: a publish on instance A reaches a
+    graphql-ws subscriber of instance B, once."""
+    from conftest import Daemon
+    from test_hub_backplane import CONNECTED, REDIS, RedisServer
+    if not os.path.exists(REDIS):
+        pytest.skip("redis-server is not installed")
+    redis = RedisServer(tmp_path)
+    redis.start()
+    rdir = tmp_path / "routes"
+    rdir.mkdir()
+    (tmp_path / "schema.graphql").write_text(SCHEMA)
+    (rdir / "10gql.lua").write_text(ROUTES)
+    ds = []
+    try:
+        for name in ("a", "b"):
+            wd = tmp_path / name
+            wd.mkdir()
+            d = Daemon(str(wd), f'shutdown_timeout = 1\n'
+                       f'plugin "graphql" {{ schema = "{tmp_path}/schema.graphql" }}\n'
+                       f'routes "{rdir}"\n'
+                       f'redis = {{ host = "127.0.0.1", port = {redis.port} }}\n'
+                       f'hub = {{ backplane = "redis" }}\n', plugins_dir=PLUGINS)
+            ds.append(d)
+            d.start()
+            assert d.wait_log(CONNECTED, 10), d.log()
+        a, b = ds
+
+        async def go():
+            ws = await connect(b)
+            await init(ws)
+            await send(ws, {"id": "x", "type": "subscribe", "payload": {
+                "query": 'subscription { postAdded(author: "far") { title } }'}})
+            await asyncio.get_running_loop().run_in_executor(None, wait_subscribed, b,
+                                                             "posts.far")
+            publish(a, "posts.far", {"id": "1", "title": "from A", "author": "far"})
+            assert await recv(ws) == {"id": "x", "type": "next", "payload": {
+                "data": {"postAdded": {"title": "from A"}}}}
+            with pytest.raises(asyncio.TimeoutError):   # exactly once
+                await recv(ws, timeout=0.5)
+            await ws.close()
+        run(go())
+    finally:
+        for d in ds:
+            d.stop()
+        redis.kill()
+
+
 # ---- the npm graphql-ws client -----------------------------------------------------------
 
 
