@@ -32,7 +32,7 @@
 struct ws_inflater {
 	z_stream z;
 	int live;                     /* z is initialised */
-	int ended;                    /* the client ended the stream (BFINAL) */
+	int ended;                    /* the stream saw its BFINAL block */
 	int bits;
 	int no_ctx;
 };
@@ -86,20 +86,44 @@ int ws_inflate_begin(struct ws_inflater *i)
 	return 0;
 }
 
+/*
+ * Starts a new zlib stream on the old one's window: a client may end its
+ * deflate stream with a BFINAL block (RFC 7692 7.2.3.4) and go on with new
+ * blocks that still refer back. 0, or -2 (no memory).
+ */
+static int restart(struct ws_inflater *i)
+{
+	unsigned char *dict = malloc((size_t)1 << i->bits);
+	unsigned dlen = 0;
+
+	if (!dict)
+		return -2;
+	inflateGetDictionary(&i->z, dict, &dlen);
+	inflateReset(&i->z);
+	inflateSetDictionary(&i->z, dict, dlen);
+	free(dict);
+	i->ended = 0;
+	return 0;
+}
+
 int ws_inflate_some(struct ws_inflater *i, const unsigned char **in, size_t *inlen,
                     unsigned char *out, size_t cap, int trailer, size_t *got)
 {
-	size_t give = *inlen < UINT_MAX ? *inlen : UINT_MAX, took;
+	size_t give, took;
 	int rc;
 
 	*got = 0;
 	if (i->ended) {
-		if (*inlen && !trailer)
-			return -1;        /* data after the stream's final block */
-		*in += *inlen;
-		*inlen = 0;
-		return 1;
+		/* the appended 00 00 ff ff after a stream's end means nothing */
+		if (trailer || *inlen == 0) {
+			*in += *inlen;
+			*inlen = 0;
+			return 1;
+		}
+		if (restart(i) < 0)
+			return -2;
 	}
+	give = *inlen < UINT_MAX ? *inlen : UINT_MAX;
 	if (cap > UINT_MAX)
 		cap = UINT_MAX;
 	i->z.next_in = (unsigned char *)*in;
@@ -116,12 +140,13 @@ int ws_inflate_some(struct ws_inflater *i, const unsigned char **in, size_t *inl
 	case Z_BUF_ERROR:
 		break;
 	case Z_STREAM_END:
+		/* all its output is written; what follows starts a new stream */
 		i->ended = 1;
-		if (*inlen && !trailer)
-			return -1;
-		*in += *inlen;
-		*inlen = 0;
-		return 1;
+		if (trailer) {
+			*in += *inlen;
+			*inlen = 0;
+		}
+		return *inlen == 0 ? 1 : 0;
 	case Z_MEM_ERROR:
 		return -2;
 	default:
@@ -134,26 +159,18 @@ int ws_inflate_some(struct ws_inflater *i, const unsigned char **in, size_t *inl
 
 int ws_inflate_end(struct ws_inflater *i)
 {
+	int rc = 0;
+
 	if (!i->live)
 		return 0;
 	if (i->no_ctx) {
 		inflateEnd(&i->z);
 		i->live = 0;
 	} else if (i->ended) {
-		/* the client closed its stream with a final block but keeps its
-		 * context: restart the stream on the same window */
-		unsigned char *dict = malloc((size_t)1 << i->bits);
-		unsigned dlen = 0;
-
-		if (!dict)
-			return -2;
-		inflateGetDictionary(&i->z, dict, &dlen);
-		inflateReset(&i->z);
-		inflateSetDictionary(&i->z, dict, dlen);
-		free(dict);
+		rc = restart(i);
 	}
 	i->ended = 0;
-	return 0;
+	return rc;
 }
 
 struct ws_deflater *ws_deflater_new(const struct ws_pmd *p)
@@ -226,6 +243,13 @@ int ws_deflate(struct ws_deflater *d, const void *in, size_t len, unsigned char 
 		done = (size_t)(d->z.next_out - buf);
 		if (last && len == 0 && d->z.avail_out != 0)
 			break;
+	}
+	if (done == 0) {
+		/* an empty message right after a flush: zlib has nothing to add,
+		 * and an empty stored block's first byte says it (RFC 7692 7.2.3.6) */
+		buf[0] = 0x00;
+		done = 5;
+		memcpy(buf + 1, "\x00\x00\xff\xff", 4);
 	}
 	/* a sync flush ends in an empty stored block: 00 00 ff ff, dropped */
 	if (done < 4 || memcmp(buf + done - 4, "\x00\x00\xff\xff", 4) != 0)
