@@ -4,8 +4,8 @@
  * Memory per connection, the reason for most choices here:
  *  - A ws_inflater or ws_deflater is a small struct (about 130 bytes); its
  *    zlib stream is set up on the first compressed message only.
- *  - An inflate stream costs about 7 KiB of state plus a window of
- *    2^client_max_window_bits bytes (32 KiB at 15), allocated by zlib on the
+ *  - An inflate stream costs about 7 KiB of state plus a 32 KiB window
+ *    (always 15 bits: ws_inflater_new says why), allocated by zlib on the
  *    first output. With client_no_context_takeover the stream is freed after
  *    every message, so an idle connection holds none of it; with context
  *    takeover it is kept for the connection's life (about 39 KiB).
@@ -56,11 +56,13 @@ struct ws_inflater *ws_inflater_new(const struct ws_pmd *p)
 
 	if (!i)
 		return NULL;
-	/* a zlib client told "8" deflates with 9 (zlib has no 8-bit window for
-	 * raw deflate): inflating with 9 reads both */
-	i->bits = clamp_bits(p->client_max_window_bits);
-	if (i->bits < 9)
-		i->bits = 9;
+	/* Always the largest window, whatever the client promised: zlib checks
+	 * a distance against the history it holds, which with a small window
+	 * depends on how much output one call makes, so a client overreaching
+	 * its window would pass or fail with the TCP segmentation. With 15 bits
+	 * any distance deflate can express is judged the same way every time
+	 * (and a zlib client told 8, which deflates with 9, is read too). */
+	i->bits = 15;
 	i->no_ctx = p->client_no_context_takeover;
 	return i;
 }
