@@ -185,6 +185,12 @@ static void test_pmd_small_response_buffer(void **state)
 	char resp[16];
 	(void)state;
 
+	static const char all[] = "permessage-deflate; client_max_window_bits=10; "
+	                          "server_max_window_bits=12; client_no_context_takeover; "
+	                          "server_no_context_takeover";
+	char big[WS_PMD_RESP_MAX];
+
+	assert_int_equal(ws_pmd_negotiate(all, sizeof(all) - 1, &p, big, sizeof(big)), 1);
 	assert_int_equal(ws_pmd_negotiate("permessage-deflate", 18, &p, resp, sizeof(resp)), 0);
 	/* the length given bounds the parse */
 	assert_int_equal(ws_pmd_negotiate("permessage-deflate; x", 18, &p, resp, 0), 0);

@@ -525,6 +525,9 @@ static void test_ws_max_message(void **state)
 	put_frame(w, &n, WS_OP_BINARY, 0, p, 600);
 	put_frame(w, &n, WS_OP_CONT, 1, p, 401);
 	expect_one(w, n, 1000, WS_EV_ERROR, WS_CLOSE_TOO_BIG);
+	/* a limit too large to add to does not wrap */
+	expect_one(w, n, SIZE_MAX, WS_EV_MESSAGE, 0);
+	expect_one(w, n, SIZE_MAX - 100, WS_EV_MESSAGE, 0);
 }
 
 /* The declared length alone fails: no payload is read or buffered. */
