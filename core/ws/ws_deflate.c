@@ -10,12 +10,13 @@
  *    every message, so an idle connection holds none of it; with context
  *    takeover it is kept for the connection's life (about 39 KiB).
  *  - A deflate stream with memLevel 8 costs 2^(windowBits+2) + 2^(memLevel+9)
- *    bytes plus about 6 KiB: about 262 KiB at 15 bits. It is kept between
- *    messages (deflateReset under server_no_context_takeover, which
- *    ws_pmd_negotiate always answers). Under server_no_context_takeover a
- *    deflater carries nothing from one message to the next, so one deflater
- *    per thread and window size can serve every connection (and a broadcast
- *    can be compressed once for all of them).
+ *    bytes plus about 6 KiB: about 262 KiB at 15 bits. Under
+ *    server_no_context_takeover (which ws_pmd_negotiate always answers) a
+ *    deflater carries nothing from one message to the next, so all such
+ *    deflaters of a thread share one stream per window size, made on first
+ *    use and kept (ws_deflate_thread_end frees them): a connection's
+ *    deflater costs its small struct only. With context takeover a deflater
+ *    has a stream of its own, for its life.
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -37,13 +38,24 @@ struct ws_inflater {
 	int no_ctx;
 };
 
-struct ws_deflater {
+struct zdef {
 	z_stream z;
-	int live;
+	int live;                     /* z is initialised */
+};
+
+struct ws_deflater {
+	struct zdef own;              /* with context takeover only */
 	int bits;
 	int level;
 	int no_ctx;
 };
+
+/*
+ * Deflaters without context takeover carry nothing from one message to the
+ * next, and ws_deflate runs to its end without calling out: they share one
+ * zlib stream per thread, window and level, made on first use.
+ */
+static __thread struct zdef *shared[8][2];
 
 static int clamp_bits(int bits)
 {
@@ -197,28 +209,59 @@ void ws_deflater_free(struct ws_deflater *d)
 {
 	if (!d)
 		return;
-	if (d->live)
-		deflateEnd(&d->z);
+	if (d->own.live)
+		deflateEnd(&d->own.z);
 	free(d);
+}
+
+void ws_deflate_thread_end(void)
+{
+	for (int b = 0; b < 8; b++)
+		for (int l = 0; l < 2; l++) {
+			struct zdef *zs = shared[b][l];
+
+			if (zs && zs->live)
+				deflateEnd(&zs->z);
+			free(zs);
+			shared[b][l] = NULL;
+		}
+}
+
+/* The stream D compresses with: its own, or its thread's shared one. */
+static struct zdef *stream_of(struct ws_deflater *d)
+{
+	struct zdef **slot;
+
+	if (!d->no_ctx)
+		return &d->own;
+	slot = &shared[d->bits - 8][d->level == Z_NO_COMPRESSION];
+	if (!*slot)
+		*slot = calloc(1, sizeof(**slot));
+	return *slot;
 }
 
 int ws_deflate(struct ws_deflater *d, const void *in, size_t len, unsigned char **out,
                size_t *outlen)
 {
 	const unsigned char *src = in;
-	unsigned char *buf, *nb;
+	unsigned char *buf = NULL, *nb;
 	size_t cap, done = 0;
+	struct zdef *zs = stream_of(d);
+	z_stream *z;
 
 	*out = NULL;
 	*outlen = 0;
-	if (!d->live) {
-		memset(&d->z, 0, sizeof(d->z));
-		if (deflateInit2(&d->z, d->level, Z_DEFLATED, -d->bits, WS_DEFLATE_MEMLEVEL,
+	if (!zs)
+		return -1;
+	z = &zs->z;
+	if (!zs->live) {
+		memset(z, 0, sizeof(*z));
+		if (deflateInit2(z, d->level, Z_DEFLATED, -d->bits, WS_DEFLATE_MEMLEVEL,
 		                 Z_DEFAULT_STRATEGY) != Z_OK)
 			return -1;
-		d->live = 1;
+		zs->live = 1;
 	}
-	cap = (len < UINT_MAX ? deflateBound(&d->z, (uLong)len) : len + len / 1000) + 16;
+	cap = (len < UINT_MAX ? deflateBound(z, (uLong)len) : len + len / 1000) + 16;
 	buf = malloc(cap);
 	if (!buf)
 		goto fail;
@@ -233,17 +276,17 @@ int ws_deflate(struct ws_deflater *d, const void *in, size_t len, unsigned char 
 			buf = nb;
 			cap *= 2;
 		}
-		d->z.next_in = (unsigned char *)src;
-		d->z.avail_in = (unsigned)give;
-		d->z.next_out = buf + done;
-		d->z.avail_out = (unsigned)(cap - done < UINT_MAX ? cap - done : UINT_MAX);
-		rc = deflate(&d->z, last ? Z_SYNC_FLUSH : Z_NO_FLUSH);
+		z->next_in = (unsigned char *)src;
+		z->avail_in = (unsigned)give;
+		z->next_out = buf + done;
+		z->avail_out = (unsigned)(cap - done < UINT_MAX ? cap - done : UINT_MAX);
+		rc = deflate(z, last ? Z_SYNC_FLUSH : Z_NO_FLUSH);
 		if (rc != Z_OK && rc != Z_BUF_ERROR)
 			goto fail;
-		src += give - d->z.avail_in;
-		len -= give - d->z.avail_in;
-		done = (size_t)(d->z.next_out - buf);
-		if (last && len == 0 && d->z.avail_out != 0)
+		src += give - z->avail_in;
+		len -= give - z->avail_in;
+		done = (size_t)(z->next_out - buf);
+		if (last && len == 0 && z->avail_out != 0)
 			break;
 	}
 	if (done == 0) {
@@ -259,14 +302,12 @@ int ws_deflate(struct ws_deflater *d, const void *in, size_t len, unsigned char 
 	*out = buf;
 	*outlen = done - 4;
 	if (d->no_ctx)
-		deflateReset(&d->z);
+		deflateReset(z);
 	return 0;
 fail:
 	free(buf);
 	/* the stream may hold half a message: start the next one afresh */
-	if (d->live) {
-		deflateEnd(&d->z);
-		d->live = 0;
-	}
+	deflateEnd(z);
+	zs->live = 0;
 	return -1;
 }

@@ -179,11 +179,16 @@ void ws_deflater_free(struct ws_deflater *d);
 /*
  * Compresses one whole message into a malloc'd *OUT (*OUTLEN bytes, the
  * trailing 00 00 ff ff removed, RFC 7692 7.2.1). 0, or -1 (no memory).
- * The zlib stream is made on the first call (about 262 KiB at 15 bits);
- * with server_no_context_takeover it carries nothing between messages, so
- * one deflater may serve many connections of one thread.
+ * The zlib stream (about 262 KiB at 15 bits) is made on the first call.
+ * With server_no_context_takeover it carries nothing between messages, and
+ * every such deflater of the calling thread uses one shared stream per
+ * window size, so a deflater costs about 140 bytes per connection and one
+ * message's output is the same from any of them (a broadcast can be
+ * compressed once).
  */
 int ws_deflate(struct ws_deflater *d, const void *in, size_t len, unsigned char **out,
                size_t *outlen);
+/* Frees the calling thread's shared deflate streams (at a worker's end). */
+void ws_deflate_thread_end(void);
 
 #endif

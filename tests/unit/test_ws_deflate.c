@@ -331,6 +331,52 @@ static void test_deflate_window_8_stays_readable(void **state)
 	free(big);
 }
 
+/* Deflaters without context share their thread's stream: interleaved,
+ * with different windows and one with context, each still reads back. */
+static void test_deflaters_interleaved(void **state)
+{
+	static const struct ws_pmd ps[] = {
+		{ 1, 0, 15, 15 }, { 1, 0, 10, 15 }, { 1, 0, 8, 15 }, { 0, 0, 15, 15 },
+		{ 1, 0, 15, 15 },
+	};
+	struct ws_deflater *d[5];
+	struct ws_reader r[5];
+	char msg[200];
+	(void)state;
+
+	for (int i = 0; i < 5; i++) {
+		d[i] = ws_deflater_new(&ps[i]);
+		memset(&r[i], 0, sizeof(r[i]));
+		r[i].inflate = ws_inflater_new(&ps[i]);
+	}
+	for (int round = 0; round < 6; round++) {
+		if (round == 3)
+			ws_deflate_thread_end();      /* made again on next use */
+		for (int i = 0; i < 5; i++) {
+			snprintf(msg, sizeof(msg), "round %d, deflater %d: %s", round, i,
+			         "the same words again and again and again and again");
+			round_trip(d[i], &r[i], msg, strlen(msg), 1 + round % 2, 0);
+		}
+	}
+	{       /* the same message from two context-free deflaters: same bytes */
+		unsigned char *a, *b;
+		size_t al, bl;
+
+		assert_int_equal(ws_deflate(d[0], msg, strlen(msg), &a, &al), 0);
+		assert_int_equal(ws_deflate(d[4], msg, strlen(msg), &b, &bl), 0);
+		assert_int_equal(al, bl);
+		assert_memory_equal(a, b, al);
+		free(a);
+		free(b);
+	}
+	for (int i = 0; i < 5; i++) {
+		ws_deflater_free(d[i]);
+		ws_inflater_free(r[i].inflate);
+		ws_reader_free(&r[i]);
+	}
+	ws_deflate_thread_end();
+}
+
 static void test_deflate_empty_message_is_one_byte(void **state)
 {
 	struct ws_pmd p = { 1, 1, 15, 15 };
@@ -549,6 +595,7 @@ int main(void)
 		cmocka_unit_test(test_deflate_round_trip_with_context_takeover),
 		cmocka_unit_test(test_deflate_round_trip_without_context_takeover),
 		cmocka_unit_test(test_deflate_window_8_stays_readable),
+		cmocka_unit_test(test_deflaters_interleaved),
 		cmocka_unit_test(test_deflate_empty_message_is_one_byte),
 		cmocka_unit_test(test_inflate_rfc7692_examples),
 		cmocka_unit_test(test_inflate_bad_data),
