@@ -207,14 +207,16 @@ static int inflate_into(struct ws_reader *r, const unsigned char *in, size_t n, 
 			room = 1;
 		}
 		rc = ws_inflate_some(r->inflate, &in, &n, out, room, trailer, &got);
-		if (rc == -2)
-			return fail(r, ev, WS_CLOSE_INTERNAL, "out of memory inflating a message");
-		if (rc < 0)
-			return fail(r, ev, WS_CLOSE_BAD_DATA, "invalid compressed data");
+		/* what came out before an error counts first: the verdict must not
+		 * depend on how much input one call had */
 		if (out == &probe && got)
 			return fail(r, ev, WS_CLOSE_TOO_BIG, "inflated message over max_message");
 		if (got && check_text(r, out, got) < 0)
 			return fail(r, ev, WS_CLOSE_BAD_DATA, "invalid UTF-8 in a text message");
+		if (rc == -2)
+			return fail(r, ev, WS_CLOSE_INTERNAL, "out of memory inflating a message");
+		if (rc < 0)
+			return fail(r, ev, WS_CLOSE_BAD_DATA, "invalid compressed data");
 		r->len += got;
 		if (rc == 1)
 			return 0;
