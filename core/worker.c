@@ -34,6 +34,7 @@
 #include "plugin.h"
 #include "watchdog.h"
 #include "worker.h"
+#include "ws/ws_frame.h"
 
 struct task {
 	struct task *next;
@@ -408,6 +409,7 @@ static void *worker_main(void *arg)
 		w->http_client = NULL;
 	}
 	exchange_cache_free(w);
+	ws_deflate_thread_end();   /* the thread's shared permessage-deflate streams */
 	upstream_worker_free(w);
 	redis_worker_free(w);
 	return NULL;

@@ -4,18 +4,19 @@
  * Memory per connection, the reason for most choices here:
  *  - A ws_inflater or ws_deflater is a small struct (about 130 bytes); its
  *    zlib stream is set up on the first compressed message only.
- *  - An inflate stream costs about 7 KiB of state plus a window of
- *    2^client_max_window_bits bytes (32 KiB at 15), allocated by zlib on the
+ *  - An inflate stream costs about 7 KiB of state plus a 32 KiB window
+ *    (always 15 bits: ws_inflater_new says why), allocated by zlib on the
  *    first output. With client_no_context_takeover the stream is freed after
  *    every message, so an idle connection holds none of it; with context
  *    takeover it is kept for the connection's life (about 39 KiB).
  *  - A deflate stream with memLevel 8 costs 2^(windowBits+2) + 2^(memLevel+9)
- *    bytes plus about 6 KiB: about 262 KiB at 15 bits. It is kept between
- *    messages (deflateReset under server_no_context_takeover, which
- *    ws_pmd_negotiate always answers). Under server_no_context_takeover a
- *    deflater carries nothing from one message to the next, so one deflater
- *    per thread and window size can serve every connection (and a broadcast
- *    can be compressed once for all of them).
+ *    bytes plus about 6 KiB: about 262 KiB at 15 bits. Under
+ *    server_no_context_takeover (which ws_pmd_negotiate always answers) a
+ *    deflater carries nothing from one message to the next, so all such
+ *    deflaters of a thread share one stream per window size, made on first
+ *    use and kept (ws_deflate_thread_end frees them): a connection's
+ *    deflater costs its small struct only. With context takeover a deflater
+ *    has a stream of its own, for its life.
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -32,18 +33,29 @@
 struct ws_inflater {
 	z_stream z;
 	int live;                     /* z is initialised */
-	int ended;                    /* the client ended the stream (BFINAL) */
+	int ended;                    /* the stream saw its BFINAL block */
 	int bits;
 	int no_ctx;
 };
 
-struct ws_deflater {
+struct zdef {
 	z_stream z;
-	int live;
+	int live;                     /* z is initialised */
+};
+
+struct ws_deflater {
+	struct zdef own;              /* with context takeover only */
 	int bits;
 	int level;
 	int no_ctx;
 };
+
+/*
+ * Deflaters without context takeover carry nothing from one message to the
+ * next, and ws_deflate runs to its end without calling out: they share one
+ * zlib stream per thread, window and level, made on first use.
+ */
+static __thread struct zdef *shared[8][2];
 
 static int clamp_bits(int bits)
 {
@@ -56,11 +68,13 @@ struct ws_inflater *ws_inflater_new(const struct ws_pmd *p)
 
 	if (!i)
 		return NULL;
-	/* a zlib client told "8" deflates with 9 (zlib has no 8-bit window for
-	 * raw deflate): inflating with 9 reads both */
-	i->bits = clamp_bits(p->client_max_window_bits);
-	if (i->bits < 9)
-		i->bits = 9;
+	/* Always the largest window, whatever the client promised: zlib checks
+	 * a distance against the history it holds, which with a small window
+	 * depends on how much output one call makes, so a client overreaching
+	 * its window would pass or fail with the TCP segmentation. With 15 bits
+	 * any distance deflate can express is judged the same way every time
+	 * (and a zlib client told 8, which deflates with 9, is read too). */
+	i->bits = 15;
 	i->no_ctx = p->client_no_context_takeover;
 	return i;
 }
@@ -86,20 +100,44 @@ int ws_inflate_begin(struct ws_inflater *i)
 	return 0;
 }
 
+/*
+ * Starts a new zlib stream on the old one's window: a client may end its
+ * deflate stream with a BFINAL block (RFC 7692 7.2.3.4) and go on with new
+ * blocks that still refer back. 0, or -2 (no memory).
+ */
+static int restart(struct ws_inflater *i)
+{
+	unsigned char *dict = malloc((size_t)1 << i->bits);
+	unsigned dlen = 0;
+
+	if (!dict)
+		return -2;
+	inflateGetDictionary(&i->z, dict, &dlen);
+	inflateReset(&i->z);
+	inflateSetDictionary(&i->z, dict, dlen);
+	free(dict);
+	i->ended = 0;
+	return 0;
+}
+
 int ws_inflate_some(struct ws_inflater *i, const unsigned char **in, size_t *inlen,
                     unsigned char *out, size_t cap, int trailer, size_t *got)
 {
-	size_t give = *inlen < UINT_MAX ? *inlen : UINT_MAX, took;
+	size_t give, took;
 	int rc;
 
 	*got = 0;
 	if (i->ended) {
-		if (*inlen && !trailer)
-			return -1;        /* data after the stream's final block */
-		*in += *inlen;
-		*inlen = 0;
-		return 1;
+		/* the appended 00 00 ff ff after a stream's end means nothing */
+		if (trailer || *inlen == 0) {
+			*in += *inlen;
+			*inlen = 0;
+			return 1;
+		}
+		if (restart(i) < 0)
+			return -2;
 	}
+	give = *inlen < UINT_MAX ? *inlen : UINT_MAX;
 	if (cap > UINT_MAX)
 		cap = UINT_MAX;
 	i->z.next_in = (unsigned char *)*in;
@@ -116,12 +154,13 @@ int ws_inflate_some(struct ws_inflater *i, const unsigned char **in, size_t *inl
 	case Z_BUF_ERROR:
 		break;
 	case Z_STREAM_END:
+		/* all its output is written; what follows starts a new stream */
 		i->ended = 1;
-		if (*inlen && !trailer)
-			return -1;
-		*in += *inlen;
-		*inlen = 0;
-		return 1;
+		if (trailer) {
+			*in += *inlen;
+			*inlen = 0;
+		}
+		return *inlen == 0 ? 1 : 0;
 	case Z_MEM_ERROR:
 		return -2;
 	default:
@@ -134,26 +173,18 @@ int ws_inflate_some(struct ws_inflater *i, const unsigned char **in, size_t *inl
 
 int ws_inflate_end(struct ws_inflater *i)
 {
+	int rc = 0;
+
 	if (!i->live)
 		return 0;
 	if (i->no_ctx) {
 		inflateEnd(&i->z);
 		i->live = 0;
 	} else if (i->ended) {
-		/* the client closed its stream with a final block but keeps its
-		 * context: restart the stream on the same window */
-		unsigned char *dict = malloc((size_t)1 << i->bits);
-		unsigned dlen = 0;
-
-		if (!dict)
-			return -2;
-		inflateGetDictionary(&i->z, dict, &dlen);
-		inflateReset(&i->z);
-		inflateSetDictionary(&i->z, dict, dlen);
-		free(dict);
+		rc = restart(i);
 	}
 	i->ended = 0;
-	return 0;
+	return rc;
 }
 
 struct ws_deflater *ws_deflater_new(const struct ws_pmd *p)
@@ -178,28 +209,59 @@ void ws_deflater_free(struct ws_deflater *d)
 {
 	if (!d)
 		return;
-	if (d->live)
-		deflateEnd(&d->z);
+	if (d->own.live)
+		deflateEnd(&d->own.z);
 	free(d);
+}
+
+void ws_deflate_thread_end(void)
+{
+	for (int b = 0; b < 8; b++)
+		for (int l = 0; l < 2; l++) {
+			struct zdef *zs = shared[b][l];
+
+			if (zs && zs->live)
+				deflateEnd(&zs->z);
+			free(zs);
+			shared[b][l] = NULL;
+		}
+}
+
+/* The stream D compresses with: its own, or its thread's shared one. */
+static struct zdef *stream_of(struct ws_deflater *d)
+{
+	struct zdef **slot;
+
+	if (!d->no_ctx)
+		return &d->own;
+	slot = &shared[d->bits - 8][d->level == Z_NO_COMPRESSION];
+	if (!*slot)
+		*slot = calloc(1, sizeof(**slot));
+	return *slot;
 }
 
 int ws_deflate(struct ws_deflater *d, const void *in, size_t len, unsigned char **out,
                size_t *outlen)
 {
 	const unsigned char *src = in;
-	unsigned char *buf, *nb;
+	unsigned char *buf = NULL, *nb;
 	size_t cap, done = 0;
+	struct zdef *zs = stream_of(d);
+	z_stream *z;
 
 	*out = NULL;
 	*outlen = 0;
-	if (!d->live) {
-		memset(&d->z, 0, sizeof(d->z));
-		if (deflateInit2(&d->z, d->level, Z_DEFLATED, -d->bits, WS_DEFLATE_MEMLEVEL,
+	if (!zs)
+		return -1;
+	z = &zs->z;
+	if (!zs->live) {
+		memset(z, 0, sizeof(*z));
+		if (deflateInit2(z, d->level, Z_DEFLATED, -d->bits, WS_DEFLATE_MEMLEVEL,
 		                 Z_DEFAULT_STRATEGY) != Z_OK)
 			return -1;
-		d->live = 1;
+		zs->live = 1;
 	}
-	cap = (len < UINT_MAX ? deflateBound(&d->z, (uLong)len) : len + len / 1000) + 16;
+	cap = (len < UINT_MAX ? deflateBound(z, (uLong)len) : len + len / 1000) + 16;
 	buf = malloc(cap);
 	if (!buf)
 		goto fail;
@@ -214,18 +276,25 @@ int ws_deflate(struct ws_deflater *d, const void *in, size_t len, unsigned char 
 			buf = nb;
 			cap *= 2;
 		}
-		d->z.next_in = (unsigned char *)src;
-		d->z.avail_in = (unsigned)give;
-		d->z.next_out = buf + done;
-		d->z.avail_out = (unsigned)(cap - done < UINT_MAX ? cap - done : UINT_MAX);
-		rc = deflate(&d->z, last ? Z_SYNC_FLUSH : Z_NO_FLUSH);
+		z->next_in = (unsigned char *)src;
+		z->avail_in = (unsigned)give;
+		z->next_out = buf + done;
+		z->avail_out = (unsigned)(cap - done < UINT_MAX ? cap - done : UINT_MAX);
+		rc = deflate(z, last ? Z_SYNC_FLUSH : Z_NO_FLUSH);
 		if (rc != Z_OK && rc != Z_BUF_ERROR)
 			goto fail;
-		src += give - d->z.avail_in;
-		len -= give - d->z.avail_in;
-		done = (size_t)(d->z.next_out - buf);
-		if (last && len == 0 && d->z.avail_out != 0)
+		src += give - z->avail_in;
+		len -= give - z->avail_in;
+		done = (size_t)(z->next_out - buf);
+		if (last && len == 0 && z->avail_out != 0)
 			break;
+	}
+	if (done == 0) {
+		/* an empty message right after a flush: zlib has nothing to add,
+		 * and an empty stored block's first byte says it (RFC 7692 7.2.3.6) */
+		buf[0] = 0x00;
+		done = 5;
+		memcpy(buf + 1, "\x00\x00\xff\xff", 4);
 	}
 	/* a sync flush ends in an empty stored block: 00 00 ff ff, dropped */
 	if (done < 4 || memcmp(buf + done - 4, "\x00\x00\xff\xff", 4) != 0)
@@ -233,14 +302,12 @@ int ws_deflate(struct ws_deflater *d, const void *in, size_t len, unsigned char 
 	*out = buf;
 	*outlen = done - 4;
 	if (d->no_ctx)
-		deflateReset(&d->z);
+		deflateReset(z);
 	return 0;
 fail:
 	free(buf);
 	/* the stream may hold half a message: start the next one afresh */
-	if (d->live) {
-		deflateEnd(&d->z);
-		d->live = 0;
-	}
+	deflateEnd(z);
+	zs->live = 0;
 	return -1;
 }

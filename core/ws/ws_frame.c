@@ -9,6 +9,7 @@
  * frame's payload waits just past the message being reassembled, so a ping
  * in the middle of a fragmented message does not disturb it.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,7 +110,10 @@ size_t ws_frame_head(unsigned char *out, int op, int fin, int rsv1, uint64_t len
 
 static size_t max_message(const struct ws_reader *r)
 {
-	return r->max_message ? r->max_message : WS_DEFAULT_MAX_MESSAGE;
+	/* bounded so that max + a control payload, and twice it, never wrap */
+	if (!r->max_message)
+		return WS_DEFAULT_MAX_MESSAGE;
+	return r->max_message < SIZE_MAX / 4 ? r->max_message : SIZE_MAX / 4;
 }
 
 static int fail(struct ws_reader *r, struct ws_event *ev, unsigned code, const char *why)
@@ -203,14 +207,16 @@ static int inflate_into(struct ws_reader *r, const unsigned char *in, size_t n, 
 			room = 1;
 		}
 		rc = ws_inflate_some(r->inflate, &in, &n, out, room, trailer, &got);
-		if (rc == -2)
-			return fail(r, ev, WS_CLOSE_INTERNAL, "out of memory inflating a message");
-		if (rc < 0)
-			return fail(r, ev, WS_CLOSE_BAD_DATA, "invalid compressed data");
+		/* what came out before an error counts first: the verdict must not
+		 * depend on how much input one call had */
 		if (out == &probe && got)
 			return fail(r, ev, WS_CLOSE_TOO_BIG, "inflated message over max_message");
 		if (got && check_text(r, out, got) < 0)
 			return fail(r, ev, WS_CLOSE_BAD_DATA, "invalid UTF-8 in a text message");
+		if (rc == -2)
+			return fail(r, ev, WS_CLOSE_INTERNAL, "out of memory inflating a message");
+		if (rc < 0)
+			return fail(r, ev, WS_CLOSE_BAD_DATA, "invalid compressed data");
 		r->len += got;
 		if (rc == 1)
 			return 0;
@@ -449,11 +455,13 @@ int ws_read(struct ws_reader *r, const void *data, size_t len, size_t *used,
 				goto out;
 		}
 		take = r->frame_left < n ? (size_t)r->frame_left : n;
-		if (take && take_payload(r, p, take, ev))
-			goto out;
-		p += take;
-		n -= take;
-		r->frame_left -= take;
+		if (take) {
+			if (take_payload(r, p, take, ev))
+				goto out;
+			p += take;
+			n -= take;
+			r->frame_left -= take;
+		}
 		if (r->frame_left)
 			goto out;                /* n == 0: the rest comes later */
 		r->in_frame = 0;

@@ -101,6 +101,15 @@ struct ws_reader {
  * valid UTF-8), UTF-8 of text messages (incremental, so a bad byte fails
  * before the message ends), MAX_MESSAGE (1009, checked on frame lengths
  * before any payload is buffered). Returns EV->ev.
+ * WS_EV_NEED always consumes all LEN bytes (a header split across reads is
+ * kept in the reader), so the caller never passes bytes twice after it; an
+ * event consumes its frame only, and the caller passes the rest again. A
+ * compressed message (RSV1, with INFLATE) is inflated as it arrives and
+ * MAX_MESSAGE applies to its inflated size (1009 before more is held); its
+ * compressed bytes are capped at 2 * MAX_MESSAGE + 1024 (1009); corrupt
+ * deflate data is 1007. WS_EV_ERROR may also carry 1011 (out of memory).
+ * After WS_EV_ERROR, every call returns it again with *USED 0. After
+ * WS_EV_CLOSE the reader goes on reading frames if asked to.
  */
 int ws_read(struct ws_reader *r, const void *data, size_t len, size_t *used,
             struct ws_event *ev);
@@ -132,12 +141,17 @@ size_t ws_frame_head(unsigned char *out, int op, int fin, int rsv1, uint64_t len
  */
 int ws_accept_key(const char *key, size_t len, char out[29]);
 
+/* A RESP buffer this big always holds ws_pmd_negotiate's answer. */
+#define WS_PMD_RESP_MAX 160
+
 /* permessage-deflate parameters (RFC 7692 7.1). */
 struct ws_pmd {
 	int server_no_context_takeover;
 	int client_no_context_takeover;
-	int server_max_window_bits;   /* 8..15; our deflater uses 9..15 (zlib) */
-	int client_max_window_bits;   /* 8..15: the window our inflater needs */
+	int server_max_window_bits;   /* 9..15 from ws_pmd_negotiate; 8 given by
+	                                 hand makes a deflater of stored blocks */
+	int client_max_window_bits;   /* 8..15: the client's window (our inflater
+	                                 uses 15 whatever it is) */
 };
 
 /*
@@ -146,7 +160,11 @@ struct ws_pmd {
  * permessage-deflate offer. Returns 1 and fills OUT and the response header
  * value RESP (NUL-terminated) when one is accepted, 0 when none is (no
  * offer, or none we can honour: the extension is then not used), -1 when
- * the header is malformed (the handshake fails with 400).
+ * the header is malformed (the handshake fails with 400). The answer always
+ * has server_no_context_takeover; an offer of server_max_window_bits=8 is
+ * skipped (zlib cannot deflate with 8 bits); client_max_window_bits is in
+ * the answer only when offered. 0 too when RESPLEN cannot hold the answer
+ * (WS_PMD_RESP_MAX always can).
  */
 int ws_pmd_negotiate(const char *hdr, size_t len, struct ws_pmd *out, char *resp,
                      size_t resplen);
@@ -161,8 +179,16 @@ void ws_deflater_free(struct ws_deflater *d);
 /*
  * Compresses one whole message into a malloc'd *OUT (*OUTLEN bytes, the
  * trailing 00 00 ff ff removed, RFC 7692 7.2.1). 0, or -1 (no memory).
+ * The zlib stream (about 262 KiB at 15 bits) is made on the first call.
+ * With server_no_context_takeover it carries nothing between messages, and
+ * every such deflater of the calling thread uses one shared stream per
+ * window size, so a deflater costs about 140 bytes per connection and one
+ * message's output is the same from any of them (a broadcast can be
+ * compressed once).
  */
 int ws_deflate(struct ws_deflater *d, const void *in, size_t len, unsigned char **out,
                size_t *outlen);
+/* Frees the calling thread's shared deflate streams (at a worker's end). */
+void ws_deflate_thread_end(void);
 
 #endif

@@ -184,7 +184,7 @@ static void offer_param(struct offer *o, const char *name, size_t nlen, int has_
 static int answer(const struct offer *o, struct ws_pmd *out, char *resp, size_t resplen)
 {
 	int n, cbits = o->cmwb > 0 ? o->cmwb : WS_PMD_CLIENT_BITS;
-	char smwb[32] = "", cmwb[32] = "";
+	char smwb[48] = "", cmwb[48] = "";
 
 	if (o->smwb >= 0)
 		snprintf(smwb, sizeof(smwb), "; server_max_window_bits=%d", o->smwb);
@@ -205,7 +205,7 @@ int ws_pmd_negotiate(const char *hdr, size_t len, struct ws_pmd *out, char *resp
                      size_t resplen)
 {
 	struct lex x = { hdr, hdr + len };
-	struct offer chosen;
+	struct offer chosen = { 0, 0, 0, -1, -1 };
 	int found = 0;
 
 	memset(out, 0, sizeof(*out));

@@ -13,9 +13,11 @@ struct ws_inflater;
 int ws_inflate_begin(struct ws_inflater *i);
 
 /*
- * Inflates from *IN/*INLEN (advanced past what zlib took) into OUT[0..CAP),
- * *GOT bytes written. TRAILER: *IN is the 00 00 ff ff appended after the
- * message's last frame (ignored if the client ended the stream itself).
+ * Inflates the *INLEN bytes at *IN (both advanced past what zlib took) into
+ * OUT[0..CAP), *GOT bytes written. TRAILER: the input is the 00 00 ff ff
+ * appended after the message's last frame (dropped when the client ended
+ * its stream with a BFINAL block; bytes after such a block start a new
+ * stream on the same window, RFC 7692 7.2.3.4).
  * Returns 1 when all input is consumed and no output is pending, 0 when OUT
  * is full (call again with room), -1 for corrupt data, -2 for no memory.
  */

@@ -22,6 +22,7 @@ graphql)	srcs="plugins/graphql/lexer.c plugins/graphql/parser.c plugins/graphql/
 h1_response)	srcs="core/http/h1_response.c core/http/h1_lex.c core/http/h1_chunked.c"; target=tests/fuzz/fuzz_h1_response.c ;;
 graphql_ws)	srcs="plugins/graphql/ws_msg.c -Iplugins/graphql $(pkg-config --cflags --libs jansson)"; target=tests/fuzz/fuzz_graphql_ws.c ;;
 lua_pattern)	srcs="core/lua/lua_pattern.c -Icore/lua $(pkg-config --cflags --libs lua5.4)"; target=tests/fuzz/fuzz_lua_pattern.c ;;
+ws_frame)	srcs="core/ws/ws_frame.c core/ws/ws_deflate.c -Icore/ws $(pkg-config --cflags --libs zlib)"; target=tests/fuzz/fuzz_ws_frame.c ;;
 *)	srcs=""; target=tests/fuzz/fuzz_$name.c ;;
 esac
 [ -f "$target" ] || { echo "run.sh: no fuzz target $target" >&2; exit 2; }
