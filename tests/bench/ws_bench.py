@@ -5,7 +5,10 @@
         flight on each (64-byte text messages), with p50/p99 latency;
     (b) fan-out: one POST /publish reaching 10,000 connections, the time
         from the POST until the last connection has it (p50/p99/max over
-        --publishes publishes), then a sustained flood on the same
+        --publishes publishes; "has it" is the kernel's receive timestamp
+        on ws_load's socket, SO_TIMESTAMPNS, so the time ws_load's one
+        thread takes to read 10,000 sockets is not counted; the time until
+        it has read them is shown too), then a sustained flood on the same
         connections (at most 4 publishes not yet everywhere): deliveries/s;
     (c) memory per idle connection: the server's RSS with 10,000 idle
         connections open minus its RSS before (after a short warm-up),
@@ -24,7 +27,8 @@ tests/bench/results/ws-YYYY-MM-DD.md.
                             [--servers portico,ws] [--publishes 20]
 
 Needs: cc, node 20, npm (installs tests/bench/package.json's ws on first
-run), taskset, a built core/portico and plugins/.libs/websocket.so. 10,000
+run), taskset, a built core/portico and plugins/.libs/websocket.so (or
+PORTICO_BIN and PORTICO_WS_PLUGIN naming another build's). 10,000
 connections need `ulimit -n` (hard) of about 10,100: the script raises its
 soft limit to the hard one for itself and its children. Traffic goes to
 127.0.0.1 only and every step is bounded in time.
@@ -47,6 +51,8 @@ from http_bench import ROOT, PORTICO, TICK, Server, free_port  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
+WS_PLUGIN = os.environ.get("PORTICO_WS_PLUGIN",
+                           os.path.join(ROOT, "plugins", ".libs", "websocket.so"))
 
 ROUTES = """
 -- ws_bench.py: the same three URLs as ws_peer.js
@@ -65,9 +71,13 @@ def portico_server(work):
     os.makedirs(os.path.join(work, "routes"), exist_ok=True)
     with open(os.path.join(work, "routes", "bench.lua"), "w") as f:
         f.write(ROUTES)
+    plugins = os.path.join(work, "plugins")   # the websocket plugin alone
+    os.makedirs(plugins, exist_ok=True)
+    if not os.path.exists(os.path.join(plugins, "websocket.so")):
+        os.symlink(WS_PLUGIN, os.path.join(plugins, "websocket.so"))
     conf = os.path.join(work, "portico.conf")
     with open(conf, "w") as f:
-        f.write(f'workers = 1\nplugins_dir = "{ROOT}/plugins/.libs"\n'
+        f.write(f'workers = 1\nplugins_dir = "{plugins}"\n'
                 f'log = {{ level = "warn", file = "{work}/portico.log" }}\n'
                 f'listen {{ address = "127.0.0.1", port = {port} }}\n'
                 f'routes "{work}/routes"\n')
@@ -151,8 +161,10 @@ class CpuMarks:
         elif line.startswith("result ") and self.mark:
             (u0, s0), load0, t0 = self.mark
             u1, s1 = cpu_us(self.pids)
-            load_pct = (sum(cpu_us([proc.pid])) - load0) / 1e4 / max(time.monotonic() - t0, 1e-3)
-            self.spans.append((u1 - u0, s1 - s0, load_pct))
+            secs = max(time.monotonic() - t0, 1e-3)
+            load_pct = (sum(cpu_us([proc.pid])) - load0) / 1e4 / secs
+            server_pct = (u1 - u0 + s1 - s0) / 1e4 / secs
+            self.spans.append((u1 - u0, s1 - s0, load_pct, server_pct))
             self.mark = None
 
 
@@ -163,13 +175,13 @@ def test_echo(load, s, a):
                      "--size", str(a.size)], a.duration + 90, marks)["echo"]
     if r["errors"] or r["closed"]:
         raise RuntimeError(f"{s.name} echo: {r['errors']:.0f} errors, {r['closed']:.0f} closed")
-    user, system, load_pct = marks.spans[0]
+    user, system, load_pct, server_pct = marks.spans[0]
     n = max(r["roundtrips"], 1)
     return {"echo_rps": r["rate"], "echo_p50_ms": r["p50_us"] / 1e3,
             "echo_p99_ms": r["p99_us"] / 1e3, "echo_us": (user + system) / n,
             "echo_user_us": user / n, "echo_sys_us": system / n,
             "echo_cap": 1e6 * n / max(user + system, 1),
-            "echo_load": load_pct}
+            "echo_load": load_pct, "echo_server": server_pct}
 
 
 def test_fanout(load, s, a):
@@ -183,13 +195,16 @@ def test_fanout(load, s, a):
         raise RuntimeError(f"{s.name} fanout: {f['complete']:.0f}/{a.publishes} publishes "
                            f"reached everyone, {fl['incomplete']:.0f} flood publishes did not, "
                            f"{fl['closed']:.0f} connections closed")
-    user, system, load_pct = marks.spans[-1]
+    user, system, load_pct, server_pct = marks.spans[-1]
     n = max(fl["delivered"], 1)
+    if not f["stamped"]:
+        raise RuntimeError("the kernel gave no receive timestamps (SO_TIMESTAMPNS)")
     return {"fan_p50_ms": f["p50_ms"], "fan_p99_ms": f["p99_ms"], "fan_max_ms": f["max_ms"],
+            "fan_first_ms": f["first_p50_ms"], "fan_read_p99_ms": f["read_p99_ms"],
             "flood_rate": fl["rate"], "flood_us": (user + system) / n,
             "flood_user_us": user / n, "flood_sys_us": system / n,
             "flood_cap": 1e6 * n / max(user + system, 1),
-            "flood_load": load_pct}
+            "flood_load": load_pct, "flood_server": server_pct}
 
 
 def test_idle(load, s, a):
@@ -227,15 +242,20 @@ ROWS = [
     ("echo_user_us", "(a) of which user space", "{:.2f}", "lower", None),
     ("echo_sys_us", "(a) of which kernel", "{:.2f}", "lower", None),
     ("echo_cap", "(a) round trips per server CPU second", "{:.0f}", "higher", (">=", 3)),
+    ("echo_server", "(a) server CPU % (below 100: it waited, or shared CPU 0)", "{:.0f}", None, None),
     ("echo_load", "(a) ws_load CPU % (100: it set the pace)", "{:.0f}", None, None),
     ("fan_p50_ms", "(b) fan-out to last conn p50 ms", "{:.1f}", "lower", None),
     ("fan_p99_ms", "(b) fan-out to last conn p99 ms", "{:.1f}", "lower", ("abs<", 50)),
     ("fan_max_ms", "(b) fan-out to last conn max ms", "{:.1f}", "lower", None),
+    ("fan_first_ms", "(b) fan-out to first conn p50 ms", "{:.2f}", "lower", None),
+    ("fan_read_p99_ms", "(b) fan-out until ws_load read the last, p99 ms", "{:.1f}", "lower",
+     None),
     ("flood_rate", "(b) sustained deliveries/s", "{:.0f}", "higher", (">=", 3)),
     ("flood_us", "(b) server CPU us per delivery", "{:.2f}", "lower", None),
     ("flood_user_us", "(b) of which user space", "{:.2f}", "lower", None),
     ("flood_sys_us", "(b) of which kernel", "{:.2f}", "lower", None),
     ("flood_cap", "(b) deliveries per server CPU second", "{:.0f}", "higher", (">=", 3)),
+    ("flood_server", "(b) server CPU % (below 100: it waited, or shared CPU 0)", "{:.0f}", None, None),
     ("flood_load", "(b) ws_load CPU % (100: it set the pace)", "{:.0f}", None, None),
     ("rss_before_mib", "(c) server RSS before, MiB", "{:.1f}", None, None),
     ("rss_idle_mib", "(c) server RSS with idle conns, MiB", "{:.1f}", None, None),
@@ -333,7 +353,7 @@ def prepare(a, work):
         sys.exit(f"ws_bench: net.ipv4.ip_local_port_range has {hi - lo + 1} ports, "
                  f"fewer than {need}")
     if "portico" in a.servers:
-        for path in (PORTICO, os.path.join(ROOT, "plugins", ".libs", "websocket.so")):
+        for path in (PORTICO, WS_PLUGIN):
             if not os.path.exists(path):
                 sys.exit(f"ws_bench: {path} is missing: build Portico first")
     if "ws" in a.servers and not os.path.exists(os.path.join(HERE, "node_modules", "ws")):

@@ -69,6 +69,7 @@ struct conn {
 	size_t frag_len;
 	int in_frag;
 	uint64_t received;
+	uint64_t rx_ns;         /* fanout: when the kernel got the bytes last read */
 };
 
 static struct {
@@ -82,7 +83,7 @@ static struct {
 static int ep;
 static struct conn *conns;
 static struct conn http, in;
-static int n_open, n_pending, n_started, n_failed, stdin_eof;
+static int n_open, n_pending, n_started, n_failed, stdin_eof, rx_stamps;
 static uint64_t errors, closes;
 static char *payload;           /* the echo message: --size bytes */
 static uint32_t rng = 2463534242u;
@@ -94,7 +95,7 @@ static int sending = 1;
 
 /* fanout / flood: per publish, how many connections have it, and when */
 static uint32_t *got;
-static uint64_t *pub_at, *first_at, *last_at;
+static uint64_t *pub_at, *first_at, *last_at, *read_at;     /* CLOCK_REALTIME */
 static size_t pub_cap;
 static uint64_t next_seq = 1, done_seq = 1;     /* [done_seq, next_seq) outstanding */
 static uint64_t delivered, incomplete;
@@ -115,6 +116,14 @@ static uint64_t now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Fan-out times are on the clock of the kernel's receive timestamps. */
+static uint64_t real_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
@@ -258,13 +267,20 @@ static void pub_grow(uint64_t seq)
 	pub_at = xrealloc(pub_at, n * sizeof *pub_at);
 	first_at = xrealloc(first_at, n * sizeof *first_at);
 	last_at = xrealloc(last_at, n * sizeof *last_at);
+	read_at = xrealloc(read_at, n * sizeof *read_at);
 	memset(got + pub_cap, 0, (n - pub_cap) * sizeof *got);
 	memset(first_at + pub_cap, 0, (n - pub_cap) * sizeof *first_at);
 	memset(last_at + pub_cap, 0, (n - pub_cap) * sizeof *last_at);
 	pub_cap = n;
 }
 
-/* A whole message arrived on C: SEQ is the number it starts with (fanout). */
+/*
+ * A whole message arrived on C: SEQ is the number it starts with (fanout).
+ * A publish's arrival at a connection is when the kernel queued its bytes
+ * on our socket (SO_TIMESTAMPNS): the server's doing, not how long this one
+ * thread takes to get round to reading 10,000 sockets; read_at is the
+ * latter, for comparison.
+ */
 static void on_message(struct conn *c, uint64_t seq, size_t len)
 {
 	c->received++;
@@ -283,11 +299,13 @@ static void on_message(struct conn *c, uint64_t seq, size_t len)
 	}
 	if (seq == 0 || seq >= pub_cap)         /* a sync message, or not ours */
 		return;
-	uint64_t t = now_ns();
-	if (got[seq]++ == 0)
-		first_at[seq] = t;
+	uint64_t t = real_ns(), arrived = c->rx_ns ? c->rx_ns : t;
+	if (got[seq]++ == 0 || arrived < first_at[seq])
+		first_at[seq] = arrived;
+	if (arrived > last_at[seq])
+		last_at[seq] = arrived;
 	if (got[seq] == (uint32_t)opt.conns)
-		last_at[seq] = t;
+		read_at[seq] = t;
 	delivered++;
 }
 
@@ -427,6 +445,32 @@ static size_t parse_http(struct conn *c)
 	}
 }
 
+/* read(2), or with the receive timestamp when fan-out asked for them. */
+static ssize_t sock_read(struct conn *c)
+{
+	if (!rx_stamps || c->kind != K_WS)
+		return read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+	union {
+		char buf[CMSG_SPACE(sizeof(struct timespec)) * 2];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { c->rbuf + c->rlen, c->rcap - c->rlen };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+			    .msg_controllen = sizeof ctl.buf };
+	ssize_t n = recvmsg(c->fd, &m, 0);
+	if (n <= 0)
+		return n;
+	c->rx_ns = 0;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm)) {
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
+			struct timespec ts;
+			memcpy(&ts, CMSG_DATA(cm), sizeof ts);
+			c->rx_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		}
+	}
+	return n;
+}
+
 static void on_readable(struct conn *c)
 {
 	for (;;) {
@@ -434,7 +478,7 @@ static void on_readable(struct conn *c)
 			c->rcap = c->rcap ? c->rcap * 2 : 4096;
 			c->rbuf = xrealloc(c->rbuf, c->rcap);
 		}
-		ssize_t n = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+		ssize_t n = sock_read(c);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 			if (c->kind == K_HTTP)
 				die("the publish connection closed");
@@ -478,6 +522,8 @@ static int tcp_connect(struct conn *c, enum kind kind)
 		die("socket: %s (raise ulimit -n?)", strerror(errno));
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (rx_stamps && kind == K_WS)
+		setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)opt.port) };
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 && errno != EINPROGRESS)
@@ -557,7 +603,7 @@ static void publish(uint64_t seq)
 	queue_out(&http, head, (size_t)h);
 	queue_out(&http, body, (size_t)b);
 	if (seq)
-		pub_at[seq] = now_ns();
+		pub_at[seq] = real_ns();
 	http_busy = 1;
 	flush_out(&http);
 }
@@ -676,21 +722,28 @@ static void advance_done(uint64_t t)
 	}
 }
 
+static uint32_t since_us(uint64_t from, uint64_t to)
+{
+	return to > from ? (uint32_t)((to - from) / 1000) : 0;
+}
+
 static void run_fanout(void)
 {
 	uint32_t *last = xrealloc(NULL, (size_t)opt.count * sizeof *last);
 	uint32_t *first = xrealloc(NULL, (size_t)opt.count * sizeof *first);
+	uint32_t *rd = xrealloc(NULL, (size_t)opt.count * sizeof *rd);
 	size_t n = 0;
 	for (int k = 0; k < opt.count; k++) {
 		uint64_t seq = next_seq++;
 		publish(seq);
 		while (done_seq < next_seq) {
 			loop_once(1);
-			advance_done(now_ns());
+			advance_done(real_ns());
 		}
 		if (got[seq] == (uint32_t)opt.conns) {
-			last[n] = (uint32_t)((last_at[seq] - pub_at[seq]) / 1000);
-			first[n] = (uint32_t)((first_at[seq] - pub_at[seq]) / 1000);
+			last[n] = since_us(pub_at[seq], last_at[seq]);
+			first[n] = since_us(pub_at[seq], first_at[seq]);
+			rd[n] = since_us(pub_at[seq], read_at[seq]);
 			n++;
 		}
 		for (uint64_t g = now_ns() + (uint64_t)opt.gap_ms * 1000000ull; now_ns() < g || http_busy;)
@@ -698,10 +751,13 @@ static void run_fanout(void)
 	}
 	qsort(last, n, sizeof *last, cmp_u32);
 	qsort(first, n, sizeof *first, cmp_u32);
+	qsort(rd, n, sizeof *rd, cmp_u32);
 	printf("result fanout conns=%d publishes=%d complete=%zu p50_ms=%.3f p99_ms=%.3f "
-	       "max_ms=%.3f first_p50_ms=%.3f errors=%llu closed=%llu\n", opt.conns, opt.count, n,
+	       "max_ms=%.3f first_p50_ms=%.3f read_p50_ms=%.3f read_p99_ms=%.3f stamped=%d "
+	       "errors=%llu closed=%llu\n", opt.conns, opt.count, n,
 	       pct(last, n, 50) / 1e3, pct(last, n, 99) / 1e3, n ? last[n - 1] / 1e3 : 0.0,
-	       pct(first, n, 50) / 1e3, (unsigned long long)errors, (unsigned long long)closes);
+	       pct(first, n, 50) / 1e3, pct(rd, n, 50) / 1e3, pct(rd, n, 99) / 1e3,
+	       conns[0].rx_ns != 0, (unsigned long long)errors, (unsigned long long)closes);
 }
 
 /*
@@ -712,22 +768,22 @@ static void run_flood(void)
 {
 	printf("# start\n");
 	fflush(stdout);
-	uint64_t t0 = now_ns(), end = t0 + (uint64_t)(opt.seconds * 1e9);
+	uint64_t t0 = now_ns(), end = t0 + (uint64_t)(opt.seconds * 1e9), seq0 = next_seq;
 	delivered = 0;
 	for (uint64_t t = t0; t < end; t = now_ns()) {
 		if (!http_busy && next_seq - done_seq < (uint64_t)opt.window)
 			publish(next_seq++);
 		loop_once(1);
-		advance_done(now_ns());
+		advance_done(real_ns());
 	}
 	while (done_seq < next_seq) {
 		loop_once(1);
-		advance_done(now_ns());
+		advance_done(real_ns());
 	}
 	double secs = (double)(now_ns() - t0) / 1e9;
 	printf("result flood conns=%d seconds=%.3f publishes=%llu delivered=%llu rate=%.1f "
 	       "incomplete=%llu errors=%llu closed=%llu\n", opt.conns, secs,
-	       (unsigned long long)(next_seq - 1), (unsigned long long)delivered,
+	       (unsigned long long)(next_seq - seq0), (unsigned long long)delivered,
 	       (double)delivered / secs, (unsigned long long)incomplete,
 	       (unsigned long long)errors, (unsigned long long)closes);
 }
@@ -800,6 +856,7 @@ int main(int argc, char **argv)
 		/* stdin a file or /dev/null (not pollable): hold for --seconds */
 		epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev);
 	}
+	rx_stamps = !strcmp(opt.mode, "fanout") || !strcmp(opt.mode, "flood");
 	open_all();
 	if (!strcmp(opt.mode, "echo")) {
 		run_echo();
