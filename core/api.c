@@ -18,6 +18,7 @@
 #include "upstream/outbound.h"
 #include "upstream/redis_api.h"
 #include "worker.h"
+#include "ws/ws_conn.h"
 
 const char *pt_strerror_impl(int err)
 {
@@ -230,6 +231,19 @@ static const struct pt_api table = {
 	.exchange_on_abort = xapi_on_abort,
 	.exchange_upstream_request = upstream_request_for,
 	.hub_message_id = hub_message_id,
+	.ws_accept = ws_accept,
+	.ws_send = ws_send,
+	.ws_close = ws_close,
+	.ws_pause = ws_pause,
+	.ws_subprotocol = ws_subprotocol,
+	.ws_id = ws_id,
+	.ws_worker = ws_worker,
+	.ws_remote_addr = ws_remote_addr,
+	.ws_request_id = ws_request_id,
+	.ws_queued = ws_queued,
+	.ws_lua = ws_lua,
+	.ws_lua_task_resume = ws_lua_task_resume,
+	.exchange_lua_req = lua_push_req,
 };
 
 const struct pt_api *api_table(void)

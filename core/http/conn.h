@@ -15,7 +15,7 @@ struct bufferevent;
 struct listener_info;
 struct conn;
 
-enum conn_proto { CONN_DETECT = 0, CONN_H1 = 1, CONN_H2 = 2 };
+enum conn_proto { CONN_DETECT = 0, CONN_H1 = 1, CONN_H2 = 2, CONN_WS = 3 };
 
 struct conn_ops {
 	void (*drain)(struct conn *c);   /* graceful stop: finish in-flight, then close */

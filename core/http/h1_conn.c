@@ -26,6 +26,7 @@
 #include "exchange.h"
 #include "gen.h"
 #include "h1_conn_priv.h"
+#include "ws/ws_conn.h"
 #include "h1_parser.h"
 #include "log.h"
 #include "worker.h"
@@ -357,6 +358,10 @@ void h1c_process(struct h1_conn *h)
 		process_loop(h);
 	}
 	if (--h->busy == 0) {
+		if (h->state == S_UPGRADE && !h->dead) {
+			h1c_handover(h);
+			return;
+		}
 		h1c_flush(h);
 		read_resume(h);
 		if (h->dead) {
@@ -634,6 +639,10 @@ static void h1_close(struct h1_conn *h)
 		exchange_detach(h->x, 1);
 		h->x = NULL;
 	}
+	if (h->upgrade) {
+		ws_unclaimed(h->upgrade);   /* closed between the 101 and the handover */
+		h->upgrade = NULL;
+	}
 	event_free(h->tmr);
 	if (h->kick)
 		event_free(h->kick);
@@ -648,6 +657,34 @@ static void h1_close(struct h1_conn *h)
 	free(h->hdrs);
 	free(h);
 	conn_free(c);
+}
+
+void h1c_handover(struct h1_conn *h)
+{
+	struct conn *c = h->c;
+	pt_ws *ws = h->upgrade;
+
+	h1c_flush(h);
+	/* what the client sent after its request head is the WebSocket's */
+	if (h->own_in)
+		evbuffer_add_buffer(bufferevent_get_input(c->bev), h->own_in);
+	h->upgrade = NULL;
+	event_free(h->tmr);
+	if (h->kick)
+		event_free(h->kick);
+	if (h->rev)
+		event_free(h->rev);
+	if (h->cev)
+		event_free(h->cev);
+	if (h->own_in)
+		evbuffer_free(h->own_in);
+	if (h->stage)
+		evbuffer_free(h->stage);
+	free(h->hdrs);
+	free(h);
+	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+	if (ws_conn_start(c, ws) != 0)
+		conn_free(c);
 }
 
 static void h1_drain(struct conn *c)

@@ -25,6 +25,7 @@ enum h1_state {
 	S_WAIT = 2,        /* the exchange is being answered */
 	S_CLOSING = 3,     /* flushing the last bytes, then close */
 	S_LINGER = 4,      /* written and half-closed: discarding what the client still sends */
+	S_UPGRADE = 5,     /* answered 101: the connection goes to the WebSocket (h1c_handover) */
 };
 
 enum h1_timer { T_NONE = 0, T_IDLE, T_HEADER, T_BODY, T_LINGER };
@@ -63,6 +64,7 @@ struct h1_conn {
 	size_t linger_left;            /* bytes still to discard while lingering */
 	int busy;                      /* inside h1c_process(): no recursion, no free */
 	int dead;                      /* closed while busy: free on the way out */
+	struct pt_ws *upgrade;         /* S_UPGRADE: who takes the connection */
 };
 
 /* ---- h1_conn.c: reading, the states, timers, closing */
@@ -78,6 +80,10 @@ void h1c_timer_set(struct h1_conn *h, int kind, double secs);
 /* The output is written and nothing more will be: close, or linger first
  * when the client may still be sending a body we did not read. */
 void h1c_close_written(struct h1_conn *h);
+
+/* The 101 is out of the exchange: give the connection to h->upgrade and
+ * free H (never while busy: h1c_process() calls it on its way out). */
+void h1c_handover(struct h1_conn *h);
 
 /* ---- h1_conn_write.c: responses, their staging, the exchange */
 

@@ -19,6 +19,7 @@
 #include "conn.h"
 #include "exchange.h"
 #include "h1_conn_priv.h"
+#include "ws/ws_conn.h"
 #include "h1_parser.h"
 #include "log.h"
 #include "worker.h"
@@ -199,7 +200,10 @@ static void write_head(struct h1_conn *h, pt_exchange *x, int64_t len)
 	} else {
 		h->keepalive = 0;   /* HTTP/1.0 streaming: the close ends the body */
 	}
-	if (!h->keepalive) {
+	if (x->upgrade && x->status == 101) {
+		memcpy(buf + off, "connection: upgrade\r\n", 21);
+		off += 21;
+	} else if (!h->keepalive) {
 		memcpy(buf + off, "connection: close\r\n", 19);
 		off += 19;
 	} else if (x->minor_version == 0) {
@@ -231,6 +235,17 @@ void h1c_response_done(struct h1_conn *h)
 	if (!h->busy)
 		h1c_flush(h);   /* an async answer: nothing else will flush it */
 	h->x = NULL;
+	if (x && x->upgrade && x->status == 101 && h->state != S_BODY) {
+		h->upgrade = x->upgrade;
+		x->upgrade->accept_x = NULL;   /* claimed: the exchange no longer frees it */
+		x->upgrade = NULL;
+		h->state = S_UPGRADE;
+		h1c_timer_set(h, T_NONE, 0);
+		exchange_detach(x, 0);
+		if (!h->busy)
+			h1c_handover(h);
+		return;
+	}
 	if (x)
 		exchange_detach(x, 0);
 	if (!h->keepalive || h->state == S_BODY) {

@@ -1385,3 +1385,30 @@ pt_worker *lua_worker_of(lua_State *L)
 {
 	return lstate_of(L)->w;
 }
+
+/* ---- req for a plugin's Lua (pt_api.exchange_lua_req) ---------------------- */
+
+struct req_push {
+	pt_exchange *x;
+	lua_State *L;
+	struct lx *lx;
+};
+
+static void req_push_p(void *ud)
+{
+	struct req_push *a = ud;
+
+	a->lx = lx_get(a->x, a->L);
+}
+
+int lua_push_req(pt_exchange *x, lua_State *co)
+{
+	struct req_push a = { x, lua_exchange_state(x), NULL };
+
+	if (!a.L || lstate_of(co)->L != a.L)
+		return PT_ESTATE;
+	if (!lua_checkstack(co, 1) || protect(a.L, req_push_p, &a) != 0 || !a.lx)
+		return PT_ENOMEM;
+	lua_rawgeti(co, LUA_REGISTRYINDEX, a.lx->req_ref);
+	return 0;
+}

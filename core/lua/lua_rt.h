@@ -85,6 +85,9 @@ int lua_wait_wake(pt_wait *w, pt_lua_push_fn push, void *ud);
 pt_worker *lua_worker_of(struct lua_State *L);
 /* pt_api 1.2: Lua for C handlers. */
 struct lua_State *lua_exchange_state(pt_exchange *x);
+/* Pushes X's `req` object onto CO (a thread of X's state): 0, PT_ESTATE
+ * (no state, or CO of another), PT_ENOMEM. Never raises. */
+int lua_push_req(pt_exchange *x, struct lua_State *co);
 int lua_task_resume(pt_exchange *x, struct lua_State *co, int nargs, int *nres,
                     pt_lua_task_fn done, void *ud);
 

@@ -75,6 +75,17 @@ struct ws_reader {
 	int failed;                   /* after WS_EV_ERROR every read returns it again */
 	unsigned fail_code;
 	const char *fail_why;
+	/* the frame being read (private) */
+	unsigned char hdr[14];        /* its header, while incomplete */
+	unsigned char hdr_len;
+	unsigned char in_frame;       /* header read, payload pending */
+	unsigned char frame_op, frame_fin;
+	unsigned char mask[4];
+	unsigned char mask_off;       /* payload bytes unmasked so far, mod 4 */
+	unsigned char delivered;      /* buf holds a message returned last call */
+	uint64_t frame_left;          /* payload bytes still to come */
+	size_t ctl_len;               /* control payload so far, kept at buf + len */
+	uint64_t wire;                /* compressed message: payload bytes so far */
 };
 
 /*
@@ -94,6 +105,11 @@ struct ws_reader {
 int ws_read(struct ws_reader *r, const void *data, size_t len, size_t *used,
             struct ws_event *ev);
 void ws_reader_free(struct ws_reader *r);   /* frees buf; leaves settings */
+/*
+ * Frees buf when no message is being reassembled (for a connection gone
+ * idle); otherwise does nothing. Invalidates the data of the last event.
+ */
+void ws_reader_trim(struct ws_reader *r);
 
 /* 1 when CODE may be sent or received in a close frame. */
 int ws_close_code_ok(unsigned code);

@@ -9,8 +9,8 @@
  * sse.endpoint checks the options (an error names the script's line), notes
  * the channels so that every worker buffers them from its start, and adds
  * the route as route.get(path, "sse", opts) would: options naming filters
- * (jwt, auth, rate, ...) run as on any route. WebSocket endpoints are not
- * built yet.
+ * (jwt, auth, rate, ...) run as on any route. WebSocket endpoints
+ * (`websocket.endpoint`) are in ws_endpoint.c.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -299,8 +299,19 @@ static int load(pt_plugin_ctx *ctx, const struct pt_api *a, const pt_conf *conf)
 		return PT_ENOSYS;
 	}
 	if ((rc = a->handler_register(ctx, "sse", wsp_sse_handle, NULL)) != 0 ||
-	    (rc = a->lua_module_register(ctx, "sse", (pt_lua_open_fn)wsp_lua_open)) != 0)
+	    (rc = a->lua_module_register(ctx, "sse", (pt_lua_open_fn)wsp_lua_open)) != 0) {
 		a->log(ctx, PT_LOG_ERROR, "cannot register the sse handler and module: %s",
+		       a->strerror(rc));
+		return rc;
+	}
+	if (!PT_API_HAS(a, exchange_lua_req)) {
+		a->log(ctx, PT_LOG_WARN, "this portico lacks WebSocket (ABI 1.6): "
+		       "websocket.endpoint is not available");
+		return 0;
+	}
+	if ((rc = a->handler_register(ctx, "websocket", wsp_ws_handle, NULL)) != 0 ||
+	    (rc = a->lua_module_register(ctx, "websocket", (pt_lua_open_fn)wsp_ws_lua_open)) != 0)
+		a->log(ctx, PT_LOG_ERROR, "cannot register the websocket handler and module: %s",
 		       a->strerror(rc));
 	return rc;
 }
@@ -312,11 +323,12 @@ static int worker_start(pt_plugin_ctx *ctx, pt_worker *w)
 	if (!ww)
 		return PT_ENOMEM;
 	wsp_api->worker_set_data(ctx, w, ww);
-	return 0;
+	return wsp_ws_worker_start(w);
 }
 
 static void worker_stop(pt_plugin_ctx *ctx, pt_worker *w)
 {
+	wsp_ws_worker_stop(w);
 	wsp_worker_free(wsp_api->worker_get_data(ctx, w));
 	wsp_api->worker_set_data(ctx, w, NULL);
 }

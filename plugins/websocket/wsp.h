@@ -1,7 +1,7 @@
 /*
- * wsp.h - the websocket plugin's shared declarations. Today it serves
- * Server-Sent Events endpoints (sse.c) fed by the hub; WebSocket endpoints
- * will join it.
+ * wsp.h - the websocket plugin's shared declarations: Server-Sent Events
+ * endpoints (sse.c) and WebSocket endpoints (ws_endpoint.c), both fed by
+ * the hub. The WebSocket protocol itself is the core's (core/ws, ABI 1.6).
  */
 #ifndef WSP_H
 #define WSP_H
@@ -56,5 +56,12 @@ int wsp_sse_handle(pt_exchange *x, const pt_conf *opts, void *ud);
 
 /* The `sse` Lua module: [-0, +1, m] */
 int wsp_lua_open(struct lua_State *L);
+
+/* WebSocket endpoints (ws_endpoint.c): the "websocket" handler, the
+ * `websocket` Lua module, and each worker's channels. */
+int wsp_ws_handle(pt_exchange *x, const pt_conf *opts, void *ud);
+int wsp_ws_lua_open(struct lua_State *L);
+int wsp_ws_worker_start(pt_worker *w);
+void wsp_ws_worker_stop(pt_worker *w);
 
 #endif

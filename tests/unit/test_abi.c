@@ -113,14 +113,28 @@ PIN(exchange_on_abort, 608);
 PIN(exchange_upstream_request, 616);
 /* ---- 1.5 ---- */
 PIN(hub_message_id, 624);
+/* ---- 1.6 ---- */
+PIN(ws_accept, 632);
+PIN(ws_send, 640);
+PIN(ws_close, 648);
+PIN(ws_pause, 656);
+PIN(ws_subprotocol, 664);
+PIN(ws_id, 672);
+PIN(ws_worker, 680);
+PIN(ws_remote_addr, 688);
+PIN(ws_request_id, 696);
+PIN(ws_queued, 704);
+PIN(ws_lua, 712);
+PIN(ws_lua_task_resume, 720);
+PIN(exchange_lua_req, 728);
 
 #if defined(__x86_64__) && defined(__LP64__)
 /* Where the table of each minor ends: sizeof(struct pt_api) in that core. */
-static const uint32_t table_end[] = { 544, 592, 608, 616, 624, 632 };
+static const uint32_t table_end[] = { 544, 592, 608, 616, 624, 632, 736 };
 
 _Static_assert(sizeof(table_end) / sizeof(table_end[0]) == PT_ABI_MINOR + 1,
                "a new minor needs its table end (and its members' offsets) here");
-_Static_assert(sizeof(struct pt_api) == 632,
+_Static_assert(sizeof(struct pt_api) == 736,
                "pt_api grew: pin the new members and the new end above");
 /* The other structs that cross the boundary keep their layout too. */
 _Static_assert(sizeof(pt_str_t) == 16 && offsetof(pt_str_t, len) == 8, "pt_str_t");

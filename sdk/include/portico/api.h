@@ -548,6 +548,10 @@ struct pt_api {
 	 * DONE runs on WS's worker even when WS has closed meanwhile). */
 	int (*ws_lua_task_resume)(pt_ws *ws, struct lua_State *co, int nargs, int *nres,
 	                          pt_lua_task_fn done, void *ud);
+	/* Pushes X's `req` object (the one route handlers get; it refuses use
+	 * once X has ended) onto CO, a thread of exchange_lua(X): 0, PT_ESTATE,
+	 * PT_ENOMEM. Never raises. */
+	int (*exchange_lua_req)(pt_exchange *x, struct lua_State *co);
 };
 
 /* Whether the running core's table has MEMBER. */
