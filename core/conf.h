@@ -24,6 +24,8 @@ struct listen_conf {
 	int http2;                 /* h2c prior knowledge / ALPN h2 offered */
 	unsigned ncerts;           /* 0: cleartext */
 	struct tls_cert_conf certs[CONF_MAX_CERTS];
+	const char *only;          /* a plugin's own listener (plugin "x" { listen = ... }):
+	                              only routes its handlers serve; NULL: every route */
 	const char *file;
 	int line;
 };

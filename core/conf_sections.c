@@ -266,13 +266,44 @@ static const pt_conf *plugin_opts(struct arena *a, const pt_conf *c, struct plug
 	if (!copy->u.t.keys || !copy->u.t.vals)
 		return conf_empty();
 	for (size_t i = 0; i < c->u.t.nkeys; i++) {
-		if (!strcmp(c->u.t.keys[i], "enabled") || !strcmp(c->u.t.keys[i], "optional"))
+		if (!strcmp(c->u.t.keys[i], "enabled") || !strcmp(c->u.t.keys[i], "optional") ||
+		    !strcmp(c->u.t.keys[i], "listen"))
 			continue;
 		copy->u.t.keys[j] = c->u.t.keys[i];
 		copy->u.t.vals[j++] = c->u.t.vals[i];
 	}
 	copy->u.t.nkeys = j;
 	return copy;
+}
+
+/* One listener LISTENERS[N - 1] from V (a `listen` directive, or a plugin's
+ * own: ONLY names the plugin). */
+static void read_listen(struct errbuf *e, struct config *cfg, struct listen_conf *l,
+                        const pt_conf *v, int line, unsigned n, const char *only)
+{
+	conf_check(e, v, listen_spec, only ? "plugin listen: " : "listen: ");
+	l->file = cfg->file;
+	l->line = line;
+	l->only = only;
+	l->address = str_or(v, "address", "127.0.0.1");
+	l->port = (int)num_or(v, "port", 0);
+	l->backlog = (int)num_or(v, "backlog", 511);
+	l->http2 = 1;
+	conf_bool(v, "http2", &l->http2);
+	if (conf_get(v, "tls"))
+		read_tls(e, l, conf_get(v, "tls"));
+	for (unsigned j = 0; j < l->ncerts; j++) {
+		if (l->certs[j].cert && !file_readable(l->certs[j].cert))
+			conf_errf(e, cfg->file, l->line, "listen.tls: cannot read certificate %s: %s",
+			          l->certs[j].cert, strerror(errno));
+		if (l->certs[j].key && !file_readable(l->certs[j].key))
+			conf_errf(e, cfg->file, l->line, "listen.tls: cannot read key %s: %s",
+			          l->certs[j].key, strerror(errno));
+	}
+	for (unsigned j = 0; j + 1 < n; j++)
+		if (cfg->listeners[j].port == l->port && !strcmp(cfg->listeners[j].address, l->address))
+			conf_errf(e, cfg->file, l->line, "listen: %s:%d is already declared at line %d",
+			          l->address, l->port, cfg->listeners[j].line);
 }
 
 /* Reads the directive list at the top of the stack into CFG. [-0, +0, m] */
@@ -308,31 +339,8 @@ void conf_read_directives(lua_State *L, struct config *cfg, struct build *b)
 		lua_getfield(L, -4, "name");
 
 		if (!strcmp(kind, "listen") && v) {
-			struct listen_conf *l = &cfg->listeners[nl++];
-
-			conf_check(e, v, listen_spec, "listen: ");
-			l->file = cfg->file;
-			l->line = b->line;
-			l->address = str_or(v, "address", "127.0.0.1");
-			l->port = (int)num_or(v, "port", 0);
-			l->backlog = (int)num_or(v, "backlog", 511);
-			l->http2 = 1;
-			conf_bool(v, "http2", &l->http2);
-			if (conf_get(v, "tls"))
-				read_tls(e, l, conf_get(v, "tls"));
-			for (unsigned j = 0; j < l->ncerts; j++) {
-				if (l->certs[j].cert && !file_readable(l->certs[j].cert))
-					conf_errf(e, cfg->file, l->line, "listen.tls: cannot read certificate %s: %s",
-					          l->certs[j].cert, strerror(errno));
-				if (l->certs[j].key && !file_readable(l->certs[j].key))
-					conf_errf(e, cfg->file, l->line, "listen.tls: cannot read key %s: %s",
-					          l->certs[j].key, strerror(errno));
-			}
-			for (unsigned j = 0; j + 1 < nl; j++)
-				if (cfg->listeners[j].port == l->port &&
-				    !strcmp(cfg->listeners[j].address, l->address))
-					conf_errf(e, cfg->file, l->line, "listen: %s:%d is already declared at line %d",
-					          l->address, l->port, cfg->listeners[j].line);
+			nl++;
+			read_listen(e, cfg, &cfg->listeners[nl - 1], v, b->line, nl, NULL);
 		} else if (!strcmp(kind, "routes") && v) {
 			struct stat st;
 
@@ -361,6 +369,16 @@ void conf_read_directives(lua_State *L, struct config *cfg, struct build *b)
 				conf_errf(e, cfg->file, b->line, "plugin \"%s\" is configured twice", p->name);
 			} else {
 				p->opts = plugin_opts(&cfg->arena, v, p, e);
+				if (v && conf_get(v, "listen")) {
+					const pt_conf *pl = conf_get(v, "listen");
+
+					if (pl->type != PT_CONF_TABLE)
+						conf_errf(e, cfg->file, b->line, "plugin \"%s\": listen must be "
+						          "{ address = ..., port = ... }", p->name);
+					else
+						nl++, read_listen(e, cfg, &cfg->listeners[nl - 1], pl, b->line,
+						                  nl, p->name);
+				}
 				np++;
 				cfg->nplugins = np;
 			}

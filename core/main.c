@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -210,6 +211,7 @@ static int make_listeners(const struct config *cfg, char *err, size_t errlen)
 		li->port = l->port;
 		li->backlog = l->backlog;
 		li->http2 = l->http2;
+		snprintf(li->only, sizeof(li->only), "%s", l->only ? l->only : "");
 		if (l->ncerts) {
 			char why[512];
 
@@ -231,6 +233,24 @@ static void free_listeners(void)
 	free(listeners);
 	listeners = NULL;
 	nlisteners = 0;
+}
+
+/*
+ * Open connections are file descriptors: the soft limit (often 1024) is
+ * raised to the hard one, as a server holding 10,000 WebSockets needs and
+ * as nginx's worker_rlimit_nofile would. The hard limit is the operator's
+ * (systemd LimitNOFILE=).
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (rl.rlim_cur > (1u << 20))
+		rl.rlim_cur = 1u << 20;
+	setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 int main(int argc, char **argv)
@@ -264,6 +284,7 @@ int main(int argc, char **argv)
 		return signal_running(sig);
 
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
 	if (handlers_register_builtin() != 0) {
 		fprintf(stderr, "portico: cannot register the built-in handlers\n");
 		return 1;

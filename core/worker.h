@@ -23,6 +23,7 @@ struct listener_info {
 	int backlog;
 	int http2;
 	SSL_CTX *ssl;          /* NULL: cleartext; shared by the workers */
+	char only[64];         /* a plugin's own listener: its routes only; "": all */
 };
 
 struct task;

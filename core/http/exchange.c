@@ -24,6 +24,7 @@
 #include "access_log.h"
 #include "log.h"
 #include "api_table.h"
+#include "plugin.h"
 #include "worker.h"
 
 #define X_POOL_BLOCK 2048
@@ -454,8 +455,8 @@ int xapi_respond(pt_exchange *x, int status, pt_str_t body)
 {
 	if (answered(x))
 		return PT_ESTATE;
-	if (status < 200 || status > 999)
-		return PT_EINVAL;
+	if ((status < 200 && !(status == 101 && x->upgrade)) || status > 999)
+		return PT_EINVAL;   /* 101 only through ws_accept */
 	x->status = status;
 	if (!out_buf(x))
 		return PT_ENOMEM;
@@ -591,6 +592,12 @@ int exchange_head_done(pt_exchange *x, uint64_t content_length, int has_body)
 		return 1;
 	}
 	x->route = router_match(x->gen->router, x->method, x->host, x->path, &x->params, &allowed);
+	if (x->route && x->only && (!x->route->handler || !x->route->handler->owner ||
+	                            strcmp(x->route->handler->owner->name, x->only) != 0)) {
+		/* a plugin's own listener serves that plugin's routes alone */
+		x->route = NULL;
+		allowed = 0;
+	}
 	if (!x->route && !(x->method == PT_METHOD_OPTIONS && allowed && route_preflight(x))) {
 		if (x->method == PT_METHOD_OPTIONS && allowed) {
 			answer_options(x, allowed);

@@ -140,6 +140,8 @@ struct pt_exchange {
 	int chain_result;                /* a filter's result that arrived while busy, or -1 */
 	void *lua;                       /* the Lua runtime's per-exchange data */
 	struct x_cleanup *cleanups;      /* run when the exchange is freed */
+	const char *only;                /* came on a plugin's own listener: only that
+	                                    plugin's routes answer (borrowed) */
 	struct pt_ws *upgrade;           /* answered 101 by ws_accept: the HTTP/1.1
 	                                    transport hands its connection to it */
 };

@@ -385,6 +385,7 @@ int h1c_build_exchange(struct h1_conn *h, const char *head, size_t hlen,
                                copy + ((s).ptr - head) : (s).ptr, (s).len })
 	if (!x)
 		return -1;
+	x->only = h->c->li && h->c->li->only[0] ? h->c->li->only : NULL;
 	copy = arena_alloc(&x->pool, hlen);
 	x->hdrs = arena_alloc(&x->pool, (req->num_headers + 1) * sizeof(*x->hdrs));
 	if (!copy || !x->hdrs) {

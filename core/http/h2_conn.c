@@ -129,6 +129,7 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
 	x = exchange_new(c->w, &h2_xops, NULL, (pt_str_t){ c->remote, c->remote_len });
 	if (!x)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	x->only = c->li && c->li->only[0] ? c->li->only : NULL;
 	s = arena_calloc(&x->pool, sizeof(*s));
 	/* the exchange may outlive the connection: own a copy of the address */
 	remote = arena_strndup(&x->pool, c->remote, c->remote_len);

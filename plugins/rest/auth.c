@@ -262,10 +262,15 @@ static int try_jwt(pt_exchange *x, const struct auth_state *s, const char **why)
 	pt_str_t h;
 	int rv;
 
-	if (rest_api->exchange_header(x, PT_STR("authorization"), 0, &h) != 0 || h.len < 7 ||
-	    strncasecmp(h.ptr, "Bearer ", 7) != 0)
+	if (rest_api->exchange_header(x, PT_STR("authorization"), 0, &h) == 0 && h.len >= 7 &&
+	    strncasecmp(h.ptr, "Bearer ", 7) == 0) {
+		h.ptr += 7;
+		h.len -= 7;
+	} else if (!rc->jwt_query || rest_api->exchange_query_arg(x, (pt_str_t){
+	           rc->jwt_query, strlen(rc->jwt_query) }, 0, &h) != 0 || !h.len) {
 		return 0;
-	rv = jwt_verify(rc->keys, h.ptr + 7, h.len - 7, &r, &claims, why);
+	}
+	rv = jwt_verify(rc->keys, h.ptr, h.len, &r, &claims, why);
 	if (rv != 0)
 		return -1;
 	who = json_object_get(claims, rc->consumer_claim);

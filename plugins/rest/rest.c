@@ -105,6 +105,7 @@ static void conf_free(struct rest_conf *rc)
 	rest_str_list_free(rc->aud, rc->naud);
 	free(rc->iss);
 	free(rc->consumer_claim);
+	free(rc->jwt_query);
 	free(rc->key_header);
 	free(rc->key_query);
 	free(rc);
@@ -241,6 +242,8 @@ static int read_jwt(struct rest_conf *rc, const pt_conf *j)
 		return bad(v, err, NULL);
 	if ((v = rest_api->conf_get(j, "iss")) && !(rc->iss = rest_strdup_conf(v)))
 		return bad(v, "jwt.iss must be a string", NULL);
+	if ((v = rest_api->conf_get(j, "query")) && !(rc->jwt_query = rest_strdup_conf(v)))
+		return bad(v, "jwt.query must be the name of a query argument", NULL);
 	if ((v = rest_api->conf_get(j, "consumer_claim"))) {
 		free(rc->consumer_claim);
 		if (!(rc->consumer_claim = rest_strdup_conf(v)))

@@ -41,6 +41,9 @@ struct rest_conf {
 	size_t naud;
 	long leeway;
 	char *consumer_claim;        /* the claim naming the consumer ("sub") */
+	char *jwt_query;             /* a query argument carrying the token when there is
+	                                no Authorization header (WebSocket clients in
+	                                browsers cannot set one), or NULL */
 	/* key-auth defaults */
 	char *key_header;            /* "apikey" */
 	char *key_query;             /* "apikey", or NULL for header only */

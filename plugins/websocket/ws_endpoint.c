@@ -932,8 +932,12 @@ static double check_num(lua_State *L, int t, const char *k, double lo, double hi
 		return def;
 	}
 	v = lua_tonumberx(L, -1, &ok);
-	if (!ok || !(v >= lo && v <= hi))
-		fail(L, "%s must be a number from %g to %g", k, lo, hi);
+	if (!ok || !(v >= lo && v <= hi)) {
+		char range[64];
+
+		snprintf(range, sizeof(range), "%g to %g", lo, hi);   /* no %g in pushfstring */
+		fail(L, "%s must be a number from %s", k, range);
+	}
 	lua_pop(L, 1);
 	return v;
 }

@@ -22,6 +22,7 @@ import requests
 from conftest import BUILDDIR
 
 websockets = pytest.importorskip("websockets", reason="python3-websockets is not installed")
+import websockets.exceptions  # noqa: E402  (10.4 loads it lazily)
 
 PLUGINS = os.path.join(BUILDDIR, "plugins", ".libs")
 
@@ -114,6 +115,14 @@ websocket.endpoint("/ws/closes", {
 route.post("/pub/:ch", function(req)
   return { n = hub.publish(req.params.ch, req.body or "") }
 end)
+route.post("/flood/:ch/:n", function(req)
+  local pad = string.rep("z", 8000)
+  for i = 1, tonumber(req.params.n) do
+    hub.publish(req.params.ch, string.format("%05d", i) .. pad)
+  end
+  hub.publish(req.params.ch, "last")
+  return { ok = true }
+end)
 """
 
 
@@ -124,7 +133,7 @@ def daemon(portico, tmp_path, routes=ROUTES, workers=1, extra="", **kw):
     body = f'''shutdown_timeout = 1
 lua = {{ max_instructions = 2000000 }}
 plugin "websocket" {{}}
-plugin "rest" {{ jwt = {{ secret = "{SECRET}" }} }}
+plugin "rest" {{ jwt = {{ secret = "{SECRET}", query = "access_token" }} }}
 routes "{rdir}"
 {extra}
 '''
@@ -152,7 +161,7 @@ def publish(d, ch, msg):
 
 class Raw:
     def __init__(self, port, path="/ws/echo", headers=None, key=None, version="13",
-                 timeout=5, handshake=True):
+                 timeout=5, handshake=True, body=b""):
         self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.buf = b""
         if not handshake:
@@ -161,7 +170,7 @@ class Raw:
         h = {"Host": "127.0.0.1", "Upgrade": "websocket", "Connection": "Upgrade",
              "Sec-WebSocket-Key": key, "Sec-WebSocket-Version": version, **(headers or {})}
         lines = "".join(f"{k}: {v}\r\n" for k, v in h.items() if v is not None)
-        self.s.sendall(f"GET {path} HTTP/1.1\r\n{lines}\r\n".encode())
+        self.s.sendall(f"GET {path} HTTP/1.1\r\n{lines}\r\n".encode() + body)
         while b"\r\n\r\n" not in self.buf:
             b = self.s.recv(65536)
             if not b:
@@ -336,7 +345,7 @@ def test_no_connection_upgrade_is_refused(d):
 
 
 def test_handshake_with_body_is_400(d):
-    r = Raw(d.port, headers={"Content-Length": "3"})
+    r = Raw(d.port, headers={"Content-Length": "3"}, body=b"abc")
     assert r.status == 400
 
 
@@ -431,6 +440,14 @@ def test_jwt_on_the_upgrade(d):
                                       extra_headers={"Authorization": f"Bearer {tok}"}) as ws:
             await ws.send("who")
             assert await ws.recv() == "you are alice"
+        # browsers cannot set Authorization on a WebSocket: jwt.query
+        async with websockets.connect(f"ws://127.0.0.1:{d.port}/ws/orders?access_token={tok}") as ws:
+            await ws.send("who")
+            assert await ws.recv() == "you are alice"
+        with pytest.raises(websockets.exceptions.InvalidStatusCode) as e:
+            async with websockets.connect(f"ws://127.0.0.1:{d.port}/ws/orders?access_token=x.y.z"):
+                pass
+        assert e.value.status_code == 401
     run(go())
 
 
@@ -582,10 +599,8 @@ def test_drop_oldest_keeps_connection(d):
     r = Raw(d.port, path="/ws/lossy")
     assert r.status == 101
     r.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    msg = "z" * 4000
-    for i in range(400):
-        publish(d, "lossy", f"{i:04d}" + msg)
-    publish(d, "lossy", "last")
+    r2 = requests.post(f"{d.url}/flood/lossy/3000", timeout=30)   # ~24 MB
+    assert r2.status_code == 200
     got = []
     r.s.settimeout(5)
     while True:
@@ -594,7 +609,9 @@ def test_drop_oldest_keeps_connection(d):
         got.append(p[:4])
         if p == b"last":
             break
-    assert len(got) < 401   # some were dropped, the newest came
+    assert len(got) < 3001   # some were dropped, the newest came
+    assert got == sorted(got)  # in order, the gaps being what was dropped
+    assert d.wait_log("") and d.proc.poll() is None
     r.send_frame(1, b"")    # still open: nothing else to say
     r.close()
 
@@ -731,3 +748,45 @@ def test_wss(portico, tmp_path):
             await ws.send(big)
             assert await ws.recv() == big
     run(go())
+
+
+# ---- the plugin's own listener --------------------------------------------------------------
+
+
+def test_own_listener_serves_only_the_plugins_routes(portico, tmp_path):
+    from conftest import free_port, wait_port
+    own = free_port()
+    rdir = tmp_path / "routes"
+    rdir.mkdir(exist_ok=True)
+    (rdir / "10ws.lua").write_text(ROUTES + '\nsse.endpoint("/events", { channels = { "news" } })\n')
+    d = portico(f'''shutdown_timeout = 1
+plugin "websocket" {{ listen = {{ address = "127.0.0.1", port = {own} }} }}
+plugin "rest" {{ jwt = {{ secret = "{SECRET}" }} }}
+routes "{rdir}"
+''', plugins_dir=PLUGINS)
+    assert wait_port(own)
+
+    async def go():
+        async with websockets.connect(f"ws://127.0.0.1:{own}/ws/echo") as ws:
+            await ws.send("direct")
+            assert await ws.recv() == "direct"
+    run(go())
+    # the gateway's own routes are not on it
+    assert requests.post(f"http://127.0.0.1:{own}/pub/news", data="x", timeout=5).status_code == 404
+    assert requests.get(f"http://127.0.0.1:{own}/use-kept", timeout=5).status_code == 404
+    # SSE endpoints are the plugin's too
+    r = requests.get(f"http://127.0.0.1:{own}/events", stream=True, timeout=5)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    r.close()
+    # and the main listener still has everything
+    assert requests.post(f"{d.url}/pub/news", data="x", timeout=5).status_code == 200
+
+
+def test_own_listener_bad_config(portico, tmp_path):
+    d = daemon(portico, tmp_path, start=False)
+    d.text = d.text.replace('plugin "websocket" {}', 'plugin "websocket" { listen = 8090 }')
+    d.write(d.text)
+    d.start(expect_ok=False)
+    d.proc.wait(10)
+    out = d.proc.stdout.read().decode() + d.log()
+    assert d.proc.returncode != 0 and "listen must be" in out, out
