@@ -50,6 +50,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from http_bench import ROOT, PORTICO, TICK, Server, free_port  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+NICE = []   # ["nice", "-n", N] with --nice: server and ws_load
 RESULTS = os.path.join(HERE, "results")
 WS_PLUGIN = os.environ.get("PORTICO_WS_PLUGIN",
                            os.path.join(ROOT, "plugins", ".libs", "websocket.so"))
@@ -81,12 +82,12 @@ def portico_server(work):
                 f'log = {{ level = "warn", file = "{work}/portico.log" }}\n'
                 f'listen {{ address = "127.0.0.1", port = {port} }}\n'
                 f'routes "{work}/routes"\n')
-    return Server("portico", [PORTICO, "-c", conf], port, port)
+    return Server("portico", NICE + [PORTICO, "-c", conf], port, port)
 
 
 def ws_server(work):
     port = free_port()
-    return Server("ws", ["node", os.path.join(HERE, "ws_peer.js"), str(port)], port, port)
+    return Server("ws", NICE + ["node", os.path.join(HERE, "ws_peer.js"), str(port)], port, port)
 
 
 def cpu_us(pids):
@@ -121,7 +122,7 @@ def drive(load, args, timeout, on_line=None, stdin=False):
     """Runs LOAD (ws_load) on CPU 1 with ARGS, killed after TIMEOUT seconds.
     Calls ON_LINE(line, proc) for each stdout line as it comes. Returns
     {mode: {key: value}} of its "result" lines."""
-    p = subprocess.Popen(["taskset", "-c", "1", load] + args, text=True,
+    p = subprocess.Popen(["taskset", "-c", "1"] + NICE + [load] + args, text=True,
                          stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     timer = threading.Timer(timeout, p.kill)
@@ -301,7 +302,8 @@ def report(res, servers, a, notes):
                 break
     text = [f"# WebSocket benchmark, {datetime.date.today().isoformat()}", "",
             f"Machine: {os.cpu_count()} cores ({cpu}), Linux {platform.release()}; the server "
-            "on CPU 0, ws_load on CPU 1, other work on the machine not excluded.",
+            "on CPU 0, ws_load on CPU 1, other work on the machine not excluded"
+            + (f" (both at nice {a.nice})." if a.nice else "."),
             f"Portico {git_rev()}, one worker; node {node_version()}, ws {ws_version()} "
             "(with bufferutil).",
             f"Medians of {a.rounds} round(s) ({runs}), a fresh server per test; {a.size}-byte "
@@ -379,7 +381,13 @@ def main():
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 1 round, 1 s, 1000 connections, 5 publishes")
     ap.add_argument("--out", help="markdown report path (default results/ws-DATE.md)")
+    ap.add_argument("--nice", type=int, default=0,
+                    help="run server and ws_load at this nice value (below 0 needs root): "
+                         "on a machine doing other work, latency otherwise measures the "
+                         "scheduler")
     a = ap.parse_args()
+    if a.nice:
+        NICE[:] = ["nice", "-n", str(a.nice)]
     if a.quick:
         a.rounds, a.duration, a.conns, a.idle_conns, a.publishes = 1, 1, 1000, 1000, 5
     a.servers = [s for s in a.servers.split(",") if s]
