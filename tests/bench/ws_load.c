@@ -733,6 +733,8 @@ static void run_fanout(void)
 	uint32_t *first = xrealloc(NULL, (size_t)opt.count * sizeof *first);
 	uint32_t *rd = xrealloc(NULL, (size_t)opt.count * sizeof *rd);
 	size_t n = 0;
+	printf("# start\n");
+	fflush(stdout);
 	for (int k = 0; k < opt.count; k++) {
 		uint64_t seq = next_seq++;
 		publish(seq);
