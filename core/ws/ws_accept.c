@@ -174,6 +174,8 @@ pt_ws *ws_accept(pt_exchange *x, const struct pt_ws_opts *o, const struct pt_ws_
 	if (x->minor_version >= 20)
 		return refuse(x, 426, "WebSocket is served over HTTP/1.1 (RFC 8441 over HTTP/2 "
 		              "is not)", err);
+	if (x->minor_version < 1)
+		return refuse(x, 400, "a WebSocket handshake needs HTTP/1.1", err);
 	if (x->method != PT_METHOD_GET)
 		return refuse(x, 405, "a WebSocket handshake is a GET", err);
 	if (!each_token(x, "upgrade", is_token, "websocket"))

@@ -148,7 +148,8 @@ static void set_close(pt_ws *ws, unsigned code, const char *reason, size_t len)
 	ws->close_code = code;
 	if (len > sizeof(ws->close_reason) - 1)
 		len = sizeof(ws->close_reason) - 1;
-	memcpy(ws->close_reason, reason, len);
+	if (len)
+		memcpy(ws->close_reason, reason, len);
 	ws->close_reason[len] = '\0';
 	ws->close_reason_len = len;
 }
@@ -180,7 +181,8 @@ static void send_close_frame(pt_ws *ws, unsigned code, const char *reason, size_
 		len = 123;
 	p[0] = (unsigned char)(code >> 8);
 	p[1] = (unsigned char)code;
-	memcpy(p + 2, reason, len);
+	if (len)
+		memcpy(p + 2, reason, len);
 	put_frame(ws, WS_OP_CLOSE, 0, p, len + 2);
 }
 

@@ -337,6 +337,7 @@ static void unload(pt_plugin_ctx *ctx)
 {
 	(void)ctx;
 	registry_clear();
+	wsp_ws_unload();
 }
 
 static const struct pt_plugin desc = {

@@ -1061,3 +1061,10 @@ void wsp_ws_worker_stop(pt_worker *w)
 		free(ch);
 	}
 }
+
+void wsp_ws_unload(void)
+{
+	free(chans);   /* every worker has stopped: its list is empty */
+	chans = NULL;
+	nworkers = 0;
+}

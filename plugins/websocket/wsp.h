@@ -63,5 +63,6 @@ int wsp_ws_handle(pt_exchange *x, const pt_conf *opts, void *ud);
 int wsp_ws_lua_open(struct lua_State *L);
 int wsp_ws_worker_start(pt_worker *w);
 void wsp_ws_worker_stop(pt_worker *w);
+void wsp_ws_unload(void);
 
 #endif

@@ -344,6 +344,15 @@ def test_no_connection_upgrade_is_refused(d):
     assert r.status in (400, 426)
 
 
+def test_http10_handshake_is_400(d):
+    key = base64.b64encode(os.urandom(16)).decode()
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+    s.sendall(f"GET /ws/echo HTTP/1.0\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+    assert s.recv(100).startswith(b"HTTP/1.0 400")
+    s.close()
+
+
 def test_handshake_with_body_is_400(d):
     r = Raw(d.port, headers={"Content-Length": "3"}, body=b"abc")
     assert r.status == 400
