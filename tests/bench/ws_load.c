@@ -424,8 +424,9 @@ static size_t parse_http(struct conn *c)
 			return off;
 		size_t head = (size_t)(end - start) + 4, body = 0;
 		if (avail < 12 || start[9] != '2') {
-			fprintf(stderr, "ws_load: publish answered: %.*s\n", (int)(avail < 40 ? avail : 40), start);
-			errors++;
+			char *eol = memchr(start, '\r', avail);
+			die("POST %s answered %.*s: is the publish route there?", opt.publish,
+			    (int)(eol ? eol - start : 0), start);
 		}
 		char *cl = memmem(start, head, "ontent-Length:", 14);
 		if (!cl)
