@@ -22,11 +22,12 @@ per message (utime+stime of all its threads from /proc/PID/task/*/stat)
 and the load generator's own CPU share (near 100 %: ws_load, not the
 server, set the rate; compare CPU per message then). With tick-based CPU
 accounting, loopback delivery done in softirq is not charged to either
-process (it shows in "CPU 0 busy", with whatever else ran there). A markdown report goes to
-tests/bench/results/ws-YYYY-MM-DD.md.
+process: it shows in "CPU 0 busy", with whatever else ran there. A
+markdown report goes to tests/bench/results/ws-YYYY-MM-DD.md.
 
     tests/bench/ws_bench.py [--quick] [--rounds 3] [--duration 5]
-                            [--servers portico,ws] [--publishes 20]
+                            [--servers portico,ws] [--tests idle,echo,fanout]
+                            [--publishes 20] [--nice -5]
 
 Needs: cc, node 20, npm (installs tests/bench/package.json's ws on first
 run), taskset, a built core/portico and plugins/.libs/websocket.so (or
@@ -304,7 +305,7 @@ def report(res, servers, a, notes):
                     g = f"{op} {x:.2g}: {'met' if ok else 'missed'}"
             row += f" | {ratio} | {g}"
         lines.append(row + " |")
-    runs = {n: len(res[n]) for n in names}
+    counts = ", ".join(f"{n}: {len(res[n])} run(s)" for n in names)
     cpu = "unknown CPU"
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -317,8 +318,7 @@ def report(res, servers, a, notes):
             + (f" (both at nice {a.nice})." if a.nice else "."),
             f"Portico {git_rev()}, one worker; node {node_version()}, ws {ws_version()} "
             "(with bufferutil).",
-            f"Medians of {a.rounds} round(s) ({', '.join(f'{n}: {k} run(s)' for n, k in runs.items())}), "
-            f"a fresh server per test; {a.size}-byte "
+            f"Medians of {a.rounds} round(s) ({counts}), a fresh server per test; {a.size}-byte "
             f"text messages; echo {a.echo_conns} connections for {a.duration} s; fan-out "
             f"{a.conns} connections, {a.publishes} timed publishes (p99 of fewer than 100 "
             f"is the slowest), then a {a.duration} s flood (window 4); idle {a.idle_conns} "
