@@ -148,6 +148,10 @@ struct config {
 	struct http_conf http;
 	struct lua_conf lua;
 	size_t hub_max_message;    /* hub.publish from Lua: bytes */
+	int hub_backplane;          /* hub.backplane = "redis" */
+	const char *hub_prefix;     /* Redis channel prefix, "portico:hub:" */
+	unsigned hub_backplane_queue;       /* messages waiting for Redis, at most */
+	size_t hub_backplane_queue_bytes;   /* ... and their bytes */
 	struct redis_conf redis;
 	struct listen_conf *listeners;
 	unsigned nlisteners;

@@ -83,6 +83,10 @@ static const struct spec redis_spec[] = {
 
 static const struct spec hub_spec[] = {
 	{ "max_message", PT_CONF_NUMBER, S_INT, 1, 64 << 20, NULL },
+	{ "backplane", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "prefix", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "backplane_queue", PT_CONF_NUMBER, S_INT, 1, 10000000, NULL },
+	{ "backplane_queue_bytes", PT_CONF_NUMBER, S_INT, 65536, 1e12, NULL },
 	{ NULL, 0, 0, 0, 0, NULL },
 };
 
@@ -274,6 +278,38 @@ static const pt_conf *plugin_opts(struct arena *a, const pt_conf *c, struct plug
 	}
 	copy->u.t.nkeys = j;
 	return copy;
+}
+
+/* hub = { backplane = "redis", prefix = "portico:hub:", ... } (max_message is
+ * read with the other settings). */
+static void read_hub(struct errbuf *e, struct config *cfg, const pt_conf *root)
+{
+	const pt_conf *bk = conf_get(root, "hub.backplane"), *pc = conf_get(root, "hub.prefix");
+	const char *backplane = str_or(root, "hub.backplane", NULL);
+
+	cfg->hub_prefix = str_or(root, "hub.prefix", "portico:hub:");
+	cfg->hub_backplane_queue = (unsigned)num_or(root, "hub.backplane_queue", 10000);
+	cfg->hub_backplane_queue_bytes = (size_t)num_or(root, "hub.backplane_queue_bytes",
+	                                                16 << 20);
+	if (backplane && !strcmp(backplane, "redis")) {
+		cfg->hub_backplane = 1;
+		if (!cfg->redis.host)
+			conf_errf(e, cfg->file, bk->line, "hub.backplane = \"redis\" needs the Redis "
+			          "server: add redis = { host = \"127.0.0.1\", port = 6379 }");
+	} else if (backplane && strcmp(backplane, "none") != 0) {
+		conf_errf(e, cfg->file, bk->line, "hub.backplane must be \"redis\" or \"none\", "
+		          "not \"%s\"", backplane);
+	}
+	if (pc) {
+		size_t n = strlen(cfg->hub_prefix);
+		int bad = n == 0 || n > 128;
+
+		for (size_t i = 0; i < n && !bad; i++)
+			bad = (unsigned char)cfg->hub_prefix[i] < 0x20 || cfg->hub_prefix[i] == 0x7f;
+		if (bad)
+			conf_errf(e, cfg->file, pc->line, "hub.prefix must be 1 to 128 bytes without "
+			          "control characters");
+	}
 }
 
 /* One listener LISTENERS[N - 1] from V (a `listen` directive, or a plugin's
@@ -478,4 +514,5 @@ void conf_read_settings(lua_State *L, struct config *cfg, struct build *b)
 	read_http(&cfg->http, conf_get(root, "http"));
 	read_lua(b->e, cfg, conf_get(root, "lua"));
 	cfg->hub_max_message = (size_t)num_or(root, "hub.max_message", 65536);
+	read_hub(b->e, cfg, root);
 }

@@ -4,6 +4,10 @@
  * to the subscriber's worker carrying a reference-counted copy of the
  * message, so one publish copies the message once.
  *
+ * With a Redis backplane, hub_publish also hands the message to it
+ * (backplane.c) after local delivery; what comes from other instances goes
+ * through hub_publish_local, which does not.
+ *
  * Every message gets an id when it is published (hub_message_id), one
  * counter for all channels: ids increase in publish order and agree on
  * every worker, which is what lets an SSE client resume on another worker.
@@ -13,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backplane.h"
 #include "hub.h"
 #include "worker.h"
 
@@ -92,7 +97,7 @@ static int matches(const struct pt_sub *s, pt_str_t ch)
 	return ch.len == s->len && memcmp(ch.ptr, s->channel, s->len) == 0;
 }
 
-int hub_publish(pt_str_t channel, pt_str_t message)
+int hub_publish_local(pt_str_t channel, pt_str_t message)
 {
 	struct msg *m;
 	int n = 0;
@@ -133,6 +138,15 @@ int hub_publish(pt_str_t channel, pt_str_t message)
 	}
 	pthread_mutex_unlock(&hub_mu);
 	msg_unref(m);
+	return n;
+}
+
+int hub_publish(pt_str_t channel, pt_str_t message)
+{
+	int n = hub_publish_local(channel, message);
+
+	if (n >= 0)
+		backplane_forward(channel, message);
 	return n;
 }
 

@@ -17,6 +17,7 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
+#include "backplane.h"
 #include "conf.h"
 #include "gen.h"
 #include "handlers.h"
@@ -167,6 +168,8 @@ static void reload(struct event_base *base)
 	running_cfg = g->cfg;
 	workers_set_gen(g);
 	health_start(base, g);   /* and stops the previous generation's checks */
+	if (backplane_apply(g->cfg, err, sizeof(err)) != 0)
+		log_error("core", "reload: the hub's Redis backplane is off: %s", err);
 	gen_unref(g);   /* the workers hold it now */
 	log_info("core", "reload: generation %u is live", g->id);
 }
@@ -331,7 +334,11 @@ int main(int argc, char **argv)
 		log_error("core", "cannot start: %s", err);
 		return 1;   /* nothing to drain: exit at once */
 	}
-	if (write_pid_file(g->cfg->pid_file) != 0)
+	if (backplane_apply(g->cfg, err, sizeof(err)) != 0) {
+		log_error("core", "cannot start the hub's Redis backplane: %s", err);
+		rc = 1;
+	}
+	if (rc == 0 && write_pid_file(g->cfg->pid_file) != 0)
 		rc = 1;
 	for (unsigned i = 0; i < nlisteners; i++)
 		log_info("core", "listening on %s:%d%s", listeners[i].address, listeners[i].port,
@@ -354,6 +361,8 @@ int main(int argc, char **argv)
 	grace = running_cfg->shutdown_timeout;
 	pid_path = running_cfg->pid_file ? strdup(running_cfg->pid_file) : NULL;
 	log_info("core", "draining connections (up to %gs)", grace);
+	/* first: what it receives goes to the workers, which workers_stop frees */
+	backplane_stop();
 	workers_stop(grace);
 	for (int i = 0; i < 3; i++)
 		event_free(sigs[i]);

@@ -61,6 +61,12 @@ struct gql_exec_req {
 	json_t *variables;                      /* borrowed for the call to gql_exec_start */
 	struct lua_State *L;                    /* the state holding the resolvers */
 	pt_exchange *x;                         /* resolver tasks run for it */
+	/* When set, resolver tasks run through RESUME(RESUME_UD, ...) instead
+	 * of api->lua_task_resume(x, ...): the same contract (a WebSocket
+	 * connection's ws_lua_task_resume, which may refuse once it closed). */
+	int (*resume)(void *resume_ud, struct lua_State *co, int nargs, int *nres,
+	              pt_lua_task_fn done, void *ud);
+	void *resume_ud;
 	const struct pt_api *api;
 	int ctx_index;                          /* stack index in L of the ctx table, 0: none */
 	unsigned max_errors;                    /* 0: 100 */

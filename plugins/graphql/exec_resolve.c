@@ -334,7 +334,10 @@ void gqlx_call(struct gql_exec *e, struct cfield *cf, struct rnode *slot, int pa
 	}
 	gqlx_push_stored(e, co, V_CTX);
 	push_info(e, co, cf, bq ? bq[0].slot : slot);
-	st = e->req.api->lua_task_resume(e->req.x, co, 4, &nres, task_done, pc);
+	if (e->req.resume)
+		st = e->req.resume(e->req.resume_ud, co, 4, &nres, task_done, pc);
+	else
+		st = e->req.api->lua_task_resume(e->req.x, co, 4, &nres, task_done, pc);
 	if (st == LUA_YIELD) {
 		e->pending++;
 		return;

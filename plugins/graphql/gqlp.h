@@ -37,6 +37,12 @@ struct gqlp_conf {
 	double sse_heartbeat;           /* seconds between ":" comments; 0: none */
 	double max_duration;            /* seconds a stream may last; 0: no limit */
 	unsigned max_events;            /* events a stream may carry; 0: no limit */
+	/* GraphQL over WebSocket, graphql-transport-ws (ws.c): `ws = { ... }` */
+	bool ws;                        /* `ws = false` refuses upgrades (426) */
+	double ws_init_timeout;         /* connection_init_wait_timeout, seconds */
+	unsigned ws_max_operations;     /* operations running at once on a connection */
+	unsigned ws_max_message;        /* bytes of one client message */
+	double ws_ping_interval;        /* seconds between WebSocket pings; < 0: none */
 };
 
 /* The current options with a reference (drop it with gqlp_conf_unref), or NULL. */
@@ -88,17 +94,61 @@ int gqlp_check(const struct gqlp_conf *c, struct gql_arena *a, const struct gql_
 int gqlp_lua_open(struct lua_State *L);
 /* Pushes the graphql.context function and returns 1, or 0. */
 int gqlp_lua_push_context_fn(struct lua_State *L);
+/* Pushes the graphql.on_init function (WebSocket connection_init) and
+ * returns 1, or 0. */
+int gqlp_lua_push_init_fn(struct lua_State *L);
+/* Pushes the ctx table of a request made from X's headers, consumer,
+ * request id and remote address (http.c). [-0, +1, m] */
+void gqlp_push_ctx(struct lua_State *L, pt_exchange *x);
 
 /* The "graphql" handler (http.c). */
 int gqlp_handler(pt_exchange *x, const pt_conf *opts, void *ud);
+/* 1 when X asks for a WebSocket upgrade (Upgrade: websocket). */
+int gqlp_ws_wanted(pt_exchange *x);
+/* Answers X's upgrade and speaks graphql-transport-ws on it (ws.c). Takes
+ * the reference to C. Returns 0 (answered), or a negative PT_E*. */
+int gqlp_ws_upgrade(pt_exchange *x, struct gqlp_conf *c, struct gqlp_worker *gw);
 
 /* Media types an answer can take (http.c negotiates). */
 enum gqlp_media { GQLP_M_GQL = 0, GQLP_M_JSON = 1, GQLP_M_HTML = 2, GQLP_M_NONE = 3,
                   GQLP_M_SSE = 4 };
 
-/* One GraphQL request over HTTP, ready to execute (http.c builds it). */
+struct gqlp_req;
+struct gqlp_sub;
+
+/*
+ * Where a subscription's output goes (sub.c): NULL in a request means
+ * Server-Sent Events on its exchange; ws.c sends graphql-transport-ws
+ * messages instead. Each returns 0, or -1 when the client is gone.
+ */
+struct gqlp_sink {
+	/* S serves R from now on until it is freed (gqlp_req_free(R)). */
+	void (*attach)(struct gqlp_req *r, struct gqlp_sub *s);
+	/* The channel is subscribed: events follow. */
+	int (*start)(struct gqlp_req *r);
+	/* One event: JSON[0..N) is a GraphQL response ({"data":...}). */
+	int (*next)(struct gqlp_req *r, const char *json, size_t n);
+	/* The subscription failed before it started: JSON[0..N) is a response
+	 * with errors, STATUS the HTTP status it would have. */
+	void (*fail)(struct gqlp_req *r, int status, const char *json, size_t n);
+	/* The end. COMPLETE: the stream ended (max_events, max_duration): tell
+	 * the client; else the client left or the server stops. */
+	void (*end)(struct gqlp_req *r, int complete);
+	/* 1 when the client is gone. */
+	int (*gone)(struct gqlp_req *r);
+};
+
+/* One GraphQL request over HTTP, ready to execute (http.c builds it), or
+ * one operation of a WebSocket connection (ws.c: X is NULL, SINK set). */
 struct gqlp_req {
-	pt_exchange *x;                 /* one reference */
+	pt_exchange *x;                 /* one reference, or NULL */
+	pt_worker *w;                   /* the worker it runs on */
+	const struct gqlp_sink *sink;   /* NULL: SSE on X */
+	void *sink_ud;
+	void (*on_free)(struct gqlp_req *r);   /* called by gqlp_req_free, or NULL */
+	/* resolver tasks (struct gql_exec_req.resume), NULL: lua_task_resume(x) */
+	int (*resume)(void *resume_ud, struct lua_State *co, int nargs, int *nres,
+	              pt_lua_task_fn done, void *ud);
 	struct gqlp_conf *conf;         /* one reference: the options it started with */
 	struct gqlp_doc *doc;           /* one reference */
 	json_t *body;                   /* the parsed POST body, or GET's variables */
@@ -120,9 +170,14 @@ int gqlp_respond(struct gqlp_req *r, int status, const char *body, size_t len);
 
 /*
  * Runs the subscription R asks for and streams its events as Server-Sent
- * Events (sub.c). Takes R: it is freed when the stream ends.
+ * Events, or through R->sink (sub.c). Takes R: it is freed when the stream
+ * ends.
  */
 void gqlp_sub_start(struct gqlp_req *r);
+/* The client stopped S (graphql-transport-ws "complete", the connection
+ * closed): no more output; S and its request are freed now or when the
+ * running execution ends. */
+void gqlp_sub_cancel(struct gqlp_sub *s);
 /* The worker stops: ends W's open subscriptions (no more writes). */
 void gqlp_subs_stop(struct gqlp_worker *w);
 

@@ -8,6 +8,8 @@
  *     max_depth = 15, max_complexity = 1000, max_aliases = 30,
  *     max_tokens = 20000, max_bytes = 262144,
  *     sse_heartbeat = 15, max_duration = 3600, max_events = 0,  -- subscriptions
+ *     ws = { connection_init_wait_timeout = 3, max_operations = 100,
+ *            max_message = 1048576, ping_interval = 30 },   -- or ws = false
  *   }
  *
  * Routes name the handler: route.post("/graphql", "graphql", { jwt = true }).
@@ -194,12 +196,53 @@ static int read_secs(const pt_conf *conf, const char *key, double def, double ma
 	return 0;
 }
 
+/* `ws = false`, `ws = true` or `ws = { ... }`: GraphQL over WebSocket. */
+static int read_ws(const pt_conf *conf, struct gqlp_conf *c)
+{
+	static const char *const known[] = { "connection_init_wait_timeout", "max_operations",
+	                                     "max_message", "ping_interval", NULL };
+	const pt_conf *w = gqlp_api->conf_get(conf, "ws"), *v;
+	const char *k;
+	int on;
+
+	c->ws = true;
+	c->ws_init_timeout = 3;
+	c->ws_max_operations = 100;
+	c->ws_max_message = 1 << 20;
+	c->ws_ping_interval = 30;
+	if (!w)
+		return 0;
+	if (gqlp_api->conf_bool(w, NULL, &on) == 0) {
+		c->ws = on != 0;
+		return 0;
+	}
+	if (gqlp_api->conf_type(w) != PT_CONF_TABLE)
+		return bad(w, "ws must be true, false or a table { connection_init_wait_timeout, "
+		           "max_operations, max_message, ping_interval }", NULL);
+	for (size_t i = 0; (k = gqlp_api->conf_key_at(w, i, &v)) != NULL; i++) {
+		size_t j;
+
+		for (j = 0; known[j] && strcmp(known[j], k); j++)
+			;
+		if (!known[j])
+			return bad(v, "unknown option ws.", k);
+	}
+	if (read_secs(w, "connection_init_wait_timeout", 3, 3600, &c->ws_init_timeout) ||
+	    read_uint(w, "max_operations", 100, 100000, &c->ws_max_operations) ||
+	    read_uint(w, "max_message", 1 << 20, 64u << 20, &c->ws_max_message) ||
+	    read_secs(w, "ping_interval", 30, 3600, &c->ws_ping_interval))
+		return PT_EINVAL;
+	if (c->ws_ping_interval == 0)
+		c->ws_ping_interval = -1;   /* 0 is "off" here, "default" in pt_ws_opts */
+	return 0;
+}
+
 static struct gqlp_conf *conf_read(const pt_conf *conf)
 {
 	static const char *const known[] = { "schema", "path", "introspection", "graphiql",
 	                                     "max_depth", "max_complexity", "max_aliases",
 	                                     "max_tokens", "max_bytes", "sse_heartbeat",
-	                                     "max_duration", "max_events", NULL };
+	                                     "max_duration", "max_events", "ws", NULL };
 	struct gqlp_conf *c = calloc(1, sizeof(*c));
 	const pt_conf *sc, *v;
 	const char *k;
@@ -238,7 +281,8 @@ static struct gqlp_conf *conf_read(const pt_conf *conf)
 	    read_uint(conf, "max_bytes", 262144, 64u << 20, &bytes))
 		goto fail;
 	if (read_secs(conf, "sse_heartbeat", 15, 3600, &c->sse_heartbeat) ||
-	    read_secs(conf, "max_duration", 3600, 30 * 86400, &c->max_duration))
+	    read_secs(conf, "max_duration", 3600, 30 * 86400, &c->max_duration) ||
+	    read_ws(conf, c))
 		goto fail;
 	{
 		int64_t ev = 0;

@@ -43,6 +43,8 @@ static const struct pt_api *api(void)
 
 void gqlp_req_free(struct gqlp_req *r)
 {
+	if (r->on_free)
+		r->on_free(r);
 	if (r->L) {
 		luaL_unref(r->L, LUA_REGISTRYINDEX, r->ctx_ref);
 		luaL_unref(r->L, LUA_REGISTRYINDEX, r->co_ref);
@@ -51,7 +53,8 @@ void gqlp_req_free(struct gqlp_req *r)
 	gqlp_doc_unref(r->doc);
 	gqlp_conf_unref(r->conf);
 	free(r->opname);
-	api()->exchange_unref(r->x);
+	if (r->x)
+		api()->exchange_unref(r->x);
 	free(r);
 }
 
@@ -256,7 +259,7 @@ static void context_done(lua_State *co, int status, int nres, void *ud)
 }
 
 /* ctx: consumer, headers (lower-case names), request_id, remote_addr. */
-static void push_ctx(lua_State *L, pt_exchange *x)
+void gqlp_push_ctx(lua_State *L, pt_exchange *x)
 {
 	unsigned n = api()->exchange_header_count(x);
 	pt_str_t s, name, value;
@@ -295,7 +298,7 @@ static void push_ctx(lua_State *L, pt_exchange *x)
 
 static int ctx_p(lua_State *L)
 {
-	push_ctx(L, lua_touserdata(L, 1));
+	gqlp_push_ctx(L, lua_touserdata(L, 1));
 	return 1;
 }
 
@@ -393,11 +396,19 @@ int gqlp_handler(pt_exchange *x, const pt_conf *opts, void *ud)
 	if (!(r = calloc(1, sizeof(*r))))
 		return PT_ENOMEM;
 	r->x = x;
+	r->w = api()->exchange_worker(x);
 	r->ctx_ref = r->co_ref = LUA_NOREF;
 	api()->exchange_ref(x);
 	r->media = negotiate(x);
 	if (!(r->conf = gqlp_conf_get()) || !r->conf->schema)
 		return bad_request(r, 503, "No GraphQL schema is configured.");
+	if (method == PT_METHOD_GET && gqlp_ws_wanted(x)) {
+		struct gqlp_conf *c = r->conf;
+
+		r->conf = NULL;   /* the connection takes the reference */
+		gqlp_req_free(r);
+		return gqlp_ws_upgrade(x, c, gw);
+	}
 	if (method != PT_METHOD_GET && method != PT_METHOD_POST) {
 		api()->exchange_header_set(x, PT_STR("allow"), PT_STR("GET, POST"));
 		return bad_request(r, 405, "GraphQL only supports GET and POST requests.");
@@ -481,8 +492,8 @@ int gqlp_handler(pt_exchange *x, const pt_conf *opts, void *ud)
 	if (op && op->operation == GQL_OP_SUBSCRIPTION && r->media != GQLP_M_SSE)
 		return bad_request(r, r->media == GQLP_M_JSON ? 200 : 400,
 		                   "Subscriptions are streamed: send Accept: text/event-stream "
-		                   "(Server-Sent Events), or use WebSocket when the websocket "
-		                   "plugin is installed.");
+		                   "(Server-Sent Events), or open a WebSocket with the "
+		                   "graphql-transport-ws subprotocol on this path.");
 	r->subscription = op && op->operation == GQL_OP_SUBSCRIPTION;
 	r->L = api()->exchange_lua(x);
 	if (!r->L && gw) {

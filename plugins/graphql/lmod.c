@@ -9,6 +9,8 @@
  *     Node  = { __resolveType = function(value, ctx, typename) return "User" end },
  *   }
  *   graphql.context(function(ctx) ctx.user = ... end)   -- per request, may wait
+ *   graphql.on_init(function(payload, ctx) return true end)  -- WebSocket
+ *                                 -- connection_init: true, a ctx table, or refuse
  *   local n = graphql.publish("posts.ada", post)  -- to subscriptions (hub)
  *
  * The tables live in the registry of the state that ran the scripts
@@ -28,6 +30,7 @@
 #define K_RESOLVERS "graphql.resolvers"
 #define K_BATCH_MT "graphql.batch"
 #define K_CONTEXT "graphql.context"
+#define K_INIT "graphql.on_init"
 
 /* graphql.batch(fn): marks a resolver that gets every parent of a level. */
 static int l_batch(lua_State *L)
@@ -158,6 +161,21 @@ static int l_context(lua_State *L)
 }
 
 /*
+ * graphql.on_init(fn): fn(payload, ctx) runs for a WebSocket client's
+ * connection_init (ws.c) and may wait; it returns true or a ctx table
+ * (and maybe the ack's payload), or false/nil [, why] to refuse. nil
+ * removes it.
+ */
+static int l_on_init(lua_State *L)
+{
+	if (!lua_isnil(L, 1))
+		luaL_checktype(L, 1, LUA_TFUNCTION);
+	lua_settop(L, 1);
+	lua_setfield(L, LUA_REGISTRYINDEX, K_INIT);
+	return 0;
+}
+
+/*
  * graphql.publish(channel, value) -> subscribers: VALUE as JSON text on the
  * hub's CHANNEL (a string is taken as JSON text already, e.g. from
  * json.encode). Returns how many subscriptions (of any plugin) took it.
@@ -193,7 +211,7 @@ int gqlp_lua_open(lua_State *L)
 {
 	static const luaL_Reg fns[] = {
 		{ "resolvers", l_resolvers }, { "batch", l_batch }, { "context", l_context },
-		{ "publish", l_publish }, { NULL, NULL },
+		{ "publish", l_publish }, { "on_init", l_on_init }, { NULL, NULL },
 	};
 
 	if (luaL_newmetatable(L, K_BATCH_MT)) {
@@ -211,6 +229,14 @@ int gqlp_lua_open(lua_State *L)
 int gqlp_lua_push_context_fn(lua_State *L)
 {
 	if (lua_getfield(L, LUA_REGISTRYINDEX, K_CONTEXT) == LUA_TFUNCTION)
+		return 1;
+	lua_pop(L, 1);
+	return 0;
+}
+
+int gqlp_lua_push_init_fn(lua_State *L)
+{
+	if (lua_getfield(L, LUA_REGISTRYINDEX, K_INIT) == LUA_TFUNCTION)
 		return 1;
 	lua_pop(L, 1);
 	return 0;

@@ -22,6 +22,11 @@
  * max_duration seconds; silently when the client leaves; and when the
  * worker stops (the daemon's shutdown, after shutdown_timeout: the plugin
  * ABI does not tell a handler that its worker drains).
+ *
+ * A request with a sink (struct gqlp_sink: ws.c's graphql-transport-ws
+ * operations) gets the same engine with its output going to the sink
+ * instead of the exchange: no heartbeat (WebSocket pings instead), and the
+ * sink's owner ends it with gqlp_sub_cancel.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,7 +83,8 @@ static void sub_free(struct gqlp_sub *s)
 	api()->log(gqlp_ctx, PT_LOG_DEBUG, "subscription to %s ended after %lu event(s)",
 	           s->channel ? s->channel : "(none)", s->sent);
 	free(s->channel);
-	api()->exchange_on_abort(s->r->x, NULL, NULL);   /* S goes: no call back */
+	if (!s->r->sink)
+		api()->exchange_on_abort(s->r->x, NULL, NULL);   /* S goes: no call back */
 	gqlp_req_free(s->r);
 	free(s);
 }
@@ -89,7 +95,35 @@ static void maybe_free(struct gqlp_sub *s)
 		sub_free(s);
 }
 
-/* Writes to the stream; 0, or -1 when the client is gone. */
+static int gone(struct gqlp_sub *s)
+{
+	return s->r->sink ? s->r->sink->gone(s->r) : api()->exchange_aborted(s->r->x);
+}
+
+/* Answers a subscription that did not start with JSON[0..N), STATUS. */
+static void fail(struct gqlp_sub *s, int status, const char *json, size_t n)
+{
+	if (s->r->sink)
+		s->r->sink->fail(s->r, status, json, n);
+	else
+		gqlp_respond(s->r, status, json, n);
+}
+
+static void fail_msg(struct gqlp_sub *s, int status, const char *msg)
+{
+	struct jbuf b = { 0 };
+
+	jb_put(&b, "{\"errors\":[{\"message\":", 22);
+	jb_cstr(&b, msg);
+	jb_put(&b, "}]}", 3);
+	if (!b.oom)
+		fail(s, status, b.p, b.n);
+	else
+		fail(s, 500, "{\"errors\":[{\"message\":\"out of memory\"}]}", 41);
+	free(b.p);
+}
+
+/* Writes to the SSE stream; 0, or -1 when the client is gone. */
 static int put(struct gqlp_sub *s, const char *p, size_t n)
 {
 	if (api()->exchange_aborted(s->r->x))
@@ -112,7 +146,9 @@ static void sub_close(struct gqlp_sub *s, int complete)
 		s->hub = NULL;
 		api()->timer_stop(s->beat);
 		api()->timer_stop(s->end);
-		if (!complete || put(s, done, sizeof(done) - 1) == 0)
+		if (s->r->sink)
+			s->r->sink->end(s->r, complete);
+		else if (!complete || put(s, done, sizeof(done) - 1) == 0)
 			api()->exchange_finish(s->r->x);   /* PT_ESTATE when answered or gone */
 	}
 	maybe_free(s);
@@ -124,6 +160,8 @@ static int put_next(struct gqlp_sub *s, const char *json, size_t n)
 	struct jbuf b = { 0 };
 	int rc;
 
+	if (s->r->sink)
+		return s->r->sink->next(s->r, json, n);
 	jb_put(&b, "event: next\ndata: ", 18);
 	jb_put(&b, json, n);
 	jb_put(&b, "\n\n", 2);
@@ -208,6 +246,8 @@ static int run_event(struct gqlp_sub *s, const char *msg, size_t n)
 		.variables = r->vars,
 		.L = L,
 		.x = r->x,
+		.resume = r->resume,
+		.resume_ud = r->sink_ud,
 		.api = api(),
 		.mode = GQL_EXEC_EVENT,
 		.done = event_done,
@@ -275,7 +315,7 @@ static void on_message(pt_worker *w, pt_str_t channel, pt_str_t message, void *u
 	(void)channel;
 	if (s->closing)
 		return;
-	if (api()->exchange_aborted(s->r->x)) {
+	if (gone(s)) {
 		sub_close(s, 0);
 		return;
 	}
@@ -328,21 +368,21 @@ static void source_done(struct gql_exec *e, const struct gql_result *res, void *
 	struct gqlp_sub *s = ud;
 	struct gqlp_req *r = s->r;
 	lua_State *L = r->L;
-	pt_worker *w = api()->exchange_worker(r->x);
+	pt_worker *w = r->w;
 	const struct gqlp_conf *c = r->conf;
 	int top = lua_gettop(L), t;
 	const char *why = NULL;
 	size_t n = 0;
 
 	s->busy = 0;
-	if (s->closing || api()->exchange_aborted(r->x)) {
+	if (s->closing || gone(s)) {
 		gql_exec_free(e);
 		sub_close(s, 0);
 		return;
 	}
 	if (res->source_ref == LUA_NOREF) {
-		gqlp_respond(r, res->internal ? 500 : r->media == GQLP_M_JSON ? 200 : 400,
-		             res->json, res->len);
+		fail(s, res->internal ? 500 : r->media == GQLP_M_JSON ? 200 : 400, res->json,
+		     res->len);
 		gql_exec_free(e);
 		sub_close(s, 0);
 		return;
@@ -367,8 +407,18 @@ static void source_done(struct gql_exec *e, const struct gql_result *res, void *
 	if (!why && !(s->hub = api()->hub_subscribe(w, (pt_str_t){ s->channel, n }, on_message, s)))
 		why = "Internal server error.";
 	if (why) {
-		gqlp_respond_error(r, 500, why);
+		fail_msg(s, 500, why);
 		sub_close(s, 0);
+		return;
+	}
+	if (r->sink) {
+		if (r->sink->start(r) != 0) {
+			sub_close(s, 0);
+			return;
+		}
+		if (c->max_duration > 0 && (s->end = api()->timer_new(w, on_end, s)))
+			api()->timer_start(s->end, ms_of(c->max_duration), 0);
+		api()->log(gqlp_ctx, PT_LOG_DEBUG, "subscription to %s started", s->channel);
 		return;
 	}
 	api()->exchange_header_set(r->x, PT_STR("content-type"),
@@ -398,6 +448,8 @@ void gqlp_sub_start(struct gqlp_req *r)
 		.variables = r->vars,
 		.L = r->L,
 		.x = r->x,
+		.resume = r->resume,
+		.resume_ud = r->sink_ud,
 		.api = api(),
 		.mode = GQL_EXEC_SOURCE,
 		.done = source_done,
@@ -405,14 +457,19 @@ void gqlp_sub_start(struct gqlp_req *r)
 	int top = lua_gettop(r->L);
 
 	if (!s) {
-		gqlp_respond_error(r, 500, "Internal server error.");
+		if (r->sink)
+			r->sink->fail(r, 500, "{\"errors\":[{\"message\":\"out of memory\"}]}", 41);
+		else
+			gqlp_respond_error(r, 500, "Internal server error.");
 		gqlp_req_free(r);
 		return;
 	}
 	s->r = r;
-	/* PT_ESTATE: the client is gone already, which source_done sees */
-	api()->exchange_on_abort(r->x, on_abort, s);
-	s->gw = api()->worker_get_data(gqlp_ctx, api()->exchange_worker(r->x));
+	if (r->sink)
+		r->sink->attach(r, s);
+	else   /* PT_ESTATE: the client is gone already, which source_done sees */
+		api()->exchange_on_abort(r->x, on_abort, s);
+	s->gw = api()->worker_get_data(gqlp_ctx, r->w);
 	if (s->gw) {
 		s->next = s->gw->subs;
 		if (s->next)
@@ -426,12 +483,17 @@ void gqlp_sub_start(struct gqlp_req *r)
 	s->pumping = 1;   /* source_done may run before gql_exec_start returns */
 	if (gql_exec_start(&q) != 0) {
 		s->busy = 0;
-		gqlp_respond_error(r, 500, "Internal server error.");
+		fail_msg(s, 500, "Internal server error.");
 		s->closing = 1;
 	}
 	lua_settop(r->L, top);
 	s->pumping = 0;
 	maybe_free(s);
+}
+
+void gqlp_sub_cancel(struct gqlp_sub *s)
+{
+	sub_close(s, 0);
 }
 
 void gqlp_subs_stop(struct gqlp_worker *gw)

@@ -20,6 +20,7 @@ json)	srcs="core/lua/lua_json.c -Icore/lua $(pkg-config --cflags --libs lua5.4 j
 jwt)	srcs="plugins/rest/jwt.c -Iplugins/rest $(pkg-config --cflags --libs openssl jansson)"; target=tests/fuzz/fuzz_jwt.c ;;
 graphql)	srcs="plugins/graphql/lexer.c plugins/graphql/parser.c plugins/graphql/parser_sdl.c plugins/graphql/printer.c plugins/graphql/gql_arena.c -Iplugins/graphql"; target=tests/fuzz/fuzz_graphql.c ;;
 h1_response)	srcs="core/http/h1_response.c core/http/h1_lex.c core/http/h1_chunked.c"; target=tests/fuzz/fuzz_h1_response.c ;;
+graphql_ws)	srcs="plugins/graphql/ws_msg.c -Iplugins/graphql $(pkg-config --cflags --libs jansson)"; target=tests/fuzz/fuzz_graphql_ws.c ;;
 lua_pattern)	srcs="core/lua/lua_pattern.c -Icore/lua $(pkg-config --cflags --libs lua5.4)"; target=tests/fuzz/fuzz_lua_pattern.c ;;
 *)	srcs=""; target=tests/fuzz/fuzz_$name.c ;;
 esac

@@ -799,3 +799,31 @@ def test_own_listener_bad_config(portico, tmp_path):
     d.proc.wait(10)
     out = d.proc.stdout.read().decode() + d.log()
     assert d.proc.returncode != 0 and "listen must be" in out, out
+
+
+# ---- the npm ws client ------------------------------------------------------------------------
+
+NODE_DIR = os.path.join(os.path.dirname(__file__), "node")
+
+
+@pytest.mark.skipif(shutil.which("node") is None or
+                    not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "ws")),
+                    reason="node or tests/integration/node/node_modules missing "
+                           "(npm ci --prefix tests/integration/node)")
+def test_npm_ws_client(portico, tmp_path):
+    import json as _json
+    routes = ROUTES + r"""
+websocket.endpoint("/ws/node", {
+  subprotocols = { "orders.v1" }, max_message = 2097152, queue = { max_bytes = 4194304 },
+  on_message = function(conn, msg, binary) conn:send(msg, binary) end,
+})
+"""
+    d = daemon(portico, tmp_path, routes=routes)
+    out = subprocess.run(["node", os.path.join(NODE_DIR, "ws_client.mjs"),
+                          f"ws://127.0.0.1:{d.port}/ws/node"],
+                         capture_output=True, text=True, timeout=30)
+    seen = _json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen.get("protocol") == "orders.v1", seen
+    assert "permessage-deflate" in seen.get("extensions", ""), seen
+    assert seen["texts"] == ["hello from ws"] and seen["binaryOk"] and seen["bigOk"], seen
+    assert seen["code"] == 1000

@@ -213,6 +213,54 @@ static void test_conf_rejects_watchdog_timeout_under_a_second(void **state)
 	expect_error("listen { port = 1 }\nwatchdog_timeout = 1e9\n", 2, "must be between 0");
 }
 
+static void test_conf_hub_backplane(void **state)
+{
+	char err[4096];
+	struct config *cfg = load("listen { port = 1 }\n", err, sizeof(err));
+
+	(void)state;
+	if (!cfg)
+		fail_msg("%s", err);
+	assert_false(cfg->hub_backplane);
+	assert_string_equal(cfg->hub_prefix, "portico:hub:");
+	assert_int_equal(cfg->hub_backplane_queue, 10000);
+	assert_int_equal(cfg->hub_backplane_queue_bytes, 16 << 20);
+	config_free(cfg);
+	cfg = load("listen { port = 1 }\nredis = { port = 7000 }\n"
+	           "hub = { backplane = \"redis\", prefix = \"app[1]*:\", backplane_queue = 5 }\n",
+	           err, sizeof(err));
+	if (!cfg)
+		fail_msg("%s", err);
+	assert_true(cfg->hub_backplane);
+	assert_string_equal(cfg->hub_prefix, "app[1]*:");
+	assert_int_equal(cfg->hub_backplane_queue, 5);
+	config_free(cfg);
+	cfg = load("listen { port = 1 }\nhub = { backplane = \"none\" }\n", err, sizeof(err));
+	if (!cfg)
+		fail_msg("%s", err);
+	assert_false(cfg->hub_backplane);
+	config_free(cfg);
+}
+
+static void test_conf_rejects_bad_hub_backplane(void **state)
+{
+	(void)state;
+	expect_error("listen { port = 1 }\nredis = { port = 7000 }\n\nhub = { backplane = \"kafka\" }\n",
+	             4, "hub.backplane must be \"redis\" or \"none\", not \"kafka\"");
+	/* a table's keys carry the line of the assignment (where it ends) */
+	expect_error("listen { port = 1 }\nhub = {\n  max_message = 10,\n  backplane = \"redis\",\n}\n",
+	             5, "hub.backplane = \"redis\" needs the Redis server: add redis = {");
+	expect_error("listen { port = 1 }\nhub = { backplane = true }\n", 2, "must be a string");
+	expect_error("listen { port = 1 }\nredis = {}\nhub = { backplane = \"redis\", prefix = \"\" }\n",
+	             3, "hub.prefix must be 1 to 128 bytes");
+	expect_error("listen { port = 1 }\nhub = { prefix = \"a\\nb\" }\n", 2,
+	             "hub.prefix must be 1 to 128 bytes without control characters");
+	expect_error("listen { port = 1 }\nhub = { backplane_queue = 0 }\n", 2, "backplane_queue");
+	expect_error("listen { port = 1 }\nhub = { backplane_queue_bytes = 10 }\n", 2,
+	             "backplane_queue_bytes");
+	expect_error("listen { port = 1 }\nhub = { backplain = \"redis\" }\n", 2, "backplain");
+}
+
 static void test_conf_routes_must_be_a_file_or_a_folder(void **state)
 {
 	char err[1024];
@@ -301,6 +349,8 @@ int main(void)
 		cmocka_unit_test(test_conf_rejects_watchdog_timeout_under_a_second),
 		cmocka_unit_test(test_conf_routes_must_be_a_file_or_a_folder),
 		cmocka_unit_test(test_conf_tree_reads_types),
+		cmocka_unit_test(test_conf_hub_backplane),
+		cmocka_unit_test(test_conf_rejects_bad_hub_backplane),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
