@@ -664,10 +664,10 @@ void h1c_handover(struct h1_conn *h)
 	struct conn *c = h->c;
 	pt_ws *ws = h->upgrade;
 
+	struct evbuffer *in = h->own_in;   /* what the client sent after its head */
+
 	h1c_flush(h);
-	/* what the client sent after its request head is the WebSocket's */
-	if (h->own_in)
-		evbuffer_add_buffer(bufferevent_get_input(c->bev), h->own_in);
+	h->own_in = NULL;
 	h->upgrade = NULL;
 	event_free(h->tmr);
 	if (h->kick)
@@ -683,7 +683,7 @@ void h1c_handover(struct h1_conn *h)
 	free(h->hdrs);
 	free(h);
 	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
-	if (ws_conn_start(c, ws) != 0)
+	if (ws_conn_start(c, ws, in) != 0)
 		conn_free(c);
 }
 

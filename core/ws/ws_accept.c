@@ -147,10 +147,12 @@ static void free_unclaimed(void *ud)
 static void opts_apply(pt_ws *ws, const struct pt_ws_opts *o)
 {
 	ws->rd.max_message = o && o->max_message ? o->max_message : WS_DEFAULT_MAX_MESSAGE;
-	ws->ping_interval = o && o->ping_interval ? o->ping_interval : DEFAULT_PING_INTERVAL;
-	ws->ping_timeout = o && o->ping_timeout > 0 ? o->ping_timeout : DEFAULT_PING_TIMEOUT;
+	ws->ping_interval = (float)(o && o->ping_interval ? o->ping_interval
+	                                                   : DEFAULT_PING_INTERVAL);
+	ws->ping_timeout = (float)(o && o->ping_timeout > 0 ? o->ping_timeout
+	                                                     : DEFAULT_PING_TIMEOUT);
 	ws->queue_max = o && o->queue_max ? o->queue_max : DEFAULT_QUEUE_MAX;
-	ws->on_full = o ? o->on_full : PT_WS_FULL_CLOSE;
+	ws->on_full = (uint8_t)(o ? o->on_full : PT_WS_FULL_CLOSE);
 }
 
 pt_ws *ws_accept(pt_exchange *x, const struct pt_ws_opts *o, const struct pt_ws_ops *ops,
@@ -227,7 +229,7 @@ pt_ws *ws_accept(pt_exchange *x, const struct pt_ws_opts *o, const struct pt_ws_
 		const pt_str_t *s = &o->subprotocols[pick.best];
 
 		ws->subproto = strndup(s->ptr, s->len);
-		ws->subproto_len = s->len;
+		ws->subproto_len = (uint8_t)(s->len < 255 ? s->len : 255);
 	} else {
 		ws->subproto = strdup("");
 	}
@@ -238,11 +240,14 @@ pt_ws *ws_accept(pt_exchange *x, const struct pt_ws_opts *o, const struct pt_ws_
 	{
 		pt_str_t id = xapi_request_id(x);
 
-		ws->reqid_len = id.len < sizeof(ws->reqid) ? id.len : sizeof(ws->reqid) - 1;
-		memcpy(ws->reqid, id.ptr, ws->reqid_len);
-		ws->remote_len = x->remote.len < sizeof(ws->remote) ? x->remote.len
-		                                                     : sizeof(ws->remote) - 1;
-		memcpy(ws->remote, x->remote.ptr, ws->remote_len);
+		ws->reqid_len = (uint8_t)(id.len < 64 ? id.len : 64);
+		ws->remote_len = (uint8_t)(x->remote.len < 64 ? x->remote.len : 64);
+		if ((ws->strs = malloc((size_t)ws->remote_len + ws->reqid_len + 2)) != NULL) {
+			memcpy(ws->strs, x->remote.ptr, ws->remote_len);
+			ws->strs[ws->remote_len] = '\0';
+			memcpy(ws->strs + ws->remote_len + 1, id.ptr, ws->reqid_len);
+			ws->strs[ws->remote_len + 1 + ws->reqid_len] = '\0';
+		}
 	}
 	xapi_header_set(x, (pt_str_t){ "upgrade", 7 }, (pt_str_t){ "websocket", 9 });
 	xapi_header_set(x, (pt_str_t){ "sec-websocket-accept", 20 }, (pt_str_t){ accept, 28 });
@@ -252,7 +257,7 @@ pt_ws *ws_accept(pt_exchange *x, const struct pt_ws_opts *o, const struct pt_ws_
 	if (use_pmd)
 		xapi_header_set(x, (pt_str_t){ "sec-websocket-extensions", 24 },
 		                (pt_str_t){ resp, strlen(resp) });
-	if (!ws->subproto) {
+	if (!ws->subproto || !ws->strs) {
 		ws->told = 1;   /* the owner never had it */
 		ws_unclaimed(ws);
 		if (err)

@@ -18,6 +18,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <errno.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -48,6 +51,7 @@ static pt_metric *m_open, *m_dropped, *m_closed_proto;
 
 static void later_cb(evutil_socket_t fd, short what, void *arg);
 static void tmr_cb(evutil_socket_t fd, short what, void *arg);
+static void reading(pt_ws *ws, int on);
 
 static void metrics_init(void)
 {
@@ -112,6 +116,10 @@ static void ws_free(pt_ws *ws)
 		ws->dead = 1;
 		return;
 	}
+	if (ws->rev)
+		event_free(ws->rev);
+	if (ws->own_in)
+		evbuffer_free(ws->own_in);
 	if (ws->c) {
 		metric_add(m_open, -1);
 		conn_free(ws->c);
@@ -128,6 +136,8 @@ static void ws_free(pt_ws *ws)
 		ws_deflater_free(ws->defl);
 	gen_unref(ws->gen);
 	free(ws->subproto);
+	free(ws->strs);
+	free(ws->close_reason);
 	free(ws);
 }
 
@@ -139,32 +149,66 @@ static void tell(pt_ws *ws)
 	ws->busy++;
 	if (ws->ops.on_close)
 		ws->ops.on_close(ws, ws->close_code,
-		                 (pt_str_t){ ws->close_reason, ws->close_reason_len }, ws->ud);
+		                 (pt_str_t){ ws->close_reason ? ws->close_reason : "",
+		                             ws->close_reason_len }, ws->ud);
 	ws->busy--;
 }
 
 static void set_close(pt_ws *ws, unsigned code, const char *reason, size_t len)
 {
-	ws->close_code = code;
-	if (len > sizeof(ws->close_reason) - 1)
-		len = sizeof(ws->close_reason) - 1;
-	if (len)
+	ws->close_code = (uint16_t)code;
+	if (len > 123)
+		len = 123;
+	free(ws->close_reason);
+	ws->close_reason = NULL;
+	ws->close_reason_len = 0;
+	if (len && (ws->close_reason = malloc(len + 1)) != NULL) {
 		memcpy(ws->close_reason, reason, len);
-	ws->close_reason[len] = '\0';
-	ws->close_reason_len = len;
+		ws->close_reason[len] = '\0';
+		ws->close_reason_len = (uint8_t)len;
+	}
 }
 
 /* Writes one whole frame into the socket's output (control frames, and
  * data frames when nothing waits in the queue). */
+/*
+ * A frame's bytes toward the socket. Cleartext with nothing buffered: one
+ * sendmsg() at once, and only what the kernel does not take is buffered.
+ * Through the bufferevent every frame would cost two epoll_ctl calls (arm
+ * and disarm EPOLLOUT) and a loop turn before its first byte left: a
+ * publish to 10,000 connections then armed them all before any was sent.
+ */
+static void emit(pt_ws *ws, const unsigned char *head, size_t hl, const void *p, size_t len)
+{
+	struct evbuffer *out = out_buf(ws);
+	size_t done = 0;
+
+	if (!ws->c->tls && evbuffer_get_length(out) == 0) {
+		struct iovec iov[2] = { { (void *)head, hl }, { (void *)p, len } };
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
+		ssize_t n = sendmsg(bufferevent_getfd(ws->c->bev), &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n > 0)
+			done = (size_t)n;   /* an error shows again in the bufferevent's write */
+		if (done == hl + len)
+			return;
+	}
+	if (done < hl) {
+		evbuffer_add(out, head + done, hl - done);
+		done = 0;
+	} else {
+		done -= hl;
+	}
+	if (len > done)
+		evbuffer_add(out, (const char *)p + done, len - done);
+}
+
 static void put_frame(pt_ws *ws, int op, int rsv1, const void *p, size_t len)
 {
 	unsigned char head[14];
 	size_t hl = ws_frame_head(head, op, 1, rsv1, len);
-	struct evbuffer *out = out_buf(ws);
 
-	evbuffer_add(out, head, hl);
-	if (len)
-		evbuffer_add(out, p, len);
+	emit(ws, head, hl, p, len);
 }
 
 static void send_close_frame(pt_ws *ws, unsigned code, const char *reason, size_t len)
@@ -193,9 +237,13 @@ static void end(pt_ws *ws, int discard)
 	ws->state = WS_DONE;
 	queue_free(ws);
 	if (ws->c) {
-		bufferevent_disable(ws->c->bev, EV_READ);
-		if (discard)
-			evbuffer_drain(out_buf(ws), out_len(ws));
+		reading(ws, 0);
+		if (discard) {
+			/* the output's start is the bufferevent's (frozen): stop
+			 * writing and free without waiting for it */
+			ws->discard = 1;
+			bufferevent_disable(ws->c->bev, EV_WRITE);
+		}
 	}
 	set_timer(ws, TP_CLOSE, CLOSE_WAIT_SECS);
 	schedule(ws);
@@ -204,6 +252,8 @@ static void end(pt_ws *ws, int discard)
 /* The connection is broken beyond a close frame: free it now-ish. */
 static void lost(pt_ws *ws, unsigned code, const char *why)
 {
+	log_debug("ws", "%s: websocket %llu: the connection ends (%u%s%s)", ws_remote(ws),
+	          (unsigned long long)ws->id, code, *why ? ": " : "", why);
 	if (ws->state != WS_DONE || !ws->close_code)
 		set_close(ws, code, why, strlen(why));
 	end(ws, 1);
@@ -212,7 +262,7 @@ static void lost(pt_ws *ws, unsigned code, const char *why)
 /* The client broke the protocol (or a limit): close with CODE, logged. */
 static void fail(pt_ws *ws, unsigned code, const char *why)
 {
-	log_info("ws", "%s: websocket %llu: %s: closing with %u", ws->remote,
+	log_info("ws", "%s: websocket %llu: %s: closing with %u", ws_remote(ws),
 	         (unsigned long long)ws->id, why, code);
 	metric_add(m_closed_proto, 1);
 	send_close_frame(ws, code, why, strlen(why));
@@ -238,15 +288,30 @@ static void refill(pt_ws *ws)
 
 /* ---- reading ------------------------------------------------------------------ */
 
+/* Reading on or off: our own event on cleartext, the bufferevent's on TLS. */
+static void reading(pt_ws *ws, int on)
+{
+	if (ws->rev) {
+		if (on)
+			event_add(ws->rev, NULL);
+		else
+			event_del(ws->rev);
+	} else if (on) {
+		bufferevent_enable(ws->c->bev, EV_READ);
+	} else {
+		bufferevent_disable(ws->c->bev, EV_READ);
+	}
+}
+
 static void read_off(pt_ws *ws, int off)
 {
 	if (!ws->c || ws->read_off == off)
 		return;
-	ws->read_off = off;
+	ws->read_off = (uint8_t)off;
 	if (off)
-		bufferevent_disable(ws->c->bev, EV_READ);
+		reading(ws, 0);
 	else if (ws->state != WS_DONE)
-		bufferevent_enable(ws->c->bev, EV_READ);
+		reading(ws, 1);
 }
 
 static void on_frame(pt_ws *ws, const struct ws_event *e)
@@ -283,7 +348,7 @@ static void process(pt_ws *ws)
 
 	if (!ws->c)
 		return;
-	in = bufferevent_get_input(ws->c->bev);
+	in = ws->in;
 	ws->busy++;
 	while (!ws->dead && ws->state != WS_DONE) {
 		size_t n = evbuffer_get_length(in), used = 0;
@@ -319,6 +384,36 @@ static void process(pt_ws *ws)
 		ws_free(ws);
 }
 
+/*
+ * Cleartext: one recv() into the input buffer per readable event. The
+ * bufferevent asks the kernel how much is readable (an ioctl) before every
+ * read, one syscall per message more than needed (as h1_conn.c found).
+ */
+static void raw_read(evutil_socket_t fd, short what, void *arg)
+{
+	pt_ws *ws = arg;
+	struct evbuffer *in = ws->in;
+	struct evbuffer_iovec v;
+	ssize_t n;
+
+	(void)what;
+	if (evbuffer_reserve_space(in, 16384, &v, 1) < 1) {
+		lost(ws, WS_CLOSE_INTERNAL, "out of memory");
+		return;
+	}
+	n = recv(fd, v.iov_base, v.iov_len, 0);
+	if (n > 0) {
+		v.iov_len = (size_t)n;
+		evbuffer_commit_space(in, &v, 1);
+		ws->last_rx_us = mono_us();
+		process(ws);
+		return;
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	lost(ws, WS_CLOSE_ABNORMAL, n == 0 ? "" : "connection lost");
+}
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
 	pt_ws *ws = arg;
@@ -346,8 +441,15 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	pt_ws *ws = arg;
 
 	(void)bev;
+	if (ws->state == WS_DONE) {
+		/* the last bytes will not go out: end now */
+		ws->discard = 1;
+		bufferevent_disable(ws->c->bev, EV_READ | EV_WRITE);
+		schedule(ws);
+		return;
+	}
 	if (what & BEV_EVENT_TIMEOUT)
-		log_info("ws", "%s: websocket %llu: write timeout: closing", ws->remote,
+		log_info("ws", "%s: websocket %llu: write timeout: closing", ws_remote(ws),
 		         (unsigned long long)ws->id);
 	lost(ws, WS_CLOSE_ABNORMAL, (what & BEV_EVENT_EOF) ? "" : "connection lost");
 }
@@ -375,7 +477,7 @@ static void tmr_cb(evutil_socket_t fd, short what, void *arg)
 			set_timer(ws, TP_IDLE, left > 0.001 ? left : 0.001);
 			return;
 		}
-		log_info("ws", "%s: websocket %llu: silent for %gs after a ping: closing", ws->remote,
+		log_info("ws", "%s: websocket %llu: silent for %gs after a ping: closing", ws_remote(ws),
 		         (unsigned long long)ws->id, ws->ping_timeout);
 		lost(ws, WS_CLOSE_ABNORMAL, "ping timeout");
 		return;
@@ -386,8 +488,6 @@ static void tmr_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		/* done and the bytes are still not out: give up on them */
-		if (ws->c)
-			evbuffer_drain(out_buf(ws), out_len(ws));
 		tell(ws);
 		ws_free(ws);
 		return;
@@ -407,7 +507,7 @@ static void later_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	tell(ws);
-	if (ws->dead || !ws->c || out_len(ws) == 0)
+	if (ws->dead || !ws->c || ws->discard || out_len(ws) == 0)
 		ws_free(ws);
 	/* else on_write frees it once the output is written (or TP_CLOSE fires) */
 }
@@ -435,8 +535,10 @@ static void ws_abort(struct conn *c)
 
 static const struct conn_ops ws_conn_ops = { ws_drain, ws_abort };
 
-int ws_conn_start(struct conn *c, pt_ws *ws)
+int ws_conn_start(struct conn *c, pt_ws *ws, struct evbuffer *in)
 {
+	ws->own_in = in;
+	ws->in = in ? in : bufferevent_get_input(c->bev);
 	metrics_init();
 	ws->c = c;
 	ws->accept_x = NULL;
@@ -448,16 +550,35 @@ int ws_conn_start(struct conn *c, pt_ws *ws)
 		lost(ws, WS_CLOSE_INTERNAL, "out of memory");
 		return 0;
 	}
+	{
+		/*
+		 * The kernel's send buffer is a queue too, and autotuning grows it
+		 * to megabytes for a client that does not read: bound it with
+		 * queue_max, so that queue.max_bytes means what it says (a quarter
+		 * of it, 16 KiB to 256 KiB; the kernel doubles the value).
+		 */
+		size_t q = ws->queue_max / 4;
+		int sb = (int)(q < (16u << 10) ? (16u << 10) : q > (256u << 10) ? (256u << 10) : q);
+
+		setsockopt(bufferevent_getfd(c->bev), SOL_SOCKET, SO_SNDBUF, &sb, sizeof(sb));
+	}
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, ws);
 	bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	if (ws->own_in && (ws->rev = event_new(c->w->base, bufferevent_getfd(c->bev),
+	                                    EV_READ | EV_PERSIST, raw_read, ws)) != NULL) {
+		bufferevent_disable(c->bev, EV_READ);
+		bufferevent_enable(c->bev, EV_WRITE);
+		event_add(ws->rev, NULL);
+	} else {
+		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	}
 	ws->last_rx_us = mono_us();
 	if (ws->state == WS_CLOSING)
 		set_timer(ws, TP_CLOSE, CLOSE_WAIT_SECS);
 	else if (ws->ping_interval > 0)
 		set_timer(ws, TP_IDLE, ws->ping_interval);
 	refill(ws);   /* what the owner sent before the handover */
-	if (ws->state == WS_DONE || evbuffer_get_length(bufferevent_get_input(c->bev)))
+	if (ws->state == WS_DONE || evbuffer_get_length(ws->in))
 		schedule(ws);
 	return 0;
 }
@@ -512,7 +633,7 @@ static int overflow(pt_ws *ws, size_t need)
 		return 1;   /* the new message itself is dropped */
 	}
 	log_warn("ws", "%s: websocket %llu: the client reads too slowly (queue over %zu bytes): "
-	         "closing with 1008", ws->remote, (unsigned long long)ws->id, ws->queue_max);
+	         "closing with 1008", ws_remote(ws), (unsigned long long)ws->id, ws->queue_max);
 	queue_free(ws);
 	send_close_frame(ws, WS_CLOSE_POLICY, "client too slow", 15);
 	set_close(ws, WS_CLOSE_POLICY, "client too slow", 15);
@@ -549,11 +670,7 @@ int ws_send(pt_ws *ws, const void *data, size_t len, int binary)
 		}
 	}
 	if (ws->c && !ws->qh && out_len(ws) < OUT_CHUNK) {
-		struct evbuffer *out = out_buf(ws);
-
-		evbuffer_add(out, head, hl);
-		if (plen)
-			evbuffer_add(out, p, plen);
+		emit(ws, head, hl, p, plen);
 	} else {
 		rc = enqueue(ws, head, hl, p, plen);
 	}
@@ -598,7 +715,7 @@ void ws_pause(pt_ws *ws, int paused)
 	ws->paused = !!paused;
 	if (!paused && ws->c && ws->state != WS_DONE) {
 		read_off(ws, 0);
-		if (evbuffer_get_length(bufferevent_get_input(ws->c->bev)))
+		if (evbuffer_get_length(ws->in))
 			schedule(ws);
 	}
 }
@@ -620,12 +737,12 @@ pt_worker *ws_worker(pt_ws *ws)
 
 pt_str_t ws_remote_addr(pt_ws *ws)
 {
-	return (pt_str_t){ ws->remote, ws->remote_len };
+	return (pt_str_t){ ws_remote(ws), ws->remote_len };
 }
 
 pt_str_t ws_request_id(pt_ws *ws)
 {
-	return (pt_str_t){ ws->reqid, ws->reqid_len };
+	return (pt_str_t){ ws_reqid(ws), ws->reqid_len };
 }
 
 size_t ws_queued(pt_ws *ws)

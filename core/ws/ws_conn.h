@@ -41,25 +41,26 @@ struct pt_ws {
 	int deflate;                 /* permessage-deflate negotiated */
 	struct ws_deflater *defl;    /* made on the first compressed send */
 	char *subproto;              /* "" for none */
-	size_t subproto_len;
-	char reqid[48];
-	size_t reqid_len;
-	char remote[64];
-	size_t remote_len;
-	double ping_interval;        /* < 0: none */
-	double ping_timeout;
+	char *strs;                  /* "remote\0request-id\0" (one allocation) */
+	uint8_t remote_len, reqid_len, subproto_len, close_reason_len;
+	uint8_t tmr_phase, state;    /* enums in ws_conn.c */
+	uint8_t told;                /* on_close was called */
+	uint8_t on_full;
+	uint8_t paused, dead, read_off;
+	uint8_t discard;             /* ending without writing what is buffered */
+	uint16_t close_code;         /* what on_close reports */
+	int busy;
+	float ping_interval;         /* seconds; < 0: none */
+	float ping_timeout;
 	size_t queue_max;
-	int on_full;
 	struct event *tmr;           /* heartbeat, then the closing deadline */
-	int tmr_phase;
 	struct event *later;         /* on_close and the end, outside callbacks */
+	struct event *rev;           /* cleartext: our own read event (see raw_read) */
+	struct evbuffer *in;         /* bytes read, not yet parsed: own_in, or the bev's */
+	struct evbuffer *own_in;     /* cleartext: ours (a bufferevent's input takes no
+	                                reads but its own) */
 	uint64_t last_rx_us, ping_sent_us;
-	int state;                   /* enum in ws_conn.c */
-	int told;                    /* on_close was called */
-	unsigned close_code;         /* what on_close reports */
-	char close_reason[124];
-	size_t close_reason_len;
-	int paused, busy, dead, read_off;
+	char *close_reason;          /* malloc'd when set, NULL for none */
 	struct wsq *qh, *qt;         /* frames not yet in the socket's output */
 	size_t qbytes;
 	uint64_t dropped;            /* messages dropped by drop_oldest */
@@ -82,10 +83,25 @@ struct lua_State *ws_lua(pt_ws *ws);
 int ws_lua_task_resume(pt_ws *ws, struct lua_State *co, int nargs, int *nres,
                        pt_lua_task_fn done, void *ud);
 
-/* The HTTP/1.1 transport: the 101 for WS is in C's output; take C over.
+struct evbuffer;
+
+/* The HTTP/1.1 transport: the 101 for WS is in C's output; take C over,
+ * with IN (taken) holding what the client sent after its head, read on our
+ * own on cleartext; NULL: it is in the bufferevent's input (TLS).
  * Returns 0, or -1 (C is then the caller's to close; WS has been told). */
-int ws_conn_start(struct conn *c, pt_ws *ws);
+int ws_conn_start(struct conn *c, pt_ws *ws, struct evbuffer *in);
 /* Frees WS before it ever ran (the upgrade exchange went first). */
 void ws_unclaimed(pt_ws *ws);
+
+/* The client's "ip:port" and the upgrade's request id, NUL-terminated. */
+static inline const char *ws_remote(const pt_ws *ws)
+{
+	return ws->strs;
+}
+
+static inline const char *ws_reqid(const pt_ws *ws)
+{
+	return ws->strs + ws->remote_len + 1;
+}
 
 #endif

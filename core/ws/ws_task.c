@@ -49,7 +49,7 @@ int ws_lua_task_resume(pt_ws *ws, struct lua_State *co, int nargs, int *nres,
                        pt_lua_task_fn done, void *ud)
 {
 	pt_exchange *x = exchange_new(ws->w, &task_ops, NULL,
-	                              (pt_str_t){ ws->remote, ws->remote_len });
+	                              (pt_str_t){ ws_remote(ws), ws->remote_len });
 	struct task *t;
 	int st;
 
@@ -69,7 +69,7 @@ int ws_lua_task_resume(pt_ws *ws, struct lua_State *co, int nargs, int *nres,
 	x->state = X_HANDLING;
 	x->method = PT_METHOD_GET;
 	x->method_name = (pt_str_t){ "GET", 3 };
-	memcpy(x->id, ws->reqid, ws->reqid_len);
+	memcpy(x->id, ws_reqid(ws), ws->reqid_len);
 	x->id_len = ws->reqid_len;
 	t->x = x;
 	t->done = done;
