@@ -575,6 +575,38 @@ static int route_preflight(pt_exchange *x)
 	return 1;
 }
 
+/* 1 when NEEDLE (lower-case) is in S[0..LEN), in any case. */
+static int memmem_ci(const char *s, size_t len, const char *needle)
+{
+	size_t n = strlen(needle);
+
+	for (size_t i = 0; i + n <= len; i++)
+		if (strncasecmp(s + i, needle, n) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * GraphQL over WebSocket on a route declared for POST only: the upgrade is a
+ * GET, and `route.post("/graphql", "graphql")` is how GraphQL is served, so
+ * a GET carrying Upgrade: websocket goes to that route's graphql handler
+ * (which answers it as graphql-transport-ws) instead of 405.
+ */
+static const struct route_entry *graphql_ws_route(pt_exchange *x)
+{
+	const struct route_entry *re;
+	unsigned allowed = 0;
+	pt_str_t v;
+
+	if (xapi_header(x, PT_STR("upgrade"), 0, &v) != 0 || v.len < 9 ||
+	    !memmem_ci(v.ptr, v.len, "websocket"))
+		return NULL;
+	re = router_match(x->gen->router, PT_METHOD_POST, x->host, x->path, &x->params, &allowed);
+	if (!re || !re->handler || strcmp(re->handler->name, "graphql") != 0)
+		return NULL;
+	return re;
+}
+
 int exchange_head_done(pt_exchange *x, uint64_t content_length, int has_body)
 {
 	unsigned allowed = 0;
@@ -592,6 +624,8 @@ int exchange_head_done(pt_exchange *x, uint64_t content_length, int has_body)
 		return 1;
 	}
 	x->route = router_match(x->gen->router, x->method, x->host, x->path, &x->params, &allowed);
+	if (!x->route && x->method == PT_METHOD_GET && (allowed & PT_METHOD_POST))
+		x->route = graphql_ws_route(x);
 	if (x->route && x->only && (!x->route->handler || !x->route->handler->owner ||
 	                            strcmp(x->route->handler->owner->name, x->only) != 0)) {
 		/* a plugin's own listener serves that plugin's routes alone */

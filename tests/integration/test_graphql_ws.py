@@ -799,3 +799,21 @@ def test_ws_npm_graphql_ws_client(portico, tmp_path):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def test_ws_on_a_post_only_route(portico, tmp_path, monkeypatch):
+    """route.post("/graphql", "graphql") alone takes the upgrade too (a GET
+    with Upgrade: websocket); a plain GET there is still 405."""
+    monkeypatch.setattr(__import__(__name__), "ROUTES",
+                        ROUTES.replace('route.get("/graphql", "graphql")\n', ""))
+    d = daemon(portico, tmp_path)
+    assert requests.get(f"{d.url}/graphql?query=%7Bhello%7D", timeout=5).status_code == 405
+
+    async def go():
+        ws = await connect(d)
+        assert ws.subprotocol == PROTO
+        await init(ws)
+        await send(ws, {"type": "ping"})
+        assert await recv(ws) == {"type": "pong"}
+        await ws.close()
+    run(go())
