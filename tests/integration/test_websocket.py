@@ -827,3 +827,45 @@ websocket.endpoint("/ws/node", {
     assert "permessage-deflate" in seen.get("extensions", ""), seen
     assert seen["texts"] == ["hello from ws"] and seen["binaryOk"] and seen["bigOk"], seen
     assert seen["code"] == 1000
+
+
+# ---- reload and stop ------------------------------------------------------------------------
+
+
+def test_reload_keeps_open_connections_on_their_generation(portico, tmp_path):
+    import signal as _signal
+    d = daemon(portico, tmp_path)
+
+    async def go():
+        async with websockets.connect(f"ws://127.0.0.1:{d.port}/ws/echo") as old:
+            await old.send("before")
+            assert await old.recv() == "before"
+            (tmp_path / "routes" / "10ws.lua").write_text(ROUTES.replace(
+                'on_message = function(conn, msg, binary) conn:send(msg, binary) end,\n})\n'
+                'websocket.endpoint("/ws/proto"',
+                'on_message = function(conn, msg, binary) conn:send("new " .. msg) end,\n})\n'
+                'websocket.endpoint("/ws/proto"', 1))
+            d.signal(_signal.SIGHUP)
+            assert d.wait_log("generation 2")
+            await asyncio.sleep(0.2)
+            await old.send("after")
+            assert await old.recv() == "after"          # the old generation's handler
+            async with websockets.connect(f"ws://127.0.0.1:{d.port}/ws/echo") as new:
+                await new.send("x")
+                assert await new.recv() == "new x"      # the new one's
+    run(go())
+
+
+def test_stop_closes_with_1001(portico, tmp_path):
+    d = daemon(portico, tmp_path)
+
+    async def go():
+        async with websockets.connect(f"ws://127.0.0.1:{d.port}/ws/echo") as ws:
+            await ws.send("x")
+            assert await ws.recv() == "x"
+            d.proc.terminate()
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as e:
+                await asyncio.wait_for(ws.recv(), 10)
+            assert e.value.code == 1001
+    run(go())
+    assert d.proc.wait(15) == 0
