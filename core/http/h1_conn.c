@@ -627,6 +627,24 @@ static void finish(struct h1_conn *h)
 		h1c_close_written(h);
 }
 
+/* Frees H's own state; its struct conn is the caller's. */
+static void h1_release(struct h1_conn *h)
+{
+	event_free(h->tmr);
+	if (h->kick)
+		event_free(h->kick);
+	if (h->rev)
+		event_free(h->rev);
+	if (h->cev)
+		event_free(h->cev);
+	if (h->own_in)
+		evbuffer_free(h->own_in);
+	if (h->stage)
+		evbuffer_free(h->stage);
+	free(h->hdrs);
+	free(h);
+}
+
 static void h1_close(struct h1_conn *h)
 {
 	struct conn *c = h->c;
@@ -643,19 +661,7 @@ static void h1_close(struct h1_conn *h)
 		ws_unclaimed(h->upgrade);   /* closed between the 101 and the handover */
 		h->upgrade = NULL;
 	}
-	event_free(h->tmr);
-	if (h->kick)
-		event_free(h->kick);
-	if (h->rev)
-		event_free(h->rev);
-	if (h->cev)
-		event_free(h->cev);
-	if (h->own_in)
-		evbuffer_free(h->own_in);
-	if (h->stage)
-		evbuffer_free(h->stage);
-	free(h->hdrs);
-	free(h);
+	h1_release(h);
 	conn_free(c);
 }
 
@@ -663,25 +669,12 @@ void h1c_handover(struct h1_conn *h)
 {
 	struct conn *c = h->c;
 	pt_ws *ws = h->upgrade;
-
 	struct evbuffer *in = h->own_in;   /* what the client sent after its head */
 
 	h1c_flush(h);
 	h->own_in = NULL;
 	h->upgrade = NULL;
-	event_free(h->tmr);
-	if (h->kick)
-		event_free(h->kick);
-	if (h->rev)
-		event_free(h->rev);
-	if (h->cev)
-		event_free(h->cev);
-	if (h->own_in)
-		evbuffer_free(h->own_in);
-	if (h->stage)
-		evbuffer_free(h->stage);
-	free(h->hdrs);
-	free(h);
+	h1_release(h);
 	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
 	if (ws_conn_start(c, ws, in) != 0)
 		conn_free(c);

@@ -176,18 +176,21 @@ static void registry_clear(void)
 
 /* ---- the `sse` Lua module ------------------------------------------------------ */
 
-/* Raises "file:line: sse.endpoint: ..." at the script's call (level 2:
- * check's caller is the module's endpoint). [-0, +0, v] */
+void wsp_push_fail(lua_State *L, const char *who, const char *fmt, va_list ap)
+{
+	luaL_where(L, 2);
+	lua_pushfstring(L, "%s: ", who);
+	lua_pushvfstring(L, fmt, ap);
+	lua_concat(L, 3);
+}
+
 static int fail(lua_State *L, const char *fmt, ...)
 {
 	va_list ap;
 
-	luaL_where(L, 2);
-	lua_pushliteral(L, "sse.endpoint: ");
 	va_start(ap, fmt);
-	lua_pushvfstring(L, fmt, ap);
+	wsp_push_fail(L, "sse.endpoint", fmt, ap);
 	va_end(ap);
-	lua_concat(L, 3);
 	return lua_error(L);
 }
 

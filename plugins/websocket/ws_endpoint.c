@@ -863,12 +863,9 @@ static int fail(lua_State *L, const char *fmt, ...)
 {
 	va_list ap;
 
-	luaL_where(L, 2);
-	lua_pushliteral(L, "websocket.endpoint: ");
 	va_start(ap, fmt);
-	lua_pushvfstring(L, fmt, ap);
+	wsp_push_fail(L, "websocket.endpoint", fmt, ap);
 	va_end(ap);
-	lua_concat(L, 3);
 	return lua_error(L);
 }
 

@@ -6,6 +6,7 @@
 #ifndef WSP_H
 #define WSP_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,6 +54,11 @@ void wsp_worker_free(struct wsp_worker *ww);
 
 /* The "sse" handler. */
 int wsp_sse_handle(pt_exchange *x, const pt_conf *opts, void *ud);
+
+/* Pushes "file:line: WHO: <FMT...>" naming the script's call (level 2: the
+ * checking C function's caller is the module's Lua wrapper), for a
+ * lua_error. [-0, +1, m] */
+void wsp_push_fail(struct lua_State *L, const char *who, const char *fmt, va_list ap);
 
 /* The `sse` Lua module: [-0, +1, m] */
 int wsp_lua_open(struct lua_State *L);
