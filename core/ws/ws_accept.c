@@ -217,6 +217,7 @@ pt_ws *ws_accept(pt_exchange *x, const struct pt_ws_opts *o, const struct pt_ws_
 		return NULL;
 	}
 	ws->id = atomic_fetch_add(&next_id, 1);
+	ws->fd = -1;
 	ws->w = x->w;
 	ws->gen = x->gen;
 	gen_ref(ws->gen);
@@ -231,7 +232,7 @@ pt_ws *ws_accept(pt_exchange *x, const struct pt_ws_opts *o, const struct pt_ws_
 		ws->subproto = strndup(s->ptr, s->len);
 		ws->subproto_len = (uint8_t)(s->len < 255 ? s->len : 255);
 	} else {
-		ws->subproto = strdup("");
+		ws->subproto = (char *)"";   /* not freed: subproto_len is 0 */
 	}
 	if (use_pmd) {
 		ws->deflate = 1;

@@ -66,14 +66,70 @@ static void metrics_init(void)
 		                            "WebSocket connections closed for a protocol error");
 }
 
-static struct evbuffer *out_buf(pt_ws *ws)
-{
-	return bufferevent_get_output(ws->c->bev);
-}
-
+/*
+ * The socket's output. TLS: the bufferevent's. Cleartext: the connection
+ * keeps no bufferevent (its 632 bytes and two buffers were a third of an
+ * idle connection): frames go to the socket at once, and what the kernel
+ * does not take waits in ws->out, made when needed and freed once written,
+ * with a write event (ws->wev) armed only meanwhile.
+ */
 static size_t out_len(pt_ws *ws)
 {
-	return ws->c ? evbuffer_get_length(out_buf(ws)) : 0;
+	if (!ws->c)
+		return 0;
+	if (ws->fd < 0)
+		return evbuffer_get_length(bufferevent_get_output(ws->c->bev));
+	return ws->out ? evbuffer_get_length(ws->out) : 0;
+}
+
+static void on_writable(evutil_socket_t fd, short what, void *arg);
+
+/* (Re)starts the write event with the write timeout: no progress for that
+ * long ends the connection. */
+static void arm_write(pt_ws *ws)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)ws->write_timeout;
+	tv.tv_usec = (suseconds_t)((ws->write_timeout - (float)tv.tv_sec) * 1e6f);
+	event_add(ws->wev, &tv);
+}
+
+/* Appends to the output (after what is there). */
+static void out_add(pt_ws *ws, const void *p, size_t n)
+{
+	if (!n)
+		return;
+	if (ws->fd < 0) {
+		evbuffer_add(bufferevent_get_output(ws->c->bev), p, n);
+		return;
+	}
+	if (!ws->out && !(ws->out = evbuffer_new()))
+		return;   /* no memory: the frame is lost, the write timeout ends it */
+	if (!ws->wev && !(ws->wev = event_new(ws->w->base, ws->fd, EV_WRITE | EV_PERSIST,
+	                                      on_writable, ws)))
+		return;
+	evbuffer_add(ws->out, p, n);
+	if (!event_pending(ws->wev, EV_WRITE, NULL))
+		arm_write(ws);
+}
+
+/* Nothing more will be written: what is buffered is dropped. */
+static void out_stop(pt_ws *ws)
+{
+	if (!ws->c)
+		return;
+	if (ws->fd < 0) {
+		/* the output's start is the bufferevent's (frozen): stop writing */
+		bufferevent_disable(ws->c->bev, EV_WRITE);
+		return;
+	}
+	if (ws->wev)
+		event_del(ws->wev);
+	if (ws->out) {
+		evbuffer_free(ws->out);
+		ws->out = NULL;
+	}
 }
 
 static void set_timer(pt_ws *ws, int phase, double secs)
@@ -118,8 +174,14 @@ static void ws_free(pt_ws *ws)
 	}
 	if (ws->rev)
 		event_free(ws->rev);
+	if (ws->wev)
+		event_free(ws->wev);
+	if (ws->out)
+		evbuffer_free(ws->out);
 	if (ws->own_in)
 		evbuffer_free(ws->own_in);
+	if (ws->fd >= 0)
+		evutil_closesocket(ws->fd);
 	if (ws->c) {
 		metric_add(m_open, -1);
 		conn_free(ws->c);
@@ -135,7 +197,8 @@ static void ws_free(pt_ws *ws)
 	if (ws->defl)
 		ws_deflater_free(ws->defl);
 	gen_unref(ws->gen);
-	free(ws->subproto);
+	if (ws->subproto_len)
+		free(ws->subproto);
 	free(ws->strs);
 	free(ws->close_reason);
 	free(ws);
@@ -180,27 +243,26 @@ static void set_close(pt_ws *ws, unsigned code, const char *reason, size_t len)
  */
 static void emit(pt_ws *ws, const unsigned char *head, size_t hl, const void *p, size_t len)
 {
-	struct evbuffer *out = out_buf(ws);
 	size_t done = 0;
 
-	if (!ws->c->tls && evbuffer_get_length(out) == 0) {
+	if (ws->fd >= 0 && out_len(ws) == 0) {
 		struct iovec iov[2] = { { (void *)head, hl }, { (void *)p, len } };
 		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
-		ssize_t n = sendmsg(bufferevent_getfd(ws->c->bev), &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = sendmsg(ws->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n > 0)
-			done = (size_t)n;   /* an error shows again in the bufferevent's write */
+			done = (size_t)n;   /* an error shows again in on_writable's write */
 		if (done == hl + len)
 			return;
 	}
 	if (done < hl) {
-		evbuffer_add(out, head + done, hl - done);
+		out_add(ws, head + done, hl - done);
 		done = 0;
 	} else {
 		done -= hl;
 	}
 	if (len > done)
-		evbuffer_add(out, (const char *)p + done, len - done);
+		out_add(ws, (const char *)p + done, len - done);
 }
 
 static void put_frame(pt_ws *ws, int op, int rsv1, const void *p, size_t len)
@@ -239,10 +301,8 @@ static void end(pt_ws *ws, int discard)
 	if (ws->c) {
 		reading(ws, 0);
 		if (discard) {
-			/* the output's start is the bufferevent's (frozen): stop
-			 * writing and free without waiting for it */
-			ws->discard = 1;
-			bufferevent_disable(ws->c->bev, EV_WRITE);
+			ws->discard = 1;   /* free without waiting for the output */
+			out_stop(ws);
 		}
 	}
 	set_timer(ws, TP_CLOSE, CLOSE_WAIT_SECS);
@@ -272,12 +332,10 @@ static void fail(pt_ws *ws, unsigned code, const char *why)
 
 static void refill(pt_ws *ws)
 {
-	struct evbuffer *out = out_buf(ws);
-
-	while (ws->qh && evbuffer_get_length(out) < OUT_CHUNK) {
+	while (ws->qh && out_len(ws) < OUT_CHUNK) {
 		struct wsq *q = ws->qh;
 
-		evbuffer_add(out, q->data, q->len);
+		emit(ws, q->data, q->len, NULL, 0);
 		ws->qbytes -= q->len;
 		ws->qh = q->next;
 		if (!ws->qh)
@@ -296,6 +354,8 @@ static void reading(pt_ws *ws, int on)
 			event_add(ws->rev, NULL);
 		else
 			event_del(ws->rev);
+	} else if (!ws->c->bev) {
+		/* cleartext that never got its read event (no memory): ending */
 	} else if (on) {
 		bufferevent_enable(ws->c->bev, EV_READ);
 	} else {
@@ -342,11 +402,16 @@ static void on_frame(pt_ws *ws, const struct ws_event *e)
 	}
 }
 
+static size_t in_len(const pt_ws *ws)
+{
+	return ws->in ? evbuffer_get_length(ws->in) : 0;
+}
+
 static void process(pt_ws *ws)
 {
 	struct evbuffer *in;
 
-	if (!ws->c)
+	if (!ws->c || !ws->in)
 		return;
 	in = ws->in;
 	ws->busy++;
@@ -379,6 +444,10 @@ static void process(pt_ws *ws)
 	}
 	if (ws->c && ws->state != WS_DONE && !ws->paused)
 		read_off(ws, 0);
+	if (ws->own_in && !evbuffer_get_length(ws->own_in)) {
+		evbuffer_free(ws->own_in);   /* back to reading through the scratch */
+		ws->own_in = ws->in = NULL;
+	}
 	ws->busy--;
 	if (ws->dead)
 		ws_free(ws);
@@ -389,25 +458,70 @@ static void process(pt_ws *ws)
  * bufferevent asks the kernel how much is readable (an ioctl) before every
  * read, one syscall per message more than needed (as h1_conn.c found).
  */
+static __thread unsigned char rscratch[16384];
+
+/*
+ * Parses P[0..N) straight from a read into the thread's scratch (nothing
+ * was buffered before it), so a connection keeps no input buffer between
+ * messages. Returns how many bytes are left unparsed (the connection
+ * paused); the caller keeps them.
+ */
+static size_t process_bytes(pt_ws *ws, const unsigned char *p, size_t n)
+{
+	while (n && !ws->dead && ws->state != WS_DONE && !ws->paused) {
+		struct ws_event e;
+		size_t used = 0;
+
+		memset(&e, 0, sizeof(e));
+		ws_read(&ws->rd, p, n, &used, &e);
+		if (e.ev != WS_EV_NEED)
+			on_frame(ws, &e);
+		else if (!used)
+			break;
+		p += used;
+		n -= used;
+	}
+	return ws->dead || ws->state == WS_DONE ? 0 : n;
+}
+
 static void raw_read(evutil_socket_t fd, short what, void *arg)
 {
 	pt_ws *ws = arg;
-	struct evbuffer *in = ws->in;
 	struct evbuffer_iovec v;
 	ssize_t n;
 
 	(void)what;
-	if (evbuffer_reserve_space(in, 16384, &v, 1) < 1) {
-		lost(ws, WS_CLOSE_INTERNAL, "out of memory");
-		return;
-	}
-	n = recv(fd, v.iov_base, v.iov_len, 0);
-	if (n > 0) {
-		v.iov_len = (size_t)n;
-		evbuffer_commit_space(in, &v, 1);
-		ws->last_rx_us = mono_us();
-		process(ws);
-		return;
+	if (!in_len(ws)) {
+		size_t left;
+
+		n = recv(fd, rscratch, sizeof(rscratch), 0);
+		if (n > 0) {
+			ws->last_rx_us = mono_us();
+			ws->busy++;
+			left = process_bytes(ws, rscratch, (size_t)n);
+			if (left && ((!ws->in && !(ws->own_in = ws->in = evbuffer_new())) ||
+			             evbuffer_add(ws->in, rscratch + (size_t)n - left, left) != 0))
+				lost(ws, WS_CLOSE_INTERNAL, "out of memory");
+			ws->busy--;
+			if (ws->dead)
+				ws_free(ws);
+			else if (ws->paused && left > ws->rd.max_message + 14)
+				read_off(ws, 1);
+			return;
+		}
+	} else {
+		if (evbuffer_reserve_space(ws->in, 16384, &v, 1) < 1) {
+			lost(ws, WS_CLOSE_INTERNAL, "out of memory");
+			return;
+		}
+		n = recv(fd, v.iov_base, v.iov_len, 0);
+		if (n > 0) {
+			v.iov_len = (size_t)n;
+			evbuffer_commit_space(ws->in, &v, 1);
+			ws->last_rx_us = mono_us();
+			process(ws);
+			return;
+		}
 	}
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
@@ -430,6 +544,47 @@ static void on_write(struct bufferevent *bev, void *arg)
 	(void)bev;
 	if (ws->state != WS_DONE) {
 		refill(ws);
+		return;
+	}
+	if (ws->told && out_len(ws) == 0)
+		ws_free(ws);
+}
+
+/* Cleartext: the socket takes more of ws->out. */
+static void on_writable(evutil_socket_t fd, short what, void *arg)
+{
+	pt_ws *ws = arg;
+	int n;
+
+	if (what & EV_TIMEOUT) {
+		if (ws->state == WS_DONE) {
+			ws->discard = 1;
+			out_stop(ws);
+			schedule(ws);
+			return;
+		}
+		log_info("ws", "%s: websocket %llu: write timeout: closing", ws_remote(ws),
+		         (unsigned long long)ws->id);
+		lost(ws, WS_CLOSE_ABNORMAL, "write timeout");
+		return;
+	}
+	n = ws->out ? evbuffer_write(ws->out, fd) : 0;
+	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+		ws->discard = 1;
+		out_stop(ws);
+		if (ws->state == WS_DONE)
+			schedule(ws);
+		else
+			lost(ws, WS_CLOSE_ABNORMAL, "connection lost");
+		return;
+	}
+	if (out_len(ws) == 0)
+		out_stop(ws);   /* written: no event, no buffer until the next time */
+	else if (n > 0)
+		arm_write(ws);   /* progress: the timeout starts again */
+	if (ws->state != WS_DONE) {
+		if (out_len(ws) < OUT_LOW)
+			refill(ws);
 		return;
 	}
 	if (ws->told && out_len(ws) == 0)
@@ -535,9 +690,35 @@ static void ws_abort(struct conn *c)
 
 static const struct conn_ops ws_conn_ops = { ws_drain, ws_abort };
 
+/*
+ * Cleartext: the socket leaves its bufferevent. What the bufferevent still
+ * holds of the 101 moves to our output first. 0, or -1 (no memory: the
+ * bufferevent stays and does the work, as on TLS).
+ */
+static int detach(pt_ws *ws, struct conn *c)
+{
+	struct evbuffer *bo = bufferevent_get_output(c->bev);
+	size_t n = evbuffer_get_length(bo);
+	char *tmp = NULL;
+
+	if (n && (!(tmp = malloc(n)) || evbuffer_copyout(bo, tmp, n) != (ev_ssize_t)n)) {
+		free(tmp);
+		return -1;
+	}
+	ws->fd = bufferevent_getfd(c->bev);
+	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	bufferevent_setfd(c->bev, -1);   /* freed without closing the socket */
+	bufferevent_free(c->bev);
+	c->bev = NULL;
+	out_add(ws, tmp, n);
+	free(tmp);
+	return 0;
+}
+
 int ws_conn_start(struct conn *c, pt_ws *ws, struct evbuffer *in)
 {
-	ws->own_in = in;
+	ws->own_in = in;   /* cleartext: what the client sent after its head */
 	ws->in = in ? in : bufferevent_get_input(c->bev);
 	metrics_init();
 	ws->c = c;
@@ -562,14 +743,23 @@ int ws_conn_start(struct conn *c, pt_ws *ws, struct evbuffer *in)
 
 		setsockopt(bufferevent_getfd(c->bev), SOL_SOCKET, SO_SNDBUF, &sb, sizeof(sb));
 	}
-	bufferevent_setcb(c->bev, on_read, on_write, on_event, ws);
-	bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
-	if (ws->own_in && (ws->rev = event_new(c->w->base, bufferevent_getfd(c->bev),
-	                                    EV_READ | EV_PERSIST, raw_read, ws)) != NULL) {
-		bufferevent_disable(c->bev, EV_READ);
-		bufferevent_enable(c->bev, EV_WRITE);
+	ws->write_timeout = (float)ws->gen->cfg->http.write_timeout;
+	if (ws->own_in) {
+		/* cleartext (the HTTP/1.1 transport read it on its own too) */
+		if (detach(ws, c) != 0 ||
+		    !(ws->rev = event_new(c->w->base, ws->fd, EV_READ | EV_PERSIST, raw_read, ws))) {
+			lost(ws, WS_CLOSE_INTERNAL, "out of memory");
+			return 0;
+		}
 		event_add(ws->rev, NULL);
+		if (!in_len(ws)) {
+			/* reads go through the thread's scratch from now on */
+			evbuffer_free(ws->own_in);
+			ws->own_in = ws->in = NULL;
+		}
 	} else {
+		bufferevent_setcb(c->bev, on_read, on_write, on_event, ws);
+		bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
 		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	}
 	ws->last_rx_us = mono_us();
@@ -578,7 +768,7 @@ int ws_conn_start(struct conn *c, pt_ws *ws, struct evbuffer *in)
 	else if (ws->ping_interval > 0)
 		set_timer(ws, TP_IDLE, ws->ping_interval);
 	refill(ws);   /* what the owner sent before the handover */
-	if (ws->state == WS_DONE || evbuffer_get_length(ws->in))
+	if (ws->state == WS_DONE || in_len(ws))
 		schedule(ws);
 	return 0;
 }
@@ -715,7 +905,7 @@ void ws_pause(pt_ws *ws, int paused)
 	ws->paused = !!paused;
 	if (!paused && ws->c && ws->state != WS_DONE) {
 		read_off(ws, 0);
-		if (evbuffer_get_length(ws->in))
+		if (in_len(ws))
 			schedule(ws);
 	}
 }

@@ -55,6 +55,10 @@ struct pt_ws {
 	size_t queue_max;
 	struct event *tmr;           /* heartbeat, then the closing deadline */
 	struct event *later;         /* on_close and the end, outside callbacks */
+	int fd;                      /* cleartext: the socket, ours (no bufferevent); -1: TLS */
+	float write_timeout;         /* http.write_timeout: no write progress that long ends it */
+	struct evbuffer *out;        /* cleartext: bytes the kernel did not take yet, or NULL */
+	struct event *wev;           /* cleartext: armed while OUT holds bytes */
 	struct event *rev;           /* cleartext: our own read event (see raw_read) */
 	struct evbuffer *in;         /* bytes read, not yet parsed: own_in, or the bev's */
 	struct evbuffer *own_in;     /* cleartext: ours (a bufferevent's input takes no
