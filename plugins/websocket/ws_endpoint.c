@@ -79,7 +79,6 @@ struct wconn {
 	struct wmember *subs;
 	unsigned nsubs;
 	pt_worker *w;
-	char path[96];                 /* for logs */
 };
 
 struct conn_ud {
@@ -323,11 +322,30 @@ static void conn_maybe_free(struct wconn *c)
 	free(c);
 }
 
+/* The endpoint's path, for logs: kept with its functions (no copy per
+ * connection). */
+static const char *ep_path(struct wconn *c, char *buf, size_t n)
+{
+	lua_State *L = c->L;
+	int top = lua_gettop(L);
+
+	snprintf(buf, n, "#%d", c->ep);
+	if (!lua_checkstack(L, 3))
+		return buf;
+	if (lua_getfield(L, LUA_REGISTRYINDEX, K_EPS) == LUA_TTABLE &&
+	    lua_rawgeti(L, -1, c->ep) == LUA_TTABLE && lua_getfield(L, -1, "path") == LUA_TSTRING)
+		snprintf(buf, n, "%s", lua_tostring(L, -1));
+	lua_settop(L, top);
+	return buf;
+}
+
 static void log_lua_error(struct wconn *c, lua_State *co, const char *what)
 {
 	const char *msg = lua_isstring(co, -1) ? lua_tostring(co, -1) : "(an error that is not a string)";
+	char path[256];
 
-	A()->log(wsp_ctx, PT_LOG_ERROR, "websocket %s: %s: %s", c->path, what, msg);
+	A()->log(wsp_ctx, PT_LOG_ERROR, "websocket %s: %s: %s", ep_path(c, path, sizeof(path)),
+	         what, msg);
 }
 
 static void message_done(lua_State *co, int status, int nres, void *ud)
@@ -707,7 +725,7 @@ static void accept_now(struct upgrade *u)
 		if (a->conf_str(a->conf_at(chs, i), NULL, &s) == 0 &&
 		    conn_subscribe(c, s.ptr, s.len) < 0)
 			a->log(wsp_ctx, PT_LOG_WARN, "websocket %s: cannot subscribe to %.*s",
-			       c->path, (int)s.len, s.ptr);
+			       ep_path(c, (char[256]){ 0 }, 256), (int)s.len, s.ptr);
 }
 
 /*
@@ -772,7 +790,6 @@ static void connect_done(lua_State *co, int status, int nres, void *ud)
 static struct wconn *wconn_new(pt_exchange *x, lua_State *L, int ep)
 {
 	struct wconn *c = calloc(1, sizeof(*c));
-	pt_str_t path = A()->exchange_path(x);
 
 	if (!c)
 		return NULL;
@@ -780,7 +797,6 @@ static struct wconn *wconn_new(pt_exchange *x, lua_State *L, int ep)
 	c->ep = ep;
 	c->w = A()->exchange_worker(x);
 	c->ud_ref = c->ident_ref = c->co_ref = LUA_NOREF;
-	snprintf(c->path, sizeof(c->path), "%.*s", (int)path.len, path.ptr);
 	if (!lua_checkstack(L, 2))
 		goto fail;
 	push_conn(L, c);
@@ -993,6 +1009,8 @@ static int l_check(lua_State *L)
 			return fail(L, "%s must be a function, not %s", fns[i], lua_typename(L, t));
 		lua_setfield(L, -2, fns[i]);
 	}
+	lua_pushvalue(L, 1);
+	lua_setfield(L, -2, "path");   /* for logs */
 	id = (lua_Integer)lua_rawlen(L, -2) + 1;
 	lua_rawseti(L, -2, id);
 	lua_pop(L, 1);
