@@ -21,23 +21,17 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
-#include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
 #include "log.h"
+#include "upstream/redis_dial.h"
 
 #define WHO "hub"
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
 enum state { ST_BACKOFF, ST_CONNECTING, ST_UP };
-
-/* An evdns lookup; outlives a link freed meanwhile (L is then NULL). */
-struct lookup {
-	struct bp_link *l;
-	struct evdns_getaddrinfo_request *req;
-};
 
 struct bp_link {
 	struct event_base *base;
@@ -51,7 +45,7 @@ struct bp_link {
 
 	int state;
 	redisAsyncContext *ac;
-	struct lookup *lookup;
+	struct redis_dial *lookup;	/* while a name lookup runs */
 	unsigned attempt;		/* rotates over resolved addresses */
 	int hs_left;			/* AUTH/SELECT replies awaited */
 	unsigned backoff_ms;
@@ -66,18 +60,6 @@ static void arm_ms(struct event *ev, unsigned ms)
 	evtimer_add(ev, &tv);
 }
 
-static void lookup_cancel(struct bp_link *l)
-{
-	struct lookup *lk = l->lookup;
-
-	if (!lk)
-		return;
-	l->lookup = NULL;
-	lk->l = NULL;
-	if (lk->req)
-		evdns_getaddrinfo_cancel(lk->req);	/* its callback frees LK */
-}
-
 /*
  * The attempt failed or the connection died: let the context go (FREE_AC:
  * we free it; else hiredis is tearing it down already), back off, tell the
@@ -87,7 +69,7 @@ static void link_down(struct bp_link *l, const char *why, int free_ac)
 {
 	redisAsyncContext *ac = l->ac;
 
-	lookup_cancel(l);
+	redis_dial_cancel(&l->lookup);
 	l->ac = NULL;
 	if (ac)
 		ac->data = NULL;
@@ -180,113 +162,36 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 		link_down(l, status == REDIS_OK || !ac->c.err ? "closed by the server" : ac->c.errstr, 0);
 }
 
-static void conn_open(struct bp_link *l, const char *ip)
+/* The end of the dial: keep the context, or fail the attempt. */
+static void on_dialed(redisAsyncContext *ac, int result, const char *why, void *ud)
 {
-	redisAsyncContext *ac = redisAsyncConnect(ip, l->port);
-	char why[160];
+	struct bp_link *l = ud;
+	char buf[160];
 
+	if (result == REDIS_DIAL_UNRESOLVED) {
+		snprintf(buf, sizeof(buf), "cannot resolve %s: %s", l->host, why);
+		why = buf;
+	}
 	if (!ac) {
-		link_down(l, "out of memory", 0);
-		return;
-	}
-	if (ac->c.err || redisLibeventAttach(ac, l->base) != REDIS_OK) {
-		snprintf(why, sizeof(why), "%s", ac->c.err ? ac->c.errstr : "cannot attach");
-		redisAsyncFree(ac);
 		link_down(l, why, 0);
 		return;
 	}
-	ac->data = l;
-	redisAsyncSetConnectCallback(ac, on_connect);
-	redisAsyncSetDisconnectCallback(ac, on_disconnect);
-	redisEnableKeepAlive(&ac->c);
 	l->ac = ac;
-}
-
-static void on_resolved(int err, struct evutil_addrinfo *ai, void *arg)
-{
-	struct lookup *lk = arg;
-	struct bp_link *l = lk->l;
-	struct evutil_addrinfo *a;
-	char ip[INET6_ADDRSTRLEN], why[160];
-	unsigned n = 0, pick;
-	const void *addr;
-
-	free(lk);
-	if (!l) {
-		if (ai)
-			evutil_freeaddrinfo(ai);
-		return;
-	}
-	l->lookup = NULL;
-	for (a = ai; a; a = a->ai_next)
-		if (a->ai_family == AF_INET || a->ai_family == AF_INET6)
-			n++;
-	if (err || !n) {
-		snprintf(why, sizeof(why), "cannot resolve %s: %s", l->host,
-		         err ? evutil_gai_strerror(err) : "no address");
-		if (ai)
-			evutil_freeaddrinfo(ai);
-		link_down(l, why, 0);
-		return;
-	}
-	pick = l->attempt % n;
-	for (a = ai; a; a = a->ai_next)
-		if ((a->ai_family == AF_INET || a->ai_family == AF_INET6) && pick-- == 0)
-			break;
-	addr = a->ai_family == AF_INET ? (const void *)&((struct sockaddr_in *)a->ai_addr)->sin_addr
-	                               : (const void *)&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr;
-	evutil_inet_ntop(a->ai_family, addr, ip, sizeof(ip));
-	evutil_freeaddrinfo(ai);
-	conn_open(l, ip);
-}
-
-static void resolve(struct bp_link *l)
-{
-	struct evutil_addrinfo hints = { 0 };
-	struct evdns_getaddrinfo_request *req;
-	struct lookup *lk;
-
-	if (!l->dns) {
-		l->dns = evdns_base_new(l->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-		                                     EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-		if (!l->dns && (l->dns = evdns_base_new(l->base, 0)))
-			evdns_base_load_hosts(l->dns, NULL);	/* no resolv.conf */
-		if (!l->dns) {
-			link_down(l, "cannot make a DNS resolver", 0);
-			return;
-		}
-	}
-	if (!(lk = calloc(1, sizeof(*lk)))) {
-		link_down(l, "out of memory", 0);
-		return;
-	}
-	lk->l = l;
-	l->lookup = lk;
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_protocol = IPPROTO_TCP;
-	/* may call on_resolved before returning (hosts file): then NULL */
-	req = evdns_getaddrinfo(l->dns, l->host, NULL, &hints, on_resolved, lk);
-	if (l->lookup) {
-		if (req) {
-			l->lookup->req = req;
-		} else {
-			free(l->lookup);
-			l->lookup = NULL;
-			link_down(l, "cannot start a DNS lookup", 0);
-		}
-	}
 }
 
 static void attempt(struct bp_link *l)
 {
+	struct redis_dial_req r = {
+		.base = l->base, .dns = &l->dns, .host = l->host, .host_is_ip = l->host_is_ip,
+		.port = l->port, .attempt = l->attempt, .on_connect = on_connect,
+		.on_disconnect = on_disconnect, .data = l, .fn = on_dialed, .ud = l,
+		.slot = &l->lookup,
+	};
+
 	l->state = ST_CONNECTING;
 	l->hs_left = 0;
 	arm_ms(l->ev_conn, l->connect_timeout_ms);
-	if (l->host_is_ip)
-		conn_open(l, l->host);
-	else
-		resolve(l);
+	redis_dial_start(&r);
 }
 
 static void on_conn_timer(evutil_socket_t fd, short what, void *arg)
@@ -365,7 +270,7 @@ void bp_link_free(struct bp_link *l)
 
 	if (!l)
 		return;
-	lookup_cancel(l);
+	redis_dial_cancel(&l->lookup);
 	ac = l->ac;
 	l->ac = NULL;
 	if (ac) {

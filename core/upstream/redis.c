@@ -44,12 +44,12 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
-#include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <openssl/evp.h>
 
 #include "log.h"
+#include "redis_dial.h"
 
 #define WHO "redis"
 #define DEF_PORT 6379
@@ -87,12 +87,6 @@ struct cmd_list {
 	size_t n;
 };
 
-/* An evdns lookup; outlives a client freed meanwhile (C is then NULL). */
-struct lookup {
-	struct redis_client *c;
-	struct evdns_getaddrinfo_request *req;
-};
-
 struct redis_client {
 	struct event_base *base;
 	struct evdns_base *dns;		/* made on the first name lookup */
@@ -106,7 +100,7 @@ struct redis_client {
 
 	int state;			/* enum state */
 	redisAsyncContext *ac;		/* CONNECTING (after lookup) and READY */
-	struct lookup *lookup;
+	struct redis_dial *lookup;	/* while a name lookup runs */
 	unsigned attempt;		/* picks among resolved addresses */
 	int hs_left;			/* AUTH/SELECT replies awaited */
 	unsigned backoff_ms;		/* the next backoff */
@@ -385,18 +379,6 @@ static void deliver_reply(struct redis_client *c, struct cmd *cmd, const redisRe
 
 /* ---------------------------------------------------------------- connection */
 
-static void lookup_cancel(struct redis_client *c)
-{
-	struct lookup *lk = c->lookup;
-
-	if (!lk)
-		return;
-	c->lookup = NULL;
-	lk->c = NULL;
-	if (lk->req)
-		evdns_getaddrinfo_cancel(lk->req);	/* its callback frees LK */
-}
-
 /*
  * The connection failed or died (WHY says how, for the log): answer every
  * pending command ("connection lost" if sent, else "not connected"), back off.
@@ -408,7 +390,7 @@ static void conn_down(struct redis_client *c, const char *why, int free_ac)
 	int was_ready = c->state == ST_READY;
 	struct cmd *cmd;
 
-	lookup_cancel(c);
+	redis_dial_cancel(&c->lookup);
 	c->ac = NULL;
 	if (ac)
 		ac->data = NULL;
@@ -559,124 +541,36 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 		conn_down(c, status == REDIS_OK || !ac->c.err ? "closed" : ac->c.errstr, 0);
 }
 
-static void conn_open(struct redis_client *c, const char *ip)
+/* The end of the dial: keep the context, or fail the attempt. */
+static void on_dialed(redisAsyncContext *ac, int result, const char *why, void *ud)
 {
-	redisAsyncContext *ac = redisAsyncConnect(ip, c->port);
-	char why[160];
+	struct redis_client *c = ud;
+	char buf[160];
 
+	if (result == REDIS_DIAL_UNRESOLVED) {
+		snprintf(buf, sizeof(buf), "cannot resolve: %s", why);
+		why = buf;
+	}
 	if (!ac) {
-		conn_down(c, "out of memory", 0);
-		return;
-	}
-	if (ac->c.err || redisLibeventAttach(ac, c->base) != REDIS_OK) {
-		snprintf(why, sizeof(why), "%s", ac->c.err ? ac->c.errstr : "cannot attach");
-		redisAsyncFree(ac);
 		conn_down(c, why, 0);
 		return;
 	}
-	ac->data = c;
-	redisAsyncSetConnectCallback(ac, on_connect);
-	redisAsyncSetDisconnectCallback(ac, on_disconnect);
-	redisEnableKeepAlive(&ac->c);
 	c->ac = ac;
-}
-
-static void on_resolved(int err, struct evutil_addrinfo *ai, void *arg)
-{
-	struct lookup *lk = arg;
-	struct redis_client *c = lk->c;
-	struct evutil_addrinfo *a;
-	char ip[INET6_ADDRSTRLEN], why[160];
-	unsigned n = 0, pick;
-	const void *addr;
-
-	free(lk);
-	if (!c) {
-		if (ai)
-			evutil_freeaddrinfo(ai);
-		return;
-	}
-	c->lookup = NULL;
-	for (a = ai; a; a = a->ai_next)
-		if (a->ai_family == AF_INET || a->ai_family == AF_INET6)
-			n++;
-	if (err || !n) {
-		snprintf(why, sizeof(why), "cannot resolve: %s",
-		         err ? evutil_gai_strerror(err) : "no address");
-		if (ai)
-			evutil_freeaddrinfo(ai);
-		conn_down(c, why, 0);
-		return;
-	}
-	/* rotate over the addresses from one failed attempt to the next */
-	pick = c->attempt % n;
-	for (a = ai; a; a = a->ai_next)
-		if ((a->ai_family == AF_INET || a->ai_family == AF_INET6) && pick-- == 0)
-			break;
-	addr = a->ai_family == AF_INET ? (const void *)&((struct sockaddr_in *)a->ai_addr)->sin_addr
-	                               : (const void *)&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr;
-	evutil_inet_ntop(a->ai_family, addr, ip, sizeof(ip));
-	evutil_freeaddrinfo(ai);
-	conn_open(c, ip);
-}
-
-static int dns_make(struct redis_client *c)
-{
-	/* nameserver sockets only while lookups run, so the loop can exit */
-	c->dns = evdns_base_new(c->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-	                                     EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-	if (!c->dns) {
-		/* no usable resolv.conf: /etc/hosts still works */
-		c->dns = evdns_base_new(c->base, 0);
-		if (!c->dns)
-			return -1;
-		evdns_base_load_hosts(c->dns, NULL);
-	}
-	return 0;
-}
-
-static void resolve(struct redis_client *c)
-{
-	struct evutil_addrinfo hints = { 0 };
-	struct evdns_getaddrinfo_request *req;
-	struct lookup *lk;
-
-	if (!c->dns && dns_make(c) < 0) {
-		conn_down(c, "cannot make a DNS resolver", 0);
-		return;
-	}
-	lk = calloc(1, sizeof(*lk));
-	if (!lk) {
-		conn_down(c, "out of memory", 0);
-		return;
-	}
-	lk->c = c;
-	c->lookup = lk;
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_protocol = IPPROTO_TCP;
-	/* may call on_resolved before returning (hosts file); then NULL */
-	req = evdns_getaddrinfo(c->dns, c->host, NULL, &hints, on_resolved, lk);
-	if (c->lookup) {
-		if (req) {
-			c->lookup->req = req;
-		} else {
-			free(c->lookup);
-			c->lookup = NULL;
-			conn_down(c, "cannot start a DNS lookup", 0);
-		}
-	}
 }
 
 static void conn_start(struct redis_client *c)
 {
+	struct redis_dial_req r = {
+		.base = c->base, .dns = &c->dns, .host = c->host, .host_is_ip = c->host_is_ip,
+		.port = c->port, .attempt = c->attempt, .on_connect = on_connect,
+		.on_disconnect = on_disconnect, .data = c, .fn = on_dialed, .ud = c,
+		.slot = &c->lookup,
+	};
+
 	c->state = ST_CONNECTING;
 	c->hs_left = 0;
 	arm_us(c->ev_conn, (uint64_t)c->connect_timeout_ms * 1000u);
-	if (c->host_is_ip)
-		conn_open(c, c->host);
-	else
-		resolve(c);
+	redis_dial_start(&r);
 }
 
 /* ---------------------------------------------------------------- commands */
@@ -915,7 +809,7 @@ void redis_client_free(struct redis_client *c)
 		return;
 	c->closing = 1;
 	c->depth++;			/* destroy at the end, not in a callback */
-	lookup_cancel(c);
+	redis_dial_cancel(&c->lookup);
 	ac = c->ac;
 	c->ac = NULL;
 	if (ac)

@@ -97,6 +97,11 @@ int gqlp_lua_push_context_fn(struct lua_State *L);
 /* Pushes the graphql.on_init function (WebSocket connection_init) and
  * returns 1, or 0. */
 int gqlp_lua_push_init_fn(struct lua_State *L);
+/* Decodes the JSON text P[0..N) (borrowed for the call) with the core's
+ * json.decode, so that its size and depth limits and its null apply, in
+ * protected mode: pushes the value and returns 0 (LUA_OK), or pushes the
+ * error message and returns the lua_pcall status. [-0, +1, -] */
+int gqlp_lua_json_decode(struct lua_State *L, const char *p, size_t n);
 /* Pushes the ctx table of a request made from X's headers, consumer,
  * request id and remote address (http.c). [-0, +1, m] */
 void gqlp_push_ctx(struct lua_State *L, pt_exchange *x);
@@ -163,6 +168,19 @@ struct gqlp_req {
 
 /* Frees R and drops the references it holds (the exchange's last). */
 void gqlp_req_free(struct gqlp_req *r);
+struct gql_exec_req;
+/* Fills Q to execute R: schema, document, operation, variables, state,
+ * exchange, resolver-task resume (R->RESUME with R->SINK_UD) and api, the
+ * rest zero; the caller sets mode, ctx_index, done and ud. Q borrows from R. */
+void gqlp_exec_req_init(struct gql_exec_req *q, const struct gqlp_req *r);
+struct gql_exec;
+struct gql_result;
+/* Starts executing R's query or mutation with R's ctx table: DONE(e, res, R)
+ * is called once, maybe before this returns (R may then be freed already).
+ * Returns 0, or -1 when it did not start (DONE is not called). Leaves R->L's
+ * stack as it was. */
+int gqlp_exec_start(struct gqlp_req *r,
+                    void (*done)(struct gql_exec *e, const struct gql_result *res, void *ud));
 /* Answers {"errors":[{"message": MSG}]} with STATUS in R's media type. */
 int gqlp_respond_error(struct gqlp_req *r, int status, const char *msg);
 /* Answers BODY (a GraphQL response) with STATUS in R's media type. */

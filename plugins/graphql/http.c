@@ -87,6 +87,38 @@ static int respond_error(pt_exchange *x, int media, int status, const char *msg)
 	return rc;
 }
 
+void gqlp_exec_req_init(struct gql_exec_req *q, const struct gqlp_req *r)
+{
+	*q = (struct gql_exec_req){
+		.schema = r->conf->schema,
+		.doc = r->doc->doc,
+		.operation_name = r->opname,
+		.variables = r->vars,
+		.L = r->L,
+		.x = r->x,
+		.resume = r->resume,
+		.resume_ud = r->sink_ud,
+		.api = api(),
+	};
+}
+
+int gqlp_exec_start(struct gqlp_req *r,
+                    void (*done)(struct gql_exec *e, const struct gql_result *res, void *ud))
+{
+	struct gql_exec_req q;
+	lua_State *L = r->L;    /* R may be freed (DONE) before gql_exec_start returns */
+	int top = lua_gettop(L), rc;
+
+	gqlp_exec_req_init(&q, r);
+	q.done = done;
+	q.ud = r;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, r->ctx_ref);
+	q.ctx_index = lua_gettop(L);
+	rc = gql_exec_start(&q);
+	lua_settop(L, top);
+	return rc;
+}
+
 int gqlp_respond_error(struct gqlp_req *r, int status, const char *msg)
 {
 	return respond_error(r->x, r->media, status, msg);
@@ -207,34 +239,14 @@ static void exec_done(struct gql_exec *e, const struct gql_result *res, void *ud
 
 static void start_exec(struct gqlp_req *r)
 {
-	struct gql_exec_req q = {
-		.schema = r->conf->schema,
-		.doc = r->doc->doc,
-		.operation_name = r->opname,
-		.variables = r->vars,
-		.L = r->L,
-		.x = r->x,
-		.api = api(),
-		.done = exec_done,
-		.ud = r,
-	};
-	lua_State *L = r->L;    /* R may be freed (exec_done) before gql_exec_start returns */
-	int top;
-
 	if (r->subscription) {
 		gqlp_sub_start(r);
 		return;
 	}
-	top = lua_gettop(L);
-	lua_rawgeti(L, LUA_REGISTRYINDEX, r->ctx_ref);
-	q.ctx_index = lua_gettop(L);
-	if (gql_exec_start(&q) != 0) {
-		lua_settop(L, top);
+	if (gqlp_exec_start(r, exec_done) != 0) {
 		respond_error(r->x, r->media, 500, "Internal server error.");
 		gqlp_req_free(r);
-		return;
 	}
-	lua_settop(L, top);
 }
 
 /* The context hook ended: a table it returned replaces ctx. */

@@ -1,5 +1,6 @@
 /*
- * lmod.c - the `graphql` Lua module of route scripts:
+ * lmod.c - the `graphql` Lua module of route scripts, and the plugin's
+ * other Lua helpers (gqlp_lua_*). The module:
  *
  *   local graphql = require "graphql"
  *   graphql.resolvers {
@@ -240,4 +241,35 @@ int gqlp_lua_push_init_fn(lua_State *L)
 		return 1;
 	lua_pop(L, 1);
 	return 0;
+}
+
+struct decode_args {
+	const char *p;
+	size_t n;
+};
+
+/* Protected: the text decoded by json.decode. [-1, +1, e] */
+static int decode_p(lua_State *L)
+{
+	struct decode_args *a = lua_touserdata(L, 1);
+
+	lua_pop(L, 1);
+	if (lua_getglobal(L, "json") != LUA_TTABLE || lua_getfield(L, -1, "decode") != LUA_TFUNCTION)
+		return luaL_error(L, "the json module is missing");
+	lua_pushlstring(L, a->p, a->n);
+	lua_call(L, 1, 2);
+	if (lua_isnil(L, -2))
+		return luaL_error(L, "%s", lua_tostring(L, -1));
+	lua_pop(L, 1);
+	lua_remove(L, -2);
+	return 1;
+}
+
+int gqlp_lua_json_decode(lua_State *L, const char *p, size_t n)
+{
+	struct decode_args a = { p, n };
+
+	lua_pushcfunction(L, decode_p);
+	lua_pushlightuserdata(L, &a);
+	return lua_pcall(L, 1, 1, 0);
 }

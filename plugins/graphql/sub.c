@@ -183,30 +183,6 @@ static int put_error(struct gqlp_sub *s, const char *msg)
 	return rc;
 }
 
-struct push_args {
-	const char *p;
-	size_t n;
-};
-
-/* Protected: the event decoded by the core's json.decode (so its size and
- * depth limits and its null apply), or an error saying why it is not JSON.
- * [-1, +1, e] */
-static int decode_event_p(lua_State *L)
-{
-	struct push_args *a = lua_touserdata(L, 1);
-
-	lua_pop(L, 1);
-	if (lua_getglobal(L, "json") != LUA_TTABLE || lua_getfield(L, -1, "decode") != LUA_TFUNCTION)
-		return luaL_error(L, "the json module is missing");
-	lua_pushlstring(L, a->p, a->n);
-	lua_call(L, 1, 2);
-	if (lua_isnil(L, -2))
-		return luaL_error(L, "%s", lua_tostring(L, -1));
-	lua_pop(L, 1);
-	lua_remove(L, -2);
-	return 1;
-}
-
 static void pump(struct gqlp_sub *s);
 
 static void event_done(struct gql_exec *e, const struct gql_result *res, void *ud)
@@ -237,28 +213,16 @@ static int run_event(struct gqlp_sub *s, const char *msg, size_t n)
 {
 	struct gqlp_req *r = s->r;
 	lua_State *L = r->L;
-	struct push_args pa = { msg, n };
 	int top = lua_gettop(L), rc = 0;
-	struct gql_exec_req q = {
-		.schema = r->conf->schema,
-		.doc = r->doc->doc,
-		.operation_name = r->opname,
-		.variables = r->vars,
-		.L = L,
-		.x = r->x,
-		.resume = r->resume,
-		.resume_ud = r->sink_ud,
-		.api = api(),
-		.mode = GQL_EXEC_EVENT,
-		.done = event_done,
-		.ud = s,
-	};
+	struct gql_exec_req q;
 
+	gqlp_exec_req_init(&q, r);
+	q.mode = GQL_EXEC_EVENT;
+	q.done = event_done;
+	q.ud = s;
 	lua_rawgeti(L, LUA_REGISTRYINDEX, r->ctx_ref);
 	q.ctx_index = lua_gettop(L);
-	lua_pushcfunction(L, decode_event_p);
-	lua_pushlightuserdata(L, &pa);
-	if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+	if (gqlp_lua_json_decode(L, msg, n) != LUA_OK) {
 		char why[256];
 
 		snprintf(why, sizeof(why), "An event on %s is not JSON: %s", s->channel,
@@ -441,19 +405,7 @@ static void source_done(struct gql_exec *e, const struct gql_result *res, void *
 void gqlp_sub_start(struct gqlp_req *r)
 {
 	struct gqlp_sub *s = calloc(1, sizeof(*s));
-	struct gql_exec_req q = {
-		.schema = r->conf->schema,
-		.doc = r->doc->doc,
-		.operation_name = r->opname,
-		.variables = r->vars,
-		.L = r->L,
-		.x = r->x,
-		.resume = r->resume,
-		.resume_ud = r->sink_ud,
-		.api = api(),
-		.mode = GQL_EXEC_SOURCE,
-		.done = source_done,
-	};
+	struct gql_exec_req q;
 	int top = lua_gettop(r->L);
 
 	if (!s) {
@@ -464,6 +416,9 @@ void gqlp_sub_start(struct gqlp_req *r)
 		gqlp_req_free(r);
 		return;
 	}
+	gqlp_exec_req_init(&q, r);
+	q.mode = GQL_EXEC_SOURCE;
+	q.done = source_done;
 	s->r = r;
 	if (r->sink)
 		r->sink->attach(r, s);

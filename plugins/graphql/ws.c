@@ -283,7 +283,6 @@ static void op_start(struct conn *c, struct gqlp_wsm *m)
 	const struct gql_definition *def;
 	const char *msg = NULL;
 	lua_State *L = c->L;
-	int top;
 
 	if (!o || !r || !(o->id = malloc(m->id_len + 1))) {
 		free(o ? o->id : NULL);
@@ -354,28 +353,10 @@ static void op_start(struct conn *c, struct gqlp_wsm *m)
 		gqlp_sub_start(r);
 		return;
 	}
-	{
-		struct gql_exec_req q = {
-			.schema = r->conf->schema,
-			.doc = r->doc->doc,
-			.operation_name = r->opname,
-			.variables = r->vars,
-			.L = L,
-			.resume = op_resume,
-			.resume_ud = o,
-			.api = api(),
-			.done = exec_done,
-			.ud = r,
-		};
-
-		top = lua_gettop(L);
-		lua_rawgeti(L, LUA_REGISTRYINDEX, r->ctx_ref);
-		q.ctx_index = lua_gettop(L);
-		if (gql_exec_start(&q) != 0) {
-			op_error(o, "Internal server error.");
-			gqlp_req_free(r);
-		}
-		lua_settop(L, top);
+	/* resolver tasks run through op_resume (R->RESUME) with O */
+	if (gqlp_exec_start(r, exec_done) != 0) {
+		op_error(o, "Internal server error.");
+		gqlp_req_free(r);
 	}
 }
 
@@ -456,28 +437,6 @@ static void init_done(lua_State *co, int status, int nres, void *ud)
 	conn_unref(c);
 }
 
-struct decode_args {
-	const char *p;
-	size_t n;
-};
-
-/* Protected: the payload JSON decoded by the core's json.decode. [-1, +1, e] */
-static int decode_p(lua_State *L)
-{
-	struct decode_args *a = lua_touserdata(L, 1);
-
-	lua_pop(L, 1);
-	if (lua_getglobal(L, "json") != LUA_TTABLE || lua_getfield(L, -1, "decode") != LUA_TFUNCTION)
-		return luaL_error(L, "the json module is missing");
-	lua_pushlstring(L, a->p, a->n);
-	lua_call(L, 1, 2);
-	if (lua_isnil(L, -2))
-		return luaL_error(L, "%s", lua_tostring(L, -1));
-	lua_pop(L, 1);
-	lua_remove(L, -2);
-	return 1;
-}
-
 /* connection_init with PAYLOAD (an object or NULL): run the hooks. */
 static void on_init(struct conn *c, json_t *payload)
 {
@@ -493,14 +452,9 @@ static void on_init(struct conn *c, json_t *payload)
 	if (!gqlp_lua_push_context_fn(L))
 		lua_pushnil(L);
 	if (payload) {
-		struct decode_args a;
-
 		if (!(text = json_dumps(payload, JSON_COMPACT)))
 			goto fail;
-		a = (struct decode_args){ text, strlen(text) };
-		lua_pushcfunction(L, decode_p);
-		lua_pushlightuserdata(L, &a);
-		if (lua_pcall(L, 1, 1, 0) != LUA_OK)
+		if (gqlp_lua_json_decode(L, text, strlen(text)) != LUA_OK)
 			goto fail;
 	} else {
 		lua_pushnil(L);
