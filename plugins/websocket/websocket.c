@@ -279,13 +279,19 @@ static const char module_src[] =
 	"end\n"
 	"return M\n";
 
-int wsp_lua_open(lua_State *L)
+int wsp_module_open(lua_State *L, const char *src, size_t len, const char *name,
+                    lua_CFunction check)
 {
-	if (luaL_loadbuffer(L, module_src, sizeof(module_src) - 1, "=sse") != LUA_OK)
+	if (luaL_loadbuffer(L, src, len, name) != LUA_OK)
 		return lua_error(L);
-	lua_pushcfunction(L, l_check);
+	lua_pushcfunction(L, check);
 	lua_call(L, 1, 1);
 	return 1;
+}
+
+int wsp_lua_open(lua_State *L)
+{
+	return wsp_module_open(L, module_src, sizeof(module_src) - 1, "=sse", l_check);
 }
 
 /* ---- the plugin -------------------------------------------------------------------- */

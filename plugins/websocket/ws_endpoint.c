@@ -1034,11 +1034,7 @@ static const char module_src[] =
 
 int wsp_ws_lua_open(lua_State *L)
 {
-	if (luaL_loadbuffer(L, module_src, sizeof(module_src) - 1, "=websocket") != LUA_OK)
-		return lua_error(L);
-	lua_pushcfunction(L, l_check);
-	lua_call(L, 1, 1);
-	return 1;
+	return wsp_module_open(L, module_src, sizeof(module_src) - 1, "=websocket", l_check);
 }
 
 /* ---- per worker ----------------------------------------------------------------------------- */

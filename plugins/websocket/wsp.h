@@ -60,6 +60,11 @@ int wsp_sse_handle(pt_exchange *x, const pt_conf *opts, void *ud);
  * lua_error. [-0, +1, m] */
 void wsp_push_fail(struct lua_State *L, const char *who, const char *fmt, va_list ap);
 
+/* A module that is Lua source SRC (chunk NAME, "=name" so that route.* skip
+ * it when naming the script's line) called with CHECK. [-0, +1, e] */
+int wsp_module_open(struct lua_State *L, const char *src, size_t len, const char *name,
+                    int (*check)(struct lua_State *L));
+
 /* The `sse` Lua module: [-0, +1, m] */
 int wsp_lua_open(struct lua_State *L);
 
