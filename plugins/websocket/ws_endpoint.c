@@ -502,8 +502,10 @@ static int l_close(lua_State *L)
 	size_t len = 0;
 	const char *reason = luaL_optlstring(L, 3, "", &len);
 
-	if (!(code == 1000 || (code >= 3000 && code <= 4999)))
-		return luaL_argerror(L, 2, "a close code is 1000 or 3000-4999");
+	if (!((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+	      (code >= 3000 && code <= 4999)))
+		return luaL_argerror(L, 2, "a close code is 1000-1003, 1007-1014 or 3000-4999 "
+		                     "(RFC 6455 7.4)");
 	if (len > 123)
 		return luaL_argerror(L, 3, "a close reason is at most 123 bytes");
 	if (!c || !c->ws)

@@ -105,7 +105,14 @@ websocket.endpoint("/ws/error", {
   end,
 })
 websocket.endpoint("/ws/bye", {
-  on_message = function(conn, msg) conn:close(4001, "bye " .. msg) end,
+  on_message = function(conn, msg)
+    if msg == "away" then return conn:close(1001) end
+    if msg == "bad" then
+      local ok, err = pcall(conn.close, conn, 1005)
+      return conn:send(tostring(ok) .. " " .. tostring(err):match("a close code[^(]*"))
+    end
+    conn:close(4001, "bye " .. msg)
+  end,
 })
 local closes = 0
 websocket.endpoint("/ws/closes", {
@@ -686,6 +693,13 @@ def test_conn_close_with_code(d):
             with pytest.raises(websockets.exceptions.ConnectionClosed) as e:
                 await asyncio.wait_for(ws.recv(), 5)
             assert e.value.code == 4001 and e.value.reason == "bye now"
+        async with websockets.connect(f"ws://127.0.0.1:{d.port}/ws/bye") as ws:
+            await ws.send("bad")   # 1005 may never be sent
+            assert (await ws.recv()).startswith("false a close code is 1000-1003")
+            await ws.send("away")
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as e:
+                await asyncio.wait_for(ws.recv(), 5)
+            assert e.value.code == 1001
     run(go())
 
 
