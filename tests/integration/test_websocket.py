@@ -11,6 +11,7 @@ import os
 import socket
 import ssl
 import struct
+import threading
 import subprocess
 import shutil
 import time
@@ -883,3 +884,65 @@ def test_stop_closes_with_1001(portico, tmp_path):
             assert e.value.code == 1001
     run(go())
     assert d.proc.wait(15) == 0
+
+
+# ---- a client flooding a slow handler ------------------------------------------------------
+
+
+def test_flood_into_a_waiting_handler_is_held_back(portico, tmp_path):
+    routes = ROUTES + r"""
+websocket.endpoint("/ws/slowhandler", {
+  max_message = 65536,
+  on_message = function(conn, msg) sleep(0.05) end,
+})
+"""
+    d = daemon(portico, tmp_path, routes=routes)
+
+    def rss_kib():
+        with open(f"/proc/{d.proc.pid}/status") as f:
+            return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+
+    before = rss_kib()
+    r = Raw(d.port, path="/ws/slowhandler")
+    assert r.status == 101
+    payload = b"f" * 60000
+    stop, sent = threading.Event(), [0]
+
+    def pump():   # as fast as TCP lets it, until told to stop
+        try:
+            while not stop.is_set():
+                r.send_frame(2, payload)
+                sent[0] += 1
+        except OSError:
+            pass
+
+    t = threading.Thread(target=pump, daemon=True)
+    t.start()
+    time.sleep(3)
+    grown = rss_kib() - before
+    assert t.is_alive(), "the sender stopped: the server closed the connection"
+    assert "closing with" not in d.log()
+    # the handler took ~60 messages in 3 s; TCP held the rest back in the
+    # kernel, not in the daemon
+    assert sent[0] >= 30
+    assert grown < 16 * 1024, f"the daemon grew {grown} KiB while {sent[0]} frames were sent"
+    # and the server goes on serving others
+    async def go():
+        async with websockets.connect(f"ws://127.0.0.1:{d.port}/ws/echo") as ws:
+            await ws.send("other")
+            assert await ws.recv() == "other"
+    run(go())
+    stop.set()
+    r.s.close()   # unblocks the sender
+    t.join(5)
+
+
+def test_subscription_limit(d):
+    async def go():
+        async with websockets.connect(f"ws://127.0.0.1:{d.port}/ws/rooms") as ws:
+            for i in range(64):
+                await ws.send(f"join room{i}")
+                assert await ws.recv() == "true"
+            await ws.send("join room64")
+            assert await ws.recv() == "nil"   # tostring(nil): the limit, with its reason
+    run(go())
