@@ -922,10 +922,11 @@ websocket.endpoint("/ws/slowhandler", {
     grown = rss_kib() - before
     assert t.is_alive(), "the sender stopped: the server closed the connection"
     assert "closing with" not in d.log()
-    # the handler took ~60 messages in 3 s; TCP held the rest back in the
-    # kernel, not in the daemon
-    assert sent[0] >= 30
-    assert grown < 16 * 1024, f"the daemon grew {grown} KiB while {sent[0]} frames were sent"
+    # the handler took ~60 messages in 3 s and TCP held the client back: a
+    # daemon that kept reading would take ~900 frames (55 MB) meanwhile
+    assert 30 <= sent[0] < 400, f"{sent[0]} frames of 60 KB were taken in 3 s"
+    if "ASAN_OPTIONS" not in os.environ:   # ASan's quarantine keeps freed memory
+        assert grown < 16 * 1024, f"the daemon grew {grown} KiB while {sent[0]} frames were sent"
     # and the server goes on serving others
     async def go():
         async with websockets.connect(f"ws://127.0.0.1:{d.port}/ws/echo") as ws:
