@@ -4,10 +4,11 @@
  * them), answering pings, heartbeats, the closing handshake, and the
  * queue toward a slow client.
  *
- * Output: a frame goes straight into the bufferevent's output while that
- * holds less than OUT_CHUNK; beyond, whole frames wait in our own queue
- * (so drop_oldest can drop whole messages that have not started), refilled
- * as the socket takes bytes. queue_max bounds both together.
+ * Output: a frame goes to the socket at once when nothing is buffered
+ * (cleartext), else into the output (ours on cleartext, the bufferevent's
+ * on TLS) while that holds less than OUT_CHUNK; beyond, whole frames wait
+ * in our own queue (so drop_oldest can drop whole messages that have not
+ * started), refilled as the socket takes bytes. queue_max bounds both.
  *
  * Ends: every way a connection ends (the peer's close, a protocol error,
  * ws_close answered or timed out, the connection lost, a silent peer, a
@@ -407,64 +408,11 @@ static size_t in_len(const pt_ws *ws)
 	return ws->in ? evbuffer_get_length(ws->in) : 0;
 }
 
-static void process(pt_ws *ws)
-{
-	struct evbuffer *in;
-
-	if (!ws->c || !ws->in)
-		return;
-	in = ws->in;
-	ws->busy++;
-	while (!ws->dead && ws->state != WS_DONE) {
-		size_t n = evbuffer_get_length(in), used = 0;
-		struct ws_event e;
-		unsigned char *p;
-
-		if (!n)
-			break;
-		if (ws->paused) {
-			if (n > ws->rd.max_message + 14)
-				read_off(ws, 1);
-			break;
-		}
-		if (!(p = evbuffer_pullup(in, (ssize_t)n))) {
-			lost(ws, WS_CLOSE_INTERNAL, "out of memory");
-			break;
-		}
-		memset(&e, 0, sizeof(e));
-		ws_read(&ws->rd, p, n, &used, &e);
-		if (e.ev == WS_EV_NEED) {
-			evbuffer_drain(in, used);
-			if (!used)
-				break;
-			continue;
-		}
-		on_frame(ws, &e);
-		evbuffer_drain(in, used);
-	}
-	if (ws->c && ws->state != WS_DONE && !ws->paused)
-		read_off(ws, 0);
-	if (ws->own_in && !evbuffer_get_length(ws->own_in)) {
-		evbuffer_free(ws->own_in);   /* back to reading through the scratch */
-		ws->own_in = ws->in = NULL;
-	}
-	ws->busy--;
-	if (ws->dead)
-		ws_free(ws);
-}
-
 /*
- * Cleartext: one recv() into the input buffer per readable event. The
- * bufferevent asks the kernel how much is readable (an ioctl) before every
- * read, one syscall per message more than needed (as h1_conn.c found).
- */
-static __thread unsigned char rscratch[16384];
-
-/*
- * Parses P[0..N) straight from a read into the thread's scratch (nothing
- * was buffered before it), so a connection keeps no input buffer between
- * messages. Returns how many bytes are left unparsed (the connection
- * paused); the caller keeps them.
+ * Parses P[0..N): a read into the thread's scratch (nothing was buffered
+ * before it, so a connection keeps no input buffer between messages), or
+ * the buffered input. Returns how many bytes are left unparsed (the
+ * connection paused); the caller keeps them.
  */
 static size_t process_bytes(pt_ws *ws, const unsigned char *p, size_t n)
 {
@@ -483,6 +431,44 @@ static size_t process_bytes(pt_ws *ws, const unsigned char *p, size_t n)
 	}
 	return ws->dead || ws->state == WS_DONE ? 0 : n;
 }
+
+/* Parses what waits in ws->in: bytes kept while paused, what came with
+ * the handover, or a TLS connection's input. */
+static void process(pt_ws *ws)
+{
+	struct evbuffer *in = ws->in;
+	unsigned char *p;
+	size_t n;
+
+	if (!ws->c || !in)
+		return;
+	ws->busy++;
+	n = evbuffer_get_length(in);
+	if (n && !ws->paused) {
+		if ((p = evbuffer_pullup(in, (ssize_t)n)) != NULL)
+			evbuffer_drain(in, n - process_bytes(ws, p, n));
+		else
+			lost(ws, WS_CLOSE_INTERNAL, "out of memory");
+	}
+	if (ws->paused && evbuffer_get_length(in) > ws->rd.max_message + 14)
+		read_off(ws, 1);
+	else if (ws->c && ws->state != WS_DONE && !ws->paused)
+		read_off(ws, 0);
+	if (ws->own_in && !evbuffer_get_length(ws->own_in)) {
+		evbuffer_free(ws->own_in);   /* back to reading through the scratch */
+		ws->own_in = ws->in = NULL;
+	}
+	ws->busy--;
+	if (ws->dead)
+		ws_free(ws);
+}
+
+/*
+ * Cleartext: one recv() into the input buffer per readable event. The
+ * bufferevent asks the kernel how much is readable (an ioctl) before every
+ * read, one syscall per message more than needed (as h1_conn.c found).
+ */
+static __thread unsigned char rscratch[16384];
 
 static void raw_read(evutil_socket_t fd, short what, void *arg)
 {

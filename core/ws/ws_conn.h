@@ -4,9 +4,10 @@
  *
  * Life: ws_accept checks the request, makes a struct pt_ws that is not
  * running yet, and answers 101 with X->upgrade set. The HTTP/1.1 transport,
- * once the 101 is written, hands its struct conn over (ws_conn_start): the
- * bufferevent (TLS or not), with any bytes the client sent after its
- * request head still in its input. From then on the connection is a
+ * once the 101 is written, hands its struct conn over (ws_conn_start), with
+ * the bytes the client sent after its request head. A cleartext connection
+ * then leaves its bufferevent (ws_conn.c reads and writes the socket
+ * itself); a TLS one keeps it. From then on the connection is a
  * WebSocket on the same worker loop. If the exchange is freed before that
  * (the client left), ws_accept's cleanup tells the owner with on_close 1006.
  */
