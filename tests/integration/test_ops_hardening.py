@@ -181,9 +181,12 @@ def test_watchdog_sees_each_worker(portico, tmp_path):
                 'route { path = "/spin", handler = "spin.busy", seconds = 2.5 }',
                 plugins_dir=spin_plugins(tmp_path), workers=2)
     results = []
-    threads = [get_in_thread(d.url + "/spin", results) for _ in range(6)]
+    # The kernel spreads connections over the workers by hash, so one worker
+    # may get five of the six 2.5 s requests in a row (12.5 s, more under
+    # ASan): the client waits long enough for the worst spread.
+    threads = [get_in_thread(d.url + "/spin", results, timeout=45) for _ in range(6)]
     for t in threads:
-        t.join(30)
+        t.join(50)
     assert len(results) == 6 and all(r.text == "spun\n" for r in results), results
     assert d.wait_log("recovered", timeout=4)
     lines = [l for l in d.log().splitlines() if "stuck for" in l]
