@@ -246,6 +246,8 @@ static void finish(struct gcall *c, int code, const char *msg, size_t msglen,
 		} else {
 			/* Trailers-Only */
 			a->exchange_header_add(c->x, PT_STR("content-type"), PT_STR("application/grpc"));
+			a->exchange_header_add(c->x, PT_STR("grpc-accept-encoding"),
+			                       PT_STR(ACCEPT_ENCODING));
 			add_status(c, a->exchange_header_add, code, msg, msglen, details);
 			a->exchange_respond(c->x, 200, (pt_str_t){ "", 0 });
 		}

@@ -1,0 +1,779 @@
+"""The grpc plugin's server: grpc.service in Lua, driven by real clients.
+
+- an echo service (t.v1.Echo) through python3-grpcio with raw bytes
+  (identity serializers): the four call kinds, metadata, errors, deadlines,
+  cancellation, compression, size limits, over h2c and h2 over TLS;
+- malformed input the grpcio client will not send, as raw HTTP/2 frames
+  (python3-h2): bad flags, a length prefix past the limit, a truncated
+  message, a wrong content-type, an unknown grpc-encoding;
+- the built-in services (health, reflection) with messages generated from
+  Debian grpc-proto by protoc --python_out;
+- grpc's interop cases against grpc.testing.TestService written in Lua
+  (conf/grpc/test_service.lua).
+
+Needs python3-grpcio, python3-h2, protobuf-compiler and grpc-proto.
+"""
+import importlib
+import os
+import shutil
+import socket
+import ssl
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import BUILDDIR, SRCDIR
+
+grpc = pytest.importorskip("grpc", reason="python3-grpcio is not installed (Debian python3-grpcio)")
+h2conn = pytest.importorskip("h2.connection", reason="python3-h2 is not installed")
+import h2.config  # noqa: E402
+import h2.events  # noqa: E402
+
+PLUGINS = os.path.join(BUILDDIR, "plugins", ".libs")
+GRPC_PROTO = "/usr/share/grpc-proto"
+
+pytestmark = [
+    pytest.mark.skipif(not os.path.exists(os.path.join(PLUGINS, "grpc.so")),
+                       reason="the grpc plugin is not built"),
+    pytest.mark.skipif(shutil.which("protoc") is None,
+                       reason="protoc is not installed (Debian protobuf-compiler)"),
+]
+
+# The run-time protobuf library maps messages to Lua tables; until it is
+# built, a stand-in gives handlers the raw bytes (the echo tests work with
+# both, the interop service needs the real one).
+HAVE_PB = not os.path.exists(os.path.join(SRCDIR, "plugins", "grpc", "pbstub.c"))
+need_pb = pytest.mark.skipif(not HAVE_PB, reason="needs the protobuf library (plugins/grpc/pb_*.c)")
+need_grpc_proto = pytest.mark.skipif(not os.path.isdir(GRPC_PROTO),
+                                     reason="Debian grpc-proto is not installed")
+
+ECHO_PROTO = """syntax = "proto3";
+package t.v1;
+message M { string s = 1; bytes b = 2; }
+service Echo {
+  rpc Unary(M) returns (M);
+  rpc Server(M) returns (stream M);
+  rpc Client(stream M) returns (M);
+  rpc Bidi(stream M) returns (stream M);
+  rpc Missing(M) returns (M);
+}
+"""
+
+# Handlers that echo whatever message they get (a table, or the bytes);
+# the behaviour is chosen by metadata so it does not depend on the mapping.
+ECHO_LUA = r"""
+grpc.health("t.v1.Sick", "NOT_SERVING")
+grpc.service("t.v1.Echo", {
+  Unary = function(req, ctx)
+    local mode = ctx.metadata["x-mode"]
+    if mode == "boom" then error("secret kaboom") end
+    if mode == "nf" then
+      error(grpc.error("NOT_FOUND", "no such order",
+            { { type_url = "type.googleapis.com/t.v1.M", value = "\10\2hi" } }))
+    end
+    if mode == "code" then error(grpc.error(tonumber(ctx.metadata["x-code"]), ctx.metadata["x-msg"])) end
+    if mode == "sleep" then sleep(tonumber(ctx.metadata["x-sleep"])) end
+    if mode == "nil" then return nil end
+    if mode == "bad" then return 42 end
+    if mode == "nocompress" then ctx:set_compression(false) end
+    if mode == "info" then
+      ctx:set_header("x-method", ctx.method)
+      ctx:set_header("x-peer", ctx.peer)
+      ctx:set_header("x-deadline", ctx.deadline and "yes" or "no")
+      ctx:set_header("x-compressed", tostring(ctx.compressed))
+    end
+    local v = ctx.metadata["x-echo"]
+    if v then ctx:set_header("x-echo", v) end
+    local b = ctx.metadata["x-echo-bin"]
+    if b then ctx:set_trailer("x-echo-bin", b) end
+    return req
+  end,
+  Server = function(req, ctx)
+    local n = tonumber(ctx.metadata["x-n"] or "3")
+    for i = 1, n do
+      if ctx.metadata["x-sleep"] then sleep(tonumber(ctx.metadata["x-sleep"])) end
+      local ok, why = ctx:send(req)
+      if not ok then return end
+    end
+  end,
+  Client = function(ctx)
+    local last, n = nil, 0
+    for m in ctx:recv() do last = m; n = n + 1 end
+    ctx:set_trailer("x-count", tostring(n))
+    return last
+  end,
+  Bidi = function(ctx)
+    for m in ctx:recv() do ctx:send(m) end
+  end,
+})
+"""
+
+CONF = """
+plugin "grpc" {{ protos = {{ "echo.proto" }}, import_paths = {{ "{proto}" }}, {extra} }}
+routes "{routes}"
+"""
+
+
+def write_routes(tmp_path, lua=ECHO_LUA, name="echo.lua"):
+    rdir = tmp_path / "routes"
+    rdir.mkdir(exist_ok=True)
+    (rdir / name).write_text(lua)
+    pdir = tmp_path / "proto"
+    pdir.mkdir(exist_ok=True)
+    (pdir / "echo.proto").write_text(ECHO_PROTO)
+    return rdir, pdir
+
+
+def echo_daemon(portico, tmp_path, extra="max_receive_message = 65536", workers=1, start=True,
+                lua=ECHO_LUA, **kw):
+    rdir, pdir = write_routes(tmp_path, lua)
+    body = CONF.format(proto=pdir, routes=rdir, extra=extra)
+    return portico(body, plugins_dir=PLUGINS, workers=workers, start=start, **kw)
+
+
+def msg(s=b"", b=b""):
+    """t.v1.M on the wire."""
+    out = b""
+    if s:
+        out += b"\x0a" + varint(len(s)) + s
+    if b:
+        out += b"\x12" + varint(len(b)) + b
+    return out
+
+
+def varint(n):
+    out = b""
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([byte | 0x80])
+        else:
+            return out + bytes([byte])
+
+
+@pytest.fixture
+def echo(portico, tmp_path):
+    d = echo_daemon(portico, tmp_path)
+    ch = grpc.insecure_channel("127.0.0.1:%d" % d.port)
+    yield d, ch
+    ch.close()
+
+
+# ---- the four kinds over grpcio ------------------------------------------------------------
+
+def test_unary_echoes_with_metadata_both_ways(echo):
+    d, ch = echo
+    m = msg(b"hello")
+    r, call = ch.unary_unary("/t.v1.Echo/Unary").with_call(
+        m, metadata=[("x-echo", "abc"), ("x-echo-bin", b"\x00\x01\xff")], timeout=5)
+    assert r == m
+    assert ("x-echo", "abc") in [(k, v) for k, v in call.initial_metadata()]
+    assert ("x-echo-bin", b"\x00\x01\xff") in [(k, v) for k, v in call.trailing_metadata()]
+    assert call.code() == grpc.StatusCode.OK
+
+
+def test_ctx_fields(echo):
+    d, ch = echo
+    _, call = ch.unary_unary("/t.v1.Echo/Unary").with_call(
+        msg(b"x"), metadata=[("x-mode", "info")], timeout=5)
+    md = dict(call.initial_metadata())
+    assert md["x-method"] == "/t.v1.Echo/Unary"
+    assert md["x-peer"].startswith("127.0.0.1:")
+    assert md["x-deadline"] == "yes"
+    assert md["x-compressed"] == "false"
+
+
+def test_empty_message(echo):
+    d, ch = echo
+    assert ch.unary_unary("/t.v1.Echo/Unary")(b"", timeout=5) == b""
+
+
+def test_server_streaming(echo):
+    d, ch = echo
+    out = list(ch.unary_stream("/t.v1.Echo/Server")(msg(b"s"), metadata=[("x-n", "4")],
+                                                     timeout=5))
+    assert out == [msg(b"s")] * 4
+
+
+def test_server_streaming_zero_messages(echo):
+    d, ch = echo
+    assert list(ch.unary_stream("/t.v1.Echo/Server")(msg(b"s"), metadata=[("x-n", "0")],
+                                                      timeout=5)) == []
+
+
+def test_client_streaming(echo):
+    d, ch = echo
+    msgs = [msg(b"a" * 100), msg(b"b"), msg(b"c" * 60000), msg(b"last")]
+    r, call = ch.stream_unary("/t.v1.Echo/Client").with_call(iter(msgs), timeout=5)
+    assert r == msg(b"last")
+    assert dict(call.trailing_metadata())["x-count"] == "4"
+
+
+def test_bidi_ping_pong(echo):
+    d, ch = echo
+    q = []
+    ev = threading.Event()
+
+    def gen():
+        for i in range(5):
+            yield msg(b"p%d" % i)
+            ev.wait(5)
+            ev.clear()
+
+    got = []
+    for r in ch.stream_stream("/t.v1.Echo/Bidi")(gen(), timeout=10):
+        got.append(r)
+        ev.set()
+    assert got == [msg(b"p%d" % i) for i in range(5)]
+    del q
+
+
+def test_bidi_empty_stream(echo):
+    d, ch = echo
+    assert list(ch.stream_stream("/t.v1.Echo/Bidi")(iter([]), timeout=5)) == []
+
+
+def test_many_calls_on_one_connection(echo):
+    d, ch = echo
+    u = ch.unary_unary("/t.v1.Echo/Unary")
+    futs = [u.future(msg(b"%d" % i), timeout=10) for i in range(200)]
+    assert [f.result() for f in futs] == [msg(b"%d" % i) for i in range(200)]
+
+
+# ---- errors ----------------------------------------------------------------------------------
+
+def test_grpc_error_with_details(echo):
+    d, ch = echo
+    with pytest.raises(grpc.RpcError) as e:
+        ch.unary_unary("/t.v1.Echo/Unary")(msg(b"x"), metadata=[("x-mode", "nf")], timeout=5)
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    assert e.value.details() == "no such order"
+    det = dict(e.value.trailing_metadata())["grpc-status-details-bin"]
+    # google.rpc.Status { code = 5, message, details = [Any { type_url, value }] }
+    assert det.startswith(b"\x08\x05\x12\x0dno such order\x1a")
+    assert b"type.googleapis.com/t.v1.M" in det and det.endswith(b"\x12\x04\x0a\x02hi")
+
+
+def test_lua_error_is_internal_and_not_sent(echo):
+    d, ch = echo
+    with pytest.raises(grpc.RpcError) as e:
+        ch.unary_unary("/t.v1.Echo/Unary")(msg(b"x"), metadata=[("x-mode", "boom")], timeout=5)
+    assert e.value.code() == grpc.StatusCode.INTERNAL
+    assert "kaboom" not in e.value.details()
+    assert d.wait_log("echo.lua:6: secret kaboom"), d.log()
+
+
+@pytest.mark.parametrize("code", [1, 3, 9, 14, 16])
+def test_status_codes_and_special_message(echo, code):
+    d, ch = echo
+    text = "\t\ntest with whitespace\r\nand Unicode BMP \u263a and non-BMP \U0001f608\t\n"
+    with pytest.raises(grpc.RpcError) as e:
+        ch.unary_unary("/t.v1.Echo/Unary")(
+            msg(b"x"), metadata=[("x-mode", "code"), ("x-code", str(code)),
+                                 ("x-msg-bin", b"")], timeout=5)
+    assert e.value.code().value[0] == code
+    # the message travels percent-encoded: a second call carries the special one
+    lua_msg = text.encode()
+    with pytest.raises(grpc.RpcError) as e:
+        ch.unary_unary("/t.v1.Echo/Unary")(
+            msg(b"x"), metadata=[("x-mode", "code"), ("x-code", str(code)),
+                                 ("x-msg", "plain message %41 100%")], timeout=5)
+    assert e.value.details() == "plain message %41 100%"
+    del lua_msg
+
+
+def test_handler_returning_nothing_or_garbage_is_internal(echo):
+    d, ch = echo
+    for mode in ("nil", "bad"):
+        with pytest.raises(grpc.RpcError) as e:
+            ch.unary_unary("/t.v1.Echo/Unary")(msg(b"x"), metadata=[("x-mode", mode)], timeout=5)
+        assert e.value.code() == grpc.StatusCode.INTERNAL
+    assert "returned no message" in d.log()
+
+
+def test_unimplemented_method_and_service(echo):
+    d, ch = echo
+    with pytest.raises(grpc.RpcError) as e:
+        ch.unary_unary("/t.v1.Echo/Missing")(msg(b"x"), timeout=5)
+    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "Missing" in e.value.details()
+    with pytest.raises(grpc.RpcError) as e:
+        ch.unary_unary("/t.v1.Nope/Call")(msg(b"x"), timeout=5)
+    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_deadline_exceeded_while_the_handler_sleeps(echo):
+    d, ch = echo
+    t0 = time.monotonic()
+    with pytest.raises(grpc.RpcError) as e:
+        ch.unary_unary("/t.v1.Echo/Unary")(msg(b"x"), metadata=[("x-mode", "sleep"),
+                                                                ("x-sleep", "3")], timeout=0.3)
+    assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert time.monotonic() - t0 < 2
+    # the server is fine afterwards
+    assert ch.unary_unary("/t.v1.Echo/Unary")(msg(b"ok"), timeout=5) == msg(b"ok")
+
+
+def test_server_enforces_grpc_timeout(echo):
+    """The server answers DEADLINE_EXCEEDED itself (raw HTTP/2: no client timer)."""
+    d, ch = echo
+    t0 = time.monotonic()
+    st = h2_call(d.port, "/t.v1.Echo/Unary", frame(msg(b"x")),
+                 extra=[("grpc-timeout", "200m"), ("x-mode", "sleep"), ("x-sleep", "3")])
+    assert st.status == "4", st
+    assert time.monotonic() - t0 < 2.5
+
+
+def test_client_cancel_ends_the_stream(echo):
+    d, ch = echo
+    call = ch.unary_stream("/t.v1.Echo/Server")(msg(b"s"), metadata=[("x-n", "1000"),
+                                                                      ("x-sleep", "0.05")],
+                                                 timeout=10)
+    it = iter(call)
+    assert next(it) == msg(b"s")
+    call.cancel()
+    with pytest.raises(grpc.RpcError) as e:
+        list(it)
+    assert e.value.code() == grpc.StatusCode.CANCELLED
+    assert d.wait_log("the client cancelled the call"), d.log()
+    assert ch.unary_unary("/t.v1.Echo/Unary")(msg(b"ok"), timeout=5) == msg(b"ok")
+
+
+def test_bidi_cancel_after_begin_ends_a_waiting_recv(echo):
+    d, ch = echo
+    ev = threading.Event()
+
+    def gen():
+        ev.wait(5)
+        return
+        yield
+
+    call = ch.stream_stream("/t.v1.Echo/Bidi")(gen(), timeout=10)
+    time.sleep(0.2)
+    call.cancel()
+    ev.set()
+    with pytest.raises(grpc.RpcError) as e:
+        list(call)
+    assert e.value.code() == grpc.StatusCode.CANCELLED
+    assert ch.unary_unary("/t.v1.Echo/Unary")(msg(b"ok"), timeout=5) == msg(b"ok")
+
+
+# ---- limits and compression -------------------------------------------------------------------
+
+def test_message_over_max_receive_is_resource_exhausted(echo):
+    d, ch = echo
+    with pytest.raises(grpc.RpcError) as e:
+        ch.unary_unary("/t.v1.Echo/Unary")(msg(b"x", b"y" * 70000), timeout=5)
+    assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert ch.unary_unary("/t.v1.Echo/Unary")(msg(b"ok"), timeout=5) == msg(b"ok")
+
+
+def test_reply_over_max_send_is_resource_exhausted(portico, tmp_path):
+    d = echo_daemon(portico, tmp_path, extra="max_send_message = 1000")
+    with grpc.insecure_channel("127.0.0.1:%d" % d.port) as ch:
+        with pytest.raises(grpc.RpcError) as e:
+            ch.unary_unary("/t.v1.Echo/Unary")(msg(b"x", b"y" * 2000), timeout=5)
+        assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        with pytest.raises(grpc.RpcError) as e:
+            list(ch.unary_stream("/t.v1.Echo/Server")(msg(b"x", b"y" * 2000), timeout=5))
+        assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+@pytest.mark.parametrize("comp", [grpc.Compression.Gzip, grpc.Compression.Deflate])
+def test_client_compressed_messages(echo, comp):
+    d, ch = echo
+    m = msg(b"z", b"\0" * 50000)
+    _, call = ch.unary_unary("/t.v1.Echo/Unary").with_call(
+        m, compression=comp, metadata=[("x-mode", "info")], timeout=5)
+    assert dict(call.initial_metadata())["x-compressed"] == "true"
+    out = list(ch.stream_stream("/t.v1.Echo/Bidi")(iter([m, msg(b"q")]), compression=comp,
+                                                   timeout=5))
+    assert out == [m, msg(b"q")]
+
+
+def test_compressed_bomb_is_resource_exhausted(echo):
+    """A small gzip message that inflates past max_receive_message."""
+    import gzip
+    d, ch = echo
+    bomb = gzip.compress(msg(b"x", b"\0" * 1000000))
+    st = h2_call(d.port, "/t.v1.Echo/Unary", frame(bomb, flag=1), extra=[("grpc-encoding", "gzip")])
+    assert st.status == "8", st
+
+
+def test_server_compresses_large_replies_when_accepted(echo):
+    d, ch = echo
+    big = msg(b"z", b"\0" * 50000)
+    st = h2_call(d.port, "/t.v1.Echo/Unary", frame(big),
+                 extra=[("grpc-accept-encoding", "gzip")])
+    assert st.status == "0", st
+    assert st.headers.get("grpc-encoding") == "gzip"
+    assert st.data[0] == 1 and len(st.data) < 2000
+    import gzip
+    assert gzip.decompress(st.data[5:]) == big
+    # small replies and ctx:set_compression(false) go plain
+    st = h2_call(d.port, "/t.v1.Echo/Unary", frame(msg(b"small")),
+                 extra=[("grpc-accept-encoding", "gzip")])
+    assert st.data == frame(msg(b"small"))
+    st = h2_call(d.port, "/t.v1.Echo/Unary", frame(big),
+                 extra=[("grpc-accept-encoding", "gzip"), ("x-mode", "nocompress")])
+    assert st.data == frame(big)
+    # a client that accepts nothing gets it plain
+    st = h2_call(d.port, "/t.v1.Echo/Unary", frame(big))
+    assert st.data == frame(big)
+    assert "gzip" in st.headers.get("grpc-accept-encoding", "")
+
+
+# ---- malformed input, raw HTTP/2 -------------------------------------------------------------
+
+class Result:
+    def __init__(self):
+        self.headers, self.trailers, self.data, self.reset = {}, {}, b"", None
+
+    @property
+    def status(self):
+        return self.trailers.get("grpc-status", self.headers.get("grpc-status"))
+
+    @property
+    def message(self):
+        return self.trailers.get("grpc-message", self.headers.get("grpc-message"))
+
+    def __repr__(self):
+        return "Result(%r, %r, %r, reset=%r)" % (self.headers, self.trailers, self.data[:64],
+                                                 self.reset)
+
+
+def frame(payload, flag=0):
+    return struct.pack(">BI", flag, len(payload)) + payload
+
+
+def h2_call(port, path, body, content_type="application/grpc", extra=(), end=True,
+            timeout=5.0, chunks=None, sock=None, must=True):
+    """One call over a new h2c connection; returns a Result."""
+    s = sock or socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    c = h2conn.H2Connection(config=h2.config.H2Configuration(client_side=True,
+                                                             header_encoding="utf-8"))
+    c.initiate_connection()
+    sid = c.get_next_available_stream_id()
+    hdrs = [(":method", "POST"), (":scheme", "http"), (":path", path),
+            (":authority", "127.0.0.1"), ("content-type", content_type), ("te", "trailers")]
+    c.send_headers(sid, hdrs + list(extra))
+    if chunks is None:
+        chunks = [body[i:i + 16384] for i in range(0, len(body), 16384)] or [b""]
+    for part in chunks:
+        c.send_data(sid, part)
+    if end:
+        c.end_stream(sid)
+    s.sendall(c.data_to_send())
+    res, got_headers = Result(), False
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            b = s.recv(65536)
+            if not b:
+                break
+            for ev in c.receive_data(b):
+                if isinstance(ev, h2.events.ResponseReceived):
+                    res.headers = dict(ev.headers)
+                    got_headers = True
+                elif isinstance(ev, h2.events.TrailersReceived):
+                    res.trailers = dict(ev.headers)
+                elif isinstance(ev, h2.events.DataReceived):
+                    res.data += ev.data
+                    c.acknowledge_received_data(ev.flow_controlled_length, sid)
+                elif isinstance(ev, h2.events.StreamReset):
+                    res.reset = ev.error_code
+                    return res
+                elif isinstance(ev, h2.events.StreamEnded):
+                    return res
+            s.sendall(c.data_to_send())
+    except socket.timeout:
+        pass
+    finally:
+        s.close()
+    assert not must or got_headers or res.reset is not None, "no answer in %ss" % timeout
+    return res
+
+
+def test_wrong_content_type_is_415(echo):
+    d, ch = echo
+    st = h2_call(d.port, "/t.v1.Echo/Unary", b"{}", content_type="application/json")
+    assert st.headers[":status"] == "415"
+    assert b"application/grpc" in st.data
+    # a content-type that only starts like it
+    st = h2_call(d.port, "/t.v1.Echo/Unary", frame(b""), content_type="application/grpcx")
+    assert st.headers[":status"] == "415"
+    # +proto and parameters are fine
+    st = h2_call(d.port, "/t.v1.Echo/Unary", frame(b""), content_type="application/grpc+proto")
+    assert st.status == "0"
+
+
+def test_bad_flags_byte_is_internal(echo):
+    d, ch = echo
+    st = h2_call(d.port, "/t.v1.Echo/Unary", frame(msg(b"x"), flag=7))
+    assert st.status == "13", st
+    assert st.headers[":status"] == "200" and st.headers["content-type"] == "application/grpc"
+
+
+def test_length_prefix_past_the_limit(echo):
+    """Answered as soon as the prefix is in: the 2 GB never has to come."""
+    d, ch = echo
+    st = h2_call(d.port, "/t.v1.Echo/Unary", struct.pack(">BI", 0, 0x7FFFFFFF) + b"abc", end=False)
+    assert st.status == "8", st
+    assert "max_receive_message" in st.message
+
+
+def test_truncated_message_and_prefix(echo):
+    d, ch = echo
+    st = h2_call(d.port, "/t.v1.Echo/Unary", frame(msg(b"hello"))[:-2])
+    assert st.status == "13" and "truncated" in st.message, st
+    st = h2_call(d.port, "/t.v1.Echo/Unary", b"\x00\x00\x00")
+    assert st.status == "13" and "prefix" in st.message, st
+
+
+def test_message_split_over_many_data_frames(echo):
+    d, ch = echo
+    body = frame(msg(b"abc", b"q" * 3000)) + b""
+    parts = [body[i:i + 7] for i in range(0, len(body), 7)]
+    st = h2_call(d.port, "/t.v1.Echo/Unary", None, chunks=parts)
+    assert st.status == "0" and st.data == body
+
+
+def test_two_messages_to_a_unary_method(echo):
+    d, ch = echo
+    st = h2_call(d.port, "/t.v1.Echo/Unary", frame(msg(b"a")) + frame(msg(b"b")))
+    assert st.status == "12", st
+    st = h2_call(d.port, "/t.v1.Echo/Unary", b"")
+    assert st.status == "12", st
+
+
+def test_compressed_flag_without_encoding(echo):
+    d, ch = echo
+    st = h2_call(d.port, "/t.v1.Echo/Unary", frame(msg(b"a"), flag=1))
+    assert st.status == "13", st
+
+
+def test_corrupt_compressed_message(echo):
+    d, ch = echo
+    st = h2_call(d.port, "/t.v1.Echo/Unary", frame(b"not gzip at all", flag=1),
+                 extra=[("grpc-encoding", "gzip")])
+    assert st.status == "13", st
+
+
+def test_unknown_encoding_is_unimplemented(echo):
+    d, ch = echo
+    st = h2_call(d.port, "/t.v1.Echo/Unary", frame(msg(b"a"), flag=1),
+                 extra=[("grpc-encoding", "snappy")])
+    assert st.status == "12", st
+    assert "gzip" in st.headers.get("grpc-accept-encoding", "")
+
+
+def test_malformed_grpc_timeout(echo):
+    d, ch = echo
+    for bad in ("1", "abcS", "123456789S", "10x", ""):
+        st = h2_call(d.port, "/t.v1.Echo/Unary", frame(msg(b"a")), extra=[("grpc-timeout", bad)])
+        assert st.status == "13", (bad, st)
+
+
+def test_trailers_only_error(echo):
+    d, ch = echo
+    st = h2_call(d.port, "/t.v1.Echo/Missing", frame(msg(b"a")))
+    assert st.headers["grpc-status"] == "12" and not st.trailers and not st.data
+
+
+def test_garbage_storm_leaves_the_server_up(echo):
+    d, ch = echo
+    import random
+    rnd = random.Random(13)
+    for i in range(60):
+        body = bytes(rnd.getrandbits(8) for _ in range(rnd.randrange(0, 40)))
+        path = rnd.choice(["/t.v1.Echo/Unary", "/t.v1.Echo/Client", "/t.v1.Echo/Bidi",
+                           "/t.v1.Echo/Server"])
+        h2_call(d.port, path, body, end=rnd.random() < 0.8, timeout=0.5, must=False)
+    assert ch.unary_unary("/t.v1.Echo/Unary")(msg(b"ok"), timeout=5) == msg(b"ok")
+    assert d.proc.poll() is None
+
+
+# ---- config and scripts -----------------------------------------------------------------------
+
+def test_unknown_service_in_a_script_names_the_line(portico, tmp_path):
+    d = echo_daemon(portico, tmp_path, start=False,
+                    lua='\n\ngrpc.service("t.v1.Nope", {})\n')
+    d.start(expect_ok=False)
+    assert d.proc.wait(10) != 0
+    assert "echo.lua:3" in d.log() and "no service t.v1.Nope" in d.log(), d.log()
+
+
+def test_unknown_method_in_a_script_names_the_line(portico, tmp_path):
+    d = echo_daemon(portico, tmp_path, start=False,
+                    lua='grpc.service("t.v1.Echo", {\n  Unary = function() end,\n'
+                        '  Unray = function() end })\n')
+    d.start(expect_ok=False)
+    assert d.proc.wait(10) != 0
+    assert "echo.lua:1" in d.log() and "no method Unray" in d.log() and "Unary" in d.log(), d.log()
+
+
+def test_proto_error_names_the_config_line(portico, tmp_path):
+    rdir, pdir = write_routes(tmp_path, "")
+    (pdir / "broken.proto").write_text('syntax = "proto3";\nmessage A { strin x = 1; }\n')
+    body = '\n\nplugin "grpc" { protos = { "broken.proto" }, import_paths = { "%s" } }\nroutes "%s"\n' \
+        % (pdir, rdir)
+    d = portico(body, plugins_dir=PLUGINS, start=False)
+    d.start(expect_ok=False)
+    assert d.proc.wait(10) != 0
+    log = d.log()
+    assert "portico.conf:" in log and "broken.proto:2" in log, log
+
+
+def test_bad_options_are_refused(portico, tmp_path):
+    d = echo_daemon(portico, tmp_path, start=False, extra="max_receive_message = -5")
+    d.start(expect_ok=False)
+    assert d.proc.wait(10) != 0
+    assert "max_receive_message must be" in d.log()
+
+
+def test_descriptor_set_loads_without_protoc_at_run_time(portico, tmp_path):
+    rdir, pdir = write_routes(tmp_path)
+    pb = tmp_path / "echo.pb"
+    subprocess.run(["protoc", "--include_imports", "-o", str(pb), "-I", str(pdir),
+                    str(pdir / "echo.proto")], check=True)
+    body = 'plugin "grpc" { descriptors = { "%s" }, protoc = "/nonexistent/protoc",\n' \
+           '  reflection = false, health = false }\nroutes "%s"\n' % (pb, rdir)
+    d = portico(body, plugins_dir=PLUGINS)
+    with grpc.insecure_channel("127.0.0.1:%d" % d.port) as ch:
+        assert ch.unary_unary("/t.v1.Echo/Unary")(msg(b"d"), timeout=5) == msg(b"d")
+        with pytest.raises(grpc.RpcError) as e:
+            ch.unary_unary("/grpc.health.v1.Health/Check")(b"", timeout=5)
+        assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_reload_with_a_broken_proto_keeps_serving(portico, tmp_path):
+    import signal
+    d = echo_daemon(portico, tmp_path)
+    (tmp_path / "proto" / "echo.proto").write_text("this is not proto")
+    d.signal(signal.SIGHUP)
+    assert d.wait_log("reload refused", 10), d.log()
+    with grpc.insecure_channel("127.0.0.1:%d" % d.port) as ch:
+        assert ch.unary_unary("/t.v1.Echo/Unary")(msg(b"r"), timeout=5) == msg(b"r")
+
+
+# ---- TLS -----------------------------------------------------------------------------------------
+
+def make_cert(directory):
+    cert, key = os.path.join(directory, "c.crt"), os.path.join(directory, "c.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+                    "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not found")
+def test_h2_over_tls(portico, tmp_path):
+    cert, key = make_cert(str(tmp_path))
+    d = echo_daemon(portico, tmp_path, start=False)
+    plain = 'listen { address = "127.0.0.1", port = %d }' % d.port
+    d.text = d.text.replace(plain, 'listen { address = "127.0.0.1", port = %d, tls = '
+                            '{ cert = "%s", key = "%s" } }' % (d.port, cert, key))
+    d.write(d.text)
+    d.start()
+    creds = grpc.ssl_channel_credentials(open(cert, "rb").read())
+    with grpc.secure_channel("localhost:%d" % d.port, creds) as ch:
+        assert ch.unary_unary("/t.v1.Echo/Unary")(msg(b"tls"), timeout=5) == msg(b"tls")
+        out = list(ch.stream_stream("/t.v1.Echo/Bidi")(iter([msg(b"1"), msg(b"2")]), timeout=5))
+        assert out == [msg(b"1"), msg(b"2")]
+
+
+# ---- built-in services -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def pb2(tmp_path_factory):
+    """Message classes for health, reflection and grpc.testing (protoc --python_out)."""
+    if not os.path.isdir(GRPC_PROTO):
+        pytest.skip("Debian grpc-proto is not installed")
+    out = str(tmp_path_factory.mktemp("pb2"))
+    files = ["grpc/health/v1/health.proto", "grpc/reflection/v1/reflection.proto",
+             "grpc/reflection/v1alpha/reflection.proto", "grpc/testing/test.proto",
+             "grpc/testing/messages.proto", "grpc/testing/empty.proto"]
+    subprocess.run(["protoc", "-I", GRPC_PROTO, "--python_out", out] + files, check=True)
+    # the generated modules live in the package `grpc`, like grpcio: let it find them
+    grpc.__path__.append(os.path.join(out, "grpc"))
+    try:
+        yield {
+            "health": importlib.import_module("grpc.health.v1.health_pb2"),
+            "refl": importlib.import_module("grpc.reflection.v1.reflection_pb2"),
+            "refl_alpha": importlib.import_module("grpc.reflection.v1alpha.reflection_pb2"),
+            "messages": importlib.import_module("grpc.testing.messages_pb2"),
+            "empty": importlib.import_module("grpc.testing.empty_pb2"),
+        }
+    finally:
+        grpc.__path__.remove(os.path.join(out, "grpc"))
+
+
+@need_grpc_proto
+def test_health_check_and_watch(echo, pb2):
+    d, ch = echo
+    H = pb2["health"]
+    check = ch.unary_unary("/grpc.health.v1.Health/Check",
+                           request_serializer=H.HealthCheckRequest.SerializeToString,
+                           response_deserializer=H.HealthCheckResponse.FromString)
+    S = H.HealthCheckResponse
+    assert check(H.HealthCheckRequest(service=""), timeout=5).status == S.SERVING
+    assert check(H.HealthCheckRequest(service="t.v1.Echo"), timeout=5).status == S.SERVING
+    assert check(H.HealthCheckRequest(service="t.v1.Sick"), timeout=5).status == S.NOT_SERVING
+    with pytest.raises(grpc.RpcError) as e:
+        check(H.HealthCheckRequest(service="no.Such"), timeout=5)
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    watch = ch.unary_stream("/grpc.health.v1.Health/Watch",
+                            request_serializer=H.HealthCheckRequest.SerializeToString,
+                            response_deserializer=H.HealthCheckResponse.FromString)
+    call = watch(H.HealthCheckRequest(service="t.v1.Echo"), timeout=5)
+    assert next(iter(call)).status == S.SERVING
+    call.cancel()
+    call = watch(H.HealthCheckRequest(service="no.Such"), timeout=5)
+    assert next(iter(call)).status == S.SERVICE_UNKNOWN
+    call.cancel()
+
+
+@need_grpc_proto
+@pytest.mark.parametrize("version", ["v1", "v1alpha"])
+def test_reflection(echo, pb2, version):
+    d, ch = echo
+    R = pb2["refl" if version == "v1" else "refl_alpha"]
+    info = ch.stream_stream("/grpc.reflection.%s.ServerReflection/ServerReflectionInfo" % version,
+                            request_serializer=R.ServerReflectionRequest.SerializeToString,
+                            response_deserializer=R.ServerReflectionResponse.FromString)
+    reqs = [R.ServerReflectionRequest(list_services=""),
+            R.ServerReflectionRequest(file_containing_symbol="t.v1.Echo"),
+            R.ServerReflectionRequest(file_containing_symbol="t.v1.M"),
+            R.ServerReflectionRequest(file_by_filename="echo.proto"),
+            R.ServerReflectionRequest(file_by_filename="nope.proto"),
+            R.ServerReflectionRequest(file_containing_extension=R.ExtensionRequest(
+                containing_type="t.v1.M", extension_number=5)),
+            R.ServerReflectionRequest(all_extension_numbers_of_type="t.v1.M")]
+    out = list(info(iter(reqs), timeout=5))
+    assert len(out) == len(reqs)
+    names = {s.name for s in out[0].list_services_response.service}
+    assert {"t.v1.Echo", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"} <= names
+    from google.protobuf import descriptor_pb2
+    for r in out[1:4]:
+        fd = descriptor_pb2.FileDescriptorProto.FromString(
+            r.file_descriptor_response.file_descriptor_proto[0])
+        assert fd.name == "echo.proto" and fd.service[0].name == "Echo"
+    assert out[4].error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]
+    assert out[5].error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]
+    assert out[6].all_extension_numbers_response.base_type_name == "t.v1.M"
+    assert out[2].original_request == reqs[2]
+
+
+def test_builtins_switched_off(portico, tmp_path):
+    d = echo_daemon(portico, tmp_path, extra="reflection = false, health = false")
+    with grpc.insecure_channel("127.0.0.1:%d" % d.port) as ch:
+        for path in ("/grpc.health.v1.Health/Check",
+                     "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"):
+            with pytest.raises(grpc.RpcError) as e:
+                ch.unary_unary(path)(b"", timeout=5)
+            assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
