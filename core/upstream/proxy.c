@@ -387,7 +387,7 @@ static void up_drain(void *ud)
 	exchange_body_resume(p->x);
 }
 
-static const struct http_client_stream stream_ops = { up_head, up_body, up_drain };
+static const struct http_client_stream stream_ops = { up_head, up_body, up_drain, NULL };
 
 static void call_done(const struct http_client_res *res, void *ud)
 {
