@@ -777,3 +777,248 @@ def test_builtins_switched_off(portico, tmp_path):
             with pytest.raises(grpc.RpcError) as e:
                 ch.unary_unary(path)(b"", timeout=5)
             assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+# ---- grpc's interop cases, against grpc.testing.TestService in Lua -----------------------------
+
+TEST_SERVICE = os.path.join(SRCDIR, "conf", "grpc", "test_service.lua")
+
+
+@pytest.fixture
+def interop(portico, tmp_path, pb2):
+    rdir = tmp_path / "iroutes"
+    rdir.mkdir()
+    shutil.copy(TEST_SERVICE, rdir / "test_service.lua")
+    body = ('plugin "grpc" { protos = { "grpc/testing/test.proto" }, '
+            'import_paths = { "%s" } }\nroutes "%s"\n' % (GRPC_PROTO, rdir))
+    d = portico(body, plugins_dir=PLUGINS)
+    ch = grpc.insecure_channel("127.0.0.1:%d" % d.port)
+    M, E = pb2["messages"], pb2["empty"]
+
+    def stub(kind, name, req, resp):
+        return getattr(ch, kind)("/grpc.testing.TestService/" + name,
+                                 request_serializer=req.SerializeToString,
+                                 response_deserializer=resp.FromString)
+
+    s = type("Stub", (), {})()
+    s.EmptyCall = stub("unary_unary", "EmptyCall", E.Empty, E.Empty)
+    s.UnaryCall = stub("unary_unary", "UnaryCall", M.SimpleRequest, M.SimpleResponse)
+    s.StreamingOutputCall = stub("unary_stream", "StreamingOutputCall",
+                                 M.StreamingOutputCallRequest, M.StreamingOutputCallResponse)
+    s.StreamingInputCall = stub("stream_unary", "StreamingInputCall",
+                                M.StreamingInputCallRequest, M.StreamingInputCallResponse)
+    s.FullDuplexCall = stub("stream_stream", "FullDuplexCall", M.StreamingOutputCallRequest,
+                            M.StreamingOutputCallResponse)
+    s.UnimplementedCall = stub("unary_unary", "UnimplementedCall", E.Empty, E.Empty)
+    s.UnimplementedService = ch.unary_unary(
+        "/grpc.testing.UnimplementedService/UnimplementedCall",
+        request_serializer=E.Empty.SerializeToString, response_deserializer=E.Empty.FromString)
+    s.M, s.E, s.d, s.ch = M, E, d, ch
+    yield s
+    ch.close()
+
+
+def zeros(n):
+    return b"\0" * n
+
+
+@need_pb
+def test_interop_empty_unary(interop):
+    assert interop.EmptyCall(interop.E.Empty(), timeout=5) == interop.E.Empty()
+
+
+@need_pb
+def test_interop_large_unary(interop):
+    M = interop.M
+    r = interop.UnaryCall(M.SimpleRequest(response_size=314159,
+                                          payload=M.Payload(body=zeros(271828))), timeout=10)
+    assert r.payload.body == zeros(314159)
+
+
+@need_pb
+def test_interop_client_compressed_unary(interop):
+    M = interop.M
+
+    def req(expect):
+        return M.SimpleRequest(expect_compressed=M.BoolValue(value=expect), response_size=314159,
+                               payload=M.Payload(body=zeros(271828)))
+    with pytest.raises(grpc.RpcError) as e:
+        interop.UnaryCall(req(True), timeout=10)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    r = interop.UnaryCall(req(True), compression=grpc.Compression.Gzip, timeout=10)
+    assert len(r.payload.body) == 314159
+    r = interop.UnaryCall(req(False), timeout=10)
+    assert len(r.payload.body) == 314159
+
+
+@need_pb
+def test_interop_server_compressed_unary(interop):
+    """The compressed flag itself, read from raw frames (grpcio hides it)."""
+    M = interop.M
+    for want in (True, False):
+        body = M.SimpleRequest(response_compressed=M.BoolValue(value=want), response_size=314159,
+                               payload=M.Payload(body=zeros(271828))).SerializeToString()
+        st = h2_call(interop.d.port, "/grpc.testing.TestService/UnaryCall", frame(body),
+                     extra=[("grpc-accept-encoding", "identity, deflate, gzip")], timeout=10)
+        assert st.status == "0", st
+        assert st.data[0] == (1 if want else 0)
+        r = interop.UnaryCall(M.SimpleRequest(response_compressed=M.BoolValue(value=want),
+                                              response_size=314159,
+                                              payload=M.Payload(body=zeros(271828))), timeout=10)
+        assert len(r.payload.body) == 314159
+
+
+@need_pb
+def test_interop_client_streaming(interop):
+    M = interop.M
+    sizes = [27182, 8, 1828, 45904]
+    r = interop.StreamingInputCall(
+        iter([M.StreamingInputCallRequest(payload=M.Payload(body=zeros(n))) for n in sizes]),
+        timeout=10)
+    assert r.aggregated_payload_size == 74922
+
+
+@need_pb
+def test_interop_server_streaming(interop):
+    M = interop.M
+    sizes = [31415, 9, 2653, 58979]
+    req = M.StreamingOutputCallRequest(response_parameters=[M.ResponseParameters(size=n)
+                                                            for n in sizes])
+    out = list(interop.StreamingOutputCall(req, timeout=10))
+    assert [len(r.payload.body) for r in out] == sizes
+
+
+@need_pb
+def test_interop_ping_pong(interop):
+    M = interop.M
+    pairs = [(31415, 27182), (9, 8), (2653, 1828), (58979, 45904)]
+    ev = threading.Event()
+
+    def gen():
+        for out, inp in pairs:
+            yield M.StreamingOutputCallRequest(response_parameters=[M.ResponseParameters(size=out)],
+                                               payload=M.Payload(body=zeros(inp)))
+            assert ev.wait(10)
+            ev.clear()
+
+    got = []
+    for r in interop.FullDuplexCall(gen(), timeout=20):
+        got.append(len(r.payload.body))
+        ev.set()
+    assert got == [p[0] for p in pairs]
+
+
+@need_pb
+def test_interop_empty_stream(interop):
+    assert list(interop.FullDuplexCall(iter([]), timeout=5)) == []
+
+
+@need_pb
+def test_interop_custom_metadata(interop):
+    M = interop.M
+    md = [("x-grpc-test-echo-initial", "test_initial_metadata_value"),
+          ("x-grpc-test-echo-trailing-bin", b"\xab\xab\xab")]
+    req = M.SimpleRequest(response_size=314159, payload=M.Payload(body=zeros(271828)))
+    r, call = interop.UnaryCall.with_call(req, metadata=md, timeout=10)
+    assert len(r.payload.body) == 314159
+    assert ("x-grpc-test-echo-initial", "test_initial_metadata_value") in \
+        [(k, v) for k, v in call.initial_metadata()]
+    assert ("x-grpc-test-echo-trailing-bin", b"\xab\xab\xab") in \
+        [(k, v) for k, v in call.trailing_metadata()]
+    call = interop.FullDuplexCall(iter([M.StreamingOutputCallRequest(
+        response_parameters=[M.ResponseParameters(size=314159)],
+        payload=M.Payload(body=zeros(271828)))]), metadata=md, timeout=10)
+    assert [len(r.payload.body) for r in call] == [314159]
+    assert ("x-grpc-test-echo-initial", "test_initial_metadata_value") in \
+        [(k, v) for k, v in call.initial_metadata()]
+    assert ("x-grpc-test-echo-trailing-bin", b"\xab\xab\xab") in \
+        [(k, v) for k, v in call.trailing_metadata()]
+
+
+@need_pb
+@pytest.mark.parametrize("text", ["test status message",
+                                  "\t\ntest with whitespace\r\nand Unicode BMP \u263a and "
+                                  "non-BMP \U0001f608\t\n"])
+def test_interop_status_code_and_message(interop, text):
+    M = interop.M
+    with pytest.raises(grpc.RpcError) as e:
+        interop.UnaryCall(M.SimpleRequest(response_status=M.EchoStatus(code=2, message=text)),
+                          timeout=5)
+    assert e.value.code() == grpc.StatusCode.UNKNOWN and e.value.details() == text
+    call = interop.FullDuplexCall(iter([M.StreamingOutputCallRequest(
+        response_status=M.EchoStatus(code=2, message=text))]), timeout=5)
+    with pytest.raises(grpc.RpcError) as e:
+        list(call)
+    assert e.value.code() == grpc.StatusCode.UNKNOWN and e.value.details() == text
+
+
+@need_pb
+def test_interop_unimplemented_method_and_service(interop):
+    for call in (interop.UnimplementedCall, interop.UnimplementedService):
+        with pytest.raises(grpc.RpcError) as e:
+            call(interop.E.Empty(), timeout=5)
+        assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+@need_pb
+def test_interop_timeout_on_sleeping_server(interop):
+    M = interop.M
+
+    def gen():
+        yield M.StreamingOutputCallRequest(payload=M.Payload(body=zeros(27182)))
+        time.sleep(1)
+
+    with pytest.raises(grpc.RpcError) as e:
+        list(interop.FullDuplexCall(gen(), timeout=0.001))
+    assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+@need_pb
+def test_interop_cancel_after_begin(interop):
+    ev = threading.Event()
+
+    def gen():
+        ev.wait(5)
+        return
+        yield
+
+    fut = interop.StreamingInputCall.future(gen(), timeout=10)
+    time.sleep(0.1)
+    fut.cancel()
+    ev.set()
+    assert fut.cancelled() or fut.code() == grpc.StatusCode.CANCELLED
+
+
+@need_pb
+def test_interop_cancel_after_first_response(interop):
+    M = interop.M
+    ev = threading.Event()
+
+    def gen():
+        yield M.StreamingOutputCallRequest(response_parameters=[M.ResponseParameters(size=31415)],
+                                           payload=M.Payload(body=zeros(27182)))
+        ev.wait(5)
+
+    call = interop.FullDuplexCall(gen(), timeout=10)
+    it = iter(call)
+    assert len(next(it).payload.body) == 31415
+    call.cancel()
+    ev.set()
+    with pytest.raises(grpc.RpcError) as e:
+        list(it)
+    assert e.value.code() == grpc.StatusCode.CANCELLED
+    assert interop.EmptyCall(interop.E.Empty(), timeout=5) == interop.E.Empty()
+
+
+@need_pb
+def test_bad_protobuf_is_internal(interop):
+    # field 3 (payload) says 100 bytes follow, 2 do
+    st = h2_call(interop.d.port, "/grpc.testing.TestService/UnaryCall", frame(b"\x1a\x64ab"))
+    assert st.status == "13", st
+    assert interop.d.wait_log("cannot decode the request"), interop.d.log()
+    # a wire type that does not exist
+    st = h2_call(interop.d.port, "/grpc.testing.TestService/UnaryCall", frame(b"\x0f\x01"))
+    assert st.status == "13", st
+    # in a stream
+    st = h2_call(interop.d.port, "/grpc.testing.TestService/FullDuplexCall", frame(b"\x12\x64ab"))
+    assert st.status == "13", st
