@@ -142,16 +142,16 @@ static int frame_into_obuf(struct gcall *c, const uint8_t *msg, size_t len, int 
 			pb_buf_free(&z);
 			return -1;
 		}
-		obuf.len = 5;
-		if (pb_buf_add(&obuf, z.p, z.len) != 0) {
+		obuf.len = 0;
+		if (pb_buf_add(&obuf, "\0\0\0\0\0", 5) != 0 || pb_buf_add(&obuf, z.p, z.len) != 0) {
 			pb_buf_free(&z);
 			return -1;
 		}
 		pb_buf_free(&z);
 		c->sent_compressed = 1;
-	} else if (msg != obuf.p + 5) {
-		obuf.len = 5;
-		if (len && pb_buf_add(&obuf, msg, len) != 0)
+	} else if (!obuf.p || msg != obuf.p + 5) {
+		obuf.len = 0;
+		if (pb_buf_add(&obuf, "\0\0\0\0\0", 5) != 0 || pb_buf_add(&obuf, msg, len) != 0)
 			return -1;
 	} else {
 		obuf.len = 5 + len;

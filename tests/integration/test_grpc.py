@@ -463,15 +463,17 @@ def h2_call(port, path, body, content_type="application/grpc", extra=(), end=Tru
     c.send_headers(sid, hdrs + list(extra))
     if chunks is None:
         chunks = [body[i:i + 16384] for i in range(0, len(body), 16384)] or [b""]
-    for part in chunks:
-        c.send_data(sid, part)
-    if end:
-        c.end_stream(sid)
-    s.sendall(c.data_to_send())
+    chunks = list(chunks)
     res, got_headers = Result(), False
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
+            # the body as the server's flow-control window lets it go
+            while chunks and c.local_flow_control_window(sid) >= len(chunks[0]):
+                c.send_data(sid, chunks.pop(0))
+                if not chunks and end:
+                    c.end_stream(sid)
+            s.sendall(c.data_to_send())
             b = s.recv(65536)
             if not b:
                 break
