@@ -243,6 +243,8 @@ static void finish(struct gcall *c, int code, const char *msg, size_t msglen,
 				add_head(c);
 			add_status(c, a->exchange_trailer_add, code, msg, msglen, details);
 			a->exchange_respond(c->x, 200, (pt_str_t){ (const char *)obuf.p, unary_len });
+			if (obuf.cap > ((size_t)1 << 20))
+				pb_buf_free(&obuf);   /* a large reply: do not keep its buffer */
 		} else {
 			/* Trailers-Only */
 			a->exchange_header_add(c->x, PT_STR("content-type"), PT_STR("application/grpc"));

@@ -77,6 +77,8 @@ grpc.service("t.v1.Echo", {
     if mode == "code" then error(grpc.error(tonumber(ctx.metadata["x-code"]), ctx.metadata["x-msg"])) end
     if mode == "sleep" then sleep(tonumber(ctx.metadata["x-sleep"])) end
     if mode == "nil" then return nil end
+    if mode == "ret" then return nil, grpc.error(grpc.code.ABORTED, "try again") end
+    if mode == "req" then ctx:set_header("x-req-method", ctx.request.method) end
     if mode == "bad" then return 42 end
     if mode == "nocompress" then ctx:set_compression(false) end
     if mode == "info" then
@@ -284,6 +286,16 @@ def test_status_codes_and_special_message(echo, code):
                                  ("x-msg", "plain message %41 100%")], timeout=5)
     assert e.value.details() == "plain message %41 100%"
     del lua_msg
+
+
+def test_returned_error_and_the_req_object(echo):
+    d, ch = echo
+    with pytest.raises(grpc.RpcError) as e:
+        ch.unary_unary("/t.v1.Echo/Unary")(msg(b"x"), metadata=[("x-mode", "ret")], timeout=5)
+    assert e.value.code() == grpc.StatusCode.ABORTED and e.value.details() == "try again"
+    _, call = ch.unary_unary("/t.v1.Echo/Unary").with_call(msg(b"x"), metadata=[("x-mode", "req")],
+                                                          timeout=5)
+    assert dict(call.initial_metadata())["x-req-method"] == "POST"
 
 
 def test_handler_returning_nothing_or_garbage_is_internal(echo):
