@@ -517,9 +517,10 @@ def test_wrong_content_type_is_415(echo):
     st = h2_call(d.port, "/t.v1.Echo/Unary", b"{}", content_type="application/json")
     assert st.headers[":status"] == "415"
     assert b"application/grpc" in st.data
-    # a content-type that only starts like it
+    # a content-type that only starts like it: 415 (a 1.7 core tells it as a
+    # gRPC status, UNKNOWN, since the type starts with application/grpc)
     st = h2_call(d.port, "/t.v1.Echo/Unary", frame(b""), content_type="application/grpcx")
-    assert st.headers[":status"] == "415"
+    assert st.headers[":status"] == "415" or st.status == "2", st
     # +proto and parameters are fine
     st = h2_call(d.port, "/t.v1.Echo/Unary", frame(b""), content_type="application/grpc+proto")
     assert st.status == "0"
