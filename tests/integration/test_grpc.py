@@ -102,6 +102,7 @@ grpc.service("t.v1.Echo", {
     end
   end,
   Client = function(ctx)
+    if ctx.metadata["x-sleep"] then sleep(tonumber(ctx.metadata["x-sleep"])) end
     local last, n = nil, 0
     for m in ctx:recv() do last = m; n = n + 1 end
     ctx:set_trailer("x-count", tostring(n))
@@ -213,6 +214,17 @@ def test_client_streaming(echo):
     r, call = ch.stream_unary("/t.v1.Echo/Client").with_call(iter(msgs), timeout=5)
     assert r == msg(b"last")
     assert dict(call.trailing_metadata())["x-count"] == "4"
+
+
+def test_client_streaming_into_a_handler_that_reads_late(echo):
+    """3 MB queue up while the handler sleeps: the body is paused past 1 MiB
+    (ABI 1.7) or queued (1.6), and every message arrives in order."""
+    d, ch = echo
+    msgs = [msg(b"%d" % i, b"q" * 60000) for i in range(50)]
+    r, call = ch.stream_unary("/t.v1.Echo/Client").with_call(
+        iter(msgs), metadata=[("x-sleep", "0.5")], timeout=20)
+    assert r == msgs[-1]
+    assert dict(call.trailing_metadata())["x-count"] == "50"
 
 
 def test_bidi_ping_pong(echo):
