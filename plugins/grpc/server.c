@@ -50,6 +50,11 @@ static const struct pt_api *A(void)
 /* The reply buffer of this thread: [5-byte prefix][message]. */
 static __thread struct pb_buf obuf;
 
+void grpc_server_worker_stop(void)
+{
+	pb_buf_free(&obuf);
+}
+
 /* ---- coroutines (as ws_endpoint.c: kept per state for the next call) -------------- */
 
 static lua_State *co_take(lua_State *L, int *ref)
