@@ -1049,3 +1049,24 @@ def test_bad_protobuf_is_internal(interop):
     # in a stream
     st = h2_call(interop.d.port, "/grpc.testing.TestService/FullDuplexCall", frame(b"\x12\x64ab"))
     assert st.status == "13", st
+
+
+def test_reload_with_a_new_method(portico, tmp_path):
+    import signal
+    d = echo_daemon(portico, tmp_path, workers=2)
+    with grpc.insecure_channel("127.0.0.1:%d" % d.port) as ch:
+        with pytest.raises(grpc.RpcError) as e:
+            ch.unary_unary("/t.v1.Echo/Added")(msg(b"x"), timeout=5)
+        assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    (tmp_path / "proto" / "echo.proto").write_text(
+        ECHO_PROTO.replace("rpc Missing(M) returns (M);",
+                           "rpc Missing(M) returns (M);\n  rpc Added(M) returns (M);"))
+    (tmp_path / "routes" / "echo.lua").write_text(
+        ECHO_LUA.replace("  Bidi = function(ctx)", "  Added = function(req, ctx) return req end,\n"
+                         "  Bidi = function(ctx)"))
+    d.signal(signal.SIGHUP)
+    assert d.wait_log("generation 2 is live", 15), d.log()
+    with grpc.insecure_channel("127.0.0.1:%d" % d.port) as ch:
+        for _ in range(4):   # both workers
+            assert ch.unary_unary("/t.v1.Echo/Added")(msg(b"new"), timeout=5) == msg(b"new")
+            assert ch.unary_unary("/t.v1.Echo/Unary")(msg(b"old"), timeout=5) == msg(b"old")
