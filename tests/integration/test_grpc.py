@@ -1070,3 +1070,25 @@ def test_reload_with_a_new_method(portico, tmp_path):
         for _ in range(4):   # both workers
             assert ch.unary_unary("/t.v1.Echo/Added")(msg(b"new"), timeout=5) == msg(b"new")
             assert ch.unary_unary("/t.v1.Echo/Unary")(msg(b"old"), timeout=5) == msg(b"old")
+
+
+def test_filters_named_in_the_options_run_on_calls(portico, tmp_path):
+    """{ jwt = true }: no token is UNAUTHENTICATED; a token names the consumer."""
+    jwt = pytest.importorskip("jwt", reason="python3-jwt is not installed")
+    secret = "grpc-test-secret-0123456789abcdef0123"
+    lua = ('grpc.service("t.v1.Echo", { Unary = function(req, ctx)\n'
+           '  ctx:set_header("x-consumer", ctx.request.consumer or "")\n'
+           '  return req end }, { jwt = true })\n')
+    rdir, pdir = write_routes(tmp_path, lua)
+    body = ('plugin "rest" { jwt = { secret = "%s" } }\n' % secret +
+            CONF.format(proto=pdir, routes=rdir, extra=""))
+    d = portico(body, plugins_dir=PLUGINS)
+    with grpc.insecure_channel("127.0.0.1:%d" % d.port) as ch:
+        u = ch.unary_unary("/t.v1.Echo/Unary")
+        with pytest.raises(grpc.RpcError) as e:
+            u(msg(b"x"), timeout=5)
+        assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        tok = jwt.encode({"sub": "alice", "exp": int(time.time()) + 60}, secret, "HS256")
+        r, call = u.with_call(msg(b"x"), metadata=[("authorization", "Bearer " + tok)], timeout=5)
+        assert r == msg(b"x")
+        assert dict(call.initial_metadata())["x-consumer"] == "alice"
