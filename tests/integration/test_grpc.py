@@ -60,12 +60,17 @@ service Echo {
   rpc Bidi(stream M) returns (stream M);
   rpc Missing(M) returns (M);
 }
+service Other { rpc Call(M) returns (M); }
 """
 
 # Handlers that echo whatever message they get (a table, or the bytes);
 # the behaviour is chosen by metadata so it does not depend on the mapping.
 ECHO_LUA = r"""
 grpc.health("t.v1.Sick", "NOT_SERVING")
+route.post("/health/:svc/:st", function(req)
+  grpc.health(req.params.svc, req.params.st)
+  return 200, "ok"
+end)
 grpc.service("t.v1.Echo", {
   Unary = function(req, ctx)
     local mode = ctx.metadata["x-mode"]
@@ -278,7 +283,8 @@ def test_lua_error_is_internal_and_not_sent(echo):
         ch.unary_unary("/t.v1.Echo/Unary")(msg(b"x"), metadata=[("x-mode", "boom")], timeout=5)
     assert e.value.code() == grpc.StatusCode.INTERNAL
     assert "kaboom" not in e.value.details()
-    assert d.wait_log("echo.lua:6: secret kaboom"), d.log()
+    line = [i for i, t in enumerate(ECHO_LUA.split("\n"), 1) if "secret kaboom" in t][0]
+    assert d.wait_log("echo.lua:%d: secret kaboom" % line), d.log()
 
 
 @pytest.mark.parametrize("code", [1, 3, 9, 14, 16])
@@ -751,15 +757,24 @@ def test_health_check_and_watch(echo, pb2):
     assert check(H.HealthCheckRequest(service=""), timeout=5).status == S.SERVING
     assert check(H.HealthCheckRequest(service="t.v1.Echo"), timeout=5).status == S.SERVING
     assert check(H.HealthCheckRequest(service="t.v1.Sick"), timeout=5).status == S.NOT_SERVING
-    with pytest.raises(grpc.RpcError) as e:
-        check(H.HealthCheckRequest(service="no.Such"), timeout=5)
-    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    for name in ("no.Such", "t.v1.Other"):   # Other: in the contract, served by no script
+        with pytest.raises(grpc.RpcError) as e:
+            check(H.HealthCheckRequest(service=name), timeout=5)
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND
     watch = ch.unary_stream("/grpc.health.v1.Health/Watch",
                             request_serializer=H.HealthCheckRequest.SerializeToString,
                             response_deserializer=H.HealthCheckResponse.FromString)
     call = watch(H.HealthCheckRequest(service="t.v1.Echo"), timeout=5)
-    assert next(iter(call)).status == S.SERVING
+    it = iter(call)
+    assert next(it).status == S.SERVING
+    # a script changes it: the Watch hears it
+    import urllib.request
+    urllib.request.urlopen(urllib.request.Request(
+        "http://127.0.0.1:%d/health/t.v1.Echo/NOT_SERVING" % d.port, method="POST"), timeout=5)
+    assert next(it).status == S.NOT_SERVING
+    assert check(H.HealthCheckRequest(service="t.v1.Echo"), timeout=5).status == S.NOT_SERVING
     call.cancel()
+    # a service of the contracts that no script serves is unknown
     call = watch(H.HealthCheckRequest(service="no.Such"), timeout=5)
     assert next(iter(call)).status == S.SERVICE_UNKNOWN
     call.cancel()
@@ -784,7 +799,8 @@ def test_reflection(echo, pb2, version):
     out = list(info(iter(reqs), timeout=5))
     assert len(out) == len(reqs)
     names = {s.name for s in out[0].list_services_response.service}
-    assert {"t.v1.Echo", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"} <= names
+    assert names == {"t.v1.Echo", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection",
+                     "grpc.reflection.v1alpha.ServerReflection"}
     from google.protobuf import descriptor_pb2
     for r in out[1:4]:
         fd = descriptor_pb2.FileDescriptorProto.FromString(
