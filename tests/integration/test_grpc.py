@@ -66,6 +66,7 @@ service Other { rpc Call(M) returns (M); }
 # Handlers that echo whatever message they get (a table, or the bytes);
 # the behaviour is chosen by metadata so it does not depend on the mapping.
 ECHO_LUA = r"""
+local keep = {}
 grpc.health("t.v1.Sick", "NOT_SERVING")
 route.post("/health/:svc/:st", function(req)
   grpc.health(req.params.svc, req.params.st)
@@ -81,6 +82,15 @@ grpc.service("t.v1.Echo", {
     end
     if mode == "code" then error(grpc.error(tonumber(ctx.metadata["x-code"]), ctx.metadata["x-msg"])) end
     if mode == "sleep" then sleep(tonumber(ctx.metadata["x-sleep"])) end
+    if mode == "spin" then while true do end end
+    if mode == "keep" then keep.ctx = ctx end
+    if mode == "usekept" then
+      local ok, why = pcall(function() return keep.ctx.method end)
+      ctx:set_header("x-kept", tostring(ok) .. " " .. tostring(why):gsub("^.-: ", ""))
+    end
+    if mode == "sendunary" then ctx:send(req) end
+    if mode == "recvunary" then ctx:recv() end
+    if mode == "badmd" then ctx:set_header("Bad Key", "v") end
     if mode == "nil" then return nil end
     if mode == "ret" then return nil, grpc.error(grpc.code.ABORTED, "try again") end
     if mode == "req" then ctx:set_header("x-req-method", ctx.request.method) end
@@ -314,6 +324,23 @@ def test_returned_error_and_the_req_object(echo):
     _, call = ch.unary_unary("/t.v1.Echo/Unary").with_call(msg(b"x"), metadata=[("x-mode", "req")],
                                                           timeout=5)
     assert dict(call.initial_metadata())["x-req-method"] == "POST"
+
+
+def test_misuse_in_handlers_is_internal_and_logged(echo):
+    d, ch = echo
+    u = ch.unary_unary("/t.v1.Echo/Unary")
+    for mode, why in (("spin", "instruction"), ("sendunary", "ctx:send is for streaming"),
+                      ("recvunary", "ctx:recv is for streaming"), ("badmd", "metadata key")):
+        with pytest.raises(grpc.RpcError) as e:
+            u(msg(b"x"), metadata=[("x-mode", mode)], timeout=10)
+        assert e.value.code() == grpc.StatusCode.INTERNAL, mode
+        assert d.wait_log(why), (mode, d.log())
+    # a ctx kept past its call refuses use
+    u(msg(b"x"), metadata=[("x-mode", "keep")], timeout=5)
+    _, call = u.with_call(msg(b"x"), metadata=[("x-mode", "usekept")], timeout=5)
+    assert dict(call.initial_metadata())["x-kept"] == "false ctx.method: the call has ended " \
+        "(a ctx is only valid during its call)"
+    assert u(msg(b"ok"), timeout=5) == msg(b"ok")
 
 
 def test_handler_returning_nothing_or_garbage_is_internal(echo):
