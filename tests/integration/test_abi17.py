@@ -547,6 +547,24 @@ def test_h2_handler_answers_while_the_body_still_comes(portico, tmp_path):
     c.close()
 
 
+def test_h2_duplex_stream_outlives_the_body_timeout(portico, tmp_path):
+    # a bidi stream whose client is silent longer than body_timeout once the
+    # handler answers: its pace is the handler's, not the body timeout's
+    d = portico('http = { body_timeout = 0.5 }\n'
+                'route { path = "/duplex", handler = "abi17.duplex", stream_body = true }\n',
+                plugins_dir=plugins_dir(tmp_path))
+    c = H2Client(d.port)
+    sid = c.request("/duplex")
+    c.send(sid, b"a")
+    assert c.wait(lambda: c.body(sid) == b"echo:a", 5)
+    c.wait(lambda: c.ended(sid), 1.5)
+    assert not c.ended(sid)
+    c.send(sid, b"b", end=True)
+    assert c.wait(lambda: c.ended(sid), 5)
+    assert c.body(sid) == b"echo:aecho:b"
+    c.close()
+
+
 def frames_of(port, path, timeout=3.0):
     """The raw frames of one GET on h2c: [(type, flags, length)]."""
     from hyperframe.frame import Frame
