@@ -520,7 +520,9 @@ def test_body_pause_keeps_memory_bounded_under_a_flood(portico, tmp_path, proto)
         assert c.body(sid) == b"%d\n" % total
         c.close()
     # a paused body holds at most a window / the input limit, not the flood
-    assert peak - base < 16 * 1024, (base, peak)
+    # (ASan's quarantine keeps freed memory: no RSS there)
+    if "ASAN_OPTIONS" not in os.environ:
+        assert peak - base < 16 * 1024, (base, peak)
 
 
 # ---- abandoned tasks -------------------------------------------------------------------
