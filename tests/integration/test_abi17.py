@@ -476,6 +476,36 @@ def test_body_pause_holds_an_h2_client_at_its_window(portico, tmp_path):
     c.close()
 
 
+def test_body_pause_holds_an_h1_client_back(portico, tmp_path):
+    d = sink_daemon(portico, tmp_path, opts=", hold_ms = 1500",
+                    http="http = { body_timeout = 0.5 }")
+    total = 64 << 20
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=30)
+    s.sendall(b"POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % total)
+    s.setblocking(False)
+    sent, chunk = 0, b"z" * 65536
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end:
+        try:
+            sent += s.send(chunk)
+        except BlockingIOError:
+            time.sleep(0.01)
+    # the core stopped reading: TCP holds the client at a few MB, not 64
+    assert sent < 16 << 20, sent
+    s.setblocking(True)
+    while sent < total:
+        sent += s.send(chunk[:min(len(chunk), total - sent)])
+    resp = b""
+    while not resp.endswith(b"\n") or b"\r\n\r\n" not in resp:
+        b = s.recv(4096)
+        if not b:
+            break
+        resp += b
+    s.close()
+    # no 408 while paused past body_timeout, every byte counted once
+    assert resp.startswith(b"HTTP/1.1 200") and resp.endswith(b"\r\n\r\n%d\n" % total), resp
+
+
 @pytest.mark.parametrize("proto", ["h1", "h2"])
 def test_body_pause_keeps_memory_bounded_under_a_flood(portico, tmp_path, proto):
     d = sink_daemon(portico, tmp_path, opts=", delay_ms = 5")
