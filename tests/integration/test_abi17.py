@@ -662,13 +662,23 @@ def test_core_errors_reach_grpc_clients_as_grpc_status(portico, tmp_path):
     if not os.path.exists(REST):
         pytest.skip("plugins/rest is not built")
     alog = tmp_path / "access.log"
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    dead_port = dead.getsockname()[1]
+    dead.close()
     d = portico(
         'plugin "rest" { jwt = { secret = "0123456789abcdef0123456789abcdef-hs" } }\n'
+        f'upstream "down" {{ servers = {{ "127.0.0.1:{dead_port}" }}, http2 = true, '
+        'retries = 0 }\n'
         f'access_log = {{ file = "{alog}", format = "json" }}\n' +
         routes(tmp_path, "route.post('/secure.Svc/Call', function() return 'x' end, "
                          "{ jwt = true })\n"
                          "route.post('/small.Svc/Call', function() return 'x' end, "
-                         "{ body_limit = 8 })\n"),
+                         "{ body_limit = 8 })\n"
+                         "route.post('/busy.Svc/Call', function() return 'x' end, "
+                         "{ rate = '1/h' })\n"
+                         "route.get('/get.Svc/Call', function() return 'x' end)\n"
+                         "route.post('/down.Svc/*rest', proxy(upstream 'down'))\n"),
         plugins_dir=plugins_dir(tmp_path, rest=True))
     ch = grpc.insecure_channel(f"127.0.0.1:{d.port}")
     ident = lambda b: b  # noqa: E731
@@ -686,10 +696,21 @@ def test_core_errors_reach_grpc_clients_as_grpc_status(portico, tmp_path):
     assert e.code() == grpc.StatusCode.UNAUTHENTICATED, e
     e = call("/small.Svc/Call", b"x" * 100)
     assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, e
+    # the first call passes the rate limit (a Lua answer no gRPC client
+    # understands), the second is refused
+    with pytest.raises(grpc.RpcError):
+        ch.unary_unary("/busy.Svc/Call", request_serializer=ident,
+                       response_deserializer=ident)(b"1", timeout=5)
+    e = call("/busy.Svc/Call")
+    assert e.code() == grpc.StatusCode.UNAVAILABLE, e          # 429
+    e = call("/get.Svc/Call")
+    assert e.code() == grpc.StatusCode.UNKNOWN, e              # 405
+    e = call("/down.Svc/Call")
+    assert e.code() == grpc.StatusCode.UNAVAILABLE, e          # 502 from the proxy
     ch.close()
     # the access log keeps the statuses the core gave
     lines = [json.loads(l) for l in open(alog)]
-    assert [l["status"] for l in lines][-3:] == [404, 401, 413]
+    assert [l["status"] for l in lines][-7:] == [404, 401, 413, 200, 429, 405, 502], lines
     # plain clients are answered as before
     r = requests.get(d.url + "/x.Y/Z", timeout=5)
     assert r.status_code == 404 and r.headers["content-type"] == "application/json"
