@@ -405,6 +405,69 @@ def test_buffered_upstream_request_carries_the_trailers(portico, tmp_path, upstr
         assert "grpc-status:0;" in r.text and "x-up-trailer:big-done;" in r.text
 
 
+def h1_upstream():
+    import http.server
+
+    class H(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            n = int(self.path.split("n=")[1]) if "n=" in self.path else 0
+            if self.headers.get("transfer-encoding") == "chunked":
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0], 16)
+                    if size == 0:
+                        while self.rfile.readline() not in (b"\r\n", b""):
+                            pass
+                        break
+                    self.rfile.read(size + 2)
+            else:
+                self.rfile.read(int(self.headers.get("content-length", "0")))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("X-Up-Proto", "h1")
+            self.send_header("transfer-encoding", "chunked")
+            self.end_headers()
+            data = pattern(n)
+            for i in range(0, n, 65536):
+                part = data[i:i + 65536]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\nX-Up-Trailer: h1-done\r\n\r\n")
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def test_ucall_over_http11_with_a_pause(portico, tmp_path):
+    srv = h1_upstream()
+    try:
+        d = portico(
+            f'upstream "up1" {{ servers = {{ "127.0.0.1:{srv.server_address[1]}" }} }}\n'
+            'route { path = "/*rest", handler = "abi17.call", stream_body = true, '
+            'upstream = "up1", pause_ms = 200 }\n',
+            plugins_dir=plugins_dir(tmp_path))
+        c = H2Client(d.port)
+        n = 3 << 20
+        sid = c.request(f"/big?n={n}")
+        c.send(sid, b"hello", end=True)
+        assert c.wait(lambda: c.ended(sid), 20)
+        assert hdrs(c.of(sid, h2.events.ResponseReceived))["x-up-proto"] == "h1"
+        body = c.body(sid)
+        assert len(body) == n and body == pattern(n)
+        t = hdrs(c.of(sid, h2.events.TrailersReceived))
+        assert t["x-ucall-err"] == "0" and t["x-ucall-early"] == "0"
+        if "x-up-trailer" in t:   # once the client hands over chunked trailers
+            assert t["x-up-trailer"] == "h1-done"
+        c.close()
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
 def test_ucall_unknown_upstream_and_refused_server(portico, tmp_path):
     port = socket.socket()
     port.bind(("127.0.0.1", 0))
