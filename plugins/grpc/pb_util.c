@@ -463,6 +463,14 @@ void pb_path_err(const struct pb_path *p, char *err, size_t errlen, const char *
 	for (int i = 0; p && i < p->depth && o < errlen; i++) {
 		int n;
 
+		if (p->depth > 8 && i == 3) {	/* deep paths: the first and last names */
+			n = snprintf(err + o, errlen - o, "...(%d more)", p->depth - 7);
+			if (n < 0)
+				return;
+			o += (size_t)n;
+			i = p->depth - 5;
+			continue;
+		}
 		if (p->kind[i] == PATH_SKEY)
 			n = snprintf(err + o, errlen - o, "%s%s[\"%.40s\"]", i ? "." : "", p->name[i],
 			             p->key[i]);
