@@ -174,6 +174,9 @@ struct gcall;
  * the state's service table). */
 int grpc_server_handle(pt_exchange *x, const pt_conf *opts, void *ud);
 
+/* On each worker's thread as it stops: frees the thread's reply buffer. */
+void grpc_server_worker_stop(void);
+
 /* A request whose content-type starts with application/grpc-web: NULL until
  * the gRPC-Web part sets it; it then answers X. */
 extern int (*grpc_web_handle)(pt_exchange *x, const pt_conf *opts, void *ud);
@@ -197,6 +200,7 @@ const struct gconf *grpc_call_conf(struct gcall *c);
 /* The state-side table of methods (service.c): per Lua state, the number
  * given to grpc.service's routes -> the handler and the method. */
 struct gentry {
+	const char *path;                  /* "/pkg.Service/Method" (static or the registry's) */
 	int fn_ref;                        /* LUA_NOREF: not implemented */
 	const struct pb_method *m;         /* NULL for a built-in */
 	grpc_builtin_fn builtin;           /* C method (health, reflection) */
@@ -209,6 +213,11 @@ struct gstate {
 };
 /* L's table, made when the module opens in L; NULL if it did not. */
 struct gstate *grpc_state(struct lua_State *L);
+/* The services S serves (grpc.service and the built-ins), each once: the
+ * I-th one's name (borrowed from its path) in *NAME, *LEN; 0 past the end. */
+int grpc_state_service_at(const struct gstate *s, unsigned i, const char **name, size_t *len);
+/* 1 when S serves the service NAME[0..LEN). */
+int grpc_state_serves(const struct gstate *s, const char *name, size_t len);
 
 /* The ctx object (ctx.c). [-0, +1, m] */
 void grpc_ctx_push(struct lua_State *L, struct gcall *c);

@@ -100,7 +100,7 @@ static void add_builtins(lua_State *L, struct gstate *s)
 	lua_pushboolean(L, 1);
 	lua_setfield(L, LUA_REGISTRYINDEX, "portico.grpc.builtins");
 	for (unsigned i = 0; i < sizeof(b) / sizeof(b[0]); i++) {
-		struct gentry e = { LUA_NOREF, NULL, b[i].fn, b[i].kind };
+		struct gentry e = { b[i].path, LUA_NOREF, NULL, b[i].fn, b[i].kind };
 		unsigned id;
 
 		if (b[i].reflection ? !s->conf->reflection : !s->conf->health)
@@ -159,7 +159,7 @@ static int l_check(lua_State *L)
 	lua_newtable(L);
 	for (unsigned j = 0; j < svc->nmethods; j++) {
 		const struct pb_method *m = &svc->methods[j];
-		struct gentry e = { LUA_NOREF, m, NULL, kind_of(m) };
+		struct gentry e = { m->path, LUA_NOREF, m, NULL, kind_of(m) };
 		unsigned id;
 
 		if (lua_getfield(L, 2, m->name) == LUA_TFUNCTION)
@@ -172,6 +172,56 @@ static int l_check(lua_State *L)
 	}
 	add_builtins(L, s);
 	return 1;
+}
+
+/* The service part of "/pkg.Service/Method". */
+static void service_of(const char *path, const char **name, size_t *len)
+{
+	const char *slash = strrchr(path, '/');
+
+	*name = path + 1;
+	*len = slash && slash > path ? (size_t)(slash - path - 1) : 0;
+}
+
+int grpc_state_service_at(const struct gstate *s, unsigned i, const char **name, size_t *len)
+{
+	unsigned k = 0;
+
+	for (unsigned j = 0; s && j < s->n; j++) {
+		const char *n;
+		size_t l;
+		int seen = 0;
+
+		service_of(s->v[j].path, &n, &l);
+		for (unsigned p = 0; p < j && !seen; p++) {
+			const char *pn;
+			size_t pl;
+
+			service_of(s->v[p].path, &pn, &pl);
+			seen = pl == l && !memcmp(pn, n, l);
+		}
+		if (seen)
+			continue;
+		if (k++ == i) {
+			*name = n;
+			*len = l;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int grpc_state_serves(const struct gstate *s, const char *name, size_t len)
+{
+	for (unsigned j = 0; s && j < s->n; j++) {
+		const char *n;
+		size_t l;
+
+		service_of(s->v[j].path, &n, &l);
+		if (l == len && !memcmp(n, name, len))
+			return 1;
+	}
+	return 0;
 }
 
 /* ---- grpc.error ----------------------------------------------------------------------- */
