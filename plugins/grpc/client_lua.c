@@ -304,8 +304,9 @@ static int ctx_deadline_p(lua_State *L)
 }
 
 /*
- * The ctx of the grpc.service handler L runs (its outermost function's
- * first or second argument), or 0. Its deadline in *DEADLINE (0: none).
+ * The ctx of the grpc.service handler L runs (the first or second argument
+ * of its outermost Lua function: the core's C frames sit below it), or 0,
+ * pushed. Its deadline in *DEADLINE (0: none; -1: the call has ended).
  */
 static int find_ctx(lua_State *L, double *deadline)
 {
@@ -315,7 +316,10 @@ static int find_ctx(lua_State *L, double *deadline)
 	*deadline = 0;
 	while (lua_getstack(L, level + 1, &ar))
 		level++;
-	if (!lua_getstack(L, level, &ar))
+	for (; level > 0; level--)
+		if (lua_getstack(L, level, &ar) && lua_getinfo(L, "S", &ar) && ar.what[0] == 'L')
+			break;
+	if (level <= 0)
 		return 0;
 	for (int n = 1; n <= 2 && !found; n++) {
 		if (!lua_getlocal(L, &ar, n))
