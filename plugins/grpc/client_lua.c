@@ -280,20 +280,28 @@ static int wait_on(lua_State *L, struct gcl *c, int kind, int ud_idx)
 
 /* ---- the server call a handler runs for ---------------------------------------------- */
 
+/* ctx:cancelled() of the ctx at 1. */
+static int ctx_cancelled_p(lua_State *L)
+{
+	lua_getfield(L, 1, "cancelled");
+	lua_pushvalue(L, 1);
+	lua_call(L, 1, 1);
+	return 1;
+}
+
 int gcl_ctx_cancelled(struct gcl *c)
 {
 	lua_State *L = c->L;
 	int r = 0;
 
+	/* from a timer, outside any protected call: nothing here may raise */
 	if (c->ctx_ref == LUA_NOREF || !lua_checkstack(L, 3))
 		return 0;
+	lua_pushcfunction(L, ctx_cancelled_p);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, c->ctx_ref);
-	if (lua_getfield(L, -1, "cancelled") == LUA_TFUNCTION) {   /* never raises */
-		lua_pushvalue(L, -2);
-		if (lua_pcall(L, 1, 1, 0) == LUA_OK)
-			r = lua_toboolean(L, -1);
-	}
-	lua_pop(L, 2);
+	if (lua_pcall(L, 1, 1, 0) == LUA_OK)
+		r = lua_toboolean(L, -1);
+	lua_pop(L, 1);
 	return r;
 }
 
@@ -395,7 +403,7 @@ static void add_metadata(lua_State *L, int idx, const char *fn, pt_str_t *h, uns
 	size_t bytes = 0;
 
 	lua_pushnil(L);
-	while (lua_next(L, idx)) {
+	while (luaL_checkstack(L, 6, "metadata"), lua_next(L, idx)) {
 		size_t kl;
 		const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &kl) : NULL;
 		int list = lua_istable(L, -1);
@@ -448,7 +456,6 @@ static void add_metadata(lua_State *L, int idx, const char *fn, pt_str_t *h, uns
 			h[2 * *n] = (pt_str_t){ k, kl };
 			h[2 * *n + 1] = (pt_str_t){ v, vl };
 			(*n)++;
-			luaL_checkstack(L, 4, "metadata");
 			lua_insert(L, idx + 1);   /* kept alive above the table, below the iteration */
 		}
 		lua_pop(L, 1);
@@ -641,10 +648,11 @@ static int l_call(lua_State *L)
 	lua_settop(L, 4);
 	check_opts(L, 4, "grpc.call", &o);
 	encode_arg(L, 3, "grpc.call", m, conf, o.enc, &first);
-	/* the buffer must not leak if starting raises: a to-be-closed slot
-	 * would do, but nothing after this raises except for memory */
-	c = call_start(L, "grpc.call", m, conf, &first, 0, &o);
+	/* kept as a Lua string: starting may raise */
+	lua_pushlstring(L, first.p ? (const char *)first.p : "", first.len);
 	pb_buf_free(&first);
+	first.p = (uint8_t *)lua_tolstring(L, -1, &first.len);
+	c = call_start(L, "grpc.call", m, conf, &first, 0, &o);
 	ud = lua_gettop(L);
 	if (m->server_streaming) {
 		lua_getfield(L, LUA_REGISTRYINDEX, K_ITER);
@@ -821,6 +829,9 @@ static int l_gc(lua_State *L)
 	if (!c)
 		return 0;
 	c->ud_gone = 1;
+	/* a waiting call is anchored: collected while waiting means the state
+	 * is closing, and its waits with it */
+	c->wait = NULL;
 	if (!c->ended)
 		gcl_fail(c, GRPC_CANCELLED, "the call object was collected");
 	gcl_maybe_free(c);

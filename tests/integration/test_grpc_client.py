@@ -150,6 +150,7 @@ class Backend:
 
     def streaming_output(self, req, ctx):
         self._echo_md(ctx)
+        ctx.add_callback(lambda: self.note("so-done", ctx.is_active()))
         for p in req.response_parameters:
             if p.interval_us:
                 time.sleep(p.interval_us / 1e6)
@@ -384,7 +385,7 @@ routes "{rdir}"
 """
 
 
-def daemon(portico, tmp_path, backend, start=True, **scripts):
+def daemon(portico, tmp_path, backend, start=True, extra="", **scripts):
     rdir = tmp_path / "routes"
     rdir.mkdir(exist_ok=True)
     for name, text in scripts.items():
@@ -393,7 +394,7 @@ def daemon(portico, tmp_path, backend, start=True, **scripts):
     pdir.mkdir(exist_ok=True)
     (pdir / "front.proto").write_text(FRONT_PROTO)
     body = CONF.format(grpc_proto=GRPC_PROTO, pdir=pdir, port=backend.port, down=free_port(),
-                       rdir=rdir)
+                       rdir=rdir) + extra
     return portico(body, plugins_dir=PLUGINS, start=start)
 
 
@@ -434,6 +435,12 @@ def test_empty_call(d):
     out = post(d, "/call", method="EmptyCall")
     assert out["r"] in ({}, [])
     assert "err" not in out
+
+
+def test_a_url_instead_of_an_upstream(d, backend):
+    out = post(d, "/call", method="UnaryCall", upstream="http://127.0.0.1:%d/" % backend.port,
+               req={"response_size": 2}, len=True)
+    assert out["r"]["len"] == 2
 
 
 def test_status_codes_with_message_and_details(d):
@@ -528,7 +535,8 @@ def test_leaving_the_loop_early_cancels_the_stream(d, backend):
     params = [{"size": 1, "interval_us": 100000}] * 30
     out = post(d, "/stream_out", req={"response_parameters": params}, stop_after=2)
     assert out["sizes"] == [1, 1]
-    assert backend.seen("so-cancelled", timeout=5)
+    done = backend.seen("so-done", timeout=5)
+    assert done and done[0][1] is False   # ended inactive, long before its 30 messages
 
 
 def test_many_messages_through_a_paused_stream(d):
@@ -615,6 +623,45 @@ def test_a_cancelled_server_call_cancels_its_client_call(front, backend, pb):
     t0 = time.monotonic()
     assert backend.seen("unary-cancelled", timeout=5)
     assert time.monotonic() - t0 < 2
+
+
+# ---- from a GraphQL resolver and a WebSocket handler -------------------------------------------
+
+OTHER_LUA = r"""
+local function size(n)
+  local r, err = grpc.call("svc", "grpc.testing.TestService/UnaryCall", { response_size = n },
+                           { timeout = 5 })
+  if not r then error(tostring(err)) end
+  return #r.payload.body
+end
+graphql.resolvers { Query = { size = function(_, a) return size(a.n) end } }
+route.post("/graphql", "graphql")
+websocket.endpoint("/ws", {
+  on_message = function(conn, msg) conn:send("size " .. size(tonumber(msg))) end,
+})
+"""
+
+
+def test_grpc_call_from_a_resolver_and_a_websocket_handler(portico, tmp_path, backend):
+    websockets = pytest.importorskip("websockets.client", reason="python3-websockets")
+    import asyncio
+    (tmp_path / "schema.graphql").write_text("type Query { size(n: Int!): Int }\n")
+    dm = daemon(portico, tmp_path, backend, other=OTHER_LUA,
+                extra='plugin "graphql" { schema = "%s/schema.graphql" }\n' % tmp_path)
+    r = urllib.request.Request(dm.url + "/graphql", method="POST",
+                               data=json.dumps({"query": "{ a: size(n: 3) b: size(n: 5) }"}).encode(),
+                               headers={"content-type": "application/json"})
+    with urllib.request.urlopen(r, timeout=10) as resp:
+        assert json.loads(resp.read()) == {"data": {"a": 3, "b": 5}}
+
+    async def ws():
+        async with websockets.connect("ws://127.0.0.1:%d/ws" % dm.port) as c:
+            out = []
+            for n in (4, 6):
+                await c.send(str(n))
+                out.append(await asyncio.wait_for(c.recv(), 10))
+            return out
+    assert asyncio.run(ws()) == ["size 4", "size 6"]
 
 
 # ---- grpc.proxy and route.grpc --------------------------------------------------------------------
