@@ -664,6 +664,150 @@ def test_grpc_call_from_a_resolver_and_a_websocket_handler(portico, tmp_path, ba
     assert asyncio.run(ws()) == ["size 4", "size 6"]
 
 
+# ---- hostile servers -----------------------------------------------------------------------------
+
+def _frame(msg, flag=0):
+    return bytes([flag]) + len(msg).to_bytes(4, "big") + msg
+
+
+def _evil_answers(mode, M):
+    """(headers, [data...], trailers or None, reset) for MODE."""
+    import gzip
+    ok = [(":status", "200"), ("content-type", "application/grpc")]
+    good = _frame(M.SimpleResponse(username="x").SerializeToString())
+    status0 = [("grpc-status", "0")]
+    return {
+        "bigprefix": (ok, [b"\x00\x06\x00\x00\x00" + b"x" * 100], status0, False),
+        "flags": (ok, [b"\x07" + good[1:]], status0, False),
+        "truncated": (ok, [good[:-2]], status0, False),
+        "nostatus": (ok, [good], None, False),
+        "http503": ([(":status", "503"), ("content-type", "text/plain")], [b"busy"], None, False),
+        "http404": ([(":status", "404")], [], None, False),
+        "html": ([(":status", "200"), ("content-type", "text/html")], [b"<html>"], None, False),
+        "noenc": (ok, [_frame(gzip.compress(b"x"), 1)], status0, False),
+        "badgzip": (ok + [("grpc-encoding", "gzip")], [_frame(b"not gzip at all", 1)],
+                    status0, False),
+        "zipbomb": (ok + [("grpc-encoding", "gzip")],
+                    [_frame(gzip.compress(b"\0" * (8 << 20)), 1)], status0, False),
+        "unknownenc": (ok + [("grpc-encoding", "zstd")], [good], status0, False),
+        "badpb": (ok, [_frame(b"\xff\xff\xff")], status0, False),
+        "twomsgs": (ok, [good, good], status0, False),
+        "nomsg": (ok, [], status0, False),
+        "badstatus": (ok, [], [("grpc-status", "abc"), ("grpc-message", "%E2%82%AC%zz")], False),
+        "bigcode": (ok, [], [("grpc-status", "99")], False),
+        "trailersonly": ([(":status", "200"), ("content-type", "application/grpc"),
+                          ("grpc-status", "7"), ("grpc-message", "go away"),
+                          ("grpc-status-details-bin", "!!not base64!!")], [], None, False),
+        "reset": (ok, [], None, True),
+    }[mode]
+
+
+class EvilServer:
+    """An HTTP/2 server (python3-h2) answering each call as its x-evil metadata says."""
+
+    def __init__(self, M):
+        import socket
+        self.M = M
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.stop = False
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        self.sock.settimeout(0.2)
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, c):
+        import h2.config
+        import h2.connection
+        import h2.events
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        conn.initiate_connection()
+        c.sendall(conn.data_to_send())
+        modes = {}
+        c.settimeout(10)
+        try:
+            while True:
+                data = c.recv(65536)
+                if not data:
+                    return
+                for ev in conn.receive_data(data):
+                    if isinstance(ev, h2.events.RequestReceived):
+                        modes[ev.stream_id] = dict(ev.headers).get(b"x-evil", b"").decode()
+                    elif isinstance(ev, h2.events.DataReceived):
+                        conn.acknowledge_received_data(len(ev.data), ev.stream_id)
+                    elif isinstance(ev, h2.events.StreamEnded):
+                        self.answer(conn, ev.stream_id, modes.get(ev.stream_id, ""))
+                c.sendall(conn.data_to_send())
+        except Exception:
+            return
+        finally:
+            c.close()
+
+    def answer(self, conn, sid, mode):
+        head, datas, trailers, reset = _evil_answers(mode, self.M)
+        conn.send_headers(sid, head, end_stream=not datas and not trailers and not reset)
+        if reset:
+            conn.reset_stream(sid)
+            return
+        for i, dat in enumerate(datas):
+            last = i == len(datas) - 1 and not trailers
+            while dat:
+                n = min(len(dat), conn.local_flow_control_window(sid), conn.max_outbound_frame_size)
+                conn.send_data(sid, dat[:n], end_stream=last and n == len(dat))
+                dat = dat[n:]
+        if trailers:
+            conn.send_headers(sid, trailers, end_stream=True)
+
+
+@pytest.mark.parametrize("mode,status,needle", [
+    ("bigprefix", "RESOURCE_EXHAUSTED", "larger than max_receive_message"),
+    ("flags", "INTERNAL", "flags"),
+    ("truncated", "INTERNAL", "inside a message"),
+    ("nostatus", "INTERNAL", "without a grpc-status"),
+    ("http503", "UNAVAILABLE", "HTTP 503"),
+    ("http404", "UNIMPLEMENTED", "HTTP 404"),
+    ("html", "UNKNOWN", "content-type"),
+    ("noenc", "INTERNAL", "without grpc-encoding"),
+    ("badgzip", "INTERNAL", "does not inflate"),
+    ("zipbomb", "RESOURCE_EXHAUSTED", "inflates past"),
+    ("unknownenc", "INTERNAL", "grpc-encoding"),
+    ("badpb", "INTERNAL", "SimpleResponse"),
+    ("twomsgs", "INTERNAL", "more than one"),
+    ("nomsg", "INTERNAL", "no response message"),
+    ("badstatus", "UNKNOWN", "\u20ac%zz"),
+    ("bigcode", "UNKNOWN", ""),
+    ("trailersonly", "PERMISSION_DENIED", "go away"),
+    ("reset", None, ""),
+])
+def test_a_hostile_server_gets_a_clear_status(d, pb, mode, status, needle):
+    evil = EvilServer(pb["messages"])
+    try:
+        dm = d
+        out = post(dm, "/call", method="UnaryCall", upstream="http://127.0.0.1:%d" % evil.port,
+                   req={"response_size": 1}, opts={"timeout": 5, "metadata": {"x-evil": mode}})
+        err = out["err"]
+        if status:
+            assert err["status"] == status, err
+        else:
+            assert err["status"] in ("UNAVAILABLE", "CANCELLED", "INTERNAL"), err
+        assert needle in err["message"], err
+        if mode == "trailersonly":
+            assert err["details"] == [] or err["details"] == {}
+        # the daemon is fine afterwards
+        assert post(dm, "/call", method="EmptyCall")["r"] in ({}, [])
+    finally:
+        evil.stop = True
+        evil.sock.close()
+
+
 # ---- grpc.proxy and route.grpc --------------------------------------------------------------------
 
 def test_grpc_proxy_every_call_kind(portico, tmp_path, backend, pb):
