@@ -598,7 +598,11 @@ static void message_in(struct gcall *c, int flag, const uint8_t *p, size_t len)
 		pb_buf_free(&z);
 		return;
 	}
-	if (!(m = malloc(sizeof(*m) + len))) {
+	/* the one message of a unary kind lives as long as the exchange: its
+	 * pool, no malloc; a stream's are freed as ctx:recv() takes them */
+	m = c->e.kind == GRPC_UNARY || c->e.kind == GRPC_SERVER_STREAM
+	    ? A()->exchange_alloc(c->x, sizeof(*m) + len) : malloc(sizeof(*m) + len);
+	if (!m) {
 		pb_buf_free(&z);
 		fail(c, GRPC_RESOURCE_EXHAUSTED, "out of memory");
 		return;
@@ -609,6 +613,10 @@ static void message_in(struct gcall *c, int flag, const uint8_t *p, size_t len)
 	if (len)
 		memcpy(m->data, p, len);
 	pb_buf_free(&z);
+	if (c->e.kind == GRPC_UNARY || c->e.kind == GRPC_SERVER_STREAM) {
+		c->one = m;
+		return;
+	}
 	if (c->q_tail)
 		c->q_tail->next = m;
 	else
@@ -700,7 +708,7 @@ static void on_body(pt_exchange *x, const char *data, size_t len, int last, void
 		return;
 	}
 	if (c->e.kind == GRPC_UNARY || c->e.kind == GRPC_SERVER_STREAM) {
-		struct gmsg *m = c->q_head;
+		struct gmsg *m = c->one;
 
 		if (!m) {
 			fail(c, GRPC_UNIMPLEMENTED, "no request message for a method that takes one");

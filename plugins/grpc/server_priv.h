@@ -26,7 +26,8 @@ struct gcall {
 	uint8_t hdr[5];
 	size_t hdr_have, need;
 	struct pb_buf cur;                 /* a message arriving in pieces */
-	struct gmsg *q_head, *q_tail;
+	struct gmsg *one;                  /* unary kinds: the request (exchange memory) */
+	struct gmsg *q_head, *q_tail;      /* streams: malloc'd, ctx:recv() frees them */
 	size_t q_bytes;
 	unsigned nrecv, nsent;
 	int enc_in;                        /* grpc-encoding of the request */
