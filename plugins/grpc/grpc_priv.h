@@ -5,7 +5,7 @@
  * module table), frame.c (the wire: length-prefixed messages, compression,
  * grpc-timeout, status codes and names, grpc-message percent-encoding,
  * google.rpc.Status, base64), server.c (the "grpc" handler: one call's
- * life), ctx.c (the Lua ctx object), service.c (grpc.service, grpc.error),
+ * life), body.c (the request's messages), ctx.c (the Lua ctx object), service.c (grpc.service, grpc.error),
  * health.c and reflection.c (the built-in services). pb.h and pb_*.c are
  * the protobuf library.
  *

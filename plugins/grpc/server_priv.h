@@ -46,6 +46,14 @@ struct gcall {
 	         ntrailers_set : 1, paused : 1;
 };
 
+/* server.c: an error the server found in the request: logged (info), then
+ * the status. */
+void grpc_call_fail(struct gcall *c, int code, const char *msg);
+/* server.c: runs the Lua handler (MSG/LEN: the request of a unary kind). */
+void grpc_call_run(struct gcall *c, const uint8_t *msg, size_t len);
+/* body.c: the pt_body_fn of a call. */
+void grpc_call_on_body(pt_exchange *x, const char *data, size_t len, int last, void *ud);
+
 /* ctx.c: a message or the end reached a call whose handler may wait in
  * ctx:recv(): wake it. */
 void grpc_recv_kick(struct gcall *c);
