@@ -1135,3 +1135,30 @@ def test_filters_named_in_the_options_run_on_calls(portico, tmp_path):
         r, call = u.with_call(msg(b"x"), metadata=[("authorization", "Bearer " + tok)], timeout=5)
         assert r == msg(b"x")
         assert dict(call.initial_metadata())["x-consumer"] == "alice"
+
+
+def split_frames(data):
+    out = []
+    while data:
+        flag, n = struct.unpack(">BI", data[:5])
+        out.append((flag, data[5:5 + n]))
+        data = data[5 + n:]
+    return out
+
+
+@need_pb
+def test_interop_server_compressed_streaming(interop):
+    """Per-message compression: the flag of each reply, from raw frames."""
+    import gzip
+    M = interop.M
+    body = M.StreamingOutputCallRequest(response_parameters=[
+        M.ResponseParameters(size=31415, compressed=M.BoolValue(value=True)),
+        M.ResponseParameters(size=92653, compressed=M.BoolValue(value=False))]).SerializeToString()
+    st = h2_call(interop.d.port, "/grpc.testing.TestService/StreamingOutputCall", frame(body),
+                 extra=[("grpc-accept-encoding", "identity, deflate, gzip")], timeout=10)
+    assert st.status == "0", st
+    frames = split_frames(st.data)
+    assert [f for f, _ in frames] == [1, 0]
+    sizes = [len(M.StreamingOutputCallResponse.FromString(
+        gzip.decompress(p) if f else p).payload.body) for f, p in frames]
+    assert sizes == [31415, 92653]
