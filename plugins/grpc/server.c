@@ -593,8 +593,13 @@ int grpc_server_handle(pt_exchange *x, const pt_conf *opts, void *ud)
 		                                          "application/grpc over HTTP/2\n"));
 	}
 	if (!(L = a->exchange_lua(x)) || !(s = grpc_state(L)) || !s->conf ||
-	    a->conf_int(opts, "grpc_method", &id) != 0 || id < 1 || (uint64_t)id > s->n)
-		return PT_ESTATE;
+	    a->conf_int(opts, "grpc_method", &id) != 0 || id < 1 || (uint64_t)id > s->n) {
+		pt_str_t p = a->exchange_path(x);
+
+		a->log(grpc_ctx, PT_LOG_ERROR, "%.*s: the \"grpc\" handler serves the routes "
+		       "grpc.service makes, not a route of its own", (int)p.len, p.ptr);
+		return PT_EINVAL;
+	}
 	if (!(c = a->exchange_alloc(x, sizeof(*c))))
 		return PT_ENOMEM;
 	memset(c, 0, sizeof(*c));
