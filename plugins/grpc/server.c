@@ -343,22 +343,30 @@ static void stop_handler(struct gcall *c)
 #endif
 }
 
+/* The deadline and the client leaving end the call, which may drop the
+ * last reference to its exchange (and C with its pool): both hold one of
+ * their own meanwhile. */
 static void on_deadline(void *ud)
 {
 	struct gcall *c = ud;
+	pt_exchange *x = c->x;
 
 	c->cancelled = 1;
 	if (c->finished)
 		return;
+	A()->exchange_ref(x);
 	grpc_call_fail(c, GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
 	stop_handler(c);
+	A()->exchange_unref(x);
 }
 
 static void on_abort(void *ud)
 {
 	struct gcall *c = ud;
-	pt_str_t path = A()->exchange_path(c->x);
+	pt_exchange *x = c->x;
+	pt_str_t path = A()->exchange_path(x);
 
+	A()->exchange_ref(x);
 	c->cancelled = 1;
 	c->gone = 1;
 	if (!c->finished)
@@ -366,6 +374,7 @@ static void on_abort(void *ud)
 		         (int)path.len, path.ptr);
 	finish(c, GRPC_CANCELLED, NULL, 0, NULL, 0);
 	stop_handler(c);
+	A()->exchange_unref(x);
 }
 
 /* ---- the handler's end -------------------------------------------------------------------- */
