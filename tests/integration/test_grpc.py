@@ -822,7 +822,8 @@ def test_reflection(echo, pb2, version):
             R.ServerReflectionRequest(file_by_filename="nope.proto"),
             R.ServerReflectionRequest(file_containing_extension=R.ExtensionRequest(
                 containing_type="t.v1.M", extension_number=5)),
-            R.ServerReflectionRequest(all_extension_numbers_of_type="t.v1.M")]
+            R.ServerReflectionRequest(all_extension_numbers_of_type="t.v1.M"),
+            R.ServerReflectionRequest(file_containing_symbol="grpc.health.v1.Health.Check")]
     out = list(info(iter(reqs), timeout=5))
     assert len(out) == len(reqs)
     names = {s.name for s in out[0].list_services_response.service}
@@ -837,6 +838,10 @@ def test_reflection(echo, pb2, version):
     assert out[5].error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]
     assert out[6].all_extension_numbers_response.base_type_name == "t.v1.M"
     assert out[2].original_request == reqs[2]
+    # the built-in services' own contracts, from grpc-proto
+    fd = descriptor_pb2.FileDescriptorProto.FromString(
+        out[7].file_descriptor_response.file_descriptor_proto[0])
+    assert fd.name == "grpc/health/v1/health.proto"
 
 
 def test_builtins_switched_off(portico, tmp_path):
