@@ -309,6 +309,8 @@ static const char module_src[] =
 	"    if opts then for k, v in pairs(opts) do o[k] = v end end\n"
 	"    o.grpc_method = e[2]\n"
 	"    o.stream_body = true\n"
+	"    if o.summary == nil then o.summary = 'gRPC method (content-type application/grpc)' end\n"
+	"    if o.tags == nil then o.tags = { 'gRPC' } end\n"
 	"    route.post(e[1], 'grpc', o)\n"
 	"  end\n"
 	"end\n";

@@ -1167,3 +1167,14 @@ def test_interop_server_compressed_streaming(interop):
     sizes = [len(M.StreamingOutputCallResponse.FromString(
         gzip.decompress(p) if f else p).payload.body) for f, p in frames]
     assert sizes == [31415, 92653]
+
+
+def test_methods_in_the_openapi_document(portico, tmp_path):
+    rdir, pdir = write_routes(tmp_path)
+    body = 'openapi = { path = "/openapi.json" }\n' + CONF.format(proto=pdir, routes=rdir, extra="")
+    d = portico(body, plugins_dir=PLUGINS)
+    import json
+    import urllib.request
+    doc = json.load(urllib.request.urlopen(d.url + "/openapi.json", timeout=5))
+    op = doc["paths"]["/t.v1.Echo/Unary"]["post"]
+    assert op["tags"] == ["gRPC"] and "application/grpc" in op["summary"]
