@@ -1178,3 +1178,13 @@ def test_methods_in_the_openapi_document(portico, tmp_path):
     doc = json.load(urllib.request.urlopen(d.url + "/openapi.json", timeout=5))
     op = doc["paths"]["/t.v1.Echo/Unary"]["post"]
     assert op["tags"] == ["gRPC"] and "application/grpc" in op["summary"]
+
+
+def test_a_service_served_twice_names_both_lines(portico, tmp_path):
+    d = echo_daemon(portico, tmp_path, start=False)
+    (tmp_path / "routes" / "zz.lua").write_text(
+        '\ngrpc.service("t.v1.Echo", { Unary = function(req) return req end })\n')
+    d.start(expect_ok=False)
+    assert d.proc.wait(10) != 0
+    assert "zz.lua:2: grpc.service: t.v1.Echo is already served by the grpc.service at " \
+        in d.log() and "echo.lua:" in d.log(), d.log()
