@@ -2,16 +2,16 @@
  * grpc_priv.h - the grpc plugin's shared declarations.
  *
  * Files: grpc.c (descriptor, options, the registry of contracts, the `grpc`
- * module table), frame.c (the wire: length-prefixed messages, compression,
- * grpc-timeout, status codes and names, grpc-message percent-encoding,
- * google.rpc.Status, base64), server.c (the "grpc" handler: one call's
- * life), ctx.c (the Lua ctx object), service.c (grpc.service, grpc.error),
- * health.c and reflection.c (the built-in services). pb.h and pb_*.c are
- * the protobuf library.
+ * module table), frame.c (the wire: compression, grpc-timeout, status
+ * codes and names, grpc-message percent-encoding, google.rpc.Status,
+ * base64), server.c (the "grpc" handler: one call's life), body.c (the
+ * request's length-prefixed messages), ctx.c (the Lua ctx object),
+ * service.c (grpc.service, grpc.error), health.c and reflection.c (the
+ * built-in services). pb.h and pb_*.c are the protobuf library.
  *
  * The `grpc` module table is made by one function per file
- * (grpc_*_module), each adding its fields: a later file (the client, gRPC-Web)
- * adds its own function to grpc_module_parts in grpc.c.
+ * (grpc_*_module), each adding its fields: a later file (the client,
+ * gRPC-Web) adds its own function to module_parts in grpc.c.
  */
 #ifndef PT_GRPC_PRIV_H
 #define PT_GRPC_PRIV_H

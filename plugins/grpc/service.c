@@ -123,6 +123,30 @@ static int l_check(lua_State *L)
 	if (!(svc = pb_find_service(s->conf->reg, name)))
 		return fail(L, "no service %s in the contracts (plugin \"grpc\" protos and "
 		            "descriptors: %d services)", name, (int)pb_service_count(s->conf->reg));
+	/* one grpc.service per service: a second one would add the same routes */
+	if (lua_getfield(L, LUA_REGISTRYINDEX, "portico.grpc.served") != LUA_TTABLE) {
+		lua_pop(L, 1);
+		lua_newtable(L);
+		lua_pushvalue(L, -1);
+		lua_setfield(L, LUA_REGISTRYINDEX, "portico.grpc.served");
+	}
+	if (lua_getfield(L, -1, name) == LUA_TSTRING)
+		return fail(L, "%s is already served by the grpc.service at %s (one call per service, "
+		            "with all its methods)", name, lua_tostring(L, -1));
+	lua_pop(L, 1);
+	luaL_where(L, 2);
+	lua_pushliteral(L, "");
+	lua_concat(L, 2);
+	{
+		/* "file:line: " -> "file:line" */
+		size_t n;
+		const char *w = lua_tolstring(L, -1, &n);
+
+		lua_pushlstring(L, w, n >= 2 ? n - 2 : n);
+		lua_remove(L, -2);
+	}
+	lua_setfield(L, -2, name);
+	lua_pop(L, 1);
 	if (!lua_istable(L, 2))
 		return fail(L, "the handlers (argument 2) must be a table of functions by method "
 		            "name, not %s", luaL_typename(L, 2));
@@ -309,6 +333,8 @@ static const char module_src[] =
 	"    if opts then for k, v in pairs(opts) do o[k] = v end end\n"
 	"    o.grpc_method = e[2]\n"
 	"    o.stream_body = true\n"
+	"    if o.summary == nil then o.summary = 'gRPC method (content-type application/grpc)' end\n"
+	"    if o.tags == nil then o.tags = { 'gRPC' } end\n"
 	"    route.post(e[1], 'grpc', o)\n"
 	"  end\n"
 	"end\n";

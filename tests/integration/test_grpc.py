@@ -822,7 +822,8 @@ def test_reflection(echo, pb2, version):
             R.ServerReflectionRequest(file_by_filename="nope.proto"),
             R.ServerReflectionRequest(file_containing_extension=R.ExtensionRequest(
                 containing_type="t.v1.M", extension_number=5)),
-            R.ServerReflectionRequest(all_extension_numbers_of_type="t.v1.M")]
+            R.ServerReflectionRequest(all_extension_numbers_of_type="t.v1.M"),
+            R.ServerReflectionRequest(file_containing_symbol="grpc.health.v1.Health.Check")]
     out = list(info(iter(reqs), timeout=5))
     assert len(out) == len(reqs)
     names = {s.name for s in out[0].list_services_response.service}
@@ -837,6 +838,10 @@ def test_reflection(echo, pb2, version):
     assert out[5].error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]
     assert out[6].all_extension_numbers_response.base_type_name == "t.v1.M"
     assert out[2].original_request == reqs[2]
+    # the built-in services' own contracts, from grpc-proto
+    fd = descriptor_pb2.FileDescriptorProto.FromString(
+        out[7].file_descriptor_response.file_descriptor_proto[0])
+    assert fd.name == "grpc/health/v1/health.proto"
 
 
 def test_builtins_switched_off(portico, tmp_path):
@@ -1135,3 +1140,51 @@ def test_filters_named_in_the_options_run_on_calls(portico, tmp_path):
         r, call = u.with_call(msg(b"x"), metadata=[("authorization", "Bearer " + tok)], timeout=5)
         assert r == msg(b"x")
         assert dict(call.initial_metadata())["x-consumer"] == "alice"
+
+
+def split_frames(data):
+    out = []
+    while data:
+        flag, n = struct.unpack(">BI", data[:5])
+        out.append((flag, data[5:5 + n]))
+        data = data[5 + n:]
+    return out
+
+
+@need_pb
+def test_interop_server_compressed_streaming(interop):
+    """Per-message compression: the flag of each reply, from raw frames."""
+    import gzip
+    M = interop.M
+    body = M.StreamingOutputCallRequest(response_parameters=[
+        M.ResponseParameters(size=31415, compressed=M.BoolValue(value=True)),
+        M.ResponseParameters(size=92653, compressed=M.BoolValue(value=False))]).SerializeToString()
+    st = h2_call(interop.d.port, "/grpc.testing.TestService/StreamingOutputCall", frame(body),
+                 extra=[("grpc-accept-encoding", "identity, deflate, gzip")], timeout=10)
+    assert st.status == "0", st
+    frames = split_frames(st.data)
+    assert [f for f, _ in frames] == [1, 0]
+    sizes = [len(M.StreamingOutputCallResponse.FromString(
+        gzip.decompress(p) if f else p).payload.body) for f, p in frames]
+    assert sizes == [31415, 92653]
+
+
+def test_methods_in_the_openapi_document(portico, tmp_path):
+    rdir, pdir = write_routes(tmp_path)
+    body = 'openapi = { path = "/openapi.json" }\n' + CONF.format(proto=pdir, routes=rdir, extra="")
+    d = portico(body, plugins_dir=PLUGINS)
+    import json
+    import urllib.request
+    doc = json.load(urllib.request.urlopen(d.url + "/openapi.json", timeout=5))
+    op = doc["paths"]["/t.v1.Echo/Unary"]["post"]
+    assert op["tags"] == ["gRPC"] and "application/grpc" in op["summary"]
+
+
+def test_a_service_served_twice_names_both_lines(portico, tmp_path):
+    d = echo_daemon(portico, tmp_path, start=False)
+    (tmp_path / "routes" / "zz.lua").write_text(
+        '\ngrpc.service("t.v1.Echo", { Unary = function(req) return req end })\n')
+    d.start(expect_ok=False)
+    assert d.proc.wait(10) != 0
+    assert "zz.lua:2: grpc.service: t.v1.Echo is already served by the grpc.service at " \
+        in d.log() and "echo.lua:" in d.log(), d.log()
