@@ -635,6 +635,27 @@ def test_abandoned_sleeping_task_never_calls_done(portico, tmp_path):
     assert requests.get(d.url + "/lua", timeout=5).text == "lua"
 
 
+def test_abandoned_websocket_task_never_calls_done(portico, tmp_path):
+    import asyncio
+    websockets = pytest.importorskip("websockets")
+    d = portico(routes(tmp_path) +
+                'route { path = "/ws", handler = "abi17.ws" }\n'
+                'route { path = "/stats", handler = "abi17.stats" }\n',
+                plugins_dir=plugins_dir(tmp_path))
+
+    async def go():
+        async with websockets.connect(f"ws://127.0.0.1:{d.port}/ws") as ws:
+            got = []
+            for _ in range(2):
+                await ws.send("go")
+                got.append(await asyncio.wait_for(ws.recv(), 5))
+            return got
+
+    assert asyncio.run(go()) == ["abandoned 0 -5"] * 2
+    time.sleep(2.5)   # past the sleep(2) the tasks were in
+    assert requests.get(d.url + "/stats", timeout=5).text == "dones=0 abandons=2\n"
+
+
 # ---- full duplex on HTTP/2, empty streamed responses -----------------------------------
 
 def test_h2_handler_answers_while_the_body_still_comes(portico, tmp_path):

@@ -30,6 +30,8 @@
  *   handler "abi17.abandon"  runs a Lua task `sleep(2)` and abandons it
  *                            after 100 ms; "abi17.stats" says how many
  *                            task done callbacks ran (must stay 0).
+ *   handler "abi17.ws"       a WebSocket whose each message starts such a
+ *                            task (ws_lua_task_resume) and abandons it.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -509,6 +511,98 @@ static int h_abandon(pt_exchange *x, const pt_conf *opts, void *ud)
 	return 0;
 }
 
+/* ---- abi17.ws: the same for a WebSocket task (ws_lua_task_resume) ------ */
+
+struct wsab {
+	pt_ws *ws;                   /* NULL once closed */
+	lua_State *L, *co;
+	int ref, pending;
+	pt_timer *tmr;
+};
+
+static void wsab_release(struct wsab *a)
+{
+	if (a->ws || a->pending)
+		return;
+	api->timer_free(a->tmr);
+	free(a);
+}
+
+static void wsab_fire(void *ud)
+{
+	struct wsab *a = ud;
+	int rc = api->lua_task_abandon(a->co), again = api->lua_task_abandon(a->co);
+	char b[64];
+	int n = snprintf(b, sizeof(b), "abandoned %d %d", rc, again);
+
+	abandons++;
+	a->pending = 0;
+	luaL_unref(a->L, LUA_REGISTRYINDEX, a->ref);
+	if (a->ws)
+		api->ws_send(a->ws, b, (size_t)n, 0);
+	wsab_release(a);
+}
+
+static void ws_msg(pt_ws *ws, const char *data, size_t len, int binary, void *ud)
+{
+	struct wsab *a = ud;
+	int nres = 0, st;
+
+	(void)data;
+	(void)len;
+	(void)binary;
+	if (a->pending || !(a->L = api->ws_lua(ws)))
+		return;
+	a->co = lua_newthread(a->L);
+	a->ref = luaL_ref(a->L, LUA_REGISTRYINDEX);
+	if (luaL_loadstring(a->co, "sleep(2) return 'woke'") != LUA_OK) {
+		luaL_unref(a->L, LUA_REGISTRYINDEX, a->ref);
+		return;
+	}
+	st = api->ws_lua_task_resume(ws, a->co, 0, &nres, task_done, a);
+	if (st != LUA_YIELD) {
+		luaL_unref(a->L, LUA_REGISTRYINDEX, a->ref);
+		api->ws_send(ws, "no wait", 7, 0);
+		return;
+	}
+	a->pending = 1;
+	api->timer_start(a->tmr, 100, 0);
+}
+
+static void ws_closed(pt_ws *ws, unsigned code, pt_str_t reason, void *ud)
+{
+	struct wsab *a = ud;
+
+	(void)ws;
+	(void)code;
+	(void)reason;
+	a->ws = NULL;
+	wsab_release(a);
+}
+
+static const struct pt_ws_ops ws_ops = {
+	.size = sizeof(struct pt_ws_ops), .on_message = ws_msg, .on_close = ws_closed,
+};
+
+static int h_ws(pt_exchange *x, const pt_conf *opts, void *ud)
+{
+	struct pt_ws_opts o = { .size = sizeof(o) };
+	struct wsab *a = calloc(1, sizeof(*a));
+
+	(void)opts;
+	(void)ud;
+	if (!a || !(a->tmr = api->timer_new(api->exchange_worker(x), wsab_fire, a))) {
+		free(a);
+		return PT_ENOMEM;
+	}
+	a->ws = api->ws_accept(x, &o, &ws_ops, a, NULL);
+	if (!a->ws) {
+		api->timer_free(a->tmr);
+		free(a);
+	}
+	return 0;
+}
+
 static int h_stats(pt_exchange *x, const pt_conf *opts, void *ud)
 {
 	char b[64];
@@ -533,7 +627,8 @@ static int load(pt_plugin_ctx *ctx, const struct pt_api *a, const pt_conf *conf)
 	       a->handler_register(ctx, "abi17.sink", h_sink, NULL) ||
 	       a->handler_register(ctx, "abi17.abandon", h_abandon, NULL) ||
 	       a->handler_register(ctx, "abi17.stats", h_stats, NULL) ||
-	       a->handler_register(ctx, "abi17.fetch", h_fetch, NULL) ? PT_EINVAL : 0;
+	       a->handler_register(ctx, "abi17.fetch", h_fetch, NULL) ||
+	       a->handler_register(ctx, "abi17.ws", h_ws, NULL) ? PT_EINVAL : 0;
 }
 
 static const struct pt_plugin desc = {
