@@ -676,6 +676,37 @@ def test_h2_handler_answers_while_the_body_still_comes(portico, tmp_path):
     c.close()
 
 
+def test_h2_handler_ends_its_answer_before_the_body_ends(portico, tmp_path):
+    d = portico('route { path = "/early", handler = "abi17.duplex", stream_body = true, '
+                'finish_after = 2 }\n'
+                'route { path = "/duplex", handler = "abi17.duplex", stream_body = true }\n',
+                plugins_dir=plugins_dir(tmp_path))
+    c = H2Client(d.port)
+    sid = c.request("/early")
+    c.send(sid, b"a")
+    c.send(sid, b"b")
+    # the whole answer, trailers and END_STREAM, while the request goes on
+    assert c.wait(lambda: c.of(sid, h2.events.StreamEnded), 5)
+    assert c.body(sid) == b"echo:aecho:b"
+    assert hdrs(c.of(sid, h2.events.TrailersReceived))["x-chunks"] == "2"
+    assert not c.of(sid, h2.events.StreamReset)
+    c.send(sid, b"c" * 1000)
+    c.send(sid, b"", end=True)
+    c.pump(0.3)
+    assert not c.of(sid, h2.events.StreamReset)
+    # a client reset in the middle of a duplex stream lets the handler go
+    sid2 = c.request("/duplex")
+    c.send(sid2, b"x")
+    assert c.wait(lambda: c.body(sid2) == b"echo:x", 5)
+    c.c.reset_stream(sid2, h2.errors.ErrorCodes.CANCEL)
+    c.flush()
+    # the connection goes on
+    sid3 = c.request("/duplex")
+    c.send(sid3, b"y", end=True)
+    assert c.wait(lambda: c.ended(sid3), 5) and c.body(sid3) == b"echo:y"
+    c.close()
+
+
 def test_h2_duplex_stream_outlives_the_body_timeout(portico, tmp_path):
     # a bidi stream whose client is silent longer than body_timeout once the
     # handler answers: its pace is the handler's, not the body timeout's

@@ -311,37 +311,61 @@ static int h_fetch(pt_exchange *x, const pt_conf *opts, void *ud)
 /* ---- abi17.duplex ------------------------------------------------------------ */
 
 struct duplex {
+	pt_exchange *x;
 	unsigned chunks;
+	double finish_after;         /* chunks; 0: at the body's end */
+	int finished;
 };
 
 static void duplex_body(pt_exchange *x, const char *data, size_t len, int last, void *ud)
 {
 	struct duplex *d = ud;
 
+	if (d->finished)
+		return;   /* answered already: the rest of the upload is dropped */
 	if (api->exchange_aborted(x))
-		return;
+		return;   /* duplex_aborted lets go */
 	if (len) {
 		d->chunks++;
 		api->exchange_write(x, "echo:", 5);
 		api->exchange_write(x, data, len);
 	}
-	if (last) {
+	if (last || (d->finish_after > 0 && d->chunks >= d->finish_after)) {
+		d->finished = 1;
+		api->exchange_on_abort(x, NULL, NULL);
 		num_trailer(x, "x-chunks", d->chunks);
 		api->exchange_finish(x);
 		api->exchange_unref(x);
 	}
 }
 
+/* The client reset the stream: no last call comes. */
+static void duplex_aborted(void *ud)
+{
+	struct duplex *d = ud;
+
+	if (!d->finished) {
+		d->finished = 1;
+		api->exchange_unref(d->x);
+	}
+}
+
+
+
 static int h_duplex(pt_exchange *x, const pt_conf *opts, void *ud)
 {
 	struct duplex *d = api->exchange_alloc(x, sizeof(*d));
 
-	(void)opts;
 	(void)ud;
 	if (!d)
 		return PT_ENOMEM;
+	d->x = x;
 	d->chunks = 0;
+	d->finished = 0;
+	d->finish_after = 0;
+	api->conf_num(opts, "finish_after", &d->finish_after);
 	api->exchange_ref(x);
+	api->exchange_on_abort(x, duplex_aborted, d);
 	api->exchange_header_set(x, PT_STR("content-type"), PT_STR("application/octet-stream"));
 	/* the head goes before any body arrives: a bidi stream starts so */
 	api->exchange_write(x, "", 0);
