@@ -793,7 +793,9 @@ def test_core_errors_reach_grpc_clients_as_grpc_status(portico, tmp_path):
                          "route.post('/busy.Svc/Call', function() return 'x' end, "
                          "{ rate = '1/h' })\n"
                          "route.get('/get.Svc/Call', function() return 'x' end)\n"
-                         "route.post('/down.Svc/*rest', proxy(upstream 'down'))\n"),
+                         "route.post('/down.Svc/*rest', proxy(upstream 'down'))\n"
+                         "route.post('/deny.Svc/Call', function() return 403, { error = "
+                         "{ status = 403, message = '50% off \\226\\128\\148 \\\"no\\\"\\n' } } end)\n"),
         plugins_dir=plugins_dir(tmp_path, rest=True))
     ch = grpc.insecure_channel(f"127.0.0.1:{d.port}")
     ident = lambda b: b  # noqa: E731
@@ -822,10 +824,13 @@ def test_core_errors_reach_grpc_clients_as_grpc_status(portico, tmp_path):
     assert e.code() == grpc.StatusCode.UNKNOWN, e              # 405
     e = call("/down.Svc/Call")
     assert e.code() == grpc.StatusCode.UNAVAILABLE, e          # 502 from the proxy
+    e = call("/deny.Svc/Call")   # a handler's 403: the message percent-encoded and back
+    assert e.code() == grpc.StatusCode.PERMISSION_DENIED, e
+    assert e.details() == '50% off \u2014 "no"\n', e.details()
     ch.close()
     # the access log keeps the statuses the core gave
     lines = [json.loads(l) for l in open(alog)]
-    assert [l["status"] for l in lines][-7:] == [404, 401, 413, 200, 429, 405, 502], lines
+    assert [l["status"] for l in lines][-8:] == [404, 401, 413, 200, 429, 405, 502, 403], lines
     # plain clients are answered as before
     r = requests.get(d.url + "/x.Y/Z", timeout=5)
     assert r.status_code == 404 and r.headers["content-type"] == "application/json"
@@ -835,3 +840,7 @@ def test_core_errors_reach_grpc_clients_as_grpc_status(portico, tmp_path):
     assert r.status_code == 200
     assert r.headers["grpc-status"] == "12" and r.headers["grpc-message"] == "not found"
     assert r.headers["content-type"] == "application/grpc-web+proto" and r.content == b""
+    r = requests.post(d.url + "/deny.Svc/Call", data=b"", timeout=5,
+                      headers={"content-type": "application/grpc-web-text"})
+    assert (r.status_code, r.headers["grpc-status"]) == (200, "7")
+    assert r.headers["grpc-message"] == '50%25 off %E2%80%94 "no"%0A'
