@@ -54,6 +54,7 @@ class H2Upstream:
       /echo       each DATA chunk back at once; trailers at the end name the
                   request's trailers
       /slow       the head, then silence
+      /silent     nothing at all
       /reset      the head, 1000 bytes, then RST_STREAM(INTERNAL_ERROR)
     It records the streams clients reset (self.resets)."""
 
@@ -134,6 +135,8 @@ class H2Upstream:
                                                       ("x-up-trailer", "big-done")]
                         elif path.startswith("/slow"):
                             conn.send_headers(ev.stream_id, resp)
+                        elif path.startswith("/silent"):
+                            pass   # not even a head
                         elif path.startswith("/reset"):
                             conn.send_headers(ev.stream_id, resp)
                             conn.send_data(ev.stream_id, b"r" * 1000)
@@ -331,6 +334,18 @@ def test_ucall_deadline_ends_a_silent_call(portico, tmp_path, upstream):
     while time.monotonic() < end and not any(p == "/slow" for p, _ in upstream.resets):
         time.sleep(0.05)
     assert any(p == "/slow" for p, _ in upstream.resets)
+
+
+def test_ucall_deadline_before_the_head(portico, tmp_path, upstream):
+    d = call_daemon(portico, tmp_path, upstream, opts=", timeout_ms = 300")
+    t0 = time.monotonic()
+    r = requests.post(d.url + "/silent", data=b"x", timeout=10)
+    assert (r.status_code, r.text) == (504, "err=-7 deadline exceeded\n")
+    assert time.monotonic() - t0 < 3
+    end = time.monotonic() + 3
+    while time.monotonic() < end and not any(p == "/silent" for p, _ in upstream.resets):
+        time.sleep(0.05)
+    assert any(p == "/silent" for p, _ in upstream.resets)
 
 
 def test_ucall_deadline_trailer_says_timed_out(portico, tmp_path, upstream):
