@@ -584,6 +584,45 @@ def test_body_pause_holds_an_h1_client_back(portico, tmp_path):
     assert resp.startswith(b"HTTP/1.1 200") and resp.endswith(b"\r\n\r\n%d\n" % total), resp
 
 
+def test_answer_while_paused_drops_the_rest_of_the_body(portico, tmp_path):
+    # the handler pauses, answers and forgets its body: the core reads the
+    # rest and drops it, so neither the connection nor the stream hangs
+    d = sink_daemon(portico, tmp_path, opts=", early = true",
+                    http="http = { body_timeout = 2 }")
+    total = 4 << 20
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+    s.sendall(b"POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % total)
+    s.sendall(b"a" * total)
+    s.sendall(b"GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n")
+    resp = b""
+    while resp.count(b"HTTP/1.1 ") < 2 or not resp.endswith(b"\n"):
+        b = s.recv(65536)
+        if not b:
+            break
+        resp += b
+    s.close()
+    assert resp.startswith(b"HTTP/1.1 200") and b"early\n" in resp
+    assert b"HTTP/1.1 404" in resp   # the same connection serves the next one
+    c = H2Client(d.port)
+    sid = c.request("/sink")
+    sent = 0
+    chunk = b"b" * 16384
+    while sent < total:
+        w = min(c.c.local_flow_control_window(sid), len(chunk), total - sent)
+        if w > 0:
+            c.send(sid, chunk[:w])
+            sent += w
+        elif not c.pump(0.05) and c.ended(sid):
+            break
+    if not c.ended(sid):
+        c.send(sid, b"", end=True)
+    assert c.wait(lambda: c.ended(sid), 5)
+    assert c.body(sid) == b"early\n"
+    sid2 = c.request("/nothing", method="GET", end=True)
+    assert c.wait(lambda: c.ended(sid2), 5)
+    c.close()
+
+
 @pytest.mark.parametrize("proto", ["h1", "h2"])
 def test_body_pause_keeps_memory_bounded_under_a_flood(portico, tmp_path, proto):
     d = sink_daemon(portico, tmp_path, opts=", delay_ms = 5")

@@ -23,7 +23,8 @@
  *   handler "abi17.sink"     (stream_body route) pauses its body after each
  *                            chunk for option delay_ms (default 20), or
  *                            holds it hold_ms once at the first chunk;
- *                            answers the byte count.
+ *                            answers the byte count. early = true: pauses
+ *                            and answers at the first chunk, never resumes.
  *   handler "abi17.fetch"    exchange_upstream_request to option
  *                            `upstream`, path /<query>; answers the status,
  *                            body length and the response's trailers.
@@ -397,6 +398,7 @@ struct sink {
 	pt_exchange *x;
 	pt_timer *tmr;
 	double delay_ms, hold_ms;
+	int early;
 	uint64_t bytes;
 	int held, done, paused;
 };
@@ -434,6 +436,14 @@ static void sink_body(pt_exchange *x, const char *data, size_t len, int last, vo
 		sink_free(k);
 		return;
 	}
+	if (k->early) {
+		/* answer while the body is paused and never resume it: the core
+		 * must drop the rest without calling us (K is gone) */
+		api->exchange_body_pause(x, 1);
+		api->exchange_respond(x, 200, PT_STR("early\n"));
+		sink_free(k);
+		return;
+	}
 	if (k->hold_ms > 0 && !k->held) {
 		k->held = 1;
 		k->paused = 1;
@@ -462,6 +472,7 @@ static int h_sink(pt_exchange *x, const pt_conf *opts, void *ud)
 	k->delay_ms = 20;
 	api->conf_num(opts, "delay_ms", &k->delay_ms);
 	api->conf_num(opts, "hold_ms", &k->hold_ms);
+	api->conf_bool(opts, "early", &k->early);
 	k->tmr = api->timer_new(api->exchange_worker(x), sink_go, k);
 	api->exchange_ref(x);
 	api->exchange_on_abort(x, sink_aborted, k);
