@@ -54,6 +54,7 @@ class H2Upstream:
       /echo       each DATA chunk back at once; trailers at the end name the
                   request's trailers
       /slow       the head, then silence
+      /silent     nothing at all
       /reset      the head, 1000 bytes, then RST_STREAM(INTERNAL_ERROR)
     It records the streams clients reset (self.resets)."""
 
@@ -134,6 +135,8 @@ class H2Upstream:
                                                       ("x-up-trailer", "big-done")]
                         elif path.startswith("/slow"):
                             conn.send_headers(ev.stream_id, resp)
+                        elif path.startswith("/silent"):
+                            pass   # not even a head
                         elif path.startswith("/reset"):
                             conn.send_headers(ev.stream_id, resp)
                             conn.send_data(ev.stream_id, b"r" * 1000)
@@ -331,6 +334,18 @@ def test_ucall_deadline_ends_a_silent_call(portico, tmp_path, upstream):
     while time.monotonic() < end and not any(p == "/slow" for p, _ in upstream.resets):
         time.sleep(0.05)
     assert any(p == "/slow" for p, _ in upstream.resets)
+
+
+def test_ucall_deadline_before_the_head(portico, tmp_path, upstream):
+    d = call_daemon(portico, tmp_path, upstream, opts=", timeout_ms = 300")
+    t0 = time.monotonic()
+    r = requests.post(d.url + "/silent", data=b"x", timeout=10)
+    assert (r.status_code, r.text) == (504, "err=-7 deadline exceeded\n")
+    assert time.monotonic() - t0 < 3
+    end = time.monotonic() + 3
+    while time.monotonic() < end and not any(p == "/silent" for p, _ in upstream.resets):
+        time.sleep(0.05)
+    assert any(p == "/silent" for p, _ in upstream.resets)
 
 
 def test_ucall_deadline_trailer_says_timed_out(portico, tmp_path, upstream):
@@ -569,6 +584,45 @@ def test_body_pause_holds_an_h1_client_back(portico, tmp_path):
     assert resp.startswith(b"HTTP/1.1 200") and resp.endswith(b"\r\n\r\n%d\n" % total), resp
 
 
+def test_answer_while_paused_drops_the_rest_of_the_body(portico, tmp_path):
+    # the handler pauses, answers and forgets its body: the core reads the
+    # rest and drops it, so neither the connection nor the stream hangs
+    d = sink_daemon(portico, tmp_path, opts=", early = true",
+                    http="http = { body_timeout = 2 }")
+    total = 4 << 20
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+    s.sendall(b"POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % total)
+    s.sendall(b"a" * total)
+    s.sendall(b"GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n")
+    resp = b""
+    while resp.count(b"HTTP/1.1 ") < 2 or not resp.endswith(b"\n"):
+        b = s.recv(65536)
+        if not b:
+            break
+        resp += b
+    s.close()
+    assert resp.startswith(b"HTTP/1.1 200") and b"early\n" in resp
+    assert b"HTTP/1.1 404" in resp   # the same connection serves the next one
+    c = H2Client(d.port)
+    sid = c.request("/sink")
+    sent = 0
+    chunk = b"b" * 16384
+    while sent < total:
+        w = min(c.c.local_flow_control_window(sid), len(chunk), total - sent)
+        if w > 0:
+            c.send(sid, chunk[:w])
+            sent += w
+        elif not c.pump(0.05) and c.ended(sid):
+            break
+    if not c.ended(sid):
+        c.send(sid, b"", end=True)
+    assert c.wait(lambda: c.ended(sid), 5)
+    assert c.body(sid) == b"early\n"
+    sid2 = c.request("/nothing", method="GET", end=True)
+    assert c.wait(lambda: c.ended(sid2), 5)
+    c.close()
+
+
 @pytest.mark.parametrize("proto", ["h1", "h2"])
 def test_body_pause_keeps_memory_bounded_under_a_flood(portico, tmp_path, proto):
     d = sink_daemon(portico, tmp_path, opts=", delay_ms = 5")
@@ -635,6 +689,27 @@ def test_abandoned_sleeping_task_never_calls_done(portico, tmp_path):
     assert requests.get(d.url + "/lua", timeout=5).text == "lua"
 
 
+def test_abandoned_websocket_task_never_calls_done(portico, tmp_path):
+    import asyncio
+    websockets = pytest.importorskip("websockets")
+    d = portico(routes(tmp_path) +
+                'route { path = "/ws", handler = "abi17.ws" }\n'
+                'route { path = "/stats", handler = "abi17.stats" }\n',
+                plugins_dir=plugins_dir(tmp_path))
+
+    async def go():
+        async with websockets.connect(f"ws://127.0.0.1:{d.port}/ws") as ws:
+            got = []
+            for _ in range(2):
+                await ws.send("go")
+                got.append(await asyncio.wait_for(ws.recv(), 5))
+            return got
+
+    assert asyncio.run(go()) == ["abandoned 0 -5"] * 2
+    time.sleep(2.5)   # past the sleep(2) the tasks were in
+    assert requests.get(d.url + "/stats", timeout=5).text == "dones=0 abandons=2\n"
+
+
 # ---- full duplex on HTTP/2, empty streamed responses -----------------------------------
 
 def test_h2_handler_answers_while_the_body_still_comes(portico, tmp_path):
@@ -652,6 +727,37 @@ def test_h2_handler_answers_while_the_body_still_comes(portico, tmp_path):
     c.send(sid, b"", end=True)
     assert c.wait(lambda: c.ended(sid), 5)
     assert hdrs(c.of(sid, h2.events.TrailersReceived))["x-chunks"] == "20"
+    c.close()
+
+
+def test_h2_handler_ends_its_answer_before_the_body_ends(portico, tmp_path):
+    d = portico('route { path = "/early", handler = "abi17.duplex", stream_body = true, '
+                'finish_after = 2 }\n'
+                'route { path = "/duplex", handler = "abi17.duplex", stream_body = true }\n',
+                plugins_dir=plugins_dir(tmp_path))
+    c = H2Client(d.port)
+    sid = c.request("/early")
+    c.send(sid, b"a")
+    c.send(sid, b"b")
+    # the whole answer, trailers and END_STREAM, while the request goes on
+    assert c.wait(lambda: c.of(sid, h2.events.StreamEnded), 5)
+    assert c.body(sid) == b"echo:aecho:b"
+    assert hdrs(c.of(sid, h2.events.TrailersReceived))["x-chunks"] == "2"
+    assert not c.of(sid, h2.events.StreamReset)
+    c.send(sid, b"c" * 1000)
+    c.send(sid, b"", end=True)
+    c.pump(0.3)
+    assert not c.of(sid, h2.events.StreamReset)
+    # a client reset in the middle of a duplex stream lets the handler go
+    sid2 = c.request("/duplex")
+    c.send(sid2, b"x")
+    assert c.wait(lambda: c.body(sid2) == b"echo:x", 5)
+    c.c.reset_stream(sid2, h2.errors.ErrorCodes.CANCEL)
+    c.flush()
+    # the connection goes on
+    sid3 = c.request("/duplex")
+    c.send(sid3, b"y", end=True)
+    assert c.wait(lambda: c.ended(sid3), 5) and c.body(sid3) == b"echo:y"
     c.close()
 
 
@@ -741,7 +847,9 @@ def test_core_errors_reach_grpc_clients_as_grpc_status(portico, tmp_path):
                          "route.post('/busy.Svc/Call', function() return 'x' end, "
                          "{ rate = '1/h' })\n"
                          "route.get('/get.Svc/Call', function() return 'x' end)\n"
-                         "route.post('/down.Svc/*rest', proxy(upstream 'down'))\n"),
+                         "route.post('/down.Svc/*rest', proxy(upstream 'down'))\n"
+                         "route.post('/deny.Svc/Call', function() return 403, { error = "
+                         "{ status = 403, message = '50% off \\226\\128\\148 \\\"no\\\"\\n' } } end)\n"),
         plugins_dir=plugins_dir(tmp_path, rest=True))
     ch = grpc.insecure_channel(f"127.0.0.1:{d.port}")
     ident = lambda b: b  # noqa: E731
@@ -770,10 +878,13 @@ def test_core_errors_reach_grpc_clients_as_grpc_status(portico, tmp_path):
     assert e.code() == grpc.StatusCode.UNKNOWN, e              # 405
     e = call("/down.Svc/Call")
     assert e.code() == grpc.StatusCode.UNAVAILABLE, e          # 502 from the proxy
+    e = call("/deny.Svc/Call")   # a handler's 403: the message percent-encoded and back
+    assert e.code() == grpc.StatusCode.PERMISSION_DENIED, e
+    assert e.details() == '50% off \u2014 "no"\n', e.details()
     ch.close()
     # the access log keeps the statuses the core gave
     lines = [json.loads(l) for l in open(alog)]
-    assert [l["status"] for l in lines][-7:] == [404, 401, 413, 200, 429, 405, 502], lines
+    assert [l["status"] for l in lines][-8:] == [404, 401, 413, 200, 429, 405, 502, 403], lines
     # plain clients are answered as before
     r = requests.get(d.url + "/x.Y/Z", timeout=5)
     assert r.status_code == 404 and r.headers["content-type"] == "application/json"
@@ -783,3 +894,7 @@ def test_core_errors_reach_grpc_clients_as_grpc_status(portico, tmp_path):
     assert r.status_code == 200
     assert r.headers["grpc-status"] == "12" and r.headers["grpc-message"] == "not found"
     assert r.headers["content-type"] == "application/grpc-web+proto" and r.content == b""
+    r = requests.post(d.url + "/deny.Svc/Call", data=b"", timeout=5,
+                      headers={"content-type": "application/grpc-web-text"})
+    assert (r.status_code, r.headers["grpc-status"]) == (200, "7")
+    assert r.headers["grpc-message"] == '50%25 off %E2%80%94 "no"%0A'
