@@ -39,6 +39,8 @@ static int put_str(struct jw *w, const char *s, size_t n)
 	static const char hex[] = "0123456789abcdef";
 	size_t start = 0;
 
+	if (!s)
+		s = "";	/* an empty string or bytes field has no data */
 	PUT(w, "\"", 1);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)s[i];
@@ -263,6 +265,8 @@ static int put_any(struct jw *w, const struct pb_msg *m, const ProtobufCMessage 
 		return 0;
 	}
 	t = pb_any_type(w->r, (const char *)url->data, url->len);
+	if (t && !pb_utf8_valid(url->data, url->len))
+		return fail(w, "Any: invalid UTF-8 in its type URL");
 	if (!t)
 		return fail(w, "Any: its type is not in the loaded contracts");
 	inner = pb_unpack(t, val->data, val->len, w->a, err, sizeof(err));
@@ -339,7 +343,7 @@ static int put_wkt(struct jw *w, const struct pb_msg *m, const ProtobufCMessage 
 		n = pb_fieldmask_to_text(w->b, *(ProtobufCBinaryData *const *)VAL(cm, m, 0),
 		                         pb_field_count(cm, &m->fields[0]));
 		if (n)
-			return fail(w, n == -2 ? "FieldMask path with an upper-case letter" :
+			return fail(w, n == -2 ? "FieldMask path with an upper-case letter or invalid UTF-8" :
 			            "out of memory");
 		for (size_t i = mark; i < w->b->len; i++)
 			if (w->b->p[i] == '"' || w->b->p[i] == '\\' || w->b->p[i] < 0x20)

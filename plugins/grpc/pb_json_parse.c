@@ -131,7 +131,7 @@ static int get_float(struct jr *c, json_t *j, int is_float, double *out)
 	} else {
 		return fail(c, "expected a number, got %s", kind(j));
 	}
-	if (is_float && isfinite(*out) && fabs(*out) > FLT_MAX)
+	if (is_float && isfinite(*out) && isinf((float)*out))	/* rounding to FLT_MAX is fine */
 		return fail(c, "%g is out of range for a float", *out);
 	return 0;
 }

@@ -145,6 +145,8 @@ ProtobufCMessage *pb_unpack(const struct pb_msg *m, const uint8_t *data, size_t 
 	ProtobufCAllocator al;
 	ProtobufCMessage *cm;
 
+	if (!data)
+		data = (const uint8_t *)"";	/* empty bytes (an Any's value) */
 	path.depth = 0;
 	if (scan(m, data, data + len, &path, err, errlen))
 		return NULL;
@@ -159,6 +161,8 @@ int pb_pack(const ProtobufCMessage *cm, struct pb_buf *out)
 {
 	size_t n = protobuf_c_message_get_packed_size(cm);
 
+	if (n == 0)
+		return 0;
 	if (out->cap - out->len < n) {
 		size_t had = out->len;
 
