@@ -116,6 +116,10 @@ unsigned pb_file_deps(const struct pb_registry *r, const char *name,
 /* ---- limits ---------------------------------------------------------------------- */
 
 #define PB_MAX_DEPTH 64		/* nesting of messages/values, both directions */
+/* Decoding refuses input whose unpacked structs would take more than this
+ * many times its size (plus 1 MiB): e.g. a million empty elements of a
+ * message type with many fields. */
+#define PB_DECODE_EXPANSION 64
 
 /* ---- messages <-> Lua -------------------------------------------------------------
  * Mapping (doc/grpc.md): a message is a table keyed by field name; proto3

@@ -422,6 +422,29 @@ static void test_hostile_bytes_get_errors(void **state)
 	lua_close(L);
 }
 
+/* Half a million empty elements of a 40-field message: 1 MB of input
+ * that would unpack into ~190 MB of structs. */
+static void test_decoding_refuses_huge_expansion(void **state)
+{
+	lua_State *L = new_lua();
+	size_t n = 500000;
+	uint8_t *b = malloc(2 * n);
+	char err[512];
+
+	for (size_t i = 0; i < n; i++) {
+		b[2 * i] = 0x0a;
+		b[2 * i + 1] = 0;
+	}
+	assert_int_not_equal(pb_decode_lua(L, R, msg("pbtest.Wides"), b, 2 * n, err, sizeof(err)), 0);
+	if (!strstr(err, "times its size"))
+		fail_msg("%s", err);
+	/* a thousand is fine */
+	assert_int_equal(pb_decode_lua(L, R, msg("pbtest.Wides"), b, 2000, err, sizeof(err)), 0);
+	check_lua(L, "assert(#t.w == 1000 and t.w[1000].f40 == 0)");
+	free(b);
+	lua_close(L);
+}
+
 /* Any inside Any inside Any ... is bounded too. */
 static void test_nested_any_is_bounded(void **state)
 {
@@ -606,6 +629,7 @@ int main(void)
 		cmocka_unit_test(test_encoding_accepts_the_lua_forms),
 		cmocka_unit_test(test_hostile_bytes_get_errors),
 		cmocka_unit_test(test_nested_any_is_bounded),
+		cmocka_unit_test(test_decoding_refuses_huge_expansion),
 		cmocka_unit_test(test_registry_rejects_bad_sets),
 		cmocka_unit_test(test_protoc_reports_errors_with_positions),
 		cmocka_unit_test(test_grpc_protos_load_through_protoc),
