@@ -89,7 +89,7 @@ int pb_protoc(const char *protoc, const char *proto, const char *const *import_p
 	}
 	close(fd);
 	slash = strrchr(proto, '/');
-	dir = slash ? strndup(proto, (size_t)(slash - proto ? slash - proto : 1)) : strdup(".");
+	dir = slash ? strndup(proto, (size_t)(slash > proto ? slash - proto : 1)) : strdup(".");
 	argv = calloc(nimport + 8, sizeof(*argv));
 	outarg = malloc(strlen(tmp) + 32);
 	if (!dir || !argv || !outarg) {

@@ -3,7 +3,7 @@
  * (plugins/grpc/pb_*.c): hostile bytes decoded to Lua and to JSON.
  *
  * Input: one byte choosing the message type, then the wire bytes. The
- * contracts are tests/unit/data/pb/*.proto, compiled once with protoc (run
+ * contracts are the .proto files of tests/unit/data/pb, compiled once with protoc (run
  * from the repository root, as tests/fuzz/run.sh does). Decoding may fail,
  * never crash; what decodes must encode back (Lua) and what becomes JSON
  * must parse back; the Lua stack must be balanced either way.

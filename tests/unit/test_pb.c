@@ -1,7 +1,7 @@
 /*
  * test_pb.c - the run-time protobuf library (plugins/grpc/pb.h): loading
  * contracts through protoc, linking, and messages to Lua tables and back,
- * checked against bytes made by Google's protobuf (data/pb/*.bin), and
+ * checked against bytes made by Google's protobuf (the .bin files of data/pb), and
  * hostile bytes and values.
  */
 #include <setjmp.h>
