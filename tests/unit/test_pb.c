@@ -139,6 +139,42 @@ static void test_registry_finds_types_services_and_files(void **state)
 	assert_int_equal(pb_file_deps(R, "google/protobuf/empty.proto", &deps), 0);
 }
 
+static void test_field_info_describes_the_contract(void **state)
+{
+	const struct pb_msg *m = msg("pbtest.Oneofs");
+	struct pb_field_info fi;
+	const struct pb_enum *e = pb_find_enum(R, "pbtest.Color");
+	int32_t num;
+
+	assert_int_equal(pb_msg_field_count(m), 9);
+	assert_int_equal(pb_msg_field_at(m, 0, &fi), 0);
+	assert_string_equal(fi.name, "a");
+	assert_string_equal(fi.oneof, "choice");
+	assert_true(fi.has_presence);
+	assert_int_equal(pb_msg_field_at(m, 9, &fi), -1);
+	assert_int_equal(pb_msg_field_find(m, "optS", &fi), 0);
+	assert_string_equal(fi.name, "opt_s");
+	assert_int_equal(fi.type, PB_STRING);
+	assert_null(fi.oneof);
+	assert_true(fi.has_presence);
+	assert_int_equal(pb_msg_field_find(m, "opt_m", &fi), 0);
+	assert_ptr_equal(fi.msg, msg("pbtest.Scalars"));
+	assert_int_equal(pb_msg_field_find(m, "nope", &fi), -1);
+	assert_int_equal(pb_msg_field_find(msg("pbtest.Maps"), "str_int", &fi), 0);
+	assert_true(fi.repeated && fi.map);
+	assert_int_equal(pb_msg_field_find(msg("pbtest.Scalars"), "bigFieldNumber", &fi), 0);
+	assert_int_equal(fi.number, 100000);
+	assert_false(fi.has_presence);
+	assert_int_equal(pb_msg_field_find(msg("pbtest2.P2"), "req", &fi), 0);
+	assert_true(fi.required);
+	assert_string_equal(pb_msg_file(m), "all.proto");
+	assert_string_equal(pb_enum_name(e), "pbtest.Color");
+	assert_int_equal(pb_enum_value_count(e), 4);
+	assert_string_equal(pb_enum_value_at(e, 3, &num), "NEGATIVE");
+	assert_int_equal(num, -3);
+	assert_null(pb_enum_value_at(e, 4, &num));
+}
+
 /* Every fixture decodes, encodes back to Google's bytes (or, where map
  * order may differ, to bytes that decode to the same table). */
 static void test_fixtures_round_trip_through_lua(void **state)
@@ -623,6 +659,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_registry_finds_types_services_and_files),
+		cmocka_unit_test(test_field_info_describes_the_contract),
 		cmocka_unit_test(test_fixtures_round_trip_through_lua),
 		cmocka_unit_test(test_decoded_values_follow_the_mapping),
 		cmocka_unit_test(test_encoding_refuses_wrong_values_naming_the_path),
