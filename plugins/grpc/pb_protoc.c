@@ -77,6 +77,7 @@ int pb_protoc(const char *protoc, const char *proto, const char *const *import_p
 	size_t mlen = 0;
 	int fd, p[2] = { -1, -1 }, status = 0, rc = -1, timed_out = 0;
 	unsigned a = 0, nmade = 0;
+	size_t had = out->len;
 	long long deadline;
 	pid_t pid;
 
@@ -190,6 +191,9 @@ int pb_protoc(const char *protoc, const char *proto, const char *const *import_p
 			snprintf(err, errlen, "protoc %s failed (status %d)", proto, status);
 	} else if (read_file(tmp, out)) {
 		snprintf(err, errlen, "protoc %s: cannot read its output: %s", proto, strerror(errno));
+	} else if (out->len == had) {
+		/* no status to read (SIGCHLD ignored) and no output: it failed */
+		snprintf(err, errlen, "%s", *msg ? msg : "protoc wrote no descriptor set");
 	} else {
 		rc = 0;
 	}
