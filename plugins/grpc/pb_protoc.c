@@ -198,6 +198,8 @@ int pb_protoc(const char *protoc, const char *proto, const char *const *import_p
 		rc = 0;
 	}
 done:
+	if (rc)
+		out->len = had;
 	if (p[0] >= 0)
 		close(p[0]);
 	if (p[1] >= 0)
