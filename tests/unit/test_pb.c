@@ -557,6 +557,52 @@ static void test_registry_rejects_bad_sets(void **state)
 	pb_buf_free(&set);
 }
 
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* Two files declaring one message; a proto2 group. */
+static void test_registry_rejects_duplicates_and_groups(void **state)
+{
+	char dir[] = "/tmp/pbtest-XXXXXX", a[300], b[300], c[300], err[1024];
+	struct pb_registry *r = pb_registry_new();
+	struct pb_buf set = { 0 };
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(a, sizeof(a), "%s/a.proto", dir);
+	snprintf(b, sizeof(b), "%s/b.proto", dir);
+	snprintf(c, sizeof(c), "%s/c.proto", dir);
+	write_file(a, "syntax = \"proto3\";\npackage dup;\nmessage M { int32 x = 1; }\n");
+	write_file(b, "syntax = \"proto3\";\npackage dup;\nmessage M { string y = 1; }\n");
+	write_file(c, "syntax = \"proto2\";\nmessage G { optional group Part = 1 { optional int32 x = 2; } }\n");
+	assert_int_equal(pb_protoc(NULL, a, NULL, 0, &set, err, sizeof(err)), 0);
+	assert_int_equal(pb_registry_add_set(r, set.p, set.len, "a", err, sizeof(err)), 0);
+	set.len = 0;
+	assert_int_equal(pb_protoc(NULL, b, NULL, 0, &set, err, sizeof(err)), 0);
+	assert_int_not_equal(pb_registry_add_set(r, set.p, set.len, "b", err, sizeof(err)), 0);
+	if (!strstr(err, "dup.M is defined twice"))
+		fail_msg("%s", err);
+	pb_registry_free(r);
+	set.len = 0;
+	r = pb_registry_new();
+	assert_int_equal(pb_protoc(NULL, c, NULL, 0, &set, err, sizeof(err)), 0);
+	assert_int_equal(pb_registry_add_set(r, set.p, set.len, "c", err, sizeof(err)), 0);
+	assert_int_not_equal(pb_registry_link(r, err, sizeof(err)), 0);
+	if (!strstr(err, "G.part: group fields are not supported"))
+		fail_msg("%s", err);
+	pb_registry_free(r);
+	pb_buf_free(&set);
+	unlink(a);
+	unlink(b);
+	unlink(c);
+	rmdir(dir);
+}
+
 static void test_protoc_reports_errors_with_positions(void **state)
 {
 	char dir[] = "/tmp/pbtest-XXXXXX", path[300], err[1024];
@@ -668,6 +714,7 @@ int main(void)
 		cmocka_unit_test(test_nested_any_is_bounded),
 		cmocka_unit_test(test_decoding_refuses_huge_expansion),
 		cmocka_unit_test(test_registry_rejects_bad_sets),
+		cmocka_unit_test(test_registry_rejects_duplicates_and_groups),
 		cmocka_unit_test(test_protoc_reports_errors_with_positions),
 		cmocka_unit_test(test_grpc_protos_load_through_protoc),
 		cmocka_unit_test(test_two_registries_share_a_state),
