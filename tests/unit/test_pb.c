@@ -603,6 +603,39 @@ static void test_registry_rejects_duplicates_and_groups(void **state)
 	rmdir(dir);
 }
 
+/* Sets written by hand (with descriptor.proto itself, through this
+ * library): an unknown type name, a missing import. */
+static void test_link_names_unknown_types(void **state)
+{
+	const char *protos[] = { "/usr/include/google/protobuf/descriptor.proto" };
+	struct pb_registry *d = load_protos(protos, 1), *r;
+	const struct pb_msg *fds = pb_find_msg(d, "google.protobuf.FileDescriptorSet");
+	lua_State *L = new_lua();
+	struct pb_buf set = { 0 };
+	char err[512];
+
+	assert_non_null(fds);
+	if (luaL_dostring(L, "return { file = { { name = 'x.proto', package = 'x', syntax = 'proto3',"
+	                  " message_type = { { name = 'M', field = { { name = 'f', number = 1,"
+	                  " label = 'LABEL_OPTIONAL', type = 'TYPE_MESSAGE', type_name = '.x.Nope' } } } } } } }"))
+		fail_msg("%s", lua_tostring(L, -1));
+	if (pb_encode_lua(L, -1, d, fds, &set, err, sizeof(err)))
+		fail_msg("%s", err);
+	r = pb_registry_new();
+	assert_int_equal(pb_registry_add_set(r, set.p, set.len, "x.pb", err, sizeof(err)), 0);
+	assert_int_not_equal(pb_registry_link(r, err, sizeof(err)), 0);
+	if (!strstr(err, "x.proto: x.M.f: unknown message type .x.Nope"))
+		fail_msg("%s", err);
+	pb_registry_free(r);
+	/* and the set reads back through descriptor.proto */
+	if (pb_decode_lua(L, d, fds, set.p, set.len, err, sizeof(err)))
+		fail_msg("%s", err);
+	check_lua(L, "assert(t.file[1].message_type[1].field[1].type == 'TYPE_MESSAGE')");
+	pb_buf_free(&set);
+	lua_close(L);
+	pb_registry_free(d);
+}
+
 static void test_protoc_reports_errors_with_positions(void **state)
 {
 	char dir[] = "/tmp/pbtest-XXXXXX", path[300], err[1024];
@@ -715,6 +748,7 @@ int main(void)
 		cmocka_unit_test(test_decoding_refuses_huge_expansion),
 		cmocka_unit_test(test_registry_rejects_bad_sets),
 		cmocka_unit_test(test_registry_rejects_duplicates_and_groups),
+		cmocka_unit_test(test_link_names_unknown_types),
 		cmocka_unit_test(test_protoc_reports_errors_with_positions),
 		cmocka_unit_test(test_grpc_protos_load_through_protoc),
 		cmocka_unit_test(test_two_registries_share_a_state),
