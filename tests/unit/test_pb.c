@@ -717,19 +717,20 @@ static void test_grpc_protos_load_through_protoc(void **state)
 /* The per-state name cache follows the registry in use. */
 static void test_two_registries_share_a_state(void **state)
 {
-	struct pb_registry *r2 = load_test_registry();
+	struct pb_registry *rs[3] = { R, load_test_registry(), load_test_registry() };
 	lua_State *L = new_lua();
 	size_t len;
 	char *bin = fixture("scalars_full", ".bin", &len), err[256];
 
-	for (int i = 0; i < 3; i++) {
-		struct pb_registry *r = i % 2 ? r2 : R;
+	for (int i = 0; i < 7; i++) {
+		struct pb_registry *r = rs[i % (i < 4 ? 2 : 3)];
 
 		assert_int_equal(pb_decode_lua(L, r, pb_find_msg(r, "pbtest.Scalars"),
 		                               (const uint8_t *)bin, len, err, sizeof(err)), 0);
-		check_lua(L, "assert(t.s32 == -5)");
+		check_lua(L, "assert(t.s32 == -5 and t.color == 'NEGATIVE')");
 	}
-	pb_registry_free(r2);
+	pb_registry_free(rs[1]);
+	pb_registry_free(rs[2]);
 	free(bin);
 	lua_close(L);
 }
