@@ -7,8 +7,8 @@
  * protobuf-c packs. Field names are never compared: each lua_State keeps,
  * per message type, an array of its field-name strings (interned once) in
  * a cache table in its registry, so a field costs one rawgeti and one
- * rawget/rawset. The cache belongs to one registry (by serial) and is
- * dropped when another registry is used.
+ * rawget/rawset. There is one cache per registry (by serial), for the two
+ * most recent registries.
  *
  * Nothing here raises except Lua memory errors: stack space is checked with
  * lua_checkstack and every other failure is an error sentence.
