@@ -92,6 +92,32 @@ static int put_float(struct jw *w, double d, int is_float)
 
 static int put_msg(struct jw *w, const struct pb_msg *m, const ProtobufCMessage *cm);
 
+/* Decimal text of V (negative when NEG), quoted when Q, into S; its length. */
+static int fmt_int(char *s, uint64_t v, int neg, int q)
+{
+	char t[24];
+	int n = 0, k = 0;
+
+	do {
+		t[k++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	if (q)
+		s[n++] = '"';
+	if (neg)
+		s[n++] = '-';
+	while (k)
+		s[n++] = t[--k];
+	if (q)
+		s[n++] = '"';
+	return n;
+}
+
+static uint64_t mag(int64_t x)
+{
+	return x < 0 ? (uint64_t)0 - (uint64_t)x : (uint64_t)x;
+}
+
 /* One value of F at V; QUOTE_INTS: a map key (every key is a string). */
 static int put_value(struct jw *w, const struct pb_field *f, const void *v, int key)
 {
@@ -100,16 +126,16 @@ static int put_value(struct jw *w, const struct pb_field *f, const void *v, int 
 
 	switch (f->type) {
 	case PBT_INT32: case PBT_SINT32: case PBT_SFIXED32:
-		n = snprintf(s, sizeof(s), key ? "\"%d\"" : "%d", *(const int32_t *)v);
+		n = fmt_int(s, mag(*(const int32_t *)v), *(const int32_t *)v < 0, key);
 		break;
 	case PBT_UINT32: case PBT_FIXED32:
-		n = snprintf(s, sizeof(s), key ? "\"%u\"" : "%u", *(const uint32_t *)v);
+		n = fmt_int(s, *(const uint32_t *)v, 0, key);
 		break;
 	case PBT_INT64: case PBT_SINT64: case PBT_SFIXED64:
-		n = snprintf(s, sizeof(s), "\"%lld\"", (long long)*(const int64_t *)v);
+		n = fmt_int(s, mag(*(const int64_t *)v), *(const int64_t *)v < 0, 1);
 		break;
 	case PBT_UINT64: case PBT_FIXED64:
-		n = snprintf(s, sizeof(s), "\"%llu\"", (unsigned long long)*(const uint64_t *)v);
+		n = fmt_int(s, *(const uint64_t *)v, 0, 1);
 		break;
 	case PBT_BOOL:
 		n = snprintf(s, sizeof(s), key ? "\"%s\"" : "%s",
