@@ -69,8 +69,9 @@ static int sym_grow(struct pb_registry *r)
 	return 0;
 }
 
-/* Files and symbols are distinct namespaces: a file's key starts with '\1'
- * in spirit; we keep files apart by kind in the lookup instead. */
+/* One table for file names and symbols; files are a namespace of their own
+ * (kind SYM_FILE), so a file "a.b" and a message "a.b" do not collide.
+ * 0, 1 (already there) or -1 (memory). */
 int pb_sym_add(struct pb_registry *r, const char *name, int kind, void *ptr,
                const struct pb_file *file)
 {
@@ -112,9 +113,8 @@ static const struct pb_sym *sym_find_kind(const struct pb_registry *r, const cha
 	return NULL;
 }
 
-const struct pb_sym *pb_sym_find(const struct pb_registry *r, const char *name, size_t len)
+const struct pb_sym *pb_file_find(const struct pb_registry *r, const char *name, size_t len)
 {
-	/* Used while adding files: file names. */
 	return sym_find_kind(r, name, len, 1);
 }
 

@@ -1,6 +1,6 @@
 /*
  * test_pb_json.c - messages to and from JSON (the proto3 JSON mapping),
- * checked against Google's json_format output (data/pb/*.json).
+ * checked against Google's json_format output (the .json files of data/pb).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -114,6 +114,8 @@ static void test_json_input_forms(void **state)
 	            " \"d\": \"-Infinity\", \"f\": \"1.5\", \"i32\": \"-3\", \"u32\": 1e3, \"sf64\": \"1e2\"}",
 	            "{\"bigFieldNumber\": 1, \"i64\": \"5\", \"u64\": \"18446744073709551615\","
 	            " \"d\": \"-Infinity\", \"f\": 1.5, \"i32\": -3, \"u32\": 1000, \"sf64\": \"100\"}", NULL);
+	expect_same("pbtest.Scalars", "{\"u64\": 1e3, \"fx64\": \"2.5e1\", \"i64\": -9.2e18}",
+	            "{\"u64\": \"1000\", \"fx64\": \"25\", \"i64\": \"-9200000000000000000\"}", NULL);
 	expect_same("pbtest.Scalars", "{\"bigFieldNumber\": 2, \"color\": 2}",
 	            "{\"big_field_number\": 2, \"color\": \"GREEN\"}", &names);
 	/* bytes: standard or url-safe base64, padded or not */
@@ -157,6 +159,9 @@ static void test_json_errors_name_the_field(void **state)
 	expect_error("pbtest.Scalars", "{\"u64\": \"-1\"}", "not an integer");
 	expect_error("pbtest.Scalars", "{\"u64\": \"18446744073709551616\"}", "u64");
 	expect_error("pbtest.Scalars", "{\"i64\": \"12x\"}", "i64");
+	expect_error("pbtest.Scalars", "{\"i64\": 9.3e18}", "not an integer in range");
+	expect_error("pbtest.Scalars", "{\"u64\": 1.8446744073709552e19}", "not an integer in range");
+	expect_error("pbtest.Scalars", "{\"u64\": -1}", "out of range");
 	expect_error("pbtest.Scalars", "{\"f\": 1e39}", "out of range for a float");
 	expect_error("pbtest.Scalars", "{\"b\": \"true\"}", "b: expected true or false");
 	expect_error("pbtest.Scalars", "{\"by\": \"***\"}", "by: bad base64");
