@@ -26,6 +26,15 @@
  * All of this holds for h2/h2c upstreams too: the client streams HTTP/2
  * calls the same way, with the stream's flow control holding the upstream
  * back (see http_client_h2.c).
+ *
+ * gRPC mode (proxy_conf.grpc) changes four things: the request body always
+ * streams (never collected first) and the upstream's head goes to the
+ * client at once, so both sides talk at the same time (bidi calls); the
+ * upstream's trailers become the client's; grpc-timeout is the call's
+ * deadline (a timer here) and goes on reduced by the time spent; and every
+ * failure is a gRPC status (proxy_grpc.c: trailers-only before the
+ * response started, trailers after), never a 502 or a cut stream. Calls
+ * are POSTs: retried only while no body byte came from the client.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +53,7 @@
 #include "outbound.h"
 #include "pool.h"
 #include "proxy.h"
+#include "proxy_grpc.h"
 #include "worker.h"
 
 #define MAX_FWD_HEADERS 128
@@ -65,6 +75,7 @@ struct proxy {
 	int kept_lost;
 	int body_done;                   /* the client's body is all in */
 	uint64_t body_seen;
+	uint64_t body_limit;             /* x->body_limit; gRPC: the route's own, if any */
 	int head_seen;                   /* the upstream's head came */
 	unsigned nrhdrs_before;          /* x's response headers before the upstream's */
 	int status;
@@ -77,6 +88,14 @@ struct proxy {
 	proxy_done_fn done;
 	void *done_ud;
 	int finished;
+	/* gRPC mode */
+	int grpc;
+	int grpc_tonly;                  /* the upstream's head carried grpc-status */
+	int grpc_status_seen;            /* its trailers did */
+	int grpc_answered;               /* the proxy ended X with a status of its own */
+	uint64_t deadline;               /* mono_us() when grpc-timeout runs out; 0: none */
+	struct event *deadline_ev;
+	pt_str_t *grpc_timeout;          /* the forwarded grpc-timeout's value */
 };
 
 /* Names a proxy does not pass on (hop-by-hop, or framed by each side). By
@@ -195,6 +214,9 @@ static void finish(struct proxy *p, int later)
 	if (p->kept)
 		evbuffer_free(p->kept);
 	p->kept = NULL;
+	if (p->deadline_ev)
+		event_free(p->deadline_ev);
+	p->deadline_ev = NULL;
 	if ((later || p->inside) && event_base_once(x->w->base, -1, EV_TIMEOUT, finish_cb, p, &zero) == 0)
 		return;
 	finish_now(p);
@@ -230,6 +252,15 @@ static void answer_error(struct proxy *p, int status, const char *error)
 	char body[512];
 	int n;
 
+	if (p->grpc) {
+		note_time(p);
+		snprintf(body, sizeof(body), "upstream %s: %s", p->upstream, status == PT_ENOENT ?
+		         "no server is available" : error ? error : status == PT_ETIMEDOUT ?
+		         "timed out" : "failed");
+		p->grpc_answered = 1;
+		grpc_answer(x, p->nrhdrs_before, GRPC_UNAVAILABLE, body);
+		return;
+	}
 	if (x->state >= X_STREAMING || x->transport_gone)
 		return;
 	note_time(p);
@@ -278,6 +309,21 @@ static int attempt(struct proxy *p)
 		finish(p, 0);
 		return -1;
 	}
+	if (p->grpc && !p->hr.h2) {
+		log_warn("upstream", "%s: a gRPC proxy needs an HTTP/2 upstream (protocol = \"h2c\" "
+		         "or \"h2\")", p->upstream);
+		upstream_try_done(p->t, 1, NULL);
+		answer_error(p, PT_EIO, "not an HTTP/2 upstream");
+		finish(p, 0);
+		return -1;
+	}
+	if (p->grpc_timeout) {
+		uint64_t now = mono_us();
+
+		p->grpc_timeout->len = grpc_timeout_format(p->deadline > now ?
+		                                           (int64_t)(p->deadline - now) : 1,
+		                                           (char *)p->grpc_timeout->ptr);
+	}
 	if (p->timeout > 0)
 		p->hr.timeout = p->timeout;
 	p->hr.body = (pt_str_t){ NULL, 0 };
@@ -321,6 +367,76 @@ static int attempt(struct proxy *p)
 
 /* ---- the upstream's answer ------------------------------------------------ */
 
+/* Header NAME (lower-case) of RES, or an empty string. */
+static pt_str_t res_header(const struct http_client_res *res, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (unsigned i = 0; i < res->num_headers; i++)
+		if (res->headers[2 * i].len == n && !memcmp(res->headers[2 * i].ptr, name, n))
+			return res->headers[2 * i + 1];
+	return (pt_str_t){ "", 0 };
+}
+
+/*
+ * gRPC mode: the upstream's head. A gRPC answer (200, application/grpc)
+ * goes to the client at once -- the client may wait for it before it sends
+ * more -- unless it is trailers-only (grpc-status in it: it goes whole at
+ * the end). Anything else is the status a gRPC client would make of it.
+ */
+static int grpc_head(struct proxy *p, const struct http_client_res *res)
+{
+	pt_exchange *x = p->x;
+	char why[96];
+
+	if (res->status != 200 || !grpc_content_type(res_header(res, "content-type"))) {
+		snprintf(why, sizeof(why), "upstream %s answered HTTP %d, not gRPC", p->upstream,
+		         res->status);
+		log_info("upstream", "%s", why);
+		p->grpc_answered = 1;
+		grpc_answer(x, p->nrhdrs_before, res->status == 200 ? GRPC_UNKNOWN :
+		            grpc_code_of_http(res->status), why);
+		return -1;   /* the call ends; call_done sees grpc_answered */
+	}
+	for (unsigned i = 0; i < res->num_headers; i++) {
+		pt_str_t n = res->headers[2 * i], v = res->headers[2 * i + 1];
+
+		if (n.len == 11 && !memcmp(n.ptr, "grpc-status", 11))
+			p->grpc_tonly = 1;
+		if (!is_resp_skipped(n) && xapi_header_add(x, n, v) != 0)
+			log_warn("upstream", "%s: response header '%.*s' left out", p->upstream,
+			         (int)n.len, n.ptr);
+	}
+	if (xapi_status_set(x, 200) != 0)
+		return -1;
+	x->resp_length = -1;
+	if (p->grpc_tonly)
+		return 0;
+	p->started = 1;
+	return xapi_write(x, NULL, 0) == 0 ? 0 : -1;   /* the head, now */
+}
+
+/* The upstream's trailers: in gRPC mode, the client's (grpc-status, ...). */
+static int up_trailers(const pt_str_t *pairs, unsigned n, void *ud)
+{
+	struct proxy *p = ud;
+	pt_exchange *x = p->x;
+
+	if (!p->grpc || x->transport_gone || x->state >= X_DONE)
+		return 0;
+	for (unsigned i = 0; i < n; i++) {
+		pt_str_t nm = pairs[2 * i], v = pairs[2 * i + 1];
+
+		if (exchange_trailer_forbidden(nm))
+			continue;
+		if (nm.len == 11 && !memcmp(nm.ptr, "grpc-status", 11))
+			p->grpc_status_seen = 1;
+		if (xapi_trailer_add(x, nm, v) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int up_head(const struct http_client_res *res, void *ud)
 {
 	struct proxy *p = ud;
@@ -332,6 +448,8 @@ static int up_head(const struct http_client_res *res, void *ud)
 	p->status = res->status;
 	set_addr(p, res->peer);
 	note_time(p);
+	if (p->grpc)
+		return grpc_head(p, res);
 	for (unsigned i = 0; i < res->num_headers; i++) {
 		pt_str_t n = res->headers[2 * i], v = res->headers[2 * i + 1];
 
@@ -387,7 +505,7 @@ static void up_drain(void *ud)
 	exchange_body_resume(p->x);
 }
 
-static const struct http_client_stream stream_ops = { up_head, up_body, up_drain, NULL };
+static const struct http_client_stream stream_ops = { up_head, up_body, up_drain, up_trailers };
 
 static void call_done(const struct http_client_res *res, void *ud)
 {
@@ -399,9 +517,21 @@ static void call_done(const struct http_client_res *res, void *ud)
 	p->call = NULL;
 	set_addr(p, res->peer);
 	note_time(p);
+	if (p->grpc_answered) {
+		upstream_try_done(p->t, 1, NULL);
+		finish(p, 0);
+		return;
+	}
 	if (res->status >= 0) {
 		upstream_try_done(p->t, 1, NULL);
-		if (!x->transport_gone && x->state < X_DONE) {
+		if (p->grpc && !x->transport_gone && x->state < X_DONE &&
+		    !p->grpc_tonly && !p->grpc_status_seen) {
+			/* a gRPC call always ends with a status */
+			log_info("upstream", "%s: the upstream ended a gRPC call without grpc-status",
+			         p->upstream);
+			grpc_answer(x, p->nrhdrs_before, GRPC_INTERNAL,
+			            "upstream ended the call without grpc-status");
+		} else if (!x->transport_gone && x->state < X_DONE) {
 			if (!p->started)
 				xapi_respond(x, p->status, (pt_str_t){ NULL, 0 });
 			else
@@ -411,6 +541,13 @@ static void call_done(const struct http_client_res *res, void *ud)
 		return;
 	}
 	upstream_try_done(p->t, 0, res->error);
+	if (p->started && p->grpc) {
+		log_warn("upstream", "%s (%s): %s during a gRPC call", p->upstream, server,
+		         res->error ? res->error : "failed");
+		answer_error(p, res->status, res->error);   /* as its trailers */
+		finish(p, 0);
+		return;
+	}
 	if (p->started) {
 		log_warn("upstream", "%s (%s): %s after %llu response bytes: the response is cut",
 		         p->upstream, server, res->error ? res->error : "failed",
@@ -422,7 +559,7 @@ static void call_done(const struct http_client_res *res, void *ud)
 	log_warn("upstream", "%s (%s): %s", p->upstream, server, res->error ? res->error : "failed");
 	p->last_status = res->status;
 	if (!p->head_seen && !x->transport_gone && upstream_try_attempts(p->t) <= u->retries &&
-	    upstream_idempotent(x->method_name) && can_resend(p)) {
+	    (p->grpc ? p->body_seen == 0 : upstream_idempotent(x->method_name) && can_resend(p))) {
 		p->retry_error = res->error ? res->error : "error";
 		attempt(p);
 		return;
@@ -448,12 +585,17 @@ static void body_take(pt_exchange *x, struct proxy *p, const char *data, size_t 
 {
 	if (len) {
 		p->body_seen += len;
-		if (p->body_seen > x->body_limit) {
+		if (p->body_seen > p->body_limit) {
 			/* a chunked body past the limit (a Content-Length one was
 			 * refused before it started) */
 			log_info("upstream", "%s: request body over %llu bytes: 413", p->upstream,
-			         (unsigned long long)x->body_limit);
+			         (unsigned long long)p->body_limit);
 			finish(p, 1);   /* drops the upstream call */
+			if (p->grpc) {
+				grpc_answer(x, p->nrhdrs_before, GRPC_RESOURCE_EXHAUSTED,
+				            "request body too large");
+				return;
+			}
 			x->close_after = 1;
 			if (x->state >= X_STREAMING)
 				exchange_abort(x);
@@ -530,7 +672,7 @@ static int removed(const struct proxy_conf *pc, pt_str_t name)
 static int build_request(struct proxy *p, const struct proxy_conf *pc)
 {
 	pt_exchange *x = p->x;
-	unsigned cap = x->nhdrs + 8 + pc->nheaders;
+	unsigned cap = x->nhdrs + 10 + pc->nheaders;
 	pt_str_t *h;
 	pt_str_t path = x->path, xff = { NULL, 0 }, v;
 	unsigned n = 0;
@@ -539,8 +681,8 @@ static int build_request(struct proxy *p, const struct proxy_conf *pc)
 	size_t iplen, off = 0;
 	char *buf;
 
-	if (cap > MAX_FWD_HEADERS)
-		cap = MAX_FWD_HEADERS;
+	if (cap > MAX_FWD_HEADERS + 2)
+		cap = MAX_FWD_HEADERS + 2;
 	if (!(h = xapi_alloc(x, 2 * cap * sizeof(pt_str_t))))
 		return PT_ENOMEM;
 	if (pc->strip_prefix.len && path.len >= pc->strip_prefix.len &&
@@ -571,6 +713,9 @@ static int build_request(struct proxy *p, const struct proxy_conf *pc)
 	for (unsigned i = 0; i < x->nhdrs && n + 8 < cap; i++) {
 		if (is_hop(x->hdrs[i].name) || removed(pc, x->hdrs[i].name))
 			continue;
+		if (p->grpc && x->hdrs[i].name.len == 12 && !memcmp(x->hdrs[i].name.ptr,
+		                                                     "grpc-timeout", 12))
+			continue;   /* goes on below, reduced by the time spent */
 		if (x->hdrs[i].name.len == 15 && !memcmp(x->hdrs[i].name.ptr, "x-forwarded-for", 15)) {
 			xff = x->hdrs[i].value;
 			continue;
@@ -605,6 +750,22 @@ static int build_request(struct proxy *p, const struct proxy_conf *pc)
 		h[2 * n + 1] = x->host;
 		n++;
 	}
+	if (p->grpc) {
+		/* grpc's servers want te: trailers (a hop-by-hop name otherwise) */
+		h[2 * n] = PT_STR("te");
+		h[2 * n + 1] = PT_STR("trailers");
+		n++;
+		if (p->deadline) {
+			char *tv = xapi_alloc(x, 12);
+
+			if (!tv)
+				return PT_ENOMEM;
+			h[2 * n] = PT_STR("grpc-timeout");
+			h[2 * n + 1] = (pt_str_t){ tv, 0 };   /* set by each attempt */
+			p->grpc_timeout = &h[2 * n + 1];
+			n++;
+		}
+	}
 	v = xapi_request_id(x);
 	add(x, h, &n, cap, PT_STR("x-request-id"), v.ptr, v.len);
 	if (xapi_header(x, PT_STR("traceparent"), 0, &v) != 0) {
@@ -634,6 +795,62 @@ static int build_request(struct proxy *p, const struct proxy_conf *pc)
 	return 0;
 }
 
+/* Request header NAME (lower-case) of X, or an empty string. */
+static pt_str_t header_of(pt_exchange *x, const char *name)
+{
+	pt_str_t v;
+
+	if (xapi_header(x, (pt_str_t){ name, strlen(name) }, 0, &v) != 0)
+		return (pt_str_t){ "", 0 };
+	return v;
+}
+
+/* gRPC mode: grpc-timeout ran out. The upstream's stream is reset. */
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy *p = arg;
+
+	(void)fd;
+	(void)what;
+	if (p->finished)
+		return;
+	log_info("upstream", "%s: gRPC deadline exceeded: upstream call cancelled", p->upstream);
+	note_time(p);
+	if (p->call) {
+		http_client_cancel(p->call);
+		p->call = NULL;
+		upstream_try_done(p->t, 1, NULL);
+	}
+	p->grpc_answered = 1;
+	grpc_answer(p->x, p->nrhdrs_before, GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
+	finish(p, 0);
+}
+
+/* gRPC mode: the client's grpc-timeout, when it sent a valid one, arms the
+ * call's deadline. 0 or PT_ENOMEM. */
+static int grpc_start(struct proxy *p)
+{
+	pt_exchange *x = p->x;
+	pt_str_t v = header_of(x, "grpc-timeout");
+	int64_t us;
+	struct timeval tv;
+
+	if (!v.len)
+		return 0;
+	if ((us = grpc_timeout_parse(v)) < 0) {
+		log_info("upstream", "%s: invalid grpc-timeout '%.*s' ignored", p->upstream,
+		         (int)(v.len < 32 ? v.len : 32), v.ptr);
+		return 0;
+	}
+	if (!(p->deadline_ev = evtimer_new(x->w->base, deadline_cb, p)))
+		return PT_ENOMEM;
+	p->deadline = mono_us() + (uint64_t)us;
+	tv.tv_sec = (time_t)(us / 1000000);
+	tv.tv_usec = (suseconds_t)(us % 1000000);
+	evtimer_add(p->deadline_ev, &tv);
+	return 0;
+}
+
 int proxy_start(pt_exchange *x, const struct proxy_conf *pc, proxy_done_fn done, void *ud)
 {
 	const struct upstream_conf *u = config_upstream(x->gen->cfg, pc->upstream);
@@ -651,6 +868,26 @@ int proxy_start(pt_exchange *x, const struct proxy_conf *pc, proxy_done_fn done,
 	p->done_ud = ud;
 	p->nrhdrs_before = x->nrhdrs;
 	p->timeout = pc->timeout;
+	p->grpc = pc->grpc;
+	/* a gRPC stream may go on for hours with its memory bounded by flow
+	 * control: only a body_limit the route sets bounds it */
+	p->body_limit = !p->grpc ? x->body_limit : x->route && x->route->body_limit ?
+	                x->route->body_limit : UINT64_MAX;
+	if (p->grpc) {
+		int rc = grpc_start(p);
+
+		if (rc != 0)
+			return rc;
+		if (!grpc_content_type(header_of(x, "content-type"))) {
+			/* answered here; DONE still runs, later */
+			xapi_ref(x);
+			exchange_error(x, 415, "a gRPC route takes content-type application/grpc");
+			if (x->has_body && !x->body_complete)
+				xapi_body_read(x, discard_body, NULL);
+			finish(p, 1);
+			return 0;
+		}
+	}
 	if (build_request(p, pc) != 0)
 		return PT_ENOMEM;
 	if (!(p->t = upstream_try_start(x->w, x->gen, pc->upstream, p->hr.headers,
@@ -660,7 +897,7 @@ int proxy_start(pt_exchange *x, const struct proxy_conf *pc, proxy_done_fn done,
 		p->mode = B_BUFFERED;
 	else if (!x->has_body)
 		p->mode = B_NONE;
-	else if (x->req_length >= 0 && (uint64_t)x->req_length <= KEEP_MAX)
+	else if (x->req_length >= 0 && (uint64_t)x->req_length <= KEEP_MAX && !p->grpc)
 		p->mode = B_SMALL;
 	else
 		p->mode = B_STREAM;
@@ -713,6 +950,8 @@ static int opts_parse(const pt_conf *opts, struct proxy_conf *pc, pt_str_t *h, s
 		if (conf_str(conf_at(rm, i), NULL, &pc->remove[pc->nremove]) == 0)
 			pc->nremove++;
 	conf_num(opts, "timeout", &pc->timeout);
+	if (conf_bool(opts, "grpc", &pc->grpc) != 0)
+		pc->grpc = 0;
 	for (size_t i = 0; hdrs && (k = conf_key_at(hdrs, i, &v)) != NULL; i++) {
 		pt_str_t val;
 
