@@ -632,3 +632,57 @@ def test_not_grpc_is_415_and_other_requests_log_no_grpc_status(gw):
     assert r.status_code == 415
     assert gw.svc.calls == []
     assert access_log(gw, 1)[-1]["grpc_status"] is None
+
+
+def test_lua_handler_calling_proxy_and_http1_clients(portico, tmp_path, upstream, pb):
+    """proxy{grpc=true} called from a Lua function (the body buffered first)
+    answers a unary call; an HTTP/1.1 client of a gRPC route gets the status
+    in the chunked body's trailers, and nothing breaks."""
+    d = gateway(portico, tmp_path, upstream.port, extra_routes=(
+        'local p = proxy(upstream "up", { grpc = true, strip_prefix = "/lua" })\n'
+        'route.post("/lua/:svc/:m", function(req, res) return p(req, res) end)\n'))
+    with grpc.insecure_channel(f"127.0.0.1:{d.port}") as ch:
+        unary = ch.unary_unary(f"/lua/{SERVICE}/UnaryCall",
+                               request_serializer=pb[0].SimpleRequest.SerializeToString,
+                               response_deserializer=pb[0].SimpleResponse.FromString)
+        r, call = unary.with_call(pb[0].SimpleRequest(response_size=7), timeout=5,
+                                  metadata=(("x-grpc-test-echo-trailing-bin", b"\x01"),))
+        assert len(r.payload.body) == 7
+        assert ("x-grpc-test-echo-trailing-bin", b"\x01") in call.trailing_metadata()
+    assert upstream.calls == ["UnaryCall"]
+    msg = pb[0].SimpleRequest(response_size=3).SerializeToString()
+    frame = b"\0" + len(msg).to_bytes(4, "big") + msg
+    with socket.create_connection(("127.0.0.1", d.port), timeout=5) as s:
+        s.sendall(b"POST /grpc.testing.TestService/UnaryCall HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/grpc\r\nTE: trailers\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(frame) + frame)
+        got = b""
+        end = time.monotonic() + 5
+        while b"\r\n0\r\n" not in got and time.monotonic() < end:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    assert got.startswith(b"HTTP/1.1 200"), got[:200]
+    assert b"grpc-status: 0" in got.lower(), got
+    # a Lua route proxying to a path the upstream lacks
+    with grpc.insecure_channel(f"127.0.0.1:{d.port}") as ch:
+        x = ch.unary_unary("/lua/grpc.testing.XService/Nope", request_serializer=lambda b: b,
+                           response_deserializer=lambda b: b)
+        with pytest.raises(grpc.RpcError) as e:
+            x(b"", timeout=5)
+        assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_http1_upstream_is_unavailable_and_logged(portico, tmp_path, pb):
+    routes = tmp_path / "routes"
+    routes.mkdir()
+    (routes / "gw.lua").write_text(
+        f'route.post("/{SERVICE}/:method", proxy(upstream "up", {{ grpc = true }}))\n')
+    d = portico(f'upstream "up" {{ servers = {{ "127.0.0.1:{free_port()}" }} }}\n'
+                f'routes "{routes}"')
+    with grpc.insecure_channel(f"127.0.0.1:{d.port}") as ch:
+        with pytest.raises(grpc.RpcError) as e:
+            Client(ch, *pb).empty(pb[1].Empty(), timeout=5)
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "needs an HTTP/2 upstream" in d.log()
