@@ -615,29 +615,37 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 	finish(p, 0);
 }
 
-/* gRPC mode: the client's grpc-timeout, when it sent a valid one, arms the
- * call's deadline. 0 or PT_ENOMEM. */
-static int grpc_start(struct proxy *p)
+/* gRPC mode: the client's grpc-timeout, when it sent a valid one, sets the
+ * call's deadline (grpc_deadline_arm starts its timer). */
+static void grpc_deadline_read(struct proxy *p)
 {
 	pt_exchange *x = p->x;
 	pt_str_t v = header_of(x, "grpc-timeout");
 	int64_t us;
-	struct timeval tv;
 
 	if (!v.len)
-		return 0;
+		return;
 	if ((us = grpc_timeout_parse(v)) < 0) {
 		log_info("upstream", "%s: invalid grpc-timeout '%.*s' ignored", p->upstream,
 		         (int)(v.len < 32 ? v.len : 32), v.ptr);
-		return 0;
+		return;
 	}
-	if (!(p->deadline_ev = evtimer_new(x->w->base, deadline_cb, p)))
-		return PT_ENOMEM;
 	p->deadline = mono_us() + (uint64_t)us;
-	tv.tv_sec = (time_t)(us / 1000000);
-	tv.tv_usec = (suseconds_t)(us % 1000000);
+}
+
+/* Arms the deadline's timer, once nothing can fail before finish() (which
+ * frees it). Without memory for it the upstream's grpc-timeout remains. */
+static void grpc_deadline_arm(struct proxy *p)
+{
+	uint64_t now = mono_us(), left = p->deadline > now ? p->deadline - now : 0;
+	struct timeval tv = { (time_t)(left / 1000000), (suseconds_t)(left % 1000000) };
+
+	if (!(p->deadline_ev = evtimer_new(p->x->w->base, deadline_cb, p))) {
+		log_warn("upstream", "%s: out of memory: the gRPC deadline is the upstream's",
+		         p->upstream);
+		return;
+	}
 	evtimer_add(p->deadline_ev, &tv);
-	return 0;
 }
 
 int proxy_start(pt_exchange *x, const struct proxy_conf *pc, proxy_done_fn done, void *ud)
@@ -663,10 +671,7 @@ int proxy_start(pt_exchange *x, const struct proxy_conf *pc, proxy_done_fn done,
 	p->body_limit = !p->grpc ? x->body_limit : x->route && x->route->body_limit ?
 	                x->route->body_limit : UINT64_MAX;
 	if (p->grpc) {
-		int rc = grpc_start(p);
-
-		if (rc != 0)
-			return rc;
+		grpc_deadline_read(p);
 		if (!grpc_content_type(header_of(x, "content-type"))) {
 			/* answered here; DONE still runs, later */
 			xapi_ref(x);
@@ -692,6 +697,8 @@ int proxy_start(pt_exchange *x, const struct proxy_conf *pc, proxy_done_fn done,
 		p->mode = B_STREAM;
 	xapi_ref(x);
 	exchange_on_stop(x, on_stop, p);
+	if (p->deadline)
+		grpc_deadline_arm(p);
 	p->inside = 1;
 	if (p->mode == B_SMALL) {
 		xapi_body_read(x, body_in, p);   /* attempts once the body is in */
