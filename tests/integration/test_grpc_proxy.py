@@ -311,8 +311,10 @@ def gw(portico, tmp_path, upstream, pb, request):
 
 
 def access_log(c, n_expected, timeout=5.0):
-    """The access log's lines once it has N_EXPECTED (written after each call)."""
-    path = c.tmp / "access.log"
+    """The access log's lines once it has N_EXPECTED (each is written when
+    the transport lets go of the exchange, a moment after the client saw
+    the end). C: a Client, or the test's tmp_path."""
+    path = (c.tmp if isinstance(c, Client) else c) / "access.log"
     deadline = time.monotonic() + timeout
     lines = []
     while time.monotonic() < deadline:
@@ -578,7 +580,7 @@ def test_upstream_down_is_unavailable(portico, tmp_path, pb):
         with pytest.raises(grpc.RpcError) as e:
             list(c.bidi(iter([pb[0].StreamingOutputCallRequest()]), timeout=5))
         assert e.value.code() == grpc.StatusCode.UNAVAILABLE
-    lines = [json.loads(line) for line in open(tmp_path / "access.log")]
+    lines = access_log(tmp_path, 2)
     assert [l["grpc_status"] for l in lines[-2:]] == ["14", "14"]
     assert all(l["status"] == 200 for l in lines[-2:])
 
@@ -621,7 +623,7 @@ def test_jwt_filter_answers_unauthenticated_without_the_upstream(portico, tmp_pa
             start(pb[0].ReconnectParams(), timeout=5)
         assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert upstream.calls == []
-    lines = [json.loads(line) for line in open(tmp_path / "access.log")]
+    lines = access_log(tmp_path, 1)
     assert lines[-1]["status"] == 401 and lines[-1]["grpc_status"] == "16"
 
 
