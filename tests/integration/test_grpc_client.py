@@ -267,7 +267,9 @@ route.post("/stream_out", function(req)
   local q = req:json()
   local sizes = {}
   local ok, e = pcall(function()
-    for m in grpc.call("svc", T .. "StreamingOutputCall", q.req, q.opts) do
+    local it, s, _, close = grpc.call("svc", T .. "StreamingOutputCall", q.req, q.opts)
+    if q.sleep then sleep(q.sleep) end   -- not reading: the call pauses past 1 MiB
+    for m in it, s, nil, close do
       sizes[#sizes + 1] = #m.payload.body
       if q.stop_after and #sizes >= q.stop_after then break end
     end
@@ -540,9 +542,12 @@ def test_leaving_the_loop_early_cancels_the_stream(d, backend):
 
 
 def test_many_messages_through_a_paused_stream(d):
-    # 40 x 200 KiB: past the client's pause mark, all delivered in order
-    out = post(d, "/stream_out", req={"response_parameters": [{"size": 200 << 10}] * 40})
-    assert out["sizes"] == [200 << 10] * 40
+    # 40 x 200 KiB, read at once, and read after a second of not reading
+    # (the call pauses past 1 MiB queued and goes on as the loop reads)
+    for extra in ({}, {"sleep": 1}):
+        out = post(d, "/stream_out", req={"response_parameters": [{"size": 200 << 10}] * 40},
+                   **extra)
+        assert out["sizes"] == [200 << 10] * 40
 
 
 def test_client_streaming(d, backend):
