@@ -1188,3 +1188,16 @@ def test_a_service_served_twice_names_both_lines(portico, tmp_path):
     assert d.proc.wait(10) != 0
     assert "zz.lua:2: grpc.service: t.v1.Echo is already served by the grpc.service at " \
         in d.log() and "echo.lua:" in d.log(), d.log()
+
+
+def test_default_limit_and_compress_min_zero(portico, tmp_path):
+    d = echo_daemon(portico, tmp_path, extra="compress_min = 0")
+    # 4 MiB is the default: one byte more is refused from the prefix alone
+    st = h2_call(d.port, "/t.v1.Echo/Unary", struct.pack(">BI", 0, 4194305), end=False)
+    assert st.status == "8", st
+    st = h2_call(d.port, "/t.v1.Echo/Unary", struct.pack(">BI", 0, 4194304) + b"\x0a", timeout=5)
+    assert st.status == "13" and "truncated" in st.message, st
+    # compress_min = 0: replies go plain even when the client accepts gzip
+    big = msg(b"z", b"\0" * 50000)
+    st = h2_call(d.port, "/t.v1.Echo/Unary", frame(big), extra=[("grpc-accept-encoding", "gzip")])
+    assert st.status == "0" and st.data == frame(big) and "grpc-encoding" not in st.headers
