@@ -80,6 +80,10 @@ grpc.service("t.v1.Echo", {
       error(grpc.error("NOT_FOUND", "no such order",
             { { type_url = "type.googleapis.com/t.v1.M", value = "\10\2hi" } }))
     end
+    if mode == "nfmsg" then
+      error(grpc.error("NOT_FOUND", "no such order",
+            { { ["@type"] = "type.googleapis.com/t.v1.M", s = "hi" } }))
+    end
     if mode == "code" then error(grpc.error(tonumber(ctx.metadata["x-code"]), ctx.metadata["x-msg"])) end
     if mode == "sleep" then sleep(tonumber(ctx.metadata["x-sleep"])) end
     if mode == "spin" then while true do end end
@@ -284,6 +288,16 @@ def test_grpc_error_with_details(echo):
     det = dict(e.value.trailing_metadata())["grpc-status-details-bin"]
     # google.rpc.Status { code = 5, message, details = [Any { type_url, value }] }
     assert det.startswith(b"\x08\x05\x12\x0dno such order\x1a")
+    assert b"type.googleapis.com/t.v1.M" in det and det.endswith(b"\x12\x04\x0a\x02hi")
+
+
+@need_pb
+def test_grpc_error_details_as_messages(echo):
+    d, ch = echo
+    with pytest.raises(grpc.RpcError) as e:
+        ch.unary_unary("/t.v1.Echo/Unary")(msg(b"x"), metadata=[("x-mode", "nfmsg")], timeout=5)
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    det = dict(e.value.trailing_metadata())["grpc-status-details-bin"]
     assert b"type.googleapis.com/t.v1.M" in det and det.endswith(b"\x12\x04\x0a\x02hi")
 
 
