@@ -260,6 +260,51 @@ static int error_tostring(lua_State *L)
 	return 1;
 }
 
+/*
+ * The detail on top, a message { ["@type"] = "type.googleapis.com/pkg.Msg",
+ * fields... }, encoded with the contracts: replaced by { type_url, value }.
+ * Raises naming details[I] when the type is unknown or a field does not fit.
+ */
+static void detail_encode(lua_State *L, int i)
+{
+	struct gstate *s = grpc_state(L);
+	const char *url = (lua_getfield(L, -1, "@type"), lua_tostring(L, -1));
+	const char *slash = strrchr(url, '/');
+	const struct pb_msg *m = s && s->conf ? pb_find_msg(s->conf->reg, slash ? slash + 1 : url)
+	                         : NULL;
+	struct pb_buf b = { 0 };
+	char err[256];
+	int t;
+
+	if (!m)
+		luaL_error(L, "grpc.error: details[%d]: no message type %s in the contracts", i, url);
+	/* the fields without "@type" */
+	lua_newtable(L);
+	t = lua_gettop(L);
+	lua_pushnil(L);
+	while (lua_next(L, t - 2)) {
+		if (lua_type(L, -2) == LUA_TSTRING && !strcmp(lua_tostring(L, -2), "@type")) {
+			lua_pop(L, 1);
+			continue;
+		}
+		lua_pushvalue(L, -2);
+		lua_insert(L, -2);
+		lua_rawset(L, t);
+	}
+	if (pb_encode_lua(L, t, s->conf->reg, m, &b, err, sizeof(err)) != 0) {
+		pb_buf_free(&b);
+		luaL_error(L, "grpc.error: details[%d] (%s): %s", i, url, err);
+	}
+	lua_createtable(L, 0, 2);
+	lua_pushvalue(L, t - 1);
+	lua_setfield(L, -2, "type_url");
+	lua_pushlstring(L, b.p ? (const char *)b.p : "", b.len);
+	lua_setfield(L, -2, "value");
+	pb_buf_free(&b);
+	lua_replace(L, t - 2);   /* over the detail */
+	lua_settop(L, t - 2);
+}
+
 /* grpc.error(code, message [, details]) -> an error value for error() */
 static int l_error(lua_State *L)
 {
@@ -293,12 +338,24 @@ static int l_error(lua_State *L)
 
 		lua_createtable(L, (int)n, 0);
 		for (lua_Integer i = 1; i <= n; i++) {
+			int typed = 0;
+
 			lua_rawgeti(L, 3, i);
-			if (!lua_istable(L, -1) || lua_getfield(L, -1, "type_url") != LUA_TSTRING ||
-			    lua_getfield(L, -2, "value") != LUA_TSTRING)
-				return luaL_argerror(L, 3, "details is a list of { type_url = \"type."
-				                     "googleapis.com/pkg.Msg\", value = <encoded bytes> }");
-			lua_pop(L, 2);
+			if (lua_istable(L, -1)) {
+				typed = lua_getfield(L, -1, "@type") == LUA_TSTRING;
+				lua_pop(L, 1);
+			}
+			if (typed) {
+				detail_encode(L, (int)i);   /* replaces the table on top */
+			} else {
+				if (!lua_istable(L, -1) || lua_getfield(L, -1, "type_url") != LUA_TSTRING ||
+				    lua_getfield(L, -2, "value") != LUA_TSTRING)
+					return luaL_argerror(L, 3, "details is a list of { type_url = \"type."
+					                     "googleapis.com/pkg.Msg\", value = <encoded bytes> } "
+					                     "or of messages { [\"@type\"] = \"type.googleapis.com/"
+					                     "pkg.Msg\", <its fields> }");
+				lua_pop(L, 2);
+			}
 			lua_rawseti(L, -2, i);
 		}
 		lua_setfield(L, -2, "details");
