@@ -74,7 +74,7 @@ CASES = [
         maps { str_int { key: "k" value: 2 } } oneofs { b: "bee" opt_s: "x" }
         nested { inner { x: 9 } } wkt { ts { seconds: 1 } val { bool_value: false } }'''),
     ("p2", "pbtest2.P2", r'''req: 1 unpacked: [1, 2] packed: [3, 4] child { req: 2 s: "" }
-        by: "\000" e: ZERO d: 0 b: false u: 1 f: 0.5 opt: 0'''),
+        by: "\000" e: ZERO d: 0 b: false u: 1 f: 0.5 opt: 0 m { key: "k" value: 7 }'''),
     ("p2_min", "pbtest2.P2", "req: 0"),
 ]
 
