@@ -15,6 +15,7 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include "lua_json.h"
 #include "pb_test_util.h"
 
 static struct pb_registry *R;
@@ -259,7 +260,7 @@ static void test_decoded_values_follow_the_mapping(void **state)
 	          "assert(t.self.self.self == nil and t.self.self.inner == nil)");
 	decode_case(L, "wkt", "pbtest.Wkt");
 	check_lua(L, "assert(t.ts == '2023-11-14T22:13:20.005Z' and t.dur == '-1.500s')\n"
-	          "assert(t.st.a == 1.5 and t.st.b.c == true and t.st.n == nil)\n"
+	          "assert(t.st.a == 1.5 and t.st.b.c == true and type(t.st.n) == 'userdata')\n"
 	          "assert(t.val == 'hi' and t.lv[1] == 2 and type(t.lv[2]) == 'table')\n"
 	          "assert(t.dv == 2.5 and t.fv == -0.25 and t.i64v == -9007199254740993)\n"
 	          "assert(t.u64v == -1 and t.i32v == 0 and t.u32v == 9 and t.bv == true)\n"
@@ -274,6 +275,33 @@ static void test_decoded_values_follow_the_mapping(void **state)
 	decode_case(L, "p2", "pbtest2.P2");
 	check_lua(L, "assert(t.req == 1 and t.opt == 0 and t.by == '\\0' and t.e == 'ZERO')\n"
 	          "assert(t.child.req == 2 and t.child.s == '' and t.packed[2] == 4 and t.m.k == 7)");
+	lua_close(L);
+}
+
+/* With the json module loaded, a null inside a Struct, ListValue or map
+ * of Value is json.null, and encodes back to a null. */
+static void test_nulls_are_json_null(void **state)
+{
+	lua_State *L = new_lua();
+	struct pb_buf out = { 0 }, js = { 0 };
+	char err[256];
+
+	luaL_requiref(L, "json", lua_json_open, 1);
+	lua_pop(L, 1);
+	decode_case(L, "wkt", "pbtest.Wkt");
+	lua_pushvalue(L, -1);
+	check_lua(L, "assert(t.st.n == json.null and t.val == 'hi')\n"
+	          "assert(json.encode(t.st):find('\"n\":null'))");
+	if (pb_encode_lua(L, -1, R, msg("pbtest.Wkt"), &out, err, sizeof(err)))
+		fail_msg("%s", err);
+	if (pb_to_json(R, msg("pbtest.Wkt"), out.p, out.len, NULL, &js, err, sizeof(err)))
+		fail_msg("%s", err);
+	pb_buf_add(&js, "", 1);
+	assert_non_null(strstr((char *)js.p, "\"n\":null"));
+	decode_case(L, "maps_one", "pbtest.Maps");
+	check_lua(L, "assert(t.str_value.v[3] == json.null)");
+	pb_buf_free(&out);
+	pb_buf_free(&js);
 	lua_close(L);
 }
 
@@ -743,6 +771,7 @@ int main(void)
 		cmocka_unit_test(test_field_info_describes_the_contract),
 		cmocka_unit_test(test_fixtures_round_trip_through_lua),
 		cmocka_unit_test(test_decoded_values_follow_the_mapping),
+		cmocka_unit_test(test_nulls_are_json_null),
 		cmocka_unit_test(test_encoding_refuses_wrong_values_naming_the_path),
 		cmocka_unit_test(test_encoding_accepts_the_lua_forms),
 		cmocka_unit_test(test_hostile_bytes_get_errors),
