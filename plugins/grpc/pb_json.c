@@ -362,19 +362,18 @@ static int put_wkt(struct jw *w, const struct pb_msg *m, const ProtobufCMessage 
 		PUTS(w, "{}");
 		return 0;
 	case WKT_FIELDMASK: {
-		size_t mark;
+		struct pb_buf t = { 0 };
 
-		PUT(w, "\"", 1);
-		mark = w->b->len;
-		n = pb_fieldmask_to_text(w->b, *(ProtobufCBinaryData *const *)VAL(cm, m, 0),
+		n = pb_fieldmask_to_text(&t, *(ProtobufCBinaryData *const *)VAL(cm, m, 0),
 		                         pb_field_count(cm, &m->fields[0]));
+		if (!n)
+			n = put_str(w, (const char *)t.p, t.len) ? -3 : 0;
+		pb_buf_free(&t);
+		if (n == -3)
+			return -1;
 		if (n)
 			return fail(w, n == -2 ? "FieldMask path with an upper-case letter or invalid UTF-8" :
 			            "out of memory");
-		for (size_t i = mark; i < w->b->len; i++)
-			if (w->b->p[i] == '"' || w->b->p[i] == '\\' || w->b->p[i] < 0x20)
-				return fail(w, "FieldMask path with a character JSON cannot carry bare");
-		PUT(w, "\"", 1);
 		return 0;
 	}
 	case WKT_ANY:

@@ -169,6 +169,10 @@ static int push_map(struct pb_lctx *c, const struct pb_field *f, ProtobufCMessag
 			return -1;
 		if (pb_lua_push_value(c, vf, PB_AT(e, vf->cf->offset)))
 			return -1;
+		if (lua_isnil(L, -1) && vf->msg && vf->msg->wkt == WKT_VALUE) {
+			lua_pop(L, 1);	/* a null Value keeps its key */
+			pb_lua_push_null(L);
+		}
 		if (lua_isnil(L, -2))
 			lua_pop(L, 2);
 		else

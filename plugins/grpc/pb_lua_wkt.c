@@ -18,7 +18,7 @@
 
 static int push_value_msg(struct pb_lctx *c, const struct pb_msg *m, const ProtobufCMessage *cm);
 
-static void push_null(lua_State *L)
+void pb_lua_push_null(lua_State *L)
 {
 	if (lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE) == LUA_TTABLE) {
 		lua_pushliteral(L, "json");
@@ -53,10 +53,13 @@ static int push_struct(struct pb_lctx *c, const struct pb_msg *m, const Protobuf
 		if (!pb_utf8_valid(k->data, k->len))
 			return pb_lua_fail(c, "invalid UTF-8 in a Struct key");
 		lua_pushlstring(L, k->len ? (const char *)k->data : "", k->len);
-		if (!v)
-			lua_pushnil(L);
-		else if (push_value_msg(c, em->fields[1].msg, v))
+		if (v && push_value_msg(c, em->fields[1].msg, v))
 			return -1;
+		if (!v || lua_isnil(L, -1)) {	/* null keeps its key */
+			if (v)
+				lua_pop(L, 1);
+			pb_lua_push_null(L);
+		}
 		lua_rawset(L, -3);
 	}
 	return 0;
@@ -76,7 +79,7 @@ static int push_list(struct pb_lctx *c, const struct pb_msg *m, const ProtobufCM
 			/* null keeps its place in an array: json.null when the json
 			 * module is loaded, else a NULL light userdata */
 			lua_pop(L, 1);
-			push_null(L);
+			pb_lua_push_null(L);
 		}
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}

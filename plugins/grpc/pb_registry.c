@@ -223,9 +223,11 @@ static int link_fields(struct pb_registry *r, struct pb_msg *m, char *err, size_
 		f->is_map = f->label == 3 && f->msg && f->msg->map_entry;
 		if (f->oneof >= 0 && (f->proto3_optional || (unsigned)f->oneof >= m->noneofs))
 			f->oneof = -1;	/* synthetic (proto3 optional) or bad index */
+		/* a map entry's key and value are plain values in proto2 files too:
+		 * written when not the default, read as the default when absent */
 		f->presence = f->label != 3 &&
 			(f->type == PBT_MESSAGE || f->oneof >= 0 || f->proto3_optional ||
-			 !m->file->proto3);
+			 (!m->file->proto3 && !m->map_entry));
 		f->is_string_utf8 = f->type == PBT_STRING && m->file->proto3;
 	}
 	return 0;

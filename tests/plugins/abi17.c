@@ -56,13 +56,16 @@ struct call {
 	int paused, body_paused, started, answered, ended;
 };
 
+/* S lives in X's pool: the body's calls, which go on after the answer
+ * (they stop only for a paused body), find it with s->c NULL. */
 static void call_free(struct call *s)
 {
 	if (s->tmr)
 		api->timer_free(s->tmr);
+	s->tmr = NULL;
+	s->c = NULL;
 	api->exchange_on_abort(s->x, NULL, NULL);
 	api->exchange_unref(s->x);
-	free(s);
 }
 
 static int c_head(pt_ucall *c, int status, const pt_str_t *h, uint32_t n, void *ud)
@@ -205,7 +208,7 @@ static void call_aborted(void *ud)
 
 static int h_call(pt_exchange *x, const pt_conf *opts, void *ud)
 {
-	struct call *s = calloc(1, sizeof(*s));
+	struct call *s = api->exchange_alloc(x, sizeof(*s));
 	struct pt_upstream_req req = { .size = sizeof(req) };
 	pt_str_t hdrs[4], up, url, ct;
 	double t = 0;
@@ -216,6 +219,7 @@ static int h_call(pt_exchange *x, const pt_conf *opts, void *ud)
 	(void)ud;
 	if (!s)
 		return PT_ENOMEM;
+	memset(s, 0, sizeof(*s));
 	api->conf_num(opts, "cancel_after", &s->cancel_after);
 	api->conf_num(opts, "stop_after", &s->stop_after);
 	api->conf_num(opts, "pause_ms", &s->pause_ms);
@@ -261,7 +265,6 @@ static int h_call(pt_exchange *x, const pt_conf *opts, void *ud)
 
 		api->exchange_respond(x, err == PT_ENOENT ? 404 : 500, (pt_str_t){ b, (size_t)n });
 		api->exchange_unref(x);
-		free(s);
 		return 0;
 	}
 	api->exchange_on_abort(x, call_aborted, s);
