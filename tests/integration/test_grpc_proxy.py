@@ -150,9 +150,11 @@ class GrpcTestService:
         self.calls.append("StreamingInputCall")
         done = self.watch(ctx)
         n = 0
+        slow = float(dict(ctx.invocation_metadata()).get("x-slow-read", "0"))
         try:
             for req in it:
                 n += len(req.payload.body)
+                time.sleep(slow)
         except grpc.RpcError:         # grpcio's request iterator: the call was cancelled
             self.cancelled.set()
             raise
@@ -438,6 +440,33 @@ def test_large_messages_both_ways(gw):
     req = gw.m.StreamingOutputCallRequest(
         response_parameters=[gw.m.ResponseParameters(size=4 << 20)] * 4)
     assert sum(len(r.payload.body) for r in gw.server_stream(req, timeout=20)) == 16 << 20
+
+
+def test_slow_upstream_holds_the_client_back(gw):
+    """64 MiB of client streaming to an upstream that reads slowly: the
+    gateway stops reading the client instead of queueing the difference."""
+    def rss():
+        with open(f"/proc/{gw.d.proc.pid}/status") as f:
+            return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmRSS:"))
+    gw.unary(gw.m.SimpleRequest(payload=gw.m.Payload(body=b"\0" * (1 << 20))), timeout=5)
+    before, peak = rss(), [0]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], rss())
+            time.sleep(0.01)
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    msg = gw.m.StreamingInputCallRequest(payload=gw.m.Payload(body=b"\0" * (1 << 20)))
+    r = gw.client_stream(iter([msg] * 64), metadata=(("x-slow-read", "0.01"),), timeout=60)
+    stop.set()
+    t.join()
+    assert r.aggregated_payload_size == 64 << 20
+    limit = 24 << 20
+    if "ASAN_OPTIONS" in os.environ:
+        limit += 512 << 20
+    assert peak[0] - before < limit, f"the gateway grew by {(peak[0] - before) >> 20} MiB"
 
 
 # ---- deadlines and cancellation -------------------------------------------------------
