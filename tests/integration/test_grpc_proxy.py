@@ -213,11 +213,11 @@ def upstream(pb):
     server.stop(0)
 
 
-def gateway(portico, tmp_path, port, extra_routes="", plugin=""):
+def gateway(portico, tmp_path, port, extra_routes="", plugin="", opts=""):
     routes = tmp_path / "routes"
     routes.mkdir(exist_ok=True)
     (routes / "gw.lua").write_text(
-        f'route.post("/{SERVICE}/:method", proxy(upstream "up", {{ grpc = true }}))\n'
+        f'route.post("/{SERVICE}/:method", proxy(upstream "up", {{ grpc = true, {opts} }}))\n'
         + extra_routes)
     return portico(f'upstream "up" {{ servers = {{ "127.0.0.1:{port}" }}, protocol = "h2c" }}\n'
                    f'access_log = {{ file = "{tmp_path}/access.log", format = "json" }}\n'
@@ -717,3 +717,22 @@ def test_http1_upstream_is_unavailable_and_logged(portico, tmp_path, pb):
             Client(ch, *pb).empty(pb[1].Empty(), timeout=5)
         assert e.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "needs an HTTP/2 upstream" in d.log()
+
+
+def test_silence_bounds_the_wait_for_the_head_not_a_long_stream(portico, tmp_path, upstream, pb):
+    """The route's timeout (1 s here) is how long the upstream may stay
+    silent before it answers; once it did, a stream may pause longer (a
+    Watch), bounded by its deadline instead."""
+    m = pb[0]
+    d = gateway(portico, tmp_path, upstream.port, opts="timeout = 1")
+    with grpc.insecure_channel(f"127.0.0.1:{d.port}") as ch:
+        c = Client(ch, *pb)
+        req = m.StreamingOutputCallRequest(response_parameters=[
+            m.ResponseParameters(size=3), m.ResponseParameters(size=4, interval_us=2500000)])
+        assert [len(r.payload.body) for r in c.server_stream(req, timeout=10)] == [3, 4]
+        t0 = time.monotonic()
+        with pytest.raises(grpc.RpcError) as e:
+            c.unary(m.SimpleRequest(response_size=1), metadata=(("x-sleep", "5"),), timeout=10)
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert 0.8 < time.monotonic() - t0 < 3
+        assert "timed out" in e.value.details()
