@@ -927,6 +927,18 @@ int http_client_body_end(struct http_client_call *call)
 	return 0;
 }
 
+void http_client_set_idle(struct http_client_call *call, double secs)
+{
+	struct timeval tv;
+
+	if (!call || !call->st || call->pending_status)
+		return;
+	call->idle = secs > 0 ? secs : 1e9;	/* "none": some thirty years */
+	call->last_us = now_us();
+	tv = tv_of(call->idle);
+	evtimer_add(call->timer, &tv);	/* re-arms it */
+}
+
 void http_client_pause(struct http_client_call *call, int paused)
 {
 	struct conn *conn;

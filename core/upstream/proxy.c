@@ -353,6 +353,9 @@ static int grpc_head(struct proxy *p, const struct http_client_res *res)
 	x->resp_length = -1;
 	if (p->grpc_tonly)
 		return 0;
+	/* the upstream answered: from now on only the deadline, the end or a
+	 * cancel ends the call -- a Watch may be silent for hours */
+	http_client_set_idle(p->call, 0);
 	p->started = 1;
 	return xapi_write(x, NULL, 0) == 0 ? 0 : -1;   /* the head, now */
 }

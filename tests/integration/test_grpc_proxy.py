@@ -150,9 +150,11 @@ class GrpcTestService:
         self.calls.append("StreamingInputCall")
         done = self.watch(ctx)
         n = 0
+        slow = float(dict(ctx.invocation_metadata()).get("x-slow-read", "0"))
         try:
             for req in it:
                 n += len(req.payload.body)
+                time.sleep(slow)
         except grpc.RpcError:         # grpcio's request iterator: the call was cancelled
             self.cancelled.set()
             raise
@@ -211,11 +213,11 @@ def upstream(pb):
     server.stop(0)
 
 
-def gateway(portico, tmp_path, port, extra_routes="", plugin=""):
+def gateway(portico, tmp_path, port, extra_routes="", plugin="", opts=""):
     routes = tmp_path / "routes"
     routes.mkdir(exist_ok=True)
     (routes / "gw.lua").write_text(
-        f'route.post("/{SERVICE}/:method", proxy(upstream "up", {{ grpc = true }}))\n'
+        f'route.post("/{SERVICE}/:method", proxy(upstream "up", {{ grpc = true, {opts} }}))\n'
         + extra_routes)
     return portico(f'upstream "up" {{ servers = {{ "127.0.0.1:{port}" }}, protocol = "h2c" }}\n'
                    f'access_log = {{ file = "{tmp_path}/access.log", format = "json" }}\n'
@@ -438,6 +440,33 @@ def test_large_messages_both_ways(gw):
     req = gw.m.StreamingOutputCallRequest(
         response_parameters=[gw.m.ResponseParameters(size=4 << 20)] * 4)
     assert sum(len(r.payload.body) for r in gw.server_stream(req, timeout=20)) == 16 << 20
+
+
+def test_slow_upstream_holds_the_client_back(gw):
+    """64 MiB of client streaming to an upstream that reads slowly: the
+    gateway stops reading the client instead of queueing the difference."""
+    def rss():
+        with open(f"/proc/{gw.d.proc.pid}/status") as f:
+            return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmRSS:"))
+    gw.unary(gw.m.SimpleRequest(payload=gw.m.Payload(body=b"\0" * (1 << 20))), timeout=5)
+    before, peak = rss(), [0]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], rss())
+            time.sleep(0.01)
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    msg = gw.m.StreamingInputCallRequest(payload=gw.m.Payload(body=b"\0" * (1 << 20)))
+    r = gw.client_stream(iter([msg] * 64), metadata=(("x-slow-read", "0.01"),), timeout=60)
+    stop.set()
+    t.join()
+    assert r.aggregated_payload_size == 64 << 20
+    limit = 24 << 20
+    if "ASAN_OPTIONS" in os.environ:
+        limit += 512 << 20
+    assert peak[0] - before < limit, f"the gateway grew by {(peak[0] - before) >> 20} MiB"
 
 
 # ---- deadlines and cancellation -------------------------------------------------------
@@ -688,3 +717,22 @@ def test_http1_upstream_is_unavailable_and_logged(portico, tmp_path, pb):
             Client(ch, *pb).empty(pb[1].Empty(), timeout=5)
         assert e.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "needs an HTTP/2 upstream" in d.log()
+
+
+def test_silence_bounds_the_wait_for_the_head_not_a_long_stream(portico, tmp_path, upstream, pb):
+    """The route's timeout (1 s here) is how long the upstream may stay
+    silent before it answers; once it did, a stream may pause longer (a
+    Watch), bounded by its deadline instead."""
+    m = pb[0]
+    d = gateway(portico, tmp_path, upstream.port, opts="timeout = 1")
+    with grpc.insecure_channel(f"127.0.0.1:{d.port}") as ch:
+        c = Client(ch, *pb)
+        req = m.StreamingOutputCallRequest(response_parameters=[
+            m.ResponseParameters(size=3), m.ResponseParameters(size=4, interval_us=2500000)])
+        assert [len(r.payload.body) for r in c.server_stream(req, timeout=10)] == [3, 4]
+        t0 = time.monotonic()
+        with pytest.raises(grpc.RpcError) as e:
+            c.unary(m.SimpleRequest(response_size=1), metadata=(("x-sleep", "5"),), timeout=10)
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert 0.8 < time.monotonic() - t0 < 3
+        assert "timed out" in e.value.details()
