@@ -85,7 +85,10 @@ grpc.service("t.v1.Echo", {
             { { ["@type"] = "type.googleapis.com/t.v1.M", s = "hi" } }))
     end
     if mode == "code" then error(grpc.error(tonumber(ctx.metadata["x-code"]), ctx.metadata["x-msg"])) end
-    if mode == "sleep" then sleep(tonumber(ctx.metadata["x-sleep"])) end
+    if mode == "sleep" then
+      sleep(tonumber(ctx.metadata["x-sleep"]))
+      log.info("handler woke after its sleep")
+    end
     if mode == "spin" then while true do end end
     if mode == "keep" then keep.ctx = ctx end
     if mode == "usekept" then
@@ -390,6 +393,25 @@ def test_server_enforces_grpc_timeout(echo):
                  extra=[("grpc-timeout", "200m"), ("x-mode", "sleep"), ("x-sleep", "3")])
     assert st.status == "4", st
     assert time.monotonic() - t0 < 2.5
+
+
+def abi_minor():
+    with open(os.path.join(SRCDIR, "sdk", "include", "portico", "plugin.h")) as f:
+        for line in f:
+            if line.startswith("#define PT_ABI_MINOR"):
+                return int(line.split()[2])
+    return 0
+
+
+@pytest.mark.skipif(abi_minor() < 7, reason="lua_task_abandon is ABI 1.7")
+def test_deadline_abandons_the_waiting_handler(echo):
+    d, ch = echo
+    st = h2_call(d.port, "/t.v1.Echo/Unary", frame(msg(b"x")),
+                 extra=[("grpc-timeout", "100m"), ("x-mode", "sleep"), ("x-sleep", "0.5")])
+    assert st.status == "4", st
+    time.sleep(1.0)
+    assert "handler woke after its sleep" not in d.log()
+    assert ch.unary_unary("/t.v1.Echo/Unary")(msg(b"ok"), timeout=5) == msg(b"ok")
 
 
 def test_client_cancel_ends_the_stream(echo):
