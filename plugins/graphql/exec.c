@@ -465,7 +465,7 @@ int gql_exec_start(const struct gql_exec_req *req)
 	e->vref = LUA_NOREF;
 	e->result.source_ref = LUA_NOREF;
 	e->errs_tail = &e->errs;
-	gql_arena_init(&e->arena, 16384);
+	gql_arena_init(&e->arena, GQL_ARENA_REUSE);
 	if (req->ctx_index)
 		e->req.ctx_index = lua_absindex(req->L, req->ctx_index);
 	if (req->event_index)
@@ -530,6 +530,7 @@ void gql_exec_free(struct gql_exec *e)
 	if (e->result.source_ref != LUA_NOREF && e->L)
 		luaL_unref(e->L, LUA_REGISTRYINDEX, e->result.source_ref);
 	free(e->out.p);
+	free(e->leaf.p);
 	gql_arena_close(&e->arena);
 	free(e);
 }

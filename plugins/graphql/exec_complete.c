@@ -69,12 +69,17 @@ static void set_raw(struct gql_exec *e, struct rnode *slot, const char *s, size_
 		e->fatal = 1;
 }
 
+/* Copies B's JSON into SLOT; frees B, or empties it when it is E's scratch. */
 void gqlx_set_jbuf(struct gql_exec *e, struct rnode *slot, struct jbuf *b)
 {
 	if (b->oom)
 		e->fatal = 1;
 	else
 		set_raw(e, slot, b->p, b->n, 1);
+	if (b == &e->leaf) {
+		b->n = 0;
+		return;
+	}
 	free(b->p);
 }
 
@@ -101,7 +106,7 @@ static int str_number(const char *s, size_t n, double *d)
 static void complete_leaf(struct gql_exec *e, const struct cfield *cf, const struct gql_stype *t,
                           lua_State *L, int idx, struct rnode *slot)
 {
-	struct jbuf b = { 0 };
+	struct jbuf *b = &e->leaf;   /* reused: no malloc per leaf */
 	int ty = lua_type(L, idx);
 	const char *n = t->name;
 
@@ -111,8 +116,8 @@ static void complete_leaf(struct gql_exec *e, const struct cfield *cf, const str
 
 			for (unsigned i = 0; i < t->n_values; i++) {
 				if (!strcmp(t->values[i].name, s)) {
-					jb_cstr(&b, t->values[i].name);
-					gqlx_set_jbuf(e, slot, &b);
+					jb_cstr(b, t->values[i].name);
+					gqlx_set_jbuf(e, slot, b);
 					return;
 				}
 			}
@@ -131,8 +136,8 @@ static void complete_leaf(struct gql_exec *e, const struct cfield *cf, const str
 
 				if (is_int && (i < -2147483648LL || i > 2147483647LL))
 					goto range;
-				jb_fmt(&b, "%lld", (long long)i);
-				gqlx_set_jbuf(e, slot, &b);
+				jb_fmt(b, "%lld", (long long)i);
+				gqlx_set_jbuf(e, slot, b);
 				return;
 			}
 			d = lua_tonumber(L, idx);
@@ -155,8 +160,8 @@ static void complete_leaf(struct gql_exec *e, const struct cfield *cf, const str
 			if (d < -2147483648.0 || d > 2147483647.0)
 				goto range;
 		}
-		jb_num(&b, d);
-		gqlx_set_jbuf(e, slot, &b);
+		jb_num(b, d);
+		gqlx_set_jbuf(e, slot, b);
 		return;
 bad:
 		leaf_error(e, cf, slot, gql_fmt(&e->arena, is_int ?
@@ -175,23 +180,23 @@ range:
 			size_t sl;
 			const char *s = lua_tolstring(L, idx, &sl);
 
-			jb_str(&b, s, sl);
+			jb_str(b, s, sl);
 		} else if (ty == LUA_TNUMBER && lua_isinteger(L, idx)) {
-			jb_fmt(&b, "\"%lld\"", (long long)lua_tointeger(L, idx));
+			jb_fmt(b, "\"%lld\"", (long long)lua_tointeger(L, idx));
 		} else if (ty == LUA_TNUMBER && (!id || lua_tonumber(L, idx) ==
 		                                 floor(lua_tonumber(L, idx))) &&
 		           isfinite(lua_tonumber(L, idx))) {
-			jb_putc(&b, '"');
-			jb_num(&b, lua_tonumber(L, idx));
-			jb_putc(&b, '"');
+			jb_putc(b, '"');
+			jb_num(b, lua_tonumber(L, idx));
+			jb_putc(b, '"');
 		} else if (ty == LUA_TBOOLEAN && !id) {
-			jb_cstr(&b, lua_toboolean(L, idx) ? "true" : "false");
+			jb_cstr(b, lua_toboolean(L, idx) ? "true" : "false");
 		} else {
 			leaf_error(e, cf, slot, gql_fmt(&e->arena, "%s cannot represent value: %s", n,
 			                                inspect_lua(e, L, idx)));
 			return;
 		}
-		gqlx_set_jbuf(e, slot, &b);
+		gqlx_set_jbuf(e, slot, b);
 		return;
 	}
 	if (!strcmp(n, "Boolean")) {
@@ -207,13 +212,14 @@ range:
 		return;
 	}
 	/* a custom scalar: the value as JSON */
-	if (jb_lua(&b, L, idx, 0) != 0) {
-		free(b.p);
+	if (jb_lua(b, L, idx, 0) != 0) {
+		b->n = 0;
+		b->oom = 0;
 		leaf_error(e, cf, slot, gql_fmt(&e->arena, "Expected a value of type \"%s\" but "
 		           "received: %s", n, inspect_lua(e, L, idx)));
 		return;
 	}
-	gqlx_set_jbuf(e, slot, &b);
+	gqlx_set_jbuf(e, slot, b);
 }
 
 /* The object type an abstract type's value resolves to, or NULL (error set). */

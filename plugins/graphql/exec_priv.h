@@ -211,6 +211,7 @@ struct gql_exec {
 	} pool[16];
 	unsigned npool;
 	struct jbuf out;
+	struct jbuf leaf;        /* scratch for one leaf's JSON (complete_leaf) */
 	struct gql_result result;
 };
 

@@ -17,15 +17,46 @@ void gql_arena_init(struct gql_arena *a, size_t block_size)
 	a->block_size = block_size ? block_size : 4096;
 }
 
+/*
+ * Blocks of GQL_ARENA_REUSE bytes (an execution's) that closed arenas hand
+ * back, kept per thread for the next arena: a request that allocates and
+ * frees a few 16 KiB blocks would otherwise make malloc give the top of a
+ * worker thread's heap back to the kernel (madvise) and fault it in again,
+ * request after request. At most REUSE_MAX blocks (1 MiB) per thread.
+ */
+#define REUSE_MAX 64
+
+static __thread struct gql_arena_block *reuse;
+static __thread unsigned n_reuse;
+
 void gql_arena_close(struct gql_arena *a)
 {
 	struct gql_arena_block *b = a->head, *next;
 
 	for (; b; b = next) {
 		next = b->next;
-		free(b);
+		if (b->size == GQL_ARENA_REUSE && n_reuse < REUSE_MAX) {
+			b->next = reuse;
+			reuse = b;
+			n_reuse++;
+		} else {
+			free(b);
+		}
 	}
 	a->head = NULL;
+}
+
+static struct gql_arena_block *block_new(size_t bs)
+{
+	struct gql_arena_block *b;
+
+	if (bs == GQL_ARENA_REUSE && reuse) {
+		b = reuse;
+		reuse = b->next;
+		n_reuse--;
+		return b;
+	}
+	return malloc(sizeof(*b) + bs);
 }
 
 void *gql_arena_alloc(struct gql_arena *a, size_t size)
@@ -42,7 +73,7 @@ void *gql_arena_alloc(struct gql_arena *a, size_t size)
 			bs = need;  /* large: a block of its own */
 		if (bs > SIZE_MAX - sizeof(*b))
 			return NULL;
-		b = malloc(sizeof(*b) + bs);
+		b = block_new(bs);
 		if (!b)
 			return NULL;
 		b->size = bs;

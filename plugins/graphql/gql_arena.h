@@ -18,6 +18,10 @@ struct gql_arena {
 	size_t block_size;
 };
 
+/* The block size whose blocks are kept for reuse when an arena closes (an
+ * execution's: a request's memory comes back without malloc). */
+#define GQL_ARENA_REUSE 16384
+
 /* The caller owns A (often embedded); BLOCK_SIZE 0 means 4 KiB. */
 void gql_arena_init(struct gql_arena *a, size_t block_size);
 /* Frees every allocation; A may be reused after gql_arena_init. */

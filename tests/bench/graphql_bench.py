@@ -248,7 +248,8 @@ def profile(server, conns, duration, script, out):
     with open(out, "w") as f:
         f.write("\n".join(line for line in rep.splitlines()
                           if line.strip() and not line.startswith("#")) + "\n")
-    os.unlink(data)
+    if not os.environ.get("KEEP_PERF_DATA"):
+        os.unlink(data)
     print(f"profile: {out}")
 
 
