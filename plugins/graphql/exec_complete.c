@@ -103,11 +103,29 @@ static int str_number(const char *s, size_t n, double *d)
 	return end == s + n;
 }
 
+enum { LEAF_CUSTOM = 0, LEAF_INT, LEAF_FLOAT, LEAF_STRING, LEAF_ID, LEAF_BOOLEAN };
+
+/* Which built-in scalar T is (a user's scalar may not take their names). */
+static int leaf_kind(const struct gql_stype *t)
+{
+	const char *n = t->name;
+
+	if (!t->builtin)
+		return LEAF_CUSTOM;
+	switch (n[0]) {
+	case 'I': return n[1] == 'n' ? LEAF_INT : LEAF_ID;
+	case 'F': return LEAF_FLOAT;
+	case 'S': return LEAF_STRING;
+	case 'B': return LEAF_BOOLEAN;
+	default: return LEAF_CUSTOM;
+	}
+}
+
 static void complete_leaf(struct gql_exec *e, const struct cfield *cf, const struct gql_stype *t,
                           lua_State *L, int idx, struct rnode *slot)
 {
 	struct jbuf *b = &e->leaf;   /* reused: no malloc per leaf */
-	int ty = lua_type(L, idx);
+	int ty = lua_type(L, idx), kind;
 	const char *n = t->name;
 
 	if (t->kind == GQL_ENUM) {
@@ -126,8 +144,9 @@ static void complete_leaf(struct gql_exec *e, const struct cfield *cf, const str
 		                                inspect_lua(e, L, idx)));
 		return;
 	}
-	if (!strcmp(n, "Int") || !strcmp(n, "Float")) {
-		int is_int = n[0] == 'I';
+	kind = leaf_kind(t);
+	if (kind == LEAF_INT || kind == LEAF_FLOAT) {
+		int is_int = kind == LEAF_INT;
 		double d = 0;
 
 		if (ty == LUA_TNUMBER) {
@@ -173,8 +192,8 @@ range:
 		           "integer value: %s", inspect_lua(e, L, idx)));
 		return;
 	}
-	if (!strcmp(n, "String") || !strcmp(n, "ID")) {
-		int id = n[0] == 'I';
+	if (kind == LEAF_STRING || kind == LEAF_ID) {
+		int id = kind == LEAF_ID;
 
 		if (ty == LUA_TSTRING) {
 			size_t sl;
@@ -199,7 +218,7 @@ range:
 		gqlx_set_jbuf(e, slot, b);
 		return;
 	}
-	if (!strcmp(n, "Boolean")) {
+	if (kind == LEAF_BOOLEAN) {
 		if (ty == LUA_TBOOLEAN)
 			set_raw(e, slot, lua_toboolean(L, idx) ? "true" : "false",
 			        lua_toboolean(L, idx) ? 4 : 5, 0);
