@@ -113,22 +113,27 @@ int gqlx_dead(const struct rnode *n)
 
 /* ---- running a level ------------------------------------------------------ */
 
-/* Runs the fields F0..F1 of the object task T. */
+/* Runs the fields F0..F1 of the object task T; its parent value stays on
+ * L meanwhile, read by default resolvers with one raw get of a kept key. */
 static void run_object(struct gql_exec *e, const struct otask *t)
 {
 	lua_State *L = e->L;
 	const struct plan *p = t->plan;
+	int top = lua_gettop(L), parent, ptab;
 
+	gqlx_push_stored(e, L, t->vidx);
+	parent = lua_gettop(L);
+	ptab = lua_type(L, parent) == LUA_TTABLE;
 	for (unsigned i = t->f0; i < t->f1 && !e->fatal; i++) {
 		struct cfield *cf = &p->f[i];
 		struct rnode *slot;
 
 		if (t->obj->kind != RN_OBJ)
-			return;   /* an earlier field nulled this object */
+			break;   /* an earlier field nulled this object */
 		slot = gql_rnode(e, t->obj, i, cf->def->type->kind == GQL_TYPE_NON_NULL);
 		t->obj->u.obj.v[i] = slot;
 		if (!slot)
-			return;
+			break;
 		if (cf->meta == META_TYPENAME) {
 			struct jbuf b = { 0 };
 
@@ -156,7 +161,7 @@ static void run_object(struct gql_exec *e, const struct otask *t)
 		if (cf->batch) {
 			if (gqlx_grow(&e->arena, (void **)&cf->bq, &cf->cap_bq, cf->n_bq, sizeof(*cf->bq))) {
 				e->fatal = 1;
-				return;
+				break;
 			}
 			cf->bq[cf->n_bq++] = (struct bentry){ slot, t->vidx, cf, 0 };
 			if (!cf->bqueued) {
@@ -172,14 +177,12 @@ static void run_object(struct gql_exec *e, const struct otask *t)
 			continue;
 		}
 		/* the default resolver: parent[fieldName], a method when a function */
-		gqlx_push_stored(e, L, t->vidx);
-		if (lua_type(L, -1) == LUA_TTABLE) {
-			lua_pushstring(L, cf->def->name);
-			lua_rawget(L, -2);
+		if (ptab) {
+			gqlx_push_name(e, L, cf, 0);
+			lua_rawget(L, parent);
 		} else {
 			lua_pushnil(L);
 		}
-		lua_remove(L, -2);
 		if (lua_type(L, -1) == LUA_TFUNCTION) {
 			gqlx_call(e, cf, slot, t->vidx, NULL, 0, 0);
 			continue;
@@ -187,6 +190,7 @@ static void run_object(struct gql_exec *e, const struct otask *t)
 		gqlx_complete_field(e, cf, L, -1, slot);
 		lua_pop(L, 1);
 	}
+	lua_settop(L, top);
 }
 
 /* Whether two coerced argument values are the same. */
@@ -320,6 +324,8 @@ static void run_batches(struct gql_exec *e)
 static void level_p(struct gql_exec *e, void *ud)
 {
 	(void)ud;
+	gqlx_push_values(e, e->L);
+	e->vtop = lua_gettop(e->L);   /* until gqlx_prot returns */
 	for (unsigned i = 0; i < e->cur.n && !e->fatal; i++) {
 		const struct otask *t = &e->cur.t[i];
 
@@ -349,7 +355,7 @@ int gqlx_prot(struct gql_exec *e, void (*fn)(struct gql_exec *, void *), void *u
 {
 	struct prot_args a = { e, fn, ud };
 	lua_State *L = e->L;
-	int top = lua_gettop(L);
+	int top = lua_gettop(L), vtop = e->vtop;
 
 	if (!lua_checkstack(L, 8)) {
 		e->fatal = 1;
@@ -363,6 +369,7 @@ int gqlx_prot(struct gql_exec *e, void (*fn)(struct gql_exec *, void *), void *u
 		e->fatal = 1;
 	}
 	lua_settop(L, top);
+	e->vtop = vtop;
 	return e->fatal ? -1 : 0;
 }
 

@@ -110,6 +110,10 @@ struct cfield {
 	struct gv *args;
 	const char *args_err;
 	int args_ref;           /* index of the Lua args table in the values table */
+	/* Lua strings kept in the values table (0: not yet): the field's name
+	 * (parent[name] of the default resolver), its response key (info.path),
+	 * and the table behind its resolvers' info (gqlx_push_info) */
+	int name_ref, key_ref, info_ref;
 	/* the resolver: index of the function in the values table, 0: default */
 	int resolver;
 	int batch;
@@ -192,6 +196,7 @@ struct gql_exec {
 	unsigned nfrag_slots;
 	lua_State *L;
 	int vref;               /* registry ref of the values table */
+	int vtop;               /* its stack index in L while a level runs, else 0 */
 	int nvals;
 	int resolvers_ref;      /* registry ref of graphql.resolvers' table, or LUA_NOREF */
 	struct rnode *root;
@@ -262,6 +267,9 @@ int gqlx_index_fragments(struct gql_exec *e);
 void gqlx_push_values(struct gql_exec *e, lua_State *L);
 int gqlx_store_value(struct gql_exec *e, lua_State *L);
 void gqlx_push_stored(struct gql_exec *e, lua_State *L, int idx);
+/* Pushes the Lua string of CF's name (KEY: its response key), kept in the
+ * values table from its first use on. [-0, +1, m] */
+void gqlx_push_name(struct gql_exec *e, lua_State *L, struct cfield *cf, int key);
 void gqlx_find_resolver(struct gql_exec *e, struct cfield *cf);
 unsigned gqlx_path_of(const struct rnode *at, struct pseg *out, unsigned cap);
 const char *gqlx_op_name(const struct gql_definition *op);
