@@ -173,7 +173,7 @@ static void run_object(struct gql_exec *e, const struct otask *t)
 		}
 		if (cf->resolver) {
 			gqlx_push_stored(e, L, cf->resolver);
-			gqlx_call(e, cf, slot, t->vidx, NULL, 0, 0);
+			gqlx_call(e, cf, slot, t->vidx, NULL, 0, 0, cf->nargs);
 			continue;
 		}
 		/* the default resolver: parent[fieldName], a method when a function */
@@ -184,7 +184,7 @@ static void run_object(struct gql_exec *e, const struct otask *t)
 			lua_pushnil(L);
 		}
 		if (lua_type(L, -1) == LUA_TFUNCTION) {
-			gqlx_call(e, cf, slot, t->vidx, NULL, 0, 0);
+			gqlx_call(e, cf, slot, t->vidx, NULL, 0, 0, gqlx_nargs(L));
 			continue;
 		}
 		gqlx_complete_field(e, cf, L, -1, slot);
@@ -316,7 +316,7 @@ static void run_batches(struct gql_exec *e)
 			lua_rawseti(L, -3, (lua_Integer)i + 1);
 		}
 		lua_pop(L, 1);
-		gqlx_call(e, cf, NULL, 0, bq, n, np);
+		gqlx_call(e, cf, NULL, 0, bq, n, np, cf->nargs);
 	}
 }
 

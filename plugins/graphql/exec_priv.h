@@ -116,6 +116,7 @@ struct cfield {
 	int name_ref, key_ref, info_ref;
 	/* the resolver: index of the function in the values table, 0: default */
 	int resolver;
+	int nargs;              /* what the resolver can see of its 4 arguments */
 	int batch;
 	int resolver_looked;
 	struct subplan *subs;
@@ -275,8 +276,9 @@ unsigned gqlx_path_of(const struct rnode *at, struct pseg *out, unsigned cap);
 const char *gqlx_op_name(const struct gql_definition *op);
 void gqlx_complete_field(struct gql_exec *e, struct cfield *cf, lua_State *L, int idx,
                          struct rnode *slot);
+int gqlx_nargs(lua_State *L);
 void gqlx_call(struct gql_exec *e, struct cfield *cf, struct rnode *slot, int parent_vidx,
-               struct bentry *bq, unsigned n_bq, unsigned n_parents);
+               struct bentry *bq, unsigned n_bq, unsigned n_parents, int nargs);
 
 /* exec_complete.c */
 void gqlx_set_jbuf(struct gql_exec *e, struct rnode *slot, struct jbuf *b);

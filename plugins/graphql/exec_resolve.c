@@ -63,6 +63,22 @@ void gqlx_push_name(struct gql_exec *e, lua_State *L, struct cfield *cf, int key
 	*ref = gqlx_store_value(e, L);
 }
 
+/*
+ * How many of (parent, args, ctx, info) the function on top of L can see:
+ * its fixed parameters, or all four for a vararg or C function. A Lua
+ * function declared with fewer drops the others on entry, so they need not
+ * be made (most resolvers never take info). [-0, +0, -]
+ */
+int gqlx_nargs(lua_State *L)
+{
+	lua_Debug ar;
+
+	lua_pushvalue(L, -1);
+	if (!lua_getinfo(L, ">u", &ar) || ar.isvararg || ar.nparams > 4)
+		return 4;
+	return ar.nparams;
+}
+
 void gqlx_find_resolver(struct gql_exec *e, struct cfield *cf)
 {
 	lua_State *L = e->L;
@@ -78,12 +94,14 @@ void gqlx_find_resolver(struct gql_exec *e, struct cfield *cf)
 	lua_pushstring(L, cf->def->name);
 	switch (lua_rawget(L, -2)) {
 	case LUA_TFUNCTION:
+		cf->nargs = gqlx_nargs(L);
 		cf->resolver = gqlx_store_value(e, L);
 		break;
 	case LUA_TTABLE:   /* graphql.batch(fn) */
 		if (lua_getmetatable(L, -1)) {
 			luaL_getmetatable(L, K_BATCH_MT);
 			if (lua_rawequal(L, -1, -2) && lua_rawgeti(L, -3, 1) == LUA_TFUNCTION) {
+				cf->nargs = gqlx_nargs(L);
 				cf->resolver = gqlx_store_value(e, L);
 				cf->batch = 1;
 			}
@@ -355,12 +373,13 @@ static void task_done(lua_State *co, int status, int nres, void *ud)
 }
 
 /*
- * Calls the function on top of L with (parent, args, ctx, info) in a
- * coroutine: PARENT is a value index, or the parents table on L under the
- * function for a batch. Pops the function (and the parents table).
+ * Calls the function on top of L with the first NARGS of (parent, args,
+ * ctx, info) (gqlx_nargs) in a coroutine: PARENT is a value index, or the
+ * parents table on L under the function for a batch. Pops the function
+ * (and the parents table).
  */
 void gqlx_call(struct gql_exec *e, struct cfield *cf, struct rnode *slot, int parent_vidx,
-               struct bentry *bq, unsigned n_bq, unsigned n_parents)
+               struct bentry *bq, unsigned n_bq, unsigned n_parents, int nargs)
 {
 	lua_State *L = e->L, *co = co_take(e);
 	struct pcall *pc = gql_arena_calloc(&e->arena, sizeof(*pc));
@@ -379,22 +398,26 @@ void gqlx_call(struct gql_exec *e, struct cfield *cf, struct rnode *slot, int pa
 		lua_pop(L, bq ? 2 : 1);
 		return;
 	}
-	if (!bq)
+	if (nargs < 1 && bq)
+		lua_pop(L, 1);
+	if (nargs >= 1 && !bq)
 		gqlx_push_stored(e, L, parent_vidx);
-	if (cf->args_ref == 0) {
+	if (nargs >= 2 && cf->args_ref == 0) {
 		gv_push(L, cf->args);
 		lua_pushvalue(L, -1);
 		cf->args_ref = gqlx_store_value(e, L);
-	} else {
+	} else if (nargs >= 2) {
 		gqlx_push_stored(e, L, cf->args_ref);
 	}
-	gqlx_push_stored(e, L, V_CTX);
-	push_info(e, L, cf, bq ? bq[0].slot : slot);
-	lua_xmove(L, co, 5);   /* function, parent(s), args, ctx, info */
+	if (nargs >= 3)
+		gqlx_push_stored(e, L, V_CTX);
+	if (nargs >= 4)
+		push_info(e, L, cf, bq ? bq[0].slot : slot);
+	lua_xmove(L, co, nargs + 1);   /* the function, parent(s), args, ctx, info */
 	if (e->req.resume)
-		st = e->req.resume(e->req.resume_ud, co, 4, &nres, task_done, pc);
+		st = e->req.resume(e->req.resume_ud, co, nargs, &nres, task_done, pc);
 	else
-		st = e->req.api->lua_task_resume(e->req.x, co, 4, &nres, task_done, pc);
+		st = e->req.api->lua_task_resume(e->req.x, co, nargs, &nres, task_done, pc);
 	if (st == LUA_YIELD) {
 		e->pending++;
 		return;
