@@ -54,12 +54,6 @@ static const char *inspect_lua(struct gql_exec *e, lua_State *L, int idx)
 	}
 }
 
-static int is_null(lua_State *L, int idx)
-{
-	/* json.null is a light userdata: null like nil */
-	return lua_isnil(L, idx) || lua_type(L, idx) == LUA_TLIGHTUSERDATA;
-}
-
 static void set_raw(struct gql_exec *e, struct rnode *slot, const char *s, size_t n, int copy)
 {
 	slot->kind = RN_RAW;
@@ -121,11 +115,45 @@ static int leaf_kind(const struct gql_stype *t)
 	}
 }
 
+/* Whether S[0..N) is its own JSON string body (printable ASCII, no quote
+ * or backslash): then it is copied as it is, without the escaping writer. */
+static int json_plain(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+			return 0;
+	}
+	return 1;
+}
+
+/* The Lua string S[0..N) as a JSON string straight into the arena. */
+static int set_plain_str(struct gql_exec *e, struct rnode *slot, const char *s, size_t n)
+{
+	char *d;
+
+	if (!json_plain(s, n))
+		return -1;
+	if (!(d = gql_arena_alloc(&e->arena, n + 2))) {
+		e->fatal = 1;
+		return 0;
+	}
+	d[0] = '"';
+	memcpy(d + 1, s, n);
+	d[n + 1] = '"';
+	slot->kind = RN_RAW;
+	slot->u.raw.s = d;
+	slot->u.raw.n = n + 2;
+	return 0;
+}
+
+/* TY: the Lua type of the value at IDX. */
 static void complete_leaf(struct gql_exec *e, const struct cfield *cf, const struct gql_stype *t,
-                          lua_State *L, int idx, struct rnode *slot)
+                          lua_State *L, int idx, int ty, struct rnode *slot)
 {
 	struct jbuf *b = &e->leaf;   /* reused: no malloc per leaf */
-	int ty = lua_type(L, idx), kind;
+	int kind;
 	const char *n = t->name;
 
 	if (t->kind == GQL_ENUM) {
@@ -199,6 +227,8 @@ range:
 			size_t sl;
 			const char *s = lua_tolstring(L, idx, &sl);
 
+			if (set_plain_str(e, slot, s, sl) == 0)
+				return;
 			jb_str(b, s, sl);
 		} else if (ty == LUA_TNUMBER && lua_isinteger(L, idx)) {
 			jb_fmt(b, "\"%lld\"", (long long)lua_tointeger(L, idx));
@@ -316,12 +346,15 @@ void gqlx_complete(struct gql_exec *e, struct cfield *cf, const struct gql_tref 
                    lua_State *L, int idx, struct rnode *slot, int depth)
 {
 	const struct gql_stype *nt;
+	int ty, null;
 
 	idx = lua_absindex(L, idx);
 	if (!slot || e->fatal)
 		return;
+	ty = lua_type(L, idx);
+	null = ty == LUA_TNIL || ty == LUA_TLIGHTUSERDATA;   /* json.null: null like nil */
 	if (t->kind == GQL_TYPE_NON_NULL) {
-		if (is_null(L, idx)) {
+		if (null) {
 			gql_field_error(e, cf, slot, gql_fmt(&e->arena, "Cannot return null for "
 			                "non-nullable field %s.%s.", cf->parent->name, cf->def->name),
 			                NULL);
@@ -330,7 +363,7 @@ void gqlx_complete(struct gql_exec *e, struct cfield *cf, const struct gql_tref 
 		}
 		t = t->of;
 	}
-	if (is_null(L, idx)) {
+	if (null) {
 		slot->kind = RN_NULL;
 		return;
 	}
@@ -338,7 +371,7 @@ void gqlx_complete(struct gql_exec *e, struct cfield *cf, const struct gql_tref 
 		size_t n;
 		const struct gql_tref *of = t->of;
 
-		if (lua_type(L, idx) != LUA_TTABLE || depth > 64) {
+		if (ty != LUA_TTABLE || depth > 64) {
 			gql_field_error(e, cf, slot, gql_fmt(&e->arena, "Expected Iterable, but did not "
 			                "find one for field \"%s.%s\".", cf->parent->name, cf->def->name),
 			                NULL);
@@ -369,7 +402,7 @@ void gqlx_complete(struct gql_exec *e, struct cfield *cf, const struct gql_tref 
 	}
 	nt = t->named;
 	if (nt->kind == GQL_SCALAR || nt->kind == GQL_ENUM) {
-		complete_leaf(e, cf, nt, L, idx, slot);
+		complete_leaf(e, cf, nt, L, idx, ty, slot);
 		return;
 	}
 	if (nt->kind == GQL_INTERFACE || nt->kind == GQL_UNION) {

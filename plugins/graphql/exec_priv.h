@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <lua.h>
 
@@ -21,8 +22,23 @@ struct jbuf {
 	int oom;
 };
 
-void jb_put(struct jbuf *b, const char *s, size_t n);
-void jb_putc(struct jbuf *b, char c);
+/* Room for MORE bytes: 0, or -1 (out of memory, B->oom set). */
+int jb_grow(struct jbuf *b, size_t more);
+
+static inline void jb_put(struct jbuf *b, const char *s, size_t n)
+{
+	if (b->n + n <= b->cap || jb_grow(b, n) == 0) {
+		memcpy(b->p + b->n, s, n);
+		b->n += n;
+	}
+}
+
+static inline void jb_putc(struct jbuf *b, char c)
+{
+	if (b->n < b->cap || jb_grow(b, 1) == 0)
+		b->p[b->n++] = c;
+}
+
 /* S[0..N) as a JSON string, quotes included; invalid UTF-8 becomes U+FFFD. */
 void jb_str(struct jbuf *b, const char *s, size_t n);
 void jb_cstr(struct jbuf *b, const char *s);
@@ -100,6 +116,8 @@ struct subplan {
 /* One response key of an object's selection: its merged field nodes. */
 struct cfield {
 	const char *key;
+	const char *jkey;       /* "key": as JSON, for the response */
+	size_t jkey_len;
 	const struct gql_selection **nodes;
 	unsigned n_nodes, cap_nodes;
 	const struct gql_field *def;
