@@ -84,11 +84,7 @@ struct rnode *gql_rnode(struct gql_exec *e, struct rnode *parent, unsigned idx, 
 		e->fatal = 1;
 		return NULL;
 	}
-	n->kind = RN_NULL;
-	n->shape = RN_NULL;
-	n->nonnull = nonnull;
-	n->parent = parent;
-	n->idx = idx;
+	gqlx_rnode_init(n, parent, idx, nonnull);
 	return n;
 }
 
@@ -120,7 +116,13 @@ static void run_object(struct gql_exec *e, const struct otask *t)
 	lua_State *L = e->L;
 	const struct plan *p = t->plan;
 	int top = lua_gettop(L), parent, ptab;
+	/* the object's slots in one allocation */
+	struct rnode *slots = gql_arena_alloc(&e->arena, (t->f1 - t->f0 + 1) * sizeof(*slots));
 
+	if (!slots) {
+		e->fatal = 1;
+		return;
+	}
 	gqlx_push_stored(e, L, t->vidx);
 	parent = lua_gettop(L);
 	ptab = lua_type(L, parent) == LUA_TTABLE;
@@ -130,10 +132,9 @@ static void run_object(struct gql_exec *e, const struct otask *t)
 
 		if (t->obj->kind != RN_OBJ)
 			break;   /* an earlier field nulled this object */
-		slot = gql_rnode(e, t->obj, i, cf->def->type->kind == GQL_TYPE_NON_NULL);
+		slot = &slots[i - t->f0];
+		gqlx_rnode_init(slot, t->obj, i, cf->def->type->kind == GQL_TYPE_NON_NULL);
 		t->obj->u.obj.v[i] = slot;
-		if (!slot)
-			break;
 		if (cf->meta == META_TYPENAME) {
 			struct jbuf b = { 0 };
 

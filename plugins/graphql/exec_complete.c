@@ -370,6 +370,7 @@ void gqlx_complete(struct gql_exec *e, struct cfield *cf, const struct gql_tref 
 	if (t->kind == GQL_TYPE_LIST) {
 		size_t n;
 		const struct gql_tref *of = t->of;
+		struct rnode *items;
 
 		if (ty != LUA_TTABLE || depth > 64) {
 			gql_field_error(e, cf, slot, gql_fmt(&e->arena, "Expected Iterable, but did not "
@@ -385,14 +386,15 @@ void gqlx_complete(struct gql_exec *e, struct cfield *cf, const struct gql_tref 
 			e->fatal = 1;
 			return;
 		}
-		if (!lua_checkstack(L, 4)) {
+		if (!lua_checkstack(L, 4) ||
+		    !(items = gql_arena_alloc(&e->arena, (n + 1) * sizeof(*items)))) {
 			e->fatal = 1;
 			return;
 		}
 		for (size_t i = 0; i < n && slot->kind == RN_LIST; i++) {
-			struct rnode *item = gql_rnode(e, slot, (unsigned)i,
-			                               of->kind == GQL_TYPE_NON_NULL);
+			struct rnode *item = &items[i];
 
+			gqlx_rnode_init(item, slot, (unsigned)i, of->kind == GQL_TYPE_NON_NULL);
 			slot->u.list.v[i] = item;
 			lua_rawgeti(L, idx, (lua_Integer)i + 1);
 			gqlx_complete(e, cf, of, L, -1, item, depth + 1);

@@ -248,6 +248,17 @@ void gql_field_error(struct gql_exec *e, const struct cfield *cf, struct rnode *
 /* Marks AT null and propagates to the nearest nullable place. */
 void gql_null_out(struct gql_exec *e, struct rnode *at);
 struct rnode *gql_rnode(struct gql_exec *e, struct rnode *parent, unsigned idx, bool nonnull);
+
+/* An empty (null) result node at IDX of PARENT. */
+static inline void gqlx_rnode_init(struct rnode *n, struct rnode *parent, unsigned idx,
+                                   bool nonnull)
+{
+	n->kind = RN_NULL;
+	n->shape = RN_NULL;
+	n->nonnull = nonnull;
+	n->parent = parent;
+	n->idx = idx;
+}
 /* Introspection: completes meta-field CF (__schema / __type) into AT. */
 void gql_intro_field(struct gql_exec *e, struct cfield *cf, struct rnode *at);
 int gql_coerce_field_args(struct gql_exec *e, struct cfield *cf);
