@@ -5,12 +5,6 @@
 
 #include "gql_arena.h"
 
-struct gql_arena_block {
-	struct gql_arena_block *next;
-	size_t size, used;
-	_Alignas(16) unsigned char data[];
-};
-
 void gql_arena_init(struct gql_arena *a, size_t block_size)
 {
 	a->head = NULL;
@@ -59,7 +53,8 @@ static struct gql_arena_block *block_new(size_t bs)
 	return malloc(sizeof(*b) + bs);
 }
 
-void *gql_arena_alloc(struct gql_arena *a, size_t size)
+/* gql_arena_alloc when the current block has no room (or there is none). */
+void *gql_arena_alloc_slow(struct gql_arena *a, size_t size)
 {
 	struct gql_arena_block *b = a->head;
 	size_t need = (size + 15) & ~(size_t)15;

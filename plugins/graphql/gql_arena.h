@@ -11,7 +11,11 @@
 
 #include <stddef.h>
 
-struct gql_arena_block;
+struct gql_arena_block {
+	struct gql_arena_block *next;
+	size_t size, used;
+	_Alignas(16) unsigned char data[];
+};
 
 struct gql_arena {
 	struct gql_arena_block *head;
@@ -26,8 +30,21 @@ struct gql_arena {
 void gql_arena_init(struct gql_arena *a, size_t block_size);
 /* Frees every allocation; A may be reused after gql_arena_init. */
 void gql_arena_close(struct gql_arena *a);
-/* 16-byte aligned memory of SIZE bytes, or NULL when out of memory. */
-void *gql_arena_alloc(struct gql_arena *a, size_t size);
+void *gql_arena_alloc_slow(struct gql_arena *a, size_t size);
+
+/* 16-byte aligned memory of SIZE bytes, or NULL when out of memory. The
+ * common case (room in the current block) inline. */
+static inline void *gql_arena_alloc(struct gql_arena *a, size_t size)
+{
+	struct gql_arena_block *b = a->head;
+	size_t need = (size + 15) & ~(size_t)15;
+
+	if (b && need >= size && b->size - b->used >= need) {
+		b->used += need;
+		return b->data + b->used - need;
+	}
+	return gql_arena_alloc_slow(a, size);
+}
 void *gql_arena_calloc(struct gql_arena *a, size_t size);
 /* A NUL-terminated copy of S[0..LEN), or NULL. */
 char *gql_arena_strndup(struct gql_arena *a, const char *s, size_t len);
