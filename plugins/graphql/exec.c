@@ -458,6 +458,11 @@ static int start_values(struct gql_exec *e)
 	return 0;
 }
 
+/* The response buffer of the thread's last execution, for its next one
+ * (see gql_arena.c: memory that comes and goes each request makes malloc
+ * trim and refault the heap). */
+static __thread struct jbuf spare_out;
+
 int gql_exec_start(const struct gql_exec_req *req)
 {
 	struct gql_exec *e = calloc(1, sizeof(*e));
@@ -473,6 +478,8 @@ int gql_exec_start(const struct gql_exec_req *req)
 	e->vref = LUA_NOREF;
 	e->result.source_ref = LUA_NOREF;
 	e->errs_tail = &e->errs;
+	e->out = spare_out;
+	spare_out = (struct jbuf){ 0 };
 	gql_arena_init(&e->arena, GQL_ARENA_REUSE);
 	if (req->ctx_index)
 		e->req.ctx_index = lua_absindex(req->L, req->ctx_index);
@@ -537,6 +544,10 @@ void gql_exec_free(struct gql_exec *e)
 		luaL_unref(e->L, LUA_REGISTRYINDEX, e->vref);
 	if (e->result.source_ref != LUA_NOREF && e->L)
 		luaL_unref(e->L, LUA_REGISTRYINDEX, e->result.source_ref);
+	if (!spare_out.p && e->out.cap <= (1u << 20)) {
+		spare_out = (struct jbuf){ .p = e->out.p, .cap = e->out.cap };
+		e->out.p = NULL;
+	}
 	free(e->out.p);
 	free(e->leaf.p);
 	gql_arena_close(&e->arena);
