@@ -115,7 +115,9 @@ static void run_object(struct gql_exec *e, const struct otask *t)
 {
 	lua_State *L = e->L;
 	const struct plan *p = t->plan;
-	int top = lua_gettop(L), parent, ptab;
+	int top = lua_gettop(L), parent, ptab, ty;
+	/* the root's values are kept, not completed, in SOURCE mode */
+	int source = e->req.mode == GQL_EXEC_SOURCE && t->obj == e->root;
 	/* the object's slots in one allocation */
 	struct rnode *slots = gql_arena_alloc(&e->arena, (t->f1 - t->f0 + 1) * sizeof(*slots));
 
@@ -178,15 +180,29 @@ static void run_object(struct gql_exec *e, const struct otask *t)
 			continue;
 		}
 		/* the default resolver: parent[fieldName], a method when a function */
-		if (ptab) {
-			gqlx_push_name(e, L, cf, 0);
-			lua_rawget(L, parent);
-		} else {
+		if (!ptab) {
 			lua_pushnil(L);
+			ty = LUA_TNIL;
+		} else {
+			if (cf->name_ref)
+				lua_rawgeti(L, e->vtop, cf->name_ref);
+			else
+				gqlx_push_name(e, L, cf, 0);
+			ty = lua_rawget(L, parent);
 		}
-		if (lua_type(L, -1) == LUA_TFUNCTION) {
+		if (ty == LUA_TFUNCTION) {
 			gqlx_call(e, cf, slot, t->vidx, NULL, 0, 0, gqlx_nargs(L));
 			continue;
+		}
+		if (ty == LUA_TSTRING && cf->plain_str && !source) {
+			/* the common leaf the short way (what gqlx_complete would do) */
+			size_t n;
+			const char *s = lua_tolstring(L, -1, &n);
+
+			if (gqlx_set_plain_str(e, slot, s, n) == 0) {
+				lua_pop(L, 1);
+				continue;
+			}
 		}
 		gqlx_complete_field(e, cf, L, -1, slot);
 		lua_pop(L, 1);

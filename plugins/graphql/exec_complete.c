@@ -128,8 +128,9 @@ static int json_plain(const char *s, size_t n)
 	return 1;
 }
 
-/* The Lua string S[0..N) as a JSON string straight into the arena. */
-static int set_plain_str(struct gql_exec *e, struct rnode *slot, const char *s, size_t n)
+/* The Lua string S[0..N) as a JSON string straight into the arena: 0, or
+ * -1 when it needs escaping (SLOT untouched). */
+int gqlx_set_plain_str(struct gql_exec *e, struct rnode *slot, const char *s, size_t n)
 {
 	char *d;
 
@@ -227,7 +228,7 @@ range:
 			size_t sl;
 			const char *s = lua_tolstring(L, idx, &sl);
 
-			if (set_plain_str(e, slot, s, sl) == 0)
+			if (gqlx_set_plain_str(e, slot, s, sl) == 0)
 				return;
 			jb_str(b, s, sl);
 		} else if (ty == LUA_TNUMBER && lua_isinteger(L, idx)) {

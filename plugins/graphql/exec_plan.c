@@ -139,6 +139,17 @@ struct pbuild {
 	unsigned cap;
 };
 
+/* Whether T is String or ID, maybe non-null: a Lua string value of it is
+ * written as it is (run_object's short way). */
+static int plain_str_type(const struct gql_tref *t)
+{
+	if (t && t->kind == GQL_TYPE_NON_NULL)
+		t = t->of;
+	return t && t->kind == GQL_TYPE_NAMED && t->named->builtin &&
+	       t->named->kind == GQL_SCALAR && (!strcmp(t->named->name, "String") ||
+	                                        !strcmp(t->named->name, "ID"));
+}
+
 /* CF's key as the response writes it, "key":, made once per plan. */
 static int plan_jkey(struct gql_exec *e, struct cfield *cf)
 {
@@ -221,6 +232,7 @@ static void collect(struct gql_exec *e, struct pbuild *pb, const struct gql_styp
 					return;
 				cf->def = def;
 				cf->meta = meta;
+				cf->plain_str = plain_str_type(def->type);
 				cf->parent = t;
 			}
 			if (gqlx_grow(&e->arena, (void **)&cf->nodes, &cf->cap_nodes, cf->n_nodes,

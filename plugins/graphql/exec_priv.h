@@ -122,6 +122,7 @@ struct cfield {
 	unsigned n_nodes, cap_nodes;
 	const struct gql_field *def;
 	int meta;
+	int plain_str;          /* of type String or ID (maybe non-null), not a list */
 	const struct gql_stype *parent;
 	/* arguments, coerced once per request */
 	int args_state;         /* 0: not yet, 1: ok, -1: error */
@@ -310,6 +311,7 @@ void gqlx_call(struct gql_exec *e, struct cfield *cf, struct rnode *slot, int pa
                struct bentry *bq, unsigned n_bq, unsigned n_parents, int nargs);
 
 /* exec_complete.c */
+int gqlx_set_plain_str(struct gql_exec *e, struct rnode *slot, const char *s, size_t n);
 void gqlx_set_jbuf(struct gql_exec *e, struct rnode *slot, struct jbuf *b);
 void gqlx_complete(struct gql_exec *e, struct cfield *cf, const struct gql_tref *t,
                    lua_State *L, int idx, struct rnode *slot, int depth);
