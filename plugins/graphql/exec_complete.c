@@ -392,12 +392,33 @@ void gqlx_complete(struct gql_exec *e, struct cfield *cf, const struct gql_tref 
 			e->fatal = 1;
 			return;
 		}
+		/* a list of objects of one type (the common case): its plan found
+		 * once, each table item stored and queued without a completion of
+		 * its own */
+		const struct gql_tref *in = of->kind == GQL_TYPE_NON_NULL ? of->of : of;
+		const struct plan *p = NULL;
+
+		if (in->kind == GQL_TYPE_NAMED && in->named->kind == GQL_OBJECT && L == e->L &&
+		    e->vtop && !(p = gql_subplan(e, cf, in->named)))
+			return;
 		for (size_t i = 0; i < n && slot->kind == RN_LIST; i++) {
 			struct rnode *item = &items[i];
 
 			gqlx_rnode_init(item, slot, (unsigned)i, of->kind == GQL_TYPE_NON_NULL);
 			slot->u.list.v[i] = item;
-			lua_rawgeti(L, idx, (lua_Integer)i + 1);
+			if (lua_rawgeti(L, idx, (lua_Integer)i + 1) == LUA_TTABLE && p) {
+				item->kind = item->shape = RN_OBJ;
+				item->u.obj.plan = p;
+				if (!(item->u.obj.v = gql_arena_calloc(&e->arena, (p->n + 1) *
+				                                       sizeof(struct rnode *)))) {
+					e->fatal = 1;
+					lua_pop(L, 1);
+					return;
+				}
+				lua_rawseti(L, e->vtop, ++e->nvals);   /* pops it */
+				gqlx_tasks_push(e, &e->next, item, e->nvals, p, 0, p->n);
+				continue;
+			}
 			gqlx_complete(e, cf, of, L, -1, item, depth + 1);
 			lua_pop(L, 1);
 		}
