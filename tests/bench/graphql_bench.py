@@ -115,9 +115,19 @@ graphql.resolvers {
 }
 route.post("/graphql", "graphql")
 """,
+    # the resolvers' work in C; the one-line Lua wrappers declare what they
+    # take, as the Lua resolvers do (a C function, vararg to Lua, would get
+    # the info table made for it)
     "floor_lua": """
 local graphql = require "graphql"
-graphql.resolvers(require("gqlfloor").resolvers)
+local c = require("gqlfloor").resolvers
+local users, friends, posts, author = c.Query.users, c.User.friends, c.User.posts, c.Post.author
+graphql.resolvers {
+  Query = { users = function(_, a) return users(_, a) end },
+  User = { friends = function(u, a) return friends(u, a) end,
+           posts = function(u, a) return posts(u, a) end },
+  Post = { author = function(p) return author(p) end },
+}
 route.post("/graphql", "graphql")
 """,
 }
@@ -126,7 +136,7 @@ route.post("/graphql", "graphql")
 def portico_server(work, name, case, lua, gql_opts):
     """A Portico serving CASE with the route script LUA in WORK/NAME."""
     port = free_port()
-    d = os.path.join(work, name)
+    d = tempfile.mkdtemp(prefix=name + "-", dir=work)
     os.makedirs(os.path.join(d, "routes"))
     os.makedirs(os.path.join(d, "plugins"))
     for so in (os.path.join(ROOT, "plugins", ".libs", "graphql.so"), FLOOR_SO):
