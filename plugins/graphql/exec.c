@@ -115,13 +115,17 @@ static void run_object(struct gql_exec *e, const struct otask *t)
 {
 	lua_State *L = e->L;
 	const struct plan *p = t->plan;
-	int top = lua_gettop(L), parent, ptab, ty;
+	int top = lua_gettop(L), parent, ptab, ty, left = 0;
 	/* the root's values are kept, not completed, in SOURCE mode */
 	int source = e->req.mode == GQL_EXEC_SOURCE && t->obj == e->root;
 	/* the object's slots in one allocation */
 	struct rnode *slots = gql_arena_alloc(&e->arena, (t->f1 - t->f0 + 1) * sizeof(*slots));
 
 	if (!slots) {
+		e->fatal = 1;
+		return;
+	}
+	if (!lua_checkstack(L, 40)) {
 		e->fatal = 1;
 		return;
 	}
@@ -199,13 +203,16 @@ static void run_object(struct gql_exec *e, const struct otask *t)
 			size_t n;
 			const char *s = lua_tolstring(L, -1, &n);
 
-			if (gqlx_set_plain_str(e, slot, s, n) == 0) {
-				lua_pop(L, 1);
-				continue;
-			}
+			if (gqlx_set_plain_str(e, slot, s, n) == 0)
+				goto next;
 		}
 		gqlx_complete_field(e, cf, L, -1, slot);
-		lua_pop(L, 1);
+next:
+		/* the values read stay on the stack, dropped 16 at a time */
+		if (++left == 16) {
+			lua_settop(L, parent);
+			left = 0;
+		}
 	}
 	lua_settop(L, top);
 }

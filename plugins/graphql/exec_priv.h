@@ -297,7 +297,17 @@ int gqlx_index_fragments(struct gql_exec *e);
 /* exec_resolve.c: the values table, resolvers, coroutines */
 void gqlx_push_values(struct gql_exec *e, lua_State *L);
 int gqlx_store_value(struct gql_exec *e, lua_State *L);
-void gqlx_push_stored(struct gql_exec *e, lua_State *L, int idx);
+void gqlx_push_stored_slow(struct gql_exec *e, lua_State *L, int idx);
+
+/* Pushes the value at IDX of the values table: one raw get while a level
+ * runs. [-0, +1, -] */
+static inline void gqlx_push_stored(struct gql_exec *e, lua_State *L, int idx)
+{
+	if (L == e->L && e->vtop)
+		lua_rawgeti(L, e->vtop, idx);
+	else
+		gqlx_push_stored_slow(e, L, idx);
+}
 /* Pushes the Lua string of CF's name (KEY: its response key), kept in the
  * values table from its first use on. [-0, +1, m] */
 void gqlx_push_name(struct gql_exec *e, lua_State *L, struct cfield *cf, int key);

@@ -39,12 +39,8 @@ int gqlx_store_value(struct gql_exec *e, lua_State *L)
 	return e->nvals;
 }
 
-void gqlx_push_stored(struct gql_exec *e, lua_State *L, int idx)
+void gqlx_push_stored_slow(struct gql_exec *e, lua_State *L, int idx)
 {
-	if (L == e->L && e->vtop) {
-		lua_rawgeti(L, e->vtop, idx);
-		return;
-	}
 	gqlx_push_values(e, L);
 	lua_rawgeti(L, -1, idx);
 	lua_remove(L, -2);
