@@ -1,7 +1,8 @@
 /*
  * client_priv.h - one outgoing gRPC call (grpc.call, grpc.stream), shared
- * by client.c (the call on the wire: ABI 1.7 ucall, framing, status) and
- * client_lua.c (the Lua functions and the call object).
+ * by client.c (the call on the wire: ABI 1.7 ucall, framing, status),
+ * client_start.c (starting a call from Lua) and client_lua.c (the Lua
+ * functions and the call object).
  *
  * Life: a struct gcl is malloc'd when the call starts and freed once both
  * its Lua object is gone (collected, or never made) and no core callback
@@ -102,6 +103,43 @@ int gcl_ctx_cancelled(struct gcl *c);
 
 /* The grpc-timeout value for MS milliseconds into BUF (>= 16 bytes). */
 void gcl_timeout_str(uint32_t ms, char *buf, size_t n);
+
+/* ---- client_start.c: starting a call from Lua --------------------------------------- */
+
+#define GCL_CALL_MT "portico.grpc.client_call"   /* the call object's metatable */
+
+/* The call object: a Lua userdata pointing at its call. */
+struct gcl_ud {
+	struct gcl *c;
+};
+
+/* grpc.call's and grpc.stream's options. */
+struct gcl_opts {
+	double timeout;                    /* seconds; 0: none given */
+	int enc;                           /* enum grpc_enc of the requests */
+	int opts;                          /* stack index of the options table, or 0 */
+};
+
+/* Reads the options table at IDX (none or nil: defaults); raises naming FN
+ * for a bad or unknown one. */
+void gcl_check_opts(struct lua_State *L, int idx, const char *fn, struct gcl_opts *o);
+/* The method named at argument 2 (argument 1 the upstream) in L's
+ * contracts, and those contracts in *CONF (borrowed: L's); raises. */
+const struct pb_method *gcl_method_arg(struct lua_State *L, const char *fn,
+                                       struct gconf **conf);
+/* Encodes the value at IDX as M's input and frames it (ENC) into OUT;
+ * raises naming the field for a value of the wrong shape. */
+void gcl_encode_arg(struct lua_State *L, int idx, const char *fn, const struct pb_method *m,
+                    struct gconf *conf, int enc, struct pb_buf *out);
+/* Pushes a call object and starts its call with FIRST (framed bytes,
+ * borrowed) and BODY_MORE as ucall_start has them; one that cannot start
+ * is pushed ended. Raises for an undeclared upstream or bad metadata. */
+struct gcl *gcl_call_start(struct lua_State *L, const char *fn, const struct pb_method *m,
+                           struct gconf *conf, const struct pb_buf *first, int body_more,
+                           const struct gcl_opts *o);
+/* Metadata keys the client never sends or shows (HTTP/2 framing, grpc-*). */
+int gcl_md_reserved(pt_str_t name);
+int gcl_md_is_bin(const char *name, size_t len);
 
 /* ---- client_lua.c: values pushed on a wake --------------------------------------- */
 
