@@ -327,6 +327,7 @@ static int conf_apply(const pt_conf *conf)
 static void (*const module_parts[])(lua_State *L) = {
 	grpc_service_module,
 	grpc_health_module,
+	grpc_client_module,
 };
 
 static int state_gc(lua_State *L)
