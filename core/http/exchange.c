@@ -934,6 +934,19 @@ int xapi_body_read(pt_exchange *x, pt_body_fn fn, void *ud)
 	return 0;
 }
 
+/* pt_api.exchange_body_pause: the transports hold the rest back (see
+ * exchange_body_pause in exchange.h); a resume hands it over from the loop. */
+int xapi_body_pause(pt_exchange *x, int paused)
+{
+	if (!x->body_fn)
+		return PT_ESTATE;
+	if (paused)
+		exchange_body_pause(x);
+	else
+		exchange_body_resume(x);
+	return 0;
+}
+
 int xapi_resume(pt_exchange *x)
 {
 	return chain_resume(x);

@@ -237,6 +237,7 @@ pt_str_t xapi_remote_addr(pt_exchange *x);
 pt_str_t xapi_request_id(pt_exchange *x);
 int xapi_body(pt_exchange *x, pt_str_t *out);
 int xapi_body_read(pt_exchange *x, pt_body_fn fn, void *ud);
+int xapi_body_pause(pt_exchange *x, int paused);
 int xapi_status_set(pt_exchange *x, int status);
 int xapi_header_add(pt_exchange *x, pt_str_t name, pt_str_t value);
 int xapi_header_set(pt_exchange *x, pt_str_t name, pt_str_t value);

@@ -67,6 +67,11 @@ struct http_client_stream {
 	 * http_client_body_write returned HTTP_CLIENT_OUT_HIGH or more
 	 * (HTTP/2: the stream's bytes not yet framed). */
 	void (*drain)(void *ud);
+	/* The response's trailer fields (HTTP/2 HEADERS after DATA, HTTP/1.1
+	 * chunked trailers): N name, value PAIRS, borrowed for the call;
+	 * called once before the call ends when the response had any. May be
+	 * NULL. Returns as head does. */
+	int (*trailers)(const pt_str_t *pairs, unsigned n, void *ud);
 };
 
 /* Request bytes queued toward a server: pause the source above HIGH, and
@@ -123,6 +128,9 @@ struct http_client_res {
 					   HEAD), -1 when it has none */
 	const char *peer;		/* "ip:port" of the server, NULL before
 					   a connection was made */
+	const pt_str_t *trailers;	/* buffered calls: the response's trailer
+					   fields, name, value pairs */
+	unsigned num_trailers;		/* pairs */
 };
 
 /* RES and everything it points to are borrowed for the callback only. */
