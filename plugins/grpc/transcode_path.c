@@ -60,7 +60,8 @@ static int parse_seg(struct tc_template *t, const char *text, const char **pp, c
 			p++;
 		if (p == s)
 			return perr(err, errlen, text, (size_t)(p - text),
-			            *p ? "an unexpected character" : "an empty segment");
+			            *p && *p != '/' && *p != ':' ? "an unexpected character"
+			            : "an empty segment");
 		g->kind = TC_LIT;
 		if (!(g->lit = strndup(s, (size_t)(p - s))))
 			return perr(err, errlen, text, 0, "out of memory");
