@@ -414,6 +414,13 @@ static int reload(pt_plugin_ctx *ctx, const pt_conf *conf)
 	return conf_apply(conf);
 }
 
+static void worker_stop(pt_plugin_ctx *ctx, pt_worker *w)
+{
+	(void)ctx;
+	(void)w;
+	grpc_server_worker_stop();
+}
+
 static void unload(pt_plugin_ctx *ctx)
 {
 	(void)ctx;
@@ -429,6 +436,7 @@ static const struct pt_plugin desc = {
 	.name = "grpc",
 	.version = "0.1",
 	.load = load,
+	.worker_stop = worker_stop,
 	.unload = unload,
 	.reload = reload,
 };

@@ -174,6 +174,9 @@ struct gcall;
  * the state's service table). */
 int grpc_server_handle(pt_exchange *x, const pt_conf *opts, void *ud);
 
+/* On each worker's thread as it stops: frees the thread's reply buffer. */
+void grpc_server_worker_stop(void);
+
 /* A request whose content-type starts with application/grpc-web: NULL until
  * the gRPC-Web part sets it; it then answers X. */
 extern int (*grpc_web_handle)(pt_exchange *x, const pt_conf *opts, void *ud);

@@ -50,6 +50,11 @@ static const struct pt_api *A(void)
 /* The reply buffer of this thread: [5-byte prefix][message]. */
 static __thread struct pb_buf obuf;
 
+void grpc_server_worker_stop(void)
+{
+	pb_buf_free(&obuf);
+}
+
 /* ---- coroutines (as ws_endpoint.c: kept per state for the next call) -------------- */
 
 static lua_State *co_take(lua_State *L, int *ref)
@@ -142,16 +147,16 @@ static int frame_into_obuf(struct gcall *c, const uint8_t *msg, size_t len, int 
 			pb_buf_free(&z);
 			return -1;
 		}
-		obuf.len = 5;
-		if (pb_buf_add(&obuf, z.p, z.len) != 0) {
+		obuf.len = 0;
+		if (pb_buf_add(&obuf, "\0\0\0\0\0", 5) != 0 || pb_buf_add(&obuf, z.p, z.len) != 0) {
 			pb_buf_free(&z);
 			return -1;
 		}
 		pb_buf_free(&z);
 		c->sent_compressed = 1;
-	} else if (msg != obuf.p + 5) {
-		obuf.len = 5;
-		if (len && pb_buf_add(&obuf, msg, len) != 0)
+	} else if (!obuf.p || msg != obuf.p + 5) {
+		obuf.len = 0;
+		if (pb_buf_add(&obuf, "\0\0\0\0\0", 5) != 0 || pb_buf_add(&obuf, msg, len) != 0)
 			return -1;
 	} else {
 		obuf.len = 5 + len;
@@ -243,6 +248,8 @@ static void finish(struct gcall *c, int code, const char *msg, size_t msglen,
 				add_head(c);
 			add_status(c, a->exchange_trailer_add, code, msg, msglen, details);
 			a->exchange_respond(c->x, 200, (pt_str_t){ (const char *)obuf.p, unary_len });
+			if (obuf.cap > ((size_t)1 << 20))
+				pb_buf_free(&obuf);   /* a large reply: do not keep its buffer */
 		} else {
 			/* Trailers-Only */
 			a->exchange_header_add(c->x, PT_STR("content-type"), PT_STR("application/grpc"));
