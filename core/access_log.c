@@ -243,7 +243,7 @@ static void put_time(struct line *l, int local)
 static int logged_status(pt_exchange *x)
 {
 	if (!x->aborted || x->state >= X_DONE)
-		return x->status;
+		return x->log_status ? x->log_status : x->status;
 	if (!x->w || !x->w->cutting)
 		return 499;
 	return x->state == X_STREAMING ? x->status : 503;

@@ -430,6 +430,8 @@ static struct evbuffer *out_buf(pt_exchange *x)
 /* The whole body (LEN bytes) is in x->out: the answer is complete. */
 static int answer_out(pt_exchange *x, size_t len)
 {
+	if (x->status != 200 && exchange_grpc_error(x) == 1)
+		len = 0;   /* a gRPC client is told the error its way */
 	x->bytes_out = x->head_only ? 0 : len;
 	x->state = X_DONE;
 	if (!x->transport_gone)

@@ -12,7 +12,8 @@
  * within header_timeout (else the connection goes: nothing else may come
  * before its end), the request body within body_timeout of the head (408,
  * or a reset when already answering; a streamed body counts from its last
- * DATA, and not while the handler paused it), and a response with bytes to
+ * DATA, and not while the handler paused it nor once it answers while the
+ * body still comes: full duplex, whose pace is the handler's), and a response with bytes to
  * send may wait on a closed flow-control window for write_timeout, then
  * the stream is reset and its exchange aborted. With no stream open the
  * connection goes after idle_timeout, whatever frames come meanwhile. One
@@ -108,7 +109,7 @@ static void stream_read_done(struct h2_stream *s)
 /* A request body deadline from now (a head, a streamed body's progress). */
 static void body_deadline(struct h2_conn *h, struct h2_stream *s)
 {
-	if (!s->reading || s->x->body_paused)
+	if (!s->reading || s->x->body_paused || h2_duplex(s))
 		return;
 	s->read_by = mono_us() + h->body_us;
 	h2_deadline(h, s->read_by);
@@ -658,6 +659,8 @@ static void read_expired(struct h2_conn *h, struct h2_stream *s, uint64_t now)
 		nghttp2_session_terminate_session(h->ng, NGHTTP2_NO_ERROR);
 		return;
 	}
+	if (h2_duplex(s))
+		return;   /* armed before the answer began */
 	log_info("h2", "%s: stream %d: body timeout", h->c->remote, s->id);
 	if (!s->resp_started) {
 		s->discard = 1;

@@ -95,6 +95,13 @@ static inline int str_is(const uint8_t *p, size_t len, const char *lit, size_t l
 
 #define IS(p, len, lit) str_is((const uint8_t *)(p), (len), (lit), sizeof(lit) - 1)
 
+/* A handler streams the request body and has begun its answer (full
+ * duplex, gRPC bidi streaming): the body timeout is its business then. */
+static inline int h2_duplex(const struct h2_stream *s)
+{
+	return s->x->body_fn && s->x->state == X_STREAMING && !s->discard;
+}
+
 /* ---- h2_conn.c: the connection, its events and timers, the request side */
 
 /* Schedules a send from outside nghttp2's callbacks (async answers). */

@@ -194,7 +194,7 @@ static void x_want_body(pt_exchange *x)
 {
 	struct h2_stream *s = x->tp;
 
-	if (s->reading && !x->body_paused) {
+	if (s->reading && !x->body_paused && !h2_duplex(s)) {
 		s->read_by = mono_us() + s->h->body_us;
 		h2_deadline(s->h, s->read_by);
 	}

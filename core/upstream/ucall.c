@@ -42,6 +42,9 @@
 #include "ucall.h"
 #include "worker.h"
 
+_Static_assert(PT_UCALL_HIGH == HTTP_CLIENT_OUT_HIGH && PT_UCALL_LOW == HTTP_CLIENT_OUT_LOW,
+               "ucall_write's queue levels are the outbound client's");
+
 struct pt_ucall {
 	pt_worker *w;
 	pt_exchange *x;                  /* one reference, or NULL */
