@@ -132,13 +132,26 @@ static void bind_add(lua_State *L, struct tstate *ts, unsigned gid, const struct
 	b->body = body ? body : "";
 	b->response_body = response_body ? response_body : "";
 	ts->n++;
-	lua_createtable(L, 3, 0);
+	lua_createtable(L, 5, 0);
 	lua_pushstring(L, route_verb(verb));
 	lua_rawseti(L, -2, 1);
 	lua_pushstring(L, pattern);
 	lua_rawseti(L, -2, 2);
 	lua_pushinteger(L, ts->n);
 	lua_rawseti(L, -2, 3);
+	lua_pushstring(L, m->path + 1);
+	lua_rawseti(L, -2, 4);
+	/* for the OpenAPI document */
+	lua_pushfstring(L, "gRPC %s %s: the request message %s is built from the path "
+	                "variables%s; the answer is %s%s%s in proto3 JSON. gRPC errors map to "
+	                "HTTP statuses with a {code, message, details} body.",
+	                m->path + 1, path, pb_msg_name(m->in),
+	                !b->body[0] ? " and the query parameters" : !strcmp(b->body, "*") ?
+	                " and the JSON body" : " and the query parameters, the JSON body being "
+	                "its field ", !b->body[0] || !strcmp(b->body, "*") ? "" : b->body,
+	                m->server_streaming ? "an array of " : "", pb_msg_name(m->out),
+	                b->response_body[0] ? " (its field given by response_body)" : "");
+	lua_rawseti(L, -2, 5);
 	lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
 }
 
@@ -189,15 +202,21 @@ static const char module_src[] =
 	"  local groups, order = {}, {}\n"
 	"  for _, b in ipairs(bindings(name)) do\n"
 	"    local k = b[1] .. ' ' .. b[2]\n"
-	"    if not groups[k] then groups[k] = { b[1], b[2], {} }; order[#order + 1] = k end\n"
-	"    local g = groups[k][3]\n"
-	"    g[#g + 1] = tostring(b[3])\n"
+	"    if not groups[k] then groups[k] = { b[1], b[2], {}, {}, {} }; order[#order + 1] = k end\n"
+	"    local g = groups[k]\n"
+	"    g[3][#g[3] + 1] = tostring(b[3])\n"
+	"    g[4][#g[4] + 1] = b[4]\n"
+	"    g[5][#g[5] + 1] = b[5]\n"
 	"  end\n"
 	"  for _, k in ipairs(order) do\n"
 	"    local g = groups[k]\n"
 	"    local o = {}\n"
 	"    if opts then for key, v in pairs(opts) do o[key] = v end end\n"
 	"    o.grpc_transcode = table.concat(g[3], ',')\n"
+	"    o.summary = o.summary or table.concat(g[4], ', ')\n"
+	"    o.description = o.description or table.concat(g[5], ' ')\n"
+	"    o.tags = o.tags or { name }\n"
+	"    o.operation_id = nil\n"
 	"    route[g[1]](g[2], 'grpc_transcode', o)\n"
 	"  end\n"
 	"end\n";
@@ -467,16 +486,18 @@ int grpc_transcode_handle(pt_exchange *x, const pt_conf *opts, void *ud)
 
 	if (!ts || a->conf_str(opts, "grpc_transcode", &ids) != 0)
 		return PT_ESTATE;
-	/* the first binding of this route whose whole template matches */
-	for (const char *p = ids.ptr, *end = ids.ptr + ids.len; p < end && nv < 0;) {
-		unsigned long id = strtoul(p, NULL, 10);
-		const char *comma = memchr(p, ',', (size_t)(end - p));
+	/* the first binding of this route whose whole template matches, those
+	 * with a ":verb" first ("/v1/x/{id}" would take "7:cancel" as an id) */
+	for (int pass = 0; pass < 2 && nv < 0; pass++)
+		for (const char *p = ids.ptr, *end = ids.ptr + ids.len; p < end && nv < 0;) {
+			unsigned long id = strtoul(p, NULL, 10);
+			const char *comma = memchr(p, ',', (size_t)(end - p));
 
-		if (id >= 1 && id <= ts->n &&
-		    (nv = tc_template_match(&ts->v[id - 1].t, path.ptr, path.len, vars)) >= 0)
-			b = &ts->v[id - 1];
-		p = comma ? comma + 1 : end;
-	}
+			if (id >= 1 && id <= ts->n && (ts->v[id - 1].t.verb == NULL) == pass &&
+			    (nv = tc_template_match(&ts->v[id - 1].t, path.ptr, path.len, vars)) >= 0)
+				b = &ts->v[id - 1];
+			p = comma ? comma + 1 : end;
+		}
 	if (!b)
 		return answer_error(x, GRPC_NOT_FOUND, "no REST binding matches this path");
 	for (int i = 0; i < nv; i++)
@@ -506,11 +527,11 @@ int grpc_transcode_handle(pt_exchange *x, const pt_conf *opts, void *ud)
 			rc = 0;
 		free(j2);
 		if (rc != 0) {
-			char tmp[512];
+			char tmp[sizeof(err)];
 
-			snprintf(tmp, sizeof(tmp), "the request is not a %s: %s",
+			snprintf(tmp, sizeof(tmp), "the request is not a %.100s: %.380s",
 			         pb_msg_name(b->m->in), err);
-			snprintf(err, sizeof(err), "%s", tmp);
+			memcpy(err, tmp, sizeof(err));
 		}
 	}
 	free(json);
