@@ -42,6 +42,7 @@ service Echo {
   rpc Server(M) returns (stream M);
   rpc Missing(M) returns (M);
 }
+service Locked { rpc Unary(M) returns (M); }
 """
 
 # Echo whatever comes (a table with the protobuf library, the bytes with
@@ -64,6 +65,8 @@ grpc.service("w.v1.Echo", {
     for i = 1, tonumber(ctx.metadata["x-n"] or "3") do ctx:send(req) end
   end,
 })
+grpc.service("w.v1.Locked", { Unary = function(req) return req end },
+             { ip = { deny = { "127.0.0.1" } } })
 """
 
 BIN = "application/grpc-web+proto"
@@ -281,11 +284,24 @@ def test_no_message(web):
     assert trailers(frames(data)[-1][1])["grpc-status"] == "12"
 
 
-def test_unknown_flavour_is_415(web):
+def refused(r, code):
+    """A 4xx of ours or of a filter: a 1.7 core tells a gRPC(-Web) client
+    as Trailers-Only (200, grpc-status in the headers, no body)."""
+    if r.status_code == 200:
+        return r.headers["grpc-status"] == str(code) and r.content == b""
+    return False
+
+
+def test_unknown_flavour_is_refused(web):
     r = post(web, "/w.v1.Echo/Unary", b"{}", ct="application/grpc-web+json")
-    assert r.status_code == 415 and b"grpc-web" in r.content
+    assert r.status_code == 415 and b"grpc-web" in r.content or refused(r, 2), r.headers
     r = post(web, "/w.v1.Echo/Unary", b"{}", ct="application/grpc-webby")
-    assert r.status_code == 415
+    assert r.status_code == 415 or refused(r, 2)
+
+
+def test_filters_of_the_service_run(web):
+    r = post(web, "/w.v1.Locked/Unary", frame(msg(b"x")))
+    assert r.status_code == 403 or refused(r, 7), (r.status_code, r.headers)
 
 
 def test_daemon_survives_garbage(web):
