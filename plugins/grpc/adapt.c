@@ -84,7 +84,7 @@ static int w_conf_int(const pt_conf *c, const char *key, int64_t *out)
 
 /* A piece of a grpc-web-text body: decoded on to the server. A bad body
  * gives the server a message it refuses at once (flags 0xff), and the
- * status says what was wrong (see w_status). */
+ * status says what was wrong (see adapt_status_field). */
 static void text_body(pt_exchange *x, const char *data, size_t len, int last, void *ud)
 {
 	struct adapt *ad = ud;
@@ -150,7 +150,7 @@ static int hexv(int c)
 }
 
 /* A status field of the server's: kept (both modes); 1 when it was one. */
-static int w_status(struct adapt *ad, pt_str_t name, pt_str_t v)
+int adapt_status_field(struct adapt *ad, pt_str_t name, pt_str_t v)
 {
 	if (is(name, "grpc-status")) {
 		int code = 0;
@@ -231,7 +231,7 @@ static int w_header_add(pt_exchange *x, pt_str_t name, pt_str_t v)
 	if (ad->mode == ADAPT_TRANSCODE && (is(name, "grpc-accept-encoding") ||
 	                                    is(name, "grpc-encoding")))
 		return 0;
-	if (w_status(ad, name, v)) {
+	if (adapt_status_field(ad, name, v)) {
 		/* Trailers-Only's status: in the trailer frame for gRPC-Web too,
 		 * so every answer ends the same way */
 		if (ad->mode != ADAPT_TRANSCODE)
@@ -256,7 +256,7 @@ static int w_trailer_add(pt_exchange *x, pt_str_t name, pt_str_t v)
 
 	if (!ad)
 		return core->exchange_trailer_add(x, name, v);
-	if (w_status(ad, name, v) && ad->mode == ADAPT_TRANSCODE)
+	if (adapt_status_field(ad, name, v) && ad->mode == ADAPT_TRANSCODE)
 		return 0;
 	if (ad->mode == ADAPT_TRANSCODE)   /* nothing is sent yet: a header */
 		return core->exchange_header_add(x, name, v);

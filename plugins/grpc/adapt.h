@@ -69,6 +69,10 @@ struct adapt {
 	unsigned ended : 1;
 };
 
+/* A status field (grpc-status, grpc-message, grpc-status-details-bin)
+ * NAME/V into AD (the message percent-decoded): 1, or 0 for another name. */
+int adapt_status_field(struct adapt *ad, pt_str_t name, pt_str_t v);
+
 /* At load: keep the core's table and give the plugin the translating one
  * (*API is replaced). */
 void adapt_install(const struct pt_api **api);

@@ -30,18 +30,11 @@
 
 #include "adapt.h"
 #include "transcode.h"
+#include "transcode_priv.h"
 
 #define K_TSTATE "portico.grpc.transcode"
 
-/* One binding of a method to a REST route; per Lua state. */
-struct tbind {
-	unsigned gid;                      /* the method's number in grpc_state(L) */
-	const struct pb_method *m;
-	const struct pb_registry *reg;     /* the state's contracts (it holds them) */
-	const char *body, *response_body;  /* borrowed from the registry */
-	struct tc_template t;
-};
-
+/* L's bindings. */
 struct tstate {
 	struct tbind *v;
 	unsigned n, cap;
@@ -51,8 +44,10 @@ static int tstate_gc(lua_State *L)
 {
 	struct tstate *ts = lua_touserdata(L, 1);
 
-	for (unsigned i = 0; i < ts->n; i++)
+	for (unsigned i = 0; i < ts->n; i++) {
 		tc_template_free(&ts->v[i].t);
+		free(ts->v[i].upstream);
+	}
 	free(ts->v);
 	ts->v = NULL;
 	ts->n = ts->cap = 0;
@@ -99,12 +94,12 @@ static const char *route_verb(const char *v)
 
 /* Adds one binding of M and pushes { verb, pattern, number } onto the list
  * at -1. Raises for a template that does not parse. */
-static void bind_add(lua_State *L, struct tstate *ts, unsigned gid, const struct pb_registry *reg,
-                     const struct pb_method *m, const char *verb, const char *path,
-                     const char *body, const char *response_body)
+static void bind_add(lua_State *L, struct tstate *ts, unsigned gid, const char *upstream,
+                     const struct gconf *conf, const struct pb_method *m, const char *verb,
+                     const char *path, const char *body, const char *response_body)
 {
 	struct tbind *b;
-	char err[256], pattern[2 * TC_MAX_TEMPLATE];
+	char err[256] = "", pattern[2 * TC_MAX_TEMPLATE];
 
 	if (ts->n == ts->cap) {
 		unsigned cap = ts->cap ? ts->cap * 2 : 8;
@@ -121,14 +116,19 @@ static void bind_add(lua_State *L, struct tstate *ts, unsigned gid, const struct
 	    tc_template_route(&b->t, pattern, sizeof(pattern)) != 0) {
 		tc_template_free(&b->t);
 		luaL_where(L, 3);
-		lua_pushfstring(L, "grpc.service: %s: google.api.http: %s", m->path,
-		                err[0] ? err : "template too long");
+		lua_pushfstring(L, "%s: %s: google.api.http: %s", upstream ? "grpc.transcode" :
+		                "grpc.service", m->path, err[0] ? err : "template too long");
 		lua_concat(L, 2);
 		lua_error(L);
 	}
+	if (upstream && !(b->upstream = strdup(upstream))) {
+		tc_template_free(&b->t);
+		luaL_error(L, "out of memory");
+	}
 	b->gid = gid;
 	b->m = m;
-	b->reg = reg;
+	b->reg = conf->reg;
+	b->max_receive = conf->max_receive;
 	b->body = body ? body : "";
 	b->response_body = response_body ? response_body : "";
 	ts->n++;
@@ -155,16 +155,27 @@ static void bind_add(lua_State *L, struct tstate *ts, unsigned gid, const struct
 	lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
 }
 
-/* bindings(service) -> { { verb, pattern, number }, ... } [-1, +1, e] */
+/* bindings(service [, upstream]) -> { { verb, pattern, number, method,
+ * description }, ... }: those of grpc.service's methods just made, or
+ * (UPSTREAM) of every annotated method, served by that upstream.
+ * [-2, +1, e] */
 static int l_bindings(lua_State *L)
 {
 	struct gstate *s = grpc_state(L);
 	const char *name = luaL_checkstring(L, 1);
-	const struct pb_service *svc;
+	const char *upstream = luaL_optstring(L, 2, NULL);
+	const struct pb_service *svc = NULL;
 	struct tstate *ts = tstate_get(L, 1);
 
 	lua_newtable(L);
-	if (!s || !s->conf || !(svc = pb_find_service(s->conf->reg, name)))
+	if ((!s || !s->conf || !(svc = pb_find_service(s->conf->reg, name))) && upstream) {
+		luaL_where(L, 3);
+		lua_pushfstring(L, "grpc.transcode: no service %s in the contracts (plugin \"grpc\" "
+		                "protos and descriptors)", name);
+		lua_concat(L, 2);
+		return lua_error(L);
+	}
+	if (!svc)
 		return 1;
 	for (unsigned j = 0; j < svc->nmethods; j++) {
 		const struct pb_method *m = &svc->methods[j];
@@ -173,19 +184,19 @@ static int l_bindings(lua_State *L)
 		if (!m->http_verb)
 			continue;
 		/* the entry grpc.service just made for M: the last one */
-		for (unsigned i = s->n; i > 0; i--)
+		for (unsigned i = s->n; i > 0 && !upstream; i--)
 			if (s->v[i - 1].m == m) {
 				gid = i;
 				break;
 			}
-		if (!gid)
+		if (!gid && !upstream)
 			continue;
-		bind_add(L, ts, gid, s->conf->reg, m, m->http_verb, m->http_path, m->http_body,
+		bind_add(L, ts, gid, upstream, s->conf, m, m->http_verb, m->http_path, m->http_body,
 		         m->http_response_body);
 		for (unsigned k = 0; k < m->nhttp_more; k++) {
 			const struct pb_http_rule *r = &m->http_more[k];
 
-			bind_add(L, ts, gid, s->conf->reg, m, r->verb ? r->verb : "*", r->path,
+			bind_add(L, ts, gid, upstream, s->conf, m, r->verb ? r->verb : "*", r->path,
 			         r->body, r->response_body);
 		}
 	}
@@ -196,11 +207,9 @@ static int l_bindings(lua_State *L)
  * caller's line). */
 static const char module_src[] =
 	"local bindings, M = ...\n"
-	"local service = M.service\n"
-	"function M.service(name, handlers, opts)\n"
-	"  service(name, handlers, opts)\n"
+	"local function add_routes(name, list, opts, extra)\n"
 	"  local groups, order = {}, {}\n"
-	"  for _, b in ipairs(bindings(name)) do\n"
+	"  for _, b in ipairs(list) do\n"
 	"    local k = b[1] .. ' ' .. b[2]\n"
 	"    if not groups[k] then groups[k] = { b[1], b[2], {}, {}, {} }; order[#order + 1] = k end\n"
 	"    local g = groups[k]\n"
@@ -212,6 +221,7 @@ static const char module_src[] =
 	"    local g = groups[k]\n"
 	"    local o = {}\n"
 	"    if opts then for key, v in pairs(opts) do o[key] = v end end\n"
+	"    for key, v in pairs(extra) do o[key] = v end\n"
 	"    o.grpc_transcode = table.concat(g[3], ',')\n"
 	"    o.summary = o.summary or table.concat(g[4], ', ')\n"
 	"    o.description = o.description or table.concat(g[5], ' ')\n"
@@ -219,6 +229,24 @@ static const char module_src[] =
 	"    o.operation_id = nil\n"
 	"    route[g[1]](g[2], 'grpc_transcode', o)\n"
 	"  end\n"
+	"end\n"
+	"local service = M.service\n"
+	"function M.service(name, handlers, opts)\n"
+	"  service(name, handlers, opts)\n"
+	"  add_routes(name, bindings(name), opts, {})\n"
+	"end\n"
+	"function M.transcode(name, opts)\n"
+	"  if type(name) ~= 'string' then\n"
+	"    error('grpc.transcode: the service (argument 1) must be a name such as '\n"
+	"          .. '\"orders.v1.Orders\"', 2)\n"
+	"  end\n"
+	"  if type(opts) ~= 'table' or type(opts.upstream) ~= 'string' then\n"
+	"    error('grpc.transcode: the options (argument 2) must name the upstream: '\n"
+	"          .. '{ upstream = \"orders\" }', 2)\n"
+	"  end\n"
+	"  local o = {}\n"
+	"  for k, v in pairs(opts) do if k ~= 'upstream' then o[k] = v end end\n"
+	"  add_routes(name, bindings(name, opts.upstream), o, {})\n"
 	"end\n";
 
 void grpc_transcode_module(lua_State *L)
@@ -234,7 +262,7 @@ void grpc_transcode_module(lua_State *L)
 
 /* ---- a request ------------------------------------------------------------------------------ */
 
-static int answer_json(pt_exchange *x, int status, const char *json)
+int transcode_answer_json(pt_exchange *x, int status, const char *json)
 {
 	const struct pt_api *a = adapt_core();
 
@@ -254,7 +282,7 @@ static int answer_error(pt_exchange *x, int code, const char *msg)
 	       path.ptr, msg);
 	if (tc_error_json(code, msg, strlen(msg), NULL, &j) != 0)
 		return PT_ENOMEM;
-	rc = answer_json(x, tc_http_status(code), j);
+	rc = transcode_answer_json(x, tc_http_status(code), j);
 	free(j);
 	return rc;
 }
@@ -322,21 +350,12 @@ static int query_fields(pt_exchange *x, struct tc_field *q, unsigned max, char *
 			}
 			if (kl) {
 				q[n++] = (struct tc_field){ p, (size_t)kl, eq ? eq + 1 : "",
-				                            (size_t)vl };
+				                            (size_t)vl, 0 };
 			}
 		}
 		p += len + 1;
 	}
 	return (int)n;
-}
-
-static int has_bool(const struct tc_field *f, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		if ((f[i].value_len == 4 && !memcmp(f[i].value, "true", 4)) ||
-		    (f[i].value_len == 5 && !memcmp(f[i].value, "false", 5)))
-			return 1;
-	return 0;
 }
 
 /* The google.rpc.Status details (base64 DETAILS) as a JSON array text:
@@ -406,7 +425,7 @@ static char *details_json(const struct pb_registry *reg, const struct pb_buf *b6
 }
 
 /* The call ended: answer the JSON (adapt.c calls this once). */
-static void reply(struct adapt *ad)
+void transcode_reply(struct adapt *ad)
 {
 	const struct tbind *b = ad->ud;
 	struct pb_buf all = { 0 };
@@ -418,7 +437,7 @@ static void reply(struct adapt *ad)
 		char *d = details_json(b->reg, &ad->details), *j = NULL;
 
 		if (tc_error_json(ad->code, (const char *)ad->msg.p, ad->msg.len, d, &j) == 0)
-			answer_json(ad->x, tc_http_status(ad->code), j);
+			transcode_answer_json(ad->x, tc_http_status(ad->code), j);
 		else
 			adapt_core()->exchange_respond(ad->x, 500, PT_STR(""));
 		free(d);
@@ -447,7 +466,7 @@ static void reply(struct adapt *ad)
 			free(pick);
 			if (tc_error_json(GRPC_INTERNAL, "the reply does not map to JSON", 30, NULL,
 			                  &e) == 0)
-				answer_json(ad->x, 500, e);
+				transcode_answer_json(ad->x, 500, e);
 			free(e);
 			return;
 		}
@@ -463,7 +482,7 @@ static void reply(struct adapt *ad)
 	else if (!n)
 		pb_buf_add(&all, "{}", 2);
 	pb_buf_add(&all, "", 1);
-	answer_json(ad->x, 200, (const char *)all.p);
+	transcode_answer_json(ad->x, 200, (const char *)all.p);
 	pb_buf_free(&all);
 }
 
@@ -502,7 +521,7 @@ int grpc_transcode_handle(pt_exchange *x, const pt_conf *opts, void *ud)
 		return answer_error(x, GRPC_NOT_FOUND, "no REST binding matches this path");
 	for (int i = 0; i < nv; i++)
 		pf[i] = (struct tc_field){ vars[i].field, strlen(vars[i].field), vars[i].value,
-		                           strlen(vars[i].value) };
+		                           strlen(vars[i].value), 0 };
 	if (!(qf = a->exchange_alloc(x, TC_MAX_QUERY_ARGS * sizeof(*qf))) ||
 	    (nq = query_fields(x, qf, TC_MAX_QUERY_ARGS, err, sizeof(err))) < 0) {
 		tc_bindings_free(vars, (unsigned)nv);
@@ -510,29 +529,24 @@ int grpc_transcode_handle(pt_exchange *x, const pt_conf *opts, void *ud)
 	}
 	if (*b->body)
 		a->exchange_body(x, &body);
-	rc = tc_request_json(b->body, body.ptr, body.len, pf, (unsigned)nv, qf, (unsigned)nq, 0,
+	for (int i = 0; i < nv; i++)
+		pf[i].kind = transcode_field_kind(b->reg, b->m->in, pf[i].field, pf[i].field_len);
+	for (int i = 0; i < nq; i++)
+		qf[i].kind = transcode_field_kind(b->reg, b->m->in, qf[i].field, qf[i].field_len);
+	for (int i = 0; i < nv; i++)
+		pf[i].kind = pf[i].kind < 0 ? 0 : pf[i].kind;
+	for (int i = 0; i < nq; i++)
+		qf[i].kind = qf[i].kind < 0 ? 0 : qf[i].kind;
+	rc = tc_request_json(b->body, body.ptr, body.len, pf, (unsigned)nv, qf, (unsigned)nq,
 	                     &json, err, sizeof(err));
 	if (rc == 0 && pb_from_json(b->reg, b->m->in, json, strlen(json), &jo, &msg, err,
 	                            sizeof(err)) != 0) {
-		/* "true"/"false" from the path or query: maybe a bool field */
-		char e2[64];
-		char *j2 = NULL;
+		char tmp[sizeof(err)];
 
 		rc = -1;
-		msg.len = 0;
-		if ((has_bool(pf, (unsigned)nv) || has_bool(qf, (unsigned)nq)) &&
-		    tc_request_json(b->body, body.ptr, body.len, pf, (unsigned)nv, qf, (unsigned)nq,
-		                    1, &j2, e2, sizeof(e2)) == 0 &&
-		    pb_from_json(b->reg, b->m->in, j2, strlen(j2), &jo, &msg, e2, sizeof(e2)) == 0)
-			rc = 0;
-		free(j2);
-		if (rc != 0) {
-			char tmp[sizeof(err)];
-
-			snprintf(tmp, sizeof(tmp), "the request is not a %.100s: %.380s",
-			         pb_msg_name(b->m->in), err);
-			memcpy(err, tmp, sizeof(err));
-		}
+		snprintf(tmp, sizeof(tmp), "the request is not a %.100s: %.380s",
+		         pb_msg_name(b->m->in), err);
+		memcpy(err, tmp, sizeof(err));
 	}
 	free(json);
 	tc_bindings_free(vars, (unsigned)nv);
@@ -553,12 +567,14 @@ int grpc_transcode_handle(pt_exchange *x, const pt_conf *opts, void *ud)
 	if (mlen)
 		memcpy(frame + 5, msg.p, mlen);
 	pb_buf_free(&msg);
+	if (b->upstream)
+		return transcode_upstream(x, b, frame, mlen + 5);
 	memset(ad, 0, sizeof(*ad));
 	ad->mode = ADAPT_TRANSCODE;
 	ad->method_id = b->gid;
 	ad->frame = frame;
 	ad->frame_len = mlen + 5;
-	ad->reply = reply;
+	ad->reply = transcode_reply;
 	ad->ud = (void *)b;
 	return adapt_run(ad, x, opts, ud);
 }

@@ -84,13 +84,20 @@ int tc_template_match(const struct tc_template *t, const char *path, size_t len,
                       struct tc_binding *out);
 void tc_bindings_free(struct tc_binding *b, unsigned n);
 
+/* What the contract says of a field (transcode_field_kind). */
+#define TC_KIND_REPEATED 1	/* its values make an array, even one */
+#define TC_KIND_BOOL 2		/* "true"/"false" are JSON booleans */
+#define TC_KIND_MESSAGE 4
+
 /* One value for a field of the request message (a path variable or a
- * query parameter): FIELD is a dotted path ("shelf.id"). */
+ * query parameter): FIELD is a dotted path ("shelf.id"); KIND its
+ * TC_KIND_* bits (0 when unknown: a string). */
 struct tc_field {
 	const char *field;
 	size_t field_len;
 	const char *value;
 	size_t value_len;
+	int kind;
 };
 
 /*
@@ -100,16 +107,15 @@ struct tc_field {
  * parameters fill the others). BODY/BODY_LEN: the request body (JSON when
  * the rule names one; an empty body is {} for "*"). PATH fields override
  * what the body says; QUERY fields never replace a path field. Repeated
- * query names make an array. Values are JSON strings (proto3 JSON takes
- * numbers, enums and 64-bit integers as strings) except that BOOLS makes
- * "true" and "false" JSON booleans (the caller retries with it when the
- * message refuses the strings).
+ * query names, or a field of kind TC_KIND_REPEATED, make an array. Values
+ * are JSON strings (proto3 JSON takes numbers, enums and 64-bit integers
+ * as strings), "true"/"false" for a TC_KIND_BOOL field JSON booleans.
  * 0, or -1 with ERR naming the problem ("the body is not JSON: line 1
  * column 7: ...", "query parameter a.b: a.b is both a value and a message").
  */
 int tc_request_json(const char *body_rule, const char *body, size_t body_len,
                     const struct tc_field *path, unsigned npath,
-                    const struct tc_field *query, unsigned nquery, int bools, char **out,
+                    const struct tc_field *query, unsigned nquery, char **out,
                     char *err, size_t errlen);
 
 /*

@@ -20,11 +20,13 @@ static int jerr(char *err, size_t errlen, const char *fmt, const char *a, const 
 	return -1;
 }
 
-static json_t *value_of(const struct tc_field *f, int bools)
+static json_t *value_of(const struct tc_field *f)
 {
-	if (bools && f->value_len == 4 && !memcmp(f->value, "true", 4))
+	int b = f->kind & TC_KIND_BOOL;
+
+	if (b && f->value_len == 4 && !memcmp(f->value, "true", 4))
 		return json_true();
-	if (bools && f->value_len == 5 && !memcmp(f->value, "false", 5))
+	if (b && f->value_len == 5 && !memcmp(f->value, "false", 5))
 		return json_false();
 	return json_stringn(f->value, f->value_len);
 }
@@ -61,6 +63,12 @@ static int set_field(json_t *root, const struct tc_field *f, json_t *v, int appe
 		if (!dot) {
 			if (append && cur && json_is_array(cur))
 				return json_array_append_new(cur, v) == 0 ? 0 : -1;
+			if ((f->kind & TC_KIND_REPEATED) && !cur && !json_is_array(v)) {
+				json_t *a = json_array();
+
+				json_array_append_new(a, v);
+				return json_object_set_new(o, key, a) == 0 ? 0 : -1;
+			}
 			if (append && cur && !json_is_object(cur)) {
 				json_t *a = json_array();
 
@@ -93,7 +101,7 @@ static int set_field(json_t *root, const struct tc_field *f, json_t *v, int appe
 
 int tc_request_json(const char *body_rule, const char *body, size_t body_len,
                     const struct tc_field *path, unsigned npath,
-                    const struct tc_field *query, unsigned nquery, int bools, char **out,
+                    const struct tc_field *query, unsigned nquery, char **out,
                     char *err, size_t errlen)
 {
 	json_t *root = NULL, *b = NULL;
@@ -127,11 +135,11 @@ int tc_request_json(const char *body_rule, const char *body, size_t body_len,
 		root = json_object();
 		/* the query parameters fill the fields the body does not */
 		for (unsigned k = 0; k < nquery; k++)
-			if (set_field(root, &query[k], value_of(&query[k], bools), 1,
+			if (set_field(root, &query[k], value_of(&query[k]), 1,
 			              "query parameter", err, errlen) != 0)
 				goto fail;
 		if (field && b) {
-			struct tc_field f = { body_rule, strlen(body_rule), "", 0 };
+			struct tc_field f = { body_rule, strlen(body_rule), "", 0, 0 };
 
 			if (set_field(root, &f, b, 0, "body field", err, errlen) != 0) {
 				b = NULL;
@@ -141,7 +149,7 @@ int tc_request_json(const char *body_rule, const char *body, size_t body_len,
 		}
 	}
 	for (unsigned k = 0; k < npath; k++)
-		if (set_field(root, &path[k], value_of(&path[k], bools), 0, "path variable", err,
+		if (set_field(root, &path[k], value_of(&path[k]), 0, "path variable", err,
 		              errlen) != 0)
 			goto fail;
 	if (!(*out = json_dumps(root, JSON_COMPACT))) {

@@ -267,18 +267,19 @@ static void test_match_refuses_hostile_paths(void **state)
 /* ---- the request's JSON -------------------------------------------------------------------- */
 
 static char *req(const char *rule, const char *body, const struct tc_field *p, unsigned np,
-                 const struct tc_field *q, unsigned nq, int bools)
+                 const struct tc_field *q, unsigned nq)
 {
 	char *out = NULL;
 
 	err[0] = '\0';
-	if (tc_request_json(rule, body, strlen(body), p, np, q, nq, bools, &out, err,
+	if (tc_request_json(rule, body, strlen(body), p, np, q, nq, &out, err,
 	                    sizeof(err)) != 0)
 		return NULL;
 	return out;
 }
 
-#define F(k, v) { k, sizeof(k) - 1, v, sizeof(v) - 1 }
+#define F(k, v) { k, sizeof(k) - 1, v, sizeof(v) - 1, 0 }
+#define FK(k, v, kind) { k, sizeof(k) - 1, v, sizeof(v) - 1, kind }
 
 static void test_request_from_path_and_query(void **state)
 {
@@ -288,17 +289,23 @@ static void test_request_from_path_and_query(void **state)
 	char *j;
 
 	(void)state;
-	j = req("", "", p, 2, q, 6, 0);
+	j = req("", "", p, 2, q, 6);
 	assert_non_null(j);
 	assert_string_equal(j, "{\"view\":\"FULL\",\"tags\":[\"a\",\"b\"],\"page\":{\"size\":"
 	                       "\"10\"},\"id\":\"42\",\"flag\":\"true\",\"shelf\":{\"name\":"
 	                       "\"s1\"}}");
 	free(j);
-	j = req("", "", p, 1, q + 5, 1, 1);
-	assert_string_equal(j, "{\"flag\":true,\"id\":\"42\"}");
-	free(j);
+	{
+		/* the contract's kinds: a bool, a repeated field given once */
+		struct tc_field k[] = { FK("flag", "true", TC_KIND_BOOL), FK("tags", "a", TC_KIND_REPEATED),
+			                FK("on", "yes", TC_KIND_BOOL) };
+
+		j = req("", "", p, 1, k, 3);
+		assert_string_equal(j, "{\"flag\":true,\"tags\":[\"a\"],\"on\":\"yes\",\"id\":\"42\"}");
+		free(j);
+	}
 	/* no body rule: a body is ignored */
-	j = req("", "{\"x\": 1}", NULL, 0, NULL, 0, 0);
+	j = req("", "{\"x\": 1}", NULL, 0, NULL, 0);
 	assert_string_equal(j, "{}");
 	free(j);
 }
@@ -310,16 +317,16 @@ static void test_request_body_star_and_field(void **state)
 	char *j;
 
 	(void)state;
-	j = req("*", "{\"id\": \"1\", \"item\": {\"n\": 2}}", p, 1, q, 1, 0);
+	j = req("*", "{\"id\": \"1\", \"item\": {\"n\": 2}}", p, 1, q, 1);
 	assert_string_equal(j, "{\"id\":\"7\",\"item\":{\"n\":2}}");   /* path wins, no query */
 	free(j);
-	j = req("*", "  ", p, 1, NULL, 0, 0);
+	j = req("*", "  ", p, 1, NULL, 0);
 	assert_string_equal(j, "{\"id\":\"7\"}");
 	free(j);
-	j = req("order", "{\"qty\": 3}", p, 1, q, 1, 0);
+	j = req("order", "{\"qty\": 3}", p, 1, q, 1);
 	assert_string_equal(j, "{\"view\":\"FULL\",\"order\":{\"qty\":3},\"id\":\"7\"}");
 	free(j);
-	j = req("note", "\"hello\"", NULL, 0, NULL, 0, 0);
+	j = req("note", "\"hello\"", NULL, 0, NULL, 0);
 	assert_string_equal(j, "{\"note\":\"hello\"}");
 	free(j);
 }
@@ -333,23 +340,23 @@ static void test_request_refuses_bad_input(void **state)
 	struct tc_field deep[] = { F("a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a", "1") };
 
 	(void)state;
-	assert_null(req("*", "{\"id\": ", NULL, 0, NULL, 0, 0));
+	assert_null(req("*", "{\"id\": ", NULL, 0, NULL, 0));
 	assert_non_null(strstr(err, "the body is not JSON: line 1"));
-	assert_null(req("*", "[1, 2]", NULL, 0, NULL, 0, 0));
+	assert_null(req("*", "[1, 2]", NULL, 0, NULL, 0));
 	assert_non_null(strstr(err, "must be a JSON object"));
-	assert_null(req("*", "{\"a\": 1, \"a\": 2}", NULL, 0, NULL, 0, 0));
+	assert_null(req("*", "{\"a\": 1, \"a\": 2}", NULL, 0, NULL, 0));
 	assert_non_null(strstr(err, "not JSON"));
-	assert_null(req("x", "nope", NULL, 0, NULL, 0, 0));
-	assert_null(req("", "", NULL, 0, bad1, 1, 0));
+	assert_null(req("x", "nope", NULL, 0, NULL, 0));
+	assert_null(req("", "", NULL, 0, bad1, 1));
 	assert_non_null(strstr(err, "query parameter a..b"));
-	assert_null(req("", "", NULL, 0, bad2, 2, 0));
+	assert_null(req("", "", NULL, 0, bad2, 2));
 	assert_non_null(strstr(err, "is a value, not a message"));
-	assert_null(req("", "", NULL, 0, bad3, 1, 0));
-	assert_null(req("", "", NULL, 0, nested, 2, 0));
+	assert_null(req("", "", NULL, 0, bad3, 1));
+	assert_null(req("", "", NULL, 0, nested, 2));
 	assert_non_null(strstr(err, "is a message, not a value"));
-	assert_null(req("", "", NULL, 0, deep, 1, 0));
+	assert_null(req("", "", NULL, 0, deep, 1));
 	/* a path variable into a body field that is an object */
-	assert_null(req("*", "{\"a\": {\"b\": 1}}", nested + 1, 1, NULL, 0, 0));
+	assert_null(req("*", "{\"a\": {\"b\": 1}}", nested + 1, 1, NULL, 0));
 }
 
 /* ---- the answer ------------------------------------------------------------------------------ */
