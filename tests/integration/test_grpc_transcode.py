@@ -18,7 +18,7 @@ import subprocess
 import pytest
 import requests
 
-from conftest import BUILDDIR, SRCDIR
+from conftest import BUILDDIR, SRCDIR, Daemon, free_port
 
 PLUGINS = os.path.join(BUILDDIR, "plugins", ".libs")
 HAVE_PB = not os.path.exists(os.path.join(SRCDIR, "plugins", "grpc", "pbstub.c")) or \
@@ -99,7 +99,9 @@ grpc.service("shop.v1.Orders", {
             { { type_url = "type.googleapis.com/shop.v1.Named", value = "\10\3abc" } }))
     end
     ctx:set_header("x-order", tostring(req.id))
-    return { id = req.id, status = "PAID", view = req.view, tags = req.tags, rush = req.rush,
+    local view = req.view
+    if view == "" then view = ctx.metadata["x-tenant"] end
+    return { id = req.id, status = "PAID", view = view, tags = req.tags, rush = req.rush,
              qty = req.page and req.page.size or 0 }
   end,
   CreateOrder = function(req)
@@ -154,6 +156,19 @@ def curl(d, *args):
     body, _, code = out.rpartition("\n")
     return int(code), body
 
+
+def _core_gives_trailers():
+    try:
+        with open(os.path.join(SRCDIR, "core", "upstream", "http_client_h2.c")) as f:
+            return "hc_resp_trailer_add" in f.read()
+    except OSError:
+        return False
+
+
+# a reply with messages ends with HTTP/2 trailers the upstream call must hand over
+need_up_trailers = pytest.mark.skipif(
+    not _core_gives_trailers(),
+    reason="the core's HTTP/2 client does not hand over response trailers yet (grpc-httpclient)")
 
 need_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 
@@ -313,3 +328,97 @@ def test_openapi_lists_the_rest_routes(shop):
     assert "/v1/shelves/{name_2}/books/{name_4}" in paths
     assert "/v1/files/{name}" in paths
     assert "/v1/orders/{id}/views/{view}" in paths
+
+
+# ---- a service on an upstream: grpc.transcode ------------------------------------------------
+
+@pytest.fixture
+def proxied(tmp_path):
+    """Daemon A serves shop.v1.Orders in Lua over h2c; daemon B transcodes
+    REST to it with grpc.transcode."""
+    started = []
+    pdir = tmp_path / "proto"
+    pdir.mkdir()
+    (pdir / "shop.proto").write_text(PROTO)
+
+    def daemon(name, lua, extra=""):
+        d = tmp_path / name
+        (d / "routes").mkdir(parents=True)
+        (d / "routes" / "r.lua").write_text(lua)
+        body = (f'plugin "rest" {{}}\n'
+                f'plugin "grpc" {{ protos = {{ "shop.proto" }}, import_paths = {{ "{pdir}" }}, '
+                f'max_receive_message = 4096 }}\n{extra}\nroutes "{d / "routes"}"\n')
+        dm = Daemon(str(d), body, plugins_dir=PLUGINS)
+        started.append(dm)
+        return dm.start()
+
+    a = daemon("a", LUA)
+    down = free_port()
+    b = daemon("b", """
+grpc.transcode("shop.v1.Orders", { upstream = "shop" })
+grpc.transcode("shop.v1.Admin", { upstream = "nowhere", ip = { deny = { "127.0.0.2" } } })
+""", extra=(f'upstream "shop" {{ servers = {{ "127.0.0.1:{a.port}" }}, http2 = true }}\n'
+            f'upstream "nowhere" {{ servers = {{ "127.0.0.1:{down}" }}, http2 = true }}'))
+    yield a, b
+    for d in started:
+        d.stop()
+
+
+@need_up_trailers
+def test_upstream_transcoding(proxied):
+    a, b = proxied
+    r = get(b, "/v1/orders/7?tags=x&page.size=3", headers={"x-tenant": "acme"})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"id": "7", "status": "PAID", "tags": ["x"], "qty": 3, "view": "acme"}
+    r = requests.put(b.url + "/v1/orders/11", json={"status": "NEW"}, timeout=5)
+    assert r.json() == {"id": "11", "status": "UPDATED"}
+    assert get(b, "/v1/orders").json() == [{"id": "1"}, {"id": "2", "status": "NEW"}]
+    r = get(b, "/v1/orders/9:watch")
+    assert r.json() == [{"id": "9", "qty": 1}, {"id": "9", "qty": 2}, {"id": "9", "qty": 3}]
+
+
+def test_upstream_errors(proxied):
+    a, b = proxied
+    r = get(b, "/v1/orders/404")
+    assert r.status_code == 404
+    assert r.json() == {"code": 5, "message": "no order 404",
+                        "details": [{"@type": "type.googleapis.com/shop.v1.Named",
+                                     "name": "abc"}]}
+    r = get(b, "/v1/fail/UNAVAILABLE")
+    assert r.status_code == 503 and r.json()["message"] == "failing with UNAVAILABLE"
+    r = get(b, "/v1/fail/boom")
+    assert r.status_code == 500 and r.json()["code"] == 13
+    # the upstream is down: UNAVAILABLE
+    r = get(b, "/v1/admin/stats")
+    assert r.status_code == 503 and r.json()["code"] == 14
+    # bad input never reaches the upstream
+    assert get(b, "/v1/orders/abc").status_code == 400
+
+
+@need_up_trailers
+def test_upstream_reply_over_the_limit(proxied):
+    a, b = proxied
+    # 4096 bytes of max_receive_message: 200 tags of 30 bytes come back too big
+    q = "&".join("tags=" + "t" * 30 for _ in range(60))
+    r = get(b, "/v1/orders/1?" + q)
+    assert r.status_code == 200
+    q = "&".join("tags=" + "t" * 90 for _ in range(60))
+    r = get(b, "/v1/orders/1?" + q)
+    assert r.status_code in (429, 400), r.text
+
+
+def test_transcode_config_errors(portico, tmp_path):
+    rdir = tmp_path / "routes"
+    rdir.mkdir()
+    pdir = tmp_path / "proto"
+    pdir.mkdir()
+    (pdir / "shop.proto").write_text(PROTO)
+    for lua, want in [('grpc.transcode("shop.v1.Nope", { upstream = "x" })', "no service shop.v1.Nope"),
+                      ('grpc.transcode("shop.v1.Orders")', "must name the upstream")]:
+        (rdir / "r.lua").write_text(lua + "\n")
+        d = portico(f'plugin "grpc" {{ protos = {{ "shop.proto" }}, import_paths = {{ "{pdir}" }} }}\n'
+                    f'routes "{rdir}"\n', plugins_dir=PLUGINS, start=False)
+        d.start(expect_ok=False)
+        assert d.proc.wait(10) != 0
+        out = d.log() + d.proc.stdout.read().decode()
+        assert want in out and "r.lua:1" in out, out
