@@ -133,12 +133,20 @@ static void on_gone(void *ud)
 static int w_on_abort(pt_exchange *x, pt_task_fn fn, void *ud)
 {
 	struct adapt *ad = active ? find(x) : NULL;
+	int rc;
 
 	if (!ad)
 		return core->exchange_on_abort(x, fn, ud);
 	ad->abort_fn = fn;
 	ad->abort_ud = ud;
-	return core->exchange_on_abort(x, fn ? on_gone : NULL, fn ? ad : NULL);
+	rc = core->exchange_on_abort(x, fn ? on_gone : NULL, fn ? ad : NULL);
+	if (rc != 0 && fn) {
+		/* the client is gone already: the server ends the call without
+		 * an answer, so nothing would take AD off the list */
+		ad->ended = 1;
+		leave(ad);
+	}
+	return rc;
 }
 
 /* ---- the answer ----------------------------------------------------------------------- */
