@@ -14,12 +14,13 @@ import os
 import shutil
 import socket
 import struct
+import subprocess
 import time
 
 import pytest
 import requests
 
-from conftest import BUILDDIR
+from conftest import BUILDDIR, SRCDIR
 
 h2conn = pytest.importorskip("h2.connection", reason="python3-h2 is not installed")
 import h2.config  # noqa: E402
@@ -384,3 +385,39 @@ def test_h2_error(web):
     h, data, _ = h2_post(web.port, "/w.v1.Echo/Unary", frame(msg(b"x")), BIN,
                          extra=[("x-mode", "nf")])
     assert trailers(frames(data)[-1][1])["grpc-status"] == "5"
+
+
+# ---- the demo's browser page, its script run in Node -------------------------------------------
+
+HAVE_PB = not os.path.exists(os.path.join(SRCDIR, "plugins", "grpc", "pbstub.c")) or \
+    os.environ.get("GRPC_HAVE_PB") == "1"
+
+
+@pytest.mark.skipif(not HAVE_PB, reason="the demo service needs the protobuf library")
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_demo_page_calls_the_service(portico, tmp_path):
+    """conf/routes/grpc_web_demo.lua's page, its <script> run by Node with
+    fake buttons and the real fetch: Create, Get, a NOT_FOUND, Watch."""
+    rdir = tmp_path / "routes"
+    rdir.mkdir()
+    for f in ("orders_grpc.lua", "grpc_web_demo.lua"):
+        shutil.copy(os.path.join(SRCDIR, "conf", "routes", f), rdir / f)
+    proto = os.path.join(SRCDIR, "conf", "proto")
+    d = portico(f'plugin "grpc" {{ protos = {{ "{proto}/orders.proto" }}, '
+                f'import_paths = {{ "{proto}" }} }}\nroutes "{rdir}"\n', plugins_dir=PLUGINS)
+    r = requests.get(d.url + "/grpc-web", timeout=5)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    out = subprocess.run(["node", os.path.join(SRCDIR, "tests", "integration", "node",
+                                               "grpc_web_demo.mjs"), d.url,
+                          str(rdir / "grpc_web_demo.lua")],
+                         capture_output=True, timeout=30, text=True)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "Create:" and '"item":"book","quantity":2,"status":"PENDING"' in lines[1]
+    assert lines[2] == "  grpc-status 0"
+    assert lines[3] == "Get:" and '"id":"1"' in lines[4] and lines[5] == "  grpc-status 0"
+    assert lines[6] == "Get:" and lines[7] == "  grpc-status 5 (no order 999)"
+    assert lines[8] == "Watch:"
+    assert [l for l in lines[9:] if "status" in l and "seq" in l][-1].endswith(
+        '"status":"SHIPPED","seq":3}')
+    assert lines[-1] == "  grpc-status 0"
