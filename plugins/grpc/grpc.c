@@ -297,7 +297,8 @@ static struct gconf *conf_build(const pt_conf *conf)
 			goto out;
 		}
 	}
-	add_builtin_protos(g, protoc);
+	if (nprotos || ndescs)   /* no contracts: no services, nothing to describe */
+		add_builtin_protos(g, protoc);
 	if (pb_registry_link(g->reg, err, sizeof(err)) != 0) {
 		bad(conf, "the contracts do not link: %s", err);
 		goto out;

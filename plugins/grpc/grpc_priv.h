@@ -2,16 +2,16 @@
  * grpc_priv.h - the grpc plugin's shared declarations.
  *
  * Files: grpc.c (descriptor, options, the registry of contracts, the `grpc`
- * module table), frame.c (the wire: length-prefixed messages, compression,
- * grpc-timeout, status codes and names, grpc-message percent-encoding,
- * google.rpc.Status, base64), server.c (the "grpc" handler: one call's
- * life), ctx.c (the Lua ctx object), service.c (grpc.service, grpc.error),
- * health.c and reflection.c (the built-in services). pb.h and pb_*.c are
- * the protobuf library.
+ * module table), frame.c (the wire: compression, grpc-timeout, status
+ * codes and names, grpc-message percent-encoding, google.rpc.Status,
+ * base64), server.c (the "grpc" handler: one call's life), body.c (the
+ * request's length-prefixed messages), ctx.c (the Lua ctx object),
+ * service.c (grpc.service, grpc.error), health.c and reflection.c (the
+ * built-in services). pb.h and pb_*.c are the protobuf library.
  *
  * The `grpc` module table is made by one function per file
- * (grpc_*_module), each adding its fields: a later file (the client, gRPC-Web)
- * adds its own function to grpc_module_parts in grpc.c.
+ * (grpc_*_module), each adding its fields: a later file (the client,
+ * gRPC-Web) adds its own function to module_parts in grpc.c.
  */
 #ifndef PT_GRPC_PRIV_H
 #define PT_GRPC_PRIV_H
@@ -200,6 +200,7 @@ const struct gconf *grpc_call_conf(struct gcall *c);
 /* The state-side table of methods (service.c): per Lua state, the number
  * given to grpc.service's routes -> the handler and the method. */
 struct gentry {
+	const char *path;                  /* "/pkg.Service/Method" (static or the registry's) */
 	int fn_ref;                        /* LUA_NOREF: not implemented */
 	const struct pb_method *m;         /* NULL for a built-in */
 	grpc_builtin_fn builtin;           /* C method (health, reflection) */
@@ -212,6 +213,11 @@ struct gstate {
 };
 /* L's table, made when the module opens in L; NULL if it did not. */
 struct gstate *grpc_state(struct lua_State *L);
+/* The services S serves (grpc.service and the built-ins), each once: the
+ * I-th one's name (borrowed from its path) in *NAME, *LEN; 0 past the end. */
+int grpc_state_service_at(const struct gstate *s, unsigned i, const char **name, size_t *len);
+/* 1 when S serves the service NAME[0..LEN). */
+int grpc_state_serves(const struct gstate *s, const char *name, size_t len);
 
 /* The ctx object (ctx.c). [-0, +1, m] */
 void grpc_ctx_push(struct lua_State *L, struct gcall *c);

@@ -4,8 +4,8 @@
  *
  *   grpc.health("orders.v1.Orders", "NOT_SERVING")   -- or "SERVING"
  *
- * The service "" is the server; every service of the contracts is SERVING
- * until a script says otherwise; another name is unknown (Check: NOT_FOUND;
+ * The service "" is the server; every service served (grpc.service, the
+ * built-ins) is SERVING until a script says otherwise; another name is unknown (Check: NOT_FOUND;
  * Watch: SERVICE_UNKNOWN, as the protocol says). The statuses set are
  * shared by every worker; a change reaches each Watch through the hub.
  * Messages are written by hand (HealthCheckRequest { string service = 1 },
@@ -36,10 +36,9 @@ static unsigned nset;
 static const char *const names[] = { "UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN" };
 
 /* The status of SERVICE for a call on C. */
-static int status_of(const struct gconf *conf, const char *service, size_t len)
+static int status_of(struct gcall *c, const char *service, size_t len)
 {
 	int st = -1;
-	char name[512];
 
 	pthread_mutex_lock(&mu);
 	for (struct hset *h = set; h; h = h->next)
@@ -52,11 +51,8 @@ static int status_of(const struct gconf *conf, const char *service, size_t len)
 		return st;
 	if (!len)
 		return GRPC_HEALTH_SERVING;
-	if (len >= sizeof(name))
-		return GRPC_HEALTH_SERVICE_UNKNOWN;
-	memcpy(name, service, len);
-	name[len] = '\0';
-	return pb_find_service(conf->reg, name) ? GRPC_HEALTH_SERVING : GRPC_HEALTH_SERVICE_UNKNOWN;
+	return grpc_state_serves(grpc_state(c->L), service, len) ? GRPC_HEALTH_SERVING
+	       : GRPC_HEALTH_SERVICE_UNKNOWN;
 }
 
 /* The service named by a HealthCheckRequest; 0, or -1 when malformed. */
@@ -94,7 +90,7 @@ void grpc_health_check(struct gcall *c, const uint8_t *msg, size_t len)
 		grpc_call_finish(c, GRPC_INTERNAL, "cannot decode the HealthCheckRequest", 36, NULL);
 		return;
 	}
-	st = status_of(grpc_call_conf(c), svc.ptr, svc.len);
+	st = status_of(c, svc.ptr, svc.len);
 	if (st == GRPC_HEALTH_SERVICE_UNKNOWN) {
 		grpc_call_finish(c, GRPC_NOT_FOUND, "unknown service", 15, NULL);
 		return;
@@ -122,7 +118,7 @@ static void watch_deliver(pt_worker *w, pt_str_t channel, pt_str_t message, void
 	(void)channel;
 	if (message.len != wt->len || memcmp(message.ptr, wt->service, wt->len) || wt->c->finished)
 		return;
-	st = status_of(grpc_call_conf(wt->c), wt->service, wt->len);
+	st = status_of(wt->c, wt->service, wt->len);
 	if (st != wt->last) {
 		wt->last = st;
 		send_status(wt->c, st);
@@ -165,7 +161,7 @@ void grpc_health_watch(struct gcall *c, const uint8_t *msg, size_t len)
 	c->compress = 0;
 	wt->sub = grpc_api->hub_subscribe(grpc_api->exchange_worker(c->x), PT_STR(CHANNEL),
 	                                  watch_deliver, wt);
-	wt->last = status_of(grpc_call_conf(c), wt->service, wt->len);
+	wt->last = status_of(c, wt->service, wt->len);
 	send_status(c, wt->last);   /* then stays open until the client cancels */
 }
 

@@ -3,7 +3,7 @@
  * have the same messages on the wire), so grpcurl and Postman work without
  * the .proto. Each request on the bidi stream gets one response:
  *
- *   list_services (7)                 every service of the contracts
+ *   list_services (7)                 every service served (grpc.service, built-ins)
  *   file_by_filename (3)              the file and every file it imports,
  *   file_containing_symbol (4)        transitively (serialized
  *                                     FileDescriptorProtos)
@@ -67,18 +67,17 @@ static int file_response(const struct pb_registry *r, const char *name, struct p
 	return rc;
 }
 
-static int list_services(const struct pb_registry *r, struct pb_buf *out)
+static int list_services(const struct gstate *s, struct pb_buf *out)
 {
 	struct pb_buf l = { 0 };
-	unsigned n = pb_service_count(r);
+	const char *name;
+	size_t len;
 	int rc = 0;
 
-	for (unsigned i = 0; i < n && !rc; i++) {
-		const struct pb_service *s = pb_service_at(r, i);
+	for (unsigned i = 0; !rc && grpc_state_service_at(s, i, &name, &len); i++) {
 		struct pb_buf one = { 0 };
 
-		rc = grpc_pb_bytes(&one, 1, s->full_name, strlen(s->full_name)) ||
-		     grpc_pb_bytes(&l, 1, one.p, one.len);
+		rc = grpc_pb_bytes(&one, 1, name, len) || grpc_pb_bytes(&l, 1, one.p, one.len);
 		pb_buf_free(&one);
 	}
 	rc = rc || grpc_pb_bytes(out, 6, l.p, l.len);
@@ -148,7 +147,7 @@ void grpc_reflection_call(struct gcall *c, const uint8_t *msg, size_t len)
 			break;
 		case 7:   /* list_services */
 			answered = 1;
-			list_services(r, &out);
+			list_services(grpc_state(c->L), &out);
 			break;
 		}
 	}

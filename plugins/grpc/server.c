@@ -2,8 +2,8 @@
  * server.c - the "grpc" handler: one call's life.
  *
  * Routes made by grpc.service stream the request body (stream_body), so
- * the 5-byte length-prefixed messages are cut here as the DATA frames
- * arrive: a length past max_receive_message is answered at once
+ * the 5-byte length-prefixed messages are cut as the DATA frames arrive
+ * (body.c): a length past max_receive_message is answered at once
  * (RESOURCE_EXHAUSTED) without reading the message. A unary or
  * server-streaming handler runs once its one message and the end of the
  * request are in; a client-streaming or bidi handler runs at once and takes
@@ -269,7 +269,7 @@ void grpc_call_finish(struct gcall *c, int code, const char *msg, size_t msglen,
 }
 
 /* An error the server found in the request: logged, then the status. */
-static void fail(struct gcall *c, int code, const char *msg)
+void grpc_call_fail(struct gcall *c, int code, const char *msg)
 {
 	pt_str_t path = A()->exchange_path(c->x), id = A()->exchange_request_id(c->x);
 
@@ -343,22 +343,30 @@ static void stop_handler(struct gcall *c)
 #endif
 }
 
+/* The deadline and the client leaving end the call, which may drop the
+ * last reference to its exchange (and C with its pool): both hold one of
+ * their own meanwhile. */
 static void on_deadline(void *ud)
 {
 	struct gcall *c = ud;
+	pt_exchange *x = c->x;
 
 	c->cancelled = 1;
 	if (c->finished)
 		return;
-	fail(c, GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
+	A()->exchange_ref(x);
+	grpc_call_fail(c, GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
 	stop_handler(c);
+	A()->exchange_unref(x);
 }
 
 static void on_abort(void *ud)
 {
 	struct gcall *c = ud;
-	pt_str_t path = A()->exchange_path(c->x);
+	pt_exchange *x = c->x;
+	pt_str_t path = A()->exchange_path(x);
 
+	A()->exchange_ref(x);
 	c->cancelled = 1;
 	c->gone = 1;
 	if (!c->finished)
@@ -366,6 +374,7 @@ static void on_abort(void *ud)
 		         (int)path.len, path.ptr);
 	finish(c, GRPC_CANCELLED, NULL, 0, NULL, 0);
 	stop_handler(c);
+	A()->exchange_unref(x);
 }
 
 /* ---- the handler's end -------------------------------------------------------------------- */
@@ -458,7 +467,7 @@ int grpc_ctx_send_value(struct gcall *c, lua_State *co, int idx, const char **wh
 	len = obuf.len - 5;
 	rc = grpc_call_send(c, obuf.p + 5, len);
 	if (rc == PT_ELIMIT) {
-		fail(c, GRPC_RESOURCE_EXHAUSTED, "a reply is larger than max_send_message");
+		grpc_call_fail(c, GRPC_RESOURCE_EXHAUSTED, "a reply is larger than max_send_message");
 		*why = "the message is larger than max_send_message: the call has ended";
 		return -1;
 	}
@@ -492,7 +501,7 @@ static void handler_done(struct gcall *c, lua_State *co, int status, int nres)
 			finish(c, GRPC_INTERNAL, "internal error: no reply", 24, NULL, 0);
 		} else if (encode_reply(c, co, first, &len) == 0) {
 			if (len > c->conf->max_send) {
-				fail(c, GRPC_RESOURCE_EXHAUSTED, "the reply is larger than max_send_message");
+				grpc_call_fail(c, GRPC_RESOURCE_EXHAUSTED, "the reply is larger than max_send_message");
 			} else {
 				int enc = pick_encoding(c, len);
 
@@ -500,7 +509,7 @@ static void handler_done(struct gcall *c, lua_State *co, int status, int nres)
 				if (frame_into_obuf(c, obuf.p + 5, len, enc) == 0)
 					finish(c, GRPC_OK, NULL, 0, NULL, obuf.len);
 				else
-					fail(c, GRPC_INTERNAL, "cannot compress the reply");
+					grpc_call_fail(c, GRPC_INTERNAL, "cannot compress the reply");
 			}
 		}
 	} else {
@@ -521,7 +530,7 @@ static void task_done(lua_State *co, int status, int nres, void *ud)
 
 /* Runs the Lua handler: (req, ctx) for unary and server streaming, (ctx)
  * for the others. MSG/LEN: the request message (unary kinds). */
-static void run_lua(struct gcall *c, const uint8_t *msg, size_t len)
+void grpc_call_run(struct gcall *c, const uint8_t *msg, size_t len)
 {
 	const struct pt_api *a = A();
 	lua_State *co;
@@ -529,7 +538,7 @@ static void run_lua(struct gcall *c, const uint8_t *msg, size_t len)
 	char err[256];
 
 	if (!(co = co_take(c->L, &c->co_ref))) {
-		fail(c, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+		grpc_call_fail(c, GRPC_RESOURCE_EXHAUSTED, "out of memory");
 		return;
 	}
 	c->co = co;
@@ -541,7 +550,7 @@ static void run_lua(struct gcall *c, const uint8_t *msg, size_t len)
 			c->co = NULL;
 			lua_pushfstring(c->L, "cannot decode the request (%s): %s",
 			                pb_msg_name(c->e.m->in), err);
-			fail(c, GRPC_INTERNAL, lua_tostring(c->L, -1));
+			grpc_call_fail(c, GRPC_INTERNAL, lua_tostring(c->L, -1));
 			lua_pop(c->L, 1);
 			return;
 		}
@@ -556,167 +565,6 @@ static void run_lua(struct gcall *c, const uint8_t *msg, size_t len)
 	if (st == LUA_YIELD)
 		return;
 	handler_done(c, co, st, nres);
-}
-
-/* ---- the request body: messages ------------------------------------------------------- */
-
-/* A whole message arrived (FLAG: compressed). Inflated if it was. */
-static void message_in(struct gcall *c, int flag, const uint8_t *p, size_t len)
-{
-	struct pb_buf z = { 0 };
-	struct gmsg *m;
-
-	if (flag) {
-		int rc;
-
-		if (c->enc_in == GRPC_ENC_IDENTITY) {
-			fail(c, GRPC_INTERNAL, "a compressed message without grpc-encoding");
-			return;
-		}
-		rc = grpc_inflate(c->enc_in, p, len, c->conf->max_receive, &z);
-		if (rc != 0) {
-			pb_buf_free(&z);
-			fail(c, rc == -2 ? GRPC_RESOURCE_EXHAUSTED : GRPC_INTERNAL, rc == -2 ?
-			     "a message inflates past max_receive_message" : "a message does not inflate");
-			return;
-		}
-		p = z.p;
-		len = z.len;
-	}
-	c->last_compressed = flag != 0;
-	c->nrecv++;
-	if (c->e.kind == GRPC_UNARY || c->e.kind == GRPC_SERVER_STREAM) {
-		if (c->nrecv > 1) {
-			pb_buf_free(&z);
-			fail(c, GRPC_UNIMPLEMENTED, "more than one request message for a method that "
-			     "takes one");
-			return;
-		}
-	}
-	if (c->e.builtin && c->e.kind == GRPC_BIDI) {
-		c->e.builtin(c, p, len);
-		pb_buf_free(&z);
-		return;
-	}
-	if (!(m = malloc(sizeof(*m) + len))) {
-		pb_buf_free(&z);
-		fail(c, GRPC_RESOURCE_EXHAUSTED, "out of memory");
-		return;
-	}
-	m->next = NULL;
-	m->len = len;
-	m->compressed = flag != 0;
-	if (len)
-		memcpy(m->data, p, len);
-	pb_buf_free(&z);
-	if (c->q_tail)
-		c->q_tail->next = m;
-	else
-		c->q_head = m;
-	c->q_tail = m;
-	c->q_bytes += len;
-	if (c->e.kind == GRPC_CLIENT_STREAM || c->e.kind == GRPC_BIDI)
-		grpc_recv_kick(c);
-}
-
-/* Cuts DATA into messages. 0, or -1 once the call has ended. */
-static int feed(struct gcall *c, const uint8_t *data, size_t len)
-{
-	while (len && !c->finished) {
-		if (c->hdr_have < 5) {
-			size_t k = 5 - c->hdr_have < len ? 5 - c->hdr_have : len;
-
-			memcpy(c->hdr + c->hdr_have, data, k);
-			c->hdr_have += k;
-			data += k;
-			len -= k;
-			if (c->hdr_have < 5)
-				break;
-			c->need = (size_t)c->hdr[1] << 24 | (size_t)c->hdr[2] << 16 |
-			          (size_t)c->hdr[3] << 8 | c->hdr[4];
-			if (c->hdr[0] > 1) {
-				fail(c, GRPC_INTERNAL, "a message's flags byte is not 0 or 1");
-				return -1;
-			}
-			if (c->need > c->conf->max_receive) {
-				char msg[128];
-
-				snprintf(msg, sizeof(msg), "a message of %zu bytes is larger than "
-				         "max_receive_message (%zu)", c->need, c->conf->max_receive);
-				fail(c, GRPC_RESOURCE_EXHAUSTED, msg);
-				return -1;
-			}
-			c->cur.len = 0;
-			if (c->need == 0) {
-				c->hdr_have = 0;
-				message_in(c, c->hdr[0], (const uint8_t *)"", 0);
-			}
-			continue;
-		}
-		/* the message's bytes: straight from DATA when they are all there */
-		if (c->cur.len == 0 && len >= c->need) {
-			size_t n = c->need;
-
-			c->hdr_have = 0;
-			message_in(c, c->hdr[0], data, n);
-			data += n;
-			len -= n;
-			continue;
-		}
-		{
-			size_t k = c->need - c->cur.len < len ? c->need - c->cur.len : len;
-
-			if (pb_buf_add(&c->cur, data, k) != 0) {
-				fail(c, GRPC_RESOURCE_EXHAUSTED, "out of memory");
-				return -1;
-			}
-			data += k;
-			len -= k;
-			if (c->cur.len == c->need) {
-				c->hdr_have = 0;
-				message_in(c, c->hdr[0], c->cur.p, c->cur.len);
-				c->cur.len = 0;
-			}
-		}
-	}
-	return c->finished ? -1 : 0;
-}
-
-static void on_body(pt_exchange *x, const char *data, size_t len, int last, void *ud)
-{
-	struct gcall *c = ud;
-
-	(void)x;
-	if (c->finished || c->body_done)
-		return;
-	if (len && feed(c, (const uint8_t *)data, len) != 0)
-		return;
-	if (!last)
-		return;
-	c->body_done = 1;
-	if (c->hdr_have) {
-		fail(c, GRPC_INTERNAL, c->hdr_have < 5 ? "the request ends inside a message's "
-		     "5-byte prefix" : "the request ends inside a message (truncated)");
-		return;
-	}
-	if (c->e.kind == GRPC_UNARY || c->e.kind == GRPC_SERVER_STREAM) {
-		struct gmsg *m = c->q_head;
-
-		if (!m) {
-			fail(c, GRPC_UNIMPLEMENTED, "no request message for a method that takes one");
-			return;
-		}
-		if (c->e.builtin)
-			c->e.builtin(c, m->data, m->len);
-		else
-			run_lua(c, m->data, m->len);
-		return;
-	}
-	if (c->e.builtin) {   /* bidi built-in: the client is done, so are we */
-		finish(c, GRPC_OK, NULL, 0, NULL, 0);
-		return;
-	}
-	grpc_recv_kick(c);
 }
 
 /* ---- the handler ------------------------------------------------------------------------ */
@@ -754,8 +602,13 @@ int grpc_server_handle(pt_exchange *x, const pt_conf *opts, void *ud)
 		                                          "application/grpc over HTTP/2\n"));
 	}
 	if (!(L = a->exchange_lua(x)) || !(s = grpc_state(L)) || !s->conf ||
-	    a->conf_int(opts, "grpc_method", &id) != 0 || id < 1 || (uint64_t)id > s->n)
-		return PT_ESTATE;
+	    a->conf_int(opts, "grpc_method", &id) != 0 || id < 1 || (uint64_t)id > s->n) {
+		pt_str_t p = a->exchange_path(x);
+
+		a->log(grpc_ctx, PT_LOG_ERROR, "%.*s: the \"grpc\" handler serves the routes "
+		       "grpc.service makes, not a route of its own", (int)p.len, p.ptr);
+		return PT_EINVAL;
+	}
 	if (!(c = a->exchange_alloc(x, sizeof(*c))))
 		return PT_ENOMEM;
 	memset(c, 0, sizeof(*c));
@@ -781,12 +634,12 @@ int grpc_server_handle(pt_exchange *x, const pt_conf *opts, void *ud)
 
 		snprintf(msg, sizeof(msg), "grpc-encoding %.*s is not supported (%s)",
 		         (int)(v.len > 64 ? 64 : v.len), v.ptr, ACCEPT_ENCODING);
-		fail(c, GRPC_UNIMPLEMENTED, msg);
+		grpc_call_fail(c, GRPC_UNIMPLEMENTED, msg);
 		return 0;
 	}
 	if (a->exchange_header(x, PT_STR("grpc-timeout"), 0, &v) == 0 &&
 	    (ms = grpc_timeout_parse(v)) < 0) {
-		fail(c, GRPC_INTERNAL, "a malformed grpc-timeout");
+		grpc_call_fail(c, GRPC_INTERNAL, "a malformed grpc-timeout");
 		return 0;
 	}
 	if (ms < 0 && c->conf->default_timeout > 0)
@@ -795,7 +648,7 @@ int grpc_server_handle(pt_exchange *x, const pt_conf *opts, void *ud)
 		c->deadline = now_unix() + (double)ms / 1000;
 		if (!(c->timer = a->timer_new(a->exchange_worker(x), on_deadline, c)) ||
 		    a->timer_start(c->timer, (uint64_t)(ms ? ms : 1), 0) != 0) {
-			fail(c, GRPC_RESOURCE_EXHAUSTED, "cannot start the deadline's timer");
+			grpc_call_fail(c, GRPC_RESOURCE_EXHAUSTED, "cannot start the deadline's timer");
 			return 0;
 		}
 	}
@@ -807,8 +660,8 @@ int grpc_server_handle(pt_exchange *x, const pt_conf *opts, void *ud)
 		return 0;
 	}
 	if (!c->e.builtin && (c->e.kind == GRPC_CLIENT_STREAM || c->e.kind == GRPC_BIDI))
-		run_lua(c, NULL, 0);
+		grpc_call_run(c, NULL, 0);
 	if (!c->finished)
-		a->exchange_body_read(x, on_body, c);
+		a->exchange_body_read(x, grpc_call_on_body, c);
 	return 0;
 }

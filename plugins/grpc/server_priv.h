@@ -26,7 +26,8 @@ struct gcall {
 	uint8_t hdr[5];
 	size_t hdr_have, need;
 	struct pb_buf cur;                 /* a message arriving in pieces */
-	struct gmsg *q_head, *q_tail;
+	struct gmsg *one;                  /* unary kinds: the request (exchange memory) */
+	struct gmsg *q_head, *q_tail;      /* streams: malloc'd, ctx:recv() frees them */
 	size_t q_bytes;
 	unsigned nrecv, nsent;
 	int enc_in;                        /* grpc-encoding of the request */
@@ -44,6 +45,14 @@ struct gcall {
 	         gone : 1, released : 1, last_compressed : 1, sent_compressed : 1,
 	         ntrailers_set : 1, paused : 1;
 };
+
+/* server.c: an error the server found in the request: logged (info), then
+ * the status. */
+void grpc_call_fail(struct gcall *c, int code, const char *msg);
+/* server.c: runs the Lua handler (MSG/LEN: the request of a unary kind). */
+void grpc_call_run(struct gcall *c, const uint8_t *msg, size_t len);
+/* body.c: the pt_body_fn of a call. */
+void grpc_call_on_body(pt_exchange *x, const char *data, size_t len, int last, void *ud);
 
 /* ctx.c: a message or the end reached a call whose handler may wait in
  * ctx:recv(): wake it. */

@@ -100,7 +100,7 @@ static void add_builtins(lua_State *L, struct gstate *s)
 	lua_pushboolean(L, 1);
 	lua_setfield(L, LUA_REGISTRYINDEX, "portico.grpc.builtins");
 	for (unsigned i = 0; i < sizeof(b) / sizeof(b[0]); i++) {
-		struct gentry e = { LUA_NOREF, NULL, b[i].fn, b[i].kind };
+		struct gentry e = { b[i].path, LUA_NOREF, NULL, b[i].fn, b[i].kind };
 		unsigned id;
 
 		if (b[i].reflection ? !s->conf->reflection : !s->conf->health)
@@ -123,6 +123,30 @@ static int l_check(lua_State *L)
 	if (!(svc = pb_find_service(s->conf->reg, name)))
 		return fail(L, "no service %s in the contracts (plugin \"grpc\" protos and "
 		            "descriptors: %d services)", name, (int)pb_service_count(s->conf->reg));
+	/* one grpc.service per service: a second one would add the same routes */
+	if (lua_getfield(L, LUA_REGISTRYINDEX, "portico.grpc.served") != LUA_TTABLE) {
+		lua_pop(L, 1);
+		lua_newtable(L);
+		lua_pushvalue(L, -1);
+		lua_setfield(L, LUA_REGISTRYINDEX, "portico.grpc.served");
+	}
+	if (lua_getfield(L, -1, name) == LUA_TSTRING)
+		return fail(L, "%s is already served by the grpc.service at %s (one call per service, "
+		            "with all its methods)", name, lua_tostring(L, -1));
+	lua_pop(L, 1);
+	luaL_where(L, 2);
+	lua_pushliteral(L, "");
+	lua_concat(L, 2);
+	{
+		/* "file:line: " -> "file:line" */
+		size_t n;
+		const char *w = lua_tolstring(L, -1, &n);
+
+		lua_pushlstring(L, w, n >= 2 ? n - 2 : n);
+		lua_remove(L, -2);
+	}
+	lua_setfield(L, -2, name);
+	lua_pop(L, 1);
 	if (!lua_istable(L, 2))
 		return fail(L, "the handlers (argument 2) must be a table of functions by method "
 		            "name, not %s", luaL_typename(L, 2));
@@ -159,7 +183,7 @@ static int l_check(lua_State *L)
 	lua_newtable(L);
 	for (unsigned j = 0; j < svc->nmethods; j++) {
 		const struct pb_method *m = &svc->methods[j];
-		struct gentry e = { LUA_NOREF, m, NULL, kind_of(m) };
+		struct gentry e = { m->path, LUA_NOREF, m, NULL, kind_of(m) };
 		unsigned id;
 
 		if (lua_getfield(L, 2, m->name) == LUA_TFUNCTION)
@@ -174,6 +198,56 @@ static int l_check(lua_State *L)
 	return 1;
 }
 
+/* The service part of "/pkg.Service/Method". */
+static void service_of(const char *path, const char **name, size_t *len)
+{
+	const char *slash = strrchr(path, '/');
+
+	*name = path + 1;
+	*len = slash && slash > path ? (size_t)(slash - path - 1) : 0;
+}
+
+int grpc_state_service_at(const struct gstate *s, unsigned i, const char **name, size_t *len)
+{
+	unsigned k = 0;
+
+	for (unsigned j = 0; s && j < s->n; j++) {
+		const char *n;
+		size_t l;
+		int seen = 0;
+
+		service_of(s->v[j].path, &n, &l);
+		for (unsigned p = 0; p < j && !seen; p++) {
+			const char *pn;
+			size_t pl;
+
+			service_of(s->v[p].path, &pn, &pl);
+			seen = pl == l && !memcmp(pn, n, l);
+		}
+		if (seen)
+			continue;
+		if (k++ == i) {
+			*name = n;
+			*len = l;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int grpc_state_serves(const struct gstate *s, const char *name, size_t len)
+{
+	for (unsigned j = 0; s && j < s->n; j++) {
+		const char *n;
+		size_t l;
+
+		service_of(s->v[j].path, &n, &l);
+		if (l == len && !memcmp(n, name, len))
+			return 1;
+	}
+	return 0;
+}
+
 /* ---- grpc.error ----------------------------------------------------------------------- */
 
 static int error_tostring(lua_State *L)
@@ -184,6 +258,51 @@ static int error_tostring(lua_State *L)
 	                grpc_code_name((int)lua_tointeger(L, -2)) : "UNKNOWN",
 	                lua_isstring(L, -1) ? lua_tostring(L, -1) : "");
 	return 1;
+}
+
+/*
+ * The detail on top, a message { ["@type"] = "type.googleapis.com/pkg.Msg",
+ * fields... }, encoded with the contracts: replaced by { type_url, value }.
+ * Raises naming details[I] when the type is unknown or a field does not fit.
+ */
+static void detail_encode(lua_State *L, int i)
+{
+	struct gstate *s = grpc_state(L);
+	const char *url = (lua_getfield(L, -1, "@type"), lua_tostring(L, -1));
+	const char *slash = strrchr(url, '/');
+	const struct pb_msg *m = s && s->conf ? pb_find_msg(s->conf->reg, slash ? slash + 1 : url)
+	                         : NULL;
+	struct pb_buf b = { 0 };
+	char err[256];
+	int t;
+
+	if (!m)
+		luaL_error(L, "grpc.error: details[%d]: no message type %s in the contracts", i, url);
+	/* the fields without "@type" */
+	lua_newtable(L);
+	t = lua_gettop(L);
+	lua_pushnil(L);
+	while (lua_next(L, t - 2)) {
+		if (lua_type(L, -2) == LUA_TSTRING && !strcmp(lua_tostring(L, -2), "@type")) {
+			lua_pop(L, 1);
+			continue;
+		}
+		lua_pushvalue(L, -2);
+		lua_insert(L, -2);
+		lua_rawset(L, t);
+	}
+	if (pb_encode_lua(L, t, s->conf->reg, m, &b, err, sizeof(err)) != 0) {
+		pb_buf_free(&b);
+		luaL_error(L, "grpc.error: details[%d] (%s): %s", i, url, err);
+	}
+	lua_createtable(L, 0, 2);
+	lua_pushvalue(L, t - 1);
+	lua_setfield(L, -2, "type_url");
+	lua_pushlstring(L, b.p ? (const char *)b.p : "", b.len);
+	lua_setfield(L, -2, "value");
+	pb_buf_free(&b);
+	lua_replace(L, t - 2);   /* over the detail */
+	lua_settop(L, t - 2);
 }
 
 /* grpc.error(code, message [, details]) -> an error value for error() */
@@ -219,12 +338,24 @@ static int l_error(lua_State *L)
 
 		lua_createtable(L, (int)n, 0);
 		for (lua_Integer i = 1; i <= n; i++) {
+			int typed = 0;
+
 			lua_rawgeti(L, 3, i);
-			if (!lua_istable(L, -1) || lua_getfield(L, -1, "type_url") != LUA_TSTRING ||
-			    lua_getfield(L, -2, "value") != LUA_TSTRING)
-				return luaL_argerror(L, 3, "details is a list of { type_url = \"type."
-				                     "googleapis.com/pkg.Msg\", value = <encoded bytes> }");
-			lua_pop(L, 2);
+			if (lua_istable(L, -1)) {
+				typed = lua_getfield(L, -1, "@type") == LUA_TSTRING;
+				lua_pop(L, 1);
+			}
+			if (typed) {
+				detail_encode(L, (int)i);   /* replaces the table on top */
+			} else {
+				if (!lua_istable(L, -1) || lua_getfield(L, -1, "type_url") != LUA_TSTRING ||
+				    lua_getfield(L, -2, "value") != LUA_TSTRING)
+					return luaL_argerror(L, 3, "details is a list of { type_url = \"type."
+					                     "googleapis.com/pkg.Msg\", value = <encoded bytes> } "
+					                     "or of messages { [\"@type\"] = \"type.googleapis.com/"
+					                     "pkg.Msg\", <its fields> }");
+				lua_pop(L, 2);
+			}
 			lua_rawseti(L, -2, i);
 		}
 		lua_setfield(L, -2, "details");
@@ -259,6 +390,8 @@ static const char module_src[] =
 	"    if opts then for k, v in pairs(opts) do o[k] = v end end\n"
 	"    o.grpc_method = e[2]\n"
 	"    o.stream_body = true\n"
+	"    if o.summary == nil then o.summary = 'gRPC method (content-type application/grpc)' end\n"
+	"    if o.tags == nil then o.tags = { 'gRPC' } end\n"
 	"    route.post(e[1], 'grpc', o)\n"
 	"  end\n"
 	"end\n";

@@ -60,12 +60,18 @@ service Echo {
   rpc Bidi(stream M) returns (stream M);
   rpc Missing(M) returns (M);
 }
+service Other { rpc Call(M) returns (M); }
 """
 
 # Handlers that echo whatever message they get (a table, or the bytes);
 # the behaviour is chosen by metadata so it does not depend on the mapping.
 ECHO_LUA = r"""
+local keep = {}
 grpc.health("t.v1.Sick", "NOT_SERVING")
+route.post("/health/:svc/:st", function(req)
+  grpc.health(req.params.svc, req.params.st)
+  return 200, "ok"
+end)
 grpc.service("t.v1.Echo", {
   Unary = function(req, ctx)
     local mode = ctx.metadata["x-mode"]
@@ -74,8 +80,21 @@ grpc.service("t.v1.Echo", {
       error(grpc.error("NOT_FOUND", "no such order",
             { { type_url = "type.googleapis.com/t.v1.M", value = "\10\2hi" } }))
     end
+    if mode == "nfmsg" then
+      error(grpc.error("NOT_FOUND", "no such order",
+            { { ["@type"] = "type.googleapis.com/t.v1.M", s = "hi" } }))
+    end
     if mode == "code" then error(grpc.error(tonumber(ctx.metadata["x-code"]), ctx.metadata["x-msg"])) end
     if mode == "sleep" then sleep(tonumber(ctx.metadata["x-sleep"])) end
+    if mode == "spin" then while true do end end
+    if mode == "keep" then keep.ctx = ctx end
+    if mode == "usekept" then
+      local ok, why = pcall(function() return keep.ctx.method end)
+      ctx:set_header("x-kept", tostring(ok) .. " " .. tostring(why):gsub("^.-: ", ""))
+    end
+    if mode == "sendunary" then ctx:send(req) end
+    if mode == "recvunary" then ctx:recv() end
+    if mode == "badmd" then ctx:set_header("Bad Key", "v") end
     if mode == "nil" then return nil end
     if mode == "ret" then return nil, grpc.error(grpc.code.ABORTED, "try again") end
     if mode == "req" then ctx:set_header("x-req-method", ctx.request.method) end
@@ -272,32 +291,36 @@ def test_grpc_error_with_details(echo):
     assert b"type.googleapis.com/t.v1.M" in det and det.endswith(b"\x12\x04\x0a\x02hi")
 
 
+@need_pb
+def test_grpc_error_details_as_messages(echo):
+    d, ch = echo
+    with pytest.raises(grpc.RpcError) as e:
+        ch.unary_unary("/t.v1.Echo/Unary")(msg(b"x"), metadata=[("x-mode", "nfmsg")], timeout=5)
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    det = dict(e.value.trailing_metadata())["grpc-status-details-bin"]
+    assert b"type.googleapis.com/t.v1.M" in det and det.endswith(b"\x12\x04\x0a\x02hi")
+
+
 def test_lua_error_is_internal_and_not_sent(echo):
     d, ch = echo
     with pytest.raises(grpc.RpcError) as e:
         ch.unary_unary("/t.v1.Echo/Unary")(msg(b"x"), metadata=[("x-mode", "boom")], timeout=5)
     assert e.value.code() == grpc.StatusCode.INTERNAL
     assert "kaboom" not in e.value.details()
-    assert d.wait_log("echo.lua:6: secret kaboom"), d.log()
+    line = [i for i, t in enumerate(ECHO_LUA.split("\n"), 1) if "secret kaboom" in t][0]
+    assert d.wait_log("echo.lua:%d: secret kaboom" % line), d.log()
 
 
 @pytest.mark.parametrize("code", [1, 3, 9, 14, 16])
-def test_status_codes_and_special_message(echo, code):
+def test_status_codes_and_message(echo, code):
+    """Codes as numbers; the message travels percent-encoded ('%' too)."""
     d, ch = echo
-    text = "\t\ntest with whitespace\r\nand Unicode BMP \u263a and non-BMP \U0001f608\t\n"
-    with pytest.raises(grpc.RpcError) as e:
-        ch.unary_unary("/t.v1.Echo/Unary")(
-            msg(b"x"), metadata=[("x-mode", "code"), ("x-code", str(code)),
-                                 ("x-msg-bin", b"")], timeout=5)
-    assert e.value.code().value[0] == code
-    # the message travels percent-encoded: a second call carries the special one
-    lua_msg = text.encode()
     with pytest.raises(grpc.RpcError) as e:
         ch.unary_unary("/t.v1.Echo/Unary")(
             msg(b"x"), metadata=[("x-mode", "code"), ("x-code", str(code)),
                                  ("x-msg", "plain message %41 100%")], timeout=5)
+    assert e.value.code().value[0] == code
     assert e.value.details() == "plain message %41 100%"
-    del lua_msg
 
 
 def test_returned_error_and_the_req_object(echo):
@@ -308,6 +331,23 @@ def test_returned_error_and_the_req_object(echo):
     _, call = ch.unary_unary("/t.v1.Echo/Unary").with_call(msg(b"x"), metadata=[("x-mode", "req")],
                                                           timeout=5)
     assert dict(call.initial_metadata())["x-req-method"] == "POST"
+
+
+def test_misuse_in_handlers_is_internal_and_logged(echo):
+    d, ch = echo
+    u = ch.unary_unary("/t.v1.Echo/Unary")
+    for mode, why in (("spin", "instruction"), ("sendunary", "ctx:send is for streaming"),
+                      ("recvunary", "ctx:recv is for streaming"), ("badmd", "metadata key")):
+        with pytest.raises(grpc.RpcError) as e:
+            u(msg(b"x"), metadata=[("x-mode", mode)], timeout=10)
+        assert e.value.code() == grpc.StatusCode.INTERNAL, mode
+        assert d.wait_log(why), (mode, d.log())
+    # a ctx kept past its call refuses use
+    u(msg(b"x"), metadata=[("x-mode", "keep")], timeout=5)
+    _, call = u.with_call(msg(b"x"), metadata=[("x-mode", "usekept")], timeout=5)
+    assert dict(call.initial_metadata())["x-kept"] == "false ctx.method: the call has ended " \
+        "(a ctx is only valid during its call)"
+    assert u(msg(b"ok"), timeout=5) == msg(b"ok")
 
 
 def test_handler_returning_nothing_or_garbage_is_internal(echo):
@@ -751,15 +791,24 @@ def test_health_check_and_watch(echo, pb2):
     assert check(H.HealthCheckRequest(service=""), timeout=5).status == S.SERVING
     assert check(H.HealthCheckRequest(service="t.v1.Echo"), timeout=5).status == S.SERVING
     assert check(H.HealthCheckRequest(service="t.v1.Sick"), timeout=5).status == S.NOT_SERVING
-    with pytest.raises(grpc.RpcError) as e:
-        check(H.HealthCheckRequest(service="no.Such"), timeout=5)
-    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    for name in ("no.Such", "t.v1.Other"):   # Other: in the contract, served by no script
+        with pytest.raises(grpc.RpcError) as e:
+            check(H.HealthCheckRequest(service=name), timeout=5)
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND
     watch = ch.unary_stream("/grpc.health.v1.Health/Watch",
                             request_serializer=H.HealthCheckRequest.SerializeToString,
                             response_deserializer=H.HealthCheckResponse.FromString)
     call = watch(H.HealthCheckRequest(service="t.v1.Echo"), timeout=5)
-    assert next(iter(call)).status == S.SERVING
+    it = iter(call)
+    assert next(it).status == S.SERVING
+    # a script changes it: the Watch hears it
+    import urllib.request
+    urllib.request.urlopen(urllib.request.Request(
+        "http://127.0.0.1:%d/health/t.v1.Echo/NOT_SERVING" % d.port, method="POST"), timeout=5)
+    assert next(it).status == S.NOT_SERVING
+    assert check(H.HealthCheckRequest(service="t.v1.Echo"), timeout=5).status == S.NOT_SERVING
     call.cancel()
+    # a service of the contracts that no script serves is unknown
     call = watch(H.HealthCheckRequest(service="no.Such"), timeout=5)
     assert next(iter(call)).status == S.SERVICE_UNKNOWN
     call.cancel()
@@ -780,11 +829,13 @@ def test_reflection(echo, pb2, version):
             R.ServerReflectionRequest(file_by_filename="nope.proto"),
             R.ServerReflectionRequest(file_containing_extension=R.ExtensionRequest(
                 containing_type="t.v1.M", extension_number=5)),
-            R.ServerReflectionRequest(all_extension_numbers_of_type="t.v1.M")]
+            R.ServerReflectionRequest(all_extension_numbers_of_type="t.v1.M"),
+            R.ServerReflectionRequest(file_containing_symbol="grpc.health.v1.Health.Check")]
     out = list(info(iter(reqs), timeout=5))
     assert len(out) == len(reqs)
     names = {s.name for s in out[0].list_services_response.service}
-    assert {"t.v1.Echo", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"} <= names
+    assert names == {"t.v1.Echo", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection",
+                     "grpc.reflection.v1alpha.ServerReflection"}
     from google.protobuf import descriptor_pb2
     for r in out[1:4]:
         fd = descriptor_pb2.FileDescriptorProto.FromString(
@@ -794,6 +845,10 @@ def test_reflection(echo, pb2, version):
     assert out[5].error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]
     assert out[6].all_extension_numbers_response.base_type_name == "t.v1.M"
     assert out[2].original_request == reqs[2]
+    # the built-in services' own contracts, from grpc-proto
+    fd = descriptor_pb2.FileDescriptorProto.FromString(
+        out[7].file_descriptor_response.file_descriptor_proto[0])
+    assert fd.name == "grpc/health/v1/health.proto"
 
 
 def test_builtins_switched_off(portico, tmp_path):
@@ -1092,3 +1147,64 @@ def test_filters_named_in_the_options_run_on_calls(portico, tmp_path):
         r, call = u.with_call(msg(b"x"), metadata=[("authorization", "Bearer " + tok)], timeout=5)
         assert r == msg(b"x")
         assert dict(call.initial_metadata())["x-consumer"] == "alice"
+
+
+def split_frames(data):
+    out = []
+    while data:
+        flag, n = struct.unpack(">BI", data[:5])
+        out.append((flag, data[5:5 + n]))
+        data = data[5 + n:]
+    return out
+
+
+@need_pb
+def test_interop_server_compressed_streaming(interop):
+    """Per-message compression: the flag of each reply, from raw frames."""
+    import gzip
+    M = interop.M
+    body = M.StreamingOutputCallRequest(response_parameters=[
+        M.ResponseParameters(size=31415, compressed=M.BoolValue(value=True)),
+        M.ResponseParameters(size=92653, compressed=M.BoolValue(value=False))]).SerializeToString()
+    st = h2_call(interop.d.port, "/grpc.testing.TestService/StreamingOutputCall", frame(body),
+                 extra=[("grpc-accept-encoding", "identity, deflate, gzip")], timeout=10)
+    assert st.status == "0", st
+    frames = split_frames(st.data)
+    assert [f for f, _ in frames] == [1, 0]
+    sizes = [len(M.StreamingOutputCallResponse.FromString(
+        gzip.decompress(p) if f else p).payload.body) for f, p in frames]
+    assert sizes == [31415, 92653]
+
+
+def test_methods_in_the_openapi_document(portico, tmp_path):
+    rdir, pdir = write_routes(tmp_path)
+    body = 'openapi = { path = "/openapi.json" }\n' + CONF.format(proto=pdir, routes=rdir, extra="")
+    d = portico(body, plugins_dir=PLUGINS)
+    import json
+    import urllib.request
+    doc = json.load(urllib.request.urlopen(d.url + "/openapi.json", timeout=5))
+    op = doc["paths"]["/t.v1.Echo/Unary"]["post"]
+    assert op["tags"] == ["gRPC"] and "application/grpc" in op["summary"]
+
+
+def test_a_service_served_twice_names_both_lines(portico, tmp_path):
+    d = echo_daemon(portico, tmp_path, start=False)
+    (tmp_path / "routes" / "zz.lua").write_text(
+        '\ngrpc.service("t.v1.Echo", { Unary = function(req) return req end })\n')
+    d.start(expect_ok=False)
+    assert d.proc.wait(10) != 0
+    assert "zz.lua:2: grpc.service: t.v1.Echo is already served by the grpc.service at " \
+        in d.log() and "echo.lua:" in d.log(), d.log()
+
+
+def test_default_limit_and_compress_min_zero(portico, tmp_path):
+    d = echo_daemon(portico, tmp_path, extra="compress_min = 0")
+    # 4 MiB is the default: one byte more is refused from the prefix alone
+    st = h2_call(d.port, "/t.v1.Echo/Unary", struct.pack(">BI", 0, 4194305), end=False)
+    assert st.status == "8", st
+    st = h2_call(d.port, "/t.v1.Echo/Unary", struct.pack(">BI", 0, 4194304) + b"\x0a", timeout=5)
+    assert st.status == "13" and "truncated" in st.message, st
+    # compress_min = 0: replies go plain even when the client accepts gzip
+    big = msg(b"z", b"\0" * 50000)
+    st = h2_call(d.port, "/t.v1.Echo/Unary", frame(big), extra=[("grpc-accept-encoding", "gzip")])
+    assert st.status == "0" and st.data == frame(big) and "grpc-encoding" not in st.headers
