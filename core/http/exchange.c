@@ -427,6 +427,31 @@ static struct evbuffer *out_buf(pt_exchange *x)
 	return x->out;
 }
 
+static void body_dropped(pt_exchange *x, const char *data, size_t len, int last, void *ud)
+{
+	(void)x;
+	(void)data;
+	(void)len;
+	(void)last;
+	(void)ud;
+}
+
+/*
+ * The answer is complete while the handler holds its streamed body
+ * paused: it will never resume it, and a body left paused would keep the
+ * connection (HTTP/1.1) or the stream (HTTP/2, its window shut) open with
+ * no timeout running. The rest is read and dropped instead; the handler
+ * gets no more calls.
+ */
+static void answer_unpause(pt_exchange *x)
+{
+	if (!x->body_paused || !x->body_fn)
+		return;
+	x->body_fn = body_dropped;
+	x->body_ud = NULL;
+	exchange_body_resume(x);
+}
+
 /* The whole body (LEN bytes) is in x->out: the answer is complete. */
 static int answer_out(pt_exchange *x, size_t len)
 {
@@ -436,6 +461,7 @@ static int answer_out(pt_exchange *x, size_t len)
 	x->state = X_DONE;
 	if (!x->transport_gone)
 		x->ops->send_head(x, 1);
+	answer_unpause(x);
 	return 0;
 }
 
@@ -513,6 +539,7 @@ void exchange_abort(pt_exchange *x)
 	x->close_after = 1;
 	if (!x->transport_gone)
 		x->ops->send_abort(x);
+	answer_unpause(x);
 }
 
 int xapi_finish(pt_exchange *x)
@@ -524,6 +551,7 @@ int xapi_finish(pt_exchange *x)
 	x->state = X_DONE;
 	if (!x->transport_gone)
 		x->ops->send_end(x);
+	answer_unpause(x);
 	return 0;
 }
 

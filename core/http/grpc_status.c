@@ -65,10 +65,44 @@ static size_t json_message(struct evbuffer *out, char *dst, size_t cap)
 		;
 	if (p + 11 > end)
 		return 0;
-	for (p += 11; p < end && *p != '"' && n < cap; p++) {
-		if (*p == '\\' && p + 1 < end)
-			p++;
-		dst[n++] = *p;
+	for (p += 11; p < end && *p != '"' && n + 3 <= cap; p++) {
+		unsigned u = 0;
+
+		if (*p != '\\' || p + 1 >= end) {
+			dst[n++] = *p;
+			continue;
+		}
+		switch (*++p) {
+		case 'n': dst[n++] = '\n'; break;
+		case 't': dst[n++] = '\t'; break;
+		case 'r': dst[n++] = '\r'; break;
+		case 'b': dst[n++] = '\b'; break;
+		case 'f': dst[n++] = '\f'; break;
+		case 'u':
+			/* \uXXXX as UTF-8 (a surrogate half becomes U+FFFD) */
+			for (int k = 1; k <= 4; k++) {
+				int c = p + k < end ? p[k] : 0;
+
+				u = u * 16 + (unsigned)(c >= '0' && c <= '9' ? c - '0' :
+				                        (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ?
+				                        (c | 0x20) - 'a' + 10 : 0);
+			}
+			p += p + 4 < end ? 4 : (size_t)(end - p - 1);
+			if (u >= 0xd800 && u <= 0xdfff)
+				u = 0xfffd;
+			if (u < 0x80) {
+				dst[n++] = (char)u;
+			} else if (u < 0x800) {
+				dst[n++] = (char)(0xc0 | u >> 6);
+				dst[n++] = (char)(0x80 | (u & 0x3f));
+			} else {
+				dst[n++] = (char)(0xe0 | u >> 12);
+				dst[n++] = (char)(0x80 | (u >> 6 & 0x3f));
+				dst[n++] = (char)(0x80 | (u & 0x3f));
+			}
+			break;
+		default: dst[n++] = *p; break;
+		}
 	}
 	return n;
 }

@@ -67,10 +67,16 @@ struct http_client_stream {
 	 * http_client_body_write returned HTTP_CLIENT_OUT_HIGH or more
 	 * (HTTP/2: the stream's bytes not yet framed). */
 	void (*drain)(void *ud);
-	/* The response's trailer fields (HTTP/2 HEADERS after DATA, HTTP/1.1
-	 * chunked trailers): N name, value PAIRS, borrowed for the call;
-	 * called once before the call ends when the response had any. May be
-	 * NULL. Returns as head does. */
+	/*
+	 * The response's trailer fields (HTTP/2: a HEADERS frame after the
+	 * DATA, checked by nghttp2; HTTP/1.1: the trailer section of a
+	 * chunked body, through the strict decoder): N name/value PAIRS,
+	 * names lower-case, borrowed for the callback. Called once, after the
+	 * last body bytes and before the call's callback, only when the
+	 * response had trailer fields. Past the head's limits (256 fields,
+	 * max_header_bytes) the call fails with PT_ELIMIT instead. May be
+	 * NULL (they are dropped). Returns as head does.
+	 */
 	int (*trailers)(const pt_str_t *pairs, unsigned n, void *ud);
 };
 
@@ -129,8 +135,9 @@ struct http_client_res {
 	const char *peer;		/* "ip:port" of the server, NULL before
 					   a connection was made */
 	const pt_str_t *trailers;	/* buffered calls: the response's trailer
-					   fields, name, value pairs */
-	unsigned num_trailers;		/* pairs */
+					   fields (name, value pairs, names
+					   lower-case; see stream->trailers) */
+	unsigned num_trailers;		/* pairs; 0 for streaming calls */
 };
 
 /* RES and everything it points to are borrowed for the callback only. */

@@ -23,13 +23,16 @@
  *   handler "abi17.sink"     (stream_body route) pauses its body after each
  *                            chunk for option delay_ms (default 20), or
  *                            holds it hold_ms once at the first chunk;
- *                            answers the byte count.
+ *                            answers the byte count. early = true: pauses
+ *                            and answers at the first chunk, never resumes.
  *   handler "abi17.fetch"    exchange_upstream_request to option
  *                            `upstream`, path /<query>; answers the status,
  *                            body length and the response's trailers.
  *   handler "abi17.abandon"  runs a Lua task `sleep(2)` and abandons it
  *                            after 100 ms; "abi17.stats" says how many
  *                            task done callbacks ran (must stay 0).
+ *   handler "abi17.ws"       a WebSocket whose each message starts such a
+ *                            task (ws_lua_task_resume) and abandons it.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -53,13 +56,16 @@ struct call {
 	int paused, body_paused, started, answered, ended;
 };
 
+/* S lives in X's pool: the body's calls, which go on after the answer
+ * (they stop only for a paused body), find it with s->c NULL. */
 static void call_free(struct call *s)
 {
 	if (s->tmr)
 		api->timer_free(s->tmr);
+	s->tmr = NULL;
+	s->c = NULL;
 	api->exchange_on_abort(s->x, NULL, NULL);
 	api->exchange_unref(s->x);
-	free(s);
 }
 
 static int c_head(pt_ucall *c, int status, const pt_str_t *h, uint32_t n, void *ud)
@@ -202,7 +208,7 @@ static void call_aborted(void *ud)
 
 static int h_call(pt_exchange *x, const pt_conf *opts, void *ud)
 {
-	struct call *s = calloc(1, sizeof(*s));
+	struct call *s = api->exchange_alloc(x, sizeof(*s));
 	struct pt_upstream_req req = { .size = sizeof(req) };
 	pt_str_t hdrs[4], up, url, ct;
 	double t = 0;
@@ -213,6 +219,7 @@ static int h_call(pt_exchange *x, const pt_conf *opts, void *ud)
 	(void)ud;
 	if (!s)
 		return PT_ENOMEM;
+	memset(s, 0, sizeof(*s));
 	api->conf_num(opts, "cancel_after", &s->cancel_after);
 	api->conf_num(opts, "stop_after", &s->stop_after);
 	api->conf_num(opts, "pause_ms", &s->pause_ms);
@@ -258,7 +265,6 @@ static int h_call(pt_exchange *x, const pt_conf *opts, void *ud)
 
 		api->exchange_respond(x, err == PT_ENOENT ? 404 : 500, (pt_str_t){ b, (size_t)n });
 		api->exchange_unref(x);
-		free(s);
 		return 0;
 	}
 	api->exchange_on_abort(x, call_aborted, s);
@@ -309,37 +315,61 @@ static int h_fetch(pt_exchange *x, const pt_conf *opts, void *ud)
 /* ---- abi17.duplex ------------------------------------------------------------ */
 
 struct duplex {
+	pt_exchange *x;
 	unsigned chunks;
+	double finish_after;         /* chunks; 0: at the body's end */
+	int finished;
 };
 
 static void duplex_body(pt_exchange *x, const char *data, size_t len, int last, void *ud)
 {
 	struct duplex *d = ud;
 
+	if (d->finished)
+		return;   /* answered already: the rest of the upload is dropped */
 	if (api->exchange_aborted(x))
-		return;
+		return;   /* duplex_aborted lets go */
 	if (len) {
 		d->chunks++;
 		api->exchange_write(x, "echo:", 5);
 		api->exchange_write(x, data, len);
 	}
-	if (last) {
+	if (last || (d->finish_after > 0 && d->chunks >= d->finish_after)) {
+		d->finished = 1;
+		api->exchange_on_abort(x, NULL, NULL);
 		num_trailer(x, "x-chunks", d->chunks);
 		api->exchange_finish(x);
 		api->exchange_unref(x);
 	}
 }
 
+/* The client reset the stream: no last call comes. */
+static void duplex_aborted(void *ud)
+{
+	struct duplex *d = ud;
+
+	if (!d->finished) {
+		d->finished = 1;
+		api->exchange_unref(d->x);
+	}
+}
+
+
+
 static int h_duplex(pt_exchange *x, const pt_conf *opts, void *ud)
 {
 	struct duplex *d = api->exchange_alloc(x, sizeof(*d));
 
-	(void)opts;
 	(void)ud;
 	if (!d)
 		return PT_ENOMEM;
+	d->x = x;
 	d->chunks = 0;
+	d->finished = 0;
+	d->finish_after = 0;
+	api->conf_num(opts, "finish_after", &d->finish_after);
 	api->exchange_ref(x);
+	api->exchange_on_abort(x, duplex_aborted, d);
 	api->exchange_header_set(x, PT_STR("content-type"), PT_STR("application/octet-stream"));
 	/* the head goes before any body arrives: a bidi stream starts so */
 	api->exchange_write(x, "", 0);
@@ -371,6 +401,7 @@ struct sink {
 	pt_exchange *x;
 	pt_timer *tmr;
 	double delay_ms, hold_ms;
+	int early;
 	uint64_t bytes;
 	int held, done, paused;
 };
@@ -408,6 +439,14 @@ static void sink_body(pt_exchange *x, const char *data, size_t len, int last, vo
 		sink_free(k);
 		return;
 	}
+	if (k->early) {
+		/* answer while the body is paused and never resume it: the core
+		 * must drop the rest without calling us (K is gone) */
+		api->exchange_body_pause(x, 1);
+		api->exchange_respond(x, 200, PT_STR("early\n"));
+		sink_free(k);
+		return;
+	}
 	if (k->hold_ms > 0 && !k->held) {
 		k->held = 1;
 		k->paused = 1;
@@ -436,6 +475,7 @@ static int h_sink(pt_exchange *x, const pt_conf *opts, void *ud)
 	k->delay_ms = 20;
 	api->conf_num(opts, "delay_ms", &k->delay_ms);
 	api->conf_num(opts, "hold_ms", &k->hold_ms);
+	api->conf_bool(opts, "early", &k->early);
 	k->tmr = api->timer_new(api->exchange_worker(x), sink_go, k);
 	api->exchange_ref(x);
 	api->exchange_on_abort(x, sink_aborted, k);
@@ -509,6 +549,98 @@ static int h_abandon(pt_exchange *x, const pt_conf *opts, void *ud)
 	return 0;
 }
 
+/* ---- abi17.ws: the same for a WebSocket task (ws_lua_task_resume) ------ */
+
+struct wsab {
+	pt_ws *ws;                   /* NULL once closed */
+	lua_State *L, *co;
+	int ref, pending;
+	pt_timer *tmr;
+};
+
+static void wsab_release(struct wsab *a)
+{
+	if (a->ws || a->pending)
+		return;
+	api->timer_free(a->tmr);
+	free(a);
+}
+
+static void wsab_fire(void *ud)
+{
+	struct wsab *a = ud;
+	int rc = api->lua_task_abandon(a->co), again = api->lua_task_abandon(a->co);
+	char b[64];
+	int n = snprintf(b, sizeof(b), "abandoned %d %d", rc, again);
+
+	abandons++;
+	a->pending = 0;
+	luaL_unref(a->L, LUA_REGISTRYINDEX, a->ref);
+	if (a->ws)
+		api->ws_send(a->ws, b, (size_t)n, 0);
+	wsab_release(a);
+}
+
+static void ws_msg(pt_ws *ws, const char *data, size_t len, int binary, void *ud)
+{
+	struct wsab *a = ud;
+	int nres = 0, st;
+
+	(void)data;
+	(void)len;
+	(void)binary;
+	if (a->pending || !(a->L = api->ws_lua(ws)))
+		return;
+	a->co = lua_newthread(a->L);
+	a->ref = luaL_ref(a->L, LUA_REGISTRYINDEX);
+	if (luaL_loadstring(a->co, "sleep(2) return 'woke'") != LUA_OK) {
+		luaL_unref(a->L, LUA_REGISTRYINDEX, a->ref);
+		return;
+	}
+	st = api->ws_lua_task_resume(ws, a->co, 0, &nres, task_done, a);
+	if (st != LUA_YIELD) {
+		luaL_unref(a->L, LUA_REGISTRYINDEX, a->ref);
+		api->ws_send(ws, "no wait", 7, 0);
+		return;
+	}
+	a->pending = 1;
+	api->timer_start(a->tmr, 100, 0);
+}
+
+static void ws_closed(pt_ws *ws, unsigned code, pt_str_t reason, void *ud)
+{
+	struct wsab *a = ud;
+
+	(void)ws;
+	(void)code;
+	(void)reason;
+	a->ws = NULL;
+	wsab_release(a);
+}
+
+static const struct pt_ws_ops ws_ops = {
+	.size = sizeof(struct pt_ws_ops), .on_message = ws_msg, .on_close = ws_closed,
+};
+
+static int h_ws(pt_exchange *x, const pt_conf *opts, void *ud)
+{
+	struct pt_ws_opts o = { .size = sizeof(o) };
+	struct wsab *a = calloc(1, sizeof(*a));
+
+	(void)opts;
+	(void)ud;
+	if (!a || !(a->tmr = api->timer_new(api->exchange_worker(x), wsab_fire, a))) {
+		free(a);
+		return PT_ENOMEM;
+	}
+	a->ws = api->ws_accept(x, &o, &ws_ops, a, NULL);
+	if (!a->ws) {
+		api->timer_free(a->tmr);
+		free(a);
+	}
+	return 0;
+}
+
 static int h_stats(pt_exchange *x, const pt_conf *opts, void *ud)
 {
 	char b[64];
@@ -533,7 +665,8 @@ static int load(pt_plugin_ctx *ctx, const struct pt_api *a, const pt_conf *conf)
 	       a->handler_register(ctx, "abi17.sink", h_sink, NULL) ||
 	       a->handler_register(ctx, "abi17.abandon", h_abandon, NULL) ||
 	       a->handler_register(ctx, "abi17.stats", h_stats, NULL) ||
-	       a->handler_register(ctx, "abi17.fetch", h_fetch, NULL) ? PT_EINVAL : 0;
+	       a->handler_register(ctx, "abi17.fetch", h_fetch, NULL) ||
+	       a->handler_register(ctx, "abi17.ws", h_ws, NULL) ? PT_EINVAL : 0;
 }
 
 static const struct pt_plugin desc = {
