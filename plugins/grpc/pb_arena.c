@@ -8,6 +8,7 @@
  * keeps one block of at most KEEP bytes so a worker's steady state makes no
  * allocation at all.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,9 +97,30 @@ void pb_arena_free(struct pb_arena *a)
 }
 
 static __thread struct pb_arena scratch;
+static __thread int scratch_keyed;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+/* A thread that ends frees its scratch blocks (a worker's pool may stop
+ * threads; leak checkers see no orphaned block). */
+static void scratch_free(void *a)
+{
+	pb_arena_free(a);
+}
+
+static void scratch_key_make(void)
+{
+	if (pthread_key_create(&scratch_key, scratch_free))
+		scratch_key = 0;
+}
 
 struct pb_arena *pb_scratch(void)
 {
+	if (!scratch_keyed) {
+		scratch_keyed = 1;
+		pthread_once(&scratch_once, scratch_key_make);
+		pthread_setspecific(scratch_key, &scratch);
+	}
 	return &scratch;
 }
 

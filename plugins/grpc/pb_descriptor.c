@@ -192,7 +192,9 @@ static int read_enum(struct ctx *c, const struct fld *f, const char *scope)
 	e->full_name = join(c, scope, name);
 	if (!e->full_name || PUSH(c->r->enums, c->r->nenums, c->r->capenums, e))
 		return bad(c, "out of memory");
-	if (pb_sym_add(c->r, e->full_name, SYM_ENUM, e, c->file)) {
+	if ((rc = pb_sym_add(c->r, e->full_name, SYM_ENUM, e, c->file)) < 0)
+		return bad(c, "out of memory");
+	if (rc) {
 		char m[300];
 
 		snprintf(m, sizeof(m), "%s is defined twice", e->full_name);
@@ -314,7 +316,9 @@ static int read_msg(struct ctx *c, const struct fld *f, const char *scope, int d
 		return bad(c, "malformed DescriptorProto");
 	if (PUSH(c->r->msgs, c->r->nmsgs, c->r->capmsgs, m))
 		return bad(c, "out of memory");
-	if (pb_sym_add(c->r, m->full_name, SYM_MSG, m, c->file)) {
+	if ((rc = pb_sym_add(c->r, m->full_name, SYM_MSG, m, c->file)) < 0)
+		return bad(c, "out of memory");
+	if (rc) {
 		char e[300];
 
 		snprintf(e, sizeof(e), "%s is defined twice", m->full_name);
@@ -422,12 +426,6 @@ static int read_method(struct ctx *c, struct pb_method *pm, const struct fld *f,
 	return 0;
 }
 
-/* Method input/output type names wait in the method records' in/out
- * pointers as strings until link: keep them beside the service. */
-struct pb_svc_pending {
-	const char **in, **out;
-};
-
 static int read_service(struct ctx *c, const struct fld *f)
 {
 	struct pb_service *s = pb_arena_alloc(&c->r->mem, sizeof(*s));
@@ -469,7 +467,9 @@ static int read_service(struct ctx *c, const struct fld *f)
 		ms[i].in = (const struct pb_msg *)names[2 * i];
 		ms[i].out = (const struct pb_msg *)names[2 * i + 1];
 	}
-	if (pb_sym_add(c->r, s->full_name, SYM_SVC, s, c->file)) {
+	if ((rc = pb_sym_add(c->r, s->full_name, SYM_SVC, s, c->file)) < 0)
+		return bad(c, "out of memory");
+	if (rc) {
 		char e[300];
 
 		snprintf(e, sizeof(e), "%s is defined twice", s->full_name);
@@ -507,7 +507,7 @@ int pb_parse_file(struct pb_registry *reg, const uint8_t *data, size_t len, cons
 	}
 	if (rc < 0 || !pf->name || !*pf->name || !pf->package)
 		return bad(&c, "malformed FileDescriptorProto");
-	old = pb_sym_find(reg, pf->name, strlen(pf->name));
+	old = pb_file_find(reg, pf->name, strlen(pf->name));
 	if (old && old->kind == SYM_FILE) {
 		const struct pb_file *of = old->ptr;
 

@@ -39,6 +39,8 @@ static int put_str(struct jw *w, const char *s, size_t n)
 	static const char hex[] = "0123456789abcdef";
 	size_t start = 0;
 
+	if (!s)
+		s = "";	/* an empty string or bytes field has no data */
 	PUT(w, "\"", 1);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)s[i];
@@ -90,6 +92,32 @@ static int put_float(struct jw *w, double d, int is_float)
 
 static int put_msg(struct jw *w, const struct pb_msg *m, const ProtobufCMessage *cm);
 
+/* Decimal text of V (negative when NEG), quoted when Q, into S; its length. */
+static int fmt_int(char *s, uint64_t v, int neg, int q)
+{
+	char t[24];
+	int n = 0, k = 0;
+
+	do {
+		t[k++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	if (q)
+		s[n++] = '"';
+	if (neg)
+		s[n++] = '-';
+	while (k)
+		s[n++] = t[--k];
+	if (q)
+		s[n++] = '"';
+	return n;
+}
+
+static uint64_t mag(int64_t x)
+{
+	return x < 0 ? (uint64_t)0 - (uint64_t)x : (uint64_t)x;
+}
+
 /* One value of F at V; QUOTE_INTS: a map key (every key is a string). */
 static int put_value(struct jw *w, const struct pb_field *f, const void *v, int key)
 {
@@ -98,16 +126,16 @@ static int put_value(struct jw *w, const struct pb_field *f, const void *v, int 
 
 	switch (f->type) {
 	case PBT_INT32: case PBT_SINT32: case PBT_SFIXED32:
-		n = snprintf(s, sizeof(s), key ? "\"%d\"" : "%d", *(const int32_t *)v);
+		n = fmt_int(s, mag(*(const int32_t *)v), *(const int32_t *)v < 0, key);
 		break;
 	case PBT_UINT32: case PBT_FIXED32:
-		n = snprintf(s, sizeof(s), key ? "\"%u\"" : "%u", *(const uint32_t *)v);
+		n = fmt_int(s, *(const uint32_t *)v, 0, key);
 		break;
 	case PBT_INT64: case PBT_SINT64: case PBT_SFIXED64:
-		n = snprintf(s, sizeof(s), "\"%lld\"", (long long)*(const int64_t *)v);
+		n = fmt_int(s, mag(*(const int64_t *)v), *(const int64_t *)v < 0, 1);
 		break;
 	case PBT_UINT64: case PBT_FIXED64:
-		n = snprintf(s, sizeof(s), "\"%llu\"", (unsigned long long)*(const uint64_t *)v);
+		n = fmt_int(s, *(const uint64_t *)v, 0, 1);
 		break;
 	case PBT_BOOL:
 		n = snprintf(s, sizeof(s), key ? "\"%s\"" : "%s",
@@ -263,6 +291,8 @@ static int put_any(struct jw *w, const struct pb_msg *m, const ProtobufCMessage 
 		return 0;
 	}
 	t = pb_any_type(w->r, (const char *)url->data, url->len);
+	if (t && !pb_utf8_valid(url->data, url->len))
+		return fail(w, "Any: invalid UTF-8 in its type URL");
 	if (!t)
 		return fail(w, "Any: its type is not in the loaded contracts");
 	inner = pb_unpack(t, val->data, val->len, w->a, err, sizeof(err));
@@ -332,19 +362,18 @@ static int put_wkt(struct jw *w, const struct pb_msg *m, const ProtobufCMessage 
 		PUTS(w, "{}");
 		return 0;
 	case WKT_FIELDMASK: {
-		size_t mark;
+		struct pb_buf t = { 0 };
 
-		PUT(w, "\"", 1);
-		mark = w->b->len;
-		n = pb_fieldmask_to_text(w->b, *(ProtobufCBinaryData *const *)VAL(cm, m, 0),
+		n = pb_fieldmask_to_text(&t, *(ProtobufCBinaryData *const *)VAL(cm, m, 0),
 		                         pb_field_count(cm, &m->fields[0]));
+		if (!n)
+			n = put_str(w, (const char *)t.p, t.len) ? -3 : 0;
+		pb_buf_free(&t);
+		if (n == -3)
+			return -1;
 		if (n)
-			return fail(w, n == -2 ? "FieldMask path with an upper-case letter" :
+			return fail(w, n == -2 ? "FieldMask path with an upper-case letter or invalid UTF-8" :
 			            "out of memory");
-		for (size_t i = mark; i < w->b->len; i++)
-			if (w->b->p[i] == '"' || w->b->p[i] == '\\' || w->b->p[i] < 0x20)
-				return fail(w, "FieldMask path with a character JSON cannot carry bare");
-		PUT(w, "\"", 1);
 		return 0;
 	}
 	case WKT_ANY:

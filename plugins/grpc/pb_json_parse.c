@@ -58,6 +58,8 @@ static int to_msg(struct jr *c, const struct pb_msg *m, json_t *j, ProtobufCMess
 static int get_int(struct jr *c, json_t *j, long long lo, long long hi, int unsig,
                    uint64_t *out)
 {
+	double hid;
+
 	if (json_is_integer(j)) {
 		long long v = json_integer_value(j);
 
@@ -66,10 +68,13 @@ static int get_int(struct jr *c, json_t *j, long long lo, long long hi, int unsi
 		*out = (uint64_t)v;
 		return 0;
 	}
+	/* a float's range check: [lo, hi + 1) is exact in doubles for every
+	 * bound we use (hi + 1 is a power of two) */
+	hid = (unsig ? (double)(unsigned long long)hi : (double)hi) + 1.0;
 	if (json_is_real(j)) {
 		double d = json_real_value(j);
 
-		if (d != floor(d) || !(d >= (double)lo && d <= (double)hi))
+		if (d != floor(d) || !(d >= (double)lo && d < hid))
 			return fail(c, "%g is not an integer in range", d);
 		*out = d < 0 ? (uint64_t)(long long)d : (uint64_t)d;
 		return 0;
@@ -81,7 +86,13 @@ static int get_int(struct jr *c, json_t *j, long long lo, long long hi, int unsi
 		errno = 0;
 		if (!*s || *s == ' ' || (unsig && *s == '-'))
 			return fail(c, "\"%.40s\" is not an integer", s);
-		if (unsig) {
+		if (strpbrk(s, ".eE")) {	/* exponent notation: an integral value */
+			double d = strtod(s, &end);
+
+			if (*end || d != floor(d) || !(d >= (double)lo && d < hid))
+				goto bad;
+			*out = d < 0 ? (uint64_t)(long long)d : (uint64_t)d;
+		} else if (unsig) {
 			unsigned long long v = strtoull(s, &end, 10);
 
 			if (errno || *end || v > (unsigned long long)hi)
@@ -90,15 +101,8 @@ static int get_int(struct jr *c, json_t *j, long long lo, long long hi, int unsi
 		} else {
 			long long v = strtoll(s, &end, 10);
 
-			if (*end == '.' || *end == 'e' || *end == 'E') {
-				double d = strtod(s, &end);
-
-				if (*end || d != floor(d) || !(d >= (double)lo && d <= (double)hi))
-					goto bad;
-				v = (long long)d;
-			} else if (errno || *end || v < lo || v > hi) {
+			if (errno || *end || v < lo || v > hi)
 				goto bad;
-			}
 			*out = (uint64_t)v;
 		}
 		return 0;
@@ -131,7 +135,7 @@ static int get_float(struct jr *c, json_t *j, int is_float, double *out)
 	} else {
 		return fail(c, "expected a number, got %s", kind(j));
 	}
-	if (is_float && isfinite(*out) && fabs(*out) > FLT_MAX)
+	if (is_float && isfinite(*out) && isinf((float)*out))	/* rounding to FLT_MAX is fine */
 		return fail(c, "%g is out of range for a float", *out);
 	return 0;
 }
@@ -141,7 +145,7 @@ static int get_float(struct jr *c, json_t *j, int is_float, double *out)
 static int to_value(struct jr *c, const struct pb_field *f, json_t *j, void *dst, int *skip)
 {
 	uint64_t u;
-	double d;
+	double d = 0;
 
 	switch (f->type) {
 	case PBT_INT32: case PBT_SINT32: case PBT_SFIXED32:

@@ -7,8 +7,8 @@
  * protobuf-c packs. Field names are never compared: each lua_State keeps,
  * per message type, an array of its field-name strings (interned once) in
  * a cache table in its registry, so a field costs one rawgeti and one
- * rawget/rawset. The cache belongs to one registry (by serial) and is
- * dropped when another registry is used.
+ * rawget/rawset. There is one cache per registry (by serial), for the two
+ * most recent registries.
  *
  * Nothing here raises except Lua memory errors: stack space is checked with
  * lua_checkstack and every other failure is an error sentence.
@@ -41,27 +41,42 @@ static void push_names(struct pb_lctx *c, const struct pb_msg *m)
 	lua_rawsetp(L, c->cache, m);
 }
 
-/* [-0, +0, m] Sets c->cache to the stack slot of this registry's cache,
- * pushing it (the caller pops it). */
+/* [-0, +1, m] Pushes this registry's cache and sets c->cache to its slot.
+ * The registry slot holds { [serial] = cache } for at most two registries
+ * (the current one and the one a reload replaced, while its calls finish). */
 static void open_cache(struct pb_lctx *c)
 {
 	lua_State *L = c->L;
+	lua_Integer serial = (lua_Integer)c->r->serial;
+	int n = 0;
 
-	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &cache_key) == LUA_TTABLE) {
-		lua_rawgeti(L, -1, 0);
-		if (lua_tointeger(L, -1) == (lua_Integer)c->r->serial) {
-			lua_pop(L, 1);
-			c->cache = lua_gettop(L);
-			return;
-		}
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &cache_key) != LUA_TTABLE) {
 		lua_pop(L, 1);
+		lua_createtable(L, 2, 0);
+		lua_pushvalue(L, -1);
+		lua_rawsetp(L, LUA_REGISTRYINDEX, &cache_key);
+	}
+	if (lua_rawgeti(L, -1, serial) == LUA_TTABLE) {
+		lua_remove(L, -2);
+		c->cache = lua_gettop(L);
+		return;
 	}
 	lua_pop(L, 1);
+	lua_pushnil(L);
+	while (lua_next(L, -2)) {
+		n++;
+		lua_pop(L, 1);
+	}
+	if (n >= 2) {	/* a third registry: forget the older ones */
+		lua_pop(L, 1);
+		lua_createtable(L, 2, 0);
+		lua_pushvalue(L, -1);
+		lua_rawsetp(L, LUA_REGISTRYINDEX, &cache_key);
+	}
 	lua_createtable(L, 0, 64);
-	lua_pushinteger(L, (lua_Integer)c->r->serial);
-	lua_rawseti(L, -2, 0);
 	lua_pushvalue(L, -1);
-	lua_rawsetp(L, LUA_REGISTRYINDEX, &cache_key);
+	lua_rawseti(L, -3, serial);
+	lua_remove(L, -2);
 	c->cache = lua_gettop(L);
 }
 
@@ -154,6 +169,10 @@ static int push_map(struct pb_lctx *c, const struct pb_field *f, ProtobufCMessag
 			return -1;
 		if (pb_lua_push_value(c, vf, PB_AT(e, vf->cf->offset)))
 			return -1;
+		if (lua_isnil(L, -1) && vf->msg && vf->msg->wkt == WKT_VALUE) {
+			lua_pop(L, 1);	/* a null Value keeps its key */
+			pb_lua_push_null(L);
+		}
 		if (lua_isnil(L, -2))
 			lua_pop(L, 2);
 		else

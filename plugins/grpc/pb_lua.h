@@ -24,6 +24,10 @@ struct pb_lctx {
 int pb_lua_fail(struct pb_lctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *pb_lua_typename(struct pb_lctx *c, int idx);
 
+/* [-0, +1, m] json.null when the json module is loaded, else a NULL light
+ * userdata: a null Value inside a ListValue, Struct or map keeps its place. */
+void pb_lua_push_null(lua_State *L);
+
 /* [-0, +1, m] decoding: a value of F at V; a message. 0 or -1. */
 int pb_lua_push_value(struct pb_lctx *c, const struct pb_field *f, const void *v);
 int pb_lua_push_msg(struct pb_lctx *c, const struct pb_msg *m, const ProtobufCMessage *cm);

@@ -18,7 +18,7 @@
 
 static int push_value_msg(struct pb_lctx *c, const struct pb_msg *m, const ProtobufCMessage *cm);
 
-static void push_null(lua_State *L)
+void pb_lua_push_null(lua_State *L)
 {
 	if (lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE) == LUA_TTABLE) {
 		lua_pushliteral(L, "json");
@@ -53,10 +53,13 @@ static int push_struct(struct pb_lctx *c, const struct pb_msg *m, const Protobuf
 		if (!pb_utf8_valid(k->data, k->len))
 			return pb_lua_fail(c, "invalid UTF-8 in a Struct key");
 		lua_pushlstring(L, k->len ? (const char *)k->data : "", k->len);
-		if (!v)
-			lua_pushnil(L);
-		else if (push_value_msg(c, em->fields[1].msg, v))
+		if (v && push_value_msg(c, em->fields[1].msg, v))
 			return -1;
+		if (!v || lua_isnil(L, -1)) {	/* null keeps its key */
+			if (v)
+				lua_pop(L, 1);
+			pb_lua_push_null(L);
+		}
 		lua_rawset(L, -3);
 	}
 	return 0;
@@ -76,7 +79,7 @@ static int push_list(struct pb_lctx *c, const struct pb_msg *m, const ProtobufCM
 			/* null keeps its place in an array: json.null when the json
 			 * module is loaded, else a NULL light userdata */
 			lua_pop(L, 1);
-			push_null(L);
+			pb_lua_push_null(L);
 		}
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
@@ -183,7 +186,7 @@ int pb_lua_push_wkt(struct pb_lctx *c, const struct pb_msg *m, const ProtobufCMe
 		n = pb_fieldmask_to_text(&b, paths, pb_field_count(cm, F(m, 0)));
 		if (n) {
 			pb_buf_free(&b);
-			return pb_lua_fail(c, n == -2 ? "FieldMask path with an upper-case letter" :
+			return pb_lua_fail(c, n == -2 ? "FieldMask path with an upper-case letter or invalid UTF-8" :
 			                   "out of memory");
 		}
 		lua_pushlstring(L, b.len ? (const char *)b.p : "", b.len);
@@ -230,6 +233,7 @@ static int to_struct(struct pb_lctx *c, const struct pb_msg *m, int idx, Protobu
 	es = pb_arena_alloc(c->a, (n ? n : 1) * sizeof(*es));
 	if (!es)
 		return pb_lua_fail(c, "out of memory");
+	pb_path_push(&c->path, "fields");
 	lua_pushnil(L);
 	while (lua_next(L, idx)) {
 		ProtobufCMessage *e = pb_msg_new(em, c->a);
@@ -255,6 +259,7 @@ static int to_struct(struct pb_lctx *c, const struct pb_msg *m, int idx, Protobu
 		es[k++] = e;
 		lua_pop(L, 1);
 	}
+	pb_path_pop(&c->path);
 	*(size_t *)PB_AT(cm, F(m, 0)->cf->quantifier_offset) = k;
 	*(ProtobufCMessage ***)VAL(cm, m, 0) = es;
 	return 0;
@@ -268,6 +273,7 @@ static int to_list(struct pb_lctx *c, const struct pb_msg *m, int idx, ProtobufC
 
 	if (!es)
 		return pb_lua_fail(c, "out of memory");
+	pb_path_push(&c->path, "values");
 	for (size_t i = 0; i < n; i++) {
 		lua_rawgeti(L, idx, (lua_Integer)i + 1);
 		c->path.kind[c->path.depth - 1] = PATH_INDEX;
@@ -276,6 +282,7 @@ static int to_list(struct pb_lctx *c, const struct pb_msg *m, int idx, ProtobufC
 			return -1;
 		lua_pop(L, 1);
 	}
+	pb_path_pop(&c->path);
 	*(size_t *)PB_AT(cm, F(m, 0)->cf->quantifier_offset) = n;
 	*(ProtobufCMessage ***)VAL(cm, m, 0) = es;
 	return 0;

@@ -127,7 +127,8 @@ struct pb_sym {
 
 int pb_sym_add(struct pb_registry *r, const char *name, int kind, void *ptr,
                const struct pb_file *file);
-const struct pb_sym *pb_sym_find(const struct pb_registry *r, const char *name, size_t len);
+/* The file named NAME[0..LEN), or NULL. */
+const struct pb_sym *pb_file_find(const struct pb_registry *r, const char *name, size_t len);
 
 /* pb_registry.c: the descriptor reader. */
 int pb_parse_file(struct pb_registry *r, const uint8_t *data, size_t len, const char *origin,
@@ -158,7 +159,6 @@ int pb_field_present(const ProtobufCMessage *cm, const struct pb_field *f);
 size_t pb_field_count(const ProtobufCMessage *cm, const struct pb_field *f);
 /* Size of one value of F in a repeated array / the struct. */
 size_t pb_field_elt_size(const struct pb_field *f);
-/* A whole-field error message: "path: what". */
 
 /* ---- shared helpers (pb_util.c) ---- */
 int pb_utf8_valid(const uint8_t *s, size_t n);

@@ -77,6 +77,7 @@ int pb_protoc(const char *protoc, const char *proto, const char *const *import_p
 	size_t mlen = 0;
 	int fd, p[2] = { -1, -1 }, status = 0, rc = -1, timed_out = 0;
 	unsigned a = 0, nmade = 0;
+	size_t had = out->len;
 	long long deadline;
 	pid_t pid;
 
@@ -89,7 +90,7 @@ int pb_protoc(const char *protoc, const char *proto, const char *const *import_p
 	}
 	close(fd);
 	slash = strrchr(proto, '/');
-	dir = slash ? strndup(proto, (size_t)(slash - proto ? slash - proto : 1)) : strdup(".");
+	dir = slash ? strndup(proto, (size_t)(slash > proto ? slash - proto : 1)) : strdup(".");
 	argv = calloc(nimport + 8, sizeof(*argv));
 	outarg = malloc(strlen(tmp) + 32);
 	if (!dir || !argv || !outarg) {
@@ -190,10 +191,15 @@ int pb_protoc(const char *protoc, const char *proto, const char *const *import_p
 			snprintf(err, errlen, "protoc %s failed (status %d)", proto, status);
 	} else if (read_file(tmp, out)) {
 		snprintf(err, errlen, "protoc %s: cannot read its output: %s", proto, strerror(errno));
+	} else if (out->len == had) {
+		/* no status to read (SIGCHLD ignored) and no output: it failed */
+		snprintf(err, errlen, "%s", *msg ? msg : "protoc wrote no descriptor set");
 	} else {
 		rc = 0;
 	}
 done:
+	if (rc)
+		out->len = had;
 	if (p[0] >= 0)
 		close(p[0]);
 	if (p[1] >= 0)

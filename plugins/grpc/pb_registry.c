@@ -69,8 +69,9 @@ static int sym_grow(struct pb_registry *r)
 	return 0;
 }
 
-/* Files and symbols are distinct namespaces: a file's key starts with '\1'
- * in spirit; we keep files apart by kind in the lookup instead. */
+/* One table for file names and symbols; files are a namespace of their own
+ * (kind SYM_FILE), so a file "a.b" and a message "a.b" do not collide.
+ * 0, 1 (already there) or -1 (memory). */
 int pb_sym_add(struct pb_registry *r, const char *name, int kind, void *ptr,
                const struct pb_file *file)
 {
@@ -112,9 +113,8 @@ static const struct pb_sym *sym_find_kind(const struct pb_registry *r, const cha
 	return NULL;
 }
 
-const struct pb_sym *pb_sym_find(const struct pb_registry *r, const char *name, size_t len)
+const struct pb_sym *pb_file_find(const struct pb_registry *r, const char *name, size_t len)
 {
-	/* Used while adding files: file names. */
 	return sym_find_kind(r, name, len, 1);
 }
 
@@ -223,9 +223,11 @@ static int link_fields(struct pb_registry *r, struct pb_msg *m, char *err, size_
 		f->is_map = f->label == 3 && f->msg && f->msg->map_entry;
 		if (f->oneof >= 0 && (f->proto3_optional || (unsigned)f->oneof >= m->noneofs))
 			f->oneof = -1;	/* synthetic (proto3 optional) or bad index */
+		/* a map entry's key and value are plain values in proto2 files too:
+		 * written when not the default, read as the default when absent */
 		f->presence = f->label != 3 &&
 			(f->type == PBT_MESSAGE || f->oneof >= 0 || f->proto3_optional ||
-			 !m->file->proto3);
+			 (!m->file->proto3 && !m->map_entry));
 		f->is_string_utf8 = f->type == PBT_STRING && m->file->proto3;
 	}
 	return 0;

@@ -379,6 +379,8 @@ int pb_fieldmask_to_text(struct pb_buf *b, const ProtobufCBinaryData *paths, siz
 	for (size_t i = 0; i < n; i++) {
 		int up = 0;
 
+		if (!pb_utf8_valid(paths[i].data, paths[i].len))
+			return -2;
 		if (i && pb_buf_add(b, ",", 1))
 			return -1;
 		for (size_t k = 0; k < paths[i].len; k++) {

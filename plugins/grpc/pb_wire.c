@@ -48,9 +48,15 @@ static int wire_of(int t)
 static const char *const wt_name[] = { "varint", "64-bit", "length-delimited", "group start",
 	"group end", "32-bit", "6", "7" };
 
+/*
+ * *COST adds up what protobuf-c will allocate (structs, repeated arrays,
+ * copies of bytes and unknown fields), so a small input that would expand
+ * into gigabytes (a million empty elements of a large message) is refused.
+ */
 static int scan(const struct pb_msg *m, const uint8_t *p, const uint8_t *end,
-                struct pb_path *path, char *err, size_t errlen)
+                struct pb_path *path, size_t *cost, char *err, size_t errlen)
 {
+	*cost += m->desc.sizeof_message + 16;
 	while (p < end) {
 		uint64_t tag, v;
 		const ProtobufCFieldDescriptor *cf;
@@ -100,8 +106,16 @@ static int scan(const struct pb_msg *m, const uint8_t *p, const uint8_t *end,
 			            (unsigned)(tag >> 3));
 			return -1;
 		}
-		if (!f)
+		if (!f) {
+			*cost += 48 + (body ? (size_t)(p - body) : 8);
 			continue;
+		}
+		if (!body || f->type == PBT_MESSAGE)
+			*cost += 16;	/* a slot; a message adds its own below */
+		else if (f->type == PBT_STRING || f->type == PBT_BYTES)
+			*cost += 16 + (size_t)(p - body);
+		else
+			*cost += 8 * (size_t)(p - body);	/* packed: at most one value a byte */
 		if (wt != wire_of(f->type)) {
 			int w = wire_of(f->type);
 
@@ -127,7 +141,7 @@ static int scan(const struct pb_msg *m, const uint8_t *p, const uint8_t *end,
 				            PB_MAX_DEPTH);
 				return -1;
 			}
-			if (scan(f->msg, body, p, path, err, errlen))
+			if (scan(f->msg, body, p, path, cost, err, errlen))
 				return -1;
 		}
 		path->depth--;
@@ -144,10 +158,18 @@ ProtobufCMessage *pb_unpack(const struct pb_msg *m, const uint8_t *data, size_t 
 	struct pb_path path;
 	ProtobufCAllocator al;
 	ProtobufCMessage *cm;
+	size_t cost = 0;
 
+	if (!data)
+		data = (const uint8_t *)"";	/* empty bytes (an Any's value) */
 	path.depth = 0;
-	if (scan(m, data, data + len, &path, err, errlen))
+	if (scan(m, data, data + len, &path, &cost, err, errlen))
 		return NULL;
+	if (cost / PB_DECODE_EXPANSION > len + ((size_t)1 << 20)) {
+		pb_path_err(NULL, err, errlen, "a %zu-byte %s would take %zu MB to decode (the limit "
+		            "is %d times its size)", len, m->full_name, cost >> 20, PB_DECODE_EXPANSION);
+		return NULL;
+	}
 	pb_arena_allocator(a, &al);
 	cm = protobuf_c_message_unpack(&m->desc, &al, len, data);
 	if (!cm)
@@ -159,6 +181,8 @@ int pb_pack(const ProtobufCMessage *cm, struct pb_buf *out)
 {
 	size_t n = protobuf_c_message_get_packed_size(cm);
 
+	if (n == 0)
+		return 0;
 	if (out->cap - out->len < n) {
 		size_t had = out->len;
 

@@ -35,6 +35,8 @@ static int check(const struct pb_msg *m)
 		[WKT_BOOL] = PBT_BOOL, [WKT_STRING] = PBT_STRING, [WKT_BYTES] = PBT_BYTES,
 	};
 
+	if (m->wkt != WKT_NONE && !m->file->proto3)
+		return 0;	/* the mappings write fields without presence */
 	switch (m->wkt) {
 	case WKT_NONE:
 		return 1;

@@ -1,6 +1,6 @@
 /*
  * pb_test_util.h - shared by test_pb.c and test_pb_json.c: the test
- * contracts (tests/unit/data/pb/*.proto, compiled with protoc through
+ * contracts (the .proto files of tests/unit/data/pb, compiled with protoc through
  * pb_protoc at test time) and the fixtures make_fixtures.py made with
  * Google's python protobuf.
  */
@@ -18,7 +18,7 @@
 
 #define PB_DATA TEST_SRCDIR "/tests/unit/data/pb"
 
-static struct pb_registry *load_protos(const char *const *protos, unsigned n)
+static inline struct pb_registry *load_protos(const char *const *protos, unsigned n)
 {
 	const char *imports[] = { PB_DATA, TEST_SRCDIR "/proto" };
 	struct pb_registry *r = pb_registry_new();
@@ -39,7 +39,7 @@ static struct pb_registry *load_protos(const char *const *protos, unsigned n)
 	return r;
 }
 
-static struct pb_registry *load_test_registry(void)
+static inline struct pb_registry *load_test_registry(void)
 {
 	const char *protos[] = { PB_DATA "/all.proto", PB_DATA "/p2.proto" };
 
@@ -47,7 +47,7 @@ static struct pb_registry *load_test_registry(void)
 }
 
 /* The whole file, malloc'd (NUL-terminated), or NULL. */
-static char *slurp(const char *path, size_t *len)
+static inline char *slurp(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
 	char *p = NULL;
@@ -69,7 +69,7 @@ static char *slurp(const char *path, size_t *len)
 	return p;
 }
 
-static char *fixture(const char *name, const char *suffix, size_t *len)
+static inline char *fixture(const char *name, const char *suffix, size_t *len)
 {
 	char path[512];
 	char *p;
@@ -86,7 +86,7 @@ struct pb_case {
 	char name[64], type[128];
 };
 
-static unsigned load_cases(struct pb_case *cases, unsigned max)
+static inline unsigned load_cases(struct pb_case *cases, unsigned max)
 {
 	size_t len;
 	char *txt = fixture("cases", ".txt", &len), *line, *save = NULL;
@@ -100,7 +100,7 @@ static unsigned load_cases(struct pb_case *cases, unsigned max)
 }
 
 /* JSON values equal, numbers compared by value (1 == 1.0). */
-static int json_same(json_t *a, json_t *b)
+static inline int json_same(json_t *a, json_t *b)
 {
 	if (json_is_number(a) && json_is_number(b))
 		return json_number_value(a) == json_number_value(b);
@@ -131,7 +131,7 @@ static int json_same(json_t *a, json_t *b)
 	return json_equal(a, b);
 }
 
-static int json_text_same(const char *x, size_t xl, const char *y, size_t yl)
+static inline int json_text_same(const char *x, size_t xl, const char *y, size_t yl)
 {
 	json_t *a = json_loadb(x, xl, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
 	json_t *b = json_loadb(y, yl, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);

@@ -1,6 +1,6 @@
 /*
  * test_pb_json.c - messages to and from JSON (the proto3 JSON mapping),
- * checked against Google's json_format output (data/pb/*.json).
+ * checked against Google's json_format output (the .json files of data/pb).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -81,6 +81,65 @@ static void test_fixtures_match_json_format(void **state)
 	}
 }
 
+static int unhex(const char *h, uint8_t *out)
+{
+	size_t n = 0;
+
+	if (!strcmp(h, "-"))
+		return 0;
+	for (; h[0] && h[1]; h += 2) {
+		unsigned v;
+
+		if (sscanf(h, "%2x", &v) != 1)
+			fail_msg("bad hex");
+		out[n++] = (uint8_t)v;
+	}
+	return (int)n;
+}
+
+/* 150 random messages made by make_fixtures.py (Google's serializer and
+ * json_format): ours must write the same JSON, with and without defaults,
+ * and read it back to the same JSON. */
+static void test_random_messages_match_json_format(void **state)
+{
+	size_t len;
+	char *txt = fixture("random", ".txt", &len), *line, *save = NULL, err[512];
+	unsigned n = 0;
+	uint8_t *bin = malloc(len / 2 + 1);
+
+	for (line = strtok_r(txt, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char type[128], hex[65536];
+		int dflt, off = 0, bl;
+		struct pb_json_opts o = { 0 };
+		struct pb_buf js = { 0 }, back = { 0 }, again = { 0 };
+		const struct pb_msg *m;
+
+		if (sscanf(line, "%127s %d %65535s %n", type, &dflt, hex, &off) != 3 || !off)
+			fail_msg("bad line %u", n);
+		m = msg(type);
+		o.emit_defaults = dflt;
+		bl = unhex(hex, bin);
+		if (pb_to_json(R, m, bin, (size_t)bl, &o, &js, err, sizeof(err)))
+			fail_msg("case %u (%s): %s", n, type, err);
+		if (!json_text_same((char *)js.p, js.len, line + off, strlen(line + off)))
+			fail_msg("case %u (%s): ours %.*s\njson_format %s", n, type, (int)js.len, js.p,
+			         line + off);
+		if (pb_from_json(R, m, line + off, strlen(line + off), NULL, &back, err, sizeof(err)))
+			fail_msg("case %u (%s) from_json: %s", n, type, err);
+		if (pb_to_json(R, m, back.p, back.len, &o, &again, err, sizeof(err)))
+			fail_msg("case %u (%s): %s", n, type, err);
+		if (!json_text_same((char *)again.p, again.len, line + off, strlen(line + off)))
+			fail_msg("case %u (%s): read back as %.*s", n, type, (int)again.len, again.p);
+		pb_buf_free(&js);
+		pb_buf_free(&back);
+		pb_buf_free(&again);
+		n++;
+	}
+	assert_true(n >= 100);
+	free(bin);
+	free(txt);
+}
+
 static char *to_json(const char *type, const char *json, const struct pb_json_opts *o)
 {
 	struct pb_buf b = { 0 }, j = { 0 };
@@ -114,6 +173,8 @@ static void test_json_input_forms(void **state)
 	            " \"d\": \"-Infinity\", \"f\": \"1.5\", \"i32\": \"-3\", \"u32\": 1e3, \"sf64\": \"1e2\"}",
 	            "{\"bigFieldNumber\": 1, \"i64\": \"5\", \"u64\": \"18446744073709551615\","
 	            " \"d\": \"-Infinity\", \"f\": 1.5, \"i32\": -3, \"u32\": 1000, \"sf64\": \"100\"}", NULL);
+	expect_same("pbtest.Scalars", "{\"u64\": 1e3, \"fx64\": \"2.5e1\", \"i64\": -9.2e18}",
+	            "{\"u64\": \"1000\", \"fx64\": \"25\", \"i64\": \"-9200000000000000000\"}", NULL);
 	expect_same("pbtest.Scalars", "{\"bigFieldNumber\": 2, \"color\": 2}",
 	            "{\"big_field_number\": 2, \"color\": \"GREEN\"}", &names);
 	/* bytes: standard or url-safe base64, padded or not */
@@ -157,6 +218,9 @@ static void test_json_errors_name_the_field(void **state)
 	expect_error("pbtest.Scalars", "{\"u64\": \"-1\"}", "not an integer");
 	expect_error("pbtest.Scalars", "{\"u64\": \"18446744073709551616\"}", "u64");
 	expect_error("pbtest.Scalars", "{\"i64\": \"12x\"}", "i64");
+	expect_error("pbtest.Scalars", "{\"i64\": 9.3e18}", "not an integer in range");
+	expect_error("pbtest.Scalars", "{\"u64\": 1.8446744073709552e19}", "not an integer in range");
+	expect_error("pbtest.Scalars", "{\"u64\": -1}", "out of range");
 	expect_error("pbtest.Scalars", "{\"f\": 1e39}", "out of range for a float");
 	expect_error("pbtest.Scalars", "{\"b\": \"true\"}", "b: expected true or false");
 	expect_error("pbtest.Scalars", "{\"by\": \"***\"}", "by: bad base64");
@@ -237,6 +301,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fixtures_match_json_format),
+		cmocka_unit_test(test_random_messages_match_json_format),
 		cmocka_unit_test(test_json_input_forms),
 		cmocka_unit_test(test_json_errors_name_the_field),
 		cmocka_unit_test(test_json_depth_is_bounded),

@@ -2,20 +2,24 @@
 """Makes the fixtures of tests/unit/test_pb*.c with Google's own protobuf
 (Debian python3-protobuf) so the C library is checked against it:
 for each case below, CASE.bin (the wire bytes), CASE.json (json_format's
-MessageToJson) and CASE.dflt.json (the same with default values emitted).
+MessageToJson) and CASE.dflt.json (the same with default values emitted);
+and random.txt: 150 random messages (fixed seed) with their JSON.
 
 Run from the repository root after changing a case or a .proto:
     /usr/bin/python3 tests/unit/data/pb/make_fixtures.py
 It needs protoc (protobuf-compiler) to compile all.proto and p2.proto.
 """
 import json
+import math
 import os
+import random
 import subprocess
 import sys
 import tempfile
 
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, text_format
 from google.protobuf import message_factory
+from google.protobuf.descriptor import FieldDescriptor as FD
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", "..", ".."))
@@ -74,9 +78,155 @@ CASES = [
         maps { str_int { key: "k" value: 2 } } oneofs { b: "bee" opt_s: "x" }
         nested { inner { x: 9 } } wkt { ts { seconds: 1 } val { bool_value: false } }'''),
     ("p2", "pbtest2.P2", r'''req: 1 unpacked: [1, 2] packed: [3, 4] child { req: 2 s: "" }
-        by: "\000" e: ZERO d: 0 b: false u: 1 f: 0.5 opt: 0'''),
+        by: "\000" e: ZERO d: 0 b: false u: 1 f: 0.5 opt: 0 m { key: "k" value: 7 }'''),
     ("p2_min", "pbtest2.P2", "req: 0"),
 ]
+
+
+# ---- random messages: random.txt, one "TYPE DEFAULTS HEX JSON" line each ----
+
+RND = random.Random(13)
+POOL = FACTORY = None
+
+
+def rstr():
+    chars = ["a", "Z", "\u00e9", "\u20ac", "\n", "\"", "\\", "\x01", "\U0001d11e", " "]
+    return "".join(RND.choice(chars) for _ in range(RND.randint(0, 5)))
+
+
+def scalar(f):
+    """A random value for field F, edge values likely. No -0.0: protobuf-c
+    does not write it (a known difference, doc/grpc.md)."""
+    t = f.type
+    if t in (FD.TYPE_INT32, FD.TYPE_SINT32, FD.TYPE_SFIXED32):
+        return RND.choice([0, 1, -1, 2**31 - 1, -2**31, RND.randint(-1000, 1000)])
+    if t in (FD.TYPE_INT64, FD.TYPE_SINT64, FD.TYPE_SFIXED64):
+        return RND.choice([0, 1, -1, 2**63 - 1, -2**63, RND.randint(-2**40, 2**40)])
+    if t in (FD.TYPE_UINT32, FD.TYPE_FIXED32):
+        return RND.choice([0, 1, 2**32 - 1, RND.randint(0, 1000)])
+    if t in (FD.TYPE_UINT64, FD.TYPE_FIXED64):
+        return RND.choice([0, 1, 2**64 - 1, RND.randint(0, 2**50)])
+    if t == FD.TYPE_DOUBLE:
+        return RND.choice([0.0, 1.5, -1e300, 1e-300, RND.random() * 1e6, math.inf, math.nan, 0.1])
+    if t == FD.TYPE_FLOAT:
+        return RND.choice([0.0, 1.5, -2.5e10, 0.1, 3.4028234663852886e38, 1e-40, -math.inf])
+    if t == FD.TYPE_BOOL:
+        return RND.choice([True, False])
+    if t == FD.TYPE_STRING:
+        return rstr()
+    if t == FD.TYPE_BYTES:
+        return bytes(RND.randint(0, 255) for _ in range(RND.randint(0, 6)))
+    # enums: a declared value, or an undeclared number (open enums only)
+    vals = [v.number for v in f.enum_type.values]
+    if f.enum_type.full_name != "google.protobuf.NullValue" and f.file.syntax == "proto3":
+        vals.append(77)
+    return RND.choice(vals)
+
+
+def fill_wkt(msg, name, depth):
+    """Fills a well-known type; False when NAME is not one."""
+    if name == "google.protobuf.Timestamp":
+        msg.seconds = RND.randint(-62135596800, 253402300799)
+        msg.nanos = RND.choice([0, 1000, 5000000, 999999999])
+    elif name == "google.protobuf.Duration":
+        s, n = RND.randint(-10**6, 10**6), RND.choice([0, 1000, 500000000, 1])
+        msg.seconds, msg.nanos = s, (-n if s < 0 else n)
+    elif name == "google.protobuf.FieldMask":
+        for _ in range(RND.randint(0, 3)):
+            msg.paths.append(RND.choice(["a", "b_c", "d.e_f", "x\\y"]))
+    elif name == "google.protobuf.Value":
+        k = RND.randint(0, 5) if depth < 3 else RND.randint(0, 3)
+        if k == 0:
+            msg.null_value = 0
+        elif k == 1:
+            msg.number_value = RND.choice([1.5, -2.0, 0.0, 1e20])
+        elif k == 2:
+            msg.string_value = rstr()
+        elif k == 3:
+            msg.bool_value = RND.choice([True, False])
+        elif k == 4:
+            fill(msg.struct_value, depth + 1)
+        else:
+            fill(msg.list_value, depth + 1)
+    elif name == "google.protobuf.Struct":
+        for _ in range(RND.randint(0, 3)):
+            fill(msg.fields[rstr()], depth + 1)
+    elif name == "google.protobuf.ListValue":
+        for _ in range(RND.randint(0, 3)):
+            fill(msg.values.add(), depth + 1)
+    elif name == "google.protobuf.Any":
+        inner_type = RND.choice(["pbtest.Scalars", "google.protobuf.Timestamp",
+                                 "google.protobuf.Struct", "pbtest.Nested",
+                                 "google.protobuf.Empty", "google.protobuf.Int64Value"])
+        inner = FACTORY.GetPrototype(POOL.FindMessageTypeByName(inner_type))()
+        fill(inner, depth + 1)
+        msg.Pack(inner)
+    else:
+        return False
+    return True
+
+
+def fill(msg, depth):
+    """Sets about 60% of MSG's fields at random, nesting up to depth 5."""
+    d = msg.DESCRIPTOR
+    if fill_wkt(msg, d.full_name, depth):
+        return
+    for f in d.fields:
+        if (depth > 4 and f.type == FD.TYPE_MESSAGE) or RND.random() < 0.4:
+            continue
+        oneof = f.containing_oneof
+        if oneof and not oneof.name.startswith("_") and msg.WhichOneof(oneof.name):
+            continue
+        value = getattr(msg, f.name)
+        if f.message_type and f.message_type.GetOptions().map_entry:
+            kf = f.message_type.fields_by_name["key"]
+            vf = f.message_type.fields_by_name["value"]
+            for _ in range(RND.randint(0, 3)):
+                k = scalar(kf)
+                if vf.type == FD.TYPE_MESSAGE:
+                    fill(value[k], depth + 1)
+                else:
+                    value[k] = scalar(vf)
+        elif f.label == FD.LABEL_REPEATED:
+            for _ in range(RND.randint(0, 3)):
+                if f.type == FD.TYPE_MESSAGE:
+                    fill(value.add(), depth + 1)
+                else:
+                    value.append(scalar(f))
+        elif f.type == FD.TYPE_MESSAGE:
+            fill(value, depth + 1)
+            value.SetInParent()
+        else:
+            setattr(msg, f.name, scalar(f))
+
+
+RANDOM_TYPES = ["pbtest.All", "pbtest.Wkt", "pbtest.Maps", "pbtest.Repeated", "pbtest.Scalars",
+                "pbtest.Oneofs", "pbtest.Nested", "pbtest2.P2"]
+
+
+def fix_required(m, depth=0):
+    if not m.HasField("req"):
+        m.req = 0
+    if m.HasField("child") and depth < 6:
+        fix_required(m.child, depth + 1)
+
+
+def random_cases(pool, factory, n=150):
+    global POOL, FACTORY
+    POOL, FACTORY = pool, factory
+    lines = []
+    for i in range(n):
+        t = RND.choice(RANDOM_TYPES)
+        m = factory.GetPrototype(pool.FindMessageTypeByName(t))()
+        fill(m, 2)
+        if t == "pbtest2.P2":
+            fix_required(m)
+        dflt = i % 2
+        js = json_format.MessageToJson(m, including_default_value_fields=bool(dflt),
+                                       descriptor_pool=pool, indent=None)
+        lines.append("%s %d %s %s\n" % (t, dflt, m.SerializeToString().hex() or "-",
+                                        json.dumps(json.loads(js), separators=(",", ":"))))
+    return lines
 
 
 def main():
@@ -104,6 +254,8 @@ def main():
                                            descriptor_pool=pool, indent=None)
             with open(os.path.join(HERE, name + suffix), "w") as f:
                 f.write(js + "\n")
+    with open(os.path.join(HERE, "random.txt"), "w") as f:
+        f.writelines(random_cases(pool, factory))
     with open(os.path.join(HERE, "cases.txt"), "w") as f:
         for name, type_name, _ in CASES:
             f.write("%s %s\n" % (name, type_name))
