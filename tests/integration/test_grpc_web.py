@@ -10,6 +10,7 @@ past the limit, an unknown grpc-web flavour) get their status.
 Needs python3-requests, python3-h2 and protobuf-compiler.
 """
 import base64
+import json
 import os
 import shutil
 import socket
@@ -421,3 +422,31 @@ def test_demo_page_calls_the_service(portico, tmp_path):
     assert [l for l in lines[9:] if "status" in l and "seq" in l][-1].endswith(
         '"status":"SHIPPED","seq":3}')
     assert lines[-1] == "  grpc-status 0"
+
+
+# ---- the npm grpc-web client in Node ---------------------------------------------------------------
+
+NPM_DIR = os.path.join(SRCDIR, "tests", "integration", "node", "grpc-web")
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+@pytest.mark.parametrize("fmt", ["text", "binary"])
+def test_npm_grpc_web_client(web, fmt):
+    """grpc-web's GrpcWebClientBase (what protoc-gen-grpc-web stubs call):
+    unary, server streaming, an error with its message, metadata."""
+    if not os.path.isdir(os.path.join(NPM_DIR, "node_modules", "grpc-web")):
+        pytest.skip("npm packages missing: run `npm ci --prefix tests/integration/node/grpc-web`")
+    m = msg(b"from npm").hex()
+    out = subprocess.run(["node", os.path.join(NPM_DIR, "client.mjs"), web.url, fmt,
+                          f"unary:/w.v1.Echo/Unary:{m}:x-echo=hey",
+                          f"stream:/w.v1.Echo/Server:{m}:x-n=3",
+                          f"unary:/w.v1.Echo/Unary:{m}:x-mode=nf",
+                          f"unary:/w.v1.Echo/Missing:{m}"],
+                         capture_output=True, timeout=30, text=True)
+    assert out.returncode == 0, out.stderr
+    r = [json.loads(line) for line in out.stdout.splitlines()]
+    assert r[0]["code"] == 0 and r[0]["messages"] == [m]
+    assert r[0]["metadata"]["x-echo"] == "hey"
+    assert r[1]["code"] == 0 and r[1]["messages"] == [m] * 3
+    assert r[2]["code"] == 5 and r[2]["details"] == "no such thing: caf\u00e9"
+    assert r[3]["code"] == 12
