@@ -125,12 +125,13 @@ int tc_request_json(const char *body_rule, const char *body, size_t body_len,
 	}
 	if (whole) {
 		if (b && !json_is_object(b)) {
-			json_decref(b);
 			snprintf(err, errlen, "the body must be a JSON object (the request message), "
 			         "not %s", json_is_array(b) ? "an array" : "a value");
+			json_decref(b);
 			return -1;
 		}
 		root = b ? b : json_object();
+		b = NULL;   /* root owns it */
 	} else {
 		root = json_object();
 		/* the query parameters fill the fields the body does not */
