@@ -180,6 +180,9 @@ def test_get_with_path_variable_curl(shop):
     code, body = curl(shop, shop.url + "/v1/orders/42")
     assert code == 200
     assert json.loads(body) == {"id": "42", "status": "PAID"}   # int64 is a string in JSON
+    # the same over HTTP/2 (h2c with prior knowledge)
+    code, body = curl(shop, "--http2-prior-knowledge", shop.url + "/v1/orders/43?view=H2")
+    assert code == 200 and json.loads(body) == {"id": "43", "status": "PAID", "view": "H2"}
 
 
 def test_query_parameters_nested_and_repeated(shop):
