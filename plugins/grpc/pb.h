@@ -53,6 +53,9 @@ struct pb_method {
 struct pb_http_rule {
 	const char *verb, *path, *body, *response_body;
 };
+/* (added) A `custom` pattern gives its kind as the verb: "HEAD", "OPTIONS",
+ * or "*" for any method (pb_method has no http_custom field). body and
+ * response_body are "" when absent; path is never NULL when verb is set. */
 
 struct pb_service {
 	const char *full_name;		/* "orders.v1.Orders" */

@@ -27,6 +27,8 @@ void *pb_arena_alloc(struct pb_arena *a, size_t n)
 {
 	char *p;
 
+	if (n > SIZE_MAX / 4)
+		return NULL;
 	n = (n + 15) & ~(size_t)15;
 	if (n == 0)
 		n = 16;

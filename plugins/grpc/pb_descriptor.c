@@ -410,8 +410,12 @@ static int read_method(struct ctx *c, struct pb_method *pm, const struct fld *f,
 					pm->http_path = rule.path;
 					pm->http_body = rule.body;
 					pm->http_response_body = rule.response_body;
+					/* keep the bindings that name a pattern */
+					pm->nhttp_more = 0;
+					for (unsigned k = 0; k < n; k++)
+						if (more[k].verb && more[k].path)
+							more[pm->nhttp_more++] = more[k];
 					pm->http_more = more;
-					pm->nhttp_more = n;
 				}
 				if (rc < 0)
 					return bad(c, "malformed MethodOptions");
