@@ -6,7 +6,7 @@
  *     option (google.api.http) = { get: "/v1/orders/{id}" };
  *   }
  *
- * grpc.service (wrapped here) adds, after the gRPC routes, one route per
+ * grpc.service (wrapped here) adds, besides the gRPC routes, one route per
  * binding (the rule and its additional_bindings) with the handler
  * "grpc_transcode" and the service's options, so the same filters run and
  * the OpenAPI document lists them. Bindings that make the same route
@@ -115,7 +115,7 @@ static void bind_add(lua_State *L, struct tstate *ts, unsigned gid, const char *
 	if (tc_template_parse(&b->t, path ? path : "", err, sizeof(err)) != 0 ||
 	    tc_template_route(&b->t, pattern, sizeof(pattern)) != 0) {
 		tc_template_free(&b->t);
-		luaL_where(L, 3);
+		luaL_where(L, 2);
 		lua_pushfstring(L, "%s: %s: google.api.http: %s", upstream ? "grpc.transcode" :
 		                "grpc.service", m->path, err[0] ? err : "template too long");
 		lua_concat(L, 2);
@@ -156,8 +156,10 @@ static void bind_add(lua_State *L, struct tstate *ts, unsigned gid, const char *
 }
 
 /* bindings(service [, upstream]) -> { { verb, pattern, number, method,
- * description }, ... }: those of grpc.service's methods just made, or
- * (UPSTREAM) of every annotated method, served by that upstream.
+ * description }, ... }: those of the methods grpc.service is about to
+ * register (called just before it, so that it can be a tail call and name
+ * its caller's line in its errors), or (UPSTREAM) of every annotated
+ * method, served by that upstream.
  * [-2, +1, e] */
 static int l_bindings(lua_State *L)
 {
@@ -169,27 +171,22 @@ static int l_bindings(lua_State *L)
 
 	lua_newtable(L);
 	if ((!s || !s->conf || !(svc = pb_find_service(s->conf->reg, name))) && upstream) {
-		luaL_where(L, 3);
+		luaL_where(L, 2);
 		lua_pushfstring(L, "grpc.transcode: no service %s in the contracts (plugin \"grpc\" "
 		                "protos and descriptors)", name);
 		lua_concat(L, 2);
 		return lua_error(L);
 	}
-	if (!svc)
+	/* grpc.service refuses a second call for a service: let it say so */
+	if (!svc || (!upstream && grpc_state_serves(s, name, strlen(name))))
 		return 1;
 	for (unsigned j = 0; j < svc->nmethods; j++) {
 		const struct pb_method *m = &svc->methods[j];
-		unsigned gid = 0;
+		/* the number grpc.service is about to give M: it adds one entry
+		 * per method, in order, after those there (service.c l_check) */
+		unsigned gid = upstream ? 0 : s->n + 1 + j;
 
 		if (!m->http_verb)
-			continue;
-		/* the entry grpc.service just made for M: the last one */
-		for (unsigned i = s->n; i > 0 && !upstream; i--)
-			if (s->v[i - 1].m == m) {
-				gid = i;
-				break;
-			}
-		if (!gid && !upstream)
 			continue;
 		bind_add(L, ts, gid, upstream, s->conf, m, m->http_verb, m->http_path, m->http_body,
 		         m->http_response_body);
@@ -203,7 +200,7 @@ static int l_bindings(lua_State *L)
 	return 1;
 }
 
-/* grpc.service, then its REST routes (chunk "=grpc": route.* name the
+/* The REST routes, then grpc.service (chunk "=grpc": route.* name the
  * caller's line). */
 static const char module_src[] =
 	"local bindings, M = ...\n"
@@ -232,8 +229,8 @@ static const char module_src[] =
 	"end\n"
 	"local service = M.service\n"
 	"function M.service(name, handlers, opts)\n"
-	"  service(name, handlers, opts)\n"
 	"  add_routes(name, bindings(name), opts, {})\n"
+	"  return service(name, handlers, opts)   -- a tail call: its errors name the caller's line\n"
 	"end\n"
 	"function M.transcode(name, opts)\n"
 	"  if type(name) ~= 'string' then\n"

@@ -416,12 +416,21 @@ def test_transcode_config_errors(portico, tmp_path):
     pdir = tmp_path / "proto"
     pdir.mkdir()
     (pdir / "shop.proto").write_text(PROTO)
-    for lua, want in [('grpc.transcode("shop.v1.Nope", { upstream = "x" })', "no service shop.v1.Nope"),
-                      ('grpc.transcode("shop.v1.Orders")', "must name the upstream")]:
+    bad = PROTO.replace('get: "/v1/{name=shelves/*/books/*}"', 'get: "/v1/{name=shelves/*/books/*"')
+    (pdir / "bad.proto").write_text(bad.replace("package shop.v1;", "package bad.v1;"))
+    for lua, want in [('grpc.transcode("shop.v1.Nope", { upstream = "x" })',
+                       "r.lua:1: grpc.transcode: no service shop.v1.Nope"),
+                      ('grpc.transcode("shop.v1.Orders")', "must name the upstream"),
+                      ('grpc.service("bad.v1.Orders", {})',
+                       "r.lua:1: grpc.service: /bad.v1.Orders/GetBook: google.api.http: path "
+                       "template \"/v1/{name=shelves/*/books/*\": '}' expected"),
+                      ('grpc.service("shop.v1.Orders", {})\ngrpc.service("shop.v1.Orders", {})',
+                       "r.lua:2: grpc.service: shop.v1.Orders is already served")]:
         (rdir / "r.lua").write_text(lua + "\n")
-        d = portico(f'plugin "grpc" {{ protos = {{ "shop.proto" }}, import_paths = {{ "{pdir}" }} }}\n'
-                    f'routes "{rdir}"\n', plugins_dir=PLUGINS, start=False)
+        d = portico(f'plugin "grpc" {{ protos = {{ "shop.proto", "bad.proto" }}, '
+                    f'import_paths = {{ "{pdir}" }} }}\nroutes "{rdir}"\n', plugins_dir=PLUGINS,
+                    start=False)
         d.start(expect_ok=False)
         assert d.proc.wait(10) != 0
         out = d.log() + d.proc.stdout.read().decode()
-        assert want in out and "r.lua:1" in out, out
+        assert want in out, out
