@@ -304,8 +304,15 @@ static int w_write(pt_exchange *x, const void *data, size_t len)
 
 	if (!ad)
 		return core->exchange_write(x, data, len);
-	if (ad->mode == ADAPT_TRANSCODE)
+	if (ad->mode == ADAPT_TRANSCODE) {
+		/* a REST answer is collected whole: a stream past the cap ends
+		 * the call (the server's send fails; the answer says why) */
+		if (ad->too_big || (ad->out_max && ad->out.len + len > ad->out_max)) {
+			ad->too_big = 1;
+			return PT_ELIMIT;
+		}
 		return pb_buf_add(&ad->out, data, len) == 0 ? 0 : PT_ENOMEM;
+	}
 	return web_write(ad, data, len);
 }
 
@@ -332,6 +339,15 @@ static int transcode_end(struct adapt *ad)
 	ad->ended = 1;
 	if (ad->code < 0)
 		ad->code = GRPC_OK;
+	if (ad->too_big) {
+		static const char why[] = "the streamed reply is larger than max_receive_message "
+		                          "(a REST answer is collected whole)";
+
+		ad->code = GRPC_RESOURCE_EXHAUSTED;
+		ad->msg.len = 0;
+		pb_buf_add(&ad->msg, why, sizeof(why) - 1);
+		core->log(grpc_ctx, PT_LOG_INFO, "%s", why);
+	}
 	ad->reply(ad);
 	leave(ad);
 	return 0;

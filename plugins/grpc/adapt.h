@@ -61,12 +61,13 @@ struct adapt {
 	/* the answer */
 	struct pb_buf trailers;            /* gRPC-Web: "name: value\r\n"... */
 	struct pb_buf out;                 /* transcoding: the message frames */
+	size_t out_max;                    /* transcoding: at most this many bytes of them */
 	int code;                          /* grpc-status seen (-1: none) */
 	struct pb_buf msg;                 /* grpc-message, percent-decoded */
 	struct pb_buf details;             /* grpc-status-details-bin, base64 */
 	adapt_reply_fn reply;
 	void *ud;                          /* the reply's */
-	unsigned ended : 1;
+	unsigned ended : 1, too_big : 1;
 };
 
 /* A status field (grpc-status, grpc-message, grpc-status-details-bin)

@@ -571,6 +571,7 @@ int grpc_transcode_handle(pt_exchange *x, const pt_conf *opts, void *ud)
 	ad->method_id = b->gid;
 	ad->frame = frame;
 	ad->frame_len = mlen + 5;
+	ad->out_max = b->max_receive;
 	ad->reply = transcode_reply;
 	ad->ud = (void *)b;
 	return adapt_run(ad, x, opts, ud);

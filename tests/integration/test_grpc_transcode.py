@@ -115,7 +115,9 @@ grpc.service("shop.v1.Orders", {
   end,
   CancelOrder = function(req) return { id = req.id, status = "CANCELLED" } end,
   Watch = function(req, ctx)
-    for i = 1, 3 do ctx:send({ id = req.id, qty = i }) end
+    for i = 1, 3 do
+      if not ctx:send({ id = req.id, qty = i, tags = req.tags }) then return end
+    end
   end,
   GetBook = function(req) return { name = req.name } end,
   GetFile = function(req) return { name = req.name } end,
@@ -408,6 +410,18 @@ def test_upstream_reply_over_the_limit(proxied):
     q = "&".join("tags=" + "t" * 90 for _ in range(60))
     r = get(b, "/v1/orders/1?" + q)
     assert r.status_code in (429, 400), r.text
+
+
+def test_stream_collected_past_the_limit(proxied):
+    a, b = proxied
+    # 4096 bytes of max_receive_message: three messages of 60 tags do not fit
+    q = "&".join("tags=" + "t" * 30 for _ in range(60))
+    r = get(a, "/v1/orders/9:watch?" + q)
+    assert r.status_code == 429, r.text
+    assert "collected whole" in r.json()["message"]
+    assert a.wait_log("collected whole")
+    # small enough: fine
+    assert len(get(a, "/v1/orders/9:watch?tags=x").json()) == 3
 
 
 def test_transcode_config_errors(portico, tmp_path):
