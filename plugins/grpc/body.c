@@ -5,7 +5,7 @@
  * when its flag says so, then handed on: the one message of a unary kind
  * is kept until the request ends, a stream's queue for ctx:recv(), a
  * built-in bidi method takes each at once. A message whole in one DATA
- * frame is not copied on the way.
+ * frame is copied once, straight from the frame (no gathering buffer).
  */
 #include <stdio.h>
 #include <stdlib.h>
