@@ -576,26 +576,3 @@ int grpc_transcode_handle(pt_exchange *x, const pt_conf *opts, void *ud)
 	ad->ud = (void *)b;
 	return adapt_run(ad, x, opts, ud);
 }
-
-/* Until the protobuf library's JSON mapping is built (pbstub.c has none):
- * weak stand-ins that refuse, so the plugin loads. pb_json*.c replace
- * them; these go with pbstub.c. */
-__attribute__((weak)) int pb_to_json(const struct pb_registry *r, const struct pb_msg *m,
-                                     const uint8_t *data, size_t len,
-                                     const struct pb_json_opts *o, struct pb_buf *out,
-                                     char *err, size_t errlen)
-{
-	(void)r, (void)m, (void)data, (void)len, (void)o, (void)out;
-	snprintf(err, errlen, "the JSON mapping is not built in");
-	return -1;
-}
-
-__attribute__((weak)) int pb_from_json(const struct pb_registry *r, const struct pb_msg *m,
-                                       const char *json, size_t len,
-                                       const struct pb_json_opts *o, struct pb_buf *out,
-                                       char *err, size_t errlen)
-{
-	(void)r, (void)m, (void)json, (void)len, (void)o, (void)out;
-	snprintf(err, errlen, "the JSON mapping is not built in");
-	return -1;
-}

@@ -21,8 +21,7 @@ import requests
 from conftest import BUILDDIR, SRCDIR, Daemon, free_port
 
 PLUGINS = os.path.join(BUILDDIR, "plugins", ".libs")
-HAVE_PB = not os.path.exists(os.path.join(SRCDIR, "plugins", "grpc", "pbstub.c")) or \
-    os.environ.get("GRPC_HAVE_PB") == "1"
+HAVE_PB = not os.path.exists(os.path.join(SRCDIR, "plugins", "grpc", "pbstub.c"))
 
 pytestmark = [
     pytest.mark.skipif(not os.path.exists(os.path.join(PLUGINS, "grpc.so")),
