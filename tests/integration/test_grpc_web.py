@@ -397,7 +397,8 @@ HAVE_PB = not os.path.exists(os.path.join(SRCDIR, "plugins", "grpc", "pbstub.c")
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_demo_page_calls_the_service(portico, tmp_path):
     """conf/routes/grpc_web_demo.lua's page, its <script> run by Node with
-    fake buttons and the real fetch: Create, Get, a NOT_FOUND, Watch."""
+    fake buttons and the real fetch: Create, Get, a NOT_FOUND, Watch; and
+    the demo's REST routes from the contract's annotations."""
     rdir = tmp_path / "routes"
     rdir.mkdir()
     for f in ("orders_grpc.lua", "grpc_web_demo.lua"):
@@ -421,6 +422,14 @@ def test_demo_page_calls_the_service(portico, tmp_path):
     assert [l for l in lines[9:] if "status" in l and "seq" in l][-1].endswith(
         '"status":"SHIPPED","seq":3}')
     assert lines[-1] == "  grpc-status 0"
+    # the demo contract's google.api.http options: the same service over REST
+    r = requests.post(d.url + "/rest/v1/orders", json={"item": "pen", "quantity": 3}, timeout=5)
+    assert r.status_code == 200, r.text
+    o = r.json()
+    assert o["item"] == "pen" and o["quantity"] == 3 and o["status"] == "PENDING"
+    assert requests.get(d.url + "/rest/v1/orders/" + o["id"], timeout=5).json()["item"] == "pen"
+    r = requests.get(d.url + "/rest/v1/orders/999", timeout=5)
+    assert r.status_code == 404 and r.json()["code"] == 5
 
 
 # ---- the npm grpc-web client in Node ---------------------------------------------------------------
