@@ -43,7 +43,7 @@ report goes to tests/bench/results/grpc-YYYY-MM-DD.md.
 
     tests/bench/grpc_bench.py [--quick] [--rounds 3] [--duration 5]
                               [--servers portico,grpc-js,grpcio,cpp]
-                              [--tests unary,stream] [--window 16]
+                              [--tests unary,stream] [--window 16] [--nice -5]
 
 Needs: h2load (nghttp2-client), taskset, protoc (protobuf-compiler), g++,
 cc, libnghttp2-dev, pkg-config, libgrpc++-dev and grpc_cpp_plugin (protobuf-compiler-grpc),
@@ -70,7 +70,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from http_bench import (ROOT, PORTICO, TICK, Server, cpu_busy, free_port,  # noqa: E402
+from http_bench import (ROOT, PORTICO, TICK, Server, free_port,  # noqa: E402
                         wait_port)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -80,6 +80,7 @@ GRPC_PLUGIN = os.environ.get("PORTICO_GRPC_PLUGIN",
                              os.path.join(ROOT, "plugins", ".libs", "grpc.so"))
 PYTHON = "/usr/bin/python3"   # Debian's python3-grpcio is visible to it only
 SERVERS = ("portico", "grpc-js", "grpcio", "cpp")
+NICE = []   # ["nice", "-n", N] with --nice: the server, h2load and grpc_stream
 
 ROUTES = """
 -- grpc_bench.py: bench.Echo as grpc_peer.js, grpc_peer.py and grpc_peer.cc serve it
@@ -120,7 +121,7 @@ class GrpcServer(Server):
 
     def start(self):
         with open(self.errfile, "w") as err:
-            self.proc = subprocess.Popen(["taskset", "-c", "0"] + self.argv,
+            self.proc = subprocess.Popen(["taskset", "-c", "0"] + NICE + self.argv,
                                          stdout=subprocess.DEVNULL, stderr=err)
         try:
             wait_port(self.port)
@@ -221,6 +222,26 @@ def cpu_us(pids):
     return total * 1e6 / TICK
 
 
+def cpu0_jiffies():
+    """CPU 0's busy, softirq, steal and total jiffies from /proc/stat."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu0 "):
+                v = [int(x) for x in line.split()[1:]]
+                return sum(v) - v[3] - v[4], v[6], v[7], sum(v)
+    raise RuntimeError("no cpu0 in /proc/stat")
+
+
+def cpu0_shares(before, after, server_pct):
+    """CPU 0 between two cpu0_jiffies(): busy %, of which softirq % (loopback
+    delivery, charged to no process) and steal % (the hypervisor's), and the
+    rest that was neither the server nor those: other work on the machine."""
+    d = [b - a for a, b in zip(before, after)]
+    total = max(d[3], 1)
+    busy, softirq, steal = (100.0 * x / total for x in d[:3])
+    return busy, softirq, steal, max(busy - softirq - steal - server_pct, 0.0)
+
+
 def rss_kib(pid):
     out = {}
     with open(f"/proc/{pid}/status") as f:
@@ -258,7 +279,7 @@ def children_cpu_s():
 def h2load(port, a, reqfile, duration, log=None):
     """h2load on CPU 1 posting REQFILE to Echo for DURATION s. Returns its
     stdout; raises RuntimeError when it failed."""
-    argv = ["taskset", "-c", "1", "h2load", "-t1", f"-c{a.conns}", f"-m{a.streams}",
+    argv = ["taskset", "-c", "1"] + NICE + ["h2load", "-t1", f"-c{a.conns}", f"-m{a.streams}",
             "-D", str(duration), "-d", reqfile, "-H", "content-type: application/grpc",
             "-H", "te: trailers"]
     if log:
@@ -285,7 +306,7 @@ def test_unary(s, a, work):
     log = os.path.join(work, "h2load.log")
     sampler = RssSampler(pid)
     sampler.start()
-    cpu0, load0, busy0 = cpu_us(s.pids()), children_cpu_s(), cpu_busy()
+    cpu0, load0, busy0 = cpu_us(s.pids()), children_cpu_s(), cpu0_jiffies()
     t0 = time.monotonic()
     try:
         out = h2load(s.port, a, reqfile, a.duration, log)
@@ -294,7 +315,7 @@ def test_unary(s, a, work):
     secs = time.monotonic() - t0
     used = cpu_us(s.pids()) - cpu0
     load_pct = 100 * (children_cpu_s() - load0) / secs
-    busy1 = cpu_busy()
+    busy1 = cpu0_jiffies()
     mem = rss_kib(pid)
     rps = num(r"finished in [\d.]+\w+, ([\d.]+) req/s", out, "req/s")
     done = num(r"requests: \d+ total, \d+ started, (\d+) done", out, "request count")
@@ -317,15 +338,15 @@ def test_unary(s, a, work):
             "p99_ms": lat[int(len(lat) * 0.99) - 1] / 1000,
             "us_call": used / done, "calls_per_cpu_s": 1e6 * done / max(used, 1),
             "server_pct": used / 1e4 / secs, "load_pct": load_pct,
-            "cpu0_pct": 100.0 * (busy1["cpu0"][0] - busy0["cpu0"][0]) / max(
-                busy1["cpu0"][1] - busy0["cpu0"][1], 1),
+            **dict(zip(("cpu0_pct", "softirq_pct", "steal_pct", "other_pct"),
+                       cpu0_shares(busy0, busy1, used / 1e4 / secs))),
             "rss_mib": peak / 1024, "hwm_mib": mem["VmHWM"] / 1024}
 
 
 def test_stream(s, a, work):
     """One Chat stream from grpc_stream on CPU 1; CPU sampled at its
     "# start" and "result" lines."""
-    p = subprocess.Popen(["taskset", "-c", "1", os.path.join(work, "grpc_stream"),
+    p = subprocess.Popen(["taskset", "-c", "1"] + NICE + [os.path.join(work, "grpc_stream"),
                           str(s.port), str(a.duration), str(a.window), str(a.size)],
                          text=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
@@ -336,14 +357,14 @@ def test_stream(s, a, work):
     try:
         for line in p.stdout:
             if line.startswith("# start"):
-                mark = (cpu_us(s.pids()), cpu_us([p.pid]), time.monotonic(), cpu_busy())
+                mark = (cpu_us(s.pids()), cpu_us([p.pid]), time.monotonic(),
+                        cpu0_jiffies())
             elif line.startswith("result ") and mark:
                 c0, l0, t0, b0 = mark
                 secs = max(time.monotonic() - t0, 1e-3)
-                b1 = cpu_busy()
-                span = (cpu_us(s.pids()) - c0, (cpu_us([p.pid]) - l0) / 1e4 / secs, secs,
-                        100.0 * (b1["cpu0"][0] - b0["cpu0"][0]) / max(
-                            b1["cpu0"][1] - b0["cpu0"][1], 1), rss_kib(pid))
+                used = cpu_us(s.pids()) - c0
+                span = (used, (cpu_us([p.pid]) - l0) / 1e4 / secs, secs,
+                        cpu0_shares(b0, cpu0_jiffies(), used / 1e4 / secs), rss_kib(pid))
                 result = {k: float(v) for k, v in
                           (w.split("=", 1) for w in line.split()[2:])}
         p.wait()
@@ -356,12 +377,14 @@ def test_stream(s, a, work):
     if p.returncode or not result or not span:
         raise RuntimeError(f"{s.name} stream: grpc_stream exit {p.returncode}: "
                            f"{err[-600:] or 'no result'}")
-    used, load_pct, secs, cpu0, mem = span
+    used, load_pct, secs, shares, mem = span
     n = max(result["messages"], 1)
     return {"msg_rate": result["rate"], "msg_p50_us": result["p50_us"],
             "msg_p99_us": result["p99_us"], "us_msg": used / n,
             "msg_server_pct": used / 1e4 / secs, "msg_load_pct": load_pct,
-            "msg_cpu0_pct": cpu0, "msg_rss_mib": mem["VmRSS"] / 1024}
+            "msg_rss_mib": mem["VmRSS"] / 1024,
+            **dict(zip(("msg_cpu0_pct", "msg_softirq_pct", "msg_steal_pct", "msg_other_pct"),
+                       shares))}
 
 
 TESTS = [("unary", test_unary), ("stream", test_stream)]
@@ -375,7 +398,10 @@ ROWS = [
     ("us_call", "server CPU us per call", "{:.2f}", ("<", 1), ("<", 1)),
     ("calls_per_cpu_s", "calls per server CPU second", "{:.0f}", None, None),
     ("server_pct", "server process CPU %", "{:.0f}", None, None),
-    ("cpu0_pct", "CPU 0 busy % (anything, softirq included)", "{:.0f}", None, None),
+    ("cpu0_pct", "CPU 0 busy % (anything)", "{:.0f}", None, None),
+    ("softirq_pct", "of which softirq % (loopback delivery)", "{:.0f}", None, None),
+    ("steal_pct", "of which steal % (hypervisor)", "{:.0f}", None, None),
+    ("other_pct", "of which other work % (the machine's noise)", "{:.0f}", None, None),
     ("load_pct", "h2load CPU % (100: it set the pace)", "{:.0f}", None, None),
     ("rss_mib", "server RSS under load, MiB (largest VmRSS)", "{:.1f}", ("<=", 0.2), None),
     ("hwm_mib", "server VmHWM after the run, MiB", "{:.1f}", ("<=", 0.2), None),
@@ -385,6 +411,9 @@ ROWS = [
     ("us_msg", "server CPU us per streamed message", "{:.2f}", None, None),
     ("msg_server_pct", "stream: server process CPU %", "{:.0f}", None, None),
     ("msg_cpu0_pct", "stream: CPU 0 busy %", "{:.0f}", None, None),
+    ("msg_softirq_pct", "stream: of which softirq %", "{:.0f}", None, None),
+    ("msg_steal_pct", "stream: of which steal %", "{:.0f}", None, None),
+    ("msg_other_pct", "stream: of which other work %", "{:.0f}", None, None),
     ("msg_load_pct", "stream: grpc_stream CPU % (100: it set the pace)", "{:.0f}", None, None),
     ("msg_rss_mib", "stream: server RSS, MiB", "{:.1f}", None, None),
 ]
@@ -433,7 +462,7 @@ def report(res, names, a, notes, versions):
     text = [f"# gRPC benchmark, {datetime.date.today().isoformat()}", "",
             f"Machine: {os.cpu_count()} cores ({cpu}), Linux {platform.release()}; the server "
             "on CPU 0, h2load and grpc_stream on CPU 1, other work on the machine not "
-            "excluded.",
+            "excluded" + (f" (server and load at nice {a.nice})." if a.nice else "."),
             f"Versions: {versions}.",
             f"Medians of {a.rounds} round(s) (rounds measured: {counts}), a fresh server per "
             f"test; unary: h2load -t1 -c{a.conns} -m{a.streams}, {a.duration} s after 2 s of "
@@ -539,7 +568,12 @@ def main():
     ap.add_argument("--tests", default="unary,stream")
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 round of 1 s")
     ap.add_argument("--out", help="markdown report path (default results/grpc-DATE.md)")
+    ap.add_argument("--nice", type=int, default=0,
+                    help="run the server and the load at this nice value (below 0 needs "
+                         "root): on a machine doing other work, CPU 0 is otherwise shared")
     a = ap.parse_args()
+    if a.nice:
+        NICE[:] = ["nice", "-n", str(a.nice)]
     if a.quick:
         a.rounds, a.duration = 1, 1
     asked = [s for s in a.servers.split(",") if s]
