@@ -185,8 +185,10 @@ def verify(port, payload, work):
 import sys
 sys.path.insert(0, {work!r})
 import grpc, grpc_echo_pb2 as pb
-want = pb.Msg(payload={payload!r})
-with grpc.insecure_channel("127.0.0.1:{port}") as ch:
+
+
+def check(ch):
+    want = pb.Msg(payload={payload!r})
     echo = ch.unary_unary("/bench.Echo/Echo", request_serializer=pb.Msg.SerializeToString,
                           response_deserializer=pb.Msg.FromString)
     got, call = echo.with_call(want, timeout=10)
@@ -199,6 +201,13 @@ with grpc.insecure_channel("127.0.0.1:{port}") as ch:
     got = list(chat(iter(msgs), timeout=10))
     if got != msgs:
         sys.exit(f"Chat answered {{[m.payload[:20] for m in got]!r}}")
+
+
+with grpc.insecure_channel("127.0.0.1:{port}") as ch:
+    try:
+        check(ch)
+    except grpc.RpcError as e:
+        sys.exit(f"{{e.code()}}: {{e.details()}}")
 """
     r = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=60)
     if r.returncode:
@@ -484,8 +493,9 @@ def run_quiet(argv):
 def versions(names):
     v = []
     if "portico" in names:
-        v.append("portico " + run_quiet(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
-                 + " (one worker)")
+        v.append("portico " + run_quiet(["git", "-C", os.path.dirname(os.path.realpath(
+            GRPC_PLUGIN)), "rev-parse", "--short", "HEAD"]) + " (the grpc plugin's tree; "
+            "one worker)")
     if "grpc-js" in names:
         import json
         with open(os.path.join(HERE, "node_modules", "@grpc", "grpc-js", "package.json")) as f:
