@@ -30,6 +30,10 @@ Tests, each on a fresh server process:
             light enough that the server sets the pace) keeping --window
             messages in flight: echoed messages per second, p50/p99 from
             write to echo, server CPU us per message.
+    callgrind  (asked for by name) user-space instructions per unary call
+            of portico and cpp under valgrind's callgrind, the difference
+            of a 12,000-call and a 2,000-call run over 10,000: a figure
+            other work on a shared machine does not move.
 
 Before it is measured, every server is asked once with a real client
 (python3-grpcio) and its answer decoded and compared; h2load's responses are
@@ -43,11 +47,13 @@ report goes to tests/bench/results/grpc-YYYY-MM-DD.md.
 
     tests/bench/grpc_bench.py [--quick] [--rounds 3] [--duration 5]
                               [--servers portico,grpc-js,grpcio,cpp]
-                              [--tests unary,stream] [--window 16] [--nice -5]
+                              [--tests unary,stream,callgrind] [--window 16]
+                              [--nice -5]
 
-Needs: h2load (nghttp2-client), taskset, protoc (protobuf-compiler), g++,
-cc, libnghttp2-dev, pkg-config, libgrpc++-dev and grpc_cpp_plugin (protobuf-compiler-grpc),
-python3-grpcio and python3-protobuf, node 20 and npm (installs
+Needs: h2load (nghttp2-client), taskset, protoc (protobuf-compiler), g++, cc,
+libnghttp2-dev, pkg-config, libgrpc++-dev and grpc_cpp_plugin
+(protobuf-compiler-grpc), python3-grpcio and python3-protobuf, valgrind (for
+callgrind only), node 20 and npm (installs
 tests/bench/package.json on first run), a built core/portico and
 plugins/.libs/grpc.so (or PORTICO_BIN and PORTICO_GRPC_PLUGIN naming
 another build's); without the plugin Portico is skipped with a message and
@@ -396,12 +402,53 @@ def test_stream(s, a, work):
                        shares))}
 
 
+def callgrind_count(s, calls, a, work):
+    """Instructions (user space, libraries included) S executed under
+    callgrind from its start to its exit, having served CALLS unary calls."""
+    out = os.path.join(work, f"callgrind.{s.name}.out")
+    proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+                            + s.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(s.port, 120)   # slow under valgrind: the contract is compiled at start
+        argv = ["h2load", "-t1", f"-c{a.conns}", f"-m{a.streams}", "-n", str(calls),
+                "-d", os.path.join(work, "request.bin"), "-H",
+                "content-type: application/grpc", "-H", "te: trailers",
+                f"http://127.0.0.1:{s.port}/bench.Echo/Echo"]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+        if f"{calls} succeeded" not in r.stdout:
+            raise RuntimeError(f"{s.name} under callgrind: {r.stdout.strip()[-300:]}")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    with open(out) as f:
+        for line in f:
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    raise RuntimeError(f"{s.name}: callgrind wrote no total")
+
+
+def test_callgrind(s, a, work):
+    """User-space instructions per unary call, counted by callgrind, which
+    other work on the machine does not change: two runs of the server, of
+    2,000 and 12,000 calls, the difference over 10,000 (start-up and exit
+    cancel out). For portico and cpp: Node's JIT and CPython under valgrind
+    would not say what they cost outside it."""
+    few, many = 2000, 12000
+    diff = callgrind_count(s, many, a, work) - callgrind_count(s, few, a, work)
+    return {"ir_call": diff / (many - few)}
+
+
 TESTS = [("unary", test_unary), ("stream", test_stream)]
 
 # (key, label, format, goal of portico/grpc-js, goal of portico/cpp); a goal
 # is (op, x): ">=" or "<=" on the ratio, "<" strictly
 ROWS = [
     ("rps", "unary req/s", "{:.0f}", (">=", 8), (">=", 1.5)),
+    ("ir_call", "user-space instructions per call (callgrind)", "{:.0f}", ("<", 1), ("<", 1)),
     ("p50_ms", "unary latency p50 ms", "{:.2f}", None, None),
     ("p99_ms", "unary latency p99 ms", "{:.2f}", ("<=", 1), ("<=", 1)),
     ("us_call", "server CPU us per call", "{:.2f}", ("<", 1), ("<", 1)),
@@ -520,6 +567,8 @@ def prepare(a, work):
     need = ["h2load", "taskset", "protoc", "g++", "cc", "pkg-config", "grpc_cpp_plugin"]
     if "grpc-js" in a.servers:
         need += ["node", "npm"]
+    if "callgrind" in a.tests:
+        need += ["valgrind"]
     for tool in need:
         if not shutil.which(tool):
             sys.exit(f"grpc_bench: {tool} is not installed (apt-get install nghttp2-client "
@@ -575,7 +624,10 @@ def main():
     ap.add_argument("--window", type=int, default=16,
                     help="messages in flight on the bidi stream")
     ap.add_argument("--servers", default=",".join(SERVERS))
-    ap.add_argument("--tests", default="unary,stream")
+    ap.add_argument("--tests", default="unary,stream",
+                    help="some of unary,stream,callgrind (callgrind: instructions per call "
+                         "of portico and cpp under valgrind, which other work does not "
+                         "change; about two minutes)")
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 round of 1 s")
     ap.add_argument("--out", help="markdown report path (default results/grpc-DATE.md)")
     ap.add_argument("--nice", type=int, default=0,
@@ -592,7 +644,10 @@ def main():
     a.servers = [s for s in SERVERS if s in asked]   # portico first
     if not 8 <= a.size <= 100000 or a.duration <= 0 or a.rounds < 1:
         sys.exit("grpc_bench: --size 8..100000, --duration > 0, --rounds >= 1")
-    tests = [t for t in TESTS if t[0] in a.tests.split(",")]
+    a.tests = [t for t in a.tests.split(",") if t]
+    if not a.tests or set(a.tests) - {"unary", "stream", "callgrind"}:
+        sys.exit("grpc_bench: --tests takes some of unary,stream,callgrind")
+    tests = [t for t in TESTS if t[0] in a.tests]
     work = tempfile.mkdtemp(prefix="portico-grpcbench-")
     notes = []
     try:
@@ -638,6 +693,19 @@ def main():
                 print(f"round {rnd + 1} {s.name}: " +
                       ", ".join(f"{k}={v:.3g}" for k, v in row.items()), flush=True)
                 if row:
+                    res[s.name].append(row)
+        for s in servers:
+            if "callgrind" in a.tests and s.name in ("portico", "cpp"):
+                try:
+                    row = test_callgrind(s, a, work)
+                except (RuntimeError, subprocess.SubprocessError) as e:
+                    notes.append(f"{s.name} callgrind: {e}")
+                    print(f"grpc_bench: {s.name} callgrind: {e}", file=sys.stderr)
+                    continue
+                print(f"{s.name}: {row['ir_call']:.0f} instructions per call", flush=True)
+                for r in res[s.name] or [{}]:
+                    r.update(row)
+                if not res[s.name]:
                     res[s.name].append(row)
         text = report(res, a.servers, a, notes, versions(a.servers))
     finally:
