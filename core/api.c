@@ -17,6 +17,7 @@
 #include "shared_dict.h"
 #include "upstream/outbound.h"
 #include "upstream/redis_api.h"
+#include "upstream/ucall.h"
 #include "worker.h"
 #include "ws/ws_conn.h"
 
@@ -34,6 +35,7 @@ const char *pt_strerror_impl(int err)
 	case PT_EIO: return "input/output error";
 	case PT_ELIMIT: return "limit reached";
 	case PT_ETYPE: return "wrong type";
+	case PT_ECANCELED: return "cancelled";
 	default: return "unknown error";
 	}
 }
@@ -244,6 +246,13 @@ static const struct pt_api table = {
 	.ws_lua = ws_lua,
 	.ws_lua_task_resume = ws_lua_task_resume,
 	.exchange_lua_req = lua_push_req,
+	.ucall_start = ucall_start,
+	.ucall_write = ucall_write,
+	.ucall_end = ucall_end,
+	.ucall_pause = ucall_pause,
+	.ucall_cancel = ucall_cancel,
+	.exchange_body_pause = xapi_body_pause,
+	.lua_task_abandon = lua_task_abandon,
 };
 
 const struct pt_api *api_table(void)

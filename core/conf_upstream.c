@@ -51,6 +51,7 @@ static const struct spec up_spec[] = {
 	{ "fail_timeout", PT_CONF_NUMBER, 0, 0.001, 3600, NULL },
 	{ "health", PT_CONF_TABLE, 0, 0, 0, up_health_spec },
 	{ "protocol", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "http2", PT_CONF_BOOL, 0, 0, 0, NULL },
 	{ "tls", PT_CONF_TABLE, 0, 0, 0, up_tls_spec },
 	{ NULL, 0, 0, 0, 0, NULL },
 };
@@ -160,15 +161,24 @@ static void read_health(struct errbuf *e, struct config *cfg, struct upstream_co
 	hc->status_max = (int)hi;
 }
 
-/* protocol = "http" | "https" | "h2c" | "h2", and tls = { verify, ca }. */
+/*
+ * protocol = "http" | "https" | "h2c" | "h2", and tls = { verify, ca }.
+ * http2 = true (the gRPC issue's name) says HTTP/2 without naming the
+ * protocol: h2c, or h2 when `tls` or protocol "https" is there; a
+ * protocol that says otherwise is a conflict.
+ */
 static void read_protocol(struct errbuf *e, struct config *cfg, struct upstream_conf *u,
                           const pt_conf *v)
 {
 	static const char *const names[] = { "http", "https", "h2c", "h2", NULL };
-	const char *p = str_or(v, "protocol", "http"), *hint;
 	const pt_conf *tls = conf_get(v, "tls");
-	int i;
+	const char *p = str_or(v, "protocol", NULL), *hint;
+	int i, h2 = -1;
 
+	if (conf_bool(v, "http2", &h2) != 0)
+		h2 = -1;
+	if (!p)
+		p = h2 == 1 ? (tls ? "h2" : "h2c") : "http";
 	for (i = 0; names[i] && strcmp(names[i], p); i++)
 		;
 	if (!names[i]) {
@@ -176,6 +186,14 @@ static void read_protocol(struct errbuf *e, struct config *cfg, struct upstream_
 		conf_errf(e, cfg->file, u->line, "upstream \"%s\": protocol is \"http\", \"https\", "
 		          "\"h2c\" (HTTP/2, prior knowledge) or \"h2\" (HTTP/2 over TLS), not \"%s\"%s%s%s",
 		          u->name, p, hint ? " (did you mean \"" : "", hint ? hint : "", hint ? "\"?)" : "");
+		return;
+	}
+	if (h2 == 1 && i == UP_PROTO_HTTPS)
+		i = UP_PROTO_H2;   /* https + http2: HTTP/2 over TLS */
+	if (h2 >= 0 && h2 != (i == UP_PROTO_H2C || i == UP_PROTO_H2)) {
+		conf_errf(e, cfg->file, u->line, "upstream \"%s\": http2 = %s conflicts with protocol "
+		          "= \"%s\" (say one: http2 = true is protocol \"h2c\", or \"h2\" with tls)",
+		          u->name, h2 ? "true" : "false", p);
 		return;
 	}
 	u->protocol = (enum upstream_protocol)i;

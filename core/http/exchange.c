@@ -427,13 +427,41 @@ static struct evbuffer *out_buf(pt_exchange *x)
 	return x->out;
 }
 
+static void body_dropped(pt_exchange *x, const char *data, size_t len, int last, void *ud)
+{
+	(void)x;
+	(void)data;
+	(void)len;
+	(void)last;
+	(void)ud;
+}
+
+/*
+ * The answer is complete while the handler holds its streamed body
+ * paused: it will never resume it, and a body left paused would keep the
+ * connection (HTTP/1.1) or the stream (HTTP/2, its window shut) open with
+ * no timeout running. The rest is read and dropped instead; the handler
+ * gets no more calls.
+ */
+static void answer_unpause(pt_exchange *x)
+{
+	if (!x->body_paused || !x->body_fn)
+		return;
+	x->body_fn = body_dropped;
+	x->body_ud = NULL;
+	exchange_body_resume(x);
+}
+
 /* The whole body (LEN bytes) is in x->out: the answer is complete. */
 static int answer_out(pt_exchange *x, size_t len)
 {
+	if (x->status != 200 && exchange_grpc_error(x) == 1)
+		len = 0;   /* a gRPC client is told the error its way */
 	x->bytes_out = x->head_only ? 0 : len;
 	x->state = X_DONE;
 	if (!x->transport_gone)
 		x->ops->send_head(x, 1);
+	answer_unpause(x);
 	return 0;
 }
 
@@ -511,6 +539,7 @@ void exchange_abort(pt_exchange *x)
 	x->close_after = 1;
 	if (!x->transport_gone)
 		x->ops->send_abort(x);
+	answer_unpause(x);
 }
 
 int xapi_finish(pt_exchange *x)
@@ -522,6 +551,7 @@ int xapi_finish(pt_exchange *x)
 	x->state = X_DONE;
 	if (!x->transport_gone)
 		x->ops->send_end(x);
+	answer_unpause(x);
 	return 0;
 }
 
@@ -931,6 +961,19 @@ int xapi_body_read(pt_exchange *x, pt_body_fn fn, void *ud)
 	x->body_len = 0;
 	if (!x->transport_gone && x->ops->want_body)
 		x->ops->want_body(x);
+	return 0;
+}
+
+/* pt_api.exchange_body_pause: the transports hold the rest back (see
+ * exchange_body_pause in exchange.h); a resume hands it over from the loop. */
+int xapi_body_pause(pt_exchange *x, int paused)
+{
+	if (!x->body_fn)
+		return PT_ESTATE;
+	if (paused)
+		exchange_body_pause(x);
+	else
+		exchange_body_resume(x);
 	return 0;
 }
 

@@ -115,6 +115,8 @@ struct pt_exchange {
 
 	/* response */
 	int status;
+	int log_status;                  /* the status the access log reports when the
+	                                    client was told another (exchange_grpc_error) */
 	struct xhdr *rhdrs;
 	unsigned nrhdrs, caprhdrs;
 	struct xhdr *trailers;
@@ -210,6 +212,14 @@ void exchange_on_stop(pt_exchange *x, void (*fn)(void *ud), void *ud);
 /* Like pt_api's write and respond, taking N bytes from SRC without a copy. */
 int exchange_write_buffer(pt_exchange *x, struct evbuffer *src, size_t n);
 int exchange_respond_buffer(pt_exchange *x, int status, struct evbuffer *src, size_t n);
+/*
+ * A whole answer with a status other than 200 to a gRPC request
+ * (content-type application/grpc*) becomes a gRPC trailers-only answer:
+ * 200, grpc-status and grpc-message, no body; x->log_status keeps the
+ * status (grpc_status.c). 1 when X was turned, 0 when it is no such case,
+ * PT_ENOMEM. Called by the respond path before the head goes out.
+ */
+int exchange_grpc_error(pt_exchange *x);
 /* Ends a streaming response as failed (see xops.send_abort). */
 void exchange_abort(pt_exchange *x);
 /* Answer with a small JSON error body {"error": ...} unless already answering. */
@@ -237,6 +247,7 @@ pt_str_t xapi_remote_addr(pt_exchange *x);
 pt_str_t xapi_request_id(pt_exchange *x);
 int xapi_body(pt_exchange *x, pt_str_t *out);
 int xapi_body_read(pt_exchange *x, pt_body_fn fn, void *ud);
+int xapi_body_pause(pt_exchange *x, int paused);
 int xapi_status_set(pt_exchange *x, int status);
 int xapi_header_add(pt_exchange *x, pt_str_t name, pt_str_t value);
 int xapi_header_set(pt_exchange *x, pt_str_t name, pt_str_t value);

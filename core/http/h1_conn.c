@@ -223,6 +223,7 @@ static int read_head(struct h1_conn *h)
 	evbuffer_drain(in, (size_t)rc);
 	h->keepalive = !(req.flags & H1_F_CLOSE) && !h->draining;
 	h->body_kind = req.body;
+	h->end_held = 0;
 	h->body_left = req.content_length;
 	if (req.body == H1_BODY_CHUNKED) {
 		/* trailer fields are kept, within the header section's limits */
@@ -279,6 +280,17 @@ static int take_trailers(struct h1_conn *h)
 	return 0;
 }
 
+/* The body is complete: 1, or 0 when its handler paused it (the last call
+ * of a streamed body waits, like its bytes, until the handler goes on). */
+static int body_over(struct h1_conn *h, int streamed)
+{
+	if (!streamed || !h->x->body_paused)
+		return 1;
+	h->end_held = 1;
+	h1c_timer_set(h, T_NONE, 0);
+	return 0;
+}
+
 /* Feeds body bytes; returns 1 when the body is complete, 0 for more, -1 on error. */
 static int read_body(struct h1_conn *h)
 {
@@ -290,6 +302,10 @@ static int read_body(struct h1_conn *h)
 		 * timeouts run meanwhile, the input stops at its limit */
 		h1c_timer_set(h, T_NONE, 0);
 		return 0;
+	}
+	if (h->end_held) {
+		h->end_held = 0;
+		return 1;
 	}
 	if (streamed && evbuffer_get_length(in))
 		h->tmr_kind = T_NONE;   /* a streamed body's timeout counts from its last progress */
@@ -310,7 +326,7 @@ static int read_body(struct h1_conn *h)
 			h->body_left -= used;
 			evbuffer_drain(in, used);
 			if (h->body_left == 0)
-				return 1;
+				return body_over(h, streamed);
 		} else {
 			const char *d;
 			size_t dlen;
@@ -326,7 +342,7 @@ static int read_body(struct h1_conn *h)
 				return -2;   /* before the drain: the section is in the buffer */
 			evbuffer_drain(in, (size_t)n);
 			if (h->ch.done)
-				return 1;
+				return body_over(h, streamed);
 			if (n == 0 && dlen == 0) {
 				/* the decoder needs bytes that span segments: up to a
 				 * whole trailer section, which it takes in one piece */

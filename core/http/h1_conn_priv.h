@@ -42,6 +42,8 @@ struct h1_conn {
 	int draining;
 	int peer_eof;
 	int expect_100;                /* the client waits for 100 Continue */
+	int end_held;                  /* a streamed body ended while its handler had
+	                                  paused it: the last call waits for want_body */
 	int out_paused;                /* OUT_HIGH reached: resume once written */
 	int resp_chunked;              /* streaming response framing */
 	int resp_close;                /* close once the response is out */

@@ -12,7 +12,8 @@
  * within header_timeout (else the connection goes: nothing else may come
  * before its end), the request body within body_timeout of the head (408,
  * or a reset when already answering; a streamed body counts from its last
- * DATA, and not while the handler paused it), and a response with bytes to
+ * DATA, and not while the handler paused it nor once it answers while the
+ * body still comes: full duplex, whose pace is the handler's), and a response with bytes to
  * send may wait on a closed flow-control window for write_timeout, then
  * the stream is reset and its exchange aborted. With no stream open the
  * connection goes after idle_timeout, whatever frames come meanwhile. One
@@ -108,7 +109,7 @@ static void stream_read_done(struct h2_stream *s)
 /* A request body deadline from now (a head, a streamed body's progress). */
 static void body_deadline(struct h2_conn *h, struct h2_stream *s)
 {
-	if (!s->reading || s->x->body_paused)
+	if (!s->reading || s->x->body_paused || h2_duplex(s))
 		return;
 	s->read_by = mono_us() + h->body_us;
 	h2_deadline(h, s->read_by);
@@ -398,11 +399,75 @@ static void request_head(struct h2_conn *h, struct h2_stream *s, int end_stream)
 
 static void request_end(struct h2_conn *h, struct h2_stream *s)
 {
+	(void)h;
 	if (!s->reading)
 		return;
 	stream_read_done(s);
-	if (s->head_done && !s->discard)
+	if (s->held && evbuffer_get_length(s->held))
+		s->end_held = 1;   /* after the DATA the paused handler has not had */
+	else if (s->head_done && !s->discard)
 		exchange_body_end(s->x);
+}
+
+static void held_free(void *ud)
+{
+	evbuffer_free(ud);
+}
+
+/* Keeps DATA for a handler that paused its body (or has not had the
+ * earlier held DATA yet): 0, or -1 when no buffer can be made. */
+static int hold(struct h2_stream *s, const uint8_t *data, size_t len)
+{
+	if (!s->held) {
+		struct evbuffer *b = evbuffer_new();
+
+		if (!b)
+			return -1;
+		if (exchange_on_free(s->x, held_free, b) != 0) {
+			evbuffer_free(b);
+			return -1;
+		}
+		s->held = b;
+	}
+	return evbuffer_add(s->held, data, len);
+}
+
+/* Hands S's held DATA over while its handler takes it. */
+static void deliver_stream(struct h2_conn *h, struct h2_stream *s)
+{
+	pt_exchange *x = s->x;
+
+	while (s->held && evbuffer_get_length(s->held) && (!x->body_paused || s->discard)) {
+		struct evbuffer_iovec v;
+
+		if (evbuffer_peek(s->held, -1, NULL, &v, 1) < 1)
+			break;
+		if (!s->discard && exchange_body_data(x, v.iov_base, v.iov_len) != 0)
+			s->discard = 1;
+		evbuffer_drain(s->held, v.iov_len);
+		nghttp2_session_consume(h->ng, s->id, v.iov_len);
+		s->unconsumed -= v.iov_len < s->unconsumed ? v.iov_len : s->unconsumed;
+	}
+	if (s->held && evbuffer_get_length(s->held))
+		return;
+	if (s->unconsumed && !x->body_paused) {
+		nghttp2_session_consume(h->ng, s->id, s->unconsumed);
+		s->unconsumed = 0;
+	}
+	if (s->end_held && !x->body_paused) {
+		s->end_held = 0;
+		if (!s->discard)
+			exchange_body_end(x);
+	}
+}
+
+void h2_deliver(struct h2_conn *h)
+{
+	h->deliver_pending = 0;
+	for (struct h2_stream *s = h->streams; s; s = s->next)
+		if ((s->held && evbuffer_get_length(s->held)) || s->end_held || s->unconsumed)
+			if (!s->x->body_paused)
+				deliver_stream(h, s);
 }
 
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
@@ -447,6 +512,14 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
 	if (s->discard || !s->head_done) {
 		nghttp2_session_consume(ng, id, len);
 		h2c_maybe_stop_upload(ng, s);
+		return 0;
+	}
+	if (s->x->body_fn && (s->x->body_paused || (s->held && evbuffer_get_length(s->held))) &&
+	    hold(s, data, len) == 0) {
+		/* the handler paused its body: nothing more reaches it, and the
+		 * window stays closed, until it goes on (want_body) */
+		s->unconsumed += len;
+		s->read_by = 0;   /* the handler's own timeouts run meanwhile */
 		return 0;
 	}
 	if (exchange_body_data(s->x, (const char *)data, len) != 0)
@@ -586,6 +659,8 @@ static void read_expired(struct h2_conn *h, struct h2_stream *s, uint64_t now)
 		nghttp2_session_terminate_session(h->ng, NGHTTP2_NO_ERROR);
 		return;
 	}
+	if (h2_duplex(s))
+		return;   /* armed before the answer began */
 	log_info("h2", "%s: stream %d: body timeout", h->c->remote, s->id);
 	if (!s->resp_started) {
 		s->discard = 1;

@@ -42,7 +42,10 @@ struct h2_stream {
 	uint64_t send_by;               /* mono_us deadline for progress of a
 	                                   response that has bytes to send; 0: none */
 	size_t unconsumed;              /* DATA taken while the handler paused the body:
-	                                   their WINDOW_UPDATE waits for want_body */
+	                                   their WINDOW_UPDATE waits for their delivery */
+	struct evbuffer *held;          /* that DATA, not yet handed to the handler
+	                                   (freed with the exchange) */
+	unsigned char end_held;         /* the request ended behind HELD */
 	size_t trl_bytes;               /* the trailer section so far, as nghttp2
 	                                   counts a header list */
 	unsigned char has_clen;
@@ -81,6 +84,7 @@ struct h2_conn {
 	int draining;
 	int closing;                    /* flush the output, then close */
 	int read_paused;                /* output over OUT_HIGH */
+	int deliver_pending;            /* a resumed body has held DATA (h2_deliver) */
 };
 
 /* Header names and other byte strings against a literal. */
@@ -91,6 +95,13 @@ static inline int str_is(const uint8_t *p, size_t len, const char *lit, size_t l
 
 #define IS(p, len, lit) str_is((const uint8_t *)(p), (len), (lit), sizeof(lit) - 1)
 
+/* A handler streams the request body and has begun its answer (full
+ * duplex, gRPC bidi streaming): the body timeout is its business then. */
+static inline int h2_duplex(const struct h2_stream *s)
+{
+	return s->x->body_fn && s->x->state == X_STREAMING && !s->discard;
+}
+
 /* ---- h2_conn.c: the connection, its events and timers, the request side */
 
 /* Schedules a send from outside nghttp2's callbacks (async answers). */
@@ -99,6 +110,9 @@ void h2_kick(struct h2_conn *h);
  * or of a stream) unless it fires sooner already; 0 does nothing. Deadlines
  * that move later need no call: the timer looks again when it fires. */
 void h2_deadline(struct h2_conn *h, uint64_t at);
+/* Hands held request DATA to the handlers that resumed their bodies, and
+ * the ends that waited behind it (from h2_after, outside nghttp2). */
+void h2_deliver(struct h2_conn *h);
 /* Frees the session, detaches the exchanges of open streams, frees the conn;
  * inside nghttp2 (h->busy) it only marks H dead. */
 void h2_close(struct h2_conn *h);

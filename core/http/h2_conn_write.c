@@ -194,15 +194,16 @@ static void x_want_body(pt_exchange *x)
 {
 	struct h2_stream *s = x->tp;
 
-	if (s->reading && !x->body_paused) {
+	if (s->reading && !x->body_paused && !h2_duplex(s)) {
 		s->read_by = mono_us() + s->h->body_us;
 		h2_deadline(s->h, s->read_by);
 	}
-	if (!s->unconsumed)
+	if (!s->unconsumed && !s->end_held)
 		return;
-	nghttp2_session_consume(s->h->ng, s->id, s->unconsumed);
-	s->unconsumed = 0;
-	h2_kick(s->h);   /* the WINDOW_UPDATE */
+	/* held DATA goes to the handler from the loop, never from inside its
+	 * own call, then its window opens (the WINDOW_UPDATE) */
+	s->h->deliver_pending = 1;
+	h2_kick(s->h);
 }
 
 /* Cut the response: the client sees the stream reset. */
@@ -413,9 +414,13 @@ int h2_after(struct h2_conn *h)
 		h2_close(h);
 		return 1;
 	}
+	if (h->deliver_pending && !h->busy)
+		h2_deliver(h);
 	h->busy++;
 	rv = nghttp2_session_send(h->ng);
 	h->busy--;
+	if (h->deliver_pending)
+		h2_kick(h);   /* a body resumed while frames went out */
 	if (rv != 0 || h->dead) {
 		if (rv != 0)
 			log_info("h2", "%s: closing: %s", h->c->remote, nghttp2_strerror(rv));

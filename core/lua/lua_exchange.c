@@ -56,6 +56,9 @@ struct lreq {
 	struct pt_wait *wait;       /* the wait it is in, or NULL */
 	int abandoned;              /* the client left during a wait: never resumed */
 	int wake_n;                 /* values the wait's end pushed, or -1: no memory */
+	void (*task_gone)(void *ud);  /* a task abandoned: instead of task_done */
+	struct lreq *tprev, *tnext; /* the state's waiting tasks (lstate.tasks) */
+	int tlinked;
 };
 
 /* The userdata behind `req` and `res`: LX is cleared when the exchange is
@@ -1308,12 +1311,37 @@ static void task_error(void *ud)
 	lua_xmove(r->L, r->co, 1);
 }
 
+/* The state's list of waiting tasks, which lua_task_abandon looks in. */
+static void task_link(struct lstate *ls, struct lreq *r)
+{
+	r->tprev = NULL;
+	r->tnext = ls->tasks;
+	if (ls->tasks)
+		ls->tasks->tprev = r;
+	ls->tasks = r;
+	r->tlinked = 1;
+}
+
+static void task_unlink(struct lstate *ls, struct lreq *r)
+{
+	if (!r->tlinked)
+		return;
+	if (r->tprev)
+		r->tprev->tnext = r->tnext;
+	else
+		ls->tasks = r->tnext;
+	if (r->tnext)
+		r->tnext->tprev = r->tprev;
+	r->tlinked = 0;
+}
+
 static int task_run(struct lreq *r, int nargs, int *nres_out)
 {
 	struct lstate *ls = lstate_of(r->L);
 	struct lreq *prev = ls->running;
 	int nres = 0, st;
 
+	task_unlink(ls, r);
 	r->waiting = 0;
 	ls->running = r;
 	st = lua_resume(r->co, r->L, nargs, &nres);
@@ -1321,6 +1349,7 @@ static int task_run(struct lreq *r, int nargs, int *nres_out)
 	if (st == LUA_YIELD) {
 		if (r->waiting) {
 			r->task_async = 1;
+			task_link(ls, r);
 			return LUA_YIELD;
 		}
 		lua_pop(r->co, nres);
@@ -1345,6 +1374,51 @@ static int task_run(struct lreq *r, int nargs, int *nres_out)
 int lua_task_resume(pt_exchange *x, lua_State *co, int nargs, int *nres, pt_lua_task_fn done,
                     void *ud)
 {
+	return lua_task_resume_gone(x, co, nargs, nres, done, NULL, ud);
+}
+
+/*
+ * The plugin gave up on CO (a deadline, a cancelled call): it is never
+ * resumed and its DONE never runs. Its wait ends now when the waiting
+ * function said how (sleep's timer, http.request's call: their
+ * lua_wait_on_abandon), else as it would; the wake then finds the task
+ * done and lets it go.
+ */
+int lua_task_abandon(lua_State *co)
+{
+	struct lstate *ls;
+	struct lreq *r;
+	pt_wait *w;
+	void (*end_wait)(void *);
+	void (*gone)(void *);
+	void *gone_ud;
+
+	if (!co)
+		return PT_EINVAL;
+	ls = lstate_of(co);
+	for (r = ls ? ls->tasks : NULL; r && r->co != co; r = r->tnext)
+		;
+	if (!r || r->done || !r->waiting)
+		return PT_ESTATE;
+	task_unlink(ls, r);
+	r->done = 1;
+	w = r->wait;
+	end_wait = w ? w->abandon : NULL;
+	gone = r->task_gone;
+	gone_ud = r->task_ud;
+	if (end_wait) {
+		/* may drop the wait's reference to X, not the task owner's */
+		w->abandon = NULL;
+		end_wait(w->abandon_ud);
+	}
+	if (gone)
+		gone(gone_ud);   /* last: it may let X (and R, in its pool) go */
+	return 0;
+}
+
+int lua_task_resume_gone(pt_exchange *x, lua_State *co, int nargs, int *nres,
+                         pt_lua_task_fn done, void (*gone)(void *ud), void *ud)
+{
 	struct lreq *r = xapi_alloc(x, sizeof(*r));
 	lua_State *L = lua_exchange_state(x);
 
@@ -1362,6 +1436,7 @@ int lua_task_resume(pt_exchange *x, lua_State *co, int nargs, int *nres, pt_lua_
 	r->b.limit = lstate_of(L)->set->max_instructions;
 	outside_reset(lstate_of(L));
 	r->task_done = done;
+	r->task_gone = gone;
 	r->task_ud = ud;
 	if (lua_gethook(co) != lua_budget_hook) {
 		lua_sethook(co, lua_budget_hook, LUA_MASKCOUNT, HOOK_EVERY);

@@ -38,6 +38,7 @@ struct lstate {
 	struct lua_gen *lg;
 	pt_worker *w;               /* NULL for the template state */
 	struct lreq *running;       /* the request coroutine being resumed now, if any */
+	struct lreq *tasks;         /* plugins' tasks waiting now (lua_task_abandon) */
 	struct { lua_State *co; int ref; } idle[LSTATE_IDLE];   /* reusable coroutines */
 	unsigned nidle;
 	struct lbudget outside;     /* the budget when no request runs */

@@ -90,6 +90,12 @@ struct lua_State *lua_exchange_state(pt_exchange *x);
 int lua_push_req(pt_exchange *x, struct lua_State *co);
 int lua_task_resume(pt_exchange *x, struct lua_State *co, int nargs, int *nres,
                     pt_lua_task_fn done, void *ud);
+/* lua_task_resume with GONE(UD) run when the task is abandoned (instead of
+ * DONE, which is then never called): ws_task.c lets its exchange go there. */
+int lua_task_resume_gone(pt_exchange *x, struct lua_State *co, int nargs, int *nres,
+                         pt_lua_task_fn done, void (*gone)(void *ud), void *ud);
+/* pt_api 1.7: CO, a waiting task, is never resumed; see api.h. */
+int lua_task_abandon(struct lua_State *co);
 
 /* Process-wide pieces set up once at start. */
 int lua_rt_init(const struct config *cfg, char *err, size_t errlen);

@@ -67,6 +67,17 @@ struct http_client_stream {
 	 * http_client_body_write returned HTTP_CLIENT_OUT_HIGH or more
 	 * (HTTP/2: the stream's bytes not yet framed). */
 	void (*drain)(void *ud);
+	/*
+	 * The response's trailer fields (HTTP/2: a HEADERS frame after the
+	 * DATA, checked by nghttp2; HTTP/1.1: the trailer section of a
+	 * chunked body, through the strict decoder): N name/value PAIRS,
+	 * names lower-case, borrowed for the callback. Called once, after the
+	 * last body bytes and before the call's callback, only when the
+	 * response had trailer fields. Past the head's limits (256 fields,
+	 * max_header_bytes) the call fails with PT_ELIMIT instead. May be
+	 * NULL (they are dropped). Returns as head does.
+	 */
+	int (*trailers)(const pt_str_t *pairs, unsigned n, void *ud);
 };
 
 /* Request bytes queued toward a server: pause the source above HIGH, and
@@ -123,6 +134,10 @@ struct http_client_res {
 					   HEAD), -1 when it has none */
 	const char *peer;		/* "ip:port" of the server, NULL before
 					   a connection was made */
+	const pt_str_t *trailers;	/* buffered calls: the response's trailer
+					   fields (name, value pairs, names
+					   lower-case; see stream->trailers) */
+	unsigned num_trailers;		/* pairs; 0 for streaming calls */
 };
 
 /* RES and everything it points to are borrowed for the callback only. */
@@ -179,6 +194,11 @@ int http_client_body_trailers(struct http_client_call *call, const pt_str_t *pai
 /* Streaming calls: stop (PAUSED) or go on reading the response. While
  * paused, the silence timeout does not run. Never calls back at once. */
 void http_client_pause(struct http_client_call *call, int paused);
+
+/* Streaming calls: the longest silence from now on, SECS; 0: none (for a
+ * long-lived stream whose owner has its own deadline). Ignored for a call
+ * that is already failing. */
+void http_client_set_idle(struct http_client_call *call, double secs);
 
 /*
  * Cancel CALL: its callback is never called. An HTTP/1.1 connection it used is

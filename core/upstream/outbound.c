@@ -50,6 +50,8 @@ static void call_end(const struct http_client_res *r, const char *server, struct
 		.headers = r->headers,
 		.num_headers = r->num_headers,
 		.body = r->body,
+		.trailers = r->trailers,
+		.num_trailers = r->num_trailers,
 	};
 
 	if (x)

@@ -45,6 +45,14 @@ static void task_done(struct lua_State *co, int status, int nres, void *ud)
 	xapi_unref(x);
 }
 
+/* lua_task_abandon: DONE never comes; the task's exchange goes. */
+static void task_gone(void *ud)
+{
+	struct task *t = ud;
+
+	xapi_unref(t->x);
+}
+
 int ws_lua_task_resume(pt_ws *ws, struct lua_State *co, int nargs, int *nres,
                        pt_lua_task_fn done, void *ud)
 {
@@ -74,7 +82,7 @@ int ws_lua_task_resume(pt_ws *ws, struct lua_State *co, int nargs, int *nres,
 	t->x = x;
 	t->done = done;
 	t->ud = ud;
-	st = lua_task_resume(x, co, nargs, nres, task_done, t);
+	st = lua_task_resume_gone(x, co, nargs, nres, task_done, task_gone, t);
 	if (st != LUA_YIELD)
 		xapi_unref(x);
 	return st;

@@ -84,11 +84,7 @@ struct rnode *gql_rnode(struct gql_exec *e, struct rnode *parent, unsigned idx, 
 		e->fatal = 1;
 		return NULL;
 	}
-	n->kind = RN_NULL;
-	n->shape = RN_NULL;
-	n->nonnull = nonnull;
-	n->parent = parent;
-	n->idx = idx;
+	gqlx_rnode_init(n, parent, idx, nonnull);
 	return n;
 }
 
@@ -113,22 +109,38 @@ int gqlx_dead(const struct rnode *n)
 
 /* ---- running a level ------------------------------------------------------ */
 
-/* Runs the fields F0..F1 of the object task T. */
+/* Runs the fields F0..F1 of the object task T; its parent value stays on
+ * L meanwhile, read by default resolvers with one raw get of a kept key. */
 static void run_object(struct gql_exec *e, const struct otask *t)
 {
 	lua_State *L = e->L;
 	const struct plan *p = t->plan;
+	int top = lua_gettop(L), parent, ptab, ty, left = 0;
+	/* the root's values are kept, not completed, in SOURCE mode */
+	int source = e->req.mode == GQL_EXEC_SOURCE && t->obj == e->root;
+	/* the object's slots in one allocation */
+	struct rnode *slots = gql_arena_alloc(&e->arena, (t->f1 - t->f0 + 1) * sizeof(*slots));
 
+	if (!slots) {
+		e->fatal = 1;
+		return;
+	}
+	if (!lua_checkstack(L, 40)) {
+		e->fatal = 1;
+		return;
+	}
+	gqlx_push_stored(e, L, t->vidx);
+	parent = lua_gettop(L);
+	ptab = lua_type(L, parent) == LUA_TTABLE;
 	for (unsigned i = t->f0; i < t->f1 && !e->fatal; i++) {
 		struct cfield *cf = &p->f[i];
 		struct rnode *slot;
 
 		if (t->obj->kind != RN_OBJ)
-			return;   /* an earlier field nulled this object */
-		slot = gql_rnode(e, t->obj, i, cf->def->type->kind == GQL_TYPE_NON_NULL);
+			break;   /* an earlier field nulled this object */
+		slot = &slots[i - t->f0];
+		gqlx_rnode_init(slot, t->obj, i, cf->def->type->kind == GQL_TYPE_NON_NULL);
 		t->obj->u.obj.v[i] = slot;
-		if (!slot)
-			return;
 		if (cf->meta == META_TYPENAME) {
 			struct jbuf b = { 0 };
 
@@ -156,7 +168,7 @@ static void run_object(struct gql_exec *e, const struct otask *t)
 		if (cf->batch) {
 			if (gqlx_grow(&e->arena, (void **)&cf->bq, &cf->cap_bq, cf->n_bq, sizeof(*cf->bq))) {
 				e->fatal = 1;
-				return;
+				break;
 			}
 			cf->bq[cf->n_bq++] = (struct bentry){ slot, t->vidx, cf, 0 };
 			if (!cf->bqueued) {
@@ -168,25 +180,41 @@ static void run_object(struct gql_exec *e, const struct otask *t)
 		}
 		if (cf->resolver) {
 			gqlx_push_stored(e, L, cf->resolver);
-			gqlx_call(e, cf, slot, t->vidx, NULL, 0, 0);
+			gqlx_call(e, cf, slot, t->vidx, NULL, 0, 0, cf->nargs);
 			continue;
 		}
 		/* the default resolver: parent[fieldName], a method when a function */
-		gqlx_push_stored(e, L, t->vidx);
-		if (lua_type(L, -1) == LUA_TTABLE) {
-			lua_pushstring(L, cf->def->name);
-			lua_rawget(L, -2);
-		} else {
+		if (!ptab) {
 			lua_pushnil(L);
+			ty = LUA_TNIL;
+		} else {
+			if (cf->name_ref)
+				lua_rawgeti(L, e->vtop, cf->name_ref);
+			else
+				gqlx_push_name(e, L, cf, 0);
+			ty = lua_rawget(L, parent);
 		}
-		lua_remove(L, -2);
-		if (lua_type(L, -1) == LUA_TFUNCTION) {
-			gqlx_call(e, cf, slot, t->vidx, NULL, 0, 0);
+		if (ty == LUA_TFUNCTION) {
+			gqlx_call(e, cf, slot, t->vidx, NULL, 0, 0, gqlx_nargs(L));
 			continue;
 		}
+		if (ty == LUA_TSTRING && cf->plain_str && !source) {
+			/* the common leaf the short way (what gqlx_complete would do) */
+			size_t n;
+			const char *s = lua_tolstring(L, -1, &n);
+
+			if (gqlx_set_plain_str(e, slot, s, n) == 0)
+				goto next;
+		}
 		gqlx_complete_field(e, cf, L, -1, slot);
-		lua_pop(L, 1);
+next:
+		/* the values read stay on the stack, dropped 16 at a time */
+		if (++left == 16) {
+			lua_settop(L, parent);
+			left = 0;
+		}
 	}
+	lua_settop(L, top);
 }
 
 /* Whether two coerced argument values are the same. */
@@ -312,7 +340,7 @@ static void run_batches(struct gql_exec *e)
 			lua_rawseti(L, -3, (lua_Integer)i + 1);
 		}
 		lua_pop(L, 1);
-		gqlx_call(e, cf, NULL, 0, bq, n, np);
+		gqlx_call(e, cf, NULL, 0, bq, n, np, cf->nargs);
 	}
 }
 
@@ -320,6 +348,8 @@ static void run_batches(struct gql_exec *e)
 static void level_p(struct gql_exec *e, void *ud)
 {
 	(void)ud;
+	gqlx_push_values(e, e->L);
+	e->vtop = lua_gettop(e->L);   /* until gqlx_prot returns */
 	for (unsigned i = 0; i < e->cur.n && !e->fatal; i++) {
 		const struct otask *t = &e->cur.t[i];
 
@@ -349,7 +379,7 @@ int gqlx_prot(struct gql_exec *e, void (*fn)(struct gql_exec *, void *), void *u
 {
 	struct prot_args a = { e, fn, ud };
 	lua_State *L = e->L;
-	int top = lua_gettop(L);
+	int top = lua_gettop(L), vtop = e->vtop;
 
 	if (!lua_checkstack(L, 8)) {
 		e->fatal = 1;
@@ -363,6 +393,7 @@ int gqlx_prot(struct gql_exec *e, void (*fn)(struct gql_exec *, void *), void *u
 		e->fatal = 1;
 	}
 	lua_settop(L, top);
+	e->vtop = vtop;
 	return e->fatal ? -1 : 0;
 }
 
@@ -450,6 +481,11 @@ static int start_values(struct gql_exec *e)
 	return 0;
 }
 
+/* The response buffer of the thread's last execution, for its next one
+ * (see gql_arena.c: memory that comes and goes each request makes malloc
+ * trim and refault the heap). */
+static __thread struct jbuf spare_out;
+
 int gql_exec_start(const struct gql_exec_req *req)
 {
 	struct gql_exec *e = calloc(1, sizeof(*e));
@@ -465,7 +501,9 @@ int gql_exec_start(const struct gql_exec_req *req)
 	e->vref = LUA_NOREF;
 	e->result.source_ref = LUA_NOREF;
 	e->errs_tail = &e->errs;
-	gql_arena_init(&e->arena, 16384);
+	e->out = spare_out;
+	spare_out = (struct jbuf){ 0 };
+	gql_arena_init(&e->arena, GQL_ARENA_REUSE);
 	if (req->ctx_index)
 		e->req.ctx_index = lua_absindex(req->L, req->ctx_index);
 	if (req->event_index)
@@ -529,7 +567,12 @@ void gql_exec_free(struct gql_exec *e)
 		luaL_unref(e->L, LUA_REGISTRYINDEX, e->vref);
 	if (e->result.source_ref != LUA_NOREF && e->L)
 		luaL_unref(e->L, LUA_REGISTRYINDEX, e->result.source_ref);
+	if (!spare_out.p && e->out.cap <= (1u << 20)) {
+		spare_out = (struct jbuf){ .p = e->out.p, .cap = e->out.cap };
+		e->out.p = NULL;
+	}
 	free(e->out.p);
+	free(e->leaf.p);
 	gql_arena_close(&e->arena);
 	free(e);
 }

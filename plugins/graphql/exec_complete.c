@@ -54,12 +54,6 @@ static const char *inspect_lua(struct gql_exec *e, lua_State *L, int idx)
 	}
 }
 
-static int is_null(lua_State *L, int idx)
-{
-	/* json.null is a light userdata: null like nil */
-	return lua_isnil(L, idx) || lua_type(L, idx) == LUA_TLIGHTUSERDATA;
-}
-
 static void set_raw(struct gql_exec *e, struct rnode *slot, const char *s, size_t n, int copy)
 {
 	slot->kind = RN_RAW;
@@ -69,12 +63,17 @@ static void set_raw(struct gql_exec *e, struct rnode *slot, const char *s, size_
 		e->fatal = 1;
 }
 
+/* Copies B's JSON into SLOT; frees B, or empties it when it is E's scratch. */
 void gqlx_set_jbuf(struct gql_exec *e, struct rnode *slot, struct jbuf *b)
 {
 	if (b->oom)
 		e->fatal = 1;
 	else
 		set_raw(e, slot, b->p, b->n, 1);
+	if (b == &e->leaf) {
+		b->n = 0;
+		return;
+	}
 	free(b->p);
 }
 
@@ -98,11 +97,64 @@ static int str_number(const char *s, size_t n, double *d)
 	return end == s + n;
 }
 
-static void complete_leaf(struct gql_exec *e, const struct cfield *cf, const struct gql_stype *t,
-                          lua_State *L, int idx, struct rnode *slot)
+enum { LEAF_CUSTOM = 0, LEAF_INT, LEAF_FLOAT, LEAF_STRING, LEAF_ID, LEAF_BOOLEAN };
+
+/* Which built-in scalar T is (a user's scalar may not take their names). */
+static int leaf_kind(const struct gql_stype *t)
 {
-	struct jbuf b = { 0 };
-	int ty = lua_type(L, idx);
+	const char *n = t->name;
+
+	if (!t->builtin)
+		return LEAF_CUSTOM;
+	switch (n[0]) {
+	case 'I': return n[1] == 'n' ? LEAF_INT : LEAF_ID;
+	case 'F': return LEAF_FLOAT;
+	case 'S': return LEAF_STRING;
+	case 'B': return LEAF_BOOLEAN;
+	default: return LEAF_CUSTOM;
+	}
+}
+
+/* Whether S[0..N) is its own JSON string body (printable ASCII, no quote
+ * or backslash): then it is copied as it is, without the escaping writer. */
+static int json_plain(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+			return 0;
+	}
+	return 1;
+}
+
+/* The Lua string S[0..N) as a JSON string straight into the arena: 0, or
+ * -1 when it needs escaping (SLOT untouched). */
+int gqlx_set_plain_str(struct gql_exec *e, struct rnode *slot, const char *s, size_t n)
+{
+	char *d;
+
+	if (!json_plain(s, n))
+		return -1;
+	if (!(d = gql_arena_alloc(&e->arena, n + 2))) {
+		e->fatal = 1;
+		return 0;
+	}
+	d[0] = '"';
+	memcpy(d + 1, s, n);
+	d[n + 1] = '"';
+	slot->kind = RN_RAW;
+	slot->u.raw.s = d;
+	slot->u.raw.n = n + 2;
+	return 0;
+}
+
+/* TY: the Lua type of the value at IDX. */
+static void complete_leaf(struct gql_exec *e, const struct cfield *cf, const struct gql_stype *t,
+                          lua_State *L, int idx, int ty, struct rnode *slot)
+{
+	struct jbuf *b = &e->leaf;   /* reused: no malloc per leaf */
+	int kind;
 	const char *n = t->name;
 
 	if (t->kind == GQL_ENUM) {
@@ -111,8 +163,8 @@ static void complete_leaf(struct gql_exec *e, const struct cfield *cf, const str
 
 			for (unsigned i = 0; i < t->n_values; i++) {
 				if (!strcmp(t->values[i].name, s)) {
-					jb_cstr(&b, t->values[i].name);
-					gqlx_set_jbuf(e, slot, &b);
+					jb_cstr(b, t->values[i].name);
+					gqlx_set_jbuf(e, slot, b);
 					return;
 				}
 			}
@@ -121,8 +173,9 @@ static void complete_leaf(struct gql_exec *e, const struct cfield *cf, const str
 		                                inspect_lua(e, L, idx)));
 		return;
 	}
-	if (!strcmp(n, "Int") || !strcmp(n, "Float")) {
-		int is_int = n[0] == 'I';
+	kind = leaf_kind(t);
+	if (kind == LEAF_INT || kind == LEAF_FLOAT) {
+		int is_int = kind == LEAF_INT;
 		double d = 0;
 
 		if (ty == LUA_TNUMBER) {
@@ -131,8 +184,8 @@ static void complete_leaf(struct gql_exec *e, const struct cfield *cf, const str
 
 				if (is_int && (i < -2147483648LL || i > 2147483647LL))
 					goto range;
-				jb_fmt(&b, "%lld", (long long)i);
-				gqlx_set_jbuf(e, slot, &b);
+				jb_fmt(b, "%lld", (long long)i);
+				gqlx_set_jbuf(e, slot, b);
 				return;
 			}
 			d = lua_tonumber(L, idx);
@@ -155,8 +208,8 @@ static void complete_leaf(struct gql_exec *e, const struct cfield *cf, const str
 			if (d < -2147483648.0 || d > 2147483647.0)
 				goto range;
 		}
-		jb_num(&b, d);
-		gqlx_set_jbuf(e, slot, &b);
+		jb_num(b, d);
+		gqlx_set_jbuf(e, slot, b);
 		return;
 bad:
 		leaf_error(e, cf, slot, gql_fmt(&e->arena, is_int ?
@@ -168,33 +221,35 @@ range:
 		           "integer value: %s", inspect_lua(e, L, idx)));
 		return;
 	}
-	if (!strcmp(n, "String") || !strcmp(n, "ID")) {
-		int id = n[0] == 'I';
+	if (kind == LEAF_STRING || kind == LEAF_ID) {
+		int id = kind == LEAF_ID;
 
 		if (ty == LUA_TSTRING) {
 			size_t sl;
 			const char *s = lua_tolstring(L, idx, &sl);
 
-			jb_str(&b, s, sl);
+			if (gqlx_set_plain_str(e, slot, s, sl) == 0)
+				return;
+			jb_str(b, s, sl);
 		} else if (ty == LUA_TNUMBER && lua_isinteger(L, idx)) {
-			jb_fmt(&b, "\"%lld\"", (long long)lua_tointeger(L, idx));
+			jb_fmt(b, "\"%lld\"", (long long)lua_tointeger(L, idx));
 		} else if (ty == LUA_TNUMBER && (!id || lua_tonumber(L, idx) ==
 		                                 floor(lua_tonumber(L, idx))) &&
 		           isfinite(lua_tonumber(L, idx))) {
-			jb_putc(&b, '"');
-			jb_num(&b, lua_tonumber(L, idx));
-			jb_putc(&b, '"');
+			jb_putc(b, '"');
+			jb_num(b, lua_tonumber(L, idx));
+			jb_putc(b, '"');
 		} else if (ty == LUA_TBOOLEAN && !id) {
-			jb_cstr(&b, lua_toboolean(L, idx) ? "true" : "false");
+			jb_cstr(b, lua_toboolean(L, idx) ? "true" : "false");
 		} else {
 			leaf_error(e, cf, slot, gql_fmt(&e->arena, "%s cannot represent value: %s", n,
 			                                inspect_lua(e, L, idx)));
 			return;
 		}
-		gqlx_set_jbuf(e, slot, &b);
+		gqlx_set_jbuf(e, slot, b);
 		return;
 	}
-	if (!strcmp(n, "Boolean")) {
+	if (kind == LEAF_BOOLEAN) {
 		if (ty == LUA_TBOOLEAN)
 			set_raw(e, slot, lua_toboolean(L, idx) ? "true" : "false",
 			        lua_toboolean(L, idx) ? 4 : 5, 0);
@@ -207,13 +262,14 @@ range:
 		return;
 	}
 	/* a custom scalar: the value as JSON */
-	if (jb_lua(&b, L, idx, 0) != 0) {
-		free(b.p);
+	if (jb_lua(b, L, idx, 0) != 0) {
+		b->n = 0;
+		b->oom = 0;
 		leaf_error(e, cf, slot, gql_fmt(&e->arena, "Expected a value of type \"%s\" but "
 		           "received: %s", n, inspect_lua(e, L, idx)));
 		return;
 	}
-	gqlx_set_jbuf(e, slot, &b);
+	gqlx_set_jbuf(e, slot, b);
 }
 
 /* The object type an abstract type's value resolves to, or NULL (error set). */
@@ -291,12 +347,15 @@ void gqlx_complete(struct gql_exec *e, struct cfield *cf, const struct gql_tref 
                    lua_State *L, int idx, struct rnode *slot, int depth)
 {
 	const struct gql_stype *nt;
+	int ty, null;
 
 	idx = lua_absindex(L, idx);
 	if (!slot || e->fatal)
 		return;
+	ty = lua_type(L, idx);
+	null = ty == LUA_TNIL || ty == LUA_TLIGHTUSERDATA;   /* json.null: null like nil */
 	if (t->kind == GQL_TYPE_NON_NULL) {
-		if (is_null(L, idx)) {
+		if (null) {
 			gql_field_error(e, cf, slot, gql_fmt(&e->arena, "Cannot return null for "
 			                "non-nullable field %s.%s.", cf->parent->name, cf->def->name),
 			                NULL);
@@ -305,15 +364,16 @@ void gqlx_complete(struct gql_exec *e, struct cfield *cf, const struct gql_tref 
 		}
 		t = t->of;
 	}
-	if (is_null(L, idx)) {
+	if (null) {
 		slot->kind = RN_NULL;
 		return;
 	}
 	if (t->kind == GQL_TYPE_LIST) {
 		size_t n;
 		const struct gql_tref *of = t->of;
+		struct rnode *items;
 
-		if (lua_type(L, idx) != LUA_TTABLE || depth > 64) {
+		if (ty != LUA_TTABLE || depth > 64) {
 			gql_field_error(e, cf, slot, gql_fmt(&e->arena, "Expected Iterable, but did not "
 			                "find one for field \"%s.%s\".", cf->parent->name, cf->def->name),
 			                NULL);
@@ -327,16 +387,38 @@ void gqlx_complete(struct gql_exec *e, struct cfield *cf, const struct gql_tref 
 			e->fatal = 1;
 			return;
 		}
-		if (!lua_checkstack(L, 4)) {
+		if (!lua_checkstack(L, 4) ||
+		    !(items = gql_arena_alloc(&e->arena, (n + 1) * sizeof(*items)))) {
 			e->fatal = 1;
 			return;
 		}
-		for (size_t i = 0; i < n && slot->kind == RN_LIST; i++) {
-			struct rnode *item = gql_rnode(e, slot, (unsigned)i,
-			                               of->kind == GQL_TYPE_NON_NULL);
+		/* a list of objects of one type (the common case): its plan found
+		 * once, each table item stored and queued without a completion of
+		 * its own */
+		const struct gql_tref *in = of->kind == GQL_TYPE_NON_NULL ? of->of : of;
+		const struct plan *p = NULL;
 
+		if (in->kind == GQL_TYPE_NAMED && in->named->kind == GQL_OBJECT && L == e->L &&
+		    e->vtop && !(p = gql_subplan(e, cf, in->named)))
+			return;
+		for (size_t i = 0; i < n && slot->kind == RN_LIST; i++) {
+			struct rnode *item = &items[i];
+
+			gqlx_rnode_init(item, slot, (unsigned)i, of->kind == GQL_TYPE_NON_NULL);
 			slot->u.list.v[i] = item;
-			lua_rawgeti(L, idx, (lua_Integer)i + 1);
+			if (lua_rawgeti(L, idx, (lua_Integer)i + 1) == LUA_TTABLE && p) {
+				item->kind = item->shape = RN_OBJ;
+				item->u.obj.plan = p;
+				if (!(item->u.obj.v = gql_arena_calloc(&e->arena, (p->n + 1) *
+				                                       sizeof(struct rnode *)))) {
+					e->fatal = 1;
+					lua_pop(L, 1);
+					return;
+				}
+				lua_rawseti(L, e->vtop, ++e->nvals);   /* pops it */
+				gqlx_tasks_push(e, &e->next, item, e->nvals, p, 0, p->n);
+				continue;
+			}
 			gqlx_complete(e, cf, of, L, -1, item, depth + 1);
 			lua_pop(L, 1);
 		}
@@ -344,7 +426,7 @@ void gqlx_complete(struct gql_exec *e, struct cfield *cf, const struct gql_tref 
 	}
 	nt = t->named;
 	if (nt->kind == GQL_SCALAR || nt->kind == GQL_ENUM) {
-		complete_leaf(e, cf, nt, L, idx, slot);
+		complete_leaf(e, cf, nt, L, idx, ty, slot);
 		return;
 	}
 	if (nt->kind == GQL_INTERFACE || nt->kind == GQL_UNION) {

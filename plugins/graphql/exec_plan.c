@@ -5,6 +5,7 @@
  * and each field's arguments, coerced once per request.
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "exec_priv.h"
@@ -138,6 +139,34 @@ struct pbuild {
 	unsigned cap;
 };
 
+/* Whether T is String or ID, maybe non-null: a Lua string value of it is
+ * written as it is (run_object's short way). */
+static int plain_str_type(const struct gql_tref *t)
+{
+	if (t && t->kind == GQL_TYPE_NON_NULL)
+		t = t->of;
+	return t && t->kind == GQL_TYPE_NAMED && t->named->builtin &&
+	       t->named->kind == GQL_SCALAR && (!strcmp(t->named->name, "String") ||
+	                                        !strcmp(t->named->name, "ID"));
+}
+
+/* CF's key as the response writes it, "key":, made once per plan. */
+static int plan_jkey(struct gql_exec *e, struct cfield *cf)
+{
+	struct jbuf b = { 0 };
+
+	jb_cstr(&b, cf->key);
+	jb_putc(&b, ':');
+	if (b.oom || !(cf->jkey = gql_arena_strndup(&e->arena, b.p, b.n))) {
+		free(b.p);
+		e->fatal = 1;
+		return -1;
+	}
+	cf->jkey_len = b.n;
+	free(b.p);
+	return 0;
+}
+
 static void collect(struct gql_exec *e, struct pbuild *pb, const struct gql_stype *t,
                     const struct gql_selection_set *set, struct visited *vis)
 {
@@ -199,8 +228,11 @@ static void collect(struct gql_exec *e, struct pbuild *pb, const struct gql_styp
 				cf = &p->f[p->n++];
 				memset(cf, 0, sizeof(*cf));
 				cf->key = key;
+				if (plan_jkey(e, cf) != 0)
+					return;
 				cf->def = def;
 				cf->meta = meta;
+				cf->plain_str = plain_str_type(def->type);
 				cf->parent = t;
 			}
 			if (gqlx_grow(&e->arena, (void **)&cf->nodes, &cf->cap_nodes, cf->n_nodes,

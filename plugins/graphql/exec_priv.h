@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <lua.h>
 
@@ -21,8 +22,23 @@ struct jbuf {
 	int oom;
 };
 
-void jb_put(struct jbuf *b, const char *s, size_t n);
-void jb_putc(struct jbuf *b, char c);
+/* Room for MORE bytes: 0, or -1 (out of memory, B->oom set). */
+int jb_grow(struct jbuf *b, size_t more);
+
+static inline void jb_put(struct jbuf *b, const char *s, size_t n)
+{
+	if (b->n + n <= b->cap || jb_grow(b, n) == 0) {
+		memcpy(b->p + b->n, s, n);
+		b->n += n;
+	}
+}
+
+static inline void jb_putc(struct jbuf *b, char c)
+{
+	if (b->n < b->cap || jb_grow(b, 1) == 0)
+		b->p[b->n++] = c;
+}
+
 /* S[0..N) as a JSON string, quotes included; invalid UTF-8 becomes U+FFFD. */
 void jb_str(struct jbuf *b, const char *s, size_t n);
 void jb_cstr(struct jbuf *b, const char *s);
@@ -100,18 +116,26 @@ struct subplan {
 /* One response key of an object's selection: its merged field nodes. */
 struct cfield {
 	const char *key;
+	const char *jkey;       /* "key": as JSON, for the response */
+	size_t jkey_len;
 	const struct gql_selection **nodes;
 	unsigned n_nodes, cap_nodes;
 	const struct gql_field *def;
 	int meta;
+	int plain_str;          /* of type String or ID (maybe non-null), not a list */
 	const struct gql_stype *parent;
 	/* arguments, coerced once per request */
 	int args_state;         /* 0: not yet, 1: ok, -1: error */
 	struct gv *args;
 	const char *args_err;
 	int args_ref;           /* index of the Lua args table in the values table */
+	/* Lua strings kept in the values table (0: not yet): the field's name
+	 * (parent[name] of the default resolver), its response key (info.path),
+	 * and the table behind its resolvers' info (gqlx_push_info) */
+	int name_ref, key_ref, info_ref;
 	/* the resolver: index of the function in the values table, 0: default */
 	int resolver;
+	int nargs;              /* what the resolver can see of its 4 arguments */
 	int batch;
 	int resolver_looked;
 	struct subplan *subs;
@@ -192,6 +216,7 @@ struct gql_exec {
 	unsigned nfrag_slots;
 	lua_State *L;
 	int vref;               /* registry ref of the values table */
+	int vtop;               /* its stack index in L while a level runs, else 0 */
 	int nvals;
 	int resolvers_ref;      /* registry ref of graphql.resolvers' table, or LUA_NOREF */
 	struct rnode *root;
@@ -211,6 +236,7 @@ struct gql_exec {
 	} pool[16];
 	unsigned npool;
 	struct jbuf out;
+	struct jbuf leaf;        /* scratch for one leaf's JSON (complete_leaf) */
 	struct gql_result result;
 };
 
@@ -223,6 +249,17 @@ void gql_field_error(struct gql_exec *e, const struct cfield *cf, struct rnode *
 /* Marks AT null and propagates to the nearest nullable place. */
 void gql_null_out(struct gql_exec *e, struct rnode *at);
 struct rnode *gql_rnode(struct gql_exec *e, struct rnode *parent, unsigned idx, bool nonnull);
+
+/* An empty (null) result node at IDX of PARENT. */
+static inline void gqlx_rnode_init(struct rnode *n, struct rnode *parent, unsigned idx,
+                                   bool nonnull)
+{
+	n->kind = RN_NULL;
+	n->shape = RN_NULL;
+	n->nonnull = nonnull;
+	n->parent = parent;
+	n->idx = idx;
+}
 /* Introspection: completes meta-field CF (__schema / __type) into AT. */
 void gql_intro_field(struct gql_exec *e, struct cfield *cf, struct rnode *at);
 int gql_coerce_field_args(struct gql_exec *e, struct cfield *cf);
@@ -260,16 +297,31 @@ int gqlx_index_fragments(struct gql_exec *e);
 /* exec_resolve.c: the values table, resolvers, coroutines */
 void gqlx_push_values(struct gql_exec *e, lua_State *L);
 int gqlx_store_value(struct gql_exec *e, lua_State *L);
-void gqlx_push_stored(struct gql_exec *e, lua_State *L, int idx);
+void gqlx_push_stored_slow(struct gql_exec *e, lua_State *L, int idx);
+
+/* Pushes the value at IDX of the values table: one raw get while a level
+ * runs. [-0, +1, -] */
+static inline void gqlx_push_stored(struct gql_exec *e, lua_State *L, int idx)
+{
+	if (L == e->L && e->vtop)
+		lua_rawgeti(L, e->vtop, idx);
+	else
+		gqlx_push_stored_slow(e, L, idx);
+}
+/* Pushes the Lua string of CF's name (KEY: its response key), kept in the
+ * values table from its first use on. [-0, +1, m] */
+void gqlx_push_name(struct gql_exec *e, lua_State *L, struct cfield *cf, int key);
 void gqlx_find_resolver(struct gql_exec *e, struct cfield *cf);
 unsigned gqlx_path_of(const struct rnode *at, struct pseg *out, unsigned cap);
 const char *gqlx_op_name(const struct gql_definition *op);
 void gqlx_complete_field(struct gql_exec *e, struct cfield *cf, lua_State *L, int idx,
                          struct rnode *slot);
+int gqlx_nargs(lua_State *L);
 void gqlx_call(struct gql_exec *e, struct cfield *cf, struct rnode *slot, int parent_vidx,
-               struct bentry *bq, unsigned n_bq, unsigned n_parents);
+               struct bentry *bq, unsigned n_bq, unsigned n_parents, int nargs);
 
 /* exec_complete.c */
+int gqlx_set_plain_str(struct gql_exec *e, struct rnode *slot, const char *s, size_t n);
 void gqlx_set_jbuf(struct gql_exec *e, struct rnode *slot, struct jbuf *b);
 void gqlx_complete(struct gql_exec *e, struct cfield *cf, const struct gql_tref *t,
                    lua_State *L, int idx, struct rnode *slot, int depth);

@@ -15,15 +15,23 @@
 
 /* ---- Lua: the values table, resolvers, coroutines ------------------------ */
 
-/* Pushes the values table. [-0, +1, -] */
+/* Pushes the values table: a copy of it while a level runs, where every
+ * value of the level is read from or stored into it. [-0, +1, -] */
 void gqlx_push_values(struct gql_exec *e, lua_State *L)
 {
-	lua_rawgeti(L, LUA_REGISTRYINDEX, e->vref);
+	if (L == e->L && e->vtop)
+		lua_pushvalue(L, e->vtop);
+	else
+		lua_rawgeti(L, LUA_REGISTRYINDEX, e->vref);
 }
 
 /* Stores the value at the top of L in the values table; pops it. */
 int gqlx_store_value(struct gql_exec *e, lua_State *L)
 {
+	if (L == e->L && e->vtop) {
+		lua_rawseti(L, e->vtop, ++e->nvals);
+		return e->nvals;
+	}
 	gqlx_push_values(e, L);
 	lua_insert(L, -2);
 	lua_rawseti(L, -2, ++e->nvals);
@@ -31,11 +39,40 @@ int gqlx_store_value(struct gql_exec *e, lua_State *L)
 	return e->nvals;
 }
 
-void gqlx_push_stored(struct gql_exec *e, lua_State *L, int idx)
+void gqlx_push_stored_slow(struct gql_exec *e, lua_State *L, int idx)
 {
 	gqlx_push_values(e, L);
 	lua_rawgeti(L, -1, idx);
 	lua_remove(L, -2);
+}
+
+void gqlx_push_name(struct gql_exec *e, lua_State *L, struct cfield *cf, int key)
+{
+	int *ref = key ? &cf->key_ref : &cf->name_ref;
+
+	if (*ref) {
+		gqlx_push_stored(e, L, *ref);
+		return;
+	}
+	lua_pushstring(L, key ? cf->key : cf->def->name);
+	lua_pushvalue(L, -1);
+	*ref = gqlx_store_value(e, L);
+}
+
+/*
+ * How many of (parent, args, ctx, info) the function on top of L can see:
+ * its fixed parameters, or all four for a vararg or C function. A Lua
+ * function declared with fewer drops the others on entry, so they need not
+ * be made (most resolvers never take info). [-0, +0, -]
+ */
+int gqlx_nargs(lua_State *L)
+{
+	lua_Debug ar;
+
+	lua_pushvalue(L, -1);
+	if (!lua_getinfo(L, ">u", &ar) || ar.isvararg || ar.nparams > 4)
+		return 4;
+	return ar.nparams;
 }
 
 void gqlx_find_resolver(struct gql_exec *e, struct cfield *cf)
@@ -53,12 +90,14 @@ void gqlx_find_resolver(struct gql_exec *e, struct cfield *cf)
 	lua_pushstring(L, cf->def->name);
 	switch (lua_rawget(L, -2)) {
 	case LUA_TFUNCTION:
+		cf->nargs = gqlx_nargs(L);
 		cf->resolver = gqlx_store_value(e, L);
 		break;
 	case LUA_TTABLE:   /* graphql.batch(fn) */
 		if (lua_getmetatable(L, -1)) {
 			luaL_getmetatable(L, K_BATCH_MT);
 			if (lua_rawequal(L, -1, -2) && lua_rawgeti(L, -3, 1) == LUA_TFUNCTION) {
+				cf->nargs = gqlx_nargs(L);
 				cf->resolver = gqlx_store_value(e, L);
 				cf->batch = 1;
 			}
@@ -116,39 +155,68 @@ const char *gqlx_op_name(const struct gql_definition *op)
 	       op->operation == GQL_OP_SUBSCRIPTION ? "subscription" : "query";
 }
 
-/* The resolver's info table on CO. [-0, +1, m] */
-static void push_info(struct gql_exec *e, lua_State *co, const struct cfield *cf,
-                      const struct rnode *slot)
+/*
+ * What the info tables of CF's calls share (fieldName, parentType,
+ * returnType, operation, operationName, context), made once per request
+ * and field: their metatable, its own __index. [-0, +1, m]
+ */
+static void push_info_base(struct gql_exec *e, lua_State *L, struct cfield *cf)
 {
-	struct pseg segs[256];
-	unsigned n = gqlx_path_of(slot, segs, 256);
 	char tbuf[256];
 
-	lua_createtable(co, 0, 7);
-	lua_pushstring(co, cf->def->name);
-	lua_setfield(co, -2, "fieldName");
-	lua_pushstring(co, cf->parent->name);
-	lua_setfield(co, -2, "parentType");
+	if (cf->info_ref) {
+		gqlx_push_stored(e, L, cf->info_ref);
+		return;
+	}
+	lua_createtable(L, 0, 7);
+	gqlx_push_name(e, L, cf, 0);
+	lua_setfield(L, -2, "fieldName");
+	lua_pushstring(L, cf->parent->name);
+	lua_setfield(L, -2, "parentType");
 	gql_tref_print(cf->def->type, tbuf, sizeof(tbuf));
-	lua_pushstring(co, tbuf);
-	lua_setfield(co, -2, "returnType");
-	lua_createtable(co, (int)n, 0);
-	for (unsigned i = 0; i < n; i++) {
-		if (segs[i].key)
-			lua_pushstring(co, segs[i].key);
-		else
-			lua_pushinteger(co, segs[i].idx);
-		lua_rawseti(co, -2, i + 1);
-	}
-	lua_setfield(co, -2, "path");
-	lua_pushstring(co, gqlx_op_name(e->op));
-	lua_setfield(co, -2, "operation");
+	lua_pushstring(L, tbuf);
+	lua_setfield(L, -2, "returnType");
+	lua_pushstring(L, gqlx_op_name(e->op));
+	lua_setfield(L, -2, "operation");
 	if (e->op->name.value) {
-		lua_pushstring(co, e->op->name.value);
-		lua_setfield(co, -2, "operationName");
+		lua_pushstring(L, e->op->name.value);
+		lua_setfield(L, -2, "operationName");
 	}
-	gqlx_push_stored(e, co, V_CTX);
-	lua_setfield(co, -2, "context");
+	gqlx_push_stored(e, L, V_CTX);
+	lua_setfield(L, -2, "context");
+	lua_pushvalue(L, -1);
+	lua_setfield(L, -2, "__index");
+	lua_pushvalue(L, -1);
+	cf->info_ref = gqlx_store_value(e, L);
+}
+
+/*
+ * The resolver's info table for a call at SLOT: its own path (keys from
+ * the values table, indexes 0-based), the rest from push_info_base through
+ * its metatable. [-0, +1, m]
+ */
+static void push_info(struct gql_exec *e, lua_State *L, struct cfield *cf,
+                      const struct rnode *slot)
+{
+	const struct rnode *r;
+	unsigned n = 0;
+
+	for (r = slot; r && r->parent; r = r->parent)
+		n++;
+	lua_createtable(L, 0, 1);
+	lua_createtable(L, (int)n, 0);
+	for (r = slot; r && r->parent; r = r->parent) {
+		const struct rnode *p = r->parent;
+
+		if (p->shape == RN_OBJ)
+			gqlx_push_name(e, L, &p->u.obj.plan->f[r->idx], 1);
+		else
+			lua_pushinteger(L, r->idx);
+		lua_rawseti(L, -2, n--);
+	}
+	lua_setfield(L, -2, "path");
+	push_info_base(e, L, cf);
+	lua_setmetatable(L, -2);
 }
 
 /* ---- calling resolvers -------------------------------------------------------- */
@@ -301,12 +369,13 @@ static void task_done(lua_State *co, int status, int nres, void *ud)
 }
 
 /*
- * Calls the function on top of L with (parent, args, ctx, info) in a
- * coroutine: PARENT is a value index, or the parents table on L under the
- * function for a batch. Pops the function (and the parents table).
+ * Calls the function on top of L with the first NARGS of (parent, args,
+ * ctx, info) (gqlx_nargs) in a coroutine: PARENT is a value index, or the
+ * parents table on L under the function for a batch. Pops the function
+ * (and the parents table).
  */
 void gqlx_call(struct gql_exec *e, struct cfield *cf, struct rnode *slot, int parent_vidx,
-               struct bentry *bq, unsigned n_bq, unsigned n_parents)
+               struct bentry *bq, unsigned n_bq, unsigned n_parents, int nargs)
 {
 	lua_State *L = e->L, *co = co_take(e);
 	struct pcall *pc = gql_arena_calloc(&e->arena, sizeof(*pc));
@@ -318,26 +387,33 @@ void gqlx_call(struct gql_exec *e, struct cfield *cf, struct rnode *slot, int pa
 		return;
 	}
 	*pc = (struct pcall){ e, cf, co, slot, bq, n_bq, n_parents };
-	if (bq) {
-		lua_xmove(L, co, 2);   /* function, parents */
-	} else {
-		lua_xmove(L, co, 1);
-		gqlx_push_stored(e, co, parent_vidx);
+	/* the call's arguments are made on L, where the values table is at
+	 * hand, and moved to CO at once */
+	if (!lua_checkstack(L, 8)) {
+		e->fatal = 1;
+		lua_pop(L, bq ? 2 : 1);
+		return;
 	}
-	if (cf->args_ref == 0) {
-		gv_push(co, cf->args);
-		lua_pushvalue(co, -1);
-		lua_xmove(co, L, 1);
+	if (nargs < 1 && bq)
+		lua_pop(L, 1);
+	if (nargs >= 1 && !bq)
+		gqlx_push_stored(e, L, parent_vidx);
+	if (nargs >= 2 && cf->args_ref == 0) {
+		gv_push(L, cf->args);
+		lua_pushvalue(L, -1);
 		cf->args_ref = gqlx_store_value(e, L);
-	} else {
-		gqlx_push_stored(e, co, cf->args_ref);
+	} else if (nargs >= 2) {
+		gqlx_push_stored(e, L, cf->args_ref);
 	}
-	gqlx_push_stored(e, co, V_CTX);
-	push_info(e, co, cf, bq ? bq[0].slot : slot);
+	if (nargs >= 3)
+		gqlx_push_stored(e, L, V_CTX);
+	if (nargs >= 4)
+		push_info(e, L, cf, bq ? bq[0].slot : slot);
+	lua_xmove(L, co, nargs + 1);   /* the function, parent(s), args, ctx, info */
 	if (e->req.resume)
-		st = e->req.resume(e->req.resume_ud, co, 4, &nres, task_done, pc);
+		st = e->req.resume(e->req.resume_ud, co, nargs, &nres, task_done, pc);
 	else
-		st = e->req.api->lua_task_resume(e->req.x, co, 4, &nres, task_done, pc);
+		st = e->req.api->lua_task_resume(e->req.x, co, nargs, &nres, task_done, pc);
 	if (st == LUA_YIELD) {
 		e->pending++;
 		return;

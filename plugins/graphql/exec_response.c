@@ -73,10 +73,11 @@ static void write_node(struct jbuf *b, const struct rnode *n)
 	case RN_OBJ:
 		jb_putc(b, '{');
 		for (unsigned i = 0; i < n->u.obj.plan->n; i++) {
+			const struct cfield *cf = &n->u.obj.plan->f[i];
+
 			if (i)
 				jb_putc(b, ',');
-			jb_cstr(b, n->u.obj.plan->f[i].key);
-			jb_putc(b, ':');
+			jb_put(b, cf->jkey, cf->jkey_len);
 			write_node(b, n->u.obj.v[i]);
 		}
 		jb_putc(b, '}');
@@ -130,6 +131,8 @@ static void write_errors(struct gql_exec *e, struct jbuf *b)
 	jb_putc(b, ']');
 }
 
+static __thread size_t out_hint;
+
 void gqlx_finish(struct gql_exec *e)
 {
 	struct jbuf *b = &e->out;
@@ -138,6 +141,9 @@ void gqlx_finish(struct gql_exec *e)
 		return;
 	e->finished = 1;
 	b->n = 0;
+	/* room for a response like the thread's last one, at once */
+	if (!e->fatal && out_hint > b->cap)
+		jb_grow(b, out_hint);
 	if (e->fatal) {
 		jb_put(b, "{\"errors\":[{\"message\":\"Internal server error.\"}]}", 49);
 		e->result.internal = 1;
@@ -161,6 +167,8 @@ void gqlx_finish(struct gql_exec *e)
 			e->result.has_data = 0;
 		}
 	}
+	if (!e->result.internal)
+		out_hint = b->n < (1u << 20) ? b->n + 64 : 0;
 	e->result.json = b->p;
 	e->result.len = b->n;
 	e->running = 0;

@@ -5,7 +5,7 @@
  *   plugin "graphql" {
  *     schema = "conf/schema.graphql",   -- or a list of files
  *     path = "/graphql", introspection = true, graphiql = false,
- *     max_depth = 15, max_complexity = 1000, max_aliases = 30,
+ *     max_depth = 15, max_complexity = 5000, max_aliases = 30,
  *     max_tokens = 20000, max_bytes = 262144,
  *     sse_heartbeat = 15, max_duration = 3600, max_events = 0,  -- subscriptions
  *     ws = { connection_init_wait_timeout = 3, max_operations = 100,
@@ -26,6 +26,7 @@
 #include <lauxlib.h>
 
 #include "gqlp.h"
+#include "validate.h"
 
 const struct pt_api *gqlp_api;
 pt_plugin_ctx *gqlp_ctx;
@@ -275,7 +276,8 @@ static struct gqlp_conf *conf_read(const pt_conf *conf)
 	    read_bool(conf, "introspection", true, &c->introspection) ||
 	    read_bool(conf, "graphiql", false, &c->graphiql) ||
 	    read_uint(conf, "max_depth", 15, 1000, &c->max_depth) ||
-	    read_uint(conf, "max_complexity", 1000, 100000000, &c->max_complexity) ||
+	    read_uint(conf, "max_complexity", GQL_DEFAULT_MAX_COMPLEXITY, 100000000,
+	              &c->max_complexity) ||
 	    read_uint(conf, "max_aliases", 30, 100000, &c->max_aliases) ||
 	    read_uint(conf, "max_tokens", 20000, 10000000, &tokens) ||
 	    read_uint(conf, "max_bytes", 262144, 64u << 20, &bytes))

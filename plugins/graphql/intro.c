@@ -83,6 +83,43 @@ static void input_list(struct gql_exec *e, struct ival *out, const struct gql_in
 			items[out->n++] = (struct ival){ .kind = IV_INPUT, .p = &iv[i] };
 }
 
+static const struct gql_stype *named_of(const struct gql_tref *t)
+{
+	while (t && t->kind != GQL_TYPE_NAMED)
+		t = t->of;
+	return t ? t->named : NULL;
+}
+
+static int args_use(const struct gql_input_value *a, unsigned n, const struct gql_stype *t)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (named_of(a[i].type) == t)
+			return 1;
+	return 0;
+}
+
+/* Whether a field, argument or input field of the schema (introspection's
+ * own types and the directives included) refers to T. */
+static int type_used(const struct gql_schema *s, const struct gql_stype *t)
+{
+	for (unsigned i = 0; i < s->n_types; i++) {
+		const struct gql_stype *u = s->types[i];
+
+		for (unsigned k = 0; k < u->n_fields; k++)
+			if (named_of(u->fields[k].type) == t ||
+			    args_use(u->fields[k].args, u->fields[k].n_args, t))
+				return 1;
+		if (args_use(u->input_fields, u->n_input_fields, t))
+			return 1;
+	}
+	for (unsigned i = 0; i < s->n_directives; i++)
+		if (args_use(s->directives[i]->args, s->directives[i]->n_args, t))
+			return 1;
+	return 0;
+}
+
+/* __schema.types: a standard scalar that nothing refers to is left out, as
+ * graphql-js leaves it out of its type map (Float in a schema without one). */
 static void type_list(struct gql_exec *e, struct ival *out, struct gql_stype *const *ts,
                       unsigned n)
 {
@@ -90,6 +127,19 @@ static void type_list(struct gql_exec *e, struct ival *out, struct gql_stype *co
 
 	for (unsigned i = 0; items && i < n; i++)
 		items[out->n++] = (struct ival){ .kind = IV_TYPE, .p = ts[i] };
+}
+
+static void schema_types(struct gql_exec *e, struct ival *out, const struct gql_schema *s)
+{
+	struct ival *items = list_new(e, out, s->n_types);
+
+	for (unsigned i = 0; items && i < s->n_types; i++) {
+		const struct gql_stype *t = s->types[i];
+
+		if (t->builtin && t->kind == GQL_SCALAR && !type_used(s, t))
+			continue;
+		items[out->n++] = (struct ival){ .kind = IV_TYPE, .p = t };
+	}
 }
 
 /* The value of field CF of the introspection object OBJ. */
@@ -105,7 +155,7 @@ static struct ival field_of(struct gql_exec *e, struct cfield *cf, const struct 
 		if (!strcmp(f, "description"))
 			return str(s->description);
 		if (!strcmp(f, "types")) {
-			type_list(e, &out, s->types, s->n_types);
+			schema_types(e, &out, s);
 		} else if (!strcmp(f, "queryType")) {
 			out = (struct ival){ .kind = IV_TYPE, .p = s->query };
 		} else if (!strcmp(f, "mutationType")) {

@@ -13,7 +13,7 @@
 
 #include "exec_priv.h"
 
-static int grow(struct jbuf *b, size_t more)
+int jb_grow(struct jbuf *b, size_t more)
 {
 	size_t cap;
 	char *p;
@@ -34,19 +34,6 @@ static int grow(struct jbuf *b, size_t more)
 	return 0;
 }
 
-void jb_put(struct jbuf *b, const char *s, size_t n)
-{
-	if (grow(b, n) == 0) {
-		memcpy(b->p + b->n, s, n);
-		b->n += n;
-	}
-}
-
-void jb_putc(struct jbuf *b, char c)
-{
-	if (grow(b, 1) == 0)
-		b->p[b->n++] = c;
-}
 
 void jb_cstr(struct jbuf *b, const char *s)
 {
@@ -90,7 +77,7 @@ void jb_str(struct jbuf *b, const char *str, size_t n)
 	size_t i = 0, run = 0;
 
 	/* worst case: every byte becomes \u00XX */
-	if (grow(b, n * 6 + 2) != 0)
+	if (jb_grow(b, n * 6 + 2) != 0)
 		return;
 	b->p[b->n++] = '"';
 	while (i < n) {

@@ -53,6 +53,9 @@ struct pb_method {
 struct pb_http_rule {
 	const char *verb, *path, *body, *response_body;
 };
+/* (added) A `custom` pattern gives its kind as the verb: "HEAD", "OPTIONS",
+ * or "*" for any method (pb_method has no http_custom field). body and
+ * response_body are "" when absent; path is never NULL when verb is set. */
 
 struct pb_service {
 	const char *full_name;		/* "orders.v1.Orders" */
@@ -113,9 +116,50 @@ int pb_file_by_symbol(const struct pb_registry *r, const char *symbol,
 unsigned pb_file_deps(const struct pb_registry *r, const char *name,
                       const char *const **deps);
 
+/* ---- the fields of a message type (added: transcoding, OpenAPI) ----------------- */
+
+/* Field types: descriptor.proto's FieldDescriptorProto.Type numbers. */
+enum pb_type {
+	PB_DOUBLE = 1, PB_FLOAT = 2, PB_INT64 = 3, PB_UINT64 = 4, PB_INT32 = 5, PB_FIXED64 = 6,
+	PB_FIXED32 = 7, PB_BOOL = 8, PB_STRING = 9, PB_MESSAGE = 11, PB_BYTES = 12,
+	PB_UINT32 = 13, PB_ENUM = 14, PB_SFIXED32 = 15, PB_SFIXED64 = 16, PB_SINT32 = 17,
+	PB_SINT64 = 18
+};
+
+struct pb_field_info {
+	const char *name;		/* the proto name, "user_id" */
+	const char *json_name;		/* "userId" */
+	uint32_t number;
+	enum pb_type type;
+	int repeated;			/* maps too */
+	int map;			/* a map: MSG is the entry (key field 1, value field 2) */
+	int has_presence;		/* singular and "unset" differs from the default */
+	int required;			/* proto2 required */
+	const char *oneof;		/* the name of its (real) oneof, or NULL */
+	const struct pb_msg *msg;	/* PB_MESSAGE: the type */
+	const struct pb_enum *en;	/* PB_ENUM: the type */
+};
+
+/* Fields in number order; pb_msg_field_at fills FI and returns 0, or -1
+ * past the end. pb_msg_field_find takes the proto or the JSON name. The
+ * strings and types are the registry's (valid while it lives). */
+unsigned pb_msg_field_count(const struct pb_msg *m);
+int pb_msg_field_at(const struct pb_msg *m, unsigned i, struct pb_field_info *fi);
+int pb_msg_field_find(const struct pb_msg *m, const char *name, struct pb_field_info *fi);
+/* The file a message is declared in ("orders.proto"). */
+const char *pb_msg_file(const struct pb_msg *m);
+/* An enum's full name, and its values as declared (name, number). */
+const char *pb_enum_name(const struct pb_enum *e);
+unsigned pb_enum_value_count(const struct pb_enum *e);
+const char *pb_enum_value_at(const struct pb_enum *e, unsigned i, int32_t *number);
+
 /* ---- limits ---------------------------------------------------------------------- */
 
 #define PB_MAX_DEPTH 64		/* nesting of messages/values, both directions */
+/* Decoding refuses input whose unpacked structs would take more than this
+ * many times its size (plus 1 MiB): e.g. a million empty elements of a
+ * message type with many fields. */
+#define PB_DECODE_EXPANSION 64
 
 /* ---- messages <-> Lua -------------------------------------------------------------
  * Mapping (doc/grpc.md): a message is a table keyed by field name; proto3

@@ -23,6 +23,8 @@ h1_response)	srcs="core/http/h1_response.c core/http/h1_lex.c core/http/h1_chunk
 graphql_ws)	srcs="plugins/graphql/ws_msg.c -Iplugins/graphql $(pkg-config --cflags --libs jansson)"; target=tests/fuzz/fuzz_graphql_ws.c ;;
 lua_pattern)	srcs="core/lua/lua_pattern.c -Icore/lua $(pkg-config --cflags --libs lua5.4)"; target=tests/fuzz/fuzz_lua_pattern.c ;;
 ws_frame)	srcs="core/ws/ws_frame.c core/ws/ws_deflate.c -Icore/ws $(pkg-config --cflags --libs zlib)"; target=tests/fuzz/fuzz_ws_frame.c ;;
+pb_decode)	srcs="plugins/grpc/pb_*.c -Iplugins/grpc $(pkg-config --cflags --libs lua5.4 jansson libprotobuf-c) -lm"; target=tests/fuzz/fuzz_pb_decode.c ;;
+pb_json)	srcs="plugins/grpc/pb_*.c -Iplugins/grpc $(pkg-config --cflags --libs lua5.4 jansson libprotobuf-c) -lm"; target=tests/fuzz/fuzz_pb_json.c ;;
 *)	srcs=""; target=tests/fuzz/fuzz_$name.c ;;
 esac
 [ -f "$target" ] || { echo "run.sh: no fuzz target $target" >&2; exit 2; }

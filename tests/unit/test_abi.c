@@ -127,14 +127,22 @@ PIN(ws_queued, 704);
 PIN(ws_lua, 712);
 PIN(ws_lua_task_resume, 720);
 PIN(exchange_lua_req, 728);
+/* ---- 1.7 ---- */
+PIN(ucall_start, 736);
+PIN(ucall_write, 744);
+PIN(ucall_end, 752);
+PIN(ucall_pause, 760);
+PIN(ucall_cancel, 768);
+PIN(exchange_body_pause, 776);
+PIN(lua_task_abandon, 784);
 
 #if defined(__x86_64__) && defined(__LP64__)
 /* Where the table of each minor ends: sizeof(struct pt_api) in that core. */
-static const uint32_t table_end[] = { 544, 592, 608, 616, 624, 632, 736 };
+static const uint32_t table_end[] = { 544, 592, 608, 616, 624, 632, 736, 792 };
 
 _Static_assert(sizeof(table_end) / sizeof(table_end[0]) == PT_ABI_MINOR + 1,
                "a new minor needs its table end (and its members' offsets) here");
-_Static_assert(sizeof(struct pt_api) == 736,
+_Static_assert(sizeof(struct pt_api) == 792,
                "pt_api grew: pin the new members and the new end above");
 /* The other structs that cross the boundary keep their layout too. */
 _Static_assert(sizeof(pt_str_t) == 16 && offsetof(pt_str_t, len) == 8, "pt_str_t");
@@ -155,7 +163,15 @@ _Static_assert(offsetof(struct pt_upstream_req, method) == 24 &&
 _Static_assert(offsetof(struct pt_upstream_res, status) == 4 &&
                offsetof(struct pt_upstream_res, headers) == 8 &&
                offsetof(struct pt_upstream_res, body) == 24 &&
-               sizeof(struct pt_upstream_res) == 40, "struct pt_upstream_res");
+               offsetof(struct pt_upstream_res, trailers) == 40 &&
+               offsetof(struct pt_upstream_res, num_trailers) == 48 &&
+               sizeof(struct pt_upstream_res) == 56, "struct pt_upstream_res");
+_Static_assert(offsetof(struct pt_ucall_ops, head) == 8 &&
+               offsetof(struct pt_ucall_ops, data) == 16 &&
+               offsetof(struct pt_ucall_ops, drain) == 24 &&
+               offsetof(struct pt_ucall_ops, done) == 32 &&
+               sizeof(struct pt_ucall_ops) == 40, "struct pt_ucall_ops");
+_Static_assert(PT_ECANCELED == -11, "PT_ECANCELED");
 _Static_assert(sizeof(struct pt_rate) == 32, "struct pt_rate");
 _Static_assert(offsetof(struct pt_redis_reply, str) == 16 &&
                offsetof(struct pt_redis_reply, elem) == 40 &&
@@ -253,6 +269,50 @@ static void test_abi_exchange_upstream_request_refuses_bad_arguments(void **stat
 	assert_int_equal(api->exchange_upstream_request(NULL, &req, NULL, NULL), PT_EINVAL);
 }
 
+static int u_head(pt_ucall *c, int st, const pt_str_t *h, uint32_t n, void *ud)
+{
+	(void)c; (void)st; (void)h; (void)n; (void)ud;
+	return 0;
+}
+
+static int u_data(pt_ucall *c, const void *d, size_t n, void *ud)
+{
+	(void)c; (void)d; (void)n; (void)ud;
+	return 0;
+}
+
+static void u_done(pt_ucall *c, int err, const char *msg, const pt_str_t *t, uint32_t n, void *ud)
+{
+	(void)c; (void)err; (void)msg; (void)t; (void)n; (void)ud;
+	fail_msg("done must not run for a call that did not start");
+}
+
+/* 1.7: a call that cannot start says why through *ERR and never calls back;
+ * the rest refuse NULL instead of crashing. */
+static void test_abi_ucall_refuses_bad_arguments(void **state)
+{
+	const struct pt_api *api = api_table();
+	struct pt_upstream_req req = { .size = sizeof(req), .url = "http://127.0.0.1:1/" };
+	struct pt_ucall_ops ops = { .size = sizeof(ops), .head = u_head, .data = u_data,
+	                            .done = u_done };
+	struct pt_ucall_ops small = ops;
+	int err = 0;
+
+	(void)state;
+	assert_null(api->ucall_start(NULL, NULL, &req, 0, &ops, NULL, &err));
+	assert_int_equal(err, PT_EINVAL);
+	small.size = 8;
+	assert_null(api->ucall_start(NULL, NULL, &req, 0, &small, NULL, &err));
+	assert_int_equal(err, PT_EINVAL);
+	assert_null(api->ucall_start(NULL, NULL, NULL, 0, &ops, NULL, NULL));
+	assert_int_equal(api->ucall_write(NULL, "x", 1), PT_EINVAL);
+	assert_int_equal(api->ucall_end(NULL, NULL, 0), PT_EINVAL);
+	api->ucall_pause(NULL, 1);
+	api->ucall_cancel(NULL);
+	assert_int_equal(api->lua_task_abandon(NULL), PT_EINVAL);
+	assert_string_equal(api->strerror(PT_ECANCELED), "cancelled");
+}
+
 int main(void)
 {
 	static const struct CMUnitTest tests[] = {
@@ -261,6 +321,7 @@ int main(void)
 		cmocka_unit_test(test_abi_unserved_filter_phases_are_enosys),
 		cmocka_unit_test(test_abi_metrics_without_exposition_are_null),
 		cmocka_unit_test(test_abi_exchange_upstream_request_refuses_bad_arguments),
+		cmocka_unit_test(test_abi_ucall_refuses_bad_arguments),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

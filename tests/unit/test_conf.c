@@ -324,6 +324,44 @@ static void test_conf_tree_reads_types(void **state)
 	config_free(cfg);
 }
 
+/* http2 = true (gRPC channels) is protocol "h2c", or "h2" with tls or
+ * protocol "https"; a protocol that says otherwise is a file:line error. */
+static void test_conf_upstream_http2_is_h2c_or_h2(void **state)
+{
+	char err[4096];
+	struct config *cfg = load(
+		"listen { address = \"127.0.0.1\", port = 8080 }\n"
+		"upstream \"orders\" { servers = { \"127.0.0.1:9001\" }, http2 = true }\n"
+		"upstream \"secure\" { servers = { \"127.0.0.1:9002\" }, http2 = true,\n"
+		"                      tls = { verify = false } }\n"
+		"upstream \"both\" { servers = { \"127.0.0.1:9003\" }, http2 = true, protocol = \"https\" }\n"
+		"upstream \"same\" { servers = { \"127.0.0.1:9004\" }, http2 = true, protocol = \"h2c\" }\n"
+		"upstream \"plain\" { servers = { \"127.0.0.1:9005\" }, http2 = false }\n",
+		err, sizeof(err));
+
+	(void)state;
+	if (!cfg)
+		fail_msg("%s", err);
+	assert_int_equal(config_upstream(cfg, "orders")->protocol, UP_PROTO_H2C);
+	assert_int_equal(config_upstream(cfg, "secure")->protocol, UP_PROTO_H2);
+	assert_int_equal(config_upstream(cfg, "both")->protocol, UP_PROTO_H2);
+	assert_int_equal(config_upstream(cfg, "same")->protocol, UP_PROTO_H2C);
+	assert_int_equal(config_upstream(cfg, "plain")->protocol, UP_PROTO_HTTP);
+	config_free(cfg);
+	expect_error("listen { address = \"127.0.0.1\", port = 8080 }\n"
+	             "\n"
+	             "upstream \"orders\" { servers = { \"127.0.0.1:9001\" },\n"
+	             "  protocol = \"http\", http2 = true }\n",
+	             3, "http2 = true conflicts with protocol = \"http\"");
+	expect_error("listen { address = \"127.0.0.1\", port = 8080 }\n"
+	             "upstream \"orders\" { servers = { \"127.0.0.1:9001\" }, protocol = \"h2\", "
+	             "http2 = false }\n",
+	             2, "http2 = false conflicts");
+	expect_error("listen { address = \"127.0.0.1\", port = 8080 }\n"
+	             "upstream \"orders\" { servers = { \"127.0.0.1:9001\" }, http2 = \"yes\" }\n",
+	             2, "http2");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -351,6 +389,7 @@ int main(void)
 		cmocka_unit_test(test_conf_tree_reads_types),
 		cmocka_unit_test(test_conf_hub_backplane),
 		cmocka_unit_test(test_conf_rejects_bad_hub_backplane),
+		cmocka_unit_test(test_conf_upstream_http2_is_h2c_or_h2),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

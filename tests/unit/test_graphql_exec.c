@@ -18,6 +18,7 @@
 #include <lualib.h>
 
 #include "exec.h"
+#include "gql_arena.h"
 #include "gqlp.h"
 #include "parser.h"
 
@@ -213,9 +214,38 @@ static void test_graphql_exec_abstract_and_introspection(void **s)
 	       "{\"name\":\"Post\"}]}}}");
 }
 
+/* A closed execution arena's blocks serve the next one (no malloc/free per
+ * request: glibc would trim and refault the heap); large allocations get
+ * a kept size too; memory stays 16-byte aligned and distinct. */
+static void test_graphql_arena_blocks_come_back_per_thread(void **s)
+{
+	struct gql_arena a, b;
+	unsigned char *p1, *big1, *p2, *big2, *q;
+
+	(void)s;
+	gql_arena_init(&a, GQL_ARENA_REUSE);
+	p1 = gql_arena_alloc(&a, 100);
+	big1 = gql_arena_alloc(&a, 40000);      /* a block of its own: 64 KiB */
+	assert_non_null(p1);
+	assert_non_null(big1);
+	memset(big1, 0xab, 40000);
+	q = gql_arena_alloc(&a, 24);             /* still from the first block */
+	assert_ptr_equal(q, p1 + 112);
+	gql_arena_close(&a);
+	gql_arena_init(&b, GQL_ARENA_REUSE);
+	p2 = gql_arena_alloc(&b, 8);
+	big2 = gql_arena_alloc(&b, 50000);
+	assert_ptr_equal(big2, big1);            /* the 64 KiB block again */
+	assert_ptr_equal(p2, p1);                /* and the 16 KiB one */
+	assert_int_equal((uintptr_t)p2 % 16, 0);
+	assert_null(gql_arena_alloc(&b, SIZE_MAX - 8));   /* overflow: refused */
+	gql_arena_close(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_graphql_arena_blocks_come_back_per_thread),
 		cmocka_unit_test(test_graphql_exec_resolves_in_request_order),
 		cmocka_unit_test(test_graphql_exec_null_goes_to_the_nearest_nullable_parent),
 		cmocka_unit_test(test_graphql_exec_batch_is_one_call_per_level),

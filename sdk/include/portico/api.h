@@ -170,6 +170,10 @@ struct pt_upstream_res {
 	const pt_str_t *headers;     /* name, value pairs, names lower-case */
 	uint32_t num_headers;
 	pt_str_t body;
+	const pt_str_t *trailers;    /* 1.7: the response's trailer fields (HTTP/2
+	                              * HEADERS after the DATA, HTTP/1.1 chunked
+	                              * trailers), names lower-case; borrowed */
+	uint32_t num_trailers;       /* pairs */
 };
 typedef void (*pt_upstream_fn)(const struct pt_upstream_res *res, void *ud);
 
@@ -219,6 +223,37 @@ struct pt_ws_ops {
 	void (*on_message)(pt_ws *ws, const char *data, size_t len, int binary, void *ud);
 	void (*on_close)(pt_ws *ws, unsigned code, pt_str_t reason, void *ud);
 };
+
+/* ---- 1.7: streaming upstream calls (pt_api.ucall_start and friends) ------- */
+
+typedef struct pt_ucall pt_ucall;    /* a streaming upstream call */
+
+/* What a streaming upstream call tells its owner, on its worker's thread,
+ * never from inside a pt_api call. A callback returning < 0 cancels the
+ * call: done then follows with PT_ECANCELED (see done). */
+struct pt_ucall_ops {
+	uint32_t size;               /* sizeof(struct pt_ucall_ops) */
+	/* The final response head: STATUS, header pairs (names lower-case). */
+	int (*head)(pt_ucall *c, int status, const pt_str_t *headers, uint32_t nheaders,
+	            void *ud);
+	/* Response body bytes, borrowed for the call. */
+	int (*data)(pt_ucall *c, const void *data, size_t len, void *ud);
+	/* The request bytes queued fell under PT_UCALL_LOW after ucall_write
+	 * returned PT_UCALL_HIGH or more. May be NULL. */
+	void (*drain)(pt_ucall *c, void *ud);
+	/* The end, exactly once (unless ucall_cancel): ERR 0 when the response
+	 * ended normally, with its TRAILERS (name, value pairs, names
+	 * lower-case; 0 pairs when it had none), or a negative PT_E*
+	 * (PT_ETIMEDOUT: the deadline or a silence; PT_EIO: refused, reset,
+	 * malformed; PT_ELIMIT; PT_ENOENT: no such upstream; PT_ECANCELED: a
+	 * callback returned < 0) with ERRMSG a static sentence. C is freed
+	 * when done returns. */
+	void (*done)(pt_ucall *c, int err, const char *errmsg, const pt_str_t *trailers,
+	             uint32_t ntrailers, void *ud);
+};
+
+#define PT_UCALL_HIGH (256u << 10)
+#define PT_UCALL_LOW (64u << 10)
 
 struct pt_api {
 	uint32_t size;                 /* sizeof(struct pt_api) in the running core */
@@ -552,6 +587,57 @@ struct pt_api {
 	 * once X has ended) onto CO, a thread of exchange_lua(X): 0, PT_ESTATE,
 	 * PT_ENOMEM. Never raises. */
 	int (*exchange_lua_req)(pt_exchange *x, struct lua_State *co);
+
+	/* ---- 1.7: streaming upstream calls (gRPC client and proxy) ---------- */
+
+	/*
+	 * Start REQ (as for upstream_request: a named upstream with its
+	 * balancing, health, TLS and protocol -- HTTP/2 when the upstream says
+	 * `http2 = true` or protocol "h2c"/"h2" -- or a URL) as a streaming
+	 * call on W. X, when not NULL, is the exchange it is made for (the
+	 * access log's upstream fields, as exchange_upstream_request). REQ->body
+	 * is the first part of the request body; BODY_MORE 1: more follows
+	 * through ucall_write until ucall_end; 0: REQ->body is all of it.
+	 * REQ->timeout_ms is a deadline for the whole call (0: none; the
+	 * upstream's read timeout still bounds each silence). Returns the
+	 * call, or NULL with *ERR (PT_ENOENT no such upstream, PT_EINVAL,
+	 * PT_ENOMEM); OPS->done is never called then.
+	 */
+	pt_ucall *(*ucall_start)(pt_worker *w, pt_exchange *x, const struct pt_upstream_req *req,
+	                         int body_more, const struct pt_ucall_ops *ops, void *ud, int *err);
+	/* Queue LEN more request bytes (copied). Returns the bytes now queued
+	 * (pause the source at PT_UCALL_HIGH or more; ops->drain says when to go
+	 * on), or a negative PT_E* (PT_ESTATE after ucall_end). */
+	int64_t (*ucall_write)(pt_ucall *c, const void *data, size_t len);
+	/* The request body is complete; TRAILERS (N pairs, copied) go after it
+	 * (HTTP/2 HEADERS with END_STREAM). 0 or a negative PT_E*. */
+	int (*ucall_end)(pt_ucall *c, const pt_str_t *trailers, uint32_t ntrailers);
+	/* Stop (1) / go on (0) taking response bytes: HTTP/2 flow control holds
+	 * the server back. Never calls back at once. */
+	void (*ucall_pause)(pt_ucall *c, int paused);
+	/* Cancel: HTTP/2 RST_STREAM(CANCEL), an HTTP/1.1 connection closed;
+	 * done is never called; C is freed. */
+	void (*ucall_cancel)(pt_ucall *c);
+
+	/* ---- 1.7: request body flow control --------------------------------- */
+
+	/* For a handler streaming the request body (exchange_body_read): stop
+	 * (1) or go on (0) delivering chunks. While paused the core reads no
+	 * more of this body (HTTP/2: its stream window is not given back; the
+	 * body timeout does not run). 0, or PT_ESTATE when X streams no body. */
+	int (*exchange_body_pause)(pt_exchange *x, int paused);
+
+	/* ---- 1.7: abandoning a task ----------------------------------------- */
+
+	/*
+	 * CO is a task (lua_task_resume / ws_lua_task_resume returned
+	 * LUA_YIELD) that is waiting: it is never resumed (what it waits for
+	 * ends as it would, its timer or its call's timeout, and is dropped),
+	 * and its DONE callback is never called. For a deadline that expired
+	 * or a call the client cancelled. 0, or PT_ESTATE when CO is not a
+	 * waiting task.
+	 */
+	int (*lua_task_abandon)(struct lua_State *co);
 };
 
 /* Whether the running core's table has MEMBER. */

@@ -21,6 +21,10 @@
  *        filter_define return PT_ENOSYS for the header, body and log phases,
  *        metric_counter and metric_gauge return NULL (no /metrics yet).
  *   1.5  hub_message_id: the id the hub gave the message being delivered.
+ *   1.6  WebSocket: ws_accept and friends, exchange_lua_req.
+ *   1.7  streaming upstream calls (ucall_*), response trailers in
+ *        pt_upstream_res, exchange_body_pause, lua_task_abandon;
+ *        PT_ECANCELED.
  */
 #ifndef PORTICO_PLUGIN_H
 #define PORTICO_PLUGIN_H
@@ -32,7 +36,7 @@ extern "C" {
 #endif
 
 #define PT_ABI_MAJOR 1
-#define PT_ABI_MINOR 6
+#define PT_ABI_MINOR 7
 
 #if defined(__GNUC__)
 #define PT_EXPORT __attribute__((visibility("default")))

@@ -35,6 +35,7 @@ enum pt_err {
 	PT_EIO = -8,        /* a peer or file failed */
 	PT_ELIMIT = -9,     /* a configured limit was reached */
 	PT_ETYPE = -10,     /* a config value has the wrong type */
+	PT_ECANCELED = -11, /* 1.7: the owner's callback cancelled the call */
 };
 
 /* HTTP methods as a bit set, so a route can name several. */
