@@ -27,6 +27,7 @@
 #include "lua/lua_rt.h"
 #include "metrics.h"
 #include "plugin.h"
+#include "req_metrics.h"
 #include "upstream/health.h"
 #include "watchdog.h"
 #include "worker.h"
@@ -116,6 +117,11 @@ static struct gen *build(const char *path, int first, char *err, size_t errlen)
 		char lerr[256];
 
 		workers_set_count((unsigned)cfg->workers);
+		if (req_metrics_init((unsigned)cfg->workers) != 0) {
+			snprintf(err, errlen, "out of memory");
+			config_free(cfg);
+			return NULL;
+		}
 		if (log_open(cfg->log_file, cfg->log_level, lerr, sizeof(lerr)) != 0) {
 			snprintf(err, errlen, "%s: %s", path, lerr);
 			config_free(cfg);
@@ -398,6 +404,7 @@ int main(int argc, char **argv)
 	plugins_unload_all();
 	free_listeners();
 	metrics_free_all();
+	req_metrics_free();
 	lua_rt_shutdown();
 	log_info("core", "stopped");
 	return rc;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "req_metrics.h"
 
 struct pt_metric {
 	struct pt_metric *next;
@@ -96,6 +97,7 @@ size_t metrics_render(char **buf)
 		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", m->name, m->help, m->name,
 		        m->kind == METRIC_COUNTER ? "counter" : "gauge", m->name, metric_value(m));
 	pthread_mutex_unlock(&mu);
+	req_metrics_render(f);
 	fclose(f);
 	*buf = out;
 	return len;

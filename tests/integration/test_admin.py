@@ -224,3 +224,46 @@ def test_reload_ok_and_refused(portico):
     assert requests.get(d.admin + "/status", headers=AUTH, timeout=5).status_code == 401
     h2 = {"Authorization": "Bearer " + TOKEN + "-2"}
     assert requests.get(d.admin + "/status", headers=h2, timeout=5).status_code == 200
+
+
+def test_metrics_move_with_requests(portico):
+    d = start(portico)
+    for i in range(5):
+        assert requests.get(f"{d.url}/users/{i}", timeout=5).status_code == 200
+    assert requests.post(d.url + "/plain", data=b"x" * 100, timeout=5).status_code == 200
+    assert requests.get(d.url + "/nothing-here", timeout=5).status_code == 404
+    requests.post(d.url + "/plain", data=b"\0\0\0\0\0", timeout=5,
+                  headers={"Content-Type": "application/grpc+proto"})
+    ms = parse_metrics(requests.get(d.admin + "/metrics", headers=AUTH, timeout=5).text)
+    assert metric(ms, "portico_http_requests_total", route="/users/:id", method="GET",
+                  status="2xx", protocol="h1") == 5
+    assert metric(ms, "portico_http_requests_total", route="/plain", method="POST",
+                  protocol="h1") == 1
+    assert metric(ms, "portico_http_requests_total", route="/plain", protocol="grpc") == 1
+    assert metric(ms, "portico_http_requests_total", route="(unmatched)", status="4xx") == 1
+    # raw paths never become labels
+    assert not any("/users/1" in v for (_, lab) in ms for (_, v) in lab)
+    assert metric(ms, "portico_http_request_duration_seconds_count", route="/users/:id") == 5
+    assert metric(ms, "portico_http_request_duration_seconds_bucket", route="/users/:id",
+                  le="+Inf") == 5
+    assert metric(ms, "portico_http_request_bytes_total") >= 105
+    assert metric(ms, "portico_http_response_bytes_total") >= 5
+    # more requests: the counter moves
+    requests.get(d.url + "/users/abc", timeout=5)
+    ms = parse_metrics(requests.get(d.admin + "/metrics", headers=AUTH, timeout=5).text)
+    assert metric(ms, "portico_http_requests_total", route="/users/:id") == 6
+
+
+def test_metrics_summed_over_two_workers(portico):
+    aport = free_port()
+    d = portico(ROUTES + admin_block(aport), start=False, workers=2)
+    d.start()
+    assert wait_port(aport, proc=d.proc), d.log()
+    for i in range(20):   # new connections: the kernel spreads them over the workers
+        resp = raw_request(d.port, b"GET /users/%d HTTP/1.1\r\nHost: a\r\n"
+                           b"Connection: close\r\n\r\n" % i)
+        assert resp.startswith(b"HTTP/1.1 200"), resp
+    ms = parse_metrics(requests.get(f"http://127.0.0.1:{aport}/metrics", headers=AUTH,
+                                    timeout=5).text)
+    assert metric(ms, "portico_http_requests_total", route="/users/:id", status="2xx") == 20
+    assert metric(ms, "portico_http_request_duration_seconds_count", route="/users/:id") == 20
