@@ -1,13 +1,15 @@
 """The admin listener: /metrics, the admin API, the bearer token, config
 errors, a hostile client on the admin port, POST /reload."""
+import os
 import re
+import shutil
 import socket
 import subprocess
 import time
 
 import requests
 
-from conftest import BIN, free_port, raw_request, wait_port
+from conftest import BIN, TEST_PLUGIN_DIR, free_port, raw_request, wait_port
 
 TOKEN = "s3cret-token-for-tests-0123456789"
 AUTH = {"Authorization": "Bearer " + TOKEN}
@@ -267,3 +269,25 @@ def test_metrics_summed_over_two_workers(portico):
                                     timeout=5).text)
     assert metric(ms, "portico_http_requests_total", route="/users/:id", status="2xx") == 20
     assert metric(ms, "portico_http_request_duration_seconds_count", route="/users/:id") == 20
+
+
+def test_plugin_metrics_through_the_abi(portico, tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir(exist_ok=True)
+    shutil.copy(os.path.join(TEST_PLUGIN_DIR, "good.so"), plugins / "good.so")
+    aport = free_port()
+    d = portico('plugin "good" {}\nroute { path = "/g", handler = "good.hello" }\n' +
+                admin_block(aport), start=False, plugins_dir=str(plugins))
+    d.start()
+    assert wait_port(aport, proc=d.proc), d.log()
+    for _ in range(3):
+        assert requests.get(d.url + "/g", timeout=5).text == "good plugin\n"
+    ms = parse_metrics(requests.get(f"http://127.0.0.1:{aport}/metrics", headers=AUTH,
+                                    timeout=5).text)
+    assert ms[("portico_good_hellos_total", frozenset())] == 3
+    # a reload keeps the metric (and the plugin's pointer) alive
+    assert requests.post(f"http://127.0.0.1:{aport}/reload", headers=AUTH, timeout=10).ok
+    requests.get(d.url + "/g", timeout=5)
+    ms = parse_metrics(requests.get(f"http://127.0.0.1:{aport}/metrics", headers=AUTH,
+                                    timeout=5).text)
+    assert ms[("portico_good_hellos_total", frozenset())] == 4
