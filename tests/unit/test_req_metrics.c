@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "portico/types.h"
+#include "metrics.h"
 #include "req_metrics.h"
 
 static char *render(void)
@@ -69,11 +70,36 @@ static void overflow(void **state)
 	req_metrics_free();
 }
 
+/* The registry: HELP escaped, infinities and NaN spelled as the format
+ * wants, a bad name or the other kind refused. */
+static void registry_text(void **state)
+{
+	pt_metric *g = metric_new(METRIC_GAUGE, "t_gauge", "a\\b\nc");
+	char *t = NULL;
+
+	(void)state;
+	assert_non_null(g);
+	assert_null(metric_new(METRIC_COUNTER, "t_gauge", ""));
+	assert_null(metric_new(METRIC_GAUGE, "1bad", ""));
+	assert_null(metric_new(METRIC_GAUGE, "bad name", ""));
+	metric_set(g, 1.0 / 0.0);
+	metrics_render(&t);
+	assert_non_null(strstr(t, "# HELP t_gauge a\\\\b\\nc\n"));
+	assert_non_null(strstr(t, "\nt_gauge +Inf\n"));
+	free(t);
+	metric_set(g, 0.0 / 0.0);
+	metrics_render(&t);
+	assert_non_null(strstr(t, "\nt_gauge NaN\n"));
+	free(t);
+	metrics_free_all();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(escaping_and_sums),
 		cmocka_unit_test(overflow),
+		cmocka_unit_test(registry_text),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
