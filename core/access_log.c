@@ -14,12 +14,13 @@
 #include "access_log.h"
 #include "http/exchange.h"
 #include "log.h"
+#include "upstream/proxy_grpc.h"
 #include "worker.h"
 
 enum field {
 	F_LITERAL, F_TIME, F_TIME_LOCAL, F_REMOTE, F_METHOD, F_PATH, F_QUERY, F_TARGET,
 	F_PROTOCOL, F_HOST, F_STATUS, F_BYTES, F_LATENCY, F_UPSTREAM_ADDR, F_UPSTREAM_LATENCY,
-	F_CONSUMER, F_REQUEST_ID, F_USER_AGENT, F_REFERER,
+	F_CONSUMER, F_REQUEST_ID, F_USER_AGENT, F_REFERER, F_GRPC_STATUS,
 };
 
 static const struct {
@@ -33,6 +34,7 @@ static const struct {
 	{ "upstream_addr", F_UPSTREAM_ADDR }, { "upstream_latency_ms", F_UPSTREAM_LATENCY },
 	{ "consumer", F_CONSUMER }, { "request_id", F_REQUEST_ID },
 	{ "user_agent", F_USER_AGENT }, { "referer", F_REFERER },
+	{ "grpc_status", F_GRPC_STATUS },
 };
 
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
@@ -41,6 +43,7 @@ static const struct {
 static const enum field json_fields[] = {
 	F_TIME, F_REMOTE, F_METHOD, F_PATH, F_QUERY, F_PROTOCOL, F_HOST, F_STATUS, F_BYTES,
 	F_LATENCY, F_UPSTREAM_ADDR, F_UPSTREAM_LATENCY, F_CONSUMER, F_REQUEST_ID, F_USER_AGENT,
+	F_GRPC_STATUS,
 };
 
 #define TEXT_FORMAT "$remote_addr - $consumer [$time_local] \"$method $target $protocol\" " \
@@ -102,7 +105,8 @@ static int compile(struct access_log *al, const char *format, char *err, size_t 
 		snprintf(err, errlen, "access_log.format: unknown field '$%.*s' (known: $time, "
 		         "$time_local, $remote_addr, $method, $path, $query, $target, $protocol, $host, "
 		         "$status, $bytes, $latency_ms, $upstream_addr, $upstream_latency_ms, "
-		         "$consumer, $request_id, $user_agent, $referer)", (int)n, start + 1);
+		         "$consumer, $request_id, $user_agent, $referer, $grpc_status)", (int)n,
+		         start + 1);
 		return -1;
 next:;
 	}
@@ -212,6 +216,40 @@ static pt_str_t header_of(pt_exchange *x, const char *name)
 	return v;
 }
 
+/* Header NAME in the list H (N fields), or an empty string. */
+static pt_str_t field_in(const struct xhdr *h, unsigned n, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (unsigned i = 0; i < n; i++)
+		if (h[i].name.len == len && !memcmp(h[i].name.ptr, name, len))
+			return h[i].value;
+	return (pt_str_t){ NULL, 0 };
+}
+
+/*
+ * $grpc_status: the gRPC status X ended with -- grpc-status in its trailers,
+ * or in its head (trailers-only) -- whoever made it (the proxy relaying or
+ * making one, a gRPC service). For a gRPC request answered without one
+ * (a filter's 401, a 404), the code its client derives from the HTTP
+ * status (grpc's PROTOCOL-HTTP2.md), written into BUF; 1 (CANCELLED) for
+ * one whose client went away first. Empty for other requests.
+ */
+static pt_str_t grpc_status(pt_exchange *x, char *buf, size_t len)
+{
+	pt_str_t s = field_in(x->trailers, x->ntrailers, "grpc-status");
+
+	if (s.len || (s = field_in(x->rhdrs, x->nrhdrs, "grpc-status")).len)
+		return s;
+	if (!grpc_content_type(header_of(x, "content-type")))
+		return (pt_str_t){ NULL, 0 };
+	if (x->aborted)
+		return PT_STR("1");   /* CANCELLED: the client went away */
+	if (x->state < X_DONE || x->status == 200)
+		return (pt_str_t){ NULL, 0 };
+	return (pt_str_t){ buf, (size_t)snprintf(buf, len, "%d", grpc_code_of_http(x->status)) };
+}
+
 /* The time as ISO 8601 UTC with milliseconds, or nginx's $time_local form. */
 static void put_time(struct line *l, int local)
 {
@@ -254,6 +292,7 @@ static int logged_status(pt_exchange *x)
 static void put_field(struct line *l, pt_exchange *x, enum field f, int json, uint64_t now)
 {
 	pt_str_t s = { NULL, 0 };
+	char num[12];
 
 	switch (f) {
 	case F_LITERAL:
@@ -296,6 +335,7 @@ static void put_field(struct line *l, pt_exchange *x, enum field f, int json, ui
 	case F_REQUEST_ID: s = xapi_request_id(x); break;
 	case F_USER_AGENT: s = header_of(x, "user-agent"); break;
 	case F_REFERER: s = header_of(x, "referer"); break;
+	case F_GRPC_STATUS: s = grpc_status(x, num, sizeof(num)); break;
 	}
 	if (!s.len && f != F_QUERY) {
 		put(l, json ? "null" : "-", json ? 4 : 1);

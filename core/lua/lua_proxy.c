@@ -6,6 +6,7 @@
  *
  *   local users = upstream "users"
  *   route.get("/v1/users/:id", proxy(users, { strip_prefix = "/v1" }))
+ *   route.post("/orders.v1.Orders/:method", proxy("orders", { grpc = true }))
  *
  * The work is upstream/proxy.c's. A route whose handler is just proxy(...)
  * never enters Lua: lua_proxy_route_opts lets the route collector turn it
@@ -70,6 +71,9 @@ static int proxy_handler_lua(lua_State *L)
 	lua_pop(L, 1);
 	if (lua_getfield(L, lua_upvalueindex(2), "timeout") == LUA_TNUMBER)
 		pc.timeout = lua_tonumber(L, -1);
+	lua_pop(L, 1);
+	lua_getfield(L, lua_upvalueindex(2), "grpc");
+	pc.grpc = lua_toboolean(L, -1);
 	lua_pop(L, 1);
 	if (lua_getfield(L, lua_upvalueindex(2), "remove_headers") == LUA_TTABLE) {
 		for (lua_Integer i = 1; pc.nremove < PROXY_MAX_REMOVE; i++) {

@@ -60,36 +60,71 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
 
 /* ---------------------------------------------------------------- calls */
 
-/* Append a response header pair to CALL (copied, name lower-cased). */
-int hc_resp_header_add(struct http_client_call *call, const char *n, size_t nl,
-                              const char *v, size_t vl)
+/* Append a pair to the field list *V (*N pairs of *CAP), copied, the name
+ * lower-cased; *BYTES grows as for the head's limit. */
+static int fields_add(pt_str_t **v, unsigned *n, unsigned *cap, size_t *bytes,
+                      const char *nm, size_t nl, const char *val, size_t vl)
 {
 	char *s;
 	size_t i;
 
-	if (call->nrh == call->caprh) {
-		unsigned cap = call->caprh ? call->caprh * 2 : 16;
-		pt_str_t *rh = realloc(call->rh, (size_t)cap * 2 * sizeof(*rh));
+	if (*n == *cap) {
+		unsigned c2 = *cap ? *cap * 2 : 16;
+		pt_str_t *nv = realloc(*v, (size_t)c2 * 2 * sizeof(*nv));
 
-		if (!rh)
+		if (!nv)
 			return PT_ENOMEM;
-		call->rh = rh;
-		call->caprh = cap;
+		*v = nv;
+		*cap = c2;
 	}
 	s = malloc(nl + vl + 2);
 	if (!s)
 		return PT_ENOMEM;
 	for (i = 0; i < nl; i++)
-		s[i] = (char)tolower((unsigned char)n[i]);
+		s[i] = (char)tolower((unsigned char)nm[i]);
 	s[nl] = '\0';
 	if (vl)
-		memcpy(s + nl + 1, v, vl);
+		memcpy(s + nl + 1, val, vl);
 	s[nl + 1 + vl] = '\0';
-	call->rh[call->nrh * 2] = (pt_str_t){ s, nl };
-	call->rh[call->nrh * 2 + 1] = (pt_str_t){ s + nl + 1, vl };
-	call->nrh++;
-	call->rh_bytes += nl + vl + 4;
+	(*v)[*n * 2] = (pt_str_t){ s, nl };
+	(*v)[*n * 2 + 1] = (pt_str_t){ s + nl + 1, vl };
+	(*n)++;
+	*bytes += nl + vl + 4;
 	return 0;
+}
+
+/* Append a response header pair to CALL (copied, name lower-cased). */
+int hc_resp_header_add(struct http_client_call *call, const char *n, size_t nl,
+                       const char *v, size_t vl)
+{
+	return fields_add(&call->rh, &call->nrh, &call->caprh, &call->rh_bytes, n, nl, v, vl);
+}
+
+int hc_resp_trailer_add(struct http_client_call *call, const char *n, size_t nl,
+                        const char *v, size_t vl)
+{
+	if (call->nrt >= HC_MAX_FIELDS ||
+	    call->rt_bytes + nl + vl + 4 > call->owner->max_header)
+		return PT_ELIMIT;
+	return fields_add(&call->rt, &call->nrt, &call->caprt, &call->rt_bytes, n, nl, v, vl);
+}
+
+/* Drop CALL's response trailers (the array too: few responses have any). */
+static void trailers_clear(struct http_client_call *call)
+{
+	for (unsigned i = 0; i < call->nrt; i++)
+		free((char *)call->rt[i * 2].ptr);
+	free(call->rt);
+	call->rt = NULL;
+	call->nrt = call->caprt = 0;
+	call->rt_bytes = 0;
+}
+
+int hc_resp_trailers_give(struct http_client_call *call)
+{
+	if (!call->nrt || !call->st->trailers)
+		return 0;
+	return call->st->trailers(call->rt, call->nrt, call->ud);
 }
 
 void hc_resp_headers_clear(struct http_client_call *call)
@@ -100,6 +135,7 @@ void hc_resp_headers_clear(struct http_client_call *call)
 		free((char *)call->rh[i * 2].ptr);
 	call->nrh = 0;
 	call->rh_bytes = 0;
+	trailers_clear(call);
 }
 
 /* Free CALL and everything it owns (or keep it for reuse); it must be
@@ -212,6 +248,8 @@ void hc_call_deliver(struct http_client_call *call, int status, const char *err)
 	} else if (status >= 0) {
 		res.headers = call->rh;
 		res.num_headers = call->nrh;
+		res.trailers = call->rt;
+		res.num_trailers = call->nrt;
 		res.http_version = call->version;
 		if (call->body_buf && evbuffer_get_length(call->body_buf)) {
 			res.body.len = evbuffer_get_length(call->body_buf);
@@ -887,6 +925,18 @@ int http_client_body_end(struct http_client_call *call)
 		hc_conn_send(conn);
 	}
 	return 0;
+}
+
+void http_client_set_idle(struct http_client_call *call, double secs)
+{
+	struct timeval tv;
+
+	if (!call || !call->st || call->pending_status)
+		return;
+	call->idle = secs > 0 ? secs : 1e9;	/* "none": some thirty years */
+	call->last_us = now_us();
+	tv = tv_of(call->idle);
+	evtimer_add(call->timer, &tv);	/* re-arms it */
 }
 
 void http_client_pause(struct http_client_call *call, int paused)

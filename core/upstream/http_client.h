@@ -195,6 +195,11 @@ int http_client_body_trailers(struct http_client_call *call, const pt_str_t *pai
  * paused, the silence timeout does not run. Never calls back at once. */
 void http_client_pause(struct http_client_call *call, int paused);
 
+/* Streaming calls: the longest silence from now on, SECS; 0: none (for a
+ * long-lived stream whose owner has its own deadline). Ignored for a call
+ * that is already failing. */
+void http_client_set_idle(struct http_client_call *call, double secs);
+
 /*
  * Cancel CALL: its callback is never called. An HTTP/1.1 connection it used is
  * closed, never reused; an HTTP/2 stream is reset and the connection kept.

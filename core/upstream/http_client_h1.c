@@ -13,8 +13,7 @@
 
 #include <event2/buffer.h>
 
-#define MAX_RESP_HEADERS 256
-#define MAX_CHUNK_TRAILER 16384
+#define MAX_RESP_HEADERS HC_MAX_FIELDS
 
 /* ---------------------------------------------------------------- HTTP/1.1 */
 
@@ -176,6 +175,60 @@ void hc_h1_fail(struct conn *conn, int status, const char *err)
 	hc_call_deliver(call, status, err);
 }
 
+/* A chunked response body begins: its trailer section is kept, within the
+ * head's byte limit, and handed over (h1_chunked_trailers). */
+static void h1_chunked_start(struct http_client_call *call)
+{
+	h1_chunked_init(&call->chunk, call->owner->max_header);
+	call->chunk.keep_trailer = 1;
+}
+
+/*
+ * The chunked decoder failed: PT_ELIMIT when the trailer section went past
+ * its budget (extensions have their own, smaller one), else PT_EIO.
+ */
+static void h1_chunked_fail(struct conn *conn)
+{
+	struct http_client_call *call = conn->call;
+
+	if (call->chunk.count > call->chunk.max_trailer)
+		hc_h1_fail(conn, PT_ELIMIT, "response trailers too large");
+	else
+		hc_h1_fail(conn, PT_EIO, "malformed chunked body from upstream");
+}
+
+/*
+ * The decoder just set done: copy the trailer section (a view into the
+ * buffer it was given, checked by the decoder) into CALL's trailers, field
+ * by field through the scanner head fields go through. 0, or -1 when the
+ * call failed (too many fields, or a line the scanner refuses).
+ */
+static int h1_chunked_trailers(struct conn *conn)
+{
+	struct http_client_call *call = conn->call;
+	const char *t = call->chunk.trailer, *why = NULL;
+	size_t p = 0, len = call->chunk.trailer_len;
+
+	while (p < len) {
+		struct h1_header f;
+		ssize_t e = h1_field_line(t, p, len, &f, &why);
+		int rc;
+
+		if (e < 0) {
+			hc_h1_fail(conn, PT_EIO, "malformed trailer from upstream");
+			return -1;
+		}
+		p = (size_t)e;
+		rc = hc_resp_trailer_add(call, f.name, f.name_len, f.value, f.value_len);
+		if (rc < 0) {
+			hc_h1_fail(conn, rc, rc == PT_ELIMIT ? "response trailers too large" :
+			                                      "out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Move up to N bytes of IN into CALL's body; PT_ELIMIT past the limit. */
 static int h1_take(struct http_client_call *call, struct evbuffer *in, size_t n)
 {
@@ -232,7 +285,7 @@ static int h1_stream_head(struct conn *conn, struct evbuffer *in, const struct h
 			call->resp_clen = v;
 	}
 	if (r->body == H1_RESP_BODY_CHUNKED)
-		h1_chunked_init(&call->chunk, MAX_CHUNK_TRAILER);
+		h1_chunked_start(call);
 	memset(&res, 0, sizeof(res));
 	res.status = r->status;
 	res.headers = hs;
@@ -298,9 +351,12 @@ static int h1_stream_body(struct conn *conn, struct evbuffer *in)
 				return 0;
 			r = h1_chunked_decode(&call->chunk, v.iov_base, v.iov_len, &d, &dl);
 			if (r < 0) {
-				hc_h1_fail(conn, PT_EIO, "malformed chunked body from upstream");
+				h1_chunked_fail(conn);
 				return -1;
 			}
+			/* the section is a view into V: copy it before anything moves */
+			if (call->chunk.done && h1_chunked_trailers(conn) < 0)
+				return -1;
 			if (dl) {
 				/* the data go on by reference; only the framing is dropped */
 				pre = (size_t)(d - (const char *)v.iov_base);
@@ -312,12 +368,14 @@ static int h1_stream_body(struct conn *conn, struct evbuffer *in)
 				evbuffer_drain(in, (size_t)r);
 			}
 			if (r == 0 && dl == 0) {
-				/* the decoder needs bytes that span segments */
+				/* the decoder needs bytes that span segments: up to a
+				 * whole trailer section, which it takes in one piece */
 				size_t have = evbuffer_get_length(in);
+				size_t most = 16384 + call->chunk.max_trailer;
 
 				if (have <= v.iov_len)
 					return 0;
-				evbuffer_pullup(in, (ssize_t)(have < 16384 ? have : 16384));
+				evbuffer_pullup(in, (ssize_t)(have < most ? have : most));
 			}
 		}
 		return 1;
@@ -396,7 +454,7 @@ static int h1_head(struct conn *conn, struct evbuffer *in)
 		return -1;
 	}
 	if (r.body == H1_RESP_BODY_CHUNKED)
-		h1_chunked_init(&call->chunk, MAX_CHUNK_TRAILER);
+		h1_chunked_start(call);
 	return 1;
 }
 
@@ -422,8 +480,13 @@ void hc_h1_read(struct conn *conn, struct evbuffer *in)
 			return;
 	}
 	if (call->st) {
-		if (h1_stream_body(conn, in) == 1)
-			hc_h1_complete(conn);
+		if (h1_stream_body(conn, in) != 1)
+			return;
+		if (hc_resp_trailers_give(call) < 0) {
+			h1_stream_stop(conn);
+			return;
+		}
+		hc_h1_complete(conn);
 		return;
 	}
 	switch (call->framing) {
@@ -453,9 +516,11 @@ void hc_h1_read(struct conn *conn, struct evbuffer *in)
 				return;
 			r = h1_chunked_decode(&call->chunk, p, n, &d, &dl);
 			if (r < 0) {
-				hc_h1_fail(conn, PT_EIO, "malformed chunked body from upstream");
+				h1_chunked_fail(conn);
 				return;
 			}
+			if (call->chunk.done && h1_chunked_trailers(conn) < 0)
+				return;
 			if (evbuffer_get_length(call->body_buf) + dl > conn->client->max_body) {
 				hc_h1_fail(conn, PT_ELIMIT, "response body too large");
 				return;

@@ -122,8 +122,22 @@ static int h2_header_cb(nghttp2_session *s, const nghttp2_frame *f, const uint8_
 	if (f->hd.type != NGHTTP2_HEADERS)
 		return 0;
 	call = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
-	if (!call || call->h2_state != 0)
-		return 0;	/* gone, or trailers */
+	if (!call)
+		return 0;	/* gone */
+	if (call->h2_state != 0) {
+		/* trailers: nghttp2 let only a HEADERS with END_STREAM and no
+		   pseudo-header through after the final head */
+		int rc = hc_resp_trailer_add(call, (const char *)name, namelen,
+		                             (const char *)value, valuelen);
+
+		if (rc == PT_ELIMIT) {
+			nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id,
+			                          NGHTTP2_CANCEL);
+			h2_finish(conn, call, PT_ELIMIT, "response trailers too large");
+			return 0;
+		}
+		return rc < 0 ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
+	}
 	if (namelen == 7 && !memcmp(name, ":status", 7)) {
 		int st = 0;
 		size_t i;
@@ -485,6 +499,10 @@ static int h2_stream_give(struct conn *conn, struct http_client_call *call, int 
 	}
 	if (!call->h2_eos)
 		return 0;
+	if (hc_resp_trailers_give(call) < 0) {
+		h2_stream_stop(conn, call);
+		return -1;
+	}
 	if (conn && conn->ng && !call->h2_closed) {
 		/* the response is complete before the request: stop sending it */
 		nghttp2_submit_rst_stream(conn->ng, NGHTTP2_FLAG_NONE, call->stream_id,

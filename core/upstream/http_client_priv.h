@@ -146,6 +146,9 @@ struct http_client_call {
 	pt_str_t *rh;
 	unsigned nrh, caprh;
 	size_t rh_bytes;
+	pt_str_t *rt;			/* the response's trailer fields, as rh */
+	unsigned nrt, caprt;
+	size_t rt_bytes;
 	struct evbuffer *body_buf;
 	int h2_state;			/* 0: before final headers; 1: after */
 	int h2_interim;
@@ -179,6 +182,9 @@ struct http_client_call {
 	int h2_closed;			/* nghttp2 closed the stream */
 };
 
+/* Fields a response head, or its trailer section, may have. */
+#define HC_MAX_FIELDS 256
+
 /* Body bytes a streaming call keeps to send again on a fresh connection when
  * a pooled one turns out closed: past this the request cannot be resent. */
 #define REPLAY_MAX (64u << 10)
@@ -210,6 +216,13 @@ static inline struct timeval tv_of(double secs)
 int hc_resp_header_add(struct http_client_call *call, const char *n, size_t nl,
                        const char *v, size_t vl);
 void hc_resp_headers_clear(struct http_client_call *call);
+/* Append a response trailer pair to CALL (copied, name lower-cased):
+ * PT_ELIMIT past HC_MAX_FIELDS fields or the client's max_header bytes. */
+int hc_resp_trailer_add(struct http_client_call *call, const char *n, size_t nl,
+                        const char *v, size_t vl);
+/* Streaming CALL's response is complete: hand its trailers (if any) to
+ * st->trailers. The callback's result. */
+int hc_resp_trailers_give(struct http_client_call *call);
 /* Unlink CALL from its connection (left open) and the connection's lists. */
 void hc_call_unbind(struct http_client_call *call);
 /* Report the deferred error STATUS for CALL from its timer, on the loop. */

@@ -1,5 +1,7 @@
 /*
- * proxy.c - forwarding an exchange to a named upstream; see proxy.h.
+ * proxy.c - forwarding an exchange to a named upstream; see proxy.h. The
+ * request it sends (and the route's options) come from proxy_request.c,
+ * gRPC's pieces from proxy_grpc.c; this file runs the attempts and relays.
  *
  * Request body, by what the client announced:
  *   none                 the request goes at once;
@@ -26,6 +28,15 @@
  * All of this holds for h2/h2c upstreams too: the client streams HTTP/2
  * calls the same way, with the stream's flow control holding the upstream
  * back (see http_client_h2.c).
+ *
+ * gRPC mode (proxy_conf.grpc) changes four things: the request body always
+ * streams (never collected first) and the upstream's head goes to the
+ * client at once, so both sides talk at the same time (bidi calls); the
+ * upstream's trailers become the client's; grpc-timeout is the call's
+ * deadline (a timer here) and goes on reduced by the time spent; and every
+ * failure is a gRPC status (proxy_grpc.c: trailers-only before the
+ * response started, trailers after), never a 502 or a cut stream. Calls
+ * are POSTs: retried only while no body byte came from the client.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,9 +55,10 @@
 #include "outbound.h"
 #include "pool.h"
 #include "proxy.h"
+#include "proxy_grpc.h"
+#include "proxy_request.h"
 #include "worker.h"
 
-#define MAX_FWD_HEADERS 128
 #define KEEP_MAX (64u << 10)   /* body bytes kept for a resend (and small bodies) */
 
 enum { B_NONE, B_BUFFERED, B_SMALL, B_STREAM };
@@ -65,6 +77,7 @@ struct proxy {
 	int kept_lost;
 	int body_done;                   /* the client's body is all in */
 	uint64_t body_seen;
+	uint64_t body_limit;             /* x->body_limit; gRPC: the route's own, if any */
 	int head_seen;                   /* the upstream's head came */
 	unsigned nrhdrs_before;          /* x's response headers before the upstream's */
 	int status;
@@ -77,68 +90,15 @@ struct proxy {
 	proxy_done_fn done;
 	void *done_ud;
 	int finished;
+	/* gRPC mode */
+	int grpc;
+	int grpc_tonly;                  /* the upstream's head carried grpc-status */
+	int grpc_status_seen;            /* its trailers did */
+	int grpc_answered;               /* the proxy ended X with a status of its own */
+	uint64_t deadline;               /* mono_us() when grpc-timeout runs out; 0: none */
+	struct event *deadline_ev;
+	pt_str_t *grpc_timeout;          /* the forwarded grpc-timeout's value */
 };
-
-/* Names a proxy does not pass on (hop-by-hop, or framed by each side). By
- * length first: this runs for every header both ways. */
-static int ieq(const char *s, const char *lower, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if ((s[i] >= 'A' && s[i] <= 'Z' ? s[i] | 0x20 : s[i]) != lower[i])
-			return 0;
-	return 1;
-}
-
-static int is_hop(pt_str_t n)
-{
-#define IS(lit) (n.len == sizeof(lit) - 1 && ieq(n.ptr, lit, sizeof(lit) - 1))
-	switch (n.len) {
-	case 2: return IS("te");
-	case 4: return IS("host");
-	case 6: return IS("expect");
-	case 7: return IS("trailer") || IS("upgrade");
-	case 10: return IS("connection") || IS("keep-alive");
-	case 14: return IS("content-length");
-	case 16: return IS("proxy-connection");
-	case 17: return IS("transfer-encoding");
-	default: return 0;
-	}
-#undef IS
-}
-
-/* The transport writes its own Server and Date. */
-static int is_resp_skipped(pt_str_t n)
-{
-	return is_hop(n) || (n.len == 6 && ieq(n.ptr, "server", 6)) ||
-	       (n.len == 4 && ieq(n.ptr, "date", 4));
-}
-
-/* A per-thread xorshift: trace ids need no lock and no crypto. */
-static uint64_t rand64(void)
-{
-	static __thread uint64_t s;
-
-	if (!s) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		s = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&s;
-		s |= 1;
-	}
-	s ^= s << 13;
-	s ^= s >> 7;
-	s ^= s << 17;
-	return s;
-}
-
-/* 16 lower-case hex digits of V at DST. */
-static void hex64(char *dst, uint64_t v)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	for (int i = 15; i >= 0; i--, v >>= 4)
-		dst[i] = hex[v & 15];
-}
 
 /* ---- finishing ------------------------------------------------------------ */
 
@@ -195,6 +155,9 @@ static void finish(struct proxy *p, int later)
 	if (p->kept)
 		evbuffer_free(p->kept);
 	p->kept = NULL;
+	if (p->deadline_ev)
+		event_free(p->deadline_ev);
+	p->deadline_ev = NULL;
 	if ((later || p->inside) && event_base_once(x->w->base, -1, EV_TIMEOUT, finish_cb, p, &zero) == 0)
 		return;
 	finish_now(p);
@@ -230,6 +193,15 @@ static void answer_error(struct proxy *p, int status, const char *error)
 	char body[512];
 	int n;
 
+	if (p->grpc) {
+		note_time(p);
+		snprintf(body, sizeof(body), "upstream %s: %s", p->upstream, status == PT_ENOENT ?
+		         "no server is available" : error ? error : status == PT_ETIMEDOUT ?
+		         "timed out" : "failed");
+		p->grpc_answered = 1;
+		grpc_answer(x, p->nrhdrs_before, GRPC_UNAVAILABLE, body);
+		return;
+	}
 	if (x->state >= X_STREAMING || x->transport_gone)
 		return;
 	note_time(p);
@@ -278,6 +250,21 @@ static int attempt(struct proxy *p)
 		finish(p, 0);
 		return -1;
 	}
+	if (p->grpc && !p->hr.h2) {
+		log_warn("upstream", "%s: a gRPC proxy needs an HTTP/2 upstream (protocol = \"h2c\" "
+		         "or \"h2\")", p->upstream);
+		upstream_try_done(p->t, 1, NULL);
+		answer_error(p, PT_EIO, "not an HTTP/2 upstream");
+		finish(p, 0);
+		return -1;
+	}
+	if (p->grpc_timeout) {
+		uint64_t now = mono_us();
+
+		p->grpc_timeout->len = grpc_timeout_format(p->deadline > now ?
+		                                           (int64_t)(p->deadline - now) : 1,
+		                                           (char *)p->grpc_timeout->ptr);
+	}
 	if (p->timeout > 0)
 		p->hr.timeout = p->timeout;
 	p->hr.body = (pt_str_t){ NULL, 0 };
@@ -321,6 +308,79 @@ static int attempt(struct proxy *p)
 
 /* ---- the upstream's answer ------------------------------------------------ */
 
+/* Header NAME (lower-case) of RES, or an empty string. */
+static pt_str_t res_header(const struct http_client_res *res, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (unsigned i = 0; i < res->num_headers; i++)
+		if (res->headers[2 * i].len == n && !memcmp(res->headers[2 * i].ptr, name, n))
+			return res->headers[2 * i + 1];
+	return (pt_str_t){ "", 0 };
+}
+
+/*
+ * gRPC mode: the upstream's head. A gRPC answer (200, application/grpc)
+ * goes to the client at once -- the client may wait for it before it sends
+ * more -- unless it is trailers-only (grpc-status in it: it goes whole at
+ * the end). Anything else is the status a gRPC client would make of it.
+ */
+static int grpc_head(struct proxy *p, const struct http_client_res *res)
+{
+	pt_exchange *x = p->x;
+	char why[96];
+
+	if (res->status != 200 || !grpc_content_type(res_header(res, "content-type"))) {
+		snprintf(why, sizeof(why), "upstream %s answered HTTP %d, not gRPC", p->upstream,
+		         res->status);
+		log_info("upstream", "%s", why);
+		p->grpc_answered = 1;
+		grpc_answer(x, p->nrhdrs_before, res->status == 200 ? GRPC_UNKNOWN :
+		            grpc_code_of_http(res->status), why);
+		return -1;   /* the call ends; call_done sees grpc_answered */
+	}
+	for (unsigned i = 0; i < res->num_headers; i++) {
+		pt_str_t n = res->headers[2 * i], v = res->headers[2 * i + 1];
+
+		if (n.len == 11 && !memcmp(n.ptr, "grpc-status", 11))
+			p->grpc_tonly = 1;
+		if (!proxy_resp_skipped(n) && xapi_header_add(x, n, v) != 0)
+			log_warn("upstream", "%s: response header '%.*s' left out", p->upstream,
+			         (int)n.len, n.ptr);
+	}
+	if (xapi_status_set(x, 200) != 0)
+		return -1;
+	x->resp_length = -1;
+	if (p->grpc_tonly)
+		return 0;
+	/* the upstream answered: from now on only the deadline, the end or a
+	 * cancel ends the call -- a Watch may be silent for hours */
+	http_client_set_idle(p->call, 0);
+	p->started = 1;
+	return xapi_write(x, NULL, 0) == 0 ? 0 : -1;   /* the head, now */
+}
+
+/* The upstream's trailers: in gRPC mode, the client's (grpc-status, ...). */
+static int up_trailers(const pt_str_t *pairs, unsigned n, void *ud)
+{
+	struct proxy *p = ud;
+	pt_exchange *x = p->x;
+
+	if (!p->grpc || x->transport_gone || x->state >= X_DONE)
+		return 0;
+	for (unsigned i = 0; i < n; i++) {
+		pt_str_t nm = pairs[2 * i], v = pairs[2 * i + 1];
+
+		if (exchange_trailer_forbidden(nm))
+			continue;
+		if (nm.len == 11 && !memcmp(nm.ptr, "grpc-status", 11))
+			p->grpc_status_seen = 1;
+		if (xapi_trailer_add(x, nm, v) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int up_head(const struct http_client_res *res, void *ud)
 {
 	struct proxy *p = ud;
@@ -332,10 +392,12 @@ static int up_head(const struct http_client_res *res, void *ud)
 	p->status = res->status;
 	set_addr(p, res->peer);
 	note_time(p);
+	if (p->grpc)
+		return grpc_head(p, res);
 	for (unsigned i = 0; i < res->num_headers; i++) {
 		pt_str_t n = res->headers[2 * i], v = res->headers[2 * i + 1];
 
-		if (!is_resp_skipped(n) && xapi_header_add(x, n, v) != 0)
+		if (!proxy_resp_skipped(n) && xapi_header_add(x, n, v) != 0)
 			log_warn("upstream", "%s: response header '%.*s' left out", p->upstream,
 			         (int)n.len, n.ptr);
 	}
@@ -387,7 +449,7 @@ static void up_drain(void *ud)
 	exchange_body_resume(p->x);
 }
 
-static const struct http_client_stream stream_ops = { up_head, up_body, up_drain };
+static const struct http_client_stream stream_ops = { up_head, up_body, up_drain, up_trailers };
 
 static void call_done(const struct http_client_res *res, void *ud)
 {
@@ -399,9 +461,21 @@ static void call_done(const struct http_client_res *res, void *ud)
 	p->call = NULL;
 	set_addr(p, res->peer);
 	note_time(p);
+	if (p->grpc_answered) {
+		upstream_try_done(p->t, 1, NULL);
+		finish(p, 0);
+		return;
+	}
 	if (res->status >= 0) {
 		upstream_try_done(p->t, 1, NULL);
-		if (!x->transport_gone && x->state < X_DONE) {
+		if (p->grpc && !x->transport_gone && x->state < X_DONE &&
+		    !p->grpc_tonly && !p->grpc_status_seen) {
+			/* a gRPC call always ends with a status */
+			log_info("upstream", "%s: the upstream ended a gRPC call without grpc-status",
+			         p->upstream);
+			grpc_answer(x, p->nrhdrs_before, GRPC_INTERNAL,
+			            "upstream ended the call without grpc-status");
+		} else if (!x->transport_gone && x->state < X_DONE) {
 			if (!p->started)
 				xapi_respond(x, p->status, (pt_str_t){ NULL, 0 });
 			else
@@ -411,6 +485,13 @@ static void call_done(const struct http_client_res *res, void *ud)
 		return;
 	}
 	upstream_try_done(p->t, 0, res->error);
+	if (p->started && p->grpc) {
+		log_warn("upstream", "%s (%s): %s during a gRPC call", p->upstream, server,
+		         res->error ? res->error : "failed");
+		answer_error(p, res->status, res->error);   /* as its trailers */
+		finish(p, 0);
+		return;
+	}
 	if (p->started) {
 		log_warn("upstream", "%s (%s): %s after %llu response bytes: the response is cut",
 		         p->upstream, server, res->error ? res->error : "failed",
@@ -422,7 +503,7 @@ static void call_done(const struct http_client_res *res, void *ud)
 	log_warn("upstream", "%s (%s): %s", p->upstream, server, res->error ? res->error : "failed");
 	p->last_status = res->status;
 	if (!p->head_seen && !x->transport_gone && upstream_try_attempts(p->t) <= u->retries &&
-	    upstream_idempotent(x->method_name) && can_resend(p)) {
+	    (p->grpc ? p->body_seen == 0 : upstream_idempotent(x->method_name) && can_resend(p))) {
 		p->retry_error = res->error ? res->error : "error";
 		attempt(p);
 		return;
@@ -448,12 +529,17 @@ static void body_take(pt_exchange *x, struct proxy *p, const char *data, size_t 
 {
 	if (len) {
 		p->body_seen += len;
-		if (p->body_seen > x->body_limit) {
+		if (p->body_seen > p->body_limit) {
 			/* a chunked body past the limit (a Content-Length one was
 			 * refused before it started) */
 			log_info("upstream", "%s: request body over %llu bytes: 413", p->upstream,
-			         (unsigned long long)x->body_limit);
+			         (unsigned long long)p->body_limit);
 			finish(p, 1);   /* drops the upstream call */
+			if (p->grpc) {
+				grpc_answer(x, p->nrhdrs_before, GRPC_RESOURCE_EXHAUSTED,
+				            "request body too large");
+				return;
+			}
 			x->close_after = 1;
 			if (x->state >= X_STREAMING)
 				exchange_abort(x);
@@ -501,137 +587,68 @@ static void on_stop(void *ud)
 	finish(p, 1);   /* drops the upstream call */
 }
 
-/* ---- the request ---------------------------------------------------------- */
-
-/* Appends header NAME: VALUE to H (VAL copied into X's pool). */
-static void add(pt_exchange *x, pt_str_t *h, unsigned *n, unsigned cap, pt_str_t name,
-                const char *val, size_t vlen)
+/* Request header NAME (lower-case) of X, or an empty string. */
+static pt_str_t header_of(pt_exchange *x, const char *name)
 {
-	char *v;
+	pt_str_t v;
 
-	if (*n >= cap || !(v = xapi_alloc(x, vlen + 1)))
+	if (xapi_header(x, (pt_str_t){ name, strlen(name) }, 0, &v) != 0)
+		return (pt_str_t){ "", 0 };
+	return v;
+}
+
+/* gRPC mode: grpc-timeout ran out. The upstream's stream is reset. */
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy *p = arg;
+
+	(void)fd;
+	(void)what;
+	if (p->finished)
 		return;
-	memcpy(v, val, vlen);
-	h[2 * *n] = name;
-	h[2 * *n + 1] = (pt_str_t){ v, vlen };
-	(*n)++;
+	log_info("upstream", "%s: gRPC deadline exceeded: upstream call cancelled", p->upstream);
+	note_time(p);
+	if (p->call) {
+		http_client_cancel(p->call);
+		p->call = NULL;
+		upstream_try_done(p->t, 1, NULL);
+	}
+	p->grpc_answered = 1;
+	grpc_answer(p->x, p->nrhdrs_before, GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
+	finish(p, 0);
 }
 
-/* Whether NAME (lower-case) is in the route's remove_headers. */
-static int removed(const struct proxy_conf *pc, pt_str_t name)
-{
-	for (unsigned i = 0; i < pc->nremove; i++)
-		if (pc->remove[i].len == name.len && ieq(pc->remove[i].ptr, name.ptr, name.len))
-			return 1;
-	return 0;
-}
-
-/* The forwarded request's path and headers, in X's pool. */
-static int build_request(struct proxy *p, const struct proxy_conf *pc)
+/* gRPC mode: the client's grpc-timeout, when it sent a valid one, sets the
+ * call's deadline (grpc_deadline_arm starts its timer). */
+static void grpc_deadline_read(struct proxy *p)
 {
 	pt_exchange *x = p->x;
-	unsigned cap = x->nhdrs + 8 + pc->nheaders;
-	pt_str_t *h;
-	pt_str_t path = x->path, xff = { NULL, 0 }, v;
-	unsigned n = 0;
-	const char *colon;
-	char *full;
-	size_t iplen, off = 0;
-	char *buf;
+	pt_str_t v = header_of(x, "grpc-timeout");
+	int64_t us;
 
-	if (cap > MAX_FWD_HEADERS)
-		cap = MAX_FWD_HEADERS;
-	if (!(h = xapi_alloc(x, 2 * cap * sizeof(pt_str_t))))
-		return PT_ENOMEM;
-	if (pc->strip_prefix.len && path.len >= pc->strip_prefix.len &&
-	    !memcmp(path.ptr, pc->strip_prefix.ptr, pc->strip_prefix.len)) {
-		path.ptr += pc->strip_prefix.len;
-		path.len -= pc->strip_prefix.len;
+	if (!v.len)
+		return;
+	if ((us = grpc_timeout_parse(v)) < 0) {
+		log_info("upstream", "%s: invalid grpc-timeout '%.*s' ignored", p->upstream,
+		         (int)(v.len < 32 ? v.len : 32), v.ptr);
+		return;
 	}
-	if (!(full = xapi_alloc(x, pc->prefix.len + path.len + x->query.len + 3)))
-		return PT_ENOMEM;
-	p->path = (pt_str_t){ full, 0 };
-	if (pc->prefix.len) {
-		memcpy(full, pc->prefix.ptr, pc->prefix.len);
-		p->path.len = pc->prefix.len;
-		if (full[p->path.len - 1] == '/' && path.len && path.ptr[0] == '/')
-			p->path.len--;   /* "/v2/" + "/users": one slash */
-	}
-	if (!p->path.len && (!path.len || path.ptr[0] != '/'))
-		full[p->path.len++] = '/';
-	else if (p->path.len && full[p->path.len - 1] != '/' && path.len && path.ptr[0] != '/')
-		full[p->path.len++] = '/';
-	memcpy(full + p->path.len, path.ptr, path.len);
-	p->path.len += path.len;
-	if (x->query.len) {
-		full[p->path.len++] = '?';
-		memcpy(full + p->path.len, x->query.ptr, x->query.len);
-		p->path.len += x->query.len;
-	}
-	for (unsigned i = 0; i < x->nhdrs && n + 8 < cap; i++) {
-		if (is_hop(x->hdrs[i].name) || removed(pc, x->hdrs[i].name))
-			continue;
-		if (x->hdrs[i].name.len == 15 && !memcmp(x->hdrs[i].name.ptr, "x-forwarded-for", 15)) {
-			xff = x->hdrs[i].value;
-			continue;
-		}
-		if (x->hdrs[i].name.len == 12 && !memcmp(x->hdrs[i].name.ptr, "x-request-id", 12))
-			continue;   /* goes on once below: the request id, which is the
-			               client's when it sent a usable one */
-		h[2 * n] = x->hdrs[i].name;
-		h[2 * n + 1] = x->hdrs[i].value;
-		n++;
-	}
-	/* X-Forwarded-For: what came, then the client's address without its port */
-	colon = x->remote.len ? memrchr(x->remote.ptr, ':', x->remote.len) : NULL;
-	iplen = colon ? (size_t)(colon - x->remote.ptr) : x->remote.len;
-	if (!(buf = xapi_alloc(x, xff.len + iplen + 3)))
-		return PT_ENOMEM;
-	if (xff.len) {
-		memcpy(buf, xff.ptr, xff.len);
-		off = xff.len;
-		memcpy(buf + off, ", ", 2);
-		off += 2;
-	}
-	memcpy(buf + off, x->remote.ptr, iplen);
-	h[2 * n] = PT_STR("x-forwarded-for");
-	h[2 * n + 1] = (pt_str_t){ buf, off + iplen };
-	n++;
-	h[2 * n] = PT_STR("x-forwarded-proto");
-	h[2 * n + 1] = x->tls ? PT_STR("https") : PT_STR("http");
-	n++;
-	if (x->host.len) {
-		h[2 * n] = PT_STR("x-forwarded-host");
-		h[2 * n + 1] = x->host;
-		n++;
-	}
-	v = xapi_request_id(x);
-	add(x, h, &n, cap, PT_STR("x-request-id"), v.ptr, v.len);
-	if (xapi_header(x, PT_STR("traceparent"), 0, &v) != 0) {
-		/* start a W3C trace for the hop when the client sent none */
-		char tp[56];
+	p->deadline = mono_us() + (uint64_t)us;
+}
 
-		memcpy(tp, "00-", 3);
-		hex64(tp + 3, rand64());
-		hex64(tp + 19, rand64());
-		tp[35] = '-';
-		hex64(tp + 36, rand64() | 1);
-		memcpy(tp + 52, "-01", 3);
-		add(x, h, &n, cap, PT_STR("traceparent"), tp, 55);
-	}
-	for (unsigned i = 0; i < pc->nheaders && n < cap; i++) {
-		pt_str_t nm = pc->headers[2 * i], val = pc->headers[2 * i + 1];
-		char *c = xapi_alloc(x, nm.len + 1);
+/* Arms the deadline's timer, once nothing can fail before finish() (which
+ * frees it). Without memory for it the upstream's grpc-timeout remains. */
+static void grpc_deadline_arm(struct proxy *p)
+{
+	uint64_t now = mono_us(), left = p->deadline > now ? p->deadline - now : 0;
+	struct timeval tv = { (time_t)(left / 1000000), (suseconds_t)(left % 1000000) };
 
-		if (!c)
-			return PT_ENOMEM;
-		memcpy(c, nm.ptr, nm.len);
-		add(x, h, &n, cap, (pt_str_t){ c, nm.len }, val.ptr, val.len);
+	if (!(p->deadline_ev = evtimer_new(p->x->w->base, deadline_cb, p))) {
+		log_warn("upstream", "%s: out of memory: the gRPC deadline is the upstream's",
+		         p->upstream);
+		return;
 	}
-	p->hr.method = x->method_name;
-	p->hr.headers = h;
-	p->hr.num_headers = n;
-	return 0;
+	evtimer_add(p->deadline_ev, &tv);
 }
 
 int proxy_start(pt_exchange *x, const struct proxy_conf *pc, proxy_done_fn done, void *ud)
@@ -651,7 +668,24 @@ int proxy_start(pt_exchange *x, const struct proxy_conf *pc, proxy_done_fn done,
 	p->done_ud = ud;
 	p->nrhdrs_before = x->nrhdrs;
 	p->timeout = pc->timeout;
-	if (build_request(p, pc) != 0)
+	p->grpc = pc->grpc;
+	/* a gRPC stream may go on for hours with its memory bounded by flow
+	 * control: only a body_limit the route sets bounds it */
+	p->body_limit = !p->grpc ? x->body_limit : x->route && x->route->body_limit ?
+	                x->route->body_limit : UINT64_MAX;
+	if (p->grpc) {
+		grpc_deadline_read(p);
+		if (!grpc_content_type(header_of(x, "content-type"))) {
+			/* answered here; DONE still runs, later */
+			xapi_ref(x);
+			exchange_error(x, 415, "a gRPC route takes content-type application/grpc");
+			if (x->has_body && !x->body_complete)
+				xapi_body_read(x, discard_body, NULL);
+			finish(p, 1);
+			return 0;
+		}
+	}
+	if (proxy_request_build(x, pc, p->deadline != 0, &p->hr, &p->path, &p->grpc_timeout) != 0)
 		return PT_ENOMEM;
 	if (!(p->t = upstream_try_start(x->w, x->gen, pc->upstream, p->hr.headers,
 	                                p->hr.num_headers, p->path)))
@@ -660,12 +694,14 @@ int proxy_start(pt_exchange *x, const struct proxy_conf *pc, proxy_done_fn done,
 		p->mode = B_BUFFERED;
 	else if (!x->has_body)
 		p->mode = B_NONE;
-	else if (x->req_length >= 0 && (uint64_t)x->req_length <= KEEP_MAX)
+	else if (x->req_length >= 0 && (uint64_t)x->req_length <= KEEP_MAX && !p->grpc)
 		p->mode = B_SMALL;
 	else
 		p->mode = B_STREAM;
 	xapi_ref(x);
 	exchange_on_stop(x, on_stop, p);
+	if (p->deadline)
+		grpc_deadline_arm(p);
 	p->inside = 1;
 	if (p->mode == B_SMALL) {
 		xapi_body_read(x, body_in, p);   /* attempts once the body is in */
@@ -674,84 +710,4 @@ int proxy_start(pt_exchange *x, const struct proxy_conf *pc, proxy_done_fn done,
 	}
 	p->inside = 0;
 	return 0;
-}
-
-/*
- * The parsed options of the proxy routes a worker served lately, by
- * (options, generation): parsing them was several lookups per request. An
- * entry's strings point into the generation's config; the key's generation
- * id keeps a later generation's options (perhaps at the same address) apart.
- * Routes with more added headers than an entry holds are parsed each time.
- */
-#define OPTS_CACHE 8
-#define OPTS_HEADERS 16
-
-struct opts_entry {
-	const pt_conf *opts;
-	unsigned gen_id;
-	struct proxy_conf pc;
-	pt_str_t headers[2 * OPTS_HEADERS];
-};
-
-static __thread struct opts_entry opts_cache[OPTS_CACHE];
-
-/* Parses OPTS into PC; added headers go to H (CAP pairs). */
-static int opts_parse(const pt_conf *opts, struct proxy_conf *pc, pt_str_t *h, size_t cap)
-{
-	const pt_conf *hdrs = conf_get(opts, "headers"), *v, *rm;
-	pt_str_t up;
-	const char *k;
-
-	memset(pc, 0, sizeof(*pc));
-	if (conf_str(opts, "upstream", &up) != 0)
-		return PT_EINVAL;
-	pc->upstream = up.ptr;
-	conf_str(opts, "strip_prefix", &pc->strip_prefix);
-	conf_str(opts, "prefix", &pc->prefix);
-	rm = conf_get(opts, "remove_headers");
-	for (size_t i = 0; i < conf_len(rm) && pc->nremove < PROXY_MAX_REMOVE; i++)
-		if (conf_str(conf_at(rm, i), NULL, &pc->remove[pc->nremove]) == 0)
-			pc->nremove++;
-	conf_num(opts, "timeout", &pc->timeout);
-	for (size_t i = 0; hdrs && (k = conf_key_at(hdrs, i, &v)) != NULL; i++) {
-		pt_str_t val;
-
-		if (conf_str(v, NULL, &val) != 0 || pc->nheaders >= cap)
-			continue;
-		h[2 * pc->nheaders] = (pt_str_t){ k, strlen(k) };
-		h[2 * pc->nheaders + 1] = val;
-		pc->nheaders++;
-	}
-	pc->headers = h;
-	return 0;
-}
-
-int proxy_handler(pt_exchange *x, const pt_conf *opts, void *ud)
-{
-	struct opts_entry *e = &opts_cache[((uintptr_t)opts >> 4) % OPTS_CACHE];
-	const pt_conf *hdrs;
-	size_t nh;
-	int rc;
-
-	(void)ud;
-	if (e->opts == opts && e->gen_id == x->gen->id)
-		return proxy_start(x, &e->pc, NULL, NULL);
-	hdrs = conf_get(opts, "headers");
-	nh = hdrs && conf_type(hdrs) == PT_CONF_TABLE ? hdrs->u.t.nkeys : 0;
-	if (nh > OPTS_HEADERS) {
-		struct proxy_conf pc;
-		pt_str_t *h = xapi_alloc(x, 2 * nh * sizeof(*h));
-
-		if (!h)
-			return PT_ENOMEM;
-		if ((rc = opts_parse(opts, &pc, h, nh)) != 0)
-			return rc;
-		return proxy_start(x, &pc, NULL, NULL);
-	}
-	e->opts = NULL;
-	if ((rc = opts_parse(opts, &e->pc, e->headers, OPTS_HEADERS)) != 0)
-		return rc;
-	e->opts = opts;
-	e->gen_id = x->gen->id;
-	return proxy_start(x, &e->pc, NULL, NULL);
 }

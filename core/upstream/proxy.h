@@ -21,6 +21,11 @@ struct proxy_conf {
 	unsigned nheaders;
 	pt_str_t remove[PROXY_MAX_REMOVE];   /* request headers not forwarded (lower-case) */
 	unsigned nremove;
+	int grpc;                        /* pass gRPC calls (proxy_grpc.h): bodies
+	                                    streamed both ways at once, trailers
+	                                    relayed, grpc-timeout as a deadline,
+	                                    failures as gRPC statuses, no retry
+	                                    once body bytes came */
 };
 
 /* Runs once the proxy is finished with X (answered, cut, or the client went
@@ -38,7 +43,7 @@ int proxy_start(pt_exchange *x, const struct proxy_conf *pc, proxy_done_fn done,
 
 /* The "proxy" route handler. Route options: upstream (required),
  * strip_prefix, prefix, timeout, headers = { name = value },
- * remove_headers = { name, ... }. */
+ * remove_headers = { name, ... }, grpc = true. */
 int proxy_handler(pt_exchange *x, const pt_conf *opts, void *ud);
 
 #endif
