@@ -255,13 +255,16 @@ static void on_read(struct bufferevent *bev, void *arg)
 		return;
 	}
 	if (end.pos < 0) {
-		if (evbuffer_get_length(in) > ADMIN_MAX_HEAD)
+		if (evbuffer_get_length(in) > ADMIN_MAX_HEAD) {
 			answer_text(c, 431, "request head too large", "");
+			evbuffer_drain(in, evbuffer_get_length(in));   /* and read on: lingering */
+		}
 		return;
 	}
 	n = (size_t)end.pos;
 	if (n > ADMIN_MAX_HEAD) {
 		answer_text(c, 431, "request head too large", "");
+		evbuffer_drain(in, evbuffer_get_length(in));
 		return;
 	}
 	evbuffer_remove(in, head, n);
