@@ -792,6 +792,27 @@ static int group(lua_State *L)
 	return 0;
 }
 
+/*
+ * __index of the route table: a plugin's module may add route.<its name>
+ * (the grpc plugin's route.grpc); a script can use it before it names the
+ * module, so reading route.<name> opens module <name> first. [-0, +1, e]
+ */
+static int route_lazy(lua_State *L)
+{
+	const char *name = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
+
+	for (unsigned i = 0; name && i < nmodules; i++)
+		if (!strcmp(modules[i].name, name)) {
+			lua_pushcfunction(L, lstate_require);
+			lua_pushvalue(L, 2);
+			lua_call(L, 1, 0);
+			lua_pushvalue(L, 2);
+			lua_rawget(L, 1);
+			return 1;
+		}
+	return 0;
+}
+
 static void open_route_api(lua_State *L)
 {
 	lua_newtable(L);
@@ -811,6 +832,10 @@ static void open_route_api(lua_State *L)
 	lua_pushinteger(L, PT_METHOD_ANY);
 	lua_pushcclosure(L, route_add, 1);
 	lua_setfield(L, -2, "any");
+	lua_createtable(L, 0, 1);
+	lua_pushcfunction(L, route_lazy);
+	lua_setfield(L, -2, "__index");
+	lua_setmetatable(L, -2);
 	lua_setglobal(L, "route");
 	lua_register(L, "filter", filter_def);
 	lua_register(L, "use", use_filter);

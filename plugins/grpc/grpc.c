@@ -29,6 +29,7 @@
 #include <lauxlib.h>
 
 #include "grpc_priv.h"
+#include "adapt.h"
 
 #ifndef GRPC_PROTO_DIR
 #define GRPC_PROTO_DIR "/usr/share/grpc-proto"
@@ -270,6 +271,20 @@ static struct gconf *conf_build(const pt_conf *conf)
 			goto out;
 		}
 	}
+	/* google/api/annotations.proto (REST transcoding): Portico's proto folder
+	 * after the user's, installed or (run from the build tree) the source's */
+	{
+		char **more = realloc(imports, (nimports + 3) * sizeof(*more));
+
+		if (more) {
+			imports = more;
+			if (access(PT_PROTO_DIR, R_OK) == 0)
+				imports[nimports++] = strdup(PT_PROTO_DIR);
+			else if (access(PT_SRC_PROTO_DIR, R_OK) == 0)
+				imports[nimports++] = strdup(PT_SRC_PROTO_DIR);
+			imports[nimports] = NULL;
+		}
+	}
 	for (unsigned i = 0; i < nprotos; i++) {
 		struct pb_buf b = { 0 };
 		int rc = pb_protoc(protoc, protos[i], (const char *const *)imports, nimports, &b,
@@ -327,6 +342,8 @@ static int conf_apply(const pt_conf *conf)
 static void (*const module_parts[])(lua_State *L) = {
 	grpc_service_module,
 	grpc_health_module,
+	grpc_client_module,
+	grpc_transcode_module,
 };
 
 static int state_gc(lua_State *L)
@@ -378,6 +395,8 @@ static int load(pt_plugin_ctx *ctx, const struct pt_api *a, const pt_conf *conf)
 
 	grpc_api = a;
 	grpc_ctx = ctx;
+	if ((rc = grpc_adapt_load(ctx, &grpc_api)) != 0)   /* gRPC-Web, transcoding */
+		return rc;
 	if (!PT_API_HAS(a, exchange_lua_req)) {
 		a->log(ctx, PT_LOG_ERROR, "this portico lacks ABI 1.6 (Lua tasks of exchanges)");
 		return PT_ENOSYS;

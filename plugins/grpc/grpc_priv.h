@@ -228,6 +228,7 @@ void grpc_ctx_detach(struct lua_State *L, int ctx_ref);
 
 void grpc_service_module(struct lua_State *L);
 void grpc_health_module(struct lua_State *L);
+void grpc_client_module(struct lua_State *L);   /* client_lua.c: call, stream, proxy */
 
 /* ---- built-in services --------------------------------------------------------------- */
 
