@@ -126,23 +126,20 @@ static void *worker_get_data(pt_plugin_ctx *ctx, pt_worker *w)
 	return ctx->worker_data && w->id < worker_count() ? ctx->worker_data[w->id] : NULL;
 }
 
-/* No /metrics listener exists yet, so a registered metric would never be
- * read: NULL, the pointer form of PT_ENOSYS (api.h). metric_add and
- * metric_set ignore NULL. The registry (metrics.c) waits for the listener. */
+/* The registry (metrics.c) is served at the admin listener's /metrics.
+ * A metric lives until the process ends, so the pointer a plugin keeps
+ * stays valid across reloads and plugin unloads. NULL for a name that is
+ * not a Prometheus metric name, or one registered with the other kind. */
 static pt_metric *metric_counter(pt_plugin_ctx *ctx, const char *name, const char *help)
 {
 	(void)ctx;
-	(void)name;
-	(void)help;
-	return NULL;
+	return metric_new(METRIC_COUNTER, name, help);
 }
 
 static pt_metric *metric_gauge(pt_plugin_ctx *ctx, const char *name, const char *help)
 {
 	(void)ctx;
-	(void)name;
-	(void)help;
-	return NULL;
+	return metric_new(METRIC_GAUGE, name, help);
 }
 
 static int lua_module_register(pt_plugin_ctx *ctx, const char *name, pt_lua_open_fn open)

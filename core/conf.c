@@ -234,7 +234,7 @@ static int load_text(lua_State *L, const char *file, struct errbuf *e)
 
 static int eval_file(lua_State *L, const char *file, struct errbuf *e)
 {
-	static const char *const tables[] = { "listen", "route" };
+	static const char *const tables[] = { "listen", "route", "admin" };
 
 	lua_newtable(L);
 	lua_setfield(L, LUA_REGISTRYINDEX, K_SETTINGS);

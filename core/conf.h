@@ -133,6 +133,14 @@ struct redis_conf {
 	double timeout, connect_timeout;
 };
 
+/* The admin listener (`admin { listen = {...}, token = "..." }`); port 0: none. */
+struct admin_conf {
+	const char *address;
+	int port;
+	const char *token;          /* NULL only when bound to loopback */
+	int line;
+};
+
 struct config {
 	struct arena arena;        /* owns every string and node below */
 	const char *file;
@@ -153,6 +161,7 @@ struct config {
 	unsigned hub_backplane_queue;       /* messages waiting for Redis, at most */
 	size_t hub_backplane_queue_bytes;   /* ... and their bytes */
 	struct redis_conf redis;
+	struct admin_conf admin;
 	struct listen_conf *listeners;
 	unsigned nlisteners;
 	struct plugin_conf *plugins;

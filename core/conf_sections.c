@@ -18,6 +18,8 @@
 #include "conf_priv.h"
 #include "log.h"
 
+static void read_admin(struct errbuf *e, struct config *cfg, const pt_conf *v, int line);
+
 /* ---- schemas ------------------------------------------------------------ */
 
 static const struct spec log_spec[] = {
@@ -109,6 +111,18 @@ static const struct spec top_spec[] = {
 static const struct spec cert_spec[] = {
 	{ "cert", PT_CONF_STRING, S_REQUIRED, 0, 0, NULL },
 	{ "key", PT_CONF_STRING, S_REQUIRED, 0, 0, NULL },
+	{ NULL, 0, 0, 0, 0, NULL },
+};
+
+static const struct spec admin_listen_spec[] = {
+	{ "address", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "port", PT_CONF_NUMBER, S_INT | S_REQUIRED, 1, 65535, NULL },
+	{ NULL, 0, 0, 0, 0, NULL },
+};
+
+static const struct spec admin_spec[] = {
+	{ "listen", PT_CONF_TABLE, S_REQUIRED, 0, 0, admin_listen_spec },
+	{ "token", PT_CONF_STRING, 0, 0, 0, NULL },
 	{ NULL, 0, 0, 0, 0, NULL },
 };
 
@@ -420,15 +434,55 @@ void conf_read_directives(lua_State *L, struct config *cfg, struct build *b)
 			}
 		} else if (!strcmp(kind, "upstream")) {
 			conf_read_upstream(e, cfg, lua_tostring(L, -1), b->line, v);
+		} else if (!strcmp(kind, "admin") && v) {
+			read_admin(e, cfg, v, b->line);
 		}
 		lua_pop(L, 5);
 	}
 	cfg->nlisteners = nl;
+	for (unsigned i = 0; cfg->admin.port && i < nl; i++)
+		if (cfg->listeners[i].port == cfg->admin.port &&
+		    !strcmp(cfg->listeners[i].address, cfg->admin.address))
+			conf_errf(e, cfg->file, cfg->admin.line, "admin: %s:%d is already a listener "
+			          "(line %d)", cfg->admin.address, cfg->admin.port, cfg->listeners[i].line);
 	cfg->nplugins = np;
 	cfg->nroutes = nr;
 	cfg->nroute_scripts = ns;
 	if (nl == 0)
 		conf_errf(e, cfg->file, 0, "no listener: add listen { address = \"127.0.0.1\", port = 8080 }");
+}
+
+/* Whether ADDR only reaches this host: 127.0.0.0/8, ::1 or "localhost". */
+static int loopback(const char *addr)
+{
+	return !strncmp(addr, "127.", 4) || !strcmp(addr, "::1") || !strcmp(addr, "localhost");
+}
+
+/* admin { listen = { address, port }, token = "..." }: at most one; a token
+ * is required unless the listener only reaches this host. */
+static void read_admin(struct errbuf *e, struct config *cfg, const pt_conf *v, int line)
+{
+	struct admin_conf *a = &cfg->admin;
+	int before = e->count;
+
+	if (a->line) {
+		conf_errf(e, cfg->file, line, "admin is already declared at line %d", a->line);
+		return;
+	}
+	a->line = line;
+	conf_check(e, v, admin_spec, "admin: ");
+	if (e->count != before)
+		return;
+	a->address = str_or(v, "listen.address", "127.0.0.1");
+	a->port = (int)num_or(v, "listen.port", 0);
+	a->token = str_or(v, "token", NULL);
+	if (a->token && (strlen(a->token) < 16 || strlen(a->token) > 1024))
+		conf_errf(e, cfg->file, line, "admin.token must be 16 to 1024 bytes long");
+	else if (a->token && strpbrk(a->token, " \t\r\n"))
+		conf_errf(e, cfg->file, line, "admin.token cannot hold spaces or line breaks");
+	else if (!a->token && !loopback(a->address))
+		conf_errf(e, cfg->file, line, "admin: listening on %s needs a token (token = \"...\"): "
+		          "without one only a loopback address (127.0.0.1, ::1) is allowed", a->address);
 }
 
 /* Reads the top-level settings at the top of the stack (settings table). */

@@ -17,6 +17,7 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
+#include "admin.h"
 #include "backplane.h"
 #include "conf.h"
 #include "gen.h"
@@ -26,6 +27,7 @@
 #include "lua/lua_rt.h"
 #include "metrics.h"
 #include "plugin.h"
+#include "req_metrics.h"
 #include "upstream/health.h"
 #include "watchdog.h"
 #include "worker.h"
@@ -115,6 +117,11 @@ static struct gen *build(const char *path, int first, char *err, size_t errlen)
 		char lerr[256];
 
 		workers_set_count((unsigned)cfg->workers);
+		if (req_metrics_init((unsigned)cfg->workers) != 0) {
+			snprintf(err, errlen, "out of memory");
+			config_free(cfg);
+			return NULL;
+		}
 		if (log_open(cfg->log_file, cfg->log_level, lerr, sizeof(lerr)) != 0) {
 			snprintf(err, errlen, "%s: %s", path, lerr);
 			config_free(cfg);
@@ -152,26 +159,41 @@ static void warn_restart_only(const struct config *old, const struct config *nw)
 		log_warn("core", "reload: 'plugins_dir' changes take effect at the next restart");
 }
 
-static void reload(struct event_base *base)
+static struct event_base *main_base;
+static struct gen *running_gen;   /* borrowed: the workers hold it (admin reads it) */
+
+/* SIGHUP and POST /reload. 0 when the new generation is live, else -1
+ * with ERR (the running generation stays). */
+static int reload(char *err, size_t errlen)
 {
-	static char err[ERRLEN];
 	struct gen *g;
 
 	log_info("core", "reload: reading %s", conf_path);
-	g = build(conf_path, 0, err, sizeof(err));
+	g = build(conf_path, 0, err, errlen);
 	if (!g) {
 		log_error("core", "reload refused, the running config stays: %s", err);
-		return;
+		return -1;
 	}
 	warn_restart_only(running_cfg, g->cfg);
+	if (running_cfg->admin.port != g->cfg->admin.port ||
+	    (g->cfg->admin.port && strcmp(running_cfg->admin.address, g->cfg->admin.address)))
+		log_warn("core", "reload: admin listener changes take effect at the next restart");
+	admin_update(&g->cfg->admin);
 	log_set_level(g->cfg->log_level);
 	running_cfg = g->cfg;
 	workers_set_gen(g);
-	health_start(base, g);   /* and stops the previous generation's checks */
-	if (backplane_apply(g->cfg, err, sizeof(err)) != 0)
+	health_start(main_base, g);   /* and stops the previous generation's checks */
+	running_gen = g;
+	if (backplane_apply(g->cfg, err, errlen) != 0)
 		log_error("core", "reload: the hub's Redis backplane is off: %s", err);
 	gen_unref(g);   /* the workers hold it now */
 	log_info("core", "reload: generation %u is live", g->id);
+	return 0;
+}
+
+static const struct gen *current_gen(void)
+{
+	return running_gen;
 }
 
 /* Twice a second: is every worker's loop still coming back? */
@@ -189,7 +211,9 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (sig == SIGHUP) {
-		reload(base);
+		static char err[ERRLEN];
+
+		reload(err, sizeof(err));
 		return;
 	}
 	if (stopping)
@@ -324,6 +348,8 @@ int main(int argc, char **argv)
 		log_error("core", "cannot start: out of memory");
 		return 1;
 	}
+	main_base = base;
+	running_gen = g;
 	sigs[0] = evsignal_new(base, SIGHUP, on_signal, base);
 	sigs[1] = evsignal_new(base, SIGTERM, on_signal, base);
 	sigs[2] = evsignal_new(base, SIGINT, on_signal, base);
@@ -336,6 +362,10 @@ int main(int argc, char **argv)
 	}
 	if (backplane_apply(g->cfg, err, sizeof(err)) != 0) {
 		log_error("core", "cannot start the hub's Redis backplane: %s", err);
+		rc = 1;
+	}
+	if (rc == 0 && admin_start(base, &g->cfg->admin, reload, current_gen, err, sizeof(err)) != 0) {
+		log_error("core", "cannot start: %s", err);
 		rc = 1;
 	}
 	if (rc == 0 && write_pid_file(g->cfg->pid_file) != 0)
@@ -354,6 +384,7 @@ int main(int argc, char **argv)
 		log_warn("core", "cannot start the watchdog timer: stuck workers go unnoticed");
 	if (rc == 0)
 		event_base_dispatch(base);
+	admin_stop();
 	health_stop();
 	if (wd)
 		event_free(wd);
@@ -373,6 +404,7 @@ int main(int argc, char **argv)
 	plugins_unload_all();
 	free_listeners();
 	metrics_free_all();
+	req_metrics_free();
 	lua_rt_shutdown();
 	log_info("core", "stopped");
 	return rc;

@@ -1,5 +1,6 @@
 /* metrics.c - see metrics.h. Values are doubles updated with CAS: lock-free. */
 #include <ctype.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "req_metrics.h"
 
 struct pt_metric {
 	struct pt_metric *next;
@@ -92,10 +94,23 @@ size_t metrics_render(char **buf)
 		return 0;
 	}
 	pthread_mutex_lock(&mu);
-	for (struct pt_metric *m = all; m; m = m->next)
-		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", m->name, m->help, m->name,
-		        m->kind == METRIC_COUNTER ? "counter" : "gauge", m->name, metric_value(m));
+	for (struct pt_metric *m = all; m; m = m->next) {
+		fprintf(f, "# HELP %s ", m->name);
+		for (const char *h = m->help; *h; h++)   /* a plugin's text: escaped (0.0.4) */
+			fputs(*h == '\\' ? "\\\\" : *h == '\n' ? "\\n" : (char[]){ *h, 0 }, f);
+		double v = metric_value(m);
+
+		fprintf(f, "\n# TYPE %s %s\n%s ", m->name,
+		        m->kind == METRIC_COUNTER ? "counter" : "gauge", m->name);
+		if (isnan(v))   /* printf's "nan"/"inf" are not the format's spelling */
+			fputs("NaN\n", f);
+		else if (isinf(v))
+			fputs(v > 0 ? "+Inf\n" : "-Inf\n", f);
+		else
+			fprintf(f, "%.17g\n", v);
+	}
 	pthread_mutex_unlock(&mu);
+	req_metrics_render(f);
 	fclose(f);
 	*buf = out;
 	return len;

@@ -22,6 +22,8 @@
 #include "gen.h"
 #include "h1_parser.h"
 #include "access_log.h"
+#include "req_metrics.h"
+#include "worker.h"
 #include "log.h"
 #include "api_table.h"
 #include "plugin.h"
@@ -184,6 +186,25 @@ int xapi_on_abort(pt_exchange *x, pt_task_fn fn, void *ud)
 	return 0;
 }
 
+/* One finished request into its worker's metrics (req_metrics.h). */
+static void count_request(pt_exchange *x)
+{
+	enum req_proto proto = x->minor_version == 20 ? RQ_H2 : RQ_H1;
+	int status = x->log_status ? x->log_status : x->status;
+	uint64_t in = x->body_streamed ? (x->req_length > 0 ? (uint64_t)x->req_length : 0) :
+	              x->body_len;
+	pt_str_t ct;
+
+	if (x->upgrade || status == 101)
+		proto = RQ_WS;
+	else if (x->method == PT_METHOD_POST &&
+	         xapi_header(x, PT_STR("content-type"), 0, &ct) == 0 && ct.len >= 16 &&
+	         !strncasecmp(ct.ptr, "application/grpc", 16))
+		proto = RQ_GRPC;
+	req_metrics_count(x->w->id, x->route ? x->route->conf->path : NULL, x->method, status,
+	                  proto, mono_us() - x->start_us, in, x->bytes_out);
+}
+
 void exchange_detach(pt_exchange *x, int aborted)
 {
 	x->transport_gone = 1;
@@ -195,8 +216,11 @@ void exchange_detach(pt_exchange *x, int aborted)
 	if (aborted && x->state != X_DONE && x->abort_fn)
 		event_active(x->abort_ev, EV_TIMEOUT, 1);
 	stop_handler(x);
-	if (x->gen->alog && x->start_us)
-		access_log_write(x->gen->alog, x);
+	if (x->start_us) {
+		count_request(x);
+		if (x->gen->alog)
+			access_log_write(x->gen->alog, x);
+	}
 	xapi_unref(x);
 }
 
@@ -644,8 +668,7 @@ int exchange_head_done(pt_exchange *x, uint64_t content_length, int has_body)
 
 	x->head_only = x->method == PT_METHOD_HEAD;
 	x->has_body = has_body;
-	if (x->gen->alog)   /* only the access log reads it: no clock read otherwise */
-		x->start_us = mono_us();
+	x->start_us = mono_us();   /* the access log and the latency histogram */
 	if (is_options_star) {
 		if (x->method == PT_METHOD_OPTIONS)
 			answer_options(x, PT_METHOD_ANY & ~(PT_METHOD_CONNECT | PT_METHOD_TRACE));

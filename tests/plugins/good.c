@@ -3,11 +3,13 @@
 #include <portico/portico.h>
 
 static const struct pt_api *api;
+static pt_metric *hellos;   /* NULL on cores that do not serve metrics */
 
 static int hello(pt_exchange *x, const pt_conf *opts, void *ud)
 {
 	(void)opts;
 	(void)ud;
+	api->metric_add(hellos, 1);
 	api->exchange_header_set(x, PT_STR("content-type"), PT_STR("text/plain"));
 	return api->exchange_respond(x, 200, PT_STR("good plugin\n"));
 }
@@ -63,6 +65,7 @@ static int load(pt_plugin_ctx *ctx, const struct pt_api *a, const pt_conf *conf)
 	pt_str_t greeting;
 
 	api = a;
+	hellos = a->metric_counter(ctx, "portico_good_hellos_total", "good.hello answers.");
 	if (a->conf_str(conf, "greeting", &greeting) == 0)
 		a->log(ctx, PT_LOG_INFO, "greeting option: %.*s", (int)greeting.len, greeting.ptr);
 	if (a->handler_register(ctx, "good.fetch", fetch, NULL) != 0 ||

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "api_table.h"
+#include "metrics.h"
 #include "portico/portico.h"
 
 #if defined(__x86_64__) && defined(__LP64__)
@@ -247,15 +248,27 @@ static void test_abi_unserved_filter_phases_are_enosys(void **state)
 	assert_string_equal(api->strerror(PT_ENOSYS), "not provided by this portico build");
 }
 
-/* No /metrics is served: the metric constructors return NULL (PT_ENOSYS),
- * and the updaters accept that NULL. */
-static void test_abi_metrics_without_exposition_are_null(void **state)
+/* /metrics is served: the constructors register (same name, same metric),
+ * refuse a bad name or the other kind with NULL, and the updaters count and
+ * accept NULL. */
+static void test_abi_metrics_register_and_count(void **state)
 {
 	const struct pt_api *api = api_table();
+	pt_metric *c = api->metric_counter(NULL, "plugin_requests_total", "help");
+	pt_metric *g = api->metric_gauge(NULL, "plugin_queue", "help");
 
 	(void)state;
-	assert_null(api->metric_counter(NULL, "plugin_requests_total", "help"));
-	assert_null(api->metric_gauge(NULL, "plugin_queue", "help"));
+	assert_non_null(c);
+	assert_non_null(g);
+	assert_ptr_equal(api->metric_counter(NULL, "plugin_requests_total", "other"), c);
+	assert_null(api->metric_gauge(NULL, "plugin_requests_total", "help"));
+	assert_null(api->metric_counter(NULL, "bad-name", "help"));
+	assert_null(api->metric_counter(NULL, NULL, "help"));
+	api->metric_add(c, 1);
+	api->metric_add(c, 2);
+	api->metric_set(g, 7);
+	assert_true(metric_value(c) == 3);
+	assert_true(metric_value(g) == 7);
 	api->metric_add(NULL, 1);
 	api->metric_set(NULL, 2);
 }
@@ -319,7 +332,7 @@ int main(void)
 		cmocka_unit_test(test_abi_running_table_matches_the_header),
 		cmocka_unit_test(test_abi_every_member_is_filled),
 		cmocka_unit_test(test_abi_unserved_filter_phases_are_enosys),
-		cmocka_unit_test(test_abi_metrics_without_exposition_are_null),
+		cmocka_unit_test(test_abi_metrics_register_and_count),
 		cmocka_unit_test(test_abi_exchange_upstream_request_refuses_bad_arguments),
 		cmocka_unit_test(test_abi_ucall_refuses_bad_arguments),
 	};

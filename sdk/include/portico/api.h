@@ -19,9 +19,9 @@
  *
  * Errors: functions return 0 or a negative PT_E* code; api->strerror names it.
  * PT_ENOSYS means "declared, not served by this core yet": a member whose
- * work the core does not do (filter phases other than access, metrics
- * before the /metrics listener exists) says so instead of pretending to
- * succeed; members returning a pointer return NULL then.
+ * work the core does not do (filter phases other than access) says so
+ * instead of pretending to succeed; members returning a pointer return
+ * NULL then.
  * Strings: pt_str_t values returned by the core are borrowed; their lifetime is
  * stated per function (usually "until the exchange ends").
  */
@@ -385,11 +385,15 @@ struct pt_api {
 	void (*hub_unsubscribe)(pt_sub *s);
 
 	/* ---- 1.0: metrics (Prometheus text on the admin listener) ----------
-	 * NOT SERVED YET: this core has no /metrics listener, so nothing would
-	 * ever read a value. metric_counter and metric_gauge return NULL (the
-	 * pointer form of PT_ENOSYS); metric_add and metric_set accept NULL and
-	 * do nothing. A plugin keeps the NULL and calls on: once a core serves
-	 * metrics, the same calls count. */
+	 * Served at the admin listener's GET /metrics (doc/operations.md) when
+	 * the config has an `admin { ... }` block. NAME is a Prometheus metric
+	 * name ([a-zA-Z_:][a-zA-Z0-9_:]*; prefix it with portico_<plugin>_),
+	 * without labels. A metric lives until the process exits: the pointer
+	 * stays valid across reloads. metric_counter and metric_gauge return
+	 * NULL for a bad name or a name already registered with the other kind
+	 * (and cores before this one returned NULL always); metric_add and
+	 * metric_set accept NULL and do nothing, so a plugin keeps the NULL and
+	 * calls on. */
 
 	/* A counter or gauge named NAME. Same name twice: the same metric. */
 	pt_metric *(*metric_counter)(pt_plugin_ctx *ctx, const char *name, const char *help);

@@ -19,7 +19,8 @@
  *   1.4  exchange_upstream_request: an upstream call the access log reports.
  *        Members the core does not serve now say so: filter_register and
  *        filter_define return PT_ENOSYS for the header, body and log phases,
- *        metric_counter and metric_gauge return NULL (no /metrics yet).
+ *        metric_counter and metric_gauge return NULL (no /metrics yet;
+ *        served since the admin listener, with ABI 1.7's core).
  *   1.5  hub_message_id: the id the hub gave the message being delivered.
  *   1.6  WebSocket: ws_accept and friends, exchange_lua_req.
  *   1.7  streaming upstream calls (ucall_*), response trailers in

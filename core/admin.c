@@ -1,0 +1,395 @@
+/*
+ * admin.c - see admin.h. A deliberately small HTTP/1.1 server: the head is
+ * read whole (at most ADMIN_MAX_HEAD bytes, within ADMIN_HEAD_TIMEOUT),
+ * a request body is never read, and every answer closes the connection.
+ * The admin port serves an operator and a scraper, not the public: what it
+ * gives up (keep-alive, pipelining, bodies) costs nothing there, and what
+ * it keeps small cannot be used against the main thread.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include "admin.h"
+#include "admin_json.h"
+#include "conf.h"
+#include "log.h"
+#include "metrics.h"
+
+#define ADMIN_MAX_HEAD 8192           /* request line and headers */
+#define ADMIN_MAX_CONNS 64            /* more are closed at accept */
+#define ADMIN_HEAD_TIMEOUT 5          /* seconds to send the head */
+#define ADMIN_WRITE_TIMEOUT 10        /* seconds to take the answer */
+
+struct aconn {
+	struct bufferevent *bev;
+	struct aconn *prev, *next;
+	struct event *deadline;           /* the head, then the answer, in bounded time */
+	int answered;
+	int shut;                         /* our side is half-closed */
+};
+
+static struct evconnlistener *lst;
+static struct aconn *conns;
+static unsigned nconns;
+static unsigned char token_hash[SHA256_DIGEST_LENGTH];
+static int have_token;
+static admin_reload_fn do_reload;
+static admin_gen_fn cur_gen;
+
+static void conn_free(struct aconn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	nconns--;
+	if (c->deadline)
+		event_free(c->deadline);
+	bufferevent_free(c->bev);
+	free(c);
+}
+
+static const char *reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 422: return "Unprocessable Entity";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	default: return "Unknown";
+	}
+}
+
+/* Queues the whole answer; the connection closes once it is written.
+ * BODY is borrowed; EXTRA holds whole header lines ("Name: v\r\n") or "". */
+static void answer(struct aconn *c, int status, const char *type, const char *body,
+                   size_t len, const char *extra)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct timeval wt = { ADMIN_WRITE_TIMEOUT, 0 };
+
+	c->answered = 1;
+	event_add(c->deadline, &wt);   /* re-armed: the answer and the lingering close */
+	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+	                    "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n", status,
+	                    reason(status), type, len, extra);
+	evbuffer_add(out, body, len);
+}
+
+static void answer_text(struct aconn *c, int status, const char *msg, const char *extra)
+{
+	char body[256];
+	int n = snprintf(body, sizeof(body), "%s\n", msg);
+
+	answer(c, status, "text/plain; charset=utf-8", body, (size_t)n, extra);
+}
+
+static void answer_json(struct aconn *c, int status, json_t *j)
+{
+	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	json_decref(j);
+	if (!s) {
+		answer_text(c, 500, "out of memory", "");
+		return;
+	}
+	answer(c, status, "application/json", s, strlen(s), "");
+	free(s);
+}
+
+/* Whether the Authorization value V carries the token. Both sides are
+ * hashed first, so the comparison takes the same time whatever the length
+ * or content sent, and CRYPTO_memcmp does not stop at the first mismatch. */
+static int authorized(const char *v)
+{
+	unsigned char h[SHA256_DIGEST_LENGTH];
+
+	if (!have_token)
+		return 1;   /* loopback without a token: the config allowed it */
+	if (!v || strncasecmp(v, "Bearer ", 7) != 0)
+		return 0;
+	v += 7;
+	while (*v == ' ')
+		v++;
+	SHA256((const unsigned char *)v, strlen(v), h);
+	return CRYPTO_memcmp(h, token_hash, sizeof(h)) == 0;
+}
+
+static void serve_metrics(struct aconn *c)
+{
+	char *buf = NULL;
+	size_t len = metrics_render(&buf);
+
+	if (!buf) {
+		answer_text(c, 500, "out of memory", "");
+		return;
+	}
+	answer(c, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len, "");
+	free(buf);
+}
+
+static void serve_reload(struct aconn *c)
+{
+	static char err[8192];
+
+	if (do_reload(err, sizeof(err)) != 0) {
+		answer_json(c, 422, json_pack("{s:b,s:s}", "ok", 0, "error", err));
+		return;
+	}
+	answer_json(c, 200, json_pack("{s:b,s:I}", "ok", 1, "generation",
+	                              (json_int_t)admin_gen_id(cur_gen())));
+}
+
+/* METHOD and PATH (without the query) of an authorized request. */
+static void route(struct aconn *c, const char *method, const char *path)
+{
+	static const struct {
+		const char *path, *method;
+	} eps[] = {
+		{ "/metrics", "GET" }, { "/status", "GET" }, { "/routes", "GET" },
+		{ "/plugins", "GET" }, { "/upstreams", "GET" }, { "/reload", "POST" },
+	};
+	size_t i;
+	int get;
+
+	for (i = 0; i < sizeof(eps) / sizeof(eps[0]); i++)
+		if (!strcmp(path, eps[i].path))
+			break;
+	if (i == sizeof(eps) / sizeof(eps[0])) {
+		answer_text(c, 404, "not found", "");
+		return;
+	}
+	get = !strcmp(eps[i].method, "GET");
+	if (strcmp(method, eps[i].method) != 0) {
+		answer_text(c, 405, "method not allowed", get ? "Allow: GET\r\n" : "Allow: POST\r\n");
+		return;
+	}
+	switch (i) {
+	case 0: serve_metrics(c); break;
+	case 1: answer_json(c, 200, admin_json_status(cur_gen())); break;
+	case 2: answer_json(c, 200, admin_json_routes(cur_gen())); break;
+	case 3: answer_json(c, 200, admin_json_plugins()); break;
+	case 4: answer_json(c, 200, admin_json_upstreams(cur_gen())); break;
+	default: serve_reload(c); break;
+	}
+}
+
+/* HEAD is the request head, NUL-terminated, without the blank line. */
+static void handle(struct aconn *c, char *head)
+{
+	char *save = NULL, *line = strtok_r(head, "\r\n", &save);
+	char *method, *target, *version, *auth = NULL, *q;
+
+	char *rl = NULL;
+
+	method = line ? strtok_r(line, " ", &rl) : NULL;
+	target = method ? strtok_r(NULL, " ", &rl) : NULL;
+	version = target ? strtok_r(NULL, " ", &rl) : NULL;
+	if (!version || strtok_r(NULL, " ", &rl) || strncmp(version, "HTTP/1.", 7) != 0 ||
+	    target[0] != '/') {
+		answer_text(c, 400, "bad request line", "");
+		return;
+	}
+	while ((line = strtok_r(NULL, "\r\n", &save))) {
+		char *colon = strchr(line, ':');
+
+		if (!colon || colon == line) {
+			answer_text(c, 400, "bad header line", "");
+			return;
+		}
+		if (colon - line == 13 && !strncasecmp(line, "authorization", 13)) {
+			if (auth) {
+				answer_text(c, 400, "more than one Authorization header", "");
+				return;
+			}
+			for (auth = colon + 1; *auth == ' ' || *auth == '\t'; auth++)
+				;
+			for (char *e = auth + strlen(auth); e > auth && (e[-1] == ' ' || e[-1] == '\t');)
+				*--e = '\0';
+		}
+	}
+	if (!authorized(auth)) {
+		answer_text(c, 401, "unauthorized: send Authorization: Bearer <admin.token>",
+		            "WWW-Authenticate: Bearer realm=\"portico-admin\"\r\n");
+		return;
+	}
+	if ((q = strchr(target, '?')))
+		*q = '\0';
+	route(c, method, target);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	struct aconn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+	char head[ADMIN_MAX_HEAD + 1];
+	size_t n;
+
+	if (c->answered) {
+		/* lingering: what follows is dropped, so that closing with unread
+		 * bytes does not reset the connection before the answer arrives */
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	if (end.pos < 0) {
+		if (evbuffer_get_length(in) > ADMIN_MAX_HEAD) {
+			answer_text(c, 431, "request head too large", "");
+			evbuffer_drain(in, evbuffer_get_length(in));   /* and read on: lingering */
+		}
+		return;
+	}
+	n = (size_t)end.pos;
+	if (n > ADMIN_MAX_HEAD) {
+		answer_text(c, 431, "request head too large", "");
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	evbuffer_remove(in, head, n);
+	head[n] = '\0';
+	if (memchr(head, '\0', n)) {
+		answer_text(c, 400, "NUL in the request head", "");
+		return;
+	}
+	handle(c, head);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+	struct aconn *c = arg;
+
+	/* answered and written: half-close, then wait for the client's EOF
+	 * (bounded by the read timeout) */
+	if (c->answered && !c->shut) {
+		c->shut = 1;
+		shutdown(bufferevent_getfd(bev), SHUT_WR);
+	}
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	(void)what;
+	conn_free(arg);   /* EOF, error or a timeout (slow head, slow reader) */
+}
+
+/* The head did not arrive in ADMIN_HEAD_TIMEOUT (a slow or idle client,
+ * however it trickles), or the answer was not taken in ADMIN_WRITE_TIMEOUT. */
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_free(arg);
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg)
+{
+	struct event_base *base = evconnlistener_get_base(l);
+	struct timeval rt = { ADMIN_HEAD_TIMEOUT, 0 }, wt = { ADMIN_WRITE_TIMEOUT, 0 };
+	struct aconn *c;
+
+	(void)sa;
+	(void)salen;
+	(void)arg;
+	if (nconns >= ADMIN_MAX_CONNS || !(c = calloc(1, sizeof(*c)))) {
+		evutil_closesocket(fd);
+		return;
+	}
+	c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->deadline = evtimer_new(base, on_deadline, c);
+	if (!c->bev || !c->deadline || evtimer_add(c->deadline, &rt) != 0) {
+		if (c->deadline)
+			event_free(c->deadline);
+		if (c->bev)
+			bufferevent_free(c->bev);
+		else
+			evutil_closesocket(fd);
+		free(c);
+		return;
+	}
+	c->next = conns;
+	if (conns)
+		conns->prev = c;
+	conns = c;
+	nconns++;
+	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	bufferevent_set_timeouts(c->bev, &rt, &wt);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, ADMIN_MAX_HEAD + 4);
+	bufferevent_enable(c->bev, EV_READ);
+}
+
+static void set_token(const char *t)
+{
+	have_token = t != NULL;
+	if (t)
+		SHA256((const unsigned char *)t, strlen(t), token_hash);
+}
+
+int admin_start(struct event_base *base, const struct admin_conf *a, admin_reload_fn reload,
+                admin_gen_fn gen, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	int sslen = sizeof(ss);
+	char spec[300];
+
+	do_reload = reload;
+	cur_gen = gen;
+	admin_json_started();
+	if (!a->port)
+		return 0;
+	snprintf(spec, sizeof(spec), strchr(a->address, ':') ? "[%s]:%d" : "%s:%d",
+	         strcmp(a->address, "localhost") ? a->address : "127.0.0.1", a->port);
+	if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &sslen) != 0) {
+		snprintf(err, errlen, "admin: %s is not an IP address", a->address);
+		return -1;
+	}
+	lst = evconnlistener_new_bind(base, on_accept, NULL,
+	                              LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+	                              64, (struct sockaddr *)&ss, sslen);
+	if (!lst) {
+		snprintf(err, errlen, "admin: cannot listen on %s: %s", spec, strerror(errno));
+		return -1;
+	}
+	set_token(a->token);
+	log_info("admin", "listening on %s%s", spec, a->token ? "" : " (loopback, no token)");
+	return 0;
+}
+
+void admin_update(const struct admin_conf *a)
+{
+	if (!lst)
+		return;
+	set_token(a->token);
+}
+
+void admin_stop(void)
+{
+	while (conns)
+		conn_free(conns);
+	if (lst)
+		evconnlistener_free(lst);
+	lst = NULL;
+}
