@@ -48,6 +48,19 @@ graphql.resolvers {
     node = function(_, args)
       return by_id["User:" .. args.id] or by_id["Post:" .. args.id]
     end,
+    -- read from the gRPC service (conf/routes/orders_grpc.lua) through the
+    -- upstream "orders" (conf/portico.conf): a resolver may wait
+    order = function(_, args)
+      local id = tonumber(args.id)
+      if not id then return nil end
+      local o, err = grpc.call("orders", "orders.v1.Orders/Get", { id = id }, { timeout = 2 })
+      if not o then
+        if err.status == "NOT_FOUND" then return nil end
+        error("orders service: " .. err.status .. ": " .. err.message)
+      end
+      return { id = tostring(o.id), item = o.item, quantity = o.quantity,
+               status = o.status, createdAt = o.created_at }
+    end,
     search = function(_, args)
       local out = {}
       for _, list in ipairs { users, posts } do
