@@ -85,65 +85,35 @@ static void message_in(struct gcall *c, int flag, const uint8_t *p, size_t len)
 		grpc_recv_kick(c);
 }
 
+static int on_message(void *ud, unsigned flags, const uint8_t *msg, size_t len)
+{
+	struct gcall *c = ud;
+
+	message_in(c, (uint8_t)flags, msg, len);
+	return c->finished;
+}
+
 /* Cuts DATA into messages. 0, or -1 once the call has ended. */
 static int feed(struct gcall *c, const uint8_t *data, size_t len)
 {
-	while (len && !c->finished) {
-		if (c->hdr_have < 5) {
-			size_t k = 5 - c->hdr_have < len ? 5 - c->hdr_have : len;
+	char msg[128];
 
-			memcpy(c->hdr + c->hdr_have, data, k);
-			c->hdr_have += k;
-			data += k;
-			len -= k;
-			if (c->hdr_have < 5)
-				break;
-			c->need = (size_t)c->hdr[1] << 24 | (size_t)c->hdr[2] << 16 |
-			          (size_t)c->hdr[3] << 8 | c->hdr[4];
-			if (c->hdr[0] > 1) {
-				grpc_call_fail(c, GRPC_INTERNAL, "a message's flags byte is not 0 or 1");
-				return -1;
-			}
-			if (c->need > c->conf->max_receive) {
-				char msg[128];
-
-				snprintf(msg, sizeof(msg), "a message of %zu bytes is larger than "
-				         "max_receive_message (%zu)", c->need, c->conf->max_receive);
-				grpc_call_fail(c, GRPC_RESOURCE_EXHAUSTED, msg);
-				return -1;
-			}
-			c->cur.len = 0;
-			if (c->need == 0) {
-				c->hdr_have = 0;
-				message_in(c, c->hdr[0], (const uint8_t *)"", 0);
-			}
-			continue;
-		}
-		/* the message's bytes: straight from DATA when they are all there */
-		if (c->cur.len == 0 && len >= c->need) {
-			size_t n = c->need;
-
-			c->hdr_have = 0;
-			message_in(c, c->hdr[0], data, n);
-			data += n;
-			len -= n;
-			continue;
-		}
-		{
-			size_t k = c->need - c->cur.len < len ? c->need - c->cur.len : len;
-
-			if (pb_buf_add(&c->cur, data, k) != 0) {
-				grpc_call_fail(c, GRPC_RESOURCE_EXHAUSTED, "out of memory");
-				return -1;
-			}
-			data += k;
-			len -= k;
-			if (c->cur.len == c->need) {
-				c->hdr_have = 0;
-				message_in(c, c->hdr[0], c->cur.p, c->cur.len);
-				c->cur.len = 0;
-			}
-		}
+	switch (grpc_deframe(&c->in, data, len, c->conf->max_receive, on_message, c)) {
+	case 0:
+		break;
+	case GRPC_DEFRAME_FLAGS:
+		grpc_call_fail(c, GRPC_INTERNAL, "a message's flags byte is not 0 or 1");
+		return -1;
+	case GRPC_DEFRAME_TOO_LARGE:
+		snprintf(msg, sizeof(msg), "a message of %zu bytes is larger than "
+		         "max_receive_message (%zu)", c->in.need, c->conf->max_receive);
+		grpc_call_fail(c, GRPC_RESOURCE_EXHAUSTED, msg);
+		return -1;
+	case GRPC_DEFRAME_NOMEM:
+		grpc_call_fail(c, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+		return -1;
+	default:
+		return -1;
 	}
 	return c->finished ? -1 : 0;
 }
@@ -160,8 +130,8 @@ void grpc_call_on_body(pt_exchange *x, const char *data, size_t len, int last, v
 	if (!last)
 		return;
 	c->body_done = 1;
-	if (c->hdr_have) {
-		grpc_call_fail(c, GRPC_INTERNAL, c->hdr_have < 5 ? "the request ends inside a message's "
+	if (c->in.hdr_have) {
+		grpc_call_fail(c, GRPC_INTERNAL, c->in.hdr_have < 5 ? "the request ends inside a message's "
 		     "5-byte prefix" : "the request ends inside a message (truncated)");
 		return;
 	}

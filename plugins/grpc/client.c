@@ -279,7 +279,7 @@ void gcl_maybe_free(struct gcl *c)
 	if (c->self_ref != LUA_NOREF)
 		luaL_unref(c->L, LUA_REGISTRYINDEX, c->self_ref);
 	queue_free(c);
-	pb_buf_free(&c->cur);
+	pb_buf_free(&c->in.cur);
 	pb_buf_free(&c->details);
 	free(c->head.v);
 	free(c->trailers.v);
@@ -405,70 +405,33 @@ static int message_in(struct gcl *c, int flag, const uint8_t *p, size_t len)
 	return 0;
 }
 
+static int on_message(void *ud, unsigned flags, const uint8_t *msg, size_t len)
+{
+	return message_in(ud, (uint8_t)flags, msg, len);
+}
+
 /* Cuts DATA into messages. 0 or -1 (the status set). */
 static int feed(struct gcl *c, const uint8_t *data, size_t len)
 {
-	while (len) {
-		if (c->hdr_have < 5) {
-			size_t k = 5 - c->hdr_have < len ? 5 - c->hdr_have : len;
+	char msg[128];
 
-			memcpy(c->hdr + c->hdr_have, data, k);
-			c->hdr_have += k;
-			data += k;
-			len -= k;
-			if (c->hdr_have < 5)
-				break;
-			c->need = (size_t)c->hdr[1] << 24 | (size_t)c->hdr[2] << 16 |
-			          (size_t)c->hdr[3] << 8 | c->hdr[4];
-			if (c->hdr[0] > 1) {
-				set_lit(c, GRPC_INTERNAL, "a response message's flags byte is not "
-				           "0 or 1");
-				return -1;
-			}
-			if (c->need > c->conf->max_receive) {
-				char msg[128];
-
-				snprintf(msg, sizeof(msg), "a response message of %zu bytes is larger "
-				         "than max_receive_message (%zu)", c->need, c->conf->max_receive);
-				set_status(c, GRPC_RESOURCE_EXHAUSTED, msg, strlen(msg));
-				return -1;
-			}
-			c->cur.len = 0;
-			if (c->need == 0) {
-				c->hdr_have = 0;
-				if (message_in(c, c->hdr[0], (const uint8_t *)"", 0) != 0)
-					return -1;
-			}
-			continue;
-		}
-		if (c->cur.len == 0 && len >= c->need) {
-			size_t n = c->need;
-
-			c->hdr_have = 0;
-			if (message_in(c, c->hdr[0], data, n) != 0)
-				return -1;
-			data += n;
-			len -= n;
-			continue;
-		}
-		{
-			size_t k = c->need - c->cur.len < len ? c->need - c->cur.len : len;
-
-			if (pb_buf_add(&c->cur, data, k) != 0) {
-				set_lit(c, GRPC_RESOURCE_EXHAUSTED, "out of memory");
-				return -1;
-			}
-			data += k;
-			len -= k;
-			if (c->cur.len == c->need) {
-				c->hdr_have = 0;
-				c->cur.len = 0;
-				if (message_in(c, c->hdr[0], c->cur.p, c->need) != 0)
-					return -1;
-			}
-		}
+	switch (grpc_deframe(&c->in, data, len, c->conf->max_receive, on_message, c)) {
+	case 0:
+		return 0;
+	case GRPC_DEFRAME_FLAGS:
+		set_lit(c, GRPC_INTERNAL, "a response message's flags byte is not 0 or 1");
+		return -1;
+	case GRPC_DEFRAME_TOO_LARGE:
+		snprintf(msg, sizeof(msg), "a response message of %zu bytes is larger "
+		         "than max_receive_message (%zu)", c->in.need, c->conf->max_receive);
+		set_status(c, GRPC_RESOURCE_EXHAUSTED, msg, strlen(msg));
+		return -1;
+	case GRPC_DEFRAME_NOMEM:
+		set_lit(c, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+		return -1;
+	default:
+		return -1;
 	}
-	return 0;
 }
 
 static int on_data(pt_ucall *u, const void *data, size_t len, void *ud)
@@ -515,7 +478,7 @@ static void on_done(pt_ucall *u, int err, const char *errmsg, const pt_str_t *tr
 	if (err == 0) {
 		if (md_copy(&c->trailers, trl, ntrl) != 0)
 			set_lit(c, GRPC_RESOURCE_EXHAUSTED, "out of memory");
-		if (c->hdr_have)
+		if (c->in.hdr_have)
 			set_lit(c, GRPC_INTERNAL, "the response ends inside a message");
 		else if (!status_from(c, trl, ntrl))
 			set_lit(c, GRPC_INTERNAL, "the server ended the response without a "

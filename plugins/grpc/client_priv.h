@@ -50,9 +50,7 @@ struct gcl {
 	/* the response */
 	struct gcl_md head, trailers;
 	int http_status;
-	uint8_t hdr[5];
-	size_t hdr_have, need;
-	struct pb_buf cur;                 /* a message arriving in pieces */
+	struct grpc_deframer in;           /* messages arriving */
 	struct cmsg *q_head, *q_tail;
 	size_t q_bytes;
 	unsigned nrecv, nsent;

@@ -427,3 +427,58 @@ int grpc_status_proto(int code, const char *msg, size_t msglen, const pt_str_t *
 	}
 	return 0;
 }
+
+/* ---- length-prefixed messages in ---------------------------------------------------------- */
+
+int grpc_deframe(struct grpc_deframer *d, const uint8_t *data, size_t len, size_t max,
+                 grpc_msg_fn fn, void *ud)
+{
+	while (len) {
+		size_t k;
+
+		if (d->hdr_have < 5) {
+			k = 5 - d->hdr_have < len ? 5 - d->hdr_have : len;
+			memcpy(d->hdr + d->hdr_have, data, k);
+			d->hdr_have += k;
+			data += k;
+			len -= k;
+			if (d->hdr_have < 5)
+				break;
+			d->need = (size_t)d->hdr[1] << 24 | (size_t)d->hdr[2] << 16 |
+			          (size_t)d->hdr[3] << 8 | d->hdr[4];
+			if (d->hdr[0] > 1)
+				return GRPC_DEFRAME_FLAGS;
+			if (d->need > max)
+				return GRPC_DEFRAME_TOO_LARGE;
+			d->cur.len = 0;
+			if (d->need == 0) {
+				d->hdr_have = 0;
+				if (fn(ud, d->hdr[0], (const uint8_t *)"", 0) != 0)
+					return GRPC_DEFRAME_STOPPED;
+			}
+			continue;
+		}
+		if (d->cur.len == 0 && len >= d->need) {
+			/* all there: straight from DATA */
+			k = d->need;
+			d->hdr_have = 0;
+			if (fn(ud, d->hdr[0], data, k) != 0)
+				return GRPC_DEFRAME_STOPPED;
+			data += k;
+			len -= k;
+			continue;
+		}
+		k = d->need - d->cur.len < len ? d->need - d->cur.len : len;
+		if (pb_buf_add(&d->cur, data, k) != 0)
+			return GRPC_DEFRAME_NOMEM;
+		data += k;
+		len -= k;
+		if (d->cur.len == d->need) {
+			d->hdr_have = 0;
+			d->cur.len = 0;   /* the bytes stay until the next message's first */
+			if (fn(ud, d->hdr[0], d->cur.p, d->need) != 0)
+				return GRPC_DEFRAME_STOPPED;
+		}
+	}
+	return 0;
+}

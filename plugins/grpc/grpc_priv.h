@@ -114,6 +114,31 @@ unsigned grpc_enc_accepted(pt_str_t v);
 int grpc_deflate(int enc, const uint8_t *in, size_t len, struct pb_buf *out);
 int grpc_inflate(int enc, const uint8_t *in, size_t len, size_t max, struct pb_buf *out);
 
+/*
+ * Cuts a stream of length-prefixed messages (a flags byte, a 4-byte
+ * big-endian length, the bytes), fed in pieces of any size: the server's
+ * request body and the client's response body both. A message that came
+ * whole in one piece is handed over in place; one in pieces is gathered in
+ * CUR. Zero it to start.
+ */
+struct grpc_deframer {
+	uint8_t hdr[5];
+	size_t hdr_have;                   /* 0: between messages */
+	size_t need;                       /* the current message's length */
+	struct pb_buf cur;                 /* a message arriving in pieces */
+};
+/* FN gets each whole message (MSG borrowed for the call); non-zero stops. */
+typedef int (*grpc_msg_fn)(void *ud, unsigned flags, const uint8_t *msg, size_t len);
+enum {
+	GRPC_DEFRAME_STOPPED = -1,         /* FN returned non-zero */
+	GRPC_DEFRAME_FLAGS = -2,           /* a flags byte other than 0 or 1 */
+	GRPC_DEFRAME_TOO_LARGE = -3,       /* longer than MAX: D->need says how long */
+	GRPC_DEFRAME_NOMEM = -4,
+};
+/* Feeds LEN bytes of DATA: 0, or a GRPC_DEFRAME_* (then stop feeding). */
+int grpc_deframe(struct grpc_deframer *d, const uint8_t *data, size_t len, size_t max,
+                 grpc_msg_fn fn, void *ud);
+
 /* grpc-timeout "1S", "200m", ... (at most 8 digits and a unit) in
  * milliseconds, rounded up; -1 when malformed. */
 int64_t grpc_timeout_parse(pt_str_t v);

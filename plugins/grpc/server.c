@@ -312,7 +312,7 @@ static void call_release(struct gcall *c)
 	if (c->release_hook)
 		c->release_hook(c);
 	queue_free(c);
-	pb_buf_free(&c->cur);
+	pb_buf_free(&c->in.cur);
 	if (!c->gone)
 		a->exchange_on_abort(c->x, NULL, NULL);
 	grpc_conf_unref(c->conf);

@@ -23,9 +23,7 @@ struct gcall {
 	int co_ref, ctx_ref;
 	struct gentry e;
 	/* the request */
-	uint8_t hdr[5];
-	size_t hdr_have, need;
-	struct pb_buf cur;                 /* a message arriving in pieces */
+	struct grpc_deframer in;           /* messages arriving */
 	struct gmsg *one;                  /* unary kinds: the request (exchange memory) */
 	struct gmsg *q_head, *q_tail;      /* streams: malloc'd, ctx:recv() frees them */
 	size_t q_bytes;

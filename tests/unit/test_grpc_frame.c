@@ -172,6 +172,65 @@ static void test_hand_written_protobuf(void **st)
 	free(b.p);
 }
 
+/* ---- grpc_deframe ---- */
+
+struct seen {
+	char out[256];
+	size_t n;
+	unsigned count, stop_after;
+};
+
+static int collect(void *ud, unsigned flags, const uint8_t *msg, size_t len)
+{
+	struct seen *s = ud;
+
+	s->n += (size_t)snprintf(s->out + s->n, sizeof(s->out) - s->n, "%u:%.*s|", flags,
+	                         (int)len, (const char *)msg);
+	return ++s->count == s->stop_after;
+}
+
+static void test_deframe_whole_or_byte_by_byte(void **st)
+{
+	static const uint8_t in[] = "\0\0\0\0\3abc" "\0\0\0\0\0" "\1\0\0\0\2xy";
+	size_t len = sizeof(in) - 1;
+
+	(void)st;
+	for (size_t step = 1; step <= len; step++) {
+		struct grpc_deframer d = { 0 };
+		struct seen s = { .n = 0 };
+
+		for (size_t i = 0; i < len; i += step)
+			assert_int_equal(grpc_deframe(&d, in + i, i + step > len ? len - i : step, 16,
+			                              collect, &s), 0);
+		assert_string_equal(s.out, "0:abc|0:|1:xy|");
+		assert_int_equal(d.hdr_have, 0);
+		pb_buf_free(&d.cur);
+	}
+}
+
+static void test_deframe_refuses_and_stops(void **st)
+{
+	struct grpc_deframer d = { 0 };
+	struct seen s = { .stop_after = 1 };
+
+	(void)st;
+	assert_int_equal(grpc_deframe(&d, (const uint8_t *)"\2\0\0\0\1a", 6, 16, collect, &s),
+	                 GRPC_DEFRAME_FLAGS);
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(grpc_deframe(&d, (const uint8_t *)"\0\0\0\0\21", 5, 16, collect, &s),
+	                 GRPC_DEFRAME_TOO_LARGE);
+	assert_int_equal(d.need, 17);
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(grpc_deframe(&d, (const uint8_t *)"\0\0\0\0\1a\0\0\0\0\1b", 12, 16,
+	                              collect, &s), GRPC_DEFRAME_STOPPED);
+	assert_string_equal(s.out, "0:a|");
+	/* a prefix cut short: the caller sees hdr_have at the end */
+	memset(&d, 0, sizeof(d));
+	s.stop_after = 0;
+	assert_int_equal(grpc_deframe(&d, (const uint8_t *)"\0\0\0", 3, 16, collect, &s), 0);
+	assert_int_equal(d.hdr_have, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -183,6 +242,8 @@ int main(void)
 		cmocka_unit_test(test_encodings),
 		cmocka_unit_test(test_compression_round_trip_and_bomb_limit),
 		cmocka_unit_test(test_hand_written_protobuf),
+		cmocka_unit_test(test_deframe_whole_or_byte_by_byte),
+		cmocka_unit_test(test_deframe_refuses_and_stops),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
