@@ -276,6 +276,7 @@ void wh_send_run(pt_worker *w, struct wh_job *job, struct wh_store *s);
 int64_t wh_backoff_ms(int attempt, double base, double cap);
 
 extern const struct pt_api *wh_api;       /* set in load() (webhook.c) */
+extern struct wh_opts wh_opts_main;       /* the plugin's options, read in load() (webhook.c) */
 extern struct wh_store *wh_store_main;    /* the open store, or NULL (webhook.c) */
 extern char wh_store_error[256];         /* why it is NULL */
 
