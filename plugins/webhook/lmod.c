@@ -27,6 +27,8 @@
 
 #include "whg.h"
 
+#if WHG_ABI18
+
 #define SRC_MT "portico.webhook.source"
 
 static const char *const route_keys[] = { "host", "jwt", "basic", "key-auth", "auth", "rate",
@@ -120,7 +122,7 @@ static int l_check(lua_State *L)
 	if (!lua_isfunction(L, 3))
 		return fail(L, "\"%s\": the handler (argument 3) must be a function(event), not %s",
 		            name, luaL_typename(L, 3));
-	if (wh_api->run_mode() == PT_RUN_DAEMON && !wh_store_main)
+	if (wh_api->run_mode() == PT_RUN_DAEMON && !whg_store_ensure())
 		return fail(L, "\"%s\": the webhook store is not available: %s", name,
 		            wh_store_error[0] ? wh_store_error : "not opened");
 	if (whg_source_get(L, name, 0))
@@ -226,3 +228,7 @@ int whg_lua_open(lua_State *L)
 	lua_call(L, 2, 1);
 	return 1;
 }
+
+#else
+typedef int whg_lmod_needs_abi18;
+#endif

@@ -20,6 +20,8 @@
 #include "whg.h"
 #include "portico/plugin.h"
 
+#if WHG_ABI18
+
 const struct pt_api *wh_api;
 struct wh_store *wh_store_main;
 char wh_store_error[256];
@@ -303,8 +305,29 @@ void whg_metrics_free(void)
 
 /* ---- the store ------------------------------------------------------------------ */
 
+static pthread_mutex_t workers_mu = PTHREAD_MUTEX_INITIALIZER;   /* and the store's opening */
+static pt_worker **workers;
+static unsigned nworkers, nstarted;
+static int store_tried, queue_started;
+
+/* Once the store is open and every worker runs: the queue starts (the
+ * store hands jobs to all workers). Holding workers_mu. */
+static void queue_start_locked(void)
+{
+	int rc;
+
+	if (queue_started || !wh_store_main || !nworkers || nstarted < nworkers)
+		return;
+	queue_started = 1;
+	rc = wh_store_main->ops->start(wh_store_main, workers, nworkers, wh_opts_main.per_worker,
+	                               whg_job, NULL);
+	if (rc != 0)
+		wh_api->log(whg_ctx, PT_LOG_ERROR, "the webhook queue cannot start: %s",
+		            wh_api->strerror(rc));
+}
+
 /* Opens the configured store into wh_store_main, or notes why not in
- * wh_store_error (and the log). The daemon starts either way: sources
+ * wh_store_error (and the log). The daemon runs either way: sources
  * then fail to load with that reason, other routes keep working. */
 static void store_open(void)
 {
@@ -333,11 +356,27 @@ static void store_open(void)
 	}
 }
 
+/*
+ * The daemon's store, opened when the first webhook.source is declared
+ * (every plugin in plugins_dir is loaded, so a config without sources
+ * never touches var_dir), once per process; the queue starts as soon as
+ * the workers run too. NULL (wh_store_error says why) when it cannot open.
+ * Any thread.
+ */
+struct wh_store *whg_store_ensure(void)
+{
+	pthread_mutex_lock(&workers_mu);
+	if (!store_tried) {
+		store_tried = 1;
+		store_open();
+		queue_start_locked();
+	}
+	pthread_mutex_unlock(&workers_mu);
+	return wh_store_main;
+}
+
 /* ---- the plugin -------------------------------------------------------------------- */
 
-static pthread_mutex_t workers_mu = PTHREAD_MUTEX_INITIALIZER;
-static pt_worker **workers;
-static unsigned nworkers, nstarted;
 
 static int load(pt_plugin_ctx *ctx, const struct pt_api *a, const pt_conf *conf)
 {
@@ -377,16 +416,13 @@ static int load(pt_plugin_ctx *ctx, const struct pt_api *a, const pt_conf *conf)
 		       a->strerror(rc));
 		return rc;
 	}
-	if (a->run_mode() == PT_RUN_DAEMON)
-		store_open();
-	return 0;
+	return 0;   /* the store opens with the first source: whg_store_ensure */
 }
 
 static int worker_start(pt_plugin_ctx *ctx, pt_worker *w)
 {
 	const struct pt_api *a = wh_api;
-	pt_worker **all = NULL;
-	unsigned n = 0;
+	int rc = 0;
 
 	(void)ctx;
 	pthread_mutex_lock(&workers_mu);
@@ -394,26 +430,15 @@ static int worker_start(pt_plugin_ctx *ctx, pt_worker *w)
 		nworkers = a->worker_count();
 		workers = calloc(nworkers ? nworkers : 1, sizeof(*workers));
 	}
-	if (workers && a->worker_id(w) < nworkers && !workers[a->worker_id(w)]) {
+	if (!workers) {
+		rc = PT_ENOMEM;
+	} else if (a->worker_id(w) < nworkers && !workers[a->worker_id(w)]) {
 		workers[a->worker_id(w)] = w;
-		if (++nstarted == nworkers) {
-			all = workers;
-			n = nworkers;
-		}
+		nstarted++;
+		queue_start_locked();
 	}
 	pthread_mutex_unlock(&workers_mu);
-	if (!workers)
-		return PT_ENOMEM;
-	/* the last worker to start starts the queue: every worker can take jobs */
-	if (all && wh_store_main) {
-		int rc = wh_store_main->ops->start(wh_store_main, all, n, wh_opts_main.per_worker,
-		                                   whg_job, NULL);
-
-		if (rc != 0)
-			a->log(whg_ctx, PT_LOG_ERROR, "the webhook queue cannot start: %s",
-			       a->strerror(rc));
-	}
-	return 0;
+	return rc;
 }
 
 static void unload(pt_plugin_ctx *ctx)
@@ -426,6 +451,7 @@ static void unload(pt_plugin_ctx *ctx)
 	free(workers);
 	workers = NULL;
 	nworkers = nstarted = 0;
+	store_tried = queue_started = 0;
 	free(path_owned);
 	path_owned = NULL;
 	for (size_t i = 0; i < sizeof(strings_owned) / sizeof(strings_owned[0]); i++) {
@@ -466,14 +492,30 @@ static int reload(pt_plugin_ctx *ctx, const pt_conf *conf)
 	return 0;
 }
 
+
+#else
+/* Built against a core before ABI 1.8 (while the parts land one by one):
+ * the plugin loads and says what it lacks. */
+const struct pt_api *wh_api;
+
+static int load(pt_plugin_ctx *ctx, const struct pt_api *a, const pt_conf *conf)
+{
+	(void)conf;
+	a->log(ctx, PT_LOG_DEBUG, "built without plugin ABI 1.8: webhooks are not available");
+	return 0;
+}
+#endif
+
 static const struct pt_plugin plugin = {
 	PT_PLUGIN_HEAD,
 	.name = "webhook",
 	.version = "0.1",
 	.load = load,
+#if WHG_ABI18
 	.worker_start = worker_start,
 	.unload = unload,
 	.reload = reload,
+#endif
 };
 
 PT_PLUGIN_ENTRY

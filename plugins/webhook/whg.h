@@ -13,6 +13,11 @@
 #include <lua.h>
 #include "wh.h"
 
+/* The glue needs ABI 1.8 (worker_lua, var_dir, commands, labelled
+ * metrics); until the core provides it, webhook.c builds a plugin that
+ * refuses to load with a message. */
+#define WHG_ABI18 (PT_ABI_MINOR >= 8)
+
 extern pt_plugin_ctx *whg_ctx;
 
 /* A source's counters (labelled source="<name>"), made when a script
@@ -43,6 +48,10 @@ struct whg_src {
 /* The source NAME of L's state, or NULL. With WHICH 1 or 2, pushes that
  * user value onto L as well (only when the source is found). [-0, +0|1, m] */
 struct whg_src *whg_source_get(lua_State *L, const char *name, int which);
+
+/* webhook.c: the daemon's store, opened on first call (the first
+ * webhook.source); NULL when it cannot open (wh_store_error). */
+struct wh_store *whg_store_ensure(void);
 
 /* lmod.c: the `webhook` module's open function. */
 int whg_lua_open(lua_State *L);
