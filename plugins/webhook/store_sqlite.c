@@ -512,7 +512,7 @@ static void *writer_main(void *arg)
 	struct sq *s = arg;
 
 	for (;;) {
-		struct sq_op *ops = NULL, **tail = &ops, *exec = NULL;
+		struct sq_op *ops = NULL, **tail = &ops, *exec;
 		int stopping, start, poll = 0;
 		unsigned n = 0;
 
@@ -520,11 +520,11 @@ static void *writer_main(void *arg)
 		for (;;) {
 			struct timespec ts;
 
+			if (s->head && s->head->type == SQ_EXEC && !s->start_req)
+				break;
 			if (s->stopping || s->start_req)
 				break;
 			if (!s->paused && s->head)
-				break;
-			if (s->head && s->head->type == SQ_EXEC)
 				break;
 			if (s->started && !s->paused && wh_sq_now_ms() >= s->next_poll) {
 				poll = 1;
@@ -533,12 +533,18 @@ static void *writer_main(void *arg)
 			deadline(&ts, WH_SQ_POLL_MS);
 			pthread_cond_timedwait(&s->cv, &s->mu, &ts);
 		}
-		/* take up to a batch of puts and finishes, or one EXEC */
-		if (s->head && s->head->type == SQ_EXEC) {
+		/* one EXEC, or up to a batch of puts and finishes */
+		if (s->head && s->head->type == SQ_EXEC && !s->start_req) {
 			exec = s->head;
 			s->head = exec->next;
+			if (!s->head)
+				s->tail = NULL;
+			pthread_mutex_unlock(&s->mu);
+			run_exec(s, exec);
+			continue;
 		} else {
-			while (s->head && s->head->type != SQ_EXEC && n < WH_SQ_BATCH) {
+			while (s->head && s->head->type != SQ_EXEC && n < WH_SQ_BATCH &&
+			       (!s->paused || s->stopping)) {
 				struct sq_op *op = s->head;
 
 				s->head = op->next;
@@ -557,10 +563,6 @@ static void *writer_main(void *arg)
 		s->start_req = 0;
 		pthread_mutex_unlock(&s->mu);
 
-		if (exec) {
-			run_exec(s, exec);
-			continue;
-		}
 		if (start)
 			wh_sq_queue_begin(s);
 		if (ops || poll || start || s->retry)
@@ -590,13 +592,9 @@ int wh_sq_exec(struct wh_store *base, const char *sql, char *err, size_t errlen)
 	memset(&op, 0, sizeof(op));
 	op.type = SQ_EXEC;
 	op.sql = sql;
+	/* behind what is queued: it also tells a test that all before it ran */
+	wh_sq_enqueue(s, &op);
 	pthread_mutex_lock(&s->mu);
-	/* ahead of the queue: the writer runs it between two rounds */
-	op.next = s->head;
-	s->head = &op;
-	if (!s->tail)
-		s->tail = &op;
-	pthread_cond_signal(&s->cv);
 	while (!op.done)
 		pthread_cond_wait(&s->exec_cv, &s->mu);
 	pthread_mutex_unlock(&s->mu);

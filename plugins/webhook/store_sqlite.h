@@ -127,8 +127,9 @@ int wh_sq_start(struct wh_store *s, pt_worker *const *workers, unsigned n,
                 unsigned per_worker, wh_job_fn job_fn, void *ud);
 
 /* Tests: run SQL on the writer's connection (e.g. PRAGMA max_page_count,
- * which is per connection) between two transactions; waits. 0 or -1 with
- * ERR. PAUSE holds the writer (1) or lets it go (0): puts pile up. */
+ * which is per connection) after everything queued before it; waits (so
+ * it is also a barrier). 0 or -1 with ERR. PAUSE holds the writer (1) or
+ * lets it go (0): puts pile up; no EXEC behind them runs while paused. */
 int wh_sq_exec(struct wh_store *s, const char *sql, char *err, size_t errlen);
 void wh_sq_pause(struct wh_store *s, int pause);
 
