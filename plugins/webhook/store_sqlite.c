@@ -22,7 +22,9 @@
  *     duration_ms
  *
  * Indexes: jobs_due (next_at) over received/retrying, what the dispatcher
- * reads oldest first; jobs_open (kind, source, id) over unfinished jobs,
+ * reads oldest first; jobs_src_due (kind, source, next_at), the same rows
+ * per source, what queue lag reads (one index seek per source); jobs_open
+ * (kind, source, id) over unfinished jobs,
  * what an ordered source's "one at a time, in id order" checks;
  * jobs_finished (updated_at) over done/dead, what retention deletes by;
  * attempts_job (job_id).
@@ -55,6 +57,8 @@ static const char schema_v1[] =
 	" last_error TEXT, last_status INTEGER,"
 	" UNIQUE (kind, source, event_id));"
 	"CREATE INDEX jobs_due ON jobs(next_at) WHERE state IN ('received','retrying');"
+	"CREATE INDEX jobs_src_due ON jobs(kind, source, next_at)"
+	" WHERE state IN ('received','retrying');"
 	"CREATE INDEX jobs_open ON jobs(kind, source, id)"
 	" WHERE state IN ('received','retrying','processing');"
 	"CREATE INDEX jobs_finished ON jobs(updated_at) WHERE state IN ('done','dead');"
@@ -122,12 +126,13 @@ int wh_sq_schema(sqlite3 *db, int create, char *err, size_t errlen)
 	return 0;
 }
 
-int wh_sq_purge(sqlite3 *db, int64_t before_ms, int64_t *n)
+int wh_sq_purge(sqlite3 *db, int64_t before_ms, int limit, int64_t *n)
 {
 	static const char *const sql[] = {
 		"DELETE FROM attempts WHERE job_id IN (SELECT id FROM jobs WHERE"
-		" state IN ('done','dead') AND updated_at < ?1)",
-		"DELETE FROM jobs WHERE state IN ('done','dead') AND updated_at < ?1",
+		" state IN ('done','dead') AND updated_at < ?1 ORDER BY updated_at, id LIMIT ?2)",
+		"DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE"
+		" state IN ('done','dead') AND updated_at < ?1 ORDER BY updated_at, id LIMIT ?2)",
 	};
 	int rc = SQLITE_OK;
 
@@ -139,6 +144,7 @@ int wh_sq_purge(sqlite3 *db, int64_t before_ms, int64_t *n)
 		if (rc != SQLITE_OK)
 			break;
 		sqlite3_bind_int64(st, 1, before_ms);
+		sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
 		rc = sqlite3_step(st);
 		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
 		sqlite3_finalize(st);
@@ -248,7 +254,8 @@ static int sq_put(struct wh_store *base, pt_worker *w, const struct wh_event_in 
 	char *p;
 
 	if (!ev->source || !ev->event_id || (ev->body_len && !ev->body) ||
-	    (ev->kind != WH_INBOUND && ev->kind != WH_OUTBOUND))
+	    (ev->kind != WH_INBOUND && ev->kind != WH_OUTBOUND) ||
+	    ev->body_len > (size_t)1 << 30)       /* SQLite's blob limit is about 1e9 */
 		return WH_EIO;
 	need = sizeof(*op) + strlen(ev->source) + strlen(ev->event_id) +
 	       (ev->type ? strlen(ev->type) : 0) + (hdr ? strlen(hdr) : 0) +

@@ -636,6 +636,21 @@ static void test_retention_purges_old_finished_jobs_at_start(void **state)
 	assert_int_equal(q_int("SELECT count(*) FROM jobs"), 2);
 	assert_int_equal(q_int("SELECT count(*) FROM attempts"), 1);
 	close_store(s);
+
+	/* many at once: purged a chunk per transaction, all in the end */
+	q_exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4500)"
+	       " INSERT INTO jobs (kind, source, event_id, body, received_at, state,"
+	       " max_attempts, base, cap, next_at, updated_at)"
+	       " SELECT 1, 'bulk', 'b' || i, x'00', 0, 'done', 3, 1, 1, 0, 0 FROM n");
+	q_exec("INSERT INTO attempts (job_id, n, at, outcome) SELECT id, 1, 0, 'done' FROM jobs"
+	       " WHERE source = 'bulk'");
+	s = open_store_o(&o);
+	assert_int_equal(s->ops->start(s, wks, 1, 2, job_cb, NULL), 0);
+	for (int i = 0; i < 40 && q_int("SELECT count(*) FROM jobs WHERE source = 'bulk'"); i++)
+		run_tasks(100);
+	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE source = 'bulk'"), 0);
+	assert_int_equal(q_int("SELECT count(*) FROM attempts"), 1);
+	close_store(s);
 }
 
 static int lag_zero(void)
