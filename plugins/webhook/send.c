@@ -14,7 +14,9 @@
 #include <openssl/rand.h>
 
 #include "send.h"
-#include "wh.h"
+#include "whg.h"
+
+#if WHG_ABI18   /* as the glue: the plugin builds and loads on cores before 1.8 */
 
 #define SEND_ID_MAX 255
 
@@ -446,6 +448,7 @@ int wh_send_lua(lua_State *L)
 	struct send_args a;
 	struct wh_event_in ev = { .kind = WH_OUTBOUND };
 	struct send_wait *sw, **box;
+	struct wh_store *store;
 	pt_worker *w = wh_api->lua_worker(L);
 	char *meta, *headers;
 	int rc;
@@ -459,7 +462,7 @@ int wh_send_lua(lua_State *L)
 	if (!w)
 		return luaL_error(L, "webhook.send: can only run while serving (in a handler), not "
 		                  "while the scripts load");
-	if (!wh_store_main) {
+	if (!(store = whg_store_ensure())) {   /* opened on first use */
 		lua_pushnil(L);
 		lua_pushfstring(L, "webhook store unavailable: %s",
 		                *wh_store_error ? wh_store_error : "not open");
@@ -494,7 +497,7 @@ int wh_send_lua(lua_State *L)
 	ev.max_attempts = a.retry.max;
 	ev.base = a.retry.base;
 	ev.cap = a.retry.cap;
-	rc = wh_store_main->ops->put(wh_store_main, w, &ev, stored, sw);
+	rc = store->ops->put(store, w, &ev, stored, sw);
 	free(meta);
 	free(headers);
 	if (rc != 0) {
@@ -506,3 +509,5 @@ int wh_send_lua(lua_State *L)
 	}
 	return wh_api->lua_wait_yield(L);
 }
+
+#endif

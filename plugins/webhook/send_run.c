@@ -13,9 +13,9 @@
 #include <jansson.h>
 
 #include "send.h"
-#include "wh.h"
+#include "whg.h"
 
-extern pt_plugin_ctx *whg_ctx;   /* webhook.c (whg.h): for the log lines */
+#if WHG_ABI18   /* as the glue: the plugin builds and loads on cores before 1.8 */
 
 #define MAX_REQ_HEADERS (WH_SEND_MAX_HEADERS + 6)
 
@@ -209,3 +209,5 @@ void wh_send_run(pt_worker *w, struct wh_job *job, struct wh_store *s)
 	if (rc != 0)
 		attempt_end(at, rc, NULL);   /* never started: FN will not be called */
 }
+
+#endif
