@@ -181,7 +181,8 @@ void wh_send_run(pt_worker *w, struct wh_job *job, struct wh_store *s)
 		at->timeout_ms = 1;
 	snprintf(at->ts, sizeof(at->ts), "%lld", (long long)ts);
 	add_header(at, "content-type", ctype ? ctype : "application/json");
-	add_header(at, "user-agent", "Portico-Webhooks");
+	if (!json_object_get(at->headers, "user-agent"))
+		add_header(at, "user-agent", "Portico-Webhooks");
 	add_header(at, "webhook-id", job->event_id);
 	add_header(at, "webhook-timestamp", at->ts);
 	if (!scheme || !strcmp(scheme, "standard")) {
