@@ -172,16 +172,13 @@ static int only_keys(struct ctx *c, int tbl, const char *const *names, const cha
 static int read_scheme(struct ctx *c, struct wh_source *s)
 {
 	char *name = NULL;
-	int has_verify;
-
-	if (opt_str(c, "scheme", &name, 32, 0, 0))
-		return -1;
-	int t = get(c, "verify");
+	int t = get(c, "verify"), has_verify = t != LUA_TNIL;
 
 	lua_pop(c->L, 1);
-	has_verify = t != LUA_TNIL;
 	if (has_verify && t != LUA_TFUNCTION)
 		return bad(c, "verify must be a function, not a %s", lua_typename(c->L, t));
+	if (opt_str(c, "scheme", &name, 32, 0, 0))
+		return -1;
 	if (!name) {
 		if (!has_verify)
 			return bad(c, "scheme is required (stripe, github, shopify, standard, hmac, "

@@ -309,7 +309,7 @@ static void test_github(void **st)
 	hset("X-Hub-Signature", "sha1=0123456789012345678901234567890123456789");
 	rejected(s, req(TS), "the SHA-1 X-Hub-Signature is not accepted");
 	hclear();
-	hset("X-Hub-Signature-256", GITHUB_CUR + 7);
+	hset("X-Hub-Signature-256", &GITHUB_CUR[7]);
 	rejected(s, req(TS), "malformed X-Hub-Signature-256 header");
 	hclear();
 	hset("X-Hub-Signature-256", "sha1=d7cf27de1f03121e1c063527e3317cde9e937dea");
