@@ -78,7 +78,7 @@ static int bad(char *err, size_t errlen, const pt_conf *c, const char *fmt, cons
 	if (c && wh_api->conf_where(c, &file, &line) == 0 && file)
 		snprintf(err, errlen, "%s:%d: webhook: %s: %s", file, line, key, fmt);
 	else
-		snprintf(err, errlen, "webhook: %s: %s", key, fmt);
+		snprintf(err, errlen, "%s: %s", key, fmt);
 	return -1;
 }
 

@@ -26,7 +26,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import BIN, BUILDDIR, HERE, SRCDIR, Daemon
+from conftest import BIN, BUILDDIR, HERE, SRCDIR, Daemon, free_port
 
 PLUGINS = os.path.join(BUILDDIR, "plugins", ".libs")
 NODE_DIR = os.path.join(HERE, "node", "webhooks")
@@ -335,7 +335,7 @@ def test_tampered_expired_and_removed_secret_are_401_and_not_stored(hooks):
     r = post(d, "/hooks/standard", body, standard_headers(body, ts=int(time.time()) - 1000))
     assert r.status_code == 401
     assert jobs(d, "event_id = ?", (eid,)) == []
-    assert d.wait_log('webhook "stripe": 401 from 127.0.0.1')
+    assert d.wait_log('source "stripe": 401 from 127.0.0.1')
 
 
 def test_rotation_accepts_the_old_and_the_new_secret(hooks):
@@ -425,6 +425,34 @@ def test_client_leaving_before_the_answer_still_stores(hooks):
     s.close()
     wait_state(d, eid, "done")
     assert requests.get(d.url + f"/count/stripe/{eid}", timeout=5).status_code == 200
+
+
+def test_metrics_per_source(portico, tmp_path):
+    aport = free_port()
+    d = portico(body_for(tmp_path, extra=f'admin {{ listen = {{ address = "127.0.0.1", '
+                                         f'port = {aport} }} }}'),
+                plugins_dir=PLUGINS, workers=2)
+    eid, body = stripe_event(kind="test.fail_twice")
+    assert post(d, "/hooks/stripe", body, stripe_headers(body)).status_code == 200
+    assert post(d, "/hooks/stripe", body, stripe_headers(body)).status_code == 200   # duplicate
+    assert post(d, "/hooks/stripe", body + b" ", stripe_headers(body)).status_code == 401
+    wait_state(d, eid, "done")
+
+    def metric(name, source="stripe"):
+        text = requests.get(f"http://127.0.0.1:{aport}/metrics", timeout=5).text
+        for line in text.splitlines():
+            if line.startswith(f'{name}{{source="{source}"}} '):
+                return float(line.split()[-1])
+        raise AssertionError(f"{name} for {source} not in /metrics:\n{text}")
+
+    assert metric("portico_webhook_received_total") == 1
+    assert metric("portico_webhook_duplicates_total") == 1
+    assert metric("portico_webhook_rejected_total") == 1
+    assert metric("portico_webhook_retried_total") == 2
+    assert metric("portico_webhook_processed_total") == 1
+    assert metric("portico_webhook_dead_total") == 0
+    assert metric("portico_webhook_queue_lag_seconds") >= 0
+    assert metric("portico_webhook_received_total", "github") == 0
 
 
 # ---- config errors -----------------------------------------------------------------
