@@ -32,7 +32,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include <unistd.h>
+
 #include <cmocka.h>
+#include <jansson.h>
 #include <lauxlib.h>
 #include <lualib.h>
 
@@ -191,10 +194,11 @@ static void test_stripe_accepts_each_rotated_secret(void **st)
 	     ",v0=6ffbb59b2300aae63f272406069a9788598b792a944a07aba816edb039989a39,x=1");
 	assert_true(ok(s, req(TS - 299)));
 	/* hex digits in upper case are the same signature */
-	char up[128] = "t=1700000000,v1=";
+	char up[128] = "t=1700000000,v1=" STRIPE_CUR;
 
-	for (const char *p = STRIPE_CUR; *p; p++)
-		strncat(up, (char[]){ (char)(*p >= 'a' ? *p - 32 : *p), 0 }, 1);
+	for (char *p = up + 16; *p; p++)
+		if (*p >= 'a' && *p <= 'f')
+			*p = (char)(*p - 32);
 	hclear();
 	hset("Stripe-Signature", up);
 	assert_true(ok(s, req(TS)));
@@ -827,6 +831,60 @@ static void test_event_id_of_hostile_json(void **st)
 	wh_source_free(s);
 }
 
+/* scripts/webhook-sign (the demo's helper) makes headers this code accepts. */
+static void test_webhook_sign_script_output_verifies(void **st)
+{
+	static const struct {
+		const char *scheme, *src, *secret;
+	} cases[] = {
+		{ "stripe", STRIPE_SRC, "whsec_portico_stripe_previous_002" },
+		{ "github", "{ path = '/gh', scheme = 'github', secrets = { 'gh-secret-current' } }",
+		  "gh-secret-current" },
+		{ "shopify", "{ path = '/s', scheme = 'shopify', secrets = { 'shpss_current_secret' } }",
+		  "shpss_current_secret" },
+		{ "standard", STD_SRC, "whsec_cG9ydGljby1wcmV2aW91cy1rZXktMDI=" },
+	};
+	char file[] = "/tmp/test_wh_verify.XXXXXX";
+	int fd = mkstemp(file);
+
+	(void)st;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, BODY, strlen(BODY)), (ssize_t)strlen(BODY));
+	close(fd);
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char cmd[1024], out[2048];
+		json_error_t jerr;
+
+		snprintf(cmd, sizeof(cmd), "/usr/bin/python3 %s/scripts/webhook-sign %s '%s' %s "
+		         "--json --timestamp 1700000000 --id " ID, TEST_SRCDIR, cases[i].scheme,
+		         cases[i].secret, file);
+		FILE *p = popen(cmd, "r");
+
+		assert_non_null(p);
+		size_t n = fread(out, 1, sizeof(out) - 1, p);
+
+		out[n] = '\0';
+		assert_int_equal(pclose(p), 0);
+		json_t *j = json_loads(out, 0, &jerr);
+		const char *k;
+		json_t *v;
+
+		if (!j)
+			fail_msg("%s: not JSON: %s", cases[i].scheme, out);
+		hclear();
+		json_object_foreach(j, k, v)
+			hset(k, json_string_value(v));
+		struct wh_source *s = src(cases[i].src);
+
+		if (!ok(s, req(TS + 5)))
+			fail_msg("%s: %s (%s)", cases[i].scheme, why, out);
+		rejected(s, req_body(BODY " ", strlen(BODY) + 1, TS), "no signature matches");
+		wh_source_free(s);
+		json_decref(j);
+	}
+	unlink(file);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -843,6 +901,7 @@ int main(void)
 		cmocka_unit_test(test_source_rejects_bad_options),
 		cmocka_unit_test(test_event_ids_and_types),
 		cmocka_unit_test(test_event_id_of_hostile_json),
+		cmocka_unit_test(test_webhook_sign_script_output_verifies),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
