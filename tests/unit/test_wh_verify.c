@@ -634,6 +634,8 @@ static void test_source_rejects_bad_options(void **st)
 	          "secrets[2]: a secret is empty");
 	src_fails("{ path = '/x', scheme = 'stripe', secrets = { 'a', x = 'b' } }",
 	          "secrets must be a non-empty list");
+	src_fails("{ path = '/x', scheme = 'stripe', secrets = { 'whsec_a', 'sk_live_123' } }",
+	          "secrets[2]: a Stripe API key is not the webhook signing secret");
 	src_fails("{ path = '/x', scheme = 'standard', secrets = { 'whsec_not base64!' } }",
 	          "secrets[1]: a standard secret must be \"whsec_\" and base64");
 	src_fails("{ path = '/x', scheme = 'stripe', secrets = { 'a','a','a','a','a','a','a','a',"
