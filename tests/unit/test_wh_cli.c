@@ -73,7 +73,7 @@ static void fill_for_cli(void)
 	ev.meta_json = "{\"secret\":\"whsec_TOPSECRET\",\"scheme\":\"standard\"}";
 	assert_int_equal(put_wait(s, &ev, &r), WH_STORED);
 	assert_int_equal(s->ops->start(s, wks, 1, 2, job_cb, NULL), 0);
-	assert_int_equal(wait_jobs(2, 2000), 2);
+	assert_int_equal(wait_jobs(2, 10000), 2);
 	s->ops->finish(s, got[0].job, WH_DONE, 0, 0, NULL);
 	s->ops->finish(s, got[1].job, WH_DEAD, 0, 0, "handler: boom");
 	got[0].job = got[1].job = NULL;

@@ -3,6 +3,8 @@
  * store_queue.c): puts, group commit, the queue, recovery, retention, lag,
  * failing storage, hostile input. The fake core is wh_store_test_util.h.
  */
+#include <signal.h>
+#include <sys/resource.h>
 #include "wh_store_test_util.h"
 
 /* ---- put ---------------------------------------------------------------------- */
@@ -159,7 +161,7 @@ static void test_dispatch_round_robin_within_per_worker(void **state)
 		assert_int_equal(put1(s, "src", id, "body"), WH_STORED);
 	}
 	assert_int_equal(s->ops->start(s, wks, 2, 3, job_cb, NULL), 0);
-	assert_int_equal(wait_jobs(6, 2000), 6);
+	assert_int_equal(wait_jobs(6, 10000), 6);
 	run_tasks(400);                                 /* a poll later: still 6 */
 	assert_int_equal(ngot, 6);
 	for (int i = 0; i < 6; i++) {
@@ -179,11 +181,11 @@ static void test_dispatch_round_robin_within_per_worker(void **state)
 	/* a finish frees a slot: the next job follows at once */
 	s->ops->finish(s, got[0].job, WH_DONE, 0, 200, NULL);
 	got[0].job = NULL;
-	assert_int_equal(wait_jobs(7, 2000), 7);
+	assert_int_equal(wait_jobs(7, 10000), 7);
 	assert_string_equal(got[6].job->event_id, "e06");
 	s->ops->finish(s, got[1].job, WH_DONE, 0, 0, NULL);
 	got[1].job = NULL;
-	assert_int_equal(wait_jobs(8, 2000), 8);
+	assert_int_equal(wait_jobs(8, 10000), 8);
 	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE state = 'done'"), 2);
 	assert_int_equal(q_int("SELECT count(*) FROM attempts WHERE outcome = 'done'"), 2);
 	close_store(s);
@@ -199,7 +201,7 @@ static void test_new_put_dispatched_in_its_own_commit(void **state)
 	sync_writer(s);
 	before = stats(s).commits;
 	assert_int_equal(put1(s, "src", "now", "x"), WH_STORED);
-	assert_int_equal(wait_jobs(1, 2000), 1);
+	assert_int_equal(wait_jobs(1, 10000), 1);
 	sync_writer(s);
 	run_tasks(300);
 	/* one commit stored it and marked it processing: no poll did it */
@@ -216,14 +218,14 @@ static void test_finish_retry_honours_next_at_then_dead(void **state)
 	(void)state;
 	assert_int_equal(put1(s, "src", "r1", "x"), WH_STORED);
 	assert_int_equal(s->ops->start(s, wks, 1, 4, job_cb, NULL), 0);
-	assert_int_equal(wait_jobs(1, 2000), 1);
+	assert_int_equal(wait_jobs(1, 10000), 1);
 	t0 = wh_sq_now_ms();
 	s->ops->finish(s, got[0].job, WH_RETRY, t0 + 700, 500, "handler: boom");
 	got[0].job = NULL;
 	run_tasks(400);
 	assert_int_equal(ngot, 1);                               /* not before next_at */
 	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE state = 'retrying'"), 1);
-	assert_int_equal(wait_jobs(2, 3000), 2);
+	assert_int_equal(wait_jobs(2, 10000), 2);
 	assert_true(wh_sq_now_ms() >= t0 + 700);
 	assert_int_equal(got[1].job->attempt, 2);
 	s->ops->finish(s, got[1].job, WH_DEAD, 0, 0, "gave up");
@@ -251,13 +253,13 @@ static void test_processing_jobs_are_due_again_after_a_crash(void **state)
 		assert_int_equal(put1(s, "src", id, "x"), WH_STORED);
 	}
 	assert_int_equal(s->ops->start(s, wks, 2, 8, job_cb, NULL), 0);
-	assert_int_equal(wait_jobs(3, 2000), 3);
+	assert_int_equal(wait_jobs(3, 10000), 3);
 	close_store(s);                 /* never finished: left in processing */
 	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE state = 'processing'"), 3);
 
 	s = open_store();
 	assert_int_equal(s->ops->start(s, wks, 2, 8, job_cb, NULL), 0);
-	assert_int_equal(wait_jobs(3, 2000), 3);
+	assert_int_equal(wait_jobs(3, 10000), 3);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(got[i].job->attempt, 2);
 	close_store(s);
@@ -279,7 +281,7 @@ static void test_ordered_source_runs_one_at_a_time_in_order(void **state)
 	assert_int_equal(put1(s, "free", "f1", "x"), WH_STORED);
 	assert_int_equal(put1(s, "free", "f2", "x"), WH_STORED);
 	assert_int_equal(s->ops->start(s, wks, 2, 10, job_cb, NULL), 0);
-	assert_int_equal(wait_jobs(3, 2000), 3);
+	assert_int_equal(wait_jobs(3, 10000), 3);
 	run_tasks(400);
 	assert_int_equal(ngot, 3);
 	int o = -1;
@@ -294,15 +296,15 @@ static void test_ordered_source_runs_one_at_a_time_in_order(void **state)
 	got[o].job = NULL;
 	run_tasks(300);
 	assert_int_equal(ngot, 3);
-	assert_int_equal(wait_jobs(4, 3000), 4);
+	assert_int_equal(wait_jobs(4, 10000), 4);
 	assert_string_equal(got[3].job->event_id, "o1");
 	s->ops->finish(s, got[3].job, WH_DONE, 0, 0, NULL);
 	got[3].job = NULL;
-	assert_int_equal(wait_jobs(5, 2000), 5);
+	assert_int_equal(wait_jobs(5, 10000), 5);
 	assert_string_equal(got[4].job->event_id, "o2");
 	s->ops->finish(s, got[4].job, WH_DEAD, 0, 0, "no");   /* dead also lets the next go */
 	got[4].job = NULL;
-	assert_int_equal(wait_jobs(6, 2000), 6);
+	assert_int_equal(wait_jobs(6, 10000), 6);
 	assert_string_equal(got[5].job->event_id, "o3");
 	close_store(s);
 }
@@ -317,7 +319,7 @@ static void test_retention_purges_old_finished_jobs_at_start(void **state)
 	assert_int_equal(put1(s, "src", "new", "x"), WH_STORED);
 	assert_int_equal(put1(s, "src", "open", "x"), WH_STORED);
 	assert_int_equal(s->ops->start(s, wks, 1, 2, job_cb, NULL), 0);
-	assert_int_equal(wait_jobs(2, 2000), 2);
+	assert_int_equal(wait_jobs(2, 10000), 2);
 	s->ops->finish(s, got[0].job, WH_DONE, 0, 0, NULL);
 	s->ops->finish(s, got[1].job, WH_DEAD, 0, 0, "x");
 	got[0].job = got[1].job = NULL;
@@ -372,7 +374,7 @@ static void test_queue_lag_reported_per_source(void **state)
 	ev.event_id = "l2";
 	assert_int_equal(put_wait(s, &ev, &r), WH_STORED);
 	assert_int_equal(s->ops->start(s, wks, 1, 1, job_cb, NULL), 0);   /* one slot: l2 waits */
-	assert_int_equal(wait_jobs(1, 2000), 1);
+	assert_int_equal(wait_jobs(1, 10000), 1);
 	sync_writer(s);
 	run_tasks(1200);
 	pthread_mutex_lock(&lag_mu);
@@ -382,7 +384,7 @@ static void test_queue_lag_reported_per_source(void **state)
 	assert_true(seen >= 5.0);
 	s->ops->finish(s, got[0].job, WH_DONE, 0, 0, NULL);
 	got[0].job = NULL;
-	assert_int_equal(wait_jobs(2, 2000), 2);
+	assert_int_equal(wait_jobs(2, 10000), 2);
 	s->ops->finish(s, got[1].job, WH_DONE, 0, 0, NULL);
 	got[1].job = NULL;
 	assert_true(run_tasks_until(lag_zero, 3000));      /* nothing due: back to 0 */
@@ -425,7 +427,7 @@ static void test_finish_kept_until_the_disk_takes_it(void **state)
 	(void)state;
 	assert_int_equal(put1(s, "src", "f", "x"), WH_STORED);
 	assert_int_equal(s->ops->start(s, wks, 1, 1, job_cb, NULL), 0);
-	assert_int_equal(wait_jobs(1, 2000), 1);
+	assert_int_equal(wait_jobs(1, 10000), 1);
 	/* every write fails from now on, as on a failing disk */
 	assert_int_equal(wh_sq_exec(s, "PRAGMA query_only = 1", err, sizeof(err)), 0);
 	assert_int_equal(put1(s, "src", "g", "x"), WH_EIO);
@@ -439,6 +441,55 @@ static void test_finish_kept_until_the_disk_takes_it(void **state)
 	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE state = 'done'"), 1);
 	assert_int_equal(q_int("SELECT count(*) FROM attempts"), 1);
 	assert_int_equal(put1(s, "src", "g", "x"), WH_STORED);
+	close_store(s);
+}
+
+/* A WAL write refused at COMMIT, as on a full disk: the file size limit
+ * (RLIMIT_FSIZE) stands in for a tiny file system. */
+static void test_commit_refused_by_the_file_system_then_recovers(void **state)
+{
+	struct wh_store *s = open_store();
+	struct rlimit old, lim;
+	char *big = malloc(512 * 1024 + 1);
+	struct wh_event_in ev;
+	struct put_res r;
+	int rc;
+
+	(void)state;
+	memset(big, 'c', 512 * 1024);
+	big[512 * 1024] = '\0';
+	assert_int_equal(put1(s, "src", "before", "x"), WH_STORED);
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 64 * 1024;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	ev = event("src", "big", big);
+	rc = put_wait(s, &ev, &r);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_true(rc == WH_EFULL || rc == WH_EIO);
+	assert_true(r.err[0] != '\0');
+	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE event_id = 'big'"), 0);
+	assert_int_equal(put_wait(s, &ev, &r), WH_STORED);       /* room again */
+	assert_int_equal(q_int("SELECT count(*) FROM jobs"), 2);
+	free(big);
+	close_store(s);
+}
+
+static void test_job_not_handed_out_is_due_again(void **state)
+{
+	struct wh_store *s = open_store();
+
+	(void)state;
+	assert_int_equal(put1(s, "src", "h", "x"), WH_STORED);
+	pthread_mutex_lock(&tmu);
+	fail_posts = 1;
+	pthread_mutex_unlock(&tmu);
+	assert_int_equal(s->ops->start(s, wks, 1, 1, job_cb, NULL), 0);
+	assert_int_equal(wait_jobs(1, 10000), 1);
+	assert_int_equal(got[0].job->attempt, 2);
+	assert_int_equal(q_int("SELECT count(*) FROM attempts WHERE n = 1 AND outcome = 'retry'"
+	                       " AND error = 'could not be handed to its worker'"), 1);
 	close_store(s);
 }
 
@@ -473,7 +524,7 @@ static void test_hostile_huge_body_and_odd_ids(void **state)
 	assert_int_equal(s->ops->put(s, wks[0], &ev, put_cb, &r), WH_EIO);
 
 	assert_int_equal(s->ops->start(s, wks, 1, 10, job_cb, NULL), 0);
-	assert_int_equal(wait_jobs(5, 3000), 5);
+	assert_int_equal(wait_jobs(5, 10000), 5);
 	assert_int_equal(got[0].job->body_len, n);
 	assert_memory_equal(got[0].job->body, body, n);
 	assert_int_equal(got[4].job->body_len, 0);
@@ -533,6 +584,8 @@ int main(void)
 		T(test_queue_lag_reported_per_source),
 		T(test_disk_full_answers_efull_then_recovers),
 		T(test_finish_kept_until_the_disk_takes_it),
+		T(test_commit_refused_by_the_file_system_then_recovers),
+		T(test_job_not_handed_out_is_due_again),
 		T(test_hostile_huge_body_and_odd_ids),
 		T(test_corrupt_or_foreign_file_is_refused_clearly),
 	};

@@ -43,10 +43,20 @@ static pthread_mutex_t tmu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t tcv = PTHREAD_COND_INITIALIZER;
 static struct task *thead, **ttail = &thead;
 
+static int fail_posts;    /* the next N posts fail (under tmu) */
+
 static int fake_post(pt_worker *w, pt_task_fn fn, void *ud)
 {
-	struct task *t = malloc(sizeof(*t));
+	struct task *t;
 
+	pthread_mutex_lock(&tmu);
+	if (fail_posts > 0) {
+		fail_posts--;
+		pthread_mutex_unlock(&tmu);
+		return PT_EIO;
+	}
+	pthread_mutex_unlock(&tmu);
+	t = malloc(sizeof(*t));
 	if (!t)
 		return PT_ENOMEM;
 	t->next = NULL;
@@ -61,11 +71,19 @@ static int fake_post(pt_worker *w, pt_task_fn fn, void *ud)
 	return 0;
 }
 
+/* WH_TEST_LOG=1 shows the store's log lines */
 static void fake_log(pt_plugin_ctx *ctx, int level, const char *fmt, ...)
 {
+	va_list ap;
+
 	(void)ctx;
-	(void)level;
-	(void)fmt;
+	if (!getenv("WH_TEST_LOG"))
+		return;
+	va_start(ap, fmt);
+	fprintf(stderr, "log[%d]: ", level);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
 }
 
 static struct pt_api api = { .post = fake_post, .log = fake_log };
@@ -257,7 +275,7 @@ static int put_wait(struct wh_store *s, const struct wh_event_in *ev, struct put
 	rc = s->ops->put(s, wks[0], ev, put_cb, r);
 	if (rc != 0)
 		return rc;
-	for (int i = 0; i < 100 && !r->done; i++)
+	for (int i = 0; i < 400 && !r->done; i++)
 		run_tasks(50);
 	assert_true(r->done);
 	return r->rc;
