@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <lauxlib.h>
 #include <lua.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "send.h"
@@ -344,6 +345,7 @@ static void check_opts(lua_State *L, struct send_args *a)
 		if (wh_secret_parse(WH_SCHEME_STANDARD, a->secret, a->secret_len, &key, err,
 		                    sizeof(err)) != 0)
 			luaL_error(L, "webhook.send: opts.secret: %s", err);
+		OPENSSL_cleanse(key.key, key.len);
 		free(key.key);
 		if (!key.len)
 			luaL_error(L, "webhook.send: opts.secret: the key is empty");
