@@ -580,7 +580,7 @@ static int cmd_purge(sqlite3 *db, int64_t older_ms, const char *text)
 	int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 
 	if (rc == SQLITE_OK)
-		rc = wh_sq_purge(db, wh_sq_now_ms() - older_ms, &n);
+		rc = wh_sq_purge(db, wh_sq_now_ms() - older_ms, 0, &n);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {

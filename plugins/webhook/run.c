@@ -222,7 +222,8 @@ static void run_done(lua_State *co, int st, int nres, void *ud)
 void whg_job(pt_worker *w, struct wh_job *job, void *ud)
 {
 	const struct pt_api *a = wh_api;
-	struct whg_metrics *m = whg_metrics(job->source);
+	struct whg_metrics *m = NULL;
+	struct whg_src *u;
 	struct run *r;
 	lua_State *L, *co;
 	int st, nres = 0, top;
@@ -234,18 +235,18 @@ void whg_job(pt_worker *w, struct wh_job *job, void *ud)
 		return;
 	}
 	if (!(L = a->worker_lua(w))) {
-		conclude(job, m, 0, "the route scripts cannot load on this worker");
+		conclude(job, NULL, 0, "the route scripts cannot load on this worker");
 		return;
 	}
 	top = lua_gettop(L);
-	if (!whg_source_get(L, job->source, 1) || !lua_isfunction(L, -1)) {
+	if (!(u = whg_source_get(L, job->source, 1)) || !lua_isfunction(L, -1)) {
 		lua_settop(L, top);
 		snprintf(why, sizeof(why), "source %.64s no longer configured", job->source);
 		a->log(whg_ctx, PT_LOG_WARN, "webhook: event %s is dead: %s", job->event_id, why);
-		WHG_COUNT(m, dead);
 		wh_store_main->ops->finish(wh_store_main, job, WH_DEAD, 0, 0, why);
 		return;
 	}
+	m = u->m;
 	if (!(r = calloc(1, sizeof(*r))) || !lua_checkstack(L, 2) || !(co = lua_newthread(L))) {
 		free(r);
 		lua_settop(L, top);

@@ -323,13 +323,15 @@ int wh_sq_start(struct wh_store *base, pt_worker *const *workers, unsigned n,
 	return 0;
 }
 
+/* One chunk of the retention purge; 1 when more is left (the writer comes
+ * back for it at its next wake, so puts never wait long behind it). */
 static int purge(struct sq *s, int64_t now)
 {
 	int64_t n = 0;
 	int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 
 	if (rc == SQLITE_OK)
-		rc = wh_sq_purge(s->db, now - s->retention_ms, &n);
+		rc = wh_sq_purge(s->db, now - s->retention_ms, WH_SQ_PURGE_CHUNK, &n);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
@@ -338,12 +340,16 @@ static int purge(struct sq *s, int64_t now)
 			            s->path, sqlite3_errmsg(s->db));
 		if (!sqlite3_get_autocommit(s->db))
 			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-		return -1;
+		return 0;
 	}
-	if (n && s->api->log)
-		s->api->log(NULL, PT_LOG_INFO, "webhook store: purged %lld finished jobs older "
-		            "than the retention", (long long)n);
-	return 0;
+	s->purged += n;
+	if (n < WH_SQ_PURGE_CHUNK && s->purged) {
+		if (s->api->log)
+			s->api->log(NULL, PT_LOG_INFO, "webhook store: purged %lld finished jobs older "
+			            "than the retention", (long long)s->purged);
+		s->purged = 0;
+	}
+	return n == WH_SQ_PURGE_CHUNK;
 }
 
 /* start(): what a dead process left in "processing" is due again, then a
@@ -369,8 +375,7 @@ void wh_sq_queue_begin(struct sq *s)
 	if (rc != SQLITE_DONE && s->api->log)
 		s->api->log(NULL, PT_LOG_ERROR, "webhook store %s: recovering interrupted jobs: %s",
 		            s->path, sqlite3_errmsg(s->db));
-	purge(s, now);
-	s->next_purge = now + WH_SQ_PURGE_MS;
+	s->next_purge = purge(s, now) ? now : now + WH_SQ_PURGE_MS;
 	s->next_poll = 0;
 	s->started = 1;
 }
@@ -382,25 +387,35 @@ static void lags_free(struct sq_lag *l, unsigned n)
 	free(l);
 }
 
-/* Age of each inbound source's oldest due job (since it became due);
- * sources that had one last time and have none now get 0. */
+/*
+ * Age of each inbound source's oldest due job (since it became due);
+ * sources that had one last time and have none now get 0. The sources are
+ * found by skipping through jobs_src_due, one seek each, and so is each
+ * one's oldest: cheap however long the queue is.
+ */
 static void report_lag(struct sq *s, int64_t now)
 {
 	static const char sql[] =
-		"SELECT source, MIN(next_at) FROM jobs WHERE state IN ('received','retrying')"
-		" AND next_at <= ?1 AND kind = 1 GROUP BY source";
+		"WITH RECURSIVE src(s) AS ("
+		" SELECT (SELECT MIN(source) FROM jobs WHERE kind = 1"
+		"  AND state IN ('received','retrying'))"
+		" UNION ALL SELECT (SELECT MIN(source) FROM jobs WHERE kind = 1"
+		"  AND state IN ('received','retrying') AND source > src.s)"
+		" FROM src WHERE src.s IS NOT NULL LIMIT 100000)"
+		" SELECT s, (SELECT MIN(next_at) FROM jobs WHERE kind = 1"
+		"  AND state IN ('received','retrying') AND source = src.s)"
+		" FROM src WHERE s IS NOT NULL";
 	struct sq_lag *nl = NULL;
 	unsigned nn = 0;
 	sqlite3_stmt *st;
 
 	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
 		return;
-	sqlite3_bind_int64(st, 1, now);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *src = (const char *)sqlite3_column_text(st, 0);
 		int64_t at = sqlite3_column_int64(st, 1);
 
-		if (!src)
+		if (!src || at > now)       /* nothing of it due yet */
 			continue;
 		wh_metrics_lag(src, (double)(now - at) / 1000.0);
 		if (nn < MAX_LAG_SOURCES && nn % 16 == 0) {
@@ -435,10 +450,8 @@ void wh_sq_periodic(struct sq *s, int64_t now)
 		report_lag(s, now);
 		s->next_lag = now + WH_SQ_LAG_MS;
 	}
-	if (now >= s->next_purge) {
-		purge(s, now);
-		s->next_purge = now + WH_SQ_PURGE_MS;
-	}
+	if (now >= s->next_purge)
+		s->next_purge = purge(s, now) ? now : now + WH_SQ_PURGE_MS;
 }
 
 void wh_sq_queue_free(struct sq *s)

@@ -22,7 +22,9 @@
  *     duration_ms
  *
  * Indexes: jobs_due (next_at) over received/retrying, what the dispatcher
- * reads oldest first; jobs_open (kind, source, id) over unfinished jobs,
+ * reads oldest first; jobs_src_due (kind, source, next_at), the same rows
+ * per source, what queue lag reads (one index seek per source); jobs_open
+ * (kind, source, id) over unfinished jobs,
  * what an ordered source's "one at a time, in id order" checks;
  * jobs_finished (updated_at) over done/dead, what retention deletes by;
  * attempts_job (job_id).
@@ -55,6 +57,8 @@ static const char schema_v1[] =
 	" last_error TEXT, last_status INTEGER,"
 	" UNIQUE (kind, source, event_id));"
 	"CREATE INDEX jobs_due ON jobs(next_at) WHERE state IN ('received','retrying');"
+	"CREATE INDEX jobs_src_due ON jobs(kind, source, next_at)"
+	" WHERE state IN ('received','retrying');"
 	"CREATE INDEX jobs_open ON jobs(kind, source, id)"
 	" WHERE state IN ('received','retrying','processing');"
 	"CREATE INDEX jobs_finished ON jobs(updated_at) WHERE state IN ('done','dead');"
@@ -122,12 +126,13 @@ int wh_sq_schema(sqlite3 *db, int create, char *err, size_t errlen)
 	return 0;
 }
 
-int wh_sq_purge(sqlite3 *db, int64_t before_ms, int64_t *n)
+int wh_sq_purge(sqlite3 *db, int64_t before_ms, int limit, int64_t *n)
 {
 	static const char *const sql[] = {
 		"DELETE FROM attempts WHERE job_id IN (SELECT id FROM jobs WHERE"
-		" state IN ('done','dead') AND updated_at < ?1)",
-		"DELETE FROM jobs WHERE state IN ('done','dead') AND updated_at < ?1",
+		" state IN ('done','dead') AND updated_at < ?1 ORDER BY updated_at, id LIMIT ?2)",
+		"DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE"
+		" state IN ('done','dead') AND updated_at < ?1 ORDER BY updated_at, id LIMIT ?2)",
 	};
 	int rc = SQLITE_OK;
 
@@ -139,6 +144,7 @@ int wh_sq_purge(sqlite3 *db, int64_t before_ms, int64_t *n)
 		if (rc != SQLITE_OK)
 			break;
 		sqlite3_bind_int64(st, 1, before_ms);
+		sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
 		rc = sqlite3_step(st);
 		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
 		sqlite3_finalize(st);
@@ -192,8 +198,26 @@ static int make_file(const char *path, char *err, size_t errlen)
 		if (make_dir(dir, err, errlen) != 0)
 			return -1;
 	}
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		int dfd;
+
+		/* a new file: its directory entry reaches the disk before
+		 * anything stored in it is acknowledged */
+		if (fsync(fd) == 0 && slash) {
+			memcpy(dir, path, slash == path ? 1 : (size_t)(slash - path));
+			dir[slash == path ? 1 : slash - path] = '\0';
+			if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+				if (fsync(dfd) != 0) {
+					/* some file systems refuse: SQLite syncs what it writes */
+				}
+				close(dfd);
+			}
+		}
+		close(fd);
+		return 0;
+	}
+	if (errno != EEXIST || (fd = open(path, O_RDWR | O_CLOEXEC)) < 0) {
 		snprintf(err, errlen, "cannot open: %s", strerror(errno));
 		return -1;
 	}
@@ -248,7 +272,8 @@ static int sq_put(struct wh_store *base, pt_worker *w, const struct wh_event_in 
 	char *p;
 
 	if (!ev->source || !ev->event_id || (ev->body_len && !ev->body) ||
-	    (ev->kind != WH_INBOUND && ev->kind != WH_OUTBOUND))
+	    (ev->kind != WH_INBOUND && ev->kind != WH_OUTBOUND) ||
+	    ev->body_len > (size_t)1 << 30)       /* SQLite's blob limit is about 1e9 */
 		return WH_EIO;
 	need = sizeof(*op) + strlen(ev->source) + strlen(ev->event_id) +
 	       (ev->type ? strlen(ev->type) : 0) + (hdr ? strlen(hdr) : 0) +
@@ -512,7 +537,7 @@ static void *writer_main(void *arg)
 	struct sq *s = arg;
 
 	for (;;) {
-		struct sq_op *ops = NULL, **tail = &ops, *exec = NULL;
+		struct sq_op *ops = NULL, **tail = &ops, *exec;
 		int stopping, start, poll = 0;
 		unsigned n = 0;
 
@@ -520,11 +545,11 @@ static void *writer_main(void *arg)
 		for (;;) {
 			struct timespec ts;
 
+			if (s->head && s->head->type == SQ_EXEC && !s->start_req)
+				break;
 			if (s->stopping || s->start_req)
 				break;
 			if (!s->paused && s->head)
-				break;
-			if (s->head && s->head->type == SQ_EXEC)
 				break;
 			if (s->started && !s->paused && wh_sq_now_ms() >= s->next_poll) {
 				poll = 1;
@@ -533,12 +558,18 @@ static void *writer_main(void *arg)
 			deadline(&ts, WH_SQ_POLL_MS);
 			pthread_cond_timedwait(&s->cv, &s->mu, &ts);
 		}
-		/* take up to a batch of puts and finishes, or one EXEC */
-		if (s->head && s->head->type == SQ_EXEC) {
+		/* one EXEC, or up to a batch of puts and finishes */
+		if (s->head && s->head->type == SQ_EXEC && !s->start_req) {
 			exec = s->head;
 			s->head = exec->next;
+			if (!s->head)
+				s->tail = NULL;
+			pthread_mutex_unlock(&s->mu);
+			run_exec(s, exec);
+			continue;
 		} else {
-			while (s->head && s->head->type != SQ_EXEC && n < WH_SQ_BATCH) {
+			while (s->head && s->head->type != SQ_EXEC && n < WH_SQ_BATCH &&
+			       (!s->paused || s->stopping)) {
 				struct sq_op *op = s->head;
 
 				s->head = op->next;
@@ -557,10 +588,6 @@ static void *writer_main(void *arg)
 		s->start_req = 0;
 		pthread_mutex_unlock(&s->mu);
 
-		if (exec) {
-			run_exec(s, exec);
-			continue;
-		}
 		if (start)
 			wh_sq_queue_begin(s);
 		if (ops || poll || start || s->retry)
@@ -590,13 +617,9 @@ int wh_sq_exec(struct wh_store *base, const char *sql, char *err, size_t errlen)
 	memset(&op, 0, sizeof(op));
 	op.type = SQ_EXEC;
 	op.sql = sql;
+	/* behind what is queued: it also tells a test that all before it ran */
+	wh_sq_enqueue(s, &op);
 	pthread_mutex_lock(&s->mu);
-	/* ahead of the queue: the writer runs it between two rounds */
-	op.next = s->head;
-	s->head = &op;
-	if (!s->tail)
-		s->tail = &op;
-	pthread_cond_signal(&s->cv);
 	while (!op.done)
 		pthread_cond_wait(&s->exec_cv, &s->mu);
 	pthread_mutex_unlock(&s->mu);
@@ -701,7 +724,10 @@ static int open_db(struct sq *s, int durability, char *err, size_t errlen)
 	sqlite3_finalize(st);
 	if (rc != SQLITE_OK)
 		return -1;
-	snprintf(pragmas, sizeof(pragmas), "PRAGMA synchronous = %s;",
+	/* journal_size_limit: a burst's WAL is cut back to 64 MiB after its
+	 * checkpoint instead of keeping its peak size on disk */
+	snprintf(pragmas, sizeof(pragmas), "PRAGMA synchronous = %s;"
+	         "PRAGMA journal_size_limit = 67108864;",
 	         durability == WH_DUR_NORMAL ? "NORMAL" : "FULL");
 	if (sqlite3_exec(s->db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
 		snprintf(err, errlen, "%s", msg ? msg : "PRAGMA failed");

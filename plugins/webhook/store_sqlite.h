@@ -15,6 +15,7 @@
 #define WH_SQ_POLL_MS 250       /* how often retries and CLI replays are looked for */
 #define WH_SQ_LAG_MS 1000       /* how often queue lag is reported */
 #define WH_SQ_PURGE_MS (3600 * 1000)
+#define WH_SQ_PURGE_CHUNK 2000  /* jobs per purge transaction: puts wait at most one */
 #define WH_SQ_BATCH 512         /* operations per transaction at most */
 #define WH_SQ_BUSY_MS 5000      /* busy_timeout: the CLI may hold the write lock briefly */
 
@@ -89,6 +90,7 @@ struct sq {
 	int failing;                  /* a failure was logged; a success logs recovery */
 	int64_t next_poll, next_lag, next_purge;
 	struct sq_lag *lags;          /* sources reported with a lag > 0 last time */
+	int64_t purged;               /* by the purge under way, for its log line */
 	unsigned nlags;
 	sqlite3_stmt *st_insert, *st_attempt, *st_finish, *st_due, *st_take;
 };
@@ -103,9 +105,10 @@ int wh_sq_errcode(int rc);
  * portico: schema 7, this one reads 1"). */
 int wh_sq_schema(sqlite3 *db, int create, char *err, size_t errlen);
 
-/* Deletes done and dead jobs finished before BEFORE_MS and their attempts;
- * *N their count. SQLite's result code. In the caller's transaction. */
-int wh_sq_purge(sqlite3 *db, int64_t before_ms, int64_t *n);
+/* Deletes done and dead jobs finished before BEFORE_MS (the LIMIT oldest
+ * of them; 0: all) and their attempts; *N their count. SQLite's result
+ * code. In the caller's transaction. */
+int wh_sq_purge(sqlite3 *db, int64_t before_ms, int limit, int64_t *n);
 
 /* store_queue.c, on the writer thread. */
 int wh_sq_queue_prepare(struct sq *s);
@@ -127,8 +130,9 @@ int wh_sq_start(struct wh_store *s, pt_worker *const *workers, unsigned n,
                 unsigned per_worker, wh_job_fn job_fn, void *ud);
 
 /* Tests: run SQL on the writer's connection (e.g. PRAGMA max_page_count,
- * which is per connection) between two transactions; waits. 0 or -1 with
- * ERR. PAUSE holds the writer (1) or lets it go (0): puts pile up. */
+ * which is per connection) after everything queued before it; waits (so
+ * it is also a barrier). 0 or -1 with ERR. PAUSE holds the writer (1) or
+ * lets it go (0): puts pile up; no EXEC behind them runs while paused. */
 int wh_sq_exec(struct wh_store *s, const char *sql, char *err, size_t errlen);
 void wh_sq_pause(struct wh_store *s, int pause);
 
