@@ -24,6 +24,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,15 +105,15 @@ static int64_t mono_ms(void)
 }
 
 /* A warning at most every 10 s per kind: an outage must not flood the log. */
-static void warn_every(struct rstore *s, int64_t *last, const char *fmt, ...)
+static void warn_every(struct rstore *s, _Atomic int64_t *last, const char *fmt, ...)
 {
-	int64_t t = mono_ms();
+	int64_t t = mono_ms(), was = atomic_load(last);
 	char buf[512];
 	va_list ap;
 
-	if (*last && t - *last < 10000)
+	/* warned, or another thread warns now */
+	if ((was && t - was < 10000) || !atomic_compare_exchange_strong(last, &was, t))
 		return;
-	*last = t;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
@@ -153,7 +154,7 @@ static void poll_soon(struct rworker *rw);
 static void on_put(const struct pt_redis_reply *r, const char *err, void *ud)
 {
 	struct put_call *p = ud;
-	static int64_t warned;
+	static _Atomic int64_t warned;
 	char why[256];
 
 	if (r && r->type == PT_REDIS_ARRAY && r->nelem == 2 && r->elem[0].type == PT_REDIS_INT) {
@@ -188,6 +189,12 @@ static int rs_put(struct wh_store *base, pt_worker *w, const struct wh_event_in 
 
 	if (!ev->source || !ev->event_id || !cb)
 		return WH_EIO;
+	if (ev->ordered) {
+		static _Atomic int64_t warned;
+
+		warn_every(s, &warned, "source \"%s\" has ordered = true, which this store does not "
+		           "keep: its events may run concurrently and out of order", ev->source);
+	}
 	n = snprintf(dedup, sizeof(dedup), "%sdedup:%s:%s:%s", s->prefix, kind, ev->source,
 	             ev->event_id);
 	if (n < 0 || (size_t)n >= sizeof(dedup))
@@ -222,7 +229,7 @@ static int rs_put(struct wh_store *base, pt_worker *w, const struct wh_event_in 
 	*p = (struct put_call){ s, w, cb, ud };
 	rc = s->api->redis_eval(w, wh_redis_put_lua, 4, 18, argv, lens, on_put, p);
 	if (rc != 0) {
-		static int64_t warned;
+		static _Atomic int64_t warned;
 
 		free(p);
 		warn_every(s, &warned, "cannot send to Redis (%s)%s", s->api->strerror(rc),
@@ -337,7 +344,7 @@ static void on_fetch(const struct pt_redis_reply *r, const char *err, void *ud)
 {
 	struct rworker *rw = ud;
 	struct rstore *s = rw->s;
-	static int64_t warned;
+	static _Atomic int64_t warned;
 	size_t got = 0;
 
 	rw->polling = 0;
@@ -384,7 +391,7 @@ static void on_fetch(const struct pt_redis_reply *r, const char *err, void *ud)
 static void on_beat(const struct pt_redis_reply *r, const char *err, void *ud)
 {
 	struct rworker *rw = ud;
-	static int64_t warned;
+	static _Atomic int64_t warned;
 
 	rw->beating = 0;
 	if (!rw->stopped && (!r || r->type != PT_REDIS_INT))
@@ -453,7 +460,7 @@ static void tick(void *ud)
 	argv[9] = s->retention;
 	argv[10] = maint ? "1" : "0";
 	if (s->api->redis_eval(rw->w, wh_redis_fetch_lua, 2, 11, argv, NULL, on_fetch, rw) != 0) {
-		static int64_t warned;
+		static _Atomic int64_t warned;
 
 		warn_every(s, &warned, "cannot send the fetch to Redis: is redis = { ... } configured?");
 		arm(rw, 1000);
@@ -518,7 +525,7 @@ static int rs_start(struct wh_store *base, pt_worker *const *workers, unsigned n
 static void on_finish(const struct pt_redis_reply *r, const char *err, void *ud)
 {
 	struct rstore *s = ud;
-	static int64_t warned;
+	static _Atomic int64_t warned;
 
 	if (!r || (r->type != PT_REDIS_INT))
 		warn_every(s, &warned, "cannot record a job's outcome (%s): it stays pending and "

@@ -441,6 +441,15 @@ static int worker_start(pt_plugin_ctx *ctx, pt_worker *w)
 	return rc;
 }
 
+/* The store's part of W stops with W (the Redis store frees its timers
+ * while W's loop exists). */
+static void worker_stop(pt_plugin_ctx *ctx, pt_worker *w)
+{
+	(void)ctx;
+	if (wh_store_main && wh_store_main->ops->worker_stop)
+		wh_store_main->ops->worker_stop(wh_store_main, w);
+}
+
 static void unload(pt_plugin_ctx *ctx)
 {
 	(void)ctx;
@@ -513,6 +522,7 @@ static const struct pt_plugin plugin = {
 	.load = load,
 #if WHG_ABI18
 	.worker_start = worker_start,
+	.worker_stop = worker_stop,
 	.unload = unload,
 	.reload = reload,
 #endif
