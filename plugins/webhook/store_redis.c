@@ -181,7 +181,7 @@ static int rs_put(struct wh_store *base, pt_worker *w, const struct wh_event_in 
 {
 	struct rstore *s = (struct rstore *)base;
 	const char *kind = ev->kind == WH_OUTBOUND ? "out" : "in";
-	char dedup[512], rcv[24], max[16], b[32], c[32], ord[4];
+	char *dedup, rcv[24], max[16], b[32], c[32], ord[4];
 	const char *argv[18];
 	size_t lens[18];
 	struct put_call *p;
@@ -195,10 +195,12 @@ static int rs_put(struct wh_store *base, pt_worker *w, const struct wh_event_in 
 		warn_every(s, &warned, "source \"%s\" has ordered = true, which this store does not "
 		           "keep: its events may run concurrently and out of order", ev->source);
 	}
-	n = snprintf(dedup, sizeof(dedup), "%sdedup:%s:%s:%s", s->prefix, kind, ev->source,
-	             ev->event_id);
-	if (n < 0 || (size_t)n >= sizeof(dedup))
-		return WH_EIO;
+	/* an outbound job's source is its URL: no bound here but memory's */
+	n = snprintf(NULL, 0, "%sdedup:%s:%s:%s", s->prefix, kind, ev->source, ev->event_id);
+	if (n < 0 || !(dedup = malloc((size_t)n + 1)))
+		return WH_EBUSY;
+	snprintf(dedup, (size_t)n + 1, "%sdedup:%s:%s:%s", s->prefix, kind, ev->source,
+	         ev->event_id);
 	snprintf(rcv, sizeof(rcv), "%lld", (long long)ev->received_at_ms);
 	snprintf(max, sizeof(max), "%d", ev->max_attempts > 0 ? ev->max_attempts : 1);
 	snprintf(b, sizeof(b), "%.17g", ev->base);
@@ -224,10 +226,13 @@ static int rs_put(struct wh_store *base, pt_worker *w, const struct wh_event_in 
 	argv[17] = ord;
 	for (int i = 0; i < 18; i++)
 		lens[i] = i == 10 ? (ev->body ? ev->body_len : 0) : strlen(argv[i]);
-	if (!(p = malloc(sizeof(*p))))
-		return WH_EIO;
+	if (!(p = malloc(sizeof(*p)))) {
+		free(dedup);
+		return WH_EBUSY;
+	}
 	*p = (struct put_call){ s, w, cb, ud };
 	rc = s->api->redis_eval(w, wh_redis_put_lua, 4, 18, argv, lens, on_put, p);
+	free(dedup);   /* copied by the client */
 	if (rc != 0) {
 		static _Atomic int64_t warned;
 
@@ -655,9 +660,8 @@ int wh_store_redis_open(const struct pt_api *api, const struct wh_opts *o,
 	int64_t ret = o->retention_s > 0 ? o->retention_s : 30 * 86400;
 	struct rstore *s;
 
-	if (!*prefix || strlen(prefix) > 100 || strpbrk(prefix, " \r\n")) {
-		snprintf(err, errlen, "webhook: redis_prefix must be 1 to 100 characters without "
-		         "spaces or line breaks");
+	if (!*prefix || strlen(prefix) > 200) {
+		snprintf(err, errlen, "webhook: redis_prefix must be a string of 1 to 200 bytes");
 		return -1;
 	}
 	if (idle < 100 || idle > 86400000) {
