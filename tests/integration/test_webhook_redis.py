@@ -51,9 +51,14 @@ webhook.source("stripe", {
   if kind == "test.fail_twice" and event.attempt < 3 then
     return false, "not yet (attempt " .. event.attempt .. ")"
   end
+  if kind == "test.broken" and not shared.get("fixed") then
+    return false, "broken until fixed"
+  end
   shared.incr("n:" .. event.id, 1, 0)
   shared.set("attempt:" .. event.id, event.attempt)
 end)
+
+route.post("/fix", function() shared.set("fixed", true); return { ok = true } end)
 
 route.get("/count/:id", function(req)
   local id = req.params.id
@@ -212,6 +217,7 @@ def test_two_instances_process_each_event_once(pair, redis_server):
     finally:
         r.close()
     assert ran["a"] + ran["b"] == 40
+    assert ran["a"] and ran["b"], ran   # both instances took jobs from the one inbox
 
 
 def test_duplicate_on_the_other_instance_is_answered_duplicate(pair):
@@ -310,5 +316,40 @@ def test_failing_handler_retried_with_backoff_then_done(pair, redis_server):
         assert "not yet (attempt 1)" in attempts[2]["error"]
         assert rr("ZCARD", "t:retry") == 0
         assert 0 < rr("TTL", f"t:job:{jid}") <= 30 * 86400
+    finally:
+        rr.close()
+
+
+def test_dead_after_max_then_replayed_with_redis_cli(pair, redis_server):
+    """The doc's redis-cli recipe replays a dead job: it runs again, attempt 1."""
+    a, b = pair
+    eid, r = send(b, kind="test.broken")
+    assert r.status_code == 200, r.text
+    rr = Resp(redis_server["port"])
+    try:
+        deadline = time.monotonic() + 20
+        job = {}
+        while time.monotonic() < deadline:
+            job, jid = job_of(rr, eid)
+            if job.get("state") == b"dead":
+                break
+            time.sleep(0.1)
+        assert job["state"] == b"dead" and job["attempts"] == b"4", job
+        assert rr("ZSCORE", "t:dead", jid) is not None
+        assert 0 < rr("TTL", f"t:job:{jid}")
+        for d in (a, b):
+            requests.post(d.url + "/fix", timeout=5)
+        p = "t:"
+        script = "\n".join(["MULTI", f"HSET {p}job:{jid} state retrying attempts 0",
+                             f"PERSIST {p}job:{jid}", f"ZREM {p}dead {jid}",
+                             f"ZADD {p}retry 0 {jid}", "EXEC"]) + "\n"
+        out = subprocess.run(["redis-cli", "-p", str(redis_server["port"])], input=script,
+                             capture_output=True, text=True, timeout=10)
+        assert out.returncode == 0, out.stderr
+        assert wait_total((a, b), eid, timeout=10) == 1
+        assert max(counts(d, eid)["attempt"] for d in (a, b)) == 1
+        job, _ = job_of(rr, eid)
+        assert job["state"] == b"done" and rr("TTL", f"t:job:{jid}") > 0
+        assert rr("ZSCORE", "t:dead", jid) is None
     finally:
         rr.close()
