@@ -76,9 +76,7 @@ const char wh_redis_fetch_lua[] =
 	"end\n"
 	"if ARGV[9] == '1' then\n"
 	"  local old = now - tonumber(ret) * 1000\n"
-	"  for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'jobs', '-inf', old, 'LIMIT', 0, 1000)) do\n"
-	"    if redis.call('EXISTS', P .. 'job:' .. id) == 0 then redis.call('ZREM', P .. 'jobs', id) end\n"
-	"  end\n"
+	"  redis.call('ZREMRANGEBYSCORE', P .. 'jobs', '-inf', old)\n"
 	"  redis.call('ZREMRANGEBYSCORE', P .. 'dead', '-inf', old)\n"
 	/* consumers of instances long gone: nothing pending, silent an hour */
 	"  for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', S, G)) do\n"
