@@ -7,6 +7,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -100,6 +101,7 @@ static const struct spec top_spec[] = {
 	{ "lua", PT_CONF_TABLE, 0, 0, 0, lua_spec },
 	{ "workers", PT_CONF_NUMBER, S_INT, 1, 1024, NULL },
 	{ "plugins_dir", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "var_dir", PT_CONF_STRING, 0, 0, 0, NULL },
 	{ "pid_file", PT_CONF_STRING, 0, 0, 0, NULL },
 	{ "log", PT_CONF_TABLE, 0, 0, 0, log_spec },
 	{ "shutdown_timeout", PT_CONF_NUMBER, 0, 0, 3600, NULL },
@@ -485,6 +487,56 @@ static void read_admin(struct errbuf *e, struct config *cfg, const pt_conf *v, i
 		          "without one only a loopback address (127.0.0.1, ::1) is allowed", a->address);
 }
 
+/*
+ * var_dir: absolute, without a trailing '/'. A relative value is taken from
+ * the config file's folder (made absolute with the working directory when
+ * the file was named by a relative path), so `var_dir = "var"` beside the
+ * config means the same whatever folder the daemon starts in.
+ */
+static void read_var_dir(struct errbuf *e, struct config *cfg, const pt_conf *root)
+{
+	const pt_conf *v = conf_get(root, "var_dir");
+	const char *dir = v && v->type == PT_CONF_STRING ? v->u.s.ptr : PT_VAR_DIR;
+	const char *slash = strrchr(cfg->file, '/');
+	char cwd[4096], *out;
+	size_t n;
+
+	cfg->var_dir_line = v ? v->line : 0;
+	if (!*dir || strlen(dir) != (v ? v->u.s.len : strlen(dir)) || strlen(dir) > 3000) {
+		conf_errf(e, cfg->file, cfg->var_dir_line, "var_dir must be a folder's path "
+		          "(not empty, no NUL byte, under 3000 bytes)");
+		return;
+	}
+	if (dir[0] == '/') {
+		out = arena_strdup(&cfg->arena, dir);
+	} else {
+		/* the config's folder: "/" for "/x.conf", "." for "x.conf" */
+		int nfolder = slash == cfg->file ? 1 : slash ? (int)(slash - cfg->file) : 1;
+		const char *folder = slash ? cfg->file : ".";
+
+		cwd[0] = '\0';
+		if (folder[0] != '/' && !getcwd(cwd, sizeof(cwd))) {
+			conf_errf(e, cfg->file, cfg->var_dir_line, "var_dir: cannot tell the "
+			          "working folder: %s", strerror(errno));
+			return;
+		}
+		n = strlen(cwd) + (size_t)nfolder + strlen(dir) + 4;
+		out = arena_alloc(&cfg->arena, n);
+		if (out)
+			snprintf(out, n, "%s%s%.*s%s%s", cwd, *cwd ? "/" : "", nfolder, folder,
+			         folder[nfolder - 1] == '/' ? "" : "/", dir);
+	}
+	if (!out) {
+		conf_errf(e, cfg->file, cfg->var_dir_line, "out of memory");
+		return;
+	}
+	for (char *p; (p = strstr(out, "/./")) != NULL;)   /* "x.conf"'s folder "." */
+		memmove(p, p + 2, strlen(p + 2) + 1);
+	for (n = strlen(out); n > 1 && out[n - 1] == '/'; n--)
+		out[n - 1] = '\0';
+	cfg->var_dir = out;
+}
+
 /* Reads the top-level settings at the top of the stack (settings table). */
 void conf_read_settings(lua_State *L, struct config *cfg, struct build *b)
 {
@@ -530,6 +582,7 @@ void conf_read_settings(lua_State *L, struct config *cfg, struct build *b)
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	cfg->workers = (int)num_or(root, "workers", ncpu > 0 ? (double)ncpu : 1);
 	cfg->plugins_dir = str_or(root, "plugins_dir", PT_PLUGIN_DIR);
+	read_var_dir(b->e, cfg, root);
 	cfg->pid_file = str_or(root, "pid_file", NULL);
 	cfg->log_file = str_or(root, "log.file", NULL);
 	if (conf_get(root, "redis")) {

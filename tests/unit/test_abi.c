@@ -136,14 +136,22 @@ PIN(ucall_pause, 760);
 PIN(ucall_cancel, 768);
 PIN(exchange_body_pause, 776);
 PIN(lua_task_abandon, 784);
+/* ---- 1.8 ---- */
+PIN(worker_lua, 792);
+PIN(worker_lua_task_resume, 800);
+PIN(var_dir, 808);
+PIN(run_mode, 816);
+PIN(command_register, 824);
+PIN(metric_counter_l, 832);
+PIN(metric_gauge_l, 840);
 
 #if defined(__x86_64__) && defined(__LP64__)
 /* Where the table of each minor ends: sizeof(struct pt_api) in that core. */
-static const uint32_t table_end[] = { 544, 592, 608, 616, 624, 632, 736, 792 };
+static const uint32_t table_end[] = { 544, 592, 608, 616, 624, 632, 736, 792, 848 };
 
 _Static_assert(sizeof(table_end) / sizeof(table_end[0]) == PT_ABI_MINOR + 1,
                "a new minor needs its table end (and its members' offsets) here");
-_Static_assert(sizeof(struct pt_api) == 792,
+_Static_assert(sizeof(struct pt_api) == 848,
                "pt_api grew: pin the new members and the new end above");
 /* The other structs that cross the boundary keep their layout too. */
 _Static_assert(sizeof(pt_str_t) == 16 && offsetof(pt_str_t, len) == 8, "pt_str_t");
@@ -326,6 +334,32 @@ static void test_abi_ucall_refuses_bad_arguments(void **state)
 	assert_string_equal(api->strerror(PT_ECANCELED), "cancelled");
 }
 
+static int cmd_nop(pt_plugin_ctx *ctx, int argc, char **argv, void *ud)
+{
+	(void)ctx; (void)argc; (void)argv; (void)ud;
+	return 0;
+}
+
+/* 1.8 outside a daemon: the facts have values, the calls that need a
+ * worker or a plugin's load() refuse instead of crashing. */
+static void test_abi_18_members_refuse_outside_their_context(void **state)
+{
+	const struct pt_api *api = api_table();
+	struct pt_plugin_ctx *ctx = (struct pt_plugin_ctx *)&state;  /* never loading */
+
+	(void)state;
+	assert_non_null(api->var_dir());
+	assert_true(api->var_dir()[0] == '/');
+	assert_int_equal(api->run_mode(), PT_RUN_DAEMON);
+	assert_null(api->worker_lua(NULL));
+	/* registration is for load() only; a bad name is a plain mistake */
+	assert_int_equal(api->command_register(ctx, "x", "s", cmd_nop, NULL), PT_ESTATE);
+	assert_int_equal(api->command_register(ctx, "Bad", "s", cmd_nop, NULL), PT_EINVAL);
+	assert_int_equal(api->command_register(ctx, "-x", "s", cmd_nop, NULL), PT_EINVAL);
+	assert_int_equal(api->command_register(ctx, "x", "two\nlines", cmd_nop, NULL), PT_EINVAL);
+	assert_int_equal(api->command_register(ctx, "x", "s", NULL, NULL), PT_EINVAL);
+}
+
 int main(void)
 {
 	static const struct CMUnitTest tests[] = {
@@ -335,6 +369,7 @@ int main(void)
 		cmocka_unit_test(test_abi_metrics_register_and_count),
 		cmocka_unit_test(test_abi_exchange_upstream_request_refuses_bad_arguments),
 		cmocka_unit_test(test_abi_ucall_refuses_bad_arguments),
+		cmocka_unit_test(test_abi_18_members_refuse_outside_their_context),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
