@@ -92,7 +92,7 @@ static void conclude(struct wh_job *job, struct whg_metrics *m, int ok, const ch
 		s->ops->finish(s, job, WH_DONE, 0, 0, NULL);
 	} else if (job->attempt >= job->max_attempts) {
 		WHG_COUNT(m, dead);
-		wh_api->log(whg_ctx, PT_LOG_WARN, "webhook \"%s\": event %s is dead after %d "
+		wh_api->log(whg_ctx, PT_LOG_WARN, "source \"%s\": event %s is dead after %d "
 		            "attempts: %s", job->source, job->event_id, job->attempt, why);
 		s->ops->finish(s, job, WH_DEAD, 0, 0, why);
 	} else {
@@ -193,7 +193,7 @@ static void run_end(struct run *r, lua_State *co, int st, int nres)
 		const char *msg = lua_tostring(co, -1);
 
 		luaL_traceback(r->L, co, msg ? msg : "(error object is not a string)", 0);
-		wh_api->log(whg_ctx, PT_LOG_WARN, "webhook \"%s\": handler failed on event %s "
+		wh_api->log(whg_ctx, PT_LOG_WARN, "source \"%s\": handler failed on event %s "
 		            "(attempt %d): %s", job->source, job->event_id, job->attempt,
 		            lua_tostring(r->L, -1));
 		lua_pop(r->L, 1);
@@ -203,7 +203,7 @@ static void run_end(struct run *r, lua_State *co, int st, int nres)
 		const char *w = nres >= 2 ? lua_tostring(co, -nres + 1) : NULL;
 
 		snprintf(why, sizeof(why), "%s", w ? w : "the handler returned false");
-		wh_api->log(whg_ctx, PT_LOG_INFO, "webhook \"%s\": event %s (attempt %d) will be "
+		wh_api->log(whg_ctx, PT_LOG_INFO, "source \"%s\": event %s (attempt %d) will be "
 		            "retried: %s", job->source, job->event_id, job->attempt, why);
 		conclude(job, r->m, 0, why);
 	} else {
@@ -222,7 +222,8 @@ static void run_done(lua_State *co, int st, int nres, void *ud)
 void whg_job(pt_worker *w, struct wh_job *job, void *ud)
 {
 	const struct pt_api *a = wh_api;
-	struct whg_metrics *m = whg_metrics(job->source);
+	struct whg_metrics *m = NULL;
+	struct whg_src *u;
 	struct run *r;
 	lua_State *L, *co;
 	int st, nres = 0, top;
@@ -234,18 +235,18 @@ void whg_job(pt_worker *w, struct wh_job *job, void *ud)
 		return;
 	}
 	if (!(L = a->worker_lua(w))) {
-		conclude(job, m, 0, "the route scripts cannot load on this worker");
+		conclude(job, NULL, 0, "the route scripts cannot load on this worker");
 		return;
 	}
 	top = lua_gettop(L);
-	if (!whg_source_get(L, job->source, 1) || !lua_isfunction(L, -1)) {
+	if (!(u = whg_source_get(L, job->source, 1)) || !lua_isfunction(L, -1)) {
 		lua_settop(L, top);
 		snprintf(why, sizeof(why), "source %.64s no longer configured", job->source);
-		a->log(whg_ctx, PT_LOG_WARN, "webhook: event %s is dead: %s", job->event_id, why);
-		WHG_COUNT(m, dead);
+		a->log(whg_ctx, PT_LOG_WARN, "event %s is dead: %s", job->event_id, why);
 		wh_store_main->ops->finish(wh_store_main, job, WH_DEAD, 0, 0, why);
 		return;
 	}
+	m = u->m;
 	if (!(r = calloc(1, sizeof(*r))) || !lua_checkstack(L, 2) || !(co = lua_newthread(L))) {
 		free(r);
 		lua_settop(L, top);

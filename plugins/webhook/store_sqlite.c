@@ -198,8 +198,26 @@ static int make_file(const char *path, char *err, size_t errlen)
 		if (make_dir(dir, err, errlen) != 0)
 			return -1;
 	}
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		int dfd;
+
+		/* a new file: its directory entry reaches the disk before
+		 * anything stored in it is acknowledged */
+		if (fsync(fd) == 0 && slash) {
+			memcpy(dir, path, slash == path ? 1 : (size_t)(slash - path));
+			dir[slash == path ? 1 : slash - path] = '\0';
+			if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+				if (fsync(dfd) != 0) {
+					/* some file systems refuse: SQLite syncs what it writes */
+				}
+				close(dfd);
+			}
+		}
+		close(fd);
+		return 0;
+	}
+	if (errno != EEXIST || (fd = open(path, O_RDWR | O_CLOEXEC)) < 0) {
 		snprintf(err, errlen, "cannot open: %s", strerror(errno));
 		return -1;
 	}
@@ -706,7 +724,10 @@ static int open_db(struct sq *s, int durability, char *err, size_t errlen)
 	sqlite3_finalize(st);
 	if (rc != SQLITE_OK)
 		return -1;
-	snprintf(pragmas, sizeof(pragmas), "PRAGMA synchronous = %s;",
+	/* journal_size_limit: a burst's WAL is cut back to 64 MiB after its
+	 * checkpoint instead of keeping its peak size on disk */
+	snprintf(pragmas, sizeof(pragmas), "PRAGMA synchronous = %s;"
+	         "PRAGMA journal_size_limit = 67108864;",
 	         durability == WH_DUR_NORMAL ? "NORMAL" : "FULL");
 	if (sqlite3_exec(s->db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
 		snprintf(err, errlen, "%s", msg ? msg : "PRAGMA failed");

@@ -26,13 +26,26 @@ import uuid
 import pytest
 import requests
 
-from conftest import BIN, BUILDDIR, HERE, Daemon
+from conftest import BIN, BUILDDIR, HERE, SRCDIR, Daemon, free_port
 
 PLUGINS = os.path.join(BUILDDIR, "plugins", ".libs")
 NODE_DIR = os.path.join(HERE, "node", "webhooks")
 
-pytestmark = pytest.mark.skipif(not os.path.exists(os.path.join(PLUGINS, "webhook.so")),
-                                reason="plugins/webhook is not built")
+
+
+def abi_minor():
+    with open(os.path.join(SRCDIR, "sdk", "include", "portico", "plugin.h")) as f:
+        for line in f:
+            if line.startswith("#define PT_ABI_MINOR"):
+                return int(line.split()[2])
+    return 0
+
+
+pytestmark = [
+    pytest.mark.skipif(not os.path.exists(os.path.join(PLUGINS, "webhook.so")),
+                       reason="plugins/webhook is not built"),
+    pytest.mark.skipif(abi_minor() < 8, reason="the webhook plugin needs the core's ABI 1.8"),
+]
 
 STRIPE = "whsec_test_stripe_0123456789abcdef"
 STRIPE_OLD = "whsec_test_stripe_old_fedcba9876543210"
@@ -45,6 +58,8 @@ local fast = { max = 3, base = 0.05, cap = 0.2 }
 
 local function seen(event)
   shared.incr("n:" .. event.source .. ":" .. event.id, 1, 0)
+  shared.set("j:" .. event.source .. ":" .. event.id, event.json ~= nil)
+  shared.set("h:" .. event.source .. ":" .. event.id, json.encode(event.headers))
   hub.publish("hooks", { source = event.source, id = event.id, type = event.type,
                          attempt = event.attempt,
                          json_ok = event.json ~= nil,
@@ -74,11 +89,19 @@ webhook.source("standard", { path = "/hooks/standard", scheme = "standard",
                              secrets = { "%(standard)s" }, retry = fast }, seen)
 webhook.source("small", { path = "/hooks/small", scheme = "github", secrets = { "%(github)s" },
                           max_body = 1024 }, seen)
+webhook.source("generic", {
+  path = "/hooks/generic", scheme = "hmac", secrets = { "generic-secret" },
+  header = "x-sig", algorithm = "sha512", encoding = "base64", prefix = "sha512=",
+  timestamp_header = "x-ts", template = "{timestamp}.{body}", id_path = "event.key",
+  type_header = "x-kind", retry = fast,
+}, seen)
 webhook.source("custom", {
   path = "/hooks/custom", scheme = "lua", id_header = "x-event-id",
   verify = function(req)
     sleep(0.01)   -- verify may wait
     if req.headers["x-token"] == "let-me-in" then return true end
+    if req.headers["x-token"] == "boom" then error("verify blew up") end
+    if req.headers["x-token"] == "odd" then return nil, { not_a = "string" } end
     return false, "bad token"
   end,
 }, seen)
@@ -86,6 +109,10 @@ webhook.source("custom", {
 sse.endpoint("/events", { channels = { "hooks" } })
 route.get("/count/:source/:id", function(req)
   return { n = shared.get("n:" .. req.params.source .. ":" .. req.params.id) or 0 }
+end)
+route.get("/seen/:source/:id", function(req)
+  local k = req.params.source .. ":" .. req.params.id
+  return { json = shared.get("j:" .. k), headers = shared.get("h:" .. k) }
 end)
 route.post("/fix", function() shared.set("fixed", true); return { ok = true } end)
 """ % {"stripe": STRIPE, "stripe_old": STRIPE_OLD, "github": GITHUB, "shopify": SHOPIFY,
@@ -262,10 +289,66 @@ def test_each_scheme_by_the_documented_algorithm(hooks):
     assert row["type"] == "invoice.paid"
 
 
+def test_hmac_scheme_with_timestamp_template_and_json_id(hooks):
+    d = hooks
+    key = "k-" + uuid.uuid4().hex
+    body = json.dumps({"event": {"key": key}}).encode()
+    ts = str(int(time.time()))
+    sig = base64.b64encode(hmac.new(b"generic-secret", ts.encode() + b"." + body,
+                                    hashlib.sha512).digest()).decode()
+    h = {"x-sig": "sha512=" + sig, "x-ts": ts, "x-kind": "thing.made"}
+    r = post(d, "/hooks/generic", body, h)
+    assert r.status_code == 200 and r.json()["id"] == key, r.text
+    row = wait_state(d, key, "done")
+    assert row["type"] == "thing.made"
+    r = post(d, "/hooks/generic", body, {**h, "x-ts": str(int(ts) + 1)})
+    assert r.status_code == 401
+
+
+def test_event_json_is_lazy_and_nil_for_a_body_that_is_not_json(hooks):
+    d = hooks
+    gid = str(uuid.uuid4())
+    body = b"this is not JSON {"
+    r = post(d, "/hooks/github", body, github_headers(body, delivery=gid))
+    assert r.status_code == 200, r.text
+    wait_state(d, gid, "done")
+    seen = requests.get(f"{d.url}/seen/github/{gid}", timeout=5).json()
+    assert seen["json"] is False
+    headers = json.loads(seen["headers"])
+    assert headers["x-github-event"] == "push"
+
+
+def test_hostile_headers_are_bounded_and_secrets_not_kept(portico, tmp_path):
+    d = portico(body_for(tmp_path, extra="http = { max_header_size = 262144, max_headers = 200 }"),
+                plugins_dir=PLUGINS)
+    gid = str(uuid.uuid4())
+    body = b'{"a":1}'
+    h = github_headers(body, delivery=gid)
+    h["Authorization"] = "Bearer do-not-keep"
+    h["Cookie"] = "session=do-not-keep"
+    h["X-Binary"] = "caf\xe9".encode("latin-1").decode("latin-1")   # not UTF-8 on the wire
+    for i in range(120):
+        h[f"X-Pad-{i}"] = "p" * 1000
+    r = post(d, "/hooks/github", body, h)
+    assert r.status_code == 200, r.text
+    row = wait_state(d, gid, "done")
+    kept = json.loads(row["headers"])
+    assert "authorization" not in kept and "cookie" not in kept
+    assert "x-binary" not in kept
+    assert len(row["headers"]) <= 32 * 1024
+    assert kept["x-hub-signature-256"].startswith("sha256=")
+
+
 def test_lua_verify_scheme(hooks):
     d = hooks
     r = post(d, "/hooks/custom", b"hello", {"x-token": "nope", "x-event-id": "c1"})
     assert r.status_code == 401 and r.json() == {"error": "bad token"}
+    r = post(d, "/hooks/custom", b"hello", {"x-token": "boom", "x-event-id": "c1"})
+    assert r.status_code == 500
+    assert d.wait_log("verify blew up")
+    r = post(d, "/hooks/custom", b"hello", {"x-token": "odd", "x-event-id": "c1"})
+    assert r.status_code == 401 and r.json()["error"]
+    assert jobs(d, "event_id = 'c1'") == []
     r = post(d, "/hooks/custom", b"hello", {"x-token": "let-me-in", "x-event-id": "c1"})
     assert r.status_code == 200 and r.json()["id"] == "c1", r.text
     wait_state(d, "c1", "done")
@@ -280,16 +363,27 @@ def test_each_scheme_signed_by_the_official_libraries(hooks):
              ("shopify", SHOPIFY, "/hooks/shopify"), ("standard", STANDARD, "/hooks/standard")]
     for scheme, secret, path in cases:
         eid, body = stripe_event(kind="official." + scheme)
-        out = subprocess.run(["node", os.path.join(NODE_DIR, "sign.js"), scheme, secret],
+        mid = "msg_" + uuid.uuid4().hex   # the id sign.js puts in github/shopify/standard headers
+        out = subprocess.run(["node", os.path.join(NODE_DIR, "sign.js"), scheme, secret, "-",
+                              str(int(time.time())), mid],
                              input=body, capture_output=True, timeout=30)
         assert out.returncode == 0, out.stderr.decode()
         headers = json.loads(out.stdout)
         headers["Content-Type"] = "application/json"
         r = post(d, path, body, headers)
         assert r.status_code == 200, (scheme, r.text)
+        assert r.json()["id"] == (eid if scheme == "stripe" else mid), (scheme, r.text)
+        wait_state(d, r.json()["id"], "done")
         tampered = body.replace(b"1999", b"9999")
         r = post(d, path, tampered, headers)
         assert r.status_code == 401, (scheme, r.text)
+        if scheme in ("stripe", "standard"):   # signed timestamps: 10 minutes old is refused
+            old = subprocess.run(["node", os.path.join(NODE_DIR, "sign.js"), scheme, secret, "-",
+                                  str(int(time.time()) - 600), mid],
+                                 input=body, capture_output=True, timeout=30)
+            assert old.returncode == 0, old.stderr.decode()
+            r = post(d, path, body, json.loads(old.stdout))
+            assert r.status_code == 401, (scheme, r.text)
 
 
 # ---- refused, never stored ---------------------------------------------------------
@@ -311,7 +405,7 @@ def test_tampered_expired_and_removed_secret_are_401_and_not_stored(hooks):
     r = post(d, "/hooks/standard", body, standard_headers(body, ts=int(time.time()) - 1000))
     assert r.status_code == 401
     assert jobs(d, "event_id = ?", (eid,)) == []
-    assert d.wait_log('webhook "stripe": 401 from 127.0.0.1')
+    assert d.wait_log('source "stripe": 401 from 127.0.0.1')
 
 
 def test_rotation_accepts_the_old_and_the_new_secret(hooks):
@@ -401,6 +495,59 @@ def test_client_leaving_before_the_answer_still_stores(hooks):
     s.close()
     wait_state(d, eid, "done")
     assert requests.get(d.url + f"/count/stripe/{eid}", timeout=5).status_code == 200
+
+
+def test_metrics_per_source(portico, tmp_path):
+    aport = free_port()
+    d = portico(body_for(tmp_path, extra=f'admin {{ listen = {{ address = "127.0.0.1", '
+                                         f'port = {aport} }} }}'),
+                plugins_dir=PLUGINS, workers=2)
+    eid, body = stripe_event(kind="test.fail_twice")
+    assert post(d, "/hooks/stripe", body, stripe_headers(body)).status_code == 200
+    assert post(d, "/hooks/stripe", body, stripe_headers(body)).status_code == 200   # duplicate
+    assert post(d, "/hooks/stripe", body + b" ", stripe_headers(body)).status_code == 401
+    wait_state(d, eid, "done")
+
+    def metric(name, source="stripe"):
+        text = requests.get(f"http://127.0.0.1:{aport}/metrics", timeout=5).text
+        for line in text.splitlines():
+            if line.startswith(f'{name}{{source="{source}"}} '):
+                return float(line.split()[-1])
+        raise AssertionError(f"{name} for {source} not in /metrics:\n{text}")
+
+    assert metric("portico_webhook_received_total") == 1
+    assert metric("portico_webhook_duplicates_total") == 1
+    assert metric("portico_webhook_rejected_total") == 1
+    assert metric("portico_webhook_retried_total") == 2
+    assert metric("portico_webhook_processed_total") == 1
+    assert metric("portico_webhook_dead_total") == 0
+    assert metric("portico_webhook_queue_lag_seconds") >= 0
+    assert metric("portico_webhook_received_total", "github") == 0
+
+
+GONE = r"""
+webhook.source("gone", { path = "/hooks/gone", scheme = "github", secrets = { "%s" },
+                         retry = { max = 5, base = 2, cap = 2 } },
+               function() return false, "not now" end)
+""" % GITHUB
+
+
+def test_source_removed_by_a_reload_makes_its_pending_events_dead(portico, tmp_path):
+    d = portico(body_for(tmp_path, GONE), plugins_dir=PLUGINS)
+    gid = str(uuid.uuid4())
+    body = b'{"a":1}'
+    assert post(d, "/hooks/gone", body, github_headers(body, delivery=gid)).status_code == 200
+    wait_state(d, gid, "retrying")   # the next attempt in 1 to 2 s
+    (tmp_path / "routes" / "hooks.lua").write_text('route.get("/x", function() return "x" end)\n')
+    d.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while requests.get(d.url + "/x", timeout=5).status_code != 200:
+        assert time.monotonic() < deadline, d.log()[-2000:]
+        time.sleep(0.05)
+    row = wait_state(d, gid, "dead")
+    assert row["last_error"] == "source gone no longer configured", row
+    assert row["attempts"] == 2
+    assert post(d, "/hooks/gone", body, github_headers(body)).status_code == 404
 
 
 # ---- config errors -----------------------------------------------------------------
