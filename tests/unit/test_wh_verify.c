@@ -32,7 +32,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include <unistd.h>
+
 #include <cmocka.h>
+#include <jansson.h>
 #include <lauxlib.h>
 #include <lualib.h>
 
@@ -98,6 +101,17 @@ static struct wh_req req_body(const char *body, size_t len, int64_t now)
 static struct wh_req req(int64_t now)
 {
 	return req_body(BODY, strlen(BODY), now);
+}
+
+#define STD_SRC "{ path = '/std', scheme = 'standard', secrets = { " \
+	"'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'whsec_cG9ydGljby1wcmV2aW91cy1rZXktMDI=' } }"
+
+static void std_headers(const char *ts, const char *sig)
+{
+	hclear();
+	hset("webhook-id", ID);
+	hset("webhook-timestamp", ts);
+	hset("webhook-signature", sig);
 }
 
 /* ---- sources from Lua ---------------------------------------------------- */
@@ -191,10 +205,11 @@ static void test_stripe_accepts_each_rotated_secret(void **st)
 	     ",v0=6ffbb59b2300aae63f272406069a9788598b792a944a07aba816edb039989a39,x=1");
 	assert_true(ok(s, req(TS - 299)));
 	/* hex digits in upper case are the same signature */
-	char up[128] = "t=1700000000,v1=";
+	char up[128] = "t=1700000000,v1=" STRIPE_CUR;
 
-	for (const char *p = STRIPE_CUR; *p; p++)
-		strncat(up, (char[]){ (char)(*p >= 'a' ? *p - 32 : *p), 0 }, 1);
+	for (char *p = up + 16; *p; p++)
+		if (*p >= 'a' && *p <= 'f')
+			*p = (char)(*p - 32);
 	hclear();
 	hset("Stripe-Signature", up);
 	assert_true(ok(s, req(TS)));
@@ -266,10 +281,10 @@ static void test_stripe_rejects(void **st)
 	wh_source_free(s);
 }
 
-static void test_stripe_header_of_10000_entries_is_cheap_and_refused(void **st)
+static void test_huge_headers_are_cheap_and_refused(void **st)
 {
 	size_t n = 10000 * 68 + 16;
-	char *h = malloc(n);
+	char *h = malloc(n > (1 << 20) + 1 ? n : (1 << 20) + 1);
 
 	(void)st;
 	strcpy(h, "t=1700000000");
@@ -285,6 +300,34 @@ static void test_stripe_header_of_10000_entries_is_cheap_and_refused(void **st)
 	hclear();
 	hset("Stripe-Signature", h);
 	rejected(s, req(TS), "more than 16 v1 signatures");
+	wh_source_free(s);
+
+	/* one 1 MiB value in each scheme's header: malformed, at once */
+	memset(h, 'a', 1 << 20);
+	h[1 << 20] = '\0';
+	static const struct {
+		const char *src, *header, *needle;
+	} big[] = {
+		{ STRIPE_SRC, "Stripe-Signature", "malformed Stripe-Signature header" },
+		{ "{ path = '/g', scheme = 'github', secrets = { 'k' } }", "X-Hub-Signature-256",
+		  "malformed X-Hub-Signature-256 header" },
+		{ "{ path = '/s', scheme = 'shopify', secrets = { 'k' } }", "X-Shopify-Hmac-Sha256",
+		  "malformed X-Shopify-Hmac-Sha256 header" },
+		{ "{ path = '/h', scheme = 'hmac', header = 'X-Sig', secrets = { 'k' } }", "X-Sig",
+		  "malformed X-Sig header" },
+	};
+	for (unsigned i = 0; i < sizeof(big) / sizeof(big[0]); i++) {
+		s = src(big[i].src);
+		hclear();
+		hset(big[i].header, h);
+		rejected(s, req(TS), big[i].needle);
+		wh_source_free(s);
+	}
+	s = src(STD_SRC);
+	std_headers("1700000000", h);
+	rejected(s, req(TS), "malformed webhook-signature header");
+	std_headers(h, STD_CUR);
+	rejected(s, req(TS), "malformed webhook-timestamp header");
 	wh_source_free(s);
 	free(h);
 }
@@ -366,17 +409,6 @@ static void test_shopify(void **st)
 }
 
 /* ---- standard webhooks ---------------------------------------------------- */
-
-#define STD_SRC "{ path = '/std', scheme = 'standard', secrets = { " \
-	"'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'whsec_cG9ydGljby1wcmV2aW91cy1rZXktMDI=' } }"
-
-static void std_headers(const char *ts, const char *sig)
-{
-	hclear();
-	hset("webhook-id", ID);
-	hset("webhook-timestamp", ts);
-	hset("webhook-signature", sig);
-}
 
 static void test_standard(void **st)
 {
@@ -630,6 +662,8 @@ static void test_source_rejects_bad_options(void **st)
 	          "secrets[2]: a secret is empty");
 	src_fails("{ path = '/x', scheme = 'stripe', secrets = { 'a', x = 'b' } }",
 	          "secrets must be a non-empty list");
+	src_fails("{ path = '/x', scheme = 'stripe', secrets = { 'whsec_a', 'sk_live_123' } }",
+	          "secrets[2]: a Stripe API key is not the webhook signing secret");
 	src_fails("{ path = '/x', scheme = 'standard', secrets = { 'whsec_not base64!' } }",
 	          "secrets[1]: a standard secret must be \"whsec_\" and base64");
 	src_fails("{ path = '/x', scheme = 'stripe', secrets = { 'a','a','a','a','a','a','a','a',"
@@ -827,12 +861,66 @@ static void test_event_id_of_hostile_json(void **st)
 	wh_source_free(s);
 }
 
+/* scripts/webhook-sign (the demo's helper) makes headers this code accepts. */
+static void test_webhook_sign_script_output_verifies(void **st)
+{
+	static const struct {
+		const char *scheme, *src, *secret;
+	} cases[] = {
+		{ "stripe", STRIPE_SRC, "whsec_portico_stripe_previous_002" },
+		{ "github", "{ path = '/gh', scheme = 'github', secrets = { 'gh-secret-current' } }",
+		  "gh-secret-current" },
+		{ "shopify", "{ path = '/s', scheme = 'shopify', secrets = { 'shpss_current_secret' } }",
+		  "shpss_current_secret" },
+		{ "standard", STD_SRC, "whsec_cG9ydGljby1wcmV2aW91cy1rZXktMDI=" },
+	};
+	char file[] = "/tmp/test_wh_verify.XXXXXX";
+	int fd = mkstemp(file);
+
+	(void)st;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, BODY, strlen(BODY)), (ssize_t)strlen(BODY));
+	close(fd);
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char cmd[1024], out[2048];
+		json_error_t jerr;
+
+		snprintf(cmd, sizeof(cmd), "/usr/bin/python3 %s/scripts/webhook-sign %s '%s' %s "
+		         "--json --timestamp 1700000000 --id " ID, TEST_SRCDIR, cases[i].scheme,
+		         cases[i].secret, file);
+		FILE *p = popen(cmd, "r");
+
+		assert_non_null(p);
+		size_t n = fread(out, 1, sizeof(out) - 1, p);
+
+		out[n] = '\0';
+		assert_int_equal(pclose(p), 0);
+		json_t *j = json_loads(out, 0, &jerr);
+		const char *k;
+		json_t *v;
+
+		if (!j)
+			fail_msg("%s: not JSON: %s", cases[i].scheme, out);
+		hclear();
+		json_object_foreach(j, k, v)
+			hset(k, json_string_value(v));
+		struct wh_source *s = src(cases[i].src);
+
+		if (!ok(s, req(TS + 5)))
+			fail_msg("%s: %s (%s)", cases[i].scheme, why, out);
+		rejected(s, req_body(BODY " ", strlen(BODY) + 1, TS), "no signature matches");
+		wh_source_free(s);
+		json_decref(j);
+	}
+	unlink(file);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stripe_accepts_each_rotated_secret),
 		cmocka_unit_test(test_stripe_rejects),
-		cmocka_unit_test(test_stripe_header_of_10000_entries_is_cheap_and_refused),
+		cmocka_unit_test(test_huge_headers_are_cheap_and_refused),
 		cmocka_unit_test(test_github),
 		cmocka_unit_test(test_shopify),
 		cmocka_unit_test(test_standard),
@@ -843,6 +931,7 @@ int main(void)
 		cmocka_unit_test(test_source_rejects_bad_options),
 		cmocka_unit_test(test_event_ids_and_types),
 		cmocka_unit_test(test_event_id_of_hostile_json),
+		cmocka_unit_test(test_webhook_sign_script_output_verifies),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
