@@ -5,6 +5,8 @@ waits, the daemon stopped while it waits), var_dir and run_mode, commands
 (`portico NAME ARGS...`, `portico -h`, unknown commands), labelled metrics."""
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import time
@@ -244,10 +246,63 @@ def test_unknown_command_and_help(portico, tmp_path):
     assert r.returncode == 2
 
 
-def test_labelled_metrics_registered(portico, tmp_path):
-    d = abi18_daemon(portico, tmp_path)
+METRIC_LINE = re.compile(
+    r'^([a-zA-Z_:][a-zA-Z0-9_:]*)'
+    r'(\{([a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
+    r'(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*")*)?\})?'
+    r' (-?[0-9.eE+-]+|NaN|[+-]Inf)$')
+
+
+def check_exposition(text):
+    """The text format 0.0.4 as promtool reads it: every sample line parses,
+    each family has one # HELP and one # TYPE before its samples, no series
+    twice. Returns {family: {labels: value}}."""
+    fams, seen, typed, current = {}, set(), set(), None
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            name = line.split(" ")[2]
+            assert name not in fams, "family twice: " + name
+            fams[name] = {}
+            current = name
+        elif line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            assert name == current and kind in ("counter", "gauge", "histogram", "summary")
+            assert name not in typed
+            typed.add(name)
+        else:
+            m = METRIC_LINE.match(line)
+            assert m, "bad line: " + line
+            name, labels = m.group(1), m.group(3) or ""
+            fam = name if name in fams else re.sub(r"_(bucket|sum|count)$", "", name)
+            assert fam == current, "sample outside its family: " + line
+            assert (name, labels) not in seen, "series twice: " + line
+            seen.add((name, labels))
+            fams[fam][labels] = m.group(4)
+    return fams
+
+
+def test_labelled_metrics_served_as_one_family(portico, tmp_path):
+    from conftest import free_port
+    aport = free_port()
+    d = abi18_daemon(portico, tmp_path,
+                     extra=f'admin {{ listen = {{ address = "127.0.0.1", port = {aport} }} }}\n')
     info = requests.get(d.url + "/info", timeout=5).json()
+    assert info["hits"] == [1, 1] and info["gauge_l"] == 1
     assert info["bad_labels"] == 0   # bad label syntax: NULL
     for i in (1, 2, 2, 3):
         assert requests.get(d.url + f"/hit/{i}", timeout=5).text == "ok"
-    assert json.dumps(info)
+    text = requests.get(f"http://127.0.0.1:{aport}/metrics", timeout=5).text
+    fams = check_exposition(text)
+    assert fams["abi18_hits_total"] == {'source="a"': "1",
+                                        'kind="x\\"y",source="b"': "2"}
+    assert fams["abi18_level"] == {'q="1"': "3"}
+    assert text.count("# TYPE abi18_hits_total counter") == 1
+    # a reload keeps the series (the plugin registers the same ones again)
+    d.signal(signal.SIGHUP)
+    assert d.wait_log("generation 2 is live")
+    fams = check_exposition(requests.get(f"http://127.0.0.1:{aport}/metrics", timeout=5).text)
+    assert fams["abi18_hits_total"]['source="a"'] == "1"
+    if shutil.which("promtool"):
+        r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                           text=True, timeout=20)
+        assert r.returncode == 0 or "lint" in r.stderr + r.stdout, r.stderr + r.stdout
