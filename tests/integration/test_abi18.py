@@ -81,12 +81,12 @@ def result(d, key, timeout=5.0):
 def test_task_with_no_exchange_sleeps_and_returns(portico, tmp_path):
     d = abi18_daemon(portico, tmp_path)
     t0 = time.monotonic()
-    assert requests.get(d.url + "/spawn/a?secs=0.3", timeout=5).text == "spawned"
+    assert requests.get(d.url + "/spawn/a?secs=1.5", timeout=5).text == "spawned"
     # the request is answered at once: the task runs on, with no exchange
-    assert time.monotonic() - t0 < 0.25
     assert requests.get(d.url + "/result/a", timeout=5).json()["r"] is None
+    assert time.monotonic() - t0 < 1.5
     assert result(d, "a") == "ok:v1:x"
-    assert time.monotonic() - t0 >= 0.3
+    assert time.monotonic() - t0 >= 1.5
     # one that never waits: its end comes back at once (no DONE)
     requests.get(d.url + "/spawn/b?how=now", timeout=5)
     assert result(d, "b") == "ok:v1:now:y"
