@@ -306,3 +306,48 @@ def test_labelled_metrics_served_as_one_family(portico, tmp_path):
         r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
                            text=True, timeout=20)
         assert r.returncode == 0 or "lint" in r.stderr + r.stdout, r.stderr + r.stdout
+
+
+# ---- top-level plugin tables: `abi18 = { ... }` is `plugin "abi18" { ... }` ----
+
+def test_plugin_table_is_the_plugins_options(portico, tmp_path):
+    plugins = fixture_plugins(tmp_path, "abi18")
+    stats = tmp_path / "stats.txt"
+    d = portico(f'abi18 = {{ stats_file = "{stats}" }}\n'
+                'route { path = "/info", handler = "abi18.info" }\n', plugins_dir=plugins)
+    assert requests.get(d.url + "/info", timeout=5).status_code == 200
+    assert d.stop() == 0
+    assert stats.read_text().strip() == "dones=0 dropped=0"   # the option reached load()
+    # enabled = false works there too
+    d.write(d.text.replace(f'stats_file = "{stats}"', "enabled = false"))
+    r = subprocess.run([BIN, "-t", "-c", d.conf_path], capture_output=True, text=True,
+                       timeout=20)
+    assert r.returncode == 1, r.stderr
+    assert "is disabled by" in r.stderr + d.log()
+    assert "no handler named 'abi18.info'" in r.stderr
+
+
+def test_plugin_table_and_block_both_is_an_error(portico, tmp_path):
+    plugins = fixture_plugins(tmp_path, "abi18")
+    d = portico('abi18 = { stats_file = "/tmp/x" }\n\nplugin "abi18" { }\n',
+                plugins_dir=plugins, start=False)
+    lines = d.text.splitlines()
+    t = lines.index('abi18 = { stats_file = "/tmp/x" }') + 1
+    p = lines.index('plugin "abi18" { }') + 1
+    r = subprocess.run([BIN, "-t", "-c", d.conf_path], capture_output=True, text=True,
+                       timeout=20)
+    assert r.returncode == 1
+    assert (f'{d.conf_path}:{t}: abi18 = {{ ... }} and plugin "abi18" {{ ... }} at line {p} '
+            f'both configure plugin "abi18": keep one') in r.stderr, r.stderr
+
+
+def test_unknown_top_level_keys_stay_errors(portico, tmp_path):
+    plugins = fixture_plugins(tmp_path, "abi18")
+    for body, why in (('nosuch = { a = 1 }', "'nosuch' is not a known setting"),
+                      ('abi18 = "on"', "'abi18' is not a known setting"),
+                      ('abi19 = { }', "'abi19' is not a known setting"),
+                      ('hubb = { }', "'hubb' is not a known setting (did you mean 'hub'?)")):
+        d = portico(body, plugins_dir=plugins, start=False)
+        r = subprocess.run([BIN, "-t", "-c", d.conf_path], capture_output=True, text=True,
+                           timeout=20)
+        assert r.returncode == 1 and why in r.stderr, (body, r.stderr)
