@@ -187,6 +187,18 @@ def test_var_dir_cannot_change_on_reload(portico, tmp_path):
     assert d.wait_log("var_dir cannot change on reload")
     assert "reload refused" in d.log()
     assert requests.get(d.url + "/info", timeout=5).json()["var_dir"] == "/tmp/one"
+    # dropped from the file: the default differs too, refused as well
+    d.write(d.text.replace('var_dir = "/tmp/one"', ''))
+    d.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while d.log().count("var_dir cannot change on reload") < 2:
+        assert time.monotonic() < deadline, d.log()
+        time.sleep(0.05)
+    assert f'{d.conf_path}: var_dir cannot change on reload (it is /tmp/one' in d.log()
+    # the same value again: the reload goes through
+    d.write(d.text)
+    d.signal(signal.SIGHUP)
+    assert d.wait_log("generation 2 is live")
 
 
 def test_var_dir_default_and_bad_values(portico, tmp_path):
