@@ -382,7 +382,8 @@ static void answer_puts(struct sq *s, struct sq_op *puts, int drop)
 		struct sq_op *op = puts;
 
 		puts = op->next;
-		if (drop || !op->cb || s->api->post(op->w, put_done_task, op) != 0)
+		if (drop || !op->cb || wh_sq_worker_gone(s, op->w) ||
+		    s->api->post(op->w, put_done_task, op) != 0)
 			free(op);
 	}
 }
@@ -689,6 +690,7 @@ static const struct wh_store_ops sq_ops = {
 	.put = sq_put,
 	.finish = wh_sq_finish,
 	.close = sq_close,
+	.worker_stop = wh_sq_worker_stop,
 };
 
 static int open_db(struct sq *s, int durability, char *err, size_t errlen)

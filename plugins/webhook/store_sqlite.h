@@ -84,6 +84,7 @@ struct sq {
 	int started;
 	pt_worker **workers;
 	unsigned nworkers, per_worker, rr, *inflight;
+	int *gone;                    /* worker_stop ran for it (atomic): nothing more goes there */
 	wh_job_fn job_fn;
 	void *job_ud;
 	struct sq_op *retry;          /* finishes whose transaction failed: tried again */
@@ -128,6 +129,9 @@ void wh_sq_finish(struct wh_store *s, struct wh_job *job, int outcome, int64_t n
                   int status, const char *error);
 int wh_sq_start(struct wh_store *s, pt_worker *const *workers, unsigned n,
                 unsigned per_worker, wh_job_fn job_fn, void *ud);
+void wh_sq_worker_stop(struct wh_store *s, pt_worker *w);
+/* Whether W stopped (worker_stop): nothing is posted to it any more. */
+int wh_sq_worker_gone(struct sq *s, pt_worker *w);
 
 /* Tests: run SQL on the writer's connection (e.g. PRAGMA max_page_count,
  * which is per connection) after everything queued before it; waits (so

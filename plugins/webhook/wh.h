@@ -221,6 +221,10 @@ struct wh_store_ops {
 	/* Stop dispatching, flush pending writes, close. Main thread, after the
 	 * workers stopped. */
 	void (*close)(struct wh_store *s);
+	/* May be NULL. On W's thread as W stops (the plugin's worker_stop):
+	 * stop dispatching on W and free what lives on its loop (timers), while
+	 * that loop still exists. Jobs W was running stay due again later. */
+	void (*worker_stop)(struct wh_store *s, pt_worker *w);
 };
 struct wh_store {
 	const struct wh_store_ops *ops;

@@ -493,6 +493,36 @@ static void test_job_not_handed_out_is_due_again(void **state)
 	close_store(s);
 }
 
+static void test_stopped_worker_gets_nothing_more(void **state)
+{
+	struct wh_store *s = open_store();
+	struct put_res r[4];
+
+	(void)state;
+	assert_int_equal(s->ops->start(s, wks, 2, 8, job_cb, NULL), 0);
+	sync_writer(s);
+	s->ops->worker_stop(s, wks[1]);
+	memset(r, 0, sizeof(r));
+	for (int i = 0; i < 4; i++) {
+		char id[8];
+		struct wh_event_in ev;
+
+		snprintf(id, sizeof(id), "w%d", i);
+		ev = event("src", id, "x");
+		/* answers for the stopped worker are dropped, not posted */
+		assert_int_equal(s->ops->put(s, wks[i % 2], &ev, put_cb, &r[i]), 0);
+	}
+	assert_int_equal(wait_jobs(4, 10000), 4);
+	sync_writer(s);
+	run_tasks(100);
+	for (int i = 0; i < 4; i++) {
+		assert_ptr_equal(got[i].w, wks[0]);
+		assert_int_equal(r[i].done, i % 2 == 0);
+	}
+	assert_int_equal(q_int("SELECT count(*) FROM jobs"), 4);   /* stored all the same */
+	close_store(s);
+}
+
 static void test_hostile_huge_body_and_odd_ids(void **state)
 {
 	struct wh_store *s = open_store();
@@ -586,6 +616,7 @@ int main(void)
 		T(test_finish_kept_until_the_disk_takes_it),
 		T(test_commit_refused_by_the_file_system_then_recovers),
 		T(test_job_not_handed_out_is_due_again),
+		T(test_stopped_worker_gets_nothing_more),
 		T(test_hostile_huge_body_and_odd_ids),
 		T(test_corrupt_or_foreign_file_is_refused_clearly),
 	};
