@@ -270,7 +270,19 @@ void wh_sq_finish(struct wh_store *base, struct wh_job *job, int outcome, int64_
 	struct sq_job *j = (struct sq_job *)job;
 	struct sq_op *op = calloc(1, sizeof(*op));
 
-	if (!op || (error && !(op->error = strdup(error)))) {
+	/* a handler's error may be a long traceback: its start is kept, cut
+	 * before a character, not inside one */
+	if (op && error) {
+		size_t n = strnlen(error, WH_SQ_MAX_ERROR + 1);
+
+		if (n > WH_SQ_MAX_ERROR) {
+			n = WH_SQ_MAX_ERROR;
+			while (n > 0 && ((unsigned char)error[n] & 0xc0) == 0x80)
+				n--;
+		}
+		op->error = strndup(error, n);
+	}
+	if (!op || (error && !op->error)) {
 		/* the job stays "processing": due again at the next start */
 		if (s->api->log)
 			s->api->log(NULL, PT_LOG_ERROR, "webhook store: out of memory finishing job %lld",

@@ -438,6 +438,14 @@ static void run_round(struct sq *s, struct sq_op *ops, int stopping)
 		} else {
 			what = "recording an attempt";
 			rc = wh_sq_finish_record(s, op);
+			if (rc != SQLITE_OK && !fatal_rc(rc)) {
+				/* this record alone: logged, not tried again */
+				if (s->api->log)
+					s->api->log(NULL, PT_LOG_ERROR, "webhook store %s: job %lld: "
+					            "recording its attempt: %s", s->path,
+					            (long long)op->job_id, sqlite3_errmsg(s->db));
+				rc = SQLITE_OK;
+			}
 		}
 	}
 	if (rc == SQLITE_OK && s->started && !stopping) {

@@ -237,7 +237,24 @@ static void test_finish_retry_honours_next_at_then_dead(void **state)
 	assert_int_equal(q_int("SELECT count(*) FROM attempts WHERE n = 1 AND outcome = 'retry'"
 	                       " AND status = 500 AND error = 'handler: boom'"), 1);
 	assert_int_equal(q_int("SELECT count(*) FROM attempts WHERE n = 2 AND outcome = 'dead'"), 1);
-	assert_int_equal(stats(s).finished, 2);
+	/* replayed by hand; then a 100 KB error of 2-byte characters: cut at
+	 * 4096 bytes, on a character boundary */
+	q_exec("UPDATE jobs SET state = 'received', next_at = 0");
+	assert_int_equal(wait_jobs(3, 10000), 3);
+	{
+		char *e = malloc(100001);
+
+		e[0] = 'x';                 /* odd start: byte 4096 is inside a character */
+		for (int i = 1; i + 1 < 100000; i += 2)
+			memcpy(e + i, "\xc3\xa9", 2);
+		e[99999] = '\0';
+		s->ops->finish(s, got[2].job, WH_DEAD, 0, 0, e);
+		got[2].job = NULL;
+		free(e);
+	}
+	sync_writer(s);
+	assert_int_equal(q_int("SELECT length(CAST(last_error AS BLOB)) FROM jobs"), 4095);
+	assert_int_equal(stats(s).finished, 3);
 	close_store(s);
 }
 
