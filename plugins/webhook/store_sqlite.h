@@ -1,7 +1,8 @@
 /*
- * store_sqlite.h - inside the embedded store: what store_sqlite.c (the
- * database, the writer thread, puts), store_queue.c (dispatching jobs,
- * finishing them, recovery, retention, lag) and cli.c share. Not part of
+ * store_sqlite.h - inside the embedded store: what store_file.c (the
+ * file, its lock and schema), store_sqlite.c (the connection, the writer
+ * thread, puts), store_queue.c (dispatching jobs, finishing them,
+ * recovery, retention, lag) and cli.c share. Not part of
  * the contract between the plugin's parts (that is wh.h).
  */
 #ifndef PORTICO_WH_STORE_SQLITE_H
@@ -68,6 +69,7 @@ struct sq {
 	const struct pt_api *api;
 	sqlite3 *db;                  /* the write connection: the writer thread's only */
 	char *path;
+	int lock_fd;                  /* PATH.lock, held while open (-1: none) */
 	int64_t retention_ms;
 	unsigned max_pending;
 
@@ -106,6 +108,13 @@ int wh_sq_errcode(int rc);
  * older versions; -1 with ERR ("file is not a database", "made by a newer
  * portico: schema 7, this one reads 1"). */
 int wh_sq_schema(sqlite3 *db, int create, char *err, size_t errlen);
+
+/* Creates PATH's missing directories 0700 and PATH 0600 (a new file and
+ * its directory entry fsynced). 0 or -1 with ERR. */
+int wh_sq_make_file(const char *path, char *err, size_t errlen);
+/* Takes PATH.lock for this process (*LOCK_FD, to close); -1 with ERR when
+ * another process holds it. */
+int wh_sq_lock(const char *path, int *lock_fd, char *err, size_t errlen);
 
 /* Deletes done and dead jobs finished before BEFORE_MS (the LIMIT oldest
  * of them; 0: all) and their attempts; *N their count. SQLite's result

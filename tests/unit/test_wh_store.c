@@ -615,6 +615,22 @@ static void test_corrupt_or_foreign_file_is_refused_clearly(void **state)
 	assert_int_equal(wh_store_sqlite_open(&api, &o, &s, err, sizeof(err)), -1);
 }
 
+static void test_second_writer_on_one_file_is_refused(void **state)
+{
+	struct wh_store *s = open_store(), *s2 = NULL;
+	struct wh_opts o = { .durability = WH_DUR_FULL, .path = dbpath };
+	char err[256], want[64];
+
+	(void)state;
+	assert_int_equal(wh_store_sqlite_open(&api, &o, &s2, err, sizeof(err)), -1);
+	assert_null(s2);
+	snprintf(want, sizeof(want), "in use by another process (pid %ld)", (long)getpid());
+	assert_non_null(strstr(err, want));
+	close_store(s);
+	s = open_store();                 /* free again once closed */
+	close_store(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -636,6 +652,7 @@ int main(void)
 		T(test_stopped_worker_gets_nothing_more),
 		T(test_hostile_huge_body_and_odd_ids),
 		T(test_corrupt_or_foreign_file_is_refused_clearly),
+		T(test_second_writer_on_one_file_is_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
