@@ -101,6 +101,21 @@ class Receiver:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self):
+                if self.path == "/huge":
+                    n = int(self.headers.get("content-length", "0"))
+                    self.rfile.read(n)
+                    with rcv.lock:
+                        rcv.got.append({"path": self.path, "headers": {}, "body": b"",
+                                        "t": time.monotonic()})
+                    big = b"x" * (9 << 20)
+                    try:
+                        self.send_response(200)
+                        self.send_header("content-length", str(len(big)))
+                        self.end_headers()
+                        self.wfile.write(big)
+                    except OSError:
+                        pass
+                    return
                 n = int(self.headers.get("content-length", "0"))
                 body = self.rfile.read(n)
                 with rcv.lock:
@@ -513,3 +528,13 @@ def test_a_redirect_is_dead_and_a_dropped_connection_retried(portico, tmp_path, 
     rows = attempts(out)
     assert [o for o, _, _ in rows] == ["retry", "dead"], out
     assert len(closed) == 2
+
+
+def test_an_oversized_answer_is_an_error_not_a_crash(portico, tmp_path, receiver):
+    d = daemon(portico, tmp_path)
+    r = send(d, receiver.url("/huge"), {"a": 1}, retry={"max": 2, "base": 0.05, "cap": 1})
+    out = wait_state(d, r.json()["id"], "dead")
+    rows = attempts(out)
+    assert [o for o, _, _ in rows] == ["retry", "dead"], out
+    assert "too large" in rows[0][2], out
+    assert requests.get(d.url + "/fast", timeout=5).text == "fast"
