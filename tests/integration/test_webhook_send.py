@@ -429,13 +429,14 @@ def test_a_receiver_that_never_answers_does_not_hold_the_worker(portico, tmp_pat
 
 
 def test_a_restart_mid_retry_resumes_the_delivery(portico, tmp_path, receiver):
-    receiver.script["/later"] = [(503, {"Retry-After": "3"}, 0)]
+    receiver.script["/later"] = [(503, {"Retry-After": "4"}, 0)]
     d = daemon(portico, tmp_path)
-    r = send(d, receiver.url("/later"), {"durable": True}, retry={"max": 5, "base": 3, "cap": 3})
+    r = send(d, receiver.url("/later"), {"durable": True}, retry={"max": 5, "base": 4, "cap": 4})
     msg_id = r.json()["id"]
     receiver.wait_hits("/later", 1)
-    wait_state(d, msg_id, "retrying")
     assert d.stop() == 0
+    assert len(receiver.hits("/later")) == 1         # stopped while it waited to retry
+    assert re.search(r"^state:\s+retrying", show(d, msg_id), re.M)
     d.start()
     got = receiver.wait_hits("/later", 2, timeout=20)
     out = wait_state(d, msg_id, "done")
