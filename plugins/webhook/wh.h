@@ -142,6 +142,20 @@ int wh_sign_standard(const unsigned char *key, size_t keylen, const char *id, in
 int wh_secret_parse(int scheme, const char *text, size_t len, struct wh_secret *out,
                     char *err, size_t errlen);
 
+/* Bounds on what a sender's header and a source may make us do: a header
+ * with more v1 signatures than this is refused (401, malformed); a source
+ * has at most this many secrets. */
+#define WH_MAX_SIGNATURES 16
+#define WH_MAX_SECRETS 16
+
+/* scheme = "hmac": whether TMPL is usable: known placeholders only, {body}
+ * present, {timestamp} exactly when HAS_TS (a timestamp header), {id} only
+ * with HAS_ID (an id_header), at most 16 parts. 0 or -1 with ERR. */
+int wh_hmac_template_check(const char *tmpl, int has_ts, int has_id, char *err,
+                           size_t errlen);
+/* The lowercase hex SHA-256 of P, N into OUT (65 bytes with the NUL). */
+void wh_sha256_hex(const void *p, size_t n, char *out);
+
 /* ---- the store (store_sqlite.c, store_redis.c) ------------------------------ */
 
 enum wh_kind { WH_INBOUND = 1, WH_OUTBOUND = 2 };
