@@ -699,6 +699,13 @@ int wh_secret_parse(int scheme, const char *text, size_t len, struct wh_secret *
 		out->len = (size_t)n;
 		return 0;
 	}
+	if (scheme == WH_SCHEME_STRIPE && len > 3 &&
+	    (memcmp(text, "sk_", 3) == 0 || memcmp(text, "rk_", 3) == 0 ||
+	     memcmp(text, "pk_", 3) == 0)) {
+		snprintf(err, errlen, "a Stripe API key is not the webhook signing secret "
+		         "(whsec_..., shown with the endpoint)");
+		return -1;
+	}
 	out->key = malloc(len);
 	if (!out->key) {
 		snprintf(err, errlen, "out of memory");
