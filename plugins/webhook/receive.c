@@ -73,14 +73,14 @@ static void reject(struct rx *r, int status, const char *why)
 	pt_str_t ip = a->exchange_remote_addr(r->x);
 
 	WHG_COUNT(r->m, rejected);
-	a->log(whg_ctx, PT_LOG_INFO, "webhook \"%s\": %d from %.*s: %s", r->source, status,
+	a->log(whg_ctx, PT_LOG_INFO, "source \"%s\": %d from %.*s: %s", r->source, status,
 	       (int)ip.len, ip.ptr, why);
 	answer(r->x, status, "error", why);
 }
 
 static void unavailable(pt_exchange *x, const char *source, const char *why)
 {
-	wh_api->log(whg_ctx, PT_LOG_WARN, "webhook \"%s\": not stored, answered 503: %s", source,
+	wh_api->log(whg_ctx, PT_LOG_WARN, "source \"%s\": not stored, answered 503: %s", source,
 	            why);
 	wh_api->exchange_header_set(x, PT_STR("retry-after"), PT_STR("5"));
 	answer(x, 503, "error", "the event cannot be stored now; retry later");
@@ -163,7 +163,7 @@ static void put_done(int rc, const char *err, void *ud)
 		WHG_COUNT(r->m, duplicates);
 	if (a->exchange_aborted(x)) {
 		if (rc != WH_STORED && rc != WH_DUPLICATE)
-			a->log(whg_ctx, PT_LOG_WARN, "webhook \"%s\": event %s not stored (the client "
+			a->log(whg_ctx, PT_LOG_WARN, "source \"%s\": event %s not stored (the client "
 			       "left meanwhile): %s", r->source, id, err ? err : "storage error");
 	} else if (rc == WH_STORED || rc == WH_DUPLICATE) {
 		json_t *o = json_pack("{s:b,s:s}", "ok", 1, "id", id);
@@ -250,7 +250,7 @@ static void verify_result(struct rx *r, lua_State *co, int st, int nres)
 	if (st != LUA_OK) {
 		const char *msg = lua_tostring(co, -1);
 
-		a->log(whg_ctx, PT_LOG_WARN, "webhook \"%s\": verify failed: %s", r->source,
+		a->log(whg_ctx, PT_LOG_WARN, "source \"%s\": verify failed: %s", r->source,
 		       msg ? msg : "(error object is not a string)");
 		answer(r->x, 500, "error", "verify failed");
 	} else if (nres >= 1 && lua_toboolean(co, -nres)) {
@@ -333,7 +333,7 @@ int whg_receive(pt_exchange *x, const pt_conf *opts, void *ud)
 	memcpy(r->source, name.ptr, name.len);
 	r->source[name.len] = '\0';
 	if (!(u = whg_source_get(L, r->source, 0))) {
-		a->log(whg_ctx, PT_LOG_ERROR, "webhook \"%s\": no such source in this generation",
+		a->log(whg_ctx, PT_LOG_ERROR, "source \"%s\": no such source in this generation",
 		       r->source);
 		return PT_ESTATE;
 	}

@@ -13,7 +13,6 @@
  * (lua.max_instructions) or by the timeouts of what it waits on; a
  * `while true do sleep(1) end` is the one thing nothing ends: don't.
  */
-#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,41 +44,6 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* A uniform double in [0, 1) from a per-thread xorshift (jitter only). */
-static double rand01(void)
-{
-	static __thread uint64_t x;
-
-	if (!x) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		x = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)&x ^
-		    (uint64_t)ts.tv_sec;
-		if (!x)
-			x = 88172645463325252ull;
-	}
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return (double)(x >> 11) / 9007199254740992.0;
-}
-
-int64_t wh_backoff_ms(int attempt, double base, double cap)
-{
-	double d;
-
-	if (attempt < 1)
-		attempt = 1;
-	if (!(base > 0))
-		base = 2;
-	if (!(cap > 0))
-		cap = 3600;
-	d = attempt > 60 ? cap : fmin(cap, base * ldexp(1.0, attempt - 1));
-	d *= 0.5 + 0.5 * rand01();
-	return (int64_t)(d * 1000);
-}
-
 /* Moves JOB on by its outcome (OK, else WHY), counting it. Frees JOB. */
 static void conclude(struct wh_job *job, struct whg_metrics *m, int ok, const char *why)
 {
@@ -92,7 +56,7 @@ static void conclude(struct wh_job *job, struct whg_metrics *m, int ok, const ch
 		s->ops->finish(s, job, WH_DONE, 0, 0, NULL);
 	} else if (job->attempt >= job->max_attempts) {
 		WHG_COUNT(m, dead);
-		wh_api->log(whg_ctx, PT_LOG_WARN, "webhook \"%s\": event %s is dead after %d "
+		wh_api->log(whg_ctx, PT_LOG_WARN, "source \"%s\": event %s is dead after %d "
 		            "attempts: %s", job->source, job->event_id, job->attempt, why);
 		s->ops->finish(s, job, WH_DEAD, 0, 0, why);
 	} else {
@@ -193,7 +157,7 @@ static void run_end(struct run *r, lua_State *co, int st, int nres)
 		const char *msg = lua_tostring(co, -1);
 
 		luaL_traceback(r->L, co, msg ? msg : "(error object is not a string)", 0);
-		wh_api->log(whg_ctx, PT_LOG_WARN, "webhook \"%s\": handler failed on event %s "
+		wh_api->log(whg_ctx, PT_LOG_WARN, "source \"%s\": handler failed on event %s "
 		            "(attempt %d): %s", job->source, job->event_id, job->attempt,
 		            lua_tostring(r->L, -1));
 		lua_pop(r->L, 1);
@@ -203,7 +167,7 @@ static void run_end(struct run *r, lua_State *co, int st, int nres)
 		const char *w = nres >= 2 ? lua_tostring(co, -nres + 1) : NULL;
 
 		snprintf(why, sizeof(why), "%s", w ? w : "the handler returned false");
-		wh_api->log(whg_ctx, PT_LOG_INFO, "webhook \"%s\": event %s (attempt %d) will be "
+		wh_api->log(whg_ctx, PT_LOG_INFO, "source \"%s\": event %s (attempt %d) will be "
 		            "retried: %s", job->source, job->event_id, job->attempt, why);
 		conclude(job, r->m, 0, why);
 	} else {
@@ -242,7 +206,7 @@ void whg_job(pt_worker *w, struct wh_job *job, void *ud)
 	if (!(u = whg_source_get(L, job->source, 1)) || !lua_isfunction(L, -1)) {
 		lua_settop(L, top);
 		snprintf(why, sizeof(why), "source %.64s no longer configured", job->source);
-		a->log(whg_ctx, PT_LOG_WARN, "webhook: event %s is dead: %s", job->event_id, why);
+		a->log(whg_ctx, PT_LOG_WARN, "event %s is dead: %s", job->event_id, why);
 		wh_store_main->ops->finish(wh_store_main, job, WH_DEAD, 0, 0, why);
 		return;
 	}

@@ -194,8 +194,8 @@ void wh_sq_hand_out(struct sq *s, struct sq_job **jobs, unsigned n)
 		struct sq_job *j = jobs[i];
 
 		if (s->api->post(s->workers[j->worker], job_task, j) != 0) {
-			/* due again at once, through the writer */
-			j->job.attempt--;
+			/* due again at once, through the writer (an attempt
+			 * of its own: a job that cannot be handed out ends) */
 			wh_sq_finish(&s->base, &j->job, WH_RETRY, wh_sq_now_ms(), 0,
 			             "could not be handed to its worker");
 		}

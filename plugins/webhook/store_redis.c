@@ -24,6 +24,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,15 +105,15 @@ static int64_t mono_ms(void)
 }
 
 /* A warning at most every 10 s per kind: an outage must not flood the log. */
-static void warn_every(struct rstore *s, int64_t *last, const char *fmt, ...)
+static void warn_every(struct rstore *s, _Atomic int64_t *last, const char *fmt, ...)
 {
-	int64_t t = mono_ms();
+	int64_t t = mono_ms(), was = atomic_load(last);
 	char buf[512];
 	va_list ap;
 
-	if (*last && t - *last < 10000)
+	/* warned, or another thread warns now */
+	if ((was && t - was < 10000) || !atomic_compare_exchange_strong(last, &was, t))
 		return;
-	*last = t;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
@@ -153,7 +154,7 @@ static void poll_soon(struct rworker *rw);
 static void on_put(const struct pt_redis_reply *r, const char *err, void *ud)
 {
 	struct put_call *p = ud;
-	static int64_t warned;
+	static _Atomic int64_t warned;
 	char why[256];
 
 	if (r && r->type == PT_REDIS_ARRAY && r->nelem == 2 && r->elem[0].type == PT_REDIS_INT) {
@@ -180,7 +181,7 @@ static int rs_put(struct wh_store *base, pt_worker *w, const struct wh_event_in 
 {
 	struct rstore *s = (struct rstore *)base;
 	const char *kind = ev->kind == WH_OUTBOUND ? "out" : "in";
-	char dedup[512], rcv[24], max[16], b[32], c[32], ord[4];
+	char *dedup, rcv[24], max[16], b[32], c[32], ord[4];
 	const char *argv[18];
 	size_t lens[18];
 	struct put_call *p;
@@ -188,10 +189,18 @@ static int rs_put(struct wh_store *base, pt_worker *w, const struct wh_event_in 
 
 	if (!ev->source || !ev->event_id || !cb)
 		return WH_EIO;
-	n = snprintf(dedup, sizeof(dedup), "%sdedup:%s:%s:%s", s->prefix, kind, ev->source,
-	             ev->event_id);
-	if (n < 0 || (size_t)n >= sizeof(dedup))
-		return WH_EIO;
+	if (ev->ordered) {
+		static _Atomic int64_t warned;
+
+		warn_every(s, &warned, "source \"%s\" has ordered = true, which this store does not "
+		           "keep: its events may run concurrently and out of order", ev->source);
+	}
+	/* an outbound job's source is its URL: no bound here but memory's */
+	n = snprintf(NULL, 0, "%sdedup:%s:%s:%s", s->prefix, kind, ev->source, ev->event_id);
+	if (n < 0 || !(dedup = malloc((size_t)n + 1)))
+		return WH_EBUSY;
+	snprintf(dedup, (size_t)n + 1, "%sdedup:%s:%s:%s", s->prefix, kind, ev->source,
+	         ev->event_id);
 	snprintf(rcv, sizeof(rcv), "%lld", (long long)ev->received_at_ms);
 	snprintf(max, sizeof(max), "%d", ev->max_attempts > 0 ? ev->max_attempts : 1);
 	snprintf(b, sizeof(b), "%.17g", ev->base);
@@ -217,12 +226,15 @@ static int rs_put(struct wh_store *base, pt_worker *w, const struct wh_event_in 
 	argv[17] = ord;
 	for (int i = 0; i < 18; i++)
 		lens[i] = i == 10 ? (ev->body ? ev->body_len : 0) : strlen(argv[i]);
-	if (!(p = malloc(sizeof(*p))))
-		return WH_EIO;
+	if (!(p = malloc(sizeof(*p)))) {
+		free(dedup);
+		return WH_EBUSY;
+	}
 	*p = (struct put_call){ s, w, cb, ud };
 	rc = s->api->redis_eval(w, wh_redis_put_lua, 4, 18, argv, lens, on_put, p);
+	free(dedup);   /* copied by the client */
 	if (rc != 0) {
-		static int64_t warned;
+		static _Atomic int64_t warned;
 
 		free(p);
 		warn_every(s, &warned, "cannot send to Redis (%s)%s", s->api->strerror(rc),
@@ -337,7 +349,7 @@ static void on_fetch(const struct pt_redis_reply *r, const char *err, void *ud)
 {
 	struct rworker *rw = ud;
 	struct rstore *s = rw->s;
-	static int64_t warned;
+	static _Atomic int64_t warned;
 	size_t got = 0;
 
 	rw->polling = 0;
@@ -384,7 +396,7 @@ static void on_fetch(const struct pt_redis_reply *r, const char *err, void *ud)
 static void on_beat(const struct pt_redis_reply *r, const char *err, void *ud)
 {
 	struct rworker *rw = ud;
-	static int64_t warned;
+	static _Atomic int64_t warned;
 
 	rw->beating = 0;
 	if (!rw->stopped && (!r || r->type != PT_REDIS_INT))
@@ -453,7 +465,7 @@ static void tick(void *ud)
 	argv[9] = s->retention;
 	argv[10] = maint ? "1" : "0";
 	if (s->api->redis_eval(rw->w, wh_redis_fetch_lua, 2, 11, argv, NULL, on_fetch, rw) != 0) {
-		static int64_t warned;
+		static _Atomic int64_t warned;
 
 		warn_every(s, &warned, "cannot send the fetch to Redis: is redis = { ... } configured?");
 		arm(rw, 1000);
@@ -518,7 +530,7 @@ static int rs_start(struct wh_store *base, pt_worker *const *workers, unsigned n
 static void on_finish(const struct pt_redis_reply *r, const char *err, void *ud)
 {
 	struct rstore *s = ud;
-	static int64_t warned;
+	static _Atomic int64_t warned;
 
 	if (!r || (r->type != PT_REDIS_INT))
 		warn_every(s, &warned, "cannot record a job's outcome (%s): it stays pending and "
@@ -648,9 +660,8 @@ int wh_store_redis_open(const struct pt_api *api, const struct wh_opts *o,
 	int64_t ret = o->retention_s > 0 ? o->retention_s : 30 * 86400;
 	struct rstore *s;
 
-	if (!*prefix || strlen(prefix) > 100 || strpbrk(prefix, " \r\n")) {
-		snprintf(err, errlen, "webhook: redis_prefix must be 1 to 100 characters without "
-		         "spaces or line breaks");
+	if (!*prefix || strlen(prefix) > 200) {
+		snprintf(err, errlen, "webhook: redis_prefix must be a string of 1 to 200 bytes");
 		return -1;
 	}
 	if (idle < 100 || idle > 86400000) {

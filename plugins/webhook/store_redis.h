@@ -8,7 +8,7 @@
  *   P attempts:<id>     a list: the last 100 attempts (JSON), newest first
  *   P dedup:<kind>:<source>:<event_id>   the job id, expires after dedup_ttl
  *   P seq               the last job id (INCR)
- *   P jobs              a sorted set: every job id by received_at (ms)
+ *   P jobs              a sorted set: job ids by received_at (ms), the last retention
  *   P retry             a sorted set: retrying job ids by due time (Redis clock, ms)
  *   P dead              a sorted set: dead job ids by time of death
  */

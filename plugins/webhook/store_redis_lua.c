@@ -16,29 +16,35 @@
 /* An attempt into P attempts:<id>: newest first, the last 100, expiring with
  * the job's retention. */
 #define RECORD \
-	"local function record(P, id, n, outcome, status, err, consumer, ret)\n" \
+	"local function record_(P, id, n, outcome, status, err, consumer, ret)\n" \
 	"  local k = P .. 'attempts:' .. id\n" \
 	"  redis.call('LPUSH', k, cjson.encode({ attempt = n, at = now, outcome = outcome,\n" \
 	"                                       status = status, error = err, consumer = consumer }))\n" \
 	"  redis.call('LTRIM', k, 0, 99)\n" \
 	"  redis.call('EXPIRE', k, ret)\n" \
-	"end\n"
+	"end\n" \
+	"local function record(...) pcall(record_, ...) end\n"
 
-/* The dedup key first: when it exists the event is a duplicate and nothing
- * else is written. */
+/* The dedup key is read first: when it exists the event is a duplicate and
+ * nothing is written. It is set last, after every write that can fail (a
+ * script is not rolled back when a command fails midway): a job is queued
+ * exactly when its dedup key exists, so a failed put (503) leaves nothing a
+ * retry would take for a duplicate. */
 const char wh_redis_put_lua[] =
-	"if not redis.call('SET', KEYS[1], '0', 'NX', 'EX', ARGV[2]) then\n"
-	"  return { 1, redis.call('GET', KEYS[1]) or '' }\n"
+	"if redis.call('EXISTS', KEYS[1]) == 1 then\n"
+	"  local v = redis.pcall('GET', KEYS[1])\n"
+	"  return { 1, type(v) == 'string' and v or '' }\n"
 	"end\n"
 	"local id = redis.call('INCR', KEYS[2])\n"
-	"local sid = redis.call('XADD', KEYS[3], '*', 'job', id)\n"
-	"redis.call('HSET', ARGV[1] .. 'job:' .. id, 'kind', ARGV[3], 'source', ARGV[4],\n"
+	"local job = ARGV[1] .. 'job:' .. id\n"
+	"redis.call('HSET', job, 'kind', ARGV[3], 'source', ARGV[4],\n"
 	"           'event_id', ARGV[5], 'type', ARGV[6], 'body', ARGV[7], 'headers', ARGV[8],\n"
 	"           'meta', ARGV[9], 'received_at', ARGV[10], 'max', ARGV[11], 'base', ARGV[12],\n"
 	"           'cap', ARGV[13], 'ordered', ARGV[14], 'state', 'received', 'attempts', 0,\n"
-	"           'updated_at', ARGV[10], 'sid', sid, 'error', '')\n"
-	"redis.call('SET', KEYS[1], id, 'KEEPTTL')\n"
+	"           'updated_at', ARGV[10], 'error', '')\n"
 	"redis.call('ZADD', KEYS[4], ARGV[10], id)\n"
+	"redis.call('HSET', job, 'sid', redis.call('XADD', KEYS[3], '*', 'job', id))\n"
+	"redis.call('SET', KEYS[1], id, 'EX', ARGV[2])\n"
 	"return { 0, id }\n";
 
 /*
@@ -70,9 +76,7 @@ const char wh_redis_fetch_lua[] =
 	"end\n"
 	"if ARGV[9] == '1' then\n"
 	"  local old = now - tonumber(ret) * 1000\n"
-	"  for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'jobs', '-inf', old, 'LIMIT', 0, 1000)) do\n"
-	"    if redis.call('EXISTS', P .. 'job:' .. id) == 0 then redis.call('ZREM', P .. 'jobs', id) end\n"
-	"  end\n"
+	"  redis.call('ZREMRANGEBYSCORE', P .. 'jobs', '-inf', old)\n"
 	"  redis.call('ZREMRANGEBYSCORE', P .. 'dead', '-inf', old)\n"
 	/* consumers of instances long gone: nothing pending, silent an hour */
 	"  for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', S, G)) do\n"
@@ -129,15 +133,22 @@ const char wh_redis_fetch_lua[] =
 	"end\n"
 	"return out\n";
 
+/* The outcome is written first and the entry acknowledged last, so a
+ * failing command leaves the entry pending (run again after claim_idle)
+ * rather than a job acknowledged and never moved. */
 const char wh_redis_finish_lua[] =
 	NOW_MS
 	RECORD
 	"local S, P, G, sid, id, outcome = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]\n"
 	"local ret, job = ARGV[10], ARGV[1] .. 'job:' .. ARGV[4]\n"
-	"local acked = redis.call('XACK', S, G, sid)\n"
-	"redis.call('XDEL', S, sid)\n"
 	"record(P, id, tonumber(ARGV[7]), outcome, tonumber(ARGV[8]), ARGV[9], ARGV[11], ret)\n"
-	"if acked == 0 or redis.call('EXISTS', job) == 0 then return 0 end\n"
+	"local function ack() redis.call('XACK', S, G, sid); redis.call('XDEL', S, sid) end\n"
+	/* no longer pending: another consumer took it over and finished it */
+	"if #redis.call('XPENDING', S, G, sid, sid, 1) == 0 or\n"
+	"   redis.call('EXISTS', job) == 0 then\n"
+	"  ack()\n"
+	"  return 0\n"
+	"end\n"
 	"redis.call('HSET', job, 'attempts', ARGV[7], 'updated_at', now, 'error', ARGV[9],\n"
 	"           'status', ARGV[8], 'sid', '')\n"
 	"if outcome == 'done' then\n"
@@ -145,13 +156,14 @@ const char wh_redis_finish_lua[] =
 	"  redis.call('EXPIRE', job, ret)\n"
 	"elseif outcome == 'retry' then\n"
 	"  local at = now + tonumber(ARGV[6])\n"
-	"  redis.call('HSET', job, 'state', 'retrying', 'next_at', at)\n"
 	"  redis.call('ZADD', KEYS[2], at, id)\n"
+	"  redis.call('HSET', job, 'state', 'retrying', 'next_at', at)\n"
 	"else\n"
-	"  redis.call('HSET', job, 'state', 'dead')\n"
 	"  redis.call('ZADD', KEYS[3], now, id)\n"
+	"  redis.call('HSET', job, 'state', 'dead')\n"
 	"  redis.call('EXPIRE', job, ret)\n"
 	"end\n"
+	"ack()\n"
 	"return 1\n";
 
 const char wh_redis_beat_lua[] =

@@ -79,7 +79,7 @@ static int bad(char *err, size_t errlen, const pt_conf *c, const char *fmt, cons
 	if (c && wh_api->conf_where(c, &file, &line) == 0 && file)
 		snprintf(err, errlen, "%s:%d: webhook: %s: %s", file, line, key, fmt);
 	else
-		snprintf(err, errlen, "webhook: %s: %s", key, fmt);
+		snprintf(err, errlen, "%s: %s", key, fmt);
 	return -1;
 }
 
@@ -327,6 +327,31 @@ static void queue_start_locked(void)
 		            wh_api->strerror(rc));
 }
 
+/* mkdir -p PATH: missing parents 0755 (as mkdir -p makes them), PATH
+ * itself 0700. 0 or -1 with errno. */
+static int mkdirs(const char *path)
+{
+	char buf[4096];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
 /* Opens the configured store into wh_store_main, or notes why not in
  * wh_store_error (and the log). The daemon runs either way: sources
  * then fail to load with that reason, other routes keep working. */
@@ -339,7 +364,7 @@ static void store_open(void)
 	if (!strcmp(wh_opts_main.store, "sqlite")) {
 		const char *vd = a->var_dir();
 
-		if (mkdir(vd, 0700) != 0 && errno != EEXIST) {
+		if (mkdirs(vd) != 0) {
 			snprintf(wh_store_error, sizeof(wh_store_error), "cannot create var_dir %s: %s",
 			         vd, strerror(errno));
 			a->log(whg_ctx, PT_LOG_ERROR, "%s", wh_store_error);

@@ -635,6 +635,58 @@ static void test_wh_redis_big_binary_body_and_odd_id(void **st)
 	inst_stop(&a);
 }
 
+/* Redis restarted empty (FLUSHALL: no group, no stream): the group is made
+ * again and new events run. */
+static void test_wh_redis_group_lost_is_made_again(void **st)
+{
+	struct inst a;
+
+	(void)st;
+	NEED_REDIS();
+	inst_open(&a, 0, 1, srv_port, 60000);
+	seen.finish_with = WH_DONE;
+	inst_start(&a);
+	assert_int_equal(put(&a, "g1", "x", 1), WH_STORED);
+	run_until(&seen.count, 1, 5);
+	rint_("FLUSHALL");
+	run_for(0.3);   /* polls meet NOGROUP */
+	assert_int_equal(put(&a, "g2", "x", 1), WH_STORED);
+	run_until(&seen.count, 2, 5);
+	assert_int_equal(seen.count, 2);
+	inst_stop(&a);
+}
+
+/* Someone else's data where the store's keys are: errors, never a crash;
+ * the store works again once the key is cleared. */
+static void test_wh_redis_wrong_type_keys_are_errors(void **st)
+{
+	struct inst a;
+	struct wh_event_in ev = { .kind = WH_INBOUND, .source = "s", .event_id = "w1",
+	                          .body = "x", .body_len = 1, .max_attempts = 1 };
+	struct put_res p = { 0 };
+
+	(void)st;
+	NEED_REDIS();
+	rint_("SET t:stream not-a-stream");
+	rint_("SET t:retry not-a-zset");
+	inst_open(&a, 0, 1, srv_port, 60000);
+	seen.finish_with = WH_DONE;
+	inst_start(&a);
+	assert_int_equal(a.s->ops->put(a.s, &a.w[0], &ev, on_put, &p), 0);
+	run_until(&p.done, 1, 5);
+	assert_int_equal(p.rc, WH_EIO);
+	assert_non_null(strstr(p.err, "WRONGTYPE"));
+	run_for(0.3);
+	assert_int_equal(seen.count, 0);
+	/* the failed put left no dedup key: the sender's retry is stored */
+	assert_int_equal(rint_("EXISTS t:dedup:in:s:w1"), 0);
+	rint_("DEL t:stream t:retry");
+	assert_int_equal(put(&a, "w1", "x", 1), WH_STORED);
+	run_until(&seen.count, 1, 5);
+	assert_int_equal(seen.count, 1);
+	inst_stop(&a);
+}
+
 static void test_wh_redis_bad_options(void **st)
 {
 	struct wh_opts o = { .redis_prefix = "" };
@@ -660,6 +712,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wh_redis_retry_then_dead, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wh_redis_down_is_eio, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wh_redis_big_binary_body_and_odd_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wh_redis_group_lost_is_made_again, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wh_redis_wrong_type_keys_are_errors, setup, teardown),
 		cmocka_unit_test(test_wh_redis_bad_options),
 	};
 	int rcode;
