@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <lauxlib.h>
 #include <lua.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "send.h"
@@ -178,9 +179,12 @@ static double opt_num(lua_State *L, const char *name, double lo, double hi)
 		luaL_error(L, "webhook.send: opts.%s must be a number, not %s", name,
 		           luaL_typename(L, -1));
 	v = lua_tonumber(L, -1);
-	if (!(v >= lo && v <= hi))
-		luaL_error(L, "webhook.send: opts.%s must be between %g and %g, not %g", name, lo, hi,
-		           v);
+	if (!(v >= lo && v <= hi)) {
+		char msg[160];   /* lua_pushfstring has no %g */
+
+		snprintf(msg, sizeof(msg), "must be between %g and %g, not %g", lo, hi, v);
+		luaL_error(L, "webhook.send: opts.%s %s", name, msg);
+	}
 	return v;
 }
 
@@ -212,9 +216,13 @@ static void check_retry(lua_State *L, struct wh_retry *r)
 			           "cap)", k);
 		lua_pop(L, 1);
 	}
-	if (r->cap < r->base)
-		luaL_error(L, "webhook.send: opts.retry.cap (%g) is smaller than retry.base (%g)",
-		           r->cap, r->base);
+	if (r->cap < r->base) {
+		char msg[160];
+
+		snprintf(msg, sizeof(msg), "opts.retry.cap (%g) is smaller than retry.base (%g)",
+		         r->cap, r->base);
+		luaL_error(L, "webhook.send: %s", msg);
+	}
 }
 
 /* Header names webhook.send sets itself or the client must own. */
@@ -344,6 +352,7 @@ static void check_opts(lua_State *L, struct send_args *a)
 		if (wh_secret_parse(WH_SCHEME_STANDARD, a->secret, a->secret_len, &key, err,
 		                    sizeof(err)) != 0)
 			luaL_error(L, "webhook.send: opts.secret: %s", err);
+		OPENSSL_cleanse(key.key, key.len);
 		free(key.key);
 		if (!key.len)
 			luaL_error(L, "webhook.send: opts.secret: the key is empty");

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "send.h"
 #include "whg.h"
@@ -139,6 +140,7 @@ static int sign(struct attempt *at, const char *secret, int64_t ts, char *err, s
 		return -1;
 	rc = wh_sign_standard(key.key, key.len, at->job->event_id, ts, at->job->body,
 	                      at->job->body_len, at->sig, sizeof(at->sig));
+	OPENSSL_cleanse(key.key, key.len);
 	free(key.key);
 	if (rc != 0)
 		snprintf(err, errlen, "signing failed");

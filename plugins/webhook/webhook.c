@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "whg.h"
 #include "portico/plugin.h"
@@ -441,7 +442,14 @@ static int load(pt_plugin_ctx *ctx, const struct pt_api *a, const pt_conf *conf)
 		       a->strerror(rc));
 		return rc;
 	}
-	return 0;   /* the store opens with the first source: whg_store_ensure */
+	/* Jobs an earlier run left (deliveries retrying, events unprocessed)
+	 * are due again at start, also when no script names a source (a
+	 * config that only sends): an existing store, or a Redis store the
+	 * config asks for, opens now; otherwise with the first source. */
+	if (a->run_mode() == PT_RUN_DAEMON &&
+	    (strcmp(wh_opts_main.store, "sqlite") || access(wh_opts_main.path, F_OK) == 0))
+		whg_store_ensure();
+	return 0;
 }
 
 static int worker_start(pt_plugin_ctx *ctx, pt_worker *w)

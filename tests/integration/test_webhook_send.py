@@ -49,10 +49,14 @@ route.post("/send_raw", function(req)
     local t = {}; t.self = t
     return { id = webhook.send("http://127.0.0.1:9/", t, { secret = "%s" }) }
   end
+  if what == "big" then
+    return { id = webhook.send("http://127.0.0.1:9/", { big = string.rep("x", 1 << 20) },
+                               { secret = "%s" }) }
+  end
   return 404
 end)
 route.get("/fast", function() return "fast" end)
-''' % (SECRET, SECRET)
+''' % (SECRET, SECRET, SECRET)
 
 
 class Receiver:
@@ -130,7 +134,9 @@ def daemon(portico, tmp_path, extra="", workers=1, start=True):
     d = tmp_path / "routes"
     d.mkdir(exist_ok=True)
     (d / "send.lua").write_text(ROUTES)
-    return portico(f'routes "{d}"\n{extra}', plugins_dir=PLUGINS, workers=workers, start=start)
+    body = (f'var_dir = "{tmp_path}/var"\nshutdown_timeout = 2\nplugin "webhook" {{}}\n'
+            f'routes "{d}"\n{extra}')
+    return portico(body, plugins_dir=PLUGINS, workers=workers, start=start)
 
 
 def send(d, target, event, **opts):
@@ -336,7 +342,6 @@ BAD = [
     ({"opts": {"secret": SECRET, "retry": {"base": 10, "cap": 1}}},
      "opts.retry.cap (1) is smaller than retry.base (10)"),
     ({"opts": {"secret": SECRET, "retry": {"tries": 3}}}, 'opts.retry has an unknown key'),
-    ({"event": {"big": "x" * (1 << 20)}}, "at most 1048576"),
 ]
 
 
@@ -348,11 +353,13 @@ def test_bad_arguments_raise_clear_lua_errors(portico, tmp_path):
         r = requests.post(d.url + "/send", json=a, timeout=10)
         assert r.status_code == 500, (over, r.text)
         assert d.wait_log(msg, 3), (msg, d.log()[-2000:])
-    for what, msg in (("fn", "must be a table (sent as JSON) or a string, not function"),
+    for what, msg in (("fn", "or a string (sent as it is), not function"),
                       ("bool", "the target (argument 1) must be a URL or an upstream name, "
                                "not boolean"),
                       ("hdrtable", "opts.headers must be a table of name = value strings"),
-                      ("cycle", "the event (argument 2) cannot be sent as JSON")):
+                      ("cycle", "the event (argument 2) cannot be sent as JSON"),
+                      ("big", "the event (argument 2) is 1048586 bytes as JSON: at most "
+                              "1048576")):
         r = requests.post(d.url + "/send_raw?what=" + what, timeout=10)
         assert r.status_code == 500, (what, r.text)
         assert d.wait_log(msg, 3), (msg, d.log()[-2000:])
