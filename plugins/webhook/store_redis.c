@@ -68,7 +68,7 @@ struct rworker {
 	int kick;                   /* poll again as soon as it answers */
 	int need_group;             /* XGROUP CREATE with the next fetch */
 	int stopped;
-	int beating;
+	int beating;                /* heartbeats on the wire */
 	int64_t next_claim, next_beat, next_maint;
 	char cursor[SID_MAX];       /* XAUTOCLAIM's, "0-0" to start over */
 	char consumer[160];
@@ -398,29 +398,33 @@ static void on_beat(const struct pt_redis_reply *r, const char *err, void *ud)
 	struct rworker *rw = ud;
 	static _Atomic int64_t warned;
 
-	rw->beating = 0;
+	rw->beating--;
 	if (!rw->stopped && (!r || r->type != PT_REDIS_INT))
 		warn_every(rw->s, &warned, "cannot keep running jobs claimed (%s): another instance "
 		           "may take them over after claim_idle_ms",
 		           r && r->type == PT_REDIS_ERROR ? r->str : err ? err : "bad reply");
 }
 
-/* Resets the idle time of the entries RW is running (at most 256 a call). */
+/* Resets the idle time of the entries RW is running, BEAT_MAX a call. */
+#define BEAT_MAX 256
 static void beat(struct rworker *rw)
 {
 	struct rstore *s = rw->s;
-	const char *argv[3 + 256];
-	int argc = 3;
+	const char *argv[3 + BEAT_MAX];
+	struct rjob *j = rw->jobs;
 
 	argv[0] = s->k_stream;
 	argv[1] = GROUP;
 	argv[2] = rw->consumer;
-	for (struct rjob *j = rw->jobs; j && argc < 3 + 256; j = j->next)
-		argv[argc++] = j->sid;
-	if (argc == 3)
-		return;
-	if (s->api->redis_eval(rw->w, wh_redis_beat_lua, 1, argc, argv, NULL, on_beat, rw) == 0)
-		rw->beating = 1;
+	while (j) {
+		int argc = 3;
+
+		for (; j && argc < 3 + BEAT_MAX; j = j->next)
+			argv[argc++] = j->sid;
+		if (s->api->redis_eval(rw->w, wh_redis_beat_lua, 1, argc, argv, NULL, on_beat,
+		                       rw) == 0)
+			rw->beating++;
+	}
 }
 
 static void tick(void *ud)

@@ -314,6 +314,8 @@ static void run_for(double secs)
 	run_until(&never, 1, secs);
 }
 
+static unsigned per_worker = 8;   /* jobs in flight per worker */
+
 /* An instance: a store with its workers. */
 struct inst {
 	struct wh_store *s;
@@ -323,7 +325,7 @@ struct inst {
 };
 
 /* What handlers saw: per job key, how often; the jobs kept unfinished. */
-#define MAXJ 256
+#define MAXJ 512
 struct seen {
 	struct wh_job *jobs[MAXJ];
 	struct inst *by[MAXJ];
@@ -353,7 +355,7 @@ static void on_job(pt_worker *w, struct wh_job *job, void *ud)
 static void inst_open(struct inst *in, unsigned first_id, unsigned n, int port, int64_t claim_ms)
 {
 	struct wh_opts o = { .store = "redis", .redis_prefix = "t:", .claim_idle_ms = claim_ms,
-	                     .per_worker = 8 };
+	                     .per_worker = per_worker };
 	char err[256];
 
 	memset(in, 0, sizeof(*in));
@@ -368,7 +370,7 @@ static void inst_open(struct inst *in, unsigned first_id, unsigned n, int port, 
 
 static void inst_start(struct inst *in)
 {
-	assert_int_equal(in->s->ops->start(in->s, in->wp, in->n, 8, on_job, in), 0);
+	assert_int_equal(in->s->ops->start(in->s, in->wp, in->n, per_worker, on_job, in), 0);
 }
 
 static void inst_stop(struct inst *in)
@@ -426,6 +428,7 @@ static int setup(void **st)
 	assert_true(view && !view->err);
 	rint_("FLUSHALL");
 	memset(&seen, 0, sizeof(seen));
+	per_worker = 8;
 	return 0;
 }
 
@@ -635,6 +638,35 @@ static void test_wh_redis_big_binary_body_and_odd_id(void **st)
 	inst_stop(&a);
 }
 
+/* More jobs in flight than one heartbeat carries: a live instance keeps
+ * every one of them; the other instance claims none. */
+static void test_wh_redis_live_instance_keeps_many_jobs(void **st)
+{
+	struct inst a, b;
+	char id[32];
+
+	(void)st;
+	NEED_REDIS();
+	per_worker = 300;
+	inst_open(&a, 0, 1, srv_port, 300);
+	seen.finish_with = 0;
+	for (int i = 0; i < 300; i++) {
+		snprintf(id, sizeof(id), "m%d", i);
+		assert_int_equal(put(&a, id, "x", 1), WH_STORED);
+	}
+	inst_start(&a);
+	run_until(&seen.count, 300, 10);
+	assert_int_equal(seen.count, 300);
+	inst_open(&b, 1, 1, srv_port, 300);
+	b.s->ops->start(b.s, b.wp, 1, 8, on_job, &b);
+	run_for(1.5);   /* five times claim_idle */
+	assert_int_equal(seen.count, 300);
+	for (int i = 0; i < 300 && i < MAXJ; i++)
+		assert_ptr_equal(seen.by[i], &a);
+	inst_stop(&b);
+	inst_stop(&a);   /* its jobs stay pending; close frees them */
+}
+
 /* Redis restarted empty (FLUSHALL: no group, no stream): the group is made
  * again and new events run. */
 static void test_wh_redis_group_lost_is_made_again(void **st)
@@ -712,6 +744,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wh_redis_retry_then_dead, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wh_redis_down_is_eio, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wh_redis_big_binary_body_and_odd_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wh_redis_live_instance_keeps_many_jobs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wh_redis_group_lost_is_made_again, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wh_redis_wrong_type_keys_are_errors, setup, teardown),
 		cmocka_unit_test(test_wh_redis_bad_options),
