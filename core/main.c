@@ -52,14 +52,14 @@ static void usage(FILE *f)
 	           "  -v        print the version and exit\n");
 }
 
+static struct config *command_cfg;   /* the plugins' options stay valid while it runs */
+
 /*
  * Loads the config and the plugins for a command (run_mode
  * PT_RUN_COMMAND): no route script runs, no worker, listener or log file
  * starts; logs go to stderr, at warn at most (a command's output is not
- * the daemon's chatter). 0, or 1 with the reason printed.
+ * the daemon's chatter). 0, or 1 with the reason printed (QUIET: not).
  */
-static struct config *command_cfg;   /* the plugins' options stay valid while it runs */
-
 static int command_setup(int quiet)
 {
 	static char err[ERRLEN];
@@ -91,6 +91,7 @@ static void command_teardown(void)
 {
 	plugins_unload_all();
 	lua_modules_clear();
+	metrics_free_all();   /* what the plugins registered in load() */
 	config_free(command_cfg);
 	command_cfg = NULL;
 	process_free();
