@@ -124,7 +124,7 @@ int wh_sq_dispatch(struct sq *s, struct sq_job ***out, unsigned *n)
 	*out = NULL;
 	*n = 0;
 	for (unsigned i = 0; i < s->nworkers; i++)
-		if (!__atomic_load_n(&s->gone[i], __ATOMIC_ACQUIRE))
+		if (!__atomic_load_n(&s->gone[i], __ATOMIC_ACQUIRE) && s->inflight[i] < s->per_worker)
 			slots += s->per_worker - s->inflight[i];
 	if (slots == 0)
 		return SQLITE_OK;
