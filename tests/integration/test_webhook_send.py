@@ -1,6 +1,7 @@
 """Outbound webhooks end to end: webhook.send from a route handler (also a
-webhook handler and a GraphQL resolver) stores a delivery, the queue POSTs it signed (Standard Webhooks) to a receiver on
-127.0.0.1 with retries, and `portico webhooks show` lists every attempt.
+webhook handler and a GraphQL resolver) stores a delivery, the queue POSTs
+it signed (Standard Webhooks) to a receiver on 127.0.0.1 with retries, and
+`portico webhooks show` lists every attempt.
 
 The receiver is a Python http.server in a thread whose answers are scripted
 per path (500, 500, 429 + Retry-After, then 200; a sleep past the timeout;
