@@ -508,7 +508,7 @@ const pt_conf *conf_from_lua(struct lua_State *L, int idx, struct arena *a, cons
                              int line, char *err, size_t errlen)
 {
 	struct errbuf e = { err, errlen, 0, 0 };
-	struct build b = { a, &e, file, line, 1 };
+	struct build b = { a, &e, file, line, 1, NULL, 0 };
 	const pt_conf *c;
 
 	err[0] = '\0';
@@ -543,6 +543,8 @@ struct config *config_load(const char *file, char *err, size_t errlen)
 	b.file = cfg->file;
 	b.line = 0;
 	b.skip_functions = 0;
+	b.ptabs = NULL;
+	b.nptabs = 0;
 	if (eval_file(L, file, &e) == 0) {
 		lua_getfield(L, LUA_REGISTRYINDEX, K_SETTINGS);
 		lua_getfield(L, LUA_REGISTRYINDEX, K_LINES);

@@ -202,8 +202,12 @@ static struct gen *build(const char *path, int first, char *err, size_t errlen)
 	if (!cfg)
 		return NULL;
 	if (!first && strcmp(cfg->var_dir, process_var_dir()) != 0) {
-		snprintf(err, errlen, "%s:%d: var_dir cannot change on reload (it is %s; restart to "
-		         "use %s)", cfg->file, cfg->var_dir_line, process_var_dir(), cfg->var_dir);
+		char at[32] = "";
+
+		if (cfg->var_dir_line)   /* 0: the default, set nowhere */
+			snprintf(at, sizeof(at), ":%d", cfg->var_dir_line);
+		snprintf(err, errlen, "%s%s: var_dir cannot change on reload (it is %s; restart to "
+		         "use %s)", cfg->file, at, process_var_dir(), cfg->var_dir);
 		config_free(cfg);
 		return NULL;
 	}

@@ -92,35 +92,54 @@ static int is_text(const unsigned char *p, size_t n)
 }
 
 /* Prints P..N to F with control bytes and invalid UTF-8 as \xNN; at most
- * MAX characters (then "..."; 0: no limit). */
-static void put_esc(FILE *f, const char *s, size_t n, size_t max)
+ * MAX characters (then "..."; 0: no limit). Returns the columns used
+ * (a character counts one). F NULL: only measures. */
+static size_t put_esc(FILE *f, const char *s, size_t n, size_t max)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	size_t shown = 0;
+	size_t shown = 0, cols = 0;
 
 	for (size_t i = 0; i < n;) {
 		size_t l = utf8_len(p + i, n - i);
 
 		if (max && shown >= max) {
-			fputs("...", f);
-			return;
+			if (f)
+				fputs("...", f);
+			return cols + 3;
 		}
 		if (l == 0 || (l == 1 && (p[i] < 0x20 || p[i] == 0x7f))) {
-			fprintf(f, "\\x%02x", p[i]);
+			if (f)
+				fprintf(f, "\\x%02x", p[i]);
 			i++;
+			cols += 4;
 		} else {
-			fwrite(p + i, 1, l, f);
+			if (f)
+				fwrite(p + i, 1, l, f);
 			i += l;
+			cols++;
 		}
 		shown++;
 	}
+	return cols;
 }
 
-static void put_col(sqlite3_stmt *st, int i, size_t max)
+/* Column I of ST escaped, in WIDTH columns (cut with "..." when longer;
+ * 0: as long as it is), padded to WIDTH when PAD. */
+static void put_col(sqlite3_stmt *st, int i, size_t width, int pad)
 {
 	const char *t = (const char *)sqlite3_column_text(st, i);
+	size_t n = t ? (size_t)sqlite3_column_bytes(st, i) : 0, cols;
 
-	put_esc(stdout, t ? t : "", t ? (size_t)sqlite3_column_bytes(st, i) : 0, max);
+	if (!t)
+		t = "";
+	cols = put_esc(NULL, t, n, 0);
+	if (width && cols > width)
+		cols = put_esc(stdout, t, n, width > 3 ? width - 3 : 1);
+	else
+		put_esc(stdout, t, n, 0);
+
+	while (pad && cols++ < width)
+		putchar(' ');
 }
 
 static void iso_time(int64_t ms, char *buf, size_t len)
@@ -317,14 +336,14 @@ static int cmd_list(sqlite3 *db, const struct args *a)
 		iso_time(sqlite3_column_int64(st, 7), at, sizeof(at));
 		printf("%-8lld %-8s ", (long long)sqlite3_column_int64(st, 0),
 		       kind_name(sqlite3_column_int(st, 1)));
-		put_col(st, 2, 20);
+		put_col(st, 2, 20, 1);
 		putchar(' ');
-		put_col(st, 3, 36);
+		put_col(st, 3, 36, 1);
 		putchar(' ');
-		put_col(st, 4, 28);
+		put_col(st, 4, 28, 1);
 		printf(" %-10s %8d  %-24s ", (const char *)sqlite3_column_text(st, 5),
 		       sqlite3_column_int(st, 6), at);
-		put_col(st, 8, 80);
+		put_col(st, 8, 80, 0);
 		putchar('\n');
 	}
 	sqlite3_finalize(st);
@@ -427,7 +446,7 @@ static int show_attempts(sqlite3 *db, long long id)
 		printf("  %lld ms", (long long)sqlite3_column_int64(st, 5));
 		if (sqlite3_column_type(st, 4) != SQLITE_NULL) {
 			printf("  ");
-			put_col(st, 4, 0);
+			put_col(st, 4, 0, 0);
 		}
 		putchar('\n');
 	}
@@ -466,7 +485,7 @@ static int cmd_show(sqlite3 *db, long long id)
 	printf("%-13s %s\n", "kind:", kind_name(sqlite3_column_int(st, 1)));
 	for (int i = 0; i < 4; i++) {
 		printf("%-13s ", names[i]);
-		put_col(st, 2 + i, 0);
+		put_col(st, 2 + i, 0, 0);
 		putchar('\n');
 	}
 	printf("%-13s %d of %d (backoff base %g s, cap %g s)\n", "attempts:",
@@ -482,7 +501,7 @@ static int cmd_show(sqlite3 *db, long long id)
 		printf("%-13s %d\n", "last_status:", sqlite3_column_int(st, 14));
 	if (sqlite3_column_type(st, 15) != SQLITE_NULL) {
 		printf("%-13s ", "last_error:");
-		put_col(st, 15, 0);
+		put_col(st, 15, 0, 0);
 		putchar('\n');
 	}
 	put_meta((const char *)sqlite3_column_text(st, 17));

@@ -13,7 +13,6 @@
  * (lua.max_instructions) or by the timeouts of what it waits on; a
  * `while true do sleep(1) end` is the one thing nothing ends: don't.
  */
-#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,41 +42,6 @@ static int64_t now_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* A uniform double in [0, 1) from a per-thread xorshift (jitter only). */
-static double rand01(void)
-{
-	static __thread uint64_t x;
-
-	if (!x) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		x = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)&x ^
-		    (uint64_t)ts.tv_sec;
-		if (!x)
-			x = 88172645463325252ull;
-	}
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return (double)(x >> 11) / 9007199254740992.0;
-}
-
-int64_t wh_backoff_ms(int attempt, double base, double cap)
-{
-	double d;
-
-	if (attempt < 1)
-		attempt = 1;
-	if (!(base > 0))
-		base = 2;
-	if (!(cap > 0))
-		cap = 3600;
-	d = attempt > 60 ? cap : fmin(cap, base * ldexp(1.0, attempt - 1));
-	d *= 0.5 + 0.5 * rand01();
-	return (int64_t)(d * 1000);
 }
 
 /* Moves JOB on by its outcome (OK, else WHY), counting it. Frees JOB. */

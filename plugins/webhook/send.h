@@ -49,8 +49,9 @@ int wh_send_decide(int status, int attempt, int max, int64_t backoff_ms,
  * The error text recorded with a failed attempt, into OUT[0..OUTLEN)
  * (always NUL-terminated): "HTTP 503: <the start of BODY, control bytes
  * and non-ASCII as '?', at most 200 bytes>", or for a negative STATUS:
- * "timed out after 10 s", "no upstream named \"x\" in the config", or
- * "connection failed: <REASON>". TIMEOUT_MS and TARGET for the sentences.
+ * "timed out after 10.000 s", "no upstream named \"x\" in the config", "the
+ * answer was too large ..." (PT_ELIMIT), or "connection failed: <REASON>".
+ * TIMEOUT_MS and TARGET for the sentences.
  */
 void wh_send_error(int status, const char *body, size_t body_len, int64_t timeout_ms,
                    const char *target, const char *reason, char *out, size_t outlen);

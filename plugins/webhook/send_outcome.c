@@ -181,6 +181,10 @@ void wh_send_error(int status, const char *body, size_t body_len, int64_t timeou
 		snprintf(out, outlen, "no upstream named \"%s\" in the config", target);
 		return;
 	}
+	if (status == PT_ELIMIT) {
+		snprintf(out, outlen, "the answer was too large for the outbound client (not read)");
+		return;
+	}
 	if (status < 0) {
 		snprintf(out, outlen, "connection failed: %s", reason ? reason : "unknown error");
 		return;

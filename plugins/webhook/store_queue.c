@@ -124,7 +124,8 @@ int wh_sq_dispatch(struct sq *s, struct sq_job ***out, unsigned *n)
 	*out = NULL;
 	*n = 0;
 	for (unsigned i = 0; i < s->nworkers; i++)
-		slots += s->per_worker - s->inflight[i];
+		if (!__atomic_load_n(&s->gone[i], __ATOMIC_ACQUIRE))
+			slots += s->per_worker - s->inflight[i];
 	if (slots == 0)
 		return SQLITE_OK;
 	jobs = calloc(slots, sizeof(*jobs));
@@ -158,9 +159,12 @@ int wh_sq_dispatch(struct sq *s, struct sq_job ***out, unsigned *n)
 		free(jobs);
 		return rc;
 	}
-	/* round-robin over the workers with a free slot */
+	/* round-robin over the workers with a free slot (one that stopped
+	 * meanwhile gets it anyway: hand_out sends the job back) */
 	for (unsigned i = 0; i < got; i++) {
-		while (s->inflight[s->rr % s->nworkers] >= s->per_worker)
+		for (unsigned k = 0; k < s->nworkers &&
+		     (s->inflight[s->rr % s->nworkers] >= s->per_worker ||
+		      __atomic_load_n(&s->gone[s->rr % s->nworkers], __ATOMIC_ACQUIRE)); k++)
 			s->rr++;
 		jobs[i]->worker = s->rr % s->nworkers;
 		s->inflight[jobs[i]->worker]++;
@@ -193,7 +197,8 @@ void wh_sq_hand_out(struct sq *s, struct sq_job **jobs, unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		struct sq_job *j = jobs[i];
 
-		if (s->api->post(s->workers[j->worker], job_task, j) != 0) {
+		if (__atomic_load_n(&s->gone[j->worker], __ATOMIC_ACQUIRE) ||
+		    s->api->post(s->workers[j->worker], job_task, j) != 0) {
 			/* due again at once, through the writer (an attempt
 			 * of its own: a job that cannot be handed out ends) */
 			wh_sq_finish(&s->base, &j->job, WH_RETRY, wh_sq_now_ms(), 0,
@@ -265,7 +270,19 @@ void wh_sq_finish(struct wh_store *base, struct wh_job *job, int outcome, int64_
 	struct sq_job *j = (struct sq_job *)job;
 	struct sq_op *op = calloc(1, sizeof(*op));
 
-	if (!op || (error && !(op->error = strdup(error)))) {
+	/* a handler's error may be a long traceback: its start is kept, cut
+	 * before a character, not inside one */
+	if (op && error) {
+		size_t n = strnlen(error, WH_SQ_MAX_ERROR + 1);
+
+		if (n > WH_SQ_MAX_ERROR) {
+			n = WH_SQ_MAX_ERROR;
+			while (n > 0 && ((unsigned char)error[n] & 0xc0) == 0x80)
+				n--;
+		}
+		op->error = strndup(error, n);
+	}
+	if (!op || (error && !op->error)) {
 		/* the job stays "processing": due again at the next start */
 		if (s->api->log)
 			s->api->log(NULL, PT_LOG_ERROR, "webhook store: out of memory finishing job %lld",
@@ -292,14 +309,17 @@ int wh_sq_start(struct wh_store *base, pt_worker *const *workers, unsigned n,
 	struct sq *s = (struct sq *)base;
 	pt_worker **w;
 	unsigned *inflight;
+	int *gone;
 
 	if (n == 0 || !job_fn)
 		return WH_EIO;
 	w = malloc(n * sizeof(*w));
 	inflight = calloc(n, sizeof(*inflight));
-	if (!w || !inflight) {
+	gone = calloc(n, sizeof(*gone));
+	if (!w || !inflight || !gone) {
 		free(w);
 		free(inflight);
+		free(gone);
 		return WH_EIO;
 	}
 	memcpy(w, workers, n * sizeof(*w));
@@ -308,10 +328,12 @@ int wh_sq_start(struct wh_store *base, pt_worker *const *workers, unsigned n,
 		pthread_mutex_unlock(&s->mu);
 		free(w);
 		free(inflight);
+		free(gone);
 		return WH_EIO;
 	}
 	s->workers = w;
 	s->inflight = inflight;
+	s->gone = gone;
 	s->nworkers = n;
 	if (per_worker)
 		s->per_worker = per_worker;
@@ -325,6 +347,31 @@ int wh_sq_start(struct wh_store *base, pt_worker *const *workers, unsigned n,
 
 /* One chunk of the retention purge; 1 when more is left (the writer comes
  * back for it at its next wake, so puts never wait long behind it). */
+/* On W's thread as it stops: no job and no put's answer is posted to it
+ * after this (they would never run). Jobs it was running stay processing
+ * in the file: due again at the next start. */
+void wh_sq_worker_stop(struct wh_store *base, pt_worker *w)
+{
+	struct sq *s = (struct sq *)base;
+
+	pthread_mutex_lock(&s->mu);
+	for (unsigned i = 0; i < s->nworkers; i++)
+		if (s->workers[i] == w)
+			__atomic_store_n(&s->gone[i], 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Writer thread: workers is set before started, and never changes. */
+int wh_sq_worker_gone(struct sq *s, pt_worker *w)
+{
+	if (!s->started)
+		return 0;
+	for (unsigned i = 0; i < s->nworkers; i++)
+		if (s->workers[i] == w)
+			return __atomic_load_n(&s->gone[i], __ATOMIC_ACQUIRE);
+	return 0;
+}
+
 static int purge(struct sq *s, int64_t now)
 {
 	int64_t n = 0;
@@ -463,4 +510,5 @@ void wh_sq_queue_free(struct sq *s)
 	lags_free(s->lags, s->nlags);
 	free(s->workers);
 	free(s->inflight);
+	free(s->gone);
 }

@@ -2,32 +2,7 @@
  * store_sqlite.c - the embedded webhook store: one SQLite file (WAL) in
  * var_dir, one writer thread with group commit.
  *
- * Schema (PRAGMA user_version = 1; times are unix milliseconds):
- *
- *   jobs      one inbound event or outbound delivery
- *     id INTEGER PRIMARY KEY   the key the CLI shows ("webhooks show 42")
- *     kind INTEGER             1 inbound, 2 outbound
- *     source TEXT              inbound: the source's name; outbound: the target
- *     event_id TEXT            UNIQUE (kind, source, event_id): the dedup key
- *     type TEXT, body BLOB (raw bytes), headers TEXT (JSON), meta TEXT (JSON)
- *     received_at INTEGER
- *     state TEXT               received, processing, done, retrying, dead
- *     attempts INTEGER         runs started (replay sets it back to 0)
- *     max_attempts INTEGER, base REAL, cap REAL, ordered INTEGER
- *     next_at INTEGER          due from then (received, retrying)
- *     updated_at INTEGER       last state change (retention counts from it)
- *     last_error TEXT, last_status INTEGER
- *   attempts  one row per finished run
- *     job_id, n, at, outcome (done|retry|dead), status (HTTP or 0), error,
- *     duration_ms
- *
- * Indexes: jobs_due (next_at) over received/retrying, what the dispatcher
- * reads oldest first; jobs_src_due (kind, source, next_at), the same rows
- * per source, what queue lag reads (one index seek per source); jobs_open
- * (kind, source, id) over unfinished jobs,
- * what an ordered source's "one at a time, in id order" checks;
- * jobs_finished (updated_at) over done/dead, what retention deletes by;
- * attempts_job (job_id).
+ * The file, its schema and its lock: store_file.c.
  *
  * Threads: puts and finishes from worker threads are queued (a mutex and a
  * condition variable); the writer thread takes everything queued (up to
@@ -36,197 +11,12 @@
  * each put's answer to its worker and the picked jobs to theirs. The writer
  * thread alone uses the write connection once it runs.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include "store_sqlite.h"
-
-static const char schema_v1[] =
-	"CREATE TABLE jobs ("
-	" id INTEGER PRIMARY KEY, kind INTEGER NOT NULL, source TEXT NOT NULL,"
-	" event_id TEXT NOT NULL, type TEXT NOT NULL DEFAULT '', body BLOB NOT NULL,"
-	" headers TEXT, meta TEXT, received_at INTEGER NOT NULL, state TEXT NOT NULL,"
-	" attempts INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL,"
-	" base REAL NOT NULL, cap REAL NOT NULL, ordered INTEGER NOT NULL DEFAULT 0,"
-	" next_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
-	" last_error TEXT, last_status INTEGER,"
-	" UNIQUE (kind, source, event_id));"
-	"CREATE INDEX jobs_due ON jobs(next_at) WHERE state IN ('received','retrying');"
-	"CREATE INDEX jobs_src_due ON jobs(kind, source, next_at)"
-	" WHERE state IN ('received','retrying');"
-	"CREATE INDEX jobs_open ON jobs(kind, source, id)"
-	" WHERE state IN ('received','retrying','processing');"
-	"CREATE INDEX jobs_finished ON jobs(updated_at) WHERE state IN ('done','dead');"
-	"CREATE TABLE attempts ("
-	" job_id INTEGER NOT NULL, n INTEGER NOT NULL, at INTEGER NOT NULL,"
-	" outcome TEXT NOT NULL, status INTEGER, error TEXT, duration_ms INTEGER);"
-	"CREATE INDEX attempts_job ON attempts(job_id);"
-	"PRAGMA user_version = 1;";
-
-int64_t wh_sq_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int wh_sq_errcode(int rc)
-{
-	return (rc & 0xff) == SQLITE_FULL ? WH_EFULL : WH_EIO;
-}
-
-int wh_sq_schema(sqlite3 *db, int create, char *err, size_t errlen)
-{
-	sqlite3_stmt *st;
-	int rc, version;
-
-	rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
-	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
-		rc = SQLITE_OK;
-	if (rc != SQLITE_OK) {
-		snprintf(err, errlen, "%s", sqlite3_errmsg(db));
-		sqlite3_finalize(st);
-		return -1;
-	}
-	version = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	if (version == WH_SQ_SCHEMA)
-		return 0;
-	if (version > WH_SQ_SCHEMA) {
-		snprintf(err, errlen, "made by a newer portico: schema %d, this one reads %d",
-		         version, WH_SQ_SCHEMA);
-		return -1;
-	}
-	if (!create) {
-		snprintf(err, errlen, "not a webhooks store (no schema yet: the daemon makes it)");
-		return -1;
-	}
-	/* version 0: a new file, unless someone else's tables are in it */
-	rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL);
-	if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) > 0) {
-		sqlite3_finalize(st);
-		snprintf(err, errlen, "has tables but no webhooks schema: not a webhooks store");
-		return -1;
-	}
-	sqlite3_finalize(st);
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_exec(db, schema_v1, NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "creating the schema: %s", sqlite3_errmsg(db));
-		if (!sqlite3_get_autocommit(db))
-			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-		return -1;
-	}
-	return 0;
-}
-
-int wh_sq_purge(sqlite3 *db, int64_t before_ms, int limit, int64_t *n)
-{
-	static const char *const sql[] = {
-		"DELETE FROM attempts WHERE job_id IN (SELECT id FROM jobs WHERE"
-		" state IN ('done','dead') AND updated_at < ?1 ORDER BY updated_at, id LIMIT ?2)",
-		"DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE"
-		" state IN ('done','dead') AND updated_at < ?1 ORDER BY updated_at, id LIMIT ?2)",
-	};
-	int rc = SQLITE_OK;
-
-	*n = 0;
-	for (unsigned i = 0; i < 2 && rc == SQLITE_OK; i++) {
-		sqlite3_stmt *st;
-
-		rc = sqlite3_prepare_v2(db, sql[i], -1, &st, NULL);
-		if (rc != SQLITE_OK)
-			break;
-		sqlite3_bind_int64(st, 1, before_ms);
-		sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
-		rc = sqlite3_step(st);
-		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
-		sqlite3_finalize(st);
-		if (i == 1 && rc == SQLITE_OK)
-			*n = sqlite3_changes(db);
-	}
-	return rc;
-}
-
-/* mkdir -p DIR, creating what is missing 0700. */
-static int make_dir(const char *dir, char *err, size_t errlen)
-{
-	char buf[4096];
-	size_t len = strlen(dir);
-
-	if (len == 0 || len >= sizeof(buf))
-		return 0;
-	memcpy(buf, dir, len + 1);
-	for (char *p = buf + 1; ; p++) {
-		if (*p == '/' || *p == '\0') {
-			char c = *p;
-
-			*p = '\0';
-			if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
-				snprintf(err, errlen, "cannot create %s: %s", buf, strerror(errno));
-				return -1;
-			}
-			*p = c;
-			if (c == '\0')
-				break;
-		}
-	}
-	return 0;
-}
-
-/* Makes the file 0600 before SQLite opens it (its -wal and -shm files
- * take the database file's mode). */
-static int make_file(const char *path, char *err, size_t errlen)
-{
-	char dir[4096];
-	const char *slash = strrchr(path, '/');
-	int fd;
-
-	if (slash && slash != path) {
-		if ((size_t)(slash - path) >= sizeof(dir)) {
-			snprintf(err, errlen, "path too long");
-			return -1;
-		}
-		memcpy(dir, path, (size_t)(slash - path));
-		dir[slash - path] = '\0';
-		if (make_dir(dir, err, errlen) != 0)
-			return -1;
-	}
-	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd >= 0) {
-		int dfd;
-
-		/* a new file: its directory entry reaches the disk before
-		 * anything stored in it is acknowledged */
-		if (fsync(fd) == 0 && slash) {
-			memcpy(dir, path, slash == path ? 1 : (size_t)(slash - path));
-			dir[slash == path ? 1 : slash - path] = '\0';
-			if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-				if (fsync(dfd) != 0) {
-					/* some file systems refuse: SQLite syncs what it writes */
-				}
-				close(dfd);
-			}
-		}
-		close(fd);
-		return 0;
-	}
-	if (errno != EEXIST || (fd = open(path, O_RDWR | O_CLOEXEC)) < 0) {
-		snprintf(err, errlen, "cannot open: %s", strerror(errno));
-		return -1;
-	}
-	if (fchmod(fd, 0600) != 0) {
-		/* someone else's file: SQLite will say whether it can be used */
-	}
-	close(fd);
-	return 0;
-}
 
 static void op_free(struct sq_op *op)
 {
@@ -382,7 +172,8 @@ static void answer_puts(struct sq *s, struct sq_op *puts, int drop)
 		struct sq_op *op = puts;
 
 		puts = op->next;
-		if (drop || !op->cb || s->api->post(op->w, put_done_task, op) != 0)
+		if (drop || !op->cb || wh_sq_worker_gone(s, op->w) ||
+		    s->api->post(op->w, put_done_task, op) != 0)
 			free(op);
 	}
 }
@@ -437,6 +228,14 @@ static void run_round(struct sq *s, struct sq_op *ops, int stopping)
 		} else {
 			what = "recording an attempt";
 			rc = wh_sq_finish_record(s, op);
+			if (rc != SQLITE_OK && !fatal_rc(rc)) {
+				/* this record alone: logged, not tried again */
+				if (s->api->log)
+					s->api->log(NULL, PT_LOG_ERROR, "webhook store %s: job %lld: "
+					            "recording its attempt: %s", s->path,
+					            (long long)op->job_id, sqlite3_errmsg(s->db));
+				rc = SQLITE_OK;
+			}
 		}
 	}
 	if (rc == SQLITE_OK && s->started && !stopping) {
@@ -657,6 +456,8 @@ static void sq_free(struct sq *s)
 	pthread_cond_destroy(&s->exec_cv);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
 	free(s->path);
 	free(s);
 }
@@ -689,6 +490,7 @@ static const struct wh_store_ops sq_ops = {
 	.put = sq_put,
 	.finish = wh_sq_finish,
 	.close = sq_close,
+	.worker_stop = wh_sq_worker_stop,
 };
 
 static int open_db(struct sq *s, int durability, char *err, size_t errlen)
@@ -769,6 +571,7 @@ int wh_store_sqlite_open(const struct pt_api *api, const struct wh_opts *o,
 	}
 	s->base.ops = &sq_ops;
 	s->api = api;
+	s->lock_fd = -1;
 	s->retention_ms = (o->retention_s > 0 ? o->retention_s : 30 * 86400) * 1000;
 	s->max_pending = o->max_pending ? o->max_pending : 10000;
 	s->per_worker = o->per_worker ? o->per_worker : 64;
@@ -778,7 +581,8 @@ int wh_store_sqlite_open(const struct pt_api *api, const struct wh_opts *o,
 	pthread_cond_init(&s->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&s->exec_cv, NULL);
-	if (make_file(s->path, why, sizeof(why)) != 0 ||
+	if (wh_sq_make_file(s->path, why, sizeof(why)) != 0 ||
+	    wh_sq_lock(s->path, &s->lock_fd, why, sizeof(why)) != 0 ||
 	    open_db(s, o->durability, why, sizeof(why)) != 0) {
 		snprintf(err, errlen, "webhook store %s: %s", o->path, why);
 		sq_free(s);

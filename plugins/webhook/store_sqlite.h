@@ -1,7 +1,8 @@
 /*
- * store_sqlite.h - inside the embedded store: what store_sqlite.c (the
- * database, the writer thread, puts), store_queue.c (dispatching jobs,
- * finishing them, recovery, retention, lag) and cli.c share. Not part of
+ * store_sqlite.h - inside the embedded store: what store_file.c (the
+ * file, its lock and schema), store_sqlite.c (the connection, the writer
+ * thread, puts), store_queue.c (dispatching jobs, finishing them,
+ * recovery, retention, lag) and cli.c share. Not part of
  * the contract between the plugin's parts (that is wh.h).
  */
 #ifndef PORTICO_WH_STORE_SQLITE_H
@@ -17,6 +18,7 @@
 #define WH_SQ_PURGE_MS (3600 * 1000)
 #define WH_SQ_PURGE_CHUNK 2000  /* jobs per purge transaction: puts wait at most one */
 #define WH_SQ_BATCH 512         /* operations per transaction at most */
+#define WH_SQ_MAX_ERROR 4096     /* bytes of a finish's error kept */
 #define WH_SQ_BUSY_MS 5000      /* busy_timeout: the CLI may hold the write lock briefly */
 
 enum { SQ_PUT = 1, SQ_FINISH, SQ_EXEC };
@@ -67,6 +69,7 @@ struct sq {
 	const struct pt_api *api;
 	sqlite3 *db;                  /* the write connection: the writer thread's only */
 	char *path;
+	int lock_fd;                  /* PATH.lock, held while open (-1: none) */
 	int64_t retention_ms;
 	unsigned max_pending;
 
@@ -84,6 +87,7 @@ struct sq {
 	int started;
 	pt_worker **workers;
 	unsigned nworkers, per_worker, rr, *inflight;
+	int *gone;                    /* worker_stop ran for it (atomic): nothing more goes there */
 	wh_job_fn job_fn;
 	void *job_ud;
 	struct sq_op *retry;          /* finishes whose transaction failed: tried again */
@@ -104,6 +108,13 @@ int wh_sq_errcode(int rc);
  * older versions; -1 with ERR ("file is not a database", "made by a newer
  * portico: schema 7, this one reads 1"). */
 int wh_sq_schema(sqlite3 *db, int create, char *err, size_t errlen);
+
+/* Creates PATH's missing directories 0700 and PATH 0600 (a new file and
+ * its directory entry fsynced). 0 or -1 with ERR. */
+int wh_sq_make_file(const char *path, char *err, size_t errlen);
+/* Takes PATH.lock for this process (*LOCK_FD, to close); -1 with ERR when
+ * another process holds it. */
+int wh_sq_lock(const char *path, int *lock_fd, char *err, size_t errlen);
 
 /* Deletes done and dead jobs finished before BEFORE_MS (the LIMIT oldest
  * of them; 0: all) and their attempts; *N their count. SQLite's result
@@ -128,6 +139,9 @@ void wh_sq_finish(struct wh_store *s, struct wh_job *job, int outcome, int64_t n
                   int status, const char *error);
 int wh_sq_start(struct wh_store *s, pt_worker *const *workers, unsigned n,
                 unsigned per_worker, wh_job_fn job_fn, void *ud);
+void wh_sq_worker_stop(struct wh_store *s, pt_worker *w);
+/* Whether W stopped (worker_stop): nothing is posted to it any more. */
+int wh_sq_worker_gone(struct sq *s, pt_worker *w);
 
 /* Tests: run SQL on the writer's connection (e.g. PRAGMA max_page_count,
  * which is per connection) after everything queued before it; waits (so

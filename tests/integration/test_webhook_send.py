@@ -56,7 +56,35 @@ route.post("/send_raw", function(req)
   return 404
 end)
 route.get("/fast", function() return "fast" end)
-''' % (SECRET, SECRET, SECRET)
+route.get("/misuse", function(req)
+  local what = req.query.what
+  if what == "pcall" then
+    local ok, err = pcall(webhook.send, 5, {}, {})
+    return { ok = ok, err = err }
+  end
+  if what == "coroutine" then
+    local co = coroutine.create(function()
+      return webhook.send("http://127.0.0.1:9/", {}, { secret = "%s" })
+    end)
+    local ok, err = coroutine.resume(co)
+    return { ok = ok, err = err }
+  end
+  if what == "sort" then
+    local ok, err = pcall(table.sort, { 1, 2, 3 }, function(a, b)
+      webhook.send("http://127.0.0.1:9/", {}, { secret = "%s" })
+      return a < b
+    end)
+    return { ok = ok, err = err }
+  end
+  return 404
+end)
+webhook.source("in", { path = "/hooks/in", scheme = "standard", secrets = { "%s" },
+                       retry = { max = 3, base = 0.05, cap = 1 } }, function(event)
+  local id, err = webhook.send(event.json.forward_to, { got = event.id },
+                               { secret = "%s", id = "fwd-" .. event.id })
+  if not id then return false, err end
+end)
+''' % ((SECRET,) * 7)
 
 
 class Receiver:
@@ -73,6 +101,21 @@ class Receiver:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self):
+                if self.path == "/huge":
+                    n = int(self.headers.get("content-length", "0"))
+                    self.rfile.read(n)
+                    with rcv.lock:
+                        rcv.got.append({"path": self.path, "headers": {}, "body": b"",
+                                        "t": time.monotonic()})
+                    big = b"x" * (9 << 20)
+                    try:
+                        self.send_response(200)
+                        self.send_header("content-length", str(len(big)))
+                        self.end_headers()
+                        self.wfile.write(big)
+                    except OSError:
+                        pass
+                    return
                 n = int(self.headers.get("content-length", "0"))
                 body = self.rfile.read(n)
                 with rcv.lock:
@@ -386,16 +429,113 @@ def test_a_receiver_that_never_answers_does_not_hold_the_worker(portico, tmp_pat
 
 
 def test_a_restart_mid_retry_resumes_the_delivery(portico, tmp_path, receiver):
-    receiver.script["/later"] = [(503, {"Retry-After": "3"}, 0)]
+    receiver.script["/later"] = [(503, {"Retry-After": "4"}, 0)]
     d = daemon(portico, tmp_path)
-    r = send(d, receiver.url("/later"), {"durable": True}, retry={"max": 5, "base": 3, "cap": 3})
+    r = send(d, receiver.url("/later"), {"durable": True}, retry={"max": 5, "base": 4, "cap": 4})
     msg_id = r.json()["id"]
     receiver.wait_hits("/later", 1)
-    wait_state(d, msg_id, "retrying")
     assert d.stop() == 0
+    assert len(receiver.hits("/later")) == 1         # stopped while it waited to retry
+    assert re.search(r"^state:\s+retrying", show(d, msg_id), re.M)
     d.start()
     got = receiver.wait_hits("/later", 2, timeout=20)
     out = wait_state(d, msg_id, "done")
     assert [(o, s) for o, s, _ in attempts(out)] == [("retry", 503), ("done", 200)], out
     assert got[1]["headers"]["webhook-id"] == msg_id
     assert standard_ok(got[1]["headers"], got[1]["body"])
+
+
+def test_misuse_is_an_error_never_a_hang(portico, tmp_path):
+    d = daemon(portico, tmp_path)
+    r = requests.get(d.url + "/misuse?what=pcall", timeout=5).json()
+    assert r["ok"] is False and "the target (argument 1) must be a URL" in r["err"]
+    # waiting is refused where the coroutine cannot be suspended for it
+    for what in ("coroutine", "sort"):
+        r = requests.get(d.url + "/misuse?what=" + what, timeout=5).json()
+        assert r["ok"] is False and "waits" in r["err"], (what, r)
+    out = cli(d, "list", "--kind", "outbound").stdout
+    assert len(out.strip().splitlines()) <= 1, out
+    assert requests.get(d.url + "/fast", timeout=5).text == "fast"
+
+
+def test_send_from_a_webhook_handler_forwards_the_event(portico, tmp_path, receiver):
+    d = daemon(portico, tmp_path, workers=2)
+    body = json.dumps({"type": "t", "forward_to": receiver.url("/fwd")}).encode()
+    mid, ts = "evt_forward_1", str(int(time.time()))
+    sig = base64.b64encode(hmac.new(KEY, f"{mid}.{ts}.".encode() + body,
+                                    hashlib.sha256).digest()).decode()
+    h = {"webhook-id": mid, "webhook-timestamp": ts, "webhook-signature": "v1," + sig,
+         "content-type": "application/json"}
+    r = requests.post(d.url + "/hooks/in", data=body, headers=h, timeout=10)
+    assert r.status_code == 200, r.text
+    g = receiver.wait_hits("/fwd", 1)[0]
+    assert json.loads(g["body"]) == {"got": mid}
+    assert g["headers"]["webhook-id"] == "fwd-" + mid
+    assert standard_ok(g["headers"], g["body"])
+    wait_state(d, "fwd-" + mid, "done")
+
+
+def test_many_concurrent_sends_are_each_delivered_once(portico, tmp_path, receiver):
+    d = daemon(portico, tmp_path, workers=2)
+    ids, lock = [], threading.Lock()
+
+    def one(i):
+        r = send(d, receiver.url("/many"), {"n": i})
+        with lock:
+            ids.append(r.json()["id"])
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(40)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert len(set(ids)) == 40
+    got = receiver.wait_hits("/many", 40)
+    time.sleep(0.5)
+    got = receiver.hits("/many")
+    assert sorted(g["headers"]["webhook-id"] for g in got) == sorted(ids)
+    assert sorted(json.loads(g["body"])["n"] for g in got) == list(range(40))
+
+
+def test_a_redirect_is_dead_and_a_dropped_connection_retried(portico, tmp_path, receiver):
+    receiver.script["/moved"] = [(301, {"Location": "/elsewhere"}, 0)]
+    d = daemon(portico, tmp_path)
+    r = send(d, receiver.url("/moved"), {"a": 1}, retry={"max": 3, "base": 0.05, "cap": 1})
+    out = wait_state(d, r.json()["id"], "dead")
+    assert [(o, s) for o, s, _ in attempts(out)] == [("dead", 301)], out
+    assert not receiver.hits("/elsewhere")
+    # a server that closes without answering: retried
+    import socket
+    lsn = socket.socket()
+    lsn.bind(("127.0.0.1", 0))
+    lsn.listen(8)
+    port = lsn.getsockname()[1]
+    closed = []
+
+    def slam():
+        lsn.settimeout(10)
+        try:
+            for _ in range(2):
+                c, _ = lsn.accept()
+                c.recv(65536)
+                c.close()
+                closed.append(1)
+        except OSError:
+            pass
+    t = threading.Thread(target=slam, daemon=True)
+    t.start()
+    r = send(d, f"http://127.0.0.1:{port}/x", {"a": 1}, retry={"max": 2, "base": 0.05, "cap": 1})
+    out = wait_state(d, r.json()["id"], "dead")
+    lsn.close()
+    rows = attempts(out)
+    assert [o for o, _, _ in rows] == ["retry", "dead"], out
+    assert len(closed) == 2
+
+
+def test_an_oversized_answer_is_an_error_not_a_crash(portico, tmp_path, receiver):
+    d = daemon(portico, tmp_path)
+    r = send(d, receiver.url("/huge"), {"a": 1}, retry={"max": 2, "base": 0.05, "cap": 1})
+    out = wait_state(d, r.json()["id"], "dead")
+    rows = attempts(out)
+    assert [o for o, _, _ in rows] == ["retry", "dead"], out
+    assert "too large" in rows[0][2], out
+    assert requests.get(d.url + "/fast", timeout=5).text == "fast"

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -281,6 +283,65 @@ static void test_abi_metrics_register_and_count(void **state)
 	api->metric_set(NULL, 2);
 }
 
+/* 1.8: one family per name with a series per label set; the same set in
+ * another order is the same series; bad syntax, the other kind and sets
+ * past the bound are NULL. The exposition has one HELP/TYPE per family. */
+static void test_abi_labelled_metrics_are_one_family(void **state)
+{
+	const struct pt_api *api = api_table();
+	pt_metric *a = api->metric_counter_l(NULL, "wh_received_total", "Received.",
+	                                     "source=\"stripe\"");
+	pt_metric *b = api->metric_counter_l(NULL, "wh_received_total", "x",
+	                                     "source=\"git\\\"hub\",kind=\"a\\nb\"");
+	char *text = NULL;
+	size_t len;
+	unsigned made = 0;
+
+	(void)state;
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_ptr_not_equal(a, b);
+	assert_ptr_equal(api->metric_counter_l(NULL, "wh_received_total", "x",
+	                                       "source=\"stripe\""), a);
+	assert_ptr_equal(api->metric_counter_l(NULL, "wh_received_total", "x",
+	                                       "kind=\"a\\nb\",source=\"git\\\"hub\""), b);
+	assert_null(api->metric_gauge_l(NULL, "wh_received_total", "x", "source=\"s\""));
+	static const char *const bad[] = {
+		"source=stripe", "source=\"open", "=\"x\"", "1a=\"x\"", "a=\"x\",",
+		"a=\"x\",a=\"y\"", "a=\"x\" b=\"y\"", "a=\"bad\\t\"", "a=\"line\nbreak\"",
+		"a-b=\"x\"", ",a=\"x\"",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (api->metric_counter_l(NULL, "wh_received_total", "x", bad[i]))
+			fail_msg("labels accepted: %s", bad[i]);
+	assert_null(api->metric_counter_l(NULL, "bad-name", "x", "a=\"1\""));
+	assert_null(api->metric_counter_l(NULL, "wh_received_total", "x", NULL));
+	api->metric_add(a, 2);
+	api->metric_add(b, 5);
+	assert_true(metric_value(a) == 2);
+	/* bounded: 10,000 series per name, then NULL */
+	for (unsigned i = 0; i < 10001; i++) {
+		char l[32];
+
+		snprintf(l, sizeof(l), "i=\"%u\"", i);
+		made += api->metric_gauge_l(NULL, "wh_many", "many", l) != NULL;
+	}
+	assert_int_equal(made, 10000);
+	len = metrics_render(&text);
+	assert_non_null(text);
+	assert_true(len > 0);
+	{
+		const char *fam = strstr(text, "# TYPE wh_received_total counter\n");
+
+		assert_non_null(fam);
+		assert_null(strstr(fam + 1, "# TYPE wh_received_total"));   /* once */
+		assert_non_null(strstr(text, "wh_received_total{source=\"stripe\"} 2\n"));
+		/* sorted by label name */
+		assert_non_null(strstr(text, "wh_received_total{kind=\"a\\nb\",source=\"git\\\"hub\"} 5\n"));
+	}
+	free(text);
+}
+
 static void test_abi_exchange_upstream_request_refuses_bad_arguments(void **state)
 {
 	const struct pt_api *api = api_table();
@@ -367,6 +428,7 @@ int main(void)
 		cmocka_unit_test(test_abi_every_member_is_filled),
 		cmocka_unit_test(test_abi_unserved_filter_phases_are_enosys),
 		cmocka_unit_test(test_abi_metrics_register_and_count),
+		cmocka_unit_test(test_abi_labelled_metrics_are_one_family),
 		cmocka_unit_test(test_abi_exchange_upstream_request_refuses_bad_arguments),
 		cmocka_unit_test(test_abi_ucall_refuses_bad_arguments),
 		cmocka_unit_test(test_abi_18_members_refuse_outside_their_context),

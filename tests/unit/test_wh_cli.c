@@ -96,6 +96,20 @@ static void test_cli_list_and_show(void **state)
 	assert_non_null(strstr(out, "\\x1b[31mred"));       /* escaped, never raw */
 	assert_null(strchr(out, 0x1b));
 	assert_non_null(strstr(out, "handler: boom"));
+	{
+		/* every row's STATE under the header's, escaped or cut values and all */
+		size_t col = (size_t)(strstr(out, "STATE") - out);
+		int rows = 0;
+
+		for (char *l = strchr(out, '\n'); l && l[1]; l = strchr(l + 1, '\n')) {
+			const char *st = l + 1 + col;
+
+			assert_true(!strncmp(st, "done", 4) || !strncmp(st, "dead", 4) ||
+			            !strncmp(st, "received", 8) || !strncmp(st, "processing", 10));
+			rows++;
+		}
+		assert_int_equal(rows, 4);
+	}
 
 	assert_int_equal(cli(4, "list", "--state", "dead"), 0);
 	assert_non_null(strstr(out, "evt_bad"));

@@ -195,6 +195,8 @@ static void test_error_text(void **st)
 	assert_string_equal(e, "no upstream named \"billing\" in the config");
 	wh_send_error(PT_EIO, NULL, 0, 1500, "http://x", "a peer or file failed", e, sizeof(e));
 	assert_string_equal(e, "connection failed: a peer or file failed");
+	wh_send_error(PT_ELIMIT, NULL, 0, 1500, "http://x", "limit", e, sizeof(e));
+	assert_string_equal(e, "the answer was too large for the outbound client (not read)");
 	wh_send_error(PT_EIO, NULL, 0, 1500, "http://x", NULL, e, sizeof(e));
 	assert_string_equal(e, "connection failed: unknown error");
 }

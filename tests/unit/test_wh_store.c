@@ -237,7 +237,24 @@ static void test_finish_retry_honours_next_at_then_dead(void **state)
 	assert_int_equal(q_int("SELECT count(*) FROM attempts WHERE n = 1 AND outcome = 'retry'"
 	                       " AND status = 500 AND error = 'handler: boom'"), 1);
 	assert_int_equal(q_int("SELECT count(*) FROM attempts WHERE n = 2 AND outcome = 'dead'"), 1);
-	assert_int_equal(stats(s).finished, 2);
+	/* replayed by hand; then a 100 KB error of 2-byte characters: cut at
+	 * 4096 bytes, on a character boundary */
+	q_exec("UPDATE jobs SET state = 'received', next_at = 0");
+	assert_int_equal(wait_jobs(3, 10000), 3);
+	{
+		char *e = malloc(100001);
+
+		e[0] = 'x';                 /* odd start: byte 4096 is inside a character */
+		for (int i = 1; i + 1 < 100000; i += 2)
+			memcpy(e + i, "\xc3\xa9", 2);
+		e[99999] = '\0';
+		s->ops->finish(s, got[2].job, WH_DEAD, 0, 0, e);
+		got[2].job = NULL;
+		free(e);
+	}
+	sync_writer(s);
+	assert_int_equal(q_int("SELECT length(CAST(last_error AS BLOB)) FROM jobs"), 4095);
+	assert_int_equal(stats(s).finished, 3);
 	close_store(s);
 }
 
@@ -493,6 +510,36 @@ static void test_job_not_handed_out_is_due_again(void **state)
 	close_store(s);
 }
 
+static void test_stopped_worker_gets_nothing_more(void **state)
+{
+	struct wh_store *s = open_store();
+	struct put_res r[4];
+
+	(void)state;
+	assert_int_equal(s->ops->start(s, wks, 2, 8, job_cb, NULL), 0);
+	sync_writer(s);
+	s->ops->worker_stop(s, wks[1]);
+	memset(r, 0, sizeof(r));
+	for (int i = 0; i < 4; i++) {
+		char id[8];
+		struct wh_event_in ev;
+
+		snprintf(id, sizeof(id), "w%d", i);
+		ev = event("src", id, "x");
+		/* answers for the stopped worker are dropped, not posted */
+		assert_int_equal(s->ops->put(s, wks[i % 2], &ev, put_cb, &r[i]), 0);
+	}
+	assert_int_equal(wait_jobs(4, 10000), 4);
+	sync_writer(s);
+	run_tasks(100);
+	for (int i = 0; i < 4; i++) {
+		assert_ptr_equal(got[i].w, wks[0]);
+		assert_int_equal(r[i].done, i % 2 == 0);
+	}
+	assert_int_equal(q_int("SELECT count(*) FROM jobs"), 4);   /* stored all the same */
+	close_store(s);
+}
+
 static void test_hostile_huge_body_and_odd_ids(void **state)
 {
 	struct wh_store *s = open_store();
@@ -568,6 +615,22 @@ static void test_corrupt_or_foreign_file_is_refused_clearly(void **state)
 	assert_int_equal(wh_store_sqlite_open(&api, &o, &s, err, sizeof(err)), -1);
 }
 
+static void test_second_writer_on_one_file_is_refused(void **state)
+{
+	struct wh_store *s = open_store(), *s2 = NULL;
+	struct wh_opts o = { .durability = WH_DUR_FULL, .path = dbpath };
+	char err[256], want[64];
+
+	(void)state;
+	assert_int_equal(wh_store_sqlite_open(&api, &o, &s2, err, sizeof(err)), -1);
+	assert_null(s2);
+	snprintf(want, sizeof(want), "in use by another process (pid %ld)", (long)getpid());
+	assert_non_null(strstr(err, want));
+	close_store(s);
+	s = open_store();                 /* free again once closed */
+	close_store(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -586,8 +649,10 @@ int main(void)
 		T(test_finish_kept_until_the_disk_takes_it),
 		T(test_commit_refused_by_the_file_system_then_recovers),
 		T(test_job_not_handed_out_is_due_again),
+		T(test_stopped_worker_gets_nothing_more),
 		T(test_hostile_huge_body_and_odd_ids),
 		T(test_corrupt_or_foreign_file_is_refused_clearly),
+		T(test_second_writer_on_one_file_is_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -727,9 +727,11 @@ struct pt_api {
 	 * text requires; the core checks the syntax and returns NULL when it is
 	 * bad). Same NAME with different LABELS: one metric family (one # HELP
 	 * / # TYPE), one series per label set. Same NAME and LABELS twice: the
-	 * same metric. At most 10,000 series per name (NULL beyond: bounded
-	 * label sets). NOT YET SERVED in this core: both return NULL (and
-	 * metric_add / metric_set accept NULL) until labelled metrics land. */
+	 * same metric (the order of the labels does not matter: they are kept
+	 * sorted by name). At most 10,000 series per name (NULL beyond:
+	 * bounded label sets), 16 labels and 1024 bytes per set. NULL too for
+	 * a NAME taken by the other kind. Served at /metrics as for
+	 * metric_counter; a series lives until the process ends. */
 	pt_metric *(*metric_counter_l)(pt_plugin_ctx *ctx, const char *name, const char *help,
 	                               const char *labels);
 	pt_metric *(*metric_gauge_l)(pt_plugin_ctx *ctx, const char *name, const char *help,
