@@ -235,6 +235,10 @@ struct wh_store_ops {
 	/* Stop dispatching, flush pending writes, close. Main thread, after the
 	 * workers stopped. */
 	void (*close)(struct wh_store *s);
+	/* May be NULL. On W's thread as W stops (the plugin's worker_stop):
+	 * stop dispatching on W and free what lives on its loop (timers), while
+	 * that loop still exists. Jobs W was running stay due again later. */
+	void (*worker_stop)(struct wh_store *s, pt_worker *w);
 };
 struct wh_store {
 	const struct wh_store_ops *ops;
@@ -264,6 +268,18 @@ int wh_store_sqlite_open(const struct pt_api *api, const struct wh_opts *o,
 int wh_store_redis_open(const struct pt_api *api, const struct wh_opts *o,
                         struct wh_store **out, char *err, size_t errlen);
 
+/* The SQLite store's counters (tests, metrics): a consistent copy. */
+struct wh_store_stats {
+	uint64_t commits;       /* transactions committed that wrote something */
+	uint64_t puts;          /* puts answered: stored + duplicates + failed */
+	uint64_t stored, duplicates, failed;
+	uint64_t busy;          /* puts refused with WH_EBUSY (never queued) */
+	uint64_t dispatched;    /* jobs handed to workers */
+	uint64_t finished;      /* finish() calls recorded */
+	unsigned pending;       /* puts waiting for the writer now */
+};
+void wh_store_sqlite_stats(struct wh_store *s, struct wh_store_stats *out);
+
 /* Per-source counters for /metrics, labelled source="<name>" (webhook.c
  * makes them through pt_api.metric_counter_l; the stores update
  * queue lag through wh_metrics_lag). */
@@ -290,6 +306,7 @@ void wh_send_run(pt_worker *w, struct wh_job *job, struct wh_store *s);
 int64_t wh_backoff_ms(int attempt, double base, double cap);
 
 extern const struct pt_api *wh_api;       /* set in load() (webhook.c) */
+extern struct wh_opts wh_opts_main;       /* the plugin's options, read in load() (webhook.c) */
 extern struct wh_store *wh_store_main;    /* the open store, or NULL (webhook.c) */
 extern char wh_store_error[256];         /* why it is NULL */
 
