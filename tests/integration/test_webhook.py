@@ -557,6 +557,30 @@ def test_source_removed_by_a_reload_makes_its_pending_events_dead(portico, tmp_p
 
 # ---- config errors -----------------------------------------------------------------
 
+@pytest.mark.parametrize("script, words", [
+    ('webhook.source("a", { path = "/a", scheme = "github", secrets = { "s" } }, print)\n'
+     'webhook.source("a", { path = "/b", scheme = "github", secrets = { "s" } }, print)\n',
+     ("hooks.lua:2", "defined twice")),
+    ('webhook.source("bad name!", { path = "/a", scheme = "github", secrets = { "s" } }, print)\n',
+     ("hooks.lua:1", "source name")),
+    ('webhook.source("a", { path = "/a", scheme = "github", secrets = { "s" } })\n',
+     ("hooks.lua:1", "handler (argument 3)")),
+    ('webhook.source("a", "/a", print)\n', ("hooks.lua:1", "options (argument 2)")),
+    ('webhook.source("a", { path = "/a", scheme = "github", secrets = { "s" }, filters = 1 },'
+     ' print)\n', ("hooks.lua:1", "filters must be a table")),
+    ('webhook.source("a", { path = "/a", scheme = "github", secrets = { "s" },\n'
+     '  ip = { allow = "nonsense" } }, print)\n', ("hooks.lua:1",)),
+])
+def test_bad_source_declarations_refuse_with_file_and_line(portico, tmp_path, script, words):
+    d = portico(body_for(tmp_path, script), plugins_dir=PLUGINS, start=False)
+    d.start(expect_ok=False)
+    d.proc.wait(15)
+    assert d.proc.returncode != 0
+    out = d.proc.stdout.read().decode() + d.log()
+    for w in words:
+        assert w in out, out
+
+
 def test_unknown_source_option_refuses_with_file_and_line(portico, tmp_path):
     routes = 'webhook.source("x", { path = "/h", scheme = "github", secrets = { "s" },\n' \
              '  tolerence = 10 }, function() end)\n'
