@@ -557,6 +557,23 @@ def test_source_removed_by_a_reload_makes_its_pending_events_dead(portico, tmp_p
 
 # ---- config errors -----------------------------------------------------------------
 
+def test_route_filters_pass_through_and_run_before_verification(portico, tmp_path):
+    script = ('webhook.source("walled", { path = "/hooks/walled", scheme = "github",\n'
+              '  secrets = { "%s" }, ip = { allow = { "10.9.9.9" } } }, function() end)\n'
+              'webhook.source("open", { path = "/hooks/open", scheme = "github",\n'
+              '  secrets = { "%s" }, ip = { allow = { "127.0.0.1" } } }, function() end)\n'
+              % (GITHUB, GITHUB))
+    d = portico(body_for(tmp_path, script), plugins_dir=PLUGINS)
+    body = b"{}"
+    r = post(d, "/hooks/walled", body, github_headers(body))
+    assert r.status_code == 403, r.text
+    assert jobs(d, "source = 'walled'") == []
+    gid = str(uuid.uuid4())
+    r = post(d, "/hooks/open", body, github_headers(body, delivery=gid))
+    assert r.status_code == 200, r.text
+    wait_state(d, gid, "done")
+
+
 @pytest.mark.parametrize("script, words", [
     ('webhook.source("a", { path = "/a", scheme = "github", secrets = { "s" } }, print)\n'
      'webhook.source("a", { path = "/b", scheme = "github", secrets = { "s" } }, print)\n',
