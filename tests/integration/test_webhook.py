@@ -766,6 +766,9 @@ def test_kill_9_under_load_loses_no_acknowledged_event(tmp_path):
         d.proc.wait(10)
     finally:
         stop.set()
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait(10)
         for t in threads:
             t.join(15)
     assert not errors, errors
