@@ -485,6 +485,21 @@ def test_dead_after_max_then_replayed_from_the_cli(hooks):
     assert count(d, "stripe", eid) == 1
 
 
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is missing")
+def test_delivery_over_h2c(hooks):
+    d = hooks
+    eid, body = stripe_event()
+    args = ["curl", "-sS", "-i", "--http2-prior-knowledge", "--data-binary", "@-"]
+    for k, v in stripe_headers(body).items():
+        args += ["-H", f"{k}: {v}"]
+    out = subprocess.run(args + [d.url + "/hooks/stripe"], input=body, capture_output=True,
+                         timeout=30)
+    text = out.stdout.decode()
+    assert text.startswith("HTTP/2 200"), text + out.stderr.decode()
+    assert f'"id":"{eid}"' in text
+    wait_state(d, eid, "done")
+
+
 def test_client_leaving_before_the_answer_still_stores(hooks):
     d = hooks
     eid, body = stripe_event()
