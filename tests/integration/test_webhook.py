@@ -103,6 +103,7 @@ webhook.source("custom", {
     if req.headers["x-token"] == "let-me-in" then return true end
     if req.headers["x-token"] == "boom" then error("verify blew up") end
     if req.headers["x-token"] == "odd" then return nil, { not_a = "string" } end
+    if req.headers["x-token"] == "slow" then sleep(0.5); return true end
     return false, "bad token"
   end,
 }, seen)
@@ -498,6 +499,20 @@ def test_delivery_over_h2c(hooks):
     assert text.startswith("HTTP/2 200"), text + out.stderr.decode()
     assert f'"id":"{eid}"' in text
     wait_state(d, eid, "done")
+
+
+def test_client_leaving_while_verify_waits_stores_nothing_and_breaks_nothing(hooks):
+    d = hooks
+    s = socket.create_connection(("127.0.0.1", d.port))
+    s.sendall(b"POST /hooks/custom HTTP/1.1\r\nHost: x\r\nx-token: slow\r\n"
+              b"x-event-id: gone1\r\nContent-Length: 2\r\n\r\nhi")
+    time.sleep(0.1)
+    s.close()
+    time.sleep(0.8)
+    assert jobs(d, "event_id = 'gone1'") == []   # no 2xx went out: the sender retries
+    r = post(d, "/hooks/custom", b"hi", {"x-token": "let-me-in", "x-event-id": "gone2"})
+    assert r.status_code == 200
+    wait_state(d, "gone2", "done")
 
 
 def test_client_leaving_before_the_answer_still_stores(hooks):
