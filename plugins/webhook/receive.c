@@ -22,7 +22,6 @@
 
 #include "whg.h"
 
-#if WHG_ABI18
 
 #define MAX_HEADERS_JSON (32u << 10)   /* bytes of header values kept with an event */
 #define MAX_HEADER_VALUE (8u << 10)
@@ -363,7 +362,3 @@ int whg_receive(pt_exchange *x, const pt_conf *opts, void *ud)
 	store_event(r);
 	return 0;
 }
-
-#else
-typedef int whg_receive_needs_abi18;
-#endif
