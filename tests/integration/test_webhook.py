@@ -227,6 +227,13 @@ class SSE:
         self.s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
         self.s.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
         self.buf = b""
+        # subscribed once the answer's head is here (a slow, sanitized daemon
+        # may take longer than any fixed sleep): publish only after that
+        while b"\r\n\r\n" not in self.buf:
+            b = self.s.recv(65536)
+            if not b:
+                raise AssertionError("SSE connection closed before its head")
+            self.buf += b
 
     def next_data(self, timeout=10.0):
         deadline = time.monotonic() + timeout
