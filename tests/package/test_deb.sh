@@ -118,6 +118,24 @@ if [ "$mode" = apt ]; then
 	[ "$(stat -c %U:%G:%a /etc/portico/portico.conf)" = root:portico:640 ] ||
 		fail "/etc/portico/portico.conf is $(stat -c %U:%G:%a /etc/portico/portico.conf)"
 	ok "apt-get install: portico user, /etc/portico/portico.conf root:portico 0640"
+	if [ -d /run/systemd/system ]; then   # a machine with systemd as PID 1: the real service
+		i=0
+		until curl -sf --max-time 2 -o /dev/null http://127.0.0.1:8080/healthz; do
+			i=$((i + 1)); [ $i -lt 100 ] || { systemctl status portico --no-pager || true; fail "portico.service does not serve 127.0.0.1:8080"; }
+			sleep 0.1
+		done
+		[ "$(systemctl show -p User --value portico)" = portico ] || fail "the unit does not run as portico"
+		ps -o user= -p "$(systemctl show -p MainPID --value portico)" | grep -qx portico ||
+			fail "the service's process is not the portico user's"
+		since=$(date '+%Y-%m-%d %H:%M:%S')
+		systemctl reload portico
+		i=0
+		until journalctl -u portico --since "$since" --no-pager | grep -q 'reload: generation [0-9]* is live'; do
+			i=$((i + 1)); [ $i -lt 100 ] || fail "systemctl reload portico did not reload"
+			sleep 0.1
+		done
+		ok "portico.service serves 127.0.0.1:8080 as the portico user; systemctl reload makes a new generation"
+	fi
 else
 	root="$work/root"
 	dpkg -x "$deb" "$root"
@@ -171,12 +189,20 @@ route { method = "GET", path = "/hello/:name", handler = "hello" }
 CONF
 (cd "$work" && "$bin" -t -c "$conf" >"$work/t.out" 2>&1) || { cat "$work/t.out"; fail "portico -t on the installed config"; }
 grep -q "6 plugin(s)" "$work/t.out" || { cat "$work/t.out"; fail "portico -t: not 6 plugins"; }
+# a careless edit: ExecStartPre's -t must refuse it with file:line
+sed 's/^listen {/listen = 3\nlisten {/' "$conf" >"$work/broken.conf"
+if (cd "$work" && "$bin" -t -c "$work/broken.conf" >"$work/tb.out" 2>&1); then
+	fail "portico -t accepted a broken config"
+fi
+grep -q "broken.conf:[0-9]*:" "$work/tb.out" || { cat "$work/tb.out"; fail "no file:line for a broken config"; }
 (cd "$work" && exec "$bin" -c "$conf" 2>"$work/error.log") &
 pid=$!
 i=0
 until curl -s -o /dev/null "http://127.0.0.1:$port/healthz"; do
 	i=$((i + 1))
-	[ $i -lt 200 ] && kill -0 "$pid" 2>/dev/null || { cat "$work/error.log"; fail "the installed daemon did not listen"; }
+	if [ $i -ge 200 ] || ! kill -0 "$pid" 2>/dev/null; then
+		cat "$work/error.log"; fail "the installed daemon did not listen"
+	fi
 	sleep 0.05
 done
 [ "$(cat "$work/run/portico.pid")" = "$pid" ] || fail "pid_file does not hold $pid"
