@@ -1,5 +1,7 @@
 #!/bin/sh
-# The Debian packages, end to end (issue 16, item 6); opt-in, about 3-5 min:
+# The Debian packages, end to end (issue 16, item 6); opt-in. It costs about
+# 2.5 min of CPU (the package build is most of it); on the shared 2-core
+# machine it was written on it took 5 to 8 min of wall time:
 #
 #   tests/package/test_deb.sh [SRCDIR]
 #
@@ -60,7 +62,7 @@ if [ -n "${PORTICO_DEB_PREBUILT:-}" ]; then   # a folder with packages built bef
 	cp "$PORTICO_DEB_PREBUILT"/portico_"$ver"_*.deb "$PORTICO_DEB_PREBUILT"/portico-dev_"$ver"_*.deb "$work/"
 	echo "# using the packages in $PORTICO_DEB_PREBUILT"
 else
-	(cd "$tree" && DEB_BUILD_OPTIONS="parallel=$(nproc)" \
+	(cd "$tree" && DEB_BUILD_OPTIONS="parallel=$(nproc) nocheck noddebs" \
 		timeout 600 dpkg-buildpackage -us -uc -b >"$work/build.log" 2>&1) ||
 		{ tail -n 60 "$work/build.log"; fail "dpkg-buildpackage"; }
 fi
