@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "api_table.h"
+#include "command.h"
 #include "conf_tree.h"
 #include "http/exchange.h"
 #include "hub.h"
@@ -14,6 +15,7 @@
 #include "lua/lua_rt.h"
 #include "metrics.h"
 #include "plugin.h"
+#include "process.h"
 #include "shared_dict.h"
 #include "upstream/outbound.h"
 #include "upstream/redis_api.h"
@@ -142,6 +144,22 @@ static pt_metric *metric_gauge(pt_plugin_ctx *ctx, const char *name, const char 
 	return metric_new(METRIC_GAUGE, name, help);
 }
 
+/* Labelled metrics (1.8): one family per name, a series per label set
+ * (metrics.c checks the syntax and bounds the sets). */
+static pt_metric *metric_counter_l(pt_plugin_ctx *ctx, const char *name, const char *help,
+                                   const char *labels)
+{
+	(void)ctx;
+	return labels ? metric_new_l(METRIC_COUNTER, name, help, labels) : NULL;
+}
+
+static pt_metric *metric_gauge_l(pt_plugin_ctx *ctx, const char *name, const char *help,
+                                 const char *labels)
+{
+	(void)ctx;
+	return labels ? metric_new_l(METRIC_GAUGE, name, help, labels) : NULL;
+}
+
 static int lua_module_register(pt_plugin_ctx *ctx, const char *name, pt_lua_open_fn open)
 {
 	(void)ctx;
@@ -250,6 +268,13 @@ static const struct pt_api table = {
 	.ucall_cancel = ucall_cancel,
 	.exchange_body_pause = xapi_body_pause,
 	.lua_task_abandon = lua_task_abandon,
+	.worker_lua = lua_worker_state,
+	.worker_lua_task_resume = lua_worker_task_resume,
+	.var_dir = process_var_dir,
+	.run_mode = process_mode,
+	.command_register = command_register,
+	.metric_counter_l = metric_counter_l,
+	.metric_gauge_l = metric_gauge_l,
 };
 
 const struct pt_api *api_table(void)

@@ -2,7 +2,7 @@
  * conf.c - evaluate conf/portico.conf (Lua) and validate it in C.
  *
  * The file runs in an environment holding only the directives (listen,
- * routes, plugin, route). Assignments land in a settings table through
+ * routes, plugin, route) and env() / secret_file() (secret.h). Assignments land in a settings table through
  * __newindex, which records the line; directives record theirs too. The
  * result is copied into a pt_conf tree, checked against the schemas (with
  * "did you mean" for a misspelt key), and read into struct config: the
@@ -23,6 +23,7 @@
 #include "conf.h"
 #include "conf_priv.h"
 #include "lua_alloc.h"
+#include "secret.h"
 
 #define CONF_MAX_DEPTH 16
 #define CONF_MAX_INSTRUCTIONS 10000000
@@ -165,6 +166,17 @@ static int dir_plugin(lua_State *L)
 	return 1;
 }
 
+/* env("NAME"[, default]) and secret_file("path"): secret.h. */
+static int conf_env(lua_State *L)
+{
+	return secret_lua_env(L);
+}
+
+static int conf_secret_file(lua_State *L)
+{
+	return secret_lua_file(L, lua_tostring(L, lua_upvalueindex(1)));
+}
+
 static void count_hook(lua_State *L, lua_Debug *ar)
 {
 	lua_getinfo(L, "Sl", ar);
@@ -262,6 +274,11 @@ static int eval_file(lua_State *L, const char *file, struct errbuf *e)
 	lua_pushliteral(L, "upstream");
 	lua_pushcclosure(L, dir_plugin, 1);
 	lua_setfield(L, -2, "upstream");
+	lua_pushcfunction(L, conf_env);
+	lua_setfield(L, -2, "env");
+	lua_pushstring(L, file);
+	lua_pushcclosure(L, conf_secret_file, 1);
+	lua_setfield(L, -2, "secret_file");
 	lua_pushcclosure(L, env_index, 1);
 	lua_setfield(L, -2, "__index");
 	lua_pushcfunction(L, env_newindex);
@@ -491,7 +508,7 @@ const pt_conf *conf_from_lua(struct lua_State *L, int idx, struct arena *a, cons
                              int line, char *err, size_t errlen)
 {
 	struct errbuf e = { err, errlen, 0, 0 };
-	struct build b = { a, &e, file, line, 1 };
+	struct build b = { a, &e, file, line, 1, NULL, 0 };
 	const pt_conf *c;
 
 	err[0] = '\0';
@@ -526,6 +543,8 @@ struct config *config_load(const char *file, char *err, size_t errlen)
 	b.file = cfg->file;
 	b.line = 0;
 	b.skip_functions = 0;
+	b.ptabs = NULL;
+	b.nptabs = 0;
 	if (eval_file(L, file, &e) == 0) {
 		lua_getfield(L, LUA_REGISTRYINDEX, K_SETTINGS);
 		lua_getfield(L, LUA_REGISTRYINDEX, K_LINES);

@@ -146,6 +146,8 @@ struct config {
 	const char *file;
 	int workers;
 	const char *plugins_dir;
+	const char *var_dir;        /* absolute, no trailing '/' (pt_api.var_dir) */
+	int var_dir_line;           /* where it was set, 0: the default */
 	const char *pid_file;
 	int log_level;
 	const char *log_file;

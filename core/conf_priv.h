@@ -36,6 +36,8 @@ struct build {
 	const char *file;
 	int line;
 	int skip_functions;   /* route options may hold functions: leave them out */
+	const char **ptabs;   /* top-level keys that are plugins' tables (`webhook = {}`) */
+	unsigned nptabs;
 };
 
 int conf_keycmp(const void *x, const void *y);

@@ -7,6 +7,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -100,6 +101,7 @@ static const struct spec top_spec[] = {
 	{ "lua", PT_CONF_TABLE, 0, 0, 0, lua_spec },
 	{ "workers", PT_CONF_NUMBER, S_INT, 1, 1024, NULL },
 	{ "plugins_dir", PT_CONF_STRING, 0, 0, 0, NULL },
+	{ "var_dir", PT_CONF_STRING, 0, 0, 0, NULL },
 	{ "pid_file", PT_CONF_STRING, 0, 0, 0, NULL },
 	{ "log", PT_CONF_TABLE, 0, 0, 0, log_spec },
 	{ "shutdown_timeout", PT_CONF_NUMBER, 0, 0, 3600, NULL },
@@ -356,6 +358,52 @@ static void read_listen(struct errbuf *e, struct config *cfg, struct listen_conf
 			          l->address, l->port, cfg->listeners[j].line);
 }
 
+/* P's options V (a `plugin "name" { ... }` block or a top-level table
+ * named like the plugin, at LINE), and its own listener if it has one. */
+static void plugin_read(struct errbuf *e, struct config *cfg, struct plugin_conf *p,
+                        const pt_conf *v, int line, unsigned *nl)
+{
+	const pt_conf *pl = v ? conf_get(v, "listen") : NULL;
+
+	p->opts = plugin_opts(&cfg->arena, v, p, e);
+	if (!pl)
+		return;
+	if (pl->type != PT_CONF_TABLE) {
+		conf_errf(e, cfg->file, line, "plugin \"%s\": listen must be "
+		          "{ address = ..., port = ... }", p->name);
+		return;
+	}
+	(*nl)++;
+	read_listen(e, cfg, &cfg->listeners[*nl - 1], pl, line, *nl, p->name);
+}
+
+/* The top-level tables named like a plugin (conf_read_settings found them):
+ * the same as `plugin "name" { ... }`, which may not be there as well. */
+static void plugin_tables_read(struct errbuf *e, struct config *cfg, struct build *b,
+                               unsigned *np, unsigned *nl)
+{
+	for (unsigned i = 0; cfg->root && i < b->nptabs; i++) {
+		const char *name = b->ptabs[i];
+		const pt_conf *v = conf_get(cfg->root, name);
+		const struct plugin_conf *prev = config_plugin(cfg, name);
+		struct plugin_conf *p = &cfg->plugins[*np];
+
+		if (!v)
+			continue;
+		if (prev) {
+			conf_errf(e, cfg->file, v->line, "%s = { ... } and plugin \"%s\" { ... } at line "
+			          "%d both configure plugin \"%s\": keep one", name, name, prev->line,
+			          name);
+			continue;
+		}
+		p->name = name;
+		p->line = v->line;
+		plugin_read(e, cfg, p, v, v->line, nl);
+		(*np)++;
+		cfg->nplugins = *np;
+	}
+}
+
 /* Reads the directive list at the top of the stack into CFG. [-0, +0, m] */
 void conf_read_directives(lua_State *L, struct config *cfg, struct build *b)
 {
@@ -364,8 +412,8 @@ void conf_read_directives(lua_State *L, struct config *cfg, struct build *b)
 	struct errbuf *e = b->e;
 	unsigned nl = 0, np = 0, nr = 0, ns = 0;
 
-	cfg->listeners = arena_calloc(&cfg->arena, (n + 1) * sizeof(*cfg->listeners));
-	cfg->plugins = arena_calloc(&cfg->arena, (n + 1) * sizeof(*cfg->plugins));
+	cfg->listeners = arena_calloc(&cfg->arena, (n + b->nptabs + 1) * sizeof(*cfg->listeners));
+	cfg->plugins = arena_calloc(&cfg->arena, (n + b->nptabs + 1) * sizeof(*cfg->plugins));
 	cfg->routes = arena_calloc(&cfg->arena, (n + 1) * sizeof(*cfg->routes));
 	cfg->upstreams = arena_calloc(&cfg->arena, (n + 1) * sizeof(*cfg->upstreams));
 	cfg->route_scripts = arena_calloc(&cfg->arena, (n + 1) * sizeof(char *));
@@ -418,17 +466,7 @@ void conf_read_directives(lua_State *L, struct config *cfg, struct build *b)
 			} else if (config_plugin(cfg, p->name)) {
 				conf_errf(e, cfg->file, b->line, "plugin \"%s\" is configured twice", p->name);
 			} else {
-				p->opts = plugin_opts(&cfg->arena, v, p, e);
-				if (v && conf_get(v, "listen")) {
-					const pt_conf *pl = conf_get(v, "listen");
-
-					if (pl->type != PT_CONF_TABLE)
-						conf_errf(e, cfg->file, b->line, "plugin \"%s\": listen must be "
-						          "{ address = ..., port = ... }", p->name);
-					else
-						nl++, read_listen(e, cfg, &cfg->listeners[nl - 1], pl, b->line,
-						                  nl, p->name);
-				}
+				plugin_read(e, cfg, p, v, b->line, &nl);
 				np++;
 				cfg->nplugins = np;
 			}
@@ -439,6 +477,7 @@ void conf_read_directives(lua_State *L, struct config *cfg, struct build *b)
 		}
 		lua_pop(L, 5);
 	}
+	plugin_tables_read(e, cfg, b, &np, &nl);
 	cfg->nlisteners = nl;
 	for (unsigned i = 0; cfg->admin.port && i < nl; i++)
 		if (cfg->listeners[i].port == cfg->admin.port &&
@@ -485,6 +524,98 @@ static void read_admin(struct errbuf *e, struct config *cfg, const pt_conf *v, i
 		          "without one only a loopback address (127.0.0.1, ::1) is allowed", a->address);
 }
 
+/*
+ * A top-level key that is no setting but names a plugin in plugins_dir (its
+ * file, NAME.so) with a table, `webhook = { store = "redis" }`, is that
+ * plugin's options: listed in B for conf_read_directives. Returns ROOT
+ * without those keys, for the check that reports any other unknown key.
+ */
+static const pt_conf *plugin_tables_split(struct config *cfg, const pt_conf *root,
+                                          struct build *b)
+{
+	const char *dir = str_or(root, "plugins_dir", PT_PLUGIN_DIR);
+	pt_conf *rest = arena_alloc(&cfg->arena, sizeof(*rest));
+	size_t n = root->u.t.nkeys, j = 0;
+	char path[4096];
+
+	b->ptabs = arena_calloc(&cfg->arena, (n + 1) * sizeof(char *));
+	if (!rest || !b->ptabs)
+		return root;
+	*rest = *root;
+	rest->u.t.keys = arena_calloc(&cfg->arena, (n + 1) * sizeof(char *));
+	rest->u.t.vals = arena_calloc(&cfg->arena, (n + 1) * sizeof(pt_conf *));
+	if (!rest->u.t.keys || !rest->u.t.vals)
+		return root;
+	for (size_t i = 0; i < n; i++) {
+		const char *k = root->u.t.keys[i];
+		const struct spec *s;
+		int len;
+
+		for (s = top_spec; s->key && strcmp(s->key, k); s++)
+			;
+		len = snprintf(path, sizeof(path), "%s/%s.so", dir, k);
+		if (!s->key && root->u.t.vals[i]->type == PT_CONF_TABLE && plugin_name_ok(k) &&
+		    len > 0 && (size_t)len < sizeof(path) && access(path, F_OK) == 0) {
+			b->ptabs[b->nptabs++] = k;
+			continue;
+		}
+		rest->u.t.keys[j] = k;
+		rest->u.t.vals[j++] = root->u.t.vals[i];
+	}
+	rest->u.t.nkeys = j;
+	return rest;
+}
+
+/*
+ * var_dir: absolute, without a trailing '/'. A relative value is taken from
+ * the config file's folder (made absolute with the working directory when
+ * the file was named by a relative path), so `var_dir = "var"` beside the
+ * config means the same whatever folder the daemon starts in.
+ */
+static void read_var_dir(struct errbuf *e, struct config *cfg, const pt_conf *root)
+{
+	const pt_conf *v = conf_get(root, "var_dir");
+	const char *dir = v && v->type == PT_CONF_STRING ? v->u.s.ptr : PT_VAR_DIR;
+	const char *slash = strrchr(cfg->file, '/');
+	char cwd[4096], *out;
+	size_t n;
+
+	cfg->var_dir_line = v ? v->line : 0;
+	if (!*dir || strlen(dir) != (v ? v->u.s.len : strlen(dir)) || strlen(dir) > 3000) {
+		conf_errf(e, cfg->file, cfg->var_dir_line, "var_dir must be a folder's path "
+		          "(not empty, no NUL byte, under 3000 bytes)");
+		return;
+	}
+	if (dir[0] == '/') {
+		out = arena_strdup(&cfg->arena, dir);
+	} else {
+		/* the config's folder: "/" for "/x.conf", "." for "x.conf" */
+		int nfolder = slash == cfg->file ? 1 : slash ? (int)(slash - cfg->file) : 1;
+		const char *folder = slash ? cfg->file : ".";
+
+		cwd[0] = '\0';
+		if (folder[0] != '/' && !getcwd(cwd, sizeof(cwd))) {
+			conf_errf(e, cfg->file, cfg->var_dir_line, "var_dir: cannot tell the "
+			          "working folder: %s", strerror(errno));
+			return;
+		}
+		n = strlen(cwd) + (size_t)nfolder + strlen(dir) + 4;
+		out = arena_alloc(&cfg->arena, n);
+		if (out)
+			snprintf(out, n, "%s%s%.*s%s%s", cwd, *cwd ? "/" : "", nfolder, folder,
+			         folder[nfolder - 1] == '/' ? "" : "/", dir);
+	}
+	if (!out) {
+		conf_errf(e, cfg->file, cfg->var_dir_line, "out of memory");
+		return;
+	}
+	for (char *p; (p = strstr(out, "/./")) != NULL;)   /* "x.conf"'s folder "." */
+		memmove(p, p + 2, strlen(p + 2) + 1);
+	for (n = strlen(out); n > 1 && out[n - 1] == '/'; n--)
+		out[n - 1] = '\0';
+	cfg->var_dir = out;
+}
+
 /* Reads the top-level settings at the top of the stack (settings table). */
 void conf_read_settings(lua_State *L, struct config *cfg, struct build *b)
 {
@@ -525,11 +656,12 @@ void conf_read_settings(lua_State *L, struct config *cfg, struct build *b)
 		}
 	}
 	cfg->root = root;
-	conf_check(b->e, root, top_spec, "");
+	conf_check(b->e, plugin_tables_split(cfg, root, b), top_spec, "");
 
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	cfg->workers = (int)num_or(root, "workers", ncpu > 0 ? (double)ncpu : 1);
 	cfg->plugins_dir = str_or(root, "plugins_dir", PT_PLUGIN_DIR);
+	read_var_dir(b->e, cfg, root);
 	cfg->pid_file = str_or(root, "pid_file", NULL);
 	cfg->log_file = str_or(root, "log.file", NULL);
 	if (conf_get(root, "redis")) {

@@ -19,6 +19,7 @@
 
 #include "admin.h"
 #include "backplane.h"
+#include "command.h"
 #include "conf.h"
 #include "gen.h"
 #include "handlers.h"
@@ -27,6 +28,7 @@
 #include "lua/lua_rt.h"
 #include "metrics.h"
 #include "plugin.h"
+#include "process.h"
 #include "req_metrics.h"
 #include "upstream/health.h"
 #include "watchdog.h"
@@ -43,10 +45,97 @@ static int stopping;
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: portico [-c FILE] [-t] [-s reload|stop] [-v]\n"
+	           "       portico [-c FILE] COMMAND [ARGS...]\n"
 	           "  -c FILE   config file (default conf/portico.conf)\n"
 	           "  -t        check the config, plugins and routes, then exit 0 or 1\n"
 	           "  -s SIG    signal the running instance (its pid_file): reload or stop\n"
 	           "  -v        print the version and exit\n");
+}
+
+static struct config *command_cfg;   /* the plugins' options stay valid while it runs */
+
+/*
+ * Loads the config and the plugins for a command (run_mode
+ * PT_RUN_COMMAND): no route script runs, no worker, listener or log file
+ * starts; logs go to stderr, at warn at most (a command's output is not
+ * the daemon's chatter). 0, or 1 with the reason printed (QUIET: not).
+ */
+static int command_setup(int quiet)
+{
+	static char err[ERRLEN];
+	struct config *cfg;
+
+	process_set_mode(PT_RUN_COMMAND);
+	log_set_level(PT_LOG_ERROR);
+	cfg = config_load(conf_path, err, sizeof(err));
+	if (!cfg) {
+		if (!quiet)
+			fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (!quiet)
+		log_set_level(cfg->log_level < PT_LOG_WARN ? cfg->log_level : PT_LOG_WARN);
+	if (process_set_var_dir(cfg->var_dir) != 0 || handlers_register_builtin() != 0 ||
+	    plugins_load_all(cfg, err, sizeof(err)) != 0) {
+		if (!quiet)
+			fprintf(stderr, "portico: %s\n", err[0] ? err : "out of memory");
+		plugins_unload_all();
+		config_free(cfg);
+		return 1;
+	}
+	command_cfg = cfg;
+	return 0;
+}
+
+static void command_teardown(void)
+{
+	plugins_unload_all();
+	lua_modules_clear();
+	metrics_free_all();   /* what the plugins registered in load() */
+	config_free(command_cfg);
+	command_cfg = NULL;
+	process_free();
+}
+
+/* `portico [-c FILE] NAME ARGS...`: the command's exit status. */
+static int run_command(int argc, char **argv)
+{
+	int rc;
+
+	if (command_setup(0) != 0) {
+		command_teardown();
+		return 1;
+	}
+	rc = command_run(argc, argv);
+	if (rc < 0) {
+		fprintf(stderr, "portico: unknown command '%s'", argv[0]);
+		if (command_count()) {
+			fprintf(stderr, "; the plugins of %s provide:\n", conf_path);
+			command_list(stderr);
+		} else {
+			fprintf(stderr, " (the plugins of %s register none; see portico -h)\n",
+			        conf_path);
+		}
+		rc = 2;
+	}
+	command_teardown();
+	fflush(stdout);
+	return rc;
+}
+
+/* portico -h: the options, and the commands the configured plugins give. */
+static int help(void)
+{
+	usage(stdout);
+	if (command_setup(1) == 0 && command_count()) {
+		printf("commands (from the plugins of %s):\n", conf_path);
+		command_list(stdout);
+	} else {
+		printf("commands: none (the plugins of %s register none, or it does not load: "
+		       "portico -t says why)\n", conf_path);
+	}
+	command_teardown();
+	return 0;
 }
 
 static int write_pid_file(const char *path)
@@ -113,8 +202,24 @@ static struct gen *build(const char *path, int first, char *err, size_t errlen)
 
 	if (!cfg)
 		return NULL;
+	if (!first && strcmp(cfg->var_dir, process_var_dir()) != 0) {
+		char at[32] = "";
+
+		if (cfg->var_dir_line)   /* 0: the default, set nowhere */
+			snprintf(at, sizeof(at), ":%d", cfg->var_dir_line);
+		snprintf(err, errlen, "%s%s: var_dir cannot change on reload (it is %s; restart to "
+		         "use %s)", cfg->file, at, process_var_dir(), cfg->var_dir);
+		config_free(cfg);
+		return NULL;
+	}
 	if (first) {
 		char lerr[256];
+
+		if (process_set_var_dir(cfg->var_dir) != 0) {
+			snprintf(err, errlen, "out of memory");
+			config_free(cfg);
+			return NULL;
+		}
 
 		workers_set_count((unsigned)cfg->workers);
 		if (req_metrics_init((unsigned)cfg->workers) != 0) {
@@ -283,7 +388,7 @@ static void raise_nofile(void)
 int main(int argc, char **argv)
 {
 	static char err[ERRLEN];
-	int opt, test = 0, rc = 0;
+	int opt, test = 0, rc = 0, want_help = 0;
 	const char *sig = NULL;
 	struct event_base *base;
 	struct event *sigs[3], *wd;
@@ -292,23 +397,31 @@ int main(int argc, char **argv)
 	double grace;
 	char *pid_path;
 
-	while ((opt = getopt(argc, argv, "c:ts:vh")) != -1) {
+	/* "+": options end at the first word, a command's name (its own
+	 * options, `--state dead`, are its arguments) */
+	while ((opt = getopt(argc, argv, "+c:ts:vh")) != -1) {
 		switch (opt) {
 		case 'c': conf_path = optarg; break;
 		case 't': test = 1; break;
 		case 's': sig = optarg; break;
 		case 'v': printf("portico %s (plugin ABI %d.%d)\n", PACKAGE_VERSION, PT_ABI_MAJOR,
 		                 PT_ABI_MINOR); return 0;
-		case 'h': usage(stdout); return 0;
+		case 'h': want_help = 1; break;
 		default: usage(stderr); return 2;
 		}
 	}
+	if (want_help)
+		return help();
 	if (optind < argc) {
-		usage(stderr);
-		return 2;
+		if (test || sig) {
+			usage(stderr);
+			return 2;
+		}
+		return run_command(argc - optind, argv + optind);
 	}
 	if (sig)
 		return signal_running(sig);
+	process_set_mode(test ? PT_RUN_CHECK : PT_RUN_DAEMON);
 
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
@@ -406,6 +519,7 @@ int main(int argc, char **argv)
 	metrics_free_all();
 	req_metrics_free();
 	lua_rt_shutdown();
+	process_free();
 	log_info("core", "stopped");
 	return rc;
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "api_table.h"
+#include "command.h"
 #include "log.h"
 #include "plugin.h"
 #include "worker.h"
@@ -20,6 +21,7 @@
 #define PLUGIN_MIN_SIZE (offsetof(struct pt_plugin, unload) + sizeof(void (*)(void)))
 
 static struct pt_plugin_ctx *plugins;      /* load order */
+static const struct pt_plugin_ctx *loading; /* whose load() runs now */
 static unsigned nplugins;
 
 static struct handler_reg *handlers;
@@ -106,7 +108,9 @@ int plugin_load(struct pt_plugin_ctx *p, const pt_conf *opts, char *err, size_t 
 		p->loaded = 1;
 		return 0;
 	}
+	loading = p;
 	rc = p->desc->load(p, api_table(), opts ? opts : conf_empty());
+	loading = NULL;
 	if (rc != 0) {
 		snprintf(err, errlen, "plugin %s (%s): load failed: %s", p->path, p->name,
 		         pt_strerror_impl(rc));
@@ -114,6 +118,11 @@ int plugin_load(struct pt_plugin_ctx *p, const pt_conf *opts, char *err, size_t 
 	}
 	p->loaded = 1;
 	return 0;
+}
+
+int plugin_loading(const struct pt_plugin_ctx *p)
+{
+	return p && p == loading;
 }
 
 void plugin_close(struct pt_plugin_ctx *p)
@@ -203,6 +212,7 @@ int plugins_load_all(const struct config *cfg, char *err, size_t errlen)
 			continue;
 		if (plugin_load(p, pc ? pc->opts : NULL, why, sizeof(why)) != 0) {
 			registry_drop(p);
+			command_drop(p);
 			if (pc && pc->optional) {
 				log_warn("plugins", "%s (optional: skipped)", why);
 			} else {
@@ -286,6 +296,7 @@ void plugins_unload_all(void)
 	}
 	nplugins = 0;
 	registry_clear();
+	command_clear();
 }
 
 struct pt_plugin_ctx *plugins_first(void)

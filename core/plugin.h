@@ -43,6 +43,8 @@ struct filter_reg {
 struct pt_plugin_ctx *plugin_open(const char *path, char *err, size_t errlen);
 /* Calls the plugin's load callback with OPTS. 0, or negative with ERR. */
 int plugin_load(struct pt_plugin_ctx *p, const pt_conf *opts, char *err, size_t errlen);
+/* Whether P's load callback is running now (registration is allowed). */
+int plugin_loading(const struct pt_plugin_ctx *p);
 /* dlcloses and frees P (after unload). */
 void plugin_close(struct pt_plugin_ctx *p);
 

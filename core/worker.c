@@ -403,6 +403,9 @@ static void *worker_main(void *arg)
 	w->cutting = 1;
 	while (w->conns)
 		conn_abort(w->conns);
+	/* before worker_stop: no task of a plugin's calls back into it after */
+	w->stopped = 1;
+	lua_worker_tasks_drop(w);
 	plugins_worker_stop(w);
 	if (w->http_client) {
 		http_client_free(w->http_client);

@@ -51,6 +51,8 @@ struct pt_worker {
 	pt_exchange *x_cache;      /* freed exchanges kept for reuse (exchange.c) */
 	unsigned nx_cache;
 	int started;
+	int stopped;               /* the loop has ended: no Lua task starts any more */
+	void *lua_tasks;           /* background Lua tasks waiting now (lua/lua_task.c) */
 };
 
 unsigned worker_count(void);

@@ -1424,8 +1424,8 @@ int lua_task_resume_gone(pt_exchange *x, lua_State *co, int nargs, int *nres,
 
 	if (!r || !L || !done || lstate_of(co)->L != L) {
 		lua_settop(co, 0);
-		lua_pushstring(co, !done || !L ? "lua_task_resume: no callback or no Lua state, or "
-		               "a coroutine of another state" : "out of memory");
+		lua_pushstring(co, r ? "lua_task_resume: no callback or no Lua state, or a "
+		               "coroutine of another state (another generation's?)" : "out of memory");
 		*nres = 1;
 		return LUA_ERRMEM;
 	}

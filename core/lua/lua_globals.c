@@ -21,6 +21,7 @@
 #include "log.h"
 #include "lua_json.h"
 #include "lua_priv.h"
+#include "secret.h"
 #include "shared_dict.h"
 #include "upstream/outbound.h"
 #include "worker.h"
@@ -55,6 +56,29 @@ void lua_rt_shutdown(void)
 	shared_dict_free(shared);
 	shared = NULL;
 	lua_modules_clear();
+}
+
+/* ---- env, secret_file ---------------------------------------------------- */
+
+/* While the scripts load only: a handler reading the environment or the
+ * file system at request time would put secrets and disk I/O on the
+ * request path (and see values the loaded generation never checked). */
+static int l_env(lua_State *L)
+{
+	if (lstate_of(L)->frozen)
+		return luaL_error(L, "env() is only available while scripts load (read it at the "
+		                  "top of the script into a local)");
+	return secret_lua_env(L);
+}
+
+static int l_secret_file(lua_State *L)
+{
+	struct lstate *ls = lstate_of(L);
+
+	if (ls->frozen)
+		return luaL_error(L, "secret_file() is only available while scripts load (read it "
+		                  "at the top of the script into a local)");
+	return secret_lua_file(L, ls->lg && ls->lg->cfg ? ls->lg->cfg->file : NULL);
 }
 
 /* ---- sleep ------------------------------------------------------------- */
@@ -400,6 +424,8 @@ void lua_open_globals(lua_State *L)
 	lua_setfield(L, -2, "request");
 	lua_setglobal(L, "http");
 	lua_register(L, "sleep", l_sleep);
+	lua_register(L, "env", l_env);
+	lua_register(L, "secret_file", l_secret_file);
 	lua_newtable(L);
 	lua_pushcfunction(L, l_hub_publish);
 	lua_setfield(L, -2, "publish");

@@ -97,6 +97,18 @@ int lua_task_resume_gone(pt_exchange *x, struct lua_State *co, int nargs, int *n
 /* pt_api 1.7: CO, a waiting task, is never resumed; see api.h. */
 int lua_task_abandon(struct lua_State *co);
 
+/* Tasks of no request (lua_task.c). A WebSocket message's: on W in
+ * generation G, with the connection's REMOTE and request ID (copied). */
+int ws_task_start(pt_worker *w, struct gen *g, pt_str_t remote, pt_str_t id,
+                  struct lua_State *co, int nargs, int *nres, pt_lua_task_fn done, void *ud);
+/* pt_api 1.8: worker_lua, worker_lua_task_resume; see api.h. */
+struct lua_State *lua_worker_state(pt_worker *w);
+int lua_worker_task_resume(pt_worker *w, struct lua_State *co, int nargs, int *nres,
+                           pt_lua_task_fn done, void *ud);
+/* W stops: its background tasks still waiting are dropped (DONE never
+ * runs); their exchanges and generations are let go. W's thread. */
+void lua_worker_tasks_drop(pt_worker *w);
+
 /* Process-wide pieces set up once at start. */
 int lua_rt_init(const struct config *cfg, char *err, size_t errlen);
 /* The process-wide shared dictionary (after lua_rt_init). */

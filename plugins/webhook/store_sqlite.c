@@ -1,4 +1,598 @@
-/* store_sqlite.c - (being written: see wh.h for its part) */
-#include "wh.h"
+/*
+ * store_sqlite.c - the embedded webhook store: one SQLite file (WAL) in
+ * var_dir, one writer thread with group commit.
+ *
+ * The file, its schema and its lock: store_file.c.
+ *
+ * Threads: puts and finishes from worker threads are queued (a mutex and a
+ * condition variable); the writer thread takes everything queued (up to
+ * WH_SQ_BATCH), runs it as ONE transaction together with the dispatch of
+ * due jobs, commits (one fsync with durability "full"), and only then posts
+ * each put's answer to its worker and the picked jobs to theirs. The writer
+ * thread alone uses the write connection once it runs.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "store_sqlite.h"
 
-typedef int wh_store_sqlite_unused;
+static void op_free(struct sq_op *op)
+{
+	if (op->type == SQ_FINISH)
+		free(op->error);
+	free(op);
+}
+
+void wh_sq_enqueue(struct sq *s, struct sq_op *op)
+{
+	pthread_mutex_lock(&s->mu);
+	op->next = NULL;
+	if (s->tail)
+		s->tail->next = op;
+	else
+		s->head = op;
+	s->tail = op;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static char *dup_in(char **p, const char *src)
+{
+	size_t n = src ? strlen(src) + 1 : 1;
+	char *r = *p;
+
+	memcpy(r, src ? src : "", n);
+	*p += n;
+	return r;
+}
+
+/*
+ * Copies EV into one allocation and queues it. WH_EBUSY beyond
+ * max_pending, WH_EIO for a bad event or no memory: CB is then never called.
+ */
+static int sq_put(struct wh_store *base, pt_worker *w, const struct wh_event_in *ev,
+                  wh_put_fn cb, void *ud)
+{
+	struct sq *s = (struct sq *)base;
+	const char *hdr = ev->headers_json, *meta = ev->meta_json;
+	size_t need;
+	struct sq_op *op;
+	char *p;
+
+	if (!ev->source || !ev->event_id || (ev->body_len && !ev->body) ||
+	    (ev->kind != WH_INBOUND && ev->kind != WH_OUTBOUND) ||
+	    ev->body_len > (size_t)1 << 30)       /* SQLite's blob limit is about 1e9 */
+		return WH_EIO;
+	need = sizeof(*op) + strlen(ev->source) + strlen(ev->event_id) +
+	       (ev->type ? strlen(ev->type) : 0) + (hdr ? strlen(hdr) : 0) +
+	       (meta ? strlen(meta) : 0) + 5 + ev->body_len + 1;
+	pthread_mutex_lock(&s->mu);
+	if (s->npending >= s->max_pending || s->stopping) {
+		s->stats.busy++;
+		pthread_mutex_unlock(&s->mu);
+		return WH_EBUSY;
+	}
+	pthread_mutex_unlock(&s->mu);
+	op = malloc(need);
+	if (!op)
+		return WH_EIO;
+	memset(op, 0, sizeof(*op));
+	op->type = SQ_PUT;
+	op->w = w;
+	op->cb = cb;
+	op->ud = ud;
+	op->kind = ev->kind;
+	op->max_attempts = ev->max_attempts > 0 ? ev->max_attempts : 8;
+	op->ordered = ev->ordered != 0;
+	op->base = ev->base > 0 ? ev->base : 2;
+	op->cap = ev->cap > 0 ? ev->cap : 3600;
+	op->received_at_ms = ev->received_at_ms ? ev->received_at_ms : wh_sq_now_ms();
+	p = (char *)(op + 1);
+	op->source = dup_in(&p, ev->source);
+	op->event_id = dup_in(&p, ev->event_id);
+	op->type_s = dup_in(&p, ev->type);
+	op->headers = hdr ? dup_in(&p, hdr) : NULL;
+	op->meta = meta ? dup_in(&p, meta) : NULL;
+	op->body = (unsigned char *)p;
+	op->body_len = ev->body_len;
+	if (ev->body_len)
+		memcpy(p, ev->body, ev->body_len);
+
+	pthread_mutex_lock(&s->mu);
+	if (s->npending >= s->max_pending || s->stopping) {   /* raced with others */
+		s->stats.busy++;
+		pthread_mutex_unlock(&s->mu);
+		free(op);
+		return WH_EBUSY;
+	}
+	s->npending++;
+	pthread_mutex_unlock(&s->mu);
+	wh_sq_enqueue(s, op);
+	return 0;
+}
+
+static int insert_put(struct sq *s, struct sq_op *op, int64_t now)
+{
+	sqlite3_stmt *st = s->st_insert;
+	int rc;
+
+	sqlite3_reset(st);
+	sqlite3_bind_int(st, 1, op->kind);
+	sqlite3_bind_text(st, 2, op->source, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, op->event_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, op->type_s, -1, SQLITE_STATIC);
+	sqlite3_bind_blob64(st, 5, op->body, op->body_len, SQLITE_STATIC);
+	if (op->headers)
+		sqlite3_bind_text(st, 6, op->headers, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 6);
+	if (op->meta)
+		sqlite3_bind_text(st, 7, op->meta, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 7);
+	sqlite3_bind_int64(st, 8, op->received_at_ms);
+	sqlite3_bind_int(st, 9, op->max_attempts);
+	sqlite3_bind_double(st, 10, op->base);
+	sqlite3_bind_double(st, 11, op->cap);
+	sqlite3_bind_int(st, 12, op->ordered);
+	sqlite3_bind_int64(st, 13, now);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE)
+		return rc;
+	op->rc = sqlite3_changes(s->db) ? WH_STORED : WH_DUPLICATE;
+	return SQLITE_OK;
+}
+
+/* Transaction-wide failures: SQLite may have rolled the transaction back. */
+static int fatal_rc(int rc)
+{
+	rc &= 0xff;
+	return rc == SQLITE_FULL || rc == SQLITE_IOERR || rc == SQLITE_NOMEM ||
+	       rc == SQLITE_BUSY || rc == SQLITE_LOCKED || rc == SQLITE_CORRUPT ||
+	       rc == SQLITE_NOTADB || rc == SQLITE_READONLY || rc == SQLITE_CANTOPEN;
+}
+
+static void put_done_task(void *ud)
+{
+	struct sq_op *op = ud;
+
+	op->cb(op->rc, op->rc < 0 ? op->err : NULL, op->ud);
+	free(op);
+}
+
+/* Posts each put's answer to its worker; at close (the workers are gone)
+ * the answers are dropped. */
+static void answer_puts(struct sq *s, struct sq_op *puts, int drop)
+{
+	while (puts) {
+		struct sq_op *op = puts;
+
+		puts = op->next;
+		if (drop || !op->cb || wh_sq_worker_gone(s, op->w) ||
+		    s->api->post(op->w, put_done_task, op) != 0)
+			free(op);
+	}
+}
+
+static void log_failure(struct sq *s, const char *what, const char *msg)
+{
+	if (!s->failing && s->api->log)
+		s->api->log(NULL, PT_LOG_ERROR, "webhook store %s: %s: %s", s->path, what, msg);
+	s->failing = 1;
+}
+
+/*
+ * One transaction: OPS (puts and finishes) and, when dispatching, the
+ * pick of due jobs. After COMMIT, answers and jobs go out; on a failure
+ * every put of the round gets the error, finishes are kept for the next
+ * round, the picked jobs go back.
+ */
+static void run_round(struct sq *s, struct sq_op *ops, int stopping)
+{
+	struct sq_op *puts = NULL, **ptail = &puts, *fin = NULL;
+	struct sq_job **jobs = NULL;
+	unsigned njobs = 0;
+	int64_t now = wh_sq_now_ms();
+	int64_t before = sqlite3_total_changes(s->db);
+	int rc, nputs = 0, nfin = 0;
+	const char *what = "BEGIN";
+	char msg[200] = "";
+
+	/* retried finishes first: their jobs are older */
+	if (s->retry) {
+		struct sq_op *r = s->retry;
+
+		while (r->next)
+			r = r->next;
+		r->next = ops;
+		ops = s->retry;
+		s->retry = NULL;
+	}
+	if (!ops && (!s->started || stopping))
+		return;
+	rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	for (struct sq_op *op = ops; op && rc == SQLITE_OK; op = op->next) {
+		if (op->type == SQ_PUT) {
+			what = "storing an event";
+			rc = insert_put(s, op, now);
+			if (rc != SQLITE_OK && !fatal_rc(rc)) {
+				/* this event alone (e.g. too big for SQLite) */
+				op->rc = wh_sq_errcode(rc);
+				snprintf(op->err, sizeof(op->err), "%s", sqlite3_errmsg(s->db));
+				rc = SQLITE_OK;
+			}
+		} else {
+			what = "recording an attempt";
+			rc = wh_sq_finish_record(s, op);
+			if (rc != SQLITE_OK && !fatal_rc(rc)) {
+				/* this record alone: logged, not tried again */
+				if (s->api->log)
+					s->api->log(NULL, PT_LOG_ERROR, "webhook store %s: job %lld: "
+					            "recording its attempt: %s", s->path,
+					            (long long)op->job_id, sqlite3_errmsg(s->db));
+				rc = SQLITE_OK;
+			}
+		}
+	}
+	if (rc == SQLITE_OK && s->started && !stopping) {
+		what = "dispatching";
+		rc = wh_sq_dispatch(s, &jobs, &njobs);
+	}
+	if (rc == SQLITE_OK) {
+		what = "COMMIT";
+		rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+	}
+	if (rc != SQLITE_OK) {
+		snprintf(msg, sizeof(msg), "%s", sqlite3_errmsg(s->db));
+		if (!sqlite3_get_autocommit(s->db))
+			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		log_failure(s, what, msg);
+		wh_sq_unpick(s, jobs, njobs);
+		free(jobs);
+		jobs = NULL;
+		njobs = 0;
+	} else if (s->failing) {
+		if (s->api->log)
+			s->api->log(NULL, PT_LOG_WARN, "webhook store %s: writing again", s->path);
+		s->failing = 0;
+	}
+
+	/* sort the round's operations out */
+	while (ops) {
+		struct sq_op *op = ops;
+
+		ops = op->next;
+		op->next = NULL;
+		if (op->type == SQ_PUT) {
+			if (rc != SQLITE_OK) {
+				op->rc = wh_sq_errcode(rc);
+				snprintf(op->err, sizeof(op->err), "%s", msg);
+			}
+			*ptail = op;
+			ptail = &op->next;
+			nputs++;
+		} else if (rc != SQLITE_OK) {
+			op->next = fin;
+			fin = op;
+		} else {
+			nfin++;
+			op_free(op);
+		}
+	}
+	s->retry = fin;
+
+	pthread_mutex_lock(&s->mu);
+	if (rc == SQLITE_OK && sqlite3_total_changes(s->db) != before)
+		s->stats.commits++;
+	s->stats.puts += nputs;
+	for (struct sq_op *op = puts; op; op = op->next) {
+		if (op->rc == WH_STORED)
+			s->stats.stored++;
+		else if (op->rc == WH_DUPLICATE)
+			s->stats.duplicates++;
+		else
+			s->stats.failed++;
+	}
+	s->stats.finished += nfin;
+	s->stats.dispatched += njobs;
+	pthread_mutex_unlock(&s->mu);
+
+	answer_puts(s, puts, stopping);
+	wh_sq_hand_out(s, jobs, njobs);
+	free(jobs);
+}
+
+static void run_exec(struct sq *s, struct sq_op *op)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(s->db, op->sql, NULL, NULL, &msg);
+
+	op->rc = rc == SQLITE_OK ? 0 : -1;
+	snprintf(op->err, sizeof(op->err), "%s", msg ? msg : "");
+	sqlite3_free(msg);
+	pthread_mutex_lock(&s->mu);
+	op->done = 1;
+	pthread_cond_broadcast(&s->exec_cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void deadline(struct timespec *ts, int64_t ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
+static void *writer_main(void *arg)
+{
+	struct sq *s = arg;
+
+	for (;;) {
+		struct sq_op *ops = NULL, **tail = &ops, *exec;
+		int stopping, start, poll = 0;
+		unsigned n = 0;
+
+		pthread_mutex_lock(&s->mu);
+		for (;;) {
+			struct timespec ts;
+
+			if (s->head && s->head->type == SQ_EXEC && !s->start_req)
+				break;
+			if (s->stopping || s->start_req)
+				break;
+			if (!s->paused && s->head)
+				break;
+			if (s->started && !s->paused && wh_sq_now_ms() >= s->next_poll) {
+				poll = 1;
+				break;
+			}
+			deadline(&ts, WH_SQ_POLL_MS);
+			pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+		}
+		/* one EXEC, or up to a batch of puts and finishes */
+		if (s->head && s->head->type == SQ_EXEC && !s->start_req) {
+			exec = s->head;
+			s->head = exec->next;
+			if (!s->head)
+				s->tail = NULL;
+			pthread_mutex_unlock(&s->mu);
+			run_exec(s, exec);
+			continue;
+		} else {
+			while (s->head && s->head->type != SQ_EXEC && n < WH_SQ_BATCH &&
+			       (!s->paused || s->stopping)) {
+				struct sq_op *op = s->head;
+
+				s->head = op->next;
+				if (op->type == SQ_PUT)
+					s->npending--;
+				*tail = op;
+				tail = &op->next;
+				n++;
+			}
+			*tail = NULL;
+		}
+		if (!s->head)
+			s->tail = NULL;
+		stopping = s->stopping;
+		start = s->start_req;
+		s->start_req = 0;
+		pthread_mutex_unlock(&s->mu);
+
+		if (start)
+			wh_sq_queue_begin(s);
+		if (ops || poll || start || s->retry)
+			run_round(s, ops, stopping);
+		if (poll || start)
+			s->next_poll = wh_sq_now_ms() + WH_SQ_POLL_MS;
+		if (!stopping)
+			wh_sq_periodic(s, wh_sq_now_ms());
+		if (stopping) {
+			int empty;
+
+			pthread_mutex_lock(&s->mu);
+			empty = s->head == NULL;
+			pthread_mutex_unlock(&s->mu);
+			if (empty)
+				break;
+		}
+	}
+	return NULL;
+}
+
+int wh_sq_exec(struct wh_store *base, const char *sql, char *err, size_t errlen)
+{
+	struct sq *s = (struct sq *)base;
+	struct sq_op op;
+
+	memset(&op, 0, sizeof(op));
+	op.type = SQ_EXEC;
+	op.sql = sql;
+	/* behind what is queued: it also tells a test that all before it ran */
+	wh_sq_enqueue(s, &op);
+	pthread_mutex_lock(&s->mu);
+	while (!op.done)
+		pthread_cond_wait(&s->exec_cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+	if (op.rc != 0)
+		snprintf(err, errlen, "%s", op.err);
+	return op.rc;
+}
+
+void wh_sq_pause(struct wh_store *base, int pause)
+{
+	struct sq *s = (struct sq *)base;
+
+	pthread_mutex_lock(&s->mu);
+	s->paused = pause;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+void wh_store_sqlite_stats(struct wh_store *base, struct wh_store_stats *out)
+{
+	struct sq *s = (struct sq *)base;
+
+	pthread_mutex_lock(&s->mu);
+	*out = s->stats;
+	out->pending = s->npending;
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void sq_free(struct sq *s)
+{
+	wh_sq_queue_free(s);
+	sqlite3_finalize(s->st_insert);
+	if (s->db)
+		sqlite3_close(s->db);
+	pthread_cond_destroy(&s->exec_cv);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
+	free(s->path);
+	free(s);
+}
+
+/* Stops dispatching, writes what is queued (answers dropped: the workers
+ * are gone), joins the writer, closes the database. */
+static void sq_close(struct wh_store *base)
+{
+	struct sq *s = (struct sq *)base;
+
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stopping = 1;
+	s->paused = 0;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->thread, NULL);
+	while (s->retry) {       /* finishes the disk never took: their jobs are due at the next start */
+		struct sq_op *op = s->retry;
+
+		s->retry = op->next;
+		op_free(op);
+	}
+	sq_free(s);
+}
+
+static const struct wh_store_ops sq_ops = {
+	.start = wh_sq_start,
+	.put = sq_put,
+	.finish = wh_sq_finish,
+	.close = sq_close,
+	.worker_stop = wh_sq_worker_stop,
+};
+
+static int open_db(struct sq *s, int durability, char *err, size_t errlen)
+{
+	static const char insert_sql[] =
+		"INSERT INTO jobs (kind, source, event_id, type, body, headers, meta,"
+		" received_at, state, attempts, max_attempts, base, cap, ordered, next_at,"
+		" updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'received', 0, ?9,"
+		" ?10, ?11, ?12, ?8, ?13) ON CONFLICT (kind, source, event_id) DO NOTHING";
+	char pragmas[160], *msg = NULL;
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	                     SQLITE_OPEN_FULLMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s", s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+		return -1;
+	}
+	sqlite3_busy_timeout(s->db, WH_SQ_BUSY_MS);
+	sqlite3_extended_result_codes(s->db, 1);
+	/* journal_mode answers the mode in force: WAL needs shared memory */
+	rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *mode = (const char *)sqlite3_column_text(st, 0);
+
+		rc = mode && !strcmp(mode, "wal") ? SQLITE_OK : SQLITE_CANTOPEN;
+		if (rc != SQLITE_OK)
+			snprintf(err, errlen, "WAL mode refused (journal_mode %s)", mode ? mode : "?");
+	} else {
+		snprintf(err, errlen, "%s", sqlite3_errmsg(s->db));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_OK)
+		return -1;
+	/* journal_size_limit: a burst's WAL is cut back to 64 MiB after its
+	 * checkpoint instead of keeping its peak size on disk */
+	snprintf(pragmas, sizeof(pragmas), "PRAGMA synchronous = %s;"
+	         "PRAGMA journal_size_limit = 67108864;",
+	         durability == WH_DUR_NORMAL ? "NORMAL" : "FULL");
+	if (sqlite3_exec(s->db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errlen, "%s", msg ? msg : "PRAGMA failed");
+		sqlite3_free(msg);
+		return -1;
+	}
+	if (wh_sq_schema(s->db, 1, err, errlen) != 0)
+		return -1;
+	if (sqlite3_prepare_v2(s->db, insert_sql, -1, &s->st_insert, NULL) != SQLITE_OK ||
+	    wh_sq_queue_prepare(s) != 0) {
+		snprintf(err, errlen, "%s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Opens (creating it, its directory 0700 and the file 0600) the store at
+ * O->path and starts its writer thread. 0 and *OUT, or -1 with ERR
+ * naming the file and the reason.
+ */
+int wh_store_sqlite_open(const struct pt_api *api, const struct wh_opts *o,
+                         struct wh_store **out, char *err, size_t errlen)
+{
+	struct sq *s;
+	pthread_condattr_t ca;
+	char why[200] = "";
+
+	*out = NULL;
+	if (!o->path || !*o->path) {
+		snprintf(err, errlen, "webhook store: no path (var_dir unset?)");
+		return -1;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s || !(s->path = strdup(o->path))) {
+		free(s);
+		snprintf(err, errlen, "webhook store: out of memory");
+		return -1;
+	}
+	s->base.ops = &sq_ops;
+	s->api = api;
+	s->lock_fd = -1;
+	s->retention_ms = (o->retention_s > 0 ? o->retention_s : 30 * 86400) * 1000;
+	s->max_pending = o->max_pending ? o->max_pending : 10000;
+	s->per_worker = o->per_worker ? o->per_worker : 64;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&s->exec_cv, NULL);
+	if (wh_sq_make_file(s->path, why, sizeof(why)) != 0 ||
+	    wh_sq_lock(s->path, &s->lock_fd, why, sizeof(why)) != 0 ||
+	    open_db(s, o->durability, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "webhook store %s: %s", o->path, why);
+		sq_free(s);
+		return -1;
+	}
+	if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
+		snprintf(err, errlen, "webhook store %s: cannot start its thread", o->path);
+		sq_free(s);
+		return -1;
+	}
+	*out = &s->base;
+	return 0;
+}

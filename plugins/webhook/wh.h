@@ -142,6 +142,20 @@ int wh_sign_standard(const unsigned char *key, size_t keylen, const char *id, in
 int wh_secret_parse(int scheme, const char *text, size_t len, struct wh_secret *out,
                     char *err, size_t errlen);
 
+/* Bounds on what a sender's header and a source may make us do: a header
+ * with more v1 signatures than this is refused (401, malformed); a source
+ * has at most this many secrets. */
+#define WH_MAX_SIGNATURES 16
+#define WH_MAX_SECRETS 16
+
+/* scheme = "hmac": whether TMPL is usable: known placeholders only, {body}
+ * present, {timestamp} exactly when HAS_TS (a timestamp header), {id} only
+ * with HAS_ID (an id_header), at most 16 parts. 0 or -1 with ERR. */
+int wh_hmac_template_check(const char *tmpl, int has_ts, int has_id, char *err,
+                           size_t errlen);
+/* The lowercase hex SHA-256 of P, N into OUT (65 bytes with the NUL). */
+void wh_sha256_hex(const void *p, size_t n, char *out);
+
 /* ---- the store (store_sqlite.c, store_redis.c) ------------------------------ */
 
 enum wh_kind { WH_INBOUND = 1, WH_OUTBOUND = 2 };
@@ -221,6 +235,10 @@ struct wh_store_ops {
 	/* Stop dispatching, flush pending writes, close. Main thread, after the
 	 * workers stopped. */
 	void (*close)(struct wh_store *s);
+	/* May be NULL. On W's thread as W stops (the plugin's worker_stop):
+	 * stop dispatching on W and free what lives on its loop (timers), while
+	 * that loop still exists. Jobs W was running stay due again later. */
+	void (*worker_stop)(struct wh_store *s, pt_worker *w);
 };
 struct wh_store {
 	const struct wh_store_ops *ops;
@@ -250,6 +268,18 @@ int wh_store_sqlite_open(const struct pt_api *api, const struct wh_opts *o,
 int wh_store_redis_open(const struct pt_api *api, const struct wh_opts *o,
                         struct wh_store **out, char *err, size_t errlen);
 
+/* The SQLite store's counters (tests, metrics): a consistent copy. */
+struct wh_store_stats {
+	uint64_t commits;       /* transactions committed that wrote something */
+	uint64_t puts;          /* puts answered: stored + duplicates + failed */
+	uint64_t stored, duplicates, failed;
+	uint64_t busy;          /* puts refused with WH_EBUSY (never queued) */
+	uint64_t dispatched;    /* jobs handed to workers */
+	uint64_t finished;      /* finish() calls recorded */
+	unsigned pending;       /* puts waiting for the writer now */
+};
+void wh_store_sqlite_stats(struct wh_store *s, struct wh_store_stats *out);
+
 /* Per-source counters for /metrics, labelled source="<name>" (webhook.c
  * makes them through pt_api.metric_counter_l; the stores update
  * queue lag through wh_metrics_lag). */
@@ -276,6 +306,7 @@ void wh_send_run(pt_worker *w, struct wh_job *job, struct wh_store *s);
 int64_t wh_backoff_ms(int attempt, double base, double cap);
 
 extern const struct pt_api *wh_api;       /* set in load() (webhook.c) */
+extern struct wh_opts wh_opts_main;       /* the plugin's options, read in load() (webhook.c) */
 extern struct wh_store *wh_store_main;    /* the open store, or NULL (webhook.c) */
 extern char wh_store_error[256];         /* why it is NULL */
 

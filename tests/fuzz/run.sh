@@ -25,6 +25,7 @@ lua_pattern)	srcs="core/lua/lua_pattern.c -Icore/lua $(pkg-config --cflags --lib
 ws_frame)	srcs="core/ws/ws_frame.c core/ws/ws_deflate.c -Icore/ws $(pkg-config --cflags --libs zlib)"; target=tests/fuzz/fuzz_ws_frame.c ;;
 pb_decode)	srcs="plugins/grpc/pb_*.c -Iplugins/grpc $(pkg-config --cflags --libs lua5.4 jansson libprotobuf-c) -lm"; target=tests/fuzz/fuzz_pb_decode.c ;;
 pb_json)	srcs="plugins/grpc/pb_*.c -Iplugins/grpc $(pkg-config --cflags --libs lua5.4 jansson libprotobuf-c) -lm"; target=tests/fuzz/fuzz_pb_json.c ;;
+wh_verify)	srcs="plugins/webhook/verify.c plugins/webhook/evid.c -Iplugins/webhook $(pkg-config --cflags --libs openssl jansson lua5.4)"; target=tests/fuzz/fuzz_wh_verify.c ;;
 *)	srcs=""; target=tests/fuzz/fuzz_$name.c ;;
 esac
 [ -f "$target" ] || { echo "run.sh: no fuzz target $target" >&2; exit 2; }

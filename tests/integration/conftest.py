@@ -57,10 +57,13 @@ class Daemon:
         os.makedirs(self.plugins_dir, exist_ok=True)
         if listen is None:
             listen = 'listen { address = "127.0.0.1", port = %d }' % self.port
+        # plugins keep state there (the webhook store): never the system's.
+        # On the pid_file line: tests count the lines of the config.
+        var_dir = "" if "var_dir" in body else f'; var_dir = "{workdir}/var"'
         self.text = (
             f'workers = {workers}\n'
             f'plugins_dir = "{self.plugins_dir}"\n'
-            f'pid_file = "{self.pid_file}"\n'
+            f'pid_file = "{self.pid_file}"{var_dir}\n'
             f'log = {{ level = "debug", file = "{self.log_path}" }}\n'
             f'{listen}\n{extra_listen}\n{body}\n')
         self.write(self.text)

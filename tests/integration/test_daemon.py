@@ -154,7 +154,7 @@ def test_wrong_abi_plugin_refused_by_name(portico, tmp_path):
     d.start(expect_ok=False)
     assert d.proc.wait(10) != 0
     log = d.log()
-    assert "wrong_abi.so: built for plugin ABI 2.0, this portico provides 1.7" in log
+    assert "wrong_abi.so: built for plugin ABI 2.0, this portico provides 1.8" in log
 
 
 def test_plugin_without_entry_refused(portico, tmp_path):

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -136,14 +138,22 @@ PIN(ucall_pause, 760);
 PIN(ucall_cancel, 768);
 PIN(exchange_body_pause, 776);
 PIN(lua_task_abandon, 784);
+/* ---- 1.8 ---- */
+PIN(worker_lua, 792);
+PIN(worker_lua_task_resume, 800);
+PIN(var_dir, 808);
+PIN(run_mode, 816);
+PIN(command_register, 824);
+PIN(metric_counter_l, 832);
+PIN(metric_gauge_l, 840);
 
 #if defined(__x86_64__) && defined(__LP64__)
 /* Where the table of each minor ends: sizeof(struct pt_api) in that core. */
-static const uint32_t table_end[] = { 544, 592, 608, 616, 624, 632, 736, 792 };
+static const uint32_t table_end[] = { 544, 592, 608, 616, 624, 632, 736, 792, 848 };
 
 _Static_assert(sizeof(table_end) / sizeof(table_end[0]) == PT_ABI_MINOR + 1,
                "a new minor needs its table end (and its members' offsets) here");
-_Static_assert(sizeof(struct pt_api) == 792,
+_Static_assert(sizeof(struct pt_api) == 848,
                "pt_api grew: pin the new members and the new end above");
 /* The other structs that cross the boundary keep their layout too. */
 _Static_assert(sizeof(pt_str_t) == 16 && offsetof(pt_str_t, len) == 8, "pt_str_t");
@@ -273,6 +283,65 @@ static void test_abi_metrics_register_and_count(void **state)
 	api->metric_set(NULL, 2);
 }
 
+/* 1.8: one family per name with a series per label set; the same set in
+ * another order is the same series; bad syntax, the other kind and sets
+ * past the bound are NULL. The exposition has one HELP/TYPE per family. */
+static void test_abi_labelled_metrics_are_one_family(void **state)
+{
+	const struct pt_api *api = api_table();
+	pt_metric *a = api->metric_counter_l(NULL, "wh_received_total", "Received.",
+	                                     "source=\"stripe\"");
+	pt_metric *b = api->metric_counter_l(NULL, "wh_received_total", "x",
+	                                     "source=\"git\\\"hub\",kind=\"a\\nb\"");
+	char *text = NULL;
+	size_t len;
+	unsigned made = 0;
+
+	(void)state;
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_ptr_not_equal(a, b);
+	assert_ptr_equal(api->metric_counter_l(NULL, "wh_received_total", "x",
+	                                       "source=\"stripe\""), a);
+	assert_ptr_equal(api->metric_counter_l(NULL, "wh_received_total", "x",
+	                                       "kind=\"a\\nb\",source=\"git\\\"hub\""), b);
+	assert_null(api->metric_gauge_l(NULL, "wh_received_total", "x", "source=\"s\""));
+	static const char *const bad[] = {
+		"source=stripe", "source=\"open", "=\"x\"", "1a=\"x\"", "a=\"x\",",
+		"a=\"x\",a=\"y\"", "a=\"x\" b=\"y\"", "a=\"bad\\t\"", "a=\"line\nbreak\"",
+		"a-b=\"x\"", ",a=\"x\"",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (api->metric_counter_l(NULL, "wh_received_total", "x", bad[i]))
+			fail_msg("labels accepted: %s", bad[i]);
+	assert_null(api->metric_counter_l(NULL, "bad-name", "x", "a=\"1\""));
+	assert_null(api->metric_counter_l(NULL, "wh_received_total", "x", NULL));
+	api->metric_add(a, 2);
+	api->metric_add(b, 5);
+	assert_true(metric_value(a) == 2);
+	/* bounded: 10,000 series per name, then NULL */
+	for (unsigned i = 0; i < 10001; i++) {
+		char l[32];
+
+		snprintf(l, sizeof(l), "i=\"%u\"", i);
+		made += api->metric_gauge_l(NULL, "wh_many", "many", l) != NULL;
+	}
+	assert_int_equal(made, 10000);
+	len = metrics_render(&text);
+	assert_non_null(text);
+	assert_true(len > 0);
+	{
+		const char *fam = strstr(text, "# TYPE wh_received_total counter\n");
+
+		assert_non_null(fam);
+		assert_null(strstr(fam + 1, "# TYPE wh_received_total"));   /* once */
+		assert_non_null(strstr(text, "wh_received_total{source=\"stripe\"} 2\n"));
+		/* sorted by label name */
+		assert_non_null(strstr(text, "wh_received_total{kind=\"a\\nb\",source=\"git\\\"hub\"} 5\n"));
+	}
+	free(text);
+}
+
 static void test_abi_exchange_upstream_request_refuses_bad_arguments(void **state)
 {
 	const struct pt_api *api = api_table();
@@ -326,6 +395,32 @@ static void test_abi_ucall_refuses_bad_arguments(void **state)
 	assert_string_equal(api->strerror(PT_ECANCELED), "cancelled");
 }
 
+static int cmd_nop(pt_plugin_ctx *ctx, int argc, char **argv, void *ud)
+{
+	(void)ctx; (void)argc; (void)argv; (void)ud;
+	return 0;
+}
+
+/* 1.8 outside a daemon: the facts have values, the calls that need a
+ * worker or a plugin's load() refuse instead of crashing. */
+static void test_abi_18_members_refuse_outside_their_context(void **state)
+{
+	const struct pt_api *api = api_table();
+	struct pt_plugin_ctx *ctx = (struct pt_plugin_ctx *)&state;  /* never loading */
+
+	(void)state;
+	assert_non_null(api->var_dir());
+	assert_true(api->var_dir()[0] == '/');
+	assert_int_equal(api->run_mode(), PT_RUN_DAEMON);
+	assert_null(api->worker_lua(NULL));
+	/* registration is for load() only; a bad name is a plain mistake */
+	assert_int_equal(api->command_register(ctx, "x", "s", cmd_nop, NULL), PT_ESTATE);
+	assert_int_equal(api->command_register(ctx, "Bad", "s", cmd_nop, NULL), PT_EINVAL);
+	assert_int_equal(api->command_register(ctx, "-x", "s", cmd_nop, NULL), PT_EINVAL);
+	assert_int_equal(api->command_register(ctx, "x", "two\nlines", cmd_nop, NULL), PT_EINVAL);
+	assert_int_equal(api->command_register(ctx, "x", "s", NULL, NULL), PT_EINVAL);
+}
+
 int main(void)
 {
 	static const struct CMUnitTest tests[] = {
@@ -333,8 +428,10 @@ int main(void)
 		cmocka_unit_test(test_abi_every_member_is_filled),
 		cmocka_unit_test(test_abi_unserved_filter_phases_are_enosys),
 		cmocka_unit_test(test_abi_metrics_register_and_count),
+		cmocka_unit_test(test_abi_labelled_metrics_are_one_family),
 		cmocka_unit_test(test_abi_exchange_upstream_request_refuses_bad_arguments),
 		cmocka_unit_test(test_abi_ucall_refuses_bad_arguments),
+		cmocka_unit_test(test_abi_18_members_refuse_outside_their_context),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "conf.h"
+#include "secret.h"
 
 static char path[] = "/tmp/portico-test-conf-XXXXXX";
 
@@ -118,6 +119,60 @@ static void test_conf_has_empty_environment(void **state)
 {
 	(void)state;
 	expect_error("listen { port = 1 }\nx = os.getenv('HOME')\n", 2, "os");
+}
+
+/* env() and secret_file(): values, defaults, file:line errors. */
+static void test_conf_env_and_secret_file(void **state)
+{
+	char err[4096], text[512];
+	struct config *cfg;
+	FILE *f = fopen("/tmp/portico-test-secret", "w");
+
+	(void)state;
+	assert_non_null(f);
+	fputs("pw\r\n", f);
+	fclose(f);
+	setenv("PT_UNIT_SET", "/tmp/pt-unit", 1);
+	unsetenv("PT_UNIT_UNSET");
+	snprintf(text, sizeof(text), "listen { port = 1 }\npid_file = env(\"PT_UNIT_SET\")\n"
+	         "var_dir = env(\"PT_UNIT_UNSET\", \"/v/\") .. secret_file(\"/tmp/portico-test-secret\")\n");
+	cfg = load(text, err, sizeof(err));
+	if (!cfg)
+		fail_msg("%s", err);
+	assert_string_equal(cfg->pid_file, "/tmp/pt-unit");
+	assert_string_equal(cfg->var_dir, "/v/pw");
+	config_free(cfg);
+	expect_error("listen { port = 1 }\n\npid_file = env(\"PT_UNIT_UNSET\")\n", 3,
+	             "env(\"PT_UNIT_UNSET\"): not set");
+	expect_error("listen { port = 1 }\npid_file = secret_file(\"/nonexistent/x\")\n", 2,
+	             "secret_file(\"/nonexistent/x\"): No such file or directory");
+	unlink("/tmp/portico-test-secret");
+}
+
+/* Relative paths from the config's folder, made absolute. */
+static void test_conf_secret_path_join(void **state)
+{
+	char out[64], cwd[4096], want[4200];
+
+	(void)state;
+	assert_int_equal(secret_path_join("/etc/p/p.conf", "s", out, sizeof(out)), 0);
+	assert_string_equal(out, "/etc/p/s");
+	assert_int_equal(secret_path_join("/p.conf", "s", out, sizeof(out)), 0);
+	assert_string_equal(out, "/s");
+	assert_int_equal(secret_path_join("/etc/p/p.conf", "/abs", out, sizeof(out)), 0);
+	assert_string_equal(out, "/abs");
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	{
+		char big[4200];
+
+		assert_int_equal(secret_path_join("c/p.conf", "s", big, sizeof(big)), 0);
+		snprintf(want, sizeof(want), "%s/c/s", cwd);
+		assert_string_equal(big, want);
+	}
+	/* does not fit: an error, never a cut path */
+	assert_int_equal(secret_path_join("/etc/p/p.conf",
+	                 "a-very-long-name-that-does-not-fit-in-sixty-four-bytes-at-all", out,
+	                 sizeof(out)), -1);
 }
 
 static void test_conf_requires_a_listener(void **state)
@@ -390,6 +445,8 @@ int main(void)
 		cmocka_unit_test(test_conf_hub_backplane),
 		cmocka_unit_test(test_conf_rejects_bad_hub_backplane),
 		cmocka_unit_test(test_conf_upstream_http2_is_h2c_or_h2),
+		cmocka_unit_test(test_conf_env_and_secret_file),
+		cmocka_unit_test(test_conf_secret_path_join),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

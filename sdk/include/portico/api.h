@@ -255,6 +255,20 @@ struct pt_ucall_ops {
 #define PT_UCALL_HIGH (256u << 10)
 #define PT_UCALL_LOW (64u << 10)
 
+/* ---- 1.8: how the process runs, commands (pt_api.run_mode, command_register) */
+
+/* pt_api.run_mode(): a plugin's load() checks it before it starts threads
+ * or touches state on disk. */
+enum pt_run_mode {
+	PT_RUN_DAEMON = 0,             /* serving */
+	PT_RUN_CHECK = 1,              /* portico -t: load and check, then exit */
+	PT_RUN_COMMAND = 2,            /* portico NAME ARGS...: a plugin's command */
+};
+
+/* A command's body: ARGV[0] is its NAME, ARGV[ARGC] NULL. Returns the
+ * process's exit status (0 ok, 1 failure, 2 usage). */
+typedef int (*pt_command_fn)(pt_plugin_ctx *ctx, int argc, char **argv, void *ud);
+
 struct pt_api {
 	uint32_t size;                 /* sizeof(struct pt_api) in the running core */
 	uint16_t abi_major, abi_minor; /* the running core's ABI */
@@ -642,6 +656,86 @@ struct pt_api {
 	 * waiting task.
 	 */
 	int (*lua_task_abandon)(struct lua_State *co);
+
+	/* ---- 1.8: Lua tasks with no exchange (queues, background jobs) ---- */
+
+	/*
+	 * The Lua state of W's CURRENT generation (the one a new exchange on W
+	 * would use: its route scripts have run in it), made on first use;
+	 * NULL when the scripts cannot load there (logged), when the config
+	 * loads no route scripts, or once W has stopped. Call on W's thread.
+	 * Borrowed: valid until control returns to W's loop, or for as long as
+	 * a task started on it with worker_lua_task_resume is alive (the task
+	 * pins the generation).
+	 */
+	struct lua_State *(*worker_lua)(pt_worker *w);
+	/*
+	 * lua_task_resume for work that belongs to no exchange (a webhook
+	 * handler run from a queue): CO is a coroutine of worker_lua(W) with a
+	 * function and NARGS arguments (or a waiting task's wake values) on its
+	 * stack. The instruction budget and memory limit apply as for a route
+	 * handler (a fresh budget per call); Portico waits (sleep,
+	 * http.request, grpc.call, lua_wait_*) may suspend it. Returns LUA_OK
+	 * (results on CO, their count in *NRES) or an error status (message on
+	 * top) when CO ended without waiting; LUA_YIELD when it waits:
+	 * DONE(CO, status, nres, UD) is then called exactly once, later, on
+	 * W's thread, when CO ends. The generation of worker_lua(W) is kept
+	 * alive until then: a task waiting across a reload ends in the
+	 * generation it started in. When W stops, a task still waiting is
+	 * dropped before the plugins' worker_stop: DONE is never called (the
+	 * webhook store recovers such jobs at the next start); do not touch CO
+	 * afterwards. lua_task_abandon works on these tasks too.
+	 */
+	int (*worker_lua_task_resume)(pt_worker *w, struct lua_State *co, int nargs, int *nres,
+	                              pt_lua_task_fn done, void *ud);
+
+	/* ---- 1.8: where Portico keeps state, how it runs, commands -------- */
+
+	/*
+	 * The config's top-level `var_dir` (absolute path, no trailing slash).
+	 * Default: "$(localstatedir)/lib/portico" from configure. Relative
+	 * values are resolved against the config file's directory. The core
+	 * does NOT create it; a plugin that needs it does (mkdir 0700) and
+	 * reports failures itself. Never NULL. Valid for the process's life (a
+	 * reload that changes var_dir is refused: "var_dir cannot change on
+	 * reload").
+	 */
+	const char *(*var_dir)(void);
+	/* How this process runs: enum pt_run_mode. */
+	int (*run_mode)(void);
+	/*
+	 * A command: `portico [-c FILE] NAME ARGS...` (e.g. `portico webhooks
+	 * list --state dead`). The core parses -c, loads the config and the
+	 * plugins (load() runs with run_mode() == PT_RUN_COMMAND; no route
+	 * script runs, no worker or listener starts, no log file is opened:
+	 * logs go to stderr), then calls FN(CTX, ARGC, ARGV, UD) on the main
+	 * thread with ARGV[0] == NAME; its return value is the process's exit
+	 * status (0 ok, 1 failure, 2 usage). Then unload() runs and the
+	 * process exits. Register in load() (PT_ESTATE elsewhere). NAME:
+	 * [a-z][a-z0-9-]* (at most 31 bytes), SUMMARY one line (copied):
+	 * PT_EINVAL otherwise; PT_EEXIST when taken. `portico -h` lists the
+	 * registered commands with their SUMMARY. An unknown NAME: "portico:
+	 * unknown command 'x'" and exit 2.
+	 */
+	int (*command_register)(pt_plugin_ctx *ctx, const char *name, const char *summary,
+	                        pt_command_fn fn, void *ud);
+
+	/* ---- 1.8: labelled metrics ------------------------------------------
+	 * As metric_counter / metric_gauge, with a label set: LABELS is the
+	 * text between the braces, e.g. `source="stripe"` (label names
+	 * [a-zA-Z_][a-zA-Z0-9_]*, values escaped by the caller as Prometheus
+	 * text requires; the core checks the syntax and returns NULL when it is
+	 * bad). Same NAME with different LABELS: one metric family (one # HELP
+	 * / # TYPE), one series per label set. Same NAME and LABELS twice: the
+	 * same metric (the order of the labels does not matter: they are kept
+	 * sorted by name). At most 10,000 series per name (NULL beyond:
+	 * bounded label sets), 16 labels and 1024 bytes per set. NULL too for
+	 * a NAME taken by the other kind. Served at /metrics as for
+	 * metric_counter; a series lives until the process ends. */
+	pt_metric *(*metric_counter_l)(pt_plugin_ctx *ctx, const char *name, const char *help,
+	                               const char *labels);
+	pt_metric *(*metric_gauge_l)(pt_plugin_ctx *ctx, const char *name, const char *help,
+	                             const char *labels);
 };
 
 /* Whether the running core's table has MEMBER. */

@@ -26,6 +26,9 @@
  *   1.7  streaming upstream calls (ucall_*), response trailers in
  *        pt_upstream_res, exchange_body_pause, lua_task_abandon;
  *        PT_ECANCELED.
+ *   1.8  worker_lua and worker_lua_task_resume (Lua tasks with no exchange),
+ *        var_dir, run_mode, command_register (`portico NAME ARGS...`),
+ *        metric_counter_l and metric_gauge_l (labelled metrics).
  */
 #ifndef PORTICO_PLUGIN_H
 #define PORTICO_PLUGIN_H
@@ -37,7 +40,7 @@ extern "C" {
 #endif
 
 #define PT_ABI_MAJOR 1
-#define PT_ABI_MINOR 7
+#define PT_ABI_MINOR 8
 
 #if defined(__GNUC__)
 #define PT_EXPORT __attribute__((visibility("default")))

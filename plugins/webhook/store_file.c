@@ -1,0 +1,267 @@
+/*
+ * store_file.c - the embedded store's file: made 0600 in a directory made
+ * 0700, locked against a second daemon, its schema created or checked,
+ * and finished jobs purged. Shared by the store (store_sqlite.c) and the
+ * CLI (cli.c).
+ *
+ * Schema (PRAGMA user_version = 1; times are unix milliseconds):
+ *
+ *   jobs      one inbound event or outbound delivery
+ *     id INTEGER PRIMARY KEY   the key the CLI shows ("webhooks show 42")
+ *     kind INTEGER             1 inbound, 2 outbound
+ *     source TEXT              inbound: the source's name; outbound: the target
+ *     event_id TEXT            UNIQUE (kind, source, event_id): the dedup key
+ *     type TEXT, body BLOB (raw bytes), headers TEXT (JSON), meta TEXT (JSON)
+ *     received_at INTEGER
+ *     state TEXT               received, processing, done, retrying, dead
+ *     attempts INTEGER         runs started (replay sets it back to 0)
+ *     max_attempts INTEGER, base REAL, cap REAL, ordered INTEGER
+ *     next_at INTEGER          due from then (received, retrying)
+ *     updated_at INTEGER       last state change (retention counts from it)
+ *     last_error TEXT, last_status INTEGER
+ *   attempts  one row per finished run
+ *     job_id, n, at, outcome (done|retry|dead), status (HTTP or 0), error,
+ *     duration_ms
+ *
+ * Indexes: jobs_due (next_at) over received/retrying, what the dispatcher
+ * reads oldest first; jobs_src_due (kind, source, next_at), the same rows
+ * per source, what queue lag reads (one index seek per source); jobs_open
+ * (kind, source, id) over unfinished jobs, what an ordered source's "one
+ * at a time, in id order" checks; jobs_finished (updated_at) over
+ * done/dead, what retention deletes by; attempts_job (job_id).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "store_sqlite.h"
+
+static const char schema_v1[] =
+	"CREATE TABLE jobs ("
+	" id INTEGER PRIMARY KEY, kind INTEGER NOT NULL, source TEXT NOT NULL,"
+	" event_id TEXT NOT NULL, type TEXT NOT NULL DEFAULT '', body BLOB NOT NULL,"
+	" headers TEXT, meta TEXT, received_at INTEGER NOT NULL, state TEXT NOT NULL,"
+	" attempts INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL,"
+	" base REAL NOT NULL, cap REAL NOT NULL, ordered INTEGER NOT NULL DEFAULT 0,"
+	" next_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+	" last_error TEXT, last_status INTEGER,"
+	" UNIQUE (kind, source, event_id));"
+	"CREATE INDEX jobs_due ON jobs(next_at) WHERE state IN ('received','retrying');"
+	"CREATE INDEX jobs_src_due ON jobs(kind, source, next_at)"
+	" WHERE state IN ('received','retrying');"
+	"CREATE INDEX jobs_open ON jobs(kind, source, id)"
+	" WHERE state IN ('received','retrying','processing');"
+	"CREATE INDEX jobs_finished ON jobs(updated_at) WHERE state IN ('done','dead');"
+	"CREATE TABLE attempts ("
+	" job_id INTEGER NOT NULL, n INTEGER NOT NULL, at INTEGER NOT NULL,"
+	" outcome TEXT NOT NULL, status INTEGER, error TEXT, duration_ms INTEGER);"
+	"CREATE INDEX attempts_job ON attempts(job_id);"
+	"PRAGMA user_version = 1;";
+
+int64_t wh_sq_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int wh_sq_errcode(int rc)
+{
+	return (rc & 0xff) == SQLITE_FULL ? WH_EFULL : WH_EIO;
+}
+
+int wh_sq_schema(sqlite3 *db, int create, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	int rc, version;
+
+	rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		rc = SQLITE_OK;
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+		sqlite3_finalize(st);
+		return -1;
+	}
+	version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version == WH_SQ_SCHEMA)
+		return 0;
+	if (version > WH_SQ_SCHEMA) {
+		snprintf(err, errlen, "made by a newer portico: schema %d, this one reads %d",
+		         version, WH_SQ_SCHEMA);
+		return -1;
+	}
+	if (!create) {
+		snprintf(err, errlen, "not a webhooks store (no schema yet: the daemon makes it)");
+		return -1;
+	}
+	/* version 0: a new file, unless someone else's tables are in it */
+	rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL);
+	if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) > 0) {
+		sqlite3_finalize(st);
+		snprintf(err, errlen, "has tables but no webhooks schema: not a webhooks store");
+		return -1;
+	}
+	sqlite3_finalize(st);
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(db, schema_v1, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "creating the schema: %s", sqlite3_errmsg(db));
+		if (!sqlite3_get_autocommit(db))
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+int wh_sq_purge(sqlite3 *db, int64_t before_ms, int limit, int64_t *n)
+{
+	static const char *const sql[] = {
+		"DELETE FROM attempts WHERE job_id IN (SELECT id FROM jobs WHERE"
+		" state IN ('done','dead') AND updated_at < ?1 ORDER BY updated_at, id LIMIT ?2)",
+		"DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE"
+		" state IN ('done','dead') AND updated_at < ?1 ORDER BY updated_at, id LIMIT ?2)",
+	};
+	int rc = SQLITE_OK;
+
+	*n = 0;
+	for (unsigned i = 0; i < 2 && rc == SQLITE_OK; i++) {
+		sqlite3_stmt *st;
+
+		rc = sqlite3_prepare_v2(db, sql[i], -1, &st, NULL);
+		if (rc != SQLITE_OK)
+			break;
+		sqlite3_bind_int64(st, 1, before_ms);
+		sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
+		rc = sqlite3_step(st);
+		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+		sqlite3_finalize(st);
+		if (i == 1 && rc == SQLITE_OK)
+			*n = sqlite3_changes(db);
+	}
+	return rc;
+}
+
+/* mkdir -p DIR, creating what is missing 0700. */
+static int make_dir(const char *dir, char *err, size_t errlen)
+{
+	char buf[4096];
+	size_t len = strlen(dir);
+
+	if (len == 0 || len >= sizeof(buf))
+		return 0;
+	memcpy(buf, dir, len + 1);
+	for (char *p = buf + 1; ; p++) {
+		if (*p == '/' || *p == '\0') {
+			char c = *p;
+
+			*p = '\0';
+			if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
+				snprintf(err, errlen, "cannot create %s: %s", buf, strerror(errno));
+				return -1;
+			}
+			*p = c;
+			if (c == '\0')
+				break;
+		}
+	}
+	return 0;
+}
+
+/* Makes the file 0600 before SQLite opens it (its -wal and -shm files
+ * take the database file's mode). */
+int wh_sq_make_file(const char *path, char *err, size_t errlen)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	int fd;
+
+	if (slash && slash != path) {
+		if ((size_t)(slash - path) >= sizeof(dir)) {
+			snprintf(err, errlen, "path too long");
+			return -1;
+		}
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = '\0';
+		if (make_dir(dir, err, errlen) != 0)
+			return -1;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		int dfd;
+
+		/* a new file: its directory entry reaches the disk before
+		 * anything stored in it is acknowledged */
+		if (fsync(fd) == 0 && slash) {
+			memcpy(dir, path, slash == path ? 1 : (size_t)(slash - path));
+			dir[slash == path ? 1 : slash - path] = '\0';
+			if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+				if (fsync(dfd) != 0) {
+					/* some file systems refuse: SQLite syncs what it writes */
+				}
+				close(dfd);
+			}
+		}
+		close(fd);
+		return 0;
+	}
+	if (errno != EEXIST || (fd = open(path, O_RDWR | O_CLOEXEC)) < 0) {
+		snprintf(err, errlen, "cannot open: %s", strerror(errno));
+		return -1;
+	}
+	if (fchmod(fd, 0600) != 0) {
+		/* someone else's file: SQLite will say whether it can be used */
+	}
+	close(fd);
+	return 0;
+}
+
+/* Holds PATH.lock (flock) for the store's life: two daemons writing one
+ * file would each take the other's running jobs for crashed ones. The CLI
+ * does not take it. */
+int wh_sq_lock(const char *path, int *lock_fd, char *err, size_t errlen)
+{
+	size_t n = strlen(path) + sizeof(".lock");
+	char *p = malloc(n), pid[32];
+	int fd;
+
+	if (!p) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	snprintf(p, n, "%s.lock", path);
+	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	free(p);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open its lock file: %s", strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+		ssize_t r = e == EWOULDBLOCK ? pread(fd, pid, sizeof(pid) - 1, 0) : -1;
+
+		pid[r > 0 ? r : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		if (e == EWOULDBLOCK)
+			snprintf(err, errlen, "in use by another process%s%s%s (two daemons with "
+			         "the same var_dir?)", *pid ? " (pid " : "", pid, *pid ? ")" : "");
+		else
+			snprintf(err, errlen, "cannot lock: %s", strerror(e));
+		close(fd);
+		return -1;
+	}
+	n = (size_t)snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, n, 0) < 0) {
+		/* the pid is only for the message above */
+	}
+	*lock_fd = fd;
+	return 0;
+}
+

@@ -1,0 +1,153 @@
+/*
+ * store_sqlite.h - inside the embedded store: what store_file.c (the
+ * file, its lock and schema), store_sqlite.c (the connection, the writer
+ * thread, puts), store_queue.c (dispatching jobs, finishing them,
+ * recovery, retention, lag) and cli.c share. Not part of
+ * the contract between the plugin's parts (that is wh.h).
+ */
+#ifndef PORTICO_WH_STORE_SQLITE_H
+#define PORTICO_WH_STORE_SQLITE_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include "wh.h"
+
+#define WH_SQ_SCHEMA 1          /* PRAGMA user_version this code writes and reads */
+#define WH_SQ_POLL_MS 250       /* how often retries and CLI replays are looked for */
+#define WH_SQ_LAG_MS 1000       /* how often queue lag is reported */
+#define WH_SQ_PURGE_MS (3600 * 1000)
+#define WH_SQ_PURGE_CHUNK 2000  /* jobs per purge transaction: puts wait at most one */
+#define WH_SQ_BATCH 512         /* operations per transaction at most */
+#define WH_SQ_MAX_ERROR 4096     /* bytes of a finish's error kept */
+#define WH_SQ_BUSY_MS 5000      /* busy_timeout: the CLI may hold the write lock briefly */
+
+enum { SQ_PUT = 1, SQ_FINISH, SQ_EXEC };
+
+/* One request to the writer thread. PUT and FINISH are owned by the queue
+ * (then by the writer); EXEC belongs to the thread waiting for it. */
+struct sq_op {
+	struct sq_op *next;
+	int type;
+	/* PUT: the event, copied into this allocation; the answer */
+	pt_worker *w;
+	wh_put_fn cb;
+	void *ud;
+	int kind, max_attempts, ordered;
+	char *source, *event_id, *type_s, *headers, *meta;
+	unsigned char *body;
+	size_t body_len;
+	int64_t received_at_ms;
+	double base, cap;
+	int rc;
+	char err[200];
+	/* FINISH */
+	int64_t job_id, next_at_ms, duration_ms;
+	unsigned worker;
+	int attempt, outcome, status;
+	char *error;
+	/* EXEC (tests): SQL to run on the writer's connection */
+	const char *sql;
+	int done;                     /* EXEC: ran; FINISH: its worker slot is released */
+};
+
+/* A job as handed out: the contract's struct first, so finish can find the
+ * rest from the pointer it is given. */
+struct sq_job {
+	struct wh_job job;
+	struct sq *store;
+	int64_t id;
+	unsigned worker;
+	int64_t started_ms;
+};
+
+struct sq_lag {
+	char *source;
+};
+
+struct sq {
+	struct wh_store base;
+	const struct pt_api *api;
+	sqlite3 *db;                  /* the write connection: the writer thread's only */
+	char *path;
+	int lock_fd;                  /* PATH.lock, held while open (-1: none) */
+	int64_t retention_ms;
+	unsigned max_pending;
+
+	pthread_t thread;
+	pthread_mutex_t mu;           /* guards everything down to the stats */
+	pthread_cond_t cv;            /* the writer waits on it */
+	pthread_cond_t exec_cv;       /* EXEC callers wait on it */
+	struct sq_op *head, *tail;
+	unsigned npending;            /* puts queued */
+	int stopping, paused;
+	int start_req;                /* start() asked; the writer recovers, then dispatches */
+	struct wh_store_stats stats;
+
+	/* the writer thread's own from here (set under mu by start) */
+	int started;
+	pt_worker **workers;
+	unsigned nworkers, per_worker, rr, *inflight;
+	int *gone;                    /* worker_stop ran for it (atomic): nothing more goes there */
+	wh_job_fn job_fn;
+	void *job_ud;
+	struct sq_op *retry;          /* finishes whose transaction failed: tried again */
+	int failing;                  /* a failure was logged; a success logs recovery */
+	int64_t next_poll, next_lag, next_purge;
+	struct sq_lag *lags;          /* sources reported with a lag > 0 last time */
+	int64_t purged;               /* by the purge under way, for its log line */
+	unsigned nlags;
+	sqlite3_stmt *st_insert, *st_attempt, *st_finish, *st_due, *st_take;
+};
+
+int64_t wh_sq_now_ms(void);
+
+/* WH_EFULL for SQLITE_FULL, else WH_EIO. */
+int wh_sq_errcode(int rc);
+
+/* Checks DB's schema: creates it when CREATE and the file is new, migrates
+ * older versions; -1 with ERR ("file is not a database", "made by a newer
+ * portico: schema 7, this one reads 1"). */
+int wh_sq_schema(sqlite3 *db, int create, char *err, size_t errlen);
+
+/* Creates PATH's missing directories 0700 and PATH 0600 (a new file and
+ * its directory entry fsynced). 0 or -1 with ERR. */
+int wh_sq_make_file(const char *path, char *err, size_t errlen);
+/* Takes PATH.lock for this process (*LOCK_FD, to close); -1 with ERR when
+ * another process holds it. */
+int wh_sq_lock(const char *path, int *lock_fd, char *err, size_t errlen);
+
+/* Deletes done and dead jobs finished before BEFORE_MS (the LIMIT oldest
+ * of them; 0: all) and their attempts; *N their count. SQLite's result
+ * code. In the caller's transaction. */
+int wh_sq_purge(sqlite3 *db, int64_t before_ms, int limit, int64_t *n);
+
+/* store_queue.c, on the writer thread. */
+int wh_sq_queue_prepare(struct sq *s);
+void wh_sq_queue_begin(struct sq *s);          /* start(): recovery and a purge */
+int wh_sq_finish_record(struct sq *s, struct sq_op *op);
+/* Picks due jobs for the free slots and marks them processing, in the
+ * open transaction; *OUT the list (not handed out yet). */
+int wh_sq_dispatch(struct sq *s, struct sq_job ***out, unsigned *n);
+void wh_sq_hand_out(struct sq *s, struct sq_job **jobs, unsigned n);
+void wh_sq_unpick(struct sq *s, struct sq_job **jobs, unsigned n);
+void wh_sq_periodic(struct sq *s, int64_t now);
+void wh_sq_queue_free(struct sq *s);
+void wh_sq_job_free(struct wh_job *job);
+/* Queues OP for the writer and wakes it (store_sqlite.c). */
+void wh_sq_enqueue(struct sq *s, struct sq_op *op);
+void wh_sq_finish(struct wh_store *s, struct wh_job *job, int outcome, int64_t next_at_ms,
+                  int status, const char *error);
+int wh_sq_start(struct wh_store *s, pt_worker *const *workers, unsigned n,
+                unsigned per_worker, wh_job_fn job_fn, void *ud);
+void wh_sq_worker_stop(struct wh_store *s, pt_worker *w);
+/* Whether W stopped (worker_stop): nothing is posted to it any more. */
+int wh_sq_worker_gone(struct sq *s, pt_worker *w);
+
+/* Tests: run SQL on the writer's connection (e.g. PRAGMA max_page_count,
+ * which is per connection) after everything queued before it; waits (so
+ * it is also a barrier). 0 or -1 with ERR. PAUSE holds the writer (1) or
+ * lets it go (0): puts pile up; no EXEC behind them runs while paused. */
+int wh_sq_exec(struct wh_store *s, const char *sql, char *err, size_t errlen);
+void wh_sq_pause(struct wh_store *s, int pause);
+
+#endif

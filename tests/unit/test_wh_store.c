@@ -1,0 +1,659 @@
+/*
+ * The webhook plugin's embedded store (plugins/webhook/store_sqlite.c,
+ * store_queue.c): puts, group commit, the queue, recovery, retention, lag,
+ * failing storage, hostile input. The fake core is wh_store_test_util.h.
+ */
+#include <signal.h>
+#include <sys/resource.h>
+#include "wh_store_test_util.h"
+
+/* ---- put ---------------------------------------------------------------------- */
+
+static void test_put_stores_once_then_answers_duplicate(void **state)
+{
+	struct wh_store *s = open_store();
+	struct stat st;
+	char sub[160];
+
+	(void)state;
+	assert_int_equal(put1(s, "stripe", "evt_1", "{\"a\":1}"), WH_STORED);
+	assert_int_equal(put1(s, "stripe", "evt_1", "{\"a\":2}"), WH_DUPLICATE);
+	assert_int_equal(put1(s, "github", "evt_1", "{}"), WH_STORED);   /* another source */
+	assert_int_equal(q_int("SELECT count(*) FROM jobs"), 2);
+	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE CAST(body AS TEXT) = '{\"a\":1}'"), 1);
+	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE state = 'received'"), 2);
+	assert_int_equal(q_int("PRAGMA user_version"), WH_SQ_SCHEMA);
+	assert_int_equal(stat(dbpath, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	snprintf(sub, sizeof(sub), "%s/var/sub", dir);
+	assert_int_equal(stat(sub, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	snprintf(sub, sizeof(sub), "%s-wal", dbpath);
+	assert_int_equal(stat(sub, &st), 0);               /* WAL mode */
+	assert_int_equal(stats(s).stored, 2);
+	assert_int_equal(stats(s).duplicates, 1);
+	close_store(s);
+}
+
+#define THREADS 8
+#define EACH 13
+
+struct putter {
+	struct wh_store *s;
+	int t;
+	struct put_res res[EACH];
+};
+
+static void *putter_main(void *arg)
+{
+	struct putter *p = arg;
+
+	for (int i = 0; i < EACH; i++) {
+		char id[32];
+		struct wh_event_in ev;
+
+		snprintf(id, sizeof(id), "evt_%d_%d", p->t, i);
+		ev = event("stripe", id, "{\"amount\":100}");
+		assert_int_equal(p->s->ops->put(p->s, wks[p->t % 4], &ev, put_cb, &p->res[i]), 0);
+	}
+	return NULL;
+}
+
+static struct putter putters[THREADS];
+
+static int all_answered(void)
+{
+	for (int t = 0; t < THREADS; t++)
+		for (int i = 0; i < EACH; i++)
+			if (!putters[t].res[i].done)
+				return 0;
+	return 1;
+}
+
+static void concurrent_puts(struct wh_store *s)
+{
+	pthread_t th[THREADS];
+
+	memset(putters, 0, sizeof(putters));
+	for (int t = 0; t < THREADS; t++) {
+		putters[t].s = s;
+		putters[t].t = t;
+		assert_int_equal(pthread_create(&th[t], NULL, putter_main, &putters[t]), 0);
+	}
+	for (int t = 0; t < THREADS; t++)
+		pthread_join(th[t], NULL);
+}
+
+static void test_concurrent_puts_share_commits(void **state)
+{
+	struct wh_store *s = open_store();
+	struct wh_store_stats st;
+
+	(void)state;
+	/* free running: 104 puts from 8 threads */
+	concurrent_puts(s);
+	assert_true(run_tasks_until(all_answered, 10000));
+	for (int t = 0; t < THREADS; t++)
+		for (int i = 0; i < EACH; i++)
+			assert_int_equal(putters[t].res[i].rc, WH_STORED);
+	st = stats(s);
+	assert_int_equal(st.puts, THREADS * EACH);
+	assert_true(st.commits < THREADS * EACH);
+	print_message("free running: %d puts in %llu commits\n", THREADS * EACH,
+	              (unsigned long long)st.commits);
+
+	/* the writer held while they arrive: one transaction for all */
+	for (int t = 0; t < THREADS; t++)
+		for (int i = 0; i < EACH; i++)
+			putters[t].res[i].done = 0;
+	q_exec("DELETE FROM jobs");
+	wh_sq_pause(s, 1);
+	concurrent_puts(s);
+	assert_int_equal(stats(s).pending, THREADS * EACH);
+	wh_sq_pause(s, 0);
+	assert_true(run_tasks_until(all_answered, 10000));
+	assert_int_equal(stats(s).commits, st.commits + 1);
+	assert_int_equal(q_int("SELECT count(*) FROM jobs"), THREADS * EACH);
+	close_store(s);
+}
+
+static void test_max_pending_answers_busy(void **state)
+{
+	struct wh_opts o = { .durability = WH_DUR_NORMAL, .max_pending = 5 };
+	struct wh_store *s = open_store_o(&o);
+	struct put_res r[6];
+
+	(void)state;
+	memset(r, 0, sizeof(r));
+	wh_sq_pause(s, 1);
+	for (int i = 0; i < 6; i++) {
+		char id[16];
+		struct wh_event_in ev;
+
+		snprintf(id, sizeof(id), "e%d", i);
+		ev = event("s", id, "x");
+		assert_int_equal(s->ops->put(s, wks[0], &ev, put_cb, &r[i]), i < 5 ? 0 : WH_EBUSY);
+	}
+	wh_sq_pause(s, 0);
+	sync_writer(s);
+	run_tasks(100);
+	for (int i = 0; i < 5; i++) {
+		assert_true(r[i].done);
+		assert_int_equal(r[i].rc, WH_STORED);
+	}
+	assert_false(r[5].done);      /* refused: never called back */
+	assert_int_equal(stats(s).busy, 1);
+	close_store(s);
+}
+
+/* ---- the queue ------------------------------------------------------------------ */
+
+static void test_dispatch_round_robin_within_per_worker(void **state)
+{
+	struct wh_store *s = open_store();
+	int per[4] = { 0 };
+
+	(void)state;
+	for (int i = 0; i < 20; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "e%02d", i);
+		assert_int_equal(put1(s, "src", id, "body"), WH_STORED);
+	}
+	assert_int_equal(s->ops->start(s, wks, 2, 3, job_cb, NULL), 0);
+	assert_int_equal(wait_jobs(6, 10000), 6);
+	run_tasks(400);                                 /* a poll later: still 6 */
+	assert_int_equal(ngot, 6);
+	for (int i = 0; i < 6; i++) {
+		per[got[i].w->idx]++;
+		assert_int_equal(got[i].job->attempt, 1);
+		assert_int_equal(got[i].job->kind, WH_INBOUND);
+		assert_int_equal(got[i].job->body_len, 4);
+		assert_memory_equal(got[i].job->body, "body", 4);
+		assert_string_equal(got[i].job->source, "src");
+		assert_int_equal(got[i].job->max_attempts, 3);
+	}
+	assert_int_equal(per[0], 3);
+	assert_int_equal(per[1], 3);
+	assert_string_equal(got[0].job->event_id, "e00");   /* oldest first */
+	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE state = 'processing'"), 6);
+
+	/* a finish frees a slot: the next job follows at once */
+	s->ops->finish(s, got[0].job, WH_DONE, 0, 200, NULL);
+	got[0].job = NULL;
+	assert_int_equal(wait_jobs(7, 10000), 7);
+	assert_string_equal(got[6].job->event_id, "e06");
+	s->ops->finish(s, got[1].job, WH_DONE, 0, 0, NULL);
+	got[1].job = NULL;
+	assert_int_equal(wait_jobs(8, 10000), 8);
+	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE state = 'done'"), 2);
+	assert_int_equal(q_int("SELECT count(*) FROM attempts WHERE outcome = 'done'"), 2);
+	close_store(s);
+}
+
+static void test_new_put_dispatched_in_its_own_commit(void **state)
+{
+	struct wh_store *s = open_store();
+	uint64_t before;
+
+	(void)state;
+	assert_int_equal(s->ops->start(s, wks, 1, 4, job_cb, NULL), 0);
+	sync_writer(s);
+	before = stats(s).commits;
+	assert_int_equal(put1(s, "src", "now", "x"), WH_STORED);
+	assert_int_equal(wait_jobs(1, 10000), 1);
+	sync_writer(s);
+	run_tasks(300);
+	/* one commit stored it and marked it processing: no poll did it */
+	assert_int_equal(stats(s).commits, before + 1);
+	assert_int_equal(stats(s).dispatched, 1);
+	close_store(s);
+}
+
+static void test_finish_retry_honours_next_at_then_dead(void **state)
+{
+	struct wh_store *s = open_store();
+	int64_t t0;
+
+	(void)state;
+	assert_int_equal(put1(s, "src", "r1", "x"), WH_STORED);
+	assert_int_equal(s->ops->start(s, wks, 1, 4, job_cb, NULL), 0);
+	assert_int_equal(wait_jobs(1, 10000), 1);
+	t0 = wh_sq_now_ms();
+	s->ops->finish(s, got[0].job, WH_RETRY, t0 + 700, 500, "handler: boom");
+	got[0].job = NULL;
+	run_tasks(400);
+	assert_int_equal(ngot, 1);                               /* not before next_at */
+	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE state = 'retrying'"), 1);
+	assert_int_equal(wait_jobs(2, 10000), 2);
+	assert_true(wh_sq_now_ms() >= t0 + 700);
+	assert_int_equal(got[1].job->attempt, 2);
+	s->ops->finish(s, got[1].job, WH_DEAD, 0, 0, "gave up");
+	got[1].job = NULL;
+	sync_writer(s);
+	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE state = 'dead' AND attempts = 2"
+	                       " AND last_error = 'gave up'"), 1);
+	assert_int_equal(q_int("SELECT count(*) FROM attempts"), 2);
+	assert_int_equal(q_int("SELECT count(*) FROM attempts WHERE n = 1 AND outcome = 'retry'"
+	                       " AND status = 500 AND error = 'handler: boom'"), 1);
+	assert_int_equal(q_int("SELECT count(*) FROM attempts WHERE n = 2 AND outcome = 'dead'"), 1);
+	/* replayed by hand; then a 100 KB error of 2-byte characters: cut at
+	 * 4096 bytes, on a character boundary */
+	q_exec("UPDATE jobs SET state = 'received', next_at = 0");
+	assert_int_equal(wait_jobs(3, 10000), 3);
+	{
+		char *e = malloc(100001);
+
+		e[0] = 'x';                 /* odd start: byte 4096 is inside a character */
+		for (int i = 1; i + 1 < 100000; i += 2)
+			memcpy(e + i, "\xc3\xa9", 2);
+		e[99999] = '\0';
+		s->ops->finish(s, got[2].job, WH_DEAD, 0, 0, e);
+		got[2].job = NULL;
+		free(e);
+	}
+	sync_writer(s);
+	assert_int_equal(q_int("SELECT length(CAST(last_error AS BLOB)) FROM jobs"), 4095);
+	assert_int_equal(stats(s).finished, 3);
+	close_store(s);
+}
+
+static void test_processing_jobs_are_due_again_after_a_crash(void **state)
+{
+	struct wh_store *s = open_store();
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		char id[8];
+
+		snprintf(id, sizeof(id), "c%d", i);
+		assert_int_equal(put1(s, "src", id, "x"), WH_STORED);
+	}
+	assert_int_equal(s->ops->start(s, wks, 2, 8, job_cb, NULL), 0);
+	assert_int_equal(wait_jobs(3, 10000), 3);
+	close_store(s);                 /* never finished: left in processing */
+	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE state = 'processing'"), 3);
+
+	s = open_store();
+	assert_int_equal(s->ops->start(s, wks, 2, 8, job_cb, NULL), 0);
+	assert_int_equal(wait_jobs(3, 10000), 3);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(got[i].job->attempt, 2);
+	close_store(s);
+}
+
+static void test_ordered_source_runs_one_at_a_time_in_order(void **state)
+{
+	struct wh_store *s = open_store();
+	struct wh_event_in ev;
+	struct put_res r;
+	const char *ids[] = { "o1", "o2", "o3" };
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		ev = event("ord", ids[i], "x");
+		ev.ordered = 1;
+		assert_int_equal(put_wait(s, &ev, &r), WH_STORED);
+	}
+	assert_int_equal(put1(s, "free", "f1", "x"), WH_STORED);
+	assert_int_equal(put1(s, "free", "f2", "x"), WH_STORED);
+	assert_int_equal(s->ops->start(s, wks, 2, 10, job_cb, NULL), 0);
+	assert_int_equal(wait_jobs(3, 10000), 3);
+	run_tasks(400);
+	assert_int_equal(ngot, 3);
+	int o = -1;
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(got[i].job->source, "ord"))
+			o = i;
+	assert_true(o >= 0);
+	assert_string_equal(got[o].job->event_id, "o1");
+
+	/* a retry holds the ones behind it */
+	s->ops->finish(s, got[o].job, WH_RETRY, wh_sq_now_ms() + 500, 0, "later");
+	got[o].job = NULL;
+	run_tasks(300);
+	assert_int_equal(ngot, 3);
+	assert_int_equal(wait_jobs(4, 10000), 4);
+	assert_string_equal(got[3].job->event_id, "o1");
+	s->ops->finish(s, got[3].job, WH_DONE, 0, 0, NULL);
+	got[3].job = NULL;
+	assert_int_equal(wait_jobs(5, 10000), 5);
+	assert_string_equal(got[4].job->event_id, "o2");
+	s->ops->finish(s, got[4].job, WH_DEAD, 0, 0, "no");   /* dead also lets the next go */
+	got[4].job = NULL;
+	assert_int_equal(wait_jobs(6, 10000), 6);
+	assert_string_equal(got[5].job->event_id, "o3");
+	close_store(s);
+}
+
+static void test_retention_purges_old_finished_jobs_at_start(void **state)
+{
+	struct wh_opts o = { .durability = WH_DUR_FULL, .retention_s = 3600 };
+	struct wh_store *s = open_store_o(&o);
+
+	(void)state;
+	assert_int_equal(put1(s, "src", "old", "x"), WH_STORED);
+	assert_int_equal(put1(s, "src", "new", "x"), WH_STORED);
+	assert_int_equal(put1(s, "src", "open", "x"), WH_STORED);
+	assert_int_equal(s->ops->start(s, wks, 1, 2, job_cb, NULL), 0);
+	assert_int_equal(wait_jobs(2, 10000), 2);
+	s->ops->finish(s, got[0].job, WH_DONE, 0, 0, NULL);
+	s->ops->finish(s, got[1].job, WH_DEAD, 0, 0, "x");
+	got[0].job = got[1].job = NULL;
+	close_store(s);
+	q_exec("UPDATE jobs SET updated_at = updated_at - 7200 * 1000 WHERE event_id = 'old'");
+	q_exec("UPDATE jobs SET updated_at = 0 WHERE event_id = 'open'");   /* unfinished: kept */
+
+	s = open_store_o(&o);
+	assert_int_equal(s->ops->start(s, wks, 1, 2, job_cb, NULL), 0);
+	sync_writer(s);
+	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE event_id = 'old'"), 0);
+	assert_int_equal(q_int("SELECT count(*) FROM jobs"), 2);
+	assert_int_equal(q_int("SELECT count(*) FROM attempts"), 1);
+	close_store(s);
+
+	/* many at once: purged a chunk per transaction, all in the end */
+	q_exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4500)"
+	       " INSERT INTO jobs (kind, source, event_id, body, received_at, state,"
+	       " max_attempts, base, cap, next_at, updated_at)"
+	       " SELECT 1, 'bulk', 'b' || i, x'00', 0, 'done', 3, 1, 1, 0, 0 FROM n");
+	q_exec("INSERT INTO attempts (job_id, n, at, outcome) SELECT id, 1, 0, 'done' FROM jobs"
+	       " WHERE source = 'bulk'");
+	s = open_store_o(&o);
+	assert_int_equal(s->ops->start(s, wks, 1, 2, job_cb, NULL), 0);
+	for (int i = 0; i < 40 && q_int("SELECT count(*) FROM jobs WHERE source = 'bulk'"); i++)
+		run_tasks(100);
+	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE source = 'bulk'"), 0);
+	assert_int_equal(q_int("SELECT count(*) FROM attempts"), 1);
+	close_store(s);
+}
+
+static int lag_zero(void)
+{
+	int z;
+
+	pthread_mutex_lock(&lag_mu);
+	z = lag_calls > 0 && lag_seconds == 0 && !strcmp(lag_source, "lagging");
+	pthread_mutex_unlock(&lag_mu);
+	return z;
+}
+
+static void test_queue_lag_reported_per_source(void **state)
+{
+	struct wh_store *s = open_store();
+	struct wh_event_in ev = event("lagging", "l1", "x");
+	struct put_res r;
+	double seen;
+
+	(void)state;
+	ev.received_at_ms -= 5000;
+	assert_int_equal(put_wait(s, &ev, &r), WH_STORED);
+	ev.event_id = "l2";
+	assert_int_equal(put_wait(s, &ev, &r), WH_STORED);
+	assert_int_equal(s->ops->start(s, wks, 1, 1, job_cb, NULL), 0);   /* one slot: l2 waits */
+	assert_int_equal(wait_jobs(1, 10000), 1);
+	sync_writer(s);
+	run_tasks(1200);
+	pthread_mutex_lock(&lag_mu);
+	seen = lag_seconds;
+	assert_string_equal(lag_source, "lagging");
+	pthread_mutex_unlock(&lag_mu);
+	assert_true(seen >= 5.0);
+	s->ops->finish(s, got[0].job, WH_DONE, 0, 0, NULL);
+	got[0].job = NULL;
+	assert_int_equal(wait_jobs(2, 10000), 2);
+	s->ops->finish(s, got[1].job, WH_DONE, 0, 0, NULL);
+	got[1].job = NULL;
+	assert_true(run_tasks_until(lag_zero, 3000));      /* nothing due: back to 0 */
+	close_store(s);
+}
+
+/* ---- failures ---------------------------------------------------------------- */
+
+static void test_disk_full_answers_efull_then_recovers(void **state)
+{
+	struct wh_store *s = open_store();
+	char sql[80], err[100];
+	char *big = malloc(256 * 1024 + 1);
+	struct wh_event_in ev;
+	struct put_res r;
+
+	(void)state;
+	memset(big, 'a', 256 * 1024);
+	big[256 * 1024] = '\0';
+	assert_int_equal(put1(s, "src", "small", "x"), WH_STORED);
+	snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %lld", q_int("PRAGMA page_count"));
+	assert_int_equal(wh_sq_exec(s, sql, err, sizeof(err)), 0);
+	ev = event("src", "big", big);
+	assert_int_equal(put_wait(s, &ev, &r), WH_EFULL);
+	assert_non_null(strstr(r.err, "full"));
+	assert_int_equal(wh_sq_exec(s, "PRAGMA max_page_count = 1000000", err, sizeof(err)), 0);
+	assert_int_equal(put_wait(s, &ev, &r), WH_STORED);           /* space back */
+	assert_int_equal(put1(s, "src", "small2", "y"), WH_STORED);
+	assert_int_equal(q_int("SELECT count(*) FROM jobs"), 3);
+	assert_int_equal(stats(s).failed, 1);
+	free(big);
+	close_store(s);
+}
+
+static void test_finish_kept_until_the_disk_takes_it(void **state)
+{
+	struct wh_store *s = open_store();
+	char err[100];
+
+	(void)state;
+	assert_int_equal(put1(s, "src", "f", "x"), WH_STORED);
+	assert_int_equal(s->ops->start(s, wks, 1, 1, job_cb, NULL), 0);
+	assert_int_equal(wait_jobs(1, 10000), 1);
+	/* every write fails from now on, as on a failing disk */
+	assert_int_equal(wh_sq_exec(s, "PRAGMA query_only = 1", err, sizeof(err)), 0);
+	assert_int_equal(put1(s, "src", "g", "x"), WH_EIO);
+	s->ops->finish(s, got[0].job, WH_DONE, 0, 0, NULL);
+	got[0].job = NULL;
+	sync_writer(s);
+	run_tasks(300);
+	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE state = 'processing'"), 1);
+	assert_int_equal(wh_sq_exec(s, "PRAGMA query_only = 0", err, sizeof(err)), 0);
+	run_tasks(600);                 /* the next poll writes the kept finish */
+	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE state = 'done'"), 1);
+	assert_int_equal(q_int("SELECT count(*) FROM attempts"), 1);
+	assert_int_equal(put1(s, "src", "g", "x"), WH_STORED);
+	close_store(s);
+}
+
+/* A WAL write refused at COMMIT, as on a full disk: the file size limit
+ * (RLIMIT_FSIZE) stands in for a tiny file system. */
+static void test_commit_refused_by_the_file_system_then_recovers(void **state)
+{
+	struct wh_store *s = open_store();
+	struct rlimit old, lim;
+	char *big = malloc(512 * 1024 + 1);
+	struct wh_event_in ev;
+	struct put_res r;
+	int rc;
+
+	(void)state;
+	memset(big, 'c', 512 * 1024);
+	big[512 * 1024] = '\0';
+	assert_int_equal(put1(s, "src", "before", "x"), WH_STORED);
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 64 * 1024;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	ev = event("src", "big", big);
+	rc = put_wait(s, &ev, &r);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_true(rc == WH_EFULL || rc == WH_EIO);
+	assert_true(r.err[0] != '\0');
+	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE event_id = 'big'"), 0);
+	assert_int_equal(put_wait(s, &ev, &r), WH_STORED);       /* room again */
+	assert_int_equal(q_int("SELECT count(*) FROM jobs"), 2);
+	free(big);
+	close_store(s);
+}
+
+static void test_job_not_handed_out_is_due_again(void **state)
+{
+	struct wh_store *s = open_store();
+
+	(void)state;
+	assert_int_equal(put1(s, "src", "h", "x"), WH_STORED);
+	pthread_mutex_lock(&tmu);
+	fail_posts = 1;
+	pthread_mutex_unlock(&tmu);
+	assert_int_equal(s->ops->start(s, wks, 1, 1, job_cb, NULL), 0);
+	assert_int_equal(wait_jobs(1, 10000), 1);
+	assert_int_equal(got[0].job->attempt, 2);
+	assert_int_equal(q_int("SELECT count(*) FROM attempts WHERE n = 1 AND outcome = 'retry'"
+	                       " AND error = 'could not be handed to its worker'"), 1);
+	close_store(s);
+}
+
+static void test_stopped_worker_gets_nothing_more(void **state)
+{
+	struct wh_store *s = open_store();
+	struct put_res r[4];
+
+	(void)state;
+	assert_int_equal(s->ops->start(s, wks, 2, 8, job_cb, NULL), 0);
+	sync_writer(s);
+	s->ops->worker_stop(s, wks[1]);
+	memset(r, 0, sizeof(r));
+	for (int i = 0; i < 4; i++) {
+		char id[8];
+		struct wh_event_in ev;
+
+		snprintf(id, sizeof(id), "w%d", i);
+		ev = event("src", id, "x");
+		/* answers for the stopped worker are dropped, not posted */
+		assert_int_equal(s->ops->put(s, wks[i % 2], &ev, put_cb, &r[i]), 0);
+	}
+	assert_int_equal(wait_jobs(4, 10000), 4);
+	sync_writer(s);
+	run_tasks(100);
+	for (int i = 0; i < 4; i++) {
+		assert_ptr_equal(got[i].w, wks[0]);
+		assert_int_equal(r[i].done, i % 2 == 0);
+	}
+	assert_int_equal(q_int("SELECT count(*) FROM jobs"), 4);   /* stored all the same */
+	close_store(s);
+}
+
+static void test_hostile_huge_body_and_odd_ids(void **state)
+{
+	struct wh_store *s = open_store();
+	size_t n = 8u << 20;
+	unsigned char *body = malloc(n);
+	struct wh_event_in ev;
+	struct put_res r;
+	char nul_id[] = "a\0b";
+
+	(void)state;
+	for (size_t i = 0; i < n; i++)
+		body[i] = (unsigned char)(i * 7);
+	ev = event("src", "huge", "");
+	ev.body = body;
+	ev.body_len = n;
+	assert_int_equal(put_wait(s, &ev, &r), WH_STORED);
+	/* ids are C strings: "a\0b" is "a" */
+	assert_int_equal(put1(s, "src", "a", "x"), WH_STORED);
+	assert_int_equal(put1(s, "src", nul_id, "x"), WH_DUPLICATE);
+	assert_int_equal(put1(s, "src", "\xff\xfe\x1b[2J", "x"), WH_STORED);
+	assert_int_equal(put1(s, "src", "", "x"), WH_STORED);
+	ev = event("src", "nobody", "");
+	ev.body = NULL;
+	ev.body_len = 0;
+	assert_int_equal(put_wait(s, &ev, &r), WH_STORED);
+	ev.body_len = 5;                         /* a length without bytes: refused */
+	assert_int_equal(s->ops->put(s, wks[0], &ev, put_cb, &r), WH_EIO);
+	ev = event(NULL, "x", "x");
+	assert_int_equal(s->ops->put(s, wks[0], &ev, put_cb, &r), WH_EIO);
+
+	assert_int_equal(s->ops->start(s, wks, 1, 10, job_cb, NULL), 0);
+	assert_int_equal(wait_jobs(5, 10000), 5);
+	assert_int_equal(got[0].job->body_len, n);
+	assert_memory_equal(got[0].job->body, body, n);
+	assert_int_equal(got[4].job->body_len, 0);
+	free(body);
+	close_store(s);
+}
+
+static void test_corrupt_or_foreign_file_is_refused_clearly(void **state)
+{
+	struct wh_opts o = { .durability = WH_DUR_FULL };
+	struct wh_store *s = NULL;
+	char err[256], sub[160];
+	int fd;
+
+	(void)state;
+	snprintf(sub, sizeof(sub), "%s/var", dir);
+	mkdir(sub, 0700);
+	snprintf(sub, sizeof(sub), "%s/var/sub", dir);
+	mkdir(sub, 0700);
+	fd = open(dbpath, O_CREAT | O_WRONLY, 0600);
+	for (int i = 0; i < 64; i++)
+		assert_int_equal(write(fd, "this is not a database at all, no... ", 37), 37);
+	close(fd);
+	o.path = dbpath;
+	assert_int_equal(wh_store_sqlite_open(&api, &o, &s, err, sizeof(err)), -1);
+	assert_null(s);
+	assert_non_null(strstr(err, dbpath));
+	assert_non_null(strstr(err, "not a database"));
+
+	unlink(dbpath);
+	q_exec("CREATE TABLE other (x)");
+	assert_int_equal(wh_store_sqlite_open(&api, &o, &s, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "not a webhooks store"));
+
+	unlink(dbpath);
+	q_exec("PRAGMA user_version = 99");
+	assert_int_equal(wh_store_sqlite_open(&api, &o, &s, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "newer portico"));
+
+	o.path = "";
+	assert_int_equal(wh_store_sqlite_open(&api, &o, &s, err, sizeof(err)), -1);
+}
+
+static void test_second_writer_on_one_file_is_refused(void **state)
+{
+	struct wh_store *s = open_store(), *s2 = NULL;
+	struct wh_opts o = { .durability = WH_DUR_FULL, .path = dbpath };
+	char err[256], want[64];
+
+	(void)state;
+	assert_int_equal(wh_store_sqlite_open(&api, &o, &s2, err, sizeof(err)), -1);
+	assert_null(s2);
+	snprintf(want, sizeof(want), "in use by another process (pid %ld)", (long)getpid());
+	assert_non_null(strstr(err, want));
+	close_store(s);
+	s = open_store();                 /* free again once closed */
+	close_store(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+		T(test_put_stores_once_then_answers_duplicate),
+		T(test_concurrent_puts_share_commits),
+		T(test_max_pending_answers_busy),
+		T(test_dispatch_round_robin_within_per_worker),
+		T(test_new_put_dispatched_in_its_own_commit),
+		T(test_finish_retry_honours_next_at_then_dead),
+		T(test_processing_jobs_are_due_again_after_a_crash),
+		T(test_ordered_source_runs_one_at_a_time_in_order),
+		T(test_retention_purges_old_finished_jobs_at_start),
+		T(test_queue_lag_reported_per_source),
+		T(test_disk_full_answers_efull_then_recovers),
+		T(test_finish_kept_until_the_disk_takes_it),
+		T(test_commit_refused_by_the_file_system_then_recovers),
+		T(test_job_not_handed_out_is_due_again),
+		T(test_stopped_worker_gets_nothing_more),
+		T(test_hostile_huge_body_and_odd_ids),
+		T(test_corrupt_or_foreign_file_is_refused_clearly),
+		T(test_second_writer_on_one_file_is_refused),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
