@@ -186,6 +186,7 @@ grep -q "port = $port" "$conf" || fail "the installed config does not listen on 
 cat >>"$conf" <<CONF
 -- test_deb.sh: the plugins beside the SDK example, and its route
 plugins_dir = "$work/plugins"
+var_dir = "$work/var"
 plugin "hello" { greeting = "Hello from an installed plugin" }
 route { method = "GET", path = "/hello/:name", handler = "hello" }
 CONF
