@@ -1,7 +1,7 @@
 #!/bin/sh
 # The Debian packages, end to end (issue 16, item 6); opt-in. It costs about
 # 2.5 min of CPU (the package build is most of it); on the shared 2-core
-# machine it was written on it took 5 to 8 min of wall time:
+# machine it was written on it took 2 min (quiet) to 8 min (busy):
 #
 #   tests/package/test_deb.sh [SRCDIR]
 #
