@@ -718,7 +718,8 @@ def test_the_shipped_config_checks_without_touching_var_dir():
 def test_demo_signed_payment_reaches_the_dashboard_once_and_a_failure_is_replayed(portico,
                                                                                    tmp_path):
     """README's demo: conf/routes/webhooks.lua and live.lua as shipped,
-    events signed by scripts/webhook-sign, the SSE dashboard client."""
+    events signed by scripts/webhook-sign, the WebSocket and SSE dashboard
+    clients."""
     conf = os.path.join(SRCDIR, "conf")
     rdir = tmp_path / "routes"
     rdir.mkdir()
@@ -736,7 +737,30 @@ def test_demo_signed_payment_reaches_the_dashboard_once_and_a_failure_is_replaye
               f"Accept: text/event-stream\r\n\r\n".encode())
     sse = SSE.__new__(SSE)
     sse.s, sse.buf = s, b""
-    time.sleep(0.3)
+    while b"\r\n\r\n" not in sse.buf:   # the head: subscribed from then on
+        b = s.recv(65536)
+        assert b, "SSE connection closed before its head"
+        sse.buf += b
+    # the WebSocket dashboard client (live.lua's /ws/orders) as well
+    import asyncio
+    import websockets
+    ws_result, ws_open = {}, threading.Event()
+
+    def ws_client():
+        async def main():
+            url = f"ws://127.0.0.1:{d.port}/ws/orders?access_token={token}"
+            async with websockets.connect(url, open_timeout=10) as ws:
+                ws_open.set()
+                ws_result["msg"] = json.loads(await asyncio.wait_for(ws.recv(), 20))
+        try:
+            asyncio.run(main())
+        except Exception as e:   # reported by the assertion below
+            ws_result["error"] = repr(e)
+            ws_open.set()
+
+    ws_thread = threading.Thread(target=ws_client, daemon=True)
+    ws_thread.start()
+    assert ws_open.wait(15) and "error" not in ws_result, ws_result
     secret = "whsec_portico_demo_0123456789abcdef"
     evt = tmp_path / "evt.json"
     evt.write_text('{"id":"evt_demo_1","type":"payment_intent.succeeded","data":{"object":'
@@ -753,6 +777,8 @@ def test_demo_signed_payment_reaches_the_dashboard_once_and_a_failure_is_replaye
     assert "200 OK" in first and '"id":"evt_demo_1"' in first, first
     msg = sse.next_data()
     assert msg["webhook"] == "evt_demo_1" and msg["id"] == "pi_1" and msg["amount"] == 1999
+    ws_thread.join(20)
+    assert ws_result.get("msg", {}).get("webhook") == "evt_demo_1", ws_result
     again = send(evt)
     assert "x-portico-duplicate: 1" in again.lower(), again
     bad = tmp_path / "bad.json"
