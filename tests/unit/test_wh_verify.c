@@ -39,6 +39,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "evid_json.h"
 #include "wh.h"
 
 /* wh.h declares these for the plugin's other parts */
@@ -861,6 +862,51 @@ static void test_event_id_of_hostile_json(void **st)
 	wh_source_free(s);
 }
 
+/* evid_json.c reads a value as jansson would: the last of repeated keys,
+ * nothing from a body jansson refuses, escapes decoded, a digit part
+ * naming an object's key or an array's element. */
+static void test_json_value_scan(void **st)
+{
+	static const struct { const char *body, *path, *want; } c[] = {
+		{ "{\"type\":\"a\",\"type\":\"b\"}", "type", "b" },
+		{ "{\"data\":{\"id\":\"x\"},\"data\":2}", "data.id", NULL },
+		{ "{\"data\":[1,\"x\"]}", "data.1", "x" },
+		{ "{\"data\":{\"1\":\"k\"}}", "data.1", "k" },
+		{ " {\"type\":\"x\"}\n", "type", "x" },
+		{ "{\"type\":\"x\"} x", "type", NULL },
+		{ "{\"type\":\"x\",}", "type", NULL },
+		{ "{\"id\":-0}", "id", "0" },
+		{ "{\"id\":1.5}", "id", NULL },
+		{ "{\"id\":99999999999999999999}", "id", NULL },
+		{ "{\"id\":\"a\",\"n\":1e999}", "id", NULL },
+		{ "{\"ty\\u0070e\":\"\\u00e9\\ud83d\\ude00\"}", "type", "\xc3\xa9\xf0\x9f\x98\x80" },
+		{ "{\"type\":\"\\ud800\"}", "type", NULL },
+		{ "{\"type\":\"\\u0000\"}", "type", NULL },
+		{ "{\"type\":\"\xc0\x80\"}", "type", NULL },
+		{ "{\"type\":\"a\tb\"}", "type", NULL },
+		{ "{\"type\":\"a\"", "type", NULL },
+		{ "[\"type\"]", "type", NULL },
+	};
+	char buf[64];
+
+	(void)st;
+	for (size_t i = 0; i < sizeof(c) / sizeof(*c); i++) {
+		long n = wh_json_text((const unsigned char *)c[i].body, strlen(c[i].body), c[i].path,
+		                      buf, sizeof(buf));
+
+		if (!c[i].want) {
+			assert_int_equal(n, -1);
+		} else {
+			assert_int_equal(n, (long)strlen(c[i].want));
+			assert_string_equal(buf, c[i].want);
+		}
+	}
+	/* truncated into a small buffer, the full length returned */
+	assert_int_equal(wh_json_text((const unsigned char *)"{\"id\":\"abcdef\"}", 15, "id",
+	                              buf, 4), 6);
+	assert_string_equal(buf, "abc");
+}
+
 /* scripts/webhook-sign (the demo's helper) makes headers this code accepts. */
 static void test_webhook_sign_script_output_verifies(void **st)
 {
@@ -931,6 +977,7 @@ int main(void)
 		cmocka_unit_test(test_source_rejects_bad_options),
 		cmocka_unit_test(test_event_ids_and_types),
 		cmocka_unit_test(test_event_id_of_hostile_json),
+		cmocka_unit_test(test_json_value_scan),
 		cmocka_unit_test(test_webhook_sign_script_output_verifies),
 	};
 
