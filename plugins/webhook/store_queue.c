@@ -20,10 +20,10 @@
 static const char due_sql[] =
 	"SELECT id, kind, source, event_id, type, body, headers, meta, received_at,"
 	" attempts, max_attempts, base, cap FROM jobs"
-	" WHERE state IN ('received','retrying') AND next_at <= ?1"
+	" WHERE (state = 'received' OR state = 'retrying') AND next_at <= ?1"
 	" AND (ordered = 0 OR NOT EXISTS (SELECT 1 FROM jobs o WHERE o.kind = jobs.kind"
 	"  AND o.source = jobs.source AND o.id < jobs.id"
-	"  AND o.state IN ('received','retrying','processing')))"
+	"  AND (o.state = 'received' OR o.state = 'retrying' OR o.state = 'processing')))"
 	" ORDER BY next_at, id LIMIT ?2";
 
 int wh_sq_queue_prepare(struct sq *s)
@@ -445,12 +445,12 @@ static void report_lag(struct sq *s, int64_t now)
 	static const char sql[] =
 		"WITH RECURSIVE src(s) AS ("
 		" SELECT (SELECT MIN(source) FROM jobs WHERE kind = 1"
-		"  AND state IN ('received','retrying'))"
+		"  AND (state = 'received' OR state = 'retrying'))"
 		" UNION ALL SELECT (SELECT MIN(source) FROM jobs WHERE kind = 1"
-		"  AND state IN ('received','retrying') AND source > src.s)"
+		"  AND (state = 'received' OR state = 'retrying') AND source > src.s)"
 		" FROM src WHERE src.s IS NOT NULL LIMIT 100000)"
 		" SELECT s, (SELECT MIN(next_at) FROM jobs WHERE kind = 1"
-		"  AND state IN ('received','retrying') AND source = src.s)"
+		"  AND (state = 'received' OR state = 'retrying') AND source = src.s)"
 		" FROM src WHERE s IS NOT NULL";
 	struct sq_lag *nl = NULL;
 	unsigned nn = 0;
