@@ -111,6 +111,11 @@ static int string_at(struct walk *w, char *out, size_t outlen, size_t *len)
 		char buf[4];
 		size_t k;
 
+		if (!out) {
+			/* plain ASCII, the bulk of a body: no per-byte checks */
+			while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+				p++, n++;
+		}
 		if (p >= end)
 			return -1;
 		c = *p;
