@@ -96,6 +96,20 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *end)
 	return n;
 }
 
+int wh_utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+
+	while (p < end) {
+		size_t k = *p < 0x80 ? 1 : utf8_len(p, end);
+
+		if (!k)
+			return 0;
+		p += k;
+	}
+	return 1;
+}
+
 /*
  * Reads the string at P (at its opening quote) to after its closing one.
  * Decoded into OUT (at most OUTLEN bytes kept) when OUT is given; *LEN the

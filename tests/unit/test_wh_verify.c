@@ -907,6 +907,42 @@ static void test_json_value_scan(void **st)
 	assert_string_equal(buf, "abc");
 }
 
+/* headers_json.c: the stored headers' text, as jansson wrote it. */
+static const char *const th[][2] = {
+	{ "content-type", "application/json" }, { "cookie", "s=1" }, { "x-a", "1" },
+	{ "authorization", "Bearer t" }, { "x-a", "2\"\n" }, { "x-bad", "\xc0\x80" },
+	{ "x-c", "\xc3\xa9/" },
+};
+
+static int th_at(void *ud, unsigned i, const char **name, size_t *nlen, const char **val,
+                 size_t *vlen)
+{
+	(void)ud;
+	*name = th[i][0];
+	*nlen = strlen(th[i][0]);
+	*val = th[i][1];
+	*vlen = strlen(th[i][1]);
+	return 0;
+}
+
+static void test_headers_json(void **st)
+{
+	char *t = wh_headers_json(7, th_at, NULL, 32768, 8192);
+
+	(void)st;
+	assert_non_null(t);
+	assert_string_equal(t, "{\"content-type\":\"application/json\",\"x-a\":\"1, 2\\\"\\n\","
+	                    "\"x-c\":\"\xc3\xa9/\"}");
+	free(t);
+	/* the total bound stops it; the value bound skips one */
+	t = wh_headers_json(7, th_at, NULL, 2 + 12 + 16 + 8 + 1, 8192);
+	assert_string_equal(t, "{\"content-type\":\"application/json\"}");
+	free(t);
+	t = wh_headers_json(7, th_at, NULL, 32768, 2);
+	assert_string_equal(t, "{\"x-a\":\"1\"}");
+	free(t);
+}
+
 /* scripts/webhook-sign (the demo's helper) makes headers this code accepts. */
 static void test_webhook_sign_script_output_verifies(void **st)
 {
@@ -978,6 +1014,7 @@ int main(void)
 		cmocka_unit_test(test_event_ids_and_types),
 		cmocka_unit_test(test_event_id_of_hostile_json),
 		cmocka_unit_test(test_json_value_scan),
+		cmocka_unit_test(test_headers_json),
 		cmocka_unit_test(test_webhook_sign_script_output_verifies),
 	};
 
