@@ -96,7 +96,7 @@ struct sq {
 	struct sq_lag *lags;          /* sources reported with a lag > 0 last time */
 	int64_t purged;               /* by the purge under way, for its log line */
 	unsigned nlags;
-	sqlite3_stmt *st_insert, *st_attempt, *st_finish, *st_due, *st_take;
+	sqlite3_stmt *st_insert, *st_insert_run, *st_attempt, *st_finish, *st_due, *st_take;
 };
 
 int64_t wh_sq_now_ms(void);
@@ -129,6 +129,12 @@ int wh_sq_finish_record(struct sq *s, struct sq_op *op);
  * open transaction; *OUT the list (not handed out yet). */
 int wh_sq_dispatch(struct sq *s, struct sq_job ***out, unsigned *n);
 void wh_sq_hand_out(struct sq *s, struct sq_job **jobs, unsigned n);
+/* Free worker slots now (writer thread). */
+unsigned wh_sq_free_slots(struct sq *s);
+/* The job of put OP, just inserted as "processing" with row ID, made from
+ * OP's copy of the event and given a worker slot; NULL: no memory. */
+struct sq_job *wh_sq_job_from_put(struct sq *s, const struct sq_op *op, int64_t id,
+                                  int64_t now);
 void wh_sq_unpick(struct sq *s, struct sq_job **jobs, unsigned n);
 void wh_sq_periodic(struct sq *s, int64_t now);
 void wh_sq_queue_free(struct sq *s);
