@@ -27,7 +27,6 @@
 
 #include "whg.h"
 
-#if WHG_ABI18
 
 #define SRC_MT "portico.webhook.source"
 
@@ -228,7 +227,3 @@ int whg_lua_open(lua_State *L)
 	lua_call(L, 2, 1);
 	return 1;
 }
-
-#else
-typedef int whg_lmod_needs_abi18;
-#endif

@@ -23,7 +23,6 @@
 #include "evid_json.h"
 #include "whg.h"
 
-#if WHG_ABI18
 
 #define MAX_HEADERS_JSON (32u << 10)   /* bytes of header values kept with an event */
 #define MAX_HEADER_VALUE (8u << 10)
@@ -335,7 +334,3 @@ int whg_receive(pt_exchange *x, const pt_conf *opts, void *ud)
 	store_event(r);
 	return 0;
 }
-
-#else
-typedef int whg_receive_needs_abi18;
-#endif

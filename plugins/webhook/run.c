@@ -24,7 +24,6 @@
 
 #include "whg.h"
 
-#if WHG_ABI18
 
 #define EVENT_MT "portico.webhook.event"
 #define MAX_WHY 1024
@@ -252,7 +251,3 @@ void whg_job(pt_worker *w, struct wh_job *job, void *ud)
 	if (st != LUA_YIELD)
 		run_end(r, co, st, nres);
 }
-
-#else
-typedef int whg_run_needs_abi18;
-#endif

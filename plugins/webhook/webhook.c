@@ -21,7 +21,6 @@
 #include "whg.h"
 #include "portico/plugin.h"
 
-#if WHG_ABI18
 
 const struct pt_api *wh_api;
 struct wh_store *wh_store_main;
@@ -535,30 +534,16 @@ static int reload(pt_plugin_ctx *ctx, const pt_conf *conf)
 }
 
 
-#else
-/* Built against a core before ABI 1.8 (while the parts land one by one):
- * the plugin loads and says what it lacks. */
-const struct pt_api *wh_api;
-
-static int load(pt_plugin_ctx *ctx, const struct pt_api *a, const pt_conf *conf)
-{
-	(void)conf;
-	a->log(ctx, PT_LOG_DEBUG, "built without plugin ABI 1.8: webhooks are not available");
-	return 0;
-}
-#endif
 
 static const struct pt_plugin plugin = {
 	PT_PLUGIN_HEAD,
 	.name = "webhook",
 	.version = "0.1",
 	.load = load,
-#if WHG_ABI18
 	.worker_start = worker_start,
 	.worker_stop = worker_stop,
 	.unload = unload,
 	.reload = reload,
-#endif
 };
 
 PT_PLUGIN_ENTRY

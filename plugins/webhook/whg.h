@@ -13,9 +13,9 @@
 #include <lua.h>
 #include "wh.h"
 
-/* The glue needs ABI 1.8 (worker_lua, var_dir, commands, labelled
- * metrics); until the core provides it, webhook.c builds a plugin that
- * refuses to load with a message. */
+/* The plugin needs ABI 1.8 (worker_lua, var_dir, commands, labelled
+ * metrics): send.c and send_run.c still test this, from when the parts
+ * were built against older cores. */
 #define WHG_ABI18 (PT_ABI_MINOR >= 8)
 
 extern pt_plugin_ctx *whg_ctx;

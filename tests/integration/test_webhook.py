@@ -103,6 +103,7 @@ webhook.source("custom", {
     if req.headers["x-token"] == "let-me-in" then return true end
     if req.headers["x-token"] == "boom" then error("verify blew up") end
     if req.headers["x-token"] == "odd" then return nil, { not_a = "string" } end
+    if req.headers["x-token"] == "slow" then sleep(0.5); return true end
     return false, "bad token"
   end,
 }, seen)
@@ -485,6 +486,35 @@ def test_dead_after_max_then_replayed_from_the_cli(hooks):
     assert count(d, "stripe", eid) == 1
 
 
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is missing")
+def test_delivery_over_h2c(hooks):
+    d = hooks
+    eid, body = stripe_event()
+    args = ["curl", "-sS", "-i", "--http2-prior-knowledge", "--data-binary", "@-"]
+    for k, v in stripe_headers(body).items():
+        args += ["-H", f"{k}: {v}"]
+    out = subprocess.run(args + [d.url + "/hooks/stripe"], input=body, capture_output=True,
+                         timeout=30)
+    text = out.stdout.decode()
+    assert text.startswith("HTTP/2 200"), text + out.stderr.decode()
+    assert f'"id":"{eid}"' in text
+    wait_state(d, eid, "done")
+
+
+def test_client_leaving_while_verify_waits_stores_nothing_and_breaks_nothing(hooks):
+    d = hooks
+    s = socket.create_connection(("127.0.0.1", d.port))
+    s.sendall(b"POST /hooks/custom HTTP/1.1\r\nHost: x\r\nx-token: slow\r\n"
+              b"x-event-id: gone1\r\nContent-Length: 2\r\n\r\nhi")
+    time.sleep(0.1)
+    s.close()
+    time.sleep(0.8)
+    assert jobs(d, "event_id = 'gone1'") == []   # no 2xx went out: the sender retries
+    r = post(d, "/hooks/custom", b"hi", {"x-token": "let-me-in", "x-event-id": "gone2"})
+    assert r.status_code == 200
+    wait_state(d, "gone2", "done")
+
+
 def test_client_leaving_before_the_answer_still_stores(hooks):
     d = hooks
     eid, body = stripe_event()
@@ -556,6 +586,47 @@ def test_source_removed_by_a_reload_makes_its_pending_events_dead(portico, tmp_p
 
 
 # ---- config errors -----------------------------------------------------------------
+
+def test_route_filters_pass_through_and_run_before_verification(portico, tmp_path):
+    script = ('webhook.source("walled", { path = "/hooks/walled", scheme = "github",\n'
+              '  secrets = { "%s" }, ip = { allow = { "10.9.9.9" } } }, function() end)\n'
+              'webhook.source("open", { path = "/hooks/open", scheme = "github",\n'
+              '  secrets = { "%s" }, ip = { allow = { "127.0.0.1" } } }, function() end)\n'
+              % (GITHUB, GITHUB))
+    d = portico(body_for(tmp_path, script), plugins_dir=PLUGINS)
+    body = b"{}"
+    r = post(d, "/hooks/walled", body, github_headers(body))
+    assert r.status_code == 403, r.text
+    assert jobs(d, "source = 'walled'") == []
+    gid = str(uuid.uuid4())
+    r = post(d, "/hooks/open", body, github_headers(body, delivery=gid))
+    assert r.status_code == 200, r.text
+    wait_state(d, gid, "done")
+
+
+@pytest.mark.parametrize("script, words", [
+    ('webhook.source("a", { path = "/a", scheme = "github", secrets = { "s" } }, print)\n'
+     'webhook.source("a", { path = "/b", scheme = "github", secrets = { "s" } }, print)\n',
+     ("hooks.lua:2", "defined twice")),
+    ('webhook.source("bad name!", { path = "/a", scheme = "github", secrets = { "s" } }, print)\n',
+     ("hooks.lua:1", "source name")),
+    ('webhook.source("a", { path = "/a", scheme = "github", secrets = { "s" } })\n',
+     ("hooks.lua:1", "handler (argument 3)")),
+    ('webhook.source("a", "/a", print)\n', ("hooks.lua:1", "options (argument 2)")),
+    ('webhook.source("a", { path = "/a", scheme = "github", secrets = { "s" }, filters = 1 },'
+     ' print)\n', ("hooks.lua:1", "filters must be a table")),
+    ('webhook.source("a", { path = "/a", scheme = "github", secrets = { "s" },\n'
+     '  ip = { allow = "nonsense" } }, print)\n', ("hooks.lua:1",)),
+])
+def test_bad_source_declarations_refuse_with_file_and_line(portico, tmp_path, script, words):
+    d = portico(body_for(tmp_path, script), plugins_dir=PLUGINS, start=False)
+    d.start(expect_ok=False)
+    d.proc.wait(15)
+    assert d.proc.returncode != 0
+    out = d.proc.stdout.read().decode() + d.log()
+    for w in words:
+        assert w in out, out
+
 
 def test_unknown_source_option_refuses_with_file_and_line(portico, tmp_path):
     routes = 'webhook.source("x", { path = "/h", scheme = "github", secrets = { "s" },\n' \
@@ -725,6 +796,9 @@ def test_kill_9_under_load_loses_no_acknowledged_event(tmp_path):
         d.proc.wait(10)
     finally:
         stop.set()
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait(10)
         for t in threads:
             t.join(15)
     assert not errors, errors

@@ -419,3 +419,20 @@ def test_kill_9_under_load_loses_no_acknowledged_event(tmp_path, redis_server):
     finally:
         r.close()
         b.stop()
+
+
+def test_redis_store_without_redis_config_answers_503_and_says_why(tmp_path):
+    d = tmp_path / "a"
+    rdir = d / "routes"
+    rdir.mkdir(parents=True)
+    (rdir / "hooks.lua").write_text(ROUTES % {"stripe": STRIPE, "slow": 0})
+    body = (f'var_dir = "{d}/var"\nshutdown_timeout = 2\n'
+            f'plugin "webhook" {{ store = "redis" }}\nroutes "{rdir}"\n')
+    dm = Daemon(str(d), body, plugins_dir=PLUGINS, workers=1).start()
+    try:
+        eid, r = send(dm)
+        assert r.status_code == 503, r.text
+        assert r.headers.get("retry-after")
+        assert dm.wait_log('needs the config\'s redis = { host = ..., port = ... }'), dm.log()[-2000:]
+    finally:
+        dm.stop()

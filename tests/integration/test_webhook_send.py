@@ -1,6 +1,7 @@
-"""Outbound webhooks end to end: webhook.send from a route handler stores a
-delivery, the queue POSTs it signed (Standard Webhooks) to a receiver on
-127.0.0.1 with retries, and `portico webhooks show` lists every attempt.
+"""Outbound webhooks end to end: webhook.send from a route handler (also a
+webhook handler and a GraphQL resolver) stores a delivery, the queue POSTs
+it signed (Standard Webhooks) to a receiver on 127.0.0.1 with retries, and
+`portico webhooks show` lists every attempt.
 
 The receiver is a Python http.server in a thread whose answers are scripted
 per path (500, 500, 429 + Retry-After, then 200; a sleep past the timeout;
@@ -539,3 +540,32 @@ def test_an_oversized_answer_is_an_error_not_a_crash(portico, tmp_path, receiver
     assert [o for o, _, _ in rows] == ["retry", "dead"], out
     assert "too large" in rows[0][2], out
     assert requests.get(d.url + "/fast", timeout=5).text == "fast"
+
+
+def test_send_from_a_graphql_resolver(portico, tmp_path, receiver):
+    (tmp_path / "schema.graphql").write_text(
+        "type Query { ok: Boolean }\ntype Mutation { notify(order: String!): String }\n")
+    rdir = tmp_path / "routes"
+    rdir.mkdir()
+    (rdir / "gql.lua").write_text('''
+local graphql = require "graphql"
+graphql.resolvers {
+  Mutation = {
+    notify = function(_, a)
+      local id, err = webhook.send("%s", { order = a.order }, { secret = "%s" })
+      return id or err
+    end,
+  },
+}
+route.post("/graphql", "graphql")
+''' % (receiver.url("/gql"), SECRET))
+    d = portico(f'var_dir = "{tmp_path}/var"\nshutdown_timeout = 2\nplugin "webhook" {{}}\n'
+                f'plugin "graphql" {{ schema = "{tmp_path}/schema.graphql" }}\nroutes "{rdir}"',
+                plugins_dir=PLUGINS)
+    r = requests.post(d.url + "/graphql", json={"query": 'mutation { notify(order: "o9") }'},
+                      timeout=10).json()
+    msg_id = r["data"]["notify"]
+    assert msg_id.startswith("msg_"), r
+    g = receiver.wait_hits("/gql", 1)[0]
+    assert json.loads(g["body"]) == {"order": "o9"} and g["headers"]["webhook-id"] == msg_id
+    assert standard_ok(g["headers"], g["body"])

@@ -667,6 +667,51 @@ static void test_wh_redis_live_instance_keeps_many_jobs(void **st)
 	inst_stop(&a);   /* its jobs stay pending; close frees them */
 }
 
+/* An outbound delivery keeps its kind, target and meta; its dedup key is
+ * apart from an inbound event's with the same source and id. */
+static void test_wh_redis_outbound_round_trip(void **st)
+{
+	static const char meta[] = "{\"secret\":\"whsec_x\",\"scheme\":\"standard\",\"timeout\":10}";
+	struct wh_event_in ev = { .kind = WH_OUTBOUND, .source = "https://example.test/hook?a=1",
+	                          .event_id = "msg_1", .type = "order.paid", .body = "{}",
+	                          .body_len = 2, .headers_json = "{}", .meta_json = meta,
+	                          .received_at_ms = 1, .max_attempts = 5, .base = 2, .cap = 60 };
+	struct put_res p = { 0 };
+	struct inst a;
+
+	(void)st;
+	NEED_REDIS();
+	inst_open(&a, 0, 1, srv_port, 60000);
+	assert_int_equal(a.s->ops->put(a.s, &a.w[0], &ev, on_put, &p), 0);
+	run_until(&p.done, 1, 5);
+	assert_int_equal(p.rc, WH_STORED);
+	ev.kind = WH_INBOUND;
+	ev.meta_json = NULL;
+	p.done = 0;
+	assert_int_equal(a.s->ops->put(a.s, &a.w[0], &ev, on_put, &p), 0);
+	run_until(&p.done, 1, 5);
+	assert_int_equal(p.rc, WH_STORED);
+	seen.finish_with = 0;
+	inst_start(&a);
+	run_until(&seen.count, 2, 5);
+	assert_int_equal(seen.count, 2);
+	assert_int_not_equal(seen.jobs[0]->kind, seen.jobs[1]->kind);
+	for (int i = 0; i < 2; i++) {
+		struct wh_job *j = seen.jobs[i];
+
+		assert_string_equal(j->source, "https://example.test/hook?a=1");
+		assert_int_equal(j->max_attempts, 5);
+		assert_true(j->base == 2 && j->cap == 60);
+		if (j->kind == WH_OUTBOUND)
+			assert_string_equal(j->meta_json, meta);
+		else
+			assert_null(j->meta_json);
+		a.s->ops->finish(a.s, j, WH_DONE, 0, 200, NULL);
+	}
+	run_for(0.2);
+	inst_stop(&a);
+}
+
 /* Redis restarted empty (FLUSHALL: no group, no stream): the group is made
  * again and new events run. */
 static void test_wh_redis_group_lost_is_made_again(void **st)
@@ -745,6 +790,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wh_redis_down_is_eio, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wh_redis_big_binary_body_and_odd_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wh_redis_live_instance_keeps_many_jobs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wh_redis_outbound_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wh_redis_group_lost_is_made_again, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wh_redis_wrong_type_keys_are_errors, setup, teardown),
 		cmocka_unit_test(test_wh_redis_bad_options),
