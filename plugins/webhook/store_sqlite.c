@@ -9,7 +9,9 @@
  * WH_SQ_BATCH), runs it as ONE transaction together with the dispatch of
  * due jobs, commits (one fsync with durability "full"), and only then posts
  * each put's answer to its worker and the picked jobs to theirs. The writer
- * thread alone uses the write connection once it runs.
+ * thread alone uses the write connection once it runs. Finishes queued
+ * with no put wait up to WH_SQ_FIN_WAIT_MS for one, so that under load
+ * they ride in the puts' commits instead of taking an fsync of their own.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -368,6 +370,7 @@ static void *writer_main(void *arg)
 	for (;;) {
 		struct sq_op *ops = NULL, **tail = &ops, *exec;
 		int stopping, start, poll = 0;
+		int64_t fin_until = 0;
 		unsigned n = 0;
 
 		pthread_mutex_lock(&s->mu);
@@ -378,8 +381,22 @@ static void *writer_main(void *arg)
 				break;
 			if (s->stopping || s->start_req)
 				break;
-			if (!s->paused && s->head)
-				break;
+			if (!s->paused && s->head) {
+				/* finishes alone wait a little for puts to share their
+				 * commit (an fsync of their own would delay the puts
+				 * that arrive meanwhile) */
+				int64_t now = wh_sq_now_ms();
+
+				if (s->npending || s->retry || !s->started)
+					break;
+				if (!fin_until)
+					fin_until = now + WH_SQ_FIN_WAIT_MS;
+				if (now >= fin_until)
+					break;
+				deadline(&ts, fin_until - now);
+				pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+				continue;
+			}
 			if (s->started && !s->paused && wh_sq_now_ms() >= s->next_poll) {
 				poll = 1;
 				break;

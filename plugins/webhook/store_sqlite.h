@@ -17,6 +17,7 @@
 #define WH_SQ_LAG_MS 1000       /* how often queue lag is reported */
 #define WH_SQ_PURGE_MS (3600 * 1000)
 #define WH_SQ_PURGE_CHUNK 2000  /* jobs per purge transaction: puts wait at most one */
+#define WH_SQ_FIN_WAIT_MS 5     /* finishes alone wait this long for puts to share a commit */
 #define WH_SQ_BATCH 512         /* operations per transaction at most */
 #define WH_SQ_MAX_ERROR 4096     /* bytes of a finish's error kept */
 #define WH_SQ_BUSY_MS 5000      /* busy_timeout: the CLI may hold the write lock briefly */
