@@ -151,6 +151,15 @@ static int insert_put(struct sq *s, struct sq_op *op, int64_t now, int run)
 	return SQLITE_OK;
 }
 
+/* Runs a prepared BEGIN or COMMIT (compiled once, not at every round). */
+static int step_once(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 /* Transaction-wide failures: SQLite may have rolled the transaction back. */
 static int fatal_rc(int rc)
 {
@@ -218,7 +227,7 @@ static void run_round(struct sq *s, struct sq_op *ops, int stopping)
 	}
 	if (!ops && (!s->started || stopping))
 		return;
-	rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	rc = step_once(s->st_begin);
 	/* finishes first: the slots they free go to what is due */
 	for (struct sq_op *op = ops; op && rc == SQLITE_OK; op = op->next) {
 		if (op->type == SQ_PUT)
@@ -272,7 +281,7 @@ static void run_round(struct sq *s, struct sq_op *ops, int stopping)
 	}
 	if (rc == SQLITE_OK) {
 		what = "COMMIT";
-		rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+		rc = step_once(s->st_commit);
 	}
 	if (rc != SQLITE_OK) {
 		snprintf(msg, sizeof(msg), "%s", sqlite3_errmsg(s->db));
@@ -499,6 +508,8 @@ static void sq_free(struct sq *s)
 	wh_sq_queue_free(s);
 	sqlite3_finalize(s->st_insert);
 	sqlite3_finalize(s->st_insert_run);
+	sqlite3_finalize(s->st_begin);
+	sqlite3_finalize(s->st_commit);
 	if (s->db)
 		sqlite3_close(s->db);
 	pthread_cond_destroy(&s->exec_cv);
@@ -591,6 +602,8 @@ static int open_db(struct sq *s, int durability, char *err, size_t errlen)
 		return -1;
 	if (sqlite3_prepare_v2(s->db, insert_sql, -1, &s->st_insert, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, run_sql, -1, &s->st_insert_run, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "BEGIN IMMEDIATE", -1, &s->st_begin, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "COMMIT", -1, &s->st_commit, NULL) != SQLITE_OK ||
 	    wh_sq_queue_prepare(s) != 0) {
 		snprintf(err, errlen, "%s", sqlite3_errmsg(s->db));
 		return -1;

@@ -98,6 +98,7 @@ struct sq {
 	int64_t purged;               /* by the purge under way, for its log line */
 	unsigned nlags;
 	sqlite3_stmt *st_insert, *st_insert_run, *st_attempt, *st_finish, *st_due, *st_take;
+	sqlite3_stmt *st_begin, *st_commit;
 };
 
 int64_t wh_sq_now_ms(void);
