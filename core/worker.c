@@ -91,6 +91,7 @@ static void post_cb(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_lock(&w->post_mu);
 	t = w->post_head;
 	w->post_head = w->post_tail = NULL;
+	w->post_woken = 0;
 	pthread_mutex_unlock(&w->post_mu);
 	for (; t; t = next) {
 		next = t->next;
@@ -102,6 +103,7 @@ static void post_cb(evutil_socket_t fd, short what, void *arg)
 int worker_post(pt_worker *w, pt_task_fn fn, void *ud)
 {
 	struct task *t = malloc(sizeof(*t));
+	int wake;
 
 	if (!t)
 		return PT_ENOMEM;
@@ -114,13 +116,22 @@ int worker_post(pt_worker *w, pt_task_fn fn, void *ud)
 	else
 		w->post_head = t;
 	w->post_tail = t;
+	/* one wake per batch: a thread posting many tasks (the webhook
+	 * store answering a group commit's puts) writes the eventfd once,
+	 * until post_cb takes the queue */
+	wake = !w->post_woken;
+	w->post_woken = 1;
 	pthread_mutex_unlock(&w->post_mu);
 	/* the bases take no locks: wake the loop through its eventfd */
-	{
+	if (wake) {
 		uint64_t one = 1;
 
-		if (write(w->post_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		if (write(w->post_fd, &one, sizeof(one)) < 0 && errno != EAGAIN) {
+			pthread_mutex_lock(&w->post_mu);
+			w->post_woken = 0;     /* the next post tries again */
+			pthread_mutex_unlock(&w->post_mu);
 			return PT_EIO;
+		}
 	}
 	return 0;
 }

@@ -38,6 +38,7 @@ struct pt_worker {
 	int post_fd;               /* eventfd that wakes the loop for posted tasks */
 	pthread_mutex_t post_mu;
 	struct task *post_head, *post_tail;
+	int post_woken;            /* the eventfd was written and post_cb has not taken the queue yet */
 	struct gen *gen;           /* current generation: one reference */
 	struct conn *conns;        /* every open connection (intrusive list) */
 	unsigned nconns;

@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include <lauxlib.h>
 
+#include "evid_json.h"
 #include "whg.h"
 
 
@@ -95,58 +96,29 @@ static const char *header_of(void *ud, const char *name, size_t *len)
 	return v.ptr;
 }
 
+static int header_at(void *ud, unsigned i, const char **name, size_t *nlen,
+                     const char **val, size_t *vlen)
+{
+	pt_str_t n, v;
+
+	if (wh_api->exchange_header_at(ud, i, &n, &v) != 0)
+		return -1;
+	*name = n.ptr;
+	*nlen = n.len;
+	*val = v.ptr;
+	*vlen = v.len;
+	return 0;
+}
+
 /* The request's headers as {"name":"value"} (lowercase names, repeats
  * joined with ", "), without cookie, authorization and
  * proxy-authorization, values that are not UTF-8, or anything past
- * MAX_HEADERS_JSON bytes. Owned by the caller (free); NULL: no memory. */
+ * MAX_HEADERS_JSON bytes (headers_json.c). Owned by the caller (free);
+ * NULL: no memory. */
 static char *headers_json(pt_exchange *x)
 {
-	const struct pt_api *a = wh_api;
-	unsigned n = a->exchange_header_count(x);
-	json_t *o = json_object();
-	size_t total = 2;
-	char *text;
-
-	if (!o)
-		return NULL;
-	for (unsigned i = 0; i < n; i++) {
-		pt_str_t name, val;
-		char key[128];
-		json_t *old, *v;
-
-		if (a->exchange_header_at(x, i, &name, &val) != 0 || !name.len ||
-		    name.len >= sizeof(key) || val.len > MAX_HEADER_VALUE)
-			continue;
-		memcpy(key, name.ptr, name.len);
-		key[name.len] = '\0';
-		if (!strcmp(key, "cookie") || !strcmp(key, "authorization") ||
-		    !strcmp(key, "proxy-authorization"))
-			continue;
-		if (total + name.len + val.len + 8 > MAX_HEADERS_JSON)
-			break;
-		if ((old = json_object_get(o, key)) != NULL) {
-			const char *ov = json_string_value(old);
-			size_t ol = json_string_length(old);
-			char *joined = malloc(ol + 2 + val.len);
-
-			if (!joined)
-				continue;
-			memcpy(joined, ov, ol);
-			memcpy(joined + ol, ", ", 2);
-			memcpy(joined + ol + 2, val.ptr, val.len);
-			v = json_stringn(joined, ol + 2 + val.len);
-			free(joined);
-		} else {
-			v = json_stringn(val.ptr, val.len);
-		}
-		if (!v)
-			continue;   /* not UTF-8 */
-		json_object_set_new(o, key, v);
-		total += name.len + val.len + 8;
-	}
-	text = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	return text;
+	return wh_headers_json(wh_api->exchange_header_count(x), header_at, x, MAX_HEADERS_JSON,
+	                       MAX_HEADER_VALUE);
 }
 
 static void put_done(int rc, const char *err, void *ud)

@@ -69,11 +69,21 @@ static void conclude(struct wh_job *job, struct whg_metrics *m, int ok, const ch
 
 /* event.json: the body decoded on first access (upvalue 1 the body,
  * upvalue 2 true once it failed), then kept in the table; nil for a body
- * that is not JSON. [-2, +1, e] */
+ * that is not JSON. event.headers: the stored headers JSON (upvalue 3)
+ * made a table on first access, then kept: most handlers never read
+ * them. [-2, +1, e] */
+static void push_headers(lua_State *L, const char *text);
+
 static int event_index(lua_State *L)
 {
 	const char *k = lua_tostring(L, 2);
 
+	if (k && !strcmp(k, "headers")) {
+		push_headers(L, lua_tostring(L, lua_upvalueindex(3)));
+		lua_pushvalue(L, -1);
+		lua_setfield(L, 1, "headers");
+		return 1;
+	}
 	if (!k || strcmp(k, "json") || lua_toboolean(L, lua_upvalueindex(2)))
 		return 0;
 	lua_getglobal(L, "json");
@@ -127,17 +137,21 @@ static int event_new(lua_State *L)
 	lua_pushstring(L, job->type ? job->type : "");
 	lua_setfield(L, -2, "type");
 	lua_pushlstring(L, (const char *)job->body, job->body ? job->body_len : 0);
-	lua_setfield(L, -2, "body");
-	push_headers(L, job->headers_json);
-	lua_setfield(L, -2, "headers");
+	lua_pushvalue(L, -1);
+	lua_setfield(L, -3, "body");
+	lua_insert(L, -2);             /* the body, below the event: the metatable's upvalue */
 	lua_pushnumber(L, (lua_Number)job->received_at_ms / 1000.0);
 	lua_setfield(L, -2, "received_at");
 	lua_pushinteger(L, job->attempt);
 	lua_setfield(L, -2, "attempt");
 	lua_createtable(L, 0, 2);
-	lua_pushlstring(L, (const char *)job->body, job->body ? job->body_len : 0);
+	lua_rotate(L, -3, -1);         /* event, metatable, body */
 	lua_pushboolean(L, 0);
-	lua_pushcclosure(L, event_index, 2);
+	if (job->headers_json)
+		lua_pushstring(L, job->headers_json);
+	else
+		lua_pushnil(L);
+	lua_pushcclosure(L, event_index, 3);
 	lua_setfield(L, -2, "__index");
 	lua_pushliteral(L, "webhook event");
 	lua_setfield(L, -2, "__metatable");

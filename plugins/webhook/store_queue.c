@@ -7,6 +7,10 @@
  * Due: state received or retrying with next_at <= now, oldest due first.
  * A job handed out is marked processing (attempts + 1) in the same
  * transaction as the round's puts, so dispatch costs no fsync of its own.
+ * A round dispatches what was due before its own puts first; the slots
+ * left go to those puts directly (inserted as processing, the job made
+ * from the put's copy: wh_sq_job_from_put), so an event that finds the
+ * queue idle is never read back from the file.
  * An ordered source runs only its oldest unfinished job: a job waiting
  * for a retry holds the ones behind it.
  */
@@ -20,10 +24,10 @@
 static const char due_sql[] =
 	"SELECT id, kind, source, event_id, type, body, headers, meta, received_at,"
 	" attempts, max_attempts, base, cap FROM jobs"
-	" WHERE state IN ('received','retrying') AND next_at <= ?1"
+	" WHERE (state = 'received' OR state = 'retrying') AND next_at <= ?1"
 	" AND (ordered = 0 OR NOT EXISTS (SELECT 1 FROM jobs o WHERE o.kind = jobs.kind"
 	"  AND o.source = jobs.source AND o.id < jobs.id"
-	"  AND o.state IN ('received','retrying','processing')))"
+	"  AND (o.state = 'received' OR o.state = 'retrying' OR o.state = 'processing')))"
 	" ORDER BY next_at, id LIMIT ?2";
 
 int wh_sq_queue_prepare(struct sq *s)
@@ -114,18 +118,86 @@ static struct sq_job *job_from_row(struct sq *s, sqlite3_stmt *st, int64_t now)
 	return j;
 }
 
+/* Round-robin over the workers with a free slot (one that stopped
+ * meanwhile gets it anyway: hand_out sends the job back). */
+static void assign(struct sq *s, struct sq_job *j)
+{
+	for (unsigned k = 0; k < s->nworkers &&
+	     (s->inflight[s->rr % s->nworkers] >= s->per_worker ||
+	      __atomic_load_n(&s->gone[s->rr % s->nworkers], __ATOMIC_ACQUIRE)); k++)
+		s->rr++;
+	j->worker = s->rr % s->nworkers;
+	s->inflight[j->worker]++;
+	s->rr++;
+}
+
+unsigned wh_sq_free_slots(struct sq *s)
+{
+	unsigned slots = 0;
+
+	for (unsigned i = 0; i < s->nworkers; i++)
+		if (!__atomic_load_n(&s->gone[i], __ATOMIC_ACQUIRE) && s->inflight[i] < s->per_worker)
+			slots += s->per_worker - s->inflight[i];
+	return slots;
+}
+
+static char *dup_or_null(const char *t)
+{
+	return t ? strdup(t) : NULL;
+}
+
+/*
+ * The job of a put just inserted as "processing" (row ID), made from the
+ * put's own copy of the event: no reading back what was just written.
+ * Assigned a worker slot. NULL when out of memory.
+ */
+struct sq_job *wh_sq_job_from_put(struct sq *s, const struct sq_op *op, int64_t id, int64_t now)
+{
+	struct sq_job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return NULL;
+	j->store = s;
+	j->id = id;
+	j->started_ms = now;
+	j->job.kind = op->kind;
+	snprintf(j->job.key, sizeof(j->job.key), "%lld", (long long)id);
+	j->job.source = strdup(op->source);
+	j->job.event_id = strdup(op->event_id);
+	j->job.type = strdup(op->type_s);
+	j->job.body = malloc(op->body_len + 1);   /* NUL after it, as job_from_row */
+	if (j->job.body) {
+		if (op->body_len)
+			memcpy(j->job.body, op->body, op->body_len);
+		j->job.body[op->body_len] = '\0';
+	}
+	j->job.body_len = op->body_len;
+	j->job.headers_json = dup_or_null(op->headers);
+	j->job.meta_json = dup_or_null(op->meta);
+	j->job.received_at_ms = op->received_at_ms;
+	j->job.attempt = 1;
+	j->job.max_attempts = op->max_attempts;
+	j->job.base = op->base;
+	j->job.cap = op->cap;
+	if (!j->job.source || !j->job.event_id || !j->job.type || !j->job.body ||
+	    (op->headers && !j->job.headers_json) || (op->meta && !j->job.meta_json)) {
+		wh_sq_job_free(&j->job);
+		return NULL;
+	}
+	assign(s, j);
+	return j;
+}
+
 int wh_sq_dispatch(struct sq *s, struct sq_job ***out, unsigned *n)
 {
 	struct sq_job **jobs;
-	unsigned slots = 0, got = 0;
+	unsigned slots, got = 0;
 	int64_t now = wh_sq_now_ms();
 	int rc;
 
 	*out = NULL;
 	*n = 0;
-	for (unsigned i = 0; i < s->nworkers; i++)
-		if (!__atomic_load_n(&s->gone[i], __ATOMIC_ACQUIRE) && s->inflight[i] < s->per_worker)
-			slots += s->per_worker - s->inflight[i];
+	slots = wh_sq_free_slots(s);
 	if (slots == 0)
 		return SQLITE_OK;
 	jobs = calloc(slots, sizeof(*jobs));
@@ -159,17 +231,8 @@ int wh_sq_dispatch(struct sq *s, struct sq_job ***out, unsigned *n)
 		free(jobs);
 		return rc;
 	}
-	/* round-robin over the workers with a free slot (one that stopped
-	 * meanwhile gets it anyway: hand_out sends the job back) */
-	for (unsigned i = 0; i < got; i++) {
-		for (unsigned k = 0; k < s->nworkers &&
-		     (s->inflight[s->rr % s->nworkers] >= s->per_worker ||
-		      __atomic_load_n(&s->gone[s->rr % s->nworkers], __ATOMIC_ACQUIRE)); k++)
-			s->rr++;
-		jobs[i]->worker = s->rr % s->nworkers;
-		s->inflight[jobs[i]->worker]++;
-		s->rr++;
-	}
+	for (unsigned i = 0; i < got; i++)
+		assign(s, jobs[i]);
 	*out = jobs;
 	*n = got;
 	return SQLITE_OK;
@@ -445,12 +508,12 @@ static void report_lag(struct sq *s, int64_t now)
 	static const char sql[] =
 		"WITH RECURSIVE src(s) AS ("
 		" SELECT (SELECT MIN(source) FROM jobs WHERE kind = 1"
-		"  AND state IN ('received','retrying'))"
+		"  AND (state = 'received' OR state = 'retrying'))"
 		" UNION ALL SELECT (SELECT MIN(source) FROM jobs WHERE kind = 1"
-		"  AND state IN ('received','retrying') AND source > src.s)"
+		"  AND (state = 'received' OR state = 'retrying') AND source > src.s)"
 		" FROM src WHERE src.s IS NOT NULL LIMIT 100000)"
 		" SELECT s, (SELECT MIN(next_at) FROM jobs WHERE kind = 1"
-		"  AND state IN ('received','retrying') AND source = src.s)"
+		"  AND (state = 'received' OR state = 'retrying') AND source = src.s)"
 		" FROM src WHERE s IS NOT NULL";
 	struct sq_lag *nl = NULL;
 	unsigned nn = 0;

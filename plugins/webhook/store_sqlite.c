@@ -9,7 +9,9 @@
  * WH_SQ_BATCH), runs it as ONE transaction together with the dispatch of
  * due jobs, commits (one fsync with durability "full"), and only then posts
  * each put's answer to its worker and the picked jobs to theirs. The writer
- * thread alone uses the write connection once it runs.
+ * thread alone uses the write connection once it runs. Finishes queued
+ * with no put wait up to WH_SQ_FIN_WAIT_MS for one, so that under load
+ * they ride in the puts' commits instead of taking an fsync of their own.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,9 +115,11 @@ static int sq_put(struct wh_store *base, pt_worker *w, const struct wh_event_in 
 	return 0;
 }
 
-static int insert_put(struct sq *s, struct sq_op *op, int64_t now)
+/* Inserts OP's event: "received", or with RUN "processing" (attempt 1),
+ * handed out directly after the commit. */
+static int insert_put(struct sq *s, struct sq_op *op, int64_t now, int run)
 {
-	sqlite3_stmt *st = s->st_insert;
+	sqlite3_stmt *st = run ? s->st_insert_run : s->st_insert;
 	int rc;
 
 	sqlite3_reset(st);
@@ -145,6 +149,15 @@ static int insert_put(struct sq *s, struct sq_op *op, int64_t now)
 		return rc;
 	op->rc = sqlite3_changes(s->db) ? WH_STORED : WH_DUPLICATE;
 	return SQLITE_OK;
+}
+
+/* Runs a prepared BEGIN or COMMIT (compiled once, not at every round). */
+static int step_once(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
 /* Transaction-wide failures: SQLite may have rolled the transaction back. */
@@ -194,8 +207,8 @@ static void log_failure(struct sq *s, const char *what, const char *msg)
 static void run_round(struct sq *s, struct sq_op *ops, int stopping)
 {
 	struct sq_op *puts = NULL, **ptail = &puts, *fin = NULL;
-	struct sq_job **jobs = NULL;
-	unsigned njobs = 0;
+	struct sq_job **jobs = NULL, **djobs = NULL;
+	unsigned njobs = 0, direct = 0, ndj = 0;
 	int64_t now = wh_sq_now_ms();
 	int64_t before = sqlite3_total_changes(s->db);
 	int rc, nputs = 0, nfin = 0;
@@ -214,37 +227,61 @@ static void run_round(struct sq *s, struct sq_op *ops, int stopping)
 	}
 	if (!ops && (!s->started || stopping))
 		return;
-	rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	rc = step_once(s->st_begin);
+	/* finishes first: the slots they free go to what is due */
 	for (struct sq_op *op = ops; op && rc == SQLITE_OK; op = op->next) {
-		if (op->type == SQ_PUT) {
-			what = "storing an event";
-			rc = insert_put(s, op, now);
-			if (rc != SQLITE_OK && !fatal_rc(rc)) {
-				/* this event alone (e.g. too big for SQLite) */
-				op->rc = wh_sq_errcode(rc);
-				snprintf(op->err, sizeof(op->err), "%s", sqlite3_errmsg(s->db));
-				rc = SQLITE_OK;
-			}
-		} else {
-			what = "recording an attempt";
-			rc = wh_sq_finish_record(s, op);
-			if (rc != SQLITE_OK && !fatal_rc(rc)) {
-				/* this record alone: logged, not tried again */
-				if (s->api->log)
-					s->api->log(NULL, PT_LOG_ERROR, "webhook store %s: job %lld: "
-					            "recording its attempt: %s", s->path,
-					            (long long)op->job_id, sqlite3_errmsg(s->db));
-				rc = SQLITE_OK;
-			}
+		if (op->type == SQ_PUT)
+			continue;
+		what = "recording an attempt";
+		rc = wh_sq_finish_record(s, op);
+		if (rc != SQLITE_OK && !fatal_rc(rc)) {
+			/* this record alone: logged, not tried again */
+			if (s->api->log)
+				s->api->log(NULL, PT_LOG_ERROR, "webhook store %s: job %lld: "
+				            "recording its attempt: %s", s->path,
+				            (long long)op->job_id, sqlite3_errmsg(s->db));
+			rc = SQLITE_OK;
 		}
 	}
+	/* then the jobs due before this round's events, oldest first; when
+	 * they leave slots free, this round's events (but an ordered
+	 * source's) take them directly: stored as "processing" and handed
+	 * out from the put's own copy, not read back */
 	if (rc == SQLITE_OK && s->started && !stopping) {
+		unsigned slots = wh_sq_free_slots(s);
+
 		what = "dispatching";
 		rc = wh_sq_dispatch(s, &jobs, &njobs);
+		if (rc == SQLITE_OK && njobs < slots && (direct = wh_sq_free_slots(s)) > 0 &&
+		    !(djobs = calloc(direct, sizeof(*djobs))))
+			direct = 0;
+	}
+	for (struct sq_op *op = ops; op && rc == SQLITE_OK; op = op->next) {
+		struct sq_job *j = NULL;
+
+		if (op->type != SQ_PUT)
+			continue;
+		what = "storing an event";
+		if (ndj < direct && !op->ordered)
+			j = wh_sq_job_from_put(s, op, 0, now);
+		rc = insert_put(s, op, now, j != NULL);
+		if (rc != SQLITE_OK && !fatal_rc(rc)) {
+			/* this event alone (e.g. too big for SQLite) */
+			op->rc = wh_sq_errcode(rc);
+			snprintf(op->err, sizeof(op->err), "%s", sqlite3_errmsg(s->db));
+			rc = SQLITE_OK;
+		}
+		if (j && rc == SQLITE_OK && op->rc == WH_STORED) {
+			j->id = sqlite3_last_insert_rowid(s->db);
+			snprintf(j->job.key, sizeof(j->job.key), "%lld", (long long)j->id);
+			djobs[ndj++] = j;
+		} else if (j) {
+			wh_sq_unpick(s, &j, 1);
+		}
 	}
 	if (rc == SQLITE_OK) {
 		what = "COMMIT";
-		rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+		rc = step_once(s->st_commit);
 	}
 	if (rc != SQLITE_OK) {
 		snprintf(msg, sizeof(msg), "%s", sqlite3_errmsg(s->db));
@@ -252,9 +289,11 @@ static void run_round(struct sq *s, struct sq_op *ops, int stopping)
 			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 		log_failure(s, what, msg);
 		wh_sq_unpick(s, jobs, njobs);
+		wh_sq_unpick(s, djobs, ndj);
 		free(jobs);
 		jobs = NULL;
 		njobs = 0;
+		ndj = 0;
 	} else if (s->failing) {
 		if (s->api->log)
 			s->api->log(NULL, PT_LOG_WARN, "webhook store %s: writing again", s->path);
@@ -298,12 +337,14 @@ static void run_round(struct sq *s, struct sq_op *ops, int stopping)
 			s->stats.failed++;
 	}
 	s->stats.finished += nfin;
-	s->stats.dispatched += njobs;
+	s->stats.dispatched += njobs + ndj;
 	pthread_mutex_unlock(&s->mu);
 
 	answer_puts(s, puts, stopping);
 	wh_sq_hand_out(s, jobs, njobs);
+	wh_sq_hand_out(s, djobs, ndj);
 	free(jobs);
+	free(djobs);
 }
 
 static void run_exec(struct sq *s, struct sq_op *op)
@@ -338,6 +379,7 @@ static void *writer_main(void *arg)
 	for (;;) {
 		struct sq_op *ops = NULL, **tail = &ops, *exec;
 		int stopping, start, poll = 0;
+		int64_t fin_until = 0;
 		unsigned n = 0;
 
 		pthread_mutex_lock(&s->mu);
@@ -348,8 +390,22 @@ static void *writer_main(void *arg)
 				break;
 			if (s->stopping || s->start_req)
 				break;
-			if (!s->paused && s->head)
-				break;
+			if (!s->paused && s->head) {
+				/* finishes alone wait a little for puts to share their
+				 * commit (an fsync of their own would delay the puts
+				 * that arrive meanwhile) */
+				int64_t now = wh_sq_now_ms();
+
+				if (s->npending || s->retry || !s->started)
+					break;
+				if (!fin_until)
+					fin_until = now + WH_SQ_FIN_WAIT_MS;
+				if (now >= fin_until)
+					break;
+				deadline(&ts, fin_until - now);
+				pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+				continue;
+			}
 			if (s->started && !s->paused && wh_sq_now_ms() >= s->next_poll) {
 				poll = 1;
 				break;
@@ -451,6 +507,9 @@ static void sq_free(struct sq *s)
 {
 	wh_sq_queue_free(s);
 	sqlite3_finalize(s->st_insert);
+	sqlite3_finalize(s->st_insert_run);
+	sqlite3_finalize(s->st_begin);
+	sqlite3_finalize(s->st_commit);
 	if (s->db)
 		sqlite3_close(s->db);
 	pthread_cond_destroy(&s->exec_cv);
@@ -495,11 +554,14 @@ static const struct wh_store_ops sq_ops = {
 
 static int open_db(struct sq *s, int durability, char *err, size_t errlen)
 {
-	static const char insert_sql[] =
-		"INSERT INTO jobs (kind, source, event_id, type, body, headers, meta,"
-		" received_at, state, attempts, max_attempts, base, cap, ordered, next_at,"
-		" updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'received', 0, ?9,"
-		" ?10, ?11, ?12, ?8, ?13) ON CONFLICT (kind, source, event_id) DO NOTHING";
+#define INSERT_SQL(state, attempts) \
+		"INSERT INTO jobs (kind, source, event_id, type, body, headers, meta," \
+		" received_at, state, attempts, max_attempts, base, cap, ordered, next_at," \
+		" updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '" state "', " attempts ", ?9," \
+		" ?10, ?11, ?12, ?8, ?13) ON CONFLICT (kind, source, event_id) DO NOTHING"
+	static const char insert_sql[] = INSERT_SQL("received", "0");
+	/* the same with the job taken at once: "processing", its first attempt */
+	static const char run_sql[] = INSERT_SQL("processing", "1");
 	char pragmas[160], *msg = NULL;
 	sqlite3_stmt *st;
 	int rc;
@@ -539,6 +601,9 @@ static int open_db(struct sq *s, int durability, char *err, size_t errlen)
 	if (wh_sq_schema(s->db, 1, err, errlen) != 0)
 		return -1;
 	if (sqlite3_prepare_v2(s->db, insert_sql, -1, &s->st_insert, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, run_sql, -1, &s->st_insert_run, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "BEGIN IMMEDIATE", -1, &s->st_begin, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "COMMIT", -1, &s->st_commit, NULL) != SQLITE_OK ||
 	    wh_sq_queue_prepare(s) != 0) {
 		snprintf(err, errlen, "%s", sqlite3_errmsg(s->db));
 		return -1;

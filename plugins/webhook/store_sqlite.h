@@ -17,6 +17,7 @@
 #define WH_SQ_LAG_MS 1000       /* how often queue lag is reported */
 #define WH_SQ_PURGE_MS (3600 * 1000)
 #define WH_SQ_PURGE_CHUNK 2000  /* jobs per purge transaction: puts wait at most one */
+#define WH_SQ_FIN_WAIT_MS 5     /* finishes alone wait this long for puts to share a commit */
 #define WH_SQ_BATCH 512         /* operations per transaction at most */
 #define WH_SQ_MAX_ERROR 4096     /* bytes of a finish's error kept */
 #define WH_SQ_BUSY_MS 5000      /* busy_timeout: the CLI may hold the write lock briefly */
@@ -96,7 +97,8 @@ struct sq {
 	struct sq_lag *lags;          /* sources reported with a lag > 0 last time */
 	int64_t purged;               /* by the purge under way, for its log line */
 	unsigned nlags;
-	sqlite3_stmt *st_insert, *st_attempt, *st_finish, *st_due, *st_take;
+	sqlite3_stmt *st_insert, *st_insert_run, *st_attempt, *st_finish, *st_due, *st_take;
+	sqlite3_stmt *st_begin, *st_commit;
 };
 
 int64_t wh_sq_now_ms(void);
@@ -129,6 +131,12 @@ int wh_sq_finish_record(struct sq *s, struct sq_op *op);
  * open transaction; *OUT the list (not handed out yet). */
 int wh_sq_dispatch(struct sq *s, struct sq_job ***out, unsigned *n);
 void wh_sq_hand_out(struct sq *s, struct sq_job **jobs, unsigned n);
+/* Free worker slots now (writer thread). */
+unsigned wh_sq_free_slots(struct sq *s);
+/* The job of put OP, just inserted as "processing" with row ID, made from
+ * OP's copy of the event and given a worker slot; NULL: no memory. */
+struct sq_job *wh_sq_job_from_put(struct sq *s, const struct sq_op *op, int64_t id,
+                                  int64_t now);
 void wh_sq_unpick(struct sq *s, struct sq_job **jobs, unsigned n);
 void wh_sq_periodic(struct sq *s, int64_t now);
 void wh_sq_queue_free(struct sq *s);

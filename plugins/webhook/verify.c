@@ -166,13 +166,65 @@ static const char *alg_name(int alg)
 	return alg == WH_SHA1 ? "SHA1" : alg == WH_SHA512 ? "SHA512" : "SHA256";
 }
 
-/* The HMAC implementation, fetched once for the process (kept to its end). */
+/* The HMAC implementation, fetched once for the process (kept to its end),
+ * and each thread's contexts, one per algorithm, made with their digest
+ * once and keyed again for each MAC: a new context per MAC looked the
+ * digest up in OpenSSL's provider tables every time (a third of a 1 KB
+ * event's verification). Freed as the thread ends. */
 static EVP_MAC *hmac_impl;
 static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+static pthread_key_t hmac_key;
+static int hmac_key_ok;
+
+struct hmac_tl {
+	EVP_MAC_CTX *ctx[WH_SHA512 + 1];
+};
+
+static void hmac_tl_free(void *p)
+{
+	struct hmac_tl *t = p;
+
+	for (unsigned i = 0; i <= WH_SHA512; i++)
+		EVP_MAC_CTX_free(t->ctx[i]);
+	free(t);
+}
 
 static void hmac_fetch(void)
 {
 	hmac_impl = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	hmac_key_ok = pthread_key_create(&hmac_key, hmac_tl_free) == 0;
+}
+
+/* This thread's context for ALG, digest set, or NULL. */
+static EVP_MAC_CTX *hmac_ctx(int alg)
+{
+	struct hmac_tl *t;
+	OSSL_PARAM params[2];
+
+	if (alg < WH_SHA1 || alg > WH_SHA512)
+		alg = WH_SHA256;               /* as alg_name reads it */
+	if (!hmac_impl || !hmac_key_ok)
+		return NULL;
+	if (!(t = pthread_getspecific(hmac_key))) {
+		if (!(t = calloc(1, sizeof(*t))))
+			return NULL;
+		if (pthread_setspecific(hmac_key, t) != 0) {
+			free(t);
+			return NULL;
+		}
+	}
+	if (!t->ctx[alg]) {
+		params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+		                                             (char *)alg_name(alg), 0);
+		params[1] = OSSL_PARAM_construct_end();
+		if (!(t->ctx[alg] = EVP_MAC_CTX_new(hmac_impl)))
+			return NULL;
+		if (!EVP_MAC_CTX_set_params(t->ctx[alg], params)) {
+			EVP_MAC_CTX_free(t->ctx[alg]);
+			t->ctx[alg] = NULL;
+		}
+	}
+	return t->ctx[alg];
 }
 
 /* HMAC-ALG(KEY, the concatenated PIECES) into OUT: its length, 0 on an
@@ -181,25 +233,20 @@ static size_t hmac(int alg, const unsigned char *key, size_t keylen,
                    const struct piece *pieces, unsigned n, unsigned char *out)
 {
 	static const unsigned char nokey[1];   /* an empty key, by a non-NULL pointer */
-	OSSL_PARAM params[2];
 	EVP_MAC_CTX *ctx;
 	size_t len = 0;
 	int ok;
 
 	pthread_once(&hmac_once, hmac_fetch);
-	ctx = hmac_impl ? EVP_MAC_CTX_new(hmac_impl) : NULL;
+	ctx = hmac_ctx(alg);
 	ok = ctx != NULL;
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-	                                             (char *)alg_name(alg), 0);
-	params[1] = OSSL_PARAM_construct_end();
 	if (ok)
-		ok = EVP_MAC_init(ctx, keylen ? key : nokey, keylen, params);
+		ok = EVP_MAC_init(ctx, keylen ? key : nokey, keylen, NULL);
 	for (unsigned i = 0; ok && i < n; i++)
 		if (pieces[i].len)
 			ok = EVP_MAC_update(ctx, pieces[i].p, pieces[i].len);
 	if (ok && !EVP_MAC_final(ctx, out, &len, MAC_MAX))
 		len = 0;
-	EVP_MAC_CTX_free(ctx);
 	return ok ? len : 0;
 }
 

@@ -210,6 +210,49 @@ static void test_new_put_dispatched_in_its_own_commit(void **state)
 	close_store(s);
 }
 
+/* A put that finds free slots is handed out from its own copy: the job
+ * is what the row says; with the slots taken, a new put waits as
+ * "received" behind the older due jobs. */
+static void test_direct_job_matches_its_row_and_backlog_goes_first(void **state)
+{
+	struct wh_store *s = open_store();
+	char sql[160];
+
+	(void)state;
+	assert_int_equal(s->ops->start(s, wks, 1, 2, job_cb, NULL), 0);
+	sync_writer(s);
+	assert_int_equal(put1(s, "src", "d1", "{\"a\":1}"), WH_STORED);
+	assert_int_equal(wait_jobs(1, 10000), 1);
+	assert_string_equal(got[0].job->event_id, "d1");
+	assert_string_equal(got[0].job->type, "t.x");
+	assert_string_equal(got[0].job->headers_json, "{\"content-type\":\"application/json\"}");
+	assert_null(got[0].job->meta_json);
+	assert_int_equal(got[0].job->body_len, 7);
+	assert_int_equal(got[0].job->body[7], '\0');
+	assert_int_equal(got[0].job->attempt, 1);
+	assert_int_equal(got[0].job->max_attempts, 3);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM jobs WHERE id = %s AND state = 'processing'"
+	         " AND attempts = 1 AND event_id = 'd1' AND received_at = %lld", got[0].job->key,
+	         (long long)got[0].job->received_at_ms);
+	assert_int_equal(q_int(sql), 1);
+	/* a duplicate takes no slot and runs nothing */
+	assert_int_equal(put1(s, "src", "d1", "{}"), WH_DUPLICATE);
+	assert_int_equal(put1(s, "src", "d2", "x"), WH_STORED);
+	assert_int_equal(wait_jobs(2, 10000), 2);
+	assert_string_equal(got[1].job->event_id, "d2");
+	/* both slots taken: d3 and d4 wait, oldest first when slots free */
+	assert_int_equal(put1(s, "src", "d3", "x"), WH_STORED);
+	assert_int_equal(put1(s, "src", "d4", "x"), WH_STORED);
+	run_tasks(300);
+	assert_int_equal(ngot, 2);
+	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE state = 'received'"), 2);
+	s->ops->finish(s, got[0].job, WH_DONE, 0, 0, NULL);
+	got[0].job = NULL;
+	assert_int_equal(wait_jobs(3, 10000), 3);
+	assert_string_equal(got[2].job->event_id, "d3");
+	close_store(s);
+}
+
 static void test_finish_retry_honours_next_at_then_dead(void **state)
 {
 	struct wh_store *s = open_store();
@@ -640,6 +683,7 @@ int main(void)
 		T(test_max_pending_answers_busy),
 		T(test_dispatch_round_robin_within_per_worker),
 		T(test_new_put_dispatched_in_its_own_commit),
+		T(test_direct_job_matches_its_row_and_backlog_goes_first),
 		T(test_finish_retry_honours_next_at_then_dead),
 		T(test_processing_jobs_are_due_again_after_a_crash),
 		T(test_ordered_source_runs_one_at_a_time_in_order),

@@ -39,6 +39,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "evid_json.h"
 #include "wh.h"
 
 /* wh.h declares these for the plugin's other parts */
@@ -861,6 +862,87 @@ static void test_event_id_of_hostile_json(void **st)
 	wh_source_free(s);
 }
 
+/* evid_json.c reads a value as jansson would: the last of repeated keys,
+ * nothing from a body jansson refuses, escapes decoded, a digit part
+ * naming an object's key or an array's element. */
+static void test_json_value_scan(void **st)
+{
+	static const struct { const char *body, *path, *want; } c[] = {
+		{ "{\"type\":\"a\",\"type\":\"b\"}", "type", "b" },
+		{ "{\"data\":{\"id\":\"x\"},\"data\":2}", "data.id", NULL },
+		{ "{\"data\":[1,\"x\"]}", "data.1", "x" },
+		{ "{\"data\":{\"1\":\"k\"}}", "data.1", "k" },
+		{ " {\"type\":\"x\"}\n", "type", "x" },
+		{ "{\"type\":\"x\"} x", "type", NULL },
+		{ "{\"type\":\"x\",}", "type", NULL },
+		{ "{\"id\":-0}", "id", "0" },
+		{ "{\"id\":1.5}", "id", NULL },
+		{ "{\"id\":99999999999999999999}", "id", NULL },
+		{ "{\"id\":\"a\",\"n\":1e999}", "id", NULL },
+		{ "{\"ty\\u0070e\":\"\\u00e9\\ud83d\\ude00\"}", "type", "\xc3\xa9\xf0\x9f\x98\x80" },
+		{ "{\"type\":\"\\ud800\"}", "type", NULL },
+		{ "{\"type\":\"\\u0000\"}", "type", NULL },
+		{ "{\"type\":\"\xc0\x80\"}", "type", NULL },
+		{ "{\"type\":\"a\tb\"}", "type", NULL },
+		{ "{\"type\":\"a\"", "type", NULL },
+		{ "[\"type\"]", "type", NULL },
+	};
+	char buf[64];
+
+	(void)st;
+	for (size_t i = 0; i < sizeof(c) / sizeof(*c); i++) {
+		long n = wh_json_text((const unsigned char *)c[i].body, strlen(c[i].body), c[i].path,
+		                      buf, sizeof(buf));
+
+		if (!c[i].want) {
+			assert_int_equal(n, -1);
+		} else {
+			assert_int_equal(n, (long)strlen(c[i].want));
+			assert_string_equal(buf, c[i].want);
+		}
+	}
+	/* truncated into a small buffer, the full length returned */
+	assert_int_equal(wh_json_text((const unsigned char *)"{\"id\":\"abcdef\"}", 15, "id",
+	                              buf, 4), 6);
+	assert_string_equal(buf, "abc");
+}
+
+/* headers_json.c: the stored headers' text, as jansson wrote it. */
+static const char *const th[][2] = {
+	{ "content-type", "application/json" }, { "cookie", "s=1" }, { "x-a", "1" },
+	{ "authorization", "Bearer t" }, { "x-a", "2\"\n" }, { "x-bad", "\xc0\x80" },
+	{ "x-c", "\xc3\xa9/" },
+};
+
+static int th_at(void *ud, unsigned i, const char **name, size_t *nlen, const char **val,
+                 size_t *vlen)
+{
+	(void)ud;
+	*name = th[i][0];
+	*nlen = strlen(th[i][0]);
+	*val = th[i][1];
+	*vlen = strlen(th[i][1]);
+	return 0;
+}
+
+static void test_headers_json(void **st)
+{
+	char *t = wh_headers_json(7, th_at, NULL, 32768, 8192);
+
+	(void)st;
+	assert_non_null(t);
+	assert_string_equal(t, "{\"content-type\":\"application/json\",\"x-a\":\"1, 2\\\"\\n\","
+	                    "\"x-c\":\"\xc3\xa9/\"}");
+	free(t);
+	/* the total bound stops it; the value bound skips one */
+	t = wh_headers_json(7, th_at, NULL, 2 + 12 + 16 + 8 + 1, 8192);
+	assert_string_equal(t, "{\"content-type\":\"application/json\"}");
+	free(t);
+	t = wh_headers_json(7, th_at, NULL, 32768, 2);
+	assert_string_equal(t, "{\"x-a\":\"1\"}");
+	free(t);
+}
+
 /* scripts/webhook-sign (the demo's helper) makes headers this code accepts. */
 static void test_webhook_sign_script_output_verifies(void **st)
 {
@@ -931,6 +1013,8 @@ int main(void)
 		cmocka_unit_test(test_source_rejects_bad_options),
 		cmocka_unit_test(test_event_ids_and_types),
 		cmocka_unit_test(test_event_id_of_hostile_json),
+		cmocka_unit_test(test_json_value_scan),
+		cmocka_unit_test(test_headers_json),
 		cmocka_unit_test(test_webhook_sign_script_output_verifies),
 	};
 
