@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <jansson.h>
@@ -373,7 +374,22 @@ static void put_base64(const unsigned char *p, size_t n)
 		putchar('\n');
 }
 
-/* Headers as "name: value" lines (the stored JSON object), else as stored. */
+/* Whether a header's value is a credential the CLI must not print: an
+ * outbound delivery's extra headers may carry the receiver's API key. */
+static int header_secret(const char *name)
+{
+	static const char *const exact[] = { "authorization", "proxy-authorization", "cookie",
+	                                     "set-cookie", "x-api-key", "api-key" };
+
+	for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
+		if (!strcasecmp(name, exact[i]))
+			return 1;
+	return strcasestr(name, "token") || strcasestr(name, "secret") ||
+	       strcasestr(name, "password");
+}
+
+/* Headers as "name: value" lines (the stored JSON object), else as stored;
+ * credentials (header_secret) as "(hidden)". */
 static void put_headers(const char *json)
 {
 	json_t *o = json ? json_loads(json, 0, NULL) : NULL;
@@ -394,7 +410,9 @@ static void put_headers(const char *json)
 		printf("  ");
 		put_esc(stdout, k, strlen(k), 0);
 		printf(": ");
-		if (json_is_string(v))
+		if (header_secret(k))
+			printf("(hidden)");
+		else if (json_is_string(v))
 			put_esc(stdout, json_string_value(v), json_string_length(v), 0);
 		putchar('\n');
 	}

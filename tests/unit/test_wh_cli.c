@@ -71,6 +71,8 @@ static void fill_for_cli(void)
 	ev = event("https://example.test/hook", "msg_1", "{\"a\":1}");                       /* 4 */
 	ev.kind = WH_OUTBOUND;
 	ev.meta_json = "{\"secret\":\"whsec_TOPSECRET\",\"scheme\":\"standard\"}";
+	ev.headers_json = "{\"authorization\":\"Bearer APIKEY1\",\"x-auth-token\":\"APIKEY2\","
+	                  "\"x-trace\":\"visible\"}";
 	assert_int_equal(put_wait(s, &ev, &r), WH_STORED);
 	assert_int_equal(s->ops->start(s, wks, 1, 2, job_cb, NULL), 0);
 	assert_int_equal(wait_jobs(2, 10000), 2);
@@ -133,6 +135,8 @@ static void test_cli_list_and_show(void **state)
 	assert_int_equal(cli(3, "show", "4"), 0);
 	assert_non_null(strstr(out, "outbound"));
 	assert_null(strstr(out, "TOPSECRET"));
+	assert_null(strstr(out, "APIKEY"));   /* credentials among the extra headers */
+	assert_non_null(strstr(out, "x-trace: visible"));
 	assert_non_null(strstr(out, "(hidden)"));
 	assert_int_equal(cli(3, "show", "99"), 1);
 	assert_non_null(strstr(errout, "no job 99"));
