@@ -177,6 +177,31 @@ static int conf_secret_file(lua_State *L)
 	return secret_lua_file(L, lua_tostring(L, lua_upvalueindex(1)));
 }
 
+/* tonumber(v): v when a number, a numeric string as a number (integers stay
+ * integers), else an error naming the value, so `workers =
+ * tonumber(env("WORKERS"))` says what was wrong instead of giving nil. */
+static int conf_tonumber(lua_State *L)
+{
+	size_t len;
+	const char *s;
+
+	luaL_checkany(L, 1);
+	if (lua_type(L, 1) == LUA_TNUMBER) {
+		lua_settop(L, 1);
+		return 1;
+	}
+	s = lua_type(L, 1) == LUA_TSTRING ? lua_tolstring(L, 1, &len) : NULL;
+	if (s && len <= 64 && lua_stringtonumber(L, s) == len + 1)
+		return 1;
+	if (s) {
+		char cut[80];
+
+		snprintf(cut, sizeof(cut), "%.64s%s", s, len > 64 ? "..." : "");
+		return luaL_error(L, "tonumber(\"%s\"): not a number", cut);
+	}
+	return luaL_error(L, "tonumber(%s): not a number", luaL_typename(L, 1));
+}
+
 static void count_hook(lua_State *L, lua_Debug *ar)
 {
 	lua_getinfo(L, "Sl", ar);
@@ -276,6 +301,8 @@ static int eval_file(lua_State *L, const char *file, struct errbuf *e)
 	lua_setfield(L, -2, "upstream");
 	lua_pushcfunction(L, conf_env);
 	lua_setfield(L, -2, "env");
+	lua_pushcfunction(L, conf_tonumber);
+	lua_setfield(L, -2, "tonumber");
 	lua_pushstring(L, file);
 	lua_pushcclosure(L, conf_secret_file, 1);
 	lua_setfield(L, -2, "secret_file");

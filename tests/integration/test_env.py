@@ -177,3 +177,21 @@ def test_conftest_sets_var_dir(portico, tmp_path):
     d2 = portico('var_dir = "/tmp/elsewhere"', start=False)
     assert d2.text.count("var_dir = ") == 1
     time.sleep(0)
+
+
+def test_tonumber_of_env_in_config(portico, tmp_path, monkeypatch):
+    """Numbers from the environment: tonumber(env(...)) in portico.conf."""
+    monkeypatch.setenv("PT_TEST_WORKERS", "2")
+    monkeypatch.setenv("PT_TEST_NOTNUM", "two")
+    d = portico('shutdown_timeout = tonumber(env("PT_TEST_WORKERS"))\n'
+                'route { path = "/w", handler = "static", body = "ok" }\n')
+    assert requests.get(d.url + "/w", timeout=5).text == "ok"
+    for bad, why in (('tonumber(env("PT_TEST_NOTNUM"))', 'tonumber("two"): not a number'),
+                     ('tonumber({})', "tonumber(table): not a number"),
+                     ('tonumber()', "bad argument #1 to 'tonumber'"),
+                     ('tonumber("1e400x")', "not a number")):
+        d.write(d.text.replace('tonumber(env("PT_TEST_WORKERS"))', bad))
+        r = check(d.conf_path)
+        assert r.returncode == 1 and why in r.stderr, (bad, r.stderr)
+        assert f"{d.conf_path}:" in r.stderr, r.stderr
+        d.write(d.text.replace(bad, 'tonumber(env("PT_TEST_WORKERS"))'))
