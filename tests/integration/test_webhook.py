@@ -915,3 +915,71 @@ def test_disk_full_is_503_with_no_2xx_for_an_unstored_event_then_recovers(tmp_pa
         if d:
             d.stop()
         subprocess.run(["umount", var], capture_output=True)
+
+
+# ---- hostile handlers ----------------------------------------------------------------
+
+HOSTILE = r"""
+local fast = { max = 2, base = 0.05, cap = 0.1 }
+local kept
+webhook.source("hostile", {
+  path = "/hooks/hostile", scheme = "github", secrets = { "%(github)s" }, retry = fast,
+}, function(event)
+  local kind = event.json and event.json.kind
+  if kind == "loop" then while true do end end
+  if kind == "pcall_loop" then
+    for _ = 1, 100 do pcall(function() while true do end end) end
+  end
+  if kind == "gc_loop" then
+    setmetatable({}, { __gc = function() while true do end end })
+    collectgarbage()
+  end
+  if kind == "keep" then kept = event; return end
+  if kind == "use_kept" then
+    shared.set("kept", kept and kept.id or "none")
+    shared.set("kept_body", kept and #kept.body or -1)
+    return
+  end
+  if kind == "yield" then coroutine.yield("not a portico wait") end
+  if kind == "memory" then local t = {} for i = 1, 1e8 do t[i] = string.rep("x", 64) .. i end end
+  shared.set("ok:" .. event.id, true)
+end)
+route.get("/ping", function() return { pong = true } end)
+route.get("/kept", function() return { id = shared.get("kept"), body = shared.get("kept_body") } end)
+""" % {"github": GITHUB}
+
+
+def test_hostile_handlers_end_by_the_budget_and_the_worker_keeps_serving(portico, tmp_path):
+    """A handler looping (plainly, inside pcall, inside __gc), yielding
+    outside a Portico wait or eating memory ends as a failed attempt
+    (retrying, then dead after max) instead of holding its worker; the
+    daemon answers other requests meanwhile; an event kept past its run by
+    a handler is still a plain table the next run may read."""
+    d = portico(body_for(tmp_path, routes=HOSTILE, extra='lua = { max_instructions = 2000000 }'),
+                plugins_dir=PLUGINS, workers=1)
+    ids = {}
+    for kind in ("loop", "pcall_loop", "gc_loop", "yield", "memory"):
+        body = json.dumps({"kind": kind}).encode()
+        eid = f"{kind}-{uuid.uuid4()}"
+        r = post(d, "/hooks/hostile", body, github_headers(body, delivery=eid))
+        assert r.status_code == 200, r.text
+        ids[kind] = eid
+        assert requests.get(d.url + "/ping", timeout=10).json() == {"pong": True}
+    for kind, eid in ids.items():
+        row = wait_state(d, eid, "dead", timeout=60)
+        assert row["attempts"] == 2 and row["last_error"], (kind, row)
+        want = {"loop": "instruction budget", "pcall_loop": "instruction budget",
+                "gc_loop": "__gc", "yield": "coroutine.yield()"}.get(kind, "")
+        assert want in row["last_error"], (kind, row["last_error"])
+    # the worker still answers and still runs handlers
+    body = b'{"kind":"fine"}'
+    r = post(d, "/hooks/hostile", body, github_headers(body, delivery="fine-1"))
+    assert r.status_code == 200
+    wait_state(d, "fine-1", "done")
+    for kind, delivery in (("keep", "keep-1"), ("use_kept", "use-1")):
+        body = json.dumps({"kind": kind}).encode()
+        assert post(d, "/hooks/hostile", body,
+                    github_headers(body, delivery=delivery)).status_code == 200
+        wait_state(d, delivery, "done")
+    assert requests.get(d.url + "/kept", timeout=10).json() == {"id": "keep-1", "body": 16}
+    assert d.proc.poll() is None
