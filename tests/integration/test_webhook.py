@@ -983,3 +983,39 @@ def test_hostile_handlers_end_by_the_budget_and_the_worker_keeps_serving(portico
         wait_state(d, delivery, "done")
     assert requests.get(d.url + "/kept", timeout=10).json() == {"id": "keep-1", "body": 16}
     assert d.proc.poll() is None
+
+
+KEPT_REQ = r"""
+local kept
+webhook.source("kept", {
+  path = "/hooks/kept", scheme = "lua",
+  verify = function(req)
+    kept = req
+    if req.headers["x-mode"] == "loop" then while true do end end
+    return true
+  end,
+}, function(event) end)
+route.get("/use", function()
+  local ok, err = pcall(function() return kept.headers["x-mode"], kept:json() end)
+  return { ok = ok, err = tostring(err) }
+end)
+"""
+
+
+def test_lua_verify_that_loops_or_keeps_req_breaks_nothing(portico, tmp_path):
+    """verify(req) looping ends by the budget (500, nothing stored); a req
+    kept by verify and used after its request ended is refused with an
+    error, never a crash."""
+    d = portico(body_for(tmp_path, routes=KEPT_REQ, extra='lua = { max_instructions = 2000000 }'),
+                plugins_dir=PLUGINS, workers=1)
+    r = requests.post(d.url + "/hooks/kept", data=b'{"a":1}',
+                      headers={"x-mode": "loop", "x-event-id": "e1"}, timeout=10)
+    assert r.status_code == 500
+    assert not jobs(d, "event_id = 'e1'")
+    r = requests.post(d.url + "/hooks/kept", data=b'{"a":1}',
+                      headers={"x-mode": "ok", "x-event-id": "e2"}, timeout=10)
+    assert r.status_code == 200, r.text
+    for _ in range(3):
+        u = requests.get(d.url + "/use", timeout=10).json()
+        assert u["ok"] is False and u["err"], u
+    assert d.proc.poll() is None
