@@ -32,6 +32,7 @@
 #include "metrics.h"
 #include "plugin.h"
 #include "process.h"
+#include "lua_metrics.h"
 #include "req_metrics.h"
 #include "upstream/health.h"
 #include "watchdog.h"
@@ -225,7 +226,8 @@ static struct gen *build(const char *path, int first, char *err, size_t errlen)
 		}
 
 		workers_set_count((unsigned)cfg->workers);
-		if (req_metrics_init((unsigned)cfg->workers) != 0) {
+		if (req_metrics_init((unsigned)cfg->workers) != 0 ||
+		    lua_metrics_init((unsigned)cfg->workers) != 0) {
 			snprintf(err, errlen, "out of memory");
 			config_free(cfg);
 			return NULL;
@@ -545,6 +547,7 @@ int main(int argc, char **argv)
 	free_listeners();
 	metrics_free_all();
 	req_metrics_free();
+	lua_metrics_free();
 	lua_rt_shutdown();
 	process_free();
 	log_info("core", "stopped");
