@@ -34,6 +34,7 @@
 #include "process.h"
 #include "lua_metrics.h"
 #include "req_metrics.h"
+#include "upstream/up_metrics.h"
 #include "upstream/health.h"
 #include "watchdog.h"
 #include "worker.h"
@@ -227,7 +228,8 @@ static struct gen *build(const char *path, int first, char *err, size_t errlen)
 
 		workers_set_count((unsigned)cfg->workers);
 		if (req_metrics_init((unsigned)cfg->workers) != 0 ||
-		    lua_metrics_init((unsigned)cfg->workers) != 0) {
+		    lua_metrics_init((unsigned)cfg->workers) != 0 ||
+		    up_metrics_init((unsigned)cfg->workers) != 0) {
 			snprintf(err, errlen, "out of memory");
 			config_free(cfg);
 			return NULL;
@@ -548,6 +550,7 @@ int main(int argc, char **argv)
 	metrics_free_all();
 	req_metrics_free();
 	lua_metrics_free();
+	up_metrics_free();
 	lua_rt_shutdown();
 	process_free();
 	log_info("core", "stopped");
