@@ -9,7 +9,10 @@
 #include "upstream/state.h"
 #include "upstream/up_metrics.h"
 
+#define NBUCKETS 11     /* the bounds below, then +Inf */
+
 static const char *const kinds[UPF_N] = { "connect", "timeout", "error", "5xx" };
+static const double bounds[NBUCKETS] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
 
 /* One (upstream, server) pair. The names are written before USED is
  * released; the counters only by the owning worker, read by the scrape. */
@@ -19,6 +22,9 @@ struct entry {
 	char *upstream, *server;      /* owned copies: generations come and go */
 	_Atomic uint64_t requests;
 	_Atomic uint64_t fails[UPF_N];
+	_Atomic uint64_t conns[2];    /* new, reused */
+	_Atomic uint64_t buckets[NBUCKETS + 1];
+	_Atomic uint64_t sum_us;
 };
 
 struct wtable {
@@ -50,9 +56,9 @@ enum up_fail up_metrics_kind(int status, int connected)
 	return connected ? UPF_ERROR : UPF_CONNECT;
 }
 
-static inline void bump(_Atomic uint64_t *c)
+static inline void bump(_Atomic uint64_t *c, uint64_t v)
 {
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
 	                      memory_order_relaxed);
 }
 
@@ -94,19 +100,27 @@ static struct entry *find(struct wtable *t, const char *up, const char *server)
 	return NULL;
 }
 
-void up_metrics_count(unsigned w, const char *upstream, const char *server, enum up_fail kind)
+void up_metrics_count(unsigned w, const char *upstream, const char *server, enum up_fail kind,
+                      enum up_conn conn, uint64_t us)
 {
 	struct entry *e;
+	unsigned b;
 
 	if (w >= ntabs || !upstream || !server)
 		return;
 	if (!(e = find(&tabs[w], upstream, server))) {
-		bump(&tabs[w].dropped);
+		bump(&tabs[w].dropped, 1);
 		return;
 	}
-	bump(&e->requests);
+	bump(&e->requests, 1);
 	if (kind != UPF_NONE)
-		bump(&e->fails[kind]);
+		bump(&e->fails[kind], 1);
+	if (conn != UPC_NONE)
+		bump(&e->conns[conn == UPC_REUSED], 1);
+	for (b = 0; b < NBUCKETS && (double)us / 1e6 > bounds[b]; b++)
+		;
+	bump(&e->buckets[b], 1);
+	bump(&e->sum_us, us);
 }
 
 /* A label value from the config, escaped (format 0.0.4). */
@@ -135,7 +149,7 @@ static void put_pair(FILE *f, const char *name, const char *up, const char *serv
 
 struct sum {
 	const char *upstream, *server;
-	uint64_t requests, fails[UPF_N];
+	uint64_t requests, fails[UPF_N], conns[2], buckets[NBUCKETS + 1], sum_us;
 };
 
 static int by_name(const void *a, const void *b)
@@ -173,6 +187,11 @@ void up_metrics_render(FILE *f, const struct gen *g)
 			s[k].requests += atomic_load_explicit(&e->requests, memory_order_relaxed);
 			for (unsigned j = 0; j < UPF_N; j++)
 				s[k].fails[j] += atomic_load_explicit(&e->fails[j], memory_order_relaxed);
+			for (unsigned j = 0; j < 2; j++)
+				s[k].conns[j] += atomic_load_explicit(&e->conns[j], memory_order_relaxed);
+			for (unsigned j = 0; j <= NBUCKETS; j++)
+				s[k].buckets[j] += atomic_load_explicit(&e->buckets[j], memory_order_relaxed);
+			s[k].sum_us += atomic_load_explicit(&e->sum_us, memory_order_relaxed);
 		}
 	}
 	qsort(s, n, sizeof(*s), by_name);
@@ -190,6 +209,35 @@ void up_metrics_render(FILE *f, const struct gen *g)
 			put_pair(f, "portico_upstream_failures_total", s[i].upstream, s[i].server);
 			fprintf(f, ",kind=\"%s\"} %llu\n", kinds[j], (unsigned long long)s[i].fails[j]);
 		}
+	fputs("# HELP portico_upstream_connections_total Attempts by the connection they "
+	      "used: a new one, or one reused from the worker's pool.\n"
+	      "# TYPE portico_upstream_connections_total counter\n", f);
+	for (unsigned i = 0; i < n; i++)
+		for (unsigned j = 0; j < 2; j++) {
+			put_pair(f, "portico_upstream_connections_total", s[i].upstream, s[i].server);
+			fprintf(f, ",reused=\"%s\"} %llu\n", j ? "yes" : "no",
+			        (unsigned long long)s[i].conns[j]);
+		}
+	fputs("# HELP portico_upstream_duration_seconds Time from an attempt's start to its "
+	      "end (the response's end, or the failure).\n"
+	      "# TYPE portico_upstream_duration_seconds histogram\n", f);
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t cum = 0;
+
+		for (unsigned k = 0; k <= NBUCKETS; k++) {
+			cum += s[i].buckets[k];
+			put_pair(f, "portico_upstream_duration_seconds_bucket", s[i].upstream,
+			         s[i].server);
+			if (k < NBUCKETS)
+				fprintf(f, ",le=\"%g\"} %llu\n", bounds[k], (unsigned long long)cum);
+			else
+				fprintf(f, ",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+		}
+		put_pair(f, "portico_upstream_duration_seconds_sum", s[i].upstream, s[i].server);
+		fprintf(f, "} %.6f\n", (double)s[i].sum_us / 1e6);
+		put_pair(f, "portico_upstream_duration_seconds_count", s[i].upstream, s[i].server);
+		fprintf(f, "} %llu\n", (unsigned long long)cum);
+	}
 	fprintf(f, "# HELP portico_upstream_metrics_dropped_total Attempts not counted: a "
 	        "worker's table of (upstream, server) pairs was full.\n"
 	        "# TYPE portico_upstream_metrics_dropped_total counter\n"

@@ -152,6 +152,14 @@ def test_upstream_requests_failures_and_health(portico, tmp_path):
         assert metric(ms, "portico_upstream_failures_total", kind="5xx", **lab) == 2
         assert metric(ms, "portico_upstream_failures_total", kind="timeout", **lab) == 1
         assert metric(ms, "portico_upstream_failures_total", kind="connect", **lab) == 0
+        # the first attempt opened a connection, later ones reused it (keep-alive)
+        assert metric(ms, "portico_upstream_connections_total", reused="no", **lab) >= 1
+        assert metric(ms, "portico_upstream_connections_total", reused="yes", **lab) >= 1
+        assert metric(ms, "portico_upstream_connections_total", **lab) == 6
+        assert metric(ms, "portico_upstream_duration_seconds_count", **lab) == 6
+        assert metric(ms, "portico_upstream_duration_seconds_bucket", le="0.25", **lab) == 5
+        assert metric(ms, "portico_upstream_duration_seconds_bucket", le="+Inf", **lab) == 6
+        assert metric(ms, "portico_upstream_duration_seconds_sum", **lab) >= 0.5
         b.health = 500
         deadline = time.monotonic() + 5
         while metric(scrape(aport), "portico_upstream_up", **lab) != 0:
@@ -184,3 +192,4 @@ def test_upstream_refused_is_a_connect_failure(portico, tmp_path):
     assert metric(ms, "portico_upstream_requests_total", **lab) == 2
     assert metric(ms, "portico_upstream_failures_total", kind="connect", **lab) == 2
     assert metric(ms, "portico_upstream_up", **lab) == 1   # no health checks declared
+    assert metric(ms, "portico_upstream_connections_total", **lab) == 0
