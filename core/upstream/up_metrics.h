@@ -7,9 +7,9 @@
  * main thread sums the tables at a scrape. The latency is one clock read at
  * each end of an attempt (the caller's). Labels are bounded: the
  * upstream's name and the server's address as the config writes them, a
- * failure kind from a fixed set; a worker keeps at most UP_METRICS_SLOTS
- * (upstream, server) pairs and drops the rest (counted in
- * portico_upstream_metrics_dropped_total).
+ * failure kind from a fixed set; a worker keeps at most UP_METRICS_SLOTS / 2
+ * (upstream, server) pairs (the table half full keeps probing short) and
+ * drops the rest (counted in portico_upstream_metrics_dropped_total).
  */
 #ifndef PT_UP_METRICS_H
 #define PT_UP_METRICS_H
