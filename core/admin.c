@@ -28,6 +28,7 @@
 #include "conf.h"
 #include "log.h"
 #include "metrics.h"
+#include "upstream/up_metrics.h"
 
 #define ADMIN_MAX_HEAD 8192           /* request line and headers */
 #define ADMIN_MAX_CONNS 64            /* more are closed at accept */
@@ -140,8 +141,25 @@ static int authorized(const char *v)
 static void serve_metrics(struct aconn *c)
 {
 	char *buf = NULL;
-	size_t len = metrics_render(&buf);
+	size_t len = metrics_render(&buf), ulen = 0;
+	char *ubuf = NULL;
+	FILE *f;
 
+	/* the upstreams' families need the running generation (their servers) */
+	if (buf && (f = open_memstream(&ubuf, &ulen))) {
+		up_metrics_render(f, cur_gen());
+		fclose(f);
+	}
+	if (buf && ubuf && ulen) {
+		char *all = realloc(buf, len + ulen);
+
+		if (all) {
+			memcpy(all + len, ubuf, ulen);
+			buf = all;
+			len += ulen;
+		}
+	}
+	free(ubuf);
 	if (!buf) {
 		answer_text(c, 500, "out of memory", "");
 		return;

@@ -7,6 +7,14 @@
 #define CLASS_MAX (16 * LUA_MEM_CLASSES)
 #define KEEP_PER_CLASS 4096
 
+/* Only the state's thread writes USED; /metrics reads it from the main
+ * thread (lua_metrics.c), so the store is a relaxed atomic one (a plain
+ * store on the machines we build for). */
+static inline void set_used(struct lua_mem *m, size_t v)
+{
+	__atomic_store_n(&m->used, v, __ATOMIC_RELAXED);
+}
+
 #if !defined(__SANITIZE_ADDRESS__)
 /* The size class of N bytes (1..CLASS_MAX), 0-based. */
 static unsigned cls(size_t n)
@@ -59,7 +67,7 @@ void *lua_mem_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	if (!ptr)
 		osize = 0;
 	if (nsize == 0) {
-		m->used -= osize;
+		set_used(m, m->used - osize);
 		free(ptr);
 		return NULL;
 	}
@@ -69,7 +77,7 @@ void *lua_mem_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	}
 	if (!(np = realloc(ptr, nsize)))
 		return NULL;
-	m->used = m->used - osize + nsize;
+	set_used(m, m->used - osize + nsize);
 	return np;
 }
 #else
@@ -81,7 +89,7 @@ void *lua_mem_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	if (!ptr)
 		osize = 0;   /* Lua passes the object type there */
 	if (nsize == 0) {
-		m->used -= osize;
+		set_used(m, m->used - osize);
 		if (ptr)
 			put(m, ptr, osize);
 		return NULL;
@@ -105,7 +113,7 @@ void *lua_mem_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 			put(m, ptr, osize);
 		}
 	}
-	m->used = m->used - osize + nsize;
+	set_used(m, m->used - osize + nsize);
 	return np;
 }
 #endif

@@ -32,7 +32,9 @@
 #include "metrics.h"
 #include "plugin.h"
 #include "process.h"
+#include "lua_metrics.h"
 #include "req_metrics.h"
+#include "upstream/up_metrics.h"
 #include "upstream/health.h"
 #include "watchdog.h"
 #include "worker.h"
@@ -225,7 +227,9 @@ static struct gen *build(const char *path, int first, char *err, size_t errlen)
 		}
 
 		workers_set_count((unsigned)cfg->workers);
-		if (req_metrics_init((unsigned)cfg->workers) != 0) {
+		if (req_metrics_init((unsigned)cfg->workers) != 0 ||
+		    lua_metrics_init((unsigned)cfg->workers) != 0 ||
+		    up_metrics_init((unsigned)cfg->workers) != 0) {
 			snprintf(err, errlen, "out of memory");
 			config_free(cfg);
 			return NULL;
@@ -545,6 +549,8 @@ int main(int argc, char **argv)
 	free_listeners();
 	metrics_free_all();
 	req_metrics_free();
+	lua_metrics_free();
+	up_metrics_free();
 	lua_rt_shutdown();
 	process_free();
 	log_info("core", "stopped");

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "lua_metrics.h"
 #include "req_metrics.h"
 
 /*
@@ -235,6 +236,7 @@ size_t metrics_render(char **buf)
 	}
 	pthread_mutex_unlock(&mu);
 	req_metrics_render(f);
+	lua_metrics_render(f);
 	fclose(f);
 	*buf = out;
 	return len;

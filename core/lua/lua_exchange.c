@@ -20,6 +20,7 @@
 #include "lua_json.h"
 #include "lua_priv.h"
 #include "watchdog.h"
+#include "lua_metrics.h"
 #include "worker.h"
 
 #define HOOK_EVERY LUA_HOOK_EVERY   /* instructions between budget checks */
@@ -546,6 +547,8 @@ void lua_budget_hook(lua_State *L, lua_Debug *ar)
 	if (r && r->x && watchdog_wants_line(r->x->w) && lua_getinfo(L, "Sl", ar))
 		watchdog_lua_line(r->x->w, ar->source[0] == '@' ? ar->source + 1 : ar->short_src,
 		                  ar->currentline);
+	if (r && r->x)   /* on the worker's thread: a request is running */
+		lua_metrics_instructions(r->x->w->id, HOOK_EVERY);
 	if (!b->killed) {
 		b->count += HOOK_EVERY;
 		if (!b->limit || b->count <= b->limit)

@@ -21,6 +21,7 @@
 #include "lua_json.h"
 #include "lua_priv.h"
 #include "lua_rt.h"
+#include "lua_metrics.h"
 #include "worker.h"
 
 #define LOAD_MAX_INSTRUCTIONS LUA_FREE_MAX_STEPS  /* running the scripts themselves */
@@ -901,6 +902,8 @@ static lua_State *state_new(struct lua_gen *lg, pt_worker *w, char *err, size_t 
 	 * gets a request's budget, renewed when a request next starts */
 	ls->outside = (struct lbudget){ .limit = lg->set.max_instructions };
 	globals_freeze(L);
+	if (w)
+		lua_metrics_add_state(w->id, &ls->mem);
 	return L;
 }
 
@@ -911,6 +914,8 @@ void lua_state_close(lua_State *L)
 	if (!L)
 		return;
 	ls = lstate_of(L);
+	if (ls->w)
+		lua_metrics_remove_state(&ls->mem);
 	lua_close(L);
 	lua_mem_release(&ls->mem);
 	free(ls);

@@ -9,10 +9,12 @@
 
 #include "balance.h"
 #include "gen.h"
+#include "http/exchange.h"
 #include "log.h"
 #include "outbound.h"
 #include "pool.h"
 #include "state.h"
+#include "up_metrics.h"
 #include "worker.h"
 
 /* One server's health and load as this worker sees it. */
@@ -59,6 +61,9 @@ struct call {
 	void *ud;
 	int last_status;             /* the last attempt's failure */
 	const char *last_error;
+	/* the current attempt's result, for the metrics (up_metrics.h) */
+	int res_status, res_connected, res_reused, res_set;
+	uint64_t t_start;            /* mono_us() when the attempt started */
 };
 
 /* Ejections, budgets and health are kept in seconds: the coarse clock (a
@@ -278,7 +283,15 @@ static void budget_spent(struct call *c, uint32_t sec)
 static void attempt_ended(struct call *c, int ok, const char *error, double now)
 {
 	struct srv *s;
+	enum up_fail kind = c->res_set ? up_metrics_kind(c->res_status, c->res_connected) : UPF_NONE;
 
+	if (!ok && kind == UPF_NONE)
+		kind = UPF_ERROR;
+	else if (ok && kind != UPF_5XX)
+		kind = UPF_NONE;   /* ended on our side (cancelled): not the server's failure */
+	up_metrics_count(c->w->id, c->u->name, c->cur_name, kind,
+	                 !c->res_set || !c->res_connected ? UPC_NONE :
+	                 c->res_reused ? UPC_REUSED : UPC_NEW, mono_us() - c->t_start);
 	if (c->tc && c->tc->calls)
 		c->tc->calls--;
 	/* the server list may have moved (realloc): find it again */
@@ -304,6 +317,10 @@ static void done(const struct http_client_res *res, void *ud)
 	double now = now_s();
 	int next;
 
+	c->res_status = res->status;
+	c->res_connected = res->peer != NULL;
+	c->res_reused = res->reused;
+	c->res_set = 1;
 	attempt_ended(c, res->status >= 0, res->error, now);
 	if (res->status >= 0) {
 		finish(c, res);
@@ -381,6 +398,8 @@ static struct http_client *attempt_prepare(struct call *c, int i, struct http_cl
 	if (i < 64)
 		c->tried |= 1ull << i;
 	c->cur_name = u->servers[i];
+	c->res_set = 0;
+	c->t_start = mono_us();
 	c->cur = srv_get(uw, u->name, c->cur_name);
 	if (c->cur)
 		c->cur->active++;
@@ -570,6 +589,14 @@ struct http_client *upstream_try_next(struct upstream_try *t, struct http_client
 			*why = PT_ENOMEM;
 	}
 	return client;
+}
+
+void upstream_try_result(struct upstream_try *t, const struct http_client_res *res)
+{
+	t->c.res_status = res->status;
+	t->c.res_connected = res->peer != NULL;
+	t->c.res_reused = res->reused;
+	t->c.res_set = 1;
 }
 
 void upstream_try_done(struct upstream_try *t, int ok, const char *error)

@@ -61,6 +61,9 @@ struct upstream_try *upstream_try_start(pt_worker *w, struct gen *g, const char 
                                         const pt_str_t *headers, unsigned nh, pt_str_t path);
 struct http_client *upstream_try_next(struct upstream_try *t, struct http_client_req *hr,
                                       int *why);
+/* The current attempt's result, before upstream_try_done: the metrics count
+ * its failure kind (up_metrics.h). Optional. */
+void upstream_try_result(struct upstream_try *t, const struct http_client_res *res);
 void upstream_try_done(struct upstream_try *t, int ok, const char *error);
 /* The current attempt's "host:port" (the config's string), or NULL. */
 const char *upstream_try_server(const struct upstream_try *t);

@@ -461,6 +461,7 @@ static void call_done(const struct http_client_res *res, void *ud)
 	p->call = NULL;
 	set_addr(p, res->peer);
 	note_time(p);
+	upstream_try_result(p->t, res);
 	if (p->grpc_answered) {
 		upstream_try_done(p->t, 1, NULL);
 		finish(p, 0);

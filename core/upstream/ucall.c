@@ -376,6 +376,8 @@ static void call_done(const struct http_client_res *res, void *ud)
 
 	c->call = NULL;
 	if (c->t)
+		upstream_try_result(c->t, res);
+	if (c->t)
 		upstream_try_done(c->t, res->status >= 0 || c->cancelled || c->owner_stop,
 		                  res->error);
 	if (c->cancelled) {
