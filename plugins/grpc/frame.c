@@ -252,44 +252,9 @@ int grpc_percent_encode(const char *msg, size_t len, struct pb_buf *out)
 
 /* ---- base64 ----------------------------------------------------------------------------- */
 
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 int grpc_base64_encode(const uint8_t *in, size_t len, struct pb_buf *out)
 {
-	uint8_t *o;
-
-	if (reserve(out, (len + 2) / 3 * 4) != 0)
-		return -1;
-	o = out->p + out->len;
-	for (size_t i = 0; i < len; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16;
-
-		if (i + 1 < len)
-			v |= (uint32_t)in[i + 1] << 8;
-		if (i + 2 < len)
-			v |= in[i + 2];
-		*o++ = (uint8_t)b64[v >> 18];
-		*o++ = (uint8_t)b64[(v >> 12) & 63];
-		*o++ = i + 1 < len ? (uint8_t)b64[(v >> 6) & 63] : '=';
-		*o++ = i + 2 < len ? (uint8_t)b64[v & 63] : '=';
-	}
-	out->len = (size_t)(o - out->p);
-	return 0;
-}
-
-static int b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
+	return pb_b64_encode(out, in, len);
 }
 
 int grpc_base64_decode(const char *in, size_t len, struct pb_buf *out)
@@ -302,7 +267,7 @@ int grpc_base64_decode(const char *in, size_t len, struct pb_buf *out)
 	if (reserve(out, len / 4 * 3 + 3) != 0)
 		return -1;
 	for (size_t i = 0; i < len; i++) {
-		int v = b64val((unsigned char)in[i]);
+		int v = pb_b64_value((unsigned char)in[i]);
 
 		if (v < 0)
 			return -1;

@@ -33,6 +33,10 @@ struct pb_buf {
 };
 int pb_buf_add(struct pb_buf *b, const void *data, size_t len);	/* 0 or -1 (memory) */
 void pb_buf_free(struct pb_buf *b);
+/* Standard base64 (padded) of S appended to B: 0 or -1 (memory). */
+int pb_b64_encode(struct pb_buf *b, const uint8_t *s, size_t n);
+/* The 6-bit value of a base64 character (standard or URL-safe alphabet), or -1. */
+int pb_b64_value(int c);
 
 struct pb_method {
 	const char *name;		/* "Get" */

@@ -174,7 +174,6 @@ int pb_parse_timestamp(const char *s, size_t n, int64_t *secs, int32_t *nanos);
 int pb_fmt_duration(int64_t secs, int32_t nanos, char *out, size_t outlen);
 int pb_parse_duration(const char *s, size_t n, int64_t *secs, int32_t *nanos);
 /* base64 (standard out; standard or url-safe, padded or not, in). */
-int pb_b64_encode(struct pb_buf *b, const uint8_t *s, size_t n);
 uint8_t *pb_b64_decode(struct pb_arena *a, const char *s, size_t n, size_t *outlen);
 /* FieldMask path lists: "a.b,c" <-> paths (camelCase <-> snake_case). */
 int pb_fieldmask_to_text(struct pb_buf *b, const ProtobufCBinaryData *paths, size_t n);

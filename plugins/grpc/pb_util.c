@@ -327,7 +327,7 @@ int pb_b64_encode(struct pb_buf *b, const uint8_t *s, size_t n)
 	return 0;
 }
 
-static int b64val(char c)
+int pb_b64_value(int c)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -357,7 +357,7 @@ uint8_t *pb_b64_decode(struct pb_arena *a, const char *s, size_t n, size_t *outl
 	if (!d)
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
-		int v = b64val(s[i]);
+		int v = pb_b64_value((unsigned char)s[i]);
 
 		if (v < 0)
 			return NULL;
