@@ -121,8 +121,7 @@ void req_metrics_count(unsigned w, const char *route, unsigned method, int statu
 	bump(&t->bytes_out, bytes_out);
 }
 
-/* A label value with \, " and line feeds escaped (format 0.0.4). */
-static void put_label(FILE *f, const char *s)
+void req_metrics_put_label(FILE *f, const char *s)
 {
 	for (; *s; s++) {
 		if (*s == '\\')
@@ -209,7 +208,7 @@ void req_metrics_render(FILE *f)
 	      "status class and protocol.\n# TYPE portico_http_requests_total counter\n", f);
 	for (unsigned i = 0; i < n; i++) {
 		fputs("portico_http_requests_total{route=\"", f);
-		put_label(f, s[i].route);
+		req_metrics_put_label(f, s[i].route);
 		fprintf(f, "\",method=\"%s\",status=\"%s\",protocol=\"%s\"} %llu\n",
 		        methods[s[i].method], classes[s[i].cls], protos[s[i].proto],
 		        (unsigned long long)s[i].count);
@@ -229,17 +228,17 @@ void req_metrics_render(FILE *f)
 		for (unsigned k = 0; k <= NBUCKETS; k++) {
 			cum += b[k];
 			fputs("portico_http_request_duration_seconds_bucket{route=\"", f);
-			put_label(f, s[i].route);
+			req_metrics_put_label(f, s[i].route);
 			if (k < NBUCKETS)
 				fprintf(f, "\",le=\"%g\"} %llu\n", bounds[k], (unsigned long long)cum);
 			else
 				fprintf(f, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
 		}
 		fputs("portico_http_request_duration_seconds_sum{route=\"", f);
-		put_label(f, s[i].route);
+		req_metrics_put_label(f, s[i].route);
 		fprintf(f, "\"} %.6f\n", (double)sum_us / 1e6);
 		fputs("portico_http_request_duration_seconds_count{route=\"", f);
-		put_label(f, s[i].route);
+		req_metrics_put_label(f, s[i].route);
 		fprintf(f, "\"} %llu\n", (unsigned long long)cum);
 		i = j;
 	}

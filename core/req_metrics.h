@@ -34,6 +34,8 @@ void req_metrics_count(unsigned w, const char *route, unsigned method, int statu
                        uint64_t bytes_out);
 /* Appends the families to F (main thread, at a scrape). */
 void req_metrics_render(FILE *f);
+/* Writes S as a label value, with \, " and line feeds escaped (format 0.0.4). */
+void req_metrics_put_label(FILE *f, const char *s);
 void req_metrics_free(void);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "portico/types.h"
 #include "gen.h"
+#include "req_metrics.h"
 #include "upstream/state.h"
 #include "upstream/up_metrics.h"
 
@@ -123,27 +124,12 @@ void up_metrics_count(unsigned w, const char *upstream, const char *server, enum
 	bump(&e->sum_us, us);
 }
 
-/* A label value from the config, escaped (format 0.0.4). */
-static void put_label(FILE *f, const char *s)
-{
-	for (; *s; s++) {
-		if (*s == '\\')
-			fputs("\\\\", f);
-		else if (*s == '"')
-			fputs("\\\"", f);
-		else if (*s == '\n')
-			fputs("\\n", f);
-		else
-			fputc(*s, f);
-	}
-}
-
 static void put_pair(FILE *f, const char *name, const char *up, const char *server)
 {
 	fprintf(f, "%s{upstream=\"", name);
-	put_label(f, up);
+	req_metrics_put_label(f, up);
 	fputs("\",server=\"", f);
-	put_label(f, server);
+	req_metrics_put_label(f, server);
 	fputc('"', f);
 }
 
