@@ -275,6 +275,7 @@ static const struct pt_api table = {
 	.command_register = command_register,
 	.metric_counter_l = metric_counter_l,
 	.metric_gauge_l = metric_gauge_l,
+	.lua_exchange = lua_running_exchange,
 };
 
 const struct pt_api *api_table(void)

@@ -84,6 +84,15 @@ static pt_exchange *live_x(lua_State *L, const char *mt)
 	return u->lx->x;
 }
 
+pt_exchange *lua_running_exchange(lua_State *L)
+{
+	struct lreq *r;
+
+	if (!L || !lstate_of(L) || !(r = current(L)) || r->done || r->co != L)
+		return NULL;
+	return r->x;
+}
+
 pt_exchange *lua_req_exchange(lua_State *L)
 {
 	return live_x(L, REQ_MT);

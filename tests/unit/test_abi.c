@@ -146,14 +146,16 @@ PIN(run_mode, 816);
 PIN(command_register, 824);
 PIN(metric_counter_l, 832);
 PIN(metric_gauge_l, 840);
+/* ---- 1.9 ---- */
+PIN(lua_exchange, 848);
 
 #if defined(__x86_64__) && defined(__LP64__)
 /* Where the table of each minor ends: sizeof(struct pt_api) in that core. */
-static const uint32_t table_end[] = { 544, 592, 608, 616, 624, 632, 736, 792, 848 };
+static const uint32_t table_end[] = { 544, 592, 608, 616, 624, 632, 736, 792, 848, 856 };
 
 _Static_assert(sizeof(table_end) / sizeof(table_end[0]) == PT_ABI_MINOR + 1,
                "a new minor needs its table end (and its members' offsets) here");
-_Static_assert(sizeof(struct pt_api) == 848,
+_Static_assert(sizeof(struct pt_api) == 856,
                "pt_api grew: pin the new members and the new end above");
 /* The other structs that cross the boundary keep their layout too. */
 _Static_assert(sizeof(pt_str_t) == 16 && offsetof(pt_str_t, len) == 8, "pt_str_t");

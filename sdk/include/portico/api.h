@@ -736,6 +736,21 @@ struct pt_api {
 	                               const char *labels);
 	pt_metric *(*metric_gauge_l)(pt_plugin_ctx *ctx, const char *name, const char *help,
 	                             const char *labels);
+
+	/* ---- 1.9: the exchange a Lua function runs for ----------------------- */
+
+	/*
+	 * Inside a C function called from Lua: the exchange whose coroutine
+	 * (route handler, filter or task) is running L, so a plugin's waiting
+	 * call can be made on its behalf (exchange_upstream_request: the access
+	 * log's upstream fields; its request id and traceparent headers passed
+	 * on). NULL while the scripts load or outside any request's coroutine.
+	 * A task with no request (a WebSocket message, worker_lua_task_resume)
+	 * runs for an internal exchange: its request id works, its request
+	 * headers are empty, and it must never be answered. Borrowed: valid
+	 * until the C function returns (exchange_ref to keep it).
+	 */
+	pt_exchange *(*lua_exchange)(struct lua_State *L);
 };
 
 /* Whether the running core's table has MEMBER. */

@@ -29,6 +29,7 @@
  *   1.8  worker_lua and worker_lua_task_resume (Lua tasks with no exchange),
  *        var_dir, run_mode, command_register (`portico NAME ARGS...`),
  *        metric_counter_l and metric_gauge_l (labelled metrics).
+ *   1.9  lua_exchange: the exchange a Lua coroutine runs for.
  */
 #ifndef PORTICO_PLUGIN_H
 #define PORTICO_PLUGIN_H
@@ -40,7 +41,7 @@ extern "C" {
 #endif
 
 #define PT_ABI_MAJOR 1
-#define PT_ABI_MINOR 8
+#define PT_ABI_MINOR 9
 
 #if defined(__GNUC__)
 #define PT_EXPORT __attribute__((visibility("default")))

@@ -1,0 +1,2 @@
+/* client.c - see soap.h (to be written). */
+#include "soap.h"

@@ -1,0 +1,2 @@
+/* codec_dec.c - see soap.h (to be written). */
+#include "soap.h"

@@ -1,0 +1,2 @@
+/* codec_enc.c - see soap.h (to be written). */
+#include "soap.h"

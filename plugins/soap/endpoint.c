@@ -1,0 +1,2 @@
+/* endpoint.c - see soap.h (to be written). */
+#include "soap.h"

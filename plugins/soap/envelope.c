@@ -1,0 +1,2 @@
+/* envelope.c - see soap.h (to be written). */
+#include "soap.h"

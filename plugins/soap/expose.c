@@ -1,0 +1,2 @@
+/* expose.c - see soap.h (to be written). */
+#include "soap.h"

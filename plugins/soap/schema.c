@@ -1,0 +1,2 @@
+/* schema.c - see soap.h (to be written). */
+#include "soap.h"

@@ -1,0 +1,2 @@
+/* wsdl.c - see soap.h (to be written). */
+#include "soap.h"

@@ -1,0 +1,2 @@
+/* wsse.c - see soap.h (to be written). */
+#include "soap.h"

@@ -1,0 +1,2 @@
+/* xml.c - see soap.h (to be written). */
+#include "soap.h"

@@ -1,0 +1,2 @@
+/* xsd.c - see soap.h (to be written). */
+#include "soap.h"
