@@ -422,6 +422,11 @@ int sc_encode(struct lua_State *L, int idx, const struct wsdl *w, const struct w
  */
 int sc_decode(struct lua_State *L, xmlNodePtr body, const struct wsdl *w,
               const struct wsdl_op *op, enum sc_dir dir, char *err, size_t errlen);
+/* Pushes EL decoded as the schema element E (its type's content, as
+ * sc_decode does for a part): 1, or -1 with ERR and nothing pushed. For
+ * fault details whose wsdl:fault message matches. */
+int sc_decode_element(struct lua_State *L, xmlNodePtr el, const struct wsdl *w,
+                      const struct xs_element *e, char *err, size_t errlen);
 /* An element decoded with no schema: text -> string, children -> table
  * (repeated names -> sequences), attributes by name. For fault details
  * and xsd:any. Pushes 1 value. */
