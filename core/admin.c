@@ -187,7 +187,8 @@ static void route(struct aconn *c, const char *method, const char *path)
 		const char *path, *method;
 	} eps[] = {
 		{ "/metrics", "GET" }, { "/status", "GET" }, { "/routes", "GET" },
-		{ "/plugins", "GET" }, { "/upstreams", "GET" }, { "/reload", "POST" },
+		{ "/plugins", "GET" }, { "/upstreams", "GET" }, { "/config", "GET" },
+		{ "/reload", "POST" },
 	};
 	size_t i;
 	int get;
@@ -210,6 +211,7 @@ static void route(struct aconn *c, const char *method, const char *path)
 	case 2: answer_json(c, 200, admin_json_routes(cur_gen())); break;
 	case 3: answer_json(c, 200, admin_json_plugins()); break;
 	case 4: answer_json(c, 200, admin_json_upstreams(cur_gen())); break;
+	case 5: answer_json(c, 200, admin_json_config(cur_gen())); break;
 	default: serve_reload(c); break;
 	}
 }
