@@ -548,6 +548,7 @@ int main(int argc, char **argv)
 		unlink(pid_path);
 	free(pid_path);
 	plugins_unload_all();
+	admin_routes_free();
 	free_listeners();
 	metrics_free_all();
 	req_metrics_free();
