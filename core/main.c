@@ -21,6 +21,7 @@
 #include <openssl/ssl.h>
 
 #include "admin.h"
+#include "test_runner.h"
 #include "backplane.h"
 #include "command.h"
 #include "conf.h"
@@ -202,12 +203,18 @@ static int signal_running(const char *sig)
 }
 
 /* Config -> generation; prints every problem. NULL on failure. */
+static struct event_base *test_base;   /* `portico test`: the runner's loop */
+
 static struct gen *build(const char *path, int first, char *err, size_t errlen)
 {
 	struct config *cfg = config_load(path, err, errlen);
 
 	if (!cfg)
 		return NULL;
+	if (first && test_base && test_runner_prepare(cfg, test_base, err, errlen) != 0) {
+		config_free(cfg);
+		return NULL;
+	}
 	if (!first && strcmp(cfg->var_dir, process_var_dir()) != 0) {
 		char at[32] = "";
 
@@ -417,6 +424,59 @@ static void raise_nofile(void)
 	setrlimit(RLIMIT_NOFILE, &rl);
 }
 
+/*
+ * `portico [-c FILE] test [DIR|FILE] [--tap]`: the daemon as configured, on
+ * a loopback port of its own with the upstreams stubbed, and the tests run
+ * against it from this thread (test_runner.h).
+ */
+static int run_tests(int argc, char **argv)
+{
+	static char err[ERRLEN];
+	const char *dir = NULL;
+	struct gen *g;
+	int tap = 0, rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--tap")) {
+			tap = 1;
+		} else if (argv[i][0] == '-' || dir) {
+			fprintf(stderr, "usage: portico [-c FILE] test [DIR|FILE] [--tap]\n");
+			return 2;
+		} else {
+			dir = argv[i];
+		}
+	}
+	process_set_mode(PT_RUN_DAEMON);
+	signal(SIGPIPE, SIG_IGN);
+	if (handlers_register_builtin() != 0 || !(test_base = event_base_new())) {
+		fprintf(stderr, "portico test: out of memory\n");
+		return 1;
+	}
+	if (!(g = build(conf_path, 1, err, sizeof(err)))) {
+		fprintf(stderr, "portico test: %s\n", err);
+		plugins_unload_all();
+		test_runner_cleanup();
+		return 1;
+	}
+	running_cfg = g->cfg;
+	running_gen = g;
+	if (make_listeners(g->cfg, err, sizeof(err)) != 0 ||
+	    workers_start((unsigned)g->cfg->workers, listeners, nlisteners, g, err, sizeof(err)) != 0) {
+		fprintf(stderr, "portico test: cannot start: %s\n", err);
+		test_runner_cleanup();
+		return 1;
+	}
+	gen_unref(g);   /* the workers hold it */
+	rc = test_runner_run(dir, tap);
+	workers_stop(1);
+	plugins_unload_all();
+	test_runner_cleanup();
+	event_base_free(test_base);
+	free_listeners();
+	lua_rt_shutdown();
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static char err[ERRLEN];
@@ -449,6 +509,8 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
+		if (!strcmp(argv[optind], "test"))
+			return run_tests(argc - optind, argv + optind);
 		return run_command(argc - optind, argv + optind);
 	}
 	if (sig)
