@@ -22,6 +22,7 @@
 
 #include "admin.h"
 #include "test_runner.h"
+#include "listen_reload.h"
 #include "backplane.h"
 #include "command.h"
 #include "conf.h"
@@ -215,6 +216,10 @@ static struct gen *build(const char *path, int first, char *err, size_t errlen)
 		config_free(cfg);
 		return NULL;
 	}
+	if (!first && listen_reload_prepare(cfg, err, errlen) != 0) {
+		config_free(cfg);
+		return NULL;
+	}
 	if (!first && strcmp(cfg->var_dir, process_var_dir()) != 0) {
 		char at[32] = "";
 
@@ -258,22 +263,21 @@ static struct gen *build(const char *path, int first, char *err, size_t errlen)
 			return NULL;
 		}
 	} else if (plugins_reload(cfg, err, errlen) != 0) {
+		listen_reload_abort();
 		config_free(cfg);
 		return NULL;
 	}
-	return gen_build(cfg, err, errlen);
+	{
+		struct gen *g = gen_build(cfg, err, errlen);
+
+		if (!first && !g)
+			listen_reload_abort();
+		return g;
+	}
 }
 
 static void warn_restart_only(const struct config *old, const struct config *nw)
 {
-	int same = old->nlisteners == nw->nlisteners;
-
-	for (unsigned i = 0; same && i < nw->nlisteners; i++)
-		same = old->listeners[i].port == nw->listeners[i].port &&
-		       !strcmp(old->listeners[i].address, nw->listeners[i].address) &&
-		       old->listeners[i].ncerts == nw->listeners[i].ncerts;
-	if (!same)
-		log_warn("core", "reload: listener changes take effect at the next restart");
 	if (old->workers != nw->workers)
 		log_warn("core", "reload: 'workers' changes take effect at the next restart");
 	if (strcmp(old->plugins_dir, nw->plugins_dir) != 0)
@@ -302,6 +306,7 @@ static int reload(char *err, size_t errlen)
 	admin_update(&g->cfg->admin);
 	log_set_level(g->cfg->log_level);
 	running_cfg = g->cfg;
+	listen_reload_commit();   /* new listeners accept into the new generation */
 	workers_set_gen(g);
 	health_start(main_base, g);   /* and stops the previous generation's checks */
 	running_gen = g;
@@ -568,6 +573,7 @@ int main(int argc, char **argv)
 		log_error("core", "cannot start: %s", err);
 		return 1;   /* nothing to drain: exit at once */
 	}
+	listen_reload_init(listeners, nlisteners);
 	if (backplane_apply(g->cfg, err, sizeof(err)) != 0) {
 		log_error("core", "cannot start the hub's Redis backplane: %s", err);
 		rc = 1;
@@ -611,6 +617,7 @@ int main(int argc, char **argv)
 	free(pid_path);
 	plugins_unload_all();
 	admin_routes_free();
+	listen_reload_free();
 	free_listeners();
 	metrics_free_all();
 	req_metrics_free();
