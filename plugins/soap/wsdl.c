@@ -592,7 +592,8 @@ static int op_faults(struct ld *ld, struct bind *b, struct defn *bd, struct defn
 			return fail(ld, bd->f, sf, "operation %s: fault %s: use=\"%s\" is not "
 			            "supported (%s)", op->name, sx_attr(c, NULL, "name") ?
 			            sx_attr(c, NULL, "name") : "", use,
-			            strcmp(use, "encoded") ? "literal expected" : "rpc/encoded");
+			            strcmp(use, "encoded") ? "literal expected" :
+			            op->style == WSDL_RPC ? "rpc/encoded" : "document/encoded");
 	}
 	for (c = sx_first_el(pop); c; c = sx_next_el(c))
 		n += wsdl_is(c, "fault");
