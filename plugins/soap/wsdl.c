@@ -170,7 +170,8 @@ static const char *doc_text(struct ld *ld, xmlNodePtr n)
 /*
  * The local path LOC names, relative to FROM's directory, malloc'd; NULL
  * with *WHY set when LOC is a URL (http:, https:, ftp:, any other scheme,
- * file: with a host). file:///x and file:/x name the local file /x.
+ * file: with a host). file:///x, file://localhost/x and file:/x name the
+ * local file /x (no %-decoding: write such names as plain paths).
  */
 static char *local_path(const char *from, const char *loc, const char **why)
 {
@@ -192,11 +193,13 @@ static char *local_path(const char *from, const char *loc, const char **why)
 		}
 		loc = p + 1;
 		if (loc[0] == '/' && loc[1] == '/') {
-			if (loc[2] != '/') {
+			loc += 2;
+			if (strncasecmp(loc, "localhost/", 10) == 0)
+				loc += 9;
+			if (*loc != '/') {
 				*why = "a file: URL with a host (only local paths are loaded)";
 				return NULL;
 			}
-			loc += 2;
 		}
 		if (*loc != '/') {
 			*why = "a relative file: URL";

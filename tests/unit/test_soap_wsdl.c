@@ -432,7 +432,8 @@ static void test_wsdl_import_forms(void **state)
 	path = tmp_write("self.wsdl", "");
 	snprintf(text, sizeof(text), HEAD "<wsdl:import namespace=\"urn:t\" location=\"self.wsdl\"/>\n"
 	         "<wsdl:import namespace=\"urn:t\" location=\"file://%s\"/>\n"
-	         TYPES MSGS PT BIND(OP("<soap:body use=\"literal\"/>")) SVC TAIL, path);
+	         "<wsdl:import namespace=\"urn:t\" location=\"file://localhost%s\"/>\n"
+	         TYPES MSGS PT BIND(OP("<soap:body use=\"literal\"/>")) SVC TAIL, path, path);
 	tmp_write("self.wsdl", text);
 	w = wsdl_load(path, err, sizeof(err));
 	if (!w)
