@@ -269,6 +269,24 @@ static void test_wsdl_spyne_shape(void **state)
 	wsdl_free(w);
 }
 
+static void test_wsdl_node_soap_shape(void **state)
+{
+	struct wsdl *w = load_ok("nodesoap.wsdl");
+	const struct wsdl_port *p = wsdl_port(w, NULL);
+	const struct wsdl_op *op = wsdl_op(p, "GetLastTradePrice");
+
+	(void)state;
+	assert_int_equal(w->nports, 2);
+	assert_string_equal(p->name, "StockQuotePort");
+	assert_int_equal(wsdl_port(w, "StockQuotePort12")->soap_version, 12);
+	/* an xsd:all wrapper, not named as the operation: bare */
+	assert_false(op->wrapped);
+	assert_string_equal(op->in_parts[0]->name, "body");
+	assert_string_equal(op->in_parts[0]->element->ns, "http://example.com/stockquote.xsd");
+	assert_string_equal(op->action, "http://example.com/GetLastTradePrice");
+	wsdl_free(w);
+}
+
 static void test_wsdl_errors_name_file_and_line(void **state)
 {
 	(void)state;
@@ -506,6 +524,7 @@ int main(void)
 		cmocka_unit_test(test_wsdl_imports_across_namespaces),
 		cmocka_unit_test(test_wsdl_dotnet_asmx_shape),
 		cmocka_unit_test(test_wsdl_spyne_shape),
+		cmocka_unit_test(test_wsdl_node_soap_shape),
 		cmocka_unit_test(test_wsdl_errors_name_file_and_line),
 		cmocka_unit_test(test_wsdl_refuses_what_it_cannot_bind),
 		cmocka_unit_test(test_wsdl_import_forms),
