@@ -514,7 +514,7 @@ static int op_io(struct ld *ld, struct bind *b, struct defn *bd, struct defn *pd
 			parts[n] = &m->parts[n];
 	} else {
 		for (p = sel; *p;) {
-			size_t len, i;
+			size_t len, i, k;
 
 			while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
 				p++;
@@ -529,7 +529,9 @@ static int op_io(struct ld *ld, struct bind *b, struct defn *bd, struct defn *pd
 				return fail(ld, bd->f, body, "operation %s: soap:body parts=\"%s\": "
 				            "message %s has no part %.*s", op->name, sel,
 				            qn(m->ns, m->name), (int)len, p);
-			if (n == m->nparts)
+			for (k = 0; k < n && parts[k] != &m->parts[i]; k++)
+				;
+			if (k < n)
 				return fail(ld, bd->f, body, "operation %s: soap:body parts=\"%s\" "
 				            "names a part twice", op->name, sel);
 			parts[n++] = &m->parts[i];
