@@ -668,6 +668,9 @@ static int op_build(struct ld *ld, struct bind *b, struct defn *bd, struct defn 
 			first = first ? first : "output";
 		}
 	}
+	if (!pin && !pout)
+		return fail(ld, pd->f, pop, "portType %s operation %s: no wsdl:input",
+		            qn(pd->ns, pd->name), name);
 	if (!pin || strcmp(first, "input") != 0)
 		return fail(ld, pd->f, pop, "portType %s operation %s: %s operations are not "
 		            "supported (only request-response and one-way)", qn(pd->ns, pd->name),
