@@ -907,8 +907,10 @@ out:
 
 void wsdl_free(struct wsdl *w)
 {
-	if (w)
-		sp_pool_free(w->pool);
+	if (!w)
+		return;
+	xs_set_free(w->xs);                   /* the compiled patterns, outside the pool */
+	sp_pool_free(w->pool);
 }
 
 const struct wsdl_port *wsdl_port(const struct wsdl *w, const char *name)
