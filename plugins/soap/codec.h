@@ -88,7 +88,7 @@ struct sc_enc {
 	/* the prefixes in scope: ns[i] is "ns<num[i]>", declared at level lvl[i] */
 	const char *ns[SC_MAX_NS];
 	unsigned num[SC_MAX_NS], lvl[SC_MAX_NS];
-	unsigned nns, next_num;
+	unsigned nns;
 	struct sc_path path;
 };
 

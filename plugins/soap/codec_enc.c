@@ -75,11 +75,12 @@ static int ns_use(struct sc_enc *e, const char *uri, int *fresh)
 	if (e->nns == SC_MAX_NS)
 		return sc_enc_fail(e, "more than %d namespaces in scope", SC_MAX_NS);
 	e->ns[e->nns] = uri;
-	e->num[e->nns] = ++e->next_num;
+	/* the scope is a stack: its depth numbers the prefix, unique in scope */
+	e->num[e->nns] = e->nns + 1;
 	e->lvl[e->nns] = e->depth;
 	e->nns++;
 	*fresh = 1;
-	return (int)e->next_num;
+	return (int)e->num[e->nns - 1];
 }
 
 static void ns_pop(struct sc_enc *e)
@@ -233,6 +234,21 @@ static int put_list(struct sc_enc *e, const struct xs_type *t, int idx)
 	return 0;
 }
 
+/* An xsd:decimal lexical form: [+-] digits [. digits]. */
+static int decimal_ok(const char *s)
+{
+	int digits = 0;
+
+	if (*s == '+' || *s == '-')
+		s++;
+	for (; *s >= '0' && *s <= '9'; s++)
+		digits++;
+	if (*s == '.')
+		for (s++; *s >= '0' && *s <= '9'; s++)
+			digits++;
+	return digits && !*s;
+}
+
 /* Writes the Lua value at IDX as the text of the simple type T. */
 int sc_enc_simple(struct sc_enc *e, const struct xs_type *t, int idx)
 {
@@ -278,7 +294,8 @@ int sc_enc_simple(struct sc_enc *e, const struct xs_type *t, int idx)
 				sc_fmt_decimal(d, num, sizeof(num));
 			else
 				sc_fmt_double(d, num, sizeof(num));
-		} else if (ty == LUA_TSTRING && t->prim == XS_P_DECIMAL) {
+		} else if (ty == LUA_TSTRING && t->prim == XS_P_DECIMAL &&
+		           decimal_ok(lua_tostring(L, idx))) {
 			text = lua_tostring(L, idx);   /* digits beyond a double's, kept */
 		} else {
 			return sc_enc_fail_type(e, idx, "a number");
@@ -404,7 +421,7 @@ static int put_element_particle(struct sc_enc *e, const struct xs_particle *p, i
 			sc_path_pop(&e->path);
 		}
 	} else if (p->max > 1 && lua_type(L, v) == LUA_TTABLE &&
-	           (el->type->kind != XS_COMPLEX || sc_is_sequence(L, v))) {
+	           (el->type->kind != XS_COMPLEX || sc_is_sequence(L, v) || sc_is_empty(L, v))) {
 		lua_Integer n = (lua_Integer)lua_rawlen(L, v);
 
 		sc_path_field(&e->path, el->name);
@@ -412,8 +429,6 @@ static int put_element_particle(struct sc_enc *e, const struct xs_particle *p, i
 			r = sc_enc_fail(e, "expected at least %u items, got %lld", p->min, (long long)n);
 		else if (p->max != XS_UNBOUNDED && (uint64_t)n > p->max)
 			r = sc_enc_fail(e, "expected at most %u items, got %lld", p->max, (long long)n);
-		else if (!sc_is_sequence(L, v) && lua_rawlen(L, v) == 0 && !sc_is_empty(L, v))
-			r = sc_enc_fail(e, "expected a sequence, got a table with named fields");
 		sc_path_pop(&e->path);
 		for (lua_Integer i = 1; i <= n && r == 0; i++) {
 			lua_rawgeti(L, v, i);
