@@ -107,8 +107,15 @@ int sc_enc_generic_content(struct sc_enc *e, int idx, const struct xs_type *skip
 		sbuf_putc(e->b, '>');
 	}
 	for (i = 0; i < n && !e->failed; i++) {
-		if (keys[i][0] == '@')
+		if (keys[i][0] == '@' && attrs_too)
 			continue;
+		if (!attrs_too && (keys[i][0] == '@' || strcmp(keys[i], "$value") == 0)) {
+			/* beside a schema type's wildcard: only elements can go there */
+			sc_path_field(&e->path, keys[i]);
+			sc_enc_fail(e, "unknown field (the schema has no attribute or text of that name)");
+			sc_path_pop(&e->path);
+			break;
+		}
 		lua_pushstring(L, keys[i]);
 		lua_rawget(L, idx);
 		if (strcmp(keys[i], "$value") == 0)
@@ -208,7 +215,7 @@ static int has_child(xmlNodePtr el, const xmlChar *name)
 	return 0;
 }
 
-void sc_decode_any(lua_State *L, xmlNodePtr el, int depth)
+void sc_any_push(lua_State *L, xmlNodePtr el, int depth)
 {
 	int tidx, cidx, kids = 0, attrs = 0;
 	xmlNodePtr c;
@@ -275,7 +282,7 @@ void sc_decode_any(lua_State *L, xmlNodePtr el, int depth)
 		lua_rawget(L, cidx);
 		many = lua_tointeger(L, -1) > 1;
 		lua_pop(L, 1);
-		sc_decode_any(L, c, depth + 1);
+		sc_any_push(L, c, depth + 1);
 		if (lua_isnil(L, -1)) {
 			lua_pop(L, 1);
 			continue;
@@ -305,4 +312,30 @@ void sc_decode_any(lua_State *L, xmlNodePtr el, int depth)
 		lua_setfield(L, tidx, "$value");
 	else
 		lua_pop(L, 1);
+}
+
+/* [-2, +1, m] */
+static int any_protected(lua_State *L)
+{
+	xmlNodePtr el = lua_touserdata(L, 1);
+	int depth = (int)lua_tointeger(L, 2);
+
+	sc_any_push(L, el, depth);
+	return 1;
+}
+
+/* sc_any_push under lua_pcall: out of memory pushes nil instead of raising. */
+void sc_decode_any(lua_State *L, xmlNodePtr el, int depth)
+{
+	if (!lua_checkstack(L, 4)) {
+		lua_pushnil(L);   /* may raise: there is no room even for the answer */
+		return;
+	}
+	lua_pushcfunction(L, any_protected);
+	lua_pushlightuserdata(L, el);
+	lua_pushinteger(L, depth);
+	if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+		lua_pop(L, 1);
+		lua_pushnil(L);
+	}
 }

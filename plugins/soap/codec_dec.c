@@ -439,7 +439,7 @@ static void put_wild(struct dec *d, xmlNodePtr c, int tidx, int seqidx)
 	lua_State *L = d->L;
 	const char *name = (const char *)c->name;
 
-	sc_decode_any(L, c, (int)d->depth + 1);
+	sc_any_push(L, c, (int)d->depth + 1);
 	lua_pushstring(L, name);
 	if (lua_rawget(L, tidx) == LUA_TNIL) {
 		lua_pop(L, 1);
@@ -604,7 +604,7 @@ static int push_value(struct dec *d, xmlNodePtr n, const struct xs_type *t)
 			t = x;
 	}
 	if (sc_type_is_any(t)) {
-		sc_decode_any(L, n, (int)d->depth);
+		sc_any_push(L, n, (int)d->depth);
 		return 0;
 	}
 	d->depth++;
@@ -695,71 +695,107 @@ static int decode_parts(struct dec *d, xmlNodePtr parent, struct wsdl_part **par
 	return 0;
 }
 
-int sc_decode(lua_State *L, xmlNodePtr body, const struct wsdl *w, const struct wsdl_op *op,
-              enum sc_dir dir, char *err, size_t errlen)
+/* Pushes the message's table: 1, or -1 with d->err (the walk, run protected). */
+static int decode_message(struct dec *d, xmlNodePtr body, const struct wsdl_op *op,
+                          enum sc_dir dir)
 {
-	struct dec d = { .L = L, .w = w, .err = err, .errlen = errlen,
-	                 .strict = dir == SC_INPUT };
+	lua_State *L = d->L;
 	struct wsdl_part **parts = dir == SC_INPUT ? op->in_parts : op->out_parts;
 	unsigned nparts = dir == SC_INPUT ? op->nin_parts : op->nout_parts;
 	xmlNodePtr first = first_el(body);
-	int top = lua_gettop(L), r = 0;
+	int r = 0;
 
-	if (errlen)
-		err[0] = '\0';
-	if (!lua_checkstack(L, 16)) {
-		snprintf(err, errlen, "out of Lua stack");
-		return -1;
-	}
 	if (op->style == WSDL_RPC) {
 		char name[256];
 
 		snprintf(name, sizeof(name), "%s%s", op->name, dir == SC_OUTPUT ? "Response" : "");
 		if (!first || strcmp((const char *)first->name, name) != 0 ||
 		    !same_ns(first, op->rpc_ns))
-			r = wrong_element(&d, op->rpc_ns, name, first);
-		else {
-			lua_newtable(L);
-			r = decode_parts(&d, first, parts, nparts, 1);
-		}
+			return wrong_element(d, op->rpc_ns, name, first);
+		lua_newtable(L);
+		r = decode_parts(d, first, parts, nparts, 1);
 	} else if (op->wrapped && nparts == 1 && parts[0]->element) {
 		const struct xs_element *e = parts[0]->element;
 
 		if (!first || strcmp((const char *)first->name, e->name) != 0 || !same_ns(first, e->ns))
-			r = wrong_element(&d, e->ns, e->name, first);
-		else if ((r = push_value(&d, first, e->type)) == 0 && lua_isnil(L, -1)) {
+			return wrong_element(d, e->ns, e->name, first);
+		if ((r = push_value(d, first, e->type)) == 0 && lua_isnil(L, -1)) {
 			lua_pop(L, 1);   /* a nil wrapper: nothing in it */
 			lua_newtable(L);
 		}
 	} else {
 		lua_newtable(L);
-		r = decode_parts(&d, body, parts, nparts, 0);
+		r = decode_parts(d, body, parts, nparts, 0);
 	}
-	if (r < 0 || d.failed) {
+	return r < 0 || d->failed ? -1 : 1;
+}
+
+struct dec_call {
+	struct dec *d;
+	xmlNodePtr node;
+	const struct wsdl_op *op;             /* NULL: NODE as the element EL */
+	const struct xs_element *el;
+	enum sc_dir dir;
+	int r;
+};
+
+/* [-1, +(0|1), m]: the call's light userdata; pushes the result. */
+static int decode_protected(lua_State *L)
+{
+	struct dec_call *c = lua_touserdata(L, 1);
+
+	c->d->L = L;
+	if (c->op) {
+		c->r = decode_message(c->d, c->node, c->op, c->dir);
+	} else {
+		sc_path_field(&c->d->path, c->el->name);
+		c->r = push_value(c->d, c->node, c->el->type) < 0 || c->d->failed ? -1 : 1;
+	}
+	return c->r == 1 ? 1 : 0;
+}
+
+/* Runs C under lua_pcall, so that Lua running out of memory is an error
+ * returned, not raised: 1 and the value pushed, or -1 and nothing. */
+static int decode_call(lua_State *L, struct dec_call *c)
+{
+	int top = lua_gettop(L), st;
+
+	if (c->d->errlen)
+		c->d->err[0] = '\0';
+	if (!lua_checkstack(L, 4)) {
+		snprintf(c->d->err, c->d->errlen, "out of Lua stack");
+		return -1;
+	}
+	lua_pushcfunction(L, decode_protected);
+	lua_pushlightuserdata(L, c);
+	st = lua_pcall(L, 1, 1, 0);
+	if (st != LUA_OK || c->r != 1) {
+		if (st != LUA_OK)
+			snprintf(c->d->err, c->d->errlen, "%s",
+			         st == LUA_ERRMEM ? "out of memory" : "Lua error while decoding");
 		lua_settop(L, top);
 		return -1;
 	}
 	return 1;
 }
 
+int sc_decode(lua_State *L, xmlNodePtr body, const struct wsdl *w, const struct wsdl_op *op,
+              enum sc_dir dir, char *err, size_t errlen)
+{
+	struct dec d = { .L = L, .w = w, .err = err, .errlen = errlen,
+	                 .strict = dir == SC_INPUT };
+	struct dec_call c = { .d = &d, .node = body, .op = op, .dir = dir };
+
+	return decode_call(L, &c);
+}
+
 int sc_decode_element(lua_State *L, xmlNodePtr el, const struct wsdl *w,
                       const struct xs_element *e, char *err, size_t errlen)
 {
 	struct dec d = { .L = L, .w = w, .err = err, .errlen = errlen };
-	int top = lua_gettop(L);
+	struct dec_call c = { .d = &d, .node = el, .el = e };
 
-	if (errlen)
-		err[0] = '\0';
-	if (!lua_checkstack(L, 16)) {
-		snprintf(err, errlen, "out of Lua stack");
-		return -1;
-	}
-	sc_path_field(&d.path, e->name);
-	if (push_value(&d, el, e->type) < 0 || d.failed) {
-		lua_settop(L, top);
-		return -1;
-	}
-	return 1;
+	return decode_call(L, &c);
 }
 
 /* ---- which operation a request calls (the endpoint) ------------------------------------ */

@@ -718,34 +718,19 @@ static int check_part_keys(struct sc_enc *e, struct wsdl_part **parts, unsigned 
 	return 0;
 }
 
-int sc_encode(lua_State *L, int idx, const struct wsdl *w, const struct wsdl_op *op,
-              enum sc_dir dir, struct sbuf *b, char *err, size_t errlen)
+/* The message from the table at IDX (the walk, run protected). */
+static int encode_message(struct sc_enc *e, const struct wsdl_op *op, enum sc_dir dir, int idx)
 {
-	struct sc_enc e = { .L = L, .b = b, .err = err, .errlen = errlen };
+	lua_State *L = e->L;
 	struct wsdl_part **parts = dir == SC_INPUT ? op->in_parts : op->out_parts;
 	unsigned nparts = dir == SC_INPUT ? op->nin_parts : op->nout_parts;
-	int top = lua_gettop(L), r = 0;
+	int r = 0;
 
-	(void)w;
-	if (errlen)
-		err[0] = '\0';
-	idx = lua_absindex(L, idx);
-	if (!lua_checkstack(L, 16)) {
-		snprintf(err, errlen, "out of Lua stack");
-		return -1;
-	}
-	if ((dir == SC_OUTPUT && !op->out) || (dir == SC_INPUT && !op->in)) {
-		snprintf(err, errlen, "operation %s has no %s message", op->name,
-		         dir == SC_INPUT ? "input" : "output");
-		return -1;
-	}
 	if (lua_isnoneornil(L, idx)) {
 		lua_newtable(L);   /* no argument: an empty table */
 		idx = lua_gettop(L);
 	} else if (lua_type(L, idx) != LUA_TTABLE) {
-		sc_enc_fail_type(&e, idx, "a table");
-		lua_settop(L, top);
-		return -1;
+		return sc_enc_fail_type(e, idx, "a table");
 	}
 	if (op->style == WSDL_RPC) {
 		const char *name = op->name;
@@ -756,27 +741,77 @@ int sc_encode(lua_State *L, int idx, const struct wsdl *w, const struct wsdl_op 
 			snprintf(resp, sizeof(resp), "%sResponse", op->name);
 			name = resp;
 		}
-		e.depth = 1;
-		if (check_part_keys(&e, parts, nparts, idx) < 0 ||
-		    (n = open_tag(&e, op->rpc_ns, name)) < 0) {
+		e->depth = 1;
+		if (check_part_keys(e, parts, nparts, idx) < 0 ||
+		    (n = open_tag(e, op->rpc_ns, name)) < 0) {
 			r = -1;
 		} else {
-			sbuf_putc(b, '>');
+			sbuf_putc(e->b, '>');
 			for (unsigned i = 0; i < nparts && r == 0; i++)
-				r = put_part(&e, parts[i], idx, 1);
+				r = put_part(e, parts[i], idx, 1);
 			if (r == 0)
-				close_tag(&e, n, name);
+				close_tag(e, n, name);
 		}
 	} else if (op->wrapped && nparts == 1 && parts[0]->element) {
-		r = put_element_as(&e, parts[0]->element->ns, parts[0]->element->name,
+		r = put_element_as(e, parts[0]->element->ns, parts[0]->element->name,
 		                   parts[0]->element->type, 0, idx);
 	} else {
-		r = check_part_keys(&e, parts, nparts, idx);
+		r = check_part_keys(e, parts, nparts, idx);
 		for (unsigned i = 0; i < nparts && r == 0; i++)
-			r = put_part(&e, parts[i], idx, 1);
+			r = put_part(e, parts[i], idx, 1);
 	}
+	return r;
+}
+
+struct enc_call {
+	struct sc_enc *e;
+	const struct wsdl_op *op;
+	enum sc_dir dir;
+	int r;
+};
+
+/* [-2, +0, m]: the table (or nil) and the call's light userdata. */
+static int encode_protected(lua_State *L)
+{
+	struct enc_call *c = lua_touserdata(L, 2);
+
+	c->e->L = L;
+	c->r = encode_message(c->e, c->op, c->dir, 1);
+	return 0;
+}
+
+/* The walk runs under lua_pcall so that Lua running out of memory (a key
+ * string, a table) is an error returned, not raised. */
+int sc_encode(lua_State *L, int idx, const struct wsdl *w, const struct wsdl_op *op,
+              enum sc_dir dir, struct sbuf *b, char *err, size_t errlen)
+{
+	struct sc_enc e = { .L = L, .b = b, .err = err, .errlen = errlen };
+	struct enc_call c = { .e = &e, .op = op, .dir = dir, .r = -1 };
+	int top = lua_gettop(L), st;
+
+	(void)w;
+	if (errlen)
+		err[0] = '\0';
+	idx = lua_absindex(L, idx);
+	if ((dir == SC_OUTPUT && !op->out) || (dir == SC_INPUT && !op->in)) {
+		snprintf(err, errlen, "operation %s has no %s message", op->name,
+		         dir == SC_INPUT ? "input" : "output");
+		return -1;
+	}
+	if (!lua_checkstack(L, 4)) {
+		snprintf(err, errlen, "out of Lua stack");
+		return -1;
+	}
+	lua_pushcfunction(L, encode_protected);
+	lua_pushvalue(L, idx);
+	lua_pushlightuserdata(L, &c);
+	st = lua_pcall(L, 2, 0, 0);
 	lua_settop(L, top);
-	if (r == 0 && b->oom)
-		r = sc_enc_oom(&e);
-	return r < 0 || e.failed ? -1 : 0;
+	if (st != LUA_OK) {
+		e.failed = 0;
+		return sc_enc_oom(&e);
+	}
+	if (c.r == 0 && b->oom)
+		c.r = sc_enc_oom(&e);
+	return c.r < 0 || e.failed ? -1 : 0;
 }

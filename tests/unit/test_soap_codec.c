@@ -897,6 +897,76 @@ static void test_codec_decode_many_repeated(void **state)
 	}
 }
 
+/* Lua running out of memory anywhere in a walk: an error returned, no raise. */
+static size_t mem_used, mem_limit;
+
+static void *lim_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+	size_t old = ptr ? osize : 0;
+	void *np;
+
+	(void)ud;
+	if (nsize == 0) {
+		mem_used -= old;
+		free(ptr);
+		return NULL;
+	}
+	if (mem_limit && mem_used - old + nsize > mem_limit)
+		return NULL;
+	if ((np = realloc(ptr, nsize)))
+		mem_used = mem_used - old + nsize;
+	return np;
+}
+
+static void test_codec_lua_out_of_memory(void **state)
+{
+	lua_State *M, *keep = L;
+	struct sbuf b = { 0 };
+	xmlDocPtr doc;
+	char err[256];
+	int ok = 0, oom = 0, eoom = 0;
+
+	(void)state;
+	sbuf_puts(&b, "<B><t:GetAccountResponse xmlns:t='urn:t'><t:account><t:id>1</t:id><t:balance>2</t:balance>");
+	for (int i = 0; i < 300; i++)
+		sbuf_printf(&b, "<t:owners><t:name>n%d</t:name></t:owners>", i);
+	sbuf_puts(&b, "</t:account></t:GetAccountResponse></B>");
+	doc = xmlReadMemory(b.p, (int)b.len, NULL, NULL, 0);
+	sbuf_free(&b);
+	for (size_t extra = 0; extra < 120000; extra += 1500) {
+		mem_limit = 0;
+		M = lua_newstate(lim_alloc, NULL);
+		L = M;
+		mem_limit = mem_used + extra;
+		if (sc_decode(M, xmlDocGetRootElement(doc), &W, OP_get, SC_OUTPUT, err, sizeof(err)) == 1) {
+			ok++;
+			assert_int_equal(lua_gettop(M), 1);
+		} else {
+			oom++;
+			assert_string_equal(err, "out of memory");
+			assert_int_equal(lua_gettop(M), 0);
+		}
+		/* the encoder too, with the keys it looks up not yet interned */
+		mem_limit = 0;
+		lua_settop(M, 0);
+		lua_createtable(M, 0, 1);
+		lua_pushinteger(M, 5);
+		lua_setfield(M, -2, "i");
+		mem_limit = mem_used + extra / 64;
+		if (sc_encode(M, 1, &W, OP_all, SC_INPUT, &b, err, sizeof(err)) != 0) {
+			assert_string_equal(err, "out of memory");
+			eoom++;
+		}
+		assert_int_equal(lua_gettop(M), 1);
+		sbuf_free(&b);
+		mem_limit = 0;
+		lua_close(M);
+	}
+	L = keep;
+	xmlFreeDoc(doc);
+	assert_true(ok > 0 && oom > 0 && eoom > 0);
+}
+
 /* ---- matching an operation ---------------------------------------------------------------- */
 
 static void test_codec_match_op(void **state)
@@ -960,6 +1030,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_codec_decode_hostile_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_decode_wrong_wrapper, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_decode_many_repeated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_codec_lua_out_of_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_match_op, setup, teardown),
 	};
 
