@@ -105,6 +105,9 @@ int sc_enc_generic(struct sc_enc *e, const char *name, int idx);
  * SKIP (may be NULL): a schema type whose keys are left out. */
 int sc_enc_generic_content(struct sc_enc *e, int idx, const struct xs_type *skip, int attrs);
 
+/* Pushes EL's own text (its text and CDATA children, not the text of nested
+ * elements) as a Lua string, "" when none. [-0, +1, m] */
+void sc_push_text(lua_State *L, xmlNodePtr el);
 /* sc_decode_any's walk, unprotected (raises when Lua runs out of memory):
  * for callers already under lua_pcall. [-0, +1, m] */
 void sc_any_push(lua_State *L, xmlNodePtr el, int depth);

@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include <lua.h>
+#include <lauxlib.h>
 
 #include "soap.h"
 #include "codec.h"
@@ -125,23 +126,6 @@ static int is_nil(xmlNodePtr n)
 	const char *v = attr(n, XSI_NS, "nil");
 
 	return v && (strcmp(v, "true") == 0 || strcmp(v, "1") == 0);
-}
-
-/* The element's own text (text and CDATA children), malloc'd; NULL: no memory. */
-static char *text_of(xmlNodePtr n, size_t *len)
-{
-	struct sbuf b = { 0 };
-
-	sbuf_put(&b, "", 0);
-	for (xmlNodePtr c = n->children; c; c = c->next)
-		if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) && c->content)
-			sbuf_puts(&b, (const char *)c->content);
-	if (b.oom) {
-		sbuf_free(&b);
-		return NULL;
-	}
-	*len = b.len;
-	return b.p;
 }
 
 /* ---- simple values ------------------------------------------------------------------- */
@@ -275,21 +259,22 @@ static int push_number(struct dec *d, const struct xs_type *t, const char *s, si
 	return 0;
 }
 
+/* The bytes go straight into a Lua buffer: nothing to free if Lua raises. */
 static int push_binary(struct dec *d, const struct xs_type *t, const char *s, size_t n)
 {
+	luaL_Buffer b;
 	unsigned char *out;
 	long len;
 
 	trim(&s, &n);
-	if (!(out = malloc(n / 4 * 3 + 4 + n / 2)))
-		return fail(d, "out of memory");
+	out = (unsigned char *)luaL_buffinitsize(d->L, &b, n / 4 * 3 + 4 + n / 2);
 	len = t->prim == XS_P_BASE64 ? sp_b64_decode(s, n, out) : sp_hex_decode(s, n, out);
 	if (len < 0) {
-		free(out);
+		luaL_pushresultsize(&b, 0);
+		lua_pop(d->L, 1);
 		return bad_value(d, t->prim == XS_P_BASE64 ? "base64" : "hex", s, n);
 	}
-	lua_pushlstring(d->L, (const char *)out, (size_t)len);
-	free(out);
+	luaL_pushresultsize(&b, (size_t)len);
 	return 0;
 }
 
@@ -495,21 +480,17 @@ static int push_complex(struct dec *d, xmlNodePtr n, const struct xs_type *t)
 		lua_setfield(L, tidx, key);   /* a fresh table: no metamethods */
 	}
 	if (t->simple_content || t->mixed) {
-		size_t len;
-		char *s = text_of(n, &len);
-		const char *p = s;
-		size_t plen = len;
+		size_t len, plen;
+		const char *s, *p;
 
-		if (!s) {
-			lua_settop(L, tidx - 1);
-			return fail(d, "out of memory");
-		}
+		sc_push_text(L, n);
+		s = p = lua_tolstring(L, -1, &len);
+		plen = len;
 		trim(&p, &plen);
 		if (t->simple_content || plen) {
 			sc_path_field(&d->path, "$value");
 			if (push_simple(d, t->simple_content ? t->simple_content : &sc_any_simple,
 			                s, len) < 0) {
-				free(s);
 				sc_path_pop(&d->path);
 				lua_settop(L, tidx - 1);
 				return -1;
@@ -517,7 +498,7 @@ static int push_complex(struct dec *d, xmlNodePtr n, const struct xs_type *t)
 			sc_path_pop(&d->path);
 			lua_setfield(L, tidx, "$value");
 		}
-		free(s);
+		lua_pop(L, 1);   /* the text */
 	}
 	if (!t->content)
 		return 0;
@@ -612,14 +593,14 @@ static int push_value(struct dec *d, xmlNodePtr n, const struct xs_type *t)
 		r = push_complex(d, n, t);
 	} else {
 		size_t len;
-		char *s = text_of(n, &len);
+		const char *s;
 
-		if (!s) {
-			r = fail(d, "out of memory");
-		} else {
-			r = push_simple(d, t, s, len);
-			free(s);
-		}
+		sc_push_text(L, n);
+		s = lua_tolstring(L, -1, &len);
+		if ((r = push_simple(d, t, s, len)) < 0)
+			lua_pop(L, 1);
+		else
+			lua_remove(L, -2);   /* the text */
 	}
 	d->depth--;
 	return r;
