@@ -405,10 +405,12 @@ static void particle_names(const struct xs_particle *p, char *out, size_t cap)
 }
 
 /* One element particle: its key's value, repeated per maxOccurs. */
-static int put_element_particle(struct sc_enc *e, const struct xs_particle *p, int idx)
+static int put_element_particle(struct sc_enc *e, const struct xs_particle *p, int idx,
+                                int rep)
 {
 	lua_State *L = e->L;
 	const struct xs_element *el = p->el;
+	uint32_t max = rep ? XS_UNBOUNDED : p->max;
 	int v, r = 0;
 
 	lua_pushstring(L, el->name);
@@ -420,15 +422,15 @@ static int put_element_particle(struct sc_enc *e, const struct xs_particle *p, i
 			r = sc_enc_fail(e, "missing (required)");
 			sc_path_pop(&e->path);
 		}
-	} else if (p->max > 1 && lua_type(L, v) == LUA_TTABLE &&
+	} else if (max > 1 && lua_type(L, v) == LUA_TTABLE &&
 	           (el->type->kind != XS_COMPLEX || sc_is_sequence(L, v) || sc_is_empty(L, v))) {
 		lua_Integer n = (lua_Integer)lua_rawlen(L, v);
 
 		sc_path_field(&e->path, el->name);
 		if ((uint64_t)n < p->min)
 			r = sc_enc_fail(e, "expected at least %u items, got %lld", p->min, (long long)n);
-		else if (p->max != XS_UNBOUNDED && (uint64_t)n > p->max)
-			r = sc_enc_fail(e, "expected at most %u items, got %lld", p->max, (long long)n);
+		else if (max != XS_UNBOUNDED && (uint64_t)n > max)
+			r = sc_enc_fail(e, "expected at most %u items, got %lld", max, (long long)n);
 		sc_path_pop(&e->path);
 		for (lua_Integer i = 1; i <= n && r == 0; i++) {
 			lua_rawgeti(L, v, i);
@@ -448,39 +450,49 @@ static int put_element_particle(struct sc_enc *e, const struct xs_particle *p, i
 	return r;
 }
 
-/* Writes the children P describes from the table at IDX, in schema order. */
-static int put_particle(struct sc_enc *e, const struct xs_particle *p, int idx)
+/* Writes the children P describes from the table at IDX, in schema order.
+ * REP: a group around P repeats (maxOccurs > 1): its elements take
+ * sequences, and a repeating choice writes every branch given (branch by
+ * branch: the interleaving of a Lua table's keys is not known). */
+static int put_particle(struct sc_enc *e, const struct xs_particle *p, int idx, int rep)
 {
 	switch (p->kind) {
 	case XS_ELEMENT:
-		return put_element_particle(e, p, idx);
+		return put_element_particle(e, p, idx, rep);
 	case XS_SEQUENCE:
 	case XS_ALL:
 		/* an optional group none of whose elements is given: absent */
 		if (p->min == 0 && !particle_present(e, p, idx))
 			return 0;
 		for (unsigned i = 0; i < p->nkids; i++)
-			if (put_particle(e, p->kids[i], idx) < 0)
+			if (put_particle(e, p->kids[i], idx, rep || p->max > 1) < 0)
 				return -1;
 		return 0;
 	case XS_CHOICE: {
 		const struct xs_particle *chosen = NULL;
 
+		rep = rep || p->max > 1;
 		for (unsigned i = 0; i < p->nkids; i++) {
 			if (!particle_present(e, p->kids[i], idx))
 				continue;
+			if (rep) {
+				if (put_particle(e, p->kids[i], idx, 1) < 0)
+					return -1;
+				chosen = p->kids[i];
+				continue;
+			}
 			if (chosen) {
 				char a[128] = "", b[128] = "";
 
 				particle_names(chosen, a, sizeof(a));
 				particle_names(p->kids[i], b, sizeof(b));
 				return sc_enc_fail(e, "%s and %s are alternatives (xsd:choice): give only one",
-				            a, b);
+				                   a, b);
 			}
 			chosen = p->kids[i];
 		}
 		if (chosen)
-			return put_particle(e, chosen, idx);
+			return rep ? 0 : put_particle(e, chosen, idx, 0);
 		if (p->min == 0)
 			return 0;
 		/* none given: fine when a branch may be empty */
@@ -581,7 +593,7 @@ static int put_complex(struct sc_enc *e, const struct xs_type *t, int idx)
 		if (e->failed)
 			return -1;
 	}
-	if (t->content && put_particle(e, t->content, idx) < 0)
+	if (t->content && put_particle(e, t->content, idx, 0) < 0)
 		return -1;
 	if (t->content && sc_particle_has_any(t->content))
 		return sc_enc_generic_content(e, idx, t, 0);

@@ -159,7 +159,7 @@ static struct xs_type *T_int, *T_long, *T_byte, *T_ulong, *T_integer, *T_string,
 static struct xs_type *T_owner, *T_account, *T_contact, *T_money, *T_base, *T_derived,
 	*T_all, *T_unq, *T_tree, *T_wild;
 static struct wsdl_op *OP_get, *OP_all, *OP_add, *OP_bare, *OP_contact, *OP_money, *OP_ext,
-	*OP_unq, *OP_tree, *OP_wild, *OP_list;
+	*OP_unq, *OP_tree, *OP_wild, *OP_list, *OP_rchoice;
 
 static struct wsdl_op *wrapped_op(const char *name, struct xs_type *in, struct xs_type *out)
 {
@@ -281,6 +281,12 @@ static void build_model(void)
 		                          pel(elem(TNS, "blob", T_any), 0, 1), any));
 		OP_wild = wrapped_op("Wild", T_wild, T_wild);
 	}
+	/* a repeating choice: <choice maxOccurs="unbounded"> a | b </choice> */
+	OP_rchoice = wrapped_op("RChoice", cplx(NULL, group(XS_SEQUENCE, 1, 1, 1,
+	                                                    group(XS_CHOICE, 0, XS_UNBOUNDED, 2,
+	                                                          pel(elem(TNS, "a", T_int), 1, 1),
+	                                                          pel(elem(TNS, "b", T_string), 1, 1)))),
+	                        NULL);
 	/* 10^5 repeated */
 	OP_list = wrapped_op("List", cplx(NULL, group(XS_SEQUENCE, 1, 1, 1,
 	                                              pel(elem(TNS, "n", T_int), 0, XS_UNBOUNDED))),
@@ -643,6 +649,23 @@ static void test_codec_choice(void **state)
 	/* an answer is taken as it comes */
 	dec_ok(OP_contact, SC_OUTPUT, "<t:ContactResponse xmlns:t='urn:t'><t:email>e</t:email></t:ContactResponse>");
 	check("r.email == 'e' and r.who == nil");
+}
+
+static void test_codec_repeating_choice(void **state)
+{
+	char *x;
+
+	(void)state;
+	x = enc_ok(OP_rchoice, SC_INPUT, "return { b = { 'x', 'y' }, a = 1 }");
+	assert_string_equal(x, "<ns1:RChoice xmlns:ns1=\"urn:t\"><ns1:a>1</ns1:a><ns1:b>x</ns1:b><ns1:b>y</ns1:b></ns1:RChoice>");
+	free(x);
+	dec_ok(OP_rchoice, SC_INPUT, "<t:RChoice xmlns:t='urn:t'><t:b>x</t:b><t:a>1</t:a><t:b>y</t:b></t:RChoice>");
+	check("#r.a == 1 and r.a[1] == 1 and #r.b == 2 and r.b[2] == 'y'");
+	dec_ok(OP_rchoice, SC_INPUT, "<t:RChoice xmlns:t='urn:t'/>");
+	check("#r.a == 0 and #r.b == 0");
+	x = enc_ok(OP_rchoice, SC_INPUT, "return {}");
+	assert_string_equal(x, "<ns1:RChoice xmlns:ns1=\"urn:t\"></ns1:RChoice>");
+	free(x);
 }
 
 static void test_codec_simple_content_and_attributes(void **state)
@@ -1019,6 +1042,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_codec_arrays_zero_one_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_nil_both_ways, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_choice, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_codec_repeating_choice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_simple_content_and_attributes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_extension_order_and_xsi_type, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_qualified_and_unqualified, setup, teardown),
