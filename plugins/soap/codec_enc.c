@@ -169,9 +169,20 @@ static int fmt_integer(struct sc_enc *e, const struct xs_type *t, int idx, char 
  * carry. */
 static int put_text(struct sc_enc *e, const char *text, size_t n)
 {
+	size_t i, run = 0;
+
 	if (!sc_utf8_valid((const unsigned char *)text, n))
 		return sc_enc_fail(e, "not valid UTF-8");
-	if (sbuf_put_xml(e->b, text, n) != 0)
+	/* in an attribute value a parser turns a raw tab or LF into a space */
+	for (i = 0; e->in_attr && i < n; i++) {
+		if (text[i] != '\n' && text[i] != '\t')
+			continue;
+		if (sbuf_put_xml(e->b, text + run, i - run) != 0)
+			break;
+		sbuf_puts(e->b, text[i] == '\n' ? "&#10;" : "&#9;");
+		run = i + 1;
+	}
+	if ((i < n && e->in_attr) || sbuf_put_xml(e->b, text + run, n - run) != 0)
 		return e->b->oom ? sc_enc_oom(e) : sc_enc_fail(e, "contains a control character XML cannot carry");
 	return 0;
 }
@@ -548,7 +559,9 @@ static int put_attrs(struct sc_enc *e, const struct xs_type *t, int idx)
 					sbuf_printf(e->b, " ns%d:%s=\"", n, a->name);
 				else
 					sbuf_printf(e->b, " %s=\"", a->name);
+				e->in_attr = 1;
 				r = sc_enc_simple(e, a->type ? a->type : &sc_any_simple, lua_gettop(L));
+				e->in_attr = 0;
 				sbuf_putc(e->b, '"');
 			}
 		}

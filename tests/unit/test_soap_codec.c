@@ -683,10 +683,10 @@ static void test_codec_simple_content_and_attributes(void **state)
 	enc_err(OP_money, SC_INPUT, "return { amount = { ['$value'] = 'x', currency = 'E' } }", "amount.$value: expected a number");
 	dec_err(OP_money, SC_INPUT, "<t:Pay xmlns:t='urn:t'><t:amount currency='E'>abc</t:amount></t:Pay>",
 	        "amount.$value: expected a decimal number, got \"abc\"");
-	x = enc_ok(OP_get, SC_OUTPUT, "return { account = { id = 1, balance = 2, status = 'a&\"<' } }");
-	contains(x, "status=\"a&amp;&quot;&lt;\"");
+	x = enc_ok(OP_get, SC_OUTPUT, "return { account = { id = 1, balance = 2, status = 'a&\"<\\n\\t\\r b' } }");
+	contains(x, "status=\"a&amp;&quot;&lt;&#10;&#9;&#13; b\"");
 	dec_ok(OP_get, SC_OUTPUT, x);
-	check("r.account.status == 'a&\"<' and r.account['@id'] == nil");
+	check("r.account.status == 'a&\"<\\n\\t\\r b' and r.account['@id'] == nil");
 	free(x);
 }
 
