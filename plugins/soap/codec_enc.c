@@ -335,25 +335,22 @@ int sc_enc_simple(struct sc_enc *e, const struct xs_type *t, int idx)
 	return put_text(e, text, n);
 }
 
-/* ---- generic values (xsd:any, anyType) ----------------------------------------------- */
-
-
 /* ---- schema-typed content --------------------------------------------------------- */
 
 static int put_element(struct sc_enc *e, const struct xs_element *el, int idx, unsigned long i);
 
 /* The keys of the table at IDX the type T does not know: an error naming
  * the first (in sorted order, so the message is stable), unless T has a
- * wildcard (then put_generic_content writes them). */
+ * wildcard (then sc_enc_generic_content writes them); a number key is
+ * one always. */
 static int check_keys(struct sc_enc *e, const struct xs_type *t, int idx)
 {
 	lua_State *L = e->L;
 	const char *bad = NULL;
 	int badnum = 0;
 	lua_Integer badi = 0;
+	int wild = t->content && sc_particle_has_any(t->content);
 
-	if (t->content && sc_particle_has_any(t->content))
-		return 0;
 	lua_pushnil(L);
 	while (lua_next(L, idx)) {
 		lua_pop(L, 1);
@@ -361,7 +358,7 @@ static int check_keys(struct sc_enc *e, const struct xs_type *t, int idx)
 			if (!badnum && lua_isinteger(L, -1))
 				badi = lua_tointeger(L, -1);
 			badnum = 1;
-		} else if (!sc_type_has_key(t, lua_tostring(L, -1))) {
+		} else if (!wild && !sc_type_has_key(t, lua_tostring(L, -1))) {
 			const char *k = lua_tostring(L, -1);
 
 			if (!bad || strcmp(k, bad) < 0)
@@ -402,7 +399,7 @@ static int particle_present(struct sc_enc *e, const struct xs_particle *p, int i
 	}
 }
 
-/* The elements of P, named in a message: "a, b or c". */
+/* The elements of P, named in a message: "a, b, c". */
 static void particle_names(const struct xs_particle *p, char *out, size_t cap)
 {
 	size_t o = strlen(out);

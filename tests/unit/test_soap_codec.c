@@ -776,6 +776,8 @@ static void test_codec_any_both_ways(void **state)
 	contains(x, "<ns1:blob>12</ns1:blob>");
 	free(x);
 	enc_err(OP_wild, SC_INPUT, "return { k = 'v', ['bad name'] = 1 }", "bad name: not usable as an XML element name");
+	enc_err(OP_wild, SC_INPUT, "return { k = 'v', 'seq' }", "expected a table with named fields, got a sequence");
+	enc_err(OP_wild, SC_INPUT, "return { k = 'v', ['@at'] = 'x' }", "@at: unknown field");
 	enc_err(OP_wild, SC_INPUT, "local t = { k = 'v' }; t.blob = { x = {} }; t.blob.x.y = t.blob; return t",
 	        "nested deeper than 64 levels");
 	/* repeated wildcard children become a sequence; mixed text under $value */
