@@ -114,13 +114,19 @@ function impl(version) {
 			const hits = ACCOUNTS.filter((x) => x.owner.startsWith(prefix)).slice(0, limit);
 			return { account: hits.map(accountXmlObject) };
 		},
-		Transfer(args) {
-			const from = ACCOUNTS.find((x) => x.id === String(args.from));
-			const to = ACCOUNTS.find((x) => x.id === String(args.to));
+		Transfer(args, cb, headers, req) {
+			/* node-soap parses xsd:long into a JS number (digits past 2^53
+			 * lost): the ids as the client wrote them, from the raw body. */
+			const id = (name) => {
+				const m = new RegExp('<(?:\\w+:)?' + name + '>\\s*(-?\\d+)\\s*<').exec(req.rawBody || '');
+				return m ? m[1] : String(args[name]);
+			};
+			const from = ACCOUNTS.find((x) => x.id === id('from'));
+			const to = ACCOUNTS.find((x) => x.id === id('to'));
 			if (!from)
-				throw notFound(version, args.from);
+				throw notFound(version, id('from'));
 			if (!to)
-				throw notFound(version, args.to);
+				throw notFound(version, id('to'));
 			const amount = Number(args.amount);
 			if (!(amount > 0))
 				throw badRequest(version, 'amount must be positive');
@@ -145,20 +151,23 @@ const server = http.createServer((req, res) => {
 	res.statusCode = 404;
 	res.end();
 });
-/* Record each SOAP request before node-soap sees it. */
-server.on('request', (req) => {
+
+/* Keeps each SOAP request's raw body (req.rawBody, and `last`). Runs before
+ * node-soap's own listener, so the body is there when an operation runs. */
+function record(req) {
 	if (req.method !== 'POST')
 		return;
 	const chunks = [];
 	req.on('data', (c) => chunks.push(c));
 	req.on('end', () => {
+		req.rawBody = Buffer.concat(chunks).toString('utf8');
 		last = { path: req.url, contentType: req.headers['content-type'] || null,
 		         soapAction: req.headers.soapaction === undefined ? null : req.headers.soapaction,
-		         body: Buffer.concat(chunks).toString('utf8') };
+		         body: req.rawBody };
 		process.stderr.write('node-soap: POST ' + req.url + ' ' + last.contentType + ' ' +
 		                     last.soapAction + ' ' + last.body + '\n');
 	});
-});
+}
 
 const services = { Ledger: { LedgerSoap: impl(11), LedgerSoap12: impl(12) } };
 let ready = 0;
@@ -167,8 +176,14 @@ function onReady(err) {
 		process.stderr.write('node-soap: ' + err + '\n');
 		process.exit(1);
 	}
-	if (++ready === 2)
-		server.listen(port, '127.0.0.1', () => process.stdout.write('READY ' + port + '\n'));
+	if (++ready < 2)
+		return;
+	const soapListeners = server.listeners('request');
+	server.removeAllListeners('request');
+	server.on('request', record);
+	for (const l of soapListeners)
+		server.on('request', l);
+	server.listen(port, '127.0.0.1', () => process.stdout.write('READY ' + port + '\n'));
 }
 for (const [p, v12] of [['/ledger/soap11', false], ['/ledger/soap12', true]]) {
 	const s = soap.listen(server, { path: p, services, xml, uri: wsdlPath,
