@@ -388,7 +388,8 @@ def test_fault_soap11(d, server):
     assert f["kind"] == "soap" and f["code"].endswith("Client")
     assert f["reason"] == "no such account"
     assert f["status"] == 500 and f["version"] == "1.1" and f["operation"] == "GetAccount"
-    assert f["detail"]["accountId"] == 404      # decoded per the wsdl:fault's schema
+    # keyed by the detail's element, decoded per the wsdl:fault's schema
+    assert f["detail"]["AccountNotFound"]["accountId"] == 404
 
 
 def test_fault_soap12(d, server):
@@ -397,7 +398,7 @@ def test_fault_soap12(d, server):
     assert f["kind"] == "soap" and f["code"].endswith("Sender")
     assert f["subcode"] == "app:NotFound"
     assert f["reason"] == "no such account" and f["version"] == "1.2"
-    assert f["detail"]["accountId"] == 404
+    assert f["detail"]["AccountNotFound"]["accountId"] == 404
 
 
 def test_http_500_without_envelope(d, server):
