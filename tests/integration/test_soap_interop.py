@@ -370,6 +370,14 @@ def accounts(peer_name):
             "active": True, "tags": [], "note": "",
             "address": {"street": "1 Navy Way", "city": "Arlington", "postalCode": "22202",
                         "country": "US"}},
+        # non-ASCII both ways, whitespace kept, an empty base64Binary is ""
+        5: {"id": 5, "owner": "\u00c9milie du Ch\u00e2telet", "balance": 99.99, "currency": "EUR",
+            "opened": "1745-01-01T00:00:00+00:00" if spyne else "1745-01-01T00:00:00Z",
+            "active": False, "tags": ["physique", "\u540d\u524d", "\U0001f680"],
+            "note": "na\u00efve caf\u00e9 \u2013 \u2211 \u00a0",
+            "address": {"street": "Rue de la Ferronnerie", "city": "Lun\u00e9ville",
+                        "country": "FR"},
+            "photo": b""},
         # a long past 2^53: an exact integer; balance "0" is still a number (float)
         9007199254740993: {
             "id": 9007199254740993, "owner": "Alonzo Church", "balance": 0.0, "currency": "USD",
@@ -415,6 +423,20 @@ def test_get_account_converts_every_type(peer_daemon):
         for i in (1, 2, 3):
             r = ok(d, svc, "GetAccount", {"accountId": i})
             assert typed(r) == typed({"account": want[i]}), (name, svc, i)
+
+
+def test_unicode_whitespace_and_empty_binary(peer_daemon):
+    name, peer, d = peer_daemon
+    want = accounts(name)[5]
+    for svc in services_of(name):
+        r = ok(d, svc, "GetAccount", {"accountId": 5})
+        got = r["account"]
+        # an empty base64Binary decodes to "" (JSON-viewed as the empty str)
+        assert got.get("photo") in ("", b""), got
+        got["photo"] = b""
+        assert typed(got) == typed(want), svc
+        r = ok(d, svc, "ListAccounts", {"ownerPrefix": "\u00c9milie"})
+        assert [a["owner"] for a in r["account"]] == [want["owner"]], svc
 
 
 def test_list_accounts_arrays_of_none_one_and_many(peer_daemon):
@@ -561,6 +583,30 @@ def test_many_calls_at_once(peer_daemon):
             assert r is None and f["kind"] == "soap", (svc, f)
         else:
             assert f is None and r["account"]["id"] == i, (svc, i, r, f)
+
+
+def test_server_gone_is_a_transport_fault(node_peer, portico, tmp_path):
+    """The legacy side goes away: calls answer a transport fault, the
+    daemon keeps serving, and calls work again when it is back."""
+    gone = Peer("node-soap-gone", ["node", os.path.join(SERVERS, "node_ledger.js")],
+                str(tmp_path))
+    services = ('ledger = { wsdl = "%s", url = "%s/ledger/soap11" }, '
+                'ledger12 = { wsdl = "%s", url = "%s/ledger/soap12", port = "LedgerSoap12" }'
+                % (LEDGER_WSDL, gone.url, LEDGER_WSDL, gone.url))
+    d = start_portico(portico, tmp_path, services)
+    try:
+        assert ok(d, "ledger", "GetAccount", {"accountId": 1})["account"]["id"] == 1
+    finally:
+        gone.stop()
+    for svc, version in (("ledger", "1.1"), ("ledger12", "1.2")):
+        t0 = time.monotonic()
+        r, f = call(d, svc, "GetAccount", {"accountId": 1})
+        assert r is None and f["kind"] == "transport", f
+        assert f["version"] == version and f["operation"] == "GetAccount", f
+        assert f["reason"], f
+        assert time.monotonic() - t0 < 10
+    # the daemon is fine, and other services still answer
+    assert requests.get(d.url + "/nothing-here", timeout=10).status_code == 404
 
 
 # ---- a REST route and a GraphQL resolver backed by SOAP ---------------------------------
