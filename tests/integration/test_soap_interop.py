@@ -183,6 +183,15 @@ route.post("/call/:svc/:op", function(req, res)
 end)
 '''
 
+# Transfer with memo = soap.null (xsi:nil), which JSON bodies cannot say.
+NULL_LUA = r'''
+route.post("/nullmemo/:svc", function(req, res)
+  local c = soap.client(req.params.svc)
+  local r, f = c:Transfer({ from = 1, to = 3, amount = 1, memo = soap.null })
+  return 200, { r = VIEW(r), f = VIEW(f) }
+end)
+'''
+
 # A hand-written REST route: the adapter a user writes, reshaping the
 # account and mapping faults to HTTP errors.
 REST_LUA = r'''
@@ -265,7 +274,7 @@ def start_portico(portico, tmp_path, services, upstreams="", extra_lua="", graph
     rdir = tmp_path / "routes"
     rdir.mkdir(exist_ok=True)
     (rdir / "00view.lua").write_text(VIEW_LUA)
-    (rdir / "10call.lua").write_text(CALL_LUA + extra_lua)
+    (rdir / "10call.lua").write_text(CALL_LUA + NULL_LUA + extra_lua)
     plugins = 'plugin "soap" { services = { %s } }\n' % services
     if graphql:
         schema = tmp_path / "ledger.graphql"
@@ -537,8 +546,9 @@ def test_wire_soap11_and_soap12_requests(node_peer, portico, tmp_path):
     assert w["soapAction"] == '"http://example.com/ledger/2024/Transfer"', w
     assert "http://schemas.xmlsoap.org/soap/envelope/" in w["body"], w
     body = w["body"]
-    # the schema's order whatever the table's
+    # the schema's order whatever the table's; no memo: not sent
     assert body.index("from>") < body.index("to>") < body.index("amount>"), body
+    assert "memo" not in body, body
 
     ok(d, "ledger12", "GetAccount", {"accountId": 2})
     w = last_request(node_peer)
@@ -551,6 +561,27 @@ def test_wire_soap11_and_soap12_requests(node_peer, portico, tmp_path):
 
     ok(d, "ledger12url", "GetAccount", {"accountId": 2})
     assert last_request(node_peer)["path"] == "/ledger/soap12"
+
+
+def test_nil_and_text_memo_round_trip(peer_daemon):
+    """memo = soap.null goes as xsi:nil and comes back as nil; text comes
+    back as it went (the servers echo it in the receipt)."""
+    name, peer, d = peer_daemon
+    for svc in services_of(name):
+        r = requests.post("%s/nullmemo/%s" % (d.url, svc), timeout=30)
+        assert r.status_code == 200, (r.text, d.log()[-2000:])
+        j = r.json()
+        assert unview(j["f"]) is None, j
+        rc = unview(j["r"])["receipt"]
+        assert "memo" not in rc, rc
+        if name == "node":
+            body = last_request(peer)["body"]
+            m = re.search(r"<(\w+:)?memo [^>]*nil=\"true\"", body)
+            assert m, body
+            assert "http://www.w3.org/2001/XMLSchema-instance" in body, body
+        rc = ok(d, svc, "Transfer", {"from": 1, "to": 3, "amount": 1,
+                                     "memo": "rent <May> & \u00e9t\u00e9"})["receipt"]
+        assert rc["memo"] == "rent <May> & \u00e9t\u00e9", rc
 
 
 def test_client_port_option(node_peer, portico, tmp_path):

@@ -140,7 +140,9 @@ function impl(version) {
 				attributes: { reference: 'TX-' + String(receipts).padStart(6, '0'),
 				              status: amount >= 10000 ? 'pending' : 'settled' },
 				from: from.id, to: to.id, amount: String(args.amount),
-				executed: '2024-05-17T10:00:00Z' } };
+				executed: '2024-05-17T10:00:00Z',
+				/* the memo as sent: absent, xsi:nil (null) or text */
+				memo: args.memo } };
 		},
 	};
 }

@@ -75,6 +75,7 @@ class Receipt(ComplexModel):
         ("to", req(Long)),
         ("amount", req(Decimal, fraction_digits=2)),
         ("executed", req(DateTime)),
+        ("memo", Unicode(min_occurs=0, nillable=True)),
     ]
 
 
@@ -141,10 +142,11 @@ class Ledger(ServiceBase):
         return [account(a) for a in hits[:limit]]
 
     @rpc(req(Long), req(Long), req(Decimal, fraction_digits=2),
+         Unicode(min_occurs=0, nillable=True),
          _in_variable_names={"from_": "from"},
          _returns=Receipt.customize(min_occurs=1, nillable=False),
          _out_variable_name="receipt")
-    def Transfer(ctx, from_, to, amount):
+    def Transfer(ctx, from_, to, amount, memo):
         src, dst = find(from_), find(to)
         if amount <= 0:
             raise Fault(faultcode="Client", faultstring="amount must be positive")
@@ -152,7 +154,7 @@ class Ledger(ServiceBase):
         return Receipt(reference="TX-%06d" % receipts[0],
                        status="pending" if amount >= 10000 else "settled",
                        to=dst["id"], amount=amount,
-                       executed=datetime.datetime(2024, 5, 17, 10, tzinfo=UTC),
+                       executed=datetime.datetime(2024, 5, 17, 10, tzinfo=UTC), memo=memo,
                        **{"from": src["id"]})
 
 
