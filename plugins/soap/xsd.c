@@ -423,7 +423,7 @@ static int load_location(struct copyctx *c, xmlNodePtr n, int include, unsigned 
 	const char *slash, *p = loc, *tns;
 	xmlDocPtr doc;
 	xmlNodePtr root;
-	int was, rc;
+	int was = 0, rc, lazy;
 
 	if (!loc)
 		return include ? fail_at(c->err, c->errlen, c->file, line_of(n),
@@ -457,7 +457,10 @@ static int load_location(struct copyctx *c, xmlNodePtr n, int include, unsigned 
 	if (!realpath(path, real))
 		return fail_at(c->err, c->errlen, c->file, line_of(n), "schemaLocation \"%.200s\": "
 		               "cannot open %s: %s", loc, path, strerror(errno));
-	if (seen(s, real, ns, &was))
+	/* an import with no namespace= takes the file's (strictly it should
+	 * have none; legacy WSDLs often leave it out) */
+	lazy = !include && !ns;
+	if (!lazy && seen(s, real, ns, &was))
 		return fail_at(c->err, c->errlen, c->file, line_of(n), "out of memory");
 	if (was)
 		return 0;
@@ -471,12 +474,17 @@ static int load_location(struct copyctx *c, xmlNodePtr n, int include, unsigned 
 		return fail_at(c->err, c->errlen, c->file, line_of(n), "schemaLocation \"%.200s\": %s",
 		               loc, perr);
 	root = xmlDocGetRootElement(doc);
+	tns = root ? xattr(root, "targetNamespace") : NULL;
 	if (!is_xs(root, "schema")) {
 		rc = fail_at(c->err, c->errlen, path, root ? line_of(root) : 0,
 		             "not an XML Schema (the root is not {%s}schema)", XS_NS);
-	} else if (!include && !ns_eq(tns = xattr(root, "targetNamespace"), ns)) {
+	} else if (!include && !lazy && !ns_eq(tns, ns)) {
 		rc = fail_at(c->err, c->errlen, c->file, line_of(n), "xsd:import namespace=\"%s\" but "
 		             "%s has targetNamespace \"%s\"", NS(ns), path, NS(tns));
+	} else if (lazy && seen(s, real, tns && *tns ? tns : NULL, &was)) {
+		rc = fail_at(c->err, c->errlen, c->file, line_of(n), "out of memory");
+	} else if (was) {
+		rc = 0;
 	} else {
 		const char *pp = sp_strdup(s->pool, path);
 
