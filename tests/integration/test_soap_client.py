@@ -137,7 +137,10 @@ class SoapServer:
                 except OSError:
                     pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        class Server(http.server.ThreadingHTTPServer):
+            request_queue_size = 128                     # bursts of calls: no refused connects
+
+        self.httpd = Server(("127.0.0.1", 0), H)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -537,6 +540,7 @@ def test_client_leaves_mid_call(d, server):
         time.sleep(0.2)
         s.close()
     time.sleep(1.5)
+    assert d.wait_log("the client went away")
     server.clear()
     out = call(d, "ledger", "GetAccount", {"accountId": 8})
     assert out["result"]["account"]["id"] == 8
@@ -560,6 +564,7 @@ def test_access_log_upstream_fields(d, server, tmp_path):
     assert line, path.read_text() if path.exists() else "no access log"
     assert line["upstream_addr"] == f"127.0.0.1:{server.port}"
     assert line["upstream_latency_ms"] is not None
+    assert server.last().headers.get("x-request-id") == line["request_id"]
 
 
 # ---- config: start and reload ----------------------------------------------------------------
@@ -615,3 +620,68 @@ def test_reload_with_a_broken_wsdl_is_refused(portico, tmp_path, server):
     assert "the running services stay" in dm.log()
     # the old services keep serving
     assert call(dm, "ledger", "GetAccount", {"accountId": 11})["result"]["account"]["id"] == 11
+
+
+# ---- metrics, a good reload, many calls at once ----------------------------------------------
+
+def test_metrics_count_outcomes(portico, tmp_path, server):
+    server.clear()
+    aport = free_port()
+    admin = f'admin {{ listen = {{ address = "127.0.0.1", port = {aport} }} }}\n'
+    dm = portico(conf(server, tmp_path, extra=admin), plugins_dir=PLUGINS, start=False)
+    dm.start()
+    assert wait_port(aport, proc=dm.proc)
+    call(dm, "ledger", "GetAccount", {"accountId": 7})
+    call(dm, "ledger", "GetAccount", {"accountId": 404})
+    call(dm, "ledger", "GetAccount", {"accountId": "x"})
+    with urllib.request.urlopen(f"http://127.0.0.1:{aport}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    lines = [ln for ln in text.splitlines() if ln.startswith("portico_soap_calls_total{")
+             and 'service="ledger"' in ln and 'operation="GetAccount"' in ln]
+    got = {ln.split('outcome="')[1].split('"')[0]: float(ln.rsplit(" ", 1)[1]) for ln in lines}
+    assert got.get("ok") == 1 and got.get("soap") == 1 and got.get("invalid") == 1, lines
+    assert "portico_soap_call_duration_us_total{" in text
+
+
+def test_reload_keeps_calls_working(portico, tmp_path, server):
+    server.clear()
+    aport = free_port()
+    admin = f'admin {{ listen = {{ address = "127.0.0.1", port = {aport} }} }}\n'
+    dm = portico(conf(server, tmp_path, extra=admin), plugins_dir=PLUGINS, start=False)
+    dm.start()
+    assert wait_port(aport, proc=dm.proc)
+    server.clear(delay=1.0)
+    results = []
+    th = threading.Thread(target=lambda: results.append(
+        call(dm, "ledger", "GetAccount", {"accountId": 21})))
+    th.start()
+    time.sleep(0.3)                                       # the call is in flight
+    dm.write(dm.text.replace("timeout = 2, retries = 2", "timeout = 3, retries = 1"))
+    r = urllib.request.Request(f"http://127.0.0.1:{aport}/reload", data=b"", method="POST")
+    with urllib.request.urlopen(r, timeout=20) as resp:
+        assert resp.status == 200
+    th.join(20)
+    assert results and results[0]["result"]["account"]["id"] == 21, results
+    server.clear()
+    assert call(dm, "ledger", "GetAccount", {"accountId": 22})["result"]["account"]["id"] == 22
+    assert dm.wait_log("reload: 7 SOAP services loaded")
+
+
+def test_many_calls_at_once(portico, tmp_path, server):
+    server.clear(delay=0.05)
+    dm = portico(conf(server, tmp_path), plugins_dir=PLUGINS, workers=2)
+    out = {}
+
+    def one(i):
+        svc = "ledger" if i % 2 else "ledger12"
+        out[i] = call(dm, svc, "GetAccount", {"accountId": 1000 + i})
+
+    ths = [threading.Thread(target=one, args=(i,)) for i in range(24)]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join(30)
+    assert len(out) == 24
+    for i, r in out.items():
+        assert r.get("result", {}).get("account", {}).get("id") == 1000 + i, r
+    server.clear()
