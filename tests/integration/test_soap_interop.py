@@ -616,6 +616,20 @@ def test_many_calls_at_once(peer_daemon):
             assert f is None and r["account"]["id"] == i, (svc, i, r, f)
 
 
+def test_pooled_connection_closed_by_the_server(node_peer, portico, tmp_path):
+    """node closes an idle keep-alive connection after 5 s: the next call
+    through the upstream (a Transfer, never retried) must not fail on the
+    dead pooled connection."""
+    d = node_daemon(portico, tmp_path, node_peer)
+    for svc in ("ledger", "ledger12"):
+        ok(d, svc, "GetAccount", {"accountId": 1})
+    time.sleep(5.6)
+    for svc in ("ledger", "ledger12"):
+        r, f = call(d, svc, "Transfer", {"from": 1, "to": 2, "amount": 3})
+        assert f is None, (svc, f)
+        assert r["receipt"]["amount"] == 3.0
+
+
 def test_server_gone_is_a_transport_fault(node_peer, portico, tmp_path):
     """The legacy side goes away: calls answer a transport fault, the
     daemon keeps serving, and calls work again when it is back."""
