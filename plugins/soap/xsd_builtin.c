@@ -575,14 +575,10 @@ static const char *check_list(const struct xs_type *t, const char *z, size_t n)
 		while (p < e && *p != ' ')
 			p++;
 		if ((err = xs_check_value(t->list_item, s, (size_t)(p - s))) != NULL) {
-			if (err != msg)
-				snprintf(msg, sizeof(msg), "item %lld: %s", (long long)items + 1, err);
-			else {
-				char inner[sizeof(msg)];
+			char inner[sizeof(msg)];
 
-				snprintf(inner, sizeof(inner), "%s", msg);
-				snprintf(msg, sizeof(msg), "item %lld: %s", (long long)items + 1, inner);
-			}
+			snprintf(inner, sizeof(inner), "%s", err);   /* ERR may be MSG itself */
+			snprintf(msg, sizeof(msg), "item %lld: %.160s", (long long)items + 1, inner);
 			return msg;
 		}
 		items++;

@@ -159,7 +159,7 @@ static struct xs_type *T_int, *T_long, *T_byte, *T_ulong, *T_integer, *T_string,
 static struct xs_type *T_owner, *T_account, *T_contact, *T_money, *T_base, *T_derived,
 	*T_all, *T_unq, *T_tree, *T_wild;
 static struct wsdl_op *OP_get, *OP_all, *OP_add, *OP_bare, *OP_contact, *OP_money, *OP_ext,
-	*OP_unq, *OP_tree, *OP_wild, *OP_list;
+	*OP_unq, *OP_tree, *OP_wild, *OP_list, *OP_rchoice;
 
 static struct wsdl_op *wrapped_op(const char *name, struct xs_type *in, struct xs_type *out)
 {
@@ -281,6 +281,12 @@ static void build_model(void)
 		                          pel(elem(TNS, "blob", T_any), 0, 1), any));
 		OP_wild = wrapped_op("Wild", T_wild, T_wild);
 	}
+	/* a repeating choice: <choice maxOccurs="unbounded"> a | b </choice> */
+	OP_rchoice = wrapped_op("RChoice", cplx(NULL, group(XS_SEQUENCE, 1, 1, 1,
+	                                                    group(XS_CHOICE, 0, XS_UNBOUNDED, 2,
+	                                                          pel(elem(TNS, "a", T_int), 1, 1),
+	                                                          pel(elem(TNS, "b", T_string), 1, 1)))),
+	                        NULL);
 	/* 10^5 repeated */
 	OP_list = wrapped_op("List", cplx(NULL, group(XS_SEQUENCE, 1, 1, 1,
 	                                              pel(elem(TNS, "n", T_int), 0, XS_UNBOUNDED))),
@@ -645,6 +651,23 @@ static void test_codec_choice(void **state)
 	check("r.email == 'e' and r.who == nil");
 }
 
+static void test_codec_repeating_choice(void **state)
+{
+	char *x;
+
+	(void)state;
+	x = enc_ok(OP_rchoice, SC_INPUT, "return { b = { 'x', 'y' }, a = 1 }");
+	assert_string_equal(x, "<ns1:RChoice xmlns:ns1=\"urn:t\"><ns1:a>1</ns1:a><ns1:b>x</ns1:b><ns1:b>y</ns1:b></ns1:RChoice>");
+	free(x);
+	dec_ok(OP_rchoice, SC_INPUT, "<t:RChoice xmlns:t='urn:t'><t:b>x</t:b><t:a>1</t:a><t:b>y</t:b></t:RChoice>");
+	check("#r.a == 1 and r.a[1] == 1 and #r.b == 2 and r.b[2] == 'y'");
+	dec_ok(OP_rchoice, SC_INPUT, "<t:RChoice xmlns:t='urn:t'/>");
+	check("#r.a == 0 and #r.b == 0");
+	x = enc_ok(OP_rchoice, SC_INPUT, "return {}");
+	assert_string_equal(x, "<ns1:RChoice xmlns:ns1=\"urn:t\"></ns1:RChoice>");
+	free(x);
+}
+
 static void test_codec_simple_content_and_attributes(void **state)
 {
 	char *x;
@@ -660,10 +683,10 @@ static void test_codec_simple_content_and_attributes(void **state)
 	enc_err(OP_money, SC_INPUT, "return { amount = { ['$value'] = 'x', currency = 'E' } }", "amount.$value: expected a number");
 	dec_err(OP_money, SC_INPUT, "<t:Pay xmlns:t='urn:t'><t:amount currency='E'>abc</t:amount></t:Pay>",
 	        "amount.$value: expected a decimal number, got \"abc\"");
-	x = enc_ok(OP_get, SC_OUTPUT, "return { account = { id = 1, balance = 2, status = 'a&\"<' } }");
-	contains(x, "status=\"a&amp;&quot;&lt;\"");
+	x = enc_ok(OP_get, SC_OUTPUT, "return { account = { id = 1, balance = 2, status = 'a&\"<\\n\\t\\r b' } }");
+	contains(x, "status=\"a&amp;&quot;&lt;&#10;&#9;&#13; b\"");
 	dec_ok(OP_get, SC_OUTPUT, x);
-	check("r.account.status == 'a&\"<' and r.account['@id'] == nil");
+	check("r.account.status == 'a&\"<\\n\\t\\r b' and r.account['@id'] == nil");
 	free(x);
 }
 
@@ -753,6 +776,8 @@ static void test_codec_any_both_ways(void **state)
 	contains(x, "<ns1:blob>12</ns1:blob>");
 	free(x);
 	enc_err(OP_wild, SC_INPUT, "return { k = 'v', ['bad name'] = 1 }", "bad name: not usable as an XML element name");
+	enc_err(OP_wild, SC_INPUT, "return { k = 'v', 'seq' }", "expected a table with named fields, got a sequence");
+	enc_err(OP_wild, SC_INPUT, "return { k = 'v', ['@at'] = 'x' }", "@at: unknown field");
 	enc_err(OP_wild, SC_INPUT, "local t = { k = 'v' }; t.blob = { x = {} }; t.blob.x.y = t.blob; return t",
 	        "nested deeper than 64 levels");
 	/* repeated wildcard children become a sequence; mixed text under $value */
@@ -1019,6 +1044,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_codec_arrays_zero_one_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_nil_both_ways, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_choice, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_codec_repeating_choice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_simple_content_and_attributes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_extension_order_and_xsi_type, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_qualified_and_unqualified, setup, teardown),
