@@ -21,6 +21,13 @@
 
 const char sl_null_key = 0;
 
+/*
+ * soap.fault is endpoint.c's (branch soap-expose). Until that lands it may
+ * be absent: a weak reference is NULL then and the module has no `fault`.
+ * Make it a plain declaration (soap.h) once endpoint.c defines it.
+ */
+extern int sl_fault(lua_State *L) __attribute__((weak));
+
 #define K_SET "portico.soap.set"
 
 /* The set L's module was opened with. */
@@ -370,5 +377,9 @@ int soap_lua_open(lua_State *L)
 	luaL_newlib(L, fns);
 	lua_pushlightuserdata(L, (void *)&sl_null_key);
 	lua_setfield(L, -2, "null");
+	if (sl_fault) {
+		lua_pushcfunction(L, sl_fault);
+		lua_setfield(L, -2, "fault");
+	}
 	return 1;
 }
