@@ -529,6 +529,21 @@ def test_xml_attacks_are_malformed(d, server):
     assert out["result"]["account"]["id"] == 2
 
 
+def test_answers_that_do_not_fit_the_schema(d, server):
+    bad_type = envelope(S11, f'<t:GetAccountResponse xmlns:t="{TNS}"><t:account><t:id>seven</t:id>'
+                             '<t:owner>x</t:owner><t:balance>1</t:balance><t:active>true</t:active>'
+                             '</t:account></t:GetAccountResponse>')
+    wrong_el = envelope(S11, f'<t:TransferResponse xmlns:t="{TNS}"><t:ok>true</t:ok>'
+                             '</t:TransferResponse>')
+    not_soap = b'<?xml version="1.0"?><html><body>hello</body></html>'
+    for doc in (bad_type, wrong_el, not_soap):
+        server.clear("attack")
+        server.attack = doc
+        f = call(d, "ledger", "GetAccount", {"accountId": 1})["fault"]
+        assert f["kind"] == "malformed" and f["reason"], (doc, f)
+    server.clear()
+
+
 def test_client_leaves_mid_call(d, server):
     server.clear(delay=1.0)
     body = json.dumps({"input": {"accountId": 1}}).encode()
