@@ -255,6 +255,9 @@ static void on_answer(const struct pt_upstream_res *res, void *ud)
 		       c->svc->name, c->op->name, c->req.timeout_ms / 1000.0,
 		       c->req.timeout_ms ? "" : ": the upstream's read timeout", c->attempts,
 		       c->attempts == 1 ? "" : "s");
+	else if (st == PT_ELIMIT)   /* the core's HTTP client: a head or body over its limit */
+		simple(c, SOAP_MALFORMED, 0, "the answer from %s is larger than the HTTP client "
+		       "takes (%s)", c->svc->name, soap_api->strerror(st));
 	else if (st < 0)
 		simple(c, SOAP_TRANSPORT, 0, "cannot reach %s: %s", c->svc->name,
 		       soap_api->strerror(st));

@@ -536,11 +536,13 @@ def test_answers_that_do_not_fit_the_schema(d, server):
     wrong_el = envelope(S11, f'<t:TransferResponse xmlns:t="{TNS}"><t:ok>true</t:ok>'
                              '</t:TransferResponse>')
     not_soap = b'<?xml version="1.0"?><html><body>hello</body></html>'
-    for doc in (bad_type, wrong_el, not_soap):
+    big = envelope(S11, "<x>" + "a" * (5 << 20) + "</x>")          # over max_response (4 MiB)
+    huge = envelope(S11, "<x>" + "a" * (9 << 20) + "</x>")         # over the HTTP client's 8 MiB
+    for doc in (bad_type, wrong_el, not_soap, big, huge):
         server.clear("attack")
         server.attack = doc
         f = call(d, "ledger", "GetAccount", {"accountId": 1})["fault"]
-        assert f["kind"] == "malformed" and f["reason"], (doc, f)
+        assert f["kind"] == "malformed" and f["reason"], (doc[:200], f)
     server.clear()
 
 
