@@ -242,6 +242,10 @@ struct xs_set;                            /* every schema of one WSDL, resolved 
 
 /* A new empty set allocating from POOL. */
 struct xs_set *xs_set_new(struct sp_pool *pool);
+/* Frees what SET holds outside its pool (the compiled patterns, which
+ * libxml2 allocates); call it before sp_pool_free of the set's pool (also
+ * after a failed add or resolve). NULL is fine. */
+void xs_set_free(struct xs_set *set);
 /*
  * Adds the xsd:schema element SCHEMA (from FILE, for errors and for
  * resolving xsd:import/xsd:include schemaLocation relative to FILE's
