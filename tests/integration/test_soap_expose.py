@@ -281,3 +281,67 @@ def test_bad_expose_calls_name_the_script_line(portico, tmp_path):
         out = d.proc.stdout.read().decode(errors="replace") + d.log()
         assert d.proc.returncode != 0 and needle in out, out
         assert "api.lua:2" in out, out
+
+
+def deep_wsdl(levels):
+    """A service whose input nests LEVELS complex types, each a sequence."""
+    types = []
+    for i in range(levels):
+        child = (f'<xsd:element name="next" type="tns:L{i + 1}" minOccurs="0" '
+                 f'maxOccurs="unbounded"/>' if i + 1 < levels else "")
+        types.append(f'<xsd:complexType name="L{i}"><xsd:sequence>'
+                     f'<xsd:element name="v{i}" type="xsd:int" nillable="true"/>{child}'
+                     f'</xsd:sequence></xsd:complexType>')
+    return f'''<?xml version="1.0"?>
+<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/"
+  xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/" xmlns:xsd="http://www.w3.org/2001/XMLSchema"
+  xmlns:tns="urn:deep" targetNamespace="urn:deep">
+ <wsdl:types><xsd:schema targetNamespace="urn:deep" elementFormDefault="qualified">
+  {"".join(types)}
+  <xsd:element name="Go"><xsd:complexType><xsd:sequence>
+    <xsd:element name="root" type="tns:L0"/></xsd:sequence></xsd:complexType></xsd:element>
+  <xsd:element name="GoResponse"><xsd:complexType><xsd:sequence>
+    <xsd:element name="root" type="tns:L0"/></xsd:sequence></xsd:complexType></xsd:element>
+ </xsd:schema></wsdl:types>
+ <wsdl:message name="In"><wsdl:part name="p" element="tns:Go"/></wsdl:message>
+ <wsdl:message name="Out"><wsdl:part name="p" element="tns:GoResponse"/></wsdl:message>
+ <wsdl:portType name="PT"><wsdl:operation name="Go"><wsdl:input message="tns:In"/>
+  <wsdl:output message="tns:Out"/></wsdl:operation></wsdl:portType>
+ <wsdl:binding name="B" type="tns:PT"><soap:binding style="document"
+   transport="http://schemas.xmlsoap.org/soap/http"/>
+  <wsdl:operation name="Go"><soap:operation soapAction="urn:deep#Go"/>
+   <wsdl:input><soap:body use="literal"/></wsdl:input>
+   <wsdl:output><soap:body use="literal"/></wsdl:output></wsdl:operation></wsdl:binding>
+ <wsdl:service name="S"><wsdl:port name="P" binding="tns:B">
+  <soap:address location="http://127.0.0.1:9/deep"/></wsdl:port></wsdl:service>
+</wsdl:definitions>
+'''
+
+
+def test_deep_schemas_fit_the_route_options(portico, tmp_path):
+    # route options reach the OpenAPI document through the config tree (16
+    # levels of tables): a deep schema is cut, never a refused script
+    wsdl = tmp_path / "deep.wsdl"
+    wsdl.write_text(deep_wsdl(20))
+    rdir = tmp_path / "routes"
+    rdir.mkdir()
+    (rdir / "api.lua").write_text('soap.expose("deep", "/v1/deep")\n')
+    d = portico(f'plugin "soap" {{ services = {{ deep = {{ wsdl = "{wsdl}" }} }} }}\n'
+                f'openapi = {{ path = "/openapi.json" }}\nroutes "{rdir}"\n',
+                plugins_dir=PLUGINS)
+    doc = openapi(d)
+    req = request_schema(doc, "/v1/deep/Go")
+    res = response_schema(doc, "/v1/deep/Go")
+    check_schema_shape(req)
+    check_schema_shape(res)
+    s, n = req["properties"]["root"], 0
+    while "properties" in s:
+        n += 1
+        assert s["properties"]["v%d" % (n - 1)]["type"] in ("integer", ["integer", "null"])
+        if "next" not in s["properties"]:
+            break
+        s = s["properties"]["next"].get("items", {})
+    assert 2 <= n < 20
+    # the service is down: a 502, the route is there
+    r = call(d, "/v1/deep/Go", {"root": {"v0": 1}})
+    assert r.status_code == 502 and r.json()["error"]["kind"] == "transport"
