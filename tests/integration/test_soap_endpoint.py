@@ -51,6 +51,10 @@ soap.endpoint("/soap/calc", {
         error({ something = "else" })
       elseif req.how == "bad-answer" then
         return { ok = "not a boolean" }
+      elseif req.how == "string" then
+        return "a string"
+      elseif req.how == "nothing" then
+        return nil
       end
       return { ok = true }
     end,
@@ -165,6 +169,13 @@ def test_handler_error_is_a_server_fault_without_paths(calc, port):
     with pytest.raises(zeep.exceptions.Fault) as e:
         svc.Fail(how="bad-answer")
     assert "does not fit" in e.value.message
+    with pytest.raises(zeep.exceptions.Fault) as e:
+        svc.Fail(how="string")
+    assert "not a table" in e.value.message
+    with pytest.raises(zeep.exceptions.Fault) as e:
+        svc.Fail(how="nothing")                  # ok is required
+    assert "ok" in e.value.message
+    assert svc.Add(intA=1, intB=1) == 2
 
 
 def test_a_waiting_handler(calc):
@@ -349,3 +360,36 @@ def test_bad_endpoint_options_name_the_problem(portico, tmp_path):
         out = d.proc.stdout.read().decode(errors="replace") + d.log()
         assert d.proc.returncode != 0 and needle in out, out
         assert "calc.lua:1" in out, out
+
+
+def test_reloads_share_then_replace_the_model(portico, tmp_path):
+    """SIGHUP with the WSDL unchanged, then changed (a new operation): the
+    endpoint keeps answering, the changed file is loaded, and the old model
+    is freed only when no state uses it (no crash across reloads)."""
+    import shutil
+    import signal
+    wsdl = tmp_path / "calc.wsdl"
+    shutil.copy(CALC, wsdl)
+    rdir = tmp_path / "routes"
+    rdir.mkdir()
+    script = ROUTES % {"wsdl": wsdl}
+    (rdir / "calc.lua").write_text(script)
+    d = portico(f'plugin "soap" {{}}\nroutes "{rdir}"\n', plugins_dir=PLUGINS, workers=2)
+    alive(d)
+    for i in range(3):
+        (rdir / "calc.lua").write_text(script + f"\n-- reload {i}\n"
+                                       f'route.get("/gen", function() return "g{i}" end)\n')
+        d.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while requests.get(d.url + "/gen", timeout=5).text != f"g{i}":
+            assert time.monotonic() < deadline, d.log()[-2000:]
+            time.sleep(0.05)
+        alive(d)
+        if i == 1:
+            # a changed WSDL (Add's documentation): loaded again at the reload
+            text = wsdl.read_text().replace("Adds two integers.", "Adds two ints.")
+            wsdl.write_text(text)
+            os.utime(wsdl, (time.time() + 5, time.time() + 5))
+    r = requests.get(d.url + "/soap/calc?wsdl", timeout=5)
+    assert "Adds two ints." in r.text
+    assert d.proc.poll() is None
