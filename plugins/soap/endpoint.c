@@ -306,7 +306,9 @@ static int detail_value(lua_State *L, int idx, struct sbuf *b, int depth)
 static int l_fault_doc(lua_State *L)
 {
 	int version = (int)luaL_checkinteger(L, 1) == 12 ? 12 : 11;
-	const char *code = code_norm(luaL_optstring(L, 2, "Server"));
+	const char *given = luaL_optstring(L, 2, "Server");
+	const char *code = !strcmp(given, "VersionMismatch") || !strcmp(given, "MustUnderstand") ?
+	                   given : code_norm(given);
 	const char *subcode = luaL_optstring(L, 3, NULL);
 	const char *reason = luaL_optstring(L, 4, "fault");
 	struct sbuf b = { 0 }, d = { 0 };
@@ -387,6 +389,26 @@ static int refuse(lua_State *L, int version, const char *code, const char *reaso
 	return 6;
 }
 
+struct decode_args {
+	xmlNodePtr body;
+	const struct wsdl *w;
+	const struct wsdl_op *op;
+	char *err;
+	size_t errlen;
+	int rc;
+};
+
+/* sc_decode under lua_pcall: (args) -> table or nil. [-1, +1, m] */
+static int decode_protected(lua_State *L)
+{
+	struct decode_args *a = lua_touserdata(L, 1);
+
+	a->rc = sc_decode(L, a->body, a->w, a->op, SC_INPUT, a->err, a->errlen);
+	if (a->rc < 0)
+		lua_pushnil(L);
+	return 1;
+}
+
 /*
  * parse(ep, body, content_type, soapaction) -> op_name, input, version;
  * or nil, version, code, reason, status (0: the fault's), hardening (the
@@ -436,12 +458,23 @@ static int l_parse(lua_State *L)
 		xmlFreeDoc(doc);
 		return refuse(L, version, "Client", err, 0, 0);
 	}
-	(void)header;
+	/* no header block is understood: one that must be is a fault (SOAP 1.1
+	 * 4.2.3, 1.2 part 1 5.2.3) */
+	for (xmlNodePtr h = header ? sx_first_el(header) : NULL; h; h = sx_next_el(h)) {
+		const char *mu = sx_attr(h, soap_env_ns(ev), "mustUnderstand");
+
+		if (mu && (!strcmp(mu, "1") || !strcmp(mu, "true"))) {
+			snprintf(msg, sizeof(msg), "header {%.200s}%.100s is not understood",
+			         sx_ns(h) ? sx_ns(h) : "", (const char *)h->name);
+			xmlFreeDoc(doc);
+			return refuse(L, version, "MustUnderstand", msg, 0, 0);
+		}
+	}
 	if (ev != version) {
 		xmlFreeDoc(doc);
 		snprintf(msg, sizeof(msg), "a SOAP %s envelope sent as %s", ev == 12 ? "1.2" : "1.1",
 		         version == 12 ? "application/soap+xml (SOAP 1.2)" : "text/xml (SOAP 1.1)");
-		return refuse(L, version, "Client", msg, 0, 0);
+		return refuse(L, version, "VersionMismatch", msg, 0, 0);
 	}
 	if (!(port = version == 12 ? e->p12 : e->p11)) {
 		xmlFreeDoc(doc);
@@ -463,10 +496,19 @@ static int l_parse(lua_State *L)
 		return refuse(L, version, "Client", msg, 0, 0);
 	}
 	lua_pushstring(L, op->name);
-	rc = sc_decode(L, sbody, e->m->w, op, SC_INPUT, err, sizeof(err));
-	xmlFreeDoc(doc);
+	{
+		struct decode_args a = { sbody, e->m->w, op, err, sizeof(err), -1 };
+
+		lua_pushcfunction(L, decode_protected);
+		lua_pushlightuserdata(L, &a);
+		rc = lua_pcall(L, 1, 1, 0);
+		xmlFreeDoc(doc);
+		if (rc != LUA_OK)
+			return lua_error(L);   /* out of memory: the document is freed */
+		rc = a.rc;
+	}
 	if (rc < 0) {
-		lua_pop(L, 1);
+		lua_pop(L, 2);
 		snprintf(msg, sizeof(msg), "%s: %s", op->name, err);
 		return refuse(L, version, "Client", msg, 0, 0);
 	}

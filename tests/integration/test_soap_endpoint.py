@@ -206,7 +206,18 @@ def test_raw_requests_both_versions_and_statuses(calc):
     assert ENV12 in r.text
     # a 1.2 envelope as text/xml: refused
     r = post(calc, envelope(12, add), version=11)
-    assert r.status_code == 500 and "Fault" in r.text
+    assert r.status_code == 500 and "VersionMismatch" in r.text
+    # a header block that must be understood is not: MustUnderstand; others are ignored
+    for version, ns in ((11, ENV11), (12, ENV12)):
+        for mu, ok in (("1", False), ("true", False), ("0", True), (None, True)):
+            attr = f' e:mustUnderstand="{mu}"' if mu else ""
+            doc = (f'<e:Envelope xmlns:e="{ns}"><e:Header><t:Tx xmlns:t="urn:tx"{attr}>1'
+                   f'</t:Tx></e:Header><e:Body>{add}</e:Body></e:Envelope>').encode()
+            r = post(calc, doc, version=version)
+            if ok:
+                assert r.status_code == 200, (version, mu, r.text)
+            else:
+                assert r.status_code == 500 and "MustUnderstand" in r.text, (version, mu, r.text)
     # a value of the wrong type: Client fault naming the field
     bad = f'<c:Add xmlns:c="{NS}"><c:intA>x</c:intA><c:intB>2</c:intB></c:Add>'
     r = post(calc, envelope(11, bad))
