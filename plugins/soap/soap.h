@@ -432,9 +432,12 @@ int sc_encode(struct lua_State *L, int idx, const struct wsdl *w, const struct w
 /*
  * Pushes the Lua table for BODY's content (the Body element) as OP's DIR
  * message: 1. Or pushes nothing and returns -1 with ERR when it does not
- * fit the schema (wrong wrapper element, a value not of its type, a
- * missing required element; unknown elements are skipped, not errors:
- * servers add fields). Needs at most 64 levels of Lua stack (checked).
+ * fit the schema (wrong wrapper element, a value not of its type, an
+ * element the schema allows once given twice, a missing required element
+ * -- the last for SC_INPUT only: an answer is taken as the server sends
+ * it; unknown elements are skipped, not errors: servers add fields).
+ * Needs at most 64 levels of Lua stack (checked). Never raises (no
+ * memory: -1, "out of memory").
  */
 int sc_decode(struct lua_State *L, xmlNodePtr body, const struct wsdl *w,
               const struct wsdl_op *op, enum sc_dir dir, char *err, size_t errlen);
@@ -484,6 +487,15 @@ void wsse_created(time_t t, char out[21]);
  * depth 16 ({ type = "object" }). 1 pushed. */
 int schema_push(struct lua_State *L, const struct wsdl *w, const struct wsdl_op *op,
                 enum sc_dir dir);
+/* The same, with no Lua table nested more than MAX_TABLES levels below the
+ * root (a deeper object is cut to { type = "object" }, an enum or a
+ * { "x", "null" } type that would not fit is left out): route options
+ * reach the OpenAPI document through the config tree, which keeps 16
+ * levels. Base64Binary is { type = "string", format = "byte",
+ * contentEncoding = "base64" }, hexBinary contentEncoding = "base16" (the
+ * JSON text soap.expose converts to and from the bytes). 1 pushed. */
+int schema_push_limited(struct lua_State *L, const struct wsdl *w, const struct wsdl_op *op,
+                        enum sc_dir dir, int max_tables);
 
 /* ---- soap.c: the services ------------------------------------------------------ */
 
@@ -508,6 +520,7 @@ struct soap_service {
 	const char **headers;                 /* option `headers = { name = value }`: extra
 	                                       * HTTP headers, name, value, ... */
 	unsigned nheaders;
+	struct soap_metrics *metrics;         /* soap.c's series per operation */
 };
 
 struct soap_services {
@@ -523,12 +536,57 @@ struct soap_services *soap_services_get(void);
 void soap_services_put(struct soap_services *s);
 const struct soap_service *soap_service_find(const struct soap_services *s, const char *name);
 int soap_op_idempotent(const struct soap_service *svc, const char *op);
+/* One more reference to a set already held (a call in flight keeps it). */
+void soap_services_hold(struct soap_services *s);
+
+extern pt_plugin_ctx *soap_ctx;           /* set in load */
+
+/* What a client call ended with (portico_soap_calls_total's outcome label:
+ * "ok" or the fault's kind). */
+enum soap_outcome {
+	SOAP_OK = 0, SOAP_FAULT, SOAP_TRANSPORT, SOAP_TIMEOUT, SOAP_HTTP, SOAP_MALFORMED,
+	SOAP_INVALID, SOAP_NOUTCOMES
+};
+const char *soap_outcome_name(enum soap_outcome o);   /* "ok", "soap", "transport", ... */
+/* Counts one call of SVC's operation OP and its time. Thread-safe. */
+void soap_metric_call(const struct soap_service *svc, const char *op, enum soap_outcome o,
+                      uint64_t usec);
+
+/* ---- lmod.c and client.c: a client object ----------------------------------- */
+
+/* The userdata soap.client returns (metatable "portico.soap.client"): what
+ * a call needs, no request state, so it may be kept across requests. */
+struct soap_client {
+	struct soap_services *set;            /* held: SVC and PORT live in it */
+	const struct soap_service *svc;
+	const struct wsdl_port *port;
+	uint32_t timeout_ms;                  /* the service's unless opts.timeout */
+	struct wsse wsse;                     /* the service's unless opts.wsse */
+	char *wsse_mem;                       /* owns opts.wsse's strings (malloc) */
+};
+#define SOAP_CLIENT_MT "portico.soap.client"
+
+/* client:Op(t) with the client at 1 and T at 2: yields, then returns
+ * result, nil / nil, fault / true (one-way). Raises for a call outside a
+ * request's coroutine. [-0, +2, e] */
+int soap_client_call(struct lua_State *L, struct soap_client *c, const struct wsdl_op *op);
 
 /* ---- the Lua module pieces (lmod.c registers them) ----------------------------- */
 
 int soap_lua_open(struct lua_State *L);           /* `soap` (global in route scripts too) */
 int sl_expose(struct lua_State *L);               /* soap.expose(name, prefix[, opts]) */
 int sl_endpoint(struct lua_State *L);             /* soap.endpoint(path, opts) */
+/* soap.fault{ code = "Client" | "Server" (or Sender/Receiver), reason = "...",
+ * subcode = "app:X" or nil, detail = table or string or nil }: raises that
+ * table (checked) as the error; a soap.endpoint handler raising it answers
+ * that fault. endpoint.c. [-1, +0, v] */
+int sl_fault(struct lua_State *L);
+/* endpoint_fault.c, for endpoint.c: fault(version, code, subcode, reason,
+ * detail) -> envelope, HTTP status, content type [-5, +3, m]; the
+ * metatable of soap.fault's tables [-0, +1, m]. */
+#define SOAP_FAULT_MT "portico.soap.fault"
+int ep_fault_doc(struct lua_State *L);
+void ep_fault_mt(struct lua_State *L);
 /* Registry key of the soap.null sentinel (a light userdata); decoders never
  * produce it, encoders treat it as xsi:nil. */
 extern const char sl_null_key;

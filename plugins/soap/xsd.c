@@ -29,10 +29,6 @@
 #define MAX_IMPORT_DEPTH 32 /* import/include nesting */
 #define MAX_BUILD_DEPTH 256 /* nested anonymous types and base chains */
 
-/* sx_parse_file is xml.c's; until it is linked, a NONET libxml2 parse that
- * refuses a DOCTYPE stands in (see parse_file). */
-#pragma weak sx_parse_file
-
 struct xq {
 	const char *ns, *local;               /* local NULL: the attribute is absent */
 };
@@ -250,41 +246,34 @@ static long line_of(xmlNodePtr n)
 	return l > 0 ? l : 0;
 }
 
-/* A QName resolved in N's scope (sx_qname's rule for schema QNames: no
- * prefix takes the default namespace). */
+/* A QName attribute of N resolved in N's scope (schema QNames: no prefix
+ * takes the default namespace); the chameleon's namespace for none. */
 static int qname(struct copyctx *c, xmlNodePtr n, const char *attr, struct xq *q)
 {
-	const char *v = xattr(n, attr), *colon;
-	xmlNsPtr ns;
+	const char *v = xattr(n, attr), *ns, *local;
+	char *t;
+	size_t len;
 
 	q->ns = q->local = NULL;
 	if (!v)
 		return 0;
 	while (*v == ' ' || *v == '\t' || *v == '\n' || *v == '\r')
 		v++;
-	colon = strchr(v, ':');
-	if (colon) {
-		char prefix[128];
-
-		if ((size_t)(colon - v) >= sizeof(prefix))
-			return fail_at(c->err, c->errlen, c->file, line_of(n), "%s=\"%.80s\": prefix too long", attr, v);
-		memcpy(prefix, v, (size_t)(colon - v));
-		prefix[colon - v] = '\0';
-		if (!(ns = xmlSearchNs(n->doc, n, (const xmlChar *)prefix)))
-			return fail_at(c->err, c->errlen, c->file, line_of(n),
-			               "%s=\"%.80s\": undeclared namespace prefix \"%s\"", attr, v, prefix);
-		q->ns = (const char *)ns->href;
-		v = colon + 1;
-	} else if ((ns = xmlSearchNs(n->doc, n, NULL)) != NULL && ns->href && *ns->href) {
-		q->ns = (const char *)ns->href;
-	}
-	if (!*v)
-		return fail_at(c->err, c->errlen, c->file, line_of(n), "%s=\"\": an empty name", attr);
-	if (!q->ns && c->cham)
-		q->ns = c->cham;
-	if ((q->ns && !(q->ns = sp_strdup(c->s->pool, q->ns))) ||
-	    !(q->local = sp_strndup(c->s->pool, v, strcspn(v, " \t\r\n"))))
+	for (len = strlen(v); len && strchr(" \t\r\n", v[len - 1]); len--)
+		;
+	if (!(t = sp_strndup(c->s->pool, v, len)))
 		return fail_at(c->err, c->errlen, c->file, line_of(n), "out of memory");
+	if (!*t)
+		return fail_at(c->err, c->errlen, c->file, line_of(n), "%s=\"\": an empty name", attr);
+	if (sx_qname(n, t, 1, &ns, &local) != 0)
+		return fail_at(c->err, c->errlen, c->file, line_of(n),
+		               "%s=\"%.80s\": undeclared namespace prefix (or not a QName)", attr, t);
+	if (!ns && c->cham)
+		ns = c->cham;
+	if (ns && !(ns = sp_strdup(c->s->pool, ns)))
+		return fail_at(c->err, c->errlen, c->file, line_of(n), "out of memory");
+	q->ns = ns;
+	q->local = local;
 	return 0;
 }
 
@@ -424,30 +413,6 @@ static int seen(struct xs_set *s, const char *path, const char *ns, int *out)
 	return 0;
 }
 
-static xmlDocPtr parse_file(const char *path, char *err, size_t errlen)
-{
-	xmlDocPtr doc;
-
-	if (sx_parse_file)
-		return sx_parse_file(path, NULL, err, errlen);
-	doc = xmlReadFile(path, NULL, XML_PARSE_NONET | XML_PARSE_BIG_LINES | XML_PARSE_NOERROR |
-	                  XML_PARSE_NOWARNING);
-	if (!doc) {
-		const xmlError *e = xmlGetLastError();
-
-		snprintf(err, errlen, "%s:%d: %s", path, e ? e->line : 0,
-		         e && e->message ? e->message : "not well-formed XML");
-		err[strcspn(err, "\n")] = '\0';
-		return NULL;
-	}
-	if (doc->intSubset || doc->extSubset) {
-		snprintf(err, errlen, "%s: DOCTYPE is not allowed", path);
-		xmlFreeDoc(doc);
-		return NULL;
-	}
-	return doc;
-}
-
 /* xsd:include (INCLUDE 1) or xsd:import of N's schemaLocation. */
 static int load_location(struct copyctx *c, xmlNodePtr n, int include, unsigned depth)
 {
@@ -458,12 +423,14 @@ static int load_location(struct copyctx *c, xmlNodePtr n, int include, unsigned 
 	const char *slash, *p = loc, *tns;
 	xmlDocPtr doc;
 	xmlNodePtr root;
-	int was, rc;
+	int was = 0, rc, lazy;
 
 	if (!loc)
 		return include ? fail_at(c->err, c->errlen, c->file, line_of(n),
 		                         "xsd:include needs a schemaLocation") : 0;
-	if (!strncmp(loc, "file://", 7)) {
+	if (!strncmp(loc, "file://localhost/", 17)) {
+		p = loc + 16;   /* RFC 8089: the local host */
+	} else if (!strncmp(loc, "file://", 7)) {
 		if (loc[7] != '/')
 			return fail_at(c->err, c->errlen, c->file, line_of(n), "schemaLocation \"%.200s\": "
 			               "a file: URL with a host is not a local file", loc);
@@ -490,7 +457,10 @@ static int load_location(struct copyctx *c, xmlNodePtr n, int include, unsigned 
 	if (!realpath(path, real))
 		return fail_at(c->err, c->errlen, c->file, line_of(n), "schemaLocation \"%.200s\": "
 		               "cannot open %s: %s", loc, path, strerror(errno));
-	if (seen(s, real, ns, &was))
+	/* an import with no namespace= takes the file's (strictly it should
+	 * have none; legacy WSDLs often leave it out) */
+	lazy = !include && !ns;
+	if (!lazy && seen(s, real, ns, &was))
 		return fail_at(c->err, c->errlen, c->file, line_of(n), "out of memory");
 	if (was)
 		return 0;
@@ -500,16 +470,21 @@ static int load_location(struct copyctx *c, xmlNodePtr n, int include, unsigned 
 	if (depth >= MAX_IMPORT_DEPTH)
 		return fail_at(c->err, c->errlen, c->file, line_of(n),
 		               "imports and includes nested deeper than %d", MAX_IMPORT_DEPTH);
-	if (!(doc = parse_file(path, perr, sizeof(perr))))
+	if (!(doc = sx_parse_file(path, NULL, perr, sizeof(perr))))
 		return fail_at(c->err, c->errlen, c->file, line_of(n), "schemaLocation \"%.200s\": %s",
 		               loc, perr);
 	root = xmlDocGetRootElement(doc);
+	tns = root ? xattr(root, "targetNamespace") : NULL;
 	if (!is_xs(root, "schema")) {
 		rc = fail_at(c->err, c->errlen, path, root ? line_of(root) : 0,
 		             "not an XML Schema (the root is not {%s}schema)", XS_NS);
-	} else if (!include && !ns_eq(tns = xattr(root, "targetNamespace"), ns)) {
+	} else if (!include && !lazy && !ns_eq(tns, ns)) {
 		rc = fail_at(c->err, c->errlen, c->file, line_of(n), "xsd:import namespace=\"%s\" but "
 		             "%s has targetNamespace \"%s\"", NS(ns), path, NS(tns));
+	} else if (lazy && seen(s, real, tns && *tns ? tns : NULL, &was)) {
+		rc = fail_at(c->err, c->errlen, c->file, line_of(n), "out of memory");
+	} else if (was) {
+		rc = 0;
 	} else {
 		const char *pp = sp_strdup(s->pool, path);
 
