@@ -505,6 +505,10 @@ static void test_encodings(void **state)
 	refused("<?xml version='1.0' encoding='UTF-7'?><a>+ADw-b/+AD4-</a>",
 	        "encoding UTF-7 is not supported");
 	refused("<?xml version='1.0' encoding='IBM037'?><a/>", "encoding IBM037 is not supported");
+	/* libxml2 switches encoding even from a malformed declaration */
+	refused("<?xml version='1.0'encoding='UTF-7'?><a/>", "encoding UTF-7 is not supported");
+	refused("<?xml encoding='UTF-7'?><a/>", "encoding UTF-7 is not supported");
+	refused("<?xml version='encoding'?><a/>", "malformed XML declaration");
 	refused("<?xml version='1.0' encoding='UTF-16'?><a/>", "encoding UTF-16 is not supported");
 	refused("<?xml version='1.0' encoding='ISO-8859-17'?><a/>", "not supported");
 	d = sx_parse(u16, sizeof(u16) - 1, NULL, NULL, err, sizeof(err));
