@@ -470,8 +470,9 @@ int xs_set_add(struct xs_set *set, xmlNodePtr schema, const char *file, char *er
 	const char *f;
 	int was = 0;
 
-	if (set->resolved)
-		return xsd_fail_at(err, errlen, file, 0, "the schema set is already resolved");
+	if (set->resolved || set->failed)
+		return xsd_fail_at(err, errlen, file, 0, set->resolved ? "the schema set is already "
+		                   "resolved" : "an earlier schema of the set failed");
 	if (!is_xs(schema, "schema"))
 		return xsd_fail_at(err, errlen, file, schema ? line_of(schema) : 0,
 		               "not an XML Schema (expected {%s}schema)", XS_NS);
@@ -487,7 +488,11 @@ int xs_set_add(struct xs_set *set, xmlNodePtr schema, const char *file, char *er
 		if (was)
 			return 0;
 	}
-	return add_schema(set, schema, f, NULL, 0, 0, err, errlen);
+	if (add_schema(set, schema, f, NULL, 0, 0, err, errlen) != 0) {
+		set->failed = 1;   /* some of it is declared: resolving it would mislead */
+		return -1;
+	}
+	return 0;
 }
 
 struct xs_element *xs_find_element(const struct xs_set *set, const char *ns, const char *name)

@@ -63,7 +63,7 @@ struct xs_set {
 	unsigned nfiles, capfiles;
 	void **res;                           /* compiled patterns (xmlRegexpPtr) */
 	unsigned nres, capres;
-	int resolved;
+	int resolved, failed;
 	unsigned depth;
 	char *err;                            /* while resolving */
 	size_t errlen;

@@ -792,14 +792,8 @@ static int build_type(struct xs_set *s, struct xs_type *t, const struct xr *x)
 	return tag_is(x, "simpleType") ? build_simple(s, t, x) : build_complex(s, t, x);
 }
 
-int xs_set_resolve(struct xs_set *set, char *err, size_t errlen)
+static int resolve(struct xs_set *s)
 {
-	struct xs_set *s = set;
-
-	if (s->resolved)
-		return 0;
-	s->err = err;
-	s->errlen = errlen;
 	/* shells first: references point at them whatever the order */
 	for (size_t i = 0; i < s->nall; i++) {
 		struct gd *g = s->all[i];
@@ -849,7 +843,25 @@ int xs_set_resolve(struct xs_set *set, char *err, size_t errlen)
 		if (rc)
 			return -1;
 	}
-	s->resolved = 1;
+	return 0;
+}
+
+int xs_set_resolve(struct xs_set *set, char *err, size_t errlen)
+{
+	if (set->resolved)
+		return 0;
+	if (set->failed) {
+		/* half-filled shells are left: nothing can be trusted */
+		snprintf(err, errlen, "the schema set failed to resolve before");
+		return -1;
+	}
+	set->err = err;
+	set->errlen = errlen;
+	if (resolve(set) != 0) {
+		set->failed = 1;
+		return -1;
+	}
+	set->resolved = 1;
 	return 0;
 }
 
