@@ -731,7 +731,8 @@ static void test_xsd_thousand_types_load_fast(void **state)
 		fail_msg("%s", f.err);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
-	assert_true(ms < 1000);
+	print_message("1000 types (and 1000 patterns) loaded in %.1f ms\n", ms);
+	assert_true(ms < 2000);
 	assert_ptr_equal(xs_find_element(f.set, "urn:e", "E999")->type,
 	                 xs_find_type(f.set, "urn:e", "T999"));
 	assert_ptr_equal(xs_find_type(f.set, "urn:e", "T15")->base, xs_find_type(f.set, "urn:e", "T14"));
