@@ -21,7 +21,8 @@
 
 #include "xsd_int.h"
 
-#define MAX_BUILD_DEPTH 256 /* nested anonymous types and base chains */
+#define MAX_BUILD_DEPTH 256
+#define SOAPENC_NS "http://schemas.xmlsoap.org/soap/encoding/" /* nested anonymous types and base chains */
 
 static struct xs_type *type_new(struct xs_set *s)
 {
@@ -89,7 +90,11 @@ static struct xs_type *type_ref(struct xs_set *s, const struct xr *x, struct xq 
 		return t;
 	}
 	if (!(*g = xsd_gfind(s, G_TYPE, q.ns, q.local))) {
-		FAIL(s, x, "unknown type {%s}%s", NS(q.ns), q.local);
+		if (ns_eq(q.ns, SOAPENC_NS))
+			FAIL(s, x, "unknown type {%s}%s: SOAP encoding (use=\"encoded\") is not "
+			     "supported, only literal", SOAPENC_NS, q.local);
+		else
+			FAIL(s, x, "unknown type {%s}%s", NS(q.ns), q.local);
 		return NULL;
 	}
 	return (*g)->obj;

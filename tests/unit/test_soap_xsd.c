@@ -530,6 +530,12 @@ static void test_xsd_unknown_names_are_errors_with_file_line(void **state)
 	             "unknown type {}Missing");
 	expect_error(HDR "<xs:element name='b' type='q:Missing'/></xs:schema>",
 	             "mem.xsd:2: type=\"q:Missing\": undeclared namespace prefix");
+	/* rpc/encoded schemas: say why rather than only what */
+	expect_error(HDR "<xs:import namespace='http://schemas.xmlsoap.org/soap/encoding/'/>"
+	             "<xs:complexType name='A' xmlns:enc='http://schemas.xmlsoap.org/soap/encoding/'>\n"
+	             "<xs:complexContent><xs:restriction base='enc:Array'/></xs:complexContent>"
+	             "</xs:complexType></xs:schema>", "mem.xsd:3: unknown type "
+	             "{http://schemas.xmlsoap.org/soap/encoding/}Array: SOAP encoding");
 	expect_error(HDR "<xs:complexType name='T'>\n<xs:complexContent><xs:extension base='t:X'/>"
 	             "</xs:complexContent></xs:complexType></xs:schema>", "unknown type {urn:e}X");
 }
