@@ -54,7 +54,8 @@ int xsd_grow(struct sp_pool *pool, void *vp, size_t *cap, size_t n, size_t size)
 static int is_xs(xmlNodePtr n, const char *name)
 {
 	return n && n->type == XML_ELEMENT_NODE && n->ns && n->ns->href &&
-	       !strcmp((const char *)n->ns->href, XS_NS) && (!name || !strcmp((const char *)n->name, name));
+	       !strcmp((const char *)n->ns->href, XS_NS) &&
+	       (!name || !strcmp((const char *)n->name, name));
 }
 
 static const char *xattr(xmlNodePtr n, const char *name)

@@ -21,8 +21,8 @@
 
 #include "xsd_int.h"
 
-#define MAX_BUILD_DEPTH 256
-#define SOAPENC_NS "http://schemas.xmlsoap.org/soap/encoding/" /* nested anonymous types and base chains */
+#define MAX_BUILD_DEPTH 256 /* nested anonymous types and base chains */
+#define SOAPENC_NS "http://schemas.xmlsoap.org/soap/encoding/"
 
 static struct xs_type *type_new(struct xs_set *s)
 {

@@ -554,7 +554,8 @@ static void test_xsd_refuses_cycles_through_bases_and_groups(void **state)
 	             "</xs:group>\n<xs:group name='H'><xs:choice>\n<xs:group ref='t:G'/></xs:choice>"
 	             "</xs:group></xs:schema>", "group {urn:e}G contains itself");
 	expect_error(HDR "<xs:attributeGroup name='G'>\n<xs:attributeGroup ref='t:G'/>"
-	             "</xs:attributeGroup></xs:schema>", "mem.xsd:3: attributeGroup {urn:e}G contains itself");
+	             "</xs:attributeGroup></xs:schema>",
+	             "mem.xsd:3: attributeGroup {urn:e}G contains itself");
 	expect_error(HDR "<xs:element name='A' substitutionGroup='t:B'/>\n"
 	             "<xs:element name='B' substitutionGroup='t:A'/></xs:schema>",
 	             "a cycle through substitutionGroup");
