@@ -1291,6 +1291,68 @@ static void test_codec_in_an_envelope(void **state)
 	}
 }
 
+/* Mutated answers (bytes changed, inserted, cut): decoded or refused with
+ * the stack as it was, never a crash (run under ASan once). */
+static void test_codec_decode_mutations(void **state)
+{
+	static const char *const tags[] = { "<t:owners>", "</t:id>", "<t:tags/>", " i:nil='true'",
+	                                    " i:type='t:Owner'", "<t:account>", "&amp;", "<x:y xmlns:x='u'>" };
+	char *x, err[256];
+	unsigned seed = 12345, parsed = 0;
+
+	(void)state;
+	x = enc_ok(OP_get, SC_OUTPUT,
+	           "return { account = { id = 9, balance = 1.5, status = 's', owners = { { name = 'a', age = 1 },"
+	           " { name = 'b' } }, tags = { 'x', 'y' }, note = 'n' } }");
+	for (int round = 0; round < 3000; round++) {
+		struct sbuf b = { 0 };
+		size_t n = strlen(x), at, end;
+		int top = lua_gettop(L), r;
+		xmlDocPtr doc;
+
+		sbuf_puts(&b, "<B xmlns:t='urn:t' xmlns:i='http://www.w3.org/2001/XMLSchema-instance'>");
+		seed = seed * 1103515245u + 12345u;
+		at = (seed >> 8) % n;
+		/* most changes at a markup boundary, so that many still parse */
+		while (at < n && x[at] != '>')
+			at++;
+		at = at < n ? at + 1 : n - 1;
+		switch (round % 3) {
+		case 0:   /* a character in front of the next text or tag */
+			sbuf_put(&b, x, at);
+			sbuf_putc(&b, "0a-<>/ :\"Z9.x"[(seed >> 20) % 13]);
+			sbuf_put(&b, x + at, n - at);
+			break;
+		case 1:   /* a tag or attribute inserted */
+			sbuf_put(&b, x, at);
+			sbuf_puts(&b, tags[(seed >> 20) % 8]);
+			sbuf_put(&b, x + at, n - at);
+			break;
+		default:  /* the next tag (or text and tag) cut out */
+			end = at;
+			while (end < n && x[end] != '>')
+				end++;
+			end = end < n ? end + 1 : n;
+			sbuf_put(&b, x, at);
+			sbuf_put(&b, x + end, n - end);
+		}
+		sbuf_puts(&b, "</B>");
+		doc = xmlReadMemory(b.p, (int)b.len, NULL, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR |
+		                    XML_PARSE_NOWARNING);
+		sbuf_free(&b);
+		if (!doc)
+			continue;
+		parsed++;
+		r = sc_decode(L, xmlDocGetRootElement(doc), &W, OP_get, SC_OUTPUT, err, sizeof(err));
+		assert_int_equal(lua_gettop(L), top + (r == 1));
+		assert_true(r == 1 || (r == -1 && err[0]));
+		lua_settop(L, top);
+		xmlFreeDoc(doc);
+	}
+	free(x);
+	assert_true(parsed > 500);
+}
+
 /* ---- matching an operation ---------------------------------------------------------------- */
 
 static void test_codec_match_op(void **state)
@@ -1355,6 +1417,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_codec_decode_hostile_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_decode_wrong_wrapper, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_decode_many_repeated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_codec_decode_mutations, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_lua_out_of_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_match_op, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_in_an_envelope, setup, teardown),
