@@ -1048,6 +1048,7 @@ static void test_codec_fixture_wrapped(void **state)
 	x = enc_ok(reset, SC_INPUT, "return {}");
 	assert_string_equal(x, "<ns1:Reset xmlns:ns1=\"urn:calc\"></ns1:Reset>");
 	free(x);
+	enc_err(reset, SC_INPUT, "return { force = true }", "force: unknown field");
 	dec_ok(reset, SC_OUTPUT, "<ResetResponse xmlns='urn:calc'/>");
 	check("next(r) == nil");
 	assert_int_equal(luaL_dostring(L, "return {}"), 0);
