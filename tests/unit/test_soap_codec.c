@@ -1141,6 +1141,53 @@ static void test_codec_fixture_bare_and_asmx(void **state)
 	wsdl_free(w);
 }
 
+/* Every operation of every loadable fixture, both directions: an empty
+ * input table and an empty or foreign Body are answered (a value or an
+ * error), never a crash, the Lua stack as it was. */
+static void test_codec_every_fixture_operation(void **state)
+{
+	static const char *const files[] = { "wrapped.wsdl", "bare.wsdl", "rpc.wsdl", "asmx.wsdl",
+	                                     "spyne.wsdl", "nodesoap.wsdl", "import_main.wsdl" };
+	static const char *const bodies[] = { "<B/>", "<B><x:Nope xmlns:x='urn:nope'><a>1</a></x:Nope></B>" };
+	char err[256];
+	unsigned ops = 0;
+
+	(void)state;
+	for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+		struct wsdl *w = fixture(files[f]);
+
+		for (unsigned p = 0; p < w->nports; p++) {
+			for (unsigned o = 0; o < w->ports[p].nops; o++) {
+				const struct wsdl_op *op = &w->ports[p].ops[o];
+				int top = lua_gettop(L);
+
+				for (int dir = SC_INPUT; dir <= SC_OUTPUT; dir++) {
+					struct sbuf b = { 0 };
+					int r;
+
+					lua_newtable(L);
+					r = sc_encode(L, -1, w, op, (enum sc_dir)dir, &b, err, sizeof(err));
+					assert_true(r == 0 || err[0]);
+					lua_pop(L, 1);
+					sbuf_free(&b);
+					for (size_t k = 0; k < 2; k++) {
+						xmlDocPtr doc = xmlReadMemory(bodies[k], (int)strlen(bodies[k]), NULL, NULL, 0);
+
+						r = sc_decode(L, xmlDocGetRootElement(doc), w, op, (enum sc_dir)dir, err,
+						              sizeof(err));
+						assert_true(r == 1 || (r == -1 && err[0]));
+						lua_settop(L, top);
+						xmlFreeDoc(doc);
+					}
+				}
+				ops++;
+			}
+		}
+		wsdl_free(w);
+	}
+	assert_true(ops > 10);
+}
+
 /* A WSDL written here, through the real loader: facets, enumerations,
  * simpleContent, extension with xsi:type, choice, nillable, a second
  * namespace, anyType. */
@@ -1426,6 +1473,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_codec_fixture_rpc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_fixture_bare_and_asmx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_loaded_schema_features, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_codec_every_fixture_operation, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
