@@ -650,6 +650,10 @@ static void test_codec_choice(void **state)
 	        "missing one of the choices");
 	dec_err(OP_contact, SC_INPUT, "<t:Contact xmlns:t='urn:t'><t:email>e</t:email></t:Contact>",
 	        "who: missing (required)");
+	/* a required element sent as xsi:nil is there (nil), not missing */
+	dec_ok(OP_contact, SC_INPUT, "<t:Contact xmlns:t='urn:t' xmlns:i='http://www.w3.org/2001/XMLSchema-instance'>"
+	                             "<t:email>e</t:email><t:who i:nil='true'/></t:Contact>");
+	check("r.email == 'e' and r.who == nil");
 	/* an answer is taken as it comes */
 	dec_ok(OP_contact, SC_OUTPUT, "<t:ContactResponse xmlns:t='urn:t'><t:email>e</t:email></t:ContactResponse>");
 	check("r.email == 'e' and r.who == nil");
