@@ -385,12 +385,23 @@ static int present(struct dec *d, const struct xs_particle *p, int tidx)
 	return 0;
 }
 
-/* Strict mode: what P requires is in the table at TIDX. */
-static int check_required(struct dec *d, const struct xs_particle *p, int tidx)
+/* 1 when N has a child NAME with xsi:nil (present, though absent from the
+ * table). */
+static int nil_child(xmlNodePtr n, const char *name)
+{
+	for (xmlNodePtr c = first_el(n); c; c = next_el(c))
+		if (strcmp((const char *)c->name, name) == 0 && is_nil(c))
+			return 1;
+	return 0;
+}
+
+/* Strict mode: what P requires is in the table at TIDX (or came as
+ * xsi:nil among N's children). */
+static int check_required(struct dec *d, const struct xs_particle *p, int tidx, xmlNodePtr n)
 {
 	switch (p->kind) {
 	case XS_ELEMENT:
-		if (p->min > 0 && !present(d, p, tidx)) {
+		if (p->min > 0 && !present(d, p, tidx) && !nil_child(n, p->el->name)) {
 			sc_path_field(&d->path, p->el->name);
 			fail(d, "missing (required)");
 			sc_path_pop(&d->path);
@@ -402,13 +413,13 @@ static int check_required(struct dec *d, const struct xs_particle *p, int tidx)
 		if (p->min == 0 && !present(d, p, tidx))
 			return 0;
 		for (unsigned i = 0; i < p->nkids; i++)
-			if (check_required(d, p->kids[i], tidx) < 0)
+			if (check_required(d, p->kids[i], tidx, n) < 0)
 				return -1;
 		return 0;
 	case XS_CHOICE:
 		for (unsigned i = 0; i < p->nkids; i++)
 			if (present(d, p->kids[i], tidx))
-				return check_required(d, p->kids[i], tidx);
+				return check_required(d, p->kids[i], tidx, n);
 		if (p->min > 0 && !sc_particle_emptiable(p))
 			return fail(d, "missing one of the choices (xsd:choice)");
 		return 0;
@@ -562,7 +573,7 @@ static int push_complex(struct dec *d, xmlNodePtr n, const struct xs_type *t)
 	}
 	if (seqidx)
 		lua_pop(L, 1);
-	if (d->strict && check_required(d, t->content, tidx) < 0) {
+	if (d->strict && check_required(d, t->content, tidx, n) < 0) {
 		lua_settop(L, tidx - 1);
 		return -1;
 	}
@@ -784,70 +795,4 @@ int sc_decode_element(lua_State *L, xmlNodePtr el, const struct wsdl *w,
 	struct dec_call c = { .d = &d, .node = el, .el = e };
 
 	return decode_call(L, &c);
-}
-
-/* ---- which operation a request calls (the endpoint) ------------------------------------ */
-
-/* ACTION as sent, without the quotes SOAPAction wears. */
-static int action_is(const char *want, const char *action)
-{
-	size_t n;
-
-	if (!want || !action)
-		return 0;
-	n = strlen(action);
-	if (n >= 2 && action[0] == '"' && action[n - 1] == '"')
-		return strlen(want) == n - 2 && strncmp(want, action + 1, n - 2) == 0;
-	return strcmp(want, action) == 0;
-}
-
-static int op_matches(const struct wsdl_op *op, xmlNodePtr first)
-{
-	if (!first)
-		return 0;
-	if (op->style == WSDL_RPC)
-		return strcmp(op->name, (const char *)first->name) == 0 &&
-		       (!op->rpc_ns || !*op->rpc_ns || same_ns(first, op->rpc_ns));
-	for (unsigned i = 0; i < op->nin_parts; i++) {
-		const struct wsdl_part *part = op->in_parts[i];
-
-		if (part->element)
-			return strcmp(part->element->name, (const char *)first->name) == 0 &&
-			       same_ns(first, part->element->ns);
-		if (strcmp(part->name, (const char *)first->name) == 0)
-			return 1;
-	}
-	return 0;
-}
-
-const struct wsdl_op *sc_match_op(const struct wsdl_port *p, xmlNodePtr body,
-                                  const char *action)
-{
-	xmlNodePtr first = first_el(body);
-	const struct wsdl_op *found = NULL;
-	int has_action = action && *action && strcmp(action, "\"\"") != 0;
-
-	for (unsigned i = 0; i < p->nops; i++) {
-		const struct wsdl_op *op = &p->ops[i];
-
-		if (!op_matches(op, first))
-			continue;
-		/* two operations with the same input element: the action decides */
-		if (!has_action || action_is(op->action, action))
-			return op;
-		if (!found)
-			found = op;
-	}
-	if (found || first)
-		return found;
-	/* an empty Body: an operation with no input part, by action if given */
-	for (unsigned i = 0; i < p->nops; i++) {
-		const struct wsdl_op *op = &p->ops[i];
-
-		if (op->style == WSDL_RPC || op->nin_parts)
-			continue;
-		if (!has_action || action_is(op->action, action))
-			return op;
-	}
-	return NULL;
 }
