@@ -33,15 +33,6 @@
 
 #include "soap.h"
 
-/*
- * The codec (codec_dec.c, branch soap-codec) defines these. Until it is
- * merged they may be absent: weak references resolve to NULL then, and a
- * detail child is pushed as its text. Drop these two lines once
- * codec_dec.c has them.
- */
-#pragma weak sc_decode_any
-#pragma weak sc_decode_element
-
 #define XML_LANG_NS "http://www.w3.org/XML/1998/namespace"
 
 const char *soap_env_ns(int version)
@@ -258,13 +249,10 @@ static void push_detail_child(lua_State *L, xmlNodePtr el, const struct wsdl *w,
 	const struct xs_element *e = fault_element(op, el);
 	char err[256];
 
-	if (e && w && sc_decode_element && sc_decode_element(L, el, w, e, err, sizeof(err)) == 1)
+	if (e && w && sc_decode_element(L, el, w, e, err, sizeof(err)) == 1)
 		return;
 	/* no schema, or the detail does not fit it: generically */
-	if (sc_decode_any)
-		sc_decode_any(L, el, 1);
-	else
-		push_trimmed(L, el, 0);
+	sc_decode_any(L, el, 1);
 }
 
 /*
