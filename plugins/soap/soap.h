@@ -482,6 +482,7 @@ struct soap_service {
 	const char **headers;                 /* option `headers = { name = value }`: extra
 	                                       * HTTP headers, name, value, ... */
 	unsigned nheaders;
+	struct soap_metrics *metrics;         /* soap.c's series per operation */
 };
 
 struct soap_services {
@@ -497,6 +498,40 @@ struct soap_services *soap_services_get(void);
 void soap_services_put(struct soap_services *s);
 const struct soap_service *soap_service_find(const struct soap_services *s, const char *name);
 int soap_op_idempotent(const struct soap_service *svc, const char *op);
+/* One more reference to a set already held (a call in flight keeps it). */
+void soap_services_hold(struct soap_services *s);
+
+extern pt_plugin_ctx *soap_ctx;           /* set in load */
+
+/* What a client call ended with (portico_soap_calls_total's outcome label:
+ * "ok" or the fault's kind). */
+enum soap_outcome {
+	SOAP_OK = 0, SOAP_FAULT, SOAP_TRANSPORT, SOAP_TIMEOUT, SOAP_HTTP, SOAP_MALFORMED,
+	SOAP_INVALID, SOAP_NOUTCOMES
+};
+const char *soap_outcome_name(enum soap_outcome o);   /* "ok", "soap", "transport", ... */
+/* Counts one call of SVC's operation OP and its time. Thread-safe. */
+void soap_metric_call(const struct soap_service *svc, const char *op, enum soap_outcome o,
+                      uint64_t usec);
+
+/* ---- lmod.c and client.c: a client object ----------------------------------- */
+
+/* The userdata soap.client returns (metatable "portico.soap.client"): what
+ * a call needs, no request state, so it may be kept across requests. */
+struct soap_client {
+	struct soap_services *set;            /* held: SVC and PORT live in it */
+	const struct soap_service *svc;
+	const struct wsdl_port *port;
+	uint32_t timeout_ms;                  /* the service's unless opts.timeout */
+	struct wsse wsse;                     /* the service's unless opts.wsse */
+	char *wsse_mem;                       /* owns opts.wsse's strings (malloc) */
+};
+#define SOAP_CLIENT_MT "portico.soap.client"
+
+/* client:Op(t) with the client at 1 and T at 2: yields, then returns
+ * result, nil / nil, fault / true (one-way). Raises for a call outside a
+ * request's coroutine. [-0, +2, e] */
+int soap_client_call(struct lua_State *L, struct soap_client *c, const struct wsdl_op *op);
 
 /* ---- the Lua module pieces (lmod.c registers them) ----------------------------- */
 
