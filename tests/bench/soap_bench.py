@@ -313,7 +313,7 @@ def main():
             sys.exit(f"soap_bench: {f} is missing: build first (make)")
     if not a.no_zeep:
         try:
-            import zeep  # noqa: F401
+            import zeep  # noqa: F401 (only whether it is installed)
         except ImportError:
             sys.exit("soap_bench: python3-zeep is not installed (apt-get install python3-zeep)")
     # a bound on the whole run: SIGALRM ends it through the finally below
