@@ -38,6 +38,7 @@ every run is bounded in time (the whole default run: under 2 minutes) and
 only the processes it starts are stopped.
 """
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -312,9 +313,7 @@ def main():
         if not os.path.exists(f):
             sys.exit(f"soap_bench: {f} is missing: build first (make)")
     if not a.no_zeep:
-        try:
-            import zeep  # noqa: F401 (only whether it is installed)
-        except ImportError:
+        if importlib.util.find_spec("zeep") is None:
             sys.exit("soap_bench: python3-zeep is not installed (apt-get install python3-zeep)")
     # a bound on the whole run: SIGALRM ends it through the finally below
     signal.signal(signal.SIGALRM, lambda *_: sys.exit(f"soap_bench: over {LIMIT_S} s, stopped"))
