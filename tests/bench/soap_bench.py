@@ -13,6 +13,10 @@ Three contenders, the same operation:
   with keep-alive) and answering the account as JSON;
 - zeep:    tests/bench/soap_zeep_peer.py, Debian's python3-zeep client
   behind http.server's ThreadingHTTPServer, answering the same JSON;
+- lua-floor: Portico with no SOAP plugin: the envelope written by hand,
+  the same HTTP call (http.request), the answer picked apart with Lua
+  patterns. Portico minus lua-floor is what the plugin's XML and schema
+  work costs;
 - direct:  wrk POSTs the SOAP envelope to the SOAP server itself (a wrk
   Lua script), the floor Portico's hop adds to.
 
@@ -27,7 +31,7 @@ direct's. Ratios are within the run.
 Goal: portico >= 10x zeep's req/s, and <= 100 µs added p50 latency.
 
     tests/bench/soap_bench.py [--duration 5] [--lat-duration 3] [--rounds 3]
-        [--conns 32] [--profile perf.txt] [--no-zeep]
+        [--conns 32] [--profile perf.txt] [--no-zeep] [--no-floor]
 
 --profile records Portico with `perf record -g` under the throughput load
 and writes `perf report`'s flat top symbols to the file (no measuring).
@@ -76,6 +80,31 @@ REQUEST = ('<?xml version="1.0" encoding="utf-8"?>\n'
            '<soapenv:Body><GetAccount xmlns="urn:example:ledger"><accountId>2</accountId>'
            '</GetAccount></soapenv:Body></soapenv:Envelope>')
 
+# The floor of the hop, no SOAP plugin: the envelope written by hand, the
+# same HTTP call (http.request, keep-alive), the answer picked apart with
+# Lua patterns (no XML parser, no schema): what the route costs minus the
+# plugin's XML and schema work.
+FLOOR_ROUTE = """
+local url = "http://127.0.0.1:%d/ledger"
+local hdr = { ["content-type"] = "text/xml; charset=utf-8",
+              soapaction = '"urn:example:ledger/GetAccount"' }
+local ENV = '<?xml version="1.0" encoding="utf-8"?><soapenv:Envelope xmlns:soapenv=' ..
+  '"http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><GetAccount xmlns=' ..
+  '"urn:example:ledger"><accountId>%%d</accountId></GetAccount></soapenv:Body></soapenv:Envelope>'
+route.get("/v1/accounts/:id", function(req)
+  local id = math.tointeger(tonumber(req.params.id))
+  if not id then return 400, { error = "id must be an integer" } end
+  local r, err = http.request { method = "POST", url = url, headers = hdr,
+                                body = ENV:format(id), timeout = 5 }
+  if not r or r.status ~= 200 then return 502, { error = err or "status " .. r.status } end
+  local a = r.body:match("<l:account>(.-)</l:account>")
+  local function f(n) return a:match("<l:" .. n .. ">(.-)</l:" .. n .. ">") end
+  return { id = math.tointeger(tonumber(f("id"))), owner = f("owner"),
+           balance = tonumber(f("balance")), currency = f("currency"), status = f("status"),
+           opened = f("opened") }
+end)
+"""
+
 ROUTE = """
 local ledger = soap.client("ledger")
 route.get("/v1/accounts/:id", function(req)
@@ -108,13 +137,15 @@ http {{ access_log off; keepalive_requests 1000000; client_body_temp_path {work}
     return p, port
 
 
-def portico_server(work, legacy_port):
-    d = os.path.join(work, "portico")
+def portico_server(work, legacy_port, name="portico", route=ROUTE):
+    d = os.path.join(work, name)
     os.makedirs(os.path.join(d, "routes"), exist_ok=True)
     os.makedirs(os.path.join(d, "plugins"), exist_ok=True)
-    os.symlink(SOAP_SO, os.path.join(d, "plugins", "soap.so"))
+    soap = route is ROUTE
+    if soap:
+        os.symlink(SOAP_SO, os.path.join(d, "plugins", "soap.so"))
     with open(os.path.join(d, "routes", "bench.lua"), "w") as f:
-        f.write(ROUTE)
+        f.write(route)
     port = free_port()
     conf = os.path.join(d, "portico.conf")
     with open(conf, "w") as f:
@@ -123,10 +154,10 @@ def portico_server(work, legacy_port):
                 f'listen {{ address = "127.0.0.1", port = {port} }}\n'
                 f'upstream "ledger" {{ servers = {{ "127.0.0.1:{legacy_port}" }},\n'
                 f'  timeout = {{ connect = 1, read = 5 }} }}\n'
-                f'plugin "soap" {{ services = {{ ledger = {{ wsdl = "{WSDL}", '
-                f'upstream = "ledger", path = "/ledger" }} }} }}\n'
-                f'routes "{d}/routes"\n')
-    return Server("portico", [PORTICO, "-c", conf], port, port)
+                + (f'plugin "soap" {{ services = {{ ledger = {{ wsdl = "{WSDL}", '
+                   f'upstream = "ledger", path = "/ledger" }} }} }}\n' if soap else "")
+                + f'routes "{d}/routes"\n')
+    return Server(name, [PORTICO, "-c", conf], port, port)
 
 
 def zeep_server(legacy_port, conns):
@@ -304,7 +335,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--conns", type=int, default=32)
     ap.add_argument("--profile", metavar="FILE")
-    ap.add_argument("--no-zeep", action="store_true", help="Portico and direct only")
+    ap.add_argument("--no-zeep", action="store_true", help="no zeep adapter")
+    ap.add_argument("--no-floor", action="store_true", help="no lua-floor route")
     a = ap.parse_args()
     for tool in ("wrk", "nginx", "taskset") + (("perf",) if a.profile else ()):
         if not shutil.which(tool):
@@ -328,6 +360,9 @@ def main():
             profile(portico, a.conns, max(a.duration, 5), a.profile)
             return
         servers = [portico] + ([] if a.no_zeep else [zeep_server(legacy_port, a.conns)])
+        if not a.no_floor:
+            servers.append(portico_server(work, legacy_port, "lua-floor",
+                                          FLOOR_ROUTE % legacy_port))
         servers.append(Direct(legacy, legacy_port))
         got = check(servers)
         print("answers: " + "; ".join(f"{n}: {json.dumps(b)}" for n, (_, b) in got.items()))
@@ -351,6 +386,12 @@ def main():
               + (f", zeep {lat['zeep']['p50'] * 1000:.0f} us" if "zeep" in lat else ""))
         print(f"portico req/s over calling the SOAP server directly: "
               f"{p['rps'] / d['rps']:.2f}")
+        if "lua-floor" in thr:
+            f = thr["lua-floor"]
+            print(f"the soap plugin's share: portico {p['us_req']:.1f} - lua-floor "
+                  f"{f['us_req']:.1f} = {p['us_req'] - f['us_req']:.1f} cpu us/req; added p50 "
+                  f"of the floor's hop {(lat['lua-floor']['p50'] - lat['direct']['p50']) * 1000:.0f}"
+                  " us")
         print(json.dumps({"throughput": thr, "latency": lat, "added_p50_us": added}))
     finally:
         signal.alarm(0)
