@@ -170,7 +170,8 @@ static const char *doc_text(struct ld *ld, xmlNodePtr n)
 /*
  * The local path LOC names, relative to FROM's directory, malloc'd; NULL
  * with *WHY set when LOC is a URL (http:, https:, ftp:, any other scheme,
- * file: with a host). file:///x and file:/x name the local file /x.
+ * file: with a host). file:///x, file://localhost/x and file:/x name the
+ * local file /x (no %-decoding: write such names as plain paths).
  */
 static char *local_path(const char *from, const char *loc, const char **why)
 {
@@ -192,11 +193,13 @@ static char *local_path(const char *from, const char *loc, const char **why)
 		}
 		loc = p + 1;
 		if (loc[0] == '/' && loc[1] == '/') {
-			if (loc[2] != '/') {
+			loc += 2;
+			if (strncasecmp(loc, "localhost/", 10) == 0)
+				loc += 9;
+			if (*loc != '/') {
 				*why = "a file: URL with a host (only local paths are loaded)";
 				return NULL;
 			}
-			loc += 2;
 		}
 		if (*loc != '/') {
 			*why = "a relative file: URL";
@@ -511,7 +514,7 @@ static int op_io(struct ld *ld, struct bind *b, struct defn *bd, struct defn *pd
 			parts[n] = &m->parts[n];
 	} else {
 		for (p = sel; *p;) {
-			size_t len, i;
+			size_t len, i, k;
 
 			while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
 				p++;
@@ -526,7 +529,9 @@ static int op_io(struct ld *ld, struct bind *b, struct defn *bd, struct defn *pd
 				return fail(ld, bd->f, body, "operation %s: soap:body parts=\"%s\": "
 				            "message %s has no part %.*s", op->name, sel,
 				            qn(m->ns, m->name), (int)len, p);
-			if (n == m->nparts)
+			for (k = 0; k < n && parts[k] != &m->parts[i]; k++)
+				;
+			if (k < n)
 				return fail(ld, bd->f, body, "operation %s: soap:body parts=\"%s\" "
 				            "names a part twice", op->name, sel);
 			parts[n++] = &m->parts[i];
@@ -663,6 +668,9 @@ static int op_build(struct ld *ld, struct bind *b, struct defn *bd, struct defn 
 			first = first ? first : "output";
 		}
 	}
+	if (!pin && !pout)
+		return fail(ld, pd->f, pop, "portType %s operation %s: no wsdl:input",
+		            qn(pd->ns, pd->name), name);
 	if (!pin || strcmp(first, "input") != 0)
 		return fail(ld, pd->f, pop, "portType %s operation %s: %s operations are not "
 		            "supported (only request-response and one-way)", qn(pd->ns, pd->name),

@@ -269,6 +269,24 @@ static void test_wsdl_spyne_shape(void **state)
 	wsdl_free(w);
 }
 
+static void test_wsdl_node_soap_shape(void **state)
+{
+	struct wsdl *w = load_ok("nodesoap.wsdl");
+	const struct wsdl_port *p = wsdl_port(w, NULL);
+	const struct wsdl_op *op = wsdl_op(p, "GetLastTradePrice");
+
+	(void)state;
+	assert_int_equal(w->nports, 2);
+	assert_string_equal(p->name, "StockQuotePort");
+	assert_int_equal(wsdl_port(w, "StockQuotePort12")->soap_version, 12);
+	/* an xsd:all wrapper, not named as the operation: bare */
+	assert_false(op->wrapped);
+	assert_string_equal(op->in_parts[0]->name, "body");
+	assert_string_equal(op->in_parts[0]->element->ns, "http://example.com/stockquote.xsd");
+	assert_string_equal(op->action, "http://example.com/GetLastTradePrice");
+	wsdl_free(w);
+}
+
 static void test_wsdl_errors_name_file_and_line(void **state)
 {
 	(void)state;
@@ -363,9 +381,13 @@ static void test_wsdl_refuses_what_it_cannot_bind(void **state)
 	tmp_fails("parts.wsdl", HEAD TYPES MSGS PT
 	          BIND(OP("<soap:body use=\"literal\" parts=\"p q\"/>")) SVC TAIL,
 	          ":17: operation Op: soap:body parts=\"p q\": message {urn:t}In has no part q");
-	tmp_fails("parts2.wsdl", HEAD TYPES MSGS PT
-	          BIND(OP("<soap:body use=\"literal\" parts=\"p p\"/>")) SVC TAIL,
-	          ":17: operation Op: soap:body parts=\"p p\" names a part twice");
+	/* (XML turns the tab into a space) */
+	tmp_fails("parts2.wsdl", HEAD TYPES
+	          "<wsdl:message name=\"In\"><wsdl:part name=\"p\" element=\"tns:Op\"/>"
+	          "<wsdl:part name=\"q\" element=\"tns:Op\"/></wsdl:message>\n"
+	          "<wsdl:message name=\"Out\"><wsdl:part name=\"p\" element=\"tns:Op\"/></wsdl:message>\n"
+	          PT BIND(OP("<soap:body use=\"literal\" parts=\" p\tp \"/>")) SVC TAIL,
+	          ":17: operation Op: soap:body parts=\" p p \" names a part twice");
 	tmp_fails("docenc.wsdl", HEAD TYPES MSGS PT
 	          BIND(OP("<soap:body use=\"encoded\"/>")) SVC TAIL,
 	          ":17: operation Op: use=\"encoded\" is not supported (document/encoded)");
@@ -432,7 +454,8 @@ static void test_wsdl_import_forms(void **state)
 	path = tmp_write("self.wsdl", "");
 	snprintf(text, sizeof(text), HEAD "<wsdl:import namespace=\"urn:t\" location=\"self.wsdl\"/>\n"
 	         "<wsdl:import namespace=\"urn:t\" location=\"file://%s\"/>\n"
-	         TYPES MSGS PT BIND(OP("<soap:body use=\"literal\"/>")) SVC TAIL, path);
+	         "<wsdl:import namespace=\"urn:t\" location=\"file://localhost%s\"/>\n"
+	         TYPES MSGS PT BIND(OP("<soap:body use=\"literal\"/>")) SVC TAIL, path, path);
 	tmp_write("self.wsdl", text);
 	w = wsdl_load(path, err, sizeof(err));
 	if (!w)
@@ -505,6 +528,7 @@ int main(void)
 		cmocka_unit_test(test_wsdl_imports_across_namespaces),
 		cmocka_unit_test(test_wsdl_dotnet_asmx_shape),
 		cmocka_unit_test(test_wsdl_spyne_shape),
+		cmocka_unit_test(test_wsdl_node_soap_shape),
 		cmocka_unit_test(test_wsdl_errors_name_file_and_line),
 		cmocka_unit_test(test_wsdl_refuses_what_it_cannot_bind),
 		cmocka_unit_test(test_wsdl_import_forms),
