@@ -8,8 +8,9 @@
 local graphql = require "graphql"
 local ledger = soap.client("ledger")          -- the service named in conf/portico.conf
 
--- The ledger's AccountNotFound fault (its wsdl:fault detail), whichever way
--- the detail is keyed: by the detail element or as its content.
+-- The ledger's AccountNotFound fault. The WSDL declares it (wsdl:fault), so
+-- its detail comes decoded per the schema: { accountId = 404 }; a detail
+-- that does not fit the schema comes generically: { AccountNotFound = {...} }.
 local function not_found(fault)
   local d = fault.detail
   return fault.kind == "soap" and type(d) == "table" and (d.AccountNotFound or d.accountId) ~= nil
