@@ -251,8 +251,9 @@ static void on_answer(const struct pt_upstream_res *res, void *ud)
 		       "upstream \"%s\" { ... } in the config", c->svc->upstream, c->svc->name,
 		       c->svc->upstream);
 	else if (st == PT_ETIMEDOUT)
-		simple(c, SOAP_TIMEOUT, 0, "%s did not answer %s in time (%.3g s, %u attempt%s)",
-		       c->svc->name, c->op->name, c->req.timeout_ms / 1000.0, c->attempts,
+		simple(c, SOAP_TIMEOUT, 0, "%s did not answer %s in time (%.3g s%s, %u attempt%s)",
+		       c->svc->name, c->op->name, c->req.timeout_ms / 1000.0,
+		       c->req.timeout_ms ? "" : ": the upstream's read timeout", c->attempts,
 		       c->attempts == 1 ? "" : "s");
 	else if (st < 0)
 		simple(c, SOAP_TRANSPORT, 0, "cannot reach %s: %s", c->svc->name,

@@ -88,7 +88,7 @@ struct sc_enc {
 	/* the prefixes in scope: ns[i] is "ns<num[i]>", declared at level lvl[i] */
 	const char *ns[SC_MAX_NS];
 	unsigned num[SC_MAX_NS], lvl[SC_MAX_NS];
-	unsigned nns, next_num;
+	unsigned nns;
 	struct sc_path path;
 };
 
@@ -104,5 +104,12 @@ int sc_enc_generic(struct sc_enc *e, const char *name, int idx);
  * open: with ATTRS, its "@x" keys as attributes and the closing ">";
  * SKIP (may be NULL): a schema type whose keys are left out. */
 int sc_enc_generic_content(struct sc_enc *e, int idx, const struct xs_type *skip, int attrs);
+
+/* Pushes EL's own text (its text and CDATA children, not the text of nested
+ * elements) as a Lua string, "" when none. [-0, +1, m] */
+void sc_push_text(lua_State *L, xmlNodePtr el);
+/* sc_decode_any's walk, unprotected (raises when Lua runs out of memory):
+ * for callers already under lua_pcall. [-0, +1, m] */
+void sc_any_push(lua_State *L, xmlNodePtr el, int depth);
 
 #endif

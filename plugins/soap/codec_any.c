@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <lua.h>
+#include <lauxlib.h>
 
 #include "soap.h"
 #include "codec.h"
@@ -34,43 +35,35 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* The string keys of the table at IDX, sorted (so generic output is
- * stable), that SKIP (may be NULL) does not reject. Returns a malloc'd
- * array (borrowed strings: the table holds them) and *N, or NULL. */
-static const char **sorted_keys(struct sc_enc *e, int idx, const struct xs_type *skip,
-                                size_t *n)
+ * stable), that SKIP (may be NULL) does not reject: an array in a
+ * userdata pushed on the stack (Lua's memory: nothing leaks if Lua raises
+ * meanwhile), of strings the table holds; *N of them. [-0, +1, m] */
+static const char **sorted_keys(lua_State *L, int idx, const struct xs_type *skip, size_t *n)
 {
-	lua_State *L = e->L;
-	const char **v = NULL;
+	const char **v;
 	size_t cap = 0;
 
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		lua_pop(L, 1);
+		cap += lua_type(L, -1) == LUA_TSTRING;
+	}
+	v = lua_newuserdatauv(L, (cap ? cap : 1) * sizeof(*v), 0);
 	*n = 0;
 	lua_pushnil(L);
 	while (lua_next(L, idx)) {
 		lua_pop(L, 1);
-		if (lua_type(L, -1) != LUA_TSTRING)
+		if (lua_type(L, -1) != LUA_TSTRING || *n == cap)
 			continue;
 		const char *k = lua_tostring(L, -1);
 
-		if (skip && sc_type_has_key(skip, k))
-			continue;
-		if (*n == cap) {
-			const char **nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
-
-			if (!nv) {
-				free(v);
-				lua_pop(L, 1);
-				sc_enc_oom(e);
-				return NULL;
-			}
-			v = nv;
-		}
-		v[(*n)++] = k;
+		if (!skip || !sc_type_has_key(skip, k))
+			v[(*n)++] = k;
 	}
 	if (*n)
 		qsort(v, *n, sizeof(*v), cmp_str);
-	return v ? v : malloc(1);
+	return v;
 }
-
 
 /* The content of a generic element from the table at IDX: "@x" keys as
  * attributes (written by the caller's start tag), "$value" as text, other
@@ -81,10 +74,8 @@ int sc_enc_generic_content(struct sc_enc *e, int idx, const struct xs_type *skip
 {
 	lua_State *L = e->L;
 	size_t n, i;
-	const char **keys = sorted_keys(e, idx, skip, &n);
+	const char **keys = sorted_keys(L, idx, skip, &n);
 
-	if (!keys)
-		return -1;
 	if (attrs_too) {
 		for (i = 0; i < n; i++) {
 			if (keys[i][0] != '@')
@@ -107,8 +98,15 @@ int sc_enc_generic_content(struct sc_enc *e, int idx, const struct xs_type *skip
 		sbuf_putc(e->b, '>');
 	}
 	for (i = 0; i < n && !e->failed; i++) {
-		if (keys[i][0] == '@')
+		if (keys[i][0] == '@' && attrs_too)
 			continue;
+		if (!attrs_too && (keys[i][0] == '@' || strcmp(keys[i], "$value") == 0)) {
+			/* beside a schema type's wildcard: only elements can go there */
+			sc_path_field(&e->path, keys[i]);
+			sc_enc_fail(e, "unknown field (the schema has no attribute or text of that name)");
+			sc_path_pop(&e->path);
+			break;
+		}
 		lua_pushstring(L, keys[i]);
 		lua_rawget(L, idx);
 		if (strcmp(keys[i], "$value") == 0)
@@ -118,7 +116,7 @@ int sc_enc_generic_content(struct sc_enc *e, int idx, const struct xs_type *skip
 		lua_pop(L, 1);
 	}
 out:
-	free(keys);
+	lua_pop(L, 1);   /* the keys */
 	return e->failed ? -1 : 0;
 }
 
@@ -187,16 +185,15 @@ static int skipped_attr(xmlAttrPtr a)
 	return a->ns && a->ns->href && strcmp((const char *)a->ns->href, XSI_NS) == 0;
 }
 
-/* Pushes the text of EL (text and CDATA children), "" when none. [-0, +1, m] */
-static void push_text(lua_State *L, xmlNodePtr el)
+void sc_push_text(lua_State *L, xmlNodePtr el)
 {
-	struct sbuf b = { 0 };
+	luaL_Buffer b;
 
+	luaL_buffinit(L, &b);
 	for (xmlNodePtr c = el->children; c; c = c->next)
 		if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) && c->content)
-			sbuf_puts(&b, (const char *)c->content);
-	lua_pushlstring(L, b.p && !b.oom ? b.p : "", b.oom ? 0 : b.len);
-	sbuf_free(&b);
+			luaL_addstring(&b, (const char *)c->content);
+	luaL_pushresult(&b);
 }
 
 /* 1 when EL has a child element named NAME. */
@@ -208,7 +205,7 @@ static int has_child(xmlNodePtr el, const xmlChar *name)
 	return 0;
 }
 
-void sc_decode_any(lua_State *L, xmlNodePtr el, int depth)
+void sc_any_push(lua_State *L, xmlNodePtr el, int depth)
 {
 	int tidx, cidx, kids = 0, attrs = 0;
 	xmlNodePtr c;
@@ -234,7 +231,7 @@ void sc_decode_any(lua_State *L, xmlNodePtr el, int depth)
 	for (c = el->children; c; c = c->next)
 		kids += c->type == XML_ELEMENT_NODE;
 	if (!kids && !attrs) {
-		push_text(L, el);
+		sc_push_text(L, el);
 		return;
 	}
 	lua_newtable(L);
@@ -275,7 +272,7 @@ void sc_decode_any(lua_State *L, xmlNodePtr el, int depth)
 		lua_rawget(L, cidx);
 		many = lua_tointeger(L, -1) > 1;
 		lua_pop(L, 1);
-		sc_decode_any(L, c, depth + 1);
+		sc_any_push(L, c, depth + 1);
 		if (lua_isnil(L, -1)) {
 			lua_pop(L, 1);
 			continue;
@@ -300,9 +297,35 @@ void sc_decode_any(lua_State *L, xmlNodePtr el, int depth)
 	}
 	lua_pop(L, 1);
 	/* mixed content: the text beside the children */
-	push_text(L, el);
+	sc_push_text(L, el);
 	if (!blank(lua_tostring(L, -1)))
 		lua_setfield(L, tidx, "$value");
 	else
 		lua_pop(L, 1);
+}
+
+/* [-2, +1, m] */
+static int any_protected(lua_State *L)
+{
+	xmlNodePtr el = lua_touserdata(L, 1);
+	int depth = (int)lua_tointeger(L, 2);
+
+	sc_any_push(L, el, depth);
+	return 1;
+}
+
+/* sc_any_push under lua_pcall: out of memory pushes nil instead of raising. */
+void sc_decode_any(lua_State *L, xmlNodePtr el, int depth)
+{
+	if (!lua_checkstack(L, 4)) {
+		lua_pushnil(L);   /* may raise: there is no room even for the answer */
+		return;
+	}
+	lua_pushcfunction(L, any_protected);
+	lua_pushlightuserdata(L, el);
+	lua_pushinteger(L, depth);
+	if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+		lua_pop(L, 1);
+		lua_pushnil(L);
+	}
 }

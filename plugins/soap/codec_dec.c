@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include <lua.h>
+#include <lauxlib.h>
 
 #include "soap.h"
 #include "codec.h"
@@ -125,23 +126,6 @@ static int is_nil(xmlNodePtr n)
 	const char *v = attr(n, XSI_NS, "nil");
 
 	return v && (strcmp(v, "true") == 0 || strcmp(v, "1") == 0);
-}
-
-/* The element's own text (text and CDATA children), malloc'd; NULL: no memory. */
-static char *text_of(xmlNodePtr n, size_t *len)
-{
-	struct sbuf b = { 0 };
-
-	sbuf_put(&b, "", 0);
-	for (xmlNodePtr c = n->children; c; c = c->next)
-		if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) && c->content)
-			sbuf_puts(&b, (const char *)c->content);
-	if (b.oom) {
-		sbuf_free(&b);
-		return NULL;
-	}
-	*len = b.len;
-	return b.p;
 }
 
 /* ---- simple values ------------------------------------------------------------------- */
@@ -275,21 +259,22 @@ static int push_number(struct dec *d, const struct xs_type *t, const char *s, si
 	return 0;
 }
 
+/* The bytes go straight into a Lua buffer: nothing to free if Lua raises. */
 static int push_binary(struct dec *d, const struct xs_type *t, const char *s, size_t n)
 {
+	luaL_Buffer b;
 	unsigned char *out;
 	long len;
 
 	trim(&s, &n);
-	if (!(out = malloc(n / 4 * 3 + 4 + n / 2)))
-		return fail(d, "out of memory");
+	out = (unsigned char *)luaL_buffinitsize(d->L, &b, n / 4 * 3 + 4 + n / 2);
 	len = t->prim == XS_P_BASE64 ? sp_b64_decode(s, n, out) : sp_hex_decode(s, n, out);
 	if (len < 0) {
-		free(out);
+		luaL_pushresultsize(&b, 0);
+		lua_pop(d->L, 1);
 		return bad_value(d, t->prim == XS_P_BASE64 ? "base64" : "hex", s, n);
 	}
-	lua_pushlstring(d->L, (const char *)out, (size_t)len);
-	free(out);
+	luaL_pushresultsize(&b, (size_t)len);
 	return 0;
 }
 
@@ -439,7 +424,7 @@ static void put_wild(struct dec *d, xmlNodePtr c, int tidx, int seqidx)
 	lua_State *L = d->L;
 	const char *name = (const char *)c->name;
 
-	sc_decode_any(L, c, (int)d->depth + 1);
+	sc_any_push(L, c, (int)d->depth + 1);
 	lua_pushstring(L, name);
 	if (lua_rawget(L, tidx) == LUA_TNIL) {
 		lua_pop(L, 1);
@@ -495,21 +480,17 @@ static int push_complex(struct dec *d, xmlNodePtr n, const struct xs_type *t)
 		lua_setfield(L, tidx, key);   /* a fresh table: no metamethods */
 	}
 	if (t->simple_content || t->mixed) {
-		size_t len;
-		char *s = text_of(n, &len);
-		const char *p = s;
-		size_t plen = len;
+		size_t len, plen;
+		const char *s, *p;
 
-		if (!s) {
-			lua_settop(L, tidx - 1);
-			return fail(d, "out of memory");
-		}
+		sc_push_text(L, n);
+		s = p = lua_tolstring(L, -1, &len);
+		plen = len;
 		trim(&p, &plen);
 		if (t->simple_content || plen) {
 			sc_path_field(&d->path, "$value");
 			if (push_simple(d, t->simple_content ? t->simple_content : &sc_any_simple,
 			                s, len) < 0) {
-				free(s);
 				sc_path_pop(&d->path);
 				lua_settop(L, tidx - 1);
 				return -1;
@@ -517,7 +498,7 @@ static int push_complex(struct dec *d, xmlNodePtr n, const struct xs_type *t)
 			sc_path_pop(&d->path);
 			lua_setfield(L, tidx, "$value");
 		}
-		free(s);
+		lua_pop(L, 1);   /* the text */
 	}
 	if (!t->content)
 		return 0;
@@ -604,7 +585,7 @@ static int push_value(struct dec *d, xmlNodePtr n, const struct xs_type *t)
 			t = x;
 	}
 	if (sc_type_is_any(t)) {
-		sc_decode_any(L, n, (int)d->depth);
+		sc_any_push(L, n, (int)d->depth);
 		return 0;
 	}
 	d->depth++;
@@ -612,14 +593,14 @@ static int push_value(struct dec *d, xmlNodePtr n, const struct xs_type *t)
 		r = push_complex(d, n, t);
 	} else {
 		size_t len;
-		char *s = text_of(n, &len);
+		const char *s;
 
-		if (!s) {
-			r = fail(d, "out of memory");
-		} else {
-			r = push_simple(d, t, s, len);
-			free(s);
-		}
+		sc_push_text(L, n);
+		s = lua_tolstring(L, -1, &len);
+		if ((r = push_simple(d, t, s, len)) < 0)
+			lua_pop(L, 1);
+		else
+			lua_remove(L, -2);   /* the text */
 	}
 	d->depth--;
 	return r;
@@ -695,71 +676,107 @@ static int decode_parts(struct dec *d, xmlNodePtr parent, struct wsdl_part **par
 	return 0;
 }
 
-int sc_decode(lua_State *L, xmlNodePtr body, const struct wsdl *w, const struct wsdl_op *op,
-              enum sc_dir dir, char *err, size_t errlen)
+/* Pushes the message's table: 1, or -1 with d->err (the walk, run protected). */
+static int decode_message(struct dec *d, xmlNodePtr body, const struct wsdl_op *op,
+                          enum sc_dir dir)
 {
-	struct dec d = { .L = L, .w = w, .err = err, .errlen = errlen,
-	                 .strict = dir == SC_INPUT };
+	lua_State *L = d->L;
 	struct wsdl_part **parts = dir == SC_INPUT ? op->in_parts : op->out_parts;
 	unsigned nparts = dir == SC_INPUT ? op->nin_parts : op->nout_parts;
 	xmlNodePtr first = first_el(body);
-	int top = lua_gettop(L), r = 0;
+	int r = 0;
 
-	if (errlen)
-		err[0] = '\0';
-	if (!lua_checkstack(L, 16)) {
-		snprintf(err, errlen, "out of Lua stack");
-		return -1;
-	}
 	if (op->style == WSDL_RPC) {
 		char name[256];
 
 		snprintf(name, sizeof(name), "%s%s", op->name, dir == SC_OUTPUT ? "Response" : "");
 		if (!first || strcmp((const char *)first->name, name) != 0 ||
 		    !same_ns(first, op->rpc_ns))
-			r = wrong_element(&d, op->rpc_ns, name, first);
-		else {
-			lua_newtable(L);
-			r = decode_parts(&d, first, parts, nparts, 1);
-		}
+			return wrong_element(d, op->rpc_ns, name, first);
+		lua_newtable(L);
+		r = decode_parts(d, first, parts, nparts, 1);
 	} else if (op->wrapped && nparts == 1 && parts[0]->element) {
 		const struct xs_element *e = parts[0]->element;
 
 		if (!first || strcmp((const char *)first->name, e->name) != 0 || !same_ns(first, e->ns))
-			r = wrong_element(&d, e->ns, e->name, first);
-		else if ((r = push_value(&d, first, e->type)) == 0 && lua_isnil(L, -1)) {
+			return wrong_element(d, e->ns, e->name, first);
+		if ((r = push_value(d, first, e->type)) == 0 && lua_isnil(L, -1)) {
 			lua_pop(L, 1);   /* a nil wrapper: nothing in it */
 			lua_newtable(L);
 		}
 	} else {
 		lua_newtable(L);
-		r = decode_parts(&d, body, parts, nparts, 0);
+		r = decode_parts(d, body, parts, nparts, 0);
 	}
-	if (r < 0 || d.failed) {
+	return r < 0 || d->failed ? -1 : 1;
+}
+
+struct dec_call {
+	struct dec *d;
+	xmlNodePtr node;
+	const struct wsdl_op *op;             /* NULL: NODE as the element EL */
+	const struct xs_element *el;
+	enum sc_dir dir;
+	int r;
+};
+
+/* [-1, +(0|1), m]: the call's light userdata; pushes the result. */
+static int decode_protected(lua_State *L)
+{
+	struct dec_call *c = lua_touserdata(L, 1);
+
+	c->d->L = L;
+	if (c->op) {
+		c->r = decode_message(c->d, c->node, c->op, c->dir);
+	} else {
+		sc_path_field(&c->d->path, c->el->name);
+		c->r = push_value(c->d, c->node, c->el->type) < 0 || c->d->failed ? -1 : 1;
+	}
+	return c->r == 1 ? 1 : 0;
+}
+
+/* Runs C under lua_pcall, so that Lua running out of memory is an error
+ * returned, not raised: 1 and the value pushed, or -1 and nothing. */
+static int decode_call(lua_State *L, struct dec_call *c)
+{
+	int top = lua_gettop(L), st;
+
+	if (c->d->errlen)
+		c->d->err[0] = '\0';
+	if (!lua_checkstack(L, 4)) {
+		snprintf(c->d->err, c->d->errlen, "out of Lua stack");
+		return -1;
+	}
+	lua_pushcfunction(L, decode_protected);
+	lua_pushlightuserdata(L, c);
+	st = lua_pcall(L, 1, 1, 0);
+	if (st != LUA_OK || c->r != 1) {
+		if (st != LUA_OK)
+			snprintf(c->d->err, c->d->errlen, "%s",
+			         st == LUA_ERRMEM ? "out of memory" : "Lua error while decoding");
 		lua_settop(L, top);
 		return -1;
 	}
 	return 1;
 }
 
+int sc_decode(lua_State *L, xmlNodePtr body, const struct wsdl *w, const struct wsdl_op *op,
+              enum sc_dir dir, char *err, size_t errlen)
+{
+	struct dec d = { .L = L, .w = w, .err = err, .errlen = errlen,
+	                 .strict = dir == SC_INPUT };
+	struct dec_call c = { .d = &d, .node = body, .op = op, .dir = dir };
+
+	return decode_call(L, &c);
+}
+
 int sc_decode_element(lua_State *L, xmlNodePtr el, const struct wsdl *w,
                       const struct xs_element *e, char *err, size_t errlen)
 {
 	struct dec d = { .L = L, .w = w, .err = err, .errlen = errlen };
-	int top = lua_gettop(L);
+	struct dec_call c = { .d = &d, .node = el, .el = e };
 
-	if (errlen)
-		err[0] = '\0';
-	if (!lua_checkstack(L, 16)) {
-		snprintf(err, errlen, "out of Lua stack");
-		return -1;
-	}
-	sc_path_field(&d.path, e->name);
-	if (push_value(&d, el, e->type) < 0 || d.failed) {
-		lua_settop(L, top);
-		return -1;
-	}
-	return 1;
+	return decode_call(L, &c);
 }
 
 /* ---- which operation a request calls (the endpoint) ------------------------------------ */

@@ -75,11 +75,12 @@ static int ns_use(struct sc_enc *e, const char *uri, int *fresh)
 	if (e->nns == SC_MAX_NS)
 		return sc_enc_fail(e, "more than %d namespaces in scope", SC_MAX_NS);
 	e->ns[e->nns] = uri;
-	e->num[e->nns] = ++e->next_num;
+	/* the scope is a stack: its depth numbers the prefix, unique in scope */
+	e->num[e->nns] = e->nns + 1;
 	e->lvl[e->nns] = e->depth;
 	e->nns++;
 	*fresh = 1;
-	return (int)e->next_num;
+	return (int)e->num[e->nns - 1];
 }
 
 static void ns_pop(struct sc_enc *e)
@@ -233,6 +234,21 @@ static int put_list(struct sc_enc *e, const struct xs_type *t, int idx)
 	return 0;
 }
 
+/* An xsd:decimal lexical form: [+-] digits [. digits]. */
+static int decimal_ok(const char *s)
+{
+	int digits = 0;
+
+	if (*s == '+' || *s == '-')
+		s++;
+	for (; *s >= '0' && *s <= '9'; s++)
+		digits++;
+	if (*s == '.')
+		for (s++; *s >= '0' && *s <= '9'; s++)
+			digits++;
+	return digits && !*s;
+}
+
 /* Writes the Lua value at IDX as the text of the simple type T. */
 int sc_enc_simple(struct sc_enc *e, const struct xs_type *t, int idx)
 {
@@ -278,7 +294,8 @@ int sc_enc_simple(struct sc_enc *e, const struct xs_type *t, int idx)
 				sc_fmt_decimal(d, num, sizeof(num));
 			else
 				sc_fmt_double(d, num, sizeof(num));
-		} else if (ty == LUA_TSTRING && t->prim == XS_P_DECIMAL) {
+		} else if (ty == LUA_TSTRING && t->prim == XS_P_DECIMAL &&
+		           decimal_ok(lua_tostring(L, idx))) {
 			text = lua_tostring(L, idx);   /* digits beyond a double's, kept */
 		} else {
 			return sc_enc_fail_type(e, idx, "a number");
@@ -404,7 +421,7 @@ static int put_element_particle(struct sc_enc *e, const struct xs_particle *p, i
 			sc_path_pop(&e->path);
 		}
 	} else if (p->max > 1 && lua_type(L, v) == LUA_TTABLE &&
-	           (el->type->kind != XS_COMPLEX || sc_is_sequence(L, v))) {
+	           (el->type->kind != XS_COMPLEX || sc_is_sequence(L, v) || sc_is_empty(L, v))) {
 		lua_Integer n = (lua_Integer)lua_rawlen(L, v);
 
 		sc_path_field(&e->path, el->name);
@@ -412,8 +429,6 @@ static int put_element_particle(struct sc_enc *e, const struct xs_particle *p, i
 			r = sc_enc_fail(e, "expected at least %u items, got %lld", p->min, (long long)n);
 		else if (p->max != XS_UNBOUNDED && (uint64_t)n > p->max)
 			r = sc_enc_fail(e, "expected at most %u items, got %lld", p->max, (long long)n);
-		else if (!sc_is_sequence(L, v) && lua_rawlen(L, v) == 0 && !sc_is_empty(L, v))
-			r = sc_enc_fail(e, "expected a sequence, got a table with named fields");
 		sc_path_pop(&e->path);
 		for (lua_Integer i = 1; i <= n && r == 0; i++) {
 			lua_rawgeti(L, v, i);
@@ -703,34 +718,19 @@ static int check_part_keys(struct sc_enc *e, struct wsdl_part **parts, unsigned 
 	return 0;
 }
 
-int sc_encode(lua_State *L, int idx, const struct wsdl *w, const struct wsdl_op *op,
-              enum sc_dir dir, struct sbuf *b, char *err, size_t errlen)
+/* The message from the table at IDX (the walk, run protected). */
+static int encode_message(struct sc_enc *e, const struct wsdl_op *op, enum sc_dir dir, int idx)
 {
-	struct sc_enc e = { .L = L, .b = b, .err = err, .errlen = errlen };
+	lua_State *L = e->L;
 	struct wsdl_part **parts = dir == SC_INPUT ? op->in_parts : op->out_parts;
 	unsigned nparts = dir == SC_INPUT ? op->nin_parts : op->nout_parts;
-	int top = lua_gettop(L), r = 0;
+	int r = 0;
 
-	(void)w;
-	if (errlen)
-		err[0] = '\0';
-	idx = lua_absindex(L, idx);
-	if (!lua_checkstack(L, 16)) {
-		snprintf(err, errlen, "out of Lua stack");
-		return -1;
-	}
-	if ((dir == SC_OUTPUT && !op->out) || (dir == SC_INPUT && !op->in)) {
-		snprintf(err, errlen, "operation %s has no %s message", op->name,
-		         dir == SC_INPUT ? "input" : "output");
-		return -1;
-	}
 	if (lua_isnoneornil(L, idx)) {
 		lua_newtable(L);   /* no argument: an empty table */
 		idx = lua_gettop(L);
 	} else if (lua_type(L, idx) != LUA_TTABLE) {
-		sc_enc_fail_type(&e, idx, "a table");
-		lua_settop(L, top);
-		return -1;
+		return sc_enc_fail_type(e, idx, "a table");
 	}
 	if (op->style == WSDL_RPC) {
 		const char *name = op->name;
@@ -741,27 +741,77 @@ int sc_encode(lua_State *L, int idx, const struct wsdl *w, const struct wsdl_op 
 			snprintf(resp, sizeof(resp), "%sResponse", op->name);
 			name = resp;
 		}
-		e.depth = 1;
-		if (check_part_keys(&e, parts, nparts, idx) < 0 ||
-		    (n = open_tag(&e, op->rpc_ns, name)) < 0) {
+		e->depth = 1;
+		if (check_part_keys(e, parts, nparts, idx) < 0 ||
+		    (n = open_tag(e, op->rpc_ns, name)) < 0) {
 			r = -1;
 		} else {
-			sbuf_putc(b, '>');
+			sbuf_putc(e->b, '>');
 			for (unsigned i = 0; i < nparts && r == 0; i++)
-				r = put_part(&e, parts[i], idx, 1);
+				r = put_part(e, parts[i], idx, 1);
 			if (r == 0)
-				close_tag(&e, n, name);
+				close_tag(e, n, name);
 		}
 	} else if (op->wrapped && nparts == 1 && parts[0]->element) {
-		r = put_element_as(&e, parts[0]->element->ns, parts[0]->element->name,
+		r = put_element_as(e, parts[0]->element->ns, parts[0]->element->name,
 		                   parts[0]->element->type, 0, idx);
 	} else {
-		r = check_part_keys(&e, parts, nparts, idx);
+		r = check_part_keys(e, parts, nparts, idx);
 		for (unsigned i = 0; i < nparts && r == 0; i++)
-			r = put_part(&e, parts[i], idx, 1);
+			r = put_part(e, parts[i], idx, 1);
 	}
+	return r;
+}
+
+struct enc_call {
+	struct sc_enc *e;
+	const struct wsdl_op *op;
+	enum sc_dir dir;
+	int r;
+};
+
+/* [-2, +0, m]: the table (or nil) and the call's light userdata. */
+static int encode_protected(lua_State *L)
+{
+	struct enc_call *c = lua_touserdata(L, 2);
+
+	c->e->L = L;
+	c->r = encode_message(c->e, c->op, c->dir, 1);
+	return 0;
+}
+
+/* The walk runs under lua_pcall so that Lua running out of memory (a key
+ * string, a table) is an error returned, not raised. */
+int sc_encode(lua_State *L, int idx, const struct wsdl *w, const struct wsdl_op *op,
+              enum sc_dir dir, struct sbuf *b, char *err, size_t errlen)
+{
+	struct sc_enc e = { .L = L, .b = b, .err = err, .errlen = errlen };
+	struct enc_call c = { .e = &e, .op = op, .dir = dir, .r = -1 };
+	int top = lua_gettop(L), st;
+
+	(void)w;
+	if (errlen)
+		err[0] = '\0';
+	idx = lua_absindex(L, idx);
+	if ((dir == SC_OUTPUT && !op->out) || (dir == SC_INPUT && !op->in)) {
+		snprintf(err, errlen, "operation %s has no %s message", op->name,
+		         dir == SC_INPUT ? "input" : "output");
+		return -1;
+	}
+	if (!lua_checkstack(L, 4)) {
+		snprintf(err, errlen, "out of Lua stack");
+		return -1;
+	}
+	lua_pushcfunction(L, encode_protected);
+	lua_pushvalue(L, idx);
+	lua_pushlightuserdata(L, &c);
+	st = lua_pcall(L, 2, 0, 0);
 	lua_settop(L, top);
-	if (r == 0 && b->oom)
-		r = sc_enc_oom(&e);
-	return r < 0 || e.failed ? -1 : 0;
+	if (st != LUA_OK) {
+		e.failed = 0;
+		return sc_enc_oom(&e);
+	}
+	if (c.r == 0 && b->oom)
+		c.r = sc_enc_oom(&e);
+	return c.r < 0 || e.failed ? -1 : 0;
 }

@@ -57,12 +57,23 @@ void sc_path_pop(struct sc_path *p)
 
 void sc_path_error(const struct sc_path *p, const char *msg, char *err, size_t errlen)
 {
+	size_t need = strlen(msg) + 3, keep = p->len;
+
 	if (!errlen)
 		return;
-	if (p->len)
-		snprintf(err, errlen, "%.*s: %s", (int)p->len, p->buf, msg);
-	else
+	if (!p->len) {
 		snprintf(err, errlen, "%s", msg);
+		return;
+	}
+	/* a deep path gives way to the message: "...kid[1].kid: message" */
+	if (keep + need > errlen)
+		keep = errlen > need + 16 ? errlen - need - 3 : 0;
+	if (keep < p->len && keep > 0)
+		snprintf(err, errlen, "...%.*s: %s", (int)keep, p->buf + p->len - keep, msg);
+	else if (keep < p->len)
+		snprintf(err, errlen, "%s", msg);
+	else
+		snprintf(err, errlen, "%.*s: %s", (int)p->len, p->buf, msg);
 }
 
 /* ---- the model ----------------------------------------------------------------------- */
@@ -119,7 +130,7 @@ static const struct xs_particle *find(const struct xs_particle *p, const char *n
 
 		if (strcmp(p->el->name, name) != 0)
 			return NULL;
-		if (strict_ns && !(ens == ns || (ens && ns && strcmp(ens, ns) == 0)))
+		if (strict_ns ? !(ens == ns || (ens && ns && strcmp(ens, ns) == 0)) : ens && ns)
 			return NULL;
 		*repeats = p->max > 1;
 		return p;
@@ -141,12 +152,12 @@ const struct xs_particle *sc_particle_find(const struct xs_particle *p, const ch
 	const struct xs_particle *f;
 
 	*repeats = 0;
-	/* the exact name first; then the local name alone, for servers that
-	 * get elementFormDefault wrong */
+	/* the exact name first; then, for servers that get elementFormDefault
+	 * wrong, the local name when one side has no namespace */
 	if ((f = find(p, ns && *ns ? ns : NULL, name, 1, repeats)))
 		return f;
 	*repeats = 0;
-	return find(p, NULL, name, 0, repeats);
+	return find(p, ns && *ns ? ns : NULL, name, 0, repeats);
 }
 
 int sc_particle_has_any(const struct xs_particle *p)
