@@ -73,6 +73,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <libxml/tree.h>
 
@@ -121,7 +122,7 @@ struct sx_limits {
 	size_t max_nodes;                     /* elements + attributes + text nodes; default 200,000 */
 	unsigned max_attrs;                   /* attributes on one element; default 64 */
 	size_t max_text;                      /* one text node or attribute value; default 1 MiB */
-};
+};                                        /* a zero field takes the default */
 extern const struct sx_limits sx_default_limits;
 
 /*
@@ -241,6 +242,10 @@ struct xs_set;                            /* every schema of one WSDL, resolved 
 
 /* A new empty set allocating from POOL. */
 struct xs_set *xs_set_new(struct sp_pool *pool);
+/* Frees what SET holds outside its pool (the compiled patterns, which
+ * libxml2 allocates); call it before sp_pool_free of the set's pool (also
+ * after a failed add or resolve). NULL is fine. */
+void xs_set_free(struct xs_set *set);
 /*
  * Adds the xsd:schema element SCHEMA (from FILE, for errors and for
  * resolving xsd:import/xsd:include schemaLocation relative to FILE's
@@ -387,13 +392,24 @@ xmlNodePtr soap_fault_el(xmlNodePtr body, int version);
  */
 int soap_fault_push(struct lua_State *L, xmlNodePtr fault, int version,
                     const struct wsdl_op *op, int status);
+/* The same, with the model W that OP belongs to: sc_decode_element needs
+ * it to decode a detail per a wsdl:fault message's schema. soap_fault_push
+ * is this with W NULL, which decodes every detail generically: callers that
+ * have the model (the client) call this one. */
+int soap_fault_push_w(struct lua_State *L, xmlNodePtr fault, int version,
+                      const struct wsdl *w, const struct wsdl_op *op, int status);
 /* Pushes { kind = KIND, reason = REASON, status = STATUS or nil,
  * operation = OP or nil, version = "1.1"/"1.2" } (client-side faults). */
 int soap_fault_push_simple(struct lua_State *L, const char *kind, const char *reason,
                            int status, const char *op, int version);
 /* A fault envelope (the endpoint's answer): CODE is "Client"/"Server" in
- * SOAP 1.1 terms, mapped to Sender/Receiver for 1.2; SUBCODE, ACTOR may be
- * NULL; DETAIL_XML is XML text or NULL. */
+ * SOAP 1.1 terms, mapped to Sender/Receiver for 1.2 (Sender/Receiver,
+ * VersionMismatch, MustUnderstand accepted too, a prefix ignored; anything
+ * else is Server/Receiver); SUBCODE may be NULL: 1.2 Subcode/Value as given
+ * ("{uri}local" is declared), 1.1 the faultcode's dotted suffix
+ * ("soapenv:Client.local"); DETAIL_XML is XML text or NULL. REASON is
+ * written as text whatever it holds (control characters and bytes that
+ * are not UTF-8 become '?'). */
 void soap_fault_write(struct sbuf *b, int version, const char *code, const char *subcode,
                       const char *reason, const char *detail_xml);
 
@@ -445,8 +461,18 @@ struct wsse {
 	int digest;                           /* PasswordDigest: base64(sha1(nonce + created + password)) */
 };
 /* Appends the wsse:Security header element (a fresh 16-byte nonce and
- * created time each call). -1 on no memory / no randomness. */
+ * created time each call). -1 on no memory / no randomness (or a control
+ * character in the username or password: nothing appended then). */
 int wsse_header(struct sbuf *b, const struct wsse *ws);
+/* The same with a given NONCE and creation time NOW (tests). */
+int wsse_header_at(struct sbuf *b, const struct wsse *ws, const unsigned char nonce[16],
+                   time_t now);
+/* PasswordDigest: base64(sha1(NONCE + CREATED + PASSWORD)) into OUT (28
+ * characters and a NUL). 0, or -1 when SHA-1 is not available. */
+int wsse_digest(const unsigned char *nonce, size_t nonce_len, const char *created,
+                const char *password, char out[29]);
+/* T as wsu:Created wants it: "2026-12-07T13:45:00Z" (UTC, no fraction). */
+void wsse_created(time_t t, char out[21]);
 
 /* ---- schema.c: JSON Schema for describe and OpenAPI --------------------------- */
 
