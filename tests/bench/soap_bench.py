@@ -26,12 +26,22 @@ throughput (wrk -t1 -cCONNS) with the adapter's CPU µs per request
 (utime+stime of all its threads from /proc/PID/stat) and the SOAP server's
 (side), then latency with one connection (wrk -t1 -c1), where p50 is the
 time of one call and nothing queues: Portico's added p50 is its p50 minus
-direct's. Ratios are within the run.
+direct's. The latency phase runs twice: the adapter on CPU 0 (each call
+crosses CPUs four times: wrk -> adapter -> SOAP server -> adapter -> wrk),
+then on CPU 1 with wrk and the SOAP server, as direct is (no wake-up
+crosses CPUs: the hop's own work). Ratios are within the run.
 
 Goal: portico >= 10x zeep's req/s, and <= 100 µs added p50 latency.
 
     tests/bench/soap_bench.py [--duration 5] [--lat-duration 3] [--rounds 3]
-        [--conns 32] [--profile perf.txt] [--no-zeep] [--no-floor]
+        [--conns 32] [--profile perf.txt] [--no-zeep] [--no-floor] [--rt]
+
+--rt runs the latency phase of portico, lua-floor and direct (each with
+wrk and the SOAP server) under SCHED_FIFO priority 1: on a machine shared
+with busy processes a woken server otherwise waits for their time slices
+(milliseconds), which is the machine, not the hop. The zeep adapter is
+left out (at one connection it keeps CPU 0 busy, and real-time priority
+would starve everything else there for the run); its latency is ms anyway.
 
 --profile records Portico with `perf record -g` under the throughput load
 and writes `perf report`'s flat top symbols to the file (no measuring).
@@ -137,6 +147,17 @@ http {{ access_log off; keepalive_requests 1000000; client_body_temp_path {work}
     return p, port
 
 
+class Pinned(Server):
+    """A server started on CPU self.cpu (0 unless a phase says otherwise)."""
+    cpu = 0
+
+    def start(self):
+        self.proc = subprocess.Popen(["taskset", "-c", str(self.cpu)] + self.argv,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port)
+        return self
+
+
 def portico_server(work, legacy_port, name="portico", route=ROUTE):
     d = os.path.join(work, name)
     os.makedirs(os.path.join(d, "routes"), exist_ok=True)
@@ -157,12 +178,12 @@ def portico_server(work, legacy_port, name="portico", route=ROUTE):
                 + (f'plugin "soap" {{ services = {{ ledger = {{ wsdl = "{WSDL}", '
                    f'upstream = "ledger", path = "/ledger" }} }} }}\n' if soap else "")
                 + f'routes "{d}/routes"\n')
-    return Server(name, [PORTICO, "-c", conf], port, port)
+    return Pinned(name, [PORTICO, "-c", conf], port, port)
 
 
 def zeep_server(legacy_port, conns):
     port = free_port()
-    return Server("zeep", ["/usr/bin/python3", PEER, WSDL,
+    return Pinned("zeep", ["/usr/bin/python3", PEER, WSDL,
                            f"http://127.0.0.1:{legacy_port}/ledger", str(port),
                            str(max(conns, 10))], port, port)
 
@@ -204,10 +225,18 @@ def cpu_us(pids):
     return total * 1e6 / TICK
 
 
-def run_wrk(server, conns, duration, script):
+def set_rt(pids, on):
+    """Every thread of PIDS to SCHED_FIFO 1 (ON) or back to SCHED_OTHER."""
+    for pid in pids:
+        subprocess.run(["chrt", "-a", "-p"] + (["-f", "1"] if on else ["-o", "0"]) + [str(pid)],
+                       check=True, stdout=subprocess.DEVNULL, timeout=10)
+
+
+def run_wrk(server, conns, duration, script, rt=False):
     """wrk -t1 on CPU 1 against SERVER; rps, p50 and p99 (ms), requests, errors."""
     path = "/ledger" if isinstance(server, Direct) else PATH
-    argv = ["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency"]
+    argv = (["chrt", "-f", "1"] if rt else []) + [
+        "taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency"]
     if isinstance(server, Direct):
         argv += ["-s", script]
     out = subprocess.run(argv + [f"http://127.0.0.1:{server.port}{path}"],
@@ -226,11 +255,11 @@ def run_wrk(server, conns, duration, script):
             + (sum(int(x) for x in sock.groups()) if sock else 0)}
 
 
-def measure(server, side_pids, conns, duration, script):
+def measure(server, side_pids, conns, duration, script, rt=False):
     """One wrk run with the CPU each side used per request and how busy CPUs were."""
     pids = server.pids()
     before, side_before, busy_before = cpu_us(pids), cpu_us(side_pids), cpu_busy()
-    m = run_wrk(server, conns, duration, script)
+    m = run_wrk(server, conns, duration, script, rt)
     n = max(m.pop("reqs"), 1)
     busy = cpu_busy()
     m["us_req"] = (cpu_us(pids) - before) / n
@@ -272,7 +301,9 @@ def check(servers):
     return got
 
 
-def phase(title, servers, side_pids, rounds, conns, duration, script):
+def phase(title, servers, side_pids, rounds, conns, duration, script, rt=()):
+    """RT: the names of the contenders run (with wrk and the SOAP server)
+    under SCHED_FIFO: see --rt."""
     res = {s.name: [] for s in servers}
     for _ in range(rounds):
         for s in servers:
@@ -287,10 +318,18 @@ def phase(title, servers, side_pids, rounds, conns, duration, script):
                             time.sleep(0.1)
                 # warm up (zeep's first hundred calls are ten times slower), unmeasured
                 run_wrk(s, conns, 1, script)
-                res[s.name].append(measure(s, side_pids, conns, duration, script))
+                rt_on = s.name in rt
+                if rt_on:
+                    set_rt(set(s.pids()) | set(side_pids), True)
+                try:
+                    res[s.name].append(measure(s, side_pids, conns, duration, script, rt_on))
+                finally:
+                    if rt_on:
+                        set_rt(side_pids, False)
             finally:
                 s.stop()
-    print(f"\n== {title}: wrk -t1 -c{conns} -d{duration}s, {rounds} rounds, medians")
+    print(f"\n== {title}: wrk -t1 -c{conns} -d{duration}s, {rounds} rounds, medians"
+          + (f"; SCHED_FIFO: {', '.join(sorted(rt))}" if rt else ""))
     print(f"{'contender':<9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'cpu us/req':>10} "
           f"{'soap us/req':>11} {'cpu0 %':>6} {'cpu1 %':>6} {'errors':>6}   rounds (req/s)")
     med = {}
@@ -337,6 +376,10 @@ def main():
     ap.add_argument("--profile", metavar="FILE")
     ap.add_argument("--no-zeep", action="store_true", help="no zeep adapter")
     ap.add_argument("--no-floor", action="store_true", help="no lua-floor route")
+    ap.add_argument("--rt", action="store_true",
+                    help="latency phase: portico, lua-floor and direct (with wrk and the SOAP "
+                         "server) under SCHED_FIFO, so that other processes' CPU does not "
+                         "delay their wake-ups on a shared machine (needs root)")
     a = ap.parse_args()
     for tool in ("wrk", "nginx", "taskset") + (("perf",) if a.profile else ()):
         if not shutil.which(tool):
@@ -368,8 +411,16 @@ def main():
         print("answers: " + "; ".join(f"{n}: {json.dumps(b)}" for n, (_, b) in got.items()))
         script = soap_script(work)
         thr = phase("throughput", servers, [legacy.pid], a.rounds, a.conns, a.duration, script)
+        rt = ("portico", "lua-floor", "direct") if a.rt else ()
         lat = phase("latency, one connection", servers, [legacy.pid], a.rounds, 1,
-                    a.lat_duration, script)
+                    a.lat_duration, script, rt)
+        # the same with the adapter on CPU 1 too, as direct is: no wake-up
+        # crosses CPUs, so only the hop's own work is added
+        same = [s for s in servers if s.name != "zeep"]
+        for s in same:
+            s.cpu = 1
+        lat1 = phase("latency, one connection, everything on CPU 1", same, [legacy.pid],
+                     a.rounds, 1, a.lat_duration, script, rt)
         p, d = thr["portico"], thr["direct"]
         print("\ncpu us/req: the adapter's own (direct: the SOAP server's); soap us/req: the "
               "SOAP server's.\ncpu1 near 100% means the load side (wrk + SOAP server) caps "
@@ -379,10 +430,19 @@ def main():
             print(f"ratio portico/zeep: req/s {p['rps'] / z['rps']:.1f}x (goal >= 10), "
                   f"cpu/req {p['us_req'] / z['us_req']:.3f}, p50 under load "
                   f"{p['p50'] / z['p50']:.3f}")
+            # when CPU 0 is shared with other busy processes, req/s is the
+            # scheduler's share (zeep's 32 threads get more of it than one
+            # worker does); requests per CPU second are what each would serve
+            # with a CPU of its own
+            print(f"requests per CPU second: portico {1e6 / p['us_req']:.0f}, zeep "
+                  f"{1e6 / z['us_req']:.0f}: {z['us_req'] / p['us_req']:.1f}x")
         added = (lat["portico"]["p50"] - lat["direct"]["p50"]) * 1000
-        print(f"added p50 latency of Portico's hop (one connection): {added:.0f} us "
-              f"(goal <= 100); portico p50 {lat['portico']['p50'] * 1000:.0f} us, direct "
-              f"{lat['direct']['p50'] * 1000:.0f} us"
+        added1 = (lat1["portico"]["p50"] - lat1["direct"]["p50"]) * 1000
+        print(f"added p50 latency of Portico's hop (one connection): {added:.0f} us with the "
+              f"adapter on CPU 0, {added1:.0f} us with everything on CPU 1 (goal <= 100); "
+              f"portico p50 {lat['portico']['p50'] * 1000:.0f} / "
+              f"{lat1['portico']['p50'] * 1000:.0f} us, direct "
+              f"{lat['direct']['p50'] * 1000:.0f} / {lat1['direct']['p50'] * 1000:.0f} us"
               + (f", zeep {lat['zeep']['p50'] * 1000:.0f} us" if "zeep" in lat else ""))
         print(f"portico req/s over calling the SOAP server directly: "
               f"{p['rps'] / d['rps']:.2f}")
@@ -391,8 +451,9 @@ def main():
             print(f"the soap plugin's share: portico {p['us_req']:.1f} - lua-floor "
                   f"{f['us_req']:.1f} = {p['us_req'] - f['us_req']:.1f} cpu us/req; added p50 "
                   f"of the floor's hop {(lat['lua-floor']['p50'] - lat['direct']['p50']) * 1000:.0f}"
-                  " us")
-        print(json.dumps({"throughput": thr, "latency": lat, "added_p50_us": added}))
+                  f" / {(lat1['lua-floor']['p50'] - lat1['direct']['p50']) * 1000:.0f} us")
+        print(json.dumps({"throughput": thr, "latency": lat, "latency_cpu1": lat1,
+                          "added_p50_us": added, "added_p50_us_cpu1": added1}))
     finally:
         signal.alarm(0)
         for s in servers:
