@@ -37,7 +37,7 @@ struct call {
 	const struct soap_service *svc;
 	const struct wsdl_port *port;
 	const struct wsdl_op *op;
-	pt_exchange *x;                       /* referenced, or NULL */
+	pt_exchange *x;                       /* referenced: the access log reports the call */
 	pt_worker *w;
 	pt_wait *wait;
 	struct pt_upstream_req req;
@@ -102,7 +102,7 @@ static int push_answer(lua_State *L, void *ud)
 		break;
 	case R_FAULT:
 		lua_pushnil(L);
-		soap_fault_push(L, c->fault_el, c->version, c->op, c->status);
+		soap_fault_push_w(L, c->fault_el, c->version, c->svc->w, c->op, c->status);
 		return 2;
 	case R_SIMPLE:
 		break;
@@ -232,7 +232,7 @@ static void on_answer(const struct pt_upstream_res *res, void *ud)
 	c->attempts++;
 	if (st < 0 || st == 502 || st == 503 || st == 504) {
 		int retry = c->attempts <= c->svc->retries && soap_op_idempotent(c->svc, c->op->name) &&
-		            !(c->x && soap_api->exchange_aborted(c->x)) && st != PT_ENOENT;
+		            !soap_api->exchange_aborted(c->x) && st != PT_ENOENT;
 		const char *why = st < 0 ? soap_api->strerror(st) : "a gateway error";
 
 		if (retry) {
@@ -277,8 +277,7 @@ static void start_failed(void *ud)
  * and will be finished from the loop). */
 static int start(struct call *c)
 {
-	int rc = c->x ? soap_api->exchange_upstream_request(c->x, &c->req, on_answer, c)
-	              : soap_api->upstream_request(c->w, &c->req, on_answer, c);
+	int rc = soap_api->exchange_upstream_request(c->x, &c->req, on_answer, c);
 
 	if (rc == 0)
 		return 0;
@@ -310,11 +309,9 @@ static int build_headers(struct call *c, const struct soap_client *cl)
 	char *p;
 
 	soap_content_type(v, action, ct, sizeof(ct));
-	if (c->x) {
-		id = soap_api->exchange_request_id(c->x);
-		if (soap_api->exchange_header(c->x, (pt_str_t){ "traceparent", 11 }, 0, &tp) != 0)
-			tp.len = 0;
-	}
+	id = soap_api->exchange_request_id(c->x);
+	if (soap_api->exchange_header(c->x, (pt_str_t){ "traceparent", 11 }, 0, &tp) != 0)
+		tp.len = 0;
 	mem = strlen(ct) + 1 + strlen(action) + 3 + id.len + 1 + tp.len + 1;
 	if (!(c->hdrs = calloc(2 * (6 + svc->nheaders), sizeof(pt_str_t))) ||
 	    !(p = c->hdr_mem = malloc(mem)))
@@ -395,13 +392,15 @@ static int box_gc(lua_State *L)
 int soap_client_call(lua_State *L, struct soap_client *cl, const struct wsdl_op *op)
 {
 	pt_worker *w = soap_api->lua_worker(L);
-	pt_exchange *x;
+	pt_exchange *x = soap_api->lua_exchange(L);
 	struct call *c, **box;
 	char err[1024];
 
-	if (!w)
-		return luaL_error(L, "soap: %s.%s can only be called while serving (in a handler), "
-		                  "not while the scripts load", cl->svc->name, op->name);
+	/* a task with no request runs for an internal exchange: no X means
+	 * the scripts are loading (or L is no request's coroutine) */
+	if (!w || !x)
+		return luaL_error(L, "soap: %s:%s() can only be called while serving (in a handler "
+		                  "or a task), not while the scripts load", cl->svc->name, op->name);
 	if (lua_isnil(L, 2)) {
 		lua_newtable(L);
 		lua_replace(L, 2);
@@ -435,8 +434,7 @@ int soap_client_call(lua_State *L, struct soap_client *cl, const struct wsdl_op 
 		soap_fault_push_simple(L, "invalid", err, 0, op->name, cl->port->soap_version);
 		return 2;
 	}
-	if ((x = soap_api->lua_exchange(L)))
-		soap_api->exchange_ref(x);
+	soap_api->exchange_ref(x);
 	c->x = x;
 	if (build_headers(c, cl) != 0)
 		return luaL_error(L, "soap: out of memory");   /* the box frees C */

@@ -84,6 +84,7 @@ struct sc_enc {
 	char *err;
 	size_t errlen;
 	int failed;
+	int in_attr;                          /* text goes into an attribute value */
 	unsigned depth;
 	/* the prefixes in scope: ns[i] is "ns<num[i]>", declared at level lvl[i] */
 	const char *ns[SC_MAX_NS];

@@ -87,7 +87,9 @@ int sc_enc_generic_content(struct sc_enc *e, int idx, const struct xs_type *skip
 				sc_enc_fail(e, "not usable as an XML attribute");
 			} else {
 				sbuf_printf(e->b, " %s=\"", keys[i] + 1);
+				e->in_attr = 1;
 				sc_enc_simple(e, &sc_any_simple, lua_gettop(L));
+				e->in_attr = 0;
 				sbuf_putc(e->b, '"');
 			}
 			lua_pop(L, 1);

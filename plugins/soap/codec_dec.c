@@ -521,7 +521,13 @@ static int push_complex(struct dec *d, xmlNodePtr n, const struct xs_type *t)
 		name = p->el->name;
 		if (repeats) {
 			lua_pushstring(L, name);
-			lua_rawget(L, tidx);
+			if (lua_rawget(L, tidx) != LUA_TTABLE) {   /* make_arrays made it; to be sure */
+				lua_pop(L, 1);
+				lua_newtable(L);
+				lua_pushstring(L, name);
+				lua_pushvalue(L, -2);
+				lua_rawset(L, tidx);
+			}
 			sc_path_field(&d->path, name);
 			sc_path_index(&d->path, (unsigned long)lua_rawlen(L, -1) + 1);
 		} else {
@@ -648,14 +654,15 @@ static xmlNodePtr child_named(xmlNodePtr parent, const char *ns, const char *nam
 /* The message's parts as children of PARENT, into the table at the top:
  * each keyed by part name. */
 static int decode_parts(struct dec *d, xmlNodePtr parent, struct wsdl_part **parts,
-                        unsigned nparts, int rpc)
+                        unsigned nparts)
 {
 	for (unsigned i = 0; i < nparts; i++) {
 		const struct wsdl_part *part = parts[i];
 		const struct xs_element *e = part->element;
-		xmlNodePtr c = rpc && !e ? child_named(parent, NULL, part->name)
-		               : e ? child_named(parent, e->ns, e->name)
-		                   : child_named(parent, NULL, part->name);
+		/* an element part by its element's name; a type part (rpc) by the
+		 * part's name, unqualified */
+		xmlNodePtr c = e ? child_named(parent, e->ns, e->name)
+		                 : child_named(parent, NULL, part->name);
 
 		sc_path_field(&d->path, part->name);
 		if (!c) {
@@ -694,7 +701,7 @@ static int decode_message(struct dec *d, xmlNodePtr body, const struct wsdl_op *
 		    !same_ns(first, op->rpc_ns))
 			return wrong_element(d, op->rpc_ns, name, first);
 		lua_newtable(L);
-		r = decode_parts(d, first, parts, nparts, 1);
+		r = decode_parts(d, first, parts, nparts);
 	} else if (op->wrapped && nparts == 1 && parts[0]->element) {
 		const struct xs_element *e = parts[0]->element;
 
@@ -706,7 +713,7 @@ static int decode_message(struct dec *d, xmlNodePtr body, const struct wsdl_op *
 		}
 	} else {
 		lua_newtable(L);
-		r = decode_parts(d, body, parts, nparts, 0);
+		r = decode_parts(d, body, parts, nparts);
 	}
 	return r < 0 || d->failed ? -1 : 1;
 }

@@ -169,9 +169,20 @@ static int fmt_integer(struct sc_enc *e, const struct xs_type *t, int idx, char 
  * carry. */
 static int put_text(struct sc_enc *e, const char *text, size_t n)
 {
+	size_t i, run = 0;
+
 	if (!sc_utf8_valid((const unsigned char *)text, n))
 		return sc_enc_fail(e, "not valid UTF-8");
-	if (sbuf_put_xml(e->b, text, n) != 0)
+	/* in an attribute value a parser turns a raw tab or LF into a space */
+	for (i = 0; e->in_attr && i < n; i++) {
+		if (text[i] != '\n' && text[i] != '\t')
+			continue;
+		if (sbuf_put_xml(e->b, text + run, i - run) != 0)
+			break;
+		sbuf_puts(e->b, text[i] == '\n' ? "&#10;" : "&#9;");
+		run = i + 1;
+	}
+	if ((i < n && e->in_attr) || sbuf_put_xml(e->b, text + run, n - run) != 0)
 		return e->b->oom ? sc_enc_oom(e) : sc_enc_fail(e, "contains a control character XML cannot carry");
 	return 0;
 }
@@ -324,25 +335,22 @@ int sc_enc_simple(struct sc_enc *e, const struct xs_type *t, int idx)
 	return put_text(e, text, n);
 }
 
-/* ---- generic values (xsd:any, anyType) ----------------------------------------------- */
-
-
 /* ---- schema-typed content --------------------------------------------------------- */
 
 static int put_element(struct sc_enc *e, const struct xs_element *el, int idx, unsigned long i);
 
 /* The keys of the table at IDX the type T does not know: an error naming
  * the first (in sorted order, so the message is stable), unless T has a
- * wildcard (then put_generic_content writes them). */
+ * wildcard (then sc_enc_generic_content writes them); a number key is
+ * one always. */
 static int check_keys(struct sc_enc *e, const struct xs_type *t, int idx)
 {
 	lua_State *L = e->L;
 	const char *bad = NULL;
 	int badnum = 0;
 	lua_Integer badi = 0;
+	int wild = t->content && sc_particle_has_any(t->content);
 
-	if (t->content && sc_particle_has_any(t->content))
-		return 0;
 	lua_pushnil(L);
 	while (lua_next(L, idx)) {
 		lua_pop(L, 1);
@@ -350,7 +358,7 @@ static int check_keys(struct sc_enc *e, const struct xs_type *t, int idx)
 			if (!badnum && lua_isinteger(L, -1))
 				badi = lua_tointeger(L, -1);
 			badnum = 1;
-		} else if (!sc_type_has_key(t, lua_tostring(L, -1))) {
+		} else if (!wild && !sc_type_has_key(t, lua_tostring(L, -1))) {
 			const char *k = lua_tostring(L, -1);
 
 			if (!bad || strcmp(k, bad) < 0)
@@ -391,7 +399,7 @@ static int particle_present(struct sc_enc *e, const struct xs_particle *p, int i
 	}
 }
 
-/* The elements of P, named in a message: "a, b or c". */
+/* The elements of P, named in a message: "a, b, c". */
 static void particle_names(const struct xs_particle *p, char *out, size_t cap)
 {
 	size_t o = strlen(out);
@@ -405,10 +413,12 @@ static void particle_names(const struct xs_particle *p, char *out, size_t cap)
 }
 
 /* One element particle: its key's value, repeated per maxOccurs. */
-static int put_element_particle(struct sc_enc *e, const struct xs_particle *p, int idx)
+static int put_element_particle(struct sc_enc *e, const struct xs_particle *p, int idx,
+                                int rep)
 {
 	lua_State *L = e->L;
 	const struct xs_element *el = p->el;
+	uint32_t max = rep ? XS_UNBOUNDED : p->max;
 	int v, r = 0;
 
 	lua_pushstring(L, el->name);
@@ -420,15 +430,15 @@ static int put_element_particle(struct sc_enc *e, const struct xs_particle *p, i
 			r = sc_enc_fail(e, "missing (required)");
 			sc_path_pop(&e->path);
 		}
-	} else if (p->max > 1 && lua_type(L, v) == LUA_TTABLE &&
+	} else if (max > 1 && lua_type(L, v) == LUA_TTABLE &&
 	           (el->type->kind != XS_COMPLEX || sc_is_sequence(L, v) || sc_is_empty(L, v))) {
 		lua_Integer n = (lua_Integer)lua_rawlen(L, v);
 
 		sc_path_field(&e->path, el->name);
 		if ((uint64_t)n < p->min)
 			r = sc_enc_fail(e, "expected at least %u items, got %lld", p->min, (long long)n);
-		else if (p->max != XS_UNBOUNDED && (uint64_t)n > p->max)
-			r = sc_enc_fail(e, "expected at most %u items, got %lld", p->max, (long long)n);
+		else if (max != XS_UNBOUNDED && (uint64_t)n > max)
+			r = sc_enc_fail(e, "expected at most %u items, got %lld", max, (long long)n);
 		sc_path_pop(&e->path);
 		for (lua_Integer i = 1; i <= n && r == 0; i++) {
 			lua_rawgeti(L, v, i);
@@ -448,39 +458,49 @@ static int put_element_particle(struct sc_enc *e, const struct xs_particle *p, i
 	return r;
 }
 
-/* Writes the children P describes from the table at IDX, in schema order. */
-static int put_particle(struct sc_enc *e, const struct xs_particle *p, int idx)
+/* Writes the children P describes from the table at IDX, in schema order.
+ * REP: a group around P repeats (maxOccurs > 1): its elements take
+ * sequences, and a repeating choice writes every branch given (branch by
+ * branch: the interleaving of a Lua table's keys is not known). */
+static int put_particle(struct sc_enc *e, const struct xs_particle *p, int idx, int rep)
 {
 	switch (p->kind) {
 	case XS_ELEMENT:
-		return put_element_particle(e, p, idx);
+		return put_element_particle(e, p, idx, rep);
 	case XS_SEQUENCE:
 	case XS_ALL:
 		/* an optional group none of whose elements is given: absent */
 		if (p->min == 0 && !particle_present(e, p, idx))
 			return 0;
 		for (unsigned i = 0; i < p->nkids; i++)
-			if (put_particle(e, p->kids[i], idx) < 0)
+			if (put_particle(e, p->kids[i], idx, rep || p->max > 1) < 0)
 				return -1;
 		return 0;
 	case XS_CHOICE: {
 		const struct xs_particle *chosen = NULL;
 
+		rep = rep || p->max > 1;
 		for (unsigned i = 0; i < p->nkids; i++) {
 			if (!particle_present(e, p->kids[i], idx))
 				continue;
+			if (rep) {
+				if (put_particle(e, p->kids[i], idx, 1) < 0)
+					return -1;
+				chosen = p->kids[i];
+				continue;
+			}
 			if (chosen) {
 				char a[128] = "", b[128] = "";
 
 				particle_names(chosen, a, sizeof(a));
 				particle_names(p->kids[i], b, sizeof(b));
 				return sc_enc_fail(e, "%s and %s are alternatives (xsd:choice): give only one",
-				            a, b);
+				                   a, b);
 			}
 			chosen = p->kids[i];
 		}
 		if (chosen)
-			return put_particle(e, chosen, idx);
+			return rep ? 0 : put_particle(e, chosen, idx, 0);
 		if (p->min == 0)
 			return 0;
 		/* none given: fine when a branch may be empty */
@@ -536,7 +556,9 @@ static int put_attrs(struct sc_enc *e, const struct xs_type *t, int idx)
 					sbuf_printf(e->b, " ns%d:%s=\"", n, a->name);
 				else
 					sbuf_printf(e->b, " %s=\"", a->name);
+				e->in_attr = 1;
 				r = sc_enc_simple(e, a->type ? a->type : &sc_any_simple, lua_gettop(L));
+				e->in_attr = 0;
 				sbuf_putc(e->b, '"');
 			}
 		}
@@ -581,7 +603,7 @@ static int put_complex(struct sc_enc *e, const struct xs_type *t, int idx)
 		if (e->failed)
 			return -1;
 	}
-	if (t->content && put_particle(e, t->content, idx) < 0)
+	if (t->content && put_particle(e, t->content, idx, 0) < 0)
 		return -1;
 	if (t->content && sc_particle_has_any(t->content))
 		return sc_enc_generic_content(e, idx, t, 0);

@@ -373,25 +373,3 @@ int sc_utf8_valid(const unsigned char *s, size_t n)
 	}
 	return 1;
 }
-
-/* ---- until xsd.c lands: weak stand-ins, replaced by its definitions ---- */
-
-__attribute__((weak)) const char *xs_check_value(const struct xs_type *t, const char *text,
-                                                 size_t len)
-{
-	(void)t, (void)text, (void)len;
-	return NULL;
-}
-
-__attribute__((weak)) struct xs_type *xs_find_type(const struct xs_set *set, const char *ns,
-                                                   const char *name)
-{
-	(void)set, (void)ns, (void)name;
-	return NULL;
-}
-
-__attribute__((weak)) struct xs_type *xs_builtin(const char *name)
-{
-	(void)name;
-	return NULL;
-}

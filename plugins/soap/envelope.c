@@ -29,17 +29,9 @@
 
 #include <lauxlib.h>
 #include <lua.h>
+#include <libxml/uri.h>
 
 #include "soap.h"
-
-/*
- * The codec (codec_dec.c, branch soap-codec) defines these. Until it is
- * merged they may be absent: weak references resolve to NULL then, and a
- * detail child is pushed as its text. Drop these two lines once
- * codec_dec.c has them.
- */
-#pragma weak sc_decode_any
-#pragma weak sc_decode_element
 
 #define XML_LANG_NS "http://www.w3.org/XML/1998/namespace"
 
@@ -257,13 +249,10 @@ static void push_detail_child(lua_State *L, xmlNodePtr el, const struct wsdl *w,
 	const struct xs_element *e = fault_element(op, el);
 	char err[256];
 
-	if (e && w && sc_decode_element && sc_decode_element(L, el, w, e, err, sizeof(err)) == 1)
+	if (e && w && sc_decode_element(L, el, w, e, err, sizeof(err)) == 1)
 		return;
 	/* no schema, or the detail does not fit it: generically */
-	if (sc_decode_any)
-		sc_decode_any(L, el, 1);
-	else
-		push_trimmed(L, el, 0);
+	sc_decode_any(L, el, 1);
 }
 
 /*
@@ -495,13 +484,43 @@ static const char *local_part(const char *q)
 	return (r = strrchr(q, ':')) ? r + 1 : q;
 }
 
+/* 1 when S[0..N) can be a namespace name as written: printable ASCII, none
+ * of the characters a URI never has unescaped, and a URI to libxml2 (which
+ * refuses a declaration of anything else). */
+static int uri_ok(const char *s, size_t n)
+{
+	char *z;
+	xmlURIPtr u;
+
+	if (n == 0 || n > 2048)
+		return 0;
+	for (size_t k = 0; k < n; k++) {
+		unsigned char c = (unsigned char)s[k];
+
+		if (c <= 0x20 || c >= 0x7f || strchr("<>\"{}|\\^`&", c))
+			return 0;
+	}
+	if (!(z = strndup(s, n)))
+		return 0;
+	u = xmlParseURI(z);
+	free(z);
+	xmlFreeURI(u);
+	return u != NULL;
+}
+
 static void put_subcode12(struct sbuf *b, const char *sub)
 {
 	const char *r;
 
 	if (sub[0] == '{' && (r = strchr(sub, '}'))) {
+		size_t n = (size_t)(r - sub - 1);
+
+		if (!uri_ok(sub + 1, n)) {
+			put_subcode12(b, r + 1);   /* no usable namespace: the local part */
+			return;
+		}
 		sbuf_puts(b, "<soapenv:Subcode><soapenv:Value xmlns:sc=\"");
-		sbuf_put_xml(b, sub + 1, (size_t)(r - sub - 1));
+		sbuf_put(b, sub + 1, n);
 		sbuf_puts(b, "\">sc:");
 		put_text(b, r + 1);
 	} else {

@@ -432,9 +432,12 @@ int sc_encode(struct lua_State *L, int idx, const struct wsdl *w, const struct w
 /*
  * Pushes the Lua table for BODY's content (the Body element) as OP's DIR
  * message: 1. Or pushes nothing and returns -1 with ERR when it does not
- * fit the schema (wrong wrapper element, a value not of its type, a
- * missing required element; unknown elements are skipped, not errors:
- * servers add fields). Needs at most 64 levels of Lua stack (checked).
+ * fit the schema (wrong wrapper element, a value not of its type, an
+ * element the schema allows once given twice, a missing required element
+ * -- the last for SC_INPUT only: an answer is taken as the server sends
+ * it; unknown elements are skipped, not errors: servers add fields).
+ * Needs at most 64 levels of Lua stack (checked). Never raises (no
+ * memory: -1, "out of memory").
  */
 int sc_decode(struct lua_State *L, xmlNodePtr body, const struct wsdl *w,
               const struct wsdl_op *op, enum sc_dir dir, char *err, size_t errlen);

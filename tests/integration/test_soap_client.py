@@ -137,7 +137,10 @@ class SoapServer:
                 except OSError:
                     pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        class Server(http.server.ThreadingHTTPServer):
+            request_queue_size = 128                     # bursts of calls: no refused connects
+
+        self.httpd = Server(("127.0.0.1", 0), H)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -388,7 +391,8 @@ def test_fault_soap11(d, server):
     assert f["kind"] == "soap" and f["code"].endswith("Client")
     assert f["reason"] == "no such account"
     assert f["status"] == 500 and f["version"] == "1.1" and f["operation"] == "GetAccount"
-    assert f["detail"]["accountId"] == 404      # decoded per the wsdl:fault's schema
+    # keyed by the detail's element, decoded per the wsdl:fault's schema
+    assert f["detail"]["AccountNotFound"]["accountId"] == 404
 
 
 def test_fault_soap12(d, server):
@@ -397,7 +401,7 @@ def test_fault_soap12(d, server):
     assert f["kind"] == "soap" and f["code"].endswith("Sender")
     assert f["subcode"] == "app:NotFound"
     assert f["reason"] == "no such account" and f["version"] == "1.2"
-    assert f["detail"]["accountId"] == 404
+    assert f["detail"]["AccountNotFound"]["accountId"] == 404
 
 
 def test_http_500_without_envelope(d, server):
@@ -506,7 +510,7 @@ INLINE_ATTACKS = {
 
 def test_xml_attacks_are_malformed(d, server):
     docs = dict(INLINE_ATTACKS)
-    for path in sorted(glob.glob(os.path.join(ATTACKS, "*"))):
+    for path in sorted(glob.glob(os.path.join(ATTACKS, "*.xml"))):
         if os.path.isfile(path) and os.path.getsize(path) < (8 << 20):
             with open(path, "rb") as f:
                 docs[os.path.basename(path)] = f.read()
@@ -525,6 +529,21 @@ def test_xml_attacks_are_malformed(d, server):
     assert out["result"]["account"]["id"] == 2
 
 
+def test_answers_that_do_not_fit_the_schema(d, server):
+    bad_type = envelope(S11, f'<t:GetAccountResponse xmlns:t="{TNS}"><t:account><t:id>seven</t:id>'
+                             '<t:owner>x</t:owner><t:balance>1</t:balance><t:active>true</t:active>'
+                             '</t:account></t:GetAccountResponse>')
+    wrong_el = envelope(S11, f'<t:TransferResponse xmlns:t="{TNS}"><t:ok>true</t:ok>'
+                             '</t:TransferResponse>')
+    not_soap = b'<?xml version="1.0"?><html><body>hello</body></html>'
+    for doc in (bad_type, wrong_el, not_soap):
+        server.clear("attack")
+        server.attack = doc
+        f = call(d, "ledger", "GetAccount", {"accountId": 1})["fault"]
+        assert f["kind"] == "malformed" and f["reason"], (doc, f)
+    server.clear()
+
+
 def test_client_leaves_mid_call(d, server):
     server.clear(delay=1.0)
     body = json.dumps({"input": {"accountId": 1}}).encode()
@@ -536,6 +555,7 @@ def test_client_leaves_mid_call(d, server):
         time.sleep(0.2)
         s.close()
     time.sleep(1.5)
+    assert d.wait_log("the client went away")
     server.clear()
     out = call(d, "ledger", "GetAccount", {"accountId": 8})
     assert out["result"]["account"]["id"] == 8
@@ -559,6 +579,7 @@ def test_access_log_upstream_fields(d, server, tmp_path):
     assert line, path.read_text() if path.exists() else "no access log"
     assert line["upstream_addr"] == f"127.0.0.1:{server.port}"
     assert line["upstream_latency_ms"] is not None
+    assert server.last().headers.get("x-request-id") == line["request_id"]
 
 
 # ---- config: start and reload ----------------------------------------------------------------
@@ -614,3 +635,68 @@ def test_reload_with_a_broken_wsdl_is_refused(portico, tmp_path, server):
     assert "the running services stay" in dm.log()
     # the old services keep serving
     assert call(dm, "ledger", "GetAccount", {"accountId": 11})["result"]["account"]["id"] == 11
+
+
+# ---- metrics, a good reload, many calls at once ----------------------------------------------
+
+def test_metrics_count_outcomes(portico, tmp_path, server):
+    server.clear()
+    aport = free_port()
+    admin = f'admin {{ listen = {{ address = "127.0.0.1", port = {aport} }} }}\n'
+    dm = portico(conf(server, tmp_path, extra=admin), plugins_dir=PLUGINS, start=False)
+    dm.start()
+    assert wait_port(aport, proc=dm.proc)
+    call(dm, "ledger", "GetAccount", {"accountId": 7})
+    call(dm, "ledger", "GetAccount", {"accountId": 404})
+    call(dm, "ledger", "GetAccount", {"accountId": "x"})
+    with urllib.request.urlopen(f"http://127.0.0.1:{aport}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    lines = [ln for ln in text.splitlines() if ln.startswith("portico_soap_calls_total{")
+             and 'service="ledger"' in ln and 'operation="GetAccount"' in ln]
+    got = {ln.split('outcome="')[1].split('"')[0]: float(ln.rsplit(" ", 1)[1]) for ln in lines}
+    assert got.get("ok") == 1 and got.get("soap") == 1 and got.get("invalid") == 1, lines
+    assert "portico_soap_call_duration_us_total{" in text
+
+
+def test_reload_keeps_calls_working(portico, tmp_path, server):
+    server.clear()
+    aport = free_port()
+    admin = f'admin {{ listen = {{ address = "127.0.0.1", port = {aport} }} }}\n'
+    dm = portico(conf(server, tmp_path, extra=admin), plugins_dir=PLUGINS, start=False)
+    dm.start()
+    assert wait_port(aport, proc=dm.proc)
+    server.clear(delay=1.0)
+    results = []
+    th = threading.Thread(target=lambda: results.append(
+        call(dm, "ledger", "GetAccount", {"accountId": 21})))
+    th.start()
+    time.sleep(0.3)                                       # the call is in flight
+    dm.write(dm.text.replace("timeout = 2, retries = 2", "timeout = 3, retries = 1"))
+    r = urllib.request.Request(f"http://127.0.0.1:{aport}/reload", data=b"", method="POST")
+    with urllib.request.urlopen(r, timeout=20) as resp:
+        assert resp.status == 200
+    th.join(20)
+    assert results and results[0]["result"]["account"]["id"] == 21, results
+    server.clear()
+    assert call(dm, "ledger", "GetAccount", {"accountId": 22})["result"]["account"]["id"] == 22
+    assert dm.wait_log("reload: 7 SOAP services loaded")
+
+
+def test_many_calls_at_once(portico, tmp_path, server):
+    server.clear(delay=0.05)
+    dm = portico(conf(server, tmp_path), plugins_dir=PLUGINS, workers=2)
+    out = {}
+
+    def one(i):
+        svc = "ledger" if i % 2 else "ledger12"
+        out[i] = call(dm, svc, "GetAccount", {"accountId": 1000 + i})
+
+    ths = [threading.Thread(target=one, args=(i,)) for i in range(24)]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join(30)
+    assert len(out) == 24
+    for i, r in out.items():
+        assert r.get("result", {}).get("account", {}).get("id") == 1000 + i, r
+    server.clear()

@@ -178,8 +178,17 @@ route.post("/call/:svc/:op", function(req, res)
   end
   local input = req:json()
   local ok, r, f = pcall(function() return c[req.params.op](c, input) end)
-  if not ok then return res:json(500, { error = tostring(r) }) end
-  res:json(200, { r = VIEW(r), f = VIEW(f) })
+  if not ok then return 500, { error = tostring(r) } end
+  return 200, { r = VIEW(r), f = VIEW(f) }
+end)
+'''
+
+# Transfer with memo = soap.null (xsi:nil), which JSON bodies cannot say.
+NULL_LUA = r'''
+route.post("/nullmemo/:svc", function(req, res)
+  local c = soap.client(req.params.svc)
+  local r, f = c:Transfer({ from = 1, to = 3, amount = 1, memo = soap.null })
+  return 200, { r = VIEW(r), f = VIEW(f) }
 end)
 '''
 
@@ -192,17 +201,17 @@ route.get("/v1/accounts/:id", function(req, res)
   if fault then
     if fault.kind == "soap" and fault.code:match("Client") or
        fault.kind == "soap" and fault.code:match("Sender") then
-      return res:json(404, { error = fault.reason, code = fault.code })
+      return 404, { error = fault.reason, code = fault.code }
     end
-    return res:json(502, { error = fault.reason, kind = fault.kind })
+    return 502, { error = fault.reason, kind = fault.kind }
   end
   local a = r.account
-  res:json(200, {
+  return 200, {
     id = a.id, owner = a.owner, balance = a.balance, currency = a.currency,
     active = a.active, tags = json.array(a.tags), note = a.note or json.null,
     city = a.address.city, country = a.address.country,
     photo_bytes = a.photo and #a.photo or 0,
-  })
+  }
 end)
 '''
 
@@ -265,7 +274,7 @@ def start_portico(portico, tmp_path, services, upstreams="", extra_lua="", graph
     rdir = tmp_path / "routes"
     rdir.mkdir(exist_ok=True)
     (rdir / "00view.lua").write_text(VIEW_LUA)
-    (rdir / "10call.lua").write_text(CALL_LUA + extra_lua)
+    (rdir / "10call.lua").write_text(CALL_LUA + NULL_LUA + extra_lua)
     plugins = 'plugin "soap" { services = { %s } }\n' % services
     if graphql:
         schema = tmp_path / "ledger.graphql"
@@ -370,6 +379,14 @@ def accounts(peer_name):
             "active": True, "tags": [], "note": "",
             "address": {"street": "1 Navy Way", "city": "Arlington", "postalCode": "22202",
                         "country": "US"}},
+        # non-ASCII both ways, whitespace kept, an empty base64Binary is ""
+        5: {"id": 5, "owner": "\u00c9milie du Ch\u00e2telet", "balance": 99.99, "currency": "EUR",
+            "opened": "1745-01-01T00:00:00+00:00" if spyne else "1745-01-01T00:00:00Z",
+            "active": False, "tags": ["physique", "\u540d\u524d", "\U0001f680"],
+            "note": "na\u00efve caf\u00e9 \u2013 \u2211 \u00a0",
+            "address": {"street": "Rue de la Ferronnerie", "city": "Lun\u00e9ville",
+                        "country": "FR"},
+            "photo": b""},
         # a long past 2^53: an exact integer; balance "0" is still a number (float)
         9007199254740993: {
             "id": 9007199254740993, "owner": "Alonzo Church", "balance": 0.0, "currency": "USD",
@@ -415,6 +432,20 @@ def test_get_account_converts_every_type(peer_daemon):
         for i in (1, 2, 3):
             r = ok(d, svc, "GetAccount", {"accountId": i})
             assert typed(r) == typed({"account": want[i]}), (name, svc, i)
+
+
+def test_unicode_whitespace_and_empty_binary(peer_daemon):
+    name, peer, d = peer_daemon
+    want = accounts(name)[5]
+    for svc in services_of(name):
+        r = ok(d, svc, "GetAccount", {"accountId": 5})
+        got = r["account"]
+        # an empty base64Binary decodes to "" (JSON-viewed as the empty str)
+        assert got.get("photo") in ("", b""), got
+        got["photo"] = b""
+        assert typed(got) == typed(want), svc
+        r = ok(d, svc, "ListAccounts", {"ownerPrefix": "\u00c9milie"})
+        assert [a["owner"] for a in r["account"]] == [want["owner"]], svc
 
 
 def test_list_accounts_arrays_of_none_one_and_many(peer_daemon):
@@ -467,15 +498,14 @@ def test_fault_not_found_both_versions(peer_daemon):
             code = {"node": "soap:Sender", "spyne": "soap12env:Sender"}[name]
             sub = {"node": "tns:AccountNotFound", "spyne": "AccountNotFound"}[name]
             assert (f["code"], f.get("subcode")) == (code, sub), f
+        # the detail: a table keyed by its child element's name
         if name == "node":
-            # ledger.wsdl names this detail in wsdl:fault: the element's
-            # content, decoded per its schema
-            assert typed(f["detail"]) == typed({"accountId": 4242,
-                                                "message": "no account 4242"}), f
+            # ledger.wsdl names this element in wsdl:fault: decoded per its schema
+            want = {"accountId": 4242, "message": "no account 4242"}
         else:
-            # spyne's WSDL declares no fault: the detail's children, generically
-            assert typed(f["detail"]) == typed({"AccountNotFound": {
-                "accountId": "4242", "message": "no account 4242"}}), f
+            # spyne's WSDL declares no fault: decoded generically, text stays text
+            want = {"accountId": "4242", "message": "no account 4242"}
+        assert typed(f["detail"]) == typed({"AccountNotFound": want}), f
 
 
 def test_fault_without_detail_and_from_transfer(peer_daemon):
@@ -516,8 +546,9 @@ def test_wire_soap11_and_soap12_requests(node_peer, portico, tmp_path):
     assert w["soapAction"] == '"http://example.com/ledger/2024/Transfer"', w
     assert "http://schemas.xmlsoap.org/soap/envelope/" in w["body"], w
     body = w["body"]
-    # the schema's order whatever the table's
+    # the schema's order whatever the table's; no memo: not sent
     assert body.index("from>") < body.index("to>") < body.index("amount>"), body
+    assert "memo" not in body, body
 
     ok(d, "ledger12", "GetAccount", {"accountId": 2})
     w = last_request(node_peer)
@@ -532,13 +563,34 @@ def test_wire_soap11_and_soap12_requests(node_peer, portico, tmp_path):
     assert last_request(node_peer)["path"] == "/ledger/soap12"
 
 
+def test_nil_and_text_memo_round_trip(peer_daemon):
+    """memo = soap.null goes as xsi:nil and comes back as nil; text comes
+    back as it went (the servers echo it in the receipt)."""
+    name, peer, d = peer_daemon
+    for svc in services_of(name):
+        r = requests.post("%s/nullmemo/%s" % (d.url, svc), timeout=30)
+        assert r.status_code == 200, (r.text, d.log()[-2000:])
+        j = r.json()
+        assert unview(j["f"]) is None, j
+        rc = unview(j["r"])["receipt"]
+        assert "memo" not in rc, rc
+        if name == "node":
+            body = last_request(peer)["body"]
+            m = re.search(r"<(\w+:)?memo [^>]*nil=\"true\"", body)
+            assert m, body
+            assert "http://www.w3.org/2001/XMLSchema-instance" in body, body
+        rc = ok(d, svc, "Transfer", {"from": 1, "to": 3, "amount": 1,
+                                     "memo": "rent <May> & \u00e9t\u00e9"})["receipt"]
+        assert rc["memo"] == "rent <May> & \u00e9t\u00e9", rc
+
+
 def test_client_port_option(node_peer, portico, tmp_path):
     """soap.client(name, { port = ... }) picks the port in the script."""
     extra = r'''
 local c12 = soap.client("ledger", { port = "LedgerSoap12" })
 route.get("/port12", function(req, res)
   local r, f = c12:GetAccount({ accountId = 1 })
-  res:json(200, { owner = r and r.account.owner, fault = f and f.reason })
+  return 200, { owner = r and r.account.owner, fault = f and f.reason }
 end)
 '''
     d = node_daemon(portico, tmp_path, node_peer, extra_lua=extra)
@@ -562,6 +614,44 @@ def test_many_calls_at_once(peer_daemon):
             assert r is None and f["kind"] == "soap", (svc, f)
         else:
             assert f is None and r["account"]["id"] == i, (svc, i, r, f)
+
+
+def test_pooled_connection_closed_by_the_server(node_peer, portico, tmp_path):
+    """node closes an idle keep-alive connection after 5 s: the next call
+    through the upstream (a Transfer, never retried) must not fail on the
+    dead pooled connection."""
+    d = node_daemon(portico, tmp_path, node_peer)
+    for svc in ("ledger", "ledger12"):
+        ok(d, svc, "GetAccount", {"accountId": 1})
+    time.sleep(5.6)
+    for svc in ("ledger", "ledger12"):
+        r, f = call(d, svc, "Transfer", {"from": 1, "to": 2, "amount": 3})
+        assert f is None, (svc, f)
+        assert r["receipt"]["amount"] == 3.0
+
+
+def test_server_gone_is_a_transport_fault(node_peer, portico, tmp_path):
+    """The legacy side goes away: calls answer a transport fault, the
+    daemon keeps serving, and calls work again when it is back."""
+    gone = Peer("node-soap-gone", ["node", os.path.join(SERVERS, "node_ledger.js")],
+                str(tmp_path))
+    services = ('ledger = { wsdl = "%s", url = "%s/ledger/soap11" }, '
+                'ledger12 = { wsdl = "%s", url = "%s/ledger/soap12", port = "LedgerSoap12" }'
+                % (LEDGER_WSDL, gone.url, LEDGER_WSDL, gone.url))
+    d = start_portico(portico, tmp_path, services)
+    try:
+        assert ok(d, "ledger", "GetAccount", {"accountId": 1})["account"]["id"] == 1
+    finally:
+        gone.stop()
+    for svc, version in (("ledger", "1.1"), ("ledger12", "1.2")):
+        t0 = time.monotonic()
+        r, f = call(d, svc, "GetAccount", {"accountId": 1})
+        assert r is None and f["kind"] == "transport", f
+        assert f["version"] == version and f["operation"] == "GetAccount", f
+        assert f["reason"], f
+        assert time.monotonic() - t0 < 10
+    # the daemon is fine, and other services still answer
+    assert requests.get(d.url + "/nothing-here", timeout=10).status_code == 404
 
 
 # ---- a REST route and a GraphQL resolver backed by SOAP ---------------------------------

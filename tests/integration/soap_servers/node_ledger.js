@@ -52,6 +52,11 @@ const ACCOUNTS = [
 	{ id: '3', owner: 'Grace Hopper', balance: '1000000.01', currency: 'USD',
 	  opened: '2021-12-09T17:45:30.5Z', active: true, tags: [], note: '',
 	  address: { street: '1 Navy Way', city: 'Arlington', postalCode: '22202', country: 'US' } },
+	{ id: '5', owner: 'Émilie du Châtelet', balance: '99.99', currency: 'EUR',
+	  opened: '1745-01-01T00:00:00Z', active: false, tags: ['physique', '名前', '🚀'],
+	  note: 'naïve café – ∑ \u00a0',
+	  address: { street: 'Rue de la Ferronnerie', city: 'Lunéville', country: 'FR' },
+	  photo: '' },
 	{ id: '9007199254740993', owner: 'Alonzo Church', balance: '0', currency: 'USD',
 	  opened: '1936-04-01T12:00:00Z', active: true, tags: ['legacy', 'migrated', 'lambda'],
 	  note: 'migrated from the mainframe',
@@ -135,7 +140,9 @@ function impl(version) {
 				attributes: { reference: 'TX-' + String(receipts).padStart(6, '0'),
 				              status: amount >= 10000 ? 'pending' : 'settled' },
 				from: from.id, to: to.id, amount: String(args.amount),
-				executed: '2024-05-17T10:00:00Z' } };
+				executed: '2024-05-17T10:00:00Z',
+				/* the memo as sent: absent, xsi:nil (null) or text */
+				memo: args.memo } };
 		},
 	};
 }

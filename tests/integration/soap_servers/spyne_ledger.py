@@ -75,6 +75,7 @@ class Receipt(ComplexModel):
         ("to", req(Long)),
         ("amount", req(Decimal, fraction_digits=2)),
         ("executed", req(DateTime)),
+        ("memo", Unicode(min_occurs=0, nillable=True)),
     ]
 
 
@@ -95,6 +96,11 @@ ACCOUNTS = [
          opened=datetime.datetime(2021, 12, 9, 17, 45, 30, 500000, tzinfo=UTC), active=True,
          tags=[], note="",
          address=dict(street="1 Navy Way", city="Arlington", postalCode="22202", country="US")),
+    dict(id=5, owner="\u00c9milie du Ch\u00e2telet", balance=decimal.Decimal("99.99"),
+         currency="EUR", opened=datetime.datetime(1745, 1, 1, tzinfo=UTC), active=False,
+         tags=["physique", "\u540d\u524d", "\U0001f680"], note="na\u00efve caf\u00e9 \u2013 \u2211 \u00a0",
+         address=dict(street="Rue de la Ferronnerie", city="Lun\u00e9ville", country="FR"),
+         photo=b""),
     dict(id=9007199254740993, owner="Alonzo Church", balance=decimal.Decimal("0"),
          currency="USD", opened=datetime.datetime(1936, 4, 1, 12, tzinfo=UTC), active=True,
          tags=["legacy", "migrated", "lambda"], note="migrated from the mainframe",
@@ -136,10 +142,11 @@ class Ledger(ServiceBase):
         return [account(a) for a in hits[:limit]]
 
     @rpc(req(Long), req(Long), req(Decimal, fraction_digits=2),
+         Unicode(min_occurs=0, nillable=True),
          _in_variable_names={"from_": "from"},
          _returns=Receipt.customize(min_occurs=1, nillable=False),
          _out_variable_name="receipt")
-    def Transfer(ctx, from_, to, amount):
+    def Transfer(ctx, from_, to, amount, memo):
         src, dst = find(from_), find(to)
         if amount <= 0:
             raise Fault(faultcode="Client", faultstring="amount must be positive")
@@ -147,7 +154,7 @@ class Ledger(ServiceBase):
         return Receipt(reference="TX-%06d" % receipts[0],
                        status="pending" if amount >= 10000 else "settled",
                        to=dst["id"], amount=amount,
-                       executed=datetime.datetime(2024, 5, 17, 10, tzinfo=UTC),
+                       executed=datetime.datetime(2024, 5, 17, 10, tzinfo=UTC), memo=memo,
                        **{"from": src["id"]})
 
 
