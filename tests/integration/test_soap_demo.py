@@ -117,6 +117,11 @@ def test_faults_are_clear_json_errors(demo):
     assert status == 400 and e["kind"] == "invalid" and "accountId" in e["error"], e
     status, e = get(demo, "/v1/accounts/1/transactions?limit=1000")
     assert status == 400, e
+    # careless ids: never a call, never a 500
+    for bad in ("-3", "0", "2.5", "1e3x", "9" * 4000, "%00", "0x10"):
+        status, e = get(demo, "/v1/accounts/" + bad)
+        assert status in (400, 404) and "error" in e, (bad, status, e)
+    assert get(demo, "/v1/accounts/2?x=<a>")[0] == 200
 
 
 def test_graphql_field_backed_by_soap(demo):
@@ -133,6 +138,8 @@ def test_graphql_field_backed_by_soap(demo):
                     'c: account(id: 5) { owner } }')
     assert got == {"data": {"a": {"owner": "Ada Lovelace"}, "b": None,
                             "c": {"owner": "Edsger Dijkstra"}}}, got
+    # not an account number: null, no call
+    assert gql(demo, '{ account(id: "abc") { owner } }') == {"data": {"account": None}}
     # a server fault: the field is null with the ledger's reason, the rest stands
     got = gql(demo, '{ bad: account(id: 500) { owner } ok: account(id: 3) { owner } }')
     assert got["data"] == {"bad": None, "ok": {"owner": "Grace Hopper"}}, got
