@@ -28,6 +28,7 @@
 #include "conf.h"
 #include "log.h"
 #include "metrics.h"
+#include "plugin.h"
 #include "upstream/up_metrics.h"
 
 #define ADMIN_MAX_HEAD 8192           /* request line and headers */
@@ -50,6 +51,90 @@ static unsigned char token_hash[SHA256_DIGEST_LENGTH];
 static int have_token;
 static admin_reload_fn do_reload;
 static admin_gen_fn cur_gen;
+
+/* Plugins' endpoints (pt_api.admin_route_register). */
+#define ADMIN_MAX_PLUGIN_ROUTES 32
+static struct proute {
+	char prefix[64];
+	size_t len;
+	pt_admin_fn fn;
+	void *ud;
+	struct pt_plugin_ctx *owner;
+} proutes[ADMIN_MAX_PLUGIN_ROUTES];
+static unsigned nproutes;
+static const char *const core_paths[] = { "/metrics", "/status", "/routes", "/plugins",
+                                          "/upstreams", "/config", "/reload" };
+
+int admin_route_register(struct pt_plugin_ctx *ctx, const char *prefix, pt_admin_fn fn,
+                         void *ud)
+{
+	size_t n = prefix ? strlen(prefix) : 0;
+
+	if (!fn || n < 2 || n >= sizeof(proutes[0].prefix) || prefix[0] != '/' ||
+	    prefix[n - 1] == '/')
+		return PT_EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!((prefix[i] >= 'a' && prefix[i] <= 'z') || (prefix[i] >= '0' && prefix[i] <= '9') ||
+		      prefix[i] == '_' || prefix[i] == '-' || prefix[i] == '/'))
+			return PT_EINVAL;
+	for (size_t i = 0; i < sizeof(core_paths) / sizeof(core_paths[0]); i++)
+		if (!strncmp(prefix, core_paths[i], strlen(core_paths[i])) &&
+		    (prefix[strlen(core_paths[i])] == '\0' || prefix[strlen(core_paths[i])] == '/'))
+			return PT_EINVAL;
+	for (unsigned i = 0; i < nproutes; i++)
+		if (!strcmp(proutes[i].prefix, prefix))
+			return PT_EEXIST;
+	if (nproutes == ADMIN_MAX_PLUGIN_ROUTES)
+		return PT_ELIMIT;
+	memcpy(proutes[nproutes].prefix, prefix, n + 1);
+	proutes[nproutes].len = n;
+	proutes[nproutes].fn = fn;
+	proutes[nproutes].ud = ud;
+	proutes[nproutes].owner = ctx;
+	nproutes++;
+	return 0;
+}
+
+void admin_routes_free(void)
+{
+	nproutes = 0;
+}
+
+/* A plugin's endpoint for PATH, or NULL. */
+static const struct proute *proute_of(const char *path)
+{
+	for (unsigned i = 0; i < nproutes; i++)
+		if (!strncmp(path, proutes[i].prefix, proutes[i].len) &&
+		    (path[proutes[i].len] == '\0' || path[proutes[i].len] == '/'))
+			return &proutes[i];
+	return NULL;
+}
+
+static void answer(struct aconn *c, int status, const char *type, const char *body,
+                   size_t len, const char *extra);
+
+static void serve_plugin(struct aconn *c, const struct proute *r, const char *method,
+                         const char *path, const char *query)
+{
+	struct pt_admin_req req = { .size = sizeof(req) };
+	char *body = NULL;
+	size_t len = 0;
+	int status;
+
+	req.method = (pt_str_t){ method, strlen(method) };
+	req.path = (pt_str_t){ path, strlen(path) };
+	req.query = (pt_str_t){ query ? query : "", query ? strlen(query) : 0 };
+	status = r->fn(&req, &body, &len, r->ud);
+	if (status < 200 || status > 599) {
+		log_error("admin", "%s's endpoint %s answered status %d: 500 instead",
+		          r->owner ? r->owner->name : "a plugin", r->prefix, status);
+		free(body);
+		answer(c, 500, "application/json", "{\"error\":\"internal error\"}", 26, "");
+		return;
+	}
+	answer(c, status, "application/json", body ? body : "", body ? len : 0, "");
+	free(body);
+}
 
 static void conn_free(struct aconn *c)
 {
@@ -181,13 +266,15 @@ static void serve_reload(struct aconn *c)
 }
 
 /* METHOD and PATH (without the query) of an authorized request. */
-static void route(struct aconn *c, const char *method, const char *path)
+static void route(struct aconn *c, const char *method, const char *path, const char *query)
 {
+	const struct proute *pr = proute_of(path);
 	static const struct {
 		const char *path, *method;
 	} eps[] = {
 		{ "/metrics", "GET" }, { "/status", "GET" }, { "/routes", "GET" },
-		{ "/plugins", "GET" }, { "/upstreams", "GET" }, { "/reload", "POST" },
+		{ "/plugins", "GET" }, { "/upstreams", "GET" }, { "/config", "GET" },
+		{ "/reload", "POST" },
 	};
 	size_t i;
 	int get;
@@ -195,6 +282,10 @@ static void route(struct aconn *c, const char *method, const char *path)
 	for (i = 0; i < sizeof(eps) / sizeof(eps[0]); i++)
 		if (!strcmp(path, eps[i].path))
 			break;
+	if (i == sizeof(eps) / sizeof(eps[0]) && pr) {
+		serve_plugin(c, pr, method, path, query);
+		return;
+	}
 	if (i == sizeof(eps) / sizeof(eps[0])) {
 		answer_text(c, 404, "not found", "");
 		return;
@@ -210,6 +301,7 @@ static void route(struct aconn *c, const char *method, const char *path)
 	case 2: answer_json(c, 200, admin_json_routes(cur_gen())); break;
 	case 3: answer_json(c, 200, admin_json_plugins()); break;
 	case 4: answer_json(c, 200, admin_json_upstreams(cur_gen())); break;
+	case 5: answer_json(c, 200, admin_json_config(cur_gen())); break;
 	default: serve_reload(c); break;
 	}
 }
@@ -254,8 +346,8 @@ static void handle(struct aconn *c, char *head)
 		return;
 	}
 	if ((q = strchr(target, '?')))
-		*q = '\0';
-	route(c, method, target);
+		*q++ = '\0';
+	route(c, method, target, q);
 }
 
 static void on_read(struct bufferevent *bev, void *arg)

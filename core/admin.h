@@ -13,6 +13,8 @@
 
 #include <stddef.h>
 
+#include "portico/api.h"
+
 struct event_base;
 struct admin_conf;
 struct gen;
@@ -33,5 +35,12 @@ int admin_start(struct event_base *base, const struct admin_conf *a, admin_reloa
 void admin_update(const struct admin_conf *a);
 /* Closes the listener and every admin connection. */
 void admin_stop(void);
+
+/* pt_api.admin_route_register (main thread, from a plugin's load). */
+struct pt_plugin_ctx;
+int admin_route_register(struct pt_plugin_ctx *ctx, const char *prefix, pt_admin_fn fn,
+                         void *ud);
+/* Forgets every plugin endpoint (at exit, after the plugins unloaded). */
+void admin_routes_free(void);
 
 #endif

@@ -18,5 +18,8 @@ json_t *admin_json_status(const struct gen *g);
 json_t *admin_json_routes(const struct gen *g);
 json_t *admin_json_plugins(void);
 json_t *admin_json_upstreams(const struct gen *g);
+/* GET /config: the generation's configuration, secrets masked
+ * (admin_config.c). */
+json_t *admin_json_config(const struct gen *g);
 
 #endif

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "api_table.h"
+#include "admin.h"
 #include "command.h"
 #include "conf_tree.h"
 #include "http/exchange.h"
@@ -276,6 +277,7 @@ static const struct pt_api table = {
 	.metric_counter_l = metric_counter_l,
 	.metric_gauge_l = metric_gauge_l,
 	.lua_exchange = lua_running_exchange,
+	.admin_route_register = admin_route_register,
 };
 
 const struct pt_api *api_table(void)

@@ -5,17 +5,29 @@
 #include "http/exchange.h"
 #include "log.h"
 #include "lua/lua_rt.h"
+#include "phase_metrics.h"
 #include "plugin.h"
 #include "watchdog.h"
+#include "worker.h"
 
-/* Calls the route's handler; answers 500 when it fails or forgets to answer. */
-static void run_handler(pt_exchange *x)
+/* Who a callback's time counts for (phase_metrics.h). */
+static const char *owner_name(const struct pt_plugin_ctx *owner, int lua)
+{
+	return owner ? owner->name : lua ? "lua" : "core";
+}
+
+/* Calls the route's handler; answers 500 when it fails or forgets to answer.
+ * NOW: mono_us() read just before. */
+static void run_handler(pt_exchange *x, uint64_t now)
 {
 	const struct route_entry *re = x->route;
 	int rc;
 
 	xapi_ref(x);   /* the handler may drop the last other reference */
+	x->handler_start_us = now ? now : 1;
 	rc = re->handler->fn(x, re->conf->opts, re->handler->ud);
+	phase_metrics_call(x->w->id, owner_name(re->handler->owner, re->lua_fn != 0),
+	                   PHASE_HANDLER, mono_us() - now);
 	if (rc < 0 && x->state < X_STREAMING) {
 		log_error(re->handler->owner ? re->handler->owner->name : "core",
 		          "handler '%s' failed on %.*s %.*s: %s", re->handler->name,
@@ -36,6 +48,7 @@ static void step(pt_exchange *x)
 {
 	const struct route_entry *re = x->route;
 	pt_exchange *was = watchdog_enter(x->w, x);   /* filters and handler: X's code */
+	uint64_t t = mono_us(), t2;
 
 	x->chain_busy++;
 	while (x->fpos < re->nfilters) {
@@ -51,6 +64,10 @@ static void step(pt_exchange *x)
 			rc = f->c->fn(x, f->opts, f->c->ud);
 		else
 			rc = f->c->def.run(x, f->state, f->c->ud);
+		t2 = mono_us();
+		phase_metrics_call(x->w->id, f->c ? owner_name(f->c->owner, 0) : "lua", PHASE_FILTER,
+		                   t2 - t);
+		t = t2;
 		if (rc == PT_FILTER_WAIT) {
 			if (x->chain_result < 0)
 				goto out;          /* it will call back */
@@ -69,7 +86,7 @@ static void step(pt_exchange *x)
 		if (x->preflight)   /* no preflight filter answered: a plain empty answer */
 			xapi_respond(x, 204, (pt_str_t){ NULL, 0 });
 		else
-			run_handler(x);
+			run_handler(x, t);
 	}
 out:
 	x->chain_busy--;

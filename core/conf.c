@@ -543,8 +543,26 @@ const pt_conf *conf_from_lua(struct lua_State *L, int idx, struct arena *a, cons
 	return e.count ? NULL : c;
 }
 
+/* The recorded secrets, copied into CFG's arena. 0 or -1 (no memory). */
+static int keep_secrets(struct config *cfg, const struct secret_rec *r)
+{
+	const char **v = arena_alloc(&cfg->arena, (r->n + 1) * sizeof(*v));
+
+	if (!v)
+		return -1;
+	for (unsigned i = 0; i < r->n; i++)
+		if (!(v[i] = arena_strdup(&cfg->arena, r->v[i])))
+			return -1;
+	v[r->n] = NULL;
+	cfg->secrets = v;
+	cfg->secrets_overflow = r->overflow;
+	return 0;
+}
+
 struct config *config_load(const char *file, char *err, size_t errlen)
 {
+	struct secret_rec rec = { .n = 0 };
+	int rc;
 	struct errbuf e = { err, errlen, 0, 0 };
 	struct lua_mem mem = { .limit = CONF_MAX_MEMORY };
 	struct config *cfg;
@@ -572,7 +590,13 @@ struct config *config_load(const char *file, char *err, size_t errlen)
 	b.skip_functions = 0;
 	b.ptabs = NULL;
 	b.nptabs = 0;
-	if (eval_file(L, file, &e) == 0) {
+	secret_record_start(&rec);
+	rc = eval_file(L, file, &e);
+	secret_record_stop();
+	if (rc == 0 && keep_secrets(cfg, &rec) != 0)
+		conf_errf(&e, file, 0, "out of memory");
+	secret_rec_clear(&rec);
+	if (rc == 0) {
 		lua_getfield(L, LUA_REGISTRYINDEX, K_SETTINGS);
 		lua_getfield(L, LUA_REGISTRYINDEX, K_LINES);
 		conf_read_settings(L, cfg, &b);

@@ -175,6 +175,9 @@ struct config {
 	const char **route_scripts;
 	unsigned nroute_scripts;
 	const pt_conf *root;       /* the whole file as a tree */
+	const char **secrets;      /* what env() and secret_file() gave while it loaded
+	                            * (the admin config view masks them), NULL-ended */
+	int secrets_overflow;      /* more than SECRET_REC_MAX: mask every string */
 };
 
 /*

@@ -33,6 +33,7 @@
 #include "plugin.h"
 #include "process.h"
 #include "lua_metrics.h"
+#include "phase_metrics.h"
 #include "req_metrics.h"
 #include "upstream/up_metrics.h"
 #include "upstream/health.h"
@@ -229,6 +230,7 @@ static struct gen *build(const char *path, int first, char *err, size_t errlen)
 		workers_set_count((unsigned)cfg->workers);
 		if (req_metrics_init((unsigned)cfg->workers) != 0 ||
 		    lua_metrics_init((unsigned)cfg->workers) != 0 ||
+		    phase_metrics_init((unsigned)cfg->workers) != 0 ||
 		    up_metrics_init((unsigned)cfg->workers) != 0) {
 			snprintf(err, errlen, "out of memory");
 			config_free(cfg);
@@ -546,10 +548,12 @@ int main(int argc, char **argv)
 		unlink(pid_path);
 	free(pid_path);
 	plugins_unload_all();
+	admin_routes_free();
 	free_listeners();
 	metrics_free_all();
 	req_metrics_free();
 	lua_metrics_free();
+	phase_metrics_free();
 	up_metrics_free();
 	lua_rt_shutdown();
 	process_free();

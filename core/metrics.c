@@ -10,6 +10,7 @@
 
 #include "metrics.h"
 #include "lua_metrics.h"
+#include "phase_metrics.h"
 #include "req_metrics.h"
 
 /*
@@ -236,6 +237,7 @@ size_t metrics_render(char **buf)
 	}
 	pthread_mutex_unlock(&mu);
 	req_metrics_render(f);
+	phase_metrics_render(f);
 	lua_metrics_render(f);
 	fclose(f);
 	*buf = out;

@@ -25,6 +25,45 @@ static const char *shown(const char *name, char *buf, size_t cap)
 	return buf;
 }
 
+static __thread struct secret_rec *recording;
+
+void secret_record_start(struct secret_rec *r)
+{
+	recording = r;
+}
+
+void secret_record_stop(void)
+{
+	recording = NULL;
+}
+
+void secret_rec_clear(struct secret_rec *r)
+{
+	for (unsigned i = 0; i < r->n; i++)
+		free(r->v[i]);
+	r->n = 0;
+	r->overflow = 0;
+}
+
+/* Remembers the value on top of L's stack when a recording runs. */
+static void record(lua_State *L)
+{
+	struct secret_rec *r = recording;
+	size_t n;
+	const char *v;
+
+	if (!r || !(v = lua_tolstring(L, -1, &n)) || !n)
+		return;
+	for (unsigned i = 0; i < r->n; i++)
+		if (!strcmp(r->v[i], v))
+			return;
+	if (r->n == SECRET_REC_MAX || !(r->v[r->n] = strndup(v, n))) {
+		r->overflow = 1;
+		return;
+	}
+	r->n++;
+}
+
 int secret_lua_env(lua_State *L)
 {
 	const char *name = luaL_checkstring(L, 1);
@@ -36,12 +75,14 @@ int secret_lua_env(lua_State *L)
 	v = getenv(name);
 	if (v) {
 		lua_pushstring(L, v);
+		record(L);
 		return 1;
 	}
 	if (!lua_isnoneornil(L, 2)) {
 		luaL_checkstring(L, 2);
 		lua_pushvalue(L, 2);
 		lua_tostring(L, -1);   /* a number default comes back a string */
+		record(L);
 		return 1;
 	}
 	return luaL_error(L, "env(\"%s\"): not set", shown(name, cut, sizeof(cut)));
@@ -130,5 +171,6 @@ int secret_lua_file(lua_State *L, const char *conf_file)
 	if (n > 0 && buf[n - 1] == '\n')
 		n -= n > 1 && buf[n - 2] == '\r' ? 2 : 1;
 	lua_pushlstring(L, buf, (size_t)n);
+	record(L);
 	return 1;
 }

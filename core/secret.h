@@ -28,4 +28,20 @@ int secret_lua_file(struct lua_State *L, const char *conf_file);
  */
 int secret_path_join(const char *file, const char *rel, char *out, size_t cap);
 
+/*
+ * The values env() and secret_file() return while a recording runs on this
+ * thread (the config's load), so the admin API's config view can mask them
+ * wherever they ended up. R is the caller's; stop before it goes away.
+ * At most SECRET_REC_MAX values are kept (more: R->overflow).
+ */
+#define SECRET_REC_MAX 256
+struct secret_rec {
+	char *v[SECRET_REC_MAX];   /* malloc'd copies; secret_rec_clear frees them */
+	unsigned n;
+	int overflow;
+};
+void secret_record_start(struct secret_rec *r);
+void secret_record_stop(void);
+void secret_rec_clear(struct secret_rec *r);
+
 #endif

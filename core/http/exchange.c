@@ -22,6 +22,7 @@
 #include "gen.h"
 #include "h1_parser.h"
 #include "access_log.h"
+#include "phase_metrics.h"
 #include "req_metrics.h"
 #include "worker.h"
 #include "log.h"
@@ -192,7 +193,7 @@ static void count_request(pt_exchange *x)
 	enum req_proto proto = x->minor_version == 20 ? RQ_H2 : RQ_H1;
 	int status = x->log_status ? x->log_status : x->status;
 	uint64_t in = x->body_streamed ? (x->req_length > 0 ? (uint64_t)x->req_length : 0) :
-	              x->body_len;
+	              x->body_len, now;
 	pt_str_t ct;
 
 	if (x->upgrade || status == 101)
@@ -201,8 +202,13 @@ static void count_request(pt_exchange *x)
 	         xapi_header(x, PT_STR("content-type"), 0, &ct) == 0 && ct.len >= 16 &&
 	         !strncasecmp(ct.ptr, "application/grpc", 16))
 		proto = RQ_GRPC;
+	now = mono_us();
 	req_metrics_count(x->w->id, x->route ? x->route->conf->path : NULL, x->method, status,
-	                  proto, mono_us() - x->start_us, in, x->bytes_out);
+	                  proto, now - x->start_us, in, x->bytes_out);
+	if (x->route)
+		phase_metrics_request(x->w->id, (x->handler_start_us ? x->handler_start_us : now) -
+		                      x->start_us, x->handler_start_us ? now - x->handler_start_us :
+		                      UINT64_MAX, x->upstream_us);
 }
 
 void exchange_detach(pt_exchange *x, int aborted)

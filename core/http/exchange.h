@@ -112,6 +112,7 @@ struct pt_exchange {
 	/* what the access log reports of the handler's upstream call */
 	pt_str_t upstream_addr;          /* "ip:port" of the last attempt, pool copy */
 	uint64_t upstream_us;            /* time spent waiting on upstreams */
+	uint64_t handler_start_us;       /* monotonic, when the handler was called; 0: not yet */
 
 	/* response */
 	int status;

@@ -290,7 +290,9 @@ static int attempt(struct proxy *p)
 	p->hr.trailers = (const pt_str_t *)x->req_trailers;
 	p->hr.num_trailers = p->hr.body_more ? 0 : x->nreq_trailers;
 	set_addr(p, upstream_try_server(p->t));
-	if (!p->t0 && x->gen->alog) {   /* only the access log reads it */
+	/* only the access log and the phase metrics (with an admin listener)
+	 * read it: no clock reads otherwise */
+	if (!p->t0 && (x->gen->alog || x->gen->cfg->admin.port)) {
 		p->t0 = mono_us();
 		p->us_before = x->upstream_us;
 	}

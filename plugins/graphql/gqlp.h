@@ -161,6 +161,7 @@ struct gqlp_req {
 	char *opname;
 	int media;                      /* enum gqlp_media */
 	int subscription;               /* a subscription operation (over SSE) */
+	int mutation;                   /* a mutation (metrics) */
 	struct lua_State *L;            /* the exchange's state (or the worker's fallback) */
 	int ctx_ref;                    /* registry: the ctx table */
 	int co_ref;                     /* registry: the context hook's coroutine */
@@ -168,6 +169,14 @@ struct gqlp_req {
 
 /* Frees R and drops the references it holds (the exchange's last). */
 void gqlp_req_free(struct gqlp_req *r);
+
+/* metrics.c: the plugin's series (made at load; no-ops before ABI 1.8). */
+struct gql_result;
+void gqlp_metrics_init(void);
+void gqlp_metrics_result(int mutation, const struct gql_result *res);
+void gqlp_metrics_refused(void);
+void gqlp_metrics_subscription(int delta);
+void gqlp_metrics_event(void);
 struct gql_exec_req;
 /* Fills Q to execute R: schema, document, operation, variables, state,
  * exchange, resolver-task resume (R->RESUME with R->SINK_UD) and api, the

@@ -340,6 +340,7 @@ static int load(pt_plugin_ctx *ctx, const struct pt_api *api, const pt_conf *con
 	if (!(c = conf_read(conf)))
 		return PT_EINVAL;
 	conf_swap(c);
+	gqlp_metrics_init();
 	if ((rc = api->handler_register(ctx, "graphql", gqlp_handler, NULL)) != 0 ||
 	    (rc = api->lua_module_register(ctx, "graphql", gqlp_lua_open)) != 0) {
 		api->log(ctx, PT_LOG_ERROR, "cannot register: %s", api->strerror(rc));

@@ -210,6 +210,7 @@ static void exec_done(struct gql_exec *e, const struct gql_result *res, void *ud
 	struct gqlp_req *r = ud;
 	int status = 200;
 
+	gqlp_metrics_result(r->mutation, res);
 	if (res->internal)
 		status = 500;
 	else if (!res->has_data && r->media != GQLP_M_JSON)
@@ -484,6 +485,7 @@ int gqlp_handler(pt_exchange *x, const pt_conf *opts, void *ud)
 	if (r->doc->errors) {
 		struct jbuf b = { 0 };
 
+		gqlp_metrics_refused();
 		jb_put(&b, "{\"errors\":", 10);
 		jb_put(&b, r->doc->errors, r->doc->errors_len);
 		jb_putc(&b, '}');
@@ -507,6 +509,7 @@ int gqlp_handler(pt_exchange *x, const pt_conf *opts, void *ud)
 		                   "(Server-Sent Events), or open a WebSocket with the "
 		                   "graphql-transport-ws subprotocol on this path.");
 	r->subscription = op && op->operation == GQL_OP_SUBSCRIPTION;
+	r->mutation = op && op->operation == GQL_OP_MUTATION;
 	r->L = api()->exchange_lua(x);
 	if (!r->L && gw) {
 		if (!gw->fallback && (gw->fallback = luaL_newstate()))

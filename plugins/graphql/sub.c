@@ -83,6 +83,7 @@ static void sub_free(struct gqlp_sub *s)
 	api()->log(gqlp_ctx, PT_LOG_DEBUG, "subscription to %s ended after %lu event(s)",
 	           s->channel ? s->channel : "(none)", s->sent);
 	free(s->channel);
+	gqlp_metrics_subscription(-1);
 	if (!s->r->sink)
 		api()->exchange_on_abort(s->r->x, NULL, NULL);   /* S goes: no call back */
 	gqlp_req_free(s->r);
@@ -198,6 +199,7 @@ static void event_done(struct gql_exec *e, const struct gql_result *res, void *u
 			return;
 		}
 		s->sent++;
+		gqlp_metrics_event();
 	}
 	gql_exec_free(e);
 	if (!s->closing && max && s->sent >= max)
@@ -420,6 +422,7 @@ void gqlp_sub_start(struct gqlp_req *r)
 	q.mode = GQL_EXEC_SOURCE;
 	q.done = source_done;
 	s->r = r;
+	gqlp_metrics_subscription(1);
 	if (r->sink)
 		r->sink->attach(r, s);
 	else   /* PT_ESTATE: the client is gone already, which source_done sees */

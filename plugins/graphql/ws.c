@@ -268,6 +268,7 @@ static void exec_done(struct gql_exec *e, const struct gql_result *res, void *ud
 	struct gqlp_req *r = ud;
 	struct op *o = r->sink_ud;
 
+	gqlp_metrics_result(r->mutation, res);
 	if (!o->done && send_msg(o->c, "next", o->id, o->id_len, res->json, res->len) == 0)
 		send_msg(o->c, "complete", o->id, o->id_len, NULL, 0);
 	op_finish(o);
@@ -331,6 +332,7 @@ static void op_start(struct conn *c, struct gqlp_wsm *m)
 		return;
 	}
 	if (r->doc->errors) {   /* a JSON array of GraphQLError: the error payload */
+		gqlp_metrics_refused();
 		send_msg(c, "error", o->id, o->id_len, r->doc->errors, r->doc->errors_len);
 		op_finish(o);
 		gqlp_req_free(r);
@@ -348,6 +350,7 @@ static void op_start(struct conn *c, struct gqlp_wsm *m)
 		gqlp_req_free(r);
 		return;
 	}
+	r->mutation = def->operation == GQL_OP_MUTATION;
 	if (def->operation == GQL_OP_SUBSCRIPTION) {
 		r->subscription = 1;
 		gqlp_sub_start(r);

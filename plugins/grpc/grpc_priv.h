@@ -55,6 +55,9 @@ enum grpc_code {
 
 /* "NOT_FOUND" for 5; NULL past the end. Static. */
 const char *grpc_code_name(int code);
+/* metrics.c: one server call on PATH ("/pkg.Svc/Method", or NULL) ended with
+ * CODE. Thread-safe. */
+void grpc_metrics_call(const char *path, int code);
 /* The code named NAME (any case), or -1. */
 int grpc_code_by_name(const char *name, size_t len);
 /* "5" for 5: the grpc-status value, static. */

@@ -234,6 +234,7 @@ static void finish(struct gcall *c, int code, const char *msg, size_t msglen,
 		return;
 	c->finished = 1;
 	c->code = code;
+	grpc_metrics_call(c->e.path, code);
 	if (c->timer)
 		a->timer_stop(c->timer);
 	if (!c->gone) {

@@ -487,6 +487,15 @@ void wsse_created(time_t t, char out[21]);
  * depth 16 ({ type = "object" }). 1 pushed. */
 int schema_push(struct lua_State *L, const struct wsdl *w, const struct wsdl_op *op,
                 enum sc_dir dir);
+/* The same, with no Lua table nested more than MAX_TABLES levels below the
+ * root (a deeper object is cut to { type = "object" }, an enum or a
+ * { "x", "null" } type that would not fit is left out): route options
+ * reach the OpenAPI document through the config tree, which keeps 16
+ * levels. Base64Binary is { type = "string", format = "byte",
+ * contentEncoding = "base64" }, hexBinary contentEncoding = "base16" (the
+ * JSON text soap.expose converts to and from the bytes). 1 pushed. */
+int schema_push_limited(struct lua_State *L, const struct wsdl *w, const struct wsdl_op *op,
+                        enum sc_dir dir, int max_tables);
 
 /* ---- soap.c: the services ------------------------------------------------------ */
 
@@ -567,6 +576,11 @@ int soap_client_call(struct lua_State *L, struct soap_client *c, const struct ws
 int soap_lua_open(struct lua_State *L);           /* `soap` (global in route scripts too) */
 int sl_expose(struct lua_State *L);               /* soap.expose(name, prefix[, opts]) */
 int sl_endpoint(struct lua_State *L);             /* soap.endpoint(path, opts) */
+/* soap.fault{ code = "Client" | "Server" (or Sender/Receiver), reason = "...",
+ * subcode = "app:X" or nil, detail = table or string or nil }: raises that
+ * table (checked) as the error; a soap.endpoint handler raising it answers
+ * that fault. endpoint.c. [-1, +0, v] */
+int sl_fault(struct lua_State *L);
 /* Registry key of the soap.null sentinel (a light userdata); decoders never
  * produce it, encoders treat it as xsi:nil. */
 extern const char sl_null_key;

@@ -435,6 +435,11 @@ static int load(pt_plugin_ctx *ctx, const struct pt_api *a, const pt_conf *conf)
 	}
 	if (a->run_mode() == PT_RUN_COMMAND)
 		return 0;
+	if ((rc = whg_admin_register(ctx)) != 0) {
+		a->log(ctx, PT_LOG_ERROR, "cannot serve /webhooks on the admin listener: %s",
+		       a->strerror(rc));
+		return rc;
+	}
 	if ((rc = a->handler_register(ctx, "webhook", whg_receive, NULL)) != 0 ||
 	    (rc = a->lua_module_register(ctx, "webhook", (pt_lua_open_fn)whg_lua_open)) != 0) {
 		a->log(ctx, PT_LOG_ERROR, "cannot register the webhook handler and module: %s",

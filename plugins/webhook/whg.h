@@ -62,4 +62,7 @@ int whg_receive(pt_exchange *x, const pt_conf *opts, void *ud);
 /* run.c: the store's job function: one job on W. */
 void whg_job(pt_worker *w, struct wh_job *job, void *ud);
 
+/* admin.c: GET /webhooks and friends on the admin listener. */
+int whg_admin_register(pt_plugin_ctx *ctx);
+
 #endif

@@ -148,14 +148,15 @@ PIN(metric_counter_l, 832);
 PIN(metric_gauge_l, 840);
 /* ---- 1.9 ---- */
 PIN(lua_exchange, 848);
+PIN(admin_route_register, 856);
 
 #if defined(__x86_64__) && defined(__LP64__)
 /* Where the table of each minor ends: sizeof(struct pt_api) in that core. */
-static const uint32_t table_end[] = { 544, 592, 608, 616, 624, 632, 736, 792, 848, 856 };
+static const uint32_t table_end[] = { 544, 592, 608, 616, 624, 632, 736, 792, 848, 864 };
 
 _Static_assert(sizeof(table_end) / sizeof(table_end[0]) == PT_ABI_MINOR + 1,
                "a new minor needs its table end (and its members' offsets) here");
-_Static_assert(sizeof(struct pt_api) == 856,
+_Static_assert(sizeof(struct pt_api) == 864,
                "pt_api grew: pin the new members and the new end above");
 /* The other structs that cross the boundary keep their layout too. */
 _Static_assert(sizeof(pt_str_t) == 16 && offsetof(pt_str_t, len) == 8, "pt_str_t");
@@ -186,6 +187,10 @@ _Static_assert(offsetof(struct pt_ucall_ops, head) == 8 &&
                sizeof(struct pt_ucall_ops) == 40, "struct pt_ucall_ops");
 _Static_assert(PT_ECANCELED == -11, "PT_ECANCELED");
 _Static_assert(sizeof(struct pt_rate) == 32, "struct pt_rate");
+_Static_assert(offsetof(struct pt_admin_req, method) == 8 &&
+               offsetof(struct pt_admin_req, path) == 24 &&
+               offsetof(struct pt_admin_req, query) == 40 &&
+               sizeof(struct pt_admin_req) == 56, "struct pt_admin_req");
 _Static_assert(offsetof(struct pt_redis_reply, str) == 16 &&
                offsetof(struct pt_redis_reply, elem) == 40 &&
                sizeof(struct pt_redis_reply) == 48, "struct pt_redis_reply");

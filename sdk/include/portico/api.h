@@ -224,6 +224,24 @@ struct pt_ws_ops {
 	void (*on_close)(pt_ws *ws, unsigned code, pt_str_t reason, void *ud);
 };
 
+/* ---- 1.9: a plugin's admin API endpoints (pt_api.admin_route_register) ---- */
+
+/* A request to a plugin's admin endpoint: borrowed for the call. The admin
+ * listener reads no request body. */
+struct pt_admin_req {
+	uint32_t size;               /* sizeof(struct pt_admin_req) */
+	pt_str_t method;             /* "GET", "POST", ... */
+	pt_str_t path;               /* the whole path, "/webhooks/12/replay", no query */
+	pt_str_t query;              /* after '?', undecoded; empty when none */
+};
+/*
+ * Answers REQ on the main thread, synchronously (keep it short: the admin
+ * listener and reloads share the thread): returns the HTTP status and sets
+ * *BODY to a malloc'd JSON document of *LEN bytes (the core frees it) or
+ * leaves it NULL for an empty answer. A status outside 200..599 is a 500.
+ */
+typedef int (*pt_admin_fn)(const struct pt_admin_req *req, char **body, size_t *len, void *ud);
+
 /* ---- 1.7: streaming upstream calls (pt_api.ucall_start and friends) ------- */
 
 typedef struct pt_ucall pt_ucall;    /* a streaming upstream call */
@@ -751,6 +769,19 @@ struct pt_api {
 	 * until the C function returns (exchange_ref to keep it).
 	 */
 	pt_exchange *(*lua_exchange)(struct lua_State *L);
+
+	/* ---- 1.9: a plugin's admin API endpoints ----------------------------- */
+
+	/*
+	 * Serves PREFIX ("/webhooks": the path itself and every path under
+	 * "/webhooks/") on the admin listener with FN, behind the admin token
+	 * like the core's endpoints. Call from load. PREFIX: "/" and at most 63
+	 * bytes of [a-z0-9_-/], not a core endpoint (/metrics, /status, ...):
+	 * PT_EINVAL; PT_EEXIST when taken. Without an admin listener in the
+	 * config it is registered and never called.
+	 */
+	int (*admin_route_register)(pt_plugin_ctx *ctx, const char *prefix, pt_admin_fn fn,
+	                            void *ud);
 };
 
 /* Whether the running core's table has MEMBER. */

@@ -29,7 +29,8 @@
  *   1.8  worker_lua and worker_lua_task_resume (Lua tasks with no exchange),
  *        var_dir, run_mode, command_register (`portico NAME ARGS...`),
  *        metric_counter_l and metric_gauge_l (labelled metrics).
- *   1.9  lua_exchange: the exchange a Lua coroutine runs for.
+ *   1.9  lua_exchange: the exchange a Lua coroutine runs for;
+ *        admin_route_register: a plugin's admin API endpoints.
  */
 #ifndef PORTICO_PLUGIN_H
 #define PORTICO_PLUGIN_H
