@@ -43,8 +43,9 @@ with busy processes a woken server otherwise waits for their time slices
 left out (at one connection it keeps CPU 0 busy, and real-time priority
 would starve everything else there for the run); its latency is ms anyway.
 
---profile records Portico with `perf record -g` under the throughput load
-and writes `perf report`'s flat top symbols to the file (no measuring).
+--profile records Portico with `perf record --call-graph dwarf` under the
+throughput load and writes `perf report`'s symbols with their inclusive
+(children) and own shares to the file (no measuring).
 
 Needs: wrk, nginx (nginx-light), taskset, python3-zeep, a built
 core/portico and plugins/.libs/soap.so. Traffic goes to 127.0.0.1 only,
@@ -348,7 +349,10 @@ def profile(server, conns, duration, out):
     server.start()
     try:
         get(server)
-        perf = subprocess.Popen(["perf", "record", "-q", "-g", "-o", data, "-p",
+        # dwarf: the distro's libraries have no frame pointers, and the
+        # inclusive shares (which piece of the plugin) need whole chains
+        perf = subprocess.Popen(["perf", "record", "-q", "--call-graph", "dwarf,16384",
+                                 "-o", data, "-p",
                                  str(server.proc.pid), "--", "sleep", str(duration)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.2)
@@ -356,9 +360,9 @@ def profile(server, conns, duration, out):
         perf.wait(duration + 30)
     finally:
         server.stop()
-    rep = subprocess.run(["perf", "report", "-i", data, "--no-children", "--stdio",
-                          "--sort", "dso,symbol", "-g", "none", "--percent-limit", "0.7"],
-                         capture_output=True, text=True, timeout=120).stdout
+    rep = subprocess.run(["perf", "report", "-i", data, "--children", "--stdio",
+                          "--sort", "dso,symbol", "-g", "none", "--percent-limit", "1"],
+                         capture_output=True, text=True, timeout=300).stdout
     with open(out, "w") as f:
         f.write("\n".join(line for line in rep.splitlines()
                           if line.strip() and not line.startswith("#")) + "\n")
