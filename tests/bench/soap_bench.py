@@ -6,7 +6,7 @@ The legacy SOAP server is nginx answering a canned GetAccount envelope
 (`return 200 '<soap:Envelope ...>'`, one worker, pinned to CPU 1 with wrk)
 so that it is never the bottleneck: it costs a few µs per call, far less
 than either adapter. The WSDL is conf/soap/ledger.wsdl (the demo's ledger).
-Three contenders, the same operation:
+Four contenders, the same operation:
 
 - portico: one worker, `GET /v1/accounts/:id` calling
   `ledger:GetAccount{ accountId = id }` (plugin "soap", upstream "ledger"
@@ -15,8 +15,8 @@ Three contenders, the same operation:
   behind http.server's ThreadingHTTPServer, answering the same JSON;
 - lua-floor: Portico with no SOAP plugin: the envelope written by hand,
   the same HTTP call (http.request), the answer picked apart with Lua
-  patterns. Portico minus lua-floor is what the plugin's XML and schema
-  work costs;
+  patterns. Portico minus lua-floor is roughly what the plugin's XML and
+  schema work costs (the floor's patterns are not free either);
 - direct:  wrk POSTs the SOAP envelope to the SOAP server itself (a wrk
   Lua script), the floor Portico's hop adds to.
 
@@ -48,9 +48,10 @@ throughput load and writes `perf report`'s symbols with their inclusive
 (children) and own shares to the file (no measuring).
 
 Needs: wrk, nginx (nginx-light), taskset, python3-zeep, a built
-core/portico and plugins/.libs/soap.so. Traffic goes to 127.0.0.1 only,
-every run is bounded in time (the whole default run: under 2 minutes) and
-only the processes it starts are stopped.
+core/portico and plugins/.libs/soap.so; chrt and root for --rt, perf for
+--profile. Traffic goes to 127.0.0.1 only, every run is bounded in time
+(the whole default run: about 3 minutes; stopped past 290 s) and only the
+processes it starts are stopped. Results: doc/benchmarks.md.
 """
 import argparse
 import importlib.util
