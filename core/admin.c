@@ -24,6 +24,7 @@
 #include <openssl/sha.h>
 
 #include "admin.h"
+#include "admin_dash.h"
 #include "admin_json.h"
 #include "conf.h"
 #include "log.h"
@@ -164,6 +165,7 @@ static const char *reason(int status)
 	case 422: return "Unprocessable Entity";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
 	default: return "Unknown";
 	}
 }
@@ -223,7 +225,8 @@ static int authorized(const char *v)
 	return CRYPTO_memcmp(h, token_hash, sizeof(h)) == 0;
 }
 
-static void serve_metrics(struct aconn *c)
+/* The whole /metrics text, malloc'd (the dashboard's frames too). */
+static char *render_all(size_t *lenp)
 {
 	char *buf = NULL;
 	size_t len = metrics_render(&buf), ulen = 0;
@@ -245,12 +248,74 @@ static void serve_metrics(struct aconn *c)
 		}
 	}
 	free(ubuf);
+	*lenp = len;
+	return buf;
+}
+
+static void serve_metrics(struct aconn *c)
+{
+	size_t len;
+	char *buf = render_all(&len);
+
 	if (!buf) {
 		answer_text(c, 500, "out of memory", "");
 		return;
 	}
 	answer(c, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len, "");
 	free(buf);
+}
+
+/* Lets go of C but not of its connection (a dashboard WebSocket took it). */
+static void conn_release(struct aconn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	nconns--;
+	if (c->deadline)
+		event_free(c->deadline);
+	free(c);
+}
+
+/* What a request's head says about a WebSocket opening handshake. */
+struct upgrade {
+	int websocket, conn_upgrade, version13;
+	const char *key;
+};
+
+static void serve_dashboard(struct aconn *c, const char *path, const struct upgrade *u)
+{
+	char accept[29];
+	size_t len;
+	char *page;
+
+	if (!strcmp(path, "/dashboard/ws")) {
+		if (!u->websocket || !u->conn_upgrade || !u->version13 || !u->key ||
+		    dash_accept_key(u->key, accept) != 0) {
+			answer_text(c, 400, "a WebSocket handshake (RFC 6455) is expected here",
+			            "Sec-WebSocket-Version: 13\r\n");
+			return;
+		}
+		if (dash_adopt(c->bev, accept, render_all) != 0) {
+			answer_text(c, 503, "too many dashboards open", "");
+			return;
+		}
+		conn_release(c);
+		return;
+	}
+	if (!(page = dash_page(&len))) {
+		answer_text(c, 404, "the dashboard's files are not installed "
+		            "(dashboard/index.html)", "");
+		return;
+	}
+	answer(c, 200, "text/html; charset=utf-8", page, len,
+	       "Content-Security-Policy: default-src 'self'; script-src 'unsafe-inline'; "
+	       "style-src 'unsafe-inline'; connect-src 'self' ws: wss:\r\n"
+	       "X-Frame-Options: DENY\r\n");
+	free(page);
 }
 
 static void serve_reload(struct aconn *c)
@@ -266,7 +331,8 @@ static void serve_reload(struct aconn *c)
 }
 
 /* METHOD and PATH (without the query) of an authorized request. */
-static void route(struct aconn *c, const char *method, const char *path, const char *query)
+static void route(struct aconn *c, const char *method, const char *path, const char *query,
+                  const struct upgrade *u)
 {
 	const struct proute *pr = proute_of(path);
 	static const struct {
@@ -282,6 +348,13 @@ static void route(struct aconn *c, const char *method, const char *path, const c
 	for (i = 0; i < sizeof(eps) / sizeof(eps[0]); i++)
 		if (!strcmp(path, eps[i].path))
 			break;
+	if (!strcmp(path, "/dashboard") || !strcmp(path, "/dashboard/ws")) {
+		if (strcmp(method, "GET") != 0)
+			answer_text(c, 405, "method not allowed", "Allow: GET\r\n");
+		else
+			serve_dashboard(c, path, u);
+		return;
+	}
 	if (i == sizeof(eps) / sizeof(eps[0]) && pr) {
 		serve_plugin(c, pr, method, path, query);
 		return;
@@ -306,11 +379,41 @@ static void route(struct aconn *c, const char *method, const char *path, const c
 	}
 }
 
+/* Whether the query Q has token=<the admin token> (percent-decoded). */
+static int query_token_ok(const char *q)
+{
+	char v[512];
+	size_t o = 0;
+	char auth[sizeof(v) + 8];
+
+	if (!have_token)
+		return 1;
+	for (const char *p = q; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
+		if (strncmp(p, "token=", 6) != 0)
+			continue;
+		for (p += 6; *p && *p != '&' && o + 1 < sizeof(v); p++) {
+			unsigned h, l;
+
+			if (*p == '%' && p[1] && p[2] && sscanf(p + 1, "%1x%1x", &h, &l) == 2) {
+				v[o++] = (char)(h << 4 | l);
+				p += 2;
+			} else {
+				v[o++] = *p;
+			}
+		}
+		v[o] = '\0';
+		snprintf(auth, sizeof(auth), "Bearer %s", v);
+		return authorized(auth);
+	}
+	return 0;
+}
+
 /* HEAD is the request head, NUL-terminated, without the blank line. */
 static void handle(struct aconn *c, char *head)
 {
 	char *save = NULL, *line = strtok_r(head, "\r\n", &save);
 	char *method, *target, *version, *auth = NULL, *q;
+	struct upgrade u = { 0 };
 
 	char *rl = NULL;
 
@@ -329,6 +432,18 @@ static void handle(struct aconn *c, char *head)
 			answer_text(c, 400, "bad header line", "");
 			return;
 		}
+		if (colon - line == 7 && !strncasecmp(line, "upgrade", 7))
+			u.websocket = !!strcasestr(colon + 1, "websocket");
+		else if (colon - line == 10 && !strncasecmp(line, "connection", 10))
+			u.conn_upgrade = !!strcasestr(colon + 1, "upgrade");
+		else if (colon - line == 21 && !strncasecmp(line, "sec-websocket-version", 21))
+			u.version13 = atoi(colon + 1) == 13;
+		else if (colon - line == 17 && !strncasecmp(line, "sec-websocket-key", 17)) {
+			for (u.key = colon + 1; *u.key == ' ' || *u.key == '\t'; u.key++)
+				;
+			for (char *e = (char *)u.key + strlen(u.key); e > u.key && e[-1] == ' ';)
+				*--e = '\0';
+		}
 		if (colon - line == 13 && !strncasecmp(line, "authorization", 13)) {
 			if (auth) {
 				answer_text(c, 400, "more than one Authorization header", "");
@@ -340,14 +455,16 @@ static void handle(struct aconn *c, char *head)
 				*--e = '\0';
 		}
 	}
-	if (!authorized(auth)) {
+	if ((q = strchr(target, '?')))
+		*q++ = '\0';
+	/* a browser's page and WebSocket send no Authorization header: the
+	 * dashboard also takes the token as ?token= */
+	if (!authorized(auth) && !(!strncmp(target, "/dashboard", 10) && query_token_ok(q))) {
 		answer_text(c, 401, "unauthorized: send Authorization: Bearer <admin.token>",
 		            "WWW-Authenticate: Bearer realm=\"portico-admin\"\r\n");
 		return;
 	}
-	if ((q = strchr(target, '?')))
-		*q++ = '\0';
-	route(c, method, target, q);
+	route(c, method, target, q, &u);
 }
 
 static void on_read(struct bufferevent *bev, void *arg)
@@ -378,6 +495,7 @@ static void on_read(struct bufferevent *bev, void *arg)
 		return;
 	}
 	evbuffer_remove(in, head, n);
+	evbuffer_drain(in, 4);   /* the blank line: a WebSocket's frames follow it */
 	head[n] = '\0';
 	if (memchr(head, '\0', n)) {
 		answer_text(c, 400, "NUL in the request head", "");
@@ -497,6 +615,7 @@ void admin_update(const struct admin_conf *a)
 
 void admin_stop(void)
 {
+	dash_stop();
 	while (conns)
 		conn_free(conns);
 	if (lst)

@@ -21,6 +21,8 @@
 #include <openssl/ssl.h>
 
 #include "admin.h"
+#include "test_runner.h"
+#include "listen_reload.h"
 #include "backplane.h"
 #include "command.h"
 #include "conf.h"
@@ -202,12 +204,22 @@ static int signal_running(const char *sig)
 }
 
 /* Config -> generation; prints every problem. NULL on failure. */
+static struct event_base *test_base;   /* `portico test`: the runner's loop */
+
 static struct gen *build(const char *path, int first, char *err, size_t errlen)
 {
 	struct config *cfg = config_load(path, err, errlen);
 
 	if (!cfg)
 		return NULL;
+	if (first && test_base && test_runner_prepare(cfg, test_base, err, errlen) != 0) {
+		config_free(cfg);
+		return NULL;
+	}
+	if (!first && listen_reload_prepare(cfg, err, errlen) != 0) {
+		config_free(cfg);
+		return NULL;
+	}
 	if (!first && strcmp(cfg->var_dir, process_var_dir()) != 0) {
 		char at[32] = "";
 
@@ -251,22 +263,21 @@ static struct gen *build(const char *path, int first, char *err, size_t errlen)
 			return NULL;
 		}
 	} else if (plugins_reload(cfg, err, errlen) != 0) {
+		listen_reload_abort();
 		config_free(cfg);
 		return NULL;
 	}
-	return gen_build(cfg, err, errlen);
+	{
+		struct gen *g = gen_build(cfg, err, errlen);
+
+		if (!first && !g)
+			listen_reload_abort();
+		return g;
+	}
 }
 
 static void warn_restart_only(const struct config *old, const struct config *nw)
 {
-	int same = old->nlisteners == nw->nlisteners;
-
-	for (unsigned i = 0; same && i < nw->nlisteners; i++)
-		same = old->listeners[i].port == nw->listeners[i].port &&
-		       !strcmp(old->listeners[i].address, nw->listeners[i].address) &&
-		       old->listeners[i].ncerts == nw->listeners[i].ncerts;
-	if (!same)
-		log_warn("core", "reload: listener changes take effect at the next restart");
 	if (old->workers != nw->workers)
 		log_warn("core", "reload: 'workers' changes take effect at the next restart");
 	if (strcmp(old->plugins_dir, nw->plugins_dir) != 0)
@@ -295,6 +306,7 @@ static int reload(char *err, size_t errlen)
 	admin_update(&g->cfg->admin);
 	log_set_level(g->cfg->log_level);
 	running_cfg = g->cfg;
+	listen_reload_commit();   /* new listeners accept into the new generation */
 	workers_set_gen(g);
 	health_start(main_base, g);   /* and stops the previous generation's checks */
 	running_gen = g;
@@ -417,6 +429,59 @@ static void raise_nofile(void)
 	setrlimit(RLIMIT_NOFILE, &rl);
 }
 
+/*
+ * `portico [-c FILE] test [DIR|FILE] [--tap]`: the daemon as configured, on
+ * a loopback port of its own with the upstreams stubbed, and the tests run
+ * against it from this thread (test_runner.h).
+ */
+static int run_tests(int argc, char **argv)
+{
+	static char err[ERRLEN];
+	const char *dir = NULL;
+	struct gen *g;
+	int tap = 0, rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--tap")) {
+			tap = 1;
+		} else if (argv[i][0] == '-' || dir) {
+			fprintf(stderr, "usage: portico [-c FILE] test [DIR|FILE] [--tap]\n");
+			return 2;
+		} else {
+			dir = argv[i];
+		}
+	}
+	process_set_mode(PT_RUN_DAEMON);
+	signal(SIGPIPE, SIG_IGN);
+	if (handlers_register_builtin() != 0 || !(test_base = event_base_new())) {
+		fprintf(stderr, "portico test: out of memory\n");
+		return 1;
+	}
+	if (!(g = build(conf_path, 1, err, sizeof(err)))) {
+		fprintf(stderr, "portico test: %s\n", err);
+		plugins_unload_all();
+		test_runner_cleanup();
+		return 1;
+	}
+	running_cfg = g->cfg;
+	running_gen = g;
+	if (make_listeners(g->cfg, err, sizeof(err)) != 0 ||
+	    workers_start((unsigned)g->cfg->workers, listeners, nlisteners, g, err, sizeof(err)) != 0) {
+		fprintf(stderr, "portico test: cannot start: %s\n", err);
+		test_runner_cleanup();
+		return 1;
+	}
+	gen_unref(g);   /* the workers hold it */
+	rc = test_runner_run(dir, tap);
+	workers_stop(1);
+	plugins_unload_all();
+	test_runner_cleanup();
+	event_base_free(test_base);
+	free_listeners();
+	lua_rt_shutdown();
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static char err[ERRLEN];
@@ -449,6 +514,8 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
+		if (!strcmp(argv[optind], "test"))
+			return run_tests(argc - optind, argv + optind);
 		return run_command(argc - optind, argv + optind);
 	}
 	if (sig)
@@ -506,6 +573,7 @@ int main(int argc, char **argv)
 		log_error("core", "cannot start: %s", err);
 		return 1;   /* nothing to drain: exit at once */
 	}
+	listen_reload_init(listeners, nlisteners);
 	if (backplane_apply(g->cfg, err, sizeof(err)) != 0) {
 		log_error("core", "cannot start the hub's Redis backplane: %s", err);
 		rc = 1;
@@ -549,6 +617,7 @@ int main(int argc, char **argv)
 	free(pid_path);
 	plugins_unload_all();
 	admin_routes_free();
+	listen_reload_free();
 	free_listeners();
 	metrics_free_all();
 	req_metrics_free();

@@ -468,6 +468,11 @@ int workers_start(unsigned n, const struct listener_info *ls, unsigned nls, stru
 			return -1;
 		}
 		w->ls = calloc(nls + 1, sizeof(*w->ls));
+		w->lsi = calloc(nls + 1, sizeof(*w->lsi));
+		if (!w->ls || !w->lsi) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
 		w->nls = nls;
 		w->gen = gen;
 		gen_ref(gen);
@@ -476,6 +481,7 @@ int workers_start(unsigned n, const struct listener_info *ls, unsigned nls, stru
 
 			if (fd < 0)
 				return -1;
+			w->lsi[j] = &ls[j];
 			w->ls[j] = evconnlistener_new(w->base, accept_cb, (void *)&ls[j],
 			                              LEV_OPT_CLOSE_ON_FREE, -1, fd);
 			if (!w->ls[j]) {
@@ -502,6 +508,96 @@ int workers_start(unsigned n, const struct listener_info *ls, unsigned nls, stru
 	return 0;
 }
 
+/* ---- listeners changed by a reload ---------------------------------------- */
+
+struct ls_change {
+	pt_worker *w;
+	const struct listener_info *li;
+	int fd;                         /* adopt: the socket; remove: -1 */
+};
+
+static void ls_task(void *ud)
+{
+	struct ls_change *c = ud;
+	pt_worker *w = c->w;
+
+	if (c->fd >= 0) {
+		struct evconnlistener **nl = NULL;
+		const struct listener_info **ni = NULL;
+
+		if (!w->draining && (nl = realloc(w->ls, (w->nls + 2) * sizeof(*nl))))
+			w->ls = nl;
+		if (nl && (ni = realloc(w->lsi, (w->nls + 2) * sizeof(*ni))))
+			w->lsi = ni;
+		if (!nl || !ni) {
+			if (!w->draining)
+				log_error("worker", "worker %u: out of memory: not listening on %s:%d",
+				          w->id, c->li->address, c->li->port);
+			close(c->fd);
+		} else if (!(w->ls[w->nls] = evconnlistener_new(w->base, accept_cb, (void *)c->li,
+		                                                 LEV_OPT_CLOSE_ON_FREE, -1, c->fd))) {
+			log_error("worker", "worker %u: cannot watch %s:%d", w->id, c->li->address,
+			          c->li->port);
+			close(c->fd);
+		} else {
+			evconnlistener_set_error_cb(w->ls[w->nls], accept_error_cb);
+			w->lsi[w->nls++] = c->li;
+		}
+	} else {
+		for (unsigned i = 0; i < w->nls; i++)
+			if (w->lsi[i] == c->li) {
+				if (w->ls[i])
+					evconnlistener_free(w->ls[i]);
+				w->ls[i] = w->ls[w->nls - 1];
+				w->lsi[i] = w->lsi[w->nls - 1];
+				w->nls--;
+				break;
+			}
+	}
+	free(c);
+}
+
+int workers_listen_bind(const struct listener_info *li, int *fds, char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < nworkers; i++)
+		if ((fds[i] = bind_one(li, err, errlen)) < 0) {
+			while (i-- > 0)
+				close(fds[i]);
+			return -1;
+		}
+	return 0;
+}
+
+static void ls_post(const struct listener_info *li, const int *fds)
+{
+	for (unsigned i = 0; i < nworkers; i++) {
+		struct ls_change *c = malloc(sizeof(*c));
+
+		if (c) {
+			c->w = &workers[i];
+			c->li = li;
+			c->fd = fds ? fds[i] : -1;
+		}
+		if (!c || worker_post(&workers[i], ls_task, c) != 0) {
+			if (fds)
+				close(fds[i]);
+			free(c);
+			log_error("worker", "worker %u: cannot be told of listener %s:%d", i,
+			          li->address, li->port);
+		}
+	}
+}
+
+void workers_listen_adopt(const struct listener_info *li, const int *fds)
+{
+	ls_post(li, fds);
+}
+
+void workers_listen_remove(const struct listener_info *li)
+{
+	ls_post(li, NULL);
+}
+
 void workers_stop(double grace)
 {
 	for (unsigned i = 0; i < nworkers; i++) {
@@ -526,6 +622,7 @@ void workers_stop(double grace)
 			if (w->ls[j])
 				evconnlistener_free(w->ls[j]);
 		free(w->ls);
+		free(w->lsi);
 		if (w->grace_ev)
 			event_free(w->grace_ev);
 		event_free(w->post_ev);

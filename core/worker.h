@@ -33,6 +33,7 @@ struct pt_worker {
 	pthread_t thread;
 	struct event_base *base;
 	struct evconnlistener **ls;
+	const struct listener_info **lsi;   /* what each of ls listens as */
 	unsigned nls;
 	struct event *post_ev;
 	int post_fd;               /* eventfd that wakes the loop for posted tasks */
@@ -86,5 +87,17 @@ pt_timer *timer_new(pt_worker *w, pt_task_fn fn, void *ud);
 int timer_start(pt_timer *t, uint64_t ms, int repeat);
 void timer_stop(pt_timer *t);
 void timer_free(pt_timer *t);
+
+/*
+ * Listeners changed by a reload (listen_reload.c), from the main thread.
+ * workers_listen_bind binds one SO_REUSEPORT socket per worker for LI into
+ * FDS (worker_count() of them): 0, or -1 with ERR and none left open.
+ * workers_listen_adopt hands them to the workers (each starts accepting on
+ * its own); workers_listen_remove makes each worker close its socket for LI
+ * (connections already accepted go on). LI must stay valid until exit.
+ */
+int workers_listen_bind(const struct listener_info *li, int *fds, char *err, size_t errlen);
+void workers_listen_adopt(const struct listener_info *li, const int *fds);
+void workers_listen_remove(const struct listener_info *li);
 
 #endif

@@ -71,7 +71,7 @@ static void detect_read(struct bufferevent *bev, void *arg)
 	size_t n = evbuffer_get_length(in);
 	unsigned char buf[PREFACE_LEN];
 
-	if (!c->li->http2) {
+	if (!__atomic_load_n(&c->li->http2, __ATOMIC_ACQUIRE)) {
 		start_proto(c, CONN_H1);
 		return;
 	}
@@ -141,8 +141,10 @@ void conn_accept(pt_worker *w, const struct listener_info *li, int fd, struct so
 	c->w = w;
 	c->li = li;
 	c->ops = &detect_ops;
-	if (li->ssl) {
-		SSL *ssl = SSL_new(li->ssl);
+	SSL_CTX *ctx = __atomic_load_n(&li->ssl, __ATOMIC_ACQUIRE);   /* a reload swaps it */
+
+	if (ctx) {
+		SSL *ssl = SSL_new(ctx);
 
 		c->tls = 1;
 		c->bev = ssl ? bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
