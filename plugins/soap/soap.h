@@ -140,6 +140,11 @@ extern const struct sx_limits sx_default_limits;
  */
 xmlDocPtr sx_parse(const char *buf, size_t len, const struct sx_limits *limits,
                    const char *what, char *err, size_t errlen);
+/* xml_scan.c: the lexical scan sx_parse runs before libxml2 (what it
+ * refuses: see there). 0, or -1 with ERR; *SCANNED: where it stopped, in
+ * characters. */
+int sx_scan(const char *buf, size_t len, unsigned max_attrs, char *err, size_t errlen,
+            size_t *scanned);
 /* The same for a local file (WSDL, XSD): line numbers kept for errors;
  * ERR is "PATH: message" or "PATH:LINE: message". */
 xmlDocPtr sx_parse_file(const char *path, const struct sx_limits *limits, char *err,

@@ -5,7 +5,7 @@
  * Two independent gates stand between a hostile document and libxml2
  * 2.9.14:
  *
- *  1. A lexical scan (scan_doc) over the raw bytes, linear and allocation
+ *  1. A lexical scan (sx_scan, xml_scan.c) over the raw bytes, linear and allocation
  *     free, BEFORE libxml2 sees anything. It exists because of one fact of
  *     2.9.14: xmlParseStartTag2 checks attribute uniqueness with a nested
  *     loop over the whole start tag (O(n^2)) before any SAX callback runs, so
@@ -71,10 +71,10 @@ const struct sx_limits sx_default_limits = {
 };
 
 /* For tests only: what the last sx_parse on this thread did (units the scan
- * read, SAX events seen, declarations met), and a switch that skips the scan
+ * read, SAX events seen, declarations met, bytes given to libxml2), and a switch that skips the scan
  * so the parser-side gate can be tested alone. Production code never sets it. */
 struct sx_stats {
-	size_t scanned, events, decls;
+	size_t scanned, events, decls, fed;
 };
 __thread struct sx_stats sx_last_stats;
 int sx_test_skip_scan;
@@ -84,303 +84,6 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static void init_parser(void)
 {
 	xmlInitParser();
-}
-
-/* ---- the lexical scan ------------------------------------------------------------ */
-
-#define U_EOF 0xFFFFFFFFu
-
-struct scan {
-	const unsigned char *p;
-	size_t n;                /* units */
-	int w, be;               /* unit width 1 or 2; UTF-16 big-endian */
-	size_t i;
-	unsigned max_attrs;
-	char *err;
-	size_t errlen;
-};
-
-static unsigned at(const struct scan *s, size_t i)
-{
-	const unsigned char *q;
-
-	if (i >= s->n)
-		return U_EOF;
-	if (s->w == 1)
-		return s->p[i];
-	q = s->p + 2 * i;
-	return s->be ? (unsigned)(q[0] << 8 | q[1]) : (unsigned)(q[1] << 8 | q[0]);
-}
-
-static int starts(const struct scan *s, size_t i, const char *lit)
-{
-	for (; *lit; lit++, i++)
-		if (at(s, i) != (unsigned char)*lit)
-			return 0;
-	return 1;
-}
-
-/* The index of LIT at or after I, or SIZE_MAX. LIT's first character does
- * not recur in it, so a plain forward search is linear. */
-static size_t find(const struct scan *s, size_t i, const char *lit)
-{
-	for (; i < s->n; i++)
-		if (at(s, i) == (unsigned char)lit[0] && starts(s, i, lit))
-			return i;
-	return SIZE_MAX;
-}
-
-static size_t line_of(const struct scan *s, size_t i)
-{
-	size_t line = 1;
-
-	for (size_t k = 0; k < i && k < s->n; k++)
-		line += at(s, k) == '\n';
-	return line;
-}
-
-static int scan_fail(struct scan *s, size_t i, const char *what)
-{
-	snprintf(s->err, s->errlen, "line %zu: %s", line_of(s, i), what);
-	s->i = i;
-	return -1;
-}
-
-static int is_ws(unsigned c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-/* A character that ends a name in a start tag. */
-static int name_end(unsigned c)
-{
-	return is_ws(c) || c == '>' || c == '/' || c == '=' || c == '"' || c == '\'' ||
-	       c == '<' || c == U_EOF;
-}
-
-static const char *const enc_ok[] = {
-	"UTF-8", "UTF8", "US-ASCII", "ASCII", "LATIN1", "ISO-LATIN-1", NULL
-};
-
-static int encoding_allowed(const char *e, int utf16)
-{
-	if (utf16)
-		return !strcasecmp(e, "UTF-16") || !strcasecmp(e, "UTF16") ||
-		       !strcasecmp(e, "UTF-16LE") || !strcasecmp(e, "UTF-16BE");
-	for (int k = 0; enc_ok[k]; k++)
-		if (!strcasecmp(e, enc_ok[k]))
-			return 1;
-	if (!strncasecmp(e, "ISO-8859-", 9) || !strncasecmp(e, "ISO8859-", 8)) {
-		const char *d = e + (e[3] == '-' ? 9 : 8);
-		char *end;
-		long v = strtol(d, &end, 10);
-
-		return d[0] >= '1' && d[0] <= '9' && !*end && v >= 1 && v <= 16;
-	}
-	if (!strncasecmp(e, "WINDOWS-", 8) || !strncasecmp(e, "CP", 2)) {
-		const char *d = e + (e[0] == 'c' || e[0] == 'C' ? 2 : 8);
-		char *end;
-		long v = strtol(d, &end, 10);
-
-		return d[0] >= '1' && d[0] <= '9' && !*end && v >= 1250 && v <= 1258;
-	}
-	return 0;
-}
-
-/* The XML declaration (at I, "<?xml" then space, up to END, the "?>"): its
- * encoding, if any, must be allowed. */
-static int check_xml_decl(struct scan *s, size_t i, size_t end)
-{
-	char enc[48];
-	size_t k, n = 0;
-	unsigned q;
-
-	/* "encoding" anywhere: libxml2 reads it even after a missing blank or
-	 * version (a fatal error, but it switches encoding and goes on) */
-	for (k = i + 5; k + 8 <= end; k++)
-		if (starts(s, k, "encoding"))
-			break;
-	if (k + 8 > end)
-		return 0;
-	for (k += 8; is_ws(at(s, k)); k++)
-		;
-	if (at(s, k) != '=')
-		return scan_fail(s, k, "malformed XML declaration");
-	for (k++; is_ws(at(s, k)); k++)
-		;
-	q = at(s, k);
-	if (q != '"' && q != '\'')
-		return scan_fail(s, k, "malformed XML declaration");
-	for (k++; k < end && at(s, k) != q; k++) {
-		unsigned c = at(s, k);
-
-		if (n + 1 >= sizeof(enc) || c < 0x21 || c > 0x7e)
-			return scan_fail(s, k, "malformed encoding declaration");
-		enc[n++] = (char)c;
-	}
-	enc[n] = '\0';
-	if (!encoding_allowed(enc, s->w == 2)) {
-		char msg[96];
-
-		snprintf(msg, sizeof(msg), "encoding %s is not supported", enc);
-		return scan_fail(s, i, msg);
-	}
-	return 0;
-}
-
-/* A start tag at I (the "<"): counts its attributes; the index after ">". */
-static int scan_start_tag(struct scan *s, size_t i)
-{
-	unsigned attrs = 0, c, q;
-
-	for (i++; !name_end(at(s, i)); i++)
-		;
-	for (;;) {
-		while (is_ws(at(s, i)))
-			i++;
-		c = at(s, i);
-		if (c == U_EOF)
-			return scan_fail(s, i, "document ends inside a start tag");
-		if (c == '>') {
-			s->i = i + 1;
-			return 0;
-		}
-		if (c == '/') {
-			i++;
-			continue;
-		}
-		if (c == '<' || c == '=' || c == '"' || c == '\'')
-			return scan_fail(s, i, "malformed start tag");
-		if (++attrs > s->max_attrs) {
-			snprintf(s->err, s->errlen, "more than %u attributes on an element",
-			         s->max_attrs);
-			s->i = i;
-			return -1;
-		}
-		while (!name_end(at(s, i)))
-			i++;
-		while (is_ws(at(s, i)))
-			i++;
-		if (at(s, i) != '=')
-			return scan_fail(s, i, at(s, i) == U_EOF ? "document ends inside a start tag"
-			                                         : "malformed start tag");
-		for (i++; is_ws(at(s, i)); i++)
-			;
-		q = at(s, i);
-		if (q != '"' && q != '\'')
-			return scan_fail(s, i, q == U_EOF ? "document ends inside a start tag"
-			                                  : "malformed start tag");
-		for (i++; at(s, i) != q; i++)
-			if (at(s, i) == U_EOF)
-				return scan_fail(s, i, "document ends inside an attribute value");
-		i++;
-	}
-}
-
-/*
- * The scan (see the top). BUF/LEN is the whole document. 0, or -1 with ERR.
- * Linear: every unit is looked at a bounded number of times.
- */
-static int scan_doc(const char *buf, size_t len, unsigned max_attrs, char *err, size_t errlen)
-{
-	struct scan s = { (const unsigned char *)buf, len, 1, 0, 0, max_attrs, err, errlen };
-	unsigned char head[4] = { 0, 0, 0, 0 };
-	size_t i, e;
-	int rc = 0;
-
-	memcpy(head, buf, len < 4 ? len : 4);
-	switch (xmlDetectCharEncoding(head, (int)(len < 4 ? len : 4))) {
-	case XML_CHAR_ENCODING_NONE:
-	case XML_CHAR_ENCODING_UTF8:
-		break;
-	case XML_CHAR_ENCODING_UTF16LE:
-	case XML_CHAR_ENCODING_UTF16BE:
-		s.w = 2;
-		s.be = head[0] == 0xFE || head[0] == 0x00;
-		if (len % 2) {
-			snprintf(err, errlen, "UTF-16 document with an odd number of bytes");
-			return -1;
-		}
-		s.n = len / 2;
-		break;
-	default:
-		snprintf(err, errlen, "encoding is not supported (UTF-8 or UTF-16 only)");
-		return -1;
-	}
-	i = 0;
-	if (at(&s, 0) == 0xFEFF)
-		i = 1;
-	else if (s.w == 1 && len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3))
-		i = 3;
-	for (size_t k = 0; k < s.n; k++) {
-		if (s.w == 1) {
-			const char *z = memchr(buf, 0, len);
-
-			if (z)
-				return scan_fail(&s, (size_t)(z - buf), "NUL character in the document");
-			break;
-		}
-		if (at(&s, k) == 0)
-			return scan_fail(&s, k, "NUL character in the document");
-	}
-	if (starts(&s, i, "<?xml") && is_ws(at(&s, i + 5))) {
-		if ((e = find(&s, i, "?>")) == SIZE_MAX)
-			return scan_fail(&s, i, "document ends inside the XML declaration");
-		if (check_xml_decl(&s, i, e) != 0)
-			goto out;
-	}
-	s.i = i;
-	while (s.i < s.n) {
-		unsigned c = at(&s, s.i);
-
-		if (c == 0) {
-			rc = scan_fail(&s, s.i, "NUL character in the document");
-			break;
-		}
-		if (c != '<') {
-			s.i++;
-			continue;
-		}
-		if (starts(&s, s.i, "<!--")) {
-			if ((e = find(&s, s.i + 4, "-->")) == SIZE_MAX) {
-				rc = scan_fail(&s, s.i, "document ends inside a comment");
-				break;
-			}
-			s.i = e + 3;
-		} else if (starts(&s, s.i, "<![CDATA[")) {
-			if ((e = find(&s, s.i + 9, "]]>")) == SIZE_MAX) {
-				rc = scan_fail(&s, s.i, "document ends inside a CDATA section");
-				break;
-			}
-			s.i = e + 3;
-		} else if (starts(&s, s.i, "<!")) {
-			if (starts(&s, s.i, "<!DOCTYPE"))
-				snprintf(err, errlen, "DOCTYPE is not allowed");
-			else
-				rc = scan_fail(&s, s.i, "markup declarations are not allowed");
-			rc = -1;
-			break;
-		} else if (starts(&s, s.i, "<?")) {
-			if ((e = find(&s, s.i + 2, "?>")) == SIZE_MAX) {
-				rc = scan_fail(&s, s.i, "document ends inside a processing instruction");
-				break;
-			}
-			s.i = e + 2;
-		} else if (starts(&s, s.i, "</")) {
-			if ((e = find(&s, s.i + 2, ">")) == SIZE_MAX) {
-				rc = scan_fail(&s, s.i, "document ends inside an end tag");
-				break;
-			}
-			s.i = e + 1;
-		} else if ((rc = scan_start_tag(&s, s.i)) != 0) {
-			break;
-		}
-	}
-	sx_last_stats.scanned = s.i;
-	return rc;
-out:
-	sx_last_stats.scanned = s.i;
-	return -1;
 }
 
 /* ---- the parser-side gate ---------------------------------------------------------- */
@@ -630,11 +333,16 @@ static xmlParserInputPtr on_resolve(void *ctx, const xmlChar *pub, const xmlChar
 	return NULL;
 }
 
-/* The first error at level ERROR or above refuses the document. The parser
- * is not stopped here: an error can be raised in the middle of a parse
- * function that still reads its input (xmlStopParser frees it); libxml2
- * disables SAX after a fatal error by itself, and the hooks above stop it at
- * their next call. */
+/*
+ * The first error at level ERROR or above refuses the document. libxml2
+ * 2.9.14 goes on after most errors (SAX disabled), and where it resumes
+ * need not be where the scan thought markup was (a start tag the scan took
+ * for the inside of something else would reach the O(n^2) attribute check),
+ * so the input feed (feed_read) ends at the next read. Not xmlStopParser
+ * here: errors are raised in the middle of parse functions that still read
+ * their input, and it frees the input; nor instate = XML_PARSER_EOF alone:
+ * the attribute parser resets it.
+ */
 static void on_error(void *ctx, xmlErrorPtr e)
 {
 	struct pstate *st;
@@ -651,6 +359,40 @@ static void on_error(void *ctx, xmlErrorPtr e)
 		st->msg[--n] = '\0';
 	st->line = e->line;
 	st->parser_msg = 1;
+}
+
+/* The document, given to libxml2 in chunks of at most FEED_CHUNK bytes so
+ * that after an error at most one more chunk is parsed (SAX disabled):
+ * bounded work whatever libxml2 does after the error. */
+#define FEED_CHUNK 4096
+
+struct feed {
+	const char *p;
+	size_t len, off;
+	const struct pstate *st;
+};
+
+static int feed_read(void *ctx, char *buf, int len)
+{
+	struct feed *f = ctx;
+	size_t n = f->len - f->off;
+
+	if (f->st->msg[0] || f->st->refused || len <= 0)
+		return 0;               /* refused: the parser sees the end now */
+	if (n > (size_t)len)
+		n = (size_t)len;
+	if (n > FEED_CHUNK)
+		n = FEED_CHUNK;
+	memcpy(buf, f->p + f->off, n);
+	f->off += n;
+	sx_last_stats.fed = f->off;
+	return (int)n;
+}
+
+static int feed_close(void *ctx)
+{
+	(void)ctx;
+	return 0;
 }
 
 static void hook_sax(xmlSAXHandlerPtr sax)
@@ -702,6 +444,7 @@ static xmlDocPtr parse(const char *buf, size_t len, const struct sx_limits *limi
                        const char *url, int *line, char *msg, size_t msglen)
 {
 	struct pstate st;
+	struct feed feed;
 	xmlParserCtxtPtr ctxt;
 	xmlDocPtr doc;
 
@@ -717,7 +460,8 @@ static xmlDocPtr parse(const char *buf, size_t len, const struct sx_limits *limi
 		snprintf(msg, msglen, "document larger than %zu bytes", st.lim.max_bytes);
 		return NULL;
 	}
-	if (!sx_test_skip_scan && scan_doc(buf, len, st.lim.max_attrs, msg, msglen) != 0)
+	if (!sx_test_skip_scan &&
+	    sx_scan(buf, len, st.lim.max_attrs, msg, msglen, &sx_last_stats.scanned) != 0)
 		return NULL;
 	pthread_once(&init_once, init_parser);
 	if (!(ctxt = xmlNewParserCtxt())) {
@@ -726,7 +470,8 @@ static xmlDocPtr parse(const char *buf, size_t len, const struct sx_limits *limi
 	}
 	hook_sax(ctxt->sax);
 	ctxt->_private = &st;
-	doc = xmlCtxtReadMemory(ctxt, buf, (int)len, url, NULL, XML_PARSE_NONET);
+	feed = (struct feed){ buf, len, 0, &st };
+	doc = xmlCtxtReadIO(ctxt, feed_read, feed_close, &feed, url, NULL, XML_PARSE_NONET);
 	if (st.refused || st.msg[0] || !doc) {
 		xmlFreeDoc(doc);
 		doc = NULL;
