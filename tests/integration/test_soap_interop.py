@@ -192,6 +192,13 @@ route.post("/nullmemo/:svc", function(req, res)
 end)
 '''
 
+# soap.describe as JSON.
+DESCRIBE_LUA = r'''
+route.get("/describe/:svc", function(req)
+  return 200, soap.describe(req.params.svc)
+end)
+'''
+
 # A hand-written REST route: the adapter a user writes, reshaping the
 # account and mapping faults to HTTP errors.
 REST_LUA = r'''
@@ -274,7 +281,7 @@ def start_portico(portico, tmp_path, services, upstreams="", extra_lua="", graph
     rdir = tmp_path / "routes"
     rdir.mkdir(exist_ok=True)
     (rdir / "00view.lua").write_text(VIEW_LUA)
-    (rdir / "10call.lua").write_text(CALL_LUA + NULL_LUA + extra_lua)
+    (rdir / "10call.lua").write_text(CALL_LUA + NULL_LUA + DESCRIBE_LUA + extra_lua)
     plugins = 'plugin "soap" { services = { %s } }\n' % services
     if graphql:
         schema = tmp_path / "ledger.graphql"
@@ -582,6 +589,34 @@ def test_nil_and_text_memo_round_trip(peer_daemon):
         rc = ok(d, svc, "Transfer", {"from": 1, "to": 3, "amount": 1,
                                      "memo": "rent <May> & \u00e9t\u00e9"})["receipt"]
         assert rc["memo"] == "rent <May> & \u00e9t\u00e9", rc
+
+
+def test_describe_shapes_from_both_wsdls(peer_daemon):
+    """soap.describe reads ledger.wsdl and spyne's own WSDL alike."""
+    name, peer, d = peer_daemon
+    for svc in services_of(name):
+        r = requests.get("%s/describe/%s" % (d.url, svc), timeout=10)
+        assert r.status_code == 200, (r.text, d.log()[-2000:])
+        j = r.json()
+        assert j["version"] == SERVICES[(name, svc)], j
+        ops = j["operations"]
+        assert sorted(ops) == ["GetAccount", "ListAccounts", "Transfer"], ops
+        ga = ops["GetAccount"]
+        assert ga["input"]["properties"]["accountId"]["type"] == "integer", ga
+        assert ga["input"]["required"] == ["accountId"], ga
+        acct = ga["output"]["properties"]["account"]["properties"]
+        assert acct["id"]["type"] == "integer" and acct["balance"]["type"] == "number", acct
+        assert acct["active"]["type"] == "boolean", acct
+        assert acct["tags"]["type"] == "array", acct
+        assert acct["currency"]["enum"] == ["EUR", "USD", "GBP"], acct
+        assert acct["photo"]["format"] == "byte", acct
+        assert "null" in acct["note"]["type"], acct
+        addr = acct["address"]["properties"]
+        assert sorted(addr) == ["city", "country", "postalCode", "street"], addr
+        lst = ops["ListAccounts"]["output"]["properties"]["account"]
+        assert lst["type"] == "array", lst
+        if name == "node":
+            assert ga["faults"] == ["AccountNotFound"], ga
 
 
 def test_client_port_option(node_peer, portico, tmp_path):
