@@ -59,14 +59,14 @@ def spyne_missing():
 class Peer:
     """A SOAP server in a child process: READY on stdout, stops on stdin EOF."""
 
-    def __init__(self, name, argv, workdir):
+    def __init__(self, name, argv, workdir, env=None):
         self.name = name
         self.port = free_port()
         self.log_path = os.path.join(workdir, name + ".log")
         self.log_file = open(self.log_path, "w")
         self.proc = subprocess.Popen(argv + [str(self.port)], cwd=SERVERS,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self.log_file)
+                                     stderr=self.log_file, env=dict(os.environ, **(env or {})))
         deadline = time.monotonic() + 60
         line = b""
         while time.monotonic() < deadline and self.proc.poll() is None:
@@ -687,6 +687,25 @@ def test_server_gone_is_a_transport_fault(node_peer, portico, tmp_path):
         assert time.monotonic() - t0 < 10
     # the daemon is fine, and other services still answer
     assert requests.get(d.url + "/nothing-here", timeout=10).status_code == 404
+
+
+def test_node_soap_undeclared_xsi_prefix_is_malformed(node_peer, portico, tmp_path):
+    """node-soap 1.13 as it is writes xsi:nil="true" without declaring xsi
+    (node_ledger.js declares it unless NODE_LEDGER_RAW_XSI is set): that
+    answer is not namespace-well-formed, and is refused as zeep refuses it,
+    saying why; answers without a nil still work."""
+    raw = Peer("node-soap-raw", ["node", os.path.join(SERVERS, "node_ledger.js")],
+               str(tmp_path), env={"NODE_LEDGER_RAW_XSI": "1"})
+    try:
+        services = 'ledger = { wsdl = "%s", url = "%s/ledger/soap11" }' % (LEDGER_WSDL, raw.url)
+        d = start_portico(portico, tmp_path, services)
+        r, f = call(d, "ledger", "GetAccount", {"accountId": 2})
+        assert r is None and f["kind"] == "malformed", f
+        assert "xsi" in f["reason"], f
+        assert d.wait_log("Namespace prefix xsi"), d.log()[-2000:]
+        assert ok(d, "ledger", "GetAccount", {"accountId": 1})["account"]["id"] == 1
+    finally:
+        raw.stop()
 
 
 # ---- a REST route and a GraphQL resolver backed by SOAP ---------------------------------
