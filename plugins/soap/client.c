@@ -402,8 +402,10 @@ int soap_client_call(lua_State *L, struct soap_client *cl, const struct wsdl_op 
 	/* a task with no request runs for an internal exchange: no X means
 	 * the scripts are loading (or L is no request's coroutine) */
 	if (!w || !x)
-		return luaL_error(L, "soap: %s:%s() can only be called while serving (in a handler "
-		                  "or a task), not while the scripts load", cl->svc->name, op->name);
+		return luaL_error(L, "soap: %s:%s() waits, so it runs only while serving, in a "
+		                  "request's handler, filter or task: not while the scripts load, "
+		                  "nor inside a coroutine the handler created", cl->svc->name,
+		                  op->name);
 	if (lua_isnil(L, 2)) {
 		lua_newtable(L);
 		lua_replace(L, 2);

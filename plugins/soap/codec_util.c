@@ -1,6 +1,7 @@
 /*
  * codec_util.c - what the codec's files share (codec.h): error paths, the
- * questions the codec asks of the schema model, and value formatting.
+ * questions the codec asks of the schema model, and value formatting; and
+ * sc_match_op, which operation a request's Body calls.
  */
 #include <math.h>
 #include <stdio.h>
@@ -230,6 +231,84 @@ const struct xs_type *sc_xsi_type(const struct wsdl *w, xmlNodePtr node,
 	for (b = x, hops = 0; b && hops < 64; b = b->base, hops++)
 		if (b == t)
 			return x;
+	return NULL;
+}
+
+/* ---- which operation a request calls (the endpoint) ------------------------------------ */
+
+/* ACTION as sent, without the quotes SOAPAction wears. */
+static int action_is(const char *want, const char *action)
+{
+	size_t n;
+
+	if (!want || !action)
+		return 0;
+	n = strlen(action);
+	if (n >= 2 && action[0] == '"' && action[n - 1] == '"')
+		return strlen(want) == n - 2 && strncmp(want, action + 1, n - 2) == 0;
+	return strcmp(want, action) == 0;
+}
+
+/* 1 when NS (NULL or "": none) is N's namespace. */
+static int same_ns(xmlNodePtr n, const char *ns)
+{
+	const char *h = sx_ns(n);
+
+	if (h && !*h)
+		h = NULL;
+	if (!ns || !*ns)
+		return h == NULL;
+	return h && strcmp(h, ns) == 0;
+}
+
+static int op_matches(const struct wsdl_op *op, xmlNodePtr first)
+{
+	if (!first)
+		return 0;
+	if (op->style == WSDL_RPC)
+		return strcmp(op->name, (const char *)first->name) == 0 &&
+		       (!op->rpc_ns || !*op->rpc_ns || same_ns(first, op->rpc_ns));
+	for (unsigned i = 0; i < op->nin_parts; i++) {
+		const struct wsdl_part *part = op->in_parts[i];
+
+		if (part->element)
+			return strcmp(part->element->name, (const char *)first->name) == 0 &&
+			       same_ns(first, part->element->ns);
+		if (strcmp(part->name, (const char *)first->name) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+const struct wsdl_op *sc_match_op(const struct wsdl_port *p, xmlNodePtr body,
+                                  const char *action)
+{
+	xmlNodePtr first = sx_first_el(body);
+	const struct wsdl_op *found = NULL;
+	int has_action = action && *action && strcmp(action, "\"\"") != 0;
+
+	for (unsigned i = 0; i < p->nops; i++) {
+		const struct wsdl_op *op = &p->ops[i];
+
+		if (!op_matches(op, first))
+			continue;
+		/* two operations with the same input element: the action decides */
+		if (!has_action || action_is(op->action, action))
+			return op;
+		if (!found)
+			found = op;
+	}
+	if (found || first)
+		return found;
+	/* an empty Body: an operation with no input part, by action if given */
+	for (unsigned i = 0; i < p->nops; i++) {
+		const struct wsdl_op *op = &p->ops[i];
+
+		if (op->style == WSDL_RPC || op->nin_parts)
+			continue;
+		if (!has_action || action_is(op->action, action))
+			return op;
+	}
 	return NULL;
 }
 

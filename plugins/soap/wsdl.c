@@ -847,29 +847,30 @@ static int text_read(struct ld *ld, const char *path)
 
 struct wsdl *wsdl_load(const char *path, char *err, size_t errlen)
 {
-	struct ld ld = { .err = err, .errlen = errlen };
+	struct ld ld;
 	struct sp_pool *pool;
-	char real[PATH_MAX];
+	char real[PATH_MAX], scratch[64];
 	size_t i;
 	int rc = -1;
 
-	if (errlen)
-		err[0] = '\0';
+	if (!err || !errlen) {                /* the parts below always get a buffer */
+		err = scratch;
+		errlen = sizeof(scratch);
+	}
+	ld = (struct ld){ .err = err, .errlen = errlen };
+	err[0] = '\0';
 	if (!path || !*path) {
-		if (errlen)
-			snprintf(err, errlen, "wsdl: no file given");
+		snprintf(err, errlen, "wsdl: no file given");
 		return NULL;
 	}
 	if (!realpath(path, real)) {
-		if (errlen)
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
 	if (!(pool = sp_pool_new()) || !(ld.w = sp_alloc(pool, sizeof(*ld.w))) ||
 	    !(ld.files = calloc(MAX_FILES, sizeof(*ld.files)))) {
 		sp_pool_free(pool);
-		if (errlen)
-			snprintf(err, errlen, "%s: out of memory", path);
+		snprintf(err, errlen, "%s: out of memory", path);
 		return NULL;
 	}
 	ld.w->pool = pool;
@@ -907,8 +908,10 @@ out:
 
 void wsdl_free(struct wsdl *w)
 {
-	if (w)
-		sp_pool_free(w->pool);
+	if (!w)
+		return;
+	xs_set_free(w->xs);                   /* the compiled patterns, outside the pool */
+	sp_pool_free(w->pool);
 }
 
 const struct wsdl_port *wsdl_port(const struct wsdl *w, const char *name)

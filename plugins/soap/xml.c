@@ -195,8 +195,10 @@ static int check_xml_decl(struct scan *s, size_t i, size_t end)
 	size_t k, n = 0;
 	unsigned q;
 
-	for (k = i; k + 8 <= end; k++)
-		if (starts(s, k, "encoding") && is_ws(at(s, k - 1)))
+	/* "encoding" anywhere: libxml2 reads it even after a missing blank or
+	 * version (a fatal error, but it switches encoding and goes on) */
+	for (k = i + 5; k + 8 <= end; k++)
+		if (starts(s, k, "encoding"))
 			break;
 	if (k + 8 > end)
 		return 0;

@@ -234,7 +234,16 @@ route.get("/errors", function(req)
   out.bad_opt = select(2, pcall(soap.client, "ledger", { prot = "x" }))
   out.not_table = select(2, pcall(function() return kept:GetAccount(5) end))
   out.load_err = load_err
+  out.in_coroutine = select(2, pcall(coroutine.wrap(function()
+    return kept:GetAccount({ accountId = 1 })
+  end)))
   return out
+end)
+
+local short = soap.client("ledger12", { timeout = 0.3, wsse = { username = "carol", password = "pw" } })
+route.post("/short", function(req)
+  local r, f = short:GetAccount({ accountId = 31 })
+  return { result = r, fault = f }
 end)
 
 route.get("/describe/:svc", function(req)
@@ -470,9 +479,25 @@ def test_kept_client_pcall_and_errors(d, server):
     assert "prot" in e["bad_opt"], e
     assert "table" in e["not_table"], e
     assert "while serving" in e["load_err"], e
+    assert "coroutine" in e["in_coroutine"], e
     # the same kept client still works for later requests
     out = call(d, None, "GetAccount", {"accountId": 6}, path="/pcall")
     assert out["result"]["account"]["id"] == 6
+
+
+def test_client_options_timeout_and_wsse(d, server):
+    server.clear()
+    r = urllib.request.Request(d.url + "/short", data=b"{}", method="POST")
+    with urllib.request.urlopen(r, timeout=20) as resp:
+        out = json.loads(resp.read())
+    assert out["result"]["account"]["id"] == 31, out
+    tok = server.last().header_el().find("{%s}Security/{%s}UsernameToken" % (WSSE, WSSE))
+    assert tok.findtext("{%s}Username" % WSSE) == "carol"
+    server.clear(delay=1.0)
+    with urllib.request.urlopen(r, timeout=20) as resp:
+        out = json.loads(resp.read())
+    assert out["fault"]["kind"] == "timeout", out
+    server.clear()
 
 
 def test_describe(d, server):

@@ -552,6 +552,7 @@ static void test_codec_input_errors_name_the_field(void **state)
 	enc_err(OP_all, SC_INPUT, "return { s = 'a\\1b' }", "s: contains a control character");
 	enc_err(OP_all, SC_INPUT, "return { s = 'a\\255b' }", "s: not valid UTF-8");
 	enc_err(OP_all, SC_INPUT, "return { s = {} }", "s: expected a string, got table");
+	enc_err(OP_all, SC_INPUT, "return { s = 'a\\0b' }", "s: string \"a?b\": contains a NUL character");
 	enc_err(OP_all, SC_INPUT, "return { s = null }", "s: cannot be soap.null (the element is not nillable)");
 	enc_err(OP_all, SC_INPUT, "return { s = function() end }", "s: expected a string, got function");
 	enc_err(OP_all, SC_OUTPUT, "return { s = setmetatable({}, { __index = function() error('no') end }) }",
@@ -1259,6 +1260,37 @@ static void test_codec_loaded_schema_features(void **state)
 	wsdl_free(w);
 }
 
+/* A whole envelope: opened and closed by envelope.c, parsed by xml.c's
+ * hardened parser, split, decoded. */
+static void test_codec_in_an_envelope(void **state)
+{
+	struct sbuf b = { 0 };
+	char err[256];
+	xmlDocPtr doc;
+	xmlNodePtr header, body;
+	int version;
+
+	(void)state;
+	for (int v = 11; v <= 12; v++) {
+		soap_env_open(&b, v, NULL);
+		assert_int_equal(luaL_dostring(L, "return { account = { id = 3, balance = 1, owners = { { name = 'a' } },"
+		                                  " note = null } }"), 0);
+		assert_int_equal(sc_encode(L, -1, &W, OP_get, SC_OUTPUT, &b, err, sizeof(err)), 0);
+		lua_pop(L, 1);
+		soap_env_close(&b, v);
+		doc = sx_parse(b.p, b.len, NULL, NULL, err, sizeof(err));
+		if (!doc)
+			fail_msg("%s in %s", err, b.p);
+		assert_int_equal(soap_env_split(doc, &version, &header, &body, err, sizeof(err)), 0);
+		assert_int_equal(version, v);
+		assert_int_equal(sc_decode(L, body, &W, OP_get, SC_OUTPUT, err, sizeof(err)), 1);
+		lua_setglobal(L, "r");
+		check("r.account.id == 3 and r.account.owners[1].name == 'a' and r.account.note == nil");
+		xmlFreeDoc(doc);
+		sbuf_free(&b);
+	}
+}
+
 /* ---- matching an operation ---------------------------------------------------------------- */
 
 static void test_codec_match_op(void **state)
@@ -1325,6 +1357,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_codec_decode_many_repeated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_lua_out_of_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_match_op, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_codec_in_an_envelope, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_fixture_wrapped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_fixture_rpc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_fixture_bare_and_asmx, setup, teardown),

@@ -313,9 +313,9 @@ static void test_wsdl_errors_name_file_and_line(void **state)
 	           "style=\"procedural\"");
 	load_fails("err_not_wsdl.wsdl", ":2: not a WSDL 1.1 document: the root element is html");
 	load_fails("err_wsdl20.wsdl", ":2: WSDL 2.0 is not supported");
-	/* the parser's refusals, named by file (the XML part words them) */
-	load_fails("err_doctype.wsdl", "");
-	load_fails("err_not_xml.wsdl", "");
+	/* the parser's refusals (xml.c words them) */
+	load_fails("err_doctype.wsdl", ": DOCTYPE is not allowed");
+	load_fails("err_not_xml.wsdl", ":1: ");
 }
 
 /* ---- generated cases --------------------------------------------------------------- */
@@ -477,6 +477,42 @@ static void test_wsdl_import_forms(void **state)
 	wsdl_free(w);
 }
 
+/* The XML attacks (tests/data/soap/attacks) as a WSDL and as a wsdl:import:
+ * refused, the file named, nothing read. */
+static void test_wsdl_refuses_xml_attacks(void **state)
+{
+	static const char *const attacks[] = {
+		"xxe_file.xml", "xxe_param.xml", "xxe_dtd_url.xml", "billion_laughs.xml",
+		"quadratic.xml", "deep_nesting.xml", "many_attrs.xml", "doctype_plain.xml",
+		"xinclude.xml",
+	};
+	char err[1024], path[1200], text[2048], name[64];
+	struct wsdl *w;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(attacks) / sizeof(attacks[0]); i++) {
+		snprintf(path, sizeof(path), "%s/../attacks/%s", datadir, attacks[i]);
+		w = wsdl_load(path, err, sizeof(err));
+		if (w)
+			fail_msg("%s loaded", attacks[i]);
+		assert_non_null(strstr(err, attacks[i]));
+		assert_null(strstr(err, "root:"));           /* no /etc/passwd content */
+		snprintf(name, sizeof(name), "imp_%zu.wsdl", i);
+		snprintf(text, sizeof(text), HEAD "<wsdl:import namespace=\"urn:x\" "
+		         "location=\"%s\"/>\n" TYPES MSGS PT BIND(OP("<soap:body/>")) SVC TAIL, path);
+		w = wsdl_load(tmp_write(name, text), err, sizeof(err));
+		if (w)
+			fail_msg("an import of %s loaded", attacks[i]);
+		/* refused by the parser: the importer's line; parsed (xinclude.xml):
+		 * not a WSDL, at its own line */
+		snprintf(text, sizeof(text), "%s:6: wsdl:import", name);
+		if (!strstr(err, text) && !strstr(err, "not a WSDL 1.1 document"))
+			fail_msg("import of %s: %s", attacks[i], err);
+		assert_non_null(strstr(err, attacks[i]));
+	}
+}
+
 static void test_wsdl_careless_calls(void **state)
 {
 	char err[16], big[1024];
@@ -532,6 +568,7 @@ int main(void)
 		cmocka_unit_test(test_wsdl_errors_name_file_and_line),
 		cmocka_unit_test(test_wsdl_refuses_what_it_cannot_bind),
 		cmocka_unit_test(test_wsdl_import_forms),
+		cmocka_unit_test(test_wsdl_refuses_xml_attacks),
 		cmocka_unit_test(test_wsdl_careless_calls),
 	};
 
