@@ -277,7 +277,8 @@ route.post("/graphql", "graphql")
 '''
 
 
-def start_portico(portico, tmp_path, services, upstreams="", extra_lua="", graphql=False):
+def start_portico(portico, tmp_path, services, upstreams="", extra_lua="", graphql=False,
+                  extra_conf=""):
     rdir = tmp_path / "routes"
     rdir.mkdir(exist_ok=True)
     (rdir / "00view.lua").write_text(VIEW_LUA)
@@ -288,7 +289,7 @@ def start_portico(portico, tmp_path, services, upstreams="", extra_lua="", graph
         schema.write_text(GRAPHQL_SDL)
         plugins += 'plugin "graphql" { schema = "%s" }\n' % schema
         (rdir / "20graphql.lua").write_text(GRAPHQL_LUA)
-    body = '%s\n%sroutes "%s"\n' % (upstreams, plugins, rdir)
+    body = '%s\n%s%sroutes "%s"\n' % (upstreams, extra_conf, plugins, rdir)
     return portico(body, plugins_dir=PLUGINS)
 
 
@@ -708,7 +709,7 @@ def test_node_soap_undeclared_xsi_prefix_is_malformed(node_peer, portico, tmp_pa
         raw.stop()
 
 
-# ---- a REST route and a GraphQL resolver backed by SOAP ---------------------------------
+# ---- a REST route, generated routes and a GraphQL resolver backed by SOAP ---------------------------------
 
 def rest_daemon(name, peer, portico, tmp_path, graphql=False):
     if name == "node":
@@ -735,6 +736,50 @@ def test_rest_route_backed_by_soap(name, request, portico, tmp_path):
     assert r.status_code == 404, r.text
     assert r.json()["error"] == "account 31337 does not exist"
     assert "<" not in r.text, "XML leaked to the REST client"
+
+
+@pytest.mark.parametrize("name", ["node", "spyne"])
+def test_exposed_routes_against_real_servers(name, request, portico, tmp_path):
+    """soap.expose's generated JSON routes, SOAP 1.1 and 1.2, and their
+    OpenAPI document, in front of each real server."""
+    peer = request.getfixturevalue(name + "_peer")
+    expose = ('soap.expose("ledger", "/v1/ledger")\n'
+              'soap.expose("ledger12", "/v1/ledger12")\n')
+    conf = 'openapi = { path = "/openapi.json", title = "ledger" }\n'
+    daemon = node_daemon if name == "node" else spyne_daemon
+    d = daemon(portico, tmp_path, peer, extra_lua=expose, extra_conf=conf)
+    want = accounts(name)
+
+    def post(path, body):
+        return requests.post(d.url + path, data=json.dumps(body), timeout=30,
+                             headers={"content-type": "application/json"})
+
+    for prefix in ("/v1/ledger", "/v1/ledger12"):
+        r = post(prefix + "/GetAccount", {"accountId": 1})
+        assert r.status_code == 200, (r.text, d.log()[-2000:])
+        a = r.json()["account"]
+        exp = dict(want[1], photo="iVBORw0KGgoA/xCA")   # bytes as base64 text
+        assert typed(a) == typed(exp), prefix
+        a = post(prefix + "/GetAccount", {"accountId": 2}).json()["account"]
+        assert "note" not in a and a["tags"] == ["overdrawn"], a
+        assert post(prefix + "/GetAccount", {"accountId": 3}).json()["account"]["tags"] == []
+        assert post(prefix + "/ListAccounts", {"ownerPrefix": "Zed"}).json() == {"account": []}
+        r = post(prefix + "/Transfer", {"from": 1, "to": 3, "amount": 2.5, "memo": None})
+        assert r.status_code == 200, r.text
+        assert "memo" not in r.json()["receipt"], r.text
+        r = post(prefix + "/GetAccount", {"accountId": 4242})
+        assert r.status_code == 400, r.text       # a Client / Sender fault
+        e = r.json()["error"]
+        assert e["kind"] == "soap" and e["reason"] == "account 4242 does not exist", e
+        assert e["detail"]["AccountNotFound"]["message"] == "no account 4242", e
+        r = post(prefix + "/GetAccount", {"accountId": "one"})
+        assert r.status_code == 400 and r.json()["error"]["kind"] == "invalid", r.text
+        assert "<" not in r.text
+    doc = requests.get(d.url + "/openapi.json", timeout=10).json()
+    op = doc["paths"]["/v1/ledger/GetAccount"]["post"]
+    req = op["requestBody"]["content"]["application/json"]["schema"]
+    assert req["properties"]["accountId"]["type"] == "integer", req
+    assert "/v1/ledger12/Transfer" in doc["paths"], sorted(doc["paths"])
 
 
 @pytest.mark.parametrize("name", ["node", "spyne"])
