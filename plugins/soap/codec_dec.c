@@ -385,12 +385,23 @@ static int present(struct dec *d, const struct xs_particle *p, int tidx)
 	return 0;
 }
 
-/* Strict mode: what P requires is in the table at TIDX. */
-static int check_required(struct dec *d, const struct xs_particle *p, int tidx)
+/* 1 when N has a child NAME with xsi:nil (present, though absent from the
+ * table). */
+static int nil_child(xmlNodePtr n, const char *name)
+{
+	for (xmlNodePtr c = first_el(n); c; c = next_el(c))
+		if (strcmp((const char *)c->name, name) == 0 && is_nil(c))
+			return 1;
+	return 0;
+}
+
+/* Strict mode: what P requires is in the table at TIDX (or came as
+ * xsi:nil among N's children). */
+static int check_required(struct dec *d, const struct xs_particle *p, int tidx, xmlNodePtr n)
 {
 	switch (p->kind) {
 	case XS_ELEMENT:
-		if (p->min > 0 && !present(d, p, tidx)) {
+		if (p->min > 0 && !present(d, p, tidx) && !nil_child(n, p->el->name)) {
 			sc_path_field(&d->path, p->el->name);
 			fail(d, "missing (required)");
 			sc_path_pop(&d->path);
@@ -402,13 +413,13 @@ static int check_required(struct dec *d, const struct xs_particle *p, int tidx)
 		if (p->min == 0 && !present(d, p, tidx))
 			return 0;
 		for (unsigned i = 0; i < p->nkids; i++)
-			if (check_required(d, p->kids[i], tidx) < 0)
+			if (check_required(d, p->kids[i], tidx, n) < 0)
 				return -1;
 		return 0;
 	case XS_CHOICE:
 		for (unsigned i = 0; i < p->nkids; i++)
 			if (present(d, p->kids[i], tidx))
-				return check_required(d, p->kids[i], tidx);
+				return check_required(d, p->kids[i], tidx, n);
 		if (p->min > 0 && !sc_particle_emptiable(p))
 			return fail(d, "missing one of the choices (xsd:choice)");
 		return 0;
@@ -562,7 +573,7 @@ static int push_complex(struct dec *d, xmlNodePtr n, const struct xs_type *t)
 	}
 	if (seqidx)
 		lua_pop(L, 1);
-	if (d->strict && check_required(d, t->content, tidx) < 0) {
+	if (d->strict && check_required(d, t->content, tidx, n) < 0) {
 		lua_settop(L, tidx - 1);
 		return -1;
 	}

@@ -22,7 +22,7 @@
  * an envelope of the request's version. Faults go out with the status the
  * SOAP HTTP bindings give: SOAP 1.1, 500 for every fault; SOAP 1.2, 400
  * for Sender faults and 500 for Receiver faults. A handler's error becomes a
- * Server/Receiver fault whose reason is the message without its
+ * Server/Receiver fault (endpoint_fault.c) whose reason is the message without its
  * "file:line:" (the log has it whole); soap.fault{...} raises a fault of
  * the handler's choosing. GET path?wsdl serves the WSDL with every
  * soap:address location set to the URL the client used.
@@ -46,10 +46,8 @@
 #include "soap.h"
 
 #define EP_MT "portico.soap.endpoint"
-#define FAULT_MT "portico.soap.fault"
 #define EP_DEFAULT_MAX_BODY ((size_t)1 << 20)
 #define EP_MAX_MAX_BODY ((size_t)64 << 20)
-#define DETAIL_MAX_DEPTH 32
 
 /* ---- the model cache ---------------------------------------------------- */
 
@@ -159,180 +157,6 @@ static struct ep *ep_check(lua_State *L, int idx)
 	return e;
 }
 
-/* ---- soap.fault ----------------------------------------------------------- */
-
-/* The 1.1 term for CODE ("Client"/"Server"), or NULL when it is neither
- * (nor Sender/Receiver, with or without a prefix). */
-static const char *code_norm(const char *code)
-{
-	const char *c = strrchr(code, ':');
-
-	c = c ? c + 1 : code;
-	if (!strcmp(c, "Client") || !strcmp(c, "Sender"))
-		return "Client";
-	if (!strcmp(c, "Server") || !strcmp(c, "Receiver"))
-		return "Server";
-	return NULL;
-}
-
-static int fault_tostring(lua_State *L)
-{
-	lua_getfield(L, 1, "code");
-	lua_getfield(L, 1, "reason");
-	lua_pushfstring(L, "soap fault %s: %s", luaL_optstring(L, -2, "Server"),
-	                luaL_optstring(L, -1, ""));
-	return 1;
-}
-
-/* soap.fault{ code, reason, subcode, detail } raises the checked fault
- * table (a copy) as the error. [-1, +0, v] */
-int sl_fault(lua_State *L)
-{
-	const char *code, *norm;
-
-	luaL_checktype(L, 1, LUA_TTABLE);
-	lua_settop(L, 1);
-	lua_createtable(L, 0, 4);
-	if (lua_getfield(L, 1, "code") == LUA_TNIL) {
-		lua_pop(L, 1);
-		lua_pushliteral(L, "Server");
-	}
-	if (!(code = lua_tostring(L, -1)) || lua_type(L, -1) != LUA_TSTRING ||
-	    !(norm = code_norm(code)))
-		return luaL_error(L, "soap.fault: code must be \"Client\" or \"Server\" (or "
-		                  "\"Sender\", \"Receiver\")");
-	lua_pushstring(L, norm);
-	lua_setfield(L, 2, "code");
-	lua_pop(L, 1);
-	if (lua_getfield(L, 1, "reason") != LUA_TSTRING)
-		return luaL_error(L, "soap.fault: reason must be a string");
-	lua_setfield(L, 2, "reason");
-	switch (lua_getfield(L, 1, "subcode")) {
-	case LUA_TNIL: lua_pop(L, 1); break;
-	case LUA_TSTRING: lua_setfield(L, 2, "subcode"); break;
-	default: return luaL_error(L, "soap.fault: subcode must be a string");
-	}
-	switch (lua_getfield(L, 1, "detail")) {
-	case LUA_TNIL: lua_pop(L, 1); break;
-	case LUA_TSTRING: case LUA_TTABLE: case LUA_TNUMBER: case LUA_TBOOLEAN:
-		lua_setfield(L, 2, "detail");
-		break;
-	default: return luaL_error(L, "soap.fault: detail must be a table or a string");
-	}
-	if (luaL_newmetatable(L, FAULT_MT)) {
-		lua_pushcfunction(L, fault_tostring);
-		lua_setfield(L, -2, "__tostring");
-	}
-	lua_setmetatable(L, 2);
-	return lua_error(L);
-}
-
-/* ---- XML helpers ---------------------------------------------------------- */
-
-static int ncname_ok(const char *s)
-{
-	if (!*s || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
-		return 0;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || *s == '_' || *s == '-' || *s == '.'))
-			return 0;
-	return 1;
-}
-
-static int detail_value(lua_State *L, int idx, struct sbuf *b, int depth);
-
-/* <NAME>value</NAME>, repeated for a sequence. */
-static int detail_element(lua_State *L, const char *name, int idx, struct sbuf *b, int depth)
-{
-	idx = lua_absindex(L, idx);
-	if (lua_istable(L, idx) && lua_rawlen(L, idx) > 0) {
-		for (lua_Integer i = 1; i <= (lua_Integer)lua_rawlen(L, idx); i++) {
-			int rc;
-
-			lua_rawgeti(L, idx, i);
-			rc = detail_element(L, name, -1, b, depth + 1);
-			lua_pop(L, 1);
-			if (rc)
-				return rc;
-		}
-		return 0;
-	}
-	sbuf_printf(b, "<%s>", name);
-	if (detail_value(L, idx, b, depth + 1))
-		return -1;
-	sbuf_printf(b, "</%s>", name);
-	return 0;
-}
-
-/* A fault detail value as XML content: text, or one element per key. */
-static int detail_value(lua_State *L, int idx, struct sbuf *b, int depth)
-{
-	size_t n;
-	const char *s;
-
-	if (depth > DETAIL_MAX_DEPTH || !lua_checkstack(L, 4))
-		return -1;
-	idx = lua_absindex(L, idx);
-	switch (lua_type(L, idx)) {
-	case LUA_TBOOLEAN:
-		sbuf_puts(b, lua_toboolean(L, idx) ? "true" : "false");
-		return 0;
-	case LUA_TNUMBER:
-	case LUA_TSTRING:
-		lua_pushvalue(L, idx);
-		s = lua_tolstring(L, -1, &n);
-		n = sbuf_put_xml(b, s, n) < 0 ? (size_t)-1 : 0;
-		lua_pop(L, 1);
-		return n ? -1 : 0;
-	case LUA_TTABLE:
-		lua_pushnil(L);
-		while (lua_next(L, idx)) {
-			if (lua_type(L, -2) == LUA_TSTRING && ncname_ok(lua_tostring(L, -2)) &&
-			    detail_element(L, lua_tostring(L, -2), -1, b, depth) != 0) {
-				lua_pop(L, 2);
-				return -1;
-			}
-			lua_pop(L, 1);
-		}
-		return 0;
-	default:
-		return 0;
-	}
-}
-
-/* fault(version, code, subcode, reason, detail) -> xml, status,
- * content_type. [-5, +3, m] */
-static int l_fault_doc(lua_State *L)
-{
-	int version = (int)luaL_checkinteger(L, 1) == 12 ? 12 : 11;
-	const char *code = code_norm(luaL_optstring(L, 2, "Server"));
-	const char *subcode = luaL_optstring(L, 3, NULL);
-	const char *reason = luaL_optstring(L, 4, "fault");
-	struct sbuf b = { 0 }, d = { 0 };
-	char ct[256];
-
-	code = code ? code : "Server";
-	if (!lua_isnoneornil(L, 5) && detail_value(L, 5, &d, 0) != 0) {
-		sbuf_free(&d);
-		d = (struct sbuf){ 0 };
-	}
-	/* the whole envelope */
-	soap_fault_write(&b, version, code, subcode, reason, d.len ? d.p : NULL);
-	sbuf_free(&d);
-	if (b.oom) {
-		sbuf_free(&b);
-		return luaL_error(L, "soap.endpoint: out of memory");
-	}
-	lua_pushlstring(L, b.p, b.len);
-	sbuf_free(&b);
-	/* SOAP 1.1 HTTP binding: 500; SOAP 1.2: Sender 400, Receiver 500 */
-	lua_pushinteger(L, version == 12 && !strcmp(code, "Client") ? 400 : 500);
-	soap_content_type(version, NULL, ct, sizeof(ct));
-	lua_pushstring(L, ct);
-	return 3;
-}
-
 /* ---- requests ------------------------------------------------------------- */
 
 /* Content-Type -> 11 or 12 (0: neither), the 1.2 action parameter into ACT. */
@@ -387,6 +211,26 @@ static int refuse(lua_State *L, int version, const char *code, const char *reaso
 	return 6;
 }
 
+struct decode_args {
+	xmlNodePtr body;
+	const struct wsdl *w;
+	const struct wsdl_op *op;
+	char *err;
+	size_t errlen;
+	int rc;
+};
+
+/* sc_decode under lua_pcall: (args) -> table or nil. [-1, +1, m] */
+static int decode_protected(lua_State *L)
+{
+	struct decode_args *a = lua_touserdata(L, 1);
+
+	a->rc = sc_decode(L, a->body, a->w, a->op, SC_INPUT, a->err, a->errlen);
+	if (a->rc < 0)
+		lua_pushnil(L);
+	return 1;
+}
+
 /*
  * parse(ep, body, content_type, soapaction) -> op_name, input, version;
  * or nil, version, code, reason, status (0: the fault's), hardening (the
@@ -436,12 +280,23 @@ static int l_parse(lua_State *L)
 		xmlFreeDoc(doc);
 		return refuse(L, version, "Client", err, 0, 0);
 	}
-	(void)header;
+	/* no header block is understood: one that must be is a fault (SOAP 1.1
+	 * 4.2.3, 1.2 part 1 5.2.3) */
+	for (xmlNodePtr h = header ? sx_first_el(header) : NULL; h; h = sx_next_el(h)) {
+		const char *mu = sx_attr(h, soap_env_ns(ev), "mustUnderstand");
+
+		if (mu && (!strcmp(mu, "1") || !strcmp(mu, "true"))) {
+			snprintf(msg, sizeof(msg), "header {%.200s}%.100s is not understood",
+			         sx_ns(h) ? sx_ns(h) : "", (const char *)h->name);
+			xmlFreeDoc(doc);
+			return refuse(L, version, "MustUnderstand", msg, 0, 0);
+		}
+	}
 	if (ev != version) {
 		xmlFreeDoc(doc);
 		snprintf(msg, sizeof(msg), "a SOAP %s envelope sent as %s", ev == 12 ? "1.2" : "1.1",
 		         version == 12 ? "application/soap+xml (SOAP 1.2)" : "text/xml (SOAP 1.1)");
-		return refuse(L, version, "Client", msg, 0, 0);
+		return refuse(L, version, "VersionMismatch", msg, 0, 0);
 	}
 	if (!(port = version == 12 ? e->p12 : e->p11)) {
 		xmlFreeDoc(doc);
@@ -463,10 +318,19 @@ static int l_parse(lua_State *L)
 		return refuse(L, version, "Client", msg, 0, 0);
 	}
 	lua_pushstring(L, op->name);
-	rc = sc_decode(L, sbody, e->m->w, op, SC_INPUT, err, sizeof(err));
-	xmlFreeDoc(doc);
+	{
+		struct decode_args a = { sbody, e->m->w, op, err, sizeof(err), -1 };
+
+		lua_pushcfunction(L, decode_protected);
+		lua_pushlightuserdata(L, &a);
+		rc = lua_pcall(L, 1, 1, 0);
+		xmlFreeDoc(doc);
+		if (rc != LUA_OK)
+			return lua_error(L);   /* out of memory: the document is freed */
+		rc = a.rc;
+	}
 	if (rc < 0) {
-		lua_pop(L, 1);
+		lua_pop(L, 2);
 		snprintf(msg, sizeof(msg), "%s: %s", op->name, err);
 		return refuse(L, version, "Client", msg, 0, 0);
 	}
@@ -800,6 +664,9 @@ static const char module_src[] =
 	"    log.warn(('soap.endpoint %s: operation %s has no handler: it answers a Client "
 	"fault \"not implemented\"'):format(path, op))\n"
 	"  end\n"
+	"  ropts.summary = 'SOAP endpoint (SOAP 1.1 text/xml, SOAP 1.2 application/soap+xml); "
+	"the WSDL: GET ' .. path .. '?wsdl'\n"
+	"  ropts.tags = { 'soap' }\n"
 	"  route.post(path, function(req)\n"
 	"    local op, input, version, reason, status, hard = parse(ep, req.body, "
 	"req.headers['content-type'], req.headers['soapaction'])\n"
@@ -865,7 +732,7 @@ int sl_endpoint(lua_State *L)
 		lua_pushcfunction(L, l_prepare);
 		lua_pushcfunction(L, l_parse);
 		lua_pushcfunction(L, l_answer);
-		lua_pushcfunction(L, l_fault_doc);
+		lua_pushcfunction(L, ep_fault_doc);
 		lua_pushcfunction(L, l_wsdl);
 		lua_pushcfunction(L, l_url_of);
 		lua_call(L, 6, 1);
@@ -880,10 +747,7 @@ int sl_endpoint(lua_State *L)
 		lua_setfield(L, -3, "fault");
 	}
 	lua_settop(L, 3);
-	if (luaL_newmetatable(L, FAULT_MT)) {
-		lua_pushcfunction(L, fault_tostring);
-		lua_setfield(L, -2, "__tostring");
-	}
+	ep_fault_mt(L);
 	lua_call(L, 3, 0);
 	return 0;
 }

@@ -5,7 +5,7 @@
  *                                           wsse = { username, password, digest } }])
  *   local r, fault = ledger:GetAccount({ accountId = 7 })      -- client.c
  *   soap.describe("ledger"[, port])   -- operations and their JSON Schemas
- *   soap.null, soap.expose (expose.c), soap.endpoint (endpoint.c)
+ *   soap.null, soap.expose (expose.c), soap.endpoint and soap.fault (endpoint.c)
  *
  * The module holds the services set it was opened with (a userdata in the
  * registry whose __gc drops it): a state keeps its generation's services
@@ -20,17 +20,6 @@
 #include "soap.h"
 
 const char sl_null_key = 0;
-
-/*
- * schema.c, expose.c and endpoint.c are branch soap-expose's. Until they
- * land these may be absent: weak references are NULL then, and the module
- * goes without soap.expose, soap.endpoint, soap.fault and describe's
- * schemas instead of failing to load. Drop these lines once they are in.
- */
-#pragma weak sl_expose
-#pragma weak sl_endpoint
-#pragma weak schema_push
-extern int sl_fault(lua_State *L) __attribute__((weak));
 
 #define K_SET "portico.soap.set"
 
@@ -332,11 +321,9 @@ static int sl_describe(lua_State *L)
 
 		luaL_checkstack(L, 8, "soap.describe");
 		lua_createtable(L, 0, 8);
-		if (schema_push) {
-			schema_push(L, svc->w, op, SC_INPUT);
-			lua_setfield(L, -2, "input");
-		}
-		if (op->out && schema_push) {
+		schema_push(L, svc->w, op, SC_INPUT);
+		lua_setfield(L, -2, "input");
+		if (op->out) {
 			schema_push(L, svc->w, op, SC_OUTPUT);
 			lua_setfield(L, -2, "output");
 		}
@@ -365,7 +352,8 @@ static int sl_describe(lua_State *L)
 int soap_lua_open(lua_State *L)
 {
 	static const luaL_Reg fns[] = {
-		{ "client", sl_client }, { "describe", sl_describe }, { NULL, NULL },
+		{ "client", sl_client }, { "describe", sl_describe }, { "expose", sl_expose },
+		{ "endpoint", sl_endpoint }, { "fault", sl_fault }, { NULL, NULL },
 	};
 
 	if (!state_set(L)) {
@@ -382,17 +370,5 @@ int soap_lua_open(lua_State *L)
 	luaL_newlib(L, fns);
 	lua_pushlightuserdata(L, (void *)&sl_null_key);
 	lua_setfield(L, -2, "null");
-	if (sl_expose) {
-		lua_pushcfunction(L, sl_expose);
-		lua_setfield(L, -2, "expose");
-	}
-	if (sl_endpoint) {
-		lua_pushcfunction(L, sl_endpoint);
-		lua_setfield(L, -2, "endpoint");
-	}
-	if (sl_fault) {
-		lua_pushcfunction(L, sl_fault);
-		lua_setfield(L, -2, "fault");
-	}
 	return 1;
 }

@@ -581,6 +581,12 @@ int sl_endpoint(struct lua_State *L);             /* soap.endpoint(path, opts) *
  * table (checked) as the error; a soap.endpoint handler raising it answers
  * that fault. endpoint.c. [-1, +0, v] */
 int sl_fault(struct lua_State *L);
+/* endpoint_fault.c, for endpoint.c: fault(version, code, subcode, reason,
+ * detail) -> envelope, HTTP status, content type [-5, +3, m]; the
+ * metatable of soap.fault's tables [-0, +1, m]. */
+#define SOAP_FAULT_MT "portico.soap.fault"
+int ep_fault_doc(struct lua_State *L);
+void ep_fault_mt(struct lua_State *L);
 /* Registry key of the soap.null sentinel (a light userdata); decoders never
  * produce it, encoders treat it as xsi:nil. */
 extern const char sl_null_key;

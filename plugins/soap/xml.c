@@ -71,10 +71,10 @@ const struct sx_limits sx_default_limits = {
 };
 
 /* For tests only: what the last sx_parse on this thread did (units the scan
- * read, SAX events seen, declarations met), and a switch that skips the scan
+ * read, SAX events seen, declarations met, bytes given to libxml2), and a switch that skips the scan
  * so the parser-side gate can be tested alone. Production code never sets it. */
 struct sx_stats {
-	size_t scanned, events, decls;
+	size_t scanned, events, decls, fed;
 };
 __thread struct sx_stats sx_last_stats;
 int sx_test_skip_scan;
@@ -270,9 +270,12 @@ static int scan_start_tag(struct scan *s, size_t i)
 		if (q != '"' && q != '\'')
 			return scan_fail(s, i, q == U_EOF ? "document ends inside a start tag"
 			                                  : "malformed start tag");
+		/* '<' in a value is an error libxml2 recovers from by leaving the
+		 * value there, so what follows would be a tag the scan skipped */
 		for (i++; at(s, i) != q; i++)
-			if (at(s, i) == U_EOF)
-				return scan_fail(s, i, "document ends inside an attribute value");
+			if (at(s, i) == U_EOF || at(s, i) == '<')
+				return scan_fail(s, i, at(s, i) == '<' ? "'<' in an attribute value"
+				                 : "document ends inside an attribute value");
 		i++;
 	}
 }
@@ -367,8 +370,12 @@ static int scan_doc(const char *buf, size_t len, unsigned max_attrs, char *err, 
 			}
 			s.i = e + 2;
 		} else if (starts(&s, s.i, "</")) {
-			if ((e = find(&s, s.i + 2, ">")) == SIZE_MAX) {
-				rc = scan_fail(&s, s.i, "document ends inside an end tag");
+			/* no '<' before its '>' either (same reason as in values) */
+			for (e = s.i + 2; at(&s, e) != '>' && at(&s, e) != '<' && e < s.n; e++)
+				;
+			if (at(&s, e) != '>') {
+				rc = scan_fail(&s, e, e < s.n ? "malformed end tag"
+				               : "document ends inside an end tag");
 				break;
 			}
 			s.i = e + 1;
@@ -630,11 +637,16 @@ static xmlParserInputPtr on_resolve(void *ctx, const xmlChar *pub, const xmlChar
 	return NULL;
 }
 
-/* The first error at level ERROR or above refuses the document. The parser
- * is not stopped here: an error can be raised in the middle of a parse
- * function that still reads its input (xmlStopParser frees it); libxml2
- * disables SAX after a fatal error by itself, and the hooks above stop it at
- * their next call. */
+/*
+ * The first error at level ERROR or above refuses the document. libxml2
+ * 2.9.14 goes on after most errors (SAX disabled), and where it resumes
+ * need not be where the scan thought markup was (a start tag the scan took
+ * for the inside of something else would reach the O(n^2) attribute check),
+ * so the input feed (feed_read) ends at the next read. Not xmlStopParser
+ * here: errors are raised in the middle of parse functions that still read
+ * their input, and it frees the input; nor instate = XML_PARSER_EOF alone:
+ * the attribute parser resets it.
+ */
 static void on_error(void *ctx, xmlErrorPtr e)
 {
 	struct pstate *st;
@@ -651,6 +663,40 @@ static void on_error(void *ctx, xmlErrorPtr e)
 		st->msg[--n] = '\0';
 	st->line = e->line;
 	st->parser_msg = 1;
+}
+
+/* The document, given to libxml2 in chunks of at most FEED_CHUNK bytes so
+ * that after an error at most one more chunk is parsed (SAX disabled):
+ * bounded work whatever libxml2 does after the error. */
+#define FEED_CHUNK 4096
+
+struct feed {
+	const char *p;
+	size_t len, off;
+	const struct pstate *st;
+};
+
+static int feed_read(void *ctx, char *buf, int len)
+{
+	struct feed *f = ctx;
+	size_t n = f->len - f->off;
+
+	if (f->st->msg[0] || f->st->refused || len <= 0)
+		return 0;               /* refused: the parser sees the end now */
+	if (n > (size_t)len)
+		n = (size_t)len;
+	if (n > FEED_CHUNK)
+		n = FEED_CHUNK;
+	memcpy(buf, f->p + f->off, n);
+	f->off += n;
+	sx_last_stats.fed = f->off;
+	return (int)n;
+}
+
+static int feed_close(void *ctx)
+{
+	(void)ctx;
+	return 0;
 }
 
 static void hook_sax(xmlSAXHandlerPtr sax)
@@ -702,6 +748,7 @@ static xmlDocPtr parse(const char *buf, size_t len, const struct sx_limits *limi
                        const char *url, int *line, char *msg, size_t msglen)
 {
 	struct pstate st;
+	struct feed feed;
 	xmlParserCtxtPtr ctxt;
 	xmlDocPtr doc;
 
@@ -726,7 +773,8 @@ static xmlDocPtr parse(const char *buf, size_t len, const struct sx_limits *limi
 	}
 	hook_sax(ctxt->sax);
 	ctxt->_private = &st;
-	doc = xmlCtxtReadMemory(ctxt, buf, (int)len, url, NULL, XML_PARSE_NONET);
+	feed = (struct feed){ buf, len, 0, &st };
+	doc = xmlCtxtReadIO(ctxt, feed_read, feed_close, &feed, url, NULL, XML_PARSE_NONET);
 	if (st.refused || st.msg[0] || !doc) {
 		xmlFreeDoc(doc);
 		doc = NULL;

@@ -51,6 +51,10 @@ soap.endpoint("/soap/calc", {
         error({ something = "else" })
       elseif req.how == "bad-answer" then
         return { ok = "not a boolean" }
+      elseif req.how == "string" then
+        return "a string"
+      elseif req.how == "nothing" then
+        return nil
       end
       return { ok = true }
     end,
@@ -165,6 +169,13 @@ def test_handler_error_is_a_server_fault_without_paths(calc, port):
     with pytest.raises(zeep.exceptions.Fault) as e:
         svc.Fail(how="bad-answer")
     assert "does not fit" in e.value.message
+    with pytest.raises(zeep.exceptions.Fault) as e:
+        svc.Fail(how="string")
+    assert "not a table" in e.value.message
+    with pytest.raises(zeep.exceptions.Fault) as e:
+        svc.Fail(how="nothing")                  # ok is required
+    assert "ok" in e.value.message
+    assert svc.Add(intA=1, intB=1) == 2
 
 
 def test_a_waiting_handler(calc):
@@ -195,7 +206,18 @@ def test_raw_requests_both_versions_and_statuses(calc):
     assert ENV12 in r.text
     # a 1.2 envelope as text/xml: refused
     r = post(calc, envelope(12, add), version=11)
-    assert r.status_code == 500 and "Fault" in r.text
+    assert r.status_code == 500 and "VersionMismatch" in r.text
+    # a header block that must be understood is not: MustUnderstand; others are ignored
+    for version, ns in ((11, ENV11), (12, ENV12)):
+        for mu, ok in (("1", False), ("true", False), ("0", True), (None, True)):
+            attr = f' e:mustUnderstand="{mu}"' if mu else ""
+            doc = (f'<e:Envelope xmlns:e="{ns}"><e:Header><t:Tx xmlns:t="urn:tx"{attr}>1'
+                   f'</t:Tx></e:Header><e:Body>{add}</e:Body></e:Envelope>').encode()
+            r = post(calc, doc, version=version)
+            if ok:
+                assert r.status_code == 200, (version, mu, r.text)
+            else:
+                assert r.status_code == 500 and "MustUnderstand" in r.text, (version, mu, r.text)
     # a value of the wrong type: Client fault naming the field
     bad = f'<c:Add xmlns:c="{NS}"><c:intA>x</c:intA><c:intB>2</c:intB></c:Add>'
     r = post(calc, envelope(11, bad))
@@ -349,3 +371,36 @@ def test_bad_endpoint_options_name_the_problem(portico, tmp_path):
         out = d.proc.stdout.read().decode(errors="replace") + d.log()
         assert d.proc.returncode != 0 and needle in out, out
         assert "calc.lua:1" in out, out
+
+
+def test_reloads_share_then_replace_the_model(portico, tmp_path):
+    """SIGHUP with the WSDL unchanged, then changed (a new operation): the
+    endpoint keeps answering, the changed file is loaded, and the old model
+    is freed only when no state uses it (no crash across reloads)."""
+    import shutil
+    import signal
+    wsdl = tmp_path / "calc.wsdl"
+    shutil.copy(CALC, wsdl)
+    rdir = tmp_path / "routes"
+    rdir.mkdir()
+    script = ROUTES % {"wsdl": wsdl}
+    (rdir / "calc.lua").write_text(script)
+    d = portico(f'plugin "soap" {{}}\nroutes "{rdir}"\n', plugins_dir=PLUGINS, workers=2)
+    alive(d)
+    for i in range(3):
+        (rdir / "calc.lua").write_text(script + f"\n-- reload {i}\n"
+                                       f'route.get("/gen", function() return "g{i}" end)\n')
+        d.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while requests.get(d.url + "/gen", timeout=5).text != f"g{i}":
+            assert time.monotonic() < deadline, d.log()[-2000:]
+            time.sleep(0.05)
+        alive(d)
+        if i == 1:
+            # a changed WSDL (Add's documentation): loaded again at the reload
+            text = wsdl.read_text().replace("Adds two integers.", "Adds two ints.")
+            wsdl.write_text(text)
+            os.utime(wsdl, (time.time() + 5, time.time() + 5))
+    r = requests.get(d.url + "/soap/calc?wsdl", timeout=5)
+    assert "Adds two ints." in r.text
+    assert d.proc.poll() is None

@@ -345,3 +345,20 @@ def test_deep_schemas_fit_the_route_options(portico, tmp_path):
     # the service is down: a 502, the route is there
     r = call(d, "/v1/deep/Go", {"root": {"v0": 1}})
     assert r.status_code == 502 and r.json()["error"]["kind"] == "transport"
+
+
+def test_concurrent_calls_keep_their_own_answers(gw):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i):
+        with requests.Session() as s:
+            out = []
+            for j in range(10):
+                r = s.post(gw.url + "/v1/calc/Add", json={"intA": i, "intB": j}, timeout=10)
+                out.append((r.status_code, r.json().get("AddResult"), i + j))
+            return out
+
+    with ThreadPoolExecutor(8) as ex:
+        for res in ex.map(one, range(8)):
+            for status, got, want in res:
+                assert status == 200 and got == want

@@ -650,6 +650,10 @@ static void test_codec_choice(void **state)
 	        "missing one of the choices");
 	dec_err(OP_contact, SC_INPUT, "<t:Contact xmlns:t='urn:t'><t:email>e</t:email></t:Contact>",
 	        "who: missing (required)");
+	/* a required element sent as xsi:nil is there (nil), not missing */
+	dec_ok(OP_contact, SC_INPUT, "<t:Contact xmlns:t='urn:t' xmlns:i='http://www.w3.org/2001/XMLSchema-instance'>"
+	                             "<t:email>e</t:email><t:who i:nil='true'/></t:Contact>");
+	check("r.email == 'e' and r.who == nil");
 	/* an answer is taken as it comes */
 	dec_ok(OP_contact, SC_OUTPUT, "<t:ContactResponse xmlns:t='urn:t'><t:email>e</t:email></t:ContactResponse>");
 	check("r.email == 'e' and r.who == nil");
@@ -1048,6 +1052,7 @@ static void test_codec_fixture_wrapped(void **state)
 	x = enc_ok(reset, SC_INPUT, "return {}");
 	assert_string_equal(x, "<ns1:Reset xmlns:ns1=\"urn:calc\"></ns1:Reset>");
 	free(x);
+	enc_err(reset, SC_INPUT, "return { force = true }", "force: unknown field");
 	dec_ok(reset, SC_OUTPUT, "<ResetResponse xmlns='urn:calc'/>");
 	check("next(r) == nil");
 	assert_int_equal(luaL_dostring(L, "return {}"), 0);
@@ -1138,6 +1143,53 @@ static void test_codec_fixture_bare_and_asmx(void **state)
 	free(x);
 	memset(&W, 0, sizeof(W));
 	wsdl_free(w);
+}
+
+/* Every operation of every loadable fixture, both directions: an empty
+ * input table and an empty or foreign Body are answered (a value or an
+ * error), never a crash, the Lua stack as it was. */
+static void test_codec_every_fixture_operation(void **state)
+{
+	static const char *const files[] = { "wrapped.wsdl", "bare.wsdl", "rpc.wsdl", "asmx.wsdl",
+	                                     "spyne.wsdl", "nodesoap.wsdl", "import_main.wsdl" };
+	static const char *const bodies[] = { "<B/>", "<B><x:Nope xmlns:x='urn:nope'><a>1</a></x:Nope></B>" };
+	char err[256];
+	unsigned ops = 0;
+
+	(void)state;
+	for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+		struct wsdl *w = fixture(files[f]);
+
+		for (unsigned p = 0; p < w->nports; p++) {
+			for (unsigned o = 0; o < w->ports[p].nops; o++) {
+				const struct wsdl_op *op = &w->ports[p].ops[o];
+				int top = lua_gettop(L);
+
+				for (int dir = SC_INPUT; dir <= SC_OUTPUT; dir++) {
+					struct sbuf b = { 0 };
+					int r;
+
+					lua_newtable(L);
+					r = sc_encode(L, -1, w, op, (enum sc_dir)dir, &b, err, sizeof(err));
+					assert_true(r == 0 || err[0]);
+					lua_pop(L, 1);
+					sbuf_free(&b);
+					for (size_t k = 0; k < 2; k++) {
+						xmlDocPtr doc = xmlReadMemory(bodies[k], (int)strlen(bodies[k]), NULL, NULL, 0);
+
+						r = sc_decode(L, xmlDocGetRootElement(doc), w, op, (enum sc_dir)dir, err,
+						              sizeof(err));
+						assert_true(r == 1 || (r == -1 && err[0]));
+						lua_settop(L, top);
+						xmlFreeDoc(doc);
+					}
+				}
+				ops++;
+			}
+		}
+		wsdl_free(w);
+	}
+	assert_true(ops > 10);
 }
 
 /* A WSDL written here, through the real loader: facets, enumerations,
@@ -1291,6 +1343,68 @@ static void test_codec_in_an_envelope(void **state)
 	}
 }
 
+/* Mutated answers (bytes changed, inserted, cut): decoded or refused with
+ * the stack as it was, never a crash (run under ASan once). */
+static void test_codec_decode_mutations(void **state)
+{
+	static const char *const tags[] = { "<t:owners>", "</t:id>", "<t:tags/>", " i:nil='true'",
+	                                    " i:type='t:Owner'", "<t:account>", "&amp;", "<x:y xmlns:x='u'>" };
+	char *x, err[256];
+	unsigned seed = 12345, parsed = 0;
+
+	(void)state;
+	x = enc_ok(OP_get, SC_OUTPUT,
+	           "return { account = { id = 9, balance = 1.5, status = 's', owners = { { name = 'a', age = 1 },"
+	           " { name = 'b' } }, tags = { 'x', 'y' }, note = 'n' } }");
+	for (int round = 0; round < 3000; round++) {
+		struct sbuf b = { 0 };
+		size_t n = strlen(x), at, end;
+		int top = lua_gettop(L), r;
+		xmlDocPtr doc;
+
+		sbuf_puts(&b, "<B xmlns:t='urn:t' xmlns:i='http://www.w3.org/2001/XMLSchema-instance'>");
+		seed = seed * 1103515245u + 12345u;
+		at = (seed >> 8) % n;
+		/* most changes at a markup boundary, so that many still parse */
+		while (at < n && x[at] != '>')
+			at++;
+		at = at < n ? at + 1 : n - 1;
+		switch (round % 3) {
+		case 0:   /* a character in front of the next text or tag */
+			sbuf_put(&b, x, at);
+			sbuf_putc(&b, "0a-<>/ :\"Z9.x"[(seed >> 20) % 13]);
+			sbuf_put(&b, x + at, n - at);
+			break;
+		case 1:   /* a tag or attribute inserted */
+			sbuf_put(&b, x, at);
+			sbuf_puts(&b, tags[(seed >> 20) % 8]);
+			sbuf_put(&b, x + at, n - at);
+			break;
+		default:  /* the next tag (or text and tag) cut out */
+			end = at;
+			while (end < n && x[end] != '>')
+				end++;
+			end = end < n ? end + 1 : n;
+			sbuf_put(&b, x, at);
+			sbuf_put(&b, x + end, n - end);
+		}
+		sbuf_puts(&b, "</B>");
+		doc = xmlReadMemory(b.p, (int)b.len, NULL, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR |
+		                    XML_PARSE_NOWARNING);
+		sbuf_free(&b);
+		if (!doc)
+			continue;
+		parsed++;
+		r = sc_decode(L, xmlDocGetRootElement(doc), &W, OP_get, SC_OUTPUT, err, sizeof(err));
+		assert_int_equal(lua_gettop(L), top + (r == 1));
+		assert_true(r == 1 || (r == -1 && err[0]));
+		lua_settop(L, top);
+		xmlFreeDoc(doc);
+	}
+	free(x);
+	assert_true(parsed > 500);
+}
+
 /* ---- matching an operation ---------------------------------------------------------------- */
 
 static void test_codec_match_op(void **state)
@@ -1355,6 +1469,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_codec_decode_hostile_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_decode_wrong_wrapper, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_decode_many_repeated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_codec_decode_mutations, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_lua_out_of_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_match_op, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_in_an_envelope, setup, teardown),
@@ -1362,6 +1477,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_codec_fixture_rpc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_fixture_bare_and_asmx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codec_loaded_schema_features, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_codec_every_fixture_operation, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

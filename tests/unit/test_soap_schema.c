@@ -329,6 +329,42 @@ static void test_schema_bare_and_rpc_are_keyed_by_part(void **st)
 	lua_close(L);
 }
 
+/* The endpoint tests' WSDL through the real loader: the shapes a client
+ * of soap.expose and soap.describe sees. */
+static void test_schema_of_a_loaded_wsdl(void **st)
+{
+	lua_State *L = state();
+	char err[512];
+	struct wsdl *w = wsdl_load(TEST_SRCDIR "/tests/data/soap/endpoint/calc.wsdl", err,
+	                           sizeof(err));
+	const struct wsdl_port *p;
+	const struct wsdl_op *op;
+
+	(void)st;
+	if (!w)
+		fail_msg("%s", err);
+	assert_non_null(p = wsdl_port(w, "CalcSoap12"));
+	assert_non_null(op = wsdl_op(p, "Echo"));
+	assert_int_equal(schema_push(L, w, op, SC_INPUT), 1);
+	check(L,
+		"local p = s.properties.person\n"
+		"assert(s.required[1] == 'person' and p.type == 'object')\n"
+		"local q = p.properties\n"
+		"assert(q.age.type[1] == 'integer' and q.age.type[2] == 'null')\n"
+		"assert(q.tags.type == 'array' and q.address.items.properties.city.type == 'string')\n"
+		"assert(q.level.enum[1] == 'low' and q.photo.format == 'byte')\n"
+		"assert(q.id.type == 'integer' and has(p.required, 'name') and "
+		"  not has(p.required, 'age') and not has(p.required, 'id'))\n"
+		"no_empty_lists(s)\n");
+	assert_non_null(op = wsdl_op(p, "Add"));
+	assert_int_equal(schema_push(L, w, op, SC_OUTPUT), 1);
+	check(L, "assert(s.properties.AddResult.type == 'integer' and s.required[1] == 'AddResult')");
+	assert_int_equal(schema_push(L, w, op, SC_INPUT), 1);
+	check(L, "assert(s.description == 'Adds two integers.')");
+	wsdl_free(w);
+	lua_close(L);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -337,6 +373,7 @@ int main(void)
 		cmocka_unit_test(test_schema_recursive_type_is_cut),
 		cmocka_unit_test(test_schema_limited_never_nests_deeper_than_asked),
 		cmocka_unit_test(test_schema_bare_and_rpc_are_keyed_by_part),
+		cmocka_unit_test(test_schema_of_a_loaded_wsdl),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -486,7 +486,7 @@ static void test_wsdl_refuses_xml_attacks(void **state)
 		"quadratic.xml", "deep_nesting.xml", "many_attrs.xml", "doctype_plain.xml",
 		"xinclude.xml",
 	};
-	char err[1024], path[1200], text[2048], name[64];
+	char err[1024], path[1200], text[4096], name[64];
 	struct wsdl *w;
 	size_t i;
 
