@@ -445,9 +445,9 @@ int soap_client_call(lua_State *L, struct soap_client *cl, const struct wsdl_op 
 		return luaL_error(L, "soap: out of memory");   /* the box frees C */
 	c->req.size = sizeof(c->req);
 	c->req.upstream = cl->svc->upstream;
-	c->req.url = cl->svc->upstream ? NULL : cl->svc->url;
+	c->req.url = cl->svc->upstream ? NULL : cl->url;
 	c->req.method = (pt_str_t){ "POST", 4 };
-	c->req.path = cl->svc->upstream ? (pt_str_t){ cl->svc->path, strlen(cl->svc->path) }
+	c->req.path = cl->svc->upstream ? (pt_str_t){ cl->path, strlen(cl->path) }
 	                                : (pt_str_t){ "/", 1 };
 	c->req.body = (pt_str_t){ c->body.p, c->body.len };
 	c->req.timeout_ms = cl->timeout_ms ? cl->timeout_ms : (cl->svc->upstream ? 0 : 30000);

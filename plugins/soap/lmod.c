@@ -251,6 +251,17 @@ static int sl_client(lua_State *L)
 	memset(c, 0, sizeof(*c));
 	c->svc = svc;
 	c->port = check_port(L, "soap.client", svc, port);
+	/* the port chosen here has its own soap:address: unless the config
+	 * says where, calls go there (its path, through the upstream) */
+	if (svc->upstream)
+		c->path = svc->path_set || !c->port->address ? svc->path
+		                                             : soap_url_path(c->port->address);
+	else
+		c->url = svc->url_set ? svc->url : c->port->address;
+	if (!svc->upstream && (!c->url || !soap_http_url(c->url)))
+		return luaL_error(L, "soap.client: port %s of service %s has no http(s) "
+		                  "soap:address: give the service an upstream or a url", c->port->name,
+		                  svc->name);
 	c->timeout_ms = svc->timeout_ms;
 	c->wsse = svc->wsse;
 	if (luaL_newmetatable(L, SOAP_CLIENT_MT)) {

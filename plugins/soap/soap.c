@@ -331,8 +331,7 @@ static int headers_opt(struct sp_pool *pool, const pt_conf *c, const char *what,
 	return 0;
 }
 
-/* The path of an absolute URL ("http://h:p/a/b?q" -> "/a/b?q"), or "/". */
-static const char *url_path(const char *url)
+const char *soap_url_path(const char *url)
 {
 	const char *p = strstr(url, "://");
 
@@ -340,7 +339,7 @@ static const char *url_path(const char *url)
 	return p ? p : "/";
 }
 
-static int http_url(const char *u)
+int soap_http_url(const char *u)
 {
 	return !strncasecmp(u, "http://", 7) || !strncasecmp(u, "https://", 8);
 }
@@ -440,7 +439,7 @@ static int service_build(struct sp_pool *pool, const char *name, const pt_conf *
 		           "path in the url)", what);
 	if (svc->path && svc->path[0] != '/')
 		return bad(a->conf_get(c, "path"), "%s: path must start with '/'", what);
-	if (svc->url && !http_url(svc->url))
+	if (svc->url && !soap_http_url(svc->url))
 		return bad(a->conf_get(c, "url"), "%s: url must be an http:// or https:// URL", what);
 	if ((rc = num_opt(c, "timeout", what, 0.001, 3600, 0, &d)) != 0)
 		return rc;
@@ -475,11 +474,13 @@ static int service_build(struct sp_pool *pool, const char *name, const pt_conf *
 	if (!svc->upstream && !svc->url && !port->address)
 		return bad(c, "%s: port %s has no soap:address: give upstream or url", what,
 		           port->name);
-	if (!svc->upstream && !svc->url && !http_url(port->address))
+	if (!svc->upstream && !svc->url && !soap_http_url(port->address))
 		return bad(c, "%s: port %s's soap:address '%s' is not http(s): give upstream or "
 		           "url", what, port->name, port->address);
+	svc->path_set = svc->path != NULL;
+	svc->url_set = svc->url != NULL;
 	if (svc->upstream && !svc->path)
-		svc->path = port->address ? sp_strdup(pool, url_path(port->address)) : "/";
+		svc->path = port->address ? sp_strdup(pool, soap_url_path(port->address)) : "/";
 	if (!svc->upstream && !svc->url)
 		svc->url = port->address;
 	if ((rc = idempotent_opt(pool, c, what, port, svc)) != 0)

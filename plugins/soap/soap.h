@@ -531,7 +531,13 @@ struct soap_service {
 	                                       * HTTP headers, name, value, ... */
 	unsigned nheaders;
 	struct soap_metrics *metrics;         /* soap.c's series per operation */
+	int path_set, url_set;                /* `path` / `url` given in the config (else
+	                                       * each client takes its port's soap:address) */
 };
+/* The path of an absolute URL ("http://h:p/a/b?q" -> "/a/b?q"), or "/";
+ * whether U is an http(s) URL (soap.c). */
+const char *soap_url_path(const char *url);
+int soap_http_url(const char *u);
 
 struct soap_services {
 	int refs;                             /* atomic */
@@ -571,6 +577,8 @@ struct soap_client {
 	const struct soap_service *svc;
 	const struct wsdl_port *port;
 	uint32_t timeout_ms;                  /* the service's unless opts.timeout */
+	const char *path, *url;               /* where its calls go: the service's path/url,
+	                                       * else its port's soap:address */
 	struct wsse wsse;                     /* the service's unless opts.wsse */
 	char *wsse_mem;                       /* owns opts.wsse's strings (malloc) */
 };

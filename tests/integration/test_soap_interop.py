@@ -620,10 +620,6 @@ def test_describe_shapes_from_both_wsdls(peer_daemon):
             assert ga["faults"] == ["AccountNotFound"], ga
 
 
-@pytest.mark.xfail(reason="soap-client bug (soap.c/client.c): a client made with "
-                   "{ port = ... } still uses the service's port's path/url (its soap:address "
-                   "was resolved for the service's port at load): the 1.2 envelope goes to "
-                   "/ledger/soap11")
 def test_client_port_option(node_peer, portico, tmp_path):
     """soap.client(name, { port = ... }) picks the port in the script."""
     extra = r'''
