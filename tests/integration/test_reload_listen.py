@@ -159,3 +159,34 @@ def test_a_broken_certificate_refuses_the_reload(portico, tmp_path):
     d.signal(signal.SIGHUP)
     assert d.wait_log("reload refused", timeout=10)
     assert peer_cert(d.port) == first
+
+
+def test_twenty_reloads_under_wrk_fail_nothing(portico):
+    """Issue 16 item 5's measure: wrk on the listener that stays while 20
+    reloads add and remove a second listener and change the routes."""
+    import re
+    import shutil
+    import subprocess
+    if not shutil.which("wrk"):
+        pytest.skip("wrk is not installed (apt-get install wrk)")
+    d = portico(ROUTES, workers=2)
+    base = d.text
+    p2 = free_port()
+    extra = 'listen { address = "127.0.0.1", port = %d }\n' % p2
+    wrk = subprocess.Popen(["wrk", "-t1", "-c16", "-d8s", d.url + "/x"],
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        for i in range(20):
+            time.sleep(0.3)
+            text = (base + extra if i % 2 == 0 else base) + \
+                'route { method = "GET", path = "/r%d", handler = "static", body = "r" }\n' % i
+            reload_and_wait(d, text, i + 2)
+        out, _ = wrk.communicate(timeout=60)
+    finally:
+        if wrk.poll() is None:
+            wrk.kill()
+            wrk.wait()
+    assert "Non-2xx" not in out, out
+    assert "Socket errors" not in out, out
+    assert int(re.search(r"(\d+) requests in", out).group(1)) > 1000, out
+    assert d.log().count("is live") >= 20
