@@ -140,6 +140,11 @@ extern const struct sx_limits sx_default_limits;
  */
 xmlDocPtr sx_parse(const char *buf, size_t len, const struct sx_limits *limits,
                    const char *what, char *err, size_t errlen);
+/* xml_scan.c: the lexical scan sx_parse runs before libxml2 (what it
+ * refuses: see there). 0, or -1 with ERR; *SCANNED: where it stopped, in
+ * characters. */
+int sx_scan(const char *buf, size_t len, unsigned max_attrs, char *err, size_t errlen,
+            size_t *scanned);
 /* The same for a local file (WSDL, XSD): line numbers kept for errors;
  * ERR is "PATH: message" or "PATH:LINE: message". */
 xmlDocPtr sx_parse_file(const char *path, const struct sx_limits *limits, char *err,
@@ -254,7 +259,10 @@ void xs_set_free(struct xs_set *set);
  * included files are parsed with sx_parse_file and added too (each file
  * once). An xsd:import with no schemaLocation only declares a namespace
  * (fine when another schema of the set defines it). Errors:
- * "FILE:LINE: message". 0 or -1.
+ * "FILE:LINE: message". 0 or -1. SCHEMA is only read during the call
+ * (what the model needs is copied): its document may be freed at once.
+ * After an error the set is unusable (later adds and xs_set_resolve fail);
+ * xsd:redefine is refused, xsd:union values are taken as strings.
  */
 int xs_set_add(struct xs_set *set, xmlNodePtr schema, const char *file, char *err,
                size_t errlen);
@@ -263,7 +271,9 @@ int xs_set_add(struct xs_set *set, xmlNodePtr schema, const char *file, char *er
  * extension content (base's particle then the extension's, in a sequence)
  * and restriction facets, compiles patterns. Unresolvable names are
  * "FILE:LINE: unknown type {ns}name". Cycles through types are allowed
- * (recursive types); cycles through groups or bases are errors. 0 or -1. */
+ * (recursive types); cycles through groups or bases are errors. 0 or -1
+ * (calling it again: the same answer). Before it returns 0, xs_find_*
+ * find nothing. */
 int xs_set_resolve(struct xs_set *set, char *err, size_t errlen);
 struct xs_element *xs_find_element(const struct xs_set *set, const char *ns, const char *name);
 struct xs_type *xs_find_type(const struct xs_set *set, const char *ns, const char *name);

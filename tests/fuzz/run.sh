@@ -26,7 +26,7 @@ ws_frame)	srcs="core/ws/ws_frame.c core/ws/ws_deflate.c -Icore/ws $(pkg-config -
 pb_decode)	srcs="plugins/grpc/pb_*.c -Iplugins/grpc $(pkg-config --cflags --libs lua5.4 jansson libprotobuf-c) -lm"; target=tests/fuzz/fuzz_pb_decode.c ;;
 pb_json)	srcs="plugins/grpc/pb_*.c -Iplugins/grpc $(pkg-config --cflags --libs lua5.4 jansson libprotobuf-c) -lm"; target=tests/fuzz/fuzz_pb_json.c ;;
 wh_verify)	srcs="plugins/webhook/verify.c plugins/webhook/evid.c -Iplugins/webhook $(pkg-config --cflags --libs openssl jansson lua5.4)"; target=tests/fuzz/fuzz_wh_verify.c ;;
-soap_envelope)	srcs="plugins/soap/util.c plugins/soap/xml.c plugins/soap/wsse.c plugins/soap/xsd.c plugins/soap/xsd_builtin.c plugins/soap/wsdl.c plugins/soap/codec_enc.c plugins/soap/codec_dec.c plugins/soap/codec_any.c plugins/soap/codec_util.c plugins/soap/envelope.c plugins/soap/schema.c tests/unit/soap_test_stub.c -Iplugins/soap $(pkg-config --cflags --libs libxml-2.0 lua5.4 openssl) -lm"; target=tests/fuzz/fuzz_soap_envelope.c ;;
+soap_envelope)	srcs="plugins/soap/util.c plugins/soap/xml.c plugins/soap/xml_scan.c plugins/soap/wsse.c plugins/soap/xsd.c plugins/soap/xsd_builtin.c plugins/soap/wsdl.c plugins/soap/codec_enc.c plugins/soap/codec_dec.c plugins/soap/codec_any.c plugins/soap/codec_util.c plugins/soap/envelope.c plugins/soap/schema.c tests/unit/soap_test_stub.c -Iplugins/soap $(pkg-config --cflags --libs libxml-2.0 lua5.4 openssl) -lm"; target=tests/fuzz/fuzz_soap_envelope.c ;;
 *)	srcs=""; target=tests/fuzz/fuzz_$name.c ;;
 esac
 [ -f "$target" ] || { echo "run.sh: no fuzz target $target" >&2; exit 2; }
