@@ -424,11 +424,54 @@ static int res_trailer(lua_State *L)
 	return 1;
 }
 
+static int has_resp_header(pt_exchange *x, const char *lname);
+
+/*
+ * res:json(status, value[, headers]): the whole answer at once, VALUE as
+ * JSON (Content-Type application/json unless set). The same as returning
+ * `status, value, headers`, for handlers written in the res style.
+ * [-(3|4), +0, e]
+ */
+static int res_json(lua_State *L)
+{
+	pt_exchange *x = live_x(L, RES_MT);
+	lua_Integer st = luaL_checkinteger(L, 2);
+	char err[256];
+	size_t n;
+	char *json;
+
+	if (st < 200 || st > 999)
+		return luaL_argerror(L, 2, "a status is 200..999");
+	luaL_checkany(L, 3);
+	if (x->state != X_HANDLING)
+		return luaL_error(L, "res:json: the response has started");
+	if (lua_istable(L, 4)) {
+		lua_pushnil(L);
+		while (lua_next(L, 4)) {
+			size_t nl, vl;
+			const char *hn = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &nl) : NULL;
+			const char *hv = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &vl) : NULL;
+
+			if (!hn || !hv || xapi_header_set(x, (pt_str_t){ hn, nl }, (pt_str_t){ hv, vl }))
+				return luaL_error(L, "res:json: headers are name = value strings");
+			lua_pop(L, 1);
+		}
+	}
+	if (!(json = lua_json_encode_value(L, 3, &n, err, sizeof(err))))
+		return luaL_error(L, "res:json: %s", err);
+	if (!has_resp_header(x, "content-type"))
+		xapi_header_set(x, PT_STR("content-type"), PT_STR("application/json"));
+	xapi_respond(x, (int)st, (pt_str_t){ json, n });
+	free(json);
+	return 0;
+}
+
 void lua_exchange_open(lua_State *L)
 {
 	static const luaL_Reg res_methods[] = {
 		{ "status", res_status }, { "header", res_header }, { "write", res_write },
-		{ "finish", res_finish }, { "trailer", res_trailer }, { NULL, NULL },
+		{ "finish", res_finish }, { "trailer", res_trailer }, { "json", res_json },
+		{ NULL, NULL },
 	};
 
 	if (luaL_newmetatable(L, REQ_MT)) {
