@@ -4,6 +4,7 @@
  * in sdk/README.md.
  */
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "api_table.h"
@@ -48,8 +49,45 @@ static const char *api_version(void)
 	return PACKAGE_VERSION;
 }
 
+static __thread struct {
+	pt_plugin_ctx *ctx;
+	char *buf;
+	size_t cap;
+} capture;
+
+void api_log_capture(pt_plugin_ctx *ctx, char *buf, size_t cap)
+{
+	capture.ctx = ctx;
+	capture.buf = buf;
+	capture.cap = cap;
+	if (buf && cap)
+		buf[0] = '\0';
+}
+
+void api_log_capture_end(void)
+{
+	capture.ctx = NULL;
+	capture.buf = NULL;
+}
+
 static void api_vlog(pt_plugin_ctx *ctx, int level, const char *fmt, va_list ap)
 {
+	if (capture.buf && capture.ctx == ctx && level <= PT_LOG_ERROR) {
+		va_list cp;
+
+		size_t n = strlen(capture.buf);
+
+		/* every error line, "; " between them, as far as BUF goes */
+		if (n && n + 3 < capture.cap) {
+			memcpy(capture.buf + n, "; ", 3);
+			n += 2;
+		}
+		if (n + 1 < capture.cap) {
+			va_copy(cp, ap);
+			vsnprintf(capture.buf + n, capture.cap - n, fmt, cp);
+			va_end(cp);
+		}
+	}
 	log_vmsg(level, ctx ? ctx->name : "plugin", fmt, ap);
 }
 

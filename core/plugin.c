@@ -254,10 +254,17 @@ int plugins_reload(const struct config *cfg, char *err, size_t errlen)
 
 		if (!has_reload(p))
 			continue;
+		char why[1024];
+
+		api_log_capture(p, why, sizeof(why));
 		rc = p->desc->reload(p, pc ? pc->opts : conf_empty());
+		api_log_capture_end();
 		if (rc != 0) {
-			snprintf(err, errlen, "plugin %s refused the new options: %s", p->name,
-			         pt_strerror_impl(rc));
+			if (why[0])   /* what the plugin logged says more than the code */
+				snprintf(err, errlen, "plugin %s refused the new options: %s", p->name, why);
+			else
+				snprintf(err, errlen, "plugin %s refused the new options: %s", p->name,
+				         pt_strerror_impl(rc));
 			return -1;
 		}
 	}

@@ -658,6 +658,8 @@ def test_reload_with_a_broken_wsdl_is_refused(portico, tmp_path, server):
         status, body = e.code, e.read()
     assert status == 422, body
     assert b"soap" in body
+    # the plugin's own words reach the answer: the file and line
+    assert b"broken.wsdl:" in body, body
     assert dm.wait_log("broken.wsdl:")
     assert "the running services stay" in dm.log()
     # the old services keep serving
