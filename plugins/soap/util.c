@@ -240,6 +240,7 @@ long sp_b64_decode(const char *in, size_t n, unsigned char *out)
 	unsigned acc = 0;
 	int bits = 0, pad = 0;
 	long len = 0;
+	size_t chars = 0;             /* data and padding, without whitespace */
 
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)in[i];
@@ -247,6 +248,7 @@ long sp_b64_decode(const char *in, size_t n, unsigned char *out)
 
 		if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
 			continue;
+		chars++;
 		if (c == '=') {
 			pad++;
 			continue;
@@ -261,8 +263,10 @@ long sp_b64_decode(const char *in, size_t n, unsigned char *out)
 			acc &= (1u << bits) - 1;
 		}
 	}
-	if (pad > 2 || bits >= 6 || acc)
-		return -1;   /* a lone sextet, or non-zero leftover bits */
+	/* a lone sextet, non-zero leftover bits, or padding that does not
+	 * complete the last group of four ("QQ=") */
+	if (pad > 2 || bits >= 6 || acc || (pad && chars % 4))
+		return -1;
 	return len;
 }
 

@@ -754,6 +754,25 @@ static void test_wsse_digest_vector(void **state)
 	assert_string_equal(out, WSSE_VECTOR2);
 }
 
+/* base64Binary: padding must complete the last group of four. */
+static void test_b64_padding(void **state)
+{
+	unsigned char out[16];
+
+	(void)state;
+	assert_int_equal(sp_b64_decode("QQ==", 4, out), 1);
+	assert_int_equal(out[0], 'A');
+	assert_int_equal(sp_b64_decode("QUI=", 4, out), 2);
+	assert_int_equal(sp_b64_decode("QUJD", 4, out), 3);
+	assert_int_equal(sp_b64_decode(" Q U\nI= ", 8, out), 2);   /* whitespace skipped */
+	assert_int_equal(sp_b64_decode("QQ=", 3, out), -1);
+	assert_int_equal(sp_b64_decode("QUI", 3, out), 2);          /* unpadded, whole bits */
+	assert_int_equal(sp_b64_decode("QQ===", 5, out), -1);
+	assert_int_equal(sp_b64_decode("QQ==QQ==", 8, out), -1);    /* data after padding */
+	assert_int_equal(sp_b64_decode("Q", 1, out), -1);
+	assert_int_equal(sp_b64_decode("QR==", 4, out), -1);        /* non-zero leftover bits */
+}
+
 static void test_wsse_header(void **state)
 {
 	struct wsse ws = { "alice<&>", "pa\"ss", 0 };
@@ -1229,6 +1248,7 @@ static void test_fault_push_simple(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_b64_padding),
 		cmocka_unit_test(test_parse_navigation),
 		cmocka_unit_test(test_qname),
 		cmocka_unit_test(test_default_limits),

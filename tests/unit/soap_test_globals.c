@@ -1,4 +1,4 @@
-/* soap_test_stub.c - what the SOAP model's unit tests need of the plugin:
+/* soap_test_globals.c - what the SOAP model's unit tests need of the plugin:
  * soap_api is NULL there (no daemon), and the parts that log check it. */
 #include "soap.h"
 
