@@ -203,6 +203,14 @@ static void classify(struct call *c, const struct pt_upstream_res *res)
 			simple(c, SOAP_HTTP, st, "%s answered HTTP %d (%s)", c->svc->name, st, err);
 		return;
 	}
+	/* an answer in the other SOAP version than the request was sent in
+	 * (a server that picked another binding) is not this operation's */
+	if (c->port && c->version != c->port->soap_version) {
+		simple(c, SOAP_MALFORMED, st, "the answer from %s is a SOAP 1.%d envelope; the request "
+		       "was SOAP 1.%d", c->svc->name, c->version == 12 ? 2 : 1,
+		       c->port->soap_version == 12 ? 2 : 1);
+		return;
+	}
 	if ((c->fault_el = soap_fault_el(c->body_el, c->version))) {
 		c->result = R_FAULT;
 		c->outcome = SOAP_FAULT;

@@ -171,6 +171,8 @@ class SoapServer:
         if seen.doc is None:
             return 400, "text/plain", b"not XML"
         ns = seen.ns
+        if self.mode == "wrongversion":   # a server that picked the other binding
+            ns = S12 if ns == S11 else S11
         ctype = "text/xml; charset=utf-8" if ns == S11 else "application/soap+xml; charset=utf-8"
         op = etree.QName(seen.body_el()).localname
         if op == "GetAccount":
@@ -328,6 +330,16 @@ def test_soap11_call_and_request(d, server):
     assert [c.tag for c in el] == ["{%s}accountId" % TNS] and el[0].text == "7"
     assert seen.headers.get("traceparent") == tp
     assert seen.headers.get("x-request-id")             # the request's id, passed on
+
+
+def test_an_answer_in_the_other_soap_version_is_malformed(d, server):
+    server.clear(mode="wrongversion")
+    for svc, got, sent in (("ledger", "1.2", "1.1"), ("ledger12", "1.1", "1.2")):
+        out = call(d, svc, "GetAccount", {"accountId": 7})
+        f = out["fault"]
+        assert out.get("result") is None and f["kind"] == "malformed", out
+        assert f"SOAP {got} envelope; the request was SOAP {sent}" in f["reason"], f
+    server.clear()
 
 
 def test_soap12_call_and_request(d, server):
