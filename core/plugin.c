@@ -170,6 +170,8 @@ int plugins_load_all(const struct config *cfg, char *err, size_t errlen)
 	struct dirent **ents = NULL;
 	struct pt_plugin_ctx **tail = &plugins;
 	char path[4096], why[1024];
+	char refused[32][64];    /* plugins whose load() failed: already said why */
+	unsigned nrefused = 0;
 	int n, failed = 0;
 
 	err[0] = '\0';
@@ -211,6 +213,8 @@ int plugins_load_all(const struct config *cfg, char *err, size_t errlen)
 		if (!p)
 			continue;
 		if (plugin_load(p, pc ? pc->opts : NULL, why, sizeof(why)) != 0) {
+			if (nrefused < sizeof(refused) / sizeof(refused[0]))   /* said once, above */
+				snprintf(refused[nrefused++], sizeof(refused[0]), "%s", p->name);
 			registry_drop(p);
 			command_drop(p);
 			if (pc && pc->optional) {
@@ -233,9 +237,13 @@ int plugins_load_all(const struct config *cfg, char *err, size_t errlen)
 		const struct plugin_conf *pc = &cfg->plugins[i];
 		struct pt_plugin_ctx *q;
 
+		unsigned r;
+
 		for (q = plugins; q && strcmp(q->name, pc->name); q = q->next)
 			;
-		if (!q && pc->enabled && !pc->optional) {
+		for (r = 0; r < nrefused && strcmp(refused[r], pc->name); r++)
+			;
+		if (!q && r == nrefused && pc->enabled && !pc->optional) {
 			log_error("plugins", "%s:%d: plugin \"%s\" is configured but no plugin of that "
 			          "name is in %s", cfg->file, pc->line, pc->name, cfg->plugins_dir);
 			failed = 1;

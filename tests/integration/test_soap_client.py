@@ -630,6 +630,8 @@ def test_broken_wsdl_refuses_the_start(portico, tmp_path, server):
     log = dm.log() + dm.proc.stdout.read().decode(errors="replace")
     assert "broken.wsdl:" in log and "NoSuchElement" in log, log[-3000:]
     assert "service ledger" in log
+    # the plugin's own reason, not a misleading "no plugin of that name" after it
+    assert "no plugin of that name" not in log, log[-3000:]
 
 
 def test_unknown_option_refuses_the_start(portico, tmp_path, server):
