@@ -248,7 +248,10 @@ static struct gen *build(const char *path, int first, char *err, size_t errlen)
 			config_free(cfg);
 			return NULL;
 		}
-		if (log_open(cfg->log_file, cfg->log_level, lerr, sizeof(lerr)) != 0) {
+		/* `portico -t` speaks to the person at the terminal: its log lines
+		 * (a refused plugin's reason) go to stderr, not to log.file */
+		if (log_open(process_mode() == PT_RUN_CHECK ? NULL : cfg->log_file, cfg->log_level,
+		             lerr, sizeof(lerr)) != 0) {
 			snprintf(err, errlen, "%s: %s", path, lerr);
 			config_free(cfg);
 			return NULL;

@@ -39,6 +39,16 @@ def test_unknown_option_is_usage_error():
     assert "usage" in out.stderr
 
 
+def test_check_shows_a_refused_plugins_reason_whatever_log_file_says(portico, tmp_path):
+    plugins = fixture_plugins(tmp_path, "wrong_abi")
+    d = portico("", start=False, plugins_dir=plugins)   # its config has log.file
+    assert "file = " in d.text
+    out = run_t(d.conf_path)
+    assert out.returncode != 0
+    assert "built for plugin ABI 2.0" in out.stderr, out.stdout + out.stderr
+    assert not os.path.exists(d.log_path) or "ABI 2.0" not in d.log()
+
+
 def test_check_accepts_good_config(portico):
     d = portico(STATIC % "one", start=False)
     out = run_t(d.conf_path)
