@@ -53,7 +53,7 @@ static struct event_base *tbase;
 static struct stub stubs[MAX_STUBS];
 static unsigned nstubs;
 static int port;
-static char var_dir[64];
+static char var_dir[512];
 static lua_State *TL;
 
 static int free_port(void)
@@ -193,8 +193,13 @@ int test_runner_prepare(struct config *cfg, struct event_base *base, char *err, 
 	cfg->log_file = NULL;
 	if (cfg->log_level > PT_LOG_WARN)
 		cfg->log_level = PT_LOG_WARN;
-	snprintf(var_dir, sizeof(var_dir), "%s/portico-test.XXXXXX",
-	         getenv("TMPDIR") ? "/tmp" : "/tmp");
+	{
+		const char *tmp = getenv("TMPDIR");
+
+		if (!tmp || tmp[0] != '/' || strlen(tmp) > sizeof(var_dir) - 32)
+			tmp = "/tmp";
+		snprintf(var_dir, sizeof(var_dir), "%s/portico-test.XXXXXX", tmp);
+	}
 	if (!mkdtemp(var_dir) || !(cfg->var_dir = arena_strdup(&cfg->arena, var_dir))) {
 		snprintf(err, errlen, "test: cannot make a temporary var_dir: %s", strerror(errno));
 		var_dir[0] = '\0';
