@@ -750,7 +750,10 @@ static void h2_drain(struct conn *c)
 	if (h->draining || h->closing)
 		return;
 	h->draining = 1;
-	if (h->nstreams == 0) {
+	/* a worker retired by a reload (the daemon goes on): even an idle
+	 * connection gets the notice first, since its client may be sending a
+	 * request right now that the final GOAWAY must still count */
+	if (h->nstreams == 0 && !(c->w && c->w->retiring)) {
 		nghttp2_submit_goaway(h->ng, NGHTTP2_FLAG_NONE,
 		                      nghttp2_session_get_last_proc_stream_id(h->ng), NGHTTP2_NO_ERROR,
 		                      NULL, 0);
