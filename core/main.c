@@ -227,6 +227,7 @@ static struct gen *build(const char *path, int first, char *err, size_t errlen)
 			snprintf(at, sizeof(at), ":%d", cfg->var_dir_line);
 		snprintf(err, errlen, "%s%s: var_dir cannot change on reload (it is %s; restart to "
 		         "use %s)", cfg->file, at, process_var_dir(), cfg->var_dir);
+		listen_reload_abort();   /* the sockets prepare bound */
 		config_free(cfg);
 		return NULL;
 	}
