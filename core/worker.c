@@ -15,7 +15,9 @@
  * connections queued on it), drains like a shutdown and ends; the main
  * thread joins it and frees its loop. Its slot is reused once no
  * generation it ran is alive any more (its Lua states are in those), so a
- * new worker never finds a predecessor's state.
+ * new worker never finds a predecessor's state, and with a new struct
+ * (the retired one is kept until exit, refusing posts), so a plugin that
+ * kept the old pointer never takes the new worker for it.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -63,7 +65,9 @@ struct pt_timer {
 
 enum { SLOT_FREE, SLOT_PENDING, SLOT_LIVE, SLOT_RETIRING };
 
-static pt_worker *workers;          /* nslots of them, fixed at start */
+static pt_worker **workers;         /* nslots of them, fixed at start */
+static pt_worker **grave;           /* retired workers' structs, freed at exit */
+static unsigned ngrave;
 static unsigned nslots;
 static atomic_uint nhigh;           /* slots used so far */
 static atomic_uint nlive;           /* serving workers */
@@ -100,7 +104,7 @@ unsigned worker_index(pt_worker *w)
 
 pt_worker *worker_at(unsigned i)
 {
-	return i < atomic_load(&nhigh) ? &workers[i] : NULL;
+	return workers && i < atomic_load(&nhigh) ? workers[i] : NULL;
 }
 
 /* ---- cross-thread tasks ------------------------------------------------- */
@@ -412,12 +416,12 @@ void workers_set_gen(struct gen *gen)
 	for (unsigned i = 0; i < atomic_load(&nhigh); i++) {
 		struct gen_swap *s;
 
-		if (workers[i].slot_state != SLOT_LIVE || !(s = malloc(sizeof(*s))))
+		if (workers[i]->slot_state != SLOT_LIVE || !(s = malloc(sizeof(*s))))
 			continue;
-		s->w = &workers[i];
+		s->w = workers[i];
 		s->gen = gen;
 		gen_ref(gen);
-		if (worker_post(&workers[i], swap_task, s) != 0) {
+		if (worker_post(workers[i], swap_task, s) != 0) {
 			gen_unref(gen);
 			free(s);
 		}
@@ -569,6 +573,30 @@ static void slot_teardown(pt_worker *w)
 	w->slot_state = SLOT_FREE;
 }
 
+/* A worker's struct for slot ID. A slot used again gets a new one: a
+ * plugin that kept the retired worker's pointer (to post to it, or to
+ * tell its workers apart) never mistakes the new worker for it. */
+static pt_worker *slot_new(unsigned id)
+{
+	pt_worker *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	w->id = id;
+	w->post_fd = -1;
+	pthread_mutex_init(&w->post_mu, NULL);
+	return w;
+}
+
+static void slot_destroy(pt_worker *w)
+{
+	if (w->post_fd >= 0)
+		close(w->post_fd);
+	free(w->extra);
+	pthread_mutex_destroy(&w->post_mu);
+	free(w);
+}
+
 static int start_thread(pt_worker *w, char *err, size_t errlen)
 {
 	sigset_t all, old;
@@ -603,16 +631,18 @@ int workers_start(unsigned n, unsigned max, const struct listener_info *ls, unsi
 	}
 	nslots = max;
 	for (i = 0; i < max; i++) {
-		workers[i].id = i;
-		workers[i].post_fd = -1;
-		pthread_mutex_init(&workers[i].post_mu, NULL);
+		if (!(workers[i] = slot_new(i))) {
+			free(lis);
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
 		if (i >= n)
 			watchdog_set_live(i, 0);
 	}
 	for (i = 0; i < nls; i++)
 		lis[i] = &ls[i];
 	for (i = 0; i < n; i++) {
-		pt_worker *w = &workers[i];
+		pt_worker *w = workers[i];
 
 		if (slot_setup(w, lis, nls, NULL, err, errlen) != 0) {
 			free(lis);
@@ -626,7 +656,7 @@ int workers_start(unsigned n, unsigned max, const struct listener_info *ls, unsi
 	atomic_store(&nhigh, n);
 	atomic_store(&nlive, n);
 	for (i = 0; i < n; i++)
-		if (start_thread(&workers[i], err, errlen) != 0)
+		if (start_thread(workers[i], err, errlen) != 0)
 			return -1;
 	return 0;
 }
@@ -692,8 +722,8 @@ static void ls_task(void *ud)
 			close(c->fd);
 		} else if (w->draining) {
 			/* retiring: the socket goes to worker 0 (which never retires) */
-			if (w != &workers[0])
-				ls_post_one(&workers[0], c->li, c->fd, NULL);
+			if (w != workers[0])
+				ls_post_one(workers[0], c->li, c->fd, NULL);
 			else
 				close(c->fd);
 		} else if (watch_fd(w, c->li, c->fd) != 0) {
@@ -754,7 +784,7 @@ int workers_listen_bind(const struct listener_info *li, int *fds, char *err, siz
 	for (unsigned i = 0; i < nslots; i++)
 		fds[i] = -1;
 	for (unsigned i = 0; i < atomic_load(&nhigh); i++)
-		if (workers[i].slot_state == SLOT_LIVE && (fds[i] = bind_one(li, err, errlen)) < 0) {
+		if (workers[i]->slot_state == SLOT_LIVE && (fds[i] = bind_one(li, err, errlen)) < 0) {
 			while (i-- > 0)
 				if (fds[i] >= 0)
 					close(fds[i]);
@@ -793,8 +823,8 @@ void workers_listen_adopt(const struct listener_info *li, const int *fds)
 	for (unsigned i = 0; i < nslots; i++) {
 		if (fds[i] < 0)
 			continue;
-		if (workers[i].slot_state == SLOT_LIVE || workers[i].slot_state == SLOT_RETIRING)
-			ls_post_one(&workers[i], li, fds[i], NULL);
+		if (workers[i]->slot_state == SLOT_LIVE || workers[i]->slot_state == SLOT_RETIRING)
+			ls_post_one(workers[i], li, fds[i], NULL);
 		else
 			close(fds[i]);
 	}
@@ -804,7 +834,7 @@ void workers_listen_remove(const struct listener_info *li)
 {
 	__atomic_store_n(&((struct listener_info *)li)->removed, 1, __ATOMIC_RELEASE);
 	for (unsigned i = 0; i < atomic_load(&nhigh); i++) {
-		pt_worker *w = &workers[i];
+		pt_worker *w = workers[i];
 
 		while (extra_take(w, li))
 			;
@@ -843,7 +873,7 @@ static void retire_task(void *ud)
 	w->retiring = 1;
 	while (w->nls) {
 		const struct listener_info *li = w->lsi[w->nls - 1];
-		pt_worker *to = &workers[0];
+		pt_worker *to = workers[0];
 		int fd;
 
 		if (!w->ls[w->nls - 1]) {
@@ -905,10 +935,27 @@ int workers_resize_prepare(unsigned n, const struct listener_info *const *lis, u
 	need = n - live;
 	oldest = gen_oldest_live();
 	for (unsigned i = 0; i < nslots && found < need; i++)
-		if (slot_reusable(&workers[i], oldest))
-			rz.start[found++] = &workers[i];
-		else if (workers[i].slot_state == SLOT_RETIRING ||
-		         (workers[i].slot_state == SLOT_FREE && i < atomic_load(&nhigh)))
+		if (slot_reusable(workers[i], oldest)) {
+			if (i < atomic_load(&nhigh)) {
+				/* used before: a new struct, the old one kept (see slot_new) */
+				pt_worker *fresh = slot_new(i);
+				pt_worker **ng = realloc(grave, (ngrave + 1) * sizeof(*ng));
+
+				if (!fresh || !ng) {
+					free(fresh);
+					if (ng)
+						grave = ng;
+					continue;
+				}
+				grave = ng;
+				grave[ngrave++] = workers[i];
+				fresh->extra = NULL;
+				workers[i] = fresh;
+			}
+			rz.start[found++] = workers[i];
+		}
+		else if (workers[i]->slot_state == SLOT_RETIRING ||
+		         (workers[i]->slot_state == SLOT_FREE && i < atomic_load(&nhigh)))
 			retiring++;
 	if (found < need) {
 		snprintf(err, errlen, "workers = %u: only %u more worker slot(s) of max_workers = %u "
@@ -932,7 +979,7 @@ int workers_resize_prepare(unsigned n, const struct listener_info *const *lis, u
 		for (unsigned j = 0; j < nlis; j++) {
 			skip[j] = 0;
 			for (unsigned i = 0; i < atomic_load(&nhigh) && !skip[j]; i++) {
-				pt_worker *o = &workers[i];
+				pt_worker *o = workers[i];
 
 				if (o->slot_state == SLOT_LIVE && rz.ngive < MAX_GIVE &&
 				    extra_take(o, lis[j])) {
@@ -973,17 +1020,17 @@ void workers_resize_commit(struct gen *gen, double grace)
 		unsigned nlis = 0;
 
 		for (unsigned i = atomic_load(&nhigh); i-- > 0; )
-			if (workers[i].slot_state == SLOT_LIVE) {
-				w = &workers[i];
+			if (workers[i]->slot_state == SLOT_LIVE) {
+				w = workers[i];
 				break;
 			}
-		if (!w || w == &workers[0])
+		if (!w || w == workers[0])
 			break;
 		w->slot_state = SLOT_RETIRING;
 		atomic_fetch_sub(&nlive, 1);
 		for (unsigned i = 0; i < atomic_load(&nhigh) && nstay < 1024; i++)
-			if (workers[i].slot_state == SLOT_LIVE)
-				stay[nstay++] = &workers[i];
+			if (workers[i]->slot_state == SLOT_LIVE)
+				stay[nstay++] = workers[i];
 		nlis = listen_reload_current(lis, 256);
 		r = malloc(sizeof(*r) + (nlis + 1) * sizeof(r->map[0]));
 		if (!r) {
@@ -1070,7 +1117,7 @@ unsigned workers_reap(void)
 	unsigned left = 0;
 
 	for (unsigned i = 0; i < atomic_load(&nhigh); i++) {
-		pt_worker *w = &workers[i];
+		pt_worker *w = workers[i];
 
 		if (w->slot_state != SLOT_RETIRING)
 			continue;
@@ -1091,7 +1138,7 @@ unsigned workers_retiring(void)
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < atomic_load(&nhigh); i++)
-		n += workers[i].slot_state == SLOT_RETIRING;
+		n += workers[i]->slot_state == SLOT_RETIRING;
 	return n;
 }
 
@@ -1103,33 +1150,34 @@ void workers_stop(double grace)
 	for (unsigned i = 0; i < hi; i++) {
 		struct drain_req *d;
 
-		if (workers[i].slot_state != SLOT_LIVE)
+		if (workers[i]->slot_state != SLOT_LIVE)
 			continue;   /* retiring ones drain already */
 		if (!(d = malloc(sizeof(*d)))) {
-			event_base_loopbreak(workers[i].base);
+			event_base_loopbreak(workers[i]->base);
 			continue;
 		}
-		d->w = &workers[i];
+		d->w = workers[i];
 		d->grace = grace;
-		if (worker_post(&workers[i], drain_task, d) != 0) {
+		if (worker_post(workers[i], drain_task, d) != 0) {
 			free(d);
-			event_base_loopbreak(workers[i].base);
+			event_base_loopbreak(workers[i]->base);
 		}
 	}
 	for (unsigned i = 0; i < hi; i++) {
-		pt_worker *w = &workers[i];
+		pt_worker *w = workers[i];
 
 		if (w->slot_state != SLOT_LIVE && w->slot_state != SLOT_RETIRING)
 			continue;
 		slot_join(w);
 		slot_teardown(w);
 	}
-	for (unsigned i = 0; i < nslots; i++) {
-		if (workers[i].post_fd >= 0)
-			close(workers[i].post_fd);
-		free(workers[i].extra);
-		pthread_mutex_destroy(&workers[i].post_mu);
-	}
+	for (unsigned i = 0; i < nslots; i++)
+		slot_destroy(workers[i]);
+	for (unsigned i = 0; i < ngrave; i++)
+		slot_destroy(grave[i]);
+	free(grave);
+	grave = NULL;
+	ngrave = 0;
 	free(workers);
 	workers = NULL;
 	nslots = 0;
