@@ -286,3 +286,44 @@ def test_websocket_on_a_retired_worker_is_closed_cleanly(portico, tmp_path):
 
     asyncio.run(asyncio.wait_for(again(), 60))
     assert "worker 2 retired" in d.log()
+
+
+HOOK_ROUTES = r"""
+webhook.source("custom", {
+  path = "/hooks/custom", scheme = "lua", id_header = "x-event-id",
+  verify = function(req) return true end,
+  retry = { max = 3, base = 0.05, cap = 0.2 },
+}, function(event) shared.incr("n:" .. event.id, 1, 0) end)
+route.get("/lua", function(req) return "l" end)
+route.get("/count/:id", function(req) return tostring(shared.get("n:" .. req.params.id)) end)
+"""
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(PLUGINS, "webhook.so")),
+                    reason="plugins/webhook is not built")
+def test_webhook_source_on_a_worker_started_in_a_reused_slot(portico, tmp_path):
+    """A worker started in the slot of a retired one gets a new identity: the
+    webhook store, which remembers the retired worker as gone, still answers
+    the new worker's events (they are stored and delivered)."""
+    d = start(portico, tmp_path, workers=2, plugins_dir=PLUGINS, routes=HOOK_ROUTES,
+              extra=f'var_dir = "{tmp_path}/var"\nplugin "webhook" {{}}\n')
+    assert set_workers(d, 1).status_code == 200
+    assert wait_retired(d)
+    deadline = time.monotonic() + 10
+    while (r := set_workers(d, 3)).status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)   # the slot comes back once generation 1 is gone
+    assert r.status_code == 200, r.text
+    assert status(d)["workers"] == 3
+    ids = ["e%d" % i for i in range(30)]
+    for eid in ids:
+        # a new connection each: the kernel spreads them over the workers
+        r = requests.post(d.url + "/hooks/custom", data=b"{}", timeout=5,
+                          headers={"x-event-id": eid, "Connection": "close"})
+        assert r.status_code == 200 and r.json()["id"] == eid, r.text
+    deadline = time.monotonic() + 15
+    left = set(ids)
+    while left and time.monotonic() < deadline:
+        left = {e for e in left
+                if requests.get(d.url + "/count/" + e, timeout=5).text != "1"}
+        time.sleep(0.1)
+    assert not left, (sorted(left), d.log()[-3000:])
