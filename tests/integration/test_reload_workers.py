@@ -24,6 +24,11 @@ PLUGINS = os.path.join(BUILDDIR, "plugins", ".libs")
 
 ROUTES_LUA = r"""
 route.get("/lua", function(req) return "l" end)
+route.get("/spin", function(req)
+  local n = 0
+  for i = 1, 20000 do n = n + i end
+  return tostring(n)
+end)
 """
 
 
@@ -192,6 +197,39 @@ def test_hostile_workers_values_refused(portico, tmp_path, value):
     # and the right value applies afterwards
     assert set_workers(d, 3).status_code == 200
     assert status(d)["workers"] == 3
+
+
+def lua_by_worker(d):
+    ms = parse_metrics(requests.get(d.admin + "/metrics", headers=AUTH, timeout=5).text)
+    return {dict(lab)["worker"]: v for (n, lab), v in ms.items()
+            if n == "portico_lua_instructions_total"}
+
+
+def test_new_workers_take_over_handed_sockets(portico, tmp_path):
+    """After 2 -> 4 -> 1 -> 3, worker 0 holds the sockets the retired
+    workers handed it; the new workers take those over (no fresh socket, so
+    the kernel's spread stays even) and each accepts connections."""
+    d = start(portico, tmp_path, workers=2)
+    for n in (4, 1):
+        assert set_workers(d, n).status_code == 200
+        assert wait_retired(d)
+    deadline = time.monotonic() + 10
+    while (r := set_workers(d, 3)).status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert r.status_code == 200, r.text
+    time.sleep(0.3)
+    if shutil.which("ss"):
+        out = subprocess.run(["ss", "-ltn"], capture_output=True, text=True).stdout
+        assert len(re.findall(r":%d\s" % d.port, out)) == 4, out   # 2 + 2, none added
+    before = lua_by_worker(d)
+    for _ in range(90):
+        # a new connection each: the kernel spreads them over the sockets
+        assert requests.get(d.url + "/spin", timeout=5,
+                            headers={"Connection": "close"}).text == str(20000 * 20001 // 2)
+    after = lua_by_worker(d)
+    for w in ("0", "1", "2"):
+        assert after.get(w, 0) > before.get(w, 0), (w, before, after)
+    assert after.get("3", 0) == before.get("3", 0)   # retired: its count stays, no more
 
 
 def test_max_workers_bounds_growth(portico, tmp_path):
