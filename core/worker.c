@@ -769,14 +769,27 @@ static void ls_post_one(pt_worker *w, const struct listener_info *li, int fd, pt
 		c->li = li;
 		c->fd = fd;
 		c->to = to;
+		if (worker_post(w, ls_task, c) == 0)
+			return;
+		/* a socket for a worker that retired meanwhile (a retirement
+		 * decided before its own): worker 0, which never retires, takes
+		 * it, so what is queued on it is still accepted */
+		if (fd >= 0 && w != workers[0]) {
+			c->w = workers[0];
+			if (worker_post(workers[0], ls_task, c) == 0)
+				return;
+		}
 	}
-	if (!c || worker_post(w, ls_task, c) != 0) {
-		if (fd >= 0)
-			close(fd);
-		free(c);
-		log_error("worker", "worker %u: cannot be told of listener %s:%d", w->id,
-		          li->address, li->port);
-	}
+	if (fd >= 0)
+		close(fd);
+	free(c);
+	pthread_mutex_lock(&workers[0]->post_mu);
+	fd = workers[0]->closed;   /* stopping: every worker is gone or going */
+	pthread_mutex_unlock(&workers[0]->post_mu);
+	if (fd)
+		return;
+	log_error("worker", "worker %u: cannot be told of listener %s:%d", w->id, li->address,
+	          li->port);
 }
 
 int workers_listen_bind(const struct listener_info *li, int *fds, char *err, size_t errlen)

@@ -777,6 +777,10 @@ int h1_conn_start(struct conn *c)
 	} else {
 		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	}
+	/* accepted just before its worker began to retire: its first request
+	 * is served, with connection: close */
+	if (c->w->draining)
+		h->draining = 1;
 	h1c_process(h);
 	return 0;
 }

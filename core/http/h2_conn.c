@@ -856,6 +856,10 @@ int h2_conn_start(struct conn *c)
 	idle_update(h);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	h->need_read = 1;   /* the preface may be buffered already */
+	/* accepted just before its worker began to retire: the shutdown
+	 * notice goes out with our SETTINGS, what the client sent is served */
+	if (c->w->retiring)
+		h2_drain(c);
 	h2_kick(h);
 	return 0;
 }
