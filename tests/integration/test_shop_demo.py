@@ -236,3 +236,94 @@ def test_grpc_watch_streams_real_changes_until_paid(shop):
             seen.append(ev)
     assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED and len(seen) == 1
     ch.close()
+
+
+# ---- REST /v1/orders through the gateway ------------------------------------------------------
+
+def test_rest_create_checks_the_customer_then_creates_over_grpc(shop):
+    h = auth({"x-request-id": "shop-rest-1"})
+    r = rest(shop, "POST", "/v1/orders", json={"item": "book", "quantity": 2, "customer_id": 2},
+             headers=h)
+    assert r.status_code == 201, r.text
+    got = r.json()
+    o = got["order"]
+    assert set(o) == {"id", "item", "quantity", "status", "customer_id", "created_at"}, o
+    assert o["item"] == "book" and o["quantity"] == 2 and o["status"] == "PENDING"
+    assert o["customer_id"] == 2 and isinstance(o["id"], int)
+    assert got["customer"] == {"id": 2, "name": "Charles Babbage",
+                               "email": "charles@example.com", "tier": "SILVER"}
+    assert any(l.startswith("crm: GetCustomer x-request-id=shop-rest-1 ") for l in shop.crm.lines())
+    r = rest(shop, "GET", f"/v1/orders/{o['id']}", headers=auth())
+    assert r.status_code == 200 and r.json() == {"order": o}
+    # paid: payment_id and amount appear
+    rest(shop, "POST", f"/rest/v1/orders/{o['id']}:pay", json={"payment_id": "pi_r",
+                                                               "amount": "1999"})
+    p = rest(shop, "GET", f"/v1/orders/{o['id']}", headers=auth()).json()["order"]
+    assert p["status"] == "PAID" and p["payment_id"] == "pi_r" and p["amount"] == 1999
+
+
+@pytest.mark.parametrize("body,words", [
+    ("{nope", "JSON"),
+    ("[1,2]", "object"),
+    ('{"quantity":1,"customer_id":1}', "item"),
+    ('{"item":"","customer_id":1}', "item"),
+    ('{"item":"' + "x" * 201 + '","customer_id":1}', "item"),
+    ('{"item":"a","quantity":0,"customer_id":1}', "quantity"),
+    ('{"item":"a","quantity":2.5,"customer_id":1}', "quantity"),
+    ('{"item":"a","quantity":"2","customer_id":1}', "quantity"),
+    ('{"item":"a"}', "customer_id"),
+    ('{"item":"a","customer_id":-3}', "customer_id"),
+    ('{"item":"a","customer_id":"2"}', "customer_id"),
+    ('{"item":"a","customer_id":1e300}', "customer_id"),
+])
+def test_rest_create_refuses_bad_input_before_any_call(shop, body, words):
+    r = rest(shop, "POST", "/v1/orders", data=body, headers=auth({"content-type":
+                                                                 "application/json"}))
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    assert words.lower() in r.json()["error"].lower(), r.text
+    assert shop.crm.lines() == []                   # nothing reached the CRM
+
+
+def test_rest_unknown_customer_is_422_and_no_order(shop):
+    r = rest(shop, "POST", "/v1/orders", json={"item": "a", "customer_id": 77}, headers=auth())
+    assert r.status_code == 422 and r.json() == {"error": "customer 77 not found"}
+    # no order was made: the next one is number 1
+    r = rest(shop, "POST", "/v1/orders", json={"item": "a", "customer_id": 1}, headers=auth())
+    assert r.status_code == 201 and r.json()["order"]["id"] == 1
+
+
+def test_rest_needs_a_token_and_is_rate_limited(shop):
+    assert rest(shop, "POST", "/v1/orders", json={"item": "a", "customer_id": 1}).status_code == 401
+    assert rest(shop, "GET", "/v1/orders/1").status_code == 401
+    bad = {"authorization": "Bearer " + token()[:-4] + "AAAA"}
+    assert rest(shop, "GET", "/v1/orders/1", headers=bad).status_code == 401
+    assert shop.crm.lines() == []
+    # 50 a second per consumer, one bucket for both routes: the 429 comes within 60 quick ones
+    h = auth(sub="rate-test")
+    codes = [rest(shop, "GET", "/v1/orders/999", headers=h).status_code for _ in range(60)]
+    assert 429 in codes and codes[0] == 404, codes
+    r = rest(shop, "POST", "/v1/orders", json={"item": "a", "customer_id": 1}, headers=h)
+    assert r.status_code == 429 and r.headers.get("retry-after")
+    # another consumer has its own bucket
+    assert rest(shop, "GET", "/v1/orders/999", headers=auth(sub="bob")).status_code == 404
+
+
+def test_rest_get_bad_and_unknown_ids(shop):
+    for path, code in (("/v1/orders/abc", 400), ("/v1/orders/0", 400), ("/v1/orders/-1", 400),
+                       ("/v1/orders/1e99", 400), ("/v1/orders/424242", 404)):
+        r = rest(shop, "GET", path, headers=auth())
+        assert r.status_code == code, (path, r.text)
+        assert "error" in r.json()
+
+
+def test_rest_crm_down_is_503_json_and_crm_fault_502(shop):
+    r = rest(shop, "POST", "/v1/orders", json={"item": "a", "customer_id": 500}, headers=auth())
+    assert r.status_code == 502, r.text                 # the CRM's soap:Server fault
+    assert r.json() == {"error": "crm: crm database is offline", "kind": "soap"}
+    shop.crm.stop()
+    r = rest(shop, "POST", "/v1/orders", json={"item": "a", "customer_id": 1}, headers=auth())
+    assert r.status_code == 503, r.text
+    assert r.json()["kind"] == "transport" and r.json()["error"].startswith("crm: ")
+    assert "<" not in r.text
+    assert shop.wait_log("crm: GetCustomer 1: transport")
