@@ -327,3 +327,84 @@ def test_rest_crm_down_is_503_json_and_crm_fault_502(shop):
     assert r.json()["kind"] == "transport" and r.json()["error"].startswith("crm: ")
     assert "<" not in r.text
     assert shop.wait_log("crm: GetCustomer 1: transport")
+
+
+# ---- the legacy CRM: scripts/demo-crm --------------------------------------------------------
+
+def soap_env(inner):
+    return ('<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"'
+            ' xmlns:c="urn:example:crm"><s:Body>%s</s:Body></s:Envelope>' % inner)
+
+
+@pytest.fixture
+def crm(tmp_path):
+    c = Crm(str(tmp_path)).start()
+    yield c
+    c.stop()
+
+
+def crm_post(c, body, headers=None):
+    h = {"content-type": "text/xml; charset=utf-8"}
+    h.update(headers or {})
+    return requests.post(f"http://127.0.0.1:{c.port}/crm", data=body, headers=h, timeout=10)
+
+
+def test_crm_answers_soap_faults_and_its_wsdl(crm):
+    r = crm_post(crm, soap_env("<c:GetCustomer><c:customerId>3</c:customerId></c:GetCustomer>"),
+                 {"x-request-id": "crm-t1", "traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01"})
+    assert r.status_code == 200 and "<c:name>Grace Hopper</c:name>" in r.text
+    assert "<c:tier>BRONZE</c:tier>" in r.text
+    r = crm_post(crm, soap_env("<c:GetCustomer><c:customerId>9</c:customerId></c:GetCustomer>"))
+    assert r.status_code == 500 and "CustomerNotFound" in r.text and "soap:Client" in r.text
+    r = crm_post(crm, soap_env("<c:GetCustomers><c:customerId>4</c:customerId><c:customerId>9"
+                               "</c:customerId><c:customerId>1</c:customerId><c:customerId>4"
+                               "</c:customerId></c:GetCustomers>"))
+    assert r.status_code == 200
+    assert re.findall(r"<c:id>(\d+)</c:id>", r.text) == ["1", "4"]   # unknown left out, once each
+    r = crm_post(crm, soap_env("<c:GetCustomers>%s</c:GetCustomers>" %
+                               ("<c:customerId>1</c:customerId>" * 101)))
+    assert r.status_code == 500 and "at most 100" in r.text
+    r = crm_post(crm, soap_env("<c:GetCustomer><c:customerId>500</c:customerId></c:GetCustomer>"))
+    assert r.status_code == 500 and "soap:Server" in r.text and "offline" in r.text
+    # hostile and careless input: faults, never a crash
+    for body in ("<nope", "<x/>", soap_env(""), soap_env("<c:GetCustomer/>"),
+                 soap_env("<c:GetCustomer><c:customerId>x</c:customerId></c:GetCustomer>"),
+                 soap_env("<c:Delete/>"),
+                 '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]>' + soap_env("&a;")):
+        r = crm_post(crm, body)
+        assert r.status_code == 500 and "soap:Client" in r.text, (body, r.text)
+    r = crm_post(crm, "x" * 65537)
+    assert r.status_code == 413
+    assert requests.post(f"http://127.0.0.1:{crm.port}/other", data="x",
+                         timeout=5).status_code == 404
+    r = requests.get(f"http://127.0.0.1:{crm.port}/crm?wsdl", timeout=5)
+    assert r.status_code == 200 and 'name="GetCustomers"' in r.text
+    assert requests.get(f"http://127.0.0.1:{crm.port}/crm", timeout=5).status_code == 404
+    # still serving, and each request was one line with its ids
+    r = crm_post(crm, soap_env("<c:GetCustomer><c:customerId>1</c:customerId></c:GetCustomer>"),
+                 {"x-request-id": "bad id\twith spaces"})
+    assert r.status_code == 200
+    lines = crm.lines()
+    assert lines[0] == ("crm: GetCustomer x-request-id=crm-t1 traceparent=00-" + "a" * 32 + "-"
+                        + "b" * 16 + "-01")
+    assert lines[1] == "crm: GetCustomer fault=Client x-request-id=- traceparent=-"
+    assert lines[-1] == "crm: GetCustomer x-request-id=badidwithspaces traceparent=-"
+
+
+def test_crm_listens_on_loopback_only(crm):
+    with open("/proc/net/tcp") as f:
+        rows = [l.split() for l in f.read().splitlines()[1:]]
+    mine = [r for r in rows if int(r[1].split(":")[1], 16) == crm.port and r[3] == "0A"]
+    assert mine and all(r[1].split(":")[0] == "0100007F" for r in mine), mine
+
+
+def test_crm_wsdl_is_what_a_real_soap_client_uses(crm):
+    zeep = pytest.importorskip("zeep")
+    client = zeep.Client(f"http://127.0.0.1:{crm.port}/crm?wsdl")
+    svc = client.create_service("{urn:example:crm}CrmSoap", f"http://127.0.0.1:{crm.port}/crm")
+    c = svc.GetCustomer(customerId=5)
+    assert c.name == "Edsger Dijkstra" and c.tier == "BRONZE" and c.id == 5
+    assert [x.id for x in svc.GetCustomers(customerId=[2, 3, 404])] == [2, 3]
+    with pytest.raises(zeep.exceptions.Fault) as e:
+        svc.GetCustomer(customerId=404)
+    assert "does not exist" in e.value.message
