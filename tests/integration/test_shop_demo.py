@@ -327,3 +327,216 @@ def test_rest_crm_down_is_503_json_and_crm_fault_502(shop):
     assert r.json()["kind"] == "transport" and r.json()["error"].startswith("crm: ")
     assert "<" not in r.text
     assert shop.wait_log("crm: GetCustomer 1: transport")
+
+
+# ---- the legacy CRM: scripts/demo-crm --------------------------------------------------------
+
+def soap_env(inner):
+    return ('<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"'
+            ' xmlns:c="urn:example:crm"><s:Body>%s</s:Body></s:Envelope>' % inner)
+
+
+@pytest.fixture
+def crm(tmp_path):
+    c = Crm(str(tmp_path)).start()
+    yield c
+    c.stop()
+
+
+def crm_post(c, body, headers=None):
+    h = {"content-type": "text/xml; charset=utf-8"}
+    h.update(headers or {})
+    return requests.post(f"http://127.0.0.1:{c.port}/crm", data=body, headers=h, timeout=10)
+
+
+def test_crm_answers_soap_faults_and_its_wsdl(crm):
+    r = crm_post(crm, soap_env("<c:GetCustomer><c:customerId>3</c:customerId></c:GetCustomer>"),
+                 {"x-request-id": "crm-t1", "traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01"})
+    assert r.status_code == 200 and "<c:name>Grace Hopper</c:name>" in r.text
+    assert "<c:tier>BRONZE</c:tier>" in r.text
+    r = crm_post(crm, soap_env("<c:GetCustomer><c:customerId>9</c:customerId></c:GetCustomer>"))
+    assert r.status_code == 500 and "CustomerNotFound" in r.text and "soap:Client" in r.text
+    r = crm_post(crm, soap_env("<c:GetCustomers><c:customerId>4</c:customerId><c:customerId>9"
+                               "</c:customerId><c:customerId>1</c:customerId><c:customerId>4"
+                               "</c:customerId></c:GetCustomers>"))
+    assert r.status_code == 200
+    assert re.findall(r"<c:id>(\d+)</c:id>", r.text) == ["1", "4"]   # unknown left out, once each
+    r = crm_post(crm, soap_env("<c:GetCustomers>%s</c:GetCustomers>" %
+                               ("<c:customerId>1</c:customerId>" * 101)))
+    assert r.status_code == 500 and "at most 100" in r.text
+    r = crm_post(crm, soap_env("<c:GetCustomer><c:customerId>500</c:customerId></c:GetCustomer>"))
+    assert r.status_code == 500 and "soap:Server" in r.text and "offline" in r.text
+    # hostile and careless input: faults, never a crash
+    for body in ("<nope", "<x/>", soap_env(""), soap_env("<c:GetCustomer/>"),
+                 soap_env("<c:GetCustomer><c:customerId>x</c:customerId></c:GetCustomer>"),
+                 soap_env("<c:Delete/>"),
+                 '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]>' + soap_env("&a;")):
+        r = crm_post(crm, body)
+        assert r.status_code == 500 and "soap:Client" in r.text, (body, r.text)
+    r = crm_post(crm, "x" * 65537)
+    assert r.status_code == 413
+    assert requests.post(f"http://127.0.0.1:{crm.port}/other", data="x",
+                         timeout=5).status_code == 404
+    r = requests.get(f"http://127.0.0.1:{crm.port}/crm?wsdl", timeout=5)
+    assert r.status_code == 200 and 'name="GetCustomers"' in r.text
+    assert requests.get(f"http://127.0.0.1:{crm.port}/crm", timeout=5).status_code == 404
+    # still serving, and each request was one line with its ids
+    r = crm_post(crm, soap_env("<c:GetCustomer><c:customerId>1</c:customerId></c:GetCustomer>"),
+                 {"x-request-id": "bad id\twith spaces"})
+    assert r.status_code == 200
+    lines = crm.lines()
+    assert lines[0] == ("crm: GetCustomer x-request-id=crm-t1 traceparent=00-" + "a" * 32 + "-"
+                        + "b" * 16 + "-01")
+    assert lines[1] == "crm: GetCustomer fault=Client x-request-id=- traceparent=-"
+    assert lines[-1] == "crm: GetCustomer x-request-id=badidwithspaces traceparent=-"
+
+
+def test_crm_listens_on_loopback_only(crm):
+    with open("/proc/net/tcp") as f:
+        rows = [l.split() for l in f.read().splitlines()[1:]]
+    mine = [r for r in rows if int(r[1].split(":")[1], 16) == crm.port and r[3] == "0A"]
+    assert mine and all(r[1].split(":")[0] == "0100007F" for r in mine), mine
+
+
+def test_crm_wsdl_is_what_a_real_soap_client_uses(crm):
+    zeep = pytest.importorskip("zeep")
+    client = zeep.Client(f"http://127.0.0.1:{crm.port}/crm?wsdl")
+    svc = client.create_service("{urn:example:crm}CrmSoap", f"http://127.0.0.1:{crm.port}/crm")
+    c = svc.GetCustomer(customerId=5)
+    assert c.name == "Edsger Dijkstra" and c.tier == "BRONZE" and c.id == 5
+    assert [x.id for x in svc.GetCustomers(customerId=[2, 3, 404])] == [2, 3]
+    with pytest.raises(zeep.exceptions.Fault) as e:
+        svc.GetCustomer(customerId=404)
+    assert "does not exist" in e.value.message
+
+
+# ---- GraphQL --------------------------------------------------------------------------------
+
+def gql(d, query, variables=None):
+    r = requests.post(d.url + "/graphql", json={"query": query, "variables": variables or {}},
+                      headers={"accept": "application/json"}, timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def make_order(d, customer_id, item="book"):
+    r = rest(d, "POST", "/v1/orders", json={"item": item, "customer_id": customer_id},
+             headers=auth())
+    assert r.status_code == 201, r.text
+    return r.json()["order"]["id"]
+
+
+def test_graphql_orders_with_customers_batched_in_one_soap_call(shop):
+    a, b, c = make_order(shop, 1), make_order(shop, 3), make_order(shop, 1)
+    rest(shop, "POST", f"/rest/v1/orders/{b}:pay", json={"payment_id": "pi_g", "amount": "250"})
+    before = len(shop.crm.lines())
+    got = gql(shop, '{ orders(ids: [%d, %d, 999, "x", %d]) { id item status customerId paymentId'
+                    ' amount createdAt customer { id name email tier } } }' % (a, b, c))
+    assert "errors" not in got, got
+    o = got["data"]["orders"]
+    assert [x and x["id"] for x in o] == [str(a), str(b), None, None, str(c)]
+    assert o[0]["customer"] == {"id": "1", "name": "Ada Lovelace", "email": "ada@example.com",
+                                "tier": "GOLD"}
+    assert o[1]["customer"]["name"] == "Grace Hopper" and o[4]["customer"]["id"] == "1"
+    assert o[0]["paymentId"] is None and o[0]["amount"] is None and o[0]["status"] == "PENDING"
+    assert o[1]["paymentId"] == "pi_g" and o[1]["amount"] == 250 and o[1]["status"] == "PAID"
+    assert o[0]["customerId"] == "1" and o[0]["createdAt"].endswith("Z")
+    calls = shop.crm.lines()[before:]
+    assert len(calls) == 1 and calls[0].startswith("crm: GetCustomers "), calls   # ONE call
+    # the single order, aliases, and a missing one
+    got = gql(shop, '{ x: order(id: "%d") { item customer { name } } y: order(id: "424242") { id } }'
+              % b)
+    assert got == {"data": {"x": {"item": "book", "customer": {"name": "Grace Hopper"}},
+                            "y": None}}
+    # more than 50 ids is a field error, not a crash
+    got = gql(shop, "{ orders(ids: [%s]) { id } }" % ",".join(["1"] * 51))
+    assert got["data"]["orders"] is None and "at most 50" in got["errors"][0]["message"]
+
+
+def test_graphql_crm_down_is_a_field_error_beside_the_order(shop):
+    a = make_order(shop, 2)
+    shop.crm.stop()
+    got = gql(shop, '{ order(id: "%d") { id item customer { name } } }' % a)
+    assert got["data"] == {"order": {"id": str(a), "item": "book", "customer": None}}, got
+    assert got["errors"][0]["message"].startswith("crm: ")
+    assert got["errors"][0]["path"] == ["order", "customer"]
+
+
+def sse_events(d, query, n, headers=None, timeout=15, started=None):
+    """The first N `next` payloads of a GraphQL subscription over SSE."""
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=timeout)
+    body = json.dumps({"query": query}).encode()
+    s.sendall(b"POST /graphql HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+              b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    buf, out = b"", []
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(65536)
+        assert chunk, buf
+        buf += chunk
+    head, buf = buf.split(b"\r\n\r\n", 1)
+    assert b" 200 " in head.split(b"\r\n")[0], head
+    if started:
+        started.set()
+    while len(out) < n:
+        events = re.findall(rb"event: next\r?\ndata: (.*)\r?\n", buf)
+        if len(events) >= n:
+            out = [json.loads(e) for e in events[:n]]
+            break
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    s.close()
+    return out
+
+
+def test_graphql_subscription_over_sse_all_orders_and_one(shop):
+    q_all = "subscription { orderUpdated { id status paymentId customer { name } } }"
+    results, ready = {}, [threading.Event(), threading.Event()]
+    t1 = threading.Thread(target=lambda: results.__setitem__(
+        "all", sse_events(shop, q_all, 3, started=ready[0])))
+    t1.start()
+    assert ready[0].wait(10)
+    a = make_order(shop, 4)
+    q_one = "subscription { orderUpdated(id: \"%d\") { id status amount } }" % a
+    t2 = threading.Thread(target=lambda: results.__setitem__(
+        "one", sse_events(shop, q_one, 1, started=ready[1])))
+    t2.start()
+    assert ready[1].wait(10)
+    b = make_order(shop, 5)                                # not a's: the filtered one skips it
+    rest(shop, "POST", f"/rest/v1/orders/{a}:pay", json={"payment_id": "pi_s", "amount": "99"})
+    t1.join(15)
+    t2.join(15)
+    assert [e["data"]["orderUpdated"] for e in results["all"]] == [
+        {"id": str(a), "status": "PENDING", "paymentId": None, "customer": {"name": "Alan Turing"}},
+        {"id": str(b), "status": "PENDING", "paymentId": None,
+         "customer": {"name": "Edsger Dijkstra"}},
+        {"id": str(a), "status": "PAID", "paymentId": "pi_s", "customer": {"name": "Alan Turing"}}]
+    assert [e["data"]["orderUpdated"] for e in results["one"]] == [
+        {"id": str(a), "status": "PAID", "amount": 99}]
+    # a bad id is refused before any stream
+    r = requests.post(shop.url + "/graphql", json={"query": 'subscription { orderUpdated(id: "x")'
+                                                            ' { id } }'},
+                      headers={"accept": "text/event-stream"}, timeout=10)
+    assert r.status_code == 400 and "positive integer" in r.text
+
+
+def test_graphql_subscription_over_graphql_ws(shop):
+    import asyncio
+    import websockets
+
+    async def main():
+        async with websockets.connect(f"ws://127.0.0.1:{shop.port}/graphql",
+                                      subprotocols=["graphql-transport-ws"],
+                                      open_timeout=10) as ws:
+            await ws.send(json.dumps({"type": "connection_init"}))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
+            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
+                "query": "subscription { orderUpdated { id status customerId } }"}}))
+            await asyncio.sleep(0.3)                         # subscribed
+            oid = await asyncio.to_thread(make_order, shop, 2, "ws-lamp")
+            msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert msg == {"id": "1", "type": "next", "payload": {"data": {"orderUpdated": {
+                "id": str(oid), "status": "PENDING", "customerId": "2"}}}}, msg
+            await ws.send(json.dumps({"id": "1", "type": "complete"}))
+    asyncio.run(main())
