@@ -647,3 +647,80 @@ def test_webhook_unknown_order_and_bad_events_are_retried_then_dead(shop):
         assert " 200 " in out.stdout.split("\n")[0], out.stdout
         row = job(shop, eid, "dead")
         assert row["last_error"].startswith("no "), row
+
+
+# ---- the shop page -----------------------------------------------------------------------------
+
+def test_shop_page_is_self_contained(shop):
+    r = rest(shop, "GET", "/shop")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert r.headers["referrer-policy"] == "no-referrer"
+    assert "default-src 'none'" in r.headers["content-security-policy"]
+    assert "/ws/orders?access_token=" in r.text
+    assert not re.search(r'(src|href)=["\']?(https?:)?//', r.text)      # no CDN, nothing remote
+    assert "innerHTML" not in r.text                                  # text only: no injection
+    # the page is the same whatever the query says (the token is read by the script)
+    assert rest(shop, "GET", "/shop?token=<script>x</script>").text == r.text
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_shop_page_lists_order_changes_live(shop):
+    tok = token()
+    out = subprocess.run(["node", "--experimental-websocket", "--no-warnings",
+                          os.path.join(SRCDIR, "tests", "integration", "node", "shop_page.mjs"),
+                          shop.url, tok], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert got["replaced"] == "/shop" and got["token_kept"]          # the token left the URL
+    assert len(got["rows"]) == 1, got
+    row = got["rows"][0]
+    assert row[1] == "<img src=x onerror=alert(1)>" and row[2] == "3" and row[3] == "4"
+    assert row[4] == "PAID" and row[5] == "pi_page (12.50)" and row[6].endswith("Z")
+    assert got["statusClass"] == "PAID"
+    assert got["log"] == ["order.paid #%s PAID" % row[0], "order.created #%s PENDING" % row[0]]
+
+
+# ---- scripts/demo ---------------------------------------------------------------------------
+
+DEMO_PORTS = (8080, 9001, 9002, 9003, 9004)
+
+
+def port_busy(port):
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.skipif(os.path.realpath(BUILDDIR) != os.path.realpath(SRCDIR),
+                    reason="scripts/demo runs the in-tree build")
+def test_scripts_demo_starts_everything_prints_the_shop_url_and_stops_it_all():
+    if any(port_busy(p) for p in DEMO_PORTS):
+        pytest.skip("a demo port (8080, 9001-9004) is in use")
+    p = subprocess.Popen([os.path.join(SCRIPTS, "demo")], cwd=SRCDIR, text=True,
+                         env=dict(os.environ, DEMO_NO_SETUP="1"), stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        out, url = [], None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not url:
+            line = p.stdout.readline()
+            assert line, "scripts/demo ended early:\n" + "".join(out)
+            out.append(line)
+            m = re.search(r"(http://127\.0\.0\.1:8080/shop\?token=\S+)", line)
+            url = m and m.group(1)
+        assert url, "".join(out)
+        tok = url.split("token=", 1)[1]
+        assert requests.get(url, timeout=5).status_code == 200
+        r = requests.post("http://127.0.0.1:8080/v1/orders", timeout=10,
+                          json={"item": "demo", "customer_id": 3},
+                          headers={"authorization": "Bearer " + tok})
+        assert r.status_code == 201 and r.json()["customer"]["name"] == "Grace Hopper", r.text
+        assert all(port_busy(x) for x in DEMO_PORTS)
+    finally:
+        p.send_signal(signal.SIGINT)                      # Ctrl-C
+        rc = p.wait(30)
+    assert rc == 130
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(port_busy(x) for x in DEMO_PORTS):
+        time.sleep(0.1)
+    assert not any(port_busy(x) for x in DEMO_PORTS), "a demo service outlived scripts/demo"
