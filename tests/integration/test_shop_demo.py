@@ -393,6 +393,8 @@ def test_crm_answers_soap_faults_and_its_wsdl(crm):
         assert r.status_code == 500 and "soap:Client" in r.text, (body, r.text)
     r = crm_post(crm, "x" * 65537)
     assert r.status_code == 413
+    r = crm_post(crm, iter([b"<x/>"]))                     # chunked: refused, not misread
+    assert r.status_code == 411
     assert requests.post(f"http://127.0.0.1:{crm.port}/other", data="x",
                          timeout=5).status_code == 404
     r = requests.get(f"http://127.0.0.1:{crm.port}/crm?wsdl", timeout=5)
@@ -405,7 +407,8 @@ def test_crm_answers_soap_faults_and_its_wsdl(crm):
     lines = crm.lines()
     assert lines[0] == ("crm: GetCustomer x-request-id=crm-t1 traceparent=00-" + "a" * 32 + "-"
                         + "b" * 16 + "-01")
-    assert lines[1] == "crm: GetCustomer fault=Client x-request-id=- traceparent=-"
+    assert lines[1] == "crm: GetCustomer x-request-id=- traceparent=- fault=Client"
+    assert "crm: - x-request-id=- traceparent=- refused=length" in lines
     assert lines[-1] == "crm: GetCustomer x-request-id=badidwithspaces traceparent=-"
 
 
@@ -734,3 +737,12 @@ def test_scripts_demo_starts_everything_prints_the_shop_url_and_stops_it_all():
     while time.monotonic() < deadline and any(port_busy(x) for x in DEMO_PORTS):
         time.sleep(0.1)
     assert not any(port_busy(x) for x in DEMO_PORTS), "a demo service outlived scripts/demo"
+
+
+def test_openapi_documents_the_shop_routes(shop):
+    doc = rest(shop, "GET", "/openapi.json").json()
+    post = doc["paths"]["/v1/orders"]["post"]
+    assert "CRM" in post["summary"] and {"401", "429"} <= set(post["responses"]), post
+    get = doc["paths"]["/v1/orders/{id}"]["get"]
+    assert {"401", "429"} <= set(get["responses"])
+    assert "/shop" in doc["paths"]
