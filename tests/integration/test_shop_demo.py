@@ -769,3 +769,23 @@ def test_crm_keeps_up_with_a_burst_of_connections(crm):
         if took[-1] < 0.35:
             break
     assert min(took) < 0.35, "10 calls on a kept connection took %s s" % took
+
+
+def test_request_id_and_traceparent_reach_the_crm_and_the_grpc_call(shop):
+    tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    r = rest(shop, "POST", "/v1/orders", json={"item": "t", "customer_id": 1},
+             headers=auth({"x-request-id": "trace-shop-1", "traceparent": tp}))
+    assert r.status_code == 201, r.text
+    crm = [l for l in shop.crm.lines() if "trace-shop-1" in l]
+    assert crm and crm[0].startswith("crm: GetCustomer x-request-id=trace-shop-1 traceparent=00-"
+                                     "4bf92f3577b34da6a3ce929d0e0e4736-"), crm
+    deadline, lines = time.monotonic() + 5, []
+    while time.monotonic() < deadline:
+        with open(shop.access_log) as f:
+            lines = [json.loads(l) for l in f if "trace-shop-1" in l]
+        if len(lines) >= 2:
+            break
+        time.sleep(0.1)
+    paths = sorted(l.get("path", l.get("uri", "")) for l in lines)
+    assert any("/orders.v1.Orders/Create" in p for p in paths), lines
+    assert any(p.startswith("/v1/orders") for p in paths), lines
