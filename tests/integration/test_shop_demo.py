@@ -789,3 +789,21 @@ def test_request_id_and_traceparent_reach_the_crm_and_the_grpc_call(shop):
     paths = sorted(l.get("path", l.get("uri", "")) for l in lines)
     assert any("/orders.v1.Orders/Create" in p for p in paths), lines
     assert any(p.startswith("/v1/orders") for p in paths), lines
+
+
+def test_graphql_more_customers_than_one_crm_call_takes(shop):
+    """Aliases put 150 orders of 150 customers (made over the transcoded Create,
+    which does not ask the CRM) on one level: 2 GetCustomers of at most 100 ids."""
+    ids = []
+    for c in range(1, 151):
+        r = rest(shop, "POST", "/rest/v1/orders", json={"item": "x", "customer_id": str(c)})
+        ids.append(r.json()["id"])
+    before = len(shop.crm.lines())
+    q = "{ %s }" % " ".join("a%d: orders(ids: [%s]) { customer { id } }" % (
+        k, ",".join(ids[k * 50:(k + 1) * 50])) for k in range(3))
+    got = gql(shop, q)
+    assert "errors" not in got, got
+    custs = [o["customer"] for k in range(3) for o in got["data"]["a%d" % k]]
+    assert [c and c["id"] for c in custs] == ["1", "2", "3", "4", "5"] + [None] * 145
+    calls = shop.crm.lines()[before:]
+    assert len(calls) == 2 and all(l.startswith("crm: GetCustomers ") for l in calls), calls
