@@ -10,8 +10,8 @@ and scripts/demo-ledger on free ports, each writing its --log. The hops:
     -> SOAP GetCustomer to the CRM -> gRPC orders.v1.Orders/Create (grpc.call)
   GraphQL order(id) { customer } (grpc.call Get + one batched SOAP GetCustomers)
   a Stripe-signed webhook -> gRPC MarkPaid -> the hub channel "orders"
-    -> a WebSocket on /ws/orders, the GraphQL orderUpdated subscription over
-       graphql-transport-ws, a gRPC Watch stream
+    -> a WebSocket on /ws/orders, SSE on /events/orders, the GraphQL
+       orderUpdated subscription over graphql-transport-ws, a gRPC Watch stream
   a gRPC client's Get: PAID
 
 and what ties them: the access log's request ids (the REST call's
@@ -525,6 +525,49 @@ class Client:
             pass
 
 
+class Sse:
+    """A raw-socket SSE client: subscribed once the answer's head is in."""
+
+    def __init__(self, port, path):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                       "Accept: text/event-stream\r\n\r\n".encode())
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            b = self.s.recv(65536)
+            assert b, "SSE connection closed before its head"
+            self.buf += b
+        assert self.buf.startswith(b"HTTP/1.1 200"), self.buf[:200]
+        self.buf = self.buf.split(b"\r\n\r\n", 1)[1]
+
+    def wait_for(self, pred, what, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        seen = []
+        while True:
+            while b"\n" in self.buf:
+                line, self.buf = self.buf.split(b"\n", 1)
+                if line.startswith(b"data: {"):
+                    m = json.loads(line[6:])
+                    seen.append(m)
+                    if pred(m):
+                        return m
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("no %s on SSE within %ss (saw %s)" % (what, timeout,
+                                                                         seen[-3:]))
+            self.s.settimeout(left)
+            try:
+                b = self.s.recv(65536)
+            except socket.timeout:
+                continue
+            if not b:
+                raise AssertionError("SSE closed while waiting for " + what)
+            self.buf += b
+
+    def close(self):
+        self.s.close()
+
+
 def is_event(event, oid, status=None):
     def pred(m):
         o = m.get("order") if isinstance(m, dict) else None
@@ -617,6 +660,9 @@ def test_an_order_walks_through_every_protocol(shop, aloop):
     assert first.id == oid and shop.pb["orders.v1.Order"].DESCRIPTOR.fields_by_name[
         "status"].enum_type.values_by_number[first.status].name == "PENDING"
 
+    # and an SSE dashboard client
+    sse = Sse(shop.d.port, f"/events/orders?access_token={shop.token}")
+
     # 3. pay: a Stripe-signed webhook; its handler calls gRPC MarkPaid
     pi = "pi_" + secrets.token_hex(8)
     evt = shop.pay_event(oid, payment_id=pi, amount=1999)
@@ -632,6 +678,10 @@ def test_an_order_walks_through_every_protocol(shop, aloop):
     assert m["type"] == "next", m
     assert m["payload"]["data"]["orderUpdated"] == {"id": str(oid), "status": "PAID",
                                                    "paymentId": pi, "amount": 1999}, m
+    # ... the SSE client
+    m = sse.wait_for(is_event("order.paid", oid, "PAID"), "order.paid")
+    assert m["order"]["payment_id"] == pi, m
+    sse.close()
     # ... and the gRPC Watch stream, which then ends
     rest = list(watch)
     assert [(e.id, e.status) for e in rest] == [(oid, 2)], rest
