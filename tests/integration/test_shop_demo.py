@@ -71,7 +71,8 @@ def demo_conf(d, crm_port, tmp, retry=None):
         (r'pid_file = "[^"]*"', f'pid_file = "{d.pid_file}"'),
         (r'var_dir = "[^"]*"', f'var_dir = "{tmp}/var"'),
         (r'log = \{ level = "info" \}', f'log = {{ level = "debug", file = "{d.log_path}" }}'),
-        (r'access_log = \{[^}]*\}', f'access_log = {{ file = "{tmp}/access.log", format = "json" }}'),
+        (r'access_log = \{[^}]*\}',
+         f'access_log = {{ file = "{tmp}/access.log", format = "json" }}'),
         (r'port = 8080', f'port = {d.port}'),
         (r'127\.0\.0\.1:8080', f'127.0.0.1:{d.port}'),
         (r'127\.0\.0\.1:9004', f'127.0.0.1:{crm_port}'),
@@ -369,7 +370,8 @@ def crm_post(c, body, headers=None):
 
 def test_crm_answers_soap_faults_and_its_wsdl(crm):
     r = crm_post(crm, soap_env("<c:GetCustomer><c:customerId>3</c:customerId></c:GetCustomer>"),
-                 {"x-request-id": "crm-t1", "traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01"})
+                 {"x-request-id": "crm-t1",
+                  "traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01"})
     assert r.status_code == 200 and "<c:name>Grace Hopper</c:name>" in r.text
     assert "<c:tier>BRONZE</c:tier>" in r.text
     r = crm_post(crm, soap_env("<c:GetCustomer><c:customerId>9</c:customerId></c:GetCustomer>"))
@@ -465,8 +467,8 @@ def test_graphql_orders_with_customers_batched_in_one_soap_call(shop):
     calls = shop.crm.lines()[before:]
     assert len(calls) == 1 and calls[0].startswith("crm: GetCustomers "), calls   # ONE call
     # the single order, aliases, and a missing one
-    got = gql(shop, '{ x: order(id: "%d") { item customer { name } } y: order(id: "424242") { id } }'
-              % b)
+    got = gql(shop, '{ x: order(id: "%d") { item customer { name } } '
+                    'y: order(id: "424242") { id } }' % b)
     assert got == {"data": {"x": {"item": "book", "customer": {"name": "Grace Hopper"}},
                             "y": None}}
     # more than 50 ids is a field error, not a crash
