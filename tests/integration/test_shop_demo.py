@@ -203,6 +203,9 @@ def test_grpc_create_get_markpaid_through_transcoding(shop):
     assert r3.status_code == 400, r3.text                           # FAILED_PRECONDITION
     assert "already paid by pi_1" in r3.text
     assert rest(shop, "GET", f"/rest/v1/orders/{oid}").json()["paymentId"] == "pi_1"
+    # the transcoded Watch of a paid order: its one event, as a JSON array
+    r = rest(shop, "GET", f"/rest/v1/orders/{oid}:watch")
+    assert r.status_code == 200 and r.json() == [{"id": oid, "status": "PAID", "seq": "1"}]
     # bad input: no item, a negative quantity, no payment id, an unknown order
     assert rest(shop, "POST", "/rest/v1/orders", json={"quantity": 1}).status_code == 400
     assert rest(shop, "POST", "/rest/v1/orders",
