@@ -71,7 +71,8 @@ def demo_conf(d, crm_port, tmp, retry=None):
         (r'pid_file = "[^"]*"', f'pid_file = "{d.pid_file}"'),
         (r'var_dir = "[^"]*"', f'var_dir = "{tmp}/var"'),
         (r'log = \{ level = "info" \}', f'log = {{ level = "debug", file = "{d.log_path}" }}'),
-        (r'access_log = \{[^}]*\}', f'access_log = {{ file = "{tmp}/access.log", format = "json" }}'),
+        (r'access_log = \{[^}]*\}',
+         f'access_log = {{ file = "{tmp}/access.log", format = "json" }}'),
         (r'port = 8080', f'port = {d.port}'),
         (r'127\.0\.0\.1:8080', f'127.0.0.1:{d.port}'),
         (r'127\.0\.0\.1:9004', f'127.0.0.1:{crm_port}'),
@@ -202,6 +203,9 @@ def test_grpc_create_get_markpaid_through_transcoding(shop):
     assert r3.status_code == 400, r3.text                           # FAILED_PRECONDITION
     assert "already paid by pi_1" in r3.text
     assert rest(shop, "GET", f"/rest/v1/orders/{oid}").json()["paymentId"] == "pi_1"
+    # the transcoded Watch of a paid order: its one event, as a JSON array
+    r = rest(shop, "GET", f"/rest/v1/orders/{oid}:watch")
+    assert r.status_code == 200 and r.json() == [{"id": oid, "status": "PAID", "seq": "1"}]
     # bad input: no item, a negative quantity, no payment id, an unknown order
     assert rest(shop, "POST", "/rest/v1/orders", json={"quantity": 1}).status_code == 400
     assert rest(shop, "POST", "/rest/v1/orders",
@@ -369,7 +373,8 @@ def crm_post(c, body, headers=None):
 
 def test_crm_answers_soap_faults_and_its_wsdl(crm):
     r = crm_post(crm, soap_env("<c:GetCustomer><c:customerId>3</c:customerId></c:GetCustomer>"),
-                 {"x-request-id": "crm-t1", "traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01"})
+                 {"x-request-id": "crm-t1",
+                  "traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01"})
     assert r.status_code == 200 and "<c:name>Grace Hopper</c:name>" in r.text
     assert "<c:tier>BRONZE</c:tier>" in r.text
     r = crm_post(crm, soap_env("<c:GetCustomer><c:customerId>9</c:customerId></c:GetCustomer>"))
@@ -465,8 +470,8 @@ def test_graphql_orders_with_customers_batched_in_one_soap_call(shop):
     calls = shop.crm.lines()[before:]
     assert len(calls) == 1 and calls[0].startswith("crm: GetCustomers "), calls   # ONE call
     # the single order, aliases, and a missing one
-    got = gql(shop, '{ x: order(id: "%d") { item customer { name } } y: order(id: "424242") { id } }'
-              % b)
+    got = gql(shop, '{ x: order(id: "%d") { item customer { name } } '
+                    'y: order(id: "424242") { id } }' % b)
     assert got == {"data": {"x": {"item": "book", "customer": {"name": "Grace Hopper"}},
                             "y": None}}
     # more than 50 ids is a field error, not a crash
