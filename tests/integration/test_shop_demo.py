@@ -1,0 +1,410 @@
+"""The demo shop (issue 17), piece by piece, from the shipped conf/ with its
+ports rewritten: the gRPC orders service, REST /v1/orders through the
+gateway (the SOAP CRM, then grpc.call), the CRM itself (scripts/demo-crm),
+GraphQL with its batched customers and orderUpdated subscription, the
+payment webhook that marks an order paid, and the /shop page. Each with the
+bad input a careless or hostile caller sends. (The walk through all of them
+at once is test_sandwich.py.)"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+
+from conftest import BUILDDIR, SRCDIR, Daemon, free_port, wait_port  # noqa: E402
+
+PLUGINS = os.path.join(BUILDDIR, "plugins", ".libs")
+CONF = os.path.join(SRCDIR, "conf")
+SCRIPTS = os.path.join(SRCDIR, "scripts")
+HAVE = all(os.path.exists(os.path.join(PLUGINS, p + ".so"))
+           for p in ("rest", "graphql", "websocket", "grpc", "webhook", "soap"))
+pytestmark = [pytest.mark.skipif(not HAVE, reason="a plugin of the demo is not built"),
+              pytest.mark.skipif(shutil.which("protoc") is None,
+                                 reason="protoc is missing: apt-get install -y protobuf-compiler")]
+
+
+def token(sub="alice"):
+    return subprocess.run([os.path.join(SCRIPTS, "demo-token"), sub], capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+class Crm:
+    """scripts/demo-crm on a free port, its log lines in a file."""
+
+    def __init__(self, tmp):
+        self.port = free_port()
+        self.log_path = os.path.join(tmp, "crm.log")
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", os.path.join(SCRIPTS, "demo-crm"), "--port", str(self.port),
+             "--log", self.log_path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert wait_port(self.port, proc=self.proc), "scripts/demo-crm did not start"
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(10)
+
+    def lines(self):
+        if not os.path.exists(self.log_path):
+            return []
+        with open(self.log_path) as f:
+            return f.read().splitlines()
+
+
+def demo_conf(d, crm_port, tmp, retry=None):
+    """conf/portico.conf as shipped, its ports and state paths moved into TMP."""
+    with open(os.path.join(CONF, "portico.conf")) as f:
+        text = f.read()
+    subs = [
+        (r'plugins_dir = "[^"]*"', f'plugins_dir = "{PLUGINS}"'),
+        (r'pid_file = "[^"]*"', f'pid_file = "{d.pid_file}"'),
+        (r'var_dir = "[^"]*"', f'var_dir = "{tmp}/var"'),
+        (r'log = \{ level = "info" \}', f'log = {{ level = "debug", file = "{d.log_path}" }}'),
+        (r'access_log = \{[^}]*\}', f'access_log = {{ file = "{tmp}/access.log", format = "json" }}'),
+        (r'port = 8080', f'port = {d.port}'),
+        (r'127\.0\.0\.1:8080', f'127.0.0.1:{d.port}'),
+        (r'127\.0\.0\.1:9004', f'127.0.0.1:{crm_port}'),
+        (r'127\.0\.0\.1:900[123]', lambda m: f'127.0.0.1:{free_port()}'),   # not started here
+        (r'workers = \d+', 'workers = 2'),
+    ]
+    for pat, rep in subs:
+        text, n = re.subn(pat, rep, text)
+        assert n, pat
+    return text
+
+
+@pytest.fixture
+def shop(tmp_path, request):
+    """The whole demo daemon (conf/ as shipped) and its CRM."""
+    tmp = str(tmp_path)
+    os.symlink(CONF, tmp_path / "conf")            # relative paths: conf/...
+    crm = Crm(tmp).start()
+    d = Daemon(tmp, "", plugins_dir=PLUGINS)
+    marker = request.node.get_closest_marker("webhook_retry")
+    text = demo_conf(d, crm.port, tmp)
+    if marker:   # a quick backoff, so a failing event is dead within seconds
+        text, n = re.subn(r'retry = \{[^}]*\}', marker.args[0], text)
+        assert n == 0 or True
+    d.write(text)
+    d.crm = crm
+    d.access_log = os.path.join(tmp, "access.log")
+    d.start()
+    yield d
+    d.stop()
+    crm.stop()
+
+
+def auth(extra=None, sub="alice"):
+    h = {"authorization": "Bearer " + token(sub)}
+    h.update(extra or {})
+    return h
+
+
+# ---- protobuf, the little the tests need (no generated code) -------------------------------
+
+def _varint(n):
+    n &= (1 << 64) - 1
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def pb_int(num, v):
+    return _varint(num << 3) + _varint(v) if v else b""
+
+
+def pb_str(num, s):
+    s = s.encode()
+    return _varint(num << 3 | 2) + _varint(len(s)) + s
+
+
+def pb_decode(b):
+    """{field number: last value}: varints as int, length-delimited as bytes."""
+    out, i = {}, 0
+
+    def rv():
+        nonlocal i
+        r = s = 0
+        while True:
+            c = b[i]
+            i += 1
+            r |= (c & 0x7F) << s
+            s += 7
+            if not c & 0x80:
+                return r
+    while i < len(b):
+        key = rv()
+        if key & 7 == 0:
+            out[key >> 3] = rv()
+        elif key & 7 == 2:
+            n = rv()
+            out[key >> 3] = b[i:i + n]
+            i += n
+        else:
+            raise ValueError("wire type %d" % (key & 7))
+    return out
+
+
+STATUS = ["STATUS_UNSPECIFIED", "PENDING", "PAID", "SHIPPED"]
+
+
+def rest(d, method, path, **kw):
+    return requests.request(method, d.url + path, timeout=10, **kw)
+
+
+# ---- gRPC: orders.v1.Orders ------------------------------------------------------------------
+
+def test_grpc_create_get_markpaid_through_transcoding(shop):
+    r = rest(shop, "POST", "/rest/v1/orders", json={"item": "book", "quantity": 2,
+                                                    "customer_id": "2"})
+    assert r.status_code == 200, r.text
+    o = r.json()
+    assert o["item"] == "book" and o["quantity"] == 2 and o["status"] == "PENDING"
+    assert o["customerId"] == "2" and o["createdAt"].endswith("Z")
+    oid = o["id"]
+    r = rest(shop, "GET", f"/rest/v1/orders/{oid}")
+    assert r.status_code == 200 and r.json()["id"] == oid
+    assert rest(shop, "GET", "/rest/v1/orders/999999").status_code == 404
+    # MarkPaid: once, idempotent for the same payment id, refused for another one
+    r = rest(shop, "POST", f"/rest/v1/orders/{oid}:pay", json={"payment_id": "pi_1",
+                                                               "amount": "1999"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "PAID" and r.json()["paymentId"] == "pi_1"
+    assert r.json()["amount"] == "1999"
+    r2 = rest(shop, "POST", f"/rest/v1/orders/{oid}:pay", json={"payment_id": "pi_1",
+                                                                "amount": "5"})
+    assert r2.status_code == 200 and r2.json() == r.json()          # unchanged
+    r3 = rest(shop, "POST", f"/rest/v1/orders/{oid}:pay", json={"payment_id": "pi_2",
+                                                                "amount": "1999"})
+    assert r3.status_code == 400, r3.text                           # FAILED_PRECONDITION
+    assert "already paid by pi_1" in r3.text
+    assert rest(shop, "GET", f"/rest/v1/orders/{oid}").json()["paymentId"] == "pi_1"
+    # bad input: no item, a negative quantity, no payment id, an unknown order
+    assert rest(shop, "POST", "/rest/v1/orders", json={"quantity": 1}).status_code == 400
+    assert rest(shop, "POST", "/rest/v1/orders",
+                json={"item": "x", "quantity": -1}).status_code == 400
+    assert rest(shop, "POST", f"/rest/v1/orders/{oid}:pay", json={}).status_code == 400
+    assert rest(shop, "POST", "/rest/v1/orders/424242:pay",
+                json={"payment_id": "pi_9"}).status_code == 404
+    assert rest(shop, "POST", "/rest/v1/orders", data="{nope",
+                headers={"content-type": "application/json"}).status_code == 400
+
+
+def test_grpc_watch_streams_real_changes_until_paid(shop):
+    import grpc
+    oid = int(rest(shop, "POST", "/rest/v1/orders", json={"item": "lamp"}).json()["id"])
+    ch = grpc.insecure_channel(f"127.0.0.1:{shop.port}")
+    watch = ch.unary_stream("/orders.v1.Orders/Watch", request_serializer=lambda b: b,
+                            response_deserializer=pb_decode)
+    got = []
+
+    def read():
+        for ev in watch(pb_int(1, oid), timeout=10):
+            got.append((ev.get(1), STATUS[ev.get(2, 0)], ev.get(3)))
+    t = threading.Thread(target=read)
+    t.start()
+    time.sleep(0.8)
+    assert got == [(oid, "PENDING", 1)]            # the current status, and no made-up one
+    r = rest(shop, "POST", f"/rest/v1/orders/{oid}:pay", json={"payment_id": "pi_w"})
+    assert r.status_code == 200
+    t.join(5)
+    assert not t.is_alive()
+    assert got == [(oid, "PENDING", 1), (oid, "PAID", 2)]   # then the stream ends
+    # an unknown order is NOT_FOUND; a deadline ends a watch on an unpaid order
+    with pytest.raises(grpc.RpcError) as e:
+        list(watch(pb_int(1, 99999), timeout=5))
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    oid2 = int(rest(shop, "POST", "/rest/v1/orders", json={"item": "pen"}).json()["id"])
+    seen = []
+    with pytest.raises(grpc.RpcError) as e:
+        for ev in watch(pb_int(1, oid2), timeout=1):
+            seen.append(ev)
+    assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED and len(seen) == 1
+    ch.close()
+
+
+# ---- REST /v1/orders through the gateway ------------------------------------------------------
+
+def test_rest_create_checks_the_customer_then_creates_over_grpc(shop):
+    h = auth({"x-request-id": "shop-rest-1"})
+    r = rest(shop, "POST", "/v1/orders", json={"item": "book", "quantity": 2, "customer_id": 2},
+             headers=h)
+    assert r.status_code == 201, r.text
+    got = r.json()
+    o = got["order"]
+    assert set(o) == {"id", "item", "quantity", "status", "customer_id", "created_at"}, o
+    assert o["item"] == "book" and o["quantity"] == 2 and o["status"] == "PENDING"
+    assert o["customer_id"] == 2 and isinstance(o["id"], int)
+    assert got["customer"] == {"id": 2, "name": "Charles Babbage",
+                               "email": "charles@example.com", "tier": "SILVER"}
+    assert any(l.startswith("crm: GetCustomer x-request-id=shop-rest-1 ") for l in shop.crm.lines())
+    r = rest(shop, "GET", f"/v1/orders/{o['id']}", headers=auth())
+    assert r.status_code == 200 and r.json() == {"order": o}
+    # paid: payment_id and amount appear
+    rest(shop, "POST", f"/rest/v1/orders/{o['id']}:pay", json={"payment_id": "pi_r",
+                                                               "amount": "1999"})
+    p = rest(shop, "GET", f"/v1/orders/{o['id']}", headers=auth()).json()["order"]
+    assert p["status"] == "PAID" and p["payment_id"] == "pi_r" and p["amount"] == 1999
+
+
+@pytest.mark.parametrize("body,words", [
+    ("{nope", "JSON"),
+    ("[1,2]", "object"),
+    ('{"quantity":1,"customer_id":1}', "item"),
+    ('{"item":"","customer_id":1}', "item"),
+    ('{"item":"' + "x" * 201 + '","customer_id":1}', "item"),
+    ('{"item":"a","quantity":0,"customer_id":1}', "quantity"),
+    ('{"item":"a","quantity":2.5,"customer_id":1}', "quantity"),
+    ('{"item":"a","quantity":"2","customer_id":1}', "quantity"),
+    ('{"item":"a"}', "customer_id"),
+    ('{"item":"a","customer_id":-3}', "customer_id"),
+    ('{"item":"a","customer_id":"2"}', "customer_id"),
+    ('{"item":"a","customer_id":1e300}', "customer_id"),
+])
+def test_rest_create_refuses_bad_input_before_any_call(shop, body, words):
+    r = rest(shop, "POST", "/v1/orders", data=body, headers=auth({"content-type":
+                                                                 "application/json"}))
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    assert words.lower() in r.json()["error"].lower(), r.text
+    assert shop.crm.lines() == []                   # nothing reached the CRM
+
+
+def test_rest_unknown_customer_is_422_and_no_order(shop):
+    r = rest(shop, "POST", "/v1/orders", json={"item": "a", "customer_id": 77}, headers=auth())
+    assert r.status_code == 422 and r.json() == {"error": "customer 77 not found"}
+    # no order was made: the next one is number 1
+    r = rest(shop, "POST", "/v1/orders", json={"item": "a", "customer_id": 1}, headers=auth())
+    assert r.status_code == 201 and r.json()["order"]["id"] == 1
+
+
+def test_rest_needs_a_token_and_is_rate_limited(shop):
+    assert rest(shop, "POST", "/v1/orders", json={"item": "a", "customer_id": 1}).status_code == 401
+    assert rest(shop, "GET", "/v1/orders/1").status_code == 401
+    bad = {"authorization": "Bearer " + token()[:-4] + "AAAA"}
+    assert rest(shop, "GET", "/v1/orders/1", headers=bad).status_code == 401
+    assert shop.crm.lines() == []
+    # 50 a second per consumer, one bucket for both routes: the 429 comes within 60 quick ones
+    h = auth(sub="rate-test")
+    codes = [rest(shop, "GET", "/v1/orders/999", headers=h).status_code for _ in range(60)]
+    assert 429 in codes and codes[0] == 404, codes
+    r = rest(shop, "POST", "/v1/orders", json={"item": "a", "customer_id": 1}, headers=h)
+    assert r.status_code == 429 and r.headers.get("retry-after")
+    # another consumer has its own bucket
+    assert rest(shop, "GET", "/v1/orders/999", headers=auth(sub="bob")).status_code == 404
+
+
+def test_rest_get_bad_and_unknown_ids(shop):
+    for path, code in (("/v1/orders/abc", 400), ("/v1/orders/0", 400), ("/v1/orders/-1", 400),
+                       ("/v1/orders/1e99", 400), ("/v1/orders/424242", 404)):
+        r = rest(shop, "GET", path, headers=auth())
+        assert r.status_code == code, (path, r.text)
+        assert "error" in r.json()
+
+
+def test_rest_crm_down_is_503_json_and_crm_fault_502(shop):
+    r = rest(shop, "POST", "/v1/orders", json={"item": "a", "customer_id": 500}, headers=auth())
+    assert r.status_code == 502, r.text                 # the CRM's soap:Server fault
+    assert r.json() == {"error": "crm: crm database is offline", "kind": "soap"}
+    shop.crm.stop()
+    r = rest(shop, "POST", "/v1/orders", json={"item": "a", "customer_id": 1}, headers=auth())
+    assert r.status_code == 503, r.text
+    assert r.json()["kind"] == "transport" and r.json()["error"].startswith("crm: ")
+    assert "<" not in r.text
+    assert shop.wait_log("crm: GetCustomer 1: transport")
+
+
+# ---- the legacy CRM: scripts/demo-crm --------------------------------------------------------
+
+def soap_env(inner):
+    return ('<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"'
+            ' xmlns:c="urn:example:crm"><s:Body>%s</s:Body></s:Envelope>' % inner)
+
+
+@pytest.fixture
+def crm(tmp_path):
+    c = Crm(str(tmp_path)).start()
+    yield c
+    c.stop()
+
+
+def crm_post(c, body, headers=None):
+    h = {"content-type": "text/xml; charset=utf-8"}
+    h.update(headers or {})
+    return requests.post(f"http://127.0.0.1:{c.port}/crm", data=body, headers=h, timeout=10)
+
+
+def test_crm_answers_soap_faults_and_its_wsdl(crm):
+    r = crm_post(crm, soap_env("<c:GetCustomer><c:customerId>3</c:customerId></c:GetCustomer>"),
+                 {"x-request-id": "crm-t1", "traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01"})
+    assert r.status_code == 200 and "<c:name>Grace Hopper</c:name>" in r.text
+    assert "<c:tier>BRONZE</c:tier>" in r.text
+    r = crm_post(crm, soap_env("<c:GetCustomer><c:customerId>9</c:customerId></c:GetCustomer>"))
+    assert r.status_code == 500 and "CustomerNotFound" in r.text and "soap:Client" in r.text
+    r = crm_post(crm, soap_env("<c:GetCustomers><c:customerId>4</c:customerId><c:customerId>9"
+                               "</c:customerId><c:customerId>1</c:customerId><c:customerId>4"
+                               "</c:customerId></c:GetCustomers>"))
+    assert r.status_code == 200
+    assert re.findall(r"<c:id>(\d+)</c:id>", r.text) == ["1", "4"]   # unknown left out, once each
+    r = crm_post(crm, soap_env("<c:GetCustomers>%s</c:GetCustomers>" %
+                               ("<c:customerId>1</c:customerId>" * 101)))
+    assert r.status_code == 500 and "at most 100" in r.text
+    r = crm_post(crm, soap_env("<c:GetCustomer><c:customerId>500</c:customerId></c:GetCustomer>"))
+    assert r.status_code == 500 and "soap:Server" in r.text and "offline" in r.text
+    # hostile and careless input: faults, never a crash
+    for body in ("<nope", "<x/>", soap_env(""), soap_env("<c:GetCustomer/>"),
+                 soap_env("<c:GetCustomer><c:customerId>x</c:customerId></c:GetCustomer>"),
+                 soap_env("<c:Delete/>"),
+                 '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]>' + soap_env("&a;")):
+        r = crm_post(crm, body)
+        assert r.status_code == 500 and "soap:Client" in r.text, (body, r.text)
+    r = crm_post(crm, "x" * 65537)
+    assert r.status_code == 413
+    assert requests.post(f"http://127.0.0.1:{crm.port}/other", data="x",
+                         timeout=5).status_code == 404
+    r = requests.get(f"http://127.0.0.1:{crm.port}/crm?wsdl", timeout=5)
+    assert r.status_code == 200 and 'name="GetCustomers"' in r.text
+    assert requests.get(f"http://127.0.0.1:{crm.port}/crm", timeout=5).status_code == 404
+    # still serving, and each request was one line with its ids
+    r = crm_post(crm, soap_env("<c:GetCustomer><c:customerId>1</c:customerId></c:GetCustomer>"),
+                 {"x-request-id": "bad id\twith spaces"})
+    assert r.status_code == 200
+    lines = crm.lines()
+    assert lines[0] == ("crm: GetCustomer x-request-id=crm-t1 traceparent=00-" + "a" * 32 + "-"
+                        + "b" * 16 + "-01")
+    assert lines[1] == "crm: GetCustomer fault=Client x-request-id=- traceparent=-"
+    assert lines[-1] == "crm: GetCustomer x-request-id=badidwithspaces traceparent=-"
+
+
+def test_crm_listens_on_loopback_only(crm):
+    with open("/proc/net/tcp") as f:
+        rows = [l.split() for l in f.read().splitlines()[1:]]
+    mine = [r for r in rows if int(r[1].split(":")[1], 16) == crm.port and r[3] == "0A"]
+    assert mine and all(r[1].split(":")[0] == "0100007F" for r in mine), mine
+
+
+def test_crm_wsdl_is_what_a_real_soap_client_uses(crm):
+    zeep = pytest.importorskip("zeep")
+    client = zeep.Client(f"http://127.0.0.1:{crm.port}/crm?wsdl")
+    svc = client.create_service("{urn:example:crm}CrmSoap", f"http://127.0.0.1:{crm.port}/crm")
+    c = svc.GetCustomer(customerId=5)
+    assert c.name == "Edsger Dijkstra" and c.tier == "BRONZE" and c.id == 5
+    assert [x.id for x in svc.GetCustomers(customerId=[2, 3, 404])] == [2, 3]
+    with pytest.raises(zeep.exceptions.Fault) as e:
+        svc.GetCustomer(customerId=404)
+    assert "does not exist" in e.value.message
