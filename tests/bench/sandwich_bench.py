@@ -71,6 +71,7 @@ CONF = os.path.join(ROOT, "conf")
 CRM = os.path.join(ROOT, "scripts", "demo-crm")
 PLUGINS = os.path.join(os.environ.get("PORTICO_BUILDDIR", ROOT), "plugins", ".libs")
 SKIP = 77
+CRM_NAME = {"demo": "scripts/demo-crm", "stub": "C stand-in (sandwich_load crm)"}
 
 
 def shop_missing():
@@ -277,6 +278,8 @@ def run_load(load, port, tokens, rate, seconds, subs, on_start=None, drain=5):
             p.kill()
             p.wait()
     err = p.stderr.read()
+    if err and result:
+        sys.stderr.write(err)   # e.g. the first non-2xx answers: why
     if not result:
         sys.exit(f"sandwich_bench: the load generator failed (exit {p.returncode}):\n{err}")
     m = {}
@@ -353,6 +356,12 @@ def main():
     ap.add_argument("--access-log", action="store_true", help="keep the access log (to a file)")
     ap.add_argument("--consumers", type=int, default=0,
                     help="distinct JWT subjects (default: enough for the route's rate limit)")
+    ap.add_argument("--crm", choices=("demo", "stub"), default="demo",
+                    help="demo: scripts/demo-crm (Python, as the demo runs it); stub: a C "
+                         "stand-in answering the same envelopes (the CRM out of the way)")
+    ap.add_argument("--crm-as-shipped", action="store_true",
+                    help="scripts/demo-crm with socketserver's backlog of 5 and Nagle on")
+    ap.add_argument("--keep", action="store_true", help="keep the work dir (conf, logs)")
     ap.add_argument("--profile", metavar="FILE")
     ap.add_argument("--profile-rate", type=float, default=1000)
     a = ap.parse_args()
@@ -377,9 +386,28 @@ def main():
         subprocess.run(["cc", "-O2", "-Wall", "-o", load, os.path.join(HERE, "sandwich_load.c")],
                        check=True, timeout=120)
         crm_port = free_port()
-        crm = subprocess.Popen(["taskset", "-c", "1", "/usr/bin/python3", CRM, "--port",
-                                str(crm_port)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+        if a.crm == "demo":
+            # as shipped, unless --crm-as-shipped, with two of socketserver's
+            # defaults changed: a listen backlog of 1024 instead of 5 (bursts
+            # of new upstream connections overflow 5, the SYNs are dropped,
+            # connects time out after 1 s and Portico leaves the CRM out for
+            # 10 s), and TCP_NODELAY (http.server writes an answer's head
+            # and body separately: Nagle holds the body until the head's
+            # delayed ACK, ~40 ms a call)
+            boot = ("import http.server, runpy, socketserver, sys; "
+                    "http.server.ThreadingHTTPServer.request_queue_size = 1024; "
+                    "socketserver.StreamRequestHandler.disable_nagle_algorithm = True; "
+                    "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+            if a.crm_as_shipped:
+                boot = "import runpy, sys; sys.argv = sys.argv[1:]; " \
+                       "runpy.run_path(sys.argv[0], run_name='__main__')"
+            crm = subprocess.Popen(["taskset", "-c", "1", "/usr/bin/python3", "-c", boot, CRM,
+                                    "--port", str(crm_port)], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        else:   # the C stand-in: leaves when its stdin closes
+            crm = subprocess.Popen(["taskset", "-c", "1", load, "crm", "--port", str(crm_port),
+                                    "--seconds", "7200"], stdin=subprocess.PIPE,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(crm_port, 10)
         demo = Demo(work, crm_port, a.workers, a.access_log)
 
@@ -409,7 +437,8 @@ def main():
                           f"missing {m['missing']:.0f}", flush=True)
 
         print(f"\nprotocol sandwich: POST /v1/orders -> SOAP GetCustomer -> gRPC Create -> hub "
-              f"-> WebSocket; {a.duration:g} s per run, medians of {a.rounds}; "
+              f"-> WebSocket; CRM: {CRM_NAME[a.crm]}; {a.duration:g} s per run, medians of "
+              f"{a.rounds}; "
               f"{consumers} JWT subject(s)"
               + (f" (route limit {rl[0]}/{rl[1]:g} s per {rl[2] or 'consumer'})" if rl else ""))
         print(f"{'rate/s':>7} {'subs':>5} {'sent/s':>7} {'ws p50':>7} {'p99':>7} {'p99.9':>7} "
@@ -448,12 +477,17 @@ def main():
         if demo:
             demo.stop()
         if crm and crm.poll() is None:
+            if crm.stdin:
+                crm.stdin.close()
             crm.send_signal(signal.SIGTERM)
             try:
                 crm.wait(10)
             except subprocess.TimeoutExpired:
                 crm.kill()
-        shutil.rmtree(work, ignore_errors=True)
+        if a.keep:
+            print(f"kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -411,6 +411,12 @@ static void http_readable(struct conn *c, uint64_t now)
 			return;
 		}
 		rest_us[c->seq] = us_since(due(c->seq), now);
+		if (status < 200 || status >= 300) {
+			static int shown;
+			if (shown++ < 3)        /* a few for the reader: why */
+				fprintf(stderr, "sandwich_load: order %u: %.*s\n", c->seq,
+					(int)(hl + (size_t)bl > 600 ? 600 : hl + (size_t)bl), c->rbuf);
+		}
 		st[c->seq] = status >= 200 && status < 300 ? 1 : 2;
 		answered++;
 		c->seq = NONE;
@@ -655,8 +661,161 @@ static void usage(void)
 	    "[--conns C] [--conns-max M] [--drain S] [--path P] [--ws-path P] [--customers K]");
 }
 
+/* ---- crm mode: a stand-in for scripts/demo-crm that costs next to nothing ----
+ *
+ * sandwich_load crm --port P [--seconds S]
+ *
+ * Answers every POST with a SOAP 1.1 envelope: GetCustomer's answer for
+ * customers 1 to 5 (the same fields and values as scripts/demo-crm), the
+ * CustomerNotFound fault for any other <customerId>. Keep-alive HTTP/1.1,
+ * one epoll thread. It leaves when its stdin closes (the bench ends) or
+ * after --seconds (default 3600). With it, the sandwich's rate is set by
+ * Portico, not by a Python server's GIL. */
+#define SOAP_HEAD "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<soap:Envelope " \
+	"xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:c=\"urn:example:crm\">" \
+	"<soap:Body>"
+#define SOAP_TAIL "</soap:Body></soap:Envelope>"
+
+static const char *const crm_names[5] = { "Ada Lovelace", "Charles Babbage", "Grace Hopper",
+					   "Alan Turing", "Edsger Dijkstra" };
+static const char *const crm_mails[5] = { "ada", "charles", "grace", "alan", "edsger" };
+static const char *const crm_tiers[5] = { "GOLD", "SILVER", "BRONZE", "SILVER", "BRONZE" };
+
+static void crm_answer(struct conn *c, const char *body, size_t n)
+{
+	char env[2048], out[2600];
+	const char *k = memmem(body, n, "customerId>", 11);
+	long id = k ? strtol(k + 11, NULL, 10) : 0;
+	int status = 200, el;
+	if (id >= 1 && id <= 5)
+		el = snprintf(env, sizeof env, SOAP_HEAD "<c:GetCustomerResponse><c:customer>"
+			      "<c:id>%ld</c:id><c:name>%s</c:name><c:email>%s@example.com</c:email>"
+			      "<c:tier>%s</c:tier></c:customer></c:GetCustomerResponse>" SOAP_TAIL,
+			      id, crm_names[id - 1], crm_mails[id - 1], crm_tiers[id - 1]);
+	else {
+		status = 500;
+		el = snprintf(env, sizeof env, SOAP_HEAD "<soap:Fault><faultcode>soap:Client</faultcode>"
+			      "<faultstring>customer %ld does not exist</faultstring><detail>"
+			      "<c:CustomerNotFound><c:customerId>%ld</c:customerId></c:CustomerNotFound>"
+			      "</detail></soap:Fault>" SOAP_TAIL, id, id);
+	}
+	int ol = snprintf(out, sizeof out, "HTTP/1.1 %s\r\ncontent-type: text/xml; charset=utf-8\r\n"
+			  "content-length: %d\r\n\r\n%s",
+			  status == 200 ? "200 OK" : "500 Internal Server Error", el, env);
+	queue_out(c, out, (size_t)ol);
+}
+
+static void crm_readable(struct conn *c)
+{
+	for (;;) {
+		if (c->rcap - c->rlen < 16384) {
+			c->rcap = c->rcap ? c->rcap * 2 : 32768;
+			c->rbuf = xrealloc(c->rbuf, c->rcap);
+		}
+		ssize_t n = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+		if (n > 0) {
+			c->rlen += (size_t)n;
+			if (c->rlen > 1u << 20) {
+				conn_free(c);
+				return;
+			}
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		conn_free(c);
+		return;
+	}
+	size_t off = 0;
+	for (;;) {
+		char *he = memmem(c->rbuf + off, c->rlen - off, "\r\n\r\n", 4);
+		if (!he)
+			break;
+		size_t hl = (size_t)(he - (c->rbuf + off)) + 4, vl;
+		const char *v = header(c->rbuf + off, hl, "content-length", &vl);
+		size_t bl = v ? (size_t)strtoul(v, NULL, 10) : 0;
+		if (bl > 1u << 20) {
+			conn_free(c);
+			return;
+		}
+		if (off + hl + bl > c->rlen)
+			break;
+		crm_answer(c, c->rbuf + off + hl, bl);
+		if (c->state == S_CLOSED)
+			return;
+		off += hl + bl;
+	}
+	memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+	c->rlen -= off;
+}
+
+static int crm_main(int argc, char **argv)
+{
+	int port = 0, one = 1;
+	double seconds = 3600;
+	for (int i = 2; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--port")) port = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
+		else die("usage: sandwich_load crm --port P [--seconds S]");
+	}
+	if (port <= 0 || port > 65535 || seconds <= 0)
+		die("usage: sandwich_load crm --port P [--seconds S]");
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(lfd, 1024) != 0)
+		die("crm: listen 127.0.0.1:%d: %s", port, strerror(errno));
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	struct conn lc = { .fd = lfd, .kind = K_TIMER }, in = { .fd = 0, .kind = K_WS };
+	watch(&lc, EPOLL_CTL_ADD, 0);
+	int have_stdin = epoll_ctl(ep, EPOLL_CTL_ADD, 0,
+				   &(struct epoll_event){ .events = EPOLLIN, .data.ptr = &in }) == 0;
+	printf("# crm listening on %d\n", port);
+	fflush(stdout);
+	uint64_t end = now_ns() + (uint64_t)(seconds * 1e9);
+	struct epoll_event evs[256];
+	while (now_ns() < end) {
+		int n = epoll_wait(ep, evs, 256, 1000);
+		for (int i = 0; i < n; i++) {
+			struct conn *c = evs[i].data.ptr;
+			if (c == &lc) {
+				int fd;
+				while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+					struct conn *nc = xcalloc(1, sizeof *nc);
+					nc->fd = fd;
+					nc->kind = K_HTTP;
+					nc->state = S_OPEN;
+					nc->seq = NONE;
+					setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+					watch(nc, EPOLL_CTL_ADD, 0);
+				}
+				continue;
+			}
+			if (c == &in) {
+				char b[256];
+				if (read(0, b, sizeof b) <= 0)
+					return 0;       /* the bench is gone */
+				continue;
+			}
+			if (evs[i].events & EPOLLOUT)
+				flush_out(c);
+			if (c->state != S_CLOSED && (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+				crm_readable(c);
+			/* a closed connection's struct is kept: a later event in
+			 * this batch may still name it (a few bytes per connection) */
+		}
+		(void)have_stdin;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && !strcmp(argv[1], "crm"))
+		return crm_main(argc, argv);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!v)
