@@ -162,14 +162,15 @@ class Demo:
             f.write(text)
         self.proc = None
 
-    def start(self):
+    def start(self, wrap=(), wait=15):
         shutil.rmtree(os.path.join(self.work, "var"), ignore_errors=True)
-        self.proc = subprocess.Popen(["taskset", "-c", "0", PORTICO, "-c", self.conf], cwd=ROOT,
+        self.proc = subprocess.Popen(["taskset", "-c", "0"] + list(wrap) +
+                                     [PORTICO, "-c", self.conf], cwd=ROOT,
                                      stdout=subprocess.DEVNULL,
                                      stderr=open(os.path.join(self.work, "stderr.log"), "ab"))
         try:
-            wait_port(self.port, 15)
-            wait_port(self.admin, 15)
+            wait_port(self.port, wait)
+            wait_port(self.admin, wait)
         except RuntimeError:
             self.stop()
             with open(os.path.join(self.work, "portico.log"), errors="replace") as f:
@@ -255,12 +256,13 @@ def hop_means(before, after):
     return means
 
 
-def run_load(load, port, tokens, rate, seconds, subs, on_start=None, drain=5):
+def run_load(load, port, tokens, rate, seconds, subs, on_start=None, drain=5, slow=False):
     argv = ["taskset", "-c", "1", load, "--port", str(port), "--tokens", tokens,
             "--rate", str(rate), "--seconds", str(seconds), "--subs", str(subs),
-            "--drain", str(drain), "--conns", "16", "--conns-max", "512"]
+            "--drain", str(drain), "--conns", "4" if slow else "16", "--conns-max", "512",
+            "--open-timeout", "120" if slow else "10"]
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    limit = time.monotonic() + seconds + drain + 60
+    limit = time.monotonic() + seconds + drain + (240 if slow else 60)
     result = None
     try:
         for line in p.stdout:
@@ -344,6 +346,68 @@ def profile(demo, crm, load, tokens, rate, seconds, out):
     print(f"profile: {out}")
 
 
+CG_LINE = re.compile(r"^\s*([\d,]+)\s+\([^)]*\)\s+(\S.*?)(?:\s+\[([^\]]+)\])?\s*$")
+
+
+def cg_report(dump, m, rate, out):
+    rep = subprocess.run(["callgrind_annotate", "--inclusive=no", "--tree=none", "--auto=no",
+                          "--threshold=100", dump],
+                         capture_output=True, text=True, timeout=300).stdout
+    orders = max(m["sent"], 1)
+    total = int(re.search(r"([\d,]+) \(100.0%\)\s+PROGRAM TOTALS", rep).group(1).replace(",", ""))
+    by_obj, by_fn, shown = {}, [], 0
+    for line in rep.splitlines():
+        g = CG_LINE.match(line)
+        if not g or "PROGRAM TOTALS" in line or g.group(2).startswith(("=>", "<")):
+            continue
+        n = int(g.group(1).replace(",", ""))
+        fn, obj = g.group(2), os.path.basename(g.group(3) or "?")
+        if n > 0.3 * total:     # the threads' outer frames (clone, the loop), counted whole
+            continue
+        by_obj[obj] = by_obj.get(obj, 0) + n
+        by_fn.append((n, fn, obj))
+        shown += n
+    with open(out, "w") as f:
+        f.write(f"# callgrind: the demo daemon, {orders:.0f} orders at {rate:g}/s, 1 subscriber "
+                f"({m['s2xx']:.0f} answered 2xx): {total / orders:,.0f} instructions per order "
+                f"(user space, every thread; the kernel is not in them)\n\n"
+                f"# by object, per order ({100 * shown / total:.0f} % of the total attributed)\n")
+        for obj, n in sorted(by_obj.items(), key=lambda x: -x[1]):
+            if n / total >= 0.005:
+                f.write(f"{n / orders:>10,.0f} {100 * n / total:5.1f}%  {obj}\n")
+        f.write("\n# top functions (self), per order\n")
+        for n, fn, obj in sorted(by_fn, reverse=True)[:40]:
+            f.write(f"{n / orders:>10,.0f} {100 * n / total:5.1f}%  {fn[-90:]}  [{obj}]\n")
+    return total / orders
+
+
+def callgrind(demo, load, tokens, rate, seconds, out):
+    """Instructions per order, by object and by function: the daemon under
+    valgrind --tool=callgrind (every worker thread), the counters zeroed
+    after a warm-up, dumped after RATE x SECONDS orders. Instructions do
+    not move with the machine's load as times do; the kernel is not in
+    them (see the perf profile for its share)."""
+    cg = os.path.join(demo.work, "callgrind.out")
+    demo.start(["valgrind", "--tool=callgrind", "--dump-instr=no",
+                f"--callgrind-out-file={cg}"], wait=180)
+    try:
+        run_load(load, demo.port, tokens, rate, 2, 1, drain=20, slow=True)
+        subprocess.run(["callgrind_control", "-z", str(demo.proc.pid)], check=True,
+                       stdout=subprocess.DEVNULL, timeout=60)
+        m = run_load(load, demo.port, tokens, rate, seconds, 1, drain=20, slow=True)
+        subprocess.run(["callgrind_control", "-d", str(demo.proc.pid)], check=True,
+                       stdout=subprocess.DEVNULL, timeout=60)
+    finally:
+        demo.stop()
+    dumps = sorted(glob.glob(cg + ".*"), key=os.path.getmtime)
+    if not dumps:
+        sys.exit("sandwich_bench: callgrind wrote no dump")
+    per = cg_report(dumps[0], m, rate, out)
+    if os.environ.get("KEEP_CALLGRIND"):
+        shutil.copy(dumps[0], out + ".callgrind")
+    print(f"callgrind: {per:,.0f} instructions per order: {out}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="one short round (a smoke run)")
@@ -364,6 +428,9 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the work dir (conf, logs)")
     ap.add_argument("--profile", metavar="FILE")
     ap.add_argument("--profile-rate", type=float, default=1000)
+    ap.add_argument("--callgrind", metavar="FILE",
+                    help="instructions per order by object and function (valgrind), to FILE")
+    ap.add_argument("--callgrind-orders", type=int, default=300)
     a = ap.parse_args()
     if a.quick:
         a.rates, a.subs, a.duration, a.rounds, a.warmup = "200", "1", 2, 1, 0.5
@@ -371,7 +438,8 @@ def main():
     if why:
         print(f"sandwich_bench: skipped: {why}")
         sys.exit(SKIP)
-    for tool in ("cc", "taskset") + (("perf",) if a.profile else ()):
+    for tool in (("cc", "taskset") + (("perf",) if a.profile else ()) +
+                 (("valgrind", "callgrind_control", "callgrind_annotate") if a.callgrind else ())):
         if not shutil.which(tool):
             sys.exit(f"sandwich_bench: {tool} is not installed")
     if not os.path.exists(PORTICO):
@@ -442,21 +510,25 @@ def main():
               f"{consumers} JWT subject(s)"
               + (f" (route limit {rl[0]}/{rl[1]:g} s per {rl[2] or 'consumer'})" if rl else ""))
         print(f"{'rate/s':>7} {'subs':>5} {'sent/s':>7} {'ws p50':>7} {'p99':>7} {'p99.9':>7} "
-              f"{'last p99':>8} {'rest p50':>8} {'p99':>7} {'us/order':>8} {'cpu0 %':>6} "
-              f"{'gen %':>5} {'crm us':>6} {'non2xx':>6} {'missing':>7}")
+              f"{'last p99':>8} {'rest p50':>8} {'p99':>7} {'lead':>6} {'us/order':>8} "
+              f"{'cpu0 %':>6} {'gen %':>5} {'crm us':>6} {'non2xx':>6} {'missing':>7}")
         summary = []
         for (rate, s), rs in res.items():
             med = {k: statistics.median(x[k] for x in rs) for k in rs[0] if k != "hops"}
             non2xx = med["s429"] + med["s4xx"] + med["s5xx"] + med["sother"] + med["conn_errors"]
+            sat = med["rate"] < 0.98 * rate or med["ws_p50"] > 100 or med["unanswered"] > 0
             print(f"{rate:>7.0f} {s:>5} {med['rate']:>7.0f} {med['ws_p50']:>7.2f} "
                   f"{med['ws_p99']:>7.2f} {med['ws_p999']:>7.2f} {med['wslast_p99']:>8.2f} "
-                  f"{med['rest_p50']:>8.2f} {med['rest_p99']:>7.2f} {med['daemon_us']:>8.0f} "
-                  f"{med['daemon_pct']:>6.0f} {med['gen_cpu_pct']:>5.0f} {med['crm_us']:>6.0f} "
-                  f"{non2xx:>6.0f} {med['missing']:>7.0f}")
+                  f"{med['rest_p50']:>8.2f} {med['rest_p99']:>7.2f} {med['lead_p50']:>6.3f} "
+                  f"{med['daemon_us']:>8.0f} {med['daemon_pct']:>6.0f} {med['gen_cpu_pct']:>5.0f} "
+                  f"{med['crm_us']:>6.0f} {non2xx:>6.0f} {med['missing']:>7.0f}"
+                  + ("  saturated" if sat else ""))
             summary.append({"rate": rate, "subs": s, **med})
         print("latencies in ms from the order's due time; ws: every delivery; last: the last "
-              "subscriber; us/order: the daemon's CPU; gen %: the generator's share of CPU 1; "
-              "crm us: the CRM's CPU per order (CPU 1)")
+              "subscriber; lead: how long before the 201 the first push came (p50); us/order: "
+              "the daemon's CPU; gen %: the generator's share of CPU 1; crm us: the CRM's CPU "
+              "per order (CPU 1); saturated: under 98 % of the rate sent, a p50 past 100 ms or "
+              "orders unanswered")
 
         print("\nper-hop means (ms per call, from /metrics, median over rounds):")
         for (rate, s), rs in res.items():
@@ -471,6 +543,8 @@ def main():
         print(json.dumps(summary))
         print(f"# {time.monotonic() - t_start:.0f} s")
 
+        if a.callgrind:
+            callgrind(demo, load, tokens, 20, a.callgrind_orders / 20, a.callgrind)
         if a.profile:
             profile(demo, crm, load, tokens, a.profile_rate, min(a.duration, 10), a.profile)
     finally:

@@ -18,6 +18,8 @@
  *   ws       due -> a subscriber has read the message (every delivery)
  *   ws_last  due -> the last of the --subs subscribers has it (per order)
  *   lag      due -> the POST's first byte written (the generator's own lateness)
+ *   lead     the first push's arrival -> the POST's answer, per order (< 0: the
+ *            answer came first)
  *
  * It stops by itself: --seconds of sending, then at most --drain seconds
  * for the answers and messages still due. Output: "# ..." progress lines
@@ -28,6 +30,7 @@
  *   sandwich_load --port P --tokens FILE --rate 1000 --seconds 10 --subs 100
  *                 [--conns 16] [--conns-max 512] [--drain 5]
  *                 [--path /v1/orders] [--ws-path /ws/orders] [--customers 5]
+ *                 [--open-timeout 10]
  *
  * --tokens: a file of JWTs, one a line; order i uses line i mod n, subscriber
  * j line j mod n (so a per-consumer rate limit can be met with enough of them).
@@ -82,8 +85,8 @@ struct conn {
 static struct {
 	const char *path, *ws_path, *tokens;
 	int port, subs, conns, conns_max, customers;
-	double rate, seconds, drain;
-} opt = { .path = "/v1/orders", .ws_path = "/ws/orders", .subs = 1, .conns = 16,
+	double rate, seconds, drain, open_timeout;
+} opt = { .open_timeout = 10, .path = "/v1/orders", .ws_path = "/ws/orders", .subs = 1, .conns = 16,
 	  .conns_max = 512, .customers = 5, .rate = 200, .seconds = 10, .drain = 5 };
 
 static int ep, tfd;
@@ -603,7 +606,7 @@ static void open_subscribers(void)
 				 opt.ws_path, opt.port, tok[(size_t)i % ntok]);
 		queue_out(c, req, (size_t)n);
 	}
-	uint64_t end = now_ns() + 10000000000ull;
+	uint64_t end = now_ns() + (uint64_t)(opt.open_timeout * 1e9);
 	struct epoll_event evs[256];
 	while (ws_open + ws_failed < opt.subs && now_ns() < end) {
 		int n = epoll_wait(ep, evs, 256, 100);
@@ -653,6 +656,27 @@ static void pcts(const char *name, uint32_t *v, size_t n)
 		printf(" %s_%s=%.3f", name, qn[i], v[k] / 1000.0);
 	}
 	printf(" %s_max=%.3f", name, v[n - 1] / 1000.0);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* p50 p99 of the N signed values in V (us), in ms */
+static void pcts_signed(const char *name, int64_t *v, size_t n)
+{
+	if (n == 0) {
+		printf(" %s_n=0 %s_p1=nan %s_p50=nan %s_p99=nan", name, name, name, name);
+		return;
+	}
+	qsort(v, n, sizeof *v, cmp_i64);
+	size_t k1 = (size_t)(0.01 * (double)n), k50 = n / 2, k99 = (size_t)(0.99 * (double)n);
+	if (k99 >= n)
+		k99 = n - 1;
+	printf(" %s_n=%zu %s_p1=%.3f %s_p50=%.3f %s_p99=%.3f", name, n, name, v[k1] / 1000.0,
+	       name, v[k50] / 1000.0, name, v[k99] / 1000.0);
 }
 
 static void usage(void)
@@ -832,12 +856,13 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--path")) opt.path = v;
 		else if (!strcmp(a, "--ws-path")) opt.ws_path = v;
 		else if (!strcmp(a, "--customers")) opt.customers = atoi(v);
+		else if (!strcmp(a, "--open-timeout")) opt.open_timeout = atof(v);
 		else usage();
 	}
 	if (opt.port <= 0 || opt.port > 65535 || !opt.tokens || opt.rate <= 0 || opt.rate > 1e6 ||
 	    opt.seconds <= 0 || opt.seconds > 3600 || opt.subs < 0 || opt.subs > 100000 ||
 	    opt.conns < 1 || opt.conns_max < opt.conns || opt.conns_max > 60000 ||
-	    opt.drain < 0 || opt.drain > 600 || opt.customers < 1)
+	    opt.drain < 0 || opt.drain > 600 || opt.open_timeout <= 0 || opt.open_timeout > 600 || opt.customers < 1)
 		usage();
 
 	FILE *tf = fopen(opt.tokens, "r");
@@ -958,7 +983,8 @@ int main(int argc, char **argv)
 	/* the answers: only those that came (a lost one counts in errors) */
 	uint32_t *r = xcalloc(n_orders, sizeof *r), *lg = xcalloc(n_orders, sizeof *lg),
 		 *wl = xcalloc(n_orders, sizeof *wl), *wf = xcalloc(n_orders, sizeof *wf);
-	size_t nr = 0, nl = 0, nwl = 0, nwf = 0;
+	int64_t *lead = xcalloc(n_orders, sizeof *lead);
+	size_t nr = 0, nl = 0, nwl = 0, nwf = 0, nlead = 0;
 	uint64_t unanswered = 0, missing = 0;
 	for (uint32_t i = 0; i < next_order; i++) {
 		lg[nl++] = lag_us[i];
@@ -968,6 +994,9 @@ int main(int argc, char **argv)
 			r[nr++] = rest_us[i];
 		if (got[i] > 0)
 			wf[nwf++] = first_us[i];
+		/* how long before the 201 the first push came (< 0: after it) */
+		if (got[i] > 0 && st[i] == 1)
+			lead[nlead++] = (int64_t)rest_us[i] - (int64_t)first_us[i];
 		if (opt.subs > 0 && got[i] >= (uint32_t)opt.subs)
 			wl[nwl++] = last_us[i];
 		if (st[i] < 2)  /* a 2xx, or no answer: the hub's message is due */
@@ -987,6 +1016,7 @@ int main(int argc, char **argv)
 	pcts("wsfirst", wf, nwf);
 	pcts("wslast", wl, nwl);
 	pcts("lag", lg, nl);
+	pcts_signed("lead", lead, nlead);
 	printf("\n");
 	fflush(stdout);
 	return 0;
