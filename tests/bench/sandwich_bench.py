@@ -31,12 +31,25 @@ grpc.call to orders.v1.Orders including the Create handler, the handlers
 themselves) for the split.
 
     tests/bench/sandwich_bench.py [--quick] [--rates 200,1000,3000]
-        [--subs 1,100] [--duration 10] [--rounds 3] [--workers N]
-        [--access-log] [--profile FILE [--profile-rate 1000]]
+        [--subs 1,100] [--duration 10] [--rounds 3] [--crm demo|stub]
+        [--crm-as-shipped] [--workers N] [--access-log] [--keep]
+        [--profile FILE [--profile-rate 1000]]
+        [--callgrind FILE [--callgrind-orders 300] [--callgrind-subs 1]]
 
 --quick: one round of 2 s at 200 orders/s with 1 subscriber (a smoke
-run). --profile FILE: after the table, a perf record -g of the daemon at
---profile-rate with 1 subscriber, perf report's top symbols to FILE.
+run). --crm demo (the default) runs scripts/demo-crm, with a listen
+backlog of 1024 and TCP_NODELAY unless --crm-as-shipped (socketserver's
+backlog of 5 drops connects when Portico opens several at once, and
+http.server's separate head and body writes meet Nagle and the delayed
+ACK: ~40 ms a call); it is Python, ~0.3 ms of CPU per call on CPU 1.
+--crm stub: sandwich_load's C stand-in answering the same envelopes, so
+that Portico, not the CRM, sets the rate. --profile FILE: after the
+table, perf record -g of the daemon at --profile-rate with 1 subscriber,
+perf report by object and by symbol to FILE. --callgrind FILE: the
+daemon under valgrind --tool=callgrind, counters zeroed after a warm-up,
+then --callgrind-orders orders at 20/s: instructions per order by object
+and by function to FILE (steady on a busy machine, unlike times; user
+space only).
 
 Needs: cc, taskset, /usr/bin/python3 (scripts/demo-crm), a built
 core/portico and plugins/.libs (make), perf for --profile. Traffic goes to
@@ -306,7 +319,8 @@ def one_run(demo, crm, load, tokens, rate, seconds, subs, warmup):
         m = run_load(load, demo.port, tokens, rate, seconds, subs, start)
         m["daemon_us"] = (cpu_us(demo.pids()) - marks["cpu"]) / max(m["sent"], 1)
         m["crm_us"] = (cpu_us([crm.pid]) - marks["crm"]) / max(m["sent"], 1)
-        m["daemon_pct"] = (cpu_us(demo.pids()) - marks["cpu"]) / 1e4 / (time.monotonic() - marks["t"])
+        m["daemon_pct"] = ((cpu_us(demo.pids()) - marks["cpu"]) / 1e4 /
+                           (time.monotonic() - marks["t"]))
         m["hops"] = hop_means(marks["metrics"], hop_sums(demo.metrics()))
         return m
     finally:
@@ -349,7 +363,7 @@ def profile(demo, crm, load, tokens, rate, seconds, out):
 CG_LINE = re.compile(r"^\s*([\d,]+)\s+\([^)]*\)\s+(\S.*?)(?:\s+\[([^\]]+)\])?\s*$")
 
 
-def cg_report(dump, m, rate, out):
+def cg_report(dump, m, rate, out, subs=1):
     rep = subprocess.run(["callgrind_annotate", "--inclusive=no", "--tree=none", "--auto=no",
                           "--threshold=100", dump],
                          capture_output=True, text=True, timeout=300).stdout
@@ -368,8 +382,9 @@ def cg_report(dump, m, rate, out):
         by_fn.append((n, fn, obj))
         shown += n
     with open(out, "w") as f:
-        f.write(f"# callgrind: the demo daemon, {orders:.0f} orders at {rate:g}/s, 1 subscriber "
-                f"({m['s2xx']:.0f} answered 2xx): {total / orders:,.0f} instructions per order "
+        f.write(f"# callgrind: the demo daemon, {orders:.0f} orders at {rate:g}/s, {subs} "
+                f"subscriber(s) ({m['s2xx']:.0f} answered 2xx): {total / orders:,.0f} "
+                f"instructions per order "
                 f"(user space, every thread; the kernel is not in them)\n\n"
                 f"# by object, per order ({100 * shown / total:.0f} % of the total attributed)\n")
         for obj, n in sorted(by_obj.items(), key=lambda x: -x[1]):
@@ -381,7 +396,7 @@ def cg_report(dump, m, rate, out):
     return total / orders
 
 
-def callgrind(demo, load, tokens, rate, seconds, out):
+def callgrind(demo, load, tokens, rate, seconds, out, subs=1):
     """Instructions per order, by object and by function: the daemon under
     valgrind --tool=callgrind (every worker thread), the counters zeroed
     after a warm-up, dumped after RATE x SECONDS orders. Instructions do
@@ -394,7 +409,7 @@ def callgrind(demo, load, tokens, rate, seconds, out):
         run_load(load, demo.port, tokens, rate, 2, 1, drain=20, slow=True)
         subprocess.run(["callgrind_control", "-z", str(demo.proc.pid)], check=True,
                        stdout=subprocess.DEVNULL, timeout=60)
-        m = run_load(load, demo.port, tokens, rate, seconds, 1, drain=20, slow=True)
+        m = run_load(load, demo.port, tokens, rate, seconds, subs, drain=20, slow=True)
         subprocess.run(["callgrind_control", "-d", str(demo.proc.pid)], check=True,
                        stdout=subprocess.DEVNULL, timeout=60)
     finally:
@@ -402,7 +417,7 @@ def callgrind(demo, load, tokens, rate, seconds, out):
     dumps = sorted(glob.glob(cg + ".*"), key=os.path.getmtime)
     if not dumps:
         sys.exit("sandwich_bench: callgrind wrote no dump")
-    per = cg_report(dumps[0], m, rate, out)
+    per = cg_report(dumps[0], m, rate, out, subs)
     if os.environ.get("KEEP_CALLGRIND"):
         shutil.copy(dumps[0], out + ".callgrind")
     print(f"callgrind: {per:,.0f} instructions per order: {out}")
@@ -431,6 +446,7 @@ def main():
     ap.add_argument("--callgrind", metavar="FILE",
                     help="instructions per order by object and function (valgrind), to FILE")
     ap.add_argument("--callgrind-orders", type=int, default=300)
+    ap.add_argument("--callgrind-subs", type=int, default=1)
     a = ap.parse_args()
     if a.quick:
         a.rates, a.subs, a.duration, a.rounds, a.warmup = "200", "1", 2, 1, 0.5
@@ -544,7 +560,8 @@ def main():
         print(f"# {time.monotonic() - t_start:.0f} s")
 
         if a.callgrind:
-            callgrind(demo, load, tokens, 20, a.callgrind_orders / 20, a.callgrind)
+            callgrind(demo, load, tokens, 20, a.callgrind_orders / 20, a.callgrind,
+                      a.callgrind_subs)
         if a.profile:
             profile(demo, crm, load, tokens, a.profile_rate, min(a.duration, 10), a.profile)
     finally:
