@@ -86,23 +86,31 @@ def demo_conf(d, crm_port, tmp, retry=None):
 
 @pytest.fixture
 def shop(tmp_path, request):
-    """The whole demo daemon (conf/ as shipped) and its CRM."""
+    """The whole demo daemon (a copy of conf/ as shipped) and its CRM. A test
+    decorated with @shop_edit(path, old, new) changes one file of the copy first."""
     tmp = str(tmp_path)
-    os.symlink(CONF, tmp_path / "conf")            # relative paths: conf/...
+    shutil.copytree(CONF, tmp_path / "conf")       # relative paths: conf/...
+    for path, old, new in getattr(request.function, "shop_edits", ()):
+        f = tmp_path / "conf" / path
+        text = f.read_text()
+        assert old in text, (path, old)
+        f.write_text(text.replace(old, new))
     crm = Crm(tmp).start()
     d = Daemon(tmp, "", plugins_dir=PLUGINS)
-    marker = request.node.get_closest_marker("webhook_retry")
-    text = demo_conf(d, crm.port, tmp)
-    if marker:   # a quick backoff, so a failing event is dead within seconds
-        text, n = re.subn(r'retry = \{[^}]*\}', marker.args[0], text)
-        assert n == 0 or True
-    d.write(text)
+    d.write(demo_conf(d, crm.port, tmp))
     d.crm = crm
     d.access_log = os.path.join(tmp, "access.log")
     d.start()
     yield d
     d.stop()
     crm.stop()
+
+
+def shop_edit(path, old, new):
+    def mark(fn):
+        fn.shop_edits = getattr(fn, "shop_edits", ()) + ((path, old, new),)
+        return fn
+    return mark
 
 
 def auth(extra=None, sub="alice"):
@@ -408,3 +416,311 @@ def test_crm_wsdl_is_what_a_real_soap_client_uses(crm):
     with pytest.raises(zeep.exceptions.Fault) as e:
         svc.GetCustomer(customerId=404)
     assert "does not exist" in e.value.message
+
+
+# ---- GraphQL --------------------------------------------------------------------------------
+
+def gql(d, query, variables=None):
+    r = requests.post(d.url + "/graphql", json={"query": query, "variables": variables or {}},
+                      headers={"accept": "application/json"}, timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def make_order(d, customer_id, item="book"):
+    r = rest(d, "POST", "/v1/orders", json={"item": item, "customer_id": customer_id},
+             headers=auth())
+    assert r.status_code == 201, r.text
+    return r.json()["order"]["id"]
+
+
+def test_graphql_orders_with_customers_batched_in_one_soap_call(shop):
+    a, b, c = make_order(shop, 1), make_order(shop, 3), make_order(shop, 1)
+    rest(shop, "POST", f"/rest/v1/orders/{b}:pay", json={"payment_id": "pi_g", "amount": "250"})
+    before = len(shop.crm.lines())
+    got = gql(shop, '{ orders(ids: [%d, %d, 999, "x", %d]) { id item status customerId paymentId'
+                    ' amount createdAt customer { id name email tier } } }' % (a, b, c))
+    assert "errors" not in got, got
+    o = got["data"]["orders"]
+    assert [x and x["id"] for x in o] == [str(a), str(b), None, None, str(c)]
+    assert o[0]["customer"] == {"id": "1", "name": "Ada Lovelace", "email": "ada@example.com",
+                                "tier": "GOLD"}
+    assert o[1]["customer"]["name"] == "Grace Hopper" and o[4]["customer"]["id"] == "1"
+    assert o[0]["paymentId"] is None and o[0]["amount"] is None and o[0]["status"] == "PENDING"
+    assert o[1]["paymentId"] == "pi_g" and o[1]["amount"] == 250 and o[1]["status"] == "PAID"
+    assert o[0]["customerId"] == "1" and o[0]["createdAt"].endswith("Z")
+    calls = shop.crm.lines()[before:]
+    assert len(calls) == 1 and calls[0].startswith("crm: GetCustomers "), calls   # ONE call
+    # the single order, aliases, and a missing one
+    got = gql(shop, '{ x: order(id: "%d") { item customer { name } } y: order(id: "424242") { id } }'
+              % b)
+    assert got == {"data": {"x": {"item": "book", "customer": {"name": "Grace Hopper"}},
+                            "y": None}}
+    # more than 50 ids is a field error, not a crash
+    got = gql(shop, "{ orders(ids: [%s]) { id } }" % ",".join(["1"] * 51))
+    assert got["data"]["orders"] is None and "at most 50" in got["errors"][0]["message"]
+
+
+def test_graphql_crm_down_is_a_field_error_beside_the_order(shop):
+    a = make_order(shop, 2)
+    shop.crm.stop()
+    got = gql(shop, '{ order(id: "%d") { id item customer { name } } }' % a)
+    assert got["data"] == {"order": {"id": str(a), "item": "book", "customer": None}}, got
+    assert got["errors"][0]["message"].startswith("crm: ")
+    assert got["errors"][0]["path"] == ["order", "customer"]
+
+
+def sse_events(d, query, n, headers=None, timeout=15, started=None):
+    """The first N `next` payloads of a GraphQL subscription over SSE."""
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=timeout)
+    body = json.dumps({"query": query}).encode()
+    s.sendall(b"POST /graphql HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+              b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    buf, out = b"", []
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(65536)
+        assert chunk, buf
+        buf += chunk
+    head, buf = buf.split(b"\r\n\r\n", 1)
+    assert b" 200 " in head.split(b"\r\n")[0], head
+    if started:
+        started.set()
+    while len(out) < n:
+        events = re.findall(rb"event: next\r?\ndata: (.*)\r?\n", buf)
+        if len(events) >= n:
+            out = [json.loads(e) for e in events[:n]]
+            break
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    s.close()
+    return out
+
+
+def test_graphql_subscription_over_sse_all_orders_and_one(shop):
+    q_all = "subscription { orderUpdated { id status paymentId customer { name } } }"
+    results, ready = {}, [threading.Event(), threading.Event()]
+    t1 = threading.Thread(target=lambda: results.__setitem__(
+        "all", sse_events(shop, q_all, 3, started=ready[0])))
+    t1.start()
+    assert ready[0].wait(10)
+    a = make_order(shop, 4)
+    q_one = "subscription { orderUpdated(id: \"%d\") { id status amount } }" % a
+    t2 = threading.Thread(target=lambda: results.__setitem__(
+        "one", sse_events(shop, q_one, 1, started=ready[1])))
+    t2.start()
+    assert ready[1].wait(10)
+    b = make_order(shop, 5)                                # not a's: the filtered one skips it
+    rest(shop, "POST", f"/rest/v1/orders/{a}:pay", json={"payment_id": "pi_s", "amount": "99"})
+    t1.join(15)
+    t2.join(15)
+    assert [e["data"]["orderUpdated"] for e in results["all"]] == [
+        {"id": str(a), "status": "PENDING", "paymentId": None, "customer": {"name": "Alan Turing"}},
+        {"id": str(b), "status": "PENDING", "paymentId": None,
+         "customer": {"name": "Edsger Dijkstra"}},
+        {"id": str(a), "status": "PAID", "paymentId": "pi_s", "customer": {"name": "Alan Turing"}}]
+    assert [e["data"]["orderUpdated"] for e in results["one"]] == [
+        {"id": str(a), "status": "PAID", "amount": 99}]
+    # a bad id is refused before any stream
+    r = requests.post(shop.url + "/graphql", json={"query": 'subscription { orderUpdated(id: "x")'
+                                                            ' { id } }'},
+                      headers={"accept": "text/event-stream"}, timeout=10)
+    assert r.status_code == 400 and "positive integer" in r.text
+
+
+def test_graphql_subscription_over_graphql_ws(shop):
+    import asyncio
+    import websockets
+
+    async def main():
+        async with websockets.connect(f"ws://127.0.0.1:{shop.port}/graphql",
+                                      subprotocols=["graphql-transport-ws"],
+                                      open_timeout=10) as ws:
+            await ws.send(json.dumps({"type": "connection_init"}))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
+            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
+                "query": "subscription { orderUpdated { id status customerId } }"}}))
+            await asyncio.sleep(0.3)                         # subscribed
+            oid = await asyncio.to_thread(make_order, shop, 2, "ws-lamp")
+            msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert msg == {"id": "1", "type": "next", "payload": {"data": {"orderUpdated": {
+                "id": str(oid), "status": "PENDING", "customerId": "2"}}}}, msg
+            await ws.send(json.dumps({"id": "1", "type": "complete"}))
+    asyncio.run(main())
+
+
+# ---- the payment webhook -------------------------------------------------------------------
+
+SECRET = "whsec_portico_demo_0123456789abcdef"
+FAST_RETRY = shop_edit("routes/webhooks.lua", "retry = { max = 5, base = 2, cap = 60 }",
+                                   "retry = { max = 3, base = 0.2, cap = 0.5 }")
+
+
+def pay(d, order_id, *args):
+    out = subprocess.run([os.path.join(SCRIPTS, "webhook-sign"), "stripe", SECRET,
+                          "--order", str(order_id), *args, d.url + "/hooks/stripe"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and " 200 " in out.stdout.split("\n")[0], out.stdout + out.stderr
+    return out.stdout
+
+
+def job(d, event_id, state, timeout=15.0):
+    """The webhook job of EVENT_ID once it is in STATE (read from the store)."""
+    import sqlite3
+    path = os.path.join(d.dir, "var", "webhooks.db")
+    deadline, rows = time.monotonic() + timeout, []
+    while time.monotonic() < deadline:
+        if os.path.exists(path):
+            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+            con.row_factory = sqlite3.Row
+            try:
+                rows = [dict(r) for r in con.execute("SELECT * FROM jobs WHERE event_id = ?",
+                                                     (event_id,))]
+            except sqlite3.OperationalError:
+                rows = []
+            finally:
+                con.close()
+            if rows and rows[0]["state"] == state:
+                return rows[0]
+        time.sleep(0.1)
+    raise AssertionError(f"{event_id}: not {state}: {rows}\n{d.log()[-3000:]}")
+
+
+def order_of(d, oid):
+    return rest(d, "GET", f"/v1/orders/{oid}", headers=auth()).json()["order"]
+
+
+def test_webhook_marks_the_order_paid_once(shop):
+    oid = make_order(shop, 2)
+    pay(shop, oid, "--id", "evt_p1", "--payment-id", "pi_a", "--amount", "2500")
+    job(shop, "evt_p1", "done")
+    o = order_of(shop, oid)
+    assert o["status"] == "PAID" and o["payment_id"] == "pi_a" and o["amount"] == 2500
+    # the provider sends the same payment again in a new event: done, unchanged
+    pay(shop, oid, "--id", "evt_p1b", "--payment-id", "pi_a", "--amount", "1")
+    job(shop, "evt_p1b", "done")
+    assert order_of(shop, oid) == o
+    # another event type: done, ignored, logged
+    body = json.dumps({"id": "evt_other", "type": "charge.refunded",
+                       "data": {"object": {"id": "ch_1"}}})
+    out = subprocess.run([os.path.join(SCRIPTS, "webhook-sign"), "stripe", SECRET, "-",
+                          shop.url + "/hooks/stripe"], input=body, capture_output=True,
+                         text=True, timeout=30)
+    assert " 200 " in out.stdout.split("\n")[0], out.stdout
+    job(shop, "evt_other", "done")
+    assert shop.wait_log("webhook evt_other: charge.refunded ignored")
+    # a bad signature is refused and never handled
+    r = requests.post(shop.url + "/hooks/stripe", data=body, timeout=10, headers={
+        "stripe-signature": "t=%d,v1=%s" % (time.time(), "0" * 64),
+        "content-type": "application/json"})
+    assert r.status_code == 401
+
+
+@FAST_RETRY
+def test_webhook_another_payment_for_a_paid_order_is_retried_then_dead(shop):
+    oid = make_order(shop, 1)
+    pay(shop, oid, "--id", "evt_q1", "--payment-id", "pi_first")
+    job(shop, "evt_q1", "done")
+    pay(shop, oid, "--id", "evt_q2", "--payment-id", "pi_second")
+    row = job(shop, "evt_q2", "dead")
+    assert "FAILED_PRECONDITION" in row["last_error"] and "pi_first" in row["last_error"]
+    assert row["attempts"] == 3
+    assert order_of(shop, oid)["payment_id"] == "pi_first"
+
+
+@FAST_RETRY
+def test_webhook_unknown_order_and_bad_events_are_retried_then_dead(shop):
+    pay(shop, 424242, "--id", "evt_u1")
+    row = job(shop, "evt_u1", "dead")
+    assert row["attempts"] == 3 and "MarkPaid order 424242: NOT_FOUND" in row["last_error"]
+    for eid, obj in (("evt_b1", None), ("evt_b2", {"id": "pi_x"}),
+                     ("evt_b3", {"id": "pi_x", "metadata": {"order_id": "seven"}}),
+                     ("evt_b4", {"id": 5, "metadata": {"order_id": "1"}}),
+                     ("evt_b5", {"id": "pi_x", "metadata": {"order_id": {"x": 1}}})):
+        ev = {"id": eid, "type": "payment_intent.succeeded"}
+        if obj is not None:
+            ev["data"] = {"object": obj}
+        out = subprocess.run([os.path.join(SCRIPTS, "webhook-sign"), "stripe", SECRET, "-",
+                              shop.url + "/hooks/stripe"], input=json.dumps(ev),
+                             capture_output=True, text=True, timeout=30)
+        assert " 200 " in out.stdout.split("\n")[0], out.stdout
+        row = job(shop, eid, "dead")
+        assert row["last_error"].startswith("no "), row
+
+
+# ---- the shop page -----------------------------------------------------------------------------
+
+def test_shop_page_is_self_contained(shop):
+    r = rest(shop, "GET", "/shop")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert r.headers["referrer-policy"] == "no-referrer"
+    assert "default-src 'none'" in r.headers["content-security-policy"]
+    assert "/ws/orders?access_token=" in r.text
+    assert not re.search(r'(src|href)=["\']?(https?:)?//', r.text)      # no CDN, nothing remote
+    assert "innerHTML" not in r.text                                  # text only: no injection
+    # the page is the same whatever the query says (the token is read by the script)
+    assert rest(shop, "GET", "/shop?token=<script>x</script>").text == r.text
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_shop_page_lists_order_changes_live(shop):
+    tok = token()
+    out = subprocess.run(["node", "--experimental-websocket", "--no-warnings",
+                          os.path.join(SRCDIR, "tests", "integration", "node", "shop_page.mjs"),
+                          shop.url, tok], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert got["replaced"] == "/shop" and got["token_kept"]          # the token left the URL
+    assert len(got["rows"]) == 1, got
+    row = got["rows"][0]
+    assert row[1] == "<img src=x onerror=alert(1)>" and row[2] == "3" and row[3] == "4"
+    assert row[4] == "PAID" and row[5] == "pi_page (12.50)" and row[6].endswith("Z")
+    assert got["statusClass"] == "PAID"
+    assert got["log"] == ["order.paid #%s PAID" % row[0], "order.created #%s PENDING" % row[0]]
+
+
+# ---- scripts/demo ---------------------------------------------------------------------------
+
+DEMO_PORTS = (8080, 9001, 9002, 9003, 9004)
+
+
+def port_busy(port):
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.skipif(os.path.realpath(BUILDDIR) != os.path.realpath(SRCDIR),
+                    reason="scripts/demo runs the in-tree build")
+def test_scripts_demo_starts_everything_prints_the_shop_url_and_stops_it_all():
+    if any(port_busy(p) for p in DEMO_PORTS):
+        pytest.skip("a demo port (8080, 9001-9004) is in use")
+    p = subprocess.Popen([os.path.join(SCRIPTS, "demo")], cwd=SRCDIR, text=True,
+                         env=dict(os.environ, DEMO_NO_SETUP="1"), stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        out, url = [], None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not url:
+            line = p.stdout.readline()
+            assert line, "scripts/demo ended early:\n" + "".join(out)
+            out.append(line)
+            m = re.search(r"(http://127\.0\.0\.1:8080/shop\?token=\S+)", line)
+            url = m and m.group(1)
+        assert url, "".join(out)
+        tok = url.split("token=", 1)[1]
+        assert requests.get(url, timeout=5).status_code == 200
+        r = requests.post("http://127.0.0.1:8080/v1/orders", timeout=10,
+                          json={"item": "demo", "customer_id": 3},
+                          headers={"authorization": "Bearer " + tok})
+        assert r.status_code == 201 and r.json()["customer"]["name"] == "Grace Hopper", r.text
+        assert all(port_busy(x) for x in DEMO_PORTS)
+    finally:
+        p.send_signal(signal.SIGINT)                      # Ctrl-C
+        rc = p.wait(30)
+    assert rc == 130
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(port_busy(x) for x in DEMO_PORTS):
+        time.sleep(0.1)
+    assert not any(port_busy(x) for x in DEMO_PORTS), "a demo service outlived scripts/demo"
