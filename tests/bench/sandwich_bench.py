@@ -527,7 +527,8 @@ def main():
               + (f" (route limit {rl[0]}/{rl[1]:g} s per {rl[2] or 'consumer'})" if rl else ""))
         print(f"{'rate/s':>7} {'subs':>5} {'sent/s':>7} {'ws p50':>7} {'p99':>7} {'p99.9':>7} "
               f"{'last p99':>8} {'rest p50':>8} {'p99':>7} {'lead':>6} {'us/order':>8} "
-              f"{'cpu0 %':>6} {'gen %':>5} {'crm us':>6} {'non2xx':>6} {'missing':>7}")
+              f"{'cpu0 %':>6} {'gen %':>5} {'lag p99':>7} {'crm us':>6} {'non2xx':>6} "
+              f"{'missing':>7}")
         summary = []
         for (rate, s), rs in res.items():
             med = {k: statistics.median(x[k] for x in rs) for k in rs[0] if k != "hops"}
@@ -537,12 +538,14 @@ def main():
                   f"{med['ws_p99']:>7.2f} {med['ws_p999']:>7.2f} {med['wslast_p99']:>8.2f} "
                   f"{med['rest_p50']:>8.2f} {med['rest_p99']:>7.2f} {med['lead_p50']:>6.3f} "
                   f"{med['daemon_us']:>8.0f} {med['daemon_pct']:>6.0f} {med['gen_cpu_pct']:>5.0f} "
-                  f"{med['crm_us']:>6.0f} {non2xx:>6.0f} {med['missing']:>7.0f}"
+                  f"{med['lag_p99']:>7.2f} {med['crm_us']:>6.0f} {non2xx:>6.0f} "
+                  f"{med['missing']:>7.0f}"
                   + ("  saturated" if sat else ""))
             summary.append({"rate": rate, "subs": s, **med})
         print("latencies in ms from the order's due time; ws: every delivery; last: the last "
               "subscriber; lead: how long before the 201 the first push came (p50); us/order: "
-              "the daemon's CPU; gen %: the generator's share of CPU 1; crm us: the CRM's CPU "
+              "the daemon's CPU; gen %: the generator's share of CPU 1; lag p99: how late the "
+              "generator itself sent (a stall of CPU 1, in every latency); crm us: the CRM's CPU "
               "per order (CPU 1); saturated: under 98 % of the rate sent, a p50 past 100 ms or "
               "orders unanswered")
 

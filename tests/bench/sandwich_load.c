@@ -999,7 +999,9 @@ int main(int argc, char **argv)
 			lead[nlead++] = (int64_t)rest_us[i] - (int64_t)first_us[i];
 		if (opt.subs > 0 && got[i] >= (uint32_t)opt.subs)
 			wl[nwl++] = last_us[i];
-		if (st[i] < 2)  /* a 2xx, or no answer: the hub's message is due */
+		if (st[i] == 1) /* answered 201, so published: its message is due
+				 * (orders still unanswered at the end count in
+				 * unanswered, not here) */
 			missing += (uint64_t)opt.subs -
 				   (got[i] < (uint32_t)opt.subs ? got[i] : (uint32_t)opt.subs);
 	}
