@@ -460,8 +460,17 @@ def main():
             sys.exit(f"sandwich_bench: {tool} is not installed")
     if not os.path.exists(PORTICO):
         sys.exit(f"sandwich_bench: {PORTICO} is not built (make)")
-    rates = [float(x) for x in a.rates.split(",")]
-    subs = [int(x) for x in a.subs.split(",")]
+    try:
+        rates = [float(x) for x in a.rates.split(",")]
+        subs = [int(x) for x in a.subs.split(",")]
+    except ValueError as e:
+        sys.exit(f"sandwich_bench: --rates and --subs are comma-separated numbers: {e}")
+    if not all(0 < r <= 100000 for r in rates) or not all(0 <= s <= 10000 for s in subs):
+        sys.exit("sandwich_bench: rates from 1 to 100000 orders/s, 0 to 10000 subscribers")
+    if not 0.5 <= a.duration <= 600 or not 0 <= a.rounds <= 20 or not 0 < a.warmup <= 60:
+        sys.exit("sandwich_bench: --duration 0.5-600 s, --rounds 0-20, --warmup up to 60 s")
+    if a.rates and max(rates) * a.duration > 5e6:
+        sys.exit("sandwich_bench: rate x duration past 5,000,000 orders")
 
     work = tempfile.mkdtemp(prefix="portico-sandwich-")
     crm = demo = None

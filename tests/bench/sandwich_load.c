@@ -401,6 +401,12 @@ static void http_readable(struct conn *c, uint64_t now)
 				return;
 		} else if ((v = header(c->rbuf, hl, "content-length", &vl))) {
 			bl = strtol(v, NULL, 10);
+			if (bl < 0 || bl > (long)MAX_MSG) {
+				fprintf(stderr, "sandwich_load: an answer's content-length: %.*s\n",
+					(int)(vl > 40 ? 40 : vl), v);
+				conn_close(c);
+				return;
+			}
 			if (hl + (size_t)bl > c->rlen)
 				return;
 		} else {
