@@ -69,8 +69,8 @@ graphql.resolvers {
         if c and c > 0 and not seen[c] then seen[c] = true; ids[#ids + 1] = c end
       end
       local by_id = {}
-      if #ids > 0 then
-        local r, fault = crm:GetCustomers({ customerId = ids })
+      for first = 1, #ids, 100 do           -- the CRM takes 100 ids a call
+        local r, fault = crm:GetCustomers({ customerId = { table.unpack(ids, first, first + 99) } })
         if fault then error("crm: " .. fault.reason, 0) end
         for _, c in ipairs(r.customer) do by_id[c.id] = c end
       end

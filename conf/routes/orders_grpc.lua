@@ -17,7 +17,8 @@ local function load(id)
 end
 
 local function save(order)
-  shared.set("grpc.order." .. tostring(order.id), json.encode(order))
+  local ok, err = shared.set("grpc.order." .. tostring(order.id), json.encode(order))
+  if not ok then error(grpc.error("UNAVAILABLE", "cannot store the order: " .. tostring(err))) end
 end
 
 local function publish(event, order)
