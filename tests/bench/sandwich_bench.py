@@ -32,16 +32,13 @@ themselves) for the split.
 
     tests/bench/sandwich_bench.py [--quick] [--rates 200,1000,3000]
         [--subs 1,100] [--duration 10] [--rounds 3] [--crm demo|stub]
-        [--crm-as-shipped] [--workers N] [--access-log] [--keep]
+        [--workers N] [--access-log] [--keep]
         [--profile FILE [--profile-rate 1000]]
         [--callgrind FILE [--callgrind-orders 300] [--callgrind-subs 1]]
 
 --quick: one round of 2 s at 200 orders/s with 1 subscriber (a smoke
-run). --crm demo (the default) runs scripts/demo-crm, with a listen
-backlog of 1024 and TCP_NODELAY unless --crm-as-shipped (socketserver's
-backlog of 5 drops connects when Portico opens several at once, and
-http.server's separate head and body writes meet Nagle and the delayed
-ACK: ~40 ms a call); it is Python, ~0.3 ms of CPU per call on CPU 1.
+run). --crm demo (the default) runs scripts/demo-crm as shipped; it is
+Python, ~0.3 ms of CPU per call on CPU 1, and falls behind near 1000/s.
 --crm stub: sandwich_load's C stand-in answering the same envelopes, so
 that Portico, not the CRM, sets the rate. --profile FILE: after the
 table, perf record -g of the daemon at --profile-rate with 1 subscriber,
@@ -438,8 +435,6 @@ def main():
     ap.add_argument("--crm", choices=("demo", "stub"), default="demo",
                     help="demo: scripts/demo-crm (Python, as the demo runs it); stub: a C "
                          "stand-in answering the same envelopes (the CRM out of the way)")
-    ap.add_argument("--crm-as-shipped", action="store_true",
-                    help="scripts/demo-crm with socketserver's backlog of 5 and Nagle on")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (conf, logs)")
     ap.add_argument("--profile", metavar="FILE")
     ap.add_argument("--profile-rate", type=float, default=1000)
@@ -480,21 +475,7 @@ def main():
                        check=True, timeout=120)
         crm_port = free_port()
         if a.crm == "demo":
-            # as shipped, unless --crm-as-shipped, with two of socketserver's
-            # defaults changed: a listen backlog of 1024 instead of 5 (bursts
-            # of new upstream connections overflow 5, the SYNs are dropped,
-            # connects time out after 1 s and Portico leaves the CRM out for
-            # 10 s), and TCP_NODELAY (http.server writes an answer's head
-            # and body separately: Nagle holds the body until the head's
-            # delayed ACK, ~40 ms a call)
-            boot = ("import http.server, runpy, socketserver, sys; "
-                    "http.server.ThreadingHTTPServer.request_queue_size = 1024; "
-                    "socketserver.StreamRequestHandler.disable_nagle_algorithm = True; "
-                    "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
-            if a.crm_as_shipped:
-                boot = "import runpy, sys; sys.argv = sys.argv[1:]; " \
-                       "runpy.run_path(sys.argv[0], run_name='__main__')"
-            crm = subprocess.Popen(["taskset", "-c", "1", "/usr/bin/python3", "-c", boot, CRM,
+            crm = subprocess.Popen(["taskset", "-c", "1", "/usr/bin/python3", CRM,
                                     "--port", str(crm_port)], stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
         else:   # the C stand-in: leaves when its stdin closes
