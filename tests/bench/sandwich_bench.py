@@ -20,7 +20,8 @@ in them instead of hiding):
     rest   POST due -> the 201's last byte
 
 The daemon (every process of it) is pinned to CPU 0; the generator and
-the CRM to CPU 1. "cpu us/order" is the daemon's utime+stime (from
+the CRM to CPU 1 (the first two CPUs the script may use; with one, all
+share it). "cpu us/order" is the daemon's utime+stime (from
 /proc/PID/stat, workers included) over the timed phase divided by the
 orders sent; the generator's own CPU share ("gen %", of one core) and the
 CRM's CPU per order are shown so a reader can tell who limited what.
@@ -81,6 +82,11 @@ CONF = os.path.join(ROOT, "conf")
 CRM = os.path.join(ROOT, "scripts", "demo-crm")
 PLUGINS = os.path.join(os.environ.get("PORTICO_BUILDDIR", ROOT), "plugins", ".libs")
 SKIP = 77
+# the daemon on the first CPU this process may use, the load side on the
+# second (CPU 0 and 1 on the usual machine); one CPU: both on it
+_CPUS = sorted(os.sched_getaffinity(0))
+DAEMON_CPU = str(_CPUS[0])
+LOAD_CPU = str(_CPUS[1] if len(_CPUS) > 1 else _CPUS[0])
 CRM_NAME = {"demo": "scripts/demo-crm", "stub": "C stand-in (sandwich_load crm)"}
 
 
@@ -174,7 +180,7 @@ class Demo:
 
     def start(self, wrap=(), wait=15):
         shutil.rmtree(os.path.join(self.work, "var"), ignore_errors=True)
-        self.proc = subprocess.Popen(["taskset", "-c", "0"] + list(wrap) +
+        self.proc = subprocess.Popen(["taskset", "-c", DAEMON_CPU] + list(wrap) +
                                      [PORTICO, "-c", self.conf], cwd=ROOT,
                                      stdout=subprocess.DEVNULL,
                                      stderr=open(os.path.join(self.work, "stderr.log"), "ab"))
@@ -267,7 +273,7 @@ def hop_means(before, after):
 
 
 def run_load(load, port, tokens, rate, seconds, subs, on_start=None, drain=5, slow=False):
-    argv = ["taskset", "-c", "1", load, "--port", str(port), "--tokens", tokens,
+    argv = ["taskset", "-c", LOAD_CPU, load, "--port", str(port), "--tokens", tokens,
             "--rate", str(rate), "--seconds", str(seconds), "--subs", str(subs),
             "--drain", str(drain), "--conns", "4" if slow else "16", "--conns-max", "512",
             "--open-timeout", "120" if slow else "10"]
@@ -475,12 +481,12 @@ def main():
                        check=True, timeout=120)
         crm_port = free_port()
         if a.crm == "demo":
-            crm = subprocess.Popen(["taskset", "-c", "1", "/usr/bin/python3", CRM,
+            crm = subprocess.Popen(["taskset", "-c", LOAD_CPU, "/usr/bin/python3", CRM,
                                     "--port", str(crm_port)], stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
         else:   # the C stand-in: leaves when its stdin closes
-            crm = subprocess.Popen(["taskset", "-c", "1", load, "crm", "--port", str(crm_port),
-                                    "--seconds", "7200"], stdin=subprocess.PIPE,
+            crm = subprocess.Popen(["taskset", "-c", LOAD_CPU, load, "crm", "--port",
+                                    str(crm_port), "--seconds", "7200"], stdin=subprocess.PIPE,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(crm_port, 10)
         demo = Demo(work, crm_port, a.workers, a.access_log)
