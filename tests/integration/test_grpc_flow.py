@@ -238,7 +238,9 @@ def test_a_client_that_does_not_read_holds_the_handler_back(d):
     assert not done and err == "none"
     time.sleep(1)
     assert progress(d)[0] == sent       # held: it waits in ctx:send, not spinning
-    assert rss_kb(d.proc.pid) - base < 8 * 1024
+    grown = rss_kb(d.proc.pid) - base
+    print("h2, window closed: held after %d of %d replies, RSS +%d KiB" % (sent, N, grown))
+    assert grown < 8 * 1024
     # the client reads again: the handler goes on to the end
     cl.open_window()
     cl.pump(20)
@@ -322,3 +324,35 @@ def test_a_handler_looping_without_waiting_is_still_stopped(d):
     assert "x = x + 1" not in cl.trailers.get("grpc-message", "")   # not sent
     cl.close()
     del sid
+
+
+def test_grpc_web_over_http1_is_held_back_by_a_slow_reader(d):
+    """gRPC-Web runs the same handler through the plugin's adapter: over
+    HTTP/1.1 a client that does not read holds it back too (the socket's
+    buffers, then PT_EXCHANGE_HIGH in the daemon), and it finishes once the
+    client reads."""
+    body = frame(msg(b"x" * SIZE))
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(5)
+    s.connect(("127.0.0.1", d.port))
+    s.sendall(b"POST /f.v1.Flow/Feed HTTP/1.1\r\nHost: x\r\n"
+              b"content-type: application/grpc-web+proto\r\nx-n: %d\r\n"
+              b"content-length: %d\r\n\r\n%s" % (N, len(body), body))
+    time.sleep(1.5)
+    sent, done, err = progress(d)
+    assert sent < N // 4 and not done and err == "none", (sent, done, err)
+    print("gRPC-Web over HTTP/1.1: held after %d of %d replies" % (sent, N))
+    time.sleep(0.5)
+    assert progress(d)[0] == sent
+    got = bytearray()
+    end = time.monotonic() + 30
+    while time.monotonic() < end and not got.endswith(b"0\r\n\r\n"):
+        b = s.recv(1 << 20)
+        if not b:
+            break
+        got += b
+    s.close()
+    assert progress(d) == (N, True, "none")
+    assert b"\x80\x00\x00\x00\x10grpc-status: 0\r\n" in bytes(got[-200:])
+    assert got.count(b"x" * SIZE) == N
