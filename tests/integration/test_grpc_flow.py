@@ -55,8 +55,28 @@ grpc.service("f.v1.Flow", {
   -- server streaming: x-n copies of the request
   Feed = function(req, ctx)
     p.sent, p.done, p.err = 0, false, "none"
-    for i = 1, tonumber(ctx.metadata["x-n"]) do
-      local ok, why = ctx:send(req)
+    local n = tonumber(ctx.metadata["x-n"])
+    if ctx.metadata["x-sort"] then
+      -- a comparator cannot wait: ctx:send queues, up to a bound
+      local t = {}
+      for i = 1, n do t[i] = n - i end
+      table.sort(t, function(a, b)
+        if p.err == "none" then
+          local ok, why = ctx:send(req)
+          if ok then p.sent = p.sent + 1 else p.err = why end
+        end
+        return a < b
+      end)
+      return
+    end
+    for i = 1, n do
+      local ok, why
+      if ctx.metadata["x-pcall"] then
+        local okc, r1, r2 = pcall(ctx.send, ctx, req)   -- waits inside pcall
+        ok, why = r1, r2
+      else
+        ok, why = ctx:send(req)
+      end
       if not ok then p.err = why; return end
       p.sent = i
     end
@@ -249,6 +269,35 @@ def test_a_client_that_does_not_read_holds_the_handler_back(d):
     assert cl.ended and cl.trailers.get("grpc-status") == "0", cl.trailers
     assert len(cl.data) == N * (5 + len(msg(b"x" * SIZE)))
     cl.close()
+
+
+def test_a_send_waiting_inside_pcall_is_held_and_goes_on(d):
+    cl = Client(d.port)
+    cl.call("/f.v1.Flow/Feed", frame(msg(b"x" * SIZE)), md=[("x-n", "200"), ("x-pcall", "1")])
+    cl.pump(1, ack=False)
+    sent, done, err = progress(d)
+    assert sent < 40 and not done and err == "none"
+    cl.open_window()
+    cl.pump(20)
+    assert progress(d) == (200, True, "none")
+    assert cl.trailers.get("grpc-status") == "0"
+    cl.close()
+
+
+def test_a_send_that_cannot_wait_is_bounded(d):
+    """ctx:send from a table.sort comparator cannot yield: it queues, and
+    past 16 MiB the call ends RESOURCE_EXHAUSTED instead of growing."""
+    base = rss_kb(d.proc.pid)
+    cl = Client(d.port)
+    cl.call("/f.v1.Flow/Feed", frame(msg(b"x" * SIZE)), md=[("x-n", "3000"), ("x-sort", "1")])
+    cl.pump(1.5, ack=False)
+    sent, done, err = progress(d)
+    assert err == "the call has ended", (sent, err)
+    assert (15 << 20) // SIZE <= sent <= (17 << 20) // SIZE   # ~16 MiB, then the end
+    assert d.wait_log("replies queued past the bound")
+    assert rss_kb(d.proc.pid) - base < 64 * 1024
+    cl.close()
+    assert progress(d)[0] == sent
 
 
 def test_the_deadline_ends_a_handler_held_by_a_slow_client(d):
