@@ -317,6 +317,10 @@ static const struct pt_api table = {
 	.metric_gauge_l = metric_gauge_l,
 	.lua_exchange = lua_running_exchange,
 	.admin_route_register = admin_route_register,
+	.exchange_queued = xapi_queued,
+	.exchange_on_drain = xapi_on_drain,
+	.lua_wait_on_abandon = lua_wait_on_abandon_api,
+	.lua_budget_renew = lua_budget_renew,
 };
 
 const struct pt_api *api_table(void)

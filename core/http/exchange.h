@@ -134,6 +134,9 @@ struct pt_exchange {
 	                                    (Content-Length framing), else -1 */
 	void (*drain_fn)(void *ud);      /* exchange_on_drain, one shot */
 	void *drain_ud;
+	void (*pdrain_fn)(void *ud);     /* a plugin's xapi_on_drain, one shot */
+	void *pdrain_ud;
+	struct event *drain_ev;          /* runs pdrain_fn from the loop; freed with X */
 	void (*stop_fn)(void *ud);       /* exchange_on_stop, one shot */
 	void *stop_ud;
 	void (*abort_fn)(void *ud);      /* xapi_on_abort, one shot */
@@ -266,6 +269,10 @@ void xapi_ref(pt_exchange *x);
 void xapi_unref(pt_exchange *x);
 int xapi_aborted(pt_exchange *x);
 int xapi_on_abort(pt_exchange *x, pt_task_fn fn, void *ud);
+/* pt_api 1.10: response bytes queued toward the client; a plugin's drain
+ * callback (run from the loop once they fall under X_OUT_LOW). */
+size_t xapi_queued(pt_exchange *x);
+int xapi_on_drain(pt_exchange *x, pt_task_fn fn, void *ud);
 void *xapi_alloc(pt_exchange *x, size_t size);
 pt_worker *xapi_worker(pt_exchange *x);
 int xapi_resume(pt_exchange *x);

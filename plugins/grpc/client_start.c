@@ -53,31 +53,6 @@ int gcl_md_is_bin(const char *p, size_t n)
 
 /* ---- the server call a handler runs for ---------------------------------------------- */
 
-/* ctx:cancelled() of the ctx at 1. */
-static int ctx_cancelled_p(lua_State *L)
-{
-	lua_getfield(L, 1, "cancelled");
-	lua_pushvalue(L, 1);
-	lua_call(L, 1, 1);
-	return 1;
-}
-
-int gcl_ctx_cancelled(struct gcl *c)
-{
-	lua_State *L = c->L;
-	int r = 0;
-
-	/* from a timer, outside any protected call: nothing here may raise */
-	if (c->ctx_ref == LUA_NOREF || !lua_checkstack(L, 3))
-		return 0;
-	lua_pushcfunction(L, ctx_cancelled_p);
-	lua_rawgeti(L, LUA_REGISTRYINDEX, c->ctx_ref);
-	if (lua_pcall(L, 1, 1, 0) == LUA_OK)
-		r = lua_toboolean(L, -1);
-	lua_pop(L, 1);
-	return r;
-}
-
 static int ctx_deadline_p(lua_State *L)
 {
 	lua_getfield(L, 1, "deadline");
@@ -283,10 +258,8 @@ struct gcl *gcl_call_start(lua_State *L, const char *fn, const struct pb_method 
 	c->kind = (m->client_streaming ? 2 : 0) | (m->server_streaming ? 1 : 0);
 	c->enc_out = o->enc;
 	c->code = -1;
-	c->self_ref = c->ctx_ref = LUA_NOREF;
+	c->self_ref = LUA_NOREF;
 	if (ctx) {
-		lua_pushvalue(L, ctx);
-		c->ctx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 		if (deadline < 0) {
 			gcl_fail(c, GRPC_CANCELLED, "the gRPC call this one is made for has ended");
 			return c;
