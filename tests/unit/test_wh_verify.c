@@ -38,6 +38,8 @@
 #include <jansson.h>
 #include <lauxlib.h>
 #include <lualib.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "evid_json.h"
 #include "wh.h"
@@ -486,6 +488,52 @@ static void test_standard(void **st)
 	std_headers("1700000000", STD_CUR);
 	assert_true(ok(s, req(TS)));
 	wh_source_free(s);
+}
+
+/* Kept keyed HMAC contexts (verify.c) are found by the key's bytes: a key
+ * changed where it lives (a reload reusing freed memory) is not answered
+ * from the old one, and more keys than are kept all still verify, round
+ * after round (evicted slots keyed again). */
+static void test_kept_hmac_keys_follow_the_key_bytes(void **st)
+{
+	struct wh_source *s = src("{ path = '/gh', scheme = 'github', secrets = { "
+	                          "'gh-secret-current' } }"), *many[20];
+	unsigned char mac[32];
+	unsigned int maclen = 0;
+	char key[32], sig[20][8 + 64];
+
+	(void)st;
+	hclear();
+	hset("X-Hub-Signature-256", GITHUB_CUR);
+	assert_true(ok(s, req(TS)));
+	s->secrets[0].key[0] ^= 1;
+	rejected(s, req(TS), "no signature matches");
+	s->secrets[0].key[0] ^= 1;
+	assert_true(ok(s, req(TS)));
+	wh_source_free(s);
+
+	for (int i = 0; i < 20; i++) {
+		char opts[128];
+
+		snprintf(key, sizeof(key), "gh-key-%02d", i);
+		snprintf(opts, sizeof(opts), "{ path = '/gh', scheme = 'github', secrets = { '%s' } }",
+		         key);
+		many[i] = src(opts);
+		assert_non_null(HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)BODY,
+		                     strlen(BODY), mac, &maclen));
+		strcpy(sig[i], "sha256=");
+		for (unsigned k = 0; k < maclen; k++)
+			sprintf(sig[i] + 7 + 2 * k, "%02x", mac[k]);
+	}
+	for (int round = 0; round < 3; round++)
+		for (int i = 0; i < 20; i++) {
+			hclear();
+			hset("X-Hub-Signature-256", sig[i]);
+			assert_true(ok(many[i], req(TS)));
+			rejected(many[(i + 1) % 20], req(TS), "no signature matches");
+		}
+	for (int i = 0; i < 20; i++)
+		wh_source_free(many[i]);
 }
 
 static void test_sign_standard_matches_the_library(void **st)
@@ -1006,6 +1054,7 @@ int main(void)
 		cmocka_unit_test(test_github),
 		cmocka_unit_test(test_shopify),
 		cmocka_unit_test(test_standard),
+		cmocka_unit_test(test_kept_hmac_keys_follow_the_key_bytes),
 		cmocka_unit_test(test_sign_standard_matches_the_library),
 		cmocka_unit_test(test_hmac_slack_example),
 		cmocka_unit_test(test_hmac_algorithms_and_encodings),
