@@ -953,6 +953,28 @@ static void test_json_value_scan(void **st)
 	assert_int_equal(wh_json_text((const unsigned char *)"{\"id\":\"abcdef\"}", 15, "id",
 	                              buf, 4), 6);
 	assert_string_equal(buf, "abc");
+
+	/* the eight-bytes-a-step skip over a long string that is not the
+	 * value: each special byte found at every offset of a word */
+	for (int pos = 0; pos < 24; pos++) {
+		static const struct { const char *ins, *want; } sp[] = {
+			{ "\t", NULL }, { "\x1f", NULL }, { "\xff", NULL }, { "\xc3\xa9", "t" },
+			{ "\\\"", "t" }, { "\\u00e9", "t" }, { "\\x", NULL }, { "\"", NULL },
+			{ "\x7f", "t" }, { " ", "t" }, { "~", "t" },
+		};
+
+		for (size_t k = 0; k < sizeof(sp) / sizeof(*sp); k++) {
+			char body[128];
+			long n;
+
+			snprintf(body, sizeof(body), "{\"pad\":\"%.*s%s%.*s\",\"type\":\"t\"}", pos,
+			         "xxxxxxxxxxxxxxxxxxxxxxxx", sp[k].ins, 24 - pos, "yyyyyyyyyyyyyyyyyyyyyyyy");
+			n = wh_json_text((const unsigned char *)body, strlen(body), "type", buf,
+			                 sizeof(buf));
+			if (sp[k].want ? n != 1 : n != -1)
+				fail_msg("special %zu at %d: %ld for %s", k, pos, n, body);
+		}
+	}
 }
 
 /* headers_json.c: the stored headers' text, as jansson wrote it. */
