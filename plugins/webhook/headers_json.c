@@ -28,8 +28,7 @@ static int dropped(const char *name, size_t n)
 	       (n == 19 && !memcmp(name, "proxy-authorization", 19));
 }
 
-/* S (N bytes) as a JSON string's content into OUT: its length. */
-static size_t escape(char *out, const char *s, size_t n)
+size_t wh_json_escape(char *out, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789ABCDEF";   /* as jansson writes them */
 	size_t o = 0;
@@ -112,11 +111,11 @@ char *wh_headers_json(unsigned n, wh_header_at_fn at, void *ud, size_t max_total
 			if (k)
 				*o++ = ',';
 			*o++ = '"';
-			o += escape(o, h[k].name, h[k].nlen);
+			o += wh_json_escape(o, h[k].name, h[k].nlen);
 			*o++ = '"';
 			*o++ = ':';
 			*o++ = '"';
-			o += escape(o, h[k].val, h[k].vlen);
+			o += wh_json_escape(o, h[k].val, h[k].vlen);
 			*o++ = '"';
 		}
 		*o++ = '}';
