@@ -102,7 +102,17 @@ int wh_utf8_valid(const char *s, size_t n)
 	const unsigned char *p = (const unsigned char *)s, *end = p + n;
 
 	while (p < end) {
-		size_t k = *p < 0x80 ? 1 : utf8_len(p, end);
+		size_t k;
+		uint64_t v;
+
+		if (end - p >= 8) {             /* eight ASCII bytes a step */
+			memcpy(&v, p, 8);
+			if (!(v & 0x8080808080808080ull)) {
+				p += 8;
+				continue;
+			}
+		}
+		k = *p < 0x80 ? 1 : utf8_len(p, end);
 
 		if (!k)
 			return 0;

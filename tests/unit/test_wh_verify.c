@@ -1011,6 +1011,37 @@ static void test_headers_json(void **st)
 	t = wh_headers_json(7, th_at, NULL, 32768, 2);
 	assert_string_equal(t, "{\"x-a\":\"1\"}");
 	free(t);
+	/* the eight-bytes-a-step escaping and UTF-8 check: each special
+	 * byte at every offset of a word, against the byte-by-byte answer */
+	for (int pos = 0; pos < 20; pos++) {
+		static const char *const sp[] = { "\"", "\\", "\n", "\x01", "\x1f", "\x7f",
+		                                  "\xc3\xa9", "\xff", "\xc3", "/" };
+
+		for (size_t k = 0; k < sizeof(sp) / sizeof(*sp); k++) {
+			char in[64], want[256], got[256];
+			size_t n, w = 0, g;
+			int valid = strcmp(sp[k], "\xff") && strcmp(sp[k], "\xc3");
+
+			n = (size_t)snprintf(in, sizeof(in), "%.*s%s%.*s", pos, "abcdefghijklmnopqrst",
+			                     sp[k], 20 - pos, "ABCDEFGHIJKLMNOPQRST");
+			for (size_t i = 0; i < n; i++) {
+				unsigned char c = (unsigned char)in[i];
+
+				if (c == '"' || c == '\\')
+					w += (size_t)sprintf(want + w, "\\%c", c);
+				else if (c == '\n')
+					w += (size_t)sprintf(want + w, "\\n");
+				else if (c < 0x20)
+					w += (size_t)sprintf(want + w, "\\u%04X", c);
+				else
+					want[w++] = (char)c;
+			}
+			g = wh_json_escape(got, in, n);
+			assert_int_equal(g, w);
+			assert_memory_equal(got, want, w);
+			assert_int_equal(wh_utf8_valid(in, n), valid);
+		}
+	}
 }
 
 /* scripts/webhook-sign (the demo's helper) makes headers this code accepts. */
