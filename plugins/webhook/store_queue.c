@@ -63,6 +63,22 @@ void wh_sq_job_free(struct wh_job *job)
 	free(job);   /* the struct sq_job it begins */
 }
 
+void wh_sq_key(char *key, int64_t id)
+{
+	char tmp[24];
+	unsigned n = 0;
+	uint64_t v = id < 0 ? 0 - (uint64_t)id : (uint64_t)id;
+
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	if (id < 0)
+		*key++ = '-';
+	while (n)
+		*key++ = tmp[--n];
+	*key = '\0';
+}
+
 static char *col_dup(sqlite3_stmt *st, int i)
 {
 	const unsigned char *t = sqlite3_column_text(st, i);
@@ -91,7 +107,7 @@ static struct sq_job *job_from_row(struct sq *s, sqlite3_stmt *st, int64_t now)
 	j->id = sqlite3_column_int64(st, 0);
 	j->started_ms = now;
 	j->job.kind = sqlite3_column_int(st, 1);
-	snprintf(j->job.key, sizeof(j->job.key), "%lld", (long long)j->id);
+	wh_sq_key(j->job.key, j->id);
 	j->job.source = col_dup(st, 2);
 	j->job.event_id = col_dup(st, 3);
 	j->job.type = col_dup(st, 4);
@@ -161,7 +177,7 @@ struct sq_job *wh_sq_job_from_put(struct sq *s, const struct sq_op *op, int64_t 
 	j->id = id;
 	j->started_ms = now;
 	j->job.kind = op->kind;
-	snprintf(j->job.key, sizeof(j->job.key), "%lld", (long long)id);
+	wh_sq_key(j->job.key, id);
 	j->job.source = strdup(op->source);
 	j->job.event_id = strdup(op->event_id);
 	j->job.type = strdup(op->type_s);

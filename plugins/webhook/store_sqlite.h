@@ -103,6 +103,10 @@ struct sq {
 
 int64_t wh_sq_now_ms(void);
 
+/* ID in decimal into KEY (a job's key: room for 21 bytes), without
+ * snprintf (a writer's round formats one for every event). */
+void wh_sq_key(char *key, int64_t id);
+
 /* WH_EFULL for SQLITE_FULL, else WH_EIO. */
 int wh_sq_errcode(int rc);
 
