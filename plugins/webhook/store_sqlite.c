@@ -101,6 +101,8 @@ static int sq_put(struct wh_store *base, pt_worker *w, const struct wh_event_in 
 	op->body_len = ev->body_len;
 	if (ev->body_len)
 		memcpy(p, ev->body, ev->body_len);
+	p[ev->body_len] = '\0';      /* a job made from it hands the body out as text too */
+	op->refs = 1;                 /* the put's: dropped once answered */
 
 	pthread_mutex_lock(&s->mu);
 	if (s->npending >= s->max_pending || s->stopping) {   /* raced with others */
@@ -174,7 +176,7 @@ static void put_done_task(void *ud)
 	struct sq_op *op = ud;
 
 	op->cb(op->rc, op->rc < 0 ? op->err : NULL, op->ud);
-	free(op);
+	wh_sq_put_unref(op);
 }
 
 /* Posts each put's answer to its worker; at close (the workers are gone)
@@ -187,7 +189,7 @@ static void answer_puts(struct sq *s, struct sq_op *puts, int drop)
 		puts = op->next;
 		if (drop || !op->cb || wh_sq_worker_gone(s, op->w) ||
 		    s->api->post(op->w, put_done_task, op) != 0)
-			free(op);
+			wh_sq_put_unref(op);
 	}
 }
 
