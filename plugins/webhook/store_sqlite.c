@@ -112,8 +112,14 @@ static int sq_put(struct wh_store *base, pt_worker *w, const struct wh_event_in 
 		return WH_EBUSY;
 	}
 	s->npending++;
+	op->next = NULL;              /* queued in the same hold of the lock */
+	if (s->tail)
+		s->tail->next = op;
+	else
+		s->head = op;
+	s->tail = op;
+	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
-	wh_sq_enqueue(s, op);
 	return 0;
 }
 
