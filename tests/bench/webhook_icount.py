@@ -15,7 +15,8 @@ commits batch differently than at full speed: compare builds with the same
 CONNS.
 
     tests/bench/webhook_icount.py [--duration 4] [--conns 16]
-        [--durability full|normal] [--rounds 1] [--keep DIR]
+        [--durability full|normal] [--rounds 1] [--keep DIR] [--only plain|webhook]
+        [--webhook-so PATH]
 
 --keep DIR leaves the callgrind files there (callgrind_annotate them; one
 file per thread and route: callgrind.out.PID.N-TT).
@@ -82,10 +83,11 @@ def main():
     ap.add_argument("--durability", default="full")
     ap.add_argument("--only", choices=("plain", "webhook"))
     ap.add_argument("--keep")
+    ap.add_argument("--webhook-so", help="another build's plugin against this daemon")
     a = ap.parse_args()
     os.environ["WH_SECRET"] = SECRET
     with tempfile.TemporaryDirectory(prefix="whicount-") as work:
-        d = Daemon(work, a.durability)
+        d = Daemon(work, a.durability, a.webhook_so and os.path.abspath(a.webhook_so))
         d.argv = ["valgrind", "--tool=callgrind", "--separate-threads=yes",
                   f"--callgrind-out-file={work}/callgrind.out.%p"] + d.argv
         d.proc = subprocess.Popen(["taskset", "-c", "0"] + d.argv, stdout=subprocess.DEVNULL,
