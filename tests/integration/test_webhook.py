@@ -348,6 +348,25 @@ def test_hostile_headers_are_bounded_and_secrets_not_kept(portico, tmp_path):
     assert kept["x-hub-signature-256"].startswith("sha256=")
 
 
+def test_answer_echoes_an_id_that_needs_escaping(hooks):
+    # the 200's JSON is written by hand (receive.c): quotes, backslashes,
+    # slashes and non-ASCII in the id come back exactly, a duplicate too
+    d = hooks
+    key = 'k-"q\\/\u00e9\u2028' + uuid.uuid4().hex
+    body = json.dumps({"event": {"key": key}}).encode()
+    ts = str(int(time.time()))
+    sig = base64.b64encode(hmac.new(b"generic-secret", ts.encode() + b"." + body,
+                                    hashlib.sha512).digest()).decode()
+    h = {"x-sig": "sha512=" + sig, "x-ts": ts, "x-kind": "thing.made"}
+    for dup in (None, "1"):
+        r = post(d, "/hooks/generic", body, h)
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"] == "application/json"
+        assert r.json() == {"ok": True, "id": key}, r.text
+        assert r.headers.get("x-portico-duplicate") == dup
+    wait_state(d, key, "done")
+
+
 def test_lua_verify_scheme(hooks):
     d = hooks
     r = post(d, "/hooks/custom", b"hello", {"x-token": "nope", "x-event-id": "c1"})
