@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,12 +56,24 @@ struct seg {
 	size_t len;
 };
 
+#define REDACT_MAX 32
+
 struct access_log {
 	int fd;
 	int json;
 	struct seg *segs;
 	unsigned nsegs;
 	char *path;
+	/* query parameters whose values the log never shows (credentials a
+	 * browser can only send in the URL: a WebSocket's access_token) */
+	char *redact[REDACT_MAX];
+	size_t nredact;
+};
+
+/* Redacted unless the config says otherwise (access_log.redact). */
+static const char *const default_redact[] = {
+	"access_token", "token", "api_key", "apikey", "password", "secret", "client_secret",
+	"id_token", "refresh_token", "signature",
 };
 
 static const char *field_name(enum field f)
@@ -123,6 +136,11 @@ struct access_log *access_log_open(const char *path, const char *format, char *e
 		return NULL;
 	}
 	al->fd = -1;
+	if (access_log_redact(al, default_redact,
+	                      sizeof(default_redact) / sizeof(default_redact[0])) != 0) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	if (!format || !strcmp(format, "text"))
 		format = TEXT_FORMAT;
 	al->json = !strcmp(format, "json");
@@ -153,7 +171,24 @@ void access_log_close(struct access_log *al)
 		close(al->fd);
 	free(al->segs);
 	free(al->path);
+	for (size_t i = 0; i < al->nredact; i++)
+		free(al->redact[i]);
 	free(al);
+}
+
+int access_log_redact(struct access_log *al, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < al->nredact; i++)
+		free(al->redact[i]);
+	al->nredact = 0;
+	if (n > REDACT_MAX)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (!(al->redact[i] = strdup(names[i])))
+			return -1;
+		al->nredact++;
+	}
+	return 0;
 }
 
 /* ---- formatting ---------------------------------------------------------- */
@@ -289,7 +324,49 @@ static int logged_status(pt_exchange *x)
 
 /* Field F of X: strings escaped and, in JSON, quoted; absent ones are "-"
  * in text and null in JSON. */
-static void put_field(struct line *l, pt_exchange *x, enum field f, int json, uint64_t now)
+/* Whether the query parameter NAME (LEN bytes, as sent) is one to redact. */
+static int redacted(const struct access_log *al, const char *name, size_t len)
+{
+	for (size_t i = 0; i < al->nredact; i++)
+		if (strlen(al->redact[i]) == len && !strncasecmp(al->redact[i], name, len))
+			return 1;
+	return 0;
+}
+
+/* S (a path with its query, or a query) escaped, with the values of the
+ * redacted parameters written as REDACTED. */
+static void put_target(struct line *l, const struct access_log *al, pt_str_t s, int json)
+{
+	const char *q = memchr(s.ptr, '?', s.len), *end = s.ptr + s.len, *p;
+
+	if (!al->nredact) {
+		put_escaped(l, s.ptr, s.len, json);
+		return;
+	}
+	p = q ? q + 1 : s.ptr;
+	if (!q && s.len && s.ptr[0] == '/') {   /* a path without a query */
+		put_escaped(l, s.ptr, s.len, json);
+		return;
+	}
+	put_escaped(l, s.ptr, (size_t)(p - s.ptr), json);
+	while (p < end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p)), *e = amp ? amp : end;
+		const char *eq = memchr(p, '=', (size_t)(e - p));
+
+		if (eq && redacted(al, p, (size_t)(eq - p))) {
+			put_escaped(l, p, (size_t)(eq - p) + 1, json);
+			put(l, "REDACTED", 8);
+		} else {
+			put_escaped(l, p, (size_t)(e - p), json);
+		}
+		if (amp)
+			put(l, "&", 1);
+		p = amp ? amp + 1 : end;
+	}
+}
+
+static void put_field(struct line *l, const struct access_log *al, pt_exchange *x, enum field f,
+                      int json, uint64_t now)
 {
 	pt_str_t s = { NULL, 0 };
 	char num[12];
@@ -343,7 +420,10 @@ static void put_field(struct line *l, pt_exchange *x, enum field f, int json, ui
 	}
 	if (json)
 		put(l, "\"", 1);
-	put_escaped(l, s.ptr, s.len, json);
+	if (f == F_QUERY || f == F_TARGET)
+		put_target(l, al, s, json);
+	else
+		put_escaped(l, s.ptr, s.len, json);
 	if (json)
 		put(l, "\"", 1);
 }
@@ -358,7 +438,7 @@ void access_log_write(struct access_log *al, pt_exchange *x)
 		put(&l, "{", 1);
 		for (size_t i = 0; i < sizeof(json_fields) / sizeof(json_fields[0]); i++) {
 			putf(&l, "%s\"%s\":", i ? "," : "", field_name(json_fields[i]));
-			put_field(&l, x, json_fields[i], 1, now);
+			put_field(&l, al, x, json_fields[i], 1, now);
 		}
 		put(&l, "}", 1);
 	} else {
@@ -366,7 +446,7 @@ void access_log_write(struct access_log *al, pt_exchange *x)
 			if (al->segs[i].f == F_LITERAL)
 				put(&l, al->segs[i].lit, al->segs[i].len);
 			else
-				put_field(&l, x, al->segs[i].f, 0, now);
+				put_field(&l, al, x, al->segs[i].f, 0, now);
 		}
 	}
 	l.buf[l.len++] = '\n';

@@ -19,6 +19,9 @@ struct access_log;
  * or a file that cannot be opened. */
 struct access_log *access_log_open(const char *path, const char *format, char *err,
                                    size_t errlen);
+/* The query parameters whose values the log writes as REDACTED (N names,
+ * copied; at most 32): replaces the default list. 0, or -1. */
+int access_log_redact(struct access_log *al, const char *const *names, size_t n);
 void access_log_close(struct access_log *al);
 /* The line for X, which is finished (answered, or the client went away). */
 void access_log_write(struct access_log *al, pt_exchange *x);

@@ -239,6 +239,7 @@ static const struct pt_api table = {
 	.exchange_param = xapi_param,
 	.exchange_remote_addr = xapi_remote_addr,
 	.exchange_request_id = xapi_request_id,
+	.exchange_traceparent = xapi_traceparent,
 	.exchange_body = xapi_body,
 	.exchange_body_read = xapi_body_read,
 	.exchange_status_set = xapi_status_set,
@@ -316,6 +317,10 @@ static const struct pt_api table = {
 	.metric_gauge_l = metric_gauge_l,
 	.lua_exchange = lua_running_exchange,
 	.admin_route_register = admin_route_register,
+	.exchange_queued = xapi_queued,
+	.exchange_on_drain = xapi_on_drain,
+	.lua_wait_on_abandon = lua_wait_on_abandon_api,
+	.lua_budget_renew = lua_budget_renew,
 };
 
 const struct pt_api *api_table(void)

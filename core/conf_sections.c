@@ -62,6 +62,7 @@ static const struct spec access_log_spec[] = {
 	{ "file", PT_CONF_STRING, 0, 0, 0, NULL },
 	{ "format", PT_CONF_STRING, 0, 0, 0, NULL },
 	{ "enabled", PT_CONF_BOOL, 0, 0, 0, NULL },
+	{ "redact", PT_CONF_TABLE, S_ANY_KEYS, 0, 0, NULL },
 	{ NULL, 0, 0, 0, 0, NULL },
 };
 

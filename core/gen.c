@@ -268,6 +268,40 @@ static void add_openapi_route(struct gen *g, char *err, size_t errlen, size_t *o
 		add_err(err, errlen, off, "%s: out of memory", g->cfg->file);
 }
 
+/* access_log.redact = { "name", ... }: the query parameters the access
+ * log writes as REDACTED, instead of the default list ({} for none). */
+static int alog_redact(struct access_log *al, const struct config *cfg, char *err,
+                       size_t errlen)
+{
+	const pt_conf *r = conf_get(conf_get(cfg->root, "access_log"), "redact");
+	const char *names[32];
+	size_t n;
+
+	if (!r)
+		return 0;
+	n = conf_len(r);
+	if (n > sizeof(names) / sizeof(names[0]) || r->u.t.nkeys) {
+		snprintf(err, errlen, "%s:%d: access_log.redact: a list of at most 32 query "
+		         "parameter names, e.g. { \"access_token\", \"api_key\" }", cfg->file, r->line);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const pt_conf *v = conf_at(r, i);
+
+		if (!v || v->type != PT_CONF_STRING || !v->u.s.len) {
+			snprintf(err, errlen, "%s:%d: access_log.redact[%zu]: a query parameter name "
+			         "(a non-empty string)", cfg->file, r->line, i + 1);
+			return -1;
+		}
+		names[i] = v->u.s.ptr;
+	}
+	if (access_log_redact(al, names, n) != 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 struct gen *gen_build(struct config *cfg, char *err, size_t errlen)
 {
 	struct gen *g = calloc(1, sizeof(*g));
@@ -292,6 +326,8 @@ struct gen *gen_build(struct config *cfg, char *err, size_t errlen)
 			snprintf(err, errlen, "%s:%d: %s", cfg->file, c ? c->line : 0, why);
 			goto fail;
 		}
+		if (alog_redact(g->alog, cfg, err, errlen) != 0)
+			goto fail;
 	}
 	g->lua = lua_gen_new(cfg, err, errlen);
 	if (!g->lua)

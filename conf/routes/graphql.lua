@@ -1,4 +1,5 @@
--- The GraphQL demo: conf/schema.graphql resolved over in-memory data.
+-- The GraphQL demo: conf/schema.graphql resolved over in-memory data (the
+-- shop's orders and customers: orders_graphql.lua; the ledger: soap.lua).
 -- Try:  curl -s localhost:8080/graphql -H 'content-type: application/json' \
 --         -d '{"query":"{ users { name posts { title comments { text } } } }"}'
 local graphql = require "graphql"
@@ -47,19 +48,6 @@ graphql.resolvers {
     end,
     node = function(_, args)
       return by_id["User:" .. args.id] or by_id["Post:" .. args.id]
-    end,
-    -- read from the gRPC service (conf/routes/orders_grpc.lua) through the
-    -- upstream "orders" (conf/portico.conf): a resolver may wait
-    order = function(_, args)
-      local id = tonumber(args.id)
-      if not id then return nil end
-      local o, err = grpc.call("orders", "orders.v1.Orders/Get", { id = id }, { timeout = 2 })
-      if not o then
-        if err.status == "NOT_FOUND" then return nil end
-        error("orders service: " .. err.status .. ": " .. err.message)
-      end
-      return { id = tostring(o.id), item = o.item, quantity = o.quantity,
-               status = o.status, createdAt = o.created_at }
     end,
     search = function(_, args)
       local out = {}

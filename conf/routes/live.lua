@@ -1,9 +1,13 @@
--- Live orders: a REST call publishes on the hub, WebSocket and SSE clients
--- see it at once (doc/websocket.md).
+-- Live orders: every change of an order (created by POST /v1/orders in
+-- orders.lua, paid by the payment webhook in webhooks.lua) is published on
+-- the hub channel "orders" by the orders service (orders_grpc.lua), and the
+-- WebSocket and SSE clients here see it at once (doc/websocket.md):
+--   {"event":"order.created","order":{"id":1,"item":"book",...,"status":"PENDING"}}
 --
 --   websocat "ws://127.0.0.1:8080/ws/orders?access_token=$(scripts/demo-token)"
+--   curl -N -H "Authorization: Bearer $(scripts/demo-token)" http://127.0.0.1:8080/events/orders
 --   curl -X POST -H "Authorization: Bearer $(scripts/demo-token)" \
---        -d '{"item":"book","qty":1}' http://127.0.0.1:8080/v1/orders
+--        -d '{"item":"book","quantity":1,"customer_id":2}' http://127.0.0.1:8080/v1/orders
 
 websocket.endpoint("/ws/orders", {
   jwt = true,
@@ -17,13 +21,3 @@ websocket.endpoint("/ws/orders", {
 })
 
 sse.endpoint("/events/orders", { channels = { "orders" }, jwt = true })
-
-route.post("/v1/orders", function(req)
-  local order = req:json()
-  if type(order) ~= "table" then return 400, { error = "a JSON object, please" } end
-  order.id = req.id   -- the request id: unique across workers and restarts
-  order.by = req.consumer
-  order.status = "NEW"
-  local n = hub.publish("orders", order)
-  return 201, { order = order, delivered_to = n }
-end, { jwt = true, summary = "Create an order; pushed live to /ws/orders and /events/orders" })

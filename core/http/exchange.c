@@ -95,6 +95,9 @@ static void exchange_free(pt_exchange *x)
 	if (x->abort_ev)
 		event_free(x->abort_ev);   /* a call still due goes with it */
 	x->abort_ev = NULL;
+	if (x->drain_ev)
+		event_free(x->drain_ev);
+	x->drain_ev = NULL;
 	for (struct x_cleanup *c = x->cleanups; c; c = c->next)
 		c->fn(c->ud);
 	gen_unref(x->gen);
@@ -217,6 +220,7 @@ void exchange_detach(pt_exchange *x, int aborted)
 	if (aborted)
 		x->aborted = 1;
 	x->drain_fn = NULL;
+	x->pdrain_fn = NULL;   /* a plugin learns of the end from its abort callback */
 	/* later, from the loop: the transport is in the middle of something,
 	 * and so may be the handler (a write that failed) */
 	if (aborted && x->state != X_DONE && x->abort_fn)
@@ -273,6 +277,61 @@ void exchange_drained(pt_exchange *x)
 		x->drain_fn = NULL;
 		fn(x->drain_ud);
 	}
+}
+
+/* ---- response backpressure for plugins (pt_api 1.10) ---------------------- */
+
+/* The plugin's drain callback, from the loop. FN may drop the last
+ * reference: nothing of X is touched after it. */
+static void pdrain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	pt_exchange *x = arg;
+	void (*fn)(void *) = x->pdrain_fn;
+
+	(void)fd;
+	(void)what;
+	x->pdrain_fn = NULL;
+	if (fn)
+		fn(x->pdrain_ud);
+}
+
+/* exchange_drained's callback: the transport is inside its write path
+ * (an nghttp2 send callback), where a plugin must not write: later. */
+static void pdrain_due(void *ud)
+{
+	pt_exchange *x = ud;
+
+	if (x->pdrain_fn && x->drain_ev)
+		event_active(x->drain_ev, EV_TIMEOUT, 1);
+}
+
+size_t xapi_queued(pt_exchange *x)
+{
+	return x->transport_gone ? 0 : exchange_out_pending(x);
+}
+
+int xapi_on_drain(pt_exchange *x, pt_task_fn fn, void *ud)
+{
+	if (!fn) {
+		x->pdrain_fn = NULL;
+		x->pdrain_ud = NULL;
+		if (x->drain_fn == pdrain_due)
+			x->drain_fn = NULL;
+		if (x->drain_ev)
+			event_del(x->drain_ev);   /* a call already due is dropped */
+		return 0;
+	}
+	if (x->transport_gone)
+		return PT_ESTATE;
+	if (!x->drain_ev && !(x->drain_ev = event_new(x->w->base, -1, 0, pdrain_cb, x)))
+		return PT_ENOMEM;
+	x->pdrain_fn = fn;
+	x->pdrain_ud = ud;
+	if (exchange_out_pending(x) < X_OUT_LOW)
+		event_active(x->drain_ev, EV_TIMEOUT, 1);   /* under the mark already */
+	else
+		exchange_on_drain(x, pdrain_due, x);
+	return 0;
 }
 
 const char *http_reason(int status)

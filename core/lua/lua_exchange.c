@@ -639,6 +639,20 @@ void lua_budget_check(lua_State *L)
 		budget_raise(L, b);
 }
 
+/* pt_api.lua_budget_renew: the coroutine running L (a handler's or a
+ * task's, not the state's own thread) counts from 0 again; a spent budget
+ * stays spent. */
+int lua_budget_renew(lua_State *L)
+{
+	struct lstate *ls = L ? lstate_of(L) : NULL;
+	struct lreq *r = ls ? ls->running : NULL;
+
+	if (!r || r->done || r->co != L || r->b.killed)
+		return PT_ESTATE;
+	r->b.count = 0;
+	return 0;
+}
+
 const char *lua_budget_killed(lua_State *L)
 {
 	struct lbudget *b = budget_of(L);

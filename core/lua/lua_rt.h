@@ -96,6 +96,11 @@ int lua_task_resume_gone(pt_exchange *x, struct lua_State *co, int nargs, int *n
                          pt_lua_task_fn done, void (*gone)(void *ud), void *ud);
 /* pt_api 1.7: CO, a waiting task, is never resumed; see api.h. */
 int lua_task_abandon(struct lua_State *co);
+/* pt_api 1.10: a plugin's wait learns that its task was abandoned
+ * (lua_task.c); a fresh instruction budget for the running coroutine
+ * (lua_exchange.c). */
+int lua_wait_on_abandon_api(pt_wait *w, void (*fn)(void *ud), void *ud);
+int lua_budget_renew(struct lua_State *L);
 /* pt_api.lua_exchange: the exchange whose coroutine runs L, or NULL. */
 pt_exchange *lua_running_exchange(struct lua_State *L);
 

@@ -185,3 +185,14 @@ void lua_worker_tasks_drop(pt_worker *w)
 		log_info("lua", "worker %u: %u background task(s) still waiting were dropped", w->id,
 		         n);
 }
+
+/* pt_api.lua_wait_on_abandon: the core's own waits (sleep, http.request)
+ * use the same hook; FN ends the wait at once (lua_wait_wake then finds the
+ * task gone and resumes nothing). */
+int lua_wait_on_abandon_api(pt_wait *w, void (*fn)(void *ud), void *ud)
+{
+	if (!w)
+		return PT_EINVAL;
+	lua_wait_on_abandon(w, fn, ud);
+	return 0;
+}

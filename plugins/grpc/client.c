@@ -193,14 +193,6 @@ static int code_of_http(int status)
 
 /* ---- the end -------------------------------------------------------------------------- */
 
-static void timer_stop(struct gcl *c)
-{
-	if (c->timer && c->timer_on) {
-		A()->timer_stop(c->timer);
-		c->timer_on = 0;
-	}
-}
-
 static void queue_free(struct gcl *c)
 {
 	while (c->q_head) {
@@ -225,7 +217,6 @@ void gcl_fail(struct gcl *c, int code, const char *msg)
 		c->uc = NULL;
 		A()->ucall_cancel(u);
 	}
-	timer_stop(c);
 	gcl_wake(c);
 }
 
@@ -250,7 +241,6 @@ void gcl_wake(struct gcl *c)
 		break;
 	}
 	c->wait = NULL;
-	timer_stop(c);
 	c->in_cb++;
 	/* the anchor goes first: the resumed thread may wait on C again */
 	if (c->self_ref != LUA_NOREF) {
@@ -272,10 +262,6 @@ void gcl_maybe_free(struct gcl *c)
 		c->uc = NULL;
 		A()->ucall_cancel(u);
 	}
-	if (c->timer)
-		A()->timer_free(c->timer);
-	if (c->ctx_ref != LUA_NOREF)
-		luaL_unref(c->L, LUA_REGISTRYINDEX, c->ctx_ref);
 	if (c->self_ref != LUA_NOREF)
 		luaL_unref(c->L, LUA_REGISTRYINDEX, c->self_ref);
 	queue_free(c);
@@ -511,34 +497,34 @@ static void on_done(pt_ucall *u, int err, const char *errmsg, const pt_str_t *tr
 		set_lit(c, GRPC_INTERNAL, "the server sent no response message");
 	}
 	c->ended = 1;
-	timer_stop(c);
 	gcl_wake(c);
 	c->in_cb--;
 	gcl_maybe_free(c);
 }
 
-/* Every 100 ms while a thread of a gRPC server handler waits on C: a
- * handler abandoned (its client cancelled) cannot learn it through the
- * ABI's waits, so its ctx is asked. */
-static void on_tick(void *ud)
+/* The task waiting on C was abandoned (a grpc.service handler whose
+ * client reset the stream or whose deadline passed, a route whose client
+ * left): the upstream call is cancelled now (RST_STREAM), and the wait ends
+ * (its wake resumes nothing). */
+static void on_abandoned(void *ud)
 {
 	struct gcl *c = ud;
 
 	c->in_cb++;
-	if (!c->ended && gcl_ctx_cancelled(c))
-		gcl_fail(c, GRPC_CANCELLED, "the gRPC call this one was made for has ended");
+	gcl_fail(c, GRPC_CANCELLED, "the Lua task waiting on this call was abandoned");
 	c->in_cb--;
 	gcl_maybe_free(c);
 }
 
-void gcl_poll_start(struct gcl *c)
+void gcl_on_abandon(struct gcl *c, pt_wait *w)
 {
-	if (c->ctx_ref == LUA_NOREF || c->timer_on || c->ended)
-		return;
-	if (!c->timer && !(c->timer = A()->timer_new(c->w, on_tick, c)))
-		return;
-	if (A()->timer_start(c->timer, 100, 1) == 0)
-		c->timer_on = 1;
+#if PT_ABI_MINOR >= 10
+	if (PT_API_HAS(A(), lua_wait_on_abandon))
+		A()->lua_wait_on_abandon(w, on_abandoned, c);
+#else
+	(void)c;
+	(void)w;
+#endif
 }
 
 const struct pt_ucall_ops grpc_client_ops = {

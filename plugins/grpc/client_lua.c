@@ -23,8 +23,9 @@
  * Deadlines: opts.timeout, and inside a grpc.service handler whose call
  * has a deadline, what is left of it (the smaller wins), sent as
  * grpc-timeout. Without either the upstream's read timeout bounds each
- * silence. While such a handler's thread waits on a call, its ctx is
- * polled: a cancelled or expired server call cancels the client call.
+ * silence. A thread waiting on a call that is abandoned (the grpc.service
+ * call it serves is cancelled or past its deadline, the route's client
+ * left) cancels the call at once (ABI 1.10 lua_wait_on_abandon).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,7 +240,7 @@ static int wait_on(lua_State *L, struct gcl *c, int kind, int ud_idx)
 	c->wait_kind = kind;
 	lua_pushvalue(L, ud_idx);
 	c->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-	gcl_poll_start(c);
+	gcl_on_abandon(c, w);
 	return A()->lua_wait_yield(L);
 }
 

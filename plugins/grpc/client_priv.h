@@ -62,11 +62,9 @@ struct gcl {
 	pt_wait *wait;
 	int wait_kind;                     /* enum gcl_wait */
 	int self_ref;                      /* the Lua object while a thread waits */
-	int ctx_ref;                       /* the server call's ctx (cancel polling) */
-	pt_timer *timer;                   /* ctx polling, or a deferred wake */
 	unsigned in_cb;                    /* inside a callback of the core */
 	unsigned head_seen : 1, ended : 1, send_closed : 1, paused : 1, ud_gone : 1,
-	         discard : 1, send_blocked : 1, timer_on : 1;
+	         discard : 1, send_blocked : 1;
 };
 
 /* ---- client.c: the call ------------------------------------------------------------- */
@@ -79,7 +77,7 @@ extern const struct pt_ucall_ops grpc_client_ops;
 int gcl_frame(struct gcl *c, const uint8_t *msg, size_t len, struct pb_buf *out);
 
 /* Ends C with CODE and MSG (copied; may be NULL) unless it has ended:
- * cancels the ucall, stops the timer, wakes a waiter. */
+ * cancels the ucall, wakes a waiter. */
 void gcl_fail(struct gcl *c, int code, const char *msg);
 
 /* Wakes the thread waiting on C (if any) with what its wait kind asks. */
@@ -93,11 +91,9 @@ void gcl_maybe_free(struct gcl *c);
  * paused response under the low mark. NULL when none. */
 struct cmsg *gcl_pop(struct gcl *c);
 
-/* While a thread waits on C made in a gRPC server handler: poll its ctx
- * (a cancelled server call cancels C). */
-void gcl_poll_start(struct gcl *c);
-/* 1 when the server call C was made in has ended (client_lua.c). */
-int gcl_ctx_cancelled(struct gcl *c);
+/* While a thread waits on C: the wait's task abandoned (its client gone,
+ * its deadline passed) cancels C at once (ABI 1.10 lua_wait_on_abandon). */
+void gcl_on_abandon(struct gcl *c, pt_wait *w);
 
 /* The grpc-timeout value for MS milliseconds into BUF (>= 16 bytes). */
 void gcl_timeout_str(uint32_t ms, char *buf, size_t n);

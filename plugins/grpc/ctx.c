@@ -12,13 +12,18 @@
  *   ctx:cancelled()     true once the client cancelled or the deadline passed
  *   ctx:set_header(k, v)   response metadata, before the first message
  *   ctx:set_trailer(k, v)  trailing metadata
- *   ctx:send(msg)       the next reply (server and bidi streaming)
+ *   ctx:send(msg)       the next reply (server and bidi streaming); waits
+ *                       while PT_EXCHANGE_HIGH bytes of replies wait for the
+ *                       client (true; nil, why once the call has ended)
  *   for m in ctx:recv() do ... end   the request messages (client and bidi
  *                       streaming); waits for the next one; ends with the
  *                       client's half-close, or the call's end
  *   ctx:set_compression(false | true | "gzip" | "deflate")
  *
  * A ctx kept past its call refuses use ("the call has ended").
+ *
+ * The instruction budget of a streaming handler counts per message: each
+ * ctx:send and each step of ctx:recv() starts a fresh one (ABI 1.10).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -179,6 +184,75 @@ static int l_set_trailer(lua_State *L)
 
 /* ---- messages -------------------------------------------------------------------------- */
 
+/* Each message sent or received starts a fresh instruction budget (ABI
+ * 1.10): a stream's handler is bounded per message, not for its life. */
+static void budget_renew(lua_State *L)
+{
+#if PT_ABI_MINOR >= 10
+	if (PT_API_HAS(A(), lua_budget_renew))
+		A()->lua_budget_renew(L);
+#else
+	(void)L;
+#endif
+}
+
+int grpc_push_send_result(lua_State *L, void *ud)
+{
+	struct gcall *c = ud;
+
+	if (c->finished) {
+		lua_pushnil(L);
+		lua_pushstring(L, c->cancelled ? "cancelled" : "the call has ended");
+		return 2;
+	}
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+#if PT_ABI_MINOR >= 10
+/* The client took enough of the replies: ctx:send() goes on. */
+static void on_send_drain(void *ud)
+{
+	struct gcall *c = ud;
+	pt_wait *w = c->send_wait;
+
+	if (!w)
+		return;
+	c->send_wait = NULL;
+	A()->lua_wait_wake(w, grpc_push_send_result, c);
+}
+#endif
+
+/*
+ * After a reply went out: while PT_EXCHANGE_HIGH bytes or more wait for
+ * the client (a slow reader, a closed HTTP/2 window), ctx:send() waits
+ * for them to drain, so the queue stays bounded; the deadline, the
+ * client's reset or the write timeout end the wait. Returns the results
+ * to return, or yields.
+ */
+static int send_backpressure(lua_State *L, struct gcall *c)
+{
+#if PT_ABI_MINOR >= 10
+	const struct pt_api *a = A();
+
+	if (!c->finished && PT_API_HAS(a, exchange_on_drain) &&
+	    a->exchange_queued(c->x) >= PT_EXCHANGE_HIGH) {
+		if (!lua_isyieldable(L)) {
+			/* a callback of table.sort & co: it cannot wait, and may
+			 * not queue without bound either */
+			if (a->exchange_queued(c->x) > GRPC_DEFAULT_MAX_QUEUED)
+				grpc_call_fail(c, GRPC_RESOURCE_EXHAUSTED, "replies queued past the "
+				               "bound while the client does not read them (ctx:send "
+				               "from a callback that cannot wait)");
+		} else if (a->exchange_on_drain(c->x, on_send_drain, c) == 0) {
+			c->send_wait = a->lua_wait_begin(L);
+			return a->lua_wait_yield(L);
+		}
+	}
+#endif
+	return grpc_push_send_result(L, c);
+}
+
 static int l_send(lua_State *L)
 {
 	struct gcall *c = check_call(L);
@@ -189,6 +263,8 @@ static int l_send(lua_State *L)
 		return luaL_error(L, "ctx:send is for streaming replies; this method's handler "
 		                  "returns its one reply");
 	luaL_checkany(L, 2);
+	if (!c->finished)
+		budget_renew(L);
 	rc = grpc_ctx_send_value(c, L, 2, &why);
 	if (rc == -2)
 		return lua_error(L);
@@ -197,8 +273,7 @@ static int l_send(lua_State *L)
 		lua_pushstring(L, why);
 		return 2;
 	}
-	lua_pushboolean(L, 1);
-	return 1;
+	return send_backpressure(L, c);
 }
 
 /* Pops the next queued message of C and pushes it decoded (nil at the end,
@@ -277,6 +352,7 @@ static int recv_next(lua_State *L)
 		lua_pushnil(L);
 		return 1;
 	}
+	budget_renew(L);
 	if (c->q_head)
 		return push_next(L, c);
 	if (c->body_done) {

@@ -316,12 +316,16 @@ static void call_release(struct gcall *c)
 	pb_buf_free(&c->in.cur);
 	if (!c->gone)
 		a->exchange_on_abort(c->x, NULL, NULL);
+#if PT_ABI_MINOR >= 10
+	if (PT_API_HAS(a, exchange_on_drain))
+		a->exchange_on_drain(c->x, NULL, NULL);
+#endif
 	grpc_conf_unref(c->conf);
 	a->exchange_unref(c->x);
 }
 
 /* Stops a handler still running after the end: abandoned (1.7) unless it
- * waits in ctx:recv(), which is woken with an error instead. */
+ * waits in ctx:recv() or ctx:send(), which are woken with an error instead. */
 static void stop_handler(struct gcall *c)
 {
 	if (!c->running)
@@ -331,6 +335,13 @@ static void stop_handler(struct gcall *c)
 
 		c->wait = NULL;
 		A()->lua_wait_wake(w, grpc_push_recv_error, c);
+		return;
+	}
+	if (c->send_wait) {   /* ctx:send() waiting for a slow client: nil, "cancelled" */
+		pt_wait *w = c->send_wait;
+
+		c->send_wait = NULL;
+		A()->lua_wait_wake(w, grpc_push_send_result, c);
 		return;
 	}
 #if PT_ABI_MINOR >= 7

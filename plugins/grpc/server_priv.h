@@ -35,6 +35,7 @@ struct gcall {
 	int compress;                      /* -1 by size, 0 never, 1 always */
 	int code;                          /* the status it ended with */
 	pt_wait *wait;                     /* ctx:recv() waiting */
+	pt_wait *send_wait;                /* ctx:send() waiting for the client to read */
 	pt_timer *timer;                   /* the deadline */
 	double deadline;                   /* Unix time; 0: none */
 	void (*release_hook)(struct gcall *c);   /* a built-in's cleanup */
@@ -57,6 +58,8 @@ void grpc_call_on_body(pt_exchange *x, const char *data, size_t len, int last, v
 void grpc_recv_kick(struct gcall *c);
 /* A pt_lua_push_fn: the error ctx:recv() raises once the call has ended. */
 int grpc_push_recv_error(struct lua_State *L, void *ud);
+/* A pt_lua_push_fn: what a ctx:send() that waited returns (UD the call). */
+int grpc_push_send_result(struct lua_State *L, void *ud);
 /* server.c: encode the value at IDX as the method's reply and send it.
  * 0; -1 with *WHY when the call has ended; -2 with *WHY (pushed on CO) for
  * a value that does not encode (the caller raises). */

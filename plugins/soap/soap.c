@@ -127,7 +127,7 @@ void soap_metric_call(const struct soap_service *svc, const char *op, enum soap_
 	for (unsigned i = 0; m && i < m->n && (unsigned)o < SOAP_NOUTCOMES; i++)
 		if (!strcmp(m->v[i].op, op)) {
 			soap_api->metric_add(m->v[i].calls[o], 1);
-			soap_api->metric_add(m->v[i].usec, (double)usec);
+			soap_api->metric_add(m->v[i].usec, (double)usec / 1e6);
 			return;
 		}
 }
@@ -383,9 +383,9 @@ static int metrics_build(struct soap_service *svc)
 			}
 			snprintf(labels, sizeof(labels), "service=\"%s\",operation=\"%s\"", svc->name,
 			         op);
-			om->usec = a->metric_counter_l(soap_ctx, "portico_soap_call_duration_us_total",
-			                               "Time spent in SOAP client calls (microseconds, "
-			                               "every outcome)", labels);
+			om->usec = a->metric_counter_l(soap_ctx, "portico_soap_call_duration_seconds_total",
+			                               "Time spent in SOAP client calls (seconds, every "
+			                               "outcome)", labels);
 		}
 	return 0;
 }

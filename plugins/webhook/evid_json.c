@@ -13,6 +13,7 @@
  * integer (printed in decimal) is a value.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,13 +102,39 @@ int wh_utf8_valid(const char *s, size_t n)
 	const unsigned char *p = (const unsigned char *)s, *end = p + n;
 
 	while (p < end) {
-		size_t k = *p < 0x80 ? 1 : utf8_len(p, end);
+		size_t k;
+		uint64_t v;
+
+		if (end - p >= 8) {             /* eight ASCII bytes a step */
+			memcpy(&v, p, 8);
+			if (!(v & 0x8080808080808080ull)) {
+				p += 8;
+				continue;
+			}
+		}
+		k = *p < 0x80 ? 1 : utf8_len(p, end);
 
 		if (!k)
 			return 0;
 		p += k;
 	}
 	return 1;
+}
+
+/* Whether any of the 8 bytes at P is below 0x20, above 0x7f, '"' or
+ * '\\': word-at-a-time, the classic tests "some byte is zero" ((x - 1s)
+ * & ~x & 0x80s, on the word xor-ed with '"' and with '\\') and "some
+ * byte is below 0x20" (the same with 0x20s). Exact as a yes/no. */
+static int special8(const unsigned char *p)
+{
+	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+	uint64_t v, q, b;
+
+	memcpy(&v, p, 8);
+	q = v ^ (ones * '"');
+	b = v ^ (ones * '\\');
+	return (((v - ones * 0x20) & ~v) | v | ((q - ones) & ~q) | ((b - ones) & ~b)) & high
+	       ? 1 : 0;
 }
 
 /*
@@ -126,7 +153,15 @@ static int string_at(struct walk *w, char *out, size_t outlen, size_t *len)
 		size_t k;
 
 		if (!out) {
-			/* plain ASCII, the bulk of a body: no per-byte checks */
+			/* plain ASCII, the bulk of a body: eight bytes a step
+			 * while none of them is a control, non-ASCII, '"' or
+			 * '\\' (then byte by byte up to it) */
+			const unsigned char *q = p;
+
+			while (end - q >= 8 && !special8(q))
+				q += 8;
+			n += (size_t)(q - p);
+			p = q;
 			while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
 				p++, n++;
 		}

@@ -22,6 +22,10 @@ long wh_json_text(const unsigned char *body, size_t len, const char *path, char 
  * surrogates or code points past U+10FFFF). */
 int wh_utf8_valid(const char *s, size_t n);
 
+/* S (N bytes, UTF-8) as a JSON string's content, as jansson's json_dumps
+ * writes it, into OUT (room for 6 * N bytes): its length. */
+size_t wh_json_escape(char *out, const char *s, size_t n);
+
 /* The Ith header's name and value (0) or -1. */
 typedef int (*wh_header_at_fn)(void *ud, unsigned i, const char **name, size_t *nlen,
                                const char **val, size_t *vlen);

@@ -26,6 +26,7 @@
 
 #define MAX_HEADERS_JSON (32u << 10)   /* bytes of header values kept with an event */
 #define MAX_HEADER_VALUE (8u << 10)
+#define MAX_ID 255                  /* bytes of an event id kept (wh_event_id's buffer) */
 
 struct rx {
 	pt_exchange *x;
@@ -137,16 +138,24 @@ static void put_done(int rc, const char *err, void *ud)
 			a->log(whg_ctx, PT_LOG_WARN, "source \"%s\": event %s not stored (the client "
 			       "left meanwhile): %s", r->source, id, err ? err : "storage error");
 	} else if (rc == WH_STORED || rc == WH_DUPLICATE) {
-		json_t *o = json_pack("{s:b,s:s}", "ok", 1, "id", id);
-		char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		/* {"ok":true,"id":ID}, written here (jansson's pack and dump
+		 * were a twentieth of an event): an id that is not UTF-8
+		 * (jansson would refuse it) is left out */
+		char text[sizeof("{\"ok\":true,\"id\":\"\"}") + 6 * MAX_ID];
+		size_t n = strlen(id), len = sizeof("{\"ok\":true") - 1;
 
-		json_decref(o);
+		memcpy(text, "{\"ok\":true", len);
+		if (n <= MAX_ID && wh_utf8_valid(id, n)) {
+			memcpy(text + len, ",\"id\":\"", 7);
+			len += 7;
+			len += wh_json_escape(text + len, id, n);
+			text[len++] = '"';
+		}
+		text[len++] = '}';
 		if (rc == WH_DUPLICATE)
 			a->exchange_header_set(x, PT_STR("x-portico-duplicate"), PT_STR("1"));
 		a->exchange_header_set(x, PT_STR("content-type"), PT_STR("application/json"));
-		a->exchange_respond(x, 200, text ? (pt_str_t){ text, strlen(text) } :
-		                    PT_STR("{\"ok\":true}"));
-		free(text);
+		a->exchange_respond(x, 200, (pt_str_t){ text, len });
 	} else {
 		char why[300];
 
@@ -165,7 +174,7 @@ static void store_event(struct rx *r)
 	const struct wh_source *s = r->s;
 	struct wh_req req = { header_of, x, (const unsigned char *)r->body.ptr, r->body.len,
 	                      (int64_t)time(NULL) };
-	char id[256], type[256], why[256] = "";
+	char id[MAX_ID + 1], type[256], why[256] = "";
 	struct wh_event_in ev;
 	struct rx *r2;
 	char *hj;

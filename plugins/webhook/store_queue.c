@@ -50,10 +50,23 @@ int wh_sq_queue_prepare(struct sq *s)
 	return 0;
 }
 
+void wh_sq_put_unref(struct sq_op *op)
+{
+	if (__atomic_sub_fetch(&op->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		free(op);
+}
+
 void wh_sq_job_free(struct wh_job *job)
 {
+	struct sq_job *j = (struct sq_job *)job;
+
 	if (!job)
 		return;
+	if (j->put) {                 /* its fields are the put's */
+		wh_sq_put_unref(j->put);
+		free(j);
+		return;
+	}
 	free(job->source);
 	free(job->event_id);
 	free(job->type);
@@ -61,6 +74,22 @@ void wh_sq_job_free(struct wh_job *job)
 	free(job->headers_json);
 	free(job->meta_json);
 	free(job);   /* the struct sq_job it begins */
+}
+
+void wh_sq_key(char *key, int64_t id)
+{
+	char tmp[24];
+	unsigned n = 0;
+	uint64_t v = id < 0 ? 0 - (uint64_t)id : (uint64_t)id;
+
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	if (id < 0)
+		*key++ = '-';
+	while (n)
+		*key++ = tmp[--n];
+	*key = '\0';
 }
 
 static char *col_dup(sqlite3_stmt *st, int i)
@@ -91,7 +120,7 @@ static struct sq_job *job_from_row(struct sq *s, sqlite3_stmt *st, int64_t now)
 	j->id = sqlite3_column_int64(st, 0);
 	j->started_ms = now;
 	j->job.kind = sqlite3_column_int(st, 1);
-	snprintf(j->job.key, sizeof(j->job.key), "%lld", (long long)j->id);
+	wh_sq_key(j->job.key, j->id);
 	j->job.source = col_dup(st, 2);
 	j->job.event_id = col_dup(st, 3);
 	j->job.type = col_dup(st, 4);
@@ -141,17 +170,14 @@ unsigned wh_sq_free_slots(struct sq *s)
 	return slots;
 }
 
-static char *dup_or_null(const char *t)
-{
-	return t ? strdup(t) : NULL;
-}
-
 /*
  * The job of a put just inserted as "processing" (row ID), made from the
- * put's own copy of the event: no reading back what was just written.
- * Assigned a worker slot. NULL when out of memory.
+ * put's own copy of the event: no reading back what was just written, and
+ * no copying it again either: the job's fields point into OP's
+ * allocation, which it holds a reference to. Assigned a worker slot. NULL
+ * when out of memory.
  */
-struct sq_job *wh_sq_job_from_put(struct sq *s, const struct sq_op *op, int64_t id, int64_t now)
+struct sq_job *wh_sq_job_from_put(struct sq *s, struct sq_op *op, int64_t id, int64_t now)
 {
 	struct sq_job *j = calloc(1, sizeof(*j));
 
@@ -160,30 +186,22 @@ struct sq_job *wh_sq_job_from_put(struct sq *s, const struct sq_op *op, int64_t 
 	j->store = s;
 	j->id = id;
 	j->started_ms = now;
+	j->put = op;
+	__atomic_add_fetch(&op->refs, 1, __ATOMIC_RELAXED);
 	j->job.kind = op->kind;
-	snprintf(j->job.key, sizeof(j->job.key), "%lld", (long long)id);
-	j->job.source = strdup(op->source);
-	j->job.event_id = strdup(op->event_id);
-	j->job.type = strdup(op->type_s);
-	j->job.body = malloc(op->body_len + 1);   /* NUL after it, as job_from_row */
-	if (j->job.body) {
-		if (op->body_len)
-			memcpy(j->job.body, op->body, op->body_len);
-		j->job.body[op->body_len] = '\0';
-	}
+	wh_sq_key(j->job.key, id);
+	j->job.source = op->source;
+	j->job.event_id = op->event_id;
+	j->job.type = op->type_s;
+	j->job.body = op->body;       /* NUL after it, as job_from_row's */
 	j->job.body_len = op->body_len;
-	j->job.headers_json = dup_or_null(op->headers);
-	j->job.meta_json = dup_or_null(op->meta);
+	j->job.headers_json = op->headers;
+	j->job.meta_json = op->meta;
 	j->job.received_at_ms = op->received_at_ms;
 	j->job.attempt = 1;
 	j->job.max_attempts = op->max_attempts;
 	j->job.base = op->base;
 	j->job.cap = op->cap;
-	if (!j->job.source || !j->job.event_id || !j->job.type || !j->job.body ||
-	    (op->headers && !j->job.headers_json) || (op->meta && !j->job.meta_json)) {
-		wh_sq_job_free(&j->job);
-		return NULL;
-	}
 	assign(s, j);
 	return j;
 }

@@ -49,12 +49,16 @@ struct sq_op {
 	/* EXEC (tests): SQL to run on the writer's connection */
 	const char *sql;
 	int done;                     /* EXEC: ran; FINISH: its worker slot is released */
+	/* PUT: owners of this allocation (atomic): the put until answered,
+	 * and the job made from it (its strings and body point into it) */
+	int refs;
 };
 
 /* A job as handed out: the contract's struct first, so finish can find the
  * rest from the pointer it is given. */
 struct sq_job {
 	struct wh_job job;
+	struct sq_op *put;            /* the put whose copy the job's fields are (a ref), or NULL: owned */
 	struct sq *store;
 	int64_t id;
 	unsigned worker;
@@ -103,6 +107,10 @@ struct sq {
 
 int64_t wh_sq_now_ms(void);
 
+/* ID in decimal into KEY (a job's key: room for 21 bytes), without
+ * snprintf (a writer's round formats one for every event). */
+void wh_sq_key(char *key, int64_t id);
+
 /* WH_EFULL for SQLITE_FULL, else WH_EIO. */
 int wh_sq_errcode(int rc);
 
@@ -135,12 +143,14 @@ void wh_sq_hand_out(struct sq *s, struct sq_job **jobs, unsigned n);
 unsigned wh_sq_free_slots(struct sq *s);
 /* The job of put OP, just inserted as "processing" with row ID, made from
  * OP's copy of the event and given a worker slot; NULL: no memory. */
-struct sq_job *wh_sq_job_from_put(struct sq *s, const struct sq_op *op, int64_t id,
+struct sq_job *wh_sq_job_from_put(struct sq *s, struct sq_op *op, int64_t id,
                                   int64_t now);
 void wh_sq_unpick(struct sq *s, struct sq_job **jobs, unsigned n);
 void wh_sq_periodic(struct sq *s, int64_t now);
 void wh_sq_queue_free(struct sq *s);
 void wh_sq_job_free(struct wh_job *job);
+/* Drops a reference to put OP (wh_sq_job_free drops its job's). */
+void wh_sq_put_unref(struct sq_op *op);
 /* Queues OP for the writer and wakes it (store_sqlite.c). */
 void wh_sq_enqueue(struct sq *s, struct sq_op *op);
 void wh_sq_finish(struct wh_store *s, struct wh_job *job, int outcome, int64_t next_at_ms,

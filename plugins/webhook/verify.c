@@ -167,17 +167,35 @@ static const char *alg_name(int alg)
 }
 
 /* The HMAC implementation, fetched once for the process (kept to its end),
- * and each thread's contexts, one per algorithm, made with their digest
- * once and keyed again for each MAC: a new context per MAC looked the
- * digest up in OpenSSL's provider tables every time (a third of a 1 KB
- * event's verification). Freed as the thread ends. */
+ * and each thread's contexts: one per algorithm, made with their digest
+ * once and keyed again for each MAC (a new context per MAC looked the
+ * digest up in OpenSSL's provider tables every time), and a few kept keyed
+ * with a secret: EVP_MAC_init with no key starts again from the inner and
+ * outer states computed when it was keyed, instead of hashing the padded
+ * key twice for every MAC (two compression blocks, an eighth of a 1 KB
+ * event's verification). A keyed context is found by the key's bytes,
+ * never by where the key lives (a reload frees and reuses memory); more
+ * keys in use than KEYED_MAX are keyed again as they come, as before.
+ * Freed (and the copies of the keys wiped) as the thread ends. */
+#define KEYED_MAX 8
+#define KEYED_KEY_MAX 128       /* SHA-512's block: longer keys are not kept */
+
 static EVP_MAC *hmac_impl;
 static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
 static pthread_key_t hmac_key;
 static int hmac_key_ok;
 
+struct keyed {
+	EVP_MAC_CTX *ctx;       /* NULL: a free slot */
+	int alg;
+	size_t keylen;
+	unsigned char key[KEYED_KEY_MAX];
+};
+
 struct hmac_tl {
 	EVP_MAC_CTX *ctx[WH_SHA512 + 1];
+	struct keyed keyed[KEYED_MAX];
+	unsigned next;          /* the slot replaced at the next miss */
 };
 
 static void hmac_tl_free(void *p)
@@ -186,6 +204,9 @@ static void hmac_tl_free(void *p)
 
 	for (unsigned i = 0; i <= WH_SHA512; i++)
 		EVP_MAC_CTX_free(t->ctx[i]);
+	for (unsigned i = 0; i < KEYED_MAX; i++)
+		EVP_MAC_CTX_free(t->keyed[i].ctx);
+	OPENSSL_cleanse(t, sizeof(*t));
 	free(t);
 }
 
@@ -195,14 +216,11 @@ static void hmac_fetch(void)
 	hmac_key_ok = pthread_key_create(&hmac_key, hmac_tl_free) == 0;
 }
 
-/* This thread's context for ALG, digest set, or NULL. */
-static EVP_MAC_CTX *hmac_ctx(int alg)
+/* This thread's contexts, or NULL. */
+static struct hmac_tl *hmac_tl(void)
 {
 	struct hmac_tl *t;
-	OSSL_PARAM params[2];
 
-	if (alg < WH_SHA1 || alg > WH_SHA512)
-		alg = WH_SHA256;               /* as alg_name reads it */
 	if (!hmac_impl || !hmac_key_ok)
 		return NULL;
 	if (!(t = pthread_getspecific(hmac_key))) {
@@ -213,6 +231,14 @@ static EVP_MAC_CTX *hmac_ctx(int alg)
 			return NULL;
 		}
 	}
+	return t;
+}
+
+/* T's context for ALG, digest set, or NULL. */
+static EVP_MAC_CTX *hmac_ctx(struct hmac_tl *t, int alg)
+{
+	OSSL_PARAM params[2];
+
 	if (!t->ctx[alg]) {
 		params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
 		                                             (char *)alg_name(alg), 0);
@@ -227,21 +253,63 @@ static EVP_MAC_CTX *hmac_ctx(int alg)
 	return t->ctx[alg];
 }
 
+/* T's context keyed with KEY for ALG, started for a new MAC: the kept one,
+ * or a slot keyed now. NULL when the key is too long to keep or OpenSSL
+ * failed (the caller keys its plain context then). */
+static EVP_MAC_CTX *hmac_keyed(struct hmac_tl *t, int alg, const unsigned char *key,
+                               size_t keylen)
+{
+	EVP_MAC_CTX *base;
+	struct keyed *k;
+
+	if (keylen == 0 || keylen > KEYED_KEY_MAX || !(base = hmac_ctx(t, alg)))
+		return NULL;
+	for (unsigned i = 0; i < KEYED_MAX; i++) {
+		k = &t->keyed[i];
+		if (k->ctx && k->alg == alg && k->keylen == keylen &&
+		    CRYPTO_memcmp(k->key, key, keylen) == 0)
+			return EVP_MAC_init(k->ctx, NULL, 0, NULL) ? k->ctx : NULL;
+	}
+	k = &t->keyed[t->next];
+	t->next = (t->next + 1) % KEYED_MAX;
+	if (k->ctx && k->alg != alg) {
+		EVP_MAC_CTX_free(k->ctx);
+		k->ctx = NULL;
+	}
+	if (!k->ctx && !(k->ctx = EVP_MAC_CTX_dup(base)))
+		return NULL;
+	k->alg = alg;
+	k->keylen = 0;              /* matches nothing until keyed */
+	if (!EVP_MAC_init(k->ctx, key, keylen, NULL))
+		return NULL;
+	memcpy(k->key, key, keylen);
+	k->keylen = keylen;
+	return k->ctx;
+}
+
 /* HMAC-ALG(KEY, the concatenated PIECES) into OUT: its length, 0 on an
  * OpenSSL failure (which then matches nothing). */
 static size_t hmac(int alg, const unsigned char *key, size_t keylen,
                    const struct piece *pieces, unsigned n, unsigned char *out)
 {
 	static const unsigned char nokey[1];   /* an empty key, by a non-NULL pointer */
-	EVP_MAC_CTX *ctx;
+	struct hmac_tl *t;
+	EVP_MAC_CTX *ctx = NULL;
 	size_t len = 0;
 	int ok;
 
+	if (alg < WH_SHA1 || alg > WH_SHA512)
+		alg = WH_SHA256;               /* as alg_name reads it */
 	pthread_once(&hmac_once, hmac_fetch);
-	ctx = hmac_ctx(alg);
-	ok = ctx != NULL;
-	if (ok)
-		ok = EVP_MAC_init(ctx, keylen ? key : nokey, keylen, NULL);
+	if (!(t = hmac_tl()))
+		return 0;
+	if (!(ctx = hmac_keyed(t, alg, key, keylen))) {
+		ctx = hmac_ctx(t, alg);
+		ok = ctx != NULL && EVP_MAC_init(ctx, keylen ? key : nokey, keylen, NULL);
+		if (!ok)
+			return 0;
+	}
+	ok = 1;
 	for (unsigned i = 0; ok && i < n; i++)
 		if (pieces[i].len)
 			ok = EVP_MAC_update(ctx, pieces[i].p, pieces[i].len);

@@ -18,7 +18,7 @@ webhook round the bench waits for the queue to drain and reports how long
 that took (the handler keeping up: lag bounded).
 
     tests/bench/webhook_bench.py [--duration 5] [--rounds 3] [--conns 64]
-        [--durability full|normal]
+        [--durability full|normal] [--webhook-so PATH]
 
 Goal (issue 14): the webhook route at >= 0.5x the plain route's req/s with
 durability at its default ("full": an fsync per group commit).
@@ -39,7 +39,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from http_bench import PORTICO, ROOT, Server, free_port, measure, run_wrk  # noqa: E402
+from http_bench import PORTICO, ROOT, Server, free_port, measure, run_wrk, wait_port  # noqa: E402
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 SIGN = os.path.join(HERE, "webhook_sign.lua")
@@ -55,7 +55,7 @@ end)
 
 
 class Daemon(Server):
-    def __init__(self, work, durability):
+    def __init__(self, work, durability, webhook_so=None):
         port = free_port()
         self.admin = free_port()
         self.work = work
@@ -64,7 +64,7 @@ class Daemon(Server):
         for name in ("webhook.so",):
             dst = os.path.join(plugins, name)
             if not os.path.exists(dst):
-                os.symlink(os.path.join(ROOT, "plugins", ".libs", name), dst)
+                os.symlink(webhook_so or os.path.join(ROOT, "plugins", ".libs", name), dst)
         os.makedirs(os.path.join(work, "routes"), exist_ok=True)
         with open(os.path.join(work, "routes", "bench.lua"), "w") as f:
             f.write(ROUTES)
@@ -77,6 +77,12 @@ class Daemon(Server):
                     f'plugin "webhook" {{ durability = "{durability}" }}\n'
                     f'routes "{work}/routes"\n')
         super().__init__("portico", [PORTICO, "-c", self.conf], port, port)
+
+    def start(self):
+        # the admin listener (metrics) may come up after the main one
+        super().start()
+        wait_port(self.admin)
+        return self
 
     def metric(self, name, source="std"):
         """Sum of NAME{source="std"} on /metrics, or None."""
@@ -104,13 +110,15 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--conns", type=int, default=64)
     ap.add_argument("--durability", default="full")
+    ap.add_argument("--webhook-so", help="another build's plugin (e.g. the one before a "
+                    "change) against this tree's daemon")
     a = ap.parse_args()
     env = dict(os.environ, WH_SECRET=SECRET)
     os.environ.update(env)
     res = {"plain": [], "webhook": []}
     drains = []
     with tempfile.TemporaryDirectory(prefix="whbench-") as work:
-        d = Daemon(work, a.durability)
+        d = Daemon(work, a.durability, a.webhook_so and os.path.abspath(a.webhook_so))
         for _ in range(a.rounds):
             for name, path in (("plain", "/plain"), ("webhook", "/hooks/std")):
                 d.start()

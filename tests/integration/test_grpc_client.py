@@ -16,6 +16,7 @@ import importlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -627,7 +628,30 @@ def test_a_cancelled_server_call_cancels_its_client_call(front, backend, pb):
     fut.cancel()
     t0 = time.monotonic()
     assert backend.seen("unary-cancelled", timeout=5)
-    assert time.monotonic() - t0 < 2
+    # told at once (ABI 1.10 lua_wait_on_abandon), not found by polling:
+    # the backend itself looks every 10 ms
+    assert time.monotonic() - t0 < 0.5
+    assert dm.wait_log("the client cancelled the call")
+
+
+def test_a_route_whose_client_leaves_cancels_its_grpc_call(d, backend):
+    """A plain HTTP route waiting in grpc.call: the client closing its
+    connection abandons the handler, and the upstream call is cancelled then
+    (before ABI 1.10 it ran on to its own timeout)."""
+    body = json.dumps({"method": "UnaryCall", "req": {"response_size": 1},
+                       "opts": {"timeout": 30, "metadata": {"x-sleep": "20"}}}).encode()
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+    s.sendall(b"POST /call HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+              b"content-length: %d\r\n\r\n%s" % (len(body), body))
+    assert backend.seen("unary")
+    s.close()
+    t0 = time.monotonic()
+    assert backend.seen("unary-cancelled", timeout=5)
+    assert time.monotonic() - t0 < 0.5
+    assert d.wait_log("stopped while it waited: the client went away")
+    # the worker goes on serving
+    assert post(d, "/call", method="UnaryCall", req={"response_size": 2}, opts={"timeout": 5},
+                len=True)["r"]["len"] == 2
 
 
 # ---- from a GraphQL resolver and a WebSocket handler -------------------------------------------

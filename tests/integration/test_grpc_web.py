@@ -397,7 +397,8 @@ HAVE_PB = not os.path.exists(os.path.join(SRCDIR, "plugins", "grpc", "pbstub.c")
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_demo_page_calls_the_service(portico, tmp_path):
     """conf/routes/grpc_web_demo.lua's page, its <script> run by Node with
-    fake buttons and the real fetch: Create, Get, a NOT_FOUND, Watch; and
+    fake buttons and the real fetch: Create, Get, a NOT_FOUND, Watch (the
+    order paid meanwhile through the transcoded MarkPaid); and
     the demo's REST routes from the contract's annotations."""
     rdir = tmp_path / "routes"
     rdir.mkdir()
@@ -419,8 +420,9 @@ def test_demo_page_calls_the_service(portico, tmp_path):
     assert lines[3] == "Get:" and '"id":"1"' in lines[4] and lines[5] == "  grpc-status 0"
     assert lines[6] == "Get:" and lines[7] == "  grpc-status 5 (no order 999)"
     assert lines[8] == "Watch:"
-    assert [l for l in lines[9:] if "status" in l and "seq" in l][-1].endswith(
-        '"status":"SHIPPED","seq":3}')
+    events = [l for l in lines[9:] if "status" in l and "seq" in l]
+    assert events == ['  {"id":"1","status":"PENDING","seq":1}',
+                      '  {"id":"1","status":"PAID","seq":2}'], lines   # paid meanwhile
     assert lines[-1] == "  grpc-status 0"
     # the demo contract's google.api.http options: the same service over REST
     r = requests.post(d.url + "/rest/v1/orders", json={"item": "pen", "quantity": 3}, timeout=5)

@@ -698,7 +698,7 @@ def test_metrics_count_outcomes(portico, tmp_path, server):
              and 'service="ledger"' in ln and 'operation="GetAccount"' in ln]
     got = {ln.split('outcome="')[1].split('"')[0]: float(ln.rsplit(" ", 1)[1]) for ln in lines}
     assert got.get("ok") == 1 and got.get("soap") == 1 and got.get("invalid") == 1, lines
-    assert "portico_soap_call_duration_us_total{" in text
+    assert "portico_soap_call_duration_seconds_total{" in text
 
 
 def test_reload_keeps_calls_working(portico, tmp_path, server):

@@ -348,6 +348,25 @@ def test_hostile_headers_are_bounded_and_secrets_not_kept(portico, tmp_path):
     assert kept["x-hub-signature-256"].startswith("sha256=")
 
 
+def test_answer_echoes_an_id_that_needs_escaping(hooks):
+    # the 200's JSON is written by hand (receive.c): quotes, backslashes,
+    # slashes and non-ASCII in the id come back exactly, a duplicate too
+    d = hooks
+    key = 'k-"q\\/\u00e9\u2028' + uuid.uuid4().hex
+    body = json.dumps({"event": {"key": key}}).encode()
+    ts = str(int(time.time()))
+    sig = base64.b64encode(hmac.new(b"generic-secret", ts.encode() + b"." + body,
+                                    hashlib.sha512).digest()).decode()
+    h = {"x-sig": "sha512=" + sig, "x-ts": ts, "x-kind": "thing.made"}
+    for dup in (None, "1"):
+        r = post(d, "/hooks/generic", body, h)
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"] == "application/json"
+        assert r.json() == {"ok": True, "id": key}, r.text
+        assert r.headers.get("x-portico-duplicate") == dup
+    wait_state(d, key, "done")
+
+
 def test_lua_verify_scheme(hooks):
     d = hooks
     r = post(d, "/hooks/custom", b"hello", {"x-token": "nope", "x-event-id": "c1"})
@@ -715,21 +734,35 @@ def test_the_shipped_config_checks_without_touching_var_dir():
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+@pytest.mark.skipif(not all(os.path.exists(os.path.join(PLUGINS, p + ".so"))
+                           for p in ("grpc", "rest", "websocket")),
+                    reason="the demo's payment path needs the grpc, rest and websocket plugins")
 def test_demo_signed_payment_reaches_the_dashboard_once_and_a_failure_is_replayed(portico,
                                                                                    tmp_path):
-    """README's demo: conf/routes/webhooks.lua and live.lua as shipped,
-    events signed by scripts/webhook-sign, the WebSocket and SSE dashboard
-    clients."""
+    """README's demo: conf/routes/webhooks.lua, live.lua and orders_grpc.lua
+    as shipped; a payment signed by scripts/webhook-sign --order marks the
+    order paid through the gRPC service, which the WebSocket and SSE
+    dashboard clients see once."""
     conf = os.path.join(SRCDIR, "conf")
     rdir = tmp_path / "routes"
     rdir.mkdir()
-    for f in ("webhooks.lua", "live.lua"):
+    for f in ("webhooks.lua", "live.lua", "orders_grpc.lua"):
         shutil.copy(os.path.join(conf, "routes", f), rdir / f)
     jwt_secret = "demo-secret-change-me-0123456789abcdef"
-    d = portico(f'var_dir = "{tmp_path}/var"\nplugin "webhook" {{}}\n'
-                f'plugin "rest" {{ jwt = {{ secret = "{jwt_secret}", iss = "portico-demo", '
-                f'query = "access_token" }} }}\nroutes "{rdir}"\n',
-                plugins_dir=PLUGINS, workers=2)
+    proto = os.path.join(conf, "proto")
+    d = portico(start=False, plugins_dir=PLUGINS, workers=2)
+    d.write(d.text +
+            f'var_dir = "{tmp_path}/var"\nplugin "webhook" {{}}\n'
+            f'plugin "rest" {{ jwt = {{ secret = "{jwt_secret}", iss = "portico-demo", '
+            f'query = "access_token" }} }}\n'
+            f'upstream "orders" {{ servers = {{ "127.0.0.1:{d.port}" }}, http2 = true }}\n'
+            f'plugin "grpc" {{ protos = {{ "{proto}/orders.proto" }}, '
+            f'import_paths = {{ "{proto}" }} }}\nroutes "{rdir}"\n')
+    d.start()
+    r = requests.post(d.url + "/rest/v1/orders", json={"item": "book", "customerId": "2"},
+                      timeout=10)
+    assert r.status_code == 200, r.text
+    oid = int(r.json()["id"])
     token = subprocess.run([os.path.join(SRCDIR, "scripts", "demo-token"), "alice"],
                            capture_output=True, text=True, timeout=30).stdout.strip()
     s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
@@ -762,34 +795,38 @@ def test_demo_signed_payment_reaches_the_dashboard_once_and_a_failure_is_replaye
     ws_thread.start()
     assert ws_open.wait(15) and "error" not in ws_result, ws_result
     secret = "whsec_portico_demo_0123456789abcdef"
-    evt = tmp_path / "evt.json"
-    evt.write_text('{"id":"evt_demo_1","type":"payment_intent.succeeded","data":{"object":'
-                   '{"id":"pi_1","amount":1999,"currency":"eur","status":"succeeded"}}}')
     sign = os.path.join(SRCDIR, "scripts", "webhook-sign")
 
-    def send(path):
-        out = subprocess.run([sign, "stripe", secret, str(path), d.url + "/hooks/stripe"],
+    def send(*args):
+        out = subprocess.run([sign, "stripe", secret, *args, d.url + "/hooks/stripe"],
                              capture_output=True, text=True, timeout=30)
         assert out.returncode == 0, out.stderr
         return out.stdout
 
-    first = send(evt)
+    pay = ("--order", str(oid), "--id", "evt_demo_1", "--payment-id", "pi_1")
+    first = send(*pay)
     assert "200 OK" in first and '"id":"evt_demo_1"' in first, first
     msg = sse.next_data()
-    assert msg["webhook"] == "evt_demo_1" and msg["id"] == "pi_1" and msg["amount"] == 1999
+    assert msg["event"] == "order.paid", msg
+    assert msg["order"]["id"] == oid and msg["order"]["status"] == "PAID"
+    assert msg["order"]["payment_id"] == "pi_1" and msg["order"]["amount"] == 1999
     ws_thread.join(20)
-    assert ws_result.get("msg", {}).get("webhook") == "evt_demo_1", ws_result
-    again = send(evt)
+    assert ws_result.get("msg") == msg, ws_result
+    wait_state(d, "evt_demo_1", "done")
+    again = send(*pay)
     assert "x-portico-duplicate: 1" in again.lower(), again
+    # the same payment in another event (the provider's redelivery): done, nothing pushed
+    assert "200 OK" in send(*pay[:2], "--id", "evt_demo_1b", "--payment-id", "pi_1")
+    wait_state(d, "evt_demo_1b", "done")
     bad = tmp_path / "bad.json"
     bad.write_text('{"id":"evt_demo_2","type":"payment_intent.succeeded"}')
-    assert "200 OK" in send(bad)
+    assert "200 OK" in send(str(bad))
     row = wait_state(d, "evt_demo_2", "retrying")
     assert row["last_error"] == "no data.object in the event"
     out = cli(d, "replay", str(row["id"]))
     assert out.returncode == 0 or "being processed" in out.stderr, out.stderr
     with pytest.raises(AssertionError):
-        sse.next_data(timeout=1.0)   # the duplicate and the bad event pushed nothing
+        sse.next_data(timeout=1.0)   # the duplicates and the bad event pushed nothing
     sse.close()
 
 

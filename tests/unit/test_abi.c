@@ -149,14 +149,21 @@ PIN(metric_gauge_l, 840);
 /* ---- 1.9 ---- */
 PIN(lua_exchange, 848);
 PIN(admin_route_register, 856);
+/* ---- 1.10 ---- */
+PIN(exchange_traceparent, 864);
+PIN(exchange_queued, 872);
+PIN(exchange_on_drain, 880);
+PIN(lua_wait_on_abandon, 888);
+PIN(lua_budget_renew, 896);
 
 #if defined(__x86_64__) && defined(__LP64__)
 /* Where the table of each minor ends: sizeof(struct pt_api) in that core. */
-static const uint32_t table_end[] = { 544, 592, 608, 616, 624, 632, 736, 792, 848, 864 };
+static const uint32_t table_end[] = { 544, 592, 608, 616, 624, 632, 736, 792, 848, 864,
+	                                       904 };
 
 _Static_assert(sizeof(table_end) / sizeof(table_end[0]) == PT_ABI_MINOR + 1,
                "a new minor needs its table end (and its members' offsets) here");
-_Static_assert(sizeof(struct pt_api) == 864,
+_Static_assert(sizeof(struct pt_api) == 904,
                "pt_api grew: pin the new members and the new end above");
 /* The other structs that cross the boundary keep their layout too. */
 _Static_assert(sizeof(pt_str_t) == 16 && offsetof(pt_str_t, len) == 8, "pt_str_t");
@@ -428,6 +435,19 @@ static void test_abi_18_members_refuse_outside_their_context(void **state)
 	assert_int_equal(api->command_register(ctx, "x", "s", NULL, NULL), PT_EINVAL);
 }
 
+/* 1.10: the streaming-handler members refuse what is not theirs (the
+ * gRPC integration tests exercise them: test_grpc_flow.py). */
+static void test_abi_110_members_refuse_outside_their_context(void **state)
+{
+	const struct pt_api *api = api_table();
+
+	(void)state;
+	assert_int_equal(api->lua_wait_on_abandon(NULL, NULL, NULL), PT_EINVAL);
+	assert_int_equal(api->lua_budget_renew(NULL), PT_ESTATE);
+	assert_true(PT_EXCHANGE_LOW < PT_EXCHANGE_HIGH);
+	assert_true(PT_API_HAS(api, exchange_queued) && PT_API_HAS(api, exchange_on_drain));
+}
+
 int main(void)
 {
 	static const struct CMUnitTest tests[] = {
@@ -439,6 +459,7 @@ int main(void)
 		cmocka_unit_test(test_abi_exchange_upstream_request_refuses_bad_arguments),
 		cmocka_unit_test(test_abi_ucall_refuses_bad_arguments),
 		cmocka_unit_test(test_abi_18_members_refuse_outside_their_context),
+		cmocka_unit_test(test_abi_110_members_refuse_outside_their_context),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

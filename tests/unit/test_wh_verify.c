@@ -38,6 +38,8 @@
 #include <jansson.h>
 #include <lauxlib.h>
 #include <lualib.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "evid_json.h"
 #include "wh.h"
@@ -488,6 +490,52 @@ static void test_standard(void **st)
 	wh_source_free(s);
 }
 
+/* Kept keyed HMAC contexts (verify.c) are found by the key's bytes: a key
+ * changed where it lives (a reload reusing freed memory) is not answered
+ * from the old one, and more keys than are kept all still verify, round
+ * after round (evicted slots keyed again). */
+static void test_kept_hmac_keys_follow_the_key_bytes(void **st)
+{
+	struct wh_source *s = src("{ path = '/gh', scheme = 'github', secrets = { "
+	                          "'gh-secret-current' } }"), *many[20];
+	unsigned char mac[32];
+	unsigned int maclen = 0;
+	char key[32], sig[20][8 + 64];
+
+	(void)st;
+	hclear();
+	hset("X-Hub-Signature-256", GITHUB_CUR);
+	assert_true(ok(s, req(TS)));
+	s->secrets[0].key[0] ^= 1;
+	rejected(s, req(TS), "no signature matches");
+	s->secrets[0].key[0] ^= 1;
+	assert_true(ok(s, req(TS)));
+	wh_source_free(s);
+
+	for (int i = 0; i < 20; i++) {
+		char opts[128];
+
+		snprintf(key, sizeof(key), "gh-key-%02d", i);
+		snprintf(opts, sizeof(opts), "{ path = '/gh', scheme = 'github', secrets = { '%s' } }",
+		         key);
+		many[i] = src(opts);
+		assert_non_null(HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)BODY,
+		                     strlen(BODY), mac, &maclen));
+		strcpy(sig[i], "sha256=");
+		for (unsigned k = 0; k < maclen; k++)
+			sprintf(sig[i] + 7 + 2 * k, "%02x", mac[k]);
+	}
+	for (int round = 0; round < 3; round++)
+		for (int i = 0; i < 20; i++) {
+			hclear();
+			hset("X-Hub-Signature-256", sig[i]);
+			assert_true(ok(many[i], req(TS)));
+			rejected(many[(i + 1) % 20], req(TS), "no signature matches");
+		}
+	for (int i = 0; i < 20; i++)
+		wh_source_free(many[i]);
+}
+
 static void test_sign_standard_matches_the_library(void **st)
 {
 	struct wh_secret k;
@@ -905,6 +953,28 @@ static void test_json_value_scan(void **st)
 	assert_int_equal(wh_json_text((const unsigned char *)"{\"id\":\"abcdef\"}", 15, "id",
 	                              buf, 4), 6);
 	assert_string_equal(buf, "abc");
+
+	/* the eight-bytes-a-step skip over a long string that is not the
+	 * value: each special byte found at every offset of a word */
+	for (int pos = 0; pos < 24; pos++) {
+		static const struct { const char *ins, *want; } sp[] = {
+			{ "\t", NULL }, { "\x1f", NULL }, { "\xff", NULL }, { "\xc3\xa9", "t" },
+			{ "\\\"", "t" }, { "\\u00e9", "t" }, { "\\x", NULL }, { "\"", NULL },
+			{ "\x7f", "t" }, { " ", "t" }, { "~", "t" },
+		};
+
+		for (size_t k = 0; k < sizeof(sp) / sizeof(*sp); k++) {
+			char body[128];
+			long n;
+
+			snprintf(body, sizeof(body), "{\"pad\":\"%.*s%s%.*s\",\"type\":\"t\"}", pos,
+			         "xxxxxxxxxxxxxxxxxxxxxxxx", sp[k].ins, 24 - pos, "yyyyyyyyyyyyyyyyyyyyyyyy");
+			n = wh_json_text((const unsigned char *)body, strlen(body), "type", buf,
+			                 sizeof(buf));
+			if (sp[k].want ? n != 1 : n != -1)
+				fail_msg("special %zu at %d: %ld for %s", k, pos, n, body);
+		}
+	}
 }
 
 /* headers_json.c: the stored headers' text, as jansson wrote it. */
@@ -941,6 +1011,37 @@ static void test_headers_json(void **st)
 	t = wh_headers_json(7, th_at, NULL, 32768, 2);
 	assert_string_equal(t, "{\"x-a\":\"1\"}");
 	free(t);
+	/* the eight-bytes-a-step escaping and UTF-8 check: each special
+	 * byte at every offset of a word, against the byte-by-byte answer */
+	for (int pos = 0; pos < 20; pos++) {
+		static const char *const sp[] = { "\"", "\\", "\n", "\x01", "\x1f", "\x7f",
+		                                  "\xc3\xa9", "\xff", "\xc3", "/" };
+
+		for (size_t k = 0; k < sizeof(sp) / sizeof(*sp); k++) {
+			char in[64], want[256], got[256];
+			size_t n, w = 0, g;
+			int valid = strcmp(sp[k], "\xff") && strcmp(sp[k], "\xc3");
+
+			n = (size_t)snprintf(in, sizeof(in), "%.*s%s%.*s", pos, "abcdefghijklmnopqrst",
+			                     sp[k], 20 - pos, "ABCDEFGHIJKLMNOPQRST");
+			for (size_t i = 0; i < n; i++) {
+				unsigned char c = (unsigned char)in[i];
+
+				if (c == '"' || c == '\\')
+					w += (size_t)sprintf(want + w, "\\%c", c);
+				else if (c == '\n')
+					w += (size_t)sprintf(want + w, "\\n");
+				else if (c < 0x20)
+					w += (size_t)sprintf(want + w, "\\u%04X", c);
+				else
+					want[w++] = (char)c;
+			}
+			g = wh_json_escape(got, in, n);
+			assert_int_equal(g, w);
+			assert_memory_equal(got, want, w);
+			assert_int_equal(wh_utf8_valid(in, n), valid);
+		}
+	}
 }
 
 /* scripts/webhook-sign (the demo's helper) makes headers this code accepts. */
@@ -1006,6 +1107,7 @@ int main(void)
 		cmocka_unit_test(test_github),
 		cmocka_unit_test(test_shopify),
 		cmocka_unit_test(test_standard),
+		cmocka_unit_test(test_kept_hmac_keys_follow_the_key_bytes),
 		cmocka_unit_test(test_sign_standard_matches_the_library),
 		cmocka_unit_test(test_hmac_slack_example),
 		cmocka_unit_test(test_hmac_algorithms_and_encodings),

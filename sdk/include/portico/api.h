@@ -273,6 +273,13 @@ struct pt_ucall_ops {
 #define PT_UCALL_HIGH (256u << 10)
 #define PT_UCALL_LOW (64u << 10)
 
+/* ---- 1.10: response backpressure (pt_api.exchange_queued, exchange_on_drain) */
+
+/* Response bytes queued toward a client above which a producer should wait
+ * (exchange_on_drain), and the level under which it is told to go on. */
+#define PT_EXCHANGE_HIGH (256u << 10)
+#define PT_EXCHANGE_LOW (64u << 10)
+
 /* ---- 1.8: how the process runs, commands (pt_api.run_mode, command_register) */
 
 /* pt_api.run_mode(): a plugin's load() checks it before it starts threads
@@ -782,6 +789,68 @@ struct pt_api {
 	 */
 	int (*admin_route_register)(pt_plugin_ctx *ctx, const char *prefix, pt_admin_fn fn,
 	                            void *ud);
+
+	/* ---- 1.10: the trace context of an exchange -------------------------- */
+
+	/*
+	 * The W3C traceparent a call made for X sends on (a header, or gRPC
+	 * metadata), so the hops of one request share one trace id: the
+	 * client's when it is well formed (version 00 layout, 55 bytes), else
+	 * one the core made for X on first ask (a random trace id, sampled),
+	 * the same for every call made for X. Valid while X is.
+	 */
+	pt_str_t (*exchange_traceparent)(pt_exchange *x);
+
+	/* ---- 1.10: streaming handlers: backpressure, abandoned waits, budget */
+
+	/*
+	 * Response bytes of X queued toward the client and not yet written to
+	 * its socket: what exchange_write copied that the transport could not
+	 * send yet (HTTP/2: the stream's flow-control window is closed; both:
+	 * the socket does not take more). 0 once the client has gone (nothing
+	 * more will be sent). Call on X's worker. A producer that writes as it
+	 * pleases (a server-streaming gRPC handler, a feed) checks it after
+	 * each write and waits at PT_EXCHANGE_HIGH or more (exchange_on_drain).
+	 */
+	size_t (*exchange_queued)(pt_exchange *x);
+	/*
+	 * FN(UD) runs once, later, on X's worker from its loop (never inside
+	 * this call or a write), when X's queued bytes fall under
+	 * PT_EXCHANGE_LOW -- at once (still later) when they are under it
+	 * already. One callback per exchange: a second call replaces it; FN
+	 * NULL removes it, and a call already due is then dropped: remove it
+	 * before UD is freed. It never runs once the client has gone: the
+	 * abort callback (exchange_on_abort) says that instead, and a stalled
+	 * client is cut by the transport's write timeout (HTTP/2: no window
+	 * for the stream within it resets the stream). FN may write, answer
+	 * or drop the handler's reference. 0; PT_ESTATE when the connection
+	 * has let go of X; PT_ENOMEM.
+	 */
+	int (*exchange_on_drain)(pt_exchange *x, pt_task_fn fn, void *ud);
+	/*
+	 * Between lua_wait_begin(L) and lua_wait_wake(W): FN(UD) runs once,
+	 * at once (inside lua_task_abandon, or when the route handler that
+	 * waits loses its client), if the task or handler waiting on W is
+	 * abandoned, so what the wait stands for (an upstream call) is
+	 * cancelled now instead of running to its timeout. FN should end the
+	 * wait: lua_wait_wake(W, ...) then returns PT_ESTATE, resumes nothing
+	 * and releases W (any time later is fine too: until then W holds its
+	 * exchange). A second call replaces FN; FN NULL removes it. The core's
+	 * own waits (sleep, http.request) do the same. 0, or PT_EINVAL.
+	 */
+	int (*lua_wait_on_abandon)(pt_wait *w, pt_task_fn fn, void *ud);
+	/*
+	 * Inside a C function called from Lua: a fresh instruction budget
+	 * (lua.max_instructions, counted from 0 again) for the handler or task
+	 * whose coroutine runs L. For work that lives as long as a stream: a
+	 * plugin calls it once per unit (the gRPC server: each ctx:send and
+	 * each ctx:recv), so the budget bounds the work per message, not a
+	 * stream's whole life; Lua that loops without reaching such a call is
+	 * still stopped. 0; PT_ESTATE outside a request's or task's coroutine
+	 * (scripts loading, a coroutine of the script's own) or when the budget
+	 * is spent already (a spent budget stays spent).
+	 */
+	int (*lua_budget_renew)(struct lua_State *L);
 };
 
 /* Whether the running core's table has MEMBER. */

@@ -31,6 +31,10 @@
  *        metric_counter_l and metric_gauge_l (labelled metrics).
  *   1.9  lua_exchange: the exchange a Lua coroutine runs for;
  *        admin_route_register: a plugin's admin API endpoints.
+ *   1.10 exchange_queued, exchange_on_drain (response backpressure,
+ *        PT_EXCHANGE_HIGH/LOW), lua_wait_on_abandon (a plugin's wait told
+ *        that its task was abandoned), lua_budget_renew (a streaming
+ *        handler's instruction budget per message).
  */
 #ifndef PORTICO_PLUGIN_H
 #define PORTICO_PLUGIN_H
@@ -42,7 +46,7 @@ extern "C" {
 #endif
 
 #define PT_ABI_MAJOR 1
-#define PT_ABI_MINOR 9
+#define PT_ABI_MINOR 10
 
 #if defined(__GNUC__)
 #define PT_EXPORT __attribute__((visibility("default")))

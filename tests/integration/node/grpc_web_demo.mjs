@@ -15,5 +15,11 @@ await els.get.onclick();
 el("oid").value = "999";
 await els.get.onclick();
 el("oid").value = "1";
-await els.watch.onclick();
+// Watch streams the order's real changes: pay it (the REST route transcoded
+// from MarkPaid) while the watch is open, and the stream says PAID and ends.
+const watching = els.watch.onclick();
+await new Promise((r) => setTimeout(r, 600));
+await realFetch(base + "/rest/v1/orders/1:pay", { method: "POST", body: '{"payment_id":"pi_web"}',
+  headers: { "content-type": "application/json" } });
+await watching;
 process.stdout.write(els.out.textContent);
