@@ -28,11 +28,14 @@ json_t *admin_json_status(const struct gen *g)
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	snprintf(abi, sizeof(abi), "%u.%u", PT_ABI_MAJOR, PT_ABI_MINOR);
-	return json_pack("{s:s,s:s,s:f,s:I,s:I,s:I,s:I}", "version", PACKAGE_VERSION, "abi", abi,
+	return json_pack("{s:s,s:s,s:f,s:I,s:I,s:I,s:I,s:I,s:I}", "version", PACKAGE_VERSION, "abi", abi,
 	                 "uptime_seconds", (double)(now.tv_sec - started.tv_sec) +
 	                 (now.tv_nsec - started.tv_nsec) / 1e9,
 	                 "generation", (json_int_t)admin_gen_id(g),
 	                 "workers", (json_int_t)worker_count(),
+	                 /* retired by a reload, still finishing their requests */
+	                 "workers_retiring", (json_int_t)workers_retiring(),
+	                 "max_workers", (json_int_t)worker_slots(),
 	                 "routes", (json_int_t)(g ? g->nroutes : 0),
 	                 "plugins", (json_int_t)plugins_count());
 }

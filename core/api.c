@@ -158,13 +158,13 @@ static unsigned api_worker_count(void) { return worker_count(); }
 
 static void worker_set_data(pt_plugin_ctx *ctx, pt_worker *w, void *data)
 {
-	if (ctx->worker_data && w->id < worker_count())
+	if (ctx->worker_data && w->id < worker_slots())
 		ctx->worker_data[w->id] = data;
 }
 
 static void *worker_get_data(pt_plugin_ctx *ctx, pt_worker *w)
 {
-	return ctx->worker_data && w->id < worker_count() ? ctx->worker_data[w->id] : NULL;
+	return ctx->worker_data && w->id < worker_slots() ? ctx->worker_data[w->id] : NULL;
 }
 
 /* The registry (metrics.c) is served at the admin listener's /metrics.

@@ -145,6 +145,8 @@ struct config {
 	struct arena arena;        /* owns every string and node below */
 	const char *file;
 	int workers;
+	int max_workers;            /* worker slots, fixed at start: `workers` may grow to it on reload */
+	int workers_line;           /* where `workers` was set, 0: the default */
 	const char *plugins_dir;
 	const char *var_dir;        /* absolute, no trailing '/' (pt_api.var_dir) */
 	int var_dir_line;           /* where it was set, 0: the default */

@@ -101,6 +101,7 @@ static const struct spec top_spec[] = {
 	{ "openapi", PT_CONF_TABLE, 0, 0, 0, openapi_spec },
 	{ "lua", PT_CONF_TABLE, 0, 0, 0, lua_spec },
 	{ "workers", PT_CONF_NUMBER, S_INT, 1, 1024, NULL },
+	{ "max_workers", PT_CONF_NUMBER, S_INT, 1, 1024, NULL },
 	{ "plugins_dir", PT_CONF_STRING, 0, 0, 0, NULL },
 	{ "var_dir", PT_CONF_STRING, 0, 0, 0, NULL },
 	{ "pid_file", PT_CONF_STRING, 0, 0, 0, NULL },
@@ -661,6 +662,22 @@ void conf_read_settings(lua_State *L, struct config *cfg, struct build *b)
 
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	cfg->workers = (int)num_or(root, "workers", ncpu > 0 ? (double)ncpu : 1);
+	{
+		const pt_conf *v = conf_get(root, "workers"), *m = conf_get(root, "max_workers");
+		/* default: room to grow 4x past the CPUs, at least 64 slots */
+		double dflt = ncpu > 0 && ncpu * 4 > 64 ? (double)(ncpu * 4) : 64;
+
+		if (dflt > 1024)
+			dflt = 1024;
+		if (!m && cfg->workers > (int)dflt)
+			dflt = cfg->workers;
+		cfg->workers_line = v ? v->line : 0;
+		cfg->max_workers = (int)num_or(root, "max_workers", dflt);
+		if (cfg->workers > cfg->max_workers && cfg->max_workers >= 1)
+			conf_errf(b->e, cfg->file, m ? m->line : cfg->workers_line, "workers = %d is "
+			          "above max_workers = %d (the worker slots made at start)",
+			          cfg->workers, cfg->max_workers);
+	}
 	cfg->plugins_dir = str_or(root, "plugins_dir", PT_PLUGIN_DIR);
 	read_var_dir(b->e, cfg, root);
 	cfg->pid_file = str_or(root, "pid_file", NULL);

@@ -1,4 +1,5 @@
 /* gen.c - building and releasing generations; see gen.h. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,45 @@
 #include "upstream/state.h"
 
 static atomic_uint next_id = 1;
+static struct gen *live_head, *live_tail;   /* oldest first */
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void live_add(struct gen *g)
+{
+	pthread_mutex_lock(&live_mu);
+	g->live_prev = live_tail;
+	g->live_next = NULL;
+	if (live_tail)
+		live_tail->live_next = g;
+	else
+		live_head = g;
+	live_tail = g;
+	pthread_mutex_unlock(&live_mu);
+}
+
+static void live_remove(struct gen *g)
+{
+	pthread_mutex_lock(&live_mu);
+	if (g->live_prev)
+		g->live_prev->live_next = g->live_next;
+	else
+		live_head = g->live_next;
+	if (g->live_next)
+		g->live_next->live_prev = g->live_prev;
+	else
+		live_tail = g->live_prev;
+	pthread_mutex_unlock(&live_mu);
+}
+
+unsigned gen_oldest_live(void)
+{
+	unsigned id;
+
+	pthread_mutex_lock(&live_mu);
+	id = live_head ? live_head->id : atomic_load(&next_id);
+	pthread_mutex_unlock(&live_mu);
+	return id;
+}
 
 /* Appends a line to ERR at *OFF. */
 static void add_err(char *err, size_t errlen, size_t *off, const char *fmt, ...)
@@ -327,6 +367,7 @@ struct gen *gen_build(struct config *cfg, char *err, size_t errlen)
 		goto fail;
 	atomic_init(&g->refs, 1);
 	g->id = atomic_fetch_add(&next_id, 1);
+	live_add(g);
 	return g;
 fail:
 	if (g) {
@@ -353,6 +394,7 @@ void gen_unref(struct gen *g)
 	if (!g || atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	log_debug("core", "generation %u released", g->id);
+	live_remove(g);
 	router_free(g->router);
 	free(g->routes);
 	release_filters(g);

@@ -40,6 +40,7 @@ struct compiled_filter {
 
 struct gen {
 	atomic_uint refs;
+	struct gen *live_prev, *live_next;   /* every generation not yet freed (gen.c) */
 	unsigned id;
 	struct config *cfg;           /* owned */
 	struct router *router;        /* owned; read-only once built */
@@ -57,5 +58,12 @@ struct gen {
 struct gen *gen_build(struct config *cfg, char *err, size_t errlen);
 void gen_ref(struct gen *g);
 void gen_unref(struct gen *g);
+/*
+ * The id of the oldest generation not yet freed (an exchange or a worker
+ * still holds it), or the next id to be given when none is alive. A
+ * retired worker's slot is reused only once every generation it may have
+ * made a Lua state in is gone (worker.c). Any thread.
+ */
+unsigned gen_oldest_live(void);
 
 #endif

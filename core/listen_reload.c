@@ -14,8 +14,9 @@
  * running config untouched. A removed listener's sockets are closed by
  * each worker; connections it accepted go on until they end.
  *
- * `workers` changes still need a restart (the per-worker tables of the
- * metrics, plugins and Lua states are sized at start): warned in main.c.
+ * `workers` changes are applied by worker.c (workers_resize_*): new
+ * workers bind the listener set this file works out (listen_reload_next),
+ * retired ones hand their sockets over (listen_reload_current).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,8 +70,9 @@ static int same(const struct listener_info *li, const struct listen_conf *l)
 void listen_reload_abort(void)
 {
 	for (unsigned i = 0; i < plan.nadd; i++) {
-		for (unsigned w = 0; plan.fds[i] && w < worker_count(); w++)
-			close(plan.fds[i][w]);
+		for (unsigned w = 0; plan.fds[i] && w < worker_slots(); w++)
+			if (plan.fds[i][w] >= 0)
+				close(plan.fds[i][w]);
 		free(plan.fds[i]);
 		tls_ctx_free(plan.add[i]->ssl);
 		free(plan.add[i]);
@@ -122,7 +124,7 @@ int listen_reload_prepare(const struct config *nw, char *err, size_t errlen)
 		}
 		{
 			struct listener_info *li = calloc(1, sizeof(*li));
-			int *fds = calloc(worker_count() + 1, sizeof(int));
+			int *fds = calloc(worker_slots() + 1, sizeof(int));
 			char why[512];
 
 			if (!li || !fds) {
@@ -209,6 +211,29 @@ void listen_reload_commit(void)
 	memcpy(live, kept, nkept * sizeof(kept[0]));
 	nlive = nkept;
 	memset(&plan, 0, sizeof(plan));
+}
+
+unsigned listen_reload_current(const struct listener_info **out, unsigned max)
+{
+	unsigned n = 0;
+
+	for (unsigned j = 0; j < nlive && n < max; j++)
+		if (live[j].owned != 2)
+			out[n++] = live[j].li;
+	return n;
+}
+
+unsigned listen_reload_next(const struct listener_info **out, unsigned max)
+{
+	unsigned n = 0;
+
+	if (!plan.active)
+		return listen_reload_current(out, max);
+	for (unsigned i = 0; i < plan.nkeep && n < max; i++)
+		out[n++] = live[plan.keep[i]].li;
+	for (unsigned i = 0; i < plan.nadd && n < max; i++)
+		out[n++] = plan.add[i];
+	return n;
 }
 
 void listen_reload_free(void)

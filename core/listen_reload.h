@@ -26,6 +26,12 @@ int listen_reload_prepare(const struct config *nw, char *err, size_t errlen);
 void listen_reload_commit(void);
 /* The reload was refused after prepare: undoes it. */
 void listen_reload_abort(void);
+/* The listeners served now (up to MAX into OUT): what a retired worker's
+ * sockets are handed over for. */
+unsigned listen_reload_current(const struct listener_info **out, unsigned max);
+/* After prepare: the listeners the reload will serve (kept, then new), for
+ * the workers it starts; the current ones without a prepared reload. */
+unsigned listen_reload_next(const struct listener_info **out, unsigned max);
 /* At exit, after the workers stopped. */
 void listen_reload_free(void);
 

@@ -5,6 +5,7 @@
 
 #include "lua_alloc.h"
 #include "lua_metrics.h"
+#include "worker.h"
 
 /* One worker's counter on its own cache line. */
 struct wcount {
@@ -75,6 +76,9 @@ void lua_metrics_instructions(unsigned w, uint64_t n)
 void lua_metrics_render(FILE *f)
 {
 	size_t *mem;
+	/* the slots used so far, not all max_workers: a retired worker's
+	 * counter stays (counters never go down), unused slots are not rows */
+	unsigned used = worker_slots_used() < ncounts ? worker_slots_used() : ncounts;
 
 	if (!ncounts || !(mem = calloc(ncounts, sizeof(*mem))))
 		return;
@@ -85,12 +89,12 @@ void lua_metrics_render(FILE *f)
 	pthread_mutex_unlock(&mu);
 	fputs("# HELP portico_lua_memory_bytes Memory in use by the worker's route-script Lua "
 	      "states.\n# TYPE portico_lua_memory_bytes gauge\n", f);
-	for (unsigned w = 0; w < ncounts; w++)
+	for (unsigned w = 0; w < used; w++)
 		fprintf(f, "portico_lua_memory_bytes{worker=\"%u\"} %zu\n", w, mem[w]);
 	fputs("# HELP portico_lua_instructions_total Lua VM instructions run by the worker's "
 	      "route scripts (counted in steps of the budget hook's interval).\n"
 	      "# TYPE portico_lua_instructions_total counter\n", f);
-	for (unsigned w = 0; w < ncounts; w++)
+	for (unsigned w = 0; w < used; w++)
 		fprintf(f, "portico_lua_instructions_total{worker=\"%u\"} %llu\n", w,
 		        (unsigned long long)atomic_load_explicit(&counts[w].instructions,
 		                                                 memory_order_relaxed));

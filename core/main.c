@@ -227,8 +227,25 @@ static struct gen *build(const char *path, int first, char *err, size_t errlen)
 			snprintf(at, sizeof(at), ":%d", cfg->var_dir_line);
 		snprintf(err, errlen, "%s%s: var_dir cannot change on reload (it is %s; restart to "
 		         "use %s)", cfg->file, at, process_var_dir(), cfg->var_dir);
+		listen_reload_abort();   /* the sockets prepare bound */
 		config_free(cfg);
 		return NULL;
+	}
+	if (!first) {
+		const struct listener_info *lis[256];
+		unsigned nlis = listen_reload_next(lis, 256);
+		char why[512];
+
+		if (workers_resize_prepare((unsigned)cfg->workers, lis, nlis, why, sizeof(why)) != 0) {
+			char at[32] = "";
+
+			if (cfg->workers_line)
+				snprintf(at, sizeof(at), ":%d", cfg->workers_line);
+			snprintf(err, errlen, "%s%s: %s", cfg->file, at, why);
+			listen_reload_abort();
+			config_free(cfg);
+			return NULL;
+		}
 	}
 	if (first) {
 		char lerr[256];
@@ -239,11 +256,13 @@ static struct gen *build(const char *path, int first, char *err, size_t errlen)
 			return NULL;
 		}
 
-		workers_set_count((unsigned)cfg->workers);
-		if (req_metrics_init((unsigned)cfg->workers) != 0 ||
-		    lua_metrics_init((unsigned)cfg->workers) != 0 ||
-		    phase_metrics_init((unsigned)cfg->workers) != 0 ||
-		    up_metrics_init((unsigned)cfg->workers) != 0) {
+		/* per-worker tables are sized for max_workers: a reload that
+		 * grows `workers` moves none of them under their readers */
+		workers_set_count((unsigned)cfg->workers, (unsigned)cfg->max_workers);
+		if (req_metrics_init((unsigned)cfg->max_workers) != 0 ||
+		    lua_metrics_init((unsigned)cfg->max_workers) != 0 ||
+		    phase_metrics_init((unsigned)cfg->max_workers) != 0 ||
+		    up_metrics_init((unsigned)cfg->max_workers) != 0) {
 			snprintf(err, errlen, "out of memory");
 			config_free(cfg);
 			return NULL;
@@ -266,6 +285,7 @@ static struct gen *build(const char *path, int first, char *err, size_t errlen)
 			return NULL;
 		}
 	} else if (plugins_reload(cfg, err, errlen) != 0) {
+		workers_resize_abort();
 		listen_reload_abort();
 		config_free(cfg);
 		return NULL;
@@ -276,6 +296,7 @@ static struct gen *build(const char *path, int first, char *err, size_t errlen)
 		if (!first && !g) {
 			char rerr[1024];
 
+			workers_resize_abort();
 			listen_reload_abort();
 			/* the plugins took the new options before the scripts were
 			 * run (scripts use them: soap.client, grpc.service); the
@@ -291,8 +312,9 @@ static struct gen *build(const char *path, int first, char *err, size_t errlen)
 
 static void warn_restart_only(const struct config *old, const struct config *nw)
 {
-	if (old->workers != nw->workers)
-		log_warn("core", "reload: 'workers' changes take effect at the next restart");
+	if (old->max_workers != nw->max_workers)
+		log_warn("core", "reload: 'max_workers' changes take effect at the next restart "
+		         "(the worker slots are made at start; %d now)", old->max_workers);
 	if (strcmp(old->plugins_dir, nw->plugins_dir) != 0)
 		log_warn("core", "reload: 'plugins_dir' changes take effect at the next restart");
 }
@@ -313,6 +335,8 @@ static int reload(char *err, size_t errlen)
 		return -1;
 	}
 	warn_restart_only(running_cfg, g->cfg);
+	if (running_cfg->workers != g->cfg->workers)
+		log_info("core", "reload: workers %d -> %d", running_cfg->workers, g->cfg->workers);
 	if (running_cfg->admin.port != g->cfg->admin.port ||
 	    (g->cfg->admin.port && strcmp(running_cfg->admin.address, g->cfg->admin.address)))
 		log_warn("core", "reload: admin listener changes take effect at the next restart");
@@ -320,7 +344,8 @@ static int reload(char *err, size_t errlen)
 	log_set_level(g->cfg->log_level);
 	running_cfg = g->cfg;
 	listen_reload_commit();   /* new listeners accept into the new generation */
-	workers_set_gen(g);
+	/* the workers that stay take G, new ones start on it, surplus ones retire */
+	workers_resize_commit(g, g->cfg->shutdown_timeout);
 	health_start(main_base, g);   /* and stops the previous generation's checks */
 	running_gen = g;
 	if (backplane_apply(g->cfg, err, errlen) != 0)
@@ -342,6 +367,7 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	watchdog_check(running_cfg->watchdog_timeout, watchdog_now_ms());
+	workers_reap();   /* retired workers whose threads ended */
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -479,7 +505,8 @@ static int run_tests(int argc, char **argv)
 	running_cfg = g->cfg;
 	running_gen = g;
 	if (make_listeners(g->cfg, err, sizeof(err)) != 0 ||
-	    workers_start((unsigned)g->cfg->workers, listeners, nlisteners, g, err, sizeof(err)) != 0) {
+	    workers_start((unsigned)g->cfg->workers, (unsigned)g->cfg->max_workers, listeners,
+	                  nlisteners, g, err, sizeof(err)) != 0) {
 		fprintf(stderr, "portico test: cannot start: %s\n", err);
 		test_runner_cleanup();
 		return 1;
@@ -582,7 +609,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 3; i++)
 		evsignal_add(sigs[i], NULL);
 	if (make_listeners(g->cfg, err, sizeof(err)) != 0 ||
-	    workers_start((unsigned)g->cfg->workers, listeners, nlisteners, g, err, sizeof(err)) != 0) {
+	    workers_start((unsigned)g->cfg->workers, (unsigned)g->cfg->max_workers, listeners,
+	                  nlisteners, g, err, sizeof(err)) != 0) {
 		log_error("core", "cannot start: %s", err);
 		return 1;   /* nothing to drain: exit at once */
 	}

@@ -5,6 +5,7 @@
 
 #include "phase_metrics.h"
 #include "req_metrics.h"
+#include "worker.h"
 
 #define NB 16               /* the bounds below, then +Inf */
 #define NPLUGINS 64         /* plugin x kind slots per worker; more fold into "(other)" */
@@ -31,6 +32,15 @@ struct wtab {
 
 static struct wtab *tabs;
 static unsigned ntabs;
+
+/* The tables a scrape walks: the worker slots used so far, not all of
+ * max_workers (a retired worker's table stays in the sums). */
+static unsigned scan_tabs(void)
+{
+	unsigned u = worker_slots_used();
+
+	return u && u < ntabs ? u : ntabs;
+}
 
 int phase_metrics_init(unsigned nworkers)
 {
@@ -108,7 +118,7 @@ void phase_metrics_render(FILE *f)
 	for (unsigned k = 0; k < 3; k++) {
 		uint64_t b[NB + 1] = { 0 }, sum = 0, cum = 0;
 
-		for (unsigned w = 0; w < ntabs; w++) {
+		for (unsigned w = 0, nt = scan_tabs(); w < nt; w++) {
 			for (unsigned i = 0; i <= NB; i++)
 				b[i] += atomic_load_explicit(&tabs[w].ph[k].b[i], memory_order_relaxed);
 			sum += atomic_load_explicit(&tabs[w].ph[k].sum_us, memory_order_relaxed);
@@ -126,7 +136,7 @@ void phase_metrics_render(FILE *f)
 		        "portico_request_phase_seconds_count{phase=\"%s\"} %llu\n", phases[k],
 		        (double)sum / 1e6, phases[k], (unsigned long long)cum);
 	}
-	for (unsigned w = 0; w < ntabs; w++)
+	for (unsigned w = 0, nt = scan_tabs(); w < nt; w++)
 		for (unsigned i = 0; i < NPLUGINS; i++) {
 			const struct pslot *p = &tabs[w].p[i];
 			const char *nm = atomic_load_explicit(&p->name, memory_order_acquire);

@@ -98,7 +98,8 @@ int plugin_load(struct pt_plugin_ctx *p, const pt_conf *opts, char *err, size_t 
 	int rc;
 
 	if (!p->worker_data) {
-		p->worker_data = calloc(worker_count() + 1, sizeof(void *));
+		/* every id a reload may start */
+		p->worker_data = calloc(worker_slots() + 1, sizeof(void *));
 		if (!p->worker_data) {
 			snprintf(err, errlen, "plugin %s: out of memory", p->path);
 			return -1;

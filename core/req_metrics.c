@@ -5,6 +5,7 @@
 
 #include "portico/types.h"
 #include "req_metrics.h"
+#include "worker.h"
 
 #define NBUCKETS 11     /* the bounds below, then +Inf */
 
@@ -38,6 +39,15 @@ struct wtable {
 
 static struct wtable *tabs;
 static unsigned ntabs;
+
+/* The tables a scrape walks: the worker slots used so far, not all of
+ * max_workers (a retired worker's table stays in the sums). */
+static unsigned scan_tabs(void)
+{
+	unsigned u = worker_slots_used();
+
+	return u && u < ntabs ? u : ntabs;
+}
 
 int req_metrics_init(unsigned nworkers)
 {
@@ -186,7 +196,7 @@ void req_metrics_render(FILE *f)
 
 	if (!s)
 		return;
-	for (unsigned w = 0; w < ntabs; w++) {
+	for (unsigned w = 0, nt = scan_tabs(); w < nt; w++) {
 		in += atomic_load_explicit(&tabs[w].bytes_in, memory_order_relaxed);
 		out += atomic_load_explicit(&tabs[w].bytes_out, memory_order_relaxed);
 		for (unsigned i = 0; i < REQ_METRICS_SLOTS; i++) {

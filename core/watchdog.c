@@ -32,6 +32,7 @@ struct slot {
 	char lua_at[320];            /* under mu: "file:line" the Lua hook saw x run, or "" */
 	atomic_int want_line;        /* the loop is late: the Lua hook should fill lua_at */
 	/* the main thread's alone */
+	int live;                    /* a worker runs in this slot (watchdog_set_live) */
 	int stuck;
 	uint64_t stuck_beat;         /* the heartbeat the stall began after */
 };
@@ -59,6 +60,7 @@ int watchdog_init(unsigned n)
 	nslots = n;
 	for (unsigned i = 0; i < n; i++) {
 		atomic_init(&slots[i].beat_ms, now);
+		slots[i].live = 1;   /* workers.c marks the slots it leaves free */
 		pthread_mutex_init(&slots[i].mu, NULL);
 	}
 	stalls = metric_new(METRIC_COUNTER, "portico_worker_stalls_total",
@@ -73,6 +75,16 @@ void watchdog_free(void)
 	free(slots);
 	slots = NULL;
 	nslots = 0;
+}
+
+void watchdog_set_live(unsigned worker, int live)
+{
+	if (worker >= nslots)
+		return;
+	/* a new thread starts with a fresh heartbeat, not its predecessor's */
+	atomic_store_explicit(&slots[worker].beat_ms, watchdog_now_ms(), memory_order_relaxed);
+	slots[worker].live = live;
+	slots[worker].stuck = 0;
 }
 
 void watchdog_beat(unsigned worker)
@@ -166,6 +178,9 @@ unsigned watchdog_check(double timeout, uint64_t now_ms)
 	for (unsigned i = 0; i < nslots; i++) {
 		struct slot *s = &slots[i];
 		uint64_t beat = atomic_load_explicit(&s->beat_ms, memory_order_relaxed);
+
+		if (!s->live)
+			continue;   /* a free worker slot (max_workers) */
 
 		if (s->stuck && beat != s->stuck_beat) {
 			s->stuck = 0;

@@ -26,6 +26,9 @@ void watchdog_free(void);
 
 /* Worker thread: its loop is alive (a timer calls it). */
 void watchdog_beat(unsigned worker);
+/* Main thread: slot WORKER has a thread now (1) or no more (0); only live
+ * slots are checked. */
+void watchdog_set_live(unsigned worker, int live);
 /*
  * Worker thread: W now runs code for X (borrowed: X must stay alive until
  * the matching watchdog_leave). Returns what W ran before, to hand back to

@@ -24,6 +24,7 @@ struct listener_info {
 	int http2;
 	SSL_CTX *ssl;          /* NULL: cleartext; shared by the workers */
 	char only[64];         /* a plugin's own listener: its routes only; "": all */
+	int removed;           /* a reload removed it: a socket handed over late is closed */
 };
 
 struct task;
@@ -55,9 +56,24 @@ struct pt_worker {
 	int started;
 	int stopped;               /* the loop has ended: no Lua task starts any more */
 	void *lua_tasks;           /* background Lua tasks waiting now (lua/lua_task.c) */
+	/* ---- the slot's life (worker.c; main thread unless said) ---- */
+	int slot_state;            /* SLOT_FREE, SLOT_PENDING, SLOT_LIVE, SLOT_RETIRING */
+	int retiring;              /* this thread: a reload retires it (drain, then end) */
+	int closed;                /* under post_mu: retired and joined, posts are refused */
+	_Atomic int exited;        /* the thread ended: the main thread may join it */
+	unsigned last_gen;         /* the newest generation it held, once retired */
+	const struct listener_info **extra;  /* listeners it has a retired worker's socket of */
+	unsigned nextra, capextra;
 };
 
+/* Workers serving now (not counting retiring ones); the configured count
+ * before start. Any thread. */
 unsigned worker_count(void);
+/* Worker slots (max_workers, fixed at start): every worker id is below it,
+ * so per-worker tables sized by it never move. Any thread. */
+unsigned worker_slots(void);
+/* Slots used so far (the highest worker id + 1): what a scrape walks. */
+unsigned worker_slots_used(void);
 unsigned worker_index(pt_worker *w);
 pt_worker *worker_at(unsigned i);
 
@@ -66,14 +82,36 @@ pt_worker *worker_at(unsigned i);
  * threads, each holding a reference to GEN. -1 with ERR when a socket cannot
  * be bound (nothing is left running then).
  */
-int workers_start(unsigned n, const struct listener_info *ls, unsigned nls, struct gen *gen,
-                  char *err, size_t errlen);
-/* Hands each worker a reference to GEN; they switch between requests. */
+int workers_start(unsigned n, unsigned max, const struct listener_info *ls, unsigned nls,
+                  struct gen *gen, char *err, size_t errlen);
+/* Hands each serving worker a reference to GEN; they switch between requests. */
 void workers_set_gen(struct gen *gen);
 /* Stops accepting, lets exchanges finish within GRACE seconds, joins threads. */
 void workers_stop(double grace);
-/* Number of workers so far (0 before start), for plugins sizing arrays. */
-void workers_set_count(unsigned n);
+/* Before start: the configured count and slots, for tables sized early. */
+void workers_set_count(unsigned n, unsigned max);
+
+/*
+ * `workers` changed by a reload (main thread). Prepare, before the new
+ * generation goes live: for a larger N, takes free slots and makes their
+ * loops and sockets for the listeners LIS (the reload's listener set), or
+ * -1 with ERR (N above max_workers, no slot free yet, a socket error) and
+ * nothing changed. Commit: retires the surplus workers (highest ids first:
+ * they stop accepting and hand their listening sockets to the workers that
+ * stay, so nothing queued on them is lost, then drain like a shutdown
+ * within GRACE seconds and end), hands GEN to the workers that stay, and
+ * starts the prepared ones on GEN. Abort undoes prepare.
+ */
+int workers_resize_prepare(unsigned n, const struct listener_info *const *lis, unsigned nlis,
+                           char *err, size_t errlen);
+void workers_resize_commit(struct gen *gen, double grace);
+void workers_resize_abort(void);
+/* Joins the retired workers whose threads ended and frees their loops
+ * (their slots are reused later); main thread, from a timer. Returns the
+ * number of workers still retiring. */
+unsigned workers_reap(void);
+/* Retiring workers (draining, not yet ended). */
+unsigned workers_retiring(void);
 
 /* Thread-safe: run FN(UD) on W's thread. */
 int worker_post(pt_worker *w, pt_task_fn fn, void *ud);
@@ -91,7 +129,8 @@ void timer_free(pt_timer *t);
 /*
  * Listeners changed by a reload (listen_reload.c), from the main thread.
  * workers_listen_bind binds one SO_REUSEPORT socket per worker for LI into
- * FDS (worker_count() of them): 0, or -1 with ERR and none left open.
+ * FDS (worker_slots() of them, by worker id; -1 for a slot not serving):
+ * 0, or -1 with ERR and none left open.
  * workers_listen_adopt hands them to the workers (each starts accepting on
  * its own); workers_listen_remove makes each worker close its socket for LI
  * (connections already accepted go on). LI must stay valid until exit.

@@ -41,7 +41,17 @@ static void detect_close(struct conn *c)
 	conn_free(c);
 }
 
-static const struct conn_ops detect_ops = { detect_close, detect_close };
+/* Draining: a connection whose first bytes have not come yet. At a stop it
+ * is closed; on a worker retired by a reload (the daemon goes on) its
+ * client has just connected and is sending: it is served (h1 with
+ * connection: close, h2 after a shutdown notice), or cut at the grace. */
+static void detect_drain(struct conn *c)
+{
+	if (!c->w->retiring)
+		detect_close(c);
+}
+
+static const struct conn_ops detect_ops = { detect_drain, detect_close };
 
 void conn_drain(struct conn *c)
 {

@@ -93,6 +93,10 @@ static void read_resume(struct h1_conn *h)
 
 /* ---- timers -------------------------------------------------------------- */
 
+/* How long an idle connection of a retiring worker waits for one more
+ * request before it is closed (h1_drain). */
+#define RETIRE_IDLE_SECS 1.0
+
 void h1c_timer_set(struct h1_conn *h, int kind, double secs)
 {
 	struct timeval tv = { (time_t)secs, (suseconds_t)((secs - (time_t)secs) * 1e6) };
@@ -705,8 +709,22 @@ static void h1_drain(struct conn *c)
 	struct h1_conn *h = c->impl;
 
 	h->draining = 1;
-	if (h->state == S_HEAD && evbuffer_get_length(h->in) == 0)
+	if (h->state == S_HEAD && evbuffer_get_length(h->in) == 0) {
+		if (c->w && c->w->retiring) {
+			/* a worker retired by a reload (the daemon goes on): the
+			 * client of an idle keep-alive connection may be sending
+			 * its next request right now, and closing would fail it.
+			 * It gets a moment for that request, answered with
+			 * connection: close; the idle ones are closed after it */
+			double t = h->hc.idle_timeout < RETIRE_IDLE_SECS ? h->hc.idle_timeout :
+			           RETIRE_IDLE_SECS;
+
+			h1c_timer_set(h, T_NONE, 0);
+			h1c_timer_set(h, T_IDLE, t);
+			return;
+		}
 		finish(h);   /* idle, or its last answer still going out */
+	}
 	/* otherwise the current response carries connection: close */
 }
 
@@ -763,6 +781,10 @@ int h1_conn_start(struct conn *c)
 	} else {
 		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	}
+	/* accepted just before its worker began to retire: its first request
+	 * is served, with connection: close */
+	if (c->w->draining)
+		h->draining = 1;
 	h1c_process(h);
 	return 0;
 }

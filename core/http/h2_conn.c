@@ -750,7 +750,10 @@ static void h2_drain(struct conn *c)
 	if (h->draining || h->closing)
 		return;
 	h->draining = 1;
-	if (h->nstreams == 0) {
+	/* a worker retired by a reload (the daemon goes on): even an idle
+	 * connection gets the notice first, since its client may be sending a
+	 * request right now that the final GOAWAY must still count */
+	if (h->nstreams == 0 && !(c->w && c->w->retiring)) {
 		nghttp2_submit_goaway(h->ng, NGHTTP2_FLAG_NONE,
 		                      nghttp2_session_get_last_proc_stream_id(h->ng), NGHTTP2_NO_ERROR,
 		                      NULL, 0);
@@ -853,6 +856,10 @@ int h2_conn_start(struct conn *c)
 	idle_update(h);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	h->need_read = 1;   /* the preface may be buffered already */
+	/* accepted just before its worker began to retire: the shutdown
+	 * notice goes out with our SETTINGS, what the client sent is served */
+	if (c->w->retiring)
+		h2_drain(c);
 	h2_kick(h);
 	return 0;
 }

@@ -1072,7 +1072,7 @@ struct lua_gen *lua_gen_new(const struct config *cfg, char *err, size_t errlen)
 	lg->set.path = arena_calloc(&lg->arena, (cfg->lua.npath + 1) * sizeof(char *));
 	for (unsigned i = 0; i < cfg->lua.npath; i++)
 		lg->set.path[i] = arena_strdup(&lg->arena, cfg->lua.path[i]);
-	lg->nstates = worker_count() ? worker_count() : 1;
+	lg->nstates = worker_slots() ? worker_slots() : 1;   /* every id a reload may start */
 	lg->states = arena_calloc(&lg->arena, lg->nstates * sizeof(lua_State *));
 	if (collect_scripts(lg, cfg, err, errlen) != 0 || read_scripts(lg, err, errlen) != 0)
 		goto fail;

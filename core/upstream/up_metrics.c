@@ -9,6 +9,7 @@
 #include "req_metrics.h"
 #include "upstream/state.h"
 #include "upstream/up_metrics.h"
+#include "worker.h"
 
 #define NBUCKETS 11     /* the bounds below, then +Inf */
 
@@ -36,6 +37,15 @@ struct wtable {
 
 static struct wtable *tabs;
 static unsigned ntabs;
+
+/* The tables a scrape walks: the worker slots used so far, not all of
+ * max_workers (a retired worker's table stays in the sums). */
+static unsigned scan_tabs(void)
+{
+	unsigned u = worker_slots_used();
+
+	return u && u < ntabs ? u : ntabs;
+}
 
 int up_metrics_init(unsigned nworkers)
 {
@@ -148,13 +158,14 @@ static int by_name(const void *a, const void *b)
 
 void up_metrics_render(FILE *f, const struct gen *g)
 {
-	struct sum *s = calloc((size_t)UP_METRICS_SLOTS * (ntabs ? ntabs : 1), sizeof(*s));
+	unsigned nt = scan_tabs();
+	struct sum *s = calloc((size_t)UP_METRICS_SLOTS * (nt ? nt : 1), sizeof(*s));
 	unsigned n = 0;
 	uint64_t dropped = 0;
 
 	if (!s)
 		return;
-	for (unsigned w = 0; w < ntabs; w++) {
+	for (unsigned w = 0; w < nt; w++) {
 		dropped += atomic_load_explicit(&tabs[w].dropped, memory_order_relaxed);
 		for (unsigned i = 0; i < UP_METRICS_SLOTS; i++) {
 			const struct entry *e = &tabs[w].e[i];

@@ -85,7 +85,10 @@ struct conn_ud {
 	struct wconn *c;
 };
 
-/* Per worker: its channels. Indexed by worker id. */
+/* Per worker: its channels. Indexed by worker id: sized for every id the
+ * core may give (a reload that raises `workers` starts workers with ids
+ * past the count at start; the core caps max_workers at 1024). */
+#define WS_WORKER_IDS 1024
 static struct wchan **chans;
 static unsigned nworkers;
 
@@ -1051,6 +1054,8 @@ int wsp_ws_worker_start(pt_worker *w)
 	if (!chans) {
 		unsigned n = A()->worker_count();
 
+		if (n < WS_WORKER_IDS)
+			n = WS_WORKER_IDS;
 		if ((chans = calloc(n ? n : 1, sizeof(*chans))) != NULL)
 			nworkers = n;
 		else
