@@ -401,8 +401,11 @@ struct pt_api {
 
 	/* ---- 1.0: workers, timers, threads --------------------------------- */
 
-	unsigned (*worker_id)(pt_worker *w);                  /* 0..n-1 */
-	unsigned (*worker_count)(void);
+	/* W's slot, unique among the live workers and below max_workers (at
+	 * most 1024). A reload may grow or shrink the workers, so an id may
+	 * be >= worker_count(): size per-worker tables by 1024 or check. */
+	unsigned (*worker_id)(pt_worker *w);
+	unsigned (*worker_count)(void);                       /* serving now */
 	/* Per-worker private pointer of this plugin. */
 	void (*worker_set_data)(pt_plugin_ctx *ctx, pt_worker *w, void *data);
 	void *(*worker_get_data)(pt_plugin_ctx *ctx, pt_worker *w);
