@@ -435,12 +435,16 @@ void gqlx_run(struct gql_exec *e)
 
 /* ---- start ---------------------------------------------------------------------- */
 
+/* How many values the thread's last execution stored: the next values
+ * table is made that large at once instead of growing by rehashes. */
+static __thread int nvals_hint;
+
 /* The values table: ctx (argument 2), the root value, the resolvers. */
 static int start_tramp(lua_State *L)
 {
 	struct gql_exec *e = lua_touserdata(L, 1);
 
-	lua_createtable(L, 64, 0);
+	lua_createtable(L, nvals_hint > 64 && nvals_hint <= 4096 ? nvals_hint : 64, 0);
 	if (lua_istable(L, 2))
 		lua_pushvalue(L, 2);
 	else
@@ -563,8 +567,10 @@ void gql_exec_free(struct gql_exec *e)
 {
 	if (!e)
 		return;
-	if (e->vref != LUA_NOREF && e->L)
+	if (e->vref != LUA_NOREF && e->L) {
 		luaL_unref(e->L, LUA_REGISTRYINDEX, e->vref);
+		nvals_hint = e->nvals;
+	}
 	if (e->result.source_ref != LUA_NOREF && e->L)
 		luaL_unref(e->L, LUA_REGISTRYINDEX, e->result.source_ref);
 	if (!spare_out.p && e->out.cap <= (1u << 20)) {

@@ -115,40 +115,6 @@ static int leaf_kind(const struct gql_stype *t)
 	}
 }
 
-/* Whether S[0..N) is its own JSON string body (printable ASCII, no quote
- * or backslash): then it is copied as it is, without the escaping writer. */
-static int json_plain(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
-			return 0;
-	}
-	return 1;
-}
-
-/* The Lua string S[0..N) as a JSON string straight into the arena: 0, or
- * -1 when it needs escaping (SLOT untouched). */
-int gqlx_set_plain_str(struct gql_exec *e, struct rnode *slot, const char *s, size_t n)
-{
-	char *d;
-
-	if (!json_plain(s, n))
-		return -1;
-	if (!(d = gql_arena_alloc(&e->arena, n + 2))) {
-		e->fatal = 1;
-		return 0;
-	}
-	d[0] = '"';
-	memcpy(d + 1, s, n);
-	d[n + 1] = '"';
-	slot->kind = RN_RAW;
-	slot->u.raw.s = d;
-	slot->u.raw.n = n + 2;
-	return 0;
-}
-
 /* TY: the Lua type of the value at IDX. */
 static void complete_leaf(struct gql_exec *e, const struct cfield *cf, const struct gql_stype *t,
                           lua_State *L, int idx, int ty, struct rnode *slot)

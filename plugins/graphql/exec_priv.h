@@ -116,7 +116,8 @@ struct subplan {
 /* One response key of an object's selection: its merged field nodes. */
 struct cfield {
 	const char *key;
-	const char *jkey;       /* "key": as JSON, for the response */
+	const char *jkey;       /* ,"key": as JSON, for the response (the comma
+	                         * left out before an object's first field) */
 	size_t jkey_len;
 	const struct gql_selection **nodes;
 	unsigned n_nodes, cap_nodes;
@@ -321,7 +322,56 @@ void gqlx_call(struct gql_exec *e, struct cfield *cf, struct rnode *slot, int pa
                struct bentry *bq, unsigned n_bq, unsigned n_parents, int nargs);
 
 /* exec_complete.c */
-int gqlx_set_plain_str(struct gql_exec *e, struct rnode *slot, const char *s, size_t n);
+
+/* Whether S[0..N) is its own JSON string body (printable ASCII, no quote
+ * or backslash): then it is copied as it is, without the escaping writer.
+ * Eight bytes at a time: a byte below 0x20, from 0x7f on, '"' or '\\'. */
+static inline int gqlx_json_plain(const char *s, size_t n)
+{
+	const uint64_t lo = 0x0101010101010101ull, hi = 0x8080808080808080ull;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x, q, b, d;
+
+		memcpy(&x, s + i, 8);
+		q = x ^ (lo * '"');
+		b = x ^ (lo * '\\');
+		d = x ^ (lo * 0x7f);
+		if ((x | ((x - lo * 0x20) & ~x) | ((q - lo) & ~q) | ((b - lo) & ~b) |
+		     ((d - lo) & ~d)) & hi)
+			return 0;
+	}
+	for (; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+			return 0;
+	}
+	return 1;
+}
+
+/* The Lua string S[0..N) as a JSON string straight into the arena: 0, or
+ * -1 when it needs escaping (SLOT untouched). */
+static inline int gqlx_set_plain_str(struct gql_exec *e, struct rnode *slot, const char *s,
+                                     size_t n)
+{
+	char *d;
+
+	if (!gqlx_json_plain(s, n))
+		return -1;
+	if (!(d = gql_arena_alloc(&e->arena, n + 2))) {
+		e->fatal = 1;
+		return 0;
+	}
+	d[0] = '"';
+	memcpy(d + 1, s, n);
+	d[n + 1] = '"';
+	slot->kind = RN_RAW;
+	slot->u.raw.s = d;
+	slot->u.raw.n = n + 2;
+	return 0;
+}
 void gqlx_set_jbuf(struct gql_exec *e, struct rnode *slot, struct jbuf *b);
 void gqlx_complete(struct gql_exec *e, struct cfield *cf, const struct gql_tref *t,
                    lua_State *L, int idx, struct rnode *slot, int depth);
