@@ -160,7 +160,7 @@ static void run_object(struct gql_exec *e, const struct otask *t)
 		}
 		if (!cf->resolver_looked)
 			gqlx_find_resolver(e, cf);
-		if (gql_coerce_field_args(e, cf) < 0) {
+		if (cf->args_state != 1 && gql_coerce_field_args(e, cf) < 0) {
 			gql_field_error(e, cf, slot, cf->args_err, NULL);
 			gql_null_out(e, slot);
 			continue;

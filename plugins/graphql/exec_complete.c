@@ -375,8 +375,7 @@ void gqlx_complete(struct gql_exec *e, struct cfield *cf, const struct gql_tref 
 			if (lua_rawgeti(L, idx, (lua_Integer)i + 1) == LUA_TTABLE && p) {
 				item->kind = item->shape = RN_OBJ;
 				item->u.obj.plan = p;
-				if (!(item->u.obj.v = gql_arena_calloc(&e->arena, (p->n + 1) *
-				                                       sizeof(struct rnode *)))) {
+				if (!(item->u.obj.v = gqlx_alloc_fields(e, p->n))) {
 					e->fatal = 1;
 					lua_pop(L, 1);
 					return;
@@ -411,7 +410,7 @@ void gqlx_complete(struct gql_exec *e, struct cfield *cf, const struct gql_tref 
 			return;
 		slot->kind = slot->shape = RN_OBJ;
 		slot->u.obj.plan = p;
-		if (!(slot->u.obj.v = gql_arena_calloc(&e->arena, (p->n + 1) * sizeof(struct rnode *)))) {
+		if (!(slot->u.obj.v = gqlx_alloc_fields(e, p->n))) {
 			e->fatal = 1;
 			return;
 		}

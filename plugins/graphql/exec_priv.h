@@ -261,6 +261,17 @@ static inline void gqlx_rnode_init(struct rnode *n, struct rnode *parent, unsign
 	n->parent = parent;
 	n->idx = idx;
 }
+/* An object's field pointers (N of them and one more), all NULL: zeroed by
+ * a loop, which for the usual few fields costs less than memset's call. */
+static inline struct rnode **gqlx_alloc_fields(struct gql_exec *e, unsigned n)
+{
+	struct rnode **v = gql_arena_alloc(&e->arena, ((size_t)n + 1) * sizeof(*v));
+
+	if (v)
+		for (unsigned i = 0; i <= n; i++)
+			v[i] = NULL;
+	return v;
+}
 /* Introspection: completes meta-field CF (__schema / __type) into AT. */
 void gql_intro_field(struct gql_exec *e, struct cfield *cf, struct rnode *at);
 int gql_coerce_field_args(struct gql_exec *e, struct cfield *cf);

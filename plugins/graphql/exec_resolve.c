@@ -378,7 +378,7 @@ void gqlx_call(struct gql_exec *e, struct cfield *cf, struct rnode *slot, int pa
                struct bentry *bq, unsigned n_bq, unsigned n_parents, int nargs)
 {
 	lua_State *L = e->L, *co = co_take(e);
-	struct pcall *pc = gql_arena_calloc(&e->arena, sizeof(*pc));
+	struct pcall *pc = gql_arena_alloc(&e->arena, sizeof(*pc));   /* all set below */
 	int st, nres = 0;
 
 	if (!pc || !co) {
