@@ -207,6 +207,34 @@ static void answer_json(struct aconn *c, int status, json_t *j)
 	free(s);
 }
 
+#define DASH_COOKIE "portico_dashboard"
+/* The dashboard's cookie value: a hash of the token's hash (the browser
+ * never keeps the token itself), 64 hex digits; made by set_token. */
+static char dash_cookie[2 * SHA256_DIGEST_LENGTH + 1];
+
+/* Whether the Cookie header V carries the dashboard's cookie. */
+static int cookie_ok(const char *v)
+{
+	size_t n = strlen(DASH_COOKIE);
+
+	if (!have_token || !v)
+		return 0;
+	for (const char *p = v; p; p = strchr(p, ';') ? strchr(p, ';') + 1 : NULL) {
+		while (*p == ' ')
+			p++;
+		if (!strncmp(p, DASH_COOKIE, n) && p[n] == '=') {
+			unsigned char a[SHA256_DIGEST_LENGTH], b[SHA256_DIGEST_LENGTH];
+			size_t len = strcspn(p + n + 1, ";");
+
+			/* hashed both sides: the time does not depend on the bytes sent */
+			SHA256((const unsigned char *)p + n + 1, len, a);
+			SHA256((const unsigned char *)dash_cookie, strlen(dash_cookie), b);
+			return CRYPTO_memcmp(a, b, sizeof(a)) == 0;
+		}
+	}
+	return 0;
+}
+
 /* Whether the Authorization value V carries the token. Both sides are
  * hashed first, so the comparison takes the same time whatever the length
  * or content sent, and CRYPTO_memcmp does not stop at the first mismatch. */
@@ -284,7 +312,26 @@ static void conn_release(struct aconn *c)
 struct upgrade {
 	int websocket, conn_upgrade, version13;
 	const char *key;
+	const char *origin, *host;   /* a browser's handshake says where it comes from */
+	int by_cookie;               /* authorized by the dashboard's cookie only */
+	int by_query;                /* authorized by ?token= only */
 };
+
+/* The handshake's Origin, when sent, names the host it was sent to. */
+static int same_origin(const struct upgrade *u)
+{
+	const char *o = u->origin;
+
+	if (!o)
+		return 1;   /* not a browser: no cross-site risk */
+	if (!strncmp(o, "http://", 7))
+		o += 7;
+	else if (!strncmp(o, "https://", 8))
+		o += 8;
+	else
+		return 0;
+	return u->host && !strcmp(o, u->host);
+}
 
 static void serve_dashboard(struct aconn *c, const char *path, const struct upgrade *u)
 {
@@ -293,6 +340,13 @@ static void serve_dashboard(struct aconn *c, const char *path, const struct upgr
 	char *page;
 
 	if (!strcmp(path, "/dashboard/ws")) {
+		if (u->by_cookie && !same_origin(u)) {
+			/* the cookie goes with any page of this site (another port of
+			 * this host is the same site): only the dashboard's own page
+			 * may open the socket with it */
+			answer_text(c, 403, "the dashboard's cookie is good from its own page only", "");
+			return;
+		}
 		if (!u->websocket || !u->conn_upgrade || !u->version13 || !u->key ||
 		    dash_accept_key(u->key, accept) != 0) {
 			answer_text(c, 400, "a WebSocket handshake (RFC 6455) is expected here",
@@ -311,10 +365,23 @@ static void serve_dashboard(struct aconn *c, const char *path, const struct upgr
 		            "(dashboard/index.html)", "");
 		return;
 	}
-	answer(c, 200, "text/html; charset=utf-8", page, len,
-	       "Content-Security-Policy: default-src 'self'; script-src 'unsafe-inline'; "
-	       "style-src 'unsafe-inline'; connect-src 'self' ws: wss:\r\n"
-	       "X-Frame-Options: DENY\r\n");
+	{
+		char extra[512];
+
+		/* opened with ?token=: a cookie lets the page's WebSocket in
+		 * without the token in another URL (the page drops it from the
+		 * address bar) */
+		snprintf(extra, sizeof(extra),
+		         "Content-Security-Policy: default-src 'self'; script-src 'unsafe-inline'; "
+		         "style-src 'unsafe-inline'; connect-src 'self' ws: wss:\r\n"
+		         "X-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n"
+		         "Cache-Control: no-store\r\n%s%s%s",
+		         u->by_query && have_token ? "Set-Cookie: " DASH_COOKIE "=" : "",
+		         u->by_query && have_token ? dash_cookie : "",
+		         u->by_query && have_token ? "; Path=/dashboard; HttpOnly; "
+		                                     "SameSite=Strict; Max-Age=43200\r\n" : "");
+		answer(c, 200, "text/html; charset=utf-8", page, len, extra);
+	}
 	free(page);
 }
 
@@ -408,11 +475,21 @@ static int query_token_ok(const char *q)
 	return 0;
 }
 
+/* S without its leading and trailing blanks (in place). */
+static char *trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	for (char *e = s + strlen(s); e > s && (e[-1] == ' ' || e[-1] == '\t');)
+		*--e = '\0';
+	return s;
+}
+
 /* HEAD is the request head, NUL-terminated, without the blank line. */
 static void handle(struct aconn *c, char *head)
 {
 	char *save = NULL, *line = strtok_r(head, "\r\n", &save);
-	char *method, *target, *version, *auth = NULL, *q;
+	char *method, *target, *version, *auth = NULL, *cookie = NULL, *q;
 	struct upgrade u = { 0 };
 
 	char *rl = NULL;
@@ -444,6 +521,12 @@ static void handle(struct aconn *c, char *head)
 			for (char *e = (char *)u.key + strlen(u.key); e > u.key && e[-1] == ' ';)
 				*--e = '\0';
 		}
+		else if (colon - line == 6 && !strncasecmp(line, "cookie", 6))
+			cookie = colon + 1;
+		else if (colon - line == 6 && !strncasecmp(line, "origin", 6))
+			u.origin = trim(colon + 1);
+		else if (colon - line == 4 && !strncasecmp(line, "host", 4))
+			u.host = trim(colon + 1);
 		if (colon - line == 13 && !strncasecmp(line, "authorization", 13)) {
 			if (auth) {
 				answer_text(c, 400, "more than one Authorization header", "");
@@ -458,8 +541,15 @@ static void handle(struct aconn *c, char *head)
 	if ((q = strchr(target, '?')))
 		*q++ = '\0';
 	/* a browser's page and WebSocket send no Authorization header: the
-	 * dashboard also takes the token as ?token= */
-	if (!authorized(auth) && !(!strncmp(target, "/dashboard", 10) && query_token_ok(q))) {
+	 * dashboard also takes the token as ?token=, and then the cookie the
+	 * page was served with */
+	if (!authorized(auth) && !strncmp(target, "/dashboard", 10)) {
+		if (q && query_token_ok(q))
+			u.by_query = 1;
+		else if (cookie_ok(cookie))
+			u.by_cookie = 1;
+	}
+	if (!authorized(auth) && !u.by_query && !u.by_cookie) {
 		answer_text(c, 401, "unauthorized: send Authorization: Bearer <admin.token>",
 		            "WWW-Authenticate: Bearer realm=\"portico-admin\"\r\n");
 		return;
@@ -572,8 +662,18 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 static void set_token(const char *t)
 {
 	have_token = t != NULL;
-	if (t)
+	if (t) {
+		unsigned char h[SHA256_DIGEST_LENGTH], in[25 + SHA256_DIGEST_LENGTH];
+
 		SHA256((const unsigned char *)t, strlen(t), token_hash);
+		memcpy(in, "portico-dashboard-cookie:", 25);
+		memcpy(in + 25, token_hash, sizeof(token_hash));
+		SHA256(in, sizeof(in), h);
+		for (size_t i = 0; i < sizeof(h); i++)
+			snprintf(dash_cookie + 2 * i, 3, "%02x", h[i]);
+	} else {
+		dash_cookie[0] = '\0';
+	}
 }
 
 int admin_start(struct event_base *base, const struct admin_conf *a, admin_reload_fn reload,

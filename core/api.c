@@ -239,6 +239,7 @@ static const struct pt_api table = {
 	.exchange_param = xapi_param,
 	.exchange_remote_addr = xapi_remote_addr,
 	.exchange_request_id = xapi_request_id,
+	.exchange_traceparent = xapi_traceparent,
 	.exchange_body = xapi_body,
 	.exchange_body_read = xapi_body_read,
 	.exchange_status_set = xapi_status_set,

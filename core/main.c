@@ -273,8 +273,18 @@ static struct gen *build(const char *path, int first, char *err, size_t errlen)
 	{
 		struct gen *g = gen_build(cfg, err, errlen);
 
-		if (!first && !g)
+		if (!first && !g) {
+			char rerr[1024];
+
 			listen_reload_abort();
+			/* the plugins took the new options before the scripts were
+			 * run (scripts use them: soap.client, grpc.service); the
+			 * scripts refused the generation, so back to the options of
+			 * the generation that stays */
+			if (plugins_reload(running_cfg, rerr, sizeof(rerr)) != 0)
+				log_error("core", "reload: the plugins could not take back the running "
+				          "config's options: %s", rerr);
+		}
 		return g;
 	}
 }

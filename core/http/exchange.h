@@ -57,6 +57,7 @@ struct xops {
 
 /* Response bytes pending toward a client above which a producer should
  * wait (exchange_on_drain), and the level at which it is told to go on. */
+#define PT_TRACEPARENT_LEN 55   /* a W3C traceparent, version 00 */
 #define X_OUT_HIGH (256u << 10)
 #define X_OUT_LOW (64u << 10)
 
@@ -106,6 +107,8 @@ struct pt_exchange {
 	uint64_t seq;                    /* the worker's count of exchanges, this one's */
 	char id[48];                     /* the request id, made on first ask */
 	size_t id_len;
+	char trace[PT_TRACEPARENT_LEN];  /* the trace context, made on first ask (trace.c) */
+	uint8_t trace_len;
 	pt_str_t consumer;               /* who authenticated (auth filters), pool copy */
 	uint64_t start_us;               /* monotonic, when the head was complete (access log on) */
 
@@ -246,6 +249,9 @@ int xapi_header_at(pt_exchange *x, unsigned i, pt_str_t *name, pt_str_t *value);
 int xapi_param(pt_exchange *x, pt_str_t name, pt_str_t *out);
 pt_str_t xapi_remote_addr(pt_exchange *x);
 pt_str_t xapi_request_id(pt_exchange *x);
+pt_str_t xapi_traceparent(pt_exchange *x);   /* trace.c */
+int trace_ok(pt_str_t v);
+void trace_new(char *dst);
 int xapi_body(pt_exchange *x, pt_str_t *out);
 int xapi_body_read(pt_exchange *x, pt_body_fn fn, void *ud);
 int xapi_body_pause(pt_exchange *x, int paused);

@@ -246,7 +246,11 @@ static int read_head(struct h1_conn *h)
 	}
 		h->expect_100 = 0;
 	}
-	if (h->body_kind == H1_BODY_NONE && h->x && h->x->state == X_READING)
+	/* no body: its end now, for a buffered body (the handler starts) and
+	 * for a streamed one alike (its handler started in head_done and
+	 * waits for the end of a body that has no bytes) */
+	if (h->body_kind == H1_BODY_NONE && h->x &&
+	    (h->x->state == X_READING || (h->x->body_streamed && !h->x->body_complete)))
 		exchange_body_end(h->x);
 	return 1;
 }

@@ -362,13 +362,19 @@ static int grpc_head(struct proxy *p, const struct http_client_res *res)
 	return xapi_write(x, NULL, 0) == 0 ? 0 : -1;   /* the head, now */
 }
 
-/* The upstream's trailers: in gRPC mode, the client's (grpc-status, ...). */
+/*
+ * The upstream's trailers become the client's (gRPC's grpc-status, or any
+ * HTTP trailer: Server-Timing, a digest), less the fields no trailer may
+ * carry. They reach an HTTP/2 client, and an HTTP/1.1 client when its
+ * response is chunked; a response framed by Content-Length has no place
+ * for them.
+ */
 static int up_trailers(const pt_str_t *pairs, unsigned n, void *ud)
 {
 	struct proxy *p = ud;
 	pt_exchange *x = p->x;
 
-	if (!p->grpc || x->transport_gone || x->state >= X_DONE)
+	if (x->transport_gone || x->state >= X_DONE)
 		return 0;
 	for (unsigned i = 0; i < n; i++) {
 		pt_str_t nm = pairs[2 * i], v = pairs[2 * i + 1];

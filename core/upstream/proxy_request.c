@@ -52,33 +52,6 @@ int proxy_resp_skipped(pt_str_t n)
 	       (n.len == 4 && ieq(n.ptr, "date", 4));
 }
 
-/* A per-thread xorshift: trace ids need no lock and no crypto. */
-static uint64_t rand64(void)
-{
-	static __thread uint64_t s;
-
-	if (!s) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		s = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&s;
-		s |= 1;
-	}
-	s ^= s << 13;
-	s ^= s >> 7;
-	s ^= s << 17;
-	return s;
-}
-
-/* 16 lower-case hex digits of V at DST. */
-static void hex64(char *dst, uint64_t v)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	for (int i = 15; i >= 0; i--, v >>= 4)
-		dst[i] = hex[v & 15];
-}
-
 /* Appends header NAME: VALUE to H (VAL copied into X's pool). */
 static void add(pt_exchange *x, pt_str_t *h, unsigned *n, unsigned cap, pt_str_t name,
                 const char *val, size_t vlen)
@@ -157,6 +130,8 @@ int proxy_request_build(pt_exchange *x, const struct proxy_conf *pc, int deadlin
 		if (x->hdrs[i].name.len == 12 && !memcmp(x->hdrs[i].name.ptr, "x-request-id", 12))
 			continue;   /* goes on once below: the request id, which is the
 			               client's when it sent a usable one */
+		if (x->hdrs[i].name.len == 11 && !memcmp(x->hdrs[i].name.ptr, "traceparent", 11))
+			continue;   /* likewise: the client's when well formed */
 		h[2 * n] = x->hdrs[i].name;
 		h[2 * n + 1] = x->hdrs[i].value;
 		n++;
@@ -202,18 +177,10 @@ int proxy_request_build(pt_exchange *x, const struct proxy_conf *pc, int deadlin
 	}
 	v = xapi_request_id(x);
 	add(x, h, &n, cap, PT_STR("x-request-id"), v.ptr, v.len);
-	if (xapi_header(x, PT_STR("traceparent"), 0, &v) != 0) {
-		/* start a W3C trace for the hop when the client sent none */
-		char tp[56];
-
-		memcpy(tp, "00-", 3);
-		hex64(tp + 3, rand64());
-		hex64(tp + 19, rand64());
-		tp[35] = '-';
-		hex64(tp + 36, rand64() | 1);
-		memcpy(tp + 52, "-01", 3);
-		add(x, h, &n, cap, PT_STR("traceparent"), tp, 55);
-	}
+	/* the exchange's trace context: the client's when well formed, else
+	 * one made for it, shared by every hop it makes (proxy, grpc.call, SOAP) */
+	v = xapi_traceparent(x);
+	add(x, h, &n, cap, PT_STR("traceparent"), v.ptr, v.len);
 	for (unsigned i = 0; i < pc->nheaders && n < cap; i++) {
 		pt_str_t nm = pc->headers[2 * i], val = pc->headers[2 * i + 1];
 		char *c = xapi_alloc(x, nm.len + 1);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 
 #include <lua.h>
@@ -228,6 +229,17 @@ static void add_metadata(lua_State *L, int idx, const char *fn, pt_str_t *h, uns
 	}
 }
 
+/* Whether the N header pairs at H have NAME (lower-case). */
+static int has_header(const pt_str_t *h, unsigned n, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (unsigned i = 0; i < n; i++)
+		if (h[2 * i].len == len && !strncasecmp(h[2 * i].ptr, name, len))
+			return 1;
+	return 0;
+}
+
 /*
  * Makes a call object (pushed) and starts the call: FIRST (LEN bytes of
  * framed request, may be empty) with BODY_MORE as ucall_start has it.
@@ -241,6 +253,7 @@ struct gcl *gcl_call_start(lua_State *L, const char *fn, const struct pb_method 
 	const char *up = luaL_checkstring(L, 1);
 	pt_worker *w = A()->lua_worker(L);
 	struct pt_upstream_req req = { 0 };
+	pt_exchange *x;
 	pt_str_t h[2 * (MAX_MD + 8)];
 	char tbuf[24], ua[64], *url = NULL;
 	double deadline = 0, t = o->timeout;
@@ -311,6 +324,18 @@ struct gcl *gcl_call_start(lua_State *L, const char *fn, const struct pb_method 
 	}
 	if (o->opts && lua_getfield(L, o->opts, "metadata") == LUA_TTABLE)
 		add_metadata(L, lua_gettop(L), fn, h, &n, n + MAX_MD);
+	if ((x = A()->lua_exchange(L)) != NULL) {
+		/* the request this call is made for: its id and trace context go
+		 * on, unless the metadata set them */
+		if (!has_header(h, n, "x-request-id")) {
+			h[2 * n] = PT_STR("x-request-id");
+			h[2 * n++ + 1] = A()->exchange_request_id(x);
+		}
+		if (!has_header(h, n, "traceparent")) {
+			h[2 * n] = PT_STR("traceparent");
+			h[2 * n++ + 1] = A()->exchange_traceparent(x);
+		}
+	}
 	req.size = sizeof(req);
 	if (!strncmp(up, "http://", 7) || !strncmp(up, "https://", 8)) {
 		size_t ul = strlen(up);
@@ -335,7 +360,7 @@ struct gcl *gcl_call_start(lua_State *L, const char *fn, const struct pb_method 
 		c->send_closed = 1;   /* the one message is the whole body */
 		c->nsent = 1;
 	}
-	c->uc = A()->ucall_start(w, NULL, &req, body_more, &grpc_client_ops, c, &err);
+	c->uc = A()->ucall_start(w, x, &req, body_more, &grpc_client_ops, c, &err);
 	if (!c->uc) {
 		if (err == PT_ENOENT)
 			luaL_error(L, "%s: upstream '%s' is not declared: add upstream \"%s\" { servers "

@@ -321,8 +321,7 @@ static int build_headers(struct call *c, const struct soap_client *cl)
 
 	soap_content_type(v, action, ct, sizeof(ct));
 	id = soap_api->exchange_request_id(c->x);
-	if (soap_api->exchange_header(c->x, (pt_str_t){ "traceparent", 11 }, 0, &tp) != 0)
-		tp.len = 0;
+	tp = soap_api->exchange_traceparent(c->x);
 	mem = strlen(ct) + 1 + strlen(action) + 3 + id.len + 1 + tp.len + 1;
 	if (!(c->hdrs = calloc(2 * (6 + svc->nheaders), sizeof(pt_str_t))) ||
 	    !(p = c->hdr_mem = malloc(mem)))

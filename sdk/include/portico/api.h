@@ -782,6 +782,17 @@ struct pt_api {
 	 */
 	int (*admin_route_register)(pt_plugin_ctx *ctx, const char *prefix, pt_admin_fn fn,
 	                            void *ud);
+
+	/* ---- 1.10: the trace context of an exchange -------------------------- */
+
+	/*
+	 * The W3C traceparent a call made for X sends on (a header, or gRPC
+	 * metadata), so the hops of one request share one trace id: the
+	 * client's when it is well formed (version 00 layout, 55 bytes), else
+	 * one the core made for X on first ask (a random trace id, sampled),
+	 * the same for every call made for X. Valid while X is.
+	 */
+	pt_str_t (*exchange_traceparent)(pt_exchange *x);
 };
 
 /* Whether the running core's table has MEMBER. */

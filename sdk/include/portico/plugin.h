@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define PT_ABI_MAJOR 1
-#define PT_ABI_MINOR 9
+#define PT_ABI_MINOR 10
 
 #if defined(__GNUC__)
 #define PT_EXPORT __attribute__((visibility("default")))
