@@ -308,6 +308,7 @@ static const struct pt_api table = {
 	.ucall_cancel = ucall_cancel,
 	.exchange_body_pause = xapi_body_pause,
 	.lua_task_abandon = lua_task_abandon,
+	.lua_task_budget_reset = lua_task_budget_reset,
 	.worker_lua = lua_worker_state,
 	.worker_lua_task_resume = lua_worker_task_resume,
 	.var_dir = process_var_dir,

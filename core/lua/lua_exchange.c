@@ -1471,6 +1471,19 @@ int lua_task_abandon(lua_State *co)
 	return 0;
 }
 
+/* A plugin calls several script functions in one task (api.h): each gets
+ * the budget a task of its own would; a spent one stays spent. */
+int lua_task_budget_reset(lua_State *co)
+{
+	struct lstate *ls = co ? lstate_of(co) : NULL;
+	struct lreq *r = ls ? ls->running : NULL;
+
+	if (!r || r->co != co || r->done || r->b.killed || !r->task_done)
+		return PT_ESTATE;
+	r->b.count = 0;
+	return 0;
+}
+
 int lua_task_resume_gone(pt_exchange *x, lua_State *co, int nargs, int *nres,
                          pt_lua_task_fn done, void (*gone)(void *ud), void *ud)
 {

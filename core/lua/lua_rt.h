@@ -96,6 +96,8 @@ int lua_task_resume_gone(pt_exchange *x, struct lua_State *co, int nargs, int *n
                          pt_lua_task_fn done, void (*gone)(void *ud), void *ud);
 /* pt_api 1.7: CO, a waiting task, is never resumed; see api.h. */
 int lua_task_abandon(struct lua_State *co);
+/* pt_api 1.10: a fresh budget for CO, the running task; see api.h. */
+int lua_task_budget_reset(struct lua_State *co);
 /* pt_api.lua_exchange: the exchange whose coroutine runs L, or NULL. */
 pt_exchange *lua_running_exchange(struct lua_State *L);
 

@@ -238,6 +238,15 @@ struct gql_exec {
 	unsigned npool;
 	struct jbuf out;
 	struct jbuf leaf;        /* scratch for one leaf's JSON (complete_leaf) */
+	/* a level run in one task (exec.c run_level): its resolvers called
+	 * with lua_pcallk in the task's coroutine, which is e->L meanwhile */
+	int runner;             /* a level's task runs now */
+	int run_stop;           /* the task ends here; another goes on at run_ti/run_fi */
+	int run_in_call;        /* a resolver call is under way (run_pc says which) */
+	int run_mid;            /* object run_ti was begun: go on at run_fi with run_slots */
+	unsigned run_ti, run_fi;
+	struct rnode *run_slots;
+	struct pcall *run_pc;
 	struct gql_result result;
 };
 
@@ -294,6 +303,17 @@ struct pseg {
 	unsigned idx;
 };
 
+/* A resolver call that waits: what to complete when it ends. */
+struct pcall {
+	struct gql_exec *e;
+	struct cfield *cf;
+	lua_State *co;
+	struct rnode *slot;         /* one parent */
+	struct bentry *bq;          /* batched slots, of one alias or several */
+	unsigned n_bq;
+	unsigned n_parents;         /* the values the batch resolver must return */
+};
+
 /* exec.c: scheduling */
 int gqlx_grow(struct gql_arena *a, void **arr, unsigned *cap, unsigned n, size_t size);
 void gqlx_tasks_push(struct gql_exec *e, struct tasks *ts, struct rnode *obj, int vidx,
@@ -331,6 +351,15 @@ void gqlx_complete_field(struct gql_exec *e, struct cfield *cf, lua_State *L, in
 int gqlx_nargs(lua_State *L);
 void gqlx_call(struct gql_exec *e, struct cfield *cf, struct rnode *slot, int parent_vidx,
                struct bentry *bq, unsigned n_bq, unsigned n_parents, int nargs);
+/* gqlx_call inside a level's task (e->runner): the function on top of
+ * e->L called at once under lua_pcallk, its own budget; when it waits the
+ * task is the call's and the level goes on in another (run_level). */
+void gqlx_call_direct(struct gql_exec *e, struct cfield *cf, struct rnode *slot, int parent_vidx,
+                      int nargs);
+lua_State *gqlx_co_take(struct gql_exec *e);
+void gqlx_co_give(struct gql_exec *e, lua_State *co);
+/* A waiting call (PC) ended on CO: completes it (protected) and runs on. */
+void gqlx_task_done(lua_State *co, int status, int nres, void *ud);
 
 /* exec_complete.c */
 

@@ -151,14 +151,15 @@ PIN(lua_exchange, 848);
 PIN(admin_route_register, 856);
 /* ---- 1.10 ---- */
 PIN(exchange_traceparent, 864);
+PIN(lua_task_budget_reset, 872);
 
 #if defined(__x86_64__) && defined(__LP64__)
 /* Where the table of each minor ends: sizeof(struct pt_api) in that core. */
-static const uint32_t table_end[] = { 544, 592, 608, 616, 624, 632, 736, 792, 848, 864, 872 };
+static const uint32_t table_end[] = { 544, 592, 608, 616, 624, 632, 736, 792, 848, 864, 880 };
 
 _Static_assert(sizeof(table_end) / sizeof(table_end[0]) == PT_ABI_MINOR + 1,
                "a new minor needs its table end (and its members' offsets) here");
-_Static_assert(sizeof(struct pt_api) == 872,
+_Static_assert(sizeof(struct pt_api) == 880,
                "pt_api grew: pin the new members and the new end above");
 /* The other structs that cross the boundary keep their layout too. */
 _Static_assert(sizeof(pt_str_t) == 16 && offsetof(pt_str_t, len) == 8, "pt_str_t");

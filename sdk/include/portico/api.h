@@ -793,6 +793,23 @@ struct pt_api {
 	 * the same for every call made for X. Valid while X is.
 	 */
 	pt_str_t (*exchange_traceparent)(pt_exchange *x);
+
+	/* ---- 1.10: one task, several scripts' functions (gql-speed) ---------- */
+
+	/*
+	 * Gives CO, the task coroutine running now (lua_task_resume /
+	 * ws_lua_task_resume / worker_lua_task_resume), a fresh
+	 * lua.max_instructions budget: a plugin that calls several script
+	 * functions one after another inside one task (the GraphQL executor:
+	 * a level's resolvers, each under lua_pcallk in one task, falling back
+	 * to the wait of the one that waits) calls it before each, so each has
+	 * the budget a task of its own would have. Who: the plugin's C
+	 * function running inside the task, on the worker. 0, or PT_ESTATE when
+	 * CO is not the running task or its budget is spent (a spent budget
+	 * stays spent: the task must end; start another for what is left).
+	 * Owns nothing.
+	 */
+	int (*lua_task_budget_reset)(struct lua_State *co);
 };
 
 /* Whether the running core's table has MEMBER. */
