@@ -44,6 +44,8 @@ type Item {
   method: String
   caught: String
   xcaught: String
+  slowboom: String
+  slowspin: String
 }
 type U { name: String touch: String keep: Int }
 """
@@ -84,6 +86,8 @@ graphql.resolvers {
       return ok and v or "no wait in a wrap"
     end,
     boom = function(p) error("boom " .. p.i) end,
+    slowboom = function(p) sleep(0.01) error("late " .. p.i, 0) end,
+    slowspin = function(p) sleep(0.01) if p.i == 2 then while true do end end return "ss" .. p.i end,
     caught = function(p)
       local ok, v = pcall(function() error("y" .. p.i, 0) end)
       return tostring(ok) .. ":" .. v
@@ -230,6 +234,19 @@ def test_memory_eater_is_stopped(gql):
     assert items(r, "plain") == ["p1", "p2", "p3"]
     assert items(r, "eat")[0] == "e1" and items(r, "eat")[1] is None
     assert r["errors"][0]["path"] == ["items", 1, "eat"]
+    still_serves(gql)
+
+
+def test_errors_and_loops_after_a_wait(gql):
+    r = post(gql, "{ items(n: 3) { slowboom plain slowspin method } }")
+    assert items(r, "plain") == ["p1", "p2", "p3"]
+    assert items(r, "method") == ["m1", "m2", "m3"]
+    assert items(r, "slowboom") == [None, None, None]
+    assert items(r, "slowspin") == ["ss1", None, "ss3"]
+    msgs = sorted(e["message"] for e in r["errors"] if "budget" not in e["message"])
+    assert msgs == ["late 1", "late 2", "late 3"], r["errors"]
+    assert [e["path"] for e in r["errors"] if "budget" in e["message"]] == [
+        ["items", 1, "slowspin"]]
     still_serves(gql)
 
 
