@@ -143,7 +143,7 @@ static void run_object(struct gql_exec *e, const struct otask *t)
 		if (t->obj->kind != RN_OBJ)
 			break;   /* an earlier field nulled this object */
 		slot = &slots[i - t->f0];
-		gqlx_rnode_init(slot, t->obj, i, cf->def->type->kind == GQL_TYPE_NON_NULL);
+		gqlx_rnode_init(slot, t->obj, i, cf->nonnull);
 		t->obj->u.obj.v[i] = slot;
 		if (cf->meta == META_TYPENAME) {
 			struct jbuf b = { 0 };

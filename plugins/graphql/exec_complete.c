@@ -115,6 +115,10 @@ static int leaf_kind(const struct gql_stype *t)
 	}
 }
 
+const unsigned char gqlx_json_bad[256] = {
+	[0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x7f ... 0xff] = 1,
+};
+
 /* TY: the Lua type of the value at IDX. */
 static void complete_leaf(struct gql_exec *e, const struct cfield *cf, const struct gql_stype *t,
                           lua_State *L, int idx, int ty, struct rnode *slot)

@@ -235,6 +235,7 @@ static void collect(struct gql_exec *e, struct pbuild *pb, const struct gql_styp
 				cf->def = def;
 				cf->meta = meta;
 				cf->plain_str = plain_str_type(def->type);
+				cf->nonnull = def->type->kind == GQL_TYPE_NON_NULL;
 				cf->parent = t;
 			}
 			if (gqlx_grow(&e->arena, (void **)&cf->nodes, &cf->cap_nodes, cf->n_nodes,

@@ -124,6 +124,7 @@ struct cfield {
 	const struct gql_field *def;
 	int meta;
 	int plain_str;          /* of type String or ID (maybe non-null), not a list */
+	int nonnull;            /* its type is non-null */
 	const struct gql_stype *parent;
 	/* arguments, coerced once per request */
 	int args_state;         /* 0: not yet, 1: ok, -1: error */
@@ -391,27 +392,49 @@ static inline int gqlx_json_plain(const char *s, size_t n)
 	return 1;
 }
 
+/* 1 for the bytes a JSON string cannot hold as they are (exec_complete.c). */
+extern const unsigned char gqlx_json_bad[256];
+
 /* The Lua string S[0..N) as a JSON string straight into the arena: 0, or
- * -1 when it needs escaping (SLOT untouched). */
+ * -1 when it needs escaping (SLOT untouched). A short one is checked while
+ * it is copied (a string that needs escaping leaves its copy unused). */
 static inline int gqlx_set_plain_str(struct gql_exec *e, struct rnode *slot, const char *s,
                                      size_t n)
 {
 	char *d;
 
-	if (!gqlx_json_plain(s, n))
-		return -1;
-	if (!(d = gql_arena_alloc(&e->arena, n + 2))) {
-		e->fatal = 1;
-		return 0;
+	if (n > 32) {
+		if (!gqlx_json_plain(s, n))
+			return -1;
+		if (!(d = gql_arena_alloc(&e->arena, n + 2))) {
+			e->fatal = 1;
+			return 0;
+		}
+		memcpy(d + 1, s, n);
+	} else {
+		unsigned bad = 0;
+
+		if (!(d = gql_arena_alloc(&e->arena, n + 2))) {
+			e->fatal = 1;
+			return 0;
+		}
+		for (size_t i = 0; i < n; i++) {
+			unsigned char c = (unsigned char)s[i];
+
+			d[i + 1] = (char)c;
+			bad |= gqlx_json_bad[c];
+		}
+		if (bad)
+			return -1;
 	}
 	d[0] = '"';
-	memcpy(d + 1, s, n);
 	d[n + 1] = '"';
 	slot->kind = RN_RAW;
 	slot->u.raw.s = d;
 	slot->u.raw.n = n + 2;
 	return 0;
 }
+
 void gqlx_set_jbuf(struct gql_exec *e, struct rnode *slot, struct jbuf *b);
 void gqlx_complete(struct gql_exec *e, struct cfield *cf, const struct gql_tref *t,
                    lua_State *L, int idx, struct rnode *slot, int depth);

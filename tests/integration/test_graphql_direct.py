@@ -25,6 +25,7 @@ type Query {
   u: U
   kept(i: Int!): String
   ok: String
+  odd: [String]
 }
 type Item {
   i: Int!
@@ -69,6 +70,10 @@ graphql.resolvers {
       return p and (p.name .. "/" .. tostring(p.touched)) or "none"
     end,
     ok = function() return "fine" end,
+    odd = function()
+      return { 'a"b', "c\\d", "e\nf", "\u{e9}t\u{e9}", string.rep("x", 40) .. '"',
+               string.rep("y", 40), "", "\x7f", "tab\t", "\xff" }
+    end,
   },
   Item = {
     plain = function(p) return "p" .. p.i end,
@@ -156,6 +161,12 @@ def still_serves(d):
 
 def items(res, key):
     return [it[key] if it else None for it in res["data"]["items"]]
+
+
+def test_strings_short_and_long_escaped_or_not(gql):
+    r = post(gql, "{ odd }")
+    assert r == {"data": {"odd": ['a"b', "c\\d", "e\nf", "\u00e9t\u00e9", "x" * 40 + '"',
+                                  "y" * 40, "", "\x7f", "tab\t", "\ufffd"]}}
 
 
 def test_sync_and_waiting_resolvers_mixed_in_one_level(gql):
