@@ -10,10 +10,12 @@
  * travel up the tree to the nearest nullable place (gql_null_out) and the
  * JSON is written from the tree at the end, fields in request order.
  *
- * Resolvers run in coroutines of the request's Lua state, taken from a small
- * pool: a resolver that returns without waiting gives its coroutine back at
- * once, so a level of 100 resolver calls that never wait uses one
- * coroutine; one that waits keeps its coroutine until it ends.
+ * A level runs as one Lua task (run_level, runner_fn): its resolvers are
+ * called one after another in the task's coroutine under lua_pcallk, each
+ * with a fresh budget; one that waits keeps the task (and its coroutine)
+ * and the level goes on in another, taken from a small pool. Batched
+ * resolvers, subscriptions' executions and a WebSocket's (its own resume)
+ * call each resolver in a task of its own (gqlx_call).
  *
  * Every Lua call the executor makes outside a resolver runs under
  * lua_pcall (prot), so an allocation failure in a state at its memory limit
