@@ -10,10 +10,12 @@
  * travel up the tree to the nearest nullable place (gql_null_out) and the
  * JSON is written from the tree at the end, fields in request order.
  *
- * Resolvers run in coroutines of the request's Lua state, taken from a small
- * pool: a resolver that returns without waiting gives its coroutine back at
- * once, so a level of 100 resolver calls that never wait uses one
- * coroutine; one that waits keeps its coroutine until it ends.
+ * A level runs as one Lua task (run_level, runner_fn): its resolvers are
+ * called one after another in the task's coroutine under lua_pcallk, each
+ * with a fresh budget; one that waits keeps the task (and its coroutine)
+ * and the level goes on in another, taken from a small pool. Batched
+ * resolvers, subscriptions' executions and a WebSocket's (its own resume)
+ * call each resolver in a task of its own (gqlx_call).
  *
  * Every Lua call the executor makes outside a resolver runs under
  * lua_pcall (prot), so an allocation failure in a state at its memory limit
@@ -118,9 +120,13 @@ static void run_object(struct gql_exec *e, const struct otask *t)
 	int top = lua_gettop(L), parent, ptab, ty, left = 0;
 	/* the root's values are kept, not completed, in SOURCE mode */
 	int source = e->req.mode == GQL_EXEC_SOURCE && t->obj == e->root;
-	/* the object's slots in one allocation */
-	struct rnode *slots = gql_arena_alloc(&e->arena, (t->f1 - t->f0 + 1) * sizeof(*slots));
+	/* the object's slots in one allocation; a level's next task goes on
+	 * with the object its last one left (run_level) */
+	unsigned from = e->run_mid ? e->run_fi : t->f0;
+	struct rnode *slots = e->run_mid ? e->run_slots :
+	                      gql_arena_alloc(&e->arena, (t->f1 - t->f0 + 1) * sizeof(*slots));
 
+	e->run_mid = 0;
 	if (!slots) {
 		e->fatal = 1;
 		return;
@@ -132,14 +138,14 @@ static void run_object(struct gql_exec *e, const struct otask *t)
 	gqlx_push_stored(e, L, t->vidx);
 	parent = lua_gettop(L);
 	ptab = lua_type(L, parent) == LUA_TTABLE;
-	for (unsigned i = t->f0; i < t->f1 && !e->fatal; i++) {
+	for (unsigned i = from; i < t->f1 && !e->fatal; i++) {
 		struct cfield *cf = &p->f[i];
 		struct rnode *slot;
 
 		if (t->obj->kind != RN_OBJ)
 			break;   /* an earlier field nulled this object */
 		slot = &slots[i - t->f0];
-		gqlx_rnode_init(slot, t->obj, i, cf->def->type->kind == GQL_TYPE_NON_NULL);
+		gqlx_rnode_init(slot, t->obj, i, cf->nonnull);
 		t->obj->u.obj.v[i] = slot;
 		if (cf->meta == META_TYPENAME) {
 			struct jbuf b = { 0 };
@@ -160,7 +166,7 @@ static void run_object(struct gql_exec *e, const struct otask *t)
 		}
 		if (!cf->resolver_looked)
 			gqlx_find_resolver(e, cf);
-		if (gql_coerce_field_args(e, cf) < 0) {
+		if (cf->args_state != 1 && gql_coerce_field_args(e, cf) < 0) {
 			gql_field_error(e, cf, slot, cf->args_err, NULL);
 			gql_null_out(e, slot);
 			continue;
@@ -180,8 +186,12 @@ static void run_object(struct gql_exec *e, const struct otask *t)
 		}
 		if (cf->resolver) {
 			gqlx_push_stored(e, L, cf->resolver);
-			gqlx_call(e, cf, slot, t->vidx, NULL, 0, 0, cf->nargs);
-			continue;
+			if (!e->runner) {
+				gqlx_call(e, cf, slot, t->vidx, NULL, 0, 0, cf->nargs);
+				continue;
+			}
+			ty = cf->nargs;
+			goto direct;
 		}
 		/* the default resolver: parent[fieldName], a method when a function */
 		if (!ptab) {
@@ -195,7 +205,21 @@ static void run_object(struct gql_exec *e, const struct otask *t)
 			ty = lua_rawget(L, parent);
 		}
 		if (ty == LUA_TFUNCTION) {
-			gqlx_call(e, cf, slot, t->vidx, NULL, 0, 0, gqlx_nargs(L));
+			if (!e->runner) {
+				gqlx_call(e, cf, slot, t->vidx, NULL, 0, 0, gqlx_nargs(L));
+				continue;
+			}
+			ty = gqlx_nargs(L);
+direct:
+			/* in the level's task: where the next task goes on if this
+			 * call waits, then the call */
+			e->run_mid = 1;
+			e->run_fi = i + 1;
+			e->run_slots = slots;
+			gqlx_call_direct(e, cf, slot, t->vidx, ty);
+			if (e->run_stop)
+				return;   /* the task ends: its stack goes with it */
+			e->run_mid = 0;
 			continue;
 		}
 		if (ty == LUA_TSTRING && cf->plain_str && !source) {
@@ -344,6 +368,113 @@ static void run_batches(struct gql_exec *e)
 	}
 }
 
+/* ---- a level in one task ---------------------------------------------------- */
+
+/*
+ * The level's loop as a Lua task (pt_api.lua_task_resume): resolvers that
+ * do not wait are called in its coroutine with lua_pcallk, each with a
+ * budget of its own (lua_budget_renew), so a level of 250 calls
+ * starts one task instead of 250. A call that waits keeps the task (its
+ * end comes to gqlx_task_done, like a task of its own) and the level goes
+ * on from the next field in a new task; a task whose budget was spent by
+ * a call ends and the next one starts at the field after it. An error
+ * under any pcall in a coroutine (the resolver's own pcall, or ours around
+ * it) unwinds the C stack to lua_resume: the task then ends with the
+ * call's value or error (direct_k) and the next one goes on. The order of
+ * everything (calls, default reads, completions, errors) is the one the
+ * task per call had.
+ */
+static int runner_fn(lua_State *co)
+{
+	struct pcall *pc = lua_touserdata(co, 1);
+	struct gql_exec *e = pc->e;
+
+	gqlx_push_values(e, co);   /* e->L is still the state's thread here */
+	e->L = co;
+	e->vtop = lua_gettop(co);
+	while (e->run_ti < e->cur.n && !e->fatal && !e->run_stop) {
+		const struct otask *t = &e->cur.t[e->run_ti];
+
+		if (!gqlx_dead(t->obj))
+			run_object(e, t);
+		if (e->run_stop)
+			break;
+		e->run_mid = 0;
+		e->run_ti++;
+	}
+	return 0;
+}
+
+static void co_take_p(struct gql_exec *e, void *ud)
+{
+	*(lua_State **)ud = gqlx_co_take(e);
+}
+
+/* Runs e->cur in level tasks (see runner_fn). */
+static void run_level(struct gql_exec *e)
+{
+	lua_State *L0 = e->L;
+
+	e->run_ti = 0;
+	e->run_mid = 0;
+	while (!e->fatal && e->run_ti < e->cur.n) {
+		lua_State *co = NULL;
+		struct pcall *pc;
+		int st, nres = 0;
+
+		if (gqlx_prot(e, co_take_p, &co) != 0 || !co ||
+		    !(pc = gql_arena_alloc(&e->arena, sizeof(*pc)))) {
+			e->fatal = 1;
+			break;
+		}
+		*pc = (struct pcall){ e, NULL, co, NULL, NULL, 0, 0 };
+		e->run_pc = pc;
+		e->run_stop = 0;
+		e->run_in_call = 0;
+		e->runner = 1;
+		lua_pushcfunction(co, runner_fn);
+		lua_pushlightuserdata(co, pc);
+		st = e->req.api->lua_task_resume(e->req.x, co, 1, &nres, gqlx_task_done, pc);
+		e->runner = 0;
+		e->L = L0;
+		e->vtop = 0;
+		if (st == LUA_YIELD) {
+			e->pending++;   /* the call waits in that task; run_fi is past it */
+			continue;
+		}
+		if (st == LUA_OK && !e->run_in_call) {
+			gqlx_co_give(e, co);
+			continue;
+		}
+		if (e->run_in_call) {
+			/* the task ended inside the call: Lua's error recovery (an
+			 * error raised under a pcall in a coroutine unwinds the C
+			 * stack to lua_resume and goes on at the pcall's
+			 * continuation) left the resolver's value as the task's
+			 * result, or its error, or the budget's; complete it as a
+			 * call that waited, and on (gqlx_task_done's gqlx_run is a
+			 * no-op inside gqlx_run) */
+			e->run_in_call = 0;
+			e->pending++;
+			gqlx_task_done(co, st, nres, pc);
+			continue;
+		}
+		e->req.api->log(NULL, PT_LOG_ERROR, "graphql: executing: %s",
+		                lua_tostring(co, -1) ? lua_tostring(co, -1) : "error");
+		e->fatal = 1;
+	}
+	e->cur.n = 0;
+	e->run_mid = 0;
+}
+
+static void batches_p(struct gql_exec *e, void *ud)
+{
+	(void)ud;
+	gqlx_push_values(e, e->L);
+	e->vtop = lua_gettop(e->L);   /* until gqlx_prot returns */
+	run_batches(e);
+}
+
 /* One level: every task of e->cur, then the batches it queued. */
 static void level_p(struct gql_exec *e, void *ud)
 {
@@ -428,19 +559,30 @@ void gqlx_run(struct gql_exec *e)
 				return;
 			}
 		}
-		gqlx_prot(e, level_p, NULL);
+		if (e->req.mode == GQL_EXEC_NORMAL && !e->req.resume &&
+		    PT_API_HAS(e->req.api, lua_budget_renew)) {
+			run_level(e);
+			if (!e->fatal && e->batched)
+				gqlx_prot(e, batches_p, NULL);
+		} else {
+			gqlx_prot(e, level_p, NULL);
+		}
 	}
 	e->running = 0;
 }
 
 /* ---- start ---------------------------------------------------------------------- */
 
+/* How many values the thread's last execution stored: the next values
+ * table is made that large at once instead of growing by rehashes. */
+static __thread int nvals_hint;
+
 /* The values table: ctx (argument 2), the root value, the resolvers. */
 static int start_tramp(lua_State *L)
 {
 	struct gql_exec *e = lua_touserdata(L, 1);
 
-	lua_createtable(L, 64, 0);
+	lua_createtable(L, nvals_hint > 64 && nvals_hint <= 4096 ? nvals_hint : 64, 0);
 	if (lua_istable(L, 2))
 		lua_pushvalue(L, 2);
 	else
@@ -563,8 +705,10 @@ void gql_exec_free(struct gql_exec *e)
 {
 	if (!e)
 		return;
-	if (e->vref != LUA_NOREF && e->L)
+	if (e->vref != LUA_NOREF && e->L) {
 		luaL_unref(e->L, LUA_REGISTRYINDEX, e->vref);
+		nvals_hint = e->nvals;
+	}
 	if (e->result.source_ref != LUA_NOREF && e->L)
 		luaL_unref(e->L, LUA_REGISTRYINDEX, e->result.source_ref);
 	if (!spare_out.p && e->out.cap <= (1u << 20)) {

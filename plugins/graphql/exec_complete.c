@@ -115,39 +115,9 @@ static int leaf_kind(const struct gql_stype *t)
 	}
 }
 
-/* Whether S[0..N) is its own JSON string body (printable ASCII, no quote
- * or backslash): then it is copied as it is, without the escaping writer. */
-static int json_plain(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
-			return 0;
-	}
-	return 1;
-}
-
-/* The Lua string S[0..N) as a JSON string straight into the arena: 0, or
- * -1 when it needs escaping (SLOT untouched). */
-int gqlx_set_plain_str(struct gql_exec *e, struct rnode *slot, const char *s, size_t n)
-{
-	char *d;
-
-	if (!json_plain(s, n))
-		return -1;
-	if (!(d = gql_arena_alloc(&e->arena, n + 2))) {
-		e->fatal = 1;
-		return 0;
-	}
-	d[0] = '"';
-	memcpy(d + 1, s, n);
-	d[n + 1] = '"';
-	slot->kind = RN_RAW;
-	slot->u.raw.s = d;
-	slot->u.raw.n = n + 2;
-	return 0;
-}
+const unsigned char gqlx_json_bad[256] = {
+	[0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x7f ... 0xff] = 1,
+};
 
 /* TY: the Lua type of the value at IDX. */
 static void complete_leaf(struct gql_exec *e, const struct cfield *cf, const struct gql_stype *t,
@@ -409,8 +379,7 @@ void gqlx_complete(struct gql_exec *e, struct cfield *cf, const struct gql_tref 
 			if (lua_rawgeti(L, idx, (lua_Integer)i + 1) == LUA_TTABLE && p) {
 				item->kind = item->shape = RN_OBJ;
 				item->u.obj.plan = p;
-				if (!(item->u.obj.v = gql_arena_calloc(&e->arena, (p->n + 1) *
-				                                       sizeof(struct rnode *)))) {
+				if (!(item->u.obj.v = gqlx_alloc_fields(e, p->n))) {
 					e->fatal = 1;
 					lua_pop(L, 1);
 					return;
@@ -445,7 +414,7 @@ void gqlx_complete(struct gql_exec *e, struct cfield *cf, const struct gql_tref 
 			return;
 		slot->kind = slot->shape = RN_OBJ;
 		slot->u.obj.plan = p;
-		if (!(slot->u.obj.v = gql_arena_calloc(&e->arena, (p->n + 1) * sizeof(struct rnode *)))) {
+		if (!(slot->u.obj.v = gqlx_alloc_fields(e, p->n))) {
 			e->fatal = 1;
 			return;
 		}

@@ -150,11 +150,13 @@ static int plain_str_type(const struct gql_tref *t)
 	                                        !strcmp(t->named->name, "ID"));
 }
 
-/* CF's key as the response writes it, "key":, made once per plan. */
+/* CF's key as the response writes it, ,"key": (the comma left out before
+ * an object's first field), made once per plan. */
 static int plan_jkey(struct gql_exec *e, struct cfield *cf)
 {
 	struct jbuf b = { 0 };
 
+	jb_putc(&b, ',');
 	jb_cstr(&b, cf->key);
 	jb_putc(&b, ':');
 	if (b.oom || !(cf->jkey = gql_arena_strndup(&e->arena, b.p, b.n))) {
@@ -233,6 +235,7 @@ static void collect(struct gql_exec *e, struct pbuild *pb, const struct gql_styp
 				cf->def = def;
 				cf->meta = meta;
 				cf->plain_str = plain_str_type(def->type);
+				cf->nonnull = def->type->kind == GQL_TYPE_NON_NULL;
 				cf->parent = t;
 			}
 			if (gqlx_grow(&e->arena, (void **)&cf->nodes, &cf->cap_nodes, cf->n_nodes,

@@ -116,13 +116,15 @@ struct subplan {
 /* One response key of an object's selection: its merged field nodes. */
 struct cfield {
 	const char *key;
-	const char *jkey;       /* "key": as JSON, for the response */
+	const char *jkey;       /* ,"key": as JSON, for the response (the comma
+	                         * left out before an object's first field) */
 	size_t jkey_len;
 	const struct gql_selection **nodes;
 	unsigned n_nodes, cap_nodes;
 	const struct gql_field *def;
 	int meta;
 	int plain_str;          /* of type String or ID (maybe non-null), not a list */
+	int nonnull;            /* its type is non-null */
 	const struct gql_stype *parent;
 	/* arguments, coerced once per request */
 	int args_state;         /* 0: not yet, 1: ok, -1: error */
@@ -237,6 +239,15 @@ struct gql_exec {
 	unsigned npool;
 	struct jbuf out;
 	struct jbuf leaf;        /* scratch for one leaf's JSON (complete_leaf) */
+	/* a level run in one task (exec.c run_level): its resolvers called
+	 * with lua_pcallk in the task's coroutine, which is e->L meanwhile */
+	int runner;             /* a level's task runs now */
+	int run_stop;           /* the task ends here; another goes on at run_ti/run_fi */
+	int run_in_call;        /* a resolver call is under way (run_pc says which) */
+	int run_mid;            /* object run_ti was begun: go on at run_fi with run_slots */
+	unsigned run_ti, run_fi;
+	struct rnode *run_slots;
+	struct pcall *run_pc;
 	struct gql_result result;
 };
 
@@ -260,6 +271,17 @@ static inline void gqlx_rnode_init(struct rnode *n, struct rnode *parent, unsign
 	n->parent = parent;
 	n->idx = idx;
 }
+/* An object's field pointers (N of them and one more), all NULL: zeroed by
+ * a loop, which for the usual few fields costs less than memset's call. */
+static inline struct rnode **gqlx_alloc_fields(struct gql_exec *e, unsigned n)
+{
+	struct rnode **v = gql_arena_alloc(&e->arena, ((size_t)n + 1) * sizeof(*v));
+
+	if (v)
+		for (unsigned i = 0; i <= n; i++)
+			v[i] = NULL;
+	return v;
+}
 /* Introspection: completes meta-field CF (__schema / __type) into AT. */
 void gql_intro_field(struct gql_exec *e, struct cfield *cf, struct rnode *at);
 int gql_coerce_field_args(struct gql_exec *e, struct cfield *cf);
@@ -280,6 +302,17 @@ char *gql_fmt(struct gql_arena *a, const char *fmt, ...) __attribute__((format(p
 struct pseg {
 	const char *key;
 	unsigned idx;
+};
+
+/* A resolver call that waits: what to complete when it ends. */
+struct pcall {
+	struct gql_exec *e;
+	struct cfield *cf;
+	lua_State *co;
+	struct rnode *slot;         /* one parent */
+	struct bentry *bq;          /* batched slots, of one alias or several */
+	unsigned n_bq;
+	unsigned n_parents;         /* the values the batch resolver must return */
 };
 
 /* exec.c: scheduling */
@@ -319,9 +352,89 @@ void gqlx_complete_field(struct gql_exec *e, struct cfield *cf, lua_State *L, in
 int gqlx_nargs(lua_State *L);
 void gqlx_call(struct gql_exec *e, struct cfield *cf, struct rnode *slot, int parent_vidx,
                struct bentry *bq, unsigned n_bq, unsigned n_parents, int nargs);
+/* gqlx_call inside a level's task (e->runner): the function on top of
+ * e->L called at once under lua_pcallk, its own budget; when it waits the
+ * task is the call's and the level goes on in another (run_level). */
+void gqlx_call_direct(struct gql_exec *e, struct cfield *cf, struct rnode *slot, int parent_vidx,
+                      int nargs);
+lua_State *gqlx_co_take(struct gql_exec *e);
+void gqlx_co_give(struct gql_exec *e, lua_State *co);
+/* A waiting call (PC) ended on CO: completes it (protected) and runs on. */
+void gqlx_task_done(lua_State *co, int status, int nres, void *ud);
 
 /* exec_complete.c */
-int gqlx_set_plain_str(struct gql_exec *e, struct rnode *slot, const char *s, size_t n);
+
+/* Whether S[0..N) is its own JSON string body (printable ASCII, no quote
+ * or backslash): then it is copied as it is, without the escaping writer.
+ * Eight bytes at a time: a byte below 0x20, from 0x7f on, '"' or '\\'. */
+static inline int gqlx_json_plain(const char *s, size_t n)
+{
+	const uint64_t lo = 0x0101010101010101ull, hi = 0x8080808080808080ull;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x, q, b, d;
+
+		memcpy(&x, s + i, 8);
+		q = x ^ (lo * '"');
+		b = x ^ (lo * '\\');
+		d = x ^ (lo * 0x7f);
+		if ((x | ((x - lo * 0x20) & ~x) | ((q - lo) & ~q) | ((b - lo) & ~b) |
+		     ((d - lo) & ~d)) & hi)
+			return 0;
+	}
+	for (; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+			return 0;
+	}
+	return 1;
+}
+
+/* 1 for the bytes a JSON string cannot hold as they are (exec_complete.c). */
+extern const unsigned char gqlx_json_bad[256];
+
+/* The Lua string S[0..N) as a JSON string straight into the arena: 0, or
+ * -1 when it needs escaping (SLOT untouched). A short one is checked while
+ * it is copied (a string that needs escaping leaves its copy unused). */
+static inline int gqlx_set_plain_str(struct gql_exec *e, struct rnode *slot, const char *s,
+                                     size_t n)
+{
+	char *d;
+
+	if (n > 32) {
+		if (!gqlx_json_plain(s, n))
+			return -1;
+		if (!(d = gql_arena_alloc(&e->arena, n + 2))) {
+			e->fatal = 1;
+			return 0;
+		}
+		memcpy(d + 1, s, n);
+	} else {
+		unsigned bad = 0;
+
+		if (!(d = gql_arena_alloc(&e->arena, n + 2))) {
+			e->fatal = 1;
+			return 0;
+		}
+		for (size_t i = 0; i < n; i++) {
+			unsigned char c = (unsigned char)s[i];
+
+			d[i + 1] = (char)c;
+			bad |= gqlx_json_bad[c];
+		}
+		if (bad)
+			return -1;
+	}
+	d[0] = '"';
+	d[n + 1] = '"';
+	slot->kind = RN_RAW;
+	slot->u.raw.s = d;
+	slot->u.raw.n = n + 2;
+	return 0;
+}
+
 void gqlx_set_jbuf(struct gql_exec *e, struct rnode *slot, struct jbuf *b);
 void gqlx_complete(struct gql_exec *e, struct cfield *cf, const struct gql_tref *t,
                    lua_State *L, int idx, struct rnode *slot, int depth);

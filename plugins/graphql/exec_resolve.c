@@ -110,7 +110,7 @@ out:
 	lua_settop(L, top);
 }
 
-static lua_State *co_take(struct gql_exec *e)
+lua_State *gqlx_co_take(struct gql_exec *e)
 {
 	lua_State *co;
 
@@ -123,7 +123,7 @@ static lua_State *co_take(struct gql_exec *e)
 	return co;
 }
 
-static void co_give(struct gql_exec *e, lua_State *co)
+void gqlx_co_give(struct gql_exec *e, lua_State *co)
 {
 	lua_settop(co, 0);
 	if (e->npool < sizeof(e->pool) / sizeof(e->pool[0]))
@@ -221,17 +221,6 @@ static void push_info(struct gql_exec *e, lua_State *L, struct cfield *cf,
 
 /* ---- calling resolvers -------------------------------------------------------- */
 
-/* A resolver call that waits: what to complete when it ends. */
-struct pcall {
-	struct gql_exec *e;
-	struct cfield *cf;
-	lua_State *co;
-	struct rnode *slot;         /* one parent */
-	struct bentry *bq;          /* batched slots, of one alias or several */
-	unsigned n_bq;
-	unsigned n_parents;         /* the values the batch resolver must return */
-};
-
 /* A resolver's error value (on top of CO) as a message and extensions. */
 static void error_of(struct gql_exec *e, lua_State *co, const char **msg, const char **ext)
 {
@@ -316,7 +305,7 @@ static void resolved(struct gql_exec *e, struct pcall *pc, int status, int nres)
 	else
 		lua_pushnil(co);
 	lua_xmove(co, L, 1);
-	co_give(e, co);
+	gqlx_co_give(e, co);
 	if (!pc->bq) {
 		gqlx_complete_field(e, cf, L, -1, pc->slot);
 	} else if (lua_type(L, -1) != LUA_TTABLE) {
@@ -355,7 +344,7 @@ static void resolved_p(struct gql_exec *e, void *ud)
 }
 
 /* A waiting resolver ended (called by the core, on the worker). */
-static void task_done(lua_State *co, int status, int nres, void *ud)
+void gqlx_task_done(lua_State *co, int status, int nres, void *ud)
 {
 	struct pcall *pc = ud;
 	struct gql_exec *e = pc->e;
@@ -368,32 +357,11 @@ static void task_done(lua_State *co, int status, int nres, void *ud)
 	gqlx_run(e);
 }
 
-/*
- * Calls the function on top of L with the first NARGS of (parent, args,
- * ctx, info) (gqlx_nargs) in a coroutine: PARENT is a value index, or the
- * parents table on L under the function for a batch. Pops the function
- * (and the parents table).
- */
-void gqlx_call(struct gql_exec *e, struct cfield *cf, struct rnode *slot, int parent_vidx,
-               struct bentry *bq, unsigned n_bq, unsigned n_parents, int nargs)
+/* Pushes the first NARGS of (parent, args, ctx, info) for a call on L (the
+ * parents table is on L already for a batch). [-0, +nargs, m] */
+static void push_args(struct gql_exec *e, lua_State *L, struct cfield *cf, struct rnode *slot,
+                      int parent_vidx, struct bentry *bq, int nargs)
 {
-	lua_State *L = e->L, *co = co_take(e);
-	struct pcall *pc = gql_arena_calloc(&e->arena, sizeof(*pc));
-	int st, nres = 0;
-
-	if (!pc || !co) {
-		e->fatal = 1;
-		lua_pop(L, bq ? 2 : 1);
-		return;
-	}
-	*pc = (struct pcall){ e, cf, co, slot, bq, n_bq, n_parents };
-	/* the call's arguments are made on L, where the values table is at
-	 * hand, and moved to CO at once */
-	if (!lua_checkstack(L, 8)) {
-		e->fatal = 1;
-		lua_pop(L, bq ? 2 : 1);
-		return;
-	}
 	if (nargs < 1 && bq)
 		lua_pop(L, 1);
 	if (nargs >= 1 && !bq)
@@ -409,14 +377,96 @@ void gqlx_call(struct gql_exec *e, struct cfield *cf, struct rnode *slot, int pa
 		gqlx_push_stored(e, L, V_CTX);
 	if (nargs >= 4)
 		push_info(e, L, cf, bq ? bq[0].slot : slot);
+}
+
+/*
+ * Calls the function on top of L with the first NARGS of (parent, args,
+ * ctx, info) (gqlx_nargs) in a coroutine: PARENT is a value index, or the
+ * parents table on L under the function for a batch. Pops the function
+ * (and the parents table).
+ */
+void gqlx_call(struct gql_exec *e, struct cfield *cf, struct rnode *slot, int parent_vidx,
+               struct bentry *bq, unsigned n_bq, unsigned n_parents, int nargs)
+{
+	lua_State *L = e->L, *co = gqlx_co_take(e);
+	struct pcall *pc = gql_arena_alloc(&e->arena, sizeof(*pc));   /* all set below */
+	int st, nres = 0;
+
+	if (!pc || !co) {
+		e->fatal = 1;
+		lua_pop(L, bq ? 2 : 1);
+		return;
+	}
+	*pc = (struct pcall){ e, cf, co, slot, bq, n_bq, n_parents };
+	/* the call's arguments are made on L, where the values table is at
+	 * hand, and moved to CO at once */
+	if (!lua_checkstack(L, 8)) {
+		e->fatal = 1;
+		lua_pop(L, bq ? 2 : 1);
+		return;
+	}
+	push_args(e, L, cf, slot, parent_vidx, bq, nargs);
 	lua_xmove(L, co, nargs + 1);   /* the function, parent(s), args, ctx, info */
 	if (e->req.resume)
-		st = e->req.resume(e->req.resume_ud, co, nargs, &nres, task_done, pc);
+		st = e->req.resume(e->req.resume_ud, co, nargs, &nres, gqlx_task_done, pc);
 	else
-		st = e->req.api->lua_task_resume(e->req.x, co, nargs, &nres, task_done, pc);
+		st = e->req.api->lua_task_resume(e->req.x, co, nargs, &nres, gqlx_task_done, pc);
 	if (st == LUA_YIELD) {
 		e->pending++;
 		return;
 	}
 	resolved(e, pc, st, nres);
+}
+
+/* Where the level's task goes on when the C stack of its loop is gone: the
+ * resolver it called waited (the level went on in another task meanwhile),
+ * or an error under a pcall inside the call was recovered (Lua unwinds to
+ * lua_resume and continues at the pcall's continuation). The task ends
+ * with the resolver's value, or raises its error again, for run_level /
+ * gqlx_task_done. */
+static int direct_k(lua_State *co, int status, lua_KContext ctx)
+{
+	(void)ctx;
+	if (status != LUA_OK && status != LUA_YIELD)
+		return lua_error(co);
+	return 1;
+}
+
+void gqlx_call_direct(struct gql_exec *e, struct cfield *cf, struct rnode *slot, int parent_vidx,
+                      int nargs)
+{
+	lua_State *co = e->L;
+	struct pcall *pc = e->run_pc;
+	int st;
+
+	if (e->req.api->lua_budget_renew(co) != 0) {
+		/* spent by an earlier call (a hook that could not yield raised
+		 * inside its pcall): this call starts the level's next task */
+		lua_pop(co, 1);
+		e->run_fi--;
+		e->run_stop = 1;
+		return;
+	}
+	if (!lua_checkstack(co, 8)) {
+		e->fatal = 1;
+		lua_pop(co, 1);
+		return;
+	}
+	push_args(e, co, cf, slot, parent_vidx, NULL, nargs);
+	pc->cf = cf;
+	pc->slot = slot;
+	e->run_in_call = 1;
+	st = lua_pcallk(co, nargs, 1, 0, 0, direct_k);
+	e->run_in_call = 0;
+	if (st != LUA_OK) {
+		const char *msg, *ext;
+
+		error_of(e, co, &msg, &ext);
+		gql_field_error(e, cf, slot, msg, ext);
+		gql_null_out(e, slot);
+		lua_pop(co, 1);
+		return;
+	}
+	gqlx_complete_field(e, cf, co, -1, slot);
+	lua_pop(co, 1);
 }

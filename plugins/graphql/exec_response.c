@@ -70,18 +70,23 @@ static void write_node(struct jbuf *b, const struct rnode *n)
 		}
 		jb_putc(b, ']');
 		return;
-	case RN_OBJ:
-		jb_putc(b, '{');
-		for (unsigned i = 0; i < n->u.obj.plan->n; i++) {
-			const struct cfield *cf = &n->u.obj.plan->f[i];
+	case RN_OBJ: {
+		const struct cfield *cf = n->u.obj.plan->f;
+		unsigned nf = n->u.obj.plan->n;
 
-			if (i)
-				jb_putc(b, ',');
-			jb_put(b, cf->jkey, cf->jkey_len);
-			write_node(b, n->u.obj.v[i]);
+		jb_putc(b, '{');
+		for (unsigned i = 0; i < nf; i++) {
+			const struct rnode *v = n->u.obj.v[i];
+
+			jb_put(b, cf[i].jkey + !i, cf[i].jkey_len - !i);
+			if (v && v->kind == RN_RAW)   /* a leaf: most of the nodes */
+				jb_put(b, v->u.raw.s, v->u.raw.n);
+			else
+				write_node(b, v);
 		}
 		jb_putc(b, '}');
 		return;
+	}
 	}
 }
 

@@ -24,6 +24,14 @@ reported with the server's CPU time per request (utime+stime from
 --profile records Portico (Lua resolvers, perfield case) with `perf record -g`
 under the same load and writes `perf report`'s flat top symbols to the file.
 
+--callgrind N counts the user-space instructions per request of Portico
+(perfield with Lua resolvers, perfield with the C floor, batched) under
+valgrind's callgrind: started uninstrumented, 20 requests of warm-up, then
+instrumentation on (callgrind_control) for N requests one after another on
+one connection, off again; other work on the machine does not change the
+count. The callgrind files are kept in --callgrind-dir when given (for
+callgrind_annotate: the profile of exactly those N requests).
+
 Needs: wrk, node 20 with graphql 16.8.1 and graphql-jit 0.8.9 (installed
 with npm into ~/.cache/portico-npm when missing), a built core/portico,
 plugins/graphql and tests/plugins/gqlfloor.la (`make tests/plugins/gqlfloor.la`).
@@ -263,6 +271,55 @@ def profile(server, conns, duration, script, out):
     print(f"profile: {out}")
 
 
+def callgrind_count(work, name, case, lua, gql_opts, n, keep):
+    """Instructions per request of a Portico serving CASE, N requests
+    counted by callgrind (see --callgrind)."""
+    import http.client
+    srv = portico_server(work, name, case, lua, gql_opts)
+    if keep:
+        os.makedirs(keep, exist_ok=True)   # callgrind does not start without it
+    out = os.path.join(keep or work, f"callgrind.{name}.out")
+    proc = subprocess.Popen(["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                             f"--callgrind-out-file={out}"] + srv.argv,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    body = json.dumps({"query": case["query"]})
+    hdrs = {"content-type": "application/json", "accept": "application/json"}
+    try:
+        from http_bench import wait_port
+        wait_port(srv.port, 120)
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
+
+        def ask_n(k):
+            for _ in range(k):
+                conn.request("POST", "/graphql", body, hdrs)
+                r = conn.getresponse()
+                data = r.read()
+                if r.status != 200 or b'"errors"' in data:
+                    raise RuntimeError(f"{name}: {r.status} {data[:200]!r}")
+        ask_n(20)
+        subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True,
+                       capture_output=True, timeout=60)
+        ask_n(n)
+        subprocess.run(["callgrind_control", "-i", "off", str(proc.pid)], check=True,
+                       capture_output=True, timeout=60)
+        conn.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    total = 0
+    for f in os.listdir(keep or work):   # a file per thread with --separate-threads
+        if f.startswith(f"callgrind.{name}.out"):
+            with open(os.path.join(keep or work, f)) as fh:
+                # "summary:" counts from the start (0: uninstrumented), "totals:" what was
+                total += max([int(line.split()[1]) for line in fh
+                              if line.startswith(("summary:", "totals:"))] or [0])
+    return total / n
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--case", choices=("all", "batched", "perfield"), default="all")
@@ -271,7 +328,27 @@ def main():
     ap.add_argument("--conns", type=int, default=0, help="default: 20 batched, 64 perfield")
     ap.add_argument("--profile", metavar="FILE", help="perf profile of the perfield case")
     ap.add_argument("--gql-opts", default="", help="extra options of the graphql plugin")
+    ap.add_argument("--callgrind", type=int, metavar="N",
+                    help="instructions per request over N requests (callgrind), no wrk")
+    ap.add_argument("--callgrind-dir", help="keep the callgrind files here")
     a = ap.parse_args()
+    if a.callgrind:
+        work = tempfile.mkdtemp(prefix="portico-gqlbench-")
+        try:
+            runs = []
+            if a.case in ("all", "perfield"):
+                runs += [("perfield", PERFIELD, PERFIELD["lua"])]
+                if os.path.exists(FLOOR_SO):
+                    runs += [("perfield-floor", PERFIELD, PERFIELD["floor_lua"])]
+            if a.case in ("all", "batched"):
+                runs += [("batched", BATCHED, BATCHED["lua"])]
+            for name, case, lua in runs:
+                ir = callgrind_count(work, name, case, lua, a.gql_opts, a.callgrind,
+                                     a.callgrind_dir)
+                print(f"{name:<16} {ir:>12,.0f} instructions/request ({a.callgrind} requests)")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     for tool in ("wrk", "node", "taskset") + (("perf",) if a.profile else ()):
         if not shutil.which(tool):
             sys.exit(f"graphql_bench: {tool} is not installed")

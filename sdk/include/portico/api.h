@@ -849,9 +849,13 @@ struct pt_api {
 	 * plugin calls it once per unit (the gRPC server: each ctx:send and
 	 * each ctx:recv), so the budget bounds the work per message, not a
 	 * stream's whole life; Lua that loops without reaching such a call is
-	 * still stopped. 0; PT_ESTATE outside a request's or task's coroutine
-	 * (scripts loading, a coroutine of the script's own) or when the budget
-	 * is spent already (a spent budget stays spent).
+	 * still stopped. A plugin that calls several script functions one
+	 * after another inside one task (the GraphQL executor: a level's
+	 * resolvers, each under lua_pcallk in one task) calls it before each,
+	 * so each has the budget a task of its own would have. 0; PT_ESTATE
+	 * outside a request's or task's coroutine (scripts loading, a
+	 * coroutine of the script's own) or when the budget is spent already
+	 * (a spent budget stays spent: the task must end).
 	 */
 	int (*lua_budget_renew)(struct lua_State *L);
 };
