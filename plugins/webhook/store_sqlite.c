@@ -27,9 +27,9 @@ static void op_free(struct sq_op *op)
 	free(op);
 }
 
-void wh_sq_enqueue(struct sq *s, struct sq_op *op)
+/* Appends OP and wakes the writer; S's lock is held. */
+static void enqueue_locked(struct sq *s, struct sq_op *op)
 {
-	pthread_mutex_lock(&s->mu);
 	op->next = NULL;
 	if (s->tail)
 		s->tail->next = op;
@@ -37,6 +37,12 @@ void wh_sq_enqueue(struct sq *s, struct sq_op *op)
 		s->head = op;
 	s->tail = op;
 	pthread_cond_signal(&s->cv);
+}
+
+void wh_sq_enqueue(struct sq *s, struct sq_op *op)
+{
+	pthread_mutex_lock(&s->mu);
+	enqueue_locked(s, op);
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -112,13 +118,7 @@ static int sq_put(struct wh_store *base, pt_worker *w, const struct wh_event_in 
 		return WH_EBUSY;
 	}
 	s->npending++;
-	op->next = NULL;              /* queued in the same hold of the lock */
-	if (s->tail)
-		s->tail->next = op;
-	else
-		s->head = op;
-	s->tail = op;
-	pthread_cond_signal(&s->cv);
+	enqueue_locked(s, op);        /* in the same hold of the lock */
 	pthread_mutex_unlock(&s->mu);
 	return 0;
 }
