@@ -137,7 +137,8 @@ static void serve_plugin(struct aconn *c, const struct proute *r, const char *me
 	free(body);
 }
 
-static void conn_free(struct aconn *c)
+/* Takes C off the list of connections and stops its deadline. */
+static void conn_unlink(struct aconn *c)
 {
 	if (c->prev)
 		c->prev->next = c->next;
@@ -148,6 +149,11 @@ static void conn_free(struct aconn *c)
 	nconns--;
 	if (c->deadline)
 		event_free(c->deadline);
+}
+
+static void conn_free(struct aconn *c)
+{
+	conn_unlink(c);
 	bufferevent_free(c->bev);
 	free(c);
 }
@@ -296,15 +302,7 @@ static void serve_metrics(struct aconn *c)
 /* Lets go of C but not of its connection (a dashboard WebSocket took it). */
 static void conn_release(struct aconn *c)
 {
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	nconns--;
-	if (c->deadline)
-		event_free(c->deadline);
+	conn_unlink(c);
 	free(c);
 }
 
