@@ -447,6 +447,9 @@ static void *worker_main(void *arg)
 	struct event *beat = event_new(w->base, -1, EV_PERSIST, beat_cb, w);
 
 	self = w;
+	if (lua_tick_thread_start() != 0)
+		log_warn("worker", "worker %u: no CPU tick timer (%s): Lua budgets are counted "
+		         "from every run's first instruction", w->id, strerror(errno));
 	if (!beat || event_add(beat, &every) != 0)
 		log_error("worker", "worker %u: no heartbeat timer: the watchdog will call it stuck",
 		          w->id);
@@ -476,6 +479,7 @@ static void *worker_main(void *arg)
 	ws_deflate_thread_end();   /* the thread's shared permessage-deflate streams */
 	upstream_worker_free(w);
 	redis_worker_free(w);
+	lua_tick_thread_stop();
 	atomic_store(&w->exited, 1);   /* the main thread may join it now */
 	return NULL;
 }

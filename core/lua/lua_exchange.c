@@ -5,6 +5,8 @@
  * the log), and waits (sleep, http.request, plugin functions) that yield the
  * coroutine and resume it on the event.
  */
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +62,13 @@ struct lreq {
 	void (*task_gone)(void *ud);  /* a task abandoned: instead of task_done */
 	struct lreq *tprev, *tnext; /* the state's waiting tasks (lstate.tasks) */
 	int tlinked;
+	int exact;                  /* counted from its first instruction (a small budget) */
+	volatile sig_atomic_t armed;  /* its coroutine has the count hook (lua_tick.c) */
 };
+
+/* The request or task whose coroutine this thread resumes now: where the
+ * CPU tick's signal sets the count hook (lua_budget_tick). */
+static __thread struct lreq *volatile tl_run;
 
 /* The userdata behind `req` and `res`: LX is cleared when the exchange is
  * freed (lx_free), since the userdata may outlive it in a script's variable. */
@@ -650,7 +658,77 @@ int lua_budget_renew(lua_State *L)
 	if (!r || r->done || r->co != L || r->b.killed)
 		return PT_ESTATE;
 	r->b.count = 0;
+	if (!r->exact && r->armed) {
+		/* counted again from the next tick: the hook goes first, then
+		 * the mark, so a tick between the two only waits for the next */
+		lua_sethook(L, NULL, 0, 0);
+		atomic_signal_fence(memory_order_seq_cst);
+		r->armed = 0;
+	}
 	return 0;
+}
+
+/* The CPU tick's signal (lua_tick.c), on this thread: the run going on now
+ * is counted from here. Only stores: lua_sethook marks the thread's frames. */
+void lua_budget_tick(void)
+{
+	struct lreq *r = tl_run;
+
+	if (r && !r->armed && r->co) {
+		lua_sethook(r->co, lua_budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
+		atomic_signal_fence(memory_order_seq_cst);
+		r->armed = 1;
+	}
+}
+
+/* Before R's coroutine first runs: a budget under LUA_EXACT_BELOW (or a
+ * thread with no CPU tick) is counted from the first instruction, a larger
+ * one from the run's first CPU tick. */
+static void budget_start(struct lreq *r)
+{
+	uint64_t lim = r->b.limit;
+
+	r->exact = (lim && lim < LUA_EXACT_BELOW) || !lua_tick_running();
+	r->armed = r->exact;
+	if (r->exact) {
+		if (lua_gethook(r->co) != lua_budget_hook)
+			lua_sethook(r->co, lua_budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
+	} else if (lua_gethook(r->co)) {
+		lua_sethook(r->co, NULL, 0, 0);
+	}
+}
+
+/* R's coroutine must be counted from now on (its __close handlers after
+ * the budget ran out). */
+static void budget_arm(struct lreq *r)
+{
+	if (lua_gethook(r->co) != lua_budget_hook)
+		lua_sethook(r->co, lua_budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
+	atomic_signal_fence(memory_order_seq_cst);
+	r->armed = 1;
+}
+
+/* Resuming R's coroutine starts (RUN_ENTER) and ends (RUN_LEAVE with what
+ * RUN_ENTER returned): the running request of the state and the thread. */
+struct run_prev {
+	struct lreq *state, *thread;
+};
+
+static struct run_prev run_enter(struct lstate *ls, struct lreq *r)
+{
+	struct run_prev p = { ls->running, tl_run };
+
+	ls->running = r;
+	atomic_signal_fence(memory_order_seq_cst);
+	tl_run = r;
+	return p;
+}
+
+static void run_leave(struct lstate *ls, struct run_prev p)
+{
+	tl_run = p.thread;
+	atomic_signal_fence(memory_order_seq_cst);
+	ls->running = p.state;
 }
 
 const char *lua_budget_killed(lua_State *L)
@@ -849,12 +927,13 @@ static void handler_abandoned(void *ud);
 static void co_close(struct lreq *r)
 {
 	struct lstate *ls = lstate_of(r->L);
-	struct lreq *prev = ls->running;
+	struct run_prev prev;
 
 	r->done = 1;   /* lua_wait_begin_safe refuses */
-	ls->running = r;
+	budget_arm(r);
+	prev = run_enter(ls, r);
 	lua_resetthread(r->co);
-	ls->running = prev;
+	run_leave(ls, prev);
 }
 
 static void lreq_end(struct lreq *r)
@@ -990,12 +1069,12 @@ static void resume(struct lreq *r, int nargs)
 	pt_exchange *x = r->x;
 	struct run_end e = { r, 0, 0, NULL, 1, PT_FILTER_NEXT };
 	struct lstate *ls = lstate_of(r->L);
-	struct lreq *prev = ls->running;
+	struct run_prev prev;
 
 	r->waiting = 0;
-	ls->running = r;
+	prev = run_enter(ls, r);
 	e.st = lua_resume(co, r->L, nargs, &e.nres);
-	ls->running = prev;
+	run_leave(ls, prev);
 	if (e.st == LUA_YIELD) {
 		if (r->waiting)
 			return;   /* a Portico wait: its event resumes the coroutine */
@@ -1117,6 +1196,7 @@ static int start(pt_exchange *x, lua_State *L, int filter, const pt_conf *opts)
 		return PT_ENOMEM;
 	}
 	xapi_ref(x);
+	budget_start(r);
 	resume(r, filter ? 4 : 3);   /* the function and its arguments, to body_request */
 	return 0;
 }
@@ -1407,14 +1487,14 @@ static void task_unlink(struct lstate *ls, struct lreq *r)
 static int task_run(struct lreq *r, int nargs, int *nres_out)
 {
 	struct lstate *ls = lstate_of(r->L);
-	struct lreq *prev = ls->running;
+	struct run_prev prev;
 	int nres = 0, st;
 
 	task_unlink(ls, r);
 	r->waiting = 0;
-	ls->running = r;
+	prev = run_enter(ls, r);
 	st = lua_resume(r->co, r->L, nargs, &nres);
-	ls->running = prev;
+	run_leave(ls, prev);
 	if (st == LUA_YIELD) {
 		if (r->waiting) {
 			r->task_async = 1;
@@ -1507,10 +1587,8 @@ int lua_task_resume_gone(pt_exchange *x, lua_State *co, int nargs, int *nres,
 	r->task_done = done;
 	r->task_gone = gone;
 	r->task_ud = ud;
-	if (lua_gethook(co) != lua_budget_hook) {
-		lua_sethook(co, lua_budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
-		thread_own(L, co);
-	}
+	thread_own(L, co);   /* a plugin's coroutine: scripts cannot resume it */
+	budget_start(r);
 	if (lua_status(co) == LUA_OK && lua_gettop(co) == nargs + 1) {
 		/* a start, not a continuation: through body_task */
 		lua_pushcfunction(co, body_task);

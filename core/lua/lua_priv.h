@@ -63,6 +63,14 @@ void lua_budget_charge(lua_State *L, uint64_t steps);
  * request's coroutine when it can (its resumer ends it) and raises otherwise. */
 void lua_budget_hook(lua_State *L, lua_Debug *ar);
 #define LUA_HOOK_EVERY 1000
+/* Budgets under this are counted from a run's first instruction; larger
+ * ones (the default) from the run's first CPU tick on (lua_tick.c). */
+#define LUA_EXACT_BELOW 5000000ull
+/* The CPU tick's signal: counts the run this thread resumes now from here
+ * on (async-signal-safe). */
+void lua_budget_tick(void);
+/* Whether the calling thread has its CPU tick. */
+int lua_tick_running(void);
 /* Raises the running budget's error again if it is spent. [-0, +0, v] */
 void lua_budget_check(lua_State *L);
 /* The running budget's error when it is spent, else NULL. */

@@ -101,6 +101,10 @@ int lua_task_abandon(struct lua_State *co);
  * (lua_exchange.c). */
 int lua_wait_on_abandon_api(pt_wait *w, void (*fn)(void *ud), void *ud);
 int lua_budget_renew(struct lua_State *L);
+/* The calling thread's CPU tick, which starts counting a long Lua run
+ * (lua_tick.c): each worker thread starts it. 0, or -1 with errno set. */
+int lua_tick_thread_start(void);
+void lua_tick_thread_stop(void);
 /* pt_api.lua_exchange: the exchange whose coroutine runs L, or NULL. */
 pt_exchange *lua_running_exchange(struct lua_State *L);
 

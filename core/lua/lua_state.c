@@ -226,12 +226,23 @@ static int co_body(lua_State *L)
 /* coroutine.create(f) and coroutine.wrap(f): Lua's (upvalue 1) on co_body. */
 static int l_co_make(lua_State *L)
 {
+	lua_State *co;
+
 	luaL_checktype(L, 1, LUA_TFUNCTION);
 	lua_settop(L, 1);
 	lua_pushcclosure(L, co_body, 1);
 	lua_pushvalue(L, lua_upvalueindex(1));
 	lua_insert(L, 1);
 	lua_call(L, 1, 1);
+	/* counted from its first instruction, whatever its creator's run
+	 * does: the CPU tick sets the hook on Portico's coroutines only */
+	co = lua_tothread(L, -1);
+	if (!co && lua_getupvalue(L, -1, 1)) {   /* wrap's function: its coroutine */
+		co = lua_tothread(L, -1);
+		lua_pop(L, 1);
+	}
+	if (co)
+		lua_sethook(co, lua_budget_hook, LUA_MASKCOUNT, LUA_HOOK_EVERY);
 	return 1;
 }
 

@@ -53,12 +53,15 @@ route.post("/graphql", "graphql")
 """
 
 
-@pytest.fixture
-def gql(portico, tmp_path):
+@pytest.fixture(params=["exact", "default"])
+def gql(portico, tmp_path, request):
+    """A budget of 2,000,000 is counted from every run's first instruction;
+    the default one (10,000,000) from a run's first CPU tick on."""
     (tmp_path / "schema.graphql").write_text(SCHEMA)
     (tmp_path / "app.lua").write_text(ROUTES)
+    budget = "lua = { max_instructions = 2000000 }" if request.param == "exact" else ""
     body = f'''
-lua = {{ max_instructions = 2000000 }}
+{budget}
 plugin "graphql" {{ schema = "{tmp_path}/schema.graphql" }}
 routes "{tmp_path}/app.lua"
 '''

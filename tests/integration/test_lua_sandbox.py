@@ -20,10 +20,26 @@ from conftest import BIN, BUILDDIR
 
 PLUGINS = os.path.join(BUILDDIR, "plugins", ".libs")
 OK = 'route.get("/ok", function() return "alive" end)\n'
-FAST = "lua = { max_instructions = 1000000 }"
+BUDGETS = {
+    # counted from every run's first instruction (a budget under 5,000,000)
+    "exact": "lua = { max_instructions = 1000000 }",
+    # the default 10,000,000: counted from a run's first CPU tick on
+    "default": "",
+}
+FAST = BUDGETS["exact"]
 
 
-def daemon(portico, tmp_path, script, extra=FAST, **kw):
+@pytest.fixture(autouse=True, params=sorted(BUDGETS))
+def budget(request):
+    """Every test runs under both ways of counting the budget."""
+    global FAST
+    FAST = BUDGETS[request.param]
+    yield request.param
+    FAST = BUDGETS["exact"]
+
+
+def daemon(portico, tmp_path, script, extra=None, **kw):
+    extra = FAST if extra is None else extra
     d = tmp_path / "routes"
     d.mkdir(exist_ok=True)
     (d / "s.lua").write_text(script + OK)

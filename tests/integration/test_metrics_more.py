@@ -26,6 +26,11 @@ route.get("/spin", function(req)
   for i = 1, 200000 do s = s + i end
   return { s = s }
 end)
+route.get("/longspin", function(req)
+  local s = 0
+  for i = 1, 3000000 do s = s + i end
+  return { s = s }
+end)
 '''
 
 
@@ -35,19 +40,20 @@ def scrape(aport):
     return parse_metrics(r.text)
 
 
-def lua_daemon(portico, tmp_path, workers=1):
+def lua_daemon(portico, tmp_path, workers=1, extra=""):
     d = tmp_path / "routes"
     d.mkdir(exist_ok=True)
     (d / "hold.lua").write_text(HOLD)
     aport = free_port()
-    p = portico(f'routes "{d}"\n' + admin_block(aport), start=False, workers=workers)
+    p = portico(f'routes "{d}"\n' + admin_block(aport) + extra, start=False, workers=workers)
     p.start()
     assert wait_port(aport, proc=p.proc), p.log()
     return p, aport
 
 
 def test_lua_memory_grows_and_instructions_count(portico, tmp_path):
-    d, aport = lua_daemon(portico, tmp_path)
+    # a budget under 5,000,000 is counted from every run's first instruction
+    d, aport = lua_daemon(portico, tmp_path, extra="lua = { max_instructions = 2000000 }\n")
     ms = scrape(aport)
     mem0 = metric(ms, "portico_lua_memory_bytes", worker="0")
     ins0 = metric(ms, "portico_lua_instructions_total", worker="0")
@@ -64,6 +70,16 @@ def test_lua_memory_grows_and_instructions_count(portico, tmp_path):
     assert requests.get(d.url + "/drop", timeout=10).status_code == 200
     ms = scrape(aport)
     assert metric(ms, "portico_lua_memory_bytes", worker="0") < grown / 2
+
+
+def test_default_budget_counts_a_long_run(portico, tmp_path):
+    """Under the default budget a run is counted from its first CPU tick on:
+    one of some 6 million instructions (tens of ms) shows in the metric."""
+    d, aport = lua_daemon(portico, tmp_path)
+    ins0 = metric(scrape(aport), "portico_lua_instructions_total", worker="0")
+    r = requests.get(d.url + "/longspin", timeout=10)
+    assert r.status_code == 200 and r.json()["s"] == 3000000 * 3000001 // 2
+    assert metric(scrape(aport), "portico_lua_instructions_total", worker="0") >= ins0 + 1000000
 
 
 def test_lua_series_per_worker(portico, tmp_path):

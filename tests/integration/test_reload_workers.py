@@ -208,8 +208,9 @@ def lua_by_worker(d):
 def test_new_workers_take_over_handed_sockets(portico, tmp_path):
     """After 2 -> 4 -> 1 -> 3, worker 0 holds the sockets the retired
     workers handed it; the new workers take those over (no fresh socket, so
-    the kernel's spread stays even) and each accepts connections."""
-    d = start(portico, tmp_path, workers=2)
+    the kernel's spread stays even) and each accepts connections (a
+    budget under 5,000,000 counts every run, /spin's too)."""
+    d = start(portico, tmp_path, workers=2, extra="lua = { max_instructions = 2000000 }\n")
     for n in (4, 1):
         assert set_workers(d, n).status_code == 200
         assert wait_retired(d)
