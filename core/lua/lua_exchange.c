@@ -398,6 +398,78 @@ static int res_header(lua_State *L)
 	return 1;
 }
 
+/* res:write waiting for a slow client (write_backpressure). */
+struct write_drain {
+	pt_wait *wait;
+	pt_exchange *x;
+	int res_ref;
+};
+
+static int push_res(lua_State *L, void *ud)
+{
+	struct write_drain *d = ud;
+
+	lua_rawgeti(L, LUA_REGISTRYINDEX, d->res_ref);
+	return 1;
+}
+
+/* The client read enough: res:write returns (res, for chained writes). */
+static void write_drained(void *ud)
+{
+	struct write_drain *d = ud;
+	pt_wait *w = d->wait;
+
+	d->wait = NULL;
+	if (w)
+		lua_wait_wake(w, push_res, d);
+}
+
+/* The client went away (or the write timeout ended it) during the wait. */
+static void write_abandoned(void *ud)
+{
+	struct write_drain *d = ud;
+	pt_wait *w = d->wait;
+
+	xapi_on_drain(d->x, NULL, NULL);
+	d->wait = NULL;
+	if (w)
+		lua_wait_wake(w, NULL, NULL);
+}
+
+/*
+ * After res:write queued: while PT_EXCHANGE_HIGH (256 KiB) or more of the
+ * response waits for the client, the handler waits until it is under
+ * PT_EXCHANGE_LOW (64 KiB), so a handler streaming to a slow reader holds
+ * a bounded buffer. The client leaving or http.write_timeout ends the wait
+ * (and the handler). Only the running request's own res waits: a res kept
+ * from another request, or a call from a coroutine the script made or a C
+ * callback (table.sort), queues as before.
+ */
+static int write_backpressure(lua_State *L, pt_exchange *x)
+{
+	struct lreq *r = current(L);
+	struct write_drain *d;
+	pt_wait *w;
+
+	if (!r || r->x != x || xapi_queued(x) < PT_EXCHANGE_HIGH || !x->lua)
+		return 1;
+	if (!(w = lua_wait_begin_safe(L)))
+		return 1;
+	if (!(d = xapi_alloc(x, sizeof(*d)))) {
+		lua_wait_cancel(w);
+		return 1;
+	}
+	d->wait = w;
+	d->x = x;
+	d->res_ref = ((struct lx *)x->lua)->res_ref;
+	if (xapi_on_drain(x, write_drained, d) != 0) {
+		lua_wait_cancel(w);
+		return 1;
+	}
+	lua_wait_on_abandon(w, write_abandoned, d);
+	return lua_wait_yield(L);
+}
+
 static int res_write(lua_State *L)
 {
 	pt_exchange *x = live_x(L, RES_MT);
@@ -408,7 +480,7 @@ static int res_write(lua_State *L)
 		return luaL_error(L, xapi_aborted(x) ? "res:write: the client went away"
 		                                     : "res:write: the response has ended");
 	lua_settop(L, 1);
-	return 1;
+	return write_backpressure(L, x);
 }
 
 static int res_finish(lua_State *L)
