@@ -2,6 +2,7 @@
 handler waits once 256 KiB are queued (and goes on under 64 KiB), so the
 daemon's memory stays bounded; the client reading gets every byte; a client
 that leaves, or stops reading past http.write_timeout, ends the handler."""
+import os
 import socket
 import time
 
@@ -23,6 +24,11 @@ end)
 route.get("/done", function() return shared.get("stream_done") or "no" end)
 route.get("/ok", function() return "alive" end)
 '''
+
+
+# under AddressSanitizer freed memory sits in its quarantine: RSS says
+# nothing about what the daemon holds (the bound is checked in the plain run)
+SANITIZED = "ASAN_OPTIONS" in os.environ
 
 
 def rss_kb(pid):
@@ -49,7 +55,7 @@ def test_a_stalled_reader_holds_a_bounded_buffer_then_gets_everything(portico, t
     s.sendall(b"GET /stream?n=400 HTTP/1.1\r\nHost: x\r\n\r\n")   # 25 MiB
     time.sleep(1.5)   # the client reads nothing meanwhile
     grown = rss_kb(d.proc.pid) - base
-    assert grown < 8 * 1024, f"RSS grew {grown} KiB while the client read nothing"
+    assert SANITIZED or grown < 8 * 1024, f"RSS grew {grown} KiB while the client read nothing"
     # the worker is not blocked by the waiting handler
     assert requests.get(d.url + "/ok", timeout=5).text == "alive"
     assert requests.get(d.url + "/done", timeout=5).text == "no"
@@ -110,7 +116,7 @@ def test_write_timeout_ends_a_handler_whose_client_stopped_reading(portico, tmp_
     s.sendall(b"GET /stream?n=4000 HTTP/1.1\r\nHost: x\r\n\r\n")
     base = rss_kb(d.proc.pid)
     assert d.wait_log("stopped while it waited", timeout=15), d.log()[-2000:]
-    assert rss_kb(d.proc.pid) - base < 8 * 1024
+    assert SANITIZED or rss_kb(d.proc.pid) - base < 8 * 1024
     s.close()
     assert requests.get(d.url + "/done", timeout=5).text == "no"
     assert requests.get(d.url + "/ok", timeout=5).text == "alive"
