@@ -1585,6 +1585,11 @@ static int task_run(struct lreq *r, int nargs, int *nres_out)
 		nres = 1;
 	}
 	r->done = 1;
+	/* the plugin gets its coroutine back counted from the first
+	 * instruction, as lua_newthread made it: Lua it runs there outside a
+	 * task is under the state's budget */
+	if (lua_gethook(r->co) != lua_budget_hook)
+		lua_sethook(r->co, lua_budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
 	if (r->task_async)
 		r->task_done(r->co, st, nres, r->task_ud);
 	else if (nres_out)
