@@ -27,7 +27,9 @@
  * reads oldest first; jobs_src_due (kind, source, next_at), the same rows
  * per source, what queue lag reads (one index seek per source); jobs_open
  * (kind, source, id) over unfinished jobs, what an ordered source's "one
- * at a time, in id order" checks; jobs_finished (updated_at) over
+ * at a time, in id order" checks (ordered jobs only: an unordered job
+ * never enters it, so storing and finishing one moves no entry of it);
+ * jobs_finished (updated_at) over
  * done/dead, what retention deletes by; attempts_job (job_id).
  */
 #include <errno.h>
@@ -51,7 +53,7 @@
 	"CREATE INDEX jobs_src_due ON jobs(kind, source, next_at)" \
 	" WHERE (state = 'received' OR state = 'retrying');" \
 	"CREATE INDEX jobs_open ON jobs(kind, source, id)" \
-	" WHERE (state = 'received' OR state = 'retrying' OR state = 'processing');" \
+	" WHERE ordered = 1 AND (state = 'received' OR state = 'retrying' OR state = 'processing');" \
 	"CREATE INDEX jobs_finished ON jobs(updated_at) WHERE (state = 'done' OR state = 'dead');"
 
 static const char schema_v1[] =
@@ -84,15 +86,17 @@ int wh_sq_errcode(int rc)
 	return (rc & 0xff) == SQLITE_FULL ? WH_EFULL : WH_EIO;
 }
 
-/* A file made before the indexes took their OR form (same schema
- * version: only how fast it is differs) gets them remade. */
+/* A file made before the indexes took their present form (same schema
+ * version: only how fast it is differs) gets them remade: before their
+ * conditions were ORs, or before jobs_open held ordered jobs only. */
 static int indexes_fixup(sqlite3 *db, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
 	int old = 0;
 
 	if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'index' AND"
-	                       " name = 'jobs_due' AND sql LIKE '%state IN (%'", -1, &st,
+	                       " ((name = 'jobs_due' AND sql LIKE '%state IN (%') OR"
+	                       " (name = 'jobs_open' AND sql NOT LIKE '%ordered = 1%'))", -1, &st,
 	                       NULL) == SQLITE_OK)
 		old = sqlite3_step(st) == SQLITE_ROW;
 	sqlite3_finalize(st);

@@ -12,7 +12,9 @@
  * from the put's copy: wh_sq_job_from_put), so an event that finds the
  * queue idle is never read back from the file.
  * An ordered source runs only its oldest unfinished job: a job waiting
- * for a retry holds the ones behind it.
+ * for a retry holds the ones behind it. Only ordered jobs hold each
+ * other (jobs_open indexes them alone): jobs a source stored before it
+ * was made ordered were never promised an order and hold nothing.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +28,7 @@ static const char due_sql[] =
 	" attempts, max_attempts, base, cap FROM jobs"
 	" WHERE (state = 'received' OR state = 'retrying') AND next_at <= ?1"
 	" AND (ordered = 0 OR NOT EXISTS (SELECT 1 FROM jobs o WHERE o.kind = jobs.kind"
-	"  AND o.source = jobs.source AND o.id < jobs.id"
+	"  AND o.source = jobs.source AND o.id < jobs.id AND o.ordered = 1"
 	"  AND (o.state = 'received' OR o.state = 'retrying' OR o.state = 'processing')))"
 	" ORDER BY next_at, id LIMIT ?2";
 

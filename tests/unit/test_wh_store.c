@@ -369,6 +369,35 @@ static void test_ordered_source_runs_one_at_a_time_in_order(void **state)
 	close_store(s);
 }
 
+/* jobs_open indexes ordered jobs only (an unordered event's put and
+ * finish move no entry of it): a file with the older index (every
+ * unfinished job) gets it remade at open, and jobs stored before a source
+ * was made ordered do not hold its ordered ones. */
+static void test_jobs_open_holds_ordered_jobs_only(void **state)
+{
+	struct wh_store *s = open_store();
+	struct wh_event_in ev;
+	struct put_res r;
+
+	(void)state;
+	assert_int_equal(put1(s, "src", "u1", "x"), WH_STORED);   /* unordered */
+	close_store(s);
+	q_exec("DROP INDEX jobs_open; CREATE INDEX jobs_open ON jobs(kind, source, id)"
+	       " WHERE (state = 'received' OR state = 'retrying' OR state = 'processing')");
+	s = open_store();
+	assert_int_equal(q_int("SELECT count(*) FROM sqlite_master WHERE name = 'jobs_open'"
+	                       " AND sql LIKE '%ordered = 1%'"), 1);
+	ev = event("src", "o1", "x");
+	ev.ordered = 1;
+	assert_int_equal(put_wait(s, &ev, &r), WH_STORED);
+	assert_int_equal(q_int("SELECT count(*) FROM jobs INDEXED BY jobs_open WHERE kind = 1"
+	                       " AND source = 'src' AND ordered = 1 AND (state = 'received'"
+	                       " OR state = 'retrying' OR state = 'processing')"), 1);
+	assert_int_equal(s->ops->start(s, wks, 1, 4, job_cb, NULL), 0);
+	assert_int_equal(wait_jobs(2, 10000), 2);                /* u1 holds nothing */
+	close_store(s);
+}
+
 static void test_retention_purges_old_finished_jobs_at_start(void **state)
 {
 	struct wh_opts o = { .durability = WH_DUR_FULL, .retention_s = 3600 };
@@ -687,6 +716,7 @@ int main(void)
 		T(test_finish_retry_honours_next_at_then_dead),
 		T(test_processing_jobs_are_due_again_after_a_crash),
 		T(test_ordered_source_runs_one_at_a_time_in_order),
+		T(test_jobs_open_holds_ordered_jobs_only),
 		T(test_retention_purges_old_finished_jobs_at_start),
 		T(test_queue_lag_reported_per_source),
 		T(test_disk_full_answers_efull_then_recovers),
