@@ -560,6 +560,21 @@ static const struct wh_store_ops sq_ops = {
 	.worker_stop = wh_sq_worker_stop,
 };
 
+/* SQLite's memory statistics off: with them on every allocation SQLite
+ * makes takes a global mutex to count it (a writer's round makes
+ * thousands); nothing in Portico reads them. Only possible before SQLite
+ * initializes, which the first sqlite3_open does: this runs before the
+ * store's first open, before any SQLite call of the plugin (the CLI and the
+ * admin pages open files only once a store runs). Refused (SQLITE_MISUSE,
+ * harmless) when something else in the process initialized SQLite
+ * first. */
+static pthread_once_t config_once = PTHREAD_ONCE_INIT;
+
+static void sqlite_config(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static int open_db(struct sq *s, int durability, char *err, size_t errlen)
 {
 #define INSERT_SQL(state, attempts) \
@@ -574,6 +589,7 @@ static int open_db(struct sq *s, int durability, char *err, size_t errlen)
 	sqlite3_stmt *st;
 	int rc;
 
+	pthread_once(&config_once, sqlite_config);
 	/* no mutex: one thread at a time uses the connection (this one, then
 	 * the writer thread alone, then sq_free after joining it); locking
 	 * it for every call cost 3% of the writer's instructions */
