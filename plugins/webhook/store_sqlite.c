@@ -27,16 +27,26 @@ static void op_free(struct sq_op *op)
 	free(op);
 }
 
-/* Appends OP and wakes the writer; S's lock is held. */
+/*
+ * Appends OP and wakes the writer when it may be waiting for it; S's lock
+ * is held (a put has counted itself in npending). The writer waits only
+ * on an empty queue (for anything), or on finishes alone (for a put, up
+ * to WH_SQ_FIN_WAIT_MS): a finish behind others or a put behind another
+ * put finds it awake or already woken. Not signalling those saves the
+ * writer a futex wake and a sleep per finish during its finishes' wait.
+ */
 static void enqueue_locked(struct sq *s, struct sq_op *op)
 {
+	int wake = !s->head || op->type == SQ_EXEC || (op->type == SQ_PUT && s->npending == 1);
+
 	op->next = NULL;
 	if (s->tail)
 		s->tail->next = op;
 	else
 		s->head = op;
 	s->tail = op;
-	pthread_cond_signal(&s->cv);
+	if (wake)
+		pthread_cond_signal(&s->cv);
 }
 
 void wh_sq_enqueue(struct sq *s, struct sq_op *op)
