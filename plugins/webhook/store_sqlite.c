@@ -216,6 +216,37 @@ static void log_failure(struct sq *s, const char *what, const char *msg)
 	s->failing = 1;
 }
 
+/* After each commit (SQLite's WAL hook): how long the WAL has grown. */
+static int wal_hook(void *ud, sqlite3 *db, const char *name, int frames)
+{
+	(void)db;
+	(void)name;
+	((struct sq *)ud)->wal_frames = frames;
+	return SQLITE_OK;
+}
+
+/*
+ * Copies the WAL into the database file once it holds WH_SQ_CHECKPOINT
+ * frames: what SQLite's automatic checkpoint does, but run by the writer
+ * after the round's answers and jobs are posted, not inside its COMMIT,
+ * where the checkpoint's reads, writes and fsync of the database file held
+ * back every put of the round. PASSIVE: readers (the CLI, the admin pages)
+ * are never waited for; what they still use is copied at a later one, and
+ * the WAL starts over from its beginning once all of it was copied.
+ */
+static void checkpoint(struct sq *s)
+{
+	int rc;
+
+	if (s->wal_frames < WH_SQ_CHECKPOINT)
+		return;
+	s->wal_frames = 0;
+	rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY && s->api->log)
+		s->api->log(NULL, PT_LOG_WARN, "webhook store %s: checkpoint: %s", s->path,
+		            sqlite3_errmsg(s->db));
+}
+
 /*
  * One transaction: OPS (puts and finishes) and, when dispatching, the
  * pick of due jobs. After COMMIT, answers and jobs go out; on a failure
@@ -363,6 +394,7 @@ static void run_round(struct sq *s, struct sq_op *ops, int stopping)
 	wh_sq_hand_out(s, djobs, ndj);
 	free(jobs);
 	free(djobs);
+	checkpoint(s);
 }
 
 static void run_exec(struct sq *s, struct sq_op *op)
@@ -610,6 +642,9 @@ static int open_db(struct sq *s, int durability, char *err, size_t errlen)
 		return -1;
 	}
 	sqlite3_busy_timeout(s->db, WH_SQ_BUSY_MS);
+	/* checkpoints by the writer after its rounds (checkpoint()); this
+	 * replaces SQLite's automatic checkpoint, which is a WAL hook too */
+	sqlite3_wal_hook(s->db, wal_hook, s);
 	sqlite3_extended_result_codes(s->db, 1);
 	/* journal_mode answers the mode in force: WAL needs shared memory */
 	rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);

@@ -21,6 +21,7 @@
 #define WH_SQ_BATCH 512         /* operations per transaction at most */
 #define WH_SQ_MAX_ERROR 4096     /* bytes of a finish's error kept */
 #define WH_SQ_BUSY_MS 5000      /* busy_timeout: the CLI may hold the write lock briefly */
+#define WH_SQ_CHECKPOINT 1000   /* WAL frames that make the writer checkpoint (SQLite's default) */
 
 enum { SQ_PUT = 1, SQ_FINISH, SQ_EXEC };
 
@@ -97,6 +98,7 @@ struct sq {
 	void *job_ud;
 	struct sq_op *retry;          /* finishes whose transaction failed: tried again */
 	int failing;                  /* a failure was logged; a success logs recovery */
+	int wal_frames;               /* frames in the WAL after the last commit (its hook) */
 	int64_t next_poll, next_lag, next_purge;
 	struct sq_lag *lags;          /* sources reported with a lag > 0 last time */
 	int64_t purged;               /* by the purge under way, for its log line */

@@ -398,6 +398,39 @@ static void test_jobs_open_holds_ordered_jobs_only(void **state)
 	close_store(s);
 }
 
+/* The writer checkpoints the WAL itself (after its rounds, not inside a
+ * commit) once it holds WH_SQ_CHECKPOINT frames: the database file gets
+ * the events while the store runs, and the WAL stops growing. */
+static void test_writer_checkpoints_the_wal(void **state)
+{
+	struct wh_opts o = { .durability = WH_DUR_NORMAL };
+	struct wh_store *s = open_store_o(&o);
+	char body[3001], walpath[160];
+	struct stat st, wal;
+
+	(void)state;
+	memset(body, 'b', sizeof(body) - 1);
+	body[sizeof(body) - 1] = '\0';
+	assert_int_equal(stat(dbpath, &st), 0);
+	assert_true(st.st_size < 100 * 1024);             /* a new file: its schema */
+	for (int i = 0; i < 700; i++) {
+		char id[32];
+
+		snprintf(id, sizeof(id), "evt_%d", i);
+		assert_int_equal(put1(s, "ck", id, body), WH_STORED);
+	}
+	sync_writer(s);
+	assert_int_equal(stat(dbpath, &st), 0);
+	snprintf(walpath, sizeof(walpath), "%s-wal", dbpath);
+	assert_int_equal(stat(walpath, &wal), 0);
+	print_message("database %lld bytes, WAL %lld bytes\n", (long long)st.st_size,
+	              (long long)wal.st_size);
+	assert_true(st.st_size > 1024 * 1024);            /* copied into the file */
+	assert_true(wal.st_size < (WH_SQ_CHECKPOINT + 600) * 4120);   /* started over */
+	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE source = 'ck'"), 700);
+	close_store(s);
+}
+
 static void test_retention_purges_old_finished_jobs_at_start(void **state)
 {
 	struct wh_opts o = { .durability = WH_DUR_FULL, .retention_s = 3600 };
@@ -717,6 +750,7 @@ int main(void)
 		T(test_processing_jobs_are_due_again_after_a_crash),
 		T(test_ordered_source_runs_one_at_a_time_in_order),
 		T(test_jobs_open_holds_ordered_jobs_only),
+		T(test_writer_checkpoints_the_wal),
 		T(test_retention_purges_old_finished_jobs_at_start),
 		T(test_queue_lag_reported_per_source),
 		T(test_disk_full_answers_efull_then_recovers),
