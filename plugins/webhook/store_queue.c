@@ -312,6 +312,8 @@ int wh_sq_finish_record(struct sq *s, struct sq_op *op)
 		s->inflight[op->worker]--;
 		op->done = 1;
 	}
+	if (o == WH_DONE)          /* the job's row records it (WH_SQ_DONE_ATTEMPT) */
+		goto job;
 	sqlite3_bind_int64(s->st_attempt, 1, op->job_id);
 	sqlite3_bind_int(s->st_attempt, 2, op->attempt);
 	sqlite3_bind_int64(s->st_attempt, 3, now);
@@ -326,11 +328,13 @@ int wh_sq_finish_record(struct sq *s, struct sq_op *op)
 	sqlite3_reset(s->st_attempt);
 	if (rc != SQLITE_DONE)
 		return rc;
-
+job:
 	sqlite3_bind_int64(s->st_finish, 1, op->job_id);
-	/* an unknown outcome retries: never lose a job to a caller's mistake */
+	/* an unknown outcome retries: never lose a job to a caller's mistake;
+	 * done: next_at is when the run started (its duration, for show) */
 	sqlite3_bind_text(s->st_finish, 2, state[o], -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s->st_finish, 3, o == WH_RETRY || o == 0 ? op->next_at_ms : now);
+	sqlite3_bind_int64(s->st_finish, 3, o == WH_RETRY || o == 0 ? op->next_at_ms :
+	                   o == WH_DONE ? now - (op->duration_ms > 0 ? op->duration_ms : 0) : now);
 	sqlite3_bind_int64(s->st_finish, 4, now);
 	bind_text_or_null(s->st_finish, 5, op->error);
 	if (op->status > 0)

@@ -107,6 +107,26 @@ struct sq {
 	sqlite3_stmt *st_begin, *st_commit;
 };
 
+/*
+ * A successful run is recorded in its job's row alone, not as a row of
+ * attempts (that INSERT was a tenth of the writer's work per event): state
+ * done, attempts its number, updated_at when it ended, next_at when it
+ * started, last_status its HTTP status (outbound). WH_SQ_DONE_ATTEMPT is
+ * that run as a row of attempts (job_id, n, at, outcome, status, error,
+ * duration_ms), for the jobs it selects ("AND ..." may follow); a done row
+ * that a row of attempts already records (one written before this
+ * change: same outcome, same time) is left out. WH_SQ_KEEP_DONE writes
+ * those rows into attempts: what a replay runs first, in its transaction,
+ * before it makes done jobs due again.
+ */
+#define WH_SQ_DONE_ATTEMPT \
+	"SELECT id, attempts, updated_at, 'done', last_status, NULL, updated_at - next_at" \
+	" FROM jobs WHERE state = 'done' AND NOT EXISTS (SELECT 1 FROM attempts a" \
+	" WHERE a.job_id = jobs.id AND a.outcome = 'done' AND a.at = jobs.updated_at)"
+#define WH_SQ_KEEP_DONE \
+	"INSERT INTO attempts (job_id, n, at, outcome, status, error, duration_ms) " \
+	WH_SQ_DONE_ATTEMPT
+
 int64_t wh_sq_now_ms(void);
 
 /* ID in decimal into KEY (a job's key: room for 21 bytes), without
