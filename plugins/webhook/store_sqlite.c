@@ -636,7 +636,8 @@ static int open_db(struct sq *s, int durability, char *err, size_t errlen)
 	 * the writer thread alone, then sq_free after joining it); locking
 	 * it for every call cost 3% of the writer's instructions */
 	rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-	                     SQLITE_OPEN_NOMUTEX, NULL);
+	                     SQLITE_OPEN_NOMUTEX,
+	                     durability == WH_DUR_NORMAL ? NULL : wh_sq_wal_vfs());
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "%s", s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 		return -1;

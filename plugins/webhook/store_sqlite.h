@@ -144,6 +144,9 @@ int wh_sq_schema(sqlite3 *db, int create, char *err, size_t errlen);
 /* Creates PATH's missing directories 0700 and PATH 0600 (a new file and
  * its directory entry fsynced). 0 or -1 with ERR. */
 int wh_sq_make_file(const char *path, char *err, size_t errlen);
+/* The name of the VFS that gathers a WAL's writes into one pwrite per
+ * sync (store_file.c; for durability "full" only), or NULL: the default. */
+const char *wh_sq_wal_vfs(void);
 /* Takes PATH.lock for this process (*LOCK_FD, to close); -1 with ERR when
  * another process holds it. */
 int wh_sq_lock(const char *path, int *lock_fd, char *err, size_t errlen);

@@ -5,6 +5,7 @@
  */
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include "wh_store_test_util.h"
 
 /* ---- put ---------------------------------------------------------------------- */
@@ -435,6 +436,55 @@ static void test_writer_checkpoints_the_wal(void **state)
 	close_store(s);
 }
 
+/* The WAL's writes are gathered (durability "full": store_file.c's VFS)
+ * and written at the commit's sync: every acknowledged event is in the
+ * file when the process dies at once (SIGKILL, no close), for either
+ * durability, a large one among many small ones (writes of every size). */
+static void crash_after_puts(int durability)
+{
+	pid_t pid;
+	int status;
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct wh_opts o = { .durability = durability };
+		struct wh_store *s = open_store_o(&o);
+		char *big = malloc(300001);
+
+		memset(big, 'z', 300000);
+		big[300000] = '\0';
+		for (int i = 0; i < 60; i++) {
+			char id[32];
+
+			snprintf(id, sizeof(id), "k%d", i);
+			if (put1(s, "crash", id, i == 30 ? big : "{\"a\":1}") != WH_STORED)
+				_exit(3);
+		}
+		raise(SIGKILL);
+		_exit(4);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE source = 'crash'"), 60);
+	assert_int_equal(q_int("SELECT length(body) FROM jobs WHERE event_id = 'k30'"), 300000);
+	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE source = 'crash' AND"
+	                       " CAST(body AS TEXT) = '{\"a\":1}'"), 59);
+}
+
+static void test_acknowledged_events_survive_a_kill(void **state)
+{
+	char cmd[200];
+
+	(void)state;
+	crash_after_puts(WH_DUR_FULL);
+	assert_int_equal(q_int("SELECT count(*) FROM pragma_integrity_check"
+	                       " WHERE integrity_check = 'ok'"), 1);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/var'", dir);
+	assert_int_equal(system(cmd), 0);
+	crash_after_puts(WH_DUR_NORMAL);
+}
+
 static void test_retention_purges_old_finished_jobs_at_start(void **state)
 {
 	struct wh_opts o = { .durability = WH_DUR_FULL, .retention_s = 3600 };
@@ -755,6 +805,7 @@ int main(void)
 		T(test_ordered_source_runs_one_at_a_time_in_order),
 		T(test_jobs_open_holds_ordered_jobs_only),
 		T(test_writer_checkpoints_the_wal),
+		T(test_acknowledged_events_survive_a_kill),
 		T(test_retention_purges_old_finished_jobs_at_start),
 		T(test_queue_lag_reported_per_source),
 		T(test_disk_full_answers_efull_then_recovers),
