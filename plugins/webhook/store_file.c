@@ -308,8 +308,9 @@ int wh_sq_lock(const char *path, int *lock_fd, char *err, size_t errlen)
  *
  * SQLite writes a WAL frame as two pwrite calls (its 24-byte header, then
  * the page), each a system call of its own: 2.3 calls per stored event, a
- * seventh of the daemon's time under load. The VFS "portico-wal" wraps
- * the default one and, for WAL files alone, gathers writes that follow
+ * seventh of the daemon's time under load; a checkpoint writes each page
+ * with a call of its own too. The VFS "portico-wal" wraps the default one
+ * and, for the WAL and the database file, gathers writes that follow
  * each other in one buffer, written with one pwrite when something needs
  * the file as it is: a sync (a commit's fsync), a read, a size, a
  * truncate, a file control, a write elsewhere, closing, or the buffer
@@ -460,7 +461,80 @@ static const sqlite3_io_methods wal_io = {
 	NULL, NULL, NULL, NULL, NULL, NULL,
 };
 
-/* Files but WAL files are the default VFS's own, opened in place. */
+/* The database file: its writes are a checkpoint's, page by page in page
+ * order (new pages follow each other); the checkpoint's file controls
+ * (SQLITE_FCNTL_CKPT_DONE, from SQLite 3.32 on: older ones get the default
+ * VFS's file) and its sync flush them before it lets readers at the
+ * copied pages (nBackfill). The rest goes to the default VFS as it is
+ * (the wal-index in shared memory, locks, mappings). */
+static int dbf_lock(sqlite3_file *p, int lock)
+{
+	struct walf *f = (struct walf *)p;
+	int rc = walf_flush(f);
+
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xLock(f->real, lock);
+}
+
+static int dbf_unlock(sqlite3_file *p, int lock)
+{
+	struct walf *f = (struct walf *)p;
+	int rc = walf_flush(f);
+
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xUnlock(f->real, lock);
+}
+
+static int dbf_shm_map(sqlite3_file *p, int pg, int pgsz, int extend, void volatile **pp)
+{
+	struct walf *f = (struct walf *)p;
+
+	return f->real->pMethods->xShmMap(f->real, pg, pgsz, extend, pp);
+}
+
+static int dbf_shm_lock(sqlite3_file *p, int off, int n, int flags)
+{
+	struct walf *f = (struct walf *)p;
+
+	return f->real->pMethods->xShmLock(f->real, off, n, flags);
+}
+
+static void dbf_shm_barrier(sqlite3_file *p)
+{
+	struct walf *f = (struct walf *)p;
+
+	f->real->pMethods->xShmBarrier(f->real);
+}
+
+static int dbf_shm_unmap(sqlite3_file *p, int del)
+{
+	struct walf *f = (struct walf *)p;
+
+	return f->real->pMethods->xShmUnmap(f->real, del);
+}
+
+static int dbf_fetch(sqlite3_file *p, sqlite3_int64 off, int n, void **pp)
+{
+	struct walf *f = (struct walf *)p;
+	int rc = walf_flush(f);
+
+	*pp = NULL;
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xFetch(f->real, off, n, pp);
+}
+
+static int dbf_unfetch(sqlite3_file *p, sqlite3_int64 off, void *ptr)
+{
+	struct walf *f = (struct walf *)p;
+
+	return f->real->pMethods->xUnfetch(f->real, off, ptr);
+}
+
+static const sqlite3_io_methods db_io = {
+	3, walf_close, walf_read, walf_write, walf_truncate, walf_sync, walf_size, dbf_lock,
+	dbf_unlock, walf_reserved, walf_fcntl, walf_sector, walf_devchar,
+	dbf_shm_map, dbf_shm_lock, dbf_shm_barrier, dbf_shm_unmap, dbf_fetch, dbf_unfetch,
+};
+
+/* Files but WAL and database files are the default VFS's own, opened in
+ * place. */
 static int walv_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *p, int flags,
                      int *out_flags)
 {
@@ -468,7 +542,8 @@ static int walv_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *p, int fl
 	int rc;
 
 	(void)vfs;
-	if (!(flags & SQLITE_OPEN_WAL))
+	if (!(flags & SQLITE_OPEN_WAL) &&
+	    (!(flags & SQLITE_OPEN_MAIN_DB) || sqlite3_libversion_number() < 3032000))
 		return root_vfs->xOpen(root_vfs, name, p, flags, out_flags);
 	memset(f, 0, sizeof(*f));
 	f->real = (sqlite3_file *)(f + 1);
@@ -480,7 +555,16 @@ static int walv_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *p, int fl
 		f->base.pMethods = NULL;
 		return rc != SQLITE_OK ? rc : SQLITE_CANTOPEN;
 	}
-	f->base.pMethods = &wal_io;
+	if (flags & SQLITE_OPEN_WAL) {
+		f->base.pMethods = &wal_io;
+	} else if (f->real->pMethods->iVersion >= 3) {
+		f->base.pMethods = &db_io;
+	} else {
+		/* a default VFS without shared memory: WAL mode will say no */
+		f->real->pMethods->xClose(f->real);
+		f->base.pMethods = NULL;
+		return SQLITE_CANTOPEN;
+	}
 	return SQLITE_OK;
 }
 

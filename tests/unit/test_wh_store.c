@@ -433,6 +433,36 @@ static void test_writer_checkpoints_the_wal(void **state)
 	assert_true(st.st_size > 1024 * 1024);            /* copied into the file */
 	assert_true(wal.st_size < (WH_SQ_CHECKPOINT + 600) * 4120);   /* started over */
 	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE source = 'ck'"), 700);
+
+	/* durability full: the checkpoint's writes to the database file are
+	 * gathered too; after a full checkpoint the file alone (its WAL
+	 * emptied) holds every event, intact */
+	close_store(s);
+	s = open_store();
+	assert_int_equal(put1(s, "ck", "last", body), WH_STORED);
+	{
+		char err[100], cmd[400], copy[160];
+		sqlite3 *db;
+		sqlite3_stmt *q;
+
+		assert_int_equal(wh_sq_exec(s, "PRAGMA wal_checkpoint(TRUNCATE)", err, sizeof(err)), 0);
+		assert_int_equal(stat(walpath, &wal), 0);
+		assert_int_equal(wal.st_size, 0);
+		snprintf(copy, sizeof(copy), "%s/copy.db", dir);
+		snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", dbpath, copy);
+		assert_int_equal(system(cmd), 0);
+		assert_int_equal(sqlite3_open_v2(copy, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM jobs WHERE"
+		                                    " source = 'ck' AND length(body) = 3000),"
+		                                    " (SELECT integrity_check FROM"
+		                                    " pragma_integrity_check)", -1, &q, NULL),
+		                 SQLITE_OK);
+		assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int(q, 0), 701);
+		assert_string_equal((const char *)sqlite3_column_text(q, 1), "ok");
+		sqlite3_finalize(q);
+		sqlite3_close(db);
+	}
 	close_store(s);
 }
 
