@@ -274,13 +274,19 @@ static int replay(sqlite3 *db, long long id, const struct q *q, char **body, siz
 	static const char by_state[] =
 		"UPDATE jobs SET state = 'received', attempts = 0, next_at = ?1, updated_at = ?1"
 		" WHERE state = ?3 AND (?4 IS NULL OR source = ?4) AND (?5 = 0 OR kind = ?5)";
+	/* the same jobs' successful runs, kept as rows of attempts first */
+	static const char keep_id[] = WH_SQ_KEEP_DONE " AND id = ?2";
+	static const char keep_state[] = WH_SQ_KEEP_DONE
+		" AND state = ?3 AND (?4 IS NULL OR source = ?4) AND (?5 = 0 OR kind = ?5)";
 	sqlite3_stmt *st = NULL;
 	long long n = 0;
 	int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(db, id ? by_id : by_state, -1, &st, NULL);
-	if (rc == SQLITE_OK) {
+	for (int i = 0; i < 2 && rc == SQLITE_OK; i++) {
+		rc = sqlite3_prepare_v2(db, i ? (id ? by_id : by_state) : (id ? keep_id : keep_state),
+		                        -1, &st, NULL);
+		if (rc != SQLITE_OK)
+			break;
 		sqlite3_bind_int64(st, 1, wh_sq_now_ms());
 		sqlite3_bind_int64(st, 2, id);
 		if (q->has_state)
@@ -291,8 +297,8 @@ static int replay(sqlite3 *db, long long id, const struct q *q, char **body, siz
 		rc = sqlite3_step(st);
 		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
 		n = sqlite3_changes(db);
+		sqlite3_finalize(st);
 	}
-	sqlite3_finalize(st);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {

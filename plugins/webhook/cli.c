@@ -443,8 +443,9 @@ static void put_meta(const char *json)
 static int show_attempts(sqlite3 *db, long long id)
 {
 	static const char sql[] =
-		"SELECT n, at, outcome, status, error, duration_ms FROM attempts WHERE job_id = ?1"
-		" ORDER BY rowid";
+		"SELECT job_id, n, at, outcome, status, error, duration_ms, rowid AS k FROM attempts"
+		" WHERE job_id = ?1 UNION ALL SELECT *, 9223372036854775807 FROM ("
+		WH_SQ_DONE_ATTEMPT " AND id = ?1) ORDER BY k";
 	sqlite3_stmt *st;
 	int rc, any = 0;
 
@@ -456,15 +457,15 @@ static int show_attempts(sqlite3 *db, long long id)
 		char at[80];
 
 		any = 1;
-		iso_time(sqlite3_column_int64(st, 1), at, sizeof(at));
-		printf("  #%-3d %s  %-5s", sqlite3_column_int(st, 0), at,
-		       (const char *)sqlite3_column_text(st, 2));
-		if (sqlite3_column_type(st, 3) != SQLITE_NULL)
-			printf("  status %d", sqlite3_column_int(st, 3));
-		printf("  %lld ms", (long long)sqlite3_column_int64(st, 5));
-		if (sqlite3_column_type(st, 4) != SQLITE_NULL) {
+		iso_time(sqlite3_column_int64(st, 2), at, sizeof(at));
+		printf("  #%-3d %s  %-5s", sqlite3_column_int(st, 1), at,
+		       (const char *)sqlite3_column_text(st, 3));
+		if (sqlite3_column_type(st, 4) != SQLITE_NULL)
+			printf("  status %d", sqlite3_column_int(st, 4));
+		printf("  %lld ms", (long long)sqlite3_column_int64(st, 6));
+		if (sqlite3_column_type(st, 5) != SQLITE_NULL) {
 			printf("  ");
-			put_col(st, 4, 0, 0);
+			put_col(st, 5, 0, 0);
 		}
 		putchar('\n');
 	}
@@ -542,12 +543,26 @@ static int cmd_show(sqlite3 *db, long long id)
 
 /* Runs SQL (binding what BIND says) in one IMMEDIATE transaction; *N the
  * rows changed. */
-static int write_tx(sqlite3 *db, const char *what, const char *sql, const struct args *a,
-                    int64_t now, int64_t *n)
+static int write_tx(sqlite3 *db, const char *what, const char *keep, const char *sql,
+                    const struct args *a, int64_t now, int64_t *n)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 
+	/* KEEP first: the done runs of the jobs SQL changes, into attempts */
+	if (rc == SQLITE_OK && keep) {
+		rc = sqlite3_prepare_v2(db, keep, -1, &st, NULL);
+		if (rc == SQLITE_OK) {
+			sqlite3_bind_int64(st, 2, a->id);
+			bind_opt(st, 3, a->state);
+			bind_opt(st, 4, a->source);
+			sqlite3_bind_int(st, 5, a->kind);
+			rc = sqlite3_step(st);
+			rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+		}
+		sqlite3_finalize(st);
+		st = NULL;
+	}
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
 	if (rc == SQLITE_OK) {
@@ -580,13 +595,17 @@ static int cmd_replay(sqlite3 *db, const struct args *a)
 	static const char by_state[] =
 		"UPDATE jobs SET state = 'received', attempts = 0, next_at = ?1, updated_at = ?1"
 		" WHERE state = ?3 AND (?4 IS NULL OR source = ?4) AND (?5 = 0 OR kind = ?5)";
+	/* the same jobs' successful runs, kept as rows of attempts first */
+	static const char keep_id[] = WH_SQ_KEEP_DONE " AND id = ?2";
+	static const char keep_state[] = WH_SQ_KEEP_DONE
+		" AND state = ?3 AND (?4 IS NULL OR source = ?4) AND (?5 = 0 OR kind = ?5)";
 	int64_t n = 0;
 
 	if (a->has_id) {
 		sqlite3_stmt *st;
 		int rc;
 
-		if (write_tx(db, "replay", by_id, a, wh_sq_now_ms(), &n) != 0)
+		if (write_tx(db, "replay", keep_id, by_id, a, wh_sq_now_ms(), &n) != 0)
 			return 1;
 		if (n == 0) {
 			/* why not: missing, or running now */
@@ -604,7 +623,7 @@ static int cmd_replay(sqlite3 *db, const struct args *a)
 			return 1;
 		}
 	} else {
-		if (write_tx(db, "replay", by_state, a, wh_sq_now_ms(), &n) != 0)
+		if (write_tx(db, "replay", keep_state, by_state, a, wh_sq_now_ms(), &n) != 0)
 			return 1;
 	}
 	printf("replayed %lld job%s\n", (long long)n, n == 1 ? "" : "s");

@@ -27,11 +27,14 @@
  * reads oldest first; jobs_src_due (kind, source, next_at), the same rows
  * per source, what queue lag reads (one index seek per source); jobs_open
  * (kind, source, id) over unfinished jobs, what an ordered source's "one
- * at a time, in id order" checks; jobs_finished (updated_at) over
+ * at a time, in id order" checks (ordered jobs only: an unordered job
+ * never enters it, so storing and finishing one moves no entry of it);
+ * jobs_finished (updated_at) over
  * done/dead, what retention deletes by; attempts_job (job_id).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +54,7 @@
 	"CREATE INDEX jobs_src_due ON jobs(kind, source, next_at)" \
 	" WHERE (state = 'received' OR state = 'retrying');" \
 	"CREATE INDEX jobs_open ON jobs(kind, source, id)" \
-	" WHERE (state = 'received' OR state = 'retrying' OR state = 'processing');" \
+	" WHERE ordered = 1 AND (state = 'received' OR state = 'retrying' OR state = 'processing');" \
 	"CREATE INDEX jobs_finished ON jobs(updated_at) WHERE (state = 'done' OR state = 'dead');"
 
 static const char schema_v1[] =
@@ -84,15 +87,17 @@ int wh_sq_errcode(int rc)
 	return (rc & 0xff) == SQLITE_FULL ? WH_EFULL : WH_EIO;
 }
 
-/* A file made before the indexes took their OR form (same schema
- * version: only how fast it is differs) gets them remade. */
+/* A file made before the indexes took their present form (same schema
+ * version: only how fast it is differs) gets them remade: before their
+ * conditions were ORs, or before jobs_open held ordered jobs only. */
 static int indexes_fixup(sqlite3 *db, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
 	int old = 0;
 
 	if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'index' AND"
-	                       " name = 'jobs_due' AND sql LIKE '%state IN (%'", -1, &st,
+	                       " ((name = 'jobs_due' AND sql LIKE '%state IN (%') OR"
+	                       " (name = 'jobs_open' AND sql NOT LIKE '%ordered = 1%'))", -1, &st,
 	                       NULL) == SQLITE_OK)
 		old = sqlite3_step(st) == SQLITE_ROW;
 	sqlite3_finalize(st);
@@ -298,3 +303,344 @@ int wh_sq_lock(const char *path, int *lock_fd, char *err, size_t errlen)
 	return 0;
 }
 
+
+/* ---- the WAL's writes, gathered ---------------------------------------------------
+ *
+ * SQLite writes a WAL frame as two pwrite calls (its 24-byte header, then
+ * the page), each a system call of its own: 2.3 calls per stored event, a
+ * seventh of the daemon's time under load; a checkpoint writes each page
+ * with a call of its own too. The VFS "portico-wal" wraps the default one
+ * and, for the WAL and the database file, gathers writes that follow
+ * each other in one buffer, written with one pwrite when something needs
+ * the file as it is: a sync (a commit's fsync), a read, a size, a
+ * truncate, a file control, a write elsewhere, closing, or the buffer
+ * full. Only for durability "full": there every commit syncs the WAL
+ * before SQLite publishes the commit to readers (the wal-index), so what
+ * readers and a crash can see is unchanged. With "normal" no sync marks
+ * the end of a commit, and the default VFS is used.
+ */
+/* The default VFS writes at most 0x1ffff bytes a call (it masks the
+ * length with it: SQLite's own writes are a page and a frame header at
+ * most), so a gathered write stays below: 31 frames of 4 KiB pages. */
+#define WAL_BUF 0x1ffff
+
+struct walf {
+	sqlite3_file base;            /* methods: wal_io */
+	sqlite3_file *real;           /* the default VFS's file, right after this struct */
+	unsigned char *buf;
+	sqlite3_int64 off;            /* where buf[0] goes */
+	int len;
+};
+
+static sqlite3_vfs wal_vfs;
+static sqlite3_vfs *root_vfs;
+
+/* Writes what is gathered; on an error it is dropped (it belonged to the
+ * transaction that fails with it; SQLite writes its frames again). */
+static int walf_flush(struct walf *f)
+{
+	int rc, n = f->len;
+
+	if (!n)
+		return SQLITE_OK;
+	f->len = 0;
+	rc = f->real->pMethods->xWrite(f->real, f->buf, n, f->off);
+	return rc;
+}
+
+static int walf_close(sqlite3_file *p)
+{
+	struct walf *f = (struct walf *)p;
+	int rc = walf_flush(f), rc2 = f->real->pMethods->xClose(f->real);
+
+	sqlite3_free(f->buf);
+	f->buf = NULL;
+	return rc != SQLITE_OK ? rc : rc2;
+}
+
+static int walf_read(sqlite3_file *p, void *out, int n, sqlite3_int64 off)
+{
+	struct walf *f = (struct walf *)p;
+	int rc = walf_flush(f);
+
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xRead(f->real, out, n, off);
+}
+
+static int walf_write(sqlite3_file *p, const void *in, int n, sqlite3_int64 off)
+{
+	struct walf *f = (struct walf *)p;
+	int rc;
+
+	if (f->len && off == f->off + f->len && f->len + n <= WAL_BUF) {
+		memcpy(f->buf + f->len, in, (size_t)n);
+		f->len += n;
+		return SQLITE_OK;
+	}
+	if ((rc = walf_flush(f)) != SQLITE_OK)
+		return rc;
+	if (n >= WAL_BUF / 2 || (!f->buf && !(f->buf = sqlite3_malloc(WAL_BUF))))
+		return f->real->pMethods->xWrite(f->real, in, n, off);
+	memcpy(f->buf, in, (size_t)n);
+	f->off = off;
+	f->len = n;
+	return SQLITE_OK;
+}
+
+static int walf_truncate(sqlite3_file *p, sqlite3_int64 size)
+{
+	struct walf *f = (struct walf *)p;
+	int rc = walf_flush(f);
+
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xTruncate(f->real, size);
+}
+
+static int walf_sync(sqlite3_file *p, int flags)
+{
+	struct walf *f = (struct walf *)p;
+	int rc = walf_flush(f);
+
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xSync(f->real, flags);
+}
+
+static int walf_size(sqlite3_file *p, sqlite3_int64 *size)
+{
+	struct walf *f = (struct walf *)p;
+	int rc = walf_flush(f);
+
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xFileSize(f->real, size);
+}
+
+static int walf_lock(sqlite3_file *p, int lock)
+{
+	struct walf *f = (struct walf *)p;
+
+	return f->real->pMethods->xLock(f->real, lock);
+}
+
+static int walf_unlock(sqlite3_file *p, int lock)
+{
+	struct walf *f = (struct walf *)p;
+
+	return f->real->pMethods->xUnlock(f->real, lock);
+}
+
+static int walf_reserved(sqlite3_file *p, int *out)
+{
+	struct walf *f = (struct walf *)p;
+
+	return f->real->pMethods->xCheckReservedLock(f->real, out);
+}
+
+static int walf_fcntl(sqlite3_file *p, int op, void *arg)
+{
+	struct walf *f = (struct walf *)p;
+	int rc = walf_flush(f);
+
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xFileControl(f->real, op, arg);
+}
+
+static int walf_sector(sqlite3_file *p)
+{
+	struct walf *f = (struct walf *)p;
+
+	return f->real->pMethods->xSectorSize(f->real);
+}
+
+static int walf_devchar(sqlite3_file *p)
+{
+	struct walf *f = (struct walf *)p;
+
+	return f->real->pMethods->xDeviceCharacteristics(f->real);
+}
+
+/* Version 1: SQLite maps no WAL file into memory nor puts shared memory
+ * on it (the wal-index belongs to the database file). */
+static const sqlite3_io_methods wal_io = {
+	1, walf_close, walf_read, walf_write, walf_truncate, walf_sync, walf_size, walf_lock,
+	walf_unlock, walf_reserved, walf_fcntl, walf_sector, walf_devchar,
+	NULL, NULL, NULL, NULL, NULL, NULL,
+};
+
+/* The database file: its writes are a checkpoint's, page by page in page
+ * order (new pages follow each other); the checkpoint's file controls
+ * (SQLITE_FCNTL_CKPT_DONE, from SQLite 3.32 on: older ones get the default
+ * VFS's file) and its sync flush them before it lets readers at the
+ * copied pages (nBackfill). The rest goes to the default VFS as it is
+ * (the wal-index in shared memory, locks, mappings). */
+static int dbf_lock(sqlite3_file *p, int lock)
+{
+	struct walf *f = (struct walf *)p;
+	int rc = walf_flush(f);
+
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xLock(f->real, lock);
+}
+
+static int dbf_unlock(sqlite3_file *p, int lock)
+{
+	struct walf *f = (struct walf *)p;
+	int rc = walf_flush(f);
+
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xUnlock(f->real, lock);
+}
+
+static int dbf_shm_map(sqlite3_file *p, int pg, int pgsz, int extend, void volatile **pp)
+{
+	struct walf *f = (struct walf *)p;
+
+	return f->real->pMethods->xShmMap(f->real, pg, pgsz, extend, pp);
+}
+
+static int dbf_shm_lock(sqlite3_file *p, int off, int n, int flags)
+{
+	struct walf *f = (struct walf *)p;
+
+	return f->real->pMethods->xShmLock(f->real, off, n, flags);
+}
+
+static void dbf_shm_barrier(sqlite3_file *p)
+{
+	struct walf *f = (struct walf *)p;
+
+	f->real->pMethods->xShmBarrier(f->real);
+}
+
+static int dbf_shm_unmap(sqlite3_file *p, int del)
+{
+	struct walf *f = (struct walf *)p;
+
+	return f->real->pMethods->xShmUnmap(f->real, del);
+}
+
+static int dbf_fetch(sqlite3_file *p, sqlite3_int64 off, int n, void **pp)
+{
+	struct walf *f = (struct walf *)p;
+	int rc = walf_flush(f);
+
+	*pp = NULL;
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xFetch(f->real, off, n, pp);
+}
+
+static int dbf_unfetch(sqlite3_file *p, sqlite3_int64 off, void *ptr)
+{
+	struct walf *f = (struct walf *)p;
+
+	return f->real->pMethods->xUnfetch(f->real, off, ptr);
+}
+
+static const sqlite3_io_methods db_io = {
+	3, walf_close, walf_read, walf_write, walf_truncate, walf_sync, walf_size, dbf_lock,
+	dbf_unlock, walf_reserved, walf_fcntl, walf_sector, walf_devchar,
+	dbf_shm_map, dbf_shm_lock, dbf_shm_barrier, dbf_shm_unmap, dbf_fetch, dbf_unfetch,
+};
+
+/* Files but WAL and database files are the default VFS's own, opened in
+ * place. */
+static int walv_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *p, int flags,
+                     int *out_flags)
+{
+	struct walf *f = (struct walf *)p;
+	int rc;
+
+	(void)vfs;
+	if (!(flags & SQLITE_OPEN_WAL) &&
+	    (!(flags & SQLITE_OPEN_MAIN_DB) || sqlite3_libversion_number() < 3032000))
+		return root_vfs->xOpen(root_vfs, name, p, flags, out_flags);
+	memset(f, 0, sizeof(*f));
+	f->real = (sqlite3_file *)(f + 1);
+	rc = root_vfs->xOpen(root_vfs, name, f->real, flags, out_flags);
+	if (rc != SQLITE_OK || !f->real->pMethods) {
+		/* as the default VFS left it: SQLite calls xClose if methods are set */
+		if (f->real->pMethods)
+			f->real->pMethods->xClose(f->real);
+		f->base.pMethods = NULL;
+		return rc != SQLITE_OK ? rc : SQLITE_CANTOPEN;
+	}
+	if (flags & SQLITE_OPEN_WAL) {
+		f->base.pMethods = &wal_io;
+	} else if (f->real->pMethods->iVersion >= 3) {
+		f->base.pMethods = &db_io;
+	} else {
+		/* a default VFS without shared memory: WAL mode will say no */
+		f->real->pMethods->xClose(f->real);
+		f->base.pMethods = NULL;
+		return SQLITE_CANTOPEN;
+	}
+	return SQLITE_OK;
+}
+
+#define FWD(name, args, call) \
+	static int walv_##name args { (void)vfs; return root_vfs->x##call; }
+FWD(delete, (sqlite3_vfs *vfs, const char *n, int sync), Delete(root_vfs, n, sync))
+FWD(access, (sqlite3_vfs *vfs, const char *n, int fl, int *out), Access(root_vfs, n, fl, out))
+FWD(fullpath, (sqlite3_vfs *vfs, const char *n, int len, char *out),
+    FullPathname(root_vfs, n, len, out))
+FWD(random, (sqlite3_vfs *vfs, int n, char *out), Randomness(root_vfs, n, out))
+FWD(sleep, (sqlite3_vfs *vfs, int us), Sleep(root_vfs, us))
+FWD(lasterr, (sqlite3_vfs *vfs, int n, char *out), GetLastError(root_vfs, n, out))
+FWD(now64, (sqlite3_vfs *vfs, sqlite3_int64 *out), CurrentTimeInt64(root_vfs, out))
+#undef FWD
+
+static void *walv_dlopen(sqlite3_vfs *vfs, const char *n)
+{
+	(void)vfs;
+	return root_vfs->xDlOpen(root_vfs, n);
+}
+
+static void walv_dlerror(sqlite3_vfs *vfs, int n, char *out)
+{
+	(void)vfs;
+	root_vfs->xDlError(root_vfs, n, out);
+}
+
+static void (*walv_dlsym(sqlite3_vfs *vfs, void *h, const char *n))(void)
+{
+	(void)vfs;
+	return root_vfs->xDlSym(root_vfs, h, n);
+}
+
+static void walv_dlclose(sqlite3_vfs *vfs, void *h)
+{
+	(void)vfs;
+	root_vfs->xDlClose(root_vfs, h);
+}
+
+static int walv_now(sqlite3_vfs *vfs, double *out)
+{
+	(void)vfs;
+	return root_vfs->xCurrentTime(root_vfs, out);
+}
+
+static pthread_once_t wal_vfs_once = PTHREAD_ONCE_INIT;
+
+static void wal_vfs_register(void)
+{
+	root_vfs = sqlite3_vfs_find(NULL);
+	if (!root_vfs || root_vfs->iVersion < 2 || !root_vfs->xCurrentTimeInt64 ||
+	    !root_vfs->xDlOpen || !root_vfs->xDlError || !root_vfs->xDlSym || !root_vfs->xDlClose)
+		return;
+	wal_vfs.iVersion = 2;
+	wal_vfs.szOsFile = (int)sizeof(struct walf) + root_vfs->szOsFile;
+	wal_vfs.mxPathname = root_vfs->mxPathname;
+	wal_vfs.zName = "portico-wal";
+	wal_vfs.xOpen = walv_open;
+	wal_vfs.xDelete = walv_delete;
+	wal_vfs.xAccess = walv_access;
+	wal_vfs.xFullPathname = walv_fullpath;
+	wal_vfs.xDlOpen = walv_dlopen;
+	wal_vfs.xDlError = walv_dlerror;
+	wal_vfs.xDlSym = walv_dlsym;
+	wal_vfs.xDlClose = walv_dlclose;
+	wal_vfs.xRandomness = walv_random;
+	wal_vfs.xSleep = walv_sleep;
+	wal_vfs.xCurrentTime = walv_now;
+	wal_vfs.xGetLastError = walv_lasterr;
+	wal_vfs.xCurrentTimeInt64 = walv_now64;
+	if (sqlite3_vfs_register(&wal_vfs, 0) != SQLITE_OK)
+		wal_vfs.zName = NULL;
+}
+
+const char *wh_sq_wal_vfs(void)
+{
+	pthread_once(&wal_vfs_once, wal_vfs_register);
+	return wal_vfs.zName;
+}

@@ -12,7 +12,9 @@
  * from the put's copy: wh_sq_job_from_put), so an event that finds the
  * queue idle is never read back from the file.
  * An ordered source runs only its oldest unfinished job: a job waiting
- * for a retry holds the ones behind it.
+ * for a retry holds the ones behind it. Only ordered jobs hold each
+ * other (jobs_open indexes them alone): jobs a source stored before it
+ * was made ordered were never promised an order and hold nothing.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +28,7 @@ static const char due_sql[] =
 	" attempts, max_attempts, base, cap FROM jobs"
 	" WHERE (state = 'received' OR state = 'retrying') AND next_at <= ?1"
 	" AND (ordered = 0 OR NOT EXISTS (SELECT 1 FROM jobs o WHERE o.kind = jobs.kind"
-	"  AND o.source = jobs.source AND o.id < jobs.id"
+	"  AND o.source = jobs.source AND o.id < jobs.id AND o.ordered = 1"
 	"  AND (o.state = 'received' OR o.state = 'retrying' OR o.state = 'processing')))"
 	" ORDER BY next_at, id LIMIT ?2";
 
@@ -310,6 +312,8 @@ int wh_sq_finish_record(struct sq *s, struct sq_op *op)
 		s->inflight[op->worker]--;
 		op->done = 1;
 	}
+	if (o == WH_DONE)          /* the job's row records it (WH_SQ_DONE_ATTEMPT) */
+		goto job;
 	sqlite3_bind_int64(s->st_attempt, 1, op->job_id);
 	sqlite3_bind_int(s->st_attempt, 2, op->attempt);
 	sqlite3_bind_int64(s->st_attempt, 3, now);
@@ -324,11 +328,13 @@ int wh_sq_finish_record(struct sq *s, struct sq_op *op)
 	sqlite3_reset(s->st_attempt);
 	if (rc != SQLITE_DONE)
 		return rc;
-
+job:
 	sqlite3_bind_int64(s->st_finish, 1, op->job_id);
-	/* an unknown outcome retries: never lose a job to a caller's mistake */
+	/* an unknown outcome retries: never lose a job to a caller's mistake;
+	 * done: next_at is when the run started (its duration, for show) */
 	sqlite3_bind_text(s->st_finish, 2, state[o], -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s->st_finish, 3, o == WH_RETRY || o == 0 ? op->next_at_ms : now);
+	sqlite3_bind_int64(s->st_finish, 3, o == WH_RETRY || o == 0 ? op->next_at_ms :
+	                   o == WH_DONE ? now - (op->duration_ms > 0 ? op->duration_ms : 0) : now);
 	sqlite3_bind_int64(s->st_finish, 4, now);
 	bind_text_or_null(s->st_finish, 5, op->error);
 	if (op->status > 0)

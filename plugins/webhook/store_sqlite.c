@@ -27,16 +27,26 @@ static void op_free(struct sq_op *op)
 	free(op);
 }
 
-/* Appends OP and wakes the writer; S's lock is held. */
+/*
+ * Appends OP and wakes the writer when it may be waiting for it; S's lock
+ * is held (a put has counted itself in npending). The writer waits only
+ * on an empty queue (for anything), or on finishes alone (for a put, up
+ * to WH_SQ_FIN_WAIT_MS): a finish behind others or a put behind another
+ * put finds it awake or already woken. Not signalling those saves the
+ * writer a futex wake and a sleep per finish during its finishes' wait.
+ */
 static void enqueue_locked(struct sq *s, struct sq_op *op)
 {
+	int wake = !s->head || op->type == SQ_EXEC || (op->type == SQ_PUT && s->npending == 1);
+
 	op->next = NULL;
 	if (s->tail)
 		s->tail->next = op;
 	else
 		s->head = op;
 	s->tail = op;
-	pthread_cond_signal(&s->cv);
+	if (wake)
+		pthread_cond_signal(&s->cv);
 }
 
 void wh_sq_enqueue(struct sq *s, struct sq_op *op)
@@ -206,6 +216,37 @@ static void log_failure(struct sq *s, const char *what, const char *msg)
 	s->failing = 1;
 }
 
+/* After each commit (SQLite's WAL hook): how long the WAL has grown. */
+static int wal_hook(void *ud, sqlite3 *db, const char *name, int frames)
+{
+	(void)db;
+	(void)name;
+	((struct sq *)ud)->wal_frames = frames;
+	return SQLITE_OK;
+}
+
+/*
+ * Copies the WAL into the database file once it holds WH_SQ_CHECKPOINT
+ * frames: what SQLite's automatic checkpoint does, but run by the writer
+ * after the round's answers and jobs are posted, not inside its COMMIT,
+ * where the checkpoint's reads, writes and fsync of the database file held
+ * back every put of the round. PASSIVE: readers (the CLI, the admin pages)
+ * are never waited for; what they still use is copied at a later one, and
+ * the WAL starts over from its beginning once all of it was copied.
+ */
+static void checkpoint(struct sq *s)
+{
+	int rc;
+
+	if (s->wal_frames < WH_SQ_CHECKPOINT)
+		return;
+	s->wal_frames = 0;
+	rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY && s->api->log)
+		s->api->log(NULL, PT_LOG_WARN, "webhook store %s: checkpoint: %s", s->path,
+		            sqlite3_errmsg(s->db));
+}
+
 /*
  * One transaction: OPS (puts and finishes) and, when dispatching, the
  * pick of due jobs. After COMMIT, answers and jobs go out; on a failure
@@ -353,6 +394,7 @@ static void run_round(struct sq *s, struct sq_op *ops, int stopping)
 	wh_sq_hand_out(s, djobs, ndj);
 	free(jobs);
 	free(djobs);
+	checkpoint(s);
 }
 
 static void run_exec(struct sq *s, struct sq_op *op)
@@ -560,6 +602,21 @@ static const struct wh_store_ops sq_ops = {
 	.worker_stop = wh_sq_worker_stop,
 };
 
+/* SQLite's memory statistics off: with them on every allocation SQLite
+ * makes takes a global mutex to count it (a writer's round makes
+ * thousands); nothing in Portico reads them. Only possible before SQLite
+ * initializes, which the first sqlite3_open does: this runs before the
+ * store's first open, before any SQLite call of the plugin (the CLI and the
+ * admin pages open files only once a store runs). Refused (SQLITE_MISUSE,
+ * harmless) when something else in the process initialized SQLite
+ * first. */
+static pthread_once_t config_once = PTHREAD_ONCE_INIT;
+
+static void sqlite_config(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static int open_db(struct sq *s, int durability, char *err, size_t errlen)
 {
 #define INSERT_SQL(state, attempts) \
@@ -574,16 +631,21 @@ static int open_db(struct sq *s, int durability, char *err, size_t errlen)
 	sqlite3_stmt *st;
 	int rc;
 
+	pthread_once(&config_once, sqlite_config);
 	/* no mutex: one thread at a time uses the connection (this one, then
 	 * the writer thread alone, then sq_free after joining it); locking
 	 * it for every call cost 3% of the writer's instructions */
 	rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-	                     SQLITE_OPEN_NOMUTEX, NULL);
+	                     SQLITE_OPEN_NOMUTEX,
+	                     durability == WH_DUR_NORMAL ? NULL : wh_sq_wal_vfs());
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "%s", s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 		return -1;
 	}
 	sqlite3_busy_timeout(s->db, WH_SQ_BUSY_MS);
+	/* checkpoints by the writer after its rounds (checkpoint()); this
+	 * replaces SQLite's automatic checkpoint, which is a WAL hook too */
+	sqlite3_wal_hook(s->db, wal_hook, s);
 	sqlite3_extended_result_codes(s->db, 1);
 	/* journal_mode answers the mode in force: WAL needs shared memory */
 	rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);

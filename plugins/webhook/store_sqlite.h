@@ -21,6 +21,7 @@
 #define WH_SQ_BATCH 512         /* operations per transaction at most */
 #define WH_SQ_MAX_ERROR 4096     /* bytes of a finish's error kept */
 #define WH_SQ_BUSY_MS 5000      /* busy_timeout: the CLI may hold the write lock briefly */
+#define WH_SQ_CHECKPOINT 1000   /* WAL frames that make the writer checkpoint (SQLite's default) */
 
 enum { SQ_PUT = 1, SQ_FINISH, SQ_EXEC };
 
@@ -97,6 +98,7 @@ struct sq {
 	void *job_ud;
 	struct sq_op *retry;          /* finishes whose transaction failed: tried again */
 	int failing;                  /* a failure was logged; a success logs recovery */
+	int wal_frames;               /* frames in the WAL after the last commit (its hook) */
 	int64_t next_poll, next_lag, next_purge;
 	struct sq_lag *lags;          /* sources reported with a lag > 0 last time */
 	int64_t purged;               /* by the purge under way, for its log line */
@@ -104,6 +106,26 @@ struct sq {
 	sqlite3_stmt *st_insert, *st_insert_run, *st_attempt, *st_finish, *st_due, *st_take;
 	sqlite3_stmt *st_begin, *st_commit;
 };
+
+/*
+ * A successful run is recorded in its job's row alone, not as a row of
+ * attempts (that INSERT was a tenth of the writer's work per event): state
+ * done, attempts its number, updated_at when it ended, next_at when it
+ * started, last_status its HTTP status (outbound). WH_SQ_DONE_ATTEMPT is
+ * that run as a row of attempts (job_id, n, at, outcome, status, error,
+ * duration_ms), for the jobs it selects ("AND ..." may follow); a done row
+ * that a row of attempts already records (one written before this
+ * change: same outcome, same time) is left out. WH_SQ_KEEP_DONE writes
+ * those rows into attempts: what a replay runs first, in its transaction,
+ * before it makes done jobs due again.
+ */
+#define WH_SQ_DONE_ATTEMPT \
+	"SELECT id, attempts, updated_at, 'done', last_status, NULL, updated_at - next_at" \
+	" FROM jobs WHERE state = 'done' AND NOT EXISTS (SELECT 1 FROM attempts a" \
+	" WHERE a.job_id = jobs.id AND a.outcome = 'done' AND a.at = jobs.updated_at)"
+#define WH_SQ_KEEP_DONE \
+	"INSERT INTO attempts (job_id, n, at, outcome, status, error, duration_ms) " \
+	WH_SQ_DONE_ATTEMPT
 
 int64_t wh_sq_now_ms(void);
 
@@ -122,6 +144,9 @@ int wh_sq_schema(sqlite3 *db, int create, char *err, size_t errlen);
 /* Creates PATH's missing directories 0700 and PATH 0600 (a new file and
  * its directory entry fsynced). 0 or -1 with ERR. */
 int wh_sq_make_file(const char *path, char *err, size_t errlen);
+/* The name of the VFS that gathers a WAL's writes into one pwrite per
+ * sync (store_file.c; for durability "full" only), or NULL: the default. */
+const char *wh_sq_wal_vfs(void);
 /* Takes PATH.lock for this process (*LOCK_FD, to close); -1 with ERR when
  * another process holds it. */
 int wh_sq_lock(const char *path, int *lock_fd, char *err, size_t errlen);

@@ -1,13 +1,16 @@
 """The webhook inbox on the admin listener (issue 16 item 2): list, show
 (credentials hidden), replay one job or every job in a state, behind the
 admin token, with hostile and wrong requests answered clearly."""
+import sqlite3
+import time
+
 import pytest
 import requests
 
 from conftest import free_port, raw_request, wait_port
 from test_admin import admin_block, AUTH
-from test_webhook import (PLUGINS, body_for, count, post, stripe_event, stripe_headers,
-                          wait_state, abi_minor)
+from test_webhook import (PLUGINS, body_for, cli, count, db_path, post, stripe_event,
+                          stripe_headers, wait_state, abi_minor)
 
 pytestmark = pytest.mark.skipif(abi_minor() < 9, reason="needs the ABI 1.9 core")
 
@@ -73,6 +76,38 @@ def test_replay_by_state(inbox):
     assert r.status_code == 200 and r.json()["replayed"] == 3, r.text
     for eid in ids:
         wait_state(d, eid, "done")
+
+
+def attempt_rows(d, job_id):
+    con = sqlite3.connect(f"file:{db_path(d)}?mode=ro", uri=True, timeout=10)
+    try:
+        return con.execute("SELECT n, outcome FROM attempts WHERE job_id = ? ORDER BY rowid",
+                           (job_id,)).fetchall()
+    finally:
+        con.close()
+
+
+def test_replay_of_a_done_job_keeps_its_success(inbox):
+    # a success is recorded by the job's row alone; a replay first keeps it
+    # as a row of attempts, so `show` lists both runs afterwards
+    d = inbox
+    eid, body = stripe_event()
+    assert post(d, "/hooks/stripe", body, stripe_headers(body)).status_code == 200
+    row = wait_state(d, eid, "done")
+    assert row["attempts"] == 1 and attempt_rows(d, row["id"]) == []
+    out = cli(d, "show", str(row["id"]))
+    assert out.returncode == 0 and "#1 " in out.stdout and "done" in out.stdout, out
+    r = requests.post(d.admin + f"/webhooks/{row['id']}/replay", headers=AUTH, timeout=10)
+    assert r.status_code == 200 and r.json()["replayed"] == 1, r.text
+    assert attempt_rows(d, row["id"]) == [(1, "done")]
+    for _ in range(100):
+        again = wait_state(d, eid, "done")
+        if again["updated_at"] != row["updated_at"]:
+            break
+        time.sleep(0.05)
+    assert count(d, "stripe", eid) == 2
+    out = cli(d, "show", str(row["id"])).stdout
+    assert out.count("  #1 ") == 2 and out.count(" done") >= 2, out
 
 
 def test_bad_requests_get_clear_answers(inbox):

@@ -142,6 +142,78 @@ static void test_cli_list_and_show(void **state)
 	assert_non_null(strstr(errout, "no job 99"));
 }
 
+static int count_str(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+/* A success is recorded by its job's row alone (no row of attempts):
+ * `show` lists it after the failed attempts, a replay first keeps it as
+ * a row of attempts, and a row written for it before (an older store)
+ * is not shown twice. */
+static void test_cli_success_shown_and_kept_by_replay(void **state)
+{
+	struct wh_store *s = open_store();
+	const char *p1, *p2;
+
+	(void)state;
+	assert_int_equal(put1(s, "stripe", "evt_a", "{}"), WH_STORED);                /* 1 */
+	assert_int_equal(s->ops->start(s, wks, 1, 2, job_cb, NULL), 0);
+	assert_int_equal(wait_jobs(1, 10000), 1);
+	s->ops->finish(s, got[0].job, WH_RETRY, wh_sq_now_ms(), 0, "try again");
+	got[0].job = NULL;
+	assert_int_equal(wait_jobs(2, 10000), 2);
+	assert_int_equal(got[1].job->attempt, 2);
+	s->ops->finish(s, got[1].job, WH_DONE, 0, 0, NULL);
+	got[1].job = NULL;
+	sync_writer(s);
+	close_store(s);
+	wh_opts_main.store = "sqlite";
+	wh_opts_main.path = dbpath;
+	assert_int_equal(q_int("SELECT count(*) FROM attempts"), 1);   /* the retry only */
+
+	assert_int_equal(cli(3, "show", "1"), 0);
+	assert_non_null(strstr(out, "state:        done"));
+	p1 = strstr(out, "#1 ");
+	p2 = strstr(out, "#2 ");
+	assert_non_null(p1);
+	assert_non_null(p2);
+	assert_true(p1 < p2);
+	assert_non_null(strstr(p1, "retry"));
+	assert_non_null(strstr(p1, "try again"));
+	assert_non_null(strstr(p2, "done"));
+	assert_null(strstr(out, "(none yet)"));
+
+	/* replayed: the success becomes a row of attempts, shown as before */
+	assert_int_equal(cli(3, "replay", "1"), 0);
+	assert_int_equal(q_int("SELECT count(*) FROM attempts WHERE job_id = 1"), 2);
+	assert_int_equal(q_int("SELECT count(*) FROM attempts WHERE job_id = 1 AND n = 2"
+	                       " AND outcome = 'done' AND duration_ms >= 0"), 1);
+	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE id = 1 AND state = 'received'"
+	                       " AND attempts = 0"), 1);
+	assert_int_equal(cli(3, "show", "1"), 0);
+	assert_int_equal(count_str(out, "  #"), 2);
+	assert_non_null(strstr(strstr(out, "#2 "), "done"));
+	assert_int_equal(cli(3, "replay", "1"), 0);               /* not done: nothing kept */
+	assert_int_equal(q_int("SELECT count(*) FROM attempts WHERE job_id = 1"), 2);
+
+	/* done again, as an older store recorded it: a row of attempts with
+	 * the row's time; shown once, not kept twice by a replay */
+	q_exec("UPDATE jobs SET state = 'done', attempts = 1, next_at = 5000, updated_at = 9000"
+	       " WHERE id = 1;"
+	       "INSERT INTO attempts (job_id, n, at, outcome, duration_ms)"
+	       " VALUES (1, 1, 9000, 'done', 4000)");
+	assert_int_equal(cli(3, "show", "1"), 0);
+	assert_int_equal(count_str(out, "  #"), 3);
+	assert_int_equal(cli(4, "replay", "--state", "done"), 0);
+	assert_non_null(strstr(out, "replayed 1 job"));
+	assert_int_equal(q_int("SELECT count(*) FROM attempts WHERE job_id = 1"), 3);
+}
+
 static void test_cli_replay_and_purge(void **state)
 {
 	(void)state;
@@ -223,6 +295,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 		T(test_cli_list_and_show),
+		T(test_cli_success_shown_and_kept_by_replay),
 		T(test_cli_replay_and_purge),
 		T(test_cli_usage_errors_and_missing_store),
 	};

@@ -5,6 +5,7 @@
  */
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include "wh_store_test_util.h"
 
 /* ---- put ---------------------------------------------------------------------- */
@@ -187,7 +188,11 @@ static void test_dispatch_round_robin_within_per_worker(void **state)
 	got[1].job = NULL;
 	assert_int_equal(wait_jobs(8, 10000), 8);
 	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE state = 'done'"), 2);
-	assert_int_equal(q_int("SELECT count(*) FROM attempts WHERE outcome = 'done'"), 2);
+	/* a success is recorded by its job's row alone (WH_SQ_DONE_ATTEMPT) */
+	assert_int_equal(q_int("SELECT count(*) FROM attempts"), 0);
+	assert_int_equal(q_int("SELECT count(*) FROM (" WH_SQ_DONE_ATTEMPT ")"), 2);
+	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE state = 'done' AND attempts = 1"
+	                       " AND next_at <= updated_at AND updated_at - next_at < 60000"), 2);
 	close_store(s);
 }
 
@@ -369,6 +374,147 @@ static void test_ordered_source_runs_one_at_a_time_in_order(void **state)
 	close_store(s);
 }
 
+/* jobs_open indexes ordered jobs only (an unordered event's put and
+ * finish move no entry of it): a file with the older index (every
+ * unfinished job) gets it remade at open, and jobs stored before a source
+ * was made ordered do not hold its ordered ones. */
+static void test_jobs_open_holds_ordered_jobs_only(void **state)
+{
+	struct wh_store *s = open_store();
+	struct wh_event_in ev;
+	struct put_res r;
+
+	(void)state;
+	assert_int_equal(put1(s, "src", "u1", "x"), WH_STORED);   /* unordered */
+	close_store(s);
+	q_exec("DROP INDEX jobs_open; CREATE INDEX jobs_open ON jobs(kind, source, id)"
+	       " WHERE (state = 'received' OR state = 'retrying' OR state = 'processing')");
+	s = open_store();
+	assert_int_equal(q_int("SELECT count(*) FROM sqlite_master WHERE name = 'jobs_open'"
+	                       " AND sql LIKE '%ordered = 1%'"), 1);
+	ev = event("src", "o1", "x");
+	ev.ordered = 1;
+	assert_int_equal(put_wait(s, &ev, &r), WH_STORED);
+	assert_int_equal(q_int("SELECT count(*) FROM jobs INDEXED BY jobs_open WHERE kind = 1"
+	                       " AND source = 'src' AND ordered = 1 AND (state = 'received'"
+	                       " OR state = 'retrying' OR state = 'processing')"), 1);
+	assert_int_equal(s->ops->start(s, wks, 1, 4, job_cb, NULL), 0);
+	assert_int_equal(wait_jobs(2, 10000), 2);                /* u1 holds nothing */
+	close_store(s);
+}
+
+/* The writer checkpoints the WAL itself (after its rounds, not inside a
+ * commit) once it holds WH_SQ_CHECKPOINT frames: the database file gets
+ * the events while the store runs, and the WAL stops growing. */
+static void test_writer_checkpoints_the_wal(void **state)
+{
+	struct wh_opts o = { .durability = WH_DUR_NORMAL };
+	struct wh_store *s = open_store_o(&o);
+	char body[3001], walpath[160];
+	struct stat st, wal;
+
+	(void)state;
+	memset(body, 'b', sizeof(body) - 1);
+	body[sizeof(body) - 1] = '\0';
+	assert_int_equal(stat(dbpath, &st), 0);
+	assert_true(st.st_size < 100 * 1024);             /* a new file: its schema */
+	for (int i = 0; i < 700; i++) {
+		char id[32];
+
+		snprintf(id, sizeof(id), "evt_%d", i);
+		assert_int_equal(put1(s, "ck", id, body), WH_STORED);
+	}
+	sync_writer(s);
+	assert_int_equal(stat(dbpath, &st), 0);
+	snprintf(walpath, sizeof(walpath), "%s-wal", dbpath);
+	assert_int_equal(stat(walpath, &wal), 0);
+	print_message("database %lld bytes, WAL %lld bytes\n", (long long)st.st_size,
+	              (long long)wal.st_size);
+	assert_true(st.st_size > 1024 * 1024);            /* copied into the file */
+	assert_true(wal.st_size < (WH_SQ_CHECKPOINT + 600) * 4120);   /* started over */
+	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE source = 'ck'"), 700);
+
+	/* durability full: the checkpoint's writes to the database file are
+	 * gathered too; after a full checkpoint the file alone (its WAL
+	 * emptied) holds every event, intact */
+	close_store(s);
+	s = open_store();
+	assert_int_equal(put1(s, "ck", "last", body), WH_STORED);
+	{
+		char err[100], cmd[400], copy[160];
+		sqlite3 *db;
+		sqlite3_stmt *q;
+
+		assert_int_equal(wh_sq_exec(s, "PRAGMA wal_checkpoint(TRUNCATE)", err, sizeof(err)), 0);
+		assert_int_equal(stat(walpath, &wal), 0);
+		assert_int_equal(wal.st_size, 0);
+		snprintf(copy, sizeof(copy), "%s/copy.db", dir);
+		snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", dbpath, copy);
+		assert_int_equal(system(cmd), 0);
+		assert_int_equal(sqlite3_open_v2(copy, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM jobs WHERE"
+		                                    " source = 'ck' AND length(body) = 3000),"
+		                                    " (SELECT integrity_check FROM"
+		                                    " pragma_integrity_check)", -1, &q, NULL),
+		                 SQLITE_OK);
+		assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int(q, 0), 701);
+		assert_string_equal((const char *)sqlite3_column_text(q, 1), "ok");
+		sqlite3_finalize(q);
+		sqlite3_close(db);
+	}
+	close_store(s);
+}
+
+/* The WAL's writes are gathered (durability "full": store_file.c's VFS)
+ * and written at the commit's sync: every acknowledged event is in the
+ * file when the process dies at once (SIGKILL, no close), for either
+ * durability, a large one among many small ones (writes of every size). */
+static void crash_after_puts(int durability)
+{
+	pid_t pid;
+	int status;
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct wh_opts o = { .durability = durability };
+		struct wh_store *s = open_store_o(&o);
+		char *big = malloc(300001);
+
+		memset(big, 'z', 300000);
+		big[300000] = '\0';
+		for (int i = 0; i < 60; i++) {
+			char id[32];
+
+			snprintf(id, sizeof(id), "k%d", i);
+			if (put1(s, "crash", id, i == 30 ? big : "{\"a\":1}") != WH_STORED)
+				_exit(3);
+		}
+		raise(SIGKILL);
+		_exit(4);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE source = 'crash'"), 60);
+	assert_int_equal(q_int("SELECT length(body) FROM jobs WHERE event_id = 'k30'"), 300000);
+	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE source = 'crash' AND"
+	                       " CAST(body AS TEXT) = '{\"a\":1}'"), 59);
+}
+
+static void test_acknowledged_events_survive_a_kill(void **state)
+{
+	char cmd[200];
+
+	(void)state;
+	crash_after_puts(WH_DUR_FULL);
+	assert_int_equal(q_int("SELECT count(*) FROM pragma_integrity_check"
+	                       " WHERE integrity_check = 'ok'"), 1);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/var'", dir);
+	assert_int_equal(system(cmd), 0);
+	crash_after_puts(WH_DUR_NORMAL);
+}
+
 static void test_retention_purges_old_finished_jobs_at_start(void **state)
 {
 	struct wh_opts o = { .durability = WH_DUR_FULL, .retention_s = 3600 };
@@ -499,7 +645,7 @@ static void test_finish_kept_until_the_disk_takes_it(void **state)
 	assert_int_equal(wh_sq_exec(s, "PRAGMA query_only = 0", err, sizeof(err)), 0);
 	run_tasks(600);                 /* the next poll writes the kept finish */
 	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE state = 'done'"), 1);
-	assert_int_equal(q_int("SELECT count(*) FROM attempts"), 1);
+	assert_int_equal(q_int("SELECT count(*) FROM (" WH_SQ_DONE_ATTEMPT ")"), 1);
 	assert_int_equal(put1(s, "src", "g", "x"), WH_STORED);
 	close_store(s);
 }
@@ -687,6 +833,9 @@ int main(void)
 		T(test_finish_retry_honours_next_at_then_dead),
 		T(test_processing_jobs_are_due_again_after_a_crash),
 		T(test_ordered_source_runs_one_at_a_time_in_order),
+		T(test_jobs_open_holds_ordered_jobs_only),
+		T(test_writer_checkpoints_the_wal),
+		T(test_acknowledged_events_survive_a_kill),
 		T(test_retention_purges_old_finished_jobs_at_start),
 		T(test_queue_lag_reported_per_source),
 		T(test_disk_full_answers_efull_then_recovers),
