@@ -3,7 +3,7 @@
  * admin_route_register), for an operator's tools and the dashboard:
  *
  *   GET  /webhooks?source=S&state=ST&kind=inbound|outbound&limit=N   the newest jobs
- *   GET  /webhooks/ID                                                one job, its attempts
+ *   GET  /webhooks/ID                                                one job, its runs
  *   POST /webhooks/ID/replay                                         due again now
  *   POST /webhooks/replay?state=dead[&source=S][&kind=K]             every such job
  *
@@ -211,6 +211,40 @@ static int header_secret(const char *name)
 	return 0;
 }
 
+/* Job ID's runs as a JSON array (n, at_ms, outcome, status, error,
+ * duration_ms), or NULL when the store refused the query. */
+static json_t *runs_of(sqlite3 *db, long long id)
+{
+	static const char sql[] = WH_SQ_RUNS_OF_JOB;
+	sqlite3_stmt *st;
+	json_t *a = json_array();
+	int rc;
+
+	if (!a || sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		json_decref(a);
+		return NULL;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *r = json_pack("{s:i,s:I,s:o,s:o,s:I}",
+		        "n", sqlite3_column_int(st, 1), "at_ms", (json_int_t)sqlite3_column_int64(st, 2),
+		        "outcome", col_text(st, 3),
+		        "status", sqlite3_column_type(st, 4) == SQLITE_NULL ? json_null() :
+		                  json_integer(sqlite3_column_int(st, 4)),
+		        "duration_ms", (json_int_t)sqlite3_column_int64(st, 6));
+
+		if (r)
+			json_object_set_new(r, "error", col_text(st, 5));
+		json_array_append_new(a, r ? r : json_null());
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		json_decref(a);
+		return NULL;
+	}
+	return a;
+}
+
 static int show(sqlite3 *db, long long id, char **body, size_t *len)
 {
 	static const char sql[] =
@@ -259,6 +293,16 @@ static int show(sqlite3 *db, long long id, char **body, size_t *len)
 	sqlite3_finalize(st);
 	if (rc == SQLITE_DONE)
 		return fail(body, len, 404, "no such job");
+	if (rc == SQLITE_ROW && j) {
+		json_t *runs = runs_of(db, id);
+
+		if (!runs) {
+			json_decref(j);
+			j = NULL;
+		} else {
+			json_object_set_new(j, "runs", runs);
+		}
+	}
 	if (rc != SQLITE_ROW || !j) {
 		json_decref(j);
 		return fail(body, len, 503, "the store is busy: try again");

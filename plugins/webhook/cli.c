@@ -442,10 +442,7 @@ static void put_meta(const char *json)
 
 static int show_attempts(sqlite3 *db, long long id)
 {
-	static const char sql[] =
-		"SELECT job_id, n, at, outcome, status, error, duration_ms, rowid AS k FROM attempts"
-		" WHERE job_id = ?1 UNION ALL SELECT *, 9223372036854775807 FROM ("
-		WH_SQ_DONE_ATTEMPT " AND id = ?1) ORDER BY k";
+	static const char sql[] = WH_SQ_RUNS_OF_JOB;
 	sqlite3_stmt *st;
 	int rc, any = 0;
 

@@ -123,6 +123,13 @@ struct sq {
 	"SELECT id, attempts, updated_at, 'done', last_status, NULL, updated_at - next_at" \
 	" FROM jobs WHERE state = 'done' AND NOT EXISTS (SELECT 1 FROM attempts a" \
 	" WHERE a.job_id = jobs.id AND a.outcome = 'done' AND a.at = jobs.updated_at)"
+/* Every run of job ?1 in order (job_id, n, at, outcome, status, error,
+ * duration_ms, k): its rows of attempts and the success its row records;
+ * what `portico webhooks show` and the admin page's job list. */
+#define WH_SQ_RUNS_OF_JOB \
+	"SELECT job_id, n, at, outcome, status, error, duration_ms, rowid AS k FROM attempts" \
+	" WHERE job_id = ?1 UNION ALL SELECT *, 9223372036854775807 FROM (" \
+	WH_SQ_DONE_ATTEMPT " AND id = ?1) ORDER BY k"
 #define WH_SQ_KEEP_DONE \
 	"INSERT INTO attempts (job_id, n, at, outcome, status, error, duration_ms) " \
 	WH_SQ_DONE_ATTEMPT

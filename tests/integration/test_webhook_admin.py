@@ -48,6 +48,10 @@ def test_list_show_and_replay_a_dead_job(inbox):
     assert get(d, "/webhooks?limit=1").json()["jobs"][0]["event_id"] == ok_id
     one = get(d, f"/webhooks/{row['id']}").json()
     assert one["event_id"] == eid and one["body"] == body.decode()
+    # each failed run, with why
+    assert [r["n"] for r in one["runs"]] == [1, 2, 3], one["runs"]
+    assert all(r["outcome"] != "done" and "the handler is broken" in r["error"]
+               for r in one["runs"]), one["runs"]
     # the signature is a credential: never shown
     sig = stripe_headers(body)["Stripe-Signature"].split("v1=")[1]
     assert sig not in get(d, f"/webhooks/{row['id']}").text
@@ -108,6 +112,11 @@ def test_replay_of_a_done_job_keeps_its_success(inbox):
     assert count(d, "stripe", eid) == 2
     out = cli(d, "show", str(row["id"])).stdout
     assert out.count("  #1 ") == 2 and out.count(" done") >= 2, out
+    # the admin page lists the same runs, in order
+    j = requests.get(d.admin + f"/webhooks/{row['id']}", headers=AUTH, timeout=10).json()
+    assert [(r["n"], r["outcome"]) for r in j["runs"]] == [(1, "done"), (1, "done")], j
+    assert j["runs"][0]["at_ms"] <= j["runs"][1]["at_ms"]
+    assert all(r["duration_ms"] >= 0 and r["error"] is None for r in j["runs"])
 
 
 def test_bad_requests_get_clear_answers(inbox):

@@ -221,7 +221,7 @@ static void test_new_put_dispatched_in_its_own_commit(void **state)
 static void test_direct_job_matches_its_row_and_backlog_goes_first(void **state)
 {
 	struct wh_store *s = open_store();
-	char sql[160];
+	char sql[256];
 
 	(void)state;
 	assert_int_equal(s->ops->start(s, wks, 1, 2, job_cb, NULL), 0);
