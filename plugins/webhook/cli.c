@@ -538,6 +538,22 @@ static int cmd_show(sqlite3 *db, long long id)
 	return show_attempts(db, id);
 }
 
+/* Binds the replay's selection (?2 id, ?3 state, ?4 source, ?5 kind; ?1
+ * NOW when not 0) to ST and runs it: SQLITE_OK or the error. */
+static int replay_step(sqlite3_stmt *st, const struct args *a, int64_t now)
+{
+	int rc;
+
+	if (now)
+		sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, a->id);
+	bind_opt(st, 3, a->state);
+	bind_opt(st, 4, a->source);
+	sqlite3_bind_int(st, 5, a->kind);
+	rc = sqlite3_step(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 /* Runs SQL (binding what BIND says) in one IMMEDIATE transaction; *N the
  * rows changed. */
 static int write_tx(sqlite3 *db, const char *what, const char *keep, const char *sql,
@@ -549,27 +565,15 @@ static int write_tx(sqlite3 *db, const char *what, const char *keep, const char 
 	/* KEEP first: the done runs of the jobs SQL changes, into attempts */
 	if (rc == SQLITE_OK && keep) {
 		rc = sqlite3_prepare_v2(db, keep, -1, &st, NULL);
-		if (rc == SQLITE_OK) {
-			sqlite3_bind_int64(st, 2, a->id);
-			bind_opt(st, 3, a->state);
-			bind_opt(st, 4, a->source);
-			sqlite3_bind_int(st, 5, a->kind);
-			rc = sqlite3_step(st);
-			rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
-		}
+		if (rc == SQLITE_OK)
+			rc = replay_step(st, a, 0);
 		sqlite3_finalize(st);
 		st = NULL;
 	}
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
 	if (rc == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, now);
-		sqlite3_bind_int64(st, 2, a->id);
-		bind_opt(st, 3, a->state);
-		bind_opt(st, 4, a->source);
-		sqlite3_bind_int(st, 5, a->kind);
-		rc = sqlite3_step(st);
-		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+		rc = replay_step(st, a, now);
 		*n = sqlite3_changes(db);
 	}
 	sqlite3_finalize(st);

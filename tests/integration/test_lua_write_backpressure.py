@@ -8,6 +8,8 @@ import time
 
 import requests
 
+from test_abi17 import rss_kb
+
 ROUTES = r'''
 local CHUNK = string.rep("0123456789abcdef", 4096)   -- 64 KiB
 route.get("/stream", function(req, res)
@@ -29,14 +31,6 @@ route.get("/ok", function() return "alive" end)
 # under AddressSanitizer freed memory sits in its quarantine: RSS says
 # nothing about what the daemon holds (the bound is checked in the plain run)
 SANITIZED = "ASAN_OPTIONS" in os.environ
-
-
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def daemon(portico, tmp_path, extra=""):
