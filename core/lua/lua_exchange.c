@@ -451,7 +451,7 @@ static int write_backpressure(lua_State *L, pt_exchange *x)
 	struct write_drain *d;
 	pt_wait *w;
 
-	if (!r || r->x != x || xapi_queued(x) < PT_EXCHANGE_HIGH || !x->lua)
+	if (!r || r->x != x || xapi_queued(x) < PT_EXCHANGE_HIGH)
 		return 1;
 	if (!(w = lua_wait_begin_safe(L)))
 		return 1;
@@ -753,6 +753,17 @@ void lua_budget_tick(void)
 	}
 }
 
+/* R's coroutine is counted from now on: a small budget from its start,
+ * __close handlers after the budget ran out, a plugin's coroutine handed
+ * back after its task. */
+static void budget_arm(struct lreq *r)
+{
+	if (lua_gethook(r->co) != lua_budget_hook)
+		lua_sethook(r->co, lua_budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
+	atomic_signal_fence(memory_order_seq_cst);
+	r->armed = 1;
+}
+
 /* Before R's coroutine first runs: a budget under LUA_EXACT_BELOW (or a
  * thread with no CPU tick) is counted from the first instruction, a larger
  * one from the run's first CPU tick. */
@@ -761,23 +772,13 @@ static void budget_start(struct lreq *r)
 	uint64_t lim = r->b.limit;
 
 	r->exact = (lim && lim < LUA_EXACT_BELOW) || !lua_tick_running();
-	r->armed = r->exact;
 	if (r->exact) {
-		if (lua_gethook(r->co) != lua_budget_hook)
-			lua_sethook(r->co, lua_budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
-	} else if (lua_gethook(r->co)) {
-		lua_sethook(r->co, NULL, 0, 0);
+		budget_arm(r);
+		return;
 	}
-}
-
-/* R's coroutine must be counted from now on (its __close handlers after
- * the budget ran out). */
-static void budget_arm(struct lreq *r)
-{
-	if (lua_gethook(r->co) != lua_budget_hook)
-		lua_sethook(r->co, lua_budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
-	atomic_signal_fence(memory_order_seq_cst);
-	r->armed = 1;
+	r->armed = 0;
+	if (lua_gethook(r->co))
+		lua_sethook(r->co, NULL, 0, 0);
 }
 
 /* Resuming R's coroutine starts (RUN_ENTER) and ends (RUN_LEAVE with what
@@ -1588,8 +1589,7 @@ static int task_run(struct lreq *r, int nargs, int *nres_out)
 	/* the plugin gets its coroutine back counted from the first
 	 * instruction, as lua_newthread made it: Lua it runs there outside a
 	 * task is under the state's budget */
-	if (lua_gethook(r->co) != lua_budget_hook)
-		lua_sethook(r->co, lua_budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
+	budget_arm(r);
 	if (r->task_async)
 		r->task_done(r->co, st, nres, r->task_ud);
 	else if (nres_out)
