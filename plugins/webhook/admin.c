@@ -226,16 +226,13 @@ static json_t *runs_of(sqlite3 *db, long long id)
 	}
 	sqlite3_bind_int64(st, 1, id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		json_t *r = json_pack("{s:i,s:I,s:o,s:o,s:I}",
+		json_array_append_new(a, json_pack("{s:i,s:I,s:o,s:o,s:o,s:I}",
 		        "n", sqlite3_column_int(st, 1), "at_ms", (json_int_t)sqlite3_column_int64(st, 2),
 		        "outcome", col_text(st, 3),
 		        "status", sqlite3_column_type(st, 4) == SQLITE_NULL ? json_null() :
 		                  json_integer(sqlite3_column_int(st, 4)),
-		        "duration_ms", (json_int_t)sqlite3_column_int64(st, 6));
-
-		if (r)
-			json_object_set_new(r, "error", col_text(st, 5));
-		json_array_append_new(a, r ? r : json_null());
+		        "error", col_text(st, 5),
+		        "duration_ms", (json_int_t)sqlite3_column_int64(st, 6)));
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
