@@ -23,6 +23,15 @@ route.get("/chained", function(req, res)
   res:status(200)
   for i = 1, 20 do res:write(CHUNK):write("x") end
 end)
+route.get("/nowait", function(req, res)
+  -- where res:write cannot wait: a coroutine the script made, a C callback
+  res:status(200)
+  local w = coroutine.wrap(function() for i = 1, 8 do res:write(CHUNK) end end)
+  w()
+  local t = { 3, 1, 2 }
+  table.sort(t, function(a, b) res:write(CHUNK) return a < b end)
+  res:write("end")
+end)
 route.get("/done", function() return shared.get("stream_done") or "no" end)
 route.get("/ok", function() return "alive" end)
 '''
@@ -89,6 +98,17 @@ def test_chained_writes_still_return_res(portico, tmp_path):
     d = daemon(portico, tmp_path)
     r = requests.get(d.url + "/chained", timeout=20)
     assert r.status_code == 200 and len(r.content) == 20 * (65536 + 1)
+
+
+def test_writes_that_cannot_wait_queue_without_an_error(portico, tmp_path):
+    """res:write from a script's coroutine or a table.sort comparator, past
+    256 KiB queued: no "yield across a C-call boundary", the whole body."""
+    d = daemon(portico, tmp_path)
+    r = requests.get(d.url + "/nowait", timeout=20)
+    assert r.status_code == 200
+    assert r.content.endswith(b"end") and len(r.content) >= 10 * 65536 + 3
+    assert "yield" not in d.log()
+    assert requests.get(d.url + "/ok", timeout=5).text == "alive"
 
 
 def test_a_reader_that_leaves_ends_the_waiting_handler(portico, tmp_path):
