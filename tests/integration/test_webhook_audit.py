@@ -116,3 +116,87 @@ def test_list_prints_long_event_ids_and_source_names_whole(inbox):
     col = out.splitlines()[0].index("STATE")
     assert all(l[col:].split()[0] in ("received", "processing", "done", "retrying", "dead")
                for l in out.splitlines()[1:]), out
+
+
+# ---- the handler: event fields and outcomes ---------------------------------------------
+
+def test_event_fields_as_documented(inbox):
+    d = inbox
+    body = b"\x00\xff\x10raw"          # not UTF-8, not JSON: byte for byte, json nil
+    gid = str(uuid.uuid4())
+    t0 = time.time()
+    r = gh(d, "/h/gh", body, typ="bin", delivery=gid)
+    assert r.status_code == 200, r.text
+    wait_state(d, gid, "done")
+    ev, n = seen(d, gid)
+    assert n == 1
+    assert ev["id"] == gid and ev["source"] == "gh" and ev["type"] == "bin"
+    assert ev["attempt"] == 1 and ev["body_len"] == len(body) and ev["body_hex"] == body.hex()
+    assert ev["json_nil"] is True
+    assert ev["custom"] == "yes"                      # headers: lowercase names
+    assert isinstance(ev["received_at"], float) and t0 - 1 <= ev["received_at"] <= time.time()
+
+
+@pytest.mark.parametrize("typ, state, attempts, why", [
+    ("errobj", "dead", 3, "handler error"),            # error({...}): retried, then dead
+    ("falsetable", "dead", 3, "the handler returned false"),
+    ("nilwhy", "done", 1, None),                       # only exactly false retries
+])
+def test_handler_outcomes_by_what_it_returns(inbox, typ, state, attempts, why):
+    d = inbox
+    gid = str(uuid.uuid4())
+    assert gh(d, "/h/gh", b"{}", typ=typ, delivery=gid).status_code == 200
+    row = wait_state(d, gid, state)
+    assert row["attempts"] == attempts and row["last_error"] == why, row
+    assert seen(d, gid)[1] == attempts
+
+
+def test_the_last_failed_attempt_is_logged_dead_not_will_be_retried(inbox):
+    d = inbox
+    gid = str(uuid.uuid4())
+    assert gh(d, "/h/other", b"{}", delivery=gid).status_code == 200
+    wait_state(d, gid, "dead")
+    assert d.wait_log(f"event {gid} is dead after 3 attempts: always")
+    log = d.log()
+    assert f"event {gid} (attempt 2) will be retried: always" in log
+    assert f"event {gid} (attempt 3) will be retried" not in log, log[-2000:]
+
+
+ORDERED = r"""
+local function h(event)
+  local n = shared.incr("seq:" .. event.source, 1, 0)
+  shared.set("at:" .. event.source .. ":" .. n, event.json.n .. "/" .. event.attempt)
+  if event.json.n == 1 and event.attempt == 1 then return false, "first fails once" end
+end
+webhook.source("ord", { path = "/h/ord", scheme = "github", secrets = { "%s" }, ordered = true,
+  retry = { max = 3, base = 0.5, cap = 0.5 } }, h)
+webhook.source("unord", { path = "/h/unord", scheme = "github", secrets = { "%s" },
+  retry = { max = 3, base = 0.5, cap = 0.5 } }, h)
+route.get("/seq/:s", function(req)
+  local out = {}
+  for i = 1, shared.get("seq:" .. req.params.s) or 0 do
+    out[i] = shared.get("at:" .. req.params.s .. ":" .. i)
+  end
+  return { seq = out }
+end)
+""" % (GITHUB, GITHUB)
+
+
+def test_ordered_source_holds_later_events_behind_a_retry(portico, tmp_path):
+    d = portico(body_for(tmp_path, ORDERED), plugins_dir=PLUGINS, workers=2)
+    for src in ("ord", "unord"):
+        for n in range(1, 5):
+            b = json.dumps({"n": n}).encode()
+            assert post(d, "/h/" + src, b, github_headers(b)).status_code == 200
+
+    def seq(src):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            s = requests.get(f"{d.url}/seq/{src}", timeout=5).json()["seq"]
+            if len(s) == 5:
+                return s
+            time.sleep(0.05)
+        raise AssertionError(s)
+    assert seq("ord") == ["1/1", "1/2", "2/1", "3/1", "4/1"]
+    un = seq("unord")                    # not ordered: the others pass the retrying one
+    assert un[0] == "1/1" and un[-1] == "1/2", un
