@@ -159,8 +159,13 @@ static int l_check(lua_State *L)
 			lua_rawset(L, src_opts);
 		}
 	}
-	if (wh_source_from_lua(L, src_opts, name, &s, err, sizeof(err)) != 0 || !s)
-		return fail(L, "%s", err[0] ? err : "bad options");
+	if (wh_source_from_lua(L, src_opts, name, &s, err, sizeof(err)) != 0 || !s) {
+		/* ERR names the source already: webhook.source "x": ... */
+		luaL_where(L, 2);
+		lua_pushstring(L, err[0] ? err : "webhook.source: bad options");
+		lua_concat(L, 2);
+		return lua_error(L);
+	}
 	if (s->scheme == WH_SCHEME_LUA) {
 		lua_getfield(L, src_opts, "verify");
 		if (!lua_isfunction(L, -1)) {

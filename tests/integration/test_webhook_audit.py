@@ -200,3 +200,26 @@ def test_ordered_source_holds_later_events_behind_a_retry(portico, tmp_path):
     assert seq("ord") == ["1/1", "1/2", "2/1", "3/1", "4/1"]
     un = seq("unord")                    # not ordered: the others pass the retrying one
     assert un[0] == "1/1" and un[-1] == "1/2", un
+
+
+# ---- declarations: the sentence a user reads ------------------------------------------------
+
+@pytest.mark.parametrize("opts, words", [
+    ('scheme = "github", secrets = { "s" }, tolerence = 10',
+     'webhook.source "x": unknown option tolerence'),
+    ('scheme = "github", secrets = { "s", env("PT_AUDIT_UNSET_VAR", "") }',
+     'webhook.source "x": secrets[2]: a secret is empty (is its environment variable set?)'),
+    ('scheme = "stripe", secrets = { "sk_live_123" }', 'webhook.source "x": secrets[1]: a Stripe'),
+    ('scheme = "github", secrets = { "s" }, tolerance = 300', 'webhook.source "x": tolerance has no effect'),
+    ('scheme = "github", secrets = "s"', 'webhook.source "x": secrets must be a non-empty list of strings (write '
+     'secrets = { "..." })'),
+])
+def test_a_bad_option_is_one_sentence_naming_the_source_once(portico, tmp_path, opts, words):
+    script = '\nwebhook.source("x", { path = "/x", %s }, function() end)\n' % opts
+    d = portico(body_for(tmp_path, script), plugins_dir=PLUGINS, start=False)
+    d.start(expect_ok=False)
+    d.proc.wait(15)
+    out = d.proc.stdout.read().decode() + d.log()
+    assert d.proc.returncode != 0
+    assert "hooks.lua:2: " + words in out, out[-2000:]
+    assert "webhook.source: webhook.source" not in out, out[-2000:]
