@@ -217,34 +217,41 @@ static int64_t parse_duration(const char *s)
 	return v * unit;
 }
 
-/* Options after the subcommand; anything unexpected is a usage error. */
+/* Options after the subcommand, "--name value" or "--name=value";
+ * anything unexpected is a usage error. */
 static int parse_args(int argc, char **argv, int from, struct args *a, const char *allowed)
 {
 	memset(a, 0, sizeof(*a));
 	a->limit = 50;
 	for (int i = from; i < argc; i++) {
-		const char *o = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		char opt[16];
+		const char *arg = argv[i], *eq, *v;
+		char o[16] = "", opt[20], list[64];
+		size_t n;
 
-		if (o[0] != '-' || o[1] != '-') {
-			if (strstr(allowed, "ID") && !a->has_id && parse_count(o, &a->id) == 0) {
+		if (arg[0] != '-' || arg[1] != '-') {
+			if (strstr(allowed, "ID") && !a->has_id && parse_count(arg, &a->id) == 0) {
 				a->has_id = 1;
 				continue;
 			}
-			fprintf(stderr, "webhooks: unexpected argument '%s'\n", o);
+			fprintf(stderr, "webhooks: unexpected argument '%s'\n", arg);
 			return -1;
 		}
-		snprintf(opt, sizeof(opt), "%s ", o + 2);
-		if (strlen(o + 2) >= sizeof(opt) - 1 || !strstr(allowed, opt)) {
-			fprintf(stderr, "webhooks: unknown option '%s'\n", o);
+		/* a whole lowercase word of ALLOWED ("ID" there is the positional one) */
+		eq = strchr(arg, '=');
+		n = eq ? (size_t)(eq - arg) : strlen(arg);
+		if (n < sizeof(o) && arg[2] >= 'a' && arg[2] <= 'z')
+			snprintf(o, sizeof(o), "%.*s", (int)n, arg);
+		snprintf(opt, sizeof(opt), " %s ", o + (o[0] ? 2 : 0));
+		snprintf(list, sizeof(list), " %s", allowed);
+		if (!o[0] || !strstr(list, opt)) {
+			fprintf(stderr, "webhooks: unknown option '%.*s'\n", (int)n, arg);
 			return -1;
 		}
+		v = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
 		if (!v) {
 			fprintf(stderr, "webhooks: %s needs a value\n", o);
 			return -1;
 		}
-		i++;
 		if (!strcmp(o, "--source")) {
 			a->source = v;
 		} else if (!strcmp(o, "--state")) {

@@ -57,6 +57,9 @@ webhook.source("notol", { path = "/h/notol", scheme = "stripe", secrets = { "%(s
 webhook.source("stripe-payments-production-eu-west", { path = "/h/long", scheme = "github",
   secrets = { "%(github)s" }, %(fast)s }, function() return false, "never" end)
 
+webhook.source("later", { path = "/h/later", scheme = "github", secrets = { "%(github)s" },
+  retry = { max = 3, base = 60, cap = 60 } }, function(event) record(event); return false, "later" end)
+
 route.get("/ev/:id", function(req)
   return { ev = shared.get("ev:" .. req.params.id), n = shared.get("n:" .. req.params.id) or 0 }
 end)
@@ -223,3 +226,67 @@ def test_a_bad_option_is_one_sentence_naming_the_source_once(portico, tmp_path, 
     assert d.proc.returncode != 0
     assert "hooks.lua:2: " + words in out, out[-2000:]
     assert "webhook.source: webhook.source" not in out, out[-2000:]
+
+
+def test_cli_list_show_replay_purge_as_an_operator_runs_them(inbox):
+    d = inbox
+    ids = {k: str(uuid.uuid4()) for k in ("fail", "other", "done", "later")}
+    assert gh(d, "/h/gh", b'{"k":"fail"}', typ="fail", delivery=ids["fail"]).status_code == 200
+    assert gh(d, "/h/other", b"{}", delivery=ids["other"]).status_code == 200
+    assert gh(d, "/h/gh", '{"k":"d\u00e9j\u00e0"}'.encode(), delivery=ids["done"]).status_code == 200
+    assert gh(d, "/h/later", b"{}", delivery=ids["later"]).status_code == 200
+    fail = wait_state(d, ids["fail"], "dead")
+    wait_state(d, ids["other"], "dead")
+    done = wait_state(d, ids["done"], "done")
+    wait_state(d, ids["later"], "retrying")
+
+    out = cli(d, "list", "--state", "dead", "--source", "gh")
+    assert out.returncode == 0, out.stderr
+    rows = out.stdout.splitlines()[1:]
+    assert len(rows) == 1 and rows[0].split()[0] == str(fail["id"]), out.stdout
+    assert line_of(cli(d, "list", "--state=dead", "--source=other").stdout, ids["other"])
+
+    out = cli(d, "show", str(done["id"]))
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"^\s+x-custom: yes$", out.stdout, re.M), out.stdout
+    assert '{"k":"d\u00e9j\u00e0"}' in out.stdout and re.search(r"^state:\s+done", out.stdout, re.M)
+    for args, code, words in ((("show", "999999"), 1, "no job 999999"),
+                              (("show", "abc"), 2, "usage:"), (("show",), 2, "usage:"),
+                              (("replay", "999999"), 1, "no job 999999"),
+                              (("replay",), 2, "usage:"), (("frobnicate",), 2, "usage:"),
+                              (("list", "--state", "bogus"), 2, "unknown state"),
+                              (("replay", "--state", "processing"), 2, "usage:")):
+        r = cli(d, *args)
+        assert r.returncode == code and words in r.stderr, (args, r.returncode, r.stderr)
+        assert r.stdout == "", (args, r.stdout)
+
+    # replay by state and source: only that source's dead events
+    requests.post(d.url + "/fix", timeout=5)
+    out = cli(d, "replay", "--state", "dead", "--source", "gh")
+    assert out.returncode == 0 and "replayed 1 job" in out.stdout, out
+    wait_state(d, ids["fail"], "done")
+    time.sleep(0.4)
+    assert jobs(d, "event_id = ?", (ids["other"],))[0]["state"] == "dead"
+    # a done event replayed runs once more
+    assert seen(d, ids["done"])[1] == 1
+    out = cli(d, "replay", str(done["id"]))
+    assert out.returncode == 0 and "replayed 1 job" in out.stdout, out
+    deadline = time.monotonic() + 10
+    while seen(d, ids["done"])[1] < 2:
+        assert time.monotonic() < deadline, d.log()[-2000:]
+        time.sleep(0.05)
+    wait_state(d, ids["done"], "done")
+
+    # purge: the documented forms; what is not finished stays
+    for form in (("--older", "30d"), ("--older", "12h"), ("--older=90m",), ("--older", "600s")):
+        r = cli(d, "purge", *form)
+        assert r.returncode == 0 and r.stdout.startswith("purged 0 jobs"), (form, r)
+    for form in ((), ("--older",), ("--older", "30"), ("--older", "2w"), ("--older", "-1d"),
+                 ("--older", "1.5h"), ("--older", "30d", "--source", "gh")):
+        r = cli(d, "purge", *form)
+        assert r.returncode == 2 and "usage:" in r.stderr, (form, r)
+    time.sleep(1.1)
+    r = cli(d, "purge", "--older", "1s")
+    assert r.returncode == 0 and r.stdout.startswith("purged 3 jobs"), r
+    left = jobs(d)
+    assert [j["event_id"] for j in left] == [ids["later"]], left
