@@ -290,3 +290,102 @@ def test_cli_list_show_replay_purge_as_an_operator_runs_them(inbox):
     assert r.returncode == 0 and r.stdout.startswith("purged 3 jobs"), r
     left = jobs(d)
     assert [j["event_id"] for j in left] == [ids["later"]], left
+
+
+# ---- verification: the providers' formats at their edges --------------------------------------
+
+def test_stripe_rolling_secret_header_with_two_v1_and_a_removed_secret(inbox):
+    # while a secret rolls, Stripe sends one v1= per secret; a request
+    # passes when any pair matches. v0= and unknown keys are ignored.
+    d = inbox
+    eid, body = stripe_event()
+    ts = int(time.time())
+    signed = f"{ts}.".encode() + body
+    h = {"Stripe-Signature": f"t={ts},v1={hmac_hex('whsec_not_ours_at_all', signed)},"
+                            f"v0={'0' * 64},v1={hmac_hex(STRIPE_OLD, signed).upper()},x=1",
+         "Content-Type": "application/json"}
+    r = post(d, "/h/stripe", body, h)
+    assert r.status_code == 200 and r.json() == {"ok": True, "id": eid}, r.text
+    # signed with a secret the source does not list (any more): refused, why, not stored
+    eid2, body2 = stripe_event()
+    r = post(d, "/h/stripe", body2, stripe_headers(body2, secret="whsec_removed_last_month"))
+    assert r.status_code == 401 and r.json() == {"error": "no signature matches"}, r.text
+    r = post(d, "/h/stripe", body2, {"Stripe-Signature": f"t={ts},v0={'0' * 64}"})
+    assert r.status_code == 401
+    assert r.json() == {"error": "malformed Stripe-Signature header (no v1 signature)"}
+    assert jobs(d, "event_id = ?", (eid2,)) == []
+    wait_state(d, eid, "done")
+
+
+@pytest.mark.parametrize("path, make", [
+    ("/h/stripe", lambda b, ts: stripe_headers(b, ts=ts)),
+    ("/h/standard", lambda b, ts: standard_headers(b, ts=ts)),
+])
+def test_stale_and_future_timestamps_are_401_with_why(inbox, path, make):
+    d = inbox
+    eid, body = stripe_event()
+    now = int(time.time())
+    for ts, words in ((now - 412, r"\(41[2-4] s old, 300 s allowed\)"),
+                      (now + 1000, r"\(99[89] s in the future, 300 s allowed\)|"
+                                   r"\(1000 s in the future, 300 s allowed\)")):
+        r = post(d, path, body, make(body, ts))
+        assert r.status_code == 401, r.text
+        why = r.json()["error"]
+        assert why.startswith("timestamp outside the tolerance "), why
+        assert re.search(words, why), why
+        assert d.wait_log(why)            # the same sentence in the log, at info
+    assert jobs(d, "source = ?", (path.rsplit("/", 1)[1],)) == []
+    # inside the window either way: accepted
+    r = post(d, path, body, make(body, now - 250))
+    assert r.status_code == 200, r.text
+
+
+def test_tolerance_0_checks_no_timestamp(inbox):
+    d = inbox
+    eid, body = stripe_event()
+    r = post(d, "/h/notol", body, stripe_headers(body, ts=1000000000))   # 2001
+    assert r.status_code == 200 and r.json()["id"] == eid, r.text
+    r = post(d, "/h/notol", body + b" ", stripe_headers(body, ts=1000000000))
+    assert r.status_code == 401       # the signature is still checked
+
+
+def test_standard_svix_headers_and_several_signatures(inbox):
+    d = inbox
+    body = b'{"type":"invoice.paid","data":{"id":"in_1"}}'
+    h = standard_headers(body)
+    # Svix's names when no webhook-* header is there
+    svix = {("svix-" + k[len("webhook-"):]): v for k, v in h.items() if k.startswith("webhook-")}
+    r = post(d, "/h/standard", body, svix)
+    assert r.status_code == 200 and r.json()["id"] == h["webhook-id"], r.text
+    # several space-separated signatures, the good one last, an asymmetric v1a one ignored
+    h2 = standard_headers(body)
+    h2["webhook-signature"] = ("v1," + "A" * 43 + "= v1a,c29tZXRoaW5n " + h2["webhook-signature"])
+    r = post(d, "/h/standard", body, h2)
+    assert r.status_code == 200 and r.json()["id"] == h2["webhook-id"], r.text
+    row = wait_state(d, h2["webhook-id"], "done")
+    assert row["type"] == "invoice.paid"
+    # the same message again (a sender's retry): a duplicate, not processed twice
+    r = post(d, "/h/standard", body, h2)
+    assert r.status_code == 200 and r.headers.get("x-portico-duplicate") == "1"
+    time.sleep(0.3)
+    assert seen(d, h2["webhook-id"])[1] == 1
+    # a signature made for another message id: refused
+    h3 = standard_headers(body)
+    h3["webhook-id"] = "msg_other"
+    r = post(d, "/h/standard", body, h3)
+    assert r.status_code == 401 and r.json() == {"error": "no signature matches"}
+
+
+def test_github_sha1_header_alone_is_refused_saying_why(inbox):
+    import hashlib
+    import hmac
+    d = inbox
+    body = b'{"zen":"x"}'
+    h = github_headers(body)
+    del h["X-Hub-Signature-256"]
+    h["X-Hub-Signature"] = "sha1=" + hmac.new(GITHUB.encode(), body, hashlib.sha1).hexdigest()
+    r = post(d, "/h/gh", body, h)
+    assert r.status_code == 401
+    assert r.json() == {"error": "missing X-Hub-Signature-256 header (the SHA-1 "
+                                 "X-Hub-Signature is not accepted)"}
+    assert jobs(d, "source = 'gh'") == []
