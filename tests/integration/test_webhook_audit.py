@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from conftest import free_port
+import test_webhook_send as outb
 from test_webhook import (GITHUB, PLUGINS, STANDARD, STRIPE, STRIPE_OLD, abi_minor, body_for,
                           cli, github_headers, hmac_hex, jobs, post, standard_headers,
                           stripe_event, stripe_headers, wait_state)
@@ -389,3 +390,91 @@ def test_github_sha1_header_alone_is_refused_saying_why(inbox):
     assert r.json() == {"error": "missing X-Hub-Signature-256 header (the SHA-1 "
                                  "X-Hub-Signature is not accepted)"}
     assert jobs(d, "source = 'gh'") == []
+
+
+# ---- secrets read at load and at each reload --------------------------------------------------
+
+def test_secret_file_is_read_again_at_a_reload_and_a_removed_secret_refused(portico, tmp_path):
+    sec = tmp_path / "stripe_whsec"
+    sec.write_text("whsec_first_0123456789\n")       # as `echo` writes it: newline stripped
+    script = ('webhook.source("s", { path = "/h/s", scheme = "stripe",\n'
+              '  secrets = { secret_file("%s") } }, function() end)\n'
+              'route.get("/gen", function() return GEN or "1" end)\n' % sec)
+    d = portico(body_for(tmp_path, script), plugins_dir=PLUGINS)
+    eid, body = stripe_event()
+    r = post(d, "/h/s", body, stripe_headers(body, secret="whsec_first_0123456789"))
+    assert r.status_code == 200, r.text
+
+    def reload(marker):
+        (tmp_path / "routes" / "hooks.lua").write_text(script + f'GEN = "{marker}"\n')
+        d.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while requests.get(d.url + "/gen", timeout=5).text != marker:
+            assert time.monotonic() < deadline, d.log()[-2000:]
+            time.sleep(0.05)
+
+    sec.write_text("whsec_second_abcdefghij\n")
+    reload("2")
+    eid, body = stripe_event()
+    r = post(d, "/h/s", body, stripe_headers(body, secret="whsec_first_0123456789"))
+    assert r.status_code == 401 and r.json()["error"] == "no signature matches", r.text
+    r = post(d, "/h/s", body, stripe_headers(body, secret="whsec_second_abcdefghij"))
+    assert r.status_code == 200, r.text
+    # the file gone: the reload is refused with file:line, the running secret stays
+    sec.unlink()
+    (tmp_path / "routes" / "hooks.lua").write_text(script + 'GEN = "3"\n')
+    d.signal(signal.SIGHUP)
+    assert d.wait_log(f'hooks.lua:2: secret_file("{sec}"): No such file or directory', 10)
+    eid, body = stripe_event()
+    r = post(d, "/h/s", body, stripe_headers(body, secret="whsec_second_abcdefghij"))
+    assert r.status_code == 200, r.text
+    assert requests.get(d.url + "/gen", timeout=5).text == "2"
+
+
+# ---- outbound ----------------------------------------------------------------------------------
+
+@pytest.fixture
+def receiver():
+    r = outb.Receiver()
+    yield r
+    r.close()
+
+
+def test_a_dead_delivery_is_replayed_from_the_cli_signed_afresh(portico, tmp_path, receiver):
+    receiver.script["/refuses"] = [(400, {}, 0)]
+    d = outb.daemon(portico, tmp_path)
+    r = outb.send(d, receiver.url("/refuses"), {"type": "order.paid"},
+                 retry={"max": 3, "base": 0.05, "cap": 1})
+    msg_id = r.json()["id"]
+    outb.wait_state(d, msg_id, "dead")
+    job = outb.job_of(d, msg_id)
+    line = line_of(outb.cli(d, "list", "--state", "dead", "--kind", "outbound").stdout, msg_id)
+    assert receiver.url("/refuses") in line.split(), line      # the target, whole
+    time.sleep(1.1)                                            # a later second to sign with
+    rep = outb.cli(d, "replay", job)
+    assert rep.returncode == 0 and "replayed 1 job" in rep.stdout, rep
+    got = receiver.wait_hits("/refuses", 2)
+    text = outb.wait_state(d, msg_id, "done")
+    assert [(o, s) for o, s, _ in outb.attempts(text)] == [("dead", 400), ("done", 200)], text
+    assert got[1]["headers"]["webhook-id"] == msg_id
+    assert int(got[1]["headers"]["webhook-timestamp"]) > int(got[0]["headers"]["webhook-timestamp"])
+    assert outb.standard_ok(got[1]["headers"], got[1]["body"])
+
+
+def test_retry_after_as_an_http_date_and_never_past_the_cap(portico, tmp_path, receiver):
+    d = outb.daemon(portico, tmp_path)
+    receiver.script["/date"] = [(503, {"Retry-After": email.utils.formatdate(time.time() + 3,
+                                                                             usegmt=True)}, 0)]
+    receiver.script["/capped"] = [(429, {"Retry-After": "3600"}, 0)]
+    receiver.script["/garbled"] = [(429, {"Retry-After": "soon, please"}, 0), (408, {}, 0)]
+    a = outb.send(d, receiver.url("/date"), {"a": 1}, retry={"max": 3, "base": 0.05, "cap": 10})
+    b = outb.send(d, receiver.url("/capped"), {"a": 1}, retry={"max": 3, "base": 0.05, "cap": 1})
+    c = outb.send(d, receiver.url("/garbled"), {"a": 1}, retry={"max": 3, "base": 0.05, "cap": 1})
+    g = receiver.wait_hits("/date", 2, timeout=20)
+    assert g[1]["t"] - g[0]["t"] >= 1.5, g        # the date asked for 2 to 3 s
+    g = receiver.wait_hits("/capped", 2, timeout=20)
+    assert g[1]["t"] - g[0]["t"] <= 2.5, g        # 3600 s asked, cap 1 s
+    receiver.wait_hits("/garbled", 3, timeout=20)  # unreadable Retry-After: the backoff; 408 retried
+    for r in (a, b, c):
+        text = outb.wait_state(d, r.json()["id"], "done")
+        assert outb.attempts(text)[-1][:2] == ("done", 200), text
