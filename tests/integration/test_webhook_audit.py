@@ -521,3 +521,38 @@ def test_metrics_count_what_was_refused_duplicated_and_given_up_per_source(inbox
     assert m[("retried_total", "other")] == 2 and m[("dead_total", "other")] == 1
     assert m[("processed_total", "other")] == 0
     assert all(m[("queue_lag_seconds", s)] >= 0 for s in ("gh", "other", "stripe"))
+
+
+# ---- durable before acknowledged: the queue of writes full ----------------------------------------
+
+def test_writes_over_max_pending_are_503_with_retry_after_and_never_acknowledged(portico, tmp_path):
+    import threading
+    d = portico(body_for(tmp_path, opts="max_pending = 1"), plugins_dir=PLUGINS, workers=2)
+    res, lock = [], threading.Lock()
+
+    def one(i):
+        eid, body = stripe_event(eid=f"evt_pending_{i}")
+        r = post(d, "/hooks/stripe", body, stripe_headers(body))
+        with lock:
+            res.append((eid, r.status_code, r.headers.get("retry-after"), r.text))
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert {s for _, s, _, _ in res} <= {200, 503}, res
+    busy = [x for x in res if x[1] == 503]
+    if not busy:
+        pytest.skip("the writer kept up with 40 concurrent events: nothing waited")
+    assert all(ra == "5" and "retry later" in text for _, _, ra, text in busy), busy
+    assert d.wait_log("answered 503: too many events waiting to be stored")
+    acked = {e for e, s, _, _ in res if s == 200}
+    for eid in acked:
+        wait_state(d, eid, "done")
+    stored = {j["event_id"] for j in jobs(d)}
+    assert stored == acked          # acknowledged = stored; a 503 stored nothing
+    # the sender's retry of a refused one is taken
+    eid = busy[0][0]
+    body = stripe_event(eid=eid)[1]
+    r = post(d, "/hooks/stripe", body, stripe_headers(body))
+    assert r.status_code == 200 and "x-portico-duplicate" not in r.headers, r.text
