@@ -451,6 +451,7 @@ def test_a_dead_delivery_is_replayed_from_the_cli_signed_afresh(portico, tmp_pat
     job = outb.job_of(d, msg_id)
     line = line_of(outb.cli(d, "list", "--state", "dead", "--kind", "outbound").stdout, msg_id)
     assert receiver.url("/refuses") in line.split(), line      # the target, whole
+    assert "order.paid" in line.split(), line                  # the event table's type
     time.sleep(1.1)                                            # a later second to sign with
     rep = outb.cli(d, "replay", job)
     assert rep.returncode == 0 and "replayed 1 job" in rep.stdout, rep
@@ -556,3 +557,34 @@ def test_writes_over_max_pending_are_503_with_retry_after_and_never_acknowledged
     body = stripe_event(eid=eid)[1]
     r = post(d, "/hooks/stripe", body, stripe_headers(body))
     assert r.status_code == 200 and "x-portico-duplicate" not in r.headers, r.text
+
+
+SLOW = r"""
+webhook.source("slow", { path = "/h/slow", scheme = "github", secrets = { "%s" } },
+  function(event)
+    shared.incr("start", 1, 0)
+    if event.attempt == 1 then sleep(5) end
+    shared.set("attempt", event.attempt)
+  end)
+route.get("/runs", function()
+  return { start = shared.get("start") or 0, attempt = shared.get("attempt") or 0 }
+end)
+""" % GITHUB
+
+
+def test_an_event_processing_at_a_stop_runs_again_after_the_start(portico, tmp_path):
+    # at-least-once: a handler cut by a (graceful) stop is not lost
+    d = portico(body_for(tmp_path, SLOW), plugins_dir=PLUGINS, workers=1)
+    gid = str(uuid.uuid4())
+    assert post(d, "/h/slow", b"{}", github_headers(b"{}", delivery=gid)).status_code == 200
+    deadline = time.monotonic() + 10
+    while requests.get(d.url + "/runs", timeout=5).json()["start"] < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert d.stop() == 0
+    assert jobs(d, "event_id = ?", (gid,))[0]["state"] == "processing"
+    d.start()
+    row = wait_state(d, gid, "done")
+    assert row["attempts"] == 2, row
+    assert requests.get(d.url + "/runs", timeout=5).json() == {"start": 1, "attempt": 2}
+    assert d.wait_log("interrupted by the last stop are due again")
