@@ -588,3 +588,31 @@ def test_an_event_processing_at_a_stop_runs_again_after_the_start(portico, tmp_p
     assert row["attempts"] == 2, row
     assert requests.get(d.url + "/runs", timeout=5).json() == {"start": 1, "attempt": 2}
     assert d.wait_log("interrupted by the last stop are due again")
+
+
+BACKOFF = r"""
+webhook.source("b", { path = "/h/b", scheme = "github", secrets = { "%s" },
+  retry = { max = 4, base = 0.4, cap = 0.8 } }, function() return false, "again" end)
+""" % GITHUB
+
+
+def test_retry_backoff_follows_base_cap_and_jitter_then_dead_at_max(portico, tmp_path):
+    import sqlite3
+    from test_webhook import db_path
+    d = portico(body_for(tmp_path, BACKOFF), plugins_dir=PLUGINS)
+    gid = str(uuid.uuid4())
+    assert post(d, "/h/b", b"{}", github_headers(b"{}", delivery=gid)).status_code == 200
+    row = wait_state(d, gid, "dead")
+    assert row["attempts"] == 4 and row["last_error"] == "again"
+    con = sqlite3.connect(f"file:{db_path(d)}?mode=ro", uri=True, timeout=10)
+    try:
+        at = [r[0] for r in con.execute("SELECT at FROM attempts WHERE job_id = ? ORDER BY n",
+                                        (row["id"],))]
+    finally:
+        con.close()
+    assert len(at) == 4, at
+    gaps = [(b - a) / 1000 for a, b in zip(at, at[1:])]
+    # min(cap, base * 2^(n-1)) times [0.5, 1]: 0.2-0.4, 0.4-0.8, 0.4-0.8 (the cap),
+    # plus the 250 ms poll that finds a retry come due
+    for gap, (lo, hi) in zip(gaps, ((0.2, 0.4), (0.4, 0.8), (0.4, 0.8))):
+        assert lo - 0.02 <= gap <= hi + 0.4, gaps
