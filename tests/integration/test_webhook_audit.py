@@ -616,3 +616,23 @@ def test_retry_backoff_follows_base_cap_and_jitter_then_dead_at_max(portico, tmp
     # plus the 250 ms poll that finds a retry come due
     for gap, (lo, hi) in zip(gaps, ((0.2, 0.4), (0.4, 0.8), (0.4, 0.8))):
         assert lo - 0.02 <= gap <= hi + 0.4, gaps
+
+
+@pytest.mark.parametrize("target, why", [
+    ("http://user:pw@127.0.0.1:9/x", "has user:password@ in it, which is not sent"),
+    ("http://127.0.0.1:99999/x", "has a bad port (1 to 65535)"),
+    ("http://127.0.0.1:0/x", "has a bad port (1 to 65535)"),
+    ("http://127.0.0.1:/x", "has a bad port (1 to 65535)"),
+    ("https://127.0.0.1:80x/x", "has a bad port (1 to 65535)"),
+    ("http://:80/x", "has no host"),
+    ("http://[::1/x", "has a malformed [IPv6] host"),
+    ("http://bad!host/x", "has a host with a character no host name has"),
+])
+def test_a_target_no_attempt_could_reach_is_refused_at_send(portico, tmp_path, target, why):
+    # not stored and then dead with "connection failed: invalid argument"
+    d = outb.daemon(portico, tmp_path)
+    r = outb.send(d, target, {"a": 1})
+    assert r.status_code == 500, r.text
+    assert d.wait_log(f'webhook.send: the target (argument 1) "{target}" {why}', 3), d.log()[-1500:]
+    out = outb.cli(d, "list", "--kind", "outbound").stdout
+    assert len(out.strip().splitlines()) == 1, out
