@@ -636,3 +636,35 @@ def test_a_target_no_attempt_could_reach_is_refused_at_send(portico, tmp_path, t
     assert d.wait_log(f'webhook.send: the target (argument 1) "{target}" {why}', 3), d.log()[-1500:]
     out = outb.cli(d, "list", "--kind", "outbound").stdout
     assert len(out.strip().splitlines()) == 1, out
+
+
+def test_queue_lag_shows_a_backlog_and_returns_to_0(portico, tmp_path):
+    aport = free_port()
+    script = ('webhook.source("slow", { path = "/h/slow", scheme = "github", secrets = { "%s" } },'
+              ' function() sleep(1) end)\n' % GITHUB)
+    d = portico(body_for(tmp_path, script, opts="per_worker = 1",
+                         extra=f'admin {{ listen = {{ address = "127.0.0.1", port = {aport} }} }}'),
+                plugins_dir=PLUGINS, workers=1)
+
+    def lag():
+        text = requests.get(f"http://127.0.0.1:{aport}/metrics", timeout=5).text
+        m = re.search(r'^portico_webhook_queue_lag_seconds\{source="slow"\} (\S+)$', text, re.M)
+        if not m:
+            pytest.skip("this core does not serve labelled metrics")
+        return float(m.group(1))
+    ids = []
+    for i in range(3):
+        gid = str(uuid.uuid4())
+        ids.append(gid)
+        assert post(d, "/h/slow", b"{}", github_headers(b"{}", delivery=gid)).status_code == 200
+    seen_lag, deadline = 0.0, time.monotonic() + 6
+    while time.monotonic() < deadline and seen_lag < 0.9:
+        seen_lag = max(seen_lag, lag())
+        time.sleep(0.2)
+    assert seen_lag >= 0.9, seen_lag          # one slot, 1 s a job: the others wait
+    for gid in ids:
+        wait_state(d, gid, "done")
+    deadline = time.monotonic() + 3
+    while lag() != 0:
+        assert time.monotonic() < deadline, lag()
+        time.sleep(0.2)
