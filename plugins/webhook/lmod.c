@@ -121,6 +121,10 @@ static int l_check(lua_State *L)
 	if (!lua_isfunction(L, 3))
 		return fail(L, "\"%s\": the handler (argument 3) must be a function(event), not %s",
 		            name, luaL_typename(L, 3));
+	/* from a handler (its exchange): the routes are built already */
+	if (PT_API_HAS(wh_api, lua_exchange) && wh_api->lua_exchange(L))
+		return fail(L, "\"%s\": sources are declared while the scripts load, not while "
+		            "serving", name);
 	if (wh_api->run_mode() == PT_RUN_DAEMON && !whg_store_ensure())
 		return fail(L, "\"%s\": the webhook store is not available: %s", name,
 		            wh_store_error[0] ? wh_store_error : "not opened");

@@ -668,3 +668,22 @@ def test_queue_lag_shows_a_backlog_and_returns_to_0(portico, tmp_path):
     while lag() != 0:
         assert time.monotonic() < deadline, lag()
         time.sleep(0.2)
+
+
+def test_webhook_source_while_serving_is_an_error_not_a_silent_nothing(portico, tmp_path):
+    # the routes are built when the scripts load: a source declared from a
+    # handler could never receive anything
+    script = r'''
+route.get("/late", function()
+  local ok, err = pcall(webhook.source, "late", { path = "/h/late", scheme = "github",
+                                                  secrets = { "x" } }, function() end)
+  return { ok = ok, err = tostring(err) }
+end)
+'''
+    d = portico(body_for(tmp_path, script), plugins_dir=PLUGINS)
+    for _ in range(2):        # the same again: the same sentence, not "defined twice"
+        r = requests.get(d.url + "/late", timeout=5).json()
+        assert r["ok"] is False, r
+        assert r["err"].endswith('webhook.source: "late": sources are declared while the '
+                                 'scripts load, not while serving'), r
+    assert requests.post(d.url + "/h/late", data=b"{}", timeout=5).status_code == 404
