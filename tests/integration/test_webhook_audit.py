@@ -7,8 +7,11 @@ timestamp, GitHub's SHA-1 header), secrets read again at a reload, the
 string, false with a reason that is not, nil), ordered = true, the CLI as
 an operator and a test would use it (long ids whole in `list`, exit codes,
 replay of a done event and of a dead delivery, replay by state and source,
-purge's forms), per-source metrics of what was refused or given up, and
-outbound Retry-After as an HTTP-date and past the cap."""
+purge's forms), per-source metrics of what was refused or given up and
+the queue's lag, the retry backoff's bounds, writes over max_pending (503,
+Retry-After), an event cut by a stop run again after the start, a source
+declared from a handler, and outbound: a target no attempt could reach
+refused at send, Retry-After as an HTTP-date and past the cap."""
 import email.utils
 import json
 import re
