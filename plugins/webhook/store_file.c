@@ -257,7 +257,22 @@ int wh_sq_make_file(const char *path, char *err, size_t errlen)
 	if (fchmod(fd, 0600) != 0) {
 		/* someone else's file: SQLite will say whether it can be used */
 	}
+	/* what a previous process committed but had not synced yet (a
+	 * deferred sync owed when it was killed) reaches the disk before a
+	 * duplicate of it is acknowledged */
+	if (fdatasync(fd) != 0) {
+		/* SQLite's own syncs will report a failing disk */
+	}
 	close(fd);
+	if (strlen(path) + sizeof("-wal") <= sizeof(dir)) {
+		snprintf(dir, sizeof(dir), "%s-wal", path);
+		if ((fd = open(dir, O_RDONLY | O_CLOEXEC)) >= 0) {
+			if (fdatasync(fd) != 0) {
+				/* as above */
+			}
+			close(fd);
+		}
+	}
 	return 0;
 }
 
@@ -330,7 +345,37 @@ struct walf {
 	unsigned char *buf;
 	sqlite3_int64 off;            /* where buf[0] goes */
 	int len;
+	int sync_fd;                  /* WAL: a descriptor of its own for deferred syncs, or -1 */
+	int synced;                   /* WAL: synced once (the first one syncs its directory too) */
 };
+
+/*
+ * Deferred commit syncs. Between wh_sq_defer_sync(1) and (0) a thread's
+ * syncs of a WAL file (what SQLite does at COMMIT with synchronous FULL)
+ * write what is gathered and return without the fsync; the thread then
+ * owes one, on the descriptor wh_sq_deferred_fd() gives, before anything
+ * the commit stored is acknowledged (store_sqlite.c's syncer). The
+ * frames are in the file (the page cache) before SQLite publishes the
+ * commit in the wal-index, as with a real sync, so readers see the same;
+ * a process crash loses nothing; power loss may lose the commits whose
+ * owed sync had not returned, none of them acknowledged. Only the
+ * store's writer thread sets it, around its COMMIT; every other sync
+ * (checkpoints, the first sync of a WAL, other threads) stays real.
+ */
+static __thread int tl_defer;
+static __thread int tl_deferred_fd = -1;
+
+void wh_sq_defer_sync(int on)
+{
+	tl_defer = on;
+	if (on)
+		tl_deferred_fd = -1;
+}
+
+int wh_sq_deferred_fd(void)
+{
+	return tl_deferred_fd;
+}
 
 static sqlite3_vfs wal_vfs;
 static sqlite3_vfs *root_vfs;
@@ -355,6 +400,9 @@ static int walf_close(sqlite3_file *p)
 
 	sqlite3_free(f->buf);
 	f->buf = NULL;
+	if (f->sync_fd >= 0)
+		close(f->sync_fd);
+	f->sync_fd = -1;
 	return rc != SQLITE_OK ? rc : rc2;
 }
 
@@ -400,6 +448,24 @@ static int walf_sync(sqlite3_file *p, int flags)
 	int rc = walf_flush(f);
 
 	return rc != SQLITE_OK ? rc : f->real->pMethods->xSync(f->real, flags);
+}
+
+/* The WAL's: deferred inside a writer's COMMIT (above), else real. */
+static int walf_wal_sync(sqlite3_file *p, int flags)
+{
+	struct walf *f = (struct walf *)p;
+	int rc;
+
+	if (tl_defer && f->synced && f->sync_fd >= 0) {
+		rc = walf_flush(f);
+		if (rc == SQLITE_OK)
+			tl_deferred_fd = f->sync_fd;
+		return rc;
+	}
+	rc = walf_sync(p, flags);
+	if (rc == SQLITE_OK)
+		f->synced = 1;
+	return rc;
 }
 
 static int walf_size(sqlite3_file *p, sqlite3_int64 *size)
@@ -456,7 +522,7 @@ static int walf_devchar(sqlite3_file *p)
 /* Version 1: SQLite maps no WAL file into memory nor puts shared memory
  * on it (the wal-index belongs to the database file). */
 static const sqlite3_io_methods wal_io = {
-	1, walf_close, walf_read, walf_write, walf_truncate, walf_sync, walf_size, walf_lock,
+	1, walf_close, walf_read, walf_write, walf_truncate, walf_wal_sync, walf_size, walf_lock,
 	walf_unlock, walf_reserved, walf_fcntl, walf_sector, walf_devchar,
 	NULL, NULL, NULL, NULL, NULL, NULL,
 };
@@ -547,6 +613,7 @@ static int walv_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *p, int fl
 		return root_vfs->xOpen(root_vfs, name, p, flags, out_flags);
 	memset(f, 0, sizeof(*f));
 	f->real = (sqlite3_file *)(f + 1);
+	f->sync_fd = -1;
 	rc = root_vfs->xOpen(root_vfs, name, f->real, flags, out_flags);
 	if (rc != SQLITE_OK || !f->real->pMethods) {
 		/* as the default VFS left it: SQLite calls xClose if methods are set */
@@ -557,6 +624,11 @@ static int walv_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *p, int fl
 	}
 	if (flags & SQLITE_OPEN_WAL) {
 		f->base.pMethods = &wal_io;
+		/* for the syncer thread: the same file, never written through
+		 * (an fsync on it flushes the file's pages, and reports a
+		 * writeback error that happened while it was open); none: the
+		 * syncs stay SQLite's own */
+		f->sync_fd = open(name, O_RDONLY | O_CLOEXEC);
 	} else if (f->real->pMethods->iVersion >= 3) {
 		f->base.pMethods = &db_io;
 	} else {

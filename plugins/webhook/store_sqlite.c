@@ -12,7 +12,20 @@
  * thread alone uses the write connection once it runs. Finishes queued
  * with no put wait up to WH_SQ_FIN_WAIT_MS for one, so that under load
  * they ride in the puts' commits instead of taking an fsync of their own.
+ *
+ * With durability "full" the commit's fsync is not waited for in line: the
+ * writer commits with the WAL's sync deferred (store_file.c), hands the
+ * round to the syncer thread and goes on with the next round while the
+ * disk syncs; the syncer runs one fdatasync for every round committed
+ * before it began, and only then posts their answers and jobs. So a 2xx
+ * still leaves only once its event is on disk, and the CPU stores the
+ * next round during the sync instead of waiting for it. A failed
+ * deferred sync: its rounds' puts get an error (503, the sender retries),
+ * the store refuses events until the writer repaired it (the rounds'
+ * events deleted, their jobs given back, the WAL checkpointed into the
+ * database file with real syncs): see repair().
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,10 +270,11 @@ static void run_round(struct sq *s, struct sq_op *ops, int stopping)
 {
 	struct sq_op *puts = NULL, **ptail = &puts, *fin = NULL;
 	struct sq_job **jobs = NULL, **djobs = NULL;
-	unsigned njobs = 0, direct = 0, ndj = 0;
+	struct sq_round *round = NULL;
+	unsigned njobs = 0, direct = 0, ndj = 0, nput_ops = 0;
 	int64_t now = wh_sq_now_ms();
 	int64_t before = sqlite3_total_changes(s->db);
-	int rc, nputs = 0, nfin = 0;
+	int rc, nputs = 0, nfin = 0, broken, fd = -1;
 	const char *what = "BEGIN";
 	char msg[200] = "";
 
@@ -276,7 +290,27 @@ static void run_round(struct sq *s, struct sq_op *ops, int stopping)
 	}
 	if (!ops && (!s->started || stopping))
 		return;
-	rc = step_once(s->st_begin);
+	pthread_mutex_lock(&s->mu);
+	broken = s->sync_broken;
+	pthread_mutex_unlock(&s->mu);
+	for (struct sq_op *op = ops; op; op = op->next)
+		nput_ops += op->type == SQ_PUT;
+	/* with the syncer, what the round answers waits in a round of its
+	 * own, made before anything is written (no failing after COMMIT) */
+	if (s->has_syncer && !broken &&
+	    (!(round = calloc(1, sizeof(*round))) ||
+	     (nput_ops && !(round->ins = malloc(nput_ops * sizeof(*round->ins)))))) {
+		if (round)
+			free(round);
+		round = NULL;
+		broken = -1;
+	}
+	/* nothing is written while a failed sync is not repaired (a commit
+	 * after it would sit behind what the disk may have lost) */
+	rc = broken ? SQLITE_IOERR : step_once(s->st_begin);
+	if (broken)
+		snprintf(msg, sizeof(msg), "%s", broken < 0 ? "out of memory" :
+		         "a sync of the store failed; it refuses events until repaired");
 	/* finishes first: the slots they free go to what is due */
 	for (struct sq_op *op = ops; op && rc == SQLITE_OK; op = op->next) {
 		if (op->type == SQ_PUT)
@@ -320,6 +354,8 @@ static void run_round(struct sq *s, struct sq_op *ops, int stopping)
 			snprintf(op->err, sizeof(op->err), "%s", sqlite3_errmsg(s->db));
 			rc = SQLITE_OK;
 		}
+		if (round && rc == SQLITE_OK && op->rc == WH_STORED)
+			round->ins[round->nins++] = sqlite3_last_insert_rowid(s->db);
 		if (j && rc == SQLITE_OK && op->rc == WH_STORED) {
 			j->id = sqlite3_last_insert_rowid(s->db);
 			wh_sq_key(j->job.key, j->id);
@@ -330,13 +366,18 @@ static void run_round(struct sq *s, struct sq_op *ops, int stopping)
 	}
 	if (rc == SQLITE_OK) {
 		what = "COMMIT";
+		wh_sq_defer_sync(round != NULL);
 		rc = step_once(s->st_commit);
+		wh_sq_defer_sync(0);
+		fd = round ? wh_sq_deferred_fd() : -1;
 	}
 	if (rc != SQLITE_OK) {
-		snprintf(msg, sizeof(msg), "%s", sqlite3_errmsg(s->db));
+		if (!broken)
+			snprintf(msg, sizeof(msg), "%s", sqlite3_errmsg(s->db));
 		if (!sqlite3_get_autocommit(s->db))
 			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-		log_failure(s, what, msg);
+		if (!broken)
+			log_failure(s, what, msg);
 		wh_sq_unpick(s, jobs, njobs);
 		wh_sq_unpick(s, djobs, ndj);
 		free(jobs);
@@ -387,20 +428,236 @@ static void run_round(struct sq *s, struct sq_op *ops, int stopping)
 	}
 	s->stats.finished += nfin;
 	s->stats.dispatched += njobs + ndj;
+	if (round && rc == SQLITE_OK && (puts || njobs || ndj || fd >= 0)) {
+		/* answered and handed out by the syncer, after the sync this
+		 * commit owes (FIFO: a round that wrote nothing, duplicates
+		 * only, waits for the rounds before it all the same) */
+		round->fd = fd;
+		round->drop = stopping;
+		round->puts = puts;
+		round->jobs = jobs;
+		round->njobs = njobs;
+		round->djobs = djobs;
+		round->ndj = ndj;
+		if (s->sync_tail)
+			s->sync_tail->next = round;
+		else
+			s->sync_head = round;
+		s->sync_tail = round;
+		pthread_cond_signal(&s->sync_cv);
+		pthread_mutex_unlock(&s->mu);
+		checkpoint(s);
+		return;
+	}
 	pthread_mutex_unlock(&s->mu);
-
+	if (round) {
+		free(round->ins);
+		free(round);
+	}
 	answer_puts(s, puts, stopping);
 	wh_sq_hand_out(s, jobs, njobs);
 	wh_sq_hand_out(s, djobs, ndj);
 	free(jobs);
 	free(djobs);
-	checkpoint(s);
+	if (!broken)
+		checkpoint(s);
+}
+
+static void round_free(struct sq_round *r)
+{
+	free(r->jobs);
+	free(r->djobs);
+	free(r->ins);
+	free(r);
+}
+
+/*
+ * The syncer thread: takes every round committed so far, runs one
+ * fdatasync of the WAL for all of them (when one owes it), then posts
+ * their answers and jobs in commit order. When the sync fails, or failed
+ * before, the rounds' puts are answered with an error and the rounds go
+ * to the writer's repair.
+ */
+static void *syncer_main(void *arg)
+{
+	struct sq *s = arg;
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		struct sq_round *rounds, *r, *next;
+		int fd = -1, err = 0, broken, nstored = 0, ndup = 0, nput = 0;
+
+		while (!s->sync_head && !s->sync_stop)
+			pthread_cond_wait(&s->sync_cv, &s->mu);
+		if (!s->sync_head)
+			break;
+		rounds = s->sync_head;
+		s->sync_head = s->sync_tail = NULL;
+		s->sync_busy = 1;
+		broken = s->sync_broken;
+		pthread_mutex_unlock(&s->mu);
+
+		for (r = rounds; r; r = r->next)
+			if (r->fd >= 0)
+				fd = r->fd;
+		if (fd >= 0 && !broken) {
+			int rc;
+
+			while ((rc = fdatasync(fd)) != 0 && errno == EINTR)
+				;
+			if (rc != 0)
+				err = errno;
+		}
+		if (err && s->api->log)
+			s->api->log(NULL, PT_LOG_ERROR, "webhook store %s: syncing its WAL failed: %s; "
+			            "the events of the commits it covered are refused (503) and "
+			            "removed, and the store refuses events until it repaired itself",
+			            s->path, strerror(err));
+		for (r = rounds; r; r = next) {
+			next = r->next;
+			if (!err && !broken) {
+				answer_puts(s, r->puts, r->drop);
+				wh_sq_hand_out(s, r->jobs, r->njobs);
+				wh_sq_hand_out(s, r->djobs, r->ndj);
+				round_free(r);
+				continue;
+			}
+			for (struct sq_op *op = r->puts; op; op = op->next) {
+				nstored += op->rc == WH_STORED;
+				ndup += op->rc == WH_DUPLICATE;
+				nput++;
+				op->rc = WH_EIO;
+				snprintf(op->err, sizeof(op->err), "the disk failed to sync the store");
+			}
+			answer_puts(s, r->puts, r->drop);
+			r->puts = NULL;
+		}
+
+		pthread_mutex_lock(&s->mu);
+		s->sync_busy = 0;
+		if (!s->sync_head)
+			pthread_cond_broadcast(&s->exec_cv);     /* run_exec's barrier */
+		if (err || broken) {
+			/* the jobs stay with the rounds: the writer gives them back */
+			for (r = rounds; r->next; r = r->next)
+				;
+			r->next = s->failed;
+			s->failed = rounds;
+			s->sync_broken = 1;
+			s->stats.stored -= nstored;
+			s->stats.duplicates -= ndup;
+			s->stats.failed += nput;
+			pthread_cond_signal(&s->cv);
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/*
+ * After a failed sync, on the writer thread once the syncer holds no
+ * round: what the failed rounds stored is deleted (no 2xx left for it:
+ * the sender sends it again, and finds no "duplicate" that the disk may
+ * have lost), the jobs they took are due again as they were, and the WAL
+ * is checkpointed whole into the database file and truncated, with real
+ * syncs: the page cache still holds the frames a failed writeback may
+ * have left out of the WAL on disk, and the commits after such a hole
+ * would be lost with it. 0 when done: events are taken again.
+ */
+static int repair(struct sq *s, struct sq_round *failed)
+{
+	sqlite3_stmt *del = NULL, *back = NULL;
+	int64_t now = wh_sq_now_ms();
+	unsigned n = 0;
+	int rc = sqlite3_prepare_v2(s->db, "DELETE FROM jobs WHERE id = ?1", -1, &del, NULL);
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(s->db, "UPDATE jobs SET state = 'retrying', next_at = ?2,"
+		                        " updated_at = ?2, attempts = max(attempts - 1, 0)"
+		                        " WHERE id = ?1 AND state = 'processing'", -1, &back, NULL);
+	if (rc == SQLITE_OK)
+		rc = step_once(s->st_begin);
+	for (struct sq_round *r = failed; r && rc == SQLITE_OK; r = r->next) {
+		for (unsigned i = 0; i < r->nins && rc == SQLITE_OK; i++) {
+			sqlite3_bind_int64(del, 1, r->ins[i]);
+			rc = step_once(del);
+			n++;
+		}
+		for (unsigned i = 0; i < r->njobs && rc == SQLITE_OK; i++) {
+			sqlite3_bind_int64(back, 1, r->jobs[i]->id);
+			sqlite3_bind_int64(back, 2, now);
+			rc = step_once(back);
+		}
+	}
+	if (rc == SQLITE_OK)
+		rc = step_once(s->st_commit);      /* a real sync: not deferred here */
+	if (rc != SQLITE_OK && !sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_finalize(del);
+	sqlite3_finalize(back);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		log_failure(s, "repairing after a failed sync", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	if (s->api->log)
+		s->api->log(NULL, PT_LOG_WARN, "webhook store %s: repaired after a failed sync: %u "
+		            "unacknowledged event(s) removed; taking events again", s->path, n);
+	s->failing = 0;
+	return 0;
+}
+
+/* The writer's part of a failed sync: repair, then the failed rounds' jobs
+ * are given back (their slots freed) and events are taken again; tried
+ * again every WH_SQ_POLL_MS until it works. */
+static void run_repair(struct sq *s)
+{
+	struct sq_round *failed;
+
+	pthread_mutex_lock(&s->mu);
+	failed = s->failed;
+	s->failed = NULL;
+	pthread_mutex_unlock(&s->mu);
+	if (repair(s, failed) != 0) {
+		struct sq_round *r = failed;
+
+		s->repair_at = wh_sq_now_ms() + WH_SQ_POLL_MS;
+		pthread_mutex_lock(&s->mu);
+		if (r) {
+			while (r->next)
+				r = r->next;
+			r->next = s->failed;
+			s->failed = failed;
+		}
+		pthread_mutex_unlock(&s->mu);
+		return;
+	}
+	while (failed) {
+		struct sq_round *r = failed;
+
+		failed = r->next;
+		wh_sq_unpick(s, r->jobs, r->njobs);
+		wh_sq_unpick(s, r->djobs, r->ndj);
+		round_free(r);
+	}
+	pthread_mutex_lock(&s->mu);
+	s->sync_broken = 0;
+	pthread_mutex_unlock(&s->mu);
 }
 
 static void run_exec(struct sq *s, struct sq_op *op)
 {
 	char *msg = NULL;
-	int rc = sqlite3_exec(s->db, op->sql, NULL, NULL, &msg);
+	int rc;
+
+	/* a barrier: what the rounds before it answer and hand out is
+	 * posted (by the syncer) before it runs */
+	pthread_mutex_lock(&s->mu);
+	while (s->sync_head || s->sync_busy)
+		pthread_cond_wait(&s->exec_cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+	rc = sqlite3_exec(s->db, op->sql, NULL, NULL, &msg);
 
 	op->rc = rc == SQLITE_OK ? 0 : -1;
 	snprintf(op->err, sizeof(op->err), "%s", msg ? msg : "");
@@ -428,7 +685,7 @@ static void *writer_main(void *arg)
 
 	for (;;) {
 		struct sq_op *ops = NULL, **tail = &ops, *exec;
-		int stopping, start, poll = 0;
+		int stopping, start, poll = 0, fix = 0, broken;
 		int64_t fin_until = 0;
 		unsigned n = 0;
 
@@ -440,13 +697,20 @@ static void *writer_main(void *arg)
 				break;
 			if (s->stopping || s->start_req)
 				break;
+			/* a failed sync: repaired once the syncer let go of every
+			 * round committed before it */
+			if (s->sync_broken && !s->sync_head && !s->sync_busy &&
+			    wh_sq_now_ms() >= s->repair_at) {
+				fix = 1;
+				break;
+			}
 			if (!s->paused && s->head) {
 				/* finishes alone wait a little for puts to share their
 				 * commit (an fsync of their own would delay the puts
 				 * that arrive meanwhile) */
 				int64_t now = wh_sq_now_ms();
 
-				if (s->npending || s->retry || !s->started)
+				if (s->npending || (s->retry && !s->sync_broken) || !s->started)
 					break;
 				if (!fin_until)
 					fin_until = now + WH_SQ_FIN_WAIT_MS;
@@ -462,6 +726,11 @@ static void *writer_main(void *arg)
 			}
 			deadline(&ts, WH_SQ_POLL_MS);
 			pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+		}
+		if (fix) {
+			pthread_mutex_unlock(&s->mu);
+			run_repair(s);
+			continue;
 		}
 		/* one EXEC, or up to a batch of puts and finishes */
 		if (s->head && s->head->type == SQ_EXEC && !s->start_req) {
@@ -491,6 +760,7 @@ static void *writer_main(void *arg)
 		stopping = s->stopping;
 		start = s->start_req;
 		s->start_req = 0;
+		broken = s->sync_broken;
 		pthread_mutex_unlock(&s->mu);
 
 		if (start)
@@ -499,7 +769,7 @@ static void *writer_main(void *arg)
 			run_round(s, ops, stopping);
 		if (poll || start)
 			s->next_poll = wh_sq_now_ms() + WH_SQ_POLL_MS;
-		if (!stopping)
+		if (!stopping && !broken)     /* no purge behind a failed sync */
 			wh_sq_periodic(s, wh_sq_now_ms());
 		if (stopping) {
 			int empty;
@@ -563,6 +833,7 @@ static void sq_free(struct sq *s)
 	if (s->db)
 		sqlite3_close(s->db);
 	pthread_cond_destroy(&s->exec_cv);
+	pthread_cond_destroy(&s->sync_cv);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	if (s->lock_fd >= 0)
@@ -585,11 +856,41 @@ static void sq_close(struct wh_store *base)
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 	pthread_join(s->thread, NULL);
+	if (s->has_syncer) {
+		/* it syncs and answers (dropped) what the writer's last rounds
+		 * committed, then ends */
+		pthread_mutex_lock(&s->mu);
+		s->sync_stop = 1;
+		pthread_cond_signal(&s->sync_cv);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->syncer, NULL);
+	}
 	while (s->retry) {       /* finishes the disk never took: their jobs are due at the next start */
 		struct sq_op *op = s->retry;
 
 		s->retry = op->next;
 		op_free(op);
+	}
+	/* a job the syncer could not hand out to a stopped worker queued its
+	 * finish after the writer ended: due again at the next start */
+	while (s->head) {
+		struct sq_op *op = s->head;
+
+		s->head = op->next;
+		if (op->type == SQ_PUT)
+			wh_sq_put_unref(op);
+		else if (op->type == SQ_FINISH)
+			op_free(op);
+	}
+	while (s->failed) {      /* never repaired: the next start's recovery takes their jobs */
+		struct sq_round *r = s->failed;
+
+		s->failed = r->next;
+		for (unsigned i = 0; i < r->njobs; i++)
+			wh_sq_job_free(&r->jobs[i]->job);
+		for (unsigned i = 0; i < r->ndj; i++)
+			wh_sq_job_free(&r->djobs[i]->job);
+		round_free(r);
 	}
 	sq_free(s);
 }
@@ -719,6 +1020,7 @@ int wh_store_sqlite_open(const struct pt_api *api, const struct wh_opts *o,
 	pthread_cond_init(&s->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&s->exec_cv, NULL);
+	pthread_cond_init(&s->sync_cv, NULL);
 	if (wh_sq_make_file(s->path, why, sizeof(why)) != 0 ||
 	    wh_sq_lock(s->path, &s->lock_fd, why, sizeof(why)) != 0 ||
 	    open_db(s, o->durability, why, sizeof(why)) != 0) {
@@ -726,8 +1028,23 @@ int wh_store_sqlite_open(const struct pt_api *api, const struct wh_opts *o,
 		sq_free(s);
 		return -1;
 	}
+	/* the commit's sync on a thread of its own: durability "full" (on the
+	 * VFS that can defer it) */
+	s->has_syncer = o->durability != WH_DUR_NORMAL && wh_sq_wal_vfs() != NULL;
+	if (s->has_syncer && pthread_create(&s->syncer, NULL, syncer_main, s) != 0) {
+		snprintf(err, errlen, "webhook store %s: cannot start its sync thread", o->path);
+		sq_free(s);
+		return -1;
+	}
 	if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
 		snprintf(err, errlen, "webhook store %s: cannot start its thread", o->path);
+		if (s->has_syncer) {
+			pthread_mutex_lock(&s->mu);
+			s->sync_stop = 1;
+			pthread_cond_signal(&s->sync_cv);
+			pthread_mutex_unlock(&s->mu);
+			pthread_join(s->syncer, NULL);
+		}
 		sq_free(s);
 		return -1;
 	}

@@ -70,6 +70,19 @@ struct sq_lag {
 	char *source;
 };
 
+/* A committed round whose answers and jobs wait for the sync it owes
+ * (durability "full": the syncer thread's, store_sqlite.c). */
+struct sq_round {
+	struct sq_round *next;
+	int fd;                       /* the WAL descriptor to fdatasync, or -1: none owed */
+	int drop;                     /* closing: answers dropped */
+	struct sq_op *puts;           /* answered once synced */
+	struct sq_job **jobs, **djobs;/* handed out once synced (jobs taken, jobs of puts) */
+	unsigned njobs, ndj;
+	int64_t *ins;                 /* rows its puts inserted: a failed sync deletes them */
+	unsigned nins;
+};
+
 struct sq {
 	struct wh_store base;
 	const struct pt_api *api;
@@ -89,6 +102,18 @@ struct sq {
 	int start_req;                /* start() asked; the writer recovers, then dispatches */
 	struct wh_store_stats stats;
 
+	/* the syncer (durability "full"; under mu): the commit's fsync off
+	 * the writer's path, so that the writer stores the next round while
+	 * the disk syncs the last one */
+	pthread_t syncer;
+	int has_syncer;
+	pthread_cond_t sync_cv;       /* the syncer waits on it */
+	struct sq_round *sync_head, *sync_tail;
+	int sync_busy;                /* the syncer holds rounds it took */
+	int sync_stop;
+	int sync_broken;              /* a deferred sync failed: nothing stored until repaired */
+	struct sq_round *failed;      /* the rounds it failed, for the writer's repair */
+
 	/* the writer thread's own from here (set under mu by start) */
 	int started;
 	pt_worker **workers;
@@ -99,6 +124,7 @@ struct sq {
 	struct sq_op *retry;          /* finishes whose transaction failed: tried again */
 	int failing;                  /* a failure was logged; a success logs recovery */
 	int wal_frames;               /* frames in the WAL after the last commit (its hook) */
+	int64_t repair_at;            /* sync_broken: when the writer tries its repair again */
 	int64_t next_poll, next_lag, next_purge;
 	struct sq_lag *lags;          /* sources reported with a lag > 0 last time */
 	int64_t purged;               /* by the purge under way, for its log line */
@@ -154,6 +180,11 @@ int wh_sq_make_file(const char *path, char *err, size_t errlen);
 /* The name of the VFS that gathers a WAL's writes into one pwrite per
  * sync (store_file.c; for durability "full" only), or NULL: the default. */
 const char *wh_sq_wal_vfs(void);
+/* The calling thread's WAL syncs deferred (1) or real (0); after a
+ * deferred commit, the descriptor whose fdatasync it owes, or -1 when it
+ * asked for no sync (store_file.c). */
+void wh_sq_defer_sync(int on);
+int wh_sq_deferred_fd(void);
 /* Takes PATH.lock for this process (*LOCK_FD, to close); -1 with ERR when
  * another process holds it. */
 int wh_sq_lock(const char *path, int *lock_fd, char *err, size_t errlen);

@@ -3,6 +3,7 @@
  * store_queue.c): puts, group commit, the queue, recovery, retention, lag,
  * failing storage, hostile input. The fake core is wh_store_test_util.h.
  */
+#include <errno.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -682,6 +683,147 @@ static void test_commit_refused_by_the_file_system_then_recovers(void **state)
 	close_store(s);
 }
 
+/* ---- the deferred commit sync (durability "full") ---------------------------------
+ * The store's own fdatasync calls (its syncer's) go through this wrapper
+ * (-Wl,--wrap=fdatasync): counted, held at a gate, or failed with EIO as
+ * a failing disk would. SQLite's own syncs are inside libsqlite3 and are
+ * not wrapped. */
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
+
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static int gate_shut, gate_waiting, fail_syncs, nsyncs;
+
+int __wrap_fdatasync(int fd)
+{
+	pthread_mutex_lock(&gate_mu);
+	gate_waiting++;
+	pthread_cond_broadcast(&gate_cv);
+	while (gate_shut)
+		pthread_cond_wait(&gate_cv, &gate_mu);
+	gate_waiting--;
+	nsyncs++;
+	if (fail_syncs > 0) {
+		fail_syncs--;
+		pthread_mutex_unlock(&gate_mu);
+		errno = EIO;
+		return -1;
+	}
+	pthread_mutex_unlock(&gate_mu);
+	return __real_fdatasync(fd);
+}
+
+static int syncs(void)
+{
+	int n;
+
+	pthread_mutex_lock(&gate_mu);
+	n = nsyncs;
+	pthread_mutex_unlock(&gate_mu);
+	return n;
+}
+
+static void gate(int shut)
+{
+	pthread_mutex_lock(&gate_mu);
+	gate_shut = shut;
+	pthread_cond_broadcast(&gate_cv);
+	pthread_mutex_unlock(&gate_mu);
+}
+
+/* Waits until the syncer sits at the shut gate. */
+static void gate_reached(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 10;
+	pthread_mutex_lock(&gate_mu);
+	while (!gate_waiting)
+		assert_int_equal(pthread_cond_timedwait(&gate_cv, &gate_mu, &ts), 0);
+	pthread_mutex_unlock(&gate_mu);
+}
+
+/* An answer never leaves before the sync that makes its event durable has
+ * returned; the writer stores the next round meanwhile. */
+static void test_answers_wait_for_the_deferred_sync(void **state)
+{
+	struct wh_store *s = open_store();
+	struct wh_event_in a = event("src", "a", "x"), b = event("src", "b", "y");
+	struct put_res ra, rb;
+	int before;
+
+	(void)state;
+	before = syncs();
+	assert_int_equal(put1(s, "src", "first", "x"), WH_STORED);
+	assert_true(syncs() > before);             /* the syncer synced it */
+
+	memset(&ra, 0, sizeof(ra));
+	memset(&rb, 0, sizeof(rb));
+	gate(1);
+	assert_int_equal(s->ops->put(s, wks[0], &a, put_cb, &ra), 0);
+	gate_reached();                            /* "a" committed, its sync held */
+	assert_int_equal(s->ops->put(s, wks[1], &b, put_cb, &rb), 0);
+	for (int i = 0; i < 200 && q_int("SELECT count(*) FROM jobs") < 3; i++)
+		usleep(10000);
+	/* both committed (a reader sees them), neither acknowledged */
+	assert_int_equal(q_int("SELECT count(*) FROM jobs"), 3);
+	run_tasks(200);
+	assert_false(ra.done);
+	assert_false(rb.done);
+	gate(0);
+	for (int i = 0; i < 100 && !(ra.done && rb.done); i++)
+		run_tasks(50);
+	assert_int_equal(ra.rc, WH_STORED);
+	assert_int_equal(rb.rc, WH_STORED);
+	close_store(s);
+}
+
+static int repaired(void)
+{
+	return q_int("SELECT count(*) FROM jobs WHERE event_id = 'lost'") == 0;
+}
+
+/* A deferred sync fails (EIO, as a failing disk answers): its event is
+ * refused (503 upstream), removed, its job never runs; the store refuses
+ * events until it repaired itself, then takes the same event again as a
+ * new one (not a "duplicate" of a row the disk may have lost). */
+static void test_failed_deferred_sync_refuses_removes_then_recovers(void **state)
+{
+	struct wh_store *s = open_store();
+	struct put_res r;
+	struct wh_event_in ev = event("src", "lost", "z");
+
+	(void)state;
+	assert_int_equal(s->ops->start(s, wks, 1, 4, job_cb, NULL), 0);
+	assert_int_equal(put1(s, "src", "kept", "x"), WH_STORED);
+	assert_int_equal(wait_jobs(1, 10000), 1);
+	s->ops->finish(s, got[0].job, WH_DONE, 0, 0, NULL);
+	got[0].job = NULL;
+
+	pthread_mutex_lock(&gate_mu);
+	fail_syncs = 1;
+	pthread_mutex_unlock(&gate_mu);
+	assert_int_equal(put_wait(s, &ev, &r), WH_EIO);
+	assert_non_null(strstr(r.err, "sync"));
+	for (int i = 0; i < 100 && !repaired(); i++)
+		run_tasks(50);
+	assert_true(repaired());
+	assert_int_equal(ngot, 1);                 /* its job was never handed out */
+	assert_int_equal(stats(s).failed, 1);
+	assert_int_equal(stats(s).stored, 1);
+
+	/* the sender's retry: a new event, stored, run */
+	assert_int_equal(put_wait(s, &ev, &r), WH_STORED);
+	assert_int_equal(wait_jobs(2, 10000), 2);
+	assert_string_equal(got[1].job->event_id, "lost");
+	assert_int_equal(got[1].job->attempt, 1);
+	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE event_id = 'lost'"), 1);
+	assert_int_equal(q_int("SELECT count(*) FROM jobs WHERE state = 'done'"), 1);
+	close_store(s);
+}
+
 static void test_job_not_handed_out_is_due_again(void **state)
 {
 	struct wh_store *s = open_store();
@@ -841,6 +983,8 @@ int main(void)
 		T(test_disk_full_answers_efull_then_recovers),
 		T(test_finish_kept_until_the_disk_takes_it),
 		T(test_commit_refused_by_the_file_system_then_recovers),
+		T(test_answers_wait_for_the_deferred_sync),
+		T(test_failed_deferred_sync_refuses_removes_then_recovers),
 		T(test_job_not_handed_out_is_due_again),
 		T(test_stopped_worker_gets_nothing_more),
 		T(test_hostile_huge_body_and_odd_ids),
