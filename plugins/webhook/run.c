@@ -26,7 +26,7 @@
 
 
 #define EVENT_MT "portico.webhook.event"
-#define MAX_WHY 1024
+#define MAX_WHY 4097            /* the store keeps an error's first 4096 bytes */
 
 struct run {
 	struct wh_job *job;

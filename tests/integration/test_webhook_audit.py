@@ -49,6 +49,8 @@ webhook.source("gh", { path = "/h/gh", scheme = "github", secrets = { "%(github)
     if event.type == "errobj" then error({ code = 7 }) end
     if event.type == "falsetable" then return false, { 1 } end
     if event.type == "nilwhy" then return nil, "this is done" end
+    if event.type == "longerr" then error(string.rep("e", 3000), 0) end
+    if event.type == "longfalse" then return false, string.rep("f", 5000) end
     if event.type == "fail" and not shared.get("fixed") then return false, "not yet" end
   end)
 webhook.source("other", { path = "/h/other", scheme = "github", secrets = { "%(github)s" },
@@ -157,6 +159,15 @@ def test_handler_outcomes_by_what_it_returns(inbox, typ, state, attempts, why):
     row = wait_state(d, gid, state)
     assert row["attempts"] == attempts and row["last_error"] == why, row
     assert seen(d, gid)[1] == attempts
+
+
+def test_a_long_error_is_kept_to_its_first_4096_bytes_as_documented(inbox):
+    d = inbox
+    ids = {t: str(uuid.uuid4()) for t in ("longerr", "longfalse")}
+    for t, gid in ids.items():
+        assert gh(d, "/h/gh", b"{}", typ=t, delivery=gid).status_code == 200
+    assert wait_state(d, ids["longerr"], "dead")["last_error"] == "e" * 3000
+    assert wait_state(d, ids["longfalse"], "dead")["last_error"] == "f" * 4096
 
 
 def test_the_last_failed_attempt_is_logged_dead_not_will_be_retried(inbox):
