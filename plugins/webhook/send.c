@@ -554,10 +554,9 @@ int wh_send_lua(lua_State *L)
 	free(headers);
 	if (rc != 0) {
 		/* the store took nothing and will not call back */
-		char err[64];
-
-		snprintf(err, sizeof(err), "the store refused the write (%d)", rc);
-		wake_later(w, sw, rc < 0 ? rc : WH_EIO, err);
+		wake_later(w, sw, rc < 0 ? rc : WH_EIO,
+		           rc == WH_EBUSY ? "too many writes waiting to be stored (max_pending)" :
+		           rc == WH_EFULL ? "storage full" : "the store refused the write");
 	}
 	return wh_api->lua_wait_yield(L);
 }

@@ -701,3 +701,31 @@ end)
         assert r["err"].endswith('webhook.source: "late": sources are declared while the '
                                  'scripts load, not while serving'), r
     assert requests.post(d.url + "/h/late", data=b"{}", timeout=5).status_code == 404
+
+
+def test_send_past_max_pending_returns_nil_and_why_never_a_lost_delivery(portico, tmp_path,
+                                                                         receiver):
+    import threading
+    d = outb.daemon(portico, tmp_path, workers=2, start=False)
+    d.write(d.text.replace('plugin "webhook" {}', 'plugin "webhook" { max_pending = 1 }'))
+    d.start()
+    res, lock = [], threading.Lock()
+
+    def one(i):
+        r = outb.send(d, receiver.url("/many"), {"i": i})
+        with lock:
+            res.append((r.status_code, r.json()))
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    busy = [j for s, j in res if s == 503]
+    if not busy:
+        pytest.skip("the writer kept up with 40 concurrent sends: nothing waited")
+    assert all(j == {"error": "webhook store unavailable: too many writes waiting to be "
+                              "stored (max_pending)"} for j in busy), busy
+    sent = sorted(j["id"] for s, j in res if s == 200)
+    receiver.wait_hits("/many", len(sent))
+    time.sleep(0.5)
+    assert sorted(g["headers"]["webhook-id"] for g in receiver.hits("/many")) == sent
