@@ -217,34 +217,41 @@ static int64_t parse_duration(const char *s)
 	return v * unit;
 }
 
-/* Options after the subcommand; anything unexpected is a usage error. */
+/* Options after the subcommand, "--name value" or "--name=value";
+ * anything unexpected is a usage error. */
 static int parse_args(int argc, char **argv, int from, struct args *a, const char *allowed)
 {
 	memset(a, 0, sizeof(*a));
 	a->limit = 50;
 	for (int i = from; i < argc; i++) {
-		const char *o = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		char opt[16];
+		const char *arg = argv[i], *eq, *v;
+		char o[16] = "", opt[20], list[64];
+		size_t n;
 
-		if (o[0] != '-' || o[1] != '-') {
-			if (strstr(allowed, "ID") && !a->has_id && parse_count(o, &a->id) == 0) {
+		if (arg[0] != '-' || arg[1] != '-') {
+			if (strstr(allowed, "ID") && !a->has_id && parse_count(arg, &a->id) == 0) {
 				a->has_id = 1;
 				continue;
 			}
-			fprintf(stderr, "webhooks: unexpected argument '%s'\n", o);
+			fprintf(stderr, "webhooks: unexpected argument '%s'\n", arg);
 			return -1;
 		}
-		snprintf(opt, sizeof(opt), "%s ", o + 2);
-		if (strlen(o + 2) >= sizeof(opt) - 1 || !strstr(allowed, opt)) {
-			fprintf(stderr, "webhooks: unknown option '%s'\n", o);
+		/* a whole lowercase word of ALLOWED ("ID" there is the positional one) */
+		eq = strchr(arg, '=');
+		n = eq ? (size_t)(eq - arg) : strlen(arg);
+		if (n < sizeof(o) && arg[2] >= 'a' && arg[2] <= 'z')
+			snprintf(o, sizeof(o), "%.*s", (int)n, arg);
+		snprintf(opt, sizeof(opt), " %s ", o + (o[0] ? 2 : 0));
+		snprintf(list, sizeof(list), " %s", allowed);
+		if (!o[0] || !strstr(list, opt)) {
+			fprintf(stderr, "webhooks: unknown option '%.*s'\n", (int)n, arg);
 			return -1;
 		}
+		v = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
 		if (!v) {
 			fprintf(stderr, "webhooks: %s needs a value\n", o);
 			return -1;
 		}
-		i++;
 		if (!strcmp(o, "--source")) {
 			a->source = v;
 		} else if (!strcmp(o, "--state")) {
@@ -313,6 +320,21 @@ static int db_fail(sqlite3 *db, const char *what)
 	return 1;
 }
 
+/* The escaped width of column I of ST. */
+static size_t col_width(sqlite3_stmt *st, int i)
+{
+	const char *t = (const char *)sqlite3_column_text(st, i);
+
+	return t ? put_esc(NULL, t, (size_t)sqlite3_column_bytes(st, i), 0) : 0;
+}
+
+/*
+ * SOURCE, EVENT_ID and TYPE are never cut (an id is what the operator
+ * copies, an outbound source a whole URL): their columns are as wide as
+ * their longest value, at least the header's width. The rows are read
+ * twice, to measure and to print, in one read transaction so that both
+ * passes see the same rows.
+ */
 static int cmd_list(sqlite3 *db, const struct args *a)
 {
 	static const char sql[] =
@@ -320,37 +342,52 @@ static int cmd_list(sqlite3 *db, const struct args *a)
 		" received_at, last_error FROM jobs WHERE (?1 IS NULL OR source = ?1)"
 		" AND (?2 IS NULL OR state = ?2) AND (?3 = 0 OR kind = ?3)"
 		" ORDER BY id DESC LIMIT ?4) ORDER BY id";
+	size_t w[3] = { 20, 36, 28 };
 	sqlite3_stmt *st;
 	int rc;
 
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
 		return db_fail(db, "list");
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		db_fail(db, "list");
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return 1;
+	}
 	bind_opt(st, 1, a->source);
 	bind_opt(st, 2, a->state);
 	sqlite3_bind_int(st, 3, a->kind);
 	sqlite3_bind_int64(st, 4, a->limit);
-	printf("%-8s %-8s %-20s %-36s %-28s %-10s %8s  %-24s %s\n", "ID", "KIND", "SOURCE",
-	       "EVENT_ID", "TYPE", "STATE", "ATTEMPTS", "RECEIVED_AT", "LAST_ERROR");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		for (int i = 0; i < 3; i++)
+			if (col_width(st, 2 + i) > w[i])
+				w[i] = col_width(st, 2 + i);
+	if (rc != SQLITE_DONE)
+		goto out;
+	sqlite3_reset(st);
+	printf("%-8s %-8s %-*s %-*s %-*s %-10s %8s  %-24s %s\n", "ID", "KIND", (int)w[0], "SOURCE",
+	       (int)w[1], "EVENT_ID", (int)w[2], "TYPE", "STATE", "ATTEMPTS", "RECEIVED_AT",
+	       "LAST_ERROR");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		char at[80];
 
 		iso_time(sqlite3_column_int64(st, 7), at, sizeof(at));
 		printf("%-8lld %-8s ", (long long)sqlite3_column_int64(st, 0),
 		       kind_name(sqlite3_column_int(st, 1)));
-		put_col(st, 2, 20, 1);
-		putchar(' ');
-		put_col(st, 3, 36, 1);
-		putchar(' ');
-		put_col(st, 4, 28, 1);
-		printf(" %-10s %8d  %-24s ", (const char *)sqlite3_column_text(st, 5),
+		for (int i = 0; i < 3; i++) {
+			put_col(st, 2 + i, w[i], 1);
+			putchar(' ');
+		}
+		printf("%-10s %8d  %-24s ", (const char *)sqlite3_column_text(st, 5),
 		       sqlite3_column_int(st, 6), at);
 		put_col(st, 8, 80, 0);
 		putchar('\n');
 	}
-	sqlite3_finalize(st);
+out:
 	if (rc != SQLITE_DONE)
-		return db_fail(db, "list");
-	return 0;
+		db_fail(db, "list");
+	sqlite3_finalize(st);
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	return rc != SQLITE_DONE;
 }
 
 static void put_base64(const unsigned char *p, size_t n)

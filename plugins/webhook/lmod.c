@@ -121,6 +121,10 @@ static int l_check(lua_State *L)
 	if (!lua_isfunction(L, 3))
 		return fail(L, "\"%s\": the handler (argument 3) must be a function(event), not %s",
 		            name, luaL_typename(L, 3));
+	/* from a handler (its exchange): the routes are built already */
+	if (PT_API_HAS(wh_api, lua_exchange) && wh_api->lua_exchange(L))
+		return fail(L, "\"%s\": sources are declared while the scripts load, not while "
+		            "serving", name);
 	if (wh_api->run_mode() == PT_RUN_DAEMON && !whg_store_ensure())
 		return fail(L, "\"%s\": the webhook store is not available: %s", name,
 		            wh_store_error[0] ? wh_store_error : "not opened");
@@ -159,8 +163,13 @@ static int l_check(lua_State *L)
 			lua_rawset(L, src_opts);
 		}
 	}
-	if (wh_source_from_lua(L, src_opts, name, &s, err, sizeof(err)) != 0 || !s)
-		return fail(L, "%s", err[0] ? err : "bad options");
+	if (wh_source_from_lua(L, src_opts, name, &s, err, sizeof(err)) != 0 || !s) {
+		/* ERR names the source already: webhook.source "x": ... */
+		luaL_where(L, 2);
+		lua_pushstring(L, err[0] ? err : "webhook.source: bad options");
+		lua_concat(L, 2);
+		return lua_error(L);
+	}
 	if (s->scheme == WH_SCHEME_LUA) {
 		lua_getfield(L, src_opts, "verify");
 		if (!lua_isfunction(L, -1)) {

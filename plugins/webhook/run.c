@@ -26,7 +26,7 @@
 
 
 #define EVENT_MT "portico.webhook.event"
-#define MAX_WHY 1024
+#define MAX_WHY 4097            /* the store keeps an error's first 4096 bytes */
 
 struct run {
 	struct wh_job *job;
@@ -180,8 +180,10 @@ static void run_end(struct run *r, lua_State *co, int st, int nres)
 		const char *w = nres >= 2 ? lua_tostring(co, -nres + 1) : NULL;
 
 		snprintf(why, sizeof(why), "%s", w ? w : "the handler returned false");
-		wh_api->log(whg_ctx, PT_LOG_INFO, "source \"%s\": event %s (attempt %d) will be "
-		            "retried: %s", job->source, job->event_id, job->attempt, why);
+		if (job->attempt < job->max_attempts)   /* else conclude logs it dead */
+			wh_api->log(whg_ctx, PT_LOG_INFO, "source \"%s\": event %s (attempt %d) "
+			            "will be retried: %s", job->source, job->event_id, job->attempt,
+			            why);
 		conclude(job, r->m, 0, why);
 	} else {
 		conclude(job, r->m, 1, NULL);

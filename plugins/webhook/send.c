@@ -3,6 +3,7 @@
  * stores the delivery as a WH_OUTBOUND job and waits until the store has
  * committed it. The deliveries themselves run from the queue (send_run.c).
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,11 +103,53 @@ static int has_ctl(const char *s, size_t n, int allow_space)
 	return 0;
 }
 
+/*
+ * Why the outbound client would refuse the authority at HOST (a URL's part
+ * after the scheme) at every attempt, or NULL: it takes a host name or an
+ * [IPv6] literal, an optional port 1 to 65535, and no user:password@.
+ * Said at webhook.send, not as "invalid argument" on each attempt.
+ */
+static const char *bad_authority(const char *host)
+{
+	const char *p = host, *end = host + strcspn(host, "/?#");
+	unsigned long port = 0;
+
+	if (memchr(host, '@', (size_t)(end - host)))
+		return "has user:password@ in it, which is not sent (give an authorization "
+		       "header in opts.headers)";
+	if (p < end && *p == '[') {
+		const char *rb = memchr(p, ']', (size_t)(end - p));
+
+		if (!rb || rb == p + 1)
+			return "has a malformed [IPv6] host";
+		while (++p < rb)
+			if (!isxdigit((unsigned char)*p) && *p != ':' && *p != '.')
+				return "has a malformed [IPv6] host";
+		p = rb + 1;
+	} else {
+		for (; p < end && *p != ':'; p++)
+			if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' && *p != '_')
+				return "has a host with a character no host name has";
+		if (p == host)
+			return "has no host";
+	}
+	if (p == end)
+		return NULL;
+	if (*p != ':' || end - p < 2 || end - p > 6)
+		return "has a bad port (1 to 65535)";
+	while (++p < end) {
+		if (!isdigit((unsigned char)*p))
+			return "has a bad port (1 to 65535)";
+		port = port * 10 + (unsigned long)(*p - '0');
+	}
+	return port >= 1 && port <= 65535 ? NULL : "has a bad port (1 to 65535)";
+}
+
 /* The target (argument 1): a URL with a host, or an upstream's name. */
 static void check_target(lua_State *L, struct send_args *a)
 {
 	size_t n;
-	const char *s, *host;
+	const char *s, *host, *why;
 
 	if (lua_type(L, 1) != LUA_TSTRING)
 		luaL_error(L, "webhook.send: the target (argument 1) must be a URL or an upstream "
@@ -119,8 +162,8 @@ static void check_target(lua_State *L, struct send_args *a)
 		if (n > WH_SEND_MAX_URL || has_ctl(s, n, 0) || strlen(s) != n)
 			luaL_error(L, "webhook.send: the target (argument 1) is not a usable URL (at "
 			           "most %d bytes, no spaces or control characters)", WH_SEND_MAX_URL);
-		if (!*host || *host == '/' || *host == '?' || *host == '#')
-			luaL_error(L, "webhook.send: the target (argument 1) \"%s\" has no host", s);
+		if ((why = bad_authority(host)))
+			luaL_error(L, "webhook.send: the target (argument 1) \"%s\" %s", s, why);
 		return;
 	}
 	if (n == 0 || n > 64)
@@ -511,10 +554,9 @@ int wh_send_lua(lua_State *L)
 	free(headers);
 	if (rc != 0) {
 		/* the store took nothing and will not call back */
-		char err[64];
-
-		snprintf(err, sizeof(err), "the store refused the write (%d)", rc);
-		wake_later(w, sw, rc < 0 ? rc : WH_EIO, err);
+		wake_later(w, sw, rc < 0 ? rc : WH_EIO,
+		           rc == WH_EBUSY ? "too many writes waiting to be stored (max_pending)" :
+		           rc == WH_EFULL ? "storage full" : "the store refused the write");
 	}
 	return wh_api->lua_wait_yield(L);
 }
