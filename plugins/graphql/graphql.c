@@ -300,9 +300,13 @@ static struct gqlp_conf *conf_read(const pt_conf *conf)
 	c->limits.max_tokens = tokens;
 	c->limits.max_bytes = bytes;
 	if (!(sc = gqlp_api->conf_get(conf, "schema"))) {
-		/* loaded from the plugins folder but not configured: stay idle */
-		gqlp_api->log(gqlp_ctx, PT_LOG_WARN, "no schema configured (plugin \"graphql\" { "
-		              "schema = \"file.graphql\" }): the graphql handler answers 503");
+		/* loaded from the plugins folder but not configured: stay idle
+		 * (said when serving or checking, not under another plugin's
+		 * command, whose output it is not) */
+		if (gqlp_api->run_mode() != PT_RUN_COMMAND)
+			gqlp_api->log(gqlp_ctx, PT_LOG_WARN, "no schema configured (plugin "
+			              "\"graphql\" { schema = \"file.graphql\" }): the graphql "
+			              "handler answers 503");
 	} else if (!(c->schema = load_schema(sc))) {
 		goto fail;
 	}
