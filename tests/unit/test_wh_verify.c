@@ -406,6 +406,23 @@ static void test_shopify(void **st)
 	hset("X-Shopify-Hmac-Sha256", "not base64 at all!!");
 	rejected(s, req(TS), "malformed");
 	hclear();
+	/* one character off the alphabet each: the URL-safe pair, a byte
+	 * over 0x7f, a NUL-free control, '=' inside */
+	{
+		static const char *const bad[] = {
+			"JUNn10KZu7hJf-UJf/5MNkATAOFEJf5V9yzTvejJaT8=",
+			"JUNn10KZu7hJf+UJf_5MNkATAOFEJf5V9yzTvejJaT8=",
+			"JUNn10KZu7hJf+UJf/5MNkATAOFEJf5V9yzTvejJa\xc3\xa9=",
+			"JUNn10KZu7hJf+UJf/5MNkATAOFEJf5V9yzTvejJ\x01T8=",
+			"JUNn10KZu7hJf+UJf/5MNkA=AOFEJf5V9yzTvejJaT8=",
+		};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			hset("X-Shopify-Hmac-Sha256", bad[i]);
+			rejected(s, req(TS), "malformed");
+			hclear();
+		}
+	}
 	hset("X-Shopify-Hmac-Sha256", "KUNn10KZu7hJf+UJf/5MNkATAOFEJf5V9yzTvejJaT8=");
 	rejected(s, req(TS), "no signature matches");
 	wh_source_free(s);
