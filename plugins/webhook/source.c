@@ -211,9 +211,13 @@ static int read_secrets(struct ctx *c, struct wh_source *s)
 	int t = get(c, "secrets");
 	lua_Integer n;
 
-	if (t == LUA_TNIL && s->scheme == WH_SCHEME_LUA) {
+	if (s->scheme == WH_SCHEME_LUA) {
 		lua_pop(L, 1);
-		return 0;
+		/* verify(req) decides: secrets here would be kept and never
+		 * used, a check that does not happen (as tolerance) */
+		return t == LUA_TNIL ? 0 : bad(c, "secrets are not used with scheme = \"lua\": "
+		                               "verify(req) checks the signature (read a secret "
+		                               "in it with env() or secret_file())");
 	}
 	if (t != LUA_TTABLE) {
 		lua_pop(L, 1);

@@ -643,6 +643,9 @@ def test_route_filters_pass_through_and_run_before_verification(portico, tmp_pat
      ' print)\n', ("hooks.lua:1", "filters must be a table")),
     ('webhook.source("a", { path = "/a", scheme = "github", secrets = { "s" },\n'
      '  ip = { allow = "nonsense" } }, print)\n', ("hooks.lua:1",)),
+    ('webhook.source("a", { path = "/a", scheme = "lua", secrets = { "s" },\n'
+     '  verify = function(req) return true end }, print)\n',
+     ("hooks.lua:1", "secrets are not used with scheme = \"lua\"")),
 ])
 def test_bad_source_declarations_refuse_with_file_and_line(portico, tmp_path, script, words):
     d = portico(body_for(tmp_path, script), plugins_dir=PLUGINS, start=False)
