@@ -31,6 +31,7 @@
 #include "http_client_priv.h"
 #include "h1_parser.h"
 
+#include <errno.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -487,7 +488,20 @@ static const char *conn_error(struct conn *conn, short what)
 			if (bufferevent_get_openssl_error(conn->bev))
 				return "TLS handshake failed";
 		}
-		return "connect failed";
+		/* errno as libevent left it for the failed connect (SO_ERROR);
+		 * anything else keeps the general words */
+		switch (conn->connect_errno) {
+		case ECONNREFUSED:
+			return "connection refused";
+		case EHOSTUNREACH:
+			return "host unreachable";
+		case ENETUNREACH:
+			return "network unreachable";
+		case ETIMEDOUT:
+			return "connect timed out";
+		default:
+			return "connect failed";
+		}
 	}
 	if (what & BEV_EVENT_EOF)
 		return "connection closed by upstream";
@@ -555,6 +569,8 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct conn *conn = arg;
 
 	(void)bev;
+	if (!conn->connected && !(what & BEV_EVENT_CONNECTED))
+		conn->connect_errno = errno;
 	if (what & BEV_EVENT_CONNECTED) {
 		conn->connected = 1;
 		event_del(conn->timer);

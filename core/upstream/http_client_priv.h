@@ -69,6 +69,7 @@ struct conn {
 	TAILQ_ENTRY(conn) idle_link;
 	int tls;
 	int connected;
+	int connect_errno;		/* errno when connecting failed (its message) */
 	int idle;
 	int reused;			/* served a request before */
 	double send_timeout;		/* write progress timeout once connected */

@@ -52,6 +52,7 @@ static void call_end(const struct http_client_res *r, const char *server, struct
 		.body = r->body,
 		.trailers = r->trailers,
 		.num_trailers = r->num_trailers,
+		.error = r->status < 0 ? r->error : NULL,
 	};
 
 	if (x)

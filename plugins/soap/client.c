@@ -13,6 +13,7 @@
  * request whose client leaves mid-call are both fine.
  */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,12 +237,16 @@ static void on_answer(const struct pt_upstream_res *res, void *ud)
 {
 	struct call *c = ud;
 	int st = res->status;
+	/* the core's words for a failed call ("connection refused"), 1.11 */
+	const char *err = st < 0 && res->size >= offsetof(struct pt_upstream_res, error) +
+	                  sizeof(res->error) && res->error ? res->error :
+	                  st < 0 ? soap_api->strerror(st) : NULL;
 
 	c->attempts++;
 	if (st < 0 || st == 502 || st == 503 || st == 504) {
 		int retry = c->attempts <= c->svc->retries && soap_op_idempotent(c->svc, c->op->name) &&
 		            !soap_api->exchange_aborted(c->x) && st != PT_ENOENT;
-		const char *why = st < 0 ? soap_api->strerror(st) : "a gateway error";
+		const char *why = st < 0 ? err : "a gateway error";
 
 		if (retry) {
 			if (st < 0)
@@ -267,8 +272,7 @@ static void on_answer(const struct pt_upstream_res *res, void *ud)
 		simple(c, SOAP_MALFORMED, 0, "the answer from %s is larger than the HTTP client "
 		       "takes (%s)", c->svc->name, soap_api->strerror(st));
 	else if (st < 0)
-		simple(c, SOAP_TRANSPORT, 0, "cannot reach %s: %s", c->svc->name,
-		       soap_api->strerror(st));
+		simple(c, SOAP_TRANSPORT, 0, "cannot reach %s: %s", c->svc->name, err);
 	else
 		classify(c, res);
 	if (c->outcome == SOAP_TRANSPORT || c->outcome == SOAP_TIMEOUT)

@@ -437,7 +437,8 @@ def test_http_500_without_envelope(d, server):
 def test_connect_refused_is_transport(d, server):
     f = call(d, "dead", "GetAccount", {"accountId": 1})["fault"]
     assert f["kind"] == "transport", f
-    assert f["reason"]
+    # what happened, in the core's words (ABI 1.11 pt_upstream_res.error)
+    assert "cannot reach dead: connection refused" in f["reason"], f
 
 
 def test_unknown_upstream_is_a_clear_fault(d, server):

@@ -159,7 +159,7 @@ PIN(lua_budget_renew, 896);
 #if defined(__x86_64__) && defined(__LP64__)
 /* Where the table of each minor ends: sizeof(struct pt_api) in that core. */
 static const uint32_t table_end[] = { 544, 592, 608, 616, 624, 632, 736, 792, 848, 864,
-	                                       904 };
+	                                       904, 904 };   /* 1.11: pt_upstream_res.error */
 
 _Static_assert(sizeof(table_end) / sizeof(table_end[0]) == PT_ABI_MINOR + 1,
                "a new minor needs its table end (and its members' offsets) here");
@@ -186,7 +186,8 @@ _Static_assert(offsetof(struct pt_upstream_res, status) == 4 &&
                offsetof(struct pt_upstream_res, body) == 24 &&
                offsetof(struct pt_upstream_res, trailers) == 40 &&
                offsetof(struct pt_upstream_res, num_trailers) == 48 &&
-               sizeof(struct pt_upstream_res) == 56, "struct pt_upstream_res");
+               offsetof(struct pt_upstream_res, error) == 56 &&
+               sizeof(struct pt_upstream_res) == 64, "struct pt_upstream_res");
 _Static_assert(offsetof(struct pt_ucall_ops, head) == 8 &&
                offsetof(struct pt_ucall_ops, data) == 16 &&
                offsetof(struct pt_ucall_ops, drain) == 24 &&

@@ -174,6 +174,11 @@ struct pt_upstream_res {
 	                              * HEADERS after the DATA, HTTP/1.1 chunked
 	                              * trailers), names lower-case; borrowed */
 	uint32_t num_trailers;       /* pairs */
+	const char *error;           /* 1.11: when status < 0, what happened, in a few
+	                              * words ("connection refused", "DNS lookup
+	                              * failed", "request timed out"); static text;
+	                              * NULL otherwise. Read it only when res->size
+	                              * covers it (older cores) */
 };
 typedef void (*pt_upstream_fn)(const struct pt_upstream_res *res, void *ud);
 

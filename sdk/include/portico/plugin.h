@@ -46,7 +46,7 @@ extern "C" {
 #endif
 
 #define PT_ABI_MAJOR 1
-#define PT_ABI_MINOR 10
+#define PT_ABI_MINOR 11
 
 #if defined(__GNUC__)
 #define PT_EXPORT __attribute__((visibility("default")))
