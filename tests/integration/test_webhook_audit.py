@@ -23,7 +23,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import free_port
+from conftest import free_port, wait_port
 import test_webhook_send as outb
 from test_webhook import (GITHUB, PLUGINS, STANDARD, STRIPE, STRIPE_OLD, abi_minor, body_for,
                           cli, github_headers, hmac_hex, jobs, post, standard_headers,
@@ -83,6 +83,8 @@ def inbox(portico, tmp_path):
                                                 f'port = {aport} }} }}'),
                 plugins_dir=PLUGINS, workers=2)
     d.admin_port = aport
+    # the admin listener may come up a moment after the main one
+    assert wait_port(aport, proc=d.proc), d.log()
     return d
 
 
