@@ -31,8 +31,8 @@
 #include "http_client_priv.h"
 #include "h1_parser.h"
 
-#include <errno.h>
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>

@@ -13,7 +13,6 @@
  * request whose client leaves mid-call are both fine.
  */
 #include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,9 +237,8 @@ static void on_answer(const struct pt_upstream_res *res, void *ud)
 	struct call *c = ud;
 	int st = res->status;
 	/* the core's words for a failed call ("connection refused"), 1.11 */
-	const char *err = st < 0 && res->size >= offsetof(struct pt_upstream_res, error) +
-	                  sizeof(res->error) && res->error ? res->error :
-	                  st < 0 ? soap_api->strerror(st) : NULL;
+	const char *err = st >= 0 ? NULL : PT_UPSTREAM_ERROR(res) ? PT_UPSTREAM_ERROR(res) :
+	                  soap_api->strerror(st);
 
 	c->attempts++;
 	if (st < 0 || st == 502 || st == 503 || st == 504) {

@@ -5,7 +5,6 @@
  * it (send_outcome.c decides: done, retry when, or dead).
  */
 #include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,15 +77,6 @@ static const pt_str_t *retry_after(const struct pt_upstream_res *res)
 	return NULL;
 }
 
-/* What the core said went wrong ("connection refused"), or NULL (a core
- * before 1.11 has no such field: RES's size says). */
-static const char *res_error(const struct pt_upstream_res *res)
-{
-	if (!res || res->size < offsetof(struct pt_upstream_res, error) + sizeof(res->error))
-		return NULL;
-	return res->error;
-}
-
 /*
  * The attempt of AT ended with STATUS (an HTTP status or a negative PT_E*)
  * and RES (NULL when the request never started): record it, free AT.
@@ -96,6 +86,7 @@ static void attempt_end(struct attempt *at, int status, const struct pt_upstream
 	struct wh_job *job = at->job;
 	const pt_str_t *ra = retry_after(res);
 	int64_t now = now_ms(), next = 0, ra_ms = -1;
+	const char *why;
 	char err[320];
 	int outcome;
 
@@ -109,9 +100,10 @@ static void attempt_end(struct attempt *at, int status, const struct pt_upstream
 		attempt_free(at);
 		return;
 	}
+	why = status >= 0 ? NULL : res && PT_UPSTREAM_ERROR(res) ? PT_UPSTREAM_ERROR(res) :
+	      wh_api->strerror(status);     /* the core's words ("connection refused"), 1.11 */
 	wh_send_error(status, res ? res->body.ptr : NULL, res ? res->body.len : 0, at->timeout_ms,
-	              job->source, status >= 0 ? NULL : res_error(res) ? res_error(res) :
-	              wh_api->strerror(status), err, sizeof(err));
+	              job->source, why, err, sizeof(err));
 	if (outcome == WH_RETRY)
 		send_log(PT_LOG_INFO, "delivery %s to %s: attempt %d of %d failed (status %d): %s; "
 		         "next attempt in %.1f s", job->event_id, job->source, job->attempt,

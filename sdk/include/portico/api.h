@@ -177,8 +177,8 @@ struct pt_upstream_res {
 	const char *error;           /* 1.11: when status < 0, what happened, in a few
 	                              * words ("connection refused", "DNS lookup
 	                              * failed", "request timed out"); static text;
-	                              * NULL otherwise. Read it only when res->size
-	                              * covers it (older cores) */
+	                              * NULL otherwise. Read it with
+	                              * PT_UPSTREAM_ERROR(res) (older cores lack it) */
 };
 typedef void (*pt_upstream_fn)(const struct pt_upstream_res *res, void *ud);
 
@@ -869,6 +869,12 @@ struct pt_api {
 #define PT_API_HAS(api, member) \
 	((api)->size >= offsetof(struct pt_api, member) + sizeof((api)->member) && \
 	 (api)->member != NULL)
+
+/* 1.11: the words of a failed upstream answer RES (pt_upstream_res.error),
+ * or NULL: a success, or a core before 1.11 (RES's size says). */
+#define PT_UPSTREAM_ERROR(res) \
+	((res)->size >= offsetof(struct pt_upstream_res, error) + sizeof((res)->error) ? \
+	 (res)->error : NULL)
 
 #ifdef __cplusplus
 }
