@@ -24,10 +24,21 @@ TEST_PLUGIN_DIR = os.environ.get("TEST_PLUGIN_DIR",
 SHARED = os.path.abspath(os.path.join(SRCDIR, "..", "shared"))
 
 
+_issued = set()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port free now and not handed out before in this run: two
+    calls for one daemon (its listener and its admin port) could otherwise get
+    the same port back from the kernel, and the daemon would not start."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _issued:
+            break
+    _issued.add(port)
+    return port
 
 
 def wait_port(port, timeout=10.0, proc=None):
